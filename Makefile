@@ -1,0 +1,33 @@
+# The README's two commands: `make demo` and `make test`. Both set up everything first:
+# a virtualenv with swe-env installed, a Docker engine that answers, and the base image.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test setup engine bench clean
+
+demo: setup
+	$(BIN)/swe-env demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+setup: engine
+	$(BIN)/swe-env setup
+
+engine: $(VENV)/.installed
+	@PYTHON=$(BIN)/python bash scripts/ensure-engine.sh
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+bench: setup
+	$(BIN)/python bench/step_latency.py
+
+clean:
+	-$(BIN)/swe-env gc
+	rm -rf $(VENV) runs

@@ -1,0 +1,101 @@
+"""The connection to the Docker engine, and the labels every managed object carries.
+
+One client per process: the SDK's HTTP connection pool is thread-safe and reusing it
+saves the version handshake on every sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+
+import docker
+import docker.errors
+
+MANAGED_LABEL = "swe_env.managed"
+"""Every container and image swe-env creates carries this label (value "1")."""
+
+DEFAULT_TTL_SECONDS = 4 * 3600
+"""How long a container may live before it ends by itself, even if its owner was killed."""
+
+RUN_ID = os.environ.get("SWE_ENV_RUN_ID") or uuid.uuid4().hex[:12]
+"""Identifies this process's run in container labels (override with SWE_ENV_RUN_ID)."""
+
+
+class EngineUnavailable(RuntimeError):
+    """No Docker engine answers: an infrastructure problem, not the user's or the agent's."""
+
+
+_client: docker.DockerClient | None = None
+_lock = threading.Lock()
+
+
+def client() -> docker.DockerClient:
+    """The process-wide Docker client; raises EngineUnavailable with a clear message."""
+    global _client
+    with _lock:
+        if _client is None:
+            try:
+                candidate = docker.from_env(timeout=120, max_pool_size=64)
+                candidate.ping()
+            except docker.errors.DockerException as exc:
+                raise EngineUnavailable(
+                    "no Docker engine answers "
+                    f"({os.environ.get('DOCKER_HOST', 'unix:///var/run/docker.sock')}): {_short(exc)}. "
+                    "Run `make setup` (installs and starts Debian's docker.io when run as root), "
+                    "or install Docker and start it."
+                ) from None
+            _client = candidate
+        return _client
+
+
+def managed_labels(kind: str, **extra: str) -> dict[str, str]:
+    """Labels for a container or image: managed flag, kind, run, owner and expiry."""
+    labels = {
+        MANAGED_LABEL: "1",
+        "swe_env.kind": kind,
+        "swe_env.run": RUN_ID,
+        "swe_env.owner": f"{socket.gethostname()}:{os.getpid()}",
+        "swe_env.expires": str(int(time.time()) + DEFAULT_TTL_SECONDS),
+    }
+    labels.update({f"swe_env.{key}": str(value) for key, value in extra.items()})
+    return labels
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def collect_garbage(everything: bool = False) -> list[str]:
+    """Remove managed containers whose owner process is gone or whose time-to-live has passed.
+
+    With `everything`, remove every managed container. Returns the removed names.
+    """
+    host = socket.gethostname()
+    removed = []
+    for container in client().containers.list(all=True, filters={"label": f"{MANAGED_LABEL}=1"}):
+        labels = container.labels
+        owner_host, _, owner_pid = labels.get("swe_env.owner", ":").partition(":")
+        expired = int(labels.get("swe_env.expires", "0") or 0) < time.time()
+        orphaned = owner_host == host and owner_pid.isdigit() and not _pid_alive(int(owner_pid))
+        if everything or expired or orphaned or container.status in ("exited", "dead"):
+            try:
+                container.remove(force=True)
+                removed.append(container.name)
+            except docker.errors.DockerException:
+                pass
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,302 @@
+"""SWEEnv: a gymnasium.Env in which an agent fixes a repository with tools.
+
+`reset` starts a fresh container for a task and returns the problem statement;
+`step` runs one tool call; `submit` (or running out of budget) grades the work in a
+separate container with the hidden tests. Agent mistakes are observations, never
+exceptions out of `step`.
+"""
+
+from __future__ import annotations
+
+import string
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import gymnasium as gym
+from gymnasium import spaces
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import actions, tools
+from .grading import Grader, GradingReport, RewardMode
+from .images import ImageBuilder
+from .sandbox import Sandbox, SandboxError
+from .shell import ShellError
+from .task import Limits, Task, load_tasks
+from .trajectory import Step, Trajectory, TrajectoryWriter
+
+OBSERVATION_MAX_LENGTH = 1_000_000
+
+
+class CodeText(spaces.Text):
+    """A text space that holds any Python string up to `max_length` (code is not ASCII-only).
+
+    Samples are drawn from printable ASCII, which is all a random agent needs.
+    """
+
+    def __init__(self, max_length: int = OBSERVATION_MAX_LENGTH):
+        super().__init__(max_length=max_length, min_length=0, charset=string.printable)
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, str) and len(x) <= self.max_length
+
+
+class EnvConfig(BaseModel):
+    """Options of SWEEnv (keyword arguments of `SWEEnv(tasks=..., **options)`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int | None = Field(default=None, gt=0)
+    """Steps before truncation; None uses each task's `limits.max_steps`."""
+    command_timeout: float | None = Field(default=None, gt=0)
+    """Default seconds per bash command; None uses each task's limit."""
+    episode_timeout: float | None = Field(default=None, gt=0)
+    """Wall-clock seconds per episode; None uses each task's limit."""
+    output_limit: int = Field(default=10_000, ge=200)
+    """Characters of command output kept in an observation (head and tail)."""
+    reward_mode: RewardMode = "binary"
+    """binary (1 resolved / 0), signed (+1 / -1) or fraction (share of listed tests passing)."""
+    grade_on_truncation: bool = True
+    """When the step or time budget runs out, grade the work so far (else the reward is 0)."""
+    tools: list[str] = Field(default_factory=lambda: list(tools.TOOLS))
+    """Tools the agent may call; `submit` is always available."""
+    trajectory_path: str | None = None
+    """Append every finished episode's trajectory to this JSONL file."""
+    agent_name: str = "unknown"
+    """Recorded in trajectories."""
+
+
+class SWEEnv(gym.Env):
+    """Fix a repository at a commit so that hidden tests pass.
+
+    Observation: text (the problem statement and tool list on reset, tool output after).
+    Action: a tool call as a dict (`{"tool": "bash", "command": "ls"}`), a JSON string of
+    one, an OpenAI-style function call, or a ```bash fenced block.
+    Reward: 0 until the episode ends; then the grader's reward (see EnvConfig.reward_mode).
+    `info` after the last step holds the grading report under "report".
+    """
+
+    metadata = {"render_modes": ["ansi", "human"]}
+
+    def __init__(self, tasks: str | Path | Task | list[Task], render_mode: str | None = None, **options: Any):
+        self.config = EnvConfig(**options)
+        if isinstance(tasks, (str, Path)):
+            tasks = load_tasks(tasks)
+        elif isinstance(tasks, Task):
+            tasks = [tasks]
+        if not tasks:
+            raise ValueError("SWEEnv needs at least one task")
+        self.tasks: list[Task] = list(tasks)
+        self._by_id = {task.id: task for task in self.tasks}
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, not {render_mode!r}")
+        self.render_mode = render_mode
+        self.observation_space = CodeText()
+        self.action_space = CodeText()
+        self.builder = ImageBuilder()
+        self.grader = Grader(self.config.reward_mode, self.builder)
+        self._tool_names = list(dict.fromkeys([*self.config.tools, "submit"]))
+        self._writer = TrajectoryWriter(self.config.trajectory_path) if self.config.trajectory_path else None
+        self.sandbox: Sandbox | None = None
+        self.task: Task | None = None
+        self.trajectory: Trajectory | None = None
+        self._files: tools.FileTools | None = None
+        self._done = True
+        self._started = 0.0
+        self._steps = 0
+        self._last_text = ""
+        self._agent_seconds: float | None = None
+
+    # ------------------------------------------------------------ gym API
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
+        super().reset(seed=seed)
+        self._finish_episode("abandoned", write=True)
+        options = options or {}
+        task_id = options.get("task_id")
+        if task_id is not None:
+            if task_id not in self._by_id:
+                raise KeyError(f"unknown task_id {task_id!r}; known: {', '.join(sorted(self._by_id))}")
+            task = self._by_id[task_id]
+        else:
+            task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        image = self.builder.ensure(task)
+        limits = self._limits(task)
+        sandbox = Sandbox(image, limits, task.environment.workdir, task.environment.env,
+                          kind="episode", labels={"task": task.id}, output_limit=self.config.output_limit)
+        try:
+            sandbox.start()
+            sandbox.start_shell()
+        except BaseException:
+            sandbox.close()
+            raise
+        self.task, self.sandbox, self._files = task, sandbox, tools.FileTools(sandbox)
+        self._done, self._steps, self._started = False, 0, time.monotonic()
+        self.trajectory = Trajectory(
+            task_id=task.id,
+            agent=self.config.agent_name,
+            episode_id=uuid.uuid4().hex[:16],
+            image=image,
+            config=self.config.model_dump(exclude={"trajectory_path"}) | {"limits": limits.model_dump()},
+            problem_statement=task.problem_statement,
+        )
+        observation = f"{task.problem_statement.rstrip()}\n\n{tools.instructions(task.environment.workdir)}"
+        self._last_text = observation
+        info = {
+            "task_id": task.id,
+            "image": image,
+            "container_id": sandbox.id,
+            "episode_id": self.trajectory.episode_id,
+            "max_steps": limits.max_steps,
+            "tools": self._tool_names,
+        }
+        return observation, info
+
+    def step(self, action: Any) -> tuple[str, float, bool, bool, dict]:
+        if self.trajectory is None:
+            raise RuntimeError("call reset() before step()")
+        if self._done:
+            return "The episode is over; call reset() to start a new one.", 0.0, True, False, {"error": "episode over"}
+        started = time.monotonic()
+        self._steps += 1
+        limits = self._limits(self.task)
+        info: dict[str, Any] = {"step": self._steps}
+        record = Step(index=self._steps, raw=_jsonable(action), observation="", agent_seconds=self._agent_seconds)
+        self._agent_seconds = None
+        reward, terminated, truncated = 0.0, False, False
+        try:
+            call = actions.parse(action, self._tool_names)
+            record.action = call.to_dict()
+        except actions.ActionError as exc:
+            call = None
+            record.observation, record.error = f"Error: {exc}", True
+        try:
+            if call is not None and call.tool == "submit":
+                report = self._grade()
+                record.observation = _report_text(report)
+                reward, terminated = report.reward, True
+                self._finish_episode("submitted", report=report)
+                info["report"] = report.model_dump()
+            elif call is not None:
+                result = self._run_tool(call, limits)
+                record.observation, record.exit_code = _render(result), result.exit_code
+                record.error, record.notes = result.error, result.notes
+        except (SandboxError, ShellError, docker.errors.DockerException, OSError) as exc:
+            # The container died or the engine failed: not the agent's fault, and the episode cannot go on.
+            record.observation = f"The sandbox failed and the episode cannot continue: {exc}"
+            record.error, truncated = True, True
+            info["error"] = str(exc)
+            self._finish_episode("sandbox_died", error=str(exc))
+        if not terminated and not truncated:
+            reason = None
+            if self._steps >= limits.max_steps:
+                reason = "max_steps"
+            elif time.monotonic() - self._started >= limits.episode_timeout:
+                reason = "time_limit"
+            if reason is not None:
+                truncated = True
+                record.notes.append(f"episode truncated: {reason}")
+                report = self._grade() if self.config.grade_on_truncation else None
+                reward = report.reward if report else 0.0
+                if report is not None:
+                    info["report"] = report.model_dump()
+                self._finish_episode(reason, report=report)
+        record.env_seconds = round(time.monotonic() - started, 4)
+        self.trajectory.steps.append(record)
+        if self._done:
+            self._write_trajectory()
+        observation = record.observation[:OBSERVATION_MAX_LENGTH]
+        self._last_text = observation
+        if self.render_mode == "human":
+            self.render()
+        return observation, float(reward), terminated, truncated, info
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            return None
+        text = f"[{self.task.id if self.task else '-'} step {self._steps}]\n{self._last_text}"
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    def close(self) -> None:
+        self._finish_episode("closed", write=True)
+        super().close()
+
+    # ------------------------------------------------------------ helpers
+
+    def note_agent_seconds(self, seconds: float) -> None:
+        """Record how long the agent took to choose the next action (stored with that step)."""
+        self._agent_seconds = round(seconds, 4)
+
+    def _limits(self, task: Task) -> Limits:
+        overrides = {
+            key: value
+            for key, value in (
+                ("max_steps", self.config.max_steps),
+                ("command_timeout", self.config.command_timeout),
+                ("episode_timeout", self.config.episode_timeout),
+            )
+            if value is not None
+        }
+        return task.limits.model_copy(update=overrides)
+
+    def _run_tool(self, call: actions.ToolCall, limits: Limits) -> tools.ToolResult:
+        if call.tool == "bash":
+            remaining = max(limits.episode_timeout - (time.monotonic() - self._started), 1.0)
+            timeout = min(call.args.timeout or limits.command_timeout, remaining)
+            result = self.sandbox.run(call.args.command, timeout=timeout)
+            return tools.ToolResult(result.output, result.exit_code, error=result.timed_out, notes=result.notes)
+        return getattr(self._files, call.tool)(call.args)
+
+    def _grade(self) -> GradingReport:
+        diff = self.sandbox.diff(self.task.base_commit)
+        self.trajectory.diff = diff
+        return self.grader.grade(self.task, diff, image=self.sandbox.image)
+
+    def _finish_episode(self, reason: str, report: GradingReport | None = None, error: str | None = None,
+                        write: bool = False) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self.trajectory is not None:
+            self.trajectory.termination = reason
+            self.trajectory.error = error
+            self.trajectory.seconds = round(time.monotonic() - self._started, 3)
+            if report is not None:
+                self.trajectory.report = report.model_dump()
+                self.trajectory.reward, self.trajectory.resolved = report.reward, report.resolved
+        sandbox, self.sandbox = self.sandbox, None
+        if sandbox is not None:
+            sandbox.close()
+        if write and self.trajectory is not None and self.trajectory.steps:
+            self._write_trajectory()
+
+    def _write_trajectory(self) -> None:
+        if self._writer is not None and self.trajectory is not None:
+            self._writer.write(self.trajectory)
+
+
+def _render(result: tools.ToolResult) -> str:
+    text = result.output
+    for note in result.notes:
+        text += f"\n[{note}]"
+    if result.exit_code is not None and not result.error:
+        text += f"\n[exit code {result.exit_code}]"
+    return text
+
+
+def _report_text(report: GradingReport) -> str:
+    if report.status != "graded":
+        return f"Submitted. Grading status: {report.status}. {report.error or ''}".strip()
+    verdict = "resolved" if report.resolved else "not resolved"
+    return f"Submitted. The task is {verdict} (reward {report.reward:g})."
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool, type(None), list, dict)):
+        return value
+    return repr(value)

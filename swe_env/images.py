@@ -1,0 +1,316 @@
+"""Layered image builds: os → base → env → instance, each tagged by a hash of its inputs.
+
+- os: the configured OS image; pulled if a registry answers, otherwise bootstrapped
+  offline with debootstrap (Debian images only) and imported.
+- base: python3, venv, git and patch on top of the OS image.
+- env: the task's apt and pip packages in a virtualenv at /opt/swe-env/venv.
+- instance: the scrubbed repository at base_commit in the workdir, installed.
+
+A layer whose tag exists is not rebuilt, so a second build is a lookup, and a new task
+of a known repository builds only its instance layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shlex
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import docker.errors
+
+from . import engine, repos
+from .task import Environment, Task
+
+VENV = "/opt/swe-env/venv"
+BASE_PACKAGES = ["python3", "python3-venv", "git", "patch", "ca-certificates"]
+IGNORED_IN_DIFFS = ["__pycache__/", "*.pyc", ".pytest_cache/", "*.egg-info/", ".coverage"]
+"""Build and test debris that never belongs in an agent's diff (written to .git/info/exclude)."""
+
+Progress = Callable[[str], None]
+
+_build_locks: dict[str, threading.Lock] = {}
+_guard = threading.Lock()
+
+
+class ImageBuildError(RuntimeError):
+    """An image layer failed to build; the message names the task and the log file."""
+
+
+def log_dir() -> Path:
+    base = os.environ.get("SWE_ENV_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "swe-env")
+    return Path(base) / "build-logs"
+
+
+def ca_bundle() -> Path | None:
+    """The host's CA bundle, trusted by pip during builds (TLS-intercepting proxies)."""
+    for var in ("SWE_ENV_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        value = os.environ.get(var)
+        if value and Path(value).is_file():
+            return Path(value)
+    default = Path("/etc/ssl/certs/ca-certificates.crt")
+    return default if default.is_file() else None
+
+
+def image_exists(name: str) -> bool:
+    try:
+        engine.client().images.get(name)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+# ---------------------------------------------------------------- os layer
+
+
+def ensure_os_image(name: str, progress: Progress | None = None) -> str:
+    """Make sure the OS image exists locally: present, pulled, or bootstrapped offline."""
+    with _lock(name):
+        if image_exists(name):
+            return name
+        say = progress or (lambda _msg: None)
+        say(f"pulling {name}")
+        try:
+            engine.client().images.pull(name)
+            return name
+        except docker.errors.DockerException as exc:
+            pull_error = str(exc).splitlines()[0][:200]
+        suite = _debian_suite(name)
+        if suite is None:
+            raise ImageBuildError(
+                f"base image {name} is not available and cannot be pulled ({pull_error}); "
+                "pull or build it yourself, or use a Debian image (debian:<suite>), which is bootstrapped offline"
+            )
+        say(f"no registry answers; bootstrapping {name} with debootstrap (about a minute)")
+        bootstrap_debian(name, suite)
+        return name
+
+
+def _debian_suite(name: str) -> str | None:
+    repo, _, tag = name.partition(":")
+    if repo not in ("debian", "docker.io/library/debian", "library/debian"):
+        return None
+    suite = (tag or "bookworm").removesuffix("-slim")
+    return suite if suite.isalpha() else None
+
+
+def bootstrap_debian(name: str, suite: str, mirror: str = "http://deb.debian.org/debian") -> None:
+    """Build a minimal Debian root with debootstrap and `docker import` it as `name`."""
+    if shutil.which("debootstrap") is None:
+        raise ImageBuildError(
+            f"cannot bootstrap {name}: debootstrap is not installed (apt-get install debootstrap), "
+            "and no registry answered"
+        )
+    log = log_dir() / f"bootstrap-{suite}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="swe-env-debootstrap-") as tmp:
+        root = Path(tmp) / "root"
+        with open(log, "w") as out:
+            result = subprocess.run(
+                ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", suite, str(root), mirror],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        if result.returncode != 0:
+            raise ImageBuildError(f"debootstrap of {suite} failed (exit {result.returncode}); see {log}")
+        archive = Path(tmp) / "root.tar"
+        with tarfile.open(archive, "w") as tar:
+            tar.add(root, arcname=".")
+        repository, _, tag = name.partition(":")
+        labels = f"LABEL {engine.MANAGED_LABEL}=1 swe_env.kind=os swe_env.bootstrapped=debootstrap"
+        engine.client().api.import_image(
+            src=str(archive),
+            repository=repository,
+            tag=tag or "latest",
+            changes=[labels, "ENV LANG=C.UTF-8", 'CMD ["bash"]'],
+        )
+
+
+# ---------------------------------------------------------------- layered builds
+
+
+def base_dockerfile(os_image: str) -> str:
+    packages = " ".join(BASE_PACKAGES)
+    return f"""FROM {os_image}
+ENV LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive
+RUN if ! (command -v python3 && command -v git && command -v patch && python3 -c 'import venv, ensurepip') >/dev/null 2>&1; then \\
+      apt-get update -qq && apt-get install -y -qq --no-install-recommends {packages} && rm -rf /var/lib/apt/lists/*; \\
+    fi
+"""
+
+
+HOST_CA = "/usr/local/share/swe-env/host-ca.crt"
+
+
+def env_dockerfile(base_tag: str, environment: Environment) -> str:
+    lines = [f"FROM {base_tag}"]
+    # The host's CA bundle (possibly empty) is copied in and named by a build argument, so pip
+    # trusts a TLS-intercepting proxy during the build without the setting reaching the image's ENV.
+    lines.append(f"COPY ca.crt {HOST_CA}")
+    lines.append("ARG PIP_CERT")
+    if environment.apt_packages:
+        packages = " ".join(shlex.quote(p) for p in environment.apt_packages)
+        lines.append(
+            f"RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends {packages} "
+            "&& rm -rf /var/lib/apt/lists/*"
+        )
+    lines.append(f"RUN python3 -m venv {VENV}")
+    lines.append(f"ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    lines.append("ENV PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1")
+    if environment.pip_packages:
+        packages = " ".join(shlex.quote(p) for p in environment.pip_packages)
+        lines.append(f"RUN pip install -q {packages}")
+    return "\n".join(lines) + "\n"
+
+
+def instance_dockerfile(env_tag: str, task: Task) -> str:
+    workdir = task.environment.workdir
+    lines = [f"FROM {env_tag}", "ARG PIP_CERT", "ADD repo.tar /", f"WORKDIR {workdir}"]
+    lines.extend(f"RUN {command}" for command in task.environment.install)
+    # Whatever install left untracked is part of the environment, not of anyone's diff.
+    ignored = "\\n".join(IGNORED_IN_DIFFS)
+    lines.append(
+        f"RUN printf '{ignored}\\n' >> .git/info/exclude && "
+        "git status --porcelain --untracked-files=normal | sed -n 's|^?? |/|p' >> .git/info/exclude"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+class ImageBuilder:
+    """Builds and caches the three layers of a task's image."""
+
+    def __init__(self, progress: Progress | None = None):
+        self.progress = progress or (lambda _msg: None)
+
+    # Tags are pure functions of the inputs, so a cache hit costs one image lookup per layer.
+    def base_tag(self, environment: Environment) -> str:
+        return f"swe-env/base:{_digest(environment.base_image, base_dockerfile(environment.base_image))}"
+
+    def env_tag(self, environment: Environment) -> str:
+        base = self.base_tag(environment)
+        return f"swe-env/env:{_digest(base, env_dockerfile(base, environment))}"
+
+    def instance_tag(self, task: Task) -> str:
+        env = self.env_tag(task.environment)
+        digest = _digest(env, task.repo, task.base_commit, instance_dockerfile(env, task))
+        return f"swe-env/instance:{task.id.lower()}-{digest}"
+
+    def ensure(self, task: Task) -> str:
+        """The instance image tag for `task`, building whichever layers are missing."""
+        tag = self.instance_tag(task)
+        if image_exists(tag):
+            return tag
+        environment = task.environment
+        ensure_os_image(environment.base_image, self.progress)
+        base = self._build(
+            self.base_tag(environment), base_dockerfile(environment.base_image), task, kind="base"
+        )
+        ca = ca_bundle()
+        build_args = {"PIP_CERT": HOST_CA} if ca else {}
+        env = self._build(
+            self.env_tag(environment),
+            env_dockerfile(base, environment),
+            task,
+            kind="env",
+            files={"ca.crt": ca.read_bytes() if ca else b""},
+            build_args=build_args,
+        )
+        with tempfile.TemporaryDirectory(prefix="swe-env-ctx-") as tmp:
+            repo_tar = Path(tmp) / "repo.tar"
+            self.progress(f"{task.id}: checking out {task.base_commit[:12]}")
+            sha = repos.checkout_tarball(task, repo_tar, arcname=environment.workdir.lstrip("/"))
+            return self._build(
+                tag,
+                instance_dockerfile(env, task),
+                task,
+                kind="instance",
+                files={"repo.tar": repo_tar},
+                labels={"swe_env.task": task.id, "swe_env.commit": sha},
+                build_args=build_args,
+            )
+
+    def _build(
+        self,
+        tag: str,
+        dockerfile: str,
+        task: Task,
+        kind: str,
+        files: dict[str, bytes | Path] | None = None,
+        labels: dict[str, str] | None = None,
+        build_args: dict[str, str] | None = None,
+    ) -> str:
+        with _lock(tag):
+            if image_exists(tag):
+                return tag
+            self.progress(f"{task.id}: building {kind} layer {tag}")
+            log_path = log_dir() / f"{tag.replace('/', '_').replace(':', '_')}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            context = _context(dockerfile, files or {})
+            all_labels = {engine.MANAGED_LABEL: "1", "swe_env.kind": f"image-{kind}", **(labels or {})}
+            error = None
+            with open(log_path, "w") as log:
+                log.write(dockerfile + "\n----\n")
+                try:
+                    for chunk in engine.client().api.build(
+                        fileobj=context,
+                        custom_context=True,
+                        tag=tag,
+                        labels=all_labels,
+                        buildargs=build_args or {},
+                        rm=True,
+                        forcerm=True,
+                        decode=True,
+                    ):
+                        if "stream" in chunk:
+                            log.write(chunk["stream"])
+                        if "error" in chunk:
+                            error = chunk["error"].strip()
+                            log.write(f"ERROR: {error}\n")
+                except docker.errors.DockerException as exc:
+                    error = str(exc)
+                    log.write(f"ERROR: {error}\n")
+            if error is not None:
+                # A failed build never leaves the tag behind, so a later run cannot reuse half an image.
+                try:
+                    engine.client().images.remove(tag, force=True)
+                except docker.errors.DockerException:
+                    pass
+                last = error.splitlines()[-1][:300] if error else "unknown error"
+                raise ImageBuildError(f"task '{task.id}': building the {kind} layer failed: {last}; log: {log_path}")
+            return tag
+
+
+def _context(dockerfile: str, files: dict[str, bytes | Path]) -> io.BytesIO | tempfile.SpooledTemporaryFile:
+    buffer = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        _add_bytes(tar, "Dockerfile", dockerfile.encode())
+        for name, content in files.items():
+            if isinstance(content, Path):
+                tar.add(content, arcname=name)
+            else:
+                _add_bytes(tar, name, content)
+    buffer.seek(0)
+    return buffer
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _lock(key: str) -> threading.Lock:
+    with _guard:
+        return _build_locks.setdefault(key, threading.Lock())

@@ -1,0 +1,122 @@
+"""Host-side git: a cache of mirrors, and a scrubbed checkout of one commit.
+
+The checkout that goes into an image holds the history up to `base_commit` and
+nothing else: no remote, no other branch or tag, no reflog, no object from a later
+commit. An agent cannot `git log --all` its way to the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import threading
+from pathlib import Path
+
+import git
+
+from .task import Task
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+class RepoError(RuntimeError):
+    """The repository cannot be reached or does not hold the commit a task names."""
+
+
+def cache_root() -> Path:
+    """Where mirrors live: $SWE_ENV_CACHE/repos (default ~/.cache/swe-env/repos)."""
+    base = os.environ.get("SWE_ENV_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "swe-env")
+    return Path(base) / "repos"
+
+
+def mirror(location: str) -> git.Repo:
+    """A bare mirror of `location` in the cache, cloned once and fetched when a commit is missing."""
+    key = hashlib.sha256(location.encode()).hexdigest()[:16]
+    path = cache_root() / f"{Path(location.rstrip('/')).stem or 'repo'}-{key}.git"
+    with _lock_for(str(path)):
+        if path.exists():
+            return git.Repo(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".clone-", dir=path.parent))
+        try:
+            git.Repo.clone_from(location, staging / "m.git", mirror=True)
+            (staging / "m.git").rename(path)
+        except git.GitCommandError as exc:
+            raise RepoError(f"cannot clone {location}: {_git_message(exc)}") from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return git.Repo(path)
+
+
+def resolve_commit(task: Task) -> str:
+    """The full sha of the task's base commit; RepoError naming the task file if it is absent."""
+    location = task.repo_location()
+    repo = mirror(location)
+    try:
+        return repo.commit(task.base_commit).hexsha
+    except (ValueError, git.BadName, git.GitCommandError):
+        pass
+    with _lock_for(repo.git_dir):
+        try:  # a commit newer than the cache: fetch once and look again
+            repo.git.fetch("--quiet", "origin", "+refs/*:refs/*")
+            return repo.commit(task.base_commit).hexsha
+        except (ValueError, git.BadName, git.GitCommandError):
+            where = f"{task.source}: " if task.source else ""
+            raise RepoError(
+                f"{where}task '{task.id}': field 'base_commit': commit {task.base_commit} not found in {task.repo}"
+            ) from None
+
+
+def scrubbed_checkout(task: Task, dest: Path) -> str:
+    """Check out the task's base commit into `dest` with no trace of anything newer.
+
+    Returns the full sha. `dest` must not exist yet.
+    """
+    sha = resolve_commit(task)
+    source = mirror(task.repo_location())
+    ref = f"refs/swe-env/{sha}"
+    with _lock_for(source.git_dir):
+        source.git.update_ref(ref, sha)
+    repo = git.Repo.init(dest, initial_branch="main")
+    try:
+        # Fetching one ref transfers only objects reachable from it: later commits never arrive.
+        repo.git.fetch("--quiet", "--no-tags", "--update-head-ok", source.git_dir, f"{ref}:refs/heads/main")
+        repo.git.reset("--hard", "--quiet", "main")
+    except git.GitCommandError as exc:
+        raise RepoError(f"task '{task.id}': cannot check out {sha[:12]} of {task.repo}: {_git_message(exc)}") from None
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "swe-env agent")
+        config.set_value("user", "email", "agent@swe-env.invalid")
+        config.set_value("core", "logAllRefUpdates", "false")
+    for leftover in ("FETCH_HEAD", "ORIG_HEAD", "logs"):
+        target = Path(repo.git_dir) / leftover
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    repo.close()
+    return sha
+
+
+def checkout_tarball(task: Task, tar_path: Path, arcname: str = "testbed") -> str:
+    """Write a tar of the scrubbed checkout (with its .git) to `tar_path`; returns the sha."""
+    with tempfile.TemporaryDirectory(prefix="swe-env-checkout-") as tmp:
+        tree = Path(tmp) / "tree"
+        sha = scrubbed_checkout(task, tree)
+        with tarfile.open(tar_path, "w") as tar:
+            tar.add(tree, arcname=arcname)
+    return sha
+
+
+def _lock_for(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def _git_message(exc: git.GitCommandError) -> str:
+    text = (exc.stderr or str(exc)).strip().replace("stderr:", "").strip(" '\n")
+    return text.splitlines()[-1] if text else str(exc)

@@ -1,0 +1,326 @@
+"""A persistent bash session inside a container, attached over the Docker exec socket.
+
+One bash process lives for the whole episode, so cwd, exported variables and functions
+survive between commands, and a command costs one socket round trip instead of a new
+`docker exec`. Each command is sent base64-encoded to `eval` (a syntax error cannot eat
+the rest of the protocol), with stdin at /dev/null, and its end is found by a marker
+carrying a fresh random token and the exit code.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import re
+import secrets
+import select
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+
+import docker.errors
+
+DEFAULT_OUTPUT_LIMIT = 10_000
+SHELL_ENV = {
+    "PAGER": "cat",
+    "GIT_PAGER": "cat",
+    "MANPAGER": "cat",
+    "TERM": "dumb",
+    "LANG": "C.UTF-8",
+    "HISTFILE": "/dev/null",
+    "PYTHONUNBUFFERED": "1",
+    "DEBIAN_FRONTEND": "noninteractive",
+}
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_GRACE_AFTER_KILL = 3.0
+
+# Sent once when a shell starts. On a timeout the host sends SIGUSR1 to bash and kills the
+# command's processes; the USR1 trap raises a flag and, with extdebug, a DEBUG trap that
+# returns non-zero skips every further command of that input line (like Ctrl-C in a
+# terminal), except the __SWE_* bookkeeping that reports the end.
+_SESSION_INIT = (
+    "__SWE_ABORT=; trap '__SWE_ABORT=1' USR1; shopt -s extdebug; "
+    "trap '[[ -z $__SWE_ABORT || $BASH_COMMAND == __SWE_* ]]' DEBUG\n"
+)
+
+# Kills every descendant of the shell (not the shell): stop them all first so a fork
+# bomb cannot outrun the kill, then SIGKILL. Uses /proc only (no procps in minimal images).
+_KILL_TREE = r"""
+tree() { for t in /proc/$1/task/*; do for c in $(cat "$t/children" 2>/dev/null); do echo "$c"; tree "$c"; done; done; }
+pids=$(tree "$1")
+[ -n "$pids" ] && kill -STOP $pids 2>/dev/null
+[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+exit 0
+"""
+
+
+class ShellError(RuntimeError):
+    """The shell could not be started or restarted (the container is gone or broken)."""
+
+
+@dataclass
+class CommandResult:
+    """What one command produced."""
+
+    output: str
+    """Combined stdout and stderr, head and tail kept when longer than the limit, ANSI stripped."""
+    exit_code: int | None
+    """The command's exit status; None when it timed out or the shell died under it."""
+    timed_out: bool = False
+    """The command ran past its timeout and its processes were killed."""
+    restarted: bool = False
+    """The shell ended (exit, exec, killed) and a new one was started; cwd and variables are reset."""
+    cut_chars: int = 0
+    """How many characters of output were dropped from the middle."""
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    """Human-readable notes on timeouts, cuts and restarts (also appended to `output`)."""
+
+
+class HeadTail:
+    """Keeps the first and last `limit/2` characters of a stream in bounded memory."""
+
+    def __init__(self, limit: int):
+        self.head_limit = limit // 2
+        self.tail_limit = limit - self.head_limit
+        self.head: list[str] = []
+        self.head_len = 0
+        self.tail: list[str] = []
+        self.tail_len = 0
+        self.total = 0
+
+    def add(self, text: str) -> None:
+        self.total += len(text)
+        if self.head_len < self.head_limit:
+            take = text[: self.head_limit - self.head_len]
+            self.head.append(take)
+            self.head_len += len(take)
+            text = text[len(take) :]
+        if text:
+            self.tail.append(text)
+            self.tail_len += len(text)
+            if self.tail_len > 2 * self.tail_limit:
+                joined = "".join(self.tail)[-self.tail_limit :]
+                self.tail, self.tail_len = [joined], len(joined)
+
+    def drop_final_newline(self) -> None:
+        for part in (self.tail, self.head):
+            if part and part[-1]:
+                if part[-1].endswith("\n"):
+                    part[-1] = part[-1][:-1]
+                    self.total -= 1
+                return
+
+    def text(self) -> tuple[str, int]:
+        head = "".join(self.head)
+        tail = "".join(self.tail)[-self.tail_limit :] if self.tail else ""
+        cut = self.total - len(head) - len(tail)
+        if cut <= 0:
+            return head + tail, 0
+        return f"{head}\n[... {cut} characters cut from the middle of the output ...]\n{tail}", cut
+
+
+class ShellSession:
+    """One persistent bash in a running container."""
+
+    def __init__(
+        self,
+        api: docker.APIClient,
+        container_id: str,
+        workdir: str,
+        env: dict[str, str] | None = None,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
+        user: str = "",
+    ):
+        self.api = api
+        self.container_id = container_id
+        self.workdir = workdir
+        self.env = {**SHELL_ENV, **(env or {})}
+        self.output_limit = output_limit
+        self.user = user
+        self._sock: socket.socket | None = None
+        self._response = None
+        self._frames = b""
+        self.pid: int | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start bash and learn its pid."""
+        try:
+            exec_id = self.api.exec_create(
+                self.container_id,
+                ["bash", "--noprofile", "--norc"],
+                stdin=True,
+                stdout=True,
+                stderr=True,
+                tty=False,
+                workdir=self.workdir,
+                environment=self.env,
+                user=self.user,
+            )["Id"]
+            self._response = self.api.exec_start(exec_id, socket=True, demux=False)
+        except docker.errors.DockerException as exc:
+            raise ShellError(f"cannot start a shell in container {self.container_id[:12]}: {exc}") from None
+        self._sock = getattr(self._response, "_sock", self._response)
+        self._frames = b""
+        try:
+            self._sock.sendall(_SESSION_INIT.encode())
+        except OSError as exc:
+            raise ShellError(f"the shell in container {self.container_id[:12]} closed at once: {exc}") from None
+        result = self.run("echo $$", timeout=30, _internal=True)
+        if result.exit_code != 0 or not result.output.strip().isdigit():
+            raise ShellError(f"the shell in container {self.container_id[:12]} did not answer: {result.output[:200]!r}")
+        self.pid = int(result.output.strip())
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+        if self._response is not None and self._response is not sock:
+            try:
+                self._response.close()
+            except Exception:  # noqa: BLE001 - best effort on a socket wrapper that may be half-closed
+                pass
+        self._response = None
+
+    def restart(self) -> None:
+        self.close()
+        self.start()
+
+    # ------------------------------------------------------------ commands
+
+    def run(self, command: str, timeout: float, _internal: bool = False) -> CommandResult:
+        """Run `command` in the session and return its output and exit code.
+
+        Never raises for anything the command does (timeouts, `exit`, garbage output);
+        raises ShellError only when no shell can be started at all.
+        """
+        started = time.monotonic()
+        if self._sock is None:
+            if _internal:
+                raise ShellError("shell is not running")
+            self.start()
+        token = secrets.token_hex(12)
+        marker = f"__SWE_ENV_DONE_{token}_"
+        encoded = base64.b64encode(command.encode("utf-8", errors="surrogateescape")).decode()
+        line = (
+            f"eval \"$(printf %s '{encoded}' | base64 -d)\" </dev/null 2>&1; "
+            f"__SWE_RC=$?; __SWE_ABORT=; printf '\\n__SWE_ENV_DONE_%s_%s__\\n' '{token}' \"$__SWE_RC\"\n"
+        )
+        collected = HeadTail(self.output_limit)
+        result = CommandResult(output="", exit_code=None)
+        try:
+            self._sock.sendall(line.encode())
+        except OSError:
+            return self._after_death(result, collected, started, "the shell was not running")
+        outcome = self._read_until(marker, collected, deadline=started + timeout)
+        if outcome == "timeout":
+            result.timed_out = True
+            self._kill_children()
+            outcome = self._read_until(marker, collected, deadline=time.monotonic() + _GRACE_AFTER_KILL)
+            result.notes.append(f"command timed out after {timeout:g} s; its processes were killed")
+            if outcome == "timeout":
+                # Still no marker: the shell itself is stuck (e.g. a builtin loop); replace it.
+                self._kill_shell()
+                return self._after_death(result, collected, started, "the shell was stuck and was restarted")
+        if outcome == "eof":
+            return self._after_death(result, collected, started, "the shell exited")
+        if not result.timed_out:
+            result.exit_code = outcome
+        return self._finish(result, collected, started)
+
+    def _finish(self, result: CommandResult, collected: HeadTail, started: float) -> CommandResult:
+        text, cut = collected.text()
+        text = _ANSI.sub("", text)
+        result.cut_chars = cut
+        if cut:
+            result.notes.append(f"output was {collected.total} characters; {cut} cut from the middle")
+        result.output = text
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _after_death(self, result: CommandResult, collected: HeadTail, started: float, why: str) -> CommandResult:
+        result.exit_code = None
+        result.restarted = True
+        self.close()
+        try:
+            self.start()
+            result.notes.append(f"{why}; a new shell was started (working directory and variables were reset)")
+        except ShellError as exc:
+            result.notes.append(f"{why}; a new shell could not be started: {exc}")
+        return self._finish(result, collected, started)
+
+    # ------------------------------------------------------------ socket reading
+
+    def _read_until(self, marker: str, collected: HeadTail, deadline: float) -> int | str:
+        """Read until the marker: returns the exit code, or "timeout", or "eof"."""
+        pattern = re.compile("\n" + re.escape(marker) + r"(\d+)__\n")
+        keep = len(marker) + 16
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending = ""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                collected.add(pending)
+                return "timeout"
+            payload = self._next_payload(remaining)
+            if payload is None:
+                collected.add(pending)
+                return "timeout"
+            if payload == b"":
+                collected.add(pending + decoder.decode(b"", final=True))
+                return "eof"
+            pending += decoder.decode(payload)
+            match = pattern.search(pending)
+            if match:
+                collected.add(pending[: match.start()])
+                return int(match.group(1))
+            if len(pending) > keep:
+                collected.add(pending[:-keep])
+                pending = pending[-keep:]
+
+    def _next_payload(self, timeout: float) -> bytes | None:
+        """One payload from Docker's multiplexed stream; b"" at EOF, None on timeout."""
+        while True:
+            if len(self._frames) >= 8:
+                size = struct.unpack(">I", self._frames[4:8])[0]
+                if len(self._frames) >= 8 + size:
+                    payload = self._frames[8 : 8 + size]
+                    self._frames = self._frames[8 + size :]
+                    if payload:
+                        return payload
+                    continue
+            ready, _, _ = select.select([self._sock], [], [], max(timeout, 0))
+            if not ready:
+                return None
+            try:
+                data = self._sock.recv(1 << 16)
+            except (OSError, ValueError):
+                return b""
+            if not data:
+                return b""
+            self._frames += data
+
+    # ------------------------------------------------------------ killing
+
+    def _exec_quick(self, command: list[str]) -> None:
+        try:
+            exec_id = self.api.exec_create(self.container_id, command, stdout=True, stderr=True, user="root")["Id"]
+            self.api.exec_start(exec_id)
+        except docker.errors.DockerException:
+            pass
+
+    def _kill_children(self) -> None:
+        if self.pid is not None:
+            # USR1 first: bash runs the abort trap as soon as its foreground command dies.
+            self._exec_quick(["sh", "-c", f"kill -USR1 {self.pid} 2>/dev/null; {_KILL_TREE}", "kill-tree", str(self.pid)])
+
+    def _kill_shell(self) -> None:
+        if self.pid is not None:
+            self._exec_quick(["sh", "-c", _KILL_TREE + "", "kill-tree", str(self.pid)])
+            self._exec_quick(["kill", "-KILL", str(self.pid)])

@@ -1,0 +1,226 @@
+"""Task specs: the pydantic models, loading and validating `task.yaml` files.
+
+A task pins a repository at a commit, says how to build its environment, and carries
+the hidden part (the test patch and the tests that decide success). Field docstrings
+are the reference documentation of the task file format.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+TASK_FILE = "task.yaml"
+DEFAULT_TEST_COMMAND = "python -m pytest -rA -p no:cacheprovider"
+DEFAULT_BASE_IMAGE = "debian:bookworm"
+
+_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class TaskSpecError(ValueError):
+    """A task file is malformed; the message names the file, the task and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Environment(_Strict):
+    """How the container for a task is built (the `env` and `instance` image layers)."""
+
+    base_image: str = DEFAULT_BASE_IMAGE
+    """OS image to start from; bootstrapped offline with debootstrap when it is a Debian image that cannot be pulled."""
+    apt_packages: list[str] = []
+    """Debian packages installed in the env layer."""
+    pip_packages: list[str] = []
+    """Python packages installed into the env layer's virtualenv (/opt/swe-env/venv, first on PATH)."""
+    install: list[str] = []
+    """Shell commands run in the workdir after the repository is copied in (instance layer), e.g. `pip install -e .`."""
+    workdir: str = "/testbed"
+    """Where the repository lives inside the container."""
+    env: dict[str, str] = {}
+    """Extra environment variables for the agent's shell and the test run."""
+
+    @field_validator("workdir")
+    @classmethod
+    def _absolute_workdir(cls, value: str) -> str:
+        if not value.startswith("/") or value.rstrip("/") == "":
+            raise ValueError("must be an absolute path other than /")
+        return value.rstrip("/")
+
+
+class TestSpec(_Strict):
+    """The hidden part of a task: never copied into the agent's container."""
+
+    test_patch: str = ""
+    """Unified diff (git format) adding or changing the tests that decide the task; applied only by the grader."""
+    fail_to_pass: list[str]
+    """Test ids (pytest node ids) that fail before the fix and must pass after it."""
+    pass_to_pass: list[str] = []
+    """Test ids that pass before the fix and must keep passing."""
+    command: str = DEFAULT_TEST_COMMAND
+    """Command the grader runs in the workdir; a JUnit XML report path is passed to pytest through PYTEST_ADDOPTS."""
+    protected: list[str] = ["conftest.py", "**/conftest.py", "pytest.ini", "tox.ini", "sitecustomize.py", "**/sitecustomize.py"]
+    """Glob patterns of files restored to base_commit before grading, besides the files the test patch touches."""
+
+    @field_validator("fail_to_pass")
+    @classmethod
+    def _not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must list at least one test id")
+        return value
+
+
+class Limits(_Strict):
+    """Budgets and resource limits of one episode; every container runs with them."""
+
+    max_steps: Annotated[int, Field(gt=0)] = 50
+    """Steps before the episode is truncated."""
+    command_timeout: Annotated[float, Field(gt=0)] = 60.0
+    """Seconds one bash command may run before its processes are killed."""
+    episode_timeout: Annotated[float, Field(gt=0)] = 1800.0
+    """Wall-clock seconds from reset before the episode is truncated."""
+    grading_timeout: Annotated[float, Field(gt=0)] = 600.0
+    """Seconds the grader's test run may take before it is reported as a timeout."""
+    cpus: Annotated[float, Field(gt=0)] = 1.0
+    """CPU cores the container may use."""
+    memory: str = "2g"
+    """Memory limit in Docker's notation (e.g. 512m, 2g); swap is not added on top."""
+    pids: Annotated[int, Field(gt=16)] = 512
+    """Maximum number of processes in the container (contains fork bombs)."""
+    network: bool = False
+    """Whether the agent's container has network access (off by default)."""
+
+    @field_validator("memory")
+    @classmethod
+    def _docker_size(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+(\.\d+)?[bkmgBKMG]?", value.strip()):
+            raise ValueError("must be a size such as 512m or 2g")
+        return value.strip().lower()
+
+
+class Task(_Strict):
+    """One task: a repository at a commit, a problem statement, and hidden tests."""
+
+    id: str
+    """Unique task id (letters, digits, `.`, `_`, `-`)."""
+    repo: str
+    """Git URL, local repository path, or git bundle path (relative paths are relative to the task file)."""
+    base_commit: str
+    """Full or abbreviated commit sha the agent starts from; nothing after it is visible in the container."""
+    problem_statement: str
+    """The issue text shown to the agent."""
+    environment: Environment = Environment()
+    """How the container is built."""
+    tests: TestSpec
+    """Hidden tests and the command that runs them."""
+    gold_patch: str | None = None
+    """Reference fix (unified diff); used by the oracle agent and by `swe-env validate`."""
+    limits: Limits = Limits()
+    """Budgets and resource limits."""
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not _TASK_ID.match(value):
+            raise ValueError("must contain only letters, digits, '.', '_' and '-'")
+        return value
+
+    @field_validator("base_commit")
+    @classmethod
+    def _valid_sha(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _SHA.match(value):
+            raise ValueError("must be a hexadecimal commit sha (7 to 40 characters)")
+        return value
+
+    @field_validator("problem_statement")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @property
+    def source(self) -> Path | None:
+        """The task file this task was loaded from, if any."""
+        return self._source
+
+    def repo_location(self) -> str:
+        """The repo as git understands it: URLs unchanged, paths resolved against the task file."""
+        if "://" in self.repo or self.repo.startswith("git@"):
+            return self.repo
+        path = Path(self.repo).expanduser()
+        if not path.is_absolute() and self._source is not None:
+            path = self._source.parent / path
+        return str(path.resolve())
+
+    def for_agent(self) -> dict[str, str]:
+        """What an agent may know about the task (nothing hidden)."""
+        return {"task_id": self.id, "problem_statement": self.problem_statement, "workdir": self.environment.workdir}
+
+
+def load_task_file(path: str | Path) -> Task:
+    """Load one task file; a malformed file raises TaskSpecError naming file, task and field."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TaskSpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise TaskSpecError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise TaskSpecError(f"{path}: expected a mapping of task fields, got {type(data).__name__}")
+    try:
+        task = Task.model_validate(data)
+    except ValidationError as exc:
+        raise TaskSpecError(_describe(path, data, exc)) from None
+    task._source = path.resolve()
+    return task
+
+
+def load_tasks(path: str | Path) -> list[Task]:
+    """Load tasks from a task file, a task folder (`<dir>/task.yaml`) or a folder of task folders.
+
+    Tasks come back sorted by id; duplicate ids are an error naming both files.
+    """
+    path = Path(path)
+    if path.is_file():
+        files = [path]
+    elif (path / TASK_FILE).is_file():
+        files = [path / TASK_FILE]
+    elif path.is_dir():
+        files = sorted(path.glob(f"*/{TASK_FILE}"))
+        if not files:
+            raise TaskSpecError(f"{path}: no task files found (expected {path}/<task-id>/{TASK_FILE})")
+    else:
+        raise TaskSpecError(f"{path}: no such file or directory")
+    tasks: dict[str, Task] = {}
+    for file in files:
+        task = load_task_file(file)
+        if task.id in tasks:
+            raise TaskSpecError(f"{file}: task '{task.id}': duplicate id (also in {tasks[task.id].source})")
+        tasks[task.id] = task
+    return [tasks[key] for key in sorted(tasks)]
+
+
+def _describe(path: Path, data: dict, exc: ValidationError) -> str:
+    task_id = data.get("id") if isinstance(data.get("id"), str) else "?"
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(root)"
+    message = first["msg"]
+    if first["type"] == "missing":
+        message = "required field is missing"
+    elif first["type"] == "extra_forbidden":
+        message = "unknown field"
+    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    return f"{path}: task '{task_id}': field '{field}': {message}{more}"

@@ -1,0 +1,256 @@
+"""The agent's tools: argument models, JSON schemas, and what each does to a sandbox.
+
+Every tool returns a ToolResult; a tool never raises for the agent's mistakes (a missing
+file, an ambiguous edit): those are error observations and the episode goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .sandbox import Sandbox
+
+SNIPPET_CONTEXT = 4
+MAX_VIEW_CHARS = 20_000
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BashArgs(_Args):
+    """Run a command in a persistent bash shell in the repository (cwd and exports are kept)."""
+
+    command: str = Field(description="The shell command to run.")
+    timeout: Annotated[float, Field(gt=0, le=3600)] | None = Field(
+        default=None, description="Seconds before the command is killed (default: the task's limit)."
+    )
+
+
+class EditArgs(_Args):
+    """Replace one exact occurrence of `old` with `new` in a file."""
+
+    path: str = Field(description="File path, relative to the repository root or absolute inside it.")
+    old: str = Field(description="Exact text to replace; must occur exactly once in the file.")
+    new: str = Field(description="Replacement text.")
+
+
+class UndoEditArgs(_Args):
+    """Undo the last edit (or create) made to a file with the edit tools."""
+
+    path: str = Field(description="File path whose last edit is undone.")
+
+
+class ViewArgs(_Args):
+    """Show a file with line numbers, or list a directory two levels deep."""
+
+    path: str = Field(description="File or directory path, relative to the repository root or absolute inside it.")
+    range: list[int] | None = Field(
+        default=None, min_length=2, max_length=2, description="[first, last] line numbers to show; last may be -1."
+    )
+
+
+class CreateArgs(_Args):
+    """Create a new file (parent folders are made); it is an error if the file exists."""
+
+    path: str = Field(description="Path of the new file.")
+    content: str = Field(description="The whole content of the file.")
+
+
+class SubmitArgs(_Args):
+    """Finish the episode: the current state of the repository is graded by hidden tests."""
+
+
+TOOLS: dict[str, type[_Args]] = {
+    "bash": BashArgs,
+    "edit": EditArgs,
+    "undo_edit": UndoEditArgs,
+    "view": ViewArgs,
+    "create": CreateArgs,
+    "submit": SubmitArgs,
+}
+ToolName = Literal["bash", "edit", "undo_edit", "view", "create", "submit"]
+
+
+def schemas(names: list[str] | None = None) -> list[dict]:
+    """The tools in OpenAI's function-calling `tools` format."""
+    result = []
+    for name in names or list(TOOLS):
+        model = TOOLS[name]
+        parameters = model.model_json_schema()
+        parameters.pop("title", None)
+        parameters.pop("description", None)
+        for prop in parameters.get("properties", {}).values():
+            prop.pop("title", None)
+        result.append(
+            {
+                "type": "function",
+                "function": {"name": name, "description": (model.__doc__ or "").strip(), "parameters": parameters},
+            }
+        )
+    return result
+
+
+def instructions(workdir: str) -> str:
+    """Plain-text description of the tools, appended to the first observation."""
+    lines = [f"The repository is checked out at {workdir}. Tools (send one action per step as JSON):"]
+    examples = {
+        "bash": '{"tool": "bash", "command": "pytest -q tests/test_x.py"}',
+        "edit": '{"tool": "edit", "path": "pkg/mod.py", "old": "exact old text", "new": "new text"}',
+        "undo_edit": '{"tool": "undo_edit", "path": "pkg/mod.py"}',
+        "view": '{"tool": "view", "path": "pkg/mod.py", "range": [1, 40]}',
+        "create": '{"tool": "create", "path": "pkg/new.py", "content": "..."}',
+        "submit": '{"tool": "submit"}',
+    }
+    for name, model in TOOLS.items():
+        lines.append(f"- {name}: {(model.__doc__ or '').strip()}  e.g. {examples[name]}")
+    return "\n".join(lines)
+
+
+@dataclass
+class ToolResult:
+    """What a tool returns to the env."""
+
+    output: str
+    exit_code: int | None = 0
+    error: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class FileTools:
+    """The file tools of one episode (keeps per-file undo history)."""
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+        self.history: dict[str, list[tuple[bytes | None, int]]] = {}
+
+    def _inside(self, path: str) -> str | None:
+        full = self.sandbox.resolve(path)
+        root = self.sandbox.workdir
+        if full != root and not full.startswith(root + "/"):
+            return None
+        return full
+
+    def _outside_error(self, path: str) -> ToolResult:
+        return _error(f"path {path!r} is outside the repository ({self.sandbox.workdir})")
+
+    # ---------------------------------------------------------- view
+
+    def view(self, args: ViewArgs) -> ToolResult:
+        full = self._inside(args.path)
+        if full is None:
+            return self._outside_error(args.path)
+        try:
+            data, _mode = self.sandbox.read_file(full)
+        except IsADirectoryError:
+            return self._list_dir(full)
+        except FileNotFoundError:
+            return _error(f"{args.path}: no such file or directory")
+        text = data.decode("utf-8", errors="replace")
+        lines = text.splitlines()
+        first, last = 1, len(lines)
+        if args.range is not None:
+            first, last = args.range
+            if last == -1:
+                last = len(lines)
+            if first < 1 or first > max(len(lines), 1) or last < first:
+                return _error(f"{args.path}: invalid range {args.range}; the file has {len(lines)} lines")
+        shown = "\n".join(f"{n:6}\t{lines[n - 1]}" for n in range(first, min(last, len(lines)) + 1))
+        if len(shown) > MAX_VIEW_CHARS:
+            shown = shown[:MAX_VIEW_CHARS] + f"\n[... cut at {MAX_VIEW_CHARS} characters; view a smaller range ...]"
+        return ToolResult(shown if shown else f"{args.path} is empty")
+
+    def _list_dir(self, full: str) -> ToolResult:
+        result = self.sandbox.exec(
+            ["find", full, "-maxdepth", "2", "-not", "-path", "*/.git", "-not", "-path", "*/.git/*"], timeout=30
+        )
+        entries = sorted(result.stdout.splitlines())
+        return ToolResult("\n".join(entries), exit_code=result.exit_code)
+
+    # ---------------------------------------------------------- create
+
+    def create(self, args: CreateArgs) -> ToolResult:
+        full = self._inside(args.path)
+        if full is None:
+            return self._outside_error(args.path)
+        try:
+            self.sandbox.read_file(full)
+            return _error(f"{args.path} already exists; use edit to change it")
+        except IsADirectoryError:
+            return _error(f"{args.path} is a directory")
+        except FileNotFoundError:
+            pass
+        data = args.content.encode("utf-8", errors="surrogateescape")
+        self.sandbox.write_file(full, data)
+        self.history.setdefault(full, []).append((None, 0o644))
+        return ToolResult(f"created {args.path} ({len(data)} bytes)")
+
+    # ---------------------------------------------------------- edit
+
+    def edit(self, args: EditArgs) -> ToolResult:
+        full = self._inside(args.path)
+        if full is None:
+            return self._outside_error(args.path)
+        if args.old == "":
+            return _error("`old` must not be empty; use create for new files")
+        try:
+            data, mode = self.sandbox.read_file(full)
+        except FileNotFoundError:
+            return _error(f"{args.path}: no such file")
+        except IsADirectoryError:
+            return _error(f"{args.path} is a directory")
+        text = data.decode("utf-8", errors="surrogateescape")
+        old, new = args.old, args.new
+        if old not in text and "\r\n" in text:  # the agent wrote \n; the file keeps \r\n
+            old, new = old.replace("\n", "\r\n"), new.replace("\n", "\r\n")
+        count = text.count(old)
+        if count == 0:
+            return _error(f"{args.path}: `old` text not found; no change made (view the file to copy it exactly)")
+        if count > 1:
+            lines = _occurrence_lines(text, old)
+            return _error(
+                f"{args.path}: `old` text occurs {count} times (lines {', '.join(map(str, lines))}); "
+                "include more surrounding lines so it occurs once. No change made."
+            )
+        start = text.index(old)
+        updated = text[:start] + new + text[start + len(old) :]
+        self.sandbox.write_file(full, updated.encode("utf-8", errors="surrogateescape"), mode)
+        self.history.setdefault(full, []).append((data, mode))
+        first_line = text.count("\n", 0, start) + 1
+        return ToolResult(f"edited {args.path}\n" + _snippet(updated, first_line, new.count("\n") + 1))
+
+    def undo_edit(self, args: UndoEditArgs) -> ToolResult:
+        full = self._inside(args.path)
+        if full is None:
+            return self._outside_error(args.path)
+        stack = self.history.get(full)
+        if not stack:
+            return _error(f"{args.path}: no edit to undo")
+        previous, mode = stack.pop()
+        if previous is None:
+            self.sandbox.exec(["rm", "-f", full])
+            return ToolResult(f"removed {args.path} (undid its creation)")
+        self.sandbox.write_file(full, previous, mode)
+        return ToolResult(f"restored {args.path} to its state before the last edit")
+
+
+def _error(message: str) -> ToolResult:
+    return ToolResult(f"Error: {message}", exit_code=None, error=True)
+
+
+def _occurrence_lines(text: str, needle: str) -> list[int]:
+    lines, start = [], 0
+    while (index := text.find(needle, start)) != -1:
+        lines.append(text.count("\n", 0, index) + 1)
+        start = index + 1
+    return lines
+
+
+def _snippet(text: str, first_line: int, changed_lines: int) -> str:
+    lines = text.splitlines()
+    start = max(first_line - SNIPPET_CONTEXT, 1)
+    end = min(first_line + changed_lines - 1 + SNIPPET_CONTEXT, len(lines))
+    return "\n".join(f"{n:6}\t{lines[n - 1]}" for n in range(start, end + 1))

@@ -1,0 +1,53 @@
+"""Unified diff reading (pure logic)."""
+
+from swe_env import diffs
+
+PATCH = """\
+diff --git a/pkg/mod.py b/pkg/mod.py
+index 1111111..2222222 100644
+--- a/pkg/mod.py
++++ b/pkg/mod.py
+@@ -1,3 +1,3 @@
+ def f(x):
+-    return x + 1
++    return x + 2
+ 
+diff --git a/pkg/new.py b/pkg/new.py
+new file mode 100644
+index 0000000..3333333
+--- /dev/null
++++ b/pkg/new.py
+@@ -0,0 +1,2 @@
++A = 1
++B = 2
+diff --git a/old.txt b/old.txt
+deleted file mode 100644
+index 4444444..0000000
+--- a/old.txt
++++ /dev/null
+@@ -1 +0,0 @@
+-bye
+diff --git a/tail.txt b/tail.txt
+--- a/tail.txt
++++ b/tail.txt
+@@ -1 +1 @@
+-end
+\\ No newline at end of file
++end
+"""
+
+
+def test_parse_files_and_hunks():
+    files = diffs.parse(PATCH)
+    assert [f.path for f in files] == ["pkg/mod.py", "pkg/new.py", "old.txt", "tail.txt"]
+    mod, new, old, tail = files
+    assert mod.hunks[0].old == "def f(x):\n    return x + 1\n\n"
+    assert mod.hunks[0].new == "def f(x):\n    return x + 2\n\n"
+    assert new.old_path is None and new.hunks[0].new == "A = 1\nB = 2\n"
+    assert old.new_path is None and old.hunks[0].old == "bye\n"
+    assert tail.hunks[0].old == "end" and tail.hunks[0].new == "end\n"
+
+
+def test_touched_paths_in_order_without_duplicates():
+    assert diffs.touched_paths(PATCH) == ["pkg/mod.py", "pkg/new.py", "old.txt", "tail.txt"]
+    assert diffs.touched_paths("") == []

@@ -1,0 +1,136 @@
+"""The persistent shell and the sandbox's files, against the real Docker engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from swe_env.sandbox import Sandbox
+from swe_env.task import Limits
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def box(image, task):
+    sandbox = Sandbox(image, Limits(command_timeout=20), task.environment.workdir, output_limit=2000)
+    with sandbox:
+        yield sandbox
+
+
+def test_state_survives_between_commands(box):
+    assert box.run("cd /tmp && export SWE_X=42 && greet() { echo hi $1; }").exit_code == 0
+    result = box.run('pwd; echo "$SWE_X"; greet you')
+    assert result.output.splitlines() == ["/tmp", "42", "hi you"]
+    box.run("cd /testbed")
+
+
+def test_exit_code_and_stderr_are_reported(box):
+    result = box.run("echo out; echo err >&2; exit_status() { return 3; }; exit_status")
+    assert result.exit_code == 3
+    assert "out" in result.output and "err" in result.output
+
+
+def test_stdin_is_devnull_so_readers_end_at_once(box):
+    result = box.run("cat; read line; python3 -c 'import sys; print(len(sys.stdin.read()))'", timeout=10)
+    assert not result.timed_out
+    assert result.output.strip() == "0"
+
+
+def test_syntax_error_does_not_break_the_session(box):
+    bad = box.run("echo 'unclosed")
+    assert bad.exit_code != 0 and not bad.timed_out
+    assert box.run("echo fine").output == "fine\n"
+
+
+def test_timeout_kills_the_command_and_the_session_goes_on(box):
+    box.run("export KEEP=yes")
+    result = box.run("echo started; sleep 60; echo never", timeout=1.5)
+    assert result.timed_out and result.exit_code is None
+    assert "started" in result.output and "never" not in result.output
+    assert any("timed out" in note for note in result.notes)
+    after = box.run("echo $KEEP")
+    assert after.output.strip() == "yes" and not after.restarted
+
+
+def test_builtin_loop_timeout_restarts_the_shell(box):
+    result = box.run("while :; do :; done", timeout=1)
+    assert result.timed_out and result.restarted
+    assert box.run("echo alive").output.strip() == "alive"
+
+
+def test_exit_restarts_the_session(box):
+    result = box.run("cd /tmp; exit 7")
+    assert result.restarted
+    assert any("new shell" in note for note in result.notes)
+    assert box.run("pwd").output.strip() == "/testbed"
+
+
+def test_huge_output_is_cut_to_head_and_tail(box):
+    result = box.run("seq 1 200000")
+    assert result.exit_code == 0
+    assert result.output.startswith("1\n2\n3\n")
+    assert result.output.endswith("199999\n200000\n")
+    assert result.cut_chars > 1_000_000
+    assert len(result.output) < 2200
+
+
+def test_sentinel_text_in_output_and_background_jobs(box):
+    result = box.run("printf '__SWE_ENV_DONE_deadbeef_0__\\n'; sleep 100 & echo bg")
+    assert "__SWE_ENV_DONE_deadbeef_0__" in result.output and "bg" in result.output
+    assert result.exit_code == 0 and not result.timed_out
+
+
+def test_binary_garbage_and_ansi_are_cleaned(box):
+    result = box.run(r"printf '\xff\xfe ok \033[31mred\033[0m\n'")
+    assert "ok red" in result.output and "\x1b" not in result.output and "\ufffd" in result.output
+
+
+def test_pagers_never_block(box):
+    result = box.run("echo $PAGER $GIT_PAGER $TERM; git log -1 --format=%H | wc -c", timeout=10)
+    assert result.output.splitlines()[0] == "cat cat dumb"
+
+
+def test_files_round_trip_bytes_and_mode(box):
+    box.write_file("bin/tool.sh", b"#!/bin/sh\necho \xff\n", mode=0o755)
+    data, mode = box.read_file("/testbed/bin/tool.sh")
+    assert data == b"#!/bin/sh\necho \xff\n" and mode & 0o777 == 0o755
+    assert box.run("./bin/tool.sh | od -An -tx1 | head -1").output.split()[:2] == ["ff", "0a"]
+    with pytest.raises(FileNotFoundError):
+        box.read_file("nope.txt")
+    with pytest.raises(IsADirectoryError):
+        box.read_file("bin")
+    box.run("rm -rf bin")
+
+
+def test_diff_includes_new_and_binary_files_and_leaves_index_alone(box, task):
+    box.write_file("notes.txt", b"new file\n")
+    box.write_file("blob.bin", bytes(range(256)))
+    box.run("git add notes.txt")
+    diff = box.diff(task.base_commit)
+    assert "+++ b/notes.txt" in diff and "GIT binary patch" in diff
+    assert box.run("git diff --cached --name-only").output.strip() == "notes.txt"
+    box.run("git reset -q && rm -f notes.txt blob.bin")
+    assert box.diff(task.base_commit) == ""
+
+
+def test_container_has_limits_and_no_network(box, docker_client):
+    attrs = docker_client.api.inspect_container(box.id)
+    host = attrs["HostConfig"]
+    assert host["NetworkMode"] == "none"
+    assert host["Memory"] == 2 * 1024**3
+    assert host["PidsLimit"] == 512
+    assert host["NanoCpus"] == 1_000_000_000
+    assert not host["Privileged"]
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert attrs["Config"]["Labels"]["swe_env.managed"] == "1"
+    result = box.run("python3 -c \"import socket; socket.create_connection(('deb.debian.org', 80), timeout=3)\"")
+    assert result.exit_code != 0
+
+
+def test_close_removes_the_container(image, task, docker_client):
+    sandbox = Sandbox(image, Limits(), task.environment.workdir).start()
+    container_id = sandbox.id
+    sandbox.run("echo hi")
+    sandbox.close()
+    sandbox.close()  # twice is fine
+    assert not docker_client.containers.list(all=True, filters={"id": container_id})
