@@ -39,7 +39,7 @@ def _friendly_errors() -> Iterator[None]:
         yield
     except _USER_ERRORS as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        err.print(f"[bold red]error:[/] {message}", highlight=False)
+        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted; containers were removed[/]")

@@ -56,15 +56,16 @@ def resolve_commit(task: Task) -> str:
     """The full sha of the task's base commit; RepoError naming the task file if it is absent."""
     location = task.repo_location()
     repo = mirror(location)
+    spec = f"{task.base_commit}^{{commit}}"
     try:
-        return repo.commit(task.base_commit).hexsha
-    except (ValueError, git.BadName, git.GitCommandError):
+        return repo.git.rev_parse("--verify", "--quiet", spec)
+    except git.GitCommandError:
         pass
     with _lock_for(repo.git_dir):
         try:  # a commit newer than the cache: fetch once and look again
             repo.git.fetch("--quiet", "origin", "+refs/*:refs/*")
-            return repo.commit(task.base_commit).hexsha
-        except (ValueError, git.BadName, git.GitCommandError):
+            return repo.git.rev_parse("--verify", "--quiet", spec)
+        except git.GitCommandError:
             where = f"{task.source}: " if task.source else ""
             raise RepoError(
                 f"{where}task '{task.id}': field 'base_commit': commit {task.base_commit} not found in {task.repo}"

@@ -250,9 +250,9 @@ class ShellSession:
         self.close()
         try:
             self.start()
-            result.notes.append(f"{why}; a new shell was started (working directory and variables were reset)")
         except ShellError as exc:
-            result.notes.append(f"{why}; a new shell could not be started: {exc}")
+            raise ShellError(f"{why} and a new one could not be started: {exc}") from None
+        result.notes.append(f"{why}; a new shell was started (working directory and variables were reset)")
         return self._finish(result, collected, started)
 
     # ------------------------------------------------------------ socket reading

@@ -217,7 +217,7 @@ def _describe(path: Path, data: dict, exc: ValidationError) -> str:
     task_id = data.get("id") if isinstance(data.get("id"), str) else "?"
     first = exc.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "(root)"
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         message = "required field is missing"
     elif first["type"] == "extra_forbidden":

@@ -1,0 +1,62 @@
+"""The `swe-env` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ROOT, TASKS_DIR, write_task
+
+
+def swe_env(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "swe_env.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+
+
+def test_tasks_list_shows_every_task(tasks):
+    result = swe_env("tasks", "list", "--tasks", str(TASKS_DIR))
+    assert result.returncode == 0, result.stderr
+    for task in tasks:
+        assert task.id[:12] in result.stdout
+
+
+def test_malformed_task_is_one_line_without_traceback(tmp_path):
+    write_task(tmp_path / "bad", "id: bad\nrepo: x.bundle\nbase_commit: zzz\nproblem_statement: p\ntests:\n  fail_to_pass: [a]\n")
+    result = swe_env("tasks", "list", "--tasks", str(tmp_path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "field 'base_commit'" in lines[0] and "task.yaml" in lines[0]
+
+
+@pytest.mark.docker
+def test_validate_one_task(tasks):
+    result = swe_env("validate", "--tasks", str(tasks[0].source))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all 1 tasks valid" in result.stdout
+
+
+@pytest.mark.docker
+def test_demo_on_one_task_writes_trajectories(tmp_path, tasks, docker_client):
+    out = tmp_path / "demo.jsonl"
+    result = swe_env("demo", "--tasks", str(tasks[-1].source.parent), "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every oracle row resolved" in result.stdout
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((r["agent"], r["resolved"], r["reward"]) for r in records) == [("null", False, 0.0), ("oracle", True, 1.0)]
+    assert not docker_client.containers.list(all=True, filters={"label": "swe_env.managed=1"})
+
+
+@pytest.mark.docker
+def test_gc_removes_orphans(docker_client, image):
+    container = docker_client.containers.run(
+        image, ["sleep", "300"], detach=True, auto_remove=True,
+        labels={"swe_env.managed": "1", "swe_env.owner": "nowhere-host:1", "swe_env.expires": "1"},
+    )
+    result = swe_env("gc")
+    assert result.returncode == 0, result.stderr
+    assert container.name in result.stdout
+    assert not docker_client.containers.list(all=True, filters={"id": container.id})
