@@ -25,8 +25,9 @@ from .trajectory import Trajectory
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A Dockerized gym environment for software-engineering agents.")
 tasks_app = typer.Typer(no_args_is_help=True, help="Inspect task specs.")
 app.add_typer(tasks_app, name="tasks")
-console = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, `| tee`) gets room for full task ids instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 TasksOption = typer.Option(Path("tasks"), "--tasks", "-t", help="A task file, a task folder, or a folder of task folders.")
 _USER_ERRORS = (TaskSpecError, engine.EngineUnavailable, images.ImageBuildError, RepoError, SandboxError, ValueError, KeyError)
