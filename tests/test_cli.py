@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 
 from .conftest import ROOT, TASKS_DIR, write_task
 
 
-def swe_env(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+def swe_env(*args: str, cwd=ROOT, run_id: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SWE_ENV_RUN_ID": run_id} if run_id else None
     return subprocess.run([sys.executable, "-m", "swe_env.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900)
+                          timeout=900, env=env)
 
 
 def test_tasks_list_shows_every_task(tasks):
@@ -42,12 +45,13 @@ def test_validate_one_task(tasks):
 @pytest.mark.docker
 def test_demo_on_one_task_writes_trajectories(tmp_path, tasks, docker_client):
     out = tmp_path / "demo.jsonl"
-    result = swe_env("demo", "--tasks", str(tasks[-1].source.parent), "--out", str(out))
+    run_id = f"cli-demo-{uuid.uuid4().hex[:8]}"
+    result = swe_env("demo", "--tasks", str(tasks[-1].source.parent), "--out", str(out), run_id=run_id)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every oracle row resolved" in result.stdout
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted((r["agent"], r["resolved"], r["reward"]) for r in records) == [("null", False, 0.0), ("oracle", True, 1.0)]
-    assert not docker_client.containers.list(all=True, filters={"label": "swe_env.managed=1"})
+    assert not docker_client.containers.list(all=True, filters={"label": f"swe_env.run={run_id}"})
 
 
 @pytest.mark.docker
