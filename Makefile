@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 bench: setup
-	$(BIN)/python bench/step_latency.py
+	for script in bench/step_latency.py bench/reset_latency.py bench/image_cache.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	-$(BIN)/swe-env gc

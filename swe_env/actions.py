@@ -4,8 +4,26 @@ Accepted forms:
 - a dict `{"tool": "bash", "command": "ls"}` (arguments inline) or
   `{"tool": "bash", "args": {...}}`;
 - an OpenAI-style function call `{"name": "bash", "arguments": {...} or "<json>"}`,
-  also wrapped as `{"type": "function", "function": {...}}`;
+  also wrapped as `{"type": "function", "function": {...}}`, or an assistant message
+  `{"role": "assistant", "content": ..., "tool_calls": [one call]}`;
 - a string holding any of the above as JSON;
+- a model's raw text in CWM's tool format (exactly one block):
+
+      <tool: bash>
+      ls -la
+      </tool>
+
+      <tool: edit>
+      path/to/file.py
+      <<<<<<< SEARCH
+      old lines
+      =======
+      new lines
+      >>>>>>> REPLACE
+      </tool>
+
+  `create` takes the path on the first line and the content after it, `view` a path and
+  optionally "FIRST LAST" on the second line, `undo_edit` a path, `submit` anything;
 - a string with one fenced ```bash block (the command inside it).
 Anything else raises ActionError, which the env turns into an error observation.
 """
@@ -22,6 +40,12 @@ from pydantic import ValidationError
 from .tools import TOOLS
 
 _FENCE = re.compile(r"```(?:bash|sh|shell)?[ \t]*\n(.*?)```", re.DOTALL)
+_CWM_CALL = re.compile(r"<tool:\s*([A-Za-z_]+)\s*>\n?(.*?)\n?</tool>", re.DOTALL)
+_SEARCH_REPLACE = re.compile(
+    r"\A(?P<path>[^\n]*)\n<<<<<<< SEARCH\n(?P<old>.*?)\n?=======\n(?P<new>.*?)\n?>>>>>>> REPLACE\s*\Z", re.DOTALL
+)
+FORMATS = ("dict", "cwm", "openai")
+"""Action formats the env can ask for in its instructions (all forms are accepted regardless)."""
 
 
 class ActionError(ValueError):
@@ -48,6 +72,8 @@ def parse(action: Any, allowed: list[str] | None = None) -> ToolCall:
         action = _from_text(action)
     if not isinstance(action, dict):
         raise ActionError(f"an action must be a JSON object or a dict, not {type(action).__name__}")
+    if "tool_calls" in action or action.get("role") == "assistant":
+        action = _from_message(action)
     if action.get("type") == "function" and isinstance(action.get("function"), dict):
         action = action["function"]
     name = action.get("tool", action.get("name"))
@@ -74,8 +100,56 @@ def parse(action: Any, allowed: list[str] | None = None) -> ToolCall:
         raise ActionError(f"{name}: {_validation_message(exc)}") from None
 
 
+def _from_message(message: dict) -> Any:
+    calls = message.get("tool_calls") or []
+    if len(calls) == 1:
+        return calls[0]
+    if len(calls) > 1:
+        names = ", ".join(str((c.get("function") or c).get("name")) for c in calls if isinstance(c, dict))
+        raise ActionError(f"the message has {len(calls)} tool calls ({names}); make exactly one per step")
+    content = message.get("content")
+    if isinstance(content, list):  # content parts: keep the text ones
+        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    if not isinstance(content, str) or not content.strip():
+        raise ActionError("the assistant message has no tool call and no text")
+    return _from_text(content)
+
+
+def _from_cwm(text: str) -> dict:
+    calls = _CWM_CALL.findall(text)
+    opened, closed = text.count("<tool:"), text.count("</tool>")
+    if len(calls) != 1 or opened != 1 or closed != 1:
+        raise ActionError(
+            f"expected exactly one <tool: NAME> ... </tool> block, found {opened} opening and {closed} closing tags"
+        )
+    name, body = calls[0]
+    if name in ("bash", "trace"):
+        return {"tool": name, "command": body}
+    if name == "edit":
+        match = _SEARCH_REPLACE.match(body)
+        if not match:
+            raise ActionError(
+                "edit: expected the path on the first line, then <<<<<<< SEARCH, the old lines, =======, "
+                "the new lines and >>>>>>> REPLACE"
+            )
+        return {"tool": "edit", "path": match["path"].strip(), "old": match["old"], "new": match["new"]}
+    path, _, rest = body.partition("\n")
+    if name == "create":
+        return {"tool": "create", "path": path.strip(), "content": rest}
+    if name == "view":
+        numbers = rest.split()
+        if numbers and not (len(numbers) == 2 and all(n.lstrip("-").isdigit() for n in numbers)):
+            raise ActionError("view: the optional second line must be two line numbers: FIRST LAST")
+        return {"tool": "view", "path": path.strip(), **({"range": [int(n) for n in numbers]} if numbers else {})}
+    if name == "undo_edit":
+        return {"tool": "undo_edit", "path": path.strip()}
+    return {"tool": name}
+
+
 def _from_text(text: str) -> Any:
     stripped = text.strip()
+    if "<tool:" in text or "</tool>" in text:
+        return _from_cwm(text)
     if stripped.startswith("{"):
         try:
             return json.loads(stripped)
@@ -87,8 +161,8 @@ def _from_text(text: str) -> Any:
     if len(blocks) > 1:
         raise ActionError(f"found {len(blocks)} ```bash blocks; send exactly one command per step")
     raise ActionError(
-        'no action found: send a JSON object such as {"tool": "bash", "command": "ls"} '
-        "or one ```bash fenced block"
+        'no action found: send a JSON object such as {"tool": "bash", "command": "ls"}, '
+        "a <tool: bash> ... </tool> block, or one ```bash fenced block"
     )
 
 

@@ -1,5 +1,8 @@
 """One container: started with limits and no network, a persistent shell, files, the diff.
 
+Files move through a second, private bash session (base64 over the exec socket), so the
+agent's shell state cannot interfere and a file operation costs a few milliseconds.
+
 A Sandbox owns exactly one container and always removes it on close (also used as a
 context manager). The container's main process is `sleep TTL`, so a container whose
 owner was SIGKILLed ends by itself and, started with auto-remove, disappears.
@@ -7,6 +10,7 @@ owner was SIGKILLed ends by itself and, started with auto-remove, disappears.
 
 from __future__ import annotations
 
+import base64
 import io
 import posixpath
 import shlex
@@ -20,6 +24,10 @@ import docker.errors
 from . import engine
 from .shell import CommandResult, ShellSession
 from .task import Limits
+
+_FILE_TIMEOUT = 120.0
+_INLINE_LIMIT = 32 * 1024
+"""Payloads up to this size go through the private shell; larger ones through the archive API."""
 
 # Capabilities an agent never needs; dropping them narrows what hostile code can do.
 _DROPPED_CAPS = ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SYS_CHROOT", "SETFCAP"]
@@ -66,6 +74,7 @@ class Sandbox:
         self._ttl = ttl_seconds
         self.container = None
         self.shell: ShellSession | None = None
+        self._files: ShellSession | None = None
         self.started_at: float | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -110,9 +119,10 @@ class Sandbox:
 
     def close(self) -> None:
         """Remove the container; safe to call twice or after the container died."""
-        if self.shell is not None:
-            self.shell.close()
-            self.shell = None
+        for shell in (self.shell, self._files):
+            if shell is not None:
+                shell.close()
+        self.shell = self._files = None
         container, self.container = self.container, None
         if container is None:
             # start() may have failed after the engine created the container: remove it by name.
@@ -186,44 +196,113 @@ class Sandbox:
             path = posixpath.join(self.workdir, path)
         return posixpath.normpath(path)
 
-    def read_file(self, path: str) -> tuple[bytes, int]:
-        """The bytes and mode of a regular file; FileNotFoundError / IsADirectoryError otherwise."""
-        path = self.resolve(path)
-        try:
-            stream, _stat = self.container.get_archive(path)
-        except docker.errors.NotFound:
-            raise FileNotFoundError(path) from None
-        buffer = io.BytesIO(b"".join(stream))
-        with tarfile.open(fileobj=buffer) as tar:
-            member = tar.next()
-            if member is None:
-                raise FileNotFoundError(path)
-            if member.isdir():
-                raise IsADirectoryError(path)
-            if member.issym() or member.islnk():
-                # A link: read its target through the shell-less path once more.
-                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), member.linkname))
-                return self.read_file(target)
-            handle = tar.extractfile(member)
-            return (handle.read() if handle else b""), member.mode
+    def _files_shell(self) -> ShellSession:
+        """A second, private bash for file transfers: the agent's aliases, functions and cwd
+        cannot touch it, and a round trip costs milliseconds where the archive API costs tens."""
+        if self._files is None:
+            self._files = ShellSession(
+                engine.client().api, self.container.id, "/", self.env, output_limit=1 << 31, strip_ansi=False
+            )
+            self._files.start()
+        return self._files
 
-    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Write a file (parent folders are created) without going through the shell."""
+    def _files_run(self, script: str, path: str) -> str:
+        result = self._files_shell().run(script, timeout=_FILE_TIMEOUT)
+        if result.exit_code != 0:
+            reason = result.output.strip().splitlines()[-1:] or result.notes or ["unknown error"]
+            raise OSError(f"{path}: {reason[0].split(': ')[-1]}")
+        return result.output
+
+    def read_file(self, path: str) -> tuple[bytes, int]:
+        """The bytes and permission bits of a regular file (links followed).
+
+        FileNotFoundError (also for dangling or looping links), IsADirectoryError, or OSError.
+        """
         path = self.resolve(path)
+        q = shlex.quote(path)
+        script = (
+            f"if [ -d {q} ]; then echo D; elif [ ! -e {q} ]; then echo N; elif [ ! -f {q} ]; then echo S; "
+            f"else stat -L -c %a {q} && base64 -w0 -- {q}; fi"
+        )
+        head, _, body = self._files_run(script, path).partition("\n")
+        if head == "N":
+            raise FileNotFoundError(path)
+        if head == "D":
+            raise IsADirectoryError(path)
+        if head == "S":
+            raise OSError(f"{path} is not a regular file")
+        return base64.b64decode(body), int(head, 8)
+
+    def list_dir(self, path: str, depth: int = 2) -> list[str]:
+        """Paths under a folder, `depth` levels deep, sorted, without .git."""
+        path = self.resolve(path)
+        q = shlex.quote(path)
+        script = f"find {q} -maxdepth {int(depth)} -not -path '*/.git' -not -path '*/.git/*'"
+        return sorted(self._files_run(script, path).splitlines())
+
+    def remove_file(self, path: str) -> None:
+        path = self.resolve(path)
+        self._files_run(f"rm -f -- {shlex.quote(path)}", path)
+
+    def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
+        """Write a file, creating parent folders; an existing file keeps its mode unless one is given."""
+        path = self.resolve(path)
+        if len(data) > _INLINE_LIMIT:
+            # bash reads its input one byte at a time: large payloads go through the archive API.
+            self._put_archive(path, data, mode)
+            return
+        q = shlex.quote(path)
+        encoded = base64.b64encode(data).decode()
+        script = f"mkdir -p -- \"$(dirname -- {q})\" && printf %s '{encoded}' | base64 -d > {q}"
+        if mode is not None:
+            script += f" && chmod {mode & 0o7777:o} {q}"
+        self._files_run(script, path)
+
+    def replace_bytes(self, path: str, start: int, end: int, data: bytes) -> None:
+        """Replace bytes [start, end) of an existing file with `data`, sending only `data`.
+
+        An edit of one line in a large file then costs one small round trip, not the file.
+        """
+        path = self.resolve(path)
+        if len(data) > _INLINE_LIMIT:
+            content, mode = self.read_file(path)
+            self._put_archive(path, content[:start] + data + content[end:], mode)
+            return
+        q = shlex.quote(path)
+        encoded = base64.b64encode(data).decode()
+        script = (
+            f"t=$(mktemp) && {{ head -c {int(start)} -- {q} && printf %s '{encoded}' | base64 -d "
+            f"&& tail -c +{int(end) + 1} -- {q}; }} > \"$t\" && cat -- \"$t\" > {q}; "
+            "rc=$?; rm -f -- \"$t\"; [ $rc = 0 ]"
+        )
+        self._files_run(script, path)
+
+    def _put_archive(self, path: str, data: bytes, mode: int | None) -> None:
+        if mode is None:
+            try:
+                mode = self.read_mode(path)
+            except FileNotFoundError:
+                mode = 0o644
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             info = tarfile.TarInfo(path.lstrip("/"))
-            info.size = len(data)
-            info.mode = mode
-            info.mtime = int(time.time())
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
             tar.addfile(info, io.BytesIO(data))
-        buffer.seek(0)
         try:
             ok = self.container.put_archive("/", buffer.getvalue())
         except docker.errors.DockerException as exc:
-            raise OSError(f"cannot write {path}: {exc}") from None
+            raise OSError(f"{path}: cannot write ({str(exc).splitlines()[0][:200]})") from None
         if not ok:
-            raise OSError(f"cannot write {path}")
+            raise OSError(f"{path}: cannot write")
+
+    def read_mode(self, path: str) -> int:
+        """Permission bits of an existing file; FileNotFoundError otherwise."""
+        path = self.resolve(path)
+        q = shlex.quote(path)
+        head = self._files_run(f"if [ -e {q} ]; then stat -L -c %a {q}; else echo N; fi", path).strip()
+        if head == "N":
+            raise FileNotFoundError(path)
+        return int(head, 8)
 
     # ------------------------------------------------------------ the agent's work
 

@@ -34,6 +34,10 @@ SHELL_ENV = {
 }
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _GRACE_AFTER_KILL = 3.0
+_MARKER = re.compile(r"\n__SWE_ENV_DONE_([0-9a-f]{24})_(\d+)__\n")
+_MARKER_MAX = len("\n__SWE_ENV_DONE_") + 24 + 1 + 12 + 3
+_PROBE_INTERVAL = 2.0
+"""While a command runs longer than this, check every so often that bash was not replaced by `exec`."""
 
 # Sent once when a shell starts. On a timeout the host sends SIGUSR1 to bash and kills the
 # command's processes; the USR1 trap raises a flag and, with extdebug, a DEBUG trap that
@@ -132,6 +136,7 @@ class ShellSession:
         env: dict[str, str] | None = None,
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         user: str = "",
+        strip_ansi: bool = True,
     ):
         self.api = api
         self.container_id = container_id
@@ -139,10 +144,12 @@ class ShellSession:
         self.env = {**SHELL_ENV, **(env or {})}
         self.output_limit = output_limit
         self.user = user
+        self.strip_ansi = strip_ansi
         self._sock: socket.socket | None = None
         self._response = None
         self._frames = b""
         self.pid: int | None = None
+        self.exe = ""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -169,10 +176,11 @@ class ShellSession:
             self._sock.sendall(_SESSION_INIT.encode())
         except OSError as exc:
             raise ShellError(f"the shell in container {self.container_id[:12]} closed at once: {exc}") from None
-        result = self.run("echo $$", timeout=30, _internal=True)
-        if result.exit_code != 0 or not result.output.strip().isdigit():
+        result = self.run('echo "$$ $(readlink /proc/$$/exe)"', timeout=30, _internal=True)
+        pid, _, exe = result.output.strip().partition(" ")
+        if result.exit_code != 0 or not pid.isdigit():
             raise ShellError(f"the shell in container {self.container_id[:12]} did not answer: {result.output[:200]!r}")
-        self.pid = int(result.output.strip())
+        self.pid, self.exe = int(pid), exe
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
@@ -206,7 +214,6 @@ class ShellSession:
                 raise ShellError("shell is not running")
             self.start()
         token = secrets.token_hex(12)
-        marker = f"__SWE_ENV_DONE_{token}_"
         encoded = base64.b64encode(command.encode("utf-8", errors="surrogateescape")).decode()
         line = (
             f"eval \"$(printf %s '{encoded}' | base64 -d)\" </dev/null 2>&1; "
@@ -218,11 +225,11 @@ class ShellSession:
             self._sock.sendall(line.encode())
         except OSError:
             return self._after_death(result, collected, started, "the shell was not running")
-        outcome = self._read_until(marker, collected, deadline=started + timeout)
+        outcome = self._read_until(token, collected, deadline=started + timeout)
         if outcome == "timeout":
             result.timed_out = True
             self._kill_children()
-            outcome = self._read_until(marker, collected, deadline=time.monotonic() + _GRACE_AFTER_KILL)
+            outcome = self._read_until(token, collected, deadline=time.monotonic() + _GRACE_AFTER_KILL)
             result.notes.append(f"command timed out after {timeout:g} s; its processes were killed")
             if outcome == "timeout":
                 # Still no marker: the shell itself is stuck (e.g. a builtin loop); replace it.
@@ -230,13 +237,17 @@ class ShellSession:
                 return self._after_death(result, collected, started, "the shell was stuck and was restarted")
         if outcome == "eof":
             return self._after_death(result, collected, started, "the shell exited")
+        if outcome == "replaced":
+            self._kill_shell()
+            return self._after_death(result, collected, started, "the command replaced the shell (exec)")
         if not result.timed_out:
             result.exit_code = outcome
         return self._finish(result, collected, started)
 
     def _finish(self, result: CommandResult, collected: HeadTail, started: float) -> CommandResult:
         text, cut = collected.text()
-        text = _ANSI.sub("", text)
+        if self.strip_ansi:
+            text = _ANSI.sub("", text)
         result.cut_chars = cut
         if cut:
             result.notes.append(f"output was {collected.total} characters; {cut} cut from the middle")
@@ -257,29 +268,34 @@ class ShellSession:
 
     # ------------------------------------------------------------ socket reading
 
-    def _read_until(self, marker: str, collected: HeadTail, deadline: float) -> int | str:
-        """Read until the marker: returns the exit code, or "timeout", or "eof"."""
-        pattern = re.compile("\n" + re.escape(marker) + r"(\d+)__\n")
-        keep = len(marker) + 16
+    def _read_until(self, token: str, collected: HeadTail, deadline: float) -> int | str:
+        """Read until this command's marker: returns the exit code, or "timeout", "eof" or "replaced"."""
+        keep = _MARKER_MAX
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pending = ""
+        next_probe = time.monotonic() + _PROBE_INTERVAL
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 collected.add(pending)
                 return "timeout"
-            payload = self._next_payload(remaining)
+            if now >= next_probe:
+                if not self._shell_intact():
+                    collected.add(pending)
+                    return "replaced"
+                next_probe = now + _PROBE_INTERVAL
+            payload = self._next_payload(min(deadline, next_probe) - now)
             if payload is None:
-                collected.add(pending)
-                return "timeout"
+                continue
             if payload == b"":
                 collected.add(pending + decoder.decode(b"", final=True))
                 return "eof"
             pending += decoder.decode(payload)
-            match = pattern.search(pending)
+            # Markers with another token (printed by the command itself) are just output.
+            match = next((m for m in _MARKER.finditer(pending) if m.group(1) == token), None)
             if match:
                 collected.add(pending[: match.start()])
-                return int(match.group(1))
+                return int(match.group(2))
             if len(pending) > keep:
                 collected.add(pending[:-keep])
                 pending = pending[-keep:]
@@ -308,12 +324,19 @@ class ShellSession:
 
     # ------------------------------------------------------------ killing
 
-    def _exec_quick(self, command: list[str]) -> None:
+    def _exec_quick(self, command: list[str]) -> bytes:
         try:
             exec_id = self.api.exec_create(self.container_id, command, stdout=True, stderr=True, user="root")["Id"]
-            self.api.exec_start(exec_id)
+            return self.api.exec_start(exec_id) or b""
         except docker.errors.DockerException:
-            pass
+            return b""
+
+    def _shell_intact(self) -> bool:
+        """False when our bash pid now runs another program (`exec sh`, `exec python`)."""
+        if self.pid is None or not self.exe:
+            return True
+        exe = self._exec_quick(["readlink", f"/proc/{self.pid}/exe"]).decode(errors="replace").strip()
+        return exe in ("", self.exe)  # "" means gone: the socket reports EOF by itself
 
     def _kill_children(self) -> None:
         if self.pid is not None:

@@ -48,3 +48,41 @@ def test_rejected_with_a_clear_message(action, message):
 def test_tools_can_be_restricted():
     with pytest.raises(ActionError, match="available tools: bash, submit"):
         parse({"tool": "edit", "path": "a", "old": "b", "new": "c"}, allowed=["bash", "submit"])
+
+
+def test_cwm_tool_format():
+    assert parse("Let me look.\n<tool: bash>\nls -la\n</tool>").to_dict() == {"tool": "bash", "command": "ls -la"}
+    edit = parse("<tool: edit>\npkg/a.py\n<<<<<<< SEARCH\n    x = 1\n=======\n    x = 2\n>>>>>>> REPLACE\n</tool>")
+    assert edit.to_dict() == {"tool": "edit", "path": "pkg/a.py", "old": "    x = 1", "new": "    x = 2"}
+    assert parse("<tool: create>\nnew.py\nA = 1\nB = 2\n</tool>").to_dict() == {
+        "tool": "create", "path": "new.py", "content": "A = 1\nB = 2"}
+    assert parse("<tool: view>\nnew.py\n3 9\n</tool>").to_dict() == {"tool": "view", "path": "new.py", "range": [3, 9]}
+    assert parse("<tool: undo_edit>\nnew.py\n</tool>").to_dict() == {"tool": "undo_edit", "path": "new.py"}
+    assert parse("<tool: submit>\n</tool>").tool == "submit"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("<tool: bash>\nls\n</tool>\n<tool: bash>\npwd\n</tool>", "exactly one"),
+        ("<tool: bash>\nls\n", "exactly one"),
+        ("<tool: edit>\npkg/a.py\nno markers here\n</tool>", "SEARCH"),
+        ("<tool: fly>\nup\n</tool>", "unknown tool 'fly'"),
+        ("<tool: view>\na.py\nten twenty\n</tool>", "two line numbers"),
+    ],
+)
+def test_cwm_format_errors(text, message):
+    with pytest.raises(ActionError, match=message):
+        parse(text)
+
+
+def test_assistant_message_with_tool_calls():
+    call = {"id": "c1", "type": "function", "function": {"name": "view", "arguments": '{"path": "a.py"}'}}
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    assert parse(message).to_dict() == {"tool": "view", "path": "a.py"}
+    with pytest.raises(ActionError, match="2 tool calls"):
+        parse({"role": "assistant", "content": None, "tool_calls": [call, call]})
+    text_only = {"role": "assistant", "content": "<tool: bash>\nls\n</tool>"}
+    assert parse(text_only).to_dict() == {"tool": "bash", "command": "ls"}
+    with pytest.raises(ActionError, match="no tool call"):
+        parse({"role": "assistant", "content": ""})

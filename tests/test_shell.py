@@ -99,7 +99,13 @@ def test_files_round_trip_bytes_and_mode(box):
         box.read_file("nope.txt")
     with pytest.raises(IsADirectoryError):
         box.read_file("bin")
-    box.run("rm -rf bin")
+    box.run("ln -s loop_b loop_a && ln -s loop_a loop_b && ln -s /nowhere dangling && mkfifo fifo")
+    for name in ("loop_a", "dangling"):
+        with pytest.raises(FileNotFoundError):
+            box.read_file(name)
+    with pytest.raises(OSError, match="not a regular file"):
+        box.read_file("fifo")
+    box.run("rm -rf bin loop_a loop_b dangling fifo")
 
 
 def test_diff_includes_new_and_binary_files_and_leaves_index_alone(box, task):
@@ -134,3 +140,42 @@ def test_close_removes_the_container(image, task, docker_client):
     sandbox.close()
     sandbox.close()  # twice is fine
     assert not docker_client.containers.list(all=True, filters={"id": container_id})
+
+
+def test_exec_replacing_the_shell_restarts_the_session(box):
+    box.run("export GONE=1")
+    result = box.run("exec sleep 60", timeout=30)
+    assert result.restarted and not result.timed_out
+    assert any("replaced the shell" in note for note in result.notes)
+    after = box.run('echo "[$GONE]"; echo $BASH_VERSION | cut -c1')
+    assert after.output.splitlines() == ["[]", "5"]
+    # `exec sh` reads its stdin, /dev/null, and ends at once: the session restarts too.
+    assert box.run("exec sh", timeout=30).restarted
+    assert box.run("echo ok").output == "ok\n"
+
+
+def test_gigabytes_of_output_stay_in_bounded_memory(box):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = box.run("yes | head -c 200000000; echo done", timeout=120)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 0 and result.output.endswith("done\n")
+    assert result.cut_chars > 199_000_000
+    assert peak < 8 * 1024 * 1024, f"peak Python allocation {peak / 1e6:.1f} MB while reading 200 MB of output"
+
+
+def test_large_payloads_take_the_archive_path_and_keep_mode(box):
+    big = bytes(range(256)) * 400  # 100 KB, above the inline limit
+    box.write_file("big.bin", big, mode=0o750)
+    data, mode = box.read_file("big.bin")
+    assert data == big and mode == 0o750
+    box.replace_bytes("big.bin", 10, 20, b"x" * 50_000)
+    data, mode = box.read_file("big.bin")
+    assert data == big[:10] + b"x" * 50_000 + big[20:] and mode == 0o750
+    box.replace_bytes("big.bin", 0, 10, b"head")
+    assert box.read_file("big.bin")[0][:4] == b"head"
+    box.run("rm -f big.bin")

@@ -1,0 +1,143 @@
+"""Latency of one tool step through SWEEnv, against a fresh `docker exec` per command.
+
+    python3 bench/step_latency.py [--repeat 30] [--tasks tasks] [--task TASK_ID]
+
+Candidate: `env.step({"tool": "bash", "command": "echo hi"})` (the persistent shell over
+the exec socket, plus action parsing and trajectory bookkeeping).
+Baseline: `container.exec_run(["bash", "-c", "echo hi"])` through the Docker SDK on the
+same container, measured alternately with the candidate in the same run.
+Also shown: the shell alone (`sandbox.run`, no env bookkeeping), the `view` and `edit`
+tools on a 5,000-line file, and a command printing 10 MB (time, and the peak of Python
+allocations while its output is read, which the head+tail cap keeps small).
+"""
+
+from __future__ import annotations
+
+import sys
+import tracemalloc
+
+import _timing as T
+
+from swe_env import SWEEnv
+
+SMALL_FILE = "bench_5000_lines.py"
+SMALL_TEXT = "".join(f"line_{n} = {n}  # alpha\n" if n == 2500 else f"line_{n} = {n}\n" for n in range(1, 5001))
+BIG_OUTPUT = "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 10000000"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = T.parse_args(
+        "step latency: persistent shell vs docker exec per command",
+        default_repeat=30,
+        argv=argv,
+        extra=lambda p: p.add_argument("--task", default=None, help="task id (default: the first task)"),
+    )
+    T.sigterm_as_exit()
+    tasks_path = T.resolve_tasks(args.tasks)
+    T.header("bench/step_latency.py", args)
+    # Enough steps for the whole run, and never grade here: only the tools are measured.
+    env = SWEEnv(tasks=tasks_path, max_steps=1_000_000, grade_on_truncation=False)
+    try:
+        task_id = args.task or env.tasks[0].id
+        env.reset(options={"task_id": task_id})
+        container = env.sandbox.container
+        print(f"task: {task_id}  container: {container.name}")
+
+        bash_action = {"tool": "bash", "command": "echo hi"}
+
+        def step_bash():
+            observation, _r, _term, _trunc, _info = env.step(bash_action)
+            return observation
+
+        def shell_only():
+            return env.sandbox.run("echo hi")
+
+        def docker_exec():
+            return container.exec_run(["bash", "-c", "echo hi"])
+
+        # Sanity: all three do the same work.
+        observation = step_bash()
+        check(observation.startswith("hi\n"), f"env.step said {observation!r}")
+        shell_result = shell_only()
+        check(shell_result.exit_code == 0 and shell_result.output.strip() == "hi", f"shell said {shell_result!r}")
+        exec_result = docker_exec()
+        check(exec_result.exit_code == 0 and exec_result.output == b"hi\n", f"docker exec said {exec_result!r}")
+
+        bash = T.measure_interleaved(
+            {"step": step_bash, "shell": shell_only, "exec": docker_exec}, args.repeat, args.warmup
+        )
+
+        # File tools on a small file (40 lines); the edit flips one word back and forth.
+        env.step({"tool": "create", "path": SMALL_FILE, "content": SMALL_TEXT})
+        view_action = {"tool": "view", "path": SMALL_FILE, "range": [2490, 2510]}
+        observation = env.step(view_action)[0]
+        check("line_2500 = 2500  # alpha" in observation, f"view said {observation[:200]!r}")
+        state = {"word": "alpha"}
+
+        def step_edit():
+            old = state["word"]
+            new = "beta" if old == "alpha" else "alpha"
+            observation = env.step({"tool": "edit", "path": SMALL_FILE, "old": f"2500  # {old}", "new": f"2500  # {new}"})[0]
+            if not observation.startswith("edited"):
+                raise RuntimeError(f"edit failed: {observation[:200]}")
+            state["word"] = new
+
+        def step_view():
+            return env.step(view_action)
+
+        files = T.measure_interleaved({"view": step_view, "edit": step_edit}, args.repeat, args.warmup)
+
+        big_action = {"tool": "bash", "command": BIG_OUTPUT}
+        peaks = []
+
+        def step_big():
+            tracemalloc.start()
+            try:
+                observation = env.step(big_action)[0]
+                peaks.append(tracemalloc.get_traced_memory()[1])
+            finally:
+                tracemalloc.stop()
+            check("cut from the middle" in observation, f"10 MB output was not cut: {observation[-200:]!r}")
+
+        big = T.measure_interleaved({"big": step_big}, max(3, args.repeat // 6), 1)
+    finally:
+        env.close()
+
+    T.table(
+        [
+            ("env.step bash 'echo hi' (persistent shell)", bash["step"]),
+            ("sandbox.run 'echo hi' (shell only, no env)", bash["shell"]),
+            ("container.exec_run 'echo hi' (docker exec)", bash["exec"]),
+            (f"env.step view ({SMALL_FILE}, 21 of 5,000 lines)", files["view"]),
+            (f"env.step edit ({SMALL_FILE}, one word)", files["edit"]),
+            ("env.step bash printing 10 MB", big["big"]),
+        ]
+    )
+    step, execd = T.median(bash["step"]), T.median(bash["exec"])
+    print(f"step p50: {T.ms(step)} (persistent shell) vs {T.ms(execd)} (docker exec per command): "
+          f"{T.ratio(step, execd)}")
+    print(f"step p90: {T.ms(T.percentile(bash['step'], 90))} (persistent shell) vs "
+          f"{T.ms(T.percentile(bash['exec'], 90))} (docker exec per command)")
+    view, edit = T.median(files["view"]), T.median(files["edit"])
+    print(f"view p50: {T.ms(view)} ({T.times(view, execd)} a docker exec), "
+          f"edit p50: {T.ms(edit)} ({T.times(edit, execd)} a docker exec)")
+    print(f"10 MB output p50: {T.ms(T.median(big['big']))}, peak Python allocations while reading it: "
+          f"{max(peaks) / 1e6:.1f} MB (tracemalloc; the observation keeps 10,000 characters)")
+    return 1 if T.check_no_leftovers() else 0
+
+
+def check(ok: bool, message: str) -> None:
+    """Make sure the candidate and the baseline do the same work (never used on times)."""
+    if not ok:
+        raise RuntimeError(message)
+
+
+def step_bash_cmd(env: SWEEnv, command: str) -> str:
+    observation = env.step({"tool": "bash", "command": command})[0]
+    if not observation.rstrip().endswith("[exit code 0]"):
+        raise RuntimeError(f"setup command failed: {observation[:300]}")
+    return observation
+
+
+if __name__ == "__main__":
+    sys.exit(main())
