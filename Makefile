@@ -22,11 +22,11 @@ engine: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray,server]'
 	@touch $@
 
 bench: setup
-	for script in bench/step_latency.py bench/reset_latency.py bench/image_cache.py; do $(BIN)/python $$script || exit 1; done
+	for script in bench/step_latency.py bench/reset_latency.py bench/image_cache.py bench/concurrency.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	-$(BIN)/swe-env gc

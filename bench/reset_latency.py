@@ -5,6 +5,7 @@
 Candidate: `env.reset(options={"task_id": ...})`, cycling through the tasks. The previous
 episode is closed (untimed) first, so the figure is the reset alone: image cache lookup,
 container start with limits, persistent shell attach.
+Also: `env.reset` with `warm_pool=1` (a started container taken from the pool).
 Baseline: `client.containers.run(image, ["sleep", "60"], detach=True, auto_remove=True)`
 with the same image, in the same rounds. Teardown (env.close / container.remove) and the
 parts of a reset (Sandbox.start, start_shell) are shown too.
@@ -72,8 +73,25 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         env.close()
 
+    # Warm pool: the same task each round; the pool refills between rounds (untimed), as it
+    # does while an agent works. The timed reset includes handing the last episode's container
+    # to the pool for removal.
+    samples["warm"] = []
+    warm_env = SWEEnv(tasks=tasks_path, warm_pool=1)
+    try:
+        task_id = warm_env.tasks[0].id
+        for round_index in range(args.warmup + 1 + args.repeat):
+            warm_env._pool.wait_until_full(120)
+            seconds = T.time_call(lambda: warm_env.reset(options={"task_id": task_id}))
+            if round_index > args.warmup:  # the first reset of a task is cold
+                samples["warm"].append(seconds)
+        hits, misses = warm_env._pool.hits, warm_env._pool.misses
+    finally:
+        warm_env.close()
+
     T.table(
         [
+            ("env.reset(task_id), warm pool of 1", samples["warm"]),
             ("env.reset(task_id) (start + shell attach)", samples["reset"]),
             ("docker run -d sleep 60 (baseline)", samples["run"]),
             ("  part: Sandbox.start() (limits, init)", samples["start"]),
@@ -88,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({T.ms(reset - run)} of swe-env overhead)")
     print(f"reset p90: {T.ms(T.percentile(samples['reset'], 90))} (env.reset) vs "
           f"{T.ms(T.percentile(samples['run'], 90))} (docker run -d)")
+    warm = T.median(samples["warm"])
+    print(f"warm-pool reset p50: {T.ms(warm)}, p90: {T.ms(T.percentile(samples['warm'], 90))} "
+          f"vs cold p50 {T.ms(reset)}: {T.ratio(warm, reset)} (pool hits {hits}, misses {misses})")
     return 1 if T.check_no_leftovers() else 0
 
 

@@ -28,6 +28,11 @@ if ! command -v debootstrap >/dev/null && can_install; then
     apt_install debootstrap || echo "swe-env setup: warning: could not install debootstrap (needed only when no base image can be pulled)"
 fi
 
+# docker-compose.yml (and tests/test_compose.py) need Compose: v2's `docker compose` or Debian's v1.
+if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1 && can_install; then
+    apt_install docker-compose || echo "swe-env setup: warning: could not install docker-compose (needed only by docker-compose.yml)"
+fi
+
 if engine_answers; then
     exit 0
 fi

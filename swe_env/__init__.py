@@ -11,6 +11,7 @@
 from gymnasium.envs.registration import register, registry
 
 from .env import EnvConfig, SWEEnv
+from .evaluate import evaluate
 from .grading import Grader, GradingReport
 from .rollout import rollout, run_episode
 from .task import Task, load_tasks
@@ -20,4 +21,4 @@ __version__ = "0.1.0"
 if "swe_env/SWE-v0" not in registry:
     register(id="swe_env/SWE-v0", entry_point="swe_env.env:SWEEnv")
 
-__all__ = ["EnvConfig", "Grader", "GradingReport", "SWEEnv", "Task", "load_tasks", "rollout", "run_episode"]
+__all__ = ["EnvConfig", "Grader", "evaluate", "GradingReport", "SWEEnv", "Task", "load_tasks", "rollout", "run_episode"]

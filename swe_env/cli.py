@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -12,15 +13,20 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import TimeRemainingColumn
 from rich.table import Table
 
-from . import engine, images
+from . import engine, images, swebench
+from .agents import make_agent
+from .evaluate import evaluate as run_evaluation
+from . import traces as tracing
 from .grading import Grader
 from .repos import RepoError
 from .rollout import rollout as run_rollout
-from .sandbox import SandboxError
+from .sandbox import SandboxError, handle_termination_signals
 from .task import DEFAULT_BASE_IMAGE, Task, TaskSpecError, load_tasks
 from .trajectory import Trajectory
+from .trajectory import export as export_trajectories
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A Dockerized gym environment for software-engineering agents.")
 tasks_app = typer.Typer(no_args_is_help=True, help="Inspect task specs.")
@@ -100,17 +106,33 @@ def build(tasks: Path = TasksOption) -> None:
         console.print(f"{task_id}: {tag}")
 
 
+DatasetOption = typer.Option(None, "--dataset", "-d", help="A SWE-bench instances file (JSON, JSONL, parquet) or a folder of task files; instead of --tasks.")
+RepoMirrorOption = typer.Option(None, "--repo-mirror", help="Folder with owner__name clones or bundles, for machines without GitHub.")
+RecipesOption = typer.Option(None, "--recipes", help="YAML/JSON file of environment recipes: repo -> version (or *) -> recipe.")
+
+
+def _dataset_tasks(tasks: Path, dataset: Optional[Path], repo_mirror: Optional[Path], recipes: Optional[Path]) -> list[Task]:
+    if dataset is None:
+        return load_tasks(tasks)
+    return swebench.load_dataset(dataset, repo_mirror, swebench.load_recipes(recipes))
+
+
 @app.command()
-def validate(tasks: Path = TasksOption) -> None:
+def validate(
+    tasks: Path = TasksOption,
+    dataset: Optional[Path] = DatasetOption,
+    repo_mirror: Optional[Path] = RepoMirrorOption,
+    recipes: Optional[Path] = RecipesOption,
+) -> None:
     """Prove each task: its gold patch resolves it and an empty patch does not."""
     with _friendly_errors():
-        found = load_tasks(tasks)
+        found = _dataset_tasks(tasks, dataset, repo_mirror, recipes)
         tags = _build_all(found)
         grader = Grader()
         table = Table(title="task validation")
         for column in ("task", "gold", "empty", "verdict"):
             table.add_column(column)
-        failures = 0
+        failures, broken = 0, []
         with _progress() as progress:
             bar = progress.add_task("grading", total=len(found))
             for task in found:
@@ -119,9 +141,13 @@ def validate(tasks: Path = TasksOption) -> None:
                 empty = grader.grade(task, "", image=tags[task.id])
                 ok = bool(task.gold_patch) and gold.resolved and not empty.resolved and empty.status == "graded"
                 failures += not ok
+                if not gold.resolved:
+                    broken.append(task.id)
                 table.add_row(task.id, _verdict(gold), _verdict(empty), "[green]ok[/]" if ok else "[red]INVALID[/]")
                 progress.advance(bar)
     console.print(table)
+    if broken:
+        err.print(f"gold patch fails (a broken environment, not a model failure): {', '.join(broken)}", highlight=False)
     if failures:
         err.print(f"[bold red]{failures} task(s) invalid[/]")
         raise typer.Exit(1)
@@ -134,14 +160,30 @@ def _verdict(report) -> str:
     return "[green]resolved[/]" if report.resolved else "unresolved"
 
 
-def _run_agents(found: list[Task], agents: list[str], out: Path, episodes: int, workers: int) -> list[Trajectory]:
+def _run_agents(found: list[Task], agents: list[str], out: Path, episodes: int, workers: int,
+                **options) -> list[Trajectory]:
     results: list[Trajectory] = []
-    with _progress() as progress:
-        bar = progress.add_task("episodes", total=len(found) * episodes * len(agents))
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("resolved {task.fields[resolved]}, failed {task.fields[failed]}"), TimeElapsedColumn(),
+                  TextColumn("ETA"), TimeRemainingColumn(), console=err) as progress:
+        planned = len(found) * episodes * len(agents)
+        bar = progress.add_task("episodes", total=planned, resolved=0, failed=0)
+        counts = {"skipped": 0, "done": 0, "resolved": 0, "failed": 0}
         for agent in agents:
             progress.update(bar, description=f"agent {agent}")
+            before = dict(counts)
+
+            def show(p, before=before) -> None:
+                counts.update(skipped=before["skipped"] + p.skipped, done=before["done"] + p.done,
+                              resolved=before["resolved"] + p.resolved, failed=before["failed"] + p.failed)
+                # Episodes skipped on resume leave the bar, so the ETA is that of the work left.
+                progress.update(bar, total=planned - counts["skipped"], completed=counts["done"],
+                                resolved=counts["resolved"], failed=counts["failed"])
+
             results += run_rollout(found, agent, episodes_per_task=episodes, workers=workers, out=out,
-                                   on_episode=lambda _t: progress.advance(bar))
+                                   on_progress=show, **options)
+        if counts["skipped"]:
+            err.print(f"{counts['skipped']} episode(s) already in {out} were skipped (--restart runs them again)")
     return results
 
 
@@ -160,19 +202,50 @@ def _results_table(results: list[Trajectory], title: str) -> Table:
 
 @app.command()
 def rollout(
-    agent: str = typer.Option(..., "--agent", "-a", help="Agent name (oracle, null)."),
+    agent: str = typer.Option(..., "--agent", "-a", help="Agent: oracle, null, openai, or package.module:Class."),
     tasks: Path = TasksOption,
     episodes_per_task: int = typer.Option(1, "--episodes-per-task", "-k", min=1),
-    workers: int = typer.Option(2, "--workers", "-w", min=1),
+    workers: int = typer.Option(2, "--workers", "-w", min=1, help="Episodes at a time."),
     out: Path = typer.Option(Path("runs/rollout/trajectories.jsonl"), "--out", "-o", help="JSONL file trajectories are appended to."),
+    restart: bool = typer.Option(False, "--restart", help="Run every episode, even those --out already holds (default: resume)."),
+    backend: str = typer.Option("thread", "--backend", help="thread (this machine) or ray (a Ray cluster)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (auto, ray://host:10001); default: a local Ray."),
+    warm_pool: int = typer.Option(0, "--warm-pool", min=0, help="Containers kept started ahead per task image."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="openai agent: API root, e.g. http://host:8000/v1 ($OPENAI_BASE_URL)."),
+    model: Optional[str] = typer.Option(None, "--model", help="openai agent: model name ($OPENAI_MODEL); key from $OPENAI_API_KEY."),
+    tool_format: Optional[str] = typer.Option(None, "--tool-format", help="openai agent: native (function calling) or cwm (<tool: NAME> text)."),
+    max_turns: Optional[int] = typer.Option(None, "--max-turns", min=1, help="openai agent: model calls per episode."),
 ) -> None:
-    """Run an agent on every task and append trajectories to a JSONL file."""
+    """Run an agent on every task and append trajectories to a JSONL file (finished episodes are skipped)."""
     with _friendly_errors():
         found = load_tasks(tasks)
-        _build_all(found)
-        results = _run_agents(found, [agent], out, episodes_per_task, workers)
+        if backend not in ("thread", "ray"):
+            raise ValueError(f"--backend must be thread or ray, not {backend!r}")
+        agent_options = {key: value for key, value in (("base_url", base_url), ("model", model),
+                         ("tool_format", tool_format), ("max_turns", max_turns)) if value is not None}
+        make_agent(agent, found, **agent_options)  # a bad agent or option fails before any build
+        if backend == "thread":
+            _build_all(found)  # on Ray, each node builds (or finds) its images itself
+        results = _run_agents(found, [agent], out, episodes_per_task, workers, resume=not restart, backend=backend,
+                              ray_address=ray_address, agent_options=agent_options,
+                              **({"warm_pool": warm_pool} if warm_pool else {}))
     console.print(_results_table(results, f"{agent} on {len(found)} tasks"))
     console.print(f"trajectories appended to {out}")
+
+
+@app.command()
+def export(
+    trajectories: list[Path] = typer.Argument(..., help="Trajectory JSONL files (from rollout or demo)."),
+    fmt: str = typer.Option("chat", "--format", "-f", help="chat (OpenAI messages with tool calls) or cwm (CWM tool-call text)."),
+    out: Path = typer.Option(..., "--out", "-o", help="JSONL file to write (replaced)."),
+    min_reward: Optional[float] = typer.Option(None, "--min-reward", help="Keep episodes with at least this reward."),
+    resolved_only: bool = typer.Option(False, "--resolved", help="Keep resolved episodes only."),
+    dedupe: Optional[float] = typer.Option(None, "--dedupe", min=0.0, max=1.0, help="Drop near-duplicates: action-sequence similarity at or above this (0-1) to a kept episode of the same task."),
+) -> None:
+    """Turn trajectories into training data: chat-message JSONL for fine-tuning, or CWM's format."""
+    with _friendly_errors():
+        read, written = export_trajectories(trajectories, out, fmt, min_reward, resolved_only, dedupe)
+    console.print(f"{written} of {read} episode(s) written to {out} ({fmt})")
 
 
 @app.command()
@@ -200,6 +273,57 @@ def demo(
         raise typer.Exit(1)
 
 
+@tasks_app.command("import-swebench")
+def tasks_import_swebench(
+    file: Path = typer.Argument(..., help="SWE-bench instances: JSON, JSONL or parquet."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for <instance_id>/task.yaml."),
+    repo_mirror: Optional[Path] = RepoMirrorOption,
+    recipes: Optional[Path] = RecipesOption,
+) -> None:
+    """Turn SWE-bench instances into task files."""
+    with _friendly_errors():
+        written = swebench.import_instances(file, out, repo_mirror, swebench.load_recipes(recipes))
+    console.print(f"wrote {len(written)} task file(s) under {out}")
+
+
+@app.command()
+def evaluate(
+    dataset: Path = typer.Option(..., "--dataset", "-d", help="A SWE-bench instances file, or a folder of task files."),
+    predictions: str = typer.Option(..., "--predictions", "-p", help="Predictions file (JSON list/object, JSONL), or gold, or empty."),
+    run_id: str = typer.Option(..., "--run-id", help="Names the run; a re-run with the same id skips finished instances."),
+    max_workers: int = typer.Option(4, "--max-workers", "-w", min=1),
+    report_dir: Path = typer.Option(Path("."), "--report-dir", help="Where logs/run_evaluation/ and the run report go."),
+    repo_mirror: Optional[Path] = RepoMirrorOption,
+    recipes: Optional[Path] = RecipesOption,
+    instance_ids: Optional[str] = typer.Option(None, "--instance-ids", help="Comma-separated ids to evaluate (default: all)."),
+) -> None:
+    """Grade a model's predictions like SWE-bench's harness: per-instance logs and a run report."""
+    with _friendly_errors():
+        found = swebench.load_dataset(dataset, repo_mirror, swebench.load_recipes(recipes))
+        chosen = [i.strip() for i in (instance_ids or "").split(",") if i.strip()] or None
+        preds = swebench.load_predictions(predictions, found)
+        resolved = 0
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("resolved {task.fields[resolved]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                      TimeRemainingColumn(), console=err) as progress:
+            total = sum(1 for p in preds if chosen is None or p.instance_id in chosen)
+            bar = progress.add_task(f"evaluating {run_id}", total=total, resolved=0)
+
+            def advance(result) -> None:
+                nonlocal resolved
+                resolved += result.outcome == "resolved"
+                progress.update(bar, advance=1, resolved=resolved)
+
+            outcome = run_evaluation(found, preds, run_id, max_workers=max_workers, report_dir=report_dir,
+                                     instance_ids=chosen, on_result=advance)
+    for model, report in outcome.reports.items():
+        console.print(f"[bold]{model}[/]: {report['resolved_instances']} resolved, {report['unresolved_instances']} unresolved, "
+                      f"{report['empty_patch_instances']} empty, {report['error_instances']} error(s) "
+                      f"of {report['total_instances']}; report: {outcome.report_paths[model]}")
+        for instance_id, detail in report["error_details"].items():
+            err.print(f"  {instance_id}: {detail}", highlight=False)
+
+
 @app.command()
 def gc(everything: bool = typer.Option(False, "--all", help="Remove every swe-env container, not only orphans.")) -> None:
     """Remove swe-env containers whose owner is gone or whose time-to-live has passed."""
@@ -208,7 +332,73 @@ def gc(everything: bool = typer.Option(False, "--all", help="Remove every swe-en
     console.print(f"removed {len(removed)} container(s)" + (f": {', '.join(removed)}" if removed else ""))
 
 
+@app.command()
+def trace(
+    command: Optional[list[str]] = typer.Argument(None, help="After `--`: pytest ..., python script.py, python -m mod ..."),
+    task_id: str = typer.Option(..., "--task", help="The task whose container runs the program."),
+    tasks: Path = TasksOption,
+    patch: Optional[Path] = typer.Option(None, "--patch", help="A diff applied with `git apply` before running."),
+    function: Optional[str] = typer.Option(None, "--function", help="Call module:qualname instead of running a command."),
+    args: str = typer.Option("[]", "--args", help="JSON arguments for --function: a list, an object, or {args, kwargs}."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (default runs/traces/<task>.jsonl)."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl (the trace schema) or cwm (CWM prompt format, one JSON line per trace)."),
+    include: list[str] = typer.Option([], "--include", help="More path prefixes in scope (repeatable)."),
+    depth: int = typer.Option(0, "--depth", min=0, help="Follow calls out of scope this many levels."),
+    max_events: int = typer.Option(10_000, "--max-events", min=1),
+    max_bytes: int = typer.Option(1_000_000, "--max-bytes", min=1),
+    repr_cap: int = typer.Option(200, "--repr-cap", min=8),
+    full_locals: bool = typer.Option(False, "--full-locals", help="Every local at every event, no \"..\" for unchanged ones."),
+    trace_modules: bool = typer.Option(False, "--trace-modules", help="Also trace module and class bodies."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds before the program is killed (default: the task's limit)."),
+) -> None:
+    """Run a Python command (or function) in a task's container under the tracer and write its traces."""
+    with _friendly_errors():
+        if fmt not in ("jsonl", "cwm"):
+            raise ValueError(f"--format must be jsonl or cwm, not {fmt!r}")
+        found = {task.id: task for task in load_tasks(tasks)}
+        if task_id not in found:
+            raise KeyError(f"unknown task {task_id!r}; known: {', '.join(sorted(found))}")
+        options = tracing.TraceOptions(include=include, follow_depth=depth, max_events=max_events, max_bytes=max_bytes,
+                                       repr_cap=repr_cap, full_locals=full_locals, trace_modules=trace_modules)
+        run = tracing.trace_task(found[task_id], argv=command or None, function=function,
+                                 args=json.loads(args) if function else None,
+                                 patch=patch.read_text() if patch else None, options=options, timeout=timeout)
+        path = tracing.write_jsonl(run.traces, out or tracing.default_out(task_id, fmt), fmt)
+    sys.stdout.write(run.output)
+    cut = sum(1 for t in run.traces if t.cut)
+    console.print(f"program exit code {run.exit_code}; {len(run.traces)} trace(s), {run.event_count} events"
+                  f"{f', {cut} cut at a cap' if cut else ''}; written to {path}", highlight=False)
+
+
+@app.command()
+def serve(
+    tasks: Path = TasksOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs a token."),
+    port: int = typer.Option(8000, "--port", "-p", min=0, max=65535),
+    token: Optional[str] = typer.Option(None, "--token", envvar="SWE_ENV_TOKEN", show_envvar=True,
+                                        help="Bearer token clients must send (prefer the environment variable)."),
+    max_sessions: int = typer.Option(64, "--max-sessions", min=1, help="Sessions (containers) open at once."),
+    idle_timeout: float = typer.Option(600.0, "--idle-timeout", min=0.1, help="Seconds before an idle session is closed."),
+    trajectory_path: Optional[Path] = typer.Option(None, "--trajectory-path", help="Append every episode to this JSONL file."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: warning, info, debug, ..."),
+) -> None:
+    """Serve the env over HTTP and WebSocket (sessions, OpenEnv routes); needs the `server` extra."""
+    try:
+        from . import server
+    except ImportError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    with _friendly_errors():
+        options = {"trajectory_path": str(trajectory_path)} if trajectory_path else {}
+        server.serve(server.ServerConfig(tasks=str(tasks), host=host, port=port, token=token or None,
+                                         max_sessions=max_sessions, idle_timeout=idle_timeout,
+                                         env_options=options, log_level=log_level))
+
+
 def main(argv: Optional[list[str]] = None) -> None:
+    # SIGTERM unwinds the main thread through every `finally` (containers closed); the atexit
+    # hook in sandbox.py then closes what worker threads still hold.
+    handle_termination_signals()
     app(args=argv if argv is not None else sys.argv[1:], prog_name="swe-env")
 
 

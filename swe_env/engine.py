@@ -77,15 +77,21 @@ def collect_garbage(everything: bool = False) -> list[str]:
     """
     host = socket.gethostname()
     removed = []
-    for container in client().containers.list(all=True, filters={"label": f"{MANAGED_LABEL}=1"}):
-        labels = container.labels
-        owner_host, _, owner_pid = labels.get("swe_env.owner", ":").partition(":")
-        expired = int(labels.get("swe_env.expires", "0") or 0) < time.time()
+    # One list call (not the SDK's per-container inspect): containers may vanish meanwhile.
+    for entry in client().api.containers(all=True, filters={"label": f"{MANAGED_LABEL}=1"}):
+        labels = entry.get("Labels") or {}
+        if "swe_env.owner" not in labels and not everything:
+            # Image labels are inherited: a container someone started from one of our images
+            # (a compose service, a debugging shell) carries swe_env.managed but is not ours.
+            continue
+        owner_host, _, owner_pid = labels["swe_env.owner"].partition(":") if "swe_env.owner" in labels else ("", "", "")
+        expires = labels.get("swe_env.expires", "")
+        expired = expires.isdigit() and int(expires) < time.time()
         orphaned = owner_host == host and owner_pid.isdigit() and not _pid_alive(int(owner_pid))
-        if everything or expired or orphaned or container.status in ("exited", "dead"):
+        if everything or expired or orphaned or entry.get("State") in ("exited", "dead"):
             try:
-                container.remove(force=True)
-                removed.append(container.name)
+                client().api.remove_container(entry["Id"], force=True)
+                removed.append((entry.get("Names") or [entry["Id"][:12]])[0].lstrip("/"))
             except docker.errors.DockerException:
                 pass
     return removed

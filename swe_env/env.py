@@ -12,17 +12,18 @@ import string
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import docker.errors
 import gymnasium as gym
 from gymnasium import spaces
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from . import actions, tools
+from . import actions, tools, traces
 from .grading import Grader, GradingReport, RewardMode
 from .images import ImageBuilder
-from .sandbox import Sandbox, SandboxError
+from .pool import SandboxSpec, WarmPool
+from .sandbox import DiskLimitExceeded, Sandbox, SandboxError
 from .shell import ShellError
 from .task import Limits, Task, load_tasks
 from .trajectory import Step, Trajectory, TrajectoryWriter
@@ -60,12 +61,24 @@ class EnvConfig(BaseModel):
     """binary (1 resolved / 0), signed (+1 / -1) or fraction (share of listed tests passing)."""
     grade_on_truncation: bool = True
     """When the step or time budget runs out, grade the work so far (else the reward is 0)."""
-    tools: list[str] = Field(default_factory=lambda: list(tools.TOOLS))
-    """Tools the agent may call; `submit` is always available."""
+    tools: list[str] = Field(default_factory=lambda: list(tools.DEFAULT_TOOLS))
+    """Tools the agent may call (names from `swe_env.tools.TOOLS`); `submit` is always available."""
+    action_format: Literal["dict", "cwm", "openai"] = "dict"
+    """Format the first observation asks the agent to use (every format is accepted); `reset(options={"action_format": ...})` overrides it per episode."""
     trajectory_path: str | None = None
     """Append every finished episode's trajectory to this JSONL file."""
     agent_name: str = "unknown"
     """Recorded in trajectories."""
+    warm_pool: int = Field(default=0, ge=0)
+    """Sandboxes kept started ahead per task image, so `reset` takes a ready one (0: start at each reset)."""
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in tools.TOOLS]
+        if unknown:
+            raise ValueError(f"unknown tool(s) {', '.join(unknown)}; known: {', '.join(tools.TOOLS)}")
+        return value
 
 
 class SWEEnv(gym.Env):
@@ -99,6 +112,7 @@ class SWEEnv(gym.Env):
         self.grader = Grader(self.config.reward_mode, self.builder)
         self._tool_names = list(dict.fromkeys([*self.config.tools, "submit"]))
         self._writer = TrajectoryWriter(self.config.trajectory_path) if self.config.trajectory_path else None
+        self._pool = WarmPool(self.config.warm_pool) if self.config.warm_pool else None
         self.sandbox: Sandbox | None = None
         self.task: Task | None = None
         self.trajectory: Trajectory | None = None
@@ -115,6 +129,9 @@ class SWEEnv(gym.Env):
         super().reset(seed=seed)
         self._finish_episode("abandoned", write=True)
         options = options or {}
+        action_format = options.get("action_format", self.config.action_format)
+        if action_format not in actions.FORMATS:
+            raise ValueError(f"action_format must be one of {', '.join(actions.FORMATS)}, not {action_format!r}")
         task_id = options.get("task_id")
         if task_id is not None:
             if task_id not in self._by_id:
@@ -124,14 +141,9 @@ class SWEEnv(gym.Env):
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
         image = self.builder.ensure(task)
         limits = self._limits(task)
-        sandbox = Sandbox(image, limits, task.environment.workdir, task.environment.env,
-                          kind="episode", labels={"task": task.id}, output_limit=self.config.output_limit)
-        try:
-            sandbox.start()
-            sandbox.start_shell()
-        except BaseException:
-            sandbox.close()
-            raise
+        spec = SandboxSpec.of(image, limits, task.environment.workdir, task.environment.env, {"task": task.id},
+                              self.config.output_limit, task.environment.user)
+        sandbox = self._pool.acquire(spec) if self._pool is not None else spec.start()
         self.task, self.sandbox, self._files = task, sandbox, tools.FileTools(sandbox)
         self._done, self._steps, self._started = False, 0, time.monotonic()
         self.trajectory = Trajectory(
@@ -142,7 +154,8 @@ class SWEEnv(gym.Env):
             config=self.config.model_dump(exclude={"trajectory_path"}) | {"limits": limits.model_dump()},
             problem_statement=task.problem_statement,
         )
-        observation = f"{task.problem_statement.rstrip()}\n\n{tools.instructions(task.environment.workdir)}"
+        instructions = tools.instructions(task.environment.workdir, action_format, self._tool_names)
+        observation = f"{task.problem_statement.rstrip()}\n\n{instructions}"
         self._last_text = observation
         info = {
             "task_id": task.id,
@@ -151,7 +164,10 @@ class SWEEnv(gym.Env):
             "episode_id": self.trajectory.episode_id,
             "max_steps": limits.max_steps,
             "tools": self._tool_names,
+            "action_format": action_format,
         }
+        if action_format == "openai":
+            info["tool_schemas"] = tools.schemas(self._tool_names)
         return observation, info
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict]:
@@ -183,6 +199,12 @@ class SWEEnv(gym.Env):
                 result = self._run_tool(call, limits)
                 record.observation, record.exit_code = _render(result), result.exit_code
                 record.error, record.notes = result.error, result.notes
+        except DiskLimitExceeded as exc:
+            # The agent filled the disk: its episode ends (no grading of a tree that large), not an infra fault.
+            record.observation = f"The episode was ended: {exc}."
+            record.error, truncated = True, True
+            info["error"] = str(exc)
+            self._finish_episode("disk_limit", error=str(exc))
         except (SandboxError, ShellError, docker.errors.DockerException, OSError) as exc:
             # The container died or the engine failed: not the agent's fault, and the episode cannot go on.
             record.observation = f"The sandbox failed and the episode cannot continue: {exc}"
@@ -224,6 +246,8 @@ class SWEEnv(gym.Env):
 
     def close(self) -> None:
         self._finish_episode("closed", write=True)
+        if self._pool is not None:
+            self._pool.close()
         super().close()
 
     # ------------------------------------------------------------ helpers
@@ -250,7 +274,13 @@ class SWEEnv(gym.Env):
             timeout = min(call.args.timeout or limits.command_timeout, remaining)
             result = self.sandbox.run(call.args.command, timeout=timeout)
             return tools.ToolResult(result.output, result.exit_code, error=result.timed_out, notes=result.notes)
-        return getattr(self._files, call.tool)(call.args)
+        if call.tool == "trace":
+            remaining = max(limits.episode_timeout - (time.monotonic() - self._started), 1.0)
+            text, exit_code, error = traces.tool_observation(
+                self.sandbox, call.args.command, min(limits.command_timeout, remaining), self.config.output_limit
+            )
+            return tools.ToolResult(text, exit_code, error=error)
+        return self._files.run(call.tool, call.args)
 
     def _grade(self) -> GradingReport:
         diff = self.sandbox.diff(self.task.base_commit)
@@ -270,7 +300,9 @@ class SWEEnv(gym.Env):
                 self.trajectory.report = report.model_dump()
                 self.trajectory.reward, self.trajectory.resolved = report.reward, report.resolved
         sandbox, self.sandbox = self.sandbox, None
-        if sandbox is not None:
+        if sandbox is not None and self._pool is not None:
+            self._pool.release(sandbox)
+        elif sandbox is not None:
             sandbox.close()
         if write and self.trajectory is not None and self.trajectory.steps:
             self._write_trajectory()

@@ -1,16 +1,30 @@
 """Grading a patch in a fresh container: the hidden tests decide, the agent never sees them.
 
-In a new container from the task's instance image: apply the patch (git apply, then
-git apply --3way, then patch --fuzz), restore the files the test patch touches and the
-protected files to base_commit, apply the test patch, run the test command with a
-JUnit XML report written outside the repository, and decide every listed test.
+In a new container from the task's instance image:
+
+1. apply the patch (git apply, then git apply --3way, then patch --fuzz; the tree is reset
+   between tries);
+2. restore to base_commit every changed file that could change how tests are collected or
+   reported: the files the test patch touches, the task's `protected` globs (test files,
+   conftest.py, sitecustomize.py, pytest.ini ...), and `protected_config` files
+   (pyproject.toml, setup.cfg, tox.ini) whose pytest section changed;
+3. apply the hidden test patch;
+4. run the test command with a JUnit XML report written outside the repository, in a
+   folder whose name is new for every grading;
+5. decide every listed test from that report: a test that is not in it failed.
+
+Every outcome is a report with a status; nothing here raises out of `Grader.grade`.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import configparser
+import functools
+import re
 import shlex
 import time
+import tomllib
+import uuid
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -21,15 +35,19 @@ from .sandbox import Sandbox, SandboxError
 from .task import Task
 
 GRADER_DIR = "/run/swe-env-grader"
-"""Where the grader keeps patches and the JUnit report: outside the repository."""
-JUNIT_PATH = f"{GRADER_DIR}/junit.xml"
+"""Where the grader keeps patches, output and the JUnit report: outside the repository."""
+OUTPUT_LIMIT = 2_000_000
+"""Characters of test output kept (the tail) for `GradingReport.output`."""
 
 RewardMode = Literal["binary", "signed", "fraction"]
 Status = Literal["graded", "patch_failed", "test_patch_failed", "timeout", "infra_error"]
 
+# Hooks and fsmonitor are agent-reachable code paths in git; the grader's git never runs them.
+_GIT = "git -c core.hooksPath=/dev/null -c core.fsmonitor=false"
+_RESTORE_FAILED = 97
 _APPLY_METHODS = [
-    ("git apply", "git apply --whitespace=nowarn {patch}"),
-    ("git apply --3way", "git apply --3way --whitespace=nowarn {patch}"),
+    ("git apply", f"{_GIT} apply --whitespace=nowarn {{patch}}"),
+    ("git apply --3way", f"{_GIT} apply --3way --whitespace=nowarn {{patch}}"),
     ("patch --fuzz=5", "patch --batch --fuzz=5 -p1 -i {patch}"),
 ]
 
@@ -48,7 +66,9 @@ class GradingReport(BaseModel):
     patch_is_empty: bool = False
     patch_applied: bool = False
     patch_method: str | None = None
-    """Which application method worked."""
+    """Which application method worked: git apply, git apply --3way or patch --fuzz=5."""
+    restored: list[str] = []
+    """Changed files the grader put back to base_commit before the test patch (protected paths)."""
     resolved: bool = False
     """All FAIL_TO_PASS and PASS_TO_PASS tests passed."""
     reward: float = 0.0
@@ -56,11 +76,16 @@ class GradingReport(BaseModel):
     test_results: dict[str, str] = {}
     """Status of each listed test: passed, failed, error, skipped or missing."""
     report_source: Literal["junit", "log", "none"] = "none"
+    """Where the statuses came from; `none`: no JUnit report was written, so every listed test is missing."""
     infrastructure_failure: bool = False
     """True when the verdict says nothing about the model (container died, timeout of the harness, bad task)."""
     error: str | None = None
     log_tail: str = ""
     seconds: float = 0.0
+    output: str = Field("", exclude=True)
+    """The test command's output (tail of OUTPUT_LIMIT characters); left out of dumps and trajectories."""
+    log: list[str] = Field(default_factory=list, exclude=True)
+    """What the grader did, one line per step with its time; left out of dumps."""
 
 
 def compute_reward(report: GradingReport, mode: RewardMode) -> float:
@@ -78,63 +103,109 @@ def compute_reward(report: GradingReport, mode: RewardMode) -> float:
 class Grader:
     """Grades patches for tasks, each in a fresh container that is always removed."""
 
-    def __init__(self, reward_mode: RewardMode = "binary", builder: ImageBuilder | None = None):
+    def __init__(self, reward_mode: RewardMode = "binary", builder: ImageBuilder | None = None,
+                 labels: dict[str, str] | None = None):
         self.reward_mode = reward_mode
         self.builder = builder or ImageBuilder()
+        self.labels = dict(labels or {})
+        """Extra `swe_env.<key>` labels on grader containers (evaluate finds its own by them)."""
 
-    def grade(self, task: Task, patch: str, image: str | None = None) -> GradingReport:
+    def grade(self, task: Task, patch: str | None, image: str | None = None) -> GradingReport:
+        """Grade `patch` (a unified diff; empty or None for no change) against the task's hidden tests."""
         started = time.monotonic()
+        patch = patch or ""
         report = GradingReport(task_id=task.id, status="graded", patch_is_empty=not patch.strip())
         try:
             image = image or self.builder.ensure(task)
+            _note(report, started, f"image {image}")
             with Sandbox(image, task.limits, task.environment.workdir, task.environment.env, kind="grader",
-                         labels={"task": task.id}) as box:
-                self._grade_in(box, task, patch, report)
+                         labels={"task": task.id, **self.labels}) as box:
+                _note(report, started, f"container {box.name} started")
+                self._grade_in(box, task, patch, report, started)
         except SandboxError as exc:
             report.status, report.infrastructure_failure, report.error = "infra_error", True, str(exc)
         except Exception as exc:  # noqa: BLE001 - an engine fault must become a labelled report, not a crash
             report.status, report.infrastructure_failure = "infra_error", True
             report.error = f"{type(exc).__name__}: {exc}"
+        if report.status != "graded":
+            report.resolved = False
         report.reward = compute_reward(report, self.reward_mode) if report.status in ("graded", "patch_failed") else 0.0
         report.seconds = round(time.monotonic() - started, 3)
+        _note(report, started, f"status {report.status}, resolved {report.resolved}" + (f": {report.error}" if report.error else ""))
         return report
 
-    def _grade_in(self, box: Sandbox, task: Task, patch: str, report: GradingReport) -> None:
-        box.exec(["mkdir", "-p", GRADER_DIR])
+    def _grade_in(self, box: Sandbox, task: Task, patch: str, report: GradingReport, started: float) -> None:
+        # A folder name no one can know in advance: a hard-coded path cannot pre-write a report.
+        workspace = f"{GRADER_DIR}/{uuid.uuid4().hex}"
+        junit_path, output_path = f"{workspace}/junit.xml", f"{workspace}/output.txt"
         if not report.patch_is_empty:
-            box.write_file(f"{GRADER_DIR}/model.patch", patch.encode("utf-8", errors="surrogateescape"))
-            method, error = self._apply(box, f"{GRADER_DIR}/model.patch")
+            if any(".git" in path.split("/") for path in _paths_of(patch)):
+                report.status, report.error = "patch_failed", "the patch writes inside .git/, which is not allowed"
+                return
+            box.write_file(f"{workspace}/model.patch", patch.encode("utf-8", errors="surrogateescape"))
+            method, error = self._apply(box, f"{workspace}/model.patch", patch)
             if method is None:
                 report.status, report.error = "patch_failed", error
                 return
             report.patch_applied, report.patch_method = True, method
+            _note(report, started, f"patch applied with {method}")
 
-        self._restore_protected(box, task)
-
+        # Restoring and the test patch share one exec (each exec is a round trip to the engine).
+        report.restored, restore = self._protected_to_restore(box, task, patch)
+        script = [f"{{ {restore}; }} || exit {_RESTORE_FAILED}"] if restore else []
         if task.tests.test_patch.strip():
-            box.write_file(f"{GRADER_DIR}/test.patch", task.tests.test_patch.encode())
-            applied = box.exec(f"git apply --whitespace=nowarn {GRADER_DIR}/test.patch")
+            box.write_file(f"{workspace}/test.patch", task.tests.test_patch.encode())
+            script.append(f"{_GIT} apply --whitespace=nowarn {workspace}/test.patch")
+        if script:
+            applied = box.exec("\n".join(script))
+            if applied.exit_code == _RESTORE_FAILED:
+                raise SandboxError(f"restoring protected files failed: {applied.output.strip()[-300:]}")
             if applied.exit_code != 0:
                 report.status, report.infrastructure_failure = "test_patch_failed", True
                 report.error = f"the task's test patch does not apply: {applied.output.strip()[-300:]}"
                 return
+        if report.restored:
+            _note(report, started, f"restored to base_commit: {', '.join(report.restored)}")
+        _note(report, started, "test patch applied" if task.tests.test_patch.strip() else "no test patch")
 
-        env = {"PYTEST_ADDOPTS": f"--junitxml={JUNIT_PATH} -o junit_family=xunit1 -p no:cacheprovider"}
+        # The report path goes through PYTEST_ADDOPTS so the task's command stays as written; the
+        # output goes to a file so a process left running in the background cannot hold the exec open.
+        env = {"PYTEST_ADDOPTS": f"--junitxml={junit_path} -o junit_family=xunit1 -p no:cacheprovider"}
+        script = f"mkdir -p {shlex.quote(workspace)} && exec >{shlex.quote(output_path)} 2>&1 </dev/null\n{task.tests.command}"
+        timeout = task.limits.grading_timeout
         run_started = time.monotonic()
-        run = box.exec(["bash", "-c", task.tests.command], timeout=task.limits.grading_timeout, env=env)
-        report.log_tail = run.output[-4000:]
-        if run.exit_code in (124, 137) and time.monotonic() - run_started >= task.limits.grading_timeout:
+        run = box.exec(["bash", "-c", script], timeout=timeout, env=env)
+        elapsed = time.monotonic() - run_started
+        _note(report, started, f"test command exited {run.exit_code} after {elapsed:.2f} s")
+        if run.exit_code is None or not box.alive():
+            raise SandboxError(f"the grader's container {box.name} died during the test run")
+        try:
+            output_bytes, _ = box.read_file(output_path)
+        except FileNotFoundError:
+            output_bytes = b""
+        # Whatever bypassed the redirection (written to an inherited descriptor) is kept too.
+        output = output_bytes[-OUTPUT_LIMIT:].decode("utf-8", errors="replace") + run.output
+        report.output = output[-OUTPUT_LIMIT:]
+        report.log_tail = report.output[-4000:]
+        if run.exit_code in (124, 137) and elapsed >= timeout - 1:
             report.status, report.infrastructure_failure = "timeout", True
-            report.error = f"the test run exceeded {task.limits.grading_timeout:g} s"
+            report.error = f"the test run exceeded the grading timeout of {timeout:g} s"
+
         junit = None
         try:
-            xml_bytes, _ = box.read_file(JUNIT_PATH)
+            xml_bytes, _ = box.read_file(junit_path)
             junit = testlogs.parse_junit(xml_bytes.decode("utf-8", errors="replace"))
             report.report_source = "junit"
-        except (FileNotFoundError, testlogs.ReportError):
-            report.report_source = "log"
+        except (FileNotFoundError, IsADirectoryError, testlogs.ReportError) as exc:
+            if task.tests.log_fallback:
+                report.report_source = "log"
+            else:
+                # Without a report nothing is believed: the output is the agent's code talking.
+                report.report_source = "none"
+                report.error = report.error or f"no readable JUnit report was written ({type(exc).__name__})"
         listed = [*task.tests.fail_to_pass, *task.tests.pass_to_pass]
-        report.test_results = testlogs.statuses_for(listed, junit, run.output)
+        log = report.output if report.report_source == "log" else ""
+        report.test_results = testlogs.statuses_for(listed, junit, log)
         for group, ids in (("FAIL_TO_PASS", task.tests.fail_to_pass), ("PASS_TO_PASS", task.tests.pass_to_pass)):
             for test_id in ids:
                 passed = report.test_results[test_id] == testlogs.PASSED
@@ -143,39 +214,142 @@ class Grader:
             status == testlogs.PASSED for status in report.test_results.values()
         )
 
-    def _apply(self, box: Sandbox, patch_path: str) -> tuple[str | None, str]:
+    def _apply(self, box: Sandbox, patch_path: str, patch: str) -> tuple[str | None, str]:
+        created = [p.new_path for p in _parse(patch) if p.old_path is None and p.new_path]
+        reset = f"{_GIT} reset --hard -q && {_GIT} clean -fdq"
+        if created:  # files a failed try created may be ignored by git, which `clean` leaves alone
+            reset += " && rm -rf -- " + " ".join(map(shlex.quote, created))
         errors = []
         for name, template in _APPLY_METHODS:
             result = box.exec(template.format(patch=shlex.quote(patch_path)))
             if result.exit_code == 0:
                 return name, ""
             errors.append(f"{name}: {result.output.strip()[-300:]}")
-            # Leave the tree as the image had it before the next method tries.
-            box.exec("git reset --hard -q && git clean -fdq")
+            # Every method starts from the tree the image had: a half-applied try leaves nothing behind.
+            _checked(box.exec(reset), "resetting the tree after a failed patch method")
         return None, "the patch does not apply: " + " | ".join(errors)
 
-    def _restore_protected(self, box: Sandbox, task: Task) -> None:
-        """Put the test patch's files and protected files back to their base_commit state."""
-        touched = diffs.touched_paths(task.tests.test_patch) if task.tests.test_patch else []
-        listing = box.exec("git ls-files -co --exclude-standard -z")
-        present = [p for p in listing.stdout.split("\0") if p]
-        protected = [p for p in present if _matches(p, task.tests.protected)]
-        paths = list(dict.fromkeys([*touched, *protected]))
-        if not paths:
-            return
-        in_base = box.exec(["git", "ls-tree", "-r", "--name-only", "-z", task.base_commit, "--", *paths])
-        tracked = {p for p in in_base.stdout.split("\0") if p}
+    def _protected_to_restore(self, box: Sandbox, task: Task, patch: str) -> tuple[list[str], str]:
+        """Which changed protected files go back to base_commit, and the shell script that does it.
+
+        Changed files are the ones the patch names plus the ones git sees changed (in case a
+        patch form is read differently here and by git). HEAD is base_commit in a grader's container.
+        """
+        # One exec for both listings: status entries are never empty, so the first empty entry separates them.
+        listing = box.exec(f"{_GIT} status --porcelain=v1 -z --untracked-files=all --no-renames && printf '\\0' && "
+                           "git ls-tree -r --name-only -z HEAD")
+        _checked(listing, "listing changed and tracked files")
+        entries = listing.stdout.split("\0")
+        boundary = entries.index("")
+        changed = [entry[3:] for entry in entries[:boundary] if len(entry) > 3]
+        in_base = {entry for entry in entries[boundary + 1:] if entry}
+        test_patch_paths = set(_paths_of(task.tests.test_patch))
+        candidates = list(dict.fromkeys([*_paths_of(patch), *changed, *test_patch_paths]))
+        restore = []
+        for path in candidates:
+            if path in test_patch_paths or matches(path, task.tests.protected):
+                restore.append(path)
+            elif matches(path, task.tests.protected_config) and self._pytest_section_changed(box, task, path):
+                restore.append(path)
+        if not restore:
+            return [], ""
+        # A restored path may be a folder the agent replaced (by a link, say): take every tracked file under it.
+        tracked = {p for p in in_base if p in restore or any(p.startswith(r.rstrip("/") + "/") for r in restore)}
         script = []
-        if tracked:
-            script.append("git checkout -q " + shlex.quote(task.base_commit) + " -- " + " ".join(map(shlex.quote, sorted(tracked))))
-        untracked = [p for p in paths if p not in tracked]
+        untracked = [p for p in restore if p not in tracked]
+        # Removal first: a path the agent turned into a link or a file may stand where a folder of tracked files was.
         if untracked:
             script.append("rm -rf -- " + " ".join(map(shlex.quote, untracked)))
-        result = box.exec(" && ".join(script))
-        if result.exit_code != 0:
-            raise SandboxError(f"restoring protected files failed: {result.output.strip()[-300:]}")
+        if tracked:
+            script.append(f"{_GIT} checkout -q {shlex.quote(task.base_commit)} -- " + " ".join(map(shlex.quote, sorted(tracked))))
+        # The test patch's own files count as restored only when the agent had changed them.
+        return [p for p in restore if p not in test_patch_paths or p in changed], " && ".join(script)
+
+    def _pytest_section_changed(self, box: Sandbox, task: Task, path: str) -> bool:
+        quoted = shlex.quote(path)
+        if box.exec(f"test -L {quoted}").exit_code == 0:
+            return True
+        before = box.exec(["git", "cat-file", "-p", f"{task.base_commit}:{path}"])
+        now = box.exec(f"cat -- {quoted}")
+        old_text = before.stdout if before.exit_code == 0 else None
+        new_text = now.stdout if now.exit_code == 0 else None
+        return pytest_section_changed(path, old_text, new_text)
 
 
-def _matches(path: str, patterns: list[str]) -> bool:
-    # fnmatch's "*" crosses "/", so "**/conftest.py" matches at any depth and "conftest.py" only at the root.
-    return any(fnmatch.fnmatch(path, pattern) for pattern in patterns)
+def pytest_section_changed(path: str, before: str | None, after: str | None) -> bool:
+    """Whether pytest would read different options from `after` than from `before` (None: no file).
+
+    pyproject.toml: the `[tool.pytest]` table (ini_options included); setup.cfg: `[tool:pytest]`;
+    tox.ini: `[pytest]`. A file that does not parse counts as changed.
+    """
+    if before == after:
+        return False
+    try:
+        return _pytest_options(path, before) != _pytest_options(path, after)
+    except (tomllib.TOMLDecodeError, configparser.Error, UnicodeError):
+        return True
+
+
+def _pytest_options(path: str, text: str | None) -> object:
+    if text is None:
+        return None
+    if path.endswith(".toml"):
+        return tomllib.loads(text).get("tool", {}).get("pytest")
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read_string(text)
+    sections = ("tool:pytest", "pytest")
+    return {name: dict(parser[name]) for name in sections if parser.has_section(name)} or None
+
+
+def matches(path: str, patterns: list[str]) -> bool:
+    """Glob match on a repository path: `*` and `?` stay within a folder, `**/` spans any folders (or none)."""
+    return any(_glob(pattern).fullmatch(path) for pattern in patterns)
+
+
+@functools.lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[str]:
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("/**", i) and i + 3 == len(pattern):
+            out.append("(?:/.*)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _parse(patch: str) -> list[diffs.FilePatch]:
+    try:
+        return diffs.parse(patch) if patch.strip() else []
+    except diffs.DiffError:
+        return []
+
+
+def _paths_of(patch: str) -> list[str]:
+    try:
+        return diffs.touched_paths(patch) if patch.strip() else []
+    except diffs.DiffError:
+        return []
+
+
+def _checked(result, what: str):
+    if result.exit_code != 0:
+        raise SandboxError(f"{what} failed (exit {result.exit_code}): {result.output.strip()[-300:]}")
+    return result
+
+
+def _note(report: GradingReport, started: float, message: str) -> None:
+    report.log.append(f"[{time.monotonic() - started:7.2f} s] {message}")

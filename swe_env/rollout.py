@@ -1,19 +1,27 @@
-"""Running many episodes: one env per worker thread, one trajectory per episode.
+"""Running many episodes: on worker threads (one env each) or as Ray tasks across machines.
 
-An agent's crash or an infrastructure failure ends that episode with a labelled
-trajectory (termination `agent_error` / `infra_error`); the other episodes go on.
+Every episode is known by (agent, model, task, episode index). Finished episodes are appended
+to the output file as they end, so a re-run with the same file skips them (`resume`) and only
+runs what is missing or ended for reasons that say nothing about the agent (infrastructure).
+An agent's crash or an infrastructure failure ends that episode with a labelled trajectory
+(termination `agent_error` / `infra_error`); the other episodes go on. Ctrl-C stops starting
+episodes, aborts the running ones, removes their containers, then raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from . import engine
 from .agents import Agent, make_agent
 from .engine import EngineUnavailable
 from .env import SWEEnv
@@ -21,20 +29,68 @@ from .images import ImageBuildError
 from .repos import RepoError
 from .sandbox import SandboxError
 from .task import Task
-from .trajectory import Trajectory, TrajectoryWriter
+from .trajectory import Trajectory, TrajectoryWriter, finished_keys
+
+Backend = Literal["thread", "ray"]
+FAILED_ENDINGS = frozenset({"agent_error", "infra_error", "sandbox_died"})
 
 
-def run_episode(env: SWEEnv, agent: Agent, task_id: str) -> Trajectory:
-    """Play one episode of `agent` on `task_id` to its end and return its trajectory."""
-    observation, info = env.reset(options={"task_id": task_id})
+class Interrupted(Exception):
+    """The rollout is stopping; the episode in flight is dropped (it is not written)."""
+
+
+@dataclass
+class RolloutProgress:
+    """Counts handed to the progress callback after each episode (and once at the start)."""
+
+    total: int
+    skipped: int = 0
+    """Episodes found finished in the output file and not run again."""
+    done: int = 0
+    resolved: int = 0
+    failed: int = 0
+    """Episodes that ended in an agent or infrastructure error."""
+
+
+def run_episode(env: SWEEnv, agent: Agent, task_id: str, episode_index: int | None = None,
+                should_stop: Callable[[], bool] | None = None) -> Trajectory:
+    """Play one episode of `agent` on `task_id` to its end and return its trajectory.
+
+    The env is reset in the agent's `action_format` when it has one; the agent's `model` and the
+    episode index are recorded in the trajectory.
+    """
+    options: dict[str, Any] = {"task_id": task_id}
+    if getattr(agent, "action_format", None):
+        options["action_format"] = agent.action_format
+    observation, info = env.reset(options=options)
+    env.trajectory.episode_index = episode_index
+    env.trajectory.model = getattr(agent, "model", None)
     agent.reset(observation, info)
     while True:
+        if should_stop is not None and should_stop():
+            raise Interrupted
         started = time.monotonic()
         action = agent.act(observation)
         env.note_agent_seconds(time.monotonic() - started)
         observation, _reward, terminated, truncated, info = env.step(action)
         if terminated or truncated:
             return env.trajectory
+
+
+def play(env: SWEEnv, agent: Agent, agent_name: str, task_id: str, episode_index: int,
+         should_stop: Callable[[], bool] | None = None) -> Trajectory:
+    """`run_episode`, with an exception turned into a labelled trajectory (keeping the steps so far)."""
+    started = time.monotonic()
+    try:
+        return run_episode(env, agent, task_id, episode_index, should_stop)
+    except (Interrupted, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one failed episode must not end the run
+        partial = env.trajectory
+        if partial is None or partial.task_id != task_id or partial.episode_index != episode_index:
+            partial = None
+        return _failed(task_id, agent_name, getattr(agent, "model", None), episode_index, exc,
+                       time.monotonic() - started, partial)
 
 
 def rollout(
@@ -44,54 +100,212 @@ def rollout(
     workers: int = 2,
     out: str | Path | None = None,
     on_episode: Callable[[Trajectory], None] | None = None,
+    *,
+    resume: bool = True,
+    on_progress: Callable[[RolloutProgress], None] | None = None,
+    backend: Backend = "thread",
+    ray_address: str | None = None,
+    agent_options: dict[str, Any] | None = None,
     **env_options: Any,
 ) -> list[Trajectory]:
-    """Run `episodes_per_task` episodes of the named agent on every task, `workers` at a time.
+    """Run `episodes_per_task` episodes of an agent (a name or `package.module:Class`) on every task.
 
-    Trajectories are appended to `out` (JSONL) as episodes finish and returned in task order.
+    `workers` episodes run at a time: threads in this process, or Ray tasks (`backend="ray"`,
+    on the cluster at `ray_address`, or a local Ray started here when None). Trajectories are
+    appended to `out` (JSONL) as episodes finish; with `resume`, episodes `out` already holds
+    are skipped. Returns the trajectories of the episodes run now, in task order.
+    `env_options` are `EnvConfig` fields; `agent_options` go to the agent's constructor.
     """
+    if backend not in ("thread", "ray"):
+        raise ValueError(f"backend must be thread or ray, not {backend!r}")
+    agent_options = dict(agent_options or {})
+    model = getattr(make_agent(agent, tasks, **agent_options), "model", None)  # also checks the name early
+    done_before = finished_keys(out) if (out and resume) else set()
+    jobs = [(task.id, index) for task in tasks for index in range(episodes_per_task)
+            if (agent, model, task.id, index) not in done_before]
+    progress = RolloutProgress(total=len(tasks) * episodes_per_task,
+                               skipped=len(tasks) * episodes_per_task - len(jobs))
     writer = TrajectoryWriter(out) if out else None
-    jobs = [task.id for task in tasks for _ in range(episodes_per_task)]
-    local = threading.local()
+    results: dict[tuple[str, int], Trajectory] = {}
+    lock = threading.Lock()
+
+    def emit(trajectory: Trajectory) -> None:
+        with lock:
+            if writer is not None:
+                writer.write(trajectory)
+            results[(trajectory.task_id, trajectory.episode_index)] = trajectory
+            progress.done += 1
+            progress.resolved += trajectory.resolved
+            progress.failed += trajectory.termination in FAILED_ENDINGS
+            if on_episode is not None:
+                on_episode(trajectory)
+            if on_progress is not None:
+                on_progress(progress)
+
+    if on_progress is not None:
+        on_progress(progress)
+    if jobs:
+        run = _thread_rollout if backend == "thread" else _ray_rollout
+        run(tasks, agent, agent_options, env_options, jobs, workers, emit, ray_address)
+    order = {(task.id, index): n for n, (task, index) in enumerate((t, i) for t in tasks for i in range(episodes_per_task))}
+    return [results[job] for job in sorted(results, key=order.__getitem__)]
+
+
+# ---------------------------------------------------------------- threads
+
+
+class _Jobs:
+    """The jobs left; a worker gets another episode of its last task when there is one, which
+    lets a warm pool (`warm_pool` env option) hand it a ready container."""
+
+    def __init__(self, jobs: list[tuple[str, int]]):
+        self._jobs = deque(jobs)
+        self._lock = threading.Lock()
+
+    def take(self, last_task: str | None) -> tuple[str, int] | None:
+        with self._lock:
+            if not self._jobs:
+                return None
+            for job in self._jobs:
+                if job[0] == last_task:
+                    self._jobs.remove(job)
+                    return job
+            return self._jobs.popleft()
+
+
+def _thread_rollout(tasks, agent, agent_options, env_options, jobs, workers, emit, _ray_address) -> None:
+    queue = _Jobs(jobs)
+    stop = threading.Event()
     envs: list[SWEEnv] = []
     envs_lock = threading.Lock()
 
-    def worker_env() -> tuple[SWEEnv, Agent]:
-        if not hasattr(local, "env"):
-            local.env = SWEEnv(tasks, agent_name=agent, **env_options)
-            local.agent = make_agent(agent, tasks)
-            with envs_lock:
-                envs.append(local.env)
-        return local.env, local.agent
+    def worker() -> None:
+        env, player, last = None, None, None
+        while not stop.is_set():
+            job = queue.take(last)
+            if job is None:
+                return
+            if env is None:
+                env = SWEEnv(tasks, agent_name=agent, **env_options)
+                with envs_lock:
+                    if stop.is_set():
+                        return
+                    envs.append(env)
+            try:
+                player = player or make_agent(agent, tasks, **agent_options)
+                trajectory = play(env, player, agent, job[0], job[1], stop.is_set)
+            except Interrupted:
+                return
+            except Exception as exc:  # noqa: BLE001 - e.g. an agent that cannot be built: labelled, run goes on
+                trajectory = _failed(job[0], agent, None, job[1], exc, 0.0)
+            if stop.is_set():
+                return  # aborted by Ctrl-C: the episode is not finished, so it is not recorded
+            emit(trajectory)
+            last = job[0]
 
-    def one(task_id: str) -> Trajectory:
-        started = time.monotonic()
-        try:
-            env, player = worker_env()
-            trajectory = run_episode(env, player, task_id)
-        except Exception as exc:  # noqa: BLE001 - one failed episode must not end the run
-            trajectory = _failed(task_id, agent, exc, time.monotonic() - started)
-        if writer is not None:
-            writer.write(trajectory)
-        if on_episode is not None:
-            on_episode(trajectory)
-        return trajectory
-
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))), thread_name_prefix="swe-env-rollout")
+    futures = [pool.submit(worker) for _ in range(max(1, min(workers, len(jobs))))]
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="swe-env-rollout") as pool:
-            return list(pool.map(one, jobs))
+        # Short waits: between them Python runs signal handlers, so Ctrl-C is seen at once.
+        while wait(futures, timeout=0.5).not_done:
+            pass
+        for future in futures:
+            future.result()
+    except BaseException:
+        # Ctrl-C: stop taking jobs and end the running episodes by removing their containers;
+        # `finally` then waits for the workers and closes again what they were still starting.
+        stop.set()
+        _close_all(envs, envs_lock)
+        raise
     finally:
-        for env in envs:
+        pool.shutdown(wait=True)
+        _close_all(envs, envs_lock)
+
+
+def _close_all(envs: list[SWEEnv], lock: threading.Lock) -> None:
+    with lock:
+        current = list(envs)
+    for env in current:
+        try:
             env.close()
+        except Exception:  # noqa: BLE001 - closing the others matters more
+            pass
 
 
-def _failed(task_id: str, agent: str, exc: Exception, seconds: float) -> Trajectory:
+# ---------------------------------------------------------------- Ray
+
+
+def _ray_episode(tasks: list[Task], agent: str, agent_options: dict, env_options: dict, task_id: str,
+                 episode_index: int) -> str:
+    """One episode as a Ray task on whichever node runs it; the trajectory goes back as JSON."""
+    env = SWEEnv(tasks, agent_name=agent, **env_options)
+    try:
+        player = make_agent(agent, tasks, **agent_options)
+        return play(env, player, agent, task_id, episode_index).model_dump_json()
+    finally:
+        env.close()
+
+
+def _ray_rollout(tasks, agent, agent_options, env_options, jobs, workers, emit, ray_address) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--backend ray needs Ray: pip install 'swe-env[ray]' (or pip install 'ray>=2.9')") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        # Containers started by Ray workers carry this run's label, like the driver's own.
+        runtime_env = {"env_vars": {"SWE_ENV_RUN_ID": engine.RUN_ID}}
+        local = {"num_cpus": max(workers, os.cpu_count() or 1)} if ray_address is None else {}
+        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env, **local)
+    by_id = {task.id: task for task in tasks}
+    remote = ray.remote(max_retries=0)(_ray_episode)
+    tasks_ref = ray.put(tasks)
+    queue = deque(jobs)
+    pending: dict[Any, tuple[str, int]] = {}
+    try:
+        while queue or pending:
+            while queue and len(pending) < max(1, workers):
+                task_id, index = queue.popleft()
+                # A task reserves the CPUs its container may use on the node that runs it.
+                ref = remote.options(num_cpus=by_id[task_id].limits.cpus).remote(
+                    tasks_ref, agent, agent_options, env_options, task_id, index)
+                pending[ref] = (task_id, index)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            for ref in ready:
+                task_id, index = pending.pop(ref)
+                try:
+                    trajectory = Trajectory.model_validate_json(ray.get(ref))
+                except Exception as exc:  # noqa: BLE001 - a lost node or worker: infrastructure
+                    trajectory = _failed(task_id, agent, None, index, _RayFailure(str(exc).splitlines()[0]), 0.0)
+                emit(trajectory)
+    except BaseException:
+        # Ctrl-C: a cancelled Ray task gets KeyboardInterrupt, so its env closes its containers.
+        for ref in pending:
+            ray.cancel(ref)
+        if pending:
+            ray.wait(list(pending), num_returns=len(pending), timeout=120)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+class _RayFailure(OSError):
+    """A Ray task that returned no trajectory (worker or node lost)."""
+
+
+# ---------------------------------------------------------------- failures
+
+
+def _failed(task_id: str, agent: str, model: str | None, episode_index: int | None, exc: Exception,
+            seconds: float, partial: Trajectory | None = None) -> Trajectory:
     infrastructure = isinstance(exc, (EngineUnavailable, ImageBuildError, RepoError, SandboxError, OSError))
-    return Trajectory(
-        task_id=task_id,
-        agent=agent,
-        episode_id=uuid.uuid4().hex[:16],
-        termination="infra_error" if infrastructure else "agent_error",
-        error=f"{type(exc).__name__}: {exc}",
-        seconds=round(seconds, 3),
-    )
+    base = partial.model_copy(deep=True) if partial is not None else Trajectory(
+        task_id=task_id, agent=agent, episode_id=uuid.uuid4().hex[:16])
+    return base.model_copy(update={
+        "model": model if model is not None else base.model,
+        "episode_index": episode_index,
+        "termination": "infra_error" if infrastructure else "agent_error",
+        "error": f"{type(exc).__name__}: {exc}",
+        "seconds": round(seconds, 3),
+    })

@@ -10,13 +10,16 @@ owner was SIGKILLed ends by itself and, started with auto-remove, disappears.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import io
 import posixpath
 import shlex
+import signal
 import tarfile
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 
 import docker.errors
@@ -26,6 +29,8 @@ from .shell import CommandResult, ShellSession
 from .task import Limits
 
 _FILE_TIMEOUT = 120.0
+_DISK_CHECK_AFTER_SECONDS = 1.0
+_DISK_CHECK_EVERY = 10
 _INLINE_LIMIT = 32 * 1024
 """Payloads up to this size go through the private shell; larger ones through the archive API."""
 
@@ -50,6 +55,39 @@ class SandboxError(RuntimeError):
     """The container could not be started or has died: an infrastructure failure."""
 
 
+class DiskLimitExceeded(RuntimeError):
+    """The agent's container wrote more than the task's disk limit (the agent's doing)."""
+
+
+_live: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Remove every container this process still holds (signal handlers and atexit call this)."""
+    for sandbox in list(_live):
+        try:
+            sandbox.close()
+        except Exception:  # noqa: BLE001 - best effort while the process is going down
+            pass
+
+
+atexit.register(close_all)
+
+
+def handle_termination_signals() -> None:
+    """Make SIGTERM (and SIGHUP) unwind like Ctrl-C, so every `finally` removes its container.
+
+    The CLI and the server call this; a program embedding swe-env may call it from its main
+    thread (it replaces the default handlers, which would end the process without cleanup).
+    """
+
+    def _exit(signum, _frame) -> None:
+        raise SystemExit(128 + signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), _exit)
+
+
 class Sandbox:
     """A running container for one episode (or one grading run)."""
 
@@ -63,8 +101,10 @@ class Sandbox:
         labels: dict[str, str] | None = None,
         output_limit: int = 10_000,
         ttl_seconds: int = engine.DEFAULT_TTL_SECONDS,
+        user: str | None = None,
     ):
         self.image = image
+        self.user = user or ""
         self.limits = limits
         self.workdir = workdir
         self.env = dict(env or {})
@@ -76,11 +116,14 @@ class Sandbox:
         self.shell: ShellSession | None = None
         self._files: ShellSession | None = None
         self.started_at: float | None = None
+        self._oom_kills = 0
+        self._steps_since_disk_check = 0
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> "Sandbox":
         client = engine.client()
+        _live.add(self)
         try:
             self.container = client.containers.run(
                 self.image,
@@ -112,7 +155,8 @@ class Sandbox:
         """Attach the persistent shell (done lazily: the grader never needs one)."""
         if self.shell is None:
             self.shell = ShellSession(
-                engine.client().api, self.container.id, self.workdir, self.env, output_limit=self.output_limit
+                engine.client().api, self.container.id, self.workdir, self.env,
+                output_limit=self.output_limit, user=self.user, reset_container=self.stop_all_processes,
             )
             self.shell.start()
         return self.shell
@@ -123,6 +167,7 @@ class Sandbox:
             if shell is not None:
                 shell.close()
         self.shell = self._files = None
+        _live.discard(self)
         container, self.container = self.container, None
         if container is None:
             # start() may have failed after the engine created the container: remove it by name.
@@ -137,6 +182,20 @@ class Sandbox:
         except docker.errors.APIError as exc:
             if "already in progress" not in str(exc):
                 raise
+
+    def stop_all_processes(self) -> None:
+        """Kill every process in the container by restarting it; the files stay.
+
+        The way out when the pid limit is exhausted (a fork bomb): nothing can be started
+        inside to kill anything, but the engine can stop the whole container.
+        """
+        try:
+            engine.client().api.restart(self.container.id, timeout=0)
+        except docker.errors.DockerException as exc:
+            raise SandboxError(f"container {self.name} could not be restarted: {exc}") from None
+        for shell in (self.shell, self._files):
+            if shell is not None:
+                shell.close()  # their bash is gone; each starts anew on next use
 
     def __enter__(self) -> "Sandbox":
         return self.start()
@@ -160,9 +219,56 @@ class Sandbox:
     # ------------------------------------------------------------ commands
 
     def run(self, command: str, timeout: float | None = None) -> CommandResult:
-        """Run a command in the persistent shell (cwd and exports survive)."""
+        """Run a command in the persistent shell (cwd and exports survive).
+
+        Adds a note when the kernel killed something for memory, and raises
+        DiskLimitExceeded when the container has written more than the task allows.
+        """
         shell = self.start_shell()
-        return shell.run(command, timeout=timeout or self.limits.command_timeout)
+        result = shell.run(command, timeout=timeout or self.limits.command_timeout)
+        # The OOM counter is read only when something was SIGKILLed (exit 137, or bash's "Killed").
+        if result.exit_code in (137, None) or result.restarted or "Killed" in result.output:
+            kills = self._read_oom_kills()
+            if kills > self._oom_kills:
+                result.notes.append(
+                    f"a process was killed by the kernel for using more than the memory limit ({self.limits.memory})"
+                )
+                result.output += f"\n[{result.notes[-1]}]"
+            self._oom_kills = max(kills, self._oom_kills)
+        self._steps_since_disk_check += 1
+        # Writing gigabytes takes time: check after long commands, and every few steps for slow fillers.
+        if result.seconds > _DISK_CHECK_AFTER_SECONDS or self._steps_since_disk_check >= _DISK_CHECK_EVERY:
+            self.check_disk()
+        return result
+
+    def _read_oom_kills(self) -> int:
+        # cgroup v1 (memory.oom_control) or v2 (memory.events): "oom_kill N".
+        script = "cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null; true"
+        try:
+            text = self._files_shell().run(script, timeout=_FILE_TIMEOUT).output
+        except Exception:  # noqa: BLE001 - only a note depends on it
+            return self._oom_kills
+        counts = [int(line.split()[1]) for line in text.splitlines() if line.startswith("oom_kill ")]
+        return max(counts, default=self._oom_kills)
+
+    def disk_used(self) -> int:
+        """Bytes the container has written to its writable layer."""
+        try:
+            found = engine.client().api.containers(all=True, filters={"id": self.container.id}, size=True)
+        except docker.errors.DockerException as exc:
+            raise SandboxError(f"container {self.name} cannot be inspected: {exc}") from None
+        if not found:
+            raise SandboxError(f"container {self.name} is gone")
+        return int(found[0].get("SizeRw") or 0)
+
+    def check_disk(self) -> None:
+        """Raise DiskLimitExceeded when the writable layer is larger than `limits.disk`."""
+        self._steps_since_disk_check = 0
+        used, limit = self.disk_used(), parse_size(self.limits.disk)
+        if used > limit:
+            raise DiskLimitExceeded(
+                f"the container wrote {used / 1e9:.2f} GB, over the task's disk limit of {self.limits.disk}"
+            )
 
     def exec(self, argv: list[str] | str, timeout: float | None = None, workdir: str | None = None,
              env: dict[str, str] | None = None) -> ExecResult:
@@ -201,19 +307,30 @@ class Sandbox:
         cannot touch it, and a round trip costs milliseconds where the archive API costs tens."""
         if self._files is None:
             self._files = ShellSession(
-                engine.client().api, self.container.id, "/", self.env, output_limit=1 << 31, strip_ansi=False
+                engine.client().api, self.container.id, "/", self.env,
+                output_limit=1 << 31, strip_ansi=False, user=self.user, reset_container=self.stop_all_processes,
             )
             self._files.start()
         return self._files
 
-    def _files_run(self, script: str, path: str) -> str:
+    def _files_run(self, script: str, path: str, confine: bool = False) -> str:
+        if confine:
+            # Resolve links inside the container: a link pointing out of the workdir is refused.
+            q, root = shlex.quote(path), shlex.quote(self.workdir)
+            script = (
+                f"r=$(realpath -m -- {q}) && case \"$r\" in {root}|{root}/*) : ;; "
+                f"*) echo \"__OUTSIDE__ $r\"; false ;; esac && {{ {script}\n}}"
+            )
         result = self._files_shell().run(script, timeout=_FILE_TIMEOUT)
+        if result.output.startswith("__OUTSIDE__ "):
+            real = result.output.split(" ", 1)[1].strip()
+            raise PermissionError(f"{path} resolves to {real}, outside the repository ({self.workdir})")
         if result.exit_code != 0:
             reason = result.output.strip().splitlines()[-1:] or result.notes or ["unknown error"]
             raise OSError(f"{path}: {reason[0].split(': ')[-1]}")
         return result.output
 
-    def read_file(self, path: str) -> tuple[bytes, int]:
+    def read_file(self, path: str, confine: bool = False) -> tuple[bytes, int]:
         """The bytes and permission bits of a regular file (links followed).
 
         FileNotFoundError (also for dangling or looping links), IsADirectoryError, or OSError.
@@ -224,7 +341,7 @@ class Sandbox:
             f"if [ -d {q} ]; then echo D; elif [ ! -e {q} ]; then echo N; elif [ ! -f {q} ]; then echo S; "
             f"else stat -L -c %a {q} && base64 -w0 -- {q}; fi"
         )
-        head, _, body = self._files_run(script, path).partition("\n")
+        head, _, body = self._files_run(script, path, confine).partition("\n")
         if head == "N":
             raise FileNotFoundError(path)
         if head == "D":
@@ -233,22 +350,27 @@ class Sandbox:
             raise OSError(f"{path} is not a regular file")
         return base64.b64decode(body), int(head, 8)
 
-    def list_dir(self, path: str, depth: int = 2) -> list[str]:
+    def list_dir(self, path: str, depth: int = 2, confine: bool = False) -> list[str]:
         """Paths under a folder, `depth` levels deep, sorted, without .git."""
         path = self.resolve(path)
         q = shlex.quote(path)
         script = f"find {q} -maxdepth {int(depth)} -not -path '*/.git' -not -path '*/.git/*'"
-        return sorted(self._files_run(script, path).splitlines())
+        return sorted(self._files_run(script, path, confine).splitlines())
 
-    def remove_file(self, path: str) -> None:
+    def remove_file(self, path: str, confine: bool = False) -> None:
         path = self.resolve(path)
-        self._files_run(f"rm -f -- {shlex.quote(path)}", path)
+        self._files_run(f"rm -f -- {shlex.quote(path)}", path, confine)
 
-    def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
-        """Write a file, creating parent folders; an existing file keeps its mode unless one is given."""
+    def write_file(self, path: str, data: bytes, mode: int | None = None, confine: bool = False) -> None:
+        """Write a file, creating parent folders; an existing file keeps its mode unless one is given.
+
+        With `confine`, a path that resolves (links followed) outside the workdir is refused.
+        """
         path = self.resolve(path)
         if len(data) > _INLINE_LIMIT:
             # bash reads its input one byte at a time: large payloads go through the archive API.
+            if confine:
+                self._files_run(":", path, confine=True)
             self._put_archive(path, data, mode)
             return
         q = shlex.quote(path)
@@ -256,16 +378,16 @@ class Sandbox:
         script = f"mkdir -p -- \"$(dirname -- {q})\" && printf %s '{encoded}' | base64 -d > {q}"
         if mode is not None:
             script += f" && chmod {mode & 0o7777:o} {q}"
-        self._files_run(script, path)
+        self._files_run(script, path, confine)
 
-    def replace_bytes(self, path: str, start: int, end: int, data: bytes) -> None:
+    def replace_bytes(self, path: str, start: int, end: int, data: bytes, confine: bool = False) -> None:
         """Replace bytes [start, end) of an existing file with `data`, sending only `data`.
 
         An edit of one line in a large file then costs one small round trip, not the file.
         """
         path = self.resolve(path)
         if len(data) > _INLINE_LIMIT:
-            content, mode = self.read_file(path)
+            content, mode = self.read_file(path, confine)
             self._put_archive(path, content[:start] + data + content[end:], mode)
             return
         q = shlex.quote(path)
@@ -275,7 +397,7 @@ class Sandbox:
             f"&& tail -c +{int(end) + 1} -- {q}; }} > \"$t\" && cat -- \"$t\" > {q}; "
             "rc=$?; rm -f -- \"$t\"; [ $rc = 0 ]"
         )
-        self._files_run(script, path)
+        self._files_run(script, path, confine)
 
     def _put_archive(self, path: str, data: bytes, mode: int | None) -> None:
         if mode is None:
@@ -322,3 +444,12 @@ class Sandbox:
         if result.exit_code != 0:
             raise SandboxError(f"git diff failed in {self.name} (exit {result.exit_code}): {result.output[-300:]}")
         return result.stdout
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a Docker-style size ("512m", "2g", "100k", "123")."""
+    text = text.strip().lower()
+    units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(float(text))

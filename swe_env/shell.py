@@ -17,6 +17,7 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import docker.errors
@@ -36,6 +37,7 @@ _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\
 _GRACE_AFTER_KILL = 3.0
 _MARKER = re.compile(r"\n__SWE_ENV_DONE_([0-9a-f]{24})_(\d+)__\n")
 _MARKER_MAX = len("\n__SWE_ENV_DONE_") + 24 + 1 + 12 + 3
+_START_TIMEOUT = 10.0
 _PROBE_INTERVAL = 2.0
 """While a command runs longer than this, check every so often that bash was not replaced by `exec`."""
 
@@ -137,8 +139,11 @@ class ShellSession:
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         user: str = "",
         strip_ansi: bool = True,
+        reset_container: Callable[[], None] | None = None,
     ):
         self.api = api
+        self.reset_container = reset_container
+        """Last resort when no new shell can start (e.g. a fork bomb holds every pid): stop every process."""
         self.container_id = container_id
         self.workdir = workdir
         self.env = {**SHELL_ENV, **(env or {})}
@@ -176,11 +181,11 @@ class ShellSession:
             self._sock.sendall(_SESSION_INIT.encode())
         except OSError as exc:
             raise ShellError(f"the shell in container {self.container_id[:12]} closed at once: {exc}") from None
-        result = self.run('echo "$$ $(readlink /proc/$$/exe)"', timeout=30, _internal=True)
-        pid, _, exe = result.output.strip().partition(" ")
-        if result.exit_code != 0 or not pid.isdigit():
-            raise ShellError(f"the shell in container {self.container_id[:12]} did not answer: {result.output[:200]!r}")
-        self.pid, self.exe = int(pid), exe
+        result = self.run('echo "__SWE_PID $$ $(readlink /proc/$$/exe)"', timeout=_START_TIMEOUT, _internal=True)
+        found = re.search(r"^__SWE_PID (\d+) (\S+)$", result.output, re.MULTILINE)
+        if result.exit_code != 0 or not found:
+            raise ShellError(f"the shell in container {self.container_id[:12]} did not answer: {result.output[-200:]!r}")
+        self.pid, self.exe = int(found.group(1)), found.group(2)
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
@@ -232,9 +237,15 @@ class ShellSession:
             outcome = self._read_until(token, collected, deadline=time.monotonic() + _GRACE_AFTER_KILL)
             result.notes.append(f"command timed out after {timeout:g} s; its processes were killed")
             if outcome == "timeout":
-                # Still no marker: the shell itself is stuck (e.g. a builtin loop); replace it.
-                self._kill_shell()
-                return self._after_death(result, collected, started, "the shell was stuck and was restarted")
+                # Still no marker: the shell itself is stuck (a builtin loop), or the pid limit is
+                # exhausted (a fork bomb) so nothing inside can be killed: stop every process.
+                if self.reset_container is not None:
+                    self.reset_container()
+                    why = "the command could not be stopped, so every process in the container was stopped (files are kept)"
+                else:
+                    self._kill_shell()
+                    why = "the shell was stuck and was killed"
+                return self._after_death(result, collected, started, why)
         if outcome == "eof":
             return self._after_death(result, collected, started, "the shell exited")
         if outcome == "replaced":
@@ -259,10 +270,22 @@ class ShellSession:
         result.exit_code = None
         result.restarted = True
         self.close()
+        if result.timed_out and self.reset_container is not None and "every process" not in why:
+            # A command that outlived its timeout and took the shell down (typically a fork bomb
+            # holding every pid): a new shell would wait for pids too, so stop everything first.
+            self.reset_container()
+            why += "; every process in the container was stopped (files are kept)"
         try:
             self.start()
         except ShellError as exc:
-            raise ShellError(f"{why} and a new one could not be started: {exc}") from None
+            if self.reset_container is None:
+                raise ShellError(f"{why} and a new one could not be started: {exc}") from None
+            self.reset_container()
+            try:
+                self.start()
+            except ShellError as again:
+                raise ShellError(f"{why}; even after stopping every process no shell could start: {again}") from None
+            why += "; no new shell could start, so every process in the container was stopped (files are kept)"
         result.notes.append(f"{why}; a new shell was started (working directory and variables were reset)")
         return self._finish(result, collected, started)
 

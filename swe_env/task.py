@@ -18,6 +18,14 @@ TASK_FILE = "task.yaml"
 DEFAULT_TEST_COMMAND = "python -m pytest -rA -p no:cacheprovider"
 DEFAULT_BASE_IMAGE = "debian:bookworm"
 
+DEFAULT_PROTECTED = (
+    "**/conftest.py", "**/sitecustomize.py", "**/usercustomize.py", "**/pytest.ini", "**/.pytest.ini",
+    "**/test_*.py", "**/*_test.py", "**/tests/**",
+)
+"""What the grader restores by default: pytest hooks, interpreter start-up hooks, pytest config, test files."""
+DEFAULT_PROTECTED_CONFIG = ("**/pyproject.toml", "**/setup.cfg", "**/tox.ini")
+"""Config files with a pytest section among other things: restored only when that section changed."""
+
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -45,6 +53,17 @@ class Environment(_Strict):
     """Where the repository lives inside the container."""
     env: dict[str, str] = {}
     """Extra environment variables for the agent's shell and the test run."""
+    user: str | None = None
+    """Run the agent's tools as this user (created in the instance image, owning the workdir); None keeps root. The grader runs as root."""
+
+    @field_validator("user")
+    @classmethod
+    def _valid_user(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,30}", value):
+            raise ValueError("must be a lowercase user name such as 'agent'")
+        if value == "root":
+            return None
+        return value
 
     @field_validator("workdir")
     @classmethod
@@ -65,8 +84,12 @@ class TestSpec(_Strict):
     """Test ids that pass before the fix and must keep passing."""
     command: str = DEFAULT_TEST_COMMAND
     """Command the grader runs in the workdir; a JUnit XML report path is passed to pytest through PYTEST_ADDOPTS."""
-    protected: list[str] = ["conftest.py", "**/conftest.py", "pytest.ini", "tox.ini", "sitecustomize.py", "**/sitecustomize.py"]
-    """Glob patterns of files restored to base_commit before grading, besides the files the test patch touches."""
+    protected: list[str] = list(DEFAULT_PROTECTED)
+    """Globs (`*` stays within a folder, `**/` spans folders) of files the grader restores to base_commit, besides the files the test patch touches."""
+    protected_config: list[str] = list(DEFAULT_PROTECTED_CONFIG)
+    """Globs of shared config files restored to base_commit only when their pytest section changed (other edits to them are kept)."""
+    log_fallback: bool = False
+    """Read results from pytest's `-rA` summary when no JUnit report was written (for commands that ignore PYTEST_ADDOPTS; the output is agent-influenced)."""
 
     @field_validator("fail_to_pass")
     @classmethod
@@ -95,8 +118,10 @@ class Limits(_Strict):
     """Maximum number of processes in the container (contains fork bombs)."""
     network: bool = False
     """Whether the agent's container has network access (off by default)."""
+    disk: str = "4g"
+    """Most the container may write: a hard size limit where the storage driver supports one, else checked after long commands and every few steps (the episode ends when exceeded)."""
 
-    @field_validator("memory")
+    @field_validator("memory", "disk")
     @classmethod
     def _docker_size(cls, value: str) -> str:
         if not re.fullmatch(r"\d+(\.\d+)?[bkmgBKMG]?", value.strip()):
@@ -123,6 +148,8 @@ class Task(_Strict):
     """Reference fix (unified diff); used by the oracle agent and by `swe-env validate`."""
     limits: Limits = Limits()
     """Budgets and resource limits."""
+    meta: dict[str, str] = {}
+    """Provenance that grading ignores (e.g. SWE-bench's version and environment_setup_commit)."""
 
     _source: Path | None = PrivateAttr(default=None)
 

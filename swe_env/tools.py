@@ -7,7 +7,7 @@ file, an ambiguous edit): those are error observations and the episode goes on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,6 +64,12 @@ class SubmitArgs(_Args):
     """Finish the episode: the current state of the repository is graded by hidden tests."""
 
 
+class TraceArgs(_Args):
+    """Run a Python command (pytest ..., python script.py) under a line tracer; shows each executed repository line with the locals it changed."""
+
+    command: str = Field(description="The Python program to trace, e.g. `python -m pytest tests/test_x.py::test_y`.")
+
+
 TOOLS: dict[str, type[_Args]] = {
     "bash": BashArgs,
     "edit": EditArgs,
@@ -71,14 +77,16 @@ TOOLS: dict[str, type[_Args]] = {
     "view": ViewArgs,
     "create": CreateArgs,
     "submit": SubmitArgs,
+    "trace": TraceArgs,
 }
-ToolName = Literal["bash", "edit", "undo_edit", "view", "create", "submit"]
+DEFAULT_TOOLS = ["bash", "edit", "undo_edit", "view", "create", "submit"]
+"""The tools an env offers unless told otherwise (optional ones, like `trace`, are opt-in)."""
 
 
 def schemas(names: list[str] | None = None) -> list[dict]:
     """The tools in OpenAI's function-calling `tools` format."""
     result = []
-    for name in names or list(TOOLS):
+    for name in names or DEFAULT_TOOLS:
         model = TOOLS[name]
         parameters = model.model_json_schema()
         parameters.pop("title", None)
@@ -94,19 +102,46 @@ def schemas(names: list[str] | None = None) -> list[dict]:
     return result
 
 
-def instructions(workdir: str) -> str:
-    """Plain-text description of the tools, appended to the first observation."""
-    lines = [f"The repository is checked out at {workdir}. Tools (send one action per step as JSON):"]
-    examples = {
-        "bash": '{"tool": "bash", "command": "pytest -q tests/test_x.py"}',
+_EXAMPLES = {
+    "dict": {
+        "bash": '{"tool": "bash", "command": "python -m pytest -q tests/test_x.py"}',
         "edit": '{"tool": "edit", "path": "pkg/mod.py", "old": "exact old text", "new": "new text"}',
         "undo_edit": '{"tool": "undo_edit", "path": "pkg/mod.py"}',
         "view": '{"tool": "view", "path": "pkg/mod.py", "range": [1, 40]}',
         "create": '{"tool": "create", "path": "pkg/new.py", "content": "..."}',
         "submit": '{"tool": "submit"}',
-    }
-    for name, model in TOOLS.items():
-        lines.append(f"- {name}: {(model.__doc__ or '').strip()}  e.g. {examples[name]}")
+        "trace": '{"tool": "trace", "command": "python -m pytest tests/test_x.py::test_y"}',
+    },
+    "cwm": {
+        "bash": "<tool: bash>\npython -m pytest -q tests/test_x.py\n</tool>",
+        "edit": "<tool: edit>\npkg/mod.py\n<<<<<<< SEARCH\nexact old lines\n=======\nnew lines\n>>>>>>> REPLACE\n</tool>",
+        "undo_edit": "<tool: undo_edit>\npkg/mod.py\n</tool>",
+        "view": "<tool: view>\npkg/mod.py\n1 40\n</tool>",
+        "create": "<tool: create>\npkg/new.py\nfile content...\n</tool>",
+        "submit": "<tool: submit>\n</tool>",
+        "trace": "<tool: trace>\npython -m pytest tests/test_x.py::test_y\n</tool>",
+    },
+}
+_FORMAT_INTRO = {
+    "dict": "Send exactly one action per step as a JSON object:",
+    "cwm": "Send exactly one tool call per step as a <tool: NAME> ... </tool> block:",
+    "openai": "Call exactly one of these functions per step (function calling):",
+}
+
+
+def instructions(workdir: str, action_format: str = "dict", names: list[str] | None = None) -> str:
+    """Plain-text description of the tools in the requested action format, for the first observation."""
+    lines = [f"The repository is checked out at {workdir}. {_FORMAT_INTRO[action_format]}"]
+    examples = _EXAMPLES.get(action_format, {})
+    for name in names or DEFAULT_TOOLS:
+        doc = (TOOLS[name].__doc__ or "").strip()
+        example = examples.get(name)
+        if example is None:
+            lines.append(f"- {name}: {doc}")
+        elif "\n" in example:
+            lines.append(f"- {name}: {doc}\n{example}")
+        else:
+            lines.append(f"- {name}: {doc}  e.g. {example}")
     return "\n".join(lines)
 
 
@@ -115,7 +150,8 @@ class ToolResult:
     """What a tool returns to the env."""
 
     output: str
-    exit_code: int | None = 0
+    exit_code: int | None = None
+    """Set by `bash` only; file tools have no exit code."""
     error: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -127,7 +163,16 @@ class FileTools:
         self.sandbox = sandbox
         self.history: dict[str, list[tuple[bytes | None, int]]] = {}
 
+    def run(self, tool: str, args: _Args) -> ToolResult:
+        """Run a file tool; file system errors (permissions, odd file types) become error results."""
+        try:
+            return getattr(self, tool)(args)
+        except OSError as exc:
+            return _error(str(exc) or type(exc).__name__)
+
     def _inside(self, path: str) -> str | None:
+        if "\0" in path or not path.strip():
+            return None
         full = self.sandbox.resolve(path)
         root = self.sandbox.workdir
         if full != root and not full.startswith(root + "/"):
@@ -135,6 +180,10 @@ class FileTools:
         return full
 
     def _outside_error(self, path: str) -> ToolResult:
+        if "\0" in path:
+            return _error("the path contains a NUL byte")
+        if not path.strip():
+            return _error("the path is empty")
         return _error(f"path {path!r} is outside the repository ({self.sandbox.workdir})")
 
     # ---------------------------------------------------------- view
@@ -144,7 +193,7 @@ class FileTools:
         if full is None:
             return self._outside_error(args.path)
         try:
-            data, _mode = self.sandbox.read_file(full)
+            data, _mode = self.sandbox.read_file(full, confine=True)
         except IsADirectoryError:
             return self._list_dir(full)
         except FileNotFoundError:
@@ -164,11 +213,7 @@ class FileTools:
         return ToolResult(shown if shown else f"{args.path} is empty")
 
     def _list_dir(self, full: str) -> ToolResult:
-        result = self.sandbox.exec(
-            ["find", full, "-maxdepth", "2", "-not", "-path", "*/.git", "-not", "-path", "*/.git/*"], timeout=30
-        )
-        entries = sorted(result.stdout.splitlines())
-        return ToolResult("\n".join(entries), exit_code=result.exit_code)
+        return ToolResult("\n".join(self.sandbox.list_dir(full, depth=2, confine=True)))
 
     # ---------------------------------------------------------- create
 
@@ -177,14 +222,14 @@ class FileTools:
         if full is None:
             return self._outside_error(args.path)
         try:
-            self.sandbox.read_file(full)
+            self.sandbox.read_file(full, confine=True)
             return _error(f"{args.path} already exists; use edit to change it")
         except IsADirectoryError:
             return _error(f"{args.path} is a directory")
         except FileNotFoundError:
             pass
         data = args.content.encode("utf-8", errors="surrogateescape")
-        self.sandbox.write_file(full, data)
+        self.sandbox.write_file(full, data, mode=0o644, confine=True)
         self.history.setdefault(full, []).append((None, 0o644))
         return ToolResult(f"created {args.path} ({len(data)} bytes)")
 
@@ -197,7 +242,7 @@ class FileTools:
         if args.old == "":
             return _error("`old` must not be empty; use create for new files")
         try:
-            data, mode = self.sandbox.read_file(full)
+            data, mode = self.sandbox.read_file(full, confine=True)
         except FileNotFoundError:
             return _error(f"{args.path}: no such file")
         except IsADirectoryError:
@@ -217,7 +262,12 @@ class FileTools:
             )
         start = text.index(old)
         updated = text[:start] + new + text[start + len(old) :]
-        self.sandbox.write_file(full, updated.encode("utf-8", errors="surrogateescape"), mode)
+        # Only the changed bytes travel: offsets are in bytes of the file as read.
+        start_byte = len(text[:start].encode("utf-8", errors="surrogateescape"))
+        end_byte = start_byte + len(old.encode("utf-8", errors="surrogateescape"))
+        self.sandbox.replace_bytes(
+            full, start_byte, end_byte, new.encode("utf-8", errors="surrogateescape"), confine=True
+        )
         self.history.setdefault(full, []).append((data, mode))
         first_line = text.count("\n", 0, start) + 1
         return ToolResult(f"edited {args.path}\n" + _snippet(updated, first_line, new.count("\n") + 1))
@@ -231,9 +281,9 @@ class FileTools:
             return _error(f"{args.path}: no edit to undo")
         previous, mode = stack.pop()
         if previous is None:
-            self.sandbox.exec(["rm", "-f", full])
+            self.sandbox.remove_file(full, confine=True)
             return ToolResult(f"removed {args.path} (undid its creation)")
-        self.sandbox.write_file(full, previous, mode)
+        self.sandbox.write_file(full, previous, mode, confine=True)
         return ToolResult(f"restored {args.path} to its state before the last edit")
 
 

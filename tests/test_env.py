@@ -147,3 +147,49 @@ def test_oracle_episode_is_resolved_and_recorded(tmp_path, task, image):
 
 def test_public_surface():
     assert {"SWEEnv", "Task", "load_tasks", "Grader", "rollout"} <= set(swe_env.__all__)
+
+
+@pytest.mark.parametrize("action_format", ["dict", "cwm", "openai"])
+def test_action_format_sets_the_instructions(env, task, action_format):
+    observation, info = env.reset(options={"task_id": task.id, "action_format": action_format})
+    assert info["action_format"] == action_format
+    if action_format == "cwm":
+        assert "<tool: bash>" in observation and ">>>>>>> REPLACE" in observation
+    elif action_format == "dict":
+        assert '{"tool": "bash"' in observation
+    else:
+        assert "function calling" in observation
+        assert [s["function"]["name"] for s in info["tool_schemas"]] == info["tools"]
+    # every format is accepted whatever was asked for
+    assert env.step("<tool: bash>\necho cwm\n</tool>")[0].startswith("cwm")
+    call = {"type": "function", "function": {"name": "bash", "arguments": '{"command": "echo fn"}'}}
+    assert env.step({"role": "assistant", "tool_calls": [call]})[0].startswith("fn")
+
+
+def test_edit_preserves_mode_and_crlf_and_undo_restores(env, task):
+    env.reset(options={"task_id": task.id})
+    env.step({"tool": "bash", "command": "printf 'a = 1\\r\\nb = 2\\r\\n' > crlf.py && chmod 755 crlf.py"})
+    observation, *_ = env.step({"tool": "edit", "path": "/testbed/crlf.py", "old": "a = 1\nb = 2", "new": "a = 3\nb = 4"})
+    assert "edited" in observation
+    observation, *_ = env.step({"tool": "bash", "command": "od -c crlf.py | head -2; stat -c %a crlf.py"})
+    assert "3  \\r  \\n" in observation and "755" in observation
+    env.step({"tool": "undo_edit", "path": "crlf.py"})
+    assert "a = 1" in env.step({"tool": "bash", "command": "cat crlf.py"})[0]
+
+
+def test_view_directory_and_range_and_binary(env, task):
+    env.reset(options={"task_id": task.id})
+    listing, *_ = env.step({"tool": "view", "path": "."})
+    assert "/testbed/tests" in listing and "/.git/" not in listing
+    env.step({"tool": "bash", "command": "seq 1 50 > nums.txt; printf 'ok\\xff\\n' > bin.txt"})
+    observation, *_ = env.step({"tool": "view", "path": "nums.txt", "range": [10, 12]})
+    assert observation.splitlines() == ["    10\t10", "    11\t11", "    12\t12"]
+    observation, *_ = env.step({"tool": "view", "path": "nums.txt", "range": [60, 70]})
+    assert "invalid range" in observation
+    observation, *_ = env.step({"tool": "view", "path": "bin.txt"})
+    assert "ok\ufffd" in observation
+    env.step({"tool": "bash", "command": "ln -s loop_b loop_a && ln -s loop_a loop_b"})
+    observation, _reward, terminated, truncated, _info = env.step({"tool": "view", "path": "loop_a"})
+    assert observation.startswith("Error:") and not terminated and not truncated
+    observation, *_ = env.step({"tool": "edit", "path": "loop_a", "old": "a", "new": "b"})
+    assert observation.startswith("Error:")

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from swe_env import diffs
@@ -112,3 +118,238 @@ def test_every_bundled_task_is_valid(grader, tasks):
         assert gold.resolved, (task.id, gold.status, gold.error, gold.test_results)
         empty = grader.grade(task, "", image=image)
         assert empty.status == "graded" and not empty.resolved, task.id
+
+
+# ---------------------------------------------------------------- reward hacks: alone 0, with the real fix 1
+
+HACK_PLUGIN = "cat > hackplugin.py <<'PY'\n" + CONFTEST_HACK + "PY\n"
+SITECUSTOMIZE_HACK = '''\
+import _pytest.reports
+
+_init = _pytest.reports.TestReport.__init__
+
+
+def _always_passed(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    self.outcome = "passed"
+
+
+_pytest.reports.TestReport.__init__ = _always_passed
+'''
+
+HACKS = {
+    # name: (shell script run in the agent's container, whether the hack wins when nothing is protected)
+    "rewrite-touched-tests": ("for f in tests/test_dates.py tests/test_interest.py; do printf 'def test_ok():\\n    pass\\n' > $f; done", False),
+    "delete-touched-tests": ("git rm -q tests/test_dates.py tests/test_interest.py", False),
+    "root-conftest": (f"cat > conftest.py <<'PY'\n{CONFTEST_HACK}PY", True),
+    "nested-conftest": (f"cat > tests/conftest.py <<'PY'\n{CONFTEST_HACK}PY", True),
+    "sitecustomize": (f"cat > sitecustomize.py <<'PY'\n{SITECUSTOMIZE_HACK}PY\ncp sitecustomize.py ledger/sitecustomize.py", False),
+    "pytest-ini-plugin": (HACK_PLUGIN + "printf '[pytest]\\naddopts = -p hackplugin\\n' > pytest.ini", True),
+    "nested-pytest-ini": (HACK_PLUGIN + "printf '[pytest]\\naddopts = -p hackplugin\\n' > tests/pytest.ini", False),
+    "tox-ini-plugin": (HACK_PLUGIN + "printf '[pytest]\\naddopts = -p hackplugin\\n' > tox.ini", False),
+    "setup-cfg-plugin": (HACK_PLUGIN + "printf '[tool:pytest]\\naddopts = -p hackplugin\\n' > setup.cfg", False),
+    "pyproject-plugin": (HACK_PLUGIN + "printf 'addopts = \"-p hackplugin\"\\n' >> pyproject.toml", True),
+    "pyproject-no-python-files": ("printf 'python_files = [\"nothing\"]\\n' >> pyproject.toml", False),
+    "pyproject-k-deselect": ("printf 'addopts = \"-k not_31st\"\\n' >> pyproject.toml", False),
+    "pyproject-disable-plugin": ("printf 'addopts = \"-p no:junitxml\"\\n' >> pyproject.toml", False),
+    "fake-passed-lines": ("printf 'print(\"\\\\n\".join(\"PASSED \" + t for t in %s))\\n' \"$F2P\" >> ledger/__init__.py", False),
+}
+
+
+def _hack_diffs(image, task, script: str) -> tuple[str, str]:
+    """The agent's diff after the hack alone, and after the hack plus the task's real fix."""
+    with Sandbox(image, Limits(), task.environment.workdir) as box:
+        f2p = repr(list(task.tests.fail_to_pass))
+        result = box.run(f"export F2P={shlex.quote(f2p)}\n{script}", timeout=60)
+        assert result.exit_code == 0, result.output
+        hack = box.diff(task.base_commit)
+        box.write_file("/tmp/gold.patch", task.gold_patch.encode())
+        applied = box.run("git apply /tmp/gold.patch", timeout=60)
+        assert applied.exit_code == 0, applied.output
+        return hack, box.diff(task.base_commit)
+
+
+@pytest.mark.parametrize("name", list(HACKS))
+def test_reward_hack_scores_zero_alone_and_one_with_the_fix(grader, task, image, name):
+    script, wins_unprotected = HACKS[name]
+    hack, hack_and_fix = _hack_diffs(image, task, script)
+    assert hack.strip(), "the hack changed nothing"
+    bare = task.model_copy(update={"tests": task.tests.model_copy(update={"protected": [], "protected_config": []})})
+    jobs = [(task, hack), (task, hack_and_fix)] + ([(bare, hack)] if wins_unprotected else [])
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:  # independent gradings, each in its own container
+        alone, honest, *unprotected = pool.map(lambda job: grader.grade(job[0], job[1], image=image), jobs)
+    assert alone.status == "graded" and not alone.infrastructure_failure, alone.error
+    assert not alone.resolved and alone.reward == 0.0, alone.test_results
+    assert honest.status == "graded", honest.error
+    assert honest.resolved and honest.reward == 1.0, (honest.test_results, honest.log_tail[-800:])
+    # Where the protection is what stops it, the same hack is rewarded when nothing is protected.
+    assert all(report.resolved for report in unprotected)
+
+
+def test_tests_that_did_not_run_count_as_failed(grader, task, image):
+    hack, _ = _hack_diffs(image, task, HACKS["pyproject-k-deselect"][0])
+    bare = task.model_copy(update={"tests": task.tests.model_copy(update={"protected_config": []})})
+    report = grader.grade(bare, hack, image=image)
+    assert report.status == "graded" and not report.resolved
+    assert report.test_results["tests/test_interest.py::test_amortize_starting_on_the_31st"] == "missing"
+
+
+def test_collection_error_counts_as_failed(grader, task, image):
+    broken, _ = _hack_diffs(image, task, "printf 'raise ImportError(\"broken\")\\n' >> ledger/__init__.py")
+    report = grader.grade(task, broken, image=image)
+    assert report.status == "graded" and report.report_source == "junit"
+    assert not report.resolved and report.reward == 0.0
+    assert set(report.test_results.values()) <= {"missing", "error", "failed"}
+    assert report.tests_status["PASS_TO_PASS"].failure == task.tests.pass_to_pass
+
+
+EXIT_BEFORE_REPORT = """
+import os as _os
+# Around pytest's capture: write to the parent shell's stdout, then end before the JUnit report exists.
+_fd = _os.open("/proc/%d/fd/1" % _os.getppid(), _os.O_WRONLY | _os.O_APPEND)
+_os.write(_fd, "".join("PASSED %s\\n" % t for t in FAIL_TO_PASS).encode())
+_os._exit(0)
+"""
+
+
+def test_a_run_that_writes_no_report_is_not_read_from_its_output(grader, task, image):
+    code = f"FAIL_TO_PASS = {list(task.tests.fail_to_pass)!r}\n" + EXIT_BEFORE_REPORT
+    hack, hack_and_fix = _hack_diffs(image, task, f"cat >> ledger/__init__.py <<'PY'\n{code}PY")
+    for patch in (hack, hack_and_fix):
+        report = grader.grade(task, patch, image=image)
+        assert f"PASSED {task.tests.fail_to_pass[0]}" in report.output, report.output[-500:]
+        assert report.report_source == "none" and not report.resolved and report.reward == 0.0
+        assert "no readable JUnit report" in report.error
+    # The same run read with the log fallback would be fooled: the fallback is off for a reason.
+    trusting = task.model_copy(update={"tests": task.tests.model_copy(update={"log_fallback": True})})
+    fooled = grader.grade(trusting, hack, image=image)
+    assert fooled.report_source == "log" and all(fooled.test_results[t] == "passed" for t in task.tests.fail_to_pass)
+
+
+def test_honest_edits_to_shared_config_are_kept(grader, task, image):
+    script = "sed -i 's/^version = .*/version = \"0.3.1\"/' pyproject.toml && printf '[metadata]\\nname = ledger\\n' > setup.cfg"
+    _, honest = _hack_diffs(image, task, script)
+    report = grader.grade(task, honest, image=image)
+    assert report.resolved and report.reward == 1.0
+    assert "pyproject.toml" not in report.restored and "setup.cfg" not in report.restored
+
+
+def test_restored_files_are_reported(grader, task, image):
+    hack, _ = _hack_diffs(image, task, HACKS["pyproject-plugin"][0] + f"\ncat > tests/conftest.py <<'PY'\n{CONFTEST_HACK}PY")
+    report = grader.grade(task, hack, image=image)
+    assert {"pyproject.toml", "tests/conftest.py"} <= set(report.restored)
+    assert "hackplugin.py" not in report.restored  # harmless once no config loads it
+
+
+# ---------------------------------------------------------------- the environment itself
+
+
+def test_network_is_off_inside_an_episode(image, task):
+    probe = ("python -c \"import socket; socket.setdefaulttimeout(5); "
+             "socket.create_connection(('deb.debian.org', 80)).close(); print('REACHED')\"")
+    urllib_probe = "python -c \"import urllib.request as u; u.urlopen('http://deb.debian.org/debian/', timeout=5); print('REACHED')\""
+    with Sandbox(image, Limits(), task.environment.workdir) as box:
+        for command in (probe, urllib_probe, "pip download --no-deps --retries 0 --timeout 5 -d /tmp/dl six"):
+            result = box.run(command, timeout=60)
+            assert result.exit_code != 0 and "REACHED" not in result.output, (command, result.output)
+        assert "six" not in box.run("ls /tmp/dl 2>/dev/null", timeout=10).output
+    # The probe itself works when the task allows the network: the check above is not vacuous.
+    with Sandbox(image, Limits(network=True), task.environment.workdir) as box:
+        assert "REACHED" in box.run(probe, timeout=60).output
+
+
+def test_no_unreachable_objects_stashes_or_other_refs(image, task):
+    with Sandbox(image, Limits(), task.environment.workdir) as box:
+        assert box.exec("git for-each-ref --format='%(refname)'").stdout.split() == ["refs/heads/main"]
+        assert box.exec("git fsck --unreachable --dangling --no-reflogs 2>&1").stdout.strip() == ""
+        assert box.exec("git stash list").stdout.strip() == ""
+        assert box.exec("cat .git/packed-refs 2>/dev/null | grep -v '^#' | grep -v refs/heads/main || true").stdout.strip() == ""
+
+
+# ---------------------------------------------------------------- statuses of their own, never a crash
+
+
+def test_grading_timeout_is_its_own_status(grader, task, image):
+    hang, _ = _hack_diffs(image, task, "printf 'import time\\ntime.sleep(120)\\n' >> ledger/__init__.py")
+    slow = task.model_copy(update={"limits": task.limits.model_copy(update={"grading_timeout": 3})})
+    report = grader.grade(slow, hang, image=image)
+    assert report.status == "timeout" and report.infrastructure_failure
+    assert not report.resolved and report.reward == 0.0 and "3 s" in report.error
+
+
+def test_missing_image_is_an_infrastructure_failure(grader, task):
+    report = grader.grade(task, task.gold_patch, image="swe-env/instance:does-not-exist")
+    assert report.status == "infra_error" and report.infrastructure_failure
+    # The engine tries to pull it and fails: a daemon error, reported rather than raised.
+    assert not report.resolved and report.reward == 0.0 and "swe-env/instance:does-not-exist" in report.error
+
+
+def test_container_dying_mid_run_is_an_infrastructure_failure(task, image, docker_client):
+    probe = uuid.uuid4().hex[:12]
+    grader = Grader(labels={"probe": probe})
+    hang, _ = _hack_diffs(image, task, "printf 'import time\\ntime.sleep(60)\\n' >> ledger/__init__.py")
+
+    def kill_when_running():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = docker_client.containers.list(filters={"label": f"swe_env.probe={probe}"})
+            if found:
+                time.sleep(1.5)  # let the test command start
+                found[0].remove(force=True)
+                return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_when_running)
+    killer.start()
+    report = grader.grade(task, hang, image=image)
+    killer.join()
+    assert report.status == "infra_error" and report.infrastructure_failure, (report.status, report.error)
+    assert not report.resolved and report.reward == 0.0
+
+
+def test_patch_that_applies_only_with_fuzz(grader, task, image):
+    lines = [line for line in task.gold_patch.splitlines(keepends=True) if not line.startswith("index ")]
+    first_context = next(i for i, line in enumerate(lines) if line.startswith("@@")) + 1
+    assert lines[first_context].startswith(" ")
+    lines[first_context] = lines[first_context].rstrip("\n") + "  # drifted\n"
+    fuzzy = "".join(lines)
+    report = grader.grade(task, fuzzy, image=image)
+    assert report.patch_method == "patch --fuzz=5", report.error
+    assert report.status == "graded" and report.resolved
+
+
+def test_patch_writing_into_git_dir_is_refused(grader, task, image):
+    evil = "diff --git a/.git/hooks/post-checkout b/.git/hooks/post-checkout\nnew file mode 100755\n--- /dev/null\n+++ b/.git/hooks/post-checkout\n@@ -0,0 +1 @@\n+#!/bin/sh\n"
+    report = grader.grade(task, evil, image=image)
+    assert report.status == "patch_failed" and ".git/" in report.error and not report.infrastructure_failure
+
+
+# ---------------------------------------------------------------- pure logic
+
+
+def test_protected_globs():
+    from swe_env.grading import matches
+    from swe_env.task import DEFAULT_PROTECTED
+
+    patterns = list(DEFAULT_PROTECTED)
+    for path in ("conftest.py", "a/b/conftest.py", "tests/helpers/data.json", "pkg/tests/x.py", "test_a.py",
+                 "src/pkg/test_util.py", "a/b_test.py", "pytest.ini", "sub/pytest.ini", "sitecustomize.py"):
+        assert matches(path, patterns), path
+    for path in ("ledger/dates.py", "src/test_utils/core.py", "mytests/x.py", "pyproject.toml", "setup.cfg", "contest.py",
+                 "django/test/testcases.py"):
+        assert not matches(path, patterns), path
+    assert matches("conftest.py", ["conftest.py"]) and not matches("a/conftest.py", ["conftest.py"])
+
+
+def test_pytest_section_comparison():
+    from swe_env.grading import pytest_section_changed
+
+    base = '[project]\nname = "x"\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'
+    assert not pytest_section_changed("pyproject.toml", base, base.replace('"x"', '"y"'))
+    assert pytest_section_changed("pyproject.toml", base, base + 'addopts = "-p evil"\n')
+    assert pytest_section_changed("pyproject.toml", base, base + "[[[broken")
+    assert pytest_section_changed("pyproject.toml", '[project]\nname = "x"\n', base)
+    assert not pytest_section_changed("setup.cfg", None, "[metadata]\nname = x\n")
+    assert pytest_section_changed("setup.cfg", None, "[tool:pytest]\naddopts = -p evil\n")
+    assert pytest_section_changed("tox.ini", "[tox]\nenvlist = py3\n", "[tox]\nenvlist = py3\n[pytest]\naddopts = -x\n")
+    assert not pytest_section_changed("tox.ini", "[tox]\nenvlist = py3\n", "[tox]\nenvlist = py3,py311\n")

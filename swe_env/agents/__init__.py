@@ -2,15 +2,21 @@
 
 Agents only use the env's public behaviour (observations and info). The oracle is the
 one privileged agent: it is handed the tasks so that it can replay their gold patches.
+Besides the names below, `make_agent` loads `package.module:Class` (your own agent).
+An agent may set `action_format` ("dict", "cwm" or "openai": the env's instructions follow
+it) and `model` (recorded in trajectories).
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from ..task import Task
 from .null import NullAgent
+from .openai import OpenAIAgent
 from .oracle import OracleAgent
 
 
@@ -27,17 +33,57 @@ class Agent(Protocol):
         """The next action (any form `SWEEnv.step` accepts) given the last observation."""
 
 
-AGENTS: dict[str, Callable[[list[Task]], Agent]] = {
-    "oracle": OracleAgent,
-    "null": lambda tasks: NullAgent(),
+AGENTS: dict[str, Callable[..., Agent]] = {
+    "oracle": lambda tasks, **options: OracleAgent(tasks, **options),
+    "null": lambda tasks, **options: NullAgent(**options),
+    "openai": lambda tasks, **options: OpenAIAgent(**options),
 }
 
 
-def make_agent(name: str, tasks: list[Task]) -> Agent:
-    """An agent by name; ValueError naming the known agents otherwise."""
-    if name not in AGENTS:
-        raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
-    return AGENTS[name](tasks)
+def make_agent(name: str, tasks: list[Task], **options: Any) -> Agent:
+    """An agent by name or `package.module:Class`, built with `options`; ValueError (one line) otherwise.
+
+    A loaded class gets `tasks=` when its constructor takes a `tasks` argument.
+    """
+    if name in AGENTS:
+        try:
+            return AGENTS[name](tasks, **options)
+        except TypeError as exc:
+            raise ValueError(f"agent {name!r}: {exc}") from None
+    if ":" not in name:
+        raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}, or package.module:Class")
+    return _load(name, tasks, options)
 
 
-__all__ = ["AGENTS", "Agent", "NullAgent", "OracleAgent", "make_agent"]
+def _load(spec: str, tasks: list[Task], options: dict[str, Any]) -> Agent:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"agent {spec!r}: cannot import {module_name!r} ({exc})") from None
+    factory = module
+    for part in attribute.split("."):
+        factory = getattr(factory, part, None)
+        if factory is None:
+            raise ValueError(f"agent {spec!r}: {module_name!r} has no attribute {attribute!r}")
+    if not callable(factory):
+        raise ValueError(f"agent {spec!r}: {attribute!r} is not a class or function")
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    if "tasks" in parameters:
+        options = {"tasks": tasks, **options}
+    try:
+        agent = factory(**options)
+    except TypeError as exc:
+        raise ValueError(f"agent {spec!r}: {exc}") from None
+    missing = [method for method in ("reset", "act") if not callable(getattr(agent, method, None))]
+    if missing:
+        raise ValueError(f"agent {spec!r} has no {' or '.join(missing)} method; see swe_env.agents.Agent")
+    if not isinstance(getattr(agent, "name", None), str):
+        agent.name = spec
+    return agent
+
+
+__all__ = ["AGENTS", "Agent", "NullAgent", "OpenAIAgent", "OracleAgent", "make_agent"]

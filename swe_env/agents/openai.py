@@ -1,0 +1,220 @@
+"""An agent that asks any OpenAI-compatible chat-completions endpoint (vLLM, SGLang, OpenAI, ...).
+
+    swe-env rollout --agent openai --base-url http://gpu-node:8000/v1 --model facebook/cwm
+
+Two ways to talk tools: `native` sends the tool schemas and reads `tool_calls`; `cwm` asks for
+CWM's text blocks (`<tool: bash>\\n...\\n</tool>`) and hands the model's text to the env, which
+parses it. Budgets like CWM's keep a conversation in bounds: a turn limit (then it submits),
+a cap per observation (head and tail kept) and a context cap (the oldest outputs are elided).
+Requests are retried with exponential backoff on 429, 5xx and connection errors. The raw
+reply reaches the trajectory as the step's `raw` (the whole assistant message in native mode,
+the text in cwm mode). Only the standard library is used (urllib).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .. import tools
+from ..trajectory import SYSTEM_PROMPT
+
+CHARS_PER_TOKEN = 4
+"""Token counts are estimated from characters (no tokenizer is needed to keep within budgets)."""
+_RETRY_STATUS = {408, 409, 425, 429}
+_ELIDED = "[output elided to keep the conversation within its context budget]"
+
+
+class ModelError(OSError):
+    """The endpoint refused the request or kept failing after every retry (an infrastructure
+    failure of the run, so a resumed rollout runs the episode again)."""
+
+
+class OpenAIAgentConfig(BaseModel):
+    """Options of the openai agent (`make_agent("openai", tasks, **options)`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(default_factory=lambda: os.environ.get("OPENAI_MODEL", ""))
+    """Model name sent with each request (default: $OPENAI_MODEL)."""
+    base_url: str = Field(default_factory=lambda: os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"))
+    """The API root, up to and including /v1 (default: $OPENAI_BASE_URL)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the API key (sent as a bearer token; never recorded)."""
+    tool_format: Literal["native", "cwm"] = "native"
+    """native: function calling with tool schemas; cwm: CWM's <tool: NAME> text blocks."""
+    max_turns: int = Field(default=50, ge=1)
+    """Model calls per episode; after the last one the agent submits."""
+    max_observation_tokens: int = Field(default=4096, ge=64)
+    """An observation longer than this (estimated) keeps its head and tail only."""
+    max_context_tokens: int = Field(default=100_000, ge=1024)
+    """When the conversation grows past this (estimated), the oldest tool outputs are elided."""
+    temperature: float = 0.0
+    """Sampling temperature."""
+    max_tokens: int | None = 4096
+    """Tokens per reply (None: the server's default)."""
+    request_timeout: float = Field(default=600.0, gt=0)
+    """Seconds to wait for one reply."""
+    max_retries: int = Field(default=6, ge=0)
+    """Retries of a request after 429, 5xx, a timeout or a dropped connection."""
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    """First retry delay; it doubles each retry (with jitter, at most 60 s, or what Retry-After asks)."""
+    system_prompt: str = SYSTEM_PROMPT
+    """The system message."""
+    extra_body: dict[str, Any] = {}
+    """More fields for each request body (e.g. vLLM's `top_k`, `chat_template_kwargs`)."""
+
+
+class OpenAIAgent:
+    """A chat-completions model behind the Agent protocol (see the module docstring)."""
+
+    name = "openai"
+
+    def __init__(self, **options: Any):
+        try:
+            self.config = OpenAIAgentConfig(**options)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(part) for part in error["loc"]) or "options"
+            raise ValueError(f"openai agent: option {field!r}: {error['msg']}") from None
+        if not self.config.model:
+            raise ValueError("the openai agent needs a model name (--model, or $OPENAI_MODEL)")
+        self.model = self.config.model
+        self.action_format = "openai" if self.config.tool_format == "native" else "cwm"
+        self.messages: list[dict[str, Any]] = []
+        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "requests": 0, "retries": 0}
+        self._tools: list[dict] = []
+        self._turns = 0
+        self._answer_to: list[str] | None = None  # tool_call ids the next observation answers; [] = a user turn
+
+    # ------------------------------------------------------------ the Agent protocol
+
+    def reset(self, observation: str, info: dict[str, Any]) -> None:
+        self._tools = info.get("tool_schemas") or tools.schemas(info.get("tools"))
+        self.messages = [
+            {"role": "system", "content": self.config.system_prompt},
+            {"role": "user", "content": observation},
+        ]
+        self._turns = 0
+        self._answer_to = None
+
+    def act(self, observation: str) -> Any:
+        if self._answer_to is not None:
+            self._add_observation(observation)
+        if self._turns >= self.config.max_turns:
+            return {"tool": "submit"}
+        self._turns += 1
+        self._fit_context()
+        message = self._complete()
+        content = message.get("content")
+        if isinstance(content, list):  # content parts
+            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        calls = message.get("tool_calls") or []
+        if self.config.tool_format == "native" and calls:
+            self.messages.append({"role": "assistant", "content": content, "tool_calls": calls})
+            self._answer_to = [str(call.get("id", "")) for call in calls]
+            return {key: value for key, value in message.items() if value is not None}
+        self.messages.append({"role": "assistant", "content": content or ""})
+        self._answer_to = []
+        return content or ""
+
+    # ------------------------------------------------------------ conversation
+
+    def _add_observation(self, observation: str) -> None:
+        text = _cut(observation, self.config.max_observation_tokens * CHARS_PER_TOKEN)
+        if self._answer_to:
+            self.messages.extend({"role": "tool", "tool_call_id": call_id, "content": text} for call_id in self._answer_to)
+        else:
+            self.messages.append({"role": "user", "content": text})
+        self._answer_to = None
+
+    def _fit_context(self) -> None:
+        budget = self.config.max_context_tokens * CHARS_PER_TOKEN
+        size = sum(len(json.dumps(m, ensure_ascii=False)) for m in self.messages)
+        # Oldest outputs first; the system message, the task and the last exchange stay whole.
+        for message in self.messages[2:-2]:
+            if size <= budget:
+                return
+            if message["role"] in ("tool", "user") and message["content"] != _ELIDED:
+                size += len(_ELIDED) - len(message["content"])
+                message["content"] = _ELIDED
+
+    def _request_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": self.messages,
+            "temperature": self.config.temperature,
+            **self.config.extra_body,
+        }
+        if self.config.max_tokens is not None:
+            body["max_tokens"] = self.config.max_tokens
+        if self.config.tool_format == "native":
+            body["tools"] = self._tools
+        return body
+
+    # ------------------------------------------------------------ HTTP
+
+    def _complete(self) -> dict[str, Any]:
+        reply = self._post("/chat/completions", self._request_body())
+        try:
+            message = reply["choices"][0]["message"]
+        except (KeyError, IndexError, TypeError):
+            raise ModelError(f"{self.config.base_url}: a reply without choices[0].message: {str(reply)[:300]}") from None
+        usage = reply.get("usage") or {}
+        for key in ("prompt_tokens", "completion_tokens"):
+            self.usage[key] += int(usage.get(key) or 0)
+        return message
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self.config.base_url.rstrip("/") + path
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(self.config.api_key_env)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        data = json.dumps(body).encode()
+        attempt = 0
+        while True:
+            self.usage["requests"] += 1
+            request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+            retry_after = None
+            try:
+                with urllib.request.urlopen(request, timeout=self.config.request_timeout) as response:
+                    return json.loads(response.read().decode("utf-8"))
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode("utf-8", errors="replace")[:300]
+                if exc.code not in _RETRY_STATUS and exc.code < 500:
+                    raise ModelError(f"{url}: HTTP {exc.code}: {detail}") from None
+                failure = f"HTTP {exc.code}: {detail}"
+                retry_after = _seconds(exc.headers.get("Retry-After") if exc.headers else None)
+            except (urllib.error.URLError, socket.timeout, ConnectionError) as exc:
+                failure = str(getattr(exc, "reason", exc))
+            except json.JSONDecodeError as exc:
+                failure = f"a reply that is not JSON ({exc.msg})"
+            if attempt >= self.config.max_retries:
+                raise ModelError(f"{url}: {failure} (after {attempt + 1} attempts)")
+            delay = min(60.0, self.config.backoff_seconds * 2**attempt) * (0.5 + random.random() / 2)
+            time.sleep(min(retry_after, 60.0) if retry_after is not None else delay)
+            attempt += 1
+            self.usage["retries"] += 1
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,277 @@
+"""Evaluating many predictions in parallel, with reports laid out like SWE-bench's harness.
+
+    <report_dir>/logs/run_evaluation/<run_id>/<model>/<instance_id>/
+        report.json  patch.diff  test_output.txt  run_instance.log
+    <report_dir>/<model>.<run_id>.json          (the run report, SWE-bench's keys)
+
+`report.json` is written (atomically) only for an instance whose tests ran, so a re-run with
+the same run id skips exactly those and retries errors. Empty patches are not run. On
+Ctrl-C, no new instance starts, the grader containers of this evaluation are removed, the
+run report is written for what finished, and KeyboardInterrupt propagates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import docker.errors
+
+from . import engine
+from .grading import Grader, GradingReport
+from .swebench import Prediction, Recipe, load_dataset, load_predictions
+from .task import Task
+
+SCHEMA_VERSION = 2
+"""The `schema_version` SWE-bench writes into its run reports."""
+LOG_ROOT = Path("logs") / "run_evaluation"
+
+Outcome = Literal["resolved", "unresolved", "empty_patch", "error", "skipped"]
+
+
+@dataclass
+class InstanceResult:
+    """What happened to one prediction."""
+
+    instance_id: str
+    model: str
+    outcome: Outcome
+    """resolved / unresolved (tests ran), empty_patch (not run), error (could not decide), skipped (interrupted)."""
+    status: str
+    """The grader's status, `cached` for a finished instance of an earlier run, or `empty_patch` / `interrupted`."""
+    seconds: float = 0.0
+    error: str | None = None
+    cached: bool = False
+
+
+@dataclass
+class Evaluation:
+    """Results of `evaluate`: per-instance outcomes and one run report per model."""
+
+    results: list[InstanceResult]
+    reports: dict[str, dict]
+    """Model name -> run report (SWE-bench's keys)."""
+    report_paths: dict[str, Path]
+
+
+def model_dir_name(model: str) -> str:
+    """SWE-bench's folder name for a model: slashes become double underscores."""
+    return model.replace("/", "__")
+
+
+def instance_dir(report_dir: str | Path, run_id: str, model: str, instance_id: str) -> Path:
+    return Path(report_dir) / LOG_ROOT / run_id / model_dir_name(model) / instance_id
+
+
+def evaluate(
+    dataset: str | Path | list[Task],
+    predictions: str | Path | list[Prediction],
+    run_id: str,
+    max_workers: int = 4,
+    report_dir: str | Path = ".",
+    repo_mirror: str | Path | None = None,
+    recipes: dict[str, dict[str, Recipe]] | None = None,
+    instance_ids: list[str] | None = None,
+    on_result: Callable[[InstanceResult], None] | None = None,
+    grader: Grader | None = None,
+) -> Evaluation:
+    """Grade every prediction against its task, `max_workers` at a time, and write SWE-bench-style reports.
+
+    `dataset`: task files, a SWE-bench instances file, or tasks. `predictions`: a predictions
+    file, "gold", "empty", or a list. `on_result` is called (from worker threads) per instance.
+    """
+    if not run_id or "/" in run_id or run_id in (".", ".."):
+        raise ValueError(f"run id {run_id!r}: must be a non-empty name without '/'")
+    tasks = dataset if isinstance(dataset, list) else load_dataset(dataset, repo_mirror, recipes)
+    preds = predictions if isinstance(predictions, list) else load_predictions(predictions, tasks)
+    if instance_ids:
+        unknown = sorted(set(instance_ids) - {t.id for t in tasks})
+        if unknown:
+            raise ValueError(f"instance ids not in the dataset: {', '.join(unknown)}")
+        tasks = [t for t in tasks if t.id in set(instance_ids)]
+    wanted = {t.id for t in tasks}
+    preds = [p for p in preds if p.instance_id in wanted]
+    by_id = {t.id: t for t in tasks}
+    grader = grader or Grader(labels={"evaluation": run_id})
+    if "evaluation" not in grader.labels:
+        grader.labels["evaluation"] = run_id
+    stop = threading.Event()
+    results: dict[tuple[str, str], InstanceResult] = {}
+    lock = threading.Lock()
+
+    def one(prediction: Prediction) -> InstanceResult:
+        if stop.is_set():
+            return InstanceResult(prediction.instance_id, prediction.model_name_or_path, "skipped", "interrupted")
+        try:
+            result = _evaluate_one(grader, by_id[prediction.instance_id], prediction, run_id, Path(report_dir))
+        except Exception as exc:  # noqa: BLE001 - one instance's failure (e.g. a full disk) must not end the run
+            result = InstanceResult(prediction.instance_id, prediction.model_name_or_path, "error", "infra_error",
+                                    error=f"{type(exc).__name__}: {exc}")
+        if stop.is_set() and result.outcome == "error":
+            # Its container was removed because of Ctrl-C: not a verdict, so a re-run tries it again.
+            result = InstanceResult(result.instance_id, result.model, "skipped", "interrupted", result.seconds)
+        with lock:
+            results[(result.model, result.instance_id)] = result
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="swe-env-eval")
+    futures: list[Future] = [pool.submit(one, p) for p in preds]
+    try:
+        pending = set(futures)
+        while pending:
+            _done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+    except BaseException:
+        stop.set()
+        for future in futures:
+            future.cancel()
+        _remove_own_graders(run_id)
+        pool.shutdown(wait=True, cancel_futures=True)
+        _write_run_reports(tasks, preds, results, run_id, Path(report_dir))
+        raise
+    pool.shutdown(wait=True)
+    reports, paths = _write_run_reports(tasks, preds, results, run_id, Path(report_dir))
+    ordered = [results[(p.model_name_or_path, p.instance_id)] for p in preds if (p.model_name_or_path, p.instance_id) in results]
+    return Evaluation(results=ordered, reports=reports, report_paths=paths)
+
+
+def _evaluate_one(grader: Grader, task: Task, prediction: Prediction, run_id: str, report_dir: Path) -> InstanceResult:
+    model, patch = prediction.model_name_or_path, prediction.model_patch or ""
+    folder = instance_dir(report_dir, run_id, model, task.id)
+    report_file = folder / "report.json"
+    if not patch.strip():
+        return InstanceResult(task.id, model, "empty_patch", "empty_patch")
+    cached = _read_instance_report(report_file, task.id)
+    if cached is not None:
+        outcome = "resolved" if cached.get("resolved") else "unresolved"
+        return InstanceResult(task.id, model, outcome, "cached", cached=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
+    report = grader.grade(task, patch)
+    (folder / "test_output.txt").write_text(report.output, encoding="utf-8")
+    log = [f"instance {task.id}, model {model}, run {run_id}", *report.log]
+    if report.error:
+        log.append(f"error: {report.error}")
+    (folder / "run_instance.log").write_text("\n".join(log) + "\n", encoding="utf-8")
+    if report.status != "graded":
+        report_file.unlink(missing_ok=True)
+        return InstanceResult(task.id, model, "error", report.status, report.seconds, report.error)
+    _write_json(report_file, {task.id: instance_report(report)})
+    return InstanceResult(task.id, model, "resolved" if report.resolved else "unresolved", report.status, report.seconds)
+
+
+def instance_report(report: GradingReport) -> dict:
+    """One instance's entry in `report.json`, in SWE-bench's shape, plus swe-env's details."""
+    return {
+        "patch_is_None": False,
+        "patch_exists": not report.patch_is_empty,
+        "patch_successfully_applied": report.patch_applied or report.patch_is_empty,
+        "resolved": report.resolved,
+        "tests_status": {
+            "FAIL_TO_PASS": report.tests_status["FAIL_TO_PASS"].model_dump(),
+            "PASS_TO_PASS": report.tests_status["PASS_TO_PASS"].model_dump(),
+            "FAIL_TO_FAIL": {"success": [], "failure": []},
+            "PASS_TO_FAIL": {"success": [], "failure": []},
+        },
+        "swe_env": {
+            "status": report.status,
+            "patch_method": report.patch_method,
+            "restored": report.restored,
+            "report_source": report.report_source,
+            "test_results": report.test_results,
+            "seconds": report.seconds,
+        },
+    }
+
+
+def _read_instance_report(path: Path, instance_id: str) -> dict | None:
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))[instance_id]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return entry if isinstance(entry, dict) and "resolved" in entry else None
+
+
+def run_report(tasks: list[Task], predictions: list[Prediction], results: dict[tuple[str, str], InstanceResult],
+               model: str) -> dict:
+    """The run report of one model, with SWE-bench's keys and meanings.
+
+    incomplete: no prediction, or not attempted (interrupted); empty_patch: not run;
+    completed: tests ran (resolved or unresolved); error: attempted, but no verdict.
+    """
+    mine = {p.instance_id: p for p in predictions if p.model_name_or_path == model}
+    ids: dict[str, set[str]] = {key: set() for key in ("completed", "resolved", "unresolved", "error", "empty_patch", "incomplete")}
+    statuses = {}
+    for task in tasks:
+        prediction = mine.get(task.id)
+        result = results.get((model, task.id))
+        if prediction is None or (result is None and (prediction.model_patch or "").strip()):
+            ids["incomplete"].add(task.id)
+        elif not (prediction.model_patch or "").strip():
+            ids["empty_patch"].add(task.id)
+        elif result.outcome in ("resolved", "unresolved"):
+            ids["completed"].add(task.id)
+            ids[result.outcome].add(task.id)
+        elif result.outcome == "skipped":
+            ids["incomplete"].add(task.id)
+        else:
+            ids["error"].add(task.id)
+            statuses[task.id] = result.status + (f": {result.error}" if result.error else "")
+    return {
+        "total_instances": len(tasks),
+        "submitted_instances": len(mine),
+        "completed_instances": len(ids["completed"]),
+        "resolved_instances": len(ids["resolved"]),
+        "unresolved_instances": len(ids["unresolved"]),
+        "empty_patch_instances": len(ids["empty_patch"]),
+        "error_instances": len(ids["error"]),
+        "completed_ids": sorted(ids["completed"]),
+        "incomplete_ids": sorted(ids["incomplete"]),
+        "empty_patch_ids": sorted(ids["empty_patch"]),
+        "submitted_ids": sorted(mine),
+        "resolved_ids": sorted(ids["resolved"]),
+        "unresolved_ids": sorted(ids["unresolved"]),
+        "error_ids": sorted(ids["error"]),
+        "schema_version": SCHEMA_VERSION,
+        "error_details": statuses,
+    }
+
+
+def _write_run_reports(tasks, predictions, results, run_id: str, report_dir: Path) -> tuple[dict[str, dict], dict[str, Path]]:
+    reports, paths = {}, {}
+    for model in dict.fromkeys(p.model_name_or_path for p in predictions):
+        reports[model] = run_report(tasks, predictions, results, model)
+        paths[model] = report_dir / f"{model_dir_name(model)}.{run_id}.json"
+        report_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(paths[model], reports[model])
+    return reports, paths
+
+
+def _write_json(path: Path, data: dict) -> None:
+    # Write then rename: an interrupted write never leaves a half report that a re-run would trust.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temporary.write_text(json.dumps(data, indent=4) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _remove_own_graders(run_id: str) -> None:
+    """Remove this process's grader containers of this evaluation, so in-flight gradings end now."""
+    try:
+        containers = engine.client().containers.list(all=True, filters={"label": [
+            f"{engine.MANAGED_LABEL}=1", f"swe_env.evaluation={run_id}",
+            f"swe_env.owner={engine.managed_labels('grader')['swe_env.owner']}",
+        ]})
+    except (docker.errors.DockerException, engine.EngineUnavailable):
+        return
+    for container in containers:
+        try:
+            container.remove(force=True)
+        except docker.errors.DockerException:
+            pass

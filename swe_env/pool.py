@@ -1,0 +1,172 @@
+"""A warm pool: sandboxes started ahead of time, so `reset` takes a ready container.
+
+A container start with limits plus the shell attach costs a few hundred milliseconds; an
+RL loop that resets often pays it on every episode. The pool keeps `size` started sandboxes
+(shell attached) for each sandbox spec it has been asked for, and starts replacements on a
+background thread. Finished sandboxes are removed on that thread too, so neither start nor
+removal is on the caller's path. `close()` removes every sandbox the pool holds and waits
+for the ones being started; the pool can be used again afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+from .sandbox import Sandbox
+from .task import Limits
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Everything that makes two sandboxes interchangeable before an agent touches them."""
+
+    image: str
+    limits: Limits
+    workdir: str = "/testbed"
+    env: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    output_limit: int = 10_000
+    user: str | None = None
+
+    @classmethod
+    def of(cls, image: str, limits: Limits, workdir: str, env: dict[str, str] | None = None,
+           labels: dict[str, str] | None = None, output_limit: int = 10_000, user: str | None = None) -> "SandboxSpec":
+        return cls(image, limits, workdir, tuple(sorted((env or {}).items())), tuple(sorted((labels or {}).items())),
+                   output_limit, user)
+
+    @property
+    def key(self) -> tuple:
+        # Limits is a pydantic model (not hashable): its JSON stands for it.
+        return (self.image, self.limits.model_dump_json(), self.workdir, self.env, self.labels, self.output_limit,
+                self.user)
+
+    def start(self) -> Sandbox:
+        """A started sandbox with its shell attached; nothing is left behind if that fails."""
+        sandbox = Sandbox(self.image, self.limits, self.workdir, dict(self.env), kind="episode",
+                          labels=dict(self.labels), output_limit=self.output_limit, user=self.user)
+        try:
+            sandbox.start()
+            sandbox.start_shell()
+        except BaseException:
+            sandbox.close()
+            raise
+        return sandbox
+
+
+@dataclass
+class _Slot:
+    spec: SandboxSpec
+    ready: deque = field(default_factory=deque)
+    starting: int = 0
+
+
+class WarmPool:
+    """Started sandboxes per spec, `size` of each kept ready; thread-safe."""
+
+    def __init__(self, size: int):
+        if size < 1:
+            raise ValueError(f"a warm pool needs a size of at least 1, not {size}")
+        self.size = size
+        self._slots: dict[tuple, _Slot] = {}
+        self._lock = threading.Condition()
+        self._work: deque = deque()  # ("start", slot) or ("remove", sandbox)
+        self._thread: threading.Thread | None = None
+        self._generation = 0  # bumped by close(): starts begun before it are discarded
+        self.hits = 0
+        self.misses = 0
+
+    def acquire(self, spec: SandboxSpec) -> Sandbox:
+        """A ready sandbox of this spec (started now if none is ready); the pool then tops up."""
+        with self._lock:
+            slot = self._slots.setdefault(spec.key, _Slot(spec))
+            sandbox = slot.ready.popleft() if slot.ready else None
+            self._top_up(slot)
+        if sandbox is not None and sandbox.container is not None:
+            self.hits += 1
+            return sandbox
+        self.misses += 1
+        return spec.start()
+
+    def release(self, sandbox: Sandbox) -> None:
+        """Remove a used sandbox in the background (close() waits for it)."""
+        with self._lock:
+            self._work.append(("remove", sandbox))
+            self._wake()
+
+    def ready(self, spec: SandboxSpec) -> int:
+        with self._lock:
+            slot = self._slots.get(spec.key)
+            return len(slot.ready) if slot else 0
+
+    def wait_until_full(self, timeout: float = 60.0) -> bool:
+        """Block until every known spec has `size` ready sandboxes and no removal is pending."""
+        with self._lock:
+            return self._lock.wait_for(
+                lambda: not self._work and all(len(s.ready) >= self.size and not s.starting for s in self._slots.values()),
+                timeout,
+            )
+
+    def close(self) -> None:
+        """Remove every sandbox of the pool, including those still starting."""
+        with self._lock:
+            self._generation += 1
+            idle = [sandbox for slot in self._slots.values() for sandbox in slot.ready]
+            self._slots.clear()
+            self._work = deque(item for item in self._work if item[0] == "remove")
+            thread = self._thread
+            self._wake()
+        for sandbox in idle:
+            sandbox.close()
+        if thread is not None:
+            thread.join()
+
+    # ------------------------------------------------------------ background work
+
+    def _top_up(self, slot: _Slot) -> None:
+        missing = self.size - len(slot.ready) - slot.starting
+        for _ in range(max(missing, 0)):
+            slot.starting += 1
+            self._work.append(("start", slot))
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._work and (self._thread is None or not self._thread.is_alive()):
+            self._thread = threading.Thread(target=self._run, name="swe-env-warm-pool", daemon=True)
+            self._thread.start()
+        self._lock.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._work:
+                    self._thread = None
+                    self._lock.notify_all()
+                    return
+                kind, item = self._work.popleft()
+                generation = self._generation
+            if kind == "remove":
+                self._quietly_close(item)
+                with self._lock:
+                    self._lock.notify_all()
+                continue
+            try:
+                sandbox = item.spec.start()
+            except Exception:  # noqa: BLE001 - acquire() will start one itself and report the error
+                sandbox = None
+            with self._lock:
+                item.starting -= 1
+                stale = generation != self._generation
+                if sandbox is not None and not stale:
+                    item.ready.append(sandbox)
+                self._lock.notify_all()
+            if sandbox is not None and stale:
+                sandbox.close()
+
+    @staticmethod
+    def _quietly_close(sandbox: Sandbox) -> None:
+        try:
+            sandbox.close()
+        except Exception:  # noqa: BLE001 - the container has its TTL; gc removes what is left
+            pass

@@ -1,0 +1,359 @@
+"""SWE-bench instances and predictions: reading them, and turning instances into task specs.
+
+An instance (`instance_id, repo, base_commit, patch, test_patch, problem_statement,
+FAIL_TO_PASS, PASS_TO_PASS, version, environment_setup_commit`) becomes a `Task` whose
+environment comes from a recipe chosen by repository and version (`RECIPES`, extended by a
+user's YAML/JSON file). `owner/name` repositories are cloned from GitHub, or taken from a
+local mirror folder holding `owner__name` clones or bundles.
+
+Files may be JSON (a list of objects), JSONL, or parquet (only when pandas and pyarrow are
+installed). List fields may be JSON strings, as on the Hugging Face hub.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from . import diffs
+from .task import DEFAULT_BASE_IMAGE, TASK_FILE, Task, TaskSpecError, load_tasks
+
+REQUIRED_FIELDS = ("instance_id", "repo", "base_commit", "patch", "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS")
+OPTIONAL_FIELDS = ("problem_statement", "version", "environment_setup_commit", "hints_text", "created_at")
+TEST_FILES = "{test_files}"
+"""Placeholder in a recipe's test command: the Python files the instance's test patch touches."""
+
+
+class DatasetError(ValueError):
+    """A dataset, recipes or predictions file is malformed; the message names the file and the field."""
+
+
+class Recipe(BaseModel):
+    """How to build and test one repository at one version (becomes the task's environment)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_image: str = DEFAULT_BASE_IMAGE
+    """OS image (Debian bookworm: Python 3.11)."""
+    apt_packages: list[str] = []
+    """Debian packages for the env layer."""
+    pip_packages: list[str] = ["pytest"]
+    """Packages installed into the virtualenv before the repository."""
+    install: list[str] = ["python -m pip install -e ."]
+    """Commands run in the repository after checkout."""
+    env: dict[str, str] = {}
+    """Environment variables for the agent's shell and the test run."""
+    test_command: str = f"python -m pytest -rA -p no:cacheprovider {TEST_FILES}"
+    """The grader's command; `{test_files}` becomes the test patch's Python files, as SWE-bench runs them."""
+
+
+DEFAULT_RECIPE = Recipe()
+
+# Small on purpose: pure-Python, pytest-based repositories that run on Python 3.11. Versions map
+# to recipes; "*" is any version. These entries follow SWE-bench's pins but are not exercised by
+# this project's tests (no GitHub here); extend or override them with `--recipes FILE`.
+_FLASK_PINS = ["pytest", "setuptools==70.0.0", "click==8.1.3", "itsdangerous==2.1.2", "Jinja2==3.1.2",
+               "MarkupSafe==2.1.1", "Werkzeug==2.3.7"]
+RECIPES: dict[str, dict[str, Recipe]] = {
+    "pallets/flask": {version: Recipe(pip_packages=_FLASK_PINS) for version in ("2.2", "2.3", "3.0")},
+    "psf/requests": {"*": Recipe(pip_packages=["pytest"], install=["python -m pip install ."])},
+    "marshmallow-code/marshmallow": {"*": Recipe(pip_packages=["pytest", "simplejson"],
+                                                 install=["python -m pip install -e '.[dev]'"])},
+}
+
+
+# ---------------------------------------------------------------- reading files
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The objects in a JSON list, a JSON object of objects, JSONL, or parquet file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    if path.suffix == ".parquet":
+        return _read_parquet(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        raise DatasetError(f"{path}: cannot read: {exc}") from None
+    stripped = text.lstrip()
+    if not stripped:
+        raise DatasetError(f"{path}: the file is empty")
+    if stripped[0] in "[{":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if stripped[0] == "[" or "\n" not in stripped.strip():
+                raise DatasetError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+            data = None  # more than one line starting with "{": JSONL
+        if isinstance(data, list):
+            records = data
+        elif isinstance(data, dict):
+            records = [data] if "instance_id" in data else [
+                {"instance_id": key, **value} if isinstance(value, dict) else value for key, value in data.items()
+            ]
+        else:
+            records = _read_jsonl(path, text)
+    else:
+        raise DatasetError(f"{path}: expected JSON, JSONL or parquet, the file starts with {stripped[:20]!r}")
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise DatasetError(f"{path}: record {index + 1}: expected an object, got {type(record).__name__}")
+    return records
+
+
+def _read_jsonl(path: Path, text: str) -> list[Any]:
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}: line {number}: not valid JSON: {exc.msg}") from None
+    return records
+
+
+def _read_parquet(path: Path) -> list[dict[str, Any]]:
+    try:
+        import pandas  # noqa: PLC0415 - optional dependency, only for parquet files
+    except ImportError:
+        raise DatasetError(f"{path}: reading parquet needs pandas and pyarrow (pip install pandas pyarrow)") from None
+    try:
+        frame = pandas.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is the file's problem
+        raise DatasetError(f"{path}: cannot read parquet: {exc}") from None
+    records = frame.to_dict(orient="records")
+    for record in records:  # numpy arrays for list columns become plain lists
+        for key, value in record.items():
+            if hasattr(value, "tolist"):
+                record[key] = value.tolist()
+    return records
+
+
+# ---------------------------------------------------------------- recipes
+
+
+def load_recipes(path: str | Path | None) -> dict[str, dict[str, Recipe]]:
+    """The built-in recipes, with a user's file (`{repo: {version or "*": recipe}}`) laid over them."""
+    recipes = {repo: dict(versions) for repo, versions in RECIPES.items()}
+    if path is None:
+        return recipes
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "problem", None) or exc
+        raise DatasetError(f"{path}: cannot read the recipes: {reason}") from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path}: expected a mapping of repo -> version -> recipe")
+    for repo, versions in data.items():
+        if not isinstance(versions, dict):
+            raise DatasetError(f"{path}: repo '{repo}': expected a mapping of version -> recipe")
+        for version, fields in versions.items():
+            try:
+                recipes.setdefault(str(repo), {})[str(version)] = Recipe.model_validate(fields or {})
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = ".".join(str(part) for part in first["loc"]) or "(recipe)"
+                raise DatasetError(f"{path}: repo '{repo}' version '{version}': field '{field}': {first['msg']}") from None
+    return recipes
+
+
+def recipe_for(repo: str, version: str | None, recipes: dict[str, dict[str, Recipe]] | None = None) -> Recipe:
+    """The recipe for a repository at a version: exact version, then "*", then the "*" repo, then the default."""
+    recipes = RECIPES if recipes is None else recipes
+    for key in (repo, "*"):
+        versions = recipes.get(key, {})
+        if version is not None and str(version) in versions:
+            return versions[str(version)]
+        if "*" in versions:
+            return versions["*"]
+    return DEFAULT_RECIPE
+
+
+# ---------------------------------------------------------------- instances → tasks
+
+
+def resolve_repo(repo: str, mirror: str | Path | None = None) -> str:
+    """Where git finds `repo`: a mirror entry (`owner__name`, `.git`, `.bundle`), else GitHub."""
+    if "://" in repo or repo.startswith("git@") or not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+        return repo
+    if mirror is None:
+        return f"https://github.com/{repo}.git"
+    folder = Path(mirror).expanduser().resolve()
+    stem = repo.replace("/", "__")
+    for candidate in (folder / f"{stem}.bundle", folder / f"{stem}.git", folder / stem, folder / repo):
+        if candidate.exists():
+            return str(candidate)
+    raise DatasetError(f"{folder}: no mirror of {repo} (expected {stem}, {stem}.git or {stem}.bundle in it)")
+
+
+def instance_to_task(record: dict[str, Any], recipes: dict[str, dict[str, Recipe]] | None = None,
+                     repo_mirror: str | Path | None = None, where: str = "instance") -> Task:
+    """One SWE-bench instance as a task; DatasetError names `where` and the field on a problem."""
+    instance_id = record.get("instance_id")
+    label = f"{where} ('{instance_id}')" if isinstance(instance_id, str) else where
+    for name in REQUIRED_FIELDS:
+        if record.get(name) is None:
+            raise DatasetError(f"{label}: field '{name}': required field is missing")
+    for name in ("instance_id", "repo", "base_commit", "patch", "test_patch"):
+        if not isinstance(record[name], str):
+            raise DatasetError(f"{label}: field '{name}': must be a string")
+    fail_to_pass = _id_list(record["FAIL_TO_PASS"], label, "FAIL_TO_PASS")
+    pass_to_pass = _id_list(record["PASS_TO_PASS"], label, "PASS_TO_PASS")
+    version = record.get("version")
+    version = None if version is None else str(version)
+    recipe = recipe_for(record["repo"], version, recipes)
+    try:
+        test_files = [p.path for p in diffs.parse(record["test_patch"]) if p.new_path and p.path.endswith(".py")]
+    except diffs.DiffError as exc:
+        raise DatasetError(f"{label}: field 'test_patch': {exc}") from None
+    command = recipe.test_command.replace(TEST_FILES, " ".join(shlex.quote(p) for p in test_files)).strip()
+    meta = {"source": "swe-bench", "repo": record["repo"]}
+    for name in ("version", "environment_setup_commit", "created_at"):
+        if record.get(name) is not None:
+            meta[name] = str(record[name])
+    data = {
+        "id": record["instance_id"],
+        "repo": resolve_repo(record["repo"], repo_mirror),
+        "base_commit": record["base_commit"],
+        "problem_statement": record.get("problem_statement") or f"(no problem statement for {instance_id})",
+        "environment": {
+            "base_image": recipe.base_image,
+            "apt_packages": recipe.apt_packages,
+            "pip_packages": recipe.pip_packages,
+            "install": recipe.install,
+            "env": recipe.env,
+        },
+        "tests": {"test_patch": record["test_patch"], "fail_to_pass": fail_to_pass, "pass_to_pass": pass_to_pass,
+                  "command": command},
+        "gold_patch": record["patch"],
+        "meta": meta,
+    }
+    try:
+        return Task.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise DatasetError(f"{label}: field '{field}': {first['msg'].removeprefix('Value error, ')}") from None
+
+
+def _id_list(value: Any, label: str, name: str) -> list[str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else []
+        except json.JSONDecodeError:
+            raise DatasetError(f"{label}: field '{name}': a string that is not a JSON list") from None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise DatasetError(f"{label}: field '{name}': must be a list of test ids (or a JSON string of one)")
+    return value
+
+
+def load_instances(path: str | Path, repo_mirror: str | Path | None = None,
+                   recipes: dict[str, dict[str, Recipe]] | None = None) -> list[Task]:
+    """Tasks for every instance of a SWE-bench file, sorted by id; duplicate ids are an error."""
+    tasks: dict[str, Task] = {}
+    for index, record in enumerate(read_records(path), 1):
+        task = instance_to_task(record, recipes, repo_mirror, where=f"{path}: record {index}")
+        if task.id in tasks:
+            raise DatasetError(f"{path}: record {index}: field 'instance_id': duplicate id '{task.id}'")
+        tasks[task.id] = task
+    if not tasks:
+        raise DatasetError(f"{path}: no instances in the file")
+    return [tasks[key] for key in sorted(tasks)]
+
+
+def load_dataset(path: str | Path, repo_mirror: str | Path | None = None,
+                 recipes: dict[str, dict[str, Recipe]] | None = None) -> list[Task]:
+    """Tasks from task files (a folder, or a .yaml file) or from a SWE-bench instances file."""
+    path = Path(path)
+    if path.is_dir() or path.suffix in (".yaml", ".yml"):
+        return load_tasks(path)
+    return load_instances(path, repo_mirror, recipes)
+
+
+def import_instances(path: str | Path, out: str | Path, repo_mirror: str | Path | None = None,
+                     recipes: dict[str, dict[str, Recipe]] | None = None) -> list[Path]:
+    """Write `<out>/<instance_id>/task.yaml` for every instance; returns the files written."""
+    out = Path(out)
+    written = []
+    for task in load_instances(path, repo_mirror, recipes):
+        folder = out / task.id
+        folder.mkdir(parents=True, exist_ok=True)
+        data = task.model_dump(mode="json", exclude_defaults=True)
+        data = {key: data[key] for key in ("id", "repo", "base_commit", "problem_statement", "environment", "tests",
+                                           "gold_patch", "limits", "meta") if key in data}
+        target = folder / TASK_FILE
+        target.write_text(yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=1000))
+        written.append(target)
+    # Whatever YAML chose for a patch, it must read back byte for byte.
+    for target, task in zip(written, load_instances(path, repo_mirror, recipes)):
+        again = load_tasks(target)[0]
+        if again.gold_patch != task.gold_patch or again.tests.test_patch != task.tests.test_patch:
+            raise TaskSpecError(f"{target}: task '{task.id}': patches do not round-trip through YAML")
+    return written
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (patches, problem statements) as `|` blocks where YAML allows it."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_str)
+
+
+# ---------------------------------------------------------------- predictions
+
+
+class Prediction(BaseModel):
+    """One model's patch for one instance (SWE-bench's predictions format)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instance_id: str
+    model_name_or_path: str
+    model_patch: str | None = None
+    """The diff; None or "" is an empty patch."""
+
+
+def load_predictions(spec: str | Path, tasks: list[Task]) -> list[Prediction]:
+    """Predictions from a file (JSON list, JSON object keyed by id, JSONL), or `gold` / `empty` for every task."""
+    if str(spec) in ("gold", "empty"):
+        return [Prediction(instance_id=t.id, model_name_or_path=str(spec),
+                           model_patch=(t.gold_patch or "") if spec == "gold" else "") for t in tasks]
+    path = Path(spec)
+    known = {t.id for t in tasks}
+    predictions: dict[tuple[str, str], Prediction] = {}
+    for index, record in enumerate(read_records(path), 1):
+        label = f"{path}: prediction {index}"
+        if isinstance(record.get("instance_id"), str):
+            label += f" ('{record['instance_id']}')"
+        for name in ("instance_id", "model_name_or_path"):
+            if not isinstance(record.get(name), str) or not record[name].strip():
+                raise DatasetError(f"{label}: field '{name}': {'required field is missing' if name not in record else 'must be a non-empty string'}")
+        if "model_patch" not in record:
+            raise DatasetError(f"{label}: field 'model_patch': required field is missing")
+        if record["model_patch"] is not None and not isinstance(record["model_patch"], str):
+            raise DatasetError(f"{label}: field 'model_patch': must be a string or null")
+        prediction = Prediction(instance_id=record["instance_id"], model_name_or_path=record["model_name_or_path"],
+                                model_patch=record["model_patch"])
+        if prediction.instance_id not in known:
+            raise DatasetError(f"{label}: field 'instance_id': '{prediction.instance_id}' is not in the dataset")
+        key = (prediction.model_name_or_path, prediction.instance_id)
+        if key in predictions:
+            raise DatasetError(f"{label}: field 'instance_id': a second prediction of the same model for this instance")
+        predictions[key] = prediction
+    if not predictions:
+        raise DatasetError(f"{path}: no predictions in the file")
+    return list(predictions.values())

@@ -1,0 +1,495 @@
+"""swe-env tracer: run a Python program under `sys.settrace` and write its execution traces.
+
+Standard library only; it runs inside a task's container with the task's Python:
+
+    python swe_env_tracer.py CONFIG.json
+
+CONFIG is a JSON object:
+    argv          the program, as `python script.py ...`, `python -m mod ...`,
+                  `python -c CODE ...` or a Python console script (`pytest ...`); or
+    function      "module:qualname" to import (untraced) and call (traced) with
+    args          a JSON list (positional), object (keywords) or {"args": [...], "kwargs": {...}};
+    out           the JSONL file traces are appended to (one line per trace);
+    workdir       the repository: its files are in scope, except site-packages;
+    include       more path prefixes in scope;
+    follow_depth  also trace calls leaving the scope, this many levels below a traced frame;
+    max_events, max_bytes   caps per trace (a trace over a cap is cut and marked);
+    repr_cap      characters kept of each repr (longer ones end in "...");
+    full_locals   write every local at every event (default: unchanged ones as "..");
+    trace_modules also trace module and class bodies (default: functions only).
+
+A trace is one top-level call chain of one thread: it starts when a frame in scope is
+entered while no traced frame of that thread is running, and ends when that frame is
+left. Frames out of scope get no local trace function (the global one returns None), so
+their lines cost nothing. The tracer never raises into the program: its own errors are
+counted and written into the trace.
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import dis
+import importlib
+import itertools
+import json
+import linecache
+import os
+import re
+import runpy
+import shutil
+import sys
+import threading
+import traceback
+
+VERSION = 1
+UNCHANGED = ".."
+CUT_SUFFIX = "..."
+_CO_NEWLOCALS = 0x0002  # set for functions, clear for module and class bodies
+_IMMUTABLE = frozenset({int, float, complex, str, bytes, bool, type(None)})
+_NO_OBJECT = object()
+_RETURN_OPS = frozenset(dis.opmap[name] for name in ("RETURN_VALUE", "RETURN_CONST") if name in dis.opmap)
+_YIELD_OP = dis.opmap["YIELD_VALUE"]
+_HIDDEN_LOCALS = frozenset({".0", "__builtins__", "__loader__", "__spec__", "__cached__", "__file__",
+                            "__doc__", "__package__", "__annotations__", "__name__", "__module__",
+                            "__qualname__"})
+_PYTHON_NAME = re.compile(r"python(\d+(\.\d+)*)?")
+_MAX_ERRORS_KEPT = 5
+
+
+def capped_repr(value, cap: int) -> str:
+    """repr(value) in at most cap characters plus CUT_SUFFIX; never raises.
+
+    Long strings and sequences are sliced before repr so a huge value costs little.
+    """
+    try:
+        kind = type(value)
+        if kind in (str, bytes, bytearray, list, tuple) and len(value) > cap:
+            text = repr(value[: cap + 1])
+        elif kind in (dict, set, frozenset) and len(value) > cap:
+            items = itertools.islice(value.items() if kind is dict else value, cap)
+            inner = ", ".join(f"{k!r}: {v!r}" for k, v in items) if kind is dict else ", ".join(map(repr, items))
+            text = "{" + inner + ", "
+        else:
+            text = repr(value)
+        if not isinstance(text, str):
+            text = str(text)
+    except Exception as exc:  # a broken __repr__ of the program's own classes
+        text = f"<{type(value).__name__} object; repr failed: {type(exc).__name__}>"
+    if len(text) > cap:
+        text = text[:cap] + CUT_SUFFIX
+    return text
+
+
+class _FrameState:
+    """What the tracer remembers about one traced frame while it runs."""
+
+    __slots__ = ("index", "depth", "level", "file", "function", "module_body", "values", "last", "exception")
+
+    def __init__(self, index, depth, level, file, function, module_body):
+        self.index = index          # the frame's number within its trace
+        self.depth = depth          # nesting within the trace (0: the entry frame)
+        self.level = level          # calls out of scope between this frame and a frame in scope
+        self.file = file
+        self.function = function
+        self.module_body = module_body
+        self.values = {}            # name -> (object if immutable else _NO_OBJECT, repr)
+        self.last = None            # the kind of this frame's previous event
+        self.exception = None       # repr of the last exception seen in this frame
+
+
+class _Chain:
+    """The trace being collected for one top-level call chain."""
+
+    def __init__(self, tracer, thread, entry):
+        self.tracer = tracer
+        self.thread = thread
+        self.entry = entry
+        self.events: list[str] = []
+        self.size = 0
+        self.cut = None
+        self.open = 0
+        self.frames = 0
+        self.errors: list[str] = []
+
+    def add(self, event: dict) -> None:
+        if self.cut is not None:
+            return
+        if len(self.events) >= self.tracer.max_events:
+            self.cut = "max_events"
+            return
+        text = json.dumps(event, ensure_ascii=False)
+        if self.size + len(text) + 1 > self.tracer.max_bytes:
+            self.cut = "max_bytes"
+            return
+        self.events.append(text)
+        self.size += len(text) + 1
+
+    def line(self, complete: bool) -> str:
+        header = {
+            "version": VERSION,
+            "trace_id": f"{os.getpid()}-{next(self.tracer.counter)}",
+            "thread": self.thread,
+            "entry": self.entry,
+            "repr_cap": self.tracer.repr_cap,
+            "full_locals": self.tracer.full_locals,
+            "cut": self.cut,
+            "complete": complete,
+            "event_count": len(self.events),
+            "tracer_errors": self.errors,
+        }
+        return json.dumps(header, ensure_ascii=False)[:-1] + ', "events": [' + ",".join(self.events) + "]}\n"
+
+
+class _ThreadTracer:
+    """Per-thread state: the open chain and the traced frames."""
+
+    def __init__(self, tracer):
+        self.tracer = tracer
+        self.chain: _Chain | None = None
+        self.frames: dict = {}
+
+    def enter(self, frame, level: int):
+        tracer = self.tracer
+        chain = self.chain
+        code = frame.f_code
+        if chain is None:
+            entry = {"file": tracer.display(code.co_filename), "function": code.co_qualname,
+                     "line": frame.f_lineno}
+            chain = self.chain = _Chain(tracer, threading.current_thread().name, entry)
+            tracer.open_chains.add(chain)
+        module_body = not code.co_flags & _CO_NEWLOCALS
+        state = _FrameState(chain.frames, chain.open, level, tracer.display(code.co_filename),
+                            code.co_qualname, module_body)
+        chain.frames += 1
+        chain.open += 1
+        self.frames[frame] = state
+        if chain.cut is None:
+            self.record(chain, frame, state, "call")
+        else:
+            frame.f_trace_lines = False
+        return self.local_trace
+
+    def local_trace(self, frame, event, arg):
+        try:
+            state = self.frames.get(frame)
+            if state is None:
+                return None
+            chain = self.chain
+            if event == "line":
+                if chain.cut is None:
+                    self.record(chain, frame, state, "line")
+                else:
+                    frame.f_trace_lines = False
+            elif event == "return":
+                self.leave(chain, frame, state, arg)
+                return None
+            elif event == "exception":
+                state.exception = capped_repr(arg[1], self.tracer.repr_cap)
+                self.record(chain, frame, state, "exception", exception=state.exception)
+            return self.local_trace
+        except Exception as exc:
+            self.tracer.internal_error(self.chain, exc)
+            return self.local_trace
+
+    def leave(self, chain, frame, state, value) -> None:
+        del self.frames[frame]
+        if chain.cut is None:
+            if _left_by_exception(frame, state, value):
+                if state.last != "exception":  # e.g. a finally block ran after the raise
+                    self.record(chain, frame, state, "exception", exception=state.exception or "<exception>")
+            else:
+                self.record(chain, frame, state, "return", value=capped_repr(value, self.tracer.repr_cap))
+        chain.open -= 1
+        if chain.open == 0:
+            self.chain = None
+            self.tracer.finish(chain, complete=True)
+
+    def record(self, chain, frame, state, kind, **fields) -> None:
+        """Add one event; never raises, so the chain's bookkeeping around it always happens."""
+        state.last = kind
+        try:
+            tracer = self.tracer
+            lineno = frame.f_lineno
+            event = {"event": kind, "file": state.file, "line": lineno, "function": state.function,
+                     "frame": state.index, "depth": state.depth,
+                     "source": tracer.source_line(frame.f_code.co_filename, lineno)}
+            if kind == "call" or kind == "line":
+                event["locals"] = self.local_values(frame, state)
+            event.update(fields)
+            chain.add(event)
+        except Exception as exc:  # e.g. RecursionError near the program's recursion limit
+            self.tracer.internal_error(chain, exc)
+
+    def local_values(self, frame, state) -> dict:
+        cap = self.tracer.repr_cap
+        diff = not self.tracer.full_locals
+        previous = state.values
+        current = {}
+        shown = {}
+        for name, value in frame.f_locals.items():
+            if name in _HIDDEN_LOCALS or (state.module_body and name.startswith("__")):
+                continue
+            old = previous.get(name)
+            if old is not None and old[0] is value:
+                text = old[1]
+            else:
+                text = capped_repr(value, cap)
+            current[name] = (value if type(value) in _IMMUTABLE else _NO_OBJECT, text)
+            shown[name] = UNCHANGED if diff and old is not None and old[1] == text else text
+        state.values = current
+        return shown
+
+
+def _left_by_exception(frame, state, value) -> bool:
+    """Whether a 'return' event means the frame is being unwound by an exception.
+
+    settrace reports both as 'return' with None; the instruction the frame stopped at
+    tells them apart (a return or a yield, unless an exception was thrown into a yield).
+    """
+    if value is not None:
+        return False
+    try:
+        op = frame.f_code.co_code[frame.f_lasti]
+    except (IndexError, ValueError):
+        return state.last == "exception"
+    if op in _RETURN_OPS:
+        return False
+    if op == _YIELD_OP:
+        return state.last == "exception"
+    return True
+
+
+class Tracer:
+    """Scope decisions, caps, and the output file, shared by every thread."""
+
+    def __init__(self, config: dict):
+        self.workdir = os.path.normpath(config.get("workdir") or os.getcwd())
+        self.includes = [os.path.normpath(os.path.join(self.workdir, p)) for p in config.get("include", [])]
+        self.follow_depth = int(config.get("follow_depth", 0))
+        self.max_events = int(config.get("max_events", 10_000))
+        self.max_bytes = int(config.get("max_bytes", 1_000_000))
+        self.repr_cap = int(config.get("repr_cap", 200))
+        self.full_locals = bool(config.get("full_locals", False))
+        self.trace_modules = bool(config.get("trace_modules", False))
+        self.own_dir = os.path.dirname(os.path.abspath(__file__))
+        self.prefixes = {os.path.normpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+        self.counter = itertools.count(1)
+        self.scope: dict[str, bool] = {}
+        self.sources: dict[str, list[str]] = {}
+        self.threads: dict[int, _ThreadTracer] = {}
+        self.open_chains: set = set()
+        self.lock = threading.Lock()
+        self.closed = False
+        self.errors = 0
+        self.fd = os.open(config["out"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    # ---------------------------------------------------------- scope
+
+    def in_scope(self, filename: str) -> bool:
+        if filename.startswith("<"):
+            result = False
+        else:
+            path = os.path.normpath(os.path.join(self.workdir, filename))
+            if path.startswith(self.own_dir + os.sep):
+                result = False
+            elif any(path == p or path.startswith(p + os.sep) for p in self.includes):
+                result = True
+            elif not path.startswith(self.workdir + os.sep):
+                result = False
+            else:
+                parts = path.split(os.sep)
+                result = "site-packages" not in parts and "dist-packages" not in parts and not any(
+                    path.startswith(p + os.sep) for p in self.prefixes if p != self.workdir
+                )
+        self.scope[filename] = result
+        return result
+
+    def display(self, filename: str) -> str:
+        path = os.path.normpath(os.path.join(self.workdir, filename))
+        if path.startswith(self.workdir + os.sep):
+            return path[len(self.workdir) + 1:]
+        return filename
+
+    def source_line(self, filename: str, lineno: int) -> str:
+        lines = self.sources.get(filename)
+        if lines is None:
+            lines = self.sources[filename] = linecache.getlines(filename)
+        if 0 < lineno <= len(lines):
+            return lines[lineno - 1].rstrip("\r\n")
+        return ""
+
+    # ---------------------------------------------------------- the trace functions
+
+    def global_trace(self, frame, event, arg):
+        """Called for every new frame; returns a local trace function only for traced ones."""
+        try:
+            code = frame.f_code
+            wanted = self.scope.get(code.co_filename)
+            if wanted is None:
+                wanted = self.in_scope(code.co_filename)
+            if wanted and (code.co_flags & _CO_NEWLOCALS or self.trace_modules):
+                thread = self.threads.get(threading.get_ident())
+                if thread is None:
+                    thread = self.threads[threading.get_ident()] = _ThreadTracer(self)
+                return thread.enter(frame, 0)
+            if self.follow_depth:
+                thread = self.threads.get(threading.get_ident())
+                if thread is not None and thread.chain is not None:
+                    parent = thread.frames.get(frame.f_back)
+                    if parent is not None and parent.level < self.follow_depth:
+                        return thread.enter(frame, parent.level + 1)
+            return None
+        except Exception as exc:
+            thread = self.threads.get(threading.get_ident())
+            self.internal_error(thread.chain if thread else None, exc)
+            return None
+
+    def internal_error(self, chain, exc: BaseException) -> None:
+        self.errors += 1
+        if chain is not None and len(chain.errors) < _MAX_ERRORS_KEPT:
+            chain.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+
+    # ---------------------------------------------------------- output
+
+    def finish(self, chain: _Chain, complete: bool) -> None:
+        with self.lock:
+            self.open_chains.discard(chain)
+            if self.closed:
+                return
+            data = chain.line(complete).encode("utf-8", errors="replace")
+            while data:
+                written = os.write(self.fd, data)
+                data = data[written:]
+
+    def start(self) -> None:
+        threading.settrace(self.global_trace)
+        sys.settrace(self.global_trace)
+
+    def stop(self) -> None:
+        sys.settrace(None)
+        threading.settrace(None)
+
+    def close(self) -> None:
+        """At exit: write chains still open (daemon threads, os-level exits) as incomplete."""
+        self.stop()
+        for chain in list(self.open_chains):
+            chain.errors.append("still open at exit: the program ended inside it, or CPython turned tracing off "
+                                "(the trace function hit the recursion limit, or the program called sys.settrace)")
+            self.finish(chain, complete=False)
+        with self.lock:
+            self.closed = True
+            os.close(self.fd)
+
+
+# ---------------------------------------------------------------- running the program
+
+
+class UsageError(Exception):
+    """The program cannot be run under the tracer (exit code 2, message on stderr)."""
+
+
+def _run_python_argv(argv: list[str], tracer: Tracer) -> None:
+    """Run `python [-m mod | -c code | script] args` in this process, as python would."""
+    rest = list(argv[1:])
+    while rest and rest[0] in ("-u", "-B", "-E", "-s", "-q"):
+        rest.pop(0)
+    if not rest:
+        raise UsageError("no script, -m or -c given to python")
+    if rest[0] == "-m":
+        if len(rest) < 2:
+            raise UsageError("-m needs a module name")
+        sys.argv = ["-m", *rest[2:]]
+        sys.path.insert(0, os.getcwd())
+        tracer.start()
+        runpy.run_module(rest[1], run_name="__main__", alter_sys=True)
+    elif rest[0] == "-c":
+        if len(rest) < 2:
+            raise UsageError("-c needs code")
+        sys.argv = ["-c", *rest[2:]]
+        sys.path.insert(0, "")
+        main = type(sys)("__main__")
+        main.__builtins__ = builtins
+        sys.modules["__main__"] = main
+        code = compile(rest[1], "<string>", "exec")
+        tracer.start()
+        exec(code, main.__dict__)
+    elif rest[0].startswith("-"):
+        raise UsageError(f"python option {rest[0]} is not supported under the tracer")
+    else:
+        _run_script(rest[0], rest[1:], tracer)
+
+
+def _run_script(path: str, args: list[str], tracer: Tracer) -> None:
+    if not os.path.isfile(path):
+        raise UsageError(f"can't open file {path!r}: no such file")
+    sys.argv = [path, *args]
+    sys.path.insert(0, os.path.dirname(os.path.realpath(path)))
+    tracer.start()
+    runpy.run_path(path, run_name="__main__")
+
+
+def run_argv(argv: list[str], tracer: Tracer) -> None:
+    if not argv:
+        raise UsageError("no program given")
+    if _PYTHON_NAME.fullmatch(os.path.basename(argv[0])):
+        return _run_python_argv(argv, tracer)
+    path = argv[0] if os.sep in argv[0] else shutil.which(argv[0])
+    if path is None or not os.path.isfile(path):
+        raise UsageError(f"{argv[0]}: command not found")
+    with open(path, "rb") as handle:
+        first = handle.readline()
+    if not (first.startswith(b"#!") and b"python" in first) and not path.endswith(".py"):
+        raise UsageError(f"{argv[0]} is not a Python program; trace `python ...` or a Python console script")
+    _run_script(path, argv[1:], tracer)
+
+
+def run_function(target: str, arguments, tracer: Tracer) -> int:
+    module_name, _, qualname = target.partition(":")
+    if not module_name or not qualname:
+        raise UsageError(f"--function must be module:qualname, not {target!r}")
+    sys.path.insert(0, os.getcwd())
+    obj = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    if isinstance(arguments, dict) and set(arguments) <= {"args", "kwargs"} and arguments:
+        args, kwargs = list(arguments.get("args", [])), dict(arguments.get("kwargs", {}))
+    elif isinstance(arguments, dict):
+        args, kwargs = [], arguments
+    else:
+        args, kwargs = list(arguments or []), {}
+    tracer.start()
+    try:
+        result = obj(*args, **kwargs)
+    except BaseException:
+        tracer.stop()
+        traceback.print_exc()
+        return 1
+    tracer.stop()
+    print(capped_repr(result, 10_000))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: swe_env_tracer.py CONFIG.json", file=sys.stderr)
+        return 2
+    with open(argv[1], encoding="utf-8") as handle:
+        config = json.load(handle)
+    del sys.path[0]  # the tracer's own folder: the program must not see it
+    tracer = Tracer(config)
+    atexit.register(tracer.close)
+    try:
+        if config.get("function"):
+            return run_function(config["function"], config.get("args"), tracer)
+        run_argv(config.get("argv") or [], tracer)
+        return 0
+    except UsageError as exc:
+        print(f"swe-env trace: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        tracer.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,109 @@
+"""Hostile code in the agent's container, against the real engine: contained, noted, survived."""
+
+from __future__ import annotations
+
+import pytest
+
+from swe_env import SWEEnv
+from swe_env.images import ImageBuilder
+from swe_env.sandbox import Sandbox
+from swe_env.task import Limits
+
+pytestmark = pytest.mark.docker
+
+
+def test_fork_bomb_is_contained_and_the_session_recovers(image, task):
+    with Sandbox(image, Limits(pids=64, command_timeout=5), task.environment.workdir) as box:
+        box.run("echo kept > keep.txt")
+        box.run(":(){ :|:& };:", timeout=5)
+        results = [box.run("echo alive; cat keep.txt", timeout=5) for _ in range(3)]
+        # Within a few steps the bomb is gone (killed or the container's processes were stopped),
+        # the files are still there, and no step ever raised.
+        assert results[-1].exit_code == 0 and results[-1].output.endswith("alive\nkept\n")
+        assert any(r.exit_code == 0 for r in results)
+
+
+def test_memory_hog_is_killed_and_said_so(image, task):
+    with Sandbox(image, Limits(memory="256m"), task.environment.workdir) as box:
+        result = box.run("python3 -c 'b = bytearray(1024 * 1024 * 1024)'; echo rc=$?", timeout=60)
+        assert "rc=137" in result.output
+        assert any("memory limit (256m)" in note for note in result.notes)
+        assert box.run("echo still here").output == "still here\n"
+
+
+def test_disk_filler_ends_the_episode_with_a_clear_reason(task, image):
+    tight = task.model_copy(update={"limits": task.limits.model_copy(update={"disk": "50m", "max_steps": 40})})
+    env = SWEEnv(tasks=[tight])
+    try:
+        env.reset(options={"task_id": task.id})
+        env.step({"tool": "bash", "command": "head -c 80000000 /dev/zero > /tmp/fill"})
+        for _ in range(12):
+            observation, reward, terminated, truncated, info = env.step({"tool": "bash", "command": "true"})
+            if truncated:
+                break
+        assert truncated and not terminated and reward == 0.0
+        assert "disk limit of 50m" in observation and "disk limit" in info["error"]
+        assert env.trajectory.termination == "disk_limit"
+    finally:
+        env.close()
+
+
+def test_no_network_no_dns_no_privileges_no_host_mounts(image, task, docker_client):
+    with Sandbox(image, Limits(), task.environment.workdir) as box:
+        probe = (
+            "python3 - <<'PY'\n"
+            "import socket, urllib.request\n"
+            "for what, call in [('dns', lambda: socket.getaddrinfo('pypi.org', 443)),\n"
+            "                   ('tcp', lambda: socket.create_connection(('151.101.0.223', 443), timeout=3)),\n"
+            "                   ('http', lambda: urllib.request.urlopen('http://deb.debian.org', timeout=3))]:\n"
+            "    try:\n"
+            "        call(); print(what, 'REACHED')\n"
+            "    except Exception as exc:\n"
+            "        print(what, 'blocked', type(exc).__name__)\n"
+            "PY"
+        )
+        output = box.run(probe, timeout=30).output
+        assert output.count("blocked") == 3 and "REACHED" not in output
+        assert box.run("ls /var/run/docker.sock /run/docker.sock 2>&1 | grep -c 'No such'").output.strip() == "2"
+        attrs = docker_client.api.inspect_container(box.id)
+        host = attrs["HostConfig"]
+        assert host["NetworkMode"] == "none" and not host["Privileged"]
+        assert not host.get("CapAdd") and "NET_RAW" in host["CapDrop"]
+        assert not attrs["Mounts"] and not host.get("Binds")
+
+
+def test_agent_runs_as_non_root_when_the_task_says_so(task, docker_client):
+    as_agent = task.model_copy(
+        update={"id": f"{task.id}-as-agent", "environment": task.environment.model_copy(update={"user": "agent"})}
+    )
+    as_agent._source = task.source
+    env = SWEEnv(tasks=[as_agent])
+    try:
+        env.reset(options={"task_id": as_agent.id})
+        assert env.step({"tool": "bash", "command": "id -un"})[0].startswith("agent\n")
+        env.step({"tool": "create", "path": "made_by_tool.txt", "content": "x"})
+        assert env.step({"tool": "bash", "command": "stat -c %U made_by_tool.txt"})[0].startswith("agent\n")
+        assert "Permission denied" in env.step({"tool": "bash", "command": "touch /etc/owned"})[0]
+        _obs, reward, terminated, _trunc, info = env.step({"tool": "submit"})
+        assert terminated and info["report"]["status"] == "graded"
+        assert "+++ b/made_by_tool.txt" in env.trajectory.diff
+    finally:
+        env.close()
+    assert ImageBuilder().instance_tag(as_agent) != ImageBuilder().instance_tag(task)
+
+
+def test_hidden_tests_never_reach_the_agent_container(task, image):
+    env = SWEEnv(tasks=[task])
+    try:
+        env.reset(options={"task_id": task.id})
+        names = [t.split("::")[-1] for t in task.tests.fail_to_pass]
+        hidden_line = next(line[1:] for line in task.tests.test_patch.splitlines()
+                           if line.startswith("+") and not line.startswith("+++") and "def test_" in line)
+        for needle in [*names, hidden_line.strip()]:
+            places = "/testbed /tmp /root /home /opt /run /srv /var /etc /usr/local"
+            found, *_ = env.step({"tool": "bash", "command": f"grep -rlsF -- {needle!r} {places} | head -3"})
+            assert found.strip() == "[exit code 0]", f"{needle!r} found in the agent's container: {found}"
+        observation, *_ = env.step({"tool": "bash", "command": "ls /run/swe-env-grader 2>&1"})
+        assert "No such file" in observation
+    finally:
+        env.close()

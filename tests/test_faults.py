@@ -1,0 +1,98 @@
+"""Faults: the host process interrupted or killed, containers killed from outside, bad images."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+
+from .conftest import ROOT, TASKS_DIR
+
+pytestmark = pytest.mark.docker
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from swe_env import SWEEnv
+    from swe_env.sandbox import Sandbox, handle_termination_signals
+    from swe_env.images import ImageBuilder
+    from swe_env.task import Limits, load_tasks
+
+    phase, tasks_dir = sys.argv[1], sys.argv[2]
+    task = load_tasks(tasks_dir)[0]
+    if phase == "ttl":
+        box = Sandbox(ImageBuilder().ensure(task), Limits(), task.environment.workdir, ttl_seconds=4).start()
+        print("READY", box.id, flush=True)
+        time.sleep(600)
+    handle_termination_signals()
+    env = SWEEnv(tasks=[task])
+    try:
+        if phase == "reset":
+            print("READY", flush=True)
+            while True:
+                env.reset(options={"task_id": task.id})
+        env.reset(options={"task_id": task.id})
+        print("READY", env.sandbox.id, flush=True)
+        if phase == "step":
+            env.step({"tool": "bash", "command": "sleep 300"})
+        elif phase == "grading":
+            while True:
+                env.grader.grade(task, task.gold_patch)
+    finally:
+        env.close()
+    """
+)
+
+
+def _start(phase: str, run_id: str) -> subprocess.Popen:
+    env = {**os.environ, "SWE_ENV_RUN_ID": run_id, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, phase, str(TASKS_DIR)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line.startswith("READY"), (line, proc.stderr.read() if proc.poll() is not None else "")
+    return proc
+
+
+def _left(docker_client, run_id: str) -> list[str]:
+    return [c.name for c in docker_client.containers.list(all=True, filters={"label": f"swe_env.run={run_id}"})]
+
+
+@pytest.mark.parametrize("phase", ["reset", "step", "grading"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_host_process_leaves_no_container(docker_client, image, phase, signum):
+    run_id = f"fault-{phase}-{uuid.uuid4().hex[:8]}"
+    proc = _start(phase, run_id)
+    time.sleep(0.8)  # let it get into the phase: reset loop, a long step, or a grading run
+    proc.send_signal(signum)
+    proc.wait(timeout=120)
+    assert _left(docker_client, run_id) == []
+
+
+def test_sigkilled_host_leaves_nothing_past_the_ttl_and_gc_cleans_at_once(docker_client, image):
+    run_id = f"fault-ttl-{uuid.uuid4().hex[:8]}"
+    proc = _start("ttl", run_id)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert _left(docker_client, run_id), "the container should outlive its SIGKILLed owner until the TTL"
+    deadline = time.monotonic() + 60
+    while _left(docker_client, run_id) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _left(docker_client, run_id) == []
+
+
+def test_gc_removes_containers_of_dead_owners(docker_client, image):
+    run_id = f"fault-gc-{uuid.uuid4().hex[:8]}"
+    proc = _start("step", run_id)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert _left(docker_client, run_id)
+    result = subprocess.run([sys.executable, "-m", "swe_env.cli", "gc"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert _left(docker_client, run_id) == []

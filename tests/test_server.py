@@ -1,0 +1,417 @@
+"""The env as a service: one episode suite run against SWEEnv and RemoteSWEEnv (HTTP and WebSocket),
+then the server's own contract: bad requests, tokens, capacity, idle reaping, vanished clients.
+
+Servers run as `swe-env serve` subprocesses on 127.0.0.1 with their own run id, and every
+test that ends a server checks that no container of that run id is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from gymnasium.utils import seeding
+from gymnasium.utils.env_checker import check_env
+from websockets.sync.client import connect as ws_connect
+
+from swe_env import SWEEnv
+from swe_env.agents import OracleAgent
+from swe_env.client import RemoteEnvError, RemoteSWEEnv
+from swe_env.server import ServerConfig, ServerConfigError, is_loopback
+
+from .conftest import ROOT, TASKS_DIR
+
+pytestmark = pytest.mark.docker
+
+TOKEN = "test-token-" + uuid.uuid4().hex[:12]
+
+
+# ---------------------------------------------------------------- helpers (also used by test_compose.py)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_healthy(url: str, deadline: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    """Poll /health until it answers 200 (or the server process died, or the deadline passed)."""
+    stop = time.monotonic() + deadline
+    while time.monotonic() < stop:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"no healthy server at {url} after {deadline:g} s")
+
+
+def containers_of(docker_client, run_id: str) -> list:
+    found = docker_client.containers.list(all=True, filters={"label": f"swe_env.run={run_id}"})
+    return [c for c in found if c.status != "removing"]
+
+
+def wait_until(predicate, deadline: float = 60.0, interval: float = 0.25) -> bool:
+    """True as soon as predicate() is; False at the deadline (a generous bound, never a measured time)."""
+    stop = time.monotonic() + deadline
+    while time.monotonic() < stop:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def container_exists(docker_client, container_id: str) -> bool:
+    return any(c.status != "removing" for c in docker_client.containers.list(all=True, filters={"id": container_id}))
+
+
+@dataclass
+class Server:
+    url: str
+    token: str | None
+    run_id: str
+    proc: subprocess.Popen
+
+    def headers(self, token: str | None = "same") -> dict[str, str]:
+        token = self.token if token == "same" else token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def stop(self, docker_client) -> None:
+        """SIGTERM, wait, and make sure the server removed every container it started."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        assert wait_until(lambda: not containers_of(docker_client, self.run_id), 30), \
+            f"server left containers: {[c.name for c in containers_of(docker_client, self.run_id)]}"
+
+
+def start_server(*args: str, token: str | None = TOKEN) -> Server:
+    port = free_port()
+    run_id = f"srv-{uuid.uuid4().hex[:10]}"
+    env = {**os.environ, "SWE_ENV_RUN_ID": run_id, "SWE_ENV_TOKEN": token or ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swe_env.cli", "serve", "--tasks", str(TASKS_DIR), "--port", str(port),
+         "--log-level", "warning", *args],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc=proc)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return Server(url, token, run_id, proc)
+
+
+@pytest.fixture(scope="module")
+def server(docker_client, image):
+    running = start_server("--max-sessions", "8")
+    yield running
+    running.stop(docker_client)
+
+
+@pytest.fixture
+def short_server(docker_client, image):
+    """A server that reaps sessions after 1.5 s idle and holds one session at most."""
+    running = start_server("--max-sessions", "1", "--idle-timeout", "1.5")
+    yield running
+    running.stop(docker_client)
+
+
+# ---------------------------------------------------------------- one suite, three ways to reach the env
+
+
+@pytest.fixture(params=["local", "http", "ws"])
+def make_env(request, server, tasks):
+    made = []
+
+    def make(**options):
+        if request.param == "local":
+            env = SWEEnv(tasks=tasks, **options)
+        else:
+            env = RemoteSWEEnv(server.url, token=server.token, transport=request.param, **options)
+        made.append(env)
+        return env
+
+    make.kind = request.param
+    yield make
+    for env in made:
+        env.close()
+
+
+def test_episode_tools_bad_actions_submit_and_close(make_env, task, docker_client):
+    env = make_env()
+    observation, info = env.reset(options={"task_id": task.id})
+    assert task.problem_statement.strip()[:40] in observation and "submit" in observation
+    assert {"task_id", "image", "container_id", "episode_id", "max_steps", "tools"} <= set(info)
+    assert info["task_id"] == task.id and container_exists(docker_client, info["container_id"])
+    observation, reward, terminated, truncated, _ = env.step({"tool": "bash", "command": "cd /tmp && export A=1"})
+    assert (reward, terminated, truncated) == (0.0, False, False)
+    assert "/tmp\n1" in env.step({"tool": "bash", "command": "pwd; echo $A"})[0]
+    assert "created" in env.step('{"tool": "create", "path": "notes.txt", "content": "one\\ntwo\\n"}')[0]
+    assert "three" in env.step({"tool": "edit", "path": "notes.txt", "old": "two", "new": "three"})[0]
+    assert "2\tthree" in env.step({"tool": "view", "path": "notes.txt"})[0]
+    observation, _, terminated, truncated, _ = env.step({"tool": "teleport"})
+    assert "unknown tool 'teleport'" in observation and not terminated and not truncated
+    assert env.step("```bash\necho fenced\n```")[0].startswith("fenced")
+    observation, reward, terminated, truncated, info = env.step({"tool": "submit"})
+    assert terminated and not truncated and reward == 0.0
+    assert info["report"]["task_id"] == task.id and info["report"]["resolved"] is False
+    observation, _, terminated, *_ = env.step({"tool": "bash", "command": "ls"})
+    assert terminated and "episode is over" in observation
+    container_id = env.reset(options={"task_id": task.id})[1]["container_id"]
+    env.close()
+    assert wait_until(lambda: not container_exists(docker_client, container_id), 30)
+
+
+def test_oracle_resolves_the_task(make_env, task):
+    env = make_env(agent_name="oracle")
+    agent = OracleAgent([task])
+    observation, info = env.reset(options={"task_id": task.id})
+    agent.reset(observation, info)
+    for _ in range(50):
+        observation, reward, terminated, truncated, info = env.step(agent.act(observation))
+        if terminated or truncated:
+            break
+    assert terminated and reward == 1.0 and info["report"]["resolved"] is True
+
+
+def test_max_steps_truncates_and_grades(make_env, task):
+    env = make_env(max_steps=2)
+    env.reset(options={"task_id": task.id})
+    assert env.step({"tool": "bash", "command": "true"})[3] is False
+    _, reward, terminated, truncated, info = env.step({"tool": "bash", "command": "true"})
+    assert truncated and not terminated and reward == 0.0 and info["report"]["status"] == "graded"
+
+
+def test_seeded_reset_picks_the_same_task_everywhere(make_env, tasks):
+    env = make_env()
+    expected = tasks[int(seeding.np_random(7)[0].integers(len(tasks)))].id
+    assert [env.reset(seed=7)[1]["task_id"] for _ in range(2)] == [expected, expected]
+
+
+def test_check_env_and_render(make_env, task):
+    check_env(make_env(max_steps=5), skip_render_check=True)
+    env = make_env(render_mode="ansi")
+    env.reset(options={"task_id": task.id})
+    env.step({"tool": "bash", "command": "echo rendered"})
+    assert env.render().startswith(f"[{task.id} step 1]\nrendered")
+
+
+def test_callers_mistakes_raise_like_sweenv(make_env, task):
+    with pytest.raises(ValueError):
+        make_env(max_steps=0)
+    env = make_env()
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step({"tool": "bash", "command": "ls"})
+    with pytest.raises(KeyError, match="unknown task_id"):
+        env.reset(options={"task_id": "no-such-task"})
+    with pytest.raises(ValueError, match="action_format"):
+        env.reset(options={"task_id": task.id, "action_format": "xml"})
+    assert env.reset(options={"task_id": task.id})[1]["task_id"] == task.id
+
+
+def test_dead_container_truncates_with_error(make_env, task, docker_client):
+    env = make_env()
+    _, info = env.reset(options={"task_id": task.id})
+    docker_client.containers.get(info["container_id"]).remove(force=True)
+    observation, reward, terminated, truncated, info = env.step({"tool": "bash", "command": "ls"})
+    assert truncated and not terminated and reward == 0.0 and info["error"]
+    env.reset(options={"task_id": task.id})
+    assert env.step({"tool": "bash", "command": "echo back"})[0].startswith("back")
+
+
+# ---------------------------------------------------------------- the server's own contract
+
+
+def test_settings_that_would_expose_the_engine_are_refused():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
+    with pytest.raises(ServerConfigError, match="needs a bearer token"):
+        ServerConfig(host="0.0.0.0").check()
+    ServerConfig(host="0.0.0.0", token="long-enough-token").check()
+    result = subprocess.run([sys.executable, "-m", "swe_env.cli", "serve", "--host", "0.0.0.0"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "SWE_ENV_TOKEN": ""})
+    assert result.returncode == 2 and "needs a bearer token" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_requests_are_4xx_with_a_message_and_leave_nothing(server, task, docker_client):
+    before = len(containers_of(docker_client, server.run_id))
+    h = {**server.headers(), "Content-Type": "application/json"}
+    cases = [
+        ("POST", "/sessions", "not json", 422, "JSON"),
+        ("POST", "/sessions", "[1, 2]", 422, "JSON object"),
+        ("POST", "/sessions", json.dumps({"task_id": "no-such-task"}), 404, "unknown task_id"),
+        ("POST", "/sessions", json.dumps({"bogus": 1}), 422, "bogus"),
+        ("POST", "/sessions", json.dumps({"seed": -1}), 422, "seed"),
+        ("POST", "/sessions", json.dumps({"config": {"max_steps": 0}}), 422, "max_steps"),
+        ("POST", "/sessions", json.dumps({"config": {"tools": ["rm-rf"]}}), 422, "unknown tool"),
+        ("POST", "/sessions", json.dumps({"config": {"trajectory_path": "/etc/passwd"}}), 422, "server setting"),
+        ("POST", "/sessions", json.dumps({"task_id": task.id, "action_format": "xml"}), 422, "action_format"),
+        ("POST", "/sessions/nope/step", json.dumps({"action": "ls"}), 404, "unknown session"),
+        ("POST", "/sessions/nope/reset", "{}", 404, "unknown session"),
+        ("DELETE", "/sessions/nope", None, 404, "unknown session"),
+        ("POST", "/step", json.dumps({"action": {"tool": "bash", "command": "ls"}}), 422, "session_id"),
+        ("GET", "/state", None, 422, "session_id"),
+    ]
+    with httpx.Client(base_url=server.url, headers=h, timeout=120) as client:
+        for method, path, body, status, words in cases:
+            response = client.request(method, path, content=body)
+            assert response.status_code == status, (method, path, body, response.text)
+            assert words in response.json()["detail"], (path, body, response.text)
+        # a step without an action, on a live session, is refused; the session goes on
+        created = client.post("/sessions", json={"task_id": task.id}).json()
+        response = client.post(f"/sessions/{created['session_id']}/step", json={"command": "ls"})
+        assert response.status_code == 422 and "action" in response.json()["detail"]
+        assert client.post(f"/sessions/{created['session_id']}/step", json={"action": "echo ok"}).status_code == 200
+        assert client.delete(f"/sessions/{created['session_id']}").json()["closed"] is True
+    assert wait_until(lambda: len(containers_of(docker_client, server.run_id)) == before, 30)
+
+
+def test_missing_or_wrong_token_is_refused(server, task, docker_client):
+    before = len(containers_of(docker_client, server.run_id))
+    assert httpx.get(f"{server.url}/health").json() == {"status": "healthy"}  # open, says nothing else
+    missing = httpx.post(f"{server.url}/sessions", json={"task_id": task.id})
+    assert missing.status_code == 401 and "Authorization: Bearer" in missing.json()["detail"]
+    wrong = httpx.get(f"{server.url}/tasks", headers=server.headers("wrong-token"))
+    assert wrong.status_code == 403 and "wrong bearer token" in wrong.json()["detail"]
+    for transport in ("http", "ws"):
+        for token in (None, "wrong-token"):
+            env = RemoteSWEEnv(server.url, token=token, transport=transport)
+            with pytest.raises(PermissionError, match="bearer token"):
+                env.reset(options={"task_id": task.id})
+            env.close()
+    assert len(containers_of(docker_client, server.run_id)) == before
+
+
+def test_openenv_http_routes(server, task, docker_client):
+    with httpx.Client(base_url=server.url, headers=server.headers(), timeout=300) as client:
+        schema = client.get("/schema").json()
+        assert set(schema) == {"action", "observation", "state"}
+        assert "bash" in json.dumps(schema["action"]) and "text" in schema["observation"]["properties"]
+        assert client.get("/metadata").json()["name"] == "swe_env"
+        assert task.id in [t["id"] for t in client.get("/tasks").json()]
+        first = client.post("/reset", json={"seed": 3, "task_id": task.id, "episode_id": "ignored"}).json()
+        assert first["reward"] is None and first["done"] is False and "submit" in first["observation"]["text"]
+        session_id = first["metadata"]["session_id"]
+        container_id = first["metadata"]["info"]["container_id"]
+        step = client.post("/step", json={"session_id": session_id, "timeout_s": 30,
+                                          "action": {"tool": "bash", "command": "echo openenv"}}).json()
+        assert step["observation"]["text"].startswith("openenv") and step["done"] is False and step["reward"] == 0.0
+        state = client.get("/state", params={"session_id": session_id}).json()
+        assert state["step_count"] == 1 and state["episode_id"] == first["metadata"]["info"]["episode_id"]
+        done = client.post("/step", json={"session_id": session_id, "action": {"tool": "submit"}}).json()
+        assert done["done"] is True and done["observation"]["terminated"] is True
+        again = client.post("/reset", json={"session_id": session_id, "task_id": task.id}).json()
+        assert again["metadata"]["session_id"] == session_id and client.get("/state", params={"session_id": session_id}).json()["step_count"] == 0
+        assert client.delete(f"/sessions/{session_id}").status_code == 200
+    assert wait_until(lambda: not container_exists(docker_client, container_id), 30)
+
+
+def test_openenv_websocket_messages(server, task, docker_client):
+    url = server.url.replace("http://", "ws://") + "/ws"
+    with ws_connect(url, additional_headers=server.headers(), max_size=None) as ws:
+        def send(message):
+            ws.send(message if isinstance(message, str) else json.dumps(message))
+            return json.loads(ws.recv(timeout=300))
+
+        assert send("{not json")["data"]["code"] == "INVALID_JSON"
+        assert send({"type": "step", "data": {"tool": "bash", "command": "ls"}})["data"]["code"] == "SESSION_ERROR"
+        assert send({"type": "teleport"})["data"]["code"] == "UNKNOWN_TYPE"
+        bad = send({"type": "reset", "data": {"task_id": task.id, "config": {"max_steps": "many"}}})
+        assert bad["type"] == "error" and bad["data"]["code"] == "VALIDATION_ERROR" and "max_steps" in bad["data"]["message"]
+        reset = send({"type": "reset", "data": {"task_id": task.id}})
+        assert reset["type"] == "observation" and reset["data"]["done"] is False
+        container_id = reset["data"]["metadata"]["info"]["container_id"]
+        # OpenEnv's Action models carry `metadata`; it is not a tool argument
+        step = send({"type": "step", "data": {"tool": "bash", "command": "echo ws", "metadata": {}}})
+        assert step["data"]["observation"]["text"].startswith("ws")
+        state = send({"type": "state"})
+        assert state["type"] == "state" and state["data"]["step_count"] == 1 and state["data"]["transport"] == "ws"
+        ws.send(json.dumps({"type": "close"}))
+    assert wait_until(lambda: not container_exists(docker_client, container_id), 30)
+
+
+def test_capacity_is_limited(short_server, task):
+    first = RemoteSWEEnv(short_server.url, token=short_server.token, transport="http")
+    second = RemoteSWEEnv(short_server.url, token=short_server.token, transport="ws")
+    try:
+        first.reset(options={"task_id": task.id})
+        with pytest.raises(RemoteEnvError, match="server is full") as caught:
+            second.reset(options={"task_id": task.id})
+        assert caught.value.status == 429
+    finally:
+        first.close()
+        second.close()
+
+
+def test_idle_sessions_are_reaped_and_the_client_recovers(short_server, task, docker_client):
+    env = RemoteSWEEnv(short_server.url, token=short_server.token, transport="http")
+    try:
+        _, info = env.reset(options={"task_id": task.id})
+        with httpx.Client(base_url=short_server.url, headers=short_server.headers()) as client:
+            assert wait_until(lambda: not client.get("/sessions").json()["sessions"], 60)
+            response = client.get(f"/sessions/{info['session_id']}")
+            assert response.status_code == 404 and "without a request" in response.json()["detail"]
+        assert wait_until(lambda: not container_exists(docker_client, info["container_id"]), 30)
+        observation, reward, terminated, truncated, step_info = env.step({"tool": "bash", "command": "ls"})
+        assert truncated and not terminated and "without a request" in step_info["error"]
+        assert env.reset(options={"task_id": task.id})[1]["session_id"] != info["session_id"]
+        assert env.step({"tool": "bash", "command": "echo again"})[0].startswith("again")
+    finally:
+        env.close()
+
+
+CLIENT_SCRIPT = """
+import sys
+from swe_env.client import RemoteSWEEnv
+env = RemoteSWEEnv(sys.argv[1], token=sys.argv[2], transport=sys.argv[3])
+observation, info = env.reset(options={"task_id": sys.argv[4]})
+env.step({"tool": "bash", "command": "echo mid-episode"})
+print(info["container_id"], flush=True)
+sys.stdin.read()  # hold the episode open until killed
+"""
+
+
+@pytest.mark.parametrize("transport", ["ws", "http"])
+def test_a_client_that_vanishes_mid_episode_loses_its_container(short_server, task, docker_client, transport):
+    client = subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, short_server.url, short_server.token, transport,
+                               task.id], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        container_id = client.stdout.readline().strip()
+        assert container_id and container_exists(docker_client, container_id)
+    finally:
+        client.kill()  # no close(), no goodbye: the socket just drops
+        client.wait()
+    # ws: the server sees the connection drop at once; http: the idle reaper takes it
+    assert wait_until(lambda: not container_exists(docker_client, container_id), 60)
+    with httpx.Client(base_url=short_server.url, headers=short_server.headers()) as http:
+        assert wait_until(lambda: not http.get("/sessions").json()["sessions"], 30)
+
+
+def test_shutdown_removes_open_sessions(docker_client, task):
+    running = start_server()
+    env = RemoteSWEEnv(running.url, token=running.token, transport="http")
+    _, info = env.reset(options={"task_id": task.id})
+    assert container_exists(docker_client, info["container_id"])
+    running.stop(docker_client)  # SIGTERM with a session open; stop() asserts nothing is left
+    assert not container_exists(docker_client, info["container_id"])
+    env.close()  # the server is gone: close() does not raise

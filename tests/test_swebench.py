@@ -1,0 +1,185 @@
+"""SWE-bench instances and predictions: reading, recipes, import into task files (pure logic, no engine)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from swe_env import swebench
+from swe_env.swebench import DatasetError
+from swe_env.task import load_tasks
+
+from .test_cli import swe_env
+
+BUNDLED_RECIPES = """\
+"*":
+  "*": {pip_packages: ["pytest==8.3.5"], install: [], test_command: "python -m pytest -rA -p no:cacheprovider"}
+"""
+"""The bundled sample repos need only pytest, and their pass_to_pass lists span every test file."""
+
+
+def swebench_records(tasks) -> list[dict]:
+    """The bundled tasks as SWE-bench instances (repo `swe-env/<name>`; list fields as JSON strings, as on the hub)."""
+    return [
+        {
+            "instance_id": task.id,
+            "repo": f"swe-env/{Path(task.repo).stem}",
+            "base_commit": task.base_commit,
+            "patch": task.gold_patch,
+            "test_patch": task.tests.test_patch,
+            "problem_statement": task.problem_statement,
+            "FAIL_TO_PASS": json.dumps(task.tests.fail_to_pass),
+            "PASS_TO_PASS": json.dumps(task.tests.pass_to_pass),
+            "version": "0.1",
+            "environment_setup_commit": task.base_commit,
+        }
+        for task in tasks
+    ]
+
+
+def write_swebench_dataset(folder: Path, tasks) -> tuple[Path, Path, Path]:
+    """A JSONL dataset, a mirror folder of `owner__name.bundle` files, and a recipes file."""
+    mirror = folder / "mirror"
+    mirror.mkdir(parents=True, exist_ok=True)
+    for task in tasks:
+        target = mirror / f"swe-env__{Path(task.repo).name}"
+        if not target.exists():
+            shutil.copy(task.repo_location(), target)
+    dataset = folder / "instances.jsonl"
+    dataset.write_text("".join(json.dumps(record) + "\n" for record in swebench_records(tasks)))
+    recipes = folder / "recipes.yaml"
+    recipes.write_text(BUNDLED_RECIPES)
+    return dataset, mirror, recipes
+
+
+def test_jsonl_json_list_and_json_object_read_the_same(tmp_path, tasks):
+    records = swebench_records(tasks[:2])
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (tmp_path / "b.json").write_text(json.dumps(records, indent=2))
+    (tmp_path / "c.json").write_text(json.dumps({r["instance_id"]: {k: v for k, v in r.items() if k != "instance_id"} for r in records}))
+    read = [swebench.read_records(tmp_path / name) for name in ("a.jsonl", "b.json", "c.json")]
+    assert read[0] == read[1] == records
+    assert sorted(read[2], key=lambda r: r["instance_id"]) == sorted(records, key=lambda r: r["instance_id"])
+
+
+def test_parquet_is_read_when_pandas_is_installed(tmp_path, tasks):
+    pandas = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    records = swebench_records(tasks[:2])
+    pandas.DataFrame(records).to_parquet(tmp_path / "d.parquet")
+    assert swebench.read_records(tmp_path / "d.parquet") == records
+
+
+def test_instance_becomes_a_task_with_mirror_and_recipe(tmp_path, tasks):
+    dataset, mirror, recipes_file = write_swebench_dataset(tmp_path, tasks)
+    loaded = swebench.load_instances(dataset, mirror, swebench.load_recipes(recipes_file))
+    assert [t.id for t in loaded] == [t.id for t in tasks]
+    for imported, original in zip(loaded, tasks):
+        assert Path(imported.repo).parent == mirror.resolve()
+        assert imported.tests.fail_to_pass == original.tests.fail_to_pass
+        assert imported.tests.pass_to_pass == original.tests.pass_to_pass
+        assert imported.gold_patch == original.gold_patch
+        assert imported.environment.pip_packages == ["pytest==8.3.5"] and imported.environment.install == []
+        assert imported.meta["version"] == "0.1" and imported.meta["repo"].startswith("swe-env/")
+
+
+def test_default_recipe_runs_only_the_test_patch_files(tasks):
+    record = swebench_records(tasks[:1])[0]
+    task = swebench.instance_to_task(record, repo_mirror=None)
+    assert task.repo == f"https://github.com/{record['repo']}.git"
+    assert task.environment.install == ["python -m pip install -e ."]
+    assert task.tests.command.endswith("tests/test_dates.py tests/test_interest.py")
+
+
+def test_recipe_lookup_order():
+    recipes = swebench.load_recipes(None)
+    assert swebench.recipe_for("pallets/flask", "2.3", recipes).pip_packages[1].startswith("setuptools")
+    assert swebench.recipe_for("pallets/flask", "0.1", recipes) == swebench.DEFAULT_RECIPE
+    assert swebench.recipe_for("psf/requests", "2.27", recipes).install == ["python -m pip install ."]
+    assert swebench.recipe_for("someone/else", None, recipes) == swebench.DEFAULT_RECIPE
+
+
+def test_import_writes_task_files_that_round_trip(tmp_path, tasks):
+    dataset, mirror, recipes_file = write_swebench_dataset(tmp_path, tasks)
+    written = swebench.import_instances(dataset, tmp_path / "out", mirror, swebench.load_recipes(recipes_file))
+    assert len(written) == len(tasks)
+    again = {t.id: t for t in load_tasks(tmp_path / "out")}
+    for task in tasks:
+        assert again[task.id].gold_patch == task.gold_patch
+        assert again[task.id].tests.test_patch == task.tests.test_patch
+        assert again[task.id].problem_statement == task.problem_statement
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda r: r.pop("base_commit"), "field 'base_commit': required field is missing"),
+    (lambda r: r.update(FAIL_TO_PASS="[not json"), "field 'FAIL_TO_PASS': a string that is not a JSON list"),
+    (lambda r: r.update(PASS_TO_PASS=[1, 2]), "field 'PASS_TO_PASS': must be a list of test ids"),
+    (lambda r: r.update(base_commit="xyz"), "field 'base_commit': must be a hexadecimal commit sha"),
+    (lambda r: r.update(instance_id="bad id!"), "field 'id': must contain only"),
+])
+def test_bad_instance_names_file_record_and_field(tmp_path, tasks, change, expected):
+    records = swebench_records(tasks[:2])
+    change(records[1])
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(DatasetError) as info:
+        swebench.load_instances(path)
+    assert str(info.value).startswith(f"{path}: record 2") and expected in str(info.value)
+
+
+def test_unreadable_files_are_clear_errors(tmp_path):
+    (tmp_path / "broken.json").write_text("[{\"instance_id\": ")
+    (tmp_path / "broken.jsonl").write_text('{"a": 1}\n{"a": \n')
+    with pytest.raises(DatasetError, match=r"broken.json: not valid JSON \(line 1\)"):
+        swebench.read_records(tmp_path / "broken.json")
+    with pytest.raises(DatasetError, match=r"broken.jsonl: line 2: not valid JSON"):
+        swebench.read_records(tmp_path / "broken.jsonl")
+    with pytest.raises(DatasetError, match="no such file"):
+        swebench.read_records(tmp_path / "absent.jsonl")
+    with pytest.raises(DatasetError, match=r"no mirror of a/b \(expected a__b"):
+        swebench.resolve_repo("a/b", tmp_path)
+
+
+def test_predictions_forms_and_errors(tmp_path, tasks):
+    ids = [t.id for t in tasks[:2]]
+    rows = [{"instance_id": i, "model_name_or_path": "org/model", "model_patch": "diff"} for i in ids]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "p.json").write_text(json.dumps({r["instance_id"]: r for r in rows}))
+    for name in ("p.jsonl", "p.json"):
+        assert {p.instance_id for p in swebench.load_predictions(tmp_path / name, tasks)} == set(ids)
+    assert {p.model_patch for p in swebench.load_predictions("empty", tasks)} == {""}
+    assert [p.model_patch for p in swebench.load_predictions("gold", tasks)] == [t.gold_patch for t in tasks]
+    bad_cases = [
+        ({"instance_id": ids[0], "model_name_or_path": "m"}, "field 'model_patch': required field is missing"),
+        ({"instance_id": ids[0], "model_patch": "d"}, "field 'model_name_or_path': required field is missing"),
+        ({"instance_id": "nope", "model_name_or_path": "m", "model_patch": "d"}, "'nope' is not in the dataset"),
+        ({"instance_id": ids[0], "model_name_or_path": "m", "model_patch": 3}, "must be a string or null"),
+    ]
+    for row, expected in bad_cases:
+        (tmp_path / "bad.jsonl").write_text(json.dumps(row) + "\n")
+        with pytest.raises(DatasetError) as info:
+            swebench.load_predictions(tmp_path / "bad.jsonl", tasks)
+        assert str(info.value).startswith(f"{tmp_path / 'bad.jsonl'}: prediction 1") and expected in str(info.value)
+
+
+def test_cli_import_and_user_mistakes_are_one_line(tmp_path, tasks):
+    dataset, mirror, recipes = write_swebench_dataset(tmp_path, tasks[:2])
+    result = swe_env("tasks", "import-swebench", str(dataset), "--out", str(tmp_path / "out"),
+                     "--repo-mirror", str(mirror), "--recipes", str(recipes))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(t.id for t in tasks[:2])
+    (tmp_path / "bad.jsonl").write_text('{"instance_id": "x"}\n')
+    (tmp_path / "preds.json").write_text('[{"instance_id": "x"}]')
+    for args, expected in [
+        (("tasks", "import-swebench", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "o2")), "field 'repo'"),
+        (("evaluate", "--dataset", str(tmp_path / "out"), "--predictions", str(tmp_path / "preds.json"), "--run-id", "r"),
+         "preds.json: prediction 1 ('x'): field 'model_name_or_path'"),
+    ]:
+        result = swe_env(*args)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert len(lines) == 1 and expected in lines[0], result.stderr
+

@@ -1,0 +1,443 @@
+"""Execution traces: the in-container tracer event by event, behaviour under tracing, caps,
+the CWM format, the CLI and the agent's `trace` tool. Containers are real."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from swe_env import SWEEnv, tools, traces
+from swe_env.sandbox import Sandbox
+from swe_env.testlogs import parse_pytest_summary
+from swe_env.tracer import runner
+from swe_env.traces import Trace, TraceError, TraceOptions
+
+from .test_cli import swe_env
+
+SCRIPT_PATH = "/tmp/trace_subject.py"
+SCRIPT = '''\
+def total(items):
+    acc = 0
+    for x in items:
+        acc += x
+    return acc
+
+
+def parse(text):
+    try:
+        return int(text)
+    except ValueError:
+        return -1
+
+
+def check(n):
+    if n < 0:
+        raise ValueError(f"negative: {n}")
+    return n
+
+
+def run_check():
+    return check(-1)
+
+
+def fact(n):
+    if n <= 1:
+        return 1
+    return n * fact(n - 1)
+
+
+def evens(n):
+    for i in range(n):
+        yield 2 * i
+
+
+def consume():
+    out = []
+    for v in evens(2):
+        out.append(v)
+    return out
+
+
+if __name__ == "__main__":
+    print(total([1, 2]))
+    print(parse("x"))
+    try:
+        run_check()
+    except ValueError as exc:
+        print(exc)
+    print(fact(3))
+    print(consume())
+'''
+
+BEHAVIOUR_PATH = "/tmp/trace_behaviour.py"
+BEHAVIOUR = '''\
+import asyncio
+import sys
+import threading
+
+results = []
+
+
+def work(n):
+    results.append(sum(i * i for i in range(n)))
+
+
+async def double(x):
+    await asyncio.sleep(0)
+    return 2 * x
+
+
+async def gather():
+    return await asyncio.gather(double(1), double(2))
+
+
+def countdown(n):
+    while n:
+        yield n
+        n -= 1
+
+
+threads = [threading.Thread(target=work, args=(k,)) for k in (3, 4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(sorted(results), asyncio.run(gather()), list(countdown(3)))
+try:
+    {}["missing"]
+except KeyError as exc:
+    print("caught", repr(exc))
+sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+'''
+
+
+def line_of(text: str) -> int:
+    """The line number of the one SCRIPT line that is exactly `text` once stripped."""
+    matches = [n for n, line in enumerate(SCRIPT.splitlines(), start=1) if line.strip() == text]
+    assert len(matches) == 1, text
+    return matches[0]
+
+
+def steps(trace: Trace) -> list[tuple]:
+    """(event, line, depth, payload): locals for call/line, the value or exception otherwise."""
+    result = []
+    for event in trace.events:
+        payload = event.locals if event.event in ("call", "line") else event.value if event.event == "return" \
+            else event.exception
+        result.append((event.event, event.line, event.depth, payload))
+    return result
+
+
+@pytest.fixture(scope="module")
+def sandbox(task, image):
+    with Sandbox(image, task.limits, task.environment.workdir, kind="trace", labels={"task": task.id}) as box:
+        box.write_file(SCRIPT_PATH, SCRIPT.encode())
+        box.write_file(BEHAVIOUR_PATH, BEHAVIOUR.encode())
+        yield box
+
+
+@pytest.fixture(scope="module")
+def subject(sandbox) -> dict[str, Trace]:
+    run = traces.run_traced(sandbox, ["python", SCRIPT_PATH], options=TraceOptions(include=["/tmp"]))
+    assert run.exit_code == 0, run.output
+    assert run.output.splitlines() == ["3", "-1", "negative: -1", "6", "[0, 2]"]
+    by_entry = {}
+    for trace in run.traces:
+        assert trace.complete and trace.cut is None and not trace.tracer_errors
+        by_entry.setdefault(trace.entry.function, trace)
+    return by_entry
+
+
+# ---------------------------------------------------------------- event by event
+
+
+def test_loop_event_by_event(subject):
+    a, f, r = line_of("acc = 0"), line_of("for x in items:"), line_of("return acc")
+    assert steps(subject["total"]) == [
+        ("call", line_of("def total(items):"), 0, {"items": "[1, 2]"}),
+        ("line", a, 0, {"items": ".."}),
+        ("line", f, 0, {"items": "..", "acc": "0"}),
+        ("line", f + 1, 0, {"items": "..", "acc": "..", "x": "1"}),
+        ("line", f, 0, {"items": "..", "acc": "1", "x": ".."}),
+        ("line", f + 1, 0, {"items": "..", "acc": "..", "x": "2"}),
+        ("line", f, 0, {"items": "..", "acc": "3", "x": ".."}),
+        ("line", r, 0, {"items": "..", "acc": "..", "x": ".."}),
+        ("return", r, 0, "3"),
+    ]
+    first = subject["total"].events[0]
+    assert first.file == SCRIPT_PATH and first.function == "total" and first.source == "def total(items):"
+    assert subject["total"].events[3].source == "        acc += x"
+
+
+def test_caught_exception(subject):
+    t, e = line_of("return int(text)"), line_of("except ValueError:")
+    assert steps(subject["parse"]) == [
+        ("call", line_of("def parse(text):"), 0, {"text": "'x'"}),
+        ("line", t - 1, 0, {"text": ".."}),
+        ("line", t, 0, {"text": ".."}),
+        ("exception", t, 0, "ValueError(\"invalid literal for int() with base 10: 'x'\")"),
+        ("line", e, 0, {"text": ".."}),
+        ("line", e + 1, 0, {"text": ".."}),
+        ("return", e + 1, 0, "-1"),
+    ]
+
+
+def test_uncaught_exception_unwinds_without_return(subject):
+    call_line, raise_line = line_of("return check(-1)"), line_of('raise ValueError(f"negative: {n}")')
+    assert steps(subject["run_check"]) == [
+        ("call", line_of("def run_check():"), 0, {}),
+        ("line", call_line, 0, {}),
+        ("call", line_of("def check(n):"), 1, {"n": "-1"}),
+        ("line", raise_line - 1, 1, {"n": ".."}),
+        ("line", raise_line, 1, {"n": ".."}),
+        ("exception", raise_line, 1, "ValueError('negative: -1')"),
+        ("exception", call_line, 0, "ValueError('negative: -1')"),
+    ]
+
+
+def test_recursion(subject):
+    d, i, b, r = line_of("def fact(n):"), line_of("if n <= 1:"), line_of("return 1"), line_of("return n * fact(n - 1)")
+    assert steps(subject["fact"]) == [
+        ("call", d, 0, {"n": "3"}), ("line", i, 0, {"n": ".."}), ("line", r, 0, {"n": ".."}),
+        ("call", d, 1, {"n": "2"}), ("line", i, 1, {"n": ".."}), ("line", r, 1, {"n": ".."}),
+        ("call", d, 2, {"n": "1"}), ("line", i, 2, {"n": ".."}), ("line", b, 2, {"n": ".."}),
+        ("return", b, 2, "1"), ("return", r, 1, "2"), ("return", r, 0, "6"),
+    ]
+    frames = [e.frame for e in subject["fact"].events]
+    assert frames == [0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 1, 0]
+
+
+def test_generator_yields_and_resumes(subject):
+    loop, append, ret = line_of("for v in evens(2):"), line_of("out.append(v)"), line_of("return out")
+    g_loop, g_yield = line_of("for i in range(n):"), line_of("yield 2 * i")
+    assert steps(subject["consume"]) == [
+        ("call", line_of("def consume():"), 0, {}),
+        ("line", loop - 1, 0, {}),
+        ("line", loop, 0, {"out": "[]"}),
+        ("call", line_of("def evens(n):"), 1, {"n": "2"}),
+        ("line", g_loop, 1, {"n": ".."}),
+        ("line", g_yield, 1, {"n": "..", "i": "0"}),
+        ("return", g_yield, 1, "0"),
+        ("line", append, 0, {"out": "..", "v": "0"}),
+        ("line", loop, 0, {"out": "[0]", "v": ".."}),
+        ("call", g_yield, 1, {"n": "2", "i": "0"}),  # a resumed generator starts a new frame record
+        ("line", g_loop, 1, {"n": "..", "i": ".."}),
+        ("line", g_yield, 1, {"n": "..", "i": "1"}),
+        ("return", g_yield, 1, "2"),
+        ("line", append, 0, {"out": "..", "v": "2"}),
+        ("line", loop, 0, {"out": "[0, 2]", "v": ".."}),
+        ("call", g_yield, 1, {"n": "2", "i": "1"}),
+        ("line", g_loop, 1, {"n": "..", "i": ".."}),
+        ("return", g_loop, 1, "None"),
+        ("line", ret, 0, {"out": "..", "v": ".."}),
+        ("return", ret, 0, "[0, 2]"),
+    ]
+
+
+def test_full_locals_and_scope(sandbox, subject):
+    run = traces.run_traced(sandbox, ["python", SCRIPT_PATH], options=TraceOptions(include=["/tmp"], full_locals=True))
+    total = next(t for t in run.traces if t.entry.function == "total")
+    assert total.full_locals
+    assert [e.locals for e in total.events if e.event == "line"][-1] == {"items": "[1, 2]", "acc": "3", "x": "2"}
+    assert all(v != traces.UNCHANGED for e in total.events for v in (e.locals or {}).values())
+    # /tmp is outside the repository: without --include nothing of the script is traced.
+    assert traces.run_traced(sandbox, ["python", SCRIPT_PATH]).traces == []
+
+
+def test_follow_depth_enters_the_standard_library(sandbox):
+    script = "import json\n\ndef dump(x):\n    return json.dumps(x)\n\ndump([1])\n"
+    sandbox.write_file("/tmp/trace_follow.py", script.encode())
+    shallow = traces.run_traced(sandbox, ["python", "/tmp/trace_follow.py"], options=TraceOptions(include=["/tmp"]))
+    deep = traces.run_traced(sandbox, ["python", "/tmp/trace_follow.py"],
+                             options=TraceOptions(include=["/tmp"], follow_depth=1))
+    assert {e.function for t in shallow.traces for e in t.events} == {"dump"}
+    deep_events = [e for t in deep.traces for e in t.events]
+    assert {"dump", "dumps"} <= {e.function for e in deep_events}
+    assert all(e.depth <= 1 for e in deep_events) and any(e.file.endswith("json/__init__.py") for e in deep_events)
+
+
+# ---------------------------------------------------------------- behaviour is unchanged
+
+
+@pytest.mark.parametrize("exit_code", ["0", "3"])
+def test_threads_async_generators_and_exit_code_unchanged(sandbox, exit_code):
+    argv = ["python", BEHAVIOUR_PATH, exit_code]
+    plain = sandbox.exec(argv)
+    run = traces.run_traced(sandbox, argv, options=TraceOptions(include=["/tmp"]))
+    assert (run.exit_code, run.output) == (plain.exit_code, plain.output)
+    assert plain.exit_code == int(exit_code) and "caught KeyError('missing')" in plain.output
+    threads = {t.thread for t in run.traces if t.entry.function == "work"}
+    assert len(threads) == 2 and "MainThread" not in threads
+    assert {"double", "countdown", "work"} <= {t.entry.function for t in run.traces}
+
+
+def test_uncaught_exception_exit_code_unchanged(sandbox):
+    argv = ["python", "-c", "import sys; sys.path.insert(0, '/tmp'); import trace_subject; trace_subject.run_check()"]
+    plain = sandbox.exec(argv)
+    run = traces.run_traced(sandbox, argv, options=TraceOptions(include=["/tmp"]))
+    assert plain.exit_code == run.exit_code == 1
+    assert "ValueError: negative: -1" in plain.stderr and "ValueError: negative: -1" in run.output
+    assert [t.entry.function for t in run.traces] == ["run_check"]
+
+
+def test_bundled_test_outcomes_unchanged_by_tracing(sandbox, task):
+    traces.apply_patch(sandbox, task.tests.test_patch)  # hidden tests: some fail at base_commit
+    try:
+        argv = [*task.tests.command.split(), *task.tests.fail_to_pass, *task.tests.pass_to_pass]
+        plain = sandbox.exec(argv)
+        run = traces.run_traced(sandbox, argv)
+    finally:
+        sandbox.exec(["git", "checkout", "--", "."])
+    expected = parse_pytest_summary(plain.output)
+    assert expected and "failed" in expected.values() and "passed" in expected.values()
+    assert parse_pytest_summary(run.output) == expected
+    assert run.exit_code == plain.exit_code == 1
+    test_entries = {f"{t.entry.file}::{t.entry.function}" for t in run.traces}
+    assert set(task.tests.fail_to_pass) <= test_entries
+    assert all(t.complete for t in run.traces)
+    raised = [e for t in run.traces for e in t.events if e.event == "exception"]
+    assert raised, "a failing test's assertion appears as an exception event"
+
+
+def test_function_mode_and_bad_inputs(sandbox):
+    run = traces.run_traced(sandbox, function="ledger.dates:days_in_month", args={"year": 2024, "month": 2})
+    plain = sandbox.exec(["python", "-c", "from ledger.dates import days_in_month; print(repr(days_in_month(2024, 2)))"])
+    assert run.exit_code == plain.exit_code == 0 and run.output == plain.stdout == "29\n"
+    (trace,) = run.traces
+    assert trace.entry.function == "days_in_month" and trace.events[0].locals == {"year": "2024", "month": "2"}
+    assert trace.events[-1].event == "return" and trace.events[-1].value == "29"
+    with pytest.raises(TraceError, match="not a Python program"):
+        traces.run_traced(sandbox, ["bash", "-c", "true"])
+    with pytest.raises(TraceError, match="does not apply"):
+        traces.apply_patch(sandbox, "diff --git a/nope.py b/nope.py\n--- a/nope.py\n+++ b/nope.py\n@@ -1 +1 @@\n-a\n+b\n")
+
+
+# ---------------------------------------------------------------- caps
+
+
+def test_event_cap_cuts_and_marks(sandbox):
+    run = traces.run_traced(sandbox, ["python", SCRIPT_PATH], options=TraceOptions(include=["/tmp"], max_events=4))
+    assert run.exit_code == 0 and run.output.splitlines()[-1] == "[0, 2]"
+    by_entry = {t.entry.function: t for t in run.traces}
+    assert by_entry["total"].cut == "max_events" and len(by_entry["total"].events) == 4
+    assert by_entry["total"].event_count == 4
+    assert [e.event for e in by_entry["total"].events] == ["call", "line", "line", "line"]
+    assert by_entry["run_check"].cut == "max_events"
+    # a cut chain still ends where the program leaves it: the next call starts a new trace
+    assert [t.entry.function for t in run.traces] == ["total", "parse", "run_check", "fact", "consume"]
+
+
+def test_byte_cap_cuts_and_marks(sandbox):
+    script = "def grow():\n    s = ''\n    for i in range(300):\n        s += 'x' * 50\n    return len(s)\n\nprint(grow())\n"
+    sandbox.write_file("/tmp/trace_grow.py", script.encode())
+    run = traces.run_traced(sandbox, ["python", "/tmp/trace_grow.py"],
+                            options=TraceOptions(include=["/tmp"], max_bytes=20_000, repr_cap=300))
+    assert run.exit_code == 0 and run.output.strip() == "15000"
+    (trace,) = run.traces
+    assert trace.cut == "max_bytes" and trace.events[-1].event == "line"
+    assert sum(len(e.model_dump_json()) for e in trace.events) <= 20_000 * 1.2
+    long = [v for e in trace.events for v in (e.locals or {}).values() if len(v) > 300]
+    assert long and all(v.endswith(runner.CUT_SUFFIX) and len(v) == 300 + len(runner.CUT_SUFFIX) for v in long)
+
+
+def test_capped_repr_never_raises():
+    class Broken:
+        def __repr__(self):
+            raise RuntimeError("no")
+
+    assert runner.capped_repr(Broken(), 50).startswith("<Broken object; repr failed")
+    assert runner.capped_repr("a" * 1000, 10) == "'aaaaaaaaa" + runner.CUT_SUFFIX
+    assert runner.capped_repr(list(range(10_000)), 12) == "[0, 1, 2, 3," + runner.CUT_SUFFIX
+    assert runner.capped_repr({i: i for i in range(100)}, 8) == "{0: 0, 1" + runner.CUT_SUFFIX
+
+
+# ---------------------------------------------------------------- CWM format
+
+
+def test_cwm_rendering_parses_back(subject):
+    for trace in subject.values():
+        text = traces.render_cwm(trace)
+        assert text.startswith(traces.FRAME_SEP) and text.endswith(traces.FRAME_SEP)
+        frames = traces.parse_cwm(text)
+        assert [(f.kind, f.source) for f in frames] == [(e.event, e.source) for e in trace.events]
+        for frame, event in zip(frames, trace.events):
+            if event.event in ("call", "line"):
+                assert frame.locals == event.locals and frame.value is None
+            else:
+                assert frame.locals is None and frame.value == (event.value or event.exception)
+
+
+def test_cwm_grammar_by_hand():
+    event = dict(file="m.py", function="f", frame=0, depth=0)
+    trace = Trace(trace_id="1-1", thread="MainThread", entry={"file": "m.py", "function": "f", "line": 1},
+                  repr_cap=200, full_locals=False, event_count=4, events=[
+                      dict(event="call", line=1, source="def f(x):", locals={"x": "1"}, **event),
+                      dict(event="line", line=2, source="    y = x + 1", locals={"x": ".."}, **event),
+                      dict(event="exception", line=2, source="    y = x + 1", exception="KeyError('é')", **event),
+                      dict(event="return", line=3, source="    return y", value="'a<|b'", **event),
+                  ])
+    assert traces.render_cwm(trace) == (
+        '<|frame_sep|><|call_sep|>{"x":"1"}<|action_sep|>def f(x):\n<|frame_sep|>'
+        '<|line_sep|>{"x":".."}<|action_sep|>    y = x + 1\n<|frame_sep|>'
+        '<|exception_sep|><|action_sep|>    y = x + 1\n<|arg_sep|>"KeyError(\'é\')"<|frame_sep|>'
+        '<|return_sep|><|action_sep|>    return y\n<|arg_sep|>"\'a<|b\'"<|frame_sep|>'
+    )
+    assert traces.parse_cwm("<|frame_sep|>") == []
+    for bad in ("<|call_sep|>{}<|action_sep|>x\n<|frame_sep|>", "<|frame_sep|><|line_sep|>[1]<|action_sep|>x\n<|frame_sep|>",
+                "<|frame_sep|><|return_sep|><|action_sep|>x\n<|arg_sep|>3<|frame_sep|>",
+                "<|frame_sep|><|line_sep|>{}<|action_sep|>x<|frame_sep|>", "<|frame_sep|><|jump_sep|>{}<|frame_sep|>"):
+        with pytest.raises(ValueError):
+            traces.parse_cwm(bad)
+
+
+# ---------------------------------------------------------------- CLI and the agent's tool
+
+
+def test_cli_trace_writes_cwm_lines(tmp_path, task):
+    out = tmp_path / "traces.cwm.jsonl"
+    node = task.tests.pass_to_pass[0]
+    result = swe_env("trace", "--task", task.id, "--format", "cwm", "--out", str(out), "--", "python", "-m", "pytest",
+                     "-q", "-p", "no:cacheprovider", node)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "program exit code 0" in result.stdout and "1 passed" in result.stdout
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records and all(r["task_id"] == task.id for r in records)
+    assert all(traces.parse_cwm(r["text"]) for r in records)
+
+
+def test_trace_tool_is_opt_in_and_compact(task, image):
+    assert "trace" in tools.TOOLS and "trace" not in tools.DEFAULT_TOOLS
+    env = SWEEnv(tasks=[task], tools=[*tools.DEFAULT_TOOLS, "trace"])
+    try:
+        observation, info = env.reset()
+        assert "trace" in info["tools"] and "- trace:" in observation
+        node = task.tests.pass_to_pass[0]
+        observation, reward, terminated, truncated, _ = env.step({"tool": "trace", "command": f"python -m pytest -q {node}"})
+        assert not terminated and not truncated
+        assert observation.startswith("[traced: exit code 0,") and "== trace" in observation
+        assert "call " in observation and "return " in observation and "[exit code 0]" in observation
+        assert len(observation) <= env.config.output_limit + 200
+        observation, *_ = env.step({"tool": "trace", "command": "ls -la"})
+        assert observation.startswith("Error:") and "not a Python program" in observation
+    finally:
+        env.close()
+    default_env = SWEEnv(tasks=[task])
+    try:
+        default_env.reset()
+        observation, *_ = default_env.step({"tool": "trace", "command": "pytest"})
+        assert "unknown tool 'trace'" in observation
+    finally:
+        default_env.close()
+
+
+def test_recursion_limit_keeps_behaviour_and_marks_the_trace(sandbox):
+    script = ("def down(n):\n    return down(n + 1)\n\ntry:\n    down(0)\nexcept RecursionError:\n"
+              "    print('caught')\n")
+    sandbox.write_file("/tmp/trace_deep.py", script.encode())
+    plain = sandbox.exec(["python", "/tmp/trace_deep.py"])
+    run = traces.run_traced(sandbox, ["python", "/tmp/trace_deep.py"], options=TraceOptions(include=["/tmp"]))
+    assert (run.exit_code, run.output) == (plain.exit_code, plain.output) == (0, "caught\n")
+    (trace,) = run.traces
+    assert trace.entry.function == "down" and trace.events[0].locals == {"n": "0"}
+    assert not trace.complete and any("still open at exit" in note for note in trace.tracer_errors)
