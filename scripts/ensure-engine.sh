@@ -57,6 +57,8 @@ setsid nohup dockerd >>"$LOG" 2>&1 </dev/null &
 for _ in $(seq 1 60); do
     if engine_answers; then
         echo "swe-env setup: dockerd is up"
+        # Remember that this engine is ours (tests that restart it check this first).
+        cp /var/run/docker.pid /run/swe-env-dockerd.pid 2>/dev/null || true
         exit 0
     fi
     sleep 1

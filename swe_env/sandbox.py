@@ -17,12 +17,13 @@ import posixpath
 import shlex
 import signal
 import tarfile
+import threading
 import time
 import uuid
-import weakref
 from dataclasses import dataclass
 
 import docker.errors
+import requests
 
 from . import engine
 from .shell import CommandResult, ShellSession
@@ -59,12 +60,17 @@ class DiskLimitExceeded(RuntimeError):
     """The agent's container wrote more than the task's disk limit (the agent's doing)."""
 
 
-_live: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
+# Strong references on purpose: a sandbox dropped half-way (an interrupt between start and
+# the caller's assignment, or inside close) must still be found and removed at exit.
+_live: set["Sandbox"] = set()
+_live_lock = threading.Lock()
 
 
 def close_all() -> None:
     """Remove every container this process still holds (signal handlers and atexit call this)."""
-    for sandbox in list(_live):
+    with _live_lock:
+        pending = list(_live)
+    for sandbox in pending:
         try:
             sandbox.close()
         except Exception:  # noqa: BLE001 - best effort while the process is going down
@@ -123,7 +129,8 @@ class Sandbox:
 
     def start(self) -> "Sandbox":
         client = engine.client()
-        _live.add(self)
+        with _live_lock:
+            _live.add(self)
         try:
             self.container = client.containers.run(
                 self.image,
@@ -167,21 +174,20 @@ class Sandbox:
             if shell is not None:
                 shell.close()
         self.shell = self._files = None
-        _live.discard(self)
-        container, self.container = self.container, None
-        if container is None:
-            # start() may have failed after the engine created the container: remove it by name.
-            try:
-                container = engine.client().containers.get(self.name)
-            except docker.errors.DockerException:
-                return
+        self.container = None
         try:
-            container.remove(force=True)
+            # By name: also right when start() was interrupted after the engine created it.
+            engine.client().api.remove_container(self.name, force=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
             if "already in progress" not in str(exc):
                 raise
+        except requests.exceptions.ConnectionError:
+            return  # the engine is gone (its restart ends our auto-remove containers); atexit retries
+        # Only now: an interrupt above leaves it registered, and atexit tries again.
+        with _live_lock:
+            _live.discard(self)
 
     def stop_all_processes(self) -> None:
         """Kill every process in the container by restarting it; the files stay.

@@ -74,12 +74,18 @@ def test_interrupted_host_process_leaves_no_container(docker_client, image, phas
     assert _left(docker_client, run_id) == []
 
 
-def test_sigkilled_host_leaves_nothing_past_the_ttl_and_gc_cleans_at_once(docker_client, image):
-    run_id = f"fault-ttl-{uuid.uuid4().hex[:8]}"
-    proc = _start("ttl", run_id)
+def _sigkilled_in(phase: str, docker_client) -> str:
+    """Start the script in `phase`, SIGKILL it (no cleanup can run), return its run id."""
+    run_id = f"fault-{phase}-{uuid.uuid4().hex[:8]}"
+    proc = _start(phase, run_id)
     proc.kill()
     proc.wait(timeout=30)
-    assert _left(docker_client, run_id), "the container should outlive its SIGKILLed owner until the TTL"
+    assert _left(docker_client, run_id), "the container should outlive its SIGKILLed owner"
+    return run_id
+
+
+def test_sigkilled_host_leaves_nothing_past_the_ttl(docker_client, image):
+    run_id = _sigkilled_in("ttl", docker_client)
     deadline = time.monotonic() + 60
     while _left(docker_client, run_id) and time.monotonic() < deadline:
         time.sleep(1)
@@ -87,11 +93,7 @@ def test_sigkilled_host_leaves_nothing_past_the_ttl_and_gc_cleans_at_once(docker
 
 
 def test_gc_removes_containers_of_dead_owners(docker_client, image):
-    run_id = f"fault-gc-{uuid.uuid4().hex[:8]}"
-    proc = _start("step", run_id)
-    proc.kill()
-    proc.wait(timeout=30)
-    assert _left(docker_client, run_id)
+    run_id = _sigkilled_in("step", docker_client)
     result = subprocess.run([sys.executable, "-m", "swe_env.cli", "gc"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
