@@ -2,14 +2,13 @@
 
 One bash process lives for the whole episode, so cwd, exported variables and functions
 survive between commands, and a command costs one socket round trip instead of a new
-`docker exec`. Each command is sent base64-encoded to `eval` (a syntax error cannot eat
-the rest of the protocol), with stdin at /dev/null, and its end is found by a marker
-carrying a fresh random token and the exit code.
+`docker exec`. Each command is sent to `eval` as one ANSI-C quoted word (a syntax error
+cannot eat the rest of the protocol, and decoding it needs no fork), with stdin at
+/dev/null, and its end is found by a marker carrying a fresh random token and the exit code.
 """
 
 from __future__ import annotations
 
-import base64
 import codecs
 import re
 import secrets
@@ -59,6 +58,16 @@ pids=$(tree "$1")
 [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
 exit 0
 """
+
+
+# Bytes that may stand for themselves inside bash's $'...' quoting; everything else is \xHH.
+_PLAIN = frozenset(range(0x20, 0x7F)) - {ord("'"), ord("\\")}
+
+
+def ansi_c_quote(text: str) -> str:
+    """`text` as one bash $'...' word: any bytes, one line, no fork to decode it."""
+    data = text.encode("utf-8", errors="surrogateescape").replace(b"\0", b"")  # bash strings hold no NUL
+    return "$'" + "".join(chr(b) if b in _PLAIN else f"\\x{b:02x}" for b in data) + "'"
 
 
 class ShellError(RuntimeError):
@@ -219,9 +228,8 @@ class ShellSession:
                 raise ShellError("shell is not running")
             self.start()
         token = secrets.token_hex(12)
-        encoded = base64.b64encode(command.encode("utf-8", errors="surrogateescape")).decode()
         line = (
-            f"eval \"$(printf %s '{encoded}' | base64 -d)\" </dev/null 2>&1; "
+            f"eval {ansi_c_quote(command)} </dev/null 2>&1; "
             f"__SWE_RC=$?; __SWE_ABORT=; printf '\\n__SWE_ENV_DONE_%s_%s__\\n' '{token}' \"$__SWE_RC\"\n"
         )
         collected = HeadTail(self.output_limit)
