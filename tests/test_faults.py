@@ -98,3 +98,51 @@ def test_gc_removes_containers_of_dead_owners(docker_client, image):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert _left(docker_client, run_id) == []
+
+
+BUILD_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from swe_env.images import ImageBuilder
+    from swe_env.sandbox import handle_termination_signals
+    from swe_env.task import load_tasks
+
+    marker, tasks_dir = sys.argv[1], sys.argv[2]
+    task = load_tasks(tasks_dir)[0]
+    slow = task.model_copy(update={
+        "id": f"{task.id}-slow-build",
+        "environment": task.environment.model_copy(update={"install": [f"sleep 30 # {marker}"]}),
+    })
+    slow._source = task.source
+    handle_termination_signals()
+    print("READY", ImageBuilder().instance_tag(slow), flush=True)
+    ImageBuilder().ensure(slow)
+    """
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_image_build_leaves_no_container_and_no_tag(docker_client, image, signum):
+    marker = f"interrupted-build-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen([sys.executable, "-c", BUILD_SCRIPT, marker, str(TASKS_DIR)],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line.startswith("READY"), proc.stderr.read() if proc.poll() is not None else line
+    tag = line.split()[1]
+
+    def build_containers() -> list:
+        # The builder's intermediate container runs the install step: its command names the marker.
+        return [c for c in docker_client.api.containers(all=True) if marker in (c.get("Command") or "")]
+
+    deadline = time.monotonic() + 60
+    while not build_containers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert build_containers(), "the build never reached its slow step"
+    proc.send_signal(signum)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 60  # the engine cancels the build when its client goes away
+    while build_containers() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert build_containers() == []
+    assert not docker_client.images.list(filters={"reference": tag})
