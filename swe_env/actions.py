@@ -95,9 +95,16 @@ def parse(action: Any, allowed: list[str] | None = None) -> ToolCall:
     else:
         arguments = {k: v for k, v in action.items() if k not in ("tool", "name", "type", "id")}
     try:
-        return ToolCall(name, TOOLS[name].model_validate(arguments))
+        args = TOOLS[name].model_validate(arguments)
     except ValidationError as exc:
         raise ActionError(f"{name}: {_validation_message(exc)}") from None
+    for field, value in args:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8", errors="surrogateescape")
+            except UnicodeEncodeError:
+                raise ActionError(f"{name}: argument '{field}' holds invalid Unicode (a lone surrogate)") from None
+    return ToolCall(name, args)
 
 
 def _from_message(message: dict) -> Any:

@@ -199,24 +199,7 @@ class SWEEnv(gym.Env):
                 result = self._run_tool(call, limits)
                 record.observation, record.exit_code = _render(result), result.exit_code
                 record.error, record.notes = result.error, result.notes
-        except DiskLimitExceeded as exc:
-            # The agent filled the disk: its episode ends (no grading of a tree that large), not an infra fault.
-            record.observation = f"The episode was ended: {exc}."
-            record.error, truncated = True, True
-            info["error"] = str(exc)
-            self._finish_episode("disk_limit", error=str(exc))
-        except (SandboxError, ShellError, docker.errors.DockerException, OSError) as exc:
-            # The container died or the engine failed: not the agent's fault, and the episode cannot go on.
-            record.observation = f"The sandbox failed and the episode cannot continue: {exc}"
-            record.error, truncated = True, True
-            info["error"] = str(exc)
-            self._finish_episode("sandbox_died", error=str(exc))
-        if not terminated and not truncated:
-            reason = None
-            if self._steps >= limits.max_steps:
-                reason = "max_steps"
-            elif time.monotonic() - self._started >= limits.episode_timeout:
-                reason = "time_limit"
+            reason = self._budget_spent(limits) if not terminated else None
             if reason is not None:
                 truncated = True
                 record.notes.append(f"episode truncated: {reason}")
@@ -225,6 +208,19 @@ class SWEEnv(gym.Env):
                 if report is not None:
                     info["report"] = report.model_dump()
                 self._finish_episode(reason, report=report)
+        except DiskLimitExceeded as exc:
+            # The agent filled the disk: its episode ends (no grading of a tree that large), not an infra fault.
+            truncated, terminated, reward = True, False, 0.0
+            self._end_with_error(record, info, "disk_limit", f"The episode was ended: {exc}.", exc)
+        except (SandboxError, ShellError, docker.errors.DockerException, OSError) as exc:
+            # The container died or the engine failed: not the agent's fault, and the episode cannot go on.
+            truncated, terminated, reward = True, False, 0.0
+            self._end_with_error(record, info, "sandbox_died",
+                                 f"The sandbox failed and the episode cannot continue: {exc}", exc)
+        except Exception as exc:  # noqa: BLE001 - step never raises; a bug of ours is labelled, not blamed on the agent
+            truncated, terminated, reward = True, False, 0.0
+            self._end_with_error(record, info, "internal_error",
+                                 f"The environment failed and the episode cannot continue: {type(exc).__name__}: {exc}", exc)
         record.env_seconds = round(time.monotonic() - started, 4)
         self.trajectory.steps.append(record)
         if self._done:
@@ -282,8 +278,28 @@ class SWEEnv(gym.Env):
             return tools.ToolResult(text, exit_code, error=error)
         return self._files.run(call.tool, call.args)
 
+    def _budget_spent(self, limits: Limits) -> str | None:
+        if self._steps >= limits.max_steps:
+            return "max_steps"
+        if time.monotonic() - self._started >= limits.episode_timeout:
+            return "time_limit"
+        return None
+
+    def _end_with_error(self, record: Step, info: dict, reason: str, observation: str, exc: BaseException) -> None:
+        record.observation, record.error = observation, True
+        info["error"] = str(exc)
+        self._finish_episode(reason, error=str(exc))
+
     def _grade(self) -> GradingReport:
-        diff = self.sandbox.diff(self.task.base_commit)
+        try:
+            diff = self.sandbox.diff(self.task.base_commit)
+        except SandboxError as exc:
+            if not self.sandbox.alive():
+                raise
+            # The container is fine but git is not (the agent removed or broke .git): its work
+            # cannot be read, which is the agent's doing, not the infrastructure's.
+            return GradingReport(task_id=self.task.id, status="patch_failed",
+                                 error=f"the repository's git state is broken, so no diff could be taken: {exc}")
         self.trajectory.diff = diff
         return self.grader.grade(self.task, diff, image=self.sandbox.image)
 

@@ -22,6 +22,7 @@ import configparser
 import functools
 import re
 import shlex
+import sys
 import time
 import tomllib
 import uuid
@@ -247,7 +248,8 @@ class Grader:
         candidates = list(dict.fromkeys([*_paths_of(patch), *changed, *test_patch_paths]))
         restore = []
         for path in candidates:
-            if path in test_patch_paths or matches(path, task.tests.protected):
+            shadows = task.tests.protect_imports and _shadows_a_module(path, in_base)
+            if path in test_patch_paths or matches(path, task.tests.protected) or shadows:
                 restore.append(path)
             elif matches(path, task.tests.protected_config) and self._pytest_section_changed(box, task, path):
                 restore.append(path)
@@ -353,3 +355,19 @@ def _checked(result, what: str):
 
 def _note(report: GradingReport, started: float, message: str) -> None:
     report.log.append(f"[{time.monotonic() - started:7.2f} s] {message}")
+
+
+# `python -m pytest` puts the repository first on sys.path: a new top-level module named like
+# pytest, one of its dependencies or a standard-library module would be imported instead of
+# the real one, before any test runs, and could rewrite the results.
+_SHADOWABLE = frozenset(sys.stdlib_module_names) | {
+    "pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py", "exceptiongroup", "tomli", "xdist", "pytest_timeout",
+}
+
+
+def _shadows_a_module(path: str, in_base: set[str]) -> bool:
+    """A path the agent added at the top level that would shadow an importable module."""
+    top = path.split("/", 1)[0]
+    if top.split(".", 1)[0] not in _SHADOWABLE:  # pytest.py, pytest/, argparse.cpython-311-x86_64.so
+        return False
+    return not any(p == top or p.startswith(top + "/") for p in in_base)

@@ -32,7 +32,7 @@ from .task import Task
 from .trajectory import Trajectory, TrajectoryWriter, finished_keys
 
 Backend = Literal["thread", "ray"]
-FAILED_ENDINGS = frozenset({"agent_error", "infra_error", "sandbox_died"})
+FAILED_ENDINGS = frozenset({"agent_error", "infra_error", "sandbox_died", "internal_error"})
 
 
 class Interrupted(Exception):

@@ -32,6 +32,8 @@ from .task import Limits
 _FILE_TIMEOUT = 120.0
 _DISK_CHECK_AFTER_SECONDS = 1.0
 _DISK_CHECK_EVERY = 10
+_PIDS_EXHAUSTED = "fork: retry: Resource temporarily unavailable"
+"""What bash prints when the pid limit stops it from forking."""
 _INLINE_LIMIT = 32 * 1024
 """Payloads up to this size go through the private shell; larger ones through the archive API."""
 
@@ -123,6 +125,7 @@ class Sandbox:
         self._files: ShellSession | None = None
         self.started_at: float | None = None
         self._oom_kills = 0
+        self._ids: tuple[int, int] | None = None
         self._steps_since_disk_check = 0
 
     # ------------------------------------------------------------ lifecycle
@@ -241,6 +244,15 @@ class Sandbox:
                 )
                 result.output += f"\n[{result.notes[-1]}]"
             self._oom_kills = max(kills, self._oom_kills)
+        if _PIDS_EXHAUSTED in result.output:
+            # A fork bomb (or a leak of processes) holds every pid: nothing inside can clean it
+            # up, and every later command would crawl. Stop all processes; the files stay.
+            self.stop_all_processes()
+            result.notes.append(
+                f"the container ran out of process ids (limit {self.limits.pids}); every process in it was "
+                "stopped (files are kept) and the shell will start afresh"
+            )
+            result.output += f"\n[{result.notes[-1]}]"
         self._steps_since_disk_check += 1
         # Writing gigabytes takes time: check after long commands, and every few steps for slow fillers.
         if result.seconds > _DISK_CHECK_AFTER_SECONDS or self._steps_since_disk_check >= _DISK_CHECK_EVERY:
@@ -375,9 +387,7 @@ class Sandbox:
         path = self.resolve(path)
         if len(data) > _INLINE_LIMIT:
             # bash reads its input one byte at a time: large payloads go through the archive API.
-            if confine:
-                self._files_run(":", path, confine=True)
-            self._put_archive(path, data, mode)
+            self._write_large(path, data, mode, confine)
             return
         q = shlex.quote(path)
         encoded = base64.b64encode(data).decode()
@@ -393,8 +403,8 @@ class Sandbox:
         """
         path = self.resolve(path)
         if len(data) > _INLINE_LIMIT:
-            content, mode = self.read_file(path, confine)
-            self._put_archive(path, content[:start] + data + content[end:], mode)
+            content, _mode = self.read_file(path, confine)
+            self._write_large(path, content[:start] + data + content[end:], None, confine)
             return
         q = shlex.quote(path)
         encoded = base64.b64encode(data).decode()
@@ -405,16 +415,20 @@ class Sandbox:
         )
         self._files_run(script, path, confine)
 
-    def _put_archive(self, path: str, data: bytes, mode: int | None) -> None:
-        if mode is None:
-            try:
-                mode = self.read_mode(path)
-            except FileNotFoundError:
-                mode = 0o644
+    def _write_large(self, path: str, data: bytes, mode: int | None, confine: bool) -> None:
+        """Write a large payload: the archive API drops it at an unguessable path in /tmp, then
+        the private shell, as the sandbox's user, copies it into place.
+
+        The engine unpacks archives as root whatever the user is; copying as the user keeps the
+        file's owner right and keeps a link swapped in at the last moment from reaching places
+        the user may not write.
+        """
+        uid, gid = self._user_ids()
+        staged = f"/tmp/.swe-env-upload-{uuid.uuid4().hex}"
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
-            info = tarfile.TarInfo(path.lstrip("/"))
-            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            info = tarfile.TarInfo(staged.lstrip("/"))
+            info.size, info.mode, info.mtime, info.uid, info.gid = len(data), 0o600, int(time.time()), uid, gid
             tar.addfile(info, io.BytesIO(data))
         try:
             ok = self.container.put_archive("/", buffer.getvalue())
@@ -422,15 +436,20 @@ class Sandbox:
             raise OSError(f"{path}: cannot write ({str(exc).splitlines()[0][:200]})") from None
         if not ok:
             raise OSError(f"{path}: cannot write")
+        q, s = shlex.quote(path), shlex.quote(staged)
+        # An existing file keeps its mode (cat > file); a new one gets `mode` or 644.
+        chmod = f" && chmod {mode & 0o7777:o} {q}" if mode is not None else f" && {{ [ -n \"$existed\" ] || chmod 644 {q}; }}"
+        script = (
+            f"existed=$([ -e {q} ] && echo 1); mkdir -p -- \"$(dirname -- {q})\" && cat -- {s} > {q}{chmod}; "
+            f"rc=$?; rm -f -- {s}; [ $rc = 0 ]"
+        )
+        self._files_run(script, path, confine)
 
-    def read_mode(self, path: str) -> int:
-        """Permission bits of an existing file; FileNotFoundError otherwise."""
-        path = self.resolve(path)
-        q = shlex.quote(path)
-        head = self._files_run(f"if [ -e {q} ]; then stat -L -c %a {q}; else echo N; fi", path).strip()
-        if head == "N":
-            raise FileNotFoundError(path)
-        return int(head, 8)
+    def _user_ids(self) -> tuple[int, int]:
+        if self._ids is None:
+            out = self._files_run("id -u; id -g", "id").split()
+            self._ids = (int(out[0]), int(out[1]))
+        return self._ids
 
     # ------------------------------------------------------------ the agent's work
 

@@ -229,7 +229,9 @@ class ShellSession:
             self.start()
         token = secrets.token_hex(12)
         line = (
-            f"eval {ansi_c_quote(command)} </dev/null 2>&1; "
+            # Clear the abort flag first: a SIGUSR1 meant for the previous command may have
+            # arrived just after it ended, and must not skip this one.
+            f"__SWE_ABORT=; eval {ansi_c_quote(command)} </dev/null 2>&1; "
             f"__SWE_RC=$?; __SWE_ABORT=; printf '\\n__SWE_ENV_DONE_%s_%s__\\n' '{token}' \"$__SWE_RC\"\n"
         )
         collected = HeadTail(self.output_limit)

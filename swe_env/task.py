@@ -88,6 +88,8 @@ class TestSpec(_Strict):
     """Globs (`*` stays within a folder, `**/` spans folders) of files the grader restores to base_commit, besides the files the test patch touches."""
     protected_config: list[str] = list(DEFAULT_PROTECTED_CONFIG)
     """Globs of shared config files restored to base_commit only when their pytest section changed (other edits to them are kept)."""
+    protect_imports: bool = True
+    """Remove new top-level modules named like pytest, its dependencies or a standard-library module: `python -m pytest` would import them first."""
     log_fallback: bool = False
     """Read results from pytest's `-rA` summary when no JUnit report was written (for commands that ignore PYTEST_ADDOPTS; the output is agent-influenced)."""
 

@@ -256,8 +256,9 @@ class FileTools:
             return _error(f"{args.path}: `old` text not found; no change made (view the file to copy it exactly)")
         if count > 1:
             lines = _occurrence_lines(text, old)
+            shown = ", ".join(map(str, lines[:20])) + (f", ... ({len(lines) - 20} more)" if len(lines) > 20 else "")
             return _error(
-                f"{args.path}: `old` text occurs {count} times (lines {', '.join(map(str, lines))}); "
+                f"{args.path}: `old` text occurs {count} times (lines {shown}); "
                 "include more surrounding lines so it occurs once. No change made."
             )
         start = text.index(old)

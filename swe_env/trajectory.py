@@ -55,7 +55,7 @@ class Trajectory(BaseModel):
     reward: float = 0.0
     resolved: bool = False
     termination: str | None = None
-    """submitted, max_steps, time_limit, sandbox_died, closed, abandoned, agent_error or infra_error."""
+    """submitted, max_steps, time_limit, disk_limit, sandbox_died, internal_error, closed, abandoned, agent_error or infra_error."""
     error: str | None = None
     seconds: float = 0.0
 
@@ -111,7 +111,7 @@ def iter_trajectories(path: str | Path) -> Iterator[Trajectory]:
 
 # ---------------------------------------------------------------- resuming
 
-RETRYABLE_ENDINGS = frozenset({"infra_error", "sandbox_died", "closed", "abandoned"})
+RETRYABLE_ENDINGS = frozenset({"infra_error", "sandbox_died", "internal_error", "closed", "abandoned"})
 """Endings that say nothing about the agent: a resumed rollout runs these episodes again."""
 
 

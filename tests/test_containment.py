@@ -17,10 +17,10 @@ def test_fork_bomb_is_contained_and_the_session_recovers(image, task):
         box.run("echo kept > keep.txt")
         box.run(":(){ :|:& };:", timeout=5)
         results = [box.run("echo alive; cat keep.txt", timeout=5) for _ in range(3)]
-        # Within a few steps the bomb is gone (killed or the container's processes were stopped),
-        # the files are still there, and no step ever raised.
-        assert results[-1].exit_code == 0 and results[-1].output.endswith("alive\nkept\n")
-        assert any(r.exit_code == 0 for r in results)
+        # Within a few steps the bomb is gone (its processes were stopped), the files are still
+        # there, the observation said what happened, and no step raised.
+        assert results[-1].exit_code == 0 and results[-1].output == "alive\nkept\n"
+        assert any("process ids" in note or "every process" in note for r in results for note in r.notes)
 
 
 def test_memory_hog_is_killed_and_said_so(image, task):
@@ -82,7 +82,9 @@ def test_agent_runs_as_non_root_when_the_task_says_so(task, docker_client):
         env.reset(options={"task_id": as_agent.id})
         assert env.step({"tool": "bash", "command": "id -un"})[0].startswith("agent\n")
         env.step({"tool": "create", "path": "made_by_tool.txt", "content": "x"})
-        assert env.step({"tool": "bash", "command": "stat -c %U made_by_tool.txt"})[0].startswith("agent\n")
+        env.step({"tool": "create", "path": "big_by_tool.txt", "content": "y" * 100_000})  # the large-payload path
+        owners = env.step({"tool": "bash", "command": "stat -c %U made_by_tool.txt big_by_tool.txt; echo more >> big_by_tool.txt"})[0]
+        assert owners.startswith("agent\nagent\n") and "[exit code 0]" in owners
         assert "Permission denied" in env.step({"tool": "bash", "command": "touch /etc/owned"})[0]
         _obs, reward, terminated, _trunc, info = env.step({"tool": "submit"})
         assert terminated and info["report"]["status"] == "graded"

@@ -60,6 +60,30 @@ def test_huge_nul_and_invalid_utf8_arguments(env):
     _ok(env.step({"tool": "bash", "command": "rm -f big.py nul_content.txt"}))
 
 
+def test_lone_surrogates_are_an_error_observation(env):
+    for action in ({"tool": "bash", "command": "echo \ud800"},
+                   {"tool": "create", "path": "s.txt", "content": "\udfff"},
+                   {"tool": "edit", "path": "s.txt", "old": "x", "new": "\ud800"}):
+        observation = _ok(env.step(action))
+        assert observation.startswith("Error:") and "invalid Unicode" in observation
+
+
+def test_a_broken_git_is_the_agents_doing_not_an_infrastructure_failure(task, image):
+    for ending in ("submit", "budget"):
+        environment = SWEEnv(tasks=[task], max_steps=2)
+        try:
+            environment.reset(options={"task_id": task.id})
+            environment.step({"tool": "bash", "command": "rm -rf .git"})
+            action = {"tool": "submit"} if ending == "submit" else {"tool": "bash", "command": "true"}
+            _obs, reward, terminated, truncated, info = environment.step(action)
+            assert (terminated or truncated) and reward == 0.0
+            assert info["report"]["status"] == "patch_failed" and not info["report"]["infrastructure_failure"]
+            assert "git state is broken" in info["report"]["error"]
+            assert environment.trajectory.termination in ("submitted", "max_steps")
+        finally:
+            environment.close()
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),

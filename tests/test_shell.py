@@ -179,3 +179,10 @@ def test_large_payloads_take_the_archive_path_and_keep_mode(box):
     box.replace_bytes("big.bin", 0, 10, b"head")
     assert box.read_file("big.bin")[0][:4] == b"head"
     box.run("rm -f big.bin")
+
+
+def test_a_timeout_at_the_very_end_of_a_command_does_not_skip_the_next(box):
+    # The abort signal may reach bash just after the command ended; the next line must still run.
+    for _ in range(3):
+        box.run("sleep 1", timeout=1.0)
+        assert box.run("echo second").output == "second\n"
