@@ -186,11 +186,21 @@ class Sandbox:
         except docker.errors.APIError as exc:
             if "already in progress" not in str(exc):
                 raise
+            self._wait_until_gone()  # auto-remove got there first: close() still returns only once it is gone
         except requests.exceptions.ConnectionError:
             return  # the engine is gone (its restart ends our auto-remove containers); atexit retries
         # Only now: an interrupt above leaves it registered, and atexit tries again.
         with _live_lock:
             _live.discard(self)
+
+    def _wait_until_gone(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                engine.client().api.inspect_container(self.name)
+            except docker.errors.NotFound:
+                return
+            time.sleep(0.05)
 
     def stop_all_processes(self) -> None:
         """Kill every process in the container by restarting it; the files stay.

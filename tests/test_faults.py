@@ -60,7 +60,9 @@ def _start(phase: str, run_id: str) -> subprocess.Popen:
 
 
 def _left(docker_client, run_id: str) -> list[str]:
-    return [c.name for c in docker_client.containers.list(all=True, filters={"label": f"swe_env.run={run_id}"})]
+    # One list call: the SDK's list() inspects each container and fails on one removed meanwhile.
+    found = docker_client.api.containers(all=True, filters={"label": f"swe_env.run={run_id}"})
+    return [c["Names"][0].lstrip("/") for c in found]
 
 
 @pytest.mark.parametrize("phase", ["reset", "step", "grading"])
