@@ -122,6 +122,7 @@ class SWEEnv(gym.Env):
         self._steps = 0
         self._last_text = ""
         self._agent_seconds: float | None = None
+        self._episode_limits: Limits | None = None
 
     # ------------------------------------------------------------ gym API
 
@@ -140,7 +141,7 @@ class SWEEnv(gym.Env):
         else:
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
         image = self.builder.ensure(task)
-        limits = self._limits(task)
+        limits = self._episode_limits = self._limits(task)
         spec = SandboxSpec.of(image, limits, task.environment.workdir, task.environment.env, {"task": task.id},
                               self.config.output_limit, task.environment.user)
         sandbox = self._pool.acquire(spec) if self._pool is not None else spec.start()
@@ -177,7 +178,7 @@ class SWEEnv(gym.Env):
             return "The episode is over; call reset() to start a new one.", 0.0, True, False, {"error": "episode over"}
         started = time.monotonic()
         self._steps += 1
-        limits = self._limits(self.task)
+        limits = self._episode_limits
         info: dict[str, Any] = {"step": self._steps}
         record = Step(index=self._steps, raw=_jsonable(action), observation="", agent_seconds=self._agent_seconds)
         self._agent_seconds = None

@@ -45,8 +45,7 @@ class ImageBuildError(RuntimeError):
 
 
 def log_dir() -> Path:
-    base = os.environ.get("SWE_ENV_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "swe-env")
-    return Path(base) / "build-logs"
+    return repos.cache_dir() / "build-logs"
 
 
 def ca_bundle() -> Path | None:

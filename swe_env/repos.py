@@ -27,10 +27,14 @@ class RepoError(RuntimeError):
     """The repository cannot be reached or does not hold the commit a task names."""
 
 
+def cache_dir() -> Path:
+    """swe-env's host cache: $SWE_ENV_CACHE (default ~/.cache/swe-env)."""
+    return Path(os.environ.get("SWE_ENV_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "swe-env"))
+
+
 def cache_root() -> Path:
-    """Where mirrors live: $SWE_ENV_CACHE/repos (default ~/.cache/swe-env/repos)."""
-    base = os.environ.get("SWE_ENV_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "swe-env")
-    return Path(base) / "repos"
+    """Where mirrors live: <cache_dir>/repos."""
+    return cache_dir() / "repos"
 
 
 def mirror(location: str) -> git.Repo:
