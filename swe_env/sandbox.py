@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import concurrent.futures
 import io
 import posixpath
 import shlex
@@ -32,6 +33,7 @@ from .task import Limits
 _FILE_TIMEOUT = 120.0
 _DISK_CHECK_AFTER_SECONDS = 1.0
 _DISK_CHECK_EVERY = 10
+_CREATE_WAIT_SECONDS = 30.0  # close() waits this long for a create an interrupt cut short
 _PIDS_EXHAUSTED = "fork: retry: Resource temporarily unavailable"
 """What bash prints when the pid limit stops it from forking."""
 _INLINE_LIMIT = 32 * 1024
@@ -127,15 +129,33 @@ class Sandbox:
         self._oom_kills = 0
         self._ids: tuple[int, int] | None = None
         self._steps_since_disk_check = 0
+        self._creating: concurrent.futures.Future | None = None
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> "Sandbox":
-        client = engine.client()
         with _live_lock:
             _live.add(self)
+        # The engine call runs in its own thread. An interrupt (Ctrl-C, SIGTERM) raised while we
+        # wait for the answer would otherwise leave the engine mid-create: the name is reserved
+        # but not yet findable, so close() gets "no such container" and the container appears
+        # a moment later, owned by nobody. close() waits for this future before it removes.
+        self._creating = concurrent.futures.Future()
+        threading.Thread(target=self._create, args=(self._creating,), name=f"{self.name}-create", daemon=True).start()
         try:
-            self.container = client.containers.run(
+            self.container = self._creating.result()
+        except docker.errors.ImageNotFound:
+            self.close()
+            raise SandboxError(f"image {self.image} does not exist; build it with `swe-env build`") from None
+        except docker.errors.DockerException as exc:
+            self.close()
+            raise SandboxError(f"cannot start a container from {self.image}: {exc}") from None
+        self.started_at = time.monotonic()
+        return self
+
+    def _create(self, result: concurrent.futures.Future) -> None:
+        try:
+            result.set_result(engine.client().containers.run(
                 self.image,
                 command=["sleep", str(self._ttl)],
                 name=self.name,
@@ -152,14 +172,9 @@ class Sandbox:
                 pids_limit=self.limits.pids,
                 cap_drop=_DROPPED_CAPS,
                 security_opt=["no-new-privileges"],
-            )
-        except docker.errors.ImageNotFound:
-            raise SandboxError(f"image {self.image} does not exist; build it with `swe-env build`") from None
-        except docker.errors.DockerException as exc:
-            self.close()
-            raise SandboxError(f"cannot start a container from {self.image}: {exc}") from None
-        self.started_at = time.monotonic()
-        return self
+            ))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
+            result.set_exception(exc)
 
     def start_shell(self) -> ShellSession:
         """Attach the persistent shell (done lazily: the grader never needs one)."""
@@ -178,6 +193,10 @@ class Sandbox:
                 shell.close()
         self.shell = self._files = None
         self.container = None
+        if self._creating is not None:
+            # Interrupted while the engine was creating it: wait for its answer (a few hundred
+            # ms at most), so the removal below finds the container instead of racing it.
+            concurrent.futures.wait([self._creating], timeout=_CREATE_WAIT_SECONDS)
         try:
             # By name: also right when start() was interrupted after the engine created it.
             engine.client().api.remove_container(self.name, force=True)
