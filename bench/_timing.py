@@ -123,6 +123,21 @@ def measure_interleaved(fns: dict[str, Callable[[], object]], repeat: int, warmu
     return samples
 
 
+def cpu_busy_seconds() -> float | None:
+    """Core-seconds the whole machine has spent not idle since boot (Linux /proc/stat), or None.
+
+    Sampled around a run, it shows how much of the machine the run kept busy: the engine,
+    the containers and this process together, which is what bounds any parallel speed-up.
+    """
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(value) for value in fields[:8]]  # user nice system idle iowait irq softirq steal
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(samples: Iterable[float], q: float) -> float:
     """The q-th percentile (0..100), linear interpolation between closest ranks."""
     data = sorted(samples)
