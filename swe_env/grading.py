@@ -238,7 +238,7 @@ class Grader:
         """
         # One exec for both listings: status entries are never empty, so the first empty entry separates them.
         listing = box.exec(f"{_GIT} status --porcelain=v1 -z --untracked-files=all --no-renames && printf '\\0' && "
-                           "git ls-tree -r --name-only -z HEAD")
+                           "git ls-tree -r --name-only -z HEAD", idempotent=True)
         _checked(listing, "listing changed and tracked files")
         entries = listing.stdout.split("\0")
         boundary = entries.index("")
@@ -271,8 +271,8 @@ class Grader:
         quoted = shlex.quote(path)
         if box.exec(f"test -L {quoted}").exit_code == 0:
             return True
-        before = box.exec(["git", "cat-file", "-p", f"{task.base_commit}:{path}"])
-        now = box.exec(f"cat -- {quoted}")
+        before = box.exec(["git", "cat-file", "-p", f"{task.base_commit}:{path}"], idempotent=True)
+        now = box.exec(f"cat -- {quoted}", idempotent=True)
         old_text = before.stdout if before.exit_code == 0 else None
         new_text = now.stdout if now.exit_code == 0 else None
         return pytest_section_changed(path, old_text, new_text)

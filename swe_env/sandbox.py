@@ -33,6 +33,9 @@ from .task import Limits
 _FILE_TIMEOUT = 120.0
 _DISK_CHECK_AFTER_SECONDS = 1.0
 _DISK_CHECK_EVERY = 10
+_LOST_OUTPUT_RETRIES = 2
+_END_BOTH_STREAMS = 'status=0; "$@" || status=$?; printf %s "$0"; printf %s "$0" >&2; exit "$status"'
+"""Runs the command in "$@", then writes the token in $0 to stdout and stderr (see Sandbox.exec)."""
 _CREATE_WAIT_SECONDS = 30.0  # close() waits this long for a create an interrupt cut short
 _PIDS_EXHAUSTED = "fork: retry: Resource temporarily unavailable"
 """What bash prints when the pid limit stops it from forking."""
@@ -50,6 +53,8 @@ class ExecResult:
     exit_code: int
     stdout: str
     stderr: str
+    output_lost: bool = False
+    """The engine did not deliver all of the output (the exit code is still right)."""
 
     @property
     def output(self) -> str:
@@ -318,27 +323,45 @@ class Sandbox:
             )
 
     def exec(self, argv: list[str] | str, timeout: float | None = None, workdir: str | None = None,
-             env: dict[str, str] | None = None) -> ExecResult:
+             env: dict[str, str] | None = None, *, idempotent: bool = False) -> ExecResult:
         """Run a one-off process (not in the agent's shell) and wait for it.
 
         With a timeout, the process is wrapped in coreutils `timeout` inside the container
         (exit code 124 when it fired).
+
+        The engine (seen with 20.10 under load) now and then hands back none of the output of
+        a process that ended quickly, with the right exit code. So both streams end with a
+        random token: when it is missing, an `idempotent` command (a read) is run again; any
+        other comes back with `output_lost` set, because running it twice could change things.
         """
         if isinstance(argv, str):
             argv = ["bash", "-c", argv]
+        command = argv
         if timeout is not None:
-            argv = ["timeout", "-k", "5", str(int(max(timeout, 1))), *argv]
-        try:
-            result = self.container.exec_run(
-                argv, workdir=workdir or self.workdir, environment={**self.env, **(env or {})}, demux=True
-            )
-        except docker.errors.DockerException as exc:
-            raise SandboxError(f"container {self.name} failed to run {argv[0]}: {exc}") from None
-        stdout, stderr = result.output or (b"", b"")
+            command = ["timeout", "-k", "5", str(int(max(timeout, 1))), *command]
+        token = f"__SWE_EXEC_END_{uuid.uuid4().hex}"
+        command = ["bash", "-c", _END_BOTH_STREAMS, token, *command]
+        end = token.encode()
+        for _attempt in range(1 + (_LOST_OUTPUT_RETRIES if idempotent else 0)):
+            try:
+                result = self.container.exec_run(
+                    command, workdir=workdir or self.workdir, environment={**self.env, **(env or {})}, demux=True
+                )
+            except docker.errors.DockerException as exc:
+                raise SandboxError(f"container {self.name} failed to run {argv[0]}: {exc}") from None
+            stdout, stderr = result.output or (b"", b"")
+            stdout, stderr = stdout or b"", stderr or b""
+            lost = not (stdout.endswith(end) and stderr.endswith(end))
+            if not lost:
+                break
+        if lost and idempotent:
+            raise SandboxError(f"the engine lost the output of {argv[0]} in {self.name} "
+                               f"{1 + _LOST_OUTPUT_RETRIES} times in a row")
         return ExecResult(
             result.exit_code,
-            (stdout or b"").decode("utf-8", errors="replace"),
-            (stderr or b"").decode("utf-8", errors="replace"),
+            stdout.removesuffix(end).decode("utf-8", errors="replace"),
+            stderr.removesuffix(end).decode("utf-8", errors="replace"),
+            output_lost=lost,
         )
 
     # ------------------------------------------------------------ files
@@ -494,7 +517,7 @@ class Sandbox:
             f"git -c core.hooksPath=/dev/null diff --cached --binary --no-color --no-ext-diff --no-textconv {shlex.quote(base_commit)}; "
             "rm -f \"$idx\""
         )
-        result = self.exec(["bash", "-c", script], timeout=120)
+        result = self.exec(["bash", "-c", script], timeout=120, idempotent=True)
         if result.exit_code != 0:
             raise SandboxError(f"git diff failed in {self.name} (exit {result.exit_code}): {result.output[-300:]}")
         return result.stdout

@@ -52,7 +52,8 @@ def test_reset_observation_info_and_no_hidden_tests(env, task, docker_client):
     assert set(info) >= {"task_id", "image", "container_id", "episode_id", "max_steps", "tools"}
     hidden = [t.split("::")[-1] for t in task.tests.fail_to_pass]
     for name in hidden:
-        found = env.sandbox.exec(["grep", "-rl", "--", name, "/testbed", "/tmp", "/root", "/opt", "/run"])
+        where = ["/testbed", "/tmp", "/root", "/opt", "/run"]
+        found = env.sandbox.exec(["grep", "-rl", "--", name, *where], idempotent=True)
         assert found.stdout.strip() == "", f"hidden test {name} visible in the agent's container: {found.stdout}"
 
 

@@ -320,10 +320,10 @@ def test_network_is_off_inside_an_episode(image, task):
 
 def test_no_unreachable_objects_stashes_or_other_refs(image, task):
     with Sandbox(image, Limits(), task.environment.workdir) as box:
-        assert box.exec("git for-each-ref --format='%(refname)'").stdout.split() == ["refs/heads/main"]
-        assert box.exec("git fsck --unreachable --dangling --no-reflogs 2>&1").stdout.strip() == ""
-        assert box.exec("git stash list").stdout.strip() == ""
-        assert box.exec("cat .git/packed-refs 2>/dev/null | grep -v '^#' | grep -v refs/heads/main || true").stdout.strip() == ""
+        assert box.exec("git for-each-ref --format='%(refname)'", idempotent=True).stdout.split() == ["refs/heads/main"]
+        assert box.exec("git fsck --unreachable --dangling --no-reflogs 2>&1", idempotent=True).stdout.strip() == ""
+        assert box.exec("git stash list", idempotent=True).stdout.strip() == ""
+        assert box.exec("cat .git/packed-refs 2>/dev/null | grep -v '^#' | grep -v refs/heads/main || true", idempotent=True).stdout.strip() == ""
 
 
 # ---------------------------------------------------------------- statuses of their own, never a crash

@@ -24,6 +24,15 @@ def test_state_survives_between_commands(box):
     box.run("cd /testbed")
 
 
+def test_one_off_processes_keep_streams_exit_code_and_timeout(box):
+    # The end token that guards against output the engine loses never shows in the result.
+    result = box.exec("printf 'a\\nb'; printf err >&2; exit 3")
+    assert (result.exit_code, result.stdout, result.stderr, result.output_lost) == (3, "a\nb", "err", False)
+    assert box.exec(["printf", "%s", "no newline"], idempotent=True).stdout == "no newline"
+    timed_out = box.exec("echo started; sleep 30", timeout=1)
+    assert timed_out.exit_code == 124 and timed_out.stdout == "started\n"
+
+
 def test_exit_code_and_stderr_are_reported(box):
     result = box.run("echo out; echo err >&2; exit_status() { return 3; }; exit_status")
     assert result.exit_code == 3
