@@ -37,6 +37,8 @@ _GRACE_AFTER_KILL = 3.0
 _MARKER = re.compile(r"\n__SWE_ENV_DONE_([0-9a-f]{24})_(\d+)__\n")
 _MARKER_MAX = len("\n__SWE_ENV_DONE_") + 24 + 1 + 12 + 3
 _START_TIMEOUT = 10.0
+_START_ATTEMPTS = 3
+_START_BACKOFF = 0.5  # seconds, times the attempt number
 _PROBE_INTERVAL = 2.0
 """While a command runs longer than this, check every so often that bash was not replaced by `exec`."""
 
@@ -168,7 +170,18 @@ class ShellSession:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Start bash and learn its pid."""
+        """Start bash and learn its pid (a few tries: a container just restarted may not take an exec yet)."""
+        why = ""
+        for attempt in range(_START_ATTEMPTS):
+            if attempt:
+                time.sleep(_START_BACKOFF * attempt)
+            why = self._start_once()
+            if not why:
+                return
+        raise ShellError(f"the shell in container {self.container_id[:12]} did not answer: {why}")
+
+    def _start_once(self) -> str:
+        """Start bash; "" when it answered, else what went wrong (the session is then closed)."""
         try:
             exec_id = self.api.exec_create(
                 self.container_id,
@@ -189,12 +202,15 @@ class ShellSession:
         try:
             self._sock.sendall(_SESSION_INIT.encode())
         except OSError as exc:
-            raise ShellError(f"the shell in container {self.container_id[:12]} closed at once: {exc}") from None
+            self.close()
+            return f"it closed at once: {exc}"
         result = self.run('echo "__SWE_PID $$ $(readlink /proc/$$/exe)"', timeout=_START_TIMEOUT, _internal=True)
         found = re.search(r"^__SWE_PID (\d+) (\S+)$", result.output, re.MULTILINE)
         if result.exit_code != 0 or not found:
-            raise ShellError(f"the shell in container {self.container_id[:12]} did not answer: {result.output[-200:]!r}")
+            self.close()
+            return repr(result.output[-200:])
         self.pid, self.exe = int(found.group(1)), found.group(2)
+        return ""
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
@@ -241,6 +257,11 @@ class ShellSession:
         except OSError:
             return self._after_death(result, collected, started, "the shell was not running")
         outcome = self._read_until(token, collected, deadline=started + timeout)
+        if _internal and not isinstance(outcome, int):
+            # The session's own probe: no recovery from here (recovery starts a session, which
+            # runs this probe); the caller decides.
+            self.close()
+            return self._finish(result, collected, started)
         if outcome == "timeout":
             result.timed_out = True
             self._kill_children()

@@ -15,12 +15,19 @@ pytestmark = pytest.mark.docker
 def test_fork_bomb_is_contained_and_the_session_recovers(image, task):
     with Sandbox(image, Limits(pids=64, command_timeout=5), task.environment.workdir) as box:
         box.run("echo kept > keep.txt")
-        box.run(":(){ :|:& };:", timeout=5)
-        results = [box.run("echo alive; cat keep.txt", timeout=5) for _ in range(3)]
-        # Within a few steps the bomb is gone (its processes were stopped), the files are still
-        # there, the observation said what happened, and no step raised.
-        assert results[-1].exit_code == 0 and results[-1].output == "alive\nkept\n"
-        assert any("process ids" in note or "every process" in note for r in results for note in r.notes)
+        box.run(":(){ :|:& };:", timeout=5)  # returns at once: the bomb runs in the background
+        # How soon the bomb holds every pid depends on the machine's load; once it does, the
+        # next step stops every process and says so. No step raises meanwhile.
+        stopped = False
+        for _ in range(40):
+            result = box.run("sleep 0.2; echo alive; cat keep.txt", timeout=5)
+            if any("process ids" in note or "every process" in note for note in result.notes):
+                stopped = True
+                break
+        assert stopped, "the bomb never exhausted the pid limit, or it was not noticed"
+        # Then the bomb is gone and the files are still there.
+        after = box.run("echo alive; cat keep.txt", timeout=5)
+        assert after.exit_code == 0 and after.output == "alive\nkept\n", after
 
 
 def test_memory_hog_is_killed_and_said_so(image, task):
