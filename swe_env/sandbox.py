@@ -4,8 +4,10 @@ Files move through a second, private bash session (base64 over the exec socket),
 agent's shell state cannot interfere and a file operation costs a few milliseconds.
 
 A Sandbox owns exactly one container and always removes it on close (also used as a
-context manager). The container's main process is `sleep TTL`, so a container whose
-owner was SIGKILLed ends by itself and, started with auto-remove, disappears.
+context manager). The container's main process is a small bash that waits out the TTL,
+so a container whose owner was SIGKILLed ends by itself and, started with auto-remove,
+disappears. On SIGUSR1 that bash kills every other process in the container (see
+`stop_all_processes`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ _DISK_CHECK_EVERY = 10
 _LOST_OUTPUT_RETRIES = 2
 _END_BOTH_STREAMS = 'status=0; "$@" || status=$?; printf %s "$0"; printf %s "$0" >&2; exit "$status"'
 """Runs the command in "$@", then writes the token in $0 to stdout and stderr (see Sandbox.exec)."""
+_MAIN_PROCESS = (
+    'trap "kill -9 -1" USR1; end=$((SECONDS + $1)); '
+    'while [ "$SECONDS" -lt "$end" ]; do sleep "$((end - SECONDS))" & wait "$!"; done'
+)
+"""The container's main process: waits out the TTL ($1 seconds); on SIGUSR1 kills every other process.
+`wait` returns as soon as a trapped signal arrives, and the loop starts a new `sleep` for the rest."""
+_RESIDENT_PROCESSES = 3  # init, the main bash and its sleep: what stop_all_processes leaves
+_STOP_ALL_TIMEOUT = 20.0
 _CREATE_WAIT_SECONDS = 30.0  # close() waits this long for a create an interrupt cut short
 _PIDS_EXHAUSTED = "fork: retry: Resource temporarily unavailable"
 """What bash prints when the pid limit stops it from forking."""
@@ -162,7 +172,7 @@ class Sandbox:
         try:
             result.set_result(engine.client().containers.run(
                 self.image,
-                command=["sleep", str(self._ttl)],
+                command=["bash", "-c", _MAIN_PROCESS, "swe-env-main", str(self._ttl)],
                 name=self.name,
                 detach=True,
                 auto_remove=True,
@@ -227,15 +237,26 @@ class Sandbox:
             time.sleep(0.05)
 
     def stop_all_processes(self) -> None:
-        """Kill every process in the container by restarting it; the files stay.
+        """Kill every process in the container but its main one; the files stay.
 
-        The way out when the pid limit is exhausted (a fork bomb): nothing can be started
-        inside to kill anything, but the engine can stop the whole container.
+        The way out when the pid limit is exhausted (a fork bomb): nothing new can start
+        inside to kill anything. The engine signals the container's init, which passes
+        SIGUSR1 to the main bash, whose trap runs `kill -9 -1`: a builtin, so no fork is
+        needed, and the kernel spares only the caller and init. Not a container restart:
+        with auto-remove, the engine under load sometimes removes a container it restarts.
         """
+        api = engine.client().api
         try:
-            engine.client().api.restart(self.container.id, timeout=0)
+            api.kill(self.container.id, signal="SIGUSR1")
+            deadline = time.monotonic() + _STOP_ALL_TIMEOUT
+            # The engine's `top` lists the container's processes from outside, needing no pid inside.
+            while len(api.top(self.container.id).get("Processes") or []) > _RESIDENT_PROCESSES:
+                if time.monotonic() > deadline:
+                    raise SandboxError(f"the processes in container {self.name} could not be stopped "
+                                       f"within {_STOP_ALL_TIMEOUT:g} s")
+                time.sleep(0.05)
         except docker.errors.DockerException as exc:
-            raise SandboxError(f"container {self.name} could not be restarted: {exc}") from None
+            raise SandboxError(f"the processes in container {self.name} could not be stopped: {exc}") from None
         for shell in (self.shell, self._files):
             if shell is not None:
                 shell.close()  # their bash is gone; each starts anew on next use

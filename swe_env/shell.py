@@ -170,7 +170,7 @@ class ShellSession:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Start bash and learn its pid (a few tries: a container just restarted may not take an exec yet)."""
+        """Start bash and learn its pid (a few tries: an exec can fail while the container is busy)."""
         why = ""
         for attempt in range(_START_ATTEMPTS):
             if attempt:
