@@ -2,9 +2,10 @@
 
     python3 bench/soak.py [--episodes 200] [--workers 8] [--tasks tasks]
 
-Each episode plays one of five scripts, in turn: normal work then submit (graded), a
+Each episode plays one of six scripts, in turn: normal work then submit (graded), a
 command past its timeout, a command printing 20 MB, an agent that crashes mid-episode
-(the env is reset under it), and garbage actions. Every episode also steps `echo hi`
+(the env is reset under it), garbage actions, and a fork bomb (steps go on until the
+container's processes are stopped, then the shell must answer again). Every episode also steps `echo hi`
 once, whose latency is compared between the first and the last tenth of the run (the
 baseline is the start of the same run: drift beyond 2x would mean something
 accumulates). Printed: episodes completed, failures by kind, host RSS growth of this
@@ -25,7 +26,7 @@ import _timing as T
 from swe_env import SWEEnv
 from swe_env.task import load_tasks
 
-KINDS = ["normal", "timeout", "huge_output", "agent_crash", "garbage"]
+KINDS = ["normal", "timeout", "huge_output", "agent_crash", "garbage", "fork_bomb"]
 
 
 class AgentCrash(Exception):
@@ -65,6 +66,17 @@ def play(env: SWEEnv, task_id: str, kind: str) -> float:
     elif kind == "agent_crash":
         env.step({"tool": "bash", "command": "sleep 0.2 &"})
         raise AgentCrash()
+    elif kind == "fork_bomb":
+        env.step({"tool": "bash", "command": ":(){ :|:& };:", "timeout": 5})
+        for _ in range(40):  # the bomb fills the pid limit in the background, sooner or later
+            observation = env.step({"tool": "bash", "command": "sleep 0.2; echo alive", "timeout": 5})[0]
+            if "every process" in observation:
+                break
+        else:
+            raise RuntimeError("the fork bomb was never stopped")
+        observation = env.step({"tool": "bash", "command": "echo alive"})[0]
+        if not observation.startswith("alive\n"):
+            raise RuntimeError(f"after the fork bomb the shell said {observation[:100]!r}")
     else:
         for junk in ("{not json", b"\xff\xfe", {"tool": "edit"}, "<tool: nope>\nx\n</tool>", 42):
             observation = env.step(junk)[0]
