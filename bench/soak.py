@@ -67,7 +67,7 @@ def play(env: SWEEnv, task_id: str, kind: str) -> float:
         env.step({"tool": "bash", "command": "sleep 0.2 &"})
         raise AgentCrash()
     elif kind == "fork_bomb":
-        env.step({"tool": "bash", "command": ":(){ :|:& };:", "timeout": 5})
+        env.step({"tool": "bash", "command": "bomb() { bomb | bomb & }; while :; do bomb; done &", "timeout": 5})
         for _ in range(40):  # the bomb fills the pid limit in the background, sooner or later
             observation = env.step({"tool": "bash", "command": "sleep 0.2; echo alive", "timeout": 5})[0]
             if "every process" in observation:

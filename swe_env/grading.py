@@ -177,7 +177,8 @@ class Grader:
         run_started = time.monotonic()
         run = box.exec(["bash", "-c", script], timeout=timeout, env=env)
         elapsed = time.monotonic() - run_started
-        _note(report, started, f"test command exited {run.exit_code} after {elapsed:.2f} s")
+        _note(report, started, f"test command exited {run.exit_code} after {elapsed:.2f} s"
+              + ("; the engine lost what it printed outside the output file" if run.output_lost else ""))
         if run.exit_code is None or not box.alive():
             raise SandboxError(f"the grader's container {box.name} died during the test run")
         try:

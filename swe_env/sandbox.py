@@ -36,8 +36,13 @@ _FILE_TIMEOUT = 120.0
 _DISK_CHECK_AFTER_SECONDS = 1.0
 _DISK_CHECK_EVERY = 10
 _LOST_OUTPUT_RETRIES = 2
-_END_BOTH_STREAMS = 'status=0; "$@" || status=$?; printf %s "$0"; printf %s "$0" >&2; exit "$status"'
-"""Runs the command in "$@", then writes the token in $0 to stdout and stderr (see Sandbox.exec)."""
+_TOKEN_BOTH_STREAMS = (
+    'token=$1; shift; exec 3>&2 2>/dev/null; printf %s "$token"; printf %s "$token" >&3; '
+    'env -- "$@" 2>&3 3>&-; status=$?; printf %s "$token"; printf %s "$token" >&3; exit "$status"'
+)
+"""Runs the command in "$@" as a program (`env`: no bash builtin or `exec` semantics) between
+two copies of the token in $1 on stdout and on stderr (see Sandbox.exec). The wrapper's own
+stderr is /dev/null, so bash's "Killed" notes about the command never reach the output."""
 _MAIN_PROCESS = (
     'trap "kill -9 -1" USR1; end=$((SECONDS + $1)); '
     'while [ "$SECONDS" -lt "$end" ]; do sleep "$((end - SECONDS))" & wait "$!"; done'
@@ -97,6 +102,13 @@ def close_all() -> None:
 
 
 atexit.register(close_all)
+
+
+def _remove_quietly(name: str) -> None:
+    try:
+        engine.client().api.remove_container(name, force=True)
+    except Exception:  # noqa: BLE001 - best effort, from the engine call's own thread
+        pass
 
 
 def handle_termination_signals() -> None:
@@ -165,6 +177,9 @@ class Sandbox:
         except docker.errors.DockerException as exc:
             self.close()
             raise SandboxError(f"cannot start a container from {self.image}: {exc}") from None
+        except BaseException:
+            self.close()  # an interrupt, or no engine at all: nothing may stay behind, or registered
+            raise
         self.started_at = time.monotonic()
         return self
 
@@ -208,10 +223,13 @@ class Sandbox:
                 shell.close()
         self.shell = self._files = None
         self.container = None
-        if self._creating is not None:
+        if self._creating is not None and not self._creating.done():
             # Interrupted while the engine was creating it: wait for its answer (a few hundred
-            # ms at most), so the removal below finds the container instead of racing it.
+            # ms as a rule), so the removal below finds the container instead of racing it.
             concurrent.futures.wait([self._creating], timeout=_CREATE_WAIT_SECONDS)
+            if not self._creating.done():
+                # The engine is very slow: remove the container whenever its create returns.
+                self._creating.add_done_callback(lambda _done, name=self.name: _remove_quietly(name))
         try:
             # By name: also right when start() was interrupted after the engine created it.
             engine.client().api.remove_container(self.name, force=True)
@@ -351,18 +369,19 @@ class Sandbox:
         (exit code 124 when it fired).
 
         The engine (seen with 20.10 under load) now and then hands back none of the output of
-        a process that ended quickly, with the right exit code. So both streams end with a
-        random token: when it is missing, an `idempotent` command (a read) is run again; any
-        other comes back with `output_lost` set, because running it twice could change things.
+        a process that ended quickly, with the right exit code. So both streams start and end
+        with a random token: when one is missing, an `idempotent` command (a read) is run
+        again; any other comes back with `output_lost` set, because running it twice could
+        change things. The command runs as a program (through `env`), never a shell builtin.
         """
         if isinstance(argv, str):
             argv = ["bash", "-c", argv]
         command = argv
         if timeout is not None:
             command = ["timeout", "-k", "5", str(int(max(timeout, 1))), *command]
-        token = f"__SWE_EXEC_END_{uuid.uuid4().hex}"
-        command = ["bash", "-c", _END_BOTH_STREAMS, token, *command]
-        end = token.encode()
+        token = f"__SWE_EXEC_{uuid.uuid4().hex}"
+        command = ["bash", "-c", _TOKEN_BOTH_STREAMS, "swe-env-exec", token, *command]
+        mark = token.encode()
         for _attempt in range(1 + (_LOST_OUTPUT_RETRIES if idempotent else 0)):
             try:
                 result = self.container.exec_run(
@@ -372,7 +391,8 @@ class Sandbox:
                 raise SandboxError(f"container {self.name} failed to run {argv[0]}: {exc}") from None
             stdout, stderr = result.output or (b"", b"")
             stdout, stderr = stdout or b"", stderr or b""
-            lost = not (stdout.endswith(end) and stderr.endswith(end))
+            lost = not all(stream.startswith(mark) and stream.endswith(mark) and len(stream) >= 2 * len(mark)
+                           for stream in (stdout, stderr))
             if not lost:
                 break
         if lost and idempotent:
@@ -380,8 +400,8 @@ class Sandbox:
                                f"{1 + _LOST_OUTPUT_RETRIES} times in a row")
         return ExecResult(
             result.exit_code,
-            stdout.removesuffix(end).decode("utf-8", errors="replace"),
-            stderr.removesuffix(end).decode("utf-8", errors="replace"),
+            stdout.removeprefix(mark).removesuffix(mark).decode("utf-8", errors="replace"),
+            stderr.removeprefix(mark).removesuffix(mark).decode("utf-8", errors="replace"),
             output_lost=lost,
         )
 

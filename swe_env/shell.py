@@ -171,17 +171,19 @@ class ShellSession:
 
     def start(self) -> None:
         """Start bash and learn its pid (a few tries: an exec can fail while the container is busy)."""
-        why = ""
         for attempt in range(_START_ATTEMPTS):
             if attempt:
                 time.sleep(_START_BACKOFF * attempt)
-            why = self._start_once()
+            why, again = self._start_once()
             if not why:
                 return
+            if not again:
+                break
         raise ShellError(f"the shell in container {self.container_id[:12]} did not answer: {why}")
 
-    def _start_once(self) -> str:
-        """Start bash; "" when it answered, else what went wrong (the session is then closed)."""
+    def _start_once(self) -> tuple[str, bool]:
+        """Start bash: ("", _) when it answered, else what went wrong (the session is then
+        closed) and whether another try may help (not after the probe's full timeout)."""
         try:
             exec_id = self.api.exec_create(
                 self.container_id,
@@ -203,14 +205,15 @@ class ShellSession:
             self._sock.sendall(_SESSION_INIT.encode())
         except OSError as exc:
             self.close()
-            return f"it closed at once: {exc}"
+            return f"it closed at once: {exc}", True
+        asked = time.monotonic()
         result = self.run('echo "__SWE_PID $$ $(readlink /proc/$$/exe)"', timeout=_START_TIMEOUT, _internal=True)
         found = re.search(r"^__SWE_PID (\d+) (\S+)$", result.output, re.MULTILINE)
         if result.exit_code != 0 or not found:
             self.close()
-            return repr(result.output[-200:])
+            return repr(result.output[-200:]), time.monotonic() - asked < _START_TIMEOUT
         self.pid, self.exe = int(found.group(1)), found.group(2)
-        return ""
+        return "", False
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
@@ -255,6 +258,9 @@ class ShellSession:
         try:
             self._sock.sendall(line.encode())
         except OSError:
+            if _internal:
+                self.close()
+                return self._finish(result, collected, started)
             return self._after_death(result, collected, started, "the shell was not running")
         outcome = self._read_until(token, collected, deadline=started + timeout)
         if _internal and not isinstance(outcome, int):

@@ -31,6 +31,31 @@ def test_one_off_processes_keep_streams_exit_code_and_timeout(box):
     assert box.exec(["printf", "%s", "no newline"], idempotent=True).stdout == "no newline"
     timed_out = box.exec("echo started; sleep 30", timeout=1)
     assert timed_out.exit_code == 124 and timed_out.stdout == "started\n"
+    # Killed by a signal: the exit code says so, and no note of the wrapper's reaches the output.
+    killed = box.exec("echo before; kill -9 $$")
+    assert (killed.exit_code, killed.stdout, killed.stderr) == (137, "before\n", "")
+    # A program, not a builtin: `exec` cannot replace the wrapper and lose the end token.
+    assert not box.exec(["exec", "true"]).output_lost
+
+
+def test_output_the_engine_loses_is_noticed(box, monkeypatch):
+    # Docker 20.10 under load sometimes returns none of a quick process's output (exit code
+    # intact). Here the real engine runs every command; its first answer is emptied, as the
+    # engine does when it happens.
+    real_exec_run, calls = box.container.exec_run, []
+
+    def losing_first_answer(*args, **kwargs):
+        result = real_exec_run(*args, **kwargs)
+        calls.append(1)
+        return result._replace(output=(None, None)) if len(calls) == 1 else result
+
+    monkeypatch.setattr(box.container, "exec_run", losing_first_answer)
+    read = box.exec("git rev-parse --is-inside-work-tree", idempotent=True)
+    assert (read.stdout, read.output_lost, len(calls)) == ("true\n", False, 2)  # a read is run again
+    calls.clear()
+    write = box.exec("echo changed >> lost-output.txt; echo done")
+    assert write.output_lost and write.exit_code == 0 and len(calls) == 1  # anything else only once
+    assert box.exec("cat lost-output.txt; rm lost-output.txt").stdout == "changed\n"
 
 
 def test_exit_code_and_stderr_are_reported(box):
