@@ -23,7 +23,7 @@ from . import actions, tools, traces
 from .grading import Grader, GradingReport, RewardMode
 from .images import ImageBuilder
 from .pool import SandboxSpec, WarmPool
-from .sandbox import DiskLimitExceeded, Sandbox, SandboxError
+from .sandbox import DiskLimitExceeded, OutputLost, Sandbox, SandboxError
 from .shell import ShellError
 from .task import Limits, Task, load_tasks
 from .trajectory import Step, Trajectory, TrajectoryWriter
@@ -295,7 +295,7 @@ class SWEEnv(gym.Env):
         try:
             diff = self.sandbox.diff(self.task.base_commit)
         except SandboxError as exc:
-            if not self.sandbox.alive():
+            if isinstance(exc, OutputLost) or not self.sandbox.alive():
                 raise
             # The container is fine but git is not (the agent removed or broke .git): its work
             # cannot be read, which is the agent's doing, not the infrastructure's.

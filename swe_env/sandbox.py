@@ -80,6 +80,10 @@ class SandboxError(RuntimeError):
     """The container could not be started or has died: an infrastructure failure."""
 
 
+class OutputLost(SandboxError):
+    """The engine kept losing a read's output (an infrastructure failure, never the agent's)."""
+
+
 class DiskLimitExceeded(RuntimeError):
     """The agent's container wrote more than the task's disk limit (the agent's doing)."""
 
@@ -396,7 +400,7 @@ class Sandbox:
             if not lost:
                 break
         if lost and idempotent:
-            raise SandboxError(f"the engine lost the output of {argv[0]} in {self.name} "
+            raise OutputLost(f"the engine lost the output of {argv[0]} in {self.name} "
                                f"{1 + _LOST_OUTPUT_RETRIES} times in a row")
         return ExecResult(
             result.exit_code,
