@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import gymnasium as gym
 
-from .env import CodeText, EnvConfig
+from .env import CodeText, EnvConfig, render_text
 
 try:
     import httpx
@@ -285,13 +285,7 @@ class RemoteSWEEnv(gym.Env):
         return text, float(reward), bool(terminated), bool(truncated), info
 
     def render(self) -> str | None:
-        if self.render_mode is None:
-            return None
-        text = f"[{self.task_id or '-'} step {self._steps}]\n{self._last_text}"
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+        return render_text(self.render_mode, self.task_id, self._steps, self._last_text)
 
     def close(self) -> None:
         """Close the session on the server (its container is removed); never raises for an unreachable server."""

@@ -233,13 +233,7 @@ class SWEEnv(gym.Env):
         return observation, float(reward), terminated, truncated, info
 
     def render(self) -> str | None:
-        if self.render_mode is None:
-            return None
-        text = f"[{self.task.id if self.task else '-'} step {self._steps}]\n{self._last_text}"
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
+        return render_text(self.render_mode, self.task.id if self.task else None, self._steps, self._last_text)
 
     def close(self) -> None:
         self._finish_episode("closed", write=True)
@@ -327,6 +321,18 @@ class SWEEnv(gym.Env):
     def _write_trajectory(self) -> None:
         if self._writer is not None and self.trajectory is not None:
             self._writer.write(self.trajectory)
+
+
+def render_text(render_mode: str | None, task_id: str | None, steps: int, last_text: str) -> str | None:
+    """gymnasium's render for SWEEnv and RemoteSWEEnv: the last observation under a header;
+    "human" prints it, "ansi" returns it, None does nothing."""
+    if render_mode is None:
+        return None
+    text = f"[{task_id or '-'} step {steps}]\n{last_text}"
+    if render_mode == "human":
+        print(text)
+        return None
+    return text
 
 
 def _render(result: tools.ToolResult) -> str:
