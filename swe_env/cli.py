@@ -16,11 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.progress import TimeRemainingColumn
 from rich.table import Table
 
-from . import engine, images, swebench
+from . import engine, images, swebench, validation
 from .agents import make_agent
 from .evaluate import evaluate as run_evaluation
 from . import traces as tracing
-from .grading import Grader
 from .repos import RepoError
 from .rollout import rollout as run_rollout
 from .sandbox import SandboxError, handle_termination_signals
@@ -78,7 +77,7 @@ def setup(tasks: Path = TasksOption) -> None:
     with _friendly_errors():
         engine.client()
         found = load_tasks(tasks) if tasks.exists() else []
-        for name in sorted({task.environment.base_image for task in found} or {DEFAULT_BASE_IMAGE}):
+        for name in sorted({task.environment.os_image for task in found} or {DEFAULT_BASE_IMAGE}):
             images.ensure_os_image(name, progress=lambda message: err.print(f"[cyan]setup:[/] {message}"))
             console.print(f"base image [bold]{name}[/] is ready")
 
@@ -123,38 +122,60 @@ def validate(
     dataset: Optional[Path] = DatasetOption,
     repo_mirror: Optional[Path] = RepoMirrorOption,
     recipes: Optional[Path] = RecipesOption,
+    instances: Optional[list[str]] = typer.Option(None, "--instances", help="Only these task / instance ids (repeatable)."),
+    sample: Optional[int] = typer.Option(None, "--sample", min=1, help="A sample of N tasks, stratified by repository."),
+    seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Tasks validated at once."),
 ) -> None:
     """Prove each task: its gold patch resolves it and an empty patch does not."""
     with _friendly_errors():
         found = _dataset_tasks(tasks, dataset, repo_mirror, recipes)
-        tags = _build_all(found)
-        grader = Grader()
-        table = Table(title="task validation")
-        for column in ("task", "gold", "empty", "verdict"):
-            table.add_column(column)
-        failures, broken = 0, []
+        if instances:
+            known = {task.id for task in found}
+            unknown = [i for i in instances if i not in known]
+            if unknown:
+                raise ValueError(f"--instances: not in the tasks: {', '.join(unknown)}")
+            found = [task for task in found if task.id in set(instances)]
+        if sample:
+            found = validation.sample_tasks(found, sample, seed)
         with _progress() as progress:
-            bar = progress.add_task("grading", total=len(found))
-            for task in found:
-                progress.update(bar, description=f"grading {task.id}")
-                gold = grader.grade(task, task.gold_patch or "", image=tags[task.id])
-                empty = grader.grade(task, "", image=tags[task.id])
-                ok = bool(task.gold_patch) and gold.resolved and not empty.resolved and empty.status == "graded"
-                failures += not ok
-                if not gold.resolved:
-                    broken.append(task.id)
-                table.add_row(task.id, _verdict(gold), _verdict(empty), "[green]ok[/]" if ok else "[red]INVALID[/]")
-                progress.advance(bar)
+            bar = progress.add_task("validating", total=len(found))
+            counts = {"ok": 0, "bad": 0}
+
+            def advance(result: validation.InstanceValidation) -> None:
+                counts["ok" if result.verdict == "valid" else "bad"] += 1
+                progress.update(bar, advance=1, description=f"valid {counts['ok']}, not {counts['bad']}; last {result.task_id}")
+
+            results = validation.validate_tasks(found, workers=workers, on_result=advance)
+    table = Table(title="task validation")
+    for column in ("task", "python", "gold", "empty", "verdict"):
+        table.add_column(column)
+    for result in results:
+        python = (f"{result.python_used} (asked {result.python_requested})" if result.python_differs
+                  else result.python_used or "")
+        verdict = "[green]ok[/]" if result.verdict == "valid" else f"[red]{result.verdict}[/]"
+        table.add_row(result.task_id, python, _verdict(result.gold), _verdict(result.empty), verdict)
     console.print(table)
-    if broken:
-        err.print(f"gold patch fails (a broken environment, not a model failure): {', '.join(broken)}", highlight=False)
+    summary = Table(title="per repository")
+    for column in ("repository", "instances", "gold resolved", "empty unresolved", "env errors", "other python"):
+        summary.add_column(column)
+    for row in validation.summarize(results):
+        summary.add_row(row.repo, *(str(n) for n in (row.instances, row.gold_resolved, row.empty_unresolved,
+                                                      row.env_errors, row.other_python)))
+    console.print(summary)
+    failures = [result for result in results if result.verdict != "valid"]
+    for result in failures:
+        # A gold patch that fails is the environment's fault (recipe, Python, network, flakiness), never a model's.
+        err.print(f"{result.task_id}: {result.verdict}: {result.cause}", highlight=False, markup=False, soft_wrap=True)
     if failures:
-        err.print(f"[bold red]{failures} task(s) invalid[/]")
+        err.print(f"[bold red]{len(failures)} task(s) invalid[/] (a failing gold patch is an environment fault, not a model failure)")
         raise typer.Exit(1)
     console.print(f"[green]all {len(found)} tasks valid[/]")
 
 
 def _verdict(report) -> str:
+    if report is None:
+        return "-"
     if report.status != "graded":
         return f"[yellow]{report.status}[/]"
     return "[green]resolved[/]" if report.resolved else "unresolved"

@@ -4,6 +4,12 @@
         report.json  patch.diff  test_output.txt  run_instance.log
     <report_dir>/<model>.<run_id>.json          (the run report, SWE-bench's keys)
 
+`test_output.txt` carries SWE-bench's markers around the test command's output
+(`>>>>> Start Test Output`, `>>>>> End Test Output`, then `>>>>> Test Exit Code: N`, as its
+harness writes them), so SWE-bench's own log parsers and `get_logs_eval` read it; a run that
+timed out ends like SWE-bench's (`Timeout error: N seconds exceeded.`, no end marker), and a
+run that never started the tests has no markers (SWE-bench reads that as "not applied").
+
 `report.json` is written (atomically) only for an instance whose tests ran, so a re-run with
 the same run id skips exactly those and retries errors. Empty patches are not run. On
 Ctrl-C, no new instance starts, the grader containers of this evaluation are removed, the
@@ -30,6 +36,15 @@ from .task import Task
 
 SCHEMA_VERSION = 2
 """The `schema_version` SWE-bench writes into its run reports."""
+START_TEST_OUTPUT = ">>>>> Start Test Output"
+END_TEST_OUTPUT = ">>>>> End Test Output"
+TEST_EXIT_CODE = ">>>>> Test Exit Code"
+"""SWE-bench's markers in `test_output.txt` (its harness constants of the same names)."""
+INFRA_STATUSES = ("infra_error", "test_patch_failed")
+"""Grader statuses that say the environment broke, not the patch: SWE-bench's `infra_failure_ids`."""
+AMBIGUOUS_STATUSES = ("timeout",)
+"""Grader statuses the patch or the environment may have caused: SWE-bench's `ambiguous_failure_ids`
+(as its own `tests_timed_out`); so is a graded run that wrote no JUnit report."""
 LOG_ROOT = Path("logs") / "run_evaluation"
 
 Outcome = Literal["resolved", "unresolved", "empty_patch", "error", "skipped"]
@@ -151,11 +166,14 @@ def _evaluate_one(grader: Grader, task: Task, prediction: Prediction, run_id: st
     cached = _read_instance_report(report_file, task.id)
     if cached is not None:
         outcome = "resolved" if cached.get("resolved") else "unresolved"
-        return InstanceResult(task.id, model, outcome, "cached", cached=True)
+        details = cached.get("swe_env")
+        error = details.get("error") if isinstance(details, dict) else None
+        return InstanceResult(task.id, model, outcome, "cached", error=error if isinstance(error, str) else None,
+                              cached=True)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
     report = grader.grade(task, patch)
-    (folder / "test_output.txt").write_text(report.output, encoding="utf-8")
+    (folder / "test_output.txt").write_text(render_test_output(report, task.limits.grading_timeout), encoding="utf-8")
     log = [f"instance {task.id}, model {model}, run {run_id}", *report.log]
     if report.error:
         log.append(f"error: {report.error}")
@@ -164,7 +182,24 @@ def _evaluate_one(grader: Grader, task: Task, prediction: Prediction, run_id: st
         report_file.unlink(missing_ok=True)
         return InstanceResult(task.id, model, "error", report.status, report.seconds, report.error)
     _write_json(report_file, {task.id: instance_report(report)})
-    return InstanceResult(task.id, model, "resolved" if report.resolved else "unresolved", report.status, report.seconds)
+    return InstanceResult(task.id, model, "resolved" if report.resolved else "unresolved", report.status, report.seconds,
+                          report.error)
+
+
+def render_test_output(report: GradingReport, timeout: float) -> str:
+    """`test_output.txt` as SWE-bench's harness lays it out, around the test command's output.
+
+    Tests that ran: start marker, output, end marker, `>>>>> Test Exit Code: N` (after the end
+    marker, outside the parsed region, as SWE-bench's `record_test_exit_code`). A timeout:
+    start marker, output, SWE-bench's `Timeout error` line and no end marker. Tests that
+    never ran (patch failed, test patch failed, container died): the output as it is.
+    """
+    if report.status == "timeout":
+        return f"{START_TEST_OUTPUT}\n{report.output}\n\nTimeout error: {timeout:g} seconds exceeded."
+    if report.test_exit_code is None:
+        return report.output
+    output = report.output if not report.output or report.output.endswith("\n") else report.output + "\n"
+    return f"{START_TEST_OUTPUT}\n{output}{END_TEST_OUTPUT}\n{TEST_EXIT_CODE}: {report.test_exit_code}\n"
 
 
 def instance_report(report: GradingReport) -> dict:
@@ -186,6 +221,9 @@ def instance_report(report: GradingReport) -> dict:
             "restored": report.restored,
             "report_source": report.report_source,
             "test_results": report.test_results,
+            "ignored_ids": report.ignored_ids,
+            "test_exit_code": report.test_exit_code,
+            "error": report.error,
             "seconds": report.seconds,
         },
     }
@@ -205,10 +243,16 @@ def run_report(tasks: list[Task], predictions: list[Prediction], results: dict[t
 
     incomplete: no prediction, or not attempted (interrupted); empty_patch: not run;
     completed: tests ran (resolved or unresolved); error: attempted, but no verdict.
+    Like SWE-bench 5, the non-resolved ones are also classified, without leaving their list:
+    infra_failure (`INFRA_STATUSES`: the environment broke) and ambiguous_failure (a timeout,
+    or tests that ran without writing a JUnit report). `failure_reasons`: instance id -> the
+    grader's error, one line, for every non-resolved instance that has one (SWE-bench names a
+    log signature there, for its classified ids only; ours is the grader's own text).
     """
     mine = {p.instance_id: p for p in predictions if p.model_name_or_path == model}
     ids: dict[str, set[str]] = {key: set() for key in ("completed", "resolved", "unresolved", "error", "empty_patch", "incomplete")}
-    statuses = {}
+    statuses, reasons = {}, {}
+    infra, ambiguous = set(), set()
     for task in tasks:
         prediction = mine.get(task.id)
         result = results.get((model, task.id))
@@ -224,12 +268,22 @@ def run_report(tasks: list[Task], predictions: list[Prediction], results: dict[t
         else:
             ids["error"].add(task.id)
             statuses[task.id] = result.status + (f": {result.error}" if result.error else "")
+        if result is None or result.outcome not in ("unresolved", "error"):
+            continue
+        if result.status in INFRA_STATUSES:
+            infra.add(task.id)
+        elif result.status in AMBIGUOUS_STATUSES or (result.outcome == "unresolved" and result.error):
+            ambiguous.add(task.id)
+        if result.error:
+            reasons[task.id] = _one_line(result.error)
     return {
         "total_instances": len(tasks),
         "submitted_instances": len(mine),
         "completed_instances": len(ids["completed"]),
         "resolved_instances": len(ids["resolved"]),
         "unresolved_instances": len(ids["unresolved"]),
+        "infra_failure_instances": len(infra),
+        "ambiguous_failure_instances": len(ambiguous),
         "empty_patch_instances": len(ids["empty_patch"]),
         "error_instances": len(ids["error"]),
         "completed_ids": sorted(ids["completed"]),
@@ -238,10 +292,18 @@ def run_report(tasks: list[Task], predictions: list[Prediction], results: dict[t
         "submitted_ids": sorted(mine),
         "resolved_ids": sorted(ids["resolved"]),
         "unresolved_ids": sorted(ids["unresolved"]),
+        "infra_failure_ids": sorted(infra),
+        "ambiguous_failure_ids": sorted(ambiguous),
+        "failure_reasons": dict(sorted(reasons.items())),
         "error_ids": sorted(ids["error"]),
         "schema_version": SCHEMA_VERSION,
         "error_details": statuses,
     }
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def _write_run_reports(tasks, predictions, results, run_id: str, report_dir: Path) -> tuple[dict[str, dict], dict[str, Path]]:

@@ -11,7 +11,9 @@ In a new container from the task's instance image:
 3. apply the hidden test patch;
 4. run the test command with a JUnit XML report written outside the repository, in a
    folder whose name is new for every grading;
-5. decide every listed test from that report: a test that is not in it failed.
+5. decide every listed test from that report, by its node id or by the id SWE-bench's log
+   parsers would have cut from pytest's summary (`testlogs`): a test that is not in it failed;
+   ids no report can produce (progress-line fragments in some datasets) are dropped.
 
 Every outcome is a report with a status; nothing here raises out of `Grader.grade`.
 """
@@ -78,6 +80,13 @@ class GradingReport(BaseModel):
     """Status of each listed test: passed, failed, error, skipped or missing."""
     report_source: Literal["junit", "log", "none"] = "none"
     """Where the statuses came from; `none`: no JUnit report was written, so every listed test is missing."""
+    ignored_ids: list[str] = []
+    """Listed ids dropped from the verdict (in neither success nor failure, not in `test_results`): ids
+    no JUnit report can produce (`testlogs.unproducible`: no `::` and not ending in `.py`, e.g. `[100%]`,
+    fragments of pytest's progress lines in some SWE-bench PASS_TO_PASS lists) that match nothing in the
+    report. Never all of FAIL_TO_PASS: then they count as missing."""
+    test_exit_code: int | None = None
+    """The test command's exit status; None when it did not run or did not finish (timeout, container died)."""
     infrastructure_failure: bool = False
     """True when the verdict says nothing about the model (container died, timeout of the harness, bad task)."""
     error: str | None = None
@@ -87,6 +96,31 @@ class GradingReport(BaseModel):
     """The test command's output (tail of OUTPUT_LIMIT characters); left out of dumps and trajectories."""
     log: list[str] = Field(default_factory=list, exclude=True)
     """What the grader did, one line per step with its time; left out of dumps."""
+
+
+def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass: list[str],
+                    junit: testlogs.JUnitResults | None, log: str) -> None:
+    """Decide every listed test from the JUnit report (or the log): test_results, tests_status, ignored_ids, resolved.
+
+    Matching is `testlogs.statuses_for`'s (exact node id, then SWE-bench's cut id, then its
+    path alias); only `passed` (an xfail included) counts as a success. Ids no report can
+    produce are dropped, except when that would drop every FAIL_TO_PASS id.
+    """
+    report.test_results, report.ignored_ids = {}, []
+    for group, ids in (("FAIL_TO_PASS", fail_to_pass), ("PASS_TO_PASS", pass_to_pass)):
+        statuses = testlogs.statuses_for(ids, junit, log, allow_all_ignored=group != "FAIL_TO_PASS")
+        for test_id in ids:
+            status = statuses[test_id]
+            if status == testlogs.IGNORED:
+                if test_id not in report.ignored_ids:
+                    report.ignored_ids.append(test_id)
+                continue
+            report.test_results[test_id] = status
+            passed = status == testlogs.PASSED
+            (report.tests_status[group].success if passed else report.tests_status[group].failure).append(test_id)
+    report.resolved = report.status == "graded" and all(
+        status == testlogs.PASSED for status in report.test_results.values()
+    )
 
 
 def compute_reward(report: GradingReport, mode: RewardMode) -> float:
@@ -171,7 +205,9 @@ class Grader:
 
         # The report path goes through PYTEST_ADDOPTS so the task's command stays as written; the
         # output goes to a file so a process left running in the background cannot hold the exec open.
-        env = {"PYTEST_ADDOPTS": f"--junitxml={junit_path} -o junit_family=xunit1 -p no:cacheprovider"}
+        # tox (4.11+) passes only listed variables to its test commands: TOX_OVERRIDE adds ours.
+        env = {"PYTEST_ADDOPTS": f"--junitxml={junit_path} -o junit_family=xunit1 -p no:cacheprovider",
+               "TOX_OVERRIDE": "testenv.pass_env+=PYTEST_ADDOPTS"}
         script = f"mkdir -p {shlex.quote(workspace)} && exec >{shlex.quote(output_path)} 2>&1 </dev/null\n{task.tests.command}"
         timeout = task.limits.grading_timeout
         run_started = time.monotonic()
@@ -181,6 +217,7 @@ class Grader:
               + ("; the engine lost what it printed outside the output file" if run.output_lost else ""))
         if run.exit_code is None or not box.alive():
             raise SandboxError(f"the grader's container {box.name} died during the test run")
+        report.test_exit_code = run.exit_code
         try:
             output_bytes, _ = box.read_file(output_path)
         except FileNotFoundError:
@@ -192,6 +229,7 @@ class Grader:
         if run.exit_code in (124, 137) and elapsed >= timeout - 1:
             report.status, report.infrastructure_failure = "timeout", True
             report.error = f"the test run exceeded the grading timeout of {timeout:g} s"
+            report.test_exit_code = None  # the harness's kill, not the tests' own status
 
         junit = None
         try:
@@ -205,16 +243,11 @@ class Grader:
                 # Without a report nothing is believed: the output is the agent's code talking.
                 report.report_source = "none"
                 report.error = report.error or f"no readable JUnit report was written ({type(exc).__name__})"
-        listed = [*task.tests.fail_to_pass, *task.tests.pass_to_pass]
         log = report.output if report.report_source == "log" else ""
-        report.test_results = testlogs.statuses_for(listed, junit, log)
-        for group, ids in (("FAIL_TO_PASS", task.tests.fail_to_pass), ("PASS_TO_PASS", task.tests.pass_to_pass)):
-            for test_id in ids:
-                passed = report.test_results[test_id] == testlogs.PASSED
-                (report.tests_status[group].success if passed else report.tests_status[group].failure).append(test_id)
-        report.resolved = report.status == "graded" and all(
-            status == testlogs.PASSED for status in report.test_results.values()
-        )
+        record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, junit, log)
+        if report.ignored_ids:
+            _note(report, started, f"ignored {len(report.ignored_ids)} listed ids no JUnit report can produce: "
+                  + ", ".join(report.ignored_ids[:10]) + (" ..." if len(report.ignored_ids) > 10 else ""))
 
     def _apply(self, box: Sandbox, patch_path: str, patch: str) -> tuple[str | None, str]:
         created = [p.new_path for p in _parse(patch) if p.old_path is None and p.new_path]

@@ -148,7 +148,11 @@ RUN if ! (command -v python3 && command -v git && command -v patch && python3 -c
 HOST_CA = "/usr/local/share/swe-env/host-ca.crt"
 
 
-def env_dockerfile(base_tag: str, environment: Environment) -> str:
+PIP_FOR_CUTOFF = "pip==26.0.1"
+"""The pip installed where a task sets `pip_uploaded_prior_to`: it has `--uploaded-prior-to` and is the last to run on Python 3.9."""
+
+
+def env_dockerfile(base_tag: str, environment: Environment, requirements: tuple[str, ...] = ()) -> str:
     lines = [f"FROM {base_tag}"]
     # The host's CA bundle (possibly empty) is copied in and named by a build argument, so pip
     # trusts a TLS-intercepting proxy during the build without the setting reaching the image's ENV.
@@ -163,9 +167,16 @@ def env_dockerfile(base_tag: str, environment: Environment) -> str:
     lines.append(f"RUN python3 -m venv {VENV}")
     lines.append(f"ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     lines.append("ENV PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1")
-    if environment.pip_packages:
-        packages = " ".join(shlex.quote(p) for p in environment.pip_packages)
-        lines.append(f"RUN pip install -q {packages}")
+    if environment.pip_uploaded_prior_to:
+        # In ENV, not only for this layer: the instance layer's `pip install -e .` resolves the
+        # repository's own dependencies, and must see the same past as the pinned packages.
+        cutoff = environment.pip_uploaded_prior_to
+        cutoff = cutoff if "T" in cutoff else f"{cutoff}T00:00:00Z"
+        lines.append(f"RUN pip install -q {shlex.quote(PIP_FOR_CUTOFF)}")
+        lines.append(f"ENV PIP_UPLOADED_PRIOR_TO={cutoff}")
+    packages = [*environment.pip_packages, *requirements]
+    if packages:
+        lines.append(f"RUN pip install -q {' '.join(shlex.quote(p) for p in packages)}")
     return "\n".join(lines) + "\n"
 
 
@@ -198,17 +209,32 @@ class ImageBuilder:
 
     def __init__(self, progress: Progress | None = None):
         self.progress = progress or (lambda _msg: None)
+        self._requirements: dict[tuple[str, str, tuple[str, ...]], tuple[str, ...]] = {}
 
     # Tags are pure functions of the inputs, so a cache hit costs one image lookup per layer.
     def base_tag(self, environment: Environment) -> str:
-        return f"swe-env/base:{_digest(environment.base_image, base_dockerfile(environment.base_image))}"
+        return f"swe-env/base:{_digest(environment.os_image, base_dockerfile(environment.os_image))}"
 
-    def env_tag(self, environment: Environment) -> str:
+    def env_tag(self, environment: Environment, requirements: tuple[str, ...] = ()) -> str:
         base = self.base_tag(environment)
-        return f"swe-env/env:{_digest(base, env_dockerfile(base, environment))}"
+        return f"swe-env/env:{_digest(base, env_dockerfile(base, environment, requirements))}"
+
+    def requirements_for(self, task: Task) -> tuple[str, ...]:
+        """The entries of the task's requirement files (read once per repository, commit and paths)."""
+        environment = task.environment
+        if not environment.requirements:
+            return ()
+        key = (task.repo_location(), environment.requirements_commit or task.base_commit, tuple(environment.requirements))
+        with _guard:
+            cached = self._requirements.get(key)
+        if cached is None:
+            cached = tuple(repos.read_requirements(key[0], key[1], list(key[2])))
+            with _guard:
+                self._requirements[key] = cached
+        return cached
 
     def instance_tag(self, task: Task) -> str:
-        env = self.env_tag(task.environment)
+        env = self.env_tag(task.environment, self.requirements_for(task))
         digest = _digest(env, task.repo, task.base_commit, instance_dockerfile(env, task))
         return f"swe-env/instance:{task.id.lower()}-{digest}"
 
@@ -218,15 +244,16 @@ class ImageBuilder:
         if image_exists(tag):
             return tag
         environment = task.environment
-        ensure_os_image(environment.base_image, self.progress)
+        ensure_os_image(environment.os_image, self.progress)
         base = self._build(
-            self.base_tag(environment), base_dockerfile(environment.base_image), task, kind="base"
+            self.base_tag(environment), base_dockerfile(environment.os_image), task, kind="base"
         )
         ca = ca_bundle()
         build_args = {"PIP_CERT": HOST_CA} if ca else {}
+        requirements = self.requirements_for(task)
         env = self._build(
-            self.env_tag(environment),
-            env_dockerfile(base, environment),
+            self.env_tag(environment, requirements),
+            env_dockerfile(base, environment, requirements),
             task,
             kind="env",
             files={"ca.crt": ca.read_bytes() if ca else b""},

@@ -76,6 +76,43 @@ def resolve_commit(task: Task) -> str:
             ) from None
 
 
+def read_requirements(location: str, commit: str, paths: list[str]) -> list[str]:
+    """The requirement entries of the first of `paths` that exists at `commit` (`-r` files followed).
+
+    Options, editable and local-path entries are left out: the repository itself is installed by
+    the task's `install` commands, and other options would change how pip runs for everything.
+    """
+    repo = mirror(location)
+
+    def show(path: str) -> str | None:
+        try:
+            return repo.git.show(f"{commit}:{path}")
+        except git.GitCommandError:
+            return None
+
+    def entries(path: str, text: str, seen: set[str]) -> list[str]:
+        found = []
+        for raw in text.splitlines():
+            line = raw.split(" #", 1)[0].strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith(("-r ", "--requirement ")):
+                nested = os.path.normpath(os.path.join(os.path.dirname(path), line.split(None, 1)[1].strip()))
+                if nested not in seen and (nested_text := show(nested)) is not None:
+                    found += entries(nested, nested_text, seen | {nested})
+                continue
+            if line.startswith(("-", ".", "/")) or "://" in line:
+                continue
+            found.append(line)
+        return found
+
+    for path in paths:
+        text = show(path)
+        if text is not None:
+            return list(dict.fromkeys(entries(path, text, {path})))
+    return []
+
+
 def scrubbed_checkout(task: Task, dest: Path) -> str:
     """Check out the task's base commit into `dest` with no trace of anything newer.
 

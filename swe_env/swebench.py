@@ -2,16 +2,21 @@
 
 An instance (`instance_id, repo, base_commit, patch, test_patch, problem_statement,
 FAIL_TO_PASS, PASS_TO_PASS, version, environment_setup_commit`) becomes a `Task` whose
-environment comes from a recipe chosen by repository and version (`RECIPES`, extended by a
-user's YAML/JSON file). `owner/name` repositories are cloned from GitHub, or taken from a
-local mirror folder holding `owner__name` clones or bundles.
+environment comes from a recipe chosen by repository and version (the built-in table
+`recipes/swebench.yaml`, with a user's YAML/JSON file laid over it). `owner/name` repositories
+are cloned from GitHub, or taken from a local mirror folder holding `owner__name` clones or
+bundles. Newer dataset files also carry `eval_script` (whose test command, between SWE-bench's
+output markers, becomes the task's), `log_parser`, `eval_type` and `image`; they are read
+when present and recorded in the task's `meta`.
 
-Files may be JSON (a list of objects), JSONL, or parquet (only when pandas and pyarrow are
-installed). List fields may be JSON strings, as on the Hugging Face hub.
+Files may be JSON (a list of objects), JSONL, or parquet (needs pyarrow: `pip install
+'swe-env[datasets]'`). List fields may be JSON strings, as on the Hugging Face hub.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import json
 import re
 import shlex
@@ -22,10 +27,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import diffs
-from .task import DEFAULT_BASE_IMAGE, TASK_FILE, Task, TaskSpecError, load_tasks
+from .task import TASK_FILE, Task, TaskSpecError, load_tasks, nearest_python
 
 REQUIRED_FIELDS = ("instance_id", "repo", "base_commit", "patch", "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS")
-OPTIONAL_FIELDS = ("problem_statement", "version", "environment_setup_commit", "hints_text", "created_at")
+OPTIONAL_FIELDS = ("problem_statement", "version", "environment_setup_commit", "hints_text", "created_at",
+                   "eval_script", "log_parser", "eval_type", "image")
+START_TEST_OUTPUT = ">>>>> Start Test Output"
+END_TEST_OUTPUT = ">>>>> End Test Output"
+"""SWE-bench's markers around the test command's output (in its eval scripts and logs)."""
 TEST_FILES = "{test_files}"
 """Placeholder in a recipe's test command: the Python files the instance's test patch touches."""
 
@@ -39,33 +48,31 @@ class Recipe(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    base_image: str = DEFAULT_BASE_IMAGE
-    """OS image (Debian bookworm: Python 3.11)."""
+    python: str = "3.11"
+    """The Python version the benchmark uses; the image gets the nearest one we have (`task.PYTHON_IMAGES`)."""
+    base_image: str | None = None
+    """An OS image to use instead of the one `python` picks."""
     apt_packages: list[str] = []
     """Debian packages for the env layer."""
     pip_packages: list[str] = ["pytest"]
-    """Packages installed into the virtualenv before the repository."""
+    """Packages installed into the virtualenv before the repository (pin them: `name==version`)."""
+    requirements: list[str] = []
+    """Requirement files of the repository (read at `environment_setup_commit`, the first that exists) whose entries join `pip_packages`."""
+    pip_uploaded_prior_to: str | None = None
+    """ISO date: pip resolves unpinned packages as of that day (SWE-bench built its images in late 2024)."""
+    pre_install: list[str] = []
+    """Commands run in the repository before `install` (e.g. loosening a pin in setup.py)."""
     install: list[str] = ["python -m pip install -e ."]
     """Commands run in the repository after checkout."""
     env: dict[str, str] = {}
     """Environment variables for the agent's shell and the test run."""
-    test_command: str = f"python -m pytest -rA -p no:cacheprovider {TEST_FILES}"
-    """The grader's command; `{test_files}` becomes the test patch's Python files, as SWE-bench runs them."""
+    test_command: str = f"pytest -rA -p no:cacheprovider {TEST_FILES}"
+    """The grader's command; `{test_files}` becomes the test patch's files, as SWE-bench runs them."""
 
 
 DEFAULT_RECIPE = Recipe()
-
-# Small on purpose: pure-Python, pytest-based repositories that run on Python 3.11. Versions map
-# to recipes; "*" is any version. These entries follow SWE-bench's pins but are not exercised by
-# this project's tests (no GitHub here); extend or override them with `--recipes FILE`.
-_FLASK_PINS = ["pytest", "setuptools==70.0.0", "click==8.1.3", "itsdangerous==2.1.2", "Jinja2==3.1.2",
-               "MarkupSafe==2.1.1", "Werkzeug==2.3.7"]
-RECIPES: dict[str, dict[str, Recipe]] = {
-    "pallets/flask": {version: Recipe(pip_packages=_FLASK_PINS) for version in ("2.2", "2.3", "3.0")},
-    "psf/requests": {"*": Recipe(pip_packages=["pytest"], install=["python -m pip install ."])},
-    "marshmallow-code/marshmallow": {"*": Recipe(pip_packages=["pytest", "simplejson"],
-                                                 install=["python -m pip install -e '.[dev]'"])},
-}
+RECIPES_FILE = "recipes/swebench.yaml"
+"""The built-in recipe table (package data): `defaults` plus repo -> version (or "*") -> recipe."""
 
 
 # ---------------------------------------------------------------- reading files
@@ -122,27 +129,54 @@ def _read_jsonl(path: Path, text: str) -> list[Any]:
 
 def _read_parquet(path: Path) -> list[dict[str, Any]]:
     try:
-        import pandas  # noqa: PLC0415 - optional dependency, only for parquet files
+        import pyarrow.parquet  # noqa: PLC0415 - optional dependency, only for parquet files
     except ImportError:
-        raise DatasetError(f"{path}: reading parquet needs pandas and pyarrow (pip install pandas pyarrow)") from None
+        raise DatasetError(f"{path}: reading parquet needs pyarrow (pip install 'swe-env[datasets]')") from None
     try:
-        frame = pandas.read_parquet(path)
+        return pyarrow.parquet.read_table(path).to_pylist()
     except Exception as exc:  # noqa: BLE001 - any reader failure is the file's problem
         raise DatasetError(f"{path}: cannot read parquet: {exc}") from None
-    records = frame.to_dict(orient="records")
-    for record in records:  # numpy arrays for list columns become plain lists
-        for key, value in record.items():
-            if hasattr(value, "tolist"):
-                record[key] = value.tolist()
-    return records
 
 
 # ---------------------------------------------------------------- recipes
 
 
+def parse_recipes(data: Any, where: str) -> dict[str, dict[str, Recipe]]:
+    """A recipe table (`defaults` plus `{repo: {version or "*": recipe}}`) as Recipe models."""
+    if not isinstance(data, dict):
+        raise DatasetError(f"{where}: expected a mapping of repo -> version -> recipe")
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise DatasetError(f"{where}: 'defaults': expected a mapping of recipe fields")
+    recipes: dict[str, dict[str, Recipe]] = {}
+    for repo, versions in data.items():
+        if repo == "defaults":
+            continue
+        if not isinstance(versions, dict):
+            raise DatasetError(f"{where}: repo '{repo}': expected a mapping of version -> recipe")
+        for version, fields in versions.items():
+            try:
+                recipes.setdefault(str(repo), {})[str(version)] = Recipe.model_validate({**defaults, **(fields or {})})
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = ".".join(str(part) for part in first["loc"]) or "(recipe)"
+                raise DatasetError(f"{where}: repo '{repo}' version '{version}': field '{field}': {first['msg']}") from None
+    return recipes
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_recipes() -> dict[str, dict[str, Recipe]]:
+    """The recipe table shipped with swe-env (`swe_env/recipes/swebench.yaml`)."""
+    text = importlib.resources.files("swe_env").joinpath(RECIPES_FILE).read_text(encoding="utf-8")
+    return parse_recipes(yaml.safe_load(text), f"swe_env/{RECIPES_FILE}")
+
+
 def load_recipes(path: str | Path | None) -> dict[str, dict[str, Recipe]]:
-    """The built-in recipes, with a user's file (`{repo: {version or "*": recipe}}`) laid over them."""
-    recipes = {repo: dict(versions) for repo, versions in RECIPES.items()}
+    """The built-in recipes, with a user's file (`{repo: {version or "*": recipe}}`) laid over them.
+
+    A user's file may have its own `defaults`; they apply to that file's recipes only.
+    """
+    recipes = {repo: dict(versions) for repo, versions in builtin_recipes().items()}
     if path is None:
         return recipes
     path = Path(path)
@@ -151,31 +185,34 @@ def load_recipes(path: str | Path | None) -> dict[str, dict[str, Recipe]]:
     except (OSError, yaml.YAMLError) as exc:
         reason = getattr(exc, "strerror", None) or getattr(exc, "problem", None) or exc
         raise DatasetError(f"{path}: cannot read the recipes: {reason}") from None
-    if not isinstance(data, dict):
-        raise DatasetError(f"{path}: expected a mapping of repo -> version -> recipe")
-    for repo, versions in data.items():
-        if not isinstance(versions, dict):
-            raise DatasetError(f"{path}: repo '{repo}': expected a mapping of version -> recipe")
-        for version, fields in versions.items():
-            try:
-                recipes.setdefault(str(repo), {})[str(version)] = Recipe.model_validate(fields or {})
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(part) for part in first["loc"]) or "(recipe)"
-                raise DatasetError(f"{path}: repo '{repo}' version '{version}': field '{field}': {first['msg']}") from None
+    for repo, versions in parse_recipes(data, str(path)).items():
+        recipes.setdefault(repo, {}).update(versions)
     return recipes
 
 
-def recipe_for(repo: str, version: str | None, recipes: dict[str, dict[str, Recipe]] | None = None) -> Recipe:
-    """The recipe for a repository at a version: exact version, then "*", then the "*" repo, then the default."""
-    recipes = RECIPES if recipes is None else recipes
+def recipe_for(repo: str, version: str | None, recipes: dict[str, dict[str, Recipe]] | None = None) -> Recipe | None:
+    """The recipe for a repository at a version: exact version, then "*", then the "*" repo; None if none."""
+    recipes = builtin_recipes() if recipes is None else recipes
     for key in (repo, "*"):
         versions = recipes.get(key, {})
         if version is not None and str(version) in versions:
             return versions[str(version)]
         if "*" in versions:
             return versions["*"]
-    return DEFAULT_RECIPE
+    return None
+
+
+def eval_script_test_command(script: str | None) -> str | None:
+    """The test command of a SWE-bench eval script: the lines between its output markers."""
+    if not script or START_TEST_OUTPUT not in script:
+        return None
+    body = script.split(START_TEST_OUTPUT, 1)[1].split("\n", 1)[-1]
+    body = body.split(END_TEST_OUTPUT, 1)[0]
+    lines = [line for line in body.splitlines() if line.strip()]
+    if lines and lines[-1].lstrip().startswith(":"):  # the `: '>>>>> End ...'` no-op itself
+        lines.pop()
+    command = "\n".join(lines).strip()
+    return command or None
 
 
 # ---------------------------------------------------------------- instances → tasks
@@ -210,28 +247,45 @@ def instance_to_task(record: dict[str, Any], recipes: dict[str, dict[str, Recipe
     pass_to_pass = _id_list(record["PASS_TO_PASS"], label, "PASS_TO_PASS")
     version = record.get("version")
     version = None if version is None else str(version)
-    recipe = recipe_for(record["repo"], version, recipes)
+    found = recipe_for(record["repo"], version, recipes)
+    recipe = found or DEFAULT_RECIPE
     try:
-        test_files = [p.path for p in diffs.parse(record["test_patch"]) if p.new_path and p.path.endswith(".py")]
+        test_files = [p.path for p in diffs.parse(record["test_patch"]) if p.new_path]
     except diffs.DiffError as exc:
         raise DatasetError(f"{label}: field 'test_patch': {exc}") from None
-    command = recipe.test_command.replace(TEST_FILES, " ".join(shlex.quote(p) for p in test_files)).strip()
-    meta = {"source": "swe-bench", "repo": record["repo"]}
-    for name in ("version", "environment_setup_commit", "created_at"):
+    for name in ("eval_script", "log_parser", "eval_type", "image"):
+        if record.get(name) is not None and not isinstance(record[name], str):
+            raise DatasetError(f"{label}: field '{name}': must be a string")
+    # The instance's own test command, when the dataset carries one, is the benchmark's truth.
+    command = eval_script_test_command(record.get("eval_script"))
+    if command is None:
+        python_files = [path for path in test_files if path.endswith(".py")]
+        command = recipe.test_command.replace(TEST_FILES, " ".join(shlex.quote(p) for p in python_files)).strip()
+    meta = {"source": "swe-bench", "repo": record["repo"], "recipe": "built-in or --recipes" if found else "none (default)"}
+    for name in ("version", "environment_setup_commit", "created_at", "log_parser", "eval_type", "image"):
         if record.get(name) is not None:
             meta[name] = str(record[name])
+    environment: dict[str, Any] = {
+        "apt_packages": recipe.apt_packages,
+        "pip_packages": recipe.pip_packages,
+        "requirements": recipe.requirements,
+        "pip_uploaded_prior_to": recipe.pip_uploaded_prior_to,
+        "install": [*recipe.pre_install, *recipe.install],
+        "env": recipe.env,
+    }
+    if record.get("environment_setup_commit") and recipe.requirements:
+        environment["requirements_commit"] = str(record["environment_setup_commit"])
+    if recipe.base_image is not None:
+        environment["base_image"] = recipe.base_image
+    else:
+        environment["python"] = recipe.python
+        meta["python_requested"], meta["python_used"] = recipe.python, nearest_python(recipe.python)
     data = {
         "id": record["instance_id"],
         "repo": resolve_repo(record["repo"], repo_mirror),
         "base_commit": record["base_commit"],
         "problem_statement": record.get("problem_statement") or f"(no problem statement for {instance_id})",
-        "environment": {
-            "base_image": recipe.base_image,
-            "apt_packages": recipe.apt_packages,
-            "pip_packages": recipe.pip_packages,
-            "install": recipe.install,
-            "env": recipe.env,
-        },
+        "environment": environment,
         "tests": {"test_patch": record["test_patch"], "fail_to_pass": fail_to_pass, "pass_to_pass": pass_to_pass,
                   "command": command},
         "gold_patch": record["patch"],

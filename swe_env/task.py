@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 TASK_FILE = "task.yaml"
 DEFAULT_TEST_COMMAND = "python -m pytest -rA -p no:cacheprovider"
 DEFAULT_BASE_IMAGE = "debian:bookworm"
+PYTHON_IMAGES = {"3.9": "debian:bullseye", "3.11": "debian:bookworm", "3.13": "debian:trixie"}
+"""The Python versions we can provide, each from the Debian release whose `python3` it is.
+
+These are the releases Debian's archive serves to debootstrap, so every one of them can be
+bootstrapped offline when no registry answers."""
 
 DEFAULT_PROTECTED = (
     "**/conftest.py", "**/sitecustomize.py", "**/usercustomize.py", "**/pytest.ini", "**/.pytest.ini",
@@ -41,12 +46,20 @@ class _Strict(BaseModel):
 class Environment(_Strict):
     """How the container for a task is built (the `env` and `instance` image layers)."""
 
-    base_image: str = DEFAULT_BASE_IMAGE
-    """OS image to start from; bootstrapped offline with debootstrap when it is a Debian image that cannot be pulled."""
+    base_image: str | None = None
+    """OS image to start from (default: the image for `python`, else debian:bookworm); bootstrapped offline with debootstrap when it is a Debian image that cannot be pulled."""
+    python: str | None = None
+    """Python version the task needs (`"3.9"`); picks the base image from `PYTHON_IMAGES`, the nearest version we have when none has it exactly (ties go to the older). Ignored when `base_image` is set."""
+    pip_uploaded_prior_to: str | None = None
+    """ISO date (`2024-10-15`): pip in the env layer considers only releases uploaded before it, so unpinned packages resolve as they did then."""
     apt_packages: list[str] = []
     """Debian packages installed in the env layer."""
     pip_packages: list[str] = []
     """Python packages installed into the env layer's virtualenv (/opt/swe-env/venv, first on PATH)."""
+    requirements: list[str] = []
+    """Requirement files of the repository (the first that exists at `requirements_commit`) whose entries the env layer installs with `pip_packages`."""
+    requirements_commit: str | None = None
+    """Commit the requirement files are read at (SWE-bench's environment_setup_commit); default: the task's base_commit."""
     install: list[str] = []
     """Shell commands run in the workdir after the repository is copied in (instance layer), e.g. `pip install -e .`."""
     workdir: str = "/testbed"
@@ -55,6 +68,34 @@ class Environment(_Strict):
     """Extra environment variables for the agent's shell and the test run."""
     user: str | None = None
     """Run the agent's tools as this user (created in the instance image, owning the workdir); None keeps root. The grader runs as root."""
+
+    @field_validator("python")
+    @classmethod
+    def _valid_python(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"3\.\d{1,2}", value.strip()):
+            raise ValueError("must be a Python 3 version such as '3.9'")
+        return None if value is None else value.strip()
+
+    @field_validator("pip_uploaded_prior_to")
+    @classmethod
+    def _valid_date(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}(T[\d:]+Z?)?", value.strip()):
+            raise ValueError("must be an ISO date such as '2024-10-15'")
+        return None if value is None else value.strip()
+
+    @property
+    def python_used(self) -> str | None:
+        """The Python version the image will have when `python` picks it (None when `base_image` decides)."""
+        if self.base_image is not None:
+            return None
+        return nearest_python(self.python or "3.11")
+
+    @property
+    def os_image(self) -> str:
+        """The OS image this environment starts from."""
+        if self.base_image is not None:
+            return self.base_image
+        return PYTHON_IMAGES[nearest_python(self.python)] if self.python else DEFAULT_BASE_IMAGE
 
     @field_validator("user")
     @classmethod
@@ -71,6 +112,12 @@ class Environment(_Strict):
         if not value.startswith("/") or value.rstrip("/") == "":
             raise ValueError("must be an absolute path other than /")
         return value.rstrip("/")
+
+
+def nearest_python(requested: str) -> str:
+    """The version in `PYTHON_IMAGES` nearest to `requested` (by minor version; ties go to the older)."""
+    minor = int(requested.split(".")[1])
+    return min(PYTHON_IMAGES, key=lambda have: (abs(int(have.split(".")[1]) - minor), int(have.split(".")[1])))
 
 
 class TestSpec(_Strict):

@@ -1,54 +1,244 @@
 """Reading test results: JUnit XML reports first, pytest's text summary only as a fallback.
 
-Statuses are one of: passed, failed, error, skipped (and "missing" is decided by the
-grader for listed tests that appear nowhere).
+Statuses are one of: passed, failed, error, skipped (and "missing" is decided for listed
+tests that appear nowhere, "ignored" for listed ids no JUnit report can produce).
+
+Listed ids come in two shapes. Our own tasks list full pytest node ids. SWE-bench's datasets
+list what its log parsers scraped from pytest's `-rA` short summary: the text after the
+status word cut at the first whitespace, so `tests/t.py::test_x[a b]` is listed as
+`tests/t.py::test_x[a`; and for some repositories (its `parse_log_pytest_options`: requests,
+pylint, pydicom) a parameter that is an absolute path is shortened to its last component
+(`test_x[/tmp/abc/f.txt]` is listed as `test_x[/f.txt]`). `parse_junit` indexes every
+testcase of the report under all three forms, and `statuses_for` is the one place where a
+listed id is matched to them, so both kinds of task get SWE-bench's verdicts from a report
+the grader wrote itself.
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 PASSED, FAILED, ERROR, SKIPPED, MISSING = "passed", "failed", "error", "skipped", "missing"
+IGNORED = "ignored"
+"""A listed id no JUnit report can produce (see `unproducible`); the grader drops it from the verdict."""
 _RANK = {ERROR: 4, FAILED: 3, SKIPPED: 1, PASSED: 0}
 
 _SUMMARY = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\s+(\S+)")
+
+Key = tuple[str, str]
 
 
 class ReportError(ValueError):
     """The JUnit report is not readable XML."""
 
 
-def junit_key(test_id: str) -> tuple[str, str]:
-    """The (classname, name) pytest's JUnit writer gives a node id.
+# ---------------------------------------------------------------- SWE-bench's id forms
 
-    `tests/test_a.py::TestX::test_y` -> ("tests.test_a.TestX", "test_y").
+
+def cut_id(node_id: str) -> str:
+    """The id SWE-bench's pytest parsers record for a node id: everything up to the first whitespace.
+
+    Its parsers split the summary line `PASSED <node id>` (for FAILED lines after turning
+    " - " into " ") on whitespace and keep the second word, so `t.py::test_x[a b]` becomes
+    `t.py::test_x[a`. Whitespace is Python's `str.split()` whitespace, as theirs.
     """
+    words = node_id.split(maxsplit=1)
+    return words[0] if words else ""
+
+
+def path_alias(test_id: str) -> str:
+    """`test_id` as SWE-bench's `parse_log_pytest_options` records it (requests, pylint, pydicom).
+
+    Its regex `(.*?)\\[(.*)\\]` takes the text before the first `[` and the text up to the last
+    `]` (what follows the last `]` is dropped); a parameter starting with "/" (not "//",
+    without "*") is shortened to "/" and its last path component:
+    `test_x[/tmp/abc/file.txt]` -> `test_x[/file.txt]`. Written without the regex, which
+    backtracks quadratically on ids with many `[`.
+    """
+    start, end = test_id.find("["), test_id.rfind("]")
+    if start < 0 or end < start:
+        return test_id
+    option = test_id[start + 1:end]
+    if option.startswith("/") and not option.startswith("//") and "*" not in option:
+        option = "/" + option.split("/")[-1]
+    return f"{test_id[:start]}[{option}]"
+
+
+def unproducible(test_id: str) -> bool:
+    """Whether no pytest JUnit report can have a testcase with this id, in any of the three forms.
+
+    Every testcase id has a `::` except a file's own collection entry (`tests/test_a.py`,
+    only ever an error or a skip). So an id without `::` that does not end in `.py` is
+    a fragment, not a test: SWE-bench's parsers take the word after any line starting with
+    a status word, and progress lines, wrapped output or logging (`PASSED [100%]`,
+    `ERROR    root:conf.py:12 ...`, `SKIPPED [2] t.py:5: why`) leave ids like `[100%]`,
+    `root:conf.py:12` or `[2]` in some datasets. The grader drops such ids (when they match
+    nothing in the report) instead of failing the task on them; anything else that is
+    absent, however odd, is missing, i.e. failed.
+    """
+    return "::" not in test_id and not test_id.endswith(".py")
+
+
+# ---------------------------------------------------------------- pytest's JUnit writer, both ways
+
+
+def _dotted_module(path: str) -> str:
+    return re.sub(r"\.py$", "", path.replace("/", "."))
+
+
+def _written(path: str, names: list[str], suffix: str) -> Key:
+    parts = [_dotted_module(path), *names]
+    parts[-1] += suffix
+    return ".".join(parts[:-1]), parts[-1]
+
+
+def junit_key(test_id: str) -> Key:
+    """The (classname, name) pytest's JUnit writer (every release up to 8.x) gives a node id.
+
+    `tests/test_a.py::TestX::test_y[p]` -> ("tests.test_a.TestX", "test_y[p]"). The id is cut
+    at its first `[` before the `::` split, so parameters stay whole in the name.
+    """
+    before, bracket, params = test_id.partition("[")
+    parts = before.split("::")
+    return _written(parts[0], parts[1:], bracket + params)
+
+
+def _junit_keys(test_id: str) -> set[Key]:
+    """Every (classname, name) a JUnit writer we know of gives `test_id`.
+
+    pytest <= 8.x (`junit_key`); pytest 9 (split at the first `::`, then at the first `[` of
+    the rest, the closing `]` re-added); and a writer that splits the whole id on `::`,
+    parameters included (none we know of; kept so such a report still matches).
+    """
+    keys = {junit_key(test_id)}
+    path, sep, tail = test_id.partition("::")
+    if sep:
+        name_part, bracket, params = tail.partition("[")
+        keys.add(_written(path, name_part.split("::"), f"[{params.removesuffix(']')}]" if bracket else ""))
+    else:
+        keys.add(_written(path, [], ""))
     parts = test_id.split("::")
-    path = re.sub(r"\.py$", "", parts[0].replace("/", ".").replace("\\", "."))
-    return ".".join([path, *parts[1:-1]]), parts[-1]
+    keys.add(_written(parts[0], parts[1:], ""))
+    return keys
 
 
-def parse_junit(xml_text: str) -> dict[tuple[str, str], str]:
-    """Map (classname, name) to a status for every testcase in a JUnit XML report."""
+def node_id_of(classname: str, name: str, file: str | None) -> str | None:
+    """The node id a testcase was written for, from its `classname`, `name` and `file`; None if unsure.
+
+    The writer turned the id's path into a dotted module (`/` -> `.`, `.py` dropped) and
+    joined it and the class parts with "."; `file` (xunit1 only) is the test's file relative
+    to the rootdir, so the classname minus that module is the class parts, and the id is
+    `file::Class::Nested::name`. A file's collection error (`classname=""`, name = the
+    module) is the file itself. A candidate is kept only if writing it again gives the same
+    (classname, name) under one of the known writers (`_junit_keys`), so a `file` that is
+    not the module's (a test inherited from a base class in another file, a file outside
+    the rootdir) gives None and that testcase is matched by (classname, name) instead.
+
+    What stays ambiguous: "." in the class parts is read as nesting, so a collector named
+    with a dot between the file and the test (no Python class is) comes out as
+    `A::B`; and for a writer that splits parameters on `::` too, a parameter holding `::`
+    more than once with a "." between them (`t[a::b.c::d]`, written as classname
+    `m.t[a.b.c`, name `d]`) comes out as `t[a.b.c::d]`: everything from the first piece
+    holding `[` is kept as one piece. pytest's own writers never split parameters, so with
+    pytest the reconstruction is exact but for the first case.
+    """
+    if file is None:
+        return None
+    module = _dotted_module(file)
+    if classname == module:
+        candidate = f"{file}::{name}"
+    elif classname.startswith(module + "."):
+        pieces = classname[len(module) + 1:].split(".")
+        params_from = next((i for i, piece in enumerate(pieces) if "[" in piece), len(pieces))
+        parts = [*pieces[:params_from]] + ([".".join(pieces[params_from:])] if params_from < len(pieces) else [])
+        candidate = "::".join([file, *parts, name])
+    elif classname == "" and name == module:
+        candidate = file
+    else:
+        return None
+    return candidate if (classname, name) in _junit_keys(candidate) else None
+
+
+# ---------------------------------------------------------------- reading a report
+
+
+@dataclass
+class JUnitResults:
+    """Every testcase of a JUnit report, indexed for `statuses_for`; each value is the worst status seen.
+
+    Built in one pass, a constant number of dictionary entries per testcase.
+    """
+
+    by_id: dict[str, str] = field(default_factory=dict)
+    """Full node id (from `node_id_of`)."""
+    by_cut: dict[str, str] = field(default_factory=dict)
+    """`cut_id` of the node id."""
+    by_alias: dict[str, str] = field(default_factory=dict)
+    """`path_alias` of the cut id."""
+    by_key: dict[Key, str] = field(default_factory=dict)
+    """(classname, name) of every testcase: the old matching, and the only one without `file`."""
+    by_key_cut: dict[Key, str] = field(default_factory=dict)
+    """(classname, cut name), for testcases without a node id only."""
+    by_key_alias: dict[Key, str] = field(default_factory=dict)
+    """(classname, path alias of the cut name), for testcases without a node id only."""
+    cases: int = 0
+
+
+def _keep_worst(table: dict, key, status: str) -> None:
+    if key not in table or _RANK[status] > _RANK[table[key]]:
+        table[key] = status
+
+
+def case_status(case: ET.Element) -> str:
+    """One testcase's status: failure -> failed, error -> error, a skip -> skipped, xfail -> passed.
+
+    pytest writes an expected failure as `<skipped type="pytest.xfail">`, which SWE-bench
+    counts as a pass (its XFAIL); a real skip (`type="pytest.skip"`, a collection skip, a
+    strict XPASS) is skipped, which fails a listed test. A non-strict XPASS is written as
+    a plain pass, so it passes here (SWE-bench's parsers skip XPASS lines: failed there).
+    """
+    status = PASSED
+    for child in case:
+        if child.tag == "failure":
+            child_status = FAILED
+        elif child.tag == "error":
+            child_status = ERROR
+        elif child.tag == "skipped":
+            child_status = PASSED if child.get("type") == "pytest.xfail" else SKIPPED
+        else:
+            continue
+        if _RANK[child_status] > _RANK[status]:
+            status = child_status
+    return status
+
+
+def parse_junit(xml_text: str) -> JUnitResults:
+    """Index every testcase of a JUnit XML report under its node id, cut id, path alias and key."""
     try:
         root = ET.fromstring(xml_text)
     except ET.ParseError as exc:
         raise ReportError(f"JUnit report is not valid XML: {exc}") from None
-    results: dict[tuple[str, str], str] = {}
+    results = JUnitResults()
     for case in root.iter("testcase"):
-        key = (case.get("classname", ""), case.get("name", ""))
-        status = PASSED
-        for child in case:
-            if child.tag == "failure":
-                status = FAILED
-            elif child.tag == "error":
-                status = ERROR
-            elif child.tag == "skipped" and status == PASSED:
-                status = SKIPPED
-        # A test can be reported twice (a failure in the call, an error in teardown): keep the worst.
-        if key not in results or _RANK[status] > _RANK[results[key]]:
-            results[key] = status
+        classname, name = case.get("classname", ""), case.get("name", "")
+        status = case_status(case)
+        results.cases += 1
+        # A test can be reported twice (a failure in the call, an error in teardown), and
+        # several can cut to one id: every table keeps the worst.
+        _keep_worst(results.by_key, (classname, name), status)
+        node_id = node_id_of(classname, name, case.get("file"))
+        if node_id is not None:
+            cut = cut_id(node_id)
+            _keep_worst(results.by_id, node_id, status)
+            _keep_worst(results.by_cut, cut, status)
+            _keep_worst(results.by_alias, path_alias(cut), status)
+        else:
+            cut = cut_id(name)
+            _keep_worst(results.by_key_cut, (classname, cut), status)
+            _keep_worst(results.by_key_alias, (classname, path_alias(cut)), status)
     return results
 
 
@@ -65,9 +255,44 @@ def parse_pytest_summary(log: str) -> dict[str, str]:
     return results
 
 
-def statuses_for(test_ids: list[str], junit: dict[tuple[str, str], str] | None, log: str) -> dict[str, str]:
-    """The status of each listed test id: from the JUnit report when there is one, else the log."""
+def _worst(statuses: Iterable[str | None]) -> str | None:
+    found = [s for s in statuses if s is not None]
+    return max(found, key=_RANK.__getitem__) if found else None
+
+
+def junit_status(test_id: str, junit: JUnitResults) -> str | None:
+    """The status of a listed id in a report, or None when no testcase has it in any form.
+
+    Forms in order, the first that matches decides: the exact node id, then SWE-bench's cut
+    id, then its path alias; each time the worst over every testcase with that id, and over
+    the testcases whose (classname, name) in that form is the id's (at the exact step every
+    testcase, the old matching; at the others only those whose node id is unknown).
+    """
+    keys = _junit_keys(test_id)
+    for by_id, by_key in ((junit.by_id, junit.by_key), (junit.by_cut, junit.by_key_cut),
+                          (junit.by_alias, junit.by_key_alias)):
+        status = _worst([by_id.get(test_id), *(by_key.get(key) for key in keys)])
+        if status is not None:
+            return status
+    return None
+
+
+def statuses_for(test_ids: list[str], junit: JUnitResults | None, log: str, *,
+                 allow_all_ignored: bool = True) -> dict[str, str]:
+    """The status of each listed test id: from the JUnit report when there is one, else the log.
+
+    With a report, an id found in no form is `ignored` when `unproducible`, else `missing`;
+    with `allow_all_ignored=False` a list whose every id would be ignored keeps them all as
+    missing (the grader's FAIL_TO_PASS: dropping them all would resolve the task on nothing).
+    Without a report the log's `-rA` summary is read as it is (no forms, nothing ignored).
+    """
     if junit is not None:
-        return {test_id: junit.get(junit_key(test_id), MISSING) for test_id in test_ids}
+        statuses = {}
+        for test_id in test_ids:
+            status = junit_status(test_id, junit)
+            statuses[test_id] = status if status is not None else (IGNORED if unproducible(test_id) else MISSING)
+        if not allow_all_ignored and statuses and all(s == IGNORED for s in statuses.values()):
+            statuses = dict.fromkeys(statuses, MISSING)
+        return statuses
     summary = parse_pytest_summary(log)
     return {test_id: summary.get(test_id, MISSING) for test_id in test_ids}

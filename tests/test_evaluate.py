@@ -171,5 +171,7 @@ def test_validate_dataset_names_instances_whose_gold_fails(tmp_path, tasks):
     dataset.write_text("".join(json.dumps(r) + "\n" for r in records))
     result = cli("validate", "--dataset", str(dataset), "--repo-mirror", str(mirror), "--recipes", str(recipes))
     assert result.returncode == 1, result.stdout + result.stderr
-    broken = [line for line in result.stderr.splitlines() if "gold patch fails" in line]
-    assert len(broken) == 1 and tasks[1].id in broken[0] and tasks[0].id not in broken[0]
+    broken = [line for line in result.stderr.splitlines() if line.startswith(f"{tasks[1].id}: ")]
+    assert len(broken) == 1 and "gold_failed" in broken[0] and "not passing" in broken[0]
+    assert not [line for line in result.stderr.splitlines() if line.startswith(f"{tasks[0].id}: ")]
+    assert "environment fault, not a model failure" in result.stderr

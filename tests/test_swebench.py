@@ -65,11 +65,12 @@ def test_jsonl_json_list_and_json_object_read_the_same(tmp_path, tasks):
     assert sorted(read[2], key=lambda r: r["instance_id"]) == sorted(records, key=lambda r: r["instance_id"])
 
 
-def test_parquet_is_read_when_pandas_is_installed(tmp_path, tasks):
-    pandas = pytest.importorskip("pandas")
-    pytest.importorskip("pyarrow")
+def test_parquet_is_read_with_pyarrow(tmp_path, tasks):
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet
+
     records = swebench_records(tasks[:2])
-    pandas.DataFrame(records).to_parquet(tmp_path / "d.parquet")
+    pyarrow.parquet.write_table(pyarrow.Table.from_pylist(records), tmp_path / "d.parquet")
     assert swebench.read_records(tmp_path / "d.parquet") == records
 
 
@@ -94,12 +95,72 @@ def test_default_recipe_runs_only_the_test_patch_files(tasks):
     assert task.tests.command.endswith("tests/test_dates.py tests/test_interest.py")
 
 
-def test_recipe_lookup_order():
+def test_recipe_lookup_order(tmp_path):
     recipes = swebench.load_recipes(None)
-    assert swebench.recipe_for("pallets/flask", "2.3", recipes).pip_packages[1].startswith("setuptools")
-    assert swebench.recipe_for("pallets/flask", "0.1", recipes) == swebench.DEFAULT_RECIPE
+    assert swebench.recipe_for("pallets/flask", "2.3", recipes).python == "3.11"
     assert swebench.recipe_for("psf/requests", "2.27", recipes).install == ["python -m pip install ."]
-    assert swebench.recipe_for("someone/else", None, recipes) == swebench.DEFAULT_RECIPE
+    assert swebench.recipe_for("someone/else", None, recipes) is None
+    user = tmp_path / "mine.yaml"
+    user.write_text('defaults: {python: "3.13"}\n"pallets/flask": {"9.9": {pip_packages: [flask-extra]}}\n')
+    merged = swebench.load_recipes(user)
+    assert merged["pallets/flask"]["9.9"].python == "3.13"  # the user's defaults reach the user's recipes...
+    assert merged["pallets/flask"]["2.3"] == recipes["pallets/flask"]["2.3"]  # ...and no built-in one
+
+
+def test_builtin_recipes_pin_their_test_dependencies_and_use_a_python_we_have():
+    from swe_env.task import PYTHON_IMAGES, nearest_python
+
+    for repo, versions in swebench.builtin_recipes().items():
+        for version, recipe in versions.items():
+            assert nearest_python(recipe.python) in PYTHON_IMAGES, (repo, version)
+            assert recipe.pip_uploaded_prior_to or all("==" in p for p in recipe.pip_packages), (repo, version)
+            assert swebench.TEST_FILES in recipe.test_command, (repo, version)
+
+
+EVAL_SCRIPT = """#!/bin/bash
+set -uxo pipefail
+cd /testbed
+git checkout abc123 tests/test_x.py
+: '>>>>> Start Test Output'
+pytest -rA tests/test_x.py
+: '>>>>> End Test Output'
+git checkout abc123 tests/test_x.py
+"""
+
+
+def test_eval_script_gives_the_test_command_and_python_is_recorded(tasks):
+    assert swebench.eval_script_test_command(EVAL_SCRIPT) == "pytest -rA tests/test_x.py"
+    assert swebench.eval_script_test_command("echo no markers") is None
+    record = swebench_records(tasks[:1])[0]
+    record.update(repo="psf/requests", version="2.27", eval_script=EVAL_SCRIPT, log_parser="parse_log_requests",
+                  image="swebench/sweb.eval.x86_64.psf_1776_requests-1:latest", eval_type="pass_and_fail")
+    task = swebench.instance_to_task(record)
+    assert task.tests.command == "pytest -rA tests/test_x.py"
+    assert task.environment.python == "3.9" and task.environment.os_image == "debian:bullseye"
+    assert task.meta["python_requested"] == "3.9" and task.meta["python_used"] == "3.9"
+    assert task.meta["log_parser"] == "parse_log_requests" and task.meta["image"].startswith("swebench/")
+    record["eval_script"] = 42
+    with pytest.raises(DatasetError, match="field 'eval_script': must be a string"):
+        swebench.instance_to_task(record)
+
+
+def test_requirement_files_are_read_at_the_setup_commit_with_nested_files(tmp_path):
+    import subprocess
+
+    from swe_env import repos
+
+    repo = tmp_path / "r"
+    (repo / "requirements").mkdir(parents=True)
+    (repo / "requirements" / "dev.txt").write_text("# dev\n-r base.txt\npytest==7.1.2  # pinned\n-e .\n--index-url http://x\n")
+    (repo / "requirements" / "base.txt").write_text("click>=8\n./local\nimportlib-metadata; python_version < '3.8'\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    found = repos.read_requirements(str(repo), sha, ["requirements.txt", "requirements/dev.txt"])
+    assert found == ["click>=8", "importlib-metadata; python_version < '3.8'", "pytest==7.1.2"]
+    assert repos.read_requirements(str(repo), sha, ["nope.txt"]) == []
 
 
 def test_import_writes_task_files_that_round_trip(tmp_path, tasks):

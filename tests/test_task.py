@@ -93,3 +93,18 @@ def test_agent_view_hides_the_hidden_part(tmp_path):
     task = load_task_file(write_task(tmp_path / "demo-task", GOOD))
     view = task.for_agent()
     assert set(view) == {"task_id", "problem_statement", "workdir"}
+
+
+def test_python_version_picks_the_nearest_base_image(tmp_path):
+    from swe_env.task import Environment, nearest_python
+
+    assert [nearest_python(v) for v in ("3.5", "3.6", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")] == [
+        "3.9", "3.9", "3.9", "3.9", "3.9", "3.11", "3.11", "3.13", "3.13"]
+    assert Environment(python="3.9").os_image == "debian:bullseye"
+    assert Environment(python="3.10").python_used == "3.9"
+    assert Environment().os_image == "debian:bookworm" and Environment().python_used == "3.11"
+    assert Environment(python="3.9", base_image="ubuntu:22.04").os_image == "ubuntu:22.04"
+    assert Environment(python="3.9", base_image="ubuntu:22.04").python_used is None
+    path = write_task(tmp_path / "demo-task", GOOD.replace("tests:", "environment: {python: '2.7'}\ntests:"))
+    with pytest.raises(TaskSpecError, match=r"field 'environment.python': must be a Python 3 version"):
+        load_tasks(path)

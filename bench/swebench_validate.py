@@ -1,0 +1,127 @@
+"""Real SWE-bench instances: does the gold patch resolve and the empty patch not, per repository?
+
+Draws a sample stratified by repository from SWE-bench dataset files (Verified, Lite, …),
+over the repositories that have a local mirror in `--repo-mirror` (`owner__name` clones),
+builds each instance's image with the built-in recipes, grades the gold and the empty patch,
+and prints the per-repository table with the cause of every gold failure. Also: image build
+times (first instance of a repository/version vs. later ones, whose env layer is shared), and
+the grader's overhead over the raw test run measured in the same gradings (the baseline).
+Writes every result to `--out` (JSON lines) so a long run can be read while it goes.
+
+    python bench/swebench_validate.py --dataset SWE-bench_Verified.parquet --dataset SWE-bench_Lite.parquet \\
+        --repo-mirror /srv/mirrors [--sample 40] [--seed 0] [--workers 2] [--exclude sympy/sympy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from _timing import check_no_leftovers, machine_line, sigterm_as_exit
+
+from swe_env import swebench, validation
+from swe_env.images import ImageBuilder
+
+_RAN = re.compile(r"test command exited \S+ after ([\d.]+) s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", action="append", required=True, help="a SWE-bench file (repeatable)")
+    parser.add_argument("--repo-mirror", required=True, help="folder of owner__name mirrors")
+    parser.add_argument("--sample", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--exclude", action="append", default=[], help="repositories to leave out (repeatable)")
+    parser.add_argument("--instances", nargs="*", help="these instance ids instead of a sample")
+    parser.add_argument("--out", default="runs/bench/swebench_validate.jsonl")
+    args = parser.parse_args()
+    sigterm_as_exit()
+
+    mirror = Path(args.repo_mirror)
+    records: dict[str, dict] = {}
+    for path in args.dataset:
+        for record in swebench.read_records(path):
+            records.setdefault(record["instance_id"], record)
+    repos = sorted({r["repo"] for r in records.values()})
+    mirrored = [repo for repo in repos if (mirror / repo.replace("/", "__")).exists() and repo not in args.exclude]
+    left_out = [repo for repo in repos if repo not in mirrored]
+    tasks = [swebench.instance_to_task(r, repo_mirror=mirror) for r in records.values() if r["repo"] in mirrored]
+    if args.instances:
+        chosen = [t for t in tasks if t.id in set(args.instances)]
+    else:
+        chosen = validation.sample_tasks(tasks, args.sample, args.seed)
+    print(f"# swebench_validate: {len(chosen)} instances of {len(tasks)} over {len(mirrored)} mirrored repositories "
+          f"(seed {args.seed}); {time.strftime('%Y-%m-%d')}; {machine_line()}")
+    print(f"# repositories left out (no mirror or --exclude): {', '.join(left_out) or 'none'}")
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    builder = ImageBuilder()
+
+    def record(result: validation.InstanceValidation) -> None:
+        ran = _raw_seconds(result.gold)
+        line = {"instance_id": result.task_id, "repo": result.repo, "version": result.version,
+                "verdict": result.verdict, "cause": result.cause, "python_requested": result.python_requested,
+                "python_used": result.python_used, "build_seconds": result.build_seconds,
+                "gold_seconds": result.gold_seconds, "gold_test_run_seconds": ran,
+                "gold_status": result.gold.status if result.gold else None,
+                "empty_status": result.empty.status if result.empty else None,
+                "empty_resolved": bool(result.empty and result.empty.resolved)}
+        with out.open("a") as handle:
+            handle.write(json.dumps(line) + "\n")
+        print(f"[{time.monotonic() - started:7.0f} s] {result.task_id}: {result.verdict}"
+              + (f": {result.cause}" if result.cause else ""), flush=True)
+
+    try:
+        results = validation.validate_tasks(chosen, workers=args.workers, builder=builder, on_result=record)
+    finally:
+        check_no_leftovers()
+    _print_tables(results)
+    return 0
+
+
+def _raw_seconds(report) -> float | None:
+    if report is None:
+        return None
+    for line in report.log:
+        match = _RAN.search(line)
+        if match:
+            return float(match.group(1))
+    return None
+
+
+def _print_tables(results: list[validation.InstanceValidation]) -> None:
+    print("\n| repository | instances | gold resolved | empty unresolved | env errors | other Python | build s (median) | gold grading s (median) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in validation.summarize(results):
+        print(f"| {row.repo} | {row.instances} | {row.gold_resolved} | {row.empty_unresolved} | {row.env_errors} | "
+              f"{row.other_python} | {_median(row.build_seconds)} | {_median(row.test_seconds)} |")
+    total = len(results)
+    gold = sum(bool(r.gold and r.gold.resolved) for r in results)
+    empty_resolved = sum(bool(r.empty and r.empty.resolved) for r in results)
+    print(f"| **all** | {total} | {gold} ({100 * gold / max(total, 1):.0f}%) | {total - empty_resolved} | "
+          f"{sum(r.verdict == 'env_error' for r in results)} | {sum(r.python_differs for r in results)} | | |")
+    overheads = [r.gold.seconds - ran for r in results if r.gold and (ran := _raw_seconds(r.gold)) is not None]
+    if overheads:
+        print(f"\ngrading overhead over the raw test run (same gradings): median {statistics.median(overheads):.2f} s, "
+              f"max {max(overheads):.2f} s over {len(overheads)} gold gradings")
+    failures = [r for r in results if r.verdict != "valid"]
+    if failures:
+        print("\nnot valid:")
+        for r in failures:
+            print(f"- {r.task_id} ({r.repo} {r.version}, python {r.python_used}): {r.verdict}: {r.cause}")
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f}" if values else "-"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

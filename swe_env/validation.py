@@ -1,0 +1,201 @@
+"""Proving tasks: the gold patch must resolve a task and the empty patch must not.
+
+`validate_tasks` builds each task's image and grades both patches, on a few worker threads;
+every outcome becomes an `InstanceValidation` with a verdict and, when the gold patch fails,
+its cause in one line. A gold patch that fails says the environment is wrong (a recipe, a
+Python version, a flaky or networked test), never that a model failed. `sample_tasks` draws a
+sample stratified by repository; `summarize` makes the per-repository table.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .grading import Grader, GradingReport
+from .images import ImageBuilder, ImageBuildError
+from .repos import RepoError
+from .task import Task
+
+Verdict = Literal["valid", "gold_failed", "empty_resolved", "env_error"]
+
+UNSUPPORTED_RUNNERS = {"parse_log_django": "Django's runtests.py", "parse_log_sympy": "sympy's bin/test"}
+"""Datasets' log parsers whose test runner writes no JUnit report, so the grader cannot read it yet."""
+
+_NETWORK_SIGNS = re.compile(
+    r"Temporary failure in name resolution|Name or service not known|Network is unreachable|"
+    r"Failed to establish a new connection|ConnectionRefusedError|nodename nor servname|getaddrinfo failed"
+)
+
+
+@dataclass
+class InstanceValidation:
+    """What validating one task found."""
+
+    task_id: str
+    repo: str
+    version: str | None
+    verdict: Verdict
+    cause: str | None = None
+    """For anything but `valid`: why, in one line."""
+    python_requested: str | None = None
+    python_used: str | None = None
+    build_seconds: float = 0.0
+    gold: GradingReport | None = None
+    empty: GradingReport | None = None
+
+    @property
+    def python_differs(self) -> bool:
+        """The image's Python is not the one the benchmark used (results may differ)."""
+        return self.python_requested is not None and self.python_requested != self.python_used
+
+    @property
+    def gold_seconds(self) -> float:
+        return self.gold.seconds if self.gold else 0.0
+
+
+def repo_of(task: Task) -> str:
+    """The repository a task belongs to, for grouping: SWE-bench's `owner/name`, else the repo's name."""
+    return task.meta.get("repo") or task.repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git").removesuffix(".bundle")
+
+
+def sample_tasks(tasks: list[Task], size: int, seed: int = 0) -> list[Task]:
+    """`size` tasks drawn with `seed`, spread over repositories in proportion (each gets at least one)."""
+    if size >= len(tasks):
+        return list(tasks)
+    groups: dict[str, list[Task]] = {}
+    for task in tasks:
+        groups.setdefault(repo_of(task), []).append(task)
+    rng = random.Random(seed)
+    names = sorted(groups)
+    quota = {name: 1 for name in names} if size >= len(names) else {name: 0 for name in names}
+    if size < len(names):
+        for name in rng.sample(names, size):
+            quota[name] = 1
+    left = size - sum(quota.values())
+    # The rest in proportion to each repository's size (largest remainders first).
+    shares = {name: left * len(groups[name]) / len(tasks) for name in names}
+    for name in names:
+        quota[name] += int(shares[name])
+    for name in sorted(names, key=lambda n: shares[n] - int(shares[n]), reverse=True)[: size - sum(quota.values())]:
+        quota[name] += 1
+    chosen = []
+    for name in names:
+        members = sorted(groups[name], key=lambda t: t.id)
+        chosen += rng.sample(members, min(quota[name], len(members)))
+    return sorted(chosen, key=lambda t: t.id)
+
+
+def validate_task(task: Task, builder: ImageBuilder, grader: Grader) -> InstanceValidation:
+    """Build the task's image and grade the gold and the empty patch; never raises for the task's faults."""
+    result = InstanceValidation(
+        task_id=task.id, repo=repo_of(task), version=task.meta.get("version"), verdict="valid",
+        python_requested=task.meta.get("python_requested"), python_used=task.meta.get("python_used"),
+    )
+    parser = task.meta.get("log_parser")
+    if parser in UNSUPPORTED_RUNNERS:
+        result.verdict, result.cause = "env_error", f"unsupported runner: {UNSUPPORTED_RUNNERS[parser]} writes no JUnit report"
+        return result
+    if not task.gold_patch:
+        result.verdict, result.cause = "env_error", "the task has no gold patch"
+        return result
+    started = time.monotonic()
+    try:
+        image = builder.ensure(task)
+    except (ImageBuildError, RepoError) as exc:
+        result.verdict, result.cause = "env_error", f"build failure: {_one_line(str(exc))}"
+        return result
+    finally:
+        result.build_seconds = round(time.monotonic() - started, 1)
+    result.gold = grader.grade(task, task.gold_patch, image=image)
+    result.empty = grader.grade(task, "", image=image)
+    if not result.gold.resolved:
+        result.verdict = "env_error" if result.gold.status != "graded" else "gold_failed"
+        result.cause = gold_failure_cause(result.gold)
+    elif result.empty.resolved:
+        result.verdict, result.cause = "empty_resolved", "the empty patch resolves the task: its FAIL_TO_PASS tests pass before any fix"
+    elif result.empty.status != "graded":
+        result.verdict, result.cause = "env_error", f"empty patch: {result.empty.status}: {_one_line(result.empty.error or '')}"
+    return result
+
+
+def gold_failure_cause(report: GradingReport) -> str:
+    """Why a gold patch did not resolve its task, in one line."""
+    if report.status != "graded":
+        return f"{report.status}: {_one_line(report.error or 'no detail')}"
+    if report.report_source == "none":
+        return f"no test report: {_one_line(report.error or '')}; output ends: {_one_line(report.log_tail[-200:])}"
+    failed = {**{t: "FAIL_TO_PASS" for t in report.tests_status["FAIL_TO_PASS"].failure},
+              **{t: "PASS_TO_PASS" for t in report.tests_status["PASS_TO_PASS"].failure}}
+    if not failed:
+        return "unresolved with no failing listed test"
+    network = " (the output shows a network error: a test that needs the network?)" if _NETWORK_SIGNS.search(report.output) else ""
+    first = next(iter(failed))
+    statuses = {report.test_results.get(t, "missing") for t in failed}
+    more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
+    return f"{len(failed)} listed test(s) not passing ({'/'.join(sorted(statuses))}): {failed[first]} {first}{more}{network}"
+
+
+def validate_tasks(tasks: list[Task], workers: int = 1, builder: ImageBuilder | None = None,
+                   grader: Grader | None = None,
+                   on_result: Callable[[InstanceValidation], None] | None = None) -> list[InstanceValidation]:
+    """Validate every task on `workers` threads; results in the order of `tasks`."""
+    builder = builder or ImageBuilder()
+    grader = grader or Grader()
+    results: dict[str, InstanceValidation] = {}
+    lock = threading.Lock()
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="validate") as pool:
+        futures = {pool.submit(validate_task, task, builder, grader): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                outcome = future.result()
+                with lock:
+                    results[outcome.task_id] = outcome
+                if on_result:
+                    on_result(outcome)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return [results[task.id] for task in tasks]
+
+
+@dataclass
+class RepoSummary:
+    """One row of the per-repository table."""
+
+    repo: str
+    instances: int = 0
+    gold_resolved: int = 0
+    empty_unresolved: int = 0
+    env_errors: int = 0
+    other_python: int = 0
+    """Instances whose image has another Python than the benchmark's."""
+    build_seconds: list[float] = field(default_factory=list)
+    test_seconds: list[float] = field(default_factory=list)
+
+
+def summarize(results: list[InstanceValidation]) -> list[RepoSummary]:
+    """Counts per repository, sorted by name."""
+    rows: dict[str, RepoSummary] = {}
+    for result in results:
+        row = rows.setdefault(result.repo, RepoSummary(result.repo))
+        row.instances += 1
+        row.gold_resolved += bool(result.gold and result.gold.resolved)
+        row.empty_unresolved += bool(result.empty and result.empty.status == "graded" and not result.empty.resolved)
+        row.env_errors += result.verdict == "env_error"
+        row.other_python += result.python_differs
+        row.build_seconds.append(result.build_seconds)
+        if result.gold:
+            row.test_seconds.append(result.gold.seconds)
+    return [rows[name] for name in sorted(rows)]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
