@@ -70,12 +70,17 @@ def main() -> int:
         line = {"instance_id": result.task_id, "repo": result.repo, "version": result.version,
                 "verdict": result.verdict, "cause": result.cause, "python_requested": result.python_requested,
                 "python_used": result.python_used, "build_seconds": result.build_seconds,
+                "env_cached": result.env_cached,
                 "gold_seconds": result.gold_seconds, "gold_test_run_seconds": ran,
                 "gold_status": result.gold.status if result.gold else None,
                 "empty_status": result.empty.status if result.empty else None,
                 "empty_resolved": bool(result.empty and result.empty.resolved)}
         with out.open("a") as handle:
             handle.write(json.dumps(line) + "\n")
+        if result.gold is not None and not result.gold.resolved:  # kept for reading the cause later
+            logs = out.with_suffix("")
+            logs.mkdir(exist_ok=True)
+            (logs / f"{result.task_id}.gold.txt").write_text("\n".join(result.gold.log) + "\n\n" + result.gold.output[-200_000:])
         print(f"[{time.monotonic() - started:7.0f} s] {result.task_id}: {result.verdict}"
               + (f": {result.cause}" if result.cause else ""), flush=True)
 
@@ -108,6 +113,11 @@ def _print_tables(results: list[validation.InstanceValidation]) -> None:
     empty_resolved = sum(bool(r.empty and r.empty.resolved) for r in results)
     print(f"| **all** | {total} | {gold} ({100 * gold / max(total, 1):.0f}%) | {total - empty_resolved} | "
           f"{sum(r.verdict == 'env_error' for r in results)} | {sum(r.python_differs for r in results)} | | |")
+    later = [r.build_seconds for r in results if r.env_cached]
+    first = [r.build_seconds for r in results if not r.env_cached and r.gold]
+    print(f"\nimage build: {_median(first)} s median with a new env layer ({len(first)}), "
+          f"{_median(later)} s median when the repository/version's env layer was already built ({len(later)}, max "
+          f"{max(later) if later else '-'} s)")
     overheads = [r.gold.seconds - ran for r in results if r.gold and (ran := _raw_seconds(r.gold)) is not None]
     if overheads:
         print(f"\ngrading overhead over the raw test run (same gradings): median {statistics.median(overheads):.2f} s, "

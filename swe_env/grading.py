@@ -99,7 +99,7 @@ class GradingReport(BaseModel):
 
 
 def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass: list[str],
-                    junit: testlogs.JUnitResults | None, log: str) -> None:
+                    junit: testlogs.JUnitResults | None, log: str, known_files: frozenset[str] | None = None) -> None:
     """Decide every listed test from the JUnit report (or the log): test_results, tests_status, ignored_ids, resolved.
 
     Matching is `testlogs.statuses_for`'s (exact node id, then SWE-bench's cut id, then its
@@ -108,7 +108,8 @@ def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass
     """
     report.test_results, report.ignored_ids = {}, []
     for group, ids in (("FAIL_TO_PASS", fail_to_pass), ("PASS_TO_PASS", pass_to_pass)):
-        statuses = testlogs.statuses_for(ids, junit, log, allow_all_ignored=group != "FAIL_TO_PASS")
+        statuses = testlogs.statuses_for(ids, junit, log, allow_all_ignored=group != "FAIL_TO_PASS",
+                                         known_files=known_files)
         for test_id in ids:
             status = statuses[test_id]
             if status == testlogs.IGNORED:
@@ -186,7 +187,7 @@ class Grader:
             _note(report, started, f"patch applied with {method}")
 
         # Restoring and the test patch share one exec (each exec is a round trip to the engine).
-        report.restored, restore = self._protected_to_restore(box, task, patch)
+        report.restored, restore, in_base = self._protected_to_restore(box, task, patch)
         script = [f"{{ {restore}; }} || exit {_RESTORE_FAILED}"] if restore else []
         if task.tests.test_patch.strip():
             box.write_file(f"{workspace}/test.patch", task.tests.test_patch.encode())
@@ -205,9 +206,10 @@ class Grader:
 
         # The report path goes through PYTEST_ADDOPTS so the task's command stays as written; the
         # output goes to a file so a process left running in the background cannot hold the exec open.
-        # tox (4.11+) passes only listed variables to its test commands: TOX_OVERRIDE adds ours.
-        env = {"PYTEST_ADDOPTS": f"--junitxml={junit_path} -o junit_family=xunit1 -p no:cacheprovider",
-               "TOX_OVERRIDE": "testenv.pass_env+=PYTEST_ADDOPTS"}
+        # tox (4.12+) gives its commands only listed variables, and a tox.ini's own `setenv` may set
+        # PYTEST_ADDOPTS (sphinx's does): TOX_OVERRIDE appends ours to setenv, so it wins either way.
+        addopts = f"--junitxml={junit_path} -o junit_family=xunit1 -p no:cacheprovider"
+        env = {"PYTEST_ADDOPTS": addopts, "TOX_OVERRIDE": f"testenv.setenv+=PYTEST_ADDOPTS={addopts}"}
         script = f"mkdir -p {shlex.quote(workspace)} && exec >{shlex.quote(output_path)} 2>&1 </dev/null\n{task.tests.command}"
         timeout = task.limits.grading_timeout
         run_started = time.monotonic()
@@ -244,7 +246,9 @@ class Grader:
                 report.report_source = "none"
                 report.error = report.error or f"no readable JUnit report was written ({type(exc).__name__})"
         log = report.output if report.report_source == "log" else ""
-        record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, junit, log)
+        # The files an id may name: base_commit's and the test patch's (never the agent's tree).
+        known_files = testlogs.known_paths([*in_base, *_paths_of(task.tests.test_patch)])
+        record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, junit, log, known_files)
         if report.ignored_ids:
             _note(report, started, f"ignored {len(report.ignored_ids)} listed ids no JUnit report can produce: "
                   + ", ".join(report.ignored_ids[:10]) + (" ..." if len(report.ignored_ids) > 10 else ""))
@@ -264,8 +268,8 @@ class Grader:
             _checked(box.exec(reset), "resetting the tree after a failed patch method")
         return None, "the patch does not apply: " + " | ".join(errors)
 
-    def _protected_to_restore(self, box: Sandbox, task: Task, patch: str) -> tuple[list[str], str]:
-        """Which changed protected files go back to base_commit, and the shell script that does it.
+    def _protected_to_restore(self, box: Sandbox, task: Task, patch: str) -> tuple[list[str], str, set[str]]:
+        """Which changed protected files go back to base_commit, the shell script that does it, and base_commit's files.
 
         Changed files are the ones the patch names plus the ones git sees changed (in case a
         patch form is read differently here and by git). HEAD is base_commit in a grader's container.
@@ -288,7 +292,7 @@ class Grader:
             elif matches(path, task.tests.protected_config) and self._pytest_section_changed(box, task, path):
                 restore.append(path)
         if not restore:
-            return [], ""
+            return [], "", in_base
         # A restored path may be a folder the agent replaced (by a link, say): take every tracked file under it.
         tracked = {p for p in in_base if p in restore or any(p.startswith(r.rstrip("/") + "/") for r in restore)}
         script = []
@@ -299,7 +303,7 @@ class Grader:
         if tracked:
             script.append(f"{_GIT} checkout -q {shlex.quote(task.base_commit)} -- " + " ".join(map(shlex.quote, sorted(tracked))))
         # The test patch's own files count as restored only when the agent had changed them.
-        return [p for p in restore if p not in test_patch_paths or p in changed], " && ".join(script)
+        return [p for p in restore if p not in test_patch_paths or p in changed], " && ".join(script), in_base
 
     def _pytest_section_changed(self, box: Sandbox, task: Task, path: str) -> bool:
         quoted = shlex.quote(path)

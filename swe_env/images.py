@@ -164,7 +164,12 @@ def env_dockerfile(base_tag: str, environment: Environment, requirements: tuple[
             f"RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends {packages} "
             "&& rm -rf /var/lib/apt/lists/*"
         )
-    lines.append(f"RUN python3 -m venv {VENV}")
+    # The base interpreter sees the venv's packages too: tools that run it through a link of
+    # their own (tox-current-env's `.tox/<env>/bin/python`, as sphinx's suite does) find no
+    # pyvenv.cfg beside that link and would otherwise get a Python without pytest. A conda
+    # prefix, which SWE-bench's images use, has no such split.
+    lines.append(f"RUN python3 -m venv {VENV} && mkdir -p /usr/lib/python3/dist-packages && {VENV}/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])' "
+                 "> /usr/lib/python3/dist-packages/swe-env-venv.pth")
     lines.append(f"ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     lines.append("ENV PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1")
     if environment.pip_uploaded_prior_to:

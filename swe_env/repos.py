@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import tarfile
 import tempfile
 import threading
@@ -124,12 +125,21 @@ def scrubbed_checkout(task: Task, dest: Path) -> str:
     with _lock_for(source.git_dir):
         source.git.update_ref(ref, sha)
     repo = git.Repo.init(dest, initial_branch="main")
+    fetch = ["--quiet", "--no-tags", "--update-head-ok", source.git_dir, f"{ref}:refs/heads/main"]
     try:
         # Fetching one ref transfers only objects reachable from it: later commits never arrive.
-        repo.git.fetch("--quiet", "--no-tags", "--update-head-ok", source.git_dir, f"{ref}:refs/heads/main")
+        try:
+            repo.git.fetch(*fetch)
+        except git.GitCommandError:
+            # A mirror that lacks some object of older history (a partial or size-capped copy)
+            # can still give the commit itself: the checkout then holds base_commit alone.
+            repo.git.fetch("--depth=1", *fetch)
         repo.git.reset("--hard", "--quiet", "main")
     except git.GitCommandError as exc:
-        raise RepoError(f"task '{task.id}': cannot check out {sha[:12]} of {task.repo}: {_git_message(exc)}") from None
+        missing = _missing_files(source, sha)
+        reason = (f"the mirror lacks {len(missing)} file(s) of that commit ({', '.join(missing[:3])}): an incomplete copy"
+                  if missing else _git_message(exc))
+        raise RepoError(f"task '{task.id}': cannot check out {sha[:12]} of {task.repo}: {reason}") from None
     with repo.config_writer() as config:
         config.set_value("user", "name", "swe-env agent")
         config.set_value("user", "email", "agent@swe-env.invalid")
@@ -142,6 +152,24 @@ def scrubbed_checkout(task: Task, dest: Path) -> str:
             target.unlink()
     repo.close()
     return sha
+
+
+def _missing_files(repo: git.Repo, sha: str) -> list[str]:
+    """Paths of `sha`'s tree whose blobs the repository does not have (a size-capped or partial copy)."""
+    try:
+        listing = repo.git.ls_tree("-r", "-z", sha)
+    except git.GitCommandError:
+        return []
+    entries = [line.split("\t", 1) for line in listing.split("\0") if "\t" in line]
+    blobs = {meta.split()[2]: path for meta, path in entries if meta.split()[1] == "blob"}
+    if not blobs:
+        return []
+    with tempfile.TemporaryFile("w+") as listing_file:
+        listing_file.write("\n".join(blobs) + "\n")
+        listing_file.seek(0)
+        answer = subprocess.run(["git", "-C", repo.git_dir, "cat-file", "--batch-check"], stdin=listing_file,
+                                capture_output=True, text=True).stdout
+    return sorted(blobs[line.split()[0]] for line in answer.splitlines() if line.endswith(" missing"))
 
 
 def checkout_tarball(task: Task, tar_path: Path, arcname: str = "testbed") -> str:

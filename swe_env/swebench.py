@@ -66,6 +66,8 @@ class Recipe(BaseModel):
     """Commands run in the repository after checkout."""
     env: dict[str, str] = {}
     """Environment variables for the agent's shell and the test run."""
+    cpus: float | None = None
+    """CPU cores for the containers, when the tests need more than the default (SWE-bench gives some pylint versions 2)."""
     test_command: str = f"pytest -rA -p no:cacheprovider {TEST_FILES}"
     """The grader's command; `{test_files}` becomes the test patch's files, as SWE-bench runs them."""
 
@@ -291,6 +293,8 @@ def instance_to_task(record: dict[str, Any], recipes: dict[str, dict[str, Recipe
         "gold_patch": record["patch"],
         "meta": meta,
     }
+    if recipe.cpus is not None:
+        data["limits"] = {"cpus": recipe.cpus}
     try:
         return Task.model_validate(data)
     except ValidationError as exc:

@@ -67,7 +67,19 @@ def path_alias(test_id: str) -> str:
     return f"{test_id[:start]}[{option}]"
 
 
-def unproducible(test_id: str) -> bool:
+def known_paths(files: Iterable[str]) -> frozenset[str]:
+    """Every file of a tree and every trailing part of its path (`a/b/t.py` gives `b/t.py`, `t.py`).
+
+    An id's file is checked against these, so an id relative to a sub-folder rootdir still counts
+    as one of the repository's files."""
+    found = set()
+    for path in files:
+        parts = path.split("/")
+        found.update("/".join(parts[i:]) for i in range(len(parts)))
+    return frozenset(found)
+
+
+def unproducible(test_id: str, known_files: frozenset[str] | None = None) -> bool:
     """Whether no pytest JUnit report can have a testcase with this id, in any of the three forms.
 
     Every testcase id has a `::` except a file's own collection entry (`tests/test_a.py`,
@@ -79,7 +91,13 @@ def unproducible(test_id: str) -> bool:
     nothing in the report) instead of failing the task on them; anything else that is
     absent, however odd, is missing, i.e. failed.
     """
-    return "::" not in test_id and not test_id.endswith(".py")
+    if "::" not in test_id:
+        return not test_id.endswith(".py")
+    # An id whose file the repository never had (with the test patch) comes from the output of
+    # a test that runs pytest itself (`test_capsysbinary.py::test_hello` in pytest's own suite,
+    # printed by an inner run). `known_files` must come from base_commit, never from the tree
+    # the agent left, or deleting a file would turn its tests from failed into dropped.
+    return known_files is not None and test_id.split("::", 1)[0] not in known_files
 
 
 # ---------------------------------------------------------------- pytest's JUnit writer, both ways
@@ -278,7 +296,7 @@ def junit_status(test_id: str, junit: JUnitResults) -> str | None:
 
 
 def statuses_for(test_ids: list[str], junit: JUnitResults | None, log: str, *,
-                 allow_all_ignored: bool = True) -> dict[str, str]:
+                 allow_all_ignored: bool = True, known_files: frozenset[str] | None = None) -> dict[str, str]:
     """The status of each listed test id: from the JUnit report when there is one, else the log.
 
     With a report, an id found in no form is `ignored` when `unproducible`, else `missing`;
@@ -290,7 +308,8 @@ def statuses_for(test_ids: list[str], junit: JUnitResults | None, log: str, *,
         statuses = {}
         for test_id in test_ids:
             status = junit_status(test_id, junit)
-            statuses[test_id] = status if status is not None else (IGNORED if unproducible(test_id) else MISSING)
+            statuses[test_id] = status if status is not None else (
+                IGNORED if unproducible(test_id, known_files) else MISSING)
         if not allow_all_ignored and statuses and all(s == IGNORED for s in statuses.values()):
             statuses = dict.fromkeys(statuses, MISSING)
         return statuses

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .grading import Grader, GradingReport
-from .images import ImageBuilder, ImageBuildError
+from .images import ImageBuilder, ImageBuildError, image_exists
 from .repos import RepoError
 from .task import Task
 
@@ -32,6 +32,10 @@ _NETWORK_SIGNS = re.compile(
     r"Temporary failure in name resolution|Name or service not known|Network is unreachable|"
     r"Failed to establish a new connection|ConnectionRefusedError|nodename nor servname|getaddrinfo failed"
 )
+
+
+_COLLECTION_ERRORS = re.compile(r"\d+ errors? during collection")
+_FIRST_ERROR = re.compile(r"^E\s+(\w+(?:Error|Exception): .*)$", re.MULTILINE)
 
 
 @dataclass
@@ -47,6 +51,8 @@ class InstanceValidation:
     python_requested: str | None = None
     python_used: str | None = None
     build_seconds: float = 0.0
+    env_cached: bool = False
+    """The env layer (Python, pinned packages) was already built, so only the instance layer was."""
     gold: GradingReport | None = None
     empty: GradingReport | None = None
 
@@ -107,6 +113,7 @@ def validate_task(task: Task, builder: ImageBuilder, grader: Grader) -> Instance
         return result
     started = time.monotonic()
     try:
+        result.env_cached = image_exists(builder.env_tag(task.environment, builder.requirements_for(task)))
         image = builder.ensure(task)
     except (ImageBuildError, RepoError) as exc:
         result.verdict, result.cause = "env_error", f"build failure: {_one_line(str(exc))}"
@@ -114,10 +121,19 @@ def validate_task(task: Task, builder: ImageBuilder, grader: Grader) -> Instance
     finally:
         result.build_seconds = round(time.monotonic() - started, 1)
     result.gold = grader.grade(task, task.gold_patch, image=image)
+    if not result.gold.resolved and result.gold.status == "graded":
+        # One more run tells a flaky test from a broken environment.
+        again = grader.grade(task, task.gold_patch, image=image)
+        if again.resolved:
+            result.verdict, result.cause = "gold_failed", f"flaky: resolved on a second run; first: {gold_failure_cause(result.gold)}"
+            result.empty = grader.grade(task, "", image=image)
+            return result
     result.empty = grader.grade(task, "", image=image)
     if not result.gold.resolved:
         result.verdict = "env_error" if result.gold.status != "graded" else "gold_failed"
         result.cause = gold_failure_cause(result.gold)
+        if result.python_differs:
+            result.cause += f" (on Python {result.python_used}; the benchmark uses {result.python_requested})"
     elif result.empty.resolved:
         result.verdict, result.cause = "empty_resolved", "the empty patch resolves the task: its FAIL_TO_PASS tests pass before any fix"
     elif result.empty.status != "graded":
@@ -136,9 +152,15 @@ def gold_failure_cause(report: GradingReport) -> str:
     if not failed:
         return "unresolved with no failing listed test"
     network = " (the output shows a network error: a test that needs the network?)" if _NETWORK_SIGNS.search(report.output) else ""
+    collection = _COLLECTION_ERRORS.search(report.output)
+    if collection:
+        error = _FIRST_ERROR.search(report.output)
+        network += f"; {collection.group(0)}" + (f" (first: {_one_line(error.group(1))[:160]})" if error else "")
     first = next(iter(failed))
     statuses = {report.test_results.get(t, "missing") for t in failed}
     more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
+    if statuses == {"skipped"}:
+        network += "; all skipped here: a package or resource the benchmark's image had is missing?"
     return f"{len(failed)} listed test(s) not passing ({'/'.join(sorted(statuses))}): {failed[first]} {first}{more}{network}"
 
 

@@ -106,8 +106,8 @@ FILES = {
     "tests/test_urls.py": TESTS,
     "pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
                       '[project]\nname = "urlkit"\nversion = "0.3"\n\n[tool.setuptools]\npackages = ["urlkit"]\n',
-    # No passenv for PYTEST_ADDOPTS, as in many real tox.ini files: the grader must get its report through anyway.
-    "tox.ini": "[tox]\nenvlist = py39\n\n[testenv]\ncommands = pytest -rA {posargs}\n",
+    # No passenv for PYTEST_ADDOPTS and a setenv that replaces it, as in sphinx's tox.ini: the grader must get its report anyway.
+    "tox.ini": "[tox]\nenvlist = py39\n\n[testenv]\nsetenv =\n    PYTEST_ADDOPTS = --color yes\ncommands = pytest -rA {posargs}\n",
 }
 
 TEST_FILE = "tests/test_urls.py"

@@ -122,3 +122,20 @@ def test_evaluate_writes_swebench_markers_and_failure_classes(tmp_path, tasks):
                                 grader=ScriptedGrader(reports))
     assert again.reports["org/m"]["ambiguous_failure_ids"] == run["ambiguous_failure_ids"]
     assert again.reports["org/m"]["failure_reasons"][ids[1]] == run["failure_reasons"][ids[1]]
+
+
+def test_ids_of_files_the_repository_never_had_are_dropped_but_a_deleted_files_tests_fail():
+    # `test_capsysbinary.py::test_hello` is printed by an inner pytest run in pytest's own suite.
+    known = testlogs.known_paths(["tests/test_fields.py", "testing/test_capture.py", "src/sub/tests/test_deep.py"])
+    report = GradingReport(task_id="t", status="graded")
+    listed = ["test_capsysbinary.py::test_hello", "tests/test_fields.py::test_ok"]
+    record_statuses(report, ["tests/test_fields.py::test_ok"], listed, testlogs.parse_junit(REPORT), "", known)
+    assert report.resolved and report.ignored_ids == ["test_capsysbinary.py::test_hello"]
+    # A file of base_commit that the run did not report (the agent deleted or broke it) is a failure,
+    # however the id is written: relative to a sub-folder too (`tests/test_deep.py` is a tail of a known path).
+    gone = ["testing/test_capture.py::test_x", "tests/test_deep.py::test_y"]
+    report = GradingReport(task_id="t", status="graded")
+    record_statuses(report, ["tests/test_fields.py::test_ok"], gone, testlogs.parse_junit(REPORT), "", known)
+    assert not report.resolved and report.ignored_ids == []
+    assert report.test_results["testing/test_capture.py::test_x"] == "missing"
+    assert testlogs.unproducible("test_capsysbinary.py::test_hello") is False  # without the file list: conservative

@@ -244,3 +244,32 @@ def test_cli_import_and_user_mistakes_are_one_line(tmp_path, tasks):
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert len(lines) == 1 and expected in lines[0], result.stderr
 
+
+
+def test_sample_is_stratified_by_repository_and_repeatable(tasks):
+    from swe_env import validation
+
+    many = [task.model_copy(update={"id": f"{task.id}-{n}", "meta": {"repo": f"org/r{n % 3}"}})
+            for task in tasks for n in range(6)]
+    chosen = validation.sample_tasks(many, 9, seed=1)
+    assert len(chosen) == 9 and len({t.id for t in chosen}) == 9
+    assert sorted(validation.repo_of(t) for t in chosen) == ["org/r0"] * 3 + ["org/r1"] * 3 + ["org/r2"] * 3
+    assert [t.id for t in validation.sample_tasks(many, 9, seed=1)] == [t.id for t in chosen]
+    assert [t.id for t in validation.sample_tasks(many, 9, seed=2)] != [t.id for t in chosen]
+    assert {validation.repo_of(t) for t in validation.sample_tasks(many, 2, seed=0)} <= {"org/r0", "org/r1", "org/r2"}
+    assert len(validation.sample_tasks(many, 2, seed=0)) == 2
+    assert validation.sample_tasks(many, 10_000) == many
+
+
+def test_gold_failure_causes_are_one_line():
+    from swe_env.grading import GradingReport, TestGroup
+    from swe_env.validation import gold_failure_cause
+
+    report = GradingReport(task_id="t", status="graded", report_source="junit", test_results={"a::x": "failed", "a::y": "missing"},
+                           tests_status={"FAIL_TO_PASS": TestGroup(failure=["a::x"]), "PASS_TO_PASS": TestGroup(failure=["a::y"])},
+                           output="requests.exceptions.ConnectionError: Failed to establish a new connection")
+    cause = gold_failure_cause(report)
+    assert "\n" not in cause and "2 listed test(s) not passing (failed/missing): FAIL_TO_PASS a::x and 1 more" in cause
+    assert "network" in cause
+    broken = GradingReport(task_id="t", status="test_patch_failed", error="the task's test patch does not apply:\nerror: x")
+    assert gold_failure_cause(broken) == "test_patch_failed: the task's test patch does not apply: error: x"
