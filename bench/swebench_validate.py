@@ -40,6 +40,11 @@ def main() -> int:
     parser.add_argument("--exclude", action="append", default=[], help="repositories to leave out (repeatable)")
     parser.add_argument("--instances", nargs="*", help="these instance ids instead of a sample")
     parser.add_argument("--out", default="runs/bench/swebench_validate.jsonl")
+    parser.add_argument("--overhead", type=int, default=8,
+                        help="afterwards, grade the gold patch of up to N valid instances again, one at a time with "
+                             "nothing else running, for the grading overhead (0: skip)")
+    parser.add_argument("--overhead-only", action="store_true",
+                        help="only the overhead phase, on --instances (their images must build or exist)")
     args = parser.parse_args()
     sigterm_as_exit()
 
@@ -85,11 +90,41 @@ def main() -> int:
               + (f": {result.cause}" if result.cause else ""), flush=True)
 
     try:
+        if args.overhead_only:
+            _overhead(chosen, builder, len(chosen))
+            return 0
         results = validation.validate_tasks(chosen, workers=args.workers, builder=builder, on_result=record)
+        _print_tables(results)
+        valid = {r.task_id for r in results if r.verdict == "valid"}
+        _overhead([t for t in chosen if t.id in valid], builder, args.overhead)
     finally:
         check_no_leftovers()
-    _print_tables(results)
     return 0
+
+
+def _overhead(tasks, builder: ImageBuilder, count: int) -> None:
+    """The grader's whole run against the raw test command inside it, one grading at a time (quiet machine)."""
+    if count <= 0 or not tasks:
+        return
+    picked, seen = [], set()
+    for task in sorted(tasks, key=lambda t: (validation.repo_of(t) in seen, t.id)):  # one per repository first
+        if len(picked) < count:
+            picked.append(task)
+            seen.add(validation.repo_of(task))
+    grader = validation.Grader(builder=builder)
+    rows = []
+    for task in picked:
+        report = grader.grade(task, task.gold_patch, image=builder.ensure(task))
+        ran = _raw_seconds(report)
+        if ran is not None:
+            rows.append((task.id, report.seconds, ran))
+    print("\n| instance | grading s | raw test run s | overhead s |\n|---|---|---|---|")
+    for task_id, total, ran in rows:
+        print(f"| {task_id} | {total:.2f} | {ran:.2f} | {total - ran:.2f} |")
+    if rows:
+        overheads = sorted(total - ran for _, total, ran in rows)
+        print(f"\ngrading overhead, one grading at a time: median {statistics.median(overheads):.2f} s, "
+              f"max {overheads[-1]:.2f} s over {len(rows)} instances (the baseline is the raw test run inside the same grading)")
 
 
 def _raw_seconds(report) -> float | None:

@@ -114,14 +114,39 @@ def _strip_final_newline(hunk: Hunk, tag: str) -> None:
 
 def _paths_from_header(line: str) -> tuple[str | None, str | None]:
     rest = line[len("diff --git ") :].rstrip("\n")
-    match = re.match(r'^"?a/(.+?)"? "?b/(.+?)"?$', rest)
+    match = re.match(r'^("?)a/(.+?)"? ("?)b/(.+?)"?$', rest)
     if not match:
         return None, None
-    return match.group(1), match.group(2)
+    old, new = match.group(2), match.group(4)
+    return (_unquote(f'"{old}"') if match.group(1) else old), (_unquote(f'"{new}"') if match.group(3) else new)
+
+
+_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def _unquote(name: str) -> str:
+    """A path as git and GNU patch read it: `"a/\\056git"` is `a/.git` (C-style quoting, octal escapes)."""
+    if len(name) < 2 or not (name.startswith('"') and name.endswith('"')):
+        return name
+    body, out, i = name[1:-1], bytearray(), 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body):
+            octal = body[i + 1:i + 4]
+            if len(octal) == 3 and all(c in "01234567" for c in octal):
+                out.append(int(octal, 8) & 0xFF)
+                i += 4
+                continue
+            if body[i + 1] in _ESCAPES:
+                out.append(_ESCAPES[body[i + 1]])
+                i += 2
+                continue
+        out += body[i].encode("utf-8", "surrogateescape")
+        i += 1
+    return out.decode("utf-8", "surrogateescape")
 
 
 def _strip_prefix(name: str) -> str | None:
-    name = name.split("\t", 1)[0].strip().strip('"')
+    name = _unquote(name.split("\t", 1)[0].strip())
     if name == "/dev/null":
         return None
     if name.startswith(("a/", "b/")):

@@ -285,9 +285,10 @@ class Grader:
         test_patch_paths = set(_paths_of(task.tests.test_patch))
         candidates = list(dict.fromkeys([*_paths_of(patch), *changed, *test_patch_paths]))
         restore = []
+        protected = [*task.tests.protected, *runner_configs(task.tests.command)]
         for path in candidates:
             shadows = task.tests.protect_imports and _shadows_a_module(path, in_base)
-            if path in test_patch_paths or matches(path, task.tests.protected) or shadows:
+            if path in test_patch_paths or matches(path, protected) or shadows:
                 restore.append(path)
             elif matches(path, task.tests.protected_config) and self._pytest_section_changed(box, task, path):
                 restore.append(path)
@@ -314,6 +315,19 @@ class Grader:
         old_text = before.stdout if before.exit_code == 0 else None
         new_text = now.stdout if now.exit_code == 0 else None
         return pytest_section_changed(path, old_text, new_text)
+
+
+_RUNS_TOX = re.compile(r"(?:^|[\s;&|(/'\"])tox(?:[\s'\"]|$)")
+
+
+def runner_configs(command: str) -> list[str]:
+    """Files that are the test runner itself for this command, restored whole when changed.
+
+    When tox runs the tests, `tox.ini`'s `commands` decide what runs (a patched one could
+    rewrite the report after pytest wrote it), so the whole file is the grader's, not only its
+    `[pytest]` section.
+    """
+    return ["tox.ini"] if _RUNS_TOX.search(command) else []
 
 
 def pytest_section_changed(path: str, before: str | None, after: str | None) -> bool:

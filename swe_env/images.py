@@ -31,6 +31,8 @@ from .task import Environment, Task
 
 VENV = "/opt/swe-env/venv"
 BASE_PACKAGES = ["python3", "python3-venv", "git", "patch", "ca-certificates"]
+INSTALLED_TREE = "/etc/swe-env/installed-tree"
+"""The id of the git tree the instance image holds after install; agents' diffs are taken against it."""
 IGNORED_IN_DIFFS = ["__pycache__/", "*.pyc", ".pytest_cache/", "*.egg-info/", ".coverage"]
 """Build and test debris that never belongs in an agent's diff (written to .git/info/exclude)."""
 
@@ -201,6 +203,13 @@ def instance_dockerfile(env_tag: str, task: Task) -> str:
     lines.append(
         f"RUN printf '{ignored}\\n' >> .git/info/exclude && "
         "git status --porcelain --untracked-files=normal | sed -n 's|^?? |/|p' >> .git/info/exclude"
+    )
+    # What install changed in tracked files (a recipe's sed of setup.py or tox.ini) is the
+    # environment's, not the agent's: the agent's diff is taken against this tree, so the
+    # grader, whose container starts from the same tree, gets only the agent's own changes.
+    lines.append(
+        f"RUN mkdir -p {INSTALLED_TREE.rsplit('/', 1)[0]} && index=$(mktemp) && export GIT_INDEX_FILE=$index && "
+        f"git read-tree HEAD && git add -A && git write-tree > {INSTALLED_TREE} && rm -f $index"
     )
     return "\n".join(lines) + "\n"
 

@@ -29,6 +29,7 @@ import docker.errors
 import requests
 
 from . import engine
+from .images import INSTALLED_TREE
 from .shell import CommandResult, ShellSession
 from .task import Limits
 
@@ -551,15 +552,21 @@ class Sandbox:
     # ------------------------------------------------------------ the agent's work
 
     def diff(self, base_commit: str) -> str:
-        """`git diff` of the working tree (new files included, binary-safe) against base_commit.
+        """`git diff` of the working tree (new files included, binary-safe) against the image's tree.
 
-        A throw-away index is used so the agent's own index and staging are untouched.
+        That is the tree install left (`images.INSTALLED_TREE`: base_commit plus what a recipe's
+        install edited), or base_commit in images without the record. A throw-away index is used
+        so the agent's own index and staging are untouched. A record the agent rewrote only
+        changes the agent's own diff, which it could change by editing files anyway.
         """
         script = (
-            "set -e; idx=$(mktemp); cp .git/index \"$idx\" 2>/dev/null || true; "
+            f"set -e; base={shlex.quote(base_commit)}; tree=''; "
+            f"read -r -n 40 tree < {INSTALLED_TREE} 2>/dev/null || true; "
+            "if [[ $tree =~ ^[0-9a-f]{40}$ ]] && git cat-file -e \"$tree^{tree}\" 2>/dev/null; then base=$tree; fi; "
+            "idx=$(mktemp); cp .git/index \"$idx\" 2>/dev/null || true; "
             "export GIT_INDEX_FILE=\"$idx\"; "
             "git -c core.hooksPath=/dev/null add -A . >/dev/null 2>&1 || true; "
-            f"git -c core.hooksPath=/dev/null diff --cached --binary --no-color --no-ext-diff --no-textconv {shlex.quote(base_commit)}; "
+            "git -c core.hooksPath=/dev/null diff --cached --binary --no-color --no-ext-diff --no-textconv \"$base\"; "
             "rm -f \"$idx\""
         )
         result = self.exec(["bash", "-c", script], timeout=120, idempotent=True)

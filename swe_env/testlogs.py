@@ -135,7 +135,8 @@ def _junit_keys(test_id: str) -> set[Key]:
     path, sep, tail = test_id.partition("::")
     if sep:
         name_part, bracket, params = tail.partition("[")
-        keys.add(_written(path, name_part.split("::"), f"[{params.removesuffix(']')}]" if bracket else ""))
+        # The parameter part as the id has it: a cut id (`t[a`) never gains a `]` it did not have.
+        keys.add(_written(path, name_part.split("::"), f"[{params}" if bracket else ""))
     else:
         keys.add(_written(path, [], ""))
     parts = test_id.split("::")
@@ -246,7 +247,6 @@ def parse_junit(xml_text: str) -> JUnitResults:
         results.cases += 1
         # A test can be reported twice (a failure in the call, an error in teardown), and
         # several can cut to one id: every table keeps the worst.
-        _keep_worst(results.by_key, (classname, name), status)
         node_id = node_id_of(classname, name, case.get("file"))
         if node_id is not None:
             cut = cut_id(node_id)
@@ -254,6 +254,9 @@ def parse_junit(xml_text: str) -> JUnitResults:
             _keep_worst(results.by_cut, cut, status)
             _keep_worst(results.by_alias, path_alias(cut), status)
         else:
+            # Only a testcase whose node id is unknown is matched by (classname, name): another
+            # file's test can share those (`a/b.py::T::t` and `a/b/T.py::t` both give a.b.T, t).
+            _keep_worst(results.by_key, (classname, name), status)
             cut = cut_id(name)
             _keep_worst(results.by_key_cut, (classname, cut), status)
             _keep_worst(results.by_key_alias, (classname, path_alias(cut)), status)

@@ -130,6 +130,7 @@ defaults: {pip_uploaded_prior_to: "2024-10-15"}
   "0.3":
     python: "3.9"
     pip_packages: ["pytest==8.3.3", "tox==4.16.0", "tox-current-env==0.0.11"]
+    pre_install: ["sed -i 's/^commands = pytest -rA/commands = pytest -rA --tb=short/' tox.ini"]
     install: ["python -m pip install -e ."]
     test_command: "tox --current-env -epy39 -v -- {test_files}"
 """

@@ -51,3 +51,13 @@ def test_parse_files_and_hunks():
 def test_touched_paths_in_order_without_duplicates():
     assert diffs.touched_paths(PATCH) == ["pkg/mod.py", "pkg/new.py", "old.txt", "tail.txt"]
     assert diffs.touched_paths("") == []
+
+
+def test_quoted_paths_are_read_as_git_and_patch_read_them():
+    # GNU patch decodes `"a/\056git/config"` to `.git/config`: the grader's `.git/` refusal must see it too.
+    patch = ('diff --git "a/\\056git/config" "b/\\056git/config"\n--- "a/\\056git/config"\n+++ "b/\\056git/config"\n'
+             "@@ -1 +1 @@\n-x\n+y\n")
+    assert diffs.touched_paths(patch) == [".git/config"]
+    unicode_name = 'diff --git "a/caf\\303\\251.py" "b/caf\\303\\251.py"\n--- "a/caf\\303\\251.py"\n+++ "b/caf\\303\\251.py"\n@@ -1 +1 @@\n-x\n+y\n'
+    assert diffs.touched_paths(unicode_name) == ["café.py"]
+    assert diffs.touched_paths('--- "a/tab\\there.py"\n+++ "b/tab\\there.py"\n@@ -1 +1 @@\n-x\n+y\n') == ["tab\there.py"]

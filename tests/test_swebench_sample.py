@@ -26,3 +26,79 @@ def test_the_same_instance_on_python_311_is_an_environment_fault(tmp_path):
     cause = next(line for line in result.stderr.splitlines() if line.startswith("swe-env__urlkit-1:"))
     assert "gold_failed" in cause and "not passing" in cause
     assert "environment fault" in result.stderr
+
+
+FORGED_TOX = """\
+[tox]
+envlist = py39
+
+[testenv]
+commands =
+    - pytest -rA {posargs}
+    python forge.py
+"""
+FORGE = """\
+import os, re
+path = re.search(r"--junitxml=(\\S+)", os.environ["PYTEST_ADDOPTS"]).group(1)
+report = open(path).read()
+open(path, "w").write(re.sub(r"<failure[^>]*/>|<failure[^>]*>.*?</failure>", "", report, flags=re.S))
+"""
+
+
+@pytest.fixture(scope="module")
+def sample_task(tmp_path_factory):
+    from swe_env import swebench
+
+    folder = tmp_path_factory.mktemp("urlkit")
+    dataset, mirror, recipes = write_sample(folder)
+    return swebench.load_instances(dataset, mirror, swebench.load_recipes(recipes))[0]
+
+
+def test_an_agent_cannot_rewrite_the_tox_commands_that_run_the_tests(sample_task):
+    from swe_env.grading import Grader
+
+    hack = subprocess_diff(sample_task, {"tox.ini": FORGED_TOX, "forge.py": FORGE})
+    grader = Grader()
+    # The forgery works where the grader does not know tox runs the tests (a command that never says "tox").
+    hidden = sample_task.model_copy(update={"tests": sample_task.tests.model_copy(
+        update={"command": "t=to; ${t}x --current-env -epy39 -v -- tests/test_urls.py"})})
+    assert grader.grade(hidden, hack).resolved
+    alone = grader.grade(sample_task, hack)
+    assert alone.status == "graded" and not alone.resolved and "tox.ini" in alone.restored
+    with_fix = grader.grade(sample_task, hack + sample_task.gold_patch)
+    assert with_fix.resolved and "tox.ini" in with_fix.restored
+
+
+def test_the_agents_diff_leaves_out_what_install_changed(sample_task):
+    """The recipe's pre_install edits tox.ini in the image; a submitted fix must not carry (or undo) that."""
+    import swe_env
+
+    env = swe_env.SWEEnv(tasks=[sample_task])
+    try:
+        env.reset(options={"task_id": sample_task.id})
+        env.step({"tool": "edit", "path": "urlkit/__init__.py",
+                  "old": '    return netloc.split(":")[0]\n\n\ndef join',
+                  "new": '    if netloc.startswith("["):\n        return netloc[1:].split("]", 1)[0]\n'
+                         '    return netloc.split(":")[0]\n\n\ndef join'})
+        _, reward, terminated, _, info = env.step({"tool": "submit"})
+    finally:
+        env.close()
+    assert terminated and reward == 1.0, info
+    assert info["report"]["patch_method"] == "git apply"
+
+
+def subprocess_diff(task, files: dict[str, str]) -> str:
+    """A git diff that replaces `files` in the task's repository at base_commit."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "t"
+        subprocess.run(["git", "clone", "-q", task.repo, str(tree)], check=True)
+        subprocess.run(["git", "-C", str(tree), "checkout", "-q", task.base_commit], check=True)
+        for path, text in files.items():
+            (tree / path).write_text(text)
+        subprocess.run(["git", "-C", str(tree), "add", "-A"], check=True)
+        return subprocess.run(["git", "-C", str(tree), "diff", "--cached"], check=True, capture_output=True,
+                              text=True).stdout

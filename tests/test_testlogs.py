@@ -334,3 +334,22 @@ def test_a_real_pytest_report_gives_swebench_verdicts_for_its_own_summary(tmp_pa
     assert testlogs.statuses_for(list(full), junit, "") == full
     assert "SKIPPED [1] tests/test_real.py" in run.stdout
     assert testlogs.statuses_for(["[1]"], junit, "") == {"[1]": "ignored"}
+
+
+def test_a_cut_id_is_not_matched_by_a_test_that_just_closes_its_bracket():
+    report = testlogs.parse_junit("""<testsuite>
+<testcase classname="t" name="test_x[a]" file="t.py" line="1" />
+<testcase classname="t" name="test_x[a b]" file="t.py" line="1"><failure message="no" /></testcase>
+</testsuite>""")
+    assert testlogs.statuses_for(["t.py::test_x[a"], report, "") == {"t.py::test_x[a": testlogs.FAILED}
+    assert testlogs.statuses_for(["t.py::test_x[a]"], report, "") == {"t.py::test_x[a]": testlogs.PASSED}
+
+
+def test_another_files_test_with_the_same_junit_key_does_not_stand_in():
+    # `testing/python/collect/TestModule.py::test_x` and `testing/python/collect.py::TestModule::test_x`
+    # both write classname testing.python.collect.TestModule, name test_x.
+    report = testlogs.parse_junit("""<testsuite>
+<testcase classname="testing.python.collect.TestModule" name="test_x" file="testing/python/collect/TestModule.py" line="1" />
+</testsuite>""")
+    listed = "testing/python/collect.py::TestModule::test_x"
+    assert testlogs.statuses_for([listed], report, "") == {listed: testlogs.MISSING}
