@@ -23,7 +23,12 @@ Accepted forms:
       </tool>
 
   `create` takes the path on the first line and the content after it, `view` a path and
-  optionally "FIRST LAST" on the second line, `undo_edit` a path, `submit` anything;
+  optionally "FIRST LAST" on the second line, `undo_edit` a path, `submit` anything.
+  The block is exactly what `trajectory.cwm_call` writes and the CWM export teaches, which
+  is CWM's own tool-call pattern: `<tool: NAME>` (one space), a newline, the arguments, a
+  newline and `</tool>` (or, without arguments, `<tool: NAME>`, a newline and `</tool>`).
+  Text before the block is the model's own; when the text has `</think>` (CWM's reasoning
+  mode), only what follows the first `</think>` is read for the call;
 - a string with one fenced ```bash block (the command inside it).
 Anything else raises ActionError, which the env turns into an error observation.
 """
@@ -40,7 +45,8 @@ from pydantic import ValidationError
 from .tools import TOOLS
 
 _FENCE = re.compile(r"```(?:bash|sh|shell)?[ \t]*\n(.*?)```", re.DOTALL)
-_CWM_CALL = re.compile(r"<tool:\s*([A-Za-z_]+)\s*>\n?(.*?)\n?</tool>", re.DOTALL)
+_CWM_CALL = re.compile(r"<tool: ([A-Za-z_]+)>\n(?:(.*?)\n)?</tool>", re.DOTALL)
+_THINK_END = "</think>"
 _SEARCH_REPLACE = re.compile(
     r"\A(?P<path>[^\n]*)\n<<<<<<< SEARCH\n(?P<old>.*?)\n?=======\n(?P<new>.*?)\n?>>>>>>> REPLACE\s*\Z", re.DOTALL
 )
@@ -123,11 +129,18 @@ def _from_message(message: dict) -> Any:
 
 
 def _from_cwm(text: str) -> dict:
-    calls = _CWM_CALL.findall(text)
+    if _THINK_END in text:
+        text = text.split(_THINK_END, 1)[1]
     opened, closed = text.count("<tool:"), text.count("</tool>")
-    if len(calls) != 1 or opened != 1 or closed != 1:
+    if opened != 1 or closed != 1:
         raise ActionError(
             f"expected exactly one <tool: NAME> ... </tool> block, found {opened} opening and {closed} closing tags"
+        )
+    calls = _CWM_CALL.findall(text)
+    if len(calls) != 1:
+        raise ActionError(
+            "a tool call is written <tool: NAME>, a newline, the arguments, a newline and </tool> "
+            "(the name after exactly one space, nothing else on the tag lines)"
         )
     name, body = calls[0]
     if name in ("bash", "trace"):

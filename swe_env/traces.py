@@ -3,12 +3,14 @@
 The tracer (`swe_env/tracer/runner.py`, standard library only) is copied into the
 container at run time and runs the program with the task's Python; it appends one JSON
 line per trace to a file outside the repository, which is read back here, validated
-against the models below, and written out as JSONL or rendered in CWM's format.
+against the models below, and written out as JSONL or rendered in CWM's format. The JSONL
+records are the source of truth; the CWM text (`render_cwm`) is an export of them.
 
-JSONL schema (one trace per line; `Trace` and `TraceEvent` are the reference):
+JSONL schema (one trace per line; `Trace`, `TraceEntry` and `TraceEvent` are the reference):
 
     {"version": 1, "trace_id": "57-3", "task_id": "...", "thread": "MainThread",
-     "entry": {"file": "ledger/money.py", "function": "Money.rounded", "line": 41},
+     "entry": {"file": "ledger/money.py", "function": "Money.rounded", "line": 41,
+               "source": "    def rounded(self):\n        ...\n", "first_line": 41, "source_cut": false},
      "repr_cap": 200, "full_locals": false, "cut": null, "complete": true,
      "event_count": 12, "tracer_errors": [],
      "events": [{"event": "call", "file": "ledger/money.py", "line": 41,
@@ -25,7 +27,10 @@ an `exception` event and has no `return`. Locals are reprs cut to `repr_cap` cha
 the frame's previous event is written as "..". `frame` numbers the frames of one trace,
 `depth` is the nesting below the entry frame. `cut` is "max_events" or "max_bytes" when a
 cap stopped the recording (the events kept are a prefix); `complete` is false when the
-program ended while the chain was still running.
+program ended while the chain was still running. `entry.source` is the source of the
+entry's code object (its whole function, or module or class body), whole lines from
+`entry.first_line`, bounded by the tracer (`CONTEXT_MAX_LINES` lines and
+`CONTEXT_MAX_CHARS` characters, the entry line always kept; `source_cut` says it was cut).
 """
 
 from __future__ import annotations
@@ -77,11 +82,18 @@ class TraceOptions(BaseModel):
 
 
 class TraceEntry(BaseModel):
-    """Where a trace starts: its top-level frame."""
+    """Where a trace starts: its top-level frame, and the source around it."""
 
     file: str
     function: str
     line: int
+    source: str = ""
+    """The entry's code (function, or module or class body) as whole lines, each ending in a newline;
+    empty when unknown (older records, unreadable files)."""
+    first_line: int | None = None
+    """The line number of the first line of `source`."""
+    source_cut: bool = False
+    """The code was longer than the tracer's cap and `source` holds part of it (the entry line always)."""
 
 
 class TraceEvent(BaseModel):
@@ -210,15 +222,18 @@ def parse_jsonl(text: str, task_id: str | None = None) -> list[Trace]:
     return traces
 
 
-def write_jsonl(traces: list[Trace], path: str | Path, fmt: Literal["jsonl", "cwm"] = "jsonl") -> Path:
-    """Write traces to a file (replacing it): one trace per line, as JSON or as CWM text in JSON."""
+def write_jsonl(traces: list[Trace], path: str | Path, fmt: Literal["jsonl", "cwm"] = "jsonl",
+                max_events: int | None = None, max_bytes: int | None = None) -> Path:
+    """Write traces to a file (replacing it): one trace per line, as JSON or as `cwm_record`s.
+
+    `max_events` and `max_bytes` cap each CWM text (see `render_cwm`); the JSONL is written whole.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         for trace in traces:
             if fmt == "cwm":
-                record = {"trace_id": trace.trace_id, "task_id": trace.task_id, "cut": trace.cut,
-                          "text": render_cwm(trace)}
+                record = cwm_record(trace, max_events, max_bytes)
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             else:
                 handle.write(trace.model_dump_json() + "\n")
@@ -227,6 +242,9 @@ def write_jsonl(traces: list[Trace], path: str | Path, fmt: Literal["jsonl", "cw
 
 # ---------------------------------------------------------------- CWM format
 
+BEGIN_OF_TEXT = "<|begin_of_text|>"
+END_OF_TEXT = "<|end_of_text|>"
+TRACE_CONTEXT_START = "<|trace_context_start|>"
 FRAME_SEP = "<|frame_sep|>"
 CALL_SEP = "<|call_sep|>"
 LINE_SEP = "<|line_sep|>"
@@ -234,8 +252,12 @@ RETURN_SEP = "<|return_sep|>"
 EXCEPTION_SEP = "<|exception_sep|>"
 ACTION_SEP = "<|action_sep|>"
 ARG_SEP = "<|arg_sep|>"
+START_MARKER = "  # << START_OF_TRACE"
+"""Appended to the entry line in the context, as CWM's debugger demo (demos/cwmdbg.py) writes it."""
+CwmCut = Literal["max_events", "max_bytes", "incomplete"]
 _KIND_TOKEN = {"call": CALL_SEP, "line": LINE_SEP, "return": RETURN_SEP, "exception": EXCEPTION_SEP}
 _TOKEN_KIND = {token: kind for kind, token in _KIND_TOKEN.items()}
+_PROMPT_START = BEGIN_OF_TEXT + TRACE_CONTEXT_START
 
 
 @dataclass
@@ -248,44 +270,149 @@ class CwmFrame:
     value: str | None = None
 
 
-def render_cwm(trace: Trace) -> str:
-    """A trace in Code World Model's trace-prediction format.
+@dataclass
+class CwmTrace:
+    """A CWM-format trace, as parsed back by `parse_cwm`."""
 
-    Grammar (tokens are literal strings; JSON is compact, `ensure_ascii=False`):
+    context: str
+    """The source code context, START_MARKER included."""
+    entry_line: int
+    """The line of `context` (from 1) that carries START_MARKER."""
+    frames: list[CwmFrame]
+    ended: bool
+    """The text ends with <|end_of_text|>: the entry's scope was left. False for a cut or incomplete trace."""
 
-        trace     := FRAME_SEP frame*
-        frame     := (CALL_SEP | LINE_SEP) locals ACTION_SEP source FRAME_SEP
-                   | (RETURN_SEP | EXCEPTION_SEP) ACTION_SEP source ARG_SEP value FRAME_SEP
-        locals    := a JSON object of name -> JSON string (the value's repr); ".." when the
-                     value is unchanged since the previous frame of the same scope
-        source    := the source line, indentation kept, followed by "\\n"
-        value     := a JSON string: the repr of the returned value or of the exception
 
-    FRAME_SEP = <|frame_sep|>, CALL_SEP = <|call_sep|>, LINE_SEP = <|line_sep|>,
-    RETURN_SEP = <|return_sep|>, EXCEPTION_SEP = <|exception_sep|>,
-    ACTION_SEP = <|action_sep|>, ARG_SEP = <|arg_sep|>. The trace starts with FRAME_SEP
-    (CWM's start sentinel) and every frame ends with one. Nested calls of the chain appear
-    in execution order with their own call/return frames. `parse_cwm` reads it back.
+def render_cwm(trace: Trace, max_events: int | None = None, max_bytes: int | None = None) -> str:
+    """A trace in Code World Model's trace format (its PROMPTING_GUIDE.md, "Trace Prediction").
+
+    Grammar (tokens are literal strings):
+
+        trace   := <|begin_of_text|> <|trace_context_start|> CONTEXT <|frame_sep|> frame* [<|end_of_text|>]
+        frame   := (<|call_sep|> | <|line_sep|>) LOCALS <|action_sep|> SOURCE <|frame_sep|>
+                 | (<|return_sep|> | <|exception_sep|>) <|action_sep|> SOURCE <|arg_sep|> VALUE <|frame_sep|>
+        CONTEXT := the entry's source (`entry.source`: its function, or module or class body, as
+                   the tracer recorded it), each line ending in "\\n", with START_MARKER
+                   ("  # << START_OF_TRACE") appended to the entry line; a trace without a
+                   recorded source gets its first event's line alone
+        LOCALS  := a JSON object, name -> JSON string (the value's repr); ".." when the repr is
+                   the same as at the previous frame of the same scope (a call starts a scope)
+        SOURCE  := the source line, indentation kept, followed by "\\n" (without the marker)
+        VALUE   := a JSON string: the repr of the returned value or of the exception
+
+    LOCALS and VALUE are written with Python's default `json.dumps` (separators ", " and ": ",
+    non-ASCII as \\u escapes), as CWM's debugger writes them; a `full_locals` trace is written
+    with ".." all the same. Nested calls appear in execution order with their own call and
+    return frames. <|end_of_text|> ends the text when the entry's scope was left (the last
+    frame is the entry's return or exception).
+
+    A cut trace stops at a frame boundary: the text ends with the last whole frame's
+    <|frame_sep|> and has no <|end_of_text|>; that missing end token is the marker (no token
+    of CWM's vocabulary says "cut", and an invented one would be trained on). `cwm_record`
+    names the reason. Cuts come from the tracer's caps (`trace.cut`: the events are a
+    prefix), from a program that ended inside the chain (`complete` false), or from the
+    caps given here: at most `max_events` frames, at most `max_bytes` bytes of UTF-8 text
+    (the prompt, `<|begin_of_text|>` to the first `<|frame_sep|>`, is always whole; the
+    tracer bounds the context). `parse_cwm` reads the text back.
     """
-    parts = [FRAME_SEP]
-    for event in trace.events:
-        token = _KIND_TOKEN[event.event]
-        source = event.source + "\n"
-        if event.event in ("call", "line"):
-            parts.append(f"{token}{_json(event.locals or {})}{ACTION_SEP}{source}{FRAME_SEP}")
-        else:
-            value = event.value if event.event == "return" else event.exception
-            parts.append(f"{token}{ACTION_SEP}{source}{ARG_SEP}{_json(value or '')}{FRAME_SEP}")
-    return "".join(parts)
+    return _render(trace, max_events, max_bytes)[0]
 
 
-def parse_cwm(text: str) -> list[CwmFrame]:
-    """Frames of a trace rendered by `render_cwm`; ValueError naming the frame if malformed."""
-    if not text.startswith(FRAME_SEP):
-        raise ValueError(f"a CWM trace starts with {FRAME_SEP}")
-    body = text[len(FRAME_SEP):]
+def cwm_record(trace: Trace, max_events: int | None = None, max_bytes: int | None = None) -> dict[str, Any]:
+    """One line of a `--format cwm` file: trace_id, task_id, cut and text.
+
+    `cut` is None when the text ends with <|end_of_text|>; else why it stops early:
+    "max_events" or "max_bytes" (the tracer's cap, `trace.cut`, or the one given here) or
+    "incomplete" (the program ended while the chain was running).
+    """
+    text, cut = _render(trace, max_events, max_bytes)
+    return {"trace_id": trace.trace_id, "task_id": trace.task_id, "cut": cut, "text": text}
+
+
+def cwm_context(trace: Trace) -> str:
+    """The CONTEXT of `render_cwm`: the entry's source with START_MARKER on the entry line."""
+    entry = trace.entry
+    lines = entry.source.removesuffix("\n").split("\n") if entry.source else []
+    index = entry.line - entry.first_line if entry.first_line is not None else -1
+    if not 0 <= index < len(lines):
+        first = trace.events[0].source if trace.events and trace.events[0].line == entry.line else ""
+        lines, index = [first], 0
+    lines[index] += START_MARKER
+    return "".join(line + "\n" for line in lines)
+
+
+def _render(trace: Trace, max_events: int | None, max_bytes: int | None) -> tuple[str, CwmCut | None]:
+    prompt = f"{_PROMPT_START}{cwm_context(trace)}{FRAME_SEP}"
+    events = trace.events
+    last = events[-1] if events else None
+    ended = (trace.complete and trace.cut is None and last is not None and last.depth == 0
+             and last.event in ("return", "exception"))
+    parts, size = [prompt], _size(prompt)
+    cut: CwmCut | None = None
+    for index, (event, local_values) in enumerate(zip(events, _scoped_locals(events))):
+        frame = _frame(event, local_values)
+        need = _size(frame) + (_size(END_OF_TEXT) if ended and index == len(events) - 1 else 0)
+        if max_events is not None and index >= max_events:
+            cut = "max_events"
+        elif max_bytes is not None and size + need > max_bytes:
+            cut = "max_bytes"
+        if cut:
+            return "".join(parts), cut
+        parts.append(frame)
+        size += _size(frame)
+    if ended:
+        parts.append(END_OF_TEXT)
+    return "".join(parts), None if ended else trace.cut or "incomplete"
+
+
+def _scoped_locals(events: list[TraceEvent]) -> list[dict[str, str] | None]:
+    """The LOCALS of each event: ".." for a value whose repr is unchanged since its frame's previous event."""
+    known: dict[int, dict[str, str]] = {}
+    result: list[dict[str, str] | None] = []
+    for event in events:
+        if event.event not in ("call", "line"):
+            result.append(None)
+            continue
+        previous = known.get(event.frame, {}) if event.event == "line" else {}
+        values = {name: previous.get(name, value) if value == UNCHANGED else value
+                  for name, value in (event.locals or {}).items()}
+        result.append({name: UNCHANGED if previous.get(name) == value else value for name, value in values.items()})
+        known[event.frame] = values
+    return result
+
+
+def _frame(event: TraceEvent, local_values: dict[str, str] | None) -> str:
+    token, source = _KIND_TOKEN[event.event], event.source + "\n"
+    if event.event in ("call", "line"):
+        return f"{token}{json.dumps(local_values or {})}{ACTION_SEP}{source}{FRAME_SEP}"
+    value = event.value if event.event == "return" else event.exception
+    return f"{token}{ACTION_SEP}{source}{ARG_SEP}{json.dumps(value or '')}{FRAME_SEP}"
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", errors="surrogatepass"))
+
+
+def parse_cwm(text: str) -> CwmTrace:
+    """A trace rendered by `render_cwm`, read back; ValueError naming the part if malformed.
+
+    The text is split at the token strings, so a context, source line or value that holds
+    one of them literally (this project's own sources, say) cannot be read back.
+    """
+    if not text.startswith(_PROMPT_START):
+        raise ValueError(f"a CWM trace starts with {_PROMPT_START}")
+    context, sep, body = text[len(_PROMPT_START):].partition(FRAME_SEP)
+    if not sep:
+        raise ValueError(f"the context is not followed by {FRAME_SEP}")
+    marked = [n for n, line in enumerate(context.split("\n"), start=1) if line.rstrip().endswith(START_MARKER.strip())]
+    if len(marked) != 1:
+        raise ValueError(f"the context has {len(marked)} lines marked with {START_MARKER.strip()!r}, not one")
+    ended = body.endswith(END_OF_TEXT)
+    body = body.removesuffix(END_OF_TEXT)
+    if END_OF_TEXT in body or BEGIN_OF_TEXT in body or TRACE_CONTEXT_START in body:
+        raise ValueError("a CWM trace has one prompt and ends with at most one <|end_of_text|>")
     if body and not body.endswith(FRAME_SEP):
-        raise ValueError(f"a CWM trace ends with {FRAME_SEP}")
+        raise ValueError(f"the frames of a CWM trace end with {FRAME_SEP}")
     frames = []
     for number, chunk in enumerate(body.split(FRAME_SEP)[:-1] if body else [], start=1):
         token = next((t for t in _TOKEN_KIND if chunk.startswith(t)), None)
@@ -310,11 +437,7 @@ def parse_cwm(text: str) -> list[CwmFrame]:
             if not isinstance(parsed, str):
                 raise ValueError(f"frame {number}: the value is not a JSON string")
             frames.append(CwmFrame(kind, _source(source, number), value=parsed))
-    return frames
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return CwmTrace(context, marked[0], frames, ended)
 
 
 def _loads(text: str, number: int) -> Any:
@@ -405,7 +528,7 @@ def default_out(task_id: str, fmt: str) -> Path:
 
 
 __all__ = [
-    "CwmFrame", "Trace", "TraceEntry", "TraceError", "TraceEvent", "TraceOptions", "TraceRun",
-    "apply_patch", "default_out", "parse_cwm", "parse_jsonl", "render_compact", "render_cwm",
-    "run_traced", "tool_observation", "trace_task", "write_jsonl",
+    "CwmFrame", "CwmTrace", "Trace", "TraceEntry", "TraceError", "TraceEvent", "TraceOptions", "TraceRun",
+    "apply_patch", "cwm_context", "cwm_record", "default_out", "parse_cwm", "parse_jsonl", "render_compact",
+    "render_cwm", "run_traced", "tool_observation", "trace_task", "write_jsonl",
 ]

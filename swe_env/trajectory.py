@@ -1,9 +1,10 @@
 """Episode records, one JSON line each, written so a crash never leaves half a line;
-and their exports for training: OpenAI-style chat messages, or CWM's tool-call text.
+and their exports for training: OpenAI-style chat messages, or CWM's chat format.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -140,8 +141,42 @@ DEFAULT_WORKDIR = "/testbed"
 ExportFormat = Literal["chat", "cwm"]
 
 
+CWM_REASONING_PROMPT = (
+    "You are a helpful AI assistant. You always reason before responding, using the following format:\n\n"
+    "<think>\nyour internal reasoning\n</think>\nyour external response"
+)
+"""How a system prompt starts in CWM's reasoning mode (CWM's PROMPTING_GUIDE.md, "Reasoning")."""
+THINK_START = "<think>\n"
+"""What an assistant turn starts with in reasoning mode; the reasoning ends at THINK_END."""
+THINK_END = "</think>"
+CWM_TOOL_SPECS: dict[str, tuple[str, str]] = {
+    "bash": ("[command(s)]", "Runs [command(s)] in a persistent bash shell in the repository: the working "
+             "directory and exported variables are kept between calls. [command(s)] can be any non-interactive "
+             "bash command(s), single or multi-line."),
+    "edit": ("[path]\n<<<<<<< SEARCH\n[search_lines]\n=======\n[replacement_lines]\n>>>>>>> REPLACE",
+             "Replaces [search_lines] in the file at [path] with [replacement_lines]; [search_lines] must match "
+             "the file's text exactly, indentation included, and occur in it exactly once."),
+    "undo_edit": ("[path]", "Undoes the last edit or create made to the file at [path] with the edit tools."),
+    "view": ("[path]\n[first] [last]", "Shows the file at [path] with line numbers, or lists the directory at "
+             "[path] two levels deep. The second line is optional: lines [first] to [last] of a file ([last] may "
+             "be -1 for the end)."),
+    "create": ("[path]\n[content]", "Creates a new file at [path] with [content] (missing parent folders are "
+               "made); it is an error if [path] exists."),
+    "submit": ("", "Finishes the episode: the repository as it is now is graded by hidden tests. Takes no "
+               "arguments."),
+    "trace": ("[command]", "Runs the Python program [command] (python ..., pytest ...) under a line tracer and "
+              "shows each executed line of the repository with the local variables it changed."),
+}
+"""Each tool's block in a CWM system prompt: its arguments as `cwm_call` writes them (placeholders
+in brackets) and what it does."""
+
+
 def cwm_call(action: dict[str, Any]) -> str:
-    """A parsed action written as a CWM tool-call block, the form `actions.parse` reads back."""
+    """A parsed action written as a CWM tool-call block, the form `actions.parse` reads back.
+
+    `<tool: NAME>`, a newline, the arguments, a newline and `</tool>`; a call without
+    arguments (submit) is `<tool: NAME>`, a newline and `</tool>`.
+    """
     name = action["tool"]
     if name in ("bash", "trace"):
         body = action["command"]
@@ -156,6 +191,35 @@ def cwm_call(action: dict[str, Any]) -> str:
     else:
         body = ""
     return f"<tool: {name}>\n{body}\n</tool>" if body else f"<tool: {name}>\n</tool>"
+
+
+def cwm_system_prompt(names: list[str], reasoning: bool = False) -> str:
+    """The system prompt of a CWM export: the tools announced as CWM's guide shows, one block each.
+
+    ```
+    [CWM_REASONING_PROMPT, in reasoning mode, then a blank line]
+    SYSTEM_PROMPT
+
+    You have access to the following tools:
+
+    <tool: bash>
+    [command(s)]
+    </tool>
+    Runs [command(s)] ...
+
+    <tool: submit>
+    </tool>
+    Finishes the episode ...
+    ```
+    """
+    blocks = []
+    for name in names:
+        fallback = ("[arguments]", (tools.TOOLS[name].__doc__ or "").strip() if name in tools.TOOLS else "")
+        arguments, description = CWM_TOOL_SPECS.get(name, fallback)
+        blocks.append(f"<tool: {name}>\n" + (f"{arguments}\n" if arguments else "") + f"</tool>\n{description}")
+    parts = [CWM_REASONING_PROMPT] if reasoning else []
+    parts += [SYSTEM_PROMPT, "You have access to the following tools:\n\n" + "\n\n".join(blocks)]
+    return "\n\n".join(parts)
 
 
 def _tool_names(trajectory: Trajectory) -> list[str]:
@@ -220,30 +284,79 @@ def to_chat(trajectory: Trajectory) -> dict[str, Any]:
     return {"messages": messages, "tools": tools.schemas(_tool_names(trajectory)), "metadata": _metadata(trajectory)}
 
 
-def to_cwm(trajectory: Trajectory) -> dict[str, Any]:
-    """One episode in CWM's text tool format: {"messages", "text", "metadata"}.
+def to_cwm(trajectory: Trajectory, reasoning: bool = False) -> dict[str, Any]:
+    """One episode in CWM's chat format (CWM's PROMPTING_GUIDE.md): {"messages", "text", "metadata"}.
 
-    Assistant turns are `<tool: NAME> ... </tool>` blocks (the model's exact text when it wrote
-    that format, else the parsed action written in it); every env output is a `tool` turn.
-    `text` joins the turns with Llama-3-style header tokens, as CWM's tokenizer does.
+    `text` is `<|begin_of_text|>`, then for every message
+    `<|start_header_id|>ROLE<|end_header_id|>\\n\\nCONTENT<|eot_id|>`, ROLE being `system`,
+    `user`, `assistant` or `tool: NAME`. In `messages` a tool result is
+    `{"role": "tool", "tool": NAME, "content": ...}`, the others `{"role", "content"}`.
+
+    - system: `cwm_system_prompt` (the tools as `<tool: NAME>` blocks; in reasoning mode it
+      starts with CWM_REASONING_PROMPT);
+    - user: the problem statement and where the repository is;
+    - assistant: the agent's turn as it produced it when it wrote CWM's format (raw text with
+      a `<tool:` block, or an action that did not parse), else its words and the parsed
+      action written by `cwm_call` (words holding a `<tool:`, `</tool>`, `<think>` or
+      `</think>` tag are left out: the turn must read back as its action). In reasoning
+      mode a turn is `<think>\\n` + the words before the call + `\\n</think>\\n` + the
+      call; a raw text with its own `</think>` (written after the `<think>\\n` prompt) only
+      gets THINK_START in front, and one that starts with `<think>` is kept;
+    - `tool: NAME`: the observation, verbatim. An action that did not parse is answered by a
+      user turn holding the error (as CWM's SWE RL environment answers format errors), and
+      the grader's verdict after `submit` is left out.
+
+    System, user and assistant contents are stripped of surrounding whitespace, tool results
+    are not, as CWM's tokenizer encodes messages. `actions.parse` reads every assistant turn
+    back to its step's action.
     """
     messages: list[dict[str, Any]] = [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": _prompt(trajectory, "cwm")},
+        {"role": "system", "content": cwm_system_prompt(_tool_names(trajectory), reasoning)},
+        {"role": "user", "content": _cwm_user_prompt(trajectory)},
     ]
     for step in trajectory.steps:
-        if isinstance(step.raw, str) and "<tool:" in step.raw or step.action is None:
+        raw_text = isinstance(step.raw, str) and "<tool:" in step.raw
+        if raw_text or step.action is None:
             content = _as_text(step.raw)
         else:
-            reasoning = _reasoning(step.raw)
-            content = (f"{reasoning}\n\n" if reasoning else "") + cwm_call(step.action)
-        messages.append({"role": "assistant", "content": content})
-        if step.action is None or step.action["tool"] != "submit":
-            messages.append({"role": "tool", "content": step.observation})
+            words = _reasoning(step.raw)
+            if words and any(tag in words for tag in _CWM_TAGS):
+                words = None  # would make the turn read back as another call, or none
+            content = (f"{words}\n\n" if words else "") + cwm_call(step.action)
+        if reasoning:
+            content = _with_thinking(content)
+        messages.append({"role": "assistant", "content": content.strip()})
+        if step.action is None:
+            messages.append({"role": "user", "content": step.observation.strip()})
+        elif step.action["tool"] != "submit":
+            messages.append({"role": "tool", "tool": step.action["tool"], "content": step.observation})
     text = "<|begin_of_text|>" + "".join(
-        f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>" for m in messages
+        f"<|start_header_id|>{_cwm_role(m)}<|end_header_id|>\n\n{m['content']}<|eot_id|>" for m in messages
     )
-    return {"messages": messages, "text": text, "metadata": _metadata(trajectory)}
+    return {"messages": messages, "text": text, "metadata": {**_metadata(trajectory), "reasoning": reasoning}}
+
+
+_CWM_TAGS = ("<tool:", "</tool>", "<think>", THINK_END)
+
+
+def _with_thinking(content: str) -> str:
+    """An assistant turn in reasoning mode: the words before the call are the reasoning."""
+    if content.lstrip().startswith("<think>"):
+        return content
+    if THINK_END in content:
+        return THINK_START + content
+    start = content.find("<tool:")
+    words, answer = (content[:start], content[start:]) if start >= 0 else ("", content)
+    return f"{THINK_START}{words.strip()}\n{THINK_END}\n{answer.strip()}"
+
+
+def _cwm_role(message: dict[str, Any]) -> str:
+    return f"tool: {message['tool']}" if message["role"] == "tool" else message["role"]
+
+
+def _cwm_user_prompt(trajectory: Trajectory) -> str:
+    workdir = trajectory.config.get("workdir", DEFAULT_WORKDIR)
+    return f"{trajectory.problem_statement.strip()}\n\nThe repository is checked out at {workdir}.".strip()
 
 
 def select(
@@ -290,15 +403,18 @@ def export(
     min_reward: float | None = None,
     resolved_only: bool = False,
     dedupe: float | None = None,
+    reasoning: bool = False,
 ) -> tuple[int, int]:
     """Write the selected trajectories of `sources` to `out` as JSONL in `fmt`; returns (read, written).
 
     When a file holds the same episode twice (a resumed rollout that re-ran an infrastructure
-    failure), the last record wins.
+    failure), the last record wins. `reasoning` writes CWM's reasoning mode (cwm only; see `to_cwm`).
     """
     if fmt not in ("chat", "cwm"):
         raise ValueError(f"export format must be chat or cwm, not {fmt!r}")
-    convert = to_chat if fmt == "chat" else to_cwm
+    if reasoning and fmt != "cwm":
+        raise ValueError("reasoning mode is a cwm export option")
+    convert = to_chat if fmt == "chat" else functools.partial(to_cwm, reasoning=reasoning)
     latest: dict[Any, Trajectory] = {}
     for source in sources:
         if not Path(source).is_file():

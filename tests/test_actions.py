@@ -86,3 +86,33 @@ def test_assistant_message_with_tool_calls():
     assert parse(text_only).to_dict() == {"tool": "bash", "command": "ls"}
     with pytest.raises(ActionError, match="no tool call"):
         parse({"role": "assistant", "content": ""})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<tool:bash>\nls\n</tool>",  # no space after the colon
+        "<tool:  bash>\nls\n</tool>",  # two
+        "<tool: bash >\nls\n</tool>",
+        "<tool: bash>ls</tool>",  # the arguments on the tag lines
+        "<tool: bash>\nls</tool>",
+        "<tool: bash>ls\n</tool>",
+    ],
+)
+def test_cwm_block_is_exactly_the_taught_form(text):
+    with pytest.raises(ActionError, match="a newline, the arguments, a newline and </tool>"):
+        parse(text)
+
+
+def test_cwm_empty_arguments_and_newlines_kept():
+    assert parse("<tool: submit>\n</tool>").to_dict() == parse("<tool: submit>\n\n</tool>").to_dict() == {"tool": "submit"}
+    assert parse("<tool: bash>\n\nls\n\n</tool>").to_dict() == {"tool": "bash", "command": "\nls\n"}
+
+
+def test_cwm_reasoning_is_skipped():
+    text = "<think>\nMaybe <tool: bash>\nrm -rf x\n</tool>? No.\n</think>\nListing.\n<tool: bash>\nls\n</tool>"
+    assert parse(text).to_dict() == {"tool": "bash", "command": "ls"}
+    # what follows the first </think> is the answer, even when it mentions the tag again
+    assert parse("a\n</think>\n<tool: bash>\ngrep -c '</think>' log\n</tool>").args.command == "grep -c '</think>' log"
+    with pytest.raises(ActionError, match="found 0 opening"):
+        parse("<think>\n<tool: bash>\nls\n</tool>\n</think>\nno call after thinking")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from swe_env import actions, tools
-from swe_env.trajectory import (Step, Trajectory, TrajectoryWriter, cwm_call, drop_near_duplicates, export,
-                                finished_keys, to_chat, to_cwm)
+from swe_env.trajectory import (CWM_REASONING_PROMPT, SYSTEM_PROMPT, Step, Trajectory, TrajectoryWriter, cwm_call,
+                                drop_near_duplicates, export, finished_keys, to_chat, to_cwm)
 
 from .test_cli import swe_env
 
@@ -88,9 +89,147 @@ def test_cwm_export_keeps_model_text_and_renders_other_actions():
     assistant = [m["content"] for m in record["messages"] if m["role"] == "assistant"]
     assert assistant[0] == "I will look.\n<tool: bash>\nls\n</tool>"
     assert assistant[2] == "run\n\n<tool: bash>\nls\n</tool>" and assistant[-1] == "<tool: submit>\n</tool>"
-    assert "<tool: bash>" in record["messages"][1]["content"]  # instructions in CWM's format
+    system = record["messages"][0]["content"]
+    assert system.startswith(SYSTEM_PROMPT) and "<tool: bash>\n[command(s)]\n</tool>\nRuns [command(s)]" in system
+    assert [m["role"] for m in record["messages"][2:6]] == ["assistant", "tool", "assistant", "user"]
+    assert record["messages"][3]["tool"] == "bash" and "<|start_header_id|>tool: bash<|end_header_id|>" in record["text"]
     assert record["text"].startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>")
     assert record["text"].count("<|eot_id|>") == len(record["messages"])
+
+
+GOLDEN_STEPS = [
+    Step(index=1, raw="Let me look.\n<tool: bash>\nls\n</tool>\n", action={"tool": "bash", "command": "ls"},
+         observation="a.py\n[exit code 0]\n"),
+    Step(index=2, raw="hmm", action=None, observation="Error: no action found", error=True),
+    Step(index=3, raw={"role": "assistant", "content": "Fix it.", "tool_calls": []},
+         action={"tool": "edit", "path": "a.py", "old": "x = 1", "new": "x = 2"}, observation="Edited a.py."),
+    Step(index=4, raw={"tool": "submit"}, action={"tool": "submit"}, observation="Submitted. The task is resolved."),
+]
+GOLDEN_TRAJECTORY = Trajectory(task_id="t", episode_id="t-0", agent="openai", problem_statement="Fix x.\n",
+                               steps=GOLDEN_STEPS, config={"tools": ["bash", "edit"], "workdir": "/repo"})
+GOLDEN_TOOLS = (
+    "You have access to the following tools:\n"
+    "\n"
+    "<tool: bash>\n"
+    "[command(s)]\n"
+    "</tool>\n"
+    "Runs [command(s)] in a persistent bash shell in the repository: the working directory and exported "
+    "variables are kept between calls. [command(s)] can be any non-interactive bash command(s), single or "
+    "multi-line.\n"
+    "\n"
+    "<tool: edit>\n"
+    "[path]\n"
+    "<<<<<<< SEARCH\n"
+    "[search_lines]\n"
+    "=======\n"
+    "[replacement_lines]\n"
+    ">>>>>>> REPLACE\n"
+    "</tool>\n"
+    "Replaces [search_lines] in the file at [path] with [replacement_lines]; [search_lines] must match the "
+    "file's text exactly, indentation included, and occur in it exactly once.\n"
+    "\n"
+    "<tool: submit>\n"
+    "</tool>\n"
+    "Finishes the episode: the repository as it is now is graded by hidden tests. Takes no arguments."
+)
+GOLDEN_SYSTEM = (
+    "You are a software engineer working in a repository inside a sandbox. Fix the issue described by the user: "
+    "explore the code, reproduce the problem, edit the files, run the tests, and submit when you are done. "
+    "Make exactly one tool call per turn.\n\n" + GOLDEN_TOOLS
+)
+GOLDEN_REASONING = (
+    "You are a helpful AI assistant. You always reason before responding, using the following format:\n"
+    "\n"
+    "<think>\n"
+    "your internal reasoning\n"
+    "</think>\n"
+    "your external response\n\n"
+)
+
+
+def golden_text(system: str, turns: list[str]) -> str:
+    return (
+        "<|begin_of_text|>"
+        f"<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nFix x.\n\nThe repository is checked out at /repo.<|eot_id|>"
+        f"<|start_header_id|>assistant<|end_header_id|>\n\n{turns[0]}<|eot_id|>"
+        "<|start_header_id|>tool: bash<|end_header_id|>\n\na.py\n[exit code 0]\n<|eot_id|>"
+        f"<|start_header_id|>assistant<|end_header_id|>\n\n{turns[1]}<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nError: no action found<|eot_id|>"
+        f"<|start_header_id|>assistant<|end_header_id|>\n\n{turns[2]}<|eot_id|>"
+        "<|start_header_id|>tool: edit<|end_header_id|>\n\nEdited a.py.<|eot_id|>"
+        f"<|start_header_id|>assistant<|end_header_id|>\n\n{turns[3]}<|eot_id|>"
+    )
+
+
+def test_cwm_export_golden():
+    record = to_cwm(GOLDEN_TRAJECTORY)
+    assert record["text"] == golden_text(GOLDEN_SYSTEM, [
+        "Let me look.\n<tool: bash>\nls\n</tool>",
+        "hmm",
+        "Fix it.\n\n<tool: edit>\na.py\n<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n</tool>",
+        "<tool: submit>\n</tool>",
+    ])
+    assert record["messages"][3] == {"role": "tool", "tool": "bash", "content": "a.py\n[exit code 0]\n"}
+    assert record["metadata"]["reasoning"] is False
+
+
+def test_cwm_export_golden_in_reasoning_mode():
+    record = to_cwm(GOLDEN_TRAJECTORY, reasoning=True)
+    assert record["text"] == golden_text(GOLDEN_REASONING + GOLDEN_SYSTEM, [
+        "<think>\nLet me look.\n</think>\n<tool: bash>\nls\n</tool>",
+        "<think>\n\n</think>\nhmm",
+        "<think>\nFix it.\n</think>\n<tool: edit>\na.py\n<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n</tool>",
+        "<think>\n\n</think>\n<tool: submit>\n</tool>",
+    ])
+    # a model that wrote its own reasoning keeps it: after the <think>\n prompt, or with the tag itself
+    steps = [Step(index=1, raw="I look with <tool: bash> first.\n</think>\n<tool: bash>\nls\n</tool>",
+                  action={"tool": "bash", "command": "ls"}, observation="a.py"),
+             Step(index=2, raw="<think>\nnow\n</think>\n<tool: bash>\npwd\n</tool>", action={"tool": "bash", "command": "pwd"},
+                  observation="/repo")]
+    own = to_cwm(GOLDEN_TRAJECTORY.model_copy(update={"steps": steps}), reasoning=True)
+    assert [m["content"] for m in own["messages"] if m["role"] == "assistant"] == [
+        "<think>\nI look with <tool: bash> first.\n</think>\n<tool: bash>\nls\n</tool>",
+        "<think>\nnow\n</think>\n<tool: bash>\npwd\n</tool>"]
+    assert CWM_REASONING_PROMPT + "\n\n" + SYSTEM_PROMPT == own["messages"][0]["content"][:len(
+        CWM_REASONING_PROMPT + SYSTEM_PROMPT) + 2]
+
+
+ROUND_TRIP_ACTIONS = [
+    *ACTIONS,
+    {"tool": "bash", "command": "printf 'a\\n'\n"},
+    {"tool": "bash", "command": "\nls"},
+    {"tool": "edit", "path": "a.py", "old": "", "new": "x\n\n"},
+    {"tool": "edit", "path": "a.py", "old": "    if x:\n        y()\n", "new": ""},
+    {"tool": "create", "path": "empty.py", "content": ""},
+    {"tool": "create", "path": "b.py", "content": "\n\nz = '<think>'\n"},
+    {"tool": "view", "path": "a.py", "range": [5, -1]},
+    {"tool": "trace", "command": "python -m pytest tests/test_a.py::test_b"},
+]
+
+
+@pytest.mark.parametrize("reasoning", [False, True], ids=["plain", "reasoning"])
+def test_every_exported_tool_call_parses_back(reasoning):
+    names = ["bash", "edit", "undo_edit", "view", "create", "trace", "submit"]
+    words = ["Step.", "I call <tool: x>?", "no </think> here"]  # the last two are left out: they hold tags
+    steps = [Step(index=n, raw=action if n % 2 else {"role": "assistant", "content": words[n % 3]},
+                  action=action, observation=f"out {n}") for n, action in enumerate(ROUND_TRIP_ACTIONS, start=1)]
+    steps.append(Step(index=len(steps) + 1, raw="Looking.\n<tool: view>\na.py\n1 2\n</tool>",
+                      action={"tool": "view", "path": "a.py", "range": [1, 2]}, observation="1 a"))
+    record = to_cwm(Trajectory(task_id="t", episode_id="e", steps=steps, config={"tools": names}), reasoning=reasoning)
+    turns = [m["content"] for m in record["messages"] if m["role"] == "assistant"]
+    assert len(turns) == len(steps)
+    for step, turn in zip(steps, turns):
+        assert actions.parse(turn, allowed=names).to_dict() == step.action, turn
+    assert any(turn.startswith("Step.") or turn.startswith("<think>\nStep.") for turn in turns)
+    # the blocks the system prompt teaches read as calls of their tools (placeholders as values)
+    system = record["messages"][0]["content"]
+    blocks = re.findall(r"<tool: \w+>\n.*?</tool>", system, re.DOTALL)
+    assert [b.split(">")[0][7:] for b in blocks] == names
+    for block in blocks:
+        call = actions.parse(block.replace("[first] [last]", "1 -1"), allowed=names).to_dict()
+        assert call["tool"] in names and all(v.startswith("[") for v in call.values() if isinstance(v, str)
+                                             and v != call["tool"])
 
 
 def test_near_duplicates_are_dropped_per_task():
@@ -115,6 +254,11 @@ def test_export_filters_and_last_record_of_an_episode_wins(tmp_path):
     assert [r["metadata"]["task_id"] for r in records] == ["t1"]
     check_openai_chat(records[0])
     assert export([source], out, "cwm", min_reward=0.5) == (3, 1)
+    assert export([source], out, "cwm", min_reward=0.5, reasoning=True) == (3, 1)
+    record = json.loads(out.read_text())
+    assert record["metadata"]["reasoning"] and record["messages"][0]["content"].startswith(CWM_REASONING_PROMPT)
+    with pytest.raises(ValueError, match="cwm export option"):
+        export([source], out, "chat", reasoning=True)
 
 
 def test_export_cli_and_its_one_line_errors(tmp_path):

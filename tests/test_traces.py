@@ -4,6 +4,8 @@ the CWM format, the CLI and the agent's `trace` tool. Containers are real."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -358,37 +360,190 @@ def test_capped_repr_never_raises():
 def test_cwm_rendering_parses_back(subject):
     for trace in subject.values():
         text = traces.render_cwm(trace)
-        assert text.startswith(traces.FRAME_SEP) and text.endswith(traces.FRAME_SEP)
-        frames = traces.parse_cwm(text)
-        assert [(f.kind, f.source) for f in frames] == [(e.event, e.source) for e in trace.events]
-        for frame, event in zip(frames, trace.events):
+        assert text.startswith("<|begin_of_text|><|trace_context_start|>") and text.endswith("<|end_of_text|>")
+        parsed = traces.parse_cwm(text)
+        assert parsed.ended and parsed.context.startswith(trace.entry.source.split("\n")[0] + traces.START_MARKER)
+        assert trace.entry.first_line == trace.entry.line and not trace.entry.source_cut
+        assert [(f.kind, f.source) for f in parsed.frames] == [(e.event, e.source) for e in trace.events]
+        for frame, event in zip(parsed.frames, trace.events):
             if event.event in ("call", "line"):
                 assert frame.locals == event.locals and frame.value is None
             else:
                 assert frame.locals is None and frame.value == (event.value or event.exception)
+    assert subject["total"].entry.source == "".join(line + "\n" for line in SCRIPT.splitlines()[:5])
+
+
+GOLDEN_MODULE = """\
+def double(x):
+    return x * 2
+
+
+def entry(word):
+    n = double(len(word))
+    try:
+        v = {}[word]
+    except KeyError:
+        v = n + 1
+    return word + str(v)
+"""
+
+GOLDEN_CWM = (
+    '<|begin_of_text|><|trace_context_start|>'
+    'def entry(word):  # << START_OF_TRACE\n'
+    '    n = double(len(word))\n'
+    '    try:\n'
+    '        v = {}[word]\n'
+    '    except KeyError:\n'
+    '        v = n + 1\n'
+    '    return word + str(v)\n'
+    '<|frame_sep|>'
+    '<|call_sep|>{"word": "\'\\u00e9\'"}<|action_sep|>def entry(word):\n<|frame_sep|>'
+    '<|line_sep|>{"word": ".."}<|action_sep|>    n = double(len(word))\n<|frame_sep|>'
+    '<|call_sep|>{"x": "1"}<|action_sep|>def double(x):\n<|frame_sep|>'
+    '<|line_sep|>{"x": ".."}<|action_sep|>    return x * 2\n<|frame_sep|>'
+    '<|return_sep|><|action_sep|>    return x * 2\n<|arg_sep|>"2"<|frame_sep|>'
+    '<|line_sep|>{"word": "..", "n": "2"}<|action_sep|>    try:\n<|frame_sep|>'
+    '<|line_sep|>{"word": "..", "n": ".."}<|action_sep|>        v = {}[word]\n<|frame_sep|>'
+    '<|exception_sep|><|action_sep|>        v = {}[word]\n<|arg_sep|>"KeyError(\'\\u00e9\')"<|frame_sep|>'
+    '<|line_sep|>{"word": "..", "n": ".."}<|action_sep|>    except KeyError:\n<|frame_sep|>'
+    '<|line_sep|>{"word": "..", "n": ".."}<|action_sep|>        v = n + 1\n<|frame_sep|>'
+    '<|line_sep|>{"word": "..", "n": "..", "v": "3"}<|action_sep|>    return word + str(v)\n<|frame_sep|>'
+    '<|return_sep|><|action_sep|>    return word + str(v)\n<|arg_sep|>"\'\\u00e93\'"<|frame_sep|>'
+    '<|end_of_text|>'
+)
+
+
+def run_tracer_here(tmp_path, config: dict) -> subprocess.CompletedProcess:
+    """The tracer run by this interpreter, outside any container (it is standard library only)."""
+    (tmp_path / "config.json").write_text(json.dumps({"out": str(tmp_path / "out.jsonl"), "workdir": str(tmp_path),
+                                                      **config}))
+    return subprocess.run([sys.executable, str(runner.__file__), str(tmp_path / "config.json")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the expected frames are CPython 3.11's line events")
+def test_cwm_golden_trace_of_a_function(tmp_path):
+    (tmp_path / "golden.py").write_text(GOLDEN_MODULE)
+    done = run_tracer_here(tmp_path, {"function": "golden:entry", "args": ["é"]})
+    assert done.returncode == 0 and done.stdout == "'é3'\n", done.stderr
+    (trace,) = traces.parse_jsonl((tmp_path / "out.jsonl").read_text(encoding="utf-8"))
+    assert trace.entry.model_dump() == {"file": "golden.py", "function": "entry", "line": 5, "first_line": 5,
+                                        "source": "".join(GOLDEN_MODULE.splitlines(True)[4:]), "source_cut": False}
+    assert traces.render_cwm(trace) == GOLDEN_CWM
+    assert traces.cwm_record(trace)["cut"] is None
+    parsed = traces.parse_cwm(GOLDEN_CWM)
+    assert parsed.ended and parsed.entry_line == 1 and len(parsed.frames) == len(trace.events) == 12
+    assert parsed.frames[0].locals == {"word": "'é'"} and parsed.frames[-1].value == "'é3'"
+
+
+def hand_trace(events: list[dict], **fields) -> Trace:
+    where = dict(file="m.py", function="C.f", frame=0, depth=0)
+    entry = {"file": "m.py", "function": "C.f", "line": 2, "first_line": 2,
+             "source": "    def f(self, x):\n        y = x + 1\n        return y\n"}
+    return Trace(**{"trace_id": "1-1", "thread": "MainThread", "entry": entry, "repr_cap": 200, "full_locals": False,
+                    "event_count": len(events), "events": [{**where, **e} for e in events], **fields})
+
+
+HAND_EVENTS = [
+    dict(event="call", line=2, source="    def f(self, x):", locals={"self": "<C>", "x": "1"}),
+    dict(event="line", line=3, source="        y = x + 1", locals={"self": "<C>", "x": "1"}),
+    dict(event="exception", line=3, source="        y = x + 1", exception="KeyError('é')"),
+    dict(event="line", line=4, source="        return y", locals={"self": "<C>", "x": "1", "y": "'a<|b'"}),
+    dict(event="return", line=4, source="        return y", value="'a<|b'"),
+]
+HAND_PROMPT = ('<|begin_of_text|><|trace_context_start|>    def f(self, x):  # << START_OF_TRACE\n'
+               '        y = x + 1\n        return y\n<|frame_sep|>')
+HAND_FRAMES = [
+    '<|call_sep|>{"self": "<C>", "x": "1"}<|action_sep|>    def f(self, x):\n<|frame_sep|>',
+    '<|line_sep|>{"self": "..", "x": ".."}<|action_sep|>        y = x + 1\n<|frame_sep|>',
+    '<|exception_sep|><|action_sep|>        y = x + 1\n<|arg_sep|>"KeyError(\'\\u00e9\')"<|frame_sep|>',
+    '<|line_sep|>{"self": "..", "x": "..", "y": "\'a<|b\'"}<|action_sep|>        return y\n<|frame_sep|>',
+    '<|return_sep|><|action_sep|>        return y\n<|arg_sep|>"\'a<|b\'"<|frame_sep|>',
+]
 
 
 def test_cwm_grammar_by_hand():
-    event = dict(file="m.py", function="f", frame=0, depth=0)
-    trace = Trace(trace_id="1-1", thread="MainThread", entry={"file": "m.py", "function": "f", "line": 1},
-                  repr_cap=200, full_locals=False, event_count=4, events=[
-                      dict(event="call", line=1, source="def f(x):", locals={"x": "1"}, **event),
-                      dict(event="line", line=2, source="    y = x + 1", locals={"x": ".."}, **event),
-                      dict(event="exception", line=2, source="    y = x + 1", exception="KeyError('é')", **event),
-                      dict(event="return", line=3, source="    return y", value="'a<|b'", **event),
-                  ])
-    assert traces.render_cwm(trace) == (
-        '<|frame_sep|><|call_sep|>{"x":"1"}<|action_sep|>def f(x):\n<|frame_sep|>'
-        '<|line_sep|>{"x":".."}<|action_sep|>    y = x + 1\n<|frame_sep|>'
-        '<|exception_sep|><|action_sep|>    y = x + 1\n<|arg_sep|>"KeyError(\'é\')"<|frame_sep|>'
-        '<|return_sep|><|action_sep|>    return y\n<|arg_sep|>"\'a<|b\'"<|frame_sep|>'
-    )
-    assert traces.parse_cwm("<|frame_sep|>") == []
-    for bad in ("<|call_sep|>{}<|action_sep|>x\n<|frame_sep|>", "<|frame_sep|><|line_sep|>[1]<|action_sep|>x\n<|frame_sep|>",
-                "<|frame_sep|><|return_sep|><|action_sep|>x\n<|arg_sep|>3<|frame_sep|>",
-                "<|frame_sep|><|line_sep|>{}<|action_sep|>x<|frame_sep|>", "<|frame_sep|><|jump_sep|>{}<|frame_sep|>"):
-        with pytest.raises(ValueError):
-            traces.parse_cwm(bad)
+    # full locals are written with ".." all the same: the format's rule, not the tracer's option
+    trace = hand_trace(HAND_EVENTS, full_locals=True)
+    assert traces.render_cwm(trace) == HAND_PROMPT + "".join(HAND_FRAMES) + "<|end_of_text|>"
+    diffed = hand_trace([{**e, "locals": {k: ".." if n and k != "y" else v for k, v in e["locals"].items()}}
+                         if "locals" in e else e for n, e in enumerate(HAND_EVENTS)])
+    assert traces.render_cwm(diffed) == traces.render_cwm(trace)
+    parsed = traces.parse_cwm(traces.render_cwm(trace))
+    assert parsed.ended and parsed.entry_line == 1 and parsed.context == HAND_PROMPT[40:-13]
+    assert [f.kind for f in parsed.frames] == ["call", "line", "exception", "line", "return"]
+    assert parsed.frames[2].value == "KeyError('é')" and parsed.frames[3].locals["y"] == "'a<|b'"
+
+
+def test_cwm_cuts_stop_at_a_frame_boundary_without_the_end_token():
+    trace = hand_trace(HAND_EVENTS)
+    assert traces.render_cwm(trace, max_events=2) == HAND_PROMPT + "".join(HAND_FRAMES[:2])
+    assert traces.cwm_record(trace, max_events=2)["cut"] == "max_events"
+    whole = len((HAND_PROMPT + "".join(HAND_FRAMES) + "<|end_of_text|>").encode())
+    assert traces.cwm_record(trace, max_bytes=whole) == traces.cwm_record(trace) | {"cut": None}
+    # one byte less: the last frame and the end token no longer fit, the frame before them does
+    assert traces.render_cwm(trace, max_bytes=whole - 1) == HAND_PROMPT + "".join(HAND_FRAMES[:4])
+    assert traces.cwm_record(trace, max_bytes=10)["text"] == HAND_PROMPT  # the prompt is always whole
+    # cut by the tracer (the events are a prefix), or the program ended inside the chain
+    tracer_cut = hand_trace(HAND_EVENTS[:3], cut="max_bytes")
+    assert traces.cwm_record(tracer_cut) == {"trace_id": "1-1", "task_id": None, "cut": "max_bytes",
+                                             "text": HAND_PROMPT + "".join(HAND_FRAMES[:3])}
+    assert traces.cwm_record(hand_trace(HAND_EVENTS, complete=False))["cut"] == "incomplete"
+    for text in (traces.render_cwm(tracer_cut), traces.render_cwm(trace, max_events=2)):
+        parsed = traces.parse_cwm(text)
+        assert not parsed.ended and parsed.frames
+
+
+def test_cwm_context_without_a_recorded_source():
+    trace = hand_trace(HAND_EVENTS)
+    trace.entry = traces.TraceEntry(file="m.py", function="C.f", line=2)  # a record from before `source`
+    assert traces.cwm_context(trace) == "    def f(self, x):  # << START_OF_TRACE\n"
+    trace.entry.source, trace.entry.first_line, trace.entry.line = "x = 1\n", 1, 7  # entry line outside it
+    assert traces.cwm_context(trace) == "  # << START_OF_TRACE\n"
+
+
+MARKED = "<|begin_of_text|><|trace_context_start|>f  # << START_OF_TRACE\n<|frame_sep|>"
+
+
+@pytest.mark.parametrize("bad", [
+    "<|frame_sep|><|call_sep|>{}<|action_sep|>x\n<|frame_sep|>",  # no prompt
+    "<|begin_of_text|><|trace_context_start|>def f():\n",  # no <|frame_sep|> after the context
+    "<|begin_of_text|><|trace_context_start|>def f():\n<|frame_sep|>",  # no marked line
+    "<|begin_of_text|><|trace_context_start|>a  # << START_OF_TRACE\nb  # << START_OF_TRACE\n<|frame_sep|>",
+    MARKED + "<|line_sep|>[1]<|action_sep|>x\n<|frame_sep|>",
+    MARKED + "<|return_sep|><|action_sep|>x\n<|arg_sep|>3<|frame_sep|>",
+    MARKED + "<|line_sep|>{}<|action_sep|>x<|frame_sep|>",
+    MARKED + "<|jump_sep|>{}<|frame_sep|>",
+    MARKED + "<|line_sep|>{}<|action_sep|>x\n",
+    MARKED + "<|end_of_text|><|end_of_text|>",
+])
+def test_cwm_parse_errors(bad):
+    with pytest.raises(ValueError):
+        traces.parse_cwm(bad)
+    assert traces.parse_cwm(MARKED) == traces.CwmTrace("f  # << START_OF_TRACE\n", 1, [], False)
+    assert traces.parse_cwm(MARKED + "<|end_of_text|>").ended
+
+
+def test_entry_source_is_bounded():
+    body = "".join(f"    x{n} = {n}\n" for n in range(500))
+    text = f"import os\n\n\ndef long():\n{body}    return 1\n\n\ndef short(a):\n    return [a for _ in (1,)]\n"
+    module = compile(text, "long.py", "exec")
+    codes = {c.co_name: c for c in module.co_consts if hasattr(c, "co_firstlineno")}
+    lines = text.splitlines(True)
+    short = runner._entry_source(lines, codes["short"], 508)
+    assert short == {"source": "def short(a):\n    return [a for _ in (1,)]\n", "first_line": 508, "source_cut": False}
+    cut = runner._entry_source(lines, codes["long"], 4)
+    assert cut["first_line"] == 4 and cut["source_cut"] and cut["source"].count("\n") == runner.CONTEXT_MAX_LINES
+    # a generator resumed deep inside a long function: the window holds the entry line
+    deep = runner._entry_source(lines, codes["long"], 400)
+    first, kept = deep["first_line"], deep["source"].splitlines()
+    assert first < 400 < first + len(kept) and kept[400 - first] == "    x395 = 395"
+    wide = lines[:3] + ["def wide():\n"] + [f"    y = '{'z' * 3000}'\n"] * 10 + ["    return y\n"]
+    code = next(c for c in compile("".join(wide), "wide.py", "exec").co_consts if getattr(c, "co_name", "") == "wide")
+    bounded = runner._entry_source(wide, code, 4)
+    assert bounded["source_cut"] and len(bounded["source"]) <= runner.CONTEXT_MAX_CHARS
+    assert bounded["source"].startswith("def wide():\n") and bounded["first_line"] == 4
+    assert runner._entry_source([], code, 4) == {"source": "", "first_line": None, "source_cut": False}
 
 
 # ---------------------------------------------------------------- CLI and the agent's tool
@@ -402,8 +557,8 @@ def test_cli_trace_writes_cwm_lines(tmp_path, task):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "program exit code 0" in result.stdout and "1 passed" in result.stdout
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert records and all(r["task_id"] == task.id for r in records)
-    assert all(traces.parse_cwm(r["text"]) for r in records)
+    assert records and all(r["task_id"] == task.id and r["cut"] is None for r in records)
+    assert all(traces.parse_cwm(r["text"]).ended for r in records)
 
 
 def test_trace_tool_is_opt_in_and_compact(task, image):

@@ -20,7 +20,10 @@ CONFIG is a JSON object:
 
 A trace is one top-level call chain of one thread: it starts when a frame in scope is
 entered while no traced frame of that thread is running, and ends when that frame is
-left. Frames out of scope get no local trace function (the global one returns None), so
+left. Its entry also records the source of the entry's code (the whole function, or module
+or class body, as far as its code reaches), at most CONTEXT_MAX_LINES lines and
+CONTEXT_MAX_CHARS characters around the entry line, for CWM's source code context.
+Frames out of scope get no local trace function (the global one returns None), so
 their lines cost nothing. The tracer never raises into the program: its own errors are
 counted and written into the trace.
 """
@@ -55,6 +58,10 @@ _HIDDEN_LOCALS = frozenset({".0", "__builtins__", "__loader__", "__spec__", "__c
                             "__qualname__"})
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)*)?")
 _MAX_ERRORS_KEPT = 5
+CONTEXT_MAX_LINES = 200
+"""Lines of the entry's source kept in a trace's entry (a longer code object is cut, keeping the entry line)."""
+CONTEXT_MAX_CHARS = 16_000
+"""Characters of the entry's source kept (whole lines; the entry line itself is always kept)."""
 
 
 def capped_repr(value, cap: int) -> str:
@@ -155,7 +162,7 @@ class _ThreadTracer:
         code = frame.f_code
         if chain is None:
             entry = {"file": tracer.display(code.co_filename), "function": code.co_qualname,
-                     "line": frame.f_lineno}
+                     "line": frame.f_lineno, **tracer.entry_source(code, frame.f_lineno)}
             chain = self.chain = _Chain(tracer, threading.current_thread().name, entry)
             tracer.open_chains.add(chain)
         module_body = not code.co_flags & _CO_NEWLOCALS
@@ -241,6 +248,53 @@ class _ThreadTracer:
         return shown
 
 
+def _code_span(code) -> tuple[int, int]:
+    """First and last line of a code object, nested code (inner functions, comprehensions) included."""
+    first = last = code.co_firstlineno
+    pending = [code]
+    while pending:
+        current = pending.pop()
+        for _start, _end, line in current.co_lines():
+            if line is not None and line > last:
+                last = line
+        for _line, end_line, _col, _end_col in current.co_positions():
+            if end_line is not None and end_line > last:
+                last = end_line
+        pending.extend(const for const in current.co_consts if isinstance(const, type(code)))
+    return first, last
+
+
+def _entry_source(lines: list[str], code, line: int) -> dict:
+    """The source of `code` around `line`, within CONTEXT_MAX_LINES and CONTEXT_MAX_CHARS."""
+    if not 0 < line <= len(lines):
+        return {"source": "", "first_line": None, "source_cut": False}
+    first, last = _code_span(code)
+    first, last = max(1, min(first, line)), min(len(lines), max(last, line))
+    start = first
+    if last - first + 1 > CONTEXT_MAX_LINES and line - first >= CONTEXT_MAX_LINES:
+        start = max(first, line - CONTEXT_MAX_LINES // 2)
+    end = min(last, start + CONTEXT_MAX_LINES - 1)
+    text = [lines[n - 1].rstrip("\r\n") + "\n" for n in range(start, end + 1)]
+    size = sum(len(t) for t in text)
+    if size > CONTEXT_MAX_CHARS:
+        # Keep whole lines from the entry line on, then the lines before it that still fit.
+        entry = line - start
+        kept, size = [text[entry]], len(text[entry])
+        after = entry + 1
+        while after < len(text) and size + len(text[after]) <= CONTEXT_MAX_CHARS:
+            size += len(text[after])
+            kept.append(text[after])
+            after += 1
+        before = entry
+        while before > 0 and size + len(text[before - 1]) <= CONTEXT_MAX_CHARS:
+            before -= 1
+            size += len(text[before])
+            kept.insert(0, text[before])
+        start, end, text = start + before, start + after - 1, kept
+    cut = start > first or end < last
+    return {"source": "".join(text), "first_line": start, "source_cut": cut}
+
+
 def _left_by_exception(frame, state, value) -> bool:
     """Whether a 'return' event means the frame is being unwound by an exception.
 
@@ -277,6 +331,7 @@ class Tracer:
         self.counter = itertools.count(1)
         self.scope: dict[str, bool] = {}
         self.sources: dict[str, list[str]] = {}
+        self.contexts: dict = {}
         self.threads: dict[int, _ThreadTracer] = {}
         self.open_chains: set = set()
         self.lock = threading.Lock()
@@ -311,13 +366,35 @@ class Tracer:
             return path[len(self.workdir) + 1:]
         return filename
 
-    def source_line(self, filename: str, lineno: int) -> str:
+    def file_lines(self, filename: str) -> list[str]:
         lines = self.sources.get(filename)
+        if lines is None:
+            lines = self.sources[filename] = linecache.getlines(filename)
+        return lines
+
+    def source_line(self, filename: str, lineno: int) -> str:
+        lines = self.sources.get(filename)  # file_lines, inlined: this runs at every event
         if lines is None:
             lines = self.sources[filename] = linecache.getlines(filename)
         if 0 < lineno <= len(lines):
             return lines[lineno - 1].rstrip("\r\n")
         return ""
+
+    def entry_source(self, code, line: int) -> dict:
+        """`source` (the code object's lines, each ending in a newline), `first_line`, `source_cut`.
+
+        Never raises; cached per (code, line). Empty source when the file cannot be read.
+        """
+        key = (code, line)
+        found = self.contexts.get(key)
+        if found is None:
+            try:
+                found = _entry_source(self.file_lines(code.co_filename), code, line)
+            except Exception as exc:
+                self.internal_error(None, exc)
+                found = {"source": "", "first_line": None, "source_cut": False}
+            self.contexts[key] = found
+        return found
 
     # ---------------------------------------------------------- the trace functions
 
