@@ -35,6 +35,8 @@ OPTIONAL_FIELDS = ("problem_statement", "version", "environment_setup_commit", "
 START_TEST_OUTPUT = ">>>>> Start Test Output"
 END_TEST_OUTPUT = ">>>>> End Test Output"
 """SWE-bench's markers around the test command's output (in its eval scripts and logs)."""
+VERSION = "{version}"
+"""Placeholder in a recipe's install commands: the instance's version."""
 TEST_FILES = "{test_files}"
 """Placeholder in a recipe's test command: the Python files the instance's test patch touches."""
 
@@ -63,7 +65,7 @@ class Recipe(BaseModel):
     pre_install: list[str] = []
     """Commands run in the repository before `install` (e.g. loosening a pin in setup.py)."""
     install: list[str] = ["python -m pip install -e ."]
-    """Commands run in the repository after checkout."""
+    """Commands run in the repository after checkout; `{version}` becomes the instance's version (for setuptools-scm, which finds no tags)."""
     env: dict[str, str] = {}
     """Environment variables for the agent's shell and the test run."""
     cpus: float | None = None
@@ -272,7 +274,7 @@ def instance_to_task(record: dict[str, Any], recipes: dict[str, dict[str, Recipe
         "pip_packages": recipe.pip_packages,
         "requirements": recipe.requirements,
         "pip_uploaded_prior_to": recipe.pip_uploaded_prior_to,
-        "install": [*recipe.pre_install, *recipe.install],
+        "install": [command.replace(VERSION, version or "0") for command in [*recipe.pre_install, *recipe.install]],
         "env": recipe.env,
     }
     if record.get("environment_setup_commit") and recipe.requirements:

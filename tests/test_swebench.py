@@ -273,3 +273,12 @@ def test_gold_failure_causes_are_one_line():
     assert "network" in cause
     broken = GradingReport(task_id="t", status="test_patch_failed", error="the task's test patch does not apply:\nerror: x")
     assert gold_failure_cause(broken) == "test_patch_failed: the task's test patch does not apply: error: x"
+
+
+def test_install_commands_get_the_instance_version(tmp_path, tasks):
+    user = tmp_path / "r.yaml"
+    user.write_text('"swe-env/ledger": {"*": {install: ["SETUPTOOLS_SCM_PRETEND_VERSION={version}.0 pip install -e ."]}}\n')
+    record = swebench_records(tasks[:1])[0]
+    record["repo"] = "swe-env/ledger"
+    task = swebench.instance_to_task(record, swebench.load_recipes(user))
+    assert task.environment.install == ["SETUPTOOLS_SCM_PRETEND_VERSION=0.1.0 pip install -e ."]
