@@ -118,6 +118,9 @@ def validate_task(task: Task, builder: ImageBuilder, grader: Grader) -> Instance
     except (ImageBuildError, RepoError) as exc:
         result.verdict, result.cause = "env_error", f"build failure: {_one_line(str(exc))}"
         return result
+    except Exception as exc:  # noqa: BLE001 - an engine fault on one instance must not end a long run
+        result.verdict, result.cause = "env_error", f"infrastructure failure: {type(exc).__name__}: {_one_line(str(exc))}"
+        return result
     finally:
         result.build_seconds = round(time.monotonic() - started, 1)
     result.gold = grader.grade(task, task.gold_patch, image=image)
