@@ -148,13 +148,15 @@ def validate(
 
             results = validation.validate_tasks(found, workers=workers, on_result=advance)
     table = Table(title="task validation")
-    for column in ("task", "python", "gold", "empty", "verdict"):
+    for column in ("task", "python", "gold", "empty", "ignored ids", "verdict"):
         table.add_column(column)
     for result in results:
         python = (f"{result.python_used} (asked {result.python_requested})" if result.python_differs
                   else result.python_used or "")
         verdict = "[green]ok[/]" if result.verdict == "valid" else f"[red]{result.verdict}[/]"
-        table.add_row(result.task_id, python, _verdict(result.gold), _verdict(result.empty), verdict)
+        # Listed ids the verdict dropped (fragments no report can produce): worth a look when many.
+        ignored = str(len(result.gold.ignored_ids)) if result.gold else "-"
+        table.add_row(result.task_id, python, _verdict(result.gold), _verdict(result.empty), ignored, verdict)
     console.print(table)
     summary = Table(title="per repository")
     for column in ("repository", "instances", "gold resolved", "empty unresolved", "env errors", "other python"):
