@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -27,7 +25,6 @@ from _timing import check_no_leftovers, machine_line, sigterm_as_exit
 from swe_env import swebench, validation
 from swe_env.images import ImageBuilder
 
-_RAN = re.compile(r"test command exited \S+ after ([\d.]+) s")
 
 
 def main() -> int:
@@ -59,6 +56,9 @@ def main() -> int:
     tasks = [swebench.instance_to_task(r, repo_mirror=mirror) for r in records.values() if r["repo"] in mirrored]
     if args.instances:
         chosen = [t for t in tasks if t.id in set(args.instances)]
+        unknown = sorted(set(args.instances) - {t.id for t in chosen})
+        if unknown:
+            parser.error(f"--instances: not in the mirrored instances of the datasets: {', '.join(unknown)}")
     else:
         chosen = validation.sample_tasks(tasks, args.sample, args.seed)
     print(f"# swebench_validate: {len(chosen)} instances of {len(tasks)} over {len(mirrored)} mirrored repositories "
@@ -128,13 +128,7 @@ def _overhead(tasks, builder: ImageBuilder, count: int) -> None:
 
 
 def _raw_seconds(report) -> float | None:
-    if report is None:
-        return None
-    for line in report.log:
-        match = _RAN.search(line)
-        if match:
-            return float(match.group(1))
-    return None
+    return None if report is None else report.test_run_seconds
 
 
 def _print_tables(results: list[validation.InstanceValidation]) -> None:

@@ -88,6 +88,8 @@ class GradingReport(BaseModel):
     fragments of pytest's progress lines in some SWE-bench PASS_TO_PASS lists, or naming a file that
     base_commit and the test patch do not have) that match nothing in the report. Never all of
     FAIL_TO_PASS: then they count as missing."""
+    test_run_seconds: float | None = None
+    """Wall-clock seconds of the test command alone (the rest of `seconds` is the grader's own work); None when it did not run."""
     test_exit_code: int | None = None
     """The test command's exit status; None when it did not run or did not finish (timeout, container died)."""
     infrastructure_failure: bool = False
@@ -349,6 +351,7 @@ class Grader:
         run_started = time.monotonic()
         run = box.exec(["bash", "-c", script], timeout=timeout, env=env)
         elapsed = time.monotonic() - run_started
+        report.test_run_seconds = round(elapsed, 3)
         _note(report, started, f"test command exited {run.exit_code} after {elapsed:.2f} s"
               + ("; the engine lost what it printed outside the output file" if run.output_lost else ""))
         if run.exit_code is None or not box.alive():

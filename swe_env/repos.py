@@ -164,11 +164,8 @@ def _missing_files(repo: git.Repo, sha: str) -> list[str]:
     blobs = {meta.split()[2]: path for meta, path in entries if meta.split()[1] == "blob"}
     if not blobs:
         return []
-    with tempfile.TemporaryFile("w+") as listing_file:
-        listing_file.write("\n".join(blobs) + "\n")
-        listing_file.seek(0)
-        answer = subprocess.run(["git", "-C", repo.git_dir, "cat-file", "--batch-check"], stdin=listing_file,
-                                capture_output=True, text=True).stdout
+    answer = subprocess.run(["git", "-C", repo.git_dir, "cat-file", "--batch-check"], input="\n".join(blobs) + "\n",
+                            capture_output=True, text=True).stdout
     return sorted(blobs[line.split()[0]] for line in answer.splitlines() if line.endswith(" missing"))
 
 
