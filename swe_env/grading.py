@@ -7,13 +7,16 @@ In a new container from the task's instance image:
 2. restore to base_commit every changed file that could change how tests are collected or
    reported: the files the test patch touches, the task's `protected` globs (test files,
    conftest.py, sitecustomize.py, pytest.ini ...), and `protected_config` files
-   (pyproject.toml, setup.cfg, tox.ini) whose pytest section changed;
+   (pyproject.toml, setup.cfg, tox.ini) whose pytest section changed, and the runner's own
+   files (tox.ini when tox runs the tests, Django's runtests.py, sympy's bin/test ...);
 3. apply the hidden test patch;
-4. run the test command with a JUnit XML report written outside the repository, in a
-   folder whose name is new for every grading;
-5. decide every listed test from that report, by its node id or by the id SWE-bench's log
-   parsers would have cut from pytest's summary (`testlogs`): a test that is not in it failed;
-   ids no report can produce (progress-line fragments in some datasets) are dropped.
+4. run the test command as written, its runner (`runners`) getting machine-readable results
+   into a folder outside the repository whose name is new for every grading: pytest a JUnit
+   XML report, Django and sympy the grader's recorder;
+5. decide every listed test from those results (pytest: by its node id or by the id
+   SWE-bench's log parsers would have cut from pytest's summary, `testlogs`): a test that is
+   not in them failed; ids no report can produce (progress-line fragments in some datasets)
+   are dropped.
 
 Every outcome is a report with a status; nothing here raises out of `Grader.grade`.
 """
@@ -34,13 +37,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from . import diffs, testlogs
+from . import diffs, runners, testlogs
 from .images import ImageBuilder
 from .sandbox import Sandbox, SandboxError
 from .task import Task
 
 GRADER_DIR = "/run/swe-env-grader"
-"""Where the grader keeps patches, output and the JUnit report: outside the repository."""
+"""Where the grader keeps patches, output and the runner's results: outside the repository."""
 OUTPUT_LIMIT = 2_000_000
 """Characters of test output kept (the tail) for `GradingReport.output`."""
 
@@ -80,8 +83,9 @@ class GradingReport(BaseModel):
     tests_status: dict[str, TestGroup] = Field(default_factory=lambda: {"FAIL_TO_PASS": TestGroup(), "PASS_TO_PASS": TestGroup()})
     test_results: dict[str, str] = {}
     """Status of each listed test: passed, failed, error, skipped or missing."""
-    report_source: Literal["junit", "log", "none"] = "none"
-    """Where the statuses came from; `none`: no JUnit report was written, so every listed test is missing."""
+    report_source: Literal["junit", "recorder", "log", "none"] = "none"
+    """Where the statuses came from: the JUnit report (pytest), the grader's recorder (django, sympy), the
+    log (`log_fallback`); `none`: no readable results were written, so every listed test is missing."""
     ignored_ids: list[str] = []
     """Listed ids dropped from the verdict (in neither success nor failure, not in `test_results`): ids
     no JUnit report can produce (`testlogs.unproducible`: no `::` and not ending in `.py`, e.g. `[100%]`,
@@ -104,7 +108,7 @@ class GradingReport(BaseModel):
 
 
 def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass: list[str],
-                    junit: testlogs.JUnitResults | None, log: str, known_files: frozenset[str] | None = None) -> None:
+                    junit: testlogs.JUnitResults | testlogs.RecordedResults | None, log: str, known_files: frozenset[str] | None = None) -> None:
     """Decide every listed test from the JUnit report (or the log): test_results, tests_status, ignored_ids, resolved.
 
     Matching is `testlogs.statuses_for`'s (exact node id, then SWE-bench's cut id, then its
@@ -309,7 +313,8 @@ class Grader:
     def _grade_in(self, box: Sandbox, task: Task, patch: str, report: GradingReport, started: float) -> None:
         # A folder name no one can know in advance: a hard-coded path cannot pre-write a report.
         workspace = f"{GRADER_DIR}/{uuid.uuid4().hex}"
-        junit_path, output_path = f"{workspace}/junit.xml", f"{workspace}/output.txt"
+        runner = runners.runner_named(task.tests.runner)
+        results_path, output_path = f"{workspace}/{runner.report_name}", f"{workspace}/output.txt"
         if not report.patch_is_empty:
             if any(".git" in path.split("/") for path in _paths_of(patch)):
                 report.status, report.error = "patch_failed", "the patch writes inside .git/, which is not allowed"
@@ -323,7 +328,7 @@ class Grader:
             _note(report, started, f"patch applied with {method}")
 
         # Restoring and the test patch share one exec (each exec is a round trip to the engine).
-        report.restored, restore, in_base = self._protected_to_restore(box, task, patch)
+        report.restored, restore, in_base = self._protected_to_restore(box, task, patch, runner)
         script = [f"{{ {restore}; }} || exit {_RESTORE_FAILED}"] if restore else []
         if task.tests.test_patch.strip():
             box.write_file(f"{workspace}/test.patch", task.tests.test_patch.encode())
@@ -340,13 +345,14 @@ class Grader:
             _note(report, started, f"restored to base_commit: {', '.join(report.restored)}")
         _note(report, started, "test patch applied" if task.tests.test_patch.strip() else "no test patch")
 
-        # The report path goes through PYTEST_ADDOPTS so the task's command stays as written; the
+        # The runner's settings go through the environment so the task's command stays as written; the
         # output goes to a file so a process left running in the background cannot hold the exec open.
-        # tox (4.12+) gives its commands only listed variables, and a tox.ini's own `setenv` may set
-        # PYTEST_ADDOPTS (sphinx's does): TOX_OVERRIDE appends ours to setenv, so it wins either way.
-        addopts = f"--junitxml={junit_path} -o junit_family=xunit1 -p no:cacheprovider"
-        env = {"PYTEST_ADDOPTS": addopts, "TOX_OVERRIDE": f"testenv.setenv+=PYTEST_ADDOPTS={addopts}"}
-        script = f"mkdir -p {shlex.quote(workspace)} && exec >{shlex.quote(output_path)} 2>&1 </dev/null\n{task.tests.command}"
+        for path, data in runner.files(workspace).items():
+            box.write_file(path, data)
+        prelude = runner.prelude(workspace)
+        script = (f"mkdir -p {shlex.quote(workspace)} && exec >{shlex.quote(output_path)} 2>&1 </dev/null\n"
+                  + (prelude + "\n" if prelude else "") + task.tests.command)
+        env = runner.environment(workspace)
         timeout = task.limits.grading_timeout
         run_started = time.monotonic()
         run = box.exec(["bash", "-c", script], timeout=timeout, env=env)
@@ -370,22 +376,24 @@ class Grader:
             report.error = f"the test run exceeded the grading timeout of {timeout:g} s"
             report.test_exit_code = None  # the harness's kill, not the tests' own status
 
-        junit = None
+        results = None
         try:
-            xml_bytes, _ = box.read_file(junit_path)
-            junit = testlogs.parse_junit(xml_bytes.decode("utf-8", errors="replace"))
-            report.report_source = "junit"
-        except (FileNotFoundError, IsADirectoryError, testlogs.ReportError) as exc:
+            results_bytes, _ = box.read_file(results_path)
+            results = runner.read(results_bytes)
+            report.report_source = "junit" if isinstance(results, testlogs.JUnitResults) else "recorder"
+        except (FileNotFoundError, IsADirectoryError, runners.ResultsError) as exc:
             if task.tests.log_fallback:
                 report.report_source = "log"
             else:
-                # Without a report nothing is believed: the output is the agent's code talking.
+                # Without results nothing is believed: the output is the agent's code talking.
                 report.report_source = "none"
-                report.error = report.error or f"no readable JUnit report was written ({type(exc).__name__})"
+                what = "JUnit report" if runner.name == "pytest" else f"{runner.name} results file"
+                detail = str(exc) if isinstance(exc, runners.ResultsError) else type(exc).__name__
+                report.error = report.error or f"no readable {what} was written ({detail})"
         log = report.output if report.report_source == "log" else ""
         # The files an id may name: base_commit's and the test patch's (never the agent's tree).
         known_files = testlogs.known_paths([*in_base, *_paths_of(task.tests.test_patch)])
-        record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, junit, log, known_files)
+        record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, results, log, known_files)
         if report.ignored_ids:
             _note(report, started, f"ignored {len(report.ignored_ids)} listed ids no JUnit report can produce: "
                   + ", ".join(report.ignored_ids[:10]) + (" ..." if len(report.ignored_ids) > 10 else ""))
@@ -405,7 +413,8 @@ class Grader:
             _checked(box.exec(reset), "resetting the tree after a failed patch method")
         return None, "the patch does not apply: " + " | ".join(errors)
 
-    def _protected_to_restore(self, box: Sandbox, task: Task, patch: str) -> tuple[list[str], str, set[str]]:
+    def _protected_to_restore(self, box: Sandbox, task: Task, patch: str,
+                              runner: runners.Runner) -> tuple[list[str], str, set[str]]:
         """Which changed protected files go back to base_commit, the shell script that does it, and base_commit's files.
 
         Changed files are the ones the patch names plus the ones git sees changed (in case a
@@ -422,7 +431,7 @@ class Grader:
         test_patch_paths = set(_paths_of(task.tests.test_patch))
         candidates = list(dict.fromkeys([*_paths_of(patch), *changed, *test_patch_paths]))
         restore = []
-        protected = [*task.tests.protected, *runner_configs(task.tests.command)]
+        protected = [*task.tests.protected, *runner.protected_files(task.tests.command)]
         for path in candidates:
             shadows = task.tests.protect_imports and _shadows_a_module(path, in_base)
             if path in test_patch_paths or matches(path, protected) or shadows:
@@ -452,19 +461,6 @@ class Grader:
         old_text = before.stdout if before.exit_code == 0 else None
         new_text = now.stdout if now.exit_code == 0 else None
         return pytest_section_changed(path, old_text, new_text)
-
-
-_RUNS_TOX = re.compile(r"(?:^|[\s;&|(/'\"])tox(?:[\s'\"]|$)")
-
-
-def runner_configs(command: str) -> list[str]:
-    """Files that are the test runner itself for this command, restored whole when changed.
-
-    When tox runs the tests, `tox.ini`'s `commands` decide what runs (a patched one could
-    rewrite the report after pytest wrote it), so the whole file is the grader's, not only its
-    `[pytest]` section.
-    """
-    return ["tox.ini"] if _RUNS_TOX.search(command) else []
 
 
 def pytest_section_changed(path: str, before: str | None, after: str | None) -> bool:

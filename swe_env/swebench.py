@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import diffs
-from .task import TASK_FILE, Task, TaskSpecError, load_tasks, nearest_python
+from .task import TASK_FILE, RunnerName, Task, TaskSpecError, load_tasks, nearest_python
 
 REQUIRED_FIELDS = ("instance_id", "repo", "base_commit", "patch", "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS")
 OPTIONAL_FIELDS = ("problem_statement", "version", "environment_setup_commit", "hints_text", "created_at",
@@ -39,6 +39,10 @@ VERSION = "{version}"
 """Placeholder in a recipe's install commands: the instance's version."""
 TEST_FILES = "{test_files}"
 """Placeholder in a recipe's test command: the Python files the instance's test patch touches."""
+RUNNER_OF_LOG_PARSER: dict[str, RunnerName] = {"parse_log_django": "django", "parse_log_sympy": "sympy"}
+"""SWE-bench's `log_parser` field -> the grader's runner; every other parser is pytest's."""
+TEST_LABELS = "{test_labels}"
+"""Placeholder in a recipe's test command: those files as Django's test labels (`tests/a/b.py` -> `a.b`)."""
 
 
 class DatasetError(ValueError):
@@ -71,7 +75,10 @@ class Recipe(BaseModel):
     cpus: float | None = None
     """CPU cores for the containers, when the tests need more than the default (SWE-bench gives some pylint versions 2)."""
     test_command: str = f"pytest -rA -p no:cacheprovider {TEST_FILES}"
-    """The grader's command; `{test_files}` becomes the test patch's files, as SWE-bench runs them."""
+    """The grader's command; `{test_files}` becomes the test patch's Python files, as SWE-bench runs them, and
+    `{test_labels}` the same as Django's dotted labels (`tests/` and `.py` dropped)."""
+    runner: RunnerName | None = None
+    """How the grader reads results (`tests.runner`); by default from the instance's `log_parser`, else pytest."""
 
 
 DEFAULT_RECIPE = Recipe()
@@ -264,7 +271,9 @@ def instance_to_task(record: dict[str, Any], recipes: dict[str, dict[str, Recipe
     command = eval_script_test_command(record.get("eval_script"))
     if command is None:
         python_files = [path for path in test_files if path.endswith(".py")]
-        command = recipe.test_command.replace(TEST_FILES, " ".join(shlex.quote(p) for p in python_files)).strip()
+        command = (recipe.test_command.replace(TEST_FILES, " ".join(shlex.quote(p) for p in python_files))
+                   .replace(TEST_LABELS, " ".join(shlex.quote(django_label(p)) for p in python_files)).strip())
+    runner = recipe.runner or RUNNER_OF_LOG_PARSER.get(str(record.get("log_parser")), "pytest")
     meta = {"source": "swe-bench", "repo": record["repo"], "recipe": "built-in or --recipes" if found else "none (default)"}
     for name in ("version", "environment_setup_commit", "created_at", "log_parser", "eval_type", "image"):
         if record.get(name) is not None:
@@ -291,7 +300,7 @@ def instance_to_task(record: dict[str, Any], recipes: dict[str, dict[str, Recipe
         "problem_statement": record.get("problem_statement") or f"(no problem statement for {instance_id})",
         "environment": environment,
         "tests": {"test_patch": record["test_patch"], "fail_to_pass": fail_to_pass, "pass_to_pass": pass_to_pass,
-                  "command": command},
+                  "command": command, "runner": runner},
         "gold_patch": record["patch"],
         "meta": meta,
     }
@@ -303,6 +312,12 @@ def instance_to_task(record: dict[str, Any], recipes: dict[str, dict[str, Recipe
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
         raise DatasetError(f"{label}: field '{field}': {first['msg'].removeprefix('Value error, ')}") from None
+
+
+def django_label(path: str) -> str:
+    """A test file as the label Django's runtests.py takes, as SWE-bench makes it: `tests/a/b.py` -> `a.b`."""
+    path = path.removesuffix(".py")
+    return path.removeprefix("tests/").replace("/", ".")
 
 
 def _id_list(value: Any, label: str, name: str) -> list[str]:

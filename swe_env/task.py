@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
@@ -23,6 +23,8 @@ PYTHON_IMAGES = {"3.9": "debian:bullseye", "3.11": "debian:bookworm", "3.13": "d
 These are the releases Debian's archive serves to debootstrap, so every one of them can be
 bootstrapped offline when no registry answers."""
 
+RunnerName = Literal["pytest", "django", "sympy"]
+"""The test runners the grader can read results from (`swe_env.runners`)."""
 DEFAULT_PROTECTED = (
     "**/conftest.py", "**/sitecustomize.py", "**/usercustomize.py", "**/pytest.ini", "**/.pytest.ini",
     "**/test_*.py", "**/*_test.py", "**/tests/**",
@@ -130,7 +132,11 @@ class TestSpec(_Strict):
     pass_to_pass: list[str] = []
     """Test ids that pass before the fix and must keep passing."""
     command: str = DEFAULT_TEST_COMMAND
-    """Command the grader runs in the workdir; a JUnit XML report path is passed to pytest through PYTEST_ADDOPTS."""
+    """Command the grader runs in the workdir, as written; the runner gets its results out of it."""
+    runner: RunnerName = "pytest"
+    """How results are read (`swe_env.runners`): `pytest` asks for a JUnit XML report through PYTEST_ADDOPTS;
+    `django` (its `tests/runtests.py`) and `sympy` (its `bin/test`) get a grader-owned recorder on PYTHONPATH.
+    The runner's own files (e.g. `tests/runtests.py`, `bin/test`) are restored to base_commit when changed."""
     protected: list[str] = list(DEFAULT_PROTECTED)
     """Globs (`*` stays within a folder, `**/` spans folders) of files the grader restores to base_commit, besides the files the test patch touches."""
     protected_config: list[str] = list(DEFAULT_PROTECTED_CONFIG)

@@ -206,9 +206,20 @@ class JUnitResults:
     cases: int = 0
 
 
-def _keep_worst(table: dict, key, status: str) -> None:
+def keep_worst(table: dict, key, status: str) -> None:
+    """Put `status` under `key` unless the table already holds a worse one."""
     if key not in table or _RANK[status] > _RANK[table[key]]:
         table[key] = status
+
+
+@dataclass
+class RecordedResults:
+    """Outcomes a grader-owned recorder wrote (`swe_env.runners`): id -> the worst status recorded under it.
+
+    Ids are matched exactly: the recorder writes every form of an id SWE-bench's datasets use."""
+
+    by_id: dict[str, str] = field(default_factory=dict)
+    records: int = 0
 
 
 def case_status(case: ET.Element) -> str:
@@ -250,16 +261,16 @@ def parse_junit(xml_text: str) -> JUnitResults:
         node_id = node_id_of(classname, name, case.get("file"))
         if node_id is not None:
             cut = cut_id(node_id)
-            _keep_worst(results.by_id, node_id, status)
-            _keep_worst(results.by_cut, cut, status)
-            _keep_worst(results.by_alias, path_alias(cut), status)
+            keep_worst(results.by_id, node_id, status)
+            keep_worst(results.by_cut, cut, status)
+            keep_worst(results.by_alias, path_alias(cut), status)
         else:
             # Only a testcase whose node id is unknown is matched by (classname, name): another
             # file's test can share those (`a/b.py::T::t` and `a/b/T.py::t` both give a.b.T, t).
-            _keep_worst(results.by_key, (classname, name), status)
+            keep_worst(results.by_key, (classname, name), status)
             cut = cut_id(name)
-            _keep_worst(results.by_key_cut, (classname, cut), status)
-            _keep_worst(results.by_key_alias, (classname, path_alias(cut)), status)
+            keep_worst(results.by_key_cut, (classname, cut), status)
+            keep_worst(results.by_key_alias, (classname, path_alias(cut)), status)
     return results
 
 
@@ -298,15 +309,18 @@ def junit_status(test_id: str, junit: JUnitResults) -> str | None:
     return None
 
 
-def statuses_for(test_ids: list[str], junit: JUnitResults | None, log: str, *,
+def statuses_for(test_ids: list[str], junit: JUnitResults | RecordedResults | None, log: str, *,
                  allow_all_ignored: bool = True, known_files: frozenset[str] | None = None) -> dict[str, str]:
     """The status of each listed test id: from the JUnit report when there is one, else the log.
 
     With a report, an id found in no form is `ignored` when `unproducible`, else `missing`;
     with `allow_all_ignored=False` a list whose every id would be ignored keeps them all as
     missing (the grader's FAIL_TO_PASS: dropping them all would resolve the task on nothing).
-    Without a report the log's `-rA` summary is read as it is (no forms, nothing ignored).
+    A recorder's results are matched exactly and an id they lack is missing. Without a report
+    the log's `-rA` summary is read as it is (no forms, nothing ignored).
     """
+    if isinstance(junit, RecordedResults):
+        return {test_id: junit.by_id.get(test_id, MISSING) for test_id in test_ids}
     if junit is not None:
         statuses = {}
         for test_id in test_ids:

@@ -25,9 +25,6 @@ from .task import Task
 
 Verdict = Literal["valid", "gold_failed", "empty_resolved", "env_error"]
 
-UNSUPPORTED_RUNNERS = {"parse_log_django": "Django's runtests.py", "parse_log_sympy": "sympy's bin/test"}
-"""Datasets' log parsers whose test runner writes no JUnit report, so the grader cannot read it yet."""
-
 _NETWORK_SIGNS = re.compile(
     r"Temporary failure in name resolution|Name or service not known|Network is unreachable|"
     r"Failed to establish a new connection|ConnectionRefusedError|nodename nor servname|getaddrinfo failed"
@@ -104,10 +101,6 @@ def validate_task(task: Task, builder: ImageBuilder, grader: Grader) -> Instance
         task_id=task.id, repo=repo_of(task), version=task.meta.get("version"), verdict="valid",
         python_requested=task.meta.get("python_requested"), python_used=task.meta.get("python_used"),
     )
-    parser = task.meta.get("log_parser")
-    if parser in UNSUPPORTED_RUNNERS:
-        result.verdict, result.cause = "env_error", f"unsupported runner: {UNSUPPORTED_RUNNERS[parser]} writes no JUnit report"
-        return result
     if not task.gold_patch:
         result.verdict, result.cause = "env_error", "the task has no gold patch"
         return result
