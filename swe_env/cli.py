@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Optional, get_args
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from rich.table import Table
 from . import engine, images, swebench, validation
 from .agents import make_agent
 from .evaluate import evaluate as run_evaluation
+from .grading import Grader
 from . import traces as tracing
 from .repos import RepoError
 from .rollout import rollout as run_rollout
@@ -59,10 +60,14 @@ def _progress() -> Progress:
     )
 
 
-def _build_all(tasks: list[Task]) -> dict[str, str]:
+ImagesOption = typer.Option("auto", "--images", help="Tasks with a published image (SWE-bench's `image`): auto (use it when the "
+                            "engine has it or can pull it, else build), published (that image or an error), build (always build).")
+
+
+def _build_all(tasks: list[Task], mode: images.ImagesMode = "auto") -> dict[str, str]:
     with _progress() as progress:
         bar = progress.add_task("building images", total=len(tasks))
-        builder = images.ImageBuilder(progress=lambda message: progress.update(bar, description=message))
+        builder = images.ImageBuilder(progress=lambda message: progress.update(bar, description=message), images=mode)
         tags = {}
         for task in tasks:
             tags[task.id] = builder.ensure(task)
@@ -97,10 +102,10 @@ def tasks_list(tasks: Path = TasksOption) -> None:
 
 
 @app.command()
-def build(tasks: Path = TasksOption) -> None:
+def build(tasks: Path = TasksOption, image_mode: str = ImagesOption) -> None:
     """Build (or find cached) images for every task."""
     with _friendly_errors():
-        tags = _build_all(load_tasks(tasks))
+        tags = _build_all(load_tasks(tasks), _images_mode(image_mode))
     for task_id, tag in tags.items():
         console.print(f"{task_id}: {tag}")
 
@@ -126,9 +131,11 @@ def validate(
     sample: Optional[int] = typer.Option(None, "--sample", min=1, help="A sample of N tasks, stratified by repository."),
     seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Tasks validated at once."),
+    image_mode: str = ImagesOption,
 ) -> None:
     """Prove each task: its gold patch resolves it and an empty patch does not."""
     with _friendly_errors():
+        builder = images.ImageBuilder(images=_images_mode(image_mode))
         found = _dataset_tasks(tasks, dataset, repo_mirror, recipes)
         if instances:
             known = {task.id for task in found}
@@ -146,7 +153,8 @@ def validate(
                 counts["ok" if result.verdict == "valid" else "bad"] += 1
                 progress.update(bar, advance=1, description=f"valid {counts['ok']}, not {counts['bad']}; last {result.task_id}")
 
-            results = validation.validate_tasks(found, workers=workers, on_result=advance)
+            results = validation.validate_tasks(found, workers=workers, builder=builder,
+                                                grader=Grader(builder=builder), on_result=advance)
     table = Table(title="task validation")
     for column in ("task", "python", "gold", "empty", "ignored ids", "verdict"):
         table.add_column(column)
@@ -173,6 +181,12 @@ def validate(
         err.print(f"[bold red]{len(failures)} task(s) invalid[/] (a failing gold patch is an environment fault, not a model failure)")
         raise typer.Exit(1)
     console.print(f"[green]all {len(found)} tasks valid[/]")
+
+
+def _images_mode(value: str) -> images.ImagesMode:
+    if value not in get_args(images.ImagesMode):
+        raise ValueError(f"--images: must be one of {', '.join(get_args(images.ImagesMode))}, not {value!r}")
+    return value  # type: ignore[return-value]
 
 
 def _verdict(report) -> str:
@@ -319,9 +333,11 @@ def evaluate(
     repo_mirror: Optional[Path] = RepoMirrorOption,
     recipes: Optional[Path] = RecipesOption,
     instance_ids: Optional[str] = typer.Option(None, "--instance-ids", help="Comma-separated ids to evaluate (default: all)."),
+    image_mode: str = ImagesOption,
 ) -> None:
     """Grade a model's predictions like SWE-bench's harness: per-instance logs and a run report."""
     with _friendly_errors():
+        grader = Grader(labels={"evaluation": run_id}, builder=images.ImageBuilder(images=_images_mode(image_mode)))
         found = swebench.load_dataset(dataset, repo_mirror, swebench.load_recipes(recipes))
         chosen = [i.strip() for i in (instance_ids or "").split(",") if i.strip()] or None
         preds = swebench.load_predictions(predictions, found)
@@ -338,7 +354,7 @@ def evaluate(
                 progress.update(bar, advance=1, resolved=resolved)
 
             outcome = run_evaluation(found, preds, run_id, max_workers=max_workers, report_dir=report_dir,
-                                     instance_ids=chosen, on_result=advance)
+                                     instance_ids=chosen, on_result=advance, grader=grader)
     for model, report in outcome.reports.items():
         console.print(f"[bold]{model}[/]: {report['resolved_instances']} resolved, {report['unresolved_instances']} unresolved, "
                       f"{report['empty_patch_instances']} empty, {report['error_instances']} error(s) "

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import actions, tools, traces
 from .grading import Grader, GradingReport, RewardMode
-from .images import ImageBuilder
+from .images import ImageBuilder, ImagesMode
 from .pool import SandboxSpec, WarmPool
 from .sandbox import DiskLimitExceeded, OutputLost, Sandbox, SandboxError
 from .shell import ShellError
@@ -71,6 +71,9 @@ class EnvConfig(BaseModel):
     """Recorded in trajectories."""
     warm_pool: int = Field(default=0, ge=0)
     """Sandboxes kept started ahead per task image, so `reset` takes a ready one (0: start at each reset)."""
+    images: ImagesMode = "auto"
+    """Tasks with `environment.image`: `auto` uses that image when the engine has it or can pull it, else builds;
+    `published` only that image; `build` always builds from the task's other fields."""
 
     @field_validator("tools")
     @classmethod
@@ -108,7 +111,7 @@ class SWEEnv(gym.Env):
         self.render_mode = render_mode
         self.observation_space = CodeText()
         self.action_space = CodeText()
-        self.builder = ImageBuilder()
+        self.builder = ImageBuilder(images=self.config.images)
         self.grader = Grader(self.config.reward_mode, self.builder)
         self._tool_names = list(dict.fromkeys([*self.config.tools, "submit"]))
         self._writer = TrajectoryWriter(self.config.trajectory_path) if self.config.trajectory_path else None

@@ -22,6 +22,7 @@ import tarfile
 import tempfile
 import threading
 from collections.abc import Callable
+from typing import Literal
 from pathlib import Path
 
 import docker.errors
@@ -37,6 +38,12 @@ IGNORED_IN_DIFFS = ["__pycache__/", "*.pyc", ".pytest_cache/", "*.egg-info/", ".
 """Build and test debris that never belongs in an agent's diff (written to .git/info/exclude)."""
 
 Progress = Callable[[str], None]
+ImagesMode = Literal["auto", "published", "build"]
+"""Where a task with `environment.image` gets its image: `auto` that image when the engine has it or
+can pull it, else a build from the recipe; `published` that image or an error; `build` always a build."""
+SWEBENCH_ACTIVATE = "source /opt/miniconda3/bin/activate && conda activate testbed"
+"""How SWE-bench's instance images activate their environment (the default `environment.activate`)."""
+_UNBAKED = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "HOSTNAME", "HOME", "TERM", "PS1"})
 
 _build_locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
@@ -192,26 +199,97 @@ def instance_dockerfile(env_tag: str, task: Task) -> str:
     lines = [f"FROM {env_tag}", "ARG PIP_CERT", "ADD repo.tar /", f"WORKDIR {workdir}"]
     lines.extend(f"RUN {command}" for command in task.environment.install)
     if task.environment.user:
-        user = task.environment.user
-        # root (the grader, the diff) works in a tree it does not own: tell git that is fine.
-        lines.append(
-            f"RUN useradd --create-home --shell /bin/bash {user} && chown -R {user}: {workdir} "
-            "&& git config --system --add safe.directory '*'"
-        )
-    # Whatever install left untracked is part of the environment, not of anyone's diff.
-    ignored = "\\n".join(IGNORED_IN_DIFFS)
-    lines.append(
-        f"RUN printf '{ignored}\\n' >> .git/info/exclude && "
-        "git status --porcelain --untracked-files=normal | sed -n 's|^?? |/|p' >> .git/info/exclude"
-    )
-    # What install changed in tracked files (a recipe's sed of setup.py or tox.ini) is the
-    # environment's, not the agent's: the agent's diff is taken against this tree, so the
-    # grader, whose container starts from the same tree, gets only the agent's own changes.
-    lines.append(
-        f"RUN mkdir -p {INSTALLED_TREE.rsplit('/', 1)[0]} && index=$(mktemp) && export GIT_INDEX_FILE=$index && "
-        f"git read-tree HEAD && git add -A && git write-tree > {INSTALLED_TREE} && rm -f $index"
-    )
+        lines.append(_user_line(task.environment.user, workdir))
+    lines.extend(tree_record_lines())
     return "\n".join(lines) + "\n"
+
+
+def tree_record_lines() -> list[str]:
+    """Dockerfile lines (run in the workdir) that keep install debris out of diffs and record the installed tree."""
+    ignored = "\\n".join(IGNORED_IN_DIFFS)
+    return [
+        # Whatever install left untracked is part of the environment, not of anyone's diff.
+        f"RUN printf '{ignored}\\n' >> .git/info/exclude && "
+        "git status --porcelain --untracked-files=normal | sed -n 's|^?? |/|p' >> .git/info/exclude",
+        # What install changed in tracked files (a recipe's sed of setup.py or tox.ini) is the
+        # environment's, not the agent's: the agent's diff is taken against this tree, so the
+        # grader, whose container starts from the same tree, gets only the agent's own changes.
+        f"RUN mkdir -p {INSTALLED_TREE.rsplit('/', 1)[0]} && index=$(mktemp) && export GIT_INDEX_FILE=$index && "
+        f"git read-tree HEAD && git add -A && git write-tree > {INSTALLED_TREE} && rm -f $index",
+    ]
+
+
+def _user_line(user: str, workdir: str) -> str:
+    # root (the grader, the diff) works in a tree it does not own: tell git that is fine.
+    return (f"RUN useradd --create-home --shell /bin/bash {user} && chown -R {user}: {workdir} "
+            "&& git config --system --add safe.directory '*'")
+
+
+# An image someone else built may hold the repository's whole history (SWE-bench's clone it, then
+# reset to base_commit): everything but base_commit's own history goes, as in our checkouts.
+_SCRUB = r"""set -e
+head=$(git rev-parse HEAD)
+case "$head" in __BASE__*) ;; *) echo "the image's repository is at $head, not the task's base_commit __BASE__" >&2; exit 3;; esac
+branch=$(git symbolic-ref -q HEAD || true)
+for remote in $(git remote); do git remote remove "$remote"; done
+git for-each-ref --format='%(refname)' | while read -r ref; do [ "$ref" = "$branch" ] || git update-ref -d "$ref"; done
+rm -rf .git/logs .git/ORIG_HEAD .git/FETCH_HEAD .git/MERGE_HEAD .git/CHERRY_PICK_HEAD .git/refs/original
+git reflog expire --expire=now --all
+git -c gc.reflogExpire=now -c gc.reflogExpireUnreachable=now gc -q --prune=now
+test "$(git rev-list --all | sort)" = "$(git rev-list HEAD | sort)"
+"""
+
+
+def published_dockerfile(published: str, task: Task, activated: dict[str, str]) -> str:
+    """The thin layer over a published instance image: activation baked in, later history removed, tree recorded."""
+    environment = task.environment
+    lines = [f"FROM {published}", "USER root", f"WORKDIR {environment.workdir}"]
+    if activated:
+        lines.append("ENV " + " ".join(f"{name}={shlex.quote(value)}" for name, value in sorted(activated.items())))
+    lines.append("ENV PYTHONDONTWRITEBYTECODE=1")
+    lines.append("COPY scrub.sh /tmp/swe-env-scrub.sh")
+    lines.append("RUN bash /tmp/swe-env-scrub.sh && rm -f /tmp/swe-env-scrub.sh")
+    if environment.user:
+        lines.append(_user_line(environment.user, environment.workdir))
+    lines.extend(tree_record_lines())
+    return "\n".join(lines) + "\n"
+
+
+def probe_published(image: str, activate: str | None, workdir: str) -> tuple[dict[str, str], str]:
+    """The variables `activate` sets or changes in `image` (default: SWE-bench's line when the image has it),
+    and the commit its repository at `workdir` is at ("" when there is none).
+
+    Runs one short container (no network, removed when it exits) that prints the commit and the
+    environment before and after the activation."""
+    probe = (f"git -C {shlex.quote(workdir)} rev-parse HEAD 2>/dev/null; printf '\\0'; "
+             "env -0; printf '\\0--swe-env--\\0'; "
+             + (f"{activate}" if activate else f"if [ -f /opt/miniconda3/bin/activate ]; then {SWEBENCH_ACTIVATE}; fi")
+             + " >/dev/null 2>&1 </dev/null && env -0 && printf -- '--swe-env-end--'")
+    # Docker 20.10 now and then returns no output of a container that ended quickly: the end
+    # marker tells a whole answer from a lost one, and a lost one is asked again.
+    for _attempt in range(3):
+        try:
+            output = engine.client().containers.run(
+                image, ["timeout", "120", "bash", "-c", probe], remove=True, network_mode="none", user="root",
+                labels=engine.managed_labels("image-probe"), stdout=True, stderr=False,
+            ).decode("utf-8", "replace")
+        except docker.errors.ContainerError as exc:
+            raise ImageBuildError(f"activating the environment of {image} failed (exit {exc.exit_status}): "
+                                  f"{activate or SWEBENCH_ACTIVATE}") from None
+        before_text, marker, after_text = output.partition("\0--swe-env--\0")
+        if marker and after_text.endswith("--swe-env-end--"):
+            break
+    else:
+        raise ImageBuildError(f"could not read the environment of {image} (the engine returned no output three times)")
+    after_text = after_text.removesuffix("--swe-env-end--")
+    head, _, before_text = before_text.partition("\0")
+    before, after = _env_table(before_text), _env_table(after_text)
+    return {name: value for name, value in after.items()
+            if before.get(name) != value and name not in _UNBAKED and "\n" not in value}, head.strip()
+
+
+def _env_table(text: str) -> dict[str, str]:
+    return dict(entry.split("=", 1) for entry in text.split("\0") if "=" in entry)
 
 
 def _digest(*parts: str) -> str:
@@ -221,8 +299,10 @@ def _digest(*parts: str) -> str:
 class ImageBuilder:
     """Builds and caches the three layers of a task's image."""
 
-    def __init__(self, progress: Progress | None = None):
+    def __init__(self, progress: Progress | None = None, images: ImagesMode = "auto"):
         self.progress = progress or (lambda _msg: None)
+        self.images: ImagesMode = images
+        """Where tasks with `environment.image` get their image (see `ImagesMode`)."""
         self._requirements: dict[tuple[str, str, tuple[str, ...]], tuple[str, ...]] = {}
 
     # Tags are pure functions of the inputs, so a cache hit costs one image lookup per layer.
@@ -253,7 +333,16 @@ class ImageBuilder:
         return f"swe-env/instance:{task.id.lower()}-{digest}"
 
     def ensure(self, task: Task) -> str:
-        """The instance image tag for `task`, building whichever layers are missing."""
+        """The instance image tag for `task`: derived from its published image, or built (whichever layers are missing)."""
+        published = task.environment.image
+        if published and self.images != "build":
+            found, why = self._find_published(published)
+            if found:
+                return self._derive(task, published)
+            if self.images == "published":
+                raise ImageBuildError(f"task '{task.id}': published image {published} is not on the engine "
+                                      f"and cannot be pulled ({why}); use --images build or auto to build it")
+            self.progress(f"{task.id}: {published} is not available ({why}); building from the recipe")
         tag = self.instance_tag(task)
         if image_exists(tag):
             return tag
@@ -286,6 +375,36 @@ class ImageBuilder:
                 labels={"swe_env.task": task.id, "swe_env.commit": sha},
                 build_args=build_args,
             )
+
+    def _find_published(self, name: str) -> tuple[bool, str]:
+        """Whether the engine has `name` or can pull it, and why not."""
+        with _lock(name):
+            if image_exists(name):
+                return True, ""
+            self.progress(f"pulling {name}")
+            try:
+                engine.client().images.pull(name)
+                return True, ""
+            except docker.errors.DockerException as exc:
+                return False, str(exc).splitlines()[0][:200]
+
+    def _derive(self, task: Task, published: str) -> str:
+        source_id = engine.client().images.get(published).id
+        scrub = _SCRUB.replace("__BASE__", task.base_commit)
+        key = _digest(source_id, scrub, task.environment.workdir, task.environment.user or "",
+                      task.environment.activate or "")
+        tag = f"swe-env/published:{task.id.lower()}-{key}"
+        if image_exists(tag):
+            return tag
+        activated, head = probe_published(published, task.environment.activate, task.environment.workdir)
+        if not head.startswith(task.base_commit):
+            found = f"is at {head[:12]}" if head else "is not a git repository"
+            raise ImageBuildError(f"task '{task.id}': {task.environment.workdir} in published image {published} "
+                                  f"{found}, not the task's base_commit {task.base_commit[:12]}")
+        return self._build(tag, published_dockerfile(published, task, activated), task, kind="published",
+                           files={"scrub.sh": scrub.encode()},
+                           labels={"swe_env.task": task.id, "swe_env.commit": task.base_commit,
+                                   "swe_env.published": published})
 
     def _build(
         self,

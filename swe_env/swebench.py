@@ -226,6 +226,21 @@ def eval_script_test_command(script: str | None) -> str | None:
     return command or None
 
 
+def eval_script_activation(script: str | None) -> str | None:
+    """How a SWE-bench eval script activates its environment (`source ... && conda activate testbed`), or None.
+
+    The `source` and `conda activate` lines before the script's first other command."""
+    found = []
+    for line in (script or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or line.startswith("set "):
+            continue
+        if not (line.startswith("source ") or line.startswith(". ") or line.startswith("conda activate ")):
+            break
+        found.append(line)
+    return " && ".join(found) or None
+
+
 # ---------------------------------------------------------------- instances → tasks
 
 
@@ -286,6 +301,9 @@ def instance_to_task(record: dict[str, Any], recipes: dict[str, dict[str, Recipe
         "install": [command.replace(VERSION, version or "0") for command in [*recipe.pre_install, *recipe.install]],
         "env": recipe.env,
     }
+    if record.get("image"):  # the benchmark's own instance image, used when the engine has it (`--images`)
+        environment["image"] = str(record["image"])
+        environment["activate"] = eval_script_activation(record.get("eval_script"))
     if record.get("environment_setup_commit") and recipe.requirements:
         environment["requirements_commit"] = str(record["environment_setup_commit"])
     if recipe.base_image is not None:

@@ -48,6 +48,16 @@ class _Strict(BaseModel):
 class Environment(_Strict):
     """How the container for a task is built (the `env` and `instance` image layers)."""
 
+    image: str | None = None
+    """A ready instance image (the repository at `workdir` at base_commit, its environment installed), e.g. SWE-bench's
+    `swebench/sweb.eval.x86_64.<id>:latest`. Used as the task's image when the engine has it or can pull it
+    (`images` mode `auto`, the default, or `published`); swe-env derives a thin layer from it (history after
+    base_commit removed, the environment's activation baked in); otherwise the other fields build one."""
+    activate: str | None = None
+    """With `image`: the shell line that activates its environment (SWE-bench's images:
+    `source /opt/miniconda3/bin/activate && conda activate testbed`, the default when the image has
+    /opt/miniconda3/bin/activate). The variables it sets become the derived image's, so the agent's shell
+    and the grader's commands run in that environment."""
     base_image: str | None = None
     """OS image to start from (default: the image for `python`, else debian:bookworm); bootstrapped offline with debootstrap when it is a Debian image that cannot be pulled."""
     python: str | None = None

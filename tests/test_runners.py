@@ -267,3 +267,9 @@ def _combined(task, files: dict[str, str]) -> str:
     name = task.id.removeprefix("swe-env__").rsplit("-", 1)[0]
     _, source, fixed, *_ = SAMPLES[name]
     return subprocess_diff(task, {**files, source: fixed})
+
+
+def test_the_builtin_django_recipes_use_the_django_runner():
+    recipes = swebench.builtin_recipes()["django/django"]
+    assert {recipe.runner for recipe in recipes.values()} == {"django"}
+    assert recipes["4.2"].python == "3.9" and recipes["5.0"].python == "3.11"

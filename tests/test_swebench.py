@@ -114,7 +114,7 @@ def test_builtin_recipes_pin_their_test_dependencies_and_use_a_python_we_have():
         for version, recipe in versions.items():
             assert nearest_python(recipe.python) in PYTHON_IMAGES, (repo, version)
             assert recipe.pip_uploaded_prior_to or all("==" in p for p in recipe.pip_packages), (repo, version)
-            assert swebench.TEST_FILES in recipe.test_command, (repo, version)
+            assert swebench.TEST_FILES in recipe.test_command or swebench.TEST_LABELS in recipe.test_command, (repo, version)
 
 
 EVAL_SCRIPT = """#!/bin/bash
@@ -282,3 +282,19 @@ def test_install_commands_get_the_instance_version(tmp_path, tasks):
     record["repo"] = "swe-env/ledger"
     task = swebench.instance_to_task(record, swebench.load_recipes(user))
     assert task.environment.install == ["SETUPTOOLS_SCM_PRETEND_VERSION=0.1.0 pip install -e ."]
+
+
+def test_an_instance_with_an_image_keeps_it_and_the_eval_scripts_activation():
+    from swe_env import swebench as sb
+
+    script = ("#!/bin/bash\nset -uxo pipefail\nsource /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\n"
+              ": '>>>>> Start Test Output'\npytest -rA t.py\n: '>>>>> End Test Output'\n")
+    record = {"instance_id": "o__r-1", "repo": "o/r", "base_commit": "a" * 40, "patch": "", "test_patch": "",
+              "FAIL_TO_PASS": ["t.py::a"], "PASS_TO_PASS": [], "image": "swebench/sweb.eval.x86_64.o_1776_r-1:latest",
+              "eval_script": script}
+    task = sb.instance_to_task(record)
+    assert task.environment.image == "swebench/sweb.eval.x86_64.o_1776_r-1:latest"
+    assert task.environment.activate == "source /opt/miniconda3/bin/activate && conda activate testbed"
+    assert task.tests.command == "pytest -rA t.py"
+    assert sb.instance_to_task({**record, "image": None}).environment.image is None
+    assert sb.eval_script_activation("cd /testbed\nsource x\n") is None
