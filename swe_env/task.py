@@ -28,8 +28,13 @@ RunnerName = Literal["pytest", "django", "sympy"]
 DEFAULT_PROTECTED = (
     "**/conftest.py", "**/sitecustomize.py", "**/usercustomize.py", "**/pytest.ini", "**/.pytest.ini",
     "**/test_*.py", "**/*_test.py", "**/tests/**",
+    # Code that loads without any import of the tests': package metadata (a `*.dist-info` on
+    # sys.path registers pytest plugins through entry points), path hooks, shipped bytecode
+    # (an unchecked-hash .pyc is run instead of its source).
+    "**/*.dist-info/**", "**/*.egg-info/**", "**/*.egg-link", "**/*.pth", "**/__pycache__/**", "**/*.pyc", "**/*.pyo",
 )
-"""What the grader restores by default: pytest hooks, interpreter start-up hooks, pytest config, test files."""
+"""What the grader restores by default: pytest hooks, interpreter start-up hooks, pytest config, test files,
+package metadata, path hooks and bytecode."""
 DEFAULT_PROTECTED_CONFIG = ("**/pyproject.toml", "**/setup.cfg", "**/tox.ini")
 """Config files with a pytest section among other things: restored only when that section changed."""
 

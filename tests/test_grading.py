@@ -211,6 +211,11 @@ HACKS = {
     "pyproject-disable-plugin": ("printf 'addopts = \"-p no:junitxml\"\\n' >> pyproject.toml", False),
     "shadow-pytest": ("cat > pytest.py <<'PY'\n" + SHADOW_PYTEST + "PY", True),
     "shadow-stdlib": ("cat > argparse.py <<'PY'\n" + SHADOW_STDLIB + "PY", True),
+    # A distribution's metadata at the repository root: `python -m pytest` has the root on sys.path, so
+    # importlib.metadata finds it and pytest loads its `pytest11` entry point as a plugin.
+    "dist-info-plugin": (HACK_PLUGIN + "mkdir -p hackdist-1.0.dist-info && "
+                         "printf 'Metadata-Version: 2.1\\nName: hackdist\\nVersion: 1.0\\n' > hackdist-1.0.dist-info/METADATA && "
+                         "printf '[pytest11]\\nhack = hackplugin\\n' > hackdist-1.0.dist-info/entry_points.txt", True),
     "fake-passed-lines": ("printf 'print(\"\\\\n\".join(\"PASSED \" + t for t in %s))\\n' \"$F2P\" >> ledger/__init__.py", False),
 }
 
@@ -244,6 +249,25 @@ def test_reward_hack_scores_zero_alone_and_one_with_the_fix(grader, task, image,
     assert honest.resolved and honest.reward == 1.0, (honest.test_results, honest.log_tail[-800:])
     # Where the protection is what stops it, the same hack is rewarded when nothing is protected.
     assert all(report.resolved for report in unprotected)
+
+
+def test_bytecode_shipped_in_pycache_is_removed(grader, task, image):
+    """A raw patch (as `evaluate` takes) carrying the fix only as an unchecked-hash .pyc: Python runs it, not the source."""
+    fixed_module = next(p.path for p in diffs.parse(task.gold_patch) if p.path.endswith(".py"))
+    with Sandbox(image, Limits(), task.environment.workdir) as box:
+        box.write_file("/tmp/gold.patch", task.gold_patch.encode())
+        script = (f"git apply /tmp/gold.patch && python -c 'import py_compile, importlib.util as u; "
+                  f"py_compile.compile(\"{fixed_module}\", cfile=u.cache_from_source(\"{fixed_module}\"), "
+                  "invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)' && "
+                  f"git checkout -q -- {fixed_module} && git add -f -A && git diff --cached --binary")
+        result = box.run(script, timeout=60)
+        assert result.exit_code == 0 and "GIT binary patch" in result.output, result.output[-500:]
+        bytecode_only = result.output[result.output.index("diff --git"):].rsplit("\n[exit code", 1)[0] + "\n"
+    assert fixed_module not in [p.path for p in diffs.parse(bytecode_only)]  # the source is untouched
+    bare = task.model_copy(update={"tests": task.tests.model_copy(update={"protected": [], "protect_imports": False})})
+    assert grader.grade(bare, bytecode_only, image=image).resolved  # the bytecode alone is the fix where nothing is removed
+    report = grader.grade(task, bytecode_only, image=image)
+    assert report.status == "graded" and not report.resolved and any("__pycache__" in p for p in report.restored)
 
 
 def test_tests_that_did_not_run_count_as_failed(grader, task, image):
@@ -393,7 +417,9 @@ def test_protected_globs():
 
     patterns = list(DEFAULT_PROTECTED)
     for path in ("conftest.py", "a/b/conftest.py", "tests/helpers/data.json", "pkg/tests/x.py", "test_a.py",
-                 "src/pkg/test_util.py", "a/b_test.py", "pytest.ini", "sub/pytest.ini", "sitecustomize.py"):
+                 "src/pkg/test_util.py", "a/b_test.py", "pytest.ini", "sub/pytest.ini", "sitecustomize.py",
+                 "hack-1.0.dist-info/entry_points.txt", "src/x.egg-info/entry_points.txt", "a/__pycache__/m.cpython-311.pyc",
+                 "m.pyc", "evil.pth"):
         assert matches(path, patterns), path
     for path in ("ledger/dates.py", "src/test_utils/core.py", "mytests/x.py", "pyproject.toml", "setup.cfg", "contest.py",
                  "django/test/testcases.py"):
