@@ -12,6 +12,7 @@ from typing import Optional, get_args
 
 import typer
 from rich.console import Console
+from rich.markup import escape as _e
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.progress import TimeRemainingColumn
 from rich.table import Table
@@ -46,7 +47,7 @@ def _friendly_errors() -> Iterator[None]:
         yield
     except _USER_ERRORS as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {_e(str(message))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted; containers were removed[/]")
@@ -67,7 +68,7 @@ ImagesOption = typer.Option("auto", "--images", help="Tasks with a published ima
 def _build_all(tasks: list[Task], mode: images.ImagesMode = "auto") -> dict[str, str]:
     with _progress() as progress:
         bar = progress.add_task("building images", total=len(tasks))
-        builder = images.ImageBuilder(progress=lambda message: progress.update(bar, description=message), images=mode)
+        builder = images.ImageBuilder(progress=lambda message: progress.update(bar, description=_e(message)), images=mode)
         tags = {}
         for task in tasks:
             tags[task.id] = builder.ensure(task)
@@ -83,8 +84,8 @@ def setup(tasks: Path = TasksOption) -> None:
         engine.client()
         found = load_tasks(tasks) if tasks.exists() else []
         for name in sorted({task.environment.os_image for task in found} or {DEFAULT_BASE_IMAGE}):
-            images.ensure_os_image(name, progress=lambda message: err.print(f"[cyan]setup:[/] {message}"))
-            console.print(f"base image [bold]{name}[/] is ready")
+            images.ensure_os_image(name, progress=lambda message: err.print(f"[cyan]setup:[/] {_e(message)}"))
+            console.print(f"base image [bold]{_e(name)}[/] is ready")
 
 
 @tasks_app.command("list")
@@ -92,11 +93,11 @@ def tasks_list(tasks: Path = TasksOption) -> None:
     """List the tasks with their repository, commit and test counts."""
     with _friendly_errors():
         found = load_tasks(tasks)
-    table = Table(title=f"{len(found)} tasks in {tasks}")
+    table = Table(title=_e(f"{len(found)} tasks in {tasks}"))
     for column in ("task", "repo", "commit", "fail→pass", "pass→pass", "gold"):
         table.add_column(column)
     for task in found:
-        table.add_row(task.id, task.repo, task.base_commit[:12], str(len(task.tests.fail_to_pass)),
+        table.add_row(_e(task.id), _e(task.repo), _e(task.base_commit[:12]), str(len(task.tests.fail_to_pass)),
                       str(len(task.tests.pass_to_pass)), "yes" if task.gold_patch else "no")
     console.print(table)
 
@@ -107,7 +108,7 @@ def build(tasks: Path = TasksOption, image_mode: str = ImagesOption) -> None:
     with _friendly_errors():
         tags = _build_all(load_tasks(tasks), _images_mode(image_mode))
     for task_id, tag in tags.items():
-        console.print(f"{task_id}: {tag}")
+        console.print(f"{task_id}: {tag}", markup=False, highlight=False)
 
 
 DatasetOption = typer.Option(None, "--dataset", "-d", help="A SWE-bench instances file (JSON, JSONL, parquet) or a folder of task files; instead of --tasks.")
@@ -151,7 +152,7 @@ def validate(
 
             def advance(result: validation.InstanceValidation) -> None:
                 counts["ok" if result.verdict == "valid" else "bad"] += 1
-                progress.update(bar, advance=1, description=f"valid {counts['ok']}, not {counts['bad']}; last {result.task_id}")
+                progress.update(bar, advance=1, description=f"valid {counts['ok']}, not {counts['bad']}; last {_e(result.task_id)}")
 
             results = validation.validate_tasks(found, workers=workers, builder=builder,
                                                 grader=Grader(builder=builder), on_result=advance)
@@ -159,18 +160,18 @@ def validate(
     for column in ("task", "python", "gold", "empty", "ignored ids", "verdict"):
         table.add_column(column)
     for result in results:
-        python = (f"{result.python_used} (asked {result.python_requested})" if result.python_differs
-                  else result.python_used or "")
-        verdict = "[green]ok[/]" if result.verdict == "valid" else f"[red]{result.verdict}[/]"
+        python = _e(f"{result.python_used} (asked {result.python_requested})" if result.python_differs
+                    else result.python_used or "")
+        verdict = "[green]ok[/]" if result.verdict == "valid" else f"[red]{_e(result.verdict)}[/]"
         # Listed ids the verdict dropped (fragments no report can produce): worth a look when many.
         ignored = str(len(result.gold.ignored_ids)) if result.gold else "-"
-        table.add_row(result.task_id, python, _verdict(result.gold), _verdict(result.empty), ignored, verdict)
+        table.add_row(_e(result.task_id), python, _verdict(result.gold), _verdict(result.empty), ignored, verdict)
     console.print(table)
     summary = Table(title="per repository")
     for column in ("repository", "instances", "gold resolved", "empty unresolved", "env errors", "other python"):
         summary.add_column(column)
     for row in validation.summarize(results):
-        summary.add_row(row.repo, *(str(n) for n in (row.instances, row.gold_resolved, row.empty_unresolved,
+        summary.add_row(_e(row.repo), *(str(n) for n in (row.instances, row.gold_resolved, row.empty_unresolved,
                                                       row.env_errors, row.other_python)))
     console.print(summary)
     failures = [result for result in results if result.verdict != "valid"]
@@ -193,7 +194,7 @@ def _verdict(report) -> str:
     if report is None:
         return "-"
     if report.status != "graded":
-        return f"[yellow]{report.status}[/]"
+        return f"[yellow]{_e(report.status)}[/]"
     return "[green]resolved[/]" if report.resolved else "unresolved"
 
 
@@ -207,7 +208,7 @@ def _run_agents(found: list[Task], agents: list[str], out: Path, episodes: int, 
         bar = progress.add_task("episodes", total=planned, resolved=0, failed=0)
         counts = {"skipped": 0, "done": 0, "resolved": 0, "failed": 0}
         for agent in agents:
-            progress.update(bar, description=f"agent {agent}")
+            progress.update(bar, description=f"agent {_e(agent)}")
             before = dict(counts)
 
             def show(p, before=before) -> None:
@@ -220,20 +221,21 @@ def _run_agents(found: list[Task], agents: list[str], out: Path, episodes: int, 
             results += run_rollout(found, agent, episodes_per_task=episodes, workers=workers, out=out,
                                    on_progress=show, **options)
         if counts["skipped"]:
-            err.print(f"{counts['skipped']} episode(s) already in {out} were skipped (--restart runs them again)")
+            err.print(f"{counts['skipped']} episode(s) already in {out} were skipped (--restart runs them again)",
+                      markup=False, highlight=False)
     return results
 
 
 def _results_table(results: list[Trajectory], title: str) -> Table:
-    table = Table(title=title)
+    table = Table(title=_e(title))
     for column in ("task", "agent", "steps", "reward", "resolved", "seconds", "end"):
         table.add_column(column, justify="right" if column in ("steps", "reward", "seconds") else "left")
     for t in sorted(results, key=lambda t: (t.task_id, t.agent)):
         resolved = "[green]yes[/]" if t.resolved else "no"
-        end = t.termination or "-"
+        end = _e(t.termination or "-")
         if t.error:
             end = f"[red]{end}[/]"
-        table.add_row(t.task_id, t.agent, str(len(t.steps)), f"{t.reward:g}", resolved, f"{t.seconds:.1f}", end)
+        table.add_row(_e(t.task_id), _e(t.agent), str(len(t.steps)), f"{t.reward:g}", resolved, f"{t.seconds:.1f}", end)
     return table
 
 
@@ -267,7 +269,7 @@ def rollout(
                               ray_address=ray_address, agent_options=agent_options,
                               **({"warm_pool": warm_pool} if warm_pool else {}))
     console.print(_results_table(results, f"{agent} on {len(found)} tasks"))
-    console.print(f"trajectories appended to {out}")
+    console.print(f"trajectories appended to {out}", markup=False, highlight=False)
 
 
 @app.command()
@@ -282,7 +284,7 @@ def export(
     """Turn trajectories into training data: chat-message JSONL for fine-tuning, or CWM's format."""
     with _friendly_errors():
         read, written = export_trajectories(trajectories, out, fmt, min_reward, resolved_only, dedupe)
-    console.print(f"{written} of {read} episode(s) written to {out} ({fmt})")
+    console.print(f"{written} of {read} episode(s) written to {out} ({fmt})", markup=False, highlight=False)
 
 
 @app.command()
@@ -302,7 +304,7 @@ def demo(
     console.print(_results_table(results, f"swe-env demo: {len(found)} tasks × oracle, null"))
     oracle_ok = all(t.resolved and t.reward == 1 for t in results if t.agent == "oracle")
     null_ok = all(not t.resolved and t.reward == 0 for t in results if t.agent == "null")
-    console.print(f"trajectories: {out}   total {time.monotonic() - started:.1f} s")
+    console.print(f"trajectories: {out}   total {time.monotonic() - started:.1f} s", markup=False, highlight=False)
     if oracle_ok and null_ok:
         console.print("[bold green]as expected: every oracle row resolved (reward 1), every null row reward 0[/]")
     else:
@@ -320,7 +322,7 @@ def tasks_import_swebench(
     """Turn SWE-bench instances into task files."""
     with _friendly_errors():
         written = swebench.import_instances(file, out, repo_mirror, swebench.load_recipes(recipes))
-    console.print(f"wrote {len(written)} task file(s) under {out}")
+    console.print(f"wrote {len(written)} task file(s) under {out}", markup=False, highlight=False)
 
 
 @app.command()
@@ -356,11 +358,11 @@ def evaluate(
             outcome = run_evaluation(found, preds, run_id, max_workers=max_workers, report_dir=report_dir,
                                      instance_ids=chosen, on_result=advance, grader=grader)
     for model, report in outcome.reports.items():
-        console.print(f"[bold]{model}[/]: {report['resolved_instances']} resolved, {report['unresolved_instances']} unresolved, "
+        console.print(f"[bold]{_e(model)}[/]: {report['resolved_instances']} resolved, {report['unresolved_instances']} unresolved, "
                       f"{report['empty_patch_instances']} empty, {report['error_instances']} error(s) "
-                      f"of {report['total_instances']}; report: {outcome.report_paths[model]}")
+                      f"of {report['total_instances']}; report: {_e(str(outcome.report_paths[model]))}")
         for instance_id, detail in report["error_details"].items():
-            err.print(f"  {instance_id}: {detail}", highlight=False)
+            err.print(f"  {instance_id}: {detail}", highlight=False, markup=False)
 
 
 @app.command()
@@ -368,7 +370,8 @@ def gc(everything: bool = typer.Option(False, "--all", help="Remove every swe-en
     """Remove swe-env containers whose owner is gone or whose time-to-live has passed."""
     with _friendly_errors():
         removed = engine.collect_garbage(everything=everything)
-    console.print(f"removed {len(removed)} container(s)" + (f": {', '.join(removed)}" if removed else ""))
+    console.print(f"removed {len(removed)} container(s)" + (f": {', '.join(removed)}" if removed else ""),
+                  markup=False, highlight=False)
 
 
 @app.command()
@@ -406,7 +409,7 @@ def trace(
     sys.stdout.write(run.output)
     cut = sum(1 for t in run.traces if t.cut)
     console.print(f"program exit code {run.exit_code}; {len(run.traces)} trace(s), {run.event_count} events"
-                  f"{f', {cut} cut at a cap' if cut else ''}; written to {path}", highlight=False)
+                  f"{f', {cut} cut at a cap' if cut else ''}; written to {path}", highlight=False, markup=False)
 
 
 @app.command()
@@ -425,7 +428,7 @@ def serve(
     try:
         from . import server
     except ImportError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {_e(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     with _friendly_errors():
         options = {"trajectory_path": str(trajectory_path)} if trajectory_path else {}

@@ -41,30 +41,39 @@ class DiffError(ValueError):
 
 
 def parse(diff: str) -> list[FilePatch]:
-    """Split a git-style unified diff into per-file patches with their hunks."""
+    """Split a git-style unified diff into per-file patches with their hunks.
+
+    Linear in the diff's length: a hunk's lines are collected in lists and joined once.
+    """
     files: list[FilePatch] = []
     current: FilePatch | None = None
     hunk: Hunk | None = None
+    old_parts: list[str] = []
+    new_parts: list[str] = []
+    open_hunks: list[tuple[Hunk, list[str], list[str]]] = []
     old_left = new_left = 0
     last_tag = " "
     for line in diff.splitlines(keepends=True):
         if line.startswith("\\") and hunk is not None:
             # "\ No newline at end of file": the previous line of that side has no newline.
-            _strip_final_newline(hunk, last_tag)
+            if last_tag in (" ", "-"):
+                _strip_final_newline(old_parts)
+            if last_tag in (" ", "+"):
+                _strip_final_newline(new_parts)
             continue
         if hunk is not None and (old_left > 0 or new_left > 0):
             tag, body = line[:1], line[1:]
             last_tag = tag
             if tag in (" ", "-"):
-                hunk.old += body
+                old_parts.append(body)
                 old_left -= 1
             if tag in (" ", "+"):
-                hunk.new += body
+                new_parts.append(body)
                 new_left -= 1
             if tag not in (" ", "-", "+"):
                 if line.strip() == "":  # some tools strip the space of empty context lines
-                    hunk.old += "\n"
-                    hunk.new += "\n"
+                    old_parts.append("\n")
+                    new_parts.append("\n")
                     old_left -= 1
                     new_left -= 1
                 else:
@@ -91,7 +100,11 @@ def parse(diff: str) -> list[FilePatch]:
             old_left = int(match.group(2) or 1)
             new_left = int(match.group(4) or 1)
             hunk = Hunk(old_start=int(match.group(1)))
+            old_parts, new_parts = [], []
+            open_hunks.append((hunk, old_parts, new_parts))
             current.hunks.append(hunk)
+    for done, old, new in open_hunks:
+        done.old, done.new = "".join(old), "".join(new)
     return files
 
 
@@ -105,11 +118,13 @@ def touched_paths(diff: str) -> list[str]:
     return list(seen)
 
 
-def _strip_final_newline(hunk: Hunk, tag: str) -> None:
-    if tag in (" ", "-") and hunk.old.endswith("\n"):
-        hunk.old = hunk.old[:-1]
-    if tag in (" ", "+") and hunk.new.endswith("\n"):
-        hunk.new = hunk.new[:-1]
+def _strip_final_newline(parts: list[str]) -> None:
+    """Drop the newline that ends the text of `parts` (their last non-empty piece), if any."""
+    for index in range(len(parts) - 1, -1, -1):
+        if parts[index]:
+            if parts[index].endswith("\n"):
+                parts[index] = parts[index][:-1]
+            return
 
 
 def _paths_from_header(line: str) -> tuple[str | None, str | None]:

@@ -202,6 +202,9 @@ class SWEEnv(gym.Env):
             elif call is not None:
                 result = self._run_tool(call, limits)
                 record.observation, record.exit_code = _render(result), result.exit_code
+                if call.tool in ("bash", "trace"):
+                    # The text's "[exit code N]" is only for reading: a command can print it too.
+                    info["exit_code"], info["timed_out"] = result.exit_code, result.timed_out
                 record.error, record.notes = result.error, result.notes
             reason = self._budget_spent(limits) if not terminated else None
             if reason is not None:
@@ -267,13 +270,14 @@ class SWEEnv(gym.Env):
             remaining = max(limits.episode_timeout - (time.monotonic() - self._started), 1.0)
             timeout = min(call.args.timeout or limits.command_timeout, remaining)
             result = self.sandbox.run(call.args.command, timeout=timeout)
-            return tools.ToolResult(result.output, result.exit_code, error=result.timed_out, notes=result.notes)
+            return tools.ToolResult(result.output, result.exit_code, error=result.timed_out, notes=result.notes,
+                                    timed_out=result.timed_out)
         if call.tool == "trace":
             remaining = max(limits.episode_timeout - (time.monotonic() - self._started), 1.0)
-            text, exit_code, error = traces.tool_observation(
+            text, exit_code, error, timed_out = traces.tool_observation(
                 self.sandbox, call.args.command, min(limits.command_timeout, remaining), self.config.output_limit
             )
-            return tools.ToolResult(text, exit_code, error=error)
+            return tools.ToolResult(text, exit_code, error=error, timed_out=timed_out)
         return self._files.run(call.tool, call.args)
 
     def _budget_spent(self, limits: Limits) -> str | None:
@@ -331,7 +335,7 @@ def render_text(render_mode: str | None, task_id: str | None, steps: int, last_t
     "human" prints it, "ansi" returns it, None does nothing."""
     if render_mode is None:
         return None
-    text = f"[{task_id or '-'} step {steps}]\n{last_text}"
+    text = f"[{task_id or '-'} step {steps}]\n{tools.escape_control(last_text)}"
     if render_mode == "human":
         print(text)
         return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import base64
 import concurrent.futures
+import datetime
 import io
 import posixpath
 import shlex
@@ -39,7 +40,7 @@ _DISK_CHECK_EVERY = 10
 _LOST_OUTPUT_RETRIES = 2
 _TOKEN_BOTH_STREAMS = (
     'token=$1; shift; exec 3>&2 2>/dev/null; printf %s "$token"; printf %s "$token" >&3; '
-    'env -- "$@" 2>&3 3>&-; status=$?; printf %s "$token"; printf %s "$token" >&3; exit "$status"'
+    '/usr/bin/env -- "$@" 2>&3 3>&-; status=$?; printf %s "$token"; printf %s "$token" >&3; exit "$status"'
 )
 """Runs the command in "$@" as a program (`env`: no bash builtin or `exec` semantics) between
 two copies of the token in $1 on stdout and on stderr (see Sandbox.exec). The wrapper's own
@@ -57,6 +58,60 @@ _PIDS_EXHAUSTED = "fork: retry: Resource temporarily unavailable"
 """What bash prints when the pid limit stops it from forking."""
 _INLINE_LIMIT = 32 * 1024
 """Payloads up to this size go through the private shell; larger ones through the archive API."""
+MAX_READ_BYTES = 64 * 1024 * 1024
+"""The most one `read_file` brings to the host (and its default): a file is never read whole
+because it is large (a sparse `truncate -s 100G` file costs nothing in the container)."""
+_FILES_OUTPUT_LIMIT = 4 * (MAX_READ_BYTES // 3 + 1) + 64 * 1024
+"""The private shell's output bound: one maximal read in base64 plus its header line."""
+MAX_EXEC_OUTPUT = 64 * 1024 * 1024
+"""Bytes of each stream of a one-off process kept by default (head and tail; the rest is counted)."""
+MAX_DIFF_BYTES = 32 * 1024 * 1024
+"""A diff larger than this is refused (SandboxError): no real fix is that large."""
+_INODE_COST = 16 * 1024
+"""Each inode the container created counts this many bytes against `limits.disk`: 300,000 empty
+files take no space in the writable layer's size but do use the host file system's inodes."""
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""PATH for host-side commands after the agent acted: system folders only (not the venv)."""
+_CLEAN_ENV = ("/usr/bin/env", "-i", f"PATH={SYSTEM_PATH}", "HOME=/nonexistent", "LANG=C.UTF-8")
+"""Prefix of an argv that runs it with nothing of the image's, the task's or anyone's environment."""
+_DIFF_SCRIPT = r"""set -eu
+work=$1 base=$2 limit=$3
+g=/usr/bin/git; [ -x "$g" ] || g=git
+tree=''; read -r -n 40 tree < __INSTALLED_TREE__ 2>/dev/null || true
+d=$(mktemp -d); trap 'rm -rf -- "$d"' EXIT
+mkdir -p -- "$d/objects/info" "$d/refs" "$d/info"
+printf 'ref: refs/heads/main\n' > "$d/HEAD"
+printf '[core]\n\trepositoryformatversion = 0\n\tbare = false\n' > "$d/config"
+printf '%s\n' "$work/.git/objects" > "$d/objects/info/alternates"
+printf '* !text !eol !filter !ident !working-tree-encoding !diff\n' > "$d/info/attributes"
+head -c 1048576 -- "$work/.git/info/exclude" > "$d/info/exclude" 2>/dev/null || true
+export GIT_DIR="$d" GIT_WORK_TREE="$work" GIT_INDEX_FILE="$d/index" GIT_CONFIG_NOSYSTEM=1 \
+  GIT_CONFIG_GLOBAL=/dev/null GIT_ATTR_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
+set -- -c core.hooksPath=/dev/null -c core.fsmonitor=false -c core.untrackedCache=false \
+  -c core.attributesFile=/dev/null -c core.excludesFile=/dev/null -c core.autocrlf=false \
+  -c core.pager=cat -c safe.directory='*' -c diff.external=
+if [[ $tree =~ ^[0-9a-f]{40}$ ]] && "$g" "$@" cat-file -e "$tree^{tree}" 2>/dev/null; then base=$tree; fi
+cd -- "$work"
+head -c 268435456 -- "$work/.git/index" > "$d/index" 2>/dev/null || rm -f -- "$d/index"
+# git add reads every new or changed file whole: first refuse one larger than a diff may be
+# (a sparse `truncate -s 100G` file would take minutes to hash and make a huge diff).
+big=$("$g" "$@" ls-files -z --others --modified --exclude-standard -- . 2>/dev/null \
+  | xargs -0r stat -c '%s %n' -- 2>/dev/null | awk -v max="$limit" '$1 > max { print; exit }') || true
+if [ -n "$big" ]; then echo "the work tree has a file over the diff limit of $limit bytes: $big" >&2; exit 3; fi
+if ! "$g" "$@" add -A -- . >/dev/null 2>&1; then
+  rm -f -- "$d/index"; "$g" "$@" add -A --ignore-errors -- . >/dev/null 2>&1 || true
+fi
+"$g" "$@" diff --cached --binary --no-color --no-ext-diff --no-textconv "$base" -- > "$d/out"
+size=$(stat -c %s -- "$d/out")
+if [ "$size" -gt "$limit" ]; then echo "the diff is $size bytes, over the limit of $limit bytes" >&2; exit 3; fi
+cat -- "$d/out"
+""".replace("__INSTALLED_TREE__", INSTALLED_TREE)
+"""The agent's diff, computed so nothing the agent configured runs or changes it: a fresh git
+dir of ours (objects borrowed from the repository through `alternates`, the image's ignore
+list copied) so the repository's `.git/config` is never read (no filters, `diff.external`,
+fsmonitor, hooks, pager); no system or global config; `info/attributes` unsets every
+conversion and diff driver the work tree's `.gitattributes` might name; the agent's index
+is copied only as a stat cache (a fresh one when git cannot use it); environment cleared."""
 
 # Capabilities an agent never needs; dropping them narrows what hostile code can do.
 _DROPPED_CAPS = ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SYS_CHROOT", "SETFCAP"]
@@ -71,10 +126,53 @@ class ExecResult:
     stderr: str
     output_lost: bool = False
     """The engine did not deliver all of the output (the exit code is still right)."""
+    cut: int = 0
+    """Bytes dropped from the middle of the streams (over `max_output`)."""
 
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
+
+
+class _HeadTailBytes:
+    """The first and last `limit/2` bytes of a stream, in bounded memory, and how much was dropped."""
+
+    def __init__(self, limit: int):
+        self.head_limit = limit // 2
+        self.tail_limit = limit - self.head_limit
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.head_limit - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            if len(self.tail) > 2 * self.tail_limit:
+                del self.tail[: len(self.tail) - self.tail_limit]
+
+    def value(self) -> tuple[bytes, int]:
+        tail = bytes(self.tail[-self.tail_limit:]) if self.tail_limit else b""
+        return bytes(self.head) + tail, self.total - len(self.head) - len(tail)
+
+
+@dataclass
+class FileContent:
+    """What `Sandbox.read` brought back: at most its `max_bytes` of the file."""
+
+    data: bytes
+    mode: int
+    """Permission bits."""
+    size: int
+    """The whole file's size in bytes (as stat saw it just before the read)."""
+
+    @property
+    def truncated(self) -> bool:
+        return self.size > len(self.data)
 
 
 class SandboxError(RuntimeError):
@@ -339,7 +437,8 @@ class Sandbox:
 
     def _read_oom_kills(self) -> int:
         # cgroup v1 (memory.oom_control) or v2 (memory.events): "oom_kill N".
-        script = "cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null; true"
+        script = ("cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null "
+                  "| head -c 65536; true")
         try:
             text = self._files_shell().run(script, timeout=_FILE_TIMEOUT).output
         except Exception:  # noqa: BLE001 - only a note depends on it
@@ -357,21 +456,55 @@ class Sandbox:
             raise SandboxError(f"container {self.name} is gone")
         return int(found[0].get("SizeRw") or 0)
 
+    def files_created(self) -> int:
+        """Files, folders and links made (or copied up by a change) in the container since it was
+        created: the inodes its writable layer holds on the host's file system. Counted by
+        `find` as root (no folder mode hides one), in a cleared environment, bounded in time: a
+        count that cannot finish in a minute is reported as 2**31."""
+        created = str((self.container.attrs or {}).get("Created") or "")
+        try:
+            since = int(datetime.datetime.fromisoformat(created[:19]).replace(tzinfo=datetime.timezone.utc)
+                        .timestamp()) - 1
+        except ValueError:
+            since = int(time.time() - (time.monotonic() - (self.started_at or time.monotonic()))) - 60
+        script = (f"/usr/bin/timeout -k 5 60 /usr/bin/find / -xdev -newerct @{since} 2>/dev/null | /usr/bin/wc -l; "
+                  'echo "${PIPESTATUS[0]}"')
+        result = self.exec([*_CLEAN_ENV, "/bin/bash", "-c", script], user="root", idempotent=True, max_output=4096)
+        try:
+            count, status = (int(word) for word in result.stdout.split())
+        except ValueError:
+            raise SandboxError(f"the files in {self.name} could not be counted: {result.output[-200:]!r}") from None
+        return 2**31 if status in (124, 137) else count
+
     def check_disk(self) -> None:
-        """Raise DiskLimitExceeded when the writable layer is larger than `limits.disk`."""
+        """Raise DiskLimitExceeded when the writable layer is larger than `limits.disk`, counting
+        each file, folder and link the container made as `_INODE_COST` bytes more: empty files
+        take no bytes of the layer but do take the host's inodes."""
         self._steps_since_disk_check = 0
         used, limit = self.disk_used(), parse_size(self.limits.disk)
         if used > limit:
             raise DiskLimitExceeded(
                 f"the container wrote {used / 1e9:.2f} GB, over the task's disk limit of {self.limits.disk}"
             )
+        files = self.files_created()
+        if used + files * _INODE_COST > limit:
+            raise DiskLimitExceeded(
+                f"the container wrote {used / 1e9:.2f} GB and made {files} files and folders (each counted as "
+                f"{_INODE_COST // 1024} KiB), over the task's disk limit of {self.limits.disk}"
+            )
 
     def exec(self, argv: list[str] | str, timeout: float | None = None, workdir: str | None = None,
-             env: dict[str, str] | None = None, *, idempotent: bool = False) -> ExecResult:
+             env: dict[str, str] | None = None, *, idempotent: bool = False, user: str | None = None,
+             max_output: int = MAX_EXEC_OUTPUT) -> ExecResult:
         """Run a one-off process (not in the agent's shell) and wait for it.
 
-        With a timeout, the process is wrapped in coreutils `timeout` inside the container
-        (exit code 124 when it fired).
+        It runs as `user`, by default the sandbox's user (root when the task names none); pass
+        `user="root"` for what needs root. A string is run by `/bin/bash -c`; give programs by
+        absolute path in anything run after the agent acted (the image's PATH starts with the
+        venv). With a timeout, the process is wrapped in coreutils `timeout` inside the
+        container (exit code 124 when it fired). Of each stream at most `max_output` bytes
+        reach the host (the first and last halves; `cut` counts what was dropped), so a
+        process printing gigabytes costs the host no memory.
 
         The engine (seen with 20.10 under load) now and then hands back none of the output of
         a process that ended quickly, with the right exit code. So both streams start and end
@@ -380,22 +513,23 @@ class Sandbox:
         change things. The command runs as a program (through `env`), never a shell builtin.
         """
         if isinstance(argv, str):
-            argv = ["bash", "-c", argv]
+            argv = ["/bin/bash", "-c", argv]
         command = argv
         if timeout is not None:
-            command = ["timeout", "-k", "5", str(int(max(timeout, 1))), *command]
+            command = ["/usr/bin/timeout", "-k", "5", str(int(max(timeout, 1))), *command]
         token = f"__SWE_EXEC_{uuid.uuid4().hex}"
-        command = ["bash", "-c", _TOKEN_BOTH_STREAMS, "swe-env-exec", token, *command]
+        command = ["/bin/bash", "-c", _TOKEN_BOTH_STREAMS, "swe-env-exec", token, *command]
         mark = token.encode()
+        limit = max(int(max_output), 4 * len(mark))
         for _attempt in range(1 + (_LOST_OUTPUT_RETRIES if idempotent else 0)):
             try:
-                result = self.container.exec_run(
-                    command, workdir=workdir or self.workdir, environment={**self.env, **(env or {})}, demux=True
+                exit_code, streams = self._exec_bounded(
+                    command, workdir or self.workdir, {**self.env, **(env or {})},
+                    self.user if user is None else user, limit,
                 )
             except docker.errors.DockerException as exc:
                 raise SandboxError(f"container {self.name} failed to run {argv[0]}: {exc}") from None
-            stdout, stderr = result.output or (b"", b"")
-            stdout, stderr = stdout or b"", stderr or b""
+            (stdout, out_cut), (stderr, err_cut) = streams
             lost = not all(stream.startswith(mark) and stream.endswith(mark) and len(stream) >= 2 * len(mark)
                            for stream in (stdout, stderr))
             if not lost:
@@ -404,11 +538,26 @@ class Sandbox:
             raise OutputLost(f"the engine lost the output of {argv[0]} in {self.name} "
                                f"{1 + _LOST_OUTPUT_RETRIES} times in a row")
         return ExecResult(
-            result.exit_code,
+            exit_code,
             stdout.removeprefix(mark).removesuffix(mark).decode("utf-8", errors="replace"),
             stderr.removeprefix(mark).removesuffix(mark).decode("utf-8", errors="replace"),
             output_lost=lost,
+            cut=out_cut + err_cut,
         )
+
+    def _exec_bounded(self, command: list[str], workdir: str, environment: dict[str, str], user: str,
+                      limit: int) -> tuple[int, tuple[tuple[bytes, int], tuple[bytes, int]]]:
+        """Run `command` and stream its output, keeping the head and tail of each stream."""
+        api = engine.client().api
+        exec_id = api.exec_create(self.container.id, command, stdout=True, stderr=True, workdir=workdir,
+                                  environment=environment, user=user)["Id"]
+        kept = (_HeadTailBytes(limit), _HeadTailBytes(limit))
+        for chunks in api.exec_start(exec_id, stream=True, demux=True):
+            for keeper, chunk in zip(kept, chunks):
+                if chunk:
+                    keeper.add(chunk)
+        exit_code = api.exec_inspect(exec_id).get("ExitCode")
+        return (exit_code if exit_code is not None else -1), (kept[0].value(), kept[1].value())
 
     # ------------------------------------------------------------ files
 
@@ -422,9 +571,11 @@ class Sandbox:
         """A second, private bash for file transfers: the agent's aliases, functions and cwd
         cannot touch it, and a round trip costs milliseconds where the archive API costs tens."""
         if self._files is None:
+            # Only coreutils run here: the system folders, not the image's PATH (it starts with the venv).
             self._files = ShellSession(
-                engine.client().api, self.container.id, "/", self.env,
-                output_limit=1 << 31, strip_ansi=False, user=self.user, reset_container=self.stop_all_processes,
+                engine.client().api, self.container.id, "/", {**self.env, "PATH": SYSTEM_PATH},
+                output_limit=_FILES_OUTPUT_LIMIT, strip_ansi=False, user=self.user,
+                reset_container=self.stop_all_processes,
             )
             self._files.start()
         return self._files
@@ -446,16 +597,21 @@ class Sandbox:
             raise OSError(f"{path}: {reason[0].split(': ')[-1]}")
         return result.output
 
-    def read_file(self, path: str, confine: bool = False) -> tuple[bytes, int]:
-        """The bytes and permission bits of a regular file (links followed).
+    def read(self, path: str, confine: bool = False, *, max_bytes: int = MAX_READ_BYTES,
+             tail: bool = False) -> "FileContent":
+        """At most `max_bytes` of a regular file (links followed): its first bytes, or with
+        `tail` its last, with its permission bits and whole size; never more than
+        `MAX_READ_BYTES`, whatever the file's size (the container cuts it before it travels).
 
         FileNotFoundError (also for dangling or looping links), IsADirectoryError, or OSError.
         """
         path = self.resolve(path)
         q = shlex.quote(path)
+        count = max(0, min(int(max_bytes), MAX_READ_BYTES))
+        cut = f"tail -c {count}" if tail else f"head -c {count}"
         script = (
             f"if [ -d {q} ]; then echo D; elif [ ! -e {q} ]; then echo N; elif [ ! -f {q} ]; then echo S; "
-            f"else stat -L -c %a {q} && base64 -w0 -- {q}; fi"
+            f"else stat -L -c '%a %s' -- {q} && ( set -o pipefail; {cut} -- {q} | base64 -w0 ); fi"
         )
         head, _, body = self._files_run(script, path, confine).partition("\n")
         if head == "N":
@@ -464,14 +620,35 @@ class Sandbox:
             raise IsADirectoryError(path)
         if head == "S":
             raise OSError(f"{path} is not a regular file")
-        return base64.b64decode(body), int(head, 8)
+        try:
+            mode, size = head.split()
+            data = base64.b64decode(body, validate=True)
+        except ValueError:
+            raise OSError(f"{path}: the file could not be read") from None
+        if len(data) > count:  # head/tail never give more; what the host keeps is bounded all the same
+            raise OSError(f"{path}: more bytes came back than were asked for")
+        return FileContent(data, int(mode, 8), int(size))
 
-    def list_dir(self, path: str, depth: int = 2, confine: bool = False) -> list[str]:
-        """Paths under a folder, `depth` levels deep, sorted, without .git."""
+    def read_file(self, path: str, confine: bool = False, max_bytes: int = MAX_READ_BYTES,
+                  tail: bool = False) -> tuple[bytes, int]:
+        """The bytes (at most `max_bytes`: the first ones, or with `tail` the last) and permission
+        bits of a regular file; see `read`, which also gives the file's size."""
+        content = self.read(path, confine, max_bytes=max_bytes, tail=tail)
+        return content.data, content.mode
+
+    def list_dir(self, path: str, depth: int = 2, confine: bool = False,
+                 max_entries: int = 10_000) -> list[str]:
+        """Paths under a folder, `depth` levels deep, sorted, without .git; at most `max_entries`
+        (find's first ones; a last entry "..." says there were more)."""
         path = self.resolve(path)
         q = shlex.quote(path)
-        script = f"find {q} -maxdepth {int(depth)} -not -path '*/.git' -not -path '*/.git/*'"
-        return sorted(self._files_run(script, path, confine).splitlines())
+        limit = max(int(max_entries), 1)
+        script = (f"find {q} -maxdepth {int(depth)} -not -path '*/.git' -not -path '*/.git/*' "
+                  f"| head -n {limit + 1} | head -c {limit * 4096}")
+        entries = self._files_run(script, path, confine).splitlines()
+        more = len(entries) > limit
+        entries = sorted(entries[:limit])
+        return [*entries, "..."] if more else entries
 
     def remove_file(self, path: str, confine: bool = False) -> None:
         path = self.resolve(path)
@@ -501,8 +678,11 @@ class Sandbox:
         """
         path = self.resolve(path)
         if len(data) > _INLINE_LIMIT:
-            content, _mode = self.read_file(path, confine)
-            self._write_large(path, content[:start] + data + content[end:], None, confine)
+            content = self.read(path, confine)
+            if content.truncated:
+                raise OSError(f"{path}: the file is {content.size} bytes, too large to edit in place "
+                              f"(at most {MAX_READ_BYTES})")
+            self._write_large(path, content.data[:start] + data + content.data[end:], None, confine)
             return
         q = shlex.quote(path)
         encoded = base64.b64encode(data).decode()
@@ -555,22 +735,18 @@ class Sandbox:
         """`git diff` of the working tree (new files included, binary-safe) against the image's tree.
 
         That is the tree install left (`images.INSTALLED_TREE`: base_commit plus what a recipe's
-        install edited), or base_commit in images without the record. A throw-away index is used
-        so the agent's own index and staging are untouched. A record the agent rewrote only
-        changes the agent's own diff, which it could change by editing files anyway.
+        install edited), or base_commit in images without the record. Nothing the agent set up
+        takes part (see `_DIFF_SCRIPT`): git runs by absolute path as the sandbox's user, in a
+        cleared environment, with a git dir and index of its own, so the agent's config (filters,
+        `diff.external`, fsmonitor, hooks), attributes, staging and environment neither run nor
+        change anything. A record the agent rewrote, or objects it replaced, only change the
+        agent's own diff, which it could change by editing files anyway. A diff over
+        `MAX_DIFF_BYTES` is refused (SandboxError).
         """
-        script = (
-            f"set -e; base={shlex.quote(base_commit)}; tree=''; "
-            f"read -r -n 40 tree < {INSTALLED_TREE} 2>/dev/null || true; "
-            "if [[ $tree =~ ^[0-9a-f]{40}$ ]] && git cat-file -e \"$tree^{tree}\" 2>/dev/null; then base=$tree; fi; "
-            "idx=$(mktemp); cp .git/index \"$idx\" 2>/dev/null || true; "
-            "export GIT_INDEX_FILE=\"$idx\"; "
-            "git -c core.hooksPath=/dev/null add -A . >/dev/null 2>&1 || true; "
-            "git -c core.hooksPath=/dev/null diff --cached --binary --no-color --no-ext-diff --no-textconv \"$base\"; "
-            "rm -f \"$idx\""
-        )
-        result = self.exec(["bash", "-c", script], timeout=120, idempotent=True)
-        if result.exit_code != 0:
+        argv = [*_CLEAN_ENV, "/bin/bash", "-c", _DIFF_SCRIPT, "swe-env-diff", self.workdir, base_commit,
+                str(MAX_DIFF_BYTES)]
+        result = self.exec(argv, timeout=120, idempotent=True, max_output=MAX_DIFF_BYTES + 64 * 1024)
+        if result.exit_code != 0 or result.cut:
             raise SandboxError(f"git diff failed in {self.name} (exit {result.exit_code}): {result.output[-300:]}")
         return result.stdout
 

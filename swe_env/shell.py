@@ -34,6 +34,7 @@ SHELL_ENV = {
 }
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _GRACE_AFTER_KILL = 3.0
+_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _MARKER = re.compile(r"\n__SWE_ENV_DONE_([0-9a-f]{24})_(\d+)__\n")
 _MARKER_MAX = len("\n__SWE_ENV_DONE_") + 24 + 1 + 12 + 3
 _START_TIMEOUT = 10.0
@@ -187,7 +188,7 @@ class ShellSession:
         try:
             exec_id = self.api.exec_create(
                 self.container_id,
-                ["bash", "--noprofile", "--norc"],
+                ["/bin/bash", "--noprofile", "--norc"],
                 stdin=True,
                 stdout=True,
                 stderr=True,
@@ -385,9 +386,12 @@ class ShellSession:
     # ------------------------------------------------------------ killing
 
     def _exec_quick(self, command: list[str]) -> bytes:
+        """Run a helper as root (it may have to kill root's processes): by absolute path, with only
+        the system folders on PATH (the image's PATH starts with a venv), output bounded."""
         try:
-            exec_id = self.api.exec_create(self.container_id, command, stdout=True, stderr=True, user="root")["Id"]
-            return self.api.exec_start(exec_id) or b""
+            exec_id = self.api.exec_create(self.container_id, command, stdout=True, stderr=True, user="root",
+                                           environment={"PATH": _SYSTEM_PATH})["Id"]
+            return (self.api.exec_start(exec_id) or b"")[:65536]
         except docker.errors.DockerException:
             return b""
 
@@ -395,15 +399,15 @@ class ShellSession:
         """False when our bash pid now runs another program (`exec sh`, `exec python`)."""
         if self.pid is None or not self.exe:
             return True
-        exe = self._exec_quick(["readlink", f"/proc/{self.pid}/exe"]).decode(errors="replace").strip()
+        exe = self._exec_quick(["/bin/sh", "-c", 'readlink "/proc/$1/exe"', "probe", str(self.pid)]).decode(errors="replace").strip()
         return exe in ("", self.exe)  # "" means gone: the socket reports EOF by itself
 
     def _kill_children(self) -> None:
         if self.pid is not None:
             # USR1 first: bash runs the abort trap as soon as its foreground command dies.
-            self._exec_quick(["sh", "-c", f"kill -USR1 {self.pid} 2>/dev/null; {_KILL_TREE}", "kill-tree", str(self.pid)])
+            self._exec_quick(["/bin/sh", "-c", f"kill -USR1 {self.pid} 2>/dev/null; {_KILL_TREE}", "kill-tree", str(self.pid)])
 
     def _kill_shell(self) -> None:
         if self.pid is not None:
-            self._exec_quick(["sh", "-c", _KILL_TREE + "", "kill-tree", str(self.pid)])
-            self._exec_quick(["kill", "-KILL", str(self.pid)])
+            self._exec_quick(["/bin/sh", "-c", _KILL_TREE + "", "kill-tree", str(self.pid)])
+            self._exec_quick(["/bin/sh", "-c", 'kill -KILL "$1"', "kill", str(self.pid)])

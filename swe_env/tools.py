@@ -6,6 +6,7 @@ file, an ambiguous edit): those are error observations and the episode goes on.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -15,6 +16,10 @@ from .sandbox import Sandbox
 
 SNIPPET_CONTEXT = 4
 MAX_VIEW_CHARS = 20_000
+MAX_VIEW_BYTES = 4 * 1024 * 1024
+"""The most of a file `view` reads: the lines past it are out of the file tools' reach (bash's `sed -n` is not)."""
+MAX_EDIT_BYTES = 16 * 1024 * 1024
+"""Files larger than this are refused by `edit` (it needs the whole file)."""
 
 
 class _Args(BaseModel):
@@ -154,6 +159,8 @@ class ToolResult:
     """Set by `bash` only; file tools have no exit code."""
     error: bool = False
     notes: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    """Set by `bash` and `trace`: the command ran past its timeout and was killed."""
 
 
 class FileTools:
@@ -193,27 +200,33 @@ class FileTools:
         if full is None:
             return self._outside_error(args.path)
         try:
-            data, _mode = self.sandbox.read_file(full, confine=True)
+            content = self.sandbox.read(full, confine=True, max_bytes=MAX_VIEW_BYTES)
         except IsADirectoryError:
             return self._list_dir(full)
         except FileNotFoundError:
             return _error(f"{args.path}: no such file or directory")
-        text = data.decode("utf-8", errors="replace")
+        data, partial = content.data, content.truncated
+        if partial:
+            data = data[: data.rfind(b"\n") + 1] or data  # whole lines only
+        text = escape_control(data.decode("utf-8", errors="replace"))
         lines = text.splitlines()
+        note = (f"\n[the file is {content.size} bytes; only its first {len(data)} bytes ({len(lines)} lines) "
+                "can be viewed; use bash (e.g. sed -n) for the rest]") if partial else ""
         first, last = 1, len(lines)
         if args.range is not None:
             first, last = args.range
             if last == -1:
                 last = len(lines)
             if first < 1 or first > max(len(lines), 1) or last < first:
-                return _error(f"{args.path}: invalid range {args.range}; the file has {len(lines)} lines")
+                what = f"the first {len(data)} bytes of the file have" if partial else "the file has"
+                return _error(f"{args.path}: invalid range {args.range}; {what} {len(lines)} lines")
         shown = "\n".join(f"{n:6}\t{lines[n - 1]}" for n in range(first, min(last, len(lines)) + 1))
         if len(shown) > MAX_VIEW_CHARS:
             shown = shown[:MAX_VIEW_CHARS] + f"\n[... cut at {MAX_VIEW_CHARS} characters; view a smaller range ...]"
-        return ToolResult(shown if shown else f"{args.path} is empty")
+        return ToolResult((shown if shown else f"{args.path} is empty") + note)
 
     def _list_dir(self, full: str) -> ToolResult:
-        return ToolResult("\n".join(self.sandbox.list_dir(full, depth=2, confine=True)))
+        return ToolResult(escape_control("\n".join(self.sandbox.list_dir(full, depth=2, confine=True))))
 
     # ---------------------------------------------------------- create
 
@@ -222,7 +235,7 @@ class FileTools:
         if full is None:
             return self._outside_error(args.path)
         try:
-            self.sandbox.read_file(full, confine=True)
+            self.sandbox.read(full, confine=True, max_bytes=0)
             return _error(f"{args.path} already exists; use edit to change it")
         except IsADirectoryError:
             return _error(f"{args.path} is a directory")
@@ -242,11 +255,15 @@ class FileTools:
         if args.old == "":
             return _error("`old` must not be empty; use create for new files")
         try:
-            data, mode = self.sandbox.read_file(full, confine=True)
+            content = self.sandbox.read(full, confine=True, max_bytes=MAX_EDIT_BYTES)
         except FileNotFoundError:
             return _error(f"{args.path}: no such file")
         except IsADirectoryError:
             return _error(f"{args.path} is a directory")
+        if content.truncated:
+            return _error(f"{args.path} is {content.size} bytes, more than the edit tool handles "
+                          f"({MAX_EDIT_BYTES}); use bash to change it. No change made.")
+        data, mode = content.data, content.mode
         text = data.decode("utf-8", errors="surrogateescape")
         old, new = args.old, args.new
         if old not in text and "\r\n" in text:  # the agent wrote \n; the file keeps \r\n
@@ -271,7 +288,7 @@ class FileTools:
         )
         self.history.setdefault(full, []).append((data, mode))
         first_line = text.count("\n", 0, start) + 1
-        return ToolResult(f"edited {args.path}\n" + _snippet(updated, first_line, new.count("\n") + 1))
+        return ToolResult(f"edited {args.path}\n" + escape_control(_snippet(updated, first_line, new.count("\n") + 1)))
 
     def undo_edit(self, args: UndoEditArgs) -> ToolResult:
         full = self._inside(args.path)
@@ -286,6 +303,16 @@ class FileTools:
             return ToolResult(f"removed {args.path} (undid its creation)")
         self.sandbox.write_file(full, previous, mode, confine=True)
         return ToolResult(f"restored {args.path} to its state before the last edit")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+
+
+def escape_control(text: str) -> str:
+    """`text` with every control character but tab and the line breaks (\\n \\r \\v \\f) written
+    as a visible `\\xHH`: an escape sequence in a file (a window title, clear screen, cursor
+    moves) reaches the observation as plain text that no terminal acts on."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _error(message: str) -> ToolResult:

@@ -142,9 +142,13 @@ class Trace(BaseModel):
 class TraceRun:
     """The outcome of running one program under the tracer."""
 
-    exit_code: int
+    exit_code: int | None
+    """The program's exit code; None when it timed out or its shell died under it."""
     output: str
     traces: list[Trace] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What the shell said (timeout, memory, restarts) and what was dropped reading the traces."""
+    timed_out: bool = False
 
     @property
     def event_count(self) -> int:
@@ -153,41 +157,76 @@ class TraceRun:
 
 # ---------------------------------------------------------------- running
 
+MAX_TRACE_FILE_BYTES = 32 * 1024 * 1024
+"""The most of the tracer's JSONL read back to the host; the lines past it are dropped."""
+
+
+def tracer_dir(sandbox: Sandbox) -> str:
+    """Where the tracer and its files go: `TRACER_DIR`, or for a non-root sandbox a folder in
+    /tmp of its own (the files are written as the sandbox's user, who cannot write /run)."""
+    return TRACER_DIR if not sandbox.user or sandbox.user == "root" else f"/tmp/swe-env-tracer-{sandbox.name}"
+
 
 def run_traced(sandbox: Sandbox, argv: list[str] | None = None, function: str | None = None, args: Any = None,
                options: TraceOptions | None = None, timeout: float | None = None,
                task_id: str | None = None) -> TraceRun:
     """Run a program (argv) or call a function ("module:qualname" with JSON-able args) traced.
 
-    The program runs as a one-off process in the sandbox's workdir (not in the agent's
-    shell), with the image's `python`; its exit code and output are returned with the traces.
+    The program runs in the sandbox's shell (`Sandbox.run`: the sandbox's user, the timeout
+    that kills its processes, the memory, pid and disk checks; DiskLimitExceeded comes
+    through), in a subshell in the workdir, with the image's `python`; its exit code and
+    output (stdout and stderr merged, head and tail) are returned with the traces. The
+    traces file is read bounded (`MAX_TRACE_FILE_BYTES`), and lines of it that are not
+    traces (the program may write there) are dropped with a note.
     """
     if (argv is None) == (function is None):
         raise TraceError("give either a command to run or --function, not both or neither")
     options = options or TraceOptions()
-    out = f"{TRACER_DIR}/traces.jsonl"
+    folder = tracer_dir(sandbox)
+    runner, config_path, out = f"{folder}/swe_env_tracer.py", f"{folder}/config.json", f"{folder}/traces.jsonl"
     config = {"argv": argv, "function": function, "args": args, "out": out, "workdir": sandbox.workdir,
               **options.model_dump()}
-    sandbox.write_file(TRACER_PATH, tracer.runner_source())
-    sandbox.write_file(f"{TRACER_DIR}/config.json", json.dumps(config).encode())
-    sandbox.exec(["rm", "-f", out])
-    result = sandbox.exec(["python", TRACER_PATH, f"{TRACER_DIR}/config.json"],
-                          timeout=timeout or sandbox.limits.command_timeout)
+    sandbox.write_file(runner, tracer.runner_source())
+    sandbox.write_file(config_path, json.dumps(config).encode())
+    sandbox.remove_file(out)
+    command = (f"(cd -- {shlex.quote(sandbox.workdir)} && exec python {shlex.quote(runner)} "
+               f"{shlex.quote(config_path)})")
+    result = sandbox.run(command, timeout=timeout or sandbox.limits.command_timeout)
+    notes = list(result.notes)
     try:
-        data, _mode = sandbox.read_file(out)
+        read = sandbox.read(out, max_bytes=MAX_TRACE_FILE_BYTES)
+        data = read.data
+        if read.truncated:
+            data = data[: data.rfind(b"\n") + 1]
+            notes.append(f"the traces file was {read.size} bytes; only the first {len(data)} were read")
     except FileNotFoundError:
         data = b""
-    traces = parse_jsonl(data.decode("utf-8", errors="replace"), task_id=task_id)
-    if result.exit_code == 2 and not traces and result.stderr.startswith(USAGE_PREFIX):
-        raise TraceError(result.stderr[len(USAGE_PREFIX):].strip().splitlines()[0])
-    return TraceRun(result.exit_code, result.output, traces)
+    traces, dropped = _parse_lenient(data.decode("utf-8", errors="replace"), task_id)
+    if dropped:
+        notes.append(f"{dropped} line(s) of the traces file were not traces and were dropped")
+    usage = next((line for line in result.output.splitlines() if line.startswith(USAGE_PREFIX)), None)
+    if result.exit_code == 2 and not traces and usage is not None:
+        raise TraceError(usage[len(USAGE_PREFIX):].strip())
+    return TraceRun(result.exit_code, result.output, traces, notes, result.timed_out)
+
+
+def _parse_lenient(text: str, task_id: str | None) -> tuple[list[Trace], int]:
+    found, dropped = [], 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            found.extend(parse_jsonl(line, task_id))
+        except ValueError:  # pydantic's ValidationError is a ValueError
+            dropped += 1
+    return found, dropped
 
 
 def apply_patch(sandbox: Sandbox, patch: str) -> None:
     """Apply a unified diff to the workdir with `git apply`; TraceError if it does not apply."""
     if not patch.strip():
         return
-    path = f"{TRACER_DIR}/patch.diff"
+    path = f"{tracer_dir(sandbox)}/patch.diff"
     sandbox.write_file(path, patch.encode("utf-8", errors="surrogateescape"))
     result = sandbox.exec(["git", "apply", "--whitespace=nowarn", path], timeout=60)
     if result.exit_code != 0:
@@ -201,7 +240,7 @@ def trace_task(task: Task, argv: list[str] | None = None, function: str | None =
     """Start the task's container, apply the patch, run the program traced, remove the container."""
     image = (builder or ImageBuilder()).ensure(task)
     with Sandbox(image, task.limits, task.environment.workdir, task.environment.env, kind="trace",
-                 labels={"task": task.id}) as sandbox:
+                 labels={"task": task.id}, user=task.environment.user) as sandbox:
         if patch:
             apply_patch(sandbox, patch)
         return run_traced(sandbox, argv, function, args, options, timeout, task_id=task.id)
@@ -462,7 +501,9 @@ def render_compact(run: TraceRun, limit: int = 10_000) -> str:
     Traces whose entry looks like a test come first; the program's output tail is shown
     before the traces, and the text is cut at `limit` characters, with a note.
     """
-    lines = [f"[traced: exit code {run.exit_code}, {len(run.traces)} trace(s), {run.event_count} events]"]
+    code = "none (it did not finish)" if run.exit_code is None else run.exit_code
+    lines = [f"[traced: exit code {code}, {len(run.traces)} trace(s), {run.event_count} events]"]
+    lines += [f"[{note}]" for note in run.notes]
     output = run.output.strip()
     if output:
         lines += ["== program output (tail)", output[-1500:]]
@@ -508,17 +549,20 @@ def _changed(local_values: dict[str, str] | None) -> str:
     return ", ".join(f"{name}={value}" for name, value in (local_values or {}).items() if value != UNCHANGED)
 
 
-def tool_observation(sandbox: Sandbox, command: str, timeout: float, limit: int) -> tuple[str, int | None, bool]:
-    """The agent's `trace` tool: (text, exit code, error?) for a command like `pytest tests/x.py::t`."""
+def tool_observation(sandbox: Sandbox, command: str, timeout: float,
+                     limit: int) -> tuple[str, int | None, bool, bool]:
+    """The agent's `trace` tool: (text, exit code, error?, timed out?) for a command like
+    `pytest tests/x.py::t`. It runs through `Sandbox.run`, like `bash`: DiskLimitExceeded and
+    ShellError come through."""
     try:
         argv = shlex.split(command)
     except ValueError as exc:
-        return f"Error: cannot parse the command: {exc}", None, True
+        return f"Error: cannot parse the command: {exc}", None, True, False
     try:
         run = run_traced(sandbox, argv, options=TraceOptions(max_events=2_000, repr_cap=80), timeout=timeout)
     except TraceError as exc:
-        return f"Error: {exc}", None, True
-    return render_compact(run, limit), run.exit_code, False
+        return f"Error: {exc}", None, True, False
+    return render_compact(run, limit), run.exit_code, run.exit_code is None, run.timed_out
 
 
 def default_out(task_id: str, fmt: str) -> Path:

@@ -64,3 +64,11 @@ def test_gc_removes_orphans(docker_client, image):
     assert result.returncode == 0, result.stderr
     assert container.name in result.stdout
     assert not docker_client.containers.list(all=True, filters={"id": container.id})
+
+
+def test_bracketed_text_in_messages_is_printed_as_written(tmp_path):
+    # rich reads "[server]" as markup and would print "swe-env" for "swe-env[server]".
+    missing = tmp_path / "pip install 'swe-env[server]'" / "[bold]x[/]"
+    result = swe_env("tasks", "list", "--tasks", str(missing))
+    assert result.returncode == 2
+    assert f"{missing}: no such file or directory" in result.stderr.replace("\n", "")

@@ -42,14 +42,14 @@ def test_output_the_engine_loses_is_noticed(box, monkeypatch):
     # Docker 20.10 under load sometimes returns none of a quick process's output (exit code
     # intact). Here the real engine runs every command; its first answer is emptied, as the
     # engine does when it happens.
-    real_exec_run, calls = box.container.exec_run, []
+    real_exec, calls = box._exec_bounded, []
 
     def losing_first_answer(*args, **kwargs):
-        result = real_exec_run(*args, **kwargs)
+        exit_code, streams = real_exec(*args, **kwargs)
         calls.append(1)
-        return result._replace(output=(None, None)) if len(calls) == 1 else result
+        return (exit_code, ((b"", 0), (b"", 0))) if len(calls) == 1 else (exit_code, streams)
 
-    monkeypatch.setattr(box.container, "exec_run", losing_first_answer)
+    monkeypatch.setattr(box, "_exec_bounded", losing_first_answer)
     read = box.exec("git rev-parse --is-inside-work-tree", idempotent=True)
     assert (read.stdout, read.output_lost, len(calls)) == ("true\n", False, 2)  # a read is run again
     calls.clear()
