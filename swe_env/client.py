@@ -196,6 +196,14 @@ class _WsTransport:
             _raise_for(int(error.get("status") or 500), {"error": error.get("error"), "detail": error.get("message")})
         return reply.get("data") or {}
 
+    def call(self, kind: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """send, and while the server replies `pending` (it answers within its reply window and the
+        call goes on there), wait for the result with `{"tool": "wait"}` steps."""
+        result = self.send(kind, data)
+        while isinstance(result.get("observation"), dict) and result["observation"].get("pending"):
+            result = self.send("step", {"action": {"tool": "wait"}})
+        return result
+
     def close(self) -> None:
         socket, self._socket = self._socket, None
         if socket is not None:
@@ -266,10 +274,10 @@ class RemoteSWEEnv(gym.Env):
         body = {"action": action} if agent_seconds is None else {"action": action, "agent_seconds": agent_seconds}
         try:
             if self._ws is not None:
-                result = self._ws.send("step", body)
+                result = self._ws.call("step", body)
                 text, reward = result["observation"]["text"], result.get("reward") or 0.0
                 terminated, truncated = result["observation"]["terminated"], result["observation"]["truncated"]
-                info = result.get("metadata", {}).get("info", {})
+                info = result["observation"].get("info", {})
             else:
                 result = self._http.request("POST", f"/sessions/{self.session_id}/step", body)
                 text, reward = result["observation"], result["reward"]
@@ -326,8 +334,8 @@ class RemoteSWEEnv(gym.Env):
             if not self._ws.connected:
                 self._ws.connect()
             first = self.session_id is None  # the session (and its config) comes with the first good reset
-            result = self._ws.send("reset", {**body, "config": self.env_options} if first else body)
-            return result["observation"]["text"], result.get("metadata", {}).get("info", {})
+            result = self._ws.call("reset", {**body, "config": self.env_options} if first else body)
+            return result["observation"]["text"], result["observation"].get("info", {})
         if self.session_id is None:
             result = self._http.request("POST", "/sessions", {**body, "config": self.env_options})
         else:

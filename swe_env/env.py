@@ -8,7 +8,6 @@ exceptions out of `step`.
 
 from __future__ import annotations
 
-import string
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +15,6 @@ from typing import Any, Literal
 
 import docker.errors
 import gymnasium as gym
-from gymnasium import spaces
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import actions, tools, traces
@@ -25,24 +23,9 @@ from .images import ImageBuilder, ImagesMode
 from .pool import SandboxSpec, WarmPool
 from .sandbox import DiskLimitExceeded, OutputLost, Sandbox, SandboxError
 from .shell import ShellError
+from .spaces import OBSERVATION_MAX_LENGTH, CodeText  # noqa: F401  (CodeText: re-exported)
 from .task import Limits, Task, load_tasks
 from .trajectory import Step, Trajectory, TrajectoryWriter
-
-OBSERVATION_MAX_LENGTH = 1_000_000
-
-
-class CodeText(spaces.Text):
-    """A text space that holds any Python string up to `max_length` (code is not ASCII-only).
-
-    Samples are drawn from printable ASCII, which is all a random agent needs.
-    """
-
-    def __init__(self, max_length: int = OBSERVATION_MAX_LENGTH):
-        super().__init__(max_length=max_length, min_length=0, charset=string.printable)
-
-    def contains(self, x: Any) -> bool:
-        return isinstance(x, str) and len(x) <= self.max_length
-
 
 class EnvConfig(BaseModel):
     """Options of SWEEnv (keyword arguments of `SWEEnv(tasks=..., **options)`)."""

@@ -9,9 +9,13 @@ Each session owns one `SWEEnv` (so at most one container at a time). Routes:
   removes its container; `GET /sessions` lists them.
 - `GET /tasks`, `GET /health`, `GET /schema`, `GET /metadata`.
 - OpenEnv's conventions: `POST /reset`, `POST /step`, `GET /state` with OpenEnv's request and
-  response shapes (observation / reward / done / metadata), and `WS /ws` speaking OpenEnv's
-  message protocol (reset / step / state / close → observation / state / error), one session
-  per connection. The README says exactly what is and is not compatible.
+  response shapes (observation / reward / done; session id and info inside the observation),
+  one default session per HTTP client (cookie, or client address and credentials) so that the
+  session id is optional; `WS /ws` speaking OpenEnv's message protocol (reset / step / state /
+  close → observation / state / error, OpenEnv's error codes), one session per connection,
+  every message answered within `reply_within` seconds (longer work goes on, and the next step
+  message collects it); `POST /mcp` (JSON-RPC: initialize, ping, tools/list). The README says
+  exactly what is and is not compatible.
 
 Security: the server drives a Docker engine, so it binds to 127.0.0.1 unless told otherwise,
 refuses to bind elsewhere without a bearer token, caps concurrent sessions, closes sessions
@@ -22,6 +26,9 @@ one-line message (`{"error": code, "detail": message}`) and never leaves a conta
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -62,6 +69,12 @@ SERVER_ONLY_OPTIONS = ("trajectory_path",)
 """EnvConfig fields a client may not set: they name paths on the server's machine."""
 ENDED_MEMORY = 1000
 """How many ended sessions the server remembers, to say why an id is unknown."""
+DEFAULT_REPLY_WITHIN = 45.0
+"""Seconds within which /ws answers a message; OpenEnv's clients wait 60 s (`message_timeout_s`) by default."""
+SESSION_COOKIE = "swe_env_session"
+"""The cookie naming an HTTP client's default session on OpenEnv's `/reset`, `/step` and `/state`."""
+WAIT_TOOL = "wait"
+"""The action `{"tool": "wait"}`: on /ws, wait for the call still running (it is never sent to the env)."""
 
 
 class ServerConfigError(ValueError):
@@ -89,6 +102,10 @@ class ServerConfig(BaseModel):
     """Defaults for every session's EnvConfig (clients may override all but trajectory_path)."""
     log_level: str = "info"
     """uvicorn's log level (critical, error, warning, info, debug, trace)."""
+    reply_within: float | None = Field(default=DEFAULT_REPLY_WITHIN, gt=0)
+    """Seconds within which `/ws` answers each message: a reset or step still running then goes on, the
+    reply is a `pending` observation, and the next step message collects the result. None: no limit.
+    A connection sets its own with the reset field `reply_within_s` (below its client's message timeout)."""
 
     def check(self) -> "ServerConfig":
         """Refuse settings that would expose the Docker engine; raises ServerConfigError."""
@@ -147,10 +164,33 @@ class CreateSessionBody(ResetBody):
     """EnvConfig fields for this session (max_steps, reward_mode, tools, ...), over the server's defaults."""
 
 
-class OpenEnvResetBody(CreateSessionBody):
-    """`POST /reset`: OpenEnv's ResetRequest; with `session_id`, resets that session instead of opening one."""
+class _Lenient(BaseModel):
+    """OpenEnv's request models allow extra fields (its server drops what the env does not take):
+    here they are ignored too, and the reply's `observation.warnings` names them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def ignored_fields(self) -> list[str]:
+        return sorted(self.model_extra or {})
+
+
+class OpenEnvResetBody(_Lenient, CreateSessionBody):
+    """`POST /reset`: OpenEnv's ResetRequest; resets the caller's session (named by `session_id`, the
+    session cookie, or the caller's default session), or opens one."""
+
+    model_config = ConfigDict(extra="allow")
 
     session_id: str | None = None
+
+
+class WsResetBody(_Lenient, CreateSessionBody):
+    """The data of a WebSocket `reset` message: OpenEnv's ResetRequest plus this connection's settings."""
+
+    model_config = ConfigDict(extra="allow")
+
+    reply_within_s: float | None = Field(default=None, gt=0)
+    """Answer every message of this connection within this many seconds (set it below the client's
+    message timeout); longer work replies `pending` and goes on. Kept for the connection."""
 
 
 class StepBody(_Body):
@@ -162,10 +202,12 @@ class StepBody(_Body):
     """How long the agent took to choose this action (recorded in the trajectory)."""
 
 
-class OpenEnvStepBody(StepBody):
-    """`POST /step`: OpenEnv's StepRequest plus the session it belongs to."""
+class OpenEnvStepBody(_Lenient, StepBody):
+    """`POST /step`: OpenEnv's StepRequest, optionally naming its session (else the cookie's or the caller's default)."""
 
-    session_id: str
+    model_config = ConfigDict(extra="allow")
+
+    session_id: str | None = None
     timeout_s: float | None = Field(default=None, gt=0)
     """Accepted for OpenEnv compatibility and ignored: a bash action's own `timeout` limits it."""
     request_id: str | None = Field(default=None, max_length=255)
@@ -173,7 +215,11 @@ class OpenEnvStepBody(StepBody):
 
 
 class Observation(BaseModel):
-    """The `observation` object of OpenEnv-shaped results (`/reset`, `/step`, `/ws`)."""
+    """The `observation` object of OpenEnv-shaped results (`/reset`, `/step`, `/ws`).
+
+    The result itself is `{"observation", "reward", "done"}`, the fields both OpenEnv 0.3 (whose
+    response models forbid any other) and 0.10 accept; what else a client needs is in here.
+    """
 
     text: str
     """What the agent sees: the problem statement and tools on reset, tool output after."""
@@ -181,12 +227,21 @@ class Observation(BaseModel):
     """The episode ended by submission (gymnasium's `terminated`)."""
     truncated: bool = False
     """The episode ended by a budget or a dead container (gymnasium's `truncated`)."""
+    session_id: str | None = None
+    """The session this result belongs to (pass it as `session_id` to address it explicitly)."""
+    info: dict[str, Any] = Field(default_factory=dict)
+    """gymnasium's `info` (episode id, task, container, and after the last step the grading report)."""
+    pending: bool = False
+    """Only on /ws: the call is still running on the server; send `{"tool": "wait"}` steps until a result comes."""
+    warnings: list[str] = Field(default_factory=list)
+    """What the server ignored in the request (unknown fields, an action sent while a call was running)."""
 
 
 class SessionState(BaseModel):
     """What `GET /sessions/{id}`, `GET /state` and the WebSocket `state` message return."""
 
-    session_id: str
+    session_id: str | None = None
+    """None from `GET /state` when the caller has no session yet."""
     episode_id: str | None = None
     """The current episode (OpenEnv's State field)."""
     step_count: int = 0
@@ -200,6 +255,8 @@ class SessionState(BaseModel):
     idle: float = 0.0
     """Seconds since the session's last request finished."""
     transport: Literal["http", "ws"] = "http"
+    busy: bool = False
+    """A reset or step of this session is running now."""
 
 
 # ---------------------------------------------------------------- errors
@@ -263,6 +320,8 @@ class Session:
         self.steps = 0
         self.done = False
         self.closed = False
+        self.claimed = False
+        """Addressed by its id or cookie on OpenEnv's HTTP routes (so not a bare client's default)."""
         self.started = time.monotonic()
 
     def run(self, fn: Callable[[SWEEnv], T], tasks: list[Task]) -> T:
@@ -289,6 +348,7 @@ class Session:
             session_id=self.id, episode_id=self.episode_id, step_count=self.steps, task_id=self.task_id,
             container_id=self.container_id, done=self.done, elapsed=round(time.monotonic() - self.started, 3),
             idle=round(0.0 if self.in_flight else time.monotonic() - self.last_used, 3), transport=self.transport,
+            busy=self.in_flight > 0,
         )
 
 
@@ -299,6 +359,8 @@ class SessionManager:
         self.config = config
         self.tasks = tasks
         self.sessions: dict[str, Session] = {}
+        self.defaults: dict[str, str] = {}
+        """HTTP caller (address and credentials) → its default session on OpenEnv's routes."""
         self._ended: OrderedDict[str, str] = OrderedDict()
         # Env calls block (docker exec, container starts, grading): each gets a worker thread.
         self._pool = ThreadPoolExecutor(max_workers=config.max_sessions + 8, thread_name_prefix="swe-env-session")
@@ -332,11 +394,34 @@ class SessionManager:
             raise ApiError(404, "unknown_session", f"unknown session {session_id!r} ({why})")
         return session
 
+    def resolve(self, caller: str, session_id: str | None, cookie: str | None,
+                for_reset: bool = False) -> Session | None:
+        """The session an OpenEnv HTTP request means: named by id (404 if unknown), else by the
+        cookie, else the caller's default session; None when there is none.
+
+        A session once addressed by id or cookie is its client's own: a reset that names
+        neither (a client without cookies, or a new one) then gets a new session, not that one.
+        """
+        if session_id is not None:
+            session = self.get(session_id)
+            session.claimed = True
+            return session
+        if cookie is not None and cookie in self.sessions:
+            session = self.sessions[cookie]
+            session.claimed = True
+            return session
+        default = self.sessions.get(self.defaults.get(caller, ""))
+        if default is not None and for_reset and default.claimed:
+            return None
+        return default
+
     async def close(self, session_id: str, why: str) -> bool:
         """Forget the session and close its env (waiting for a running call); False if it was gone."""
         session = self.sessions.pop(session_id, None)
         if session is None:
             return False
+        for caller in [caller for caller, default in self.defaults.items() if default == session_id]:
+            del self.defaults[caller]
         self._remember(session_id, why)
         await asyncio.get_running_loop().run_in_executor(self._pool, session.close)
         return True
@@ -434,14 +519,35 @@ def _json(content: Any, status: int = 200) -> Response:
     return Response(json.dumps(content, default=str), status_code=status, media_type="application/json")
 
 
-def _openenv_result(session: Session, observation: str, reward: float | None, terminated: bool, truncated: bool,
-                    info: dict) -> dict[str, Any]:
+def _openenv_result(session: Session | None, observation: str, reward: float | None, terminated: bool,
+                    truncated: bool, info: dict, warnings: list[str] | None = None,
+                    pending: bool = False) -> dict[str, Any]:
+    """OpenEnv's result: exactly `observation`, `reward`, `done` (OpenEnv 0.3's models forbid more)."""
+    shown = Observation(text=observation, terminated=terminated, truncated=truncated,
+                        session_id=session.id if session is not None else None, pending=pending,
+                        warnings=warnings or []).model_dump()
+    shown["info"] = info  # as it is (written out with default=str, like every reply)
     return {
-        "observation": Observation(text=observation, terminated=terminated, truncated=truncated).model_dump(),
+        "observation": shown,
         "reward": reward,
         "done": terminated or truncated,
-        "metadata": {"session_id": session.id, "info": info},
     }
+
+
+def _ignored(body: BaseModel, what: str) -> list[str]:
+    names = body.ignored_fields() if isinstance(body, _Lenient) else []
+    return [f"unknown {what} field{'s' if len(names) > 1 else ''} ignored: {', '.join(names)}"] if names else []
+
+
+def _caller(request: Request) -> str:
+    """Who an HTTP request comes from, for its default session: the client's address and credentials."""
+    host = request.client.host if request.client is not None else "-"
+    credentials = hashlib.sha256((request.headers.get("authorization") or "").encode()).hexdigest()[:16]
+    return f"{host}|{credentials}"
+
+
+def _is_wait(action: Any) -> bool:
+    return isinstance(action, dict) and action.get("tool") == WAIT_TOOL and not set(action) - {"tool", "metadata"}
 
 
 def action_schema(names: list[str] | None = None) -> dict[str, Any]:
@@ -464,14 +570,61 @@ def action_schema(names: list[str] | None = None) -> dict[str, Any]:
     return {"title": "Action", "anyOf": [*calls, text, openai_call]}
 
 
+MCP_PROTOCOL_VERSION = "2025-06-18"
+
+
+def _mcp_reply(raw: bytes) -> dict[str, Any]:
+    """`POST /mcp`: JSON-RPC 2.0 as MCP speaks it, for discovery (initialize, ping, tools/list).
+
+    tools/call is refused with a JSON-RPC error: a tool call belongs to an episode, which lives
+    in a session (`/ws`, `/reset` + `/step`, `/sessions`).
+    """
+    def error(request_id: Any, code: int, message: str) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+
+    try:
+        request = json.loads(raw or b"")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return error(None, -32700, f"Parse error: {exc}")
+    request_id = request.get("id") if isinstance(request, dict) else None
+    if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
+        return error(request_id, -32600, 'Invalid Request: expected {"jsonrpc": "2.0", "method": ..., "id": ...}')
+    method = request["method"]
+    if method == "initialize":
+        result: dict[str, Any] = {"protocolVersion": MCP_PROTOCOL_VERSION, "capabilities": {"tools": {"listChanged": False}},
+                                  "serverInfo": {"name": "swe_env", "version": __version__}}
+    elif method == "ping" or method.startswith("notifications/"):
+        result = {}
+    elif method == "tools/list":
+        result = {"tools": [{"name": schema["function"]["name"], "description": schema["function"]["description"],
+                             "inputSchema": schema["function"]["parameters"]} for schema in tools.schemas()]}
+    elif method == "tools/call":
+        return error(request_id, -32000, "tools/call is not offered over /mcp: a tool call belongs to an episode; "
+                                         "open one with the WebSocket /ws, POST /reset + /step, or POST /sessions")
+    else:
+        return error(request_id, -32601, f"Method not found: {method}")
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
 def _bearer_error(request_headers: Any, token: str | None) -> ApiError | None:
     if not token:
         return None
     header = request_headers.get("authorization") or ""
     scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return ApiError(401, "unauthorized", "missing bearer token: send the header 'Authorization: Bearer <token>'")
-    if not hmac.compare_digest(value.strip().encode(), token.encode()):
+    value = value.strip()
+    if scheme.lower() == "basic" and value:
+        # For clients that can only put credentials in the URL (http://user:TOKEN@host, as OpenEnv 0.3's
+        # WebSocket client can): HTTP Basic with the token as the password, any user name.
+        try:
+            value = base64.b64decode(value, validate=True).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            value = ""
+    elif scheme.lower() != "bearer":
+        value = ""
+    if not value:
+        return ApiError(401, "unauthorized", "missing bearer token: send the header 'Authorization: Bearer <token>' "
+                                             "(or put it in the URL as the password: http://user:<token>@host)")
+    if not hmac.compare_digest(value.encode(), token.encode()):
         return ApiError(403, "forbidden", "wrong bearer token")
     return None
 
@@ -582,26 +735,44 @@ def create_app(config: ServerConfig) -> FastAPI:
     # -- OpenEnv's HTTP routes
 
     @api.post("/reset")
-    async def openenv_reset(body: OpenEnvResetBody | None = None) -> Response:
+    async def openenv_reset(request: Request, body: OpenEnvResetBody | None = None) -> Response:
         body = body or OpenEnvResetBody()
-        if body.session_id is not None:
-            if body.config:
+        warnings = _ignored(body, "reset")
+        caller = _caller(request)
+        session = manager.resolve(caller, body.session_id, request.cookies.get(SESSION_COOKIE), for_reset=True)
+        if session is not None and body.config:
+            if body.session_id is not None:
                 raise ApiError(422, "invalid_request", "config can only be given when a session is opened")
-            session = manager.get(body.session_id)
+            # The caller's default session with other options: it is replaced by a new one.
+            await manager.close(session.id, "replaced by a reset with a new config")
+            session = None
+        if session is not None:
             observation, info = await manager.reset(session, body)
         else:
             session, observation, info = await manager.create("http", body)
-        return _json(_openenv_result(session, observation, None, False, False, info))
+            manager.defaults[caller] = session.id
+        response = _json(_openenv_result(session, observation, None, False, False, info, warnings))
+        response.set_cookie(SESSION_COOKIE, session.id, httponly=True, samesite="strict")
+        return response
 
     @api.post("/step")
-    async def openenv_step(body: OpenEnvStepBody) -> Response:
-        session = manager.get(body.session_id)
+    async def openenv_step(request: Request, body: OpenEnvStepBody) -> Response:
+        session = manager.resolve(_caller(request), body.session_id, request.cookies.get(SESSION_COOKIE))
+        if session is None:
+            raise ApiError(409, "no_episode", "no session for this client: POST /reset first (or pass session_id)")
         observation, reward, terminated, truncated, info = await manager.step(session, body)
-        return _json(_openenv_result(session, observation, reward, terminated, truncated, info))
+        return _json(_openenv_result(session, observation, reward, terminated, truncated, info,
+                                     _ignored(body, "step")))
 
     @api.get("/state")
-    async def openenv_state(session_id: str) -> dict:
-        return manager.get(session_id).state().model_dump()
+    async def openenv_state(request: Request, session_id: str | None = None) -> dict:
+        session = manager.resolve(_caller(request), session_id, request.cookies.get(SESSION_COOKIE))
+        # No session yet: OpenEnv's answer for a fresh env (no episode, no steps).
+        return (session.state() if session is not None else SessionState()).model_dump()
+
+    @api.post("/mcp")
+    async def mcp(request: Request) -> dict:
+        return _mcp_reply(await request.body())
 
     app.include_router(api)
 
@@ -619,62 +790,15 @@ def create_app(config: ServerConfig) -> FastAPI:
                 await socket.close(code=1008)
             return
         await socket.accept()
-        session: Session | None = None
+        connection = _WsConnection(socket, manager, config.reply_within)
         try:
-            while True:
-                received = await socket.receive()
-                if received["type"] == "websocket.disconnect":
-                    break
-                try:
-                    raw = received.get("text")
-                    message = json.loads(raw if raw is not None else received.get("bytes") or b"")
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    await _ws_send(socket, "error", {"code": "INVALID_JSON", "status": 400,
-                                                     "message": f"invalid JSON: {exc}"})
-                    continue
-                kind = message.get("type") if isinstance(message, dict) else None
-                if kind == "close":
-                    break
-                try:
-                    if session is not None and session.id not in manager.sessions:
-                        manager.get(session.id)  # raises, saying why the session ended (e.g. reaped)
-                    if kind == "reset":
-                        body = CreateSessionBody.model_validate(message.get("data") or {})
-                        if session is None:
-                            session, observation, info = await manager.create("ws", body)
-                        elif body.config:
-                            raise ApiError(422, "invalid_request",
-                                           "config can only be given in the first reset of a connection")
-                        else:
-                            observation, info = await manager.reset(session, body)
-                        await _ws_send(socket, "observation",
-                                       _openenv_result(session, observation, None, False, False, info))
-                    elif kind == "step":
-                        if session is None:
-                            raise ApiError(409, "no_episode", "send a reset message before step")
-                        body = _ws_step_body(message.get("data"))
-                        observation, reward, terminated, truncated, info = await manager.step(session, body)
-                        await _ws_send(socket, "observation",
-                                       _openenv_result(session, observation, reward, terminated, truncated, info))
-                    elif kind == "state":
-                        if session is None:
-                            raise ApiError(409, "no_episode", "send a reset message first")
-                        await _ws_send(socket, "state", manager.get(session.id).state().model_dump())
-                    else:
-                        raise ApiError(400, "UNKNOWN_TYPE",
-                                       f"unknown message type {kind!r}; expected reset, step, state or close")
-                except ValidationError as exc:
-                    await _ws_error(socket, ApiError(422, "invalid_request", _validation_text(exc)))
-                except ApiError as exc:
-                    await _ws_error(socket, exc)
-                    if exc.code == "unknown_session":
-                        break
+            await connection.serve()
         except WebSocketDisconnect:
             pass
         finally:
-            # The client closed, vanished or was cut off: its container goes now, not at the idle timeout.
-            if session is not None:
-                await asyncio.shield(manager.close(session.id, "its WebSocket closed"))
+            # The client closed, vanished or was cut off: its container goes now, not at the idle timeout
+            # (after the call still running, if any, has finished: the env is busy until then).
+            await asyncio.shield(connection.finish())
         try:
             await socket.close()
         except (RuntimeError, WebSocketDisconnect):
@@ -683,19 +807,167 @@ def create_app(config: ServerConfig) -> FastAPI:
     return app
 
 
-_WS_CODES = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-             409: "SESSION_ERROR", 422: "VALIDATION_ERROR", 429: "CAPACITY_REACHED", 503: "EXECUTION_ERROR",
-             500: "EXECUTION_ERROR"}
+_WS_CODES_BY_ERROR = {"unknown_session": "SESSION_ERROR", "no_episode": "SESSION_ERROR",
+                      "capacity": "CAPACITY_REACHED", "unknown_task": "VALIDATION_ERROR"}
+_WS_CODES_BY_STATUS = {400: "VALIDATION_ERROR", 401: "SESSION_ERROR", 403: "SESSION_ERROR", 404: "VALIDATION_ERROR",
+                       409: "SESSION_ERROR", 422: "VALIDATION_ERROR", 429: "CAPACITY_REACHED"}
+"""OpenEnv's WSErrorCode values (anything else: EXECUTION_ERROR); our own code travels as `error`."""
+_WS_OWN_CODES = ("INVALID_JSON", "UNKNOWN_TYPE", "VALIDATION_ERROR", "EXECUTION_ERROR", "CAPACITY_REACHED",
+                 "FACTORY_ERROR", "SESSION_ERROR")
 
 
 async def _ws_send(socket: WebSocket, kind: str, data: dict[str, Any]) -> None:
     await socket.send_text(json.dumps({"type": kind, "data": data}, default=str))
 
 
+def _ws_error_data(error: ApiError) -> dict[str, Any]:
+    code = error.code if error.code in _WS_OWN_CODES else _WS_CODES_BY_ERROR.get(
+        error.code, _WS_CODES_BY_STATUS.get(error.status, "EXECUTION_ERROR"))
+    return {"code": code, "error": error.code, "status": error.status, "message": error.message}
+
+
 async def _ws_error(socket: WebSocket, error: ApiError) -> None:
-    code = error.code if error.code.isupper() else _WS_CODES.get(error.status, "EXECUTION_ERROR")
-    await _ws_send(socket, "error", {"code": code, "error": error.code, "status": error.status,
-                                     "message": error.message})
+    await _ws_send(socket, "error", _ws_error_data(error))
+
+
+class _WsConnection:
+    """One WebSocket: its session, and the one env call that may still be running.
+
+    Every message is answered within `reply_within` seconds. A reset or step that takes
+    longer keeps running; the reply is an observation with `pending: true`, and the next step
+    message (`{"tool": "wait"}`; any other action is not run, and a warning says so) waits up
+    to `reply_within` again for it and answers with its result or another pending reply. A
+    reset sent meanwhile runs after it (its result is dropped). So a stock OpenEnv client,
+    which gives up on a reply after its message timeout, never gets out of step with the server.
+    """
+
+    def __init__(self, socket: WebSocket, manager: SessionManager, reply_within: float | None):
+        self.socket, self.manager, self.reply_within = socket, manager, reply_within
+        self.session: Session | None = None
+        self.running: asyncio.Task | None = None
+        self.running_kind = ""
+        self.running_since = 0.0
+
+    async def serve(self) -> None:
+        while True:
+            received = await self.socket.receive()
+            if received["type"] == "websocket.disconnect":
+                return
+            try:
+                raw = received.get("text")
+                message = json.loads(raw if raw is not None else received.get("bytes") or b"")
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                await _ws_send(self.socket, "error", {"code": "INVALID_JSON", "error": "invalid_json", "status": 400,
+                                                      "message": f"invalid JSON: {exc}"})
+                continue
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind == "close":
+                return
+            try:
+                if self.session is not None and self.session.id not in self.manager.sessions:
+                    self.manager.get(self.session.id)  # raises, saying why the session ended (e.g. reaped)
+                if kind == "reset":
+                    await self._reset(message.get("data") or {})
+                elif kind == "step":
+                    await self._step(message.get("data"))
+                elif kind == "state":
+                    await self._state()
+                else:
+                    raise ApiError(400, "UNKNOWN_TYPE",
+                                   f"unknown message type {kind!r}; expected reset, step, state or close")
+            except ValidationError as exc:
+                await _ws_error(self.socket, ApiError(422, "invalid_request", _validation_text(exc)))
+            except ApiError as exc:
+                await _ws_error(self.socket, exc)
+                if exc.code == "unknown_session":
+                    return
+
+    async def _reset(self, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise ApiError(422, "invalid_request", "a reset message's data must be an object")
+        body = WsResetBody.model_validate(data)
+        if self.session is not None and body.config:
+            raise ApiError(422, "invalid_request", "config can only be given in the first reset of a connection")
+        if body.reply_within_s is not None:
+            self.reply_within = body.reply_within_s
+        warnings = _ignored(body, "reset")
+        before = self.running
+
+        async def reset() -> tuple[str, dict[str, Any]]:
+            if before is not None:  # a call still running: this reset comes after it
+                await asyncio.wait({before})
+            if self.session is None:
+                self.session, observation, info = await self.manager.create("ws", body)
+            else:
+                observation, info = await self.manager.reset(self.session, body)
+            return "observation", _openenv_result(self.session, observation, None, False, False, info, warnings)
+
+        await self._answer(asyncio.ensure_future(reset()), "reset")
+
+    async def _step(self, data: Any) -> None:
+        if self.running is not None:
+            # A call is still running: this message waits for it; its own action is not run.
+            ignored = [] if isinstance(data, dict) and _is_wait(data.get("action", data)) else [
+                "this action was not run: it arrived while the previous call was still running "
+                f"(send {{\"tool\": \"{WAIT_TOOL}\"}} to wait for it)"]
+            await self._answer(self.running, self.running_kind, ignored)
+            return
+        if self.session is None:
+            raise ApiError(409, "no_episode", "send a reset message before step")
+        body = _ws_step_body(data)
+        session = self.session
+        if _is_wait(body.action):
+            await _ws_send(self.socket, "observation", _openenv_result(
+                session, "Nothing to wait for: no call is running.", 0.0, False, False, {},
+                ["wait is only for a call still running; it is not a step of the episode"]))
+            return
+
+        async def step() -> tuple[str, dict[str, Any]]:
+            observation, reward, terminated, truncated, info = await self.manager.step(session, body)
+            return "observation", _openenv_result(session, observation, reward, terminated, truncated, info)
+
+        await self._answer(asyncio.ensure_future(step()), "step")
+
+    async def _state(self) -> None:
+        if self.session is None:
+            if self.running is None:
+                raise ApiError(409, "no_episode", "send a reset message first")
+            state = SessionState(transport="ws", busy=True)  # the first reset is still starting the session
+        else:
+            state = self.manager.get(self.session.id).state()
+        await _ws_send(self.socket, "state", state.model_dump())
+
+    async def _answer(self, call: asyncio.Future, kind: str, warnings: list[str] | None = None) -> None:
+        """Send call's result if it ends within reply_within seconds, else a pending reply (it goes on)."""
+        if call is not self.running:
+            call.add_done_callback(_retrieve)
+            self.running, self.running_kind, self.running_since = call, kind, time.monotonic()
+        done, _ = await asyncio.wait({call}, timeout=self.reply_within)
+        if not done:
+            waited = time.monotonic() - self.running_since
+            text = (f"[the {kind} is still running on the server ({waited:.0f} s so far). Send the step "
+                    f"{{\"tool\": \"{WAIT_TOOL}\"}} to wait for its result; any other action is not run until it ends.]")
+            await _ws_send(self.socket, "observation", _openenv_result(
+                self.session, text, 0.0 if kind == "step" else None, False, False, {"pending": kind},
+                warnings, pending=True))
+            return
+        self.running = None
+        kind_sent, data = call.result()  # an ApiError or ValidationError is sent as an error by serve()
+        if warnings:
+            data["observation"]["warnings"] = [*data["observation"]["warnings"], *warnings]
+        await _ws_send(self.socket, kind_sent, data)
+
+    async def finish(self) -> None:
+        if self.running is not None:
+            await asyncio.wait({self.running})
+        if self.session is not None:
+            await self.manager.close(self.session.id, "its WebSocket closed")
+
+
+def _retrieve(call: asyncio.Future) -> None:
+    """Mark a call's failure as seen: the client may never collect it."""
+    if not call.cancelled():
+        call.exception()
 
 
 def _ws_step_body(data: Any) -> StepBody:

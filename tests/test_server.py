@@ -269,8 +269,8 @@ def test_bad_requests_are_4xx_with_a_message_and_leave_nothing(server, task, doc
         ("POST", "/sessions/nope/step", json.dumps({"action": "ls"}), 404, "unknown session"),
         ("POST", "/sessions/nope/reset", "{}", 404, "unknown session"),
         ("DELETE", "/sessions/nope", None, 404, "unknown session"),
-        ("POST", "/step", json.dumps({"action": {"tool": "bash", "command": "ls"}}), 422, "session_id"),
-        ("GET", "/state", None, 422, "session_id"),
+        ("POST", "/step", json.dumps({"action": {"tool": "bash", "command": "ls"}}), 409, "POST /reset first"),
+        ("POST", "/step", json.dumps({"session_id": "nope", "action": "ls"}), 404, "unknown session"),
     ]
     with httpx.Client(base_url=server.url, headers=h, timeout=120) as client:
         for method, path, body, status, words in cases:
@@ -311,17 +311,17 @@ def test_openenv_http_routes(server, task, docker_client):
         assert task.id in [t["id"] for t in client.get("/tasks").json()]
         first = client.post("/reset", json={"seed": 3, "task_id": task.id, "episode_id": "ignored"}).json()
         assert first["reward"] is None and first["done"] is False and "submit" in first["observation"]["text"]
-        session_id = first["metadata"]["session_id"]
-        container_id = first["metadata"]["info"]["container_id"]
+        session_id = first["observation"]["session_id"]
+        container_id = first["observation"]["info"]["container_id"]
         step = client.post("/step", json={"session_id": session_id, "timeout_s": 30,
                                           "action": {"tool": "bash", "command": "echo openenv"}}).json()
         assert step["observation"]["text"].startswith("openenv") and step["done"] is False and step["reward"] == 0.0
         state = client.get("/state", params={"session_id": session_id}).json()
-        assert state["step_count"] == 1 and state["episode_id"] == first["metadata"]["info"]["episode_id"]
+        assert state["step_count"] == 1 and state["episode_id"] == first["observation"]["info"]["episode_id"]
         done = client.post("/step", json={"session_id": session_id, "action": {"tool": "submit"}}).json()
         assert done["done"] is True and done["observation"]["terminated"] is True
         again = client.post("/reset", json={"session_id": session_id, "task_id": task.id}).json()
-        assert again["metadata"]["session_id"] == session_id and client.get("/state", params={"session_id": session_id}).json()["step_count"] == 0
+        assert again["observation"]["session_id"] == session_id and client.get("/state", params={"session_id": session_id}).json()["step_count"] == 0
         assert client.delete(f"/sessions/{session_id}").status_code == 200
     assert wait_until(lambda: not container_exists(docker_client, container_id), 30)
 
@@ -340,7 +340,7 @@ def test_openenv_websocket_messages(server, task, docker_client):
         assert bad["type"] == "error" and bad["data"]["code"] == "VALIDATION_ERROR" and "max_steps" in bad["data"]["message"]
         reset = send({"type": "reset", "data": {"task_id": task.id}})
         assert reset["type"] == "observation" and reset["data"]["done"] is False
-        container_id = reset["data"]["metadata"]["info"]["container_id"]
+        container_id = reset["data"]["observation"]["info"]["container_id"]
         # OpenEnv's Action models carry `metadata`; it is not a tool argument
         step = send({"type": "step", "data": {"tool": "bash", "command": "echo ws", "metadata": {}}})
         assert step["data"]["observation"]["text"].startswith("ws")
