@@ -364,11 +364,12 @@ class Grader:
             raise SandboxError(f"the grader's container {box.name} died during the test run")
         report.test_exit_code = run.exit_code
         try:
-            output_bytes, _ = box.read_file(output_path)
+            # Only the tail travels: the agent's code may have written (or `truncate`d) any size.
+            output_bytes = box.read(output_path, max_bytes=OUTPUT_LIMIT, tail=True).data
         except FileNotFoundError:
             output_bytes = b""
         # Whatever bypassed the redirection (written to an inherited descriptor) is kept too.
-        output = output_bytes[-OUTPUT_LIMIT:].decode("utf-8", errors="replace") + run.output
+        output = output_bytes.decode("utf-8", errors="replace") + run.output
         report.output = output[-OUTPUT_LIMIT:]
         report.log_tail = report.output[-4000:]
         if run.exit_code in (124, 137) and elapsed >= timeout - 1:
@@ -378,8 +379,10 @@ class Grader:
 
         results = None
         try:
-            results_bytes, _ = box.read_file(results_path)
-            results = runner.read(results_bytes)
+            content = box.read(results_path, max_bytes=runners.RESULTS_LIMIT)
+            if content.truncated:  # a cut report is not believed (nor parsed: cut XML does not parse anyway)
+                raise runners.ResultsError(f"the results file is larger than {runners.RESULTS_LIMIT} bytes")
+            results = runner.read(content.data)
             report.report_source = "junit" if isinstance(results, testlogs.JUnitResults) else "recorder"
         except (FileNotFoundError, IsADirectoryError, runners.ResultsError) as exc:
             if task.tests.log_fallback:

@@ -26,8 +26,8 @@ from typing import ClassVar, get_args
 from . import testlogs
 from .task import RunnerName
 
-RESULTS_LIMIT = 50_000_000
-"""Bytes of a recorder's results file that are read; a larger file is not believed."""
+RESULTS_LIMIT = 64 * 1024 * 1024
+"""Bytes of a results file (JUnit report or recorder's lines) that are read; a larger file is not believed."""
 _RECORDER = Path(__file__).with_name("reporter") / "sitecustomize.py"
 _RUNS_TOX = re.compile(r"(?:^|[\s;&|(/'\"])tox(?:[\s'\"]|$)")
 

@@ -270,6 +270,20 @@ def test_bytecode_shipped_in_pycache_is_removed(grader, task, image):
     assert report.status == "graded" and not report.resolved and any("__pycache__" in p for p in report.restored)
 
 
+def test_a_sparse_100_gb_output_file_is_read_only_in_its_tail(grader, task, image):
+    """The patch's code stretches the grader's output file (its stdout) to 100 GB: the host reads a bounded tail."""
+    from swe_env.grading import OUTPUT_LIMIT
+
+    # At exit, when pytest's capture no longer holds descriptor 1 and the report is written.
+    stretch = "import atexit, os\\natexit.register(lambda: os.ftruncate(1, 100 * 2**30))\\n"
+    hack, hack_and_fix = _hack_diffs(image, task, f"printf '{stretch}' >> ledger/__init__.py")
+    alone = grader.grade(task, hack, image=image)
+    assert alone.status == "graded" and not alone.resolved and len(alone.output) <= OUTPUT_LIMIT + 1_000_000
+    honest = grader.grade(task, hack_and_fix, image=image)
+    assert honest.resolved and len(honest.output) <= OUTPUT_LIMIT + 1_000_000, honest.log_tail[-500:]
+    assert honest.output.endswith("\0" * 100)  # the tail of the stretched file: what was read is its end
+
+
 def test_tests_that_did_not_run_count_as_failed(grader, task, image):
     hack, _ = _hack_diffs(image, task, HACKS["pyproject-k-deselect"][0])
     bare = task.model_copy(update={"tests": task.tests.model_copy(update={"protected_config": []})})
