@@ -18,7 +18,7 @@ import gymnasium as gym
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import actions, tools, traces
-from .grading import Grader, GradingReport, RewardMode
+from .grading import Grader, GradingReport, RewardMode, compute_reward
 from .images import ImageBuilder, ImagesMode
 from .pool import SandboxSpec, WarmPool
 from .sandbox import DiskLimitExceeded, OutputLost, Sandbox, SandboxError
@@ -203,10 +203,20 @@ class SWEEnv(gym.Env):
             truncated, terminated, reward = True, False, 0.0
             self._end_with_error(record, info, "disk_limit", f"The episode was ended: {exc}.", exc)
         except (SandboxError, ShellError, docker.errors.DockerException, OSError) as exc:
-            # The container died or the engine failed: not the agent's fault, and the episode cannot go on.
             truncated, terminated, reward = True, False, 0.0
-            self._end_with_error(record, info, "sandbox_died",
-                                 f"The sandbox failed and the episode cannot continue: {exc}", exc)
+            cause = self.sandbox.stopped_from_inside() if self.sandbox is not None and not self.sandbox.alive() else None
+            if cause is not None:
+                # The engine's record says something in the container stopped it: the agent's doing.
+                report = GradingReport(task_id=self.task.id, status="graded",
+                                       error=f"the agent's commands stopped the container: {cause}")
+                reward = report.reward = compute_reward(report, self.config.reward_mode, None, self.task.gold_patch)
+                info["report"] = report.model_dump()
+                record.observation, record.error, info["error"] = f"The episode was ended: {report.error}.", True, report.error
+                self._finish_episode("sandbox_killed", report=report, error=report.error)
+            else:
+                # The container died or the engine failed: not the agent's fault, and the episode cannot go on.
+                self._end_with_error(record, info, "sandbox_died",
+                                     f"The sandbox failed and the episode cannot continue: {exc}", exc)
         except Exception as exc:  # noqa: BLE001 - step never raises; a bug of ours is labelled, not blamed on the agent
             truncated, terminated, reward = True, False, 0.0
             self._end_with_error(record, info, "internal_error",

@@ -296,7 +296,17 @@ class Grader:
             with Sandbox(image, task.limits, task.environment.workdir, task.environment.env, kind="grader",
                          labels={"task": task.id, **self.labels}) as box:
                 _note(report, started, f"container {box.name} started")
-                self._grade_in(box, task, patch, report, started)
+                try:
+                    self._grade_in(box, task, patch, report, started)
+                except SandboxError:
+                    cause = None if box.alive() else box.stopped_from_inside()
+                    if cause is None:  # stopped from outside, or no record says otherwise: ours
+                        raise
+                    # The engine's record says the code under test stopped the container: the
+                    # model's failure, not an infrastructure one, and nothing it wrote is believed.
+                    report.error = f"the code under test stopped the grader's container: {cause}"
+                    report.report_source, report.test_exit_code = "none", None
+                    record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, None, "")
         except SandboxError as exc:
             report.status, report.infrastructure_failure, report.error = "infra_error", True, str(exc)
         except Exception as exc:  # noqa: BLE001 - an engine fault must become a labelled report, not a crash

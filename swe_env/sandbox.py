@@ -401,6 +401,37 @@ class Sandbox:
             return False
         return self.container.status == "running"
 
+    def stopped_from_inside(self) -> str | None:
+        """Why a container that is no longer running stopped, when the engine's own record shows
+        it was from inside (a process in it killed the main process, or the memory limit took
+        it); None when the cause was outside or is unknown (an API kill or removal, the TTL
+        running out, the engine failing): that one is ours, an infrastructure failure.
+
+        The evidence is the engine's event log for this container, which nothing inside can
+        write: a stop that anyone asked for through the API is a `kill` event (removal by
+        force, `docker stop`, the engine shutting down); a main process that died of a signal
+        sent from inside the container, or of the OOM killer, leaves only `die` (exit code
+        not 0) and `oom`. The main process ending by itself (exit 0) is the TTL.
+        """
+        if self.container is None or self.started_at is None:
+            return None
+        started = int(time.time() - (time.monotonic() - self.started_at)) - 2
+        try:
+            events = list(engine.client().events(since=started, until=int(time.time()) + 1, decode=True,
+                                                 filters={"container": self.container.id}))
+        except (docker.errors.DockerException, requests.RequestException):
+            return None
+        actions = [event.get("status") or event.get("Action") for event in events]
+        if "kill" in actions or "die" not in actions:
+            return None
+        died = next(event for event in events if (event.get("status") or event.get("Action")) == "die")
+        code = str(died.get("Actor", {}).get("Attributes", {}).get("exitCode", ""))
+        if "oom" in actions:
+            return f"the container ran out of memory (limit {self.limits.memory}) and its main process was killed"
+        if code in ("", "0"):
+            return None
+        return f"a process inside the container stopped its main process (exit code {code})"
+
     # ------------------------------------------------------------ commands
 
     def run(self, command: str, timeout: float | None = None) -> CommandResult:

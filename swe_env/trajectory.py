@@ -56,7 +56,9 @@ class Trajectory(BaseModel):
     reward: float = 0.0
     resolved: bool = False
     termination: str | None = None
-    """submitted, max_steps, time_limit, disk_limit, sandbox_died, internal_error, closed, abandoned, agent_error or infra_error."""
+    """submitted, max_steps, time_limit, disk_limit, sandbox_killed (the agent's commands stopped its container, as the
+    engine's record shows: the agent's failure), sandbox_died (stopped from outside: ours), internal_error, closed,
+    abandoned, agent_error or infra_error."""
     error: str | None = None
     seconds: float = 0.0
 

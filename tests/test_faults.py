@@ -148,3 +148,22 @@ def test_interrupted_image_build_leaves_no_container_and_no_tag(docker_client, i
         time.sleep(0.5)
     assert build_containers() == []
     assert not docker_client.images.list(filters={"reference": tag})
+
+
+def test_an_agent_that_stops_its_own_container_fails_its_episode(task, image):
+    """Killing the container's main process from the agent's shell: the engine's record shows it came from inside,
+    so the episode is the agent's failure (`sandbox_killed`, -1 in signed mode, not retried), not `sandbox_died`."""
+    from swe_env import SWEEnv
+    from swe_env.trajectory import RETRYABLE_ENDINGS
+
+    env = SWEEnv(tasks=[task], reward_mode="signed")
+    try:
+        env.reset(options={"task_id": task.id})
+        kill = ("for p in /proc/[0-9]*; do case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in "
+                "*swe-env-main*) kill -9 ${p#/proc/};; esac; done; sleep 5")
+        _, reward, terminated, truncated, info = env.step({"tool": "bash", "command": kill})
+        assert truncated and not terminated and reward == -1.0, info
+        assert env.trajectory.termination == "sandbox_killed" and "sandbox_killed" not in RETRYABLE_ENDINGS
+        assert "stopped the container" in info["error"]
+    finally:
+        env.close()

@@ -405,6 +405,30 @@ def test_container_dying_mid_run_is_an_infrastructure_failure(task, image, docke
     assert not report.resolved and report.reward == 0.0
 
 
+KILL_MAIN_PROCESS = (
+    "import os as _os, signal as _signal\n"
+    "for _pid in [p for p in _os.listdir('/proc') if p.isdigit() and int(p) != _os.getpid()]:\n"
+    "    try:\n"
+    "        if b'swe-env-main' in open('/proc/%s/cmdline' % _pid, 'rb').read():\n"
+    "            _os.kill(int(_pid), _signal.SIGKILL)\n"
+    "    except OSError:\n"
+    "        pass\n"
+)
+
+
+def test_code_that_stops_the_grader_container_is_the_models_failure(task, image):
+    """The patch's code kills the container's main process mid-run: the engine's record shows it came from
+    inside, so it is graded as a failure (-1 in signed mode), not excluded as an infrastructure fault."""
+    with Sandbox(image, Limits(), task.environment.workdir) as box:
+        box.write_file("/tmp/kill.py", KILL_MAIN_PROCESS.encode())
+        assert box.run("cat /tmp/kill.py >> ledger/__init__.py", timeout=60).exit_code == 0
+        hack = box.diff(task.base_commit)
+    report = Grader(reward_mode="signed").grade(task, hack + task.gold_patch, image=image)
+    assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
+    assert not report.resolved and report.reward == -1.0 and "stopped the grader's container" in report.error
+    assert set(report.test_results.values()) == {"missing"}
+
+
 def test_patch_that_applies_only_with_fuzz(grader, task, image):
     lines = [line for line in task.gold_patch.splitlines(keepends=True) if not line.startswith("index ")]
     first_context = next(i for i, line in enumerate(lines) if line.startswith("@@")) + 1
