@@ -11,7 +11,9 @@ options), and an agent's mistakes are observations. Two transports: "ws" (one We
 env, the lower latency; needs the `websockets` package) and "http" (httpx when installed,
 else the standard library's http.client, both with a kept-alive connection).
 
-Trajectories are written by the server (`swe-env serve --trajectory-path`), not the client.
+Trajectories are written by the server (`swe-env serve --trajectory-path`), not the client;
+`get_trajectory()` fetches the current episode's record from it, as `SWEEnv.get_trajectory()`
+returns it. A server holds one container per session, so `warm_pool` is refused here.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, Literal
 import gymnasium as gym
 
 from .env import CodeText, EnvConfig, render_text
+from .trajectory import Trajectory
 
 try:
     import httpx
@@ -229,6 +232,9 @@ class RemoteSWEEnv(gym.Env):
                  transport: Literal["auto", "ws", "http"] = "auto", timeout: float = DEFAULT_TIMEOUT,
                  **env_options: Any):
         EnvConfig(**env_options)  # the same errors as SWEEnv, before any request
+        if env_options.get("warm_pool"):
+            raise ValueError("warm_pool is not offered by a swe-env server: each session holds one container at a "
+                             "time (the server's max_sessions bounds them); use SWEEnv(warm_pool=...) in-process")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, not {render_mode!r}")
         if transport == "auto":
@@ -249,6 +255,8 @@ class RemoteSWEEnv(gym.Env):
         self._steps = 0
         self._last_text = ""
         self._agent_seconds: float | None = None
+        self._lost: SessionLost | None = None
+        """Why the current episode's session was lost (its record went with it)."""
 
     # ------------------------------------------------------------ gym API
 
@@ -263,7 +271,7 @@ class RemoteSWEEnv(gym.Env):
             observation, info = self._reset(body)
         self.session_id = info.get("session_id", self.session_id)
         self.task_id = info.get("task_id")
-        self._episode, self._steps, self._last_text = True, 0, observation
+        self._episode, self._steps, self._last_text, self._lost = True, 0, observation, None
         return observation, info
 
     def step(self, action: Any) -> tuple[str, float, bool, bool, dict]:
@@ -285,6 +293,7 @@ class RemoteSWEEnv(gym.Env):
         except SessionLost as exc:
             # Like a container that died under SWEEnv: the episode cannot go on; the next reset opens a new session.
             self._forget_session()
+            self._lost = exc
             text = f"The sandbox failed and the episode cannot continue: {exc}"
             reward, terminated, truncated, info = 0.0, False, True, {"error": str(exc), "step": self._steps}
         self._last_text = text
@@ -318,6 +327,21 @@ class RemoteSWEEnv(gym.Env):
         if self._ws is not None:
             return self._ws.send("state")
         return self._http.request("GET", f"/sessions/{self.session_id}")
+
+    def get_trajectory(self) -> Trajectory | None:
+        """The record of the current (or last) episode, from the server (as `SWEEnv.get_trajectory()`);
+        None before the first reset. Raises SessionLost when the episode's session is gone (reaped,
+        server restarted), RemoteEnvError while a call of this env is still running on the server."""
+        if self._lost is not None:
+            raise SessionLost(f"the episode's record went with its session: {self._lost}", self._lost.status,
+                              self._lost.code)
+        if self.session_id is None:
+            return None
+        if self._ws is not None:
+            record = self._ws.send("trajectory")
+        else:
+            record = self._http.request("GET", f"/sessions/{self.session_id}/trajectory")
+        return Trajectory.model_validate(record)
 
     def tasks(self) -> list[dict[str, Any]]:
         """The server's tasks (id, repo, base_commit, workdir, max_steps)."""

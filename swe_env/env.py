@@ -113,23 +113,33 @@ class SWEEnv(gym.Env):
     # ------------------------------------------------------------ gym API
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
-        super().reset(seed=seed)
-        self._finish_episode("abandoned", write=True)
+        """Start an episode. `options`: `task_id`, `action_format`, and for the record `episode_index`
+        and `model` (kept in the trajectory). Options are checked before anything else: a refused
+        reset (KeyError for an unknown task_id, ValueError for a bad option) leaves the running
+        episode, its container and the random generator as they were."""
         options = options or {}
         action_format = options.get("action_format", self.config.action_format)
         if action_format not in actions.FORMATS:
             raise ValueError(f"action_format must be one of {', '.join(actions.FORMATS)}, not {action_format!r}")
         task_id = options.get("task_id")
+        if task_id is not None and task_id not in self._by_id:
+            raise KeyError(unknown_task_message(task_id, self._by_id))
+        episode_index, model = options.get("episode_index"), options.get("model")
+        if episode_index is not None and (isinstance(episode_index, bool) or not isinstance(episode_index, int)
+                                          or episode_index < 0):
+            raise ValueError(f"episode_index must be an integer >= 0, not {episode_index!r}")
+        if model is not None and not isinstance(model, str):
+            raise ValueError(f"model must be a string, not {model!r}")
+        super().reset(seed=seed)
+        self._finish_episode("abandoned", write=True)
         if task_id is not None:
-            if task_id not in self._by_id:
-                raise KeyError(f"unknown task_id {task_id!r}; known: {', '.join(sorted(self._by_id))}")
             task = self._by_id[task_id]
         else:
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
         image = self.builder.ensure(task)
         limits = self._episode_limits = self._limits(task)
         spec = SandboxSpec.of(image, limits, task.environment.workdir, task.environment.env, {"task": task.id},
-                              self.config.output_limit, task.environment.user)
+                              self.config.output_limit, task.environment.user, task.environment.services)
         sandbox = self._pool.acquire(spec) if self._pool is not None else spec.start()
         self.task, self.sandbox, self._files = task, sandbox, tools.FileTools(sandbox)
         self._done, self._steps, self._started = False, 0, time.monotonic()
@@ -140,6 +150,9 @@ class SWEEnv(gym.Env):
             image=image,
             config=self.config.model_dump(exclude={"trajectory_path"}) | {"limits": limits.model_dump()},
             problem_statement=task.problem_statement,
+            workdir=task.environment.workdir,
+            episode_index=episode_index,
+            model=model,
         )
         instructions = tools.instructions(task.environment.workdir, action_format, self._tool_names)
         observation = f"{task.problem_statement.rstrip()}\n\n{instructions}"
@@ -242,6 +255,14 @@ class SWEEnv(gym.Env):
 
     # ------------------------------------------------------------ helpers
 
+    def get_trajectory(self) -> Trajectory | None:
+        """A copy of the current (or last) episode's record; None before the first reset.
+
+        The public way to the record, also through gymnasium's wrappers
+        (`env.unwrapped.get_trajectory()`, `env.get_wrapper_attr("get_trajectory")()`);
+        `RemoteSWEEnv` has the same method."""
+        return self.trajectory.model_copy(deep=True) if self.trajectory is not None else None
+
     def note_agent_seconds(self, seconds: float) -> None:
         """Record how long the agent took to choose the next action (stored with that step)."""
         self._agent_seconds = round(seconds, 4)
@@ -321,6 +342,13 @@ class SWEEnv(gym.Env):
     def _write_trajectory(self) -> None:
         if self._writer is not None and self.trajectory is not None:
             self._writer.write(self.trajectory)
+
+
+def unknown_task_message(task_id: Any, known: Any, listed: int = 20) -> str:
+    """The message for a reset naming a task the env does not have (the first `listed` known ids)."""
+    names = sorted(known)
+    shown = ", ".join(names[:listed]) + (f", ... ({len(names) - listed} more)" if len(names) > listed else "")
+    return f"unknown task_id {task_id!r}; known: {shown}"
 
 
 def render_text(render_mode: str | None, task_id: str | None, steps: int, last_text: str) -> str | None:

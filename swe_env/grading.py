@@ -294,6 +294,7 @@ class Grader:
             image = image or self.builder.ensure(task)
             _note(report, started, f"image {image}")
             with Sandbox(image, task.limits, task.environment.workdir, task.environment.env, kind="grader",
+                         services=task.environment.services,
                          labels={"task": task.id, **self.labels}) as box:
                 _note(report, started, f"container {box.name} started")
                 try:

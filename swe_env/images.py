@@ -191,6 +191,7 @@ def env_dockerfile(base_tag: str, environment: Environment, requirements: tuple[
     packages = [*environment.pip_packages, *requirements]
     if packages:
         lines.append(f"RUN pip install -q {' '.join(shlex.quote(p) for p in packages)}")
+    lines.extend(f"RUN {command}" for command in environment.env_setup)
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .sandbox import Sandbox
-from .task import Limits
+from .task import Limits, Service
 
 
 @dataclass(frozen=True)
@@ -29,23 +29,26 @@ class SandboxSpec:
     labels: tuple[tuple[str, str], ...] = ()
     output_limit: int = 10_000
     user: str | None = None
+    services: tuple[Service, ...] = ()
 
     @classmethod
     def of(cls, image: str, limits: Limits, workdir: str, env: dict[str, str] | None = None,
-           labels: dict[str, str] | None = None, output_limit: int = 10_000, user: str | None = None) -> "SandboxSpec":
+           labels: dict[str, str] | None = None, output_limit: int = 10_000, user: str | None = None,
+           services: list[Service] | tuple[Service, ...] = ()) -> "SandboxSpec":
         return cls(image, limits, workdir, tuple(sorted((env or {}).items())), tuple(sorted((labels or {}).items())),
-                   output_limit, user)
+                   output_limit, user, tuple(services))
 
     @property
     def key(self) -> tuple:
-        # Limits is a pydantic model (not hashable): its JSON stands for it.
+        # Limits and Service are pydantic models (not hashable): their JSON stands for them.
         return (self.image, self.limits.model_dump_json(), self.workdir, self.env, self.labels, self.output_limit,
-                self.user)
+                self.user, tuple(service.model_dump_json() for service in self.services))
 
     def start(self) -> Sandbox:
         """A started sandbox with its shell attached; nothing is left behind if that fails."""
         sandbox = Sandbox(self.image, self.limits, self.workdir, dict(self.env), kind="episode",
-                          labels=dict(self.labels), output_limit=self.output_limit, user=self.user)
+                          labels=dict(self.labels), output_limit=self.output_limit, user=self.user,
+                          services=self.services)
         try:
             sandbox.start()
             sandbox.start_shell()

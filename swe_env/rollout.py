@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import gymnasium as gym
+
 from . import engine
 from .agents import Agent, make_agent
 from .engine import EngineUnavailable
@@ -52,32 +54,59 @@ class RolloutProgress:
     """Episodes that ended in an agent or infrastructure error."""
 
 
-def run_episode(env: SWEEnv, agent: Agent, task_id: str, episode_index: int | None = None,
+def run_episode(env: gym.Env, agent: Agent, task_id: str, episode_index: int | None = None,
                 should_stop: Callable[[], bool] | None = None) -> Trajectory:
     """Play one episode of `agent` on `task_id` to its end and return its trajectory.
 
-    The env is reset in the agent's `action_format` when it has one; the agent's `model` and the
-    episode index are recorded in the trajectory.
+    `env` is a `SWEEnv`, a `RemoteSWEEnv`, or either under gymnasium's wrappers (`gymnasium.make`):
+    the record comes from the env's public `get_trajectory()`, found through the wrappers. The env
+    is reset in the agent's `action_format` when it has one; the agent's `model` and the episode
+    index go in as reset options, so the env's own record (and any file it or a server writes) has them.
     """
     options: dict[str, Any] = {"task_id": task_id}
     if getattr(agent, "action_format", None):
         options["action_format"] = agent.action_format
+    if episode_index is not None:
+        options["episode_index"] = episode_index
+    if getattr(agent, "model", None) is not None:
+        options["model"] = agent.model
     observation, info = env.reset(options=options)
-    env.trajectory.episode_index = episode_index
-    env.trajectory.model = getattr(agent, "model", None)
+    note_agent_seconds = _env_method(env, "note_agent_seconds")
     agent.reset(observation, info)
     while True:
         if should_stop is not None and should_stop():
             raise Interrupted
         started = time.monotonic()
         action = agent.act(observation)
-        env.note_agent_seconds(time.monotonic() - started)
+        if note_agent_seconds is not None:
+            note_agent_seconds(time.monotonic() - started)
         observation, _reward, terminated, truncated, info = env.step(action)
         if terminated or truncated:
-            return env.trajectory
+            trajectory = trajectory_of(env)
+            if trajectory is None:
+                raise RuntimeError("the env has no record of the episode it just ended")
+            return trajectory
 
 
-def play(env: SWEEnv, agent: Agent, agent_name: str, task_id: str, episode_index: int,
+def trajectory_of(env: gym.Env) -> Trajectory | None:
+    """The env's record of its current (or last) episode, through any gymnasium wrappers; raises
+    TypeError for an env without `get_trajectory()`."""
+    get_trajectory = _env_method(env, "get_trajectory")
+    if get_trajectory is None:
+        raise TypeError(f"{type(env).__name__} has no get_trajectory(): run_episode needs a SWEEnv or RemoteSWEEnv "
+                        "(or one of them under gymnasium wrappers)")
+    return get_trajectory()
+
+
+def _env_method(env: Any, name: str) -> Callable | None:
+    """A method of the env or of the env under its wrappers (gymnasium 1.x wrappers do not forward attributes)."""
+    try:
+        return env.get_wrapper_attr(name) if hasattr(env, "get_wrapper_attr") else getattr(env, name)
+    except AttributeError:
+        return getattr(getattr(env, "unwrapped", None), name, None)
+
+
+def play(env: gym.Env, agent: Agent, agent_name: str, task_id: str, episode_index: int,
          should_stop: Callable[[], bool] | None = None) -> Trajectory:
     """`run_episode`, with an exception turned into a labelled trajectory (keeping the steps so far)."""
     started = time.monotonic()
@@ -86,7 +115,10 @@ def play(env: SWEEnv, agent: Agent, agent_name: str, task_id: str, episode_index
     except (Interrupted, KeyboardInterrupt):
         raise
     except Exception as exc:  # noqa: BLE001 - one failed episode must not end the run
-        partial = env.trajectory
+        try:
+            partial = trajectory_of(env)
+        except Exception:  # noqa: BLE001 - e.g. a server that is gone: no partial record then
+            partial = None
         if partial is None or partial.task_id != task_id or partial.episode_index != episode_index:
             partial = None
         return _failed(task_id, agent_name, getattr(agent, "model", None), episode_index, exc,
@@ -299,7 +331,10 @@ class _RayFailure(OSError):
 
 def _failed(task_id: str, agent: str, model: str | None, episode_index: int | None, exc: Exception,
             seconds: float, partial: Trajectory | None = None) -> Trajectory:
-    infrastructure = isinstance(exc, (EngineUnavailable, ImageBuildError, RepoError, SandboxError, OSError))
+    from .client import RemoteEnvError  # a server that failed or lost the session: not the agent's doing
+
+    infrastructure = isinstance(exc, (EngineUnavailable, ImageBuildError, RepoError, SandboxError, OSError,
+                                      RemoteEnvError))
     base = partial.model_copy(deep=True) if partial is not None else Trajectory(
         task_id=task_id, agent=agent, episode_id=uuid.uuid4().hex[:16])
     return base.model_copy(update={

@@ -32,7 +32,7 @@ import requests
 from . import engine
 from .images import INSTALLED_TREE
 from .shell import CommandResult, ShellSession
-from .task import Limits
+from .task import Limits, Service
 
 _FILE_TIMEOUT = 120.0
 _DISK_CHECK_AFTER_SECONDS = 1.0
@@ -51,6 +51,8 @@ _MAIN_PROCESS = (
 )
 """The container's main process: waits out the TTL ($1 seconds); on SIGUSR1 kills every other process.
 `wait` returns as soon as a trapped signal arrives, and the loop starts a new `sleep` for the rest."""
+SERVICES_LOG = "/run/swe-env-services.log"
+"""Where the task's services write their output (`task.Service`)."""
 _RESIDENT_PROCESSES = 3  # init, the main bash and its sleep: what stop_all_processes leaves
 _STOP_ALL_TIMEOUT = 20.0
 _CREATE_WAIT_SECONDS = 30.0  # close() waits this long for a create an interrupt cut short
@@ -242,8 +244,11 @@ class Sandbox:
         output_limit: int = 10_000,
         ttl_seconds: int = engine.DEFAULT_TTL_SECONDS,
         user: str | None = None,
+        services: "tuple[Service, ...] | list[Service]" = (),
     ):
         self.image = image
+        self.services = tuple(services)
+        """Processes started in the background, as root, right after the container (`task.Service`)."""
         self.user = user or ""
         self.limits = limits
         self.workdir = workdir
@@ -284,7 +289,28 @@ class Sandbox:
             self.close()  # an interrupt, or no engine at all: nothing may stay behind, or registered
             raise
         self.started_at = time.monotonic()
+        try:
+            self._start_services()
+        except BaseException:
+            self.close()
+            raise
         return self
+
+    def _start_services(self) -> None:
+        for service in self.services:
+            launched = self.exec(["/bin/bash", "-c", f"nohup /bin/bash -c {shlex.quote(service.run)} "
+                                  f">>{SERVICES_LOG} 2>&1 </dev/null &"], user="root")
+            if launched.exit_code != 0:
+                raise SandboxError(f"service `{service.run}` could not be started: {launched.output.strip()[-300:]}")
+            if not service.ready:
+                continue
+            deadline = time.monotonic() + service.ready_timeout
+            while self.exec(["/bin/bash", "-c", service.ready], user="root", timeout=service.ready_timeout).exit_code != 0:
+                if time.monotonic() > deadline:
+                    log = self.exec(["/usr/bin/tail", "-c", "300", SERVICES_LOG], user="root").output.strip()
+                    raise SandboxError(f"service `{service.run}` was not ready after {service.ready_timeout:g} s "
+                                       f"(`{service.ready}` kept failing); its log ends: {log}")
+                time.sleep(0.2)
 
     def _create(self, result: concurrent.futures.Future) -> None:
         try:

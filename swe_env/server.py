@@ -2,17 +2,20 @@
 
 Each session owns one `SWEEnv` (so at most one container at a time). Routes:
 
-- `POST /sessions` (seed / task_id / action_format, plus `config`: EnvConfig fields) → the
-  session id and the first observation; `POST /sessions/{id}/reset` starts a new episode in
-  it; `POST /sessions/{id}/step` ({"action": ...}) → observation, reward, terminated,
-  truncated, info; `GET /sessions/{id}` → state; `DELETE /sessions/{id}` closes it and
-  removes its container; `GET /sessions` lists them.
+- `POST /sessions` (seed / task_id / action_format / episode_index / model, plus `config`:
+  EnvConfig fields but `trajectory_path` and `warm_pool`) → the session id and the first
+  observation; `POST /sessions/{id}/reset` starts a new episode in it (a reset naming an
+  unknown task is refused before the running episode is touched); `POST /sessions/{id}/step`
+  ({"action": ...}) → observation, reward, terminated, truncated, info; `GET /sessions/{id}`
+  → state; `GET /sessions/{id}/trajectory` → the episode's record; `DELETE /sessions/{id}`
+  closes it and removes its container; `GET /sessions` lists them.
 - `GET /tasks`, `GET /health`, `GET /schema`, `GET /metadata`.
 - OpenEnv's conventions: `POST /reset`, `POST /step`, `GET /state` with OpenEnv's request and
   response shapes (observation / reward / done; session id and info inside the observation),
   one default session per HTTP client (cookie, or client address and credentials) so that the
   session id is optional; `WS /ws` speaking OpenEnv's message protocol (reset / step / state /
-  close → observation / state / error, OpenEnv's error codes), one session per connection,
+  close → observation / state / error, OpenEnv's error codes; plus our `trajectory` message →
+  `trajectory`), one session per connection,
   every message answered within `reply_within` seconds (longer work goes on, and the next step
   message collects it); `POST /mcp` (JSON-RPC: initialize, ping, tools/list). The README says
   exactly what is and is not compatible.
@@ -55,7 +58,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     ) from None
 
 from . import __version__, engine, tools
-from .env import EnvConfig, SWEEnv
+from .env import EnvConfig, SWEEnv, unknown_task_message
 from .images import ImageBuildError
 from .repos import RepoError
 from .sandbox import SandboxError
@@ -67,6 +70,9 @@ T = TypeVar("T")
 LOOPBACK_NAMES = ("localhost",)
 SERVER_ONLY_OPTIONS = ("trajectory_path",)
 """EnvConfig fields a client may not set: they name paths on the server's machine."""
+ONE_CONTAINER_OPTIONS = ("warm_pool",)
+"""EnvConfig fields nobody may set above 0 on a server: a session holds one container at a time (what
+`max_sessions` bounds), and a per-session warm pool would keep more, one set per task it resets to."""
 ENDED_MEMORY = 1000
 """How many ended sessions the server remembers, to say why an id is unknown."""
 DEFAULT_REPLY_WITHIN = 45.0
@@ -120,7 +126,14 @@ class ServerConfig(BaseModel):
             EnvConfig(**self.env_options)
         except ValidationError as exc:
             raise ServerConfigError(f"invalid env options: {_validation_text(exc)}") from None
+        pooled = [key for key in ONE_CONTAINER_OPTIONS if self.env_options.get(key)]
+        if pooled:
+            raise ServerConfigError(f"env option {pooled[0]} is not offered by the server: {_ONE_CONTAINER_WHY}")
         return self
+
+
+_ONE_CONTAINER_WHY = ("each session holds one container at a time, which is what max_sessions bounds; "
+                      "a warm pool would keep more per session (one per task it resets to)")
 
 
 def is_loopback(host: str) -> bool:
@@ -150,11 +163,15 @@ class ResetBody(_Body):
     """Format the first observation asks the agent to use (every format is accepted)."""
     episode_id: str | None = Field(default=None, max_length=255)
     """Accepted for OpenEnv compatibility and ignored: the env names its episodes (info["episode_id"])."""
+    episode_index: int | None = Field(default=None, ge=0)
+    """Recorded in the episode's trajectory (a rollout's episode index: the resume key with agent, model, task)."""
+    model: str | None = Field(default=None, max_length=255)
+    """Recorded in the episode's trajectory (the model the agent runs)."""
 
     def reset_kwargs(self) -> dict[str, Any]:
-        options = {key: value for key, value in (("task_id", self.task_id), ("action_format", self.action_format))
-                   if value is not None}
-        return {"seed": self.seed, "options": options}
+        fields = (("task_id", self.task_id), ("action_format", self.action_format),
+                  ("episode_index", self.episode_index), ("model", self.model))
+        return {"seed": self.seed, "options": {key: value for key, value in fields if value is not None}}
 
 
 class CreateSessionBody(ResetBody):
@@ -358,6 +375,7 @@ class SessionManager:
     def __init__(self, config: ServerConfig, tasks: list[Task]):
         self.config = config
         self.tasks = tasks
+        self._task_ids = {task.id for task in tasks}
         self.sessions: dict[str, Session] = {}
         self.defaults: dict[str, str] = {}
         """HTTP caller (address and credentials) → its default session on OpenEnv's routes."""
@@ -368,18 +386,33 @@ class SessionManager:
 
     # -- lifecycle
 
-    def open(self, transport: Literal["http", "ws"], config: dict[str, Any]) -> Session:
-        """Reserve a slot for a new session (no container yet); raises ApiError 422 / 429."""
+    def options(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A client's `config` over the server's env options, checked; raises ApiError 422."""
         bad = [key for key in SERVER_ONLY_OPTIONS if key in config]
         if bad:
             raise ApiError(422, "invalid_request",
                            f"config.{bad[0]} is a server setting (swe-env serve --{bad[0].replace('_', '-')}), "
                            "not a client option")
+        pooled = [key for key in ONE_CONTAINER_OPTIONS if config.get(key)]
+        if pooled:
+            raise ApiError(422, "invalid_request",
+                           f"config.{pooled[0]} is not offered by the server: {_ONE_CONTAINER_WHY}")
         options = {**self.config.env_options, **config}
         try:
             EnvConfig(**options)
         except ValidationError as exc:
             raise ApiError(422, "invalid_request", f"config: {_validation_text(exc)}") from None
+        return options
+
+    def check_task(self, task_id: str | None, running: bool = False) -> None:
+        """Refuse a reset naming a task the server does not have, before any env call (ApiError 404)."""
+        if task_id is not None and task_id not in self._task_ids:
+            note = "; the session's episode goes on" if running else ""
+            raise ApiError(404, "unknown_task", unknown_task_message(task_id, self._task_ids) + note)
+
+    def open(self, transport: Literal["http", "ws"], config: dict[str, Any]) -> Session:
+        """Reserve a slot for a new session (no container yet); raises ApiError 422 / 429."""
+        options = self.options(config)
         if len(self.sessions) >= self.config.max_sessions:
             raise ApiError(429, "capacity", f"the server is full: {len(self.sessions)} of {self.config.max_sessions} "
                                             "sessions are open; close one (DELETE /sessions/{id}) or try later")
@@ -477,8 +510,21 @@ class SessionManager:
             session.in_flight -= 1
 
     async def reset(self, session: Session, body: ResetBody) -> tuple[str, dict]:
+        """A new episode in the session. An unknown task is refused first (the running episode goes
+        on); a reset that fails later (an image build, a container start) has ended the running
+        episode, and the session's state says so (done, no container)."""
+        self.check_task(body.task_id, running=session.episode_id is not None)
         kwargs = body.reset_kwargs()
-        observation, info = await self.call(session, lambda env: env.reset(**kwargs))
+
+        def reset(env: SWEEnv) -> tuple[str, dict]:
+            try:
+                return env.reset(**kwargs)
+            except BaseException:
+                if env.sandbox is None:  # no container any more: the previous episode is over
+                    session.done, session.container_id = True, None
+                raise
+
+        observation, info = await self.call(session, reset)
         session.episode_id, session.task_id = info.get("episode_id"), info.get("task_id")
         session.container_id = info.get("container_id")
         session.steps, session.done, session.started = 0, False, time.monotonic()
@@ -487,6 +533,7 @@ class SessionManager:
 
     async def create(self, transport: Literal["http", "ws"], body: CreateSessionBody) -> tuple[Session, str, dict]:
         """Open a session and reset its first episode; a failed reset leaves no session and no container."""
+        self.check_task(body.task_id)
         session = self.open(transport, body.config)
         try:
             observation, info = await self.reset(session, body)
@@ -510,6 +557,13 @@ class SessionManager:
             session.steps += 1
         session.done = session.done or terminated or truncated
         return observation, reward, terminated, truncated, info
+
+    async def trajectory(self, session: Session) -> dict[str, Any]:
+        """The record of the session's current (or last) episode, as the env keeps it (`SWEEnv.get_trajectory`)."""
+        record = await self.call(session, lambda env: env.get_trajectory())
+        if record is None:
+            raise ApiError(409, "no_episode", "no episode yet: reset first")
+        return record.model_dump(mode="json")
 
 
 # ---------------------------------------------------------------- the app
@@ -726,6 +780,10 @@ def create_app(config: ServerConfig) -> FastAPI:
         return _json({"observation": observation, "reward": reward, "terminated": terminated,
                       "truncated": truncated, "info": info})
 
+    @api.get("/sessions/{session_id}/trajectory")
+    async def session_trajectory(session_id: str) -> Response:
+        return _json(await manager.trajectory(manager.get(session_id)))
+
     @api.delete("/sessions/{session_id}")
     async def delete_session(session_id: str) -> dict:
         manager.get(session_id)
@@ -740,9 +798,12 @@ def create_app(config: ServerConfig) -> FastAPI:
         warnings = _ignored(body, "reset")
         caller = _caller(request)
         session = manager.resolve(caller, body.session_id, request.cookies.get(SESSION_COOKIE), for_reset=True)
+        # Refused requests leave the caller's session as it was: checked before it is reset or replaced.
+        manager.check_task(body.task_id, running=session is not None and session.episode_id is not None)
         if session is not None and body.config:
             if body.session_id is not None:
                 raise ApiError(422, "invalid_request", "config can only be given when a session is opened")
+            manager.options(body.config)
             # The caller's default session with other options: it is replaced by a new one.
             await manager.close(session.id, "replaced by a reset with a new config")
             session = None
@@ -872,9 +933,11 @@ class _WsConnection:
                     await self._step(message.get("data"))
                 elif kind == "state":
                     await self._state()
+                elif kind == "trajectory":
+                    await self._trajectory()
                 else:
                     raise ApiError(400, "UNKNOWN_TYPE",
-                                   f"unknown message type {kind!r}; expected reset, step, state or close")
+                                   f"unknown message type {kind!r}; expected reset, step, state, trajectory or close")
             except ValidationError as exc:
                 await _ws_error(self.socket, ApiError(422, "invalid_request", _validation_text(exc)))
             except ApiError as exc:
@@ -888,6 +951,8 @@ class _WsConnection:
         body = WsResetBody.model_validate(data)
         if self.session is not None and body.config:
             raise ApiError(422, "invalid_request", "config can only be given in the first reset of a connection")
+        # An unknown task is refused now, before it could wait for (or touch) the running episode.
+        self.manager.check_task(body.task_id, running=self.session is not None and self.session.episode_id is not None)
         if body.reply_within_s is not None:
             self.reply_within = body.reply_within_s
         warnings = _ignored(body, "reset")
@@ -936,6 +1001,15 @@ class _WsConnection:
         else:
             state = self.manager.get(self.session.id).state()
         await _ws_send(self.socket, "state", state.model_dump())
+
+    async def _trajectory(self) -> None:
+        """Our message `{"type": "trajectory"}`: the episode's record, `{"type": "trajectory", "data": {...}}`."""
+        if self.session is None:
+            raise ApiError(409, "no_episode", "send a reset message first")
+        if self.running is not None:
+            raise ApiError(409, "busy", f"the {self.running_kind} is still running: send {{\"tool\": \"{WAIT_TOOL}\"}} "
+                                        "steps until its result comes, then ask again")
+        await _ws_send(self.socket, "trajectory", await self.manager.trajectory(self.session))
 
     async def _answer(self, call: asyncio.Future, kind: str, warnings: list[str] | None = None) -> None:
         """Send call's result if it ends within reply_within seconds, else a pending reply (it goes on)."""

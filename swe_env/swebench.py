@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import diffs
-from .task import TASK_FILE, RunnerName, Task, TaskSpecError, load_tasks, nearest_python
+from .task import TASK_FILE, RunnerName, Service, Task, TaskSpecError, load_tasks, nearest_python
 
 REQUIRED_FIELDS = ("instance_id", "repo", "base_commit", "patch", "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS")
 OPTIONAL_FIELDS = ("problem_statement", "version", "environment_setup_commit", "hints_text", "created_at",
@@ -72,6 +72,10 @@ class Recipe(BaseModel):
     """Commands run in the repository after checkout; `{version}` becomes the instance's version (for setuptools-scm, which finds no tags)."""
     env: dict[str, str] = {}
     """Environment variables for the agent's shell and the test run."""
+    env_setup: list[str] = []
+    """Commands run as root in the env layer after the packages (`environment.env_setup`)."""
+    services: list[Service] = []
+    """Processes started beside the tests in every container (`environment.services`), e.g. a local httpbin."""
     cpus: float | None = None
     """CPU cores for the containers, when the tests need more than the default (SWE-bench gives some pylint versions 2)."""
     test_command: str = f"pytest -rA -p no:cacheprovider {TEST_FILES}"
@@ -300,6 +304,8 @@ def instance_to_task(record: dict[str, Any], recipes: dict[str, dict[str, Recipe
         "pip_uploaded_prior_to": recipe.pip_uploaded_prior_to,
         "install": [command.replace(VERSION, version or "0") for command in [*recipe.pre_install, *recipe.install]],
         "env": recipe.env,
+        "env_setup": recipe.env_setup,
+        "services": [service.model_dump() for service in recipe.services],
     }
     if record.get("image"):  # the benchmark's own instance image, used when the engine has it (`--images`)
         environment["image"] = str(record["image"])

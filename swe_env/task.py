@@ -50,6 +50,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Service(_Strict):
+    """A process the tests need running beside them (a local HTTP server for suites that would call the internet)."""
+
+    run: str
+    """Shell command started in the background, as root, in every container of the task (the agent's and the
+    grader's) before anything else runs there; its output goes to /run/swe-env-services.log."""
+    ready: str | None = None
+    """Shell command retried (every 0.2 s) until it exits 0: the service is up. None: do not wait."""
+    ready_timeout: Annotated[float, Field(gt=0)] = 30.0
+    """Seconds `ready` may take before the container counts as broken (an environment fault)."""
+
+
 class Environment(_Strict):
     """How the container for a task is built (the `env` and `instance` image layers)."""
 
@@ -79,6 +91,11 @@ class Environment(_Strict):
     """Commit the requirement files are read at (SWE-bench's environment_setup_commit); default: the task's base_commit."""
     install: list[str] = []
     """Shell commands run in the workdir after the repository is copied in (instance layer), e.g. `pip install -e .`."""
+    env_setup: list[str] = []
+    """Shell commands run as root in the env layer after its packages (shared by every instance that layer serves),
+    e.g. a tool in a virtualenv of its own that the tests' packages must not see."""
+    services: list[Service] = []
+    """Processes started beside the tests in every container of the task (see `Service`)."""
     workdir: str = "/testbed"
     """Where the repository lives inside the container."""
     env: dict[str, str] = {}

@@ -50,6 +50,10 @@ class Trajectory(BaseModel):
     image: str | None = None
     config: dict[str, Any] = {}
     problem_statement: str = ""
+    workdir: str | None = None
+    """Where the repository was in the agent's container (the task's `environment.workdir`), as the
+    first observation told the agent; exports say the same. None in records written before it was kept
+    (exports then read `config["workdir"]`, else assume /testbed)."""
     steps: list[Step] = Field(default_factory=list)
     diff: str = ""
     report: dict[str, Any] | None = None
@@ -228,9 +232,13 @@ def _tool_names(trajectory: Trajectory) -> list[str]:
     return list(dict.fromkeys([*trajectory.config.get("tools", tools.DEFAULT_TOOLS), "submit"]))
 
 
+def workdir_of(trajectory: Trajectory) -> str:
+    """Where the episode's repository was: the recorded workdir (older records: config's, else /testbed)."""
+    return trajectory.workdir or trajectory.config.get("workdir") or DEFAULT_WORKDIR
+
+
 def _prompt(trajectory: Trajectory, action_format: str) -> str:
-    workdir = trajectory.config.get("workdir", DEFAULT_WORKDIR)
-    instructions = tools.instructions(workdir, action_format, _tool_names(trajectory))
+    instructions = tools.instructions(workdir_of(trajectory), action_format, _tool_names(trajectory))
     return f"{trajectory.problem_statement.rstrip()}\n\n{instructions}"
 
 
@@ -357,8 +365,8 @@ def _cwm_role(message: dict[str, Any]) -> str:
 
 
 def _cwm_user_prompt(trajectory: Trajectory) -> str:
-    workdir = trajectory.config.get("workdir", DEFAULT_WORKDIR)
-    return f"{trajectory.problem_statement.strip()}\n\nThe repository is checked out at {workdir}.".strip()
+    where = workdir_of(trajectory)
+    return f"{trajectory.problem_statement.strip()}\n\nThe repository is checked out at {where}.".strip()
 
 
 def select(

@@ -278,3 +278,47 @@ def test_export_cli_and_its_one_line_errors(tmp_path):
 
 def test_tool_schemas_match_the_exported_tools():
     assert to_chat(trajectory())["tools"] == tools.schemas(["bash", "edit", "view", "submit"])
+
+
+@pytest.mark.docker
+def test_exports_say_where_the_repository_was(task, docker_client, tmp_path):
+    """A task whose repository lives at another workdir: the trajectory records it, and both exports'
+    prompts say it (the chat user turn is exactly what the agent was shown), never /testbed."""
+    from swe_env import SWEEnv
+    from swe_env.agents import OracleAgent
+
+    elsewhere = task.model_copy(update={"id": f"{task.id}-elsewhere",
+                                        "environment": task.environment.model_copy(update={"workdir": "/work/project"})})
+    elsewhere._source = task.source
+    out = tmp_path / "t.jsonl"
+    env = SWEEnv(tasks=[elsewhere], agent_name="oracle", trajectory_path=str(out))
+    try:
+        observation, info = env.reset(options={"task_id": elsewhere.id, "action_format": "openai"})
+        assert "/work/project" in observation and "/testbed" not in observation
+        agent = OracleAgent([elsewhere])
+        agent.reset(observation, info)
+        while True:
+            _, reward, terminated, truncated, _ = env.step(agent.act(observation))
+            if terminated or truncated:
+                break
+        assert terminated and reward == 1.0
+        assert env.get_trajectory().workdir == "/work/project"
+    finally:
+        env.close()
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["workdir"] == "/work/project"
+    chat, cwm = tmp_path / "chat.jsonl", tmp_path / "cwm.jsonl"
+    assert export([out], chat, "chat") == (1, 1) and export([out], cwm, "cwm") == (1, 1)
+    chat_record, cwm_record = json.loads(chat.read_text()), json.loads(cwm.read_text())
+    assert chat_record["messages"][1]["content"] == observation
+    assert cwm_record["messages"][1]["content"].endswith("The repository is checked out at /work/project.")
+    assert "/testbed" not in chat.read_text() and "/testbed" not in cwm.read_text()
+
+
+def test_records_without_a_workdir_still_export():
+    old = GOLDEN_TRAJECTORY.model_copy(update={"config": {"tools": ["bash", "edit"]}})
+    assert old.workdir is None and "checked out at /testbed." in to_cwm(old)["messages"][1]["content"]
+    assert "checked out at /repo." in to_cwm(GOLDEN_TRAJECTORY)["messages"][1]["content"]  # config's, as before
+    moved = old.model_copy(update={"workdir": "/src/app"})
+    assert "/src/app" in to_chat(moved)["messages"][1]["content"] and "/testbed" not in json.dumps(to_chat(moved))
+    assert Trajectory.model_validate_json(moved.model_dump_json()).workdir == "/src/app"

@@ -6,10 +6,12 @@ import _thread
 import json
 import threading
 
+import gymnasium as gym
 import pytest
 
 from swe_env import SWEEnv, engine
-from swe_env.rollout import rollout
+from swe_env.agents import OracleAgent
+from swe_env.rollout import play, rollout, run_episode
 from swe_env.trajectory import TrajectoryWriter, read_trajectories
 
 from .test_export import check_openai_chat
@@ -60,6 +62,45 @@ def test_rollout_resumes_reports_progress_and_exports(tasks, docker_client, tmp_
     assert export([out], chat, "chat") == (6, 6)
     for line in chat.read_text().splitlines():
         check_openai_chat(json.loads(line))
+    assert not run_containers(docker_client)
+
+
+class CrashingOracle(OracleAgent):
+    """The oracle with a model name, which crashes on its second action."""
+
+    model = "crash-model"
+
+    def act(self, observation):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 2:
+            raise RuntimeError("the agent fell over")
+        return super().act(observation)
+
+
+def test_run_episode_and_play_under_gymnasium_make(task, image, docker_client, tmp_path):
+    """gymnasium.make wraps the env (OrderEnforcing, PassiveEnvChecker), whose attributes the wrappers
+    do not forward: the record comes through get_trajectory(), and the env's own file has the same."""
+    out = tmp_path / "env.jsonl"
+    env = gym.make("swe_env/SWE-v0", tasks=[task], agent_name="oracle", trajectory_path=str(out))
+    try:
+        assert env is not env.unwrapped and not hasattr(env, "trajectory")
+        with_model = type("ModelOracle", (OracleAgent,), {"model": "oracle-model"})([task])
+        trajectory = run_episode(env, with_model, task.id, episode_index=7)
+        assert (trajectory.task_id, trajectory.model, trajectory.episode_index) == (task.id, "oracle-model", 7)
+        assert trajectory.resolved and trajectory.termination == "submitted" and trajectory.diff
+        assert all(step.agent_seconds is not None for step in trajectory.steps)
+        # a copy: changing it does not change the env's record
+        trajectory.steps.clear()
+        assert env.unwrapped.get_trajectory().steps
+        # an agent that crashes mid-episode: a labelled record keeping the steps so far
+        failed = play(env, CrashingOracle([task]), "oracle", task.id, 8)
+        assert failed.termination == "agent_error" and "fell over" in failed.error
+        assert (failed.episode_index, failed.model, len(failed.steps)) == (8, "crash-model", 1)
+    finally:
+        env.close()
+    written = read_trajectories(out)
+    assert [(t.episode_index, t.model, t.termination) for t in written] == [
+        (7, "oracle-model", "submitted"), (8, "crash-model", "closed")]
     assert not run_containers(docker_client)
 
 

@@ -21,11 +21,13 @@ import httpx
 import pytest
 from gymnasium.utils import seeding
 from gymnasium.utils.env_checker import check_env
+from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker
 from websockets.sync.client import connect as ws_connect
 
 from swe_env import SWEEnv
 from swe_env.agents import OracleAgent
-from swe_env.client import RemoteEnvError, RemoteSWEEnv
+from swe_env.client import RemoteEnvError, RemoteSWEEnv, SessionLost
+from swe_env.rollout import play, run_episode
 from swe_env.server import ServerConfig, ServerConfigError, is_loopback
 
 from .conftest import ROOT, TASKS_DIR
@@ -239,6 +241,44 @@ def test_dead_container_truncates_with_error(make_env, task, docker_client):
     assert env.step({"tool": "bash", "command": "echo back"})[0].startswith("back")
 
 
+def test_a_reset_naming_an_unknown_task_keeps_the_running_episode(make_env, task, docker_client):
+    env = make_env()
+    _, info = env.reset(options={"task_id": task.id})
+    env.step({"tool": "bash", "command": "echo kept > kept.txt"})
+    with pytest.raises(KeyError, match="unknown task_id 'no-such-task'"):
+        env.reset(options={"task_id": "no-such-task"})
+    # the episode goes on in the same container, files and all
+    assert container_exists(docker_client, info["container_id"])
+    observation, reward, terminated, truncated, _ = env.step({"tool": "bash", "command": "cat kept.txt"})
+    assert observation.startswith("kept\n") and (reward, terminated, truncated) == (0.0, False, False)
+    record = env.get_trajectory()
+    assert record.episode_id == info["episode_id"] and len(record.steps) == 2 and record.termination is None
+    if make_env.kind != "local":
+        state = env.state()
+        assert state["done"] is False and state["container_id"] == info["container_id"] and state["step_count"] == 2
+    _, reward, terminated, _, _ = env.step({"tool": "submit"})
+    assert terminated and env.get_trajectory().termination == "submitted"
+
+
+class ModelOracle(OracleAgent):
+    model = "oracle-model-1"
+
+
+def test_run_episode_through_gymnasium_wrappers(make_env, task, docker_client):
+    env = make_env(agent_name="oracle")
+    wrapped = OrderEnforcing(PassiveEnvChecker(env))  # what gymnasium.make puts around an env
+    trajectory = run_episode(wrapped, ModelOracle([task]), task.id, episode_index=3)
+    assert (trajectory.task_id, trajectory.agent, trajectory.model, trajectory.episode_index) == (
+        task.id, "oracle", "oracle-model-1", 3)
+    assert trajectory.resolved and trajectory.reward == 1.0 and trajectory.termination == "submitted"
+    assert trajectory.steps[-1].action == {"tool": "submit"} and "+++ b/" in trajectory.diff
+    assert trajectory.workdir == task.environment.workdir
+    assert all(step.agent_seconds is not None for step in trajectory.steps)  # note_agent_seconds reached the env
+    # the env's own record has the index and model too (they went in with the reset)
+    assert wrapped.get_wrapper_attr("get_trajectory")().episode_index == 3
+    assert wrapped.unwrapped.get_trajectory().model == "oracle-model-1"
+
+
 # ---------------------------------------------------------------- the server's own contract
 
 
@@ -265,6 +305,10 @@ def test_bad_requests_are_4xx_with_a_message_and_leave_nothing(server, task, doc
         ("POST", "/sessions", json.dumps({"config": {"max_steps": 0}}), 422, "max_steps"),
         ("POST", "/sessions", json.dumps({"config": {"tools": ["rm-rf"]}}), 422, "unknown tool"),
         ("POST", "/sessions", json.dumps({"config": {"trajectory_path": "/etc/passwd"}}), 422, "server setting"),
+        ("POST", "/sessions", json.dumps({"task_id": task.id, "config": {"warm_pool": 4}}), 422, "not offered"),
+        ("POST", "/reset", json.dumps({"task_id": task.id, "config": {"warm_pool": 1}}), 422, "not offered"),
+        ("POST", "/sessions", json.dumps({"task_id": task.id, "episode_index": -1}), 422, "episode_index"),
+        ("GET", "/sessions/nope/trajectory", None, 404, "unknown session"),
         ("POST", "/sessions", json.dumps({"task_id": task.id, "action_format": "xml"}), 422, "action_format"),
         ("POST", "/sessions/nope/step", json.dumps({"action": "ls"}), 404, "unknown session"),
         ("POST", "/sessions/nope/reset", "{}", 404, "unknown session"),
@@ -415,3 +459,135 @@ def test_shutdown_removes_open_sessions(docker_client, task):
     running.stop(docker_client)  # SIGTERM with a session open; stop() asserts nothing is left
     assert not container_exists(docker_client, info["container_id"])
     env.close()  # the server is gone: close() does not raise
+
+
+def test_refused_resets_leave_the_session_as_it_was_on_every_route(server, task, docker_client):
+    """An unknown task (or a bad config) is refused before the running episode is touched: on
+    /sessions, on OpenEnv's /reset (also where a config would replace the session), on /ws."""
+    with httpx.Client(base_url=server.url, headers=server.headers(), timeout=300) as client:
+        created = client.post("/sessions", json={"task_id": task.id}).json()
+        session_id, container_id = created["session_id"], created["info"]["container_id"]
+        refused = client.post(f"/sessions/{session_id}/reset", json={"task_id": "no-such-task"})
+        assert refused.status_code == 404 and refused.json()["error"] == "unknown_task"
+        assert "unknown task_id 'no-such-task'" in refused.json()["detail"] and "goes on" in refused.json()["detail"]
+        state = client.get(f"/sessions/{session_id}").json()
+        assert state["done"] is False and state["container_id"] == container_id
+        assert state["episode_id"] == created["info"]["episode_id"] and container_exists(docker_client, container_id)
+        still = {"action": {"tool": "bash", "command": "echo still-here"}}
+        step = client.post(f"/sessions/{session_id}/step", json=still).json()
+        assert step["observation"].startswith("still-here") and step["terminated"] is False
+        assert client.delete(f"/sessions/{session_id}").status_code == 200
+
+        first = client.post("/reset", json={"task_id": task.id}).json()["observation"]
+        default_container = first["info"]["container_id"]
+        refusals = (({"task_id": "no-such-task"}, 404), ({"config": {"max_steps": 0}}, 422),
+                    ({"config": {"warm_pool": 2}}, 422), ({"task_id": "no-such-task", "config": {"max_steps": 3}}, 404))
+        for body, status in refusals:
+            assert client.post("/reset", json=body).status_code == status, body
+        state = client.get("/state").json()
+        assert (state["session_id"], state["container_id"], state["done"]) == (
+            first["session_id"], default_container, False)
+        assert state["episode_id"] == first["info"]["episode_id"] and container_exists(docker_client, default_container)
+        step = client.post("/step", json={"action": {"tool": "bash", "command": "echo default"}}).json()
+        assert step["observation"]["text"].startswith("default")
+        assert client.delete(f"/sessions/{first['session_id']}").status_code == 200
+
+    url = server.url.replace("http://", "ws://") + "/ws"
+    with ws_connect(url, additional_headers=server.headers(), max_size=None) as ws:
+        def send(message):
+            ws.send(json.dumps(message))
+            return json.loads(ws.recv(timeout=300))
+
+        reset = send({"type": "reset", "data": {"task_id": task.id, "episode_index": 5, "model": "m"}})
+        ws_container = reset["data"]["observation"]["info"]["container_id"]
+        refused = send({"type": "reset", "data": {"task_id": "no-such-task"}})
+        assert refused["type"] == "error" and refused["data"]["error"] == "unknown_task"
+        assert refused["data"]["code"] == "VALIDATION_ERROR" and refused["data"]["status"] == 404
+        state = send({"type": "state"})["data"]
+        assert state["done"] is False and state["container_id"] == ws_container
+        assert send({"type": "step", "data": {"tool": "bash", "command": "echo ws-kept"}})["data"]["observation"][
+            "text"].startswith("ws-kept")
+        record = send({"type": "trajectory"})
+        assert record["type"] == "trajectory" and record["data"]["episode_id"] == reset["data"]["observation"]["info"][
+            "episode_id"]
+        assert (record["data"]["episode_index"], record["data"]["model"], len(record["data"]["steps"])) == (5, "m", 1)
+        ws.send(json.dumps({"type": "close"}))
+    for gone in (container_id, default_container, ws_container):
+        assert wait_until(lambda: not container_exists(docker_client, gone), 30)
+
+
+def test_warm_pool_is_refused_so_a_session_holds_one_container(server, task, docker_client):
+    before = len(containers_of(docker_client, server.run_id))
+    with pytest.raises(ValueError, match="warm_pool is not offered"):
+        RemoteSWEEnv(server.url, token=server.token, warm_pool=1)
+    with pytest.raises(ServerConfigError, match="warm_pool is not offered"):
+        ServerConfig(env_options={"warm_pool": 2}).check()
+    ServerConfig(env_options={"warm_pool": 0}).check()
+    url = server.url.replace("http://", "ws://") + "/ws"
+    with ws_connect(url, additional_headers=server.headers(), max_size=None) as ws:
+        ws.send(json.dumps({"type": "reset", "data": {"task_id": task.id, "config": {"warm_pool": 3}}}))
+        refused = json.loads(ws.recv(timeout=300))
+        assert refused["type"] == "error" and refused["data"]["code"] == "VALIDATION_ERROR"
+        assert "warm_pool is not offered" in refused["data"]["message"]
+    # (HTTP /sessions and /reset refuse it too: test_bad_requests_are_4xx_with_a_message_and_leave_nothing)
+    assert len(containers_of(docker_client, server.run_id)) == before
+
+
+class WaitsForTheReaper(OracleAgent):
+    """Takes its second action only after the server has reaped its idle session."""
+
+    url, headers = "", {}
+
+    def act(self, observation):
+        if getattr(self, "acted", False):
+            with httpx.Client(base_url=self.url, headers=self.headers) as client:
+                assert wait_until(lambda: not client.get("/sessions").json()["sessions"], 60)
+        self.acted = True
+        return super().act(observation)
+
+
+@pytest.mark.parametrize("transport", ["http", "ws"])
+def test_a_session_lost_mid_episode_is_an_infrastructure_failure(short_server, task, transport):
+    env = RemoteSWEEnv(short_server.url, token=short_server.token, transport=transport, agent_name="oracle")
+    agent = WaitsForTheReaper([task])
+    agent.url, agent.headers = short_server.url, short_server.headers()
+    try:
+        trajectory = play(env, agent, "oracle", task.id, 0)
+        assert trajectory.termination == "infra_error" and "SessionLost" in trajectory.error
+        assert "without a request" in trajectory.error and trajectory.episode_index == 0
+        with pytest.raises(SessionLost):
+            env.get_trajectory()
+    finally:
+        env.close()
+
+
+def test_a_reset_that_fails_after_ending_the_episode_says_so(docker_client, task, image, tmp_path):
+    """A reset whose task cannot be built ends the running episode (its container goes): the session's
+    state says done, with no container, and the next good reset works."""
+    tasks_dir = tmp_path / "tasks"
+    tasks_dir.mkdir()
+    (tasks_dir / "repos").symlink_to(TASKS_DIR / "repos")
+    (tasks_dir / task.id).symlink_to(TASKS_DIR / task.id)
+    broken = (TASKS_DIR / task.id / "task.yaml").read_text()
+    broken = "\n".join("id: broken-repo" if line.startswith("id:") else "repo: ./no-such.bundle"
+                       if line.startswith("repo:") else line for line in broken.splitlines())
+    (tasks_dir / "broken").mkdir()
+    (tasks_dir / "broken" / "task.yaml").write_text(broken + "\n")
+    running = start_server("--tasks", str(tasks_dir), "--max-sessions", "2")
+    try:
+        for transport in ("http", "ws"):
+            env = RemoteSWEEnv(running.url, token=running.token, transport=transport)
+            try:
+                _, info = env.reset(options={"task_id": task.id})
+                with pytest.raises(RemoteEnvError, match="no-such.bundle") as caught:
+                    env.reset(options={"task_id": "broken-repo"})
+                assert caught.value.status == 503
+                state = env.state()
+                assert state["done"] is True and state["container_id"] is None
+                assert wait_until(lambda: not container_exists(docker_client, info["container_id"]), 30)
+                assert env.reset(options={"task_id": task.id})[1]["task_id"] == task.id
+                assert env.state()["done"] is False
+            finally:
+                env.close()
+    finally:
+        running.stop(docker_client)
