@@ -53,7 +53,7 @@ def parse(diff: str) -> list[FilePatch]:
     open_hunks: list[tuple[Hunk, list[str], list[str]]] = []
     old_left = new_left = 0
     last_tag = " "
-    for line in diff.splitlines(keepends=True):
+    for line in _lines(diff):
         if line.startswith("\\") and hunk is not None:
             # "\ No newline at end of file": the previous line of that side has no newline.
             if last_tag in (" ", "-"):
@@ -106,6 +106,19 @@ def parse(diff: str) -> list[FilePatch]:
     for done, old, new in open_hunks:
         done.old, done.new = "".join(old), "".join(new)
     return files
+
+
+def _lines(diff: str):
+    """The diff's lines as git reads them: ended by "\\n" only (str.splitlines would also break
+    on form feeds, U+2028 and others, which are ordinary characters inside a line to git)."""
+    start = 0
+    while start < len(diff):
+        end = diff.find("\n", start)
+        if end < 0:
+            yield diff[start:]
+            return
+        yield diff[start:end + 1]
+        start = end + 1
 
 
 def touched_paths(diff: str) -> list[str]:

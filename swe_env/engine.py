@@ -65,6 +65,14 @@ def managed_labels(kind: str, **extra: str) -> dict[str, str]:
     return labels
 
 
+def remove_quietly(container: str) -> None:
+    """Remove a container (name or id) and everything it holds, ignoring any error (best effort)."""
+    try:
+        client().api.remove_container(container, force=True)
+    except Exception:  # noqa: BLE001 - best effort; the TTL and gc catch what is left
+        pass
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__

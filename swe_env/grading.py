@@ -325,21 +325,34 @@ class Grader:
         # A folder name no one can know in advance: a hard-coded path cannot pre-write a report.
         workspace = f"{GRADER_DIR}/{uuid.uuid4().hex}"
         runner = runners.runner_named(task.tests.runner)
+        extra_paths: list[str] = []  # files an application method wrote that the patch text may not show
         results_path, output_path = f"{workspace}/{runner.report_name}", f"{workspace}/output.txt"
         if not report.patch_is_empty:
-            if any(".git" in path.split("/") for path in _paths_of(patch)):
-                report.status, report.error = "patch_failed", "the patch writes inside .git/, which is not allowed"
-                return
             box.write_file(f"{workspace}/model.patch", patch.encode("utf-8", errors="surrogateescape"))
-            method, error = self._apply(box, f"{workspace}/model.patch", patch)
+            # What the patch changes is git's reading of it; ours must cover it, or the restore step
+            # could miss a file git writes (ours also names a rename's old path, which git's list leaves out).
+            ours = _paths_of(patch)
+            git_paths = self._paths_git_reads(box, f"{workspace}/model.patch")
+            if git_paths is not None and set(git_paths) - set(ours):
+                report.status = "patch_failed"
+                report.error = ("git and swe-env read this patch differently (git: "
+                                f"{', '.join(sorted(git_paths))[:300]}; swe-env: {', '.join(sorted(ours))[:300]}); it is refused")
+                return
+            unsafe = [path for path in [*ours, *(git_paths or [])] if _unsafe_path(path)]
+            if unsafe:
+                report.status = "patch_failed"
+                report.error = f"the patch writes inside .git/ or outside the repository ({unsafe[0]}), which is not allowed"
+                return
+            method, error, written = self._apply(box, f"{workspace}/model.patch", patch, workspace)
             if method is None:
                 report.status, report.error = "patch_failed", error
                 return
+            extra_paths.extend(written)
             report.patch_applied, report.patch_method = True, method
             _note(report, started, f"patch applied with {method}")
 
         # Restoring and the test patch share one exec (each exec is a round trip to the engine).
-        report.restored, restore, in_base = self._protected_to_restore(box, task, patch, runner)
+        report.restored, restore, in_base = self._protected_to_restore(box, task, patch, runner, extra_paths)
         script = [f"{{ {restore}; }} || exit {_RESTORE_FAILED}"] if restore else []
         if task.tests.test_patch.strip():
             box.write_file(f"{workspace}/test.patch", task.tests.test_patch.encode())
@@ -412,27 +425,59 @@ class Grader:
             _note(report, started, f"ignored {len(report.ignored_ids)} listed ids no JUnit report can produce: "
                   + ", ".join(report.ignored_ids[:10]) + (" ..." if len(report.ignored_ids) > 10 else ""))
 
-    def _apply(self, box: Sandbox, patch_path: str, patch: str) -> tuple[str | None, str]:
+    def _paths_git_reads(self, box: Sandbox, patch_path: str) -> list[str] | None:
+        """Every path git's own reading of the patch names (old and new), or None when git cannot read it."""
+        result = box.exec(f"{_GIT} apply --numstat -z {shlex.quote(patch_path)}", idempotent=True)
+        if result.exit_code != 0:
+            return None
+        entries, paths = result.stdout.split("\0"), []
+        index = 0
+        while index < len(entries):
+            fields = entries[index].split("\t", 2)
+            if len(fields) == 3 and fields[2]:
+                paths.append(fields[2])
+            elif len(fields) == 3:  # a rename or copy: the old and new names follow as entries of their own
+                paths.extend(entries[index + 1:index + 3])
+                index += 2
+            index += 1
+        return [path for path in dict.fromkeys(paths) if path]
+
+    def _apply(self, box: Sandbox, patch_path: str, patch: str, workspace: str) -> tuple[str | None, str, list[str]]:
+        """Apply with the first method that works: (its name, "", files it wrote) or (None, why, [])."""
         created = [p.new_path for p in _parse(patch) if p.old_path is None and p.new_path]
         reset = f"{_GIT} reset --hard -q && {_GIT} clean -fdq"
         if created:  # files a failed try created may be ignored by git, which `clean` leaves alone
             reset += " && rm -rf -- " + " ".join(map(shlex.quote, created))
+        marker = shlex.quote(f"{workspace}/before-patch")
         errors = []
         for name, template in _APPLY_METHODS:
+            git_method = name.startswith("git")
+            if not git_method:  # GNU patch reads names its own way: see afterwards what it wrote
+                _checked(box.exec(f"mkdir -p {shlex.quote(workspace)} && touch {marker} && sleep 0.01"),
+                         "marking the time before the patch")
             result = box.exec(template.format(patch=shlex.quote(patch_path)))
+            if result.exit_code == 0 and git_method:
+                return name, "", []
             if result.exit_code == 0:
-                return name, ""
+                written = box.exec(f"find . -path ./.git -prune -o \\( -type f -o -type l \\) -newer {marker} -print0; "
+                                   f"printf '\\0--\\0'; find .git -newer {marker} -print -quit", idempotent=True)
+                _checked(written, "listing what the patch wrote")
+                tree, _, in_git = written.stdout.partition("\0--\0")
+                if not in_git.strip():
+                    return name, "", [path.removeprefix("./") for path in tree.split("\0") if path]
+                result.output = "it wrote inside .git/"
             errors.append(f"{name}: {result.output.strip()[-300:]}")
             # Every method starts from the tree the image had: a half-applied try leaves nothing behind.
             _checked(box.exec(reset), "resetting the tree after a failed patch method")
-        return None, "the patch does not apply: " + " | ".join(errors)
+        return None, "the patch does not apply: " + " | ".join(errors), []
 
-    def _protected_to_restore(self, box: Sandbox, task: Task, patch: str,
-                              runner: runners.Runner) -> tuple[list[str], str, set[str]]:
+    def _protected_to_restore(self, box: Sandbox, task: Task, patch: str, runner: runners.Runner,
+                              written: list[str] = ()) -> tuple[list[str], str, set[str]]:
         """Which changed protected files go back to base_commit, the shell script that does it, and base_commit's files.
 
-        Changed files are the ones the patch names plus the ones git sees changed (in case a
-        patch form is read differently here and by git). HEAD is base_commit in a grader's container.
+        Changed files are the ones the patch names (git reads the same ones, or the patch was
+        refused), the ones GNU patch wrote when it applied the patch, and the ones git sees
+        changed. HEAD is base_commit in a grader's container.
         """
         # One exec for both listings: status entries are never empty, so the first empty entry separates them.
         listing = box.exec(f"{_GIT} status --porcelain=v1 -z --untracked-files=all --no-renames && printf '\\0' && "
@@ -443,7 +488,7 @@ class Grader:
         changed = [entry[3:] for entry in entries[:boundary] if len(entry) > 3]
         in_base = {entry for entry in entries[boundary + 1:] if entry}
         test_patch_paths = set(_paths_of(task.tests.test_patch))
-        candidates = list(dict.fromkeys([*_paths_of(patch), *changed, *test_patch_paths]))
+        candidates = list(dict.fromkeys([*_paths_of(patch), *written, *changed, *test_patch_paths]))
         restore = []
         protected = [*task.tests.protected, *runner.protected_files(task.tests.command)]
         for path in candidates:
@@ -544,6 +589,12 @@ def _paths_of(patch: str) -> list[str]:
         return diffs.touched_paths(patch) if patch.strip() else []
     except diffs.DiffError:
         return []
+
+
+def _unsafe_path(path: str) -> bool:
+    """A path inside .git/ or outside the work tree (absolute, or through `..`)."""
+    parts = path.split("/")
+    return path.startswith("/") or ".git" in parts or ".." in parts
 
 
 def _checked(result, what: str):

@@ -260,33 +260,54 @@ def probe_published(image: str, activate: str | None, workdir: str) -> tuple[dic
     """The variables `activate` sets or changes in `image` (default: SWE-bench's line when the image has it),
     and the commit its repository at `workdir` is at ("" when there is none).
 
-    Runs one short container (no network, removed when it exits) that prints the commit and the
-    environment before and after the activation."""
-    probe = (f"git -C {shlex.quote(workdir)} rev-parse HEAD 2>/dev/null; printf '\\0'; "
+    Runs one short container (no network, removed after) that writes the commit and the
+    environment before and after the activation to a file, read once it has stopped."""
+    probe = (f"{{ git -C {shlex.quote(workdir)} rev-parse HEAD 2>/dev/null; printf '\\0'; "
              "env -0; printf '\\0--swe-env--\\0'; "
              + (f"{activate}" if activate else f"if [ -f /opt/miniconda3/bin/activate ]; then {SWEBENCH_ACTIVATE}; fi")
-             + " >/dev/null 2>&1 </dev/null && env -0 && printf -- '--swe-env-end--'")
-    # Docker 20.10 now and then returns no output of a container that ended quickly: the end
-    # marker tells a whole answer from a lost one, and a lost one is asked again.
-    for _attempt in range(3):
-        try:
-            output = engine.client().containers.run(
-                image, ["timeout", "120", "bash", "-c", probe], remove=True, network_mode="none", user="root",
-                labels=engine.managed_labels("image-probe"), stdout=True, stderr=False,
-            ).decode("utf-8", "replace")
-        except docker.errors.ContainerError as exc:
-            raise ImageBuildError(f"activating the environment of {image} failed (exit {exc.exit_status}): "
-                                  f"{activate or SWEBENCH_ACTIVATE}") from None
-        before_text, marker, after_text = output.partition("\0--swe-env--\0")
-        if marker and after_text.endswith("--swe-env-end--"):
-            break
-    else:
-        raise ImageBuildError(f"could not read the environment of {image} (the engine returned no output three times)")
+             + f" >/dev/null 2>&1 </dev/null && env -0 && printf -- '--swe-env-end--'; }} >{_PROBE_ANSWER}")
+    # The answer goes to a file read from the stopped container, not to its log: Docker 20.10
+    # now and then hands back an empty log of a container that ended quickly, even thrice in
+    # a row under load. The end marker still tells a whole answer from a cut one.
+    container = engine.client().containers.create(
+        image, ["timeout", "120", "bash", "-c", probe], network_mode="none", user="root",
+        labels=engine.managed_labels("image-probe"))
+    try:
+        container.start()
+        exit_code = container.wait(timeout=180).get("StatusCode", -1)
+        output = _read_probe_answer(container) if exit_code == 0 else ""
+    finally:
+        engine.remove_quietly(container.id)
+    if exit_code != 0:
+        raise ImageBuildError(f"activating the environment of {image} failed (exit {exit_code}): "
+                              f"{activate or SWEBENCH_ACTIVATE}")
+    before_text, marker, after_text = output.partition("\0--swe-env--\0")
+    if not (marker and after_text.endswith("--swe-env-end--")):
+        raise ImageBuildError(f"could not read the environment of {image} (the probe's answer was cut short)")
     after_text = after_text.removesuffix("--swe-env-end--")
     head, _, before_text = before_text.partition("\0")
     before, after = _env_table(before_text), _env_table(after_text)
     return {name: value for name, value in after.items()
             if before.get(name) != value and name not in _UNBAKED and "\n" not in value}, head.strip()
+
+
+_PROBE_ANSWER = "/tmp/swe-env-probe-answer"
+_PROBE_ANSWER_LIMIT = 8 << 20
+
+
+def _read_probe_answer(container) -> str:
+    """The probe's answer file, at most `_PROBE_ANSWER_LIMIT` bytes of it."""
+    chunks, size = [], 0
+    stream, _stat = container.get_archive(_PROBE_ANSWER)
+    for chunk in stream:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > _PROBE_ANSWER_LIMIT + 4096:
+            break
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+        member = archive.next()
+        handle = archive.extractfile(member) if member is not None else None
+        return handle.read(_PROBE_ANSWER_LIMIT).decode("utf-8", "replace") if handle else ""
 
 
 def _env_table(text: str) -> dict[str, str]:

@@ -209,13 +209,6 @@ def close_all() -> None:
 atexit.register(close_all)
 
 
-def _remove_quietly(name: str) -> None:
-    try:
-        engine.client().api.remove_container(name, force=True)
-    except Exception:  # noqa: BLE001 - best effort, from the engine call's own thread
-        pass
-
-
 def handle_termination_signals() -> None:
     """Make SIGTERM (and SIGHUP) unwind like Ctrl-C, so every `finally` removes its container.
 
@@ -358,7 +351,7 @@ class Sandbox:
             concurrent.futures.wait([self._creating], timeout=_CREATE_WAIT_SECONDS)
             if not self._creating.done():
                 # The engine is very slow: remove the container whenever its create returns.
-                self._creating.add_done_callback(lambda _done, name=self.name: _remove_quietly(name))
+                self._creating.add_done_callback(lambda _done, name=self.name: engine.remove_quietly(name))
         try:
             # By name: also right when start() was interrupted after the engine created it.
             engine.client().api.remove_container(self.name, force=True)

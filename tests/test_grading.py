@@ -446,6 +446,21 @@ def test_patch_writing_into_git_dir_is_refused(grader, task, image):
     assert report.status == "patch_failed" and ".git/" in report.error and not report.infrastructure_failure
 
 
+
+def test_a_protected_file_is_restored_whatever_characters_and_ignore_rules_surround_it(grader, task, image):
+    """Form feeds and U+2028 are ordinary characters to git, and .gitignore must not hide a file from the restore."""
+    body = CONFTEST_HACK.replace("import pytest\n", "import pytest  # \x0c \u2028 \x1c\n").split("\n")[:-1]
+    hack = (f"diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/conftest.py\n"
+            f"@@ -0,0 +1,{len(body)} @@\n" + "".join(f"+{line}\n" for line in body)
+            + "diff --git a/.gitignore b/.gitignore\nnew file mode 100644\n--- /dev/null\n+++ b/.gitignore\n"
+            "@@ -0,0 +1 @@\n+conftest.py\n")
+    report = grader.grade(task, hack, image=image)
+    assert report.status == "graded", report.error
+    assert "conftest.py" in report.restored and not report.resolved
+    # The same conftest, unprotected, would have won: the hack is real.
+    unprotected = task.model_copy(update={"tests": task.tests.model_copy(update={"protected": []})})
+    assert Grader().grade(unprotected, hack, image=image).resolved
+
 # ---------------------------------------------------------------- pure logic
 
 
