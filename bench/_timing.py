@@ -57,6 +57,14 @@ def resolve_tasks(path: str) -> str:
     return path
 
 
+
+def load_selected_tasks(args: argparse.Namespace) -> list:
+    """The tasks of `--tasks`, only those named by `--task` when it was given."""
+    from swe_env.task import load_tasks
+
+    found = load_tasks(resolve_tasks(args.tasks))
+    return [task for task in found if task.id in args.task] if getattr(args, "task", None) else found
+
 def sigterm_as_exit() -> None:
     """Turn SIGTERM into SystemExit so `finally` blocks remove containers on `kill` too."""
 

@@ -19,7 +19,6 @@ import _timing as T
 from swe_env import traces
 from swe_env.images import ImageBuilder
 from swe_env.sandbox import Sandbox
-from swe_env.task import load_tasks
 from swe_env.testlogs import parse_pytest_summary
 
 
@@ -31,9 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         extra=lambda p: p.add_argument("--task", action="append", default=None, help="task id (repeatable; default all)"),
     )
     T.sigterm_as_exit()
-    found = load_tasks(T.resolve_tasks(args.tasks))
-    if args.task:
-        found = [task for task in found if task.id in args.task]
+    found = T.load_selected_tasks(args)
     T.header("bench/trace_overhead.py", args)
     builder = ImageBuilder()
     rows = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from .agents import make_agent
 from .evaluate import evaluate as run_evaluation
 from .grading import Grader
 from . import traces as tracing
+from . import corpus as corpora
 from .repos import RepoError
 from .rollout import rollout as run_rollout
 from .sandbox import SandboxError, handle_termination_signals
@@ -122,6 +124,17 @@ def _dataset_tasks(tasks: Path, dataset: Optional[Path], repo_mirror: Optional[P
     return swebench.load_dataset(dataset, repo_mirror, swebench.load_recipes(recipes))
 
 
+def _only(found: list[Task], ids: list[str] | None, option: str) -> list[Task]:
+    """The tasks named by a repeatable id option (all of them when it is not given); an unknown id is refused."""
+    if not ids:
+        return found
+    known = {task.id for task in found}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ValueError(f"{option}: not in the tasks: {', '.join(unknown)}; see `swe-env tasks list`")
+    return [task for task in found if task.id in set(ids)]
+
+
 @app.command()
 def validate(
     tasks: Path = TasksOption,
@@ -138,12 +151,7 @@ def validate(
     with _friendly_errors():
         builder = images.ImageBuilder(images=_images_mode(image_mode))
         found = _dataset_tasks(tasks, dataset, repo_mirror, recipes)
-        if instances:
-            known = {task.id for task in found}
-            unknown = [i for i in instances if i not in known]
-            if unknown:
-                raise ValueError(f"--instances: not in the tasks: {', '.join(unknown)}")
-            found = [task for task in found if task.id in set(instances)]
+        found = _only(found, instances, "--instances")
         if sample:
             found = validation.sample_tasks(found, sample, seed)
         with _progress() as progress:
@@ -410,6 +418,92 @@ def trace(
     cut = sum(1 for t in run.traces if t.cut)
     console.print(f"program exit code {run.exit_code}; {len(run.traces)} trace(s), {run.event_count} events"
                   f"{f', {cut} cut at a cap' if cut else ''}; written to {path}", highlight=False, markup=False)
+
+
+@app.command("trace-corpus")
+def trace_corpus(
+    out: Path = typer.Option(..., "--out", "-o", help="Corpus folder: manifest.json, traces/<task>.jsonl, cwm/<task>.jsonl."),
+    tasks: Path = TasksOption,
+    task_ids: Optional[list[str]] = typer.Option(None, "--task", help="Only these task ids (repeatable; default all)."),
+    dataset: Optional[Path] = DatasetOption,
+    repo_mirror: Optional[Path] = RepoMirrorOption,
+    recipes: Optional[Path] = RecipesOption,
+    select: Optional[list[str]] = typer.Option(None, "--select", help="pytest selection instead of the task's test command "
+                                               "(repeatable; each is split like a shell word list): tests/, a node id, -k EXPR."),
+    with_test_patch: bool = typer.Option(False, "--with-test-patch", help="Apply the task's hidden test patch first (default: "
+                                         "the repository's own tests at base_commit)."),
+    function_traces: bool = typer.Option(True, "--function-traces/--no-function-traces",
+                                         help="Also a function-level trace per repository function a test calls."),
+    max_function_traces: int = typer.Option(100, "--max-function-traces", min=0, help="Function-level traces kept per test."),
+    dedupe: bool = typer.Option(True, "--dedupe/--no-dedupe", help="Drop traces whose content the corpus already holds."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Run each suite untraced first and compare every test's outcome."),
+    max_events: int = typer.Option(10_000, "--max-events", min=1, help="Events per test trace (cut and marked past it)."),
+    max_bytes: int = typer.Option(1_000_000, "--max-bytes", min=1, help="Bytes of events per test trace (cut and marked past it)."),
+    repr_cap: int = typer.Option(200, "--repr-cap", min=8),
+    max_traces: Optional[int] = typer.Option(None, "--max-traces", min=1, help="Records in the whole corpus."),
+    max_total_bytes: Optional[int] = typer.Option(None, "--max-total-bytes", min=1, help="Bytes of JSONL records in the whole corpus."),
+    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", min=1, help="Wall time of this run (tasks not reached are left for a re-run)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=1, help="Seconds per suite run (default: the task's grading_timeout)."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl (records only) or cwm (records and their CWM rendering)."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Tasks traced at once, each in its own container."),
+    restart: bool = typer.Option(False, "--restart", help="Start the corpus afresh (default: resume, skipping finished tasks)."),
+    image_mode: str = ImagesOption,
+) -> None:
+    """Trace every test of each task's suite (one trace per test function, plus function-level traces) into a corpus."""
+    with _friendly_errors():
+        if fmt not in ("jsonl", "cwm"):
+            raise ValueError(f"--format must be jsonl or cwm, not {fmt!r}")
+        found = _dataset_tasks(tasks, dataset, repo_mirror, recipes)
+        found = _only(found, task_ids, "--task")
+        selection = [word for item in (select or []) for word in shlex.split(item)]
+        options = corpora.CorpusOptions(
+            trace=tracing.TraceOptions(max_events=max_events, max_bytes=max_bytes, repr_cap=repr_cap),
+            select=selection, with_test_patch=with_test_patch, function_traces=function_traces,
+            max_function_traces_per_test=max_function_traces, dedupe=dedupe, check_outcomes=check,
+            max_traces=max_traces, max_bytes=max_total_bytes, max_seconds=max_seconds, timeout=timeout, cwm=fmt == "cwm")
+        builder = images.ImageBuilder(images=_images_mode(image_mode))
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("traces {task.fields[traces]}, failed {task.fields[failed]}"), TimeElapsedColumn(),
+                      console=err) as progress:
+            bar = progress.add_task("tracing suites", total=len(found), traces=0, failed=0)
+            counts = {"traces": 0, "failed": 0}
+
+            def finished(row: corpora.TaskCorpus) -> None:
+                counts["traces"] += row.test_traces + row.function_traces
+                counts["failed"] += row.status == "failed"
+                progress.update(bar, advance=1, traces=counts["traces"], failed=counts["failed"],
+                                description=f"last {_e(row.task_id)}")
+
+            manifest = corpora.trace_corpus(found, out, options, workers=workers, builder=builder, restart=restart,
+                                            on_task=finished)
+    table = Table(title=_e(f"trace corpus in {out}"))
+    for column in ("task", "status", "tests", "failed tests", "test traces", "function traces", "duplicates", "cut",
+                   "MB", "outcomes"):
+        table.add_column(column)
+    for row in manifest.tasks.values():
+        status = "[green]done[/]" if row.status == "done" else (
+            f"[yellow]stopped: {_e(row.stopped_by or '')}[/]" if row.status == "stopped" else "[red]failed[/]")
+        same = "-" if not row.outcomes_checked else ("[green]unchanged[/]" if row.outcomes_unchanged
+                                                    else f"[red]{len(row.outcome_changes)} changed[/]")
+        table.add_row(_e(row.task_id), status, str(row.tests), str(len(row.failed_tests)), str(row.test_traces),
+                      str(row.function_traces), str(row.duplicates), str(sum(row.cut.values())),
+                      f"{row.bytes / 1e6:.1f}", same)
+    console.print(table)
+    for row in manifest.tasks.values():
+        if row.error:
+            err.print(f"{row.task_id}: {row.error}", highlight=False, markup=False, soft_wrap=True)
+        for change in row.outcome_changes:
+            err.print(f"{row.task_id}: {change.test_id}: {change.untraced} untraced, {change.traced} traced",
+                      highlight=False, markup=False, soft_wrap=True)
+    if manifest.not_reached:
+        err.print(f"{len(manifest.not_reached)} task(s) not reached in --max-seconds; run again to continue",
+                  highlight=False, markup=False)
+    totals = manifest.totals
+    console.print(f"{totals['test_traces']} test and {totals['function_traces']} function trace(s), "
+                  f"{totals['duplicates']} duplicate(s) dropped, {totals['bytes']} bytes; manifest: {out / 'manifest.json'}",
+                  highlight=False, markup=False)
+    if totals["failed_tasks"] or totals["outcome_changes"]:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -293,9 +293,8 @@ class Grader:
         try:
             image = image or self.builder.ensure(task)
             _note(report, started, f"image {image}")
-            with Sandbox(image, task.limits, task.environment.workdir, task.environment.env, kind="grader",
-                         services=task.environment.services,
-                         labels={"task": task.id, **self.labels}) as box:
+            # As root, as SWE-bench's harness runs the tests (the agent's user matters only in its episode).
+            with Sandbox.for_task(task, image, "grader", labels=self.labels, user=None) as box:
                 _note(report, started, f"container {box.name} started")
                 try:
                     self._grade_in(box, task, patch, report, started)

@@ -32,7 +32,7 @@ import requests
 from . import engine
 from .images import INSTALLED_TREE
 from .shell import CommandResult, ShellSession
-from .task import Limits, Service
+from .task import Limits, Service, Task
 
 _FILE_TIMEOUT = 120.0
 _DISK_CHECK_AFTER_SECONDS = 1.0
@@ -400,6 +400,15 @@ class Sandbox:
         for shell in (self.shell, self._files):
             if shell is not None:
                 shell.close()  # their bash is gone; each starts anew on next use
+
+    @classmethod
+    def for_task(cls, task: Task, image: str, kind: str, labels: dict[str, str] | None = None, **options) -> "Sandbox":
+        """A sandbox for `task` from `image`, with the task's limits, workdir, environment, user and
+        services (the one place a task becomes a sandbox; `options` override, e.g. `user=None`)."""
+        settings = dict(limits=task.limits, workdir=task.environment.workdir, env=task.environment.env,
+                        user=task.environment.user, services=task.environment.services)
+        settings.update(options)
+        return cls(image, kind=kind, labels={"task": task.id, **(labels or {})}, **settings)
 
     def __enter__(self) -> "Sandbox":
         return self.start()

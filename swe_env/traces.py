@@ -239,8 +239,7 @@ def trace_task(task: Task, argv: list[str] | None = None, function: str | None =
                builder: ImageBuilder | None = None) -> TraceRun:
     """Start the task's container, apply the patch, run the program traced, remove the container."""
     image = (builder or ImageBuilder()).ensure(task)
-    with Sandbox(image, task.limits, task.environment.workdir, task.environment.env, kind="trace",
-                 labels={"task": task.id}, user=task.environment.user, services=task.environment.services) as sandbox:
+    with Sandbox.for_task(task, image, "trace") as sandbox:
         if patch:
             apply_patch(sandbox, patch)
         return run_traced(sandbox, argv, function, args, options, timeout, task_id=task.id)

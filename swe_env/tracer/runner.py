@@ -16,7 +16,9 @@ CONFIG is a JSON object:
     max_events, max_bytes   caps per trace (a trace over a cap is cut and marked);
     repr_cap      characters kept of each repr (longer ones end in "...");
     full_locals   write every local at every event (default: unchanged ones as "..");
-    trace_modules also trace module and class bodies (default: functions only).
+    trace_modules also trace module and class bodies (default: functions only);
+    corpus        (optional) an object for `swe-env trace-corpus`: the program is a pytest run
+                  and each test function is one trace (see CORPUS below).
 
 A trace is one top-level call chain of one thread: it starts when a frame in scope is
 entered while no traced frame of that thread is running, and ends when that frame is
@@ -26,6 +28,24 @@ CONTEXT_MAX_CHARS characters around the entry line, for CWM's source code contex
 Frames out of scope get no local trace function (the global one returns None), so
 their lines cost nothing. The tracer never raises into the program: its own errors are
 counted and written into the trace.
+
+CORPUS mode (config["corpus"], keys: outcomes, status, trace, max_traces, max_total_bytes,
+part_bytes, sources): a pytest plugin (`-p swe_env_corpus_plugin`, a module made here; no
+pytest import before pytest's own) names the test function about to run
+(`pytest_runtest_setup`: its code object, unwrapped of decorators) and its node id. A trace
+starts only when that code is entered, outside any trace; fixtures and pytest's own frames
+are not traced, and the frames below the test follow the usual scope. The main thread's
+trace function is set only from `pytest_runtest_call` (ours runs before pytest's, which
+calls the test) to `pytest_runtest_teardown`, so pytest's work between tests runs
+untraced; threads get the global one (`threading.settrace`) and start no trace of their own.
+The trace's header carries `test_id` and, with `sources`, the source of every function
+entered below the entry (`sources`, keyed "file:line:function" of its call event), from
+which the host cuts function-level traces. Each test's outcome (passed, failed, skipped,
+error, xfailed, xpassed: the worst of its phases) is appended to `outcomes` as one JSON
+line, with or without tracing (`trace: false` runs the same plugin untraced: the baseline
+the outcomes are compared with). `max_traces` and `max_total_bytes` stop writing traces
+once reached (the tests still run); the traces file rotates to `OUT.1`, `OUT.2`, ... past
+`part_bytes`; `status` gets {"written", "dropped", "stopped", "bytes"} at exit.
 """
 
 from __future__ import annotations
@@ -34,6 +54,7 @@ import atexit
 import builtins
 import dis
 import importlib
+import inspect
 import itertools
 import json
 import linecache
@@ -58,6 +79,9 @@ _HIDDEN_LOCALS = frozenset({".0", "__builtins__", "__loader__", "__spec__", "__c
                             "__qualname__"})
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)*)?")
 _MAX_ERRORS_KEPT = 5
+_MAX_SOURCES = 500
+"""Corpus mode: distinct functions whose source one trace records (the rest get none)."""
+CORPUS_PLUGIN = "swe_env_corpus_plugin"
 CONTEXT_MAX_LINES = 200
 """Lines of the entry's source kept in a trace's entry (a longer code object is cut, keeping the entry line)."""
 CONTEXT_MAX_CHARS = 16_000
@@ -118,6 +142,8 @@ class _Chain:
         self.open = 0
         self.frames = 0
         self.errors: list[str] = []
+        self.test_id = None         # corpus mode: the pytest node id of the test this chain traces
+        self.sources = None         # corpus mode: "file:line:function" -> entry source of frames below
 
     def add(self, event: dict) -> None:
         if self.cut is not None:
@@ -145,6 +171,10 @@ class _Chain:
             "event_count": len(self.events),
             "tracer_errors": self.errors,
         }
+        if self.test_id is not None:
+            header["test_id"] = self.test_id
+        if self.sources is not None:
+            header["sources"] = self.sources
         return json.dumps(header, ensure_ascii=False)[:-1] + ', "events": [' + ",".join(self.events) + "]}\n"
 
 
@@ -161,16 +191,20 @@ class _ThreadTracer:
         chain = self.chain
         code = frame.f_code
         if chain is None:
-            entry = {"file": tracer.display(code.co_filename), "function": code.co_qualname,
+            entry = {"file": tracer.display(code.co_filename), "function": tracer.qualname(frame, code),
                      "line": frame.f_lineno, **tracer.entry_source(code, frame.f_lineno)}
             chain = self.chain = _Chain(tracer, threading.current_thread().name, entry)
             tracer.open_chains.add(chain)
         module_body = not code.co_flags & _CO_NEWLOCALS
         state = _FrameState(chain.frames, chain.open, level, tracer.display(code.co_filename),
-                            code.co_qualname, module_body)
+                            tracer.qualname(frame, code), module_body)
         chain.frames += 1
         chain.open += 1
         self.frames[frame] = state
+        if chain.sources is not None and state.depth and len(chain.sources) < _MAX_SOURCES:
+            key = f"{state.file}:{frame.f_lineno}:{state.function}"
+            if key not in chain.sources:
+                chain.sources[key] = tracer.entry_source(code, frame.f_lineno)
         if chain.cut is None:
             self.record(chain, frame, state, "call")
         else:
@@ -254,10 +288,12 @@ def _code_span(code) -> tuple[int, int]:
     pending = [code]
     while pending:
         current = pending.pop()
-        for _start, _end, line in current.co_lines():
+        lines = current.co_lines() if hasattr(current, "co_lines") else (
+            (None, None, line) for _offset, line in dis.findlinestarts(current))  # Python < 3.10
+        for _start, _end, line in lines:
             if line is not None and line > last:
                 last = line
-        for _line, end_line, _col, _end_col in current.co_positions():
+        for _line, end_line, _col, _end_col in (current.co_positions() if hasattr(current, "co_positions") else ()):
             if end_line is not None and end_line > last:
                 last = end_line
         pending.extend(const for const in current.co_consts if isinstance(const, type(code)))
@@ -332,12 +368,28 @@ class Tracer:
         self.scope: dict[str, bool] = {}
         self.sources: dict[str, list[str]] = {}
         self.contexts: dict = {}
+        self.names: dict = {}
         self.threads: dict[int, _ThreadTracer] = {}
         self.open_chains: set = set()
         self.lock = threading.Lock()
         self.closed = False
         self.errors = 0
-        self.fd = os.open(config["out"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.out = config["out"]
+        self.fd = os.open(self.out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        corpus = config.get("corpus") or None
+        self.corpus = corpus is not None
+        corpus = corpus or {}
+        self.tracing = bool(corpus.get("trace", True))
+        self.want_sources = bool(corpus.get("sources", False))
+        self.max_traces = corpus.get("max_traces")
+        self.max_total_bytes = corpus.get("max_total_bytes")
+        self.part_bytes = corpus.get("part_bytes")
+        self.status_path = corpus.get("status")
+        self.pending_code = None    # corpus mode: the code of the test function about to run
+        self.pending_test = None
+        self.stopped = None         # corpus mode: "max_traces" / "max_bytes" once a corpus cap is reached
+        self.written = self.dropped = self.total_bytes = self.part_size = 0
+        self.parts = 0
 
     # ---------------------------------------------------------- scope
 
@@ -359,6 +411,27 @@ class Tracer:
                 )
         self.scope[filename] = result
         return result
+
+    def qualname(self, frame, code) -> str:
+        """The code's qualified name: `co_qualname` (3.11+), else found through the first argument's class."""
+        name = self.names.get(code)
+        if name is None:
+            name = getattr(code, "co_qualname", None)
+            if name is None:
+                name = code.co_name
+                try:
+                    if code.co_argcount and code.co_flags & _CO_NEWLOCALS:
+                        first = frame.f_locals.get(code.co_varnames[0])
+                        cls = first if isinstance(first, type) else type(first)
+                        for klass in cls.__mro__:
+                            found = klass.__dict__.get(code.co_name)
+                            if getattr(getattr(found, "__func__", found), "__code__", None) is code:
+                                name = f"{klass.__qualname__}.{code.co_name}"
+                                break
+                except Exception:  # an odd first argument: the plain name will do
+                    pass
+            self.names[code] = name
+        return name
 
     def display(self, filename: str) -> str:
         path = os.path.normpath(os.path.join(self.workdir, filename))
@@ -402,6 +475,19 @@ class Tracer:
         """Called for every new frame; returns a local trace function only for traced ones."""
         try:
             code = frame.f_code
+            if self.corpus:
+                # Outside a trace only the pending test function starts one.
+                thread = self.threads.get(threading.get_ident())
+                if thread is None or thread.chain is None:
+                    if code is not self.pending_code or self.stopped is not None:
+                        return None
+                    self.pending_code = None  # one trace per test (a coroutine's resumptions are not new traces)
+                    if thread is None:
+                        thread = self.threads[threading.get_ident()] = _ThreadTracer(self)
+                    local = thread.enter(frame, 0)
+                    thread.chain.test_id = self.pending_test
+                    thread.chain.sources = {} if self.want_sources else None
+                    return local
             wanted = self.scope.get(code.co_filename)
             if wanted is None:
                 wanted = self.in_scope(code.co_filename)
@@ -434,14 +520,34 @@ class Tracer:
             self.open_chains.discard(chain)
             if self.closed:
                 return
+            if self.stopped is not None:
+                self.dropped += 1
+                return
             data = chain.line(complete).encode("utf-8", errors="replace")
+            if self.max_total_bytes is not None and self.total_bytes + len(data) > self.max_total_bytes:
+                self.stopped = "max_bytes"
+                self.dropped += 1
+                return
+            if self.part_bytes and self.part_size and self.part_size + len(data) > self.part_bytes:
+                os.close(self.fd)
+                self.parts += 1
+                self.fd = os.open(f"{self.out}.{self.parts}", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                self.part_size = 0
+            self.total_bytes += len(data)
+            self.part_size += len(data)
+            self.written += 1
             while data:
                 written = os.write(self.fd, data)
                 data = data[written:]
+            if self.max_traces is not None and self.written >= self.max_traces:
+                self.stopped = "max_traces"
 
     def start(self) -> None:
+        if not self.tracing:
+            return
         threading.settrace(self.global_trace)
-        sys.settrace(self.global_trace)
+        if not self.corpus:  # corpus mode: the plugin turns this thread's tracing on around each test's call
+            sys.settrace(self.global_trace)
 
     def stop(self) -> None:
         sys.settrace(None)
@@ -457,6 +563,11 @@ class Tracer:
         with self.lock:
             self.closed = True
             os.close(self.fd)
+        if self.status_path:
+            status = {"written": self.written, "dropped": self.dropped, "stopped": self.stopped,
+                      "bytes": self.total_bytes, "parts": self.parts + 1, "errors": self.errors}
+            with open(self.status_path, "w", encoding="utf-8") as handle:
+                json.dump(status, handle)
 
 
 # ---------------------------------------------------------------- running the program
@@ -547,6 +658,73 @@ def run_function(target: str, arguments, tracer: Tracer) -> int:
     return 0
 
 
+_OUTCOME_RANK = {"passed": 0, "xpassed": 1, "xfailed": 1, "skipped": 2, "failed": 3, "error": 4}
+
+
+def corpus_plugin(tracer: Tracer, outcomes_path: str):
+    """The pytest plugin of corpus mode, as a module object (registered with `-p`)."""
+    module = type(sys)(CORPUS_PLUGIN)
+    fd = os.open(outcomes_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    results: dict = {}
+
+    def pytest_runtest_setup(item):
+        try:
+            tracer.pending_code = tracer.pending_test = None
+            if not tracer.tracing or tracer.stopped is not None:
+                return
+            obj = getattr(item, "obj", None)
+            function = inspect.unwrap(getattr(obj, "__func__", obj))
+            tracer.pending_code = getattr(function, "__code__", None)
+            tracer.pending_test = item.nodeid
+        except Exception as exc:  # an odd item (a doctest, a plugin's own): it runs untraced
+            tracer.internal_error(None, exc)
+
+    def pytest_runtest_call(item):
+        # Tracing is on only while the test is called (pytest's own hook, registered earlier,
+        # runs after this one): pytest's frames between tests cost nothing.
+        if tracer.pending_code is not None:
+            sys.settrace(tracer.global_trace)
+
+    def pytest_runtest_teardown(item):
+        if tracer.tracing:
+            sys.settrace(None)
+        tracer.pending_code = None
+
+    def pytest_runtest_logreport(report):
+        outcome = report.outcome
+        if hasattr(report, "wasxfail"):
+            outcome = "xfailed" if report.skipped else "xpassed"
+        elif report.when != "call" and report.failed:
+            outcome = "error"
+        previous = results.get(report.nodeid)
+        if previous is None or _OUTCOME_RANK.get(outcome, 4) > _OUTCOME_RANK.get(previous, 4):
+            results[report.nodeid] = outcome
+
+    def pytest_runtest_logfinish(nodeid):
+        outcome = results.pop(nodeid, None)
+        if outcome is not None:
+            os.write(fd, (json.dumps({"test_id": nodeid, "outcome": outcome}) + "\n").encode("utf-8", "replace"))
+
+    for hook in (pytest_runtest_setup, pytest_runtest_call, pytest_runtest_teardown, pytest_runtest_logreport,
+                 pytest_runtest_logfinish):
+        setattr(module, hook.__name__, hook)
+    return module
+
+
+def with_corpus_plugin(argv: list[str]) -> list[str]:
+    """A pytest command with `-p swe_env_corpus_plugin` first among its arguments."""
+    if argv and _PYTHON_NAME.fullmatch(os.path.basename(argv[0])):
+        index = 1
+        while index < len(argv) and argv[index] in ("-u", "-B", "-E", "-s", "-q"):
+            index += 1
+        if argv[index:index + 2] in (["-m", "pytest"], ["-m", "py.test"]):
+            return [*argv[:index + 2], "-p", CORPUS_PLUGIN, *argv[index + 2:]]
+    elif argv and os.path.basename(argv[0]) in ("pytest", "py.test"):
+        return [argv[0], "-p", CORPUS_PLUGIN, *argv[1:]]
+    raise UsageError("a corpus is traced from a pytest run (`python -m pytest ...` or `pytest ...`), not "
+                     + " ".join(argv[:3]))
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: swe_env_tracer.py CONFIG.json", file=sys.stderr)
@@ -559,7 +737,11 @@ def main(argv: list[str]) -> int:
     try:
         if config.get("function"):
             return run_function(config["function"], config.get("args"), tracer)
-        run_argv(config.get("argv") or [], tracer)
+        program = config.get("argv") or []
+        if tracer.corpus:
+            program = with_corpus_plugin(program)
+            sys.modules[CORPUS_PLUGIN] = corpus_plugin(tracer, config["corpus"]["outcomes"])
+        run_argv(program, tracer)
         return 0
     except UsageError as exc:
         print(f"swe-env trace: {exc}", file=sys.stderr)

@@ -1,0 +1,596 @@
+"""Trace corpora of whole repositories: every test function of a suite as its own trace.
+
+`trace_corpus` runs, for each task, the repository's own pytest suite (the task's test
+command, or a given selection) in a container of its own from the task's instance image,
+under the in-container tracer in corpus mode (`tracer/runner.py`, CORPUS): each test
+function is one repository-level trace (entry: the test function; below it the frames of
+the repository's code, site-packages out of scope), and each repository function it
+calls is cut out of it as a function-level trace (entry: that function, its source as
+context). Records are `CorpusTrace`s: the trace schema of `swe_env.traces` plus the
+corpus fields. The hidden tests are not applied unless asked (`with_test_patch`): a corpus
+is the repository's own tests at base_commit.
+
+Out directory:
+
+    manifest.json            options, one `TaskCorpus` per task (counts, sizes, cut traces,
+                             failed tests, the outcome check), totals; rewritten after each task
+    traces/<task>.jsonl      one `CorpusTrace` per line (the source of truth)
+    cwm/<task>.jsonl         with `cwm`: one `traces.cwm_record` per line, same order
+
+A re-run with the same out directory and options skips the tasks the manifest has as
+done (or stopped by a corpus cap) and keeps deduplicating against their shards.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import shlex
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import tracer
+from .images import ImageBuilder
+from .sandbox import MAX_READ_BYTES, Sandbox
+from .task import Task
+from .traces import Trace, TraceEntry, TraceError, TraceOptions, USAGE_PREFIX, apply_patch, cwm_record, tracer_dir
+
+MANIFEST_VERSION = 1
+PART_BYTES = 16 * 1024 * 1024
+"""The tracer starts a new traces file past this many bytes; each part is read back whole."""
+DEFAULT_SELECT_COMMAND = "python -m pytest -p no:cacheprovider"
+"""What a `select` is appended to (the task's own command is used as written without one)."""
+Level = Literal["test", "function"]
+Stop = Literal["max_traces", "max_bytes", "wall_time", "timeout"]
+
+
+class CorpusOptions(BaseModel):
+    """What a corpus run records, and its bounds (the `swe-env trace-corpus` options)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace: TraceOptions = Field(default_factory=TraceOptions)
+    """Per-trace options and caps (`max_events`, `max_bytes` per test trace, `repr_cap`, scope)."""
+    select: list[str] = Field(default_factory=list)
+    """pytest arguments selecting the tests (paths, node ids, `-k ...`), run as
+    `DEFAULT_SELECT_COMMAND` + select; empty: the task's test command as written."""
+    with_test_patch: bool = False
+    """Apply the task's hidden test patch first (off: the repository's own tests at base_commit)."""
+    function_traces: bool = True
+    """Also cut a function-level trace out of each test trace for every repository function it calls."""
+    max_function_traces_per_test: int = Field(default=100, ge=0)
+    """Function-level traces kept per test trace (after deduplication), in call order."""
+    dedupe: bool = True
+    """Drop a trace whose content (entry and events) equals one already in the corpus."""
+    check_outcomes: bool = True
+    """Run the suite untraced first in the same container and compare every test's outcome."""
+    max_traces: int | None = Field(default=None, gt=0)
+    """Records (test and function level) in the whole corpus; the run stops adding past it."""
+    max_bytes: int | None = Field(default=None, gt=0)
+    """Bytes of JSONL records in the whole corpus (the CWM shards are not counted)."""
+    max_seconds: float | None = Field(default=None, gt=0)
+    """Wall time of the run; tasks not started by then are left for a re-run, a running one is stopped."""
+    timeout: float | None = Field(default=None, gt=0)
+    """Seconds each suite run (untraced, traced) may take; default the task's `grading_timeout`."""
+    cwm: bool = False
+    """Also write each record rendered in CWM's trace format (`cwm/<task>.jsonl`)."""
+
+
+class CorpusTrace(Trace):
+    """One corpus record: a `Trace` (the schema of `swe_env.traces`) and where it came from."""
+
+    level: Level
+    """`test`: the entry is the test function; `function`: a repository function the test called."""
+    test_id: str
+    """The pytest node id of the test whose run this trace comes from."""
+    parent_trace_id: str | None = None
+    """For a function-level trace: the test-level trace it was cut out of (which may have been deduplicated away)."""
+    content_hash: str
+    """sha256 of the entry (file, function, line, source) and the events: what deduplication compares."""
+
+
+class _RawTrace(Trace):
+    """A line of the tracer's corpus output: a trace with its test id and the sources of its frames."""
+
+    test_id: str | None = None
+    sources: dict[str, dict] = Field(default_factory=dict)
+
+
+class OutcomeChange(BaseModel):
+    test_id: str
+    untraced: str | None
+    traced: str | None
+
+
+class TaskCorpus(BaseModel):
+    """The manifest's entry for one task."""
+
+    task_id: str
+    status: Literal["done", "stopped", "failed"]
+    """`stopped`: a corpus cap, the wall time or the run's timeout ended it early (`stopped_by`); `failed`: `error`."""
+    error: str | None = None
+    stopped_by: Stop | None = None
+    command: str = ""
+    with_test_patch: bool = False
+    tests: int = 0
+    """Tests that reported an outcome in the traced run."""
+    outcomes: dict[str, int] = Field(default_factory=dict)
+    """Traced run: outcome -> number of tests."""
+    failed_tests: list[str] = Field(default_factory=list)
+    """Tests whose traced outcome was failed or error."""
+    untraced_tests: list[str] = Field(default_factory=list)
+    """Tests with an outcome but no trace (no code object to match, skipped in setup, a corpus cap)."""
+    test_traces: int = 0
+    function_traces: int = 0
+    duplicates: int = 0
+    """Traces dropped because the corpus already held the same content."""
+    dropped_by_caps: int = 0
+    """Traces the corpus caps (`max_traces`, `max_bytes`) left out."""
+    bytes: int = 0
+    """Bytes of this task's JSONL shard."""
+    cut: dict[str, int] = Field(default_factory=dict)
+    """Records written whose trace is cut or incomplete: `max_events`, `max_bytes`, `incomplete` -> count."""
+    outcomes_checked: bool = False
+    outcomes_unchanged: bool | None = None
+    outcome_changes: list[OutcomeChange] = Field(default_factory=list)
+    untraced_seconds: float | None = None
+    traced_seconds: float | None = None
+    seconds: float = 0.0
+    notes: list[str] = Field(default_factory=list)
+    shard: str | None = None
+    cwm_shard: str | None = None
+
+
+class CorpusManifest(BaseModel):
+    version: int = MANIFEST_VERSION
+    options: CorpusOptions
+    tasks: dict[str, TaskCorpus] = Field(default_factory=dict)
+    not_reached: list[str] = Field(default_factory=list)
+    """Tasks the wall time left out (a re-run does them)."""
+    totals: dict[str, int] = Field(default_factory=dict)
+
+    def summarize(self) -> None:
+        rows = list(self.tasks.values())
+        cut = Counter()
+        for row in rows:
+            cut.update(row.cut)
+        self.totals = {
+            "tasks": len(rows), "failed_tasks": sum(r.status == "failed" for r in rows),
+            "test_traces": sum(r.test_traces for r in rows), "function_traces": sum(r.function_traces for r in rows),
+            "duplicates": sum(r.duplicates for r in rows), "bytes": sum(r.bytes for r in rows),
+            "tests": sum(r.tests for r in rows), "failed_tests": sum(len(r.failed_tests) for r in rows),
+            "outcome_changes": sum(len(r.outcome_changes) for r in rows),
+            **{f"cut_{reason}": count for reason, count in sorted(cut.items())},
+        }
+
+
+# ---------------------------------------------------------------- records
+
+
+def content_hash(entry: TraceEntry, events: list) -> str:
+    payload = {"entry": [entry.file, entry.function, entry.line, entry.source],
+               "events": [event.model_dump() for event in events]}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def function_traces(trace: Trace, sources: dict[str, dict], limit: int | None = None) -> list[Trace]:
+    """The function-level traces inside a trace: one per frame below the entry, in call order.
+
+    A frame's events are contiguous in its trace (from its `call` to its last event, the
+    frames it called in between); they are taken with depths and frame numbers rebased.
+    When the trace ends inside the frame (a cap, or the program ended), the function-level
+    trace keeps the trace's `cut` or `complete: false` unless the frame's `return` is in.
+    The entry's source comes from `sources` ("file:line:function" of the call event).
+    """
+    events, found = trace.events, []
+    for start, first in enumerate(events):
+        if first.event != "call" or first.depth == 0:
+            continue
+        end = start + 1
+        while end < len(events) and (events[end].depth > first.depth or events[end].frame == first.frame):
+            end += 1
+        segment = events[start:end]
+        numbers: dict[int, int] = {}
+        rebased = [event.model_copy(update={"depth": event.depth - first.depth,
+                                            "frame": numbers.setdefault(event.frame, len(numbers))})
+                   for event in segment]
+        last = segment[-1]
+        returned = last.frame == first.frame and last.event == "return"
+        left = last.frame == first.frame and last.event in ("return", "exception")
+        runs_to_end = end == len(events)
+        whole = returned or (left and not runs_to_end) or (left and trace.cut is None and trace.complete)
+        source = sources.get(f"{first.file}:{first.line}:{first.function}") or {}
+        entry = TraceEntry(file=first.file, function=first.function, line=first.line, **source)
+        found.append(Trace(trace_id=f"{trace.trace_id}.{len(found) + 1}", task_id=trace.task_id, thread=trace.thread,
+                           entry=entry, repr_cap=trace.repr_cap, full_locals=trace.full_locals,
+                           cut=None if whole else trace.cut, complete=whole or trace.complete,
+                           event_count=len(rebased), tracer_errors=[], events=rebased))
+        if limit is not None and len(found) >= limit:
+            break
+    return found
+
+
+def _cut_reason(trace: Trace) -> str | None:
+    if trace.cut:
+        return trace.cut
+    return None if trace.complete else "incomplete"
+
+
+def _shard_name(task_id: str) -> str:
+    return task_id.replace("/", "__") + ".jsonl"
+
+
+# ---------------------------------------------------------------- the shared budget
+
+
+class _Corpus:
+    """The state shared by the workers: dedup hashes, the corpus caps, the manifest on disk."""
+
+    def __init__(self, out: Path, manifest: CorpusManifest, options: CorpusOptions):
+        self.out, self.manifest, self.options = out, manifest, options
+        self.lock = threading.Lock()
+        self.seen: set[str] = set()
+        self.traces = sum(r.test_traces + r.function_traces for r in manifest.tasks.values())
+        self.bytes = sum(r.bytes for r in manifest.tasks.values())
+        self.started = time.monotonic()
+        self.stop_reason: Stop | None = None
+
+    def remaining_traces(self) -> int | None:
+        return None if self.options.max_traces is None else max(0, self.options.max_traces - self.traces)
+
+    def remaining_bytes(self) -> int | None:
+        return None if self.options.max_bytes is None else max(0, self.options.max_bytes - self.bytes)
+
+    def remaining_seconds(self) -> float | None:
+        if self.options.max_seconds is None:
+            return None
+        return self.options.max_seconds - (time.monotonic() - self.started)
+
+    def full(self) -> Stop | None:
+        if self.remaining_traces() == 0:
+            return "max_traces"
+        if self.remaining_bytes() == 0:
+            return "max_bytes"
+        left = self.remaining_seconds()
+        if left is not None and left <= 0:
+            return "wall_time"
+        return None
+
+    def admit(self, trace: CorpusTrace, line_bytes: int) -> Literal["ok", "duplicate", "max_traces", "max_bytes"]:
+        """Under the lock: take a record into the corpus, or say why not."""
+        if self.options.dedupe and trace.content_hash in self.seen:
+            return "duplicate"
+        if self.remaining_traces() == 0:
+            return "max_traces"
+        left = self.remaining_bytes()
+        if left is not None and line_bytes > left:
+            return "max_bytes"
+        self.seen.add(trace.content_hash)
+        self.traces += 1
+        self.bytes += line_bytes
+        return "ok"
+
+    def record(self, row: TaskCorpus) -> None:
+        with self.lock:
+            self.manifest.tasks[row.task_id] = row
+            self.write_manifest()
+
+    def write_manifest(self) -> None:
+        self.manifest.summarize()
+        _write_atomic(self.out / "manifest.json", self.manifest.model_dump_json(indent=1).encode())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+# ---------------------------------------------------------------- one task
+
+
+def corpus_command(task: Task, options: CorpusOptions) -> list[str]:
+    """The pytest command a task's corpus is traced from."""
+    if options.select:
+        return [*shlex.split(DEFAULT_SELECT_COMMAND), *options.select]
+    if task.tests.runner != "pytest":
+        raise TraceError(f"task {task.id}: its tests run with {task.tests.runner}, not pytest; "
+                         "give a pytest selection (--select)")
+    return shlex.split(task.tests.command)
+
+
+def _run_suite(sandbox: Sandbox, argv: list[str], options: CorpusOptions, folder: str, traced: bool,
+               timeout: float, budget: dict) -> tuple[object, float]:
+    out, outcomes, status = f"{folder}/traces.jsonl", f"{folder}/outcomes.jsonl", f"{folder}/status.json"
+    corpus = {"trace": traced, "outcomes": outcomes, "status": status, "sources": options.function_traces,
+              "part_bytes": PART_BYTES, **budget}
+    config = {"argv": argv, "function": None, "args": None, "out": out, "workdir": sandbox.workdir,
+              "corpus": corpus, **options.trace.model_dump()}
+    sandbox.write_file(f"{folder}/config.json", json.dumps(config).encode())
+    sandbox.exec(["/bin/bash", "-c", f'rm -f -- "$1" "$1".* "$2" "$3"', "rm", out, outcomes, status])
+    command = (f"(cd -- {shlex.quote(sandbox.workdir)} && exec python {shlex.quote(folder + '/swe_env_tracer.py')} "
+               f"{shlex.quote(folder + '/config.json')})")
+    started = time.monotonic()
+    result = sandbox.run(command, timeout=max(1.0, timeout))
+    seconds = time.monotonic() - started
+    usage = next((line for line in result.output.splitlines() if line.startswith(USAGE_PREFIX)), None)
+    if result.exit_code == 2 and usage is not None:
+        raise TraceError(usage[len(USAGE_PREFIX):].strip())
+    return result, seconds
+
+
+def _read_outcomes(sandbox: Sandbox, folder: str) -> dict[str, str]:
+    try:
+        text = sandbox.read(f"{folder}/outcomes.jsonl").data.decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return {}
+    found = {}
+    for line in text.splitlines():
+        try:
+            item = json.loads(line)
+            found[str(item["test_id"])] = str(item["outcome"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def _read_traces(sandbox: Sandbox, folder: str, notes: list[str]) -> list[_RawTrace]:
+    found, dropped, part = [], 0, 0
+    while True:
+        path = f"{folder}/traces.jsonl" + (f".{part}" if part else "")
+        try:
+            content = sandbox.read(path, max_bytes=MAX_READ_BYTES)
+        except FileNotFoundError:
+            break
+        data = content.data
+        if content.truncated:
+            data = data[: data.rfind(b"\n") + 1]
+            notes.append(f"{path} was {content.size} bytes; only the first {len(data)} were read")
+        for line in data.decode("utf-8", errors="replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                found.append(_RawTrace.model_validate_json(line))
+            except ValueError:
+                dropped += 1
+        part += 1
+    if dropped:
+        notes.append(f"{dropped} line(s) of the traces file were not traces and were dropped")
+    return found
+
+
+def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None = None) -> TaskCorpus:
+    """Trace one task's suite into its shard; the manifest row says what happened."""
+    options = corpus.options
+    started = time.monotonic()
+    argv = corpus_command(task, options)
+    row = TaskCorpus(task_id=task.id, status="done", command=shlex.join(argv), with_test_patch=options.with_test_patch)
+    timeout = options.timeout or task.limits.grading_timeout
+    sandbox = Sandbox.for_task(task, image, "corpus")
+    if active is not None:
+        active.add(sandbox)
+    try:
+        sandbox.start()
+        if options.with_test_patch:
+            apply_patch(sandbox, task.tests.test_patch)
+        folder = tracer_dir(sandbox)
+        sandbox.write_file(f"{folder}/swe_env_tracer.py", tracer.runner_source())
+        untraced: dict[str, str] = {}
+        if options.check_outcomes:
+            left = corpus.remaining_seconds()
+            result, row.untraced_seconds = _run_suite(sandbox, argv, options, folder, False,
+                                                      timeout if left is None else min(timeout, left), {})
+            row.notes += result.notes
+            untraced = _read_outcomes(sandbox, folder)
+            if result.timed_out:
+                row.notes.append("the untraced run timed out")
+        with corpus.lock:
+            budget = {"max_traces": corpus.remaining_traces(), "max_total_bytes": corpus.remaining_bytes()}
+            left = corpus.remaining_seconds()
+        stop = corpus.full()
+        if stop is not None:
+            row.status, row.stopped_by = "stopped", stop
+            return row
+        run_timeout = timeout if left is None else min(timeout, left)
+        result, row.traced_seconds = _run_suite(sandbox, argv, options, folder, True, run_timeout, budget)
+        row.notes += result.notes
+        if result.timed_out:
+            row.status = "stopped"
+            row.stopped_by = "wall_time" if left is not None and run_timeout == left else "timeout"
+        traced = _read_outcomes(sandbox, folder)
+        raw = _read_traces(sandbox, folder, row.notes)
+        try:
+            status = json.loads(sandbox.read(f"{folder}/status.json").data)
+        except (FileNotFoundError, ValueError):
+            status = {}
+        if status.get("stopped") and row.stopped_by is None:
+            row.status, row.stopped_by = "stopped", status["stopped"]
+        row.tests = len(traced)
+        row.outcomes = dict(Counter(traced.values()))
+        row.failed_tests = sorted(test for test, outcome in traced.items() if outcome in ("failed", "error"))
+        if options.check_outcomes and not result.timed_out:
+            row.outcomes_checked = True
+            row.outcome_changes = [OutcomeChange(test_id=test, untraced=untraced.get(test), traced=traced.get(test))
+                                   for test in sorted(set(untraced) | set(traced))
+                                   if untraced.get(test) != traced.get(test)]
+            row.outcomes_unchanged = not row.outcome_changes
+        _write_shards(task, raw, traced, corpus, row)
+    except TraceError as exc:
+        row.status, row.error = "failed", str(exc)
+    except (OSError, RuntimeError) as exc:  # SandboxError, ShellError, DiskLimitExceeded, the engine
+        row.status, row.error = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
+    finally:
+        sandbox.close()
+        if active is not None:
+            active.discard(sandbox)
+        row.seconds = round(time.monotonic() - started, 3)
+    return row
+
+
+def _write_shards(task: Task, raw: list[_RawTrace], outcomes: dict[str, str], corpus: _Corpus, row: TaskCorpus) -> None:
+    options = corpus.options
+    lines, cwm_lines, cut = [], [], Counter()
+    traced_tests = set()
+    for number, item in enumerate(raw, start=1):
+        if item.test_id is None:
+            continue
+        traced_tests.add(item.test_id)
+        base = Trace.model_validate(item.model_dump(exclude={"test_id", "sources"}))
+        base.trace_id, base.task_id = f"{task.id}:{number}", task.id
+        candidates = [("test", base)]
+        if options.function_traces and options.max_function_traces_per_test:
+            candidates += [("function", t) for t in function_traces(base, item.sources)]
+        kept_functions = 0
+        for level, trace in candidates:
+            if level == "function" and kept_functions >= options.max_function_traces_per_test:
+                break
+            record = CorpusTrace(**trace.model_dump(), level=level, test_id=item.test_id,
+                                 parent_trace_id=base.trace_id if level == "function" else None,
+                                 content_hash=content_hash(trace.entry, trace.events))
+            line = record.model_dump_json() + "\n"
+            with corpus.lock:
+                verdict = corpus.admit(record, len(line.encode()))
+            if verdict == "duplicate":
+                row.duplicates += 1
+                continue
+            if verdict != "ok":
+                row.dropped_by_caps += 1
+                row.status, row.stopped_by = "stopped", row.stopped_by or verdict
+                continue
+            lines.append(line)
+            if level == "test":
+                row.test_traces += 1
+            else:
+                row.function_traces += 1
+                kept_functions += 1
+            reason = _cut_reason(record)
+            if reason:
+                cut[reason] += 1
+            if options.cwm:
+                cwm_lines.append(json.dumps({**cwm_record(record), "level": level, "test_id": item.test_id},
+                                            ensure_ascii=False) + "\n")
+    row.untraced_tests = sorted(set(outcomes) - traced_tests)
+    row.cut = dict(cut)
+    data = "".join(lines).encode()
+    row.bytes = len(data)
+    name = _shard_name(task.id)
+    _write_atomic(corpus.out / "traces" / name, data)
+    row.shard = f"traces/{name}"
+    if options.cwm:
+        _write_atomic(corpus.out / "cwm" / name, "".join(cwm_lines).encode())
+        row.cwm_shard = f"cwm/{name}"
+
+
+# ---------------------------------------------------------------- the corpus
+
+
+def load_manifest(out: str | Path) -> CorpusManifest | None:
+    path = Path(out) / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        return CorpusManifest.model_validate_json(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a corpus manifest ({str(exc).splitlines()[0]})") from None
+
+
+def read_corpus(out: str | Path, task_id: str | None = None) -> list[CorpusTrace]:
+    """The records of a corpus (or of one task), in shard order."""
+    manifest = load_manifest(out)
+    if manifest is None:
+        raise ValueError(f"{out}: no manifest.json; not a corpus")
+    records = []
+    for row in manifest.tasks.values():
+        if row.shard and (task_id is None or row.task_id == task_id):
+            for line in (Path(out) / row.shard).read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    records.append(CorpusTrace.model_validate_json(line))
+    return records
+
+
+def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | None = None, *, workers: int = 1,
+                 builder: ImageBuilder | None = None, restart: bool = False,
+                 on_start: Callable[[Task], None] | None = None,
+                 on_task: Callable[[TaskCorpus], None] | None = None) -> CorpusManifest:
+    """Trace the test suites of `tasks` into a corpus under `out` (see the module's docstring).
+
+    `workers` tasks run at once, each in its own container. Resumes unless `restart`: tasks
+    the manifest has as done or stopped are skipped (a manifest made with other options is
+    an error). `on_start`/`on_task` are called as tasks start and finish (from worker threads).
+    """
+    options = options or CorpusOptions()
+    out = Path(out)
+    manifest = None if restart else load_manifest(out)
+    if manifest is not None and manifest.options != options:
+        raise ValueError(f"{out}/manifest.json was made with other options; pass --restart or another --out")
+    manifest = manifest or CorpusManifest(options=options)
+    ids = [task.id for task in tasks]
+    if len(set(ids)) != len(ids):
+        raise ValueError("the tasks hold an id twice")
+    for task in tasks:
+        if not options.select and task.tests.runner != "pytest":
+            raise TraceError(f"task {task.id}: its tests run with {task.tests.runner}, not pytest; "
+                             "give a pytest selection (--select)")
+    finished = {row.task_id for row in manifest.tasks.values() if row.status in ("done", "stopped")}
+    corpus = _Corpus(out, manifest, options)
+    for row in manifest.tasks.values():
+        if row.task_id in finished and row.shard and (out / row.shard).exists():
+            for line in (out / row.shard).read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    corpus.seen.add(json.loads(line)["content_hash"])
+    todo = [task for task in tasks if task.id not in finished]
+    manifest.not_reached = []
+    builder = builder or ImageBuilder()
+    active: set = set()
+    stop_all = threading.Event()
+
+    def one(task: Task) -> TaskCorpus | None:
+        if stop_all.is_set() or corpus.full() == "wall_time":
+            return None
+        if on_start:
+            on_start(task)
+        try:
+            image = builder.ensure(task)
+        except Exception as exc:  # noqa: BLE001 - an image that does not build fails this task only
+            row = TaskCorpus(task_id=task.id, status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        else:
+            row = corpus_of_task(task, image, corpus, active)
+        corpus.record(row)
+        if on_task:
+            on_task(row)
+        return row
+
+    out.mkdir(parents=True, exist_ok=True)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="corpus")
+    futures: dict = {}
+    try:
+        futures = {pool.submit(one, task): task for task in todo}
+        for future in concurrent.futures.as_completed(futures):
+            if future.result() is None:
+                manifest.not_reached.append(futures[future].id)
+    except BaseException:
+        stop_all.set()
+        for future in futures:
+            future.cancel()
+        for sandbox in list(active):
+            sandbox.close()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    with corpus.lock:
+        manifest.not_reached.sort()
+        corpus.write_manifest()
+    return manifest
+
+
+__all__ = ["CorpusManifest", "CorpusOptions", "CorpusTrace", "OutcomeChange", "TaskCorpus", "content_hash",
+           "corpus_command", "corpus_of_task", "function_traces", "load_manifest", "read_corpus", "trace_corpus"]
