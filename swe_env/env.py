@@ -190,7 +190,7 @@ class SWEEnv(gym.Env):
             record.observation, record.error = f"Error: {exc}", True
         try:
             if call is not None and call.tool == "submit":
-                report = self._grade()
+                report = self._grade(call.args.patch)
                 record.observation = _report_text(report)
                 reward, terminated = report.reward, True
                 self._finish_episode("submitted", report=report)
@@ -306,7 +306,11 @@ class SWEEnv(gym.Env):
         info["error"] = str(exc)
         self._finish_episode(reason, error=str(exc))
 
-    def _grade(self) -> GradingReport:
+    def _grade(self, patch: str | None = None) -> GradingReport:
+        """Grade the working tree's diff, or `patch` when the agent submitted one (`submit(patch=...)`)."""
+        if patch is not None:
+            self.trajectory.diff = patch
+            return self.grader.grade(self.task, patch, image=self.sandbox.image)
         try:
             diff = self.sandbox.diff(self.task.base_commit)
         except SandboxError as exc:

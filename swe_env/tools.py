@@ -66,7 +66,13 @@ class CreateArgs(_Args):
 
 
 class SubmitArgs(_Args):
-    """Finish the episode: the current state of the repository is graded by hidden tests."""
+    """Finish the episode: the repository's changes (or the patch given) are graded by hidden tests."""
+
+    patch: str | None = Field(
+        default=None,
+        description="Optional unified diff to grade instead of the working tree's diff (e.g. only the files "
+                    "that make the fix, without scratch files); an empty string grades no change.",
+    )
 
 
 class TraceArgs(_Args):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from swe_env import engine
+from swe_env import SWEEnv, engine
 from swe_env.images import ImageBuilder
 from swe_env.task import Task, load_tasks
 
@@ -54,3 +54,11 @@ def write_task(folder: Path, text: str) -> Path:
     path = folder / "task.yaml"
     path.write_text(text)
     return path
+
+
+@pytest.fixture
+def env(task, image):
+    """A fresh env over the first bundled task, closed after the test."""
+    environment = SWEEnv(tasks=[task])
+    yield environment
+    environment.close()

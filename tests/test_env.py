@@ -16,13 +16,6 @@ from swe_env.rollout import run_episode
 pytestmark = pytest.mark.docker
 
 
-@pytest.fixture
-def env(task, image):
-    environment = SWEEnv(tasks=[task])
-    yield environment
-    environment.close()
-
-
 def _containers(docker_client, container_id):
     return docker_client.containers.list(all=True, filters={"id": container_id})
 
