@@ -19,6 +19,9 @@ class Hunk:
     old_start: int
     old: str = ""
     new: str = ""
+    new_start: int = 0
+    added: list[tuple[int, str]] = field(default_factory=list)
+    """The lines the hunk adds, each with its line number in the new file (newline kept)."""
 
 
 @dataclass
@@ -67,6 +70,8 @@ def parse(diff: str) -> list[FilePatch]:
             if tag in (" ", "-"):
                 old_parts.append(body)
                 old_left -= 1
+            if tag == "+":
+                hunk.added.append((hunk.new_start + len(new_parts), body))
             if tag in (" ", "+"):
                 new_parts.append(body)
                 new_left -= 1
@@ -99,7 +104,7 @@ def parse(diff: str) -> list[FilePatch]:
         elif (match := _HUNK.match(line)) and current is not None:
             old_left = int(match.group(2) or 1)
             new_left = int(match.group(4) or 1)
-            hunk = Hunk(old_start=int(match.group(1)))
+            hunk = Hunk(old_start=int(match.group(1)), new_start=int(match.group(3)))
             old_parts, new_parts = [], []
             open_hunks.append((hunk, old_parts, new_parts))
             current.hunks.append(hunk)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import actions, tools, traces
 from .grading import Grader, GradingReport, RewardMode, compute_reward
+from .suspicion import RewardPolicy
 from .images import ImageBuilder, ImagesMode
 from .pool import SandboxSpec, WarmPool
 from .sandbox import DiskLimitExceeded, OutputLost, Sandbox, SandboxError
@@ -42,6 +43,9 @@ class EnvConfig(BaseModel):
     """Characters of command output kept in an observation (head and tail)."""
     reward_mode: RewardMode = "binary"
     """binary (1 resolved / 0), signed (+1 / -1) or fraction (share of listed tests passing)."""
+    reward_policy: RewardPolicy = "lenient"
+    """lenient: a patch that looks like tampering with the test machinery is only flagged in the report
+    (`report.suspicious`); strict: it scores as unresolved (0, or -1 in signed mode). For RL, strict."""
     grade_on_truncation: bool = True
     """When the step or time budget runs out, grade the work so far (else the reward is 0)."""
     tools: list[str] = Field(default_factory=lambda: list(tools.DEFAULT_TOOLS))
@@ -95,7 +99,7 @@ class SWEEnv(gym.Env):
         self.observation_space = CodeText()
         self.action_space = CodeText()
         self.builder = ImageBuilder(images=self.config.images)
-        self.grader = Grader(self.config.reward_mode, self.builder)
+        self.grader = Grader(self.config.reward_mode, self.builder, reward_policy=self.config.reward_policy)
         self._tool_names = list(dict.fromkeys([*self.config.tools, "submit"]))
         self._writer = TrajectoryWriter(self.config.trajectory_path) if self.config.trajectory_path else None
         self._pool = WarmPool(self.config.warm_pool) if self.config.warm_pool else None

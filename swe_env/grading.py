@@ -37,7 +37,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from . import diffs, runners, testlogs
+from . import diffs, runners, suspicion, testlogs
 from .images import ImageBuilder
 from .sandbox import Sandbox, SandboxError
 from .task import Task
@@ -77,6 +77,10 @@ class GradingReport(BaseModel):
     """Which application method worked: git apply, git apply --3way or patch --fuzz=5."""
     restored: list[str] = []
     """Changed files the grader put back to base_commit before the test patch (protected paths)."""
+    suspicious: list[str] = []
+    """What in the patch looks like tampering with the test machinery at run time, one `path:line: why: line`
+    each (`suspicion.flags`; the restored files are not looked at). Reported always; with the grader's
+    `reward_policy="strict"` a flagged patch gets the unresolved reward (`resolved` still says what the tests said)."""
     resolved: bool = False
     """All FAIL_TO_PASS and PASS_TO_PASS tests passed."""
     reward: float = 0.0
@@ -279,8 +283,10 @@ class Grader:
     """Grades patches for tasks, each in a fresh container that is always removed."""
 
     def __init__(self, reward_mode: RewardMode = "binary", builder: ImageBuilder | None = None,
-                 labels: dict[str, str] | None = None):
+                 labels: dict[str, str] | None = None, reward_policy: suspicion.RewardPolicy = "lenient"):
         self.reward_mode = reward_mode
+        self.reward_policy: suspicion.RewardPolicy = reward_policy
+        """lenient: suspicious patches (`GradingReport.suspicious`) are only reported; strict: they score as unresolved."""
         self.builder = builder or ImageBuilder()
         self.labels = dict(labels or {})
         """Extra `swe_env.<key>` labels on grader containers (evaluate finds its own by them)."""
@@ -314,8 +320,13 @@ class Grader:
             report.error = f"{type(exc).__name__}: {exc}"
         if report.status != "graded":
             report.resolved = False
-        report.reward = (compute_reward(report, self.reward_mode, patch, task.gold_patch)
-                         if report.status in ("graded", "patch_failed") else 0.0)
+        decided = report.status in ("graded", "patch_failed")
+        if decided and not report.patch_is_empty:
+            report.suspicious = suspicion.flags(patch, restored_anyway=set(report.restored).__contains__)
+        report.reward = compute_reward(report, self.reward_mode, patch, task.gold_patch) if decided else 0.0
+        if decided and report.suspicious and self.reward_policy == "strict":
+            report.reward = -1.0 if self.reward_mode == "signed" else 0.0
+            _note(report, started, f"reward withheld (strict policy): {len(report.suspicious)} suspicious line(s)")
         report.seconds = round(time.monotonic() - started, 3)
         _note(report, started, f"status {report.status}, resolved {report.resolved}" + (f": {report.error}" if report.error else ""))
         return report
