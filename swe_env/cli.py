@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.progress import TimeRemainingColumn
 from rich.table import Table
 
-from . import engine, images, swebench, validation
+from . import engine, harbor, images, swebench, validation
 from .agents import make_agent
 from .evaluate import evaluate as run_evaluation
 from .grading import Grader
@@ -330,6 +330,24 @@ def tasks_import_swebench(
     """Turn SWE-bench instances into task files."""
     with _friendly_errors():
         written = swebench.import_instances(file, out, repo_mirror, swebench.load_recipes(recipes))
+    console.print(f"wrote {len(written)} task file(s) under {out}", markup=False, highlight=False)
+
+
+@tasks_app.command("import-harbor")
+def tasks_import_harbor(
+    folder: Path = typer.Argument(..., help="A Harbor task folder (task.toml, instruction.md, environment/, tests/, solution/), or a folder of them."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for <id>/task.yaml and <id>/<id>.bundle."),
+) -> None:
+    """Turn Harbor tasks into task files: builds each environment, snapshots its working folder, runs solve.sh for the gold patch."""
+    with _friendly_errors():
+        harbor.check_tasks(folder)  # a bad task file is one line, before any progress bar
+        with _progress() as progress:
+            bar = progress.add_task("importing Harbor tasks", total=None)
+            written = harbor.import_tasks(folder, out, progress=lambda message: progress.update(bar, description=_e(message)))
+    for target in written:
+        task = load_tasks(target)[0]
+        gold = "gold patch from solve.sh" if task.gold_patch else f"no gold patch: {task.meta.get('harbor_gold', '?')}"
+        console.print(f"{task.id}: {target} ({gold})", markup=False, highlight=False, soft_wrap=True)
     console.print(f"wrote {len(written)} task file(s) under {out}", markup=False, highlight=False)
 
 

@@ -6,6 +6,7 @@ saves the version handshake on every sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -31,6 +32,7 @@ class EngineUnavailable(RuntimeError):
 
 _client: docker.DockerClient | None = None
 _lock = threading.Lock()
+_extra_labels: dict[str, str] = {}
 
 
 def client() -> docker.DockerClient:
@@ -60,9 +62,23 @@ def managed_labels(kind: str, **extra: str) -> dict[str, str]:
         "swe_env.run": RUN_ID,
         "swe_env.owner": f"{socket.gethostname()}:{os.getpid()}",
         "swe_env.expires": str(int(time.time()) + DEFAULT_TTL_SECONDS),
+        **_extra_labels,
     }
     labels.update({f"swe_env.{key}": str(value) for key, value in extra.items()})
     return labels
+
+
+@contextlib.contextmanager
+def labelled(**extra: str):
+    """Add `swe_env.<key>` labels to every container this process starts meanwhile (process-wide: a Ray
+    worker runs one episode at a time and labels its containers with the episode's attempt)."""
+    saved = dict(_extra_labels)
+    _extra_labels.update({f"swe_env.{key}": str(value) for key, value in extra.items()})
+    try:
+        yield
+    finally:
+        _extra_labels.clear()
+        _extra_labels.update(saved)
 
 
 def remove_quietly(container: str) -> None:
@@ -78,15 +94,18 @@ def _short(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
-def collect_garbage(everything: bool = False) -> list[str]:
+def collect_garbage(everything: bool = False, labels: dict[str, str] | None = None) -> list[str]:
     """Remove managed containers whose owner process is gone or whose time-to-live has passed.
 
-    With `everything`, remove every managed container. Returns the removed names.
+    With `everything`, remove every managed container. With `labels` (`swe_env.<key>` values), only
+    containers carrying all of them are looked at, and with `everything` all of those go (a rollout
+    removes what a lost Ray worker left of one episode this way). Returns the removed names.
     """
     host = socket.gethostname()
     removed = []
+    wanted = [f"{MANAGED_LABEL}=1", *(f"swe_env.{key}={value}" for key, value in (labels or {}).items())]
     # One list call (not the SDK's per-container inspect): containers may vanish meanwhile.
-    for entry in client().api.containers(all=True, filters={"label": f"{MANAGED_LABEL}=1"}):
+    for entry in client().api.containers(all=True, filters={"label": wanted}):
         labels = entry.get("Labels") or {}
         if "swe_env.owner" not in labels and not everything:
             # Image labels are inherited: a container someone started from one of our images

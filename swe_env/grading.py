@@ -87,9 +87,10 @@ class GradingReport(BaseModel):
     tests_status: dict[str, TestGroup] = Field(default_factory=lambda: {"FAIL_TO_PASS": TestGroup(), "PASS_TO_PASS": TestGroup()})
     test_results: dict[str, str] = {}
     """Status of each listed test: passed, failed, error, skipped or missing."""
-    report_source: Literal["junit", "recorder", "log", "none"] = "none"
-    """Where the statuses came from: the JUnit report (pytest), the grader's recorder (django, sympy), the
-    log (`log_fallback`); `none`: no readable results were written, so every listed test is missing."""
+    report_source: Literal["junit", "recorder", "reward", "log", "none"] = "none"
+    """Where the statuses came from: the JUnit report (pytest), the grader's recorder (django, sympy), a Harbor
+    verifier's reward file (harbor), the log (`log_fallback`); `none`: no readable results were written, so every
+    listed test is missing."""
     ignored_ids: list[str] = []
     """Listed ids dropped from the verdict (in neither success nor failure, not in `test_results`): ids
     no JUnit report can produce (`testlogs.unproducible`: no `::` and not ending in `.py`, e.g. `[100%]`,
@@ -336,7 +337,7 @@ class Grader:
         workspace = f"{GRADER_DIR}/{uuid.uuid4().hex}"
         runner = runners.runner_named(task.tests.runner)
         extra_paths: list[str] = []  # files an application method wrote that the patch text may not show
-        results_path, output_path = f"{workspace}/{runner.report_name}", f"{workspace}/output.txt"
+        output_path = f"{workspace}/output.txt"
         if not report.patch_is_empty:
             box.write_file(f"{workspace}/model.patch", patch.encode("utf-8", errors="surrogateescape"))
             # What the patch changes is git's reading of it; ours must cover it, or the restore step
@@ -413,20 +414,19 @@ class Grader:
 
         results = None
         try:
-            content = box.read(results_path, max_bytes=runners.RESULTS_LIMIT)
-            if content.truncated:  # a cut report is not believed (nor parsed: cut XML does not parse anyway)
+            found = _read_results(box, runner.results_paths(workspace))
+            if any(content.truncated for _path, content in found):  # a cut report is not believed (nor parsed)
                 raise runners.ResultsError(f"the results file is larger than {runners.RESULTS_LIMIT} bytes")
-            results = runner.read(content.data)
-            report.report_source = "junit" if isinstance(results, testlogs.JUnitResults) else "recorder"
+            results = runner.read_results([(path, content.data) for path, content in found])
+            report.report_source = runner.source
         except (FileNotFoundError, IsADirectoryError, runners.ResultsError) as exc:
             if task.tests.log_fallback:
                 report.report_source = "log"
             else:
                 # Without results nothing is believed: the output is the agent's code talking.
                 report.report_source = "none"
-                what = "JUnit report" if runner.name == "pytest" else f"{runner.name} results file"
                 detail = str(exc) if isinstance(exc, runners.ResultsError) else type(exc).__name__
-                report.error = report.error or f"no readable {what} was written ({detail})"
+                report.error = report.error or f"no readable {runner.results_label} was written ({detail})"
         log = report.output if report.report_source == "log" else ""
         # The files an id may name: base_commit's and the test patch's (never the agent's tree).
         known_files = testlogs.known_paths([*in_base, *_paths_of(task.tests.test_patch)])
@@ -605,6 +605,21 @@ def _unsafe_path(path: str) -> bool:
     """A path inside .git/ or outside the work tree (absolute, or through `..`)."""
     parts = path.split("/")
     return path.startswith("/") or ".git" in parts or ".." in parts
+
+
+def _read_results(box: Sandbox, paths: list[str]) -> list:
+    """Each of the runner's results files that exists, in order: (its path, its first RESULTS_LIMIT bytes).
+
+    FileNotFoundError when none does."""
+    found = []
+    for path in paths:
+        try:
+            found.append((path, box.read(path, max_bytes=runners.RESULTS_LIMIT)))
+        except FileNotFoundError:
+            continue
+    if not found:
+        raise FileNotFoundError(paths[0])
+    return found
 
 
 def _checked(result, what: str):

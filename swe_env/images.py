@@ -442,41 +442,41 @@ class ImageBuilder:
             if image_exists(tag):
                 return tag
             self.progress(f"{task.id}: building {kind} layer {tag}")
-            log_path = log_dir() / f"{tag.replace('/', '_').replace(':', '_')}.log"
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            context = _context(dockerfile, files or {})
             all_labels = {engine.MANAGED_LABEL: "1", "swe_env.kind": f"image-{kind}", **(labels or {})}
-            error = None
-            with open(log_path, "w") as log:
-                log.write(dockerfile + "\n----\n")
-                try:
-                    for chunk in engine.client().api.build(
-                        fileobj=context,
-                        custom_context=True,
-                        tag=tag,
-                        labels=all_labels,
-                        buildargs=build_args or {},
-                        rm=True,
-                        forcerm=True,
-                        decode=True,
-                    ):
-                        if "stream" in chunk:
-                            log.write(chunk["stream"])
-                        if "error" in chunk:
-                            error = chunk["error"].strip()
-                            log.write(f"ERROR: {error}\n")
-                except docker.errors.DockerException as exc:
-                    error = str(exc)
-                    log.write(f"ERROR: {error}\n")
+            error, log_path = build_image(tag, all_labels, dockerfile + "\n----\n", fileobj=_context(dockerfile, files or {}),
+                                          custom_context=True, buildargs=build_args or {})
             if error is not None:
-                # A failed build never leaves the tag behind, so a later run cannot reuse half an image.
-                try:
-                    engine.client().images.remove(tag, force=True)
-                except docker.errors.DockerException:
-                    pass
-                last = error.splitlines()[-1][:300] if error else "unknown error"
-                raise ImageBuildError(f"task '{task.id}': building the {kind} layer failed: {last}; log: {log_path}")
+                raise ImageBuildError(f"task '{task.id}': building the {kind} layer failed: {error}; log: {log_path}")
             return tag
+
+
+def build_image(tag: str, labels: dict[str, str], header: str = "", **context) -> tuple[str | None, Path]:
+    """One `docker build` of `tag` (context: the engine API's `fileobj`/`path` arguments), logged to a file.
+
+    Returns (the last line of the error, or None; the log file). A failed build never leaves the
+    tag behind, so a later run cannot reuse half an image."""
+    log_path = log_dir() / f"{tag.replace('/', '_').replace(':', '_')}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    error = None
+    with open(log_path, "w") as log:
+        log.write(header)
+        try:
+            for chunk in engine.client().api.build(tag=tag, labels=labels, rm=True, forcerm=True, decode=True, **context):
+                if "stream" in chunk:
+                    log.write(chunk["stream"])
+                if "error" in chunk:
+                    error = chunk["error"].strip()
+                    log.write(f"ERROR: {error}\n")
+        except docker.errors.DockerException as exc:
+            error = str(exc)
+            log.write(f"ERROR: {error}\n")
+    if error is None:
+        return None, log_path
+    try:
+        engine.client().images.remove(tag, force=True)
+    except docker.errors.DockerException:
+        pass
+    return (error.splitlines()[-1][:300] if error else "unknown error"), log_path
 
 
 def _context(dockerfile: str, files: dict[str, bytes | Path]) -> io.BytesIO | tempfile.SpooledTemporaryFile:

@@ -4,12 +4,14 @@ Every episode is known by (agent, model, task, episode index). Finished episodes
 to the output file as they end, so a re-run with the same file skips them (`resume`) and only
 runs what is missing or ended for reasons that say nothing about the agent (infrastructure).
 An agent's crash or an infrastructure failure ends that episode with a labelled trajectory
-(termination `agent_error` / `infra_error`); the other episodes go on. Ctrl-C stops starting
+(termination `agent_error` / `infra_error`); the other episodes go on. On Ray, an episode whose
+worker or node was lost is run again on another node (`ray_retries`), and written once. Ctrl-C stops starting
 episodes, aborts the running ones, removes their containers, then raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -27,14 +29,17 @@ from . import engine
 from .agents import Agent, make_agent
 from .engine import EngineUnavailable
 from .env import SWEEnv
-from .images import ImageBuildError
+from .images import ImageBuildError, ImageBuilder, image_exists
 from .repos import RepoError
 from .sandbox import SandboxError
 from .task import Task
-from .trajectory import Trajectory, TrajectoryWriter, finished_keys
+from .trajectory import RETRYABLE_ENDINGS, Trajectory, TrajectoryWriter, finished_keys
 
 Backend = Literal["thread", "ray"]
 FAILED_ENDINGS = frozenset({"agent_error", "infra_error", "sandbox_died", "internal_error"})
+RAY_RETRIES = 2
+"""How many times an episode whose Ray worker or node was lost is run again (on any node) before it is
+written as an `infra_error`."""
 
 
 class Interrupted(Exception):
@@ -52,6 +57,8 @@ class RolloutProgress:
     resolved: int = 0
     failed: int = 0
     """Episodes that ended in an agent or infrastructure error."""
+    retried: int = 0
+    """Ray episodes run again because their worker or node was lost (each is written once)."""
 
 
 def run_episode(env: gym.Env, agent: Agent, task_id: str, episode_index: int | None = None,
@@ -138,6 +145,7 @@ def rollout(
     backend: Backend = "thread",
     ray_address: str | None = None,
     agent_options: dict[str, Any] | None = None,
+    ray_retries: int = RAY_RETRIES,
     **env_options: Any,
 ) -> list[Trajectory]:
     """Run `episodes_per_task` episodes of an agent (a name or `package.module:Class`) on every task.
@@ -146,7 +154,9 @@ def rollout(
     on the cluster at `ray_address`, or a local Ray started here when None). Trajectories are
     appended to `out` (JSONL) as episodes finish; with `resume`, episodes `out` already holds
     are skipped. Returns the trajectories of the episodes run now, in task order.
-    `env_options` are `EnvConfig` fields; `agent_options` go to the agent's constructor.
+    On Ray, an episode goes to a node whose engine has its task's image when one has room, and an
+    episode whose worker or node was lost is run again elsewhere, up to `ray_retries` times, and
+    written once. `env_options` are `EnvConfig` fields; `agent_options` go to the agent's constructor.
     """
     if backend not in ("thread", "ray"):
         raise ValueError(f"backend must be thread or ray, not {backend!r}")
@@ -163,6 +173,8 @@ def rollout(
 
     def emit(trajectory: Trajectory) -> None:
         with lock:
+            if (trajectory.task_id, trajectory.episode_index) in results:
+                return  # never written twice, whatever a backend hands back
             if writer is not None:
                 writer.write(trajectory)
             results[(trajectory.task_id, trajectory.episode_index)] = trajectory
@@ -174,10 +186,17 @@ def rollout(
             if on_progress is not None:
                 on_progress(progress)
 
+    def retried() -> None:
+        with lock:
+            progress.retried += 1
+            if on_progress is not None:
+                on_progress(progress)
+
     if on_progress is not None:
         on_progress(progress)
     if jobs:
-        run = _thread_rollout if backend == "thread" else _ray_rollout
+        run = _thread_rollout if backend == "thread" else functools.partial(
+            _ray_rollout, retries=ray_retries, on_retry=retried)
         run(tasks, agent, agent_options, env_options, jobs, workers, emit, ray_address)
     order = {(task.id, index): n for n, (task, index) in enumerate((t, i) for t in tasks for i in range(episodes_per_task))}
     return [results[job] for job in sorted(results, key=order.__getitem__)]
@@ -268,17 +287,120 @@ def _close_all(envs: list[SWEEnv], lock: threading.Lock) -> None:
 
 
 def _ray_episode(tasks: list[Task], agent: str, agent_options: dict, env_options: dict, task_id: str,
-                 episode_index: int) -> str:
-    """One episode as a Ray task on whichever node runs it; the trajectory goes back as JSON."""
-    env = SWEEnv(tasks, agent_name=agent, **env_options)
-    try:
-        player = make_agent(agent, tasks, **agent_options)
-        return play(env, player, agent, task_id, episode_index).model_dump_json()
-    finally:
-        env.close()
+                 episode_index: int, attempt: str) -> str:
+    """One episode as a Ray task on whichever node runs it; the trajectory goes back as JSON.
+
+    Every container of the episode carries `swe_env.attempt=<attempt>`, so what a lost worker left
+    can be found and removed by that label alone."""
+    import ray
+
+    with engine.labelled(attempt=attempt):
+        env = SWEEnv(tasks, agent_name=agent, **env_options)
+        try:
+            player = make_agent(agent, tasks, **agent_options)
+            trajectory = play(env, player, agent, task_id, episode_index)
+        finally:
+            env.close()
+    trajectory.node = ray.get_runtime_context().get_node_id()
+    return trajectory.model_dump_json()
 
 
-def _ray_rollout(tasks, agent, agent_options, env_options, jobs, workers, emit, ray_address) -> None:
+def _images_here(tasks: list[Task], images_mode: str) -> list[str]:
+    """The ids of the tasks whose image this node's engine already has (run pinned to each node)."""
+    builder, found = ImageBuilder(images=images_mode), []
+    for task in tasks:
+        try:
+            published = task.environment.image if images_mode != "build" else None
+            if image_exists(published or builder.instance_tag(task)):
+                found.append(task.id)
+        except Exception:  # noqa: BLE001 - no engine or no mirror here: the node builds when it gets the task
+            pass
+    return found
+
+
+@dataclass
+class _Attempt:
+    task_id: str
+    index: int
+    tries: int
+    label: str
+    node: str | None = None
+    cpus: float = 1.0
+
+
+class _Placement:
+    """Where the driver sends an episode: a node whose engine has the task's image and has room, else a
+    node with room (it builds the image), else one with the image (soft affinity: Ray places it
+    elsewhere when that node is gone). What each node has is asked once per node, by a Ray task pinned
+    to it; an episode that ends on a node adds its task there."""
+
+    def __init__(self, ray, tasks_ref, images_mode: str):
+        self.ray, self.tasks_ref, self.images_mode = ray, tasks_ref, images_mode
+        self.cpus: dict[str, float] = {}
+        self.images: dict[str, set[str]] = {}
+        self.used: dict[str, float] = {}
+        self._probes: dict[Any, str] = {}
+        self._refreshed = 0.0
+        self._probe = ray.remote(num_cpus=0, max_retries=0)(_images_here)
+
+    def refresh(self, wait: float = 0.0) -> None:
+        """Follow nodes joining and leaving; ask new ones which images they have (waiting up to `wait`)."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        alive = {node["NodeID"]: node["Resources"].get("CPU", 0.0) for node in self.ray.nodes()
+                 if node.get("Alive") and node["Resources"].get("CPU", 0.0) > 0}
+        for node in set(self.cpus) - set(alive):
+            for table in (self.cpus, self.images, self.used):
+                table.pop(node, None)
+        for node, cpus in alive.items():
+            if node not in self.cpus:
+                self.cpus[node], self.images[node], self.used[node] = cpus, set(), 0.0
+                strategy = NodeAffinitySchedulingStrategy(node, soft=False)
+                self._probes[self._probe.options(scheduling_strategy=strategy).remote(self.tasks_ref, self.images_mode)] = node
+        self._refreshed = time.monotonic()
+        self.collect(wait)
+
+    def collect(self, wait: float = 0.0) -> None:
+        """Take the answers of the nodes' image checks that are in; every 5 s look at the nodes again."""
+        if time.monotonic() - self._refreshed > 5:
+            self.refresh()
+            return
+        ready, _ = self.ray.wait(list(self._probes), num_returns=len(self._probes), timeout=wait) if self._probes else ([], [])
+        for ref in ready:
+            node = self._probes.pop(ref)
+            try:
+                self.images.get(node, set()).update(self.ray.get(ref))
+            except Exception:  # noqa: BLE001 - a node that cannot answer is taken to have nothing
+                pass
+
+    def choose(self, task_id: str, cpus: float) -> str | None:
+        nodes = sorted(self.cpus, key=lambda node: (self.used[node] / self.cpus[node], node))
+        has = [node for node in nodes if task_id in self.images[node]]
+        room = [node for node in nodes if self.cpus[node] - self.used[node] >= cpus]
+        for group in ([node for node in has if node in room], room, has):
+            if group:
+                return group[0]
+        return None
+
+    def take(self, attempt: _Attempt) -> dict:
+        """Ray options placing `attempt` (on the chosen node, softly), counted as running there."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        attempt.node = self.choose(attempt.task_id, attempt.cpus)
+        if attempt.node is None:
+            return {}
+        self.used[attempt.node] += attempt.cpus
+        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(attempt.node, soft=True)}
+
+    def done(self, attempt: _Attempt, ran_on: str | None = None) -> None:
+        if attempt.node in self.used:
+            self.used[attempt.node] -= attempt.cpus
+        if ran_on in self.images:
+            self.images[ran_on].add(attempt.task_id)
+
+
+def _ray_rollout(tasks, agent, agent_options, env_options, jobs, workers, emit, ray_address,
+                 retries: int = RAY_RETRIES, on_retry: Callable[[], None] | None = None) -> None:
     try:
         import ray
     except ImportError:
@@ -292,23 +414,41 @@ def _ray_rollout(tasks, agent, agent_options, env_options, jobs, workers, emit, 
     by_id = {task.id: task for task in tasks}
     remote = ray.remote(max_retries=0)(_ray_episode)
     tasks_ref = ray.put(tasks)
-    queue = deque(jobs)
-    pending: dict[Any, tuple[str, int]] = {}
+    placement = _Placement(ray, tasks_ref, env_options.get("images", "auto"))
+    queue = deque(_Attempt(task_id, index, 0, uuid.uuid4().hex[:16], cpus=by_id[task_id].limits.cpus)
+                  for task_id, index in jobs)
+    pending: dict[Any, _Attempt] = {}
+    lost: list[_Attempt] = []
     try:
+        placement.refresh(wait=60)
         while queue or pending:
             while queue and len(pending) < max(1, workers):
-                task_id, index = queue.popleft()
+                attempt = queue.popleft()
                 # A task reserves the CPUs its container may use on the node that runs it.
-                ref = remote.options(num_cpus=by_id[task_id].limits.cpus).remote(
-                    tasks_ref, agent, agent_options, env_options, task_id, index)
-                pending[ref] = (task_id, index)
+                ref = remote.options(num_cpus=attempt.cpus, **placement.take(attempt)).remote(
+                    tasks_ref, agent, agent_options, env_options, attempt.task_id, attempt.index, attempt.label)
+                pending[ref] = attempt
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            placement.collect()
             for ref in ready:
-                task_id, index = pending.pop(ref)
+                attempt = pending.pop(ref)
                 try:
                     trajectory = Trajectory.model_validate_json(ray.get(ref))
-                except Exception as exc:  # noqa: BLE001 - a lost node or worker: infrastructure
-                    trajectory = _failed(task_id, agent, None, index, _RayFailure(str(exc).splitlines()[0]), 0.0)
+                except Exception as exc:  # noqa: BLE001 - the episode returned nothing: see _ray_cause
+                    placement.done(attempt)
+                    lost.append(attempt)
+                    _remove_attempt(attempt)
+                    trajectory = _failed(attempt.task_id, agent, None, attempt.index, _ray_cause(ray, exc), 0.0)
+                    if trajectory.termination in RETRYABLE_ENDINGS and attempt.tries < retries:
+                        # Lost with its worker or node: run again (elsewhere, once Ray drops the node).
+                        queue.appendleft(_Attempt(attempt.task_id, attempt.index, attempt.tries + 1,
+                                                  uuid.uuid4().hex[:16], cpus=attempt.cpus))
+                        placement.refresh()
+                        if on_retry is not None:
+                            on_retry()
+                        continue
+                else:
+                    placement.done(attempt, trajectory.node)
                 emit(trajectory)
     except BaseException:
         # Ctrl-C: a cancelled Ray task gets KeyboardInterrupt, so its env closes its containers.
@@ -316,10 +456,31 @@ def _ray_rollout(tasks, agent, agent_options, env_options, jobs, workers, emit, 
             ray.cancel(ref)
         if pending:
             ray.wait(list(pending), num_returns=len(pending), timeout=120)
+        lost += pending.values()
         raise
     finally:
+        for attempt in lost:  # again: a worker killed while it started a container may have left one since
+            _remove_attempt(attempt)
         if started_here:
             ray.shutdown()
+
+
+def _ray_cause(ray, exc: Exception) -> Exception:
+    """What a Ray task that returned no trajectory failed of: the exception our code raised (a
+    `RayTaskError`'s cause, judged by `_failed` like any other), else Ray's own failure (worker or
+    node lost: `NodeDiedError`, `WorkerCrashedError`, ...), which is infrastructure."""
+    if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(exc.cause, Exception):
+        return exc.cause
+    return _RayFailure(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+def _remove_attempt(attempt: _Attempt) -> None:
+    """Remove the containers of a lost attempt, found by its label alone (on this machine's engine: on
+    another machine they end by their TTL or `swe-env gc` there)."""
+    try:
+        engine.collect_garbage(everything=True, labels={"run": engine.RUN_ID, "attempt": attempt.label})
+    except Exception:  # noqa: BLE001 - no engine here: the TTL and gc on that node catch them
+        pass
 
 
 class _RayFailure(OSError):

@@ -11,6 +11,10 @@ task's command always runs as written.
   the grader's private folder; it hooks unittest's `TestResult` (Django's runner is unittest's)
   or sympy's `PyTestReporter` once their module is imported and appends one JSON line per
   outcome. The test output is never parsed: what the tests print is the agent's code talking.
+- `harbor`: a Harbor task's verifier (`swe_env.harbor`): the tests folder, carried by the test
+  patch under `HARBOR_TESTS_IN_PATCH`, is moved to `/tests`, `/logs/verifier` is made anew
+  after the patch is applied, and the reward file the verifier writes there
+  (`reward.json`, else `reward.txt`) is the result: one id, `reward`, passed when it is 1.
 
 Adding a runner: a `Runner` subclass here with its `name`, registered in `RUNNERS`, plus a hook
 in the recorder when the runner has no report of its own; `tests.runner` then accepts the name.
@@ -19,6 +23,7 @@ in the recorder when the runner has no report of its own; `tests.runner` then ac
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import ClassVar, get_args
@@ -42,6 +47,8 @@ class Runner:
     name: ClassVar[str] = "pytest"
     report_name: ClassVar[str] = "junit.xml"
     """The results file's name in the grader's private folder."""
+    source: ClassVar[str] = "junit"
+    """What `GradingReport.report_source` says when this runner's results were read."""
     owned_files: ClassVar[tuple[str, ...]] = ()
     """Repository files that are the runner itself: restored whole to base_commit when changed."""
 
@@ -68,8 +75,22 @@ class Runner:
         """
         return [*self.owned_files, *(["tox.ini"] if _RUNS_TOX.search(command) else [])]
 
-    def read(self, data: bytes) -> testlogs.JUnitResults | testlogs.RecordedResults:
-        """Results from the results file's bytes; ResultsError when they cannot be read."""
+    def results_paths(self, workspace: str) -> list[str]:
+        """Where the results files may be; `read_results` gets those that exist, in this order."""
+        return [f"{workspace}/{self.report_name}"]
+
+    def read_results(self, found: list[tuple[str, bytes]]) -> testlogs.JUnitResults | testlogs.RecordedResults:
+        """Results from the results files that exist (path, bytes), in `results_paths`' order: the first decides."""
+        path, data = found[0]
+        return self.read(data, path)
+
+    @property
+    def results_label(self) -> str:
+        """The results file as an error message names it."""
+        return "JUnit report" if self.name == "pytest" else f"{self.name} results file"
+
+    def read(self, data: bytes, path: str = "") -> testlogs.JUnitResults | testlogs.RecordedResults:
+        """Results from the bytes of the results file at `path`; ResultsError when they cannot be read."""
         try:
             return testlogs.parse_junit(data.decode("utf-8", errors="replace"))
         except testlogs.ReportError as exc:
@@ -80,6 +101,7 @@ class _RecorderRunner(Runner):
     """A runner whose outcomes the grader's recorder writes (one JSON line each)."""
 
     report_name: ClassVar[str] = "results.jsonl"
+    source: ClassVar[str] = "recorder"
 
     def files(self, workspace: str) -> dict[str, bytes]:
         return {f"{workspace}/recorder/sitecustomize.py": _RECORDER.read_bytes()}
@@ -91,7 +113,7 @@ class _RecorderRunner(Runner):
         # Exported here, not passed to the exec: the image's own PYTHONPATH must be kept behind ours.
         return f'export PYTHONPATH="{workspace}/recorder${{PYTHONPATH:+:$PYTHONPATH}}"'
 
-    def read(self, data: bytes) -> testlogs.RecordedResults:
+    def read(self, data: bytes, path: str = "") -> testlogs.RecordedResults:
         if len(data) > RESULTS_LIMIT:
             raise ResultsError(f"the results file is larger than {RESULTS_LIMIT} bytes")
         results = testlogs.RecordedResults()
@@ -139,7 +161,84 @@ class SympyRunner(_RecorderRunner):
     )
 
 
-RUNNERS: dict[str, type[Runner]] = {runner.name: runner for runner in (Runner, DjangoRunner, SympyRunner)}
+HARBOR_TESTS_IN_PATCH = ".swe-env-harbor/tests"
+"""Where a Harbor task's test patch puts its tests folder; the harbor runner moves it to `/tests` before the run."""
+HARBOR_TESTS_DIR = "/tests"
+HARBOR_VERIFIER_DIR = "/logs/verifier"
+"""Harbor's fixed paths: its tests are copied to /tests, its verifier writes its reward into /logs/verifier."""
+HARBOR_REWARD_ID = "reward"
+"""The one result of a Harbor task (its FAIL_TO_PASS list): passed when the reward is 1."""
+
+
+class HarborRunner(Runner):
+    """A Harbor task's verifier, `/tests/test.sh`: its reward file is the result.
+
+    Before the command (after the patch is applied and protected files restored): the tests
+    folder the test patch laid in the repository is moved to `/tests` (and leaves the tree),
+    and `/logs/verifier` is removed and made again, empty, so no reward file written before
+    this point (by the image, by anything of the agent's) exists. After it, `reward.json` (a
+    JSON object; its `reward` key decides) is read if it exists, else `reward.txt` (one number),
+    as Harbor's verifier reads them; a missing, empty, non-numeric or non-finite reward is no
+    result, so the task counts as failed. Both files written with different rewards: neither is
+    believed (one was not the verifier's).
+    """
+
+    name: ClassVar[str] = "harbor"
+    source: ClassVar[str] = "reward"
+    @property
+    def results_label(self) -> str:
+        return f"reward file ({HARBOR_VERIFIER_DIR}/reward.json or reward.txt)"
+
+    def environment(self, workspace: str) -> dict[str, str]:
+        return {}
+
+    def prelude(self, workspace: str) -> str:
+        tests, verifier, laid = HARBOR_TESTS_DIR, HARBOR_VERIFIER_DIR, HARBOR_TESTS_IN_PATCH
+        return (f"{{ rm -rf {tests} {verifier} && mkdir -p {verifier} && mv {laid} {tests} "
+                f"&& rm -rf {laid.split('/')[0]} && chmod -R a+rX {tests} && chmod -R a+rwX {verifier} "
+                f"&& chmod +x {tests}/test.sh; }} || {{ echo 'swe-env: could not lay out {tests}' >&2; exit 98; }}")
+
+    def results_paths(self, workspace: str) -> list[str]:
+        return [f"{HARBOR_VERIFIER_DIR}/reward.json", f"{HARBOR_VERIFIER_DIR}/reward.txt"]
+
+    def read_results(self, found: list[tuple[str, bytes]]) -> testlogs.RecordedResults:
+        # Harbor reads reward.json when it exists. Both written and disagreeing: one is not the verifier's
+        # (code under test wrote reward.json while test.sh wrote reward.txt, say), so neither is believed.
+        rewards = {parse_reward(data, json_file=path.endswith(".json")) for path, data in found}
+        if len(rewards) > 1:
+            raise ResultsError("reward.json and reward.txt were both written and disagree")
+        return self._results(rewards.pop())
+
+    def read(self, data: bytes, path: str = "") -> testlogs.RecordedResults:
+        return self._results(parse_reward(data, json_file=path.endswith(".json")))
+
+    def _results(self, reward: float) -> testlogs.RecordedResults:
+        results = testlogs.RecordedResults(records=1)
+        results.by_id[HARBOR_REWARD_ID] = testlogs.PASSED if reward == 1.0 else testlogs.FAILED
+        return results
+
+
+def parse_reward(data: bytes, json_file: bool) -> float:
+    """The reward in a Harbor reward file: reward.txt holds one number, reward.json an object whose `reward` key decides."""
+    if len(data) > RESULTS_LIMIT:
+        raise ResultsError(f"the reward file is larger than {RESULTS_LIMIT} bytes")
+    text = data.decode("utf-8", errors="replace").strip()
+    if not text:
+        raise ResultsError("the reward file is empty")
+    try:
+        value = json.loads(text) if json_file else float(text)
+    except ValueError:
+        raise ResultsError(f"the reward file is not {'JSON' if json_file else 'a number'}: {text[:80]!r}") from None
+    if json_file:
+        if not isinstance(value, dict) or "reward" not in value:
+            raise ResultsError("reward.json has no 'reward' key")
+        value = value["reward"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ResultsError(f"the reward is not a finite number: {value!r}")
+    return float(value)
+
+
+RUNNERS: dict[str, type[Runner]] = {runner.name: runner for runner in (Runner, DjangoRunner, SympyRunner, HarborRunner)}
 assert set(RUNNERS) == set(get_args(RunnerName)), "every runner a task may name has a class here"
 
 

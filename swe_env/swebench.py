@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import diffs
-from .task import TASK_FILE, RunnerName, Service, Task, TaskSpecError, load_tasks, nearest_python
+from .task import RunnerName, Service, Task, TaskSpecError, check_round_trip, load_tasks, nearest_python, write_task_file
 
 REQUIRED_FIELDS = ("instance_id", "repo", "base_commit", "patch", "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS")
 OPTIONAL_FIELDS = ("problem_statement", "version", "environment_setup_commit", "hints_text", "created_at",
@@ -382,34 +382,11 @@ def import_instances(path: str | Path, out: str | Path, repo_mirror: str | Path 
                      recipes: dict[str, dict[str, Recipe]] | None = None) -> list[Path]:
     """Write `<out>/<instance_id>/task.yaml` for every instance; returns the files written."""
     out = Path(out)
-    written = []
-    for task in load_instances(path, repo_mirror, recipes):
-        folder = out / task.id
-        folder.mkdir(parents=True, exist_ok=True)
-        data = task.model_dump(mode="json", exclude_defaults=True)
-        data = {key: data[key] for key in ("id", "repo", "base_commit", "problem_statement", "environment", "tests",
-                                           "gold_patch", "limits", "meta") if key in data}
-        target = folder / TASK_FILE
-        target.write_text(yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=1000))
-        written.append(target)
+    written = [write_task_file(task, out / task.id) for task in load_instances(path, repo_mirror, recipes)]
     # Whatever YAML chose for a patch, it must read back byte for byte.
     for target, task in zip(written, load_instances(path, repo_mirror, recipes)):
-        again = load_tasks(target)[0]
-        if again.gold_patch != task.gold_patch or again.tests.test_patch != task.tests.test_patch:
-            raise TaskSpecError(f"{target}: task '{task.id}': patches do not round-trip through YAML")
+        check_round_trip(target, task)
     return written
-
-
-class _BlockDumper(yaml.SafeDumper):
-    """Multi-line strings (patches, problem statements) as `|` blocks where YAML allows it."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_BlockDumper.add_representer(str, _represent_str)
 
 
 # ---------------------------------------------------------------- predictions

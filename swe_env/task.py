@@ -23,7 +23,7 @@ PYTHON_IMAGES = {"3.9": "debian:bullseye", "3.11": "debian:bookworm", "3.13": "d
 These are the releases Debian's archive serves to debootstrap, so every one of them can be
 bootstrapped offline when no registry answers."""
 
-RunnerName = Literal["pytest", "django", "sympy"]
+RunnerName = Literal["pytest", "django", "sympy", "harbor"]
 """The test runners the grader can read results from (`swe_env.runners`)."""
 DEFAULT_PROTECTED = (
     "**/conftest.py", "**/sitecustomize.py", "**/usercustomize.py", "**/pytest.ini", "**/.pytest.ini",
@@ -167,7 +167,8 @@ class TestSpec(_Strict):
     """Command the grader runs in the workdir, as written; the runner gets its results out of it."""
     runner: RunnerName = "pytest"
     """How results are read (`swe_env.runners`): `pytest` asks for a JUnit XML report through PYTEST_ADDOPTS;
-    `django` (its `tests/runtests.py`) and `sympy` (its `bin/test`) get a grader-owned recorder on PYTHONPATH.
+    `django` (its `tests/runtests.py`) and `sympy` (its `bin/test`) get a grader-owned recorder on PYTHONPATH;
+    `harbor` (tasks from `swe-env tasks import-harbor`) reads the reward file Harbor's `/tests/test.sh` writes.
     The runner's own files (e.g. `tests/runtests.py`, `bin/test`) are restored to base_commit when changed."""
     protected: list[str] = list(DEFAULT_PROTECTED)
     """Globs (`*` stays within a folder, `**/` spans folders) of files the grader restores to base_commit, besides the files the test patch touches."""
@@ -338,3 +339,36 @@ def _describe(path: Path, data: dict, exc: ValidationError) -> str:
         message = "unknown field"
     more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
     return f"{path}: task '{task_id}': field '{field}': {message}{more}"
+
+
+_WRITTEN_FIELDS = ("id", "repo", "base_commit", "problem_statement", "environment", "tests", "gold_patch", "limits", "meta")
+
+
+def write_task_file(task: Task, folder: str | Path) -> Path:
+    """Write `task` to `<folder>/task.yaml` (fields left at their defaults are left out); returns the file."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = task.model_dump(mode="json", exclude_defaults=True)
+    data = {key: data[key] for key in _WRITTEN_FIELDS if key in data}
+    target = folder / TASK_FILE
+    target.write_text(yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=1000))
+    return target
+
+
+def check_round_trip(target: Path, task: Task) -> None:
+    """The patches in a written task file must read back byte for byte, whatever YAML chose for them."""
+    again = load_task_file(target)
+    if again.gold_patch != task.gold_patch or again.tests.test_patch != task.tests.test_patch:
+        raise TaskSpecError(f"{target}: task '{task.id}': patches do not round-trip through YAML")
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (patches, problem statements) as `|` blocks where YAML allows it."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_str)

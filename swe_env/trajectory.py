@@ -65,6 +65,8 @@ class Trajectory(BaseModel):
     abandoned, agent_error or infra_error."""
     error: str | None = None
     seconds: float = 0.0
+    node: str | None = None
+    """The Ray node (its id) that ran the episode under the Ray backend; None elsewhere."""
 
 
 class TrajectoryWriter:
