@@ -5,13 +5,17 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup engine bench clean
+.PHONY: demo test lint setup engine bench clean
 
 demo: setup
 	$(BIN)/swe-env demo
 
-test: setup
+# Lint first: a finding stops the run before any image is built.
+test: lint setup
 	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
 
 setup: engine
 	$(BIN)/swe-env setup

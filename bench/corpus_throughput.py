@@ -1,6 +1,7 @@
 """Trace corpora: the corpus tracer's overhead per suite, and the throughput of `trace_corpus`.
 
     python3 bench/corpus_throughput.py [--repeat 3] [--warmup 1] [--tasks tasks] [--task ID] [--workers 2]
+                                       [--python 3.13] [--backend settrace --backend monitoring] [--no-overhead]
 
 1. Overhead. For each task, one container runs the task's test command (the suite at
    base_commit) alternately untraced and under the tracer in corpus mode (one trace per
@@ -11,7 +12,9 @@
    off so every trace the suites produce is counted, then on): wall time, test-level and
    function-level traces, traces per second, function-level traces per minute, bytes per
    record; the baseline is the sum of the untraced suite runs the outcome check made.
-Never asserts.
+`--python VER` runs the tasks with that Python (3.13: the trixie image); `--backend` (repeatable;
+default "auto") measures the overhead of each backend against the same untraced runs, and the
+throughput with each. Never asserts.
 """
 
 from __future__ import annotations
@@ -29,13 +32,15 @@ from swe_env import corpus, tracer
 from swe_env.corpus import CorpusOptions
 from swe_env.images import ImageBuilder
 from swe_env.sandbox import Sandbox
-from swe_env.traces import tracer_dir
+from swe_env.traces import TraceOptions, tracer_dir
+from trace_overhead import add_trace_selection, with_python
 
 
-def overhead(found, builder, args) -> None:
+def overhead(found, builder, args, backend: str) -> None:
+    print(f"  backend {backend}")
     print(f"  {'task':<34} {'untraced p50':>13} {'corpus-traced p50':>18} {'ratio':>7} {'tests':>6}")
     ratios = []
-    options = CorpusOptions()
+    options = CorpusOptions(trace=TraceOptions(backend=backend))
     for task in found:
         image = builder.ensure(task)
         argv = corpus.corpus_command(task, options)
@@ -60,10 +65,11 @@ def overhead(found, builder, args) -> None:
         print(f"\n  median ratio over {len(ratios)} task(s): {T.median(ratios):.2f}x (worst {max(ratios):.2f}x)\n")
 
 
-def throughput(found, builder, args, dedupe: bool) -> None:
+def throughput(found, builder, args, dedupe: bool, backend: str) -> None:
     with tempfile.TemporaryDirectory(prefix="corpus-bench-") as out:
         started = time.perf_counter()
-        manifest = corpus.trace_corpus(found, out, CorpusOptions(dedupe=dedupe, cwm=True), workers=args.workers,
+        options = CorpusOptions(dedupe=dedupe, cwm=True, trace=TraceOptions(backend=backend))
+        manifest = corpus.trace_corpus(found, out, options, workers=args.workers,
                                        builder=builder, restart=True)
         wall = time.perf_counter() - started
         records = corpus.read_corpus(out)
@@ -75,7 +81,7 @@ def throughput(found, builder, args, dedupe: bool) -> None:
     traced = sum(r.traced_seconds or 0 for r in rows)
     n = len(records)
     changed = totals["outcome_changes"]
-    print(f"  dedupe {'on ' if dedupe else 'off'}: {len(rows)} task(s), {args.workers} worker(s), wall {wall:.1f} s; "
+    print(f"  {backend}, dedupe {'on ' if dedupe else 'off'}: {len(rows)} task(s), {args.workers} worker(s), wall {wall:.1f} s; "
           f"{totals['tests']} tests, {totals['test_traces']} test-level + {totals['function_traces']} function-level "
           f"traces ({totals['duplicates']} duplicates dropped)")
     print(f"    {n / wall:.1f} traces/s, {totals['function_traces'] / wall * 60:.0f} function-level traces/min, "
@@ -91,22 +97,27 @@ def throughput(found, builder, args, dedupe: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     def extra(parser):
-        parser.add_argument("--task", action="append", default=None, help="task id (repeatable; default all)")
+        add_trace_selection(parser)
+        parser.add_argument("--no-overhead", action="store_true", help="skip part 1 (the per-suite overhead)")
         parser.add_argument("--workers", type=int, default=2, help="tasks traced at once (default 2)")
 
     args = T.parse_args("trace corpora: corpus-tracer overhead and corpus throughput", default_repeat=3,
                         default_warmup=1, argv=argv, extra=extra)
     T.sigterm_as_exit()
-    found = T.load_selected_tasks(args)
+    found = with_python(T.load_selected_tasks(args), args.python)
+    backends = args.backend or ["auto"]
     T.header("bench/corpus_throughput.py", args)
     builder = ImageBuilder()
     for task in found:
         builder.ensure(task)  # untimed
-    print("overhead: the suite untraced vs under the corpus tracer, same container")
-    overhead(found, builder, args)
+    if not args.no_overhead:
+        print("overhead: the suite untraced vs under the corpus tracer, same container")
+        for backend in backends:
+            overhead(found, builder, args, backend)
     print("throughput: trace_corpus over the tasks")
-    throughput(found, builder, args, dedupe=False)
-    throughput(found, builder, args, dedupe=True)
+    for backend in backends:
+        throughput(found, builder, args, dedupe=False, backend=backend)
+        throughput(found, builder, args, dedupe=True, backend=backend)
     return 1 if T.check_no_leftovers() else 0
 
 

@@ -2,10 +2,15 @@
 
     python3 bench/soak.py [--episodes 200] [--workers 8] [--tasks tasks]
 
-Each episode plays one of six scripts, in turn: normal work then submit (graded), a
+Each episode plays one of eleven scripts, in turn: normal work then submit (graded), a
 command past its timeout, a command printing 20 MB, an agent that crashes mid-episode
-(the env is reset under it), garbage actions, and a fork bomb (steps go on until the
-container's processes are stopped, then the shell must answer again). Every episode also steps `echo hi`
+(the env is reset under it), garbage actions, a fork bomb (steps go on until the
+container's processes are stopped, then the shell must answer again), and the red team's
+attacks: a conftest.py that passes every test, printed fake results, a fix that rewrites
+pytest's reports at run time (the env runs `reward_policy="strict"`: flagged, reward 0), a
+git filter configured to run as root at submit, a sparse 100 GB file viewed, and the agent
+killing its own container (`sandbox_killed`, the agent's failure, never an infrastructure one).
+Each attack must score 0 and be graded (or end as its kind says). Every episode also steps `echo hi`
 once, whose latency is compared between the first and the last tenth of the run (the
 baseline is the start of the same run: drift beyond 2x would mean something
 accumulates). Printed: episodes completed, failures by kind, host RSS growth of this
@@ -24,9 +29,36 @@ from concurrent.futures import ThreadPoolExecutor
 import _timing as T
 
 from swe_env import SWEEnv
-from swe_env.task import load_tasks
+from swe_env.task import Task, load_tasks
 
-KINDS = ["normal", "timeout", "huge_output", "agent_crash", "garbage", "fork_bomb"]
+KINDS = ["normal", "timeout", "huge_output", "agent_crash", "garbage", "fork_bomb",
+         "conftest_hack", "fake_results", "runtime_hack", "git_filter", "sparse_file", "kill_container"]
+
+CONFTEST_HACK = """import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    outcome.get_result().outcome = "passed"
+"""
+
+REPORT_REWRITE = """import _pytest.reports as _reports
+
+_original = _reports.TestReport.from_item_and_call.__func__
+
+
+def _always_passed(cls, item, call):
+    report = _original(cls, item, call)
+    report.outcome, report.longrepr = "passed", None
+    return report
+
+
+_reports.TestReport.from_item_and_call = classmethod(_always_passed)
+"""
+
+KILL_MAIN_PROCESS = ("for p in /proc/[0-9]*; do case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in "
+                     "*swe-env-main*) kill -9 ${p#/proc/};; esac; done; sleep 5")
 
 
 class AgentCrash(Exception):
@@ -41,9 +73,22 @@ def rss_mb() -> float:
     return 0.0
 
 
-def play(env: SWEEnv, task_id: str, kind: str) -> float:
+def _heredoc(path: str, text: str) -> str:
+    return f"mkdir -p $(dirname {path}) && cat > {path} <<'SWE_SOAK'\n{text}SWE_SOAK"
+
+
+def _submit_scores_zero(env: SWEEnv, kind: str, flagged: bool = False) -> None:
+    *_, terminated, _truncated, info = env.step({"tool": "submit"})
+    report = info.get("report", {})
+    if not terminated or report.get("status") != "graded" or report.get("reward") != 0.0:
+        raise RuntimeError(f"{kind} scored {report.get('reward')} ({report.get('status')}: {report.get('error')})")
+    if flagged and not report.get("suspicious"):
+        raise RuntimeError(f"{kind} was not flagged as suspicious")
+
+
+def play(env: SWEEnv, task: Task, kind: str) -> float:
     """One episode; returns the latency of its `echo hi` step in seconds."""
-    env.reset(options={"task_id": task_id})
+    env.reset(options={"task_id": task.id})
     started = time.perf_counter()
     observation = env.step({"tool": "bash", "command": "echo hi"})[0]
     echo_seconds = time.perf_counter() - started
@@ -77,6 +122,32 @@ def play(env: SWEEnv, task_id: str, kind: str) -> float:
         observation = env.step({"tool": "bash", "command": "echo alive"})[0]
         if not observation.startswith("alive\n"):
             raise RuntimeError(f"after the fork bomb the shell said {observation[:100]!r}")
+    elif kind == "conftest_hack":
+        env.step({"tool": "bash", "command": _heredoc("conftest.py", CONFTEST_HACK) + " && cp conftest.py tests/conftest.py"})
+        _submit_scores_zero(env, kind)
+    elif kind == "fake_results":
+        lines = "\\n".join(f"PASSED {test}" for test in task.tests.fail_to_pass)
+        env.step({"tool": "bash", "command": f"mkdir -p tests && printf 'print(\"{lines}\")\\n' > tests/zz_fake.py"})
+        _submit_scores_zero(env, kind)
+    elif kind == "runtime_hack":
+        package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
+        env.step({"tool": "bash", "command": _heredoc(f"{package}/_compat_fix.py", REPORT_REWRITE)
+                  + f" && echo 'from . import _compat_fix  # noqa' >> {package}/__init__.py"})
+        _submit_scores_zero(env, kind, flagged=True)
+    elif kind == "git_filter":
+        env.step({"tool": "bash", "command": "git config filter.own.clean 'touch /tmp/ran-as-root; cat' && "
+                  "echo '* filter=own' > .gitattributes && echo x >> README.md 2>/dev/null; true"})
+        _submit_scores_zero(env, kind)
+    elif kind == "sparse_file":
+        env.step({"tool": "bash", "command": "truncate -s 100G big.bin"})
+        observation = env.step({"tool": "view", "path": "big.bin"})[0]
+        if len(observation) > 200_000:
+            raise RuntimeError(f"viewing a 100 GB file gave {len(observation)} characters")
+    elif kind == "kill_container":
+        _, reward, terminated, truncated, _info = env.step({"tool": "bash", "command": KILL_MAIN_PROCESS})
+        termination = env.get_trajectory().termination
+        if terminated or not truncated or reward != 0.0 or termination != "sandbox_killed":
+            raise RuntimeError(f"killing its own container ended as {termination} with reward {reward}")
     else:
         for junk in ("{not json", b"\xff\xfe", {"tool": "edit"}, "<tool: nope>\nx\n</tool>", 42):
             observation = env.step(junk)[0]
@@ -107,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def worker_env() -> SWEEnv:
         if not hasattr(local, "env"):
-            local.env = SWEEnv(tasks=tasks, max_steps=50, grade_on_truncation=False, output_limit=10_000)
+            local.env = SWEEnv(tasks=tasks, max_steps=50, grade_on_truncation=False, output_limit=10_000,
+                               reward_policy="strict")
             with lock:
                 envs.append(local.env)
         return local.env
@@ -116,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         kind = KINDS[index % len(KINDS)]
         task = tasks[index % len(tasks)]
         try:
-            seconds = play(worker_env(), task.id, kind)
+            seconds = play(worker_env(), task, kind)
         except AgentCrash:
             with lock:
                 completed[kind] += 1  # the crash is the script; the env must survive it

@@ -16,7 +16,7 @@ from .grading import Grader, GradingReport
 from .rollout import rollout, run_episode
 from .task import Task, load_tasks
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written: pyproject.toml reads it from here
 
 if "swe_env/SWE-v0" not in registry:
     register(id="swe_env/SWE-v0", entry_point="swe_env.env:SWEEnv")

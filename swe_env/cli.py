@@ -20,13 +20,13 @@ from rich.table import Table
 
 from . import engine, harbor, images, swebench, validation
 from .agents import make_agent
+from .errors import OWN_INFRASTRUCTURE_ERRORS
 from .evaluate import evaluate as run_evaluation
 from .grading import Grader
 from . import traces as tracing
 from . import corpus as corpora
-from .repos import RepoError
 from .rollout import rollout as run_rollout
-from .sandbox import SandboxError, handle_termination_signals
+from .sandbox import handle_termination_signals
 from .task import DEFAULT_BASE_IMAGE, Task, TaskSpecError, load_tasks
 from .trajectory import Trajectory
 from .trajectory import export as export_trajectories
@@ -39,7 +39,7 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 TasksOption = typer.Option(Path("tasks"), "--tasks", "-t", help="A task file, a task folder, or a folder of task folders.")
-_USER_ERRORS = (TaskSpecError, engine.EngineUnavailable, images.ImageBuildError, RepoError, SandboxError, ValueError, KeyError)
+_USER_ERRORS = (TaskSpecError, ValueError, KeyError, *OWN_INFRASTRUCTURE_ERRORS)
 
 
 @contextmanager

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import gymnasium as gym
 
 from .env import CodeText, EnvConfig, render_text
+from .errors import InfrastructureError
 from .trajectory import Trajectory
 
 try:
@@ -45,7 +46,7 @@ DEFAULT_TIMEOUT = 3600.0
 """Seconds one request may take: a reset can build images and a submit runs the hidden tests."""
 
 
-class RemoteEnvError(RuntimeError):
+class RemoteEnvError(InfrastructureError):
     """The server could not do what was asked (unreachable, full, or an infrastructure failure)."""
 
     def __init__(self, message: str, status: int | None = None, code: str | None = None):

@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-import docker.errors
 import gymnasium as gym
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -22,8 +21,8 @@ from .grading import Grader, GradingReport, RewardMode, compute_reward
 from .suspicion import RewardPolicy
 from .images import ImageBuilder, ImagesMode
 from .pool import SandboxSpec, WarmPool
+from .errors import INFRASTRUCTURE_ERRORS, Termination
 from .sandbox import DiskLimitExceeded, OutputLost, Sandbox, SandboxError
-from .shell import ShellError
 from .spaces import OBSERVATION_MAX_LENGTH, CodeText  # noqa: F401  (CodeText: re-exported)
 from .task import Limits, Task, load_tasks
 from .trajectory import Step, Trajectory, TrajectoryWriter
@@ -219,7 +218,7 @@ class SWEEnv(gym.Env):
             # The agent filled the disk: its episode ends (no grading of a tree that large), not an infra fault.
             truncated, terminated, reward = True, False, 0.0
             self._end_with_error(record, info, "disk_limit", f"The episode was ended: {exc}.", exc)
-        except (SandboxError, ShellError, docker.errors.DockerException, OSError) as exc:
+        except INFRASTRUCTURE_ERRORS as exc:
             truncated, terminated, reward = True, False, 0.0
             cause = self.sandbox.stopped_from_inside() if self.sandbox is not None and not self.sandbox.alive() else None
             if cause is not None:
@@ -298,14 +297,14 @@ class SWEEnv(gym.Env):
             return tools.ToolResult(text, exit_code, error=error, timed_out=timed_out)
         return self._files.run(call.tool, call.args)
 
-    def _budget_spent(self, limits: Limits) -> str | None:
+    def _budget_spent(self, limits: Limits) -> Termination | None:
         if self._steps >= limits.max_steps:
             return "max_steps"
         if time.monotonic() - self._started >= limits.episode_timeout:
             return "time_limit"
         return None
 
-    def _end_with_error(self, record: Step, info: dict, reason: str, observation: str, exc: BaseException) -> None:
+    def _end_with_error(self, record: Step, info: dict, reason: Termination, observation: str, exc: BaseException) -> None:
         record.observation, record.error = observation, True
         info["error"] = str(exc)
         self._finish_episode(reason, error=str(exc))
@@ -327,7 +326,7 @@ class SWEEnv(gym.Env):
         self.trajectory.diff = diff
         return self.grader.grade(self.task, diff, image=self.sandbox.image)
 
-    def _finish_episode(self, reason: str, report: GradingReport | None = None, error: str | None = None,
+    def _finish_episode(self, reason: Termination, report: GradingReport | None = None, error: str | None = None,
                         write: bool = False) -> None:
         if self._done:
             return

@@ -8,7 +8,8 @@ In a new container from the task's instance image:
    reported: the files the test patch touches, the task's `protected` globs (test files,
    conftest.py, sitecustomize.py, pytest.ini ...), and `protected_config` files
    (pyproject.toml, setup.cfg, tox.ini) whose pytest section changed, and the runner's own
-   files (tox.ini when tox runs the tests, Django's runtests.py, sympy's bin/test ...);
+   files (tox.ini when tox runs the tests, Django's runtests.py, sympy's bin/test ...): the
+   pure decision is `protection.paths_to_restore`;
 3. apply the hidden test patch;
 4. run the test command as written, its runner (`runners`) getting machine-readable results
    into a folder outside the repository whose name is new for every grading: pytest a JUnit
@@ -23,23 +24,22 @@ Every outcome is a report with a status; nothing here raises out of `Grader.grad
 
 from __future__ import annotations
 
-import configparser
 import difflib
 import functools
 import itertools
 import re
 import shlex
-import sys
 import time
-import tomllib
 import uuid
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from . import diffs, runners, suspicion, testlogs
+from . import diffs, protection, runners, suspicion, testlogs
 from .images import ImageBuilder
-from .sandbox import Sandbox, SandboxError
+from .protection import GIT as _GIT
+from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
+from .sandbox import ExecResult, Sandbox, SandboxError
 from .task import Task
 
 GRADER_DIR = "/run/swe-env-grader"
@@ -50,8 +50,6 @@ OUTPUT_LIMIT = 2_000_000
 RewardMode = Literal["binary", "signed", "fraction", "similarity", "execution_then_similarity"]
 Status = Literal["graded", "patch_failed", "test_patch_failed", "timeout", "infra_error"]
 
-# Hooks and fsmonitor are agent-reachable code paths in git; the grader's git never runs them.
-_GIT = "git -c core.hooksPath=/dev/null -c core.fsmonitor=false"
 _RESTORE_FAILED = 97
 _APPLY_METHODS = [
     ("git apply", f"{_GIT} apply --whitespace=nowarn {{patch}}"),
@@ -333,53 +331,96 @@ class Grader:
         return report
 
     def _grade_in(self, box: Sandbox, task: Task, patch: str, report: GradingReport, started: float) -> None:
+        """Apply the patch; restore protected files and apply the test patch; run the tests; read the results.
+
+        Each step returns what it found (and adds to the log); the report is written here only.
+        """
         # A folder name no one can know in advance: a hard-coded path cannot pre-write a report.
         workspace = f"{GRADER_DIR}/{uuid.uuid4().hex}"
         runner = runners.runner_named(task.tests.runner)
-        extra_paths: list[str] = []  # files an application method wrote that the patch text may not show
-        output_path = f"{workspace}/output.txt"
+        note = functools.partial(_note, report, started)
+        written: list[str] = []  # files an application method wrote that the patch text may not show
         if not report.patch_is_empty:
-            box.write_file(f"{workspace}/model.patch", patch.encode("utf-8", errors="surrogateescape"))
-            # What the patch changes is git's reading of it; ours must cover it, or the restore step
-            # could miss a file git writes (ours also names a rename's old path, which git's list leaves out).
-            ours = _paths_of(patch)
-            git_paths = self._paths_git_reads(box, f"{workspace}/model.patch")
-            if git_paths is not None and set(git_paths) - set(ours):
-                report.status = "patch_failed"
-                report.error = ("git and swe-env read this patch differently (git: "
-                                f"{', '.join(sorted(git_paths))[:300]}; swe-env: {', '.join(sorted(ours))[:300]}); it is refused")
-                return
-            unsafe = [path for path in [*ours, *(git_paths or [])] if _unsafe_path(path)]
-            if unsafe:
-                report.status = "patch_failed"
-                report.error = f"the patch writes inside .git/ or outside the repository ({unsafe[0]}), which is not allowed"
-                return
-            method, error, written = self._apply(box, f"{workspace}/model.patch", patch, workspace)
+            method, error, written = self._apply_patch(box, patch, workspace)
             if method is None:
                 report.status, report.error = "patch_failed", error
                 return
-            extra_paths.extend(written)
             report.patch_applied, report.patch_method = True, method
-            _note(report, started, f"patch applied with {method}")
+            note(f"patch applied with {method}")
 
-        # Restoring and the test patch share one exec (each exec is a round trip to the engine).
-        report.restored, restore, in_base = self._protected_to_restore(box, task, patch, runner, extra_paths)
+        plan, in_base = self._restore_plan(box, task, runner, [*_paths_of(patch), *written])
+        report.restored = plan.reported
+        error = self._restore_and_apply_test_patch(box, task, plan.script, workspace)
+        if error:
+            report.status, report.infrastructure_failure, report.error = "test_patch_failed", True, error
+            return
+        if report.restored:
+            note(f"restored to base_commit: {', '.join(report.restored)}")
+        note("test patch applied" if task.tests.test_patch.strip() else "no test patch")
+
+        output_path = f"{workspace}/output.txt"
+        run, elapsed = self._run_tests(box, task, runner, workspace, output_path)
+        report.test_run_seconds = round(elapsed, 3)
+        note(f"test command exited {run.exit_code} after {elapsed:.2f} s"
+             + ("; the engine lost what it printed outside the output file" if run.output_lost else ""))
+        if run.exit_code is None or not box.alive():
+            raise SandboxError(f"the grader's container {box.name} died during the test run")
+        report.test_exit_code = run.exit_code
+        report.output = _test_output(box, output_path, run.output)
+        report.log_tail = report.output[-4000:]
+        timeout = task.limits.grading_timeout
+        if run.exit_code in (124, 137) and elapsed >= timeout - 1:
+            report.status, report.infrastructure_failure = "timeout", True
+            report.error = f"the test run exceeded the grading timeout of {timeout:g} s"
+            report.test_exit_code = None  # the harness's kill, not the tests' own status
+
+        results, report.report_source, error = self._results(box, task, runner, workspace)
+        report.error = report.error or error
+        log = report.output if report.report_source == "log" else ""
+        # The files an id may name: base_commit's and the test patch's (never the agent's tree).
+        known_files = testlogs.known_paths([*in_base, *_paths_of(task.tests.test_patch)])
+        record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, results, log, known_files)
+        if report.ignored_ids:
+            note(f"ignored {len(report.ignored_ids)} listed ids no JUnit report can produce: "
+                 + ", ".join(report.ignored_ids[:10]) + (" ..." if len(report.ignored_ids) > 10 else ""))
+
+    def _apply_patch(self, box: Sandbox, patch: str, workspace: str) -> tuple[str | None, str, list[str]]:
+        """Write the patch into the workspace and apply it (`_apply`'s answer), unless it is refused: (None, why, [])."""
+        patch_path = f"{workspace}/model.patch"
+        box.write_file(patch_path, patch.encode("utf-8", errors="surrogateescape"))
+        # What the patch changes is git's reading of it; ours must cover it, or the restore step
+        # could miss a file git writes (ours also names a rename's old path, which git's list leaves out).
+        ours = _paths_of(patch)
+        git_paths = self._paths_git_reads(box, patch_path)
+        if git_paths is not None and set(git_paths) - set(ours):
+            return None, ("git and swe-env read this patch differently (git: "
+                          f"{', '.join(sorted(git_paths))[:300]}; swe-env: {', '.join(sorted(ours))[:300]}); it is refused"), []
+        unsafe = [path for path in [*ours, *(git_paths or [])] if _unsafe_path(path)]
+        if unsafe:
+            return None, f"the patch writes inside .git/ or outside the repository ({unsafe[0]}), which is not allowed", []
+        return self._apply(box, patch_path, patch, workspace)
+
+    def _restore_and_apply_test_patch(self, box: Sandbox, task: Task, restore: str, workspace: str) -> str | None:
+        """Run the restore script, then apply the hidden test patch: None, or why the test patch does not apply.
+
+        Both share one exec (each exec is a round trip to the engine); a restore that fails is a SandboxError.
+        """
         script = [f"{{ {restore}; }} || exit {_RESTORE_FAILED}"] if restore else []
         if task.tests.test_patch.strip():
             box.write_file(f"{workspace}/test.patch", task.tests.test_patch.encode())
             script.append(f"{_GIT} apply --whitespace=nowarn {workspace}/test.patch")
-        if script:
-            applied = box.exec("\n".join(script))
-            if applied.exit_code == _RESTORE_FAILED:
-                raise SandboxError(f"restoring protected files failed: {applied.output.strip()[-300:]}")
-            if applied.exit_code != 0:
-                report.status, report.infrastructure_failure = "test_patch_failed", True
-                report.error = f"the task's test patch does not apply: {applied.output.strip()[-300:]}"
-                return
-        if report.restored:
-            _note(report, started, f"restored to base_commit: {', '.join(report.restored)}")
-        _note(report, started, "test patch applied" if task.tests.test_patch.strip() else "no test patch")
+        if not script:
+            return None
+        applied = box.exec("\n".join(script))
+        if applied.exit_code == _RESTORE_FAILED:
+            raise SandboxError(f"restoring protected files failed: {applied.output.strip()[-300:]}")
+        if applied.exit_code != 0:
+            return f"the task's test patch does not apply: {applied.output.strip()[-300:]}"
+        return None
 
+    def _run_tests(self, box: Sandbox, task: Task, runner: runners.Runner, workspace: str,
+                   output_path: str) -> tuple[ExecResult, float]:
+        """Run the test command as written, its output into `output_path`: the exec's result and its seconds."""
         # The runner's settings go through the environment so the task's command stays as written; the
         # output goes to a file so a process left running in the background cannot hold the exec open.
         for path, data in runner.files(workspace).items():
@@ -387,53 +428,24 @@ class Grader:
         prelude = runner.prelude(workspace)
         script = (f"mkdir -p {shlex.quote(workspace)} && exec >{shlex.quote(output_path)} 2>&1 </dev/null\n"
                   + (prelude + "\n" if prelude else "") + task.tests.command)
-        env = runner.environment(workspace)
-        timeout = task.limits.grading_timeout
         run_started = time.monotonic()
-        run = box.exec(["bash", "-c", script], timeout=timeout, env=env)
-        elapsed = time.monotonic() - run_started
-        report.test_run_seconds = round(elapsed, 3)
-        _note(report, started, f"test command exited {run.exit_code} after {elapsed:.2f} s"
-              + ("; the engine lost what it printed outside the output file" if run.output_lost else ""))
-        if run.exit_code is None or not box.alive():
-            raise SandboxError(f"the grader's container {box.name} died during the test run")
-        report.test_exit_code = run.exit_code
-        try:
-            # Only the tail travels: the agent's code may have written (or `truncate`d) any size.
-            output_bytes = box.read(output_path, max_bytes=OUTPUT_LIMIT, tail=True).data
-        except FileNotFoundError:
-            output_bytes = b""
-        # Whatever bypassed the redirection (written to an inherited descriptor) is kept too.
-        output = output_bytes.decode("utf-8", errors="replace") + run.output
-        report.output = output[-OUTPUT_LIMIT:]
-        report.log_tail = report.output[-4000:]
-        if run.exit_code in (124, 137) and elapsed >= timeout - 1:
-            report.status, report.infrastructure_failure = "timeout", True
-            report.error = f"the test run exceeded the grading timeout of {timeout:g} s"
-            report.test_exit_code = None  # the harness's kill, not the tests' own status
+        run = box.exec(["bash", "-c", script], timeout=task.limits.grading_timeout, env=runner.environment(workspace))
+        return run, time.monotonic() - run_started
 
-        results = None
+    def _results(self, box: Sandbox, task: Task, runner: runners.Runner,
+                 workspace: str) -> tuple[testlogs.JUnitResults | testlogs.RecordedResults | None, str, str | None]:
+        """The runner's results, where the statuses come from (`GradingReport.report_source`), and why none were read."""
         try:
             found = _read_results(box, runner.results_paths(workspace))
             if any(content.truncated for _path, content in found):  # a cut report is not believed (nor parsed)
                 raise runners.ResultsError(f"the results file is larger than {runners.RESULTS_LIMIT} bytes")
-            results = runner.read_results([(path, content.data) for path, content in found])
-            report.report_source = runner.source
+            return runner.read_results([(path, content.data) for path, content in found]), runner.source, None
         except (FileNotFoundError, IsADirectoryError, runners.ResultsError) as exc:
             if task.tests.log_fallback:
-                report.report_source = "log"
-            else:
-                # Without results nothing is believed: the output is the agent's code talking.
-                report.report_source = "none"
-                detail = str(exc) if isinstance(exc, runners.ResultsError) else type(exc).__name__
-                report.error = report.error or f"no readable {runner.results_label} was written ({detail})"
-        log = report.output if report.report_source == "log" else ""
-        # The files an id may name: base_commit's and the test patch's (never the agent's tree).
-        known_files = testlogs.known_paths([*in_base, *_paths_of(task.tests.test_patch)])
-        record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, results, log, known_files)
-        if report.ignored_ids:
-            _note(report, started, f"ignored {len(report.ignored_ids)} listed ids no JUnit report can produce: "
-                  + ", ".join(report.ignored_ids[:10]) + (" ..." if len(report.ignored_ids) > 10 else ""))
+                return None, "log", None
+            # Without results nothing is believed: the output is the agent's code talking.
+            detail = str(exc) if isinstance(exc, runners.ResultsError) else type(exc).__name__
+            return None, "none", f"no readable {runner.results_label} was written ({detail})"
 
     def _paths_git_reads(self, box: Sandbox, patch_path: str) -> list[str] | None:
         """Every path git's own reading of the patch names (old and new), or None when git cannot read it."""
@@ -481,13 +493,13 @@ class Grader:
             _checked(box.exec(reset), "resetting the tree after a failed patch method")
         return None, "the patch does not apply: " + " | ".join(errors), []
 
-    def _protected_to_restore(self, box: Sandbox, task: Task, patch: str, runner: runners.Runner,
-                              written: list[str] = ()) -> tuple[list[str], str, set[str]]:
-        """Which changed protected files go back to base_commit, the shell script that does it, and base_commit's files.
+    def _restore_plan(self, box: Sandbox, task: Task, runner: runners.Runner,
+                      named: list[str]) -> tuple[protection.Restore, set[str]]:
+        """What goes back to base_commit (`protection.paths_to_restore`) and base_commit's files.
 
         Changed files are the ones the patch names (git reads the same ones, or the patch was
-        refused), the ones GNU patch wrote when it applied the patch, and the ones git sees
-        changed. HEAD is base_commit in a grader's container.
+        refused), the ones GNU patch wrote when it applied the patch (both in `named`), and the
+        ones git sees changed. HEAD is base_commit in a grader's container.
         """
         # One exec for both listings: status entries are never empty, so the first empty entry separates them.
         listing = box.exec(f"{_GIT} status --porcelain=v1 -z --untracked-files=all --no-renames && printf '\\0' && "
@@ -497,29 +509,12 @@ class Grader:
         boundary = entries.index("")
         changed = [entry[3:] for entry in entries[:boundary] if len(entry) > 3]
         in_base = {entry for entry in entries[boundary + 1:] if entry}
-        test_patch_paths = set(_paths_of(task.tests.test_patch))
-        candidates = list(dict.fromkeys([*_paths_of(patch), *written, *changed, *test_patch_paths]))
-        restore = []
-        protected = [*task.tests.protected, *runner.protected_files(task.tests.command)]
-        for path in candidates:
-            shadows = task.tests.protect_imports and _shadows_a_module(path, in_base)
-            if path in test_patch_paths or matches(path, protected) or shadows:
-                restore.append(path)
-            elif matches(path, task.tests.protected_config) and self._pytest_section_changed(box, task, path):
-                restore.append(path)
-        if not restore:
-            return [], "", in_base
-        # A restored path may be a folder the agent replaced (by a link, say): take every tracked file under it.
-        tracked = {p for p in in_base if p in restore or any(p.startswith(r.rstrip("/") + "/") for r in restore)}
-        script = []
-        untracked = [p for p in restore if p not in tracked]
-        # Removal first: a path the agent turned into a link or a file may stand where a folder of tracked files was.
-        if untracked:
-            script.append("rm -rf -- " + " ".join(map(shlex.quote, untracked)))
-        if tracked:
-            script.append(f"{_GIT} checkout -q {shlex.quote(task.base_commit)} -- " + " ".join(map(shlex.quote, sorted(tracked))))
-        # The test patch's own files count as restored only when the agent had changed them.
-        return [p for p in restore if p not in test_patch_paths or p in changed], " && ".join(script), in_base
+        plan = protection.paths_to_restore(
+            named, changed, in_base=in_base, protected=[*task.tests.protected, *runner.protected_files(task.tests.command)],
+            protected_config=task.tests.protected_config, protect_imports=task.tests.protect_imports,
+            test_patch_paths=_paths_of(task.tests.test_patch), config_changed=functools.partial(self._pytest_section_changed, box, task),
+            base_commit=task.base_commit)
+        return plan, in_base
 
     def _pytest_section_changed(self, box: Sandbox, task: Task, path: str) -> bool:
         quoted = shlex.quote(path)
@@ -530,61 +525,6 @@ class Grader:
         old_text = before.stdout if before.exit_code == 0 else None
         new_text = now.stdout if now.exit_code == 0 else None
         return pytest_section_changed(path, old_text, new_text)
-
-
-def pytest_section_changed(path: str, before: str | None, after: str | None) -> bool:
-    """Whether pytest would read different options from `after` than from `before` (None: no file).
-
-    pyproject.toml: the `[tool.pytest]` table (ini_options included); setup.cfg: `[tool:pytest]`;
-    tox.ini: `[pytest]`. A file that does not parse counts as changed.
-    """
-    if before == after:
-        return False
-    try:
-        return _pytest_options(path, before) != _pytest_options(path, after)
-    except (tomllib.TOMLDecodeError, configparser.Error, UnicodeError):
-        return True
-
-
-def _pytest_options(path: str, text: str | None) -> object:
-    if text is None:
-        return None
-    if path.endswith(".toml"):
-        return tomllib.loads(text).get("tool", {}).get("pytest")
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    parser.read_string(text)
-    sections = ("tool:pytest", "pytest")
-    return {name: dict(parser[name]) for name in sections if parser.has_section(name)} or None
-
-
-def matches(path: str, patterns: list[str]) -> bool:
-    """Glob match on a repository path: `*` and `?` stay within a folder, `**/` spans any folders (or none)."""
-    return any(_glob(pattern).fullmatch(path) for pattern in patterns)
-
-
-@functools.lru_cache(maxsize=256)
-def _glob(pattern: str) -> re.Pattern[str]:
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("/**", i) and i + 3 == len(pattern):
-            out.append("(?:/.*)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out), re.DOTALL)
 
 
 def _parse(patch: str) -> list[diffs.FilePatch]:
@@ -622,6 +562,17 @@ def _read_results(box: Sandbox, paths: list[str]) -> list:
     return found
 
 
+def _test_output(box: Sandbox, output_path: str, stray: str) -> str:
+    """The test command's output: the tail of its output file, then what bypassed the redirection; OUTPUT_LIMIT characters."""
+    try:
+        # Only the tail travels: the agent's code may have written (or `truncate`d) any size.
+        output_bytes = box.read(output_path, max_bytes=OUTPUT_LIMIT, tail=True).data
+    except FileNotFoundError:
+        output_bytes = b""
+    # Whatever bypassed the redirection (written to an inherited descriptor) is kept too.
+    return (output_bytes.decode("utf-8", errors="replace") + stray)[-OUTPUT_LIMIT:]
+
+
 def _checked(result, what: str):
     if result.exit_code != 0:
         raise SandboxError(f"{what} failed (exit {result.exit_code}): {result.output.strip()[-300:]}")
@@ -630,19 +581,3 @@ def _checked(result, what: str):
 
 def _note(report: GradingReport, started: float, message: str) -> None:
     report.log.append(f"[{time.monotonic() - started:7.2f} s] {message}")
-
-
-# `python -m pytest` puts the repository first on sys.path: a new top-level module named like
-# pytest, one of its dependencies or a standard-library module would be imported instead of
-# the real one, before any test runs, and could rewrite the results.
-_SHADOWABLE = frozenset(sys.stdlib_module_names) | {
-    "pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py", "exceptiongroup", "tomli", "xdist", "pytest_timeout",
-}
-
-
-def _shadows_a_module(path: str, in_base: set[str]) -> bool:
-    """A path the agent added at the top level that would shadow an importable module."""
-    top = path.split("/", 1)[0]
-    if top.split(".", 1)[0] not in _SHADOWABLE:  # pytest.py, pytest/, argparse.cpython-311-x86_64.so
-        return False
-    return not any(p == top or p.startswith(top + "/") for p in in_base)

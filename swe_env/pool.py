@@ -98,11 +98,6 @@ class WarmPool:
             self._work.append(("remove", sandbox))
             self._wake()
 
-    def ready(self, spec: SandboxSpec) -> int:
-        with self._lock:
-            slot = self._slots.get(spec.key)
-            return len(slot.ready) if slot else 0
-
     def wait_until_full(self, timeout: float = 60.0) -> bool:
         """Block until every known spec has `size` ready sandboxes and no removal is pending."""
         with self._lock:

@@ -27,16 +27,13 @@ import gymnasium as gym
 
 from . import engine
 from .agents import Agent, make_agent
-from .engine import EngineUnavailable
 from .env import SWEEnv
-from .images import ImageBuildError, ImageBuilder, image_exists
-from .repos import RepoError
-from .sandbox import SandboxError
+from .errors import FAILED_ENDINGS, RETRYABLE_ENDINGS, InfrastructureError, classify_exception
+from .images import ImageBuilder, image_exists
 from .task import Task
-from .trajectory import RETRYABLE_ENDINGS, Trajectory, TrajectoryWriter, finished_keys
+from .trajectory import Trajectory, TrajectoryWriter, finished_keys
 
 Backend = Literal["thread", "ray"]
-FAILED_ENDINGS = frozenset({"agent_error", "infra_error", "sandbox_died", "internal_error"})
 RAY_RETRIES = 2
 """How many times an episode whose Ray worker or node was lost is run again (on any node) before it is
 written as an `infra_error`."""
@@ -483,7 +480,7 @@ def _remove_attempt(attempt: _Attempt) -> None:
         pass
 
 
-class _RayFailure(OSError):
+class _RayFailure(InfrastructureError):
     """A Ray task that returned no trajectory (worker or node lost)."""
 
 
@@ -492,16 +489,12 @@ class _RayFailure(OSError):
 
 def _failed(task_id: str, agent: str, model: str | None, episode_index: int | None, exc: Exception,
             seconds: float, partial: Trajectory | None = None) -> Trajectory:
-    from .client import RemoteEnvError  # a server that failed or lost the session: not the agent's doing
-
-    infrastructure = isinstance(exc, (EngineUnavailable, ImageBuildError, RepoError, SandboxError, OSError,
-                                      RemoteEnvError))
     base = partial.model_copy(deep=True) if partial is not None else Trajectory(
         task_id=task_id, agent=agent, episode_id=uuid.uuid4().hex[:16])
     return base.model_copy(update={
         "model": model if model is not None else base.model,
         "episode_index": episode_index,
-        "termination": "infra_error" if infrastructure else "agent_error",
+        "termination": classify_exception(exc),
         "error": f"{type(exc).__name__}: {exc}",
         "seconds": round(seconds, 3),
     })

@@ -44,7 +44,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, Literal, TypeVar
 
-import docker.errors
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 try:
@@ -59,10 +58,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 from . import __version__, engine, tools
 from .env import EnvConfig, SWEEnv, unknown_task_message
-from .images import ImageBuildError
-from .repos import RepoError
-from .sandbox import SandboxError
-from .shell import ShellError
+from .errors import is_infrastructure
 from .task import Task, load_tasks
 
 T = TypeVar("T")
@@ -290,10 +286,6 @@ class ApiError(Exception):
         return {"error": self.code, "detail": self.message}
 
 
-_INFRASTRUCTURE = (engine.EngineUnavailable, ImageBuildError, RepoError, SandboxError, ShellError,
-                   docker.errors.DockerException, OSError)
-
-
 def as_api_error(exc: BaseException) -> ApiError:
     """The status a failure of an env call deserves: 4xx for the caller's mistakes, 503 for infrastructure."""
     if isinstance(exc, ApiError):
@@ -304,7 +296,7 @@ def as_api_error(exc: BaseException) -> ApiError:
         return ApiError(422, "invalid_request", _validation_text(exc))
     if isinstance(exc, ValueError):
         return ApiError(422, "invalid_request", str(exc))
-    if isinstance(exc, _INFRASTRUCTURE):
+    if is_infrastructure(exc):
         return ApiError(503, "infrastructure", f"infrastructure failure ({type(exc).__name__}): {exc}")
     return ApiError(500, "internal", f"internal error ({type(exc).__name__}): {exc}")
 

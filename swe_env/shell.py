@@ -34,6 +34,7 @@ SHELL_ENV = {
 }
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _GRACE_AFTER_KILL = 3.0
+_STOPPED_ALL = "every process in the container was stopped (files are kept)"
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _MARKER = re.compile(r"\n__SWE_ENV_DONE_([0-9a-f]{24})_(\d+)__\n")
 _MARKER_MAX = len("\n__SWE_ENV_DONE_") + 24 + 1 + 12 + 3
@@ -122,14 +123,6 @@ class HeadTail:
                 joined = "".join(self.tail)[-self.tail_limit :]
                 self.tail, self.tail_len = [joined], len(joined)
 
-    def drop_final_newline(self) -> None:
-        for part in (self.tail, self.head):
-            if part and part[-1]:
-                if part[-1].endswith("\n"):
-                    part[-1] = part[-1][:-1]
-                    self.total -= 1
-                return
-
     def text(self) -> tuple[str, int]:
         head = "".join(self.head)
         tail = "".join(self.tail)[-self.tail_limit :] if self.tail else ""
@@ -155,7 +148,8 @@ class ShellSession:
     ):
         self.api = api
         self.reset_container = reset_container
-        """Last resort when no new shell can start (e.g. a fork bomb holds every pid): stop every process."""
+        """Stops every process in the container (files kept): the way out of a fork bomb, see `_stop_all`.
+        Without it a stuck shell is only killed, and a shell that cannot start is an error."""
         self.container_id = container_id
         self.workdir = workdir
         self.env = {**SHELL_ENV, **(env or {})}
@@ -230,10 +224,6 @@ class ShellSession:
                 pass
         self._response = None
 
-    def restart(self) -> None:
-        self.close()
-        self.start()
-
     # ------------------------------------------------------------ commands
 
     def run(self, command: str, timeout: float, _internal: bool = False) -> CommandResult:
@@ -278,12 +268,10 @@ class ShellSession:
                 # Still no marker: the shell itself is stuck (a builtin loop), or the pid limit is
                 # exhausted (a fork bomb) so nothing inside can be killed: stop every process.
                 if self.reset_container is not None:
-                    self.reset_container()
-                    why = "the command could not be stopped, so every process in the container was stopped (files are kept)"
-                else:
-                    self._kill_shell()
-                    why = "the shell was stuck and was killed"
-                return self._after_death(result, collected, started, why)
+                    why = self._stop_all("the command could not be stopped, so ")
+                    return self._after_death(result, collected, started, why, stopped=True)
+                self._kill_shell()
+                return self._after_death(result, collected, started, "the shell was stuck and was killed")
         if outcome == "eof":
             return self._after_death(result, collected, started, "the shell exited")
         if outcome == "replaced":
@@ -304,28 +292,37 @@ class ShellSession:
         result.seconds = time.monotonic() - started
         return result
 
-    def _after_death(self, result: CommandResult, collected: HeadTail, started: float, why: str) -> CommandResult:
+    def _after_death(self, result: CommandResult, collected: HeadTail, started: float, why: str,
+                     stopped: bool = False) -> CommandResult:
+        """Start a new shell after this one died; `stopped`: every process was stopped already."""
         result.exit_code = None
         result.restarted = True
         self.close()
-        if result.timed_out and self.reset_container is not None and "every process" not in why:
+        if result.timed_out and self.reset_container is not None and not stopped:
             # A command that outlived its timeout and took the shell down (typically a fork bomb
             # holding every pid): a new shell would wait for pids too, so stop everything first.
-            self.reset_container()
-            why += "; every process in the container was stopped (files are kept)"
+            why = self._stop_all(f"{why}; ")
         try:
             self.start()
         except ShellError as exc:
             if self.reset_container is None:
                 raise ShellError(f"{why} and a new one could not be started: {exc}") from None
-            self.reset_container()
+            stopped_why = self._stop_all(f"{why}; no new shell could start, so ")
             try:
                 self.start()
             except ShellError as again:
                 raise ShellError(f"{why}; even after stopping every process no shell could start: {again}") from None
-            why += "; no new shell could start, so every process in the container was stopped (files are kept)"
+            why = stopped_why
         result.notes.append(f"{why}; a new shell was started (working directory and variables were reset)")
         return self._finish(result, collected, started)
+
+    def _stop_all(self, why: str) -> str:
+        """The shell's one way out of a fork bomb: every process in the container stopped by the
+        owner's `reset_container` (the pid limit leaves nothing inside that could kill them);
+        returns `why` with that said. Taken when a command outlived its timeout and could not be
+        killed or took the shell down, and when no new shell could start."""
+        self.reset_container()
+        return f"{why}{_STOPPED_ALL}"
 
     # ------------------------------------------------------------ socket reading
 
@@ -409,5 +406,5 @@ class ShellSession:
 
     def _kill_shell(self) -> None:
         if self.pid is not None:
-            self._exec_quick(["/bin/sh", "-c", _KILL_TREE + "", "kill-tree", str(self.pid)])
+            self._exec_quick(["/bin/sh", "-c", _KILL_TREE, "kill-tree", str(self.pid)])
             self._exec_quick(["/bin/sh", "-c", 'kill -KILL "$1"', "kill", str(self.pid)])

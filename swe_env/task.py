@@ -277,10 +277,6 @@ class Task(_Strict):
             path = self._source.parent / path
         return str(path.resolve())
 
-    def for_agent(self) -> dict[str, str]:
-        """What an agent may know about the task (nothing hidden)."""
-        return {"task_id": self.id, "problem_statement": self.problem_statement, "workdir": self.environment.workdir}
-
 
 def load_task_file(path: str | Path) -> Task:
     """Load one task file; a malformed file raises TaskSpecError naming file, task and field."""

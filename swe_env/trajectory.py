@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from . import tools
+from .errors import RETRYABLE_ENDINGS, Termination
 
 SCHEMA_VERSION = 1
 
@@ -59,10 +60,9 @@ class Trajectory(BaseModel):
     report: dict[str, Any] | None = None
     reward: float = 0.0
     resolved: bool = False
-    termination: str | None = None
-    """submitted, max_steps, time_limit, disk_limit, sandbox_killed (the agent's commands stopped its container, as the
-    engine's record shows: the agent's failure), sandbox_died (stopped from outside: ours), internal_error, closed,
-    abandoned, agent_error or infra_error."""
+    termination: Termination | None = None
+    """How the episode ended (`errors.Termination`: its values are the strings files hold; what each
+    means, and which are retried, in `errors.KINDS`); None while it runs."""
     error: str | None = None
     seconds: float = 0.0
     node: str | None = None
@@ -119,9 +119,6 @@ def iter_trajectories(path: str | Path) -> Iterator[Trajectory]:
 
 
 # ---------------------------------------------------------------- resuming
-
-RETRYABLE_ENDINGS = frozenset({"infra_error", "sandbox_died", "internal_error", "closed", "abandoned"})
-"""Endings that say nothing about the agent: a resumed rollout runs these episodes again."""
 
 
 def episode_key(trajectory: Trajectory) -> tuple[str, str | None, str, int | None]:

@@ -460,35 +460,3 @@ def test_a_protected_file_is_restored_whatever_characters_and_ignore_rules_surro
     # The same conftest, unprotected, would have won: the hack is real.
     unprotected = task.model_copy(update={"tests": task.tests.model_copy(update={"protected": []})})
     assert Grader().grade(unprotected, hack, image=image).resolved
-
-# ---------------------------------------------------------------- pure logic
-
-
-def test_protected_globs():
-    from swe_env.grading import matches
-    from swe_env.task import DEFAULT_PROTECTED
-
-    patterns = list(DEFAULT_PROTECTED)
-    for path in ("conftest.py", "a/b/conftest.py", "tests/helpers/data.json", "pkg/tests/x.py", "test_a.py",
-                 "src/pkg/test_util.py", "a/b_test.py", "pytest.ini", "sub/pytest.ini", "sitecustomize.py",
-                 "hack-1.0.dist-info/entry_points.txt", "src/x.egg-info/entry_points.txt", "a/__pycache__/m.cpython-311.pyc",
-                 "m.pyc", "evil.pth"):
-        assert matches(path, patterns), path
-    for path in ("ledger/dates.py", "src/test_utils/core.py", "mytests/x.py", "pyproject.toml", "setup.cfg", "contest.py",
-                 "django/test/testcases.py"):
-        assert not matches(path, patterns), path
-    assert matches("conftest.py", ["conftest.py"]) and not matches("a/conftest.py", ["conftest.py"])
-
-
-def test_pytest_section_comparison():
-    from swe_env.grading import pytest_section_changed
-
-    base = '[project]\nname = "x"\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'
-    assert not pytest_section_changed("pyproject.toml", base, base.replace('"x"', '"y"'))
-    assert pytest_section_changed("pyproject.toml", base, base + 'addopts = "-p evil"\n')
-    assert pytest_section_changed("pyproject.toml", base, base + "[[[broken")
-    assert pytest_section_changed("pyproject.toml", '[project]\nname = "x"\n', base)
-    assert not pytest_section_changed("setup.cfg", None, "[metadata]\nname = x\n")
-    assert pytest_section_changed("setup.cfg", None, "[tool:pytest]\naddopts = -p evil\n")
-    assert pytest_section_changed("tox.ini", "[tox]\nenvlist = py3\n", "[tox]\nenvlist = py3\n[pytest]\naddopts = -x\n")
-    assert not pytest_section_changed("tox.ini", "[tox]\nenvlist = py3\n", "[tox]\nenvlist = py3,py311\n")

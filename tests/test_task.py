@@ -89,12 +89,6 @@ def test_missing_path_and_empty_folder(tmp_path):
         load_tasks(tmp_path)
 
 
-def test_agent_view_hides_the_hidden_part(tmp_path):
-    task = load_task_file(write_task(tmp_path / "demo-task", GOOD))
-    view = task.for_agent()
-    assert set(view) == {"task_id", "problem_statement", "workdir"}
-
-
 def test_python_version_picks_the_nearest_base_image(tmp_path):
     from swe_env.task import Environment, nearest_python
 

@@ -8,7 +8,6 @@ import pytest
 from swe_env import SWEEnv
 from swe_env.images import ImageBuilder
 from swe_env.sandbox import MAX_READ_BYTES, Sandbox, SandboxError
-from swe_env.task import Limits
 
 pytestmark = pytest.mark.docker
 

@@ -1,4 +1,8 @@
-"""swe-env tracer: run a Python program under `sys.settrace` and write its execution traces.
+"""swe-env tracer: run a Python program traced and write its execution traces.
+
+It hooks in with `sys.monitoring` (PEP 669) on Python 3.12+ and `sys.settrace` before that
+(config `backend`: "auto", "settrace" or "monitoring"; else $SWE_ENV_TRACER_BACKEND); both
+backends write the same events (see `_Monitor`).
 
 Standard library only; it runs inside a task's container with the task's Python:
 
@@ -17,6 +21,7 @@ CONFIG is a JSON object:
     repr_cap      characters kept of each repr (longer ones end in "...");
     full_locals   write every local at every event (default: unchanged ones as "..");
     trace_modules also trace module and class bodies (default: functions only);
+    backend       "auto" (monitoring on 3.12+, else settrace), "settrace" or "monitoring";
     corpus        (optional) an object for `swe-env trace-corpus`: the program is a pytest run
                   and each test function is one trace (see CORPUS below).
 
@@ -25,8 +30,8 @@ entered while no traced frame of that thread is running, and ends when that fram
 left. Its entry also records the source of the entry's code (the whole function, or module
 or class body, as far as its code reaches), at most CONTEXT_MAX_LINES lines and
 CONTEXT_MAX_CHARS characters around the entry line, for CWM's source code context.
-Frames out of scope get no local trace function (the global one returns None), so
-their lines cost nothing. The tracer never raises into the program: its own errors are
+Frames out of scope get no local trace function (the global one returns None; under
+monitoring their code's events are disabled), so their lines cost nothing. The tracer never raises into the program: its own errors are
 counted and written into the trace.
 
 CORPUS mode (config["corpus"], keys: outcomes, status, trace, max_traces, max_total_bytes,
@@ -233,10 +238,11 @@ class _ThreadTracer:
             self.tracer.internal_error(self.chain, exc)
             return self.local_trace
 
-    def leave(self, chain, frame, state, value) -> None:
+    def leave(self, chain, frame, state, value, unwound=None) -> None:
+        """The frame is left: by a return or yield, or (`unwound`, or guessed when None) by an exception."""
         del self.frames[frame]
         if chain.cut is None:
-            if _left_by_exception(frame, state, value):
+            if unwound if unwound is not None else _left_by_exception(frame, state, value):
                 if state.last != "exception":  # e.g. a finally block ran after the raise
                     self.record(chain, frame, state, "exception", exception=state.exception or "<exception>")
             else:
@@ -246,12 +252,13 @@ class _ThreadTracer:
             self.chain = None
             self.tracer.finish(chain, complete=True)
 
-    def record(self, chain, frame, state, kind, **fields) -> None:
+    def record(self, chain, frame, state, kind, lineno=None, **fields) -> None:
         """Add one event; never raises, so the chain's bookkeeping around it always happens."""
         state.last = kind
         try:
             tracer = self.tracer
-            lineno = frame.f_lineno
+            if lineno is None:
+                lineno = frame.f_lineno
             event = {"event": kind, "file": state.file, "line": lineno, "function": state.function,
                      "frame": state.index, "depth": state.depth,
                      "source": tracer.source_line(frame.f_code.co_filename, lineno)}
@@ -350,6 +357,195 @@ def _left_by_exception(frame, state, value) -> bool:
     return True
 
 
+BACKENDS = ("auto", "settrace", "monitoring")
+BACKEND_ENV = "SWE_ENV_TRACER_BACKEND"
+"""Environment variable that picks the backend when the config does not ("settrace" forces the old one)."""
+MONITORING_TOOL_IDS = (4, 3)
+"""sys.monitoring tool ids the tracer may take, in order (0-2 and 5 are the debugger's, coverage's,
+profiler's and optimizer's, which the program itself may want)."""
+
+
+def choose_backend(requested, version=None, has_monitoring=None) -> str:
+    """The backend to run: "monitoring" (PEP 669, Python 3.12+) unless "settrace" is asked for or it is missing.
+
+    `requested` is the config's `backend` (else $SWE_ENV_TRACER_BACKEND, else "auto"); an unknown
+    value counts as "auto", and "monitoring" on a Python without it falls back to settrace.
+    """
+    wanted = str(requested or "auto").strip().lower()
+    if wanted == "settrace":
+        return "settrace"
+    version = sys.version_info[:2] if version is None else tuple(version)[:2]
+    available = (hasattr(sys, "monitoring") if has_monitoring is None else has_monitoring) and version >= (3, 12)
+    return "monitoring" if available else "settrace"
+
+
+def _line_table(code) -> dict:
+    """Byte offset -> line of each instruction of `code` (None for instructions without a line)."""
+    table = {}
+    for start, end, line in code.co_lines():
+        for offset in range(start, end, 2):
+            table[offset] = line
+    return table
+
+
+def _same_line_backward_jump(table: dict, source: int, destination: int) -> bool:
+    """Whether a jump makes settrace report a line event of its own: backwards, within one line.
+
+    (A jump to another line gets the LINE event of its target; CPython's settrace adds a line
+    event for every backward edge that stays on one line, such as a one-line loop or comprehension.)
+    """
+    if destination > source:
+        return False
+    line = table.get(source)
+    return line is not None and line == table.get(destination)
+
+
+class _Monitor:
+    """The sys.monitoring (PEP 669) backend: the events settrace would give, from PEP 669 callbacks.
+
+    PY_START/PY_RESUME/PY_THROW are settrace's "call" (the same scope decision, `Tracer.enter_frame`;
+    code that can never be traced gets DISABLE, so it costs nothing after its first entry),
+    LINE plus backward same-line JUMPs its "line", RAISE and STOP_ITERATION its "exception",
+    PY_RETURN/PY_YIELD its "return" and PY_UNWIND a return by exception (known here, guessed
+    under settrace). LINE, JUMP, PY_RETURN, PY_YIELD and STOP_ITERATION are set per code object,
+    on the code of traced frames only; RAISE, PY_UNWIND and PY_THROW can only be global.
+    Monitoring covers every thread, so no `threading.settrace` is needed.
+    """
+
+    def __init__(self, tracer):
+        self.tracer = tracer
+        self.tool = None
+        self.watched: set = set()   # code objects with our local events set
+        self.tables: dict = {}      # code -> line table (codes with a backward same-line jump)
+
+    def start(self) -> bool:
+        monitoring = sys.monitoring
+        for tool in MONITORING_TOOL_IDS:
+            if monitoring.get_tool(tool) is None:
+                monitoring.use_tool_id(tool, "swe-env-tracer")
+                self.tool = tool
+                break
+        else:
+            return False
+        events = monitoring.events
+        self.disable = monitoring.DISABLE
+        self.local_events = (events.LINE | events.JUMP | events.PY_RETURN | events.PY_YIELD
+                             | events.STOP_ITERATION)
+        self.callbacks = {
+            events.PY_START: self.on_start, events.PY_RESUME: self.on_start, events.PY_THROW: self.on_throw,
+            events.LINE: self.on_line, events.JUMP: self.on_jump, events.PY_RETURN: self.on_return,
+            events.PY_YIELD: self.on_return, events.PY_UNWIND: self.on_unwind, events.RAISE: self.on_raise,
+            events.STOP_ITERATION: self.on_raise,
+        }
+        for event, callback in self.callbacks.items():
+            monitoring.register_callback(tool, event, callback)
+        monitoring.set_events(tool, events.PY_START | events.PY_RESUME | events.PY_THROW | events.RAISE
+                              | events.PY_UNWIND)
+        return True
+
+    def stop(self) -> None:
+        tool, self.tool = self.tool, None
+        if tool is None:
+            return
+        monitoring = sys.monitoring
+        monitoring.set_events(tool, 0)
+        for code in self.watched:
+            monitoring.set_local_events(tool, code, 0)
+        self.watched.clear()
+        for event in self.callbacks:
+            monitoring.register_callback(tool, event, None)
+        monitoring.free_tool_id(tool)
+
+    def _traced(self):
+        """The monitored frame (the callback's caller), its thread tracer and state, or None."""
+        thread = self.tracer.threads.get(threading.get_ident())
+        if thread is None or thread.chain is None:
+            return None
+        frame = sys._getframe(2)
+        state = thread.frames.get(frame)
+        return None if state is None else (thread, frame, state)
+
+    def on_start(self, code, offset):
+        return self._begin(code, 2)
+
+    def on_throw(self, code, offset, exception):
+        self._begin(code, 2)  # settrace's "call" too (PY_THROW cannot be disabled)
+
+    def _begin(self, code, up):
+        tracer = self.tracer
+        try:
+            frame = sys._getframe(up)
+            if tracer.enter_frame(frame, code) is not None:
+                if code not in self.watched:
+                    self.watched.add(code)
+                    sys.monitoring.set_local_events(self.tool, code, self.local_events)
+                return None
+            if tracer.never_traced(code):
+                return self.disable
+        except Exception as exc:
+            tracer.internal_error(self._chain(), exc)
+        return None
+
+    def on_line(self, code, line):
+        try:
+            found = self._traced()
+            if found is not None:
+                thread, frame, state = found
+                if thread.chain.cut is None:
+                    thread.record(thread.chain, frame, state, "line", line)
+        except Exception as exc:
+            self.tracer.internal_error(self._chain(), exc)
+
+    def on_jump(self, code, source, destination):
+        try:
+            table = self.tables.get(code)
+            if table is None:
+                table = _line_table(code)
+            if not _same_line_backward_jump(table, source, destination):
+                return self.disable  # decided by the code alone: never asked again
+            self.tables[code] = table
+            found = self._traced()
+            if found is not None:
+                thread, frame, state = found
+                if thread.chain.cut is None:
+                    thread.record(thread.chain, frame, state, "line", table[source])
+        except Exception as exc:
+            self.tracer.internal_error(self._chain(), exc)
+        return None
+
+    def on_return(self, code, offset, value):
+        try:
+            found = self._traced()
+            if found is not None:
+                thread, frame, state = found
+                thread.leave(thread.chain, frame, state, value, unwound=False)
+        except Exception as exc:
+            self.tracer.internal_error(self._chain(), exc)
+
+    def on_unwind(self, code, offset, exception):
+        try:
+            found = self._traced()
+            if found is not None:
+                thread, frame, state = found
+                thread.leave(thread.chain, frame, state, None, unwound=True)
+        except Exception as exc:
+            self.tracer.internal_error(self._chain(), exc)
+
+    def on_raise(self, code, offset, exception):
+        try:
+            found = self._traced()
+            if found is not None:
+                thread, frame, state = found
+                state.exception = capped_repr(exception, self.tracer.repr_cap)
+                thread.record(thread.chain, frame, state, "exception", exception=state.exception)
+        except Exception as exc:
+            self.tracer.internal_error(self._chain(), exc)
+
+    def _chain(self):
+        thread = self.tracer.threads.get(threading.get_ident())
+        return thread.chain if thread is not None else None
+
+
 class Tracer:
     """Scope decisions, caps, and the output file, shared by every thread."""
 
@@ -390,6 +586,11 @@ class Tracer:
         self.stopped = None         # corpus mode: "max_traces" / "max_bytes" once a corpus cap is reached
         self.written = self.dropped = self.total_bytes = self.part_size = 0
         self.parts = 0
+        requested = config.get("backend")
+        if requested in (None, "", "auto"):
+            requested = os.environ.get(BACKEND_ENV)
+        self.backend = choose_backend(requested)
+        self.monitor = None         # the _Monitor while the monitoring backend runs
 
     # ---------------------------------------------------------- scope
 
@@ -472,41 +673,60 @@ class Tracer:
     # ---------------------------------------------------------- the trace functions
 
     def global_trace(self, frame, event, arg):
-        """Called for every new frame; returns a local trace function only for traced ones."""
+        """Called for every new frame (settrace); returns a local trace function only for traced ones."""
         try:
-            code = frame.f_code
-            if self.corpus:
-                # Outside a trace only the pending test function starts one.
-                thread = self.threads.get(threading.get_ident())
-                if thread is None or thread.chain is None:
-                    if code is not self.pending_code or self.stopped is not None:
-                        return None
-                    self.pending_code = None  # one trace per test (a coroutine's resumptions are not new traces)
-                    if thread is None:
-                        thread = self.threads[threading.get_ident()] = _ThreadTracer(self)
-                    local = thread.enter(frame, 0)
-                    thread.chain.test_id = self.pending_test
-                    thread.chain.sources = {} if self.want_sources else None
-                    return local
-            wanted = self.scope.get(code.co_filename)
-            if wanted is None:
-                wanted = self.in_scope(code.co_filename)
-            if wanted and (code.co_flags & _CO_NEWLOCALS or self.trace_modules):
-                thread = self.threads.get(threading.get_ident())
-                if thread is None:
-                    thread = self.threads[threading.get_ident()] = _ThreadTracer(self)
-                return thread.enter(frame, 0)
-            if self.follow_depth:
-                thread = self.threads.get(threading.get_ident())
-                if thread is not None and thread.chain is not None:
-                    parent = thread.frames.get(frame.f_back)
-                    if parent is not None and parent.level < self.follow_depth:
-                        return thread.enter(frame, parent.level + 1)
-            return None
+            return self.enter_frame(frame, frame.f_code)
         except Exception as exc:
             thread = self.threads.get(threading.get_ident())
             self.internal_error(thread.chain if thread else None, exc)
             return None
+
+    def never_traced(self, code) -> bool:
+        """Whether no frame of `code` can be traced (out of scope, no follow_depth), whatever runs.
+
+        Corpus mode's test functions are in scope; one that is not re-enables events
+        (`sys.monitoring.restart_events`) before it runs.
+        """
+        if self.follow_depth:
+            return False
+        wanted = self.scope.get(code.co_filename)
+        if wanted is None:
+            wanted = self.in_scope(code.co_filename)
+        return not (wanted and (code.co_flags & _CO_NEWLOCALS or self.trace_modules))
+
+    def enter_frame(self, frame, code):
+        """The scope decision for a frame being entered: start (or extend) a trace, or not.
+
+        Returns the thread's local trace function when the frame is traced, else None.
+        """
+        if self.corpus:
+            # Outside a trace only the pending test function starts one.
+            thread = self.threads.get(threading.get_ident())
+            if thread is None or thread.chain is None:
+                if code is not self.pending_code or self.stopped is not None:
+                    return None
+                self.pending_code = None  # one trace per test (a coroutine's resumptions are not new traces)
+                if thread is None:
+                    thread = self.threads[threading.get_ident()] = _ThreadTracer(self)
+                local = thread.enter(frame, 0)
+                thread.chain.test_id = self.pending_test
+                thread.chain.sources = {} if self.want_sources else None
+                return local
+        wanted = self.scope.get(code.co_filename)
+        if wanted is None:
+            wanted = self.in_scope(code.co_filename)
+        if wanted and (code.co_flags & _CO_NEWLOCALS or self.trace_modules):
+            thread = self.threads.get(threading.get_ident())
+            if thread is None:
+                thread = self.threads[threading.get_ident()] = _ThreadTracer(self)
+            return thread.enter(frame, 0)
+        if self.follow_depth:
+            thread = self.threads.get(threading.get_ident())
+            if thread is not None and thread.chain is not None:
+                parent = thread.frames.get(frame.f_back)
+                if parent is not None and parent.level < self.follow_depth:
+                    return thread.enter(frame, parent.level + 1)
+        return None
 
     def internal_error(self, chain, exc: BaseException) -> None:
         self.errors += 1
@@ -545,11 +765,20 @@ class Tracer:
     def start(self) -> None:
         if not self.tracing:
             return
+        if self.backend == "monitoring":
+            self.monitor = _Monitor(self)
+            if self.monitor.start():
+                return
+            self.monitor, self.backend = None, "settrace"  # every tool id we may take is in use
         threading.settrace(self.global_trace)
         if not self.corpus:  # corpus mode: the plugin turns this thread's tracing on around each test's call
             sys.settrace(self.global_trace)
 
     def stop(self) -> None:
+        if self.backend == "monitoring":
+            if self.monitor is not None:
+                self.monitor.stop()
+            return
         sys.settrace(None)
         threading.settrace(None)
 
@@ -565,7 +794,8 @@ class Tracer:
             os.close(self.fd)
         if self.status_path:
             status = {"written": self.written, "dropped": self.dropped, "stopped": self.stopped,
-                      "bytes": self.total_bytes, "parts": self.parts + 1, "errors": self.errors}
+                      "bytes": self.total_bytes, "parts": self.parts + 1, "errors": self.errors,
+                      "backend": self.backend}
             with open(self.status_path, "w", encoding="utf-8") as handle:
                 json.dump(status, handle)
 
@@ -676,17 +906,20 @@ def corpus_plugin(tracer: Tracer, outcomes_path: str):
             function = inspect.unwrap(getattr(obj, "__func__", obj))
             tracer.pending_code = getattr(function, "__code__", None)
             tracer.pending_test = item.nodeid
+            if tracer.monitor is not None and tracer.pending_code is not None and tracer.never_traced(
+                    tracer.pending_code):
+                sys.monitoring.restart_events()  # a test out of scope: its PY_START may have been disabled
         except Exception as exc:  # an odd item (a doctest, a plugin's own): it runs untraced
             tracer.internal_error(None, exc)
 
     def pytest_runtest_call(item):
         # Tracing is on only while the test is called (pytest's own hook, registered earlier,
         # runs after this one): pytest's frames between tests cost nothing.
-        if tracer.pending_code is not None:
+        if tracer.pending_code is not None and tracer.backend == "settrace":
             sys.settrace(tracer.global_trace)
 
     def pytest_runtest_teardown(item):
-        if tracer.tracing:
+        if tracer.tracing and tracer.backend == "settrace":
             sys.settrace(None)
         tracer.pending_code = None
 

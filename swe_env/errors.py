@@ -1,0 +1,95 @@
+"""Whose fault a failure is, decided in one place: the exception tree and the endings of an episode.
+
+An agent's mistakes are observations (the env's `step` never raises for them), so the only
+exceptions worth classifying are ours — the engine, an image, a mirror, a container, a shell, the
+server — and everything else, which is the agent's (a crashed agent in a rollout) or a bug of ours
+(inside `step`). `is_infrastructure` is the one test; `Termination` is the one list of how an
+episode can end, and `KINDS` says once what each ending means, from which the sets that resume,
+progress counts and training filters use are derived.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import docker.errors
+
+from .engine import EngineUnavailable
+from .images import ImageBuildError
+from .repos import RepoError
+from .sandbox import SandboxError
+from .shell import ShellError
+
+
+class InfrastructureError(RuntimeError):
+    """Base of the failures that are ours (the machinery, not the agent or the caller). New ones
+    subclass it; the older ones are listed in `INFRASTRUCTURE_ERRORS` beside it."""
+
+
+OWN_INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    InfrastructureError, EngineUnavailable, ImageBuildError, RepoError, SandboxError, ShellError)
+"""Our own infrastructure exceptions: each says in one line what failed (the CLI prints them so)."""
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = OWN_INFRASTRUCTURE_ERRORS + (
+    docker.errors.DockerException, OSError)
+"""What counts as infrastructure: ours, and the engine's and the operating system's own (an agent's
+endpoint that keeps failing is an `OSError` too). `is_infrastructure` adds the client's errors."""
+
+
+def is_infrastructure(exc: BaseException) -> bool:
+    """Whether `exc` is a failure of the machinery (retry it) rather than the agent's or a bug of ours."""
+    return isinstance(exc, INFRASTRUCTURE_ERRORS)  # the client's RemoteEnvError is an InfrastructureError
+
+
+Termination = Literal[
+    "submitted", "max_steps", "time_limit", "disk_limit",
+    "sandbox_killed",  # the agent's commands stopped its container, as the engine's record shows
+    "sandbox_died",  # the container or the engine failed under a running episode (stopped from outside: ours)
+    "internal_error",  # a bug of ours ended the step
+    "closed", "abandoned",  # the env was closed, or reset to another episode, before this one ended
+    "agent_error",  # the agent raised (in a rollout)
+    "infra_error",  # our machinery raised outside a step (reset, a lost server session or Ray worker)
+]
+"""How an episode ended: `Trajectory.termination`, as trajectory files hold it."""
+
+
+Kind = Literal["agent", "agent_error", "infrastructure", "interrupted"]
+
+KINDS: dict[Termination, Kind] = {
+    "submitted": "agent",
+    "max_steps": "agent",
+    "time_limit": "agent",
+    "disk_limit": "agent",
+    "sandbox_killed": "agent",
+    "agent_error": "agent_error",
+    "sandbox_died": "infrastructure",
+    "internal_error": "infrastructure",
+    "infra_error": "infrastructure",
+    "closed": "interrupted",
+    "abandoned": "interrupted",
+}
+"""What each ending says: the agent's own ending (graded or not), the agent's crash, our failure, or
+an episode cut short by its caller."""
+
+
+def classify_ending(termination: str | None) -> Kind | None:
+    """The kind of an ending (None for an episode that has not ended)."""
+    if termination is not None and termination not in KINDS:
+        raise ValueError(f"not a termination: {termination!r}")
+    return KINDS[termination] if termination is not None else None
+
+
+def _endings(*kinds: Kind) -> frozenset[Termination]:
+    return frozenset(ending for ending, kind in KINDS.items() if kind in kinds)
+
+
+INFRASTRUCTURE_ENDINGS = _endings("infrastructure")
+RETRYABLE_ENDINGS = _endings("infrastructure", "interrupted")
+"""Endings that say nothing about the agent: a resumed rollout runs these episodes again, and
+training exports leave them out."""
+FAILED_ENDINGS = _endings("infrastructure", "agent_error")
+"""Endings a rollout's progress counts as failed."""
+
+
+def classify_exception(exc: BaseException) -> Termination:
+    """The ending of an episode that `exc` stopped outside the env's step: ours or the agent's."""
+    return "infra_error" if is_infrastructure(exc) else "agent_error"
