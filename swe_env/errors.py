@@ -32,7 +32,7 @@ OWN_INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = OWN_INFRASTRUCTURE_ERRORS + (
     docker.errors.DockerException, OSError)
 """What counts as infrastructure: ours, and the engine's and the operating system's own (an agent's
-endpoint that keeps failing is an `OSError` too). `is_infrastructure` adds the client's errors."""
+endpoint that keeps failing is an `OSError` too; the client's `RemoteEnvError` is an `InfrastructureError`)."""
 
 
 def is_infrastructure(exc: BaseException) -> bool:
