@@ -42,14 +42,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .tools import TOOLS
+from .tools import REGISTRY, TOOLS
 
 _FENCE = re.compile(r"```(?:bash|sh|shell)?[ \t]*\n(.*?)```", re.DOTALL)
 _CWM_CALL = re.compile(r"<tool: ([A-Za-z_]+)>\n(?:(.*?)\n)?</tool>", re.DOTALL)
 _THINK_END = "</think>"
-_SEARCH_REPLACE = re.compile(
-    r"\A(?P<path>[^\n]*)\n<<<<<<< SEARCH\n(?P<old>.*?)\n?=======\n(?P<new>.*?)\n?>>>>>>> REPLACE\s*\Z", re.DOTALL
-)
 FORMATS = ("dict", "cwm", "openai")
 """Action formats the env can ask for in its instructions (all forms are accepted regardless)."""
 
@@ -143,27 +140,13 @@ def _from_cwm(text: str) -> dict:
             "(the name after exactly one space, nothing else on the tag lines)"
         )
     name, body = calls[0]
-    if name in ("bash", "trace"):
-        return {"tool": name, "command": body}
-    if name == "edit":
-        match = _SEARCH_REPLACE.match(body)
-        if not match:
-            raise ActionError(
-                "edit: expected the path on the first line, then <<<<<<< SEARCH, the old lines, =======, "
-                "the new lines and >>>>>>> REPLACE"
-            )
-        return {"tool": "edit", "path": match["path"].strip(), "old": match["old"], "new": match["new"]}
-    path, _, rest = body.partition("\n")
-    if name == "create":
-        return {"tool": "create", "path": path.strip(), "content": rest}
-    if name == "view":
-        numbers = rest.split()
-        if numbers and not (len(numbers) == 2 and all(n.lstrip("-").isdigit() for n in numbers)):
-            raise ActionError("view: the optional second line must be two line numbers: FIRST LAST")
-        return {"tool": "view", "path": path.strip(), **({"range": [int(n) for n in numbers]} if numbers else {})}
-    if name == "undo_edit":
-        return {"tool": "undo_edit", "path": path.strip()}
-    return {"tool": name}
+    tool = REGISTRY.get(name)
+    if tool is None:
+        return {"tool": name}  # named in the refusal that follows
+    try:
+        return {"tool": name, **tool.from_cwm(body)}
+    except ValueError as exc:
+        raise ActionError(str(exc)) from None
 
 
 def _from_text(text: str) -> Any:

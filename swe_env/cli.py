@@ -20,7 +20,7 @@ from rich.table import Table
 
 from . import engine, harbor, images, swebench, validation
 from .agents import make_agent
-from .errors import OWN_INFRASTRUCTURE_ERRORS
+from .errors import InfrastructureError
 from .evaluate import evaluate as run_evaluation
 from .grading import Grader
 from . import traces as tracing
@@ -39,7 +39,7 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 TasksOption = typer.Option(Path("tasks"), "--tasks", "-t", help="A task file, a task folder, or a folder of task folders.")
-_USER_ERRORS = (TaskSpecError, ValueError, KeyError, *OWN_INFRASTRUCTURE_ERRORS)
+_USER_ERRORS = (TaskSpecError, ValueError, KeyError, InfrastructureError)
 
 
 @contextmanager

@@ -27,8 +27,9 @@ from typing import Any, Literal
 
 import gymnasium as gym
 
-from .env import CodeText, EnvConfig, render_text
+from .config import EnvConfig
 from .errors import InfrastructureError
+from .spaces import CodeText, render_text
 from .trajectory import Trajectory
 
 try:

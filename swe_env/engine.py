@@ -12,9 +12,13 @@ import socket
 import threading
 import time
 import uuid
+from typing import Any
 
 import docker
 import docker.errors
+import requests
+
+from .errors import InfrastructureError
 
 MANAGED_LABEL = "swe_env.managed"
 """Every container and image swe-env creates carries this label (value "1")."""
@@ -26,7 +30,7 @@ RUN_ID = os.environ.get("SWE_ENV_RUN_ID") or uuid.uuid4().hex[:12]
 """Identifies this process's run in container labels (override with SWE_ENV_RUN_ID)."""
 
 
-class EngineUnavailable(RuntimeError):
+class EngineUnavailable(InfrastructureError):
     """No Docker engine answers: an infrastructure problem, not the user's or the agent's."""
 
 
@@ -81,10 +85,53 @@ def labelled(**extra: str):
         _extra_labels.update(saved)
 
 
-def remove_quietly(container: str) -> None:
-    """Remove a container (name or id) and everything it holds, ignoring any error (best effort)."""
+# ---------------------------------------------------------------- a container's lifetime
+# Every container swe-env makes is created here and removed here. Sandboxes (episodes, graders,
+# traces, corpora) start theirs with `run_container`; the image builder's probe and the Harbor
+# importer's copy-out make throw-away ones with `create_container`. All carry `managed_labels`, so
+# `collect_garbage`, the CLI's `gc` and the TTL in each sandbox's main process find what a crash
+# left; all removal is `remove_container` (the sandbox's close, close-all at exit, the pool, gc,
+# evaluate's stop, a lost Ray attempt's clean-up).
+
+def run_container(image: str, command: list[str], labels: dict[str, str], **options: Any) -> Any:
+    """Start a detached container of ours: `labels` are the `managed_labels` the caller made (a sandbox
+    keeps them to find its container again); `options` are the SDK's (name, limits, network, ...)."""
+    return client().containers.run(image, command=command, detach=True, labels=labels, **options)
+
+
+def create_container(image: str, command: list[str], kind: str, **options: Any) -> Any:
+    """Create (not start) a throw-away container of ours, labelled as `kind`; remove it with `remove_container`."""
+    return client().containers.create(image, command, labels=managed_labels(kind), **options)
+
+
+def remove_container(container: str, wait: float = 15.0) -> bool:
+    """Remove a container (name or id) and everything it holds; True once it is gone (or was never
+    there), False when the engine cannot be reached (its restart ends our auto-remove containers, and
+    atexit or gc tries again). A removal already under way (auto-remove got there first) is waited
+    out for up to `wait` seconds. Other engine errors are raised."""
     try:
         client().api.remove_container(container, force=True)
+    except docker.errors.NotFound:
+        return True
+    except docker.errors.APIError as exc:
+        if "already in progress" not in str(exc):
+            raise
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                client().api.inspect_container(container)
+            except docker.errors.NotFound:
+                return True
+            time.sleep(0.05)
+    except requests.exceptions.ConnectionError:
+        return False
+    return True
+
+
+def remove_quietly(container: str) -> None:
+    """`remove_container`, ignoring any error (best effort: the TTL and gc catch what is left)."""
+    try:
+        remove_container(container, wait=0)
     except Exception:  # noqa: BLE001 - best effort; the TTL and gc catch what is left
         pass
 
@@ -117,8 +164,8 @@ def collect_garbage(everything: bool = False, labels: dict[str, str] | None = No
         orphaned = owner_host == host and owner_pid.isdigit() and not _pid_alive(int(owner_pid))
         if everything or expired or orphaned or entry.get("State") in ("exited", "dead"):
             try:
-                client().api.remove_container(entry["Id"], force=True)
-                removed.append((entry.get("Names") or [entry["Id"][:12]])[0].lstrip("/"))
+                if remove_container(entry["Id"], wait=0):
+                    removed.append((entry.get("Names") or [entry["Id"][:12]])[0].lstrip("/"))
             except docker.errors.DockerException:
                 pass
     return removed

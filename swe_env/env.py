@@ -11,64 +11,20 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from . import actions, tools, traces
-from .grading import Grader, GradingReport, RewardMode, compute_reward
-from .suspicion import RewardPolicy
-from .images import ImageBuilder, ImagesMode
+from . import actions, tools
+from .config import EnvConfig
+from .grading import Grader, GradingReport, compute_reward
+from .images import ImageBuilder
 from .pool import SandboxSpec, WarmPool
-from .errors import INFRASTRUCTURE_ERRORS, Termination
+from .errors import Termination, infrastructure_errors
 from .sandbox import DiskLimitExceeded, OutputLost, Sandbox, SandboxError
-from .spaces import OBSERVATION_MAX_LENGTH, CodeText  # noqa: F401  (CodeText: re-exported)
+from .spaces import OBSERVATION_MAX_LENGTH, CodeText, render_text  # noqa: F401  (re-exported)
 from .task import Limits, Task, load_tasks
 from .trajectory import Step, Trajectory, TrajectoryWriter
-
-class EnvConfig(BaseModel):
-    """Options of SWEEnv (keyword arguments of `SWEEnv(tasks=..., **options)`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_steps: int | None = Field(default=None, gt=0)
-    """Steps before truncation; None uses each task's `limits.max_steps`."""
-    command_timeout: float | None = Field(default=None, gt=0)
-    """Default seconds per bash command; None uses each task's limit."""
-    episode_timeout: float | None = Field(default=None, gt=0)
-    """Wall-clock seconds per episode; None uses each task's limit."""
-    output_limit: int = Field(default=10_000, ge=200)
-    """Characters of command output kept in an observation (head and tail)."""
-    reward_mode: RewardMode = "binary"
-    """binary (1 resolved / 0), signed (+1 / -1) or fraction (share of listed tests passing)."""
-    reward_policy: RewardPolicy = "lenient"
-    """lenient: a patch that looks like tampering with the test machinery is only flagged in the report
-    (`report.suspicious`); strict: it scores as unresolved (0, or -1 in signed mode). For RL, strict."""
-    grade_on_truncation: bool = True
-    """When the step or time budget runs out, grade the work so far (else the reward is 0)."""
-    tools: list[str] = Field(default_factory=lambda: list(tools.DEFAULT_TOOLS))
-    """Tools the agent may call (names from `swe_env.tools.TOOLS`); `submit` is always available."""
-    action_format: Literal["dict", "cwm", "openai"] = "dict"
-    """Format the first observation asks the agent to use (every format is accepted); `reset(options={"action_format": ...})` overrides it per episode."""
-    trajectory_path: str | None = None
-    """Append every finished episode's trajectory to this JSONL file."""
-    agent_name: str = "unknown"
-    """Recorded in trajectories."""
-    warm_pool: int = Field(default=0, ge=0)
-    """Sandboxes kept started ahead per task image, so `reset` takes a ready one (0: start at each reset)."""
-    images: ImagesMode = "auto"
-    """Tasks with `environment.image`: `auto` uses that image when the engine has it or can pull it, else builds;
-    `published` only that image; `build` always builds from the task's other fields."""
-
-    @field_validator("tools")
-    @classmethod
-    def _known_tools(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in tools.TOOLS]
-        if unknown:
-            raise ValueError(f"unknown tool(s) {', '.join(unknown)}; known: {', '.join(tools.TOOLS)}")
-        return value
-
 
 class SWEEnv(gym.Env):
     """Fix a repository at a commit so that hidden tests pass.
@@ -192,16 +148,16 @@ class SWEEnv(gym.Env):
             call = None
             record.observation, record.error = f"Error: {exc}", True
         try:
-            if call is not None and call.tool == "submit":
-                report = self._grade(call.args.patch)
+            result = tools.run(call.tool, call.args, self._tool_context(limits)) if call is not None else None
+            if result is not None and result.submitted:
+                report = self._grade(result.patch)
                 record.observation = _report_text(report)
                 reward, terminated = report.reward, True
                 self._finish_episode("submitted", report=report)
                 info["report"] = report.model_dump()
-            elif call is not None:
-                result = self._run_tool(call, limits)
+            elif result is not None:
                 record.observation, record.exit_code = _render(result), result.exit_code
-                if call.tool in ("bash", "trace"):
+                if tools.REGISTRY[call.tool].runs_commands:
                     # The text's "[exit code N]" is only for reading: a command can print it too.
                     info["exit_code"], info["timed_out"] = result.exit_code, result.timed_out
                 record.error, record.notes = result.error, result.notes
@@ -218,7 +174,7 @@ class SWEEnv(gym.Env):
             # The agent filled the disk: its episode ends (no grading of a tree that large), not an infra fault.
             truncated, terminated, reward = True, False, 0.0
             self._end_with_error(record, info, "disk_limit", f"The episode was ended: {exc}.", exc)
-        except INFRASTRUCTURE_ERRORS as exc:
+        except infrastructure_errors() as exc:
             truncated, terminated, reward = True, False, 0.0
             cause = self.sandbox.stopped_from_inside() if self.sandbox is not None and not self.sandbox.alive() else None
             if cause is not None:
@@ -282,20 +238,9 @@ class SWEEnv(gym.Env):
         }
         return task.limits.model_copy(update=overrides)
 
-    def _run_tool(self, call: actions.ToolCall, limits: Limits) -> tools.ToolResult:
-        if call.tool == "bash":
-            remaining = max(limits.episode_timeout - (time.monotonic() - self._started), 1.0)
-            timeout = min(call.args.timeout or limits.command_timeout, remaining)
-            result = self.sandbox.run(call.args.command, timeout=timeout)
-            return tools.ToolResult(result.output, result.exit_code, error=result.timed_out, notes=result.notes,
-                                    timed_out=result.timed_out)
-        if call.tool == "trace":
-            remaining = max(limits.episode_timeout - (time.monotonic() - self._started), 1.0)
-            text, exit_code, error, timed_out = traces.tool_observation(
-                self.sandbox, call.args.command, min(limits.command_timeout, remaining), self.config.output_limit
-            )
-            return tools.ToolResult(text, exit_code, error=error, timed_out=timed_out)
-        return self._files.run(call.tool, call.args)
+    def _tool_context(self, limits: Limits) -> tools.ToolContext:
+        remaining = max(limits.episode_timeout - (time.monotonic() - self._started), 1.0)
+        return tools.ToolContext(self.sandbox, self._files, limits.command_timeout, remaining, self.config.output_limit)
 
     def _budget_spent(self, limits: Limits) -> Termination | None:
         if self._steps >= limits.max_steps:
@@ -356,18 +301,6 @@ def unknown_task_message(task_id: Any, known: Any, listed: int = 20) -> str:
     names = sorted(known)
     shown = ", ".join(names[:listed]) + (f", ... ({len(names) - listed} more)" if len(names) > listed else "")
     return f"unknown task_id {task_id!r}; known: {shown}"
-
-
-def render_text(render_mode: str | None, task_id: str | None, steps: int, last_text: str) -> str | None:
-    """gymnasium's render for SWEEnv and RemoteSWEEnv: the last observation under a header;
-    "human" prints it, "ansi" returns it, None does nothing."""
-    if render_mode is None:
-        return None
-    text = f"[{task_id or '-'} step {steps}]\n{tools.escape_control(last_text)}"
-    if render_mode == "human":
-        print(text)
-        return None
-    return text
 
 
 def _render(result: tools.ToolResult) -> str:

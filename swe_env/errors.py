@@ -10,34 +10,30 @@ progress counts and training filters use are derived.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
-
-import docker.errors
-
-from .engine import EngineUnavailable
-from .images import ImageBuildError
-from .repos import RepoError
-from .sandbox import SandboxError
-from .shell import ShellError
 
 
 class InfrastructureError(RuntimeError):
-    """Base of the failures that are ours (the machinery, not the agent or the caller). New ones
-    subclass it; the older ones are listed in `INFRASTRUCTURE_ERRORS` beside it."""
+    """Base of the failures that are ours (the machinery, not the agent or the caller): the engine's
+    `EngineUnavailable`, `ImageBuildError`, `RepoError`, `SandboxError`, `ShellError`, the client's
+    `RemoteEnvError`, and any new one. Each says in one line what failed (the CLI prints them so)."""
 
 
-OWN_INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
-    InfrastructureError, EngineUnavailable, ImageBuildError, RepoError, SandboxError, ShellError)
-"""Our own infrastructure exceptions: each says in one line what failed (the CLI prints them so)."""
-INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = OWN_INFRASTRUCTURE_ERRORS + (
-    docker.errors.DockerException, OSError)
-"""What counts as infrastructure: ours, and the engine's and the operating system's own (an agent's
-endpoint that keeps failing is an `OSError` too; the client's `RemoteEnvError` is an `InfrastructureError`)."""
+@functools.cache
+def infrastructure_errors() -> tuple[type[BaseException], ...]:
+    """What counts as infrastructure: ours (`InfrastructureError`), and the engine's and the operating
+    system's own (an agent's endpoint that keeps failing is an `OSError` too)."""
+    # The engine SDK's exception is named here, on first use, not at import: the client imports this
+    # module (for InfrastructureError) on machines that never talk to an engine. `except` takes the tuple.
+    import docker.errors
+
+    return (InfrastructureError, docker.errors.DockerException, OSError)
 
 
 def is_infrastructure(exc: BaseException) -> bool:
     """Whether `exc` is a failure of the machinery (retry it) rather than the agent's or a bug of ours."""
-    return isinstance(exc, INFRASTRUCTURE_ERRORS)  # the client's RemoteEnvError is an InfrastructureError
+    return isinstance(exc, infrastructure_errors())
 
 
 Termination = Literal[

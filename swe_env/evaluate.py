@@ -325,15 +325,8 @@ def _write_json(path: Path, data: dict) -> None:
 
 def _remove_own_graders(run_id: str) -> None:
     """Remove this process's grader containers of this evaluation, so in-flight gradings end now."""
+    owner = engine.managed_labels("grader")["swe_env.owner"]
     try:
-        containers = engine.client().containers.list(all=True, filters={"label": [
-            f"{engine.MANAGED_LABEL}=1", f"swe_env.evaluation={run_id}",
-            f"swe_env.owner={engine.managed_labels('grader')['swe_env.owner']}",
-        ]})
+        engine.collect_garbage(everything=True, labels={"evaluation": run_id, "owner": owner})
     except (docker.errors.DockerException, engine.EngineUnavailable):
         return
-    for container in containers:
-        try:
-            container.remove(force=True)
-        except docker.errors.DockerException:
-            pass

@@ -39,6 +39,7 @@ from . import diffs, protection, runners, suspicion, testlogs
 from .images import ImageBuilder
 from .protection import GIT as _GIT
 from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
+from .config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
 from .sandbox import ExecResult, Sandbox, SandboxError
 from .task import Task
 
@@ -47,7 +48,6 @@ GRADER_DIR = "/run/swe-env-grader"
 OUTPUT_LIMIT = 2_000_000
 """Characters of test output kept (the tail) for `GradingReport.output`."""
 
-RewardMode = Literal["binary", "signed", "fraction", "similarity", "execution_then_similarity"]
 Status = Literal["graded", "patch_failed", "test_patch_failed", "timeout", "infra_error"]
 
 _RESTORE_FAILED = 97

@@ -430,8 +430,7 @@ def snapshot_workdir(image: str, workdir: str, bundle: Path, source: str) -> str
     `source` names what is being imported, for errors. A working folder that already holds a
     `.git`, or one over SNAPSHOT_LIMIT bytes, is refused.
     """
-    container = engine.client().containers.create(image, ["true"], network_disabled=True,
-                                                   labels=engine.managed_labels("harbor-snapshot"))
+    container = engine.create_container(image, ["true"], "harbor-snapshot", network_disabled=True)
     with tempfile.TemporaryDirectory(prefix="swe-env-harbor-") as tmp:
         archive = Path(tmp) / "workdir.tar"
         try:

@@ -22,12 +22,13 @@ import tarfile
 import tempfile
 import threading
 from collections.abc import Callable
-from typing import Literal
 from pathlib import Path
 
 import docker.errors
 
 from . import engine, repos
+from .errors import InfrastructureError
+from .config import ImagesMode  # noqa: F401 - defined with the env's options, imported from here too
 from .task import Environment, Task
 
 VENV = "/opt/swe-env/venv"
@@ -38,9 +39,6 @@ IGNORED_IN_DIFFS = ["__pycache__/", "*.pyc", ".pytest_cache/", "*.egg-info/", ".
 """Build and test debris that never belongs in an agent's diff (written to .git/info/exclude)."""
 
 Progress = Callable[[str], None]
-ImagesMode = Literal["auto", "published", "build"]
-"""Where a task with `environment.image` gets its image: `auto` that image when the engine has it or
-can pull it, else a build from the recipe; `published` that image or an error; `build` always a build."""
 SWEBENCH_ACTIVATE = "source /opt/miniconda3/bin/activate && conda activate testbed"
 """How SWE-bench's instance images activate their environment (the default `environment.activate`)."""
 _UNBAKED = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "HOSTNAME", "HOME", "TERM", "PS1"})
@@ -49,7 +47,7 @@ _build_locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
 
 
-class ImageBuildError(RuntimeError):
+class ImageBuildError(InfrastructureError):
     """An image layer failed to build; the message names the task and the log file."""
 
 
@@ -269,9 +267,8 @@ def probe_published(image: str, activate: str | None, workdir: str) -> tuple[dic
     # The answer goes to a file read from the stopped container, not to its log: Docker 20.10
     # now and then hands back an empty log of a container that ended quickly, even thrice in
     # a row under load. The end marker still tells a whole answer from a cut one.
-    container = engine.client().containers.create(
-        image, ["timeout", "120", "bash", "-c", probe], network_mode="none", user="root",
-        labels=engine.managed_labels("image-probe"))
+    container = engine.create_container(image, ["timeout", "120", "bash", "-c", probe], "image-probe",
+                                        network_mode="none", user="root")
     try:
         container.start()
         exit_code = container.wait(timeout=180).get("StatusCode", -1)

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import git
 
+from .errors import InfrastructureError
 from .task import Task
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
-class RepoError(RuntimeError):
+class RepoError(InfrastructureError):
     """The repository cannot be reached or does not hold the commit a task names."""
 
 

@@ -30,6 +30,7 @@ import docker.errors
 import requests
 
 from . import engine
+from .errors import InfrastructureError
 from .images import INSTALLED_TREE
 from .shell import CommandResult, ShellSession
 from .task import Limits, Service, Task
@@ -177,7 +178,7 @@ class FileContent:
         return self.size > len(self.data)
 
 
-class SandboxError(RuntimeError):
+class SandboxError(InfrastructureError):
     """The container could not be started or has died: an infrastructure failure."""
 
 
@@ -307,14 +308,13 @@ class Sandbox:
 
     def _create(self, result: concurrent.futures.Future) -> None:
         try:
-            result.set_result(engine.client().containers.run(
+            result.set_result(engine.run_container(
                 self.image,
-                command=["bash", "-c", _MAIN_PROCESS, "swe-env-main", str(self._ttl)],
+                ["bash", "-c", _MAIN_PROCESS, "swe-env-main", str(self._ttl)],
+                self._labels,
                 name=self.name,
-                detach=True,
                 auto_remove=True,
                 init=True,
-                labels=self._labels,
                 working_dir=self.workdir,
                 environment=self.env,
                 network_mode="bridge" if self.limits.network else "none",
@@ -352,29 +352,13 @@ class Sandbox:
             if not self._creating.done():
                 # The engine is very slow: remove the container whenever its create returns.
                 self._creating.add_done_callback(lambda _done, name=self.name: engine.remove_quietly(name))
-        try:
-            # By name: also right when start() was interrupted after the engine created it.
-            engine.client().api.remove_container(self.name, force=True)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:
-            if "already in progress" not in str(exc):
-                raise
-            self._wait_until_gone()  # auto-remove got there first: close() still returns only once it is gone
-        except requests.exceptions.ConnectionError:
-            return  # the engine is gone (its restart ends our auto-remove containers); atexit retries
+        # By name: also right when start() was interrupted after the engine created it. False: the
+        # engine is gone (its restart ends our auto-remove containers), so it stays registered for atexit.
+        if not engine.remove_container(self.name):
+            return
         # Only now: an interrupt above leaves it registered, and atexit tries again.
         with _live_lock:
             _live.discard(self)
-
-    def _wait_until_gone(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                engine.client().api.inspect_container(self.name)
-            except docker.errors.NotFound:
-                return
-            time.sleep(0.05)
 
     def stop_all_processes(self) -> None:
         """Kill every process in the container but its main one; the files stay.

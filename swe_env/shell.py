@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import docker.errors
 
+from .errors import InfrastructureError
+
 DEFAULT_OUTPUT_LIMIT = 10_000
 SHELL_ENV = {
     "PAGER": "cat",
@@ -74,7 +76,7 @@ def ansi_c_quote(text: str) -> str:
     return "$'" + "".join(chr(b) if b in _PLAIN else f"\\x{b:02x}" for b in data) + "'"
 
 
-class ShellError(RuntimeError):
+class ShellError(InfrastructureError):
     """The shell could not be started or restarted (the container is gone or broken)."""
 
 

@@ -1,4 +1,5 @@
-"""The text space of SWEEnv's observations and actions, and its shared-memory layout.
+"""The text space of SWEEnv's observations and actions, its shared-memory layout, and the render
+both `SWEEnv` and `RemoteSWEEnv` use (`render_text`).
 
 Gymnasium's `AsyncVectorEnv` uses shared memory by default (`shared_memory=True`). Its
 layout for `spaces.Text` cannot carry our observations: it stores one int32 index into the
@@ -28,6 +29,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from gymnasium.vector.utils import create_shared_memory, read_from_shared_memory, write_to_shared_memory
+
+from .tools import escape_control
 
 OBSERVATION_MAX_LENGTH = 1_000_000
 BYTES_PER_CHARACTER = 4  # the longest UTF-8 encoding of one code point (surrogates take 3)
@@ -124,3 +127,15 @@ def _write_code_text_to_shared_memory(space: CodeText, index: int, value: str, s
     start = index * capacity
     np.frombuffer(data, dtype=np.uint8)[start : start + len(encoded)] = np.frombuffer(encoded, dtype=np.uint8)
     np.frombuffer(lengths, dtype=np.int64)[index] = len(encoded)
+
+
+def render_text(render_mode: str | None, task_id: str | None, steps: int, last_text: str) -> str | None:
+    """gymnasium's render for SWEEnv and RemoteSWEEnv: the last observation under a header;
+    "human" prints it, "ansi" returns it, None does nothing."""
+    if render_mode is None:
+        return None
+    text = f"[{task_id or '-'} step {steps}]\n{escape_control(last_text)}"
+    if render_mode == "human":
+        print(text)
+        return None
+    return text

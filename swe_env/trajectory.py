@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from . import tools
+from .tools import cwm_call  # noqa: F401 - public here too, as before
 from .errors import RETRYABLE_ENDINGS, Termination
 
 SCHEMA_VERSION = 1
@@ -154,50 +155,6 @@ CWM_REASONING_PROMPT = (
 THINK_START = "<think>\n"
 """What an assistant turn starts with in reasoning mode; the reasoning ends at THINK_END."""
 THINK_END = "</think>"
-CWM_TOOL_SPECS: dict[str, tuple[str, str]] = {
-    "bash": ("[command(s)]", "Runs [command(s)] in a persistent bash shell in the repository: the working "
-             "directory and exported variables are kept between calls. [command(s)] can be any non-interactive "
-             "bash command(s), single or multi-line."),
-    "edit": ("[path]\n<<<<<<< SEARCH\n[search_lines]\n=======\n[replacement_lines]\n>>>>>>> REPLACE",
-             "Replaces [search_lines] in the file at [path] with [replacement_lines]; [search_lines] must match "
-             "the file's text exactly, indentation included, and occur in it exactly once."),
-    "undo_edit": ("[path]", "Undoes the last edit or create made to the file at [path] with the edit tools."),
-    "view": ("[path]\n[first] [last]", "Shows the file at [path] with line numbers, or lists the directory at "
-             "[path] two levels deep. The second line is optional: lines [first] to [last] of a file ([last] may "
-             "be -1 for the end)."),
-    "create": ("[path]\n[content]", "Creates a new file at [path] with [content] (missing parent folders are "
-               "made); it is an error if [path] exists."),
-    "submit": ("", "Finishes the episode: the repository as it is now is graded by hidden tests. Takes no "
-               "arguments."),
-    "trace": ("[command]", "Runs the Python program [command] (python ..., pytest ...) under a line tracer and "
-              "shows each executed line of the repository with the local variables it changed."),
-}
-"""Each tool's block in a CWM system prompt: its arguments as `cwm_call` writes them (placeholders
-in brackets) and what it does."""
-
-
-def cwm_call(action: dict[str, Any]) -> str:
-    """A parsed action written as a CWM tool-call block, the form `actions.parse` reads back.
-
-    `<tool: NAME>`, a newline, the arguments, a newline and `</tool>`; a call without
-    arguments (submit) is `<tool: NAME>`, a newline and `</tool>`.
-    """
-    name = action["tool"]
-    if name in ("bash", "trace"):
-        body = action["command"]
-    elif name == "edit":
-        body = f"{action['path']}\n<<<<<<< SEARCH\n{action['old']}\n=======\n{action['new']}\n>>>>>>> REPLACE"
-    elif name == "create":
-        body = f"{action['path']}\n{action['content']}"
-    elif name == "view":
-        body = action["path"] + ("\n{} {}".format(*action["range"]) if action.get("range") else "")
-    elif name == "undo_edit":
-        body = action["path"]
-    else:
-        body = ""
-    return f"<tool: {name}>\n{body}\n</tool>" if body else f"<tool: {name}>\n</tool>"
-
-
 def cwm_system_prompt(names: list[str], reasoning: bool = False) -> str:
     """The system prompt of a CWM export: the tools announced as CWM's guide shows, one block each.
 
@@ -219,8 +176,8 @@ def cwm_system_prompt(names: list[str], reasoning: bool = False) -> str:
     """
     blocks = []
     for name in names:
-        fallback = ("[arguments]", (tools.TOOLS[name].__doc__ or "").strip() if name in tools.TOOLS else "")
-        arguments, description = CWM_TOOL_SPECS.get(name, fallback)
+        tool = tools.REGISTRY.get(name)  # a record names only known tools; a hand-made one may not
+        arguments, description = (tool.cwm_arguments, tool.cwm_description) if tool else ("[arguments]", "")
         blocks.append(f"<tool: {name}>\n" + (f"{arguments}\n" if arguments else "") + f"</tool>\n{description}")
     parts = [CWM_REASONING_PROMPT] if reasoning else []
     parts += [SYSTEM_PROMPT, "You have access to the following tools:\n\n" + "\n\n".join(blocks)]

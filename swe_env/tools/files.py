@@ -1,18 +1,20 @@
-"""The agent's tools: argument models, JSON schemas, and what each does to a sandbox.
+"""The file tools (`view`, `create`, `edit`, `undo_edit`) and what they do to a sandbox.
 
-Every tool returns a ToolResult; a tool never raises for the agent's mistakes (a missing
-file, an ambiguous edit): those are error observations and the episode goes on.
+A file tool never raises for the agent's mistakes (a missing file, an ambiguous edit): those are
+error results and the episode goes on. Files are read and written through the sandbox's private
+file shell, never the agent's.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from .args import CreateArgs, EditArgs, ToolResult, UndoEditArgs, ViewArgs
+from .args import error_result as _error
 
-from .sandbox import Sandbox
+if TYPE_CHECKING:  # only for annotations: the tools' names and models load without the engine's SDK
+    from ..sandbox import Sandbox
 
 SNIPPET_CONTEXT = 4
 MAX_VIEW_CHARS = 20_000
@@ -22,166 +24,12 @@ MAX_EDIT_BYTES = 16 * 1024 * 1024
 """Files larger than this are refused by `edit` (it needs the whole file)."""
 
 
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BashArgs(_Args):
-    """Run a command in a persistent bash shell in the repository (cwd and exports are kept)."""
-
-    command: str = Field(description="The shell command to run.")
-    timeout: Annotated[float, Field(gt=0, le=3600)] | None = Field(
-        default=None, description="Seconds before the command is killed (default: the task's limit)."
-    )
-
-
-class EditArgs(_Args):
-    """Replace one exact occurrence of `old` with `new` in a file."""
-
-    path: str = Field(description="File path, relative to the repository root or absolute inside it.")
-    old: str = Field(description="Exact text to replace; must occur exactly once in the file.")
-    new: str = Field(description="Replacement text.")
-
-
-class UndoEditArgs(_Args):
-    """Undo the last edit (or create) made to a file with the edit tools."""
-
-    path: str = Field(description="File path whose last edit is undone.")
-
-
-class ViewArgs(_Args):
-    """Show a file with line numbers, or list a directory two levels deep."""
-
-    path: str = Field(description="File or directory path, relative to the repository root or absolute inside it.")
-    range: list[int] | None = Field(
-        default=None, min_length=2, max_length=2, description="[first, last] line numbers to show; last may be -1."
-    )
-
-
-class CreateArgs(_Args):
-    """Create a new file (parent folders are made); it is an error if the file exists."""
-
-    path: str = Field(description="Path of the new file.")
-    content: str = Field(description="The whole content of the file.")
-
-
-class SubmitArgs(_Args):
-    """Finish the episode: the repository's changes (or the patch given) are graded by hidden tests."""
-
-    patch: str | None = Field(
-        default=None,
-        description="Optional unified diff to grade instead of the working tree's diff (e.g. only the files "
-                    "that make the fix, without scratch files); an empty string grades no change.",
-    )
-
-
-class TraceArgs(_Args):
-    """Run a Python command (pytest ..., python script.py) under a line tracer; shows each executed repository line with the locals it changed."""
-
-    command: str = Field(description="The Python program to trace, e.g. `python -m pytest tests/test_x.py::test_y`.")
-
-
-TOOLS: dict[str, type[_Args]] = {
-    "bash": BashArgs,
-    "edit": EditArgs,
-    "undo_edit": UndoEditArgs,
-    "view": ViewArgs,
-    "create": CreateArgs,
-    "submit": SubmitArgs,
-    "trace": TraceArgs,
-}
-DEFAULT_TOOLS = ["bash", "edit", "undo_edit", "view", "create", "submit"]
-"""The tools an env offers unless told otherwise (optional ones, like `trace`, are opt-in)."""
-
-
-def schemas(names: list[str] | None = None) -> list[dict]:
-    """The tools in OpenAI's function-calling `tools` format."""
-    result = []
-    for name in names or DEFAULT_TOOLS:
-        model = TOOLS[name]
-        parameters = model.model_json_schema()
-        parameters.pop("title", None)
-        parameters.pop("description", None)
-        for prop in parameters.get("properties", {}).values():
-            prop.pop("title", None)
-        result.append(
-            {
-                "type": "function",
-                "function": {"name": name, "description": (model.__doc__ or "").strip(), "parameters": parameters},
-            }
-        )
-    return result
-
-
-_EXAMPLES = {
-    "dict": {
-        "bash": '{"tool": "bash", "command": "python -m pytest -q tests/test_x.py"}',
-        "edit": '{"tool": "edit", "path": "pkg/mod.py", "old": "exact old text", "new": "new text"}',
-        "undo_edit": '{"tool": "undo_edit", "path": "pkg/mod.py"}',
-        "view": '{"tool": "view", "path": "pkg/mod.py", "range": [1, 40]}',
-        "create": '{"tool": "create", "path": "pkg/new.py", "content": "..."}',
-        "submit": '{"tool": "submit"}',
-        "trace": '{"tool": "trace", "command": "python -m pytest tests/test_x.py::test_y"}',
-    },
-    "cwm": {
-        "bash": "<tool: bash>\npython -m pytest -q tests/test_x.py\n</tool>",
-        "edit": "<tool: edit>\npkg/mod.py\n<<<<<<< SEARCH\nexact old lines\n=======\nnew lines\n>>>>>>> REPLACE\n</tool>",
-        "undo_edit": "<tool: undo_edit>\npkg/mod.py\n</tool>",
-        "view": "<tool: view>\npkg/mod.py\n1 40\n</tool>",
-        "create": "<tool: create>\npkg/new.py\nfile content...\n</tool>",
-        "submit": "<tool: submit>\n</tool>",
-        "trace": "<tool: trace>\npython -m pytest tests/test_x.py::test_y\n</tool>",
-    },
-}
-_FORMAT_INTRO = {
-    "dict": "Send exactly one action per step as a JSON object:",
-    "cwm": "Send exactly one tool call per step as a <tool: NAME> ... </tool> block:",
-    "openai": "Call exactly one of these functions per step (function calling):",
-}
-
-
-def instructions(workdir: str, action_format: str = "dict", names: list[str] | None = None) -> str:
-    """Plain-text description of the tools in the requested action format, for the first observation."""
-    lines = [f"The repository is checked out at {workdir}. {_FORMAT_INTRO[action_format]}"]
-    examples = _EXAMPLES.get(action_format, {})
-    for name in names or DEFAULT_TOOLS:
-        doc = (TOOLS[name].__doc__ or "").strip()
-        example = examples.get(name)
-        if example is None:
-            lines.append(f"- {name}: {doc}")
-        elif "\n" in example:
-            lines.append(f"- {name}: {doc}\n{example}")
-        else:
-            lines.append(f"- {name}: {doc}  e.g. {example}")
-    return "\n".join(lines)
-
-
-@dataclass
-class ToolResult:
-    """What a tool returns to the env."""
-
-    output: str
-    exit_code: int | None = None
-    """Set by `bash` only; file tools have no exit code."""
-    error: bool = False
-    notes: list[str] = field(default_factory=list)
-    timed_out: bool = False
-    """Set by `bash` and `trace`: the command ran past its timeout and was killed."""
-
-
 class FileTools:
     """The file tools of one episode (keeps per-file undo history)."""
 
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
         self.history: dict[str, list[tuple[bytes | None, int]]] = {}
-
-    def run(self, tool: str, args: _Args) -> ToolResult:
-        """Run a file tool; file system errors (permissions, odd file types) become error results."""
-        try:
-            return getattr(self, tool)(args)
-        except OSError as exc:
-            return _error(str(exc) or type(exc).__name__)
 
     def _inside(self, path: str) -> str | None:
         if "\0" in path or not path.strip():
@@ -319,10 +167,6 @@ def escape_control(text: str) -> str:
     as a visible `\\xHH`: an escape sequence in a file (a window title, clear screen, cursor
     moves) reaches the observation as plain text that no terminal acts on."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def _error(message: str) -> ToolResult:
-    return ToolResult(f"Error: {message}", exit_code=None, error=True)
 
 
 def _occurrence_lines(text: str, needle: str) -> list[int]:

@@ -1,0 +1,64 @@
+"""The env's options and their vocabularies, importable without the engine's SDK.
+
+`EnvConfig` is what `SWEEnv(tasks, **options)` takes; the client (`RemoteSWEEnv`) checks options
+with it before any request, so this module and what it imports (tools' names, the reward policy)
+stay free of docker: a trainer on a machine without an engine imports only these.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import tools
+from .suspicion import RewardPolicy
+
+RewardMode = Literal["binary", "signed", "fraction", "similarity", "execution_then_similarity"]
+"""How a grading becomes a reward (`grading.compute_reward` has the formulas)."""
+ImagesMode = Literal["auto", "published", "build"]
+"""Where a task with `environment.image` gets its image: `auto` that image when the engine has it or
+can pull it, else a build from the recipe; `published` that image or an error; `build` always a build."""
+
+
+class EnvConfig(BaseModel):
+    """Options of SWEEnv (keyword arguments of `SWEEnv(tasks=..., **options)`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int | None = Field(default=None, gt=0)
+    """Steps before truncation; None uses each task's `limits.max_steps`."""
+    command_timeout: float | None = Field(default=None, gt=0)
+    """Default seconds per bash command; None uses each task's limit."""
+    episode_timeout: float | None = Field(default=None, gt=0)
+    """Wall-clock seconds per episode; None uses each task's limit."""
+    output_limit: int = Field(default=10_000, ge=200)
+    """Characters of command output kept in an observation (head and tail)."""
+    reward_mode: RewardMode = "binary"
+    """binary (1 resolved / 0), signed (+1 / -1) or fraction (share of listed tests passing)."""
+    reward_policy: RewardPolicy = "lenient"
+    """lenient: a patch that looks like tampering with the test machinery is only flagged in the report
+    (`report.suspicious`); strict: it scores as unresolved (0, or -1 in signed mode). For RL, strict."""
+    grade_on_truncation: bool = True
+    """When the step or time budget runs out, grade the work so far (else the reward is 0)."""
+    tools: list[str] = Field(default_factory=lambda: list(tools.DEFAULT_TOOLS))
+    """Tools the agent may call (names from `swe_env.tools.TOOLS`); `submit` is always available."""
+    action_format: Literal["dict", "cwm", "openai"] = "dict"
+    """Format the first observation asks the agent to use (every format is accepted); `reset(options={"action_format": ...})` overrides it per episode."""
+    trajectory_path: str | None = None
+    """Append every finished episode's trajectory to this JSONL file."""
+    agent_name: str = "unknown"
+    """Recorded in trajectories."""
+    warm_pool: int = Field(default=0, ge=0)
+    """Sandboxes kept started ahead per task image, so `reset` takes a ready one (0: start at each reset)."""
+    images: ImagesMode = "auto"
+    """Tasks with `environment.image`: `auto` uses that image when the engine has it or can pull it, else builds;
+    `published` only that image; `build` always builds from the task's other fields."""
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in tools.TOOLS]
+        if unknown:
+            raise ValueError(f"unknown tool(s) {', '.join(unknown)}; known: {', '.join(tools.TOOLS)}")
+        return value
