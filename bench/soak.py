@@ -1,6 +1,6 @@
 """Soak: many episodes of a mixed, misbehaving scripted agent on worker threads.
 
-    python3 bench/soak.py [--episodes 200] [--workers 8] [--tasks tasks]
+    python3 bench/soak.py [--episodes 200] [--workers 8] [--tasks tasks] [--memory N [--tracemalloc]]
 
 Each episode plays one of eleven scripts, in turn: normal work then submit (graded), a
 command past its timeout, a command printing 20 MB, an agent that crashes mid-episode
@@ -15,15 +15,26 @@ once, whose latency is compared between the first and the last tenth of the run 
 baseline is the start of the same run: drift beyond 2x would mean something
 accumulates). Printed: episodes completed, failures by kind, host RSS growth of this
 driver, and containers left (must be 0). It never asserts on times.
+
+`--memory N` looks into the driver's memory every N episodes and once the envs are closed: RSS
+and its peak, what glibc's malloc has handed out and holds free (`mallinfo2`), live threads,
+open descriptors and objects the garbage collector tracks; `--tracemalloc` adds what Python's
+allocators hold (tracemalloc's traced bytes, and their peak) and the allocations that grew most
+since the first look, by traceback (much slower: every allocation is traced). RSS growing while
+the objects kept stay flat is memory the allocator keeps, not objects we keep.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import ctypes
+import gc
+import os
 import sys
 import threading
 import time
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
 import _timing as T
@@ -65,12 +76,74 @@ class AgentCrash(Exception):
     """The scripted agent gives up mid-episode, as a buggy agent would."""
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS:") -> float:
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def malloc_mb() -> tuple[float, float, float]:
+    """glibc's view (mallinfo2): MB handed out from its arenas, MB free inside them, MB mmapped; zeros elsewhere."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return 0.0, 0.0, 0.0
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return info.uordblks / 2**20, info.fordblks / 2**20, info.hblkhd / 2**20
+
+
+def _malloc_trim() -> bool:
+    try:
+        return bool(ctypes.CDLL(None).malloc_trim(0) is not None)
+    except (OSError, AttributeError):
+        return False
+
+
+class MemoryLook:
+    """What `--memory` prints every N episodes (see the module's docstring)."""
+
+    def __init__(self, trace: bool, frames: int = 15):
+        self.trace = trace
+        if trace:
+            tracemalloc.start(frames)
+        self.first: tracemalloc.Snapshot | None = None
+        self.lock = threading.Lock()
+
+    def look(self, done: int | str, trim: bool = False) -> None:
+        with self.lock:
+            gc.collect()
+            used, free, mapped = malloc_mb()
+            traced = ""
+            if self.trace:
+                now, peak = tracemalloc.get_traced_memory()
+                traced = f"traced by Python {now / 2**20:.1f} MB (peak {peak / 2**20:.0f} MB); "
+            print(f"[memory after {done} episodes] RSS {rss_mb():.0f} MB (peak {rss_mb('VmHWM:'):.0f} MB); {traced}"
+                  f"malloc in use {used:.0f} MB, free in its arenas {free:.0f} MB, mmapped {mapped:.0f} MB; "
+                  f"threads {threading.active_count()}, fds {len(os.listdir('/proc/self/fd'))}, "
+                  f"gc objects {len(gc.get_objects())}", flush=True)
+            if trim and _malloc_trim():
+                print(f"  RSS after malloc_trim(0), which hands glibc's free memory back: {rss_mb():.0f} MB", flush=True)
+            if not self.trace:
+                return
+            snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+            if self.first is None:
+                self.first = snapshot
+                return
+            for stat in snapshot.compare_to(self.first, "traceback")[:6]:
+                if stat.size_diff < 256 * 1024:
+                    break
+                print(f"  {stat.size_diff / 2**20:+.2f} MB in {stat.count_diff:+d} blocks, allocated at:")
+                for line in stat.traceback.format(limit=6, most_recent_first=True):
+                    print("    " + line)
+            sys.stdout.flush()
 
 
 def _heredoc(path: str, text: str) -> str:
@@ -161,7 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--tasks", default="tasks")
+    parser.add_argument("--memory", type=int, default=0, metavar="N",
+                        help="look into the driver's memory every N episodes (see the docstring)")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="with --memory: trace Python's allocations and print what grew (much slower)")
     args = parser.parse_args(argv)
+    if args.tracemalloc and args.memory <= 0:
+        parser.error("--tracemalloc needs --memory N")
     T.sigterm_as_exit()
     tasks = load_tasks(T.resolve_tasks(args.tasks))
     print("bench/soak.py")
@@ -175,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     failures: collections.Counter[str] = collections.Counter()
     completed: collections.Counter[str] = collections.Counter()
     echo: list[tuple[int, float]] = []
+    looks = MemoryLook(args.tracemalloc) if args.memory > 0 else None
+    done = [0]
 
     def worker_env() -> SWEEnv:
         if not hasattr(local, "env"):
@@ -185,6 +266,16 @@ def main(argv: list[str] | None = None) -> int:
         return local.env
 
     def one(index: int) -> None:
+        try:
+            play_one(index)
+        finally:
+            with lock:
+                done[0] += 1
+                count = done[0]
+            if looks is not None and count % args.memory == 0:
+                looks.look(count)
+
+    def play_one(index: int) -> None:
         kind = KINDS[index % len(KINDS)]
         task = tasks[index % len(tasks)]
         try:
@@ -203,13 +294,17 @@ def main(argv: list[str] | None = None) -> int:
 
     rss_before = rss_mb()
     started = time.monotonic()
+    pool = ThreadPoolExecutor(max_workers=args.workers)
     try:
-        with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            list(pool.map(one, range(args.episodes)))
+        list(pool.map(one, range(args.episodes)))
     finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # on Ctrl-C or SIGTERM the queued episodes never start
         for env in envs:
-            env.close()
+            env.close()  # ends the running steps
+        pool.shutdown(wait=True)
     elapsed = time.monotonic() - started
+    if looks is not None:
+        looks.look(f"{done[0]} (envs closed)", trim=True)
     rss_after = rss_mb()
 
     print(f"episodes completed: {sum(completed.values())} of {args.episodes} in {elapsed:.0f} s "

@@ -13,7 +13,11 @@ In a new container from the task's instance image:
 3. apply the hidden test patch;
 4. run the test command as written, its runner (`runners`) getting machine-readable results
    into a folder outside the repository whose name is new for every grading: pytest a JUnit
-   XML report, Django and sympy the grader's recorder;
+   XML report, Django and sympy the grader's recorder; meanwhile a watcher checks the
+   container's disk every DISK_CHECK_SECONDS (`Sandbox.check_disk`: the writable layer's size
+   plus 16 KiB per file made) and, past `limits.disk`, stops every process in it
+   (`Sandbox.stop_all_processes`), and the disk is checked once more after the run: a run
+   over the limit is the code under test's doing, graded with nothing it wrote believed;
 5. decide every listed test from those results (pytest: by its node id or by the id
    SWE-bench's log parsers would have cut from pytest's summary, `testlogs`): a test that is
    not in them failed; ids no report can produce (progress-line fragments in some datasets)
@@ -29,6 +33,7 @@ import functools
 import itertools
 import re
 import shlex
+import threading
 import time
 import uuid
 from typing import Literal
@@ -40,13 +45,15 @@ from .images import ImageBuilder
 from .protection import GIT as _GIT
 from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
 from .config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
-from .sandbox import ExecResult, Sandbox, SandboxError
+from .sandbox import DiskLimitExceeded, ExecResult, Sandbox, SandboxError
 from .task import Task
 
 GRADER_DIR = "/run/swe-env-grader"
 """Where the grader keeps patches, output and the runner's results: outside the repository."""
 OUTPUT_LIMIT = 2_000_000
 """Characters of test output kept (the tail) for `GradingReport.output`."""
+DISK_CHECK_SECONDS = 3.0
+"""How often the grader checks its container's disk while the tests run (and once more after them)."""
 
 Status = Literal["graded", "patch_failed", "test_patch_failed", "timeout", "infra_error"]
 
@@ -359,15 +366,26 @@ class Grader:
         note("test patch applied" if task.tests.test_patch.strip() else "no test patch")
 
         output_path = f"{workspace}/output.txt"
-        run, elapsed = self._run_tests(box, task, runner, workspace, output_path)
+        run, elapsed, watch = self._run_tests(box, task, runner, workspace, output_path)
         report.test_run_seconds = round(elapsed, 3)
         note(f"test command exited {run.exit_code} after {elapsed:.2f} s"
-             + ("; the engine lost what it printed outside the output file" if run.output_lost else ""))
+             + ("; the engine lost what it printed outside the output file" if run.output_lost and not watch.over else ""))
         if run.exit_code is None or not box.alive():
             raise SandboxError(f"the grader's container {box.name} died during the test run")
-        report.test_exit_code = run.exit_code
+        over = self._disk_over(box, watch)
+        report.test_exit_code = None if watch.over else run.exit_code  # stopped by the watcher: not the tests' status
         report.output = _test_output(box, output_path, run.output)
         report.log_tail = report.output[-4000:]
+        if over:
+            # The code under test wrote it (the grader's own files are a few KB): the model's failure,
+            # and nothing the run wrote is believed, as when it stops the container.
+            stopped = "the run was stopped" if watch.over else "seen after the run"
+            note(f"disk over the limit ({stopped}): {over}")
+            report.error = (f"the code under test went over the disk limit during the test run ({over}); "
+                            f"{stopped}, and nothing it wrote is believed")
+            report.report_source = "none"
+            record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, None, "")
+            return
         timeout = task.limits.grading_timeout
         if run.exit_code in (124, 137) and elapsed >= timeout - 1:
             report.status, report.infrastructure_failure = "timeout", True
@@ -419,8 +437,9 @@ class Grader:
         return None
 
     def _run_tests(self, box: Sandbox, task: Task, runner: runners.Runner, workspace: str,
-                   output_path: str) -> tuple[ExecResult, float]:
-        """Run the test command as written, its output into `output_path`: the exec's result and its seconds."""
+                   output_path: str) -> tuple[ExecResult, float, _DiskWatch]:
+        """Run the test command as written, its output into `output_path`, under a `_DiskWatch`:
+        the exec's result, its seconds and the watch (what it found)."""
         # The runner's settings go through the environment so the task's command stays as written; the
         # output goes to a file so a process left running in the background cannot hold the exec open.
         for path, data in runner.files(workspace).items():
@@ -429,8 +448,24 @@ class Grader:
         script = (f"mkdir -p {shlex.quote(workspace)} && exec >{shlex.quote(output_path)} 2>&1 </dev/null\n"
                   + (prelude + "\n" if prelude else "") + task.tests.command)
         run_started = time.monotonic()
-        run = box.exec(["bash", "-c", script], timeout=task.limits.grading_timeout, env=runner.environment(workspace))
-        return run, time.monotonic() - run_started
+        with _DiskWatch(box) as watch:
+            run = box.exec(["bash", "-c", script], timeout=task.limits.grading_timeout, env=runner.environment(workspace))
+        return run, time.monotonic() - run_started, watch
+
+    def _disk_over(self, box: Sandbox, watch: _DiskWatch) -> str | None:
+        """Why the container is over `limits.disk` (the watcher's finding, else a check once more now), or None.
+
+        The engine's finding that the disk is over the limit decides; short of it, a check that could not be
+        made (the engine failed) is a SandboxError: ours."""
+        if watch.over:
+            return watch.over + (f"; stopping the run failed: {watch.stop_failed}" if watch.stop_failed else "")
+        if watch.failure is not None:
+            raise SandboxError(f"the disk check of the grader's container failed: {watch.failure}")
+        try:
+            box.check_disk()
+        except DiskLimitExceeded as exc:
+            return str(exc)
+        return None
 
     def _results(self, box: Sandbox, task: Task, runner: runners.Runner,
                  workspace: str) -> tuple[testlogs.JUnitResults | testlogs.RecordedResults | None, str, str | None]:
@@ -525,6 +560,44 @@ class Grader:
         old_text = before.stdout if before.exit_code == 0 else None
         new_text = now.stdout if now.exit_code == 0 else None
         return pytest_section_changed(path, old_text, new_text)
+
+
+class _DiskWatch:
+    """While the tests run: `Sandbox.check_disk` every DISK_CHECK_SECONDS on a thread of its own, and past
+    the limit every process in the container stopped (`Sandbox.stop_all_processes`: the test run ends, the
+    files stay) and the watch ends. `over` is why the disk was over the limit; `failure` the first check the
+    engine failed to make (the watch goes on); `stop_failed` why the processes could not be stopped."""
+
+    def __init__(self, box: Sandbox, interval: float = DISK_CHECK_SECONDS):
+        self.box, self.interval = box, interval
+        self.over: str | None = None
+        self.failure: BaseException | None = None
+        self.stop_failed: str | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=f"{box.name}-disk", daemon=True)
+
+    def __enter__(self) -> _DiskWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._done.set()
+        self._thread.join()  # at most one check in flight (the file count is bounded in time)
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.interval):
+            try:
+                self.box.check_disk()
+            except DiskLimitExceeded as exc:
+                self.over = str(exc)
+                try:
+                    self.box.stop_all_processes()
+                except Exception as stop_failed:  # noqa: BLE001 - the run then ends at its timeout; noted
+                    self.stop_failed = str(stop_failed)
+                return
+            except Exception as exc:  # noqa: BLE001 - the engine failed: reported by the grading thread
+                if self.failure is None and not self._done.is_set():  # not a check the run's end cut short
+                    self.failure = exc
 
 
 def _parse(patch: str) -> list[diffs.FilePatch]:

@@ -280,8 +280,11 @@ def test_a_sparse_100_gb_output_file_is_read_only_in_its_tail(grader, task, imag
     alone = grader.grade(task, hack, image=image)
     assert alone.status == "graded" and not alone.resolved and len(alone.output) <= OUTPUT_LIMIT + 1_000_000
     honest = grader.grade(task, hack_and_fix, image=image)
-    assert honest.resolved and len(honest.output) <= OUTPUT_LIMIT + 1_000_000, honest.log_tail[-500:]
+    assert len(honest.output) <= OUTPUT_LIMIT + 1_000_000, honest.log_tail[-500:]
     assert honest.output.endswith("\0" * 100)  # the tail of the stretched file: what was read is its end
+    # The engine counts the file at its length, as the episode's check does: over the disk limit, the fix
+    # alongside does not help (tests/test_grader_disk.py has the rest of that verdict).
+    assert not honest.resolved and "disk limit" in (honest.error or ""), honest.error
 
 
 def test_tests_that_did_not_run_count_as_failed(grader, task, image):

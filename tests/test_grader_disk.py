@@ -1,0 +1,133 @@
+"""The grader's disk check on the real engine: code under test that writes past `limits.disk`
+(one big file, or many empty ones) is stopped and scores as unresolved, the model's failure."""
+
+from __future__ import annotations
+
+import shlex
+import threading
+import uuid
+
+import pytest
+
+from swe_env.grading import Grader, _DiskWatch
+from swe_env.sandbox import Sandbox, SandboxError
+from swe_env.task import Limits
+
+pytestmark = pytest.mark.docker
+
+SMALL_DISK = "64m"
+"""The tasks' grader containers write a few hundred KB and files of their own; this leaves room for that."""
+
+# Appended to the package the tests import: the code runs inside pytest's process, during collection.
+# Each writes far past SMALL_DISK (but a bounded amount, should the check fail) and then hangs, so a run
+# that no one stopped would end only at the grading timeout.
+BIG_FILE = """
+import time as _time
+with open("/tmp/swe-env-filler.bin", "wb") as _f:
+    for _ in range(768):  # 768 MB at most
+        _f.write(b"x" * (1 << 20))
+        _f.flush()
+_time.sleep(3600)
+"""
+MANY_FILES = """
+import os as _os, time as _time
+_os.makedirs("/tmp/swe-env-filler", exist_ok=True)
+for _i in range(60000):  # empty: no bytes in the writable layer, but each one an inode of the host's
+    open("/tmp/swe-env-filler/%d" % _i, "w").close()
+_time.sleep(3600)
+"""
+# The same without the hang: the run ends by itself, perhaps before any check during it.
+QUICK_BIG_FILE = """
+with open("/tmp/swe-env-filler.bin", "wb") as _f:
+    for _ in range(200):
+        _f.write(b"x" * (1 << 20))
+"""
+
+
+def _with_code(image, task, code: str) -> tuple[str, str]:
+    """The diff of `code` appended to the package's __init__.py, alone and with the task's real fix."""
+    package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
+    with Sandbox(image, Limits(), task.environment.workdir) as box:
+        box.write_file("/tmp/code.py", code.encode())
+        assert box.run(f"cat /tmp/code.py >> {shlex.quote(package)}/__init__.py", timeout=60).exit_code == 0
+        alone = box.diff(task.base_commit)
+        box.write_file("/tmp/gold.patch", task.gold_patch.encode())
+        assert box.run("git apply /tmp/gold.patch", timeout=60).exit_code == 0
+        return alone, box.diff(task.base_commit)
+
+
+def _small(task, grading_timeout: float = 300):
+    limits = task.limits.model_copy(update={"disk": SMALL_DISK, "grading_timeout": grading_timeout})
+    return task.model_copy(update={"limits": limits})
+
+
+def _graders_left(docker_client, probe: str) -> list[str]:
+    found = docker_client.containers.list(all=True, filters={"label": f"swe_env.probe={probe}"})
+    return [c.name for c in found if c.status != "removing"]
+
+
+def test_gold_patch_still_resolves_under_a_small_disk_limit(task, image):
+    report = Grader().grade(_small(task), task.gold_patch, image=image)
+    assert report.status == "graded" and report.resolved and report.reward == 1.0, (report.status, report.error)
+    assert report.error is None and not any("disk" in line for line in report.log)
+
+
+@pytest.mark.parametrize("filler", ["big_file", "many_empty_files"])
+def test_code_that_fills_the_disk_is_stopped_and_scores_unresolved(task, image, docker_client, filler):
+    """With the real fix too: the tests would pass, but the run went over the limit, so nothing it wrote
+    counts. The filler hangs afterwards: only the watcher's stop ends the run before the grading timeout
+    (a timeout would be its own status, not this one)."""
+    _alone, with_fix = _with_code(image, task, BIG_FILE if filler == "big_file" else MANY_FILES)
+    probe = uuid.uuid4().hex[:12]
+    report = Grader(reward_mode="signed", labels={"probe": probe}).grade(_small(task), with_fix, image=image)
+    assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
+    assert not report.resolved and report.reward == -1.0  # the unresolved reward, not an excluded one
+    assert "the code under test went over the disk limit" in report.error and SMALL_DISK in report.error
+    assert "the run was stopped" in report.error and "nothing it wrote is believed" in report.error
+    if filler == "many_empty_files":
+        assert "files and folders" in report.error  # the inode count caught it: the layer's bytes are ~0
+    assert report.report_source == "none" and report.test_exit_code is None
+    assert set(report.test_results.values()) == {"missing"}
+    assert report.tests_status["FAIL_TO_PASS"].failure == list(task.tests.fail_to_pass)
+    assert _graders_left(docker_client, probe) == []
+    assert not [t for t in threading.enumerate() if t.name.endswith("-disk")]
+
+
+def test_a_filler_that_ends_by_itself_is_caught_after_the_run(task, image):
+    """No hang: the run may finish before any check during it; the check after the run decides the same."""
+    alone, with_fix = _with_code(image, task, QUICK_BIG_FILE)
+    for patch in (alone, with_fix):
+        report = Grader().grade(_small(task), patch, image=image)
+        assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
+        assert not report.resolved and report.reward == 0.0
+        assert "over the disk limit" in report.error and "nothing it wrote is believed" in report.error
+        assert set(report.test_results.values()) == {"missing"}
+    # The same patch under the default limit (4g) resolves: the verdict above is the limit's.
+    assert Grader().grade(task, with_fix, image=image).resolved
+
+
+def test_a_check_the_engine_could_not_make_is_ours(task, image):
+    """An engine failure of the disk check is an infrastructure failure (SandboxError), never the model's."""
+    with Sandbox.for_task(_small(task), image, "grader", user=None) as box:
+        watch = _DiskWatch(box)
+        watch.failure = SandboxError("container x cannot be inspected: 500 Server Error")
+        with pytest.raises(SandboxError, match="disk check of the grader's container failed"):
+            Grader()._disk_over(box, watch)
+        watch.over = "the container wrote 1.00 GB, over the task's disk limit of 64m"
+        assert Grader()._disk_over(box, watch) == watch.over  # the engine's finding of an overrun decides
+        # No finding during the run: the check after it is made now (this container wrote nothing).
+        assert Grader()._disk_over(box, _DiskWatch(box)) is None
+
+
+def test_a_sparse_file_counts_at_its_length(task, image):
+    """The size is the engine's (`SizeRw`: apparent sizes), as in an episode: the grader's own output file
+    stretched to 100 GB by the code under test (no blocks written) is over the default 4g, and the host
+    still reads only the file's tail."""
+    from swe_env.grading import OUTPUT_LIMIT
+
+    stretch = "import atexit, os\natexit.register(lambda: os.ftruncate(1, 100 * 2**30))\n"
+    _alone, with_fix = _with_code(image, task, stretch)
+    report = Grader().grade(task, with_fix, image=image)
+    assert report.status == "graded" and not report.resolved and report.reward == 0.0, (report.status, report.error)
+    assert "over the disk limit" in report.error and "107.37 GB" in report.error
+    assert len(report.output) <= OUTPUT_LIMIT + 1_000_000 and report.output.endswith("\0" * 100)
