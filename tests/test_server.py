@@ -61,9 +61,19 @@ def wait_healthy(url: str, deadline: float = 60.0, proc: subprocess.Popen | None
     raise RuntimeError(f"no healthy server at {url} after {deadline:g} s")
 
 
+class _Listed:
+    """One container as the engine's list call shows it (id, name, state)."""
+
+    def __init__(self, entry: dict):
+        self.id, self.status = entry["Id"], entry.get("State", "")
+        self.name = (entry.get("Names") or [self.id[:12]])[0].lstrip("/")
+
+
 def containers_of(docker_client, run_id: str) -> list:
-    found = docker_client.containers.list(all=True, filters={"label": f"swe_env.run={run_id}"})
-    return [c for c in found if c.status != "removing"]
+    # One list call: the SDK's list inspects each container after listing, and one removed in
+    # between (the server closing a session meanwhile) made it raise NotFound.
+    found = docker_client.api.containers(all=True, filters={"label": f"swe_env.run={run_id}"})
+    return [c for c in map(_Listed, found) if c.status != "removing"]
 
 
 def wait_until(predicate, deadline: float = 60.0, interval: float = 0.25) -> bool:

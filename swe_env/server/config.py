@@ -1,0 +1,81 @@
+"""The server's settings (`ServerConfig`), the checks that refuse unsafe ones, and the env options
+no client may set."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..env import EnvConfig
+from .api_errors import validation_text
+
+LOOPBACK_NAMES = ("localhost",)
+SERVER_ONLY_OPTIONS = ("trajectory_path",)
+"""EnvConfig fields a client may not set: they name paths on the server's machine."""
+ONE_CONTAINER_OPTIONS = ("warm_pool",)
+"""EnvConfig fields nobody may set above 0 on a server: a session holds one container at a time (what
+`max_sessions` bounds), and a per-session warm pool would keep more, one set per task it resets to."""
+ONE_CONTAINER_WHY = ("each session holds one container at a time, which is what max_sessions bounds; "
+                     "a warm pool would keep more per session (one per task it resets to)")
+DEFAULT_REPLY_WITHIN = 45.0
+"""Seconds within which /ws answers a message; OpenEnv's clients wait 60 s (`message_timeout_s`) by default."""
+
+
+class ServerConfigError(ValueError):
+    """The server cannot start with these settings (the message says which and why)."""
+
+
+class ServerConfig(BaseModel):
+    """Settings of `swe-env serve` (and of `create_app`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: str = "tasks"
+    """A task file, a task folder, or a folder of task folders."""
+    host: str = "127.0.0.1"
+    """Address to bind. Anything but a loopback address requires `token`."""
+    port: int = Field(default=8000, ge=0, le=65535)
+    """TCP port to listen on."""
+    token: str | None = None
+    """Bearer token every request must carry (`Authorization: Bearer <token>`); `/health` is open."""
+    max_sessions: int = Field(default=64, ge=1)
+    """Sessions (each holding at most one container) open at once; more get HTTP 429."""
+    idle_timeout: float = Field(default=600.0, gt=0)
+    """Seconds without a request after which a session is closed and its container removed."""
+    env_options: dict[str, Any] = Field(default_factory=dict)
+    """Defaults for every session's EnvConfig (clients may override all but trajectory_path)."""
+    log_level: str = "info"
+    """uvicorn's log level (critical, error, warning, info, debug, trace)."""
+    reply_within: float | None = Field(default=DEFAULT_REPLY_WITHIN, gt=0)
+    """Seconds within which `/ws` answers each message: a reset or step still running then goes on, the
+    reply is a `pending` observation, and the next step message collects the result. None: no limit.
+    A connection sets its own with the reset field `reply_within_s` (below its client's message timeout)."""
+
+    def check(self) -> "ServerConfig":
+        """Refuse settings that would expose the Docker engine; raises ServerConfigError."""
+        if not is_loopback(self.host) and not self.token:
+            raise ServerConfigError(
+                f"refusing to bind to {self.host}: the server controls a Docker engine, so any address but "
+                "127.0.0.1 needs a bearer token (--token, or the SWE_ENV_TOKEN environment variable)"
+            )
+        if self.token is not None and len(self.token) < 8:
+            raise ServerConfigError("the token must be at least 8 characters long")
+        try:
+            EnvConfig(**self.env_options)
+        except ValidationError as exc:
+            raise ServerConfigError(f"invalid env options: {validation_text(exc)}") from None
+        pooled = [key for key in ONE_CONTAINER_OPTIONS if self.env_options.get(key)]
+        if pooled:
+            raise ServerConfigError(f"env option {pooled[0]} is not offered by the server: {ONE_CONTAINER_WHY}")
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
