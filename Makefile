@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint setup engine bench clean
+.PHONY: demo test lint typecheck setup engine bench clean
 
 demo: setup
 	$(BIN)/swe-env demo
@@ -16,6 +16,10 @@ test: lint setup
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+
+# Not in `test` yet (issue 14): files other changes are editing still have findings.
+typecheck: $(VENV)/.installed
+	$(BIN)/python -m mypy swe_env
 
 setup: engine
 	$(BIN)/swe-env setup

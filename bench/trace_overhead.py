@@ -6,8 +6,11 @@
 For each task, one container runs the task's test command (`tests.command`, the suite at
 `base_commit`) alternately without and with the tracer (repository-only scoping, default
 caps), both as one-off processes (`docker exec`), so process start and exec costs are in
-both figures. Printed: medians, the ratio (goal: at most 10x), and the events recorded
-per second of traced run. `--python VER` runs every task with that Python (its image for it:
+both figures. The traced run is measured twice: `run_traced` as `swe-env trace` calls it
+(the tracer script and its config copied in, the program run in the sandbox's shell, the
+traces file read back and parsed on the host), and the tracer's process alone (`docker exec`
+of the tracer with that config, as the untraced run is executed): the tracer's own overhead.
+Printed: medians, the ratios, and the events recorded per second of traced run. `--python VER` runs every task with that Python (its image for it:
 3.13 is the trixie one), `--backend` (repeatable; default: the tracer's own choice, "auto")
 measures each backend against the same untraced runs, interleaved. Never asserts.
 """
@@ -19,8 +22,10 @@ import sys
 
 import _timing as T
 
-from swe_env import traces
-from swe_env.traces import TraceOptions
+import json
+
+from swe_env import traces, tracer
+from swe_env.traces import TraceOptions, tracer_dir
 from swe_env.images import ImageBuilder
 from swe_env.sandbox import Sandbox
 from swe_env.testlogs import parse_pytest_summary
@@ -55,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     T.header("bench/trace_overhead.py", args)
     builder = ImageBuilder()
     rows: dict[str, list] = {b: [] for b in backends}
-    print(f"  {'task':<34} {'backend':<10} {'untraced p50':>13} {'traced p50':>11} {'ratio':>7} {'traces':>7} "
-          f"{'events':>7} {'events/s':>9}  same outcome")
+    print(f"  {'task':<34} {'backend':<10} {'untraced p50':>13} {'run_traced p50':>15} {'ratio':>7} "
+          f"{'tracer p50':>11} {'ratio':>7} {'traces':>7} {'events':>7} {'events/s':>9}  same outcome")
     for task in found:
         image = builder.ensure(task)
         argv_ = shlex.split(task.tests.command)
@@ -72,24 +77,44 @@ def main(argv: list[str] | None = None) -> int:
                     last[backend] = traces.run_traced(box, argv_, options=TraceOptions(backend=backend), timeout=600)
                 return run
 
-            samples = T.measure_interleaved({"untraced": untraced, **{b: traced(b) for b in backends}},
+            # The tracer's process alone: its own copy and config, run by `docker exec` as the untraced suite is.
+            folder = tracer_dir(box) + "/bench"
+            box.write_file(f"{folder}/swe_env_tracer.py", tracer.runner_source())
+            for backend in backends:
+                config = {"argv": argv_, "function": None, "args": None, "out": f"{folder}/traces-{backend}.jsonl",
+                          "workdir": box.workdir, **TraceOptions(backend=backend).model_dump()}
+                box.write_file(f"{folder}/config-{backend}.json", json.dumps(config).encode())
+
+            def process(backend):
+                command = ('rm -f -- "$1/traces-$2.jsonl" && exec python "$1/swe_env_tracer.py" '
+                           '"$1/config-$2.json"')
+
+                def run():
+                    box.exec(["/bin/bash", "-c", command, "bench", folder, backend], timeout=600)
+                return run
+
+            samples = T.measure_interleaved({"untraced": untraced, **{b: traced(b) for b in backends},
+                                             **{f"{b}:process": process(b) for b in backends}},
                                             args.repeat, args.warmup)
         plain = last["plain"]
         base = T.median(samples["untraced"])
         for backend in backends:
             run, cand = last[backend], T.median(samples[backend])
+            alone = T.median(samples[f"{backend}:process"])
             same = (plain.exit_code == run.exit_code
                     and parse_pytest_summary(plain.output) == parse_pytest_summary(run.output))
-            rate = run.event_count / cand if cand > 0 else 0.0
-            rows[backend].append((task.id, base, cand))
-            print(f"  {task.id:<34} {backend:<10} {T.ms(base):>13} {T.ms(cand):>11} {cand / base:>6.2f}x "
-                  f"{len(run.traces):>7} {run.event_count:>7} {rate:>9.0f}  {'yes' if same else 'NO'}")
+            rate = run.event_count / alone if alone > 0 else 0.0
+            rows[backend].append((task.id, base, cand, alone))
+            print(f"  {task.id:<34} {backend:<10} {T.ms(base):>13} {T.ms(cand):>15} {cand / base:>6.2f}x "
+                  f"{T.ms(alone):>11} {alone / base:>6.2f}x {len(run.traces):>7} {run.event_count:>7} {rate:>9.0f}  "
+                  f"{'yes' if same else 'NO'}")
     print()
     for backend, found_rows in rows.items():
         if found_rows:
-            ratios = sorted(cand / base for _id, base, cand in found_rows)
-            print(f"{backend}: median ratio over {len(found_rows)} task(s): {T.median(ratios):.2f}x "
-                  f"(best {ratios[0]:.2f}x, worst {ratios[-1]:.2f}x; goal <= 2x with monitoring)")
+            for label, column in (("run_traced", 2), ("tracer process", 3)):
+                ratios = sorted(row[column] / row[1] for row in found_rows)
+                print(f"{backend}, {label}: median ratio over {len(found_rows)} task(s): {T.median(ratios):.2f}x "
+                      f"(best {ratios[0]:.2f}x, worst {ratios[-1]:.2f}x; goal <= 2x with monitoring)")
     return 1 if T.check_no_leftovers() else 0
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, get_args
+from typing import Literal, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ from rich.table import Table
 
 from . import engine, harbor, images, swebench, validation
 from .agents import make_agent
+from .config import IMAGES_MODES
 from .errors import InfrastructureError
 from .evaluate import evaluate as run_evaluation
 from .grading import Grader
@@ -28,7 +29,7 @@ from . import corpus as corpora
 from .rollout import rollout as run_rollout
 from .sandbox import handle_termination_signals
 from .task import DEFAULT_BASE_IMAGE, Task, TaskSpecError, load_tasks
-from .trajectory import Trajectory
+from .trajectory import EXPORT_FORMATS, Trajectory
 from .trajectory import export as export_trajectories
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A Dockerized gym environment for software-engineering agents.")
@@ -192,10 +193,19 @@ def validate(
     console.print(f"[green]all {len(found)} tasks valid[/]")
 
 
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def _one_of(value: str, choices: tuple[_Choice, ...], error: str) -> _Choice:
+    """`value` as the one of `choices` (a Literal's values) it is; ValueError(`error`) otherwise."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ValueError(error)
+
+
 def _images_mode(value: str) -> images.ImagesMode:
-    if value not in get_args(images.ImagesMode):
-        raise ValueError(f"--images: must be one of {', '.join(get_args(images.ImagesMode))}, not {value!r}")
-    return value  # type: ignore[return-value]
+    return _one_of(value, IMAGES_MODES, f"--images: must be one of {', '.join(IMAGES_MODES)}, not {value!r}")
 
 
 def _verdict(report) -> str:
@@ -291,7 +301,9 @@ def export(
 ) -> None:
     """Turn trajectories into training data: chat-message JSONL for fine-tuning, or CWM's format."""
     with _friendly_errors():
-        read, written = export_trajectories(trajectories, out, fmt, min_reward, resolved_only, dedupe)
+        # The message trajectory.export gives for another format.
+        export_format = _one_of(fmt, EXPORT_FORMATS, f"export format must be chat or cwm, not {fmt!r}")
+        read, written = export_trajectories(trajectories, out, export_format, min_reward, resolved_only, dedupe)
     console.print(f"{written} of {read} episode(s) written to {out} ({fmt})", markup=False, highlight=False)
 
 
@@ -421,8 +433,7 @@ def trace(
 ) -> None:
     """Run a Python command (or function) in a task's container under the tracer and write its traces."""
     with _friendly_errors():
-        if fmt not in ("jsonl", "cwm"):
-            raise ValueError(f"--format must be jsonl or cwm, not {fmt!r}")
+        trace_format: Literal["jsonl", "cwm"] = _one_of(fmt, ("jsonl", "cwm"), f"--format must be jsonl or cwm, not {fmt!r}")
         found = {task.id: task for task in load_tasks(tasks)}
         if task_id not in found:
             raise KeyError(f"unknown task {task_id!r}; known: {', '.join(sorted(found))}")
@@ -431,7 +442,7 @@ def trace(
         run = tracing.trace_task(found[task_id], argv=command or None, function=function,
                                  args=json.loads(args) if function else None,
                                  patch=patch.read_text() if patch else None, options=options, timeout=timeout)
-        path = tracing.write_jsonl(run.traces, out or tracing.default_out(task_id, fmt), fmt)
+        path = tracing.write_jsonl(run.traces, out or tracing.default_out(task_id, trace_format), trace_format)
     sys.stdout.write(run.output)
     cut = sum(1 for t in run.traces if t.cut)
     console.print(f"program exit code {run.exit_code}; {len(run.traces)} trace(s), {run.event_count} events"

@@ -23,7 +23,7 @@ import json
 import time
 import urllib.parse
 from contextlib import ExitStack
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import gymnasium as gym
 
@@ -32,16 +32,24 @@ from .errors import InfrastructureError
 from .spaces import CodeText, render_text
 from .trajectory import Trajectory
 
+# Optional packages: each name below exists only when its flag is True.
 try:
     import httpx
 except ImportError:  # pragma: no cover - depends on the install
-    httpx = None
+    HAVE_HTTPX = False
+else:
+    HAVE_HTTPX = True
 
 try:
     from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus, WebSocketException
     from websockets.sync.client import connect as ws_connect
 except ImportError:  # pragma: no cover - depends on the install
-    ws_connect = None
+    HAVE_WEBSOCKETS = False
+else:
+    HAVE_WEBSOCKETS = True
+
+if TYPE_CHECKING:
+    from websockets.sync.client import ClientConnection
 
 DEFAULT_TIMEOUT = 3600.0
 """Seconds one request may take: a reset can build images and a submit runs the hidden tests."""
@@ -87,17 +95,18 @@ class _HttpTransport:
             self.headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
         self._client = httpx.Client(base_url=self.base_url, headers=self.headers,
-                                    timeout=httpx.Timeout(timeout, connect=10.0)) if httpx else None
+                                    timeout=httpx.Timeout(timeout, connect=10.0)) if HAVE_HTTPX else None
         self._conn: http.client.HTTPConnection | None = None
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body)
         try:
-            status, text = self._httpx(method, path, data) if self._client else self._stdlib(method, path, data)
+            client = self._client
+            status, text = self._httpx(client, method, path, data) if client else self._stdlib(method, path, data)
         except OSError as exc:
             raise RemoteEnvError(f"cannot reach the swe-env server at {self.base_url}: {exc}") from None
         except Exception as exc:
-            if httpx is not None and isinstance(exc, httpx.HTTPError):
+            if HAVE_HTTPX and isinstance(exc, httpx.HTTPError):
                 raise RemoteEnvError(f"cannot reach the swe-env server at {self.base_url}: {exc}") from None
             raise
         try:
@@ -108,24 +117,27 @@ class _HttpTransport:
             _raise_for(status, payload)
         return payload
 
-    def _httpx(self, method: str, path: str, data: str | None) -> tuple[int, str]:
-        response = self._client.request(method, path, content=data)
+    def _httpx(self, client: httpx.Client, method: str, path: str, data: str | None) -> tuple[int, str]:
+        response = client.request(method, path, content=data)
         return response.status_code, response.text
 
     def _stdlib(self, method: str, path: str, data: str | None) -> tuple[int, str]:
         for attempt in (1, 2):
-            if self._conn is None:
+            conn = self._conn
+            if conn is None:
                 parts = urllib.parse.urlsplit(self.base_url)
+                if parts.hostname is None:
+                    raise ValueError(f"the swe-env server's address names no host: {self.base_url!r}")
                 kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-                self._conn = kind(parts.hostname, parts.port, timeout=self.timeout)
+                conn = self._conn = kind(parts.hostname, parts.port, timeout=self.timeout)
                 self._prefix = parts.path.rstrip("/")
             try:
-                self._conn.request(method, self._prefix + path, body=data, headers=self.headers)
-                response = self._conn.getresponse()
+                conn.request(method, self._prefix + path, body=data, headers=self.headers)
+                response = conn.getresponse()
                 return response.status, response.read().decode()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 # A kept-alive connection the server closed meanwhile: reconnect once.
-                self._conn.close()
+                conn.close()
                 self._conn = None
                 if attempt == 2:
                     raise
@@ -143,7 +155,7 @@ class _WsTransport:
     """OpenEnv's WebSocket messages on one connection (which is one session on the server)."""
 
     def __init__(self, base_url: str, token: str | None, timeout: float):
-        if ws_connect is None:
+        if not HAVE_WEBSOCKETS:
             raise ImportError("transport='ws' needs the websockets package: pip install 'swe-env[server]'")
         parts = urllib.parse.urlsplit(base_url.rstrip("/"))
         scheme = "wss" if parts.scheme == "https" else "ws"
@@ -151,7 +163,7 @@ class _WsTransport:
         self.base_url = base_url
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout = timeout
-        self._socket = None
+        self._socket: ClientConnection | None = None
         self._stack = ExitStack()
 
     @property
@@ -185,9 +197,12 @@ class _WsTransport:
 
     def send(self, kind: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
         message = {"type": kind} if data is None else {"type": kind, "data": data}
+        socket = self._socket
+        if socket is None:
+            raise RuntimeError("the WebSocket is not connected (connect() first; a timeout or a lost session closes it)")
         try:
-            self._socket.send(json.dumps(message))
-            reply = json.loads(self._socket.recv(timeout=self.timeout))
+            socket.send(json.dumps(message))
+            reply = json.loads(socket.recv(timeout=self.timeout))
         except ConnectionClosed as exc:
             self.close()
             raise SessionLost(f"the swe-env server closed the connection ({exc}); its session is gone") from None
@@ -240,7 +255,7 @@ class RemoteSWEEnv(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, not {render_mode!r}")
         if transport == "auto":
-            transport = "ws" if ws_connect is not None else "http"
+            transport = "ws" if HAVE_WEBSOCKETS else "http"
         if transport not in ("ws", "http"):
             raise ValueError(f"transport must be auto, ws or http, not {transport!r}")
         self.base_url = base_url.rstrip("/")

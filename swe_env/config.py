@@ -7,7 +7,7 @@ stay free of docker: a trainer on a machine without an engine imports only these
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,6 +19,7 @@ RewardMode = Literal["binary", "signed", "fraction", "similarity", "execution_th
 ImagesMode = Literal["auto", "published", "build"]
 """Where a task with `environment.image` gets its image: `auto` that image when the engine has it or
 can pull it, else a build from the recipe; `published` that image or an error; `build` always a build."""
+IMAGES_MODES: tuple[ImagesMode, ...] = get_args(ImagesMode)
 
 
 class EnvConfig(BaseModel):

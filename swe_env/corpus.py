@@ -25,23 +25,24 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import itertools
 import json
 import os
 import shlex
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from . import tracer
 from .images import ImageBuilder
 from .sandbox import MAX_READ_BYTES, Sandbox
 from .task import Task
-from .traces import Trace, TraceEntry, TraceError, TraceOptions, USAGE_PREFIX, apply_patch, cwm_record, tracer_dir
+from .traces import Trace, TraceEntry, TraceError, TraceEvent, TraceOptions, USAGE_PREFIX, apply_patch, cwm_record, tracer_dir
 
 MANIFEST_VERSION = 1
 PART_BYTES = 16 * 1024 * 1024
@@ -175,14 +176,25 @@ class CorpusManifest(BaseModel):
 # ---------------------------------------------------------------- records
 
 
+_EVENTS = TypeAdapter(list[TraceEvent])
+_HASH_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
 def content_hash(entry: TraceEntry, events: list) -> str:
+    """sha256 of `json.dumps({"entry": [file, function, line, source], "events": [each event's model_dump()]},
+    sort_keys=True, ensure_ascii=False)`."""
     payload = {"entry": [entry.file, entry.function, entry.line, entry.source],
-               "events": [event.model_dump() for event in events]}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+               "events": _EVENTS.dump_python(events)}
+    return hashlib.sha256(_HASH_JSON(payload).encode()).hexdigest()
 
 
 def function_traces(trace: Trace, sources: dict[str, dict], limit: int | None = None) -> list[Trace]:
-    """The function-level traces inside a trace: one per frame below the entry, in call order.
+    """The function-level traces inside a trace: one per frame below the entry, in call order (see `iter_function_traces`)."""
+    return list(itertools.islice(iter_function_traces(trace, sources), limit))
+
+
+def iter_function_traces(trace: Trace, sources: dict[str, dict]) -> Iterator[Trace]:
+    """The function-level traces inside a trace, one at a time: one per frame below the entry, in call order.
 
     A frame's events are contiguous in its trace (from its `call` to its last event, the
     frames it called in between); they are taken with depths and frame numbers rebased.
@@ -190,7 +202,7 @@ def function_traces(trace: Trace, sources: dict[str, dict], limit: int | None = 
     trace keeps the trace's `cut` or `complete: false` unless the frame's `return` is in.
     The entry's source comes from `sources` ("file:line:function" of the call event).
     """
-    events, found = trace.events, []
+    events, found = trace.events, 0
     for start, first in enumerate(events):
         if first.event != "call" or first.depth == 0:
             continue
@@ -209,13 +221,11 @@ def function_traces(trace: Trace, sources: dict[str, dict], limit: int | None = 
         whole = returned or (left and not runs_to_end) or (left and trace.cut is None and trace.complete)
         source = sources.get(f"{first.file}:{first.line}:{first.function}") or {}
         entry = TraceEntry(file=first.file, function=first.function, line=first.line, **source)
-        found.append(Trace(trace_id=f"{trace.trace_id}.{len(found) + 1}", task_id=trace.task_id, thread=trace.thread,
-                           entry=entry, repr_cap=trace.repr_cap, full_locals=trace.full_locals,
-                           cut=None if whole else trace.cut, complete=whole or trace.complete,
-                           event_count=len(rebased), tracer_errors=[], events=rebased))
-        if limit is not None and len(found) >= limit:
-            break
-    return found
+        found += 1
+        yield Trace(trace_id=f"{trace.trace_id}.{found}", task_id=trace.task_id, thread=trace.thread,
+                    entry=entry, repr_cap=trace.repr_cap, full_locals=trace.full_locals,
+                    cut=None if whole else trace.cut, complete=whole or trace.complete,
+                    event_count=len(rebased), tracer_errors=[], events=rebased)
 
 
 def _cut_reason(trace: Trace) -> str | None:
@@ -444,17 +454,19 @@ def _write_shards(task: Task, raw: list[_RawTrace], outcomes: dict[str, str], co
         if item.test_id is None:
             continue
         traced_tests.add(item.test_id)
-        base = Trace.model_validate(item.model_dump(exclude={"test_id", "sources"}))
+        # The models are passed on as they are, not dumped and validated again: a test of a real
+        # suite can hold 10,000 events, and its function-level traces as many again.
+        base = Trace(**{name: getattr(item, name) for name in Trace.model_fields})
         base.trace_id, base.task_id = f"{task.id}:{number}", task.id
-        candidates = [("test", base)]
+        candidates: Iterator[tuple[Level, Trace]] = iter([("test", base)])
         if options.function_traces and options.max_function_traces_per_test:
-            candidates += [("function", t) for t in function_traces(base, item.sources)]
+            candidates = itertools.chain(candidates, (("function", t) for t in iter_function_traces(base, item.sources)))
         kept_functions = 0
-        for level, trace in candidates:
+        for level, trace in candidates:  # function-level traces are made only until enough are kept
             if level == "function" and kept_functions >= options.max_function_traces_per_test:
                 break
-            record = CorpusTrace(**trace.model_dump(), level=level, test_id=item.test_id,
-                                 parent_trace_id=base.trace_id if level == "function" else None,
+            record = CorpusTrace(**{name: getattr(trace, name) for name in Trace.model_fields}, level=level,
+                                 test_id=item.test_id, parent_trace_id=base.trace_id if level == "function" else None,
                                  content_hash=content_hash(trace.entry, trace.events))
             line = record.model_dump_json() + "\n"
             with corpus.lock:
@@ -593,4 +605,4 @@ def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | No
 
 
 __all__ = ["CorpusManifest", "CorpusOptions", "CorpusTrace", "OutcomeChange", "TaskCorpus", "content_hash",
-           "corpus_command", "corpus_of_task", "function_traces", "load_manifest", "read_corpus", "trace_corpus"]
+           "corpus_command", "corpus_of_task", "function_traces", "iter_function_traces", "load_manifest", "read_corpus", "trace_corpus"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 
@@ -25,6 +25,17 @@ from .sandbox import DiskLimitExceeded, OutputLost, Sandbox, SandboxError
 from .spaces import OBSERVATION_MAX_LENGTH, CodeText, render_text  # noqa: F401  (re-exported)
 from .task import Limits, Task, load_tasks
 from .trajectory import Step, Trajectory, TrajectoryWriter
+
+
+class _Episode(NamedTuple):
+    """The running episode's parts, none of them None (`SWEEnv._episode`)."""
+
+    task: Task
+    sandbox: Sandbox
+    files: tools.FileTools
+    trajectory: Trajectory
+    limits: Limits
+
 
 class SWEEnv(gym.Env):
     """Fix a repository at a commit so that hidden tests pass.
@@ -134,9 +145,9 @@ class SWEEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         if self._done:
             return "The episode is over; call reset() to start a new one.", 0.0, True, False, {"error": "episode over"}
+        episode = self._episode
         started = time.monotonic()
         self._steps += 1
-        limits = self._episode_limits
         info: dict[str, Any] = {"step": self._steps}
         record = Step(index=self._steps, raw=_jsonable(action), observation="", agent_seconds=self._agent_seconds)
         self._agent_seconds = None
@@ -148,28 +159,29 @@ class SWEEnv(gym.Env):
             call = None
             record.observation, record.error = f"Error: {exc}", True
         try:
-            result = tools.run(call.tool, call.args, self._tool_context(limits)) if call is not None else None
+            result = tools.run(call.tool, call.args, self._tool_context(episode)) if call is not None else None
             if result is not None and result.submitted:
-                report = self._grade(result.patch)
+                report = self._grade(episode, result.patch)
                 record.observation = _report_text(report)
                 reward, terminated = report.reward, True
                 self._finish_episode("submitted", report=report)
                 info["report"] = report.model_dump()
             elif result is not None:
+                assert call is not None  # a result comes only from a parsed call
                 record.observation, record.exit_code = _render(result), result.exit_code
                 if tools.REGISTRY[call.tool].runs_commands:
                     # The text's "[exit code N]" is only for reading: a command can print it too.
                     info["exit_code"], info["timed_out"] = result.exit_code, result.timed_out
                 record.error, record.notes = result.error, result.notes
-            reason = self._budget_spent(limits) if not terminated else None
+            reason = self._budget_spent(episode.limits) if not terminated else None
             if reason is not None:
                 truncated = True
                 record.notes.append(f"episode truncated: {reason}")
-                report = self._grade() if self.config.grade_on_truncation else None
-                reward = report.reward if report else 0.0
-                if report is not None:
-                    info["report"] = report.model_dump()
-                self._finish_episode(reason, report=report)
+                final = self._grade(episode) if self.config.grade_on_truncation else None
+                reward = final.reward if final else 0.0
+                if final is not None:
+                    info["report"] = final.model_dump()
+                self._finish_episode(reason, report=final)
         except DiskLimitExceeded as exc:
             # The agent filled the disk: its episode ends (no grading of a tree that large), not an infra fault.
             truncated, terminated, reward = True, False, 0.0
@@ -179,9 +191,9 @@ class SWEEnv(gym.Env):
             cause = self.sandbox.stopped_from_inside() if self.sandbox is not None and not self.sandbox.alive() else None
             if cause is not None:
                 # The engine's record says something in the container stopped it: the agent's doing.
-                report = GradingReport(task_id=self.task.id, status="graded",
+                report = GradingReport(task_id=episode.task.id, status="graded",
                                        error=f"the agent's commands stopped the container: {cause}")
-                reward = report.reward = compute_reward(report, self.config.reward_mode, None, self.task.gold_patch)
+                reward = report.reward = compute_reward(report, self.config.reward_mode, None, episode.task.gold_patch)
                 info["report"] = report.model_dump()
                 record.observation, record.error, info["error"] = f"The episode was ended: {report.error}.", True, report.error
                 self._finish_episode("sandbox_killed", report=report, error=report.error)
@@ -194,7 +206,7 @@ class SWEEnv(gym.Env):
             self._end_with_error(record, info, "internal_error",
                                  f"The environment failed and the episode cannot continue: {type(exc).__name__}: {exc}", exc)
         record.env_seconds = round(time.monotonic() - started, 4)
-        self.trajectory.steps.append(record)
+        episode.trajectory.steps.append(record)
         if self._done:
             self._write_trajectory()
         observation = record.observation[:OBSERVATION_MAX_LENGTH]
@@ -238,9 +250,19 @@ class SWEEnv(gym.Env):
         }
         return task.limits.model_copy(update=overrides)
 
-    def _tool_context(self, limits: Limits) -> tools.ToolContext:
-        remaining = max(limits.episode_timeout - (time.monotonic() - self._started), 1.0)
-        return tools.ToolContext(self.sandbox, self._files, limits.command_timeout, remaining, self.config.output_limit)
+    @property
+    def _episode(self) -> _Episode:
+        """The running episode's parts; RuntimeError when none is running (before reset(), or once it ended:
+        `_finish_episode` lets go of the sandbox)."""
+        if (self._done or self.task is None or self.sandbox is None or self._files is None or self.trajectory is None
+                or self._episode_limits is None):
+            raise RuntimeError("call reset() first")
+        return _Episode(self.task, self.sandbox, self._files, self.trajectory, self._episode_limits)
+
+    def _tool_context(self, episode: _Episode) -> tools.ToolContext:
+        remaining = max(episode.limits.episode_timeout - (time.monotonic() - self._started), 1.0)
+        return tools.ToolContext(episode.sandbox, episode.files, episode.limits.command_timeout, remaining,
+                                 self.config.output_limit)
 
     def _budget_spent(self, limits: Limits) -> Termination | None:
         if self._steps >= limits.max_steps:
@@ -254,22 +276,23 @@ class SWEEnv(gym.Env):
         info["error"] = str(exc)
         self._finish_episode(reason, error=str(exc))
 
-    def _grade(self, patch: str | None = None) -> GradingReport:
+    def _grade(self, episode: _Episode, patch: str | None = None) -> GradingReport:
         """Grade the working tree's diff, or `patch` when the agent submitted one (`submit(patch=...)`)."""
+        task, sandbox = episode.task, episode.sandbox
         if patch is not None:
-            self.trajectory.diff = patch
-            return self.grader.grade(self.task, patch, image=self.sandbox.image)
+            episode.trajectory.diff = patch
+            return self.grader.grade(task, patch, image=sandbox.image)
         try:
-            diff = self.sandbox.diff(self.task.base_commit)
+            diff = sandbox.diff(task.base_commit)
         except SandboxError as exc:
-            if isinstance(exc, OutputLost) or not self.sandbox.alive():
+            if isinstance(exc, OutputLost) or not sandbox.alive():
                 raise
             # The container is fine but git is not (the agent removed or broke .git): its work
             # cannot be read, which is the agent's doing, not the infrastructure's.
-            return GradingReport(task_id=self.task.id, status="patch_failed",
+            return GradingReport(task_id=task.id, status="patch_failed",
                                  error=f"the repository's git state is broken, so no diff could be taken: {exc}")
-        self.trajectory.diff = diff
-        return self.grader.grade(self.task, diff, image=self.sandbox.image)
+        episode.trajectory.diff = diff
+        return self.grader.grade(task, diff, image=sandbox.image)
 
     def _finish_episode(self, reason: Termination, report: GradingReport | None = None, error: str | None = None,
                         write: bool = False) -> None:

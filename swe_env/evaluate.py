@@ -165,7 +165,7 @@ def _evaluate_one(grader: Grader, task: Task, prediction: Prediction, run_id: st
         return InstanceResult(task.id, model, "empty_patch", "empty_patch")
     cached = _read_instance_report(report_file, task.id)
     if cached is not None:
-        outcome = "resolved" if cached.get("resolved") else "unresolved"
+        outcome: Outcome = "resolved" if cached.get("resolved") else "unresolved"
         details = cached.get("swe_env")
         error = details.get("error") if isinstance(details, dict) else None
         return InstanceResult(task.id, model, outcome, "cached", error=error if isinstance(error, str) else None,
@@ -256,10 +256,12 @@ def run_report(tasks: list[Task], predictions: list[Prediction], results: dict[t
     for task in tasks:
         prediction = mine.get(task.id)
         result = results.get((model, task.id))
-        if prediction is None or (result is None and (prediction.model_patch or "").strip()):
+        if prediction is None:
             ids["incomplete"].add(task.id)
         elif not (prediction.model_patch or "").strip():
             ids["empty_patch"].add(task.id)
+        elif result is None:  # a patch, not attempted
+            ids["incomplete"].add(task.id)
         elif result.outcome in ("resolved", "unresolved"):
             ids["completed"].add(task.id)
             ids[result.outcome].add(task.id)

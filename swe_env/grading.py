@@ -56,6 +56,7 @@ DISK_CHECK_SECONDS = 3.0
 """How often the grader checks its container's disk while the tests run (and once more after them)."""
 
 Status = Literal["graded", "patch_failed", "test_patch_failed", "timeout", "infra_error"]
+ReportSource = Literal["junit", "recorder", "reward", "log", "none"]
 
 _RESTORE_FAILED = 97
 _APPLY_METHODS = [
@@ -92,7 +93,7 @@ class GradingReport(BaseModel):
     tests_status: dict[str, TestGroup] = Field(default_factory=lambda: {"FAIL_TO_PASS": TestGroup(), "PASS_TO_PASS": TestGroup()})
     test_results: dict[str, str] = {}
     """Status of each listed test: passed, failed, error, skipped or missing."""
-    report_source: Literal["junit", "recorder", "reward", "log", "none"] = "none"
+    report_source: ReportSource = "none"
     """Where the statuses came from: the JUnit report (pytest), the grader's recorder (django, sympy), a Harbor
     verifier's reward file (harbor), the log (`log_fallback`); `none`: no readable results were written, so every
     listed test is missing."""
@@ -111,7 +112,7 @@ class GradingReport(BaseModel):
     error: str | None = None
     log_tail: str = ""
     seconds: float = 0.0
-    output: str = Field("", exclude=True)
+    output: str = Field(default="", exclude=True)
     """The test command's output (tail of OUTPUT_LIMIT characters); left out of dumps and trajectories."""
     log: list[str] = Field(default_factory=list, exclude=True)
     """What the grader did, one line per step with its time; left out of dumps."""
@@ -263,7 +264,8 @@ class _BudgetedMatcher(difflib.SequenceMatcher):
         super().__init__(None, a, b, autojunk=False)
         self.budget = budget
         # Scanning a[i] in find_longest_match visits every position of b that holds the same element.
-        self.cost = list(itertools.accumulate((len(self.b2j.get(x, ())) for x in a), initial=0))
+        # b2j is made by set_seq2 (typeshed does not declare it).
+        self.cost = list(itertools.accumulate((len(self.b2j.get(x, ())) for x in a), initial=0))  # type: ignore[attr-defined]
 
     def find_longest_match(self, alo=0, ahi=None, blo=0, bhi=None):
         ahi = len(self.a) if ahi is None else ahi
@@ -357,9 +359,9 @@ class Grader:
 
         plan, in_base = self._restore_plan(box, task, runner, [*_paths_of(patch), *written])
         report.restored = plan.reported
-        error = self._restore_and_apply_test_patch(box, task, plan.script, workspace)
-        if error:
-            report.status, report.infrastructure_failure, report.error = "test_patch_failed", True, error
+        test_patch_error = self._restore_and_apply_test_patch(box, task, plan.script, workspace)
+        if test_patch_error:
+            report.status, report.infrastructure_failure, report.error = "test_patch_failed", True, test_patch_error
             return
         if report.restored:
             note(f"restored to base_commit: {', '.join(report.restored)}")
@@ -392,8 +394,8 @@ class Grader:
             report.error = f"the test run exceeded the grading timeout of {timeout:g} s"
             report.test_exit_code = None  # the harness's kill, not the tests' own status
 
-        results, report.report_source, error = self._results(box, task, runner, workspace)
-        report.error = report.error or error
+        results, report.report_source, results_error = self._results(box, task, runner, workspace)
+        report.error = report.error or results_error
         log = report.output if report.report_source == "log" else ""
         # The files an id may name: base_commit's and the test patch's (never the agent's tree).
         known_files = testlogs.known_paths([*in_base, *_paths_of(task.tests.test_patch)])
@@ -468,7 +470,7 @@ class Grader:
         return None
 
     def _results(self, box: Sandbox, task: Task, runner: runners.Runner,
-                 workspace: str) -> tuple[testlogs.JUnitResults | testlogs.RecordedResults | None, str, str | None]:
+                 workspace: str) -> tuple[testlogs.JUnitResults | testlogs.RecordedResults | None, ReportSource, str | None]:
         """The runner's results, where the statuses come from (`GradingReport.report_source`), and why none were read."""
         try:
             found = _read_results(box, runner.results_paths(workspace))
@@ -522,8 +524,10 @@ class Grader:
                 tree, _, in_git = written.stdout.partition("\0--\0")
                 if not in_git.strip():
                     return name, "", [path.removeprefix("./") for path in tree.split("\0") if path]
-                result.output = "it wrote inside .git/"
-            errors.append(f"{name}: {result.output.strip()[-300:]}")
+                failure = "it wrote inside .git/"
+            else:
+                failure = result.output.strip()[-300:]
+            errors.append(f"{name}: {failure}")
             # Every method starts from the tree the image had: a half-applied try leaves nothing behind.
             _checked(box.exec(reset), "resetting the tree after a failed patch method")
         return None, "the patch does not apply: " + " | ".join(errors), []

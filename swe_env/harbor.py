@@ -257,9 +257,9 @@ def _check_supported(path: Path, config: HarborConfig) -> None:
                 refuse(f"{section}.{name}", "values resolved from the host (${VAR}) are not supported; write the value")
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 refuse(f"{section}.{name}", "not a variable name")
-    for where, value in (("verifier.timeout_sec", verifier.timeout_sec), ("agent.timeout_sec", config.agent.timeout_sec),
-                         ("environment.cpus", environment.cpus)):
-        if value is not None and (not math.isfinite(value) or value <= 0):
+    for where, number in (("verifier.timeout_sec", verifier.timeout_sec), ("agent.timeout_sec", config.agent.timeout_sec),
+                          ("environment.cpus", environment.cpus)):
+        if number is not None and (not math.isfinite(number) or number <= 0):
             refuse(where, "must be a positive number")
     for where, size in (("environment.memory", environment.memory), ("environment.storage", environment.storage)):
         if size is not None and not re.fullmatch(r"\s*\d+(\.\d+)?\s*[GgMmKk]\s*", size):
@@ -509,7 +509,7 @@ def to_task(harbor: HarborTask, image: str, workdir: str, path: str, base_commit
     environment, verifier = config.environment, config.verifier
     memory = environment.memory_mb or (_size_mb(environment.memory) if environment.memory else None)
     storage = environment.storage_mb or (_size_mb(environment.storage) if environment.storage else None)
-    limits = {"grading_timeout": verifier.timeout_sec}
+    limits: dict[str, object] = {"grading_timeout": verifier.timeout_sec}  # Limits' fields, validated by it
     if config.agent.timeout_sec:
         limits["episode_timeout"] = config.agent.timeout_sec
     if environment.cpus:
@@ -538,7 +538,7 @@ def to_task(harbor: HarborTask, image: str, workdir: str, path: str, base_commit
                                 env={**({"PATH": path} if path else {}), **environment.env}),
         tests=TestSpec(test_patch=test_patch, fail_to_pass=[runners.HARBOR_REWARD_ID],
                        command=f"{exports}{runners.HARBOR_TESTS_DIR}/test.sh", runner="harbor"),
-        limits=Limits(**limits),
+        limits=Limits.model_validate(limits),
         meta=meta,
     )
 

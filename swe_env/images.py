@@ -186,9 +186,9 @@ def env_dockerfile(base_tag: str, environment: Environment, requirements: tuple[
         cutoff = cutoff if "T" in cutoff else f"{cutoff}T00:00:00Z"
         lines.append(f"RUN pip install -q {shlex.quote(PIP_FOR_CUTOFF)}")
         lines.append(f"ENV PIP_UPLOADED_PRIOR_TO={cutoff}")
-    packages = [*environment.pip_packages, *requirements]
-    if packages:
-        lines.append(f"RUN pip install -q {' '.join(shlex.quote(p) for p in packages)}")
+    pip_packages = [*environment.pip_packages, *requirements]
+    if pip_packages:
+        lines.append(f"RUN pip install -q {' '.join(shlex.quote(p) for p in pip_packages)}")
     lines.extend(f"RUN {command}" for command in environment.env_setup)
     return "\n".join(lines) + "\n"
 

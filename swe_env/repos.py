@@ -180,9 +180,9 @@ def checkout_tarball(task: Task, tar_path: Path, arcname: str = "testbed") -> st
     return sha
 
 
-def _lock_for(key: str) -> threading.Lock:
+def _lock_for(key: str | os.PathLike[str]) -> threading.Lock:
     with _locks_guard:
-        return _locks.setdefault(key, threading.Lock())
+        return _locks.setdefault(os.fspath(key), threading.Lock())
 
 
 def _git_message(exc: git.GitCommandError) -> str:

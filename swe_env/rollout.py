@@ -27,6 +27,7 @@ import gymnasium as gym
 
 from . import engine
 from .agents import Agent, make_agent
+from .config import ImagesMode
 from .env import SWEEnv
 from .errors import FAILED_ENDINGS, RETRYABLE_ENDINGS, InfrastructureError, classify_exception
 from .images import ImageBuilder, image_exists
@@ -68,12 +69,13 @@ def run_episode(env: gym.Env, agent: Agent, task_id: str, episode_index: int | N
     index go in as reset options, so the env's own record (and any file it or a server writes) has them.
     """
     options: dict[str, Any] = {"task_id": task_id}
-    if getattr(agent, "action_format", None):
-        options["action_format"] = agent.action_format
+    action_format, model = getattr(agent, "action_format", None), getattr(agent, "model", None)  # optional in Agent
+    if action_format:
+        options["action_format"] = action_format
     if episode_index is not None:
         options["episode_index"] = episode_index
-    if getattr(agent, "model", None) is not None:
-        options["model"] = agent.model
+    if model is not None:
+        options["model"] = model
     observation, info = env.reset(options=options)
     note_agent_seconds = _env_method(env, "note_agent_seconds")
     agent.reset(observation, info)
@@ -165,7 +167,7 @@ def rollout(
     progress = RolloutProgress(total=len(tasks) * episodes_per_task,
                                skipped=len(tasks) * episodes_per_task - len(jobs))
     writer = TrajectoryWriter(out) if out else None
-    results: dict[tuple[str, int], Trajectory] = {}
+    results: dict[tuple[str, int | None], Trajectory] = {}  # by (task, episode index): the record's own fields
     lock = threading.Lock()
 
     def emit(trajectory: Trajectory) -> None:
@@ -195,7 +197,7 @@ def rollout(
         run = _thread_rollout if backend == "thread" else functools.partial(
             _ray_rollout, retries=ray_retries, on_retry=retried)
         run(tasks, agent, agent_options, env_options, jobs, workers, emit, ray_address)
-    order = {(task.id, index): n for n, (task, index) in enumerate((t, i) for t in tasks for i in range(episodes_per_task))}
+    order: dict[tuple[str, int | None], int] = {(task.id, index): n for n, (task, index) in enumerate((t, i) for t in tasks for i in range(episodes_per_task))}
     return [results[job] for job in sorted(results, key=order.__getitem__)]
 
 
@@ -302,7 +304,7 @@ def _ray_episode(tasks: list[Task], agent: str, agent_options: dict, env_options
     return trajectory.model_dump_json()
 
 
-def _images_here(tasks: list[Task], images_mode: str) -> list[str]:
+def _images_here(tasks: list[Task], images_mode: ImagesMode) -> list[str]:
     """The ids of the tasks whose image this node's engine already has (run pinned to each node)."""
     builder, found = ImageBuilder(images=images_mode), []
     for task in tasks:
@@ -331,7 +333,7 @@ class _Placement:
     elsewhere when that node is gone). What each node has is asked once per node, by a Ray task pinned
     to it; an episode that ends on a node adds its task there."""
 
-    def __init__(self, ray, tasks_ref, images_mode: str):
+    def __init__(self, ray, tasks_ref, images_mode: ImagesMode):
         self.ray, self.tasks_ref, self.images_mode = ray, tasks_ref, images_mode
         self.cpus: dict[str, float] = {}
         self.images: dict[str, set[str]] = {}

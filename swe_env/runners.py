@@ -26,7 +26,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import ClassVar, get_args
+from typing import ClassVar, Literal, get_args
 
 from . import testlogs
 from .task import RunnerName
@@ -41,13 +41,17 @@ class ResultsError(ValueError):
     """A results file that cannot be believed (not written, too large, malformed)."""
 
 
+ResultsSource = Literal["junit", "recorder", "reward"]
+"""Where a runner's statuses come from (`GradingReport.report_source`, besides the log and none)."""
+
+
 class Runner:
     """The pytest runner; the base of the others."""
 
     name: ClassVar[str] = "pytest"
     report_name: ClassVar[str] = "junit.xml"
     """The results file's name in the grader's private folder."""
-    source: ClassVar[str] = "junit"
+    source: ClassVar[ResultsSource] = "junit"
     """What `GradingReport.report_source` says when this runner's results were read."""
     owned_files: ClassVar[tuple[str, ...]] = ()
     """Repository files that are the runner itself: restored whole to base_commit when changed."""
@@ -101,7 +105,7 @@ class _RecorderRunner(Runner):
     """A runner whose outcomes the grader's recorder writes (one JSON line each)."""
 
     report_name: ClassVar[str] = "results.jsonl"
-    source: ClassVar[str] = "recorder"
+    source: ClassVar[ResultsSource] = "recorder"
 
     def files(self, workspace: str) -> dict[str, bytes]:
         return {f"{workspace}/recorder/sitecustomize.py": _RECORDER.read_bytes()}
@@ -184,7 +188,7 @@ class HarborRunner(Runner):
     """
 
     name: ClassVar[str] = "harbor"
-    source: ClassVar[str] = "reward"
+    source: ClassVar[ResultsSource] = "reward"
     @property
     def results_label(self) -> str:
         return f"reward file ({HARBOR_VERIFIER_DIR}/reward.json or reward.txt)"

@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import docker.errors
 import requests
@@ -34,6 +35,9 @@ from .errors import InfrastructureError
 from .images import INSTALLED_TREE
 from .shell import CommandResult, ShellSession
 from .task import Limits, Service, Task
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
 
 _FILE_TIMEOUT = 120.0
 _DISK_CHECK_AFTER_SECONDS = 1.0
@@ -251,7 +255,7 @@ class Sandbox:
         self.name = f"swe-env-{kind}-{uuid.uuid4().hex[:12]}"
         self._labels = engine.managed_labels(kind, **(labels or {}))
         self._ttl = ttl_seconds
-        self.container = None
+        self.container: Container | None = None
         self.shell: ShellSession | None = None
         self._files: ShellSession | None = None
         self.started_at: float | None = None
@@ -332,7 +336,7 @@ class Sandbox:
         """Attach the persistent shell (done lazily: the grader never needs one)."""
         if self.shell is None:
             self.shell = ShellSession(
-                engine.client().api, self.container.id, self.workdir, self.env,
+                engine.client().api, self._container.id, self.workdir, self.env,
                 output_limit=self.output_limit, user=self.user, reset_container=self.stop_all_processes,
             )
             self.shell.start()
@@ -351,7 +355,8 @@ class Sandbox:
             concurrent.futures.wait([self._creating], timeout=_CREATE_WAIT_SECONDS)
             if not self._creating.done():
                 # The engine is very slow: remove the container whenever its create returns.
-                self._creating.add_done_callback(lambda _done, name=self.name: engine.remove_quietly(name))
+                name = self.name
+                self._creating.add_done_callback(lambda _done: engine.remove_quietly(name))
         # By name: also right when start() was interrupted after the engine created it. False: the
         # engine is gone (its restart ends our auto-remove containers), so it stays registered for atexit.
         if not engine.remove_container(self.name):
@@ -371,10 +376,10 @@ class Sandbox:
         """
         api = engine.client().api
         try:
-            api.kill(self.container.id, signal="SIGUSR1")
+            api.kill(self._container.id, signal="SIGUSR1")
             deadline = time.monotonic() + _STOP_ALL_TIMEOUT
             # The engine's `top` lists the container's processes from outside, needing no pid inside.
-            while len(api.top(self.container.id).get("Processes") or []) > _RESIDENT_PROCESSES:
+            while len(api.top(self._container.id).get("Processes") or []) > _RESIDENT_PROCESSES:
                 if time.monotonic() > deadline:
                     raise SandboxError(f"the processes in container {self.name} could not be stopped "
                                        f"within {_STOP_ALL_TIMEOUT:g} s")
@@ -386,13 +391,15 @@ class Sandbox:
                 shell.close()  # their bash is gone; each starts anew on next use
 
     @classmethod
-    def for_task(cls, task: Task, image: str, kind: str, labels: dict[str, str] | None = None, **options) -> "Sandbox":
+    def for_task(cls, task: Task, image: str, kind: str, labels: dict[str, str] | None = None,
+                 **options: Any) -> "Sandbox":
         """A sandbox for `task` from `image`, with the task's limits, workdir, environment, user and
         services (the one place a task becomes a sandbox; `options` override, e.g. `user=None`)."""
-        settings = dict(limits=task.limits, workdir=task.environment.workdir, env=task.environment.env,
-                        user=task.environment.user, services=task.environment.services)
-        settings.update(options)
-        return cls(image, kind=kind, labels={"task": task.id, **(labels or {})}, **settings)
+        environment = task.environment
+        return cls(image, kind=kind, labels={"task": task.id, **(labels or {})},
+                   limits=options.pop("limits", task.limits), workdir=options.pop("workdir", environment.workdir),
+                   env=options.pop("env", environment.env), user=options.pop("user", environment.user),
+                   services=options.pop("services", environment.services), **options)
 
     def __enter__(self) -> "Sandbox":
         return self.start()
@@ -403,6 +410,13 @@ class Sandbox:
     @property
     def id(self) -> str:
         return self.container.id if self.container is not None else ""
+
+    @property
+    def _container(self) -> Container:
+        """The container, for what needs one; RuntimeError before start() or after close()."""
+        if self.container is None:
+            raise RuntimeError(f"sandbox {self.name} has no container: it was not started, or is closed")
+        return self.container
 
     def alive(self) -> bool:
         if self.container is None:
@@ -492,7 +506,7 @@ class Sandbox:
     def disk_used(self) -> int:
         """Bytes the container has written to its writable layer."""
         try:
-            found = engine.client().api.containers(all=True, filters={"id": self.container.id}, size=True)
+            found = engine.client().api.containers(all=True, filters={"id": self._container.id}, size=True)
         except docker.errors.DockerException as exc:
             raise SandboxError(f"container {self.name} cannot be inspected: {exc}") from None
         if not found:
@@ -504,7 +518,7 @@ class Sandbox:
         created: the inodes its writable layer holds on the host's file system. Counted by
         `find` as root (no folder mode hides one), in a cleared environment, bounded in time: a
         count that cannot finish in a minute is reported as 2**31."""
-        created = str((self.container.attrs or {}).get("Created") or "")
+        created = str((self._container.attrs or {}).get("Created") or "")
         try:
             since = int(datetime.datetime.fromisoformat(created[:19]).replace(tzinfo=datetime.timezone.utc)
                         .timestamp()) - 1
@@ -592,7 +606,7 @@ class Sandbox:
                       limit: int) -> tuple[int, tuple[tuple[bytes, int], tuple[bytes, int]]]:
         """Run `command` and stream its output, keeping the head and tail of each stream."""
         api = engine.client().api
-        exec_id = api.exec_create(self.container.id, command, stdout=True, stderr=True, workdir=workdir,
+        exec_id = api.exec_create(self._container.id, command, stdout=True, stderr=True, workdir=workdir,
                                   environment=environment, user=user)["Id"]
         kept = (_HeadTailBytes(limit), _HeadTailBytes(limit))
         for chunks in api.exec_start(exec_id, stream=True, demux=True):
@@ -616,7 +630,7 @@ class Sandbox:
         if self._files is None:
             # Only coreutils run here: the system folders, not the image's PATH (it starts with the venv).
             self._files = ShellSession(
-                engine.client().api, self.container.id, "/", {**self.env, "PATH": SYSTEM_PATH},
+                engine.client().api, self._container.id, "/", {**self.env, "PATH": SYSTEM_PATH},
                 output_limit=_FILES_OUTPUT_LIMIT, strip_ansi=False, user=self.user,
                 reset_container=self.stop_all_processes,
             )
@@ -752,7 +766,7 @@ class Sandbox:
             info.size, info.mode, info.mtime, info.uid, info.gid = len(data), 0o600, int(time.time()), uid, gid
             tar.addfile(info, io.BytesIO(data))
         try:
-            ok = self.container.put_archive("/", buffer.getvalue())
+            ok = self._container.put_archive("/", buffer.getvalue())
         except docker.errors.DockerException as exc:
             raise OSError(f"{path}: cannot write ({str(exc).splitlines()[0][:200]})") from None
         if not ok:

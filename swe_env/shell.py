@@ -18,6 +18,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import docker.errors
 
@@ -193,13 +194,14 @@ class ShellSession:
                 environment=self.env,
                 user=self.user,
             )["Id"]
-            self._response = self.api.exec_start(exec_id, socket=True, demux=False)
+            response = self._response = self.api.exec_start(exec_id, socket=True, demux=False)
         except docker.errors.DockerException as exc:
             raise ShellError(f"cannot start a shell in container {self.container_id[:12]}: {exc}") from None
-        self._sock = getattr(self._response, "_sock", self._response)
+        sock: socket.socket = getattr(response, "_sock", response)  # the raw socket under docker's wrapper
+        self._sock = sock
         self._frames = b""
         try:
-            self._sock.sendall(_SESSION_INIT.encode())
+            sock.sendall(_SESSION_INIT.encode())
         except OSError as exc:
             self.close()
             return f"it closed at once: {exc}", True
@@ -239,6 +241,8 @@ class ShellSession:
             if _internal:
                 raise ShellError("shell is not running")
             self.start()
+        sock = self._sock
+        assert sock is not None  # start() returns only with a shell attached (else ShellError)
         token = secrets.token_hex(12)
         line = (
             # Clear the abort flag first: a SIGUSR1 meant for the previous command may have
@@ -249,13 +253,13 @@ class ShellSession:
         collected = HeadTail(self.output_limit)
         result = CommandResult(output="", exit_code=None)
         try:
-            self._sock.sendall(line.encode())
+            sock.sendall(line.encode())
         except OSError:
             if _internal:
                 self.close()
                 return self._finish(result, collected, started)
             return self._after_death(result, collected, started, "the shell was not running")
-        outcome = self._read_until(token, collected, deadline=started + timeout)
+        outcome = self._read_until(sock, token, collected, deadline=started + timeout)
         if _internal and not isinstance(outcome, int):
             # The session's own probe: no recovery from here (recovery starts a session, which
             # runs this probe); the caller decides.
@@ -264,7 +268,7 @@ class ShellSession:
         if outcome == "timeout":
             result.timed_out = True
             self._kill_children()
-            outcome = self._read_until(token, collected, deadline=time.monotonic() + _GRACE_AFTER_KILL)
+            outcome = self._read_until(sock, token, collected, deadline=time.monotonic() + _GRACE_AFTER_KILL)
             result.notes.append(f"command timed out after {timeout:g} s; its processes were killed")
             if outcome == "timeout":
                 # Still no marker: the shell itself is stuck (a builtin loop), or the pid limit is
@@ -279,7 +283,7 @@ class ShellSession:
         if outcome == "replaced":
             self._kill_shell()
             return self._after_death(result, collected, started, "the command replaced the shell (exec)")
-        if not result.timed_out:
+        if isinstance(outcome, int) and not result.timed_out:  # every other outcome returned above
             result.exit_code = outcome
         return self._finish(result, collected, started)
 
@@ -323,13 +327,16 @@ class ShellSession:
         owner's `reset_container` (the pid limit leaves nothing inside that could kill them);
         returns `why` with that said. Taken when a command outlived its timeout and could not be
         killed or took the shell down, and when no new shell could start."""
+        assert self.reset_container is not None  # its callers come here only when the owner gave one
         self.reset_container()
         return f"{why}{_STOPPED_ALL}"
 
     # ------------------------------------------------------------ socket reading
 
-    def _read_until(self, token: str, collected: HeadTail, deadline: float) -> int | str:
-        """Read until this command's marker: returns the exit code, or "timeout", "eof" or "replaced"."""
+    def _read_until(self, sock: socket.socket, token: str, collected: HeadTail,
+                    deadline: float) -> int | Literal["timeout", "eof", "replaced"]:
+        """Read `sock` (the session's) until this command's marker: returns the exit code, or "timeout",
+        "eof" or "replaced"."""
         keep = _MARKER_MAX
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pending = ""
@@ -344,7 +351,7 @@ class ShellSession:
                     collected.add(pending)
                     return "replaced"
                 next_probe = now + _PROBE_INTERVAL
-            payload = self._next_payload(min(deadline, next_probe) - now)
+            payload = self._next_payload(sock, min(deadline, next_probe) - now)
             if payload is None:
                 continue
             if payload == b"":
@@ -360,7 +367,7 @@ class ShellSession:
                 collected.add(pending[:-keep])
                 pending = pending[-keep:]
 
-    def _next_payload(self, timeout: float) -> bytes | None:
+    def _next_payload(self, sock: socket.socket, timeout: float) -> bytes | None:
         """One payload from Docker's multiplexed stream; b"" at EOF, None on timeout."""
         while True:
             if len(self._frames) >= 8:
@@ -371,11 +378,11 @@ class ShellSession:
                     if payload:
                         return payload
                     continue
-            ready, _, _ = select.select([self._sock], [], [], max(timeout, 0))
+            ready, _, _ = select.select([sock], [], [], max(timeout, 0))
             if not ready:
                 return None
             try:
-                data = self._sock.recv(1 << 16)
+                data = sock.recv(1 << 16)
             except (OSError, ValueError):
                 return b""
             if not data:

@@ -65,7 +65,7 @@ class SharedTextBatch(Sequence):
     def __len__(self) -> int:
         return self._n
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         if isinstance(index, slice):
             return tuple(self[i] for i in range(*index.indices(self._n)))
         if index < 0:

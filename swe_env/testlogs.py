@@ -72,7 +72,7 @@ def known_paths(files: Iterable[str]) -> frozenset[str]:
 
     An id's file is checked against these, so an id relative to a sub-folder rootdir still counts
     as one of the repository's files."""
-    found = set()
+    found: set[str] = set()
     for path in files:
         parts = path.split("/")
         found.update("/".join(parts[i:]) for i in range(len(parts)))

@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -145,6 +145,7 @@ SYSTEM_PROMPT = (
 
 DEFAULT_WORKDIR = "/testbed"
 ExportFormat = Literal["chat", "cwm"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 
 
 CWM_REASONING_PROMPT = (
@@ -376,7 +377,7 @@ def export(
     When a file holds the same episode twice (a resumed rollout that re-ran an infrastructure
     failure), the last record wins. `reasoning` writes CWM's reasoning mode (cwm only; see `to_cwm`).
     """
-    if fmt not in ("chat", "cwm"):
+    if fmt not in EXPORT_FORMATS:
         raise ValueError(f"export format must be chat or cwm, not {fmt!r}")
     if reasoning and fmt != "cwm":
         raise ValueError("reasoning mode is a cwm export option")

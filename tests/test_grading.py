@@ -463,3 +463,4 @@ def test_a_protected_file_is_restored_whatever_characters_and_ignore_rules_surro
     # The same conftest, unprotected, would have won: the hack is real.
     unprotected = task.model_copy(update={"tests": task.tests.model_copy(update={"protected": []})})
     assert Grader().grade(unprotected, hack, image=image).resolved
+

@@ -354,6 +354,97 @@ def test_capped_repr_never_raises():
     assert runner.capped_repr({i: i for i in range(100)}, 8) == "{0: 0, 1" + runner.CUT_SUFFIX
 
 
+def _cyclic_values() -> list:
+    class Long:
+        def __repr__(self):
+            return "<Long " + "x" * 300 + ">"
+
+    class Empty:
+        def __repr__(self):
+            return ""
+
+    itself = [1]
+    itself.append(itself)
+    mapping = {"a": 1}
+    mapping["self"] = mapping
+    inner: list = []
+    wrapped = (inner,)
+    inner.append(wrapped)
+    ring: list = []
+    ring += [None, ring, ring]
+    for key in "abcdefghijklmnopqrstuvwxyz":  # a linked list of lists, as marshmallow's OrderedSet keeps
+        current = ring[1]
+        current[2] = ring[1] = [key, current, ring]
+    deep: list = [1]
+    for level in range(30):
+        deep = [deep, {"k": (deep,)}] if level < 6 else [deep]
+    return [[], (), {}, set(), frozenset(), [1], (1,), (1, 2), {1: 2}, {1}, frozenset({1, 2}), itself, mapping,
+            wrapped, inner, ring, deep, [Empty(), Empty(), 1], {Empty(): Empty()}, [Long()] * 10,
+            {n: Long() for n in range(30)}, {n: [n, (n,), {n}] for n in range(50)}, frozenset(range(500)),
+            list(range(1000)), {"k" * 300: 1}, ["é" * 100, "\ud800"], [b"x" * 300], [()], ([],),
+            [{}, set(), frozenset()], (1.5, 2j, None, True, "a'b\"")]
+
+
+def test_capped_repr_of_containers_is_repr_cut():
+    # Containers are written element by element only up to the cap: the same text as repr() cut.
+    for value in _cyclic_values():
+        whole = repr(value)
+        for cap in (0, 1, 2, 5, 10, 50, 200, 1000, 100_000):
+            expected = whole if len(whole) <= cap else whole[:cap] + runner.CUT_SUFFIX
+            assert runner.capped_repr(value, cap) == expected, (value, cap)
+
+
+EVENT_PROGRAM = """\
+import collections
+
+
+class Box:
+    def __init__(self, items):
+        self.items = items
+
+    def __repr__(self):
+        return f"Box({self.items!r})"
+
+
+def gen(n):
+    for i in range(n):
+        yield {"é": i, "nl": "a\\nb", "tab": "\\t", "quote": '"'}
+
+
+def work():
+    box = Box([1, 2])
+    seen = collections.OrderedDict()
+    for item in gen(3):
+        seen[len(seen)] = item
+        box.items.append(item)
+    try:
+        {}["missing \u2603"]
+    except KeyError as exc:
+        caught = exc
+    text = "x" * 500
+    return box, seen, caught, text
+
+
+work()
+"""
+
+
+def test_event_json_is_what_json_dumps_writes(tmp_path):
+    # The tracer writes each event's JSON from cached parts; it must be json.dumps's text of the event.
+    (tmp_path / "prog.py").write_text(EVENT_PROGRAM, encoding="utf-8")
+    for extra in ({}, {"full_locals": True}, {"repr_cap": 10}):
+        done = run_tracer_here(tmp_path, {"argv": ["python", "prog.py"], "backend": "settrace", **extra})
+        assert done.returncode == 0, done.stderr
+        (line,) = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+        (tmp_path / "out.jsonl").unlink()
+        trace = json.loads(line)
+        events = trace.pop("events")
+        assert {e["event"] for e in events} == {"call", "line", "return", "exception"}
+        expected = (json.dumps(trace, ensure_ascii=False)[:-1] + ', "events": ['
+                    + ",".join(json.dumps(e, ensure_ascii=False) for e in events) + "]}")
+        assert line == expected
+
+
 # ---------------------------------------------------------------- CWM format
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from ..task import Task
@@ -61,13 +61,14 @@ def _load(spec: str, tasks: list[Task], options: dict[str, Any]) -> Agent:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(f"agent {spec!r}: cannot import {module_name!r} ({exc})") from None
-    factory = module
+    factory: Any = module  # the module, then each attribute down the dotted path
     for part in attribute.split("."):
         factory = getattr(factory, part, None)
         if factory is None:
             raise ValueError(f"agent {spec!r}: {module_name!r} has no attribute {attribute!r}")
     if not callable(factory):
         raise ValueError(f"agent {spec!r}: {attribute!r} is not a class or function")
+    parameters: Mapping[str, inspect.Parameter]
     try:
         parameters = inspect.signature(factory).parameters
     except (TypeError, ValueError):

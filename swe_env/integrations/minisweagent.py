@@ -73,7 +73,7 @@ import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -84,8 +84,10 @@ except ImportError as exc:  # pragma: no cover - only without the extra
 
 from .. import diffs
 from ..env import SWEEnv
+from ..sandbox import Sandbox
 from ..shell import ansi_c_quote
 from ..task import Task, load_tasks
+from ..trajectory import Trajectory
 
 SUBMIT_MARKER = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
 """The first output line by which every mini-swe-agent environment recognises a submission."""
@@ -141,12 +143,14 @@ class SWEEnvEnvironment:
         self.result: dict[str, Any] | None = None
         """After the episode ended: the exit message's `extra` (exit_status, submission, reward, report...)."""
         options = {"output_limit": DEFAULT_OUTPUT_LIMIT, "agent_name": "mini-swe-agent", **self.config.env_options}
-        self.swe_env = SWEEnv(tasks=self.config.tasks, **options)
+        env = self.swe_env = SWEEnv(tasks=self.config.tasks, **options)
         try:
             reset_options = {"task_id": self.config.task_id} if self.config.task_id else None
-            _, self.reset_info = self.swe_env.reset(seed=self.config.seed, options=reset_options)
-            self.task: Task = self.swe_env.task
-            self._uname = self._read_uname()
+            _, self.reset_info = env.reset(seed=self.config.seed, options=reset_options)
+            task, sandbox = env.task, env.sandbox
+            assert task is not None and sandbox is not None  # reset() just set them (or raised)
+            self.task: Task = task
+            self._uname = self._read_uname(sandbox)
         except BaseException:
             self.cleanup()
             raise
@@ -156,20 +160,21 @@ class SWEEnvEnvironment:
 
     def execute(self, action: dict, cwd: str = "", *, timeout: int | None = None) -> dict[str, Any]:
         """Run `action["command"]` in a fresh subshell in `cwd`; raise `Submitted` on a submission."""
-        if self.result is not None or self.swe_env is None or self.swe_env.sandbox is None:
+        env = self.swe_env
+        if self.result is not None or env is None or env.sandbox is None:
             return {"output": "", "returncode": -1,
                     "exception_info": "The episode is over (submitted, out of budget or closed); nothing was run.",
                     "extra": {"exception_type": "EpisodeOver", "exception": "episode over"}}
         command = action.get("command", "")
         cwd = cwd or self.config.cwd or self.task.environment.workdir
         seconds = min(max(float(timeout or self.config.timeout), 1.0), 3600.0)
-        observation, _, terminated, truncated, info = self.swe_env.step(
+        observation, _, terminated, truncated, info = env.step(
             {"tool": "bash", "command": self._wrap(command, cwd), "timeout": seconds})
         output = self._output(observation, info, command, seconds)
         if terminated or truncated:
-            self._end(info, output)
+            self._end(env, info, output)
         if self._is_submission(output):
-            self._submit("".join(output["output"].lstrip().splitlines(keepends=True)[1:]))
+            self._submit(env, "".join(output["output"].lstrip().splitlines(keepends=True)[1:]))
         return output
 
     def get_template_vars(self, **kwargs: Any) -> dict[str, Any]:
@@ -253,23 +258,23 @@ class SWEEnvEnvironment:
         lines = output["output"].lstrip().splitlines(keepends=True)
         return bool(lines) and lines[0].strip() == SUBMIT_MARKER and output["returncode"] == 0
 
-    def _submit(self, text: str) -> None:
-        step = self.swe_env.trajectory.steps[-1]
+    def _submit(self, env: SWEEnv, text: str) -> None:
+        step = _trajectory(env).steps[-1]
         if any("characters; " in note and "cut from the middle" in note for note in step.notes):
             # The submitted patch lost its middle to the output limit: grading it would grade garbage.
             raise InterruptAgentFlow({
                 "role": "user",
-                "content": f"The submission was longer than the output limit ({self.swe_env.config.output_limit} "
+                "content": f"The submission was longer than the output limit ({env.config.output_limit} "
                            "characters) and was cut, so it was not submitted. Submit a smaller patch.",
                 "extra": {"interrupt_type": "SubmissionCut"},
             })
         mode = self.config.submission
         as_patch = mode == "patch" or (mode == "auto" and bool(text.strip()) and bool(diffs.touched_paths(text)))
-        _, _, _, _, info = self.swe_env.step({"tool": "submit", "patch": text} if as_patch else {"tool": "submit"})
+        _, _, _, _, info = env.step({"tool": "submit", "patch": text} if as_patch else {"tool": "submit"})
         if "report" not in info:
-            self._end(info, None)
+            self._end(env, info, None)
         report = info["report"]
-        graded = self.swe_env.trajectory.diff or ""
+        graded = _trajectory(env).diff or ""
         self.result = {
             "exit_status": "Submitted",
             "submission": graded,
@@ -281,9 +286,9 @@ class SWEEnvEnvironment:
         }
         raise Submitted({"role": "exit", "content": graded, "extra": dict(self.result)})
 
-    def _end(self, info: dict, output: dict | None) -> None:
+    def _end(self, env: SWEEnv, info: dict, output: dict | None) -> NoReturn:
         """The env ended the episode on its own (budget, dead container): an exit message for the agent."""
-        trajectory = self.swe_env.trajectory
+        trajectory = _trajectory(env)
         termination = trajectory.termination or "ended"
         report = info.get("report")
         status = {"max_steps": "LimitsExceeded", "time_limit": "TimeExceeded"}.get(termination, termination)
@@ -302,13 +307,19 @@ class SWEEnvEnvironment:
         error = {"LimitsExceeded": LimitsExceeded, "TimeExceeded": TimeExceeded}.get(status, InterruptAgentFlow)
         raise error({"role": "exit", "content": content, "extra": dict(self.result)})
 
-    def _read_uname(self) -> dict[str, str]:
-        result = self.swe_env.sandbox.exec("uname -s; uname -n; uname -r; uname -v; uname -m", timeout=30,
-                                           idempotent=True)
+    def _read_uname(self, sandbox: Sandbox) -> dict[str, str]:
+        result = sandbox.exec("uname -s; uname -n; uname -r; uname -v; uname -m", timeout=30,
+                             idempotent=True)
         values = result.stdout.splitlines()
         if result.exit_code != 0 or len(values) != len(_UNAME_FIELDS):
             return dict.fromkeys(_UNAME_FIELDS, "")
         return dict(zip(_UNAME_FIELDS, values))
+
+
+def _trajectory(env: SWEEnv) -> Trajectory:
+    """The running episode's record (the env's own, not a copy): set from the first reset on."""
+    assert env.trajectory is not None  # only called after a step, and step() needs a reset() first
+    return env.trajectory
 
 
 # ---------------------------------------------------------------- batch runs (mini-swe-agent's swebench loop)

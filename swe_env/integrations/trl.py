@@ -77,6 +77,7 @@ class SWEEnvTRL:
         observation, info = self.swe_env.reset(options={"task_id": task_id} if task_id else None)
         self.task_id, self.report, self.reward = info["task_id"], None, 0.0
         task = self.swe_env.task
+        assert task is not None  # reset() just set it (or raised)
         text = (f"{task.problem_statement.rstrip()}\n\nThe repository is checked out at {task.environment.workdir}. "
                 "Use the tools (bash, view, edit, create, undo_edit) to fix the problem, then call submit.")
         prompt = kwargs.get("prompt")
