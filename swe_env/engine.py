@@ -108,7 +108,8 @@ def remove_container(container: str, wait: float = 15.0) -> bool:
     """Remove a container (name or id) and everything it holds; True once it is gone (or was never
     there), False when the engine cannot be reached (its restart ends our auto-remove containers, and
     atexit or gc tries again). A removal already under way (auto-remove got there first) is waited
-    out for up to `wait` seconds. Other engine errors are raised."""
+    out for up to `wait` seconds (with `wait=0` it counts as done: gc and the quiet remove do not wait).
+    Other engine errors are raised."""
     try:
         client().api.remove_container(container, force=True)
     except docker.errors.NotFound:
