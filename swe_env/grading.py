@@ -11,13 +11,17 @@ In a new container from the task's instance image:
    files (tox.ini when tox runs the tests, Django's runtests.py, sympy's bin/test ...): the
    pure decision is `protection.paths_to_restore`;
 3. apply the hidden test patch;
-4. run the test command as written, its runner (`runners`) getting machine-readable results
-   into a folder outside the repository whose name is new for every grading: pytest a JUnit
-   XML report, Django and sympy the grader's recorder; meanwhile a watcher checks the
-   container's disk every DISK_CHECK_SECONDS (`Sandbox.check_disk`: the writable layer's size
-   plus 16 KiB per file made) and, past `limits.disk`, stops every process in it
-   (`Sandbox.stop_all_processes`), and the disk is checked once more after the run: a run
-   over the limit is the code under test's doing, graded with nothing it wrote believed;
+4. run the test command as written (`Sandbox.exec_to_end`): its output is one stream to the
+   host, and its runner (`runners`) writes machine-readable results to the other, through a
+   path that is that stream (pytest a JUnit XML report, Django and sympy the grader's
+   recorder), so they leave the container as they are written; when the command ends every
+   process left in the container is stopped, and nothing the run leaves in the container is
+   read but Harbor's reward file (through the engine, after that stop); meanwhile a watcher
+   checks the container's disk every DISK_CHECK_SECONDS (`Sandbox.check_disk`: the writable
+   layer's size, the engine's host files mounted in it, plus 16 KiB per file the layer holds,
+   all from the engine) and, past `limits.disk`, stops every process in it, and the disk is
+   checked once more after the run: a run over the limit is the code under test's doing,
+   graded with nothing it wrote believed;
 5. decide every listed test from those results (pytest: by its node id or by the id
    SWE-bench's log parsers would have cut from pytest's summary, `testlogs`): a test that is
    not in them failed; ids no report can produce (progress-line fragments in some datasets)
@@ -45,7 +49,7 @@ from .images import ImageBuilder
 from .protection import GIT as _GIT
 from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
 from .config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
-from .sandbox import DiskLimitExceeded, ExecResult, Sandbox, SandboxError
+from .sandbox import DiskLimitExceeded, Framed, FramedRun, Sandbox, SandboxError
 from .task import Task
 
 GRADER_DIR = "/run/swe-env-grader"
@@ -54,6 +58,10 @@ OUTPUT_LIMIT = 2_000_000
 """Characters of test output kept (the tail) for `GradingReport.output`."""
 DISK_CHECK_SECONDS = 3.0
 """How often the grader checks its container's disk while the tests run (and once more after them)."""
+_RESULTS_FD = 3
+"""The test run's descriptor for its results stream (the exec's stderr; the output goes to its stdout)."""
+_RESULTS_MARK = "\0results\0"
+"""Stands for the results path in a runner's environment values (the path is known to the shell only)."""
 
 Status = Literal["graded", "patch_failed", "test_patch_failed", "timeout", "infra_error"]
 ReportSource = Literal["junit", "recorder", "reward", "log", "none"]
@@ -367,16 +375,19 @@ class Grader:
             note(f"restored to base_commit: {', '.join(report.restored)}")
         note("test patch applied" if task.tests.test_patch.strip() else "no test patch")
 
-        output_path = f"{workspace}/output.txt"
-        run, elapsed, watch = self._run_tests(box, task, runner, workspace, output_path)
+        run, elapsed, watch = self._run_tests(box, task, runner, workspace)
         report.test_run_seconds = round(elapsed, 3)
-        note(f"test command exited {run.exit_code} after {elapsed:.2f} s"
-             + ("; the engine lost what it printed outside the output file" if run.output_lost and not watch.over else ""))
-        if run.exit_code is None or not box.alive():
+        note(f"test command exited {run.exit_code} after {elapsed:.2f} s")
+        late = run.stdout.late + run.stderr.late
+        if late:
+            note(f"{late} bytes written after the test command ended, by processes it left behind, were dropped")
+        if not box.alive():
             raise SandboxError(f"the grader's container {box.name} died during the test run")
         over = self._disk_over(box, watch)
         report.test_exit_code = None if watch.over else run.exit_code  # stopped by the watcher: not the tests' status
-        report.output = _test_output(box, output_path, run.output)
+        report.output = run.stdout.data.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:]
+        if run.stdout.cut:
+            note(f"{run.stdout.cut} bytes from the middle of the test output were dropped")
         report.log_tail = report.output[-4000:]
         if over:
             # The code under test wrote it (the grader's own files are a few KB): the model's failure,
@@ -394,7 +405,7 @@ class Grader:
             report.error = f"the test run exceeded the grading timeout of {timeout:g} s"
             report.test_exit_code = None  # the harness's kill, not the tests' own status
 
-        results, report.report_source, results_error = self._results(box, task, runner, workspace)
+        results, report.report_source, results_error = self._results(box, task, runner, workspace, run.stderr)
         report.error = report.error or results_error
         log = report.output if report.report_source == "log" else ""
         # The files an id may name: base_commit's and the test patch's (never the agent's tree).
@@ -438,20 +449,27 @@ class Grader:
             return f"the task's test patch does not apply: {applied.output.strip()[-300:]}"
         return None
 
-    def _run_tests(self, box: Sandbox, task: Task, runner: runners.Runner, workspace: str,
-                   output_path: str) -> tuple[ExecResult, float, _DiskWatch]:
-        """Run the test command as written, its output into `output_path`, under a `_DiskWatch`:
-        the exec's result, its seconds and the watch (what it found)."""
-        # The runner's settings go through the environment so the task's command stays as written; the
-        # output goes to a file so a process left running in the background cannot hold the exec open.
+    def _run_tests(self, box: Sandbox, task: Task, runner: runners.Runner,
+                   workspace: str) -> tuple[FramedRun, float, _DiskWatch]:
+        """Run the test command as written (`Sandbox.exec_to_end`: once it has ended, nothing it
+        started runs on) under a `_DiskWatch`: the run, its seconds and the watch (what it found).
+
+        Its output (stdout and stderr) is the run's first stream; the runner writes its results
+        to the second, through `/proc/<this shell>/fd/3`: a path, so it reaches pytest under tox
+        too, which closes inherited descriptors."""
         for path, data in runner.files(workspace).items():
             box.write_file(path, data)
+        results = f"/proc/$$/fd/{_RESULTS_FD}"
+        exports = "".join(f"export {name}={_with_results(value, results)}\n"
+                          for name, value in runner.environment(_RESULTS_MARK).items())
         prelude = runner.prelude(workspace)
-        script = (f"mkdir -p {shlex.quote(workspace)} && exec >{shlex.quote(output_path)} 2>&1 </dev/null\n"
+        # The runner's settings go through the environment so the task's command stays as written.
+        script = (f"mkdir -p {shlex.quote(workspace)} && exec {_RESULTS_FD}>&2 2>&1 </dev/null\n" + exports
                   + (prelude + "\n" if prelude else "") + task.tests.command)
         run_started = time.monotonic()
         with _DiskWatch(box) as watch:
-            run = box.exec(["bash", "-c", script], timeout=task.limits.grading_timeout, env=runner.environment(workspace))
+            run = box.exec_to_end(["/bin/bash", "-c", script], timeout=task.limits.grading_timeout,
+                                  max_stdout=OUTPUT_LIMIT, max_stderr=runners.RESULTS_LIMIT)
         return run, time.monotonic() - run_started, watch
 
     def _disk_over(self, box: Sandbox, watch: _DiskWatch) -> str | None:
@@ -469,20 +487,27 @@ class Grader:
             return str(exc)
         return None
 
-    def _results(self, box: Sandbox, task: Task, runner: runners.Runner,
-                 workspace: str) -> tuple[testlogs.JUnitResults | testlogs.RecordedResults | None, ReportSource, str | None]:
-        """The runner's results, where the statuses come from (`GradingReport.report_source`), and why none were read."""
+    def _results(self, box: Sandbox, task: Task, runner: runners.Runner, workspace: str,
+                 stream: Framed) -> tuple[testlogs.JUnitResults | testlogs.RecordedResults | None, ReportSource, str | None]:
+        """The runner's results (from the run's results stream, or the files of a runner that writes
+        its own, read through the engine), where the statuses come from (`GradingReport.report_source`),
+        and why none were read."""
         try:
-            found = _read_results(box, runner.results_paths(workspace))
-            if any(content.truncated for _path, content in found):  # a cut report is not believed (nor parsed)
-                raise runners.ResultsError(f"the results file is larger than {runners.RESULTS_LIMIT} bytes")
-            return runner.read_results([(path, content.data) for path, content in found]), runner.source, None
+            if runner.streams_results:
+                if not stream.complete or stream.cut:  # a cut report is not believed (nor parsed)
+                    raise runners.ResultsError(f"the results were larger than {runners.RESULTS_LIMIT} bytes")
+                found = [("stream", stream.data)]
+            else:
+                found = _read_results(box, runner.results_paths(workspace))
+            return runner.read_results(found), runner.source, None
         except (FileNotFoundError, IsADirectoryError, runners.ResultsError) as exc:
             if task.tests.log_fallback:
                 return None, "log", None
             # Without results nothing is believed: the output is the agent's code talking.
             detail = str(exc) if isinstance(exc, runners.ResultsError) else type(exc).__name__
             return None, "none", f"no readable {runner.results_label} was written ({detail})"
+        except OSError as exc:  # a link or a device where the file should be: put there by the code under test
+            return None, "none", f"no readable {runner.results_label} was written ({exc})"
 
     def _paths_git_reads(self, box: Sandbox, patch_path: str) -> list[str] | None:
         """Every path git's own reading of the patch names (old and new), or None when git cannot read it."""
@@ -624,30 +649,28 @@ def _unsafe_path(path: str) -> bool:
     return path.startswith("/") or ".git" in parts or ".." in parts
 
 
-def _read_results(box: Sandbox, paths: list[str]) -> list:
-    """Each of the runner's results files that exists, in order: (its path, its first RESULTS_LIMIT bytes).
+def _read_results(box: Sandbox, paths: list[str]) -> list[tuple[str, bytes]]:
+    """Each of the runner's results files that exists, in order: (its path, its bytes), read
+    through the engine (the code under test may have replaced any binary in the container).
 
-    FileNotFoundError when none does."""
+    FileNotFoundError when none does; ResultsError for one larger than RESULTS_LIMIT."""
     found = []
     for path in paths:
         try:
-            found.append((path, box.read(path, max_bytes=runners.RESULTS_LIMIT)))
+            content = box.read_from_engine(path, max_bytes=runners.RESULTS_LIMIT)
         except FileNotFoundError:
             continue
+        if content.truncated:
+            raise runners.ResultsError(f"{path} is larger than {runners.RESULTS_LIMIT} bytes")
+        found.append((path, content.data))
     if not found:
-        raise FileNotFoundError(paths[0])
+        raise FileNotFoundError(paths[0] if paths else "results")
     return found
 
 
-def _test_output(box: Sandbox, output_path: str, stray: str) -> str:
-    """The test command's output: the tail of its output file, then what bypassed the redirection; OUTPUT_LIMIT characters."""
-    try:
-        # Only the tail travels: the agent's code may have written (or `truncate`d) any size.
-        output_bytes = box.read(output_path, max_bytes=OUTPUT_LIMIT, tail=True).data
-    except FileNotFoundError:
-        output_bytes = b""
-    # Whatever bypassed the redirection (written to an inherited descriptor) is kept too.
-    return (output_bytes.decode("utf-8", errors="replace") + stray)[-OUTPUT_LIMIT:]
+def _with_results(value: str, results: str) -> str:
+    """`value` as one shell word, `_RESULTS_MARK` in it replaced by `results` (expanded by the shell)."""
+    return f'"{results}"'.join(shlex.quote(part) for part in value.split(_RESULTS_MARK))
 
 
 def _checked(result, what: str):

@@ -2,14 +2,21 @@
 
 A runner decides three things for one grading: what the test command's process gets (the
 environment, files in the grader's private folder), which repository files are the runner
-itself (restored whole to base_commit when changed), and how its results file is read. The
+itself (restored whole to base_commit when changed), and how its results are read. The
 task's command always runs as written.
 
-- `pytest`: a JUnit XML report requested through PYTEST_ADDOPTS (and tox's setenv).
+Results travel on the test run's second stream (`Sandbox.exec_to_end`): the runner is told to
+write them to a path that is that stream (`/proc/<the grader's shell>/fd/3`), so they leave the
+container as they are written and no file is left for a process of the code under test to
+rewrite after the run. Only Harbor's verifier writes a file of its own, read after every
+process in the container was stopped.
+
+- `pytest`: a JUnit XML report requested through PYTEST_ADDOPTS (and tox's setenv); a command
+  that runs pytest more than once writes several, and each test's worst outcome counts.
 - `django` and `sympy`: their runners write no report, so a grader-owned recorder
   (`swe_env/reporter/sitecustomize.py`, standard library only) is put first on PYTHONPATH in
   the grader's private folder; it hooks unittest's `TestResult` (Django's runner is unittest's)
-  or sympy's `PyTestReporter` once their module is imported and appends one JSON line per
+  or sympy's `PyTestReporter` once their module is imported and writes one JSON line per
   outcome. The test output is never parsed: what the tests print is the agent's code talking.
 - `harbor`: a Harbor task's verifier (`swe_env.harbor`): the tests folder, carried by the test
   patch under `HARBOR_TESTS_IN_PATCH`, is moved to `/tests`, `/logs/verifier` is made anew
@@ -49,8 +56,9 @@ class Runner:
     """The pytest runner; the base of the others."""
 
     name: ClassVar[str] = "pytest"
-    report_name: ClassVar[str] = "junit.xml"
-    """The results file's name in the grader's private folder."""
+    streams_results: ClassVar[bool] = True
+    """The runner writes its results to the path `environment` is given (the run's results stream);
+    False: to files of its own (`results_paths`), read after the run."""
     source: ClassVar[ResultsSource] = "junit"
     """What `GradingReport.report_source` says when this runner's results were read."""
     owned_files: ClassVar[tuple[str, ...]] = ()
@@ -60,11 +68,11 @@ class Runner:
         """Files the grader writes into its private folder before the run (path -> bytes)."""
         return {}
 
-    def environment(self, workspace: str) -> dict[str, str]:
-        """Variables for the test command's process."""
+    def environment(self, results: str) -> dict[str, str]:
+        """Variables for the test command's process; `results` is the path its results go to."""
         # tox (4.12+) gives its commands only listed variables, and a tox.ini's own `setenv` may
         # set PYTEST_ADDOPTS (sphinx's does): TOX_OVERRIDE appends ours to setenv, so it wins.
-        addopts = f"--junitxml={workspace}/{self.report_name} -o junit_family=xunit1 -p no:cacheprovider"
+        addopts = f"--junitxml={results} -o junit_family=xunit1 -p no:cacheprovider"
         return {"PYTEST_ADDOPTS": addopts, "TOX_OVERRIDE": f"testenv.setenv+=PYTEST_ADDOPTS={addopts}"}
 
     def prelude(self, workspace: str) -> str:
@@ -80,11 +88,12 @@ class Runner:
         return [*self.owned_files, *(["tox.ini"] if _RUNS_TOX.search(command) else [])]
 
     def results_paths(self, workspace: str) -> list[str]:
-        """Where the results files may be; `read_results` gets those that exist, in this order."""
-        return [f"{workspace}/{self.report_name}"]
+        """Where the results files of a runner that does not stream them may be; `read_results`
+        gets those that exist, in this order."""
+        return []
 
     def read_results(self, found: list[tuple[str, bytes]]) -> testlogs.JUnitResults | testlogs.RecordedResults:
-        """Results from the results files that exist (path, bytes), in `results_paths`' order: the first decides."""
+        """Results from what was written (path or "stream", bytes), in `results_paths`' order: the first decides."""
         path, data = found[0]
         return self.read(data, path)
 
@@ -95,8 +104,10 @@ class Runner:
 
     def read(self, data: bytes, path: str = "") -> testlogs.JUnitResults | testlogs.RecordedResults:
         """Results from the bytes of the results file at `path`; ResultsError when they cannot be read."""
+        if not data.strip():
+            raise ResultsError("none was written")
         try:
-            return testlogs.parse_junit(data.decode("utf-8", errors="replace"))
+            return testlogs.parse_junit_reports(data.decode("utf-8", errors="replace"))
         except testlogs.ReportError as exc:
             raise ResultsError(str(exc)) from None
 
@@ -104,14 +115,13 @@ class Runner:
 class _RecorderRunner(Runner):
     """A runner whose outcomes the grader's recorder writes (one JSON line each)."""
 
-    report_name: ClassVar[str] = "results.jsonl"
     source: ClassVar[ResultsSource] = "recorder"
 
     def files(self, workspace: str) -> dict[str, bytes]:
         return {f"{workspace}/recorder/sitecustomize.py": _RECORDER.read_bytes()}
 
-    def environment(self, workspace: str) -> dict[str, str]:
-        return {"SWE_ENV_RESULTS": f"{workspace}/{self.report_name}", "SWE_ENV_RUNNER": self.name}
+    def environment(self, results: str) -> dict[str, str]:
+        return {"SWE_ENV_RESULTS": results, "SWE_ENV_RUNNER": self.name}
 
     def prelude(self, workspace: str) -> str:
         # Exported here, not passed to the exec: the image's own PYTHONPATH must be kept behind ours.
@@ -120,6 +130,8 @@ class _RecorderRunner(Runner):
     def read(self, data: bytes, path: str = "") -> testlogs.RecordedResults:
         if len(data) > RESULTS_LIMIT:
             raise ResultsError(f"the results file is larger than {RESULTS_LIMIT} bytes")
+        if not data.strip():
+            raise ResultsError("no outcome was recorded")
         results = testlogs.RecordedResults()
         for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
             if not line.strip():
@@ -189,11 +201,13 @@ class HarborRunner(Runner):
 
     name: ClassVar[str] = "harbor"
     source: ClassVar[ResultsSource] = "reward"
+    streams_results: ClassVar[bool] = False
+
     @property
     def results_label(self) -> str:
         return f"reward file ({HARBOR_VERIFIER_DIR}/reward.json or reward.txt)"
 
-    def environment(self, workspace: str) -> dict[str, str]:
+    def environment(self, results: str) -> dict[str, str]:
         return {}
 
     def prelude(self, workspace: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import atexit
 import base64
 import concurrent.futures
-import datetime
+import json
 import io
 import posixpath
 import shlex
@@ -43,6 +43,8 @@ _FILE_TIMEOUT = 120.0
 _DISK_CHECK_AFTER_SECONDS = 1.0
 _DISK_CHECK_EVERY = 10
 _LOST_OUTPUT_RETRIES = 2
+_EXEC_POLL_SECONDS = 0.25
+"""How often `exec_to_end` asks the engine whether the command has ended."""
 _TOKEN_BOTH_STREAMS = (
     'token=$1; shift; exec 3>&2 2>/dev/null; printf %s "$token"; printf %s "$token" >&3; '
     '/usr/bin/env -- "$@" 2>&3 3>&-; status=$?; printf %s "$token"; printf %s "$token" >&3; exit "$status"'
@@ -58,6 +60,8 @@ _MAIN_PROCESS = (
 `wait` returns as soon as a trapped signal arrives, and the loop starts a new `sleep` for the rest."""
 SERVICES_LOG = "/run/swe-env-services.log"
 """Where the task's services write their output (`task.Service`)."""
+_OUR_SIGNALS = {"10", "SIGUSR1", "USR1"}
+"""How the engine's event log names the signal `stop_all_processes` sends (SIGUSR1)."""
 _RESIDENT_PROCESSES = 3  # init, the main bash and its sleep: what stop_all_processes leaves
 _STOP_ALL_TIMEOUT = 20.0
 _CREATE_WAIT_SECONDS = 30.0  # close() waits this long for a create an interrupt cut short
@@ -77,6 +81,14 @@ MAX_DIFF_BYTES = 32 * 1024 * 1024
 _INODE_COST = 16 * 1024
 """Each inode the container created counts this many bytes against `limits.disk`: 300,000 empty
 files take no space in the writable layer's size but do use the host file system's inodes."""
+_CHANGE_KEY = b'"Path"'
+_CHANGES_CHUNK = 64 * 1024
+_ENGINE_READ_TIMEOUT = 60
+"""Seconds the engine may take to start answering a count or a read (then the count is "too many")."""
+_ENGINE_MOUNTED_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+"""Files the engine bind-mounts from its host into every container (`HostsPath`, `HostnamePath`, `ResolvConfPath`)."""
+_FILE_COUNTS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="swe-env-file-count")
+"""Where episodes' file counts run (`Sandbox.check_disk(wait=False)`), off the step's path."""
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 """PATH for host-side commands after the agent acted: system folders only (not the venv)."""
 _CLEAN_ENV = ("/usr/bin/env", "-i", f"PATH={SYSTEM_PATH}", "HOME=/nonexistent", "LANG=C.UTF-8")
@@ -166,6 +178,18 @@ class _HeadTailBytes:
         tail = bytes(self.tail[-self.tail_limit:]) if self.tail_limit else b""
         return bytes(self.head) + tail, self.total - len(self.head) - len(tail)
 
+    def framed(self, mark: bytes) -> "Framed | None":
+        """What lies between the first two copies of `mark` (see `Framed`), or None when the
+        stream does not start with one. The bytes dropped lie right after the head."""
+        stream, cut = self.value()
+        if not stream.startswith(mark):
+            return None
+        end = stream.find(mark, len(mark))
+        if end < 0:
+            return Framed(stream[len(mark):], complete=False, cut=cut)
+        inside = cut if end >= len(self.head) else 0
+        return Framed(stream[len(mark):end], complete=True, cut=inside, late=len(stream) - end - len(mark) + cut - inside)
+
 
 @dataclass
 class FileContent:
@@ -180,6 +204,28 @@ class FileContent:
     @property
     def truncated(self) -> bool:
         return self.size > len(self.data)
+
+
+@dataclass
+class Framed:
+    """One stream of `Sandbox.exec_to_end`: what the command wrote between the wrapper's two tokens."""
+
+    data: bytes
+    complete: bool
+    """The closing token was seen: everything up to the command's end is here (but for `cut`)."""
+    cut: int = 0
+    """Bytes dropped from the middle of what the command wrote (over the stream's bound)."""
+    late: int = 0
+    """Bytes written after the command ended, by processes it left behind (dropped)."""
+
+
+@dataclass
+class FramedRun:
+    """Outcome of `Sandbox.exec_to_end`."""
+
+    exit_code: int
+    stdout: Framed
+    stderr: Framed
 
 
 class SandboxError(InfrastructureError):
@@ -262,6 +308,7 @@ class Sandbox:
         self._oom_kills = 0
         self._ids: tuple[int, int] | None = None
         self._steps_since_disk_check = 0
+        self._files_count: concurrent.futures.Future | None = None
         self._creating: concurrent.futures.Future | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -434,7 +481,8 @@ class Sandbox:
         running out, the engine failing): that one is ours, an infrastructure failure.
 
         The evidence is the engine's event log for this container, which nothing inside can
-        write: a stop that anyone asked for through the API is a `kill` event (removal by
+        write: a stop that anyone asked for through the API is a `kill` event (but our own
+        SIGUSR1, which the main process traps and which stops nothing; removal by
         force, `docker stop`, the engine shutting down); a main process that died of a signal
         sent from inside the container, or of the OOM killer, leaves only `die` (exit code
         not 0) and `oom`. The main process ending by itself (exit 0) is the TTL.
@@ -447,6 +495,10 @@ class Sandbox:
                                                  filters={"container": self.container.id}))
         except (docker.errors.DockerException, requests.RequestException):
             return None
+        # Our own SIGUSR1 (`stop_all_processes`) is a kill event too, but never a stop: the main process traps it.
+        events = [event for event in events if not ((event.get("status") or event.get("Action")) == "kill"
+                                                    and str(event.get("Actor", {}).get("Attributes", {}).get("signal"))
+                                                    in _OUR_SIGNALS)]
         actions = [event.get("status") or event.get("Action") for event in events]
         if "kill" in actions or "die" not in actions:
             return None
@@ -487,9 +539,11 @@ class Sandbox:
             )
             result.output += f"\n[{result.notes[-1]}]"
         self._steps_since_disk_check += 1
-        # Writing gigabytes takes time: check after long commands, and every few steps for slow fillers.
-        if result.seconds > _DISK_CHECK_AFTER_SECONDS or self._steps_since_disk_check >= _DISK_CHECK_EVERY:
-            self.check_disk()
+        # Writing gigabytes takes time: check after long commands, and every few steps for slow fillers;
+        # a file count that finished in the background since the last step is looked at now.
+        counted = self._files_count is not None and self._files_count.done()
+        if counted or result.seconds > _DISK_CHECK_AFTER_SECONDS or self._steps_since_disk_check >= _DISK_CHECK_EVERY:
+            self.check_disk(wait=False)
         return result
 
     def _read_oom_kills(self) -> int:
@@ -504,51 +558,102 @@ class Sandbox:
         return max(counts, default=self._oom_kills)
 
     def disk_used(self) -> int:
-        """Bytes the container has written to its writable layer."""
+        """Bytes the container has written: its writable layer, and the host files bind-mounted into it."""
         try:
             found = engine.client().api.containers(all=True, filters={"id": self._container.id}, size=True)
         except docker.errors.DockerException as exc:
             raise SandboxError(f"container {self.name} cannot be inspected: {exc}") from None
         if not found:
             raise SandboxError(f"container {self.name} is gone")
-        return int(found[0].get("SizeRw") or 0)
+        return int(found[0].get("SizeRw") or 0) + self._mounted_files_size()
 
-    def files_created(self) -> int:
-        """Files, folders and links made (or copied up by a change) in the container since it was
-        created: the inodes its writable layer holds on the host's file system. Counted by
-        `find` as root (no folder mode hides one), in a cleared environment, bounded in time: a
-        count that cannot finish in a minute is reported as 2**31."""
-        created = str((self._container.attrs or {}).get("Created") or "")
+    def files_created(self, stop_after: int | None = None) -> int:
+        """Files, folders, links and deletions the container's writable layer holds: the inodes it
+        takes on the host's file system. Counted from the engine's list of the layer's changes
+        (`docker diff`), which nothing in the container can alter (no binary of the container
+        runs), read as a stream and cut once `stop_after` entries are seen (so 10 million files
+        cost the host a bounded read). About 0.5 s per count, whatever the layer holds."""
+        api = engine.client().api
+        count, carry = 0, b""
         try:
-            since = int(datetime.datetime.fromisoformat(created[:19]).replace(tzinfo=datetime.timezone.utc)
-                        .timestamp()) - 1
-        except ValueError:
-            since = int(time.time() - (time.monotonic() - (self.started_at or time.monotonic()))) - 60
-        script = (f"/usr/bin/timeout -k 5 60 /usr/bin/find / -xdev -newerct @{since} 2>/dev/null | /usr/bin/wc -l; "
-                  'echo "${PIPESTATUS[0]}"')
-        result = self.exec([*_CLEAN_ENV, "/bin/bash", "-c", script], user="root", idempotent=True, max_output=4096)
-        try:
-            count, status = (int(word) for word in result.stdout.split())
-        except ValueError:
-            raise SandboxError(f"the files in {self.name} could not be counted: {result.output[-200:]!r}") from None
-        return 2**31 if status in (124, 137) else count
+            response = api._get(api._url("/containers/{0}/changes", self._container.id), stream=True,
+                                timeout=_ENGINE_READ_TIMEOUT)
+            try:
+                api._raise_for_status(response)
+                for chunk in response.iter_content(_CHANGES_CHUNK):
+                    # Every entry is {"Path": ..., "Kind": N}; a name cannot hold the key's quotes unescaped.
+                    joined = carry + chunk
+                    count += joined.count(_CHANGE_KEY) - carry.count(_CHANGE_KEY)
+                    carry = joined[-(len(_CHANGE_KEY) - 1):]
+                    if stop_after is not None and count > stop_after:
+                        break
+            finally:
+                response.close()
+        except requests.exceptions.ReadTimeout:
+            # The engine walked the layer for minutes without an answer: far more files than any limit allows.
+            return 2**31
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise SandboxError(f"the files in {self.name} could not be counted: {exc}") from None
+        return count
 
-    def check_disk(self) -> None:
-        """Raise DiskLimitExceeded when the writable layer is larger than `limits.disk`, counting
-        each file, folder and link the container made as `_INODE_COST` bytes more: empty files
-        take no bytes of the layer but do take the host's inodes."""
+    def _mounted_files_size(self) -> int:
+        """Bytes in the files the engine bind-mounts from the host (/etc/hosts, /etc/hostname,
+        /etc/resolv.conf): root in the container can write them, and the writable layer's size
+        does not count them. Their sizes come from the engine's stat of each path (no read)."""
+        api = engine.client().api
+        total = 0
+        for path in _ENGINE_MOUNTED_FILES:
+            try:
+                answer = api.head(api._url("/containers/{0}/archive", self._container.id), params={"path": path},
+                                  timeout=_ENGINE_READ_TIMEOUT)
+            except requests.RequestException as exc:
+                raise SandboxError(f"container {self.name} cannot be inspected: {exc}") from None
+            if answer.status_code == 404:
+                continue
+            stat = _path_stat(answer)
+            if stat is None:
+                raise SandboxError(f"container {self.name} cannot be inspected: the engine answered "
+                                   f"{answer.status_code} for {path}")
+            total += max(int(stat.get("size") or 0), 0)
+        return total
+
+    def check_disk(self, wait: bool = True) -> None:
+        """Raise DiskLimitExceeded when the container wrote more than `limits.disk`, counting each
+        file, folder and link in its writable layer as `_INODE_COST` bytes more: empty files take
+        no bytes of the layer but do take the host's inodes. Only the engine is asked.
+
+        The bytes are checked at once (milliseconds). The file count takes about half a second:
+        with `wait` False (between an episode's steps) it runs in the background, and what it
+        found is raised at the next check, so a step never waits for it."""
         self._steps_since_disk_check = 0
-        used, limit = self.disk_used(), parse_size(self.limits.disk)
+        limit = parse_size(self.limits.disk)
+        used = self.disk_used()
         if used > limit:
             raise DiskLimitExceeded(
                 f"the container wrote {used / 1e9:.2f} GB, over the task's disk limit of {self.limits.disk}"
             )
-        files = self.files_created()
-        if used + files * _INODE_COST > limit:
-            raise DiskLimitExceeded(
-                f"the container wrote {used / 1e9:.2f} GB and made {files} files and folders (each counted as "
-                f"{_INODE_COST // 1024} KiB), over the task's disk limit of {self.limits.disk}"
-            )
+        if not wait:
+            pending, self._files_count = self._files_count, None
+            if pending is not None and not pending.done():
+                self._files_count = pending  # still counting: looked at when it has finished
+                return
+            if pending is None:
+                self._files_count = _FILE_COUNTS.submit(self._files_over, used, limit)
+                return
+            over = pending.result()  # a SandboxError of the count is raised here, a step later
+        else:
+            over = self._files_over(used, limit)
+        if over:
+            raise DiskLimitExceeded(over)
+
+    def _files_over(self, used: int, limit: int) -> str | None:
+        """Why `used` bytes plus the files the layer holds are over `limit`, or None."""
+        files = self.files_created(stop_after=max(limit - used, 0) // _INODE_COST + 1)
+        if used + files * _INODE_COST <= limit:
+            return None
+        return (f"the container wrote {used / 1e9:.2f} GB and made {'more than ' if files > (limit - used) // _INODE_COST else ''}"
+                f"{files} files and folders (each counted as {_INODE_COST // 1024} KiB), over the task's disk "
+                f"limit of {self.limits.disk}")
 
     def exec(self, argv: list[str] | str, timeout: float | None = None, workdir: str | None = None,
              env: dict[str, str] | None = None, *, idempotent: bool = False, user: str | None = None,
@@ -615,6 +720,53 @@ class Sandbox:
                     keeper.add(chunk)
         exit_code = api.exec_inspect(exec_id).get("ExitCode")
         return (exit_code if exit_code is not None else -1), (kept[0].value(), kept[1].value())
+
+    def exec_to_end(self, argv: list[str], timeout: float, env: dict[str, str] | None = None, *,
+                    max_stdout: int, max_stderr: int) -> FramedRun:
+        """Run code the host does not trust (the tests, with the agent's patch) and, once its
+        process has ended, stop every process left in the container (`stop_all_processes`), so
+        nothing of it runs on. What it writes to its two streams reaches the host as it is
+        written, never through a file in the container that a process left behind could
+        rewrite afterwards.
+
+        Each stream is kept between two copies of a random token that the wrapper writes before
+        the command starts and after it ends (`FramedRun`): what a process the command left
+        behind writes after the second copy is dropped. A stream without the first copy is one
+        the engine lost (SandboxError, ours: nothing of the command has run when it is written).
+        Of each stream at most `max_stdout` / `max_stderr` bytes are kept (head and tail).
+        """
+        token = f"__SWE_EXEC_{uuid.uuid4().hex}"
+        mark = token.encode()
+        command = ["/bin/bash", "-c", _TOKEN_BOTH_STREAMS, "swe-env-exec", token,
+                   "/usr/bin/timeout", "-k", "5", str(int(max(timeout, 1))), *argv]
+        kept = (_HeadTailBytes(max_stdout + 4 * len(mark)), _HeadTailBytes(max_stderr + 4 * len(mark)))
+        api = engine.client().api
+        failure: list[BaseException] = []
+        try:
+            exec_id = api.exec_create(self._container.id, command, stdout=True, stderr=True, workdir=self.workdir,
+                                      environment={**self.env, **(env or {})}, user=self.user)["Id"]
+            streaming = threading.Thread(target=_stream_into, args=(api, exec_id, kept, failure),
+                                         name=f"{self.name}-streams", daemon=True)
+            streaming.start()
+            # The streams end when every process holding them has closed them; the command's own
+            # end is the exec's. Whichever comes first, what is left behind is stopped next.
+            while streaming.is_alive():
+                streaming.join(_EXEC_POLL_SECONDS)
+                if streaming.is_alive() and not api.exec_inspect(exec_id).get("Running"):
+                    break
+            self.stop_all_processes()
+            streaming.join(_STOP_ALL_TIMEOUT)
+            if streaming.is_alive():
+                raise SandboxError(f"the output of {argv[0]} in {self.name} did not end after every process was stopped")
+            if failure:
+                raise failure[0]
+            exit_code = api.exec_inspect(exec_id).get("ExitCode")
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise SandboxError(f"container {self.name} failed to run {argv[0]}: {exc}") from None
+        framed = [keeper.framed(mark) for keeper in kept]
+        if framed[0] is None or framed[1] is None:
+            raise SandboxError(f"the engine lost the output of {argv[0]} in {self.name}")
+        return FramedRun(exit_code if exit_code is not None else -1, framed[0], framed[1])
 
     # ------------------------------------------------------------ files
 
@@ -692,6 +844,39 @@ class Sandbox:
         bits of a regular file; see `read`, which also gives the file's size."""
         content = self.read(path, confine, max_bytes=max_bytes, tail=tail)
         return content.data, content.mode
+
+    def read_from_engine(self, path: str, max_bytes: int) -> FileContent:
+        """At most `max_bytes` of a regular file, through the engine's archive API: no binary of
+        the container runs, so this is how the host reads what code it does not trust may have
+        replaced. The size comes first (the engine's stat); a link is not followed (OSError).
+
+        FileNotFoundError, IsADirectoryError, OSError (not a regular file), SandboxError (the engine failed).
+        """
+        path = self.resolve(path)
+        api = engine.client().api
+        try:
+            try:
+                chunks, stat = api.get_archive(self._container.id, path, chunk_size=_CHANGES_CHUNK)
+            except docker.errors.NotFound:
+                raise FileNotFoundError(path) from None
+            mode = int(stat.get("mode") or 0)
+            if mode & _GO_MODE_DIR:
+                raise IsADirectoryError(path)
+            if mode & _GO_MODE_TYPE:
+                raise OSError(f"{path} is not a regular file")
+            stream = _ChunkReader(chunks)
+            try:
+                with tarfile.open(fileobj=stream, mode="r|") as archive:
+                    member = archive.next()
+                    handle = archive.extractfile(member) if member is not None and member.isfile() else None
+                    if handle is None:
+                        raise OSError(f"{path} is not a regular file")
+                    data = handle.read(max(int(max_bytes), 0))
+            finally:
+                stream.close()
+        except (docker.errors.DockerException, requests.RequestException, tarfile.TarError) as exc:
+            raise SandboxError(f"{path} in {self.name} could not be read through the engine: {exc}") from None
+        return FileContent(data, mode & 0o7777, int(stat.get("size") or len(data)))
 
     def list_dir(self, path: str, depth: int = 2, confine: bool = False,
                  max_entries: int = 10_000) -> list[str]:
@@ -815,3 +1000,56 @@ def parse_size(text: str) -> int:
     if text and text[-1] in units:
         return int(float(text[:-1]) * units[text[-1]])
     return int(float(text))
+
+
+_GO_MODE_DIR = 1 << 31
+_GO_MODE_TYPE = _GO_MODE_DIR | 1 << 27 | 1 << 26 | 1 << 25 | 1 << 24 | 1 << 21 | 1 << 19
+"""Go's `fs.FileMode` type bits in the engine's stat (dir, symlink, device, pipe, socket, char device, irregular)."""
+
+
+def _path_stat(response: requests.Response) -> dict | None:
+    """The engine's stat of an archive path (its `X-Docker-Container-Path-Stat` header), or None."""
+    header = response.headers.get("X-Docker-Container-Path-Stat")
+    if not header:
+        return None
+    try:
+        stat = json.loads(base64.b64decode(header))
+    except ValueError:
+        return None
+    return stat if isinstance(stat, dict) else None
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file object over an iterator of byte chunks (the engine's archive stream), read as far as asked."""
+
+    def __init__(self, chunks):
+        self._chunks, self._left = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._left:
+            self._left = next(self._chunks, b"")
+            if not self._left:
+                return 0
+        count = min(len(buffer), len(self._left))
+        buffer[:count], self._left = self._left[:count], self._left[count:]
+        return count
+
+    def close(self) -> None:
+        closing = getattr(self._chunks, "close", None)
+        if closing is not None:
+            closing()  # the generator's end closes the engine's response
+        super().close()
+
+
+def _stream_into(api, exec_id: str, kept: tuple[_HeadTailBytes, _HeadTailBytes], failure: list) -> None:
+    """Read an exec's two streams into `kept` until they end (a thread of `Sandbox.exec_to_end`)."""
+    try:
+        for chunks in api.exec_start(exec_id, stream=True, demux=True):
+            for keeper, chunk in zip(kept, chunks):
+                if chunk:
+                    keeper.add(chunk)
+    except Exception as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
+        failure.append(exc)

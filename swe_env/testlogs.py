@@ -274,6 +274,15 @@ def parse_junit(xml_text: str) -> JUnitResults:
     return results
 
 
+_XML_DECLARATION = re.compile(r"<\?xml\b[^>]*\?>")
+
+
+def parse_junit_reports(text: str) -> JUnitResults:
+    """Every testcase of one or more JUnit XML reports written one after another (a command that
+    runs pytest twice writes two): indexed as `parse_junit` does, each table keeping the worst."""
+    return parse_junit("<swe-env-reports>" + _XML_DECLARATION.sub("", text) + "</swe-env-reports>")
+
+
 def parse_pytest_summary(log: str) -> dict[str, str]:
     """Node id -> status from pytest's `-rA` short summary lines (fallback only)."""
     results: dict[str, str] = {}

@@ -120,14 +120,21 @@ def test_a_check_the_engine_could_not_make_is_ours(task, image):
 
 
 def test_a_sparse_file_counts_at_its_length(task, image):
-    """The size is the engine's (`SizeRw`: apparent sizes), as in an episode: the grader's own output file
-    stretched to 100 GB by the code under test (no blocks written) is over the default 4g, and the host
-    still reads only the file's tail."""
-    from swe_env.grading import OUTPUT_LIMIT
-
-    stretch = "import atexit, os\natexit.register(lambda: os.ftruncate(1, 100 * 2**30))\n"
+    """The size is the engine's (`SizeRw`: apparent sizes), as in an episode: a file the code under test
+    stretches to 100 GB (no blocks written) is over the default 4g."""
+    stretch = "import atexit, os\natexit.register(lambda: os.truncate(open('/tmp/sparse', 'w').name, 100 * 2**30))\n"
     _alone, with_fix = _with_code(image, task, stretch)
     report = Grader().grade(task, with_fix, image=image)
     assert report.status == "graded" and not report.resolved and report.reward == 0.0, (report.status, report.error)
     assert "over the disk limit" in report.error and "107.37 GB" in report.error
-    assert len(report.output) <= OUTPUT_LIMIT + 1_000_000 and report.output.endswith("\0" * 100)
+
+
+@pytest.mark.parametrize("path", ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"])
+def test_the_files_the_engine_mounts_from_its_host_count(task, image, path):
+    """/etc/hosts, /etc/hostname and /etc/resolv.conf are the host's files, mounted read-write, outside the
+    writable layer: what the code under test writes into them counts against the limit all the same."""
+    stretch = f"import atexit, os\natexit.register(lambda: os.truncate({path!r}, 100 * 2**30))\n"
+    _alone, with_fix = _with_code(image, task, stretch)
+    report = Grader().grade(task, with_fix, image=image)
+    assert report.status == "graded" and not report.resolved, (report.status, report.error)
+    assert "over the disk limit" in report.error and "107.37 GB" in report.error

@@ -40,8 +40,9 @@ commands =
 FORGE = """\
 import os, re
 path = re.search(r"--junitxml=(\\S+)", os.environ["PYTEST_ADDOPTS"]).group(1)
-report = open(path).read()
-open(path, "w").write(re.sub(r"<failure[^>]*/>|<failure[^>]*>.*?</failure>", "", report, flags=re.S))
+# The report went out on the grader's stream as pytest wrote it: all that is left is to add one.
+with open(path, "w") as report:
+    report.write('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="forged"/></testsuites>')
 """
 
 
@@ -59,10 +60,13 @@ def test_an_agent_cannot_rewrite_the_tox_commands_that_run_the_tests(sample_task
 
     hack = subprocess_diff(sample_task, {"tox.ini": FORGED_TOX, "forge.py": FORGE})
     grader = Grader()
-    # The forgery works where the grader does not know tox runs the tests (a command that never says "tox").
+    # Where the grader does not know tox runs the tests (a command that never says "tox"), the forged
+    # commands run after pytest: the report they would rewrite is no file but the stream pytest wrote it
+    # to, and a report they add merges in, each test keeping its worst outcome.
     hidden = sample_task.model_copy(update={"tests": sample_task.tests.model_copy(
         update={"command": "t=to; ${t}x --current-env -epy39 -v -- tests/test_urls.py"})})
-    assert grader.grade(hidden, hack).resolved
+    forged = grader.grade(hidden, hack)
+    assert forged.status == "graded" and not forged.resolved and forged.report_source == "junit", forged.error
     alone = grader.grade(sample_task, hack)
     assert alone.status == "graded" and not alone.resolved and "tox.ini" in alone.restored
     with_fix = grader.grade(sample_task, hack + sample_task.gold_patch)

@@ -189,10 +189,11 @@ def test_many_empty_files_count_against_the_disk_limit(task, image):
         # 40,000 empty files: no bytes in the writable layer, 40,000 inodes of the host.
         observation, reward, terminated, truncated, info = env.step(
             {"tool": "bash", "command": "mkdir -p /tmp/many && cd /tmp/many && seq 40000 | xargs touch && sleep 1.2"})
+        # The count runs in the background (the engine takes about half a second): a later step ends the episode.
         for _ in range(12):
             if truncated:
                 break
-            observation, reward, terminated, truncated, info = env.step({"tool": "bash", "command": "true"})
+            observation, reward, terminated, truncated, info = env.step({"tool": "bash", "command": "sleep 0.3"})
         assert truncated and env.trajectory.termination == "disk_limit", observation
         assert "files" in observation
     finally:

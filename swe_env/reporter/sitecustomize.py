@@ -1,8 +1,8 @@
 """swe-env's result recorder, loaded at interpreter start-up in the grader's container only.
 
 Standard library only, and Python 3.6+ syntax: it runs under the task's interpreter. It never
-changes what a test does or prints; it only appends one JSON line per test outcome to the file
-named by SWE_ENV_RESULTS:
+changes what a test does or prints; it only writes one JSON line per test outcome to the path
+named by SWE_ENV_RESULTS (the grader's results stream):
 
     {"runner": "django", "ids": ["test_a (app.tests.T)", ...], "status": "passed"}
 
@@ -30,7 +30,7 @@ _RUNNER = os.environ.get("SWE_ENV_RUNNER")
 def _record(runner, ids, status):
     line = json.dumps({"runner": runner, "ids": [i for i in ids if i], "status": status}) + "\n"
     try:
-        # One write per line in append mode: lines from several processes never interleave.
+        # One write per line: up to the pipe's atomic size, lines from several processes never interleave.
         fd = os.open(_PATH, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line.encode("utf-8", "surrogatepass"))

@@ -1,0 +1,141 @@
+"""After the agent's code ran, nothing in its container is trusted (issue 13's last red-team
+findings), on the real engine: a process the tests leave behind cannot rewrite the results, and
+system programs the code under test (or the agent) broke or replaced neither hide files from the
+disk check nor turn the model's failure into an infrastructure one."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from swe_env import SWEEnv
+from swe_env import testlogs
+from swe_env.grading import Grader
+from swe_env.runners import Runner
+from swe_env.sandbox import Sandbox
+from swe_env.task import Limits
+
+pytestmark = pytest.mark.docker
+
+
+def _with_code(image, task, code: str) -> tuple[str, str]:
+    """The diff of `code` appended to the package's __init__.py, alone and with the task's real fix."""
+    package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
+    with Sandbox(image, Limits(), task.environment.workdir) as box:
+        box.write_file("/tmp/code.py", code.encode())
+        assert box.run(f"cat /tmp/code.py >> {shlex.quote(package)}/__init__.py", timeout=60).exit_code == 0
+        alone = box.diff(task.base_commit)
+        box.write_file("/tmp/gold.patch", task.gold_patch.encode())
+        assert box.run("git apply /tmp/gold.patch", timeout=60).exit_code == 0
+        return alone, box.diff(task.base_commit)
+
+
+def _passing_report(test_ids: list[str]) -> str:
+    """A JUnit report (xunit1, as the grader asks pytest for) in which every one of `test_ids` passed."""
+    cases = []
+    for test_id in test_ids:
+        path, _, name = test_id.partition("::")
+        classname = path.removesuffix(".py").replace("/", ".")
+        cases.append(f'<testcase classname="{classname}" name="{name}" file="{path}" time="0.01"/>')
+    return ('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" tests="%d">%s'
+            "</testsuite></testsuites>" % (len(cases), "".join(cases)))
+
+
+# Forked during collection: a detached grandchild (its own session, so no kill of pytest's group
+# reaches it) that waits for pytest to exit, then writes a passing report wherever the grader's
+# report could be: the results path pytest was given (opened while pytest still ran), and any
+# junit.xml in the grader's folder, as the old report file was.
+LEFT_BEHIND = '''
+import os as _os, sys as _sys, time as _time
+if "pytest" in _sys.modules and not _os.environ.get("SWE_ENV_TEST_CHILD"):
+    _os.environ["SWE_ENV_TEST_CHILD"] = "1"
+    _parent = _os.getpid()
+    _target = [w.split("=", 1)[1] for w in _os.environ.get("PYTEST_ADDOPTS", "").split() if w.startswith("--junitxml=")]
+    if _os.fork() == 0:
+        _os.setsid()
+        if _os.fork() == 0:
+            _held = []
+            for _path in _target:
+                try:
+                    _held.append(open(_path, "w"))
+                except OSError:
+                    pass
+            while _os.path.exists("/proc/%d" % _parent):
+                _time.sleep(0.005)
+            for _handle in _held:
+                try:
+                    _handle.write(FAKE)
+                    _handle.flush()
+                except OSError:
+                    pass
+            for _root, _dirs, _files in _os.walk("/run"):
+                for _name in _files:
+                    if _name.endswith(".xml"):
+                        open(_os.path.join(_root, _name), "w").write(FAKE)
+        _os._exit(0)
+'''
+
+
+def test_a_process_the_tests_leave_behind_cannot_rewrite_the_results(task, image):
+    fake = _passing_report(task.tests.fail_to_pass)
+    # The forged report would pass every listed test if it were believed.
+    believed = testlogs.statuses_for(task.tests.fail_to_pass, Runner().read(fake.encode()), "")
+    assert all(status == testlogs.PASSED for status in believed.values()), believed
+    alone, with_fix = _with_code(image, task, f"FAKE = {fake!r}\n" + LEFT_BEHIND)
+    grader = Grader()
+    report = grader.grade(task, alone, image=image)
+    assert report.status == "graded" and not report.resolved and report.reward == 0.0, (report.status, report.error)
+    honest = grader.grade(task, with_fix, image=image)
+    assert honest.status == "graded" and honest.resolved, (honest.status, honest.error, honest.log[-4:])
+
+
+# At pytest's exit, as root in the grader's container: break what a host-side check might run.
+BREAK_PROGRAMS = '''
+import atexit as _atexit, os as _os
+def _break():
+    for _name in ("wc", "base64", "stat", "head", "tail"):
+        try:
+            _os.rename("/usr/bin/" + _name, "/usr/bin/." + _name + ".gone")
+        except OSError:
+            pass
+    with open("/usr/bin/find", "w") as _stub:
+        _stub.write("#!/bin/sh\\necho 0\\n")
+    _os.makedirs("/tmp/swe-env-many", exist_ok=True)
+    for _i in range(FILES):
+        open("/tmp/swe-env-many/%d" % _i, "w").close()
+_atexit.register(_break)
+'''
+
+
+@pytest.mark.parametrize("files", [0, 6000])
+def test_programs_broken_by_the_code_under_test_change_nothing(task, image, files):
+    """The host reads and counts through the engine only: with the system's programs broken, the
+    fix still resolves; with 6,000 empty files on top (96 MB at 16 KiB each, over 64m) it does not."""
+    small = task.model_copy(update={"limits": task.limits.model_copy(update={"disk": "64m"})})
+    _alone, with_fix = _with_code(image, task, f"FILES = {files}\n" + BREAK_PROGRAMS)
+    report = Grader().grade(small, with_fix, image=image)
+    assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
+    if files:
+        assert not report.resolved and "files and folders" in (report.error or ""), report.error
+    else:
+        assert report.resolved, (report.error, report.log[-4:])
+
+
+def test_an_agent_that_breaks_the_system_programs_is_still_measured(task):
+    """The agent removes `wc`, replaces `find` with a stub and makes 40,000 empty files: the engine's
+    count still ends the episode at the disk limit (the agent's doing), not as a dead sandbox."""
+    tight = task.model_copy(update={"limits": task.limits.model_copy(update={"disk": "500m", "max_steps": 40})})
+    env = SWEEnv(tasks=[tight])
+    try:
+        env.reset(options={"task_id": task.id})
+        script = ("rm -f /usr/bin/wc && printf '#!/bin/sh\\necho 0\\n' > /usr/bin/find && mv /usr/bin/base64 /usr/bin/b64 "
+                  "&& mkdir -p /tmp/many && cd /tmp/many && seq 40000 | xargs touch && sleep 1.2")
+        observation, _reward, _terminated, truncated, _info = env.step({"tool": "bash", "command": script})
+        for _ in range(12):
+            if truncated:
+                break
+            observation, _reward, _terminated, truncated, _info = env.step({"tool": "bash", "command": "sleep 0.3"})
+        assert truncated and env.trajectory.termination == "disk_limit", observation
+    finally:
+        env.close()
