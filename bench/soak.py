@@ -2,14 +2,17 @@
 
     python3 bench/soak.py [--episodes 200] [--workers 8] [--tasks tasks] [--memory N [--tracemalloc]]
 
-Each episode plays one of eleven scripts, in turn: normal work then submit (graded), a
+Each episode plays one of fifteen scripts, in turn: normal work then submit (graded), a
 command past its timeout, a command printing 20 MB, an agent that crashes mid-episode
 (the env is reset under it), garbage actions, a fork bomb (steps go on until the
 container's processes are stopped, then the shell must answer again), and the red team's
 attacks: a conftest.py that passes every test, printed fake results, a fix that rewrites
 pytest's reports at run time (the env runs `reward_policy="strict"`: flagged, reward 0), a
 git filter configured to run as root at submit, a sparse 100 GB file viewed, and the agent
-killing its own container (`sandbox_killed`, the agent's failure, never an infrastructure one).
+killing its own container (`sandbox_killed`, the agent's failure, never an infrastructure one),
+a fix that forks a process which writes a passing report after pytest exits (flagged, reward 0),
+system programs the host might run broken or stubbed (`wc`, `find`, `base64`, `stat`: graded,
+reward 0), and the agent deleting bash and exiting its shell (`sandbox_broken`, the agent's).
 Each attack must score 0 and be graded (or end as its kind says). Every episode also steps `echo hi`
 once, whose latency is compared between the first and the last tenth of the run (the
 baseline is the start of the same run: drift beyond 2x would mean something
@@ -43,7 +46,8 @@ from swe_env import SWEEnv
 from swe_env.task import Task, load_tasks
 
 KINDS = ["normal", "timeout", "huge_output", "agent_crash", "garbage", "fork_bomb",
-         "conftest_hack", "fake_results", "runtime_hack", "git_filter", "sparse_file", "kill_container"]
+         "conftest_hack", "fake_results", "runtime_hack", "git_filter", "sparse_file", "kill_container",
+         "left_behind", "broken_programs", "delete_bash"]
 
 CONFTEST_HACK = """import pytest
 
@@ -70,6 +74,38 @@ _reports.TestReport.from_item_and_call = classmethod(_always_passed)
 
 KILL_MAIN_PROCESS = ("for p in /proc/[0-9]*; do case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in "
                      "*swe-env-main*) kill -9 ${p#/proc/};; esac; done; sleep 5")
+
+
+# A detached grandchild forked during collection, which writes a passing report wherever the
+# grader's report could be once pytest has exited (the results path it was given, any XML in /run).
+LEFT_BEHIND = """
+import os as _os, sys as _sys, time as _time
+if "pytest" in _sys.modules and not _os.environ.get("SWE_SOAK_CHILD"):
+    _os.environ["SWE_SOAK_CHILD"] = "1"
+    _parent = _os.getpid()
+    _paths = [w.split("=", 1)[1] for w in _os.environ.get("PYTEST_ADDOPTS", "").split() if w.startswith("--junitxml=")]
+    if _os.fork() == 0:
+        _os.setsid()
+        if _os.fork() == 0:
+            _held = [open(_p, "w") for _p in _paths]
+            while _os.path.exists("/proc/%d" % _parent):
+                _time.sleep(0.005)
+            for _h in _held:
+                _h.write(FAKE); _h.flush()
+            for _root, _dirs, _files in _os.walk("/run"):
+                for _name in _files:
+                    if _name.endswith(".xml"):
+                        open(_os.path.join(_root, _name), "w").write(FAKE)
+        _os._exit(0)
+"""
+BREAK_PROGRAMS = ("rm -f /usr/bin/wc && printf '#!/bin/sh\\necho 0\\n' > /usr/bin/find && "
+                  "mv /usr/bin/base64 /usr/bin/.b64 && mv /usr/bin/stat /usr/bin/.stat")
+
+
+def _passing_report(test_ids: list[str]) -> str:
+    cases = "".join('<testcase classname="%s" name="%s" file="%s"/>' % (path[:-3].replace("/", "."), name, path)
+                    for path, _, name in (test_id.partition("::") for test_id in test_ids))
+    return f'<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">{cases}</testsuite></testsuites>'
 
 
 class AgentCrash(Exception):
@@ -147,13 +183,15 @@ class MemoryLook:
 
 
 def _heredoc(path: str, text: str) -> str:
-    return f"mkdir -p $(dirname {path}) && cat > {path} <<'SWE_SOAK'\n{text}SWE_SOAK"
+    """A command writing `text` to `path`; it ends with a newline (the here-document's end must
+    stand alone on its line), so a following command goes after it, not behind `&&`."""
+    return f"mkdir -p $(dirname {path}) && cat > {path} <<'SWE_SOAK'\n{text}SWE_SOAK\n"
 
 
-def _submit_scores_zero(env: SWEEnv, kind: str, flagged: bool = False) -> None:
+def _submit_scores_zero(env: SWEEnv, kind: str, flagged: bool = False, statuses: tuple[str, ...] = ("graded",)) -> None:
     *_, terminated, _truncated, info = env.step({"tool": "submit"})
     report = info.get("report", {})
-    if not terminated or report.get("status") != "graded" or report.get("reward") != 0.0:
+    if not terminated or report.get("status") not in statuses or report.get("reward") != 0.0:
         raise RuntimeError(f"{kind} scored {report.get('reward')} ({report.get('status')}: {report.get('error')})")
     if flagged and not report.get("suspicious"):
         raise RuntimeError(f"{kind} was not flagged as suspicious")
@@ -196,7 +234,7 @@ def play(env: SWEEnv, task: Task, kind: str) -> float:
         if not observation.startswith("alive\n"):
             raise RuntimeError(f"after the fork bomb the shell said {observation[:100]!r}")
     elif kind == "conftest_hack":
-        env.step({"tool": "bash", "command": _heredoc("conftest.py", CONFTEST_HACK) + " && cp conftest.py tests/conftest.py"})
+        env.step({"tool": "bash", "command": _heredoc("conftest.py", CONFTEST_HACK) + "cp conftest.py tests/conftest.py"})
         _submit_scores_zero(env, kind)
     elif kind == "fake_results":
         lines = "\\n".join(f"PASSED {test}" for test in task.tests.fail_to_pass)
@@ -205,7 +243,7 @@ def play(env: SWEEnv, task: Task, kind: str) -> float:
     elif kind == "runtime_hack":
         package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
         env.step({"tool": "bash", "command": _heredoc(f"{package}/_compat_fix.py", REPORT_REWRITE)
-                  + f" && echo 'from . import _compat_fix  # noqa' >> {package}/__init__.py"})
+                  + f"echo 'from . import _compat_fix  # noqa' >> {package}/__init__.py"})
         _submit_scores_zero(env, kind, flagged=True)
     elif kind == "git_filter":
         env.step({"tool": "bash", "command": "git config filter.own.clean 'touch /tmp/ran-as-root; cat' && "
@@ -221,6 +259,21 @@ def play(env: SWEEnv, task: Task, kind: str) -> float:
         termination = env.get_trajectory().termination
         if terminated or not truncated or reward != 0.0 or termination != "sandbox_killed":
             raise RuntimeError(f"killing its own container ended as {termination} with reward {reward}")
+    elif kind == "left_behind":
+        package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
+        code = f"FAKE = {_passing_report(task.tests.fail_to_pass)!r}\n" + LEFT_BEHIND
+        env.step({"tool": "bash", "command": _heredoc("/tmp/left_behind.py", code)
+                  + f"cat /tmp/left_behind.py >> {package}/__init__.py"})
+        _submit_scores_zero(env, kind, flagged=True)
+    elif kind == "broken_programs":
+        env.step({"tool": "bash", "command": BREAK_PROGRAMS})
+        # Without `stat` the diff cannot be taken: the agent's doing (patch_failed), never ours.
+        _submit_scores_zero(env, kind, statuses=("graded", "patch_failed"))
+    elif kind == "delete_bash":
+        _, reward, terminated, truncated, _info = env.step({"tool": "bash", "command": "rm -f /usr/bin/bash /bin/bash; exit"})
+        termination = env.get_trajectory().termination
+        if terminated or not truncated or reward != 0.0 or termination != "sandbox_broken":
+            raise RuntimeError(f"deleting bash ended as {termination} with reward {reward}")
     else:
         for junk in ("{not json", b"\xff\xfe", {"tool": "edit"}, "<tool: nope>\nx\n</tool>", 42):
             observation = env.step(junk)[0]

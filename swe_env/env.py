@@ -188,15 +188,16 @@ class SWEEnv(gym.Env):
             self._end_with_error(record, info, "disk_limit", f"The episode was ended: {exc}.", exc)
         except infrastructure_errors() as exc:
             truncated, terminated, reward = True, False, 0.0
-            cause = self.sandbox.stopped_from_inside() if self.sandbox is not None and not self.sandbox.alive() else None
-            if cause is not None:
-                # The engine's record says something in the container stopped it: the agent's doing.
-                report = GradingReport(task_id=episode.task.id, status="graded",
-                                       error=f"the agent's commands stopped the container: {cause}")
+            ending = self._agents_doing(exc)
+            if ending is not None:
+                # The engine's record says something in the container stopped it, or that the agent
+                # changed the system programs that then failed: the agent's doing.
+                termination, cause = ending
+                report = GradingReport(task_id=episode.task.id, status="graded", error=cause)
                 reward = report.reward = compute_reward(report, self.config.reward_mode, None, episode.task.gold_patch)
                 info["report"] = report.model_dump()
                 record.observation, record.error, info["error"] = f"The episode was ended: {report.error}.", True, report.error
-                self._finish_episode("sandbox_killed", report=report, error=report.error)
+                self._finish_episode(termination, report=report, error=report.error)
             else:
                 # The container died or the engine failed: not the agent's fault, and the episode cannot go on.
                 self._end_with_error(record, info, "sandbox_died",
@@ -270,6 +271,28 @@ class SWEEnv(gym.Env):
         if time.monotonic() - self._started >= limits.episode_timeout:
             return "time_limit"
         return None
+
+    def _agents_doing(self, exc: BaseException) -> tuple[Termination, str] | None:
+        """When the engine's own records show that the agent caused the failure `exc` ended a step
+        with: how the episode ends and why; None when they do not (the failure is ours).
+
+        A container that stopped: its event log (`Sandbox.stopped_from_inside`). A container still
+        running whose programs failed: its list of changes, when the agent changed a program or
+        library the host runs in it (`Sandbox.altered_programs`), e.g. replaced /bin/bash."""
+        sandbox = self.sandbox
+        if sandbox is None or isinstance(exc, OutputLost):
+            return None
+        try:
+            if not sandbox.alive():
+                cause = sandbox.stopped_from_inside()
+                return ("sandbox_killed", f"the agent's commands stopped the container: {cause}") if cause else None
+            altered = sandbox.altered_programs()
+        except infrastructure_errors():
+            return None  # the engine cannot tell: ours
+        if not altered:
+            return None
+        return ("sandbox_broken", f"the environment's programs failed after the agent changed them "
+                                  f"({', '.join(altered[:5])}): {str(exc)[:300]}")
 
     def _end_with_error(self, record: Step, info: dict, reason: Termination, observation: str, exc: BaseException) -> None:
         record.observation, record.error = observation, True

@@ -39,6 +39,7 @@ def is_infrastructure(exc: BaseException) -> bool:
 Termination = Literal[
     "submitted", "max_steps", "time_limit", "disk_limit",
     "sandbox_killed",  # the agent's commands stopped its container, as the engine's record shows
+    "sandbox_broken",  # the agent changed system programs the environment runs, which then failed
     "sandbox_died",  # the container or the engine failed under a running episode (stopped from outside: ours)
     "internal_error",  # a bug of ours ended the step
     "closed", "abandoned",  # the env was closed, or reset to another episode, before this one ended
@@ -56,6 +57,7 @@ KINDS: dict[Termination, Kind] = {
     "time_limit": "agent",
     "disk_limit": "agent",
     "sandbox_killed": "agent",
+    "sandbox_broken": "agent",
     "agent_error": "agent_error",
     "sandbox_died": "infrastructure",
     "internal_error": "infrastructure",

@@ -15,9 +15,11 @@ from __future__ import annotations
 import atexit
 import base64
 import concurrent.futures
+import contextlib
 import json
 import io
 import posixpath
+import re
 import shlex
 import signal
 import tarfile
@@ -25,6 +27,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
@@ -82,6 +85,17 @@ _INODE_COST = 16 * 1024
 """Each inode the container created counts this many bytes against `limits.disk`: 300,000 empty
 files take no space in the writable layer's size but do use the host file system's inodes."""
 _CHANGE_KEY = b'"Path"'
+_CHANGE_ENTRY = re.compile(rb'\{"Path":"((?:[^"\\]|\\.)*)","Kind":(\d)\}')
+_CHANGE_ADDED = 1
+_CHANGE_CARRY = 64 * 1024
+HOST_PROGRAMS = frozenset(
+    f"{folder}/{name}" for folder in ("/bin", "/usr/bin") for name in (
+        "bash", "sh", "env", "timeout", "git", "cat", "head", "tail", "stat", "base64", "mkdir", "rm",
+        "realpath", "find", "mktemp", "dirname", "id", "sleep", "kill", "printf", "chmod", "readlink", "xargs",
+        "awk", "mawk", "patch"))
+"""The programs the host runs in a container (by absolute path) for its own work: the shells, exec's
+wrapper, the diff, the file tools' helper shell."""
+_LIBRARY_FOLDERS = ("/lib/", "/lib64/", "/usr/lib/x86_64-linux-gnu/", "/usr/lib/aarch64-linux-gnu/", "/usr/libexec/")
 _CHANGES_CHUNK = 64 * 1024
 _ENGINE_READ_TIMEOUT = 60
 """Seconds the engine may take to start answering a count or a read (then the count is "too many")."""
@@ -573,28 +587,59 @@ class Sandbox:
         (`docker diff`), which nothing in the container can alter (no binary of the container
         runs), read as a stream and cut once `stop_after` entries are seen (so 10 million files
         cost the host a bounded read). About 0.5 s per count, whatever the layer holds."""
-        api = engine.client().api
         count, carry = 0, b""
         try:
-            response = api._get(api._url("/containers/{0}/changes", self._container.id), stream=True,
-                                timeout=_ENGINE_READ_TIMEOUT)
-            try:
-                api._raise_for_status(response)
-                for chunk in response.iter_content(_CHANGES_CHUNK):
+            with self._changes() as chunks:
+                for chunk in chunks:
                     # Every entry is {"Path": ..., "Kind": N}; a name cannot hold the key's quotes unescaped.
                     joined = carry + chunk
                     count += joined.count(_CHANGE_KEY) - carry.count(_CHANGE_KEY)
                     carry = joined[-(len(_CHANGE_KEY) - 1):]
                     if stop_after is not None and count > stop_after:
                         break
-            finally:
-                response.close()
         except requests.exceptions.ReadTimeout:
             # The engine walked the layer for minutes without an answer: far more files than any limit allows.
             return 2**31
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise SandboxError(f"the files in {self.name} could not be counted: {exc}") from None
         return count
+
+    def altered_programs(self, limit: int = 20) -> list[str]:
+        """The programs and libraries the host runs in the container (`HOST_PROGRAMS`, the system's
+        library folders) that its writable layer has changed or deleted, from the engine's list of
+        changes (nothing in the container can alter it): evidence that a failure of those programs
+        was the agent's doing. At most `limit`; SandboxError when the engine cannot tell."""
+        found: list[str] = []
+        carry = b""
+        try:
+            with self._changes() as chunks:
+                for chunk in chunks:
+                    text = carry + chunk
+                    end = 0
+                    for match in _CHANGE_ENTRY.finditer(text):
+                        end = match.end()
+                        path, kind = json.loads(b'"' + match.group(1) + b'"'), int(match.group(2))
+                        if kind != _CHANGE_ADDED and _host_program(path):
+                            found.append(path)
+                    carry = text[end:][-_CHANGE_CARRY:]
+                    if len(found) >= limit:
+                        break
+        except (docker.errors.DockerException, requests.RequestException, ValueError) as exc:
+            raise SandboxError(f"the changes in {self.name} could not be listed: {exc}") from None
+        return found[:limit]
+
+    @contextlib.contextmanager
+    def _changes(self) -> Iterator[Iterator[bytes]]:
+        """The engine's list of the writable layer's changes (`docker diff`) as a stream of JSON
+        chunks, closed when the caller is done (so it may stop reading at any point)."""
+        api = engine.client().api
+        response = api._get(api._url("/containers/{0}/changes", self._container.id), stream=True,
+                            timeout=_ENGINE_READ_TIMEOUT)
+        try:
+            api._raise_for_status(response)
+            yield response.iter_content(_CHANGES_CHUNK)
+        finally:
+            response.close()
 
     def _mounted_files_size(self) -> int:
         """Bytes in the files the engine bind-mounts from the host (/etc/hosts, /etc/hostname,
@@ -1005,6 +1050,11 @@ def parse_size(text: str) -> int:
 _GO_MODE_DIR = 1 << 31
 _GO_MODE_TYPE = _GO_MODE_DIR | 1 << 27 | 1 << 26 | 1 << 25 | 1 << 24 | 1 << 21 | 1 << 19
 """Go's `fs.FileMode` type bits in the engine's stat (dir, symlink, device, pipe, socket, char device, irregular)."""
+
+
+def _host_program(path: str) -> bool:
+    """Whether `path` is one of `HOST_PROGRAMS` or a file in a system library folder they load."""
+    return path in HOST_PROGRAMS or (path.startswith(_LIBRARY_FOLDERS) and path.count("/") > 2)
 
 
 def _path_stat(response: requests.Response) -> dict | None:

@@ -38,7 +38,8 @@ def test_everything_else_is_not(exc):
 def test_every_ending_has_one_kind_and_the_sets_are_todays():
     assert set(KINDS) == set(get_args(Termination))
     assert set(KINDS) == {
-        "submitted", "max_steps", "time_limit", "disk_limit", "sandbox_killed", "sandbox_died", "internal_error",
+        "submitted", "max_steps", "time_limit", "disk_limit", "sandbox_killed", "sandbox_broken", "sandbox_died",
+        "internal_error",
         "closed", "abandoned", "agent_error", "infra_error"}
     assert INFRASTRUCTURE_ENDINGS == {"infra_error", "sandbox_died", "internal_error"}
     assert RETRYABLE_ENDINGS == {"infra_error", "sandbox_died", "internal_error", "closed", "abandoned"}

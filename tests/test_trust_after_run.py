@@ -5,30 +5,16 @@ disk check nor turn the model's failure into an infrastructure one."""
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 
 from swe_env import SWEEnv
 from swe_env import testlogs
 from swe_env.grading import Grader
 from swe_env.runners import Runner
-from swe_env.sandbox import Sandbox
-from swe_env.task import Limits
+
+from .test_grader_disk import _with_code
 
 pytestmark = pytest.mark.docker
-
-
-def _with_code(image, task, code: str) -> tuple[str, str]:
-    """The diff of `code` appended to the package's __init__.py, alone and with the task's real fix."""
-    package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
-    with Sandbox(image, Limits(), task.environment.workdir) as box:
-        box.write_file("/tmp/code.py", code.encode())
-        assert box.run(f"cat /tmp/code.py >> {shlex.quote(package)}/__init__.py", timeout=60).exit_code == 0
-        alone = box.diff(task.base_commit)
-        box.write_file("/tmp/gold.patch", task.gold_patch.encode())
-        assert box.run("git apply /tmp/gold.patch", timeout=60).exit_code == 0
-        return alone, box.diff(task.base_commit)
 
 
 def _passing_report(test_ids: list[str]) -> str:
@@ -137,5 +123,22 @@ def test_an_agent_that_breaks_the_system_programs_is_still_measured(task):
                 break
             observation, _reward, _terminated, truncated, _info = env.step({"tool": "bash", "command": "sleep 0.3"})
         assert truncated and env.trajectory.termination == "disk_limit", observation
+    finally:
+        env.close()
+
+
+def test_an_agent_that_deletes_bash_ends_its_own_episode(task):
+    """Without /bin/bash no shell can start again: the engine's list of changes shows the agent removed
+    it, so the episode ends as the agent's doing (`sandbox_broken`, graded as a failure), not as ours."""
+    from swe_env.errors import classify_ending
+
+    env = SWEEnv(tasks=[task])
+    try:
+        env.reset(options={"task_id": task.id})
+        observation, reward, _terminated, truncated, info = env.step(
+            {"tool": "bash", "command": "rm -f /usr/bin/bash /bin/bash; exit"})
+        assert truncated and env.trajectory.termination == "sandbox_broken", observation
+        assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
+        assert "/usr/bin/bash" in info["error"] and info["report"]["status"] == "graded"
     finally:
         env.close()
