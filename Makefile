@@ -10,14 +10,13 @@ BIN := $(VENV)/bin
 demo: setup
 	$(BIN)/swe-env demo
 
-# Lint first: a finding stops the run before any image is built.
-test: lint setup
+# Lint and type-check first: a finding stops the run before any image is built.
+test: lint typecheck setup
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
-# Not in `test` yet (issue 14): files other changes are editing still have findings.
 typecheck: $(VENV)/.installed
 	$(BIN)/python -m mypy swe_env
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from swe_env import engine  # noqa: E402  (after the sys.path fix so a checkout works uninstalled)
+from swe_env.runtime import engine  # noqa: E402  (after the sys.path fix so a checkout works uninstalled)
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 """The owner label swe-env puts on this process's containers (see engine.managed_labels)."""
@@ -57,10 +57,9 @@ def resolve_tasks(path: str) -> str:
     return path
 
 
-
 def load_selected_tasks(args: argparse.Namespace) -> list:
     """The tasks of `--tasks`, only those named by `--task` when it was given."""
-    from swe_env.task import load_tasks
+    from swe_env.data.task import load_tasks
 
     found = load_tasks(resolve_tasks(args.tasks))
     return [task for task in found if task.id in args.task] if getattr(args, "task", None) else found

@@ -18,8 +18,8 @@ import time
 import _timing as T
 
 from swe_env import load_tasks
-from swe_env.images import ImageBuilder
-from swe_env.rollout import rollout
+from swe_env.build.images import ImageBuilder
+from swe_env.run.rollout import rollout
 
 
 def main(argv: list[str] | None = None) -> int:

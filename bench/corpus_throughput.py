@@ -28,11 +28,11 @@ from pathlib import Path
 
 import _timing as T
 
-from swe_env import corpus, tracer
-from swe_env.corpus import CorpusOptions
-from swe_env.images import ImageBuilder
-from swe_env.sandbox import Sandbox
-from swe_env.traces import TraceOptions, tracer_dir
+from swe_env.traces import corpus, tracer
+from swe_env.traces.corpus import CorpusOptions
+from swe_env.build.images import ImageBuilder
+from swe_env.runtime.sandbox import Sandbox
+from swe_env.traces.host import TraceOptions, tracer_dir
 from trace_overhead import add_trace_selection, with_python
 
 

@@ -18,11 +18,11 @@ import time
 from _timing import (check_no_leftovers, cpu_busy_seconds, header, measure_interleaved, median, parse_args,
                      percentile, resolve_tasks, sigterm_as_exit)
 
-from swe_env.evaluate import evaluate
-from swe_env.grading import Grader
-from swe_env.images import ImageBuilder
-from swe_env.sandbox import Sandbox
-from swe_env.task import load_tasks
+from swe_env.run.evaluate import evaluate
+from swe_env.grading.grader import Grader
+from swe_env.build.images import ImageBuilder
+from swe_env.runtime.sandbox import Sandbox
+from swe_env.data.task import load_tasks
 
 
 def main() -> int:

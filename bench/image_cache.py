@@ -16,8 +16,8 @@ import sys
 import _timing as T
 
 from swe_env import load_tasks
-from swe_env.images import ImageBuilder, image_exists
-from swe_env.sandbox import Sandbox
+from swe_env.build.images import ImageBuilder, image_exists
+from swe_env.runtime.sandbox import Sandbox
 
 
 def main(argv: list[str] | None = None) -> int:

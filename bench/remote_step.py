@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import _timing as T
 
-from swe_env import SWEEnv, engine
+from swe_env import SWEEnv
+from swe_env.runtime import engine
 from swe_env.client import RemoteSWEEnv
 
 ACTION = {"tool": "bash", "command": "echo hi"}

@@ -18,8 +18,9 @@ import sys
 import _timing as T
 import docker.errors
 
-from swe_env import SWEEnv, engine
-from swe_env.sandbox import Sandbox
+from swe_env import SWEEnv
+from swe_env.runtime import engine
+from swe_env.runtime.sandbox import Sandbox
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 import _timing as T
 
 from swe_env import SWEEnv
-from swe_env.task import Task, load_tasks
+from swe_env.data.task import Task, load_tasks
 
 KINDS = ["normal", "timeout", "huge_output", "agent_crash", "garbage", "fork_bomb",
          "conftest_hack", "fake_results", "runtime_hack", "git_filter", "sparse_file", "kill_container",

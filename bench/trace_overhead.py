@@ -24,11 +24,11 @@ import _timing as T
 
 import json
 
-from swe_env import traces, tracer
-from swe_env.traces import TraceOptions, tracer_dir
-from swe_env.images import ImageBuilder
-from swe_env.sandbox import Sandbox
-from swe_env.testlogs import parse_pytest_summary
+from swe_env.traces import host as traces, tracer
+from swe_env.traces.host import TraceOptions, tracer_dir
+from swe_env.build.images import ImageBuilder
+from swe_env.runtime.sandbox import Sandbox
+from swe_env.grading.testlogs import parse_pytest_summary
 
 
 def add_trace_selection(parser) -> None:

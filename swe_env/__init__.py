@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from gymnasium.envs.registration import register, registry
@@ -25,8 +23,8 @@ if "swe_env/SWE-v0" not in registry:
 # The public names load on first use (PEP 562), so `import swe_env.client` on a trainer's machine
 # loads the client and the env's options, not the engine's SDK, the grader or the image builder.
 _PUBLIC = {
-    "EnvConfig": "config", "SWEEnv": "env", "evaluate": "evaluate", "Grader": "grading", "GradingReport": "grading",
-    "rollout": "rollout", "run_episode": "rollout", "Task": "task", "load_tasks": "task", "RemoteSWEEnv": "client",
+    "EnvConfig": "config", "SWEEnv": "env", "evaluate": "run.evaluate", "Grader": "grading.grader", "GradingReport": "grading.grader",
+    "rollout": "run.rollout", "run_episode": "run.rollout", "Task": "data.task", "load_tasks": "data.task", "RemoteSWEEnv": "client",
 }
 __all__ = ["EnvConfig", "Grader", "GradingReport", "RemoteSWEEnv", "SWEEnv", "Task", "evaluate", "load_tasks", "rollout",
            "run_episode"]
@@ -35,10 +33,10 @@ if TYPE_CHECKING:
     from .client import RemoteSWEEnv
     from .config import EnvConfig
     from .env import SWEEnv
-    from .evaluate import evaluate
-    from .grading import Grader, GradingReport
-    from .rollout import rollout, run_episode
-    from .task import Task, load_tasks
+    from .run.evaluate import evaluate
+    from .grading.grader import Grader, GradingReport
+    from .run.rollout import rollout, run_episode
+    from .data.task import Task, load_tasks
 
 
 def __getattr__(name: str) -> Any:
@@ -51,16 +49,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_PUBLIC])
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name: str, value: Any) -> None:
-        # `swe_env.rollout` and `swe_env.evaluate` are functions, as they were when this file imported them
-        # eagerly; loading the submodule of the same name must not replace them (the submodule stays in
-        # sys.modules: `importlib.import_module("swe_env.rollout")`).
-        if isinstance(value, types.ModuleType) and _PUBLIC.get(name) == name:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

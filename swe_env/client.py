@@ -30,7 +30,7 @@ import gymnasium as gym
 from .config import EnvConfig
 from .errors import InfrastructureError
 from .spaces import CodeText, render_text
-from .trajectory import Trajectory
+from .data.trajectory import Trajectory
 
 # Optional packages: each name below exists only when its flag is True.
 try:
@@ -64,7 +64,8 @@ class RemoteEnvError(InfrastructureError):
 
 
 class SessionLost(RemoteEnvError):
-    """The server no longer has this env's session (reaped when idle, or the server restarted)."""
+    """The server no longer has this env's session (reaped when idle, the server restarted, or its
+    WebSocket closed after a call outlasted the client's timeout)."""
 
 
 def _raise_for(status: int, body: Any) -> None:
@@ -207,8 +208,10 @@ class _WsTransport:
             self.close()
             raise SessionLost(f"the swe-env server closed the connection ({exc}); its session is gone") from None
         except TimeoutError:
+            # The server ends a WebSocket's session with its connection: closing it here loses the session too.
             self.close()
-            raise RemoteEnvError(f"no answer from the swe-env server within {self.timeout:g} s") from None
+            raise SessionLost(f"no answer from the swe-env server within {self.timeout:g} s; the connection was "
+                              "closed and its session with it (reset() starts a new one)") from None
         if reply.get("type") == "error":
             error = reply.get("data") or {}
             if error.get("status") in (401, 403, 429):

@@ -12,7 +12,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import tools
-from .suspicion import RewardPolicy
+from .grading.suspicion import RewardPolicy
 
 RewardMode = Literal["binary", "signed", "fraction", "similarity", "execution_then_similarity"]
 """How a grading becomes a reward (`grading.compute_reward` has the formulas)."""

@@ -15,16 +15,17 @@ from typing import Any, NamedTuple
 
 import gymnasium as gym
 
-from . import actions, tools
+from . import tools
+from .tools import actions
 from .config import EnvConfig
-from .grading import Grader, GradingReport, compute_reward
-from .images import ImageBuilder
-from .pool import SandboxSpec, WarmPool
+from .grading.grader import Grader, GradingReport, compute_reward
+from .build.images import ImageBuilder
+from .runtime.pool import SandboxSpec, WarmPool
 from .errors import Termination, infrastructure_errors
-from .sandbox import DiskLimitExceeded, OutputLost, Sandbox, SandboxError
+from .runtime.sandbox import DiskLimitExceeded, OutputLost, Sandbox, SandboxError
 from .spaces import OBSERVATION_MAX_LENGTH, CodeText, render_text  # noqa: F401  (re-exported)
-from .task import Limits, Task, load_tasks
-from .trajectory import Step, Trajectory, TrajectoryWriter
+from .data.task import Limits, Task, load_tasks
+from .data.trajectory import Step, Trajectory, TrajectoryWriter
 
 
 class _Episode(NamedTuple):

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from swe_env import SWEEnv, engine
-from swe_env.images import ImageBuilder
-from swe_env.task import Task, load_tasks
+from swe_env import SWEEnv
+from swe_env.runtime import engine
+from swe_env.build.images import ImageBuilder
+from swe_env.data.task import Task, load_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS_DIR = ROOT / "tasks"

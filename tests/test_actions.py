@@ -2,7 +2,7 @@
 
 import pytest
 
-from swe_env.actions import ActionError, parse
+from swe_env.tools.actions import ActionError, parse
 
 
 @pytest.mark.parametrize(

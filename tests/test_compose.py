@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from swe_env import images
+from swe_env.build import images
 from swe_env.client import RemoteSWEEnv
 
 from .conftest import ROOT, TASKS_DIR

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from swe_env import SWEEnv
-from swe_env.images import ImageBuilder
-from swe_env.sandbox import Sandbox
-from swe_env.task import Limits
+from swe_env.build.images import ImageBuilder
+from swe_env.runtime.sandbox import Sandbox
+from swe_env.data.task import Limits
 
 pytestmark = pytest.mark.docker
 

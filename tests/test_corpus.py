@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from swe_env import corpus, engine, traces
-from swe_env.corpus import CorpusOptions, CorpusTrace
-from swe_env.traces import Trace, TraceEntry, TraceEvent, TraceOptions
-from swe_env.tracer import runner
+from swe_env.traces import corpus, host as traces
+from swe_env.runtime import engine
+from swe_env.traces.corpus import CorpusOptions, CorpusTrace
+from swe_env.traces.host import Trace, TraceEntry, TraceEvent, TraceOptions
+from swe_env.traces.tracer import runner
 
 from .test_cli import swe_env
 

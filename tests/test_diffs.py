@@ -2,7 +2,7 @@
 
 import pytest
 
-from swe_env import diffs
+from swe_env.grading import diffs
 
 PATCH = """\
 diff --git a/pkg/mod.py b/pkg/mod.py

@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 import swe_env
 from swe_env import SWEEnv
 from swe_env.agents import OracleAgent
-from swe_env.rollout import run_episode
+from swe_env.run.rollout import run_episode
 
 pytestmark = pytest.mark.docker
 

@@ -10,14 +10,14 @@ import pytest
 
 from swe_env import errors
 from swe_env.client import RemoteEnvError, SessionLost
-from swe_env.engine import EngineUnavailable
+from swe_env.runtime.engine import EngineUnavailable
 from swe_env.errors import (FAILED_ENDINGS, INFRASTRUCTURE_ENDINGS, KINDS, RETRYABLE_ENDINGS, InfrastructureError,
                             Termination, classify_ending, classify_exception, is_infrastructure)
-from swe_env.images import ImageBuildError
-from swe_env.repos import RepoError
-from swe_env.sandbox import DiskLimitExceeded, OutputLost, SandboxError
-from swe_env.shell import ShellError
-from swe_env.trajectory import Trajectory
+from swe_env.build.images import ImageBuildError
+from swe_env.build.repos import RepoError
+from swe_env.runtime.sandbox import DiskLimitExceeded, OutputLost, SandboxError
+from swe_env.runtime.shell import ShellError
+from swe_env.data.trajectory import Trajectory
 
 
 @pytest.mark.parametrize("exc", [
@@ -51,8 +51,8 @@ def test_every_ending_has_one_kind_and_the_sets_are_todays():
 
 
 def test_the_other_modules_use_the_same_sets():
-    rollout = importlib.import_module("swe_env.rollout")  # `swe_env.rollout` is also the function
-    trajectory = importlib.import_module("swe_env.trajectory")
+    rollout = importlib.import_module("swe_env.run.rollout")  # `swe_env.rollout` is also the function
+    trajectory = importlib.import_module("swe_env.data.trajectory")
     assert rollout.FAILED_ENDINGS is errors.FAILED_ENDINGS
     assert rollout.RETRYABLE_ENDINGS is trajectory.RETRYABLE_ENDINGS is errors.RETRYABLE_ENDINGS
 

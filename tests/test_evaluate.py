@@ -13,9 +13,10 @@ import uuid
 import pytest
 
 from swe_env import evaluate
-from swe_env.swebench import Prediction
+from swe_env.data.swebench import Prediction
 
 from .conftest import ROOT
+from .processes import ctrl_c_reaches_it
 from .test_swebench import write_swebench_dataset
 
 pytestmark = pytest.mark.docker
@@ -126,6 +127,7 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_container(imported, tasks, docker_cl
          str(predictions), "--run-id", run_id, "--max-workers", "2", "--report-dir", str(imported / "ctrlc"),
          "--instance-ids", ",".join(t.id for t in chosen)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=ctrl_c_reaches_it,
     )
     try:
         deadline = time.monotonic() + 120
@@ -134,7 +136,16 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_container(imported, tasks, docker_cl
         assert _graders_of(docker_client, run_id), "no grader container started"
         time.sleep(1.0)
         process.send_signal(signal.SIGINT)
-        _out, err = process.communicate(timeout=120)
+        try:
+            _out, err = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _out, err = process.communicate()
+            left = docker_client.containers.list(all=True, filters={"label": f"swe_env.run={run_id}"})
+            for container in left:
+                container.remove(force=True)
+            left = [container.name for container in left]
+            pytest.fail(f"evaluate did not end within 120 s of Ctrl-C; containers {left}; stderr:\n{err[-3000:]}")
     finally:
         if process.poll() is None:
             process.kill()

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from swe_env import actions, tools
-from swe_env.trajectory import (CWM_REASONING_PROMPT, SYSTEM_PROMPT, Step, Trajectory, TrajectoryWriter, cwm_call,
+from swe_env import tools
+from swe_env.tools import actions
+from swe_env.data.trajectory import (CWM_REASONING_PROMPT, SYSTEM_PROMPT, Step, Trajectory, TrajectoryWriter, cwm_call,
                                 drop_near_duplicates, export, finished_keys, to_chat, to_cwm)
 
 from .test_cli import swe_env

@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from .conftest import ROOT, TASKS_DIR
+from .processes import ctrl_c_reaches_it
 
 pytestmark = pytest.mark.docker
 
@@ -20,9 +21,9 @@ SCRIPT = textwrap.dedent(
     """
     import sys, time
     from swe_env import SWEEnv
-    from swe_env.sandbox import Sandbox, handle_termination_signals
-    from swe_env.images import ImageBuilder
-    from swe_env.task import Limits, load_tasks
+    from swe_env.runtime.sandbox import Sandbox, handle_termination_signals
+    from swe_env.build.images import ImageBuilder
+    from swe_env.data.task import Limits, load_tasks
 
     phase, tasks_dir = sys.argv[1], sys.argv[2]
     task = load_tasks(tasks_dir)[0]
@@ -53,7 +54,7 @@ SCRIPT = textwrap.dedent(
 def _start(phase: str, run_id: str) -> subprocess.Popen:
     env = {**os.environ, "SWE_ENV_RUN_ID": run_id, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, phase, str(TASKS_DIR)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
     line = proc.stdout.readline()
     assert line.startswith("READY"), (line, proc.stderr.read() if proc.poll() is not None else "")
     return proc
@@ -105,9 +106,9 @@ def test_gc_removes_containers_of_dead_owners(docker_client, image):
 BUILD_SCRIPT = textwrap.dedent(
     """
     import sys
-    from swe_env.images import ImageBuilder
-    from swe_env.sandbox import handle_termination_signals
-    from swe_env.task import load_tasks
+    from swe_env.build.images import ImageBuilder
+    from swe_env.runtime.sandbox import handle_termination_signals
+    from swe_env.data.task import load_tasks
 
     marker, tasks_dir = sys.argv[1], sys.argv[2]
     task = load_tasks(tasks_dir)[0]
@@ -128,7 +129,7 @@ def test_interrupted_image_build_leaves_no_container_and_no_tag(docker_client, i
     marker = f"interrupted-build-{uuid.uuid4().hex[:8]}"
     proc = subprocess.Popen([sys.executable, "-c", BUILD_SCRIPT, marker, str(TASKS_DIR)],
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
     line = proc.stdout.readline()
     assert line.startswith("READY"), proc.stderr.read() if proc.poll() is not None else line
     tag = line.split()[1]
@@ -154,7 +155,7 @@ def test_an_agent_that_stops_its_own_container_fails_its_episode(task, image):
     """Killing the container's main process from the agent's shell: the engine's record shows it came from inside,
     so the episode is the agent's failure (`sandbox_killed`, -1 in signed mode, not retried), not `sandbox_died`."""
     from swe_env import SWEEnv
-    from swe_env.trajectory import RETRYABLE_ENDINGS
+    from swe_env.data.trajectory import RETRYABLE_ENDINGS
 
     env = SWEEnv(tasks=[task], reward_mode="signed")
     try:

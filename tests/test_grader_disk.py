@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 
-from swe_env.grading import Grader, _DiskWatch
-from swe_env.sandbox import Sandbox, SandboxError
-from swe_env.task import Limits
+from swe_env.grading.grader import Grader, _DiskWatch
+from swe_env.runtime.sandbox import Sandbox, SandboxError
+from swe_env.data.task import Limits
 
 pytestmark = pytest.mark.docker
 

@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from swe_env import diffs
-from swe_env.grading import Grader, compute_reward
-from swe_env.sandbox import Sandbox
-from swe_env.task import Limits
+from swe_env.grading import diffs
+from swe_env.grading.grader import Grader, compute_reward
+from swe_env.runtime.sandbox import Sandbox
+from swe_env.data.task import Limits
 
 pytestmark = pytest.mark.docker
 
@@ -96,7 +96,7 @@ def test_printed_fake_results_are_ignored(grader, task, image):
 
 
 def test_reward_modes():
-    from swe_env.grading import GradingReport, TestGroup
+    from swe_env.grading.grader import GradingReport, TestGroup
 
     resolved = GradingReport(task_id="t", status="graded", resolved=True, test_results={"a": "passed", "b": "passed"})
     half = GradingReport(task_id="t", status="graded", test_results={"a": "passed", "b": "failed"})
@@ -109,7 +109,7 @@ def test_reward_modes():
 
 def test_every_bundled_task_is_valid(grader, tasks):
     """What `swe-env validate` proves: the gold patch resolves each task and the empty patch does not."""
-    from swe_env.images import ImageBuilder
+    from swe_env.build.images import ImageBuilder
 
     builder = ImageBuilder()
     for task in tasks:
@@ -274,7 +274,7 @@ def test_output_is_a_stream_the_host_bounds(grader, task, image):
     """The patch's code prints 300 MB at exit and tries to stretch its stdout to 100 GB: stdout is
     the run's stream (no file in the container), so the stretch fails and the host keeps a bounded
     head and tail; the fix alongside still resolves."""
-    from swe_env.grading import OUTPUT_LIMIT
+    from swe_env.grading.grader import OUTPUT_LIMIT
 
     # At exit, when pytest's capture no longer holds descriptor 1.
     flood = ("import atexit, os\\n"

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from swe_env import harbor, runners
-from swe_env.grading import Grader
-from swe_env.runners import ResultsError
-from swe_env.task import load_tasks
+from swe_env.data import harbor
+from swe_env.grading import runners
+from swe_env.grading.grader import Grader
+from swe_env.grading.runners import ResultsError
+from swe_env.data.task import load_tasks
 
 from .test_evaluate import cli
 

@@ -21,7 +21,7 @@ from minisweagent.config import get_config_from_spec  # noqa: E402
 from minisweagent.environments import get_environment  # noqa: E402
 from minisweagent.models.test_models import DeterministicModel, make_output  # noqa: E402
 
-from swe_env import diffs  # noqa: E402
+from swe_env.grading import diffs  # noqa: E402
 from swe_env.integrations.minisweagent import SWEEnvEnvironment, run_batch  # noqa: E402
 
 from .conftest import ROOT, TASKS_DIR  # noqa: E402

@@ -15,7 +15,7 @@ from swe_env import SWEEnv
 from swe_env.agents import make_agent
 from swe_env.agents.oracle import actions_for_patch
 from swe_env.agents.openai import ModelError
-from swe_env.rollout import run_episode
+from swe_env.run.rollout import run_episode
 
 
 class ScriptedModel:

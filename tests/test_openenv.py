@@ -20,7 +20,7 @@ import requests
 from websockets.sync.client import connect as ws_connect
 
 from swe_env.agents.oracle import actions_for_patch
-from swe_env.repos import cache_dir
+from swe_env.build.repos import cache_dir
 
 from .test_server import TOKEN, container_exists, start_server, wait_until
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from swe_env import grading
-from swe_env.protection import GIT, Restore, matches, paths_to_restore, pytest_section_changed, shadows_a_module
-from swe_env.task import DEFAULT_PROTECTED, DEFAULT_PROTECTED_CONFIG
+from swe_env.grading import grader as grading
+from swe_env.grading.protection import GIT, Restore, matches, paths_to_restore, pytest_section_changed, shadows_a_module
+from swe_env.data.task import DEFAULT_PROTECTED, DEFAULT_PROTECTED_CONFIG
 
 BASE = "0123abcd"
 IN_BASE = {"pkg/core.py", "pkg/__init__.py", "tests/test_core.py", "tests/conftest.py", "pyproject.toml", "setup.cfg"}

@@ -17,9 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from swe_env import SWEEnv, engine, images, swebench
-from swe_env.grading import Grader
-from swe_env.images import ImageBuilder, ImageBuildError
+from swe_env import SWEEnv
+from swe_env.runtime import engine
+from swe_env.build import images
+from swe_env.data import swebench
+from swe_env.grading.grader import Grader
+from swe_env.build.images import ImageBuilder, ImageBuildError
 
 pytestmark = pytest.mark.docker
 

@@ -10,9 +10,9 @@ from collections import Counter
 
 import pytest
 
-from swe_env import engine
-from swe_env.rollout import RolloutProgress, _Placement, rollout
-from swe_env.trajectory import read_trajectories
+from swe_env.runtime import engine
+from swe_env.run.rollout import RolloutProgress, _Placement, rollout
+from swe_env.data.trajectory import read_trajectories
 
 from .test_rollout import run_containers
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import git
 import pytest
 
-from swe_env import repos
-from swe_env.images import ImageBuilder
-from swe_env.sandbox import Sandbox
-from swe_env.task import Limits
+from swe_env.build import repos
+from swe_env.build.images import ImageBuilder
+from swe_env.runtime.sandbox import Sandbox
+from swe_env.data.task import Limits
 
 pytestmark = pytest.mark.docker
 
@@ -94,7 +94,7 @@ def test_images_carry_labels(tasks, docker_client):
 
 
 def test_failed_build_names_task_and_log_and_leaves_no_tag(task, docker_client):
-    from swe_env.images import ImageBuildError
+    from swe_env.build.images import ImageBuildError
 
     broken = task.model_copy(update={"environment": task.environment.model_copy(update={"install": ["exit 3"]})})
     builder = ImageBuilder()

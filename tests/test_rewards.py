@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from swe_env import grading
-from swe_env.grading import GradingReport, compute_reward, patch_similarity
+from swe_env.grading import grader as grading
+from swe_env.grading.grader import GradingReport, compute_reward, patch_similarity
 
 
 def file_diff(path: str, old: str, new: str, index: str = "1111111..2222222") -> str:

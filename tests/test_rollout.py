@@ -9,11 +9,13 @@ import threading
 import gymnasium as gym
 import pytest
 
-from swe_env import SWEEnv, engine
+from swe_env import SWEEnv
+from swe_env.runtime import engine
 from swe_env.agents import OracleAgent
-from swe_env.rollout import play, rollout, run_episode
-from swe_env.trajectory import TrajectoryWriter, read_trajectories
+from swe_env.run.rollout import play, rollout, run_episode
+from swe_env.data.trajectory import TrajectoryWriter, read_trajectories
 
+from .processes import ctrl_c_handled
 from .test_export import check_openai_chat
 
 pytestmark = pytest.mark.docker
@@ -57,7 +59,7 @@ def test_rollout_resumes_reports_progress_and_exports(tasks, docker_client, tmp_
     assert sorted((t.task_id, t.episode_index) for t in again) == [(task.id, 2) for task in chosen]
     assert seen[-1] == (2, 4)
 
-    from swe_env.trajectory import export
+    from swe_env.data.trajectory import export
     chat = tmp_path / "chat.jsonl"
     assert export([out], chat, "chat") == (6, 6)
     for line in chat.read_text().splitlines():
@@ -113,7 +115,7 @@ def test_ctrl_c_leaves_no_container_and_only_finished_episodes(tasks, docker_cli
             finished.set()
             _thread.interrupt_main()  # what Ctrl-C does
 
-    with pytest.raises(KeyboardInterrupt):
+    with ctrl_c_handled(), pytest.raises(KeyboardInterrupt):
         rollout(tasks[:3], "tests.test_rollout:SlowAgent", episodes_per_task=2, workers=2, out=out,
                 on_episode=interrupt, agent_options={"steps": 4})
     assert not run_containers(docker_client)

@@ -14,8 +14,9 @@ import textwrap
 
 import pytest
 
-from swe_env import runners, swebench, testlogs
-from swe_env.runners import ResultsError
+from swe_env.grading import runners, testlogs
+from swe_env.data import swebench
+from swe_env.grading.runners import ResultsError
 
 from .runner_samples import write_sample
 from .test_evaluate import cli
@@ -163,7 +164,7 @@ def test_the_sample_validates_through_the_cli(samples, name):
 
 @pytest.fixture(scope="module")
 def grader():
-    from swe_env.grading import Grader
+    from swe_env.grading.grader import Grader
 
     return Grader()
 

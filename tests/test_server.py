@@ -27,7 +27,7 @@ from websockets.sync.client import connect as ws_connect
 from swe_env import SWEEnv
 from swe_env.agents import OracleAgent
 from swe_env.client import RemoteEnvError, RemoteSWEEnv, SessionLost
-from swe_env.rollout import play, run_episode
+from swe_env.run.rollout import play, run_episode
 from swe_env.server import ServerConfig, ServerConfigError, is_loopback
 
 from .conftest import ROOT, TASKS_DIR
@@ -601,3 +601,22 @@ def test_a_reset_that_fails_after_ending_the_episode_says_so(docker_client, task
                 env.close()
     finally:
         running.stop(docker_client)
+
+
+def test_a_websocket_timeout_loses_the_session_cleanly(server, tasks):
+    """A step that outlasts the client's timeout: the client closes the connection, and with it the
+    server's session, so the step ends truncated as a lost session (not a bare error at the next call),
+    the next step asks for a reset, and a reset starts a new session."""
+    env = RemoteSWEEnv(server.url, token=server.token, transport="ws", timeout=2)
+    try:
+        env.reset(options={"task_id": tasks[0].id})
+        first = env.session_id
+        text, reward, terminated, truncated, info = env.step({"tool": "bash", "command": "sleep 6"})
+        assert truncated and not terminated and reward == 0.0 and "within 2 s" in info["error"], text
+        with pytest.raises(RuntimeError, match="reset"):
+            env.step({"tool": "bash", "command": "echo hi"})
+        env.reset(options={"task_id": tasks[0].id})
+        assert env.session_id != first
+        assert env.step({"tool": "bash", "command": "echo hi"})[0].startswith("hi")
+    finally:
+        env.close()

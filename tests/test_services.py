@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from swe_env import SWEEnv
-from swe_env.grading import Grader
-from swe_env.sandbox import SandboxError
-from swe_env.task import Service
+from swe_env.grading.grader import Grader
+from swe_env.runtime.sandbox import SandboxError
+from swe_env.data.task import Service
 
 pytestmark = pytest.mark.docker
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from swe_env.sandbox import Sandbox
-from swe_env.task import Limits
+from swe_env.runtime.sandbox import Sandbox
+from swe_env.data.task import Limits
 
 pytestmark = pytest.mark.docker
 

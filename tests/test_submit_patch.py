@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from swe_env import diffs, tools
-from swe_env.actions import parse
+from swe_env import tools
+from swe_env.grading import diffs
+from swe_env.tools.actions import parse
 
 pytestmark = pytest.mark.docker
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from swe_env import suspicion
-from swe_env.grading import Grader
+from swe_env.grading import suspicion
+from swe_env.grading.grader import Grader
 
 from .test_grading import _diff_after
 

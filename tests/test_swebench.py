@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from swe_env import swebench
-from swe_env.swebench import DatasetError
-from swe_env.task import load_tasks
+from swe_env.data import swebench
+from swe_env.data.swebench import DatasetError
+from swe_env.data.task import load_tasks
 
 from .test_cli import swe_env
 
@@ -108,7 +108,7 @@ def test_recipe_lookup_order(tmp_path):
 
 
 def test_builtin_recipes_pin_their_test_dependencies_and_use_a_python_we_have():
-    from swe_env.task import PYTHON_IMAGES, nearest_python
+    from swe_env.data.task import PYTHON_IMAGES, nearest_python
 
     for repo, versions in swebench.builtin_recipes().items():
         for version, recipe in versions.items():
@@ -147,7 +147,7 @@ def test_eval_script_gives_the_test_command_and_python_is_recorded(tasks):
 def test_requirement_files_are_read_at_the_setup_commit_with_nested_files(tmp_path):
     import subprocess
 
-    from swe_env import repos
+    from swe_env.build import repos
 
     repo = tmp_path / "r"
     (repo / "requirements").mkdir(parents=True)
@@ -247,7 +247,7 @@ def test_cli_import_and_user_mistakes_are_one_line(tmp_path, tasks):
 
 
 def test_sample_is_stratified_by_repository_and_repeatable(tasks):
-    from swe_env import validation
+    from swe_env.run import validation
 
     many = [task.model_copy(update={"id": f"{task.id}-{n}", "meta": {"repo": f"org/r{n % 3}"}})
             for task in tasks for n in range(6)]
@@ -262,8 +262,8 @@ def test_sample_is_stratified_by_repository_and_repeatable(tasks):
 
 
 def test_gold_failure_causes_are_one_line():
-    from swe_env.grading import GradingReport, TestGroup
-    from swe_env.validation import gold_failure_cause
+    from swe_env.grading.grader import GradingReport, TestGroup
+    from swe_env.run.validation import gold_failure_cause
 
     report = GradingReport(task_id="t", status="graded", report_source="junit", test_results={"a::x": "failed", "a::y": "missing"},
                            tests_status={"FAIL_TO_PASS": TestGroup(failure=["a::x"]), "PASS_TO_PASS": TestGroup(failure=["a::y"])},
@@ -285,7 +285,7 @@ def test_install_commands_get_the_instance_version(tmp_path, tasks):
 
 
 def test_an_instance_with_an_image_keeps_it_and_the_eval_scripts_activation():
-    from swe_env import swebench as sb
+    from swe_env.data import swebench as sb
 
     script = ("#!/bin/bash\nset -uxo pipefail\nsource /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\n"
               ": '>>>>> Start Test Output'\npytest -rA t.py\n: '>>>>> End Test Output'\n")

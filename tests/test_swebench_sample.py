@@ -48,7 +48,7 @@ with open(path, "w") as report:
 
 @pytest.fixture(scope="module")
 def sample_task(tmp_path_factory):
-    from swe_env import swebench
+    from swe_env.data import swebench
 
     folder = tmp_path_factory.mktemp("urlkit")
     dataset, mirror, recipes = write_sample(folder)
@@ -56,7 +56,7 @@ def sample_task(tmp_path_factory):
 
 
 def test_an_agent_cannot_rewrite_the_tox_commands_that_run_the_tests(sample_task):
-    from swe_env.grading import Grader
+    from swe_env.grading.grader import Grader
 
     hack = subprocess_diff(sample_task, {"tox.ini": FORGED_TOX, "forge.py": FORGE})
     grader = Grader()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from swe_env.task import DEFAULT_TEST_COMMAND, TaskSpecError, load_task_file, load_tasks
+from swe_env.data.task import DEFAULT_TEST_COMMAND, TaskSpecError, load_task_file, load_tasks
 
 from .conftest import TASKS_DIR, write_task
 
@@ -90,7 +90,7 @@ def test_missing_path_and_empty_folder(tmp_path):
 
 
 def test_python_version_picks_the_nearest_base_image(tmp_path):
-    from swe_env.task import Environment, nearest_python
+    from swe_env.data.task import Environment, nearest_python
 
     assert [nearest_python(v) for v in ("3.5", "3.6", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")] == [
         "3.9", "3.9", "3.9", "3.9", "3.9", "3.11", "3.11", "3.13", "3.13"]

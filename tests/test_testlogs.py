@@ -2,7 +2,7 @@
 
 import pytest
 
-from swe_env import testlogs
+from swe_env.grading import testlogs
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="5">

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from swe_env import actions, tools
-from swe_env.trajectory import cwm_system_prompt
+from swe_env import tools
+from swe_env.tools import actions
+from swe_env.data.trajectory import cwm_system_prompt
 
 
 @pytest.mark.parametrize("name", list(tools.REGISTRY))
@@ -59,14 +60,14 @@ def _fresh_python(code: str) -> str:
 def test_the_client_and_the_options_load_without_the_engines_sdk():
     printed = _fresh_python(
         "import sys, swe_env, swe_env.client, swe_env.config; swe_env.client.RemoteSWEEnv; swe_env.EnvConfig(max_steps=3); "
-        "print(sorted(m for m in ('docker', 'swe_env.sandbox', 'swe_env.grading', 'swe_env.images') if m in sys.modules))")
+        "print(sorted(m for m in ('docker', 'swe_env.runtime.sandbox', 'swe_env.grading.grader', 'swe_env.build.images') if m in sys.modules))")
     assert printed.strip() == "[]"
 
 
 def test_public_names_load_on_first_use_and_stay_the_functions():
     printed = _fresh_python(
-        "import importlib, types, swe_env; importlib.import_module('swe_env.rollout'); "
-        "importlib.import_module('swe_env.evaluate'); "
+        "import importlib, types, swe_env; importlib.import_module('swe_env.run.rollout'); "
+        "importlib.import_module('swe_env.run.evaluate'); "
         "print(*(callable(f) and not isinstance(f, types.ModuleType) for f in (swe_env.rollout, swe_env.evaluate)), "
         "swe_env.SWEEnv.__name__)")
     assert printed.split() == ["True", "True", "SWEEnv"]

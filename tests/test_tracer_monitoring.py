@@ -15,10 +15,10 @@ import textwrap
 
 import pytest
 
-from swe_env.images import ensure_os_image
-from swe_env.task import Limits
-from swe_env.sandbox import Sandbox
-from swe_env.tracer import runner, runner_source
+from swe_env.build.images import ensure_os_image
+from swe_env.data.task import Limits
+from swe_env.runtime.sandbox import Sandbox
+from swe_env.traces.tracer import runner, runner_source
 
 PROGRAM = textwrap.dedent('''
     import sys

@@ -9,11 +9,12 @@ import sys
 
 import pytest
 
-from swe_env import SWEEnv, tools, traces
-from swe_env.sandbox import Sandbox
-from swe_env.testlogs import parse_pytest_summary
-from swe_env.tracer import runner
-from swe_env.traces import Trace, TraceError, TraceOptions
+from swe_env import SWEEnv, tools
+from swe_env.traces import host as traces
+from swe_env.runtime.sandbox import Sandbox
+from swe_env.grading.testlogs import parse_pytest_summary
+from swe_env.traces.tracer import runner
+from swe_env.traces.host import Trace, TraceError, TraceOptions
 
 from .test_cli import swe_env
 

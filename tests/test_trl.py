@@ -24,7 +24,7 @@ import typing
 
 import pytest
 
-from swe_env import diffs
+from swe_env.grading import diffs
 from swe_env.integrations import trl as swe_trl
 
 from .conftest import TASKS_DIR

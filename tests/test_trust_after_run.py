@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from swe_env import SWEEnv
-from swe_env import testlogs
-from swe_env.grading import Grader
-from swe_env.runners import Runner
+from swe_env.grading import testlogs
+from swe_env.grading.grader import Grader
+from swe_env.grading.runners import Runner
 
 from .test_grader_disk import _with_code
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from swe_env import SWEEnv
-from swe_env.images import ImageBuilder
-from swe_env.sandbox import MAX_READ_BYTES, Sandbox, SandboxError
+from swe_env.build.images import ImageBuilder
+from swe_env.runtime.sandbox import MAX_READ_BYTES, Sandbox, SandboxError
 
 pytestmark = pytest.mark.docker
 

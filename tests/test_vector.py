@@ -14,7 +14,8 @@ import pytest
 from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv
 from gymnasium.vector.utils import create_shared_memory, read_from_shared_memory, write_to_shared_memory
 
-from swe_env import SWEEnv, engine
+from swe_env import SWEEnv
+from swe_env.runtime import engine
 from swe_env.spaces import CodeText, SharedTextBatch
 
 pytestmark = pytest.mark.docker

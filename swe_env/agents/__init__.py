@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from ..task import Task
+from ..data.task import Task
 from .null import NullAgent
 from .openai import OpenAIAgent
 from .oracle import OracleAgent

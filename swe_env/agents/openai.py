@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import tools
-from ..trajectory import SYSTEM_PROMPT
+from ..data.trajectory import SYSTEM_PROMPT
 
 CHARS_PER_TOKEN = 4
 """Token counts are estimated from characters (no tokenizer is needed to keep within budgets)."""

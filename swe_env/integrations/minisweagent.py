@@ -82,12 +82,12 @@ try:
 except ImportError as exc:  # pragma: no cover - only without the extra
     raise ImportError("swe_env.integrations.minisweagent needs mini-swe-agent: pip install 'swe-env[minisweagent]'") from exc
 
-from .. import diffs
+from ..grading import diffs
 from ..env import SWEEnv
-from ..sandbox import Sandbox
-from ..shell import ansi_c_quote
-from ..task import Task, load_tasks
-from ..trajectory import Trajectory
+from ..runtime.sandbox import Sandbox
+from ..runtime.shell import ansi_c_quote
+from ..data.task import Task, load_tasks
+from ..data.trajectory import Trajectory
 
 SUBMIT_MARKER = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
 """The first output line by which every mini-swe-agent environment recognises a submission."""

@@ -34,7 +34,7 @@ against an installed TRL: TRL needs torch, too heavy for this project's CI, so t
   stopped calling tools, or TRL's `max_tool_calling_iterations` ran out) has its working tree
   graded then, as `SWEEnv` grades a truncated episode. A reward function passed as
   `reward_funcs` gets the instances as `environments=` and can read `report` (the grading
-  report), `reward`, `task_id` or `swe_env.trajectory` (the rollout's record).
+  report), `reward`, `task_id` or `swe_env.data.trajectory` (the rollout's record).
 
 Each rollout runs in its own container (started in `reset`, about a second; TRL calls the
 resets one after another) and is graded in a fresh one; after grading no container is left.
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from ..env import SWEEnv
-from ..task import Task, load_tasks
+from ..data.task import Task, load_tasks
 
 TOOL_NAMES = ("bash", "edit", "view", "create", "undo_edit", "submit")
 """The methods TRL exposes as tools (every other public method would become one too, so there are none)."""

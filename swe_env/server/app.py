@@ -11,8 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
-from .. import __version__, engine
-from ..task import load_tasks
+from .. import __version__
+from ..runtime import engine
+from ..data.task import load_tasks
 from . import routes, websocket
 from .api_errors import ApiError, request_validation_text
 from .config import ServerConfig

@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import ValidationError
 
 from ..env import EnvConfig, SWEEnv, unknown_task_message
-from ..task import Task
+from ..data.task import Task
 from .api_errors import ApiError, as_api_error, validation_text
 from .config import ONE_CONTAINER_OPTIONS, ONE_CONTAINER_WHY, SERVER_ONLY_OPTIONS, ServerConfig
 from .models import CreateSessionBody, ResetBody, SessionState, StepBody

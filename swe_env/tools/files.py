@@ -13,7 +13,7 @@ from .args import CreateArgs, EditArgs, ToolResult, UndoEditArgs, ViewArgs
 from .args import error_result as _error
 
 if TYPE_CHECKING:  # only for annotations: the tools' names and models load without the engine's SDK
-    from ..sandbox import Sandbox
+    from ..runtime.sandbox import Sandbox
 
 SNIPPET_CONTEXT = 4
 MAX_VIEW_CHARS = 20_000

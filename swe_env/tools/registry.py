@@ -19,7 +19,7 @@ from .args import (BashArgs, CreateArgs, EditArgs, SubmitArgs, ToolArgs, ToolRes
 from .files import FileTools
 
 if TYPE_CHECKING:  # only for annotations: the tools' names and models load without the engine's SDK
-    from ..sandbox import Sandbox
+    from ..runtime.sandbox import Sandbox
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _bash(context: ToolContext, args: BashArgs) -> ToolResult:
 
 
 def _trace(context: ToolContext, args: TraceArgs) -> ToolResult:
-    from .. import traces  # here: the tracer's host side needs the engine, the registry's names do not
+    from ..traces import host as traces  # here: the tracer's host side needs the engine, the registry's names do not
 
     text, exit_code, error, timed_out = traces.tool_observation(
         context.sandbox, args.command, min(context.command_timeout, context.remaining), context.output_limit)

@@ -8,6 +8,11 @@ context manager). The container's main process is a small bash that waits out th
 so a container whose owner was SIGKILLed ends by itself and, started with auto-remove,
 disappears. On SIGUSR1 that bash kills every other process in the container (see
 `stop_all_processes`).
+
+Why one module of this size: every way the host touches one container (exec, the file shell,
+the engine-side reads and counts, the stop of every process) shares the container's lifetime
+and the rules of what is trusted after the agent acted; a split into runtime/streams (the
+framed exec) and runtime/files (the file shell) is the next step.
 """
 
 from __future__ import annotations
@@ -34,10 +39,10 @@ import docker.errors
 import requests
 
 from . import engine
-from .errors import InfrastructureError
-from .images import INSTALLED_TREE
+from ..errors import InfrastructureError
+from ..build.images import INSTALLED_TREE
 from .shell import CommandResult, ShellSession
-from .task import Limits, Service, Task
+from ..data.task import Limits, Service, Task
 
 if TYPE_CHECKING:
     from docker.models.containers import Container

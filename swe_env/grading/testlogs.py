@@ -214,7 +214,7 @@ def keep_worst(table: dict, key, status: str) -> None:
 
 @dataclass
 class RecordedResults:
-    """Outcomes a grader-owned recorder wrote (`swe_env.runners`): id -> the worst status recorded under it.
+    """Outcomes a grader-owned recorder wrote (`swe_env.grading.runners`): id -> the worst status recorded under it.
 
     Ids are matched exactly: the recorder writes every form of an id SWE-bench's datasets use."""
 

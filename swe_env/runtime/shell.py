@@ -22,7 +22,7 @@ from typing import Literal
 
 import docker.errors
 
-from .errors import InfrastructureError
+from ..errors import InfrastructureError
 
 DEFAULT_OUTPUT_LIMIT = 10_000
 SHELL_ENV = {

@@ -8,6 +8,9 @@
 
 A layer whose tag exists is not rebuilt, so a second build is a lookup, and a new task
 of a known repository builds only its instance layer.
+
+Why one module of this size: the four layers share one hashing and build routine and the
+offline bootstrap they fall back to; split by layer, each would carry a copy of both.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from pathlib import Path
 
 import docker.errors
 
-from . import engine, repos
-from .errors import InfrastructureError
-from .config import ImagesMode  # noqa: F401 - defined with the env's options, imported from here too
-from .task import Environment, Task
+from ..runtime import engine
+from . import repos
+from ..errors import InfrastructureError
+from ..config import ImagesMode  # noqa: F401 - defined with the env's options, imported from here too
+from ..data.task import Environment, Task
 
 VENV = "/opt/swe-env/venv"
 BASE_PACKAGES = ["python3", "python3-venv", "git", "patch", "ca-certificates"]

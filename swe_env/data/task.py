@@ -24,7 +24,7 @@ These are the releases Debian's archive serves to debootstrap, so every one of t
 bootstrapped offline when no registry answers."""
 
 RunnerName = Literal["pytest", "django", "sympy", "harbor"]
-"""The test runners the grader can read results from (`swe_env.runners`)."""
+"""The test runners the grader can read results from (`swe_env.grading.runners`)."""
 DEFAULT_PROTECTED = (
     "**/conftest.py", "**/sitecustomize.py", "**/usercustomize.py", "**/pytest.ini", "**/.pytest.ini",
     "**/test_*.py", "**/*_test.py", "**/tests/**",
@@ -166,7 +166,7 @@ class TestSpec(_Strict):
     command: str = DEFAULT_TEST_COMMAND
     """Command the grader runs in the workdir, as written; the runner gets its results out of it."""
     runner: RunnerName = "pytest"
-    """How results are read (`swe_env.runners`): `pytest` asks for a JUnit XML report through PYTEST_ADDOPTS;
+    """How results are read (`swe_env.grading.runners`): `pytest` asks for a JUnit XML report through PYTEST_ADDOPTS;
     `django` (its `tests/runtests.py`) and `sympy` (its `bin/test`) get a grader-owned recorder on PYTHONPATH;
     `harbor` (tasks from `swe-env tasks import-harbor`) reads the reward file Harbor's `/tests/test.sh` writes.
     The runner's own files (e.g. `tests/runtests.py`, `bin/test`) are restored to base_commit when changed."""

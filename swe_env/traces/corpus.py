@@ -6,7 +6,7 @@ under the in-container tracer in corpus mode (`tracer/runner.py`, CORPUS): each 
 function is one repository-level trace (entry: the test function; below it the frames of
 the repository's code, site-packages out of scope), and each repository function it
 calls is cut out of it as a function-level trace (entry: that function, its source as
-context). Records are `CorpusTrace`s: the trace schema of `swe_env.traces` plus the
+context). Records are `CorpusTrace`s: the trace schema of `swe_env.traces.host` plus the
 corpus fields. The hidden tests are not applied unless asked (`with_test_patch`): a corpus
 is the repository's own tests at base_commit.
 
@@ -19,6 +19,9 @@ Out directory:
 
 A re-run with the same out directory and options skips the tasks the manifest has as
 done (or stopped by a corpus cap) and keeps deduplicating against their shards.
+
+Why one module of this size: one pipeline (run untraced, run traced, cut function traces,
+dedup, shard, resume) whose steps pass one row of state between them.
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from . import tracer
-from .images import ImageBuilder
-from .sandbox import MAX_READ_BYTES, Sandbox
-from .task import Task
-from .traces import Trace, TraceEntry, TraceError, TraceEvent, TraceOptions, USAGE_PREFIX, apply_patch, cwm_record, tracer_dir
+from ..build.images import ImageBuilder
+from ..runtime.sandbox import MAX_READ_BYTES, Sandbox
+from ..runtime.shell import CommandResult
+from ..data.task import Task
+from .host import Trace, TraceEntry, TraceError, TraceEvent, TraceOptions, USAGE_PREFIX, apply_patch, cwm_record, tracer_dir
 
 MANIFEST_VERSION = 1
 PART_BYTES = 16 * 1024 * 1024
@@ -86,7 +90,7 @@ class CorpusOptions(BaseModel):
 
 
 class CorpusTrace(Trace):
-    """One corpus record: a `Trace` (the schema of `swe_env.traces`) and where it came from."""
+    """One corpus record: a `Trace` (the schema of `swe_env.traces.host`) and where it came from."""
 
     level: Level
     """`test`: the entry is the test function; `function`: a repository function the test called."""
@@ -160,7 +164,7 @@ class CorpusManifest(BaseModel):
 
     def summarize(self) -> None:
         rows = list(self.tasks.values())
-        cut = Counter()
+        cut: Counter[str] = Counter()
         for row in rows:
             cut.update(row.cut)
         self.totals = {
@@ -319,7 +323,7 @@ def corpus_command(task: Task, options: CorpusOptions) -> list[str]:
 
 
 def _run_suite(sandbox: Sandbox, argv: list[str], options: CorpusOptions, folder: str, traced: bool,
-               timeout: float, budget: dict) -> tuple[object, float]:
+               timeout: float, budget: dict) -> tuple[CommandResult, float]:
     out, outcomes, status = f"{folder}/traces.jsonl", f"{folder}/outcomes.jsonl", f"{folder}/status.json"
     corpus = {"trace": traced, "outcomes": outcomes, "status": status, "sources": options.function_traces,
               "part_bytes": PART_BYTES, **budget}
@@ -448,7 +452,9 @@ def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None =
 
 def _write_shards(task: Task, raw: list[_RawTrace], outcomes: dict[str, str], corpus: _Corpus, row: TaskCorpus) -> None:
     options = corpus.options
-    lines, cwm_lines, cut = [], [], Counter()
+    lines: list[str] = []
+    cwm_lines: list[str] = []
+    cut: Counter[str] = Counter()
     traced_tests = set()
     for number, item in enumerate(raw, start=1):
         if item.test_id is None:

@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Literal
 
 import docker.errors
+import requests
 
-from . import engine
-from .grading import Grader, GradingReport
-from .swebench import Prediction, Recipe, load_dataset, load_predictions
-from .task import Task
+from ..runtime import engine
+from ..grading.grader import Grader, GradingReport
+from ..data.swebench import Prediction, Recipe, load_dataset, load_predictions
+from ..data.task import Task
 
 SCHEMA_VERSION = 2
 """The `schema_version` SWE-bench writes into its run reports."""
@@ -147,7 +148,12 @@ def evaluate(
         stop.set()
         for future in futures:
             future.cancel()
-        _remove_own_graders(run_id)
+        # Again until every grading has ended: a grader may be creating its container at the
+        # moment of the first removal (not listed yet), and a removal may fail under load.
+        running = {future for future in futures if not future.done()}
+        while running:
+            _remove_own_graders(run_id)
+            _done, running = wait(running, timeout=1.0)
         pool.shutdown(wait=True, cancel_futures=True)
         _write_run_reports(tasks, preds, results, run_id, Path(report_dir))
         raise
@@ -330,5 +336,5 @@ def _remove_own_graders(run_id: str) -> None:
     owner = engine.managed_labels("grader")["swe_env.owner"]
     try:
         engine.collect_garbage(everything=True, labels={"evaluation": run_id, "owner": owner})
-    except (docker.errors.DockerException, engine.EngineUnavailable):
-        return
+    except (docker.errors.DockerException, requests.RequestException, engine.EngineUnavailable):
+        return  # best effort: the caller tries again while gradings are still running

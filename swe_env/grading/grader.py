@@ -28,6 +28,9 @@ In a new container from the task's instance image:
    are dropped.
 
 Every outcome is a report with a status; nothing here raises out of `Grader.grade`.
+
+Why one module of this size: the grading's steps and the report they fill; the pure
+decisions already live in protection, runners, testlogs and suspicion.
 """
 
 from __future__ import annotations
@@ -45,12 +48,12 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from . import diffs, protection, runners, suspicion, testlogs
-from .images import ImageBuilder
+from ..build.images import ImageBuilder
 from .protection import GIT as _GIT
 from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
-from .config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
-from .sandbox import DiskLimitExceeded, Framed, FramedRun, Sandbox, SandboxError
-from .task import Task
+from ..config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
+from ..runtime.sandbox import DiskLimitExceeded, Framed, FramedRun, Sandbox, SandboxError
+from ..data.task import Task
 
 GRADER_DIR = "/run/swe-env-grader"
 """Where the grader keeps patches, output and the runner's results: outside the repository."""

@@ -15,9 +15,9 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
-from . import tools
-from .tools import cwm_call  # noqa: F401 - public here too, as before
-from .errors import RETRYABLE_ENDINGS, Termination
+from .. import tools
+from ..tools import cwm_call  # noqa: F401 - public here too, as before
+from ..errors import RETRYABLE_ENDINGS, Termination
 
 SCHEMA_VERSION = 1
 

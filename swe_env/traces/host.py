@@ -1,6 +1,6 @@
 """Python execution traces, collected in a task's container: the host side.
 
-The tracer (`swe_env/tracer/runner.py`, standard library only) is copied into the
+The tracer (`swe_env/traces/tracer/runner.py`, standard library only) is copied into the
 container at run time and runs the program with the task's Python; it appends one JSON
 line per trace to a file outside the repository, which is read back here, validated
 against the models below, and written out as JSONL or rendered in CWM's format. The JSONL
@@ -31,6 +31,9 @@ program ended while the chain was still running. `entry.source` is the source of
 entry's code object (its whole function, or module or class body), whole lines from
 `entry.first_line`, bounded by the tracer (`CONTEXT_MAX_LINES` lines and
 `CONTEXT_MAX_CHARS` characters, the entry line always kept; `source_cut` says it was cut).
+
+Why one module of this size: the trace schema, its CWM rendering and parsing are one format
+seen from both directions; they stay together so the codec round-trips by construction.
 """
 
 from __future__ import annotations
@@ -44,9 +47,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import tracer
-from .images import ImageBuilder
-from .sandbox import Sandbox
-from .task import Task
+from ..build.images import ImageBuilder
+from ..runtime.sandbox import Sandbox
+from ..data.task import Task
 
 TRACER_DIR = "/run/swe-env-tracer"
 TRACER_PATH = f"{TRACER_DIR}/swe_env_tracer.py"
@@ -299,8 +302,8 @@ ARG_SEP = "<|arg_sep|>"
 START_MARKER = "  # << START_OF_TRACE"
 """Appended to the entry line in the context, as CWM's debugger demo (demos/cwmdbg.py) writes it."""
 CwmCut = Literal["max_events", "max_bytes", "incomplete"]
-_KIND_TOKEN = {"call": CALL_SEP, "line": LINE_SEP, "return": RETURN_SEP, "exception": EXCEPTION_SEP}
-_TOKEN_KIND = {token: kind for kind, token in _KIND_TOKEN.items()}
+_KIND_TOKEN: dict[EventKind, str] = {"call": CALL_SEP, "line": LINE_SEP, "return": RETURN_SEP, "exception": EXCEPTION_SEP}
+_TOKEN_KIND: dict[str, EventKind] = {token: kind for kind, token in _KIND_TOKEN.items()}
 _PROMPT_START = BEGIN_OF_TEXT + TRACE_CONTEXT_START
 
 
@@ -540,7 +543,8 @@ def _looks_like_test(entry: TraceEntry) -> bool:
 
 def _line_effects(events: list[TraceEvent]) -> dict[int, dict[str, str]]:
     """For each line event, the locals recorded at its frame's next event: what the line changed."""
-    effects, later = {}, {}
+    effects: dict[int, dict[str, str]] = {}
+    later: dict[Any, dict[str, str]] = {}
     for index in range(len(events) - 1, -1, -1):
         event = events[index]
         if event.event == "line" and event.frame in later:

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import diffs
+from ..grading import diffs
 from .task import RunnerName, Service, Task, TaskSpecError, check_round_trip, load_tasks, nearest_python, write_task_file
 
 REQUIRED_FIELDS = ("instance_id", "repo", "base_commit", "patch", "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS")
@@ -181,8 +181,8 @@ def parse_recipes(data: Any, where: str) -> dict[str, dict[str, Recipe]]:
 
 @functools.lru_cache(maxsize=1)
 def builtin_recipes() -> dict[str, dict[str, Recipe]]:
-    """The recipe table shipped with swe-env (`swe_env/recipes/swebench.yaml`)."""
-    text = importlib.resources.files("swe_env").joinpath(RECIPES_FILE).read_text(encoding="utf-8")
+    """The recipe table shipped with swe-env (`swe_env/data/recipes/swebench.yaml`)."""
+    text = importlib.resources.files("swe_env.data").joinpath(RECIPES_FILE).read_text(encoding="utf-8")
     return parse_recipes(yaml.safe_load(text), f"swe_env/{RECIPES_FILE}")
 
 

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .sandbox import Sandbox
-from .task import Limits, Service
+from ..data.task import Limits, Service
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ An agent's crash or an infrastructure failure ends that episode with a labelled 
 (termination `agent_error` / `infra_error`); the other episodes go on. On Ray, an episode whose
 worker or node was lost is run again on another node (`ray_retries`), and written once. Ctrl-C stops starting
 episodes, aborts the running ones, removes their containers, then raises KeyboardInterrupt.
+
+Why one module of this size: the thread and Ray back ends share the episode key, the
+resumable output file and the progress display, which are most of the module.
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ from typing import Any, Literal
 
 import gymnasium as gym
 
-from . import engine
-from .agents import Agent, make_agent
-from .config import ImagesMode
-from .env import SWEEnv
-from .errors import FAILED_ENDINGS, RETRYABLE_ENDINGS, InfrastructureError, classify_exception
-from .images import ImageBuilder, image_exists
-from .task import Task
-from .trajectory import Trajectory, TrajectoryWriter, finished_keys
+from ..runtime import engine
+from ..agents import Agent, make_agent
+from ..config import ImagesMode
+from ..env import SWEEnv
+from ..errors import FAILED_ENDINGS, RETRYABLE_ENDINGS, InfrastructureError, classify_exception
+from ..build.images import ImageBuilder, image_exists
+from ..data.task import Task
+from ..data.trajectory import Trajectory, TrajectoryWriter, finished_keys
 
 Backend = Literal["thread", "ray"]
 RAY_RETRIES = 2

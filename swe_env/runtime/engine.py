@@ -18,7 +18,7 @@ import docker
 import docker.errors
 import requests
 
-from .errors import InfrastructureError
+from ..errors import InfrastructureError
 
 MANAGED_LABEL = "swe_env.managed"
 """Every container and image swe-env creates carries this label (value "1")."""

@@ -34,6 +34,9 @@ Importing one (a task folder, or a folder of them) writes `<out>/<id>/task.yaml`
 Not supported (each a one-line error): Windows tasks, multi-step tasks (`[[steps]]`), GPUs and
 TPUs, a separate verifier environment, docker-compose environments, `${VAR}` values resolved
 from the host, non-root users, a working folder that is already a git repository.
+
+Why one module of this size: one import path: task.toml's checks, the environment image and
+the bundle are its steps, and each refusal message names the field it checks.
 """
 
 from __future__ import annotations
@@ -56,9 +59,11 @@ from typing import Any
 import docker.errors
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import engine, images, runners
-from .images import ImageBuildError
-from .sandbox import Sandbox, SandboxError
+from ..runtime import engine
+from ..build import images
+from ..grading import runners
+from ..build.images import ImageBuildError
+from ..runtime.sandbox import Sandbox, SandboxError
 from .task import (Environment, Limits, Task, TaskSpecError, TestSpec, check_round_trip, load_task_file,
                    write_task_file)
 

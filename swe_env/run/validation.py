@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .grading import Grader, GradingReport
-from .images import ImageBuilder, ImageBuildError, image_exists
-from .repos import RepoError
-from .task import Task
+from ..grading.grader import Grader, GradingReport
+from ..build.images import ImageBuilder, ImageBuildError, image_exists
+from ..build.repos import RepoError
+from ..data.task import Task
 
 Verdict = Literal["valid", "gold_failed", "empty_resolved", "env_error"]
 

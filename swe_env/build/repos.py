@@ -18,8 +18,8 @@ from pathlib import Path
 
 import git
 
-from .errors import InfrastructureError
-from .task import Task
+from ..errors import InfrastructureError
+from ..data.task import Task
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()

@@ -51,6 +51,9 @@ line, with or without tracing (`trace: false` runs the same plugin untraced: the
 the outcomes are compared with). `max_traces` and `max_total_bytes` stop writing traces
 once reached (the tests still run); the traces file rotates to `OUT.1`, `OUT.2`, ... past
 `part_bytes`; `status` gets {"written", "dropped", "stopped", "bytes"} at exit.
+
+Why one module of this size: it is copied into containers as one file and must run on the
+task's own Python with the standard library only, so it cannot import siblings.
 """
 
 from __future__ import annotations
@@ -70,6 +73,10 @@ import shutil
 import sys
 import threading
 import traceback
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 VERSION = 1
 UNCHANGED = ".."
@@ -555,7 +562,7 @@ class _Monitor:
         self.tables: dict = {}      # code -> line table (codes with a backward same-line jump)
 
     def start(self) -> bool:
-        monitoring = sys.monitoring
+        monitoring = sys.monitoring  # type: ignore[attr-defined]  # 3.12+, and mypy reads this as 3.11
         for tool in MONITORING_TOOL_IDS:
             if monitoring.get_tool(tool) is None:
                 monitoring.use_tool_id(tool, "swe-env-tracer")
@@ -583,7 +590,7 @@ class _Monitor:
         tool, self.tool = self.tool, None
         if tool is None:
             return
-        monitoring = sys.monitoring
+        monitoring = sys.monitoring  # type: ignore[attr-defined]  # 3.12+, and mypy reads this as 3.11
         monitoring.set_events(tool, 0)
         for code in self.watched:
             monitoring.set_local_events(tool, code, 0)
@@ -724,14 +731,14 @@ class Tracer:
         self.status_path = corpus.get("status")
         self.pending_code = None    # corpus mode: the code of the test function about to run
         self.pending_test = None
-        self.stopped = None         # corpus mode: "max_traces" / "max_bytes" once a corpus cap is reached
+        self.stopped: str | None = None  # corpus mode: "max_traces" / "max_bytes" once a corpus cap is reached
         self.written = self.dropped = self.total_bytes = self.part_size = 0
         self.parts = 0
         requested = config.get("backend")
         if requested in (None, "", "auto"):
             requested = os.environ.get(BACKEND_ENV)
         self.backend = choose_backend(requested)
-        self.monitor = None         # the _Monitor while the monitoring backend runs
+        self.monitor: _Monitor | None = None  # the _Monitor while the monitoring backend runs
 
     # ---------------------------------------------------------- scope
 
@@ -765,10 +772,11 @@ class Tracer:
                     if code.co_argcount and code.co_flags & _CO_NEWLOCALS:
                         first = frame.f_locals.get(code.co_varnames[0])
                         cls = first if isinstance(first, type) else type(first)
+                        plain = code.co_name
                         for klass in cls.__mro__:
-                            found = klass.__dict__.get(code.co_name)
+                            found = klass.__dict__.get(plain)
                             if getattr(getattr(found, "__func__", found), "__code__", None) is code:
-                                name = f"{klass.__qualname__}.{code.co_name}"
+                                name = f"{klass.__qualname__}.{plain}"
                                 break
                 except Exception:  # an odd first argument: the plain name will do
                     pass
@@ -915,8 +923,8 @@ class Tracer:
         if not self.tracing:
             return
         if self.backend == "monitoring":
-            self.monitor = _Monitor(self)
-            if self.monitor.start():
+            monitor = self.monitor = _Monitor(self)
+            if monitor.start():
                 return
             self.monitor, self.backend = None, "settrace"  # every tool id we may take is in use
         threading.settrace(self.global_trace)
@@ -976,7 +984,7 @@ def _run_python_argv(argv: list[str], tracer: Tracer) -> None:
         sys.argv = ["-c", *rest[2:]]
         sys.path.insert(0, "")
         main = type(sys)("__main__")
-        main.__builtins__ = builtins
+        setattr(main, "__builtins__", builtins)  # noqa: B010 - a module's attribute mypy does not model
         sys.modules["__main__"] = main
         code = compile(rest[1], "<string>", "exec")
         tracer.start()
@@ -1016,7 +1024,7 @@ def run_function(target: str, arguments, tracer: Tracer) -> int:
     if not module_name or not qualname:
         raise UsageError(f"--function must be module:qualname, not {target!r}")
     sys.path.insert(0, os.getcwd())
-    obj = importlib.import_module(module_name)
+    obj: Any = importlib.import_module(module_name)
     for part in qualname.split("."):
         obj = getattr(obj, part)
     if isinstance(arguments, dict) and set(arguments) <= {"args", "kwargs"} and arguments:

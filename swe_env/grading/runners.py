@@ -14,11 +14,11 @@ process in the container was stopped.
 - `pytest`: a JUnit XML report requested through PYTEST_ADDOPTS (and tox's setenv); a command
   that runs pytest more than once writes several, and each test's worst outcome counts.
 - `django` and `sympy`: their runners write no report, so a grader-owned recorder
-  (`swe_env/reporter/sitecustomize.py`, standard library only) is put first on PYTHONPATH in
+  (`swe_env/grading/reporter/sitecustomize.py`, standard library only) is put first on PYTHONPATH in
   the grader's private folder; it hooks unittest's `TestResult` (Django's runner is unittest's)
   or sympy's `PyTestReporter` once their module is imported and writes one JSON line per
   outcome. The test output is never parsed: what the tests print is the agent's code talking.
-- `harbor`: a Harbor task's verifier (`swe_env.harbor`): the tests folder, carried by the test
+- `harbor`: a Harbor task's verifier (`swe_env.data.harbor`): the tests folder, carried by the test
   patch under `HARBOR_TESTS_IN_PATCH`, is moved to `/tests`, `/logs/verifier` is made anew
   after the patch is applied, and the reward file the verifier writes there
   (`reward.json`, else `reward.txt`) is the result: one id, `reward`, passed when it is 1.
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import ClassVar, Literal, get_args
 
 from . import testlogs
-from .task import RunnerName
+from ..data.task import RunnerName
 
 RESULTS_LIMIT = 64 * 1024 * 1024
 """Bytes of a results file (JUnit report or recorder's lines) that are read; a larger file is not believed."""

@@ -42,7 +42,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .tools import REGISTRY, TOOLS
+from . import REGISTRY, TOOLS
 
 _FENCE = re.compile(r"```(?:bash|sh|shell)?[ \t]*\n(.*?)```", re.DOTALL)
 _CWM_CALL = re.compile(r"<tool: ([A-Za-z_]+)>\n(?:(.*?)\n)?</tool>", re.DOTALL)

@@ -1,0 +1,2 @@
+"""Many episodes, predictions or validations in parallel: rollout, evaluate, validation.
+"""
