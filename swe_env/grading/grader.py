@@ -52,7 +52,8 @@ from ..build.images import ImageBuilder
 from .protection import GIT as _GIT
 from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
 from ..config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
-from ..runtime.sandbox import DiskLimitExceeded, Framed, FramedRun, Sandbox, SandboxError
+from ..runtime.sandbox import DiskLimitExceeded, Sandbox, SandboxError
+from ..runtime.streams import Framed, FramedRun
 from ..data.task import Task
 
 GRADER_DIR = "/run/swe-env-grader"

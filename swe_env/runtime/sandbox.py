@@ -11,8 +11,10 @@ disappears. On SIGUSR1 that bash kills every other process in the container (see
 
 Why one module of this size: every way the host touches one container (exec, the file shell,
 the engine-side reads and counts, the stop of every process) shares the container's lifetime
-and the rules of what is trusted after the agent acted; a split into runtime/streams (the
-framed exec) and runtime/files (the file shell) is the next step.
+and the rules of what is trusted after the agent acted. What needs no container is elsewhere:
+output framing and bounds in `streams`, the reading of the engine's change list in `changes`.
+The file transfers (`read`, `write_file`, `replace_bytes`, `list_dir`) are the next to go,
+to a `files` module over the private shell.
 """
 
 from __future__ import annotations
@@ -21,10 +23,8 @@ import atexit
 import base64
 import concurrent.futures
 import contextlib
-import json
 import io
 import posixpath
-import re
 import shlex
 import signal
 import tarfile
@@ -38,10 +38,12 @@ from typing import TYPE_CHECKING, Any
 import docker.errors
 import requests
 
-from . import engine
+from . import changes, engine
 from ..errors import InfrastructureError
 from ..build.images import INSTALLED_TREE
 from .shell import CommandResult, ShellSession
+from .streams import (FRAME_BOTH_STREAMS, ChunkReader, ExecResult, FramedRun, HeadTailBytes, path_stat,
+                      stream_into)
 from ..data.task import Limits, Service, Task
 
 if TYPE_CHECKING:
@@ -53,13 +55,6 @@ _DISK_CHECK_EVERY = 10
 _LOST_OUTPUT_RETRIES = 2
 _EXEC_POLL_SECONDS = 0.25
 """How often `exec_to_end` asks the engine whether the command has ended."""
-_TOKEN_BOTH_STREAMS = (
-    'token=$1; shift; exec 3>&2 2>/dev/null; printf %s "$token"; printf %s "$token" >&3; '
-    '/usr/bin/env -- "$@" 2>&3 3>&-; status=$?; printf %s "$token"; printf %s "$token" >&3; exit "$status"'
-)
-"""Runs the command in "$@" as a program (`env`: no bash builtin or `exec` semantics) between
-two copies of the token in $1 on stdout and on stderr (see Sandbox.exec). The wrapper's own
-stderr is /dev/null, so bash's "Killed" notes about the command never reach the output."""
 _MAIN_PROCESS = (
     'trap "kill -9 -1" USR1; end=$((SECONDS + $1)); '
     'while [ "$SECONDS" -lt "$end" ]; do sleep "$((end - SECONDS))" & wait "$!"; done'
@@ -89,18 +84,6 @@ MAX_DIFF_BYTES = 32 * 1024 * 1024
 _INODE_COST = 16 * 1024
 """Each inode the container created counts this many bytes against `limits.disk`: 300,000 empty
 files take no space in the writable layer's size but do use the host file system's inodes."""
-_CHANGE_KEY = b'"Path"'
-_CHANGE_ENTRY = re.compile(rb'\{"Path":"((?:[^"\\]|\\.)*)","Kind":(\d)\}')
-_CHANGE_ADDED = 1
-_CHANGE_CARRY = 64 * 1024
-HOST_PROGRAMS = frozenset(
-    f"{folder}/{name}" for folder in ("/bin", "/usr/bin") for name in (
-        "bash", "sh", "env", "timeout", "git", "cat", "head", "tail", "stat", "base64", "mkdir", "rm",
-        "realpath", "find", "mktemp", "dirname", "id", "sleep", "kill", "printf", "chmod", "readlink", "xargs",
-        "awk", "mawk", "patch"))
-"""The programs the host runs in a container (by absolute path) for its own work: the shells, exec's
-wrapper, the diff, the file tools' helper shell."""
-_LIBRARY_FOLDERS = ("/lib/", "/lib64/", "/usr/lib/x86_64-linux-gnu/", "/usr/lib/aarch64-linux-gnu/", "/usr/libexec/")
 _CHANGES_CHUNK = 64 * 1024
 _ENGINE_READ_TIMEOUT = 60
 """Seconds the engine may take to start answering a count or a read (then the count is "too many")."""
@@ -156,61 +139,6 @@ _DROPPED_CAPS = ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SYS_CHROOT", "SETFCAP"]
 
 
 @dataclass
-class ExecResult:
-    """Outcome of a one-off process in the container."""
-
-    exit_code: int
-    stdout: str
-    stderr: str
-    output_lost: bool = False
-    """The engine did not deliver all of the output (the exit code is still right)."""
-    cut: int = 0
-    """Bytes dropped from the middle of the streams (over `max_output`)."""
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-class _HeadTailBytes:
-    """The first and last `limit/2` bytes of a stream, in bounded memory, and how much was dropped."""
-
-    def __init__(self, limit: int):
-        self.head_limit = limit // 2
-        self.tail_limit = limit - self.head_limit
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def add(self, data: bytes) -> None:
-        self.total += len(data)
-        room = self.head_limit - len(self.head)
-        if room > 0:
-            self.head += data[:room]
-            data = data[room:]
-        if data:
-            self.tail += data
-            if len(self.tail) > 2 * self.tail_limit:
-                del self.tail[: len(self.tail) - self.tail_limit]
-
-    def value(self) -> tuple[bytes, int]:
-        tail = bytes(self.tail[-self.tail_limit:]) if self.tail_limit else b""
-        return bytes(self.head) + tail, self.total - len(self.head) - len(tail)
-
-    def framed(self, mark: bytes) -> "Framed | None":
-        """What lies between the first two copies of `mark` (see `Framed`), or None when the
-        stream does not start with one. The bytes dropped lie right after the head."""
-        stream, cut = self.value()
-        if not stream.startswith(mark):
-            return None
-        end = stream.find(mark, len(mark))
-        if end < 0:
-            return Framed(stream[len(mark):], complete=False, cut=cut)
-        inside = cut if end >= len(self.head) else 0
-        return Framed(stream[len(mark):end], complete=True, cut=inside, late=len(stream) - end - len(mark) + cut - inside)
-
-
-@dataclass
 class FileContent:
     """What `Sandbox.read` brought back: at most its `max_bytes` of the file."""
 
@@ -223,28 +151,6 @@ class FileContent:
     @property
     def truncated(self) -> bool:
         return self.size > len(self.data)
-
-
-@dataclass
-class Framed:
-    """One stream of `Sandbox.exec_to_end`: what the command wrote between the wrapper's two tokens."""
-
-    data: bytes
-    complete: bool
-    """The closing token was seen: everything up to the command's end is here (but for `cut`)."""
-    cut: int = 0
-    """Bytes dropped from the middle of what the command wrote (over the stream's bound)."""
-    late: int = 0
-    """Bytes written after the command ended, by processes it left behind (dropped)."""
-
-
-@dataclass
-class FramedRun:
-    """Outcome of `Sandbox.exec_to_end`."""
-
-    exit_code: int
-    stdout: Framed
-    stderr: Framed
 
 
 class SandboxError(InfrastructureError):
@@ -592,46 +498,25 @@ class Sandbox:
         (`docker diff`), which nothing in the container can alter (no binary of the container
         runs), read as a stream and cut once `stop_after` entries are seen (so 10 million files
         cost the host a bounded read). About 0.5 s per count, whatever the layer holds."""
-        count, carry = 0, b""
         try:
             with self._changes() as chunks:
-                for chunk in chunks:
-                    # Every entry is {"Path": ..., "Kind": N}; a name cannot hold the key's quotes unescaped.
-                    joined = carry + chunk
-                    count += joined.count(_CHANGE_KEY) - carry.count(_CHANGE_KEY)
-                    carry = joined[-(len(_CHANGE_KEY) - 1):]
-                    if stop_after is not None and count > stop_after:
-                        break
+                return changes.count_entries(chunks, stop_after)
         except requests.exceptions.ReadTimeout:
             # The engine walked the layer for minutes without an answer: far more files than any limit allows.
             return 2**31
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise SandboxError(f"the files in {self.name} could not be counted: {exc}") from None
-        return count
 
     def altered_programs(self, limit: int = 20) -> list[str]:
         """The programs and libraries the host runs in the container (`HOST_PROGRAMS`, the system's
         library folders) that its writable layer has changed or deleted, from the engine's list of
         changes (nothing in the container can alter it): evidence that a failure of those programs
         was the agent's doing. At most `limit`; SandboxError when the engine cannot tell."""
-        found: list[str] = []
-        carry = b""
         try:
             with self._changes() as chunks:
-                for chunk in chunks:
-                    text = carry + chunk
-                    end = 0
-                    for match in _CHANGE_ENTRY.finditer(text):
-                        end = match.end()
-                        path, kind = json.loads(b'"' + match.group(1) + b'"'), int(match.group(2))
-                        if kind != _CHANGE_ADDED and _host_program(path):
-                            found.append(path)
-                    carry = text[end:][-_CHANGE_CARRY:]
-                    if len(found) >= limit:
-                        break
+                return changes.altered_host_programs(chunks, limit)
         except (docker.errors.DockerException, requests.RequestException, ValueError) as exc:
             raise SandboxError(f"the changes in {self.name} could not be listed: {exc}") from None
-        return found[:limit]
 
     @contextlib.contextmanager
     def _changes(self) -> Iterator[Iterator[bytes]]:
@@ -660,7 +545,7 @@ class Sandbox:
                 raise SandboxError(f"container {self.name} cannot be inspected: {exc}") from None
             if answer.status_code == 404:
                 continue
-            stat = _path_stat(answer)
+            stat = path_stat(answer)
             if stat is None:
                 raise SandboxError(f"container {self.name} cannot be inspected: the engine answered "
                                    f"{answer.status_code} for {path}")
@@ -730,7 +615,7 @@ class Sandbox:
         if timeout is not None:
             command = ["/usr/bin/timeout", "-k", "5", str(int(max(timeout, 1))), *command]
         token = f"__SWE_EXEC_{uuid.uuid4().hex}"
-        command = ["/bin/bash", "-c", _TOKEN_BOTH_STREAMS, "swe-env-exec", token, *command]
+        command = ["/bin/bash", "-c", FRAME_BOTH_STREAMS, "swe-env-exec", token, *command]
         mark = token.encode()
         limit = max(int(max_output), 4 * len(mark))
         for _attempt in range(1 + (_LOST_OUTPUT_RETRIES if idempotent else 0)):
@@ -763,7 +648,7 @@ class Sandbox:
         api = engine.client().api
         exec_id = api.exec_create(self._container.id, command, stdout=True, stderr=True, workdir=workdir,
                                   environment=environment, user=user)["Id"]
-        kept = (_HeadTailBytes(limit), _HeadTailBytes(limit))
+        kept = (HeadTailBytes(limit), HeadTailBytes(limit))
         for chunks in api.exec_start(exec_id, stream=True, demux=True):
             for keeper, chunk in zip(kept, chunks):
                 if chunk:
@@ -787,15 +672,15 @@ class Sandbox:
         """
         token = f"__SWE_EXEC_{uuid.uuid4().hex}"
         mark = token.encode()
-        command = ["/bin/bash", "-c", _TOKEN_BOTH_STREAMS, "swe-env-exec", token,
+        command = ["/bin/bash", "-c", FRAME_BOTH_STREAMS, "swe-env-exec", token,
                    "/usr/bin/timeout", "-k", "5", str(int(max(timeout, 1))), *argv]
-        kept = (_HeadTailBytes(max_stdout + 4 * len(mark)), _HeadTailBytes(max_stderr + 4 * len(mark)))
+        kept = (HeadTailBytes(max_stdout + 4 * len(mark)), HeadTailBytes(max_stderr + 4 * len(mark)))
         api = engine.client().api
         failure: list[BaseException] = []
         try:
             exec_id = api.exec_create(self._container.id, command, stdout=True, stderr=True, workdir=self.workdir,
                                       environment={**self.env, **(env or {})}, user=self.user)["Id"]
-            streaming = threading.Thread(target=_stream_into, args=(api, exec_id, kept, failure),
+            streaming = threading.Thread(target=stream_into, args=(api, exec_id, kept, failure),
                                          name=f"{self.name}-streams", daemon=True)
             streaming.start()
             # The streams end when every process holding them has closed them; the command's own
@@ -914,7 +799,7 @@ class Sandbox:
                 raise IsADirectoryError(path)
             if mode & _GO_MODE_TYPE:
                 raise OSError(f"{path} is not a regular file")
-            stream = _ChunkReader(chunks)
+            stream = ChunkReader(chunks)
             try:
                 with tarfile.open(fileobj=stream, mode="r|") as archive:
                     member = archive.next()
@@ -1055,56 +940,3 @@ def parse_size(text: str) -> int:
 _GO_MODE_DIR = 1 << 31
 _GO_MODE_TYPE = _GO_MODE_DIR | 1 << 27 | 1 << 26 | 1 << 25 | 1 << 24 | 1 << 21 | 1 << 19
 """Go's `fs.FileMode` type bits in the engine's stat (dir, symlink, device, pipe, socket, char device, irregular)."""
-
-
-def _host_program(path: str) -> bool:
-    """Whether `path` is one of `HOST_PROGRAMS` or a file in a system library folder they load."""
-    return path in HOST_PROGRAMS or (path.startswith(_LIBRARY_FOLDERS) and path.count("/") > 2)
-
-
-def _path_stat(response: requests.Response) -> dict | None:
-    """The engine's stat of an archive path (its `X-Docker-Container-Path-Stat` header), or None."""
-    header = response.headers.get("X-Docker-Container-Path-Stat")
-    if not header:
-        return None
-    try:
-        stat = json.loads(base64.b64decode(header))
-    except ValueError:
-        return None
-    return stat if isinstance(stat, dict) else None
-
-
-class _ChunkReader(io.RawIOBase):
-    """A file object over an iterator of byte chunks (the engine's archive stream), read as far as asked."""
-
-    def __init__(self, chunks):
-        self._chunks, self._left = iter(chunks), b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._left:
-            self._left = next(self._chunks, b"")
-            if not self._left:
-                return 0
-        count = min(len(buffer), len(self._left))
-        buffer[:count], self._left = self._left[:count], self._left[count:]
-        return count
-
-    def close(self) -> None:
-        closing = getattr(self._chunks, "close", None)
-        if closing is not None:
-            closing()  # the generator's end closes the engine's response
-        super().close()
-
-
-def _stream_into(api, exec_id: str, kept: tuple[_HeadTailBytes, _HeadTailBytes], failure: list) -> None:
-    """Read an exec's two streams into `kept` until they end (a thread of `Sandbox.exec_to_end`)."""
-    try:
-        for chunks in api.exec_start(exec_id, stream=True, demux=True):
-            for keeper, chunk in zip(kept, chunks):
-                if chunk:
-                    keeper.add(chunk)
-    except Exception as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
-        failure.append(exc)

@@ -1,0 +1,69 @@
+"""The engine's list of a container's changes, read as it streams (pure; the engine's side is in test_trust_after_run)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from swe_env.runtime import changes
+
+
+def _listing(entries: list[tuple[str, int]]) -> bytes:
+    """The engine's JSON for `GET /containers/{id}/changes`, as Docker writes it."""
+    return json.dumps([{"Path": path, "Kind": kind} for path, kind in entries], separators=(",", ":")).encode()
+
+
+def _chunks(data: bytes, size: int) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+@pytest.mark.parametrize("size", [1, 5, 7, 64, 10_000])
+def test_every_entry_is_counted_whatever_the_chunking(size):
+    listing = _listing([(f"/tmp/f{i}", 1) for i in range(300)] + [("/etc/passwd", 0), ("/bin/ls", 2)])
+    assert changes.count_entries(_chunks(listing, size)) == 302
+
+
+def test_counting_stops_once_past_the_limit():
+    read = []
+
+    def stream():
+        for chunk in _chunks(_listing([(f"/tmp/f{i}", 1) for i in range(10_000)]), 64):
+            read.append(chunk)
+            yield chunk
+
+    counted = changes.count_entries(stream(), stop_after=10)
+    assert 10 < counted < 20  # the chunk that went past the limit is counted whole
+    assert len(read) < 20  # and the rest of the stream was never read
+
+
+def test_an_empty_layer_has_no_entries():
+    assert changes.count_entries([b"[]"]) == 0
+    assert changes.count_entries([b"null"]) == 0
+
+
+@pytest.mark.parametrize("size", [1, 3, 16, 10_000])
+def test_changed_or_deleted_host_programs_are_found_across_chunks(size):
+    listing = _listing([
+        ("/usr/bin/wc", 0),           # not a program the host runs
+        ("/usr/bin/find", 0),         # modified
+        ("/bin/bash", 2),             # deleted
+        ("/usr/bin/git", 1),          # added (an overlay whiteout would be Kind 2): not altered
+        ("/usr/lib/x86_64-linux-gnu/libc.so.6", 0),
+        ("/usr/lib/x86_64-linux-gnu", 0),   # the folder itself changed when a file in it did
+        ('/tmp/"quoted"\\name', 0),
+    ])
+    assert changes.altered_host_programs(_chunks(listing, size), limit=20) == [
+        "/usr/bin/find", "/bin/bash", "/usr/lib/x86_64-linux-gnu/libc.so.6"]
+
+
+def test_the_altered_list_is_bounded():
+    listing = _listing([("/bin/bash", 0), ("/bin/sh", 0), ("/usr/bin/env", 0), ("/usr/bin/cat", 0)])
+    assert changes.altered_host_programs([listing], limit=2) == ["/bin/bash", "/bin/sh"]
+
+
+def test_a_library_folder_alone_is_not_a_program():
+    assert not changes.is_host_program("/lib/")
+    assert changes.is_host_program("/lib/x86_64-linux-gnu/libc.so.6")
+    assert changes.is_host_program("/usr/bin/timeout")
+    assert not changes.is_host_program("/usr/local/bin/timeout")
