@@ -67,23 +67,3 @@ def test_a_library_folder_alone_is_not_a_program():
     assert changes.is_host_program("/lib/x86_64-linux-gnu/libc.so.6")
     assert changes.is_host_program("/usr/bin/timeout")
     assert not changes.is_host_program("/usr/local/bin/timeout")
-
-
-def test_a_folder_walk_counts_every_entry_follows_no_link_and_has_no_depth_limit(tmp_path):
-    levels = [tmp_path / "d"]
-    for _ in range(1099):  # deeper than Python's recursion limit
-        levels.append(levels[-1] / "d")
-    try:
-        for level in levels:
-            level.mkdir()
-        (levels[-1] / "f").write_text("")
-        (tmp_path / "loop").symlink_to(tmp_path)  # followed, it would never end
-        (tmp_path / "outside").symlink_to("/usr")
-        assert changes.count_tree(str(tmp_path)) == 1100 + 1 + 2
-        assert 10 < changes.count_tree(str(tmp_path), stop_after=10) < 20
-    finally:
-        # Bottom up: pytest's own clean-up (shutil.rmtree) recurses once per level.
-        (levels[-1] / "f").unlink(missing_ok=True)
-        for level in reversed(levels):
-            if level.exists():
-                level.rmdir()

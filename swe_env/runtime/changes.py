@@ -1,19 +1,16 @@
-"""Reading what a container's writable layer holds: the engine's list of its changes (`docker diff`)
-as it streams, or the layer's own folder on this host.
+"""Reading the engine's list of a container's changes (`docker diff`) as it streams (pure, no I/O).
 
 The list is the engine's view of the writable layer, which nothing in the container can alter:
 the disk check counts its entries (the inodes the container created) and the env asks it which
 of the programs the host runs in the container were changed (evidence that their failure was
 the agent's doing). Both read it chunk by chunk and may stop early, so a layer of ten million
 files costs the host a bounded read. `Sandbox.files_created` and `Sandbox.altered_programs`
-feed these the engine's stream; `count_tree` counts the layer's folder when the engine is this
-machine's (a walk of what the container wrote, against the engine's 0.5-1 s for any list).
+feed these the engine's stream.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable
 
@@ -70,30 +67,3 @@ def altered_host_programs(chunks: Iterable[bytes], limit: int) -> list[str]:
 def is_host_program(path: str) -> bool:
     """Whether `path` is one of `HOST_PROGRAMS` or a file in a system library folder they load."""
     return path in HOST_PROGRAMS or (path.startswith(_LIBRARY_FOLDERS) and path.count("/") > 2)
-
-
-def count_tree(root: str, stop_after: int | None = None) -> int:
-    """Entries under `root` (files, folders, links, whiteouts; `root` itself not counted), links
-    never followed, walked without recursion (any depth), stopped once more than `stop_after`
-    were seen. OSError when a folder cannot be read (a path longer than the host allows).
-
-    The container may change the folder while it is walked: each folder is opened with
-    O_NOFOLLOW, so one swapped for a link is not entered. A swap of a folder higher up the path
-    in the instant between two opens could lead the walk elsewhere on the host; it would only
-    count entries there (nothing is read or returned), within `stop_after`."""
-    count, folders = 0, [root]
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-    while folders:
-        folder = folders.pop()
-        handle = os.open(folder, flags)
-        try:
-            with os.scandir(handle) as entries:
-                for entry in entries:
-                    count += 1
-                    if entry.is_dir(follow_symlinks=False):
-                        folders.append(os.path.join(folder, entry.name))
-        finally:
-            os.close(handle)
-        if stop_after is not None and count > stop_after:
-            break
-    return count

@@ -24,7 +24,6 @@ import base64
 import concurrent.futures
 import contextlib
 import io
-import os
 import posixpath
 import shlex
 import signal
@@ -87,6 +86,10 @@ _INODE_COST = 16 * 1024
 files take no space in the writable layer's size but do use the host file system's inodes."""
 _CHANGES_CHUNK = 64 * 1024
 _ENGINE_READ_TIMEOUT = 60
+_UNCOUNTABLE = 2**31
+"""`files_created`'s answer when the layer's files cannot be counted because of what the container made."""
+_NAME_TOO_LONG = "file name too long"
+"""The engine's error (ENAMETOOLONG) when the layer holds a path longer than its host allows."""
 """Seconds the engine may take to start answering a count or a read (then the count is "too many")."""
 _ENGINE_MOUNTED_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
 """Files the engine bind-mounts from its host into every container (`HostsPath`, `HostnamePath`, `ResolvConfPath`)."""
@@ -232,8 +235,6 @@ class Sandbox:
         self._files: ShellSession | None = None
         self.started_at: float | None = None
         self._oom_kills = 0
-        self._layer_folder: str | None = None
-        """The writable layer's host folder once looked up ("": not usable here; see `_writable_layer`)."""
         self._ids: tuple[int, int] | None = None
         self._steps_since_disk_check = 0
         self._files_count: concurrent.futures.Future | None = None
@@ -497,41 +498,24 @@ class Sandbox:
 
     def files_created(self, stop_after: int | None = None) -> int:
         """Files, folders, links and deletions the container's writable layer holds: the inodes it
-        takes on the host's file system, counted by the host, never by a binary of the container,
-        and cut once `stop_after` entries are seen (so 10 million files cost a bounded walk).
-
-        With a local engine whose layer folder this process can read (the engine's own inspect
-        names it), the folder is walked here: a few milliseconds for what a test run writes. Else,
-        or when the walk fails (a path too long for the host), the count comes from the engine's
-        list of the layer's changes (`docker diff`), 0.5-1 s per count on Docker 20.10 whatever
-        the layer holds, as the engine compares the whole file system."""
-        layer = self._writable_layer()
-        if layer is not None:
-            try:
-                return changes.count_tree(layer, stop_after)
-            except OSError:
-                pass  # the engine's list decides
+        takes on the host's file system. Counted from the engine's list of the layer's changes
+        (`docker diff`), which nothing in the container can alter (no binary of the container
+        runs), read as a stream and cut once `stop_after` entries are seen (so 10 million files
+        cost the host a bounded read). About 0.5 s per count, whatever the layer holds."""
         try:
             with self._changes() as chunks:
                 return changes.count_entries(chunks, stop_after)
         except requests.exceptions.ReadTimeout:
             # The engine walked the layer for minutes without an answer: far more files than any limit allows.
-            return 2**31
+            return _UNCOUNTABLE
+        except docker.errors.APIError as exc:
+            if _NAME_TOO_LONG in str(exc).lower():
+                # Folders nested deeper than the host can name: only the container's own processes
+                # make those, so it is their doing (charged as far over any limit), never ours.
+                return _UNCOUNTABLE
+            raise SandboxError(f"the files in {self.name} could not be counted: {exc}") from None
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise SandboxError(f"the files in {self.name} could not be counted: {exc}") from None
-
-    def _writable_layer(self) -> str | None:
-        """The host folder of the container's writable layer, when the engine is this machine's
-        (a Unix socket) and the folder is readable here; None otherwise (a remote engine, another
-        storage driver, another user's engine data)."""
-        if self._layer_folder is None:
-            data = (self._container.attrs.get("GraphDriver") or {}).get("Data") or {}
-            folder = data.get("UpperDir") if isinstance(data, dict) else None
-            local = engine.client().api.base_url == "http+docker://localhost"
-            usable = bool(local and isinstance(folder, str) and os.path.isabs(folder)
-                          and os.path.isdir(folder) and os.access(folder, os.R_OK | os.X_OK))
-            self._layer_folder = folder if usable and isinstance(folder, str) else ""
-        return self._layer_folder or None
 
     def altered_programs(self, limit: int = 20) -> list[str]:
         """The programs and libraries the host runs in the container (`HOST_PROGRAMS`, the system's
@@ -581,11 +565,11 @@ class Sandbox:
     def check_disk(self, wait: bool = True) -> None:
         """Raise DiskLimitExceeded when the container wrote more than `limits.disk`, counting each
         file, folder and link in its writable layer as `_INODE_COST` bytes more: empty files take
-        no bytes of the layer but do take the host's inodes. No program of the container runs.
+        no bytes of the layer but do take the host's inodes. Only the engine is asked.
 
-        The bytes are checked at once (milliseconds). The file count (`files_created`) may take
-        the engine a second: with `wait` False (between an episode's steps) it runs in the
-        background, and what it found is raised at the next check, so a step never waits for it."""
+        The bytes are checked at once (milliseconds). The file count takes about half a second:
+        with `wait` False (between an episode's steps) it runs in the background, and what it
+        found is raised at the next check, so a step never waits for it."""
         self._steps_since_disk_check = 0
         limit = parse_size(self.limits.disk)
         used = self.disk_used()
@@ -612,6 +596,9 @@ class Sandbox:
         files = self.files_created(stop_after=max(limit - used, 0) // _INODE_COST + 1)
         if used + files * _INODE_COST <= limit:
             return None
+        if files >= _UNCOUNTABLE:
+            return (f"the container made more files and folders than the engine can count (or nested them deeper "
+                    f"than its host can name), over the task's disk limit of {self.limits.disk}")
         return (f"the container wrote {used / 1e9:.2f} GB and made {'more than ' if files > (limit - used) // _INODE_COST else ''}"
                 f"{files} files and folders (each counted as {_INODE_COST // 1024} KiB), over the task's disk "
                 f"limit of {self.limits.disk}")
