@@ -15,6 +15,13 @@
 `--python VER` runs the tasks with that Python (3.13: the trixie image); `--backend` (repeatable;
 default "auto") measures the overhead of each backend against the same untraced runs, and the
 throughput with each. Never asserts.
+
+Real instances (`--swebench PARQUET --repo-mirror DIR --instance ID ...`; the mirror folder holds
+`owner__name` clones, e.g. links to fetched snapshots): each instance's image is built from our
+recipe (untimed), then `trace_corpus` traces its suite once (`--suite whole` by default: the
+whole suite with the task's runner; `--max-seconds`/`--timeout` bound it) and a row per image
+is printed: status, tests, tests/min, function traces/min, tokens/min (byte-level), bytes per
+image, the traced run over the untraced one (both from the outcome check), outcomes unchanged.
 """
 
 from __future__ import annotations
@@ -43,18 +50,18 @@ def overhead(found, builder, args, backend: str) -> None:
     options = CorpusOptions(trace=TraceOptions(backend=backend))
     for task in found:
         image = builder.ensure(task)
-        argv = corpus.corpus_command(task, options)
+        run = corpus.corpus_command(task, options)
         with Sandbox(image, task.limits, task.environment.workdir, task.environment.env, kind="bench",
                      labels={"task": task.id}, user=task.environment.user) as box:
             folder = tracer_dir(box)
             box.write_file(f"{folder}/swe_env_tracer.py", tracer.runner_source())
-            command = f"cd -- {shlex.quote(box.workdir)} && {shlex.join(argv)} >/dev/null 2>&1"
+            command = f"cd -- {shlex.quote(box.workdir)} && {shlex.join(run.argv)} >/dev/null 2>&1"
 
             def untraced():
                 box.run(f"({command})", timeout=600)
 
             def traced():
-                corpus._run_suite(box, argv, options, folder, True, 600, {})
+                corpus._run_suite(box, run, options, folder, True, 600, {}, (0, 1))
 
             samples = T.measure_interleaved({"untraced": untraced, "traced": traced}, args.repeat, args.warmup)
             tests = len(corpus._read_outcomes(box, folder))
@@ -95,15 +102,82 @@ def throughput(found, builder, args, dedupe: bool, backend: str) -> None:
     print()
 
 
+def real_instances(args) -> int:
+    from swe_env.data import swebench
+
+    records = {r["instance_id"]: r for r in swebench.read_records(args.swebench)}
+    unknown = [i for i in args.instance if i not in records]
+    if unknown:
+        print(f"--instance: not in {args.swebench}: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    found = [swebench.instance_to_task(records[i], repo_mirror=args.repo_mirror) for i in args.instance]
+    builder = ImageBuilder()
+    built = {}
+    for task in found:  # untimed
+        started = time.perf_counter()
+        try:
+            built[task.id] = builder.ensure(task)
+        except Exception as exc:  # noqa: BLE001 - report and go on with the others
+            print(f"  {task.id}: image did not build: {str(exc).splitlines()[0][:200]}")
+            continue
+        print(f"  {task.id}: image ready in {time.perf_counter() - started:.0f} s", flush=True)
+    found = [task for task in found if task.id in built]
+    options = CorpusOptions(suite=args.suite, timeout=args.timeout, max_seconds=args.max_seconds, cwm=True,
+                            shards=args.shards, max_function_traces_per_test=args.max_function_traces)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="corpus-bench-"))
+    print(f"throughput: trace_corpus over {len(found)} real instance(s), suite {args.suite}, "
+          f"{args.workers} worker(s), shards {args.shards}; out {out}", flush=True)
+    started = time.perf_counter()
+    manifest = corpus.trace_corpus(found, out, options, workers=args.workers, builder=builder, restart=True,
+                                   on_task=lambda row: print(f"    finished {row.key}: {row.status} "
+                                                             f"{row.error or ''}", flush=True))
+    wall = time.perf_counter() - started
+    print(f"  {'instance':<36} {'status':<8} {'runner':<7} {'tests':>6} {'tests/min':>9} {'fn tr/min':>9} "
+          f"{'Mtok/min':>8} {'MB/image':>8} {'Mtok':>6} {'traced/untraced':>15} {'outcomes':>9}")
+    for row in manifest.tasks.values():
+        seconds = row.seconds or 1.0
+        ratio = (f"{row.traced_seconds:.0f}/{row.untraced_seconds:.0f} s" if row.traced_seconds
+                 and row.untraced_seconds else "-")
+        same = "-" if not row.outcomes_checked or row.status == "failed" else (
+            "same" if row.outcomes_unchanged else f"{len(row.outcome_changes)} chg")
+        print(f"  {row.key:<36} {row.status:<8} {row.runner:<7} {row.tests:>6} {row.tests / seconds * 60:>9.0f} "
+              f"{row.function_traces / seconds * 60:>9.0f} {row.tokens / seconds * 60 / 1e6:>8.2f} "
+              f"{row.bytes / 1e6:>8.1f} {row.tokens / 1e6:>6.2f} {ratio:>15} {same:>9}")
+        if row.error:
+            print(f"      error: {row.error}")
+        if row.stopped_by:
+            print(f"      stopped by {row.stopped_by}")
+    totals = manifest.totals
+    print(f"  total: wall {wall:.0f} s; {totals['tests']} tests, {totals['test_traces']} test + "
+          f"{totals['function_traces']} function traces, {totals['tokens'] / 1e6:.2f}M tokens (byte-level), "
+          f"{totals['bytes'] / 1e6:.1f} MB; {totals['tests'] / wall * 60:.0f} tests/min, "
+          f"{totals['function_traces'] / wall * 60:.0f} function traces/min, "
+          f"{totals['tokens'] / wall * 60 / 1e6:.2f}M tokens/min; outcome changes {totals['outcome_changes']}, "
+          f"failed tasks {totals['failed_tasks']}")
+    return 1 if T.check_no_leftovers() else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     def extra(parser):
         add_trace_selection(parser)
         parser.add_argument("--no-overhead", action="store_true", help="skip part 1 (the per-suite overhead)")
         parser.add_argument("--workers", type=int, default=2, help="tasks traced at once (default 2)")
+        parser.add_argument("--swebench", help="SWE-bench parquet/JSONL: trace real instances instead of --tasks")
+        parser.add_argument("--repo-mirror", help="folder of owner__name mirrors (with --swebench)")
+        parser.add_argument("--instance", action="append", default=[], help="instance id (repeatable; with --swebench)")
+        parser.add_argument("--suite", choices=["whole", "task"], default="whole")
+        parser.add_argument("--shards", type=int, default=1)
+        parser.add_argument("--max-function-traces", type=int, default=100, help="function-level traces per test")
+        parser.add_argument("--timeout", type=float, default=None, help="seconds per suite run")
+        parser.add_argument("--max-seconds", type=float, default=None, help="wall time of the corpus run")
+        parser.add_argument("--out", default=None, help="keep the corpus here (default: a temporary folder)")
 
     args = T.parse_args("trace corpora: corpus-tracer overhead and corpus throughput", default_repeat=3,
                         default_warmup=1, argv=argv, extra=extra)
     T.sigterm_as_exit()
+    if args.swebench:
+        T.header("bench/corpus_throughput.py", args)
+        return real_instances(args)
     found = with_python(T.load_selected_tasks(args), args.python)
     backends = args.backend or ["auto"]
     T.header("bench/corpus_throughput.py", args)

@@ -466,6 +466,12 @@ def trace_corpus(
     recipes: Optional[Path] = RecipesOption,
     select: Optional[list[str]] = typer.Option(None, "--select", help="pytest selection instead of the task's test command "
                                                "(repeatable; each is split like a shell word list): tests/, a node id, -k EXPR."),
+    suite: str = typer.Option("whole", "--suite", help="whole: the task's runner over the repository's whole suite; "
+                              "task: the task's test command as written (only the tests it names)."),
+    shards: int = typer.Option(1, "--shards", min=1, help="Split each suite into this many shards, one container each "
+                               "(pytest: by test file; sympy: --split); shards spread over the workers."),
+    tokenizer: str = typer.Option("bytes", "--tokenizer", help="What `tokens` counts over each record's CWM text: bytes "
+                                  "(byte-level) or a tokenizer.json file (needs the tokenizers package)."),
     with_test_patch: bool = typer.Option(False, "--with-test-patch", help="Apply the task's hidden test patch first (default: "
                                          "the repository's own tests at base_commit)."),
     function_traces: bool = typer.Option(True, "--function-traces/--no-function-traces",
@@ -489,19 +495,21 @@ def trace_corpus(
     with _friendly_errors():
         if fmt not in ("jsonl", "cwm"):
             raise ValueError(f"--format must be jsonl or cwm, not {fmt!r}")
+        if suite not in ("whole", "task"):
+            raise ValueError(f"--suite must be whole or task, not {suite!r}")
         found = _dataset_tasks(tasks, dataset, repo_mirror, recipes)
         found = _only(found, task_ids, "--task")
         selection = [word for item in (select or []) for word in shlex.split(item)]
         options = corpora.CorpusOptions(
             trace=tracing.TraceOptions(max_events=max_events, max_bytes=max_bytes, repr_cap=repr_cap),
-            select=selection, with_test_patch=with_test_patch, function_traces=function_traces,
+            select=selection, suite="task" if suite == "task" else "whole", shards=shards, tokenizer=tokenizer, with_test_patch=with_test_patch, function_traces=function_traces,
             max_function_traces_per_test=max_function_traces, dedupe=dedupe, check_outcomes=check,
             max_traces=max_traces, max_bytes=max_total_bytes, max_seconds=max_seconds, timeout=timeout, cwm=fmt == "cwm")
         builder = images.ImageBuilder(images=_images_mode(image_mode))
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("traces {task.fields[traces]}, failed {task.fields[failed]}"), TimeElapsedColumn(),
                       console=err) as progress:
-            bar = progress.add_task("tracing suites", total=len(found), traces=0, failed=0)
+            bar = progress.add_task("tracing suites", total=len(found) * shards, traces=0, failed=0)
             counts = {"traces": 0, "failed": 0}
 
             def finished(row: corpora.TaskCorpus) -> None:
@@ -514,20 +522,20 @@ def trace_corpus(
                                             on_task=finished)
     table = Table(title=_e(f"trace corpus in {out}"))
     for column in ("task", "status", "tests", "failed tests", "test traces", "function traces", "duplicates", "cut",
-                   "MB", "outcomes"):
+                   "MB", "tokens", "outcomes"):
         table.add_column(column)
     for row in manifest.tasks.values():
         status = "[green]done[/]" if row.status == "done" else (
             f"[yellow]stopped: {_e(row.stopped_by or '')}[/]" if row.status == "stopped" else "[red]failed[/]")
-        same = "-" if not row.outcomes_checked else ("[green]unchanged[/]" if row.outcomes_unchanged
+        same = "-" if not row.outcomes_checked or row.status == "failed" else ("[green]unchanged[/]" if row.outcomes_unchanged
                                                     else f"[red]{len(row.outcome_changes)} changed[/]")
-        table.add_row(_e(row.task_id), status, str(row.tests), str(len(row.failed_tests)), str(row.test_traces),
+        table.add_row(_e(row.key), status, str(row.tests), str(len(row.failed_tests)), str(row.test_traces),
                       str(row.function_traces), str(row.duplicates), str(sum(row.cut.values())),
-                      f"{row.bytes / 1e6:.1f}", same)
+                      f"{row.bytes / 1e6:.1f}", str(row.tokens), same)
     console.print(table)
     for row in manifest.tasks.values():
         if row.error:
-            err.print(f"{row.task_id}: {row.error}", highlight=False, markup=False, soft_wrap=True)
+            err.print(f"{row.key}: {row.error}", highlight=False, markup=False, soft_wrap=True)
         for change in row.outcome_changes:
             err.print(f"{row.task_id}: {change.test_id}: {change.untraced} untraced, {change.traced} traced",
                       highlight=False, markup=False, soft_wrap=True)
@@ -536,7 +544,7 @@ def trace_corpus(
                   highlight=False, markup=False)
     totals = manifest.totals
     console.print(f"{totals['test_traces']} test and {totals['function_traces']} function trace(s), "
-                  f"{totals['duplicates']} duplicate(s) dropped, {totals['bytes']} bytes; manifest: {out / 'manifest.json'}",
+                  f"{totals['duplicates']} duplicate(s) dropped, {totals['bytes']} bytes, {totals['tokens']} tokens; manifest: {out / 'manifest.json'}",
                   highlight=False, markup=False)
     if totals["failed_tasks"] or totals["outcome_changes"]:
         raise typer.Exit(1)

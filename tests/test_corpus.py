@@ -4,14 +4,17 @@ traces, caps, deduplication, resuming, the CWM shards and the CLI. Containers ar
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from swe_env.grading import runners as grading_runners
 from swe_env.traces import corpus, host as traces
 from swe_env.runtime import engine
+from swe_env.runtime.shell import CommandResult
 from swe_env.traces.corpus import CorpusOptions, CorpusTrace
 from swe_env.traces.host import Trace, TraceEntry, TraceEvent, TraceOptions
 from swe_env.traces.tracer import runner
@@ -164,6 +167,53 @@ def test_caps_per_trace_and_per_corpus_are_respected_and_marked(tmp_path, task, 
     assert corpus_containers() == []
 
 
+def test_a_selection_that_runs_no_test_is_an_error_with_its_cause(tmp_path, task, image):
+    options = CorpusOptions(select=["-k", "no_test_is_named_like_this"], function_traces=False)
+    manifest = corpus.trace_corpus([task], tmp_path, options)
+    row = manifest.tasks[task.id]
+    assert row.status == "failed" and row.tests == 0 and row.test_traces == 0 and row.shard is None
+    # The cause in one line: nothing ran, pytest's exit code (5: no tests collected), the untraced
+    # run's own count, what pytest collected, and pytest's last words.
+    assert row.error.startswith("no test ran (exit code 5; untraced run: 0 test(s); collected: 0)"), row.error
+    assert "deselected" in row.error and "\n" not in row.error
+    assert manifest.totals["failed_tasks"] == 1
+    # A re-run does not take the failed task as finished.
+    started = []
+    corpus.trace_corpus([task], tmp_path, options, on_start=started.append)
+    assert started == [task]
+    assert corpus_containers() == []
+
+
+def test_nothing_traced_for_tests_that_ran_is_an_error():
+    ran = corpus.TaskCorpus(task_id="t", status="done", tests=4, untraced_count=4, collected=4)
+    result = CommandResult(exit_code=0, output="4 passed in 0.1s\n")
+    why = corpus._nothing_recorded(ran, result, {"written": 0, "dropped": 0}, written=0)
+    assert why == ("the tracer recorded no trace for the 4 test(s) that ran (tests in other processes, e.g. "
+                   "pytest-xdist's, are not traced) (exit code 0; untraced run: 4 test(s); collected: 4): 4 passed in 0.1s")
+    assert corpus._nothing_recorded(ran, result, {"written": 3}, written=3) is None
+    capped = ran.model_copy(update={"stopped_by": "max_traces"})
+    assert corpus._nothing_recorded(capped, result, {}, written=0) is None
+
+
+def test_shards_split_a_suite_by_file_and_count_tokens(tmp_path, task, image):
+    whole = corpus.trace_corpus([task], tmp_path / "whole", CorpusOptions(function_traces=False, check_outcomes=False))
+    sharded = corpus.trace_corpus([task], tmp_path / "shards",
+                                  CorpusOptions(function_traces=False, check_outcomes=False, shards=2), workers=2)
+    rows = [sharded.tasks[f"{task.id}#{index}"] for index in (0, 1)]
+    assert all(row.status == "done" and row.tests > 0 for row in rows), rows
+    tests = [{r.test_id for r in shard_records(tmp_path / "shards", row)} for row in rows]
+    assert not tests[0] & tests[1]
+    assert tests[0] | tests[1] == {r.test_id for r in shard_records(tmp_path / "whole", whole.tasks[task.id])}
+    assert not {t.split("::")[0] for t in tests[0]} & {t.split("::")[0] for t in tests[1]}  # whole files per shard
+    # Tokens: byte-level by default, over each record's CWM text.
+    records = corpus.read_corpus(tmp_path / "whole")
+    assert all(r.tokens == len(traces.cwm_record(r)["text"].encode()) for r in records)
+    assert whole.totals["tokens"] == sum(r.tokens for r in records) > 0
+    with pytest.raises(ValueError, match="--tokenizer: nope.json"):
+        corpus.token_counter("nope.json")
+    assert corpus_containers() == []
+
+
 def test_hidden_tests_only_when_asked_with_failures_reported(tmp_path, task, image):
     selection = [*task.tests.fail_to_pass, *task.tests.pass_to_pass[:3]]
     options = CorpusOptions(with_test_patch=True, select=selection, function_traces=False)
@@ -178,10 +228,46 @@ def test_hidden_tests_only_when_asked_with_failures_reported(tmp_path, task, ima
     assert all(r.events[-1].event == "exception" and r.events[-1].depth == 0 for r in failing)
 
 
-def test_non_pytest_suites_are_refused_in_one_line(task):
-    django_like = task.model_copy(update={"tests": task.tests.model_copy(update={"runner": "django"})})
-    with pytest.raises(traces.TraceError, match="not pytest"):
-        corpus.trace_corpus([django_like], "/nonexistent/never-written")
+def with_command(task, command: str, runner: str = "pytest", test_patch: str | None = None):
+    update = {"command": command, "runner": runner, **({"test_patch": test_patch} if test_patch is not None else {})}
+    return task.model_copy(update={"tests": task.tests.model_copy(update=update)})
+
+
+def test_whole_suites_from_each_runners_command(task):
+    whole, named = CorpusOptions(), CorpusOptions(suite="task")
+    cases = [
+        # (command, runner) -> the whole suite's argv, and the runner that names the tests
+        (("pytest -rA -p no:cacheprovider tests/test_config.py tests/a.py::test_b", "pytest"),
+         ["pytest", "-rA", "-p", "no:cacheprovider"], "pytest"),
+        (("python -m pytest --tb=short -k 'a or b' testing/test_x.py", "pytest"),
+         ["python", "-m", "pytest", "--tb=short", "-k", "a or b"], "pytest"),
+        (("tox --current-env -epy39 -v -- tests/test_build.py", "pytest"), ["python", "-m", "pytest", "-rA"], "pytest"),
+        (("./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1 admin_views.tests", "django"),
+         ["./tests/runtests.py", "--verbosity", "2", "--settings=test_sqlite", "--parallel", "1"], "django"),
+        (("./tests/runtests.py --verbosity 2 admin_views", "django"),
+         ["./tests/runtests.py", "--verbosity", "2", "--parallel", "1"], "django"),
+        (("PYTHONWARNINGS=ignore bin/test -C --verbose sympy/core/tests/test_basic.py", "sympy"),
+         ["bin/test", "-C", "--verbose", "--no-subprocess"], "sympy"),
+    ]
+    for (command, runner_name), argv, expected_runner in cases:
+        run = corpus.corpus_command(with_command(task, command, runner_name), whole)
+        assert (run.argv, run.runner) == (argv, expected_runner), command
+    sympy = corpus.corpus_command(with_command(task, cases[-1][0][0], "sympy"), named)
+    assert sympy.argv[-2:] == ["sympy/core/tests/test_basic.py", "--no-subprocess"] and sympy.env == {"PYTHONWARNINGS": "ignore"}
+    tox = corpus.corpus_command(with_command(task, cases[2][0][0]), named)
+    assert tox.argv == ["python", "-m", "pytest", "-rA", "tests/test_build.py"] and "tox" in tox.note
+    assert corpus.corpus_command(task, CorpusOptions(select=["tests/x.py"])).argv[-1] == "tests/x.py"
+
+
+def test_commands_the_tracer_cannot_follow_are_refused_in_one_line(task):
+    harbor = with_command(task, "bash /tests/test.sh", "harbor")
+    with pytest.raises(traces.TraceError, match="cannot follow"):
+        corpus.trace_corpus([harbor], "/nonexistent/never-written")
+    with pytest.raises(traces.TraceError, match="not one program"):
+        corpus.corpus_command(with_command(task, "cd src && pytest"), CorpusOptions())
+    django = with_command(task, "./tests/runtests.py --parallel 1", "django")
+    with pytest.raises(traces.TraceError, match="no shards"):
+        corpus.trace_corpus([django], "/nonexistent/never-written", CorpusOptions(shards=2))
     with pytest.raises(runner.UsageError, match="pytest run"):
         runner.with_corpus_plugin(["python", "script.py"])
     assert runner.with_corpus_plugin(["python", "-m", "pytest", "-q"]) == [
@@ -304,6 +390,88 @@ def test_corpus_mode_traces_test_functions_only_and_records_outcomes(tmp_path):
     assert [(t.entry.function, [e.depth for e in t.events][0], t.entry.first_line) for t in functions] == [
         ("twice", 0, 6), ("add", 0, 1)]
     assert traces.parse_cwm(traces.render_cwm(functions[1])).ended
+
+
+def run_tracer(folder: Path, argv: list[str], env: dict | None = None, **corpus_config) -> subprocess.CompletedProcess:
+    config = {"argv": argv, "out": str(folder / "t.jsonl"), "workdir": str(folder),
+              "corpus": {"outcomes": str(folder / "o.jsonl"), "status": str(folder / "s.json"), **corpus_config}}
+    (folder / "c.json").write_text(json.dumps(config))
+    return subprocess.run([sys.executable, str(runner.__file__), str(folder / "c.json")], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_corpus_mode_runs_suites_that_make_warnings_errors(tmp_path):
+    """flask's and pytest's own suites set `filterwarnings = error`: pytest's warning that it
+    cannot rewrite the (already imported) corpus plugin was then an error, and no test ran."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("def add(a, b):\n    return a + b\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_w.py").write_text("from pkg import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n")
+    (tmp_path / "setup.cfg").write_text("[tool:pytest]\ntestpaths = tests\nfilterwarnings =\n    error\n")
+    done = run_tracer(tmp_path, [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"], sources=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()] == [
+        {"test_id": "tests/test_w.py::test_add", "outcome": "passed"}]
+    status = json.loads((tmp_path / "s.json").read_text())
+    assert status["written"] == 1 and status["collected"] == 1 and status["exitstatus"] == 0
+
+
+UNITTEST_SUITE = {
+    "pkg/__init__.py": "def add(a, b):\n    return a + b\n",
+    "tests/runtests.py": "import sys, unittest\nsys.path.insert(0, '.')\n"
+                         "unittest.main(module=None, argv=['runtests', 'discover', '-s', 'tests', '-t', 'tests'])\n",
+    "tests/app/__init__.py": "",
+    "tests/app/tests.py": '''\
+import unittest
+
+from pkg import add
+
+
+class AddTests(unittest.TestCase):
+    def setUp(self):
+        self.two = add(1, 1)
+
+    def test_add(self):
+        self.assertEqual(add(self.two, 1), 3)
+
+    def test_fails(self):
+        self.assertEqual(add(1, 1), 3)
+
+    @unittest.skip("not now")
+    def test_skipped(self):
+        pass
+
+
+class MoreAddTests(AddTests):
+    pass
+''',
+}
+
+
+def test_corpus_mode_under_djangos_runner_names_tests_as_the_recorder_does(tmp_path):
+    """Django's runner is unittest's: a test is entered by name, and the grader's recorder gives its outcome."""
+    for name, text in UNITTEST_SUITE.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    recorder = tmp_path / "recorder"
+    recorder.mkdir()
+    files = grading_runners.runner_named("django").files(str(tmp_path))
+    for path, data in files.items():
+        Path(path).write_bytes(data)
+    env = {**os.environ, "PYTHONPATH": str(recorder),
+           **grading_runners.runner_named("django").environment(str(tmp_path / "o.jsonl"))}
+    done = run_tracer(tmp_path, [sys.executable, "tests/runtests.py"], env=env, runner="django", sources=True)
+    assert done.returncode == 1, done.stdout + done.stderr  # unittest.main exits 1: a test failed
+    outcomes = {json.loads(line)["ids"][0]: json.loads(line)["status"]
+                for line in (tmp_path / "o.jsonl").read_text().splitlines()}
+    assert outcomes == {f"{name} (app.tests.{cls})": status for cls in ("AddTests", "MoreAddTests")
+                        for name, status in (("test_add", "passed"), ("test_fails", "failed"), ("test_skipped", "skipped"))}
+    raw = [corpus._RawTrace.model_validate_json(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    # Each test that ran is one trace under the recorder's id; setUp (not a test) is not one.
+    assert sorted(r.test_id for r in raw) == sorted(f"{name} (app.tests.{cls})" for cls in ("AddTests", "MoreAddTests")
+                                                  for name in ("test_add", "test_fails"))
+    assert all(r.entry.function.startswith("AddTests.test_") and r.entry.file == "tests/app/tests.py" for r in raw)
+    assert all([e.function for e in r.events if e.event == "call"] == [r.entry.function, "add"] for r in raw)
 
 
 def event(kind, frame, depth, function="f", line=1, **more) -> TraceEvent:

@@ -31,6 +31,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shlex
 import threading
 import time
@@ -43,6 +44,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from . import tracer
 from ..build.images import ImageBuilder
+from ..data.task import RunnerName
+from ..grading import runners
 from ..runtime.sandbox import MAX_READ_BYTES, Sandbox
 from ..runtime.shell import CommandResult
 from ..data.task import Task
@@ -55,6 +58,17 @@ DEFAULT_SELECT_COMMAND = "python -m pytest -p no:cacheprovider"
 """What a `select` is appended to (the task's own command is used as written without one)."""
 Level = Literal["test", "function"]
 Stop = Literal["max_traces", "max_bytes", "wall_time", "timeout"]
+Suite = Literal["whole", "task"]
+_TOX = re.compile(r"(^|/)tox$")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*")
+_VALUE_OPTIONS = {
+    # Options of the runners whose value is the next argument (not a test selection to drop).
+    "pytest": {"-p", "-k", "-m", "-c", "-o", "-W", "-n", "--rootdir", "--junitxml", "--deselect", "--ignore",
+               "--durations", "--maxfail", "--tb", "--confcutdir", "--basetemp", "--import-mode"},
+    "django": {"-v", "--verbosity", "--parallel", "--settings", "-k", "--tag", "--exclude-tag", "--start-at",
+               "--start-after"},
+    "sympy": {"--seed", "-k", "--split", "--timeout", "--durations"},
+}
 
 
 class CorpusOptions(BaseModel):
@@ -66,7 +80,16 @@ class CorpusOptions(BaseModel):
     """Per-trace options and caps (`max_events`, `max_bytes` per test trace, `repr_cap`, scope)."""
     select: list[str] = Field(default_factory=list)
     """pytest arguments selecting the tests (paths, node ids, `-k ...`), run as
-    `DEFAULT_SELECT_COMMAND` + select; empty: the task's test command as written."""
+    `DEFAULT_SELECT_COMMAND` + select; empty: the task's test command (see `suite`)."""
+    suite: Suite = "whole"
+    """Without `select`: `whole` runs the task's test command with the tests it names taken out
+    (its runner and options: the repository's whole suite); `task` runs it as written."""
+    shards: int = Field(default=1, ge=1)
+    """Split each task's suite into this many shards, each run in a container of its own (pytest:
+    by test file; sympy: its runner's `--split`); the shards spread over the workers."""
+    tokenizer: str = "bytes"
+    """What `tokens` counts, over each record's CWM text: `bytes` (a byte-level count: UTF-8 bytes,
+    what a byte-level tokenizer emits) or a `tokenizer.json` file (the `tokenizers` package)."""
     with_test_patch: bool = False
     """Apply the task's hidden test patch first (off: the repository's own tests at base_commit)."""
     function_traces: bool = True
@@ -100,6 +123,8 @@ class CorpusTrace(Trace):
     """For a function-level trace: the test-level trace it was cut out of (which may have been deduplicated away)."""
     content_hash: str
     """sha256 of the entry (file, function, line, source) and the events: what deduplication compares."""
+    tokens: int = 0
+    """Tokens of the record's CWM text under the corpus's `tokenizer`."""
 
 
 class _RawTrace(Trace):
@@ -116,12 +141,29 @@ class OutcomeChange(BaseModel):
 
 
 class TaskCorpus(BaseModel):
-    """The manifest's entry for one task."""
+    """The manifest's entry for one task (or one shard of its suite)."""
 
     task_id: str
+    shard_index: int = 0
+    """Which shard of the task's suite (0-based) this row is, of `shards`."""
+    shards: int = 1
+
+    @property
+    def key(self) -> str:
+        """The row's key in the manifest: the task id, with `#shard` when the suite is sharded."""
+        return self.task_id if self.shards == 1 else f"{self.task_id}#{self.shard_index}"
     status: Literal["done", "stopped", "failed"]
-    """`stopped`: a corpus cap, the wall time or the run's timeout ended it early (`stopped_by`); `failed`: `error`."""
+    """`stopped`: a corpus cap, the wall time or the run's timeout ended it early (`stopped_by`); `failed`: `error`
+    (also a run that recorded nothing: no test ran, or tests ran and no trace came of them)."""
     error: str | None = None
+    runner: RunnerName = "pytest"
+    """How the suite was run and its tests named: pytest's plugin, or Django's / sympy's runner with the grader's recorder."""
+    untraced_count: int | None = None
+    """Tests the untraced run reported an outcome for (None: not run)."""
+    collected: int | None = None
+    """pytest: items collected by the traced run (after deselection)."""
+    exit_code: int | None = None
+    """The traced run's exit code."""
     stopped_by: Stop | None = None
     command: str = ""
     with_test_patch: bool = False
@@ -141,6 +183,8 @@ class TaskCorpus(BaseModel):
     """Traces the corpus caps (`max_traces`, `max_bytes`) left out."""
     bytes: int = 0
     """Bytes of this task's JSONL shard."""
+    tokens: int = 0
+    """Tokens of the records written (`CorpusOptions.tokenizer`)."""
     cut: dict[str, int] = Field(default_factory=dict)
     """Records written whose trace is cut or incomplete: `max_events`, `max_bytes`, `incomplete` -> count."""
     outcomes_checked: bool = False
@@ -171,6 +215,7 @@ class CorpusManifest(BaseModel):
             "tasks": len(rows), "failed_tasks": sum(r.status == "failed" for r in rows),
             "test_traces": sum(r.test_traces for r in rows), "function_traces": sum(r.function_traces for r in rows),
             "duplicates": sum(r.duplicates for r in rows), "bytes": sum(r.bytes for r in rows),
+            "tokens": sum(r.tokens for r in rows),
             "tests": sum(r.tests for r in rows), "failed_tests": sum(len(r.failed_tests) for r in rows),
             "outcome_changes": sum(len(r.outcome_changes) for r in rows),
             **{f"cut_{reason}": count for reason, count in sorted(cut.items())},
@@ -238,8 +283,8 @@ def _cut_reason(trace: Trace) -> str | None:
     return None if trace.complete else "incomplete"
 
 
-def _shard_name(task_id: str) -> str:
-    return task_id.replace("/", "__") + ".jsonl"
+def _shard_name(key: str) -> str:
+    return key.replace("/", "__") + ".jsonl"
 
 
 # ---------------------------------------------------------------- the shared budget
@@ -256,6 +301,7 @@ class _Corpus:
         self.bytes = sum(r.bytes for r in manifest.tasks.values())
         self.started = time.monotonic()
         self.stop_reason: Stop | None = None
+        self.count_tokens = token_counter(options.tokenizer)
 
     def remaining_traces(self) -> int | None:
         return None if self.options.max_traces is None else max(0, self.options.max_traces - self.traces)
@@ -294,7 +340,7 @@ class _Corpus:
 
     def record(self, row: TaskCorpus) -> None:
         with self.lock:
-            self.manifest.tasks[row.task_id] = row
+            self.manifest.tasks[row.key] = row
             self.write_manifest()
 
     def write_manifest(self) -> None:
@@ -312,27 +358,103 @@ def _write_atomic(path: Path, data: bytes) -> None:
 # ---------------------------------------------------------------- one task
 
 
-def corpus_command(task: Task, options: CorpusOptions) -> list[str]:
-    """The pytest command a task's corpus is traced from."""
+class CorpusRun(BaseModel):
+    """What a task's corpus is traced from: the program, its runner, and variables for it."""
+
+    argv: list[str]
+    runner: RunnerName = "pytest"
+    env: dict[str, str] = Field(default_factory=dict)
+    note: str | None = None
+    """How the task's command was turned into this one, when it was (a tox run, a whole suite)."""
+
+
+def _drop_selection(args: list[str], runner: str) -> list[str]:
+    """A runner's arguments without the tests they select: options (and their values) stay."""
+    kept, takes_value = [], _VALUE_OPTIONS.get(runner, set())
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg.startswith("-"):
+            kept.append(arg)
+            if arg in takes_value and index + 1 < len(args):
+                kept.append(args[index + 1])
+                index += 1
+        index += 1
+    return kept
+
+
+def corpus_command(task: Task, options: CorpusOptions) -> CorpusRun:
+    """The program a task's corpus is traced from (see `CorpusOptions.select` and `suite`).
+
+    pytest, Django's `runtests.py` and sympy's `bin/test` run under the tracer as they are;
+    a tox run (`tox ... -- ARGS`) becomes `python -m pytest -rA ARGS` in the task's own
+    environment (the tracer cannot follow tox into its subprocess; the tox.ini's `setenv` is
+    not applied). `VAR=value` words before the program are passed as variables.
+    """
     if options.select:
-        return [*shlex.split(DEFAULT_SELECT_COMMAND), *options.select]
-    if task.tests.runner != "pytest":
-        raise TraceError(f"task {task.id}: its tests run with {task.tests.runner}, not pytest; "
+        return CorpusRun(argv=[*shlex.split(DEFAULT_SELECT_COMMAND), *options.select])
+    words = shlex.split(task.tests.command)
+    env = {}
+    while words and _ASSIGNMENT.fullmatch(words[0]):
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    if not words or any(word in ("&&", "||", ";", "|") for word in words):
+        raise TraceError(f"task {task.id}: its test command is not one program ({task.tests.command!r}); "
                          "give a pytest selection (--select)")
-    return shlex.split(task.tests.command)
+    runner: RunnerName = task.tests.runner
+    whole = options.suite == "whole"
+    note = None
+    if _TOX.search(words[0]):
+        rest = words[words.index("--") + 1:] if "--" in words else []
+        words, runner = ["python", "-m", "pytest", "-rA", *rest], "pytest"
+        note = "a tox run, traced as python -m pytest in the task's environment"
+    if runner not in ("pytest", "django", "sympy"):
+        raise TraceError(f"task {task.id}: its tests run with {runner}, which the tracer cannot follow; "
+                         "give a pytest selection (--select)")
+    if whole:
+        program = 3 if words[:3] in (["python", "-m", "pytest"], ["python3", "-m", "pytest"]) else 1
+        if words[0] in ("python", "python3") and program == 1:
+            program = 2  # python SCRIPT ...
+        selected = words[program:]
+        kept = _drop_selection(selected, runner)
+        words = [*words[:program], *kept]
+        if kept != selected:
+            note = ((note + "; ") if note else "") + "the tests the command names taken out (the whole suite)"
+    # Tests in another process are neither traced nor, for pytest, told from ours: sympy's runner
+    # re-runs itself in a subprocess (for hash randomization) unless told not to, Django's runs
+    # tests in worker processes unless --parallel 1.
+    if runner == "sympy" and "--no-subprocess" not in words:
+        words.append("--no-subprocess")
+    if runner == "django" and not any(word == "--parallel" or word.startswith("--parallel=") for word in words):
+        words += ["--parallel", "1"]
+    return CorpusRun(argv=words, runner=runner, env=env, note=note)
 
 
-def _run_suite(sandbox: Sandbox, argv: list[str], options: CorpusOptions, folder: str, traced: bool,
-               timeout: float, budget: dict) -> tuple[CommandResult, float]:
+def _run_suite(sandbox: Sandbox, run: CorpusRun, options: CorpusOptions, folder: str, traced: bool,
+               timeout: float, budget: dict, shard: tuple[int, int]) -> tuple[CommandResult, float]:
     out, outcomes, status = f"{folder}/traces.jsonl", f"{folder}/outcomes.jsonl", f"{folder}/status.json"
+    argv = run.argv
+    if shard[1] > 1 and run.runner == "sympy":
+        argv = [*argv, f"--split={shard[0] + 1}/{shard[1]}"]
     corpus = {"trace": traced, "outcomes": outcomes, "status": status, "sources": options.function_traces,
-              "part_bytes": PART_BYTES, **budget}
+              "part_bytes": PART_BYTES, "runner": run.runner, "shard": list(shard), **budget}
     config = {"argv": argv, "function": None, "args": None, "out": out, "workdir": sandbox.workdir,
               "corpus": corpus, **options.trace.model_dump()}
     sandbox.write_file(f"{folder}/config.json", json.dumps(config).encode())
     sandbox.exec(["/bin/bash", "-c", f'rm -f -- "$1" "$1".* "$2" "$3"', "rm", out, outcomes, status])
-    command = (f"(cd -- {shlex.quote(sandbox.workdir)} && exec python {shlex.quote(folder + '/swe_env_tracer.py')} "
-               f"{shlex.quote(folder + '/config.json')})")
+    variables = dict(run.env)
+    prelude = ""
+    if run.runner != "pytest":
+        # Django's and sympy's runners write no report: the grader's recorder writes their outcomes.
+        recorder = runners.runner_named(run.runner)
+        for path, data in recorder.files(folder).items():
+            sandbox.write_file(path, data)
+        variables.update(recorder.environment(outcomes))
+        prelude = recorder.prelude(folder) + " && "
+    if variables:
+        prelude += "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items()) + " && "
+    command = (f"({prelude}cd -- {shlex.quote(sandbox.workdir)} && exec python "
+               f"{shlex.quote(folder + '/swe_env_tracer.py')} {shlex.quote(folder + '/config.json')})")
     started = time.monotonic()
     result = sandbox.run(command, timeout=max(1.0, timeout))
     seconds = time.monotonic() - started
@@ -343,17 +465,28 @@ def _run_suite(sandbox: Sandbox, argv: list[str], options: CorpusOptions, folder
 
 
 def _read_outcomes(sandbox: Sandbox, folder: str) -> dict[str, str]:
+    """Test id -> outcome: the plugin's lines (`test_id`, `outcome`) or the recorder's (`ids`, `status`)."""
     try:
         text = sandbox.read(f"{folder}/outcomes.jsonl").data.decode("utf-8", errors="replace")
     except FileNotFoundError:
         return {}
-    found = {}
+    rank = {"passed": 0, "xpassed": 1, "xfailed": 1, "skipped": 2, "failed": 3, "error": 4}
+    prefix = sandbox.workdir.rstrip("/") + "/"
+    found: dict[str, str] = {}
     for line in text.splitlines():
         try:
             item = json.loads(line)
-            found[str(item["test_id"])] = str(item["outcome"])
-        except (ValueError, KeyError, TypeError):
+            if "ids" in item:
+                ids = [str(i) for i in item["ids"]]
+                # django: `name (module.Class)` first; sympy: `path:name`, the path made relative.
+                test = next((i for i in ids if ":" in i and " " not in i), ids[0]) if item.get("runner") == "sympy" else ids[0]
+                test, outcome = test.removeprefix(prefix), str(item["status"])
+            else:
+                test, outcome = str(item["test_id"]), str(item["outcome"])
+        except (ValueError, KeyError, TypeError, IndexError):
             continue
+        if test not in found or rank.get(outcome, 4) > rank.get(found[test], 4):
+            found[test] = outcome
     return found
 
 
@@ -382,17 +515,53 @@ def _read_traces(sandbox: Sandbox, folder: str, notes: list[str]) -> list[_RawTr
     return found
 
 
-def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None = None) -> TaskCorpus:
-    """Trace one task's suite into its shard; the manifest row says what happened."""
+def _read_status(sandbox: Sandbox, folder: str) -> dict:
+    try:
+        status = json.loads(sandbox.read(f"{folder}/status.json").data)
+    except (FileNotFoundError, ValueError):
+        return {}
+    return status if isinstance(status, dict) else {}
+
+
+def _tail(result: CommandResult, lines: int = 3) -> str:
+    """The last lines of a run's output, on one line (why a run ran nothing, in its own words)."""
+    found = [line.strip() for line in result.output.splitlines() if line.strip()][-lines:]
+    return " | ".join(found)[-600:] or "(no output)"
+
+
+def _nothing_recorded(row: TaskCorpus, result: CommandResult, status: dict, written: int) -> str | None:
+    """Why a finished run must not count as done: no test ran, or tests ran and nothing was traced."""
+    if row.stopped_by is not None:
+        return None
+    untraced = "not run" if row.untraced_count is None else f"{row.untraced_count} test(s)"
+    where = f"(exit code {result.exit_code}; untraced run: {untraced}"
+    if row.collected is not None:
+        where += f"; collected: {row.collected}"
+    where += f"): {_tail(result)}"
+    if row.tests == 0:
+        return f"no test ran {where}"
+    if written == 0 and not status.get("dropped"):
+        return (f"the tracer recorded no trace for the {row.tests} test(s) that ran (tests in other processes, "
+                f"e.g. pytest-xdist's, are not traced) {where}")
+    return None
+
+
+def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None = None,
+                   shard: tuple[int, int] = (0, 1)) -> TaskCorpus:
+    """Trace one task's suite (or one shard of it) into its shard file; the manifest row says what happened."""
     options = corpus.options
     started = time.monotonic()
-    argv = corpus_command(task, options)
-    row = TaskCorpus(task_id=task.id, status="done", command=shlex.join(argv), with_test_patch=options.with_test_patch)
+    row = TaskCorpus(task_id=task.id, shard_index=shard[0], shards=shard[1], status="done",
+                     with_test_patch=options.with_test_patch)
     timeout = options.timeout or task.limits.grading_timeout
     sandbox = Sandbox.for_task(task, image, "corpus")
     if active is not None:
         active.add(sandbox)
     try:
+        run = corpus_command(task, options)
+        row.command, row.runner = shlex.join(run.argv), run.runner
+        if run.note:
+            row.notes.append(run.note)
         sandbox.start()
         if options.with_test_patch:
             apply_patch(sandbox, task.tests.test_patch)
@@ -401,10 +570,11 @@ def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None =
         untraced: dict[str, str] = {}
         if options.check_outcomes:
             left = corpus.remaining_seconds()
-            result, row.untraced_seconds = _run_suite(sandbox, argv, options, folder, False,
-                                                      timeout if left is None else min(timeout, left), {})
+            result, row.untraced_seconds = _run_suite(sandbox, run, options, folder, False,
+                                                      timeout if left is None else min(timeout, left), {}, shard)
             row.notes += result.notes
             untraced = _read_outcomes(sandbox, folder)
+            row.untraced_count = len(untraced)
             if result.timed_out:
                 row.notes.append("the untraced run timed out")
         with corpus.lock:
@@ -415,17 +585,17 @@ def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None =
             row.status, row.stopped_by = "stopped", stop
             return row
         run_timeout = timeout if left is None else min(timeout, left)
-        result, row.traced_seconds = _run_suite(sandbox, argv, options, folder, True, run_timeout, budget)
+        result, row.traced_seconds = _run_suite(sandbox, run, options, folder, True, run_timeout, budget, shard)
         row.notes += result.notes
+        row.exit_code = result.exit_code
         if result.timed_out:
             row.status = "stopped"
             row.stopped_by = "wall_time" if left is not None and run_timeout == left else "timeout"
         traced = _read_outcomes(sandbox, folder)
         raw = _read_traces(sandbox, folder, row.notes)
-        try:
-            status = json.loads(sandbox.read(f"{folder}/status.json").data)
-        except (FileNotFoundError, ValueError):
-            status = {}
+        status = _read_status(sandbox, folder)
+        if isinstance(status.get("collected"), int):
+            row.collected = status["collected"]
         if status.get("stopped") and row.stopped_by is None:
             row.status, row.stopped_by = "stopped", status["stopped"]
         row.tests = len(traced)
@@ -437,6 +607,10 @@ def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None =
                                    for test in sorted(set(untraced) | set(traced))
                                    if untraced.get(test) != traced.get(test)]
             row.outcomes_unchanged = not row.outcome_changes
+        empty = _nothing_recorded(row, result, status, sum(item.test_id is not None for item in raw))
+        if empty is not None:
+            row.status, row.error = "failed", empty
+            return row
         _write_shards(task, raw, traced, corpus, row)
     except TraceError as exc:
         row.status, row.error = "failed", str(exc)
@@ -450,8 +624,27 @@ def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None =
     return row
 
 
+def token_counter(tokenizer: str) -> Callable[[str], int]:
+    """Count tokens of a text: `bytes` (UTF-8 bytes: a byte-level count) or a `tokenizer.json` file."""
+    if tokenizer == "bytes":
+        return lambda text: len(text.encode("utf-8"))
+    if not Path(tokenizer).is_file():
+        raise ValueError(f"--tokenizer: {tokenizer}: not `bytes` and not a tokenizer.json file")
+    try:
+        from tokenizers import Tokenizer  # optional: only for a named tokenizer
+    except ImportError:
+        raise ValueError(f"--tokenizer: {tokenizer}: counting with a tokenizer file needs the `tokenizers` "
+                         "package (pip install tokenizers)") from None
+    try:
+        loaded = Tokenizer.from_file(tokenizer)
+    except Exception as exc:  # noqa: BLE001 - the library's own errors, as one line
+        raise ValueError(f"--tokenizer: {tokenizer}: {str(exc).splitlines()[0]}") from None
+    return lambda text: len(loaded.encode(text, add_special_tokens=False).ids)
+
+
 def _write_shards(task: Task, raw: list[_RawTrace], outcomes: dict[str, str], corpus: _Corpus, row: TaskCorpus) -> None:
     options = corpus.options
+    count = corpus.count_tokens
     lines: list[str] = []
     cwm_lines: list[str] = []
     cut: Counter[str] = Counter()
@@ -474,6 +667,8 @@ def _write_shards(task: Task, raw: list[_RawTrace], outcomes: dict[str, str], co
             record = CorpusTrace(**{name: getattr(trace, name) for name in Trace.model_fields}, level=level,
                                  test_id=item.test_id, parent_trace_id=base.trace_id if level == "function" else None,
                                  content_hash=content_hash(trace.entry, trace.events))
+            rendered = cwm_record(record)
+            record.tokens = count(rendered["text"])
             line = record.model_dump_json() + "\n"
             with corpus.lock:
                 verdict = corpus.admit(record, len(line.encode()))
@@ -485,6 +680,7 @@ def _write_shards(task: Task, raw: list[_RawTrace], outcomes: dict[str, str], co
                 row.status, row.stopped_by = "stopped", row.stopped_by or verdict
                 continue
             lines.append(line)
+            row.tokens += record.tokens
             if level == "test":
                 row.test_traces += 1
             else:
@@ -494,13 +690,13 @@ def _write_shards(task: Task, raw: list[_RawTrace], outcomes: dict[str, str], co
             if reason:
                 cut[reason] += 1
             if options.cwm:
-                cwm_lines.append(json.dumps({**cwm_record(record), "level": level, "test_id": item.test_id},
-                                            ensure_ascii=False) + "\n")
+                cwm_lines.append(json.dumps({**rendered, "level": level, "test_id": item.test_id,
+                                             "tokens": record.tokens}, ensure_ascii=False) + "\n")
     row.untraced_tests = sorted(set(outcomes) - traced_tests)
     row.cut = dict(cut)
     data = "".join(lines).encode()
     row.bytes = len(data)
-    name = _shard_name(task.id)
+    name = _shard_name(row.key)
     _write_atomic(corpus.out / "traces" / name, data)
     row.shard = f"traces/{name}"
     if options.cwm:
@@ -541,7 +737,7 @@ def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | No
                  on_task: Callable[[TaskCorpus], None] | None = None) -> CorpusManifest:
     """Trace the test suites of `tasks` into a corpus under `out` (see the module's docstring).
 
-    `workers` tasks run at once, each in its own container. Resumes unless `restart`: tasks
+    `workers` tasks (or shards of their suites) run at once, each in its own container. Resumes unless `restart`: tasks
     the manifest has as done or stopped are skipped (a manifest made with other options is
     an error). `on_start`/`on_task` are called as tasks start and finish (from worker threads).
     """
@@ -554,24 +750,27 @@ def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | No
     ids = [task.id for task in tasks]
     if len(set(ids)) != len(ids):
         raise ValueError("the tasks hold an id twice")
-    for task in tasks:
-        if not options.select and task.tests.runner != "pytest":
-            raise TraceError(f"task {task.id}: its tests run with {task.tests.runner}, not pytest; "
-                             "give a pytest selection (--select)")
-    finished = {row.task_id for row in manifest.tasks.values() if row.status in ("done", "stopped")}
+    for task in tasks:  # a command the tracer cannot run fails here, before any image is built
+        run = corpus_command(task, options)
+        if options.shards > 1 and run.runner == "django":
+            raise TraceError(f"task {task.id}: Django's runner has no shards; run it with --shards 1")
+    finished = {key for key, row in manifest.tasks.items() if row.status in ("done", "stopped")}
     corpus = _Corpus(out, manifest, options)
-    for row in manifest.tasks.values():
-        if row.task_id in finished and row.shard and (out / row.shard).exists():
+    for key, row in manifest.tasks.items():
+        if key in finished and row.shard and (out / row.shard).exists():
             for line in (out / row.shard).read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     corpus.seen.add(json.loads(line)["content_hash"])
-    todo = [task for task in tasks if task.id not in finished]
+    def key_of(task: Task, index: int) -> str:
+        return task.id if options.shards == 1 else f"{task.id}#{index}"
+
+    todo = [(task, index) for task in tasks for index in range(options.shards) if key_of(task, index) not in finished]
     manifest.not_reached = []
     builder = builder or ImageBuilder()
     active: set = set()
     stop_all = threading.Event()
 
-    def one(task: Task) -> TaskCorpus | None:
+    def one(task: Task, index: int) -> TaskCorpus | None:
         if stop_all.is_set() or corpus.full() == "wall_time":
             return None
         if on_start:
@@ -579,9 +778,10 @@ def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | No
         try:
             image = builder.ensure(task)
         except Exception as exc:  # noqa: BLE001 - an image that does not build fails this task only
-            row = TaskCorpus(task_id=task.id, status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+            row = TaskCorpus(task_id=task.id, shard_index=index, shards=options.shards, status="failed",
+                             error=f"{type(exc).__name__}: {exc}".splitlines()[0])
         else:
-            row = corpus_of_task(task, image, corpus, active)
+            row = corpus_of_task(task, image, corpus, active, (index, options.shards))
         corpus.record(row)
         if on_task:
             on_task(row)
@@ -591,10 +791,10 @@ def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | No
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="corpus")
     futures: dict = {}
     try:
-        futures = {pool.submit(one, task): task for task in todo}
+        futures = {pool.submit(one, task, index): key_of(task, index) for task, index in todo}
         for future in concurrent.futures.as_completed(futures):
             if future.result() is None:
-                manifest.not_reached.append(futures[future].id)
+                manifest.not_reached.append(futures[future])
     except BaseException:
         stop_all.set()
         for future in futures:
@@ -610,5 +810,6 @@ def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | No
     return manifest
 
 
-__all__ = ["CorpusManifest", "CorpusOptions", "CorpusTrace", "OutcomeChange", "TaskCorpus", "content_hash",
-           "corpus_command", "corpus_of_task", "function_traces", "iter_function_traces", "load_manifest", "read_corpus", "trace_corpus"]
+__all__ = ["CorpusManifest", "CorpusOptions", "CorpusRun", "CorpusTrace", "OutcomeChange", "TaskCorpus", "content_hash",
+           "corpus_command", "corpus_of_task", "function_traces", "iter_function_traces", "load_manifest", "read_corpus", "token_counter",
+           "trace_corpus"]

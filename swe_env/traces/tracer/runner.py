@@ -50,7 +50,14 @@ error, xfailed, xpassed: the worst of its phases) is appended to `outcomes` as o
 line, with or without tracing (`trace: false` runs the same plugin untraced: the baseline
 the outcomes are compared with). `max_traces` and `max_total_bytes` stop writing traces
 once reached (the tests still run); the traces file rotates to `OUT.1`, `OUT.2`, ... past
-`part_bytes`; `status` gets {"written", "dropped", "stopped", "bytes"} at exit.
+`part_bytes`; `status` gets {"written", "dropped", "stopped", "bytes"} at exit, and under
+pytest {"collected", "exitstatus"} (so a run that ran nothing is told from one traced badly).
+`shard` [index, count] keeps every count-th test file (sorted) of the collection.
+
+`runner` "django" or "sympy" (default "pytest"): those runners call each test themselves, so
+no plugin is used; a test is entered by name (`test...` in a test file in scope, see
+`Tracer.named_test`) and its id is the one the grader's recorder writes for its outcome (the
+host puts that recorder on PYTHONPATH with its outcomes going to `outcomes`).
 
 Why one module of this size: it is copied into containers as one file and must run on the
 task's own Python with the standard library only, so it cannot import siblings.
@@ -729,6 +736,9 @@ class Tracer:
         self.max_total_bytes = corpus.get("max_total_bytes")
         self.part_bytes = corpus.get("part_bytes")
         self.status_path = corpus.get("status")
+        self.runner = corpus.get("runner") or "pytest"  # pytest: the plugin names each test; django, sympy: by name
+        self.shard = tuple(corpus.get("shard") or (0, 1))  # corpus mode under pytest: (index, count) of test files
+        self.session: dict = {}     # corpus mode under pytest: {"collected", "exitstatus"} from the plugin
         self.pending_code = None    # corpus mode: the code of the test function about to run
         self.pending_test = None
         self.stopped: str | None = None  # corpus mode: "max_traces" / "max_bytes" once a corpus cap is reached
@@ -860,13 +870,21 @@ class Tracer:
             # Outside a trace only the pending test function starts one.
             thread = self.threads.get(threading.get_ident())
             if thread is None or thread.chain is None:
-                if code is not self.pending_code or self.stopped is not None:
+                if self.stopped is not None:
                     return None
-                self.pending_code = None  # one trace per test (a coroutine's resumptions are not new traces)
+                if self.runner == "pytest":
+                    if code is not self.pending_code:
+                        return None
+                    self.pending_code = None  # one trace per test (a coroutine's resumptions are not new traces)
+                    test_id = self.pending_test
+                else:
+                    test_id = self.named_test(frame, code)
+                    if test_id is None:
+                        return None
                 if thread is None:
                     thread = self.threads[threading.get_ident()] = _ThreadTracer(self)
                 local = thread.enter(frame, 0)
-                thread.chain.test_id = self.pending_test
+                thread.chain.test_id = test_id
                 thread.chain.sources = {} if self.want_sources else None
                 return local
         wanted = self.scope.get(code.co_filename)
@@ -884,6 +902,36 @@ class Tracer:
                 if parent is not None and parent.level < self.follow_depth:
                     return thread.enter(frame, parent.level + 1)
         return None
+
+    def named_test(self, frame, code):
+        """Django's and sympy's runners: the test id of a test function being entered, else None.
+
+        Their runners call each test themselves, so a test is known by its name (`test...`) and
+        file (in scope, `test*.py` or under a `tests` folder), and its id is the one the grader's
+        recorder writes for its outcome: `name (module.Class)` for unittest (Django), the file
+        (relative to the workdir) and the name, `path:name`, for sympy.
+        """
+        name = code.co_name
+        if not name.startswith("test") or not code.co_flags & _CO_NEWLOCALS:
+            return None
+        filename = code.co_filename
+        wanted = self.scope.get(filename)
+        if wanted is None:
+            wanted = self.in_scope(filename)
+        if not wanted:
+            return None
+        shown = self.display(filename)
+        parts = shown.split("/")
+        if not (parts[-1].startswith("test") or "tests" in parts[:-1]):
+            return None
+        if self.runner == "sympy":
+            return f"{shown}:{name}"
+        test = frame.f_locals.get("self") if code.co_argcount else None
+        method = getattr(test, "_testMethodName", None)
+        if test is None or method is None:
+            return None  # a test-named helper, not a unittest test method
+        cls = type(test)
+        return "%s (%s.%s)" % (method, cls.__module__, getattr(cls, "__qualname__", cls.__name__))
 
     def internal_error(self, chain, exc: BaseException) -> None:
         self.errors += 1
@@ -928,7 +976,8 @@ class Tracer:
                 return
             self.monitor, self.backend = None, "settrace"  # every tool id we may take is in use
         threading.settrace(self.global_trace)
-        if not self.corpus:  # corpus mode: the plugin turns this thread's tracing on around each test's call
+        if not self.corpus or self.runner != "pytest":
+            # pytest's corpus mode: the plugin turns this thread's tracing on around each test's call
             sys.settrace(self.global_trace)
 
     def stop(self) -> None:
@@ -952,7 +1001,7 @@ class Tracer:
         if self.status_path:
             status = {"written": self.written, "dropped": self.dropped, "stopped": self.stopped,
                       "bytes": self.total_bytes, "parts": self.parts + 1, "errors": self.errors,
-                      "backend": self.backend}
+                      "backend": self.backend, **self.session}
             with open(self.status_path, "w", encoding="utf-8") as handle:
                 json.dump(status, handle)
 
@@ -1050,7 +1099,10 @@ _OUTCOME_RANK = {"passed": 0, "xpassed": 1, "xfailed": 1, "skipped": 2, "failed"
 
 def corpus_plugin(tracer: Tracer, outcomes_path: str):
     """The pytest plugin of corpus mode, as a module object (registered with `-p`)."""
-    module = type(sys)(CORPUS_PLUGIN)
+    # PYTEST_DONT_REWRITE: the module is in sys.modules before pytest reads `-p`, so pytest
+    # would warn that it cannot rewrite it, and under a suite's `filterwarnings = error`
+    # (flask's, pytest's own) that warning is an error at start-up: no test runs at all.
+    module = type(sys)(CORPUS_PLUGIN, "swe-env corpus plugin. PYTEST_DONT_REWRITE")
     fd = os.open(outcomes_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     results: dict = {}
 
@@ -1095,8 +1147,29 @@ def corpus_plugin(tracer: Tracer, outcomes_path: str):
         if outcome is not None:
             os.write(fd, (json.dumps({"test_id": nodeid, "outcome": outcome}) + "\n").encode("utf-8", "replace"))
 
+    def pytest_collection_modifyitems(session, config, items):
+        # A shard (index, count) keeps the tests of every count-th test file, in sorted order:
+        # the same split in every container, whole files together (their fixtures and imports).
+        index, count = tracer.shard
+        if count <= 1:
+            return
+        files = sorted({item.nodeid.split("::")[0] for item in items})
+        mine = set(files[index::count])
+        kept = [item for item in items if item.nodeid.split("::")[0] in mine]
+        dropped = [item for item in items if item.nodeid.split("::")[0] not in mine]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+    def pytest_collection_finish(session):
+        tracer.session["collected"] = len(getattr(session, "items", ()) or ())
+
+    def pytest_sessionfinish(session, exitstatus):
+        tracer.session["exitstatus"] = int(exitstatus)
+
     for hook in (pytest_runtest_setup, pytest_runtest_call, pytest_runtest_teardown, pytest_runtest_logreport,
-                 pytest_runtest_logfinish):
+                 pytest_runtest_logfinish, pytest_collection_modifyitems, pytest_collection_finish,
+                 pytest_sessionfinish):
         setattr(module, hook.__name__, hook)
     return module
 
@@ -1128,7 +1201,7 @@ def main(argv: list[str]) -> int:
         if config.get("function"):
             return run_function(config["function"], config.get("args"), tracer)
         program = config.get("argv") or []
-        if tracer.corpus:
+        if tracer.corpus and tracer.runner == "pytest":
             program = with_corpus_plugin(program)
             sys.modules[CORPUS_PLUGIN] = corpus_plugin(tracer, config["corpus"]["outcomes"])
         run_argv(program, tracer)
