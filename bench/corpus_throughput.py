@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                         default_warmup=1, argv=argv, extra=extra)
     T.sigterm_as_exit()
     if args.swebench:
-        T.header("bench/corpus_throughput.py", args)
+        # Not T.header: it inspects every managed container, and one stuck in the shared engine hangs it.
+        print(f"bench/corpus_throughput.py (real instances)\n{T.machine_line()}", flush=True)
         return real_instances(args)
     found = with_python(T.load_selected_tasks(args), args.python)
     backends = args.backend or ["auto"]
