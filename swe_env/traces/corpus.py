@@ -490,8 +490,9 @@ def _read_outcomes(sandbox: Sandbox, folder: str) -> dict[str, str]:
     return found
 
 
-def _read_traces(sandbox: Sandbox, folder: str, notes: list[str]) -> list[_RawTrace]:
-    found, dropped, part = [], 0, 0
+def _iter_traces(sandbox: Sandbox, folder: str, notes: list[str]) -> Iterator[_RawTrace]:
+    """The traced run's traces, one part file at a time (a real suite writes hundreds of MB: never all in memory)."""
+    dropped, part = 0, 0
     while True:
         path = f"{folder}/traces.jsonl" + (f".{part}" if part else "")
         try:
@@ -506,13 +507,14 @@ def _read_traces(sandbox: Sandbox, folder: str, notes: list[str]) -> list[_RawTr
             if not line.strip():
                 continue
             try:
-                found.append(_RawTrace.model_validate_json(line))
+                trace = _RawTrace.model_validate_json(line)
             except ValueError:
                 dropped += 1
+                continue
+            yield trace
         part += 1
     if dropped:
         notes.append(f"{dropped} line(s) of the traces file were not traces and were dropped")
-    return found
 
 
 def _read_status(sandbox: Sandbox, folder: str) -> dict:
@@ -592,7 +594,6 @@ def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None =
             row.status = "stopped"
             row.stopped_by = "wall_time" if left is not None and run_timeout == left else "timeout"
         traced = _read_outcomes(sandbox, folder)
-        raw = _read_traces(sandbox, folder, row.notes)
         status = _read_status(sandbox, folder)
         if isinstance(status.get("collected"), int):
             row.collected = status["collected"]
@@ -607,11 +608,15 @@ def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None =
                                    for test in sorted(set(untraced) | set(traced))
                                    if untraced.get(test) != traced.get(test)]
             row.outcomes_unchanged = not row.outcome_changes
-        empty = _nothing_recorded(row, result, status, sum(item.test_id is not None for item in raw))
+        written = _write_shards(task, _iter_traces(sandbox, folder, row.notes), traced, corpus, row)
+        empty = _nothing_recorded(row, result, status, written)
         if empty is not None:
             row.status, row.error = "failed", empty
-            return row
-        _write_shards(task, raw, traced, corpus, row)
+            if row.bytes == 0:  # nothing kept: no shard files for a failed task
+                for written_path in (row.shard, row.cwm_shard):
+                    if written_path:
+                        (corpus.out / written_path).unlink(missing_ok=True)
+                row.shard = row.cwm_shard = None
     except TraceError as exc:
         row.status, row.error = "failed", str(exc)
     except (OSError, RuntimeError) as exc:  # SandboxError, ShellError, DiskLimitExceeded, the engine
@@ -642,11 +647,28 @@ def token_counter(tokenizer: str) -> Callable[[str], int]:
     return lambda text: len(loaded.encode(text, add_special_tokens=False).ids)
 
 
-def _write_shards(task: Task, raw: list[_RawTrace], outcomes: dict[str, str], corpus: _Corpus, row: TaskCorpus) -> None:
+def _write_shards(task: Task, raw: Iterator[_RawTrace], outcomes: dict[str, str], corpus: _Corpus,
+                  row: TaskCorpus) -> int:
+    """Write the task's records as they come (each shard file replaced whole at the end); returns the test traces read."""
+    options = corpus.options
+    name = _shard_name(row.key)
+    paths = [corpus.out / "traces" / name, *([corpus.out / "cwm" / name] if options.cwm else [])]
+    temporary = [path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp") for path in paths]
+    for path in temporary:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with open(temporary[0], "wb") as shard, (open(temporary[1], "wb") if options.cwm else open(os.devnull, "wb")) as cwm:
+        seen = _write_records(task, raw, corpus, row, shard, cwm)
+    for path, final in zip(temporary, paths):
+        os.replace(path, final)
+    row.untraced_tests = sorted(set(outcomes) - seen)
+    row.shard = f"traces/{name}"
+    row.cwm_shard = f"cwm/{name}" if options.cwm else None
+    return len(seen)
+
+
+def _write_records(task: Task, raw: Iterator[_RawTrace], corpus: _Corpus, row: TaskCorpus, shard, cwm) -> set[str]:
     options = corpus.options
     count = corpus.count_tokens
-    lines: list[str] = []
-    cwm_lines: list[str] = []
     cut: Counter[str] = Counter()
     traced_tests = set()
     for number, item in enumerate(raw, start=1):
@@ -669,9 +691,9 @@ def _write_shards(task: Task, raw: list[_RawTrace], outcomes: dict[str, str], co
                                  content_hash=content_hash(trace.entry, trace.events))
             rendered = cwm_record(record)
             record.tokens = count(rendered["text"])
-            line = record.model_dump_json() + "\n"
+            data = (record.model_dump_json() + "\n").encode()
             with corpus.lock:
-                verdict = corpus.admit(record, len(line.encode()))
+                verdict = corpus.admit(record, len(data))
             if verdict == "duplicate":
                 row.duplicates += 1
                 continue
@@ -679,7 +701,8 @@ def _write_shards(task: Task, raw: list[_RawTrace], outcomes: dict[str, str], co
                 row.dropped_by_caps += 1
                 row.status, row.stopped_by = "stopped", row.stopped_by or verdict
                 continue
-            lines.append(line)
+            shard.write(data)
+            row.bytes += len(data)
             row.tokens += record.tokens
             if level == "test":
                 row.test_traces += 1
@@ -690,18 +713,10 @@ def _write_shards(task: Task, raw: list[_RawTrace], outcomes: dict[str, str], co
             if reason:
                 cut[reason] += 1
             if options.cwm:
-                cwm_lines.append(json.dumps({**rendered, "level": level, "test_id": item.test_id,
-                                             "tokens": record.tokens}, ensure_ascii=False) + "\n")
-    row.untraced_tests = sorted(set(outcomes) - traced_tests)
+                cwm.write((json.dumps({**rendered, "level": level, "test_id": item.test_id,
+                                       "tokens": record.tokens}, ensure_ascii=False) + "\n").encode())
     row.cut = dict(cut)
-    data = "".join(lines).encode()
-    row.bytes = len(data)
-    name = _shard_name(row.key)
-    _write_atomic(corpus.out / "traces" / name, data)
-    row.shard = f"traces/{name}"
-    if options.cwm:
-        _write_atomic(corpus.out / "cwm" / name, "".join(cwm_lines).encode())
-        row.cwm_shard = f"cwm/{name}"
+    return traced_tests
 
 
 # ---------------------------------------------------------------- the corpus
