@@ -142,6 +142,7 @@ def family(docker_client, tmp_path, monkeypatch):
     env = build_tiny(f"swe-env/env:storetest-{label}", os_image, "env", label, 40_000)
     old = build_tiny(f"swe-env/instance:storetest-{label}-old", env, "instance", label, 20_000)
     new = build_tiny(f"swe-env/instance:storetest-{label}-new", env, "instance", label, 30_000)
+    store.record_use(env, at=time.time() - 7200)  # built with the first instance
     store.record_use(old, "old-task", "example/repo", at=time.time() - 7200)
     store.record_use(new, "new-task", "example/repo", at=time.time() - 2400)
     yield label, env, old, new
