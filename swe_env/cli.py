@@ -644,7 +644,8 @@ def images_prune(
                       f"({budget.human_size(image.size)})", markup=False, highlight=False)
     for image, why in failed:
         err.print(f"kept {image.tags[0] if image.tags else image.id[7:19]}: the engine refused: {why}", markup=False, highlight=False)
-    console.print(f"{len(plan.remove) - len(failed)} image(s) {verb}; swe-env's images {'would take' if dry_run else 'take'} "
+    console.print(f"{len(plan.remove) - len(failed)} image(s) {'would be removed' if dry_run else 'removed'}; "
+                  f"swe-env's images {'would take' if dry_run else 'take'} "
                   f"{budget.human_size(plan.disk_after)} (were {budget.human_size(plan.disk_before)})", markup=False, highlight=False)
     if max_disk is not None and plan.disk_after > budget.parse_size(max_disk):
         held = "; ".join(f"{image.tags[0] if image.tags else image.id[7:19]}: {why}" for image, why in plan.held[:5])
