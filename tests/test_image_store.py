@@ -213,3 +213,17 @@ def test_the_usage_index_keeps_the_last_use_and_skips_torn_lines(tmp_path, monke
         index.write('{"tag": "swe-env/instance:y", "at"')  # a writer killed mid-line
     uses = store.read_uses()
     assert uses["swe-env/instance:x"].at == 100.0 and "swe-env/instance:y" not in uses
+
+
+def test_registry_names_as_written_and_published_images_under_a_mirror():
+    from swe_env.build import registry
+
+    assert registry.remote_name("swe-env/env:abc", "127.0.0.1:5000/team") == "127.0.0.1:5000/team/swe-env/env:abc"
+    assert registry.mirrored_name("swebench/sweb.eval.x86_64.django_1776_django-11099:latest", "10.0.0.5:5000/mirror/") \
+        == "10.0.0.5:5000/mirror/sweb.eval.x86_64.django_1776_django-11099:latest"
+    assert registry.check_namespace("myorg") == "myorg" and registry.check_registry("localhost") == "localhost"
+    for bad in ("https://10.0.0.5", "team", "10.0.0.5:5000/Team", ""):
+        with pytest.raises(ValueError, match="HOST"):
+            registry.check_registry(bad)
+    with pytest.raises(ValueError, match="published namespace"):
+        EnvConfig(published_namespace="http://mirror")
