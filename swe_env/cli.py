@@ -24,7 +24,8 @@ from rich.table import Table
 
 from .runtime import engine
 from .data import harbor, swebench
-from .build import images
+from .build import budget, images, store
+from .build import registry as registries
 from .run import validation
 from .agents import make_agent
 from .config import IMAGES_MODES
@@ -42,6 +43,8 @@ from .data.trajectory import export as export_trajectories
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A Dockerized gym environment for software-engineering agents.")
 tasks_app = typer.Typer(no_args_is_help=True, help="Inspect task specs.")
 app.add_typer(tasks_app, name="tasks")
+images_app = typer.Typer(no_args_is_help=True, help="swe-env's images: list, prune to a disk budget, push to a registry.")
+app.add_typer(images_app, name="images")
 # Piped output (CI logs, `| tee`) gets room for full task ids instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -75,10 +78,19 @@ ImagesOption = typer.Option("auto", "--images", help="Tasks with a published ima
                             "engine has it or can pull it, else build), published (that image or an error), build (always build).")
 
 
-def _build_all(tasks: list[Task], mode: images.ImagesMode = "auto") -> dict[str, str]:
+RegistryOption = typer.Option(None, "--registry", help="HOST[:PORT][/NAMESPACE]: pull swe-env's layers from this registry "
+                              "before building them (`swe-env images push` fills it); a failed pull is a note, then a build.")
+MaxDiskOption = typer.Option(None, "--max-disk", help="Disk budget of swe-env's images (e.g. 50G): the least recently "
+                             "used ones no container uses are removed before building (`swe-env images prune`).")
+
+
+def _build_all(tasks: list[Task], mode: images.ImagesMode = "auto", registry: str | None = None,
+               max_disk: str | None = None) -> dict[str, str]:
+    store.prune_before_building(max_disk)
     with _progress() as progress:
         bar = progress.add_task("building images", total=len(tasks))
-        builder = images.ImageBuilder(progress=lambda message: progress.update(bar, description=_e(message)), images=mode)
+        builder = images.ImageBuilder(progress=lambda message: progress.update(bar, description=_e(message)), images=mode,
+                                      registry=registry)
         tags = {}
         for task in tasks:
             tags[task.id] = builder.ensure(task)
@@ -113,10 +125,11 @@ def tasks_list(tasks: Path = TasksOption) -> None:
 
 
 @app.command()
-def build(tasks: Path = TasksOption, image_mode: str = ImagesOption) -> None:
-    """Build (or find cached) images for every task."""
+def build(tasks: Path = TasksOption, image_mode: str = ImagesOption, registry: Optional[str] = RegistryOption,
+          max_disk: Optional[str] = MaxDiskOption) -> None:
+    """Build (or find cached, or pull) images for every task."""
     with _friendly_errors():
-        tags = _build_all(load_tasks(tasks), _images_mode(image_mode))
+        tags = _build_all(load_tasks(tasks), _images_mode(image_mode), registry, max_disk)
     for task_id, tag in tags.items():
         console.print(f"{task_id}: {tag}", markup=False, highlight=False)
 
@@ -279,6 +292,8 @@ def rollout(
     model: Optional[str] = typer.Option(None, "--model", help="openai agent: model name ($OPENAI_MODEL); key from $OPENAI_API_KEY."),
     tool_format: Optional[str] = typer.Option(None, "--tool-format", help="openai agent: native (function calling) or cwm (<tool: NAME> text)."),
     max_turns: Optional[int] = typer.Option(None, "--max-turns", min=1, help="openai agent: model calls per episode."),
+    registry: Optional[str] = RegistryOption,
+    max_disk: Optional[str] = MaxDiskOption,
 ) -> None:
     """Run an agent on every task and append trajectories to a JSONL file (finished episodes are skipped)."""
     with _friendly_errors():
@@ -289,10 +304,10 @@ def rollout(
                          ("tool_format", tool_format), ("max_turns", max_turns)) if value is not None}
         make_agent(agent, found, **agent_options)  # a bad agent or option fails before any build
         if backend == "thread":
-            _build_all(found)  # on Ray, each node builds (or finds) its images itself
+            _build_all(found, registry=registry, max_disk=max_disk)  # on Ray, each node builds (or pulls, or finds) its own
+        shared = {key: value for key, value in (("warm_pool", warm_pool), ("registry", registry), ("max_disk", max_disk)) if value}
         results = _run_agents(found, [agent], out, episodes_per_task, workers, resume=not restart, backend=backend,
-                              ray_address=ray_address, agent_options=agent_options,
-                              **({"warm_pool": warm_pool} if warm_pool else {}))
+                              ray_address=ray_address, agent_options=agent_options, **shared)
     console.print(_results_table(results, f"{agent} on {len(found)} tasks"))
     console.print(f"trajectories appended to {out}", markup=False, highlight=False)
 
@@ -381,10 +396,14 @@ def evaluate(
     recipes: Optional[Path] = RecipesOption,
     instance_ids: Optional[str] = typer.Option(None, "--instance-ids", help="Comma-separated ids to evaluate (default: all)."),
     image_mode: str = ImagesOption,
+    registry: Optional[str] = RegistryOption,
+    max_disk: Optional[str] = MaxDiskOption,
 ) -> None:
     """Grade a model's predictions like SWE-bench's harness: per-instance logs and a run report."""
     with _friendly_errors():
-        grader = Grader(labels={"evaluation": run_id}, builder=images.ImageBuilder(images=_images_mode(image_mode)))
+        store.prune_before_building(max_disk)
+        grader = Grader(labels={"evaluation": run_id},
+                        builder=images.ImageBuilder(images=_images_mode(image_mode), registry=registry))
         found = swebench.load_dataset(dataset, repo_mirror, swebench.load_recipes(recipes))
         chosen = [i.strip() for i in (instance_ids or "").split(",") if i.strip()] or None
         preds = swebench.load_predictions(predictions, found)
@@ -573,6 +592,94 @@ def serve(
         server.serve(server.ServerConfig(tasks=str(tasks), host=host, port=port, token=token or None,
                                          max_sessions=max_sessions, idle_timeout=idle_timeout,
                                          env_options=options, log_level=log_level))
+
+LabelOption = typer.Option(None, "--label", help="Only images carrying this label, KEY=VALUE (repeatable).")
+
+
+def _labels(pairs: list[str] | None) -> dict[str, str]:
+    labels = {}
+    for pair in pairs or []:
+        key, sign, value = pair.partition("=")
+        if not sign or not key:
+            raise ValueError(f"--label {pair!r}: expected KEY=VALUE")
+        labels[key] = value
+    return labels
+
+
+def _ago(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return "just now"
+
+
+@images_app.command("ls")
+def images_ls(labels: Optional[list[str]] = LabelOption) -> None:
+    """swe-env's images, least recently used first: kind, task or repositories, version, unique and total size, last use."""
+    with _friendly_errors():
+        found = store.inventory()
+        unique = budget.unique_sizes(found)
+        last = budget.effective_last_use(found)
+        mine = sorted(store.ours(found, _labels(labels)), key=lambda image: (last[image.id], image.id))
+    now = time.time()
+    table = Table(title=_e(f"{len(mine)} swe-env images, {budget.human_size(budget.disk_used(mine))} on disk"))
+    for column in ("kind", "task / repository", "version", "unique", "size", "last used", "in use", "image"):
+        table.add_column(column, justify="right" if column in ("unique", "size", "in use") else "left", overflow="fold")
+    for image in mine:
+        table.add_row(image.kind or "", _e(image.task or "-"), _e(image.version or "-"), budget.human_size(unique[image.id]),
+                      budget.human_size(image.size), _ago(now - last[image.id]), str(image.in_use or ""),
+                      _e(image.tags[0] if image.tags else image.id[7:19]))
+    console.print(table)
+
+
+@images_app.command("prune")
+def images_prune(
+    max_disk: Optional[str] = typer.Option(None, "--max-disk", help="Remove least recently used images until swe-env's take at most SIZE (e.g. 50G)."),
+    older_than: Optional[str] = typer.Option(None, "--older-than", help="Remove images unused for AGE (e.g. 7d, 12h)."),
+    keep: Optional[list[str]] = typer.Option(None, "--keep", help=f"Never remove this kind (repeatable): {', '.join(budget.KINDS)}."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go; remove nothing."),
+    labels: Optional[list[str]] = LabelOption,
+) -> None:
+    """Remove swe-env's images, least recently used first; never one a container uses, nor one a kept image is built on."""
+    with _friendly_errors():
+        if max_disk is None and older_than is None:
+            raise ValueError("images prune: give --max-disk SIZE and/or --older-than AGE")
+        plan, failed = store.prune(max_disk=max_disk, older_than=older_than, keep=tuple(keep or ()), dry_run=dry_run,
+                                   labels=_labels(labels))
+    verb = "would remove" if dry_run else "removed"
+    for image in plan.remove:
+        console.print(f"{verb} {image.kind} {image.tags[0] if image.tags else image.id[7:19]} "
+                      f"({budget.human_size(image.size)})", markup=False, highlight=False)
+    for image, why in failed:
+        err.print(f"kept {image.tags[0] if image.tags else image.id[7:19]}: the engine refused: {why}", markup=False, highlight=False)
+    console.print(f"{len(plan.remove) - len(failed)} image(s) {'would be removed' if dry_run else 'removed'}; "
+                  f"swe-env's images {'would take' if dry_run else 'take'} "
+                  f"{budget.human_size(plan.disk_after)} (were {budget.human_size(plan.disk_before)})", markup=False, highlight=False)
+    if max_disk is not None and plan.disk_after > budget.parse_size(max_disk):
+        held = "; ".join(f"{image.tags[0] if image.tags else image.id[7:19]}: {why}" for image, why in plan.held[:5])
+        err.print(f"still over --max-disk {max_disk}: the rest is held ({held})", markup=False, highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@images_app.command("push")
+def images_push(
+    registry: str = typer.Option(..., "--registry", help="HOST[:PORT][/NAMESPACE] to push to (plain http only on loopback)."),
+    kinds: Optional[list[str]] = typer.Option(None, "--kind", help="Kinds to push (repeatable; default base, env, instance, published)."),
+    labels: Optional[list[str]] = LabelOption,
+) -> None:
+    """Push swe-env's built images to a registry, for other machines' `--registry` to pull instead of building."""
+    with _friendly_errors():
+        registries.check_registry(registry)
+        wanted = tuple(kinds or ("base", "env", "instance", "published"))
+        unknown = [kind for kind in wanted if kind not in budget.KINDS or kind == "partial"]
+        if unknown:
+            raise ValueError(f"--kind {', '.join(unknown)}: not a kind of image to push; kinds: {', '.join(budget.KINDS[:-1])}")
+        chosen = [image for image in store.ours(store.inventory(), _labels(labels)) if image.kind in wanted and image.tags]
+        for image in chosen:
+            for tag in image.tags:
+                console.print(registries.push(tag, registry), markup=False, highlight=False)
+    console.print(f"pushed {len(chosen)} image(s) to {registry}", markup=False, highlight=False)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -12,6 +12,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import tools
+from .build import budget, registry
 from .grading.suspicion import RewardPolicy
 
 RewardMode = Literal["binary", "signed", "fraction", "similarity", "execution_then_similarity"]
@@ -55,6 +56,31 @@ class EnvConfig(BaseModel):
     images: ImagesMode = "auto"
     """Tasks with `environment.image`: `auto` uses that image when the engine has it or can pull it, else builds;
     `published` only that image; `build` always builds from the task's other fields."""
+
+    registry: str | None = None
+    """`HOST[:PORT][/NAMESPACE]`: pull swe-env's layers from this registry before building them (`swe-env images push`
+    fills it); a failed pull is a note, and the layer is built. Not with `images="build"`."""
+    published_namespace: str | None = None
+    """Look up tasks' published images under this namespace (`[HOST[:PORT]/]NAMESPACE`) instead of their own
+    (`swebench/sweb.eval...` becomes `NAMESPACE/sweb.eval...`), e.g. a mirror of SWE-bench's images."""
+    max_disk: int | None = None
+    """Disk budget of swe-env's images (bytes, or a size such as "50G"): before building, the least recently
+    used images no container uses are removed until the rest fit (see `swe-env images prune`). None: no budget."""
+
+    @field_validator("max_disk", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        return budget.parse_size(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str | None) -> str | None:
+        return registry.check_registry(value) if value else value
+
+    @field_validator("published_namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        return registry.check_namespace(value) if value else value
 
     @field_validator("tools")
     @classmethod

@@ -19,6 +19,7 @@ from . import tools
 from .tools import actions
 from .config import EnvConfig
 from .grading.grader import Grader, GradingReport, compute_reward
+from .build import store
 from .build.images import ImageBuilder
 from .runtime.pool import SandboxSpec, WarmPool
 from .errors import Termination, infrastructure_errors
@@ -65,7 +66,9 @@ class SWEEnv(gym.Env):
         self.render_mode = render_mode
         self.observation_space = CodeText()
         self.action_space = CodeText()
-        self.builder = ImageBuilder(images=self.config.images)
+        self.builder = ImageBuilder(images=self.config.images, registry=self.config.registry,
+                                    published_namespace=self.config.published_namespace)
+        store.prune_before_building(self.config.max_disk)
         self.grader = Grader(self.config.reward_mode, self.builder, reward_policy=self.config.reward_policy)
         self._tool_names = list(dict.fromkeys([*self.config.tools, "submit"]))
         self._writer = TrajectoryWriter(self.config.trajectory_path) if self.config.trajectory_path else None

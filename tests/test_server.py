@@ -315,6 +315,8 @@ def test_bad_requests_are_4xx_with_a_message_and_leave_nothing(server, task, doc
         ("POST", "/sessions", json.dumps({"config": {"max_steps": 0}}), 422, "max_steps"),
         ("POST", "/sessions", json.dumps({"config": {"tools": ["rm-rf"]}}), 422, "unknown tool"),
         ("POST", "/sessions", json.dumps({"config": {"trajectory_path": "/etc/passwd"}}), 422, "server setting"),
+        ("POST", "/sessions", json.dumps({"config": {"registry": "10.0.0.1:5000"}}), 422, "config.registry is a server setting"),
+        ("POST", "/sessions", json.dumps({"config": {"max_disk": "1G"}}), 422, "config.max_disk is a server setting"),
         ("POST", "/sessions", json.dumps({"task_id": task.id, "config": {"warm_pool": 4}}), 422, "not offered"),
         ("POST", "/reset", json.dumps({"task_id": task.id, "config": {"warm_pool": 1}}), 422, "not offered"),
         ("POST", "/sessions", json.dumps({"task_id": task.id, "episode_index": -1}), 422, "episode_index"),

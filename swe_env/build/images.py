@@ -30,7 +30,9 @@ from pathlib import Path
 import docker.errors
 
 from ..runtime import engine
+from . import registry as registries
 from . import repos
+from . import store
 from ..errors import InfrastructureError
 from ..config import ImagesMode  # noqa: F401 - defined with the env's options, imported from here too
 from ..data.task import Environment, Task
@@ -322,10 +324,15 @@ def _digest(*parts: str) -> str:
 class ImageBuilder:
     """Builds and caches the three layers of a task's image."""
 
-    def __init__(self, progress: Progress | None = None, images: ImagesMode = "auto"):
+    def __init__(self, progress: Progress | None = None, images: ImagesMode = "auto", registry: str | None = None,
+                 published_namespace: str | None = None):
         self.progress = progress or (lambda _msg: None)
         self.images: ImagesMode = images
         """Where tasks with `environment.image` get their image (see `ImagesMode`)."""
+        self.registry = registries.check_registry(registry) if registry else None
+        """`HOST[:PORT][/NAMESPACE]` our layers are pulled from before building (unless `images` is build)."""
+        self.published_namespace = registries.check_namespace(published_namespace) if published_namespace else None
+        """Where published images are looked up instead of their own names (see `registry.mirrored_name`)."""
         self._requirements: dict[tuple[str, str, tuple[str, ...]], tuple[str, ...]] = {}
 
     # Tags are pure functions of the inputs, so a cache hit costs one image lookup per layer.
@@ -356,8 +363,24 @@ class ImageBuilder:
         return f"swe-env/instance:{task.id.lower()}-{digest}"
 
     def ensure(self, task: Task) -> str:
-        """The instance image tag for `task`: derived from its published image, or built (whichever layers are missing)."""
+        """The instance image tag for `task`: derived from its published image, pulled, or built (whichever layers are missing)."""
+        tag = self._ensure(task)
+        store.record_use(tag, task.id, task.repo)
+        return tag
+
+    def _pulled(self, tag: str, kind: str) -> bool:
+        """Whether `tag` came from the registry (a failure is one note, and the caller builds)."""
+        if not self.registry or self.images == "build":
+            return False
+        why = registries.pull(tag, self.registry, kind, self.progress)
+        if why is not None:
+            self.progress(f"{tag}: not pulled from {self.registry} ({why}); building it")
+        return why is None
+
+    def _ensure(self, task: Task) -> str:
         published = task.environment.image
+        if published and self.images != "build" and self.published_namespace:
+            published = registries.mirrored_name(published, self.published_namespace)
         if published and self.images != "build":
             found, why = self._find_published(published)
             if found:
@@ -367,7 +390,7 @@ class ImageBuilder:
                                       f"and cannot be pulled ({why}); use --images build or auto to build it")
             self.progress(f"{task.id}: {published} is not available ({why}); building from the recipe")
         tag = self.instance_tag(task)
-        if image_exists(tag):
+        if image_exists(tag) or self._pulled(tag, "instance"):
             return tag
         environment = task.environment
         ensure_os_image(environment.os_image, self.progress)
@@ -417,7 +440,7 @@ class ImageBuilder:
         key = _digest(source_id, scrub, task.environment.workdir, task.environment.user or "",
                       task.environment.activate or "")
         tag = f"swe-env/published:{task.id.lower()}-{key}"
-        if image_exists(tag):
+        if image_exists(tag) or self._pulled(tag, "published"):
             return tag
         activated, head = probe_published(published, task.environment.activate, task.environment.workdir)
         if not head.startswith(task.base_commit):
@@ -440,7 +463,7 @@ class ImageBuilder:
         build_args: dict[str, str] | None = None,
     ) -> str:
         with _lock(tag):
-            if image_exists(tag):
+            if image_exists(tag) or self._pulled(tag, kind):
                 return tag
             self.progress(f"{task.id}: building {kind} layer {tag}")
             all_labels = {engine.MANAGED_LABEL: "1", "swe_env.kind": f"image-{kind}", **(labels or {})}

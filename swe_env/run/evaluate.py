@@ -30,6 +30,7 @@ from typing import Literal
 import docker.errors
 import requests
 
+from ..build import store
 from ..runtime import engine
 from ..grading.grader import Grader, GradingReport
 from ..data.swebench import Prediction, Recipe, load_dataset, load_predictions
@@ -96,12 +97,15 @@ def evaluate(
     instance_ids: list[str] | None = None,
     on_result: Callable[[InstanceResult], None] | None = None,
     grader: Grader | None = None,
+    max_disk: int | str | None = None,
 ) -> Evaluation:
     """Grade every prediction against its task, `max_workers` at a time, and write SWE-bench-style reports.
 
     `dataset`: task files, a SWE-bench instances file, or tasks. `predictions`: a predictions
     file, "gold", "empty", or a list. `on_result` is called (from worker threads) per instance.
+    `max_disk`: before building, remove the least recently used of swe-env's images until they fit (`EnvConfig.max_disk`).
     """
+    store.prune_before_building(max_disk)
     if not run_id or "/" in run_id or run_id in (".", ".."):
         raise ValueError(f"run id {run_id!r}: must be a non-empty name without '/'")
     tasks = dataset if isinstance(dataset, list) else load_dataset(dataset, repo_mirror, recipes)

@@ -12,8 +12,9 @@ from ..env import EnvConfig
 from .api_errors import validation_text
 
 LOOPBACK_NAMES = ("localhost",)
-SERVER_ONLY_OPTIONS = ("trajectory_path",)
-"""EnvConfig fields a client may not set: they name paths on the server's machine."""
+SERVER_ONLY_OPTIONS = ("trajectory_path", "registry", "published_namespace", "max_disk")
+"""EnvConfig fields a client may not set: they name paths on the server's machine, hosts its engine pulls
+from, or how much of its images it removes."""
 ONE_CONTAINER_OPTIONS = ("warm_pool",)
 """EnvConfig fields nobody may set above 0 on a server: a session holds one container at a time (what
 `max_sessions` bounds), and a per-session warm pool would keep more, one set per task it resets to."""

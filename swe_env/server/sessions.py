@@ -101,9 +101,8 @@ class SessionManager:
         """A client's `config` over the server's env options, checked; raises ApiError 422."""
         bad = [key for key in SERVER_ONLY_OPTIONS if key in config]
         if bad:
-            raise ApiError(422, "invalid_request",
-                           f"config.{bad[0]} is a server setting (swe-env serve --{bad[0].replace('_', '-')}), "
-                           "not a client option")
+            flag = f" (swe-env serve --{bad[0].replace('_', '-')})" if bad[0] == "trajectory_path" else ""
+            raise ApiError(422, "invalid_request", f"config.{bad[0]} is a server setting{flag}, not a client option")
         pooled = [key for key in ONE_CONTAINER_OPTIONS if config.get(key)]
         if pooled:
             raise ApiError(422, "invalid_request",
