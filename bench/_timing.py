@@ -84,8 +84,9 @@ def machine_line() -> str:
 
 def other_managed_containers() -> int:
     """Managed containers of other processes running now (they make the figures noisy)."""
-    containers = engine.client().containers.list(filters={"label": f"{engine.MANAGED_LABEL}=1"})
-    return sum(1 for c in containers if c.labels.get("swe_env.owner") != OWNER)
+    # sparse: the list's own labels, no inspect per container (one stuck container would stall the header)
+    containers = engine.client().containers.list(filters={"label": f"{engine.MANAGED_LABEL}=1"}, sparse=True)
+    return sum(1 for c in containers if (c.attrs.get("Labels") or {}).get("swe_env.owner") != OWNER)
 
 
 def header(title: str, args: argparse.Namespace) -> None:
@@ -218,7 +219,7 @@ def own_containers(extra_label: str | None = None) -> list:
     filters = {"label": [f"{engine.MANAGED_LABEL}=1", f"swe_env.owner={OWNER}"]}
     if extra_label:
         filters["label"].append(extra_label)
-    return engine.client().containers.list(all=True, filters=filters)
+    return engine.client().containers.list(all=True, filters=filters, sparse=True)
 
 
 def check_no_leftovers(wait: float = 10.0) -> int:
@@ -233,7 +234,7 @@ def check_no_leftovers(wait: float = 10.0) -> int:
         time.sleep(0.2)
         left = own_containers()
     if left:
-        names = ", ".join(c.name for c in left)
+        names = ", ".join(",".join(c.attrs.get("Names") or [c.id[:12]]).lstrip("/") for c in left)
         print(f"cleanup: {len(left)} container(s) of this run are still present: {names}")
     else:
         print("cleanup: no container of this run is left")

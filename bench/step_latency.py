@@ -99,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         calls_per_step = calls["n"] / max(len(bash["step"]) + args.warmup, 1)
 
+        # What one disk check costs: the host's walk of the frozen layer (what a step pays every tenth
+        # step), against the engine's figures it replaced (SizeRw and the change list: a walk each).
+        sandbox = env.sandbox
+        checks = T.measure_interleaved({"host": sandbox.check_disk}, args.repeat, args.warmup)
+        engine_checks = T.measure_interleaved(
+            {"engine": lambda: (sandbox.disk_used(), sandbox.files_created())}, max(3, min(args.repeat, 300) // 30), 1)
+
         # File tools on a small file (40 lines); the edit flips one word back and forth.
         env.step({"tool": "create", "path": SMALL_FILE, "content": SMALL_TEXT})
         view_action = {"tool": "view", "path": SMALL_FILE, "range": [2490, 2510]}
@@ -144,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             ("sandbox.run 'echo hi' (shell only, no env)", bash["shell"]),
             ("container.exec_run 'echo hi' (docker exec)", bash["exec"]),
             ("mini-swe-agent DockerEnvironment.execute 'echo hi'", bash["mini"]),
+            ("disk check: the host's walk of the frozen layer", checks["host"]),
+            ("disk check: the engine's SizeRw + change list", engine_checks["engine"]),
             (f"env.step view ({SMALL_FILE}, 21 of 5,000 lines)", files["view"]),
             (f"env.step edit ({SMALL_FILE}, one word)", files["edit"]),
             ("env.step bash printing 10 MB", big["big"]),
@@ -170,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
 def start_mini(image: str, workdir: str):
     """mini-swe-agent's DockerEnvironment on the same image, its container labelled as ours (so the
     leftover check sees it) and without network, as the env's."""
+    import logging
+
     from minisweagent.environments.docker import DockerEnvironment
+
+    logging.getLogger("minisweagent").setLevel(logging.WARNING)  # its start logs the whole docker command
 
     labels = [arg for key, value in engine.managed_labels("bench").items() for arg in ("--label", f"{key}={value}")]
     return DockerEnvironment(image=image, cwd=workdir, run_args=["--rm", "--network", "none", *labels])
