@@ -241,6 +241,9 @@ class Sandbox:
         self._engine_check: concurrent.futures.Future | None = None
         """The engine's disk figures being taken in the background (`check_disk(wait=False)` without a host layer)."""
         self._layer_lookup: concurrent.futures.Future | None = None
+        self._execs_starting = 0
+        """One-off processes being started: the engine refuses to start one in a frozen container, so the
+        host's walk waits for a later check meanwhile (the grader's watch runs beside `exec_to_end`)."""
         """Finds the `layer.HostLayer` once the container runs (None: the engine is asked instead)."""
         self._creating: concurrent.futures.Future | None = None
 
@@ -580,6 +583,8 @@ class Sandbox:
         self._steps_since_disk_check = 0
         limit = parse_size(self.limits.disk)
         host = self._host_layer()
+        if host is not None and self._execs_starting:
+            return  # a process is starting (the engine cannot start one in a frozen container): next check
         if host is not None:
             try:
                 usage = host.measure(stop_after=limit // _INODE_COST + 1)
@@ -697,13 +702,17 @@ class Sandbox:
                       limit: int) -> tuple[int, tuple[tuple[bytes, int], tuple[bytes, int]]]:
         """Run `command` and stream its output, keeping the head and tail of each stream."""
         api = engine.client().api
-        exec_id = api.exec_create(self._container.id, command, stdout=True, stderr=True, workdir=workdir,
-                                  environment=environment, user=user)["Id"]
         kept = (HeadTailBytes(limit), HeadTailBytes(limit))
-        for chunks in api.exec_start(exec_id, stream=True, demux=True):
-            for keeper, chunk in zip(kept, chunks):
-                if chunk:
-                    keeper.add(chunk)
+        self._execs_starting += 1
+        try:
+            exec_id = api.exec_create(self._container.id, command, stdout=True, stderr=True, workdir=workdir,
+                                      environment=environment, user=user)["Id"]
+            for chunks in api.exec_start(exec_id, stream=True, demux=True):
+                for keeper, chunk in zip(kept, chunks):
+                    if chunk:
+                        keeper.add(chunk)
+        finally:
+            self._execs_starting -= 1
         exit_code = api.exec_inspect(exec_id).get("ExitCode")
         return (exit_code if exit_code is not None else -1), (kept[0].value(), kept[1].value())
 
@@ -728,6 +737,8 @@ class Sandbox:
         kept = (HeadTailBytes(max_stdout + 4 * len(mark)), HeadTailBytes(max_stderr + 4 * len(mark)))
         api = engine.client().api
         failure: list[BaseException] = []
+        self._execs_starting += 1  # until the engine says the process runs (or it has ended)
+        starting = True
         try:
             exec_id = api.exec_create(self._container.id, command, stdout=True, stderr=True, workdir=self.workdir,
                                       environment={**self.env, **(env or {})}, user=self.user)["Id"]
@@ -738,7 +749,11 @@ class Sandbox:
             # end is the exec's. Whichever comes first, what is left behind is stopped next.
             while streaming.is_alive():
                 streaming.join(_EXEC_POLL_SECONDS)
-                if streaming.is_alive() and not api.exec_inspect(exec_id).get("Running"):
+                running = streaming.is_alive() and api.exec_inspect(exec_id).get("Running")
+                if starting and (running or not streaming.is_alive()):
+                    starting = False
+                    self._execs_starting -= 1
+                if streaming.is_alive() and not running:
                     break
             self.stop_all_processes()
             streaming.join(_STOP_ALL_TIMEOUT)
@@ -749,6 +764,9 @@ class Sandbox:
             exit_code = api.exec_inspect(exec_id).get("ExitCode")
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise SandboxError(f"container {self.name} failed to run {argv[0]}: {exc}") from None
+        finally:
+            if starting:
+                self._execs_starting -= 1
         framed = [keeper.framed(mark) for keeper in kept]
         if framed[0] is None or framed[1] is None:
             raise SandboxError(f"the engine lost the output of {argv[0]} in {self.name}")
