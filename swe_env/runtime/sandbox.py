@@ -241,10 +241,10 @@ class Sandbox:
         self._engine_check: concurrent.futures.Future | None = None
         """The engine's disk figures being taken in the background (`check_disk(wait=False)` without a host layer)."""
         self._layer_lookup: concurrent.futures.Future | None = None
+        """Finds the `layer.HostLayer` once the container runs (None: the engine is asked instead)."""
         self._execs_starting = 0
         """One-off processes being started: the engine refuses to start one in a frozen container, so the
         host's walk waits for a later check meanwhile (the grader's watch runs beside `exec_to_end`)."""
-        """Finds the `layer.HostLayer` once the container runs (None: the engine is asked instead)."""
         self._creating: concurrent.futures.Future | None = None
 
     # ------------------------------------------------------------ lifecycle
