@@ -84,8 +84,9 @@ def machine_line() -> str:
 
 def other_managed_containers() -> int:
     """Managed containers of other processes running now (they make the figures noisy)."""
-    containers = engine.client().containers.list(filters={"label": f"{engine.MANAGED_LABEL}=1"})
-    return sum(1 for c in containers if c.labels.get("swe_env.owner") != OWNER)
+    # sparse: the list's own labels, no inspect per container (one stuck container would stall the header)
+    containers = engine.client().containers.list(filters={"label": f"{engine.MANAGED_LABEL}=1"}, sparse=True)
+    return sum(1 for c in containers if (c.attrs.get("Labels") or {}).get("swe_env.owner") != OWNER)
 
 
 def header(title: str, args: argparse.Namespace) -> None:
@@ -169,15 +170,27 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
+def mean(samples: Iterable[float]) -> float:
+    return statistics.fmean(list(samples))
+
+
+def summary(samples: list[float]) -> str:
+    """'mean 1.2 ms, p50 1.0 ms, p90 1.5 ms, p99 3.0 ms, max 9.0 ms' (the tail shows, not only the median)."""
+    return (f"mean {ms(mean(samples))}, p50 {ms(median(samples))}, p90 {ms(percentile(samples, 90))}, "
+            f"p99 {ms(percentile(samples, 99))}, max {ms(max(samples))}")
+
+
 def table(rows: list[tuple[str, list[float]]], title: str = "") -> None:
-    """One row per measurement: n, p50, p90, min, max (milliseconds)."""
+    """One row per measurement: n, mean, p50, p90, p99, max (milliseconds). The mean and the tail are
+    what throughput is made of; a median alone hides a slow step every tenth."""
     width = max([len(name) for name, _ in rows] + [len("measurement")])
     if title:
         print(title)
-    print(f"  {'measurement':<{width}}  {'n':>4}  {'p50 ms':>9}  {'p90 ms':>9}  {'min ms':>9}  {'max ms':>9}")
+    heads = ("mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms")
+    print(f"  {'measurement':<{width}}  {'n':>4}  " + "  ".join(f"{head:>9}" for head in heads))
     for name, samples in rows:
-        print(f"  {name:<{width}}  {len(samples):>4}  {median(samples) * 1000:>9.1f}  "
-              f"{percentile(samples, 90) * 1000:>9.1f}  {min(samples) * 1000:>9.1f}  {max(samples) * 1000:>9.1f}")
+        figures = (mean(samples), median(samples), percentile(samples, 90), percentile(samples, 99), max(samples))
+        print(f"  {name:<{width}}  {len(samples):>4}  " + "  ".join(f"{value * 1000:>9.1f}" for value in figures))
     print()
 
 
@@ -206,7 +219,7 @@ def own_containers(extra_label: str | None = None) -> list:
     filters = {"label": [f"{engine.MANAGED_LABEL}=1", f"swe_env.owner={OWNER}"]}
     if extra_label:
         filters["label"].append(extra_label)
-    return engine.client().containers.list(all=True, filters=filters)
+    return engine.client().containers.list(all=True, filters=filters, sparse=True)
 
 
 def check_no_leftovers(wait: float = 10.0) -> int:
@@ -221,7 +234,7 @@ def check_no_leftovers(wait: float = 10.0) -> int:
         time.sleep(0.2)
         left = own_containers()
     if left:
-        names = ", ".join(c.name for c in left)
+        names = ", ".join(",".join(c.attrs.get("Names") or [c.id[:12]]).lstrip("/") for c in left)
         print(f"cleanup: {len(left)} container(s) of this run are still present: {names}")
     else:
         print("cleanup: no container of this run is left")

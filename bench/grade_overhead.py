@@ -27,7 +27,7 @@ from swe_env.data.task import load_tasks
 
 def main() -> int:
     args = parse_args(__doc__.splitlines()[0], default_repeat=5, extra=lambda p: p.add_argument(
-        "--eval-repeat", type=int, default=1, help="timed evaluate runs per worker count (default 1)"))
+        "--eval-repeat", type=int, default=1, help="timed evaluate runs per worker count (default 1; 0: the grading overhead only)"))
     sigterm_as_exit()
     header("grade_overhead: grader vs. the bare test command; evaluate with 1 vs 4 workers", args)
     tasks = load_tasks(resolve_tasks(args.tasks))
@@ -85,14 +85,15 @@ def main() -> int:
                        f"{busy[workers][-1] / walls[workers][-1] / cores:.0%} of {cores} cores" if busy[workers] else "")
                 print(f"  evaluate gold, {len(tasks)} tasks, --max-workers {workers}: "
                       f"{walls[workers][-1]:.2f} s ({resolved} resolved){cpu}")
-        one, four = median(walls[1]), median(walls[4])
-        print(f"\nevaluate speed-up with 4 workers over 1: {one / four:.2f}x (goal: >= 2.5x on 2 cores)")
-        if busy[1]:
-            # However the work is spread, it cannot finish before the machine has done it.
-            ceiling = one / (median(busy[1]) / cores)
-            print(f"ceiling set by CPU: the 1-worker run needs {median(busy[1]):.1f} core-s of work, "
-                  f"so {cores} cores cannot run it more than {ceiling:.2f}x faster")
-        print()
+        if walls[1]:  # --eval-repeat 0: the overhead only
+            one, four = median(walls[1]), median(walls[4])
+            print(f"\nevaluate speed-up with 4 workers over 1: {one / four:.2f}x (goal: >= 2.5x on 2 cores)")
+            if busy[1]:
+                # However the work is spread, it cannot finish before the machine has done it.
+                ceiling = one / (median(busy[1]) / cores)
+                print(f"ceiling set by CPU: the 1-worker run needs {median(busy[1]):.1f} core-s of work, "
+                      f"so {cores} cores cannot run it more than {ceiling:.2f}x faster")
+            print()
     finally:
         left = check_no_leftovers()
     return 1 if left else 0

@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("http", "ws"):
         candidate = T.median(samples[name])
         print(f"{name:>4} p50: {T.ms(candidate)} vs {T.ms(base)} in process: overhead {T.ms(candidate - base)} "
-              f"({T.ratio(candidate, base)})")
+              f"({T.ratio(candidate, base)}); {T.summary(samples[name])}")
+    print(f"in process: {T.summary(samples['local'])}")
     print(f"sessions: {args.sessions} opened in {opened:.1f} s, {open_now} containers running at once, "
           f"{len(errors)} error(s)")
     for error in errors[:10]:

@@ -19,8 +19,9 @@ In a new container from the task's instance image:
    read but Harbor's reward file (through the engine, after that stop); meanwhile a watcher
    checks the container's disk every DISK_CHECK_SECONDS (`Sandbox.check_disk`: the writable
    layer's size, the engine's host files mounted in it, plus 16 KiB per file the layer holds,
-   all from the engine) and, past `limits.disk`, stops every process in it, and the disk is
-   checked once more after the run: a run over the limit is the code under test's doing,
+   measured by this host with the container frozen, or the engine's figures for a remote
+   engine) and, past `limits.disk`, stops every process in it, and the disk is checked once
+   more after the run (milliseconds): a run over the limit is the code under test's doing,
    graded with nothing it wrote believed;
 5. decide every listed test from those results (pytest: by its node id or by the id
    SWE-bench's log parsers would have cut from pytest's summary, `testlogs`): a test that is

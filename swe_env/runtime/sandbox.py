@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import docker.errors
 import requests
 
-from . import changes, engine
+from . import changes, engine, layer
 from ..errors import InfrastructureError
 from ..build.images import INSTALLED_TREE
 from .shell import CommandResult, ShellSession
@@ -86,15 +86,16 @@ _INODE_COST = 16 * 1024
 files take no space in the writable layer's size but do use the host file system's inodes."""
 _CHANGES_CHUNK = 64 * 1024
 _ENGINE_READ_TIMEOUT = 60
-_UNCOUNTABLE = 2**31
+"""Seconds the engine may take to start answering a count or a read (then the count is "too many")."""
+_UNCOUNTABLE = layer.UNCOUNTABLE
 """`files_created`'s answer when the layer's files cannot be counted because of what the container made."""
 _NAME_TOO_LONG = "file name too long"
 """The engine's error (ENAMETOOLONG) when the layer holds a path longer than its host allows."""
-"""Seconds the engine may take to start answering a count or a read (then the count is "too many")."""
 _ENGINE_MOUNTED_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
 """Files the engine bind-mounts from its host into every container (`HostsPath`, `HostnamePath`, `ResolvConfPath`)."""
-_FILE_COUNTS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="swe-env-file-count")
-"""Where episodes' file counts run (`Sandbox.check_disk(wait=False)`), off the step's path."""
+_BACKGROUND = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="swe-env-disk")
+"""Where the engine's disk figures for episodes run when the host cannot measure the layer
+(`Sandbox.check_disk(wait=False)`), and each sandbox's one look-up of its layer: off the step's path."""
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 """PATH for host-side commands after the agent acted: system folders only (not the venv)."""
 _CLEAN_ENV = ("/usr/bin/env", "-i", f"PATH={SYSTEM_PATH}", "HOME=/nonexistent", "LANG=C.UTF-8")
@@ -237,7 +238,13 @@ class Sandbox:
         self._oom_kills = 0
         self._ids: tuple[int, int] | None = None
         self._steps_since_disk_check = 0
-        self._files_count: concurrent.futures.Future | None = None
+        self._engine_check: concurrent.futures.Future | None = None
+        """The engine's disk figures being taken in the background (`check_disk(wait=False)` without a host layer)."""
+        self._layer_lookup: concurrent.futures.Future | None = None
+        """Finds the `layer.HostLayer` once the container runs (None: the engine is asked instead)."""
+        self._execs_starting = 0
+        """One-off processes being started: the engine refuses to start one in a frozen container, so the
+        host's walk waits for a later check meanwhile (the grader's watch runs beside `exec_to_end`)."""
         self._creating: concurrent.futures.Future | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -263,6 +270,7 @@ class Sandbox:
             self.close()  # an interrupt, or no engine at all: nothing may stay behind, or registered
             raise
         self.started_at = time.monotonic()
+        self._layer_lookup = _BACKGROUND.submit(self._find_layer)
         try:
             self._start_services()
         except BaseException:
@@ -469,8 +477,8 @@ class Sandbox:
             result.output += f"\n[{result.notes[-1]}]"
         self._steps_since_disk_check += 1
         # Writing gigabytes takes time: check after long commands, and every few steps for slow fillers;
-        # a file count that finished in the background since the last step is looked at now.
-        counted = self._files_count is not None and self._files_count.done()
+        # the engine's figures that arrived in the background since the last step are looked at now.
+        counted = self._engine_check is not None and self._engine_check.done()
         if counted or result.seconds > _DISK_CHECK_AFTER_SECONDS or self._steps_since_disk_check >= _DISK_CHECK_EVERY:
             self.check_disk(wait=False)
         return result
@@ -565,39 +573,74 @@ class Sandbox:
     def check_disk(self, wait: bool = True) -> None:
         """Raise DiskLimitExceeded when the container wrote more than `limits.disk`, counting each
         file, folder and link in its writable layer as `_INODE_COST` bytes more: empty files take
-        no bytes of the layer but do take the host's inodes. Only the engine is asked.
+        no bytes of the layer but do take the host's inodes. No program of the container runs.
 
-        The bytes are checked at once (milliseconds). The file count takes about half a second:
-        with `wait` False (between an episode's steps) it runs in the background, and what it
-        found is raised at the next check, so a step never waits for it."""
+        When the engine is this machine's, the host measures the layer itself with the container
+        frozen (`layer.HostLayer`: milliseconds, no engine call). Else the engine's figures are
+        asked for (`SizeRw` and the change list, each a walk of 0.1-5 s on Docker 20.10): with
+        `wait` False (between an episode's steps) in the background, and what they found is raised
+        at the next check, so a step never waits for the engine."""
         self._steps_since_disk_check = 0
         limit = parse_size(self.limits.disk)
-        used = self.disk_used()
-        if used > limit:
-            raise DiskLimitExceeded(
-                f"the container wrote {used / 1e9:.2f} GB, over the task's disk limit of {self.limits.disk}"
-            )
-        if not wait:
-            pending, self._files_count = self._files_count, None
+        host = self._host_layer()
+        if host is not None and self._execs_starting:
+            return  # a process is starting (the engine cannot start one in a frozen container): next check
+        if host is not None:
+            try:
+                usage = host.measure(stop_after=limit // _INODE_COST + 1)
+            except OSError:
+                usage = None  # not frozen in time, or a file the engine named is gone: the engine decides
+            if usage is not None:
+                over = self._over(usage.bytes, usage.entries, limit)
+                if over:
+                    raise DiskLimitExceeded(over)
+                return
+        if wait:
+            over = self._engine_over(limit)
+        else:
+            pending, self._engine_check = self._engine_check, None
             if pending is not None and not pending.done():
-                self._files_count = pending  # still counting: looked at when it has finished
+                self._engine_check = pending  # still measuring: looked at when it has finished
                 return
             if pending is None:
-                self._files_count = _FILE_COUNTS.submit(self._files_over, used, limit)
+                self._engine_check = _BACKGROUND.submit(self._engine_over, limit)
                 return
-            over = pending.result()  # a SandboxError of the count is raised here, a step later
-        else:
-            over = self._files_over(used, limit)
+            over = pending.result()  # a SandboxError of the engine's is raised here, a step later
         if over:
             raise DiskLimitExceeded(over)
 
-    def _files_over(self, used: int, limit: int) -> str | None:
-        """Why `used` bytes plus the files the layer holds are over `limit`, or None."""
-        files = self.files_created(stop_after=max(limit - used, 0) // _INODE_COST + 1)
+    def _find_layer(self) -> layer.HostLayer | None:
+        """The container's layer as this host can measure it, from one inspect (None: ask the engine)."""
+        try:
+            attrs = engine.client().api.inspect_container(self._container.id)
+            return layer.find(attrs, local_engine=engine.client().api.base_url == "http+docker://localhost")
+        except Exception:  # noqa: BLE001 - the engine's own figures stand in
+            return None
+
+    def _host_layer(self) -> layer.HostLayer | None:
+        lookup = self._layer_lookup
+        if lookup is None:
+            return None
+        try:
+            return lookup.result(timeout=_ENGINE_READ_TIMEOUT)
+        except Exception:  # noqa: BLE001 - a look-up the engine did not answer: the engine's figures
+            return None
+
+    def _engine_over(self, limit: int) -> str | None:
+        """`_over` from the engine's figures: the layer's size, then its change list, cut past the limit."""
+        used = self.disk_used()
+        if used > limit:
+            return self._over(used, 0, limit)
+        return self._over(used, self.files_created(stop_after=max(limit - used, 0) // _INODE_COST + 1), limit)
+
+    def _over(self, used: int, files: int, limit: int) -> str | None:
+        """Why `used` bytes and `files` entries are over `limit` (each entry `_INODE_COST` bytes), or None."""
+        if used > limit:
+            return f"the container wrote {used / 1e9:.2f} GB, over the task's disk limit of {self.limits.disk}"
         if used + files * _INODE_COST <= limit:
             return None
         if files >= _UNCOUNTABLE:
-            return (f"the container made more files and folders than the engine can count (or nested them deeper "
+            return (f"the container made more files and folders than can be counted (or nested them deeper "
                     f"than its host can name), over the task's disk limit of {self.limits.disk}")
         return (f"the container wrote {used / 1e9:.2f} GB and made {'more than ' if files > (limit - used) // _INODE_COST else ''}"
                 f"{files} files and folders (each counted as {_INODE_COST // 1024} KiB), over the task's disk "
@@ -659,13 +702,17 @@ class Sandbox:
                       limit: int) -> tuple[int, tuple[tuple[bytes, int], tuple[bytes, int]]]:
         """Run `command` and stream its output, keeping the head and tail of each stream."""
         api = engine.client().api
-        exec_id = api.exec_create(self._container.id, command, stdout=True, stderr=True, workdir=workdir,
-                                  environment=environment, user=user)["Id"]
         kept = (HeadTailBytes(limit), HeadTailBytes(limit))
-        for chunks in api.exec_start(exec_id, stream=True, demux=True):
-            for keeper, chunk in zip(kept, chunks):
-                if chunk:
-                    keeper.add(chunk)
+        self._execs_starting += 1
+        try:
+            exec_id = api.exec_create(self._container.id, command, stdout=True, stderr=True, workdir=workdir,
+                                      environment=environment, user=user)["Id"]
+            for chunks in api.exec_start(exec_id, stream=True, demux=True):
+                for keeper, chunk in zip(kept, chunks):
+                    if chunk:
+                        keeper.add(chunk)
+        finally:
+            self._execs_starting -= 1
         exit_code = api.exec_inspect(exec_id).get("ExitCode")
         return (exit_code if exit_code is not None else -1), (kept[0].value(), kept[1].value())
 
@@ -690,6 +737,8 @@ class Sandbox:
         kept = (HeadTailBytes(max_stdout + 4 * len(mark)), HeadTailBytes(max_stderr + 4 * len(mark)))
         api = engine.client().api
         failure: list[BaseException] = []
+        self._execs_starting += 1  # until the engine says the process runs (or it has ended)
+        starting = True
         try:
             exec_id = api.exec_create(self._container.id, command, stdout=True, stderr=True, workdir=self.workdir,
                                       environment={**self.env, **(env or {})}, user=self.user)["Id"]
@@ -700,7 +749,11 @@ class Sandbox:
             # end is the exec's. Whichever comes first, what is left behind is stopped next.
             while streaming.is_alive():
                 streaming.join(_EXEC_POLL_SECONDS)
-                if streaming.is_alive() and not api.exec_inspect(exec_id).get("Running"):
+                running = streaming.is_alive() and api.exec_inspect(exec_id).get("Running")
+                if starting and (running or not streaming.is_alive()):
+                    starting = False
+                    self._execs_starting -= 1
+                if streaming.is_alive() and not running:
                     break
             self.stop_all_processes()
             streaming.join(_STOP_ALL_TIMEOUT)
@@ -711,6 +764,9 @@ class Sandbox:
             exit_code = api.exec_inspect(exec_id).get("ExitCode")
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise SandboxError(f"container {self.name} failed to run {argv[0]}: {exc}") from None
+        finally:
+            if starting:
+                self._execs_starting -= 1
         framed = [keeper.framed(mark) for keeper in kept]
         if framed[0] is None or framed[1] is None:
             raise SandboxError(f"the engine lost the output of {argv[0]} in {self.name}")
