@@ -52,6 +52,7 @@ from ..build.images import ImageBuilder
 from .protection import GIT as _GIT
 from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
 from ..config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
+from ..errors import clip
 from ..runtime.sandbox import DiskLimitExceeded, Sandbox, SandboxError
 from ..runtime.streams import Framed, FramedRun
 from ..data.task import Task
@@ -448,9 +449,9 @@ class Grader:
             return None
         applied = box.exec("\n".join(script))
         if applied.exit_code == _RESTORE_FAILED:
-            raise SandboxError(f"restoring protected files failed: {applied.output.strip()[-300:]}")
+            raise SandboxError(f"restoring protected files failed: {clip(applied.output, keep='tail')}")
         if applied.exit_code != 0:
-            return f"the task's test patch does not apply: {applied.output.strip()[-300:]}"
+            return f"the task's test patch does not apply: {clip(applied.output, keep='tail')}"
         return None
 
     def _run_tests(self, box: Sandbox, task: Task, runner: runners.Runner,
@@ -555,7 +556,7 @@ class Grader:
                     return name, "", [path.removeprefix("./") for path in tree.split("\0") if path]
                 failure = "it wrote inside .git/"
             else:
-                failure = result.output.strip()[-300:]
+                failure = clip(result.output, keep="tail")
             errors.append(f"{name}: {failure}")
             # Every method starts from the tree the image had: a half-applied try leaves nothing behind.
             _checked(box.exec(reset), "resetting the tree after a failed patch method")
@@ -679,7 +680,7 @@ def _with_results(value: str, results: str) -> str:
 
 def _checked(result, what: str):
     if result.exit_code != 0:
-        raise SandboxError(f"{what} failed (exit {result.exit_code}): {result.output.strip()[-300:]}")
+        raise SandboxError(f"{what} failed (exit {result.exit_code}): {clip(result.output, keep='tail')}")
     return result
 
 
