@@ -156,3 +156,15 @@ def test_tasks_holding_the_same_thing_share_one_instance_image(task, tmp_path, d
     # What the image holds decides: another install step is another image.
     other = task.model_copy(update={"environment": task.environment.model_copy(update={"install": ["true"]})})
     assert builder.instance_tag(other) not in tags
+
+
+@pytest.mark.docker
+def test_validate_names_the_nearest_reported_id_of_a_misspelt_one(task, tmp_path):
+    listed = task.tests.fail_to_pass[0]
+    text = task.source.read_text().replace("repo: ../repos/", f"repo: {task.source.parent.parent}/repos/")
+    write_task(tmp_path / "typo", text.replace(listed, listed[:-1]))
+    result = swe_env("validate", "--tasks", str(tmp_path), "--json")
+    assert result.returncode == 1, result.stderr
+    [row] = json.loads(result.stdout)
+    assert row["verdict"] == "gold_failed" and row["cause"].endswith(
+        f"(missing): FAIL_TO_PASS {listed[:-1]} (did you mean {listed!r}?)")

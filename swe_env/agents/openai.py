@@ -148,7 +148,8 @@ class OpenAIAgent:
         try:
             self._request(url, body, self.config.check_timeout)
         except urllib.error.HTTPError as exc:
-            raise EndpointCheckError(f"model endpoint {url}: {_http_cause(exc, self.config.api_key_env)}") from None
+            hint = "; is --base-url the API root, up to and including /v1?" if exc.code == 404 else ""
+            raise EndpointCheckError(f"model endpoint {url}: {_http_cause(exc, self.config.api_key_env)}{hint}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise EndpointCheckError(f"model endpoint {url}: {_connection_cause(exc)}") from None
         except ValueError as exc:

@@ -106,6 +106,9 @@ class GradingReport(BaseModel):
     tests_status: dict[str, TestGroup] = Field(default_factory=lambda: {"FAIL_TO_PASS": TestGroup(), "PASS_TO_PASS": TestGroup()})
     test_results: dict[str, str] = {}
     """Status of each listed test: passed, failed, error, skipped or missing."""
+    nearest_ids: dict[str, str] = {}
+    """For a listed test the run did not report (missing): the closest id it did report, when one is close
+    (a misspelt id in the task file: `validate` names it)."""
     report_source: ReportSource = "none"
     """Where the statuses came from: the JUnit report (pytest), the grader's recorder (django, sympy), a Harbor
     verifier's reward file (harbor), the log (`log_fallback`); `none`: no readable results were written, so every
@@ -131,6 +134,10 @@ class GradingReport(BaseModel):
     """What the grader did, one line per step with its time; left out of dumps."""
 
 
+_NEAREST_IDS = 20
+"""Missing ids a report looks up a near match for (each lookup reads every reported id)."""
+
+
 def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass: list[str],
                     junit: testlogs.JUnitResults | testlogs.RecordedResults | None, log: str, known_files: frozenset[str] | None = None) -> None:
     """Decide every listed test from the JUnit report (or the log): test_results, tests_status, ignored_ids, resolved.
@@ -150,6 +157,10 @@ def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass
                     report.ignored_ids.append(test_id)
                 continue
             report.test_results[test_id] = status
+            if status == testlogs.MISSING and junit is not None and len(report.nearest_ids) < _NEAREST_IDS:
+                near = difflib.get_close_matches(test_id, list(junit.by_id), n=1, cutoff=0.8)
+                if near:
+                    report.nearest_ids[test_id] = near[0]
             passed = status == testlogs.PASSED
             (report.tests_status[group].success if passed else report.tests_status[group].failure).append(test_id)
     report.resolved = report.status == "graded" and all(

@@ -22,7 +22,7 @@ from ..grading.grader import Grader, GradingReport
 from ..build.images import ImageBuilder, ImageBuildError, image_exists
 from ..build.repos import RepoError
 from ..data.task import Task
-from ..errors import clip, did_you_mean
+from ..errors import clip
 
 Verdict = Literal["valid", "gold_failed", "empty_resolved", "env_error"]
 
@@ -159,7 +159,8 @@ def gold_failure_cause(report: GradingReport) -> str:
     if statuses == {"skipped"}:
         network += "; all skipped here: a package or resource the benchmark's image had is missing?"
     # A listed id the run never reported is most often misspelt: name the nearest id the run did report.
-    hint = did_you_mean(first, report.test_results, cutoff=0.8) if first not in report.test_results else ""
+    near = report.nearest_ids.get(first)
+    hint = f" (did you mean {near!r}?)" if near else ""
     return f"{len(failed)} listed test(s) not passing ({'/'.join(sorted(statuses))}): {failed[first]} {first}{hint}{more}{network}"
 
 
