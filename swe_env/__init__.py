@@ -39,7 +39,13 @@ if TYPE_CHECKING:
     from .data.task import Task, load_tasks
 
 
+_SUBMODULES = ("tools", "agents", "spaces", "errors", "config")
+"""Subpackages reachable as attributes after a bare `import swe_env` (`swe_env.tools.schemas()`, as the README writes)."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     if name not in _PUBLIC:
         raise AttributeError(f"module 'swe_env' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)

@@ -13,32 +13,25 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Optional, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape as _e
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.progress import TimeRemainingColumn
-from rich.table import Table
 
-from .runtime import engine
-from .data import harbor, swebench
-from .build import budget, images, store
-from .build import registry as registries
-from .run import validation
-from .agents import make_agent
-from .config import IMAGES_MODES
+from . import __version__
+from .build import budget  # pure: sizes, ages and kinds (the images commands' help names them)
 from .errors import InfrastructureError
-from .run.evaluate import evaluate as run_evaluation
-from .grading.grader import Grader
-from .traces import host as tracing
-from .traces import corpus as corpora
-from .run.rollout import rollout as run_rollout
-from .runtime.sandbox import handle_termination_signals
-from .data.task import DEFAULT_BASE_IMAGE, Task, TaskSpecError, load_tasks
-from .data.trajectory import EXPORT_FORMATS, Trajectory
-from .data.trajectory import export as export_trajectories
+
+# Each command imports what it needs when it runs: `--help`, `--version` and a mistyped option
+# load no engine SDK, no image builder, no grader.
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from .build import images
+    from .data.task import Task
+    from .data.trajectory import Trajectory
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A Dockerized gym environment for software-engineering agents.")
 tasks_app = typer.Typer(no_args_is_help=True, help="Inspect task specs.")
@@ -50,7 +43,35 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 TasksOption = typer.Option(Path("tasks"), "--tasks", "-t", help="A task file, a task folder, or a folder of task folders.")
-_USER_ERRORS = (TaskSpecError, ValueError, KeyError, InfrastructureError)
+_USER_ERRORS = (ValueError, KeyError, InfrastructureError)  # TaskSpecError and the endpoint check are ValueErrors
+JsonOption = typer.Option(False, "--json", help="Print the result as one JSON document on stdout (no table, no progress).")
+QuietOption = typer.Option(False, "--quiet", "-q", help="Print nothing but errors; the exit code tells the outcome.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"swe-env {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """A Dockerized gym environment for software-engineering agents."""
+
+
+def _emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _load(tasks: Path) -> list[Task]:
+    """The tasks of `tasks`, each task's local repository path checked (a wrong one is the task file's error)."""
+    from .data.task import load_tasks
+
+    found = load_tasks(tasks)
+    for task in found:
+        task.check_repo()
+    return found
 
 
 @contextmanager
@@ -67,10 +88,12 @@ def _friendly_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def _progress() -> Progress:
+def _progress(quiet: bool = False) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=False,
+        console=err, transient=False, disable=quiet,
     )
 
 
@@ -84,10 +107,12 @@ MaxDiskOption = typer.Option(None, "--max-disk", help="Disk budget of swe-env's 
                              "used ones no container uses are removed before building (`swe-env images prune`).")
 
 
-def _build_all(tasks: list[Task], mode: images.ImagesMode = "auto", registry: str | None = None,
+def _build_all(tasks: list[Task], mode: images.ImagesMode = "auto", quiet: bool = False, registry: str | None = None,
                max_disk: str | None = None) -> dict[str, str]:
+    from .build import images, store
+
     store.prune_before_building(max_disk)
-    with _progress() as progress:
+    with _progress(quiet) as progress:
         bar = progress.add_task("building images", total=len(tasks))
         builder = images.ImageBuilder(progress=lambda message: progress.update(bar, description=_e(message)), images=mode,
                                       registry=registry)
@@ -103,6 +128,10 @@ def _build_all(tasks: list[Task], mode: images.ImagesMode = "auto", registry: st
 def setup(tasks: Path = TasksOption) -> None:
     """Check the Docker engine and prepare base images for the tasks (offline bootstrap if needed)."""
     with _friendly_errors():
+        from .build import images
+        from .data.task import DEFAULT_BASE_IMAGE, load_tasks
+        from .runtime import engine
+
         engine.client()
         found = load_tasks(tasks) if tasks.exists() else []
         for name in sorted({task.environment.os_image for task in found} or {DEFAULT_BASE_IMAGE}):
@@ -111,17 +140,37 @@ def setup(tasks: Path = TasksOption) -> None:
 
 
 @tasks_app.command("list")
-def tasks_list(tasks: Path = TasksOption) -> None:
-    """List the tasks with their repository, commit and test counts."""
+def tasks_list(tasks: Path = TasksOption, as_json: bool = JsonOption, quiet: bool = QuietOption) -> None:
+    """List the tasks with their repository, commit and test counts; a repository path that does not exist is an error."""
+    from rich.table import Table
+
+    from .data.task import TaskSpecError, load_tasks
+
     with _friendly_errors():
         found = load_tasks(tasks)
-    table = Table(title=_e(f"{len(found)} tasks in {tasks}"))
-    for column in ("task", "repo", "commit", "fail→pass", "pass→pass", "gold"):
-        table.add_column(column)
+    problems: dict[str, str] = {}
     for task in found:
-        table.add_row(_e(task.id), _e(task.repo), _e(task.base_commit[:12]), str(len(task.tests.fail_to_pass)),
-                      str(len(task.tests.pass_to_pass)), "yes" if task.gold_patch else "no")
-    console.print(table)
+        try:
+            task.check_repo()
+        except TaskSpecError as exc:
+            problems[task.id] = str(exc)
+    if as_json:
+        _emit_json([{"id": task.id, "repo": task.repo, "base_commit": task.base_commit, "source": str(task.source),
+                     "fail_to_pass": len(task.tests.fail_to_pass), "pass_to_pass": len(task.tests.pass_to_pass),
+                     "gold_patch": bool(task.gold_patch), "error": problems.get(task.id)} for task in found])
+    elif not quiet:
+        table = Table(title=_e(f"{len(found)} tasks in {tasks}"))
+        for column in ("task", "repo", "commit", "fail→pass", "pass→pass", "gold"):
+            table.add_column(column)
+        for task in found:
+            repo = f"[red]{_e(task.repo)}[/]" if task.id in problems else _e(task.repo)
+            table.add_row(_e(task.id), repo, _e(task.base_commit[:12]), str(len(task.tests.fail_to_pass)),
+                          str(len(task.tests.pass_to_pass)), "yes" if task.gold_patch else "no")
+        console.print(table)
+    for problem in problems.values():
+        err.print(f"[bold red]error:[/] {_e(problem)}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -129,7 +178,7 @@ def build(tasks: Path = TasksOption, image_mode: str = ImagesOption, registry: O
           max_disk: Optional[str] = MaxDiskOption) -> None:
     """Build (or find cached, or pull) images for every task."""
     with _friendly_errors():
-        tags = _build_all(load_tasks(tasks), _images_mode(image_mode), registry, max_disk)
+        tags = _build_all(_load(tasks), _images_mode(image_mode), registry=registry, max_disk=max_disk)
     for task_id, tag in tags.items():
         console.print(f"{task_id}: {tag}", markup=False, highlight=False)
 
@@ -141,7 +190,9 @@ RecipesOption = typer.Option(None, "--recipes", help="YAML/JSON file of environm
 
 def _dataset_tasks(tasks: Path, dataset: Optional[Path], repo_mirror: Optional[Path], recipes: Optional[Path]) -> list[Task]:
     if dataset is None:
-        return load_tasks(tasks)
+        return _load(tasks)
+    from .data import swebench
+
     return swebench.load_dataset(dataset, repo_mirror, swebench.load_recipes(recipes))
 
 
@@ -167,15 +218,23 @@ def validate(
     seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Tasks validated at once."),
     image_mode: str = ImagesOption,
+    as_json: bool = JsonOption,
+    quiet: bool = QuietOption,
 ) -> None:
     """Prove each task: its gold patch resolves it and an empty patch does not."""
+    from rich.table import Table
+
     with _friendly_errors():
+        from .build import images
+        from .grading.grader import Grader
+        from .run import validation
+
         builder = images.ImageBuilder(images=_images_mode(image_mode))
         found = _dataset_tasks(tasks, dataset, repo_mirror, recipes)
         found = _only(found, instances, "--instances")
         if sample:
             found = validation.sample_tasks(found, sample, seed)
-        with _progress() as progress:
+        with _progress(quiet or as_json) as progress:
             bar = progress.add_task("validating", total=len(found))
             counts = {"ok": 0, "bad": 0}
 
@@ -185,6 +244,16 @@ def validate(
 
             results = validation.validate_tasks(found, workers=workers, builder=builder,
                                                 grader=Grader(builder=builder), on_result=advance)
+    failures = [result for result in results if result.verdict != "valid"]
+    if as_json:
+        _emit_json([{"task": r.task_id, "verdict": r.verdict, "cause": r.cause, "python": r.python_used,
+                     "gold": r.gold.model_dump(include={"status", "resolved", "reward", "error"}) if r.gold else None,
+                     "empty": r.empty.model_dump(include={"status", "resolved", "reward", "error"}) if r.empty else None}
+                    for r in results])
+    if as_json or quiet:
+        for result in failures:
+            err.print(f"{result.task_id}: {result.verdict}: {result.cause}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1 if failures else 0)
     table = Table(title="task validation")
     for column in ("task", "python", "gold", "empty", "ignored ids", "verdict"):
         table.add_column(column)
@@ -203,7 +272,6 @@ def validate(
         summary.add_row(_e(row.repo), *(str(n) for n in (row.instances, row.gold_resolved, row.empty_unresolved,
                                                       row.env_errors, row.other_python)))
     console.print(summary)
-    failures = [result for result in results if result.verdict != "valid"]
     for result in failures:
         # A gold patch that fails is the environment's fault (recipe, Python, network, flakiness), never a model's.
         err.print(f"{result.task_id}: {result.verdict}: {result.cause}", highlight=False, markup=False, soft_wrap=True)
@@ -225,6 +293,8 @@ def _one_of(value: str, choices: tuple[_Choice, ...], error: str) -> _Choice:
 
 
 def _images_mode(value: str) -> images.ImagesMode:
+    from .config import IMAGES_MODES
+
     return _one_of(value, IMAGES_MODES, f"--images: must be one of {', '.join(IMAGES_MODES)}, not {value!r}")
 
 
@@ -236,12 +306,18 @@ def _verdict(report) -> str:
     return "[green]resolved[/]" if report.resolved else "unresolved"
 
 
-def _run_agents(found: list[Task], agents: list[str], out: Path, episodes: int, workers: int,
+def _run_agents(found: list[Task], agents: list[str], out: Path, episodes: int, workers: int, quiet: bool = False,
                 **options) -> list[Trajectory]:
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    from .run.rollout import rollout as run_rollout
+
     results: list[Trajectory] = []
+    # "errors": episodes ended by the agent's crash, or by a failure of ours or of the model's endpoint.
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("resolved {task.fields[resolved]}, failed {task.fields[failed]}"), TimeElapsedColumn(),
-                  TextColumn("ETA"), TimeRemainingColumn(), console=err) as progress:
+                  TextColumn("resolved {task.fields[resolved]}, errors {task.fields[failed]}"), TimeElapsedColumn(),
+                  TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=quiet) as progress:
         planned = len(found) * episodes * len(agents)
         bar = progress.add_task("episodes", total=planned, resolved=0, failed=0)
         counts = {"skipped": 0, "done": 0, "resolved": 0, "failed": 0}
@@ -258,13 +334,15 @@ def _run_agents(found: list[Task], agents: list[str], out: Path, episodes: int, 
 
             results += run_rollout(found, agent, episodes_per_task=episodes, workers=workers, out=out,
                                    on_progress=show, **options)
-        if counts["skipped"]:
+        if counts["skipped"] and not quiet:
             err.print(f"{counts['skipped']} episode(s) already in {out} were skipped (--restart runs them again)",
                       markup=False, highlight=False)
     return results
 
 
 def _results_table(results: list[Trajectory], title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=_e(title))
     for column in ("task", "agent", "steps", "reward", "resolved", "seconds", "end"):
         table.add_column(column, justify="right" if column in ("steps", "reward", "seconds") else "left")
@@ -272,9 +350,27 @@ def _results_table(results: list[Trajectory], title: str) -> Table:
         resolved = "[green]yes[/]" if t.resolved else "no"
         end = _e(t.termination or "-")
         if t.error:
-            end = f"[red]{end}[/]"
+            # The cause, not only the label: "infra_error: ModelError: http://...: cannot connect (Connection refused)".
+            end = f"[red]{end}[/]: {_e(_short(t.error))}"
         table.add_row(_e(t.task_id), _e(t.agent), str(len(t.steps)), f"{t.reward:g}", resolved, f"{t.seconds:.1f}", end)
     return table
+
+
+def _short(text: str, limit: int = 160) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _trajectory_row(t: Trajectory) -> dict[str, Any]:
+    return {"task": t.task_id, "agent": t.agent, "model": t.model, "episode_index": t.episode_index, "steps": len(t.steps),
+            "reward": t.reward, "resolved": t.resolved, "seconds": t.seconds, "termination": t.termination, "error": t.error}
+
+
+def _all_ended_on_our_side(results: list[Trajectory]) -> bool:
+    """Every episode ended by our machinery or the model's endpoint: nothing was learnt about the agent."""
+    from .errors import INFRASTRUCTURE_ENDINGS
+
+    return bool(results) and all(t.termination in INFRASTRUCTURE_ENDINGS for t in results)
 
 
 @app.command()
@@ -294,22 +390,38 @@ def rollout(
     max_turns: Optional[int] = typer.Option(None, "--max-turns", min=1, help="openai agent: model calls per episode."),
     registry: Optional[str] = RegistryOption,
     max_disk: Optional[str] = MaxDiskOption,
+    as_json: bool = JsonOption,
+    quiet: bool = QuietOption,
 ) -> None:
-    """Run an agent on every task and append trajectories to a JSONL file (finished episodes are skipped)."""
+    """Run an agent on every task and append trajectories to a JSONL file (finished episodes are skipped).
+
+    Exits 1 when every episode ended by a failure of ours or of the model's endpoint."""
     with _friendly_errors():
-        found = load_tasks(tasks)
+        from .agents import checked_agent
+
+        found = _load(tasks)
         if backend not in ("thread", "ray"):
             raise ValueError(f"--backend must be thread or ray, not {backend!r}")
         agent_options = {key: value for key, value in (("base_url", base_url), ("model", model),
                          ("tool_format", tool_format), ("max_turns", max_turns)) if value is not None}
-        make_agent(agent, found, **agent_options)  # a bad agent or option fails before any build
+        # A bad agent, option, endpoint or model name fails in one line before any build or container.
+        checked_agent(agent, found, **agent_options)
         if backend == "thread":
-            _build_all(found, registry=registry, max_disk=max_disk)  # on Ray, each node builds (or pulls, or finds) its own
+            _build_all(found, quiet=quiet or as_json, registry=registry, max_disk=max_disk)  # on Ray, each node builds (or pulls, or finds) its own
         shared = {key: value for key, value in (("warm_pool", warm_pool), ("registry", registry), ("max_disk", max_disk)) if value}
-        results = _run_agents(found, [agent], out, episodes_per_task, workers, resume=not restart, backend=backend,
-                              ray_address=ray_address, agent_options=agent_options, **shared)
-    console.print(_results_table(results, f"{agent} on {len(found)} tasks"))
-    console.print(f"trajectories appended to {out}", markup=False, highlight=False)
+        results = _run_agents(found, [agent], out, episodes_per_task, workers, quiet=quiet or as_json,
+                              resume=not restart, backend=backend, ray_address=ray_address, agent_options=agent_options,
+                              **shared)
+    if as_json:
+        _emit_json([_trajectory_row(t) for t in results])
+    elif not quiet:
+        console.print(_results_table(results, f"{agent} on {len(found)} tasks"))
+        console.print(f"trajectories appended to {out}", markup=False, highlight=False)
+    if _all_ended_on_our_side(results):
+        causes = sorted({_short(t.error or t.termination or "", 200) for t in results})
+        err.print(f"[bold red]error:[/] every episode ended by a failure of ours or of the model's endpoint, not the agent's: "
+                  f"{_e('; '.join(causes[:3]))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -323,6 +435,9 @@ def export(
 ) -> None:
     """Turn trajectories into training data: chat-message JSONL for fine-tuning, or CWM's format."""
     with _friendly_errors():
+        from .data.trajectory import EXPORT_FORMATS
+        from .data.trajectory import export as export_trajectories
+
         # The message trajectory.export gives for another format.
         export_format = _one_of(fmt, EXPORT_FORMATS, f"export format must be chat or cwm, not {fmt!r}")
         read, written = export_trajectories(trajectories, out, export_format, min_reward, resolved_only, dedupe)
@@ -338,7 +453,7 @@ def demo(
     """The main job: oracle and null agents on every bundled task, graded by the hidden tests."""
     started = time.monotonic()
     with _friendly_errors():
-        found = load_tasks(tasks)
+        found = _load(tasks)
         _build_all(found)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.unlink(missing_ok=True)
@@ -363,6 +478,8 @@ def tasks_import_swebench(
 ) -> None:
     """Turn SWE-bench instances into task files."""
     with _friendly_errors():
+        from .data import swebench
+
         written = swebench.import_instances(file, out, repo_mirror, swebench.load_recipes(recipes))
     console.print(f"wrote {len(written)} task file(s) under {out}", markup=False, highlight=False)
 
@@ -373,6 +490,9 @@ def tasks_import_harbor(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for <id>/task.yaml and <id>/<id>.bundle."),
 ) -> None:
     """Turn Harbor tasks into task files: builds each environment, snapshots its working folder, runs solve.sh for the gold patch."""
+    from .data import harbor
+    from .data.task import load_tasks
+
     with _friendly_errors():
         harbor.check_tasks(folder)  # a bad task file is one line, before any progress bar
         with _progress() as progress:
@@ -398,9 +518,19 @@ def evaluate(
     image_mode: str = ImagesOption,
     registry: Optional[str] = RegistryOption,
     max_disk: Optional[str] = MaxDiskOption,
+    as_json: bool = JsonOption,
+    quiet: bool = QuietOption,
 ) -> None:
     """Grade a model's predictions like SWE-bench's harness: per-instance logs and a run report."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
     with _friendly_errors():
+        from .build import images, store
+        from .data import swebench
+        from .grading.grader import Grader
+        from .run.evaluate import evaluate as run_evaluation
+
         store.prune_before_building(max_disk)
         grader = Grader(labels={"evaluation": run_id},
                         builder=images.ImageBuilder(images=_images_mode(image_mode), registry=registry))
@@ -410,7 +540,7 @@ def evaluate(
         resolved = 0
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("resolved {task.fields[resolved]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                      TimeRemainingColumn(), console=err) as progress:
+                      TimeRemainingColumn(), console=err, disable=quiet or as_json) as progress:
             total = sum(1 for p in preds if chosen is None or p.instance_id in chosen)
             bar = progress.add_task(f"evaluating {run_id}", total=total, resolved=0)
 
@@ -421,7 +551,13 @@ def evaluate(
 
             outcome = run_evaluation(found, preds, run_id, max_workers=max_workers, report_dir=report_dir,
                                      instance_ids=chosen, on_result=advance, grader=grader)
+    if as_json:
+        _emit_json({model: {**report, "report_path": str(outcome.report_paths[model])}
+                    for model, report in outcome.reports.items()})
+        return
     for model, report in outcome.reports.items():
+        if quiet:
+            continue
         console.print(f"[bold]{_e(model)}[/]: {report['resolved_instances']} resolved, {report['unresolved_instances']} unresolved, "
                       f"{report['empty_patch_instances']} empty, {report['error_instances']} error(s) "
                       f"of {report['total_instances']}; report: {_e(str(outcome.report_paths[model]))}")
@@ -433,6 +569,8 @@ def evaluate(
 def gc(everything: bool = typer.Option(False, "--all", help="Remove every swe-env container, not only orphans.")) -> None:
     """Remove swe-env containers whose owner is gone or whose time-to-live has passed."""
     with _friendly_errors():
+        from .runtime import engine
+
         removed = engine.collect_garbage(everything=everything)
     console.print(f"removed {len(removed)} container(s)" + (f": {', '.join(removed)}" if removed else ""),
                   markup=False, highlight=False)
@@ -459,6 +597,9 @@ def trace(
 ) -> None:
     """Run a Python command (or function) in a task's container under the tracer and write its traces."""
     with _friendly_errors():
+        from .data.task import load_tasks
+        from .traces import host as tracing
+
         trace_format: Literal["jsonl", "cwm"] = _one_of(fmt, ("jsonl", "cwm"), f"--format must be jsonl or cwm, not {fmt!r}")
         found = {task.id: task for task in load_tasks(tasks)}
         if task_id not in found:
@@ -511,7 +652,14 @@ def trace_corpus(
     image_mode: str = ImagesOption,
 ) -> None:
     """Trace every test of each task's suite (one trace per test function, plus function-level traces) into a corpus."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
     with _friendly_errors():
+        from .build import images
+        from .traces import corpus as corpora
+        from .traces import host as tracing
+
         if fmt not in ("jsonl", "cwm"):
             raise ValueError(f"--format must be jsonl or cwm, not {fmt!r}")
         if suite not in ("whole", "task"):
@@ -531,7 +679,7 @@ def trace_corpus(
             bar = progress.add_task("tracing suites", total=len(found) * shards, traces=0, failed=0)
             counts = {"traces": 0, "failed": 0}
 
-            def finished(row: corpora.TaskCorpus) -> None:
+            def finished(row) -> None:
                 counts["traces"] += row.test_traces + row.function_traces
                 counts["failed"] += row.status == "failed"
                 progress.update(bar, advance=1, traces=counts["traces"], failed=counts["failed"],
@@ -616,6 +764,10 @@ def _ago(seconds: float) -> str:
 @images_app.command("ls")
 def images_ls(labels: Optional[list[str]] = LabelOption) -> None:
     """swe-env's images, least recently used first: kind, task or repositories, version, unique and total size, last use."""
+    from rich.table import Table
+
+    from .build import store
+
     with _friendly_errors():
         found = store.inventory()
         unique = budget.unique_sizes(found)
@@ -641,6 +793,8 @@ def images_prune(
     labels: Optional[list[str]] = LabelOption,
 ) -> None:
     """Remove swe-env's images, least recently used first; never one a container uses, nor one a kept image is built on."""
+    from .build import store
+
     with _friendly_errors():
         if max_disk is None and older_than is None:
             raise ValueError("images prune: give --max-disk SIZE and/or --older-than AGE")
@@ -669,6 +823,9 @@ def images_push(
     labels: Optional[list[str]] = LabelOption,
 ) -> None:
     """Push swe-env's built images to a registry, for other machines' `--registry` to pull instead of building."""
+    from .build import registry as registries
+    from .build import store
+
     with _friendly_errors():
         registries.check_registry(registry)
         wanted = tuple(kinds or ("base", "env", "instance", "published"))
@@ -685,8 +842,15 @@ def images_push(
 def main(argv: Optional[list[str]] = None) -> None:
     # SIGTERM unwinds the main thread through every `finally` (containers closed); the atexit
     # hook in sandbox.py then closes what worker threads still hold.
-    handle_termination_signals()
-    app(args=argv if argv is not None else sys.argv[1:], prog_name="swe-env")
+    try:
+        from .runtime import handle_termination_signals
+
+        handle_termination_signals()
+        app(args=argv if argv is not None else sys.argv[1:], prog_name="swe-env")
+    except KeyboardInterrupt:
+        # Ctrl-C before a command's own handling (while modules load or options are read): one line, no traceback.
+        err.print("[yellow]interrupted[/]")
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

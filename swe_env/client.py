@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import gymnasium as gym
 
-from .config import EnvConfig
+from .config import EnvConfig, check_reset_options
 from .errors import InfrastructureError
 from .spaces import CodeText, render_text
 from .data.trajectory import Trajectory
@@ -281,8 +281,8 @@ class RemoteSWEEnv(gym.Env):
     # ------------------------------------------------------------ gym API
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
+        body: dict[str, Any] = {"seed": seed, **check_reset_options(options)}  # refused before any request
         super().reset(seed=seed)
-        body: dict[str, Any] = {"seed": seed, **(options or {})}
         try:
             observation, info = self._reset(body)
         except SessionLost:

@@ -7,12 +7,13 @@ stay free of docker: a trainer on a machine without an engine imports only these
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import tools
 from .build import budget, registry
+from .errors import did_you_mean
 from .grading.suspicion import RewardPolicy
 
 RewardMode = Literal["binary", "signed", "fraction", "similarity", "execution_then_similarity"]
@@ -89,3 +90,22 @@ class EnvConfig(BaseModel):
         if unknown:
             raise ValueError(f"unknown tool(s) {', '.join(unknown)}; known: {', '.join(tools.TOOLS)}")
         return value
+
+
+RESET_OPTIONS = ("task_id", "action_format", "episode_index", "model")
+"""What `reset(options=...)` takes (SWEEnv and RemoteSWEEnv): the task, the action format the first
+observation asks for, and, kept in the trajectory, the episode index and the model's name."""
+
+
+def check_reset_options(options: Any) -> dict[str, Any]:
+    """`options` as a dict of known reset options; ValueError in one line naming an unknown one (a typo
+    such as `task-id` would otherwise start a random task)."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ValueError(f"reset options must be a dict, not {type(options).__name__}")
+    for key in options:
+        if key not in RESET_OPTIONS:
+            raise ValueError(f"unknown reset option {key!r}{did_you_mean(str(key), RESET_OPTIONS)}; "
+                             f"reset options are {', '.join(RESET_OPTIONS)}")
+    return options

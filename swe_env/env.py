@@ -17,7 +17,7 @@ import gymnasium as gym
 
 from . import tools
 from .tools import actions
-from .config import EnvConfig
+from .config import EnvConfig, check_reset_options
 from .grading.grader import Grader, GradingReport, compute_reward
 from .build import store
 from .build.images import ImageBuilder
@@ -65,7 +65,7 @@ class SWEEnv(gym.Env):
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, not {render_mode!r}")
         self.render_mode = render_mode
         self.observation_space = CodeText()
-        self.action_space = CodeText()
+        self.action_space = CodeText(tools.MAX_ACTION_CHARS)
         self.builder = ImageBuilder(images=self.config.images, registry=self.config.registry,
                                     published_namespace=self.config.published_namespace)
         store.prune_before_building(self.config.max_disk)
@@ -90,8 +90,8 @@ class SWEEnv(gym.Env):
         """Start an episode. `options`: `task_id`, `action_format`, and for the record `episode_index`
         and `model` (kept in the trajectory). Options are checked before anything else: a refused
         reset (KeyError for an unknown task_id, ValueError for a bad option) leaves the running
-        episode, its container and the random generator as they were."""
-        options = options or {}
+        episode, its container and the random generator as they were; an unknown option is a ValueError."""
+        options = check_reset_options(options)
         action_format = options.get("action_format", self.config.action_format)
         if action_format not in actions.FORMATS:
             raise ValueError(f"action_format must be one of {', '.join(actions.FORMATS)}, not {action_format!r}")

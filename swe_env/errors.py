@@ -91,3 +91,31 @@ FAILED_ENDINGS = _endings("infrastructure", "agent_error")
 def classify_exception(exc: BaseException) -> Termination:
     """The ending of an episode that `exc` stopped outside the env's step: ours or the agent's."""
     return "infra_error" if is_infrastructure(exc) else "agent_error"
+
+
+def did_you_mean(word: str, choices, cutoff: float = 0.6) -> str:
+    """`" (did you mean 'x'?)"` naming the choice closest to a mistyped `word` (`task-id` → `task_id`), or ""."""
+    import difflib
+
+    names = [str(choice) for choice in choices]
+    folded = {name.lower().replace("-", "_"): name for name in names}
+    key = str(word).lower().replace("-", "_")
+    if key in folded and folded[key] != word:
+        return f" (did you mean {folded[key]!r}?)"
+    close = difflib.get_close_matches(key, list(folded), n=1, cutoff=cutoff)
+    return f" (did you mean {folded[close[0]]!r}?)" if close else ""
+
+
+def clip(text: str, limit: int = 300, keep: Literal["head", "tail"] = "head") -> str:
+    """`text` on one line, at most about `limit` characters, cut between words (never mid-word) and marked
+    with "…" where it was cut: the head of a message, or the tail of a tool's output (`keep="tail"`)."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    if keep == "head":
+        cut = line[:limit]
+        space = cut.rfind(" ")
+        return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + " …"
+    cut = line[-limit:]
+    space = cut.find(" ")
+    return "… " + (cut[space + 1:] if 0 <= space < limit // 2 else cut)

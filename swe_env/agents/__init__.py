@@ -4,7 +4,9 @@ Agents only use the env's public behaviour (observations and info). The oracle i
 one privileged agent: it is handed the tasks so that it can replay their gold patches.
 Besides the names below, `make_agent` loads `package.module:Class` (your own agent).
 An agent may set `action_format` ("dict", "cwm" or "openai": the env's instructions follow
-it) and `model` (recorded in trajectories).
+it), `model` (recorded in trajectories) and `check()` (asked once before a rollout starts any
+container: an endpoint that does not answer or a model it does not serve is a one-line error then,
+not a failed episode per task).
 """
 
 from __future__ import annotations
@@ -55,6 +57,15 @@ def make_agent(name: str, tasks: list[Task], **options: Any) -> Agent:
     return _load(name, tasks, options)
 
 
+def checked_agent(name: str, tasks: list[Task], **options: Any) -> Agent:
+    """`make_agent`, then the agent's own `check()` when it has one (the openai agent asks its endpoint)."""
+    agent = make_agent(name, tasks, **options)
+    check = getattr(agent, "check", None)
+    if callable(check):
+        check()
+    return agent
+
+
 def _load(spec: str, tasks: list[Task], options: dict[str, Any]) -> Agent:
     module_name, _, attribute = spec.partition(":")
     try:
@@ -87,4 +98,4 @@ def _load(spec: str, tasks: list[Task], options: dict[str, Any]) -> Agent:
     return agent
 
 
-__all__ = ["AGENTS", "Agent", "NullAgent", "OpenAIAgent", "OracleAgent", "make_agent"]
+__all__ = ["AGENTS", "Agent", "NullAgent", "OpenAIAgent", "OracleAgent", "checked_agent", "make_agent"]

@@ -6,7 +6,10 @@ Two ways to talk tools: `native` sends the tool schemas and reads `tool_calls`; 
 CWM's text blocks (`<tool: bash>\\n...\\n</tool>`) and hands the model's text to the env, which
 parses it. Budgets like CWM's keep a conversation in bounds: a turn limit (then it submits),
 a cap per observation (head and tail kept) and a context cap (the oldest outputs are elided).
-Requests are retried with exponential backoff on 429, 5xx and connection errors. The raw
+There is no default endpoint: `base_url` (or $OPENAI_BASE_URL) names it, and `check()` (which
+`rollout` calls before any container starts) asks it once, with a short timeout, whether it answers
+and serves the model. Requests are retried a few times with exponential backoff on 429, 5xx and
+connection errors, each retry logged as one warning line naming the URL and the cause. The raw
 reply reaches the trajectory as the step's `raw` (the whole assistant message in native mode,
 the text in cwm mode). Only the standard library is used (urllib).
 """
@@ -14,6 +17,7 @@ the text in cwm mode). Only the standard library is used (urllib).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import socket
@@ -27,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .. import tools
 from ..data.trajectory import SYSTEM_PROMPT
 
+_log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 4
 """Token counts are estimated from characters (no tokenizer is needed to keep within budgets)."""
 _RETRY_STATUS = {408, 409, 425, 429}
@@ -38,6 +43,11 @@ class ModelError(OSError):
     failure of the run, so a resumed rollout runs the episode again)."""
 
 
+class EndpointCheckError(ValueError):
+    """The endpoint named by `base_url` does not answer, refuses the key, or does not serve the model
+    (the user's setting to fix, found before any container starts)."""
+
+
 class OpenAIAgentConfig(BaseModel):
     """Options of the openai agent (`make_agent("openai", tasks, **options)`)."""
 
@@ -45,8 +55,9 @@ class OpenAIAgentConfig(BaseModel):
 
     model: str = Field(default_factory=lambda: os.environ.get("OPENAI_MODEL", ""))
     """Model name sent with each request (default: $OPENAI_MODEL)."""
-    base_url: str = Field(default_factory=lambda: os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"))
-    """The API root, up to and including /v1 (default: $OPENAI_BASE_URL)."""
+    base_url: str = Field(default_factory=lambda: os.environ.get("OPENAI_BASE_URL", ""))
+    """The API root, up to and including /v1 (default: $OPENAI_BASE_URL); there is no built-in default, so no
+    request goes to an endpoint the user did not name."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding the API key (sent as a bearer token; never recorded)."""
     tool_format: Literal["native", "cwm"] = "native"
@@ -63,10 +74,12 @@ class OpenAIAgentConfig(BaseModel):
     """Tokens per reply (None: the server's default)."""
     request_timeout: float = Field(default=600.0, gt=0)
     """Seconds to wait for one reply."""
-    max_retries: int = Field(default=6, ge=0)
-    """Retries of a request after 429, 5xx, a timeout or a dropped connection."""
+    max_retries: int = Field(default=3, ge=0)
+    """Retries of a request after 429, 5xx, a timeout or a dropped connection (each logged as a warning)."""
     backoff_seconds: float = Field(default=1.0, ge=0)
     """First retry delay; it doubles each retry (with jitter, at most 60 s, or what Retry-After asks)."""
+    check_timeout: float = Field(default=10.0, gt=0)
+    """Seconds `check()` waits for the endpoint's answer before the run starts."""
     system_prompt: str = SYSTEM_PROMPT
     """The system message."""
     extra_body: dict[str, Any] = {}
@@ -85,6 +98,11 @@ class OpenAIAgent:
             error = exc.errors()[0]
             field = ".".join(str(part) for part in error["loc"]) or "options"
             raise ValueError(f"openai agent: option {field!r}: {error['msg']}") from None
+        if not self.config.base_url:
+            raise ValueError("the openai agent needs an endpoint: --base-url URL (e.g. http://localhost:8000/v1) "
+                             "or $OPENAI_BASE_URL; there is no default")
+        if not self.config.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"openai agent: base_url must start with http:// or https://, not {self.config.base_url!r}")
         if not self.config.model:
             raise ValueError("the openai agent needs a model name (--model, or $OPENAI_MODEL)")
         self.model = self.config.model
@@ -94,6 +112,48 @@ class OpenAIAgent:
         self._tools: list[dict] = []
         self._turns = 0
         self._answer_to: list[str] | None = None  # tool_call ids the next observation answers; [] = a user turn
+
+    # ------------------------------------------------------------ before the run
+
+    def check(self) -> None:
+        """Ask the endpoint once, with a short timeout, whether it answers and serves the model;
+        EndpointCheckError (one line naming the URL and the cause) otherwise.
+
+        GET /models names the served models; a server without that route is asked for one token."""
+        url = self._url("/models")
+        try:
+            listing = self._request(url, None, self.config.check_timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 405):
+                self._check_by_completion()
+                return
+            raise EndpointCheckError(f"model endpoint {url}: {_http_cause(exc, self.config.api_key_env)}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise EndpointCheckError(f"model endpoint {url}: {_connection_cause(exc)}; is the server running, "
+                                     "and is --base-url right?") from None
+        except ValueError as exc:
+            raise EndpointCheckError(f"model endpoint {url}: {exc}; is --base-url the API root (…/v1)?") from None
+        served = [str(entry.get("id")) for entry in (listing.get("data") or []) if isinstance(entry, dict)] \
+            if isinstance(listing, dict) else []
+        if served and self.model not in served:
+            from ..errors import did_you_mean
+
+            shown = ", ".join(served[:10]) + (f" ... ({len(served) - 10} more)" if len(served) > 10 else "")
+            raise EndpointCheckError(f"model endpoint {self.config.base_url}: no model {self.model!r}"
+                                     f"{did_you_mean(self.model, served)}; it serves: {shown}")
+
+    def _check_by_completion(self) -> None:
+        url = self._url("/chat/completions")
+        body = {"model": self.model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+        try:
+            self._request(url, body, self.config.check_timeout)
+        except urllib.error.HTTPError as exc:
+            hint = "; is --base-url the API root, up to and including /v1?" if exc.code == 404 else ""
+            raise EndpointCheckError(f"model endpoint {url}: {_http_cause(exc, self.config.api_key_env)}{hint}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise EndpointCheckError(f"model endpoint {url}: {_connection_cause(exc)}") from None
+        except ValueError as exc:
+            raise EndpointCheckError(f"model endpoint {url}: {exc}") from None
 
     # ------------------------------------------------------------ the Agent protocol
 
@@ -173,37 +233,72 @@ class OpenAIAgent:
             self.usage[key] += int(usage.get(key) or 0)
         return message
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        url = self.config.base_url.rstrip("/") + path
+    def _url(self, path: str) -> str:
+        return self.config.base_url.rstrip("/") + path
+
+    def _request(self, url: str, body: dict[str, Any] | None, timeout: float) -> Any:
+        """One request (GET without a body, POST with one) and its JSON answer; ValueError when it is not JSON."""
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.config.api_key_env)
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        data = json.dumps(body).encode()
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            text = response.read().decode("utf-8", errors="replace")
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"a reply that is not JSON ({exc.msg}): {text[:100]!r}") from None
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self._url(path)
         attempt = 0
         while True:
             self.usage["requests"] += 1
-            request = urllib.request.Request(url, data=data, headers=headers, method="POST")
             retry_after = None
             try:
-                with urllib.request.urlopen(request, timeout=self.config.request_timeout) as response:
-                    return json.loads(response.read().decode("utf-8"))
+                return self._request(url, body, self.config.request_timeout)
             except urllib.error.HTTPError as exc:
-                detail = exc.read().decode("utf-8", errors="replace")[:300]
                 if exc.code not in _RETRY_STATUS and exc.code < 500:
-                    raise ModelError(f"{url}: HTTP {exc.code}: {detail}") from None
-                failure = f"HTTP {exc.code}: {detail}"
+                    raise ModelError(f"{url}: {_http_cause(exc, self.config.api_key_env)}") from None
+                failure = f"HTTP {exc.code}: {_body_of(exc)}"
                 retry_after = _seconds(exc.headers.get("Retry-After") if exc.headers else None)
             except (urllib.error.URLError, socket.timeout, ConnectionError) as exc:
-                failure = str(getattr(exc, "reason", exc))
-            except json.JSONDecodeError as exc:
-                failure = f"a reply that is not JSON ({exc.msg})"
+                failure = _connection_cause(exc)
+            except ValueError as exc:
+                failure = str(exc)
             if attempt >= self.config.max_retries:
                 raise ModelError(f"{url}: {failure} (after {attempt + 1} attempts)")
             delay = min(60.0, self.config.backoff_seconds * 2**attempt) * (0.5 + random.random() / 2)
-            time.sleep(min(retry_after, 60.0) if retry_after is not None else delay)
+            delay = min(retry_after, 60.0) if retry_after is not None else delay
+            _log.warning("model endpoint %s: %s; retry %d of %d in %.1f s", url, failure, attempt + 1,
+                         self.config.max_retries, delay)
+            time.sleep(delay)
             attempt += 1
             self.usage["retries"] += 1
+
+
+def _body_of(exc: urllib.error.HTTPError) -> str:
+    try:
+        return exc.read(300).decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _http_cause(exc: urllib.error.HTTPError, key_env: str) -> str:
+    hint = f" (is ${key_env} set to a key this endpoint accepts?)" if exc.code in (401, 403) else ""
+    detail = _body_of(exc)
+    return f"HTTP {exc.code}{': ' + detail if detail else ''}{hint}"
+
+
+def _connection_cause(exc: BaseException) -> str:
+    """The operating system's words for a failed connection (`Connection refused`, `Name or service not known`)."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        return "no answer within the timeout"
+    text = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
+    return f"cannot connect ({text})"
 
 
 def _cut(text: str, limit: int) -> str:

@@ -348,6 +348,7 @@ class ImageBuilder:
         environment = task.environment
         if not environment.requirements:
             return ()
+        task.check_repo()
         key = (task.repo_location(), environment.requirements_commit or task.base_commit, tuple(environment.requirements))
         with _guard:
             cached = self._requirements.get(key)
@@ -358,9 +359,13 @@ class ImageBuilder:
         return cached
 
     def instance_tag(self, task: Task) -> str:
+        """Keyed by what the image holds, never by the task's id: tasks on one repository, commit, environment
+        and install share one image. A full sha names the repository's content by itself (the checkout is
+        that commit and its history, nothing else); an abbreviated one is qualified by the repository."""
         env = self.env_tag(task.environment, self.requirements_for(task))
-        digest = _digest(env, task.repo, task.base_commit, instance_dockerfile(env, task))
-        return f"swe-env/instance:{task.id.lower()}-{digest}"
+        source = "" if len(task.base_commit) == 40 else task.repo
+        digest = _digest(env, source, task.base_commit, instance_dockerfile(env, task))
+        return f"swe-env/instance:{digest}"
 
     def ensure(self, task: Task) -> str:
         """The instance image tag for `task`: derived from its published image, pulled, or built (whichever layers are missing)."""
@@ -418,7 +423,7 @@ class ImageBuilder:
                 task,
                 kind="instance",
                 files={"repo.tar": repo_tar},
-                labels={"swe_env.task": task.id, "swe_env.commit": sha},
+                labels={"swe_env.commit": sha},  # no task id: the image serves every task with these contents
                 build_args=build_args,
             )
 
@@ -439,7 +444,7 @@ class ImageBuilder:
         scrub = _SCRUB.replace("__BASE__", task.base_commit)
         key = _digest(source_id, scrub, task.environment.workdir, task.environment.user or "",
                       task.environment.activate or "")
-        tag = f"swe-env/published:{task.id.lower()}-{key}"
+        tag = f"swe-env/published:{key}"  # by content, as instance images are
         if image_exists(tag) or self._pulled(tag, "published"):
             return tag
         activated, head = probe_published(published, task.environment.activate, task.environment.workdir)
@@ -449,8 +454,7 @@ class ImageBuilder:
                                   f"{found}, not the task's base_commit {task.base_commit[:12]}")
         return self._build(tag, published_dockerfile(published, task, activated), task, kind="published",
                            files={"scrub.sh": scrub.encode()},
-                           labels={"swe_env.task": task.id, "swe_env.commit": task.base_commit,
-                                   "swe_env.published": published})
+                           labels={"swe_env.commit": task.base_commit, "swe_env.published": published})
 
     def _build(
         self,

@@ -59,7 +59,9 @@ def mirror(location: str) -> git.Repo:
 
 
 def resolve_commit(task: Task) -> str:
-    """The full sha of the task's base commit; RepoError naming the task file if it is absent."""
+    """The full sha of the task's base commit; RepoError naming the task file if it is absent, TaskSpecError
+    when `repo` is a local path that does not exist (the task file's mistake, not the machinery's)."""
+    task.check_repo()
     location = task.repo_location()
     repo = mirror(location)
     spec = f"{task.base_commit}^{{commit}}"

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from ..errors import did_you_mean
+
 TASK_FILE = "task.yaml"
 DEFAULT_TEST_COMMAND = "python -m pytest -rA -p no:cacheprovider"
 DEFAULT_BASE_IMAGE = "debian:bookworm"
@@ -268,6 +270,16 @@ class Task(_Strict):
         """The task file this task was loaded from, if any."""
         return self._source
 
+    def check_repo(self) -> None:
+        """TaskSpecError naming the file, the task and the field when `repo` is a local path that does not
+        exist (an author's mistake, found without git; URLs are checked when they are cloned)."""
+        location = self.repo_location()
+        if "://" in location or location.startswith("git@") or Path(location).exists():
+            return
+        where = f"{self._source}: " if self._source is not None else ""
+        relative = f" (relative to {self._source.parent})" if self._source is not None and not Path(self.repo).is_absolute() else ""
+        raise TaskSpecError(f"{where}task '{self.id}': field 'repo': no such file or directory: {self.repo}{relative}")
+
     def repo_location(self) -> str:
         """The repo as git understands it: URLs unchanged, paths resolved against the task file."""
         if "://" in self.repo or self.repo.startswith("git@"):
@@ -325,16 +337,33 @@ def load_tasks(path: str | Path) -> list[Task]:
 
 
 def _describe(path: Path, data: dict, exc: ValidationError) -> str:
+    """Every problem of the file on one line: unknown fields first (a misspelt name explains the "missing"
+    field that follows it), each with the nearest known field name."""
     task_id = data.get("id") if isinstance(data.get("id"), str) else "?"
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(root)"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "missing":
-        message = "required field is missing"
-    elif first["type"] == "extra_forbidden":
-        message = "unknown field"
-    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-    return f"{path}: task '{task_id}': field '{field}': {message}{more}"
+    errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
+    problems = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        field = ".".join(str(part) for part in loc) or "(root)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "required field is missing"
+        elif error["type"] == "extra_forbidden":
+            message = "unknown field" + did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
+        problems.append(f"field '{field}': {message}")
+    return f"{path}: task '{task_id}': " + "; ".join(problems)
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """The field names a mapping at `loc` (a path of field names) may have."""
+    model: type[BaseModel] = Task
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
 
 
 _WRITTEN_FIELDS = ("id", "repo", "base_commit", "problem_statement", "environment", "tests", "gold_patch", "limits", "meta")

@@ -53,6 +53,7 @@ from ..build.images import ImageBuilder
 from .protection import GIT as _GIT
 from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
 from ..config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
+from ..errors import clip
 from ..runtime.sandbox import DiskLimitExceeded, Sandbox, SandboxError
 from ..runtime.streams import Framed, FramedRun
 from ..data.task import Task
@@ -106,6 +107,9 @@ class GradingReport(BaseModel):
     tests_status: dict[str, TestGroup] = Field(default_factory=lambda: {"FAIL_TO_PASS": TestGroup(), "PASS_TO_PASS": TestGroup()})
     test_results: dict[str, str] = {}
     """Status of each listed test: passed, failed, error, skipped or missing."""
+    nearest_ids: dict[str, str] = {}
+    """For a listed test the run did not report (missing): the closest id it did report, when one is close
+    (a misspelt id in the task file: `validate` names it)."""
     report_source: ReportSource = "none"
     """Where the statuses came from: the JUnit report (pytest), the grader's recorder (django, sympy), a Harbor
     verifier's reward file (harbor), the log (`log_fallback`); `none`: no readable results were written, so every
@@ -131,6 +135,10 @@ class GradingReport(BaseModel):
     """What the grader did, one line per step with its time; left out of dumps."""
 
 
+_NEAREST_IDS = 20
+"""Missing ids a report looks up a near match for (each lookup reads every reported id)."""
+
+
 def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass: list[str],
                     junit: testlogs.JUnitResults | testlogs.RecordedResults | None, log: str, known_files: frozenset[str] | None = None) -> None:
     """Decide every listed test from the JUnit report (or the log): test_results, tests_status, ignored_ids, resolved.
@@ -150,6 +158,10 @@ def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass
                     report.ignored_ids.append(test_id)
                 continue
             report.test_results[test_id] = status
+            if status == testlogs.MISSING and junit is not None and len(report.nearest_ids) < _NEAREST_IDS:
+                near = difflib.get_close_matches(test_id, list(junit.by_id), n=1, cutoff=0.8)
+                if near:
+                    report.nearest_ids[test_id] = near[0]
             passed = status == testlogs.PASSED
             (report.tests_status[group].success if passed else report.tests_status[group].failure).append(test_id)
     report.resolved = report.status == "graded" and all(
@@ -449,9 +461,9 @@ class Grader:
             return None
         applied = box.exec("\n".join(script))
         if applied.exit_code == _RESTORE_FAILED:
-            raise SandboxError(f"restoring protected files failed: {applied.output.strip()[-300:]}")
+            raise SandboxError(f"restoring protected files failed: {clip(applied.output, keep='tail')}")
         if applied.exit_code != 0:
-            return f"the task's test patch does not apply: {applied.output.strip()[-300:]}"
+            return f"the task's test patch does not apply: {clip(applied.output, keep='tail')}"
         return None
 
     def _run_tests(self, box: Sandbox, task: Task, runner: runners.Runner,
@@ -556,7 +568,7 @@ class Grader:
                     return name, "", [path.removeprefix("./") for path in tree.split("\0") if path]
                 failure = "it wrote inside .git/"
             else:
-                failure = result.output.strip()[-300:]
+                failure = clip(result.output, keep="tail")
             errors.append(f"{name}: {failure}")
             # Every method starts from the tree the image had: a half-applied try leaves nothing behind.
             _checked(box.exec(reset), "resetting the tree after a failed patch method")
@@ -680,7 +692,7 @@ def _with_results(value: str, results: str) -> str:
 
 def _checked(result, what: str):
     if result.exit_code != 0:
-        raise SandboxError(f"{what} failed (exit {result.exit_code}): {result.output.strip()[-300:]}")
+        raise SandboxError(f"{what} failed (exit {result.exit_code}): {clip(result.output, keep='tail')}")
     return result
 
 

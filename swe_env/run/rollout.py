@@ -29,7 +29,7 @@ from typing import Any, Literal
 import gymnasium as gym
 
 from ..runtime import engine
-from ..agents import Agent, make_agent
+from ..agents import Agent, checked_agent, make_agent
 from ..config import ImagesMode
 from ..env import SWEEnv
 from ..errors import FAILED_ENDINGS, RETRYABLE_ENDINGS, InfrastructureError, classify_exception
@@ -57,7 +57,7 @@ class RolloutProgress:
     done: int = 0
     resolved: int = 0
     failed: int = 0
-    """Episodes that ended in an agent or infrastructure error."""
+    """Episodes that ended in an error: the agent's crash, or a failure of ours or of the model's endpoint."""
     retried: int = 0
     """Ray episodes run again because their worker or node was lost (each is written once)."""
 
@@ -163,7 +163,8 @@ def rollout(
     if backend not in ("thread", "ray"):
         raise ValueError(f"backend must be thread or ray, not {backend!r}")
     agent_options = dict(agent_options or {})
-    model = getattr(make_agent(agent, tasks, **agent_options), "model", None)  # also checks the name early
+    # Also checks the name, the options and the agent's endpoint, before any container starts.
+    model = getattr(checked_agent(agent, tasks, **agent_options), "model", None)
     done_before = finished_keys(out) if (out and resume) else set()
     jobs = [(task.id, index) for task in tasks for index in range(episodes_per_task)
             if (agent, model, task.id, index) not in done_before]

@@ -22,6 +22,7 @@ from ..grading.grader import Grader, GradingReport
 from ..build.images import ImageBuilder, ImageBuildError, image_exists
 from ..build.repos import RepoError
 from ..data.task import Task
+from ..errors import clip
 
 Verdict = Literal["valid", "gold_failed", "empty_resolved", "env_error"]
 
@@ -157,7 +158,10 @@ def gold_failure_cause(report: GradingReport) -> str:
     more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
     if statuses == {"skipped"}:
         network += "; all skipped here: a package or resource the benchmark's image had is missing?"
-    return f"{len(failed)} listed test(s) not passing ({'/'.join(sorted(statuses))}): {failed[first]} {first}{more}{network}"
+    # A listed id the run never reported is most often misspelt: name the nearest id the run did report.
+    near = report.nearest_ids.get(first)
+    hint = f" (did you mean {near!r}?)" if near else ""
+    return f"{len(failed)} listed test(s) not passing ({'/'.join(sorted(statuses))}): {failed[first]} {first}{hint}{more}{network}"
 
 
 def validate_tasks(tasks: list[Task], workers: int = 1, builder: ImageBuilder | None = None,
@@ -216,4 +220,4 @@ def summarize(results: list[InstanceValidation]) -> list[RepoSummary]:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
+    return clip(text, 300)  # between words: a cut cause must not read as a different word

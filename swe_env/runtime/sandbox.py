@@ -26,7 +26,6 @@ import contextlib
 import io
 import posixpath
 import shlex
-import signal
 import tarfile
 import threading
 import time
@@ -39,6 +38,7 @@ import docker.errors
 import requests
 
 from . import changes, engine, layer
+from . import handle_termination_signals  # noqa: F401 - public here too, as before
 from ..errors import InfrastructureError
 from ..build.images import INSTALLED_TREE
 from .shell import CommandResult, ShellSession
@@ -188,20 +188,6 @@ def close_all() -> None:
 
 
 atexit.register(close_all)
-
-
-def handle_termination_signals() -> None:
-    """Make SIGTERM (and SIGHUP) unwind like Ctrl-C, so every `finally` removes its container.
-
-    The CLI and the server call this; a program embedding swe-env may call it from its main
-    thread (it replaces the default handlers, which would end the process without cleanup).
-    """
-
-    def _exit(signum, _frame) -> None:
-        raise SystemExit(128 + signum)
-
-    for name in ("SIGTERM", "SIGHUP"):
-        signal.signal(getattr(signal, name), _exit)
 
 
 class Sandbox:

@@ -4,14 +4,14 @@ argument models, the file tools, and what agents read about them (schemas, instr
 Loads without the engine's SDK (the client and the env's options use the names and models).
 """
 
-from .args import (BashArgs, CreateArgs, EditArgs, SubmitArgs, ToolArgs, ToolResult, TraceArgs, UndoEditArgs,
+from .args import (MAX_ACTION_CHARS, BashArgs, CreateArgs, EditArgs, SubmitArgs, ToolArgs, ToolResult, TraceArgs, UndoEditArgs,
                    ViewArgs, error_result)
 from .files import MAX_EDIT_BYTES, MAX_VIEW_BYTES, MAX_VIEW_CHARS, SNIPPET_CONTEXT, FileTools, escape_control
 from .registry import (DEFAULT_TOOLS, REGISTRY, TOOLS, Tool, ToolContext, cwm_call, example, instructions, run,
                        schemas)
 
 __all__ = [
-    "BashArgs", "CreateArgs", "DEFAULT_TOOLS", "EditArgs", "FileTools", "MAX_EDIT_BYTES", "MAX_VIEW_BYTES",
+    "BashArgs", "CreateArgs", "MAX_ACTION_CHARS", "DEFAULT_TOOLS", "EditArgs", "FileTools", "MAX_EDIT_BYTES", "MAX_VIEW_BYTES",
     "MAX_VIEW_CHARS", "REGISTRY", "SNIPPET_CONTEXT", "SubmitArgs", "TOOLS", "Tool", "ToolArgs", "ToolContext",
     "ToolResult", "TraceArgs", "UndoEditArgs", "ViewArgs", "cwm_call", "error_result", "escape_control", "example",
     "instructions", "run", "schemas",

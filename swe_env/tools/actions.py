@@ -42,7 +42,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import REGISTRY, TOOLS
+from ..errors import did_you_mean
+from . import MAX_ACTION_CHARS, REGISTRY, TOOLS
 
 _FENCE = re.compile(r"```(?:bash|sh|shell)?[ \t]*\n(.*?)```", re.DOTALL)
 _CWM_CALL = re.compile(r"<tool: ([A-Za-z_]+)>\n(?:(.*?)\n)?</tool>", re.DOTALL)
@@ -72,6 +73,9 @@ def parse(action: Any, allowed: list[str] | None = None) -> ToolCall:
     if isinstance(action, (bytes, bytearray)):
         action = action.decode("utf-8", errors="replace")
     if isinstance(action, str):
+        if len(action) > MAX_ACTION_CHARS:
+            raise ActionError(f"the action is {len(action):,} characters, over the action space's limit of "
+                              f"{MAX_ACTION_CHARS:,}; nothing was run (write large content in parts)")
         action = _from_text(action)
     if not isinstance(action, dict):
         raise ActionError(f"an action must be a JSON object or a dict, not {type(action).__name__}")
@@ -97,10 +101,15 @@ def parse(action: Any, allowed: list[str] | None = None) -> ToolCall:
             raise ActionError(f"{name}: arguments must be an object")
     else:
         arguments = {k: v for k, v in action.items() if k not in ("tool", "name", "type", "id")}
+    for field, value in arguments.items():
+        # Before anything runs: a command past the limit would take the shell tens of seconds to read.
+        if isinstance(value, str) and len(value) > MAX_ACTION_CHARS:
+            raise ActionError(f"{name}: argument {field!r} is {len(value):,} characters, over the action space's "
+                              f"limit of {MAX_ACTION_CHARS:,}; nothing was run (write large content in parts)")
     try:
         args = TOOLS[name].model_validate(arguments)
     except ValidationError as exc:
-        raise ActionError(f"{name}: {_validation_message(exc)}") from None
+        raise ActionError(f"{name}: {_validation_message(exc, TOOLS[name], name)}") from None
     for field, value in args:
         if isinstance(value, str):
             try:
@@ -169,14 +178,16 @@ def _from_text(text: str) -> Any:
     )
 
 
-def _validation_message(exc: ValidationError) -> str:
+def _validation_message(exc: ValidationError, model: type, name: str) -> str:
     parts = []
     for error in exc.errors()[:3]:
         field = ".".join(str(p) for p in error["loc"]) or "arguments"
         if error["type"] == "missing":
             parts.append(f"missing argument '{field}'")
         elif error["type"] == "extra_forbidden":
-            parts.append(f"unexpected argument '{field}'")
+            known = list(getattr(model, "model_fields", {}))
+            parts.append(f"unexpected argument '{field}'{did_you_mean(field, known)}; {name} takes "
+                         f"{', '.join(known) or 'no arguments'}")
         else:
             parts.append(f"argument '{field}': {error['msg']}")
     return "; ".join(parts)

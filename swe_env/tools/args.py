@@ -9,6 +9,11 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 
+MAX_ACTION_CHARS = 1_000_000
+"""The action space's limit (`SWEEnv.action_space.max_length`): an action, or any one of its arguments,
+longer than this is refused before anything runs, as an observation giving the limit."""
+
+
 class ToolArgs(BaseModel):
     """Base of the argument models: unknown arguments are an error the agent reads."""
 
