@@ -180,8 +180,9 @@ class SessionManager:
         return [s for s in dict.fromkeys(reachable) if s is not None and caller.may_use(s)]
 
     def _default(self, default_of: str, caller: Caller) -> Session | None:
+        """The default session of `default_of`, unless a client has claimed it (addressed it by id or cookie)."""
         default = self.sessions.get(self.defaults.get(default_of, ""))
-        return default if default is not None and caller.may_use(default) else None
+        return default if default is not None and not default.claimed and caller.may_use(default) else None
 
     def resolve(self, default_of: str, session_id: str | None, cookie: str | None,
                 for_reset: bool = False, caller: Caller = OPERATOR) -> Session | None:
@@ -201,10 +202,7 @@ class SessionManager:
         if by_cookie is not None and caller.may_use(by_cookie):
             by_cookie.claimed = True
             return by_cookie
-        default = self._default(default_of, caller)
-        if default is not None and default.claimed:
-            return None
-        return default
+        return self._default(default_of, caller)
 
     async def close(self, session_id: str, why: str) -> bool:
         """Forget the session and close its env (waiting for a running call); False if it was gone."""
