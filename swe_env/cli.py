@@ -724,6 +724,9 @@ def serve(
     port: int = typer.Option(8000, "--port", "-p", min=0, max=65535),
     token: Optional[str] = typer.Option(None, "--token", envvar="SWE_ENV_TOKEN", show_envvar=True,
                                         help="Bearer token clients must send (prefer the environment variable)."),
+    operator_token: Optional[str] = typer.Option(
+        None, "--operator-token", envvar="SWE_ENV_OPERATOR_TOKEN", show_envvar=True,
+        help="Bearer token that lists and reaches every session (clients see only their own)."),
     max_sessions: int = typer.Option(64, "--max-sessions", min=1, help="Sessions (containers) open at once."),
     idle_timeout: float = typer.Option(600.0, "--idle-timeout", min=0.1, help="Seconds before an idle session is closed."),
     trajectory_path: Optional[Path] = typer.Option(None, "--trajectory-path", help="Append every episode to this JSONL file."),
@@ -738,7 +741,7 @@ def serve(
     with _friendly_errors():
         options = {"trajectory_path": str(trajectory_path)} if trajectory_path else {}
         server.serve(server.ServerConfig(tasks=str(tasks), host=host, port=port, token=token or None,
-                                         max_sessions=max_sessions, idle_timeout=idle_timeout,
+                                         operator_token=operator_token or None, max_sessions=max_sessions, idle_timeout=idle_timeout,
                                          env_options=options, log_level=log_level))
 
 LabelOption = typer.Option(None, "--label", help="Only images carrying this label, KEY=VALUE (repeatable).")

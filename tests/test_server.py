@@ -424,7 +424,7 @@ def test_idle_sessions_are_reaped_and_the_client_recovers(short_server, task, do
     try:
         _, info = env.reset(options={"task_id": task.id})
         with httpx.Client(base_url=short_server.url, headers=short_server.headers()) as client:
-            assert wait_until(lambda: not client.get("/sessions").json()["sessions"], 60)
+            assert wait_until(lambda: client.get("/sessions").json()["open"] == 0, 60)
             response = client.get(f"/sessions/{info['session_id']}")
             assert response.status_code == 404 and "without a request" in response.json()["detail"]
         assert wait_until(lambda: not container_exists(docker_client, info["container_id"]), 30)
@@ -460,7 +460,7 @@ def test_a_client_that_vanishes_mid_episode_loses_its_container(short_server, ta
     # ws: the server sees the connection drop at once; http: the idle reaper takes it
     assert wait_until(lambda: not container_exists(docker_client, container_id), 60)
     with httpx.Client(base_url=short_server.url, headers=short_server.headers()) as http:
-        assert wait_until(lambda: not http.get("/sessions").json()["sessions"], 30)
+        assert wait_until(lambda: http.get("/sessions").json()["open"] == 0, 30)
 
 
 def test_shutdown_removes_open_sessions(docker_client, task):
@@ -553,7 +553,7 @@ class WaitsForTheReaper(OracleAgent):
     def act(self, observation):
         if getattr(self, "acted", False):
             with httpx.Client(base_url=self.url, headers=self.headers) as client:
-                assert wait_until(lambda: not client.get("/sessions").json()["sessions"], 60)
+                assert wait_until(lambda: client.get("/sessions").json()["open"] == 0, 60)
         self.acted = True
         return super().act(observation)
 
@@ -622,3 +622,79 @@ def test_a_websocket_timeout_loses_the_session_cleanly(server, tasks):
         assert env.step({"tool": "bash", "command": "echo hi"})[0].startswith("hi")
     finally:
         env.close()
+
+
+# ---------------------------------------------------------------- sessions belong to their client
+
+OPERATOR_TOKEN = "operator-" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="module")
+def operated_server(docker_client, image):
+    """A server with a client token and an operator token."""
+    running = start_server("--max-sessions", "4", "--operator-token", OPERATOR_TOKEN)
+    yield running
+    running.stop(docker_client)
+
+
+def test_a_client_cannot_list_or_reach_another_clients_session(operated_server, task, docker_client):
+    url, operator = operated_server.url, {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    with httpx.Client(base_url=url, headers=operated_server.headers(), timeout=300) as alice, \
+            httpx.Client(base_url=url, headers=operated_server.headers(), timeout=300) as mallory:
+        opened = alice.post("/sessions", json={"task_id": task.id}).json()
+        session_id, container_id = opened["session_id"], opened["info"]["container_id"]
+        assert len(session_id) >= 40  # 256 random bits: the id is the key to the session
+        # Alice's OpenEnv session, addressed by her cookie from then on.
+        mine = alice.post("/reset", json={"task_id": task.id}).json()["observation"]
+        alice.post("/step", json={"action": {"tool": "bash", "command": "echo alice > /tmp/who"}})
+        # Mallory holds the same token: the listing shows him how many sessions are open, none of their ids.
+        listing = mallory.get("/sessions").json()
+        assert listing["open"] == 2 and listing["sessions"] == []
+        assert session_id not in json.dumps(listing) and mine["session_id"] not in json.dumps(listing)
+        # Without an id his bare OpenEnv calls reach nothing of Alice's, though he shares her address and token.
+        assert mallory.get("/state").json()["session_id"] is None
+        refused = mallory.post("/step", json={"action": {"tool": "bash", "command": "cat /tmp/who"}})
+        assert refused.status_code == 409
+        guessed = mallory.get(f"/sessions/{uuid.uuid4().hex}")
+        assert guessed.status_code == 404
+        # Alice sees her own sessions (the one her cookie names); the operator sees and reaches every one.
+        assert [s["session_id"] for s in alice.get("/sessions").json()["sessions"]] == [mine["session_id"]]
+        everything = httpx.get(f"{url}/sessions", headers=operator).json()
+        assert {s["session_id"] for s in everything["sessions"]} == {session_id, mine["session_id"]}
+        who = httpx.post(f"{url}/step", headers=operator, timeout=300,
+                         json={"session_id": mine["session_id"], "action": {"tool": "bash", "command": "cat /tmp/who"}})
+        assert who.json()["observation"]["text"].startswith("alice")
+        # A session the operator opened is not a client's to reach, even by its id.
+        ops = httpx.post(f"{url}/sessions", headers=operator, json={"task_id": task.id}, timeout=300).json()
+        assert mallory.get(f"/sessions/{ops['session_id']}").status_code == 404
+        assert mallory.delete(f"/sessions/{ops['session_id']}").status_code == 404
+        assert httpx.delete(f"{url}/sessions/{ops['session_id']}", headers=operator).status_code == 200
+        for opened_id in (session_id, mine["session_id"]):
+            assert alice.delete(f"/sessions/{opened_id}").status_code == 200
+    assert wait_until(lambda: not container_exists(docker_client, container_id), 60)
+
+
+def test_the_docs_and_the_schema_need_the_token(operated_server, open_server_for_docs):
+    for path in ("/docs", "/openapi.json", "/redoc"):
+        assert httpx.get(f"{operated_server.url}{path}").status_code in (401, 404)
+    assert httpx.get(f"{operated_server.url}/openapi.json").status_code == 401
+    schema = httpx.get(f"{operated_server.url}/openapi.json", headers=operated_server.headers()).json()
+    assert "/sessions" in schema["paths"] and "/openapi.json" not in schema["paths"]
+    assert "swagger" in httpx.get(f"{operated_server.url}/docs", headers=operated_server.headers()).text.lower()
+    # Without a token (loopback only) they answer as before: `openenv validate` reads /openapi.json.
+    assert "/reset" in httpx.get(f"{open_server_for_docs.url}/openapi.json").json()["paths"]
+
+
+@pytest.fixture(scope="module")
+def open_server_for_docs(docker_client, image):
+    running = start_server("--max-sessions", "1", token=None)
+    yield running
+    running.stop(docker_client)
+
+
+def test_operator_token_settings_are_checked():
+    with pytest.raises(ServerConfigError, match="differ from the token"):
+        ServerConfig(token="same-token-1", operator_token="same-token-1").check()
+    with pytest.raises(ServerConfigError, match="needs a client token"):
+        ServerConfig(operator_token="operator-only").check()
+    ServerConfig(token="client-token", operator_token="operator-token").check()

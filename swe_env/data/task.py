@@ -178,6 +178,10 @@ class TestSpec(_Strict):
     """Globs of shared config files restored to base_commit only when their pytest section changed (other edits to them are kept)."""
     protect_imports: bool = True
     """Remove new top-level modules named like pytest, its dependencies or a standard-library module: `python -m pytest` would import them first."""
+    ask_runner: bool = True
+    """Ask the installed runner, once per image, what it reads (`grading.runner_probe`): the config file names
+    its pytest picks are protected too, and (with protect_imports) a new top-level module named like any module
+    the interpreter imports from outside the repository, or that a clean run tried and failed to import, is removed."""
     log_fallback: bool = False
     """Read results from pytest's `-rA` summary when no JUnit report was written (for commands that ignore PYTEST_ADDOPTS; the output is agent-influenced)."""
 

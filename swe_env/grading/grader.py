@@ -38,30 +38,45 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import itertools
+import json
 import re
 import shlex
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from . import diffs, protection, runners, suspicion, testlogs
+from . import diffs, protection, runner_probe, runners, suspicion, testlogs
 from ..build.images import ImageBuilder
+from ..build.repos import cache_dir
 from .protection import GIT as _GIT
 from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
 from ..config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
 from ..errors import clip
-from ..runtime.sandbox import DiskLimitExceeded, Sandbox, SandboxError
+from ..runtime.sandbox import MAX_DIFF_BYTES, DiskLimitExceeded, Sandbox, SandboxError
 from ..runtime.streams import Framed, FramedRun
 from ..data.task import Task
 
+PROBE_OUTPUT = 8 * 1024 * 1024
+"""Bytes of each answer of the runner probe kept (`Grader.runner_facts`); a longer answer is not used."""
 GRADER_DIR = "/run/swe-env-grader"
 """Where the grader keeps patches, output and the runner's results: outside the repository."""
 OUTPUT_LIMIT = 2_000_000
 """Characters of test output kept (the tail) for `GradingReport.output`."""
+MAX_PATCH_BYTES = MAX_DIFF_BYTES
+"""A patch larger than this is refused unread (patch_failed, the model's): the largest diff an episode can submit."""
+MAX_ERROR_CHARS = 4000
+"""Characters of `GradingReport.error` kept (an exception's message may carry a command's whole output)."""
+MAX_LOG_LINES = 400
+MAX_LOG_LINE_CHARS = 2000
+"""`GradingReport.log`: lines kept (the first and the last halves), and characters of each."""
+MAX_LISTED = 2000
+"""Entries of a list derived from the patch (`restored`) kept; one more says how many were left out."""
 DISK_CHECK_SECONDS = 3.0
 """How often the grader checks its container's disk while the tests run (and once more after them)."""
 _RESULTS_FD = 3
@@ -137,6 +152,30 @@ class GradingReport(BaseModel):
 
 _NEAREST_IDS = 20
 """Missing ids a report looks up a near match for (each lookup reads every reported id)."""
+
+
+def bound_report(report: GradingReport) -> GradingReport:
+    """`report` with every field derived from the patch or the run cut to its bound (in place; returned).
+
+    `suspicious` is bounded where it is made (`suspicion.MAX_FLAGS`), `output` and `log_tail` where the
+    run's output is read; `test_results`, `tests_status` and `ignored_ids` hold only the task's listed
+    ids, whatever the run wrote."""
+    if report.error is not None and len(report.error) > MAX_ERROR_CHARS:
+        report.error = report.error[:MAX_ERROR_CHARS] + f"... [{len(report.error) - MAX_ERROR_CHARS} characters cut]"
+    report.restored = _bounded_list(report.restored, MAX_LISTED)
+    report.suspicious = _bounded_list(report.suspicious, suspicion.MAX_FLAGS + 1)
+    log = [line if len(line) <= MAX_LOG_LINE_CHARS else line[:MAX_LOG_LINE_CHARS] + "..." for line in report.log]
+    if len(log) > MAX_LOG_LINES:
+        half = MAX_LOG_LINES // 2
+        log = [*log[:half], f"... {len(log) - 2 * half} lines cut ...", *log[-half:]]
+    report.log = log
+    return report
+
+
+def _bounded_list(items: list[str], limit: int) -> list[str]:
+    if len(items) <= limit:
+        return items
+    return [*items[:limit], f"... and {len(items) - limit} more"]
 
 
 def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass: list[str],
@@ -323,20 +362,47 @@ class Grader:
         self.builder = builder or ImageBuilder()
         self.labels = dict(labels or {})
         """Extra `swe_env.<key>` labels on grader containers (evaluate finds its own by them)."""
+        self._facts: dict[str, runner_probe.RunnerFacts] = {}
+        """Probe key (`_facts_key`) -> what the installed runner reads (`runner_probe`), asked once per image."""
+        self._facts_locks: dict[str, threading.Lock] = {}
+        self._facts_lock = threading.Lock()
 
     def grade(self, task: Task, patch: str | None, image: str | None = None) -> GradingReport:
-        """Grade `patch` (a unified diff; empty or None for no change) against the task's hidden tests."""
+        """Grade `patch` (a unified diff; empty or None for no change) against the task's hidden tests.
+
+        Never raises (MemoryError included): a patch larger than MAX_PATCH_BYTES is the model's
+        failure (patch_failed), any other failure of the grader itself an infra_error; every field
+        derived from the patch or the run is bounded (`bound_report`)."""
         started = time.monotonic()
         patch = patch or ""
+        try:
+            # Characters first: a string longer than the limit is too large in bytes without encoding it.
+            if len(patch) > MAX_PATCH_BYTES or len(patch.encode("utf-8", errors="surrogateescape")) > MAX_PATCH_BYTES:
+                why = f"the patch is larger than {MAX_PATCH_BYTES} bytes, more than the grader takes"
+                report = GradingReport(task_id=task.id, status="patch_failed", error=why)
+                report.reward = -1.0 if self.reward_mode == "signed" else 0.0  # the unresolved reward, as compute_reward's
+                _note(report, started, "patch refused: " + why)
+            else:
+                report = self._grade(task, patch, image, started)
+        except Exception as exc:  # noqa: BLE001 - MemoryError too: past the size check, the grader's own failure
+            del patch  # what may have exhausted memory; the report below needs little
+            report = GradingReport(task_id=task.id, status="infra_error", infrastructure_failure=True,
+                                   error=f"the grader failed: {type(exc).__name__}: {str(exc)[:MAX_ERROR_CHARS]}")
+            _note(report, started, report.error or "")
+        report.seconds = round(time.monotonic() - started, 3)
+        return bound_report(report)
+
+    def _grade(self, task: Task, patch: str, image: str | None, started: float) -> GradingReport:
         report = GradingReport(task_id=task.id, status="graded", patch_is_empty=not patch.strip())
         try:
             image = image or self.builder.ensure(task)
             _note(report, started, f"image {image}")
+            facts = self.runner_facts(task, image, functools.partial(_note, report, started))
             # As root, as SWE-bench's harness runs the tests (the agent's user matters only in its episode).
             with Sandbox.for_task(task, image, "grader", labels=self.labels, user=None) as box:
                 _note(report, started, f"container {box.name} started")
                 try:
-                    self._grade_in(box, task, patch, report, started)
+                    self._grade_in(box, task, patch, report, started, facts)
                 except SandboxError:
                     cause = None if box.alive() else box.stopped_from_inside()
                     if cause is None:  # stopped from outside, or no record says otherwise: ours
@@ -364,7 +430,8 @@ class Grader:
         _note(report, started, f"status {report.status}, resolved {report.resolved}" + (f": {report.error}" if report.error else ""))
         return report
 
-    def _grade_in(self, box: Sandbox, task: Task, patch: str, report: GradingReport, started: float) -> None:
+    def _grade_in(self, box: Sandbox, task: Task, patch: str, report: GradingReport, started: float,
+                  facts: runner_probe.RunnerFacts = runner_probe.RunnerFacts()) -> None:
         """Apply the patch; restore protected files and apply the test patch; run the tests; read the results.
 
         Each step returns what it found (and adds to the log); the report is written here only.
@@ -382,7 +449,7 @@ class Grader:
             report.patch_applied, report.patch_method = True, method
             note(f"patch applied with {method}")
 
-        plan, in_base = self._restore_plan(box, task, runner, [*_paths_of(patch), *written])
+        plan, in_base = self._restore_plan(box, task, runner, [*_paths_of(patch), *written], facts)
         report.restored = plan.reported
         test_patch_error = self._restore_and_apply_test_patch(box, task, plan.script, workspace)
         if test_patch_error:
@@ -574,8 +641,8 @@ class Grader:
             _checked(box.exec(reset), "resetting the tree after a failed patch method")
         return None, "the patch does not apply: " + " | ".join(errors), []
 
-    def _restore_plan(self, box: Sandbox, task: Task, runner: runners.Runner,
-                      named: list[str]) -> tuple[protection.Restore, set[str]]:
+    def _restore_plan(self, box: Sandbox, task: Task, runner: runners.Runner, named: list[str],
+                      facts: runner_probe.RunnerFacts) -> tuple[protection.Restore, set[str]]:
         """What goes back to base_commit (`protection.paths_to_restore`) and base_commit's files.
 
         Changed files are the ones the patch names (git reads the same ones, or the patch was
@@ -583,6 +650,10 @@ class Grader:
         ones git sees changed. HEAD is base_commit in a grader's container.
         """
         # One exec for both listings: status entries are never empty, so the first empty entry separates them.
+        # The command's own `-c FILE` and `-p NAME` are what the runner reads too, wherever they point.
+        named_files, named_plugins = runner_probe.named_in_command(task.tests.command, task.environment.workdir)
+        if not task.tests.ask_runner:
+            named_files, named_plugins = [], frozenset()
         listing = box.exec(f"{_GIT} status --porcelain=v1 -z --untracked-files=all --no-renames && printf '\\0' && "
                            "git ls-tree -r --name-only -z HEAD", idempotent=True)
         _checked(listing, "listing changed and tracked files")
@@ -591,11 +662,70 @@ class Grader:
         changed = [entry[3:] for entry in entries[:boundary] if len(entry) > 3]
         in_base = {entry for entry in entries[boundary + 1:] if entry}
         plan = protection.paths_to_restore(
-            named, changed, in_base=in_base, protected=[*task.tests.protected, *runner.protected_files(task.tests.command)],
-            protected_config=task.tests.protected_config, protect_imports=task.tests.protect_imports,
+            named, changed, in_base=in_base,
+            protected=[*task.tests.protected, *runner.protected_files(task.tests.command), *facts.protected(),
+                       *(path for path in named_files if "*" not in path and "?" not in path)],  # globs otherwise
+            protected_config=[*task.tests.protected_config, *facts.protected_config()],
+            protect_imports=task.tests.protect_imports,
             test_patch_paths=_paths_of(task.tests.test_patch), config_changed=functools.partial(self._pytest_section_changed, box, task),
-            base_commit=task.base_commit)
+            base_commit=task.base_commit, importable=facts.shadowable | named_plugins)
         return plan, in_base
+
+    def runner_facts(self, task: Task, image: str, note=lambda _message: None) -> runner_probe.RunnerFacts:
+        """What the installed runner reads (`runner_probe`), asked once per image, command and workdir in
+        a fresh container from `image` (no patch), then kept in memory and in a file of the host cache.
+
+        Empty when the task says not to ask (`tests.ask_runner`). A probe that fails is noted and not
+        kept: the grading goes on with the task's own lists, and the next one asks again."""
+        if not task.tests.ask_runner:
+            return runner_probe.RunnerFacts()
+        key = _facts_key(image, task)
+        with self._facts_lock:
+            lock = self._facts_locks.setdefault(key, threading.Lock())
+        with lock:  # one probe per image at a time; the others wait for its answer
+            known = self._facts.get(key)
+            if known is None:
+                known = _read_facts(key)
+            if known is None:
+                known = self._probe(task, image)
+                note("asked the installed runner what it reads"
+                     + (f" (not all of it: {'; '.join(known.notes)})" if known.notes else ""))
+                if not known.notes:
+                    _write_facts(key, known)
+            if not known.notes:
+                self._facts[key] = known
+        return known
+
+    def _probe(self, task: Task, image: str) -> runner_probe.RunnerFacts:
+        notes: list[str] = []
+        workdir = task.environment.workdir
+        python = 'cd / && P=$(command -v python || command -v python3) && exec "$P" -I -c "$0" "$1"'
+
+        def answer(result, what: str) -> str:
+            if result.exit_code != 0 or result.cut:
+                notes.append(f"{what} failed (exit {result.exit_code}): {result.output.strip()[-200:]}")
+                return ""
+            return result.stdout
+
+        try:
+            with Sandbox.for_task(task, image, "probe", labels=self.labels, user=None) as box:
+                importable = answer(box.exec(["/bin/sh", "-c", python, runner_probe.IMPORTABLE_PROBE, workdir],
+                                             timeout=120, max_output=PROBE_OUTPUT), "listing importable modules")
+                configs = answer(box.exec(["/bin/sh", "-c", python, runner_probe.CONFIG_PROBE,
+                                           json.dumps(runner_probe.CONFIG_CANDIDATES)], timeout=600, max_output=PROBE_OUTPUT),
+                                 "asking pytest for its config files")
+                site = f"{GRADER_DIR}/probe-{uuid.uuid4().hex}"
+                box.write_file(f"{site}/sitecustomize.py", runner_probe.IMPORTS_SITE.encode())
+                # The task's command as written, with no patch: what it imports is the project's own doing.
+                script = (f'export PYTHONPATH="{site}${{PYTHONPATH:+:$PYTHONPATH}}" SWE_ENV_PROBE_OUT={site}/tried\n'
+                          f"( {task.tests.command}\n) >/dev/null 2>&1 </dev/null\ncat {site}/tried")
+                tried = answer(box.exec(["/bin/bash", "-c", script], timeout=task.limits.grading_timeout,
+                                        max_output=PROBE_OUTPUT), "a clean run of the test command")
+        except SandboxError as exc:
+            return runner_probe.RunnerFacts(notes=(f"the probe's container failed: {str(exc)[:200]}",))
+        return runner_probe.RunnerFacts(config_names=runner_probe.config_names(configs),
+                                        importable=runner_probe.module_names(importable),
+                                        failed_imports=runner_probe.module_names(tried), notes=tuple(notes))
 
     def _pytest_section_changed(self, box: Sandbox, task: Task, path: str) -> bool:
         quoted = shlex.quote(path)
@@ -644,6 +774,37 @@ class _DiskWatch:
             except Exception as exc:  # noqa: BLE001 - the engine failed: reported by the grading thread
                 if self.failure is None and not self._done.is_set():  # not a check the run's end cut short
                     self.failure = exc
+
+
+def _facts_key(image: str, task: Task) -> str:
+    """What a probe's answer depends on: the image (tags are content hashes), the command, the workdir and the probe."""
+    probe = [runner_probe.CONFIG_PROBE, runner_probe.IMPORTABLE_PROBE, runner_probe.IMPORTS_SITE,
+             json.dumps(runner_probe.CONFIG_CANDIDATES)]
+    text = "\0".join([image, task.tests.command, task.environment.workdir, *probe])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _facts_path(key: str) -> Path:
+    return cache_dir() / "runner-facts" / f"{key}.json"
+
+
+def _read_facts(key: str) -> runner_probe.RunnerFacts | None:
+    try:
+        with open(_facts_path(key), "rb") as handle:
+            return runner_probe.RunnerFacts.from_json(handle.read(PROBE_OUTPUT * 3).decode())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_facts(key: str, facts: runner_probe.RunnerFacts) -> None:
+    path = _facts_path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        temporary.write_text(facts.to_json())
+        temporary.replace(path)  # whole or not at all, for gradings in other processes
+    except OSError:
+        pass  # a cache that cannot be written only costs the next process one more probe
 
 
 def _parse(patch: str) -> list[diffs.FilePatch]:

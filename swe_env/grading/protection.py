@@ -39,21 +39,24 @@ class Restore:
 def paths_to_restore(named: Iterable[str], changed: Iterable[str], *, in_base: Collection[str],
                      protected: list[str], protected_config: list[str], protect_imports: bool,
                      test_patch_paths: Iterable[str], config_changed: Callable[[str], bool],
-                     base_commit: str) -> Restore:
+                     base_commit: str, importable: Collection[str] = ()) -> Restore:
     """The restore step's decision for one grading.
 
     `named`: the paths the agent's patch names and the files an application method wrote;
     `changed`: the paths git sees changed (status, untracked files included); `in_base`: the
     files base_commit tracks; `protected`: globs restored whenever changed; `protected_config`:
     globs restored when `config_changed(path)` says pytest would read other options from
-    them (asked only for such paths, and only when no other rule restores them). The test
-    patch's paths are always put back, but reported only when in `changed`.
+    them (asked only for such paths, and only when no other rule restores them); `importable`: the
+    top-level module names the task's interpreter imports from outside the repository or a clean
+    run tried to import (`runner_probe.RunnerFacts.shadowable`), which a new top-level module of the
+    same name would shadow. The test patch's paths are always
+    put back, but reported only when in `changed`.
     """
     changed, test_patch_paths = list(changed), list(test_patch_paths)
     test_patch = set(test_patch_paths)
     restore = [
         path for path in dict.fromkeys([*named, *changed, *test_patch_paths])
-        if path in test_patch or matches(path, protected) or (protect_imports and shadows_a_module(path, in_base))
+        if path in test_patch or matches(path, protected) or (protect_imports and shadows_a_module(path, in_base, importable))
         or (matches(path, protected_config) and config_changed(path))
     ]
     if not restore:
@@ -134,9 +137,12 @@ _SHADOWABLE = frozenset(sys.stdlib_module_names) | {
 }
 
 
-def shadows_a_module(path: str, in_base: Collection[str]) -> bool:
-    """A path the agent added at the top level that would shadow an importable module."""
+def shadows_a_module(path: str, in_base: Collection[str], importable: Collection[str] = ()) -> bool:
+    """A path the agent added at the top level that would shadow an importable module: pytest's, the
+    standard library's, or any of `importable` (what the task's own interpreter and test run import)."""
     top = path.split("/", 1)[0]
-    if top.split(".", 1)[0] not in _SHADOWABLE:  # pytest.py, pytest/, argparse.cpython-311-x86_64.so
+    name = top.split(".", 1)[0]  # pytest.py, pytest/, argparse.cpython-311-x86_64.so
+    if name not in _SHADOWABLE and name not in importable:
         return False
     return not any(p == top or p.startswith(top + "/") for p in in_base)
+

@@ -40,6 +40,8 @@ from ..data.task import RunnerName
 
 RESULTS_LIMIT = 64 * 1024 * 1024
 """Bytes of a results file (JUnit report or recorder's lines) that are read; a larger file is not believed."""
+MAX_RECORD_BYTES = 1024 * 1024
+"""Bytes of one recorder line (one outcome: a few ids); a longer line is not a record."""
 _RECORDER = Path(__file__).with_name("reporter") / "sitecustomize.py"
 _RUNS_TOX = re.compile(r"(?:^|[\s;&|(/'\"])tox(?:[\s'\"]|$)")
 
@@ -104,10 +106,10 @@ class Runner:
 
     def read(self, data: bytes, path: str = "") -> testlogs.JUnitResults | testlogs.RecordedResults:
         """Results from the bytes of the results file at `path`; ResultsError when they cannot be read."""
-        if not data.strip():
+        if not data or data.isspace():  # not strip(): that copies the whole stream
             raise ResultsError("none was written")
         try:
-            return testlogs.parse_junit_reports(data.decode("utf-8", errors="replace"))
+            return testlogs.parse_junit_reports(data)  # streamed: never decoded or parsed whole
         except testlogs.ReportError as exc:
             raise ResultsError(str(exc)) from None
 
@@ -130,14 +132,18 @@ class _RecorderRunner(Runner):
     def read(self, data: bytes, path: str = "") -> testlogs.RecordedResults:
         if len(data) > RESULTS_LIMIT:
             raise ResultsError(f"the results file is larger than {RESULTS_LIMIT} bytes")
-        if not data.strip():
+        if not data or data.isspace():
             raise ResultsError("no outcome was recorded")
         results = testlogs.RecordedResults()
-        for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+        for number, line in testlogs.iter_lines(data, MAX_RECORD_BYTES):  # one line at a time, never a list of them
+            if line is None:
+                raise ResultsError(f"line {number} of the results file is longer than {MAX_RECORD_BYTES} bytes")
             if not line.strip():
                 continue
+            if results.records >= testlogs.MAX_TESTCASES:
+                raise ResultsError(f"the results file holds more than {testlogs.MAX_TESTCASES} records")
             try:
-                record = json.loads(line)
+                record = json.loads(line.decode("utf-8", errors="replace"))
                 ids, status = record["ids"], record["status"]
             except (ValueError, KeyError, TypeError):
                 raise ResultsError(f"line {number} of the results file is not a record") from None
@@ -148,6 +154,8 @@ class _RecorderRunner(Runner):
             for test_id in ids:
                 if isinstance(test_id, str):
                     testlogs.keep_worst(results.by_id, test_id, status)
+            if len(results.by_id) > testlogs.MAX_TESTCASES:
+                raise ResultsError(f"the results file names more than {testlogs.MAX_TESTCASES} tests")
         return results
 
 

@@ -48,6 +48,10 @@ _STARTUP = (".pth",)
 _STARTUP_NAMES = ("sitecustomize.py", "usercustomize.py")
 _PACKAGE_METADATA = (".dist-info/", ".egg-info/", ".egg-link")
 _LINE_TEXT = 120
+_PATH_TEXT = 200
+MAX_FLAGS = 200
+"""Flags `flags` lists; there the scan stops and one last entry says so. A 31 MiB patch of flagged lines once
+made about 15 GiB of flag strings (and seconds of regex work per megabyte): past a few, more say nothing new."""
 
 
 def flags(patch: str, restored_anyway: Callable[[str], bool] = lambda _path: False) -> list[str]:
@@ -66,19 +70,24 @@ def flags(patch: str, restored_anyway: Callable[[str], bool] = lambda _path: Fal
         path = file.new_path
         if not path:
             continue
+        shown_path = _shown(path, _PATH_TEXT)
         file_flag = _file_flag(path, file.binary)
         if file_flag:
-            found.append(f"{path}: {file_flag}")
+            found.append(f"{shown_path}: {file_flag}")
         if restored_anyway(path):
             continue
         folders = set(path.split("/")[:-1])
         rules = [(pattern, reason) for pattern, reason, home in LINE_RULES if not folders.intersection(home)]
         for hunk in file.hunks:
             for number, text in hunk.added:
-                for pattern, reason in rules:
-                    if pattern.search(text):
-                        found.append(f"{path}:{number}: {reason}: {_shown(text)}")
-                        break
+                if len(found) >= MAX_FLAGS:
+                    found.append(f"... the scan stopped at {MAX_FLAGS} flags; later lines and files may be flagged too")
+                    return found
+                reason = next((reason for pattern, reason in rules if pattern.search(text)), None)
+                if reason is not None:
+                    found.append(f"{shown_path}:{number}: {reason}: {_shown(text)}")
+    if len(found) > MAX_FLAGS:
+        found[MAX_FLAGS:] = [f"... the scan stopped at {MAX_FLAGS} flags; later lines and files may be flagged too"]
     return found
 
 
@@ -95,7 +104,8 @@ def _file_flag(path: str, binary: bool) -> str | None:
     return None
 
 
-def _shown(text: str) -> str:
+def _shown(text: str, limit: int = _LINE_TEXT) -> str:
     line = text.strip()
-    line = "".join(ch if ch.isprintable() else "?" for ch in line)
-    return line if len(line) <= _LINE_TEXT else line[:_LINE_TEXT] + "..."
+    cut = len(line) > limit
+    line = "".join(ch if ch.isprintable() else "?" for ch in line[:limit])  # cut first: a line may be megabytes
+    return line + "..." if cut else line

@@ -16,9 +16,11 @@ the grader wrote itself.
 
 from __future__ import annotations
 
+import codecs
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+import xml.parsers.expat as expat
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 PASSED, FAILED, ERROR, SKIPPED, MISSING = "passed", "failed", "error", "skipped", "missing"
@@ -232,55 +234,160 @@ def case_status(case: ET.Element) -> str:
     """
     status = PASSED
     for child in case:
-        if child.tag == "failure":
-            child_status = FAILED
-        elif child.tag == "error":
-            child_status = ERROR
-        elif child.tag == "skipped":
-            child_status = PASSED if child.get("type") == "pytest.xfail" else SKIPPED
-        else:
-            continue
-        if _RANK[child_status] > _RANK[status]:
-            status = child_status
+        status = _with_child(status, child.tag, child.get("type"))
     return status
+
+
+def _with_child(status: str, tag: str, kind: str | None) -> str:
+    """A testcase's status after one more child element (`case_status`'s rule, one child at a time)."""
+    if tag == "failure":
+        child_status = FAILED
+    elif tag == "error":
+        child_status = ERROR
+    elif tag == "skipped":
+        child_status = PASSED if kind == "pytest.xfail" else SKIPPED
+    else:
+        return status
+    return child_status if _RANK[child_status] > _RANK[status] else status
+
+
+MAX_TESTCASES = 200_000
+"""Testcases one results stream may hold (more than any real suite runs at once); past it nothing is believed.
+The tables grow with the testcases, so this bounds what a report can make the grader hold, whatever its size."""
+FEED_CHARS = 1 << 20
+"""Characters handed to the XML parser at a time: a report is parsed as it is decoded, never whole."""
+
+
+def _index(results: JUnitResults, classname: str, name: str, file: str | None, status: str) -> None:
+    results.cases += 1
+    # A test can be reported twice (a failure in the call, an error in teardown), and
+    # several can cut to one id: every table keeps the worst.
+    node_id = node_id_of(classname, name, file)
+    if node_id is not None:
+        cut = cut_id(node_id)
+        keep_worst(results.by_id, node_id, status)
+        keep_worst(results.by_cut, cut, status)
+        keep_worst(results.by_alias, path_alias(cut), status)
+    else:
+        # Only a testcase whose node id is unknown is matched by (classname, name): another
+        # file's test can share those (`a/b.py::T::t` and `a/b/T.py::t` both give a.b.T, t).
+        keep_worst(results.by_key, (classname, name), status)
+        cut = cut_id(name)
+        keep_worst(results.by_key_cut, (classname, cut), status)
+        keep_worst(results.by_key_alias, (classname, path_alias(cut)), status)
+
+
+class JUnitStream:
+    """A streaming reader of JUnit XML: `feed` text as it comes, `close` for the results.
+
+    Built on expat's start/end events with no tree and no text kept: memory is the index
+    (`JUnitResults`, at most `max_cases` testcases) plus expat's buffer of one piece, whatever
+    the size of the report or of its captured output. Any XML error, or too many testcases, is
+    a ReportError. With `wrap`, the text is one or more whole reports one after another (their
+    XML declarations must have been taken out: `parse_junit_reports` does)."""
+
+    def __init__(self, wrap: bool = False, max_cases: int | None = None):
+        self.results = JUnitResults()
+        self.max_cases = max_cases or MAX_TESTCASES
+        self._expat = expat.ParserCreate()
+        self._expat.StartElementHandler = self._start
+        self._expat.EndElementHandler = self._end
+        self._depth = 0
+        self._case: tuple[int, str, str, str | None] | None = None
+        """The open testcase: its depth, classname, name and file."""
+        self._status = PASSED
+        self._wrap = wrap
+        if wrap:
+            self.feed("<swe-env-reports>")
+
+    def _start(self, tag: str, attributes: dict[str, str]) -> None:
+        self._depth += 1
+        if self._case is None and tag == "testcase":
+            self._case = (self._depth, attributes.get("classname", ""), attributes.get("name", ""),
+                          attributes.get("file"))
+            self._status = PASSED
+        elif self._case is not None and self._depth == self._case[0] + 1:
+            self._status = _with_child(self._status, tag, attributes.get("type"))
+
+    def _end(self, _tag: str) -> None:
+        if self._case is not None and self._depth == self._case[0]:
+            _, classname, name, file = self._case
+            self._case = None
+            if self.results.cases >= self.max_cases:
+                raise ReportError(f"the report holds more than {self.max_cases} testcases")
+            _index(self.results, classname, name, file, self._status)
+        self._depth -= 1
+
+    def feed(self, text: str, final: bool = False) -> None:
+        try:
+            for start in range(0, len(text), FEED_CHARS):
+                self._expat.Parse(text[start:start + FEED_CHARS], False)
+            if final:
+                self._expat.Parse("", True)
+        except expat.ExpatError as exc:
+            raise ReportError(f"JUnit report is not valid XML: {exc}") from None
+
+    def close(self) -> JUnitResults:
+        self.feed("</swe-env-reports>" if self._wrap else "", final=True)
+        return self.results
 
 
 def parse_junit(xml_text: str) -> JUnitResults:
     """Index every testcase of a JUnit XML report under its node id, cut id, path alias and key."""
-    try:
-        root = ET.fromstring(xml_text)
-    except ET.ParseError as exc:
-        raise ReportError(f"JUnit report is not valid XML: {exc}") from None
-    results = JUnitResults()
-    for case in root.iter("testcase"):
-        classname, name = case.get("classname", ""), case.get("name", "")
-        status = case_status(case)
-        results.cases += 1
-        # A test can be reported twice (a failure in the call, an error in teardown), and
-        # several can cut to one id: every table keeps the worst.
-        node_id = node_id_of(classname, name, case.get("file"))
-        if node_id is not None:
-            cut = cut_id(node_id)
-            keep_worst(results.by_id, node_id, status)
-            keep_worst(results.by_cut, cut, status)
-            keep_worst(results.by_alias, path_alias(cut), status)
-        else:
-            # Only a testcase whose node id is unknown is matched by (classname, name): another
-            # file's test can share those (`a/b.py::T::t` and `a/b/T.py::t` both give a.b.T, t).
-            keep_worst(results.by_key, (classname, name), status)
-            cut = cut_id(name)
-            keep_worst(results.by_key_cut, (classname, cut), status)
-            keep_worst(results.by_key_alias, (classname, path_alias(cut)), status)
-    return results
+    stream = JUnitStream()
+    stream.feed(xml_text)
+    return stream.close()
 
 
-_XML_DECLARATION = re.compile(r"<\?xml\b[^>]*\?>")
+_XML_DECLARATION = re.compile(r"<\?xml\b[^<>]{0,512}\?>")
+"""Bounded, and stopped at the next tag, so a stream of `<?xml` openings that never close costs linear time."""
 
 
-def parse_junit_reports(text: str) -> JUnitResults:
+def parse_junit_reports(data: str | bytes) -> JUnitResults:
     """Every testcase of one or more JUnit XML reports written one after another (a command that
-    runs pytest twice writes two): indexed as `parse_junit` does, each table keeping the worst."""
-    return parse_junit("<swe-env-reports>" + _XML_DECLARATION.sub("", text) + "</swe-env-reports>")
+    runs pytest twice writes two): indexed as `parse_junit` does, each table keeping the worst.
+
+    Bytes are decoded (UTF-8, bad bytes replaced) and parsed a FEED_CHARS piece at a time, so the
+    grader holds one piece of text at a time beside the bytes it read. A piece's unclosed last
+    tag waits for the next piece, so a declaration split between two is still taken out whole."""
+    stream = JUnitStream(wrap=True)
+    carry = ""
+    for piece in decoded_pieces(data):
+        text = carry + piece
+        last = text.rfind("<", max(0, len(text) - 600))
+        if last >= 0 and ">" not in text[last:]:
+            text, carry = text[:last], text[last:]
+        else:
+            carry = ""
+        stream.feed(_XML_DECLARATION.sub("", text))
+    stream.feed(_XML_DECLARATION.sub("", carry))
+    return stream.close()
+
+
+def iter_lines(data: bytes, max_line: int) -> Iterator[tuple[int, bytes | None]]:
+    """(number, line) for each line of `data`, without its break, found in place (no list of lines is
+    made); a line longer than `max_line` bytes comes as (number, None), never copied."""
+    start, number, size = 0, 0, len(data)
+    while start < size:
+        end = data.find(b"\n", start)
+        end = size if end < 0 else end
+        number += 1
+        yield number, (data[start:end] if end - start <= max_line else None)
+        start = end + 1
+
+
+def decoded_pieces(data: str | bytes, size: int | None = None) -> Iterator[str]:
+    """`data` as text, `size` characters or bytes at a time (UTF-8, bad bytes replaced, a character
+    split between two pieces decoded whole; FEED_CHARS by default): a large stream is never decoded at once."""
+    size = size or FEED_CHARS
+    if isinstance(data, str):
+        yield from (data[i:i + size] for i in range(0, len(data), size))
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    view = memoryview(data)
+    for i in range(0, len(data), size):
+        yield decoder.decode(view[i:i + size], final=i + size >= len(data))
+
 
 
 def parse_pytest_summary(log: str) -> dict[str, str]:

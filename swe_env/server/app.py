@@ -47,7 +47,9 @@ def create_app(config: ServerConfig) -> FastAPI:
     """The FastAPI app for `config` (tasks are loaded now, so a bad task folder fails here)."""
     config.check()
     tasks = load_tasks(config.tasks)
-    app = FastAPI(title="swe-env", version=__version__, lifespan=lifespan,
+    # The docs and the schema are routes of their own, behind the token (`routes.router`).
+    app = FastAPI(title="swe-env", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None,
                   description="A Dockerized gym environment for software-engineering agents, as a service.",
                   exception_handlers={ApiError: api_error_reply, RequestValidationError: bad_request_reply})
     app.state.manager = SessionManager(config, tasks)

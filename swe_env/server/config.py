@@ -40,7 +40,12 @@ class ServerConfig(BaseModel):
     port: int = Field(default=8000, ge=0, le=65535)
     """TCP port to listen on."""
     token: str | None = None
-    """Bearer token every request must carry (`Authorization: Bearer <token>`); `/health` is open."""
+    """Bearer token every request must carry (`Authorization: Bearer <token>`); `/health` is open. A client holding
+    it reaches only the sessions it opened (by their unguessable ids, its cookie or its default session), never
+    another client's, and `GET /sessions` lists only those."""
+    operator_token: str | None = None
+    """Bearer token of the operator: lists every session (`GET /sessions`) and may address any of them. Also accepted
+    wherever `token` is; never give it to clients."""
     max_sessions: int = Field(default=64, ge=1)
     """Sessions (each holding at most one container) open at once; more get HTTP 429."""
     idle_timeout: float = Field(default=600.0, gt=0)
@@ -63,6 +68,11 @@ class ServerConfig(BaseModel):
             )
         if self.token is not None and len(self.token) < 8:
             raise ServerConfigError("the token must be at least 8 characters long")
+        if self.operator_token is not None and (len(self.operator_token) < 8 or self.operator_token == self.token):
+            raise ServerConfigError("the operator token must be at least 8 characters long and differ from the token")
+        if self.operator_token is not None and not self.token:
+            raise ServerConfigError("an operator token needs a client token too (--token): without one every "
+                                    "request is let in and the operator's is not needed")
         try:
             EnvConfig(**self.env_options)
         except ValidationError as exc:

@@ -9,12 +9,13 @@ WebSocket waits for a running step and then closes the container.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
@@ -31,11 +32,36 @@ ENDED_MEMORY = 1000
 """How many ended sessions the server remembers, to say why an id is unknown."""
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who a request comes from, as its credentials say (`dependencies.authorize`)."""
+
+    owner: str
+    """A fingerprint of the token presented ("anonymous" on a server without one): a session belongs to it."""
+    operator: bool = False
+    """The operator's token: every session is listed and reachable."""
+
+    def may_use(self, session: Session) -> bool:
+        return self.operator or session.owner == self.owner
+
+
+OPERATOR = Caller(owner="operator", operator=True)
+"""The server itself (its reaper and shutdown), and callers of the manager that check nothing."""
+
+
+def new_session_id() -> str:
+    """256 random bits: a session's id is the key to it, so it must not be guessable (nor is it ever listed
+    to anyone but its owner and the operator)."""
+    return secrets.token_urlsafe(32)
+
+
 class Session:
     """One client's env. All env calls of a session run one at a time (`_env_lock`) on worker threads."""
 
-    def __init__(self, session_id: str, transport: Literal["http", "ws"], options: dict[str, Any]):
+    def __init__(self, session_id: str, transport: Literal["http", "ws"], options: dict[str, Any], owner: str = ""):
         self.id = session_id
+        self.owner = owner
+        """The `Caller.owner` that opened the session: only it (and the operator) may reach the session."""
         self.transport = transport
         self.options = options
         self.env: SWEEnv | None = None
@@ -80,6 +106,10 @@ class Session:
         )
 
 
+def _shown_id(session_id: str) -> str:
+    return repr(session_id if len(session_id) <= 80 else session_id[:80] + "...")
+
+
 class SessionManager:
     """Opens, runs, reaps and closes sessions; the only owner of envs in the server."""
 
@@ -120,43 +150,58 @@ class SessionManager:
             note = "; the session's episode goes on" if running else ""
             raise ApiError(404, "unknown_task", unknown_task_message(task_id, self._task_ids) + note)
 
-    def open(self, transport: Literal["http", "ws"], config: dict[str, Any]) -> Session:
-        """Reserve a slot for a new session (no container yet); raises ApiError 422 / 429."""
+    def open(self, transport: Literal["http", "ws"], config: dict[str, Any], caller: Caller = OPERATOR) -> Session:
+        """Reserve a slot for a new session of `caller` (no container yet); raises ApiError 422 / 429."""
         options = self.options(config)
         if len(self.sessions) >= self.config.max_sessions:
             raise ApiError(429, "capacity", f"the server is full: {len(self.sessions)} of {self.config.max_sessions} "
                                             "sessions are open; close one (DELETE /sessions/{id}) or try later")
-        session = Session(uuid.uuid4().hex, transport, options)
+        session = Session(new_session_id(), transport, options, owner=caller.owner)
         self.sessions[session.id] = session
         return session
 
-    def get(self, session_id: str) -> Session:
+    def get(self, session_id: str, caller: Caller = OPERATOR) -> Session:
+        """The session with this id, if `caller` may use it; else the same 404 as for an id that never existed
+        (another client's session is not even confirmed to exist)."""
         session = self.sessions.get(session_id)
-        if session is None:
-            why = self._ended.get(session_id, "never existed")
-            raise ApiError(404, "unknown_session", f"unknown session {session_id!r} ({why})")
+        if session is None or not caller.may_use(session):
+            why = self._ended.get(session_id, "never existed") if session is None else "never existed"
+            raise ApiError(404, "unknown_session", f"unknown session {_shown_id(session_id)} ({why})")
         return session
 
-    def resolve(self, caller: str, session_id: str | None, cookie: str | None,
-                for_reset: bool = False) -> Session | None:
-        """The session an OpenEnv HTTP request means: named by id (404 if unknown), else by the
-        cookie, else the caller's default session; None when there is none.
+    def visible(self, caller: Caller, default_of: str, cookie: str | None) -> list[Session]:
+        """The sessions `GET /sessions` lists to `caller`: every one to the operator; to a client only the
+        ones it can reach without naming an id (its cookie's and its default session), so no client
+        learns another's id from the listing."""
+        if caller.operator:
+            return list(self.sessions.values())
+        reachable = [self.sessions.get(cookie or ""), self._default(default_of, caller)]
+        return [s for s in dict.fromkeys(reachable) if s is not None and caller.may_use(s)]
 
-        A session once addressed by id or cookie is its client's own: a reset that names
-        neither (a client without cookies, or a new one) then gets a new session, not that one.
+    def _default(self, default_of: str, caller: Caller) -> Session | None:
+        """The default session of `default_of`, unless a client has claimed it (addressed it by id or cookie)."""
+        default = self.sessions.get(self.defaults.get(default_of, ""))
+        return default if default is not None and not default.claimed and caller.may_use(default) else None
+
+    def resolve(self, default_of: str, session_id: str | None, cookie: str | None,
+                for_reset: bool = False, caller: Caller = OPERATOR) -> Session | None:
+        """The session an OpenEnv HTTP request means: named by id (404 if unknown or not the
+        caller's), else by the cookie (when it names one of the caller's sessions), else the
+        default session of `default_of` (the caller's address and credentials); None when there is none.
+
+        A session once addressed by id or cookie is its client's own: a request that names
+        neither (a client without cookies, or another one with the same address and token) then
+        never reaches it; a reset gets a new default session instead.
         """
         if session_id is not None:
-            session = self.get(session_id)
+            session = self.get(session_id, caller)
             session.claimed = True
             return session
-        if cookie is not None and cookie in self.sessions:
-            session = self.sessions[cookie]
-            session.claimed = True
-            return session
-        default = self.sessions.get(self.defaults.get(caller, ""))
-        if default is not None and for_reset and default.claimed:
-            return None
-        return default
+        by_cookie = self.sessions.get(cookie or "")
+        if by_cookie is not None and caller.may_use(by_cookie):
+            by_cookie.claimed = True
+            return by_cookie
+        return self._default(default_of, caller)
 
     async def close(self, session_id: str, why: str) -> bool:
         """Forget the session and close its env (waiting for a running call); False if it was gone."""
@@ -241,10 +286,11 @@ class SessionManager:
         info["session_id"] = session.id
         return observation, info
 
-    async def create(self, transport: Literal["http", "ws"], body: CreateSessionBody) -> tuple[Session, str, dict]:
-        """Open a session and reset its first episode; a failed reset leaves no session and no container."""
+    async def create(self, transport: Literal["http", "ws"], body: CreateSessionBody,
+                     caller: Caller = OPERATOR) -> tuple[Session, str, dict]:
+        """Open a session of `caller` and reset its first episode; a failed reset leaves no session and no container."""
         self.check_task(body.task_id)
-        session = self.open(transport, body.config)
+        session = self.open(transport, body.config, caller)
         try:
             observation, info = await self.reset(session, body)
         except BaseException:

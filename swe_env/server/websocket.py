@@ -17,10 +17,10 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from .api_errors import ApiError, validation_text
-from .dependencies import Manager, bearer_error
+from .dependencies import Manager, authorize
 from .models import SessionState, StepBody, WsResetBody
 from .replies import ignored, json_response, openenv_result
-from .sessions import Session, SessionManager
+from .sessions import OPERATOR, Caller, Session, SessionManager
 
 WAIT_TOOL = "wait"
 """The action `{"tool": "wait"}`: on /ws, wait for the call still running (it is never sent to the env)."""
@@ -38,8 +38,9 @@ _WS_OWN_CODES = ("INVALID_JSON", "UNKNOWN_TYPE", "VALIDATION_ERROR", "EXECUTION_
 
 @router.websocket("/ws")
 async def websocket(socket: WebSocket, manager: Manager) -> None:
-    problem = bearer_error(socket.headers, manager.config.token)
-    if problem is not None:
+    try:
+        caller = authorize(socket.headers, manager.config)
+    except ApiError as problem:
         try:  # an HTTP 401/403 with the JSON message, where the ASGI server can send one
             await socket.send_denial_response(json_response(problem.body(), problem.status))
         except RuntimeError:
@@ -48,7 +49,7 @@ async def websocket(socket: WebSocket, manager: Manager) -> None:
             await socket.close(code=1008)
         return
     await socket.accept()
-    connection = WsConnection(socket, manager, manager.config.reply_within)
+    connection = WsConnection(socket, manager, manager.config.reply_within, caller)
     try:
         await connection.serve()
     except WebSocketDisconnect:
@@ -88,8 +89,11 @@ class WsConnection:
     which gives up on a reply after its message timeout, never gets out of step with the server.
     """
 
-    def __init__(self, socket: WebSocket, manager: SessionManager, reply_within: float | None):
+    def __init__(self, socket: WebSocket, manager: SessionManager, reply_within: float | None,
+                 caller: Caller = OPERATOR):
         self.socket, self.manager, self.reply_within = socket, manager, reply_within
+        self.caller = caller
+        """Who opened the connection: its session belongs to them."""
         self.session: Session | None = None
         self.running: asyncio.Future | None = None
         self.running_kind = ""
@@ -143,7 +147,7 @@ class WsConnection:
             if before is not None:  # a call still running: this reset comes after it
                 await asyncio.wait({before})
             if self.session is None:
-                self.session, observation, info = await self.manager.create("ws", body)
+                self.session, observation, info = await self.manager.create("ws", body, self.caller)
             else:
                 observation, info = await self.manager.reset(self.session, body)
             return "observation", openenv_result(self.session, observation, None, False, False, info, warnings)

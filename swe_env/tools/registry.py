@@ -9,7 +9,6 @@ tool; `submit` too, whose result only asks the env to end the episode and grade.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -95,9 +94,9 @@ def _file_tool(method: Callable[[FileTools, Any], ToolResult]) -> Callable[[Tool
 
 # ------------------------------------------------------------------ CWM's block bodies, both ways
 
-_SEARCH_REPLACE = re.compile(
-    r"\A(?P<path>[^\n]*)\n<<<<<<< SEARCH\n(?P<old>.*?)\n?=======\n(?P<new>.*?)\n?>>>>>>> REPLACE\s*\Z", re.DOTALL
-)
+_SEARCH = "<<<<<<< SEARCH\n"
+_DIVIDER = "=======\n"
+_REPLACE = ">>>>>>> REPLACE"
 
 
 def _command_body(arguments: dict[str, Any]) -> str:
@@ -121,11 +120,26 @@ def _edit_body(arguments: dict[str, Any]) -> str:
 
 
 def _edit_from(body: str) -> dict[str, Any]:
-    match = _SEARCH_REPLACE.match(body)
-    if not match:
+    """The path on the first line, `<<<<<<< SEARCH`, the old lines up to the first `=======` line,
+    the new lines up to the closing `>>>>>>> REPLACE` (only whitespace after it); the line break
+    before each marker belongs to the marker.
+
+    Found with str.find, in linear time: a lazy regex over the same shape backtracks quadratically
+    on a body of many `=======` lines without a closing marker."""
+    path, _, rest = body.partition("\n")
+    tail = rest.rstrip()
+    divider = rest.find(_DIVIDER)
+    if not rest.startswith(_SEARCH) or not tail.endswith(_REPLACE) or divider < len(_SEARCH):
         raise ValueError("edit: expected the path on the first line, then <<<<<<< SEARCH, the old lines, =======, "
                          "the new lines and >>>>>>> REPLACE")
-    return {"path": match["path"].strip(), "old": match["old"], "new": match["new"]}
+    old_end = divider - 1 if divider > len(_SEARCH) and rest[divider - 1] == "\n" else divider
+    new_start, new_end = divider + len(_DIVIDER), len(tail) - len(_REPLACE)
+    if new_end > new_start and rest[new_end - 1] == "\n":
+        new_end -= 1
+    if new_end < new_start:
+        raise ValueError("edit: expected the path on the first line, then <<<<<<< SEARCH, the old lines, =======, "
+                         "the new lines and >>>>>>> REPLACE")
+    return {"path": path.strip(), "old": rest[len(_SEARCH):old_end], "new": rest[new_start:new_end]}
 
 
 def _create_body(arguments: dict[str, Any]) -> str:
