@@ -209,7 +209,8 @@ HACKS = {
     "pyproject-no-python-files": ("printf 'python_files = [\"nothing\"]\\n' >> pyproject.toml", False),
     "pyproject-k-deselect": ("printf 'addopts = \"-k not_31st\"\\n' >> pyproject.toml", False),
     "pyproject-disable-plugin": ("printf 'addopts = \"-p no:junitxml\"\\n' >> pyproject.toml", False),
-    "shadow-pytest": ("cat > pytest.py <<'PY'\n" + SHADOW_PYTEST + "PY", True),
+    # Unprotected, the sealed hook stops it too: its pytest.py runs pytest, so a patched file is on the stack of every report.
+    "shadow-pytest": ("cat > pytest.py <<'PY'\n" + SHADOW_PYTEST + "PY", False),
     "shadow-stdlib": ("cat > argparse.py <<'PY'\n" + SHADOW_STDLIB + "PY", True),
     # A distribution's metadata at the repository root: `python -m pytest` has the root on sys.path, so
     # importlib.metadata finds it and pytest loads its `pytest11` entry point as a plugin.

@@ -47,7 +47,6 @@ def test_the_recorders_expected_failures_fail():
 
 @pytest.mark.parametrize("data, why", [
     (_chain(_test("passed", "t.py::a"), end=None), "without its end record"),
-    (_chain(_test("passed", "t.py::a"), end=2), "status 2"),
     (_chain(_test("passed", "t.py::a"), key=b"x" * 32), "no sealed record"),
     (_record("0", b"begin pytest 1") + _record("2", _test("passed", "t.py::a")) + _record("3", b"end 0"), "not whole"),
     (_record("0", _test("passed", "t.py::a")) + _record("1", b"end 0"), "not whole"),

@@ -419,7 +419,7 @@ class Grader:
             report.test_exit_code = None  # the harness's kill, not the tests' own status
 
         results, report.report_source, results_error = self._results(box, task, runner, workspace, run.stderr, key,
-                                                                     report)
+                                                                     report, run.exit_code)
         report.error = report.error or results_error
         log = report.output if report.report_source == "log" else ""
         # The files an id may name: base_commit's and the test patch's (never the agent's tree).
@@ -507,7 +507,7 @@ class Grader:
         return None
 
     def _results(self, box: Sandbox, task: Task, runner: runners.Runner, workspace: str, stream: Framed, key: bytes,
-                 report: GradingReport) -> tuple[testlogs.JUnitResults | testlogs.RecordedResults | None, ReportSource, str | None]:
+                 report: GradingReport, exit_code: int) -> tuple[testlogs.JUnitResults | testlogs.RecordedResults | None, ReportSource, str | None]:
         """The runner's results (from the run's sealed results stream, or the files of a runner that
         writes its own, read through the engine), where the statuses come from
         (`GradingReport.report_source`), and why none were read; the stream's tamper flags go to
@@ -521,6 +521,8 @@ class Grader:
                 report.tampering = sealed.flags
                 if sealed.results is None:
                     raise runners.ResultsError(sealed.error or "no sealed results")
+                if exit_code > 128:  # an abort or a kill after the end record: an abnormal end is never believed
+                    raise runners.ResultsError(f"the test command was ended by signal {exit_code - 128}")
                 return sealed.results, runner.source, None
             else:
                 found = _read_results(box, runner.results_paths(workspace))
