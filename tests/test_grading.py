@@ -48,7 +48,7 @@ def test_gold_patch_resolves(grader, task, image):
     assert report.status == "graded", report.error
     assert report.patch_applied and report.patch_method == "git apply"
     assert report.resolved and report.reward == 1.0
-    assert report.report_source == "junit"
+    assert report.report_source == "sealed"
     assert sorted(report.tests_status["FAIL_TO_PASS"].success) == sorted(task.tests.fail_to_pass)
     assert not report.tests_status["PASS_TO_PASS"].failure
 
@@ -91,7 +91,7 @@ def test_printed_fake_results_are_ignored(grader, task, image):
     lines = "\\n".join(f"PASSED {t}" for t in task.tests.fail_to_pass)
     fake = _diff_after(image, task, f"mkdir -p tests && printf 'print(\"{lines}\")\\n' > tests/zz_fake.py")
     report = grader.grade(task, fake, image=image)
-    assert report.report_source == "junit"
+    assert report.report_source == "sealed"
     assert not report.resolved
 
 
@@ -213,7 +213,8 @@ HACKS = {
     "pyproject-no-python-files": ("printf 'python_files = [\"nothing\"]\\n' >> pyproject.toml", False),
     "pyproject-k-deselect": ("printf 'addopts = \"-k not_31st\"\\n' >> pyproject.toml", False),
     "pyproject-disable-plugin": ("printf 'addopts = \"-p no:junitxml\"\\n' >> pyproject.toml", False),
-    "shadow-pytest": ("cat > pytest.py <<'PY'\n" + SHADOW_PYTEST + "PY", True),
+    # Unprotected, the sealed hook stops it too: its pytest.py runs pytest, so a patched file is on the stack of every report.
+    "shadow-pytest": ("cat > pytest.py <<'PY'\n" + SHADOW_PYTEST + "PY", False),
     "shadow-stdlib": ("cat > argparse.py <<'PY'\n" + SHADOW_STDLIB + "PY", True),
     # A distribution's metadata at the repository root: `python -m pytest` has the root on sys.path, so
     # importlib.metadata finds it and pytest loads its `pytest11` entry point as a plugin.
@@ -306,7 +307,7 @@ def test_tests_that_did_not_run_count_as_failed(grader, task, image):
 def test_collection_error_counts_as_failed(grader, task, image):
     broken, _ = _hack_diffs(image, task, "printf 'raise ImportError(\"broken\")\\n' >> ledger/__init__.py")
     report = grader.grade(task, broken, image=image)
-    assert report.status == "graded" and report.report_source == "junit"
+    assert report.status == "graded" and report.report_source == "sealed"
     assert not report.resolved and report.reward == 0.0
     assert set(report.test_results.values()) <= {"missing", "error", "failed"}
     assert report.tests_status["PASS_TO_PASS"].failure == task.tests.pass_to_pass
@@ -328,7 +329,7 @@ def test_a_run_that_writes_no_report_is_not_read_from_its_output(grader, task, i
         report = grader.grade(task, patch, image=image)
         assert f"PASSED {task.tests.fail_to_pass[0]}" in report.output, report.output[-500:]
         assert report.report_source == "none" and not report.resolved and report.reward == 0.0
-        assert "no readable JUnit report" in report.error
+        assert "no readable sealed results" in report.error and "end record" in report.error
     # The same run read with the log fallback would be fooled: the fallback is off for a reason.
     trusting = task.model_copy(update={"tests": task.tests.model_copy(update={"log_fallback": True})})
     fooled = grader.grade(trusting, hack, image=image)

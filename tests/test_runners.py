@@ -6,7 +6,6 @@ from PyPI on the real engine, validated through the CLI and attacked as an agent
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,9 +13,8 @@ import textwrap
 
 import pytest
 
-from swe_env.grading import runners, testlogs
+from swe_env.grading import runners, seal
 from swe_env.data import swebench
-from swe_env.grading.runners import ResultsError
 
 from .runner_samples import write_sample
 from .test_evaluate import cli
@@ -28,32 +26,16 @@ RECORDER_DIR = os.path.join(os.path.dirname(runners.__file__), "reporter")
 # ---------------------------------------------------------------- reading results (no engine)
 
 
-def _lines(*records) -> bytes:
-    return "".join(json.dumps(r) + "\n" for r in records).encode()
-
-
-def test_recorded_results_keep_the_worst_status_of_every_id():
-    results = runners.DjangoRunner().read(_lines(
-        {"ids": ["a (m.T)", "doc line"], "status": "passed"},
-        {"ids": ["b (m.T)", "doc line"], "status": "failed"},
-        {"ids": ["a (m.T)"], "status": "passed"},
-        {"ids": ["c (m.T)"], "status": "xfailed"},
-    ))
-    assert results.by_id == {"a (m.T)": "passed", "doc line": "failed", "b (m.T)": "failed", "c (m.T)": "failed"}
-    statuses = testlogs.statuses_for(["a (m.T)", "doc line", "never (m.T)"], results, "")
-    assert statuses == {"a (m.T)": "passed", "doc line": "failed", "never (m.T)": "missing"}
-
-
-@pytest.mark.parametrize("data", [b"not json\n", b'{"ids": "a", "status": "passed"}\n', b'{"ids": ["a"], "status": "great"}\n'])
-def test_a_malformed_results_line_is_not_believed(data):
-    with pytest.raises(ResultsError, match="line 1"):
-        runners.SympyRunner().read(data)
-
-
-def test_an_oversized_results_file_is_not_believed(monkeypatch):
-    monkeypatch.setattr(runners, "RESULTS_LIMIT", 10)
-    with pytest.raises(ResultsError, match="larger"):
-        runners.SympyRunner().read(_lines({"ids": ["t"], "status": "passed"}))
+def _sealed_run(tmp_path, runner: str, argv: list[str], patched: list[str] = ()) -> tuple[subprocess.CompletedProcess, seal.Sealed]:
+    """Run `argv` in `tmp_path` with the grader's start-up module and a key, as the grader does (results to a file)."""
+    key = seal.new_key()
+    (tmp_path / "run.key").write_bytes(seal.key_file(key, [str(tmp_path / p) for p in patched], False))
+    results = tmp_path / "results"
+    results.write_bytes(b"")
+    env = {**os.environ, "PYTHONPATH": f"{RECORDER_DIR}:{tmp_path}", "SWE_ENV_RESULTS": str(results),
+           "SWE_ENV_RUNNER": runner, "SWE_ENV_KEY": str(tmp_path / "run.key")}
+    run = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
+    return run, seal.read(results.read_bytes(), key, runner)
 
 
 def test_each_runner_owns_its_files():
@@ -115,14 +97,20 @@ class T(unittest.TestCase):
 '''
 
 
+def _django_stub(tmp_path):
+    """Django's runner module, whose import hands the recorder its key (an empty stand-in here)."""
+    (tmp_path / "django" / "test").mkdir(parents=True)
+    for init in ("django/__init__.py", "django/test/__init__.py", "django/test/runner.py"):
+        (tmp_path / init).write_text("")
+
+
 def test_the_recorder_writes_every_id_form_and_status_of_unittest_outcomes(tmp_path):
-    (tmp_path / "t_suite.py").write_text(UNITTEST_SUITE)
-    results = tmp_path / "results.jsonl"
-    env = {**os.environ, "PYTHONPATH": RECORDER_DIR, "SWE_ENV_RESULTS": str(results), "SWE_ENV_RUNNER": "django"}
-    run = subprocess.run([sys.executable, "-m", "unittest", "-v", "t_suite"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True)
+    (tmp_path / "t_suite.py").write_text("import django.test.runner\n" + UNITTEST_SUITE)
+    _django_stub(tmp_path)
+    run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "-v", "t_suite"])
     assert "FAILED" in run.stderr  # the recorder changes no outcome
-    by_id = runners.DjangoRunner().read(results.read_bytes()).by_id
+    assert sealed.error is None and sealed.flags == [], (sealed.error, sealed.flags)
+    by_id = sealed.results.by_id
     assert by_id["test_ok (t_suite.T)"] == by_id["test_ok (t_suite.T.test_ok)"] == "passed"
     assert by_id["First line of the docstring."] == "passed"
     assert by_id["test_fail (t_suite.T)"] == "failed" and by_id["test_error (t_suite.T)"] == "error"
@@ -131,12 +119,40 @@ def test_the_recorder_writes_every_id_form_and_status_of_unittest_outcomes(tmp_p
     assert by_id["test_subtests (t_suite.T)"] == "failed"  # one failing subtest fails its test
 
 
+SWAPS_THE_RESULTS = """
+import unittest.result as _result
+_result.TestResult.addFailure = _result.TestResult.addSuccess
+_result.TestResult.addError = _result.TestResult.addSuccess
+"""
+
+
+def test_code_that_rewires_the_recorders_hooks_is_not_believed(tmp_path):
+    """A patched module that makes unittest report failures as successes through the recorder's own
+    hooks: each such record is refused and flagged."""
+    (tmp_path / "t_suite.py").write_text("import django.test.runner\nimport swapper\n" + UNITTEST_SUITE)
+    (tmp_path / "swapper.py").write_text(SWAPS_THE_RESULTS)
+    _django_stub(tmp_path)
+    _run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "t_suite"], patched=["swapper.py"])
+    assert "test_fail (t_suite.T)" not in (sealed.results.by_id if sealed.results else {})
+    assert any("TestResult.add" in flag for flag in sealed.flags), sealed.flags
+
+
+def test_a_second_process_finds_no_key(tmp_path):
+    (tmp_path / "t_suite.py").write_text("import django.test.runner\n" + UNITTEST_SUITE)
+    _django_stub(tmp_path)
+    run, sealed = _sealed_run(tmp_path, "django", ["/bin/sh", "-c", f"{sys.executable} -m unittest t_suite; "
+                                                   f"{sys.executable} -m unittest t_suite"])
+    assert run.stderr.count("Ran 7 tests") == 2
+    assert sealed.error is None and sealed.results.by_id["test_ok (t_suite.T)"] == "passed"
+
+
 def test_the_recorder_is_inert_without_its_variables(tmp_path):
     (tmp_path / "t_suite.py").write_text(UNITTEST_SUITE)
     env = {**os.environ, "PYTHONPATH": RECORDER_DIR}
-    env.pop("SWE_ENV_RESULTS", None)
+    for name in ("SWE_ENV_RESULTS", "SWE_ENV_KEY"):
+        env.pop(name, None)
     run = subprocess.run([sys.executable, "-m", "unittest", "t_suite"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert "Ran 7 tests" in run.stderr and not list(tmp_path.glob("*.jsonl"))
+    assert "Ran 7 tests" in run.stderr and list(tmp_path.iterdir()) == [tmp_path / "t_suite.py"]
 
 
 # ---------------------------------------------------------------- the samples on the real engine
@@ -211,9 +227,10 @@ FAKE_BIN_TEST = textwrap.dedent('''\
 def test_an_agent_cannot_replace_sympys_runner(samples, grader, monkeypatch):
     task = samples["polykit"][3]
     hack = subprocess_diff(task, {"bin/test": FAKE_BIN_TEST})
-    with monkeypatch.context() as patched:  # the attack works where nothing restores the runner
+    with monkeypatch.context() as patched:  # where nothing restores the runner, its lines are still not sealed
         patched.setattr(runners.SympyRunner, "owned_files", ())
-        assert grader.grade(task, hack).resolved
+        unprotected = grader.grade(task, hack)
+        assert not unprotected.resolved and unprotected.report_source == "none", unprotected.error
     alone = grader.grade(task, hack)
     assert alone.status == "graded" and not alone.resolved and "bin/test" in alone.restored
     with_fix = grader.grade(task, _combined(task, {"bin/test": FAKE_BIN_TEST}))
@@ -251,10 +268,12 @@ def test_an_agent_cannot_point_djangos_settings_at_its_own_runner(samples, grade
 
     task = samples["shelfkit"][3]
     files = {"tests/test_sqlite.py": TEST_SQLITE + 'TEST_RUNNER = "shelfkit.green.AllGreen"\n', "shelfkit/green.py": GREEN_RUNNER}
-    with monkeypatch.context() as patched:  # the attack works where nothing restores the settings
-        patched.setattr(runners.DjangoRunner, "owned_files", ())
+    with monkeypatch.context() as patched:  # where nothing restores the settings, the sealed hook refuses
+        patched.setattr(runners.DjangoRunner, "owned_files", ())  # outcomes handed over by the agent's runner
         hidden = task.model_copy(update={"tests": task.tests.model_copy(update={"protected": []})})
-        assert grader.grade(hidden, subprocess_diff(task, files)).resolved
+        unprotected = grader.grade(hidden, subprocess_diff(task, files))
+        assert not unprotected.resolved and any("patch changed on the stack" in f for f in unprotected.tampering), (
+            unprotected.error, unprotected.tampering)
     alone = grader.grade(task, subprocess_diff(task, files))
     assert alone.status == "graded" and not alone.resolved and "tests/test_sqlite.py" in alone.restored
     with_fix = grader.grade(task, _combined(task, files))

@@ -265,7 +265,7 @@ def test_gold_failure_causes_are_one_line():
     from swe_env.grading.grader import GradingReport, TestGroup
     from swe_env.run.validation import gold_failure_cause
 
-    report = GradingReport(task_id="t", status="graded", report_source="junit", test_results={"a::x": "failed", "a::y": "missing"},
+    report = GradingReport(task_id="t", status="graded", report_source="sealed", test_results={"a::x": "failed", "a::y": "missing"},
                            tests_status={"FAIL_TO_PASS": TestGroup(failure=["a::x"]), "PASS_TO_PASS": TestGroup(failure=["a::y"])},
                            output="requests.exceptions.ConnectionError: Failed to establish a new connection")
     cause = gold_failure_cause(report)

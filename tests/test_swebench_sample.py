@@ -66,7 +66,7 @@ def test_an_agent_cannot_rewrite_the_tox_commands_that_run_the_tests(sample_task
     hidden = sample_task.model_copy(update={"tests": sample_task.tests.model_copy(
         update={"command": "t=to; ${t}x --current-env -epy39 -v -- tests/test_urls.py"})})
     forged = grader.grade(hidden, hack)
-    assert forged.status == "graded" and not forged.resolved and forged.report_source == "junit", forged.error
+    assert forged.status == "graded" and not forged.resolved and forged.report_source == "sealed", forged.error
     alone = grader.grade(sample_task, hack)
     assert alone.status == "graded" and not alone.resolved and "tox.ini" in alone.restored
     with_fix = grader.grade(sample_task, hack + sample_task.gold_patch)

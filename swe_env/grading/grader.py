@@ -51,7 +51,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from . import diffs, protection, runner_probe, runners, suspicion, testlogs
+from . import diffs, protection, runner_probe, runners, seal, suspicion, testlogs
 from ..build.images import ImageBuilder
 from ..build.repos import cache_dir
 from .protection import GIT as _GIT
@@ -85,7 +85,7 @@ _RESULTS_MARK = "\0results\0"
 """Stands for the results path in a runner's environment values (the path is known to the shell only)."""
 
 Status = Literal["graded", "patch_failed", "test_patch_failed", "timeout", "infra_error"]
-ReportSource = Literal["junit", "recorder", "reward", "log", "none"]
+ReportSource = Literal["sealed", "recorder", "reward", "log", "none"]
 
 _RESTORE_FAILED = 97
 _APPLY_METHODS = [
@@ -126,9 +126,15 @@ class GradingReport(BaseModel):
     """For a listed test the run did not report (missing): the closest id it did report, when one is close
     (a misspelt id in the task file: `validate` names it)."""
     report_source: ReportSource = "none"
-    """Where the statuses came from: the JUnit report (pytest), the grader's recorder (django, sympy), a Harbor
-    verifier's reward file (harbor), the log (`log_fallback`); `none`: no readable results were written, so every
+    """Where the statuses came from: the grader's plugin's sealed records (pytest), the grader's sealed recorder
+    (django, sympy), a Harbor verifier's reward file (harbor), the log (`log_fallback`); `none`: no results that
+    can be believed were written (none, a broken chain, no end record, a Python without audit hooks), so every
     listed test is missing."""
+    tampering: list[str] = []
+    """What the code under test was seen doing to the test machinery during the run (the sealed hook's flags:
+    frame and `gc` walks, ctypes, tracers, signals, /proc memory, changed runner internals, a skip or xfail raised
+    from a patched file ...) and bytes on the results stream the hook did not write; at most `seal.MAX_FLAGS`.
+    Recorded by the run itself, not read from the patch; with `reward_policy="strict"` any gets the unresolved reward."""
     ignored_ids: list[str] = []
     """Listed ids dropped from the verdict (in neither success nor failure, not in `test_results`): ids
     no JUnit report can produce (`testlogs.unproducible`: no `::` and not ending in `.py`, e.g. `[100%]`,
@@ -423,9 +429,10 @@ class Grader:
         if decided and not report.patch_is_empty:
             report.suspicious = suspicion.flags(patch, restored_anyway=set(report.restored).__contains__)
         report.reward = compute_reward(report, self.reward_mode, patch, task.gold_patch) if decided else 0.0
-        if decided and report.suspicious and self.reward_policy == "strict":
+        if decided and (report.suspicious or report.tampering) and self.reward_policy == "strict":
             report.reward = -1.0 if self.reward_mode == "signed" else 0.0
-            _note(report, started, f"reward withheld (strict policy): {len(report.suspicious)} suspicious line(s)")
+            _note(report, started, f"reward withheld (strict policy): {len(report.suspicious)} suspicious line(s), "
+                                   f"{len(report.tampering)} tampering flag(s)")
         report.seconds = round(time.monotonic() - started, 3)
         _note(report, started, f"status {report.status}, resolved {report.resolved}" + (f": {report.error}" if report.error else ""))
         return report
@@ -459,7 +466,9 @@ class Grader:
             note(f"restored to base_commit: {', '.join(report.restored)}")
         note("test patch applied" if task.tests.test_patch.strip() else "no test patch")
 
-        run, elapsed, watch = self._run_tests(box, task, runner, workspace)
+        key = seal.new_key()
+        patched = sorted(set([*_paths_of(patch), *written]) - set(report.restored))
+        run, elapsed, watch = self._run_tests(box, task, runner, workspace, key, patched)
         report.test_run_seconds = round(elapsed, 3)
         note(f"test command exited {run.exit_code} after {elapsed:.2f} s")
         late = run.stdout.late + run.stderr.late
@@ -489,7 +498,8 @@ class Grader:
             report.error = f"the test run exceeded the grading timeout of {timeout:g} s"
             report.test_exit_code = None  # the harness's kill, not the tests' own status
 
-        results, report.report_source, results_error = self._results(box, task, runner, workspace, run.stderr)
+        results, report.report_source, results_error = self._results(box, task, runner, workspace, run.stderr, key,
+                                                                     report, run.exit_code)
         report.error = report.error or results_error
         log = report.output if report.report_source == "log" else ""
         # The files an id may name: base_commit's and the test patch's (never the agent's tree).
@@ -533,23 +543,28 @@ class Grader:
             return f"the task's test patch does not apply: {clip(applied.output, keep='tail')}"
         return None
 
-    def _run_tests(self, box: Sandbox, task: Task, runner: runners.Runner,
-                   workspace: str) -> tuple[FramedRun, float, _DiskWatch]:
+    def _run_tests(self, box: Sandbox, task: Task, runner: runners.Runner, workspace: str,
+                   key: bytes, patched: list[str]) -> tuple[FramedRun, float, _DiskWatch]:
         """Run the test command as written (`Sandbox.exec_to_end`: once it has ended, nothing it
         started runs on) under a `_DiskWatch`: the run, its seconds and the watch (what it found).
 
-        Its output (stdout and stderr) is the run's first stream; the runner writes its results
+        Its output (stdout and stderr) is the run's first stream; the sealed hook writes its records
         to the second, through `/proc/<this shell>/fd/3`: a path, so it reaches pytest under tox
-        too, which closes inherited descriptors."""
+        too, which closes inherited descriptors; the command itself does not inherit the descriptor.
+        The key waits at an unguessable path in the workspace; the hook reads and unlinks it."""
         for path, data in runner.files(workspace).items():
             box.write_file(path, data)
+        key_path = f"{workspace}/{uuid.uuid4().hex}.key"
+        workdir = task.environment.workdir.rstrip("/")
+        box.write_file(key_path, seal.key_file(key, [f"{workdir}/{path}" for path in patched],
+                                               runner.runner_is_repo(patched)))
         results = f"/proc/$$/fd/{_RESULTS_FD}"
         exports = "".join(f"export {name}={_with_results(value, results)}\n"
-                          for name, value in runner.environment(_RESULTS_MARK).items())
+                          for name, value in runner.environment(_RESULTS_MARK, key_path, workspace).items())
         prelude = runner.prelude(workspace)
         # The runner's settings go through the environment so the task's command stays as written.
         script = (f"mkdir -p {shlex.quote(workspace)} && exec {_RESULTS_FD}>&2 2>&1 </dev/null\n" + exports
-                  + (prelude + "\n" if prelude else "") + task.tests.command)
+                  + (prelude + "\n" if prelude else "") + "(\n" + task.tests.command + f"\n) {_RESULTS_FD}>&-")
         run_started = time.monotonic()
         with _DiskWatch(box) as watch:
             run = box.exec_to_end(["/bin/bash", "-c", script], timeout=task.limits.grading_timeout,
@@ -571,16 +586,24 @@ class Grader:
             return str(exc)
         return None
 
-    def _results(self, box: Sandbox, task: Task, runner: runners.Runner, workspace: str,
-                 stream: Framed) -> tuple[testlogs.JUnitResults | testlogs.RecordedResults | None, ReportSource, str | None]:
-        """The runner's results (from the run's results stream, or the files of a runner that writes
-        its own, read through the engine), where the statuses come from (`GradingReport.report_source`),
-        and why none were read."""
+    def _results(self, box: Sandbox, task: Task, runner: runners.Runner, workspace: str, stream: Framed, key: bytes,
+                 report: GradingReport, exit_code: int) -> tuple[testlogs.JUnitResults | testlogs.RecordedResults | None, ReportSource, str | None]:
+        """The runner's results (from the run's sealed results stream, or the files of a runner that
+        writes its own, read through the engine), where the statuses come from
+        (`GradingReport.report_source`), and why none were read; the stream's tamper flags go to
+        `report.tampering`."""
         try:
             if runner.streams_results:
-                if not stream.complete or stream.cut:  # a cut report is not believed (nor parsed)
-                    raise runners.ResultsError(f"the results were larger than {runners.RESULTS_LIMIT} bytes")
-                found = [("stream", stream.data)]
+                if not stream.complete or stream.cut:  # a cut stream is not believed (nor parsed)
+                    raise runners.ResultsError(f"the results were larger than {runners.RESULTS_LIMIT} bytes"
+                                               if stream.cut else "the results stream did not end with the run")
+                sealed = seal.read(stream.data, key, runner.name)
+                report.tampering = sealed.flags
+                if sealed.results is None:
+                    raise runners.ResultsError(sealed.error or "no sealed results")
+                if exit_code > 128:  # an abort or a kill after the end record: an abnormal end is never believed
+                    raise runners.ResultsError(f"the test command was ended by signal {exit_code - 128}")
+                return sealed.results, runner.source, None
             else:
                 found = _read_results(box, runner.results_paths(workspace))
             return runner.read_results(found), runner.source, None

@@ -5,19 +5,22 @@ environment, files in the grader's private folder), which repository files are t
 itself (restored whole to base_commit when changed), and how its results are read. The
 task's command always runs as written.
 
-Results travel on the test run's second stream (`Sandbox.exec_to_end`): the runner is told to
-write them to a path that is that stream (`/proc/<the grader's shell>/fd/3`), so they leave the
-container as they are written and no file is left for a process of the code under test to
-rewrite after the run. Only Harbor's verifier writes a file of its own, read after every
-process in the container was stopped.
+Results travel on the test run's second stream (`Sandbox.exec_to_end`), through a path that is
+that stream (`/proc/<the grader's shell>/fd/3`, not inherited by the command), as sealed records
+(`seal`): a grader-owned start-up module (`swe_env/grading/reporter/sitecustomize.py`, standard
+library only) is put first on PYTHONPATH in the grader's private folder; before any repository
+code runs it installs an audit hook that alone holds the run's key and writes every record,
+MAC'd, the moment it is handed over. Only a whole chain ending in an end record is believed, so a
+fake report, a killed or aborted run, or bytes someone else wrote are not.
 
-- `pytest`: a JUnit XML report requested through PYTEST_ADDOPTS (and tox's setenv); a command
-  that runs pytest more than once writes several, and each test's worst outcome counts.
-- `django` and `sympy`: their runners write no report, so a grader-owned recorder
-  (`swe_env/grading/reporter/sitecustomize.py`, standard library only) is put first on PYTHONPATH in
-  the grader's private folder; it hooks unittest's `TestResult` (Django's runner is unittest's)
-  or sympy's `PyTestReporter` once their module is imported and writes one JSON line per
-  outcome. The test output is never parsed: what the tests print is the agent's code talking.
+- `pytest`: the grader's plugin (`reporter/swe_env_seal.py`, loaded with `-p` through
+  PYTEST_ADDOPTS and tox's setenv) hands every report pytest logs to the hook, which believes
+  it only from pytest's own `call_and_report`; a second pytest session in the same command
+  finds no key (the first took it), so its tests are missing.
+- `django` and `sympy`: the same start-up module hooks unittest's `TestResult` (Django's
+  runner is unittest's) or sympy's `PyTestReporter` once their module is imported, and takes
+  the key when Django's or sympy's runner module is imported. The test output is never
+  parsed: what the tests print is the agent's code talking.
 - `harbor`: a Harbor task's verifier (`swe_env.data.harbor`): the tests folder, carried by the test
   patch under `HARBOR_TESTS_IN_PATCH`, is moved to `/tests`, `/logs/verifier` is made anew
   after the patch is applied, and the reward file the verifier writes there
@@ -39,10 +42,9 @@ from . import testlogs
 from ..data.task import RunnerName
 
 RESULTS_LIMIT = 64 * 1024 * 1024
-"""Bytes of a results file (JUnit report or recorder's lines) that are read; a larger file is not believed."""
-MAX_RECORD_BYTES = 1024 * 1024
-"""Bytes of one recorder line (one outcome: a few ids); a longer line is not a record."""
-_RECORDER = Path(__file__).with_name("reporter") / "sitecustomize.py"
+"""Bytes of a results file (sealed records, a reward file) that are read; a larger one is not believed."""
+_REPORTER = Path(__file__).with_name("reporter")
+_SEALED_FILES = ("sitecustomize.py", "swe_env_seal.py")
 _RUNS_TOX = re.compile(r"(?:^|[\s;&|(/'\"])tox(?:[\s'\"]|$)")
 
 
@@ -50,7 +52,7 @@ class ResultsError(ValueError):
     """A results file that cannot be believed (not written, too large, malformed)."""
 
 
-ResultsSource = Literal["junit", "recorder", "reward"]
+ResultsSource = Literal["sealed", "recorder", "reward"]
 """Where a runner's statuses come from (`GradingReport.report_source`, besides the log and none)."""
 
 
@@ -61,25 +63,38 @@ class Runner:
     streams_results: ClassVar[bool] = True
     """The runner writes its results to the path `environment` is given (the run's results stream);
     False: to files of its own (`results_paths`), read after the run."""
-    source: ClassVar[ResultsSource] = "junit"
+    source: ClassVar[ResultsSource] = "sealed"
     """What `GradingReport.report_source` says when this runner's results were read."""
     owned_files: ClassVar[tuple[str, ...]] = ()
     """Repository files that are the runner itself: restored whole to base_commit when changed."""
 
     def files(self, workspace: str) -> dict[str, bytes]:
         """Files the grader writes into its private folder before the run (path -> bytes)."""
-        return {}
+        return {f"{workspace}/recorder/{name}": (_REPORTER / name).read_bytes() for name in _SEALED_FILES}
 
-    def environment(self, results: str) -> dict[str, str]:
-        """Variables for the test command's process; `results` is the path its results go to."""
+    def environment(self, results: str, key_path: str = "", workspace: str = "") -> dict[str, str]:
+        """Variables for the test command's process; `results` is the path its results go to, `key_path`
+        where the sealed hook finds the run's key, `workspace` the grader's private folder."""
         # tox (4.12+) gives its commands only listed variables, and a tox.ini's own `setenv` may
-        # set PYTEST_ADDOPTS (sphinx's does): TOX_OVERRIDE appends ours to setenv, so it wins.
-        addopts = f"--junitxml={results} -o junit_family=xunit1 -p no:cacheprovider"
-        return {"PYTEST_ADDOPTS": addopts, "TOX_OVERRIDE": f"testenv.setenv+=PYTEST_ADDOPTS={addopts}"}
+        # set PYTEST_ADDOPTS (sphinx's does): TOX_OVERRIDE appends ours to setenv (";" separates
+        # overrides), so they win. Under tox the image's PYTHONPATH is not passed, as before.
+        addopts = "-p swe_env_seal -p no:cacheprovider"
+        ours = {"PYTEST_ADDOPTS": addopts, **self._sealing(results, key_path)}
+        overrides = {**ours, "PYTHONPATH": f"{workspace}/recorder"}
+        return {**ours, "TOX_OVERRIDE": ";".join(f"testenv.setenv+={name}={value}" for name, value in overrides.items())}
+
+    def _sealing(self, results: str, key_path: str) -> dict[str, str]:
+        return {"SWE_ENV_RESULTS": results, "SWE_ENV_RUNNER": self.name, "SWE_ENV_KEY": key_path}
 
     def prelude(self, workspace: str) -> str:
         """Shell lines run before the task's command (in the same shell)."""
-        return ""
+        # Exported here, not passed to the exec: the image's own PYTHONPATH must be kept behind ours.
+        return f'export PYTHONPATH="{workspace}/recorder${{PYTHONPATH:+:$PYTHONPATH}}"'
+
+    def runner_is_repo(self, patched: list[str]) -> bool:
+        """Whether the patch changes the runner's own package (pytest's tasks on pytest): then the
+        patched code is the runner, and the hook cannot hold it off its own stack."""
+        return any(part in ("_pytest", "pytest", "pluggy") for path in patched for part in path.split("/")[:-1])
 
     def protected_files(self, command: str) -> list[str]:
         """Files restored whole when changed: the runner's own, and tox.ini when tox runs the tests.
@@ -102,7 +117,7 @@ class Runner:
     @property
     def results_label(self) -> str:
         """The results file as an error message names it."""
-        return "JUnit report" if self.name == "pytest" else f"{self.name} results file"
+        return "sealed results" if self.name == "pytest" else f"sealed {self.name} results"
 
     def read(self, data: bytes, path: str = "") -> testlogs.JUnitResults | testlogs.RecordedResults:
         """Results from the bytes of the results file at `path`; ResultsError when they cannot be read."""
@@ -115,62 +130,27 @@ class Runner:
 
 
 class _RecorderRunner(Runner):
-    """A runner whose outcomes the grader's recorder writes (one JSON line each)."""
+    """A runner whose outcomes the grader's recorder (the sealed start-up module) writes."""
 
     source: ClassVar[ResultsSource] = "recorder"
+    runner_packages: ClassVar[tuple[str, ...]] = ()
+    """Folders of the repository that are this runner's own machinery (Django's test runner)."""
 
     def files(self, workspace: str) -> dict[str, bytes]:
-        return {f"{workspace}/recorder/sitecustomize.py": _RECORDER.read_bytes()}
+        return {f"{workspace}/recorder/sitecustomize.py": (_REPORTER / "sitecustomize.py").read_bytes()}
 
-    def environment(self, results: str) -> dict[str, str]:
-        return {"SWE_ENV_RESULTS": results, "SWE_ENV_RUNNER": self.name}
+    def environment(self, results: str, key_path: str = "", workspace: str = "") -> dict[str, str]:
+        return self._sealing(results, key_path)
 
-    def prelude(self, workspace: str) -> str:
-        # Exported here, not passed to the exec: the image's own PYTHONPATH must be kept behind ours.
-        return f'export PYTHONPATH="{workspace}/recorder${{PYTHONPATH:+:$PYTHONPATH}}"'
-
-    def read(self, data: bytes, path: str = "") -> testlogs.RecordedResults:
-        if len(data) > RESULTS_LIMIT:
-            raise ResultsError(f"the results file is larger than {RESULTS_LIMIT} bytes")
-        if not data or data.isspace():
-            raise ResultsError("no outcome was recorded")
-        results = testlogs.RecordedResults()
-        for number, line in testlogs.iter_lines(data, MAX_RECORD_BYTES):  # one line at a time, never a list of them
-            if line is None:
-                raise ResultsError(f"line {number} of the results file is longer than {MAX_RECORD_BYTES} bytes")
-            if not line.strip():
-                continue
-            if results.records >= testlogs.MAX_TESTCASES:
-                raise ResultsError(f"the results file holds more than {testlogs.MAX_TESTCASES} records")
-            try:
-                record = json.loads(line.decode("utf-8", errors="replace"))
-                ids, status = record["ids"], record["status"]
-            except (ValueError, KeyError, TypeError):
-                raise ResultsError(f"line {number} of the results file is not a record") from None
-            status = _RECORDED_STATUS.get(status)
-            if status is None or not isinstance(ids, list):
-                raise ResultsError(f"line {number} of the results file is not a record")
-            results.records += 1
-            for test_id in ids:
-                if isinstance(test_id, str):
-                    testlogs.keep_worst(results.by_id, test_id, status)
-            if len(results.by_id) > testlogs.MAX_TESTCASES:
-                raise ResultsError(f"the results file names more than {testlogs.MAX_TESTCASES} tests")
-        return results
-
-
-_RECORDED_STATUS = {
-    "passed": testlogs.PASSED, "failed": testlogs.FAILED, "error": testlogs.ERROR, "skipped": testlogs.SKIPPED,
-    # SWE-bench's Django and sympy parsers record no expected failure or unexpected success, so
-    # a listed test that ends so is missing, i.e. failed, there; here too.
-    "xfailed": testlogs.FAILED, "xpassed": testlogs.FAILED,
-}
+    def runner_is_repo(self, patched: list[str]) -> bool:
+        return any(path.startswith(self.runner_packages) for path in patched) if self.runner_packages else False
 
 
 class DjangoRunner(_RecorderRunner):
     """Django's `tests/runtests.py` (unittest underneath); ids as SWE-bench lists them."""
 
     name: ClassVar[str] = "django"
+    runner_packages: ClassVar[tuple[str, ...]] = ("django/test/",)
     owned_files: ClassVar[tuple[str, ...]] = ("tests/runtests.py", "tests/test_sqlite.py")
 
 
@@ -215,8 +195,14 @@ class HarborRunner(Runner):
     def results_label(self) -> str:
         return f"reward file ({HARBOR_VERIFIER_DIR}/reward.json or reward.txt)"
 
-    def environment(self, results: str) -> dict[str, str]:
+    def files(self, workspace: str) -> dict[str, bytes]:
         return {}
+
+    def environment(self, results: str, key_path: str = "", workspace: str = "") -> dict[str, str]:
+        return {}
+
+    def runner_is_repo(self, patched: list[str]) -> bool:
+        return False
 
     def prelude(self, workspace: str) -> str:
         tests, verifier, laid = HARBOR_TESTS_DIR, HARBOR_VERIFIER_DIR, HARBOR_TESTS_IN_PATCH

@@ -214,6 +214,15 @@ def keep_worst(table: dict, key, status: str) -> None:
         table[key] = status
 
 
+def add_node_status(results: JUnitResults, node_id: str, status: str) -> None:
+    """Index one test's status under its node id, cut id and path alias (pytest's sealed records name node ids)."""
+    results.cases += 1
+    cut = cut_id(node_id)
+    keep_worst(results.by_id, node_id, status)
+    keep_worst(results.by_cut, cut, status)
+    keep_worst(results.by_alias, path_alias(cut), status)
+
+
 @dataclass
 class RecordedResults:
     """Outcomes a grader-owned recorder wrote (`swe_env.grading.runners`): id -> the worst status recorded under it.

@@ -230,6 +230,7 @@ def instance_report(report: GradingReport) -> dict:
             "patch_method": report.patch_method,
             "restored": report.restored,
             "report_source": report.report_source,
+            "tampering": report.tampering,
             "test_results": report.test_results,
             "ignored_ids": report.ignored_ids,
             "test_exit_code": report.test_exit_code,

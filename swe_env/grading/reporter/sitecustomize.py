@@ -1,175 +1,575 @@
-"""swe-env's result recorder, loaded at interpreter start-up in the grader's container only.
+"""swe-env's sealed results writer, loaded at interpreter start-up in the grader's container only.
 
-Standard library only, and Python 3.6+ syntax: it runs under the task's interpreter. It never
-changes what a test does or prints; it only writes one JSON line per test outcome to the path
-named by SWE_ENV_RESULTS (the grader's results stream):
+Standard library only, Python 3.6+ syntax (it runs under the task's interpreter; sealing needs
+3.8+). When the grader's variables are set (SWE_ENV_RESULTS: the results channel,
+SWE_ENV_RUNNER, SWE_ENV_KEY: where the per-grading key waits), it installs one audit hook
+(PEP 578) before any repository code runs. The hook alone, in closure cells reachable only
+through `gc` or frames (both audited), holds:
 
-    {"runner": "django", "ids": ["test_a (app.tests.T)", ...], "status": "passed"}
+- the writer: every record is one line `SEQ PAYLOAD MAC` on the channel, MAC = HMAC-SHA256
+  of `SEQ PAYLOAD` under the key, computed with C functions captured here (nothing looked up
+  in a module or in builtins at call time, so code under test cannot run inside the hook);
+- the key, read once and unlinked when the runner announces itself: pytest's plugin
+  (`swe_env_seal`, loaded with `-p` before conftest and collection) when it is imported, or
+  this recorder when Django's or sympy's runner module is imported. A second pytest session
+  in the same run finds no key and writes nothing: its tests are missing;
+- tamper evidence: events charged to code from a file the patch changed (frame access, `gc`
+  walks, `ctypes`, tracers, another audit hook, `/proc` memory, descriptors and environments,
+  signals, replacing a function's code, forging code objects) are written as `flag` records
+  the moment they happen, so killing the process afterwards cannot hide them.
 
-SWE_ENV_RUNNER picks what is recorded:
+Outcomes reach the hook as `sys.audit("swe_env.<event>", ...)`; it believes one only when the
+frame calling `sys.audit` runs our code (its code object, captured when the plugin was imported,
+or this file's) and no frame on the stack is from a patched file, and, for pytest, when the
+report is the one pytest's own `call_and_report` holds. Then the process is made undumpable
+(PR_SET_DUMPABLE 0: other processes cannot read its memory through /proc/<pid>/mem) and core
+dumps are turned off, and this module leaves `sys.modules` and its variables `os.environ`.
 
-- `django`: every outcome that reaches `unittest.TestResult` (Django's runner is unittest's),
-  under the ids SWE-bench's datasets use for it: `name (module.Class)`, Python 3.11's
-  `name (module.Class.name)`, and the first line of the test's docstring.
-- `sympy`: every outcome sympy's own runner reports (`PyTestReporter` in
-  `sympy/testing/runtests.py` or `sympy/utilities/runtests.py`), under the test function's
-  name and `file:name`.
-
-Hooks are put in when the module that defines the hooked class has been imported, so nothing
-is imported early. Statuses: passed, failed, error, skipped, xfailed, xpassed.
+Django: every outcome that reaches `unittest.TestResult` under the ids SWE-bench's datasets use
+(`name (module.Class)`, `name (module.Class.name)`, the docstring's first line); sympy: every
+outcome its `PyTestReporter` reports, as the function's name and `file:name`. Statuses:
+passed, failed, error, skipped, xfailed, xpassed. Before 3.8 nothing is sealed: one line
+`unsealed python X.Y` says so, and the grader believes nothing.
 """
 
-import json
 import os
 import sys
 
-_PATH = os.environ.get("SWE_ENV_RESULTS")
-_RUNNER = os.environ.get("SWE_ENV_RUNNER")
 
-
-def _record(runner, ids, status):
-    line = json.dumps({"runner": runner, "ids": [i for i in ids if i], "status": status}) + "\n"
+def _install():
+    environ = os.environ
+    results, runner, key_path = environ.get("SWE_ENV_RESULTS"), environ.get("SWE_ENV_RUNNER"), environ.get("SWE_ENV_KEY")
+    if not results or not runner or not key_path:
+        return None
     try:
-        # One write per line: up to the pipe's atomic size, lines from several processes never interleave.
-        fd = os.open(_PATH, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(results, os.O_WRONLY | os.O_APPEND)
+    except OSError:
+        return None
+    if not hasattr(sys, "addaudithook"):
+        os.write(fd, ("unsealed python %d.%d\n" % sys.version_info[:2]).encode())
+        os.close(fd)
+        return None
+    import hashlib
+    import _thread
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    plugin_file = os.path.join(here, "swe_env_seal.py")
+    cwd = os.getcwd()
+    stdlib = os.path.dirname(os.__file__) + "/"
+    helpers = (stdlib + "inspect.py", stdlib + "traceback.py")
+    # Everything the hook calls, captured now: later lookups could reach code of the patch's.
+    _write, _read, _open, _close, _unlink, _getpid = os.write, os.read, os.open, os.close, os.unlink, os.getpid
+    _getframe, _sha, _ident = sys._getframe, hashlib.sha256, _thread.get_ident
+    _str, _bytes, _int, _tuple, _type, _len, _isinstance = str, bytes, int, tuple, type, len, isinstance
+    _encode, _hex, _fromhex = str.encode, bytes.hex, bytes.fromhex
+    _class_dict, _dict, _zip, _getattr = type.__dict__["__dict__"].__get__, dict, zip, getattr
+    _mro = type.__dict__["__mro__"].__get__
+    _module_type = _type(os)
+    _module_dict = _module_type.__dict__["__dict__"].__get__
+    _kept = (_type(lambda: None), _type, classmethod, staticmethod, property, _type(len), _type("".join))
+    _startswith, _endswith, _split = str.startswith, str.endswith, str.split
+    O_RDONLY = os.O_RDONLY
+
+    state = {"key": None, "tried": False, "pid": None, "seq": 0, "ended": False, "plugin": None,
+             "runner_is_repo": False}
+    patched = set()
+    charged_cache = {}
+    busy = set()
+    ours = set()  # this file's code objects: the recorder's hooks
+    plugin_codes = {}  # co_name -> code object of the pytest plugin
+
+    def codes_of(code, into):
+        stack = [code]
+        while stack:
+            item = stack.pop()
+            into.append(item)
+            for const in item.co_consts:
+                if _type(const) is _type(code):
+                    stack.append(const)
+
+    def emit(kind, text=b""):
+        """One record (or, before the key is loaded, an unsealed line the grader counts as tampering)."""
+        key = state["key"]
+        payload = kind + (b" " + text if text else b"")
+        if key is None:
+            body = b"- " + payload
+            line = body + b" -\n"
+        else:
+            pid = _getpid()
+            if pid == state["pid"]:
+                if state["ended"]:
+                    return
+                seq = b"%d" % state["seq"]
+                state["seq"] += 1
+            elif kind != b"flag":  # a forked child only ever reports tampering
+                return
+            else:
+                seq = b"c%d" % pid
+            body = seq + b" " + payload
+            inner, outer = key
+            line = body + b" " + _encode(_sha(outer + _sha(inner + body).digest()).hexdigest()) + b"\n"
         try:
-            os.write(fd, line.encode("utf-8", "surrogatepass"))
+            while line:
+                line = line[_write(fd, line):]
+        except OSError:
+            pass
+
+    def hexs(text):
+        return _hex(_encode(text, "utf-8", "surrogatepass"))
+
+    def flag(why, frame):
+        filename = frame.f_code.co_filename
+        where = (filename if _type(filename) is _str else "?") + ":" + _str(frame.f_lineno)
+        emit(b"flag", _encode(hexs(why + " (" + where + ")")))
+
+    def load_key():
+        if state["tried"]:
+            return False
+        state["tried"] = True
+        me = _ident()
+        busy.add(me)  # the hook's own reading of the key is not an event to judge
+        try:
+            return read_key()
         finally:
-            os.close(fd)
-    except Exception:  # a recorder fault must never change a test's outcome
-        pass
+            busy.discard(me)
 
-
-# ------------------------------------------------------------------ unittest (Django)
-
-def _unittest_ids(test):
-    test = getattr(test, "test_case", test)  # a subtest: the test it belongs to
-    cls = type(test)
-    name = getattr(test, "_testMethodName", None)
-    where = "%s.%s" % (cls.__module__, getattr(cls, "__qualname__", cls.__name__))
-    ids = []
-    if name:
-        ids += ["%s (%s)" % (name, where), "%s (%s.%s)" % (name, where, name)]
-    else:
-        ids.append(str(test))
-    try:
-        doc = test.shortDescription()
-    except Exception:
-        doc = None
-    if doc:
-        ids.append(doc.strip())
-    return ids
-
-
-def _hook_unittest(module):
-    result_class = module.TestResult
-    if getattr(result_class, "_swe_env_hooked", False):
-        return
-    result_class._swe_env_hooked = True
-
-    def wrap(method_name, status_of):
-        original = getattr(result_class, method_name)
-
-        def hooked(self, test, *args):
-            status = status_of(*args)
-            if status is not None:
-                _record("django", _unittest_ids(test), status)
-            return original(self, test, *args)
-
-        hooked.__name__ = original.__name__
-        setattr(result_class, method_name, hooked)
-
-    wrap("addSuccess", lambda: "passed")
-    wrap("addFailure", lambda err: "failed")
-    wrap("addError", lambda err: "error")
-    wrap("addSkip", lambda reason: "skipped")
-    wrap("addExpectedFailure", lambda err: "xfailed")
-    wrap("addUnexpectedSuccess", lambda: "xpassed")
-    # A failing subtest fails its test (recorded under the test's ids); a passing one says nothing.
-    wrap("addSubTest", lambda subtest, err: None if err is None else (
-        "failed" if issubclass(err[0], subtest.failureException) else "error"))
-
-
-# ------------------------------------------------------------------ sympy's runner
-
-def _hook_sympy(module):
-    reporter = getattr(module, "PyTestReporter", None)
-    if reporter is None or getattr(reporter, "_swe_env_hooked", False):
-        return
-    reporter._swe_env_hooked = True
-
-    def current(self):
-        function = getattr(self, "_active_f", None)
-        name = getattr(function, "__name__", None)
-        if not name:
-            return []
-        path = getattr(self, "_active_file", "") or ""
-        return [name, "%s:%s" % (path.replace(os.sep, "/"), name)]
-
-    def wrap(method_name, status):
-        original = getattr(reporter, method_name, None)
-        if original is None:
-            return
-
-        def hooked(self, *args, **kwargs):
-            # A doctest's outcomes come with no active test function: they are not recorded.
-            if getattr(self, "_swe_env_in_test", False):
-                _record("sympy", current(self), status)
-                self._swe_env_in_test = False
-            return original(self, *args, **kwargs)
-
-        hooked.__name__ = original.__name__
-        setattr(reporter, method_name, hooked)
-
-    original_entering = reporter.entering_test
-
-    def entering_test(self, f):
-        self._swe_env_in_test = True
-        return original_entering(self, f)
-
-    reporter.entering_test = entering_test
-    for method_name, status in (("test_pass", "passed"), ("test_fail", "failed"), ("test_exception", "error"),
-                                ("test_skip", "skipped"), ("test_xfail", "xfailed"), ("test_xpass", "xpassed")):
-        wrap(method_name, status)
-
-
-# ------------------------------------------------------------------ hooks after import
-
-_HOOKS = {}
-if _PATH and _RUNNER == "django":
-    _HOOKS["unittest.result"] = _hook_unittest
-elif _PATH and _RUNNER == "sympy":
-    _HOOKS["sympy.testing.runtests"] = _hook_sympy
-    _HOOKS["sympy.utilities.runtests"] = _hook_sympy
-
-
-class _AfterImport(object):
-    """A meta path entry that finds nothing itself: it wraps the loader of a hooked module."""
-
-    def find_spec(self, name, path=None, target=None):
-        hook = _HOOKS.get(name)
-        if hook is None:
-            return None
-        import importlib.machinery
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        loader = spec.loader
-        original_exec = loader.exec_module
-
-        def exec_module(module):
-            original_exec(module)
+    def read_key():
+        try:
+            handle = _open(key_path, O_RDONLY)
             try:
-                hook(module)
-            except Exception:
-                pass
+                data = _read(handle, 1 << 22)
+            finally:
+                _close(handle)
+            _unlink(key_path)
+        except OSError:
+            return False
+        lines = _split(data.decode("utf-8", "surrogateescape"), "\n")
+        key = _fromhex(lines[0])
+        state["runner_is_repo"] = lines[1] == "runner_is_repo"
+        for path in lines[2:]:
+            if path:
+                patched.add(path)
+        block = key + b"\0" * (64 - _len(key))
+        state["key"] = (_bytes(b ^ 0x36 for b in block), _bytes(b ^ 0x5C for b in block))
+        state["pid"] = _getpid()
+        # Other processes (root without CAP_SYS_PTRACE) cannot read this one's memory; no core file holds the key.
+        try:
+            import resource
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        except Exception:
+            pass
+        try:
+            import ctypes
+            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+        except Exception:
+            emit(b"flag", _encode(hexs("the grader could not make the test process undumpable")))
+        for name in ("SWE_ENV_RESULTS", "SWE_ENV_RUNNER", "SWE_ENV_KEY"):
+            environ.pop(name, None)
+        emit(b"begin", _encode(runner + " %d" % state["pid"]))
+        return True
 
-        loader.exec_module = exec_module
-        return spec
+    def is_patched(filename):
+        if _type(filename) is not _str:
+            return False
+        found = charged_cache.get(filename)
+        if found is None:
+            absolute = filename if _startswith(filename, "/") else cwd + "/" + filename
+            found = charged_cache[filename] = absolute in patched
+        return found
+
+    def charged(frame, skip_stdlib):
+        """The frame an event is charged to: the innermost one outside the stdlib's helpers that
+        hand out frames (inspect, traceback) or, for other events, outside the whole stdlib."""
+        depth = 0
+        while frame is not None and depth < 200:
+            filename = frame.f_code.co_filename
+            if _type(filename) is not _str:
+                return frame
+            if skip_stdlib:
+                if not (_startswith(filename, stdlib) or _startswith(filename, "<frozen")):
+                    return frame
+            elif filename not in helpers:
+                return frame
+            frame = frame.f_back
+            depth += 1
+        return None
+
+    def patched_on_stack(frame):
+        depth = 0
+        while frame is not None and depth < 2000:
+            if is_patched(frame.f_code.co_filename):
+                return frame
+            frame = frame.f_back
+            depth += 1
+        return None
+
+    def held_by_pytest(frame, report):
+        depth = 0
+        while frame is not None and depth < 50:
+            code = frame.f_code
+            if code.co_name == "call_and_report" and _endswith(code.co_filename, "_pytest/runner.py"):
+                try:
+                    return frame.f_locals.get("report") is report
+                except Exception:
+                    return False
+            frame = frame.f_back
+            depth += 1
+        return False
+
+    # Events charged to the code that caused them: (why, charged to innermost non-stdlib frame?).
+    frame_events = {"sys._getframe": "takes a frame (sys._getframe)",
+                    "sys._current_frames": "takes every thread's frame (sys._current_frames)"}
+    other_events = {
+        "gc.get_objects": "walks every object (gc.get_objects)",
+        "gc.get_referrers": "walks objects' referrers (gc.get_referrers)",
+        "gc.get_referents": "walks objects' referents (gc.get_referents)",
+        "sys.settrace": "installs a tracer (sys.settrace)",
+        "sys.setprofile": "installs a profiler (sys.setprofile)",
+        "sys.monitoring.register_callback": "installs a monitoring callback (sys.monitoring)",
+        "sys.addaudithook": "adds an audit hook",
+        "os.kill": "sends a signal (os.kill)",
+        "os.killpg": "signals a process group (os.killpg)",
+        "signal.pthread_kill": "signals a thread (signal.pthread_kill)",
+        "code.__new__": "makes a code object",
+    }
+    frame_attributes = {"f_code": 1, "tb_frame": 1, "gi_frame": 1, "gi_code": 1, "cr_frame": 1, "cr_code": 1,
+                        "ag_frame": 1, "ag_code": 1}
+    proc_names = ("/mem", "/environ", "/fd", "/fd/", "/maps", "/pagemap")
+
+    def proc_path(path):
+        if _type(path) is _bytes:
+            path = path.decode("utf-8", "replace")
+        if _type(path) is not _str or not _startswith(path, "/proc/"):
+            return False
+        for name in proc_names:
+            if _endswith(path, name) or "/fd/" in path or "/task/" in path:
+                return True
+        return False
+
+    def on_event(event, args):
+        if _type(event) is not _str:
+            return
+        if _startswith(event, "swe_env."):
+            return on_ours(event, args, _getframe(2))
+        why = frame_events.get(event)
+        skip_stdlib = False
+        if why is None:
+            if event == "object.__getattr__" or event == "object.__setattr__":
+                if _len(args) < 2 or _type(args[1]) is not _str:
+                    return
+                if event == "object.__setattr__":
+                    if args[1] not in ("__code__", "__defaults__", "__kwdefaults__"):
+                        return
+                    why, skip_stdlib = "replaces a function's " + args[1], True
+                elif args[1] in frame_attributes:
+                    why = "reads a frame or code (" + args[1] + ")"
+                else:
+                    return
+            elif event == "open" or event == "os.listdir" or event == "os.scandir":
+                path = args[0] if args else None
+                if _type(path) is _str and path == key_path and state["key"] is None:
+                    return flag("opens the grader's key before the runner read it", _getframe(2))
+                if not proc_path(path):
+                    return
+                why, skip_stdlib = "opens another process's memory, descriptors or environment (" + (
+                    path if _type(path) is _str else "/proc/...") + ")", True
+            elif _startswith(event, "ctypes."):
+                why, skip_stdlib = "uses ctypes (" + event + ")", True
+            else:
+                why = other_events.get(event)
+                if why is None:
+                    return
+                skip_stdlib = True
+        frame = charged(_getframe(2), skip_stdlib)
+        if frame is not None and is_patched(frame.f_code.co_filename):
+            flag("code the patch changed " + why, frame)
+
+    def on_ours(event, args, caller):
+        code = caller.f_code
+        if event == "swe_env.hello":  # the pytest plugin, imported with -p
+            if state["plugin"] is not None or code.co_filename != plugin_file or code.co_name != "<module>":
+                return flag("something else announced itself as the grader's pytest plugin", caller)
+            found = []
+            codes_of(code, found)
+            for item in found:
+                plugin_codes[item.co_name] = item
+            state["plugin"] = code
+            load_key()
+            return
+        if state["key"] is None or _getpid() != state["pid"]:
+            return
+        if event == "swe_env.protect":  # once, from the plugin's import: pytest's machinery as it is now
+            if plugin_codes.get("pytest_configure") is code and not snapshots and _len(args) == 1 and _type(args[0]) is _tuple:
+                protect(args[0])
+            return
+        if event == "swe_env.check":  # after a test's call phase and at the end
+            if plugin_codes.get(code.co_name) is code and _len(args) == 1 and _type(args[0]) is _str:
+                what = changed()
+                if what is not None:
+                    flag("the test runner's machinery was changed during the run (" + what + "), seen after "
+                         + args[0], caller)
+                    del snapshots[:]  # said once
+            return
+        if not state["runner_is_repo"]:
+            bad = patched_on_stack(caller)
+            if bad is not None:
+                return flag("a result was handed over with code the patch changed on the stack", bad)
+        if event == "swe_env.test" and runner == "pytest":
+            if plugin_codes.get("pytest_runtest_logreport") is not code or _len(args) != 3:
+                return flag("a result was handed over by code that is not the grader's plugin", caller)
+            report, nodeid, status = args
+            if _type(nodeid) is not _str or _type(status) is not _str:
+                return
+            if not held_by_pytest(caller.f_back, report):
+                return flag("a report pytest's call_and_report does not hold was handed over", caller)
+            emit(b"test", _encode(status + " " + hexs(nodeid)))
+        elif event == "swe_env.test":
+            if code not in ours or _len(args) != 2 or _type(args[1]) is not _str or _type(args[0]) is not _tuple:
+                return flag("a result was handed over by code that is not the grader's recorder", caller)
+            what = changed()
+            if what is not None:
+                return flag("the test runner's machinery was changed during the run (" + what + ")", caller)
+            ids = [hexs(item) for item in args[0] if _type(item) is _str and item]
+            if ids:
+                emit(b"test", _encode(args[1] + " " + ",".join(ids)))
+        elif event == "swe_env.raised":  # a skip, xfail or exit raised from patched code fails its test
+            if plugin_codes.get("pytest_runtest_makereport") is not code or _len(args) != 2:
+                return
+            nodeid, filenames = args
+            if _type(nodeid) is not _str or _type(filenames) is not _tuple:
+                return
+            for filename in filenames:
+                if is_patched(filename):
+                    emit(b"test", _encode("failed " + hexs(nodeid)))
+                    emit(b"flag", _encode(hexs("a skip, xfail or exit was raised from code the patch changed ("
+                                               + filename + ") in " + nodeid)))
+                    return
+        elif event == "swe_env.end":
+            allowed = plugin_codes.get("pytest_sessionfinish") if runner == "pytest" else None
+            if (code is allowed or (runner != "pytest" and code in ours)) and _len(args) == 1 and _type(args[0]) is _int:
+                emit(b"end", b"%d" % args[0])
+                state["ended"] = True
+
+    snapshots = []  # (object, {name: value}) taken when the recorder hooked them; closures: (function, contents)
+
+    def protect(objects):
+        """Remember what these classes and our hooks hold now; any later change is flagged at each outcome."""
+        for item in objects:
+            cells = _getattr(item, "__closure__", None)
+            name = _str(_getattr(item, "__name__", "?"))
+            if cells is not None:
+                snapshots.append((0, item, _tuple(cell.cell_contents for cell in cells), name))
+            elif _type(item) is _module_type:
+                # A module: its functions and classes (not its state, which the runner rebinds as it runs).
+                held = _dict((key, value) for key, value in _module_dict(item).items() if _isinstance(value, _kept))
+                snapshots.append((1, item, held, name))
+            else:  # a class: its methods and descriptors, and (at each check) nothing added that hides a base's
+                held = _dict((key, value) for key, value in _class_dict(item).items() if _isinstance(value, _kept))
+                snapshots.append((2, item, (held, _len(_class_dict(item))), name))
+
+    def changed():
+        for kind, item, held, name in snapshots:
+            if kind == 0:
+                now = item.__closure__
+                if _len(now) != _len(held):
+                    return "the grader's recorder hook " + name
+                for cell, value in _zip(now, held):
+                    if cell.cell_contents is not value:
+                        return "the grader's recorder hook " + name
+                continue
+            if kind == 1:
+                now = _module_dict(item)
+            else:
+                now = _class_dict(item)
+                held, size = held
+                if _len(now) != size:
+                    # Added: only a method or descriptor that hides a base class's changes behaviour.
+                    for attribute, value in now.items():
+                        if attribute not in held and _type(attribute) is _str and _type(value) in _kept:
+                            for base in _mro(item)[1:]:
+                                if attribute in _class_dict(base):
+                                    return name + "." + attribute
+            for attribute, value in held.items():
+                if now.get(attribute, held) is not value:
+                    return name + "." + attribute
+        return None
+
+    def hook(event, args):
+        me = _ident()
+        if me in busy:
+            return
+        busy.add(me)
+        try:
+            on_event(event, args)
+        except Exception:
+            pass
+        finally:
+            busy.discard(me)
+
+    found = []
+    codes_of(_getframe(1).f_code, found)
+    ours.update(found)
+    sys.addaudithook(hook)
+    return load_key, protect
 
 
-if _HOOKS:
-    for _name, _hook in list(_HOOKS.items()):
-        if _name in sys.modules:  # already imported before start-up finished
-            _hook(sys.modules[_name])
-    sys.meta_path.insert(0, _AfterImport())
+_sealed = _install()
+
+
+# ------------------------------------------------------------------ Django's and sympy's runners
+# The hooks below hand outcomes to the sealed hook (`sys.audit`); what they hold is not secret.
+
+def _recorder(load_key, protect, runner, audit):
+    def unittest_ids(test):
+        test = getattr(test, "test_case", test)  # a subtest: the test it belongs to
+        cls = type(test)
+        name = getattr(test, "_testMethodName", None)
+        where = "%s.%s" % (cls.__module__, getattr(cls, "__qualname__", cls.__name__))
+        ids = []
+        if name:
+            ids += ["%s (%s)" % (name, where), "%s (%s.%s)" % (name, where, name)]
+        else:
+            ids.append(str(test))
+        try:
+            doc = test.shortDescription()
+        except Exception:
+            doc = None
+        if doc:
+            ids.append(doc.strip())
+        return tuple(str(i) for i in ids)
+
+    def hook_unittest(module):
+        result_class = module.TestResult
+        if getattr(result_class, "_swe_env_hooked", False):
+            return
+        result_class._swe_env_hooked = True
+        wrapped = []
+
+        def wrap(method_name, status_of):
+            original = getattr(result_class, method_name)
+
+            def hooked(self, test, *args):
+                status = status_of(*args)
+                if status is not None:
+                    audit("swe_env.test", unittest_ids(test), status)
+                return original(self, test, *args)
+
+            hooked.__name__ = original.__name__
+            setattr(result_class, method_name, hooked)
+            wrapped.append(hooked)
+
+        wrap("addSuccess", lambda: "passed")
+        wrap("addFailure", lambda err: "failed")
+        wrap("addError", lambda err: "error")
+        wrap("addSkip", lambda reason: "skipped")
+        wrap("addExpectedFailure", lambda err: "xfailed")
+        wrap("addUnexpectedSuccess", lambda: "xpassed")
+        # A failing subtest fails its test (recorded under the test's ids); a passing one says nothing.
+        wrap("addSubTest", lambda subtest, err: None if err is None else (
+            "failed" if issubclass(err[0], subtest.failureException) else "error"))
+        protect([result_class] + wrapped)
+
+    def hook_sympy(module):
+        reporter = getattr(module, "PyTestReporter", None)
+        if reporter is None or getattr(reporter, "_swe_env_hooked", False):
+            return
+        reporter._swe_env_hooked = True
+        wrapped = []
+
+        def current(self):
+            function = getattr(self, "_active_f", None)
+            name = getattr(function, "__name__", None)
+            if not name:
+                return ()
+            path = getattr(self, "_active_file", "") or ""
+            return (str(name), "%s:%s" % (path.replace(os.sep, "/"), name))
+
+        def wrap(method_name, status):
+            original = getattr(reporter, method_name, None)
+            if original is None:
+                return
+
+            def hooked(self, *args, **kwargs):
+                # A doctest's outcomes come with no active test function: they are not recorded.
+                if getattr(self, "_swe_env_in_test", False):
+                    audit("swe_env.test", current(self), status)
+                    self._swe_env_in_test = False
+                return original(self, *args, **kwargs)
+
+            hooked.__name__ = original.__name__
+            setattr(reporter, method_name, hooked)
+            wrapped.append(hooked)
+
+        original_entering = reporter.entering_test
+
+        def entering_test(self, f):
+            start()
+            self._swe_env_in_test = True
+            return original_entering(self, f)
+
+        reporter.entering_test = entering_test
+        for method_name, status in (("test_pass", "passed"), ("test_fail", "failed"), ("test_exception", "error"),
+                                    ("test_skip", "skipped"), ("test_xfail", "xfailed"), ("test_xpass", "xpassed")):
+            wrap(method_name, status)
+        protect([reporter, entering_test] + wrapped)
+
+    def start():
+        """Take the key (the first time, in this process) and write the end record at a normal exit."""
+        if load_key():
+            import atexit
+
+            def end():
+                audit("swe_env.end", 0)
+
+            atexit.register(end)
+
+    def snapshot(*names):
+        return lambda module: protect([getattr(module, name) for name in names if hasattr(module, name)])
+
+    hooks = {}
+    if runner == "django":
+        hooks["unittest.result"] = hook_unittest
+        hooks["unittest.case"] = snapshot("TestCase", "_Outcome")
+        hooks["unittest.suite"] = snapshot("TestSuite", "BaseTestSuite")
+        hooks["django.test.runner"] = lambda module: start()
+    elif runner == "sympy":
+        # sympy's `test()` re-runs itself in a child with a fixed hash seed: the process that
+        # enters a test first takes the key, not the one that imported the runner.
+        hooks["sympy.testing.runtests"] = hook_sympy
+        hooks["sympy.utilities.runtests"] = hook_sympy
+
+    class AfterImport(object):
+        """A meta path entry that finds nothing itself: it wraps the loader of a hooked module."""
+
+        def find_spec(self, name, path=None, target=None):
+            hook = hooks.get(name)
+            if hook is None:
+                return None
+            import importlib.machinery
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+                return spec
+            loader = spec.loader
+            original_exec = loader.exec_module
+
+            def exec_module(module):
+                original_exec(module)
+                try:
+                    hook(module)
+                except Exception:
+                    pass
+
+            loader.exec_module = exec_module
+            return spec
+
+    for name, hook in list(hooks.items()):
+        if name in sys.modules:  # already imported before start-up finished
+            hook(sys.modules[name])
+    if hooks:
+        sys.meta_path.insert(0, AfterImport())
+
+
+if _sealed is not None:
+    _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit)
+del _install, _sealed, _recorder
+sys.modules.pop(__name__, None)

@@ -1,0 +1,94 @@
+"""swe-env's pytest plugin in the grader's container: loaded with `-p swe_env_seal` (before conftest
+files and collection), it hands each outcome to the sealed audit hook that the grader's
+`sitecustomize` installed at start-up, and holds nothing secret itself.
+
+Importing it announces it to the hook (`swe_env.hello`: the hook captures this module's code
+objects and reads the grading key); once pytest is configured (before collection) it hands over
+pytest's, pluggy's and unittest's modules and classes as they are then (`swe_env.protect`); after each test's call phase and at the end the hook
+compares them again (`swe_env.check`) and flags a change. Each report pytest logs becomes one
+record (`swe_env.test`: the hook checks that pytest's own `call_and_report` holds this report); a
+skip, xfail or exit raised from a file the patch changed fails its test (`swe_env.raised`); the
+session's end writes the end record (`swe_env.end`), without which nothing is believed.
+"""
+
+import sys
+
+import pytest
+
+_audit = getattr(sys, "audit", None)
+
+
+def _machinery():
+    found = []
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name in ("pytest", "_pytest", "pluggy", "unittest")
+                                  or name.startswith(("_pytest.", "pluggy.", "unittest."))):
+            continue
+        found.append(module)
+        for value in list(vars(module).values()):
+            if isinstance(value, type) and getattr(value, "__module__", None) == name:
+                found.append(value)
+    return tuple(found)
+
+
+if _audit is not None:
+    _audit("swe_env.hello")
+
+
+# Every name a hook uses is bound as a default argument when the module is imported (pluggy
+# passes only the hook's own arguments), so replacing this module's globals later changes nothing;
+# setting a function's defaults or code is itself flagged by the sealed hook.
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config, _audit=_audit, _machinery=_machinery):
+    # After every plugin's configure (pytest's own change its classes as they configure), before collection.
+    if _audit is not None:
+        _audit("swe_env.protect", _machinery())
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_call(item, _audit=_audit, _str=str):
+    yield
+    if _audit is not None:
+        _audit("swe_env.check", _str(item.nodeid))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call, _audit=_audit, _str=str, _tuple=tuple, _isinstance=isinstance,
+                              _outcomes=(pytest.skip.Exception, pytest.xfail.Exception, pytest.exit.Exception)):
+    yield
+    excinfo = call.excinfo
+    if _audit is None or excinfo is None or not _isinstance(excinfo.value, _outcomes):
+        return
+    # Every file on the raise's traceback: the hook fails the test when one is a file the patch changed.
+    files, tb = [], excinfo.tb
+    while tb is not None and len(files) < 1000:
+        files.append(_str(tb.tb_frame.f_code.co_filename))
+        tb = tb.tb_next
+    _audit("swe_env.raised", _str(item.nodeid), _tuple(files))
+
+
+def pytest_runtest_logreport(report, _audit=_audit, _str=str, _hasattr=hasattr):
+    outcome, when = report.outcome, report.when
+    if _audit is None or outcome not in ("passed", "failed", "skipped"):
+        return  # another plugin's outcome (a rerun, say): the final report decides
+    xfail = _hasattr(report, "wasxfail")
+    if when == "call":
+        if xfail:
+            status = {"skipped": "xfailed", "passed": "xpassed"}.get(outcome, "failed")
+        else:
+            status = outcome
+    elif outcome == "failed":
+        status = "error"
+    elif outcome == "skipped":
+        status = "xfailed" if xfail else "skipped"
+    else:
+        return  # a passing setup or teardown says nothing
+    _audit("swe_env.test", report, _str(report.nodeid), status)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus, _audit=_audit, _int=int):
+    if _audit is not None:
+        _audit("swe_env.check", "the session's end")
+        _audit("swe_env.end", _int(exitstatus))

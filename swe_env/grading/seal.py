@@ -1,0 +1,168 @@
+"""Sealed results: the key the grader gives one test run, and reading the records its sealed hook wrote.
+
+The grader's start-up module (`reporter/sitecustomize.py`) installs an audit hook in the test
+process that alone holds a fresh key and writes every record as one line `SEQ PAYLOAD MAC`
+(MAC: HMAC-SHA256 of `SEQ PAYLOAD`, hex) on the run's results stream. Payloads:
+
+- `begin RUNNER PID` (SEQ 0), `end EXIT_STATUS` (the last one);
+- `test STATUS HEXID[,HEXID...]` (ids hex-encoded UTF-8; pytest: the node id);
+- `flag HEXTEXT`: tamper evidence, written the moment the code under test did something
+  (also with SEQ `cPID` from a forked child, outside the chain).
+
+The results are believed only when the chain is whole: SEQ 0, 1, 2 ... with no gap, every MAC
+valid, and an end record present (a run that ended abnormally, by a signal or an abort, has
+none). An interrupted pytest session (collection errors, `pytest.exit`) still writes its end:
+what it recorded is believed, and the tests it did not run are missing, so they fail. Any other bytes
+on the stream are someone else's writing: they are not believed, and are themselves tamper
+evidence. `unsealed python X.Y` says the interpreter has no audit hooks (before 3.8): nothing
+can be sealed there, so nothing is believed.
+
+Pure logic: no I/O. Parsing is one pass over the bounded bytes; flags are capped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+
+from . import testlogs
+
+KEY_BYTES = 32
+MAX_FLAGS = 50
+"""Tamper flags kept in a report (the rest are counted in the last one)."""
+_FLAG_CHARS = 400
+
+PYTEST_STATUS = {"passed": testlogs.PASSED, "failed": testlogs.FAILED, "error": testlogs.ERROR,
+                 "skipped": testlogs.SKIPPED,
+                 # As SWE-bench's pytest parser (and pytest's JUnit report): an expected failure passes,
+                 # and a non-strict unexpected pass is a pass (a strict one is reported as failed).
+                 "xfailed": testlogs.PASSED, "xpassed": testlogs.PASSED}
+RECORDER_STATUS = {**PYTEST_STATUS,
+                   # SWE-bench's Django and sympy parsers record no expected failure or unexpected
+                   # success, so a listed test that ends so is missing, i.e. failed, there; here too.
+                   "xfailed": testlogs.FAILED, "xpassed": testlogs.FAILED}
+
+
+def new_key() -> bytes:
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def key_file(key: bytes, patched: list[str], runner_is_repo: bool) -> bytes:
+    """What the grader writes for the sealed hook: the key, whether the repository is the runner, the patched files (absolute)."""
+    lines = [key.hex(), "runner_is_repo" if runner_is_repo else "-", *patched]
+    return ("\n".join(lines) + "\n").encode("utf-8", errors="surrogateescape")
+
+
+@dataclass
+class Sealed:
+    """What a sealed results stream says."""
+
+    results: testlogs.JUnitResults | testlogs.RecordedResults | None = None
+    """The statuses, or None when they are not believed (`error` says why)."""
+    error: str | None = None
+    flags: list[str] = field(default_factory=list)
+    """Tamper evidence: the hook's flags, and bytes on the stream that are not valid records."""
+    exit_status: int | None = None
+
+
+def read(data: bytes, key: bytes, runner: str) -> Sealed:
+    """Verify and read a results stream (see the module's doc). Never raises."""
+    sealed = Sealed()
+    statuses = PYTEST_STATUS if runner == "pytest" else RECORDER_STATUS
+    results: testlogs.JUnitResults | testlogs.RecordedResults = (
+        testlogs.JUnitResults() if runner == "pytest" else testlogs.RecordedResults())
+    expected, ended, broken, foreign, unsealed = 0, False, None, 0, None
+    extra_flags = 0
+
+    def add_flag(text: str) -> None:
+        nonlocal extra_flags
+        if len(sealed.flags) < MAX_FLAGS:
+            sealed.flags.append(text[:_FLAG_CHARS])
+        else:
+            extra_flags += 1
+
+    start, size = 0, len(data)
+    while start < size:
+        end = data.find(b"\n", start)
+        if end < 0:
+            end = size
+        line = data[start:end]
+        start = end + 1
+        if not line.strip():
+            continue
+        if line.startswith(b"unsealed python "):
+            unsealed = line[16:40].decode("ascii", errors="replace")
+            continue
+        if line.startswith(b"- flag "):  # the hook saw tampering before it had the key
+            add_flag("(unsealed) " + _unhex(line[7:].split(b" ", 1)[0]))
+            continue
+        seq, payload, mac = _split(line)
+        if seq is None or not hmac.compare_digest(_mac(key, seq + b" " + payload), mac):
+            foreign += 1
+            continue
+        kind, _, rest = payload.partition(b" ")
+        if kind == b"flag":
+            add_flag(_unhex(rest))
+        if seq.startswith(b"c"):  # a forked child's flag, outside the chain
+            foreign += kind != b"flag"
+            continue
+        if ended or seq != b"%d" % expected:
+            broken = broken or f"record {seq.decode('ascii', 'replace')} came where record {expected} was due"
+            continue
+        expected += 1
+        if expected == 1 and kind != b"begin":
+            broken = "the first record is not the run's beginning"
+        elif kind == b"test":
+            word, _, ids = rest.partition(b" ")
+            status = statuses.get(word.decode("ascii", errors="replace"))
+            if status is None:
+                broken = broken or "a test record with an unknown status"
+                continue
+            for test_id in (_unhex(part) for part in ids.split(b",") if part):
+                if isinstance(results, testlogs.JUnitResults):
+                    testlogs.add_node_status(results, test_id, status)
+                else:
+                    testlogs.keep_worst(results.by_id, test_id, status)
+                    results.records += 1
+        elif kind == b"end":
+            ended = True
+            try:
+                sealed.exit_status = int(rest)
+            except ValueError:
+                broken = broken or "the end record has no exit status"
+    if extra_flags:
+        sealed.flags.append(f"... and {extra_flags} more")
+    if foreign:
+        sealed.flags.append(f"{foreign} line(s) on the results stream were not written by the grader's sealed hook")
+    if unsealed is not None:
+        sealed.error = f"the task's Python ({unsealed}) has no audit hooks (3.8+): its results cannot be sealed, so none is believed"
+    elif expected == 0:
+        sealed.error = "no sealed record was written"
+    elif broken:
+        sealed.error = f"the sealed records are not whole ({broken})"
+    elif not ended:
+        sealed.error = "the run ended without its end record (killed, aborted or cut short)"
+    else:
+        sealed.results = results
+    return sealed
+
+
+def _mac(key: bytes, body: bytes) -> bytes:
+    return hmac.new(key, body, hashlib.sha256).hexdigest().encode()
+
+
+def _split(line: bytes) -> tuple[bytes | None, bytes, bytes]:
+    seq, _, rest = line.partition(b" ")
+    payload, _, mac = rest.rpartition(b" ")
+    if not seq or not payload or len(mac) != 64:
+        return None, b"", b""
+    return seq, payload, mac
+
+
+def _unhex(text: bytes) -> str:
+    try:
+        return bytes.fromhex(text.decode("ascii")).decode("utf-8", errors="replace")
+    except ValueError:
+        return "?"
