@@ -101,7 +101,7 @@ ImagesOption = typer.Option("auto", "--images", help="Tasks with a published ima
                             "engine has it or can pull it, else build), published (that image or an error), build (always build).")
 
 
-RegistryOption = typer.Option(None, "--registry", help="HOST[:PORT][/NAMESPACE]: pull swe-env's layers from this registry "
+RegistryOption = typer.Option(None, "--registry", help="HOST, HOST:PORT or HOST:PORT/NAMESPACE: pull swe-env's layers from this registry "
                               "before building them (`swe-env images push` fills it); a failed pull is a note, then a build.")
 MaxDiskOption = typer.Option(None, "--max-disk", help="Disk budget of swe-env's images (e.g. 50G): the least recently "
                              "used ones no container uses are removed before building (`swe-env images prune`).")
@@ -821,7 +821,7 @@ def images_prune(
 
 @images_app.command("push")
 def images_push(
-    registry: str = typer.Option(..., "--registry", help="HOST[:PORT][/NAMESPACE] to push to (plain http only on loopback)."),
+    registry: str = typer.Option(..., "--registry", help="HOST, HOST:PORT or HOST:PORT/NAMESPACE to push to (plain http only on loopback)."),
     kinds: Optional[list[str]] = typer.Option(None, "--kind", help="Kinds to push (repeatable; default base, env, instance, published)."),
     labels: Optional[list[str]] = LabelOption,
 ) -> None:

@@ -72,3 +72,25 @@ def test_bracketed_text_in_messages_is_printed_as_written(tmp_path):
     result = swe_env("tasks", "list", "--tasks", str(missing))
     assert result.returncode == 2
     assert f"{missing}: no such file or directory" in result.stderr.replace("\n", "")
+
+
+def test_every_command_renders_its_help():
+    """Typer renders help text as rich markup, so a `[...]` in an option's help can break `--help` for that command."""
+    import typer.main
+
+    from swe_env.cli import app
+
+    def commands(group, prefix: tuple[str, ...] = ()):
+        for name, command in group.commands.items():
+            yield (*prefix, name)
+            if hasattr(command, "commands"):  # a group of commands
+                yield from commands(command, (*prefix, name))
+
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    found = list(commands(typer.main.get_command(app)))
+    assert ("images", "push") in found and ("rollout",) in found
+    for path in found:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, f"swe-env {' '.join(path)} --help: {result.exception!r}"
