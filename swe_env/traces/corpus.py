@@ -612,3 +612,41 @@ def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | No
 
 __all__ = ["CorpusManifest", "CorpusOptions", "CorpusTrace", "OutcomeChange", "TaskCorpus", "content_hash",
            "corpus_command", "corpus_of_task", "function_traces", "iter_function_traces", "load_manifest", "read_corpus", "trace_corpus"]
+
+
+class SuiteReach(BaseModel):
+    """A suite learned once (for task synthesis): every test's outcome in each run, and which repository
+    functions each test entered."""
+
+    runs: list[dict[str, str]] = Field(default_factory=list)
+    """Test id -> outcome, one mapping per run (untraced runs first, the traced run last)."""
+    reached: dict[str, list[tuple[str, int, str]]] = Field(default_factory=dict)
+    """Test id -> (file relative to the workdir, first line, qualified name) of each function entered below it."""
+    notes: list[str] = Field(default_factory=list)
+
+
+def suite_reach(sandbox: Sandbox, argv: list[str], timeout: float, untraced_runs: int = 1) -> SuiteReach:
+    """Run a pytest suite `untraced_runs` times untraced, then once under the tracer's corpus mode, in a started
+    sandbox; what each test reached comes from the functions its trace entered (its call events and sources)."""
+    options = CorpusOptions(trace=TraceOptions(max_events=50_000, max_bytes=20_000_000, repr_cap=8),
+                            function_traces=True, check_outcomes=False)
+    folder = tracer_dir(sandbox)
+    sandbox.write_file(f"{folder}/swe_env_tracer.py", tracer.runner_source())
+    found = SuiteReach()
+    for traced in [False] * untraced_runs + [True]:
+        result, _seconds = _run_suite(sandbox, argv, options, folder, traced, timeout, {})
+        found.notes += result.notes
+        if result.timed_out:
+            raise TraceError(f"the suite did not finish within {timeout:g} s")
+        found.runs.append(_read_outcomes(sandbox, folder))
+    for raw in _read_traces(sandbox, folder, found.notes):
+        if raw.test_id is None:
+            continue
+        places = {(event.file, event.line, event.function) for event in raw.events if event.event == "call" and event.depth}
+        for key in raw.sources:
+            file, line, function = key.rsplit(":", 2)
+            if line.isdigit():
+                places.add((file, int(line), function))
+        found.reached.setdefault(raw.test_id, [])
+        found.reached[raw.test_id] = sorted(set(found.reached[raw.test_id]) | places)
+    return found
