@@ -184,6 +184,9 @@ def synthesize(
         rate = counts["validated"] / counts["candidates"] if counts["candidates"] else 0.0
         table.add_row(_e(method), str(counts["candidates"]), str(counts["validated"]), f"{rate:.0%}")
     console.print(table)
+    if summary.flaky_tests:
+        err.print(f"{len(summary.flaky_tests)} flaky test(s) left out of every task: {', '.join(summary.flaky_tests[:5])}",
+                  markup=False, highlight=False, soft_wrap=True)
     reasons = ", ".join(f"{reason} {n}" for reason, n in summary.rejected.most_common()) or "none"
     console.print(f"{summary.candidates} candidate(s), {summary.validated} validated, rejected: {reasons}; "
                   f"{summary.skipped} decided by an earlier run; {summary.total_tasks} task(s) in {out}",

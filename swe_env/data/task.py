@@ -282,17 +282,22 @@ class Task(_Strict):
         return str(path.resolve())
 
 
-def load_task_file(path: str | Path) -> Task:
-    """Load one task file; a malformed file raises TaskSpecError naming file, task and field."""
-    path = Path(path)
+def _read_yaml(path: Path):
+    """A YAML file's data; TaskSpecError naming the file (and the line) when it cannot be read or parsed."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise TaskSpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise TaskSpecError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+
+
+def load_task_file(path: str | Path) -> Task:
+    """Load one task file; a malformed file raises TaskSpecError naming file, task and field."""
+    path = Path(path)
+    data = _read_yaml(path)
     if not isinstance(data, dict):
         raise TaskSpecError(f"{path}: expected a mapping of task fields, got {type(data).__name__}")
     data = _read_patch_files(path, data)
@@ -308,12 +313,7 @@ def load_environment(path: str | Path) -> Environment:
     """An environment file (YAML: the fields of `Environment`, or a task file's `environment:` mapping);
     a malformed one raises TaskSpecError naming the file and the field."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TaskSpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise TaskSpecError(f"{path}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = _read_yaml(path)
     if isinstance(data, dict) and isinstance(data.get("environment"), dict):
         data = data["environment"]
     if not isinstance(data, dict):

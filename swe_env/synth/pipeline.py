@@ -36,7 +36,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..build import repos
 from ..build.images import ImageBuilder
 from ..data.task import DEFAULT_TEST_COMMAND, Environment, Task, TestSpec
 from ..grading import rule
@@ -45,7 +44,7 @@ from . import history, procedural, statement
 from .hiding import hide_patch
 from .refs import default_environment, is_test_path
 from .suite import Worker
-from .writer import BUNDLE, WriterError, begin, git, resolve, snapshot, staged_task, write_task
+from .writer import BUNDLE, WriterError, begin, git, mirrored, resolve, snapshot, staged_task, write_task
 
 METHODS = {procedural.METHOD: "AST mutations of functions the passing tests reach",
            history.METHOD: "past commits' source changes undone on the chosen tree"}
@@ -119,6 +118,12 @@ class Summary:
     total_tasks: int = 0
     """Tasks in the out folder at the end."""
     planned: int = 0
+    not_needed: int = 0
+    """Candidates that passed every check after enough tasks were written (not recorded: a later run may use them)."""
+    flaky_tests: list[str] = field(default_factory=list)
+    """Tests whose outcome differed between the learning runs: never a task's FAIL_TO_PASS or PASS_TO_PASS."""
+    passing_tests: int = 0
+    """Tests that passed in every learning run (the ones a candidate can break)."""
     seconds: float = 0.0
     last: str = ""
 
@@ -237,16 +242,19 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     location = str(Path(config.repo).expanduser().resolve()) if Path(config.repo).expanduser().exists() else config.repo
-    git_dir = str(repos.mirror(location).git_dir)
+    git_dir = mirrored(location)
     sha = resolve(git_dir, config.commit)
     name = Path(location.rstrip("/")).name.removesuffix(".git").removesuffix(".bundle") or "repo"
     environment = config.environment or default_environment(git_dir, sha)
     base = Task(id=f"{name}-synth-{sha[:10]}", repo=location, base_commit=sha, problem_statement="(synthesis base)",
                 environment=environment, tests=TestSpec(fail_to_pass=["(synthesis)"], command=config.test_command))
+    state = _State(out)
+    summary = Summary(total_tasks=_tasks_in(out), skipped=len(state.decided))
+    if summary.total_tasks >= config.max_tasks:  # a finished run again: nothing to build or learn
+        summary.seconds = round(time.monotonic() - started, 1)
+        return summary
     builder = builder or ImageBuilder()
     image = builder.ensure(base)
-    state = _State(out)
-    summary = Summary(total_tasks=_tasks_in(out))
     lock = threading.Lock()
     workers = [Worker(base, image) for _ in range(config.workers)]
     try:
@@ -255,8 +263,8 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
         if not suite.passing:
             raise SynthesisError(f"{config.repo}: no test passes at {config.commit} (twice) with `{config.test_command}`; "
                                  "nothing to break")
+        summary.flaky_tests, summary.passing_tests = suite.flaky, len(suite.passing)
         candidates = [c for c in plan(config, git_dir, sha, suite) if c.id not in state.decided]
-        summary.skipped = len(state.decided)
         wanted = max(0, config.max_tasks - summary.total_tasks)
         candidates = candidates[: config.max_candidates or 5 * wanted]
         summary.planned = len(candidates)
@@ -295,7 +303,9 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
                         summary.total_tasks += 1
                         summary.tasks.append(item["task"])
                         summary.count(candidate.method, "validated")
-                    elif outcome != "enough_tasks":
+                    elif outcome == "enough_tasks":
+                        summary.not_needed += 1
+                    else:
                         summary.rejected[outcome] += 1
                     summary.last = f"{candidate.method}/{candidate.kind}: {outcome}"
                     if outcome not in ("infra_error", "enough_tasks"):  # both can go otherwise another time

@@ -12,7 +12,7 @@ from ..build.images import ImageBuilder
 from ..data.task import DEFAULT_TEST_COMMAND, Environment, Task, TestSpec
 from ..grading import rule
 from .suite import Worker
-from .writer import BUNDLE, WriterError, begin, git, resolve, snapshot, staged_task, write_task
+from .writer import BUNDLE, WriterError, begin, git, mirrored, resolve, snapshot, staged_task, write_task
 
 _TEST_FILE = re.compile(r"(^test_.*\.py$)|(.*_test\.py$)|(^conftest\.py$)")
 
@@ -53,13 +53,17 @@ def task_from_refs(repo: str | Path, base: str, fix: str, out: str | Path, *, ta
 
     Both sides run twice in one container (the test patch applied, then the gold patch too):
     `rule.derive` makes the lists and `rule.check` must accept them."""
-    repo = Path(repo).resolve()
+    source = Path(repo).expanduser().resolve()
+    if not source.exists():
+        raise WriterError(f"--repo: {repo}: no such repository")
+    # A folder, a bare repository or a bundle alike: git reads the refs from the host's mirror of it.
+    repo = Path(mirrored(str(source)))
     base_sha, fix_sha = resolve(repo, base), resolve(repo, fix)
     gold, test_patch = split_diff(repo, base_sha, fix_sha, tests)
     if not gold.strip():
-        raise WriterError(f"{repo}: {base}..{fix} changes only test files: there is no fix to write as the gold patch")
+        raise WriterError(f"{source}: {base}..{fix} changes only test files: there is no fix to write as the gold patch")
     environment = environment or default_environment(repo, base_sha)
-    name = task_id or f"{repo.name.removesuffix('.git').removesuffix('.bundle')}-{fix_sha[:8]}"
+    name = task_id or f"{source.name.removesuffix('.git').removesuffix('.bundle')}-{fix_sha[:8]}"
     statement = problem_statement or git(repo, "log", "-1", "--format=%B", fix_sha).strip() or f"Apply {fix}."
     folder = Path(out) / name
     staging = begin(folder)
@@ -79,16 +83,16 @@ def task_from_refs(repo: str | Path, base: str, fix: str, out: str | Path, *, ta
                     problem = worker.apply(patch) if patch.strip() else None
                     if problem:
                         which = "gold" if patch is gold else "test"
-                        raise WriterError(f"{repo}: the {which} patch of {base}..{fix} does not apply to {base}: {problem}")
+                        raise WriterError(f"{source}: the {which} patch of {base}..{fix} does not apply to {base}: {problem}")
                 runs += [worker.run_tests().statuses for _ in range(2)]
                 worker.reset()
         fail_to_pass, pass_to_pass, flaky = rule.derive(without, with_fix)
         if not fail_to_pass:
-            raise WriterError(f"{repo}: no test fails at {base} and passes at {fix} (with the test changes on both "
+            raise WriterError(f"{source}: no test fails at {base} and passes at {fix} (with the test changes on both "
                               f"sides){'; flaky: ' + ', '.join(flaky[:5]) if flaky else ''}")
         judged = rule.check(fail_to_pass, pass_to_pass, without, with_fix)
         if not judged.valid:
-            raise WriterError(f"{repo}: the task breaks the validation rule: {judged.violations[0]}")
+            raise WriterError(f"{source}: the task breaks the validation rule: {judged.violations[0]}")
         task = task.model_copy(update={"tests": spec.model_copy(update={"fail_to_pass": fail_to_pass,
                                                                          "pass_to_pass": pass_to_pass})})
         return write_task(task, folder)

@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ..build import repos
 from ..data.task import Task, check_round_trip, write_task_file
 
 BUNDLE = "repo.bundle"
@@ -43,6 +44,14 @@ def git(cwd: str | Path, *args: str, input: str | None = None, check: bool = Tru
     if check and result.returncode != 0:
         raise WriterError(f"git {args[0]} failed in {cwd}: {result.stderr.decode(errors='replace').strip()[-300:]}")
     return result.stdout.decode("utf-8", errors="surrogateescape")
+
+
+def mirrored(location: str) -> str:
+    """The git dir of the host's mirror of a repository (folder, bare repository or bundle), its refs brought up
+    to date (a mirror made earlier misses newer commits)."""
+    git_dir = str(repos.mirror(location).git_dir)
+    git(git_dir, "fetch", "--quiet", "--prune", "origin", "+refs/*:refs/*", check=False)
+    return git_dir
 
 
 def resolve(repo: str | Path, rev: str) -> str:
