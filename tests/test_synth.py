@@ -136,13 +136,27 @@ def test_a_flaky_test_never_becomes_fail_to_pass(tmp_path, docker_client):
     _git(repo, "commit", "-q", "-m", "calc")
     out = tmp_path / "tasks"
     summary = pipeline.synthesize(pipeline.SynthConfig(
-        repo=str(repo), environment=SAMPLE_ENV, out=out, max_tasks=3, methods=["procedural"],
+        repo=str(repo), environment=SAMPLE_ENV, out=out, max_tasks=2, methods=["procedural"], hide_tests=True,
         kinds=["swap_arithmetic", "comparison_boundary", "flip_comparison"]))
     assert summary.flaky_tests == ["tests/test_ops.py::test_flaky_add"]
     found = load_tasks(out)
     assert found and summary.validated == len(found)
     for task in found:
         assert "tests/test_ops.py::test_flaky_add" not in task.tests.fail_to_pass + task.tests.pass_to_pass
+    # --hide-tests: the failing tests are not in the agent's tree; the test patch brings them back.
+    task = found[0]
+    hidden = task.tests.fail_to_pass[0].split("::")[-1]
+    tree = subprocess.run(["git", "--git-dir", str(task.source.parent / "repo.bundle"), "show",
+                           f"{task.base_commit}:tests/test_ops.py"], capture_output=True, text=True)
+    if tree.returncode:  # git reads a bundle only through a clone
+        clone = tmp_path / "clone"
+        subprocess.run(["git", "clone", "-q", str(task.source.parent / "repo.bundle"), str(clone)], check=True)
+        tree = subprocess.run(["git", "-C", str(clone), "show", "HEAD:tests/test_ops.py"], capture_output=True, text=True)
+    assert f"def {hidden}(" not in tree.stdout and f"+def {hidden}(" in task.tests.test_patch
+    assert "not in your copy" in task.problem_statement
+    builder = ImageBuilder()
+    result = validation.validate_task(task, builder, Grader(builder=builder))
+    assert result.verdict == "valid", (result.cause, result.violations)
 
 
 def test_tasks_new_writes_a_task_from_two_refs_that_validates(tmp_path, docker_client):

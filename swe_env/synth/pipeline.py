@@ -229,6 +229,19 @@ class _State:
             handle.write(json.dumps(item) + "\n")
 
 
+def base_task(config: SynthConfig) -> tuple[Task, str, str]:
+    """The task whose image every worker's container comes from (the clean tree at `config.commit`), the git dir
+    of the host's mirror of the repository, and the repository's short name."""
+    location = str(Path(config.repo).expanduser().resolve()) if Path(config.repo).expanduser().exists() else config.repo
+    git_dir = mirrored(location)
+    sha = resolve(git_dir, config.commit)
+    name = Path(location.rstrip("/")).name.removesuffix(".git").removesuffix(".bundle") or "repo"
+    environment = config.environment or default_environment(git_dir, sha)
+    base = Task(id=f"{name}-synth-{sha[:10]}", repo=location, base_commit=sha, problem_statement="(synthesis base)",
+                environment=environment, tests=TestSpec(fail_to_pass=["(synthesis)"], command=config.test_command))
+    return base, git_dir, name
+
+
 def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
                on_progress: Callable[[Summary], None] | None = None) -> Summary:
     """Synthesize tasks into `config.out` (see the module's docstring); the summary of this run."""
@@ -241,13 +254,8 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
     started = time.monotonic()
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
-    location = str(Path(config.repo).expanduser().resolve()) if Path(config.repo).expanduser().exists() else config.repo
-    git_dir = mirrored(location)
-    sha = resolve(git_dir, config.commit)
-    name = Path(location.rstrip("/")).name.removesuffix(".git").removesuffix(".bundle") or "repo"
-    environment = config.environment or default_environment(git_dir, sha)
-    base = Task(id=f"{name}-synth-{sha[:10]}", repo=location, base_commit=sha, problem_statement="(synthesis base)",
-                environment=environment, tests=TestSpec(fail_to_pass=["(synthesis)"], command=config.test_command))
+    base, git_dir, name = base_task(config)
+    sha, environment = base.base_commit, base.environment
     state = _State(out)
     summary = Summary(total_tasks=_tasks_in(out), skipped=len(state.decided))
     if summary.total_tasks >= config.max_tasks:  # a finished run again: nothing to build or learn
