@@ -38,6 +38,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", action="append", help="repository (folder, bare, bundle); repeatable; default the bundled three")
     parser.add_argument("--commit", default="HEAD")
+    parser.add_argument("--name", help="the repository's name in task ids (one --repo only)")
     parser.add_argument("--environment", type=Path, help="environment YAML (default: pytest 8.3.5 only, as the bundled tasks)")
     parser.add_argument("--max-tasks", type=int, default=100)
     parser.add_argument("--max-candidates", type=int, default=None)
@@ -50,10 +51,10 @@ def main() -> int:
     builder = ImageBuilder()
     rows = []
     for repo in args.repo or [str(ROOT / path) for path in BUNDLED]:
-        name = Path(repo).name.removesuffix(".bundle").removesuffix(".git")
+        name = args.name or Path(repo).name.removesuffix(".bundle").removesuffix(".git")
         out = args.out / name
         shutil.rmtree(out, ignore_errors=True)
-        config = pipeline.SynthConfig(repo=repo, commit=args.commit, environment=environment, out=out,
+        config = pipeline.SynthConfig(repo=repo, commit=args.commit, name=name, environment=environment, out=out,
                                       max_tasks=args.max_tasks, max_candidates=args.max_candidates, workers=args.workers)
         started = time.monotonic()
         summary = pipeline.synthesize(config, builder=builder)

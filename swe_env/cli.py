@@ -145,6 +145,7 @@ def tasks_new(
 def synthesize(
     repo: str = typer.Option(..., "--repo", help="The git repository (a folder, a bare repository or a bundle)."),
     commit: str = typer.Option("HEAD", "--commit", help="The tree the bugs go into."),
+    name: Optional[str] = typer.Option(None, "--name", help="The repository's name in task ids (default: its folder's)."),
     environment: Optional[Path] = EnvironmentOption,
     out: Path = typer.Option(..., "--out", "-o", help="Folder the task folders go to (a re-run resumes)."),
     max_tasks: int = typer.Option(100, "--max-tasks", min=1, help="Stop when the folder holds this many tasks."),
@@ -163,7 +164,7 @@ def synthesize(
 
     with _friendly_errors():
         config = pipeline.SynthConfig(
-            repo=repo, commit=commit, environment=load_environment(environment) if environment else None, out=out,
+            repo=repo, commit=commit, name=name, environment=load_environment(environment) if environment else None, out=out,
             max_tasks=max_tasks, max_candidates=max_candidates, methods=methods or list(pipeline.METHODS),
             kinds=kinds or None, workers=workers, hide_tests=hide_tests, seed=seed)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -276,11 +277,13 @@ def validate(
     for result in failures:
         # A gold patch that fails is the environment's fault (recipe, Python, network, flakiness), never a model's.
         err.print(f"{result.task_id}: {result.verdict}: {result.cause}", highlight=False, markup=False, soft_wrap=True)
-        for violation in result.violations:  # every breach of the rule, one line each, under its task
-            err.print(f"  violation: {violation}", highlight=False, markup=False, soft_wrap=True)
+        # Every breach of the rule (and what it only warns about), one line each, under its task.
+        for line in [*(f"violation: {v}" for v in result.violations), *(f"warning: {w}" for w in result.warnings)]:
+            err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
     for result in results:
-        for warning in result.warnings:
-            err.print(f"{result.task_id}: warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+        if result.verdict == "valid":
+            for warning in result.warnings:
+                err.print(f"{result.task_id}: warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     if failures:
         err.print(f"[bold red]{len(failures)} task(s) invalid[/] (a failing gold patch is an environment fault, not a model failure)")
         raise typer.Exit(1)

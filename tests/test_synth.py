@@ -76,6 +76,12 @@ def test_a_rerun_resumes_and_skips_what_is_decided(synthesized):
     again = pipeline.synthesize(config.model_copy(update={"max_tasks": 10}))
     assert again.candidates == 0 and again.validated == 0 and again.total_tasks == 10
     assert again.skipped == first.candidates - first.not_needed
+    printed = cli("synthesize", "--repo", config.repo, "--out", str(out), "--max-tasks", "10")
+    assert printed.returncode == 0, printed.stdout + printed.stderr
+    assert f"0 candidate(s), 0 validated, rejected: none; {again.skipped} decided by an earlier run; 10 task(s)" in " ".join(
+        printed.stdout.split())
+    unknown = cli("synthesize", "--repo", config.repo, "--out", str(out), "--methods", "model")
+    assert unknown.returncode == 2 and "--methods: unknown method 'model'" in unknown.stderr
 
 
 FLAKY_REPO = {

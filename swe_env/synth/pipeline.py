@@ -65,6 +65,8 @@ class SynthConfig(BaseModel):
     """A git repository (a working folder, a bare repository or a bundle)."""
     commit: str = "HEAD"
     """The tree the bugs go into."""
+    name: str | None = None
+    """The repository's short name in task ids and statements (default: the folder's or the bundle's name)."""
     environment: Environment | None = None
     """How the image is built; default pytest plus `pip install -e .` when the tree is a package."""
     test_command: str = DEFAULT_TEST_COMMAND
@@ -235,7 +237,7 @@ def base_task(config: SynthConfig) -> tuple[Task, str, str]:
     location = str(Path(config.repo).expanduser().resolve()) if Path(config.repo).expanduser().exists() else config.repo
     git_dir = mirrored(location)
     sha = resolve(git_dir, config.commit)
-    name = Path(location.rstrip("/")).name.removesuffix(".git").removesuffix(".bundle") or "repo"
+    name = config.name or Path(location.rstrip("/")).name.removesuffix(".git").removesuffix(".bundle") or "repo"
     environment = config.environment or default_environment(git_dir, sha)
     base = Task(id=f"{name}-synth-{sha[:10]}", repo=location, base_commit=sha, problem_statement="(synthesis base)",
                 environment=environment, tests=TestSpec(fail_to_pass=["(synthesis)"], command=config.test_command))
