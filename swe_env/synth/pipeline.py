@@ -354,8 +354,8 @@ def _evaluate(config: SynthConfig, worker: Worker, candidate: Candidate, suite: 
     if problem:
         worker.reset()
         return "does_not_apply", {}
-    considered = candidate.tests if candidate.tests is not None else suite.passing
-    considered = [test for test in considered if test in set(suite.passing)]
+    stable = set(suite.passing)
+    considered = [test for test in (candidate.tests if candidate.tests is not None else suite.passing) if test in stable]
     try:
         first = worker.run_tests(candidate.tests)
         broken = [t for t in considered if rule.status_in(first.statuses, t) != rule.PASSED]
