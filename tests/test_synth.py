@@ -219,3 +219,16 @@ def test_validate_rejects_an_id_in_both_lists_and_says_so_in_one_line(tmp_path, 
 def test_tasks_new_refuses_refs_whose_diff_has_no_fix(tmp_path):
     with pytest.raises(ValueError, match="changes only test files"):
         refs.task_from_refs(ROOT / "tasks/repos/slugkit.bundle", "main~1", "main~1", tmp_path)
+
+
+def test_a_suite_with_no_passing_test_stops_with_the_cause_in_one_line(tmp_path, docker_client):
+    repo = tmp_path / "broken"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "tests/test_all.py").write_text("from missing_module import thing\n\n\ndef test_x():\n    assert thing\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "broken")
+    result = cli("synthesize", "--repo", str(repo), "--out", str(tmp_path / "out"), "--environment", str(_env_file(tmp_path)))
+    assert result.returncode == 2, result.stdout + result.stderr
+    message = " ".join(result.stderr.split())
+    assert "no test passes at HEAD (twice)" in message and "No module named 'missing_module'" in message, message

@@ -138,6 +138,7 @@ class _Suite:
     """What learning found: stable passing tests, flaky ones, and the tests reaching each function."""
 
     runs: list[dict[str, str]]
+    output_tail: str
     passing: list[str]
     flaky: list[str]
     reaching: dict[tuple[str, str], set[str]]
@@ -164,7 +165,7 @@ def learn(worker: Worker) -> _Suite:
             if file.startswith("/") or not file.endswith(".py") or is_test_path(file):
                 continue
             reaching.setdefault((file, function), set()).add(test)
-    return _Suite(runs, passing, flaky, reaching)
+    return _Suite(runs, reach.output_tail, passing, flaky, reaching)
 
 
 def plan(config: SynthConfig, git_dir: str, sha: str, suite: _Suite) -> list[Candidate]:
@@ -271,8 +272,10 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
         workers[0].__enter__()
         suite = learn(workers[0])
         if not suite.passing:
+            last = [line.strip() for line in suite.output_tail.splitlines() if line.strip()]
+            why = next((line for line in reversed(last) if line.startswith("E ")), last[-1] if last else "no output")
             raise SynthesisError(f"{config.repo}: no test passes at {config.commit} (twice) with `{config.test_command}`; "
-                                 "nothing to break")
+                                 f"nothing to break ({len(suite.runs[0])} test(s) reported; the output says: {why[:200]})")
         summary.flaky_tests, summary.passing_tests = suite.flaky, len(suite.passing)
         candidates = [c for c in plan(config, git_dir, sha, suite) if c.id not in state.decided]
         wanted = max(0, config.max_tasks - summary.total_tasks)

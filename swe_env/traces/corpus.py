@@ -623,6 +623,8 @@ class SuiteReach(BaseModel):
     reached: dict[str, list[tuple[str, int, str]]] = Field(default_factory=dict)
     """Test id -> (file relative to the workdir, first line, qualified name) of each function entered below it."""
     notes: list[str] = Field(default_factory=list)
+    output_tail: str = ""
+    """The last 2,000 characters of the last run's output (what to show when no test passed)."""
 
 
 def suite_reach(sandbox: Sandbox, argv: list[str], timeout: float, untraced_runs: int = 1) -> SuiteReach:
@@ -639,6 +641,7 @@ def suite_reach(sandbox: Sandbox, argv: list[str], timeout: float, untraced_runs
         if result.timed_out:
             raise TraceError(f"the suite did not finish within {timeout:g} s")
         found.runs.append(_read_outcomes(sandbox, folder))
+        found.output_tail = result.output[-2000:]
     for raw in _read_traces(sandbox, folder, found.notes):
         if raw.test_id is None:
             continue
