@@ -1051,6 +1051,9 @@ _OUTCOME_RANK = {"passed": 0, "xpassed": 1, "xfailed": 1, "skipped": 2, "failed"
 def corpus_plugin(tracer: Tracer, outcomes_path: str):
     """The pytest plugin of corpus mode, as a module object (registered with `-p`)."""
     module = type(sys)(CORPUS_PLUGIN)
+    # Registered with `-p` after it is imported: without this marker pytest warns that it cannot rewrite it,
+    # and a suite with `filterwarnings = error` (flask's) stops before collecting anything.
+    module.__doc__ = "swe-env's corpus plugin. PYTEST_DONT_REWRITE"
     fd = os.open(outcomes_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     results: dict = {}
 
