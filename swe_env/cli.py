@@ -173,6 +173,91 @@ def tasks_list(tasks: Path = TasksOption, as_json: bool = JsonOption, quiet: boo
         raise typer.Exit(2)
 
 
+EnvironmentOption = typer.Option(None, "--environment", help="YAML file of environment fields (a task's `environment:`); "
+                                  "default pytest, plus `pip install -e .` when the tree is a package.")
+
+
+@tasks_app.command("new")
+def tasks_new(
+    repo: Path = typer.Option(..., "--repo", help="The git repository (a folder, a bare repository or a bundle)."),
+    base: str = typer.Option(..., "--base", help="The ref the agent starts from (before the fix)."),
+    fix: str = typer.Option(..., "--fix", help="The ref with the fix and its tests."),
+    tests: Optional[list[str]] = typer.Option(None, "--tests", help="Paths (folders or files) that are tests "
+                                              "(repeatable; default test folders and test_*.py files)."),
+    out: Path = typer.Option(Path("tasks"), "--out", "-o", help="Folder the task folder is written into."),
+    task_id: Optional[str] = typer.Option(None, "--id", help="The task's id (default <repo>-<fix sha>)."),
+    environment: Optional[Path] = EnvironmentOption,
+) -> None:
+    """Write a task from two refs: gold patch = the non-test diff, test patch = the test diff, FAIL_TO_PASS /
+    PASS_TO_PASS from running both sides (twice each) in the container."""
+    from .synth import refs
+    from .data.task import load_environment, load_tasks
+
+    with _friendly_errors():
+        env_spec = load_environment(environment) if environment else None
+        err.print(f"[cyan]tasks new:[/] building the image and running both sides of {_e(base)}..{_e(fix)}")
+        path = refs.task_from_refs(repo, base, fix, out, task_id=task_id, tests=tests, environment=env_spec)
+        task = load_tasks(path)[0]
+    console.print(f"wrote {_e(str(path))}: {len(task.tests.fail_to_pass)} FAIL_TO_PASS, "
+                  f"{len(task.tests.pass_to_pass)} PASS_TO_PASS; check it with `swe-env validate --tasks {_e(str(path.parent))}`")
+
+
+@app.command()
+def synthesize(
+    repo: str = typer.Option(..., "--repo", help="The git repository (a folder, a bare repository or a bundle)."),
+    commit: str = typer.Option("HEAD", "--commit", help="The tree the bugs go into."),
+    name: Optional[str] = typer.Option(None, "--name", help="The repository's name in task ids (default: its folder's)."),
+    environment: Optional[Path] = EnvironmentOption,
+    out: Path = typer.Option(..., "--out", "-o", help="Folder the task folders go to (a re-run resumes)."),
+    max_tasks: int = typer.Option(100, "--max-tasks", min=1, help="Stop when the folder holds this many tasks."),
+    max_candidates: Optional[int] = typer.Option(None, "--max-candidates", min=1, help="Candidates tried at most "
+                                                 "(default five per task wanted)."),
+    methods: Optional[list[str]] = typer.Option(None, "--methods", help="procedural, history (repeatable; default both)."),
+    kinds: Optional[list[str]] = typer.Option(None, "--kinds", help="Procedural kinds (repeatable; default all)."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Containers validating candidates at once."),
+    hide_tests: bool = typer.Option(False, "--hide-tests", help="Take the failing tests out of the task's tree; they come "
+                                    "back through the test patch."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the candidates' order."),
+) -> None:
+    """Synthesize validated tasks from a repository: bugs that break tests which passed, kept by the validation rule."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from .synth import pipeline
+    from .data.task import load_environment
+
+    with _friendly_errors():
+        config = pipeline.SynthConfig(
+            repo=repo, commit=commit, name=name, environment=load_environment(environment) if environment else None, out=out,
+            max_tasks=max_tasks, max_candidates=max_candidates, methods=methods or list(pipeline.METHODS),
+            kinds=kinds or None, workers=workers, hide_tests=hide_tests, seed=seed)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("validated {task.fields[validated]}, rejected {task.fields[rejected]}"),
+                      TimeElapsedColumn(), console=err) as progress:
+            bar = progress.add_task("building the image and learning the suite", total=None, validated=0, rejected=0)
+
+            def show(summary: pipeline.Summary) -> None:
+                progress.update(bar, total=summary.planned, completed=summary.candidates, validated=summary.validated,
+                                rejected=sum(summary.rejected.values()),
+                                description=_e(f"candidates; last {summary.last}" if summary.last else "candidates"))
+
+            summary = pipeline.synthesize(config, on_progress=show)
+    table = Table(title=_e(f"synthesis into {out} ({summary.seconds:g} s)"))
+    for column in ("method", "candidates", "validated", "acceptance"):
+        table.add_column(column)
+    for method, counts in sorted(summary.per_method.items()):
+        rate = counts["validated"] / counts["candidates"] if counts["candidates"] else 0.0
+        table.add_row(_e(method), str(counts["candidates"]), str(counts["validated"]), f"{rate:.0%}")
+    console.print(table)
+    if summary.flaky_tests:
+        err.print(f"{len(summary.flaky_tests)} flaky test(s) left out of every task: {', '.join(summary.flaky_tests[:5])}",
+                  markup=False, highlight=False, soft_wrap=True)
+    reasons = ", ".join(f"{reason} {n}" for reason, n in summary.rejected.most_common()) or "none"
+    console.print(f"{summary.candidates} candidate(s), {summary.validated} validated, rejected: {reasons}; "
+                  f"{summary.skipped} decided by an earlier run; {summary.total_tasks} task(s) in {out}",
+                  markup=False, highlight=False)
+
+
 @app.command()
 def build(tasks: Path = TasksOption, image_mode: str = ImagesOption, registry: Optional[str] = RegistryOption,
           max_disk: Optional[str] = MaxDiskOption) -> None:
@@ -221,7 +306,8 @@ def validate(
     as_json: bool = JsonOption,
     quiet: bool = QuietOption,
 ) -> None:
-    """Prove each task: its gold patch resolves it and an empty patch does not."""
+    """Prove each task by the validation rule: FAIL_TO_PASS fails without the fix and passes with it, PASS_TO_PASS
+    passes on both sides, no id in both lists, the gold patch applies cleanly, no flaky test."""
     from rich.table import Table
 
     with _friendly_errors():
@@ -246,7 +332,8 @@ def validate(
                                                 grader=Grader(builder=builder), on_result=advance)
     failures = [result for result in results if result.verdict != "valid"]
     if as_json:
-        _emit_json([{"task": r.task_id, "verdict": r.verdict, "cause": r.cause, "python": r.python_used,
+        _emit_json([{"task": r.task_id, "verdict": r.verdict, "cause": r.cause, "violations": r.violations,
+                     "warnings": r.warnings, "python": r.python_used,
                      "gold": r.gold.model_dump(include={"status", "resolved", "reward", "error"}) if r.gold else None,
                      "empty": r.empty.model_dump(include={"status", "resolved", "reward", "error"}) if r.empty else None}
                     for r in results])
@@ -275,6 +362,13 @@ def validate(
     for result in failures:
         # A gold patch that fails is the environment's fault (recipe, Python, network, flakiness), never a model's.
         err.print(f"{result.task_id}: {result.verdict}: {result.cause}", highlight=False, markup=False, soft_wrap=True)
+        # Every breach of the rule (and what it only warns about), one line each, under its task.
+        for line in [*(f"violation: {v}" for v in result.violations), *(f"warning: {w}" for w in result.warnings)]:
+            err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    for result in results:
+        if result.verdict == "valid":
+            for warning in result.warnings:
+                err.print(f"{result.task_id}: warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     if failures:
         err.print(f"[bold red]{len(failures)} task(s) invalid[/] (a failing gold patch is an environment fault, not a model failure)")
         raise typer.Exit(1)

@@ -161,6 +161,8 @@ class TestSpec(_Strict):
 
     test_patch: str = ""
     """Unified diff (git format) adding or changing the tests that decide the task; applied only by the grader."""
+    test_patch_file: str | None = None
+    """A file holding `test_patch` instead (relative paths are relative to the task file); not both."""
     fail_to_pass: list[str]
     """Test ids (pytest node ids) that fail before the fix and must pass after it."""
     pass_to_pass: list[str] = []
@@ -240,6 +242,8 @@ class Task(_Strict):
     """Hidden tests and the command that runs them."""
     gold_patch: str | None = None
     """Reference fix (unified diff); used by the oracle agent and by `swe-env validate`."""
+    gold_patch_file: str | None = None
+    """A file holding `gold_patch` instead (relative paths are relative to the task file); not both."""
     limits: Limits = Limits()
     """Budgets and resource limits."""
     meta: dict[str, str] = {}
@@ -294,25 +298,49 @@ class Task(_Strict):
         return str(path.resolve())
 
 
-def load_task_file(path: str | Path) -> Task:
-    """Load one task file; a malformed file raises TaskSpecError naming file, task and field."""
-    path = Path(path)
+def _read_yaml(path: Path):
+    """A YAML file's data; TaskSpecError naming the file (and the line) when it cannot be read or parsed."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise TaskSpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise TaskSpecError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+
+
+def load_task_file(path: str | Path) -> Task:
+    """Load one task file; a malformed file raises TaskSpecError naming file, task and field."""
+    path = Path(path)
+    data = _read_yaml(path)
     if not isinstance(data, dict):
         raise TaskSpecError(f"{path}: expected a mapping of task fields, got {type(data).__name__}")
+    data = _read_patch_files(path, data)
     try:
         task = Task.model_validate(data)
     except ValidationError as exc:
         raise TaskSpecError(_describe(path, data, exc)) from None
     task._source = path.resolve()
     return task
+
+
+def load_environment(path: str | Path) -> Environment:
+    """An environment file (YAML: the fields of `Environment`, or a task file's `environment:` mapping);
+    a malformed one raises TaskSpecError naming the file and the field."""
+    path = Path(path)
+    data = _read_yaml(path)
+    if isinstance(data, dict) and isinstance(data.get("environment"), dict):
+        data = data["environment"]
+    if not isinstance(data, dict):
+        raise TaskSpecError(f"{path}: expected a mapping of environment fields")
+    try:
+        return Environment.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(root)"
+        message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
+        raise TaskSpecError(f"{path}: field '{field}': {message}") from None
 
 
 def load_tasks(path: str | Path) -> list[Task]:
@@ -338,6 +366,34 @@ def load_tasks(path: str | Path) -> list[Task]:
             raise TaskSpecError(f"{file}: task '{task.id}': duplicate id (also in {tasks[task.id].source})")
         tasks[task.id] = task
     return [tasks[key] for key in sorted(tasks)]
+
+
+def _read_patch_files(path: Path, data: dict) -> dict:
+    """`gold_patch_file` and `tests.test_patch_file` read into `gold_patch` and `tests.test_patch` (the file
+    names stay, so the task is written back the same way); a missing file, or both forms given, names the field."""
+    task_id = data.get("id") if isinstance(data.get("id"), str) else "?"
+    data = dict(data)
+    tests = data.get("tests")
+    places = [(data, "gold_patch", "gold_patch_file", "gold_patch_file")]
+    if isinstance(tests, dict):
+        data["tests"] = tests = dict(tests)
+        places.append((tests, "test_patch", "test_patch_file", "tests.test_patch_file"))
+    for holder, field, file_field, where in places:
+        name = holder.get(file_field)
+        if name is None:
+            continue
+        if not isinstance(name, str) or not name.strip():
+            raise TaskSpecError(f"{path}: task '{task_id}': field '{where}': must be a file name")
+        if holder.get(field):
+            raise TaskSpecError(f"{path}: task '{task_id}': field '{where}': give {field} or {file_field}, not both")
+        target = Path(name).expanduser()
+        target = target if target.is_absolute() else path.parent / target
+        try:
+            holder[field] = target.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            cause = getattr(exc, "strerror", None) or str(exc)
+            raise TaskSpecError(f"{path}: task '{task_id}': field '{where}': cannot read {target}: {cause}") from None
+    return data
 
 
 def _describe(path: Path, data: dict, exc: ValidationError) -> str:
@@ -370,7 +426,8 @@ def _fields_at(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-_WRITTEN_FIELDS = ("id", "repo", "base_commit", "problem_statement", "environment", "tests", "gold_patch", "limits", "meta")
+_WRITTEN_FIELDS = ("id", "repo", "base_commit", "problem_statement", "environment", "tests", "gold_patch", "gold_patch_file",
+                  "limits", "meta")
 
 
 def write_task_file(task: Task, folder: str | Path) -> Path:
@@ -378,6 +435,11 @@ def write_task_file(task: Task, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     data = task.model_dump(mode="json", exclude_defaults=True)
+    # A patch kept in a file is written as the file's name only (the caller writes the file).
+    if task.gold_patch_file:
+        data.pop("gold_patch", None)
+    if task.tests.test_patch_file:
+        data.get("tests", {}).pop("test_patch", None)
     data = {key: data[key] for key in _WRITTEN_FIELDS if key in data}
     target = folder / TASK_FILE
     target.write_text(yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=1000))

@@ -22,6 +22,8 @@ Pure logic: no I/O. Parsing is one pass over the bounded bytes; flags are capped
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import hashlib
 import hmac
 import secrets
@@ -147,6 +149,19 @@ def read(data: bytes, key: bytes, runner: str) -> Sealed:
     else:
         sealed.results = results
     return sealed
+
+
+def test_records(data: bytes, key: bytes) -> Iterator[tuple[str, list[str]]]:
+    """(status, ids) of each test record on a stream whose MAC is valid, in order; for readers that need a
+    record's ids together (the trace corpus) and no verdict: the chain, the end record and flags are `read`'s."""
+    for line in data.splitlines():
+        seq, payload, mac = _split(line)
+        if seq is None or not hmac.compare_digest(_mac(key, seq + b" " + payload), mac):
+            continue
+        kind, _, rest = payload.partition(b" ")
+        if kind == b"test":
+            word, _, ids = rest.partition(b" ")
+            yield word.decode("ascii", errors="replace"), [_unhex(part) for part in ids.split(b",") if part]
 
 
 def _mac(key: bytes, body: bytes) -> bytes:

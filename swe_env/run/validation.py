@@ -1,4 +1,5 @@
-"""Proving tasks: the gold patch must resolve a task and the empty patch must not.
+"""Proving tasks by the one validation rule (`grading.rule`): FAIL_TO_PASS fails without the fix and passes
+with it, PASS_TO_PASS passes on both sides, no id in both lists, the gold patch applies cleanly, no flaky test.
 
 `validate_tasks` builds each task's image and grades both patches, on a few worker threads;
 every outcome becomes an `InstanceValidation` with a verdict and, when the gold patch fails,
@@ -18,13 +19,16 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..grading import rule
 from ..grading.grader import Grader, GradingReport
 from ..build.images import ImageBuilder, ImageBuildError, image_exists
 from ..build.repos import RepoError
 from ..data.task import Task
 from ..errors import clip
 
-Verdict = Literal["valid", "gold_failed", "empty_resolved", "env_error"]
+Verdict = Literal["valid", "gold_failed", "empty_resolved", "invalid", "flaky", "env_error"]
+"""`invalid`: the task breaks `rule.check` otherwise (a FAIL_TO_PASS test that passes before the fix, an id in
+both lists); `flaky`: a deciding test changed status between two runs of one side."""
 
 _NETWORK_SIGNS = re.compile(
     r"Temporary failure in name resolution|Name or service not known|Network is unreachable|"
@@ -53,6 +57,10 @@ class InstanceValidation:
     """The env layer (Python, pinned packages) was already built, so only the instance layer was."""
     gold: GradingReport | None = None
     empty: GradingReport | None = None
+    violations: list[str] = field(default_factory=list)
+    """Every breach of the validation rule (`grading.rule.check`), one line each."""
+    warnings: list[str] = field(default_factory=list)
+    """What the rule notes without refusing (a gold patch that applies only with fuzz)."""
 
     @property
     def python_differs(self) -> bool:
@@ -97,7 +105,11 @@ def sample_tasks(tasks: list[Task], size: int, seed: int = 0) -> list[Task]:
 
 
 def validate_task(task: Task, builder: ImageBuilder, grader: Grader) -> InstanceValidation:
-    """Build the task's image and grade the gold and the empty patch; never raises for the task's faults."""
+    """Build the task's image, grade the gold and the empty patch and judge them by `rule.check`; never raises
+    for the task's faults.
+
+    Each side runs once; when the rule finds a violation both run again, so a test whose status differs
+    between the runs is called flaky (and only then)."""
     result = InstanceValidation(
         task_id=task.id, repo=repo_of(task), version=task.meta.get("version"), verdict="valid",
         python_requested=task.meta.get("python_requested"), python_used=task.meta.get("python_used"),
@@ -113,29 +125,59 @@ def validate_task(task: Task, builder: ImageBuilder, grader: Grader) -> Instance
         result.verdict, result.cause = "env_error", f"build failure: {_one_line(str(exc))}"
         return result
     except Exception as exc:  # noqa: BLE001 - an engine fault on one instance must not end a long run
-        result.verdict, result.cause = "env_error", f"infrastructure failure: {type(exc).__name__}: {_one_line(str(exc))}"
+        result.verdict, result.cause = "env_error", f"infrastructure failure: {_one_line(f'{type(exc).__name__}: {exc}')}"
         return result
     finally:
         result.build_seconds = round(time.monotonic() - started, 1)
-    result.gold = grader.grade(task, task.gold_patch, image=image)
-    if not result.gold.resolved and result.gold.status == "graded":
-        # One more run tells a flaky test from a broken environment.
-        again = grader.grade(task, task.gold_patch, image=image)
-        if again.resolved:
-            result.verdict, result.cause = "gold_failed", f"flaky: resolved on a second run; first: {gold_failure_cause(result.gold)}"
-            result.empty = grader.grade(task, "", image=image)
-            return result
-    result.empty = grader.grade(task, "", image=image)
-    if not result.gold.resolved:
-        result.verdict = "env_error" if result.gold.status != "graded" else "gold_failed"
-        result.cause = gold_failure_cause(result.gold)
+    golds = [grader.grade(task, task.gold_patch, image=image)]
+    empties = [grader.grade(task, "", image=image)]
+    result.gold, result.empty = golds[0], empties[0]
+    judged = _judge(task, golds, empties)
+    if judged is not None and not judged.valid:
+        golds.append(grader.grade(task, task.gold_patch, image=image))
+        empties.append(grader.grade(task, "", image=image))
+        judged = _judge(task, golds, empties)
+    if judged is not None:
+        result.violations, result.warnings = judged.violations, judged.warnings
+    _verdict(result, golds, empties, judged)
+    return result
+
+
+def _judge(task: Task, golds: list[GradingReport], empties: list[GradingReport]) -> rule.RuleResult | None:
+    """The rule over graded runs; None when a run could not decide (the environment's fault)."""
+    if any(report.status not in ("graded", "patch_failed") for report in [*golds, *empties]):
+        return None
+    if golds[0].status == "patch_failed":
+        return rule.check([], [], [], [], gold_method=None)
+    # Ids no report can produce (SWE-bench's fragments) were dropped from the verdicts; the rule drops them too.
+    ignored = set(golds[0].ignored_ids) | set(empties[0].ignored_ids)
+    return rule.check([t for t in task.tests.fail_to_pass if t not in ignored],
+                      [t for t in task.tests.pass_to_pass if t not in ignored],
+                      [report.test_results for report in empties], [report.test_results for report in golds],
+                      gold_method=golds[0].patch_method)
+
+
+def _verdict(result: InstanceValidation, golds: list[GradingReport], empties: list[GradingReport],
+             judged: rule.RuleResult | None) -> None:
+    """The verdict and its one-line cause, from the first runs (and the rule's finding over all of them)."""
+    gold, empty = golds[0], empties[0]
+    if not gold.resolved and gold.status != "graded":
+        result.verdict, result.cause = "env_error", gold_failure_cause(gold)
+    elif empty.status != "graded":
+        result.verdict, result.cause = "env_error", f"empty patch: {empty.status}: {_one_line(empty.error or '')}"
+    elif judged is None or judged.valid:
+        result.verdict = "valid"
+    elif judged.flaky:
+        result.verdict = "flaky"
+        result.cause = f"{len(judged.flaky)} deciding test(s) gave different statuses in two runs: {judged.flaky[0]}"
+    elif not gold.resolved:
+        result.verdict, result.cause = "gold_failed", gold_failure_cause(gold)
         if result.python_differs:
             result.cause += f" (on Python {result.python_used}; the benchmark uses {result.python_requested})"
-    elif result.empty.resolved:
+    elif empty.resolved:
         result.verdict, result.cause = "empty_resolved", "the empty patch resolves the task: its FAIL_TO_PASS tests pass before any fix"
-    elif result.empty.status != "graded":
-        result.verdict, result.cause = "env_error", f"empty patch: {result.empty.status}: {_one_line(result.empty.error or '')}"
-    return result
+    else:
+        result.verdict, result.cause = "invalid", judged.violations[0]
 
 
 def gold_failure_cause(report: GradingReport) -> str:

@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from . import tracer
 from ..build.images import ImageBuilder
 from ..data.task import RunnerName
-from ..grading import runners
+from ..grading import runners, seal
 from ..runtime.sandbox import MAX_READ_BYTES, Sandbox
 from ..runtime.shell import CommandResult
 from ..data.task import Task
@@ -446,10 +446,14 @@ def _run_suite(sandbox: Sandbox, run: CorpusRun, options: CorpusOptions, folder:
     prelude = ""
     if run.runner != "pytest":
         # Django's and sympy's runners write no report: the grader's recorder writes their outcomes.
+        # Its records are sealed as in a grading (MAC'd under a key it reads once), so the key is written for it.
         recorder = runners.runner_named(run.runner)
         for path, data in recorder.files(folder).items():
             sandbox.write_file(path, data)
-        variables.update(recorder.environment(outcomes))
+        key_path = f"{folder}/recorder.key"
+        sandbox.write_file(key_path, seal.key_file(_recorder_key(sandbox, folder), [], runner_is_repo=False))
+        sandbox.write_file(outcomes, b"")  # the recorder appends to the stream it is given; it creates nothing
+        variables.update(recorder.environment(outcomes, key_path, folder))
         prelude = recorder.prelude(folder) + " && "
     if variables:
         prelude += "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items()) + " && "
@@ -473,21 +477,34 @@ def _read_outcomes(sandbox: Sandbox, folder: str) -> dict[str, str]:
     rank = {"passed": 0, "xpassed": 1, "xfailed": 1, "skipped": 2, "failed": 3, "error": 4}
     prefix = sandbox.workdir.rstrip("/") + "/"
     found: dict[str, str] = {}
+
+    def keep(test: str, outcome: str) -> None:
+        if test not in found or rank.get(outcome, 4) > rank.get(found[test], 4):
+            found[test] = outcome
+
+    if text.startswith("0 "):  # the grader's recorder (Django's, sympy's runner): sealed records
+        for outcome, ids in seal.test_records(text.encode("utf-8", errors="surrogateescape"), _recorder_key(sandbox, folder)):
+            if ids:
+                # django: `name (module.Class)` first; sympy: `path:name`, the path made relative.
+                sympy_id = ids[1] if len(ids) > 1 and ids[1].endswith(":" + ids[0]) else None
+                keep((sympy_id or ids[0]).removeprefix(prefix), outcome)
+        return found
     for line in text.splitlines():
         try:
             item = json.loads(line)
-            if "ids" in item:
-                ids = [str(i) for i in item["ids"]]
-                # django: `name (module.Class)` first; sympy: `path:name`, the path made relative.
-                test = next((i for i in ids if ":" in i and " " not in i), ids[0]) if item.get("runner") == "sympy" else ids[0]
-                test, outcome = test.removeprefix(prefix), str(item["status"])
-            else:
-                test, outcome = str(item["test_id"]), str(item["outcome"])
-        except (ValueError, KeyError, TypeError, IndexError):
+            test, outcome = str(item["test_id"]), str(item["outcome"])
+        except (ValueError, KeyError, TypeError):
             continue
-        if test not in found or rank.get(outcome, 4) > rank.get(found[test], 4):
-            found[test] = outcome
+        keep(test, outcome)
     return found
+
+
+_RECORDER_SECRET = os.urandom(32)
+
+
+def _recorder_key(sandbox: Sandbox, folder: str) -> bytes:
+    """The key the recorder seals a corpus run's outcomes with: one per container and folder, known to this process only."""
+    return hashlib.sha256(_RECORDER_SECRET + f"{sandbox.name}\0{folder}".encode()).digest()
 
 
 def _iter_traces(sandbox: Sandbox, folder: str, notes: list[str]) -> Iterator[_RawTrace]:
@@ -826,5 +843,46 @@ def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | No
 
 
 __all__ = ["CorpusManifest", "CorpusOptions", "CorpusRun", "CorpusTrace", "OutcomeChange", "TaskCorpus", "content_hash",
-           "corpus_command", "corpus_of_task", "function_traces", "iter_function_traces", "load_manifest", "read_corpus", "token_counter",
-           "trace_corpus"]
+           "corpus_command", "corpus_of_task", "function_traces", "iter_function_traces", "load_manifest", "read_corpus", "suite_reach",
+           "SuiteReach", "token_counter", "trace_corpus"]
+
+
+class SuiteReach(BaseModel):
+    """A suite learned once (for task synthesis): every test's outcome in each run, and which repository
+    functions each test entered."""
+
+    runs: list[dict[str, str]] = Field(default_factory=list)
+    """Test id -> outcome, one mapping per run (untraced runs first, the traced run last)."""
+    reached: dict[str, list[tuple[str, int, str]]] = Field(default_factory=dict)
+    """Test id -> (file relative to the workdir, first line, qualified name) of each function entered below it."""
+    notes: list[str] = Field(default_factory=list)
+    output_tail: str = ""
+    """The last 2,000 characters of the last run's output (what to show when no test passed)."""
+
+
+def suite_reach(sandbox: Sandbox, argv: list[str], timeout: float, untraced_runs: int = 1) -> SuiteReach:
+    """Run a pytest suite `untraced_runs` times untraced, then once under the tracer's corpus mode, in a started
+    sandbox; what each test reached comes from the functions its trace entered (its call events and sources)."""
+    options = CorpusOptions(trace=TraceOptions(max_events=50_000, max_bytes=20_000_000, repr_cap=8),
+                            function_traces=True, check_outcomes=False)
+    folder = tracer_dir(sandbox)
+    sandbox.write_file(f"{folder}/swe_env_tracer.py", tracer.runner_source())
+    found = SuiteReach()
+    for traced in [False] * untraced_runs + [True]:
+        result, _seconds = _run_suite(sandbox, CorpusRun(argv=argv), options, folder, traced, timeout, {}, (0, 1))
+        found.notes += result.notes
+        if result.timed_out:
+            raise TraceError(f"the suite did not finish within {timeout:g} s")
+        found.runs.append(_read_outcomes(sandbox, folder))
+        found.output_tail = result.output[-2000:]
+    for raw in _iter_traces(sandbox, folder, found.notes):
+        if raw.test_id is None:
+            continue
+        places = {(event.file, event.line, event.function) for event in raw.events if event.event == "call" and event.depth}
+        for key in raw.sources:
+            file, line, function = key.rsplit(":", 2)
+            if line.isdigit():
+                places.add((file, int(line), function))
+        found.reached.setdefault(raw.test_id, [])
+        found.reached[raw.test_id] = sorted(set(found.reached[raw.test_id]) | places)
+    return found

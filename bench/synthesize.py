@@ -1,0 +1,103 @@
+"""Task synthesis throughput: candidates per minute, validated tasks and acceptance per method, per repository.
+
+    python3 bench/synthesize.py [--repo tasks/repos/slugkit.bundle ...] [--max-tasks 100] [--workers 2]
+                                [--environment FILE] [--validate-sample 5]
+
+Each repository is synthesized into a fresh folder under runs/bench/synthesize/ (figures are of a cold run:
+the image's env layer may be cached, the learning and every candidate are not); then a sample of its
+tasks goes through `swe-env validate`'s rule and one oracle rollout each. The baseline is one run of
+the whole suite in the same image (`Worker.run_tests`), measured in the same run: a candidate costs
+two runs of the tests that reach it plus a git reset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import ROOT, check_no_leftovers, machine_line, other_managed_containers, sigterm_as_exit  # noqa: E402
+
+from swe_env.build.images import ImageBuilder  # noqa: E402
+from swe_env.data.task import Environment, load_environment, load_tasks  # noqa: E402
+from swe_env.grading.grader import Grader  # noqa: E402
+from swe_env.run import validation  # noqa: E402
+from swe_env.run.rollout import rollout  # noqa: E402
+from swe_env.synth import pipeline  # noqa: E402
+from swe_env.synth.suite import Worker  # noqa: E402
+
+BUNDLED = ["tasks/repos/slugkit.bundle", "tasks/repos/ledger.bundle", "tasks/repos/minicsv.bundle"]
+
+
+def main() -> int:
+    sigterm_as_exit()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", action="append", help="repository (folder, bare, bundle); repeatable; default the bundled three")
+    parser.add_argument("--commit", default="HEAD")
+    parser.add_argument("--name", help="the repository's name in task ids (one --repo only)")
+    parser.add_argument("--environment", type=Path, help="environment YAML (default: pytest 8.3.5 only, as the bundled tasks)")
+    parser.add_argument("--max-tasks", type=int, default=100)
+    parser.add_argument("--max-candidates", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--validate-sample", type=int, default=5, help="tasks per repository validated and rolled out (0: none)")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs/bench/synthesize")
+    args = parser.parse_args()
+    environment = load_environment(args.environment) if args.environment else Environment(pip_packages=["pytest==8.3.5"])
+    print(f"# task synthesis; {machine_line()}; other swe-env containers at start: {other_managed_containers()}")
+    builder = ImageBuilder()
+    rows = []
+    for repo in args.repo or [str(ROOT / path) for path in BUNDLED]:
+        name = args.name or Path(repo).name.removesuffix(".bundle").removesuffix(".git")
+        out = args.out / name
+        shutil.rmtree(out, ignore_errors=True)
+        config = pipeline.SynthConfig(repo=repo, commit=args.commit, name=name, environment=environment, out=out,
+                                      max_tasks=args.max_tasks, max_candidates=args.max_candidates, workers=args.workers)
+        started = time.monotonic()
+        summary = pipeline.synthesize(config, builder=builder)
+        minutes = (time.monotonic() - started) / 60
+        suite_seconds = _suite_run(config, builder)
+        rate = summary.candidates / minutes if minutes else 0.0
+        print(f"{name}: {summary.validated} tasks from {summary.candidates} candidates in {minutes:.1f} min "
+              f"({rate:.1f} candidates/min, {summary.validated / minutes:.1f} tasks/min); "
+              f"{summary.passing_tests} passing tests learned, flaky {len(summary.flaky_tests)}; "
+              f"one suite run {suite_seconds:.2f} s (median of 3)")
+        for method, counts in sorted(summary.per_method.items()):
+            share = counts["validated"] / counts["candidates"] if counts["candidates"] else 0.0
+            print(f"  {method}: {counts['candidates']} candidates, {counts['validated']} validated ({share:.0%})")
+        print("  rejected: " + (", ".join(f"{r} {n}" for r, n in summary.rejected.most_common()) or "none"))
+        if args.validate_sample and summary.total_tasks:
+            sample = validation.sample_tasks(load_tasks(out), args.validate_sample, seed=0)
+            results = validation.validate_tasks(sample, workers=args.workers, builder=builder, grader=Grader(builder=builder))
+            valid = sum(r.verdict == "valid" for r in results)
+            trajectories = rollout(sample, "oracle", workers=args.workers, out=out / "oracle.jsonl")
+            resolved = sum(t.resolved for t in trajectories)
+            print(f"  sample of {len(sample)}: validate {valid}/{len(sample)} valid; oracle resolved {resolved}/{len(sample)}")
+            for result in results:
+                if result.verdict != "valid":
+                    print(f"    {result.task_id}: {result.verdict}: {result.cause}")
+        rows.append((name, summary, minutes))
+    total = sum(s.validated for _, s, _ in rows)
+    minutes = sum(m for _, _, m in rows)
+    print(f"total: {total} tasks in {minutes:.1f} min; median acceptance "
+          f"{statistics.median([s.validated / s.candidates for _, s, _ in rows if s.candidates] or [0]):.0%}")
+    return 1 if check_no_leftovers() else 0
+
+
+def _suite_run(config: pipeline.SynthConfig, builder: ImageBuilder) -> float:
+    """Median seconds of one whole-suite run in a worker's container (the baseline a candidate's cost compares to)."""
+    base, _git_dir, _name = pipeline.base_task(config)
+    with Worker(base, builder.ensure(base)) as worker:
+        times = []
+        for _ in range(3):
+            started = time.monotonic()
+            worker.run_tests()
+            times.append(time.monotonic() - started)
+    return statistics.median(times)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
