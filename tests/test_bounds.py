@@ -15,7 +15,7 @@ import tracemalloc
 import pytest
 
 from swe_env.grading import grader as grading
-from swe_env.grading import protection, runner_probe, runners, suspicion, testlogs
+from swe_env.grading import protection, runner_probe, runners, seal, suspicion, testlogs
 from swe_env.grading.grader import GradingReport, bound_report
 from swe_env.tools import files as file_tools
 from swe_env.tools import registry
@@ -174,31 +174,20 @@ def test_unclosed_declarations_cost_linear_time():
         runners.Runner().read(b"<testsuite>" + b"<?xml " * (2 * MiB))
 
 
-def test_recorder_lines_are_read_one_at_a_time_and_bounded(monkeypatch):
-    recorder = runners.DjangoRunner()
-    lines = b"".join(json.dumps({"ids": [f"t{i}"], "status": "passed"}).encode() + b"\n" for i in range(5))
-    assert recorder.read(lines + b"\n\n").by_id == {f"t{i}": testlogs.PASSED for i in range(5)}
-    with pytest.raises(runners.ResultsError, match="line 2 .* longer than"):
-        recorder.read(lines.split(b"\n")[0] + b"\n" + b"x" * (runners.MAX_RECORD_BYTES + 1))
-    monkeypatch.setattr(testlogs, "MAX_TESTCASES", 3)
-    with pytest.raises(runners.ResultsError, match="more than 3"):
-        recorder.read(lines)
-    many_ids = json.dumps({"ids": [f"t{i}" for i in range(4)], "status": "passed"}).encode()
-    with pytest.raises(runners.ResultsError, match="names more than 3 tests"):
-        recorder.read(many_ids)
-    # 64 MiB of line breaks: no list of 64 million lines is made.
-    bad_then_blank = b"not json\n" + b" \n" * (8 * MiB)
-    breaks = b"\n" * runners.RESULTS_LIMIT
+def test_sealed_stream_is_read_in_bounded_memory():
+    """Invalid bytes on the results stream (what code under test can write there) cost the reader one pass and
+    a bounded amount of memory: never a list of lines, never a copy per line kept."""
+    key = seal.new_key()
+    garbage = b"x" * (16 * MiB) + b"\n" + b" \n" * (2 * MiB) + b"\xff\xfe not a record\n" * 100_000
     tracemalloc.start()
     try:
-        with pytest.raises(runners.ResultsError, match="no outcome"):
-            recorder.read(breaks)
-        with pytest.raises(runners.ResultsError, match="line 1"):
-            recorder.read(bad_then_blank)
+        sealed = seal.read(garbage, key, "django")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 4 * MiB
+    assert sealed.results is None and sealed.error == "no sealed record was written"
+    assert sealed.flags == ["100001 line(s) on the results stream were not written by the grader's sealed hook"]
+    assert peak < 20 * MiB  # the one 16 MiB line is sliced once, then dropped
 
 
 def test_iter_lines_numbers_lines_and_skips_long_ones():
