@@ -2,7 +2,7 @@
 
     python3 bench/soak.py [--episodes 200] [--workers 8] [--tasks tasks] [--memory N [--tracemalloc]]
 
-Each episode plays one of fifteen scripts, in turn: normal work then submit (graded), a
+Each episode plays one of nineteen scripts, in turn: normal work then submit (graded), a
 command past its timeout, a command printing 20 MB, an agent that crashes mid-episode
 (the env is reset under it), garbage actions, a fork bomb (steps go on until the
 container's processes are stopped, then the shell must answer again), and the red team's
@@ -12,7 +12,12 @@ git filter configured to run as root at submit, a sparse 100 GB file viewed, and
 killing its own container (`sandbox_killed`, the agent's failure, never an infrastructure one),
 a fix that forks a process which writes a passing report after pytest exits (flagged, reward 0),
 system programs the host might run broken or stubbed (`wc`, `find`, `base64`, `stat`: graded,
-reward 0), and the agent deleting bash and exiting its shell (`sandbox_broken`, the agent's).
+reward 0), the agent deleting bash and exiting its shell (`sandbox_broken`, the agent's), and
+issue 23's stops: the agent stopping its own shell (`kill -STOP $$`: the step times out, a new
+shell answers), stopping every other process (`kill -STOP -1`, then submit: graded, reward 0),
+a background process spraying into every process's output during the diff (graded or
+patch_failed, reward 0, never ours), and a fix whose tests stop every process in the grader's
+container (a `timeout`, the model's failure, reward 0; the soak's tasks grade within 60 s).
 Each attack must score 0 and be graded (or end as its kind says). Every episode also steps `echo hi`
 once, whose latency is compared between the first and the last tenth of the run (the
 baseline is the start of the same run: drift beyond 2x would mean something
@@ -47,7 +52,7 @@ from swe_env.data.task import Task, load_tasks
 
 KINDS = ["normal", "timeout", "huge_output", "agent_crash", "garbage", "fork_bomb",
          "conftest_hack", "fake_results", "runtime_hack", "git_filter", "sparse_file", "kill_container",
-         "left_behind", "broken_programs", "delete_bash"]
+         "left_behind", "broken_programs", "delete_bash", "stop_self", "stop_everything", "spray_diff", "stop_tests"]
 
 CONFTEST_HACK = """import pytest
 
@@ -98,6 +103,18 @@ if "pytest" in _sys.modules and not _os.environ.get("SWE_SOAK_CHILD"):
                         open(_os.path.join(_root, _name), "w").write(FAKE)
         _os._exit(0)
 """
+# Appended to the package: during pytest's collection in the grader's container, stop every process but
+# the shell that sends the signal (pytest, the in-container `timeout`, the main process): only the host's
+# deadline ends the run, a `timeout` of the model's (reward 0), never an infrastructure failure.
+STOP_TESTS = """
+import os as _os, sys as _sys
+if "pytest" in _sys.modules:
+    _os.system("kill -STOP -1")
+"""
+SPRAY = ("(while :; do for f in /proc/[0-9]*/fd/1 /proc/[0-9]*/fd/2; do echo sprayed > $f; done; done) "
+         ">/dev/null 2>&1 &")
+SOAK_GRADING_TIMEOUT = 60.0
+"""The soak's tasks grade within this (their suites take seconds), so `stop_tests` ends at 60 s + grace."""
 BREAK_PROGRAMS = ("rm -f /usr/bin/wc && printf '#!/bin/sh\\necho 0\\n' > /usr/bin/find && "
                   "mv /usr/bin/base64 /usr/bin/.b64 && mv /usr/bin/stat /usr/bin/.stat")
 
@@ -274,12 +291,37 @@ def play(env: SWEEnv, task: Task, kind: str) -> float:
         termination = env.get_trajectory().termination
         if terminated or not truncated or reward != 0.0 or termination != "sandbox_broken":
             raise RuntimeError(f"deleting bash ended as {termination} with reward {reward}")
+    elif kind == "stop_self":
+        observation = env.step({"tool": "bash", "command": "kill -STOP $$", "timeout": 3})[0]
+        if env.get_trajectory().termination is not None:
+            raise RuntimeError(f"stopping its own shell ended the episode: {observation[:100]!r}")
+        observation = env.step({"tool": "bash", "command": "echo alive"})[0]
+        if not observation.startswith("alive\n"):
+            raise RuntimeError(f"after `kill -STOP $$` the shell said {observation[:100]!r}")
+    elif kind == "stop_everything":
+        env.step({"tool": "bash", "command": "kill -STOP -1; echo stopped", "timeout": 10})
+        _submit_scores_zero(env, kind)
+    elif kind == "spray_diff":
+        env.step({"tool": "bash", "command": SPRAY, "timeout": 5})
+        _submit_scores_zero(env, kind, statuses=("graded", "patch_failed"))
+    elif kind == "stop_tests":
+        package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
+        env.step({"tool": "bash", "command": _heredoc("/tmp/stop_tests.py", STOP_TESTS)
+                  + f"cat /tmp/stop_tests.py >> {package}/__init__.py"})
+        _submit_scores_zero(env, kind, statuses=("timeout",))
     else:
         for junk in ("{not json", b"\xff\xfe", {"tool": "edit"}, "<tool: nope>\nx\n</tool>", 42):
             observation = env.step(junk)[0]
             if not observation.startswith("Error:"):
                 raise RuntimeError(f"garbage was accepted: {observation[:100]!r}")
     return echo_seconds
+
+
+def _quick_grading(task: Task) -> Task:
+    limits = task.limits.model_copy(update={"grading_timeout": min(task.limits.grading_timeout, SOAK_GRADING_TIMEOUT)})
+    quick = task.model_copy(update={"limits": limits})
+    quick._source = task.source
+    return quick
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tracemalloc and args.memory <= 0:
         parser.error("--tracemalloc needs --memory N")
     T.sigterm_as_exit()
-    tasks = load_tasks(T.resolve_tasks(args.tasks))
+    tasks = [_quick_grading(task) for task in load_tasks(T.resolve_tasks(args.tasks))]
     print("bench/soak.py")
     print(T.machine_line())
     print(f"episodes={args.episodes} workers={args.workers} tasks={len(tasks)}")

@@ -23,7 +23,7 @@ from .build import store
 from .build.images import ImageBuilder
 from .runtime.pool import SandboxSpec, WarmPool
 from .errors import Termination, infrastructure_errors
-from .runtime.sandbox import DiskLimitExceeded, OutputLost, Sandbox, SandboxError
+from .runtime.sandbox import DeadlineExceeded, DiskLimitExceeded, OutputLost, Sandbox, SandboxError
 from .spaces import OBSERVATION_MAX_LENGTH, CodeText, render_text  # noqa: F401  (re-exported)
 from .data.task import Limits, Task, load_tasks
 from .data.trajectory import Step, Trajectory, TrajectoryWriter
@@ -280,16 +280,25 @@ class SWEEnv(gym.Env):
         """When the engine's own records show that the agent caused the failure `exc` ended a step
         with: how the episode ends and why; None when they do not (the failure is ours).
 
-        A container that stopped: its event log (`Sandbox.stopped_from_inside`). A container still
-        running whose programs failed: its list of changes, when the agent changed a program or
-        library the host runs in it (`Sandbox.altered_programs`), e.g. replaced /bin/bash."""
+        A process the host ran did not end by its deadline although the engine answered
+        (`DeadlineExceeded`: the agent's processes stopped it, e.g. `kill -STOP -1` in a loop, or held
+        its output open). Processes the engine lists as stopped by a signal (`Sandbox.stopped_processes`:
+        we never leave one so). A container that stopped: its event log (`Sandbox.stopped_from_inside`).
+        A container still running whose programs failed: its list of changes, when the agent changed a
+        program or library the host runs in it (`Sandbox.altered_programs`), e.g. replaced /bin/bash."""
         sandbox = self.sandbox
         if sandbox is None or isinstance(exc, OutputLost):
             return None
+        if isinstance(exc, DeadlineExceeded):
+            return "sandbox_killed", f"the agent's processes stopped the environment's own work: {exc}"
         try:
             if not sandbox.alive():
                 cause = sandbox.stopped_from_inside()
                 return ("sandbox_killed", f"the agent's commands stopped the container: {cause}") if cause else None
+            stopped = sandbox.stopped_processes()
+            if stopped:
+                return ("sandbox_killed", f"the agent's commands stopped the container's processes ({stopped} of them "
+                                          f"stopped by a signal, as the engine lists them): {str(exc)[:300]}")
             altered = sandbox.altered_programs()
         except infrastructure_errors():
             return None  # the engine cannot tell: ours
@@ -312,12 +321,15 @@ class SWEEnv(gym.Env):
         try:
             diff = sandbox.diff(task.base_commit)
         except SandboxError as exc:
-            if isinstance(exc, OutputLost) or not sandbox.alive():
+            if isinstance(exc, OutputLost) or not (isinstance(exc, DeadlineExceeded) or sandbox.alive()):
                 raise
-            # The container is fine but git is not (the agent removed or broke .git): its work
-            # cannot be read, which is the agent's doing, not the infrastructure's.
-            return GradingReport(task_id=task.id, status="patch_failed",
-                                 error=f"the repository's git state is broken, so no diff could be taken: {exc}")
+            # The container is fine (or the engine answered but the diff did not end: the agent's
+            # processes stopped it) but git is not (the agent removed or broke .git, wrote into the
+            # diff's output, stopped it): its work cannot be read, the agent's doing, not ours.
+            report = GradingReport(task_id=task.id, status="patch_failed",
+                                   error=f"the agent's work could not be read, so no diff could be taken: {exc}")
+            report.reward = compute_reward(report, self.config.reward_mode, None, task.gold_patch)
+            return report
         episode.trajectory.diff = diff
         return self.grader.grade(task, diff, image=sandbox.image)
 

@@ -88,6 +88,31 @@ FAILED_ENDINGS = _endings("infrastructure", "agent_error")
 """Endings a rollout's progress counts as failed."""
 
 
+GradingStatus = Literal["graded", "patch_failed", "test_patch_failed", "timeout", "infra_error"]
+"""How a grading ended: `GradingReport.status`."""
+
+GRADING_KINDS: dict[GradingStatus, Literal["model", "infrastructure"]] = {
+    "graded": "model",
+    "patch_failed": "model",  # the patch does not apply, or the agent's tree gave no diff
+    "timeout": "model",  # the tests (with the patch) did not end within the grading timeout: the code under test hung
+    "test_patch_failed": "infrastructure",  # the task's own hidden test patch does not apply
+    "infra_error": "infrastructure",  # the engine, an image or a container failed, as its own evidence shows
+}
+"""Whose a grading's end is: the one rule the grader (`GradingReport.infrastructure_failure`, the reward)
+and `evaluate` (its `infra_failure_ids`, and which instances are retried) both follow. A failure the
+patch's code can cause is the model's; the engine's failures (an error of its own, a container stopped
+from outside) are ours."""
+
+INFRASTRUCTURE_STATUSES = frozenset(status for status, kind in GRADING_KINDS.items() if kind == "infrastructure")
+
+
+def grading_is_infrastructure(status: str) -> bool:
+    """Whether a grading that ended with `status` says nothing about the model (the reward is withheld)."""
+    if status not in GRADING_KINDS:
+        raise ValueError(f"not a grading status: {status!r}")
+    return GRADING_KINDS[status] == "infrastructure"
+
+
 def classify_exception(exc: BaseException) -> Termination:
     """The ending of an episode that `exc` stopped outside the env's step: ours or the agent's."""
     return "infra_error" if is_infrastructure(exc) else "agent_error"

@@ -76,3 +76,17 @@ def test_the_server_answers_503_for_exactly_these():
     assert as_api_error(ShellError("lost")).status == 503
     assert as_api_error(RuntimeError("bug")).status == 500
     assert as_api_error(ValueError("bad")).status == 422
+
+
+def test_one_rule_says_whose_a_grading_status_is():
+    """The grader and `evaluate` read the same table: a timeout is the code under test's (the model's)."""
+    from swe_env.errors import GRADING_KINDS, grading_is_infrastructure
+    from swe_env.grading.grader import GradingReport
+    from swe_env.run.evaluate import INFRA_STATUSES
+
+    assert set(GRADING_KINDS) == set(GradingReport.model_fields["status"].annotation.__args__)
+    assert not grading_is_infrastructure("timeout") and not grading_is_infrastructure("patch_failed")
+    assert set(INFRA_STATUSES) == {s for s in GRADING_KINDS if grading_is_infrastructure(s)} == {
+        "infra_error", "test_patch_failed"}
+    with pytest.raises(ValueError):
+        grading_is_infrastructure("resolved")

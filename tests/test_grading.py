@@ -379,12 +379,14 @@ def test_no_unreachable_objects_stashes_or_other_refs(image, task):
 # ---------------------------------------------------------------- statuses of their own, never a crash
 
 
-def test_grading_timeout_is_its_own_status(grader, task, image):
+def test_grading_timeout_is_its_own_status_and_the_models_failure(task, image):
+    """A hang in the code under test: status `timeout`, the model's failure (-1 in signed mode), not ours."""
     hang, _ = _hack_diffs(image, task, "printf 'import time\\ntime.sleep(120)\\n' >> ledger/__init__.py")
     slow = task.model_copy(update={"limits": task.limits.model_copy(update={"grading_timeout": 3})})
-    report = grader.grade(slow, hang, image=image)
-    assert report.status == "timeout" and report.infrastructure_failure
-    assert not report.resolved and report.reward == 0.0 and "3 s" in report.error
+    report = Grader(reward_mode="signed").grade(slow, hang, image=image)
+    assert report.status == "timeout" and not report.infrastructure_failure, (report.status, report.error)
+    assert not report.resolved and report.reward == -1.0 and "3 s" in report.error
+    assert set(report.test_results.values()) == {"missing"}
 
 
 def test_missing_image_is_an_infrastructure_failure(grader, task):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from swe_env.runtime.sandbox import Sandbox
+from swe_env.runtime.sandbox import OutputLost, Sandbox, SandboxError
+from swe_env.runtime.streams import HeadTailBytes
 from swe_env.data.task import Limits
 
 pytestmark = pytest.mark.docker
@@ -47,7 +48,8 @@ def test_output_the_engine_loses_is_noticed(box, monkeypatch):
     def losing_first_answer(*args, **kwargs):
         exit_code, streams = real_exec(*args, **kwargs)
         calls.append(1)
-        return (exit_code, ((b"", 0), (b"", 0))) if len(calls) == 1 else (exit_code, streams)
+        empty = (HeadTailBytes(1024), HeadTailBytes(1024))
+        return (exit_code, empty) if len(calls) == 1 else (exit_code, streams)
 
     monkeypatch.setattr(box, "_exec_bounded", losing_first_answer)
     read = box.exec("git rev-parse --is-inside-work-tree", idempotent=True)
@@ -56,6 +58,29 @@ def test_output_the_engine_loses_is_noticed(box, monkeypatch):
     write = box.exec("echo changed >> lost-output.txt; echo done")
     assert write.output_lost and write.exit_code == 0 and len(calls) == 1  # anything else only once
     assert box.exec("cat lost-output.txt; rm lost-output.txt").stdout == "changed\n"
+
+
+def test_output_written_into_from_inside_is_never_the_engines_loss(box, monkeypatch):
+    """Bytes after the closing token (a process writing into the stream through /proc) are dropped;
+    bytes before the opening one make a SandboxError, never `OutputLost` (ours)."""
+    real_exec = box._exec_bounded
+    where = ["after"]
+
+    def sprayed(*args, **kwargs):
+        exit_code, streams = real_exec(*args, **kwargs)
+        if where[0] == "after":
+            streams[0].add(b"sprayed")
+            return exit_code, streams
+        before = HeadTailBytes(streams[0].head_limit * 2)
+        before.add(b"sprayed" + streams[0].value()[0])
+        return exit_code, (before, streams[1])
+
+    monkeypatch.setattr(box, "_exec_bounded", sprayed)
+    assert box.exec("echo out", idempotent=True).stdout == "out\n"
+    where[0] = "before"
+    with pytest.raises(SandboxError, match="not what its wrapper wrote") as raised:
+        box.exec("echo out", idempotent=True)
+    assert not isinstance(raised.value, OutputLost)
 
 
 def test_exit_code_and_stderr_are_reported(box):

@@ -205,7 +205,8 @@ class Limits(_Strict):
     episode_timeout: Annotated[float, Field(gt=0)] = 1800.0
     """Wall-clock seconds from reset before the episode is truncated."""
     grading_timeout: Annotated[float, Field(gt=0)] = 600.0
-    """Seconds the grader's test run may take before it is reported as a timeout."""
+    """Seconds the grader's test run may take: then it is stopped (from the host, through the engine, at the
+    latest 15 s later) and graded as the model's failure (status `timeout`: the code under test hung)."""
     cpus: Annotated[float, Field(gt=0)] = 1.0
     """CPU cores the container may use."""
     memory: str = "2g"

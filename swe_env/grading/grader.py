@@ -57,8 +57,8 @@ from ..build.repos import cache_dir
 from .protection import GIT as _GIT
 from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
 from ..config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
-from ..errors import clip
-from ..runtime.sandbox import MAX_DIFF_BYTES, DiskLimitExceeded, Sandbox, SandboxError
+from ..errors import GradingStatus, clip, grading_is_infrastructure
+from ..runtime.sandbox import DEADLINE_GRACE, MAX_DIFF_BYTES, DiskLimitExceeded, Sandbox, SandboxError
 from ..runtime.streams import Framed, FramedRun
 from ..data.task import Task
 
@@ -84,7 +84,7 @@ _RESULTS_FD = 3
 _RESULTS_MARK = "\0results\0"
 """Stands for the results path in a runner's environment values (the path is known to the shell only)."""
 
-Status = Literal["graded", "patch_failed", "test_patch_failed", "timeout", "infra_error"]
+Status = GradingStatus
 ReportSource = Literal["sealed", "recorder", "reward", "log", "none"]
 
 _RESTORE_FAILED = 97
@@ -105,7 +105,8 @@ class GradingReport(BaseModel):
 
     task_id: str
     status: Status
-    """graded, or why grading could not decide (patch_failed is the model's; the others are not)."""
+    """graded, or why not: patch_failed and timeout are the model's failures (scored as unresolved),
+    test_patch_failed and infra_error ours (`errors.GRADING_KINDS`)."""
     patch_is_empty: bool = False
     patch_applied: bool = False
     patch_method: str | None = None
@@ -146,7 +147,8 @@ class GradingReport(BaseModel):
     test_exit_code: int | None = None
     """The test command's exit status; None when it did not run or did not finish (timeout, container died)."""
     infrastructure_failure: bool = False
-    """True when the verdict says nothing about the model (container died, timeout of the harness, bad task)."""
+    """True when the verdict says nothing about the model (the engine failed, the container was stopped
+    from outside, the task's test patch does not apply): `errors.grading_is_infrastructure(status)`."""
     error: str | None = None
     log_tail: str = ""
     seconds: float = 0.0
@@ -230,7 +232,7 @@ def compute_reward(report: GradingReport, mode: RewardMode, patch: str | None = 
       the gold one (CWM's SWE RL instead gives a fixed bonus past a similarity threshold).
 
     The similarity modes score 0.0 without a gold patch. The grader gives 0.0 in every mode
-    when grading could not decide (status other than graded or patch_failed).
+    when grading could not decide (`errors.grading_is_infrastructure`: test_patch_failed, infra_error).
     """
     if mode == "binary":
         return 1.0 if report.resolved else 0.0
@@ -410,11 +412,13 @@ class Grader:
                 try:
                     self._grade_in(box, task, patch, report, started, facts)
                 except SandboxError:
-                    cause = None if box.alive() else box.stopped_from_inside()
+                    cause = _stopped_by_the_code(box)
                     if cause is None:  # stopped from outside, or no record says otherwise: ours
                         raise
-                    # The engine's record says the code under test stopped the container: the
-                    # model's failure, not an infrastructure one, and nothing it wrote is believed.
+                    # The engine's record says the code under test stopped the container (or its
+                    # processes): the model's failure, not an infrastructure one, and nothing it
+                    # wrote is believed.
+                    report.status = "graded"
                     report.error = f"the code under test stopped the grader's container: {cause}"
                     report.report_source, report.test_exit_code = "none", None
                     record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, None, "")
@@ -425,7 +429,8 @@ class Grader:
             report.error = f"{type(exc).__name__}: {exc}"
         if report.status != "graded":
             report.resolved = False
-        decided = report.status in ("graded", "patch_failed")
+        report.infrastructure_failure = grading_is_infrastructure(report.status)  # the one rule, errors.GRADING_KINDS
+        decided = not report.infrastructure_failure
         if decided and not report.patch_is_empty:
             report.suspicious = suspicion.flags(patch, restored_anyway=set(report.restored).__contains__)
         report.reward = compute_reward(report, self.reward_mode, patch, task.gold_patch) if decided else 0.0
@@ -470,6 +475,15 @@ class Grader:
         patched = sorted(set([*_paths_of(patch), *written]) - set(report.restored))
         run, elapsed, watch = self._run_tests(box, task, runner, workspace, key, patched)
         report.test_run_seconds = round(elapsed, 3)
+        timeout = task.limits.grading_timeout
+        if run.overran:
+            # Still running at the host's deadline although the engine answered: the code under test
+            # stopped its own processes (`kill -STOP -1` stops the in-container `timeout` too) or hung.
+            note(f"test command still running at the host's deadline after {elapsed:.2f} s; "
+                 "every process in the container was stopped through the engine")
+            self._timed_out(report, task, run, timeout, "it was still running at the host's deadline "
+                            f"({timeout:g} s plus {DEADLINE_GRACE:g} s), so the host stopped every process in the container")
+            return
         note(f"test command exited {run.exit_code} after {elapsed:.2f} s")
         late = run.stdout.late + run.stderr.late
         if late:
@@ -492,11 +506,9 @@ class Grader:
             report.report_source = "none"
             record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, None, "")
             return
-        timeout = task.limits.grading_timeout
         if run.exit_code in (124, 137) and elapsed >= timeout - 1:
-            report.status, report.infrastructure_failure = "timeout", True
-            report.error = f"the test run exceeded the grading timeout of {timeout:g} s"
-            report.test_exit_code = None  # the harness's kill, not the tests' own status
+            self._timed_out(report, task, run, timeout, "its timeout stopped it")
+            return
 
         results, report.report_source, results_error = self._results(box, task, runner, workspace, run.stderr, key,
                                                                      report, run.exit_code)
@@ -508,6 +520,19 @@ class Grader:
         if report.ignored_ids:
             note(f"ignored {len(report.ignored_ids)} listed ids no JUnit report can produce: "
                  + ", ".join(report.ignored_ids[:10]) + (" ..." if len(report.ignored_ids) > 10 else ""))
+
+    def _timed_out(self, report: GradingReport, task: Task, run: FramedRun, timeout: float, how: str) -> None:
+        """The test run did not end within the grading timeout: the code under test hung or ran too long,
+        which the patch can cause (`errors.GRADING_KINDS`: the model's failure, not ours). Nothing an
+        unfinished run wrote is believed: every listed test is missing."""
+        report.status = "timeout"
+        report.error = (f"the test run exceeded the grading timeout of {timeout:g} s ({how}): the code under test "
+                        "hung or ran too long, which counts as a failure, and nothing it wrote is believed")
+        report.test_exit_code = None  # the harness's kill, not the tests' own status
+        report.report_source = "none"
+        report.output = run.stdout.data.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:]
+        report.log_tail = report.output[-4000:]
+        record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, None, "")
 
     def _apply_patch(self, box: Sandbox, patch: str, workspace: str) -> tuple[str | None, str, list[str]]:
         """Write the patch into the workspace and apply it (`_apply`'s answer), unless it is refused: (None, why, [])."""
@@ -828,6 +853,20 @@ def _write_facts(key: str, facts: runner_probe.RunnerFacts) -> None:
         temporary.replace(path)  # whole or not at all, for gradings in other processes
     except OSError:
         pass  # a cache that cannot be written only costs the next process one more probe
+
+
+def _stopped_by_the_code(box: Sandbox) -> str | None:
+    """Why the grader's container failed by the doing of the code under test, as the engine's own records
+    show: its main process stopped from inside (`Sandbox.stopped_from_inside`), or processes left stopped
+    by a signal that could not be ended (`Sandbox.stopped_processes`; the host never leaves one so);
+    None when the records do not say so (ours)."""
+    try:
+        if not box.alive():
+            return box.stopped_from_inside()
+        stopped = box.stopped_processes()
+    except SandboxError:
+        return None
+    return f"{stopped} of its processes were left stopped by a signal (SIGSTOP)" if stopped else None
 
 
 def _parse(patch: str) -> list[diffs.FilePatch]:

@@ -31,6 +31,7 @@ import docker.errors
 import requests
 
 from ..build import store
+from ..errors import INFRASTRUCTURE_STATUSES
 from ..runtime import engine
 from ..grading.grader import Grader, GradingReport
 from ..data.swebench import Prediction, Recipe, load_dataset, load_predictions
@@ -42,11 +43,15 @@ START_TEST_OUTPUT = ">>>>> Start Test Output"
 END_TEST_OUTPUT = ">>>>> End Test Output"
 TEST_EXIT_CODE = ">>>>> Test Exit Code"
 """SWE-bench's markers in `test_output.txt` (its harness constants of the same names)."""
-INFRA_STATUSES = ("infra_error", "test_patch_failed")
-"""Grader statuses that say the environment broke, not the patch: SWE-bench's `infra_failure_ids`."""
+INFRA_STATUSES = tuple(sorted(INFRASTRUCTURE_STATUSES))
+"""Grader statuses that say the environment broke, not the patch: SWE-bench's `infra_failure_ids`. The
+grader's own rule (`errors.GRADING_KINDS`), so a report's `infrastructure_failure` and this list agree."""
+VERDICT_STATUSES = ("graded", "timeout")
+"""Grader statuses whose tests ran to a verdict on the model: resolved or unresolved, written to
+`report.json` (a timeout is the code under test's failure, `errors.GRADING_KINDS`)."""
 AMBIGUOUS_STATUSES = ("timeout",)
-"""Grader statuses the patch or the environment may have caused: SWE-bench's `ambiguous_failure_ids`
-(as its own `tests_timed_out`); so is a graded run that wrote no JUnit report."""
+"""Statuses SWE-bench also lists in `ambiguous_failure_ids` (its own `tests_timed_out`), without leaving
+their list (a timeout is unresolved here); so is a graded run that wrote no JUnit report."""
 LOG_ROOT = Path("logs") / "run_evaluation"
 
 Outcome = Literal["resolved", "unresolved", "empty_patch", "error", "skipped"]
@@ -188,7 +193,7 @@ def _evaluate_one(grader: Grader, task: Task, prediction: Prediction, run_id: st
     if report.error:
         log.append(f"error: {report.error}")
     (folder / "run_instance.log").write_text("\n".join(log) + "\n", encoding="utf-8")
-    if report.status != "graded":
+    if report.status not in VERDICT_STATUSES:
         report_file.unlink(missing_ok=True)
         return InstanceResult(task.id, model, "error", report.status, report.seconds, report.error)
     _write_json(report_file, {task.id: instance_report(report)})

@@ -24,7 +24,8 @@ MANAGED_LABEL = "swe_env.managed"
 """Every container and image swe-env creates carries this label (value "1")."""
 
 DEFAULT_TTL_SECONDS = 4 * 3600
-"""How long a container may live before it ends by itself, even if its owner was killed."""
+"""How long a container may live: its main process ends it then, and past its `swe_env.expires` label
+`collect_garbage` (`swe-env gc`) removes it from the host even when code inside froze that process."""
 
 RUN_ID = os.environ.get("SWE_ENV_RUN_ID") or uuid.uuid4().hex[:12]
 """Identifies this process's run in container labels (override with SWE_ENV_RUN_ID)."""
@@ -58,14 +59,15 @@ def client() -> docker.DockerClient:
         return _client
 
 
-def managed_labels(kind: str, **extra: str) -> dict[str, str]:
-    """Labels for a container or image: managed flag, kind, run, owner and expiry."""
+def managed_labels(kind: str, ttl_seconds: float = DEFAULT_TTL_SECONDS, **extra: str) -> dict[str, str]:
+    """Labels for a container or image: managed flag, kind, run, owner and expiry (now + `ttl_seconds`:
+    `collect_garbage` removes the container past it from the host, whatever runs or is frozen inside)."""
     labels = {
         MANAGED_LABEL: "1",
         "swe_env.kind": kind,
         "swe_env.run": RUN_ID,
         "swe_env.owner": f"{socket.gethostname()}:{os.getpid()}",
-        "swe_env.expires": str(int(time.time()) + DEFAULT_TTL_SECONDS),
+        "swe_env.expires": str(int(time.time() + ttl_seconds)),
         **_extra_labels,
     }
     labels.update({f"swe_env.{key}": str(value) for key, value in extra.items()})
@@ -167,8 +169,8 @@ def collect_garbage(everything: bool = False, labels: dict[str, str] | None = No
             try:
                 if remove_container(entry["Id"], wait=0):
                     removed.append((entry.get("Names") or [entry["Id"][:12]])[0].lstrip("/"))
-            except docker.errors.DockerException:
-                pass
+            except (docker.errors.DockerException, requests.RequestException):
+                pass  # one container the engine cannot remove now (it timed out on it) holds up no other
     return removed
 
 

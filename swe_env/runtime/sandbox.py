@@ -6,8 +6,11 @@ agent's shell state cannot interfere and a file operation costs a few millisecon
 A Sandbox owns exactly one container and always removes it on close (also used as a
 context manager). The container's main process is a small bash that waits out the TTL,
 so a container whose owner was SIGKILLed ends by itself and, started with auto-remove,
-disappears. On SIGUSR1 that bash kills every other process in the container (see
-`stop_all_processes`).
+disappears; code that stops it (`kill -STOP -1`) cannot keep the container past the TTL
+either, since its `swe_env.expires` label lets `engine.collect_garbage` remove it from the
+host. On SIGUSR1 that bash kills every other process in the container (see
+`stop_all_processes`). Every wait on a process in the container has a host-side deadline
+(`DEADLINE_GRACE`), enforced through the engine.
 
 Why one module of this size: every way the host touches one container (exec, the file shell,
 the engine-side reads and counts, the stop of every process) shares the container's lifetime
@@ -42,7 +45,7 @@ from . import handle_termination_signals  # noqa: F401 - public here too, as bef
 from ..errors import InfrastructureError
 from ..build.images import INSTALLED_TREE
 from .shell import CommandResult, ShellSession
-from .streams import (FRAME_BOTH_STREAMS, ChunkReader, ExecResult, FramedRun, HeadTailBytes, path_stat,
+from .streams import (FRAME_BOTH_STREAMS, ChunkReader, ExecResult, Framed, FramedRun, HeadTailBytes, path_stat,
                       stream_into)
 from ..data.task import Limits, Service, Task
 
@@ -63,10 +66,18 @@ _MAIN_PROCESS = (
 `wait` returns as soon as a trapped signal arrives, and the loop starts a new `sleep` for the rest."""
 SERVICES_LOG = "/run/swe-env-services.log"
 """Where the task's services write their output (`task.Service`)."""
-_OUR_SIGNALS = {"10", "SIGUSR1", "USR1"}
-"""How the engine's event log names the signal `stop_all_processes` sends (SIGUSR1)."""
+_OUR_SIGNALS = {"10", "SIGUSR1", "USR1", "18", "SIGCONT", "CONT"}
+"""How the engine's event log names the signals `stop_all_processes` sends (SIGUSR1, SIGCONT)."""
 _RESIDENT_PROCESSES = 3  # init, the main bash and its sleep: what stop_all_processes leaves
 _STOP_ALL_TIMEOUT = 20.0
+_RESIGNAL_SECONDS = 0.5
+"""How often `stop_all_processes` signals the main process again while processes remain."""
+DEADLINE_GRACE = 15.0
+"""Seconds past a one-off process's timeout after which the host stops it through the engine (`exec`,
+`exec_to_end`): the in-container `timeout` kills at the timeout and 5 s later, unless the code it runs
+stopped it (`kill -STOP -1` stops every process in the container, `timeout` included)."""
+_NO_TIMEOUT_DEADLINE = 900.0
+"""The host's deadline for a one-off process given no timeout (the grader's git steps, service starts)."""
 _CREATE_WAIT_SECONDS = 30.0  # close() waits this long for a create an interrupt cut short
 _PIDS_EXHAUSTED = "fork: retry: Resource temporarily unavailable"
 """What bash prints when the pid limit stops it from forking."""
@@ -166,6 +177,12 @@ class OutputLost(SandboxError):
     """The engine kept losing a read's output (an infrastructure failure, never the agent's)."""
 
 
+class DeadlineExceeded(SandboxError):
+    """A one-off process did not end by the host's deadline (its timeout plus `DEADLINE_GRACE`), so every
+    process in the container was stopped through the engine. Whose fault it is depends on the container:
+    in one where untrusted code ran, the code's (see `env.SWEEnv._grade`, the grader)."""
+
+
 class DiskLimitExceeded(RuntimeError):
     """The agent's container wrote more than the task's disk limit (the agent's doing)."""
 
@@ -215,7 +232,7 @@ class Sandbox:
         self.env = dict(env or {})
         self.output_limit = output_limit
         self.name = f"swe-env-{kind}-{uuid.uuid4().hex[:12]}"
-        self._labels = engine.managed_labels(kind, **(labels or {}))
+        self._labels = engine.managed_labels(kind, ttl_seconds, **(labels or {}))
         self._ttl = ttl_seconds
         self.container: Container | None = None
         self.shell: ShellSession | None = None
@@ -346,15 +363,23 @@ class Sandbox:
         """
         api = engine.client().api
         try:
-            api.kill(self._container.id, signal="SIGUSR1")
             deadline = time.monotonic() + _STOP_ALL_TIMEOUT
+            signalled = -_RESIGNAL_SECONDS
             # The engine's `top` lists the container's processes from outside, needing no pid inside.
             while len(api.top(self._container.id).get("Processes") or []) > _RESIDENT_PROCESSES:
-                if time.monotonic() > deadline:
+                now = time.monotonic()
+                if now > deadline:
                     raise SandboxError(f"the processes in container {self.name} could not be stopped "
                                        f"within {_STOP_ALL_TIMEOUT:g} s")
+                if now - signalled >= _RESIGNAL_SECONDS:
+                    # SIGCONT too, and again until it worked: code in the container may have stopped every
+                    # process (`kill -STOP -1`), the main bash included, and a stopped bash runs no trap
+                    # (init passes both signals on; SIGKILL from the trap ends stopped processes too).
+                    api.kill(self._container.id, signal="SIGUSR1")
+                    api.kill(self._container.id, signal="SIGCONT")
+                    signalled = now
                 time.sleep(0.05)
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.RequestException) as exc:
             raise SandboxError(f"the processes in container {self.name} could not be stopped: {exc}") from None
         for shell in (self.shell, self._files):
             if shell is not None:
@@ -396,6 +421,20 @@ class Sandbox:
         except docker.errors.DockerException:
             return False
         return self.container.status == "running"
+
+    def stopped_processes(self) -> int:
+        """How many of the container's processes the engine lists as stopped by a signal (state `T`):
+        evidence that code in the container stopped them (SIGSTOP), since the host never leaves a
+        process so. SandboxError when the engine cannot tell."""
+        try:
+            listed = engine.client().api.top(self._container.id, ps_args="-o pid,stat")
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise SandboxError(f"the processes of {self.name} could not be listed: {exc}") from None
+        titles = [str(title).upper() for title in listed.get("Titles") or []]
+        column = titles.index("STAT") if "STAT" in titles else None
+        if column is None:
+            return 0
+        return sum(1 for row in listed.get("Processes") or [] if len(row) > column and str(row[column]).startswith("T"))
 
     def stopped_from_inside(self) -> str | None:
         """Why a container that is no longer running stopped, when the engine's own record shows
@@ -647,9 +686,16 @@ class Sandbox:
 
         The engine (seen with 20.10 under load) now and then hands back none of the output of
         a process that ended quickly, with the right exit code. So both streams start and end
-        with a random token: when one is missing, an `idempotent` command (a read) is run
-        again; any other comes back with `output_lost` set, because running it twice could
-        change things. The command runs as a program (through `env`), never a shell builtin.
+        with a random token: when a stream is empty, an `idempotent` command (a read) is run
+        again (`OutputLost` after three losses); any other comes back with `output_lost` set,
+        because running it twice could change things. Bytes after the closing token are dropped;
+        a stream that has bytes but not the wrapper's framing was written into or cut short from
+        inside the container: SandboxError, never `OutputLost`. The command runs as a program
+        (through `env`), never a shell builtin.
+
+        The host waits at most the timeout plus `DEADLINE_GRACE` (`_NO_TIMEOUT_DEADLINE` without
+        one), whatever happens inside: then every process in the container is stopped through the
+        engine (the container killed when even that fails) and `DeadlineExceeded` raised.
         """
         if isinstance(argv, str):
             argv = ["/bin/bash", "-c", argv]
@@ -660,47 +706,83 @@ class Sandbox:
         command = ["/bin/bash", "-c", FRAME_BOTH_STREAMS, "swe-env-exec", token, *command]
         mark = token.encode()
         limit = max(int(max_output), 4 * len(mark))
+        deadline = (_NO_TIMEOUT_DEADLINE if timeout is None else max(timeout, 1)) + DEADLINE_GRACE
         for _attempt in range(1 + (_LOST_OUTPUT_RETRIES if idempotent else 0)):
             try:
-                exit_code, streams = self._exec_bounded(
+                exit_code, kept = self._exec_bounded(
                     command, workdir or self.workdir, {**self.env, **(env or {})},
-                    self.user if user is None else user, limit,
+                    self.user if user is None else user, limit, deadline, argv[0],
                 )
-            except docker.errors.DockerException as exc:
+            except (docker.errors.DockerException, requests.RequestException) as exc:
                 raise SandboxError(f"container {self.name} failed to run {argv[0]}: {exc}") from None
-            (stdout, out_cut), (stderr, err_cut) = streams
-            lost = not all(stream.startswith(mark) and stream.endswith(mark) and len(stream) >= 2 * len(mark)
-                           for stream in (stdout, stderr))
+            # The engine's fault is a stream with nothing at all: the wrapper writes the token on both
+            # before anything else. Bytes after the closing token are late (a process left behind, or one
+            # that opened the stream through /proc) and dropped, as in `exec_to_end`.
+            lost = not (kept[0].total and kept[1].total)
             if not lost:
                 break
         if lost and idempotent:
             raise OutputLost(f"the engine lost the output of {argv[0]} in {self.name} "
                                f"{1 + _LOST_OUTPUT_RETRIES} times in a row")
+        if lost:
+            return ExecResult(exit_code, "", "", output_lost=True)
+        framed = [keeper.framed(mark) for keeper in kept]
+        if framed[0] is None or framed[1] is None or not (framed[0].complete and framed[1].complete):
+            # The engine delivered bytes, but not as the wrapper wrote them: something in the container
+            # wrote into the streams or stopped the wrapper. Never the engine's loss (`OutputLost`).
+            raise SandboxError(f"the output of {argv[0]} in {self.name} was not what its wrapper wrote: "
+                               "a process in the container wrote into it or stopped it")
         return ExecResult(
             exit_code,
-            stdout.removeprefix(mark).removesuffix(mark).decode("utf-8", errors="replace"),
-            stderr.removeprefix(mark).removesuffix(mark).decode("utf-8", errors="replace"),
-            output_lost=lost,
-            cut=out_cut + err_cut,
+            framed[0].data.decode("utf-8", errors="replace"),
+            framed[1].data.decode("utf-8", errors="replace"),
+            cut=framed[0].cut + framed[1].cut,
         )
 
     def _exec_bounded(self, command: list[str], workdir: str, environment: dict[str, str], user: str,
-                      limit: int) -> tuple[int, tuple[tuple[bytes, int], tuple[bytes, int]]]:
-        """Run `command` and stream its output, keeping the head and tail of each stream."""
+                      limit: int, deadline: float, what: str) -> tuple[int, tuple[HeadTailBytes, HeadTailBytes]]:
+        """Run `command` and stream its output, keeping the head and tail of each stream, for at most
+        `deadline` seconds: then every process in the container is stopped through the engine and
+        `DeadlineExceeded` raised."""
         api = engine.client().api
         kept = (HeadTailBytes(limit), HeadTailBytes(limit))
-        self._execs_starting += 1
+        failure: list[BaseException] = []
+        self._execs_starting += 1  # a disk check does not freeze the container while this one-off runs
         try:
             exec_id = api.exec_create(self._container.id, command, stdout=True, stderr=True, workdir=workdir,
                                       environment=environment, user=user)["Id"]
-            for chunks in api.exec_start(exec_id, stream=True, demux=True):
-                for keeper, chunk in zip(kept, chunks):
-                    if chunk:
-                        keeper.add(chunk)
+            streaming = threading.Thread(target=stream_into, args=(api, exec_id, kept, failure),
+                                         name=f"{self.name}-exec", daemon=True)
+            streaming.start()
+            streaming.join(deadline)
         finally:
             self._execs_starting -= 1
+        if streaming.is_alive():
+            self._stop_overrun(streaming)
+            raise DeadlineExceeded(f"{what} in {self.name} did not end within its deadline of {deadline:g} s "
+                                   "(something in the container stopped it or kept its output open); "
+                                   "every process in the container was stopped")
+        if failure:
+            raise failure[0]
         exit_code = api.exec_inspect(exec_id).get("ExitCode")
-        return (exit_code if exit_code is not None else -1), (kept[0].value(), kept[1].value())
+        return (exit_code if exit_code is not None else -1), kept
+
+    def _stop_overrun(self, streaming: threading.Thread) -> None:
+        """Past a deadline: stop every process through the engine so the streams end; when even that
+        fails (SandboxError), kill the container through the engine (it cannot be used again)."""
+        try:
+            self.stop_all_processes()
+        except SandboxError:
+            self.kill()
+        streaming.join(_STOP_ALL_TIMEOUT)
+
+    def kill(self) -> None:
+        """SIGKILL the container through the engine (every process in it ends, stopped ones too): the last
+        resort past a deadline. Its auto-remove then removes it; `close` still removes it by name."""
+        try:
+            engine.client().api.kill(self._container.id, signal="SIGKILL")
+        except (docker.errors.DockerException, requests.RequestException):
+            pass  # already gone, or the engine failed: close() removes it, or atexit and gc do
 
     def exec_to_end(self, argv: list[str], timeout: float, env: dict[str, str] | None = None, *,
                     max_stdout: int, max_stderr: int) -> FramedRun:
@@ -715,6 +797,11 @@ class Sandbox:
         behind writes after the second copy is dropped. A stream without the first copy is one
         the engine lost (SandboxError, ours: nothing of the command has run when it is written).
         Of each stream at most `max_stdout` / `max_stderr` bytes are kept (head and tail).
+
+        The host waits at most `timeout` plus `DEADLINE_GRACE`, whatever the code does inside (it
+        may stop every process, the in-container `timeout` included): then every process is stopped
+        through the engine (or the container killed, when even that fails), and the run comes back
+        with `overran` set and no exit code (-1); nothing it wrote is complete.
         """
         token = f"__SWE_EXEC_{uuid.uuid4().hex}"
         mark = token.encode()
@@ -732,7 +819,11 @@ class Sandbox:
                                          name=f"{self.name}-streams", daemon=True)
             streaming.start()
             # The streams end when every process holding them has closed them; the command's own
-            # end is the exec's. Whichever comes first, what is left behind is stopped next.
+            # end is the exec's. Whichever comes first, what is left behind is stopped next. The
+            # host's deadline holds even when the code stopped every process in the container,
+            # the in-container `timeout` included (`kill -STOP -1`).
+            deadline = time.monotonic() + max(timeout, 1) + DEADLINE_GRACE
+            overran = False
             while streaming.is_alive():
                 streaming.join(_EXEC_POLL_SECONDS)
                 running = streaming.is_alive() and api.exec_inspect(exec_id).get("Running")
@@ -741,6 +832,12 @@ class Sandbox:
                     self._execs_starting -= 1
                 if streaming.is_alive() and not running:
                     break
+                if streaming.is_alive() and time.monotonic() > deadline:
+                    overran = True
+                    break
+            if overran:
+                self._stop_overrun(streaming)
+                return FramedRun(-1, _unframed(kept[0], mark), _unframed(kept[1], mark), overran=True)
             self.stop_all_processes()
             streaming.join(_STOP_ALL_TIMEOUT)
             if streaming.is_alive():
@@ -981,6 +1078,12 @@ class Sandbox:
         if result.exit_code != 0 or result.cut:
             raise SandboxError(f"git diff failed in {self.name} (exit {result.exit_code}): {result.output[-300:]}")
         return result.stdout
+
+
+def _unframed(kept: HeadTailBytes, mark: bytes) -> Framed:
+    """What a run the host stopped at its deadline wrote: never complete, whatever the bytes say."""
+    framed = kept.framed(mark)
+    return Framed(framed.data if framed is not None else b"", complete=False, cut=framed.cut if framed else 0)
 
 
 def parse_size(text: str) -> int:

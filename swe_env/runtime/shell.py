@@ -15,12 +15,14 @@ import secrets
 import select
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import docker.errors
+import requests
 
 from ..errors import InfrastructureError
 
@@ -45,6 +47,8 @@ _START_TIMEOUT = 10.0
 _START_ATTEMPTS = 3
 _START_BACKOFF = 0.5  # seconds, times the attempt number
 _PROBE_INTERVAL = 2.0
+_HELPER_DEADLINE = 10.0
+"""The longest the host waits for one of its kill or probe helpers in the container."""
 """While a command runs longer than this, check every so often that bash was not replaced by `exec`."""
 
 # Sent once when a shell starts. On a timeout the host sends SIGUSR1 to bash and kills the
@@ -253,7 +257,21 @@ class ShellSession:
         collected = HeadTail(self.output_limit)
         result = CommandResult(output="", exit_code=None)
         try:
+            # Bounded too: a shell stopped by a signal (`kill -STOP`) reads nothing, and a long command
+            # fills the socket's buffers.
+            sock.settimeout(max(timeout, 1.0))
             sock.sendall(line.encode())
+        except socket.timeout:
+            self.close()
+            result.timed_out = True
+            result.notes.append(f"the shell did not take the command within {timeout:g} s")
+            if _internal:
+                return self._finish(result, collected, started)
+            if self.reset_container is not None:
+                why = self._stop_all("the shell was stopped, so ")
+                return self._after_death(result, collected, started, why, stopped=True)
+            self._kill_shell()
+            return self._after_death(result, collected, started, "the shell was stopped and was killed")
         except OSError:
             if _internal:
                 self.close()
@@ -393,13 +411,23 @@ class ShellSession:
 
     def _exec_quick(self, command: list[str]) -> bytes:
         """Run a helper as root (it may have to kill root's processes): by absolute path, with only
-        the system folders on PATH (the image's PATH starts with a venv), output bounded."""
-        try:
-            exec_id = self.api.exec_create(self.container_id, command, stdout=True, stderr=True, user="root",
-                                           environment={"PATH": _SYSTEM_PATH})["Id"]
-            return (self.api.exec_start(exec_id) or b"")[:65536]
-        except docker.errors.DockerException:
-            return b""
+        the system folders on PATH (the image's PATH starts with a venv), output bounded, waited for
+        at most `_HELPER_DEADLINE` (the agent's processes may stop it: `kill -STOP -1` in a loop); b""
+        when it did not answer in time. The callers fall back on stopping every process through the engine."""
+        answer: list[bytes] = []
+
+        def run() -> None:
+            try:
+                exec_id = self.api.exec_create(self.container_id, command, stdout=True, stderr=True, user="root",
+                                               environment={"PATH": _SYSTEM_PATH})["Id"]
+                answer.append((self.api.exec_start(exec_id) or b"")[:65536])
+            except (docker.errors.DockerException, requests.RequestException):
+                pass
+
+        helper = threading.Thread(target=run, name=f"shell-helper-{self.container_id[:12]}", daemon=True)
+        helper.start()
+        helper.join(_HELPER_DEADLINE)  # a helper still waiting ends with its process or the engine's read timeout
+        return answer[0] if answer else b""
 
     def _shell_intact(self) -> bool:
         """False when our bash pid now runs another program (`exec sh`, `exec python`)."""

@@ -101,6 +101,8 @@ class FramedRun:
     exit_code: int
     stdout: Framed
     stderr: Framed
+    overran: bool = False
+    """The command was still running at the host's deadline and was stopped through the engine."""
 
 
 def path_stat(response: requests.Response) -> dict | None:
