@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from swe_env.grading import runners as grading_runners
+from swe_env.grading import seal
 from swe_env.traces import corpus, host as traces
 from swe_env.runtime import engine
 from swe_env.runtime.shell import CommandResult
@@ -418,7 +419,9 @@ def test_corpus_mode_runs_suites_that_make_warnings_errors(tmp_path):
 
 UNITTEST_SUITE = {
     "pkg/__init__.py": "def add(a, b):\n    return a + b\n",
-    "tests/runtests.py": "import sys, unittest\nsys.path.insert(0, '.')\n"
+    # Stands for Django's runner module: the grader's recorder takes its key when it is imported.
+    "django/__init__.py": "", "django/test/__init__.py": "", "django/test/runner.py": "",
+    "tests/runtests.py": "import sys, unittest\nsys.path.insert(0, '.')\nimport django.test.runner\n"
                          "unittest.main(module=None, argv=['runtests', 'discover', '-s', 'tests', '-t', 'tests'])\n",
     "tests/app/__init__.py": "",
     "tests/app/tests.py": '''\
@@ -458,12 +461,15 @@ def test_corpus_mode_under_djangos_runner_names_tests_as_the_recorder_does(tmp_p
     files = grading_runners.runner_named("django").files(str(tmp_path))
     for path, data in files.items():
         Path(path).write_bytes(data)
+    # The recorder seals its records as in a grading: a key it reads once, a stream it appends to.
+    key = seal.new_key()
+    (tmp_path / "recorder.key").write_bytes(seal.key_file(key, [], runner_is_repo=False))
+    (tmp_path / "o.jsonl").write_bytes(b"")
     env = {**os.environ, "PYTHONPATH": str(recorder),
-           **grading_runners.runner_named("django").environment(str(tmp_path / "o.jsonl"))}
+           **grading_runners.runner_named("django").environment(str(tmp_path / "o.jsonl"), str(tmp_path / "recorder.key"))}
     done = run_tracer(tmp_path, [sys.executable, "tests/runtests.py"], env=env, runner="django", sources=True)
     assert done.returncode == 1, done.stdout + done.stderr  # unittest.main exits 1: a test failed
-    outcomes = {json.loads(line)["ids"][0]: json.loads(line)["status"]
-                for line in (tmp_path / "o.jsonl").read_text().splitlines()}
+    outcomes = {ids[0]: status for status, ids in seal.test_records((tmp_path / "o.jsonl").read_bytes(), key)}
     assert outcomes == {f"{name} (app.tests.{cls})": status for cls in ("AddTests", "MoreAddTests")
                         for name, status in (("test_add", "passed"), ("test_fails", "failed"), ("test_skipped", "skipped"))}
     raw = [corpus._RawTrace.model_validate_json(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
