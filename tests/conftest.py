@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,10 @@ def env(task, image):
     environment = SWEEnv(tasks=[task])
     yield environment
     environment.close()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a server a test starts, or a dead endpoint)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ import pytest
 from swe_env.agents import checked_agent, make_agent
 from swe_env.agents.openai import EndpointCheckError
 
-from .conftest import ROOT
+from .conftest import ROOT, free_port
 
 
 class Endpoint:
@@ -81,10 +80,7 @@ class Endpoint:
 
 def dead_url() -> str:
     """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
+    return f"http://127.0.0.1:{free_port()}/v1"
 
 
 def swe_env(*args: str, run_id: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, free_port
 
 _MARK = re.compile(r"<!--\s*snippet:\s*(\w+)\s*(?:\((.*?)\))?\s*-->")
 
@@ -59,12 +58,6 @@ def test_the_readme_has_runnable_snippets_and_every_skip_says_why():
         assert snippet.mark != "skip" or snippet.why, f"README line {snippet.line}: a skipped snippet must say why"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900)
 
@@ -80,7 +73,7 @@ def test_readme_snippet_runs(snippet: Snippet):
         return
     address = re.search(r"127\.0\.0\.1:(\d+)", snippet.code)
     assert address, f"README line {snippet.line}: a server snippet names 127.0.0.1:PORT"
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "swe_env.cli", "serve", "--port", str(port), "--log-level", "warning"],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "SWE_ENV_TOKEN": ""})

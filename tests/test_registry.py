@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -25,17 +24,12 @@ from swe_env.build.images import ImageBuilder
 from swe_env.cli import app
 from swe_env.runtime import engine
 
+from .conftest import free_port
 from .test_image_store import _tar
 
 pytestmark = pytest.mark.docker
 
 REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +38,7 @@ def live_registry(tmp_path_factory):
     if not os.path.exists(REGISTRY):
         pytest.skip("Debian's docker-registry is not installed and scripts/ensure-engine.sh could not install it")
     folder = tmp_path_factory.mktemp("registry")
-    port = _free_port()
+    port = free_port()
     config = folder / "config.yml"
     config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
                       f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
@@ -120,7 +114,7 @@ def test_a_missing_image_a_foreign_image_and_a_registry_that_is_down_are_reasons
     _forget(docker_client, foreign)
     why = registry.pull(foreign, host, "instance")
     assert why is not None and "not a swe-env instance layer" in why and not images.image_exists(foreign)
-    down = f"127.0.0.1:{_free_port()}"
+    down = f"127.0.0.1:{free_port()}"
     why = registry.pull(foreign, down, "instance")
     assert why is not None and not images.image_exists(foreign)
 
@@ -172,7 +166,7 @@ def test_the_builder_pulls_an_instance_before_building_and_builds_when_the_regis
         # `--images build` never asks the registry, and a registry that is down is one note, then the build.
         _forget(docker_client, tag)
         notes.clear()
-        down = ImageBuilder(progress=notes.append, registry=f"127.0.0.1:{_free_port()}")
+        down = ImageBuilder(progress=notes.append, registry=f"127.0.0.1:{free_port()}")
         assert down.ensure(task) == tag and docker_client.images.get(tag).id != image_id
         assert any(note.startswith(f"{tag}: not pulled from") and note.endswith("building it") for note in notes), notes
         assert any("building instance layer" in note for note in notes)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from swe_env.client import RemoteEnvError, RemoteSWEEnv, SessionLost
 from swe_env.run.rollout import play, run_episode
 from swe_env.server import ServerConfig, ServerConfigError, is_loopback
 
-from .conftest import ROOT, TASKS_DIR
+from .conftest import ROOT, TASKS_DIR, free_port
 
 pytestmark = pytest.mark.docker
 
@@ -38,12 +37,6 @@ TOKEN = "test-token-" + uuid.uuid4().hex[:12]
 
 
 # ---------------------------------------------------------------- helpers (also used by test_compose.py)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_healthy(url: str, deadline: float = 60.0, proc: subprocess.Popen | None = None) -> None:
