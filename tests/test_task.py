@@ -102,3 +102,13 @@ def test_python_version_picks_the_nearest_base_image(tmp_path):
     path = write_task(tmp_path / "demo-task", GOOD.replace("tests:", "environment: {python: '2.7'}\ntests:"))
     with pytest.raises(TaskSpecError, match=r"field 'environment.python': must be a Python 3 version"):
         load_tasks(path)
+
+
+def test_the_field_reference_page_is_current():
+    """docs/task-reference.md is generated from the models' field docstrings; a field added or reworded
+    without regenerating it fails here (regenerate: `python -m swe_env.data.reference > docs/task-reference.md`)."""
+    from swe_env.data import reference
+
+    page = (TASKS_DIR.parent / "docs" / "task-reference.md").read_text()
+    assert page == reference.render()
+    assert "| `gold_patch_file` |" in page and "| `fail_to_pass` |" in page

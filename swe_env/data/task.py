@@ -49,7 +49,8 @@ class TaskSpecError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Attribute docstrings become the fields' descriptions: the generated reference (`data/reference.py`) reads them.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class Service(_Strict):
