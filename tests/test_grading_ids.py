@@ -106,7 +106,7 @@ def test_evaluate_writes_swebench_markers_and_failure_classes(tmp_path, tasks):
 
     run = json.loads((tmp_path / "org__m.layout.json").read_text())
     assert run == result.reports["org/m"]
-    assert run["resolved_ids"] == [ids[0]] and run["unresolved_ids"] == [ids[1]]
+    assert run["resolved_ids"] == [ids[0]] and run["unresolved_ids"] == [ids[1], ids[2]]  # a timeout is the model's: unresolved
     assert run["infra_failure_ids"] == [ids[3]] and run["infra_failure_instances"] == 1
     assert run["ambiguous_failure_ids"] == sorted([ids[1], ids[2]]) and run["ambiguous_failure_instances"] == 2
     assert run["failure_reasons"] == {

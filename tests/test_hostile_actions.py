@@ -46,8 +46,13 @@ def test_paths_outside_the_repo_are_refused(env):
 
 
 def test_huge_nul_and_invalid_utf8_arguments(env):
-    big = "x = 1\n" * (10 * 1024 * 1024 // 6)  # a 10 MB edit
+    # Over the action space's 1,000,000 characters an argument is refused up front, with the limit;
+    # just under it, it is written whole.
+    too_big = "x = 1\n" * (10 * 1024 * 1024 // 6)  # a 10 MB edit
     assert "created" in _ok(env.step({"tool": "create", "path": "big.py", "content": "start\nend\n"}))
+    refused = _ok(env.step({"tool": "edit", "path": "big.py", "old": "start\n", "new": too_big}))
+    assert "over the action space's limit of 1,000,000" in refused and "nothing was run" in refused
+    big = "x = 1\n" * (990_000 // 6)
     assert "edited" in _ok(env.step({"tool": "edit", "path": "big.py", "old": "start\n", "new": big}))
     size = _ok(env.step({"tool": "bash", "command": "stat -c %s big.py"}))
     assert size.startswith(str(len(big) + 4))
@@ -78,7 +83,7 @@ def test_a_broken_git_is_the_agents_doing_not_an_infrastructure_failure(task, im
             _obs, reward, terminated, truncated, info = environment.step(action)
             assert (terminated or truncated) and reward == 0.0
             assert info["report"]["status"] == "patch_failed" and not info["report"]["infrastructure_failure"]
-            assert "git state is broken" in info["report"]["error"]
+            assert "the agent's work could not be read" in info["report"]["error"]
             assert environment.trajectory.termination in ("submitted", "max_steps")
         finally:
             environment.close()

@@ -80,7 +80,9 @@ def wait_until(predicate, deadline: float = 60.0, interval: float = 0.25) -> boo
 
 
 def container_exists(docker_client, container_id: str) -> bool:
-    return any(c.status != "removing" for c in docker_client.containers.list(all=True, filters={"id": container_id}))
+    # sparse: the list call alone, no inspect of each container (which races a removal into NotFound).
+    listed = docker_client.containers.list(all=True, sparse=True, filters={"id": container_id})
+    return any(c.status != "removing" for c in listed)
 
 
 @dataclass
@@ -574,17 +576,23 @@ def test_a_reset_that_fails_after_ending_the_episode_says_so(docker_client, task
     (tasks_dir / "repos").symlink_to(TASKS_DIR / "repos")
     (tasks_dir / task.id).symlink_to(TASKS_DIR / task.id)
     broken = (TASKS_DIR / task.id / "task.yaml").read_text()
-    broken = "\n".join("id: broken-repo" if line.startswith("id:") else "repo: ./no-such.bundle"
-                       if line.startswith("repo:") else line for line in broken.splitlines())
+    # A file that is there but is no repository: the build fails on our side (a path that does not
+    # exist is the task file's mistake, refused before the running episode is touched).
+    # (Another commit too: an instance image is keyed by content, so the task's own commit would find
+    # the bundled task's image and never read the repository.)
+    broken = "\n".join("id: broken-repo" if line.startswith("id:") else "repo: ./not-a.bundle"
+                       if line.startswith("repo:") else f"base_commit: '{'0' * 40}'" if line.startswith("base_commit:")
+                       else line for line in broken.splitlines())
     (tasks_dir / "broken").mkdir()
     (tasks_dir / "broken" / "task.yaml").write_text(broken + "\n")
+    (tasks_dir / "broken" / "not-a.bundle").write_text("not a git bundle\n")
     running = start_server("--tasks", str(tasks_dir), "--max-sessions", "2")
     try:
         for transport in ("http", "ws"):
             env = RemoteSWEEnv(running.url, token=running.token, transport=transport)
             try:
                 _, info = env.reset(options={"task_id": task.id})
-                with pytest.raises(RemoteEnvError, match="no-such.bundle") as caught:
+                with pytest.raises(RemoteEnvError, match="not-a.bundle") as caught:
                     env.reset(options={"task_id": "broken-repo"})
                 assert caught.value.status == 503
                 state = env.state()

@@ -48,6 +48,12 @@ _SEALED_FILES = ("sitecustomize.py", "swe_env_seal.py")
 _RUNS_TOX = re.compile(r"(?:^|[\s;&|(/'\"])tox(?:[\s'\"]|$)")
 
 
+def junit_options(path: str) -> str:
+    """PYTEST_ADDOPTS for a run that is not a grading (task synthesis learning its own candidates' outcomes):
+    a plain JUnit XML report at `path`. Gradings never use it: their results are sealed (`grading.seal`)."""
+    return f"--junitxml={path} -o junit_family=xunit1 -p no:cacheprovider"
+
+
 class ResultsError(ValueError):
     """A results file that cannot be believed (not written, too large, malformed)."""
 
