@@ -12,13 +12,11 @@ import os
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 
 import pytest
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT, free_port, wait_until_answers
 
 _MARK = re.compile(r"<!--\s*snippet:\s*(\w+)\s*(?:\((.*?)\))?\s*-->")
 
@@ -78,14 +76,7 @@ def test_readme_snippet_runs(snippet: Snippet):
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "SWE_ENV_TOKEN": ""})
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read() if server.stderr else ""
-                time.sleep(0.5)
+        assert wait_until_answers(f"http://127.0.0.1:{port}/health", server, 120), server.stderr.read() if server.stderr else ""
         result = _run(snippet.code.replace(address.group(0), f"127.0.0.1:{port}"))
         assert result.returncode == 0, f"README line {snippet.line}:\n{result.stderr[-3000:]}"
     finally:

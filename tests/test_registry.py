@@ -11,8 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from swe_env.build.images import ImageBuilder
 from swe_env.cli import app
 from swe_env.runtime import engine
 
-from .conftest import free_port
+from .conftest import free_port, wait_until_answers
 from .test_image_store import _tar
 
 pytestmark = pytest.mark.docker
@@ -45,15 +43,8 @@ def live_registry(tmp_path_factory):
     log = open(folder / "registry.log", "w")
     process = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"docker-registry did not start: {(folder / 'registry.log').read_text()[-500:]}")
-                time.sleep(0.2)
+        if not wait_until_answers(f"http://127.0.0.1:{port}/v2/", process, 30):
+            pytest.fail(f"docker-registry did not start: {(folder / 'registry.log').read_text()[-500:]}")
         yield f"127.0.0.1:{port}", folder / "data"
     finally:
         os.kill(process.pid, signal.SIGTERM)
