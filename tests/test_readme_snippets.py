@@ -12,9 +12,12 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 
 import pytest
+
+from swe_env.runtime import engine
 
 from .conftest import ROOT, free_port, wait_until_answers
 
@@ -57,7 +60,15 @@ def test_the_readme_has_runnable_snippets_and_every_skip_says_why():
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    """Run a snippet under a run id of its own; a container it leaves behind fails the test (and is removed)."""
+    run_id = f"snippet-{uuid.uuid4().hex[:8]}"
+    try:
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                                env={**os.environ, "SWE_ENV_RUN_ID": run_id})
+    finally:
+        left = engine.collect_garbage(everything=True, labels={"run": run_id})
+    assert not left, f"the snippet left containers behind (it should close what it opens): {left}"
+    return result
 
 
 @pytest.mark.docker
