@@ -17,7 +17,7 @@ Each session owns one `SWEEnv` (so at most one container at a time). Routes:
   close → observation / state / error, OpenEnv's error codes; plus our `trajectory` message →
   `trajectory`), one session per connection,
   every message answered within `reply_within` seconds (longer work goes on, and the next step
-  message collects it); `POST /mcp` (JSON-RPC: initialize, ping, tools/list). The README says
+  message collects it); `POST /mcp` (JSON-RPC: initialize, ping, tools/list). docs/service.md says
   exactly what is and is not compatible.
 
 Security: the server drives a Docker engine, so it binds to 127.0.0.1 unless told otherwise,
