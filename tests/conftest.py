@@ -1,12 +1,8 @@
-"""Shared fixtures. Tests that touch containers use the real Docker engine, never a mock."""
+"""Shared fixtures (helpers are in helpers.py). Tests that touch containers use the real Docker engine, never a mock."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-import urllib.request
-from pathlib import Path
+import os
 
 import pytest
 
@@ -15,8 +11,28 @@ from swe_env.runtime import engine
 from swe_env.build.images import ImageBuilder
 from swe_env.data.task import Task, load_tasks
 
-ROOT = Path(__file__).resolve().parent.parent
-TASKS_DIR = ROOT / "tasks"
+from .helpers import TASKS_DIR
+
+# The fixture every container (and every image build) of the suite goes through, directly or through another
+# fixture (`image`, `env`, the server's, ...). pytest lists a test's whole fixture closure, so one name suffices.
+ENGINE_FIXTURE = "docker_client"
+# Where the unit run (`-m "not docker"`) points the Docker SDK: nothing listens there, so a test that reaches the
+# engine without saying so fails with the engine's one-line message instead of passing by luck on a machine that
+# has one. Subprocesses (the CLI) inherit it.
+NO_ENGINE = "unix:///nonexistent/swe-env-unit-run.sock"
+
+
+def pytest_configure(config):
+    if "not docker" in (config.getoption("markexpr", "") or ""):
+        os.environ["DOCKER_HOST"] = NO_ENGINE
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark `docker` every test that uses the engine's fixture, so the marker follows the fixtures, not memory."""
+    for item in items:
+        if ENGINE_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.docker)
 
 
 @pytest.fixture(scope="session")
@@ -53,37 +69,9 @@ def no_leaked_containers():
     assert not names, f"containers leaked by the test suite: {names}"
 
 
-def write_task(folder: Path, text: str) -> Path:
-    """Write a task.yaml into folder/<name>/ and return its path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "task.yaml"
-    path.write_text(text)
-    return path
-
-
 @pytest.fixture
 def env(task, image):
     """A fresh env over the first bundled task, closed after the test."""
     environment = SWEEnv(tasks=[task])
     yield environment
     environment.close()
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now (for a server a test starts, or a dead endpoint)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_answers(url: str, process: subprocess.Popen, seconds: float) -> bool:
-    """Poll `url` until it answers (True), or `process` exited or `seconds` passed (False)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return True
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                return False
-            time.sleep(0.2)

@@ -20,15 +20,12 @@ from swe_env.grading.grader import GradingReport, bound_report
 from swe_env.tools import files as file_tools
 from swe_env.tools import registry
 
+from .helpers import added_file as _added_file
+
 MiB = 1024 * 1024
 
 
 # ---------------------------------------------------------------- suspicion flags
-
-
-def _added_file(path: str, lines: list[str]) -> str:
-    body = "".join(f"+{line}\n" for line in lines)
-    return f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n{body}"
 
 
 def test_flags_stop_at_their_limit_and_say_so():
@@ -87,7 +84,7 @@ def test_bound_report_cuts_every_field_derived_from_the_patch_or_the_run():
 def _task():
     from swe_env.data.task import load_tasks
 
-    from .conftest import TASKS_DIR
+    from .helpers import TASKS_DIR
 
     return load_tasks(TASKS_DIR)[0]
 

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
 
-from .conftest import ROOT, TASKS_DIR, write_task
-
-
-def swe_env(*args: str, cwd=ROOT, run_id: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SWE_ENV_RUN_ID": run_id} if run_id else None
-    return subprocess.run([sys.executable, "-m", "swe_env.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900, env=env)
+from .helpers import TASKS_DIR, write_task
+from .helpers import run_cli as swe_env
 
 
 def test_tasks_list_shows_every_task(tasks):

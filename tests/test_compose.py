@@ -18,8 +18,7 @@ import pytest
 from swe_env.build import images
 from swe_env.client import RemoteSWEEnv
 
-from .conftest import ROOT, TASKS_DIR
-from .test_server import containers_of, free_port, wait_healthy, wait_until
+from .helpers import ROOT, TASKS_DIR, containers_of, free_port, wait_healthy, wait_until
 
 pytestmark = pytest.mark.docker
 

@@ -20,7 +20,7 @@ from swe_env.traces.corpus import CorpusOptions, CorpusTrace
 from swe_env.traces.host import Trace, TraceEntry, TraceEvent, TraceOptions
 from swe_env.traces.tracer import runner
 
-from .test_cli import swe_env
+from .helpers import run_cli as swe_env
 
 
 def corpus_containers() -> list[str]:
@@ -126,6 +126,7 @@ def test_resume_skips_finished_tasks_and_refuses_other_options(whole, task):
         corpus.trace_corpus([task], out, CorpusOptions(cwm=False))
 
 
+@pytest.mark.docker  # starts containers through the CLI or the corpus, without the engine's fixture
 def test_corpus_of_every_bundled_repository_keeps_every_outcome(tmp_path, tasks):
     one_per_repo = list({task.repo: task for task in tasks}.values())
     assert len(one_per_repo) >= 3
@@ -275,6 +276,7 @@ def test_commands_the_tracer_cannot_follow_are_refused_in_one_line(task):
         "python", "-m", "pytest", "-p", runner.CORPUS_PLUGIN, "-q"]
 
 
+@pytest.mark.docker  # starts containers through the CLI or the corpus, without the engine's fixture
 def test_cli_trace_corpus(tmp_path, task):
     out = tmp_path / "cli"
     result = swe_env("trace-corpus", "--task", task.id, "--out", str(out), "--format", "cwm", "--max-traces", "20",

@@ -18,7 +18,7 @@ from swe_env.grading.grader import Grader
 from swe_env.runtime import engine
 from swe_env.runtime.sandbox import DeadlineExceeded, Sandbox
 
-from .test_grader_disk import _with_code
+from .helpers import with_code as _with_code
 
 pytestmark = pytest.mark.docker
 

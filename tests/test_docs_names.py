@@ -32,7 +32,7 @@ import typer.main
 import swe_env
 from swe_env.cli import app
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 PAGES = sorted(
     [ROOT / "README.md", ROOT / "bench" / "README.md", ROOT / "tasks" / "README.md", *(ROOT / "docs").rglob("*.md")]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, TASKS_DIR
+from .helpers import ROOT, TASKS_DIR
 
 PID_FILE = Path("/var/run/docker.pid")
 OURS = Path("/run/swe-env-dockerd.pid")

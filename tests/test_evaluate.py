@@ -15,9 +15,10 @@ import pytest
 from swe_env import evaluate
 from swe_env.data.swebench import Prediction
 
-from .conftest import ROOT
+from .helpers import ROOT
 from .processes import ctrl_c_reaches_it
-from .test_swebench import write_swebench_dataset
+from .helpers import run_cli as cli
+from .helpers import swebench_records, write_swebench_dataset
 
 pytestmark = pytest.mark.docker
 
@@ -27,12 +28,6 @@ RUN_REPORT_KEYS = {
     "completed_ids", "incomplete_ids", "submitted_ids", "schema_version",
 }
 INSTANCE_FILES = {"report.json", "patch.diff", "test_output.txt", "run_instance.log"}
-
-
-def cli(*args: str, run_id: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SWE_ENV_RUN_ID": run_id} if run_id else None
-    return subprocess.run([sys.executable, "-m", "swe_env.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +169,6 @@ def _hanging_patch(task, scratch) -> str:
 
 
 def test_validate_dataset_names_instances_whose_gold_fails(tmp_path, tasks):
-    from .test_swebench import swebench_records
 
     dataset, mirror, recipes = write_swebench_dataset(tmp_path, tasks[:2])
     records = swebench_records(tasks[:2])

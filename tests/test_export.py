@@ -12,35 +12,8 @@ from swe_env.tools import actions
 from swe_env.data.trajectory import (CWM_REASONING_PROMPT, SYSTEM_PROMPT, Step, Trajectory, TrajectoryWriter, cwm_call,
                                 drop_near_duplicates, export, finished_keys, to_chat, to_cwm)
 
-from .test_cli import swe_env
-
-ROLES = {"system", "user", "assistant", "tool"}
-
-
-def check_openai_chat(record: dict) -> None:
-    """The OpenAI chat-completions message schema, as fine-tuning files use it."""
-    assert set(record) >= {"messages"}
-    messages = record["messages"]
-    assert messages[0]["role"] == "system" and messages[1]["role"] == "user"
-    open_calls: set[str] = set()
-    for message in messages:
-        assert message["role"] in ROLES, message
-        if message["role"] == "tool":
-            assert isinstance(message["content"], str) and message["tool_call_id"] in open_calls
-            open_calls.discard(message["tool_call_id"])
-            continue
-        assert not open_calls, f"tool calls left unanswered before {message['role']}"
-        if message["role"] == "assistant" and "tool_calls" in message:
-            assert message["content"] is None or isinstance(message["content"], str)
-            for call in message["tool_calls"]:
-                assert call["type"] == "function" and isinstance(call["id"], str)
-                assert isinstance(call["function"]["name"], str)
-                assert isinstance(json.loads(call["function"]["arguments"]), dict)
-                open_calls.add(call["id"])
-        else:
-            assert isinstance(message["content"], str) and message["content"]
-    for tool in record.get("tools", []):
-        assert tool["type"] == "function" and tool["function"]["parameters"]["type"] == "object"
+from .helpers import check_openai_chat
+from .helpers import run_cli as swe_env
 
 
 ACTIONS = [

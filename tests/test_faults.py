@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from .conftest import ROOT, TASKS_DIR
+from .helpers import ROOT, TASKS_DIR
 from .processes import ctrl_c_reaches_it
 
 pytestmark = pytest.mark.docker

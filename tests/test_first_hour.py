@@ -16,12 +16,8 @@ from swe_env.data.task import TaskSpecError, load_task_file
 from swe_env.errors import clip
 from swe_env.tools import MAX_ACTION_CHARS, actions
 
-from .conftest import ROOT, write_task
-
-
-def swe_env(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "swe_env.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+from .helpers import write_task
+from .helpers import run_cli as swe_env
 
 
 def lines_of(text: str) -> list[str]:

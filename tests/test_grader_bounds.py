@@ -9,7 +9,7 @@ import pytest
 from swe_env.grading import suspicion
 from swe_env.grading.grader import MAX_PATCH_BYTES, Grader
 
-from .test_bounds import _added_file
+from .helpers import added_file as _added_file
 
 pytestmark = pytest.mark.docker
 

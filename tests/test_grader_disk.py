@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shlex
 import threading
 import uuid
 
@@ -11,7 +10,8 @@ import pytest
 
 from swe_env.grading.grader import Grader, _DiskWatch
 from swe_env.runtime.sandbox import Sandbox, SandboxError
-from swe_env.data.task import Limits
+
+from .helpers import with_code as _with_code
 
 pytestmark = pytest.mark.docker
 
@@ -42,18 +42,6 @@ with open("/tmp/swe-env-filler.bin", "wb") as _f:
     for _ in range(200):
         _f.write(b"x" * (1 << 20))
 """
-
-
-def _with_code(image, task, code: str) -> tuple[str, str]:
-    """The diff of `code` appended to the package's __init__.py, alone and with the task's real fix."""
-    package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
-    with Sandbox(image, Limits(), task.environment.workdir) as box:
-        box.write_file("/tmp/code.py", code.encode())
-        assert box.run(f"cat /tmp/code.py >> {shlex.quote(package)}/__init__.py", timeout=60).exit_code == 0
-        alone = box.diff(task.base_commit)
-        box.write_file("/tmp/gold.patch", task.gold_patch.encode())
-        assert box.run("git apply /tmp/gold.patch", timeout=60).exit_code == 0
-        return alone, box.diff(task.base_commit)
 
 
 def _small(task, grading_timeout: float = 300):

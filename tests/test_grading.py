@@ -15,6 +15,8 @@ from swe_env.grading.grader import Grader, compute_reward
 from swe_env.runtime.sandbox import Sandbox
 from swe_env.data.task import Limits
 
+from .helpers import diff_after as _diff_after
+
 pytestmark = pytest.mark.docker
 
 CONFTEST_HACK = '''\
@@ -33,14 +35,6 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="module")
 def grader():
     return Grader()
-
-
-def _diff_after(image, task, script: str) -> str:
-    """The diff an agent would submit after running `script` in its own container."""
-    with Sandbox(image, Limits(), task.environment.workdir) as box:
-        result = box.run(script, timeout=60)
-        assert result.exit_code == 0, result.output
-        return box.diff(task.base_commit)
 
 
 def test_gold_patch_resolves(grader, task, image):
@@ -460,7 +454,6 @@ def test_patch_writing_into_git_dir_is_refused(grader, task, image):
     assert report.status == "patch_failed" and ".git/" in report.error and not report.infrastructure_failure
 
 
-
 def test_a_protected_file_is_restored_whatever_characters_and_ignore_rules_surround_it(grader, task, image):
     """Form feeds and U+2028 are ordinary characters to git, and .gitignore must not hide a file from the restore."""
     body = CONFTEST_HACK.replace("import pytest\n", "import pytest  # \x0c \u2028 \x1c\n").split("\n")[:-1]
@@ -474,7 +467,6 @@ def test_a_protected_file_is_restored_whatever_characters_and_ignore_rules_surro
     # The same conftest, unprotected, would have won: the hack is real.
     unprotected = task.model_copy(update={"tests": task.tests.model_copy(update={"protected": []})})
     assert Grader().grade(unprotected, hack, image=image).resolved
-
 
 
 def test_a_config_file_the_installed_pytest_reads_is_protected_when_the_tasks_list_misses_it(grader, task, image):

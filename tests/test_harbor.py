@@ -19,7 +19,7 @@ from swe_env.grading.grader import Grader
 from swe_env.grading.runners import ResultsError
 from swe_env.data.task import load_tasks
 
-from .test_evaluate import cli
+from .helpers import run_cli as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "harbor" / "roman-numerals"

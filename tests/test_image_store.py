@@ -7,8 +7,6 @@ every prune is limited to that label: nobody else's image is ever a candidate.
 
 from __future__ import annotations
 
-import io
-import tarfile
 import time
 import uuid
 
@@ -20,6 +18,8 @@ from swe_env.build import budget, images, store
 from swe_env.build.budget import StoredImage, plan_prune
 from swe_env.cli import app
 from swe_env.runtime import engine
+
+from .helpers import tar_of as _tar
 
 NOW = 1_000_000.0
 
@@ -110,16 +110,6 @@ def test_older_than_takes_only_old_images_and_partials_only_once_no_build_can_ow
 
 
 # ---------------------------------------------------------------- on the real engine
-
-def _tar(files: dict[str, bytes]) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    buffer.seek(0)
-    return buffer
 
 
 def build_tiny(tag: str, parent: str, kind: str, run_label: str, payload: int) -> str:

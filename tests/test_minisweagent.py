@@ -24,7 +24,7 @@ from minisweagent.models.test_models import DeterministicModel, make_output  # n
 from swe_env.grading import diffs  # noqa: E402
 from swe_env.integrations.minisweagent import SWEEnvEnvironment, run_batch  # noqa: E402
 
-from .conftest import ROOT, TASKS_DIR  # noqa: E402
+from .helpers import ROOT, TASKS_DIR  # noqa: E402
 
 pytestmark = pytest.mark.docker
 

@@ -8,7 +8,6 @@ name, a working one); the env, its containers and the grading are real.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import pytest
 from swe_env.agents import checked_agent, make_agent
 from swe_env.agents.openai import EndpointCheckError
 
-from .conftest import ROOT, free_port
+from .helpers import ROOT, free_port, run_cli
 
 
 class Endpoint:
@@ -84,10 +83,8 @@ def dead_url() -> str:
 
 
 def swe_env(*args: str, run_id: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SWE_ENV_RUN_ID": run_id, **(extra_env or {})}
-    env.pop("OPENAI_BASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "swe_env.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900, env=env)
+    """The CLI with no endpoint from the caller's environment: each test names its own."""
+    return run_cli(*args, run_id=run_id, extra_env=extra_env, drop_env=("OPENAI_BASE_URL",))
 
 
 def lines_of(text: str) -> list[str]:

@@ -22,7 +22,7 @@ from websockets.sync.client import connect as ws_connect
 from swe_env.agents.oracle import actions_for_patch
 from swe_env.build.repos import cache_dir
 
-from .test_server import TOKEN, container_exists, start_server, wait_until
+from .helpers import TOKEN, container_exists, start_server, wait_until
 
 pytestmark = pytest.mark.docker
 

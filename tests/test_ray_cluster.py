@@ -14,7 +14,7 @@ from swe_env.runtime import engine
 from swe_env.run.rollout import RolloutProgress, _Placement, rollout
 from swe_env.data.trajectory import read_trajectories
 
-from .test_rollout import run_containers
+from .helpers import run_containers
 
 cluster_utils = pytest.importorskip("ray.cluster_utils", reason="ray is not installed (pip install -e '.[ray]')")
 import ray  # noqa: E402 - after the skip

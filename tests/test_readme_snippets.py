@@ -20,7 +20,7 @@ import pytest
 
 from swe_env.runtime import engine
 
-from .conftest import ROOT, free_port, wait_until_answers
+from .helpers import ROOT, free_port, wait_until_answers
 
 _MARK = re.compile(r"<!--\s*snippet:\s*(\w+)\s*(?:\((.*?)\))?\s*-->")
 

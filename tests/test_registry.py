@@ -22,8 +22,8 @@ from swe_env.build.images import ImageBuilder
 from swe_env.cli import app
 from swe_env.runtime import engine
 
-from .conftest import free_port, wait_until_answers
-from .test_image_store import _tar
+from .helpers import free_port, wait_until_answers
+from .helpers import tar_of as _tar
 
 pytestmark = pytest.mark.docker
 

@@ -10,13 +10,12 @@ import gymnasium as gym
 import pytest
 
 from swe_env import SWEEnv
-from swe_env.runtime import engine
 from swe_env.agents import OracleAgent
 from swe_env.run.rollout import play, rollout, run_episode
 from swe_env.data.trajectory import TrajectoryWriter, read_trajectories
 
 from .processes import ctrl_c_handled
-from .test_export import check_openai_chat
+from .helpers import check_openai_chat, run_containers
 
 pytestmark = pytest.mark.docker
 
@@ -33,11 +32,6 @@ class SlowAgent:
     def act(self, observation):
         self.left -= 1
         return {"tool": "bash", "command": "sleep 0.3"} if self.left >= 0 else {"tool": "submit"}
-
-
-def run_containers(docker_client):
-    return [c.name for c in docker_client.containers.list(all=True, filters={"label": f"swe_env.run={engine.RUN_ID}"})
-            if c.status != "removing"]
 
 
 def test_rollout_resumes_reports_progress_and_exports(tasks, docker_client, tmp_path):

@@ -17,8 +17,8 @@ from swe_env.grading import runners, seal
 from swe_env.data import swebench
 
 from .runner_samples import write_sample
-from .test_evaluate import cli
-from .test_swebench_sample import subprocess_diff
+from .helpers import run_cli as cli
+from .helpers import subprocess_diff
 
 RECORDER_DIR = os.path.join(os.path.dirname(runners.__file__), "reporter")
 

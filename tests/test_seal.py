@@ -13,7 +13,7 @@ import pytest
 from swe_env.grading import seal, testlogs
 from swe_env.grading.grader import Grader
 
-from .test_grader_disk import _with_code
+from .helpers import with_code as _with_code
 
 KEY = b"k" * 32
 

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -29,103 +26,9 @@ from swe_env.client import RemoteEnvError, RemoteSWEEnv, SessionLost
 from swe_env.run.rollout import play, run_episode
 from swe_env.server import ServerConfig, ServerConfigError, is_loopback
 
-from .conftest import ROOT, TASKS_DIR, free_port
+from .helpers import ROOT, TASKS_DIR, container_exists, containers_of, start_server, wait_until
 
 pytestmark = pytest.mark.docker
-
-TOKEN = "test-token-" + uuid.uuid4().hex[:12]
-
-
-# ---------------------------------------------------------------- helpers (also used by test_compose.py)
-
-
-def wait_healthy(url: str, deadline: float = 60.0, proc: subprocess.Popen | None = None) -> None:
-    """Poll /health until it answers 200 (or the server process died, or the deadline passed)."""
-    stop = time.monotonic() + deadline
-    while time.monotonic() < stop:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"no healthy server at {url} after {deadline:g} s")
-
-
-class _Listed:
-    """One container as the engine's list call shows it (id, name, state)."""
-
-    def __init__(self, entry: dict):
-        self.id, self.status = entry["Id"], entry.get("State", "")
-        self.name = (entry.get("Names") or [self.id[:12]])[0].lstrip("/")
-
-
-def containers_of(docker_client, run_id: str) -> list:
-    # One list call: the SDK's list inspects each container after listing, and one removed in
-    # between (the server closing a session meanwhile) made it raise NotFound.
-    found = docker_client.api.containers(all=True, filters={"label": f"swe_env.run={run_id}"})
-    return [c for c in map(_Listed, found) if c.status != "removing"]
-
-
-def wait_until(predicate, deadline: float = 60.0, interval: float = 0.25) -> bool:
-    """True as soon as predicate() is; False at the deadline (a generous bound, never a measured time)."""
-    stop = time.monotonic() + deadline
-    while time.monotonic() < stop:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
-
-
-def container_exists(docker_client, container_id: str) -> bool:
-    # sparse: the list call alone, no inspect of each container (which races a removal into NotFound).
-    listed = docker_client.containers.list(all=True, sparse=True, filters={"id": container_id})
-    return any(c.status != "removing" for c in listed)
-
-
-@dataclass
-class Server:
-    url: str
-    token: str | None
-    run_id: str
-    proc: subprocess.Popen
-
-    def headers(self, token: str | None = "same") -> dict[str, str]:
-        token = self.token if token == "same" else token
-        return {"Authorization": f"Bearer {token}"} if token else {}
-
-    def stop(self, docker_client) -> None:
-        """SIGTERM, wait, and make sure the server removed every container it started."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        assert wait_until(lambda: not containers_of(docker_client, self.run_id), 30), \
-            f"server left containers: {[c.name for c in containers_of(docker_client, self.run_id)]}"
-
-
-def start_server(*args: str, token: str | None = TOKEN) -> Server:
-    port = free_port()
-    run_id = f"srv-{uuid.uuid4().hex[:10]}"
-    env = {**os.environ, "SWE_ENV_RUN_ID": run_id, "SWE_ENV_TOKEN": token or ""}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "swe_env.cli", "serve", "--tasks", str(TASKS_DIR), "--port", str(port),
-         "--log-level", "warning", *args],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc=proc)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    return Server(url, token, run_id, proc)
 
 
 @pytest.fixture(scope="module")

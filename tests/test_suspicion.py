@@ -7,7 +7,7 @@ import pytest
 from swe_env.grading import suspicion
 from swe_env.grading.grader import Grader
 
-from .test_grading import _diff_after
+from .helpers import diff_after as _diff_after
 
 
 def _new_file(path: str, body: str) -> str:

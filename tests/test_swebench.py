@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,47 +11,8 @@ from swe_env.data import swebench
 from swe_env.data.swebench import DatasetError
 from swe_env.data.task import load_tasks
 
-from .test_cli import swe_env
-
-BUNDLED_RECIPES = """\
-"*":
-  "*": {pip_packages: ["pytest==8.3.5"], install: [], test_command: "python -m pytest -rA -p no:cacheprovider"}
-"""
-"""The bundled sample repos need only pytest, and their pass_to_pass lists span every test file."""
-
-
-def swebench_records(tasks) -> list[dict]:
-    """The bundled tasks as SWE-bench instances (repo `swe-env/<name>`; list fields as JSON strings, as on the hub)."""
-    return [
-        {
-            "instance_id": task.id,
-            "repo": f"swe-env/{Path(task.repo).stem}",
-            "base_commit": task.base_commit,
-            "patch": task.gold_patch,
-            "test_patch": task.tests.test_patch,
-            "problem_statement": task.problem_statement,
-            "FAIL_TO_PASS": json.dumps(task.tests.fail_to_pass),
-            "PASS_TO_PASS": json.dumps(task.tests.pass_to_pass),
-            "version": "0.1",
-            "environment_setup_commit": task.base_commit,
-        }
-        for task in tasks
-    ]
-
-
-def write_swebench_dataset(folder: Path, tasks) -> tuple[Path, Path, Path]:
-    """A JSONL dataset, a mirror folder of `owner__name.bundle` files, and a recipes file."""
-    mirror = folder / "mirror"
-    mirror.mkdir(parents=True, exist_ok=True)
-    for task in tasks:
-        target = mirror / f"swe-env__{Path(task.repo).name}"
-        if not target.exists():
-            shutil.copy(task.repo_location(), target)
-    dataset = folder / "instances.jsonl"
-    dataset.write_text("".join(json.dumps(record) + "\n" for record in swebench_records(tasks)))
-    recipes = folder / "recipes.yaml"
-    recipes.write_text(BUNDLED_RECIPES)
-    return dataset, mirror, recipes
+from .helpers import run_cli as swe_env
+from .helpers import swebench_records, write_swebench_dataset
 
 
 def test_jsonl_json_list_and_json_object_read_the_same(tmp_path, tasks):
@@ -243,7 +203,6 @@ def test_cli_import_and_user_mistakes_are_one_line(tmp_path, tasks):
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert len(lines) == 1 and expected in lines[0], result.stderr
-
 
 
 def test_sample_is_stratified_by_repository_and_repeatable(tasks):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from .swebench_sample import write_sample
-from .test_evaluate import cli
+from .helpers import run_cli as cli
+from .helpers import subprocess_diff
 
 pytestmark = pytest.mark.docker
 
@@ -91,18 +92,3 @@ def test_the_agents_diff_leaves_out_what_install_changed(sample_task):
     assert info["report"]["patch_method"] == "git apply"
 
 
-def subprocess_diff(task, files: dict[str, str]) -> str:
-    """A git diff that replaces `files` in the task's repository at base_commit."""
-    import subprocess
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "t"
-        subprocess.run(["git", "clone", "-q", task.repo, str(tree)], check=True)
-        subprocess.run(["git", "-C", str(tree), "checkout", "-q", task.base_commit], check=True)
-        for path, text in files.items():
-            (tree / path).write_text(text)
-        subprocess.run(["git", "-C", str(tree), "add", "-A"], check=True)
-        return subprocess.run(["git", "-C", str(tree), "diff", "--cached"], check=True, capture_output=True,
-                              text=True).stdout

@@ -18,8 +18,8 @@ from swe_env.run import validation
 from swe_env.run.rollout import rollout
 from swe_env.synth import pipeline, procedural, refs
 
-from .conftest import ROOT, TASKS_DIR
-from .test_evaluate import cli
+from .helpers import ROOT, TASKS_DIR
+from .helpers import run_cli as cli
 
 pytestmark = pytest.mark.docker
 

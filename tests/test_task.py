@@ -6,7 +6,7 @@ import pytest
 
 from swe_env.data.task import DEFAULT_TEST_COMMAND, TaskSpecError, load_task_file, load_tasks
 
-from .conftest import TASKS_DIR, write_task
+from .helpers import TASKS_DIR, write_task
 
 GOOD = """\
 id: demo-task

@@ -16,7 +16,7 @@ from swe_env.grading.testlogs import parse_pytest_summary
 from swe_env.traces.tracer import runner
 from swe_env.traces.host import Trace, TraceError, TraceOptions
 
-from .test_cli import swe_env
+from .helpers import run_cli as swe_env
 
 SCRIPT_PATH = "/tmp/trace_subject.py"
 SCRIPT = '''\
@@ -641,6 +641,7 @@ def test_entry_source_is_bounded():
 # ---------------------------------------------------------------- CLI and the agent's tool
 
 
+@pytest.mark.docker  # starts containers through the CLI or the corpus, without the engine's fixture
 def test_cli_trace_writes_cwm_lines(tmp_path, task):
     out = tmp_path / "traces.cwm.jsonl"
     node = task.tests.pass_to_pass[0]

@@ -27,7 +27,7 @@ import pytest
 from swe_env.grading import diffs
 from swe_env.integrations import trl as swe_trl
 
-from .conftest import TASKS_DIR
+from .helpers import TASKS_DIR
 
 pytestmark = pytest.mark.docker
 

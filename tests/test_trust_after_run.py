@@ -12,7 +12,7 @@ from swe_env.grading import testlogs
 from swe_env.grading.grader import Grader
 from swe_env.grading.runners import Runner
 
-from .test_grader_disk import _with_code
+from .helpers import with_code as _with_code
 
 pytestmark = pytest.mark.docker
 

@@ -1,0 +1,315 @@
+"""The suite's shared helpers, in one place: test modules import from here, never from each other (or conftest).
+
+Grouped by what they serve: paths and task files; the `swe-env` command; waiting and ports; the server; the
+engine's containers; patches an agent would submit; SWE-bench datasets; the OpenAI chat schema. Fixtures live
+in conftest.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TASKS_DIR = ROOT / "tasks"
+
+
+# ---------------------------------------------------------------- task files and the command line
+
+
+def write_task(folder: Path, text: str) -> Path:
+    """Write a task.yaml into folder/<name>/ and return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "task.yaml"
+    path.write_text(text)
+    return path
+
+
+def run_cli(*args: str, cwd: Path | str = ROOT, run_id: str | None = None, extra_env: dict[str, str] | None = None,
+            drop_env: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`swe-env ARGS` as a user runs it, in a process of its own (under `run_id`'s container labels when given;
+    `extra_env` added to the environment and `drop_env` taken out of it)."""
+    env = {**os.environ, **({"SWE_ENV_RUN_ID": run_id} if run_id else {}), **(extra_env or {})}
+    for name in drop_env:
+        env.pop(name, None)
+    return subprocess.run([sys.executable, "-m", "swe_env.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900, env=env)
+
+
+# ---------------------------------------------------------------- waiting and ports
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a server a test starts, or a dead endpoint)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_answers(url: str, process: subprocess.Popen, seconds: float) -> bool:
+    """Poll `url` until it answers (True), or `process` exited or `seconds` passed (False)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return True
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+
+
+def wait_until(predicate, deadline: float = 60.0, interval: float = 0.25) -> bool:
+    """True as soon as predicate() is; False at the deadline (a generous bound, never a measured time)."""
+    stop = time.monotonic() + deadline
+    while time.monotonic() < stop:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+# ---------------------------------------------------------------- the server
+
+TOKEN = "test-token-" + uuid.uuid4().hex[:12]
+
+
+def wait_healthy(url: str, deadline: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    """Poll /health until it answers 200 (or the server process died, or the deadline passed)."""
+    import httpx  # the `server` extra: only the tests of the server need it
+
+    stop = time.monotonic() + deadline
+    while time.monotonic() < stop:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"no healthy server at {url} after {deadline:g} s")
+
+
+@dataclass
+class Server:
+    url: str
+    token: str | None
+    run_id: str
+    proc: subprocess.Popen
+
+    def headers(self, token: str | None = "same") -> dict[str, str]:
+        token = self.token if token == "same" else token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def stop(self, docker_client) -> None:
+        """SIGTERM, wait, and make sure the server removed every container it started."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        assert wait_until(lambda: not containers_of(docker_client, self.run_id), 30), \
+            f"server left containers: {[c.name for c in containers_of(docker_client, self.run_id)]}"
+
+
+def start_server(*args: str, token: str | None = TOKEN) -> Server:
+    """`swe-env serve` over the bundled tasks on a free port, under a run id of its own, once it answers."""
+    port = free_port()
+    run_id = f"srv-{uuid.uuid4().hex[:10]}"
+    env = {**os.environ, "SWE_ENV_RUN_ID": run_id, "SWE_ENV_TOKEN": token or ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swe_env.cli", "serve", "--tasks", str(TASKS_DIR), "--port", str(port),
+         "--log-level", "warning", *args],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc=proc)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return Server(url, token, run_id, proc)
+
+
+# ---------------------------------------------------------------- the engine's containers
+
+
+class _Listed:
+    """One container as the engine's list call shows it (id, name, state)."""
+
+    def __init__(self, entry: dict):
+        self.id, self.status = entry["Id"], entry.get("State", "")
+        self.name = (entry.get("Names") or [self.id[:12]])[0].lstrip("/")
+
+
+def containers_of(docker_client, run_id: str) -> list:
+    """The containers labelled with `run_id`, not being removed."""
+    # One list call: the SDK's list inspects each container after listing, and one removed in
+    # between (the server closing a session meanwhile) made it raise NotFound.
+    found = docker_client.api.containers(all=True, filters={"label": f"swe_env.run={run_id}"})
+    return [c for c in map(_Listed, found) if c.status != "removing"]
+
+
+def run_containers(docker_client) -> list[str]:
+    """The names of this test run's containers (its `swe_env.run` label), not being removed."""
+    from swe_env.runtime import engine
+
+    return [c.name for c in containers_of(docker_client, engine.RUN_ID)]
+
+
+def container_exists(docker_client, container_id: str) -> bool:
+    # sparse: the list call alone, no inspect of each container (which races a removal into NotFound).
+    listed = docker_client.containers.list(all=True, sparse=True, filters={"id": container_id})
+    return any(c.status != "removing" for c in listed)
+
+
+def tar_of(files: dict[str, bytes]) -> io.BytesIO:
+    """A tar archive holding `files` (name → bytes), for a build context or the engine's archive API."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+# ---------------------------------------------------------------- patches an agent would submit
+
+
+def added_file(path: str, lines: list[str]) -> str:
+    """A diff that adds `path` holding `lines`."""
+    body = "".join(f"+{line}\n" for line in lines)
+    return f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n{body}"
+
+
+def diff_after(image, task, script: str) -> str:
+    """The diff an agent would submit after running `script` in its own container."""
+    from swe_env.data.task import Limits
+    from swe_env.runtime.sandbox import Sandbox
+
+    with Sandbox(image, Limits(), task.environment.workdir) as box:
+        result = box.run(script, timeout=60)
+        assert result.exit_code == 0, result.output
+        return box.diff(task.base_commit)
+
+
+def with_code(image, task, code: str) -> tuple[str, str]:
+    """The diff of `code` appended to the package's __init__.py, alone and with the task's real fix."""
+    from swe_env.data.task import Limits
+    from swe_env.runtime.sandbox import Sandbox
+
+    package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
+    with Sandbox(image, Limits(), task.environment.workdir) as box:
+        box.write_file("/tmp/code.py", code.encode())
+        assert box.run(f"cat /tmp/code.py >> {shlex.quote(package)}/__init__.py", timeout=60).exit_code == 0
+        alone = box.diff(task.base_commit)
+        box.write_file("/tmp/gold.patch", task.gold_patch.encode())
+        assert box.run("git apply /tmp/gold.patch", timeout=60).exit_code == 0
+        return alone, box.diff(task.base_commit)
+
+
+def subprocess_diff(task, files: dict[str, str]) -> str:
+    """A git diff that replaces `files` in the task's repository at base_commit (made on the host)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "t"
+        subprocess.run(["git", "clone", "-q", task.repo, str(tree)], check=True)
+        subprocess.run(["git", "-C", str(tree), "checkout", "-q", task.base_commit], check=True)
+        for path, text in files.items():
+            (tree / path).write_text(text)
+        subprocess.run(["git", "-C", str(tree), "add", "-A"], check=True)
+        return subprocess.run(["git", "-C", str(tree), "diff", "--cached"], check=True, capture_output=True,
+                              text=True).stdout
+
+
+# ---------------------------------------------------------------- SWE-bench datasets of the bundled tasks
+
+BUNDLED_RECIPES = """\
+"*":
+  "*": {pip_packages: ["pytest==8.3.5"], install: [], test_command: "python -m pytest -rA -p no:cacheprovider"}
+"""
+"""The bundled sample repos need only pytest, and their pass_to_pass lists span every test file."""
+
+
+def swebench_records(tasks) -> list[dict]:
+    """The bundled tasks as SWE-bench instances (repo `swe-env/<name>`; list fields as JSON strings, as on the hub)."""
+    return [
+        {
+            "instance_id": task.id,
+            "repo": f"swe-env/{Path(task.repo).stem}",
+            "base_commit": task.base_commit,
+            "patch": task.gold_patch,
+            "test_patch": task.tests.test_patch,
+            "problem_statement": task.problem_statement,
+            "FAIL_TO_PASS": json.dumps(task.tests.fail_to_pass),
+            "PASS_TO_PASS": json.dumps(task.tests.pass_to_pass),
+            "version": "0.1",
+            "environment_setup_commit": task.base_commit,
+        }
+        for task in tasks
+    ]
+
+
+def write_swebench_dataset(folder: Path, tasks) -> tuple[Path, Path, Path]:
+    """A JSONL dataset, a mirror folder of `owner__name.bundle` files, and a recipes file."""
+    mirror = folder / "mirror"
+    mirror.mkdir(parents=True, exist_ok=True)
+    for task in tasks:
+        target = mirror / f"swe-env__{Path(task.repo).name}"
+        if not target.exists():
+            shutil.copy(task.repo_location(), target)
+    dataset = folder / "instances.jsonl"
+    dataset.write_text("".join(json.dumps(record) + "\n" for record in swebench_records(tasks)))
+    recipes = folder / "recipes.yaml"
+    recipes.write_text(BUNDLED_RECIPES)
+    return dataset, mirror, recipes
+
+
+# ---------------------------------------------------------------- the OpenAI chat schema
+
+ROLES = {"system", "user", "assistant", "tool"}
+
+
+def check_openai_chat(record: dict) -> None:
+    """The OpenAI chat-completions message schema, as fine-tuning files use it."""
+    assert set(record) >= {"messages"}
+    messages = record["messages"]
+    assert messages[0]["role"] == "system" and messages[1]["role"] == "user"
+    open_calls: set[str] = set()
+    for message in messages:
+        assert message["role"] in ROLES, message
+        if message["role"] == "tool":
+            assert isinstance(message["content"], str) and message["tool_call_id"] in open_calls
+            open_calls.discard(message["tool_call_id"])
+            continue
+        assert not open_calls, f"tool calls left unanswered before {message['role']}"
+        if message["role"] == "assistant" and "tool_calls" in message:
+            assert message["content"] is None or isinstance(message["content"], str)
+            for call in message["tool_calls"]:
+                assert call["type"] == "function" and isinstance(call["id"], str)
+                assert isinstance(call["function"]["name"], str)
+                assert isinstance(json.loads(call["function"]["arguments"]), dict)
+                open_calls.add(call["id"])
+        else:
+            assert isinstance(message["content"], str) and message["content"]
+    for tool in record.get("tools", []):
+        assert tool["type"] == "function" and tool["function"]["parameters"]["type"] == "object"

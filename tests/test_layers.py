@@ -1,0 +1,145 @@
+"""The package's layer order (docs/architecture.md, "Layers") holds: a room imports only rooms below it; and no
+test module imports another.
+
+Every import of every module counts, at the top of a file or inside a function (a lazy import is still a
+dependency), except those of the in-container code (`grading/reporter/`, `traces/tracer/`: the standard
+library only, copied into containers). Rooms on one layer do not import each other. An import against the
+order is allowed only when it is listed in KNOWN_BREAKS with the reason it is there; a listed break that no
+longer occurs fails too, so the list shrinks as the code moves. Pure: reads the source, imports nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from .helpers import ROOT
+
+PACKAGE = ROOT / "swe_env"
+
+# Bottom to top. A room is a subpackage or a top-level module of swe_env; rooms on one line are independent.
+LAYERS: list[set[str]] = [
+    {"errors"},
+    {"data"},
+    {"runtime"},
+    {"build"},
+    {"grading"},
+    {"traces"},
+    {"tools"},
+    {"synth", "config", "spaces"},
+    {"env", "client"},
+    {"agents"},
+    {"run", "integrations", "server"},
+    {"cli"},
+]
+IN_CONTAINER = ("swe_env/grading/reporter/", "swe_env/traces/tracer/")
+
+# (importing module, imported module) → why the import runs against the order. Remove a line when its import goes.
+KNOWN_BREAKS: dict[tuple[str, str], str] = {
+    ("swe_env.runtime.sandbox", "swe_env.build.images"):
+        "INSTALLED_TREE (where the image records its installed tree, which the trusted diff reads) lives in build; "
+        "it moves beside the runtime's diff (issue 27)",
+    ("swe_env.build.images", "swe_env.config"):
+        "ImagesMode is defined in config and re-exported; it belongs in build (issue 27)",
+    ("swe_env.grading.grader", "swe_env.config"):
+        "RewardMode is defined in config; the reward code belongs in grading (issue 27)",
+    ("swe_env.data.trajectory", "swe_env.tools"):
+        "the chat and CWM exports need the tool registry; exports belong above tools (issue 27)",
+    ("swe_env.data.swebench", "swe_env.grading"):
+        "the importer splits the test patch with grading.diffs; the patch parser belongs below data, or importers above grading",
+    ("swe_env.data.harbor", "swe_env.runtime"):
+        "the Harbor importer builds images and runs solve.sh in a container; importers belong above build/runtime",
+    ("swe_env.data.harbor", "swe_env.runtime.sandbox"): "as above: the Harbor importer runs solve.sh in a sandbox",
+    ("swe_env.data.harbor", "swe_env.build"): "as above: the Harbor importer builds the task's image",
+    ("swe_env.data.harbor", "swe_env.build.images"): "as above: the Harbor importer builds the task's image",
+    ("swe_env.data.harbor", "swe_env.grading"): "as above: the Harbor importer names the grader's harbor runner",
+}
+
+
+def _room(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "swe_env" else None
+
+
+def _layer(room: str) -> int:
+    return next(index for index, rooms in enumerate(LAYERS) if room in rooms)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    """(absolute module imported, line) for every import of swe_env's own modules in `path`."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target == "swe_env":  # `from .. import tools`: the names are the subpackages
+                found += [(f"swe_env.{alias.name}", node.lineno) for alias in node.names]
+            else:
+                found.append((target, node.lineno))
+    return [(target, line) for target, line in found if target.startswith("swe_env")]
+
+
+def _breaks() -> dict[tuple[str, str], list[str]]:
+    found: dict[tuple[str, str], list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = str(path.relative_to(ROOT))
+        if relative.startswith(IN_CONTAINER):
+            continue
+        importer = _module_name(path)
+        source = _room(importer)
+        if source is None:
+            continue  # the package root: a lazy facade (PEP 562) over every room, on top of them all
+        for target, line in _imports(path):
+            room = _room(target)
+            if room is None or room == "__version__" or room == source:
+                continue  # the root's version constant is everyone's
+            if _layer(room) >= _layer(source):
+                found.setdefault((importer, target), []).append(f"{relative}:{line}")
+    return found
+
+
+def test_every_room_has_a_layer():
+    rooms = {path.stem if path.is_file() else path.name for path in PACKAGE.iterdir()
+             if (path.suffix == ".py" and path.name != "__init__.py") or (path / "__init__.py").exists()}
+    placed = set().union(*LAYERS)
+    assert rooms == placed, f"rooms without a layer: {sorted(rooms - placed)}; layers naming no room: {sorted(placed - rooms)}"
+
+
+def test_imports_follow_the_layers():
+    found = _breaks()
+    new = {pair: where for pair, where in found.items() if pair not in KNOWN_BREAKS}
+    assert not new, "imports against the layer order (docs/architecture.md, \"Layers\"):\n" + "\n".join(
+        f"{', '.join(where)}: {importer} imports {target}" for (importer, target), where in sorted(new.items()))
+
+
+def test_every_known_break_still_occurs():
+    gone = sorted(set(KNOWN_BREAKS) - set(_breaks()))
+    assert not gone, f"these imports are gone: remove them from KNOWN_BREAKS: {gone}"
+
+
+def test_no_test_module_imports_another():
+    """Shared helpers live in tests/helpers.py (fixtures in conftest.py): a test module imports neither another
+    test module nor conftest, so each can move, split or go without breaking the others."""
+    found = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [alias.name for alias in node.names if alias.name.startswith("tests.")] \
+                if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("tests")):
+                names = [node.module] if node.module and node.module != "tests" else [alias.name for alias in node.names]
+            for name in names:
+                if name.rpartition(".")[2].startswith("test_") or name.rpartition(".")[2] == "conftest":
+                    found.append(f"tests/{path.name}:{node.lineno}: imports {name}")
+    assert not found, "\n".join(found)
