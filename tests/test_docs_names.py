@@ -238,3 +238,46 @@ def test_the_checker_tells_a_missing_name(span: str, exists: bool):
     if span.startswith("swe-env "):
         problems += _problems_in_command("docs/x.md", 1, span)
     assert (not problems) == exists, problems
+
+
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation but `-` and `_` dropped, spaces as `-`."""
+    text = re.sub(r"[`*]", "", heading.strip().lstrip("#").strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    headings, fence = [], False
+    for line in path.read_text().splitlines():
+        if line.lstrip().startswith("```"):
+            fence = not fence
+        elif not fence and line.startswith("#"):
+            headings.append(_anchor(line))
+    return set(headings)
+
+
+def test_every_link_between_the_pages_arrives():
+    """Relative links (README → docs, docs → docs, bench) reach a file, and a `#anchor` a heading of it."""
+    problems = []
+    for path in PAGES:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for target in _LINK.findall(line):
+                if re.match(r"^[a-z]+:", target):
+                    continue  # https:, mailto: ...
+                file, _, anchor = target.partition("#")
+                destination = (path.parent / file).resolve() if file else path
+                where = f"{path.relative_to(ROOT)}:{number}: ({target})"
+                if not destination.exists():
+                    problems.append(f"{where}: no such file")
+                elif anchor and destination.is_file() and anchor not in _anchors(destination):
+                    problems.append(f"{where}: no heading #{anchor} there")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_readme_stays_a_front_page():
+    """What it is, the two commands, an example, a task file, the commands, where to go next: the rest is in docs/."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines: put the new section in its page under docs/"
