@@ -143,3 +143,12 @@ def test_no_test_module_imports_another():
                 if name.rpartition(".")[2].startswith("test_") or name.rpartition(".")[2] == "conftest":
                     found.append(f"tests/{path.name}:{node.lineno}: imports {name}")
     assert not found, "\n".join(found)
+
+
+def test_the_architecture_page_shows_these_layers():
+    """docs/architecture.md's "Layers" table is this test's LAYERS, so the page and the rule cannot drift apart."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and line[2:3].isdigit()]
+    shown = [{room.strip().strip("`") for room in row.split("|")[2].split(",")} for row in rows]
+    assert shown == LAYERS, f"docs/architecture.md shows {shown}"
