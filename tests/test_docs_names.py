@@ -68,6 +68,8 @@ SOURCE = "\n".join(path.read_text() for path in FILES if path.suffix == ".py")
 EXTENSIONS = {"py", "toml", "yaml", "yml", "md", "json", "jsonl", "txt", "cfg", "ini", "sh"}
 # Names the docs give to instances, not to our modules (`env.step`, `sandbox.run`, `config.warm_pool`, `app.state`).
 VARIABLES = {"env", "sandbox", "config", "app", "task", "vector", "trainer", "client", "images"}
+# git's configuration sections, which the docs cite as keys (`diff.external`, `core.pager`), not our modules.
+VARIABLES |= {"core", "diff", "filter", "include", "merge", "user", "http", "remote", "branch", "url", "protocol"}
 # Paths that are someone else's files, not ours: Django's runner and settings and flask's test file in their own
 # repositories, a Harbor task's test script, CWM's debugger demo, the CA bundle a user copies in before building the
 # server's image.
