@@ -21,7 +21,9 @@ from .config import EnvConfig, check_reset_options
 from .grading.grader import Grader, GradingReport, compute_reward
 from .build import store
 from .build.images import ImageBuilder
-from .runtime.pool import SandboxSpec, WarmPool
+from .runtime import pool
+from .runtime.pool import WarmPool
+from .runtime.spec import SandboxSpec
 from .errors import Termination, infrastructure_errors
 from .runtime.sandbox import DeadlineExceeded, DiskLimitExceeded, OutputLost, Sandbox, SandboxError
 from .spaces import OBSERVATION_MAX_LENGTH, CodeText, render_text  # noqa: F401  (re-exported)
@@ -112,9 +114,8 @@ class SWEEnv(gym.Env):
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
         image = self.builder.ensure(task)
         limits = self._episode_limits = self._limits(task)
-        spec = SandboxSpec.of(image, limits, task.environment.workdir, task.environment.env, {"task": task.id},
-                              self.config.output_limit, task.environment.user, task.environment.services)
-        sandbox = self._pool.acquire(spec) if self._pool is not None else spec.start()
+        spec = SandboxSpec.for_task(task, image, "episode", limits=limits, output_limit=self.config.output_limit)
+        sandbox = self._pool.acquire(spec) if self._pool is not None else pool.start(spec)
         self.task, self.sandbox, self._files = task, sandbox, tools.FileTools(sandbox)
         self._done, self._steps, self._started = False, 0, time.monotonic()
         self.trajectory = Trajectory(
@@ -293,13 +294,13 @@ class SWEEnv(gym.Env):
             return "sandbox_killed", f"the agent's processes stopped the environment's own work: {exc}"
         try:
             if not sandbox.alive():
-                cause = sandbox.stopped_from_inside()
+                cause = sandbox.life.stopped_from_inside()
                 return ("sandbox_killed", f"the agent's commands stopped the container: {cause}") if cause else None
             stopped = sandbox.stopped_processes()
             if stopped:
                 return ("sandbox_killed", f"the agent's commands stopped the container's processes ({stopped} of them "
                                           f"stopped by a signal, as the engine lists them): {str(exc)[:300]}")
-            altered = sandbox.altered_programs()
+            altered = sandbox.life.altered_programs()
         except infrastructure_errors():
             return None  # the engine cannot tell: ours
         if not altered:

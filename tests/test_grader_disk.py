@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from swe_env.grading.grader import Grader, _DiskWatch
+from swe_env.grading.grader import Grader
+from swe_env.runtime.disk import DiskWatch
 from swe_env.runtime.sandbox import Sandbox, SandboxError
 
 from .helpers import with_code as _with_code
@@ -97,14 +98,14 @@ def test_a_filler_that_ends_by_itself_is_caught_after_the_run(task, image):
 def test_a_check_the_engine_could_not_make_is_ours(task, image):
     """An engine failure of the disk check is an infrastructure failure (SandboxError), never the model's."""
     with Sandbox.for_task(_small(task), image, "grader", user=None) as box:
-        watch = _DiskWatch(box)
+        watch = DiskWatch(box.disk)
         watch.failure = SandboxError("container x cannot be inspected: 500 Server Error")
         with pytest.raises(SandboxError, match="disk check of the grader's container failed"):
-            Grader()._disk_over(box, watch)
+            watch.reckon()
         watch.over = "the container wrote 1.00 GB, over the task's disk limit of 64m"
-        assert Grader()._disk_over(box, watch) == watch.over  # the engine's finding of an overrun decides
+        assert watch.reckon() == watch.over  # the engine's finding of an overrun decides
         # No finding during the run: the check after it is made now (this container wrote nothing).
-        assert Grader()._disk_over(box, _DiskWatch(box)) is None
+        assert DiskWatch(box.disk).reckon() is None
 
 
 def test_a_sparse_file_counts_at_its_length(task, image):

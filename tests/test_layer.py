@@ -65,7 +65,7 @@ def test_a_racing_process_cannot_hide_files_from_the_frozen_walk(task, image):
     """A process keeps moving a folder of 3,000 files between two places while the host walks the
     layer over and over: frozen, the container holds still, so every walk counts every file once."""
     with Sandbox(image, Limits(), task.environment.workdir) as box:
-        host = box._host_layer()
+        host = box.disk.host_layer()
         assert host is not None, "the engine is this machine's: its layer must be measurable here"
         setup = "mkdir -p /tmp/race/a/x /tmp/race/b && cd /tmp/race/a/x && seq 3000 | xargs touch"
         assert box.exec(["/bin/bash", "-c", setup]).exit_code == 0
@@ -86,11 +86,11 @@ def test_a_racing_process_cannot_hide_files_from_the_frozen_walk(task, image):
 @pytest.mark.docker
 def test_the_host_figures_agree_with_the_engines(task, image):
     with Sandbox(image, Limits(), task.environment.workdir) as box:
-        host = box._host_layer()
+        host = box.disk.host_layer()
         assert host is not None
         write = ("mkdir -p /tmp/w/sub && head -c 123456 /dev/zero > /tmp/w/sub/f && touch /tmp/w/e{1..40} "
                  "&& ln -s /usr /tmp/w/l && rm -f /etc/issue && truncate -s 3G /tmp/w/sparse")
         assert box.exec(["/bin/bash", "-c", write], user="root").exit_code == 0
         usage = host.measure()
-        assert usage.entries == box.files_created()
-        assert usage.bytes == box.disk_used()
+        assert usage.entries == box.disk.files_created()
+        assert usage.bytes == box.disk.used()

@@ -43,7 +43,7 @@ def test_output_the_engine_loses_is_noticed(box, monkeypatch):
     # Docker 20.10 under load sometimes returns none of a quick process's output (exit code
     # intact). Here the real engine runs every command; its first answer is emptied, as the
     # engine does when it happens.
-    real_exec, calls = box._exec_bounded, []
+    real_exec, calls = box.executor._exec_bounded, []
 
     def losing_first_answer(*args, **kwargs):
         exit_code, streams = real_exec(*args, **kwargs)
@@ -51,7 +51,7 @@ def test_output_the_engine_loses_is_noticed(box, monkeypatch):
         empty = (HeadTailBytes(1024), HeadTailBytes(1024))
         return (exit_code, empty) if len(calls) == 1 else (exit_code, streams)
 
-    monkeypatch.setattr(box, "_exec_bounded", losing_first_answer)
+    monkeypatch.setattr(box.executor, "_exec_bounded", losing_first_answer)
     read = box.exec("git rev-parse --is-inside-work-tree", idempotent=True)
     assert (read.stdout, read.output_lost, len(calls)) == ("true\n", False, 2)  # a read is run again
     calls.clear()
@@ -63,7 +63,7 @@ def test_output_the_engine_loses_is_noticed(box, monkeypatch):
 def test_output_written_into_from_inside_is_never_the_engines_loss(box, monkeypatch):
     """Bytes after the closing token (a process writing into the stream through /proc) are dropped;
     bytes before the opening one make a SandboxError, never `OutputLost` (ours)."""
-    real_exec = box._exec_bounded
+    real_exec = box.executor._exec_bounded
     where = ["after"]
 
     def sprayed(*args, **kwargs):
@@ -75,7 +75,7 @@ def test_output_written_into_from_inside_is_never_the_engines_loss(box, monkeypa
         before.add(b"sprayed" + streams[0].value()[0])
         return exit_code, (before, streams[1])
 
-    monkeypatch.setattr(box, "_exec_bounded", sprayed)
+    monkeypatch.setattr(box.executor, "_exec_bounded", sprayed)
     assert box.exec("echo out", idempotent=True).stdout == "out\n"
     where[0] = "before"
     with pytest.raises(SandboxError, match="not what its wrapper wrote") as raised:

@@ -30,6 +30,7 @@ from pathlib import Path
 import docker.errors
 
 from ..runtime import engine
+from ..runtime.diff import INSTALLED_TREE
 from . import registry as registries
 from . import repos
 from . import store
@@ -39,8 +40,6 @@ from ..data.task import Environment, Task
 
 VENV = "/opt/swe-env/venv"
 BASE_PACKAGES = ["python3", "python3-venv", "git", "patch", "ca-certificates"]
-INSTALLED_TREE = "/etc/swe-env/installed-tree"
-"""The id of the git tree the instance image holds after install; agents' diffs are taken against it."""
 IGNORED_IN_DIFFS = ["__pycache__/", "*.pyc", ".pytest_cache/", "*.egg-info/", ".coverage"]
 """Build and test debris that never belongs in an agent's diff (written to .git/info/exclude)."""
 

@@ -58,7 +58,8 @@ from .protection import GIT as _GIT
 from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
 from ..config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
 from ..errors import GradingStatus, clip, grading_is_infrastructure
-from ..runtime.sandbox import DEADLINE_GRACE, MAX_DIFF_BYTES, DiskLimitExceeded, Sandbox, SandboxError
+from ..runtime.disk import DISK_CHECK_SECONDS, DiskWatch
+from ..runtime.sandbox import DEADLINE_GRACE, MAX_DIFF_BYTES, Sandbox, SandboxError
 from ..runtime.streams import Framed, FramedRun
 from ..data.task import Task
 
@@ -77,8 +78,6 @@ MAX_LOG_LINE_CHARS = 2000
 """`GradingReport.log`: lines kept (the first and the last halves), and characters of each."""
 MAX_LISTED = 2000
 """Entries of a list derived from the patch (`restored`) kept; one more says how many were left out."""
-DISK_CHECK_SECONDS = 3.0
-"""How often the grader checks its container's disk while the tests run (and once more after them)."""
 _RESULTS_FD = 3
 """The test run's descriptor for its results stream (the exec's stderr; the output goes to its stdout)."""
 _RESULTS_MARK = "\0results\0"
@@ -490,7 +489,7 @@ class Grader:
             note(f"{late} bytes written after the test command ended, by processes it left behind, were dropped")
         if not box.alive():
             raise SandboxError(f"the grader's container {box.name} died during the test run")
-        over = self._disk_over(box, watch)
+        over = watch.reckon()
         report.test_exit_code = None if watch.over else run.exit_code  # stopped by the watcher: not the tests' status
         report.output = run.stdout.data.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:]
         if run.stdout.cut:
@@ -569,9 +568,9 @@ class Grader:
         return None
 
     def _run_tests(self, box: Sandbox, task: Task, runner: runners.Runner, workspace: str,
-                   key: bytes, patched: list[str]) -> tuple[FramedRun, float, _DiskWatch]:
+                   key: bytes, patched: list[str]) -> tuple[FramedRun, float, DiskWatch]:
         """Run the test command as written (`Sandbox.exec_to_end`: once it has ended, nothing it
-        started runs on) under a `_DiskWatch`: the run, its seconds and the watch (what it found).
+        started runs on) under a `runtime.disk.DiskWatch`: the run, its seconds and the watch (what it found).
 
         Its output (stdout and stderr) is the run's first stream; the sealed hook writes its records
         to the second, through `/proc/<this shell>/fd/3`: a path, so it reaches pytest under tox
@@ -591,25 +590,10 @@ class Grader:
         script = (f"mkdir -p {shlex.quote(workspace)} && exec {_RESULTS_FD}>&2 2>&1 </dev/null\n" + exports
                   + (prelude + "\n" if prelude else "") + "(\n" + task.tests.command + f"\n) {_RESULTS_FD}>&-")
         run_started = time.monotonic()
-        with _DiskWatch(box) as watch:
+        with DiskWatch(box.disk, DISK_CHECK_SECONDS) as watch:
             run = box.exec_to_end(["/bin/bash", "-c", script], timeout=task.limits.grading_timeout,
                                   max_stdout=OUTPUT_LIMIT, max_stderr=runners.RESULTS_LIMIT)
         return run, time.monotonic() - run_started, watch
-
-    def _disk_over(self, box: Sandbox, watch: _DiskWatch) -> str | None:
-        """Why the container is over `limits.disk` (the watcher's finding, else a check once more now), or None.
-
-        The engine's finding that the disk is over the limit decides; short of it, a check that could not be
-        made (the engine failed) is a SandboxError: ours."""
-        if watch.over:
-            return watch.over + (f"; stopping the run failed: {watch.stop_failed}" if watch.stop_failed else "")
-        if watch.failure is not None:
-            raise SandboxError(f"the disk check of the grader's container failed: {watch.failure}")
-        try:
-            box.check_disk()
-        except DiskLimitExceeded as exc:
-            return str(exc)
-        return None
 
     def _results(self, box: Sandbox, task: Task, runner: runners.Runner, workspace: str, stream: Framed, key: bytes,
                  report: GradingReport, exit_code: int) -> tuple[testlogs.JUnitResults | testlogs.RecordedResults | None, ReportSource, str | None]:
@@ -786,44 +770,6 @@ class Grader:
         return pytest_section_changed(path, old_text, new_text)
 
 
-class _DiskWatch:
-    """While the tests run: `Sandbox.check_disk` every DISK_CHECK_SECONDS on a thread of its own, and past
-    the limit every process in the container stopped (`Sandbox.stop_all_processes`: the test run ends, the
-    files stay) and the watch ends. `over` is why the disk was over the limit; `failure` the first check the
-    engine failed to make (the watch goes on); `stop_failed` why the processes could not be stopped."""
-
-    def __init__(self, box: Sandbox, interval: float = DISK_CHECK_SECONDS):
-        self.box, self.interval = box, interval
-        self.over: str | None = None
-        self.failure: BaseException | None = None
-        self.stop_failed: str | None = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name=f"{box.name}-disk", daemon=True)
-
-    def __enter__(self) -> _DiskWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._done.set()
-        self._thread.join()  # at most one check in flight (the file count is bounded in time)
-
-    def _watch(self) -> None:
-        while not self._done.wait(self.interval):
-            try:
-                self.box.check_disk()
-            except DiskLimitExceeded as exc:
-                self.over = str(exc)
-                try:
-                    self.box.stop_all_processes()
-                except Exception as stop_failed:  # noqa: BLE001 - the run then ends at its timeout; noted
-                    self.stop_failed = str(stop_failed)
-                return
-            except Exception as exc:  # noqa: BLE001 - the engine failed: reported by the grading thread
-                if self.failure is None and not self._done.is_set():  # not a check the run's end cut short
-                    self.failure = exc
-
-
 def _facts_key(image: str, task: Task) -> str:
     """What a probe's answer depends on: the image (tags are content hashes), the command, the workdir and the probe."""
     probe = [runner_probe.CONFIG_PROBE, runner_probe.IMPORTABLE_PROBE, runner_probe.IMPORTS_SITE,
@@ -862,7 +808,7 @@ def _stopped_by_the_code(box: Sandbox) -> str | None:
     None when the records do not say so (ours)."""
     try:
         if not box.alive():
-            return box.stopped_from_inside()
+            return box.life.stopped_from_inside()
         stopped = box.stopped_processes()
     except SandboxError:
         return None

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import docker
@@ -137,6 +138,40 @@ def remove_quietly(container: str) -> None:
         remove_container(container, wait=0)
     except Exception:  # noqa: BLE001 - best effort; the TTL and gc catch what is left
         pass
+
+
+# ---------------------------------------------------------------- what docker-py has no public call for
+# The SDK's private helpers, wrapped once here (a new SDK version breaks this block, nowhere else).
+
+@contextlib.contextmanager
+def container_changes(container_id: str, timeout: float, chunk: int) -> Iterator[Iterator[bytes]]:
+    """The engine's list of a container's changes (`docker diff`) as a stream of JSON chunks of at most
+    `chunk` bytes, closed when the caller is done (so it may stop reading at any point; the SDK's `diff()`
+    reads the whole list into memory). `timeout`: seconds the engine may take to start answering."""
+    api = client().api
+    response = api._get(api._url("/containers/{0}/changes", container_id), stream=True, timeout=timeout)
+    try:
+        api._raise_for_status(response)
+        yield response.iter_content(chunk)
+    finally:
+        response.close()
+
+
+def stat_path(container_id: str, path: str, timeout: float) -> requests.Response:
+    """The engine's answer to a HEAD of a container's archive at `path` (its stat in a header, no
+    content: `streams.path_stat` reads it; 404 when there is no such path)."""
+    api = client().api
+    return api.head(api._url("/containers/{0}/archive", container_id), params={"path": path}, timeout=timeout)
+
+
+def raw_socket(response: Any) -> Any:
+    """The socket under the SDK's wrapper of an attached exec (`exec_start(socket=True)`)."""
+    return getattr(response, "_sock", response)
+
+
+def is_local() -> bool:
+    """Whether the engine is this machine's (reached through its local socket)."""
+    return client().api.base_url == "http+docker://localhost"
 
 
 def _short(exc: BaseException) -> str:

@@ -15,47 +15,19 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .sandbox import Sandbox
-from ..data.task import Limits, Service
+from .spec import SandboxSpec
 
 
-@dataclass(frozen=True)
-class SandboxSpec:
-    """Everything that makes two sandboxes interchangeable before an agent touches them."""
-
-    image: str
-    limits: Limits
-    workdir: str = "/testbed"
-    env: tuple[tuple[str, str], ...] = ()
-    labels: tuple[tuple[str, str], ...] = ()
-    output_limit: int = 10_000
-    user: str | None = None
-    services: tuple[Service, ...] = ()
-
-    @classmethod
-    def of(cls, image: str, limits: Limits, workdir: str, env: dict[str, str] | None = None,
-           labels: dict[str, str] | None = None, output_limit: int = 10_000, user: str | None = None,
-           services: list[Service] | tuple[Service, ...] = ()) -> "SandboxSpec":
-        return cls(image, limits, workdir, tuple(sorted((env or {}).items())), tuple(sorted((labels or {}).items())),
-                   output_limit, user, tuple(services))
-
-    @property
-    def key(self) -> tuple:
-        # Limits and Service are pydantic models (not hashable): their JSON stands for them.
-        return (self.image, self.limits.model_dump_json(), self.workdir, self.env, self.labels, self.output_limit,
-                self.user, tuple(service.model_dump_json() for service in self.services))
-
-    def start(self) -> Sandbox:
-        """A started sandbox with its shell attached; nothing is left behind if that fails."""
-        sandbox = Sandbox(self.image, self.limits, self.workdir, dict(self.env), kind="episode",
-                          labels=dict(self.labels), output_limit=self.output_limit, user=self.user,
-                          services=self.services)
-        try:
-            sandbox.start()
-            sandbox.start_shell()
-        except BaseException:
-            sandbox.close()
-            raise
-        return sandbox
+def start(spec: SandboxSpec) -> Sandbox:
+    """A started sandbox of `spec` with its shell attached; nothing is left behind if that fails."""
+    sandbox = Sandbox.of(spec)
+    try:
+        sandbox.start()
+        sandbox.start_shell()
+    except BaseException:
+        sandbox.close()
+        raise
+    return sandbox
 
 
 @dataclass
@@ -90,7 +62,7 @@ class WarmPool:
             self.hits += 1
             return sandbox
         self.misses += 1
-        return spec.start()
+        return start(spec)
 
     def release(self, sandbox: Sandbox) -> None:
         """Remove a used sandbox in the background (close() waits for it)."""
@@ -150,7 +122,7 @@ class WarmPool:
                     self._lock.notify_all()
                 continue
             try:
-                sandbox = item.spec.start()
+                sandbox = start(item.spec)
             except Exception:  # noqa: BLE001 - acquire() will start one itself and report the error
                 sandbox = None
             with self._lock:

@@ -25,6 +25,7 @@ import docker.errors
 import requests
 
 from ..errors import InfrastructureError
+from . import engine
 
 DEFAULT_OUTPUT_LIMIT = 10_000
 SHELL_ENV = {
@@ -40,6 +41,8 @@ SHELL_ENV = {
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _GRACE_AFTER_KILL = 3.0
 _STOPPED_ALL = "every process in the container was stopped (files are kept)"
+_PIDS_EXHAUSTED = "fork: retry: Resource temporarily unavailable"
+"""What bash prints when the pid limit stops it from forking."""
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _MARKER = re.compile(r"\n__SWE_ENV_DONE_([0-9a-f]{24})_(\d+)__\n")
 _MARKER_MAX = len("\n__SWE_ENV_DONE_") + 24 + 1 + 12 + 3
@@ -101,7 +104,7 @@ class CommandResult:
     """How many characters of output were dropped from the middle."""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
-    """Human-readable notes on timeouts, cuts and restarts (also appended to `output`)."""
+    """Human-readable notes on timeouts, cuts, restarts, memory and pids (recorded here only; the env renders them)."""
 
 
 class HeadTail:
@@ -152,8 +155,12 @@ class ShellSession:
         user: str = "",
         strip_ansi: bool = True,
         reset_container: Callable[[], None] | None = None,
+        pids_limit: int | None = None,
     ):
         self.api = api
+        self.pids_limit = pids_limit
+        """The container's pid limit, for the agent's shell: a command whose output shows bash could not fork
+        for it (a fork bomb holds every pid) has every process in the container stopped (`_stop_all`)."""
         self.reset_container = reset_container
         """Stops every process in the container (files kept): the way out of a fork bomb, see `_stop_all`.
         Without it a stuck shell is only killed, and a shell that cannot start is an error."""
@@ -201,7 +208,7 @@ class ShellSession:
             response = self._response = self.api.exec_start(exec_id, socket=True, demux=False)
         except docker.errors.DockerException as exc:
             raise ShellError(f"cannot start a shell in container {self.container_id[:12]}: {exc}") from None
-        sock: socket.socket = getattr(response, "_sock", response)  # the raw socket under docker's wrapper
+        sock: socket.socket = engine.raw_socket(response)
         self._sock = sock
         self._frames = b""
         try:
@@ -240,6 +247,16 @@ class ShellSession:
         Never raises for anything the command does (timeouts, `exit`, garbage output);
         raises ShellError only when no shell can be started at all.
         """
+        result = self._run(command, timeout, _internal)
+        if (not _internal and self.pids_limit is not None and self.reset_container is not None
+                and _PIDS_EXHAUSTED in result.output):
+            # A fork bomb (or a leak of processes) holds every pid: nothing inside can clean it
+            # up, and every later command would crawl. Stop all processes; the files stay.
+            why = self._stop_all(f"the container ran out of process ids (limit {self.pids_limit}); ")
+            result.notes.append(f"{why} and the shell will start afresh")
+        return result
+
+    def _run(self, command: str, timeout: float, _internal: bool) -> CommandResult:
         started = time.monotonic()
         if self._sock is None:
             if _internal:

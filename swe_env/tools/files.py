@@ -30,16 +30,14 @@ class FileTools:
 
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
+        self.files = sandbox.workspace
+        """Only the workdir's files, links resolved in the container (`runtime.files.Files.confined`)."""
         self.history: dict[str, list[tuple[bytes | None, int]]] = {}
 
     def _inside(self, path: str) -> str | None:
         if "\0" in path or not path.strip():
             return None
-        full = self.sandbox.resolve(path)
-        root = self.sandbox.workdir
-        if full != root and not full.startswith(root + "/"):
-            return None
-        return full
+        return self.files.resolve(path) if self.files.inside(path) else None
 
     def _outside_error(self, path: str) -> ToolResult:
         if "\0" in path:
@@ -55,7 +53,7 @@ class FileTools:
         if full is None:
             return self._outside_error(args.path)
         try:
-            content = self.sandbox.read(full, confine=True, max_bytes=MAX_VIEW_BYTES)
+            content = self.files.read(full, max_bytes=MAX_VIEW_BYTES)
         except IsADirectoryError:
             return self._list_dir(full)
         except FileNotFoundError:
@@ -81,7 +79,7 @@ class FileTools:
         return ToolResult((shown if shown else f"{args.path} is empty") + note)
 
     def _list_dir(self, full: str) -> ToolResult:
-        return ToolResult(escape_control("\n".join(self.sandbox.list_dir(full, depth=2, confine=True))))
+        return ToolResult(escape_control("\n".join(self.files.list_dir(full, depth=2))))
 
     # ---------------------------------------------------------- create
 
@@ -90,14 +88,14 @@ class FileTools:
         if full is None:
             return self._outside_error(args.path)
         try:
-            self.sandbox.read(full, confine=True, max_bytes=0)
+            self.files.read(full, max_bytes=0)
             return _error(f"{args.path} already exists; use edit to change it")
         except IsADirectoryError:
             return _error(f"{args.path} is a directory")
         except FileNotFoundError:
             pass
         data = args.content.encode("utf-8", errors="surrogateescape")
-        self.sandbox.write_file(full, data, mode=0o644, confine=True)
+        self.files.write(full, data, mode=0o644)
         self.history.setdefault(full, []).append((None, 0o644))
         return ToolResult(f"created {args.path} ({len(data)} bytes)")
 
@@ -110,7 +108,7 @@ class FileTools:
         if args.old == "":
             return _error("`old` must not be empty; use create for new files")
         try:
-            content = self.sandbox.read(full, confine=True, max_bytes=MAX_EDIT_BYTES)
+            content = self.files.read(full, max_bytes=MAX_EDIT_BYTES)
         except FileNotFoundError:
             return _error(f"{args.path}: no such file")
         except IsADirectoryError:
@@ -138,9 +136,7 @@ class FileTools:
         # Only the changed bytes travel: offsets are in bytes of the file as read.
         start_byte = len(text[:start].encode("utf-8", errors="surrogateescape"))
         end_byte = start_byte + len(old.encode("utf-8", errors="surrogateescape"))
-        self.sandbox.replace_bytes(
-            full, start_byte, end_byte, new.encode("utf-8", errors="surrogateescape"), confine=True
-        )
+        self.files.replace_bytes(full, start_byte, end_byte, new.encode("utf-8", errors="surrogateescape"))
         self.history.setdefault(full, []).append((data, mode))
         first_line = text.count("\n", 0, start) + 1
         return ToolResult(f"edited {args.path}\n" + escape_control(_snippet(updated, first_line, new.count("\n") + 1)))
@@ -154,9 +150,9 @@ class FileTools:
             return _error(f"{args.path}: no edit to undo")
         previous, mode = stack.pop()
         if previous is None:
-            self.sandbox.remove_file(full, confine=True)
+            self.files.remove(full)
             return ToolResult(f"removed {args.path} (undid its creation)")
-        self.sandbox.write_file(full, previous, mode, confine=True)
+        self.files.write(full, previous, mode)
         return ToolResult(f"restored {args.path} to its state before the last edit")
 
 

@@ -1,0 +1,293 @@
+"""One container's life and what the engine's records say about its end.
+
+`Lifecycle` starts the container (limits, no network, dropped capabilities, a main process that waits
+out the TTL), removes it on close whatever happened, stops every process in it from outside, and reads
+the engine's evidence of what code inside did (`stopped_processes`, `stopped_from_inside`,
+`altered_programs`): the facts `endings` judges by. Nothing here runs a program of the container.
+
+The container's main process is a small bash that waits out the TTL, so a container whose owner was
+SIGKILLed ends by itself and, started with auto-remove, disappears; code that stops it (`kill -STOP -1`)
+cannot keep the container past the TTL either, since its `swe_env.expires` label lets
+`engine.collect_garbage` remove it from the host. On SIGUSR1 that bash kills every other process in the
+container (see `stop_all_processes`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import docker.errors
+import requests
+
+from . import changes, engine
+from ..endings import Evidence
+from ..errors import InfrastructureError, infrastructure_errors
+from .spec import SandboxSpec
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+_MAIN_PROCESS = (
+    'trap "kill -9 -1" USR1; end=$((SECONDS + $1)); '
+    'while [ "$SECONDS" -lt "$end" ]; do sleep "$((end - SECONDS))" & wait "$!"; done'
+)
+"""The container's main process: waits out the TTL ($1 seconds); on SIGUSR1 kills every other process.
+`wait` returns as soon as a trapped signal arrives, and the loop starts a new `sleep` for the rest."""
+_OUR_SIGNALS = {"10", "SIGUSR1", "USR1", "18", "SIGCONT", "CONT"}
+"""How the engine's event log names the signals `stop_all_processes` sends (SIGUSR1, SIGCONT)."""
+_RESIDENT_PROCESSES = 3  # init, the main bash and its sleep: what stop_all_processes leaves
+STOP_ALL_TIMEOUT = 20.0
+_RESIGNAL_SECONDS = 0.5
+"""How often `stop_all_processes` signals the main process again while processes remain."""
+_CREATE_WAIT_SECONDS = 30.0  # close() waits this long for a create an interrupt cut short
+ENGINE_READ_TIMEOUT = 60
+"""Seconds the engine may take to start answering a count or a read (then the count is "too many")."""
+CHANGES_CHUNK = 64 * 1024
+# Capabilities an agent never needs; dropping them narrows what hostile code can do.
+_DROPPED_CAPS = ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SYS_CHROOT", "SETFCAP"]
+
+
+class SandboxError(InfrastructureError):
+    """The container could not be started or has died: an infrastructure failure."""
+
+
+# Strong references on purpose: a container dropped half-way (an interrupt between start and
+# the caller's assignment, or inside close) must still be found and removed at exit.
+_live: set[Any] = set()
+_live_lock = threading.Lock()
+
+
+def close_all() -> None:
+    """Remove every container this process still holds (signal handlers and atexit call this)."""
+    with _live_lock:
+        pending = list(_live)
+    for owner in pending:
+        try:
+            owner.close()
+        except Exception:  # noqa: BLE001 - best effort while the process is going down
+            pass
+
+
+atexit.register(close_all)
+
+
+class Lifecycle:
+    """A container's life: start, the processes stopped from outside, the engine's evidence, removal.
+
+    `owner` is what `close_all` closes at exit (the `Sandbox`, so its shells close too); `on_reset`
+    runs after every process was stopped and at close (the shells, whose bash is then gone)."""
+
+    def __init__(self, spec: SandboxSpec, owner: Any = None):
+        self.spec = spec
+        self.owner = owner if owner is not None else self
+        self.name = f"swe-env-{spec.kind}-{uuid.uuid4().hex[:12]}"
+        self.labels = engine.managed_labels(spec.kind, spec.ttl_seconds, **dict(spec.labels))
+        self.container: Container | None = None
+        self.started_at: float | None = None
+        self.on_reset: list[Callable[[], None]] = []
+        self._creating: concurrent.futures.Future | None = None
+
+    def start(self) -> None:
+        with _live_lock:
+            _live.add(self.owner)
+        # The engine call runs in its own thread. An interrupt (Ctrl-C, SIGTERM) raised while we
+        # wait for the answer would otherwise leave the engine mid-create: the name is reserved
+        # but not yet findable, so close() gets "no such container" and the container appears
+        # a moment later, owned by nobody. close() waits for this future before it removes.
+        self._creating = concurrent.futures.Future()
+        threading.Thread(target=self._create, args=(self._creating,), name=f"{self.name}-create", daemon=True).start()
+        try:
+            self.container = self._creating.result()
+        except docker.errors.ImageNotFound:
+            self.owner.close()
+            raise SandboxError(f"image {self.spec.image} does not exist; build it with `swe-env build`") from None
+        except docker.errors.DockerException as exc:
+            self.owner.close()
+            raise SandboxError(f"cannot start a container from {self.spec.image}: {exc}") from None
+        except BaseException:
+            self.owner.close()  # an interrupt, or no engine at all: nothing may stay behind, or registered
+            raise
+        self.started_at = time.monotonic()
+
+    def _create(self, result: concurrent.futures.Future) -> None:
+        spec, limits = self.spec, self.spec.limits
+        try:
+            result.set_result(engine.run_container(
+                spec.image, ["bash", "-c", _MAIN_PROCESS, "swe-env-main", str(spec.ttl_seconds)], self.labels,
+                name=self.name, auto_remove=True, init=True, working_dir=spec.workdir, environment=dict(spec.env),
+                network_mode="bridge" if limits.network else "none",
+                mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
+                pids_limit=limits.pids, cap_drop=_DROPPED_CAPS, security_opt=["no-new-privileges"],
+            ))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
+            result.set_exception(exc)
+
+    def close(self) -> None:
+        """Remove the container; safe to call twice or after the container died."""
+        self._reset_attached()
+        self.container = None
+        if self._creating is not None and not self._creating.done():
+            # Interrupted while the engine was creating it: wait for its answer (a few hundred
+            # ms as a rule), so the removal below finds the container instead of racing it.
+            concurrent.futures.wait([self._creating], timeout=_CREATE_WAIT_SECONDS)
+            if not self._creating.done():
+                # The engine is very slow: remove the container whenever its create returns.
+                name = self.name
+                self._creating.add_done_callback(lambda _done: engine.remove_quietly(name))
+        # By name: also right when start() was interrupted after the engine created it. False: the
+        # engine is gone (its restart ends our auto-remove containers), so it stays registered for atexit.
+        if not engine.remove_container(self.name):
+            return
+        # Only now: an interrupt above leaves it registered, and atexit tries again.
+        with _live_lock:
+            _live.discard(self.owner)
+
+    def _reset_attached(self) -> None:
+        for reset in self.on_reset:
+            reset()
+
+    @property
+    def id(self) -> str:
+        return self.container.id if self.container is not None else ""
+
+    @property
+    def handle(self) -> Container:
+        """The container, for what needs one; RuntimeError before start() or after close()."""
+        if self.container is None:
+            raise RuntimeError(f"sandbox {self.name} has no container: it was not started, or is closed")
+        return self.container
+
+    def stop_all_processes(self) -> None:
+        """Kill every process in the container but its main one; the files stay.
+
+        The way out when the pid limit is exhausted (a fork bomb): nothing new can start
+        inside to kill anything. The engine signals the container's init, which passes
+        SIGUSR1 to the main bash, whose trap runs `kill -9 -1`: a builtin, so no fork is
+        needed, and the kernel spares only the caller and init. Not a container restart:
+        with auto-remove, the engine under load sometimes removes a container it restarts.
+        """
+        api = engine.client().api
+        try:
+            deadline = time.monotonic() + STOP_ALL_TIMEOUT
+            signalled = -_RESIGNAL_SECONDS
+            # The engine's `top` lists the container's processes from outside, needing no pid inside.
+            while len(api.top(self.handle.id).get("Processes") or []) > _RESIDENT_PROCESSES:
+                now = time.monotonic()
+                if now > deadline:
+                    raise SandboxError(f"the processes in container {self.name} could not be stopped "
+                                       f"within {STOP_ALL_TIMEOUT:g} s")
+                if now - signalled >= _RESIGNAL_SECONDS:
+                    # SIGCONT too, and again until it worked: code in the container may have stopped every
+                    # process (`kill -STOP -1`), the main bash included, and a stopped bash runs no trap
+                    # (init passes both signals on; SIGKILL from the trap ends stopped processes too).
+                    api.kill(self.handle.id, signal="SIGUSR1")
+                    api.kill(self.handle.id, signal="SIGCONT")
+                    signalled = now
+                time.sleep(0.05)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise SandboxError(f"the processes in container {self.name} could not be stopped: {exc}") from None
+        self._reset_attached()  # the shells' bash is gone; each starts anew on next use
+
+    def kill(self) -> None:
+        """SIGKILL the container through the engine (every process in it ends, stopped ones too): the last
+        resort past a deadline. Its auto-remove then removes it; `close` still removes it by name."""
+        try:
+            engine.client().api.kill(self.handle.id, signal="SIGKILL")
+        except (docker.errors.DockerException, requests.RequestException):
+            pass  # already gone, or the engine failed: close() removes it, or atexit and gc do
+
+    # ------------------------------------------------------------ the engine's evidence
+
+    def alive(self) -> bool:
+        if self.container is None:
+            return False
+        try:
+            self.container.reload()
+        except docker.errors.DockerException:
+            return False
+        return self.container.status == "running"
+
+    def stopped_processes(self) -> int:
+        """How many of the container's processes the engine lists as stopped by a signal (state `T`):
+        evidence that code in the container stopped them (SIGSTOP), since the host never leaves a
+        process so. SandboxError when the engine cannot tell."""
+        try:
+            listed = engine.client().api.top(self.handle.id, ps_args="-o pid,stat")
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise SandboxError(f"the processes of {self.name} could not be listed: {exc}") from None
+        titles = [str(title).upper() for title in listed.get("Titles") or []]
+        column = titles.index("STAT") if "STAT" in titles else None
+        if column is None:
+            return 0
+        return sum(1 for row in listed.get("Processes") or [] if len(row) > column and str(row[column]).startswith("T"))
+
+    def stopped_from_inside(self) -> str | None:
+        """Why a container that is no longer running stopped, when the engine's own record shows
+        it was from inside (a process in it killed the main process, or the memory limit took
+        it); None when the cause was outside or is unknown (an API kill or removal, the TTL
+        running out, the engine failing): that one is ours, an infrastructure failure.
+
+        The evidence is the engine's event log for this container, which nothing inside can
+        write: a stop that anyone asked for through the API is a `kill` event (but our own
+        SIGUSR1, which the main process traps and which stops nothing; removal by
+        force, `docker stop`, the engine shutting down); a main process that died of a signal
+        sent from inside the container, or of the OOM killer, leaves only `die` (exit code
+        not 0) and `oom`. The main process ending by itself (exit 0) is the TTL.
+        """
+        if self.container is None or self.started_at is None:
+            return None
+        started = int(time.time() - (time.monotonic() - self.started_at)) - 2
+        try:
+            events = list(engine.client().events(since=started, until=int(time.time()) + 1, decode=True,
+                                                 filters={"container": self.container.id}))
+        except (docker.errors.DockerException, requests.RequestException):
+            return None
+        # Our own SIGUSR1 (`stop_all_processes`) is a kill event too, but never a stop: the main process traps it.
+        events = [event for event in events if not (_action(event) == "kill" and str(
+            event.get("Actor", {}).get("Attributes", {}).get("signal")) in _OUR_SIGNALS)]
+        actions = [_action(event) for event in events]
+        if "kill" in actions or "die" not in actions:
+            return None
+        died = next(event for event in events if _action(event) == "die")
+        code = str(died.get("Actor", {}).get("Attributes", {}).get("exitCode", ""))
+        if "oom" in actions:
+            return f"the container ran out of memory (limit {self.spec.limits.memory}) and its main process was killed"
+        if code in ("", "0"):
+            return None
+        return f"a process inside the container stopped its main process (exit code {code})"
+
+    def altered_programs(self, limit: int = 20) -> list[str]:
+        """The programs and libraries the host runs in the container (`HOST_PROGRAMS`, the system's
+        library folders) that its writable layer has changed or deleted, from the engine's list of
+        changes (nothing in the container can alter it): evidence that a failure of those programs
+        was the agent's doing. At most `limit`; SandboxError when the engine cannot tell."""
+        try:
+            with engine.container_changes(self.handle.id, ENGINE_READ_TIMEOUT, CHANGES_CHUNK) as chunks:
+                return changes.altered_host_programs(chunks, limit)
+        except (docker.errors.DockerException, requests.RequestException, ValueError) as exc:
+            raise SandboxError(f"the changes in {self.name} could not be listed: {exc}") from None
+
+
+    def evidence(self, programs: bool = True) -> Evidence | None:
+        """What the engine's records say about the container now, for `endings.judge`: running or not and,
+        not running, whether it was stopped from inside; running, its processes stopped by a signal and (with
+        `programs`, when none are) the programs the host runs that it changed. None when the engine cannot
+        tell (then the failure is judged ours)."""
+        try:
+            if not self.alive():
+                return Evidence(alive=False, stopped_from_inside=self.stopped_from_inside())
+            stopped = self.stopped_processes()
+            altered = self.altered_programs() if programs and not stopped else []
+        except infrastructure_errors():
+            return None
+        return Evidence(alive=True, stopped_processes=stopped, altered_programs=tuple(altered))
+
+
+def _action(event: dict) -> Any:
+    return event.get("status") or event.get("Action")

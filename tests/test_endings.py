@@ -1,0 +1,72 @@
+"""The one judge of endings (`endings.judge`): pure logic, the evidence handed in."""
+
+from __future__ import annotations
+
+import pytest
+
+from swe_env import endings
+from swe_env.endings import Evidence, judge
+from swe_env.errors import GRADING_KINDS, KINDS, grading_is_infrastructure
+from swe_env.runtime.disk import DiskLimitExceeded
+from swe_env.runtime.execute import DeadlineExceeded, OutputLost
+from swe_env.runtime.lifecycle import SandboxError
+
+
+def _never() -> Evidence:
+    raise AssertionError("an exception that carries its ending needs no evidence")
+
+
+def test_exceptions_that_carry_their_ending_need_no_evidence():
+    assert judge("step", DiskLimitExceeded("wrote 2 GB"), evidence=_never) == endings.Ending("disk_limit", "agent", "wrote 2 GB")
+    killed = judge("step", DeadlineExceeded("git did not end"), evidence=_never)
+    assert (killed.name, killed.kind, killed.scored) == ("sandbox_killed", "agent", True)
+    assert killed.cause == "the agent's processes stopped the environment's own work: git did not end"
+    lost = judge("step", OutputLost("lost thrice"), evidence=_never)
+    assert (lost.name, lost.ours, lost.scored) == ("sandbox_died", True, False)
+
+
+def test_a_step_failure_is_judged_by_the_engines_records():
+    failed = SandboxError("the shell did not answer")
+    assert judge("step", failed, evidence=lambda: None).name == "sandbox_died"  # the engine cannot tell: ours
+    assert judge("step", failed, evidence=Evidence(alive=False)).name == "sandbox_died"  # stopped from outside
+    inside = judge("step", failed, evidence=Evidence(alive=False, stopped_from_inside="exit code 137"))
+    assert (inside.name, inside.cause) == ("sandbox_killed", "the agent's commands stopped the container: exit code 137")
+    stopped = judge("step", failed, evidence=Evidence(alive=True, stopped_processes=3))
+    assert stopped.name == "sandbox_killed" and "(3 of them stopped by a signal" in stopped.cause
+    broken = judge("step", failed, evidence=Evidence(alive=True, altered_programs=("/bin/bash",)))
+    assert broken.name == "sandbox_broken" and "(/bin/bash)" in broken.cause and broken.kind == "agent"
+    assert judge("step", failed, evidence=Evidence(alive=True)).name == "sandbox_died"
+    bug = judge("step", KeyError("x"), evidence=_never)
+    assert (bug.name, bug.kind, bug.cause) == ("internal_error", "infrastructure", "KeyError: 'x'")
+
+
+def test_a_diff_that_cannot_be_taken():
+    alive, dead = Evidence(alive=True), Evidence(alive=False)
+    assert judge("diff", SandboxError("git failed"), evidence=alive) == endings.Ending("patch_failed", "model", "git failed")
+    assert judge("diff", SandboxError("gone"), evidence=dead).ours
+    assert not judge("diff", DeadlineExceeded("stopped"), evidence=_never).ours  # the agent's processes
+    assert judge("diff", OutputLost("lost"), evidence=_never).ours  # the engine's, whatever the container
+
+
+def test_a_grading_is_judged_by_the_table_and_by_the_records_only():
+    for status in GRADING_KINDS:
+        assert judge("grading", status=status).ours == grading_is_infrastructure(status)
+    failed = SandboxError("the tests' container died")
+    assert judge("grading", failed, evidence=Evidence(alive=False)).name == "infra_error"
+    assert judge("grading", failed, evidence=None).name == "infra_error"
+    code = judge("grading", failed, evidence=Evidence(alive=False, stopped_from_inside="exit code 137"))
+    assert code == endings.Ending("graded", "model", "the code under test stopped the grader's container: exit code 137")
+    left = judge("grading", DeadlineExceeded("x"), evidence=Evidence(alive=True, stopped_processes=2))
+    assert left.cause.endswith("2 of its processes were left stopped by a signal (SIGSTOP)")
+    # In the grader's container the exception's type decides nothing: no records, ours.
+    assert judge("grading", DeadlineExceeded("x"), evidence=Evidence(alive=True)).ours
+
+
+def test_outside_a_step_and_the_table():
+    assert judge("outside", SandboxError("x")).name == "infra_error"
+    assert judge("outside", ValueError("the agent's bug")).name == "agent_error"
+    assert judge("outside", OSError()).kind == KINDS["infra_error"] == "infrastructure"
+    with pytest.raises(ValueError):
+        judge("step")
+    with pytest.raises(ValueError):
+        judge("grading", status="not-a-status")
