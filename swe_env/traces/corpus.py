@@ -978,7 +978,7 @@ def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | No
 
 __all__ = ["ContextBlock", "CorpusManifest", "CorpusOptions", "CorpusRun", "CorpusTrace", "OutcomeChange", "TaskCorpus",
            "content_hash", "context_blocks", "corpus_command", "render_record", "repository_context", "corpus_of_task", "function_traces", "iter_function_traces", "load_manifest", "read_corpus", "suite_reach",
-           "SuiteReach", "token_counter", "trace_corpus"]
+           "SuiteReach", "task_container", "token_counter", "trace_corpus"]
 
 
 class SuiteReach(BaseModel):
