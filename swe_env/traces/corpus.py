@@ -141,7 +141,8 @@ class CorpusTrace(Trace):
     """One corpus record: a `Trace` (the schema of `swe_env.traces.host`) and where it came from."""
 
     level: Level
-    """`test`: the entry is the test function; `function`: a repository function the test called."""
+    """`test`: the entry is the test function (its source as context); `function`: a repository function the test
+    called; `repository`: the test's whole trace with the sources of what it reached as context (`context`)."""
     test_id: str
     """The pytest node id of the test whose run this trace comes from."""
     parent_trace_id: str | None = None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import re
 import shlex
 import threading
 import time
@@ -118,14 +119,24 @@ class PairManifest(BaseModel):
 # ---------------------------------------------------------------- comparing two traces
 
 
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
+"""An object's address in a default repr (`<function f at 0x7f6a...>`): it differs from run to run."""
+
+
+def _same_run(text: str | None) -> str | None:
+    return None if text is None else _ADDRESS.sub("0x?", text)
+
+
 def _key(event: TraceEvent) -> tuple:
-    """What an event says, without its frame number (frames are numbered per trace)."""
+    """What an event says, without its frame number (frames are numbered per trace) and with objects' addresses in
+    reprs made equal (two runs never place objects alike)."""
     return (event.event, event.file, event.line, event.function, event.depth, event.source,
-            tuple(sorted((event.locals or {}).items())), event.value, event.exception)
+            tuple(sorted((name, _same_run(value)) for name, value in (event.locals or {}).items())),
+            _same_run(event.value), _same_run(event.exception))
 
 
 def first_divergence(before: Trace, after: Trace) -> Divergence | None:
-    """The first event index at which the two traces differ; None when they are the same."""
+    """The first event index at which the two traces differ (objects' addresses in reprs aside); None when the same."""
     for index, (one, two) in enumerate(zip(before.events, after.events)):
         if _key(one) != _key(two):
             return Divergence(index=index, before=one, after=two)
