@@ -22,10 +22,16 @@ recipe (untimed), then `trace_corpus` traces its suite once (`--suite whole` by 
 whole suite with the task's runner; `--max-seconds`/`--timeout` bound it) and a row per image
 is printed: status, tests, tests/min, function traces/min, tokens/min (byte-level), bytes per
 image, the traced run over the untraced one (both from the outcome check), outcomes unchanged.
+`--levels function --levels repository` traces each image once per level (function: test- and
+function-level records; repository: one repository-level record per test, its context the
+sources the test reached) and prints the rows side by side: tests/min, records/min, tokens/min
+and bytes per image for each. `--select-for ID=ARGS` gives one instance a pytest selection
+(its own `trace_corpus` run; the others share one), `--no-check` skips the untraced run.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import shlex
 import statistics
 import sys
@@ -122,6 +128,8 @@ def real_instances(args) -> int:
             continue
         print(f"  {task.id}: image ready in {time.perf_counter() - started:.0f} s", flush=True)
     found = [task for task in found if task.id in built]
+    if args.levels:
+        return by_level(found, builder, args)
     options = CorpusOptions(suite=args.suite, timeout=args.timeout, max_seconds=args.max_seconds, cwm=True,
                             shards=args.shards, max_function_traces_per_test=args.max_function_traces)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="corpus-bench-"))
@@ -157,6 +165,55 @@ def real_instances(args) -> int:
     return 1 if T.check_no_leftovers() else 0
 
 
+def by_level(found, builder, args) -> int:
+    """Each image traced once per level (`--levels`), instances `--workers` at once; rows side by side."""
+    selections = dict(item.split("=", 1) for item in args.select_for)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="corpus-bench-"))
+    print(f"levels {', '.join(args.levels)}: {len(found)} instance(s), {args.workers} at once, outcome check "
+          f"{'off' if args.no_check else 'on'}, timeout {args.timeout} s per suite run; out {out}", flush=True)
+
+    def one(task):
+        rows = {}
+        for level in args.levels:
+            options = CorpusOptions(suite=args.suite, timeout=args.timeout, cwm=False, check_outcomes=not args.no_check,
+                                    select=shlex.split(selections.get(task.id, "")), levels=level,
+                                    max_function_traces_per_test=args.max_function_traces)
+            folder = out / f"{task.id}.{level}"
+            started = time.perf_counter()
+            manifest = corpus.trace_corpus([task], folder, options, builder=builder, restart=True)
+            row = manifest.tasks[task.id]
+            rows[level] = (row, time.perf_counter() - started)
+            print(f"    finished {task.id} {level}: {row.status} {row.stopped_by or ''} {row.error or ''}", flush=True)
+        return task.id, rows
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        results = dict(pool.map(one, found))
+    print(f"  {'instance':<40} {'level':<10} {'status':<8} {'tests':>6} {'records':>8} {'tests/min':>9} "
+          f"{'records/min':>11} {'Mtok/min':>8} {'Mtok':>7} {'MB/image':>8} {'B/record':>9} {'seconds':>7}")
+    totals: dict[str, list[float]] = {}
+    for task_id, rows in results.items():
+        for level, (row, seconds) in rows.items():
+            records = row.test_traces + row.function_traces + row.repository_traces
+            minutes = seconds / 60
+            extra = (f"  (test {row.test_traces} + function {row.function_traces})" if level != "repository" else
+                     f"  (context cut {row.context_cut}, functions left out {row.context_dropped})")
+            print(f"  {task_id:<40} {level:<10} {row.status:<8} {row.tests:>6} {records:>8} {row.tests / minutes:>9.1f} "
+                  f"{records / minutes:>11.0f} {row.tokens / 1e6 / minutes:>8.2f} {row.tokens / 1e6:>7.2f} "
+                  f"{row.bytes / 1e6:>8.1f} {row.bytes / max(1, records):>9.0f} {seconds:>7.0f}{extra}")
+            if row.error or row.stopped_by:
+                print(f"      {row.stopped_by or ''} {row.error or ''}")
+            if row.cut:
+                print(f"      cut: {', '.join(f'{k}={v}' for k, v in row.cut.items())}")
+            sums = totals.setdefault(level, [0, 0, 0, 0, 0, 0])
+            for index, value in enumerate((row.tests, records, row.tokens, row.bytes, seconds, 1)):
+                sums[index] += value
+    for level, (tests, records, tokens, size, seconds, images) in totals.items():
+        print(f"  {level}: {images:.0f} image(s), {tests:.0f} tests, {records:.0f} records, {tokens / 1e6:.1f}M tokens, "
+              f"{size / 1e6:.0f} MB in {seconds:.0f} s of rows; per image {seconds / images:.0f} s, "
+              f"{tokens / images / 1e6:.1f}M tokens, {size / images / 1e6:.1f} MB")
+    return 1 if T.check_no_leftovers() else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     def extra(parser):
         add_trace_selection(parser)
@@ -171,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--timeout", type=float, default=None, help="seconds per suite run")
         parser.add_argument("--max-seconds", type=float, default=None, help="wall time of the corpus run")
         parser.add_argument("--out", default=None, help="keep the corpus here (default: a temporary folder)")
+        parser.add_argument("--levels", action="append", default=[], choices=["function", "repository", "both"],
+                            help="with --swebench: trace each image once per level (repeatable), rows side by side")
+        parser.add_argument("--select-for", action="append", default=[], metavar="ID=ARGS",
+                            help="with --levels: a pytest selection for one instance")
+        parser.add_argument("--no-check", action="store_true", help="with --levels: no untraced run")
 
     args = T.parse_args("trace corpora: corpus-tracer overhead and corpus throughput", default_repeat=3,
                         default_warmup=1, argv=argv, extra=extra)

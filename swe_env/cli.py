@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Optional, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -731,6 +731,17 @@ def trace_corpus(
     function_traces: bool = typer.Option(True, "--function-traces/--no-function-traces",
                                          help="Also a function-level trace per repository function a test calls."),
     max_function_traces: int = typer.Option(100, "--max-function-traces", min=0, help="Function-level traces kept per test."),
+    levels: str = typer.Option("function", "--levels", help="function: test and function-level records; repository: each "
+                               "test's whole trace with the source of every repository function it reached as context "
+                               "(CWM's repository-level traces); both."),
+    context_bytes: int = typer.Option(64_000, "--context-bytes", min=1_000, help="Bytes of source context per "
+                                      "repository-level record (functions past it are left out and counted)."),
+    max_repository_traces: Optional[int] = typer.Option(None, "--max-repository-traces", min=1,
+                                                        help="Repository-level records in the whole corpus."),
+    before_after: bool = typer.Option(False, "--before-after", help="Instead of suites: trace each task's FAIL_TO_PASS "
+                                      "tests on the buggy tree and with its gold patch applied (a synthesized task's bug "
+                                      "and fix); pairs.json and pairs/<task>.jsonl: both traces, the first divergence, "
+                                      "the functions whose traces differ."),
     dedupe: bool = typer.Option(True, "--dedupe/--no-dedupe", help="Drop traces whose content the corpus already holds."),
     check: bool = typer.Option(True, "--check/--no-check", help="Run each suite untraced first and compare every test's outcome."),
     max_events: int = typer.Option(10_000, "--max-events", min=1, help="Events per test trace (cut and marked past it)."),
@@ -758,15 +769,21 @@ def trace_corpus(
             raise ValueError(f"--format must be jsonl or cwm, not {fmt!r}")
         if suite not in ("whole", "task"):
             raise ValueError(f"--suite must be whole or task, not {suite!r}")
+        if levels not in ("function", "repository", "both"):
+            raise ValueError(f"--levels must be function, repository or both, not {levels!r}")
         found = _dataset_tasks(tasks, dataset, repo_mirror, recipes)
         found = _only(found, task_ids, "--task")
         selection = [word for item in (select or []) for word in shlex.split(item)]
         options = corpora.CorpusOptions(
             trace=tracing.TraceOptions(max_events=max_events, max_bytes=max_bytes, repr_cap=repr_cap),
             select=selection, suite="task" if suite == "task" else "whole", shards=shards, tokenizer=tokenizer, with_test_patch=with_test_patch, function_traces=function_traces,
-            max_function_traces_per_test=max_function_traces, dedupe=dedupe, check_outcomes=check,
+            max_function_traces_per_test=max_function_traces, levels=cast(Any, levels), repository_context_bytes=context_bytes,
+            max_repository_traces=max_repository_traces, dedupe=dedupe, check_outcomes=check,
             max_traces=max_traces, max_bytes=max_total_bytes, max_seconds=max_seconds, timeout=timeout, cwm=fmt == "cwm")
         builder = images.ImageBuilder(images=_images_mode(image_mode))
+        if before_after:
+            _before_after(found, out, options, workers, builder)
+            return
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("traces {task.fields[traces]}, failed {task.fields[failed]}"), TimeElapsedColumn(),
                       console=err) as progress:
@@ -774,7 +791,7 @@ def trace_corpus(
             counts = {"traces": 0, "failed": 0}
 
             def finished(row) -> None:
-                counts["traces"] += row.test_traces + row.function_traces
+                counts["traces"] += row.test_traces + row.function_traces + row.repository_traces
                 counts["failed"] += row.status == "failed"
                 progress.update(bar, advance=1, traces=counts["traces"], failed=counts["failed"],
                                 description=f"last {_e(row.task_id)}")
@@ -782,7 +799,8 @@ def trace_corpus(
             manifest = corpora.trace_corpus(found, out, options, workers=workers, builder=builder, restart=restart,
                                             on_task=finished)
     table = Table(title=_e(f"trace corpus in {out}"))
-    for column in ("task", "status", "tests", "failed tests", "test traces", "function traces", "duplicates", "cut",
+    for column in ("task", "status", "tests", "failed tests", "test traces", "function traces", "repository traces",
+                   "duplicates", "cut",
                    "MB", "tokens", "outcomes"):
         table.add_column(column)
     for row in manifest.tasks.values():
@@ -791,7 +809,7 @@ def trace_corpus(
         same = "-" if not row.outcomes_checked or row.status == "failed" else ("[green]unchanged[/]" if row.outcomes_unchanged
                                                     else f"[red]{len(row.outcome_changes)} changed[/]")
         table.add_row(_e(row.key), status, str(row.tests), str(len(row.failed_tests)), str(row.test_traces),
-                      str(row.function_traces), str(row.duplicates), str(sum(row.cut.values())),
+                      str(row.function_traces), str(row.repository_traces), str(row.duplicates), str(sum(row.cut.values())),
                       f"{row.bytes / 1e6:.1f}", str(row.tokens), same)
     console.print(table)
     for row in manifest.tasks.values():
@@ -805,9 +823,36 @@ def trace_corpus(
                   highlight=False, markup=False)
     totals = manifest.totals
     console.print(f"{totals['test_traces']} test and {totals['function_traces']} function trace(s), "
+                  f"{totals['repository_traces']} repository-level trace(s), "
                   f"{totals['duplicates']} duplicate(s) dropped, {totals['bytes']} bytes, {totals['tokens']} tokens; manifest: {out / 'manifest.json'}",
                   highlight=False, markup=False)
     if totals["failed_tasks"] or totals["outcome_changes"]:
+        raise typer.Exit(1)
+
+
+def _before_after(found: list, out: Path, options: Any, workers: int, builder: Any) -> None:
+    """`trace-corpus --before-after`: the deciding tests traced on the buggy and the fixed tree."""
+    from rich.table import Table
+
+    from .traces import pairs
+
+    manifest = pairs.trace_before_after(found, out, options, workers=workers, builder=builder)
+    table = Table(title=_e(f"before/after traces in {out}"))
+    for column in ("task", "status", "method", "kind", "function", "tests", "pairs", "diverged", "tokens"):
+        table.add_column(column)
+    for row in manifest.tasks.values():
+        meta: dict[str, str] = next((task.meta for task in found if task.id == row.task_id), {})
+        table.add_row(_e(row.task_id), "[green]done[/]" if row.status == "done" else "[red]failed[/]",
+                      _e(meta.get("method", "-")), _e(meta.get("kind", "-")), _e(meta.get("function", "-")),
+                      str(len(row.tests)), str(row.pairs), str(row.diverged), str(row.tokens))
+    console.print(table)
+    for row in manifest.tasks.values():
+        if row.error:
+            err.print(f"{row.task_id}: {row.error}", highlight=False, markup=False, soft_wrap=True)
+    totals = manifest.totals
+    console.print(f"{totals['pairs']} pair(s) of {totals['tests']} test(s), {totals['diverged']} diverged, "
+                  f"{totals['tokens']} tokens; manifest: {out / 'pairs.json'}", highlight=False, markup=False)
+    if totals["failed_tasks"]:
         raise typer.Exit(1)
 
 

@@ -290,6 +290,14 @@ def test_cli_trace_corpus(tmp_path, task):
     bad = swe_env("trace-corpus", "--task", "no-such-task", "--out", str(out))
     assert bad.returncode == 2 and "--task: not in the tasks: no-such-task" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+    levels = swe_env("trace-corpus", "--task", task.id, "--out", str(out), "--levels", "module")
+    assert levels.returncode == 2 and "--levels must be function, repository or both" in levels.stderr
+    assert len(levels.stderr.strip().splitlines()) == 1
+    repository = swe_env("trace-corpus", "--task", task.id, "--out", str(tmp_path / "repo"), "--select", "tests/",
+                         "--levels", "repository", "--no-check", "--max-repository-traces", "3")
+    assert repository.returncode == 0, repository.stdout + repository.stderr
+    assert "3 repository-level trace(s)" in repository.stdout
+    assert {r.level for r in corpus.read_corpus(tmp_path / "repo")} == {"repository"}
 
 
 # ---------------------------------------------------------------- the tracer's corpus mode, outside containers
@@ -500,3 +508,76 @@ def test_function_traces_of_a_cut_trace():
     assert found[0].entry.source.startswith("def g") and found[1].entry.source == ""
     assert traces.cwm_record(found[1])["cut"] == "max_events"
     assert corpus.function_traces(trace, {}, limit=1)[0].entry.function == "g"
+
+
+# ---------------------------------------------------------------- repository-level traces
+
+
+def _word_tokenizer(path: Path) -> Path:
+    """A small tokenizer.json made here (a word-level vocabulary over CWM's tokens and a few words; no download)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = ["<unk>", *(getattr(traces, name) for name in ("FRAME_SEP", "CALL_SEP", "LINE_SEP", "RETURN_SEP",
+                                                          "ACTION_SEP", "ARG_SEP", "EXCEPTION_SEP")), "def", "return"]
+    tokenizer = Tokenizer(models.WordLevel({word: index for index, word in enumerate(words)}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(str(path))
+    return path
+
+
+def test_repository_level_traces_carry_the_sources_a_test_reached_bounded_and_counted(tmp_path, task, image):
+    tokenizer = _word_tokenizer(tmp_path / "tokenizer.json")
+    options = CorpusOptions(levels="both", cwm=True, check_outcomes=False, dedupe=False, tokenizer=str(tokenizer))
+    manifest = corpus.trace_corpus([task], tmp_path / "both", options)
+    row = manifest.tasks[task.id]
+    assert row.status == "done", row.error
+    records = shard_records(tmp_path / "both", row)
+    tests = {r.test_id: r for r in records if r.level == "test"}
+    repository = [r for r in records if r.level == "repository"]
+    assert len(repository) == row.repository_traces == row.tests == len(tests) > 0
+    assert manifest.totals["repository_traces"] == len(repository) and row.function_traces > 0
+    lines = {line["trace_id"]: line for line in map(json.loads, (tmp_path / "both" / row.cwm_shard).read_text().splitlines())}
+    from tokenizers import Tokenizer
+    loaded = Tokenizer.from_file(str(tokenizer))
+    reached_other_files = 0
+    for record in repository:
+        twin = tests[record.test_id]
+        # The test's whole trace across the modules it reaches: the test-level trace's events, with a wider context.
+        assert record.events == twin.events and record.entry == twin.entry and record.trace_id == twin.trace_id + ".r"
+        assert record.context and record.context[0].file == record.entry.file and record.context[0].source == record.entry.source
+        # One block per function entered (a function entered at several lines, a generator resumed, is one block).
+        entered = {(e.file, e.line, e.function) for e in record.events if e.event == "call" and e.depth}
+        assert record.context_dropped == 0 and len(record.context) == len({(b.file, b.first_line) for b in record.context})
+        assert 1 < len(record.context) <= len(entered) + 1 and {b.file for b in record.context[1:]} <= {f for f, _l, _n in entered}
+        reached_other_files += any(not b.file.startswith("tests/") for b in record.context)
+        line = lines[record.trace_id]
+        parsed = traces.parse_cwm(line["text"])
+        assert len(parsed.frames) == len(record.events) and parsed.ended == (line["cut"] is None)
+        for block in record.context:
+            assert f"# {block.file}\n" in parsed.context
+            assert all(source_line in parsed.context for source_line in block.source.splitlines())
+        assert parsed.context.split("\n")[parsed.entry_line - 1].endswith(traces.START_MARKER)
+        # Tokens with the named tokenizer, per record, over its CWM text.
+        assert record.tokens == line["tokens"] == len(loaded.encode(line["text"], add_special_tokens=False).ids)
+        assert record.tokens != len(line["text"].encode())
+        assert record.content_hash != twin.content_hash
+    assert reached_other_files == len(repository)
+    assert row.tokens == sum(r.tokens for r in records)
+
+    # Bounds: a context cap per record (the test's own source always kept; what was left out counted) and a cap on
+    # repository-level records in the whole corpus (counted; the task is done, not stopped).
+    small = CorpusOptions(levels="repository", check_outcomes=False, dedupe=False, repository_context_bytes=1_000,
+                          max_repository_traces=2)
+    capped = corpus.trace_corpus([task], tmp_path / "capped", small).tasks[task.id]
+    assert capped.status == "done" and capped.repository_traces == 2 and capped.repository_dropped == row.tests - 2
+    kept = shard_records(tmp_path / "capped", capped)
+    assert {r.level for r in kept} == {"repository"} and capped.test_traces == capped.function_traces == 0
+    for record in kept:
+        context = corpus.repository_context(record, record.context or [])
+        assert len(context.encode()) <= 1_000 or len(record.context or []) == 1
+    full = {r.test_id: r for r in repository}
+    for record in kept:
+        assert record.context_dropped == len(full[record.test_id].context or []) - len(record.context or [])
+    assert capped.context_dropped == sum(r.context_dropped for r in kept)
+    assert capped.context_cut == sum(r.context_dropped > 0 for r in kept)
+    assert corpus_containers() == []

@@ -3,10 +3,13 @@
 `trace_corpus` runs, for each task, the repository's own pytest suite (the task's test
 command, or a given selection) in a container of its own from the task's instance image,
 under the in-container tracer in corpus mode (`tracer/runner.py`, CORPUS): each test
-function is one repository-level trace (entry: the test function; below it the frames of
-the repository's code, site-packages out of scope), and each repository function it
-calls is cut out of it as a function-level trace (entry: that function, its source as
-context). Records are `CorpusTrace`s: the trace schema of `swe_env.traces.host` plus the
+function is one test-level trace (entry: the test function, its source as context; below it
+the frames of the repository's code, site-packages out of scope), and each repository
+function it calls is cut out of it as a function-level trace (entry: that function, its
+source as context). With `levels` "repository" (or "both") each test's whole trace is also
+written as a repository-level record: the same events, with the source of every repository
+function the test reached as its context (`ContextBlock`s, bounded by `repository_context_bytes`;
+`repository_context` renders it). Records are `CorpusTrace`s: the trace schema of `swe_env.traces.host` plus the
 corpus fields. The hidden tests are not applied unless asked (`with_test_patch`): a corpus
 is the repository's own tests at base_commit.
 
@@ -27,6 +30,7 @@ dedup, shard, resume) whose steps pass one row of state between them.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import itertools
 import json
@@ -49,14 +53,16 @@ from ..grading import runners, seal
 from ..runtime.sandbox import MAX_READ_BYTES, Sandbox
 from ..runtime.shell import CommandResult
 from ..data.task import Task
-from .host import Trace, TraceEntry, TraceError, TraceEvent, TraceOptions, USAGE_PREFIX, apply_patch, cwm_record, tracer_dir
+from .host import (Trace, TraceEntry, TraceError, TraceEvent, TraceOptions, USAGE_PREFIX, apply_patch, cwm_context,
+                   cwm_record, tracer_dir)
 
 MANIFEST_VERSION = 1
 PART_BYTES = 16 * 1024 * 1024
 """The tracer starts a new traces file past this many bytes; each part is read back whole."""
 DEFAULT_SELECT_COMMAND = "python -m pytest -p no:cacheprovider"
 """What a `select` is appended to (the task's own command is used as written without one)."""
-Level = Literal["test", "function"]
+Level = Literal["test", "function", "repository"]
+Levels = Literal["function", "repository", "both"]
 Stop = Literal["max_traces", "max_bytes", "wall_time", "timeout"]
 Suite = Literal["whole", "task"]
 _TOX = re.compile(r"(^|/)tox$")
@@ -92,6 +98,15 @@ class CorpusOptions(BaseModel):
     what a byte-level tokenizer emits) or a `tokenizer.json` file (the `tokenizers` package)."""
     with_test_patch: bool = False
     """Apply the task's hidden test patch first (off: the repository's own tests at base_commit)."""
+    levels: Levels = "function"
+    """Which records: `function` (each test's trace with the test's source as context, and the function-level traces
+    cut out of it), `repository` (each test's whole trace across the modules it reaches, with the source of every
+    repository function it entered as context: CWM's repository-level traces), or `both`."""
+    repository_context_bytes: int = Field(default=64_000, ge=1_000)
+    """Per repository-level record: bytes of source context; the test's own source is always kept, the functions it
+    reached are added in call order while they fit (the rest are counted in the record's `context_dropped`)."""
+    max_repository_traces: int | None = Field(default=None, gt=0)
+    """Repository-level records in the whole corpus; past it they are left out (counted, the task goes on)."""
     function_traces: bool = True
     """Also cut a function-level trace out of each test trace for every repository function it calls."""
     max_function_traces_per_test: int = Field(default=100, ge=0)
@@ -112,11 +127,22 @@ class CorpusOptions(BaseModel):
     """Also write each record rendered in CWM's trace format (`cwm/<task>.jsonl`)."""
 
 
+class ContextBlock(BaseModel):
+    """One piece of a repository-level record's source context: a function (or body) of one file."""
+
+    file: str
+    first_line: int | None = None
+    source: str
+    """Whole lines, each ending in a newline (the tracer's entry source of the function)."""
+    source_cut: bool = False
+
+
 class CorpusTrace(Trace):
     """One corpus record: a `Trace` (the schema of `swe_env.traces.host`) and where it came from."""
 
     level: Level
-    """`test`: the entry is the test function; `function`: a repository function the test called."""
+    """`test`: the entry is the test function (its source as context); `function`: a repository function the test
+    called; `repository`: the test's whole trace with the sources of what it reached as context (`context`)."""
     test_id: str
     """The pytest node id of the test whose run this trace comes from."""
     parent_trace_id: str | None = None
@@ -125,6 +151,11 @@ class CorpusTrace(Trace):
     """sha256 of the entry (file, function, line, source) and the events: what deduplication compares."""
     tokens: int = 0
     """Tokens of the record's CWM text under the corpus's `tokenizer`."""
+    context: list[ContextBlock] | None = None
+    """Repository level: the source context, the entry's own block first, then each function the test entered
+    (in the order first entered) that fitted `repository_context_bytes`; None for the other levels."""
+    context_dropped: int = 0
+    """Repository level: functions the test entered whose source the context cap left out."""
 
 
 class _RawTrace(Trace):
@@ -177,6 +208,14 @@ class TaskCorpus(BaseModel):
     """Tests with an outcome but no trace (no code object to match, skipped in setup, a corpus cap)."""
     test_traces: int = 0
     function_traces: int = 0
+    repository_traces: int = 0
+    """Repository-level records written (`levels` repository or both)."""
+    repository_dropped: int = 0
+    """Repository-level records `max_repository_traces` left out."""
+    context_cut: int = 0
+    """Repository-level records written whose context left functions out (`repository_context_bytes`)."""
+    context_dropped: int = 0
+    """Functions left out of those contexts, in all."""
     duplicates: int = 0
     """Traces dropped because the corpus already held the same content."""
     dropped_by_caps: int = 0
@@ -214,6 +253,9 @@ class CorpusManifest(BaseModel):
         self.totals = {
             "tasks": len(rows), "failed_tasks": sum(r.status == "failed" for r in rows),
             "test_traces": sum(r.test_traces for r in rows), "function_traces": sum(r.function_traces for r in rows),
+            "repository_traces": sum(r.repository_traces for r in rows),
+            "repository_dropped": sum(r.repository_dropped for r in rows),
+            "context_cut": sum(r.context_cut for r in rows), "context_dropped": sum(r.context_dropped for r in rows),
             "duplicates": sum(r.duplicates for r in rows), "bytes": sum(r.bytes for r in rows),
             "tokens": sum(r.tokens for r in rows),
             "tests": sum(r.tests for r in rows), "failed_tests": sum(len(r.failed_tests) for r in rows),
@@ -229,11 +271,14 @@ _EVENTS = TypeAdapter(list[TraceEvent])
 _HASH_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
 
-def content_hash(entry: TraceEntry, events: list) -> str:
+def content_hash(entry: TraceEntry, events: list, context: list[ContextBlock] | None = None) -> str:
     """sha256 of `json.dumps({"entry": [file, function, line, source], "events": [each event's model_dump()]},
-    sort_keys=True, ensure_ascii=False)`."""
-    payload = {"entry": [entry.file, entry.function, entry.line, entry.source],
-               "events": _EVENTS.dump_python(events)}
+    sort_keys=True, ensure_ascii=False)`; a repository-level record's `context` (a list of its blocks' dumps) is
+    a key of it too, so it never counts as a duplicate of its test-level twin."""
+    payload: dict = {"entry": [entry.file, entry.function, entry.line, entry.source],
+                     "events": _EVENTS.dump_python(events)}
+    if context is not None:
+        payload["context"] = [block.model_dump() for block in context]
     return hashlib.sha256(_HASH_JSON(payload).encode()).hexdigest()
 
 
@@ -277,6 +322,65 @@ def iter_function_traces(trace: Trace, sources: dict[str, dict]) -> Iterator[Tra
                     event_count=len(rebased), tracer_errors=[], events=rebased)
 
 
+def context_blocks(trace: Trace, sources: dict[str, dict], max_bytes: int) -> tuple[list[ContextBlock], int]:
+    """A repository-level record's context: the entry's source, then the source of each function the trace entered
+    (in the order first entered; one block per function, whatever line it was entered at), while the rendered
+    context stays within `max_bytes` (the entry's block always). Returns (blocks, functions left out)."""
+    entry = trace.entry
+    blocks = [ContextBlock(file=entry.file, first_line=entry.first_line, source=entry.source or "",
+                           source_cut=entry.source_cut)]
+    seen = {(entry.file, entry.first_line)}
+    size, dropped = _size(repository_context(trace, blocks)), 0
+    for event in trace.events:
+        if event.event != "call" or event.depth == 0:
+            continue
+        found = sources.get(f"{event.file}:{event.line}:{event.function}")
+        if not found or not found.get("source"):
+            continue
+        block = ContextBlock(file=event.file, first_line=found.get("first_line"), source=found["source"],
+                             source_cut=bool(found.get("source_cut")))
+        if (block.file, block.first_line) in seen:
+            continue
+        seen.add((block.file, block.first_line))
+        # A block adds its source, and a file's header line when it opens a new file.
+        extra = _size(block.source) + 1 + (0 if any(b.file == block.file for b in blocks) else _size(f"# {block.file}\n") + 1)
+        if size + extra > max_bytes:
+            dropped += 1
+            continue
+        blocks.append(block)
+        size += extra
+    return blocks, dropped
+
+
+def repository_context(trace: Trace, blocks: list[ContextBlock]) -> str:
+    """The CONTEXT of a repository-level record in CWM's layout: per file (the entry's first, then in the order first
+    entered) a `# <path>` line and its blocks in line order, a blank line between blocks; START_MARKER on the
+    entry line (`host.cwm_context` of the entry's own block)."""
+    by_file: dict[str, list[ContextBlock]] = {}
+    for block in blocks:
+        by_file.setdefault(block.file, []).append(block)
+    parts = []
+    for file, found in by_file.items():
+        texts = []
+        for block in sorted(found, key=lambda b: b.first_line or 0):
+            if block is blocks[0]:
+                texts.append(cwm_context(trace))
+            else:
+                texts.append(block.source if block.source.endswith("\n") else block.source + "\n")
+        parts.append(f"# {file}\n" + "\n".join(texts))
+    return "\n".join(parts)
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", errors="surrogatepass"))
+
+
+def render_record(record: CorpusTrace) -> dict:
+    """A record's `cwm_record` (a repository-level record with its `repository_context`)."""
+    context = repository_context(record, record.context) if record.context is not None else None
+    return cwm_record(record, context=context)
+
+
 def _cut_reason(trace: Trace) -> str | None:
     if trace.cut:
         return trace.cut
@@ -297,7 +401,8 @@ class _Corpus:
         self.out, self.manifest, self.options = out, manifest, options
         self.lock = threading.Lock()
         self.seen: set[str] = set()
-        self.traces = sum(r.test_traces + r.function_traces for r in manifest.tasks.values())
+        self.traces = sum(r.test_traces + r.function_traces + r.repository_traces for r in manifest.tasks.values())
+        self.repository_traces = sum(r.repository_traces for r in manifest.tasks.values())
         self.bytes = sum(r.bytes for r in manifest.tasks.values())
         self.started = time.monotonic()
         self.stop_reason: Stop | None = None
@@ -324,16 +429,22 @@ class _Corpus:
             return "wall_time"
         return None
 
-    def admit(self, trace: CorpusTrace, line_bytes: int) -> Literal["ok", "duplicate", "max_traces", "max_bytes"]:
+    def admit(self, trace: CorpusTrace,
+              line_bytes: int) -> Literal["ok", "duplicate", "max_traces", "max_bytes", "max_repository_traces"]:
         """Under the lock: take a record into the corpus, or say why not."""
         if self.options.dedupe and trace.content_hash in self.seen:
             return "duplicate"
+        repository = trace.level == "repository"
+        if repository and self.options.max_repository_traces is not None \
+                and self.repository_traces >= self.options.max_repository_traces:
+            return "max_repository_traces"
         if self.remaining_traces() == 0:
             return "max_traces"
         left = self.remaining_bytes()
         if left is not None and line_bytes > left:
             return "max_bytes"
         self.seen.add(trace.content_hash)
+        self.repository_traces += repository
         self.traces += 1
         self.bytes += line_bytes
         return "ok"
@@ -436,7 +547,8 @@ def _run_suite(sandbox: Sandbox, run: CorpusRun, options: CorpusOptions, folder:
     argv = run.argv
     if shard[1] > 1 and run.runner == "sympy":
         argv = [*argv, f"--split={shard[0] + 1}/{shard[1]}"]
-    corpus = {"trace": traced, "outcomes": outcomes, "status": status, "sources": options.function_traces,
+    sources = options.function_traces or options.levels != "function"
+    corpus = {"trace": traced, "outcomes": outcomes, "status": status, "sources": sources,
               "part_bytes": PART_BYTES, "runner": run.runner, "shard": list(shard), **budget}
     config = {"argv": argv, "function": None, "args": None, "out": out, "workdir": sandbox.workdir,
               "corpus": corpus, **options.trace.model_dump()}
@@ -574,9 +686,7 @@ def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None =
                      with_test_patch=options.with_test_patch)
     timeout = options.timeout or task.limits.grading_timeout
     sandbox = Sandbox.for_task(task, image, "corpus")
-    if active is not None:
-        active.add(sandbox)
-    try:
+    with task_container(row, sandbox, active, started):
         run = corpus_command(task, options)
         row.command, row.runner = shlex.join(run.argv), run.runner
         if run.note:
@@ -634,6 +744,17 @@ def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None =
                     if written_path:
                         (corpus.out / written_path).unlink(missing_ok=True)
                 row.shard = row.cwm_shard = None
+    return row
+
+
+@contextlib.contextmanager
+def task_container(row, sandbox: Sandbox, active: set | None, started: float) -> Iterator[None]:
+    """A task's work in its own container: a trace, sandbox or engine failure fails the row (`status`, `error`:
+    its cause in one line) instead of the run; the container is removed (and left `active`) and the row timed."""
+    if active is not None:
+        active.add(sandbox)
+    try:
+        yield
     except TraceError as exc:
         row.status, row.error = "failed", str(exc)
     except (OSError, RuntimeError) as exc:  # SandboxError, ShellError, DiskLimitExceeded, the engine
@@ -643,7 +764,6 @@ def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None =
         if active is not None:
             active.discard(sandbox)
         row.seconds = round(time.monotonic() - started, 3)
-    return row
 
 
 def token_counter(tokenizer: str) -> Callable[[str], int]:
@@ -696,23 +816,34 @@ def _write_records(task: Task, raw: Iterator[_RawTrace], corpus: _Corpus, row: T
         # suite can hold 10,000 events, and its function-level traces as many again.
         base = Trace(**{name: getattr(item, name) for name in Trace.model_fields})
         base.trace_id, base.task_id = f"{task.id}:{number}", task.id
-        candidates: Iterator[tuple[Level, Trace]] = iter([("test", base)])
-        if options.function_traces and options.max_function_traces_per_test:
+        functions = options.levels in ("function", "both")
+        candidates: Iterator[tuple[Level, Trace]] = iter([("test", base)] if functions else [])
+        if options.levels != "function":
+            candidates = itertools.chain(candidates, [("repository", base)])
+        if functions and options.function_traces and options.max_function_traces_per_test:
             candidates = itertools.chain(candidates, (("function", t) for t in iter_function_traces(base, item.sources)))
         kept_functions = 0
         for level, trace in candidates:  # function-level traces are made only until enough are kept
             if level == "function" and kept_functions >= options.max_function_traces_per_test:
                 break
+            blocks, dropped = (context_blocks(trace, item.sources, options.repository_context_bytes)
+                               if level == "repository" else (None, 0))
             record = CorpusTrace(**{name: getattr(trace, name) for name in Trace.model_fields}, level=level,
                                  test_id=item.test_id, parent_trace_id=base.trace_id if level == "function" else None,
-                                 content_hash=content_hash(trace.entry, trace.events))
-            rendered = cwm_record(record)
+                                 content_hash=content_hash(trace.entry, trace.events, blocks),
+                                 context=blocks, context_dropped=dropped)
+            if level == "repository":
+                record.trace_id = f"{base.trace_id}.r"
+            rendered = render_record(record)
             record.tokens = count(rendered["text"])
             data = (record.model_dump_json() + "\n").encode()
             with corpus.lock:
                 verdict = corpus.admit(record, len(data))
             if verdict == "duplicate":
                 row.duplicates += 1
+                continue
+            if verdict == "max_repository_traces":  # its own cap: the other levels go on
+                row.repository_dropped += 1
                 continue
             if verdict != "ok":
                 row.dropped_by_caps += 1
@@ -723,6 +854,10 @@ def _write_records(task: Task, raw: Iterator[_RawTrace], corpus: _Corpus, row: T
             row.tokens += record.tokens
             if level == "test":
                 row.test_traces += 1
+            elif level == "repository":
+                row.repository_traces += 1
+                row.context_cut += dropped > 0
+                row.context_dropped += dropped
             else:
                 row.function_traces += 1
                 kept_functions += 1
@@ -842,9 +977,9 @@ def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | No
     return manifest
 
 
-__all__ = ["CorpusManifest", "CorpusOptions", "CorpusRun", "CorpusTrace", "OutcomeChange", "TaskCorpus", "content_hash",
-           "corpus_command", "corpus_of_task", "function_traces", "iter_function_traces", "load_manifest", "read_corpus", "suite_reach",
-           "SuiteReach", "token_counter", "trace_corpus"]
+__all__ = ["ContextBlock", "CorpusManifest", "CorpusOptions", "CorpusRun", "CorpusTrace", "OutcomeChange", "TaskCorpus",
+           "content_hash", "context_blocks", "corpus_command", "render_record", "repository_context", "corpus_of_task", "function_traces", "iter_function_traces", "load_manifest", "read_corpus", "suite_reach",
+           "SuiteReach", "task_container", "token_counter", "trace_corpus"]
 
 
 class SuiteReach(BaseModel):

@@ -330,7 +330,8 @@ class CwmTrace:
     """The text ends with <|end_of_text|>: the entry's scope was left. False for a cut or incomplete trace."""
 
 
-def render_cwm(trace: Trace, max_events: int | None = None, max_bytes: int | None = None) -> str:
+def render_cwm(trace: Trace, max_events: int | None = None, max_bytes: int | None = None,
+               context: str | None = None) -> str:
     """A trace in Code World Model's trace format (its PROMPTING_GUIDE.md, "Trace Prediction").
 
     Grammar (tokens are literal strings):
@@ -356,23 +357,26 @@ def render_cwm(trace: Trace, max_events: int | None = None, max_bytes: int | Non
     A cut trace stops at a frame boundary: the text ends with the last whole frame's
     <|frame_sep|> and has no <|end_of_text|>; that missing end token is the marker (no token
     of CWM's vocabulary says "cut", and an invented one would be trained on). `cwm_record`
-    names the reason. Cuts come from the tracer's caps (`trace.cut`: the events are a
+    names the reason. `context` replaces the CONTEXT built from the entry (a repository-level
+    trace's sources, START_MARKER on its entry line; see `traces.corpus.repository_context`).
+    Cuts come from the tracer's caps (`trace.cut`: the events are a
     prefix), from a program that ended inside the chain (`complete` false), or from the
     caps given here: at most `max_events` frames, at most `max_bytes` bytes of UTF-8 text
     (the prompt, `<|begin_of_text|>` to the first `<|frame_sep|>`, is always whole; the
     tracer bounds the context). `parse_cwm` reads the text back.
     """
-    return _render(trace, max_events, max_bytes)[0]
+    return _render(trace, max_events, max_bytes, context)[0]
 
 
-def cwm_record(trace: Trace, max_events: int | None = None, max_bytes: int | None = None) -> dict[str, Any]:
+def cwm_record(trace: Trace, max_events: int | None = None, max_bytes: int | None = None,
+               context: str | None = None) -> dict[str, Any]:
     """One line of a `--format cwm` file: trace_id, task_id, cut and text.
 
     `cut` is None when the text ends with <|end_of_text|>; else why it stops early:
     "max_events" or "max_bytes" (the tracer's cap, `trace.cut`, or the one given here) or
     "incomplete" (the program ended while the chain was running).
     """
-    text, cut = _render(trace, max_events, max_bytes)
+    text, cut = _render(trace, max_events, max_bytes, context)
     return {"trace_id": trace.trace_id, "task_id": trace.task_id, "cut": cut, "text": text}
 
 
@@ -388,8 +392,9 @@ def cwm_context(trace: Trace) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def _render(trace: Trace, max_events: int | None, max_bytes: int | None) -> tuple[str, CwmCut | None]:
-    prompt = f"{_PROMPT_START}{cwm_context(trace)}{FRAME_SEP}"
+def _render(trace: Trace, max_events: int | None, max_bytes: int | None,
+            context: str | None = None) -> tuple[str, CwmCut | None]:
+    prompt = f"{_PROMPT_START}{cwm_context(trace) if context is None else context}{FRAME_SEP}"
     events = trace.events
     last = events[-1] if events else None
     ended = (trace.complete and trace.cut is None and last is not None and last.depth == 0
