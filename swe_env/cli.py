@@ -103,6 +103,8 @@ ImagesOption = typer.Option("auto", "--images", help="Tasks with a published ima
 
 RegistryOption = typer.Option(None, "--registry", help="HOST, HOST:PORT or HOST:PORT/NAMESPACE: pull swe-env's layers from this registry "
                               "before building them (`swe-env images push` fills it); a failed pull is a note, then a build.")
+BackendOption = typer.Option("thread", "--backend", help="thread (this machine) or ray (a Ray cluster).")
+RayAddressOption = typer.Option(None, "--ray-address", help="Ray cluster address (auto, ray://host:10001); default: a local Ray.")
 MaxDiskOption = typer.Option(None, "--max-disk", help="Disk budget of swe-env's images (e.g. 50G): the least recently "
                              "used ones no container uses are removed before building (`swe-env images prune`).")
 
@@ -303,6 +305,8 @@ def validate(
     seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Tasks validated at once."),
     image_mode: str = ImagesOption,
+    backend: str = BackendOption,
+    ray_address: Optional[str] = RayAddressOption,
     as_json: bool = JsonOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -329,7 +333,8 @@ def validate(
                 progress.update(bar, advance=1, description=f"valid {counts['ok']}, not {counts['bad']}; last {_e(result.task_id)}")
 
             results = validation.validate_tasks(found, workers=workers, builder=builder,
-                                                grader=Grader(builder=builder), on_result=advance)
+                                                grader=Grader(builder=builder), on_result=advance,
+                                                backend=_backend(backend), ray_address=ray_address)
     failures = [result for result in results if result.verdict != "valid"]
     if as_json:
         _emit_json([{"task": r.task_id, "verdict": r.verdict, "cause": r.cause, "violations": r.violations,
@@ -390,6 +395,10 @@ def _images_mode(value: str) -> images.ImagesMode:
     from .config import IMAGES_MODES
 
     return _one_of(value, IMAGES_MODES, f"--images: must be one of {', '.join(IMAGES_MODES)}, not {value!r}")
+
+
+def _backend(value: str) -> Literal["thread", "ray"]:
+    return _one_of(value, ("thread", "ray"), f"--backend must be thread or ray, not {value!r}")
 
 
 def _verdict(report) -> str:
@@ -475,8 +484,8 @@ def rollout(
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Episodes at a time."),
     out: Path = typer.Option(Path("runs/rollout/trajectories.jsonl"), "--out", "-o", help="JSONL file trajectories are appended to."),
     restart: bool = typer.Option(False, "--restart", help="Run every episode, even those --out already holds (default: resume)."),
-    backend: str = typer.Option("thread", "--backend", help="thread (this machine) or ray (a Ray cluster)."),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (auto, ray://host:10001); default: a local Ray."),
+    backend: str = BackendOption,
+    ray_address: Optional[str] = RayAddressOption,
     warm_pool: int = typer.Option(0, "--warm-pool", min=0, help="Containers kept started ahead per task image."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="openai agent: API root, e.g. http://host:8000/v1 ($OPENAI_BASE_URL)."),
     model: Optional[str] = typer.Option(None, "--model", help="openai agent: model name ($OPENAI_MODEL); key from $OPENAI_API_KEY."),
@@ -494,8 +503,7 @@ def rollout(
         from .agents import checked_agent
 
         found = _load(tasks)
-        if backend not in ("thread", "ray"):
-            raise ValueError(f"--backend must be thread or ray, not {backend!r}")
+        _backend(backend)
         agent_options = {key: value for key, value in (("base_url", base_url), ("model", model),
                          ("tool_format", tool_format), ("max_turns", max_turns)) if value is not None}
         # A bad agent, option, endpoint or model name fails in one line before any build or container.
@@ -612,6 +620,8 @@ def evaluate(
     image_mode: str = ImagesOption,
     registry: Optional[str] = RegistryOption,
     max_disk: Optional[str] = MaxDiskOption,
+    backend: str = BackendOption,
+    ray_address: Optional[str] = RayAddressOption,
     as_json: bool = JsonOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -644,7 +654,8 @@ def evaluate(
                 progress.update(bar, advance=1, resolved=resolved)
 
             outcome = run_evaluation(found, preds, run_id, max_workers=max_workers, report_dir=report_dir,
-                                     instance_ids=chosen, on_result=advance, grader=grader)
+                                     instance_ids=chosen, on_result=advance, grader=grader,
+                                     backend=_backend(backend), ray_address=ray_address)
     if as_json:
         _emit_json({model: {**report, "report_path": str(outcome.report_paths[model])}
                     for model, report in outcome.reports.items()})

@@ -30,6 +30,8 @@ from typing import Literal
 import docker.errors
 import requests
 
+from . import ray_jobs
+from .ray_jobs import RAY_RETRIES, Backend
 from ..build import store
 from ..errors import INFRASTRUCTURE_STATUSES
 from ..runtime import engine
@@ -103,13 +105,22 @@ def evaluate(
     on_result: Callable[[InstanceResult], None] | None = None,
     grader: Grader | None = None,
     max_disk: int | str | None = None,
+    *,
+    backend: Backend = "thread",
+    ray_address: str | None = None,
+    ray_retries: int = RAY_RETRIES,
 ) -> Evaluation:
     """Grade every prediction against its task, `max_workers` at a time, and write SWE-bench-style reports.
 
     `dataset`: task files, a SWE-bench instances file, or tasks. `predictions`: a predictions
     file, "gold", "empty", or a list. `on_result` is called (from worker threads) per instance.
     `max_disk`: before building, remove the least recently used of swe-env's images until they fit (`EnvConfig.max_disk`).
+    `backend="ray"` grades each instance as a Ray task on the cluster at `ray_address` (a local Ray when None),
+    `max_workers` at a time; one whose worker or node was lost is graded again elsewhere (up to `ray_retries`
+    times), and this process writes every instance's files, once.
     """
+    if backend not in ("thread", "ray"):
+        raise ValueError(f"backend must be thread or ray, not {backend!r}")
     store.prune_before_building(max_disk)
     if not run_id or "/" in run_id or run_id in (".", ".."):
         raise ValueError(f"run id {run_id!r}: must be a non-empty name without '/'")
@@ -147,6 +158,14 @@ def evaluate(
             on_result(result)
         return result
 
+    if backend == "ray":
+        try:
+            _ray_evaluate(grader, by_id, preds, run_id, Path(report_dir), max_workers, ray_address, ray_retries,
+                          results, on_result)
+        except BaseException:
+            _write_run_reports(tasks, preds, results, run_id, Path(report_dir))
+            raise
+        return _evaluation(tasks, preds, results, run_id, Path(report_dir))
     pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="swe-env-eval")
     futures: list[Future] = [pool.submit(one, p) for p in preds]
     try:
@@ -167,27 +186,80 @@ def evaluate(
         _write_run_reports(tasks, preds, results, run_id, Path(report_dir))
         raise
     pool.shutdown(wait=True)
-    reports, paths = _write_run_reports(tasks, preds, results, run_id, Path(report_dir))
+    return _evaluation(tasks, preds, results, run_id, Path(report_dir))
+
+
+def _evaluation(tasks: list[Task], preds: list[Prediction], results: dict[tuple[str, str], InstanceResult],
+                run_id: str, report_dir: Path) -> Evaluation:
+    reports, paths = _write_run_reports(tasks, preds, results, run_id, report_dir)
     ordered = [results[(p.model_name_or_path, p.instance_id)] for p in preds if (p.model_name_or_path, p.instance_id) in results]
     return Evaluation(results=ordered, reports=reports, report_paths=paths)
 
 
+def _ray_evaluate(grader: Grader, by_id: dict[str, Task], preds: list[Prediction], run_id: str, report_dir: Path,
+                  workers: int, ray_address: str | None, retries: int,
+                  results: dict[tuple[str, str], InstanceResult], on_result: Callable[[InstanceResult], None] | None) -> None:
+    """Grade on Ray what needs grading; every result (and every file) is made here, on the driver."""
+    def settle(result: InstanceResult) -> None:
+        if (result.model, result.instance_id) in results:
+            return  # each instance once, whatever the cluster hands back
+        results[(result.model, result.instance_id)] = result
+        if on_result is not None:
+            on_result(result)
+
+    jobs, by_key = [], {}
+    for prediction in preds:
+        task = by_id[prediction.instance_id]
+        settled = _settled(task, prediction, run_id, report_dir)
+        if settled is not None:
+            settle(settled)
+        else:
+            by_key[(prediction.model_name_or_path, task.id)] = prediction
+            jobs.append(ray_jobs.Job((prediction.model_name_or_path, task.id), task.id, (ray_jobs.portable_grader(grader), task.id, prediction.model_patch),
+                                     cpus=task.limits.cpus))
+
+    def done(job: ray_jobs.Job, report: GradingReport, _node: str) -> None:
+        model, instance_id = job.key
+        if job.key not in results:  # a second answer for an instance writes nothing
+            settle(_record(by_id[instance_id], by_key[job.key], report, run_id, report_dir))
+
+    def lost(job: ray_jobs.Job, cause: Exception) -> None:
+        model, instance_id = job.key
+        settle(InstanceResult(instance_id, model, "error", "infra_error", error=f"{type(cause).__name__}: {cause}"))
+
+    ray_jobs.run_jobs(ray_jobs.grade_on_node, list(by_id.values()), jobs, done, lost, workers=workers,
+                      ray_address=ray_address, images_mode=grader.builder.images, retries=retries)
+
+
 def _evaluate_one(grader: Grader, task: Task, prediction: Prediction, run_id: str, report_dir: Path) -> InstanceResult:
+    settled = _settled(task, prediction, run_id, report_dir)
+    if settled is not None:
+        return settled
+    return _record(task, prediction, grader.grade(task, prediction.model_patch), run_id, report_dir)
+
+
+def _settled(task: Task, prediction: Prediction, run_id: str, report_dir: Path) -> InstanceResult | None:
+    """The result of an instance that needs no grading (an empty patch, or a verdict an earlier run wrote), else None."""
     model, patch = prediction.model_name_or_path, prediction.model_patch or ""
-    folder = instance_dir(report_dir, run_id, model, task.id)
-    report_file = folder / "report.json"
     if not patch.strip():
         return InstanceResult(task.id, model, "empty_patch", "empty_patch")
-    cached = _read_instance_report(report_file, task.id)
-    if cached is not None:
-        outcome: Outcome = "resolved" if cached.get("resolved") else "unresolved"
-        details = cached.get("swe_env")
-        error = details.get("error") if isinstance(details, dict) else None
-        return InstanceResult(task.id, model, outcome, "cached", error=error if isinstance(error, str) else None,
-                              cached=True)
+    cached = _read_instance_report(instance_dir(report_dir, run_id, model, task.id) / "report.json", task.id)
+    if cached is None:
+        return None
+    outcome: Outcome = "resolved" if cached.get("resolved") else "unresolved"
+    details = cached.get("swe_env")
+    error = details.get("error") if isinstance(details, dict) else None
+    return InstanceResult(task.id, model, outcome, "cached", error=error if isinstance(error, str) else None, cached=True)
+
+
+def _record(task: Task, prediction: Prediction, report: GradingReport, run_id: str, report_dir: Path) -> InstanceResult:
+    """Write one instance's files from its grading (on the driver, whichever node graded it); `report.json`
+    last and only for a verdict, so a re-run skips exactly the instances that have one."""
+    model = prediction.model_name_or_path
+    folder = instance_dir(report_dir, run_id, model, task.id)
+    report_file = folder / "report.json"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
-    report = grader.grade(task, patch)
+    (folder / "patch.diff").write_text(prediction.model_patch or "", encoding="utf-8", errors="surrogateescape")
     (folder / "test_output.txt").write_text(render_test_output(report, task.limits.grading_timeout), encoding="utf-8")
     log = [f"instance {task.id}, model {model}, run {run_id}", *report.log]
     if report.error:

@@ -15,7 +15,6 @@ resumable output file and the progress display, which are most of the module.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
 import uuid
@@ -24,23 +23,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 
-from ..runtime import engine
+from . import ray_jobs
+from .ray_jobs import RAY_RETRIES, Backend
 from ..agents import Agent, checked_agent, make_agent
-from ..config import ImagesMode
 from ..env import SWEEnv
-from ..errors import FAILED_ENDINGS, RETRYABLE_ENDINGS, InfrastructureError, classify_exception
-from ..build.images import ImageBuilder, image_exists
+from ..errors import FAILED_ENDINGS, classify_exception
 from ..data.task import Task
 from ..data.trajectory import Trajectory, TrajectoryWriter, finished_keys
-
-Backend = Literal["thread", "ray"]
-RAY_RETRIES = 2
-"""How many times an episode whose Ray worker or node was lost is run again (on any node) before it is
-written as an `infra_error`."""
 
 
 class Interrupted(Exception):
@@ -290,204 +283,36 @@ def _close_all(envs: list[SWEEnv], lock: threading.Lock) -> None:
 
 
 def _ray_episode(tasks: list[Task], agent: str, agent_options: dict, env_options: dict, task_id: str,
-                 episode_index: int, attempt: str) -> str:
-    """One episode as a Ray task on whichever node runs it; the trajectory goes back as JSON.
-
-    Every container of the episode carries `swe_env.attempt=<attempt>`, so what a lost worker left
-    can be found and removed by that label alone."""
-    import ray
-
-    with engine.labelled(attempt=attempt):
-        env = SWEEnv(tasks, agent_name=agent, **env_options)
-        try:
-            player = make_agent(agent, tasks, **agent_options)
-            trajectory = play(env, player, agent, task_id, episode_index)
-        finally:
-            env.close()
-    trajectory.node = ray.get_runtime_context().get_node_id()
+                 episode_index: int) -> str:
+    """One episode as a Ray job (`ray_jobs.run_jobs`) on whichever node runs it; the trajectory goes back as JSON."""
+    env = SWEEnv(tasks, agent_name=agent, **env_options)
+    try:
+        player = make_agent(agent, tasks, **agent_options)
+        trajectory = play(env, player, agent, task_id, episode_index)
+    finally:
+        env.close()
     return trajectory.model_dump_json()
-
-
-def _images_here(tasks: list[Task], images_mode: ImagesMode) -> list[str]:
-    """The ids of the tasks whose image this node's engine already has (run pinned to each node)."""
-    builder, found = ImageBuilder(images=images_mode), []
-    for task in tasks:
-        try:
-            published = task.environment.image if images_mode != "build" else None
-            if image_exists(published or builder.instance_tag(task)):
-                found.append(task.id)
-        except Exception:  # noqa: BLE001 - no engine or no mirror here: the node builds when it gets the task
-            pass
-    return found
-
-
-@dataclass
-class _Attempt:
-    task_id: str
-    index: int
-    tries: int
-    label: str
-    node: str | None = None
-    cpus: float = 1.0
-
-
-class _Placement:
-    """Where the driver sends an episode: a node whose engine has the task's image and has room, else a
-    node with room (it builds the image), else one with the image (soft affinity: Ray places it
-    elsewhere when that node is gone). What each node has is asked once per node, by a Ray task pinned
-    to it; an episode that ends on a node adds its task there."""
-
-    def __init__(self, ray, tasks_ref, images_mode: ImagesMode):
-        self.ray, self.tasks_ref, self.images_mode = ray, tasks_ref, images_mode
-        self.cpus: dict[str, float] = {}
-        self.images: dict[str, set[str]] = {}
-        self.used: dict[str, float] = {}
-        self._probes: dict[Any, str] = {}
-        self._refreshed = 0.0
-        self._probe = ray.remote(num_cpus=0, max_retries=0)(_images_here)
-
-    def refresh(self, wait: float = 0.0) -> None:
-        """Follow nodes joining and leaving; ask new ones which images they have (waiting up to `wait`)."""
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        alive = {node["NodeID"]: node["Resources"].get("CPU", 0.0) for node in self.ray.nodes()
-                 if node.get("Alive") and node["Resources"].get("CPU", 0.0) > 0}
-        for node in set(self.cpus) - set(alive):
-            for table in (self.cpus, self.images, self.used):
-                table.pop(node, None)
-        for node, cpus in alive.items():
-            if node not in self.cpus:
-                self.cpus[node], self.images[node], self.used[node] = cpus, set(), 0.0
-                strategy = NodeAffinitySchedulingStrategy(node, soft=False)
-                self._probes[self._probe.options(scheduling_strategy=strategy).remote(self.tasks_ref, self.images_mode)] = node
-        self._refreshed = time.monotonic()
-        self.collect(wait)
-
-    def collect(self, wait: float = 0.0) -> None:
-        """Take the answers of the nodes' image checks that are in; every 5 s look at the nodes again."""
-        if time.monotonic() - self._refreshed > 5:
-            self.refresh()
-            return
-        ready, _ = self.ray.wait(list(self._probes), num_returns=len(self._probes), timeout=wait) if self._probes else ([], [])
-        for ref in ready:
-            node = self._probes.pop(ref)
-            try:
-                self.images.get(node, set()).update(self.ray.get(ref))
-            except Exception:  # noqa: BLE001 - a node that cannot answer is taken to have nothing
-                pass
-
-    def choose(self, task_id: str, cpus: float) -> str | None:
-        nodes = sorted(self.cpus, key=lambda node: (self.used[node] / self.cpus[node], node))
-        has = [node for node in nodes if task_id in self.images[node]]
-        room = [node for node in nodes if self.cpus[node] - self.used[node] >= cpus]
-        for group in ([node for node in has if node in room], room, has):
-            if group:
-                return group[0]
-        return None
-
-    def take(self, attempt: _Attempt) -> dict:
-        """Ray options placing `attempt` (on the chosen node, softly), counted as running there."""
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        attempt.node = self.choose(attempt.task_id, attempt.cpus)
-        if attempt.node is None:
-            return {}
-        self.used[attempt.node] += attempt.cpus
-        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(attempt.node, soft=True)}
-
-    def done(self, attempt: _Attempt, ran_on: str | None = None) -> None:
-        if attempt.node in self.used:
-            self.used[attempt.node] -= attempt.cpus
-        if ran_on in self.images:
-            self.images[ran_on].add(attempt.task_id)
 
 
 def _ray_rollout(tasks, agent, agent_options, env_options, jobs, workers, emit, ray_address,
                  retries: int = RAY_RETRIES, on_retry: Callable[[], None] | None = None) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise ValueError("--backend ray needs Ray: pip install 'swe-env[ray]' (or pip install 'ray>=2.9')") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        # Containers started by Ray workers carry this run's label, like the driver's own.
-        runtime_env = {"env_vars": {"SWE_ENV_RUN_ID": engine.RUN_ID}}
-        local = {"num_cpus": max(workers, os.cpu_count() or 1)} if ray_address is None else {}
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env, **local)
     by_id = {task.id: task for task in tasks}
-    remote = ray.remote(max_retries=0)(_ray_episode)
-    tasks_ref = ray.put(tasks)
-    placement = _Placement(ray, tasks_ref, env_options.get("images", "auto"))
-    queue = deque(_Attempt(task_id, index, 0, uuid.uuid4().hex[:16], cpus=by_id[task_id].limits.cpus)
-                  for task_id, index in jobs)
-    pending: dict[Any, _Attempt] = {}
-    lost: list[_Attempt] = []
-    try:
-        placement.refresh(wait=60)
-        while queue or pending:
-            while queue and len(pending) < max(1, workers):
-                attempt = queue.popleft()
-                # A task reserves the CPUs its container may use on the node that runs it.
-                ref = remote.options(num_cpus=attempt.cpus, **placement.take(attempt)).remote(
-                    tasks_ref, agent, agent_options, env_options, attempt.task_id, attempt.index, attempt.label)
-                pending[ref] = attempt
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-            placement.collect()
-            for ref in ready:
-                attempt = pending.pop(ref)
-                try:
-                    trajectory = Trajectory.model_validate_json(ray.get(ref))
-                except Exception as exc:  # noqa: BLE001 - the episode returned nothing: see _ray_cause
-                    placement.done(attempt)
-                    lost.append(attempt)
-                    _remove_attempt(attempt)
-                    trajectory = _failed(attempt.task_id, agent, None, attempt.index, _ray_cause(ray, exc), 0.0)
-                    if trajectory.termination in RETRYABLE_ENDINGS and attempt.tries < retries:
-                        # Lost with its worker or node: run again (elsewhere, once Ray drops the node).
-                        queue.appendleft(_Attempt(attempt.task_id, attempt.index, attempt.tries + 1,
-                                                  uuid.uuid4().hex[:16], cpus=attempt.cpus))
-                        placement.refresh()
-                        if on_retry is not None:
-                            on_retry()
-                        continue
-                else:
-                    placement.done(attempt, trajectory.node)
-                emit(trajectory)
-    except BaseException:
-        # Ctrl-C: a cancelled Ray task gets KeyboardInterrupt, so its env closes its containers.
-        for ref in pending:
-            ray.cancel(ref)
-        if pending:
-            ray.wait(list(pending), num_returns=len(pending), timeout=120)
-        lost += pending.values()
-        raise
-    finally:
-        for attempt in lost:  # again: a worker killed while it started a container may have left one since
-            _remove_attempt(attempt)
-        if started_here:
-            ray.shutdown()
 
+    def done(job: ray_jobs.Job, value: str, node: str) -> None:
+        trajectory = Trajectory.model_validate_json(value)
+        trajectory.node = node
+        emit(trajectory)
 
-def _ray_cause(ray, exc: Exception) -> Exception:
-    """What a Ray task that returned no trajectory failed of: the exception our code raised (a
-    `RayTaskError`'s cause, judged by `_failed` like any other), else Ray's own failure (worker or
-    node lost: `NodeDiedError`, `WorkerCrashedError`, ...), which is infrastructure."""
-    if isinstance(exc, ray.exceptions.RayTaskError) and isinstance(exc.cause, Exception):
-        return exc.cause
-    return _RayFailure(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    def lost(job: ray_jobs.Job, cause: Exception) -> None:
+        task_id, index = job.key
+        emit(_failed(task_id, agent, None, index, cause, 0.0))
 
-
-def _remove_attempt(attempt: _Attempt) -> None:
-    """Remove the containers of a lost attempt, found by its label alone (on this machine's engine: on
-    another machine they end by their TTL or `swe-env gc` there)."""
-    try:
-        engine.collect_garbage(everything=True, labels={"run": engine.RUN_ID, "attempt": attempt.label})
-    except Exception:  # noqa: BLE001 - no engine here: the TTL and gc on that node catch them
-        pass
-
-
-class _RayFailure(InfrastructureError):
-    """A Ray task that returned no trajectory (worker or node lost)."""
+    ray_jobs.run_jobs(
+        _ray_episode, tasks,
+        [ray_jobs.Job((task_id, index), task_id, (agent, agent_options, env_options, task_id, index),
+                      cpus=by_id[task_id].limits.cpus) for task_id, index in jobs],
+        done, lost, workers=workers, ray_address=ray_address, images_mode=env_options.get("images", "auto"),
+        retries=retries, on_retry=None if on_retry is None else (lambda _job: on_retry()))
 
 
 # ---------------------------------------------------------------- failures

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Literal
 
+from . import ray_jobs
 from ..grading import rule
 from ..grading.grader import Grader, GradingReport
 from ..build.images import ImageBuilder, ImageBuildError, image_exists
@@ -208,26 +209,59 @@ def gold_failure_cause(report: GradingReport) -> str:
 
 def validate_tasks(tasks: list[Task], workers: int = 1, builder: ImageBuilder | None = None,
                    grader: Grader | None = None,
-                   on_result: Callable[[InstanceValidation], None] | None = None) -> list[InstanceValidation]:
-    """Validate every task on `workers` threads; results in the order of `tasks`."""
+                   on_result: Callable[[InstanceValidation], None] | None = None, *,
+                   backend: ray_jobs.Backend = "thread", ray_address: str | None = None,
+                   ray_retries: int = ray_jobs.RAY_RETRIES) -> list[InstanceValidation]:
+    """Validate every task, `workers` at a time; results in the order of `tasks`.
+
+    `backend="ray"` validates each task as a Ray task on the cluster at `ray_address` (a local Ray when None);
+    a task whose worker or node was lost is validated again elsewhere (up to `ray_retries` times) and
+    reported once; one lost every time is an `env_error` naming the infrastructure failure."""
+    if backend not in ("thread", "ray"):
+        raise ValueError(f"backend must be thread or ray, not {backend!r}")
     builder = builder or ImageBuilder()
     grader = grader or Grader()
     results: dict[str, InstanceValidation] = {}
     lock = threading.Lock()
+
+    def settle(outcome: InstanceValidation) -> None:
+        with lock:
+            if outcome.task_id in results:
+                return  # each task once, whatever a backend hands back
+            results[outcome.task_id] = outcome
+        if on_result:
+            on_result(outcome)
+
+    if backend == "ray":
+        portable = ray_jobs.portable_grader(grader, builder)
+
+        def lost(job: ray_jobs.Job, cause: Exception) -> None:
+            task = next(task for task in tasks if task.id == job.key)
+            settle(InstanceValidation(task_id=task.id, repo=repo_of(task), version=task.meta.get("version"),
+                                      verdict="env_error",
+                                      cause=f"infrastructure failure: {_one_line(f'{type(cause).__name__}: {cause}')}"))
+
+        ray_jobs.run_jobs(validate_on_node, tasks,
+                          [ray_jobs.Job(task.id, task.id, (portable, task.id), cpus=task.limits.cpus) for task in tasks],
+                          lambda _job, outcome, _node: settle(outcome), lost, workers=workers, ray_address=ray_address,
+                          images_mode=builder.images, retries=ray_retries)
+        return [results[task.id] for task in tasks]
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="validate") as pool:
         futures = {pool.submit(validate_task, task, builder, grader): task for task in tasks}
         try:
             for future in as_completed(futures):
-                outcome = future.result()
-                with lock:
-                    results[outcome.task_id] = outcome
-                if on_result:
-                    on_result(outcome)
+                settle(future.result())
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
     return [results[task.id] for task in tasks]
+
+
+def validate_on_node(tasks: list[Task], grader: dict, task_id: str) -> InstanceValidation:
+    """One task's validation as a Ray job (`ray_jobs.run_jobs`), with a builder and grader made on this node."""
+    made = ray_jobs.grader_from(grader)
+    return validate_task(next(task for task in tasks if task.id == task_id), made.builder, made)
 
 
 @dataclass

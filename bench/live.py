@@ -1,0 +1,254 @@
+"""Live episodes: N envs opened and held open at once, each stepping, then closed.
+
+    python3 bench/live.py [--episodes 64] [--openers 16] [--steps 5] [--task ID]
+
+Opens `--episodes` `SWEEnv`s (one `reset` each, `--openers` at a time, as a trainer's workers
+would), holds them all open while every one steps `echo hi` `--steps` times (the steps of
+all episodes run together, `--openers` at a time), then closes them all. Printed:
+
+- the open rate (episodes per second over the whole opening) and each open's latency;
+- the step latency under that load (mean, p50, p90, p99, max) and failures of any kind;
+- memory per episode: the container's own (its cgroup's usage), the driver's (RSS growth over
+  the episodes held open), and the machine's (MemAvailable's fall, which also counts the engine,
+  containerd's per-container shim and the kernel);
+- the engine calls per open (each HTTP request swe-env makes to the engine, by kind);
+- where the CPU of the opening went (this driver, dockerd, containerd and its shims, the rest)
+  and so the limiting resource.
+
+Every container it starts is removed (also on Ctrl-C and SIGTERM); the last line says so.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import resource
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import _timing as T
+
+from swe_env import SWEEnv
+from swe_env.build.images import ImageBuilder
+from swe_env.runtime import engine
+
+_ID = re.compile(r"/(?:[0-9a-f]{64}|[0-9a-f]{12})(?=/|$)")
+
+
+class EngineCalls:
+    """Counts the HTTP requests this process makes to the engine, by method and path (ids folded)."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+        api = engine.client().api
+        original = api.send
+
+        def send(request, **kwargs):
+            path = request.path_url.split("?")[0]
+            path = re.sub(r"^/v[0-9.]+", "", _ID.sub("/ID", path))
+            with self._lock:
+                self.counts[f"{request.method} {path}"] += 1
+            return original(request, **kwargs)
+
+        api.send = send
+
+    def take(self) -> collections.Counter[str]:
+        with self._lock:
+            counts, self.counts = self.counts, collections.Counter()
+        return counts
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def mem_available() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def process_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) so far of the engine's processes, by name: dockerd, containerd, the
+    containerd shims (summed), runc and docker-init children are counted into their parents when they end."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = collections.defaultdict(float)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        if name in ("dockerd", "containerd") or name.startswith("containerd-shim"):
+            key = "containerd-shim" if name.startswith("containerd-shim") else name
+            # utime stime cutime cstime: children (runc, exited shims' work) count into their parent
+            totals[key] += sum(int(value) for value in fields[11:15]) / tick
+    return dict(totals)
+
+
+def container_memory(container_id: str) -> int | None:
+    """The container's cgroup memory usage (v1 or v2), without its page cache where the kernel says."""
+    for base in (f"/sys/fs/cgroup/memory/docker/{container_id}", f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope"):
+        folder = Path(base)
+        try:
+            if (folder / "memory.stat").exists():
+                stat = dict(line.split() for line in (folder / "memory.stat").read_text().splitlines())
+                if "total_rss" in stat:  # v1: resident anonymous memory and shared memory, no page cache
+                    return int(stat["total_rss"]) + int(stat.get("total_shmem", 0))
+                if "anon" in stat:
+                    return int(stat["anon"]) + int(stat.get("shmem", 0))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    def extra(parser):
+        parser.add_argument("--episodes", type=int, default=64, help="episodes held open at once (default 64)")
+        parser.add_argument("--openers", type=int, default=16, help="threads opening (and stepping) at once (default 16)")
+        parser.add_argument("--steps", type=int, default=5, help="`echo hi` steps per episode while all are open (default 5)")
+        parser.add_argument("--task", action="append", help="only this task id (repeatable; default: all bundled tasks)")
+
+    args = T.parse_args("live: N episodes held open at once, each stepping", default_repeat=1, default_warmup=0,
+                        argv=argv, extra=extra)
+    T.sigterm_as_exit()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a socket or two per open episode
+    tasks = T.load_selected_tasks(args)
+    T.header("bench/live.py", args)
+    builder = ImageBuilder()
+    for task in tasks:
+        builder.ensure(task)  # builds missing images, untimed
+    print(f"episodes={args.episodes} openers={args.openers} steps={args.steps} tasks={len(tasks)}; "
+          f"load average at start {os.getloadavg()[0]:.1f}")
+    calls = EngineCalls()
+    envs: list[SWEEnv | None] = [None] * args.episodes
+    failures: collections.Counter[str] = collections.Counter()
+    failure_examples: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def failed(stage: str, exc: BaseException) -> None:
+        with lock:
+            key = f"{stage}: {type(exc).__name__}"
+            failures[key] += 1
+            failure_examples.setdefault(key, str(exc)[:200])
+
+    opens: list[float] = []
+    steps: list[float] = []
+
+    def open_one(n: int) -> None:
+        started = time.perf_counter()
+        try:
+            env = SWEEnv(tasks)
+            envs[n] = env
+            env.reset(options={"task_id": tasks[n % len(tasks)].id})
+        except Exception as exc:  # noqa: BLE001 - counted, the run goes on
+            failed("open", exc)
+            return
+        with lock:
+            opens.append(time.perf_counter() - started)
+
+    def step_one(n: int) -> None:
+        env = envs[n]
+        if env is None or env.sandbox is None:
+            return
+        for _ in range(args.steps):
+            started = time.perf_counter()
+            try:
+                observation, _r, terminated, truncated, _info = env.step({"tool": "bash", "command": "echo hi"})
+            except Exception as exc:  # noqa: BLE001 - counted
+                failed("step", exc)
+                return
+            elapsed = time.perf_counter() - started
+            if "hi" not in observation or terminated or truncated:
+                failed("step", RuntimeError(f"unexpected observation: {observation[:100]!r}"))
+                return
+            with lock:
+                steps.append(elapsed)
+
+    def close_one(n: int) -> None:
+        env = envs[n]
+        if env is not None:
+            try:
+                env.close()
+            except Exception as exc:  # noqa: BLE001 - counted
+                failed("close", exc)
+
+    exit_code = 0
+    pool = ThreadPoolExecutor(max_workers=max(1, args.openers), thread_name_prefix="live")
+    try:
+        rss0, available0 = rss_bytes(), mem_available()
+        cpu0, engine0, self0 = T.cpu_busy_seconds() or 0.0, process_cpu(), time.process_time()
+        started = time.perf_counter()
+        list(pool.map(open_one, range(args.episodes)))
+        open_seconds = time.perf_counter() - started
+        cpu1, engine1, self1 = T.cpu_busy_seconds() or 0.0, process_cpu(), time.process_time()
+        open_calls = calls.take()
+        rss1, available1 = rss_bytes(), mem_available()
+        live = [env for env in envs if env is not None and env.sandbox is not None]
+        held = [container_memory(env.sandbox.id) for env in live]
+        started = time.perf_counter()
+        list(pool.map(step_one, range(args.episodes)))
+        step_seconds = time.perf_counter() - started
+        step_calls = calls.take()
+        load = os.getloadavg()[0]
+        started = time.perf_counter()
+        list(pool.map(close_one, range(args.episodes)))
+        close_seconds = time.perf_counter() - started
+        rss2 = rss_bytes()
+
+        opened = len(opens)
+        print(f"opened {opened} of {args.episodes} in {open_seconds:.1f} s: {opened / open_seconds:.2f} opens/s "
+              f"({args.openers} at a time); held {len(live)} live at once")
+        T.table([("open (SWEEnv + reset)", opens), ("step echo hi, all open", steps)] if opens and steps else
+                [("open (SWEEnv + reset)", opens)] if opens else [], "latency under load")
+        print(f"steps: {len(steps)} in {step_seconds:.1f} s ({len(steps) / step_seconds:.0f}/s); "
+              f"load average while stepping {load:.1f}")
+        known = [value for value in held if value is not None]
+        if known:
+            print(f"memory per live episode: container {T.median(known) / 2**20:.2f} MB (median of its cgroup's "
+                  f"rss + shmem), driver {(rss1 - rss0) / max(1, opened) / 2**20:.2f} MB (RSS {rss0 / 2**20:.0f} -> "
+                  f"{rss1 / 2**20:.0f} MB), machine {(available0 - available1) / max(1, opened) / 2**20:.2f} MB "
+                  "(MemAvailable's fall: containers, shims, engine, kernel)")
+        print(f"driver RSS after closing: {rss2 / 2**20:.0f} MB; closed in {close_seconds:.1f} s "
+              f"({opened / close_seconds:.1f}/s)")
+        per_open = sum(open_calls.values()) / max(1, opened)
+        print(f"engine calls per open: {per_open:.1f} ("
+              + ", ".join(f"{name} {count / max(1, opened):.1f}" for name, count in open_calls.most_common()) + ")")
+        print(f"engine calls per step: {sum(step_calls.values()) / max(1, len(steps)):.2f}")
+        busy = cpu1 - cpu0
+        spent = {name: engine1.get(name, 0.0) - engine0.get(name, 0.0) for name in engine1}
+        driver = self1 - self0
+        rest = busy - driver - sum(spent.values())
+        parts = {"driver (this process)": driver, **spent, "rest (containers, kernel, others' work)": rest}
+        print(f"CPU while opening: {busy:.1f} core-s over {open_seconds:.1f} s ({busy / open_seconds:.2f} of "
+              f"{os.cpu_count()} cores busy); per open: "
+              + ", ".join(f"{name} {value / max(1, opened) * 1000:.0f} ms" for name, value in parts.items()))
+        top = max(parts, key=parts.__getitem__)
+        saturated = busy / open_seconds > 0.85 * (os.cpu_count() or 1)
+        print(f"limiting resource: {'CPU (the cores were busy), most of it ' + top if saturated else 'not the CPU (cores idle part of the time): waits in ' + top + ' or the engine'}")
+        if failures:
+            exit_code = 1
+            for key, count in failures.most_common():
+                print(f"failure: {key} x{count}: {failure_examples[key]}")
+        print(f"failures: {sum(failures.values())}")
+    finally:
+        list(pool.map(close_one, range(args.episodes)))
+        pool.shutdown(wait=True)
+    return 1 if T.check_no_leftovers(wait=60) else exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
