@@ -313,3 +313,12 @@ def check_openai_chat(record: dict) -> None:
             assert isinstance(message["content"], str) and message["content"]
     for tool in record.get("tools", []):
         assert tool["type"] == "function" and tool["function"]["parameters"]["type"] == "object"
+
+
+def corpus_containers() -> list[str]:
+    """The corpus containers of this test run still present (removing ones excepted)."""
+    from swe_env.runtime import engine
+
+    left = engine.client().containers.list(
+        all=True, filters={"label": [f"{engine.MANAGED_LABEL}=1", f"swe_env.run={engine.RUN_ID}", "swe_env.kind=corpus"]})
+    return [c.name for c in left if c.status != "removing"]

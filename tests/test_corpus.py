@@ -14,19 +14,13 @@ import pytest
 from swe_env.grading import runners as grading_runners
 from swe_env.grading import seal
 from swe_env.traces import corpus, host as traces
-from swe_env.runtime import engine
 from swe_env.runtime.shell import CommandResult
 from swe_env.traces.corpus import CorpusOptions, CorpusTrace
 from swe_env.traces.host import Trace, TraceEntry, TraceEvent, TraceOptions
 from swe_env.traces.tracer import runner
 
+from .helpers import corpus_containers
 from .helpers import run_cli as swe_env
-
-
-def corpus_containers() -> list[str]:
-    left = engine.client().containers.list(
-        all=True, filters={"label": [f"{engine.MANAGED_LABEL}=1", f"swe_env.run={engine.RUN_ID}", "swe_env.kind=corpus"]})
-    return [c.name for c in left if c.status != "removing"]
 
 
 def shard_records(out: Path, row: corpus.TaskCorpus) -> list[CorpusTrace]:

@@ -10,9 +10,8 @@ from swe_env.synth import pipeline
 from swe_env.traces import corpus, pairs
 from swe_env.traces.host import Trace, TraceEntry, TraceEvent, parse_cwm
 
-from .conftest import ROOT
-from .test_cli import swe_env
-from .test_corpus import corpus_containers
+from .helpers import ROOT, corpus_containers
+from .helpers import run_cli as swe_env
 
 SAMPLE_ENV = Environment(pip_packages=["pytest==8.3.5"])
 """The bundled tasks' environment: their env layer is reused."""
