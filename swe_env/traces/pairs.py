@@ -181,7 +181,8 @@ def functions_changed(before: Trace, after: Trace) -> list[FunctionChange]:
 def _traced(sandbox: Sandbox, task: Task, tests: list[str], options: CorpusOptions, folder: str, timeout: float,
             side: Side, notes: list[str], count: Callable[[str], int]) -> tuple[dict[str, str], dict[str, CorpusTrace]]:
     """Run the tests once under the corpus tracer: outcomes, and each test's repository-level record."""
-    run = CorpusRun(argv=[*shlex.split(DEFAULT_SELECT_COMMAND), *tests])
+    # One hash seed for both sides: a set's order (and so its repr) would otherwise differ between the runs.
+    run = CorpusRun(argv=[*shlex.split(DEFAULT_SELECT_COMMAND), *tests], env={"PYTHONHASHSEED": "0"})
     # The sources of the functions a test reaches are recorded whatever `levels` says: they are the records' context.
     traced_options = options.model_copy(update={"levels": "repository"})
     result, _seconds = _run_suite(sandbox, run, traced_options, folder, True, timeout, {}, (0, 1))
