@@ -82,7 +82,8 @@ def test_a_synthesized_task_is_traced_before_and_after_its_bug(synthesized_task,
         # The two executions share a prefix, then differ; the mutated function is among those whose events differ.
         divergence = pair.first_divergence
         assert divergence is not None and divergence.index > 0
-        assert pair.before.events[:divergence.index] == pair.after.events[:divergence.index]
+        prefixes = [side.model_copy(update={"events": side.events[:divergence.index]}) for side in (pair.before, pair.after)]
+        assert pairs.first_divergence(*prefixes) is None and divergence.before != divergence.after
         assert any(change.function.split(".")[-1] == mutated for change in pair.functions_changed), pair.functions_changed
         # Each side carries its own tree's source of what the test reached, in CWM's layout, with tokens counted.
         sources = [{b.source for b in side.context or []} for side in (pair.before, pair.after)]

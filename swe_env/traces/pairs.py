@@ -128,15 +128,17 @@ def _same_run(text: str | None) -> str | None:
 
 
 def _key(event: TraceEvent) -> tuple:
-    """What an event says, without its frame number (frames are numbered per trace) and with objects' addresses in
-    reprs made equal (two runs never place objects alike)."""
-    return (event.event, event.file, event.line, event.function, event.depth, event.source,
+    """What an event says as CWM's layout writes it (kind, function, source line, locals, value), without its frame
+    number (numbered per trace) and line number (a bug that adds or removes lines moves every line below it in its file:
+    not a change in execution), and with objects' addresses in reprs made equal (two runs never place objects alike)."""
+    return (event.event, event.file, event.function, event.depth, event.source,
             tuple(sorted((name, _same_run(value)) for name, value in (event.locals or {}).items())),
             _same_run(event.value), _same_run(event.exception))
 
 
 def first_divergence(before: Trace, after: Trace) -> Divergence | None:
-    """The first event index at which the two traces differ (objects' addresses in reprs aside); None when the same."""
+    """The first event index at which the two traces differ (line numbers and objects' addresses in reprs aside);
+    None when they are the same."""
     for index, (one, two) in enumerate(zip(before.events, after.events)):
         if _key(one) != _key(two):
             return Divergence(index=index, before=one, after=two)
@@ -181,7 +183,8 @@ def functions_changed(before: Trace, after: Trace) -> list[FunctionChange]:
 def _traced(sandbox: Sandbox, task: Task, tests: list[str], options: CorpusOptions, folder: str, timeout: float,
             side: Side, notes: list[str], count: Callable[[str], int]) -> tuple[dict[str, str], dict[str, CorpusTrace]]:
     """Run the tests once under the corpus tracer: outcomes, and each test's repository-level record."""
-    run = CorpusRun(argv=[*shlex.split(DEFAULT_SELECT_COMMAND), *tests])
+    # One hash seed for both sides: a set's order (and so its repr) would otherwise differ between the runs.
+    run = CorpusRun(argv=[*shlex.split(DEFAULT_SELECT_COMMAND), *tests], env={"PYTHONHASHSEED": "0"})
     # The sources of the functions a test reaches are recorded whatever `levels` says: they are the records' context.
     traced_options = options.model_copy(update={"levels": "repository"})
     result, _seconds = _run_suite(sandbox, run, traced_options, folder, True, timeout, {}, (0, 1))
