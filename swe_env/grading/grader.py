@@ -57,7 +57,8 @@ from ..build.repos import cache_dir
 from .protection import GIT as _GIT
 from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
 from ..config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
-from ..errors import GradingStatus, clip, grading_is_infrastructure
+from .. import endings
+from ..errors import GradingStatus, clip
 from ..runtime.disk import DISK_CHECK_SECONDS, DiskWatch
 from ..runtime.sandbox import DEADLINE_GRACE, MAX_DIFF_BYTES, Sandbox, SandboxError
 from ..runtime.streams import Framed, FramedRun
@@ -410,15 +411,15 @@ class Grader:
                 _note(report, started, f"container {box.name} started")
                 try:
                     self._grade_in(box, task, patch, report, started, facts)
-                except SandboxError:
-                    cause = _stopped_by_the_code(box)
-                    if cause is None:  # stopped from outside, or no record says otherwise: ours
+                except SandboxError as exc:
+                    ending = endings.judge("grading", exc, evidence=functools.partial(box.life.evidence, programs=False))
+                    if ending.ours:  # stopped from outside, or no record says otherwise
                         raise
                     # The engine's record says the code under test stopped the container (or its
                     # processes): the model's failure, not an infrastructure one, and nothing it
                     # wrote is believed.
                     report.status = "graded"
-                    report.error = f"the code under test stopped the grader's container: {cause}"
+                    report.error = ending.cause
                     report.report_source, report.test_exit_code = "none", None
                     record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, None, "")
         except SandboxError as exc:
@@ -428,7 +429,7 @@ class Grader:
             report.error = f"{type(exc).__name__}: {exc}"
         if report.status != "graded":
             report.resolved = False
-        report.infrastructure_failure = grading_is_infrastructure(report.status)  # the one rule, errors.GRADING_KINDS
+        report.infrastructure_failure = endings.judge("grading", status=report.status).ours  # errors.GRADING_KINDS
         decided = not report.infrastructure_failure
         if decided and not report.patch_is_empty:
             report.suspicious = suspicion.flags(patch, restored_anyway=set(report.restored).__contains__)
@@ -799,20 +800,6 @@ def _write_facts(key: str, facts: runner_probe.RunnerFacts) -> None:
         temporary.replace(path)  # whole or not at all, for gradings in other processes
     except OSError:
         pass  # a cache that cannot be written only costs the next process one more probe
-
-
-def _stopped_by_the_code(box: Sandbox) -> str | None:
-    """Why the grader's container failed by the doing of the code under test, as the engine's own records
-    show: its main process stopped from inside (`Sandbox.stopped_from_inside`), or processes left stopped
-    by a signal that could not be ended (`Sandbox.stopped_processes`; the host never leaves one so);
-    None when the records do not say so (ours)."""
-    try:
-        if not box.alive():
-            return box.life.stopped_from_inside()
-        stopped = box.stopped_processes()
-    except SandboxError:
-        return None
-    return f"{stopped} of its processes were left stopped by a signal (SIGSTOP)" if stopped else None
 
 
 def _parse(patch: str) -> list[diffs.FilePatch]:

@@ -32,7 +32,8 @@ from ..runtime import engine
 from ..agents import Agent, checked_agent, make_agent
 from ..config import ImagesMode
 from ..env import SWEEnv
-from ..errors import FAILED_ENDINGS, RETRYABLE_ENDINGS, InfrastructureError, classify_exception
+from .. import endings
+from ..errors import FAILED_ENDINGS, RETRYABLE_ENDINGS, InfrastructureError
 from ..build.images import ImageBuilder, image_exists
 from ..data.task import Task
 from ..data.trajectory import Trajectory, TrajectoryWriter, finished_keys
@@ -500,7 +501,7 @@ def _failed(task_id: str, agent: str, model: str | None, episode_index: int | No
     return base.model_copy(update={
         "model": model if model is not None else base.model,
         "episode_index": episode_index,
-        "termination": classify_exception(exc),
+        "termination": endings.judge("outside", exc).name,
         "error": f"{type(exc).__name__}: {exc}",
         "seconds": round(seconds, 3),
     })
