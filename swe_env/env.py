@@ -24,8 +24,9 @@ from .build.images import ImageBuilder
 from .runtime import pool
 from .runtime.pool import WarmPool
 from .runtime.spec import SandboxSpec
-from .errors import Termination, infrastructure_errors
-from .runtime.sandbox import DeadlineExceeded, DiskLimitExceeded, OutputLost, Sandbox, SandboxError
+from . import endings
+from .errors import Termination
+from .runtime.sandbox import Sandbox, SandboxError
 from .spaces import OBSERVATION_MAX_LENGTH, CodeText, render_text  # noqa: F401  (re-exported)
 from .data.task import Limits, Task, load_tasks
 from .data.trajectory import Step, Trajectory, TrajectoryWriter
@@ -187,30 +188,10 @@ class SWEEnv(gym.Env):
                 if final is not None:
                     info["report"] = final.model_dump()
                 self._finish_episode(reason, report=final)
-        except DiskLimitExceeded as exc:
-            # The agent filled the disk: its episode ends (no grading of a tree that large), not an infra fault.
-            truncated, terminated, reward = True, False, 0.0
-            self._end_with_error(record, info, "disk_limit", f"The episode was ended: {exc}.", exc)
-        except infrastructure_errors() as exc:
-            truncated, terminated, reward = True, False, 0.0
-            ending = self._agents_doing(exc)
-            if ending is not None:
-                # The engine's record says something in the container stopped it, or that the agent
-                # changed the system programs that then failed: the agent's doing.
-                termination, cause = ending
-                report = GradingReport(task_id=episode.task.id, status="graded", error=cause)
-                reward = report.reward = compute_reward(report, self.config.reward_mode, None, episode.task.gold_patch)
-                info["report"] = report.model_dump()
-                record.observation, record.error, info["error"] = f"The episode was ended: {report.error}.", True, report.error
-                self._finish_episode(termination, report=report, error=report.error)
-            else:
-                # The container died or the engine failed: not the agent's fault, and the episode cannot go on.
-                self._end_with_error(record, info, "sandbox_died",
-                                     f"The sandbox failed and the episode cannot continue: {exc}", exc)
-        except Exception as exc:  # noqa: BLE001 - step never raises; a bug of ours is labelled, not blamed on the agent
-            truncated, terminated, reward = True, False, 0.0
-            self._end_with_error(record, info, "internal_error",
-                                 f"The environment failed and the episode cannot continue: {type(exc).__name__}: {exc}", exc)
+        except Exception as exc:  # noqa: BLE001 - step never raises: the judge says how the episode ends and whose it is
+            truncated, terminated = True, False
+            reward = self._end_with(episode, record, info, exc, endings.judge(
+                "step", exc, evidence=episode.sandbox.life.evidence))
         record.env_seconds = round(time.monotonic() - started, 4)
         episode.trajectory.steps.append(record)
         if self._done:
@@ -277,41 +258,21 @@ class SWEEnv(gym.Env):
             return "time_limit"
         return None
 
-    def _agents_doing(self, exc: BaseException) -> tuple[Termination, str] | None:
-        """When the engine's own records show that the agent caused the failure `exc` ended a step
-        with: how the episode ends and why; None when they do not (the failure is ours).
-
-        A process the host ran did not end by its deadline although the engine answered
-        (`DeadlineExceeded`: the agent's processes stopped it, e.g. `kill -STOP -1` in a loop, or held
-        its output open). Processes the engine lists as stopped by a signal (`Sandbox.stopped_processes`:
-        we never leave one so). A container that stopped: its event log (`Sandbox.stopped_from_inside`).
-        A container still running whose programs failed: its list of changes, when the agent changed a
-        program or library the host runs in it (`Sandbox.altered_programs`), e.g. replaced /bin/bash."""
-        sandbox = self.sandbox
-        if sandbox is None or isinstance(exc, OutputLost):
-            return None
-        if isinstance(exc, DeadlineExceeded):
-            return "sandbox_killed", f"the agent's processes stopped the environment's own work: {exc}"
-        try:
-            if not sandbox.alive():
-                cause = sandbox.life.stopped_from_inside()
-                return ("sandbox_killed", f"the agent's commands stopped the container: {cause}") if cause else None
-            stopped = sandbox.stopped_processes()
-            if stopped:
-                return ("sandbox_killed", f"the agent's commands stopped the container's processes ({stopped} of them "
-                                          f"stopped by a signal, as the engine lists them): {str(exc)[:300]}")
-            altered = sandbox.life.altered_programs()
-        except infrastructure_errors():
-            return None  # the engine cannot tell: ours
-        if not altered:
-            return None
-        return ("sandbox_broken", f"the environment's programs failed after the agent changed them "
-                                  f"({', '.join(altered[:5])}): {str(exc)[:300]}")
-
-    def _end_with_error(self, record: Step, info: dict, reason: Termination, observation: str, exc: BaseException) -> None:
-        record.observation, record.error = observation, True
+    def _end_with(self, episode: _Episode, record: Step, info: dict, exc: Exception, ending: endings.Ending) -> float:
+        """End the episode as `endings.judge` found (the reward: 0, or the unresolved one when the agent's
+        commands broke its own container: a graded report says so, nothing in the container believed)."""
+        record.error = True
+        if ending.scored:
+            report = GradingReport(task_id=episode.task.id, status="graded", error=ending.cause)
+            report.reward = compute_reward(report, self.config.reward_mode, None, episode.task.gold_patch)
+            info["report"], info["error"] = report.model_dump(), ending.cause
+            record.observation = f"The episode was ended: {ending.cause}."
+            self._finish_episode(ending.name, report=report, error=ending.cause)  # type: ignore[arg-type]
+            return report.reward
+        record.observation = _ENDED.get(ending.name, _ENDED["sandbox_died"]).format(ending.cause)
         info["error"] = str(exc)
-        self._finish_episode(reason, error=str(exc))
+        self._finish_episode(ending.name, error=str(exc))  # type: ignore[arg-type]
+        return 0.0
 
     def _grade(self, episode: _Episode, patch: str | None = None) -> GradingReport:
         """Grade the working tree's diff, or `patch` when the agent submitted one (`submit(patch=...)`)."""
@@ -322,8 +283,8 @@ class SWEEnv(gym.Env):
         try:
             diff = sandbox.diff(task.base_commit)
         except SandboxError as exc:
-            if isinstance(exc, OutputLost) or not (isinstance(exc, DeadlineExceeded) or sandbox.alive()):
-                raise
+            if endings.judge("diff", exc, evidence=lambda: endings.Evidence(alive=sandbox.alive())).ours:
+                raise  # the step's judge looks at the container's records
             # The container is fine (or the engine answered but the diff did not end: the agent's
             # processes stopped it) but git is not (the agent removed or broke .git, wrote into the
             # diff's output, stopped it): its work cannot be read, the agent's doing, not ours.
@@ -364,6 +325,14 @@ def unknown_task_message(task_id: Any, known: Any, listed: int = 20) -> str:
     names = sorted(known)
     shown = ", ".join(names[:listed]) + (f", ... ({len(names) - listed} more)" if len(names) > listed else "")
     return f"unknown task_id {task_id!r}; known: {shown}"
+
+
+_ENDED = {
+    "disk_limit": "The episode was ended: {}.",
+    "sandbox_died": "The sandbox failed and the episode cannot continue: {}",
+    "internal_error": "The environment failed and the episode cannot continue: {}",
+}
+"""What the agent reads when its episode ends by `endings.judge` without a report (the cause filled in)."""
 
 
 def _render(result: tools.ToolResult) -> str:

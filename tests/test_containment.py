@@ -49,9 +49,11 @@ def test_disk_filler_ends_the_episode_with_a_clear_reason(task, image):
     env = SWEEnv(tasks=[tight])
     try:
         env.reset(options={"task_id": task.id})
-        env.step({"tool": "bash", "command": "head -c 80000000 /dev/zero > /tmp/fill"})
-        for _ in range(12):
-            observation, reward, terminated, truncated, info = env.step({"tool": "bash", "command": "true"})
+        # The check runs after a command that took over a second (on a loaded machine, the fill itself)
+        # or every few steps: the episode ends at whichever step that is.
+        commands = ["head -c 80000000 /dev/zero > /tmp/fill", *["true"] * 12]
+        for command in commands:
+            observation, reward, terminated, truncated, info = env.step({"tool": "bash", "command": command})
             if truncated:
                 break
         assert truncated and not terminated and reward == 0.0

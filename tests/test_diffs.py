@@ -113,3 +113,23 @@ def test_every_path_git_reads_in_a_patch_is_one_we_read(tmp_path, name):
                           capture_output=True, check=True).stdout.decode().split("\0")
     git_paths = {entry.split("\t", 2)[2] for entry in read if entry.count("\t") == 2 and entry.split("\t", 2)[2]}
     assert git_paths and git_paths <= set(diffs.touched_paths(GIT_READS[name]))
+
+
+def test_a_patch_is_read_once_and_shared():
+    from swe_env.grading import suspicion
+    from swe_env.grading.grader import patch_similarity
+
+    text = ("diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/conftest.py\n"
+            "@@ -0,0 +1,2 @@\n+import os\n+os._exit(0)\n")
+    patch = diffs.Patch.read(text)
+    assert diffs.Patch.read(patch) is patch and patch.error is None
+    assert patch.paths == diffs.touched_paths(text) == ["conftest.py"] and patch.created == ["conftest.py"]
+    assert suspicion.flags(patch) == suspicion.flags(text) != []
+    assert patch_similarity(patch, text) == patch_similarity(text, text) == 1.0
+    calls = []
+    assert patch.derived("x", lambda read: calls.append(1) or len(read.files)) == 1
+    assert patch.derived("x", lambda read: calls.append(1) or 0) == 1 and calls == [1]  # computed once
+    broken = diffs.Patch.read("@@ -1 +1 @@\n")
+    assert broken.files == [] and broken.paths == [] and suspicion.flags(broken) == []
+    unreadable = diffs.Patch.read("--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n?odd\n")
+    assert unreadable.error and unreadable.files == []

@@ -7,7 +7,11 @@ hidden tests go in, and the oracle agent to replay a gold patch as edits.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
@@ -41,6 +45,45 @@ class FilePatch:
 
 class DiffError(ValueError):
     """The text is not a unified diff this module can read."""
+
+
+class Patch:
+    """A patch read once (`Patch.read`): its text and its files, and what the grader, protection, suspicion and
+    similarity derive from it, each derived once (`derived`). A text that cannot be read has no files
+    (`error` says why): the grader refuses it by applying it, and nothing derived from it flags or names a path."""
+
+    def __init__(self, text: str, files: list[FilePatch], error: str | None = None):
+        self.text, self.files, self.error = text, files, error
+        self._derived: dict[str, Any] = {}
+
+    @classmethod
+    def read(cls, text: str | Patch | None) -> Patch:
+        """`text` parsed (a `Patch` is returned as it is, so a caller may hand either)."""
+        if isinstance(text, Patch):
+            return text
+        text = text or ""
+        if not text.strip():
+            return cls(text, [])
+        try:
+            return cls(text, parse(text))
+        except DiffError as exc:
+            return cls(text, [], str(exc))
+
+    @property
+    def paths(self) -> list[str]:
+        """Every path the patch reads or writes (old and new names), in order, without duplicates."""
+        return self.derived("paths", lambda patch: _touched(patch.files))
+
+    @property
+    def created(self) -> list[str]:
+        """The files the patch creates."""
+        return [file.new_path for file in self.files if file.old_path is None and file.new_path]
+
+    def derived(self, name: str, compute: Callable[[Patch], T]) -> T:
+        """`compute(self)`, computed on first use and kept (a reader's own view of the patch, e.g. similarity's)."""
+        if name not in self._derived:
+            self._derived[name] = compute(self)
+        return self._derived[name]
 
 
 def parse(diff: str) -> list[FilePatch]:
@@ -128,8 +171,12 @@ def _lines(diff: str):
 
 def touched_paths(diff: str) -> list[str]:
     """Every path a diff reads or writes (old and new names), in order, without duplicates."""
+    return _touched(parse(diff))
+
+
+def _touched(files: list[FilePatch]) -> list[str]:
     seen: dict[str, None] = {}
-    for patch in parse(diff):
+    for patch in files:
         for path in (patch.old_path, patch.new_path):
             if path:
                 seen.setdefault(path, None)

@@ -57,7 +57,8 @@ from ..build.repos import cache_dir
 from .protection import GIT as _GIT
 from .protection import matches, pytest_section_changed  # noqa: F401 - public here too, as before
 from ..config import RewardMode  # noqa: F401 - defined with the env's options, imported from here too
-from ..errors import GradingStatus, clip, grading_is_infrastructure
+from .. import endings
+from ..errors import GradingStatus, clip
 from ..runtime.disk import DISK_CHECK_SECONDS, DiskWatch
 from ..runtime.sandbox import DEADLINE_GRACE, MAX_DIFF_BYTES, Sandbox, SandboxError
 from ..runtime.streams import Framed, FramedRun
@@ -215,7 +216,7 @@ def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass
     )
 
 
-def compute_reward(report: GradingReport, mode: RewardMode, patch: str | None = None,
+def compute_reward(report: GradingReport, mode: RewardMode, patch: str | diffs.Patch | None = None,
                    gold_patch: str | None = None) -> float:
     """Reward for RL from a report (and, for the similarity modes, the agent's and the gold patch).
 
@@ -257,7 +258,7 @@ SIMILARITY_BUDGET = 30_000_000
 """Element comparisons one sequence match may make (1-3 s of pure Python) before a cheaper measure is used instead."""
 
 
-def patch_similarity(patch: str | None, gold_patch: str | None) -> float:
+def patch_similarity(patch: str | diffs.Patch | None, gold_patch: str | None) -> float:
     """How close a patch is to the gold patch, in [0, 1]: SWE-RL's per-file sequence-match ratio.
 
     Both patches are split per file (git or plain unified diffs); a file's change is its hunks
@@ -277,7 +278,9 @@ def patch_similarity(patch: str | None, gold_patch: str | None) -> float:
     character ratio. The budget counts comparisons, not time, so the reward of a patch pair
     never depends on the machine's load.
     """
-    agent, gold = _file_changes(patch or ""), _file_changes(gold_patch or "")
+    agent = patch.derived("similarity", lambda read: _file_changes(read.text)) if isinstance(patch, diffs.Patch) \
+        else _file_changes(patch or "")
+    gold = _file_changes(gold_patch or "")
     paths = agent.keys() | gold.keys()
     if not paths:
         return 0.0
@@ -399,8 +402,9 @@ class Grader:
         report.seconds = round(time.monotonic() - started, 3)
         return bound_report(report)
 
-    def _grade(self, task: Task, patch: str, image: str | None, started: float) -> GradingReport:
-        report = GradingReport(task_id=task.id, status="graded", patch_is_empty=not patch.strip())
+    def _grade(self, task: Task, text: str, image: str | None, started: float) -> GradingReport:
+        patch = diffs.Patch.read(text)  # read once: applying, restoring, suspicion and similarity share it
+        report = GradingReport(task_id=task.id, status="graded", patch_is_empty=not text.strip())
         try:
             image = image or self.builder.ensure(task)
             _note(report, started, f"image {image}")
@@ -410,15 +414,15 @@ class Grader:
                 _note(report, started, f"container {box.name} started")
                 try:
                     self._grade_in(box, task, patch, report, started, facts)
-                except SandboxError:
-                    cause = _stopped_by_the_code(box)
-                    if cause is None:  # stopped from outside, or no record says otherwise: ours
+                except SandboxError as exc:
+                    ending = endings.judge("grading", exc, evidence=functools.partial(box.life.evidence, programs=False))
+                    if ending.ours:  # stopped from outside, or no record says otherwise
                         raise
                     # The engine's record says the code under test stopped the container (or its
                     # processes): the model's failure, not an infrastructure one, and nothing it
                     # wrote is believed.
                     report.status = "graded"
-                    report.error = f"the code under test stopped the grader's container: {cause}"
+                    report.error = ending.cause
                     report.report_source, report.test_exit_code = "none", None
                     record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, None, "")
         except SandboxError as exc:
@@ -428,7 +432,7 @@ class Grader:
             report.error = f"{type(exc).__name__}: {exc}"
         if report.status != "graded":
             report.resolved = False
-        report.infrastructure_failure = grading_is_infrastructure(report.status)  # the one rule, errors.GRADING_KINDS
+        report.infrastructure_failure = endings.judge("grading", status=report.status).ours  # errors.GRADING_KINDS
         decided = not report.infrastructure_failure
         if decided and not report.patch_is_empty:
             report.suspicious = suspicion.flags(patch, restored_anyway=set(report.restored).__contains__)
@@ -441,7 +445,7 @@ class Grader:
         _note(report, started, f"status {report.status}, resolved {report.resolved}" + (f": {report.error}" if report.error else ""))
         return report
 
-    def _grade_in(self, box: Sandbox, task: Task, patch: str, report: GradingReport, started: float,
+    def _grade_in(self, box: Sandbox, task: Task, patch: diffs.Patch, report: GradingReport, started: float,
                   facts: runner_probe.RunnerFacts = runner_probe.RunnerFacts()) -> None:
         """Apply the patch; restore protected files and apply the test patch; run the tests; read the results.
 
@@ -460,7 +464,7 @@ class Grader:
             report.patch_applied, report.patch_method = True, method
             note(f"patch applied with {method}")
 
-        plan, in_base = self._restore_plan(box, task, runner, [*_paths_of(patch), *written], facts)
+        plan, in_base = self._restore_plan(box, task, runner, [*patch.paths, *written], facts)
         report.restored = plan.reported
         test_patch_error = self._restore_and_apply_test_patch(box, task, plan.script, workspace)
         if test_patch_error:
@@ -471,7 +475,7 @@ class Grader:
         note("test patch applied" if task.tests.test_patch.strip() else "no test patch")
 
         key = seal.new_key()
-        patched = sorted(set([*_paths_of(patch), *written]) - set(report.restored))
+        patched = sorted(set([*patch.paths, *written]) - set(report.restored))
         run, elapsed, watch = self._run_tests(box, task, runner, workspace, key, patched)
         report.test_run_seconds = round(elapsed, 3)
         timeout = task.limits.grading_timeout
@@ -533,13 +537,13 @@ class Grader:
         report.log_tail = report.output[-4000:]
         record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, None, "")
 
-    def _apply_patch(self, box: Sandbox, patch: str, workspace: str) -> tuple[str | None, str, list[str]]:
+    def _apply_patch(self, box: Sandbox, patch: diffs.Patch, workspace: str) -> tuple[str | None, str, list[str]]:
         """Write the patch into the workspace and apply it (`_apply`'s answer), unless it is refused: (None, why, [])."""
         patch_path = f"{workspace}/model.patch"
-        box.write_file(patch_path, patch.encode("utf-8", errors="surrogateescape"))
+        box.write_file(patch_path, patch.text.encode("utf-8", errors="surrogateescape"))
         # What the patch changes is git's reading of it; ours must cover it, or the restore step
         # could miss a file git writes (ours also names a rename's old path, which git's list leaves out).
-        ours = _paths_of(patch)
+        ours = patch.paths
         git_paths = self._paths_git_reads(box, patch_path)
         if git_paths is not None and set(git_paths) - set(ours):
             return None, ("git and swe-env read this patch differently (git: "
@@ -642,9 +646,9 @@ class Grader:
             index += 1
         return [path for path in dict.fromkeys(paths) if path]
 
-    def _apply(self, box: Sandbox, patch_path: str, patch: str, workspace: str) -> tuple[str | None, str, list[str]]:
+    def _apply(self, box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) -> tuple[str | None, str, list[str]]:
         """Apply with the first method that works: (its name, "", files it wrote) or (None, why, [])."""
-        created = [p.new_path for p in _parse(patch) if p.old_path is None and p.new_path]
+        created = patch.created
         reset = f"{_GIT} reset --hard -q && {_GIT} clean -fdq"
         if created:  # files a failed try created may be ignored by git, which `clean` leaves alone
             reset += " && rm -rf -- " + " ".join(map(shlex.quote, created))
@@ -799,27 +803,6 @@ def _write_facts(key: str, facts: runner_probe.RunnerFacts) -> None:
         temporary.replace(path)  # whole or not at all, for gradings in other processes
     except OSError:
         pass  # a cache that cannot be written only costs the next process one more probe
-
-
-def _stopped_by_the_code(box: Sandbox) -> str | None:
-    """Why the grader's container failed by the doing of the code under test, as the engine's own records
-    show: its main process stopped from inside (`Sandbox.stopped_from_inside`), or processes left stopped
-    by a signal that could not be ended (`Sandbox.stopped_processes`; the host never leaves one so);
-    None when the records do not say so (ours)."""
-    try:
-        if not box.alive():
-            return box.life.stopped_from_inside()
-        stopped = box.stopped_processes()
-    except SandboxError:
-        return None
-    return f"{stopped} of its processes were left stopped by a signal (SIGSTOP)" if stopped else None
-
-
-def _parse(patch: str) -> list[diffs.FilePatch]:
-    try:
-        return diffs.parse(patch) if patch.strip() else []
-    except diffs.DiffError:
-        return []
 
 
 def _paths_of(patch: str) -> list[str]:

@@ -54,19 +54,15 @@ MAX_FLAGS = 200
 made about 15 GiB of flag strings (and seconds of regex work per megabyte): past a few, more say nothing new."""
 
 
-def flags(patch: str, restored_anyway: Callable[[str], bool] = lambda _path: False) -> list[str]:
+def flags(patch: str | diffs.Patch, restored_anyway: Callable[[str], bool] = lambda _path: False) -> list[str]:
     """Every reason to suspect `patch`, as `path:line: why: the line` (or `path: why` for a whole file).
 
     `restored_anyway(path)` says which paths the grader puts back to base_commit before the
     tests run (their content never reaches the run, so they are not looked at). A patch that
     cannot be parsed yields no flags: the grader refuses it on its own.
     """
-    try:
-        files = diffs.parse(patch)
-    except diffs.DiffError:
-        return []
     found: list[str] = []
-    for file in files:
+    for file in diffs.Patch.read(patch).files:  # a patch given as text is read here; the grader's once
         path = file.new_path
         if not path:
             continue

@@ -33,7 +33,8 @@ import requests
 from . import ray_jobs
 from .ray_jobs import RAY_RETRIES, Backend
 from ..build import store
-from ..errors import INFRASTRUCTURE_STATUSES
+from .. import endings
+from ..errors import GRADING_KINDS
 from ..runtime import engine
 from ..grading.grader import Grader, GradingReport
 from ..data.swebench import Prediction, Recipe, load_dataset, load_predictions
@@ -45,7 +46,7 @@ START_TEST_OUTPUT = ">>>>> Start Test Output"
 END_TEST_OUTPUT = ">>>>> End Test Output"
 TEST_EXIT_CODE = ">>>>> Test Exit Code"
 """SWE-bench's markers in `test_output.txt` (its harness constants of the same names)."""
-INFRA_STATUSES = tuple(sorted(INFRASTRUCTURE_STATUSES))
+INFRA_STATUSES = tuple(sorted(status for status in GRADING_KINDS if endings.judge("grading", status=status).ours))
 """Grader statuses that say the environment broke, not the patch: SWE-bench's `infra_failure_ids`. The
 grader's own rule (`errors.GRADING_KINDS`), so a report's `infrastructure_failure` and this list agree."""
 VERDICT_STATUSES = ("graded", "timeout")

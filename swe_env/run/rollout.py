@@ -31,7 +31,8 @@ from . import ray_jobs
 from .ray_jobs import RAY_RETRIES, Backend
 from ..agents import Agent, checked_agent, make_agent
 from ..env import SWEEnv
-from ..errors import FAILED_ENDINGS, classify_exception
+from .. import endings
+from ..errors import FAILED_ENDINGS
 from ..data.task import Task
 from ..data.trajectory import Trajectory, TrajectoryWriter, finished_keys
 
@@ -325,7 +326,7 @@ def _failed(task_id: str, agent: str, model: str | None, episode_index: int | No
     return base.model_copy(update={
         "model": model if model is not None else base.model,
         "episode_index": episode_index,
-        "termination": classify_exception(exc),
+        "termination": endings.judge("outside", exc).name,
         "error": f"{type(exc).__name__}: {exc}",
         "seconds": round(seconds, 3),
     })

@@ -5,6 +5,11 @@ survive between commands, and a command costs one socket round trip instead of a
 `docker exec`. Each command is sent to `eval` as one ANSI-C quoted word (a syntax error
 cannot eat the rest of the protocol, and decoding it needs no fork), with stdin at
 /dev/null, and its end is found by a marker carrying a fresh random token and the exit code.
+
+Why one module of this size (over 400 lines): the session's protocol (the marker, the socket's
+frames, the bounded reads) and its recovery (a timeout, a dead or stuck shell, the fork bomb's way
+out through the owner's `reset_container`) read and change the same socket and state; split apart,
+each half would need the other's internals. The output's framing for one-off processes is in `streams`.
 """
 
 from __future__ import annotations

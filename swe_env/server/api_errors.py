@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import is_infrastructure
+from .. import endings
 
 
 class ApiError(Exception):
@@ -31,7 +31,7 @@ def as_api_error(exc: BaseException) -> ApiError:
         return ApiError(422, "invalid_request", validation_text(exc))
     if isinstance(exc, ValueError):
         return ApiError(422, "invalid_request", str(exc))
-    if is_infrastructure(exc):
+    if endings.judge("outside", exc).ours:
         return ApiError(503, "infrastructure", f"infrastructure failure ({type(exc).__name__}): {exc}")
     return ApiError(500, "internal", f"internal error ({type(exc).__name__}): {exc}")
 
