@@ -187,7 +187,7 @@ def _install():
         depth = 0
         while frame is not None and depth < 200:
             filename = frame.f_code.co_filename
-            if _type(filename) is not _str or is_patched(filename):
+            if _type(filename) is not _str or code_patched(frame.f_code):
                 return frame
             if not (_startswith(filename, stdlib) or _startswith(filename, "<frozen")):
                 return frame
@@ -198,7 +198,7 @@ def _install():
     def patched_on_stack(frame):
         depth = 0
         while frame is not None and depth < 2000:
-            if is_patched(frame.f_code.co_filename):
+            if code_patched(frame.f_code):
                 return frame
             frame = frame.f_back
             depth += 1
@@ -224,7 +224,7 @@ def _install():
     except ImportError:
         emit(b"flag", _encode(hexs("the grader's integrity checks (swe_env_integrity) could not be loaded")))
         return None
-    (tainted, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
+    (tainted, code_patched, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
      integrity_changed, monkeypatched, reading) = swe_env_integrity.make(stdlib, is_patched, flag)
     sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
     del swe_env_integrity
@@ -297,7 +297,7 @@ def _install():
                     return
                 skip_stdlib = True
         frame = charged(_getframe(2), skip_stdlib)
-        if frame is not None and is_patched(frame.f_code.co_filename):
+        if frame is not None and code_patched(frame.f_code):
             flag("code the patch changed " + why, frame)
 
     def on_ours(event, args, caller):

@@ -25,9 +25,15 @@ It decides three things the hook then writes as records:
   that exception is recorded as the exception says and flagged (`reading`).
 """
 
+class _Probe(object):
+    def method(self):
+        pass
+
+
 def make(stdlib, is_patched, flag_text):
     """The checks; `stdlib` is the standard library's folder ("/.../lib/python3.X/"), `is_patched`
     the hook's own test of a file name, `flag_text(why, frame)` writes a flag."""
+    import __future__
     import builtins
     import dis
     import os
@@ -44,6 +50,7 @@ def make(stdlib, is_patched, flag_text):
     _module_type = _type(os)
     _module_dict = _module_type.__dict__["__dict__"].__get__
     _function_type = _type(make)
+    _method_type = _type(_Probe().method)
     _startswith, _endswith = str.startswith, str.endswith
     _stat, _open, _read = os.stat, os.open, os.read
     _close = os.close
@@ -56,7 +63,11 @@ def make(stdlib, is_patched, flag_text):
                     or name in ("isinstance", "issubclass", "type", "hasattr", "getattr", "callable", "super",
                                 "object", "bool", "id", "len", "iter", "next"))
 
-    compiled = _set()  # file names code of the patch's compiled code under
+    compiled = _set()  # file names (real paths) code of the patch's compiled code under
+    pseudo = {}  # pseudo file name ("<string>") -> {(co_name, co_firstlineno, co_code)} of code the patch compiled under it
+    pseudo_whole = _set()  # pseudo names under which the patch compiled what could not be read again
+    budget = [64 << 20]  # source bytes the hook compiles again, at most
+    annotations_flag = _getattr(_getattr(__future__, "annotations", None), "compiler_flag", 0)
     fresh = {}  # file name -> tainted?, for files the run has not written to since
     state = {"outcomes": None, "machinery": {}, "spawned": False}
     modules = []  # (module, {name: value}, binding rules) of the test modules, as collected
@@ -71,7 +82,7 @@ def make(stdlib, is_patched, flag_text):
         if absolute in compiled:
             return True
         if _startswith(absolute, "<"):
-            return not _startswith(absolute, "<frozen")
+            return False  # shared by everyone's generated code (namedtuple, dataclasses, `python -c`): see code_patched
         found = fresh.get(absolute)
         if found is not None:
             return found
@@ -89,6 +100,46 @@ def make(stdlib, is_patched, flag_text):
         if found or not state["spawned"]:  # after a child process started, any file may change at any time
             fresh[absolute] = found
         return found
+
+    def code_patched(code):
+        """Whether this code object is the patch's: from a file that `is_patched`, or compiled by the patch's
+        code under a pseudo file name (told apart from others' code of that name, `python -c`'s or
+        namedtuple's, by its name, first line and bytecode)."""
+        filename = code.co_filename
+        if is_patched(filename):
+            return True
+        if _type(filename) is _str and filename in pseudo:
+            if filename in pseudo_whole:
+                return True
+            return (code.co_name, code.co_firstlineno, code.co_code) in pseudo[filename]
+        return False
+
+    def remember_pseudo(source, name):
+        marks = pseudo.get(name)
+        if marks is None:
+            marks = pseudo[name] = _set()
+        if _type(source) not in (_str, _bytes) or _len(source) > budget[0]:
+            pseudo_whole.add(name)
+            return
+        budget[0] -= 4 * _len(source)
+        for mode in ("exec", "eval", "single"):
+            compiled_any = False
+            # The caller's flags and optimisation level are not in the event: every combination that changes bytecode.
+            for flags in (0, annotations_flag):
+                for optimize in (0, 2):
+                    try:
+                        top = _compile(source, name, mode, flags, True, optimize)
+                    except Exception:
+                        continue
+                    compiled_any = True
+                    todo = [top]
+                    while todo:
+                        code = todo.pop()
+                        marks.add((code.co_name, code.co_firstlineno, code.co_code))
+                        todo.extend(const for const in code.co_consts if _type(const) is _type(top))
+            if compiled_any:
+                return
+        pseudo_whole.add(name)
 
     def in_stdlib(filename):
         if not ((_startswith(filename, stdlib) and "-packages/" not in filename) or _startswith(filename, "<frozen")):
@@ -137,7 +188,7 @@ def make(stdlib, is_patched, flag_text):
 
     def by_patch(frame):
         frame = outside_stdlib(frame)
-        return frame if frame is not None and is_patched(frame.f_code.co_filename) else None
+        return frame if frame is not None and code_patched(frame.f_code) else None
 
     spawns = ("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork", "os.forkpty",
               "pty.spawn")
@@ -162,9 +213,15 @@ def make(stdlib, is_patched, flag_text):
         if event == "compile":
             if _len(args) < 2 or _type(args[1]) is not _str:
                 return
+            if _startswith(caller.f_code.co_filename, "<frozen importlib"):
+                return  # an import compiling a module's own source file: that file's state decides
             if by_patch(caller) is not None:
                 name = args[1]
-                compiled.add(name if _startswith(name, "/") or _startswith(name, "<") else _getcwd() + "/" + name)
+                if _startswith(name, "<"):
+                    remember_pseudo(args[0], name)
+                else:
+                    compiled.add(name if _startswith(name, "/") else _getcwd() + "/" + name)
+                    fresh.pop(name, None)
             return
         if event == "marshal.loads" or event == "marshal.load":
             code = caller.f_code
@@ -343,6 +400,10 @@ def make(stdlib, is_patched, flag_text):
                 return name
         return None
 
+    def function_of(obj):
+        """A test's function: a method's function (pytest binds a class's tests to a new instance per test)."""
+        return obj.__func__ if _type(obj) is _method_type else obj
+
     def markers_of(chain):
         return _tuple(_tuple(_getattr(node, "own_markers", ()) or ()) for node in chain)
 
@@ -364,7 +425,7 @@ def make(stdlib, is_patched, flag_text):
             while node is not None and _len(chain) < 50:
                 chain.append(node)
                 node = _getattr(node, "parent", None)
-            obj = node_dict.get("_obj", node_dict.get("obj"))
+            obj = function_of(node_dict.get("_obj", node_dict.get("obj")))
             items.append((item, node_dict, obj, closure_of(obj), markers_of(chain), chain))
             functions[_id(item)] = (item, obj)
             if problem is None:
@@ -394,7 +455,7 @@ def make(stdlib, is_patched, flag_text):
         depth = 0
         while _type(obj) is _function_type and depth < 20:
             filename = obj.__code__.co_filename
-            if is_patched(filename):
+            if code_patched(obj.__code__):
                 return "the test function of " + _str(_getattr(item, "nodeid", "?")) + " is code the patch changed (" + (
                     filename if _type(filename) is _str else "?") + ")"
             obj = (obj.__dict__ or {}).get("__wrapped__")
@@ -429,7 +490,8 @@ def make(stdlib, is_patched, flag_text):
                 return name_of(module) + "." + found
         for item, node_dict, obj, contents, markers, chain in items:
             nodeid = _str(_getattr(item, "nodeid", "?"))
-            if node_dict.get("_obj", node_dict.get("obj")) is not obj:
+            now = function_of(node_dict.get("_obj", node_dict.get("obj")))
+            if obj is not None and now is not None and now is not obj:  # None: unittest's items drop it at teardown
                 return "the test function of " + nodeid
             if contents and not same(closure_of(obj), contents):
                 return "the test function's closure of " + nodeid
@@ -480,7 +542,9 @@ def make(stdlib, is_patched, flag_text):
             while tb is not None and depth < 10000:
                 last, tb = tb, tb.tb_next
                 depth += 1
-            if last is not None and last.tb_frame.f_code is xfail_code:
+            code = last.tb_frame.f_code if last is not None else None
+            if code is not None and (code is xfail_code or (
+                    xfail_code is None and _endswith(_str(code.co_filename), "_pytest/outcomes.py"))):
                 return "xfail", name
             return "forged", name + " raised by other code than pytest.xfail()"
         if skipped in classes or (skip_test is not None and skip_test in classes):
@@ -501,9 +565,10 @@ def make(stdlib, is_patched, flag_text):
         when = _getattr(call, "when", None)
         failing = "failed" if when == "call" else "error"
         held = functions.get(_id(item))
-        if held is not None and held[0] is item:
+        if held is not None and held[0] is item and held[1] is not None:
             node_dict = _getattr(item, "__dict__", None) or {}
-            if node_dict.get("_obj", node_dict.get("obj")) is not held[1]:
+            now = function_of(node_dict.get("_obj", node_dict.get("obj")))
+            if now is not None and now is not held[1]:
                 return failing, "the test function was replaced after collection"
         kind, what = kind_of(_getattr(call, "excinfo", None))
         if kind == "forged" or (kind == "fail" and status in passing + ("skipped",)
@@ -523,5 +588,5 @@ def make(stdlib, is_patched, flag_text):
             return False
         return False
 
-    return tainted, frame_receiver, on_event, outcomes, machinery, collected, changed, monkeypatched, reading
+    return tainted, code_patched, frame_receiver, on_event, outcomes, machinery, collected, changed, monkeypatched, reading
 

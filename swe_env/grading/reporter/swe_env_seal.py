@@ -38,9 +38,11 @@ if _audit is not None:
     # pytest's outcome exceptions and xfail()'s code as they are before conftest files and collection:
     # the hook reads each phase's outcome from the exception pytest caught with these.
     import unittest as _unittest
+    # `xfail` is a function, or (pytest 8.2+) an object whose `__call__` raises.
+    _xfail_code = getattr(pytest.xfail, "__code__", None) or getattr(
+        getattr(type(pytest.xfail), "__call__", None), "__code__", None)
     _audit("swe_env.outcomes", (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception,
-                                pytest.exit.Exception, getattr(pytest.xfail, "__code__", None),
-                                getattr(_unittest, "SkipTest", None)))
+                                pytest.exit.Exception, _xfail_code, getattr(_unittest, "SkipTest", None)))
 
 
 # Every name a hook uses is bound as a default argument when the module is imported (pluggy
