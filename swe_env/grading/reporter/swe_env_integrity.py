@@ -50,11 +50,12 @@ def make(stdlib, is_patched, flag_text):
     _module_type = _type(os)
     _module_dict = _module_type.__dict__["__dict__"].__get__
     _function_type = _type(make)
+    _code_type = _type(make.__code__)
     _method_type = _type(_Probe().method)
     _startswith, _endswith = str.startswith, str.endswith
     _stat, _open, _read = os.stat, os.open, os.read
     _close = os.close
-    start_ns = time.time_ns() if hasattr(time, "time_ns") else int(time.time() * 1e9)
+    _now = time.time_ns if hasattr(time, "time_ns") else (lambda _time=time.time, _i=int: _i(_time() * 1e9))
     builtins_dict = _module_dict(builtins)
     # The builtins an outcome depends on (pytest's own decisions and the tests' `raises`, `isinstance`):
     # every exception class, and the functions that classify objects.
@@ -68,8 +69,10 @@ def make(stdlib, is_patched, flag_text):
     pseudo_whole = _set()  # pseudo names under which the patch compiled what could not be read again
     budget = [64 << 20]  # source bytes the hook compiles again, at most
     annotations_flag = _getattr(_getattr(__future__, "annotations", None), "compiler_flag", 0)
-    fresh = {}  # file name -> tainted?, for files the run has not written to since
-    state = {"outcomes": None, "machinery": {}, "spawned": False}
+    fresh = {}  # file name -> missing or changed since the patch's code started a process?
+    written = _set()  # files the patch's code wrote, renamed, linked or copied to
+    written_folders = []  # folders the patch's code moved, copied or unpacked into (with a trailing "/")
+    state = {"outcomes": None, "machinery": {}, "since": None}
     modules = []  # (module, {name: value}, binding rules) of the test modules, as collected
     items = []  # (item, its __dict__, obj, closure contents, markers, node chain) as collected
     functions = {}  # id(item) -> (item, its test function as collected)
@@ -83,21 +86,30 @@ def make(stdlib, is_patched, flag_text):
             return True
         if _startswith(absolute, "<"):
             return False  # shared by everyone's generated code (namedtuple, dataclasses, `python -c`): see code_patched
+        if absolute in written:
+            return True
+        for folder in written_folders:
+            if _startswith(absolute, folder):
+                return True
         found = fresh.get(absolute)
         if found is not None:
             return found
+        since = state["since"]
         if ".egg/" in absolute or ".zip/" in absolute or ".whl/" in absolute:
             found = False
         else:
             try:
                 info = _stat(absolute)
-                changed = _getattr(info, "st_ctime_ns", None)
-                if changed is None:
-                    changed = _int(info.st_ctime * 1e9)
-                found = changed >= start_ns
+                if since is None:
+                    found = False
+                else:  # a process the patch's code started may have written it: its ctime says when it changed
+                    changed = _getattr(info, "st_ctime_ns", None)
+                    if changed is None:
+                        changed = _int(info.st_ctime * 1e9)
+                    found = changed >= since
             except OSError:
                 found = True  # no such source: a borrowed or invented name
-        if found or not state["spawned"]:  # after a child process started, any file may change at any time
+        if found or since is None:  # after a process started, any file may change at any time
             fresh[absolute] = found
         return found
 
@@ -118,7 +130,9 @@ def make(stdlib, is_patched, flag_text):
         marks = pseudo.get(name)
         if marks is None:
             marks = pseudo[name] = _set()
-        if _type(source) not in (_str, _bytes) or _len(source) > budget[0]:
+        if _type(source) not in (_str, _bytes):
+            return  # a syntax tree: its code is marked when it is run (`exec`), below
+        if _len(source) > budget[0]:
             pseudo_whole.add(name)
             return
         budget[0] -= 4 * _len(source)
@@ -190,6 +204,21 @@ def make(stdlib, is_patched, flag_text):
         frame = outside_stdlib(frame)
         return frame if frame is not None and code_patched(frame.f_code) else None
 
+    # Events that put content at a path: (index of the destination argument, whether it may be a folder).
+    writes = {"os.rename": (1, True), "os.link": (1, False), "os.symlink": (1, True), "os.truncate": (0, False),
+              "shutil.copyfile": (1, False), "shutil.move": (1, True), "shutil.copytree": (1, True),
+              "shutil.unpack_archive": (1, True)}
+
+    def mark_written(path, folder):
+        if _type(path) is _bytes:
+            path = path.decode("utf-8", "surrogateescape")
+        if _type(path) is not _str or not path:
+            return  # a descriptor (already open), or a path object the stdlib turned into a string before
+        absolute = path if _startswith(path, "/") else _getcwd() + "/" + path
+        written.add(absolute)
+        if folder:
+            written_folders.append(absolute.rstrip("/") + "/")
+
     spawns = ("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork", "os.forkpty",
               "pty.spawn")
 
@@ -200,14 +229,19 @@ def make(stdlib, is_patched, flag_text):
             flags = args[2] if _len(args) > 2 else 0
             if (_type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (
                     _type(flags) is _int and flags & write_flags):
-                fresh.clear()  # what was read before may be rewritten now
+                fresh.clear()  # what was read before may be missing no more
+                if by_patch(caller) is not None:
+                    mark_written(args[0] if args else None, False)
             return
-        if event in ("os.rename", "os.link", "os.symlink", "shutil.copyfile", "shutil.move", "os.truncate",
-                     "os.utime", "shutil.unpack_archive"):
+        target = writes.get(event)
+        if target is not None:
             fresh.clear()
+            if _len(args) > target[0] and by_patch(caller) is not None:
+                mark_written(args[target[0]], target[1])
             return
         if event in spawns:
-            state["spawned"] = True
+            if state["since"] is None and by_patch(caller) is not None:
+                state["since"] = _now()
             fresh.clear()
             return
         if event == "compile":
@@ -222,6 +256,19 @@ def make(stdlib, is_patched, flag_text):
                 else:
                     compiled.add(name if _startswith(name, "/") else _getcwd() + "/" + name)
                     fresh.pop(name, None)
+            return
+        if event == "exec":  # exec() or eval() of a code object: the patch's, when the patch's code runs it
+            code = args[0] if args else None
+            if code is not None and _type(code) is _code_type and _type(code.co_filename) is _str \
+                    and _startswith(code.co_filename, "<") and by_patch(caller) is not None:
+                marks = pseudo.get(code.co_filename)
+                if marks is None:
+                    marks = pseudo[code.co_filename] = _set()
+                todo = [code]
+                while todo:
+                    inner = todo.pop()
+                    marks.add((inner.co_name, inner.co_firstlineno, inner.co_code))
+                    todo.extend(const for const in inner.co_consts if _type(const) is _code_type)
             return
         if event == "marshal.loads" or event == "marshal.load":
             code = caller.f_code
