@@ -108,7 +108,7 @@ def make(stdlib, is_patched, flag_text):
                         changed = _int(info.st_ctime * 1e9)
                     found = changed >= since
             except OSError:
-                found = True  # no such source: a borrowed or invented name
+                found = False  # no such source (deleted, or a name the patch invented: `compiled` holds those)
         if found or since is None:  # after a process started, any file may change at any time
             fresh[absolute] = found
         return found
@@ -153,7 +153,7 @@ def make(stdlib, is_patched, flag_text):
                         todo.extend(const for const in code.co_consts if _type(const) is _type(top))
             if compiled_any:
                 return
-        pseudo_whole.add(name)
+        # Source that compiles in no mode made no code (the caller got a SyntaxError): nothing to mark.
 
     def in_stdlib(filename):
         if not ((_startswith(filename, stdlib) and "-packages/" not in filename) or _startswith(filename, "<frozen")):
