@@ -118,7 +118,7 @@ def _install():
 
     def flag(why, frame):
         filename = frame.f_code.co_filename
-        where = (filename if _type(filename) is _str else "?") + ":" + _str(frame.f_lineno)
+        where = (filename if _type(filename) is _str else "?") + ":" + _str(frame.f_lineno) + provenance(frame.f_code)
         emit(b"flag", _encode(hexs(why + " (" + where + ")")))
 
     def load_key():
@@ -224,7 +224,7 @@ def _install():
     except ImportError:
         emit(b"flag", _encode(hexs("the grader's integrity checks (swe_env_integrity) could not be loaded")))
         return None
-    (tainted, code_patched, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
+    (tainted, code_patched, provenance, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
      integrity_changed, monkeypatched, reading) = swe_env_integrity.make(stdlib, is_patched, flag)
     sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
     del swe_env_integrity

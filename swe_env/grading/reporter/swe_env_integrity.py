@@ -113,6 +113,24 @@ def make(stdlib, is_patched, flag_text):
             fresh[absolute] = found
         return found
 
+    def provenance(code):
+        """Why code the patch did not change counts as the patch's (for a flag's text), or ""."""
+        filename = code.co_filename
+        if _type(filename) is not _str:
+            return ""
+        if filename in compiled:
+            return " [compiled under this name by the patch's code]"
+        if filename in written:
+            return " [a file the patch's code wrote]"
+        for folder in written_folders:
+            if _startswith(filename, folder):
+                return " [in a folder the patch's code wrote: " + folder + "]"
+        if fresh.get(filename):
+            return " [changed after the patch's code started a process]"
+        if filename in pseudo:
+            return " [compiled or run by the patch's code]"
+        return ""
+
     def code_patched(code):
         """Whether this code object is the patch's: from a file that `is_patched`, or compiled by the patch's
         code under a pseudo file name (told apart from others' code of that name, `python -c`'s or
@@ -635,5 +653,5 @@ def make(stdlib, is_patched, flag_text):
             return False
         return False
 
-    return tainted, code_patched, frame_receiver, on_event, outcomes, machinery, collected, changed, monkeypatched, reading
+    return tainted, code_patched, provenance, frame_receiver, on_event, outcomes, machinery, collected, changed, monkeypatched, reading
 
