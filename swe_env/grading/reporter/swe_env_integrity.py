@@ -258,7 +258,10 @@ def make(stdlib, is_patched, flag_text):
                 mark_written(args[target[0]], target[1])
             return
         if event in spawns:
-            if state["since"] is None and by_patch(caller) is not None:
+            # Started from a file the patch changed (not from code it compiled: pytest's own skipif conditions,
+            # compiled by a patched pytest, may start `platform`'s helper processes).
+            frame = by_patch(caller)
+            if state["since"] is None and frame is not None and is_patched(frame.f_code.co_filename):
                 state["since"] = _now()
             fresh.clear()
             return
