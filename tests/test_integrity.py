@@ -23,14 +23,13 @@ from .test_seal import _code
 
 # ---------------------------------------------------------------- class 2: frames from stdlib helpers
 
-# The red team's a5: a frame from logging.currentframe(), then f_back/f_locals to pytest's items.
-ITEMS_THROUGH_LOGGING = '''
-import logging as _lg
+# Walks from a frame to pytest's items and replaces every test function (FRAME: how it gets the frame).
+_SWAP = """
 _done = []
 def _swap():
     if _done:
         return
-    f = _lg.currentframe()
+    f = FRAME
     while f is not None:
         it = f.f_locals.get("item")
         ses = getattr(it, "session", None)
@@ -40,6 +39,10 @@ def _swap():
             _done.append(1)
             return
         f = f.f_back
+"""
+
+# The red team's a5: a frame from logging.currentframe(), then f_back/f_locals to pytest's items.
+ITEMS_THROUGH_LOGGING = "import logging as _lg\n" + _SWAP.replace("FRAME", "_lg.currentframe()") + '''
 _orig_init = Money.__init__
 def _init(self, *a, **k):
     _swap()
@@ -66,22 +69,7 @@ exec(%r, globals())
 ''' % ITEMS_THROUGH_LOGGING.replace("_lg.currentframe()", "__import__('sys')._getframe()")
 
 # The same code written to a new file during the run and imported from there (not a file the patch changed).
-_HELPER = """
-import sys
-_done = []
-def _swap():
-    if _done:
-        return
-    f = sys._getframe()
-    while f is not None:
-        it = f.f_locals.get("item")
-        ses = getattr(it, "session", None)
-        if ses is not None and getattr(ses, "items", None):
-            for other in ses.items:
-                other.obj = lambda *a, **k: None
-            _done.append(1)
-            return
-        f = f.f_back
+_HELPER = "import sys\n" + _SWAP.replace("FRAME", "sys._getframe()") + """
 def install(Money):
     original = Money.__init__
     def _init(self, *a, **k):
