@@ -2,7 +2,7 @@
 
     python3 bench/soak.py [--episodes 200] [--workers 8] [--tasks tasks] [--memory N [--tracemalloc]]
 
-Each episode plays one of nineteen scripts, in turn: normal work then submit (graded), a
+Each episode plays one of twenty-two scripts, in turn: normal work then submit (graded), a
 command past its timeout, a command printing 20 MB, an agent that crashes mid-episode
 (the env is reset under it), garbage actions, a fork bomb (steps go on until the
 container's processes are stopped, then the shell must answer again), and the red team's
@@ -17,7 +17,10 @@ issue 23's stops: the agent stopping its own shell (`kill -STOP $$`: the step ti
 shell answers), stopping every other process (`kill -STOP -1`, then submit: graded, reward 0),
 a background process spraying into every process's output during the diff (graded or
 patch_failed, reward 0, never ours), and a fix whose tests stop every process in the grader's
-container (a `timeout`, the model's failure, reward 0; the soak's tasks grade within 60 s).
+container (a `timeout`, the model's failure, reward 0; the soak's tasks grade within 60 s), and
+issue 23's forges of the sealed run (`FORGES`: pytest's items reached through a frame a stdlib helper
+handed out, the test modules' `AssertionError` rebound, `builtins.isinstance` replaced: reward 0 and
+tamper evidence in the report).
 Each attack must score 0 and be graded (or end as its kind says). Every episode also steps `echo hi`
 once, whose latency is compared between the first and the last tenth of the run (the
 baseline is the start of the same run: drift beyond 2x would mean something
@@ -52,7 +55,8 @@ from swe_env.data.task import Task, load_tasks
 
 KINDS = ["normal", "timeout", "huge_output", "agent_crash", "garbage", "fork_bomb",
          "conftest_hack", "fake_results", "runtime_hack", "git_filter", "sparse_file", "kill_container",
-         "left_behind", "broken_programs", "delete_bash", "stop_self", "stop_everything", "spray_diff", "stop_tests"]
+         "left_behind", "broken_programs", "delete_bash", "stop_self", "stop_everything", "spray_diff", "stop_tests",
+         "forge_frames", "forge_test_globals", "forge_builtins"]
 
 CONFTEST_HACK = """import pytest
 
@@ -76,6 +80,73 @@ def _always_passed(cls, item, call):
 
 _reports.TestReport.from_item_and_call = classmethod(_always_passed)
 """
+
+# Issue 23's forging classes, appended to the task's package (any bundled one): `_ON_USE` makes every public
+# function and class of the package run `_trigger` first, so the forge happens while a test runs.
+_ON_USE = """
+import sys as _sys, functools as _functools
+def _on_use(_trigger, _package=__name__):
+    _seen = set()
+    for _name, _module in list(_sys.modules.items()):
+        if _module is None or not (_name == _package or _name.startswith(_package + ".")):
+            continue
+        for _attr, _value in list(vars(_module).items()):
+            if _attr.startswith("_") or not str(getattr(_value, "__module__", "")).startswith(_package):
+                continue
+            if isinstance(_value, type):
+                if id(_value) in _seen or "__init__" not in vars(_value):
+                    continue
+                _seen.add(id(_value))
+                def _init(self, *a, _original=_value.__init__, **k):
+                    _trigger()
+                    return _original(self, *a, **k)
+                _value.__init__ = _init
+            elif callable(_value):
+                def _call(*a, _original=_value, **k):
+                    _trigger()
+                    return _original(*a, **k)
+                setattr(_module, _attr, _functools.wraps(_value)(_call))
+"""
+
+FORGES = {
+    # class 2: a frame from a stdlib helper (charged to logging, once), then pytest's items' test functions replaced.
+    "forge_frames": _ON_USE + """
+import logging as _lg
+_done = []
+def _swap():
+    f = _lg.currentframe()
+    while f is not None and not _done:
+        ses = getattr(f.f_locals.get("item"), "session", None)
+        if ses is not None and getattr(ses, "items", None):
+            for other in ses.items:
+                other.obj = lambda *a, **k: None
+            _done.append(1)
+        f = f.f_back
+_on_use(_swap)
+""",
+    # class 3: the test modules' AssertionError is pytest's xfail exception (every failed assert an xfail).
+    "forge_test_globals": _ON_USE + """
+def _rebind():
+    _x = getattr(__import__("py" + "test"), "x" + "fail").Exception
+    for _m in list(_sys.modules.values()):
+        if "/tests/" in (getattr(_m, "__file__", None) or ""):
+            setattr(_m, "Assertion" + "Error", _x)
+_rebind()
+_on_use(_rebind)
+""",
+    # class 4: builtins.isinstance replaced so pytest's skipping plugin reads a failure as an xfail.
+    "forge_builtins": """
+import builtins as _b
+_real = _b.isinstance
+_X = getattr(__import__("py" + "test"), "x" + "fail").Exception
+def _isi(o, t):
+    if t is _X and _real(o, Exception) and not _real(o, _X):
+        o.msg = "x"
+        return True
+    return _real(o, t)
+_b.isinstance = _isi
+""",
+}
 
 KILL_MAIN_PROCESS = ("for p in /proc/[0-9]*; do case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in "
                      "*swe-env-main*) kill -9 ${p#/proc/};; esac; done; sleep 5")
@@ -205,13 +276,16 @@ def _heredoc(path: str, text: str) -> str:
     return f"mkdir -p $(dirname {path}) && cat > {path} <<'SWE_SOAK'\n{text}SWE_SOAK\n"
 
 
-def _submit_scores_zero(env: SWEEnv, kind: str, flagged: bool = False, statuses: tuple[str, ...] = ("graded",)) -> None:
+def _submit_scores_zero(env: SWEEnv, kind: str, flagged: bool = False, statuses: tuple[str, ...] = ("graded",),
+                        tampered: bool = False) -> None:
     *_, terminated, _truncated, info = env.step({"tool": "submit"})
     report = info.get("report", {})
     if not terminated or report.get("status") not in statuses or report.get("reward") != 0.0:
         raise RuntimeError(f"{kind} scored {report.get('reward')} ({report.get('status')}: {report.get('error')})")
     if flagged and not report.get("suspicious"):
         raise RuntimeError(f"{kind} was not flagged as suspicious")
+    if tampered and not report.get("tampering"):
+        raise RuntimeError(f"{kind} left no tamper evidence")
 
 
 def play(env: SWEEnv, task: Task, kind: str) -> float:
@@ -309,6 +383,11 @@ def play(env: SWEEnv, task: Task, kind: str) -> float:
         env.step({"tool": "bash", "command": _heredoc("/tmp/stop_tests.py", STOP_TESTS)
                   + f"cat /tmp/stop_tests.py >> {package}/__init__.py"})
         _submit_scores_zero(env, kind, statuses=("timeout",))
+    elif kind in FORGES:
+        package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
+        env.step({"tool": "bash", "command": _heredoc("/tmp/forge.py", FORGES[kind])
+                  + f"cat /tmp/forge.py >> {package}/__init__.py"})
+        _submit_scores_zero(env, kind, tampered=True)
     else:
         for junk in ("{not json", b"\xff\xfe", {"tool": "edit"}, "<tool: nope>\nx\n</tool>", 42):
             observation = env.step(junk)[0]

@@ -44,7 +44,8 @@ from ..data.task import RunnerName
 RESULTS_LIMIT = 64 * 1024 * 1024
 """Bytes of a results file (sealed records, a reward file) that are read; a larger one is not believed."""
 _REPORTER = Path(__file__).with_name("reporter")
-_SEALED_FILES = ("sitecustomize.py", "swe_env_seal.py")
+_SEALED_FILES = ("sitecustomize.py", "swe_env_integrity.py", "swe_env_seal.py")
+_RECORDER_FILES = ("sitecustomize.py", "swe_env_integrity.py")
 _RUNS_TOX = re.compile(r"(?:^|[\s;&|(/'\"])tox(?:[\s'\"]|$)")
 
 
@@ -143,7 +144,7 @@ class _RecorderRunner(Runner):
     """Folders of the repository that are this runner's own machinery (Django's test runner)."""
 
     def files(self, workspace: str) -> dict[str, bytes]:
-        return {f"{workspace}/recorder/sitecustomize.py": (_REPORTER / "sitecustomize.py").read_bytes()}
+        return {f"{workspace}/recorder/{name}": (_REPORTER / name).read_bytes() for name in _RECORDER_FILES}
 
     def environment(self, results: str, key_path: str = "", workspace: str = "") -> dict[str, str]:
         return self._sealing(results, key_path)

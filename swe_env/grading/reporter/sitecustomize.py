@@ -56,7 +56,6 @@ def _install():
     plugin_file = os.path.join(here, "swe_env_seal.py")
     cwd = os.getcwd()
     stdlib = os.path.dirname(os.__file__) + "/"
-    helpers = (stdlib + "inspect.py", stdlib + "traceback.py")
     # Everything the hook calls, captured now: later lookups could reach code of the patch's.
     _write, _read, _open, _close, _unlink, _getpid = os.write, os.read, os.open, os.close, os.unlink, os.getpid
     _getframe, _sha, _ident = sys._getframe, hashlib.sha256, _thread.get_ident
@@ -119,7 +118,7 @@ def _install():
 
     def flag(why, frame):
         filename = frame.f_code.co_filename
-        where = (filename if _type(filename) is _str else "?") + ":" + _str(frame.f_lineno)
+        where = (filename if _type(filename) is _str else "?") + ":" + _str(frame.f_lineno) + provenance(frame.f_code)
         emit(b"flag", _encode(hexs(why + " (" + where + ")")))
 
     def load_key():
@@ -169,26 +168,28 @@ def _install():
         return True
 
     def is_patched(filename):
+        """Whether code from this file is the patch's: a file it changed, or (`swe_env_integrity`) one
+        written during the run, code such code compiled, code with a pseudo file name."""
         if _type(filename) is not _str:
             return False
-        found = charged_cache.get(filename)
-        if found is None:
-            absolute = filename if _startswith(filename, "/") else cwd + "/" + filename
-            found = charged_cache[filename] = absolute in patched
-        return found
+        absolute = charged_cache.get(filename)
+        if absolute is None:
+            absolute = charged_cache[filename] = filename if _startswith(filename, "/") else (
+                filename if _startswith(filename, "<") else cwd + "/" + filename)
+        return absolute in patched or tainted(absolute)
 
     def charged(frame, skip_stdlib):
-        """The frame an event is charged to: the innermost one outside the stdlib's helpers that
-        hand out frames (inspect, traceback) or, for other events, outside the whole stdlib."""
+        """The frame an event is charged to: for frame-handing events, the first frame outside the
+        stdlib that took the frame itself or through a stdlib function that hands frames out
+        (`swe_env_integrity.frame_receiver`); for other events, the innermost frame outside the stdlib."""
+        if not skip_stdlib:
+            return frame_receiver(frame)
         depth = 0
         while frame is not None and depth < 200:
             filename = frame.f_code.co_filename
-            if _type(filename) is not _str:
+            if _type(filename) is not _str or code_patched(frame.f_code):
                 return frame
-            if skip_stdlib:
-                if not (_startswith(filename, stdlib) or _startswith(filename, "<frozen")):
-                    return frame
-            elif filename not in helpers:
+            if not (_startswith(filename, stdlib) or _startswith(filename, "<frozen")):
                 return frame
             frame = frame.f_back
             depth += 1
@@ -197,24 +198,36 @@ def _install():
     def patched_on_stack(frame):
         depth = 0
         while frame is not None and depth < 2000:
-            if is_patched(frame.f_code.co_filename):
+            if code_patched(frame.f_code):
                 return frame
             frame = frame.f_back
             depth += 1
         return None
 
     def held_by_pytest(frame, report):
+        """pytest's `call_and_report` frame that holds this report, or None."""
         depth = 0
         while frame is not None and depth < 50:
             code = frame.f_code
             if code.co_name == "call_and_report" and _endswith(code.co_filename, "_pytest/runner.py"):
                 try:
-                    return frame.f_locals.get("report") is report
+                    return frame if frame.f_locals.get("report") is report else None
                 except Exception:
-                    return False
+                    return None
             frame = frame.f_back
             depth += 1
-        return False
+        return None
+
+    # The integrity checks (standard library only, its own module; it holds its references in closures).
+    try:
+        import swe_env_integrity  # type: ignore[import-not-found]
+    except ImportError:
+        emit(b"flag", _encode(hexs("the grader's integrity checks (swe_env_integrity) could not be loaded")))
+        return None
+    (tainted, code_patched, provenance, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
+     integrity_changed, monkeypatched, reading) = swe_env_integrity.make(stdlib, is_patched, flag)
+    sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
+    del swe_env_integrity
 
     # Events charged to the code that caused them: (why, charged to innermost non-stdlib frame?).
     frame_events = {"sys._getframe": "takes a frame (sys._getframe)",
@@ -227,6 +240,8 @@ def _install():
         "sys.setprofile": "installs a profiler (sys.setprofile)",
         "sys.monitoring.register_callback": "installs a monitoring callback (sys.monitoring)",
         "sys.addaudithook": "adds an audit hook",
+        "sys._settraceallthreads": "installs a tracer in every thread (sys._settraceallthreads)",
+        "sys._setprofileallthreads": "installs a profiler in every thread (sys._setprofileallthreads)",
         "os.kill": "sends a signal (os.kill)",
         "os.killpg": "signals a process group (os.killpg)",
         "signal.pthread_kill": "signals a thread (signal.pthread_kill)",
@@ -251,6 +266,7 @@ def _install():
             return
         if _startswith(event, "swe_env."):
             return on_ours(event, args, _getframe(2))
+        integrity_event(event, args, _getframe(2))
         why = frame_events.get(event)
         skip_stdlib = False
         if why is None:
@@ -281,7 +297,7 @@ def _install():
                     return
                 skip_stdlib = True
         frame = charged(_getframe(2), skip_stdlib)
-        if frame is not None and is_patched(frame.f_code.co_filename):
+        if frame is not None and code_patched(frame.f_code):
             flag("code the patch changed " + why, frame)
 
     def on_ours(event, args, caller):
@@ -296,19 +312,33 @@ def _install():
             state["plugin"] = code
             load_key()
             return
+        if event == "swe_env.outcomes":  # from the plugin's import, before conftest files: pytest's outcome classes
+            if code is state["plugin"] and _len(args) == 1 and _type(args[0]) is _tuple:
+                integrity_outcomes(args[0])
+            return
         if state["key"] is None or _getpid() != state["pid"]:
             return
         if event == "swe_env.protect":  # once, from the plugin's import: pytest's machinery as it is now
             if plugin_codes.get("pytest_configure") is code and not snapshots and _len(args) == 1 and _type(args[0]) is _tuple:
                 protect(args[0])
+                integrity_machinery(args[0])
+            return
+        if event == "swe_env.collected":  # once, after collection: the test modules, items and fixtures
+            if plugin_codes.get("pytest_collection_finish") is code and _len(args) == 1 and _type(args[0]) is _tuple:
+                what = integrity_collected(args[0])
+                if what is not None:
+                    flag("a test module was changed before its tests ran (" + what + ")", caller)
             return
         if event == "swe_env.check":  # after a test's call phase and at the end
             if plugin_codes.get(code.co_name) is code and _len(args) == 1 and _type(args[0]) is _str:
-                what = changed()
+                what = changed() if snapshots else None
+                if what is not None:
+                    del snapshots[:]  # said once
+                else:
+                    what = integrity_changed(monkeypatched(caller))
                 if what is not None:
                     flag("the test runner's machinery was changed during the run (" + what + "), seen after "
                          + args[0], caller)
-                    del snapshots[:]  # said once
             return
         if not state["runner_is_repo"]:
             bad = patched_on_stack(caller)
@@ -320,13 +350,17 @@ def _install():
             report, nodeid, status = args
             if _type(nodeid) is not _str or _type(status) is not _str:
                 return
-            if not held_by_pytest(caller.f_back, report):
+            held = held_by_pytest(caller.f_back, report)
+            if held is None:
                 return flag("a report pytest's call_and_report does not hold was handed over", caller)
+            status, why = reading(held, status)  # the outcome as the exception pytest caught says it
+            if why is not None:
+                flag(why + " in " + nodeid, caller)
             emit(b"test", _encode(status + " " + hexs(nodeid)))
         elif event == "swe_env.test":
             if code not in ours or _len(args) != 2 or _type(args[1]) is not _str or _type(args[0]) is not _tuple:
                 return flag("a result was handed over by code that is not the grader's recorder", caller)
-            what = changed()
+            what = changed() or integrity_changed(())
             if what is not None:
                 return flag("the test runner's machinery was changed during the run (" + what + ")", caller)
             ids = [hexs(item) for item in args[0] if _type(item) is _str and item]

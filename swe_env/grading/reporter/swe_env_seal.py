@@ -3,7 +3,9 @@ files and collection), it hands each outcome to the sealed audit hook that the g
 `sitecustomize` installed at start-up, and holds nothing secret itself.
 
 Importing it announces it to the hook (`swe_env.hello`: the hook captures this module's code
-objects and reads the grading key); once pytest is configured (before collection) it hands over
+objects and reads the grading key) and hands over pytest's outcome exceptions (`swe_env.outcomes`);
+after collection the items (`swe_env.collected`: the hook snapshots the test modules, the items'
+functions and markers, the fixture definitions); once pytest is configured (before collection) it hands over
 pytest's, pluggy's and unittest's modules and classes as they are then (`swe_env.protect`); after each test's call phase and at the end the hook
 compares them again (`swe_env.check`) and flags a change. Each report pytest logs becomes one
 record (`swe_env.test`: the hook checks that pytest's own `call_and_report` holds this report); a
@@ -33,6 +35,14 @@ def _machinery():
 
 if _audit is not None:
     _audit("swe_env.hello")
+    # pytest's outcome exceptions and xfail()'s code as they are before conftest files and collection:
+    # the hook reads each phase's outcome from the exception pytest caught with these.
+    import unittest as _unittest
+    # `xfail` is a function, or (pytest 8.2+) an object whose `__call__` raises.
+    _xfail_code = getattr(pytest.xfail, "__code__", None) or getattr(
+        getattr(type(pytest.xfail), "__call__", None), "__code__", None)
+    _audit("swe_env.outcomes", (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception,
+                                pytest.exit.Exception, _xfail_code, getattr(_unittest, "SkipTest", None)))
 
 
 # Every name a hook uses is bound as a default argument when the module is imported (pluggy
@@ -44,6 +54,13 @@ def pytest_configure(config, _audit=_audit, _machinery=_machinery):
     # After every plugin's configure (pytest's own change its classes as they configure), before collection.
     if _audit is not None:
         _audit("swe_env.protect", _machinery())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session, _audit=_audit, _tuple=tuple):
+    # The test modules, items and fixture definitions as collected: the hook compares them after each test.
+    if _audit is not None:
+        _audit("swe_env.collected", _tuple(session.items))
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)

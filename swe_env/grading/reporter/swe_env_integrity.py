@@ -1,0 +1,660 @@
+"""Integrity checks of the sealed test run, called by the grader's sealed hook (`sitecustomize`).
+
+Standard library only, Python 3.6+ syntax. `make(...)` is called once by the hook at start-up,
+before any repository code runs; everything it returns holds its references in closure cells
+(reachable only through `gc` or frames, both audited), and this module leaves `sys.modules`.
+It decides three things the hook then writes as records:
+
+- **Whose code is it.** A file the patch changed, a file created or changed during the run
+  (its ctime is later than the run's start: not forgeable without the clock), code compiled by
+  such code (under any name: `compile`/`exec` with a borrowed file name), and code with a
+  pseudo file name (`<string>`: `exec` of text) are the patch's (`tainted`).
+- **Who receives a frame.** Any way to a frame object is audited (`sys._getframe`,
+  `sys._current_frames`, `tb_frame`, `gi_frame`, ...); the standard library's own uses (logging's
+  `findCaller`, `warnings`, `namedtuple`, ...) consume the frame and return none, while a few of
+  its functions hand frames (or objects holding them) back to their caller: `logging.currentframe`,
+  `inspect.stack/trace/currentframe/getouterframes/getinnerframes/get*locals`,
+  `traceback.walk_stack/walk_tb`, asyncio's task stacks. An event is charged to the first
+  non-stdlib frame when it happened directly there or through one of those (`frame_receiver`).
+- **What decided the outcome.** Test modules' bindings the tests resolve at run time (pytest's
+  rewrite helpers, names bound to pytest's or unittest's objects, names that shadow the builtins
+  the outcome depends on, names the module's own code never binds), each item's test function
+  and markers, fixture definitions, and those builtins are compared with what they were
+  (`collected`, `changed`); each phase's outcome is read again from the exception pytest caught,
+  with references taken before any repository code ran, and a report that reads better than
+  that exception is recorded as the exception says and flagged (`reading`).
+"""
+
+class _Probe(object):
+    def method(self):
+        pass
+
+
+def make(stdlib, is_patched, flag_text):
+    """The checks; `stdlib` is the standard library's folder ("/.../lib/python3.X/"), `is_patched`
+    the hook's own test of a file name, `flag_text(why, frame)` writes a flag."""
+    import __future__
+    import builtins
+    import dis
+    import os
+    import time
+
+    _type, _len, _str, _tuple, _dict, _getattr, _id = type, len, str, tuple, dict, getattr, id
+    _set, _zip, _compile, _int, _bytes, _range = set, zip, compile, int, bytes, range
+    _name_of = type.__dict__["__name__"].__get__
+    _getcwd = os.getcwd
+    opcodes = _dict(dis.opmap)
+    HAVE_ARGUMENT = dis.HAVE_ARGUMENT
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+    _mro = type.__dict__["__mro__"].__get__
+    _module_type = _type(os)
+    _module_dict = _module_type.__dict__["__dict__"].__get__
+    _function_type = _type(make)
+    _code_type = _type(make.__code__)
+    _method_type = _type(_Probe().method)
+    _startswith, _endswith = str.startswith, str.endswith
+    _stat, _open, _read = os.stat, os.open, os.read
+    _close = os.close
+    _now = time.time_ns if hasattr(time, "time_ns") else (lambda _time=time.time, _i=int: _i(_time() * 1e9))
+    builtins_dict = _module_dict(builtins)
+    # The builtins an outcome depends on (pytest's own decisions and the tests' `raises`, `isinstance`):
+    # every exception class, and the functions that classify objects.
+    watched = _dict((name, value) for name, value in builtins_dict.items()
+                    if (_type(value) is _type and BaseException in _mro(value))
+                    or name in ("isinstance", "issubclass", "type", "hasattr", "getattr", "callable", "super",
+                                "object", "bool", "id", "len", "iter", "next"))
+
+    compiled = _set()  # file names (real paths) code of the patch's compiled code under
+    pseudo = {}  # pseudo file name ("<string>") -> {(co_name, co_firstlineno, co_code)} of code the patch compiled under it
+    pseudo_whole = _set()  # pseudo names under which the patch compiled what could not be read again
+    budget = [64 << 20]  # source bytes the hook compiles again, at most
+    annotations_flag = _getattr(_getattr(__future__, "annotations", None), "compiler_flag", 0)
+    fresh = {}  # file name -> missing or changed since the patch's code started a process?
+    written = _set()  # files the patch's code wrote, renamed, linked or copied to
+    written_folders = []  # folders the patch's code moved, copied or unpacked into (with a trailing "/")
+    state = {"outcomes": None, "machinery": {}, "since": None}
+    modules = []  # (module, {name: value}, binding rules) of the test modules, as collected
+    items = []  # (item, its __dict__, obj, closure contents, markers, node chain) as collected
+    functions = {}  # id(item) -> (item, its test function as collected)
+    fixtures = []  # (definitions dict, {name: (defs tuple, funcs tuple)})
+
+    # ------------------------------------------------------------------ whose code is it
+
+    def tainted(absolute):
+        """Whether code from this file name is the patch's though the patch did not change the file."""
+        if absolute in compiled:
+            return True
+        if _startswith(absolute, "<"):
+            return False  # shared by everyone's generated code (namedtuple, dataclasses, `python -c`): see code_patched
+        if absolute in written:
+            return True
+        for folder in written_folders:
+            if _startswith(absolute, folder):
+                return True
+        found = fresh.get(absolute)
+        if found is not None:
+            return found
+        since = state["since"]
+        if ".egg/" in absolute or ".zip/" in absolute or ".whl/" in absolute:
+            found = False
+        else:
+            try:
+                info = _stat(absolute)
+                if since is None:
+                    found = False
+                else:  # a process the patch's code started may have written it: its ctime says when it changed
+                    changed = _getattr(info, "st_ctime_ns", None)
+                    if changed is None:
+                        changed = _int(info.st_ctime * 1e9)
+                    found = changed >= since
+            except OSError:
+                found = False  # no such source (deleted, or a name the patch invented: `compiled` holds those)
+        if found or since is None:  # after a process started, any file may change at any time
+            fresh[absolute] = found
+        return found
+
+    def provenance(code):
+        """Why code the patch did not change counts as the patch's (for a flag's text), or ""."""
+        filename = code.co_filename
+        if _type(filename) is not _str:
+            return ""
+        if filename in compiled:
+            return " [compiled under this name by the patch's code]"
+        if filename in written:
+            return " [a file the patch's code wrote]"
+        for folder in written_folders:
+            if _startswith(filename, folder):
+                return " [in a folder the patch's code wrote: " + folder + "]"
+        if fresh.get(filename):
+            return " [changed after the patch's code started a process]"
+        if filename in pseudo:
+            return " [compiled or run by the patch's code]"
+        return ""
+
+    def code_patched(code):
+        """Whether this code object is the patch's: from a file that `is_patched`, or compiled by the patch's
+        code under a pseudo file name (told apart from others' code of that name, `python -c`'s or
+        namedtuple's, by its name, first line and bytecode)."""
+        filename = code.co_filename
+        if is_patched(filename):
+            return True
+        if _type(filename) is _str and filename in pseudo:
+            if filename in pseudo_whole:
+                return True
+            return (code.co_name, code.co_firstlineno, code.co_code) in pseudo[filename]
+        return False
+
+    def remember_pseudo(source, name):
+        marks = pseudo.get(name)
+        if marks is None:
+            marks = pseudo[name] = _set()
+        if _type(source) not in (_str, _bytes):
+            return  # a syntax tree: its code is marked when it is run (`exec`), below
+        if _len(source) > budget[0]:
+            pseudo_whole.add(name)
+            return
+        budget[0] -= 4 * _len(source)
+        for mode in ("exec", "eval", "single"):
+            compiled_any = False
+            # The caller's flags and optimisation level are not in the event: every combination that changes bytecode.
+            for flags in (0, annotations_flag):
+                for optimize in (0, 2):
+                    try:
+                        top = _compile(source, name, mode, flags, True, optimize)
+                    except Exception:
+                        continue
+                    compiled_any = True
+                    todo = [top]
+                    while todo:
+                        code = todo.pop()
+                        marks.add((code.co_name, code.co_firstlineno, code.co_code))
+                        todo.extend(const for const in code.co_consts if _type(const) is _type(top))
+            if compiled_any:
+                return
+        # Source that compiles in no mode made no code (the caller got a SyntaxError): nothing to mark.
+
+    def in_stdlib(filename):
+        if not ((_startswith(filename, stdlib) and "-packages/" not in filename) or _startswith(filename, "<frozen")):
+            return False
+        return not is_patched(filename)  # code of the patch's under a stdlib file's name is not the stdlib's
+
+    # The standard library's functions that hand a frame, or objects holding frames, to their caller.
+    providers = {
+        "logging/__init__.py": ("currentframe", "<lambda>"),
+        "inspect.py": ("currentframe", "stack", "trace", "getouterframes", "getinnerframes", "getgeneratorlocals",
+                       "getcoroutinelocals", "getasyncgenlocals"),
+        "traceback.py": ("walk_stack", "walk_tb"),
+        "asyncio/base_tasks.py": ("_task_get_stack",),
+        "asyncio/tasks.py": ("get_stack",),
+    }
+
+    def frame_receiver(frame):
+        """The frame a frame-handing event is charged to: the first frame outside the standard library
+        when it took the frame itself or through a function that hands frames out; else None."""
+        entry, depth = None, 0
+        while frame is not None and depth < 400:
+            filename = frame.f_code.co_filename
+            if _type(filename) is not _str:
+                return frame
+            if not in_stdlib(filename):
+                if entry is None:
+                    return frame
+                code = entry.f_code
+                if code.co_name in providers.get(code.co_filename[_len(stdlib):], ()):
+                    return frame
+                return None
+            entry = frame
+            frame = frame.f_back
+            depth += 1
+        return None
+
+    def outside_stdlib(frame):
+        depth = 0
+        while frame is not None and depth < 400:
+            filename = frame.f_code.co_filename
+            if _type(filename) is not _str or not in_stdlib(filename):
+                return frame
+            frame = frame.f_back
+            depth += 1
+        return None
+
+    def by_patch(frame):
+        frame = outside_stdlib(frame)
+        return frame if frame is not None and code_patched(frame.f_code) else None
+
+    # Events that put content at a path: (index of the destination argument, whether it may be a folder).
+    writes = {"os.rename": (1, True), "os.link": (1, False), "os.symlink": (1, True), "os.truncate": (0, False),
+              "shutil.copyfile": (1, False), "shutil.move": (1, True), "shutil.copytree": (1, True),
+              "shutil.unpack_archive": (1, True)}
+
+    def mark_written(path, folder):
+        if _type(path) is _bytes:
+            path = path.decode("utf-8", "surrogateescape")
+        if _type(path) is not _str or not path:
+            return  # a descriptor (already open), or a path object the stdlib turned into a string before
+        absolute = path if _startswith(path, "/") else _getcwd() + "/" + path
+        written.add(absolute)
+        if folder:
+            written_folders.append(absolute.rstrip("/") + "/")
+
+    spawns = ("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork", "os.forkpty",
+              "pty.spawn")
+
+    def on_event(event, args, caller):
+        """Events this module judges (the hook passes every event; most return at once)."""
+        if event == "open":
+            mode = args[1] if _len(args) > 1 else None
+            flags = args[2] if _len(args) > 2 else 0
+            if (_type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (
+                    _type(flags) is _int and flags & write_flags):
+                fresh.clear()  # what was read before may be missing no more
+                if by_patch(caller) is not None:
+                    mark_written(args[0] if args else None, False)
+            return
+        target = writes.get(event)
+        if target is not None:
+            fresh.clear()
+            if _len(args) > target[0] and by_patch(caller) is not None:
+                mark_written(args[target[0]], target[1])
+            return
+        if event in spawns:
+            # Started from a file the patch changed (not from code it compiled: pytest's own skipif conditions,
+            # compiled by a patched pytest, may start `platform`'s helper processes).
+            frame = by_patch(caller)
+            if state["since"] is None and frame is not None and is_patched(frame.f_code.co_filename):
+                state["since"] = _now()
+            fresh.clear()
+            return
+        if event == "compile":
+            if _len(args) < 2 or _type(args[1]) is not _str:
+                return
+            if _startswith(caller.f_code.co_filename, "<frozen importlib"):
+                return  # an import compiling a module's own source file: that file's state decides
+            if by_patch(caller) is not None:
+                name = args[1]
+                if _startswith(name, "<"):
+                    remember_pseudo(args[0], name)
+                else:
+                    compiled.add(name if _startswith(name, "/") else _getcwd() + "/" + name)
+                    fresh.pop(name, None)
+            return
+        if event == "exec":  # exec() or eval() of a code object: the patch's, when the patch's code runs it
+            code = args[0] if args else None
+            if code is not None and _type(code) is _code_type and _type(code.co_filename) is _str \
+                    and _startswith(code.co_filename, "<") and by_patch(caller) is not None:
+                marks = pseudo.get(code.co_filename)
+                if marks is None:
+                    marks = pseudo[code.co_filename] = _set()
+                todo = [code]
+                while todo:
+                    inner = todo.pop()
+                    marks.add((inner.co_name, inner.co_firstlineno, inner.co_code))
+                    todo.extend(const for const in inner.co_consts if _type(const) is _code_type)
+            return
+        if event == "marshal.loads" or event == "marshal.load":
+            code = caller.f_code
+            if code.co_name == "_compile_bytecode" and _startswith(code.co_filename, "<frozen"):
+                try:
+                    local = caller.f_locals
+                    source, bytecode = local.get("source_path"), local.get("bytecode_path")
+                except Exception:
+                    return
+                if source is None and _type(bytecode) is _str and (is_patched(bytecode) or tainted(bytecode)):
+                    flag_text("imports compiled code written during the run (" + bytecode + ")", caller)
+                return
+            frame = by_patch(caller)
+            if frame is not None:
+                flag_text("code the patch changed loads code objects (" + event + ")", frame)
+
+    # ------------------------------------------------------------------ what decided the outcome
+
+    def outcomes(values):
+        """pytest's outcome exceptions and `xfail`'s code, from the plugin's import (before conftest files)."""
+        if state["outcomes"] is None and _len(values) == 6:
+            state["outcomes"] = values
+
+    def machinery(objects):
+        for item in objects:
+            if _type(item) is _module_type:
+                name = _module_dict(item).get("__name__")
+                if _type(name) is _str:
+                    state["machinery"][name] = item
+
+    STORE_NAME, STORE_GLOBAL = opcodes.get("STORE_NAME"), opcodes.get("STORE_GLOBAL")
+    IMPORT_NAME, IMPORT_FROM = opcodes.get("IMPORT_NAME"), opcodes.get("IMPORT_FROM")
+    IMPORT_STAR, INTRINSIC_1 = opcodes.get("IMPORT_STAR"), opcodes.get("CALL_INTRINSIC_1")
+    EXTENDED_ARG = opcodes.get("EXTENDED_ARG")
+    # Between an import and the store of its name only these come (a `from` import's names, its cleanup).
+    passing_ops = _set(opcodes.get(name) for name in ("IMPORT_FROM", "POP_TOP", "LOAD_CONST", "EXTENDED_ARG",
+                                                         "CACHE", "SWAP", "COPY", "ROT_TWO", "NOP"))
+
+    def instructions(code):
+        """(opcode, argument) of a code object, read from its bytes (not `dis`: Python code an import could replace)."""
+        raw, extended = code.co_code, 0
+        for offset in _range(0, _len(raw) - 1, 2):
+            op, arg = raw[offset], raw[offset + 1] | extended
+            if op == EXTENDED_ARG:
+                extended = arg << 8
+                continue
+            extended = 0
+            yield op, (arg if op >= HAVE_ARGUMENT else None)
+
+    def bound_names(code):
+        """(names the module's own code binds, names bound by `import` -> (module, attribute), star?, dynamic?)."""
+        stored, imported, star, dynamic = _set(), {}, False, False
+        names, pending = code.co_names, None
+        for op, arg in instructions(code):
+            if op == IMPORT_NAME:
+                pending = (names[arg], None)
+            elif op == IMPORT_FROM and pending is not None:
+                pending = (pending[0], names[arg])
+            elif op == IMPORT_STAR or (op == INTRINSIC_1 and arg == 2):  # 3.12+: INTRINSIC_IMPORT_STAR
+                star = True
+            elif op == STORE_NAME or op == STORE_GLOBAL:
+                stored.add(names[arg])
+                if pending is not None:
+                    imported[names[arg]] = pending
+                    if pending[1] is None:
+                        pending = None
+            elif op not in passing_ops:
+                pending = None
+        todo = [const for const in code.co_consts if _type(const) is _type(code)]
+        while todo:
+            inner = todo.pop()
+            if "globals" in inner.co_names or "vars" in inner.co_names:
+                dynamic = True
+            for op, arg in instructions(inner):
+                if op == STORE_GLOBAL:
+                    stored.add(inner.co_names[arg])
+            todo.extend(const for const in inner.co_consts if _type(const) is _type(code))
+        for name in ("globals", "vars", "setattr", "exec"):
+            if name in code.co_names:
+                dynamic = True
+        return stored, imported, star, dynamic
+
+    def module_code(module):
+        path = _module_dict(module).get("__file__")
+        if _type(path) is not _str or not _endswith(path, ".py"):
+            return None
+        try:
+            handle = _open(path, os.O_RDONLY)
+            try:
+                chunks = []
+                while True:
+                    chunk = _read(handle, 1 << 20)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+            finally:
+                _close(handle)
+            return _compile(_bytes().join(chunks), path, "exec", 0, True)
+        except Exception:
+            return None
+
+    def same(first, second):
+        """Whether two tuples hold the same objects (identity, not equality: `__eq__` is anyone's code)."""
+        if _len(first) != _len(second):
+            return False
+        for a, b in _zip(first, second):
+            if a is not b:
+                return False
+        return True
+
+    def name_of(module):
+        name = _module_dict(module).get("__name__")
+        return name if _type(name) is _str else "?"
+
+    def expected(imported, name):
+        """What an `import` of pytest's or unittest's machinery bound `name` to, or None when it is not theirs."""
+        source, attribute = imported[name]
+        if _type(source) is not _str:
+            return None
+        found = state["machinery"]
+        if attribute is None:
+            # `import a.b` binds `a`, `import a.b as c` binds `a.b`: either is what the import gave.
+            top = source.split(".")[0]
+            if top not in found and source not in found:
+                return None
+            return (found.get(top), found.get(source))
+        module = found.get(source)
+        if module is None:
+            return None
+        # `from a import b` gives a's attribute b or the submodule a.b; `import a.b as c` (3.7+) the submodule.
+        options = (_module_dict(module).get(attribute), found.get(source + "." + attribute),
+                   module if _endswith(source, "." + attribute) else None)
+        for option in options:
+            if option is not None:
+                return options
+        return None
+
+    def module_problem(module, held, rules, exempt):
+        now = _module_dict(module)
+        stored, imported, star, dynamic = rules
+        rewrite = state["machinery"].get("_pytest.assertion.rewrite")
+        mine = _id(module)
+        for name, value in now.items():
+            if _type(name) is not _str:
+                return "a name that is not a string"
+            if (mine, name) in exempt:
+                continue
+            if name == "@pytest_ar":
+                if rewrite is not None and value is not rewrite:
+                    return "@pytest_ar"
+                continue
+            if name == "@py_builtins":
+                if value is not builtins:
+                    return "@py_builtins"
+                continue
+            if name == "__builtins__":
+                if value is not builtins and value is not builtins_dict:
+                    return "__builtins__"
+                continue
+            if _startswith(name, "__") and _endswith(name, "__"):
+                continue
+            if name in watched and value is not watched[name] and name not in stored:
+                return name + " (it shadows the builtin)"
+            if name not in stored and not star and not dynamic and name not in held:
+                return name + " (the module's code never binds it)"
+            if name in imported:
+                wanted = expected(imported, name)
+                if wanted is not None:
+                    for option in wanted:
+                        if option is not None and value is option:
+                            break
+                    else:
+                        return name + " (not what its import of the test machinery gave)"
+        for name in ("@pytest_ar", "@py_builtins"):
+            if name in held and name not in now:
+                return name
+        return None
+
+    def function_of(obj):
+        """A test's function: a method's function (pytest binds a class's tests to a new instance per test)."""
+        return obj.__func__ if _type(obj) is _method_type else obj
+
+    def markers_of(chain):
+        return _tuple(_tuple(_getattr(node, "own_markers", ()) or ()) for node in chain)
+
+    def closure_of(obj):
+        cells = obj.__closure__ if _type(obj) is _function_type else None
+        return _tuple(cell.cell_contents for cell in cells) if cells else ()
+
+    def collected(objects):
+        """Snapshot after collection (the test modules, the items, the fixture definitions); a problem already there, or None."""
+        if items or modules:
+            return None
+        seen = _set()
+        problem = None
+        for item in objects:
+            node_dict = _getattr(item, "__dict__", None)
+            if _type(node_dict) is not _dict:
+                continue
+            chain, node = [], item
+            while node is not None and _len(chain) < 50:
+                chain.append(node)
+                node = _getattr(node, "parent", None)
+            obj = function_of(node_dict.get("_obj", node_dict.get("obj")))
+            items.append((item, node_dict, obj, closure_of(obj), markers_of(chain), chain))
+            functions[_id(item)] = (item, obj)
+            if problem is None:
+                problem = foreign_function(item, obj)
+            for node in chain:
+                module = (_getattr(node, "__dict__", None) or {}).get("_obj")
+                if module is None or _module_type not in _mro(_type(module)) or _id(module) in seen:
+                    continue
+                seen.add(_id(module))
+                code = module_code(module)
+                if code is None:
+                    continue
+                rules = bound_names(code)
+                modules.append((module, _dict(_module_dict(module)), rules))
+                found = module_problem(module, {}, rules, ())
+                if found is not None and problem is None:
+                    problem = name_of(module) + "." + found
+            if not fixtures:
+                manager = _getattr(_getattr(item, "session", None), "_fixturemanager", None)
+                definitions = _getattr(manager, "_arg2fixturedefs", None)
+                if _type(definitions) is _dict:
+                    fixtures.append((definitions, fixture_state(definitions)))
+        return problem
+
+    def foreign_function(item, obj):
+        """A test function (or a wrapper of it) that is code the patch changed or compiled, or None."""
+        depth = 0
+        while _type(obj) is _function_type and depth < 20:
+            filename = obj.__code__.co_filename
+            if code_patched(obj.__code__):
+                return "the test function of " + _str(_getattr(item, "nodeid", "?")) + " is code the patch changed (" + (
+                    filename if _type(filename) is _str else "?") + ")"
+            obj = (obj.__dict__ or {}).get("__wrapped__")
+            depth += 1
+        return None
+
+    def fixture_state(definitions):
+        held = {}
+        for name, defs in definitions.items():
+            defs = _tuple(defs)
+            held[name] = (defs, _tuple(_getattr(d, "func", None) for d in defs))
+        return held
+
+    def changed(exempt=()):
+        """What changed since the snapshots (but the (id(object), name) a test's monkeypatch set), or None;
+        said once: after a change is reported, nothing more is."""
+        if state.get("said"):
+            return None
+        what = change(exempt)
+        if what is not None:
+            state["said"] = True
+        return what
+
+    def change(exempt):
+        mine = _id(builtins)
+        for name, value in watched.items():
+            if builtins_dict.get(name, watched) is not value and (mine, name) not in exempt:
+                return "builtins." + name
+        for module, held, rules in modules:
+            found = module_problem(module, held, rules, exempt)
+            if found is not None:
+                return name_of(module) + "." + found
+        for item, node_dict, obj, contents, markers, chain in items:
+            nodeid = _str(_getattr(item, "nodeid", "?"))
+            now = function_of(node_dict.get("_obj", node_dict.get("obj")))
+            if obj is not None and now is not None and now is not obj:  # None: unittest's items drop it at teardown
+                return "the test function of " + nodeid
+            if contents and not same(closure_of(obj), contents):
+                return "the test function's closure of " + nodeid
+            now = markers_of(chain)
+            if _len(now) != _len(markers):
+                return "the markers of " + nodeid
+            for a, b in _zip(now, markers):
+                if not same(a, b):
+                    return "the markers of " + nodeid
+        for definitions, held in fixtures:
+            if _set(definitions) != _set(held):
+                return "the fixture definitions"
+            for name, (defs, funcs) in held.items():
+                if not same(_tuple(definitions[name]), defs):
+                    return "the definitions of fixture " + _str(name)
+                if not same(_tuple(_getattr(d, "func", None) for d in defs), funcs):
+                    return "the function of fixture " + _str(name)
+        return None
+
+    def monkeypatched(frame):
+        """(id(object), name) a test's `monkeypatch` fixture has set (it restores them at teardown)."""
+        found = _set()
+        try:
+            item = frame.f_locals.get("item")
+            funcargs = (_getattr(item, "__dict__", None) or {}).get("funcargs") or {}
+            patcher = funcargs.get("monkeypatch")
+            for entry in _getattr(patcher, "_setattr", None) or ():
+                found.add((_id(entry[0]), entry[1]))
+        except Exception:
+            pass
+        return found
+
+    def kind_of(excinfo):
+        """What the exception pytest caught says: None (none), "skip", "xfail", "exit" or "fail", and its name."""
+        if excinfo is None:
+            return None, None
+        value = _getattr(excinfo, "value", None)
+        found = state["outcomes"]
+        name = _name_of(_type(value))
+        if found is None:
+            return "fail", name
+        skipped, xfailed, failed, exited, xfail_code, skip_test = found
+        classes = _mro(_type(value))
+        if xfailed in classes:
+            # Only pytest's own `xfail()` raises it: the rewritten `assert` of a module whose
+            # `AssertionError` was rebound, or a raise by hand, is not an expected failure.
+            tb, last, depth = _getattr(excinfo, "tb", None), None, 0
+            while tb is not None and depth < 10000:
+                last, tb = tb, tb.tb_next
+                depth += 1
+            code = last.tb_frame.f_code if last is not None else None
+            if code is not None and (code is xfail_code or (
+                    xfail_code is None and _endswith(_str(code.co_filename), "_pytest/outcomes.py"))):
+                return "xfail", name
+            return "forged", name + " raised by other code than pytest.xfail()"
+        if skipped in classes or (skip_test is not None and skip_test in classes):
+            return "skip", name
+        if exited in classes:
+            return "exit", name
+        return "fail", name
+
+    passing = ("passed", "xfailed", "xpassed")
+
+    def reading(frame, status):
+        """(status to record, why it differs from pytest's or None), from pytest's `call_and_report` frame."""
+        try:
+            local = frame.f_locals
+            call, item = local.get("call"), local.get("item")
+        except Exception:
+            return status, None
+        when = _getattr(call, "when", None)
+        failing = "failed" if when == "call" else "error"
+        held = functions.get(_id(item))
+        if held is not None and held[0] is item and held[1] is not None:
+            node_dict = _getattr(item, "__dict__", None) or {}
+            now = function_of(node_dict.get("_obj", node_dict.get("obj")))
+            if now is not None and now is not held[1]:
+                return failing, "the test function was replaced after collection"
+        kind, what = kind_of(_getattr(call, "excinfo", None))
+        if kind == "forged" or (kind == "fail" and status in passing + ("skipped",)
+                                and not (status == "xfailed" and xfail_marked(item))):
+            if status in ("failed", "error"):
+                return status, None
+            return failing, "pytest's report says " + status + " but the " + _str(when) + " phase raised " + _str(what)
+        if kind == "skip" and status in ("passed", "xpassed"):
+            return "skipped", "pytest's report says " + status + " but the " + _str(when) + " phase raised a skip"
+        return status, None
+
+    def xfail_marked(item):
+        try:
+            for _mark in item.iter_markers(name="xfail"):
+                return True
+        except Exception:
+            return False
+        return False
+
+    return tainted, code_patched, provenance, frame_receiver, on_event, outcomes, machinery, collected, changed, monkeypatched, reading
+
