@@ -322,3 +322,9 @@ def corpus_containers() -> list[str]:
     left = engine.client().containers.list(
         all=True, filters={"label": [f"{engine.MANAGED_LABEL}=1", f"swe_env.run={engine.RUN_ID}", "swe_env.kind=corpus"]})
     return [c.name for c in left if c.status != "removing"]
+
+
+def attack_code(task, body: str) -> str:
+    """An attack's library code with the task's test ids bound (F2P, P2P), as the seal and integrity tests append it."""
+    return (f"F2P = {list(task.tests.fail_to_pass)!r}\nP2P = {list(task.tests.pass_to_pass)!r}\n"
+            "from functools import partial as _functools_partial\n" + body)

@@ -18,8 +18,7 @@ import pytest
 
 from swe_env.grading.grader import Grader
 
-from .test_grader_disk import _with_code
-from .test_seal import _code
+from .helpers import attack_code, with_code
 
 # ---------------------------------------------------------------- class 2: frames from stdlib helpers
 
@@ -178,7 +177,7 @@ ATTACKS = {
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_a_forge_scores_zero_under_the_strict_policy(task, image, name):
     code, flagged = ATTACKS[name]
-    alone, _with_fix = _with_code(image, task, _code(task, code))
+    alone, _with_fix = with_code(image, task, attack_code(task, code))
     report = Grader(reward_policy="strict").grade(task, alone, image=image)
     assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
     assert report.reward == 0.0, (report.test_results, report.error, report.tampering)

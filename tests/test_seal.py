@@ -13,6 +13,7 @@ import pytest
 from swe_env.grading import seal, testlogs
 from swe_env.grading.grader import Grader
 
+from .helpers import attack_code
 from .helpers import with_code as _with_code
 
 KEY = b"k" * 32
@@ -151,11 +152,6 @@ if _plugin is not None:
 '''
 
 
-def _code(task, body: str) -> str:
-    return (f"F2P = {list(task.tests.fail_to_pass)!r}\nP2P = {list(task.tests.pass_to_pass)!r}\n"
-            "from functools import partial as _functools_partial\n" + body)
-
-
 @pytest.mark.docker
 @pytest.mark.parametrize("name, code, strict_only, flagged", [
     ("fake report on the inherited descriptor, then abort", ABORT_WITH_FAKE_REPORT, False, None),
@@ -166,7 +162,7 @@ def _code(task, body: str) -> str:
     ("a gc walk", GC_WALK, True, "gc.get_objects"),
 ])
 def test_an_attack_scores_zero(task, image, name, code, strict_only, flagged):
-    alone, with_fix = _with_code(image, task, _code(task, code))
+    alone, with_fix = _with_code(image, task, attack_code(task, code))
     lenient, strict = Grader(), Grader(reward_policy="strict")
     report = (strict if strict_only else lenient).grade(task, with_fix if strict_only else alone, image=image)
     assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
