@@ -24,6 +24,7 @@ from swe_env.grading import native, seal
 from swe_env.grading.grader import Grader
 
 from .test_grader_disk import _with_code
+from .test_runners import UNITTEST_SUITE, _django_stub
 
 REPORTER = Path(native.__file__).with_name("reporter")
 
@@ -115,6 +116,43 @@ def test_the_begin_record_says_which_seal_wrote_the_chain():
     assert seal.read(chain(b"begin pytest 7 native"), key, "pytest").seal == "native"
     python = seal.read(b"- note " + b"why".hex().encode() + b" -\n" + chain(b"begin pytest 7"), key, "pytest")
     assert python.seal == "python" and python.notes == ["why"] and python.flags == [] and python.error is None
+
+
+# A patched module schedules the recorder's own hook, with a test id of its choosing, for the interpreter's exit
+# (atexit runs it from C: no patched frame is on the stack then, and the caller is the recorder's code).
+RECORDER_HOOK_AT_EXIT = """
+import atexit, functools, unittest
+class T(unittest.TestCase):
+    def test_never_ran(self):
+        pass
+T.__module__ = "t_suite"
+atexit.register(functools.partial(unittest.TestResult.addSuccess, unittest.TestResult(), T("test_never_ran")))
+"""
+
+
+def test_the_recorder_seals_natively_and_refuses_a_hand_over_outside_the_runner(shared_object, tmp_path):
+    recorder = tmp_path / "recorder"
+    recorder.mkdir()
+    shutil.copy(REPORTER / "sitecustomize.py", recorder / "sitecustomize.py")
+    (recorder / native.FILE_NAME).write_bytes(shared_object)
+    (tmp_path / "t_suite.py").write_text("import django.test.runner\nimport scheduler\n" + UNITTEST_SUITE)
+    (tmp_path / "scheduler.py").write_text(RECORDER_HOOK_AT_EXIT)
+    _django_stub(tmp_path)
+    key = seal.new_key()
+    (tmp_path / "run.key").write_bytes(seal.key_file(key, [str(tmp_path / "scheduler.py")], False))
+    results = tmp_path / "results"
+    results.write_bytes(b"")
+    env = {**os.environ, "PYTHONPATH": f"{recorder}:{tmp_path}", "SWE_ENV_RESULTS": str(results),
+           "SWE_ENV_RUNNER": "django", "SWE_ENV_KEY": str(tmp_path / "run.key")}
+    run = subprocess.run([sys.executable, "-m", "unittest", "t_suite"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert "Ran 7 tests" in run.stderr
+    sealed = seal.read(results.read_bytes(), key, "django")
+    assert sealed.error is None and sealed.seal == "native", (sealed.error, results.read_bytes()[:2000])
+    assert sealed.results.by_id["test_ok (t_suite.T)"] == "passed"
+    assert sealed.results.by_id["test_fail (t_suite.T)"] == "failed"
+    assert "test_never_ran (t_suite.T)" not in sealed.results.by_id
+    assert any("outside the test runner" in flag for flag in sealed.flags), sealed.flags
 
 
 # ---------------------------------------------------------------- attacks on the real engine

@@ -464,6 +464,30 @@ static int held_by_pytest(PyFrameObject *frame, PyObject *report) {
     return 0;
 }
 
+/* Whether the runner's own machinery (unittest's, Django's test runner, sympy's runtests) is on the stack:
+   the recorder's hooks are called from there, never from an atexit callback, a finalizer or a thread of
+   the patch's scheduling (where no patched frame is on the stack either). */
+static int runner_on_stack(PyFrameObject *frame) {
+    static const char *const parts[] = {"/unittest/", "/django/test/", "/sympy/testing/runtests.py",
+                                        "/sympy/utilities/runtests.py", NULL};
+    int depth = 0, i, found = 0;
+    Py_XINCREF((PyObject *)frame);
+    while (frame != NULL && depth < MAX_DEPTH && !found) {
+        PyObject *code = frame_code(frame);
+        const char *filename = code_filename(code);
+        PyFrameObject *back;
+        for (i = 0; filename != NULL && parts[i] != NULL && !found; i++)
+            found = strstr(filename, parts[i]) != NULL;
+        Py_DECREF(code);
+        back = PyFrame_GetBack(frame);
+        Py_DECREF((PyObject *)frame);
+        frame = back;
+        depth++;
+    }
+    Py_XDECREF((PyObject *)frame);
+    return found;
+}
+
 static int is_ours(PyObject *code) {
     size_t i;
     for (i = 0; i < ours_count; i++)
@@ -749,6 +773,10 @@ static void on_ours(const char *event, PyObject *args) {
         Py_ssize_t i, n, written = 0;
         if (!our_result(caller, code, NULL, "recorder"))
             goto done;
+        if (!runner_on_stack(caller)) {
+            flag_at("a result was handed over outside the test runner (no frame of its on the stack)", caller);
+            goto done;
+        }
         if (nargs != 2 || !PyTuple_CheckExact(PyTuple_GetItem(args, 0)) ||
             !PyUnicode_CheckExact(PyTuple_GetItem(args, 1))) {
             flag_at("a result was handed over by code that is not the grader's recorder", caller);
