@@ -89,13 +89,21 @@ def test_its_records_verify_on_the_host(shared_object, tmp_path):
 
 def test_a_patched_files_tampering_is_flagged_by_the_c_hook(shared_object, tmp_path):
     # test_it.py stands for a patched file here: its frame access, gc walk and ctypes use are charged to it.
-    source = ("import gc, sys\n\ndef test_ok():\n    sys._getframe()\n    gc.get_objects()\n    import ctypes\n"
-              "    ctypes.CDLL(None)\n")
+    # It also loads the shared object again and tries to install a second hook and announce a second plugin.
+    source = ("import gc, importlib.util, sys\n\ndef test_ok():\n    sys._getframe()\n    gc.get_objects()\n"
+              "    import ctypes\n    ctypes.CDLL(None)\n"
+              f"    path = [p for p in sys.path if p.endswith('recorder')][0] + '/{native.FILE_NAME}'\n"
+              "    spec = importlib.util.spec_from_file_location('_swe_env_native', path)\n"
+              "    again = importlib.util.module_from_spec(spec)\n"
+              "    assert again.install('/dev/null', 'pytest', '/nowhere', '/nowhere', '/usr/lib/') is False\n"
+              "    sys.audit('swe_env.hello')\n")
     data, key = _run_pytest_on_host(tmp_path, shared_object, source, ["test_it.py"])
     sealed = seal.read(data, key, "pytest")
     flags = " | ".join(sealed.flags)
-    for what in ("sys._getframe", "gc.get_objects", "ctypes.dlopen"):
+    for what in ("sys._getframe", "gc.get_objects", "ctypes.dlopen", "installed a second time",
+                 "something else announced itself"):
         assert what in flags, flags
+    assert sealed.results.by_id == {"test_it.py::test_ok": "passed"}
     assert sealed.seal == "native"
     assert len(sealed.flags) == len(set(sealed.flags))  # the Python hook's same flags are kept once
 

@@ -355,6 +355,14 @@ def _install():
                          + args[0], caller)
                     del snapshots[:]  # said once
             return
+        if native is not None:
+            # The C hook alone decides on hand-overs (and flags the refused ones); the recorder's integrity
+            # check stays here, and can only add a flag.
+            if event == "swe_env.test" and runner != "pytest" and code in ours:
+                what = changed()
+                if what is not None:
+                    flag("the test runner's machinery was changed during the run (" + what + ")", caller)
+            return
         if not state["runner_is_repo"]:
             bad = patched_on_stack(caller)
             if bad is not None:
