@@ -139,6 +139,14 @@ def setup(tasks: Path = TasksOption) -> None:
         for name in sorted({task.environment.os_image for task in found} or {DEFAULT_BASE_IMAGE}):
             images.ensure_os_image(name, progress=lambda message: err.print(f"[cyan]setup:[/] {_e(message)}"))
             console.print(f"base image [bold]{_e(name)}[/] is ready")
+        from .grading import native
+
+        built = native.build()  # here, so parallel gradings (and tests) find it built
+        if built.data is None:
+            err.print(f"[yellow]setup:[/] the native seal is not built ({_e(built.reason)}): gradings use the weaker "
+                      "pure-Python seal")
+        else:
+            console.print(f"native seal [bold]{_e(str(native.target()))}[/] is ready")
 
 
 @tasks_app.command("list")

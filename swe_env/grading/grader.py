@@ -51,7 +51,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from . import diffs, protection, runner_probe, runners, seal, suspicion, testlogs
+from . import diffs, native, protection, runner_probe, runners, seal, suspicion, testlogs
 from ..build.images import ImageBuilder
 from ..build.repos import cache_dir
 from .protection import GIT as _GIT
@@ -136,6 +136,11 @@ class GradingReport(BaseModel):
     frame and `gc` walks, ctypes, tracers, signals, /proc memory, changed runner internals, a skip or xfail raised
     from a patched file ...) and bytes on the results stream the hook did not write; at most `seal.MAX_FLAGS`.
     Recorded by the run itself, not read from the patch; with `reward_policy="strict"` any gets the unresolved reward."""
+    seal: Literal["native", "python"] | None = None
+    """Which hook sealed the results (sealed runners): `native`, the C audit hook (`grading/reporter/_seal.c`) that
+    holds the key in C memory only; `python`, the weaker pure-Python hook (no C compiler on the host, or a Python the
+    shared object does not load in: the grading log says why), whose key a signal handler or finalizer running
+    inside it can take; None when no sealed record was read."""
     ignored_ids: list[str] = []
     """Listed ids dropped from the verdict (in neither success nor failure, not in `test_results`): ids
     no JUnit report can produce (`testlogs.unproducible`: no `::` and not ending in `.py`, e.g. `[100%]`,
@@ -611,7 +616,11 @@ class Grader:
                     raise runners.ResultsError(f"the results were larger than {runners.RESULTS_LIMIT} bytes"
                                                if stream.cut else "the results stream did not end with the run")
                 sealed = seal.read(stream.data, key, runner.name)
-                report.tampering = sealed.flags
+                report.tampering, report.seal = sealed.flags, sealed.seal
+                if sealed.seal == "python":  # never silently: the log says why the native seal was not used
+                    built = native.shared_object()
+                    why = "; ".join(sealed.notes) or built.reason or "the start-up module did not load it"
+                    report.log.append(f"sealed by the weaker pure-Python hook, not the native one: {why}")
                 if sealed.results is None:
                     raise runners.ResultsError(sealed.error or "no sealed results")
                 if exit_code > 128:  # an abort or a kill after the end record: an abnormal end is never believed

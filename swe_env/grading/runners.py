@@ -38,7 +38,7 @@ import re
 from pathlib import Path
 from typing import ClassVar, Literal, get_args
 
-from . import testlogs
+from . import native, testlogs
 from ..data.task import RunnerName
 
 RESULTS_LIMIT = 64 * 1024 * 1024
@@ -53,6 +53,11 @@ def junit_options(path: str) -> str:
     """PYTEST_ADDOPTS for a run that is not a grading (task synthesis learning its own candidates' outcomes):
     a plain JUnit XML report at `path`. Gradings never use it: their results are sealed (`grading.seal`)."""
     return f"--junitxml={path} -o junit_family=xunit1 -p no:cacheprovider"
+
+
+def _native(workspace: str) -> dict[str, bytes]:
+    data = native.shared_object().data
+    return {f"{workspace}/recorder/{native.FILE_NAME}": data} if data is not None else {}
 
 
 class ResultsError(ValueError):
@@ -76,8 +81,9 @@ class Runner:
     """Repository files that are the runner itself: restored whole to base_commit when changed."""
 
     def files(self, workspace: str) -> dict[str, bytes]:
-        """Files the grader writes into its private folder before the run (path -> bytes)."""
-        return {f"{workspace}/recorder/{name}": (_REPORTER / name).read_bytes() for name in _SEALED_FILES}
+        """Files the grader writes into its private folder before the run (path -> bytes): the start-up
+        module, the plugin, and the native seal's shared object when the host could build it (`native`)."""
+        return {f"{workspace}/recorder/{name}": (_REPORTER / name).read_bytes() for name in _SEALED_FILES} | _native(workspace)
 
     def environment(self, results: str, key_path: str = "", workspace: str = "") -> dict[str, str]:
         """Variables for the test command's process; `results` is the path its results go to, `key_path`
@@ -144,7 +150,7 @@ class _RecorderRunner(Runner):
     """Folders of the repository that are this runner's own machinery (Django's test runner)."""
 
     def files(self, workspace: str) -> dict[str, bytes]:
-        return {f"{workspace}/recorder/{name}": (_REPORTER / name).read_bytes() for name in _RECORDER_FILES}
+        return {f"{workspace}/recorder/{name}": (_REPORTER / name).read_bytes() for name in _RECORDER_FILES} | _native(workspace)
 
     def environment(self, results: str, key_path: str = "", workspace: str = "") -> dict[str, str]:
         return self._sealing(results, key_path)

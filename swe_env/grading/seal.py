@@ -4,7 +4,9 @@ The grader's start-up module (`reporter/sitecustomize.py`) installs an audit hoo
 process that alone holds a fresh key and writes every record as one line `SEQ PAYLOAD MAC`
 (MAC: HMAC-SHA256 of `SEQ PAYLOAD`, hex) on the run's results stream. Payloads:
 
-- `begin RUNNER PID` (SEQ 0), `end EXIT_STATUS` (the last one);
+- `begin RUNNER PID [native]` (SEQ 0; `native`: written by the native hook, `reporter/_seal.c`,
+  which holds the key in C memory only; without it, by the weaker pure-Python hook),
+  `end EXIT_STATUS` (the last one);
 - `test STATUS HEXID[,HEXID...]` (ids hex-encoded UTF-8; pytest: the node id);
 - `flag HEXTEXT`: tamper evidence, written the moment the code under test did something
   (also with SEQ `cPID` from a forked child, outside the chain).
@@ -14,7 +16,9 @@ valid, and an end record present (a run that ended abnormally, by a signal or an
 none). An interrupted pytest session (collection errors, `pytest.exit`) still writes its end:
 what it recorded is believed, and the tests it did not run are missing, so they fail. Any other bytes
 on the stream are someone else's writing: they are not believed, and are themselves tamper
-evidence. `unsealed python X.Y` says the interpreter has no audit hooks (before 3.8): nothing
+evidence, except the unsealed notes `- note HEXTEXT -` (why the native hook did not load), which
+are only shown. A flag written twice (by the native hook and the Python one, which check some
+events alike) is kept once. `unsealed python X.Y` says the interpreter has no audit hooks (before 3.8): nothing
 can be sealed there, so nothing is believed.
 
 Pure logic: no I/O. Parsing is one pass over the bounded bytes; flags are capped.
@@ -28,6 +32,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from typing import Literal
 
 from . import testlogs
 
@@ -67,6 +72,10 @@ class Sealed:
     flags: list[str] = field(default_factory=list)
     """Tamper evidence: the hook's flags, and bytes on the stream that are not valid records."""
     exit_status: int | None = None
+    seal: Literal["native", "python"] | None = None
+    """Which hook wrote the begin record: `native` (the key never in Python-reachable memory) or `python`."""
+    notes: list[str] = field(default_factory=list)
+    """Unsealed notes from the start-up module (why the native hook did not load); at most `MAX_FLAGS`."""
 
 
 def read(data: bytes, key: bytes, runner: str) -> Sealed:
@@ -78,10 +87,16 @@ def read(data: bytes, key: bytes, runner: str) -> Sealed:
     expected, ended, broken, foreign, unsealed = 0, False, None, 0, None
     extra_flags = 0
 
+    seen: set[str] = set()
+
     def add_flag(text: str) -> None:
         nonlocal extra_flags
+        text = text[:_FLAG_CHARS]
+        if text in seen:
+            return
+        seen.add(text)
         if len(sealed.flags) < MAX_FLAGS:
-            sealed.flags.append(text[:_FLAG_CHARS])
+            sealed.flags.append(text)
         else:
             extra_flags += 1
 
@@ -96,6 +111,10 @@ def read(data: bytes, key: bytes, runner: str) -> Sealed:
             continue
         if line.startswith(b"unsealed python "):
             unsealed = line[16:40].decode("ascii", errors="replace")
+            continue
+        if line.startswith(b"- note "):
+            if len(sealed.notes) < MAX_FLAGS:
+                sealed.notes.append(_unhex(line[7:].split(b" ", 1)[0])[:_FLAG_CHARS])
             continue
         if line.startswith(b"- flag "):  # the hook saw tampering before it had the key
             add_flag("(unsealed) " + _unhex(line[7:].split(b" ", 1)[0]))
@@ -116,6 +135,8 @@ def read(data: bytes, key: bytes, runner: str) -> Sealed:
         expected += 1
         if expected == 1 and kind != b"begin":
             broken = "the first record is not the run's beginning"
+        elif expected == 1:
+            sealed.seal = "native" if rest.split(b" ")[2:3] == [b"native"] else "python"
         elif kind == b"test":
             word, _, ids = rest.partition(b" ")
             status = statuses.get(word.decode("ascii", errors="replace"))

@@ -36,6 +36,26 @@ import os
 import sys
 
 
+def _native(fd, results, runner, key_path, plugin_file, stdlib, here):
+    """The native seal's module, installed (its C audit hook added), or None: then this file's hook is the
+    seal (the begin record says which). The shared object is loaded from this folder by path only."""
+    path = os.path.join(here, "_swe_env_native.abi3.so")
+    if not os.path.exists(path):
+        return None
+    try:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("_swe_env_native", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not module.install(results, runner, key_path, plugin_file, stdlib):
+            return None
+    except Exception as exc:  # an interpreter it does not serve: the Python hook seals, and says so
+        os.write(fd, ("- note " + ("the native seal did not load: %s: %s" % (type(exc).__name__, exc))[:300]
+                      .encode("utf-8", "replace").hex() + " -\n").encode())
+        return None
+    return module
+
+
 def _install():
     environ = os.environ
     results, runner, key_path = environ.get("SWE_ENV_RESULTS"), environ.get("SWE_ENV_RUNNER"), environ.get("SWE_ENV_KEY")
@@ -56,9 +76,13 @@ def _install():
     plugin_file = os.path.join(here, "swe_env_seal.py")
     cwd = os.getcwd()
     stdlib = os.path.dirname(os.__file__) + "/"
+    # The native seal (`_seal.c`), when the grader shipped it and this Python loads it: it alone then
+    # holds the key and the descriptor and writes every record; this hook keeps the integrity checks
+    # and can only add flags through it.
+    native = _native(fd, results, runner, key_path, plugin_file, stdlib, here)
     # Everything the hook calls, captured now: later lookups could reach code of the patch's.
     _write, _read, _open, _close, _unlink, _getpid = os.write, os.read, os.open, os.close, os.unlink, os.getpid
-    _getframe, _sha, _ident = sys._getframe, hashlib.sha256, _thread.get_ident
+    _getframe, _sha, _ident, _audit = sys._getframe, hashlib.sha256, _thread.get_ident, sys.audit
     _str, _bytes, _int, _tuple, _type, _len, _isinstance = str, bytes, int, tuple, type, len, isinstance
     _encode, _hex, _fromhex = str.encode, bytes.hex, bytes.fromhex
     _class_dict, _dict, _zip, _getattr = type.__dict__["__dict__"].__get__, dict, zip, getattr
@@ -88,6 +112,10 @@ def _install():
 
     def emit(kind, text=b""):
         """One record (or, before the key is loaded, an unsealed line the grader counts as tampering)."""
+        if native is not None:  # the C hook writes the results itself; anything here is only a flag
+            if kind == b"flag":
+                native.flag(text)
+            return
         key = state["key"]
         payload = kind + (b" " + text if text else b"")
         if key is None:
@@ -133,6 +161,8 @@ def _install():
             busy.discard(me)
 
     def read_key():
+        if native is not None:
+            return read_native_key()
         try:
             handle = _open(key_path, O_RDONLY)
             try:
@@ -165,6 +195,19 @@ def _install():
         for name in ("SWE_ENV_RESULTS", "SWE_ENV_RUNNER", "SWE_ENV_KEY"):
             environ.pop(name, None)
         emit(b"begin", _encode(runner + " %d" % state["pid"]))
+        return True
+
+    def read_native_key():
+        _audit("swe_env.start")  # from this file's code: the C hook reads the key (once per process)
+        if not native.ready():
+            return False
+        is_repo, paths = native.patched()
+        state["runner_is_repo"] = is_repo
+        patched.update(paths)
+        state["key"] = "native"  # a marker: the key itself is in C memory only
+        state["pid"] = _getpid()
+        for name in ("SWE_ENV_RESULTS", "SWE_ENV_RUNNER", "SWE_ENV_KEY"):
+            environ.pop(name, None)
         return True
 
     def is_patched(filename):
@@ -296,7 +339,9 @@ def _install():
                 if why is None:
                     return
                 skip_stdlib = True
-        frame = charged(_getframe(2), skip_stdlib)
+        # A code object is charged to the code that made it: 3.9 raises code.__new__ for each one its
+        # importer's marshal loads, under the frame of whoever imports.
+        frame = _getframe(2) if event == "code.__new__" else charged(_getframe(2), skip_stdlib)
         if frame is not None and code_patched(frame.f_code):
             flag("code the patch changed " + why, frame)
 
@@ -339,6 +384,23 @@ def _install():
                 if what is not None:
                     flag("the test runner's machinery was changed during the run (" + what + "), seen after "
                          + args[0], caller)
+            return
+        if native is not None:
+            # The C hook alone decides on hand-overs (and flags the refused ones) and has already written
+            # this result; the integrity checks stay here and can only add a flag: an outcome pytest's
+            # report states better than the exception it caught (`reading`), a changed runner.
+            if event == "swe_env.test" and runner == "pytest":
+                if plugin_codes.get("pytest_runtest_logreport") is code and _len(args) == 3:
+                    report, nodeid, status = args
+                    held = held_by_pytest(caller.f_back, report) if _type(nodeid) is _str and _type(status) is _str else None
+                    if held is not None:
+                        why = reading(held, status)[1]
+                        if why is not None:
+                            flag(why + " in " + nodeid, caller)
+            elif event == "swe_env.test" and code in ours:
+                what = changed() or integrity_changed(())
+                if what is not None:
+                    flag("the test runner's machinery was changed during the run (" + what + ")", caller)
             return
         if not state["runner_is_repo"]:
             bad = patched_on_stack(caller)

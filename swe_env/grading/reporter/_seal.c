@@ -1,0 +1,1195 @@
+/* swe-env's native sealed-results hook (`_swe_env_native`), loaded by the grader's sitecustomize.
+
+One shared object serves CPython 3.9 to 3.13: it is built against the limited API of 3.9 and
+declares the few functions outside it that it calls (all exported by every version it serves);
+it reads no structure field of the interpreter's.
+
+What it holds, in static C memory only (no Python object refers to it, so no frame, closure,
+`gc` walk or finalizer reaches it): the run's key, the record counter, the results descriptor.
+Its audit hook (PySys_AddAuditHook: a C hook runs before every Python hook and cannot be
+removed) alone writes records `SEQ PAYLOAD MAC` (MAC: HMAC-SHA256 of `SEQ PAYLOAD`, hex),
+the format `swe_env/grading/seal.py` verifies, and decides in C, with no Python code running
+during the decision (the collector is paused, no Python function is called), whether the
+caller is legitimate:
+
+- `swe_env.hello` from the `<module>` code of the grader's pytest plugin (its file, given at
+  install), once: its code objects are registered and the key is read and unlinked;
+- `swe_env.start` from the start-up module's own code (registered at install, before any
+  repository code runs): the recorder's runner announced itself; the key is read;
+- `swe_env.test` / `swe_env.raised` / `swe_env.end` from the plugin's registered hook (pytest:
+  and pytest's own `call_and_report` holds the report) or the start-up module's code
+  (Django, sympy), with no frame of a patched file on the stack.
+
+It flags (sealed, the moment it happens) the dangerous events charged to code from a patched
+file: frames taken, frame and code attributes read, `gc` walks, tracers, another audit hook,
+`ctypes`, `/proc` memory and descriptors, signals, replacing a function's code, forging code.
+A Python handler for a signal, defined in a patched file, is flagged when the plugin or the
+recorder hands over a result (a signal handler is handed the interrupted frame unaudited).
+
+Standard C and Linux system calls only; SHA-256 and HMAC are written here (FIPS 180-4, RFC 2104).
+*/
+
+#define Py_LIMITED_API 0x03090000
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* Outside the limited API, exported by CPython 3.9 to 3.13 (PyFrameObject is only a pointer here). */
+typedef struct _frame PyFrameObject;
+PyAPI_FUNC(int) PySys_AddAuditHook(int (*hook)(const char *, PyObject *, void *), void *userData);
+PyAPI_FUNC(PyFrameObject *) PyEval_GetFrame(void);
+PyAPI_FUNC(PyFrameObject *) PyFrame_GetBack(PyFrameObject *frame);
+#if PY_VERSION_HEX < 0x030A0000 /* declared by newer headers (returning PyCodeObject *) */
+PyAPI_FUNC(struct PyCodeObject *) PyFrame_GetCode(PyFrameObject *frame);
+#endif
+#define frame_code(frame) ((PyObject *)PyFrame_GetCode(frame))
+PyAPI_FUNC(int) PyFrame_GetLineNumber(PyFrameObject *frame);
+PyAPI_FUNC(PyObject *) PyFunction_GetCode(PyObject *function);
+PyAPI_FUNC(const char *) PyUnicode_AsUTF8AndSize(PyObject *unicode, Py_ssize_t *size); /* limited API from 3.10 */
+PyAPI_FUNC(PyObject *) PyMethod_Function(PyObject *method);
+PyAPI_DATA(PyTypeObject) PyFunction_Type;
+PyAPI_DATA(PyTypeObject) PyMethod_Type;
+
+/* ------------------------------------------------------------------ SHA-256 and HMAC */
+
+typedef struct {
+    uint32_t h[8];
+    uint64_t length;
+    unsigned char block[64];
+    size_t used;
+} sha256_ctx;
+
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_compress(sha256_ctx *ctx, const unsigned char *p) {
+    uint32_t w[64], a, b, c, d, e, f, g, h, t1, t2;
+    int i;
+    for (i = 0; i < 16; i++)
+        w[i] = ((uint32_t)p[4 * i] << 24) | ((uint32_t)p[4 * i + 1] << 16) | ((uint32_t)p[4 * i + 2] << 8) | p[4 * i + 3];
+    for (i = 16; i < 64; i++) {
+        uint32_t s0 = ROTR(w[i - 15], 7) ^ ROTR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROTR(w[i - 2], 17) ^ ROTR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    a = ctx->h[0]; b = ctx->h[1]; c = ctx->h[2]; d = ctx->h[3];
+    e = ctx->h[4]; f = ctx->h[5]; g = ctx->h[6]; h = ctx->h[7];
+    for (i = 0; i < 64; i++) {
+        t1 = h + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i];
+        t2 = (ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    ctx->h[0] += a; ctx->h[1] += b; ctx->h[2] += c; ctx->h[3] += d;
+    ctx->h[4] += e; ctx->h[5] += f; ctx->h[6] += g; ctx->h[7] += h;
+}
+
+static void sha256_init(sha256_ctx *ctx) {
+    static const uint32_t start[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(ctx->h, start, sizeof start);
+    ctx->length = 0;
+    ctx->used = 0;
+}
+
+static void sha256_update(sha256_ctx *ctx, const unsigned char *data, size_t size) {
+    ctx->length += size;
+    while (size > 0) {
+        size_t take = 64 - ctx->used;
+        if (take > size)
+            take = size;
+        memcpy(ctx->block + ctx->used, data, take);
+        ctx->used += take;
+        data += take;
+        size -= take;
+        if (ctx->used == 64) {
+            sha256_compress(ctx, ctx->block);
+            ctx->used = 0;
+        }
+    }
+}
+
+static void sha256_final(sha256_ctx *ctx, unsigned char out[32]) {
+    uint64_t bits = ctx->length * 8;
+    unsigned char pad = 0x80, zero = 0, length[8];
+    int i;
+    sha256_update(ctx, &pad, 1);
+    while (ctx->used != 56)
+        sha256_update(ctx, &zero, 1);
+    for (i = 0; i < 8; i++)
+        length[i] = (unsigned char)(bits >> (56 - 8 * i));
+    sha256_update(ctx, length, 8);
+    for (i = 0; i < 8; i++) {
+        out[4 * i] = (unsigned char)(ctx->h[i] >> 24);
+        out[4 * i + 1] = (unsigned char)(ctx->h[i] >> 16);
+        out[4 * i + 2] = (unsigned char)(ctx->h[i] >> 8);
+        out[4 * i + 3] = (unsigned char)ctx->h[i];
+    }
+}
+
+static void hmac_sha256(const unsigned char key[64], const unsigned char *data, size_t size, unsigned char out[32]) {
+    unsigned char pad[64], inner[32];
+    sha256_ctx ctx;
+    int i;
+    for (i = 0; i < 64; i++)
+        pad[i] = key[i] ^ 0x36;
+    sha256_init(&ctx);
+    sha256_update(&ctx, pad, 64);
+    sha256_update(&ctx, data, size);
+    sha256_final(&ctx, inner);
+    for (i = 0; i < 64; i++)
+        pad[i] = key[i] ^ 0x5c;
+    sha256_init(&ctx);
+    sha256_update(&ctx, pad, 64);
+    sha256_update(&ctx, inner, 32);
+    sha256_final(&ctx, out);
+    memset(pad, 0, sizeof pad);
+    memset(&ctx, 0, sizeof ctx);
+}
+
+/* ------------------------------------------------------------------ state (static C memory only) */
+
+#define MAX_CODES 4096
+#define MAX_PATCHED 8192
+#define MAX_DEPTH 2000
+
+static int installed, have_key, tried, ended, runner_is_repo, is_pytest;
+static int results_fd = -1;
+static unsigned char key_block[64];
+static unsigned long long seq;
+static pid_t key_pid;
+static char *runner_name, *key_path, *plugin_file, *stdlib_dir, *cwd;
+static char *helper_inspect, *helper_traceback;
+static char *patched[MAX_PATCHED];
+static size_t patched_count;
+static PyObject *ours[MAX_CODES]; /* the start-up module's code objects (strong references) */
+static size_t ours_count;
+static PyObject *plugin_module; /* the plugin's <module> code, once it said hello */
+static PyObject *plugin_code[MAX_CODES];
+static char *plugin_name[MAX_CODES];
+static size_t plugin_count;
+static PyObject *gc_disable, *gc_enable, *gc_isenabled, *signal_getsignal;
+static int busy;
+
+/* ------------------------------------------------------------------ writing records */
+
+static void write_all(const char *data, size_t size) {
+    while (size > 0) {
+        ssize_t done = write(results_fd, data, size);
+        if (done < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        data += done;
+        size -= (size_t)done;
+    }
+}
+
+static const char HEX[] = "0123456789abcdef";
+
+/* One record: `SEQ KIND TEXT MAC` (sealed), or `- KIND TEXT -` before this process has the key. */
+static void emit(const char *kind, const char *text, size_t text_size) {
+    char seq_text[32];
+    pid_t pid;
+    size_t kind_size = strlen(kind), seq_size, body_size, i;
+    char *line;
+    if (results_fd < 0)
+        return;
+    pid = getpid();
+    if (!have_key) {
+        strcpy(seq_text, "-");
+    } else if (pid == key_pid) {
+        if (ended)
+            return;
+        snprintf(seq_text, sizeof seq_text, "%llu", seq);
+        seq++;
+    } else if (strcmp(kind, "flag") != 0) {
+        return; /* a forked child only ever reports tampering */
+    } else {
+        snprintf(seq_text, sizeof seq_text, "c%ld", (long)pid);
+    }
+    seq_size = strlen(seq_text);
+    body_size = seq_size + 1 + kind_size + (text_size ? 1 + text_size : 0);
+    line = (char *)malloc(body_size + 66);
+    if (line == NULL)
+        return;
+    memcpy(line, seq_text, seq_size);
+    line[seq_size] = ' ';
+    memcpy(line + seq_size + 1, kind, kind_size);
+    if (text_size) {
+        line[seq_size + 1 + kind_size] = ' ';
+        memcpy(line + seq_size + 2 + kind_size, text, text_size);
+    }
+    if (have_key) {
+        unsigned char mac[32];
+        hmac_sha256(key_block, (const unsigned char *)line, body_size, mac);
+        line[body_size] = ' ';
+        for (i = 0; i < 32; i++) {
+            line[body_size + 1 + 2 * i] = HEX[mac[i] >> 4];
+            line[body_size + 2 + 2 * i] = HEX[mac[i] & 15];
+        }
+        line[body_size + 65] = '\n';
+        write_all(line, body_size + 66);
+    } else {
+        line[body_size] = ' ';
+        line[body_size + 1] = '-';
+        line[body_size + 2] = '\n';
+        write_all(line, body_size + 3);
+    }
+    free(line);
+}
+
+/* Hex of bytes appended to a growing buffer (`*out`, `*size`); 0 when out of memory. */
+static int append(char **out, size_t *size, const char *data, size_t count, int as_hex) {
+    size_t need = as_hex ? 2 * count : count, i;
+    char *grown = (char *)realloc(*out, *size + need + 1);
+    if (grown == NULL)
+        return 0;
+    *out = grown;
+    if (as_hex) {
+        for (i = 0; i < count; i++) {
+            grown[*size + 2 * i] = HEX[(unsigned char)data[i] >> 4];
+            grown[*size + 2 * i + 1] = HEX[(unsigned char)data[i] & 15];
+        }
+    } else {
+        memcpy(grown + *size, data, count);
+    }
+    *size += need;
+    return 1;
+}
+
+/* UTF-8 of an exact str (lone surrogates kept, as the records' readers expect), appended as hex. */
+static int append_str_hex(char **out, size_t *size, PyObject *text) {
+    PyObject *encoded;
+    char *data;
+    Py_ssize_t count;
+    int ok;
+    if (!PyUnicode_CheckExact(text))
+        return 0;
+    encoded = PyUnicode_AsEncodedString(text, "utf-8", "surrogatepass");
+    if (encoded == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    ok = PyBytes_AsStringAndSize(encoded, &data, &count) == 0 && append(out, size, data, (size_t)count, 1);
+    Py_DECREF(encoded);
+    return ok;
+}
+
+static void flag_text(const char *text) {
+    char *out = NULL;
+    size_t size = 0;
+    if (append(&out, &size, text, strlen(text), 1))
+        emit("flag", out, size);
+    free(out);
+}
+
+/* ------------------------------------------------------------------ frames */
+
+/* A code object's file name as UTF-8 (borrowed from the str's cache), or NULL. */
+static const char *code_filename(PyObject *code) {
+    PyObject *name = PyObject_GetAttrString(code, "co_filename");
+    const char *text = NULL;
+    if (name == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (PyUnicode_CheckExact(name))
+        text = PyUnicode_AsUTF8AndSize(name, NULL);
+    if (text == NULL)
+        PyErr_Clear();
+    Py_DECREF(name); /* the code object keeps its file name alive, and with it the cached UTF-8 */
+    return text;
+}
+
+static int code_name_is(PyObject *code, const char *wanted) {
+    PyObject *name = PyObject_GetAttrString(code, "co_name");
+    const char *text = NULL;
+    int same;
+    if (name == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (PyUnicode_CheckExact(name))
+        text = PyUnicode_AsUTF8AndSize(name, NULL);
+    if (text == NULL)
+        PyErr_Clear();
+    same = text != NULL && strcmp(text, wanted) == 0;
+    Py_DECREF(name);
+    return same;
+}
+
+static int starts_with(const char *text, const char *prefix) {
+    return strncmp(text, prefix, strlen(prefix)) == 0;
+}
+
+static int ends_with(const char *text, const char *suffix) {
+    size_t a = strlen(text), b = strlen(suffix);
+    return a >= b && strcmp(text + a - b, suffix) == 0;
+}
+
+static int is_patched(const char *filename) {
+    size_t i;
+    if (filename == NULL || patched_count == 0)
+        return 0;
+    for (i = 0; i < patched_count; i++) {
+        const char *path = patched[i];
+        if (filename[0] == '/') {
+            if (strcmp(filename, path) == 0)
+                return 1;
+        } else {
+            size_t n = strlen(cwd);
+            if (strncmp(path, cwd, n) == 0 && path[n] == '/' && strcmp(path + n + 1, filename) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* A new reference to the frame an event is charged to: the innermost one outside the stdlib's
+   helpers that hand out frames (inspect, traceback; skip_stdlib 0) or outside the whole stdlib (1),
+   or the innermost one (2). */
+static PyFrameObject *charged(int skip_stdlib) {
+    PyFrameObject *frame = PyEval_GetFrame();
+    int depth = 0;
+    Py_XINCREF((PyObject *)frame);
+    while (frame != NULL && depth < 200) {
+        PyObject *code = frame_code(frame);
+        const char *filename = code_filename(code);
+        int skip;
+        if (filename == NULL || skip_stdlib == 2)
+            skip = 0;
+        else if (skip_stdlib)
+            skip = starts_with(filename, stdlib_dir) || starts_with(filename, "<frozen");
+        else
+            skip = strcmp(filename, helper_inspect) == 0 || strcmp(filename, helper_traceback) == 0;
+        Py_DECREF(code);
+        if (!skip)
+            return frame;
+        {
+            PyFrameObject *back = PyFrame_GetBack(frame);
+            Py_DECREF((PyObject *)frame);
+            frame = back;
+        }
+        depth++;
+    }
+    Py_XDECREF((PyObject *)frame);
+    return NULL;
+}
+
+static void flag_at(const char *why, PyFrameObject *frame) {
+    PyObject *code = frame_code(frame);
+    const char *filename = code_filename(code);
+    char where[64];
+    char *text;
+    size_t size;
+    snprintf(where, sizeof where, ":%d)", PyFrame_GetLineNumber(frame));
+    if (filename == NULL)
+        filename = "?";
+    size = strlen(why) + 2 + strlen(filename) + strlen(where) + 1;
+    text = (char *)malloc(size);
+    if (text != NULL) {
+        snprintf(text, size, "%s (%s%s", why, filename, where);
+        flag_text(text);
+        free(text);
+    }
+    Py_DECREF(code);
+}
+
+/* A new reference to the innermost frame from a patched file on the stack from `frame` up, or NULL. */
+static PyFrameObject *patched_on_stack(PyFrameObject *frame) {
+    int depth = 0;
+    Py_XINCREF((PyObject *)frame);
+    while (frame != NULL && depth < MAX_DEPTH) {
+        PyObject *code = frame_code(frame);
+        int bad = is_patched(code_filename(code));
+        PyFrameObject *back;
+        Py_DECREF(code);
+        if (bad)
+            return frame;
+        back = PyFrame_GetBack(frame);
+        Py_DECREF((PyObject *)frame);
+        frame = back;
+        depth++;
+    }
+    Py_XDECREF((PyObject *)frame);
+    return NULL;
+}
+
+/* Whether pytest's own `call_and_report` (within 50 frames above `frame`) holds `report` as its local. */
+static int held_by_pytest(PyFrameObject *frame, PyObject *report) {
+    int depth = 0, held = 0;
+    Py_XINCREF((PyObject *)frame);
+    while (frame != NULL && depth < 50) {
+        PyObject *code = frame_code(frame);
+        int found = code_name_is(code, "call_and_report");
+        const char *filename = found ? code_filename(code) : NULL;
+        PyFrameObject *back;
+        Py_DECREF(code);
+        if (found && filename != NULL && ends_with(filename, "_pytest/runner.py")) {
+            PyObject *locals = PyObject_GetAttrString((PyObject *)frame, "f_locals");
+            if (locals != NULL) {
+                PyObject *value = PyMapping_GetItemString(locals, "report");
+                held = value == report;
+                Py_XDECREF(value);
+                Py_DECREF(locals);
+            }
+            PyErr_Clear();
+            Py_DECREF((PyObject *)frame);
+            return held;
+        }
+        back = PyFrame_GetBack(frame);
+        Py_DECREF((PyObject *)frame);
+        frame = back;
+        depth++;
+    }
+    Py_XDECREF((PyObject *)frame);
+    return 0;
+}
+
+/* Whether the runner's own machinery (unittest's, Django's test runner, sympy's runtests) is on the stack:
+   the recorder's hooks are called from there, never from an atexit callback, a finalizer or a thread of
+   the patch's scheduling (where no patched frame is on the stack either). */
+static int runner_on_stack(PyFrameObject *frame) {
+    static const char *const parts[] = {"/unittest/", "/django/test/", "/sympy/testing/runtests.py",
+                                        "/sympy/utilities/runtests.py", NULL};
+    int depth = 0, i, found = 0;
+    Py_XINCREF((PyObject *)frame);
+    while (frame != NULL && depth < MAX_DEPTH && !found) {
+        PyObject *code = frame_code(frame);
+        const char *filename = code_filename(code);
+        PyFrameObject *back;
+        for (i = 0; filename != NULL && parts[i] != NULL && !found; i++)
+            found = strstr(filename, parts[i]) != NULL;
+        Py_DECREF(code);
+        back = PyFrame_GetBack(frame);
+        Py_DECREF((PyObject *)frame);
+        frame = back;
+        depth++;
+    }
+    Py_XDECREF((PyObject *)frame);
+    return found;
+}
+
+static int is_ours(PyObject *code) {
+    size_t i;
+    for (i = 0; i < ours_count; i++)
+        if (ours[i] == code)
+            return 1;
+    return 0;
+}
+
+static PyObject *plugin_hook(const char *name) {
+    size_t i;
+    for (i = 0; i < plugin_count; i++)
+        if (strcmp(plugin_name[i], name) == 0)
+            return plugin_code[i];
+    return NULL;
+}
+
+/* Every code object in `code` (itself, and nested in its constants), as new references. */
+static void collect_codes(PyObject *code, PyObject **into, char **names, size_t *count) {
+    PyObject *consts;
+    Py_ssize_t i, n;
+    if (*count >= MAX_CODES)
+        return;
+    Py_INCREF(code);
+    into[*count] = code;
+    if (names != NULL) {
+        PyObject *name = PyObject_GetAttrString(code, "co_name");
+        const char *text = name != NULL && PyUnicode_CheckExact(name) ? PyUnicode_AsUTF8AndSize(name, NULL) : NULL;
+        names[*count] = strdup(text != NULL ? text : "");
+        Py_XDECREF(name);
+        PyErr_Clear();
+    }
+    (*count)++;
+    consts = PyObject_GetAttrString(code, "co_consts");
+    if (consts == NULL || !PyTuple_Check(consts)) {
+        Py_XDECREF(consts);
+        PyErr_Clear();
+        return;
+    }
+    n = PyTuple_Size(consts);
+    for (i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GetItem(consts, i);
+        if (item != NULL && Py_TYPE(item) == Py_TYPE(code))
+            collect_codes(item, into, names, count);
+    }
+    Py_DECREF(consts);
+}
+
+/* ------------------------------------------------------------------ the key */
+
+static int unhex(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Read and unlink the key file (`HEXKEY\nrunner_is_repo|-\nPATCHED...`), once per process. */
+static int load_key(void) {
+    char *data;
+    size_t size = 0, limit = 1 << 22, i, start;
+    int fd;
+    if (tried)
+        return 0;
+    tried = 1;
+    fd = open(key_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    data = (char *)malloc(limit + 1);
+    if (data == NULL) {
+        close(fd);
+        return 0;
+    }
+    for (;;) {
+        ssize_t got = read(fd, data + size, limit - size);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        size += (size_t)got;
+        if (size == limit)
+            break;
+    }
+    close(fd);
+    unlink(key_path);
+    data[size] = '\0';
+    /* line 1: the key (hex, at most 64 bytes); line 2: runner_is_repo or -; then the patched files */
+    memset(key_block, 0, sizeof key_block);
+    for (i = 0; i < 128 && i + 1 < size && data[i] != '\n'; i += 2) {
+        int hi = unhex(data[i]), lo = unhex(data[i + 1]);
+        if (hi < 0 || lo < 0) {
+            memset(data, 0, size);
+            free(data);
+            return 0;
+        }
+        key_block[i / 2] = (unsigned char)(hi * 16 + lo);
+    }
+    if (i == 0 || (i < size && data[i] != '\n')) {
+        memset(data, 0, size);
+        free(data);
+        return 0;
+    }
+    start = i + 1;
+    {
+        int line = 1; /* the key was line 0 */
+        for (i = start; i <= size; i++) {
+            if (i < size && data[i] != '\n')
+                continue;
+            data[i] = '\0';
+            if (line == 1)
+                runner_is_repo = strcmp(data + start, "runner_is_repo") == 0;
+            else if (i > start && patched_count < MAX_PATCHED)
+                patched[patched_count++] = strdup(data + start);
+            line++;
+            start = i + 1;
+        }
+    }
+    memset(data, 0, size);
+    free(data);
+    have_key = 1;
+    key_pid = getpid();
+    {
+        /* Other processes (root without CAP_SYS_PTRACE) cannot read this one's memory; no core file holds the key. */
+        struct rlimit none = {0, 0};
+        setrlimit(RLIMIT_CORE, &none);
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+            flag_text("the grader could not make the test process undumpable");
+    }
+    {
+        char begin[256];
+        snprintf(begin, sizeof begin, "%s %ld native", runner_name, (long)key_pid);
+        emit("begin", begin, strlen(begin));
+    }
+    return 1;
+}
+
+/* No collection (and so no finalizer: no Python code) runs while a decision is made; returns what to resume. */
+static PyObject *pause_collector(void) {
+    PyObject *enabled;
+    if (gc_isenabled == NULL)
+        return NULL;
+    enabled = PyObject_CallObject(gc_isenabled, NULL);
+    if (enabled == Py_True) {
+        PyObject *done = PyObject_CallObject(gc_disable, NULL);
+        Py_XDECREF(done);
+    }
+    PyErr_Clear();
+    return enabled;
+}
+
+static void resume_collector(PyObject *enabled) {
+    if (enabled == Py_True) {
+        PyObject *done = PyObject_CallObject(gc_enable, NULL);
+        Py_XDECREF(done);
+        PyErr_Clear();
+    }
+    Py_XDECREF(enabled);
+}
+
+/* ------------------------------------------------------------------ the decision */
+
+/* Whether the code calling sys.audit is one of our hooks and nothing from a patched file is on the stack. */
+static int our_result(PyFrameObject *caller, PyObject *code, PyObject *allowed, const char *what) {
+    PyFrameObject *bad;
+    if (!runner_is_repo) {
+        bad = patched_on_stack(caller);
+        if (bad != NULL) {
+            flag_at("a result was handed over with code the patch changed on the stack", bad);
+            Py_DECREF((PyObject *)bad);
+            return 0;
+        }
+    }
+    if (allowed != NULL ? code != allowed : !is_ours(code)) {
+        char why[160];
+        snprintf(why, sizeof why, "a result was handed over by code that is not the grader's %s", what);
+        flag_at(why, caller);
+        return 0;
+    }
+    return 1;
+}
+
+/* A Python signal handler defined in a patched file: it is handed the interrupted frame, unaudited. */
+static void check_signal_handlers(void) {
+    int signum;
+    if (signal_getsignal == NULL || patched_count == 0)
+        return;
+    for (signum = 1; signum < NSIG; signum++) {
+        PyObject *handler = PyObject_CallFunction(signal_getsignal, "i", signum), *function, *code;
+        if (handler == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        function = handler;
+        if (Py_TYPE(handler) == &PyMethod_Type)
+            function = PyMethod_Function(handler);
+        code = function != NULL && Py_TYPE(function) == &PyFunction_Type ? PyFunction_GetCode(function) : NULL;
+        if (code != NULL) {
+            const char *filename = code_filename(code);
+            if (is_patched(filename)) {
+                char text[512];
+                snprintf(text, sizeof text, "code the patch changed installs a signal handler (signal %d, %.300s)",
+                         signum, filename);
+                flag_text(text);
+                Py_DECREF(handler);
+                return; /* said once per hand-over */
+            }
+        }
+        Py_DECREF(handler);
+    }
+}
+
+static void on_ours(const char *event, PyObject *args) {
+    PyFrameObject *caller = PyEval_GetFrame();
+    PyObject *code;
+    Py_ssize_t nargs = PyTuple_Size(args);
+    if (caller == NULL)
+        return;
+    code = frame_code(caller);
+    if (strcmp(event, "swe_env.hello") == 0) {
+        const char *filename = code_filename(code);
+        if (!is_pytest || plugin_module != NULL || filename == NULL || strcmp(filename, plugin_file) != 0 ||
+            !code_name_is(code, "<module>")) {
+            flag_at("something else announced itself as the grader's pytest plugin", caller);
+        } else {
+            Py_INCREF(code);
+            plugin_module = code;
+            collect_codes(code, plugin_code, plugin_name, &plugin_count);
+            load_key();
+        }
+        Py_DECREF(code);
+        return;
+    }
+    if (strcmp(event, "swe_env.start") == 0) { /* the recorder's runner was imported (or entered a test) */
+        if (is_ours(code))
+            load_key();
+        Py_DECREF(code);
+        return;
+    }
+    if (!have_key || getpid() != key_pid || strcmp(event, "swe_env.protect") == 0 ||
+        strcmp(event, "swe_env.check") == 0) {
+        Py_DECREF(code);
+        return; /* the Python hook's integrity checks: it flags through `flag`, never writes a result */
+    }
+    check_signal_handlers();
+    if (strcmp(event, "swe_env.test") == 0 && is_pytest) {
+        PyObject *report, *nodeid, *status;
+        char *text = NULL;
+        size_t size = 0;
+        if (!our_result(caller, code, plugin_hook("pytest_runtest_logreport"), "plugin") || nargs != 3)
+            goto done;
+        report = PyTuple_GetItem(args, 0);
+        nodeid = PyTuple_GetItem(args, 1);
+        status = PyTuple_GetItem(args, 2);
+        if (!PyUnicode_CheckExact(nodeid) || !PyUnicode_CheckExact(status))
+            goto done;
+        {
+            PyFrameObject *back = PyFrame_GetBack(caller);
+            int held = held_by_pytest(back, report);
+            Py_XDECREF((PyObject *)back);
+            if (!held) {
+                flag_at("a report pytest's call_and_report does not hold was handed over", caller);
+                goto done;
+            }
+        }
+        {
+            const char *word = PyUnicode_AsUTF8AndSize(status, NULL);
+            if (word == NULL) {
+                PyErr_Clear();
+                goto done;
+            }
+            if (append(&text, &size, word, strlen(word), 0) && append(&text, &size, " ", 1, 0) &&
+                append_str_hex(&text, &size, nodeid))
+                emit("test", text, size);
+            free(text);
+        }
+    } else if (strcmp(event, "swe_env.test") == 0) {
+        PyObject *ids, *status;
+        const char *word;
+        char *text = NULL;
+        size_t size = 0;
+        Py_ssize_t i, n, written = 0;
+        if (!our_result(caller, code, NULL, "recorder"))
+            goto done;
+        if (!runner_on_stack(caller)) {
+            flag_at("a result was handed over outside the test runner (no frame of its on the stack)", caller);
+            goto done;
+        }
+        if (nargs != 2 || !PyTuple_CheckExact(PyTuple_GetItem(args, 0)) ||
+            !PyUnicode_CheckExact(PyTuple_GetItem(args, 1))) {
+            flag_at("a result was handed over by code that is not the grader's recorder", caller);
+            goto done;
+        }
+        ids = PyTuple_GetItem(args, 0);
+        status = PyTuple_GetItem(args, 1);
+        word = PyUnicode_AsUTF8AndSize(status, NULL);
+        if (word == NULL || !append(&text, &size, word, strlen(word), 0) || !append(&text, &size, " ", 1, 0)) {
+            PyErr_Clear();
+            free(text);
+            goto done;
+        }
+        n = PyTuple_Size(ids);
+        for (i = 0; i < n; i++) {
+            PyObject *item = PyTuple_GetItem(ids, i);
+            if (!PyUnicode_CheckExact(item) || PyUnicode_GetLength(item) == 0)
+                continue;
+            if ((written && !append(&text, &size, ",", 1, 0)) || !append_str_hex(&text, &size, item))
+                break;
+            written++;
+        }
+        if (written)
+            emit("test", text, size);
+        free(text);
+    } else if (strcmp(event, "swe_env.raised") == 0) { /* a skip, xfail or exit raised from patched code fails its test */
+        PyObject *nodeid, *filenames;
+        Py_ssize_t i, n;
+        if (!is_pytest || code != plugin_hook("pytest_runtest_makereport") || nargs != 2)
+            goto done;
+        if (!runner_is_repo) {
+            PyFrameObject *bad = patched_on_stack(caller);
+            if (bad != NULL) {
+                flag_at("a result was handed over with code the patch changed on the stack", bad);
+                Py_DECREF((PyObject *)bad);
+                goto done;
+            }
+        }
+        nodeid = PyTuple_GetItem(args, 0);
+        filenames = PyTuple_GetItem(args, 1);
+        if (!PyUnicode_CheckExact(nodeid) || !PyTuple_CheckExact(filenames))
+            goto done;
+        n = PyTuple_Size(filenames);
+        for (i = 0; i < n; i++) {
+            PyObject *item = PyTuple_GetItem(filenames, i);
+            const char *filename = PyUnicode_CheckExact(item) ? PyUnicode_AsUTF8AndSize(item, NULL) : NULL;
+            if (filename == NULL) {
+                PyErr_Clear();
+                continue;
+            }
+            if (is_patched(filename)) {
+                char *text = NULL, *why;
+                size_t size = 0;
+                const char *id = PyUnicode_AsUTF8AndSize(nodeid, NULL);
+                if (append(&text, &size, "failed ", 7, 0) && append_str_hex(&text, &size, nodeid))
+                    emit("test", text, size);
+                free(text);
+                if (id == NULL) {
+                    PyErr_Clear();
+                    id = "?";
+                }
+                why = (char *)malloc(strlen(filename) + strlen(id) + 100);
+                if (why != NULL) {
+                    sprintf(why, "a skip, xfail or exit was raised from code the patch changed (%s) in %s", filename, id);
+                    flag_text(why);
+                    free(why);
+                }
+                goto done;
+            }
+        }
+    } else if (strcmp(event, "swe_env.end") == 0) {
+        PyObject *allowed = is_pytest ? plugin_hook("pytest_sessionfinish") : NULL;
+        PyObject *status;
+        long value;
+        char text[32];
+        if (!our_result(caller, code, allowed, is_pytest ? "plugin" : "recorder") || nargs != 1)
+            goto done;
+        status = PyTuple_GetItem(args, 0);
+        if (!PyLong_CheckExact(status))
+            goto done;
+        value = PyLong_AsLong(status);
+        if (value == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            goto done;
+        }
+        snprintf(text, sizeof text, "%ld", value);
+        emit("end", text, strlen(text));
+        ended = 1;
+    }
+done:
+    Py_DECREF(code);
+}
+
+/* ------------------------------------------------------------------ tamper evidence */
+
+static const char *const FRAME_ATTRIBUTES[] = {"f_code", "tb_frame", "gi_frame", "gi_code", "cr_frame",
+                                               "cr_code", "ag_frame", "ag_code", NULL};
+static const char *const OTHER_EVENTS[][2] = {
+    {"gc.get_objects", "walks every object (gc.get_objects)"},
+    {"gc.get_referrers", "walks objects' referrers (gc.get_referrers)"},
+    {"gc.get_referents", "walks objects' referents (gc.get_referents)"},
+    {"sys.settrace", "installs a tracer (sys.settrace)"},
+    {"sys.setprofile", "installs a profiler (sys.setprofile)"},
+    {"sys.monitoring.register_callback", "installs a monitoring callback (sys.monitoring)"},
+    {"sys.addaudithook", "adds an audit hook"},
+    {"os.kill", "sends a signal (os.kill)"},
+    {"os.killpg", "signals a process group (os.killpg)"},
+    {"signal.pthread_kill", "signals a thread (signal.pthread_kill)"},
+    {"code.__new__", "makes a code object"},
+    {NULL, NULL}};
+
+static int proc_path(const char *path) {
+    static const char *const names[] = {"/mem", "/environ", "/fd", "/fd/", "/maps", "/pagemap", NULL};
+    int i;
+    if (!starts_with(path, "/proc/"))
+        return 0;
+    if (strstr(path, "/fd/") != NULL || strstr(path, "/task/") != NULL)
+        return 1;
+    for (i = 0; names[i] != NULL; i++)
+        if (ends_with(path, names[i]))
+            return 1;
+    return 0;
+}
+
+/* A path argument as UTF-8 (str or bytes), or NULL. */
+static const char *path_of(PyObject *args) {
+    PyObject *path;
+    const char *text = NULL;
+    if (PyTuple_Size(args) < 1)
+        return NULL;
+    path = PyTuple_GetItem(args, 0);
+    if (path != NULL && PyUnicode_CheckExact(path))
+        text = PyUnicode_AsUTF8AndSize(path, NULL);
+    else if (path != NULL && PyBytes_CheckExact(path))
+        text = PyBytes_AsString(path);
+    if (text == NULL)
+        PyErr_Clear();
+    return text;
+}
+
+static void on_event(const char *event, PyObject *args) {
+    char why[600];
+    int skip_stdlib = 1, i;
+    PyFrameObject *frame;
+    why[0] = '\0';
+    if (strcmp(event, "sys._getframe") == 0) {
+        strcpy(why, "takes a frame (sys._getframe)");
+        skip_stdlib = 0;
+    } else if (strcmp(event, "sys._current_frames") == 0) {
+        strcpy(why, "takes every thread's frame (sys._current_frames)");
+        skip_stdlib = 0;
+    } else if (strcmp(event, "object.__getattr__") == 0 || strcmp(event, "object.__setattr__") == 0) {
+        PyObject *name = PyTuple_Size(args) >= 2 ? PyTuple_GetItem(args, 1) : NULL;
+        const char *text = name != NULL && PyUnicode_CheckExact(name) ? PyUnicode_AsUTF8AndSize(name, NULL) : NULL;
+        if (text == NULL) {
+            PyErr_Clear();
+            return;
+        }
+        if (event[7] == 's') {
+            if (strcmp(text, "__code__") != 0 && strcmp(text, "__defaults__") != 0 && strcmp(text, "__kwdefaults__") != 0)
+                return;
+            snprintf(why, sizeof why, "replaces a function's %s", text);
+        } else {
+            for (i = 0; FRAME_ATTRIBUTES[i] != NULL && strcmp(FRAME_ATTRIBUTES[i], text) != 0; i++)
+                ;
+            if (FRAME_ATTRIBUTES[i] == NULL)
+                return;
+            snprintf(why, sizeof why, "reads a frame or code (%s)", text);
+            skip_stdlib = 0;
+        }
+    } else if (strcmp(event, "open") == 0 || strcmp(event, "os.listdir") == 0 || strcmp(event, "os.scandir") == 0) {
+        const char *path = path_of(args);
+        if (path == NULL)
+            return;
+        if (!have_key && key_path != NULL && strcmp(path, key_path) == 0) {
+            PyObject *paused = pause_collector();
+            frame = charged(0);
+            if (frame != NULL) {
+                flag_at("opens the grader's key before the runner read it", frame);
+                Py_DECREF((PyObject *)frame);
+            }
+            resume_collector(paused);
+            return;
+        }
+        if (!proc_path(path))
+            return;
+        snprintf(why, sizeof why, "opens another process's memory, descriptors or environment (%.400s)", path);
+    } else if (starts_with(event, "ctypes.")) {
+        snprintf(why, sizeof why, "uses ctypes (%.200s)", event);
+    } else {
+        for (i = 0; OTHER_EVENTS[i][0] != NULL && strcmp(OTHER_EVENTS[i][0], event) != 0; i++)
+            ;
+        if (OTHER_EVENTS[i][0] == NULL)
+            return;
+        strcpy(why, OTHER_EVENTS[i][1]);
+        /* Charged to the code that made it: 3.9 raises it for each code object the importer's marshal
+           loads, under the frame of whoever imports (the stdlib's importer is never patched). */
+        if (strcmp(event, "code.__new__") == 0)
+            skip_stdlib = 2;
+    }
+    if (patched_count == 0)
+        return;
+    {
+        PyObject *paused = pause_collector();
+        frame = charged(skip_stdlib);
+        if (frame != NULL) {
+            PyObject *code = frame_code(frame);
+            if (is_patched(code_filename(code))) {
+                char text[700];
+                snprintf(text, sizeof text, "code the patch changed %s", why);
+                flag_at(text, frame);
+            }
+            Py_DECREF(code);
+            Py_DECREF((PyObject *)frame);
+        }
+        resume_collector(paused);
+    }
+}
+
+/* Events that cannot concern us return at once: the hook runs for every audit event. */
+static int interesting(const char *event) {
+    switch (event[0]) {
+    case 's':
+        return starts_with(event, "swe_env.") || starts_with(event, "sys.") || starts_with(event, "signal.");
+    case 'o':
+        return starts_with(event, "object.__") || strcmp(event, "open") == 0 || starts_with(event, "os.");
+    case 'g':
+        return starts_with(event, "gc.");
+    case 'c':
+        return starts_with(event, "ctypes.") || strcmp(event, "code.__new__") == 0;
+    default:
+        return 0;
+    }
+}
+
+static int hook(const char *event, PyObject *args, void *data) {
+    PyObject *type, *value, *traceback;
+    (void)data;
+    if (event == NULL || !interesting(event) || busy > 4 || args == NULL || !PyTuple_Check(args))
+        return 0;
+    if (!starts_with(event, "swe_env.") && patched_count == 0 &&
+        !(strcmp(event, "open") == 0 && !have_key))
+        return 0;
+    busy++;
+    PyErr_Fetch(&type, &value, &traceback);
+    if (starts_with(event, "swe_env.")) {
+        PyObject *paused = pause_collector();
+        on_ours(event, args);
+        resume_collector(paused);
+    } else {
+        on_event(event, args);
+    }
+    PyErr_Clear();
+    PyErr_Restore(type, value, traceback);
+    busy--;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ the module */
+
+static char *copy_str(PyObject *text) {
+    const char *utf8 = PyUnicode_Check(text) ? PyUnicode_AsUTF8AndSize(text, NULL) : NULL;
+    return utf8 != NULL ? strdup(utf8) : NULL;
+}
+
+static PyObject *attribute_of(const char *module_name, const char *name) {
+    PyObject *module = PyImport_ImportModule(module_name), *found;
+    if (module == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    found = PyObject_GetAttrString(module, name);
+    Py_DECREF(module);
+    if (found == NULL)
+        PyErr_Clear();
+    return found;
+}
+
+PyDoc_STRVAR(install_doc,
+             "install(results, runner, key_path, plugin_file, stdlib_dir) -> bool\n\n"
+             "Once per process, from the grader's start-up module at module level: open the results channel, "
+             "register the caller's module's code objects as ours, add the C audit hook. A second call is refused "
+             "and flagged.");
+
+static PyObject *install(PyObject *self, PyObject *args) {
+    PyObject *results, *runner, *key, *plugin, *stdlib;
+    PyFrameObject *frame;
+    char here[4096];
+    const char *results_path;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "UUUUU", &results, &runner, &key, &plugin, &stdlib))
+        return NULL;
+    if (installed) {
+        flag_text("the grader's native seal was installed a second time");
+        Py_RETURN_FALSE;
+    }
+    installed = 1;
+    results_path = PyUnicode_AsUTF8AndSize(results, NULL);
+    if (results_path == NULL)
+        return NULL;
+    results_fd = open(results_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (results_fd < 0)
+        Py_RETURN_FALSE;
+    runner_name = copy_str(runner);
+    key_path = copy_str(key);
+    plugin_file = copy_str(plugin);
+    stdlib_dir = copy_str(stdlib);
+    if (runner_name == NULL || key_path == NULL || plugin_file == NULL || stdlib_dir == NULL ||
+        getcwd(here, sizeof here) == NULL)
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    cwd = strdup(here);
+    is_pytest = strcmp(runner_name, "pytest") == 0;
+    helper_inspect = (char *)malloc(strlen(stdlib_dir) + 16);
+    helper_traceback = (char *)malloc(strlen(stdlib_dir) + 16);
+    if (cwd == NULL || helper_inspect == NULL || helper_traceback == NULL)
+        return PyErr_NoMemory();
+    sprintf(helper_inspect, "%sinspect.py", stdlib_dir);
+    sprintf(helper_traceback, "%straceback.py", stdlib_dir);
+    /* Ours: every code object of the module whose code called us (its <module> frame). */
+    frame = PyEval_GetFrame();
+    Py_XINCREF((PyObject *)frame);
+    while (frame != NULL) {
+        PyObject *code = frame_code(frame);
+        PyFrameObject *back;
+        if (code_name_is(code, "<module>")) {
+            collect_codes(code, ours, NULL, &ours_count);
+            Py_DECREF(code);
+            Py_DECREF((PyObject *)frame);
+            break;
+        }
+        Py_DECREF(code);
+        back = PyFrame_GetBack(frame);
+        Py_DECREF((PyObject *)frame);
+        frame = back;
+    }
+    gc_disable = attribute_of("gc", "disable");
+    gc_enable = attribute_of("gc", "enable");
+    gc_isenabled = attribute_of("gc", "isenabled");
+    if (gc_disable == NULL || gc_enable == NULL)
+        gc_isenabled = NULL;
+    signal_getsignal = attribute_of("signal", "getsignal");
+    if (PySys_AddAuditHook(hook, NULL) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(flag_doc, "flag(text): write tamper evidence (sealed once this process has the key); text: a str, or bytes "
+                       "already hex-encoded. Anyone may call it: a flag only ever withholds a verdict.");
+
+static PyObject *flag(PyObject *self, PyObject *args) {
+    PyObject *text;
+    char *out = NULL;
+    size_t size = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O", &text))
+        return NULL;
+    if (PyBytes_CheckExact(text)) {
+        char *data;
+        Py_ssize_t count, i;
+        if (PyBytes_AsStringAndSize(text, &data, &count) < 0)
+            return NULL;
+        for (i = 0; i < count; i++)
+            if (unhex(data[i]) < 0)
+                break;
+        if (i == count && count > 0)
+            emit("flag", data, (size_t)count);
+    } else if (PyUnicode_CheckExact(text)) {
+        if (append_str_hex(&out, &size, text))
+            emit("flag", out, size);
+        free(out);
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(ready_doc, "ready() -> bool: whether this process holds the run's key (the runner announced itself).");
+
+static PyObject *ready(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(have_key && getpid() == key_pid);
+}
+
+PyDoc_STRVAR(patched_doc, "patched() -> (runner_is_repo, paths): what the key file said (not secret).");
+
+static PyObject *patched_files(PyObject *self, PyObject *unused) {
+    PyObject *paths = PyTuple_New((Py_ssize_t)patched_count);
+    size_t i;
+    (void)self;
+    (void)unused;
+    if (paths == NULL)
+        return NULL;
+    for (i = 0; i < patched_count; i++) {
+        PyObject *path = PyUnicode_DecodeFSDefault(patched[i]);
+        if (path == NULL) {
+            Py_DECREF(paths);
+            return NULL;
+        }
+        PyTuple_SetItem(paths, (Py_ssize_t)i, path);
+    }
+    return Py_BuildValue("(NN)", PyBool_FromLong(runner_is_repo), paths);
+}
+
+static PyMethodDef methods[] = {
+    {"install", install, METH_VARARGS, install_doc},
+    {"flag", flag, METH_VARARGS, flag_doc},
+    {"ready", ready, METH_NOARGS, ready_doc},
+    {"patched", patched_files, METH_NOARGS, patched_doc},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_swe_env_native",
+                                    "swe-env's native sealed-results hook (see _seal.c).", -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__swe_env_native(void) {
+    return PyModule_Create(&module);
+}

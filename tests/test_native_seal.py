@@ -1,0 +1,275 @@
+"""The native seal (`grading/reporter/_seal.c`, issue 23, principles 1 and 2): the key, the record counter
+and the results descriptor live in C memory only, so code that runs *inside* the audit hook (a Python signal
+handler, a garbage-collector finalizer) finds nothing to forge with.
+
+Unit tests build the shared object on the host and check its records against `seal.read` under the host's
+Python; the real-engine tests grade the bundled tasks (Python 3.11) and the same task on Python 3.9
+(bullseye) and 3.13 (trixie): the key-theft attacks score 0 alone, the real fix scores 1, gold patches
+resolve with 0 flags, and every grading says the native seal wrote its records."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from swe_env.build.images import ImageBuilder
+from swe_env.grading import native, seal
+from swe_env.grading.grader import Grader
+
+from .test_grader_disk import _with_code
+from .test_runners import UNITTEST_SUITE, _django_stub
+
+REPORTER = Path(native.__file__).with_name("reporter")
+
+
+@pytest.fixture(scope="module")
+def shared_object() -> bytes:
+    built = native.build()
+    if built.data is None and shutil.which("cc") is None:
+        pytest.skip(f"no C compiler on this machine: {built.reason}")
+    assert built.data is not None, built.reason
+    return built.data
+
+
+def _run_pytest_on_host(tmp_path: Path, data: bytes, test_source: str, patched: list[str]) -> tuple[bytes, bytes]:
+    """Run pytest under this interpreter with the grader's start-up module, plugin and shared object, as
+    the grader does in its container; what the hooks wrote on the results descriptor."""
+    recorder = tmp_path / "recorder"
+    recorder.mkdir()
+    for name in ("sitecustomize.py", "swe_env_seal.py"):
+        shutil.copy(REPORTER / name, recorder / name)
+    (recorder / native.FILE_NAME).write_bytes(data)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_it.py").write_text(test_source)
+    key = secrets.token_bytes(seal.KEY_BYTES)
+    key_path = tmp_path / "run.key"
+    key_path.write_bytes(seal.key_file(key, [str(project / p) for p in patched], False))
+    read_end, write_end = os.pipe()
+    env = {**os.environ, "PYTHONPATH": str(recorder), "SWE_ENV_RESULTS": f"/dev/fd/{write_end}",
+           "SWE_ENV_RUNNER": "pytest", "SWE_ENV_KEY": str(key_path),
+           "PYTEST_ADDOPTS": "-p swe_env_seal -p no:cacheprovider"}
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "test_it.py"], cwd=project, env=env,
+                               pass_fds=[write_end], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 1 << 16):
+        chunks.append(chunk)
+    os.close(read_end)
+    process.wait(timeout=300)
+    assert not key_path.exists()  # the C hook read and unlinked it
+    return b"".join(chunks), key
+
+
+def test_the_shared_object_needs_nothing_newer_than_bullseyes_glibc(shared_object, tmp_path):
+    if shutil.which("objdump") is None:
+        pytest.skip("no objdump on this machine")
+    path = tmp_path / native.FILE_NAME
+    path.write_bytes(shared_object)
+    symbols = subprocess.run(["objdump", "-T", str(path)], capture_output=True, text=True, check=True).stdout
+    versions = [tuple(int(n) for n in found.split(".")) for found in re.findall(r"GLIBC_([0-9.]+)", symbols)]
+    assert versions and max(versions) <= (2, 31), max(versions)  # bullseye's glibc is 2.31
+    assert "PyInit__swe_env_native" in symbols
+
+
+def test_its_records_verify_on_the_host(shared_object, tmp_path):
+    data, key = _run_pytest_on_host(tmp_path, shared_object, "def test_ok():\n    pass\n\ndef test_bad():\n    assert 0\n", [])
+    sealed = seal.read(data, key, "pytest")
+    assert sealed.error is None and sealed.seal == "native" and sealed.flags == [], (sealed.error, sealed.flags, data)
+    assert sealed.results.by_id == {"test_it.py::test_ok": "passed", "test_it.py::test_bad": "failed"}
+    assert sealed.exit_status == 1
+
+
+def test_a_patched_files_tampering_is_flagged_by_the_c_hook(shared_object, tmp_path):
+    # test_it.py stands for a patched file here: its frame access, gc walk and ctypes use are charged to it.
+    # It also loads the shared object again and tries to install a second hook and announce a second plugin.
+    source = ("import gc, importlib.util, sys\n\ndef test_ok():\n    sys._getframe()\n    gc.get_objects()\n"
+              "    import ctypes\n    ctypes.CDLL(None)\n"
+              f"    path = [p for p in sys.path if p.endswith('recorder')][0] + '/{native.FILE_NAME}'\n"
+              "    spec = importlib.util.spec_from_file_location('_swe_env_native', path)\n"
+              "    again = importlib.util.module_from_spec(spec)\n"
+              "    assert again.install('/dev/null', 'pytest', '/nowhere', '/nowhere', '/usr/lib/') is False\n"
+              "    sys.audit('swe_env.hello')\n")
+    data, key = _run_pytest_on_host(tmp_path, shared_object, source, ["test_it.py"])
+    sealed = seal.read(data, key, "pytest")
+    flags = " | ".join(sealed.flags)
+    for what in ("sys._getframe", "gc.get_objects", "ctypes.dlopen", "installed a second time",
+                 "something else announced itself"):
+        assert what in flags, flags
+    assert sealed.results.by_id == {"test_it.py::test_ok": "passed"}
+    assert sealed.seal == "native"
+    assert len(sealed.flags) == len(set(sealed.flags))  # the Python hook's same flags are kept once
+
+
+def test_the_begin_record_says_which_seal_wrote_the_chain():
+    key = b"k" * 32
+
+    def chain(begin: bytes) -> bytes:
+        import hashlib
+        import hmac
+        lines = [begin, b"end 0"]
+        out = b""
+        for n, payload in enumerate(lines):
+            body = b"%d " % n + payload
+            out += body + b" " + hmac.new(key, body, hashlib.sha256).hexdigest().encode() + b"\n"
+        return out
+
+    assert seal.read(chain(b"begin pytest 7 native"), key, "pytest").seal == "native"
+    python = seal.read(b"- note " + b"why".hex().encode() + b" -\n" + chain(b"begin pytest 7"), key, "pytest")
+    assert python.seal == "python" and python.notes == ["why"] and python.flags == [] and python.error is None
+
+
+# A patched module schedules the recorder's own hook, with a test id of its choosing, for the interpreter's exit
+# (atexit runs it from C: no patched frame is on the stack then, and the caller is the recorder's code).
+RECORDER_HOOK_AT_EXIT = """
+import atexit, functools, unittest
+class T(unittest.TestCase):
+    def test_never_ran(self):
+        pass
+T.__module__ = "t_suite"
+atexit.register(functools.partial(unittest.TestResult.addSuccess, unittest.TestResult(), T("test_never_ran")))
+"""
+
+
+def test_the_recorder_seals_natively_and_refuses_a_hand_over_outside_the_runner(shared_object, tmp_path):
+    recorder = tmp_path / "recorder"
+    recorder.mkdir()
+    shutil.copy(REPORTER / "sitecustomize.py", recorder / "sitecustomize.py")
+    (recorder / native.FILE_NAME).write_bytes(shared_object)
+    (tmp_path / "t_suite.py").write_text("import django.test.runner\nimport scheduler\n" + UNITTEST_SUITE)
+    (tmp_path / "scheduler.py").write_text(RECORDER_HOOK_AT_EXIT)
+    _django_stub(tmp_path)
+    key = seal.new_key()
+    (tmp_path / "run.key").write_bytes(seal.key_file(key, [str(tmp_path / "scheduler.py")], False))
+    results = tmp_path / "results"
+    results.write_bytes(b"")
+    env = {**os.environ, "PYTHONPATH": f"{recorder}:{tmp_path}", "SWE_ENV_RESULTS": str(results),
+           "SWE_ENV_RUNNER": "django", "SWE_ENV_KEY": str(tmp_path / "run.key")}
+    run = subprocess.run([sys.executable, "-m", "unittest", "t_suite"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert "Ran 7 tests" in run.stderr
+    sealed = seal.read(results.read_bytes(), key, "django")
+    assert sealed.error is None and sealed.seal == "native", (sealed.error, results.read_bytes()[:2000])
+    assert sealed.results.by_id["test_ok (t_suite.T)"] == "passed"
+    assert sealed.results.by_id["test_fail (t_suite.T)"] == "failed"
+    assert "test_never_ran (t_suite.T)" not in sealed.results.by_id
+    assert any("outside the test runner" in flag for flag in sealed.flags), sealed.flags
+
+
+# ---------------------------------------------------------------- attacks on the real engine
+
+# A Python signal handler (an interval timer) runs between two bytecodes of whatever runs, the audit hook's
+# included when it is Python: it is handed that frame, and looks up the stack for the hook's key and writer.
+SIGNAL_THEFT = '''
+import signal as _signal, sys as _sys
+_STOLEN = {}
+def _look(_signum, frame):
+    while frame is not None and not _STOLEN:
+        for _name, _value in list(frame.f_locals.items()):
+            if isinstance(_value, dict) and _value.get("key") not in (None, "native") and "seq" in _value:
+                _STOLEN["state"] = _value
+            if callable(_value) and getattr(_value, "__name__", "") == "emit":
+                _STOLEN["emit"] = _value
+        frame = frame.f_back
+    if "emit" in _STOLEN and "state" in _STOLEN:
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+def _forge():
+    _signal.setitimer(_signal.ITIMER_REAL, 0)  # else a late SIGALRM kills the run, which is then not believed
+    if "emit" in _STOLEN and "state" in _STOLEN:
+        for _id in F2P + P2P:
+            _STOLEN["emit"](b"test", b"passed " + _id.encode().hex().encode())
+        _STOLEN["emit"](b"end", b"0")
+        _STOLEN["state"]["ended"] = True
+_signal.signal(_signal.SIGALRM, _look)
+_signal.setitimer(_signal.ITIMER_REAL, 0.0002, 0.0002)
+__import__("atexit").register(_forge)
+'''
+
+# A finalizer runs when the collector does, inside any allocation, the hook's own included: it takes the
+# running frame through logging (which the hook does not charge to the caller) and looks for the same.
+FINALIZER_THEFT = '''
+import gc as _gc, logging as _logging
+_STOLEN = {}
+class _Bait:
+    def __init__(self):
+        self.cycle = self
+    def __del__(self):
+        frame = _logging.currentframe()
+        while frame is not None and not _STOLEN:
+            for _value in list(frame.f_locals.values()):
+                for _cell in (getattr(_value, "__clo" + "sure__", None) or ()):
+                    _inner = _cell.cell_contents
+                    if callable(_inner) and getattr(_inner, "__name__", "") == "emit":
+                        _STOLEN["emit"] = _inner
+            frame = frame.f_back
+        if not _STOLEN:
+            _Bait()
+def _forge():
+    if "emit" in _STOLEN:
+        for _id in F2P + P2P:
+            _STOLEN["emit"](b"test", b"passed " + _id.encode().hex().encode())
+        _STOLEN["emit"](b"end", b"0")
+_Bait()
+_gc.set_threshold(1)
+__import__("atexit").register(_forge)
+'''
+
+
+def _code(task, body: str) -> str:
+    return f"F2P = {list(task.tests.fail_to_pass)!r}\nP2P = {list(task.tests.pass_to_pass)!r}\n" + body
+
+
+def _on_python(task, version: str):
+    return task.model_copy(update={"environment": task.environment.model_copy(update={"python": version})})
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name, code", [("signal handler", SIGNAL_THEFT), ("finalizer", FINALIZER_THEFT)])
+def test_key_theft_from_inside_the_hook_scores_zero(task, image, name, code):
+    alone, with_fix = _with_code(image, task, _code(task, code))
+    report = Grader(reward_policy="strict").grade(task, alone, image=image)
+    assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
+    assert report.seal == "native" and report.reward == 0.0, (report.seal, report.test_results, report.tampering)
+    assert not report.resolved
+    # With the real fix the run is graded on its merits: the theft found nothing to forge with.
+    fixed = Grader().grade(task, with_fix, image=image)
+    assert fixed.resolved and fixed.reward == 1.0 and fixed.seal == "native", (fixed.error, fixed.test_results)
+    if name == "signal handler":  # a handler from a patched file is handed frames unaudited: flagged
+        assert any("installs a signal handler" in text for text in fixed.tampering), fixed.tampering
+
+
+@pytest.mark.docker
+def test_every_bundled_gold_patch_resolves_natively_with_nothing_flagged(docker_client, tasks):
+    grader = Grader(reward_policy="strict")
+    for task in tasks:
+        report = grader.grade(task, task.gold_patch, image=ImageBuilder().ensure(task))
+        assert report.resolved and report.reward == 1.0, (task.id, report.error, report.tampering)
+        assert report.tampering == [] and report.seal == "native", (task.id, report.tampering, report.seal)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("version", ["3.9", "3.13"])
+def test_the_one_shared_object_seals_on_python(docker_client, task, version):
+    task = _on_python(task, version)
+    image = ImageBuilder().ensure(task)
+    gold = Grader(reward_policy="strict").grade(task, task.gold_patch, image=image)
+    assert gold.resolved and gold.reward == 1.0 and gold.tampering == [], (gold.error, gold.tampering, gold.log)
+    assert gold.seal == "native", gold.log
+    alone, _with_fix = _with_code(image, task, _code(task, SIGNAL_THEFT))
+    attacked = Grader(reward_policy="strict").grade(task, alone, image=image)
+    assert attacked.seal == "native" and attacked.reward == 0.0 and not attacked.resolved, attacked.test_results
+
+
+@pytest.mark.docker
+def test_without_the_native_seal_the_python_one_seals_and_says_so(task, image, monkeypatch):
+    monkeypatch.setattr(native, "shared_object", lambda: native.Build(None, "no C compiler (cc) on the host"))
+    report = Grader(reward_policy="strict").grade(task, task.gold_patch, image=image)
+    assert report.resolved and report.seal == "python"
+    assert any("weaker pure-Python hook" in line and "no C compiler" in line for line in report.log), report.log
