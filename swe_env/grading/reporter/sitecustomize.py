@@ -279,6 +279,8 @@ def _install():
                 why = other_events.get(event)
                 if why is None:
                     return
+                if event == "code.__new__" and _startswith(_getframe(2).f_code.co_filename, "<frozen importlib"):
+                    return  # marshal (3.8-3.10) announces each code object an import reads from a .pyc: not forged
                 skip_stdlib = True
         frame = charged(_getframe(2), skip_stdlib)
         if frame is not None and is_patched(frame.f_code.co_filename):
