@@ -23,7 +23,8 @@ frame calling `sys.audit` runs our code (its code object, captured when the plug
 or this file's) and no frame on the stack is from a patched file, and, for pytest, when the
 report is the one pytest's own `call_and_report` holds. Then the process is made undumpable
 (PR_SET_DUMPABLE 0: other processes cannot read its memory through /proc/<pid>/mem) and core
-dumps are turned off, and this module leaves `sys.modules` and its variables `os.environ`.
+dumps are turned off, and this module leaves `sys.modules` (an empty module takes its place) and its
+variables `os.environ`.
 
 Django: every outcome that reaches `unittest.TestResult` under the ids SWE-bench's datasets use
 (`name (module.Class)`, `name (module.Class.name)`, the docstring's first line); sympy: every
@@ -574,4 +575,7 @@ def _recorder(load_key, protect, runner, audit):
 if _sealed is not None:
     _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit)
 del _install, _sealed, _recorder
-sys.modules.pop(__name__, None)
+# An empty module takes this one's place: before 3.11 the import that runs sitecustomize reads its
+# entry back afterwards, and without one every interpreter started under the tests (a test's own
+# subprocess too) prints "Error in sitecustomize ... KeyError" on its stderr.
+sys.modules[__name__] = type(sys)(__name__)
