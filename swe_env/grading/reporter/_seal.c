@@ -977,7 +977,11 @@ static void on_event(const char *event, PyObject *args) {
         if (strcmp(event, "code.__new__") == 0)
             skip_stdlib = 2;
     }
-    if (patched_count == 0)
+    /* Frame reads are charged by the Python hook's rule (`swe_env_integrity.frame_receiver`: to the
+       code that receives the frame, so the standard library's own uses, `traceback.format_exc()` or
+       `logger.info` from a patched file, charge nobody), which forwards its flags here; this hook's
+       simpler walk would flag gold patches for them (calibration: pallets__flask-5063). */
+    if (skip_stdlib == 0 || patched_count == 0)
         return;
     {
         PyObject *paused = pause_collector();

@@ -23,7 +23,8 @@ frame calling `sys.audit` runs our code (its code object, captured when the plug
 or this file's) and no frame on the stack is from a patched file, and, for pytest, when the
 report is the one pytest's own `call_and_report` holds. Then the process is made undumpable
 (PR_SET_DUMPABLE 0: other processes cannot read its memory through /proc/<pid>/mem) and core
-dumps are turned off, and this module leaves `sys.modules` and its variables `os.environ`.
+dumps are turned off, and this module leaves `sys.modules` (an empty module takes its place) and its
+variables `os.environ`.
 
 Django: every outcome that reaches `unittest.TestResult` under the ids SWE-bench's datasets use
 (`name (module.Class)`, `name (module.Class.name)`, the docstring's first line); sympy: every
@@ -338,6 +339,8 @@ def _install():
                 why = other_events.get(event)
                 if why is None:
                     return
+                if event == "code.__new__" and _startswith(_getframe(2).f_code.co_filename, "<frozen importlib"):
+                    return  # marshal (3.8-3.10) announces each code object an import reads from a .pyc: not forged
                 skip_stdlib = True
         # A code object is charged to the code that made it: 3.9 raises code.__new__ for each one its
         # importer's marshal loads, under the frame of whoever imports.
@@ -668,4 +671,7 @@ def _recorder(load_key, protect, runner, audit):
 if _sealed is not None:
     _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit)
 del _install, _sealed, _recorder
-sys.modules.pop(__name__, None)
+# An empty module takes this one's place: before 3.11 the import that runs sitecustomize reads its
+# entry back afterwards, and without one every interpreter started under the tests (a test's own
+# subprocess too) prints "Error in sitecustomize ... KeyError" on its stderr.
+sys.modules[__name__] = type(sys)(__name__)
