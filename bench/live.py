@@ -12,6 +12,9 @@ all episodes run together, `--openers` at a time), then closes them all. Printed
   the episodes held open), and the machine's (MemAvailable's fall, which also counts the engine,
   containerd's per-container shim and the kernel);
 - the engine calls per open (each HTTP request swe-env makes to the engine, by kind);
+- the baseline, measured in the same run at the same concurrency: as many bare containers started
+  with the sandbox's own options (`engine.run_container`, the same image, limits and labels, no
+  shell, nothing else), which is the engine's ceiling for opens on this machine;
 - where the CPU of the opening went (this driver, dockerd, containerd and its shims, the rest)
   and so the limiting resource.
 
@@ -50,7 +53,7 @@ class EngineCalls:
 
         def send(request, **kwargs):
             path = request.path_url.split("?")[0]
-            path = re.sub(r"^/v[0-9.]+", "", _ID.sub("/ID", path))
+            path = re.sub(r"^/images/.+/json$", "/images/NAME/json", re.sub(r"^/v[0-9.]+", "", _ID.sub("/ID", path)))
             with self._lock:
                 self.counts[f"{request.method} {path}"] += 1
             return original(request, **kwargs)
@@ -119,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--episodes", type=int, default=64, help="episodes held open at once (default 64)")
         parser.add_argument("--openers", type=int, default=16, help="threads opening (and stepping) at once (default 16)")
         parser.add_argument("--steps", type=int, default=5, help="`echo hi` steps per episode while all are open (default 5)")
+        parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                            help="skip the bare-container baseline")
         parser.add_argument("--task", action="append", help="only this task id (repeatable; default: all bundled tasks)")
 
     args = T.parse_args("live: N episodes held open at once, each stepping", default_repeat=1, default_warmup=0,
@@ -186,9 +191,30 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - counted
                 failed("close", exc)
 
+    def bare_one(n: int, started: list) -> None:
+        task = tasks[n % len(tasks)]
+        try:
+            started.append(engine.run_container(
+                builder.ensure(task), ["sleep", "600"], engine.managed_labels("live-baseline"), auto_remove=True,
+                init=True, network_mode="none", mem_limit=task.limits.memory, memswap_limit=task.limits.memory,
+                nano_cpus=int(task.limits.cpus * 1e9), pids_limit=task.limits.pids, cap_drop=["NET_RAW", "MKNOD", "AUDIT_WRITE", "SYS_CHROOT", "SETFCAP"],
+                security_opt=["no-new-privileges"], working_dir=task.environment.workdir).id)
+        except Exception as exc:  # noqa: BLE001 - counted
+            failed("baseline start", exc)
+
     exit_code = 0
+    bare: list[str] = []
     pool = ThreadPoolExecutor(max_workers=max(1, args.openers), thread_name_prefix="live")
     try:
+        if args.baseline:
+            started = time.perf_counter()
+            list(pool.map(lambda n: bare_one(n, bare), range(args.episodes)))
+            bare_seconds = time.perf_counter() - started
+            list(pool.map(engine.remove_container, bare))
+            print(f"baseline: {len(bare)} bare containers (the sandbox's options, no shell) started in "
+                  f"{bare_seconds:.1f} s: {len(bare) / bare_seconds:.2f}/s ({args.openers} at a time)")
+            bare.clear()
+            calls.take()
         rss0, available0 = rss_bytes(), mem_available()
         cpu0, engine0, self0 = T.cpu_busy_seconds() or 0.0, process_cpu(), time.process_time()
         started = time.perf_counter()
@@ -246,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"failures: {sum(failures.values())}")
     finally:
         list(pool.map(close_one, range(args.episodes)))
+        list(pool.map(engine.remove_container, bare))
         pool.shutdown(wait=True)
     return 1 if T.check_no_leftovers(wait=60) else exit_code
 
