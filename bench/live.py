@@ -80,11 +80,11 @@ def mem_available() -> int:
     return 0
 
 
-def process_cpu() -> dict[str, float]:
-    """CPU seconds (user + system) so far of the engine's processes, by name: dockerd, containerd, the
-    containerd shims (summed), runc and docker-init children are counted into their parents when they end."""
+def process_cpu() -> dict[int, tuple[str, float, str | None]]:
+    """CPU seconds (user + system, with waited-for children such as runc) so far of the engine's processes,
+    by pid: dockerd, containerd and the containerd shims."""
     tick = os.sysconf("SC_CLK_TCK")
-    totals: dict[str, float] = collections.defaultdict(float)
+    found: dict[int, tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -96,9 +96,53 @@ def process_cpu() -> dict[str, float]:
         fields = stat[stat.rindex(")") + 2:].split()
         if name in ("dockerd", "containerd") or name.startswith("containerd-shim"):
             key = "containerd-shim" if name.startswith("containerd-shim") else name
-            # utime stime cutime cstime: children (runc, exited shims' work) count into their parent
-            totals[key] += sum(int(value) for value in fields[11:15]) / tick
-    return dict(totals)
+            container = _shim_container(int(entry.name)) if key == "containerd-shim" else None
+            found[int(entry.name)] = (key, sum(int(value) for value in fields[11:15]) / tick, container)  # utime stime cutime cstime
+    return found
+
+
+def cpu_spent(before: dict[int, tuple[str, float, str | None]], after: dict[int, tuple[str, float, str | None]],
+              containers: set[str]) -> dict[str, float]:
+    """CPU seconds each kind of engine process spent between two looks: dockerd and containerd whole (the
+    engine is shared: other users' work is in it), the shims only of `containers` (ours)."""
+    spent: dict[str, float] = collections.defaultdict(float)
+    for pid, (name, seconds, container) in after.items():
+        if name == "containerd-shim" and container not in containers:
+            continue
+        spent[name] += seconds - before.get(pid, (name, 0.0, None))[1]
+    return dict(spent)
+
+
+def _shim_container(pid: int) -> str | None:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    return argv[argv.index(b"-id") + 1].decode() if b"-id" in argv[:-1] else None
+
+
+def machine_tasks() -> int:
+    """Processes and threads on the machine: each counts against the kernel's pid_max."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                total += len(os.listdir(entry / "task"))
+            except OSError:
+                pass
+    return total
+
+
+def pid_max() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text())
+    except (OSError, ValueError):
+        return 1 << 22
+
+
+PID_HEADROOM = 6000
+"""Opening stops while fewer than this many pids are left on the machine (a shared machine's other users
+must still be able to fork); the episodes not opened are reported."""
 
 
 def container_memory(container_id: str) -> int | None:
@@ -153,7 +197,24 @@ def main(argv: list[str] | None = None) -> int:
     opens: list[float] = []
     steps: list[float] = []
 
+    limit = pid_max()
+    headroom = {"ok": True, "seen": 0}
+
+    def watch_pids() -> None:
+        while not stop_watching.is_set():
+            used = machine_tasks()
+            headroom["seen"] = max(headroom["seen"], used)
+            headroom["ok"] = limit - used > PID_HEADROOM
+            stop_watching.wait(1.0)
+
+    stop_watching = threading.Event()
+
     def open_one(n: int) -> None:
+        if not headroom["ok"]:
+            with lock:
+                failures["not opened: the machine's pids ran low"] += 1
+                failure_examples.setdefault("not opened: the machine's pids ran low", f"pid_max {limit}")
+            return
         started = time.perf_counter()
         try:
             env = SWEEnv(tasks)
@@ -215,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{bare_seconds:.1f} s: {len(bare) / bare_seconds:.2f}/s ({args.openers} at a time)")
             bare.clear()
             calls.take()
+        tasks0 = machine_tasks()
+        threading.Thread(target=watch_pids, daemon=True).start()
         rss0, available0 = rss_bytes(), mem_available()
         cpu0, engine0, self0 = T.cpu_busy_seconds() or 0.0, process_cpu(), time.process_time()
         started = time.perf_counter()
@@ -223,8 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         cpu1, engine1, self1 = T.cpu_busy_seconds() or 0.0, process_cpu(), time.process_time()
         open_calls = calls.take()
         rss1, available1 = rss_bytes(), mem_available()
+        tasks1 = machine_tasks()
+        stop_watching.set()
         live = [env for env in envs if env is not None and env.sandbox is not None]
-        held = [container_memory(env.sandbox.id) for env in live]
+        ids = {env.sandbox.id for env in live}
+        held = [container_memory(container) for container in ids]
         started = time.perf_counter()
         list(pool.map(step_one, range(args.episodes)))
         step_seconds = time.perf_counter() - started
@@ -248,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"rss + shmem), driver {(rss1 - rss0) / max(1, opened) / 2**20:.2f} MB (RSS {rss0 / 2**20:.0f} -> "
                   f"{rss1 / 2**20:.0f} MB), machine {(available0 - available1) / max(1, opened) / 2**20:.2f} MB "
                   "(MemAvailable's fall: containers, shims, engine, kernel)")
+        print(f"machine processes and threads per live episode: {(tasks1 - tasks0) / max(1, opened):.1f} "
+              f"({tasks0} -> {tasks1}, peak {headroom['seen']}, pid_max {limit}: the shim's threads, init, main "
+              "process and shell count against it)")
         print(f"driver RSS after closing: {rss2 / 2**20:.0f} MB; closed in {close_seconds:.1f} s "
               f"({opened / close_seconds:.1f}/s)")
         per_open = sum(open_calls.values()) / max(1, opened)
@@ -255,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{name} {count / max(1, opened):.1f}" for name, count in open_calls.most_common()) + ")")
         print(f"engine calls per step: {sum(step_calls.values()) / max(1, len(steps)):.2f}")
         busy = cpu1 - cpu0
-        spent = {name: engine1.get(name, 0.0) - engine0.get(name, 0.0) for name in engine1}
+        spent = cpu_spent(engine0, engine1, ids)
         driver = self1 - self0
         rest = busy - driver - sum(spent.values())
         parts = {"driver (this process)": driver, **spent, "rest (containers, kernel, others' work)": rest}
@@ -265,10 +334,11 @@ def main(argv: list[str] | None = None) -> int:
         cores = os.cpu_count() or 1
         engine_cpu = sum(spent.values()) / max(1, opened)
         if busy / open_seconds > 0.85 * cores:
-            print(f"limiting resource: the CPU (all {cores} cores busy while opening); the engine's own share "
-                  f"(dockerd, containerd, shims, runc) is {engine_cpu * 1000:.0f} ms per open, so opens are capped at "
-                  f"{cores / engine_cpu:.1f}/s on this machine even with nothing else running; this driver's share "
-                  f"is {driver / max(1, opened) * 1000:.0f} ms")
+            print(f"limiting resource: the CPU (all {cores} cores busy while opening); the engine's share "
+                  f"(dockerd and containerd whole, so other users' engine work is in it; the shims and runc of our "
+                  f"containers) is {engine_cpu * 1000:.0f} ms per open: at that cost the engine alone caps opens near "
+                  f"{cores / engine_cpu:.1f}/s on {cores} cores; this driver's share is "
+                  f"{driver / max(1, opened) * 1000:.0f} ms")
         else:
             print(f"limiting resource: not the CPU (cores idle part of the time): waits in the engine "
                   f"({engine_cpu * 1000:.0f} ms of engine CPU per open) or in this driver")
