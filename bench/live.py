@@ -12,6 +12,9 @@ all episodes run together, `--openers` at a time), then closes them all. Printed
   the episodes held open), and the machine's (MemAvailable's fall, which also counts the engine,
   containerd's per-container shim and the kernel);
 - the engine calls per open (each HTTP request swe-env makes to the engine, by kind);
+- the baseline, measured in the same run at the same concurrency: as many bare containers started
+  with the sandbox's own options (`engine.run_container`, the same image, limits and labels, no
+  shell, nothing else), which is the engine's ceiling for opens on this machine;
 - where the CPU of the opening went (this driver, dockerd, containerd and its shims, the rest)
   and so the limiting resource.
 
@@ -50,7 +53,7 @@ class EngineCalls:
 
         def send(request, **kwargs):
             path = request.path_url.split("?")[0]
-            path = re.sub(r"^/v[0-9.]+", "", _ID.sub("/ID", path))
+            path = re.sub(r"^/images/.+/json$", "/images/NAME/json", re.sub(r"^/v[0-9.]+", "", _ID.sub("/ID", path)))
             with self._lock:
                 self.counts[f"{request.method} {path}"] += 1
             return original(request, **kwargs)
@@ -77,11 +80,11 @@ def mem_available() -> int:
     return 0
 
 
-def process_cpu() -> dict[str, float]:
-    """CPU seconds (user + system) so far of the engine's processes, by name: dockerd, containerd, the
-    containerd shims (summed), runc and docker-init children are counted into their parents when they end."""
+def process_cpu() -> dict[int, tuple[str, float, str | None]]:
+    """CPU seconds (user + system, with waited-for children such as runc) so far of the engine's processes,
+    by pid: dockerd, containerd and the containerd shims."""
     tick = os.sysconf("SC_CLK_TCK")
-    totals: dict[str, float] = collections.defaultdict(float)
+    found: dict[int, tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -93,9 +96,53 @@ def process_cpu() -> dict[str, float]:
         fields = stat[stat.rindex(")") + 2:].split()
         if name in ("dockerd", "containerd") or name.startswith("containerd-shim"):
             key = "containerd-shim" if name.startswith("containerd-shim") else name
-            # utime stime cutime cstime: children (runc, exited shims' work) count into their parent
-            totals[key] += sum(int(value) for value in fields[11:15]) / tick
-    return dict(totals)
+            container = _shim_container(int(entry.name)) if key == "containerd-shim" else None
+            found[int(entry.name)] = (key, sum(int(value) for value in fields[11:15]) / tick, container)  # utime stime cutime cstime
+    return found
+
+
+def cpu_spent(before: dict[int, tuple[str, float, str | None]], after: dict[int, tuple[str, float, str | None]],
+              containers: set[str]) -> dict[str, float]:
+    """CPU seconds each kind of engine process spent between two looks: dockerd and containerd whole (the
+    engine is shared: other users' work is in it), the shims only of `containers` (ours)."""
+    spent: dict[str, float] = collections.defaultdict(float)
+    for pid, (name, seconds, container) in after.items():
+        if name == "containerd-shim" and container not in containers:
+            continue
+        spent[name] += seconds - before.get(pid, (name, 0.0, None))[1]
+    return dict(spent)
+
+
+def _shim_container(pid: int) -> str | None:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    return argv[argv.index(b"-id") + 1].decode() if b"-id" in argv[:-1] else None
+
+
+def machine_tasks() -> int:
+    """Processes and threads on the machine: each counts against the kernel's pid_max."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                total += len(os.listdir(entry / "task"))
+            except OSError:
+                pass
+    return total
+
+
+def pid_max() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text())
+    except (OSError, ValueError):
+        return 1 << 22
+
+
+PID_HEADROOM = 6000
+"""Opening stops while fewer than this many pids are left on the machine (a shared machine's other users
+must still be able to fork); the episodes not opened are reported."""
 
 
 def container_memory(container_id: str) -> int | None:
@@ -119,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--episodes", type=int, default=64, help="episodes held open at once (default 64)")
         parser.add_argument("--openers", type=int, default=16, help="threads opening (and stepping) at once (default 16)")
         parser.add_argument("--steps", type=int, default=5, help="`echo hi` steps per episode while all are open (default 5)")
+        parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                            help="skip the bare-container baseline")
         parser.add_argument("--task", action="append", help="only this task id (repeatable; default: all bundled tasks)")
 
     args = T.parse_args("live: N episodes held open at once, each stepping", default_repeat=1, default_warmup=0,
@@ -148,7 +197,24 @@ def main(argv: list[str] | None = None) -> int:
     opens: list[float] = []
     steps: list[float] = []
 
+    limit = pid_max()
+    headroom = {"ok": True, "seen": 0}
+
+    def watch_pids() -> None:
+        while not stop_watching.is_set():
+            used = machine_tasks()
+            headroom["seen"] = max(headroom["seen"], used)
+            headroom["ok"] = limit - used > PID_HEADROOM
+            stop_watching.wait(1.0)
+
+    stop_watching = threading.Event()
+
     def open_one(n: int) -> None:
+        if not headroom["ok"]:
+            with lock:
+                failures["not opened: the machine's pids ran low"] += 1
+                failure_examples.setdefault("not opened: the machine's pids ran low", f"pid_max {limit}")
+            return
         started = time.perf_counter()
         try:
             env = SWEEnv(tasks)
@@ -186,9 +252,32 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - counted
                 failed("close", exc)
 
+    def bare_one(n: int, started: list) -> None:
+        task = tasks[n % len(tasks)]
+        try:
+            started.append(engine.run_container(
+                builder.ensure(task), ["sleep", "600"], engine.managed_labels("live-baseline"), auto_remove=True,
+                init=True, network_mode="none", mem_limit=task.limits.memory, memswap_limit=task.limits.memory,
+                nano_cpus=int(task.limits.cpus * 1e9), pids_limit=task.limits.pids, cap_drop=["NET_RAW", "MKNOD", "AUDIT_WRITE", "SYS_CHROOT", "SETFCAP"],
+                security_opt=["no-new-privileges"], working_dir=task.environment.workdir).id)
+        except Exception as exc:  # noqa: BLE001 - counted
+            failed("baseline start", exc)
+
     exit_code = 0
+    bare: list[str] = []
     pool = ThreadPoolExecutor(max_workers=max(1, args.openers), thread_name_prefix="live")
     try:
+        if args.baseline:
+            started = time.perf_counter()
+            list(pool.map(lambda n: bare_one(n, bare), range(args.episodes)))
+            bare_seconds = time.perf_counter() - started
+            list(pool.map(engine.remove_container, bare))
+            print(f"baseline: {len(bare)} bare containers (the sandbox's options, no shell) started in "
+                  f"{bare_seconds:.1f} s: {len(bare) / bare_seconds:.2f}/s ({args.openers} at a time)")
+            bare.clear()
+            calls.take()
+        tasks0 = machine_tasks()
+        threading.Thread(target=watch_pids, daemon=True).start()
         rss0, available0 = rss_bytes(), mem_available()
         cpu0, engine0, self0 = T.cpu_busy_seconds() or 0.0, process_cpu(), time.process_time()
         started = time.perf_counter()
@@ -197,8 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         cpu1, engine1, self1 = T.cpu_busy_seconds() or 0.0, process_cpu(), time.process_time()
         open_calls = calls.take()
         rss1, available1 = rss_bytes(), mem_available()
+        tasks1 = machine_tasks()
+        stop_watching.set()
         live = [env for env in envs if env is not None and env.sandbox is not None]
-        held = [container_memory(env.sandbox.id) for env in live]
+        ids = {env.sandbox.id for env in live}
+        held = [container_memory(container) for container in ids]
         started = time.perf_counter()
         list(pool.map(step_one, range(args.episodes)))
         step_seconds = time.perf_counter() - started
@@ -222,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"rss + shmem), driver {(rss1 - rss0) / max(1, opened) / 2**20:.2f} MB (RSS {rss0 / 2**20:.0f} -> "
                   f"{rss1 / 2**20:.0f} MB), machine {(available0 - available1) / max(1, opened) / 2**20:.2f} MB "
                   "(MemAvailable's fall: containers, shims, engine, kernel)")
+        print(f"machine processes and threads per live episode: {(tasks1 - tasks0) / max(1, opened):.1f} "
+              f"({tasks0} -> {tasks1}, peak {headroom['seen']}, pid_max {limit}: the shim's threads, init, main "
+              "process and shell count against it)")
         print(f"driver RSS after closing: {rss2 / 2**20:.0f} MB; closed in {close_seconds:.1f} s "
               f"({opened / close_seconds:.1f}/s)")
         per_open = sum(open_calls.values()) / max(1, opened)
@@ -229,16 +324,24 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{name} {count / max(1, opened):.1f}" for name, count in open_calls.most_common()) + ")")
         print(f"engine calls per step: {sum(step_calls.values()) / max(1, len(steps)):.2f}")
         busy = cpu1 - cpu0
-        spent = {name: engine1.get(name, 0.0) - engine0.get(name, 0.0) for name in engine1}
+        spent = cpu_spent(engine0, engine1, ids)
         driver = self1 - self0
         rest = busy - driver - sum(spent.values())
         parts = {"driver (this process)": driver, **spent, "rest (containers, kernel, others' work)": rest}
         print(f"CPU while opening: {busy:.1f} core-s over {open_seconds:.1f} s ({busy / open_seconds:.2f} of "
               f"{os.cpu_count()} cores busy); per open: "
               + ", ".join(f"{name} {value / max(1, opened) * 1000:.0f} ms" for name, value in parts.items()))
-        top = max(parts, key=parts.__getitem__)
-        saturated = busy / open_seconds > 0.85 * (os.cpu_count() or 1)
-        print(f"limiting resource: {'CPU (the cores were busy), most of it ' + top if saturated else 'not the CPU (cores idle part of the time): waits in ' + top + ' or the engine'}")
+        cores = os.cpu_count() or 1
+        engine_cpu = sum(spent.values()) / max(1, opened)
+        if busy / open_seconds > 0.85 * cores:
+            print(f"limiting resource: the CPU (all {cores} cores busy while opening); the engine's share "
+                  f"(dockerd and containerd whole, so other users' engine work is in it; the shims and runc of our "
+                  f"containers) is {engine_cpu * 1000:.0f} ms per open: at that cost the engine alone caps opens near "
+                  f"{cores / engine_cpu:.1f}/s on {cores} cores; this driver's share is "
+                  f"{driver / max(1, opened) * 1000:.0f} ms")
+        else:
+            print(f"limiting resource: not the CPU (cores idle part of the time): waits in the engine "
+                  f"({engine_cpu * 1000:.0f} ms of engine CPU per open) or in this driver")
         if failures:
             exit_code = 1
             for key, count in failures.most_common():
@@ -246,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"failures: {sum(failures.values())}")
     finally:
         list(pool.map(close_one, range(args.episodes)))
+        list(pool.map(engine.remove_container, bare))
         pool.shutdown(wait=True)
     return 1 if T.check_no_leftovers(wait=60) else exit_code
 

@@ -25,7 +25,8 @@ Each attack must score 0 and be graded (or end as its kind says). Every episode 
 once, whose latency is compared between the first and the last tenth of the run (the
 baseline is the start of the same run: drift beyond 2x would mean something
 accumulates). Printed: episodes completed, failures by kind, host RSS growth of this
-driver, and containers left (must be 0). It never asserts on times.
+driver and its curve (RSS every twentieth of the run), and what is left: containers, images
+labelled with this run, and child processes of this driver (all must be 0). It never asserts on times.
 
 `--memory N` looks into the driver's memory every N episodes and once the envs are closed: RSS
 and its peak, what glibc's malloc has handed out and holds free (`mallinfo2`), live threads,
@@ -51,6 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 import _timing as T
 
 from swe_env import SWEEnv
+from swe_env.runtime import engine
 from swe_env.data.task import Task, load_tasks
 
 KINDS = ["normal", "timeout", "huge_output", "agent_crash", "garbage", "fork_bomb",
@@ -426,10 +428,14 @@ def main(argv: list[str] | None = None) -> int:
     envs: list[SWEEnv] = []
     lock = threading.Lock()
     failures: collections.Counter[str] = collections.Counter()
+    examples: dict[str, str] = {}
+    """The first failure of each kind, at more length."""
     completed: collections.Counter[str] = collections.Counter()
     echo: list[tuple[int, float]] = []
     looks = MemoryLook(args.tracemalloc) if args.memory > 0 else None
     done = [0]
+    curve: list[tuple[int, float]] = [(0, rss_mb())]
+    curve_every = max(1, args.episodes // 20)
 
     def worker_env() -> SWEEnv:
         if not hasattr(local, "env"):
@@ -448,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
                 count = done[0]
             if looks is not None and count % args.memory == 0:
                 looks.look(count)
+            if count % curve_every == 0:
+                with lock:
+                    curve.append((count, rss_mb()))
 
     def play_one(index: int) -> None:
         kind = KINDS[index % len(KINDS)]
@@ -460,7 +469,9 @@ def main(argv: list[str] | None = None) -> int:
             return
         except Exception as exc:  # noqa: BLE001 - counted by kind, the run goes on
             with lock:
-                failures[f"{kind}: {type(exc).__name__}: {str(exc)[:80]}"] += 1
+                key = f"{kind}: {type(exc).__name__}: {str(exc)[:80]}"
+                failures[key] += 1
+                examples.setdefault(key, str(exc)[:600])
             return
         with lock:
             completed[kind] += 1
@@ -487,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"failures: {sum(failures.values())}")
     for what, count in failures.most_common():
         print(f"  {count} x {what}")
+        if len(examples[what]) > 80:
+            print(f"      first: {examples[what]}")
     echo.sort()
     tenth = max(1, len(echo) // 10)
     if echo:
@@ -495,8 +508,31 @@ def main(argv: list[str] | None = None) -> int:
               f"last tenth: p50 {T.ms(T.median(last))} p99 {T.ms(T.percentile(last, 99))}; "
               f"drift {T.median(last) / T.median(first):.2f}x")
     print(f"driver RSS: {rss_before:.0f} MB -> {rss_after:.0f} MB (growth {rss_after - rss_before:+.0f} MB)")
+    curve.append((done[0], rss_after))
+    print("driver RSS curve (episodes: MB): " + ", ".join(f"{n}: {mb:.0f}" for n, mb in curve))
     left = T.check_no_leftovers()
-    return 1 if left or failures else 0
+    images = engine.client().images.list(filters={"label": f"swe_env.run={engine.RUN_ID}"})
+    children = child_processes()
+    print(f"images of this run left: {len(images)}; processes of this driver left: {len(children)}"
+          + (f" ({', '.join(children)})" if children else ""))
+    return 1 if left or failures or images or children else 0
+
+
+def child_processes() -> list[str]:
+    """This process's children (pid, name, state; a zombie too), e.g. a helper nobody waited for."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        if int(fields[1]) == os.getpid():
+            found.append(f"{entry} {name} ({fields[0]})")
+    return found
 
 
 if __name__ == "__main__":

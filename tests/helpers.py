@@ -328,3 +328,45 @@ def attack_code(task, body: str) -> str:
     """An attack's library code with the task's test ids bound (F2P, P2P), as the seal and integrity tests append it."""
     return (f"F2P = {list(task.tests.fail_to_pass)!r}\nP2P = {list(task.tests.pass_to_pass)!r}\n"
             "from functools import partial as _functools_partial\n" + body)
+
+
+# A unittest suite with one test of each outcome, for the Django/sympy recorder's tests.
+UNITTEST_SUITE = '''\
+import unittest
+
+
+class T(unittest.TestCase):
+    def test_ok(self):
+        pass
+
+    def test_doc(self):
+        """First line of the docstring.
+
+        More text."""
+
+    def test_fail(self):
+        self.assertEqual(1, 2)
+
+    def test_error(self):
+        raise ValueError("boom")
+
+    @unittest.skip("not here")
+    def test_skip(self):
+        pass
+
+    @unittest.expectedFailure
+    def test_expected(self):
+        self.assertTrue(False)
+
+    def test_subtests(self):
+        for i in range(2):
+            with self.subTest(i=i):
+                self.assertEqual(i, 0)
+'''
+
+
+def django_stub(tmp_path):
+    """Django's runner module, whose import hands the recorder its key (an empty stand-in here)."""
+    (tmp_path / "django" / "test").mkdir(parents=True)
+    for init in ("django/__init__.py", "django/test/__init__.py", "django/test/runner.py"):
+        (tmp_path / init).write_text("")

@@ -23,8 +23,8 @@ from swe_env.build.images import ImageBuilder
 from swe_env.grading import native, seal
 from swe_env.grading.grader import Grader
 
-from .test_grader_disk import _with_code
-from .test_runners import UNITTEST_SUITE, _django_stub
+from .helpers import UNITTEST_SUITE, django_stub
+from .helpers import with_code as _with_code
 
 REPORTER = Path(native.__file__).with_name("reporter")
 
@@ -43,7 +43,7 @@ def _run_pytest_on_host(tmp_path: Path, data: bytes, test_source: str, patched: 
     the grader does in its container; what the hooks wrote on the results descriptor."""
     recorder = tmp_path / "recorder"
     recorder.mkdir()
-    for name in ("sitecustomize.py", "swe_env_seal.py"):
+    for name in ("sitecustomize.py", "swe_env_integrity.py", "swe_env_seal.py"):
         shutil.copy(REPORTER / name, recorder / name)
     (recorder / native.FILE_NAME).write_bytes(data)
     project = tmp_path / "project"
@@ -145,7 +145,7 @@ def test_the_recorder_seals_natively_and_refuses_a_hand_over_outside_the_runner(
     (recorder / native.FILE_NAME).write_bytes(shared_object)
     (tmp_path / "t_suite.py").write_text("import django.test.runner\nimport scheduler\n" + UNITTEST_SUITE)
     (tmp_path / "scheduler.py").write_text(RECORDER_HOOK_AT_EXIT)
-    _django_stub(tmp_path)
+    django_stub(tmp_path)
     key = seal.new_key()
     (tmp_path / "run.key").write_bytes(seal.key_file(key, [str(tmp_path / "scheduler.py")], False))
     results = tmp_path / "results"

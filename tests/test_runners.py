@@ -18,7 +18,7 @@ from swe_env.data import swebench
 
 from .runner_samples import write_sample
 from .helpers import run_cli as cli
-from .helpers import subprocess_diff
+from .helpers import UNITTEST_SUITE, django_stub, subprocess_diff
 
 RECORDER_DIR = os.path.join(os.path.dirname(runners.__file__), "reporter")
 
@@ -63,50 +63,9 @@ def test_swebench_instances_get_their_runner_from_the_log_parser(tmp_path):
 # ---------------------------------------------------------------- the recorder under a real unittest
 
 
-UNITTEST_SUITE = '''\
-import unittest
-
-
-class T(unittest.TestCase):
-    def test_ok(self):
-        pass
-
-    def test_doc(self):
-        """First line of the docstring.
-
-        More text."""
-
-    def test_fail(self):
-        self.assertEqual(1, 2)
-
-    def test_error(self):
-        raise ValueError("boom")
-
-    @unittest.skip("not here")
-    def test_skip(self):
-        pass
-
-    @unittest.expectedFailure
-    def test_expected(self):
-        self.assertTrue(False)
-
-    def test_subtests(self):
-        for i in range(2):
-            with self.subTest(i=i):
-                self.assertEqual(i, 0)
-'''
-
-
-def _django_stub(tmp_path):
-    """Django's runner module, whose import hands the recorder its key (an empty stand-in here)."""
-    (tmp_path / "django" / "test").mkdir(parents=True)
-    for init in ("django/__init__.py", "django/test/__init__.py", "django/test/runner.py"):
-        (tmp_path / init).write_text("")
-
-
 def test_the_recorder_writes_every_id_form_and_status_of_unittest_outcomes(tmp_path):
     (tmp_path / "t_suite.py").write_text("import django.test.runner\n" + UNITTEST_SUITE)
-    _django_stub(tmp_path)
+    django_stub(tmp_path)
     run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "-v", "t_suite"])
     assert "FAILED" in run.stderr  # the recorder changes no outcome
     assert sealed.error is None and sealed.flags == [], (sealed.error, sealed.flags)
@@ -131,7 +90,7 @@ def test_code_that_rewires_the_recorders_hooks_is_not_believed(tmp_path):
     hooks: each such record is refused and flagged."""
     (tmp_path / "t_suite.py").write_text("import django.test.runner\nimport swapper\n" + UNITTEST_SUITE)
     (tmp_path / "swapper.py").write_text(SWAPS_THE_RESULTS)
-    _django_stub(tmp_path)
+    django_stub(tmp_path)
     _run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "t_suite"], patched=["swapper.py"])
     assert "test_fail (t_suite.T)" not in (sealed.results.by_id if sealed.results else {})
     assert any("TestResult.add" in flag for flag in sealed.flags), sealed.flags
@@ -139,7 +98,7 @@ def test_code_that_rewires_the_recorders_hooks_is_not_believed(tmp_path):
 
 def test_a_second_process_finds_no_key(tmp_path):
     (tmp_path / "t_suite.py").write_text("import django.test.runner\n" + UNITTEST_SUITE)
-    _django_stub(tmp_path)
+    django_stub(tmp_path)
     run, sealed = _sealed_run(tmp_path, "django", ["/bin/sh", "-c", f"{sys.executable} -m unittest t_suite; "
                                                    f"{sys.executable} -m unittest t_suite"])
     assert run.stderr.count("Ran 7 tests") == 2

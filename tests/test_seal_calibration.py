@@ -23,7 +23,7 @@ import pytest
 from swe_env.build.images import ImageBuilder
 from swe_env.grading.grader import Grader
 
-from .test_grader_disk import _with_code
+from .helpers import with_code as _with_code
 
 pytestmark = pytest.mark.docker
 

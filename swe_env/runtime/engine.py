@@ -19,6 +19,7 @@ import docker
 import docker.errors
 import requests
 
+from . import allocator
 from ..errors import InfrastructureError
 
 MANAGED_LABEL = "swe_env.managed"
@@ -57,6 +58,7 @@ def client() -> docker.DockerClient:
                     "or install Docker and start it."
                 ) from None
             _client = candidate
+            allocator.keep_large_buffers_out_of_arenas()  # this process drives containers: see allocator
         return _client
 
 
@@ -98,8 +100,18 @@ def labelled(**extra: str):
 
 def run_container(image: str, command: list[str], labels: dict[str, str], **options: Any) -> Any:
     """Start a detached container of ours: `labels` are the `managed_labels` the caller made (a sandbox
-    keeps them to find its container again); `options` are the SDK's (name, limits, network, ...)."""
-    return client().containers.run(image, command=command, detach=True, labels=labels, **options)
+    keeps them to find its container again); `options` are the SDK's `containers.run` keywords (name,
+    limits, network, ...). Two engine calls, create and start: the SDK's `run` inspects the new container
+    too, and pulls an image it lacks; the caller inspects when it needs to (`Container.reload`), and a
+    missing image is `ImageNotFound` at once."""
+    from docker.models.containers import _create_container_args  # the SDK's own mapping of run's keywords
+
+    engine = client()
+    created = engine.api.create_container(**_create_container_args(
+        {**options, "image": image, "command": command, "labels": labels, "version": engine.api._version}))
+    container = engine.containers.prepare_model({"Id": created["Id"]})
+    engine.api.start(container.id)
+    return container
 
 
 def create_container(image: str, command: list[str], kind: str, **options: Any) -> Any:
