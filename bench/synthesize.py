@@ -1,13 +1,15 @@
 """Task synthesis throughput: candidates per minute, validated tasks and acceptance per method, per repository.
 
     python3 bench/synthesize.py [--repo tasks/repos/slugkit.bundle ...] [--max-tasks 100] [--workers 2]
-                                [--environment FILE] [--validate-sample 5]
+                                [--environment FILE] [--validate-sample 5] [--minutes 30] [--methods M ...]
 
 Each repository is synthesized into a fresh folder under runs/bench/synthesize/ (figures are of a cold run:
 the image's env layer may be cached, the learning and every candidate are not); then a sample of its
 tasks goes through `swe-env validate`'s rule and one oracle rollout each. The baseline is one run of
 the whole suite in the same image (`Worker.run_tests`), measured in the same run: a candidate costs
-two runs of the tests that reach it plus a git reset.
+two runs of the tests that reach it plus a git reset. It prints where the time went (seconds per
+phase summed over workers: image, learning, applying, first and second test runs, resets, writing)
+and how many tasks there were after 10, 20 and 30 minutes.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--validate-sample", type=int, default=5, help="tasks per repository validated and rolled out (0: none)")
     parser.add_argument("--out", type=Path, default=ROOT / "runs/bench/synthesize")
+    parser.add_argument("--minutes", type=float, default=None, help="stop starting candidates after this many minutes")
+    parser.add_argument("--methods", action="append", help="methods (repeatable; default synthesize's)")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     environment = load_environment(args.environment) if args.environment else Environment(pip_packages=["pytest==8.3.5"])
     print(f"# task synthesis; {machine_line()}; other swe-env containers at start: {other_managed_containers()}")
@@ -55,9 +60,16 @@ def main() -> int:
         out = args.out / name
         shutil.rmtree(out, ignore_errors=True)
         config = pipeline.SynthConfig(repo=repo, commit=args.commit, name=name, environment=environment, out=out,
-                                      max_tasks=args.max_tasks, max_candidates=args.max_candidates, workers=args.workers)
+                                      max_tasks=args.max_tasks, max_candidates=args.max_candidates, workers=args.workers,
+                                      max_minutes=args.minutes, methods=args.methods, seed=args.seed)
         started = time.monotonic()
-        summary = pipeline.synthesize(config, builder=builder)
+        reached: list[tuple[float, int]] = []
+
+        def progress(summary: pipeline.Summary) -> None:
+            if not reached or reached[-1][1] != summary.validated:
+                reached.append((time.monotonic() - started, summary.validated))
+
+        summary = pipeline.synthesize(config, builder=builder, on_progress=progress)
         minutes = (time.monotonic() - started) / 60
         suite_seconds = _suite_run(config, builder)
         rate = summary.candidates / minutes if minutes else 0.0
@@ -67,8 +79,16 @@ def main() -> int:
               f"one suite run {suite_seconds:.2f} s (median of 3)")
         for method, counts in sorted(summary.per_method.items()):
             share = counts["validated"] / counts["candidates"] if counts["candidates"] else 0.0
-            print(f"  {method}: {counts['candidates']} candidates, {counts['validated']} validated ({share:.0%})")
+            why = ", ".join(f"{r} {n}" for r, n in counts.most_common() if r not in ("candidates", "validated"))
+            print(f"  {method}: {counts['candidates']} candidates, {counts['validated']} validated ({share:.0%})"
+                  + (f"; rejected: {why}" if why else ""))
         print("  rejected: " + (", ".join(f"{r} {n}" for r, n in summary.rejected.most_common()) or "none"))
+        spent = sum(summary.timings.values()) or 1.0
+        print("  time by phase (s, summed over workers): " + ", ".join(
+            f"{phase} {seconds:.0f} ({seconds / spent:.0%})" for phase, seconds in
+            sorted(summary.timings.items(), key=lambda item: -item[1])))
+        print("  tasks after " + ", ".join(
+            f"{mark} min: {max([n for at, n in reached if at <= mark * 60] or [0])}" for mark in (5, 10, 20, 30)))
         if args.validate_sample and summary.total_tasks:
             sample = validation.sample_tasks(load_tasks(out), args.validate_sample, seed=0)
             results = validation.validate_tasks(sample, workers=args.workers, builder=builder, grader=Grader(builder=builder))

@@ -222,12 +222,21 @@ def synthesize(
     max_tasks: int = typer.Option(100, "--max-tasks", min=1, help="Stop when the folder holds this many tasks."),
     max_candidates: Optional[int] = typer.Option(None, "--max-candidates", min=1, help="Candidates tried at most "
                                                  "(default five per task wanted)."),
-    methods: Optional[list[str]] = typer.Option(None, "--methods", help="procedural, history (repeatable; default both)."),
-    kinds: Optional[list[str]] = typer.Option(None, "--kinds", help="Procedural kinds (repeatable; default all)."),
+    methods: Optional[list[str]] = typer.Option(None, "--methods", help="procedural, history, model, combine (repeatable; "
+                                                "default all but model, and model too with --model)."),
+    kinds: Optional[list[str]] = typer.Option(None, "--kinds", help="Procedural or model kinds (repeatable; default all)."),
+    functions: Optional[list[str]] = typer.Option(None, "--functions", help="Only these functions (qualified name or "
+                                                  "path::name; repeatable)."),
+    model: Optional[str] = typer.Option(None, "--model", help="OpenAI-compatible endpoint (…/v1) for the model method; it "
+                                        "also writes the problem statements. Key: $OPENAI_API_KEY."),
+    model_name: Optional[str] = typer.Option(None, "--model-name", help="The model asked (default: the first the endpoint "
+                                             "lists)."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Containers validating candidates at once."),
     hide_tests: bool = typer.Option(False, "--hide-tests", help="Take the failing tests out of the task's tree; they come "
                                     "back through the test patch."),
     seed: int = typer.Option(0, "--seed", help="Seed of the candidates' order."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", min=0.1, help="Start no candidate after this "
+                                                "many minutes (the whole run's time)."),
 ) -> None:
     """Synthesize validated tasks from a repository: bugs that break tests which passed, kept by the validation rule."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -239,8 +248,9 @@ def synthesize(
     with _friendly_errors():
         config = pipeline.SynthConfig(
             repo=repo, commit=commit, name=name, environment=load_environment(environment) if environment else None, out=out,
-            max_tasks=max_tasks, max_candidates=max_candidates, methods=methods or list(pipeline.METHODS),
-            kinds=kinds or None, workers=workers, hide_tests=hide_tests, seed=seed)
+            max_tasks=max_tasks, max_candidates=max_candidates, methods=methods or None,
+            kinds=kinds or None, functions=functions or None, model=model, model_name=model_name, workers=workers,
+            hide_tests=hide_tests, seed=seed, max_minutes=max_minutes)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("validated {task.fields[validated]}, rejected {task.fields[rejected]}"),
                       TimeElapsedColumn(), console=err) as progress:

@@ -18,10 +18,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -370,3 +373,60 @@ def django_stub(tmp_path):
     (tmp_path / "django" / "test").mkdir(parents=True)
     for init in ("django/__init__.py", "django/test/__init__.py", "django/test/runner.py"):
         (tmp_path / init).write_text("")
+
+
+class ScriptedModel:
+    """A chat-completions endpoint on 127.0.0.1: each POST gets the next scripted (status, body), or what
+    `replies` answers when it is a function of the request body (then (status, body, seconds to wait first));
+    GET .../models lists `models`."""
+
+    def __init__(self, replies: list[tuple[int, dict]] | Callable[[dict], tuple[int, dict, float]],
+                 models: tuple[str, ...] = ()):
+        self.replies = replies if callable(replies) else list(replies)
+        self.requests: list[dict] = []
+        model = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the http.server API
+                found = self.path.rstrip("/").endswith("/models") and models
+                self._send(200 if found else 404, {"object": "list", "data": [{"id": m, "object": "model"} for m in models]}
+                           if found else {"error": "no such route"})
+
+            def do_POST(self):  # noqa: N802 - the http.server API
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                model.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
+                if callable(model.replies):
+                    status, reply, delay = model.replies(body)
+                    time.sleep(delay)
+                else:
+                    status, reply = model.replies.pop(0) if model.replies else (500, {"error": "script exhausted"})
+                self._send(status, reply)
+
+            def _send(self, status, reply):
+                data = json.dumps(reply).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    if status == 429:
+                        self.send_header("Retry-After", "0")
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()

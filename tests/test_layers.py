@@ -19,7 +19,7 @@ PACKAGE = ROOT / "swe_env"
 
 # Bottom to top. A room is a subpackage or a top-level module of swe_env; rooms on one line are independent.
 LAYERS: list[set[str]] = [
-    {"errors"},
+    {"errors", "chat"},
     {"data", "endings"},
     {"runtime"},
     {"build"},

@@ -6,8 +6,6 @@ The model is the only stand-in: the env, its containers and the grading are real
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,43 +15,7 @@ from swe_env.agents.oracle import actions_for_patch
 from swe_env.agents.openai import ModelError
 from swe_env.run.rollout import run_episode
 
-
-class ScriptedModel:
-    """A chat-completions endpoint on 127.0.0.1: each POST gets the next scripted (status, body)."""
-
-    def __init__(self, replies: list[tuple[int, dict]]):
-        self.replies = list(replies)
-        self.requests: list[dict] = []
-        model = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - the http.server API
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                model.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
-                status, reply = model.replies.pop(0) if model.replies else (500, {"error": "script exhausted"})
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                if status == 429:
-                    self.send_header("Retry-After", "0")
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+from .helpers import ScriptedModel
 
 
 def reply(content=None, tool_calls=None) -> tuple[int, dict]:

@@ -144,3 +144,17 @@ def test_paths_diffs_and_chunks():
     assert [path for path, _ in _file_chunks(diff)] == ["a.py", "tests/t.py"]
     assert "".join(chunk for _, chunk in _file_chunks(diff)) == diff
     assert normalised_diff("--- a/x\n+++ b/x\n-x  =  1\n+x = 2\n context\n") == "-x=1\n+x=2"
+
+
+def test_a_second_run_that_could_not_decide_is_an_env_error_not_valid():
+    # The first runs broke the rule, so both sides were graded again, and the second empty run was the engine's
+    # failure: the task is not proven, whatever the first runs said.
+    from swe_env.grading.grader import GradingReport
+    from swe_env.run.validation import InstanceValidation, _verdict
+
+    gold = GradingReport(task_id="t", status="graded", resolved=True, test_results={"a": "passed", "b": "passed"})
+    empty = GradingReport(task_id="t", status="graded", resolved=False, test_results={"a": "failed", "b": "passed"})
+    broken = GradingReport(task_id="t", status="infra_error", error="ShellError: the shell did not answer")
+    result = InstanceValidation(task_id="t", repo="r", version=None, verdict="valid")
+    _verdict(result, [gold, gold], [empty, broken], None)
+    assert result.verdict == "env_error" and "infra_error: ShellError" in (result.cause or "")

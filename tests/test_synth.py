@@ -43,14 +43,19 @@ def test_synthesis_writes_ten_tasks_from_both_methods(synthesized):
     assert summary.validated == 10 and summary.candidates >= 10
     assert summary.candidates == summary.validated + sum(summary.rejected.values()) + summary.not_needed
     methods = {task.meta["method"] for task in found}
-    assert methods == {"procedural", "history"}, methods
+    assert {"procedural", "history"} <= methods <= {"procedural", "history", "combine"}, methods
+    by_id = {task.id: task for task in found}
     for task in found:
         assert task.meta["source_commit"] and task.meta["kind"]
-        assert task.meta["kind"] in procedural.KINDS or task.meta["kind"] == "revert_commit"
         if task.meta["method"] == "procedural":
+            assert task.meta["kind"] in procedural.KINDS
             assert task.meta["function"] and task.meta["file"].startswith("slugkit/")
-        else:
-            assert task.meta["reverted_commit"]
+        elif task.meta["method"] == "history":
+            assert task.meta["kind"] == "revert_commit" and task.meta["reverted_commit"]
+        else:  # two validated bugs of one file or folder: failing tests the union of theirs, the gold undoing both
+            parts = [by_id[part] for part in task.meta["combined"].split(",")]
+            assert set(task.tests.fail_to_pass) >= {t for part in parts for t in part.tests.fail_to_pass}
+            assert task.meta["kind"] == "+".join(part.meta["kind"] for part in parts)
         assert not set(task.tests.fail_to_pass) & set(task.tests.pass_to_pass)
         assert all(test in task.problem_statement for test in task.tests.fail_to_pass[:3])
         # The scrubbed bundle: one commit, the buggy tree; the gold patch is in its own file.
@@ -68,7 +73,9 @@ def test_each_synthesized_task_passes_the_validation_rule_and_the_oracle_resolve
     assert [(r.task_id, r.verdict, r.violations) for r in results if r.verdict != "valid"] == []
     assert all(r.gold and r.gold.resolved and r.empty and not r.empty.resolved for r in results)
     trajectories = rollout(found, "oracle", workers=2, out=tmp_path / "oracle.jsonl")
-    assert sorted(t.task_id for t in trajectories if t.resolved) == sorted(task.id for task in found)
+    unresolved = [(t.task_id, t.termination, t.error, (t.report or {}).get("status"), t.diff[:300])
+                  for t in trajectories if not t.resolved]
+    assert sorted(t.task_id for t in trajectories if t.resolved) == sorted(task.id for task in found), unresolved
 
 
 def test_a_rerun_resumes_and_skips_what_is_decided(synthesized):
@@ -80,8 +87,10 @@ def test_a_rerun_resumes_and_skips_what_is_decided(synthesized):
     assert printed.returncode == 0, printed.stdout + printed.stderr
     assert f"0 candidate(s), 0 validated, rejected: none; {again.skipped} decided by an earlier run; 10 task(s)" in " ".join(
         printed.stdout.split())
-    unknown = cli("synthesize", "--repo", config.repo, "--out", str(out), "--methods", "model")
-    assert unknown.returncode == 2 and "--methods: unknown method 'model'" in unknown.stderr
+    unknown = cli("synthesize", "--repo", config.repo, "--out", str(out), "--methods", "mutate")
+    assert unknown.returncode == 2 and "--methods: unknown method 'mutate'" in unknown.stderr
+    no_endpoint = cli("synthesize", "--repo", config.repo, "--out", str(out), "--methods", "model")
+    assert no_endpoint.returncode == 2 and "--methods model needs an endpoint: --model URL" in no_endpoint.stderr
 
 
 FLAKY_REPO = {

@@ -9,7 +9,7 @@ a cap per observation (head and tail kept) and a context cap (the oldest outputs
 There is no default endpoint: `base_url` (or $OPENAI_BASE_URL) names it, and `check()` (which
 `rollout` calls before any container starts) asks it once, with a short timeout, whether it answers
 and serves the model. Requests are retried a few times with exponential backoff on 429, 5xx and
-connection errors, each retry logged as one warning line naming the URL and the cause. The raw
+connection errors (`swe_env.chat`, the client synthesis shares), each retry logged as one warning line. The raw
 reply reaches the trajectory as the step's `raw` (the whole assistant message in native mode,
 the text in cwm mode). Only the standard library is used (urllib).
 """
@@ -17,30 +17,20 @@ the text in cwm mode). Only the standard library is used (urllib).
 from __future__ import annotations
 
 import json
-import logging
 import os
-import random
-import socket
-import time
 import urllib.error
-import urllib.request
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import tools
+from ..chat import ChatClient, ModelError, connection_cause, http_cause, message_text
 from ..data.trajectory import SYSTEM_PROMPT
 
-_log = logging.getLogger(__name__)
+__all__ = ["CHARS_PER_TOKEN", "EndpointCheckError", "ModelError", "OpenAIAgent", "OpenAIAgentConfig"]
 CHARS_PER_TOKEN = 4
 """Token counts are estimated from characters (no tokenizer is needed to keep within budgets)."""
-_RETRY_STATUS = {408, 409, 425, 429}
 _ELIDED = "[output elided to keep the conversation within its context budget]"
-
-
-class ModelError(OSError):
-    """The endpoint refused the request or kept failing after every retry (an infrastructure
-    failure of the run, so a resumed rollout runs the episode again)."""
 
 
 class EndpointCheckError(ValueError):
@@ -108,7 +98,9 @@ class OpenAIAgent:
         self.model = self.config.model
         self.action_format = "openai" if self.config.tool_format == "native" else "cwm"
         self.messages: list[dict[str, Any]] = []
-        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "requests": 0, "retries": 0}
+        self.client = ChatClient(self.config.base_url, self.config.api_key_env, self.config.request_timeout,
+                                 self.config.max_retries, self.config.backoff_seconds)
+        self.usage = self.client.usage
         self._tools: list[dict] = []
         self._turns = 0
         self._answer_to: list[str] | None = None  # tool_call ids the next observation answers; [] = a user turn
@@ -122,14 +114,14 @@ class OpenAIAgent:
         GET /models names the served models; a server without that route is asked for one token."""
         url = self._url("/models")
         try:
-            listing = self._request(url, None, self.config.check_timeout)
+            listing = self.client.request(url, None, self.config.check_timeout)
         except urllib.error.HTTPError as exc:
             if exc.code in (404, 405):
                 self._check_by_completion()
                 return
-            raise EndpointCheckError(f"model endpoint {url}: {_http_cause(exc, self.config.api_key_env)}") from None
+            raise EndpointCheckError(f"model endpoint {url}: {http_cause(exc, self.config.api_key_env)}") from None
         except (urllib.error.URLError, OSError) as exc:
-            raise EndpointCheckError(f"model endpoint {url}: {_connection_cause(exc)}; is the server running, "
+            raise EndpointCheckError(f"model endpoint {url}: {connection_cause(exc)}; is the server running, "
                                      "and is --base-url right?") from None
         except ValueError as exc:
             raise EndpointCheckError(f"model endpoint {url}: {exc}; is --base-url the API root (…/v1)?") from None
@@ -146,12 +138,12 @@ class OpenAIAgent:
         url = self._url("/chat/completions")
         body = {"model": self.model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
         try:
-            self._request(url, body, self.config.check_timeout)
+            self.client.request(url, body, self.config.check_timeout)
         except urllib.error.HTTPError as exc:
             hint = "; is --base-url the API root, up to and including /v1?" if exc.code == 404 else ""
-            raise EndpointCheckError(f"model endpoint {url}: {_http_cause(exc, self.config.api_key_env)}{hint}") from None
+            raise EndpointCheckError(f"model endpoint {url}: {http_cause(exc, self.config.api_key_env)}{hint}") from None
         except (urllib.error.URLError, OSError) as exc:
-            raise EndpointCheckError(f"model endpoint {url}: {_connection_cause(exc)}") from None
+            raise EndpointCheckError(f"model endpoint {url}: {connection_cause(exc)}") from None
         except ValueError as exc:
             raise EndpointCheckError(f"model endpoint {url}: {exc}") from None
 
@@ -173,10 +165,8 @@ class OpenAIAgent:
             return {"tool": "submit"}
         self._turns += 1
         self._fit_context()
-        message = self._complete()
-        content = message.get("content")
-        if isinstance(content, list):  # content parts
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        message = self.client.complete(self._request_body())
+        content = message_text(message) or None
         calls = message.get("tool_calls") or []
         if self.config.tool_format == "native" and calls:
             self.messages.append({"role": "assistant", "content": content, "tool_calls": calls})
@@ -220,85 +210,8 @@ class OpenAIAgent:
             body["tools"] = self._tools
         return body
 
-    # ------------------------------------------------------------ HTTP
-
-    def _complete(self) -> dict[str, Any]:
-        reply = self._post("/chat/completions", self._request_body())
-        try:
-            message = reply["choices"][0]["message"]
-        except (KeyError, IndexError, TypeError):
-            raise ModelError(f"{self.config.base_url}: a reply without choices[0].message: {str(reply)[:300]}") from None
-        usage = reply.get("usage") or {}
-        for key in ("prompt_tokens", "completion_tokens"):
-            self.usage[key] += int(usage.get(key) or 0)
-        return message
-
     def _url(self, path: str) -> str:
-        return self.config.base_url.rstrip("/") + path
-
-    def _request(self, url: str, body: dict[str, Any] | None, timeout: float) -> Any:
-        """One request (GET without a body, POST with one) and its JSON answer; ValueError when it is not JSON."""
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.config.api_key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            text = response.read().decode("utf-8", errors="replace")
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"a reply that is not JSON ({exc.msg}): {text[:100]!r}") from None
-
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        url = self._url(path)
-        attempt = 0
-        while True:
-            self.usage["requests"] += 1
-            retry_after = None
-            try:
-                return self._request(url, body, self.config.request_timeout)
-            except urllib.error.HTTPError as exc:
-                if exc.code not in _RETRY_STATUS and exc.code < 500:
-                    raise ModelError(f"{url}: {_http_cause(exc, self.config.api_key_env)}") from None
-                failure = f"HTTP {exc.code}: {_body_of(exc)}"
-                retry_after = _seconds(exc.headers.get("Retry-After") if exc.headers else None)
-            except (urllib.error.URLError, socket.timeout, ConnectionError) as exc:
-                failure = _connection_cause(exc)
-            except ValueError as exc:
-                failure = str(exc)
-            if attempt >= self.config.max_retries:
-                raise ModelError(f"{url}: {failure} (after {attempt + 1} attempts)")
-            delay = min(60.0, self.config.backoff_seconds * 2**attempt) * (0.5 + random.random() / 2)
-            delay = min(retry_after, 60.0) if retry_after is not None else delay
-            _log.warning("model endpoint %s: %s; retry %d of %d in %.1f s", url, failure, attempt + 1,
-                         self.config.max_retries, delay)
-            time.sleep(delay)
-            attempt += 1
-            self.usage["retries"] += 1
-
-
-def _body_of(exc: urllib.error.HTTPError) -> str:
-    try:
-        return exc.read(300).decode("utf-8", errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def _http_cause(exc: urllib.error.HTTPError, key_env: str) -> str:
-    hint = f" (is ${key_env} set to a key this endpoint accepts?)" if exc.code in (401, 403) else ""
-    detail = _body_of(exc)
-    return f"HTTP {exc.code}{': ' + detail if detail else ''}{hint}"
-
-
-def _connection_cause(exc: BaseException) -> str:
-    """The operating system's words for a failed connection (`Connection refused`, `Name or service not known`)."""
-    reason = getattr(exc, "reason", exc)
-    if isinstance(reason, (socket.timeout, TimeoutError)):
-        return "no answer within the timeout"
-    text = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
-    return f"cannot connect ({text})"
+        return self.client.url(path)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -306,10 +219,3 @@ def _cut(text: str, limit: int) -> str:
         return text
     half = limit // 2
     return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(float(value), 0.0) if value is not None else None
-    except ValueError:
-        return None

@@ -166,7 +166,11 @@ def _verdict(result: InstanceValidation, golds: list[GradingReport], empties: li
         result.verdict, result.cause = "env_error", gold_failure_cause(gold)
     elif empty.status != "graded":
         result.verdict, result.cause = "env_error", f"empty patch: {empty.status}: {_one_line(empty.error or '')}"
-    elif judged is None or judged.valid:
+    elif judged is None:  # the first runs broke the rule and a second one could not decide: never "valid"
+        failed = next(r for r in [*golds, *empties] if r.status not in ("graded", "patch_failed"))
+        result.verdict = "env_error"
+        result.cause = f"the second run of each side could not decide: {failed.status}: {_one_line(failed.error or '')}"
+    elif judged.valid:
         result.verdict = "valid"
     elif judged.flaky:
         result.verdict = "flaky"

@@ -73,10 +73,12 @@ class Worker:
         if reset.exit_code != 0:
             raise SandboxError(f"resetting the tree of {self.box.name} failed: {reset.output.strip()[-200:]}")
 
-    def run_tests(self, tests: list[str] | None = None) -> TestRun:
-        """Run `tests` (node ids; None: the task's command as written) and read every test's status."""
+    def run_tests(self, tests: list[str] | None = None, max_failures: int | None = None) -> TestRun:
+        """Run `tests` (node ids; None: the task's command as written) and read every test's status; with
+        `max_failures`, pytest stops after that many (`--maxfail`: the tests it did not run are missing)."""
         report = f"{WORKSPACE}/{uuid.uuid4().hex}.xml"
-        command = self.task.tests.command + ("".join(" " + shlex.quote(test) for test in tests) if tests else "")
+        command = self.task.tests.command + (f" --maxfail={int(max_failures)}" if max_failures else "")
+        command += "".join(" " + shlex.quote(test) for test in tests) if tests else ""
         run = self.box.exec(["/bin/bash", "-c", command], timeout=self.task.limits.grading_timeout,
                             env={"PYTEST_ADDOPTS": runners.junit_options(report)}, user="root")
         result = TestRun(output_tail=run.output[-2000:])

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 from ..build import repos
@@ -35,10 +36,11 @@ class WriterError(ValueError):
     """A task cannot be written from what was given (a rev git does not know, a patch that does not apply)."""
 
 
-def git(cwd: str | Path, *args: str, input: str | None = None, check: bool = True) -> str:
+def git(cwd: str | Path, *args: str, input: str | None = None, check: bool = True,
+        extra_env: dict[str, str] | None = None) -> str:
     """Run host git in `cwd` with no user or system config, a fixed identity and date; its stdout."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_CONFIG_GLOBAL": os.devnull, "LANG": "C.UTF-8", **_IDENTITY}
+           "GIT_CONFIG_GLOBAL": os.devnull, "LANG": "C.UTF-8", **_IDENTITY, **(extra_env or {})}
     result = subprocess.run(["git", "-c", "core.autocrlf=false", "-c", "commit.gpgSign=false", *args], cwd=cwd,
                             env=env, capture_output=True, input=None if input is None else input.encode())
     if check and result.returncode != 0:
@@ -68,33 +70,80 @@ def snapshot(repo: str | Path, rev: str, bundle: Path, change: str = "") -> tupl
     Returns (the commit's sha, the diff that undoes `change` on that commit: a gold patch).
     `change` must apply with plain `git apply`.
     """
-    with tempfile.TemporaryDirectory(prefix="swe-env-writer-") as tmp:
-        work = Path(tmp) / "tree"
+    with Snapshots(repo, rev) as snapshots:
+        return snapshots.write(bundle, change)
+
+
+class Snapshots:
+    """Many snapshots of one rev's tree (synthesis writes one per task): the tree is brought over and packed
+    once into a scratch repository, and each snapshot only applies its change to a fresh index there, so
+    writing its bundle reuses the packed objects instead of hashing and compressing the whole tree again.
+
+    Only `rev`'s tree comes over (`git archive`): no history, no other ref. Thread-safe (one snapshot at a
+    time); the same tree always gives the same commit (fixed identity and date, no parent).
+    """
+
+    def __init__(self, repo: str | Path, rev: str):
+        self.repo, self.rev = repo, rev
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._work = Path()
+        self._clean = ""
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Snapshots:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def _prepare(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="swe-env-writer-")
+        work = self._work = Path(self._tmp.name) / "tree"
         work.mkdir()
         git(work, "init", "-q", "-b", "main")
-        # Only rev's tree comes over (`git archive`): no history, no other ref.
-        archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", resolve(repo, rev)],
+        archive = subprocess.run(["git", "-C", str(self.repo), "archive", "--format=tar", resolve(self.repo, self.rev)],
                                  capture_output=True)
         if archive.returncode != 0:
-            raise WriterError(f"{repo}: cannot archive {rev}: {archive.stderr.decode(errors='replace').strip()[-200:]}")
+            raise WriterError(f"{self.repo}: cannot archive {self.rev}: "
+                              f"{archive.stderr.decode(errors='replace').strip()[-200:]}")
         subprocess.run(["tar", "-x", "-C", str(work)], input=archive.stdout, check=True)
         git(work, "add", "-A", "-f")
-        clean = git(work, "write-tree").strip()
-        if change.strip():
-            (Path(tmp) / "change.patch").write_text(change)
-            try:
-                git(work, "apply", "--index", "--whitespace=nowarn", str(Path(tmp) / "change.patch"))
-            except WriterError as exc:
-                raise WriterError(f"the change does not apply to {rev}: {exc}") from None
-        buggy = git(work, "write-tree").strip()
-        sha = git(work, "commit-tree", buggy, "-m", "Initial commit", input="").strip()
-        git(work, "update-ref", "refs/heads/main", sha)
-        gold = git(work, "diff", "--binary", "--full-index", "--no-renames", buggy, clean) if change.strip() else ""
-        bundle.parent.mkdir(parents=True, exist_ok=True)
-        staged = bundle.with_name(bundle.name + ".tmp")
-        git(work, "bundle", "create", "-q", str(staged.resolve()), "main")
-        staged.replace(bundle)
-    return sha, gold
+        self._clean = git(work, "write-tree").strip()
+        clean_commit = git(work, "commit-tree", self._clean, "-m", "clean", input="").strip()
+        git(work, "update-ref", "refs/heads/clean", clean_commit)
+        git(work, "repack", "-adq")  # packed once: every bundle reuses these objects as they are
+
+    def write(self, bundle: Path, change: str = "") -> tuple[str, str]:
+        """The clean tree with `change` applied as the one commit of `bundle`: (its sha, the diff undoing `change`)."""
+        with self._lock:
+            if self._tmp is None:
+                self._prepare()
+            work = self._work
+            index = work / ".git" / "snapshot-index"
+            env = {"GIT_INDEX_FILE": str(index)}
+            index.unlink(missing_ok=True)
+            git(work, "read-tree", self._clean, extra_env=env)
+            if change.strip():
+                (work / ".git" / "change.patch").write_text(change)
+                try:
+                    git(work, "apply", "--cached", "--whitespace=nowarn", str(work / ".git" / "change.patch"),
+                        extra_env=env)
+                except WriterError as exc:
+                    raise WriterError(f"the change does not apply to {self.rev}: {exc}") from None
+            buggy = git(work, "write-tree", extra_env=env).strip()
+            sha = git(work, "commit-tree", buggy, "-m", "Initial commit", input="").strip()
+            git(work, "update-ref", "refs/heads/main", sha)
+            gold = git(work, "diff", "--binary", "--full-index", "--no-renames", buggy, self._clean) if change.strip() else ""
+            bundle.parent.mkdir(parents=True, exist_ok=True)
+            staged = bundle.with_name(bundle.name + ".tmp")
+            git(work, "bundle", "create", "-q", str(staged.resolve()), "main")
+            staged.replace(bundle)
+            return sha, gold
 
 
 def begin(folder: str | Path) -> Path:
