@@ -141,7 +141,8 @@ atexit.register(functools.partial(unittest.TestResult.addSuccess, unittest.TestR
 def test_the_recorder_seals_natively_and_refuses_a_hand_over_outside_the_runner(shared_object, tmp_path):
     recorder = tmp_path / "recorder"
     recorder.mkdir()
-    shutil.copy(REPORTER / "sitecustomize.py", recorder / "sitecustomize.py")
+    for name in ("sitecustomize.py", "swe_env_integrity.py"):
+        shutil.copy(REPORTER / name, recorder / name)
     (recorder / native.FILE_NAME).write_bytes(shared_object)
     (tmp_path / "t_suite.py").write_text("import django.test.runner\nimport scheduler\n" + UNITTEST_SUITE)
     (tmp_path / "scheduler.py").write_text(RECORDER_HOOK_AT_EXIT)
