@@ -38,20 +38,25 @@ def shared_object() -> bytes:
     return built.data
 
 
-def _run_pytest_on_host(tmp_path: Path, data: bytes, test_source: str, patched: list[str]) -> tuple[bytes, bytes]:
+def _run_pytest_on_host(tmp_path: Path, data: bytes, test_source: str, patched: list[str],
+                        changed_lines: dict[str, list[tuple[int, int]]] | None = None,
+                        files: dict[str, str] | None = None) -> tuple[bytes, bytes]:
     """Run pytest under this interpreter with the grader's start-up module, plugin and shared object, as
     the grader does in its container; what the hooks wrote on the results descriptor."""
     recorder = tmp_path / "recorder"
-    recorder.mkdir()
+    recorder.mkdir(parents=True)
     for name in ("sitecustomize.py", "swe_env_integrity.py", "swe_env_seal.py"):
         shutil.copy(REPORTER / name, recorder / name)
     (recorder / native.FILE_NAME).write_bytes(data)
     project = tmp_path / "project"
     project.mkdir()
     (project / "test_it.py").write_text(test_source)
+    for name, text in (files or {}).items():
+        (project / name).write_text(text)
     key = secrets.token_bytes(seal.KEY_BYTES)
     key_path = tmp_path / "run.key"
-    key_path.write_bytes(seal.key_file(key, [str(project / p) for p in patched], False))
+    key_path.write_bytes(seal.key_file(key, [str(project / p) for p in patched], False,
+                                       {str(project / p): lines for p, lines in (changed_lines or {}).items()}))
     read_end, write_end = os.pipe()
     env = {**os.environ, "PYTHONPATH": str(recorder), "SWE_ENV_RESULTS": f"/dev/fd/{write_end}",
            "SWE_ENV_RUNNER": "pytest", "SWE_ENV_KEY": str(key_path),
@@ -106,6 +111,34 @@ def test_a_patched_files_tampering_is_flagged_by_the_c_hook(shared_object, tmp_p
     assert sealed.results.by_id == {"test_it.py::test_ok": "passed"}
     assert sealed.seal == "native"
     assert len(sealed.flags) == len(set(sealed.flags))  # the Python hook's same flags are kept once
+
+
+FRAME_READERS = """import sys
+
+
+def untouched():
+    frame = sys._getframe()
+    return frame.f_code.co_name
+
+
+def changed():
+    frame = sys._getframe()
+    return frame.f_code.co_name
+"""
+
+
+def test_frame_reads_are_charged_to_the_changed_lines_of_a_patched_file(shared_object, tmp_path):
+    # mod.py is patched, but only its second function (lines 9-11) changed: calibration found gold patches
+    # flagged for frame reads in code of theirs they never touched (pallets__flask-5063's cli.py).
+    source = "import mod\n\ndef test_both():\n    assert mod.untouched() == 'untouched'\n    assert mod.changed() == 'changed'\n"
+    data, key = _run_pytest_on_host(tmp_path, shared_object, source, ["mod.py"], {"mod.py": [(9, 11)]},
+                                    {"mod.py": FRAME_READERS})
+    sealed = seal.read(data, key, "pytest")
+    assert sealed.results.by_id == {"test_it.py::test_both": "passed"}
+    assert sealed.flags and all("mod.py:10)" in flag or "mod.py:11)" in flag for flag in sealed.flags), sealed.flags
+    data, key = _run_pytest_on_host(tmp_path / "whole", shared_object, source, ["mod.py"], None, {"mod.py": FRAME_READERS})
+    flags = seal.read(data, key, "pytest").flags
+    assert any("mod.py:5)" in flag for flag in flags) and any("mod.py:10)" in flag for flag in flags), flags
 
 
 def test_the_begin_record_says_which_seal_wrote_the_chain():

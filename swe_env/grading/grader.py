@@ -481,7 +481,8 @@ class Grader:
 
         key = seal.new_key()
         patched = sorted(set([*patch.paths, *written]) - set(report.restored))
-        run, elapsed, watch = self._run_tests(box, task, runner, workspace, key, patched)
+        run, elapsed, watch = self._run_tests(box, task, runner, workspace, key, patched,
+                                              _changed_lines(patch, patched, written))
         report.test_run_seconds = round(elapsed, 3)
         timeout = task.limits.grading_timeout
         if run.overran:
@@ -577,7 +578,8 @@ class Grader:
         return None
 
     def _run_tests(self, box: Sandbox, task: Task, runner: runners.Runner, workspace: str,
-                   key: bytes, patched: list[str]) -> tuple[FramedRun, float, DiskWatch]:
+                   key: bytes, patched: list[str], changed_lines: dict[str, list[tuple[int, int]]] | None = None,
+                   ) -> tuple[FramedRun, float, DiskWatch]:
         """Run the test command as written (`Sandbox.exec_to_end`: once it has ended, nothing it
         started runs on) under a `runtime.disk.DiskWatch`: the run, its seconds and the watch (what it found).
 
@@ -590,7 +592,8 @@ class Grader:
         key_path = f"{workspace}/{uuid.uuid4().hex}.key"
         workdir = task.environment.workdir.rstrip("/")
         box.write_file(key_path, seal.key_file(key, [f"{workdir}/{path}" for path in patched],
-                                               runner.runner_is_repo(patched)))
+                                               runner.runner_is_repo(patched),
+                                               {f"{workdir}/{path}": ranges for path, ranges in (changed_lines or {}).items()}))
         results = f"/proc/$$/fd/{_RESULTS_FD}"
         exports = "".join(f"export {name}={_with_results(value, results)}\n"
                           for name, value in runner.environment(_RESULTS_MARK, key_path, workspace).items())
@@ -859,3 +862,16 @@ def _checked(result, what: str):
 
 def _note(report: GradingReport, started: float, message: str) -> None:
     report.log.append(f"[{time.monotonic() - started:7.2f} s] {message}")
+
+
+def _changed_lines(patch: diffs.Patch, patched: list[str], written: list[str]) -> dict[str, list[tuple[int, int]]]:
+    """The new side of each hunk (context lines included, so a deletion is inside one) of every patched file the
+    patch changes by hunks; created, binary or otherwise written files are left out (changed as a whole)."""
+    keep = set(patched) - set(written)
+    found: dict[str, list[tuple[int, int]]] = {}
+    for file in patch.files:
+        if file.old_path is None or not file.new_path or file.binary or not file.hunks or file.new_path not in keep:
+            continue
+        found[file.new_path] = [(hunk.new_start, hunk.new_start + max(1, len(hunk.new.splitlines())) - 1)
+                                for hunk in file.hunks]
+    return found

@@ -56,9 +56,17 @@ def new_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
-def key_file(key: bytes, patched: list[str], runner_is_repo: bool) -> bytes:
-    """What the grader writes for the sealed hook: the key, whether the repository is the runner, the patched files (absolute)."""
+def key_file(key: bytes, patched: list[str], runner_is_repo: bool,
+             changed_lines: dict[str, list[tuple[int, int]]] | None = None) -> bytes:
+    """What the grader writes for the sealed hook: the key, whether the repository is the runner, the patched files
+    (absolute), and for a patched file whose change is known by hunks its changed lines (`@lines PATH<TAB>FIRST-LAST,...`,
+    the new side of each hunk with its context: the hook charges a frame read in that file to the patch only from code
+    whose lines meet them; a file without an entry is the patch's as a whole). The native hook takes an `@lines` entry
+    for a path no code has, so it stays a per-file judge."""
     lines = [key.hex(), "runner_is_repo" if runner_is_repo else "-", *patched]
+    for path, ranges in (changed_lines or {}).items():
+        if ranges and "\n" not in path and "\t" not in path:
+            lines.append("@lines " + path + "\t" + ",".join(f"{first}-{last}" for first, last in ranges))
     return ("\n".join(lines) + "\n").encode("utf-8", errors="surrogateescape")
 
 

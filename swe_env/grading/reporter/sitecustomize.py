@@ -72,6 +72,7 @@ def _install():
         return None
     import hashlib
     import _thread
+    import dis
 
     here = os.path.dirname(os.path.abspath(__file__))
     plugin_file = os.path.join(here, "swe_env_seal.py")
@@ -84,6 +85,7 @@ def _install():
     # Everything the hook calls, captured now: later lookups could reach code of the patch's.
     _write, _read, _open, _close, _unlink, _getpid = os.write, os.read, os.open, os.close, os.unlink, os.getpid
     _getframe, _sha, _ident, _audit = sys._getframe, hashlib.sha256, _thread.get_ident, sys.audit
+    _linestarts = dis.findlinestarts
     _str, _bytes, _int, _tuple, _type, _len, _isinstance = str, bytes, int, tuple, type, len, isinstance
     _encode, _hex, _fromhex = str.encode, bytes.hex, bytes.fromhex
     _class_dict, _dict, _zip, _getattr = type.__dict__["__dict__"].__get__, dict, zip, getattr
@@ -98,6 +100,10 @@ def _install():
              "runner_is_repo": False}
     patched = set()
     charged_cache = {}
+    # A patched file's changed lines (the new side of each hunk, context included), by absolute path; a
+    # patched file without an entry (created, or written by other means) is changed as a whole.
+    changed_lines = {}
+    spans = {}
     busy = set()
     ours = set()  # this file's code objects: the recorder's hooks
     plugin_codes = {}  # co_name -> code object of the pytest plugin
@@ -176,9 +182,7 @@ def _install():
         lines = _split(data.decode("utf-8", "surrogateescape"), "\n")
         key = _fromhex(lines[0])
         state["runner_is_repo"] = lines[1] == "runner_is_repo"
-        for path in lines[2:]:
-            if path:
-                patched.add(path)
+        take_patched(lines[2:])
         block = key + b"\0" * (64 - _len(key))
         state["key"] = (_bytes(b ^ 0x36 for b in block), _bytes(b ^ 0x5C for b in block))
         state["pid"] = _getpid()
@@ -198,13 +202,46 @@ def _install():
         emit(b"begin", _encode(runner + " %d" % state["pid"]))
         return True
 
+    def take_patched(entries):
+        """The key file's patched files, and `@lines PATH<TAB>START-END,...` entries (`seal.key_file`)."""
+        for entry in entries:
+            if not entry:
+                continue
+            if _startswith(entry, "@lines "):
+                path, _tab, ranges = entry[7:].partition("\t")
+                found = []
+                for part in ranges.split(","):
+                    first, _dash, last = part.partition("-")
+                    if first.isdigit() and last.isdigit():
+                        found.append((_int(first), _int(last)))
+                changed_lines[path] = _tuple(found)
+            else:
+                patched.add(entry)
+
+    def code_changed(code):
+        """Whether the lines of this code object (a function's first line to its last) meet a changed line
+        of its file: frame reads by code the patch left as it was, in a file it changed, are not its own."""
+        filename = code.co_filename
+        absolute = filename if _startswith(filename, "/") else cwd + "/" + filename
+        ranges = changed_lines.get(absolute)
+        if ranges is None:
+            return True
+        span = spans.get(code)
+        if span is None:
+            numbers = [line for _offset, line in _linestarts(code) if line is not None]
+            span = spans[code] = (code.co_firstlineno, max(numbers) if numbers else code.co_firstlineno)
+        for first, last in ranges:
+            if first <= span[1] and last >= span[0]:
+                return True
+        return False
+
     def read_native_key():
         _audit("swe_env.start")  # from this file's code: the C hook reads the key (once per process)
         if not native.ready():
             return False
         is_repo, paths = native.patched()
         state["runner_is_repo"] = is_repo
-        patched.update(paths)
+        take_patched(paths)
         state["key"] = "native"  # a marker: the key itself is in C memory only
         state["pid"] = _getpid()
         for name in ("SWE_ENV_RESULTS", "SWE_ENV_RUNNER", "SWE_ENV_KEY"):
@@ -345,7 +382,7 @@ def _install():
         # A code object is charged to the code that made it: 3.9 raises code.__new__ for each one its
         # importer's marshal loads, under the frame of whoever imports.
         frame = _getframe(2) if event == "code.__new__" else charged(_getframe(2), skip_stdlib)
-        if frame is not None and code_patched(frame.f_code):
+        if frame is not None and code_patched(frame.f_code) and (skip_stdlib or code_changed(frame.f_code)):
             flag("code the patch changed " + why, frame)
 
     def on_ours(event, args, caller):
