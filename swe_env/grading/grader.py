@@ -522,6 +522,9 @@ class Grader:
         results, report.report_source, results_error = self._results(box, task, runner, workspace, run.stderr, key,
                                                                      report, run.exit_code)
         report.error = report.error or results_error
+        if len(patched) > seal.MAX_WATCHED_FILES:  # the hooks watch that many; code in the others would go unjudged
+            report.tampering = [*report.tampering, f"the patch changes {len(patched)} files, more than the sealed hook "
+                                f"watches ({seal.MAX_WATCHED_FILES}): what code in the others does is not judged"]
         log = report.output if report.report_source == "log" else ""
         # The files an id may name: base_commit's and the test patch's (never the agent's tree).
         known_files = testlogs.known_paths([*in_base, *_paths_of(task.tests.test_patch)])

@@ -56,6 +56,11 @@ def new_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
+MAX_WATCHED_FILES = 8192
+"""Patched files the native hook keeps from the key file (`MAX_PATCHED` in `reporter/_seal.c`); a patch that changes
+more is flagged by the grader, since code in the files past it would run unjudged (red team, 7 December)."""
+
+
 def key_file(key: bytes, patched: list[str], runner_is_repo: bool,
              changed_lines: dict[str, list[tuple[int, int]]] | None = None) -> bytes:
     """What the grader writes for the sealed hook: the key, whether the repository is the runner, the patched files

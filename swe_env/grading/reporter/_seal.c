@@ -38,6 +38,7 @@ Standard C and Linux system calls only; SHA-256 and HMAC are written here (FIPS 
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -888,11 +889,36 @@ static const char *const OTHER_EVENTS[][2] = {
     {"code.__new__", "makes a code object"},
     {NULL, NULL}};
 
-static int proc_path(const char *path) {
+/* Whether a /proc path names a process's directory itself (`/proc/self`, `/proc/thread-self`, `/proc/<pid>`,
+   `/proc/<pid>/task/<tid>`): opened, it is the `dir_fd` from which `mem` and `maps` open by relative names, which
+   the audit event (path, mode, flags) does not resolve (red team, 7 December: the key read from the .so's memory). */
+static int process_dir(const char *path) {
+    const char *rest = path + 6, *digits;
+    size_t length = strlen(path);
+    while (length > 6 && path[length - 1] == '/')
+        length--;
+    if (strncmp(rest, "self", 4) == 0 && path + length == rest + 4)
+        return 1;
+    if (strncmp(rest, "thread-self", 11) == 0 && path + length == rest + 11)
+        return 1;
+    for (digits = rest; digits < path + length && ((*digits >= '0' && *digits <= '9') || *digits == '/' ||
+                                                   strncmp(digits, "task", 4) == 0); digits += (strncmp(digits, "task", 4) == 0 ? 4 : 1))
+        ;
+    return digits == path + length && length > 6 && rest[0] >= '0' && rest[0] <= '9';
+}
+
+static int proc_path(const char *given) {
     static const char *const names[] = {"/mem", "/environ", "/fd", "/fd/", "/maps", "/pagemap", NULL};
+    char resolved[PATH_MAX];
+    const char *path = given;
     int i;
+    /* A link to /proc, a relative name after a chdir into it, /proc/self/cwd/...: judged by where it leads. */
+    if (realpath(given, resolved) != NULL)
+        path = resolved;
     if (!starts_with(path, "/proc/"))
         return 0;
+    if (process_dir(path))
+        return 1;
     if (strstr(path, "/fd/") != NULL || strstr(path, "/task/") != NULL)
         return 1;
     for (i = 0; names[i] != NULL; i++)
