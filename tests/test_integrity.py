@@ -159,6 +159,38 @@ for _name, _module in list(_sys.modules.items()):
         _module.__tracebackhide__ = _hide
 '''
 
+# A plugin registered on the live config (found through the import system's finders) whose makereport, called
+# before pytest's own, clears the call's exception; and pytest's own HookImpl given a new function (red team rt2).
+_LIVE_CONFIG = '''
+import sys as _s
+_cfg = None
+for _finder in getattr(_s, "meta" + "_path"):
+    _cfg = getattr(_finder, "config", None)
+    if _cfg is not None:
+        break
+def _clear(item, call):
+    if call.when == "call" and call.excinfo is not None:
+        call.excinfo = None
+'''
+PLUGIN_ON_THE_LIVE_CONFIG = _LIVE_CONFIG + '''
+class _P:
+    pass
+_plugin = _P()
+setattr(_plugin, "pytest" + "_runtest_makereport", _clear)
+if _cfg is not None:
+    _cfg.pluginmanager.register(_plugin, "live-plugin")
+'''
+HOOKIMPL_FUNCTION_REPLACED = _LIVE_CONFIG + '''
+if _cfg is not None:
+    for _impl in getattr(_cfg.hook, "pytest" + "_runtest_makereport").get_hookimpls():
+        if _impl.plugin_name == "runner":
+            _original = _impl.function
+            def _make(item, call, _original=_original):
+                _clear(item, call)
+                return _original(item, call)
+            _impl.function = _make
+'''
+
 ATTACKS = {
     "class 2: items through logging.currentframe (a5)": (ITEMS_THROUGH_LOGGING, "takes a frame"),
     "class 2: items through inspect.stack": (ITEMS_THROUGH_INSPECT, "takes a frame"),
@@ -170,6 +202,8 @@ ATTACKS = {
     "class 3: the test modules' rewrite helper": (REWRITE_HELPER_REPLACED, "@pytest_ar"),
     "class 4: builtins.isinstance (a10)": (ISINSTANCE_REPLACED, "isinstance"),
     "class 4: builtins.isinstance only while pytest decides": (ISINSTANCE_REPLACED_WHILE_DECIDING, "phase raised"),
+    "hooks: a plugin registered on the live config": (PLUGIN_ON_THE_LIVE_CONFIG, "pytest hook pytest_runtest_makereport"),
+    "hooks: pytest's own HookImpl given a new function": (HOOKIMPL_FUNCTION_REPLACED, "pytest hook pytest_runtest_makereport"),
 }
 
 

@@ -77,6 +77,7 @@ def make(stdlib, is_patched, flag_text):
     items = []  # (item, its __dict__, obj, closure contents, markers, node chain) as collected
     functions = {}  # id(item) -> (item, its test function as collected)
     fixtures = []  # (definitions dict, {name: (defs tuple, funcs tuple)})
+    hooks = []  # (hook name, its caller, its implementations, their functions) as collected
 
     # ------------------------------------------------------------------ whose code is it
 
@@ -511,11 +512,43 @@ def make(stdlib, is_patched, flag_text):
                 found = module_problem(module, {}, rules, ())
                 if found is not None and problem is None:
                     problem = name_of(module) + "." + found
+            if not hooks:
+                found = hook_state(_getattr(_getattr(item, "session", None), "config", None))
+                if found and problem is None:
+                    problem = found
             if not fixtures:
                 manager = _getattr(_getattr(item, "session", None), "_fixturemanager", None)
                 definitions = _getattr(manager, "_arg2fixturedefs", None)
                 if _type(definitions) is _dict:
                     fixtures.append((definitions, fixture_state(definitions)))
+        return problem
+
+    def implementations(caller):
+        """A pluggy hook caller's implementations (pluggy 1.x `_hookimpls`, 0.13 `_nonwrappers` + `_wrappers`;
+        slots or a __dict__), read as attributes pluggy's classes define (their integrity is checked too)."""
+        found = _getattr(caller, "_hookimpls", None)
+        if found is None:
+            found = [*(_getattr(caller, "_nonwrappers", None) or ()), *(_getattr(caller, "_wrappers", None) or ())]
+        return _tuple(found)
+
+    def hook_state(config):
+        """Snapshot every pytest hook's implementations and their functions (red team, 7 December: a plugin
+        registered on the live config, or a HookImpl's `function` replaced, decides outcomes before pytest's
+        own); an implementation that is code the patch changed, or None."""
+        # The plugin manager's own relay: pytest 7-8's `config.hook` is a proxy that caches only the hooks used.
+        relay = _getattr(_getattr(config, "pluginmanager", None), "hook", None)
+        relay_dict = _getattr(relay, "__dict__", None)
+        if _type(relay_dict) is not _dict:
+            return None
+        problem = None
+        for name, caller in _tuple(relay_dict.items()):
+            impls = implementations(caller)
+            funcs = _tuple(_getattr(impl, "function", None) for impl in impls)
+            hooks.append((name, caller, impls, funcs))
+            for function in funcs:
+                code = _getattr(function, "__code__", None)
+                if problem is None and code is not None and code_patched(code):
+                    problem = "pytest hook " + _str(name) + " implemented by code the patch changed (" + _str(code.co_filename) + ")"
         return problem
 
     def foreign_function(item, obj):
@@ -569,6 +602,12 @@ def make(stdlib, is_patched, flag_text):
             for a, b in _zip(now, markers):
                 if not same(a, b):
                     return "the markers of " + nodeid
+        for name, caller, impls, funcs in hooks:
+            now = implementations(caller)
+            if not same(now, impls):
+                return "the implementations of pytest hook " + _str(name)
+            if not same(_tuple(_getattr(impl, "function", None) for impl in now), funcs):
+                return "the function of an implementation of pytest hook " + _str(name)
         for definitions, held in fixtures:
             if _set(definitions) != _set(held):
                 return "the fixture definitions"
