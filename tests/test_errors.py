@@ -52,9 +52,10 @@ def test_every_ending_has_one_kind_and_the_sets_are_todays():
 
 def test_the_other_modules_use_the_same_sets():
     rollout = importlib.import_module("swe_env.run.rollout")  # `swe_env.rollout` is also the function
+    ray_jobs = importlib.import_module("swe_env.run.ray_jobs")
     trajectory = importlib.import_module("swe_env.data.trajectory")
     assert rollout.FAILED_ENDINGS is errors.FAILED_ENDINGS
-    assert rollout.RETRYABLE_ENDINGS is trajectory.RETRYABLE_ENDINGS is errors.RETRYABLE_ENDINGS
+    assert ray_jobs.RETRYABLE_ENDINGS is trajectory.RETRYABLE_ENDINGS is errors.RETRYABLE_ENDINGS
 
 
 def test_termination_is_typed_and_files_stay_the_same():

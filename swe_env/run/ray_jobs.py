@@ -24,7 +24,8 @@ from ..build.images import ImageBuilder, image_exists
 from ..grading.grader import Grader, GradingReport
 from ..config import ImagesMode
 from ..data.task import Task
-from ..errors import RETRYABLE_ENDINGS, InfrastructureError, classify_exception
+from .. import endings
+from ..errors import RETRYABLE_ENDINGS, InfrastructureError
 from ..runtime import engine
 
 Backend = Literal["thread", "ray"]
@@ -126,7 +127,7 @@ def run_jobs(
                     lost.append(attempt)
                     _remove_attempt(attempt)
                     cause = _cause(ray, exc)
-                    if classify_exception(cause) in RETRYABLE_ENDINGS and attempt.tries < retries:
+                    if endings.judge("outside", cause).name in RETRYABLE_ENDINGS and attempt.tries < retries:
                         # Lost with its worker or node: run again (elsewhere, once Ray drops the node).
                         queue.appendleft(_Attempt(attempt.job, attempt.tries + 1))
                         placement.refresh()

@@ -907,6 +907,32 @@ static int process_dir(const char *path) {
     return digits == path + length && length > 6 && rest[0] >= '0' && rest[0] <= '9';
 }
 
+/* A relative name that, opened against a directory descriptor of /proc or of a process's directory (which the
+   audit event does not carry), is a process's memory or map: `mem`, `maps`, `pagemap`, `environ`, alone or
+   below `self`, `thread-self` or a number (`self/mem`, `1234/maps`, `proc/self/mem`). */
+static int relative_proc_name(const char *path) {
+    static const char *const leaves[] = {"mem", "maps", "pagemap", "environ", NULL};
+    const char *leaf = strrchr(path, '/'), *parent;
+    size_t parent_length;
+    int i, known = 0;
+    leaf = leaf == NULL ? path : leaf + 1;
+    for (i = 0; leaves[i] != NULL; i++)
+        known |= strcmp(leaf, leaves[i]) == 0;
+    if (!known)
+        return 0;
+    if (leaf == path)
+        return 1;
+    parent_length = (size_t)(leaf - 1 - path);
+    for (parent = leaf - 1; parent > path && parent[-1] != '/'; parent--)
+        ;
+    parent_length = (size_t)(leaf - 1 - parent);
+    if ((parent_length == 4 && strncmp(parent, "self", 4) == 0) || (parent_length == 11 && strncmp(parent, "thread-self", 11) == 0))
+        return 1;
+    for (i = 0; (size_t)i < parent_length && parent[i] >= '0' && parent[i] <= '9'; i++)
+        ;
+    return parent_length > 0 && (size_t)i == parent_length;
+}
+
 static int proc_path(const char *given) {
     static const char *const names[] = {"/mem", "/environ", "/fd", "/fd/", "/maps", "/pagemap", NULL};
     char resolved[PATH_MAX];
@@ -915,6 +941,8 @@ static int proc_path(const char *given) {
     /* A link to /proc, a relative name after a chdir into it, /proc/self/cwd/...: judged by where it leads. */
     if (realpath(given, resolved) != NULL)
         path = resolved;
+    if (given[0] != '/' && relative_proc_name(given))
+        return 1;
     if (!starts_with(path, "/proc/"))
         return 0;
     if (process_dir(path))
