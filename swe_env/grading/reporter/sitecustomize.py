@@ -306,7 +306,7 @@ def _install():
         emit(b"flag", _encode(hexs("the grader's integrity checks (swe_env_integrity) could not be loaded")))
         return None
     (tainted, code_patched, provenance, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
-     integrity_changed, monkeypatched, reading) = swe_env_integrity.make(stdlib, is_patched, flag)
+     integrity_changed, monkeypatched, reading) = swe_env_integrity.make(stdlib, is_patched, flag, lambda: state["runner_is_repo"])
     sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
     del swe_env_integrity
 

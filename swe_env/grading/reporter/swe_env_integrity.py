@@ -30,7 +30,7 @@ class _Probe(object):
         pass
 
 
-def make(stdlib, is_patched, flag_text):
+def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
     """The checks; `stdlib` is the standard library's folder ("/.../lib/python3.X/"), `is_patched`
     the hook's own test of a file name, `flag_text(why, frame)` writes a flag."""
     import __future__
@@ -547,7 +547,8 @@ def make(stdlib, is_patched, flag_text):
             hooks.append((name, caller, impls, funcs))
             for function in funcs:
                 code = _getattr(function, "__code__", None)
-                if problem is None and code is not None and code_patched(code):
+                # When the patch changes the runner itself (pytest's own tasks), its hooks are the patch's code.
+                if problem is None and code is not None and code_patched(code) and not runner_is_repo():
                     problem = "pytest hook " + _str(name) + " implemented by code the patch changed (" + _str(code.co_filename) + ")"
         return problem
 
