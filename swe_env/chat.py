@@ -128,6 +128,13 @@ def message_text(message: dict[str, Any]) -> str:
 _NO_ANSWER = "no answer within the timeout"
 
 
+def served_models(listing: Any) -> list[str]:
+    """The model names a `GET …/models` answer lists (OpenAI's `{"data": [{"id": ...}]}`); [] for anything else."""
+    if not isinstance(listing, dict):
+        return []
+    return [str(entry.get("id")) for entry in (listing.get("data") or []) if isinstance(entry, dict)]
+
+
 def _body_of(exc: urllib.error.HTTPError) -> str:
     try:
         return exc.read(300).decode("utf-8", errors="replace").strip()

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import tools
-from ..chat import ChatClient, ModelError, connection_cause, http_cause, message_text
+from ..chat import ChatClient, ModelError, connection_cause, http_cause, message_text, served_models
 from ..data.trajectory import SYSTEM_PROMPT
 
 __all__ = ["CHARS_PER_TOKEN", "EndpointCheckError", "ModelError", "OpenAIAgent", "OpenAIAgentConfig"]
@@ -125,8 +125,7 @@ class OpenAIAgent:
                                      "and is --base-url right?") from None
         except ValueError as exc:
             raise EndpointCheckError(f"model endpoint {url}: {exc}; is --base-url the API root (…/v1)?") from None
-        served = [str(entry.get("id")) for entry in (listing.get("data") or []) if isinstance(entry, dict)] \
-            if isinstance(listing, dict) else []
+        served = served_models(listing)
         if served and self.model not in served:
             from ..errors import did_you_mean
 

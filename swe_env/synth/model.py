@@ -30,7 +30,7 @@ import urllib.error
 from dataclasses import dataclass
 from typing import Any
 
-from ..chat import ChatClient, ModelError, connection_cause, http_cause, message_text
+from ..chat import ChatClient, ModelError, connection_cause, http_cause, message_text, served_models
 from .procedural import file_diff, functions_of
 
 METHOD = "model"
@@ -155,8 +155,7 @@ class ModelMethod:
                              "API root (…/v1)?") from None
         except ValueError as exc:
             raise ValueError(f"--model {url}: {exc}") from None
-        served = [str(e.get("id")) for e in (listing.get("data") or []) if isinstance(e, dict)] \
-            if isinstance(listing, dict) else []
+        served = served_models(listing)
         if not self.model:
             if not served:
                 raise ValueError(f"--model {url}: the endpoint names no model; give one with --model-name")
