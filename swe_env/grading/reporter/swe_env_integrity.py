@@ -47,6 +47,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
     HAVE_ARGUMENT = dis.HAVE_ARGUMENT
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
     _mro = type.__dict__["__mro__"].__get__
+    _class_dict = type.__dict__["__dict__"].__get__
     _module_type = _type(os)
     _module_dict = _module_type.__dict__["__dict__"].__get__
     _function_type = _type(make)
@@ -552,6 +553,20 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
                     problem = "pytest hook " + _str(name) + " implemented by code the patch changed (" + _str(code.co_filename) + ")"
         return problem
 
+    def method_shadowed(item, node_dict):
+        """A name in the item's own __dict__ that its class defines as a function (`runtest`, `setup`, ...): an
+        instance attribute that replaces how the test runs (red team rt2, b10), or None. pytest sets none."""
+        for name in _tuple(node_dict):
+            if _type(name) is not _str or name[:2] == "__":
+                continue
+            for klass in _mro(_type(item)):
+                value = _class_dict(klass).get(name)
+                if value is not None:
+                    if _type(value) is _function_type:
+                        return name
+                    break
+        return None
+
     def foreign_function(item, obj):
         """A test function (or a wrapper of it) that is code the patch changed or compiled, or None."""
         depth = 0
@@ -597,6 +612,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
                 return "the test function of " + nodeid
             if contents and not same(closure_of(obj), contents):
                 return "the test function's closure of " + nodeid
+            shadowed = method_shadowed(item, node_dict)
+            if shadowed is not None:
+                return "the item " + nodeid + " got its own " + shadowed + ", hiding its class's method"
             now = markers_of(chain)
             if _len(now) != _len(markers):
                 return "the markers of " + nodeid
