@@ -22,7 +22,8 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -430,3 +431,24 @@ class ScriptedModel:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+# Ctrl-C in tests. A pytest started in the background (`cmd &` in a script) has SIGINT ignored; its children
+# inherit that, Python leaves an inherited SIG_IGN alone, and `_thread.interrupt_main` does nothing while SIGINT
+# is ignored. Tests of what Ctrl-C does set it up as a terminal would.
+
+
+def ctrl_c_reaches_it() -> None:
+    """`preexec_fn` for a child the test will send SIGINT: the default disposition, so the
+    child's Python turns it into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextmanager
+def ctrl_c_handled() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt in this process meanwhile (main thread only)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -16,7 +16,7 @@ from swe_env import evaluate
 from swe_env.data.swebench import Prediction
 
 from .helpers import ROOT
-from .processes import ctrl_c_reaches_it
+from .helpers import ctrl_c_reaches_it
 from .helpers import run_cli as cli
 from .helpers import swebench_records, write_swebench_dataset
 

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from .helpers import ROOT, TASKS_DIR
-from .processes import ctrl_c_reaches_it
+from .helpers import ctrl_c_reaches_it
 
 pytestmark = pytest.mark.docker
 

@@ -21,7 +21,7 @@ import pytest
 from swe_env.agents import checked_agent, make_agent
 from swe_env.agents.openai import EndpointCheckError
 
-from .helpers import ROOT, free_port, run_cli
+from .helpers import ROOT, ctrl_c_reaches_it, free_port, run_cli
 
 
 class Endpoint:
@@ -170,7 +170,7 @@ def test_ctrl_c_during_start_up_is_one_line(tasks, tmp_path):
         process = subprocess.Popen([sys.executable, "-m", "swe_env.cli", "rollout", "--agent", "openai", "--base-url",
                                     server.url, "--model", "m", "--tasks", str(tasks[0].source), "--out",
                                     str(tmp_path / "t.jsonl")], cwd=ROOT, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+                                   stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
         deadline = time.monotonic() + 120
         while not server.requests:  # the endpoint check is under way: start-up, no container yet
             assert time.monotonic() < deadline and process.poll() is None

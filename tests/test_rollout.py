@@ -14,7 +14,7 @@ from swe_env.agents import OracleAgent
 from swe_env.run.rollout import play, rollout, run_episode
 from swe_env.data.trajectory import TrajectoryWriter, read_trajectories
 
-from .processes import ctrl_c_handled
+from .helpers import ctrl_c_handled
 from .helpers import check_openai_chat, run_containers
 
 pytestmark = pytest.mark.docker
