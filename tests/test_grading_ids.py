@@ -7,7 +7,7 @@ import re
 
 from swe_env.grading import testlogs
 from swe_env.run.evaluate import evaluate, instance_dir
-from swe_env.grading.grader import GradingReport, record_statuses
+from swe_env.grading.verdict import GradingReport, record_statuses
 from swe_env.data.swebench import Prediction
 
 REPORT = """<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" tests="4">

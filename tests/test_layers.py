@@ -38,8 +38,6 @@ IN_CONTAINER = ("swe_env/grading/reporter/", "swe_env/traces/tracer/")
 KNOWN_BREAKS: dict[tuple[str, str], str] = {
     ("swe_env.build.images", "swe_env.config"):
         "ImagesMode is defined in config and re-exported; it belongs in build (issue 27)",
-    ("swe_env.grading.grader", "swe_env.config"):
-        "RewardMode is defined in config; the reward code belongs in grading (issue 27)",
     ("swe_env.data.trajectory", "swe_env.tools"):
         "the chat and CWM exports need the tool registry; exports belong above tools (issue 27)",
     ("swe_env.data.swebench", "swe_env.grading"):

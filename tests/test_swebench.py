@@ -221,7 +221,7 @@ def test_sample_is_stratified_by_repository_and_repeatable(tasks):
 
 
 def test_gold_failure_causes_are_one_line():
-    from swe_env.grading.grader import GradingReport, TestGroup
+    from swe_env.grading.verdict import GradingReport, TestGroup
     from swe_env.run.validation import gold_failure_cause
 
     report = GradingReport(task_id="t", status="graded", report_source="sealed", test_results={"a::x": "failed", "a::y": "missing"},
