@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"grading"},
     {"traces"},
     {"tools"},
-    {"synth", "config", "spaces"},
+    {"synth", "config", "spaces", "exports"},
     {"env", "client"},
     {"agents"},
     {"run", "integrations", "server"},
@@ -36,10 +36,6 @@ IN_CONTAINER = ("swe_env/grading/reporter/", "swe_env/traces/tracer/")
 
 # (importing module, imported module) → why the import runs against the order. Remove a line when its import goes.
 KNOWN_BREAKS: dict[tuple[str, str], str] = {
-    ("swe_env.build.images", "swe_env.config"):
-        "ImagesMode is defined in config and re-exported; it belongs in build (issue 27)",
-    ("swe_env.data.trajectory", "swe_env.tools"):
-        "the chat and CWM exports need the tool registry; exports belong above tools (issue 27)",
     ("swe_env.data.swebench", "swe_env.grading"):
         "the importer splits the test patch with grading.diffs; the patch parser belongs below data, or importers above grading",
     ("swe_env.data.harbor", "swe_env.runtime"):

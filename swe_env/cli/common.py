@@ -134,7 +134,7 @@ def one_of(value: str, choices: tuple[_Choice, ...], error: str) -> _Choice:
 
 
 def images_choice(value: str) -> images.ImagesMode:
-    from ..config import IMAGES_MODES
+    from ..build.registry import IMAGES_MODES
 
     return one_of(value, IMAGES_MODES, f"--images: must be one of {', '.join(IMAGES_MODES)}, not {value!r}")
 

@@ -146,10 +146,10 @@ def export(
 ) -> None:
     """Turn trajectories into training data: chat-message JSONL for fine-tuning, or CWM's format."""
     with friendly_errors():
-        from ..data.trajectory import EXPORT_FORMATS
-        from ..data.trajectory import export as export_trajectories
+        from ..exports import EXPORT_FORMATS
+        from ..exports import export as export_trajectories
 
-        # The message trajectory.export gives for another format.
+        # The message exports.export gives for another format.
         export_format = one_of(fmt, EXPORT_FORMATS, f"export format must be chat or cwm, not {fmt!r}")
         read, written = export_trajectories(trajectories, out, export_format, min_reward, resolved_only, dedupe)
     console.print(f"{written} of {read} episode(s) written to {out} ({fmt})", markup=False, highlight=False)
