@@ -109,7 +109,7 @@ def throughput(found, builder, args, dedupe: bool, backend: str) -> None:
 
 
 def real_instances(args) -> int:
-    from swe_env.data import swebench
+    from swe_env.importers import swebench
 
     records = {r["instance_id"]: r for r in swebench.read_records(args.swebench)}
     unknown = [i for i in args.instance if i not in records]

@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"runtime"},
     {"build"},
     {"grading"},
-    {"traces"},
+    {"traces", "importers"},
     {"tools"},
     {"synth", "config", "spaces", "exports"},
     {"env", "client"},
@@ -35,16 +35,7 @@ LAYERS: list[set[str]] = [
 IN_CONTAINER = ("swe_env/grading/reporter/", "swe_env/traces/tracer/")
 
 # (importing module, imported module) → why the import runs against the order. Remove a line when its import goes.
-KNOWN_BREAKS: dict[tuple[str, str], str] = {
-    ("swe_env.data.swebench", "swe_env.grading"):
-        "the importer splits the test patch with grading.diffs; the patch parser belongs below data, or importers above grading",
-    ("swe_env.data.harbor", "swe_env.runtime"):
-        "the Harbor importer builds images and runs solve.sh in a container; importers belong above build/runtime",
-    ("swe_env.data.harbor", "swe_env.runtime.sandbox"): "as above: the Harbor importer runs solve.sh in a sandbox",
-    ("swe_env.data.harbor", "swe_env.build"): "as above: the Harbor importer builds the task's image",
-    ("swe_env.data.harbor", "swe_env.build.images"): "as above: the Harbor importer builds the task's image",
-    ("swe_env.data.harbor", "swe_env.grading"): "as above: the Harbor importer names the grader's harbor runner",
-}
+KNOWN_BREAKS: dict[tuple[str, str], str] = {}
 
 
 def _room(module: str) -> str | None:

@@ -106,7 +106,7 @@ def build_all(tasks: list[Task], mode: images.ImagesMode = "auto", quiet: bool =
 def dataset_tasks(tasks: Path, dataset: Optional[Path], repo_mirror: Optional[Path], recipes: Optional[Path]) -> list[Task]:
     if dataset is None:
         return load(tasks)
-    from ..data import swebench
+    from ..importers import swebench
 
     return swebench.load_dataset(dataset, repo_mirror, swebench.load_recipes(recipes))
 

@@ -202,7 +202,7 @@ def evaluate(
 
     with friendly_errors():
         from ..build import images, store
-        from ..data import swebench
+        from ..importers import swebench
         from ..grading.grader import Grader
         from ..run.evaluate import evaluate as run_evaluation
 

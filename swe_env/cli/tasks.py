@@ -78,7 +78,7 @@ def tasks_import_swebench(
 ) -> None:
     """Turn SWE-bench instances into task files."""
     with friendly_errors():
-        from ..data import swebench
+        from ..importers import swebench
 
         written = swebench.import_instances(file, out, repo_mirror, swebench.load_recipes(recipes))
     console.print(f"wrote {len(written)} task file(s) under {out}", markup=False, highlight=False)
@@ -89,7 +89,7 @@ def tasks_import_harbor(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for <id>/task.yaml and <id>/<id>.bundle."),
 ) -> None:
     """Turn Harbor tasks into task files: builds each environment, snapshots its working folder, runs solve.sh for the gold patch."""
-    from ..data import harbor
+    from ..importers import harbor
     from ..data.task import load_tasks
 
     with friendly_errors():
