@@ -158,6 +158,44 @@ def test_invalid_bytes_on_the_results_stream_are_refused_in_bounded_memory():
     assert peak < 8 * testlogs.FEED_CHARS * 4
 
 
+def test_near_matches_are_looked_for_among_the_same_files_ids_only(monkeypatch):
+    """A missing id's near match comes from its own file's reported ids, at most `_NEAREST_CANDIDATES` of them,
+    so a run reporting many near-miss ids costs difflib a bounded amount (red team rt3, d2)."""
+    compared: list[int] = []
+    real = verdict.difflib.get_close_matches
+
+    def counting(word, possibilities, *args, **kwargs):
+        compared.append(len(possibilities))
+        return real(word, possibilities, *args, **kwargs)
+
+    monkeypatch.setattr(verdict.difflib, "get_close_matches", counting)
+    monkeypatch.setattr(verdict, "_NEAREST_CANDIDATES", 50)
+    junit = testlogs.JUnitResults()
+    for n in range(500):
+        testlogs.add_node_status(junit, f"tests/test_other.py::test_{n}", testlogs.PASSED)
+        testlogs.add_node_status(junit, f"tests/test_a.py::test_near_{n}", testlogs.PASSED)
+    report = GradingReport(task_id="t", status="graded")
+    verdict.record_statuses(report, ["tests/test_a.py::test_near_1x"], [], junit, "")
+    assert report.test_results == {"tests/test_a.py::test_near_1x": testlogs.MISSING}
+    assert report.nearest_ids == {"tests/test_a.py::test_near_1x": "tests/test_a.py::test_near_1"}
+    assert compared == [50]
+
+
+def test_the_restore_decision_is_the_same_set_as_the_pairwise_one_and_linear():
+    """Tracked files under a restored folder are found by looking each file's folders up (red team rt3, d3:
+    the pairwise test was |tracked| x |restored|)."""
+    in_base = [f"pkg/m{i}/f{j}.py" for i in range(30) for j in range(20)] + ["tests/a/t.py", "tests/a/b/u.py", "setup.cfg"]
+    named = ["tests/a", "pkg/m3/", "pkg/m4/f1.py", *[f"tests/new_{n}.py" for n in range(3000)]]
+    decided = protection.paths_to_restore(named, named, in_base=in_base, protected=["tests/*", "pkg/*"],
+                                          protected_config=[], protect_imports=False, test_patch_paths=[],
+                                          config_changed=lambda _path: False, base_commit="abc")
+    restored = decided.paths
+    pairwise = {p for p in in_base if p in restored or any(p.startswith(r.rstrip("/") + "/") for r in restored)}
+    checked_out = decided.script.split(" checkout -q abc -- ", 1)[1].split()
+    assert set(checked_out) == pairwise
+    assert {"tests/a/t.py", "tests/a/b/u.py"} <= pairwise and len(restored) > 3000
+
+
 def test_too_many_testcases_are_not_believed(monkeypatch):
     monkeypatch.setattr(testlogs, "MAX_TESTCASES", 10)
     with pytest.raises(runners.ResultsError, match="more than 10 testcases"):

@@ -578,6 +578,36 @@ def test_a_client_cannot_list_or_reach_another_clients_session(operated_server, 
     assert wait_until(lambda: not container_exists(docker_client, container_id), 60)
 
 
+@pytest.fixture(scope="module")
+def small_body_server(docker_client, image):
+    running = start_server("--max-sessions", "1", "--max-request-bytes", str(1024 * 1024))
+    yield running
+    running.stop(docker_client)
+
+
+def test_bodies_over_the_limit_are_refused_unread_and_deep_json_is_the_clients_error(small_body_server):
+    """Red team rt3, e2: a body is parsed on the event loop, so it is bounded before it is read."""
+    url, headers = small_body_server.url, small_body_server.headers()
+    big = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    refused = httpx.post(f"{url}/mcp", content=big, headers=headers, timeout=60)
+    assert refused.status_code == 413 and refused.json()["error"] == "request_too_large"
+
+    def chunks():  # no Content-Length: the count of what arrives decides
+        yield big[:1000]
+        for start in range(1000, len(big), 64 * 1024):
+            yield big[start:start + 64 * 1024]
+
+    streamed = httpx.post(f"{url}/mcp", content=chunks(), headers=headers, timeout=60)
+    assert streamed.status_code == 413
+    assert httpx.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers).json()["result"] == {}
+    deep = httpx.post(f"{url}/mcp", content=b"[" * 200_000, headers=headers, timeout=60)
+    assert deep.status_code == 200 and deep.json()["error"]["code"] == -32700
+    deep_step = httpx.post(f"{url}/step", content=b'{"action": ' + b"[" * 200_000, timeout=60,
+                           headers={**headers, "content-type": "application/json"})
+    assert 400 <= deep_step.status_code < 500
+    assert httpx.get(f"{url}/health").status_code == 200
+
+
 def test_the_docs_and_the_schema_need_the_token(operated_server, open_server_for_docs):
     for path in ("/docs", "/openapi.json", "/redoc"):
         assert httpx.get(f"{operated_server.url}{path}").status_code in (401, 404)

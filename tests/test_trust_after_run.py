@@ -142,3 +142,21 @@ def test_an_agent_that_deletes_bash_ends_its_own_episode(task):
         assert "/usr/bin/bash" in info["error"] and info["report"]["status"] == "graded"
     finally:
         env.close()
+
+
+def test_an_agent_that_makes_bash_print_nothing_ends_its_own_episode(task):
+    """Red team rt3, b2: bash replaced by a program that prints nothing makes every read the host takes come
+    back empty (`OutputLost`, which alone is the engine's fault); the engine's list of changes shows the agent
+    replaced bash, so the submission ends as the agent's doing (`sandbox_broken`), never as ours."""
+    from swe_env.errors import classify_ending
+
+    env = SWEEnv(tasks=[task])
+    try:
+        env.reset(options={"task_id": task.id})
+        env.step({"tool": "bash", "command": "B=$(readlink -f /bin/bash); mv $B $B.real && cp /bin/true $B; echo done"})
+        observation, reward, _terminated, truncated, info = env.step({"tool": "submit"})
+        assert env.trajectory.termination == "sandbox_broken", observation
+        assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
+        assert "bash" in info["error"]
+    finally:
+        env.close()

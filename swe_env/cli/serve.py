@@ -24,6 +24,8 @@ def serve(
     idle_timeout: float = typer.Option(600.0, "--idle-timeout", min=0.1, help="Seconds before an idle session is closed."),
     trajectory_path: Optional[Path] = typer.Option(None, "--trajectory-path", help="Append every episode to this JSONL file."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: warning, info, debug, ..."),
+    max_request_bytes: int = typer.Option(16 * 1024 * 1024, "--max-request-bytes", min=64 * 1024,
+                                          help="Largest request body or WebSocket message read (larger: HTTP 413)."),
 ) -> None:
     """Serve the env over HTTP and WebSocket (sessions, OpenEnv routes); needs the `server` extra."""
     try:
@@ -35,4 +37,5 @@ def serve(
         options = {"trajectory_path": str(trajectory_path)} if trajectory_path else {}
         server.serve(server.ServerConfig(tasks=str(tasks), host=host, port=port, token=token or None,
                                          operator_token=operator_token or None, max_sessions=max_sessions, idle_timeout=idle_timeout,
-                                         env_options=options, log_level=log_level))
+                                         env_options=options, log_level=log_level,
+                                         max_request_bytes=max_request_bytes))

@@ -98,7 +98,10 @@ class GradingReport(BaseModel):
 
 
 _NEAREST_IDS = 20
-"""Missing ids a report looks up a near match for (each lookup reads every reported id)."""
+"""Missing ids a report looks up a near match for."""
+_NEAREST_CANDIDATES = 2000
+"""Reported ids of the same file a near match is looked for among (difflib's cost grows with their number, and
+the number is the run's to choose)."""
 
 
 def bound_report(report: GradingReport) -> GradingReport:
@@ -134,6 +137,7 @@ def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass
     produce are dropped, except when that would drop every FAIL_TO_PASS id.
     """
     report.test_results, report.ignored_ids = {}, []
+    by_file: dict[str, list[str]] | None = None
     for group, ids in (("FAIL_TO_PASS", fail_to_pass), ("PASS_TO_PASS", pass_to_pass)):
         statuses = testlogs.statuses_for(ids, junit, log, allow_all_ignored=group != "FAIL_TO_PASS",
                                          known_files=known_files)
@@ -145,7 +149,10 @@ def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass
                 continue
             report.test_results[test_id] = status
             if status == testlogs.MISSING and junit is not None and len(report.nearest_ids) < _NEAREST_IDS:
-                near = difflib.get_close_matches(test_id, list(junit.by_id), n=1, cutoff=0.8)
+                if by_file is None:
+                    by_file = _ids_by_file(junit.by_id)
+                candidates = by_file.get(_file_of(test_id), [])
+                near = difflib.get_close_matches(test_id, candidates, n=1, cutoff=0.8)
                 if near:
                     report.nearest_ids[test_id] = near[0]
             passed = status == testlogs.PASSED
@@ -158,3 +165,17 @@ def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass
 def note(report: GradingReport, started: float, message: str) -> None:
     """One line of `report.log`: the message with the seconds since the grading `started` (`time.monotonic`)."""
     report.log.append(f"[{time.monotonic() - started:7.2f} s] {message}")
+
+
+def _file_of(test_id: str) -> str:
+    return test_id.split("::", 1)[0]
+
+
+def _ids_by_file(reported: dict[str, str]) -> dict[str, list[str]]:
+    """Reported ids by their file, at most `_NEAREST_CANDIDATES` each: a near match is a neighbour in the same file."""
+    table: dict[str, list[str]] = {}
+    for test_id in reported:
+        kept = table.setdefault(_file_of(test_id), [])
+        if len(kept) < _NEAREST_CANDIDATES:
+            kept.append(test_id)
+    return table

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..env import EnvConfig
 from .api_errors import validation_text
+from .limits import MAX_REQUEST_BYTES
 
 LOOPBACK_NAMES = ("localhost",)
 SERVER_ONLY_OPTIONS = ("trajectory_path", "registry", "published_namespace", "max_disk")
@@ -52,6 +53,9 @@ class ServerConfig(BaseModel):
     """Seconds without a request after which a session is closed and its container removed."""
     env_options: dict[str, Any] = Field(default_factory=dict)
     """Defaults for every session's EnvConfig (clients may override all but trajectory_path)."""
+    max_request_bytes: int = Field(default=MAX_REQUEST_BYTES, ge=64 * 1024)
+    """Largest request body (HTTP) and message (WebSocket) the server reads; a larger one gets HTTP 413 (or the
+    WebSocket is closed with code 1009) before it is parsed, so one client cannot exhaust the server's memory."""
     log_level: str = "info"
     """uvicorn's log level (critical, error, warning, info, debug, trace)."""
     reply_within: float | None = Field(default=DEFAULT_REPLY_WITHIN, gt=0)
