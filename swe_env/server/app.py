@@ -17,7 +17,7 @@ from ..data.task import load_tasks
 from . import routes, websocket
 from .api_errors import ApiError, request_validation_text
 from .config import ServerConfig
-from .limits import BodyLimit
+from .request_bounds import BodyLimit
 from .replies import json_response
 from .sessions import SessionManager
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..env import EnvConfig
 from .api_errors import validation_text
-from .limits import MAX_REQUEST_BYTES
+from .request_bounds import MAX_REQUEST_BYTES
 
 LOOPBACK_NAMES = ("localhost",)
 SERVER_ONLY_OPTIONS = ("trajectory_path", "registry", "published_namespace", "max_disk")
