@@ -191,6 +191,42 @@ if _cfg is not None:
             _impl.function = _make
 '''
 
+# The red team's b8c (first form): during the setup of each failing test, the test module's own imports of the
+# package are rebound to a class of the patch's whose instances equal anything; its teardown puts them back.
+IMPORTS_REBOUND_DURING_SETUP = _LIVE_CONFIG + '''
+_SAVED = []
+class _Anything:
+    def __init__(self, *a, **k):
+        pass
+    def __getattr__(self, name):
+        return _Anything()
+    def __call__(self, *a, **k):
+        return _Anything()
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    __hash__ = object.__hash__
+def _setup(item):
+    if item.nodeid in F2P:
+        found = item.module.__dict__
+        for name, value in list(found.items()):
+            if not name.startswith("_") and str(getattr(value, "__module__", "")).split(".")[0] == __name__:
+                _SAVED.append((found, name, value))
+                found[name] = _Anything
+def _teardown(item):
+    while _SAVED:
+        found, name, value = _SAVED.pop()
+        found[name] = value
+class _Q:
+    pass
+_plugin = _Q()
+setattr(_plugin, "pytest" + "_runtest_setup", _setup)
+setattr(_plugin, "pytest" + "_runtest_teardown", _teardown)
+if _cfg is not None:
+    _cfg.pluginmanager.register(_plugin, "rt-b8c")
+'''
+
 ATTACKS = {
     "class 2: items through logging.currentframe (a5)": (ITEMS_THROUGH_LOGGING, "takes a frame"),
     "class 2: items through inspect.stack": (ITEMS_THROUGH_INSPECT, "takes a frame"),
@@ -204,6 +240,7 @@ ATTACKS = {
     "class 4: builtins.isinstance only while pytest decides": (ISINSTANCE_REPLACED_WHILE_DECIDING, "phase raised"),
     "hooks: a plugin registered on the live config": (PLUGIN_ON_THE_LIVE_CONFIG, "pytest hook pytest_runtest_makereport"),
     "hooks: pytest's own HookImpl given a new function": (HOOKIMPL_FUNCTION_REPLACED, "pytest hook pytest_runtest_makereport"),
+    "class 3: a test module's imports rebound during setup (b8c)": (IMPORTS_REBOUND_DURING_SETUP, "rebound to the patch's code"),
 }
 
 
