@@ -18,7 +18,7 @@ import pytest
 
 from swe_env.grading.grader import Grader
 
-from .helpers import attack_code, with_code
+from .helpers import LIVE_CONFIG, forge_scores_zero
 
 # ---------------------------------------------------------------- class 2: frames from stdlib helpers
 
@@ -161,13 +161,7 @@ for _name, _module in list(_sys.modules.items()):
 
 # A plugin registered on the live config (found through the import system's finders) whose makereport, called
 # before pytest's own, clears the call's exception; and pytest's own HookImpl given a new function (red team rt2).
-_LIVE_CONFIG = '''
-import sys as _s
-_cfg = None
-for _finder in getattr(_s, "meta" + "_path"):
-    _cfg = getattr(_finder, "config", None)
-    if _cfg is not None:
-        break
+_LIVE_CONFIG = LIVE_CONFIG + '''
 def _clear(item, call):
     if call.when == "call" and call.excinfo is not None:
         call.excinfo = None
@@ -248,11 +242,7 @@ ATTACKS = {
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_a_forge_scores_zero_under_the_strict_policy(task, image, name):
     code, flagged = ATTACKS[name]
-    alone, _with_fix = with_code(image, task, attack_code(task, code))
-    report = Grader(reward_policy="strict").grade(task, alone, image=image)
-    assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
-    assert report.reward == 0.0, (report.test_results, report.error, report.tampering)
-    assert any(flagged in text for text in report.tampering), report.tampering
+    forge_scores_zero(task, image, code, flagged)
 
 
 @pytest.mark.docker

@@ -23,7 +23,7 @@ from swe_env.build.images import ImageBuilder
 from swe_env.grading import native, seal
 from swe_env.grading.grader import Grader
 
-from .helpers import UNITTEST_SUITE, django_stub
+from .helpers import LIVE_CONFIG, UNITTEST_SUITE, django_stub, forge_scores_zero
 from .helpers import with_code as _with_code
 
 REPORTER = Path(native.__file__).with_name("reporter")
@@ -314,13 +314,8 @@ def test_without_the_native_seal_the_python_one_seals_and_says_so(task, image, m
 
 # What every forge below shares: pytest's live config (through the import system's finders), and a new item with
 # a collected test's node id whose test does nothing, run through pytest's own call_and_report.
-_LIVE = '''
-import functools as _functools, importlib as _importlib, sys as _sys, threading as _threading
-_CFG = None
-for _finder in getattr(_sys, "meta" + "_path"):
-    _CFG = getattr(_finder, "config", None)
-    if _CFG is not None:
-        break
+_LIVE = LIVE_CONFIG + '''
+import functools as _functools, importlib as _importlib, threading as _threading
 _RUNNER = _importlib.import_module("_" + "pytest.runner")
 def _fake(item):
     fake = type(item).from_parent(item.parent, name=item.name, callobj=lambda: None)
@@ -329,7 +324,7 @@ def _fake(item):
         fake.stash[key] = {}
     return fake
 def _seal_plugin():
-    for plugin in _CFG.pluginmanager.get_plugins():
+    for plugin in _cfg.pluginmanager.get_plugins():
         if getattr(plugin, "__name__", "") == "swe" + "_env_seal":
             return plugin
 def _register(name, function):
@@ -337,7 +332,7 @@ def _register(name, function):
         pass
     plugin = _P()
     setattr(plugin, "pytest_" + name, function)
-    _CFG.pluginmanager.register(plugin, "rt-" + name)
+    _cfg.pluginmanager.register(plugin, "rt-" + name)
 '''
 
 _LIVE += '''
@@ -347,9 +342,9 @@ def _after_collection(work):
         session = None
         while session is None or not getattr(session, "testscollected", 0):
             time.sleep(0.001)
-            session = _CFG.pluginmanager.get_plugin("session")
+            session = _cfg.pluginmanager.get_plugin("session")
         work(session)
-    if _CFG is not None:
+    if _cfg is not None:
         _threading.Thread(target=wait, daemon=True).start()
 '''
 
@@ -374,7 +369,7 @@ def _work(session):
     for item in list(session.items):
         _RUNNER.call_and_report(_fake(item), "call")
     _seal_plugin().pytest_sessionfinish(session, 0)
-if _CFG is not None:
+if _cfg is not None:
     _register("runtestloop", _work)
 '''
 FORGE_FROM_A_WRITTEN_MODULE = f'''
@@ -593,23 +588,15 @@ _signal.signal(_signal.SIGALRM, _functools.partial(_tick))
 _signal.setitimer(_signal.ITIMER_REAL, 0.002, 0.002)
 '''
 
-ROUND_THREE = {
-    "clean threads (b11b)": (FORGE_FROM_CLEAN_THREADS, "another thread than the one that runs the tests"),
-    "a module written at run time (b14)": (FORGE_FROM_A_WRITTEN_MODULE, "code the patch changed on the stack"),
-    "a finalizer in runtestprotocol": (FORGE_FROM_A_FINALIZER, "another item than the one pytest's runtestprotocol runs"),
-    "a partial signal handler (b10)": (PARTIAL_SIGNAL_HANDLER, "installs a signal handler (signal 14)"),
-}
-
-
 @pytest.mark.docker
-@pytest.mark.parametrize("name", list(ROUND_THREE))
-def test_a_round_three_forge_scores_zero_and_the_real_fix_one(task, image, name):
-    code, flagged = ROUND_THREE[name]
-    alone, with_fix = _with_code(image, task, _code(task, code))
-    report = Grader(reward_policy="strict").grade(task, alone, image=image)
-    assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
-    assert report.seal == "native" and report.reward == 0.0 and not report.resolved, (report.test_results, report.tampering)
-    assert any(flagged in text for text in report.tampering), report.tampering
+@pytest.mark.parametrize("code, flagged", [
+    pytest.param(FORGE_FROM_CLEAN_THREADS, "another thread than the one that runs the tests", id="clean threads (b11b)"),
+    pytest.param(FORGE_FROM_A_WRITTEN_MODULE, "code the patch changed on the stack", id="a module written at run time (b14)"),
+    pytest.param(FORGE_FROM_A_FINALIZER, "another item than the one pytest's runtestprotocol runs", id="a finalizer"),
+    pytest.param(PARTIAL_SIGNAL_HANDLER, "installs a signal handler (signal 14)", id="a partial signal handler (b10)"),
+])
+def test_a_round_three_forge_scores_zero_and_the_real_fix_one(task, image, code, flagged):
+    with_fix = forge_scores_zero(task, image, code, flagged)
     # With the real fix the run is graded on its merits (the refused hand-overs changed nothing).
     fixed = Grader().grade(task, with_fix, image=image)
     assert fixed.resolved and fixed.reward == 1.0 and fixed.seal == "native", (fixed.error, fixed.test_results)

@@ -575,16 +575,16 @@ static void flag_at(const char *why, PyFrameObject *frame) {
     Py_DECREF(code);
 }
 
-/* A new reference to the innermost frame from a patched file on the stack from `frame` up, or NULL. */
-static PyFrameObject *patched_on_stack(PyFrameObject *frame) {
+/* A new reference to the first frame from `frame` up (within `limit` frames) whose code is `wanted`, or NULL. */
+static PyFrameObject *first_frame(PyFrameObject *frame, int (*wanted)(PyObject *code), int limit) {
     int depth = 0;
     Py_XINCREF((PyObject *)frame);
-    while (frame != NULL && depth < MAX_DEPTH) {
+    while (frame != NULL && depth < limit) {
         PyObject *code = frame_code(frame);
-        int bad = code_patched(code);
+        int found = wanted(code);
         PyFrameObject *back;
         Py_DECREF(code);
-        if (bad)
+        if (found)
             return frame;
         back = PyFrame_GetBack(frame);
         Py_DECREF((PyObject *)frame);
@@ -593,6 +593,11 @@ static PyFrameObject *patched_on_stack(PyFrameObject *frame) {
     }
     Py_XDECREF((PyObject *)frame);
     return NULL;
+}
+
+/* A new reference to the innermost frame of the patch's code on the stack from `frame` up, or NULL. */
+static PyFrameObject *patched_on_stack(PyFrameObject *frame) {
+    return first_frame(frame, code_patched, MAX_DEPTH);
 }
 
 /* Whether `frame` runs the function `name` of a file whose name ends with `suffix`. */
@@ -619,41 +624,25 @@ static PyObject *local_of(PyFrameObject *frame, const char *name) {
     return value;
 }
 
-/* Whether `name` of a file ending with `suffix` runs on the stack from `frame` up. */
-static int on_stack(PyFrameObject *frame, const char *name, const char *suffix) {
-    int depth = 0, found = 0;
-    Py_XINCREF((PyObject *)frame);
-    while (frame != NULL && depth < MAX_DEPTH && !found) {
-        PyFrameObject *back;
-        found = frame_runs(frame, name, suffix);
-        back = PyFrame_GetBack(frame);
-        Py_DECREF((PyObject *)frame);
-        frame = back;
-        depth++;
-    }
-    Py_XDECREF((PyObject *)frame);
-    return found;
+/* pytest's `wrap_session`: the session, from its configuration to its end. */
+static int wrap_session(PyObject *code) {
+    const char *filename;
+    return code_name_is(code, "wrap_session") && (filename = code_filename(code)) != NULL &&
+           ends_with(filename, "_pytest/main.py");
 }
 
-/* The first frame from `frame` up that is not pluggy's (the hook machinery between a hook's caller and its
-   implementations; old pytest vendored it as `pluggy.py`), as a new reference, or NULL. Steals `frame`. */
-static PyFrameObject *past_pluggy(PyFrameObject *frame) {
-    int depth = 0;
-    while (frame != NULL && depth < 50) {
-        PyObject *code = frame_code(frame);
-        const char *filename = code_filename(code);
-        int pluggy = filename != NULL && (strstr(filename, "/pluggy/") != NULL || ends_with(filename, "/pluggy.py"));
-        PyFrameObject *back;
-        Py_DECREF(code);
-        if (!pluggy)
-            return frame;
-        back = PyFrame_GetBack(frame);
-        Py_DECREF((PyObject *)frame);
-        frame = back;
-        depth++;
-    }
-    Py_XDECREF((PyObject *)frame);
-    return NULL;
+/* Whether a frame whose code is `wanted` is on the stack from `frame` up. */
+static int on_stack(PyFrameObject *frame, int (*wanted)(PyObject *code)) {
+    PyFrameObject *found = first_frame(frame, wanted, MAX_DEPTH);
+    Py_XDECREF((PyObject *)found);
+    return found != NULL;
+}
+
+/* Code that is not pluggy's (the hook machinery between a hook's caller and its implementations; old pytest
+   vendored it as `pluggy.py`). */
+static int not_pluggy(PyObject *code) {
+    const char *filename = code_filename(code);
+    return filename == NULL || (strstr(filename, "/pluggy/") == NULL && !ends_with(filename, "/pluggy.py"));
 }
 
 /* Why a report handed to the plugin's logreport hook is not believed, or NULL when it is: pytest's own
@@ -700,28 +689,18 @@ static int on_runner_thread(void) {
     return have_runner_thread && pthread_equal(pthread_self(), runner_thread);
 }
 
-/* Whether the runner's own machinery (unittest's, Django's test runner, sympy's runtests) is on the stack:
-   the recorder's hooks are called from there, never from an atexit callback, a finalizer or a thread of
-   the patch's scheduling (where no patched frame is on the stack either). */
-static int runner_on_stack(PyFrameObject *frame) {
+/* The runner's own machinery (unittest's, Django's test runner, sympy's runtests): the recorder's hooks are called
+   from there, never from an atexit callback, a finalizer or a thread of the patch's scheduling (where no patched
+   frame is on the stack either). */
+static int runner_code(PyObject *code) {
     static const char *const parts[] = {"/unittest/", "/django/test/", "/sympy/testing/runtests.py",
                                         "/sympy/utilities/runtests.py", NULL};
-    int depth = 0, i, found = 0;
-    Py_XINCREF((PyObject *)frame);
-    while (frame != NULL && depth < MAX_DEPTH && !found) {
-        PyObject *code = frame_code(frame);
-        const char *filename = code_filename(code);
-        PyFrameObject *back;
-        for (i = 0; filename != NULL && parts[i] != NULL && !found; i++)
-            found = strstr(filename, parts[i]) != NULL;
-        Py_DECREF(code);
-        back = PyFrame_GetBack(frame);
-        Py_DECREF((PyObject *)frame);
-        frame = back;
-        depth++;
-    }
-    Py_XDECREF((PyObject *)frame);
-    return found;
+    const char *filename = code_filename(code);
+    int i;
+    for (i = 0; filename != NULL && parts[i] != NULL; i++)
+        if (strstr(filename, parts[i]) != NULL)
+            return 1;
+    return 0;
 }
 
 static int is_ours(PyObject *code) {
@@ -1072,7 +1051,7 @@ static void on_ours(const char *event, PyObject *args) {
             PyFrameObject *back = PyFrame_GetBack(caller);
             const char *why = pytest_refuses(back, report);
             Py_XDECREF((PyObject *)back);
-            if (why == NULL && !on_stack(caller, "wrap_session", "_pytest/main.py"))
+            if (why == NULL && !on_stack(caller, wrap_session))
                 why = "a report was handed over outside pytest's session (no wrap_session on the stack)";
             if (why != NULL) {
                 flag_at(why, caller);
@@ -1098,7 +1077,7 @@ static void on_ours(const char *event, PyObject *args) {
         Py_ssize_t i, n, written = 0;
         if (!our_result(caller, code, NULL, "recorder"))
             goto done;
-        if (!runner_on_stack(caller)) {
+        if (!on_stack(caller, runner_code)) {
             flag_at("a result was handed over outside the test runner (no frame of its on the stack)", caller);
             goto done;
         }
@@ -1183,9 +1162,10 @@ static void on_ours(const char *event, PyObject *args) {
             /* pytest: the plugin's sessionfinish called (through pluggy) by pytest's own wrap_session; the recorder:
                its exit function called by the interpreter at exit (no Python caller), not from code run earlier
                (`atexit._run_exitfuncs()`, a finalizer): an early end would drop every later record. */
-            PyFrameObject *above = past_pluggy(PyFrame_GetBack(caller));
-            int accepted = is_pytest ? frame_runs(above, "wrap_session", "_pytest/main.py") : above == NULL;
+            PyFrameObject *back = PyFrame_GetBack(caller), *above = first_frame(back, not_pluggy, 50);
+            int accepted = is_pytest ? frame_runs(above, "wrap_session", "_pytest/main.py") : back == NULL;
             Py_XDECREF((PyObject *)above);
+            Py_XDECREF((PyObject *)back);
             if (!accepted) {
                 flag_at(is_pytest ? "the end record was handed over by other code than pytest's wrap_session"
                                   : "the end record was handed over before the interpreter's exit", caller);
