@@ -457,8 +457,14 @@ def test_a_signal_handler_installed_by_the_patch_is_flagged_whatever_callable_it
 
 
 # Calibration: handlers the tests or the runner install (pytest-timeout's style: a function, a method, a partial
-# of the test's own function; the interpreter's SIGINT handler put back) are not the patch's doing.
+# of the test's own function; the interpreter's SIGINT handler put back) are not the patch's doing, nor those the
+# standard library installs of its own when the patch's code calls it (asyncio.run's SIGINT handler, a partial of
+# its runner's method; unittest's break handler, a callable object).
 SUITE_HANDLERS = '''import functools, signal
+import lib
+
+def test_the_librarys_use_of_the_standard_library():
+    assert lib.run() == 1
 
 def on_alarm(signum, frame):
     raise TimeoutError
@@ -482,7 +488,9 @@ def test_after():
 
 
 def test_signal_handlers_the_suite_installs_are_not_flagged(shared_object, tmp_path):
-    data, key = _run_pytest_on_host(tmp_path, shared_object, SUITE_HANDLERS, ["lib.py"], files={"lib.py": "X = 1\n"})
+    library = ("import asyncio, unittest\n\nasync def one():\n    return 1\n\ndef run():\n    unittest.installHandler()\n"
+               "    try:\n        return asyncio.run(one())\n    finally:\n        unittest.removeHandler()\n")
+    data, key = _run_pytest_on_host(tmp_path, shared_object, SUITE_HANDLERS, ["lib.py"], files={"lib.py": library})
     sealed = seal.read(data, key, "pytest")
     assert sealed.error is None and sealed.flags == [], (sealed.error, sealed.flags)
     assert set(sealed.results.by_id.values()) == {"passed"}, sealed.results.by_id

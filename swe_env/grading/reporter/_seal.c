@@ -896,6 +896,36 @@ static int our_result(PyFrameObject *caller, PyObject *code, PyObject *allowed, 
    `functools.partial` (nested, or given as one of its arguments: `partial(min, key=f)` calls f with the frame),
    or an object whose class's `__call__` is. Read with C getters only (exact partials, plain metaclasses). */
 static PyObject *partial_type;
+
+/* A callable object's class's `__call__` function (a new reference), looked up in the classes' own dicts (no
+   descriptor or metaclass code runs), or NULL. */
+static PyObject *class_call(PyObject *handler) {
+    PyObject *mro, *found = NULL;
+    Py_ssize_t i;
+    if ((PyObject *)Py_TYPE((PyObject *)Py_TYPE(handler)) != (PyObject *)&PyType_Type)
+        return NULL;
+    mro = PyObject_GetAttrString((PyObject *)Py_TYPE(handler), "__mro__");
+    for (i = 0; mro != NULL && PyTuple_Check(mro) && i < PyTuple_Size(mro); i++) {
+        PyObject *klass = PyTuple_GetItem(mro, i), *dict, *call;
+        if (Py_TYPE(klass) != &PyType_Type)
+            break;
+        dict = PyObject_GetAttrString(klass, "__dict__");
+        call = dict != NULL ? PyMapping_GetItemString(dict, "__call__") : NULL;
+        PyErr_Clear();
+        Py_XDECREF(dict);
+        if (call != NULL) {
+            if (Py_TYPE(call) == &PyFunction_Type)
+                found = call;
+            else
+                Py_DECREF(call);
+            break;
+        }
+    }
+    Py_XDECREF(mro);
+    PyErr_Clear();
+    return found;
+}
+
 static PyObject *handler_code(PyObject *handler, int depth) {
     if (handler == NULL || depth > 8)
         return NULL;
@@ -923,29 +953,35 @@ static PyObject *handler_code(PyObject *handler, int depth) {
             Py_XDECREF(parts[i]); /* a found code object is kept alive by its function, held by the handler */
         return found;
     }
-    if (handler != NULL && (PyObject *)Py_TYPE((PyObject *)Py_TYPE(handler)) == (PyObject *)&PyType_Type) {
-        /* A callable instance: its class's __call__, looked up in the classes' own dicts (no descriptor runs). */
-        PyObject *mro = PyObject_GetAttrString((PyObject *)Py_TYPE(handler), "__mro__"), *found = NULL;
-        Py_ssize_t i;
-        for (i = 0; mro != NULL && PyTuple_Check(mro) && i < PyTuple_Size(mro) && found == NULL; i++) {
-            PyObject *klass = PyTuple_GetItem(mro, i), *dict, *call;
-            if (Py_TYPE(klass) != &PyType_Type)
-                break;
-            dict = PyObject_GetAttrString(klass, "__dict__");
-            call = dict != NULL ? PyMapping_GetItemString(dict, "__call__") : NULL;
-            PyErr_Clear();
-            if (call != NULL) {
-                if (Py_TYPE(call) == &PyFunction_Type)
-                    found = handler_code(call, depth + 1);
-                Py_DECREF(call);
-                Py_XDECREF(dict);
-                break;
-            }
-            Py_XDECREF(dict);
-        }
-        Py_XDECREF(mro);
-        PyErr_Clear();
+    if (handler != NULL) {
+        PyObject *call = class_call(handler), *found = NULL;
+        if (call != NULL)
+            found = handler_code(call, depth + 1); /* the class keeps its __call__ (and so its code) alive */
+        Py_XDECREF(call);
         return found;
+    }
+    return NULL;
+}
+
+/* The code a handler runs (borrowed: its function keeps it alive), unwrapped through methods, partials' functions and
+   callable objects' classes, or NULL (a builtin). */
+static PyObject *runs_code(PyObject *handler) {
+    int depth;
+    for (depth = 0; handler != NULL && depth < 8; depth++) {
+        if (Py_TYPE(handler) == &PyMethod_Type) {
+            handler = PyMethod_Function(handler);
+        } else if (Py_TYPE(handler) == &PyFunction_Type) {
+            return PyFunction_GetCode(handler);
+        } else if (partial_type != NULL && (PyObject *)Py_TYPE(handler) == partial_type) {
+            PyObject *inner = PyObject_GetAttrString(handler, "func");
+            PyErr_Clear();
+            Py_XDECREF(inner); /* the partial keeps it alive */
+            handler = inner;
+        } else {
+            PyObject *call = class_call(handler);
+            Py_XDECREF(call); /* its class keeps it alive */
+            handler = call;
+        }
     }
     return NULL;
 }
@@ -1421,6 +1457,51 @@ static PyObject *attribute_of(const char *module_name, const char *name) {
     return found;
 }
 
+static int in_stdlib(const char *filename) {
+    return filename != NULL && ((starts_with(filename, stdlib_dir) && strstr(filename, "-packages/") == NULL) ||
+                                starts_with(filename, "<frozen"));
+}
+
+static int outside_stdlib(PyObject *code) {
+    return !in_stdlib(code_filename(code)) || code_patched(code);
+}
+
+/* Who installs a handler (a new reference): the code that called `signal.signal` (past signal.py's own wrapper);
+   when that is the standard library installing a handler of another module's (a callback it was handed), the first
+   frame outside it. So asyncio's runner installing its own SIGINT handler is asyncio's doing, whoever ran it. */
+static PyFrameObject *installer_frame(PyObject *handler) {
+    PyFrameObject *frame = PyEval_GetFrame(), *found;
+    PyObject *code, *runs;
+    const char *filename, *runs_file;
+    char wrapper[PATH_MAX];
+    Py_XINCREF((PyObject *)frame);
+    if (frame == NULL)
+        return NULL;
+    code = frame_code(frame);
+    filename = code_filename(code);
+    snprintf(wrapper, sizeof wrapper, "%ssignal.py", stdlib_dir);
+    if (filename != NULL && strcmp(filename, wrapper) == 0) {
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(code);
+        Py_DECREF((PyObject *)frame);
+        frame = back;
+        if (frame == NULL)
+            return NULL;
+        code = frame_code(frame);
+        filename = code_filename(code);
+    }
+    runs = runs_code(handler);
+    runs_file = runs != NULL ? code_filename(runs) : NULL;
+    if (!in_stdlib(filename) || code_patched(code) || (runs_file != NULL && filename != NULL && strcmp(runs_file, filename) == 0)) {
+        Py_DECREF(code);
+        return frame;
+    }
+    Py_DECREF(code);
+    found = first_frame(frame, outside_stdlib, 200);
+    Py_DECREF((PyObject *)frame);
+    return found;
+}
+
 PyDoc_STRVAR(signal_doc, "signal(signalnum, handler) -> previous handler: `_signal.signal`, which the grader's native seal "
                          "wraps to record who installs each handler (code the patch changed is flagged at once).");
 
@@ -1441,7 +1522,7 @@ static PyObject *guarded_signal(PyObject *self, PyObject *args) {
         return previous;
     {
         PyObject *paused = pause_collector(), *installer = NULL, *old_handler, *old_installer;
-        PyFrameObject *frame = charged(1); /* the first frame outside the standard library (signal.py's wrapper) */
+        PyFrameObject *frame = installer_frame(handler);
         if (frame != NULL) {
             installer = frame_code(frame);
             if (!PyLong_Check(handler) && handler != signal_default_int && code_patched(installer)) {
