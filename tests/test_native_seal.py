@@ -546,6 +546,15 @@ def mocked_value():
     with mock.patch(__name__ + ".value", return_value=2):
         yield
 
+@pytest.fixture
+def autospecced_value():
+    with mock.patch(__name__ + ".value", autospec=True) as patched:
+        patched.return_value = 2
+        yield
+
+def test_autospecced(autospecced_value):
+    assert value() == 2
+
 def test_monkeypatched(patched_value):
     assert value() == 2
 
@@ -570,7 +579,7 @@ def test_the_suites_own_patches_of_its_module_are_not_flagged(shared_object, tmp
                                     files={"lib.py": "def value():\n    return 1\n"})
     sealed = seal.read(data, key, "pytest")
     assert sealed.error is None and sealed.flags == [], (sealed.error, sealed.flags)
-    assert set(sealed.results.by_id.values()) == {"passed"} and len(sealed.results.by_id) == 3, sealed.results.by_id
+    assert set(sealed.results.by_id.values()) == {"passed"} and len(sealed.results.by_id) == 4, sealed.results.by_id
 
 
 # ---------------------------------------------------------------- round three on the real engine

@@ -532,9 +532,11 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         except Exception:
             return False
         if _type(own) is _dict:
-            for count, attribute in _enumerate(_tuple(own.values())):
+            for count, (key, attribute) in _enumerate(_tuple(own.items())):
                 if count > 200:
                     break
+                if _type(key) is _str and _startswith(key, "_spec"):
+                    continue  # a mock's spec (`autospec=True` of the real class) constrains it, it does not run it
                 if _type(attribute) in (_function_type, _method_type, _partial) or _type in _mro(_type(attribute)):
                     if the_patchs(attribute, depth + 1):
                         return True
