@@ -1362,6 +1362,14 @@ static void on_event(const char *event, PyObject *args) {
             return;
         opened = path;
         snprintf(why, sizeof why, "opens another process's memory, descriptors or environment (%.400s)", path);
+    } else if (strcmp(event, "os.symlink") == 0) {
+        /* A link to a process's memory opened later by a name relative to a directory descriptor (which the open
+           event does not carry, so realpath cannot follow it): judged when the link is made. */
+        const char *path = path_of(args);
+        if (path == NULL || !anything_patched())
+            return;
+        opened = path;
+        snprintf(why, sizeof why, "links to another process's memory, descriptors or environment (%.400s)", path);
     } else if (starts_with(event, "ctypes.")) {
         snprintf(why, sizeof why, "uses ctypes (%.200s)", event);
     } else {
