@@ -353,7 +353,7 @@ def forge_scores_zero(task, image, code: str, flagged: str) -> str:
     alone, with_fix = with_code(image, task, attack_code(task, code))
     report = Grader(reward_policy="strict").grade(task, alone, image=image)
     assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
-    assert report.reward == 0.0 and not report.resolved, (report.test_results, report.error, report.tampering)
+    assert report.reward == 0.0, (report.test_results, report.error, report.tampering)  # resolved may say what a flagged run's tests said
     assert any(flagged in text for text in report.tampering), report.tampering
     return with_fix
 
