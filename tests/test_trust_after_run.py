@@ -209,3 +209,21 @@ def test_an_agent_that_makes_the_main_process_exit_0_ends_its_own_episode(task):
         assert "exit code 0" in info["error"]
     finally:
         env.close()
+
+
+def test_an_agent_that_moves_the_work_directory_away_ends_its_own_episode(task):
+    """Red team rt3, b1: with the work directory moved away no shell can start there again; the engine's list
+    of changes shows it deleted, so the episode is the agent's doing (`sandbox_broken`), never ours."""
+    from swe_env.errors import classify_ending
+
+    env = SWEEnv(tasks=[task])
+    try:
+        env.reset(options={"task_id": task.id})
+        workdir = task.environment.workdir
+        observation, reward, _terminated, truncated, info = env.step(
+            {"tool": "bash", "command": f"cd / && mv {workdir} {workdir}.gone && exit"})
+        assert truncated and env.trajectory.termination == "sandbox_broken", observation
+        assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
+        assert workdir in info["error"]
+    finally:
+        env.close()

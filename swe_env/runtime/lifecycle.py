@@ -276,7 +276,7 @@ class Lifecycle:
         was the agent's doing. At most `limit`; SandboxError when the engine cannot tell."""
         try:
             with engine.container_changes(self.handle.id, ENGINE_READ_TIMEOUT, CHANGES_CHUNK) as chunks:
-                return changes.altered_host_programs(chunks, limit)
+                return changes.altered_host_programs(chunks, limit, frozenset({self.spec.workdir.rstrip("/")}))
         except (docker.errors.DockerException, requests.RequestException, ValueError) as exc:
             raise SandboxError(f"the changes in {self.name} could not be listed: {exc}") from None
 
