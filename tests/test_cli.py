@@ -113,7 +113,7 @@ COMMANDS = {
                      "--check/--no-check", "--max-events", "--max-bytes", "--repr-cap", "--max-traces", "--max-total-bytes",
                      "--max-seconds", "--timeout", "--format", "--workers", "--restart", "--images"],
     "serve": ["--tasks", "--host", "--port", "--token", "--operator-token", "--client-tokens-file", "--max-sessions",
-              "--idle-timeout", "--trajectory-path", "--log-level", "--max-request-bytes"],
+              "--max-sessions-per-client", "--idle-timeout", "--trajectory-path", "--log-level", "--max-request-bytes"],
     "tasks": [],
     "tasks list": ["--tasks", "--json", "--quiet"],
     "tasks new": ["--repo", "--base", "--fix", "--tests", "--out", "--id", "--environment"],

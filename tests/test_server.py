@@ -615,7 +615,8 @@ def test_clients_with_their_own_tokens_on_one_address_never_see_each_others_defa
     alice_token, bob_token = "alice-" + uuid.uuid4().hex[:12], "bob-" + uuid.uuid4().hex[:12]
     tokens_file = tmp_path / "clients.txt"
     tokens_file.write_text(f"# one per client\n{alice_token}\n\n{bob_token}\n")
-    running = start_server("--max-sessions", "2", "--client-tokens-file", str(tokens_file))
+    running = start_server("--max-sessions", "3", "--max-sessions-per-client", "1", "--client-tokens-file",
+                           str(tokens_file))
     try:
         alice = {"Authorization": f"Bearer {alice_token}"}
         bob = {"Authorization": f"Bearer {bob_token}"}
@@ -633,6 +634,9 @@ def test_clients_with_their_own_tokens_on_one_address_never_see_each_others_defa
             == [session_id]
         assert httpx.get(f"{running.url}/health").status_code == 200
         assert httpx.get(f"{running.url}/sessions", headers={"Authorization": "Bearer wrong-token-x"}).status_code == 403
+        # One session each at most: Alice cannot take the slots the others need.
+        refused = httpx.post(f"{running.url}/sessions", headers=alice, json={"task_id": task.id}, timeout=60)
+        assert refused.status_code == 429 and refused.json()["error"] == "client_quota"
     finally:
         running.stop(docker_client)
 

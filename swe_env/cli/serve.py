@@ -24,6 +24,8 @@ def serve(
         None, "--client-tokens-file", help="File of clients' own tokens, one per line: each is a client of its own "
                                            "(clients sharing --token on one address share their default session)."),
     max_sessions: int = typer.Option(64, "--max-sessions", min=1, help="Sessions (containers) open at once."),
+    max_sessions_per_client: Optional[int] = typer.Option(
+        None, "--max-sessions-per-client", min=1, help="Sessions one client (one token) may hold at once."),
     idle_timeout: float = typer.Option(600.0, "--idle-timeout", min=0.1, help="Seconds before an idle session is closed."),
     trajectory_path: Optional[Path] = typer.Option(None, "--trajectory-path", help="Append every episode to this JSONL file."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: warning, info, debug, ..."),
@@ -41,7 +43,8 @@ def serve(
         client_tokens = _client_tokens(client_tokens_file) if client_tokens_file else []
         server.serve(server.ServerConfig(tasks=str(tasks), host=host, port=port, token=token or None,
                                          operator_token=operator_token or None, client_tokens=client_tokens,
-                                         max_sessions=max_sessions, idle_timeout=idle_timeout,
+                                         max_sessions=max_sessions,
+                                         max_sessions_per_client=max_sessions_per_client, idle_timeout=idle_timeout,
                                          env_options=options, log_level=log_level,
                                          max_request_bytes=max_request_bytes))
 

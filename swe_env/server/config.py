@@ -54,6 +54,10 @@ class ServerConfig(BaseModel):
     wherever `token` is; never give it to clients."""
     max_sessions: int = Field(default=64, ge=1)
     """Sessions (each holding at most one container) open at once; more get HTTP 429."""
+    max_sessions_per_client: int | None = Field(default=None, ge=1)
+    """Sessions one client (one token) may hold at once, so a client cannot take every slot from the others
+    (HTTP 429 past it); None: up to `max_sessions`. Meaningful with `client_tokens`: clients sharing a token
+    share its quota. The operator has none."""
     idle_timeout: float = Field(default=600.0, gt=0)
     """Seconds without a request after which a session is closed and its container removed."""
     env_options: dict[str, Any] = Field(default_factory=dict)

@@ -156,6 +156,12 @@ class SessionManager:
         if len(self.sessions) >= self.config.max_sessions:
             raise ApiError(429, "capacity", f"the server is full: {len(self.sessions)} of {self.config.max_sessions} "
                                             "sessions are open; close one (DELETE /sessions/{id}) or try later")
+        quota = self.config.max_sessions_per_client
+        if quota is not None and not caller.operator:
+            held = sum(1 for open_session in self.sessions.values() if open_session.owner == caller.owner)
+            if held >= quota:
+                raise ApiError(429, "client_quota", f"this client holds {held} sessions, its most "
+                                                    f"(max_sessions_per_client {quota}); close one first")
         session = Session(new_session_id(), transport, options, owner=caller.owner)
         self.sessions[session.id] = session
         return session
