@@ -34,7 +34,7 @@ engine: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,ray,server]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray,server,trl]'
 	@touch $@
 
 bench: setup

@@ -1,24 +1,28 @@
-"""TRL's `environment_factory` contract, driven as TRL documents it drives an environment (no TRL installed).
+"""TRL's `environment_factory` with `swe_env.integrations.trl`, on the real engine, in two parts.
 
-TRL needs torch, too heavy for CI, so this file is the contract, not TRL's code: what
-`GRPOTrainer` (TRL 1.8 to 1.17, and main) does with an environment, per its docstring and
-`docs/source/grpo_trainer.md` ("Environments"), repeated here step by step —
+The real TRL (the `trl` extra, which `make test` installs): `GRPOTrainer` trains one step on the CPU with
+a tiny scripted Qwen2 model against our class — what TRL extracted, the schemas transformers built, its
+tool-calling loop running our methods in our containers, our grader's reward in its log.
+
+The contract, for what one deterministic GRPO step does not reach (a rollout that never submits, pooled
+instances reused across batches, tool errors and bad arguments, timeouts): what `GRPOTrainer` (TRL 1.8
+to 1.17) does with an environment, as its source and docs say, repeated here step by step —
 
 1. `factory()` with no arguments; one instance per concurrent rollout, pooled and reused;
-2. tools = `inspect.getmembers(instance, predicate=inspect.ismethod)` whose names are not
-   `reset`/`get_reward` and do not start with `_`; each must carry type hints and a Google-style
-   docstring (transformers' `get_json_schema` reads them into the schema the model sees);
+2. tools = the class's functions (`inspect.getmembers(type(instance), inspect.isfunction)`) whose names
+   are not `reset`/`get_reward` and do not start with `_`, bound to the instance; each must carry type
+   hints and a Google-style docstring (transformers' `get_json_schema` reads them into the schema);
 3. `reset(**row)` with the dataset row's columns, its string appended to the last user message;
 4. each tool call `tools[name](**arguments)`, the result `str()`'d, an exception turned into
    `{"error": str(e)}`;
 5. `get_reward()` (no argument, sync or async) once per finished rollout, weight 1.
-
-— and the episodes run for real in our containers against the real engine.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
+import os
 import re
 import typing
 
@@ -27,7 +31,7 @@ import pytest
 from swe_env.grading import diffs
 from swe_env.integrations import trl as swe_trl
 
-from .helpers import TASKS_DIR
+from .helpers import TASKS_DIR, container_exists, run_containers
 
 pytestmark = pytest.mark.docker
 
@@ -36,7 +40,7 @@ RESERVED = ("reset", "get_reward")
 
 def trl_tools(instance) -> dict:
     """Step 2, as GRPOTrainer builds its per-rollout tool dict."""
-    return {name: member for name, member in inspect.getmembers(instance, predicate=inspect.ismethod)
+    return {name: getattr(instance, name) for name, _ in inspect.getmembers(type(instance), predicate=inspect.isfunction)
             if name not in RESERVED and not name.startswith("_")}
 
 
@@ -188,3 +192,176 @@ def test_task_dataset_is_a_datasets_dataset_of_the_rows():
     dataset = swe_trl.task_dataset(TASKS_DIR)
     assert dataset.column_names == ["prompt", "task_id"]
     assert [row for row in dataset] == swe_trl.task_rows(TASKS_DIR)
+
+
+# ---------------------------------------------------------------- the real TRL: GRPOTrainer on the CPU
+
+# The JSON schemas transformers' `get_json_schema` builds from the adapter's methods, pinned: their shape (names,
+# types, required, nullable) is what the hand-written methods gave before they were generated from the registry;
+# every description is the registry's (the argument model's docstring, its fields' descriptions, `Tool.returns`).
+_STR, _NULL = {"type": "string"}, {"nullable": True}
+EXPECTED_SHAPES = {
+    "bash": ({"command": _STR, "timeout": {"type": "number", **_NULL}}, ["command"]),
+    "edit": ({"path": _STR, "old": _STR, "new": _STR}, ["path", "old", "new"]),
+    "undo_edit": ({"path": _STR}, ["path"]),
+    "view": ({"path": _STR, "view_range": {"type": "array", "items": {"type": "integer"}, **_NULL}}, ["path"]),
+    "create": ({"path": _STR, "content": _STR}, ["path", "content"]),
+    "submit": ({"patch": {"type": "string", **_NULL}}, []),
+}
+
+
+def expected_schema(name: str) -> dict:
+    from swe_env.tools.registry import REGISTRY
+
+    tool = REGISTRY[name]
+    shape, required = EXPECTED_SHAPES[name]
+    fields = {swe_trl.TRL_ARGUMENT_NAMES.get((name, field), field): info for field, info in tool.args.model_fields.items()}
+    properties = {arg: {**spec, "description": fields[arg].description} for arg, spec in shape.items()}
+    parameters = {"type": "object", "properties": properties, **({"required": required} if required else {})}
+    return {"type": "function", "function": {"name": name, "description": tool.args.__doc__.strip(),
+                                             "parameters": parameters,
+                                             "return": {"type": "string", "description": tool.returns}}}
+
+
+def need_trl() -> None:
+    """The real-TRL tests need the `trl` extra; CI installs it (the Makefile), so there its absence fails."""
+    if not os.environ.get("CI"):
+        pytest.importorskip("trl", reason="the `trl` extra: pip install -e '.[trl]'")
+
+
+def test_transformers_builds_the_pinned_schemas_from_the_generated_methods():
+    need_trl()
+    import transformers
+
+    for name in swe_trl.TOOL_NAMES:
+        assert transformers.utils.get_json_schema(getattr(swe_trl.SWEEnvTRL, name)) == expected_schema(name), name
+
+
+def tiny_tokenizer(tool_calls: list[str]):
+    """A character-level tokenizer (printable ASCII, newline, tab and Qwen's markers: ~100 entries) with TRL's
+    copy of Qwen3's chat template, plus one token per scripted tool call (the tiny model emits them in order)."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    from trl.chat_template_utils import qwen3_chat_template
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "[UNK]"]
+    vocab = {token: i for i, token in enumerate(specials + [chr(c) for c in range(32, 127)] + ["\n", "\t"])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    core.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in specials])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                        unk_token="[UNK]")
+    tokenizer.add_tokens([AddedToken(call, special=False, normalized=False) for call in tool_calls])
+    tokenizer.chat_template = qwen3_chat_template
+    return tokenizer
+
+
+def scripted_model(tokenizer, chain: list[str]):
+    """A random-shaped Qwen2 causal LM (one layer, 64 wide) whose weights are set so that it is a bigram model:
+    after the generation prompt's last character it emits `chain` token by token, then `<|im_end|>`.
+
+    The attention and MLP outputs are zeroed, so each position's hidden state is its token's embedding; a
+    scripted token's embedding is its own axis, every other token's is axis 0; the output row of the next
+    token points along that axis (logit ~160, the rest 0: sampling at temperature 1 picks it)."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32768,
+                         tie_word_embeddings=False, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, bos_token_id=None)
+    model = Qwen2ForCausalLM(config)
+    ids = [tokenizer.convert_tokens_to_ids(token) for token in ["\n", *chain]]
+    following = [tokenizer.convert_tokens_to_ids(token) for token in chain] + [tokenizer.eos_token_id]
+    with torch.no_grad():
+        embed, head = model.model.embed_tokens.weight, model.lm_head.weight
+        embed.zero_()
+        embed[:, 0] = 1.0
+        head.zero_()
+        head[tokenizer.eos_token_id, 0] = 20.0
+        for axis, (token, after) in enumerate(zip(ids, following), start=1):
+            embed[token] = 0.0
+            embed[token, axis] = 1.0
+            head[after, axis] = 20.0
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+    return model
+
+
+def test_grpo_trainer_trains_a_step_on_our_environment(task, tmp_path, docker_client):
+    """GRPOTrainer itself, one step on the CPU: its tool extraction, its chat template with our schemas, its
+    tool-calling loop calling our methods in our containers, and our grader's reward in its log."""
+    need_trl()
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from transformers.utils import get_json_schema
+    from trl import GRPOConfig, GRPOTrainer
+
+    # The model's one turn: a look, the gold patch replayed through view/edit/create, then submit.
+    calls: list[dict] = [{"name": "bash", "arguments": {"command": "git status --short"}}]
+    for patch in diffs.parse(task.gold_patch):
+        if patch.old_path is None:
+            calls.append({"name": "create", "arguments": {"path": patch.new_path,
+                                                           "content": "".join(h.new for h in patch.hunks)}})
+            continue
+        calls.append({"name": "view", "arguments": {"path": patch.path, "view_range": [1, 3]}})
+        calls += [{"name": "edit", "arguments": {"path": patch.path, "old": h.old, "new": h.new}} for h in patch.hunks]
+    calls.append({"name": "submit", "arguments": {}})
+    chain = [f"<tool_call>\n{json.dumps(call)}\n</tool_call>" for call in calls]
+    tokenizer = tiny_tokenizer(chain)
+    model = scripted_model(tokenizer, chain)
+
+    made, resets, rewards, containers = [], [], [], []
+    inner = swe_trl.environment_factory(TASKS_DIR, max_steps=len(calls) + 5)
+
+    def factory():
+        environment = inner()
+        made.append(environment)
+        reset, get_reward = environment.reset, environment.get_reward
+
+        def recorded_reset(**row):
+            text = reset(**row)
+            resets.append(row)
+            containers.append(environment.swe_env.sandbox.id)
+            return text
+
+        def recorded_get_reward():
+            rewards.append(get_reward())
+            return rewards[-1]
+
+        environment.reset, environment.get_reward = recorded_reset, recorded_get_reward
+        return environment
+
+    args = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, max_steps=1, per_device_train_batch_size=2,
+                      num_generations=2, max_completion_length=8192, max_tool_calling_iterations=1,
+                      logging_steps=1, save_strategy="no", report_to="none", seed=0, bf16=False)
+    before = set(run_containers(docker_client))
+    try:
+        trainer = GRPOTrainer(model=model, processing_class=tokenizer, args=args, train_dataset=swe_trl.task_dataset([task]),
+                              environment_factory=factory)
+        # What TRL extracted from our class: exactly the registry's tools, as bound methods of an instance we made.
+        extracted = trainer._env_tools[None]
+        assert sorted(tool.__name__ for tool in extracted) == sorted(swe_trl.TOOL_NAMES)
+        assert all(tool.__self__ is made[0] for tool in extracted)
+        assert trainer.reward_func_names[-1] == "SWEEnvTRL"  # get_reward became a reward column
+        # The schemas transformers builds from TRL's objects for the prompt are the pinned ones.
+        assert [get_json_schema(tool) for tool in extracted] == [expected_schema(tool.__name__) for tool in extracted]
+        trainer.train()
+    finally:
+        swe_trl.close_all()
+    # Both rollouts of the group were reset on the row's task, ran our tools, and were graded by our grader.
+    assert len(resets) == 2 and all(row["task_id"] == task.id for row in resets)
+    assert rewards == [1.0, 1.0]
+    rolled = [e for e in made if e.report is not None]
+    assert len(rolled) == 2 and all(e.report["resolved"] for e in rolled)
+    for environment in rolled:
+        trajectory = environment.swe_env.trajectory
+        assert [step.action["tool"] for step in trajectory.steps] == [call["name"] for call in calls]
+        assert trajectory.termination == "submitted"
+    logged = trainer.state.log_history[0]
+    assert logged["rewards/SWEEnvTRL/mean"] == 1.0 and logged["reward"] == 1.0
+    # Graded and gone: neither the rollouts' containers nor the graders' are left.
+    assert containers and not any(container_exists(docker_client, container) for container in containers)
+    assert set(run_containers(docker_client)) <= before

@@ -10,18 +10,20 @@
         environment_factory=environment_factory("tasks", max_steps=30),
     )
 
-Written against the contract TRL documents for `environment_factory` (TRL 1.8 to 1.17 and its
-main branch; `GRPOTrainer`'s docstring and `docs/source/grpo_trainer.md`, "Environments"), not
-against an installed TRL: TRL needs torch, too heavy for this project's CI, so the tests
-(`tests/test_trl.py`) drive the class the way that contract says TRL does, on the real engine:
+Tested with the real TRL (the `trl` extra: trl 1.16.0, transformers 5.25.0, torch 2.13.0 CPU):
+`tests/test_trl.py` runs `GRPOTrainer` for one step on the CPU with a tiny scripted model against
+this class and the real engine. What TRL does with it (its `environment_factory` contract, TRL 1.8
+to 1.17):
 
 - `environment_factory` is called with no arguments, once per concurrent rollout; instances
   are pooled and reused, `reset` starting each rollout. `environment_factory(tasks, **options)`
   here returns such a callable; options are `swe_env.EnvConfig` fields.
-- The tools are the instance's public bound methods (`inspect.getmembers(..., inspect.ismethod)`,
-  names not starting with `_`) other than the reserved `reset` and `get_reward`: here exactly
-  `bash`, `edit`, `view`, `create`, `undo_edit` and `submit`, each with type hints and a
-  Google-style docstring (transformers turns those into the JSON schema). A tool is called with
+- The tools are the class's public functions (names not starting with `_`), bound to the
+  instance, other than the reserved `reset` and `get_reward`: here exactly the registry's
+  default tools (`bash`, `edit`, `undo_edit`, `view`, `create`, `submit`), each generated from
+  `swe_env.tools.registry` with type hints and a Google-style docstring (transformers turns those
+  into the JSON schema); `TRL_ARGUMENT_NAMES` renames the one argument whose name would shadow a
+  builtin (`view`'s `range` is `view_range`). A tool is called with
   the model's arguments as keywords and its return value is `str()`'d into the tool message;
   an exception becomes `{"error": ...}`. Ours return the env's observation text and raise only
   for arguments that do not fit the signature; cleanup is therefore not a public method
@@ -42,6 +44,11 @@ resets one after another) and is graded in a fresh one; after grading no contain
 
 from __future__ import annotations
 
+import functools
+import inspect
+import operator
+import types
+import typing
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -49,9 +56,11 @@ from typing import Any
 
 from ..env import SWEEnv
 from ..data.task import Task, load_tasks
+from ..tools.registry import DEFAULT_TOOLS, REGISTRY
 
-TOOL_NAMES = ("bash", "edit", "view", "create", "undo_edit", "submit")
-"""The methods TRL exposes as tools (every other public method would become one too, so there are none)."""
+TOOL_NAMES = tuple(DEFAULT_TOOLS)
+"""The methods TRL exposes as tools: the registry's default tools, generated from it below (every other
+public method would become a tool too, so there are none)."""
 _live: "weakref.WeakSet[SWEEnvTRL]" = weakref.WeakSet()
 
 
@@ -99,86 +108,6 @@ class SWEEnvTRL:
             self.report, self.reward = trajectory.report, float(trajectory.reward or 0.0)
         return self.reward
 
-    # ------------------------------------------------------------ the tools
-
-    def bash(self, command: str, timeout: float | None = None) -> str:
-        """
-        Run a command in a persistent bash shell in the repository; the working directory and exported
-        variables are kept between calls.
-
-        Args:
-            command: The shell command to run.
-            timeout: Seconds before the command is killed (default: the task's limit).
-
-        Returns:
-            The command's combined output, then its exit code.
-        """
-        return self._step({"tool": "bash", "command": command, **({"timeout": timeout} if timeout else {})})
-
-    def view(self, path: str, view_range: list[int] | None = None) -> str:
-        """
-        Show a file with line numbers, or list a directory two levels deep.
-
-        Args:
-            path: File or directory path, relative to the repository root or absolute inside it.
-            view_range: Optional [first, last] line numbers to show; last may be -1 for the end of the file.
-
-        Returns:
-            The numbered lines, or the directory listing.
-        """
-        return self._step({"tool": "view", "path": path, **({"range": view_range} if view_range else {})})
-
-    def edit(self, path: str, old: str, new: str) -> str:
-        """
-        Replace one exact occurrence of `old` with `new` in a file.
-
-        Args:
-            path: File path, relative to the repository root or absolute inside it.
-            old: Exact text to replace; it must occur exactly once in the file.
-            new: The replacement text.
-
-        Returns:
-            The edited region of the file, or why nothing was changed.
-        """
-        return self._step({"tool": "edit", "path": path, "old": old, "new": new})
-
-    def create(self, path: str, content: str) -> str:
-        """
-        Create a new file (parent folders are made); it is an error if the file exists.
-
-        Args:
-            path: Path of the new file.
-            content: The whole content of the file.
-
-        Returns:
-            What was created.
-        """
-        return self._step({"tool": "create", "path": path, "content": content})
-
-    def undo_edit(self, path: str) -> str:
-        """
-        Undo the last edit or create made to a file with these tools.
-
-        Args:
-            path: File path whose last edit is undone.
-
-        Returns:
-            What was restored.
-        """
-        return self._step({"tool": "undo_edit", "path": path})
-
-    def submit(self, patch: str | None = None) -> str:
-        """
-        Finish: the repository's changes (or the patch given) are graded by hidden tests. Call it once, at the end.
-
-        Args:
-            patch: Optional unified diff to grade instead of the working tree's changes (e.g. without scratch files).
-
-        Returns:
-            The verdict.
-        """
-        return self._step({"tool": "submit", **({"patch": patch} if patch is not None else {})})
-
     # ------------------------------------------------------------ helpers
 
     def _step(self, action: dict) -> str:
@@ -197,6 +126,64 @@ class SWEEnvTRL:
             self._close()
         except Exception:  # noqa: BLE001 - interpreter shutdown; the sandbox registry's atexit hook is the backstop
             pass
+
+
+# ------------------------------------------------------------ the tools, generated from the registry
+
+TRL_ARGUMENT_NAMES: dict[tuple[str, str], str] = {("view", "range"): "view_range"}
+"""(tool, registry argument) -> the keyword TRL's method takes instead (`range` would shadow the builtin
+in a Python signature). The one mapping between the two vocabularies; every other argument keeps its name."""
+
+
+def _plain(annotation: Any) -> Any:
+    """A field's type without pydantic's `Annotated` constraints (transformers' schema reads only the type)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _plain(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return functools.reduce(operator.or_, [_plain(arg) for arg in typing.get_args(annotation)])
+    return annotation
+
+
+def _tool_method(name: str) -> Callable[..., str]:
+    """`SWEEnvTRL.<name>`: the registry tool's argument model as a Python signature with type hints and a
+    Google-style docstring (its docstring, each field's description under `Args:`, the tool's `returns`),
+    which is all TRL and transformers' `get_json_schema` read. A call binds the keywords to that signature
+    (a wrong one is a TypeError, which TRL hands the model as an error) and steps the env with them under
+    the registry's names; arguments left at None are not sent, so the tool's own default applies."""
+    tool = REGISTRY[name]
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    annotations: dict[str, Any] = {}
+    registry_names: dict[str, str] = {}
+    described = []
+    for field_name, field in tool.args.model_fields.items():
+        keyword = TRL_ARGUMENT_NAMES.get((name, field_name), field_name)
+        registry_names[keyword] = field_name
+        annotations[keyword] = _plain(field.annotation)
+        default = inspect.Parameter.empty if field.is_required() else field.default
+        parameters.append(inspect.Parameter(keyword, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                            default=default, annotation=annotations[keyword]))
+        described.append(f"    {keyword}: {' '.join((field.description or '').split())}")
+    annotations["return"] = str
+    signature = inspect.Signature(parameters, return_annotation=str)
+    doc = " ".join((tool.args.__doc__ or "").split())
+    if described:
+        doc += "\n\nArgs:\n" + "\n".join(described)
+    doc += f"\n\nReturns:\n    {tool.returns}"
+
+    def method(self: SWEEnvTRL, *args: Any, **kwargs: Any) -> str:
+        bound = signature.bind(self, *args, **kwargs)
+        arguments = {registry_names[k]: v for k, v in bound.arguments.items() if k != "self" and v is not None}
+        return self._step({"tool": name, **arguments})
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = doc
+    method.__signature__ = signature  # type: ignore[attr-defined]  # what inspect.signature reports
+    method.__annotations__ = annotations
+    return method
+
+
+for _name in TOOL_NAMES:
+    setattr(SWEEnvTRL, _name, _tool_method(_name))
 
 
 def environment_factory(tasks: str | Path | list[Task] = "tasks", **options: Any) -> Callable[[], SWEEnvTRL]:

@@ -55,6 +55,8 @@ class Tool:
     """bash and trace: the step's info carries the command's exit code and whether it timed out."""
     default: bool = True
     """Offered unless the env is told otherwise (optional ones, like `trace`, are opt-in)."""
+    returns: str = ""
+    """What the tool's observation holds (the `Returns:` of the TRL adapter's generated methods)."""
 
 
 def run(name: str, args: ToolArgs, context: ToolContext) -> ToolResult:
@@ -177,28 +179,31 @@ _TOOLS = [
     Tool("bash", BashArgs, _bash, {"command": "python -m pytest -q tests/test_x.py"},
          "[command(s)]", "Runs [command(s)] in a persistent bash shell in the repository: the working directory "
          "and exported variables are kept between calls. [command(s)] can be any non-interactive bash command(s), "
-         "single or multi-line.", _command_body, _command_from, runs_commands=True),
+         "single or multi-line.", _command_body, _command_from, runs_commands=True,
+         returns="The command's combined output, then its exit code."),
     Tool("edit", EditArgs, _file_tool(FileTools.edit), {"path": "pkg/mod.py", "old": "exact old lines", "new": "new lines"},
          "[path]\n<<<<<<< SEARCH\n[search_lines]\n=======\n[replacement_lines]\n>>>>>>> REPLACE",
          "Replaces [search_lines] in the file at [path] with [replacement_lines]; [search_lines] must match the "
-         "file's text exactly, indentation included, and occur in it exactly once.", _edit_body, _edit_from),
+         "file's text exactly, indentation included, and occur in it exactly once.", _edit_body, _edit_from,
+         returns="The edited region of the file, or why nothing was changed."),
     Tool("undo_edit", UndoEditArgs, _file_tool(FileTools.undo_edit), {"path": "pkg/mod.py"},
          "[path]", "Undoes the last edit or create made to the file at [path] with the edit tools.",
-         _path_body, _path_from),
+         _path_body, _path_from, returns="What was restored."),
     Tool("view", ViewArgs, _file_tool(FileTools.view), {"path": "pkg/mod.py", "range": [1, 40]},
          "[path]\n[first] [last]", "Shows the file at [path] with line numbers, or lists the directory at [path] "
          "two levels deep. The second line is optional: lines [first] to [last] of a file ([last] may be -1 for "
-         "the end).", _view_body, _view_from),
+         "the end).", _view_body, _view_from, returns="The numbered lines, or the directory listing."),
     Tool("create", CreateArgs, _file_tool(FileTools.create), {"path": "pkg/new.py", "content": "file content..."},
          "[path]\n[content]", "Creates a new file at [path] with [content] (missing parent folders are made); it "
-         "is an error if [path] exists.", _create_body, _create_from),
+         "is an error if [path] exists.", _create_body, _create_from, returns="What was created."),
     Tool("submit", SubmitArgs, _submit, {},
          "", "Finishes the episode: the repository as it is now is graded by hidden tests. Takes no arguments.",
-         _no_body, _nothing_from),
+         _no_body, _nothing_from, returns="The verdict."),
     Tool("trace", TraceArgs, _trace, {"command": "python -m pytest tests/test_x.py::test_y"},
          "[command]", "Runs the Python program [command] (python ..., pytest ...) under a line tracer and shows "
          "each executed line of the repository with the local variables it changed.",
-         _command_body, _command_from, runs_commands=True, default=False),
+         _command_body, _command_from, runs_commands=True, default=False,
+         returns="Each executed line of the repository with the locals it changed, then the exit code."),
 ]
 REGISTRY: dict[str, Tool] = {tool.name: tool for tool in _TOOLS}
 TOOLS: dict[str, type[ToolArgs]] = {tool.name: tool.args for tool in _TOOLS}
