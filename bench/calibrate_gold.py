@@ -44,7 +44,7 @@ from _timing import check_no_leftovers, machine_line, percentile, sigterm_as_exi
 from swe_env.build import repos
 from swe_env.build.images import ImageBuilder, ImageBuildError, image_exists
 from swe_env.build.repos import RepoError
-from swe_env.data import swebench
+from swe_env.importers import swebench
 from swe_env.data.task import Task
 from swe_env.grading.grader import Grader, GradingReport
 from swe_env.run import validation

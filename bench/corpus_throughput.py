@@ -41,7 +41,7 @@ from pathlib import Path
 
 import _timing as T
 
-from swe_env.traces import corpus, tracer
+from swe_env.traces import corpus, suite_run, tracer
 from swe_env.traces.corpus import CorpusOptions
 from swe_env.build.images import ImageBuilder
 from swe_env.runtime.sandbox import Sandbox
@@ -67,10 +67,10 @@ def overhead(found, builder, args, backend: str) -> None:
                 box.run(f"({command})", timeout=600)
 
             def traced():
-                corpus._run_suite(box, run, options, folder, True, 600, {}, (0, 1))
+                suite_run.run_suite(box, run, options, folder, True, 600, {}, (0, 1))
 
             samples = T.measure_interleaved({"untraced": untraced, "traced": traced}, args.repeat, args.warmup)
-            tests = len(corpus._read_outcomes(box, folder))
+            tests = len(suite_run.read_outcomes(box, folder))
         base, cand = T.median(samples["untraced"]), T.median(samples["traced"])
         ratios.append(cand / base)
         print(f"  {task.id:<34} {T.ms(base):>13} {T.ms(cand):>18} {cand / base:>6.2f}x {tests:>6}")
@@ -109,7 +109,7 @@ def throughput(found, builder, args, dedupe: bool, backend: str) -> None:
 
 
 def real_instances(args) -> int:
-    from swe_env.data import swebench
+    from swe_env.importers import swebench
 
     records = {r["instance_id"]: r for r in swebench.read_records(args.swebench)}
     unknown = [i for i in args.instance if i not in records]

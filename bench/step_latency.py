@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox = env.sandbox
         checks = T.measure_interleaved({"host": sandbox.check_disk}, args.repeat, args.warmup)
         engine_checks = T.measure_interleaved(
-            {"engine": lambda: (sandbox.disk_used(), sandbox.files_created())}, max(3, min(args.repeat, 300) // 30), 1)
+            {"engine": lambda: (sandbox.disk.used(), sandbox.disk.files_created())}, max(3, min(args.repeat, 300) // 30), 1)
 
         # File tools on a small file (40 lines); the edit flips one word back and forth.
         env.step({"tool": "create", "path": SMALL_FILE, "content": SMALL_TEXT})

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from _timing import machine_line
 
-from swe_env.data import swebench
+from swe_env.importers import swebench
 from swe_env.grading import diffs, protection, suspicion
 
 

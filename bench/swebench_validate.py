@@ -23,7 +23,7 @@ from pathlib import Path
 from _timing import check_no_leftovers, machine_line, sigterm_as_exit
 
 from swe_env.build.images import ImageBuilder
-from swe_env.data import swebench
+from swe_env.importers import swebench
 from swe_env.run import validation
 
 

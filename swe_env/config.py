@@ -7,21 +7,16 @@ stay free of docker: a trainer on a machine without an engine imports only these
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import tools
 from .build import budget, registry
+from .build.registry import ImagesMode
 from .errors import did_you_mean
+from .grading.rewards import RewardMode
 from .grading.suspicion import RewardPolicy
-
-RewardMode = Literal["binary", "signed", "fraction", "similarity", "execution_then_similarity"]
-"""How a grading becomes a reward (`grading.compute_reward` has the formulas)."""
-ImagesMode = Literal["auto", "published", "build"]
-"""Where a task with `environment.image` gets its image: `auto` that image when the engine has it or
-can pull it, else a build from the recipe; `published` that image or an error; `build` always a build."""
-IMAGES_MODES: tuple[ImagesMode, ...] = get_args(ImagesMode)
 
 
 class EnvConfig(BaseModel):

@@ -8,7 +8,8 @@ the engine's records of the container (`Evidence`, which nothing inside it can w
 rollouts, `evaluate` and the server ask `judge`; none decides whose fault something is on its own.
 
 Pure: no engine, no I/O (the evidence is handed in, or a callable gathering it is, so it is read only
-when the exception does not carry its ending).
+when the exception does not carry an ending of the agent's: one of ours yields to the evidence that the
+agent changed the programs the host runs).
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def judge(where: Where, exc: BaseException | None = None, *,
           evidence: Evidence | Callable[[], Evidence | None] | None = None, status: str | None = None) -> Ending:
     """The ending of what `exc` (or a grading that ended with `status`) ended, and whose it is.
 
-    - `step`: an exception out of a tool call. One that carries its ending (`ending` on its class) ends so;
+    - `step`: an exception out of a tool call. One that carries its ending (`ending` on its class) ends so,
+      unless that ending is ours and the evidence shows the agent changed a program the host runs
+      (`sandbox_broken`: bash made to print nothing looks like the engine losing the output);
       our machinery's failure is the agent's when the evidence shows its commands stopped the container or
       its processes (`sandbox_killed`) or changed a program the host runs there (`sandbox_broken`), else
       ours (`sandbox_died`; no evidence, or an engine that cannot tell, is ours); any other exception is a
@@ -90,6 +93,12 @@ def judge(where: Where, exc: BaseException | None = None, *,
         seen = _read(evidence)
         return _grading_of("patch_failed", str(exc)) if seen is not None and seen.alive else _episode("sandbox_died", str(exc))
     if carried is not None:
+        if KINDS[carried] != "agent":
+            # An ending of ours (`OutputLost`: no byte came back) is what replacing the program the host runs
+            # looks like too (bash made to print nothing): the engine's list of the agent's changes decides.
+            seen = _read(evidence)
+            if seen is not None and seen.alive and seen.altered_programs:
+                return _broken(seen, exc)
         return _episode(carried, _carried_cause(carried, exc))
     if not is_infrastructure(exc):
         return _episode("internal_error", f"{type(exc).__name__}: {exc}")
@@ -105,9 +114,13 @@ def judge(where: Where, exc: BaseException | None = None, *,
                                           f"({seen.stopped_processes} of them stopped by a signal, as the engine "
                                           f"lists them): {str(exc)[:300]}")
     if seen.altered_programs:
-        return _episode("sandbox_broken", f"the environment's programs failed after the agent changed them "
-                                          f"({', '.join(seen.altered_programs[:5])}): {str(exc)[:300]}")
+        return _broken(seen, exc)
     return _episode("sandbox_died", str(exc))
+
+
+def _broken(seen: Evidence, exc: BaseException) -> Ending:
+    return _episode("sandbox_broken", f"the environment's programs failed after the agent changed them "
+                                      f"({', '.join(seen.altered_programs[:5])}): {str(exc)[:300]}")
 
 
 def _grading(exc: BaseException | None, seen: Evidence | None, status: str | None) -> Ending:

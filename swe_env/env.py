@@ -18,7 +18,8 @@ import gymnasium as gym
 from . import tools
 from .tools import actions
 from .config import EnvConfig, check_reset_options
-from .grading.grader import Grader, GradingReport, compute_reward
+from .grading.grader import Grader, GradingReport
+from .grading.rewards import compute_reward
 from .build import store
 from .build.images import ImageBuilder
 from .runtime import pool

@@ -14,9 +14,9 @@ import tracemalloc
 
 import pytest
 
-from swe_env.grading import grader as grading
-from swe_env.grading import protection, runner_probe, runners, seal, suspicion, testlogs
-from swe_env.grading.grader import GradingReport, bound_report
+from swe_env.grading import grader, protection, runner_probe, runners, seal, suspicion, testlogs
+from swe_env.grading import verdict
+from swe_env.grading.verdict import GradingReport, bound_report
 from swe_env.tools import files as file_tools
 from swe_env.tools import registry
 
@@ -67,16 +67,16 @@ def test_flags_of_a_large_patch_stay_small_in_memory():
 
 
 def test_bound_report_cuts_every_field_derived_from_the_patch_or_the_run():
-    report = GradingReport(task_id="t", status="graded", error="e" * (grading.MAX_ERROR_CHARS * 10),
-                           restored=[f"f{i}.py" for i in range(grading.MAX_LISTED * 3)],
+    report = GradingReport(task_id="t", status="graded", error="e" * (verdict.MAX_ERROR_CHARS * 10),
+                           restored=[f"f{i}.py" for i in range(verdict.MAX_LISTED * 3)],
                            suspicious=[f"s{i}" for i in range(suspicion.MAX_FLAGS * 5)],
-                           log=["l" * (grading.MAX_LOG_LINE_CHARS * 4)] * (grading.MAX_LOG_LINES * 3))
+                           log=["l" * (verdict.MAX_LOG_LINE_CHARS * 4)] * (verdict.MAX_LOG_LINES * 3))
     bound_report(report)
-    assert len(report.error) < grading.MAX_ERROR_CHARS + 100 and report.error.endswith("characters cut]")
-    assert len(report.restored) == grading.MAX_LISTED + 1 and report.restored[-1] == f"... and {grading.MAX_LISTED * 2} more"
+    assert len(report.error) < verdict.MAX_ERROR_CHARS + 100 and report.error.endswith("characters cut]")
+    assert len(report.restored) == verdict.MAX_LISTED + 1 and report.restored[-1] == f"... and {verdict.MAX_LISTED * 2} more"
     assert len(report.suspicious) == suspicion.MAX_FLAGS + 2
-    assert len(report.log) == grading.MAX_LOG_LINES + 1 and "lines cut" in report.log[grading.MAX_LOG_LINES // 2]
-    assert max(map(len, report.log)) <= grading.MAX_LOG_LINE_CHARS + 3
+    assert len(report.log) == verdict.MAX_LOG_LINES + 1 and "lines cut" in report.log[verdict.MAX_LOG_LINES // 2]
+    assert max(map(len, report.log)) <= verdict.MAX_LOG_LINE_CHARS + 3
     small = GradingReport(task_id="t", status="graded", error="short", restored=["a.py"], log=["one"])
     assert bound_report(small.model_copy(deep=True)) == small
 
@@ -90,25 +90,25 @@ def _task():
 
 
 def test_a_patch_past_the_limit_is_the_models_failure_without_a_container():
-    patch = "diff --git a/x b/x\n" + "+" * (grading.MAX_PATCH_BYTES + 1)
+    patch = "diff --git a/x b/x\n" + "+" * (grader.MAX_PATCH_BYTES + 1)
     for mode, unresolved in (("binary", 0.0), ("signed", -1.0)):
-        report = grading.Grader(reward_mode=mode).grade(_task(), patch, image="no-such-image:never-started")
+        report = grader.Grader(reward_mode=mode).grade(_task(), patch, image="no-such-image:never-started")
         assert report.status == "patch_failed" and not report.infrastructure_failure
         assert "more than the grader takes" in report.error and report.reward == unresolved
     # Counted in bytes, not characters: two-byte characters past the limit are refused too.
-    wide = "é" * (grading.MAX_PATCH_BYTES // 2 + 1)
-    assert grading.Grader().grade(_task(), wide, image="none").status == "patch_failed"
+    wide = "é" * (grader.MAX_PATCH_BYTES // 2 + 1)
+    assert grader.Grader().grade(_task(), wide, image="none").status == "patch_failed"
 
 
 @pytest.mark.parametrize("failure", [MemoryError, RuntimeError])
 def test_grade_never_raises_and_labels_its_own_failure(monkeypatch, failure):
     def fails(*_args, **_kwargs):
-        raise failure("x" * (grading.MAX_ERROR_CHARS * 5))
+        raise failure("x" * (verdict.MAX_ERROR_CHARS * 5))
 
-    monkeypatch.setattr(grading.Grader, "_grade", fails)
-    report = grading.Grader().grade(_task(), "a patch")
+    monkeypatch.setattr(grader.Grader, "_grade", fails)
+    report = grader.Grader().grade(_task(), "a patch")
     assert report.status == "infra_error" and report.infrastructure_failure and report.reward == 0.0
-    assert failure.__name__ in report.error and len(report.error) < grading.MAX_ERROR_CHARS + 200
+    assert failure.__name__ in report.error and len(report.error) < verdict.MAX_ERROR_CHARS + 200
 
 
 # ---------------------------------------------------------------- results streams
@@ -156,6 +156,44 @@ def test_invalid_bytes_on_the_results_stream_are_refused_in_bounded_memory():
     assert results.cases == 1 and results.by_key[("a", "b")] == testlogs.PASSED
     # The input is not counted (it was made before tracing started); the parse holds a few pieces at most.
     assert peak < 8 * testlogs.FEED_CHARS * 4
+
+
+def test_near_matches_are_looked_for_among_the_same_files_ids_only(monkeypatch):
+    """A missing id's near match comes from its own file's reported ids, at most `_NEAREST_CANDIDATES` of them,
+    so a run reporting many near-miss ids costs difflib a bounded amount (red team rt3, d2)."""
+    compared: list[int] = []
+    real = verdict.difflib.get_close_matches
+
+    def counting(word, possibilities, *args, **kwargs):
+        compared.append(len(possibilities))
+        return real(word, possibilities, *args, **kwargs)
+
+    monkeypatch.setattr(verdict.difflib, "get_close_matches", counting)
+    monkeypatch.setattr(verdict, "_NEAREST_CANDIDATES", 50)
+    junit = testlogs.JUnitResults()
+    for n in range(500):
+        testlogs.add_node_status(junit, f"tests/test_other.py::test_{n}", testlogs.PASSED)
+        testlogs.add_node_status(junit, f"tests/test_a.py::test_near_{n}", testlogs.PASSED)
+    report = GradingReport(task_id="t", status="graded")
+    verdict.record_statuses(report, ["tests/test_a.py::test_near_1x"], [], junit, "")
+    assert report.test_results == {"tests/test_a.py::test_near_1x": testlogs.MISSING}
+    assert report.nearest_ids == {"tests/test_a.py::test_near_1x": "tests/test_a.py::test_near_1"}
+    assert compared == [50]
+
+
+def test_the_restore_decision_is_the_same_set_as_the_pairwise_one_and_linear():
+    """Tracked files under a restored folder are found by looking each file's folders up (red team rt3, d3:
+    the pairwise test was |tracked| x |restored|)."""
+    in_base = [f"pkg/m{i}/f{j}.py" for i in range(30) for j in range(20)] + ["tests/a/t.py", "tests/a/b/u.py", "setup.cfg"]
+    named = ["tests/a", "pkg/m3/", "pkg/m4/f1.py", *[f"tests/new_{n}.py" for n in range(3000)]]
+    decided = protection.paths_to_restore(named, named, in_base=in_base, protected=["tests/*", "pkg/*"],
+                                          protected_config=[], protect_imports=False, test_patch_paths=[],
+                                          config_changed=lambda _path: False, base_commit="abc")
+    restored = decided.paths
+    pairwise = {p for p in in_base if p in restored or any(p.startswith(r.rstrip("/") + "/") for r in restored)}
+    checked_out = decided.script.split(" checkout -q abc -- ", 1)[1].split()
+    assert set(checked_out) == pairwise
+    assert {"tests/a/t.py", "tests/a/b/u.py"} <= pairwise and len(restored) > 3000
 
 
 def test_too_many_testcases_are_not_believed(monkeypatch):

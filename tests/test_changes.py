@@ -67,3 +67,11 @@ def test_a_library_folder_alone_is_not_a_program():
     assert changes.is_host_program("/lib/x86_64-linux-gnu/libc.so.6")
     assert changes.is_host_program("/usr/bin/timeout")
     assert not changes.is_host_program("/usr/local/bin/timeout")
+
+
+def test_a_needed_path_counts_only_when_deleted():
+    listing = _listing([("/testbed", 0), ("/testbed/x.py", 1), ("/tmp", 0)])
+    assert changes.altered_host_programs([listing], 5, frozenset({"/testbed"})) == []
+    moved = _listing([("/testbed", 2), ("/testbed.gone", 1)])
+    assert changes.altered_host_programs([moved], 5, frozenset({"/testbed"})) == ["/testbed"]
+    assert changes.altered_host_programs([moved], 5) == []

@@ -86,3 +86,64 @@ def test_every_command_renders_its_help():
     for path in found:
         result = runner.invoke(app, [*path, "--help"])
         assert result.exit_code == 0, f"swe-env {' '.join(path)} --help: {result.exception!r}"
+
+
+# Every command, in the order `swe-env --help` lists it, with its arguments (upper case) and options in the order its
+# help lists them. A command added, renamed, moved or given another option changes this on purpose, here too.
+COMMANDS = {
+    "setup": ["--tasks"],
+    "synthesize": ["--repo", "--commit", "--name", "--environment", "--out", "--max-tasks", "--max-candidates", "--methods",
+                   "--kinds", "--functions", "--model", "--model-name", "--workers", "--hide-tests", "--seed", "--max-minutes"],
+    "build": ["--tasks", "--images", "--registry", "--max-disk"],
+    "validate": ["--tasks", "--dataset", "--repo-mirror", "--recipes", "--instances", "--sample", "--seed", "--workers",
+                 "--images", "--backend", "--ray-address", "--json", "--quiet"],
+    "rollout": ["--agent", "--tasks", "--episodes-per-task", "--workers", "--out", "--restart", "--backend", "--ray-address",
+                "--warm-pool", "--base-url", "--model", "--tool-format", "--max-turns", "--registry", "--max-disk", "--json",
+                "--quiet"],
+    "export": ["TRAJECTORIES", "--format", "--out", "--min-reward", "--resolved", "--dedupe"],
+    "demo": ["--tasks", "--out", "--workers"],
+    "evaluate": ["--dataset", "--predictions", "--run-id", "--max-workers", "--report-dir", "--repo-mirror", "--recipes",
+                 "--instance-ids", "--images", "--registry", "--max-disk", "--backend", "--ray-address", "--json", "--quiet"],
+    "gc": ["--all"],
+    "trace": ["COMMAND", "--task", "--tasks", "--patch", "--function", "--args", "--out", "--format", "--include", "--depth",
+              "--max-events", "--max-bytes", "--repr-cap", "--full-locals", "--trace-modules", "--timeout"],
+    "trace-corpus": ["--out", "--tasks", "--task", "--dataset", "--repo-mirror", "--recipes", "--select", "--suite", "--shards",
+                     "--tokenizer", "--with-test-patch", "--function-traces/--no-function-traces", "--max-function-traces",
+                     "--levels", "--context-bytes", "--max-repository-traces", "--before-after", "--dedupe/--no-dedupe",
+                     "--check/--no-check", "--max-events", "--max-bytes", "--repr-cap", "--max-traces", "--max-total-bytes",
+                     "--max-seconds", "--timeout", "--format", "--workers", "--restart", "--images"],
+    "serve": ["--tasks", "--host", "--port", "--token", "--operator-token", "--client-tokens-file", "--max-sessions",
+              "--idle-timeout", "--trajectory-path", "--log-level", "--max-request-bytes"],
+    "tasks": [],
+    "tasks list": ["--tasks", "--json", "--quiet"],
+    "tasks new": ["--repo", "--base", "--fix", "--tests", "--out", "--id", "--environment"],
+    "tasks import-swebench": ["FILE", "--out", "--repo-mirror", "--recipes"],
+    "tasks import-harbor": ["FOLDER", "--out"],
+    "images": [],
+    "images ls": ["--label"],
+    "images prune": ["--max-disk", "--older-than", "--keep", "--dry-run", "--label"],
+    "images push": ["--registry", "--kind", "--label"],
+}
+
+
+def test_the_command_list_is_pinned():
+    """Every command's name, place and options, as a user types them (the CLI's modules may move; this may not)."""
+    import typer.main
+
+    from swe_env.cli import app
+
+    def commands(group, prefix: tuple[str, ...] = ()):
+        for name, command in group.commands.items():
+            yield " ".join((*prefix, name)), command
+            if hasattr(command, "commands"):
+                yield from commands(command, (*prefix, name))
+
+    def words(command) -> list[str]:
+        if hasattr(command, "commands"):
+            return []
+        return [param.name.upper() if param.param_type_name == "argument"
+                else "/".join([param.opts[0], *param.secondary_opts[:1]]) for param in command.params]
+
+    found = {path: words(command) for path, command in commands(typer.main.get_command(app))}
+    assert list(found) == list(COMMANDS)
+    assert found == COMMANDS

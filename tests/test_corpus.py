@@ -16,6 +16,7 @@ from swe_env.grading import seal
 from swe_env.traces import corpus, host as traces
 from swe_env.runtime.shell import CommandResult
 from swe_env.traces.corpus import CorpusOptions, CorpusTrace
+from swe_env.traces.corpus_schema import RawTrace
 from swe_env.traces.host import Trace, TraceEntry, TraceEvent, TraceOptions
 from swe_env.traces.tracer import runner
 
@@ -378,7 +379,7 @@ def test_corpus_mode_traces_test_functions_only_and_records_outcomes(tmp_path):
     assert outcomes == {"test_add": "passed", "test_param[1]": "passed", "test_param[2]": "passed",
                         "test_fail": "failed", "test_xfail": "xfailed", "test_skipped": "skipped",
                         "test_setup_error": "error", "test_decorated": "passed", "TestClass::test_method": "passed"}
-    raw = [corpus._RawTrace.model_validate_json(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    raw = [RawTrace.model_validate_json(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert [r.test_id.split("::", 1)[1] for r in raw] == [
         "test_add", "test_param[1]", "test_param[2]", "test_fail", "test_xfail", "test_decorated", "TestClass::test_method"]
     assert [r.entry.function for r in raw] == ["test_add", "test_param", "test_param", "test_fail", "test_xfail",
@@ -476,7 +477,7 @@ def test_corpus_mode_under_djangos_runner_names_tests_as_the_recorder_does(tmp_p
     outcomes = {ids[0]: status for status, ids in seal.test_records((tmp_path / "o.jsonl").read_bytes(), key)}
     assert outcomes == {f"{name} (app.tests.{cls})": status for cls in ("AddTests", "MoreAddTests")
                         for name, status in (("test_add", "passed"), ("test_fails", "failed"), ("test_skipped", "skipped"))}
-    raw = [corpus._RawTrace.model_validate_json(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    raw = [RawTrace.model_validate_json(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     # Each test that ran is one trace under the recorder's id; setUp (not a test) is not one.
     assert sorted(r.test_id for r in raw) == sorted(f"{name} (app.tests.{cls})" for cls in ("AddTests", "MoreAddTests")
                                                   for name in ("test_add", "test_fails"))

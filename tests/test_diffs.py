@@ -117,7 +117,7 @@ def test_every_path_git_reads_in_a_patch_is_one_we_read(tmp_path, name):
 
 def test_a_patch_is_read_once_and_shared():
     from swe_env.grading import suspicion
-    from swe_env.grading.grader import patch_similarity
+    from swe_env.grading.rewards import patch_similarity
 
     text = ("diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/conftest.py\n"
             "@@ -0,0 +1,2 @@\n+import os\n+os._exit(0)\n")
@@ -133,3 +133,19 @@ def test_a_patch_is_read_once_and_shared():
     assert broken.files == [] and broken.paths == [] and suspicion.flags(broken) == []
     unreadable = diffs.Patch.read("--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n?odd\n")
     assert unreadable.error and unreadable.files == []
+
+
+def test_changed_lines_are_the_new_side_of_each_hunk_of_the_files_asked():
+    """The seal's key file charges frame reads to these lines: context included (a deletion lies inside one),
+    created, deleted and binary files left out (changed as a whole), only the paths asked for."""
+    text = ("diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1,3 +1,2 @@\n x\n-y\n z\n"
+            "@@ -10,2 +9,3 @@\n p\n+q\n r\n"
+            "diff --git a/b.py b/b.py\n--- a/b.py\n+++ b/b.py\n@@ -5 +5 @@\n-old\n+new\n"
+            "diff --git a/new.py b/new.py\nnew file mode 100644\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1 @@\n+n\n"
+            "diff --git a/gone.py b/gone.py\ndeleted file mode 100644\n--- a/gone.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-g\n"
+            "diff --git a/img.png b/img.png\nBinary files a/img.png and b/img.png differ\n")
+    patch = diffs.Patch.read(text)
+    everything = ["a.py", "b.py", "new.py", "gone.py", "img.png"]
+    assert patch.changed_lines(everything) == {"a.py": [(1, 2), (9, 11)], "b.py": [(5, 5)]}
+    assert patch.changed_lines(["b.py"]) == {"b.py": [(5, 5)]}
+    assert diffs.Patch.read("not a diff").changed_lines(everything) == {}

@@ -16,12 +16,12 @@ def _never() -> Evidence:
     raise AssertionError("an exception that carries its ending needs no evidence")
 
 
-def test_exceptions_that_carry_their_ending_need_no_evidence():
+def test_exceptions_that_carry_an_ending_of_the_agents_need_no_evidence():
     assert judge("step", DiskLimitExceeded("wrote 2 GB"), evidence=_never) == endings.Ending("disk_limit", "agent", "wrote 2 GB")
     killed = judge("step", DeadlineExceeded("git did not end"), evidence=_never)
     assert (killed.name, killed.kind, killed.scored) == ("sandbox_killed", "agent", True)
     assert killed.cause == "the agent's processes stopped the environment's own work: git did not end"
-    lost = judge("step", OutputLost("lost thrice"), evidence=_never)
+    lost = judge("step", OutputLost("lost thrice"), evidence=lambda: Evidence(alive=True))
     assert (lost.name, lost.ours, lost.scored) == ("sandbox_died", True, False)
 
 
@@ -70,3 +70,13 @@ def test_outside_a_step_and_the_table():
         judge("step")
     with pytest.raises(ValueError):
         judge("grading", status="not-a-status")
+
+
+def test_an_ending_of_ours_carried_by_the_exception_yields_to_programs_the_agent_changed():
+    """`OutputLost` is the engine's fault unless the engine's list of changes shows the agent replaced a program
+    the host runs (red team rt3, b2: bash made to print nothing)."""
+    lost = OutputLost("the engine lost the output of /bin/bash 3 times in a row")
+    assert judge("step", lost, evidence=Evidence(alive=True)).name == "sandbox_died"
+    assert judge("step", lost, evidence=None).name == "sandbox_died"
+    broken = judge("step", lost, evidence=Evidence(alive=True, altered_programs=("/usr/bin/bash",)))
+    assert broken.name == "sandbox_broken" and broken.kind == "agent" and "/usr/bin/bash" in broken.cause

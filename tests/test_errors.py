@@ -82,7 +82,7 @@ def test_the_server_answers_503_for_exactly_these():
 def test_one_rule_says_whose_a_grading_status_is():
     """The grader and `evaluate` read the same table: a timeout is the code under test's (the model's)."""
     from swe_env.errors import GRADING_KINDS, grading_is_infrastructure
-    from swe_env.grading.grader import GradingReport
+    from swe_env.grading.verdict import GradingReport
     from swe_env.run.evaluate import INFRA_STATUSES
 
     assert set(GRADING_KINDS) == set(GradingReport.model_fields["status"].annotation.__args__)

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from swe_env import evaluate
-from swe_env.data.swebench import Prediction
+from swe_env.importers.swebench import Prediction
 
 from .helpers import ROOT
 from .helpers import ctrl_c_reaches_it

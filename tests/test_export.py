@@ -9,8 +9,9 @@ import pytest
 
 from swe_env import tools
 from swe_env.tools import actions
-from swe_env.data.trajectory import (CWM_REASONING_PROMPT, SYSTEM_PROMPT, Step, Trajectory, TrajectoryWriter, cwm_call,
-                                drop_near_duplicates, export, finished_keys, to_chat, to_cwm)
+from swe_env.data.trajectory import Step, Trajectory, TrajectoryWriter, finished_keys
+from swe_env.exports import (CWM_REASONING_PROMPT, SYSTEM_PROMPT, cwm_call, drop_near_duplicates, export, to_chat,
+                             to_cwm)
 
 from .helpers import check_openai_chat
 from .helpers import run_cli as swe_env

@@ -127,3 +127,34 @@ def test_the_files_the_engine_mounts_from_its_host_count(task, image, path):
     report = Grader().grade(task, with_fix, image=image)
     assert report.status == "graded" and not report.resolved, (report.status, report.error)
     assert "over the disk limit" in report.error and "107.37 GB" in report.error
+
+
+def test_walks_of_a_large_layer_are_paced(task, image):
+    """A layer of many files takes the host's walk long, with the container frozen: after a walk, the checks
+    between steps wait `WALK_PACING` times as long before walking again (red team rt3, d4), and a check asked
+    for outright (a submission's, the grader's last) still walks."""
+    from swe_env.runtime import disk
+
+    with Sandbox.for_task(task, image, "episode") as box:
+        box.exec("mkdir -p /tmp/many && cd /tmp/many && seq 1 30000 | xargs touch", timeout=300)
+        host = box.disk.host_layer()
+        if host is None:
+            pytest.skip("the engine's layer is not on this host: its figures are the engine's, not walked here")
+        walks = []
+        measure = host.measure
+
+        def counted(*args, **kwargs):
+            walks.append(1)
+            return measure(*args, **kwargs)
+
+        host.measure = counted  # type: ignore[method-assign]
+        box.disk.check()
+        assert len(walks) == 1 and box.disk.next_walk > 0
+        box.disk.next_walk += 60  # as after a walk of 15 s (a layer of millions of files): the pacing holds
+        for _ in range(3 * disk._DISK_CHECK_EVERY):
+            box.disk.after_step(0.01)
+        assert len(walks) == 1
+        box.disk.after_step(5.0)  # a long command is due a check too, but not before the pacing allows
+        assert len(walks) == 1
+        box.disk.check()  # asked for outright: walks
+        assert len(walks) == 2

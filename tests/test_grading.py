@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from swe_env.grading import diffs
-from swe_env.grading.grader import Grader, compute_reward
+from swe_env.grading.grader import Grader
+from swe_env.grading.rewards import compute_reward
 from swe_env.runtime.sandbox import Sandbox
 from swe_env.data.task import Limits
 
@@ -90,7 +91,7 @@ def test_printed_fake_results_are_ignored(grader, task, image):
 
 
 def test_reward_modes():
-    from swe_env.grading.grader import GradingReport, TestGroup
+    from swe_env.grading.verdict import GradingReport, TestGroup
 
     resolved = GradingReport(task_id="t", status="graded", resolved=True, test_results={"a": "passed", "b": "passed"})
     half = GradingReport(task_id="t", status="graded", test_results={"a": "passed", "b": "failed"})
@@ -274,7 +275,7 @@ def test_output_is_a_stream_the_host_bounds(grader, task, image):
     """The patch's code prints 300 MB at exit and tries to stretch its stdout to 100 GB: stdout is
     the run's stream (no file in the container), so the stretch fails and the host keeps a bounded
     head and tail; the fix alongside still resolves."""
-    from swe_env.grading.grader import OUTPUT_LIMIT
+    from swe_env.grading.verdict import OUTPUT_LIMIT
 
     # At exit, when pytest's capture no longer holds descriptor 1.
     flood = ("import atexit, os\\n"

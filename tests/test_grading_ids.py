@@ -7,8 +7,8 @@ import re
 
 from swe_env.grading import testlogs
 from swe_env.run.evaluate import evaluate, instance_dir
-from swe_env.grading.grader import GradingReport, record_statuses
-from swe_env.data.swebench import Prediction
+from swe_env.grading.verdict import GradingReport, record_statuses
+from swe_env.importers.swebench import Prediction
 
 REPORT = """<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" tests="4">
 <testcase classname="tests.test_fields.TestErrorMessages" name="test_make_error[required-Missing data]" file="tests/test_fields.py" line="40" time="0.001" />

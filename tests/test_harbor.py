@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from swe_env.data import harbor
+from swe_env.importers import harbor
 from swe_env.grading import runners
 from swe_env.grading.grader import Grader
 from swe_env.grading.runners import ResultsError

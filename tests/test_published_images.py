@@ -20,7 +20,7 @@ import pytest
 from swe_env import SWEEnv
 from swe_env.runtime import engine
 from swe_env.build import images
-from swe_env.data import swebench
+from swe_env.importers import swebench
 from swe_env.grading.grader import Grader
 from swe_env.build.images import ImageBuilder, ImageBuildError
 

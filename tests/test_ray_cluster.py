@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from swe_env import evaluate
-from swe_env.data.swebench import Prediction
+from swe_env.importers.swebench import Prediction
 from swe_env.runtime import engine
 from swe_env.run.evaluate import instance_dir
 from swe_env.run.ray_jobs import _Placement

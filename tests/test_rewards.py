@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from swe_env.grading import grader as grading
-from swe_env.grading.grader import GradingReport, compute_reward, patch_similarity
+from swe_env.grading import verdict
+from swe_env.grading import rewards
+from swe_env.grading.verdict import GradingReport
+from swe_env.grading.rewards import compute_reward, patch_similarity
 
 
 def file_diff(path: str, old: str, new: str, index: str = "1111111..2222222") -> str:
@@ -50,17 +52,17 @@ def test_plain_diffs_renames_and_no_newline_markers():
              "--- pkg/b.py\n+++ pkg/b.py\n@@ -1,3 +1,3 @@\n def f():\n-    x = 1\n+    x = 2\n     pass\n")
     assert patch_similarity(plain, GOLD) == 1.0
     rename = "diff --git a/old.py b/new.py\nsimilarity index 100%\nrename from old.py\nrename to new.py\n"
-    assert grading._file_changes(rename) == {"new.py": "rename from old.py to new.py"}
+    assert rewards._file_changes(rename) == {"new.py": "rename from old.py to new.py"}
     assert patch_similarity(rename, rename) == 1.0
     assert patch_similarity(rename.replace("new.py", "other.py"), rename) == 0.0  # another path
     no_newline = ("diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1,2 @@\n-a\n\\ No newline at end of file\n"
                   "+a\n+b\n")
-    assert grading._file_changes(no_newline)["a.txt"].endswith("-a\n\\ No newline at end of file\n+a\n+b")
+    assert rewards._file_changes(no_newline)["a.txt"].endswith("-a\n\\ No newline at end of file\n+a\n+b")
     binary = "diff --git a/i.png b/i.png\nindex 1..2 100644\nBinary files a/i.png and b/i.png differ\n"
-    assert grading._file_changes(binary) == {} and patch_similarity(binary, binary) == 0.0
+    assert rewards._file_changes(binary) == {} and patch_similarity(binary, binary) == 0.0
     # a removed line that reads like a header stays in its hunk
     tricky = ("diff --git a/t.md b/t.md\n--- a/t.md\n+++ b/t.md\n@@ -1,2 +1,2 @@\n--- a/x\n-diff --git\n+++ b/y\n+z\n")
-    assert list(grading._file_changes(tricky)) == ["t.md"]
+    assert list(rewards._file_changes(tricky)) == ["t.md"]
 
 
 def test_cost_is_bounded():
@@ -68,7 +70,7 @@ def test_cost_is_bounded():
     repetitive = "@@ -1 +1 @@\n" + "+\n" * 5_000
     other = "@@ -1 +1 @@\n" + "+x\n" * 3_000
     started = time.monotonic()
-    score = grading._change_ratio(repetitive, other)
+    score = rewards._change_ratio(repetitive, other)
     assert time.monotonic() - started < 5 and 0.0 <= score <= 1.0
     # past the budget: the same ratio over lines
     lines = difflib.SequenceMatcher(None, repetitive.splitlines(), other.splitlines(), autojunk=False).ratio()
@@ -76,22 +78,22 @@ def test_cost_is_bounded():
     # each side is cut to SIMILARITY_MAX_CHARS characters, and a huge change ends at the multiset of lines
     huge = "@@ -1 +1 @@\n" + "".join(f"+line {n % 977}\n" for n in range(200_000))
     started = time.monotonic()
-    assert grading._change_ratio(huge, huge) == 1.0
+    assert rewards._change_ratio(huge, huge) == 1.0
     assert time.monotonic() - started < 10
     # a small change gets SWE-RL's exact character ratio
     a, b = hunk("return 1", "return 22"), hunk("return 1", "return 2")
-    assert grading._change_ratio(a, b) == difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+    assert rewards._change_ratio(a, b) == difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
 def test_budget_falls_back_to_lines_then_to_multisets(monkeypatch):
     a, b = "x = 1\ny = 2\nz = 3", "y = 2\nx = 1\nz = 3"
     exact = difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
     by_lines = difflib.SequenceMatcher(None, a.splitlines(), b.splitlines(), autojunk=False).ratio()
-    assert grading._change_ratio(a, b) == exact
-    monkeypatch.setattr(grading, "SIMILARITY_BUDGET", 20)  # the character match needs 91 comparisons, lines 5
-    assert grading._change_ratio(a, b) == by_lines != exact
-    monkeypatch.setattr(grading, "SIMILARITY_BUDGET", 0)
-    assert grading._change_ratio(a, b) == 1.0  # the same lines, in another order
+    assert rewards._change_ratio(a, b) == exact
+    monkeypatch.setattr(rewards, "SIMILARITY_BUDGET", 20)  # the character match needs 91 comparisons, lines 5
+    assert rewards._change_ratio(a, b) == by_lines != exact
+    monkeypatch.setattr(rewards, "SIMILARITY_BUDGET", 0)
+    assert rewards._change_ratio(a, b) == 1.0  # the same lines, in another order
 
 
 RESOLVED = GradingReport(task_id="t", status="graded", resolved=True, test_results={"a": "passed", "b": "passed"})
@@ -99,7 +101,7 @@ HALF = GradingReport(task_id="t", status="graded", test_results={"a": "passed", 
 
 
 def test_execution_modes_are_unchanged():
-    groups = {"FAIL_TO_PASS": grading.TestGroup(), "PASS_TO_PASS": grading.TestGroup(failure=["b"])}
+    groups = {"FAIL_TO_PASS": verdict.TestGroup(), "PASS_TO_PASS": verdict.TestGroup(failure=["b"])}
     regressed = HALF.model_copy(update={"tests_status": groups})
     assert compute_reward(RESOLVED, "binary") == 1.0 and compute_reward(HALF, "binary") == 0.0
     assert compute_reward(RESOLVED, "signed") == 1.0 and compute_reward(HALF, "signed") == -1.0
@@ -116,5 +118,5 @@ def test_similarity_modes():
     assert compute_reward(RESOLVED, "execution_then_similarity", "", GOLD) == 1.0
     assert compute_reward(HALF, "execution_then_similarity", close, GOLD) == pytest.approx(0.25)
     # an unresolved patch identical to the gold one stays below every resolved one
-    assert compute_reward(HALF, "execution_then_similarity", GOLD, GOLD) == grading.SIMILARITY_WEIGHT == 0.5
+    assert compute_reward(HALF, "execution_then_similarity", GOLD, GOLD) == rewards.SIMILARITY_WEIGHT == 0.5
     assert compute_reward(HALF, "execution_then_similarity", "", GOLD) == 0.0

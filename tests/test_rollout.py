@@ -53,7 +53,7 @@ def test_rollout_resumes_reports_progress_and_exports(tasks, docker_client, tmp_
     assert sorted((t.task_id, t.episode_index) for t in again) == [(task.id, 2) for task in chosen]
     assert seen[-1] == (2, 4)
 
-    from swe_env.data.trajectory import export
+    from swe_env.exports import export
     chat = tmp_path / "chat.jsonl"
     assert export([out], chat, "chat") == (6, 6)
     for line in chat.read_text().splitlines():

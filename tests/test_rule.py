@@ -149,7 +149,7 @@ def test_paths_diffs_and_chunks():
 def test_a_second_run_that_could_not_decide_is_an_env_error_not_valid():
     # The first runs broke the rule, so both sides were graded again, and the second empty run was the engine's
     # failure: the task is not proven, whatever the first runs said.
-    from swe_env.grading.grader import GradingReport
+    from swe_env.grading.verdict import GradingReport
     from swe_env.run.validation import InstanceValidation, _verdict
 
     gold = GradingReport(task_id="t", status="graded", resolved=True, test_results={"a": "passed", "b": "passed"})

@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from swe_env.grading import runners, seal
-from swe_env.data import swebench
+from swe_env.importers import swebench
 
 from .runner_samples import write_sample
 from .helpers import run_cli as cli

@@ -59,6 +59,15 @@ def test_a_chain_that_is_not_whole_is_not_believed(data, why):
     assert sealed.results is None and why in sealed.error, sealed.error
 
 
+def test_more_sealed_results_than_any_suite_runs_are_not_believed(monkeypatch):
+    """The tables grow with the records: past `testlogs.MAX_TESTCASES` results nothing is believed (red team rt3, d2)."""
+    monkeypatch.setattr(testlogs, "MAX_TESTCASES", 10)
+    sealed = seal.read(_chain(*[_test("passed", f"t.py::t{n}") for n in range(11)]), KEY, "pytest")
+    assert sealed.results is None and "more than 10 test results" in sealed.error
+    sealed = seal.read(_chain(*[_test("passed", f"t.py::t{n}") for n in range(10)]), KEY, "pytest")
+    assert sealed.error is None and len(sealed.results.by_id) == 10
+
+
 def test_foreign_bytes_and_flags_are_tamper_evidence_and_bounded():
     forged = b'<testsuite><testcase classname="t" name="a"/></testsuite>\n' + _record("1", _test("passed", "t.py::a"), b"y" * 32)
     flags = b"".join(_record("c9", b"flag " + f"f{n}".encode().hex().encode()) for n in range(seal.MAX_FLAGS + 5))

@@ -578,6 +578,76 @@ def test_a_client_cannot_list_or_reach_another_clients_session(operated_server, 
     assert wait_until(lambda: not container_exists(docker_client, container_id), 60)
 
 
+@pytest.fixture(scope="module")
+def small_body_server(docker_client, image):
+    running = start_server("--max-sessions", "1", "--max-request-bytes", str(1024 * 1024))
+    yield running
+    running.stop(docker_client)
+
+
+def test_bodies_over_the_limit_are_refused_unread_and_deep_json_is_the_clients_error(small_body_server):
+    """Red team rt3, e2: a body is parsed on the event loop, so it is bounded before it is read."""
+    url, headers = small_body_server.url, small_body_server.headers()
+    big = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    refused = httpx.post(f"{url}/mcp", content=big, headers=headers, timeout=60)
+    assert refused.status_code == 413 and refused.json()["error"] == "request_too_large"
+
+    def chunks():  # no Content-Length: the count of what arrives decides
+        yield big[:1000]
+        for start in range(1000, len(big), 64 * 1024):
+            yield big[start:start + 64 * 1024]
+
+    streamed = httpx.post(f"{url}/mcp", content=chunks(), headers=headers, timeout=60)
+    assert streamed.status_code == 413
+    assert httpx.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers).json()["result"] == {}
+    deep = httpx.post(f"{url}/mcp", content=b"[" * 200_000, headers=headers, timeout=60)
+    assert deep.status_code == 200 and deep.json()["error"]["code"] == -32700
+    deep_step = httpx.post(f"{url}/step", content=b'{"action": ' + b"[" * 200_000, timeout=60,
+                           headers={**headers, "content-type": "application/json"})
+    assert 400 <= deep_step.status_code < 500
+    assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_clients_with_their_own_tokens_on_one_address_never_see_each_others_default_session(
+        docker_client, image, task, tmp_path):
+    """Red team rt3, e1: clients sharing the token on one address are one client to the server (they share the
+    default session of cookie-less OpenEnv calls); given tokens of their own, each is a client of its own."""
+    alice_token, bob_token = "alice-" + uuid.uuid4().hex[:12], "bob-" + uuid.uuid4().hex[:12]
+    tokens_file = tmp_path / "clients.txt"
+    tokens_file.write_text(f"# one per client\n{alice_token}\n\n{bob_token}\n")
+    running = start_server("--max-sessions", "2", "--client-tokens-file", str(tokens_file))
+    try:
+        alice = {"Authorization": f"Bearer {alice_token}"}
+        bob = {"Authorization": f"Bearer {bob_token}"}
+        # Cookie-less OpenEnv calls (a bare client that keeps no cookie) from one address.
+        opened = httpx.post(f"{running.url}/reset", headers=alice, json={"task_id": task.id}, timeout=300).json()
+        session_id = opened["observation"]["session_id"]
+        httpx.post(f"{running.url}/step", headers=alice, timeout=300,
+                   json={"action": {"tool": "bash", "command": "echo alice > /tmp/who"}})
+        assert httpx.get(f"{running.url}/sessions", headers=bob).json()["sessions"] == []
+        assert httpx.get(f"{running.url}/state", headers=bob).json()["session_id"] is None
+        assert httpx.post(f"{running.url}/step", headers=bob, timeout=60,
+                          json={"action": {"tool": "bash", "command": "cat /tmp/who"}}).status_code == 409
+        assert httpx.get(f"{running.url}/sessions/{session_id}", headers=bob).status_code == 404
+        assert [s["session_id"] for s in httpx.get(f"{running.url}/sessions", headers=alice).json()["sessions"]] \
+            == [session_id]
+        assert httpx.get(f"{running.url}/health").status_code == 200
+        assert httpx.get(f"{running.url}/sessions", headers={"Authorization": "Bearer wrong-token-x"}).status_code == 403
+    finally:
+        running.stop(docker_client)
+
+
+def test_client_tokens_are_checked():
+    with pytest.raises(ServerConfigError, match="need the server's token"):
+        ServerConfig(client_tokens=["abcdefgh1"]).check()
+    with pytest.raises(ServerConfigError, match="at least 8"):
+        ServerConfig(token="t" * 8, client_tokens=["short"]).check()
+    with pytest.raises(ServerConfigError, match="differ"):
+        ServerConfig(token="t" * 8, client_tokens=["t" * 8]).check()
+    with pytest.raises(ServerConfigError, match="differ"):
+        ServerConfig(token="t" * 8, client_tokens=["c" * 8, "c" * 8]).check()
+
+
 def test_the_docs_and_the_schema_need_the_token(operated_server, open_server_for_docs):
     for path in ("/docs", "/openapi.json", "/redoc"):
         assert httpx.get(f"{operated_server.url}{path}").status_code in (401, 404)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from swe_env.data import swebench
-from swe_env.data.swebench import DatasetError
+from swe_env.importers import swebench
+from swe_env.importers.swebench import DatasetError
 from swe_env.data.task import load_tasks
 
 from .helpers import run_cli as swe_env
@@ -221,7 +221,7 @@ def test_sample_is_stratified_by_repository_and_repeatable(tasks):
 
 
 def test_gold_failure_causes_are_one_line():
-    from swe_env.grading.grader import GradingReport, TestGroup
+    from swe_env.grading.verdict import GradingReport, TestGroup
     from swe_env.run.validation import gold_failure_cause
 
     report = GradingReport(task_id="t", status="graded", report_source="sealed", test_results={"a::x": "failed", "a::y": "missing"},
@@ -244,7 +244,7 @@ def test_install_commands_get_the_instance_version(tmp_path, tasks):
 
 
 def test_an_instance_with_an_image_keeps_it_and_the_eval_scripts_activation():
-    from swe_env.data import swebench as sb
+    from swe_env.importers import swebench as sb
 
     script = ("#!/bin/bash\nset -uxo pipefail\nsource /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\n"
               ": '>>>>> Start Test Output'\npytest -rA t.py\n: '>>>>> End Test Output'\n")

@@ -49,7 +49,7 @@ with open(path, "w") as report:
 
 @pytest.fixture(scope="module")
 def sample_task(tmp_path_factory):
-    from swe_env.data import swebench
+    from swe_env.importers import swebench
 
     folder = tmp_path_factory.mktemp("urlkit")
     dataset, mirror, recipes = write_sample(folder)

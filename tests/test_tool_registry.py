@@ -10,7 +10,7 @@ import pytest
 
 from swe_env import tools
 from swe_env.tools import actions
-from swe_env.data.trajectory import cwm_system_prompt
+from swe_env.exports import cwm_system_prompt
 
 
 @pytest.mark.parametrize("name", list(tools.REGISTRY))

@@ -679,6 +679,32 @@ def test_trace_tool_is_opt_in_and_compact(task, image):
         default_env.close()
 
 
+def test_a_program_flooding_the_trace_tools_file_costs_the_host_a_bounded_read(task, image):
+    """Red team rt3, d1: the traced program appends megabytes of valid-looking events to the tracer's own
+    file; the tool reads `TOOL_TRACE_FILE_BYTES` of it, says so, and the step is an observation."""
+    from swe_env.traces import host
+
+    flood = ("import glob, json\n"
+             "head = {'version': 1, 'trace_id': '1', 'thread': 'T', 'entry': {'file': 'f', 'function': 'g', 'line': 1},"
+             " 'repr_cap': 8, 'full_locals': False, 'event_count': 1}\n"
+             "ev = json.dumps({'event': 'line', 'file': '', 'line': 0, 'function': '', 'frame': 0, 'depth': 0, 'source': ''})\n"
+             "line = json.dumps({**head, 'events': []})[:-3] + '[' + ','.join([ev] * 20000) + ']}\\n'\n"
+             "for out in glob.glob('/run/swe-env-tracer/traces.jsonl') + glob.glob('/tmp/swe-env-tracer-*/traces.jsonl'):\n"
+             "    with open(out, 'a') as handle:\n"
+             "        handle.write(line * 5)\n")
+    env = SWEEnv(tasks=[task], tools=[*tools.DEFAULT_TOOLS, "trace"])
+    try:
+        env.reset(options={"task_id": task.id})
+        env.step({"tool": "create", "path": "flood_gen.py", "content": flood})
+        observation, _reward, terminated, truncated, _info = env.step({"tool": "trace", "command": "python flood_gen.py"})
+        assert not terminated and not truncated
+        assert "bytes; only the first" in observation, observation[-600:]
+        cut = int(observation.split("only the first ", 1)[1].split(" ", 1)[0])
+        assert cut <= host.TOOL_TRACE_FILE_BYTES
+    finally:
+        env.close()
+
+
 def test_recursion_limit_keeps_behaviour_and_marks_the_trace(sandbox):
     script = ("def down(n):\n    return down(n + 1)\n\ntry:\n    down(0)\nexcept RecursionError:\n"
               "    print('caught')\n")

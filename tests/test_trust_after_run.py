@@ -5,6 +5,8 @@ disk check nor turn the model's failure into an infrastructure one."""
 
 from __future__ import annotations
 
+import platform
+
 import pytest
 
 from swe_env import SWEEnv
@@ -140,5 +142,88 @@ def test_an_agent_that_deletes_bash_ends_its_own_episode(task):
         assert truncated and env.trajectory.termination == "sandbox_broken", observation
         assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
         assert "/usr/bin/bash" in info["error"] and info["report"]["status"] == "graded"
+    finally:
+        env.close()
+
+
+def test_an_agent_that_makes_bash_print_nothing_ends_its_own_episode(task):
+    """Red team rt3, b2: bash replaced by a program that prints nothing makes every read the host takes come
+    back empty (`OutputLost`, which alone is the engine's fault); the engine's list of changes shows the agent
+    replaced bash, so the submission ends as the agent's doing (`sandbox_broken`), never as ours."""
+    from swe_env.errors import classify_ending
+
+    env = SWEEnv(tasks=[task])
+    try:
+        env.reset(options={"task_id": task.id})
+        env.step({"tool": "bash", "command": "B=$(readlink -f /bin/bash); mv $B $B.real && cp /bin/true $B; echo done"})
+        observation, reward, _terminated, truncated, info = env.step({"tool": "submit"})
+        assert env.trajectory.termination == "sandbox_broken", observation
+        assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
+        assert "bash" in info["error"]
+    finally:
+        env.close()
+
+
+_END_MAIN_PROCESS = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.restype = ctypes.c_long
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+GETREGS, SETREGS, ATTACH, DETACH = 12, 13, 16, 17
+target = next(int(pid) for pid in os.listdir("/proc") if pid.isdigit() and int(pid) != os.getpid()
+              and b"swe-env-main" in open(f"/proc/{pid}/cmdline", "rb").read())
+class Regs(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_ulonglong) for name in (
+        "r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip cs eflags rsp ss fs_base gs_base "
+        "ds es fs gs").split()]
+if libc.ptrace(ATTACH, target, None, None) != 0:
+    sys.exit("attach failed")
+os.waitpid(target, 0)
+regs = Regs()
+libc.ptrace(GETREGS, target, None, ctypes.byref(regs))
+regs.orig_rax, regs.rdi, regs.rax = 231, 0, ctypes.c_ulonglong(-512).value  # exit_group(0) when wait4 restarts
+libc.ptrace(SETREGS, target, None, ctypes.byref(regs))
+libc.ptrace(DETACH, target, None, None)
+print("made it exit")
+"""
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the ptrace register layout written here is x86_64's")
+def test_an_agent_that_makes_the_main_process_exit_0_ends_its_own_episode(task):
+    """Red team rt3, b3: a ptrace of the container's main process (same user, no capability needed) makes it
+    exit 0, which the engine records as a `die` with exit code 0 and no kill, as when the TTL runs out; long
+    before the TTL, that is a process inside the container: the agent's `sandbox_killed`, never ours."""
+    from swe_env.errors import classify_ending
+
+    env = SWEEnv(tasks=[task])
+    try:
+        env.reset(options={"task_id": task.id})
+        env.step({"tool": "create", "path": "end_main.py", "content": _END_MAIN_PROCESS})
+        observation, _reward, terminated, truncated, info = env.step({"tool": "bash", "command": "python end_main.py; sleep 5"})
+        for _ in range(5):
+            if terminated or truncated:
+                break
+            observation, _reward, terminated, truncated, info = env.step({"tool": "bash", "command": "echo still here"})
+        assert truncated and env.trajectory.termination == "sandbox_killed", (observation, env.trajectory.termination)
+        assert classify_ending(env.trajectory.termination) == "agent"
+        assert "exit code 0" in info["error"]
+    finally:
+        env.close()
+
+
+def test_an_agent_that_moves_the_work_directory_away_ends_its_own_episode(task):
+    """Red team rt3, b1: with the work directory moved away no shell can start there again; the engine's list
+    of changes shows it deleted, so the episode is the agent's doing (`sandbox_broken`), never ours."""
+    from swe_env.errors import classify_ending
+
+    env = SWEEnv(tasks=[task])
+    try:
+        env.reset(options={"task_id": task.id})
+        workdir = task.environment.workdir
+        observation, reward, _terminated, truncated, info = env.step(
+            {"tool": "bash", "command": f"cd / && mv {workdir} {workdir}.gone && exit"})
+        assert truncated and env.trajectory.termination == "sandbox_broken", observation
+        assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
+        assert workdir in info["error"]
     finally:
         env.close()

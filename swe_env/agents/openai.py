@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import tools
 from ..chat import ChatClient, ModelError, connection_cause, http_cause, message_text, served_models
-from ..data.trajectory import SYSTEM_PROMPT
+from ..exports import SYSTEM_PROMPT
 
 __all__ = ["CHARS_PER_TOKEN", "EndpointCheckError", "ModelError", "OpenAIAgent", "OpenAIAgentConfig"]
 CHARS_PER_TOKEN = 4

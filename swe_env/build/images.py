@@ -35,7 +35,7 @@ from . import registry as registries
 from . import repos
 from . import store
 from ..errors import InfrastructureError
-from ..config import ImagesMode  # noqa: F401 - defined with the env's options, imported from here too
+from .registry import ImagesMode
 from ..data.task import Environment, Task
 
 VENV = "/opt/swe-env/venv"

@@ -7,16 +7,22 @@ the image is missing, a layer fails the engine's digest check, the image is not 
 is a one-line reason and the caller builds instead. Plain-http registries are what Docker allows
 on loopback; others need TLS or the engine's `insecure-registries`.
 
-The names' checks are imported by `config.EnvConfig`, which must load without the engine's SDK, so
-the SDK is imported where an image moves, not at the top.
+The names' checks and `ImagesMode` are imported by `config.EnvConfig`, which must load without the engine's SDK,
+so the SDK is imported where an image moves, not at the top.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Literal, get_args
 
 from ..errors import InfrastructureError
+
+ImagesMode = Literal["auto", "published", "build"]
+"""Where a task with `environment.image` gets its image: `auto` that image when the engine has it or
+can pull it, else a build from the recipe; `published` that image or an error; `build` always a build."""
+IMAGES_MODES: tuple[ImagesMode, ...] = get_args(ImagesMode)
 
 Progress = Callable[[str], None]
 _REGISTRY = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:(?P<port>\d{1,5}))?(?P<namespace>(/[a-z0-9]+([._-][a-z0-9]+)*)*)")

@@ -7,7 +7,7 @@ hidden tests go in, and the oracle agent to replay a gold patch as edits.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -78,6 +78,19 @@ class Patch:
     def created(self) -> list[str]:
         """The files the patch creates."""
         return [file.new_path for file in self.files if file.old_path is None and file.new_path]
+
+    def changed_lines(self, paths: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
+        """The new side of each hunk (first and last line; context lines included, so a deletion is inside one) of
+        every file among `paths` that the patch changes by hunks; created, deleted and binary files are left out
+        (changed as a whole)."""
+        keep = set(paths)
+        found: dict[str, list[tuple[int, int]]] = {}
+        for file in self.files:
+            if file.old_path is None or not file.new_path or file.binary or not file.hunks or file.new_path not in keep:
+                continue
+            found[file.new_path] = [(hunk.new_start, hunk.new_start + max(1, len(hunk.new.splitlines())) - 1)
+                                    for hunk in file.hunks]
+        return found
 
     def derived(self, name: str, compute: Callable[[Patch], T]) -> T:
         """`compute(self)`, computed on first use and kept (a reader's own view of the patch, e.g. similarity's)."""

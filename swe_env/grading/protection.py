@@ -17,7 +17,7 @@ import re
 import shlex
 import sys
 import tomllib
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 GIT = "git -c core.hooksPath=/dev/null -c core.fsmonitor=false"
@@ -62,7 +62,10 @@ def paths_to_restore(named: Iterable[str], changed: Iterable[str], *, in_base: C
     if not restore:
         return Restore([], [], "")
     # A restored path may be a folder the agent replaced (by a link, say): take every tracked file under it.
-    tracked = {p for p in in_base if p in restore or any(p.startswith(r.rstrip("/") + "/") for r in restore)}
+    # Each tracked path's own folders are looked up in a set: linear in the tracked files, whatever the
+    # number of restored paths (the patch chooses that number).
+    restored = {path.rstrip("/") for path in restore}
+    tracked = {p for p in in_base if p in restored or any(folder in restored for folder in _folders_of(p))}
     script = []
     untracked = [p for p in restore if p not in tracked]
     # Removal first: a path the agent turned into a link or a file may stand where a folder of tracked files was.
@@ -72,6 +75,13 @@ def paths_to_restore(named: Iterable[str], changed: Iterable[str], *, in_base: C
         script.append(f"{GIT} checkout -q {shlex.quote(base_commit)} -- " + " ".join(map(shlex.quote, sorted(tracked))))
     by_agent = set(changed)
     return Restore(restore, [p for p in restore if p not in test_patch or p in by_agent], " && ".join(script))
+
+
+def _folders_of(path: str) -> Iterator[str]:
+    """`a/b/c.py` -> `a`, `a/b`."""
+    parts = path.split("/")
+    for end in range(1, len(parts)):
+        yield "/".join(parts[:end])
 
 
 def pytest_section_changed(path: str, before: str | None, after: str | None) -> bool:

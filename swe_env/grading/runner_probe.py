@@ -4,7 +4,7 @@ Fixed lists of config files and module names fall behind the runner: pytest 9 re
 and `.pytest.toml`; `copy` tries `import org.python.core` at start-up (Jython's), so an `org/`
 package added at the repository root runs inside pytest before any test, and a project's optional
 dependency that is not installed is the same kind of door. So the grader asks, once per instance
-image (`Grader._runner_facts`, cached on the host), in a fresh container from that image and before
+image (`Grader.runner_facts`, cached on the host: `facts`), in a fresh container from that image and before
 any patch:
 
 - `CONFIG_PROBE`: which of `CONFIG_CANDIDATES` the installed pytest picks as its config file

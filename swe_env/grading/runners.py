@@ -21,7 +21,7 @@ fake report, a killed or aborted run, or bytes someone else wrote are not.
   runner is unittest's) or sympy's `PyTestReporter` once their module is imported, and takes
   the key when Django's or sympy's runner module is imported. The test output is never
   parsed: what the tests print is the agent's code talking.
-- `harbor`: a Harbor task's verifier (`swe_env.data.harbor`): the tests folder, carried by the test
+- `harbor`: a Harbor task's verifier (`swe_env.importers.harbor`): the tests folder, carried by the test
   patch under `HARBOR_TESTS_IN_PATCH`, is moved to `/tests`, `/logs/verifier` is made anew
   after the patch is applied, and the reward file the verifier writes there
   (`reward.json`, else `reward.txt`) is the result: one id, `reward`, passed when it is 1.

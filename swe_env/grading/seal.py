@@ -98,7 +98,7 @@ def read(data: bytes, key: bytes, runner: str) -> Sealed:
     results: testlogs.JUnitResults | testlogs.RecordedResults = (
         testlogs.JUnitResults() if runner == "pytest" else testlogs.RecordedResults())
     expected, ended, broken, foreign, unsealed = 0, False, None, 0, None
-    extra_flags = 0
+    extra_flags, recorded = 0, 0
 
     seen: set[str] = set()
 
@@ -157,6 +157,11 @@ def read(data: bytes, key: bytes, runner: str) -> Sealed:
                 broken = broken or "a test record with an unknown status"
                 continue
             for test_id in (_unhex(part) for part in ids.split(b",") if part):
+                recorded += 1
+                if recorded > testlogs.MAX_TESTCASES:
+                    # The tables grow with the results: a stream holding more than any suite runs is not believed.
+                    broken = broken or f"more than {testlogs.MAX_TESTCASES} test results"
+                    break
                 if isinstance(results, testlogs.JUnitResults):
                     testlogs.add_node_status(results, test_id, status)
                 else:

@@ -37,7 +37,7 @@ from .. import endings
 from ..errors import GRADING_KINDS
 from ..runtime import engine
 from ..grading.grader import Grader, GradingReport
-from ..data.swebench import Prediction, Recipe, load_dataset, load_predictions
+from ..importers.swebench import Prediction, Recipe, load_dataset, load_predictions
 from ..data.task import Task
 
 SCHEMA_VERSION = 2

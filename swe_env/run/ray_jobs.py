@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from ..build.images import ImageBuilder, image_exists
 from ..grading.grader import Grader, GradingReport
-from ..config import ImagesMode
+from ..build.registry import ImagesMode
 from ..data.task import Task
 from .. import endings
 from ..errors import RETRYABLE_ENDINGS, InfrastructureError

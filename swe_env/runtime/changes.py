@@ -17,7 +17,8 @@ from collections.abc import Iterable
 _KEY = b'"Path"'
 _ENTRY = re.compile(rb'\{"Path":"((?:[^"\\]|\\.)*)","Kind":(\d)\}')
 _ADDED = 1
-"""The engine's `Kind` of a path the layer added (0: modified, 2: deleted)."""
+_DELETED = 2
+"""The engine's `Kind` of a path the layer added, and of one it deleted (0: modified)."""
 _CARRY = 64 * 1024
 """Bytes of an unfinished entry kept from one chunk to the next (a path is at most 4 KiB)."""
 
@@ -44,9 +45,10 @@ def count_entries(chunks: Iterable[bytes], stop_after: int | None = None) -> int
     return count
 
 
-def altered_host_programs(chunks: Iterable[bytes], limit: int) -> list[str]:
+def altered_host_programs(chunks: Iterable[bytes], limit: int, needed: frozenset[str] = frozenset()) -> list[str]:
     """The `HOST_PROGRAMS` and files of the system's library folders that the list shows modified
-    or deleted (not added), at most `limit`, read until then. ValueError on a path that is not
+    or deleted (not added), and the `needed` paths (the work directory every shell starts in) it
+    shows deleted or moved away, at most `limit`, read until then. ValueError on a path that is not
     valid JSON text."""
     found: list[str] = []
     carry = b""
@@ -56,7 +58,7 @@ def altered_host_programs(chunks: Iterable[bytes], limit: int) -> list[str]:
         for match in _ENTRY.finditer(text):
             end = match.end()
             path, kind = json.loads(b'"' + match.group(1) + b'"'), int(match.group(2))
-            if kind != _ADDED and is_host_program(path):
+            if (kind != _ADDED and is_host_program(path)) or (kind == _DELETED and path in needed):
                 found.append(path)
         carry = text[end:][-_CARRY:]
         if len(found) >= limit:

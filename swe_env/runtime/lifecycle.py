@@ -71,6 +71,9 @@ _RESIDENT_PROCESSES = 3  # init, the main bash and its sleep: what stop_all_proc
 STOP_ALL_TIMEOUT = 20.0
 _RESIGNAL_SECONDS = 0.5
 """How often `stop_all_processes` signals the main process again while processes remain."""
+_TTL_SLACK_SECONDS = 30
+"""A main process ending with exit code 0 this long before its TTL was not the TTL (the engine's clock and ours
+may differ by a little; a TTL this short is not used for an episode)."""
 _CREATE_WAIT_SECONDS = 30.0  # close() waits this long for a create an interrupt cut short
 ENGINE_READ_TIMEOUT = 60
 """Seconds the engine may take to start answering a count or a read (then the count is "too many")."""
@@ -322,7 +325,8 @@ class Lifecycle:
         SIGUSR1, which the main process traps and which stops nothing; removal by
         force, `docker stop`, the engine shutting down); a main process that died of a signal
         sent from inside the container, or of the OOM killer, leaves only `die` (exit code
-        not 0) and `oom`. The main process ending by itself (exit 0) is the TTL.
+        not 0) and `oom`. The main process ending by itself (exit 0) is the TTL, once the TTL has run out;
+        before that, only a process inside can have made it end so (a ptrace of it: red team rt3, b3).
         """
         if self.container is None or self.started_at is None:
             return None
@@ -342,6 +346,9 @@ class Lifecycle:
         code = str(died.get("Actor", {}).get("Attributes", {}).get("exitCode", ""))
         if "oom" in actions:
             return f"the container ran out of memory (limit {self.spec.limits.memory}) and its main process was killed"
+        if code == "0" and time.monotonic() - self.started_at < self.spec.ttl_seconds - _TTL_SLACK_SECONDS:
+            return ("a process inside the container made its main process end (exit code 0) "
+                    f"{time.monotonic() - self.started_at:.0f} s into a time to live of {self.spec.ttl_seconds} s")
         if code in ("", "0"):
             return None
         return f"a process inside the container stopped its main process (exit code {code})"
@@ -353,7 +360,7 @@ class Lifecycle:
         was the agent's doing. At most `limit`; SandboxError when the engine cannot tell."""
         try:
             with engine.container_changes(self.handle.id, ENGINE_READ_TIMEOUT, CHANGES_CHUNK) as chunks:
-                return changes.altered_host_programs(chunks, limit)
+                return changes.altered_host_programs(chunks, limit, frozenset({self.spec.workdir.rstrip("/")}))
         except (docker.errors.DockerException, requests.RequestException, ValueError) as exc:
             raise SandboxError(f"the changes in {self.name} could not be listed: {exc}") from None
 

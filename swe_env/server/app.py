@@ -17,6 +17,7 @@ from ..data.task import load_tasks
 from . import routes, websocket
 from .api_errors import ApiError, request_validation_text
 from .config import ServerConfig
+from .request_bounds import BodyLimit
 from .replies import json_response
 from .sessions import SessionManager
 
@@ -43,6 +44,11 @@ async def bad_request_reply(_request: Request, exc: RequestValidationError) -> R
     return json_response({"error": "invalid_request", "detail": request_validation_text(exc.errors())}, 422)
 
 
+async def too_deep_reply(_request: Request, _exc: RecursionError) -> Response:
+    # JSON nested deeper than the parser recurses: the client's malformed body, not the server's failure.
+    return json_response({"error": "invalid_json", "detail": "the JSON body is nested too deeply"}, 400)
+
+
 def create_app(config: ServerConfig) -> FastAPI:
     """The FastAPI app for `config` (tasks are loaded now, so a bad task folder fails here)."""
     config.check()
@@ -51,7 +57,9 @@ def create_app(config: ServerConfig) -> FastAPI:
     app = FastAPI(title="swe-env", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None,
                   description="A Dockerized gym environment for software-engineering agents, as a service.",
-                  exception_handlers={ApiError: api_error_reply, RequestValidationError: bad_request_reply})
+                  exception_handlers={ApiError: api_error_reply, RequestValidationError: bad_request_reply,
+                                      RecursionError: too_deep_reply})
+    app.add_middleware(BodyLimit, limit=config.max_request_bytes)
     app.state.manager = SessionManager(config, tasks)
     app.include_router(routes.public)
     app.include_router(routes.router)
@@ -69,4 +77,4 @@ def serve(config: ServerConfig) -> None:
           f"idle timeout {config.idle_timeout:g} s, token {'required' if config.token else 'not required'})",
           flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level,
-                ws_max_size=64 * 1024 * 1024, timeout_graceful_shutdown=60)
+                ws_max_size=config.max_request_bytes, timeout_graceful_shutdown=60)

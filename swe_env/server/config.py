@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..env import EnvConfig
 from .api_errors import validation_text
+from .request_bounds import MAX_REQUEST_BYTES
 
 LOOPBACK_NAMES = ("localhost",)
 SERVER_ONLY_OPTIONS = ("trajectory_path", "registry", "published_namespace", "max_disk")
@@ -43,6 +44,11 @@ class ServerConfig(BaseModel):
     """Bearer token every request must carry (`Authorization: Bearer <token>`); `/health` is open. A client holding
     it reaches only the sessions it opened (by their unguessable ids, its cookie or its default session), never
     another client's, and `GET /sessions` lists only those."""
+    client_tokens: list[str] = Field(default_factory=list)
+    """Bearer tokens of individual clients, each a client of its own (its sessions reachable only with that
+    token). Clients sharing one token are one client to the server: those on one address (one machine, or
+    behind one proxy) share the default session of cookie-less OpenEnv calls and can list its id. Give each
+    client its own token here when they must not see each other's work. Accepted wherever `token` is."""
     operator_token: str | None = None
     """Bearer token of the operator: lists every session (`GET /sessions`) and may address any of them. Also accepted
     wherever `token` is; never give it to clients."""
@@ -52,6 +58,9 @@ class ServerConfig(BaseModel):
     """Seconds without a request after which a session is closed and its container removed."""
     env_options: dict[str, Any] = Field(default_factory=dict)
     """Defaults for every session's EnvConfig (clients may override all but trajectory_path)."""
+    max_request_bytes: int = Field(default=MAX_REQUEST_BYTES, ge=64 * 1024)
+    """Largest request body (HTTP) and message (WebSocket) the server reads; a larger one gets HTTP 413 (or the
+    WebSocket is closed with code 1009) before it is parsed, so one client cannot exhaust the server's memory."""
     log_level: str = "info"
     """uvicorn's log level (critical, error, warning, info, debug, trace)."""
     reply_within: float | None = Field(default=DEFAULT_REPLY_WITHIN, gt=0)
@@ -61,6 +70,14 @@ class ServerConfig(BaseModel):
 
     def check(self) -> "ServerConfig":
         """Refuse settings that would expose the Docker engine; raises ServerConfigError."""
+        if self.client_tokens and not self.token:
+            raise ServerConfigError("client tokens need the server's token too (--token): without one every "
+                                    "request is let in")
+        if any(len(token) < 8 for token in self.client_tokens):
+            raise ServerConfigError("every client token must be at least 8 characters long")
+        distinct = set(self.client_tokens)
+        if len(distinct) < len(self.client_tokens) or self.token in distinct or self.operator_token in distinct:
+            raise ServerConfigError("client tokens must differ from each other, from the token and from the operator token")
         if not is_loopback(self.host) and not self.token:
             raise ServerConfigError(
                 f"refusing to bind to {self.host}: the server controls a Docker engine, so any address but "

@@ -42,7 +42,7 @@ def mcp_reply(raw: bytes) -> dict[str, Any]:
 
     try:
         request = json.loads(raw or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         return error(None, -32700, f"Parse error: {exc}")
     request_id = request.get("id") if isinstance(request, dict) else None
     if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):

@@ -107,7 +107,7 @@ class WsConnection:
             try:
                 raw = received.get("text")
                 message = json.loads(raw if raw is not None else received.get("bytes") or b"")
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
                 await ws_send(self.socket, "error", {"code": "INVALID_JSON", "error": "invalid_json", "status": 400,
                                                      "message": f"invalid JSON: {exc}"})
                 continue

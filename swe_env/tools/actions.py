@@ -24,7 +24,7 @@ Accepted forms:
 
   `create` takes the path on the first line and the content after it, `view` a path and
   optionally "FIRST LAST" on the second line, `undo_edit` a path, `submit` anything.
-  The block is exactly what `trajectory.cwm_call` writes and the CWM export teaches, which
+  The block is exactly what `tools.cwm_call` writes and the CWM export teaches, which
   is CWM's own tool-call pattern: `<tool: NAME>` (one space), a newline, the arguments, a
   newline and `</tool>` (or, without arguments, `<tool: NAME>`, a newline and `</tool>`).
   Text before the block is the model's own; when the text has `</think>` (CWM's reasoning

@@ -168,6 +168,10 @@ class TraceRun:
 
 MAX_TRACE_FILE_BYTES = 32 * 1024 * 1024
 """The most of the tracer's JSONL read back to the host; the lines past it are dropped."""
+TOOL_TRACE_FILE_BYTES = 2 * 1024 * 1024
+"""The same for the agent's `trace` tool, whose traces are cut at 2,000 events of 80-character values: far
+more than such a run writes, and a bound on what a program writing into the file itself makes the host
+parse on every step (each byte of JSON becomes tens in validated models)."""
 
 
 def tracer_dir(sandbox: Sandbox) -> str:
@@ -178,14 +182,14 @@ def tracer_dir(sandbox: Sandbox) -> str:
 
 def run_traced(sandbox: Sandbox, argv: list[str] | None = None, function: str | None = None, args: Any = None,
                options: TraceOptions | None = None, timeout: float | None = None,
-               task_id: str | None = None) -> TraceRun:
+               task_id: str | None = None, max_bytes: int = MAX_TRACE_FILE_BYTES) -> TraceRun:
     """Run a program (argv) or call a function ("module:qualname" with JSON-able args) traced.
 
     The program runs in the sandbox's shell (`Sandbox.run`: the sandbox's user, the timeout
     that kills its processes, the memory, pid and disk checks; DiskLimitExceeded comes
     through), in a subshell in the workdir, with the image's `python`; its exit code and
     output (stdout and stderr merged, head and tail) are returned with the traces. The
-    traces file is read bounded (`MAX_TRACE_FILE_BYTES`), and lines of it that are not
+    traces file is read bounded (`max_bytes`), and lines of it that are not
     traces (the program may write there) are dropped with a note.
     """
     if (argv is None) == (function is None):
@@ -203,7 +207,7 @@ def run_traced(sandbox: Sandbox, argv: list[str] | None = None, function: str | 
     result = sandbox.run(command, timeout=timeout or sandbox.limits.command_timeout)
     notes = list(result.notes)
     try:
-        read = sandbox.read(out, max_bytes=MAX_TRACE_FILE_BYTES)
+        read = sandbox.read(out, max_bytes=max_bytes)
         data = read.data
         if read.truncated:
             data = data[: data.rfind(b"\n") + 1]
@@ -573,7 +577,8 @@ def tool_observation(sandbox: Sandbox, command: str, timeout: float,
     except ValueError as exc:
         return f"Error: cannot parse the command: {exc}", None, True, False
     try:
-        run = run_traced(sandbox, argv, options=TraceOptions(max_events=2_000, repr_cap=80), timeout=timeout)
+        run = run_traced(sandbox, argv, options=TraceOptions(max_events=2_000, repr_cap=80), timeout=timeout,
+                         max_bytes=TOOL_TRACE_FILE_BYTES)
     except TraceError as exc:
         return f"Error: {exc}", None, True, False
     return render_compact(run, limit), run.exit_code, run.exit_code is None, run.timed_out

@@ -34,9 +34,10 @@ from . import tracer
 from ..build.images import ImageBuilder
 from ..data.task import Task
 from ..runtime.sandbox import Sandbox
-from .corpus import (DEFAULT_SELECT_COMMAND, CorpusOptions, CorpusRun, CorpusTrace, _iter_traces, _read_outcomes,
-                     _run_suite, _write_atomic, content_hash, context_blocks, render_record, task_container,
-                     token_counter)
+from .corpus import write_atomic, task_container
+from .corpus_schema import CorpusOptions, CorpusTrace
+from .records import content_hash, context_blocks, render_record, token_counter
+from .suite_run import DEFAULT_SELECT_COMMAND, CorpusRun, iter_traces, read_outcomes, run_suite
 from .host import Trace, TraceError, TraceEvent, apply_patch, tracer_dir
 
 Side = Literal["before", "after"]
@@ -187,13 +188,13 @@ def _traced(sandbox: Sandbox, task: Task, tests: list[str], options: CorpusOptio
     run = CorpusRun(argv=[*shlex.split(DEFAULT_SELECT_COMMAND), *tests], env={"PYTHONHASHSEED": "0"})
     # The sources of the functions a test reaches are recorded whatever `levels` says: they are the records' context.
     traced_options = options.model_copy(update={"levels": "repository"})
-    result, _seconds = _run_suite(sandbox, run, traced_options, folder, True, timeout, {}, (0, 1))
+    result, _seconds = run_suite(sandbox, run, traced_options, folder, True, timeout, {}, (0, 1))
     notes += [f"{side}: {note}" for note in result.notes]
     if result.timed_out:
         raise TraceError(f"the {side} run did not finish within {timeout:g} s")
-    outcomes = _read_outcomes(sandbox, folder)
+    outcomes = read_outcomes(sandbox, folder)
     records: dict[str, CorpusTrace] = {}
-    for number, raw in enumerate(_iter_traces(sandbox, folder, notes), start=1):
+    for number, raw in enumerate(iter_traces(sandbox, folder, notes), start=1):
         if raw.test_id is None or raw.test_id in records:
             continue
         base = Trace(**{name: getattr(raw, name) for name in Trace.model_fields})
@@ -277,12 +278,12 @@ def trace_before_after(tasks: Iterable[Task], out: str | Path, options: CorpusOp
         if pairs:
             data = b"".join((pair.model_dump_json() + "\n").encode() for pair in pairs)
             name = task.id.replace("/", "__") + ".jsonl"
-            _write_atomic(out / "pairs" / name, data)
+            write_atomic(out / "pairs" / name, data)
             row.shard, row.bytes = f"pairs/{name}", len(data)
         with lock:
             manifest.tasks[task.id] = row
             manifest.summarize()
-            _write_atomic(out / "pairs.json", manifest.model_dump_json(indent=1).encode())
+            write_atomic(out / "pairs.json", manifest.model_dump_json(indent=1).encode())
         if on_task:
             on_task(row)
 

@@ -39,8 +39,11 @@ Standard C and Linux system calls only; SHA-256 and HMAC are written here (FIPS 
 #include <stdint.h>
 #include <string.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Outside the limited API, exported by CPython 3.9 to 3.13 (PyFrameObject is only a pointer here). */
@@ -187,6 +190,32 @@ static char *plugin_name[MAX_CODES];
 static size_t plugin_count;
 static PyObject *gc_disable, *gc_enable, *gc_isenabled, *signal_getsignal;
 static int busy;
+/* The thread that announced the runner (pytest's plugin said hello, the recorder took the key): results are
+   believed only from it (red team rt2, b11b: hand-overs from a thread whose target is a functools.partial). */
+static pthread_t runner_thread;
+static int have_runner_thread;
+static PyObject *collected_items; /* pytest's items as collected (a tuple, from the plugin's collection_finish) */
+/* Signal handlers: the original `_signal.signal`, and per signal the handler last installed through our
+   wrapper with the code object that installed it (red team rt2, b10: a handler is handed frames unaudited). */
+static PyObject *signal_original, *signal_default_int;
+static PyObject *handler_installed[NSIG], *handler_installer[NSIG];
+
+/* Provenance the Python hook learns and hands here (`mark`, `mark_code`, `spawned`): files the patch's code
+   wrote or compiled code under, folders it wrote into, code objects it ran from a string, and the time its
+   code first started a process (any file changed since is the patch's). Open-addressed sets. */
+typedef struct {
+    char **slots;
+    size_t size, used;
+} string_set;
+static string_set marked_files;
+static char *marked_folders[256];
+static size_t marked_folder_count;
+typedef struct {
+    PyObject **slots; /* strong references */
+    size_t size, used;
+} object_set;
+static object_set marked_codes, collected_set;
+static long long spawned_ns; /* 0: no process started by the patch's code */
 
 /* ------------------------------------------------------------------ writing records */
 
@@ -346,9 +375,72 @@ static int ends_with(const char *text, const char *suffix) {
     return a >= b && strcmp(text + a - b, suffix) == 0;
 }
 
-static int is_patched(const char *filename) {
+/* ------------------------------------------------------------------ provenance (what is the patch's code) */
+
+static size_t hash_text(const char *text) {
+    size_t hash = 1469598103934665603ULL;
+    while (*text)
+        hash = (hash ^ (unsigned char)*text++) * 1099511628211ULL;
+    return hash;
+}
+
+static int set_has(const string_set *set, const char *text) {
     size_t i;
-    if (filename == NULL || patched_count == 0)
+    if (set->size == 0)
+        return 0;
+    for (i = hash_text(text) & (set->size - 1); set->slots[i] != NULL; i = (i + 1) & (set->size - 1))
+        if (strcmp(set->slots[i], text) == 0)
+            return 1;
+    return 0;
+}
+
+static void set_put(string_set *set, char *text) {
+    size_t i;
+    for (i = hash_text(text) & (set->size - 1); set->slots[i] != NULL; i = (i + 1) & (set->size - 1))
+        ;
+    set->slots[i] = text;
+    set->used++;
+}
+
+/* Adds a copy of `text`; 0 when out of memory or past a million names (then the caller flags). */
+static int set_add(string_set *set, const char *text) {
+    char *copy;
+    if (set_has(set, text))
+        return 1;
+    if (set->used >= (1u << 20))
+        return 0;
+    if ((set->used + 1) * 2 > set->size) {
+        string_set grown = {NULL, set->size ? set->size * 2 : 64, 0};
+        size_t i;
+        grown.slots = (char **)calloc(grown.size, sizeof(char *));
+        if (grown.slots == NULL)
+            return 0;
+        for (i = 0; i < set->size; i++)
+            if (set->slots[i] != NULL)
+                set_put(&grown, set->slots[i]);
+        free(set->slots);
+        *set = grown;
+    }
+    copy = strdup(text);
+    if (copy == NULL)
+        return 0;
+    set_put(set, copy);
+    return 1;
+}
+
+static int anything_patched(void) {
+    return patched_count > 0 || marked_files.used > 0 || marked_folder_count > 0 || marked_codes.used > 0 ||
+           spawned_ns != 0;
+}
+
+/* Whether code from this file name is the patch's: a file the patch changed (the key file's list), or one the
+   Python hook saw the patch's code write or compile code under (`mark`), below a folder it wrote into, or
+   (after the patch's code started a process) a file changed since: its ctime says when. */
+static int is_patched(const char *filename) {
+    char buffer[PATH_MAX];
+    const char *absolute = filename;
+    size_t i;
+    if (filename == NULL)
         return 0;
     for (i = 0; i < patched_count; i++) {
         const char *path = patched[i];
@@ -361,7 +453,76 @@ static int is_patched(const char *filename) {
                 return 1;
         }
     }
+    if (marked_files.used == 0 && marked_folder_count == 0 && spawned_ns == 0)
+        return 0;
+    if (filename[0] != '/' && filename[0] != '<') {
+        if ((size_t)snprintf(buffer, sizeof buffer, "%s/%s", cwd, filename) >= sizeof buffer)
+            return 0;
+        absolute = buffer;
+    }
+    if (set_has(&marked_files, absolute))
+        return 1;
+    for (i = 0; i < marked_folder_count; i++)
+        if (starts_with(absolute, marked_folders[i]))
+            return 1;
+    if (spawned_ns != 0 && absolute[0] == '/' && strstr(absolute, ".egg/") == NULL && strstr(absolute, ".zip/") == NULL &&
+        strstr(absolute, ".whl/") == NULL) {
+        /* statx (glibc 2.28): `stat` itself is a glibc 2.33 symbol, newer than bullseye's. */
+        struct statx info;
+        if (statx(AT_FDCWD, absolute, 0, STATX_CTIME, &info) == 0 &&
+            (long long)info.stx_ctime.tv_sec * 1000000000LL + info.stx_ctime.tv_nsec >= spawned_ns) {
+            set_add(&marked_files, absolute); /* once changed after that, for good (as the Python hook) */
+            return 1;
+        }
+    }
     return 0;
+}
+
+static int object_set_has(const object_set *set, PyObject *item) {
+    size_t i;
+    if (set->size == 0)
+        return 0;
+    for (i = ((size_t)item >> 4) & (set->size - 1); set->slots[i] != NULL; i = (i + 1) & (set->size - 1))
+        if (set->slots[i] == item)
+            return 1;
+    return 0;
+}
+
+/* Adds a strong reference to `item` (identity, never __eq__ or __hash__: those are anyone's code); 0 when full. */
+static int object_set_add(object_set *set, PyObject *item) {
+    size_t i;
+    if (object_set_has(set, item))
+        return 1;
+    if (set->used >= (1u << 20))
+        return 0;
+    if ((set->used + 1) * 2 > set->size) {
+        object_set grown = {NULL, set->size ? set->size * 2 : 64, 0};
+        grown.slots = (PyObject **)calloc(grown.size, sizeof(PyObject *));
+        if (grown.slots == NULL)
+            return 0;
+        for (i = 0; i < set->size; i++) {
+            size_t j;
+            if (set->slots[i] == NULL)
+                continue;
+            for (j = ((size_t)set->slots[i] >> 4) & (grown.size - 1); grown.slots[j] != NULL; j = (j + 1) & (grown.size - 1))
+                ;
+            grown.slots[j] = set->slots[i];
+            grown.used++;
+        }
+        free(set->slots);
+        *set = grown;
+    }
+    for (i = ((size_t)item >> 4) & (set->size - 1); set->slots[i] != NULL; i = (i + 1) & (set->size - 1))
+        ;
+    Py_INCREF(item);
+    set->slots[i] = item;
+    set->used++;
+    return 1;
+}
+
+/* Whether this code object is the patch's: by its file (above), or marked (code the patch ran from a string). */
+static int code_patched(PyObject *code) {
+    return is_patched(code_filename(code)) || object_set_has(&marked_codes, code);
 }
 
 /* A new reference to the frame an event is charged to: the innermost one outside the stdlib's
@@ -378,7 +539,7 @@ static PyFrameObject *charged(int skip_stdlib) {
         if (filename == NULL || skip_stdlib == 2)
             skip = 0;
         else if (skip_stdlib)
-            skip = starts_with(filename, stdlib_dir) || starts_with(filename, "<frozen");
+            skip = (starts_with(filename, stdlib_dir) || starts_with(filename, "<frozen")) && !code_patched(code);
         else
             skip = strcmp(filename, helper_inspect) == 0 || strcmp(filename, helper_traceback) == 0;
         Py_DECREF(code);
@@ -414,16 +575,16 @@ static void flag_at(const char *why, PyFrameObject *frame) {
     Py_DECREF(code);
 }
 
-/* A new reference to the innermost frame from a patched file on the stack from `frame` up, or NULL. */
-static PyFrameObject *patched_on_stack(PyFrameObject *frame) {
+/* A new reference to the first frame from `frame` up (within `limit` frames) whose code is `wanted`, or NULL. */
+static PyFrameObject *first_frame(PyFrameObject *frame, int (*wanted)(PyObject *code), int limit) {
     int depth = 0;
     Py_XINCREF((PyObject *)frame);
-    while (frame != NULL && depth < MAX_DEPTH) {
+    while (frame != NULL && depth < limit) {
         PyObject *code = frame_code(frame);
-        int bad = is_patched(code_filename(code));
+        int found = wanted(code);
         PyFrameObject *back;
         Py_DECREF(code);
-        if (bad)
+        if (found)
             return frame;
         back = PyFrame_GetBack(frame);
         Py_DECREF((PyObject *)frame);
@@ -434,59 +595,112 @@ static PyFrameObject *patched_on_stack(PyFrameObject *frame) {
     return NULL;
 }
 
-/* Whether pytest's own `call_and_report` (within 50 frames above `frame`) holds `report` as its local. */
-static int held_by_pytest(PyFrameObject *frame, PyObject *report) {
-    int depth = 0, held = 0;
-    Py_XINCREF((PyObject *)frame);
-    while (frame != NULL && depth < 50) {
-        PyObject *code = frame_code(frame);
-        int found = code_name_is(code, "call_and_report");
-        const char *filename = found ? code_filename(code) : NULL;
-        PyFrameObject *back;
-        Py_DECREF(code);
-        if (found && filename != NULL && ends_with(filename, "_pytest/runner.py")) {
-            PyObject *locals = PyObject_GetAttrString((PyObject *)frame, "f_locals");
-            if (locals != NULL) {
-                PyObject *value = PyMapping_GetItemString(locals, "report");
-                held = value == report;
-                Py_XDECREF(value);
-                Py_DECREF(locals);
-            }
-            PyErr_Clear();
-            Py_DECREF((PyObject *)frame);
-            return held;
-        }
-        back = PyFrame_GetBack(frame);
-        Py_DECREF((PyObject *)frame);
-        frame = back;
-        depth++;
-    }
-    Py_XDECREF((PyObject *)frame);
-    return 0;
+/* A new reference to the innermost frame of the patch's code on the stack from `frame` up, or NULL. */
+static PyFrameObject *patched_on_stack(PyFrameObject *frame) {
+    return first_frame(frame, code_patched, MAX_DEPTH);
 }
 
-/* Whether the runner's own machinery (unittest's, Django's test runner, sympy's runtests) is on the stack:
-   the recorder's hooks are called from there, never from an atexit callback, a finalizer or a thread of
-   the patch's scheduling (where no patched frame is on the stack either). */
-static int runner_on_stack(PyFrameObject *frame) {
-    static const char *const parts[] = {"/unittest/", "/django/test/", "/sympy/testing/runtests.py",
-                                        "/sympy/utilities/runtests.py", NULL};
-    int depth = 0, i, found = 0;
+/* Whether `frame` runs the function `name` of a file whose name ends with `suffix`. */
+static int frame_runs(PyFrameObject *frame, const char *name, const char *suffix) {
+    PyObject *code;
+    const char *filename;
+    int same;
+    if (frame == NULL)
+        return 0;
+    code = frame_code(frame);
+    same = code_name_is(code, name) && (filename = code_filename(code)) != NULL && ends_with(filename, suffix);
+    Py_DECREF(code);
+    return same;
+}
+
+/* A frame's local variable (a new reference), or NULL. */
+static PyObject *local_of(PyFrameObject *frame, const char *name) {
+    PyObject *locals = PyObject_GetAttrString((PyObject *)frame, "f_locals"), *value = NULL;
+    if (locals != NULL) {
+        value = PyMapping_GetItemString(locals, name);
+        Py_DECREF(locals);
+    }
+    PyErr_Clear();
+    return value;
+}
+
+/* pytest's `wrap_session`: the session, from its configuration to its end. */
+static int wrap_session(PyObject *code) {
+    const char *filename;
+    return code_name_is(code, "wrap_session") && (filename = code_filename(code)) != NULL &&
+           ends_with(filename, "_pytest/main.py");
+}
+
+/* Whether a frame whose code is `wanted` is on the stack from `frame` up. */
+static int on_stack(PyFrameObject *frame, int (*wanted)(PyObject *code)) {
+    PyFrameObject *found = first_frame(frame, wanted, MAX_DEPTH);
+    Py_XDECREF((PyObject *)found);
+    return found != NULL;
+}
+
+/* Code that is not pluggy's (the hook machinery between a hook's caller and its implementations; old pytest
+   vendored it as `pluggy.py`). */
+static int not_pluggy(PyObject *code) {
+    const char *filename = code_filename(code);
+    return filename == NULL || (strstr(filename, "/pluggy/") == NULL && !ends_with(filename, "/pluggy.py"));
+}
+
+/* Why a report handed to the plugin's logreport hook is not believed, or NULL when it is: pytest's own
+   `call_and_report` (within 50 frames above `frame`) holds it as its `report`, was called by pytest's own
+   `runtestprotocol` for the same item, and that item is one pytest collected (red team rt2, b11b and b14: a
+   new item with a failing test's node id, run through `call_and_report` from a thread, a hook or a module of
+   the patch's, holds no patched frame on its stack; it is refused by where it came from, not by what is absent). */
+static const char *pytest_refuses(PyFrameObject *frame, PyObject *report) {
+    int depth = 0;
     Py_XINCREF((PyObject *)frame);
-    while (frame != NULL && depth < MAX_DEPTH && !found) {
-        PyObject *code = frame_code(frame);
-        const char *filename = code_filename(code);
-        PyFrameObject *back;
-        for (i = 0; filename != NULL && parts[i] != NULL && !found; i++)
-            found = strstr(filename, parts[i]) != NULL;
-        Py_DECREF(code);
-        back = PyFrame_GetBack(frame);
+    while (frame != NULL && depth < 50) {
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        if (frame_runs(frame, "call_and_report", "_pytest/runner.py")) {
+            const char *why = NULL;
+            PyObject *held = local_of(frame, "report"), *item = NULL, *outer = NULL;
+            if (held != report) {
+                why = "a report pytest's call_and_report does not hold was handed over";
+            } else if (!frame_runs(back, "runtestprotocol", "_pytest/runner.py")) {
+                why = "a report was handed over from a call_and_report that pytest's runtestprotocol did not call";
+            } else {
+                item = local_of(frame, "item");
+                outer = local_of(back, "item");
+                if (item == NULL || item != outer)
+                    why = "a report was handed over for another item than the one pytest's runtestprotocol runs";
+                else if (!object_set_has(&collected_set, item))
+                    why = "a report was handed over for an item pytest did not collect";
+            }
+            Py_XDECREF(held);
+            Py_XDECREF(item);
+            Py_XDECREF(outer);
+            Py_XDECREF((PyObject *)back);
+            Py_DECREF((PyObject *)frame);
+            return why;
+        }
         Py_DECREF((PyObject *)frame);
         frame = back;
         depth++;
     }
     Py_XDECREF((PyObject *)frame);
-    return found;
+    return "a report pytest's call_and_report does not hold was handed over";
+}
+
+static int on_runner_thread(void) {
+    return have_runner_thread && pthread_equal(pthread_self(), runner_thread);
+}
+
+/* The runner's own machinery (unittest's, Django's test runner, sympy's runtests): the recorder's hooks are called
+   from there, never from an atexit callback, a finalizer or a thread of the patch's scheduling (where no patched
+   frame is on the stack either). */
+static int runner_code(PyObject *code) {
+    static const char *const parts[] = {"/unittest/", "/django/test/", "/sympy/testing/runtests.py",
+                                        "/sympy/utilities/runtests.py", NULL};
+    const char *filename = code_filename(code);
+    int i;
+    for (i = 0; filename != NULL && parts[i] != NULL; i++)
+        if (strstr(filename, parts[i]) != NULL)
+            return 1;
+    return 0;
 }
 
 static int is_ours(PyObject *code) {
@@ -612,6 +826,8 @@ static int load_key(void) {
     free(data);
     have_key = 1;
     key_pid = getpid();
+    runner_thread = pthread_self();
+    have_runner_thread = 1;
     {
         /* Other processes (root without CAP_SYS_PTRACE) cannot read this one's memory; no core file holds the key. */
         struct rlimit none = {0, 0};
@@ -655,6 +871,10 @@ static void resume_collector(PyObject *enabled) {
 /* Whether the code calling sys.audit is one of our hooks and nothing from a patched file is on the stack. */
 static int our_result(PyFrameObject *caller, PyObject *code, PyObject *allowed, const char *what) {
     PyFrameObject *bad;
+    if (!on_runner_thread()) {
+        flag_at("a result was handed over from another thread than the one that runs the tests", caller);
+        return 0;
+    }
     if (!runner_is_repo) {
         bad = patched_on_stack(caller);
         if (bad != NULL) {
@@ -672,33 +892,136 @@ static int our_result(PyFrameObject *caller, PyObject *code, PyObject *allowed, 
     return 1;
 }
 
-/* A Python signal handler defined in a patched file: it is handed the interrupted frame, unaudited. */
+/* Whether calling `handler` runs code of the patch's: a function or method of its, or one wrapped in a
+   `functools.partial` (nested, or given as one of its arguments: `partial(min, key=f)` calls f with the frame),
+   or an object whose class's `__call__` is. Read with C getters only (exact partials, plain metaclasses). */
+static PyObject *partial_type;
+
+/* A callable object's class's `__call__` function (a new reference), looked up in the classes' own dicts (no
+   descriptor or metaclass code runs), or NULL. */
+static PyObject *class_call(PyObject *handler) {
+    PyObject *mro, *found = NULL;
+    Py_ssize_t i;
+    if ((PyObject *)Py_TYPE((PyObject *)Py_TYPE(handler)) != (PyObject *)&PyType_Type)
+        return NULL;
+    mro = PyObject_GetAttrString((PyObject *)Py_TYPE(handler), "__mro__");
+    for (i = 0; mro != NULL && PyTuple_Check(mro) && i < PyTuple_Size(mro); i++) {
+        PyObject *klass = PyTuple_GetItem(mro, i), *dict, *call;
+        if (Py_TYPE(klass) != &PyType_Type)
+            break;
+        dict = PyObject_GetAttrString(klass, "__dict__");
+        call = dict != NULL ? PyMapping_GetItemString(dict, "__call__") : NULL;
+        PyErr_Clear();
+        Py_XDECREF(dict);
+        if (call != NULL) {
+            if (Py_TYPE(call) == &PyFunction_Type)
+                found = call;
+            else
+                Py_DECREF(call);
+            break;
+        }
+    }
+    Py_XDECREF(mro);
+    PyErr_Clear();
+    return found;
+}
+
+static PyObject *handler_code(PyObject *handler, int depth) {
+    if (handler == NULL || depth > 8)
+        return NULL;
+    if (Py_TYPE(handler) == &PyMethod_Type)
+        handler = PyMethod_Function(handler);
+    if (handler != NULL && Py_TYPE(handler) == &PyFunction_Type) {
+        PyObject *code = PyFunction_GetCode(handler);
+        return code != NULL && code_patched(code) ? code : NULL;
+    }
+    if (handler != NULL && partial_type != NULL && (PyObject *)Py_TYPE(handler) == partial_type) {
+        PyObject *parts[3], *found = NULL, *key, *value;
+        Py_ssize_t i, position = 0;
+        parts[0] = PyObject_GetAttrString(handler, "func");
+        parts[1] = PyObject_GetAttrString(handler, "args");
+        parts[2] = PyObject_GetAttrString(handler, "keywords");
+        PyErr_Clear();
+        found = handler_code(parts[0], depth + 1);
+        if (found == NULL && parts[1] != NULL && PyTuple_Check(parts[1]))
+            for (i = 0; i < PyTuple_Size(parts[1]) && found == NULL; i++)
+                found = handler_code(PyTuple_GetItem(parts[1], i), depth + 1);
+        if (found == NULL && parts[2] != NULL && PyDict_Check(parts[2]))
+            while (found == NULL && PyDict_Next(parts[2], &position, &key, &value))
+                found = handler_code(value, depth + 1);
+        for (i = 0; i < 3; i++)
+            Py_XDECREF(parts[i]); /* a found code object is kept alive by its function, held by the handler */
+        return found;
+    }
+    if (handler != NULL) {
+        PyObject *call = class_call(handler), *found = NULL;
+        if (call != NULL)
+            found = handler_code(call, depth + 1); /* the class keeps its __call__ (and so its code) alive */
+        Py_XDECREF(call);
+        return found;
+    }
+    return NULL;
+}
+
+/* The code a handler runs (borrowed: its function keeps it alive), unwrapped through methods, partials' functions and
+   callable objects' classes, or NULL (a builtin). */
+static PyObject *runs_code(PyObject *handler) {
+    int depth;
+    for (depth = 0; handler != NULL && depth < 8; depth++) {
+        if (Py_TYPE(handler) == &PyMethod_Type) {
+            handler = PyMethod_Function(handler);
+        } else if (Py_TYPE(handler) == &PyFunction_Type) {
+            return PyFunction_GetCode(handler);
+        } else if (partial_type != NULL && (PyObject *)Py_TYPE(handler) == partial_type) {
+            PyObject *inner = PyObject_GetAttrString(handler, "func");
+            PyErr_Clear();
+            Py_XDECREF(inner); /* the partial keeps it alive */
+            handler = inner;
+        } else {
+            PyObject *call = class_call(handler);
+            Py_XDECREF(call); /* its class keeps it alive */
+            handler = call;
+        }
+    }
+    return NULL;
+}
+
+/* A Python signal handler is handed the interrupted frame, unaudited: at every result handed over, each
+   installed handler must have been installed through `signal.signal` (our wrapper records who did), by code
+   that is not the patch's, and must not run the patch's code. */
 static void check_signal_handlers(void) {
     int signum;
-    if (signal_getsignal == NULL || patched_count == 0)
+    if (signal_getsignal == NULL)
         return;
     for (signum = 1; signum < NSIG; signum++) {
-        PyObject *handler = PyObject_CallFunction(signal_getsignal, "i", signum), *function, *code;
+        PyObject *handler = PyObject_CallFunction(signal_getsignal, "i", signum), *code;
+        char text[512];
+        const char *filename;
+        text[0] = '\0';
         if (handler == NULL) {
             PyErr_Clear();
             continue;
         }
-        function = handler;
-        if (Py_TYPE(handler) == &PyMethod_Type)
-            function = PyMethod_Function(handler);
-        code = function != NULL && Py_TYPE(function) == &PyFunction_Type ? PyFunction_GetCode(function) : NULL;
-        if (code != NULL) {
-            const char *filename = code_filename(code);
-            if (is_patched(filename)) {
-                char text[512];
-                snprintf(text, sizeof text, "code the patch changed installs a signal handler (signal %d, %.300s)",
-                         signum, filename);
-                flag_text(text);
-                Py_DECREF(handler);
-                return; /* said once per hand-over */
-            }
+        if (handler == Py_None || PyLong_Check(handler) || handler == signal_default_int) {
+            Py_DECREF(handler);
+            continue;
+        }
+        if (signal_original != NULL && handler != handler_installed[signum]) {
+            snprintf(text, sizeof text, "a signal handler was installed other than through signal.signal (signal %d)", signum);
+        } else if (handler_installer[signum] != NULL && code_patched(handler_installer[signum])) {
+            filename = code_filename(handler_installer[signum]);
+            snprintf(text, sizeof text, "code the patch changed installed a signal handler (signal %d, %.300s)", signum,
+                     filename != NULL ? filename : "?");
+        } else if ((code = handler_code(handler, 0)) != NULL) {
+            filename = code_filename(code);
+            snprintf(text, sizeof text, "code the patch changed installs a signal handler (signal %d, %.300s)", signum,
+                     filename != NULL ? filename : "?");
         }
         Py_DECREF(handler);
+        if (text[0] != '\0') {
+            flag_text(text);
+            return; /* said once per hand-over */
+        }
     }
 }
 
@@ -734,6 +1057,20 @@ static void on_ours(const char *event, PyObject *args) {
         Py_DECREF(code);
         return; /* the Python hook's integrity checks: it flags through `flag`, never writes a result */
     }
+    if (strcmp(event, "swe_env.collected") == 0) { /* once, from the plugin's collection_finish: pytest's items */
+        PyObject *items = nargs == 1 ? PyTuple_GetItem(args, 0) : NULL;
+        if (is_pytest && collected_items == NULL && code == plugin_hook("pytest_collection_finish") && items != NULL &&
+            PyTuple_CheckExact(items) && on_runner_thread()) {
+            Py_ssize_t i;
+            Py_INCREF(items);
+            collected_items = items;
+            for (i = 0; i < PyTuple_Size(items); i++)
+                if (!object_set_add(&collected_set, PyTuple_GetItem(items, i)))
+                    break;
+        }
+        Py_DECREF(code);
+        return;
+    }
     check_signal_handlers();
     if (strcmp(event, "swe_env.test") == 0 && is_pytest) {
         PyObject *report, *nodeid, *status;
@@ -748,10 +1085,12 @@ static void on_ours(const char *event, PyObject *args) {
             goto done;
         {
             PyFrameObject *back = PyFrame_GetBack(caller);
-            int held = held_by_pytest(back, report);
+            const char *why = pytest_refuses(back, report);
             Py_XDECREF((PyObject *)back);
-            if (!held) {
-                flag_at("a report pytest's call_and_report does not hold was handed over", caller);
+            if (why == NULL && !on_stack(caller, wrap_session))
+                why = "a report was handed over outside pytest's session (no wrap_session on the stack)";
+            if (why != NULL) {
+                flag_at(why, caller);
                 goto done;
             }
         }
@@ -774,7 +1113,7 @@ static void on_ours(const char *event, PyObject *args) {
         Py_ssize_t i, n, written = 0;
         if (!our_result(caller, code, NULL, "recorder"))
             goto done;
-        if (!runner_on_stack(caller)) {
+        if (!on_stack(caller, runner_code)) {
             flag_at("a result was handed over outside the test runner (no frame of its on the stack)", caller);
             goto done;
         }
@@ -855,6 +1194,20 @@ static void on_ours(const char *event, PyObject *args) {
         char text[32];
         if (!our_result(caller, code, allowed, is_pytest ? "plugin" : "recorder") || nargs != 1)
             goto done;
+        {
+            /* pytest: the plugin's sessionfinish called (through pluggy) by pytest's own wrap_session; the recorder:
+               its exit function called by the interpreter at exit (no Python caller), not from code run earlier
+               (`atexit._run_exitfuncs()`, a finalizer): an early end would drop every later record. */
+            PyFrameObject *back = PyFrame_GetBack(caller), *above = first_frame(back, not_pluggy, 50);
+            int accepted = is_pytest ? frame_runs(above, "wrap_session", "_pytest/main.py") : back == NULL;
+            Py_XDECREF((PyObject *)above);
+            Py_XDECREF((PyObject *)back);
+            if (!accepted) {
+                flag_at(is_pytest ? "the end record was handed over by other code than pytest's wrap_session"
+                                  : "the end record was handed over before the interpreter's exit", caller);
+                goto done;
+            }
+        }
         status = PyTuple_GetItem(args, 0);
         if (!PyLong_CheckExact(status))
             goto done;
@@ -907,34 +1260,22 @@ static int process_dir(const char *path) {
     return digits == path + length && length > 6 && rest[0] >= '0' && rest[0] <= '9';
 }
 
-/* A relative name that, opened against a directory descriptor of /proc or of a process's directory (which the
-   audit event does not carry), is a process's memory or map: `mem`, `maps`, `pagemap`, `environ`, alone or
-   below `self`, `thread-self` or a number (`self/mem`, `1234/maps`, `proc/self/mem`). */
+/* A relative name that, opened against a directory descriptor of /proc, of a process's directory or of `/` (which
+   the audit event does not carry), may be a process's memory, map or mapped files: a last component `mem`, `maps`,
+   `pagemap` or `environ` whatever comes before it (`self/mem`, `1234/task/5/../mem`), or a `map_files` component. */
 static int relative_proc_name(const char *path) {
-    static const char *const leaves[] = {"mem", "maps", "pagemap", "environ", NULL};
-    const char *leaf = strrchr(path, '/'), *parent;
-    size_t parent_length;
-    int i, known = 0;
+    static const char *const leaves[] = {"mem", "maps", "pagemap", "environ", "map_files", NULL};
+    const char *leaf = strrchr(path, '/');
+    int i;
     leaf = leaf == NULL ? path : leaf + 1;
     for (i = 0; leaves[i] != NULL; i++)
-        known |= strcmp(leaf, leaves[i]) == 0;
-    if (!known)
-        return 0;
-    if (leaf == path)
-        return 1;
-    parent_length = (size_t)(leaf - 1 - path);
-    for (parent = leaf - 1; parent > path && parent[-1] != '/'; parent--)
-        ;
-    parent_length = (size_t)(leaf - 1 - parent);
-    if ((parent_length == 4 && strncmp(parent, "self", 4) == 0) || (parent_length == 11 && strncmp(parent, "thread-self", 11) == 0))
-        return 1;
-    for (i = 0; (size_t)i < parent_length && parent[i] >= '0' && parent[i] <= '9'; i++)
-        ;
-    return parent_length > 0 && (size_t)i == parent_length;
+        if (strcmp(leaf, leaves[i]) == 0)
+            return 1;
+    return strncmp(path, "map_files/", 10) == 0 || strstr(path, "/map_files/") != NULL;
 }
 
 static int proc_path(const char *given) {
-    static const char *const names[] = {"/mem", "/environ", "/fd", "/fd/", "/maps", "/pagemap", NULL};
+    static const char *const names[] = {"/mem", "/environ", "/fd", "/fd/", "/maps", "/pagemap", "/map_files", NULL};
     char resolved[PATH_MAX];
     const char *path = given;
     int i;
@@ -947,7 +1288,7 @@ static int proc_path(const char *given) {
         return 0;
     if (process_dir(path))
         return 1;
-    if (strstr(path, "/fd/") != NULL || strstr(path, "/task/") != NULL)
+    if (strstr(path, "/fd/") != NULL || strstr(path, "/task/") != NULL || strstr(path, "/map_files/") != NULL)
         return 1;
     for (i = 0; names[i] != NULL; i++)
         if (ends_with(path, names[i]))
@@ -972,6 +1313,7 @@ static const char *path_of(PyObject *args) {
 }
 
 static void on_event(const char *event, PyObject *args) {
+    const char *opened = NULL;
     char why[600];
     int skip_stdlib = 1, i;
     PyFrameObject *frame;
@@ -1015,9 +1357,19 @@ static void on_event(const char *event, PyObject *args) {
             resume_collector(paused);
             return;
         }
-        if (!proc_path(path))
+        /* Judged by where the path leads (realpath: system calls) only for an open charged to the patch's code. */
+        if (!anything_patched())
             return;
+        opened = path;
         snprintf(why, sizeof why, "opens another process's memory, descriptors or environment (%.400s)", path);
+    } else if (strcmp(event, "os.symlink") == 0) {
+        /* A link to a process's memory opened later by a name relative to a directory descriptor (which the open
+           event does not carry, so realpath cannot follow it): judged when the link is made. */
+        const char *path = path_of(args);
+        if (path == NULL || !anything_patched())
+            return;
+        opened = path;
+        snprintf(why, sizeof why, "links to another process's memory, descriptors or environment (%.400s)", path);
     } else if (starts_with(event, "ctypes.")) {
         snprintf(why, sizeof why, "uses ctypes (%.200s)", event);
     } else {
@@ -1035,14 +1387,14 @@ static void on_event(const char *event, PyObject *args) {
        code that receives the frame, so the standard library's own uses, `traceback.format_exc()` or
        `logger.info` from a patched file, charge nobody), which forwards its flags here; this hook's
        simpler walk would flag gold patches for them (calibration: pallets__flask-5063). */
-    if (skip_stdlib == 0 || patched_count == 0)
+    if (skip_stdlib == 0 || !anything_patched())
         return;
     {
         PyObject *paused = pause_collector();
         frame = charged(skip_stdlib);
         if (frame != NULL) {
             PyObject *code = frame_code(frame);
-            if (is_patched(code_filename(code))) {
+            if (code_patched(code) && (opened == NULL || proc_path(opened))) {
                 char text[700];
                 snprintf(text, sizeof text, "code the patch changed %s", why);
                 flag_at(text, frame);
@@ -1075,7 +1427,7 @@ static int hook(const char *event, PyObject *args, void *data) {
     (void)data;
     if (event == NULL || !interesting(event) || busy > 4 || args == NULL || !PyTuple_Check(args))
         return 0;
-    if (!starts_with(event, "swe_env.") && patched_count == 0 &&
+    if (!starts_with(event, "swe_env.") && !anything_patched() &&
         !(strcmp(event, "open") == 0 && !have_key))
         return 0;
     busy++;
@@ -1111,6 +1463,122 @@ static PyObject *attribute_of(const char *module_name, const char *name) {
     if (found == NULL)
         PyErr_Clear();
     return found;
+}
+
+static int in_stdlib(const char *filename) {
+    return filename != NULL && ((starts_with(filename, stdlib_dir) && strstr(filename, "-packages/") == NULL) ||
+                                starts_with(filename, "<frozen"));
+}
+
+static int outside_stdlib(PyObject *code) {
+    return !in_stdlib(code_filename(code)) || code_patched(code);
+}
+
+/* Who installs a handler (a new reference): the code that called `signal.signal` (past signal.py's own wrapper);
+   when that is the standard library installing a handler of another module's (a callback it was handed), the first
+   frame outside it. So asyncio's runner installing its own SIGINT handler is asyncio's doing, whoever ran it. */
+static PyFrameObject *installer_frame(PyObject *handler) {
+    PyFrameObject *frame = PyEval_GetFrame(), *found;
+    PyObject *code, *runs;
+    const char *filename, *runs_file;
+    char wrapper[PATH_MAX];
+    Py_XINCREF((PyObject *)frame);
+    if (frame == NULL)
+        return NULL;
+    code = frame_code(frame);
+    filename = code_filename(code);
+    snprintf(wrapper, sizeof wrapper, "%ssignal.py", stdlib_dir);
+    if (filename != NULL && strcmp(filename, wrapper) == 0) {
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(code);
+        Py_DECREF((PyObject *)frame);
+        frame = back;
+        if (frame == NULL)
+            return NULL;
+        code = frame_code(frame);
+        filename = code_filename(code);
+    }
+    runs = runs_code(handler);
+    runs_file = runs != NULL ? code_filename(runs) : NULL;
+    if (!in_stdlib(filename) || code_patched(code) || (runs_file != NULL && filename != NULL && strcmp(runs_file, filename) == 0)) {
+        Py_DECREF(code);
+        return frame;
+    }
+    Py_DECREF(code);
+    found = first_frame(frame, outside_stdlib, 200);
+    Py_DECREF((PyObject *)frame);
+    return found;
+}
+
+PyDoc_STRVAR(signal_doc, "signal(signalnum, handler) -> previous handler: `_signal.signal`, which the grader's native seal "
+                         "wraps to record who installs each handler (code the patch changed is flagged at once).");
+
+/* `_signal.signal` as the grader's start-up replaced it: the original's work, and who installed what. */
+static PyObject *guarded_signal(PyObject *self, PyObject *args) {
+    PyObject *given, *handler, *number_object, *previous;
+    long number;
+    (void)self;
+    if (!PyArg_UnpackTuple(args, "signal", 2, 2, &given, &handler))
+        return NULL;
+    number_object = PyNumber_Index(given); /* once: an __index__ could answer differently the second time */
+    if (number_object == NULL)
+        return NULL;
+    number = PyLong_AsLong(number_object);
+    previous = PyObject_CallFunctionObjArgs(signal_original, number_object, handler, NULL);
+    Py_DECREF(number_object);
+    if (previous == NULL || number <= 0 || number >= NSIG)
+        return previous;
+    {
+        PyObject *paused = pause_collector(), *installer = NULL, *old_handler, *old_installer;
+        PyFrameObject *frame = installer_frame(handler);
+        if (frame != NULL) {
+            installer = frame_code(frame);
+            if (!PyLong_Check(handler) && handler != signal_default_int && code_patched(installer)) {
+                char why[96];
+                snprintf(why, sizeof why, "code the patch changed installs a signal handler (signal %ld)", number);
+                flag_at(why, frame);
+            }
+            Py_DECREF((PyObject *)frame);
+        }
+        old_handler = handler_installed[number];
+        old_installer = handler_installer[number];
+        Py_INCREF(handler);
+        handler_installed[number] = handler;
+        handler_installer[number] = installer;
+        Py_XDECREF(old_handler);
+        Py_XDECREF(old_installer);
+        resume_collector(paused);
+    }
+    return previous;
+}
+
+static PyMethodDef signal_def = {"signal", guarded_signal, METH_VARARGS, signal_doc};
+
+/* Replace `_signal.signal` (which `signal.signal` calls) with the wrapper above; the handlers already installed
+   (the interpreter's own SIGINT handler) were installed by the start-up. The original is kept here only. */
+static void guard_signals(void) {
+    PyObject *module = PyImport_ImportModule("_signal"), *wrapper;
+    int signum;
+    if (module == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    signal_original = PyObject_GetAttrString(module, "signal");
+    signal_getsignal = PyObject_GetAttrString(module, "getsignal");
+    signal_default_int = PyObject_GetAttrString(module, "default_int_handler");
+    PyErr_Clear();
+    wrapper = signal_original != NULL ? PyCFunction_NewEx(&signal_def, NULL, NULL) : NULL;
+    if (wrapper == NULL || signal_getsignal == NULL || PyObject_SetAttrString(module, "signal", wrapper) < 0) {
+        PyErr_Clear();
+        Py_CLEAR(signal_original); /* without the wrapper, handlers are judged by what they run only */
+    } else {
+        for (signum = 1; signum < NSIG; signum++) {
+            handler_installed[signum] = PyObject_CallFunction(signal_getsignal, "i", signum);
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(wrapper);
+    Py_DECREF(module);
 }
 
 PyDoc_STRVAR(install_doc,
@@ -1175,7 +1643,8 @@ static PyObject *install(PyObject *self, PyObject *args) {
     gc_isenabled = attribute_of("gc", "isenabled");
     if (gc_disable == NULL || gc_enable == NULL)
         gc_isenabled = NULL;
-    signal_getsignal = attribute_of("signal", "getsignal");
+    partial_type = attribute_of("functools", "partial");
+    guard_signals();
     if (PySys_AddAuditHook(hook, NULL) < 0)
         return NULL;
     Py_RETURN_TRUE;
@@ -1237,7 +1706,74 @@ static PyObject *patched_files(PyObject *self, PyObject *unused) {
     return Py_BuildValue("(NN)", PyBool_FromLong(runner_is_repo), paths);
 }
 
+PyDoc_STRVAR(mark_doc, "mark(path, folder=False): code from this file (or below this folder) is the patch's from now on "
+                       "(the Python hook saw the patch's code write it or compile code under its name). Anyone may call "
+                       "it: it only ever makes the judgement stricter.");
+
+static PyObject *mark(PyObject *self, PyObject *args) {
+    const char *path;
+    int folder = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "s|p", &path, &folder))
+        return NULL;
+    if (path[0] != '/')
+        Py_RETURN_NONE;
+    if (folder) {
+        size_t length = strlen(path);
+        char *copy = (char *)malloc(length + 2);
+        if (copy == NULL)
+            return PyErr_NoMemory();
+        strcpy(copy, path);
+        if (length == 0 || copy[length - 1] != '/')
+            strcat(copy, "/");
+        if (marked_folder_count < sizeof marked_folders / sizeof marked_folders[0]) {
+            marked_folders[marked_folder_count++] = copy;
+        } else {
+            free(copy);
+            flag_text("the patch's code wrote into more folders than the grader's native seal tracks");
+        }
+    } else if (!set_add(&marked_files, path)) {
+        flag_text("the patch's code wrote more files than the grader's native seal tracks");
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(mark_code_doc, "mark_code(code): this code object (and those nested in it) is the patch's (it ran it from a "
+                            "string). Anyone may call it.");
+
+static PyObject *mark_code(PyObject *self, PyObject *args) {
+    PyObject *code, *found[MAX_CODES];
+    size_t count = 0, i;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O", &code))
+        return NULL;
+    if (ours_count == 0 || Py_TYPE(code) != Py_TYPE(ours[0]))
+        Py_RETURN_NONE; /* not a code object */
+    collect_codes(code, found, NULL, &count);
+    for (i = 0; i < count; i++) {
+        if (!object_set_add(&marked_codes, found[i]))
+            flag_text("the patch's code ran more code objects than the grader's native seal tracks");
+        Py_DECREF(found[i]);
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(spawned_doc, "spawned(): code of a file the patch changed started a process: from now on any file whose ctime "
+                          "is later is the patch's. Anyone may call it.");
+
+static PyObject *spawned(PyObject *self, PyObject *unused) {
+    struct timespec now;
+    (void)self;
+    (void)unused;
+    if (spawned_ns == 0 && clock_gettime(CLOCK_REALTIME, &now) == 0)
+        spawned_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"mark", mark, METH_VARARGS, mark_doc},
+    {"mark_code", mark_code, METH_VARARGS, mark_code_doc},
+    {"spawned", spawned, METH_NOARGS, spawned_doc},
     {"install", install, METH_VARARGS, install_doc},
     {"flag", flag, METH_VARARGS, flag_doc},
     {"ready", ready, METH_NOARGS, ready_doc},

@@ -86,7 +86,7 @@ def _install():
     _write, _read, _open, _close, _unlink, _getpid = os.write, os.read, os.open, os.close, os.unlink, os.getpid
     _getframe, _sha, _ident, _audit = sys._getframe, hashlib.sha256, _thread.get_ident, sys.audit
     _linestarts = dis.findlinestarts
-    _str, _bytes, _int, _tuple, _type, _len, _isinstance = str, bytes, int, tuple, type, len, isinstance
+    _str, _bytes, _int, _tuple, _type, _len, _isinstance, _id = str, bytes, int, tuple, type, len, isinstance, id
     _encode, _hex, _fromhex = str.encode, bytes.hex, bytes.fromhex
     _class_dict, _dict, _zip, _getattr = type.__dict__["__dict__"].__get__, dict, zip, getattr
     _mro = type.__dict__["__mro__"].__get__
@@ -186,6 +186,7 @@ def _install():
         block = key + b"\0" * (64 - _len(key))
         state["key"] = (_bytes(b ^ 0x36 for b in block), _bytes(b ^ 0x5C for b in block))
         state["pid"] = _getpid()
+        state["thread"] = _ident()
         # Other processes (root without CAP_SYS_PTRACE) cannot read this one's memory; no core file holds the key.
         try:
             import resource
@@ -244,6 +245,7 @@ def _install():
         take_patched(paths)
         state["key"] = "native"  # a marker: the key itself is in C memory only
         state["pid"] = _getpid()
+        state["thread"] = _ident()
         for name in ("SWE_ENV_RESULTS", "SWE_ENV_RUNNER", "SWE_ENV_KEY"):
             environ.pop(name, None)
         return True
@@ -299,6 +301,44 @@ def _install():
             depth += 1
         return None
 
+    def runs(frame, name, suffix):
+        return frame is not None and frame.f_code.co_name == name and _endswith(frame.f_code.co_filename, suffix)
+
+    def refused(held, caller):
+        """Why a report pytest's `call_and_report` holds is not believed (the native hook's rules, `_seal.c`), or None:
+        that call must come from pytest's own `runtestprotocol` for the same item, one pytest collected, inside
+        pytest's `wrap_session`."""
+        outer = held.f_back
+        if not runs(outer, "runtestprotocol", "_pytest/runner.py"):
+            return "a report was handed over from a call_and_report that pytest's runtestprotocol did not call"
+        try:
+            item = held.f_locals.get("item")
+            same = item is outer.f_locals.get("item")
+        except Exception:
+            return "a report was handed over for another item than the one pytest's runtestprotocol runs"
+        if not same:
+            return "a report was handed over for another item than the one pytest's runtestprotocol runs"
+        if _id(item) not in collected_ids:
+            return "a report was handed over for an item pytest did not collect"
+        frame, depth = caller, 0
+        while frame is not None and depth < 2000:
+            if runs(frame, "wrap_session", "_pytest/main.py"):
+                return None
+            frame, depth = frame.f_back, depth + 1
+        return "a report was handed over outside pytest's session (no wrap_session on the stack)"
+
+    def past_pluggy(frame):
+        depth = 0
+        while frame is not None and depth < 50:
+            filename = frame.f_code.co_filename
+            if not (_type(filename) is _str and ("/pluggy/" in filename or _endswith(filename, "/pluggy.py"))):
+                return frame
+            frame, depth = frame.f_back, depth + 1
+        return None
+
+    collected_ids = set()
+    collected_items = []
+
     # The integrity checks (standard library only, its own module; it holds its references in closures).
     try:
         import swe_env_integrity  # type: ignore[import-not-found]
@@ -306,7 +346,8 @@ def _install():
         emit(b"flag", _encode(hexs("the grader's integrity checks (swe_env_integrity) could not be loaded")))
         return None
     (tainted, code_patched, provenance, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
-     integrity_changed, monkeypatched, reading) = swe_env_integrity.make(stdlib, is_patched, flag, lambda: state["runner_is_repo"])
+     integrity_changed, monkeypatched, reading) = swe_env_integrity.make(
+        stdlib, is_patched, flag, lambda: state["runner_is_repo"], native)
     sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
     del swe_env_integrity
 
@@ -410,6 +451,9 @@ def _install():
             return
         if event == "swe_env.collected":  # once, after collection: the test modules, items and fixtures
             if plugin_codes.get("pytest_collection_finish") is code and _len(args) == 1 and _type(args[0]) is _tuple:
+                if not collected_items and _ident() == state.get("thread"):
+                    collected_items.append(args[0])  # kept alive: their ids stay theirs
+                    collected_ids.update(_id(item) for item in args[0])
                 what = integrity_collected(args[0])
                 if what is not None:
                     flag("a test module was changed before its tests ran (" + what + ")", caller)
@@ -442,6 +486,8 @@ def _install():
                 if what is not None:
                     flag("the test runner's machinery was changed during the run (" + what + ")", caller)
             return
+        if event in ("swe_env.test", "swe_env.end") and _ident() != state.get("thread"):
+            return flag("a result was handed over from another thread than the one that runs the tests", caller)
         if not state["runner_is_repo"]:
             bad = patched_on_stack(caller)
             if bad is not None:
@@ -455,6 +501,9 @@ def _install():
             held = held_by_pytest(caller.f_back, report)
             if held is None:
                 return flag("a report pytest's call_and_report does not hold was handed over", caller)
+            why = refused(held, caller)
+            if why is not None:
+                return flag(why, caller)
             status, why = reading(held, status)  # the outcome as the exception pytest caught says it
             if why is not None:
                 flag(why + " in " + nodeid, caller)
@@ -482,6 +531,10 @@ def _install():
                     return
         elif event == "swe_env.end":
             allowed = plugin_codes.get("pytest_sessionfinish") if runner == "pytest" else None
+            if runner == "pytest" and not runs(past_pluggy(caller.f_back), "wrap_session", "_pytest/main.py"):
+                return flag("the end record was handed over by other code than pytest's wrap_session", caller)
+            if runner != "pytest" and caller.f_back is not None:
+                return flag("the end record was handed over before the interpreter's exit", caller)
             if (code is allowed or (runner != "pytest" and code in ours)) and _len(args) == 1 and _type(args[0]) is _int:
                 emit(b"end", b"%d" % args[0])
                 state["ended"] = True

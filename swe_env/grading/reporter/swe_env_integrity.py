@@ -30,16 +30,21 @@ class _Probe(object):
         pass
 
 
-def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
+def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=None):
     """The checks; `stdlib` is the standard library's folder ("/.../lib/python3.X/"), `is_patched`
-    the hook's own test of a file name, `flag_text(why, frame)` writes a flag."""
+    the hook's own test of a file name, `flag_text(why, frame)` writes a flag; `native` the native seal's
+    module, told what this module learns of the patch's code (files it wrote or compiled code under, code it
+    ran from a string, processes it started) so that the C hook's acceptance counts that code as the patch's."""
     import __future__
     import builtins
     import dis
     import os
     import time
 
+    import functools
+
     _type, _len, _str, _tuple, _dict, _getattr, _id = type, len, str, tuple, dict, getattr, id
+    _bool, _float, _enumerate, _partial = bool, float, enumerate, functools.partial
     _set, _zip, _compile, _int, _bytes, _range = set, zip, compile, int, bytes, range
     _name_of = type.__dict__["__name__"].__get__
     _getcwd = os.getcwd
@@ -56,6 +61,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
     _startswith, _endswith = str.startswith, str.endswith
     _stat, _open, _read = os.stat, os.open, os.read
     _close = os.close
+    _mark = _getattr(native, "mark", None) or (lambda path, folder=False: None)
+    _mark_code = _getattr(native, "mark_code", None) or (lambda code: None)
+    _spawned = _getattr(native, "spawned", None) or (lambda: None)
     _now = time.time_ns if hasattr(time, "time_ns") else (lambda _time=time.time, _i=int: _i(_time() * 1e9))
     builtins_dict = _module_dict(builtins)
     # The builtins an outcome depends on (pytest's own decisions and the tests' `raises`, `isinstance`):
@@ -113,6 +121,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
                 found = False  # no such source (deleted, or a name the patch invented: `compiled` holds those)
         if found or since is None:  # after a process started, any file may change at any time
             fresh[absolute] = found
+        if found:
+            _mark(absolute)
         return found
 
     def provenance(code):
@@ -236,8 +246,10 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
             return  # a descriptor (already open), or a path object the stdlib turned into a string before
         absolute = path if _startswith(path, "/") else _getcwd() + "/" + path
         written.add(absolute)
+        _mark(absolute)
         if folder:
             written_folders.append(absolute.rstrip("/") + "/")
+            _mark(absolute, True)
 
     spawns = ("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork", "os.forkpty",
               "pty.spawn")
@@ -265,6 +277,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
             frame = by_patch(caller)
             if state["since"] is None and frame is not None and is_patched(frame.f_code.co_filename):
                 state["since"] = _now()
+                _spawned()
             fresh.clear()
             return
         if event == "compile":
@@ -277,7 +290,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
                 if _startswith(name, "<"):
                     remember_pseudo(args[0], name)
                 else:
-                    compiled.add(name if _startswith(name, "/") else _getcwd() + "/" + name)
+                    absolute = name if _startswith(name, "/") else _getcwd() + "/" + name
+                    compiled.add(absolute)
+                    _mark(absolute)
                     fresh.pop(name, None)
             return
         if event == "exec":  # exec() or eval() of a code object: the patch's, when the patch's code runs it
@@ -292,6 +307,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
                     inner = todo.pop()
                     marks.add((inner.co_name, inner.co_firstlineno, inner.co_code))
                     todo.extend(const for const in inner.co_consts if _type(const) is _code_type)
+                _mark_code(code)
             return
         if event == "marshal.loads" or event == "marshal.load":
             code = caller.f_code
@@ -342,8 +358,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
             yield op, (arg if op >= HAVE_ARGUMENT else None)
 
     def bound_names(code):
-        """(names the module's own code binds, names bound by `import` -> (module, attribute), star?, dynamic?)."""
-        stored, imported, star, dynamic = _set(), {}, False, False
+        """(names the module's own code binds, names bound by `import` -> (module, attribute), star?, dynamic?,
+        names its functions rebind with `global`)."""
+        stored, imported, star, dynamic, rebound = _set(), {}, False, False, _set()
         names, pending = code.co_names, None
         for op, arg in instructions(code):
             if op == IMPORT_NAME:
@@ -368,11 +385,12 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
             for op, arg in instructions(inner):
                 if op == STORE_GLOBAL:
                     stored.add(inner.co_names[arg])
+                    rebound.add(inner.co_names[arg])
             todo.extend(const for const in inner.co_consts if _type(const) is _type(code))
         for name in ("globals", "vars", "setattr", "exec"):
             if name in code.co_names:
                 dynamic = True
-        return stored, imported, star, dynamic
+        return stored, imported, star, dynamic, rebound
 
     def module_code(module):
         path = _module_dict(module).get("__file__")
@@ -431,7 +449,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
 
     def module_problem(module, held, rules, exempt):
         now = _module_dict(module)
-        stored, imported, star, dynamic = rules
+        stored, imported, star, dynamic, rebound = rules
         rewrite = state["machinery"].get("_pytest.assertion.rewrite")
         mine = _id(module)
         for name, value in now.items():
@@ -457,6 +475,11 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
                 return name + " (it shadows the builtin)"
             if name not in stored and not star and not dynamic and name not in held:
                 return name + " (the module's code never binds it)"
+            # A binding of the module's own (an import, a definition) now holding the patch's code, that the
+            # module's functions never rebind (`global`) and the test's monkeypatch did not set (red team rt2, b8c:
+            # `Money` rebound during setup to a class of the patch's, put back at teardown).
+            if not dynamic and name not in rebound and name in held and value is not held[name] and the_patchs(value):
+                return name + " (rebound to the patch's code)"
             if name in imported:
                 wanted = expected(imported, name)
                 if wanted is not None:
@@ -469,6 +492,55 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False):
             if name in held and name not in now:
                 return name
         return None
+
+    def the_patchs(value, depth=0):
+        """Whether a value is the patch's code: a function, method or code object of its, a partial of one, a class
+        (or an instance of one) with a method of its, or an object whose own attributes hold one (a mock whose
+        `side_effect` is the patch's function). Read with the types' own getters, identity only."""
+        kind = _type(value)
+        if kind is _function_type:
+            return code_patched(value.__code__)
+        if kind is _method_type:
+            return the_patchs(value.__func__, depth + 1)
+        if kind is _code_type:
+            return code_patched(value)
+        if depth > 3 or value is None or kind in (_int, _str, _bytes, _bool, _float):
+            return False
+        if kind is _partial:
+            for part in (value.func,) + _tuple(value.args) + _tuple((value.keywords or {}).values()):
+                if the_patchs(part, depth + 1):
+                    return True
+            return False
+        klass = value if _type in _mro(kind) else kind
+        for base in _mro(klass)[:20]:
+            if base is object:
+                break
+            for count, attribute in _enumerate(_tuple(_class_dict(base).values())):
+                if count > 200:
+                    break
+                inner = attribute
+                if _type(attribute) in (classmethod, staticmethod):
+                    inner = attribute.__func__
+                elif _type(attribute) is property:
+                    inner = attribute.fget
+                if _type(inner) is _function_type and code_patched(inner.__code__):
+                    return True
+        if klass is value:
+            return False
+        try:
+            own = _getattr(value, "__dict__", None)
+        except Exception:
+            return False
+        if _type(own) is _dict:
+            for count, (key, attribute) in _enumerate(_tuple(own.items())):
+                if count > 200:
+                    break
+                if _type(key) is _str and _startswith(key, "_spec"):
+                    continue  # a mock's spec (`autospec=True` of the real class) constrains it, it does not run it
+                if _type(attribute) in (_function_type, _method_type, _partial) or _type in _mro(_type(attribute)):
+                    if the_patchs(attribute, depth + 1):
+                        return True
+        return False
 
     def function_of(obj):
         """A test's function: a method's function (pytest binds a class's tests to a new instance per test)."""

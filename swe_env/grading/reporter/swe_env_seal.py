@@ -6,8 +6,8 @@ Importing it announces it to the hook (`swe_env.hello`: the hook captures this m
 objects and reads the grading key) and hands over pytest's outcome exceptions (`swe_env.outcomes`);
 after collection the items (`swe_env.collected`: the hook snapshots the test modules, the items'
 functions and markers, the fixture definitions); once pytest is configured (before collection) it hands over
-pytest's, pluggy's and unittest's modules and classes as they are then (`swe_env.protect`); after each test's call phase and at the end the hook
-compares them again (`swe_env.check`) and flags a change. Each report pytest logs becomes one
+pytest's, pluggy's and unittest's modules and classes as they are then (`swe_env.protect`); before and after each test's call
+phase and at the end the hook compares them again (`swe_env.check`) and flags a change. Each report pytest logs becomes one
 record (`swe_env.test`: the hook checks that pytest's own `call_and_report` holds this report); a
 skip, xfail or exit raised from a file the patch changed fails its test (`swe_env.raised`); the
 session's end writes the end record (`swe_env.end`), without which nothing is believed.
@@ -65,6 +65,9 @@ def pytest_collection_finish(session, _audit=_audit, _tuple=tuple):
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)
 def pytest_runtest_call(item, _audit=_audit, _str=str):
+    # Before the test runs too: what its setup changed and its teardown will put back (red team rt2, b8c).
+    if _audit is not None:
+        _audit("swe_env.check", "the setup of " + _str(item.nodeid))
     yield
     if _audit is not None:
         _audit("swe_env.check", _str(item.nodeid))

@@ -64,8 +64,8 @@ from ..build import images
 from ..grading import runners
 from ..build.images import ImageBuildError
 from ..runtime.sandbox import Sandbox, SandboxError
-from .task import (Environment, Limits, Task, TaskSpecError, TestSpec, check_round_trip, load_task_file,
-                   write_task_file)
+from ..data.task import (Environment, Limits, Task, TaskSpecError, TestSpec, check_round_trip, load_task_file,
+                        write_task_file)
 
 CONFIG_FILE = "task.toml"
 INSTRUCTION_FILE = "instruction.md"

@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..grading import diffs
-from .task import RunnerName, Service, Task, TaskSpecError, check_round_trip, load_tasks, nearest_python, write_task_file
+from ..data.task import RunnerName, Service, Task, check_round_trip, load_tasks, nearest_python, write_task_file
 
 REQUIRED_FIELDS = ("instance_id", "repo", "base_commit", "patch", "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS")
 OPTIONAL_FIELDS = ("problem_statement", "version", "environment_setup_commit", "hints_text", "created_at",
@@ -183,7 +183,7 @@ def parse_recipes(data: Any, where: str) -> dict[str, dict[str, Recipe]]:
 def builtin_recipes() -> dict[str, dict[str, Recipe]]:
     """The recipe table shipped with swe-env (`swe_env/data/recipes/swebench.yaml`)."""
     text = importlib.resources.files("swe_env.data").joinpath(RECIPES_FILE).read_text(encoding="utf-8")
-    return parse_recipes(yaml.safe_load(text), f"swe_env/{RECIPES_FILE}")
+    return parse_recipes(yaml.safe_load(text), f"swe_env/data/{RECIPES_FILE}")
 
 
 def load_recipes(path: str | Path | None) -> dict[str, dict[str, Recipe]]:

@@ -1,0 +1,174 @@
+"""Preparing a grader's container for the hidden tests: the agent's patch applied, protected files put back, the
+test patch applied.
+
+1. the patch is written to the grading's workspace and applied with the first method that works (git apply,
+   git apply --3way, patch --fuzz; the tree is reset between tries), unless git and swe-env read it differently
+   or it writes inside .git/ or outside the repository (`apply_patch`);
+2. every changed file that could change how tests are collected or reported goes back to base_commit (the pure
+   decision is `protection.paths_to_restore`; `restore_plan` gathers what it decides from), and the hidden test
+   patch is applied, in one exec (`restore_and_apply_test_patch`).
+
+Each step returns what it found; the grader writes the report.
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+
+from . import diffs, protection, runner_probe, runners
+from .protection import GIT as _GIT
+from ..errors import clip
+from ..runtime.sandbox import Sandbox, SandboxError
+from ..data.task import Task
+
+GRADER_DIR = "/run/swe-env-grader"
+"""Where the grader keeps patches, output and the runner's results: outside the repository."""
+
+_RESTORE_FAILED = 97
+_APPLY_METHODS = [
+    ("git apply", f"{_GIT} apply --whitespace=nowarn {{patch}}"),
+    ("git apply --3way", f"{_GIT} apply --3way --whitespace=nowarn {{patch}}"),
+    ("patch --fuzz=5", "patch --batch --fuzz=5 -p1 -i {patch}"),
+]
+
+
+def apply_patch(box: Sandbox, patch: diffs.Patch, workspace: str) -> tuple[str | None, str, list[str]]:
+    """Write the patch into the workspace and apply it (`_apply`'s answer), unless it is refused: (None, why, [])."""
+    patch_path = f"{workspace}/model.patch"
+    box.write_file(patch_path, patch.text.encode("utf-8", errors="surrogateescape"))
+    # What the patch changes is git's reading of it; ours must cover it, or the restore step
+    # could miss a file git writes (ours also names a rename's old path, which git's list leaves out).
+    ours = patch.paths
+    git_paths = _paths_git_reads(box, patch_path)
+    if git_paths is not None and set(git_paths) - set(ours):
+        return None, ("git and swe-env read this patch differently (git: "
+                      f"{', '.join(sorted(git_paths))[:300]}; swe-env: {', '.join(sorted(ours))[:300]}); it is refused"), []
+    unsafe = [path for path in [*ours, *(git_paths or [])] if _unsafe_path(path)]
+    if unsafe:
+        return None, f"the patch writes inside .git/ or outside the repository ({unsafe[0]}), which is not allowed", []
+    return _apply(box, patch_path, patch, workspace)
+
+
+def _paths_git_reads(box: Sandbox, patch_path: str) -> list[str] | None:
+    """Every path git's own reading of the patch names (old and new), or None when git cannot read it."""
+    result = box.exec(f"{_GIT} apply --numstat -z {shlex.quote(patch_path)}", idempotent=True)
+    if result.exit_code != 0:
+        return None
+    entries, paths = result.stdout.split("\0"), []
+    index = 0
+    while index < len(entries):
+        fields = entries[index].split("\t", 2)
+        if len(fields) == 3 and fields[2]:
+            paths.append(fields[2])
+        elif len(fields) == 3:  # a rename or copy: the old and new names follow as entries of their own
+            paths.extend(entries[index + 1:index + 3])
+            index += 2
+        index += 1
+    return [path for path in dict.fromkeys(paths) if path]
+
+
+def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) -> tuple[str | None, str, list[str]]:
+    """Apply with the first method that works: (its name, "", files it wrote) or (None, why, [])."""
+    created = patch.created
+    reset = f"{_GIT} reset --hard -q && {_GIT} clean -fdq"
+    if created:  # files a failed try created may be ignored by git, which `clean` leaves alone
+        reset += " && rm -rf -- " + " ".join(map(shlex.quote, created))
+    marker = shlex.quote(f"{workspace}/before-patch")
+    errors = []
+    for name, template in _APPLY_METHODS:
+        git_method = name.startswith("git")
+        if not git_method:  # GNU patch reads names its own way: see afterwards what it wrote
+            _checked(box.exec(f"mkdir -p {shlex.quote(workspace)} && touch {marker} && sleep 0.01"),
+                     "marking the time before the patch")
+        result = box.exec(template.format(patch=shlex.quote(patch_path)))
+        if result.exit_code == 0 and git_method:
+            return name, "", []
+        if result.exit_code == 0:
+            written = box.exec(f"find . -path ./.git -prune -o \\( -type f -o -type l \\) -newer {marker} -print0; "
+                               f"printf '\\0--\\0'; find .git -newer {marker} -print -quit", idempotent=True)
+            _checked(written, "listing what the patch wrote")
+            tree, _, in_git = written.stdout.partition("\0--\0")
+            if not in_git.strip():
+                return name, "", [path.removeprefix("./") for path in tree.split("\0") if path]
+            failure = "it wrote inside .git/"
+        else:
+            failure = clip(result.output, keep="tail")
+        errors.append(f"{name}: {failure}")
+        # Every method starts from the tree the image had: a half-applied try leaves nothing behind.
+        _checked(box.exec(reset), "resetting the tree after a failed patch method")
+    return None, "the patch does not apply: " + " | ".join(errors), []
+
+
+def restore_plan(box: Sandbox, task: Task, runner: runners.Runner, named: list[str], facts: runner_probe.RunnerFacts,
+                 test_patch: diffs.Patch) -> tuple[protection.Restore, set[str]]:
+    """What goes back to base_commit (`protection.paths_to_restore`) and base_commit's files.
+
+    Changed files are the ones the patch names (git reads the same ones, or the patch was
+    refused), the ones GNU patch wrote when it applied the patch (both in `named`), and the
+    ones git sees changed. HEAD is base_commit in a grader's container.
+    """
+    # One exec for both listings: status entries are never empty, so the first empty entry separates them.
+    # The command's own `-c FILE` and `-p NAME` are what the runner reads too, wherever they point.
+    named_files, named_plugins = runner_probe.named_in_command(task.tests.command, task.environment.workdir)
+    if not task.tests.ask_runner:
+        named_files, named_plugins = [], frozenset()
+    listing = box.exec(f"{_GIT} status --porcelain=v1 -z --untracked-files=all --no-renames && printf '\\0' && "
+                       "git ls-tree -r --name-only -z HEAD", idempotent=True)
+    _checked(listing, "listing changed and tracked files")
+    entries = listing.stdout.split("\0")
+    boundary = entries.index("")
+    changed = [entry[3:] for entry in entries[:boundary] if len(entry) > 3]
+    in_base = {entry for entry in entries[boundary + 1:] if entry}
+    plan = protection.paths_to_restore(
+        named, changed, in_base=in_base,
+        protected=[*task.tests.protected, *runner.protected_files(task.tests.command), *facts.protected(),
+                   *(path for path in named_files if "*" not in path and "?" not in path)],  # globs otherwise
+        protected_config=[*task.tests.protected_config, *facts.protected_config()],
+        protect_imports=task.tests.protect_imports,
+        test_patch_paths=test_patch.paths, config_changed=functools.partial(_pytest_section_changed, box, task),
+        base_commit=task.base_commit, importable=facts.shadowable | named_plugins)
+    return plan, in_base
+
+
+def _pytest_section_changed(box: Sandbox, task: Task, path: str) -> bool:
+    quoted = shlex.quote(path)
+    if box.exec(f"test -L {quoted}").exit_code == 0:
+        return True
+    before = box.exec(["git", "cat-file", "-p", f"{task.base_commit}:{path}"], idempotent=True)
+    now = box.exec(f"cat -- {quoted}", idempotent=True)
+    old_text = before.stdout if before.exit_code == 0 else None
+    new_text = now.stdout if now.exit_code == 0 else None
+    return protection.pytest_section_changed(path, old_text, new_text)
+
+
+def restore_and_apply_test_patch(box: Sandbox, task: Task, restore: str, workspace: str) -> str | None:
+    """Run the restore script, then apply the hidden test patch: None, or why the test patch does not apply.
+
+    Both share one exec (each exec is a round trip to the engine); a restore that fails is a SandboxError.
+    """
+    script = [f"{{ {restore}; }} || exit {_RESTORE_FAILED}"] if restore else []
+    if task.tests.test_patch.strip():
+        box.write_file(f"{workspace}/test.patch", task.tests.test_patch.encode())
+        script.append(f"{_GIT} apply --whitespace=nowarn {workspace}/test.patch")
+    if not script:
+        return None
+    applied = box.exec("\n".join(script))
+    if applied.exit_code == _RESTORE_FAILED:
+        raise SandboxError(f"restoring protected files failed: {clip(applied.output, keep='tail')}")
+    if applied.exit_code != 0:
+        return f"the task's test patch does not apply: {clip(applied.output, keep='tail')}"
+    return None
+
+
+def _unsafe_path(path: str) -> bool:
+    """A path inside .git/ or outside the work tree (absolute, or through `..`)."""
+    parts = path.split("/")
+    return path.startswith("/") or ".git" in parts or ".." in parts
+
+
+def _checked(result, what: str):
+    """`result` of an exec, or a SandboxError saying `what` failed and how (the grader's own step failed)."""
+    if result.exit_code != 0:
+        raise SandboxError(f"{what} failed (exit {result.exit_code}): {clip(result.output, keep='tail')}")
+    return result
