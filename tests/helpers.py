@@ -476,3 +476,20 @@ def ctrl_c_handled() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def fork_bomb_until_stopped(box, tries: int = 40) -> None:
+    """Start a fork bomb in `box`'s shell (which has a small pid limit) and step until the shell stops every
+    process and says so (how soon depends on the machine's load); then the bomb is gone and the files are kept."""
+    box.run("echo kept > keep.txt")
+    # A bomb that keeps at it (the classic `:(){ :|:& };:` sometimes dies out by itself), started in the
+    # background, so this step returns at once. No step raises meanwhile.
+    box.run("bomb() { bomb | bomb & }; while :; do bomb; done &", timeout=5)
+    for _ in range(tries):
+        result = box.run("sleep 0.2; echo alive; cat keep.txt", timeout=5)
+        if any("process ids" in note or "every process" in note for note in result.notes):
+            break
+    else:
+        raise AssertionError("the bomb never exhausted the pid limit, or it was not noticed")
+    after = box.run("echo alive; cat keep.txt", timeout=5)
+    assert after.exit_code == 0 and after.output == "alive\nkept\n", after

@@ -9,28 +9,15 @@ from swe_env.build.images import ImageBuilder
 from swe_env.runtime.sandbox import Sandbox
 from swe_env.data.task import Limits
 
+from .helpers import fork_bomb_until_stopped
+
 pytestmark = pytest.mark.docker
 
 
 def test_fork_bomb_is_contained_and_the_session_recovers(image, task):
     with Sandbox(image, Limits(pids=64, command_timeout=5), task.environment.workdir) as box:
-        box.run("echo kept > keep.txt")
         container_id = box.container.id
-        # A bomb that keeps at it (the classic `:(){ :|:& };:` sometimes dies out by itself),
-        # started in the background, so this step returns at once.
-        box.run("bomb() { bomb | bomb & }; while :; do bomb; done &", timeout=5)
-        # How soon the bomb holds every pid depends on the machine's load; once it does, the
-        # next step stops every process and says so. No step raises meanwhile.
-        stopped = False
-        for _ in range(40):
-            result = box.run("sleep 0.2; echo alive; cat keep.txt", timeout=5)
-            if any("process ids" in note or "every process" in note for note in result.notes):
-                stopped = True
-                break
-        assert stopped, "the bomb never exhausted the pid limit, or it was not noticed"
-        # Then the bomb is gone and the files are still there.
-        after = box.run("echo alive; cat keep.txt", timeout=5)
-        assert after.exit_code == 0 and after.output == "alive\nkept\n", after
+        fork_bomb_until_stopped(box)
         # The same container, not a restarted or new one, and its main process waits out the TTL.
         assert box.container.id == container_id and box.alive()
         assert box.exec("grep -lx sleep /proc/[0-9]*/comm | wc -l").stdout.strip() == "1"

@@ -28,7 +28,8 @@ class AgentShell:
             spec = self.life.spec
             self.session = ShellSession(engine.client().api, self.life.handle.id, spec.workdir, dict(spec.env),
                                         output_limit=spec.output_limit, user=spec.user or "",
-                                        reset_container=self.life.stop_all_processes, pids_limit=spec.limits.pids)
+                                        reset_container=self.life.stop_all_processes, pids_limit=spec.limits.pids,
+                                        stream=self.life.take_shell_stream(), engine_seconds=self.life.engine_seconds)
             self.session.start()
         return self.session
 

@@ -104,14 +104,34 @@ def run_container(image: str, command: list[str], labels: dict[str, str], **opti
     limits, network, ...). Two engine calls, create and start: the SDK's `run` inspects the new container
     too, and pulls an image it lacks; the caller inspects when it needs to (`Container.reload`), and a
     missing image is `ImageNotFound` at once."""
+    container = _created(image, command, labels, options)
+    client().api.start(container.id)
+    return container
+
+
+def run_attached(image: str, command: list[str], labels: dict[str, str], **options: Any) -> tuple[Any, Any]:
+    """`run_container` with the container's stdin open and its stdio attached before it starts (as `docker run
+    -i` does): three engine calls, create, attach and start, no exec. Returns the container and the attached
+    stream (the SDK's socket: stdout and stderr multiplexed in frames; `raw_socket` gives the socket). The
+    container's stdin closes when that stream does (StdinOnce); use a log driver of `none`, or all the stream
+    carries is also written to the engine's log."""
+    container = _created(image, command, labels, {**options, "stdin_open": True})
+    stream = client().api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+    try:
+        client().api.start(container.id)
+    except BaseException:
+        stream.close()
+        raise
+    return container, stream
+
+
+def _created(image: str, command: list[str], labels: dict[str, str], options: dict[str, Any]) -> Any:
     from docker.models.containers import _create_container_args  # the SDK's own mapping of run's keywords
 
     engine = client()
     created = engine.api.create_container(**_create_container_args(
         {**options, "image": image, "command": command, "labels": labels, "version": engine.api._version}))
-    container = engine.containers.prepare_model({"Id": created["Id"]})
-    engine.api.start(container.id)
-    return container
+    return engine.containers.prepare_model({"Id": created["Id"]})
 
 
 def create_container(image: str, command: list[str], kind: str, **options: Any) -> Any:
@@ -119,29 +139,41 @@ def create_container(image: str, command: list[str], kind: str, **options: Any) 
     return client().containers.create(image, command, labels=managed_labels(kind), **options)
 
 
+_REMOVE_ATTEMPTS = 3
+"""Tries of a removal the engine fails with an error of its own (a loaded engine's "Could not kill running
+container ..., did not receive an exit event"), `_REMOVE_BACKOFF` seconds times the try apart."""
+_REMOVE_BACKOFF = 0.5
+
+
 def remove_container(container: str, wait: float = 15.0) -> bool:
     """Remove a container (name or id) and everything it holds; True once it is gone (or was never
     there), False when the engine cannot be reached (its restart ends our auto-remove containers, and
     atexit or gc tries again). A removal already under way (auto-remove got there first) is waited
     out for up to `wait` seconds (with `wait=0` it counts as done: gc and the quiet remove do not wait).
-    Other engine errors are raised."""
-    try:
-        client().api.remove_container(container, force=True)
-    except docker.errors.NotFound:
+    An error of the engine's own is tried again (`_REMOVE_ATTEMPTS`, only when `wait` is not 0); other
+    engine errors are raised."""
+    for attempt in range(1, _REMOVE_ATTEMPTS + 1):
+        try:
+            client().api.remove_container(container, force=True)
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc):
+                if exc.is_server_error() and wait > 0 and attempt < _REMOVE_ATTEMPTS:
+                    time.sleep(_REMOVE_BACKOFF * attempt)
+                    continue
+                raise
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                try:
+                    client().api.inspect_container(container)
+                except docker.errors.NotFound:
+                    return True
+                time.sleep(0.05)
+        except requests.exceptions.ConnectionError:
+            return False
         return True
-    except docker.errors.APIError as exc:
-        if "already in progress" not in str(exc):
-            raise
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                client().api.inspect_container(container)
-            except docker.errors.NotFound:
-                return True
-            time.sleep(0.05)
-    except requests.exceptions.ConnectionError:
-        return False
-    return True
+    return True  # not reached: the last try returns or raises
 
 
 def remove_quietly(container: str) -> None:

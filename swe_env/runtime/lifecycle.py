@@ -10,12 +10,21 @@ SIGKILLed ends by itself and, started with auto-remove, disappears; code that st
 cannot keep the container past the TTL either, since its `swe_env.expires` label lets
 `engine.collect_garbage` remove it from the host. On SIGUSR1 that bash kills every other process in the
 container (see `stop_all_processes`).
+
+Started for an agent's shell (`start(shell=True)`), that bash first starts the agent's bash as a child on
+the container's stdio, which the host attached before the start (`engine.run_attached`): the episode's
+first shell then costs the engine no exec (a `runc exec` through the shim, the largest part of an open
+after the container's own create and start). The main process keeps no stdio of its own, waits out the TTL
+as before, and its SIGUSR1 trap kills that bash too; every later shell is an exec (`shell.ShellSession`).
+No sandbox keeps a log: the engine's log driver is `none`, so nothing written to the container's stdout
+(the attached shell's, or `/proc/1/fd/1` by code inside) lands in a file on the host.
 """
 
 from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import re
 import threading
 import time
 import uuid
@@ -28,6 +37,7 @@ import requests
 from . import changes, engine
 from ..endings import Evidence
 from ..errors import InfrastructureError, infrastructure_errors
+from .shell import shell_environment
 from .spec import SandboxSpec
 
 if TYPE_CHECKING:
@@ -39,6 +49,22 @@ _MAIN_PROCESS = (
 )
 """The container's main process: waits out the TTL ($1 seconds); on SIGUSR1 kills every other process.
 `wait` returns as soon as a trapped signal arrives, and the loop starts a new `sleep` for the rest."""
+_MAIN_PROCESS_WITH_SHELL = (
+    'trap "kill -9 -1" USR1; end=$((SECONDS + $1)); shift; '
+    'set -m; (for pair in "$@"; do export "$pair"; done; export SHLVL=0; exec /bin/bash --noprofile --norc) <&0 & '
+    'set +m; exec </dev/null >/dev/null 2>&1; '
+    'while [ "$SECONDS" -lt "$end" ]; do sleep "$((end - SECONDS))" & wait "$!"; done'
+)
+"""`_MAIN_PROCESS` that first starts the agent's bash on the container's stdio, with the shell's environment
+($2...: NAME=value, as an exec would get it). Job control on for that one child only: without it bash ignores
+SIGINT and SIGQUIT in a background child, and whether its `exec` restores them depends on bash's version (an
+exec'd shell ignores nothing; `tests/test_open_path.py` compares the two). Then the main process lets go of the
+container's stdio."""
+ATTACHED_SHELL = True
+"""Whether `start(shell=True)` gives the sandbox its first shell through its main process (see above); off
+only to measure the exec path against it (`bench/live.py --compare`)."""
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ROOT_USERS = (None, "", "root", "0")
 _OUR_SIGNALS = {"10", "SIGUSR1", "USR1", "18", "SIGCONT", "CONT"}
 """How the engine's event log names the signals `stop_all_processes` sends (SIGUSR1, SIGCONT)."""
 _RESIDENT_PROCESSES = 3  # init, the main bash and its sleep: what stop_all_processes leaves
@@ -58,6 +84,12 @@ _DROPPED_CAPS = ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SYS_CHROOT", "SETFCAP"]
 
 class SandboxError(InfrastructureError):
     """The container could not be started or has died: an infrastructure failure."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+        """The engine failed in a way another try may not (an error of its own, a timeout): `pool.start`
+        opens once more in a new container; a missing image or a refused option is not transient."""
 
 
 # Strong references on purpose: a container dropped half-way (an interrupt between start and
@@ -95,39 +127,80 @@ class Lifecycle:
         self.started_at: float | None = None
         self.on_reset: list[Callable[[], None]] = []
         self._creating: concurrent.futures.Future | None = None
+        self._shell_stream: Any = None
+        self.engine_seconds = 0.0
+        """What the engine took to create and start the container: a new shell's start timeout scales with it."""
 
-    def start(self) -> None:
+    def start(self, shell: bool = False) -> None:
+        """Start the container; with `shell` (and `ATTACHED_SHELL`), its main process starts the agent's first
+        bash on the container's attached stdio (`take_shell_stream`), when the spec allows: the shell runs as
+        root and every variable of the environment has a shell name (else the shell is an exec, as before)."""
         with _live_lock:
             _live.add(self.owner)
         # The engine call runs in its own thread. An interrupt (Ctrl-C, SIGTERM) raised while we
         # wait for the answer would otherwise leave the engine mid-create: the name is reserved
         # but not yet findable, so close() gets "no such container" and the container appears
         # a moment later, owned by nobody. close() waits for this future before it removes.
+        attach = shell and ATTACHED_SHELL and self._shell_can_attach()
         self._creating = concurrent.futures.Future()
-        threading.Thread(target=self._create, args=(self._creating,), name=f"{self.name}-create", daemon=True).start()
+        threading.Thread(target=self._create, args=(self._creating, attach), name=f"{self.name}-create",
+                         daemon=True).start()
+        asked = time.monotonic()
         try:
-            self.container = self._creating.result()
+            self.container, self._shell_stream = self._creating.result()
         except docker.errors.ImageNotFound:
-            self.owner.close()
+            self._close_after_failure()
             raise SandboxError(f"image {self.spec.image} does not exist; build it with `swe-env build`") from None
         except docker.errors.DockerException as exc:
-            self.owner.close()
-            raise SandboxError(f"cannot start a container from {self.spec.image}: {exc}") from None
+            self._close_after_failure()
+            transient = not isinstance(exc, docker.errors.APIError) or exc.is_server_error()
+            raise SandboxError(f"cannot start a container from {self.spec.image}: {exc}", transient) from None
+        except requests.RequestException as exc:
+            self._close_after_failure()
+            raise SandboxError(f"cannot start a container from {self.spec.image}: the engine did not answer: "
+                               f"{exc}", transient=True) from None
         except BaseException:
             self.owner.close()  # an interrupt, or no engine at all: nothing may stay behind, or registered
             raise
         self.started_at = time.monotonic()
+        self.engine_seconds = self.started_at - asked
 
-    def _create(self, result: concurrent.futures.Future) -> None:
-        spec, limits = self.spec, self.spec.limits
+    def _shell_can_attach(self) -> bool:
+        return self.spec.user in _ROOT_USERS and all(_NAME.fullmatch(name) for name, _value in self.spec.env)
+
+    def take_shell_stream(self) -> Any:
+        """The container's attached stdio, where its main process started the agent's first bash (once; None
+        when it was not started so, was taken, or that bash was killed since)."""
+        stream, self._shell_stream = self._shell_stream, None
+        return stream
+
+    def _close_after_failure(self) -> None:
+        """Close after a failed start; a removal the engine refuses now is left to atexit, the TTL and gc (the
+        container stays registered), so the start's own error is what the caller sees."""
         try:
-            result.set_result(engine.run_container(
-                spec.image, ["bash", "-c", _MAIN_PROCESS, "swe-env-main", str(spec.ttl_seconds)], self.labels,
-                name=self.name, auto_remove=True, init=True, working_dir=spec.workdir, environment=dict(spec.env),
-                network_mode="bridge" if limits.network else "none",
-                mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
-                pids_limit=limits.pids, cap_drop=_DROPPED_CAPS, security_opt=["no-new-privileges"],
-            ))
+            self.owner.close()
+        except (docker.errors.DockerException, requests.RequestException):
+            pass
+
+    def _create(self, result: concurrent.futures.Future, attach: bool) -> None:
+        spec, limits = self.spec, self.spec.limits
+        options: dict[str, Any] = dict(
+            name=self.name, auto_remove=True, init=True, working_dir=spec.workdir, environment=dict(spec.env),
+            network_mode="bridge" if limits.network else "none",
+            mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
+            pids_limit=limits.pids, cap_drop=_DROPPED_CAPS, security_opt=["no-new-privileges"],
+            log_config={"type": "none"},  # what reaches the container's stdout is never written on the host
+        )
+        try:
+            if attach:
+                environment = [f"{name}={value}" for name, value in shell_environment(dict(spec.env)).items()]
+                result.set_result(engine.run_attached(
+                    spec.image, ["bash", "-c", _MAIN_PROCESS_WITH_SHELL, "swe-env-main", str(spec.ttl_seconds),
+                                 *environment], self.labels, **options))
+            else:
+                result.set_result((engine.run_container(
+                    spec.image, ["bash", "-c", _MAIN_PROCESS, "swe-env-main", str(spec.ttl_seconds)], self.labels,
+                    **options), None))
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
             result.set_exception(exc)
 
@@ -142,7 +215,14 @@ class Lifecycle:
             if not self._creating.done():
                 # The engine is very slow: remove the container whenever its create returns.
                 name = self.name
-                self._creating.add_done_callback(lambda _done: engine.remove_quietly(name))
+
+                def remove_when_created(done: concurrent.futures.Future) -> None:
+                    _close_stream(done)
+                    engine.remove_quietly(name)
+
+                self._creating.add_done_callback(remove_when_created)
+            else:
+                _close_stream(self._creating)  # the start never took the stream: an interrupt cut it short
         # By name: also right when start() was interrupted after the engine created it. False: the
         # engine is gone (its restart ends our auto-remove containers), so it stays registered for atexit.
         if not engine.remove_container(self.name):
@@ -152,6 +232,10 @@ class Lifecycle:
             _live.discard(self.owner)
 
     def _reset_attached(self) -> None:
+        # A first bash not yet taken is gone with every other process: a shell starts by exec from now on.
+        stream, self._shell_stream = self._shell_stream, None
+        if stream is not None:
+            _quietly_close(stream)
         for reset in self.on_reset:
             reset()
 
@@ -294,6 +378,21 @@ class Lifecycle:
         except infrastructure_errors():
             return None
         return Evidence(alive=True, stopped_processes=stopped, altered_programs=tuple(altered))
+
+
+def _close_stream(creating: concurrent.futures.Future) -> None:
+    """Close the attached stream a finished create returned (nothing when it failed or had none)."""
+    if creating.done() and not creating.cancelled() and creating.exception() is None:
+        _container, stream = creating.result()
+        if stream is not None:
+            _quietly_close(stream)
+
+
+def _quietly_close(stream: Any) -> None:
+    try:
+        stream.close()
+    except Exception:  # noqa: BLE001 - a half-closed socket wrapper; the container's removal ends the stream anyway
+        pass
 
 
 def _action(event: dict) -> Any:

@@ -14,20 +14,56 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+import requests
+
+from .lifecycle import SandboxError
 from .sandbox import Sandbox
+from .shell import ShellError
 from .spec import SandboxSpec
 
 
+OPEN_ATTEMPTS = 2
+"""Tries of an open (`start`) that the engine failed transiently: a loaded engine sometimes answers a create or
+start with an error of its own, or times out, or a new shell does not answer; a new container then usually works."""
+_retried = 0
+_retried_lock = threading.Lock()
+
+
 def start(spec: SandboxSpec) -> Sandbox:
-    """A started sandbox of `spec` with its shell attached; nothing is left behind if that fails."""
-    sandbox = Sandbox.of(spec)
-    try:
-        sandbox.start()
-        sandbox.start_shell()
-    except BaseException:
-        sandbox.close()
-        raise
-    return sandbox
+    """A started sandbox of `spec` with its shell attached (the first bash comes with the container:
+    `Sandbox.start(shell=True)`); nothing is left behind if that fails. An open the engine failed
+    transiently (`transient`) is tried once more in a new container, the failed one removed first (a
+    removal the engine refuses then is left to atexit, the TTL and gc)."""
+    global _retried
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
+        sandbox = Sandbox.of(spec)
+        try:
+            sandbox.start(shell=True)
+            sandbox.start_shell()
+            return sandbox
+        except BaseException as exc:
+            try:
+                sandbox.close()
+            except Exception:  # noqa: BLE001 - still registered: atexit, the TTL and gc remove it; the open's error counts
+                pass
+            if attempt == OPEN_ATTEMPTS or not transient(exc):
+                raise
+            with _retried_lock:
+                _retried += 1
+    raise AssertionError("not reached: the last try returns or raises")
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a failed open is the engine's passing trouble, worth one more try: the engine's own error or
+    timeout while starting the container (`SandboxError.transient`, a timeout of its client) or a shell that
+    could not start. Not a missing image, a refused option, an interrupt or a bug of ours."""
+    return (isinstance(exc, ShellError) or (isinstance(exc, SandboxError) and exc.transient)
+            or isinstance(exc, requests.RequestException))
+
+
+def retried() -> int:
+    """How many opens of this process were tried a second time (the benches report it)."""
+    return _retried
 
 
 @dataclass

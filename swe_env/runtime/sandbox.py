@@ -70,8 +70,10 @@ class Sandbox:
 
     # ------------------------------------------------------------ life
 
-    def start(self) -> Sandbox:
-        self.life.start()
+    def start(self, shell: bool = False) -> Sandbox:
+        """Start the container; with `shell`, the agent's first bash comes with it (`Lifecycle.start`): for
+        a sandbox whose shell is started next (`pool.start`), never for one that runs none (the grader's)."""
+        self.life.start(shell=shell)
         self.disk.started()
         try:
             self.executor.start_services(self.services)

@@ -2,7 +2,10 @@
 
 One bash process lives for the whole episode, so cwd, exported variables and functions
 survive between commands, and a command costs one socket round trip instead of a new
-`docker exec`. Each command is sent to `eval` as one ANSI-C quoted word (a syntax error
+`docker exec`. The first shell of an episode may come with the container instead (`stream`:
+the container's own stdio, attached before it started, whose main process started that bash:
+see `lifecycle`), which saves the engine an exec (a `runc exec`) per open; every later shell
+is an exec. Each command is sent to `eval` as one ANSI-C quoted word (a syntax error
 cannot eat the rest of the protocol, and decoding it needs no fork), with stdin at
 /dev/null, and its end is found by a marker carrying a fresh random token and the exit code.
 
@@ -15,6 +18,7 @@ each half would need the other's internals. The output's framing for one-off pro
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import secrets
 import select
@@ -24,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import docker.errors
 import requests
@@ -52,6 +56,13 @@ _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _MARKER = re.compile(r"\n__SWE_ENV_DONE_([0-9a-f]{24})_(\d+)__\n")
 _MARKER_MAX = len("\n__SWE_ENV_DONE_") + 24 + 1 + 12 + 3
 _START_TIMEOUT = 10.0
+"""Seconds a new shell may take to answer on a machine at ease (`start_timeout` gives it more under load)."""
+_START_TIMEOUT_MAX = 120.0
+"""The longest a new shell is waited for, however loaded the machine: the wait stays bounded."""
+_START_ENGINE_FACTOR = 4.0
+"""A new shell may take this many times what the engine just took to start it (or its container)."""
+_LOAD_AT_EASE = 8.0
+"""Runnable processes per core up to which `_START_TIMEOUT` suffices; past it the timeout grows with the load."""
 _START_ATTEMPTS = 3
 _START_BACKOFF = 0.5  # seconds, times the attempt number
 _PROBE_INTERVAL = 2.0
@@ -68,6 +79,13 @@ _SESSION_INIT = (
     "trap '[[ -z $__SWE_ABORT || $BASH_COMMAND == __SWE_* ]]' DEBUG\n"
 )
 
+_EXIT_TRAP = "trap '__SWE_ABORT=; printf \"\\n__SWE_ENV_EXITED_{token}__\\n\"' EXIT\n"
+"""Sent once to the container's attached bash: the line it prints when it exits (`exit`, stdin's end), since
+its stream, unlike an exec's, does not end with it. Begins with `__SWE_ABORT=` so the DEBUG trap lets it run."""
+_EXITED = "\n__SWE_ENV_EXITED_{token}__\n"
+_GONE = "__SWE_ENV_GONE__"
+"""What the probe prints for a bash pid that no longer runs a program (gone, or a zombie)."""
+
 # Kills every descendant of the shell (not the shell): stop them all first so a fork
 # bomb cannot outrun the kill, then SIGKILL. Uses /proc only (no procps in minimal images).
 _KILL_TREE = r"""
@@ -81,6 +99,28 @@ exit 0
 
 # Bytes that may stand for themselves inside bash's $'...' quoting; everything else is \xHH.
 _PLAIN = frozenset(range(0x20, 0x7F)) - {ord("'"), ord("\\")}
+
+
+def start_timeout(engine_seconds: float = 0.0, load_per_core: float | None = None) -> float:
+    """How long a new shell may take to answer its first probe: `_START_TIMEOUT`, or more when the engine is
+    evidently loaded (it took `engine_seconds` to start the shell or its container; the machine's load average
+    is `load_per_core` per core, when the engine is this machine's), at most `_START_TIMEOUT_MAX`. Under a
+    load of hundreds on 2 cores a bash took over 10 s to answer, and failing the open then helps nobody."""
+    by_load = _START_TIMEOUT * load_per_core / _LOAD_AT_EASE if load_per_core else 0.0
+    return min(_START_TIMEOUT_MAX, max(_START_TIMEOUT, _START_ENGINE_FACTOR * engine_seconds, by_load))
+
+
+def _load_per_core() -> float | None:
+    """The machine's load average per core when the engine runs on it (the engine's own load), else None."""
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1) if engine.is_local() else None
+    except (OSError, InfrastructureError):
+        return None
+
+
+def shell_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a shell is given on top of the container's: `SHELL_ENV`, then the task's `env`."""
+    return {**SHELL_ENV, **(env or {})}
 
 
 def ansi_c_quote(text: str) -> str:
@@ -161,8 +201,18 @@ class ShellSession:
         strip_ansi: bool = True,
         reset_container: Callable[[], None] | None = None,
         pids_limit: int | None = None,
+        stream: Any = None,
+        engine_seconds: float = 0.0,
     ):
         self.api = api
+        self._stream = stream
+        """The container's own stdio, attached before it started, where its main process started a bash for this
+        session (`lifecycle`); taken by the first start only. None: every shell is an exec."""
+        self.attached = False
+        """Whether the running bash is the container's attached one: its stream does not end when that bash
+        does (the container's main process holds it), so its end is found by `_EXIT_TRAP`'s line or the probe."""
+        self._engine_seconds = engine_seconds
+        """What the engine took to start the container (or the last exec): `start_timeout` scales with it."""
         self.pids_limit = pids_limit
         """The container's pid limit, for the agent's shell: a command whose output shows bash could not fork
         for it (a fork bomb holds every pid) has every process in the container stopped (`_stop_all`)."""
@@ -171,15 +221,16 @@ class ShellSession:
         Without it a stuck shell is only killed, and a shell that cannot start is an error."""
         self.container_id = container_id
         self.workdir = workdir
-        self.env = {**SHELL_ENV, **(env or {})}
+        self.env = shell_environment(env)
         self.output_limit = output_limit
         self.user = user
         self.strip_ansi = strip_ansi
         self._sock: socket.socket | None = None
-        self._response = None
+        self._response: Any = None
         self._frames = b""
         self.pid: int | None = None
         self.exe = ""
+        self._exit_token = ""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -197,36 +248,50 @@ class ShellSession:
 
     def _start_once(self) -> tuple[str, bool]:
         """Start bash: ("", _) when it answered, else what went wrong (the session is then
-        closed) and whether another try may help (not after the probe's full timeout)."""
-        try:
-            exec_id = self.api.exec_create(
-                self.container_id,
-                ["/bin/bash", "--noprofile", "--norc"],
-                stdin=True,
-                stdout=True,
-                stderr=True,
-                tty=False,
-                workdir=self.workdir,
-                environment=self.env,
-                user=self.user,
-            )["Id"]
-            response = self._response = self.api.exec_start(exec_id, socket=True, demux=False)
-        except docker.errors.DockerException as exc:
-            raise ShellError(f"cannot start a shell in container {self.container_id[:12]}: {exc}") from None
-        sock: socket.socket = engine.raw_socket(response)
+        closed) and whether another try may help (not after the probe's full timeout). The
+        container's attached bash is tried first, once; then each try is an exec."""
+        stream, self._stream = self._stream, None
+        engine_seconds = self._engine_seconds
+        if stream is None:
+            asked = time.monotonic()
+            try:
+                exec_id = self.api.exec_create(
+                    self.container_id,
+                    ["/bin/bash", "--noprofile", "--norc"],
+                    stdin=True,
+                    stdout=True,
+                    stderr=True,
+                    tty=False,
+                    workdir=self.workdir,
+                    environment=self.env,
+                    user=self.user,
+                )["Id"]
+                stream = self.api.exec_start(exec_id, socket=True, demux=False)
+            except docker.errors.DockerException as exc:
+                raise ShellError(f"cannot start a shell in container {self.container_id[:12]}: {exc}") from None
+            engine_seconds = self._engine_seconds = time.monotonic() - asked
+            self.attached = False
+        else:
+            self.attached = True
+        self._response = stream
+        sock: socket.socket = engine.raw_socket(stream)
         self._sock = sock
         self._frames = b""
+        self._exit_token = secrets.token_hex(12)
+        # The attached bash's stream outlives it (the main process holds it): it says when it exits.
+        init = _SESSION_INIT + (_EXIT_TRAP.format(token=self._exit_token) if self.attached else "")
         try:
-            sock.sendall(_SESSION_INIT.encode())
+            sock.sendall(init.encode())
         except OSError as exc:
             self.close()
             return f"it closed at once: {exc}", True
+        timeout = start_timeout(engine_seconds, _load_per_core())
         asked = time.monotonic()
-        result = self.run('echo "__SWE_PID $$ $(readlink /proc/$$/exe)"', timeout=_START_TIMEOUT, _internal=True)
+        result = self.run('echo "__SWE_PID $$ $(readlink /proc/$$/exe)"', timeout=timeout, _internal=True)
         found = re.search(r"^__SWE_PID (\d+) (\S+)$", result.output, re.MULTILINE)
         if result.exit_code != 0 or not found:
             self.close()
-            return repr(result.output[-200:]), time.monotonic() - asked < _START_TIMEOUT
+            return repr(result.output[-200:]), time.monotonic() - asked < timeout
         self.pid, self.exe = int(found.group(1)), found.group(2)
         return "", False
 
@@ -387,9 +452,11 @@ class ShellSession:
                 collected.add(pending)
                 return "timeout"
             if now >= next_probe:
-                if not self._shell_intact():
+                state = self._shell_state()
+                if state == "replaced" or (state == "gone" and self.attached):
+                    # An exec's stream ends with its bash (EOF comes by itself); the attached one's does not.
                     collected.add(pending)
-                    return "replaced"
+                    return "replaced" if state == "replaced" else "eof"
                 next_probe = now + _PROBE_INTERVAL
             payload = self._next_payload(sock, min(deadline, next_probe) - now)
             if payload is None:
@@ -403,6 +470,11 @@ class ShellSession:
             if match:
                 collected.add(pending[: match.start()])
                 return int(match.group(2))
+            if self.attached:
+                exited = pending.find(_EXITED.format(token=self._exit_token))
+                if exited >= 0:  # printed by the EXIT trap (or by the agent, who then only loses its shell)
+                    collected.add(pending[:exited])
+                    return "eof"
             if len(pending) > keep:
                 collected.add(pending[:-keep])
                 pending = pending[-keep:]
@@ -451,12 +523,16 @@ class ShellSession:
         helper.join(_HELPER_DEADLINE)  # a helper still waiting ends with its process or the engine's read timeout
         return answer[0] if answer else b""
 
-    def _shell_intact(self) -> bool:
-        """False when our bash pid now runs another program (`exec sh`, `exec python`)."""
+    def _shell_state(self) -> Literal["intact", "replaced", "gone"]:
+        """"replaced" when our bash pid now runs another program (`exec sh`, `exec python`), "gone" when
+        it no longer runs (a zombie included), "intact" otherwise and when the probe did not answer."""
         if self.pid is None or not self.exe:
-            return True
-        exe = self._exec_quick(["/bin/sh", "-c", 'readlink "/proc/$1/exe"', "probe", str(self.pid)]).decode(errors="replace").strip()
-        return exe in ("", self.exe)  # "" means gone: the socket reports EOF by itself
+            return "intact"
+        exe = self._exec_quick(["/bin/sh", "-c", 'readlink "/proc/$1/exe" || echo "$2"', "probe", str(self.pid),
+                                _GONE]).decode(errors="replace").strip()
+        if exe == _GONE:
+            return "gone"
+        return "intact" if exe in ("", self.exe) else "replaced"
 
     def _kill_children(self) -> None:
         if self.pid is not None:
