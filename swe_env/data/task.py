@@ -3,6 +3,10 @@
 A task pins a repository at a commit, says how to build its environment, and carries
 the hidden part (the test patch and the tests that decide success). Field docstrings
 are the reference documentation of the task file format.
+
+Why one module of this size: the task file's format is its pydantic models, whose field docstrings
+are the reference documentation; one file keeps that reference in one place, with the loader that
+applies it.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ pylint, pydicom) a parameter that is an absolute path is shortened to its last c
 testcase of the report under all three forms, and `statuses_for` is the one place where a
 listed id is matched to them, so both kinds of task get SWE-bench's verdicts from a report
 the grader wrote itself.
+
+Why one module of this size: a listed test id is matched to what a run reported in one place
+(`statuses_for`), and that matching needs every form of id the readers index (JUnit's, the summary's,
+SWE-bench's cut and path forms); split, each reader would carry a copy of the forms.
 """
 
 from __future__ import annotations

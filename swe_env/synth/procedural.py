@@ -9,6 +9,9 @@ Kinds: flip_comparison, comparison_boundary, swap_bool_operator, swap_arithmetic
 off_by_one, swap_arguments, remove_branch, remove_guard, remove_early_return,
 change_constant, change_default, invert_condition, wrong_exception, drop_call_result,
 remove_call, remove_loop_control.
+
+Why one module of this size: the kinds are small functions in one registry (`KINDS`), sharing the
+splicing of an edit into the original text; a module per kind would be a dozen files of ten lines.
 """
 
 from __future__ import annotations

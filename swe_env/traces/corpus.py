@@ -25,6 +25,9 @@ done (or stopped by a corpus cap) and keeps deduplicating against their shards.
 
 This module is the pipeline (a task's container, run untraced, run traced, cut, dedup, shard, resume) and the
 corpus's shared budget; the models are `corpus_schema`, the records' making `records`, the suite's runs `suite_run`.
+
+Why one module of this size (just over 400 lines): the corpus pipeline and the budget its
+workers share; the schema, the record cuts and the suite run are modules of their own.
 """
 
 from __future__ import annotations
