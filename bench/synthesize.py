@@ -1,7 +1,8 @@
 """Task synthesis throughput: candidates per minute, validated tasks and acceptance per method, per repository.
 
     python3 bench/synthesize.py [--repo tasks/repos/slugkit.bundle ...] [--max-tasks 100] [--workers 2]
-                                [--environment FILE] [--validate-sample 5] [--minutes 30] [--methods M ...]
+                                [--environment FILE | --recipe REPO@VERSION [--recipes FILE]] [--validate-sample 5]
+                                [--minutes 30] [--methods M ...]
 
 Each repository is synthesized into a fresh folder under runs/bench/synthesize/ (figures are of a cold run:
 the image's env layer may be cached, the learning and every candidate are not); then a sample of its
@@ -42,6 +43,8 @@ def main() -> int:
     parser.add_argument("--commit", default="HEAD")
     parser.add_argument("--name", help="the repository's name in task ids (one --repo only)")
     parser.add_argument("--environment", type=Path, help="environment YAML (default: pytest 8.3.5 only, as the bundled tasks)")
+    parser.add_argument("--recipe", help="REPO@VERSION: the image from that SWE-bench recipe instead (synthesize --recipe)")
+    parser.add_argument("--recipes", type=Path, help="recipes file laid over the built-in ones (with --recipe)")
     parser.add_argument("--max-tasks", type=int, default=100)
     parser.add_argument("--max-candidates", type=int, default=None)
     parser.add_argument("--workers", type=int, default=2)
@@ -51,7 +54,9 @@ def main() -> int:
     parser.add_argument("--methods", action="append", help="methods (repeatable; default synthesize's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    environment = load_environment(args.environment) if args.environment else Environment(pip_packages=["pytest==8.3.5"])
+    environment = load_environment(args.environment) if args.environment else None
+    if environment is None and not args.recipe:
+        environment = Environment(pip_packages=["pytest==8.3.5"])
     print(f"# task synthesis; {machine_line()}; other swe-env containers at start: {other_managed_containers()}")
     builder = ImageBuilder()
     rows = []
@@ -59,7 +64,8 @@ def main() -> int:
         name = args.name or Path(repo).name.removesuffix(".bundle").removesuffix(".git")
         out = args.out / name
         shutil.rmtree(out, ignore_errors=True)
-        config = pipeline.SynthConfig(repo=repo, commit=args.commit, name=name, environment=environment, out=out,
+        config = pipeline.SynthConfig(repo=repo, commit=args.commit, name=name, environment=environment,
+                                      recipe=args.recipe, recipes=args.recipes, out=out,
                                       max_tasks=args.max_tasks, max_candidates=args.max_candidates, workers=args.workers,
                                       max_minutes=args.minutes, methods=args.methods, seed=args.seed)
         started = time.monotonic()

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 TASKS_DIR = ROOT / "tasks"
 
@@ -247,11 +249,21 @@ def subprocess_diff(task, files: dict[str, str]) -> str:
 
 # ---------------------------------------------------------------- SWE-bench datasets of the bundled tasks
 
+SAMPLE_PIP_PACKAGES = ["pytest==8.3.5"]
+"""All the bundled sample repositories' tests need: their env layer is built already, and CI has no PyPI."""
 BUNDLED_RECIPES = """\
 "*":
   "*": {pip_packages: ["pytest==8.3.5"], install: [], test_command: "python -m pytest -rA -p no:cacheprovider"}
 """
 """The bundled sample repos need only pytest, and their pass_to_pass lists span every test file."""
+
+
+def write_sample_recipe(path: Path, repo: str, version: str, **fields) -> Path:
+    """A `--recipes` file whose one recipe (`repo` at `version`) builds a bundled sample repository's environment
+    (`SAMPLE_PIP_PACKAGES`, no install step), with `fields` over it."""
+    recipe = {"python": "3.11", "pip_packages": SAMPLE_PIP_PACKAGES, "install": [], **fields}
+    path.write_text(yaml.safe_dump({repo: {version: recipe}}))
+    return path
 
 
 def swebench_records(tasks) -> list[dict]:

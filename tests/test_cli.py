@@ -92,8 +92,9 @@ def test_every_command_renders_its_help():
 # help lists them. A command added, renamed, moved or given another option changes this on purpose, here too.
 COMMANDS = {
     "setup": ["--tasks"],
-    "synthesize": ["--repo", "--commit", "--name", "--environment", "--out", "--max-tasks", "--max-candidates", "--methods",
-                   "--kinds", "--functions", "--model", "--model-name", "--workers", "--hide-tests", "--seed", "--max-minutes"],
+    "synthesize": ["--repo", "--commit", "--name", "--environment", "--recipe", "--recipes", "--out", "--max-tasks",
+                   "--max-candidates", "--methods", "--kinds", "--functions", "--model", "--model-name", "--workers",
+                   "--hide-tests", "--seed", "--max-minutes"],
     "build": ["--tasks", "--images", "--registry", "--max-disk"],
     "validate": ["--tasks", "--dataset", "--repo-mirror", "--recipes", "--instances", "--sample", "--seed", "--workers",
                  "--images", "--backend", "--ray-address", "--json", "--quiet"],

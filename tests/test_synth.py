@@ -18,12 +18,12 @@ from swe_env.run import validation
 from swe_env.run.rollout import rollout
 from swe_env.synth import pipeline, procedural, refs
 
-from .helpers import ROOT, TASKS_DIR
+from .helpers import ROOT, SAMPLE_PIP_PACKAGES, TASKS_DIR
 from .helpers import run_cli as cli
 
 pytestmark = pytest.mark.docker
 
-SAMPLE_ENV = Environment(pip_packages=["pytest==8.3.5"])
+SAMPLE_ENV = Environment(pip_packages=SAMPLE_PIP_PACKAGES)
 """The bundled tasks' environment: their env layer is reused."""
 
 

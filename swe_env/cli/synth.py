@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.markup import escape as _e
 
-from .common import EnvironmentOption, console, err, friendly_errors
+from .common import EnvironmentOption, RecipesOption, console, err, friendly_errors
 
 
 def synthesize(
@@ -16,6 +16,9 @@ def synthesize(
     commit: str = typer.Option("HEAD", "--commit", help="The tree the bugs go into."),
     name: Optional[str] = typer.Option(None, "--name", help="The repository's name in task ids (default: its folder's)."),
     environment: Optional[Path] = EnvironmentOption,
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="REPO@VERSION (psf/requests@2.27): build the image from "
+                                         "the SWE-bench recipe of that repository and version (instead of --environment)."),
+    recipes: Optional[Path] = RecipesOption,
     out: Path = typer.Option(..., "--out", "-o", help="Folder the task folders go to (a re-run resumes)."),
     max_tasks: int = typer.Option(100, "--max-tasks", min=1, help="Stop when the folder holds this many tasks."),
     max_candidates: Optional[int] = typer.Option(None, "--max-candidates", min=1, help="Candidates tried at most "
@@ -45,7 +48,8 @@ def synthesize(
 
     with friendly_errors():
         config = pipeline.SynthConfig(
-            repo=repo, commit=commit, name=name, environment=load_environment(environment) if environment else None, out=out,
+            repo=repo, commit=commit, name=name, environment=load_environment(environment) if environment else None,
+            recipe=recipe, recipes=recipes, out=out,
             max_tasks=max_tasks, max_candidates=max_candidates, methods=methods or None,
             kinds=kinds or None, functions=functions or None, model=model, model_name=model_name, workers=workers,
             hide_tests=hide_tests, seed=seed, max_minutes=max_minutes)

@@ -217,6 +217,61 @@ def recipe_for(repo: str, version: str | None, recipes: dict[str, dict[str, Reci
     return None
 
 
+def recipe_environment(recipe: Recipe, version: str | None, requirements_commit: str | None = None) -> dict[str, Any]:
+    """A recipe as a task's `environment:` fields (`{version}` in its install commands becomes `version`, "0"
+    without one); `requirements_commit` is where its requirement files are read (default: the task's base commit)."""
+    environment: dict[str, Any] = {
+        "apt_packages": recipe.apt_packages,
+        "pip_packages": recipe.pip_packages,
+        "requirements": recipe.requirements,
+        "pip_uploaded_prior_to": recipe.pip_uploaded_prior_to,
+        "install": [command.replace(VERSION, version or "0") for command in [*recipe.pre_install, *recipe.install]],
+        "env": recipe.env,
+        "env_setup": recipe.env_setup,
+        "services": [service.model_dump() for service in recipe.services],
+    }
+    if requirements_commit and recipe.requirements:
+        environment["requirements_commit"] = str(requirements_commit)
+    if recipe.base_image is not None:
+        environment["base_image"] = recipe.base_image
+    else:
+        environment["python"] = recipe.python
+    return environment
+
+
+def recipe_test_command(recipe: Recipe, python_files: list[str]) -> str:
+    """A recipe's test command for these test files (`{test_files}`, `{test_labels}`); none: the command alone."""
+    return (recipe.test_command.replace(TEST_FILES, " ".join(shlex.quote(p) for p in python_files))
+            .replace(TEST_LABELS, " ".join(shlex.quote(django_label(p)) for p in python_files)).strip())
+
+
+def parse_recipe_name(text: str) -> tuple[str, str]:
+    """`owner/name@version` as (repository, version); DatasetError says what is wrong with it."""
+    repo, at, version = text.strip().rpartition("@")
+    if not at or not re.fullmatch(r"[\w.-]+/[\w.-]+", repo) or not re.fullmatch(r"[\w.+-]+", version):
+        raise DatasetError(f"'{text}': expected REPO@VERSION, e.g. psf/requests@2.27")
+    return repo, version
+
+
+def named_recipe(repo: str, version: str, recipes: dict[str, dict[str, Recipe]] | None = None) -> Recipe:
+    """The recipe of exactly this repository (no "*" repository stands in) at `version` (or its "*" entry);
+    DatasetError names the unknown repository, or the unknown version and the known ones."""
+    recipes = builtin_recipes() if recipes is None else recipes
+    versions = recipes.get(repo)
+    if not versions:
+        known = sorted(name for name in recipes if name != "*")
+        raise DatasetError(f"unknown repository '{repo}' (no recipe for it; known: {', '.join(known)})")
+    if version in versions:
+        return versions[version]
+    if "*" in versions:
+        return versions["*"]
+    raise DatasetError(f"unknown version '{version}' of {repo}; known: {', '.join(sorted(versions, key=_version_key))}")
+
+
+def _version_key(version: str) -> tuple:
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"[.]", version))
+
+
 def eval_script_test_command(script: str | None) -> str | None:
     """The test command of a SWE-bench eval script: the lines between its output markers."""
     if not script or START_TEST_OUTPUT not in script:
@@ -289,33 +344,17 @@ def instance_to_task(record: dict[str, Any], recipes: dict[str, dict[str, Recipe
     # The instance's own test command, when the dataset carries one, is the benchmark's truth.
     command = eval_script_test_command(record.get("eval_script"))
     if command is None:
-        python_files = [path for path in test_files if path.endswith(".py")]
-        command = (recipe.test_command.replace(TEST_FILES, " ".join(shlex.quote(p) for p in python_files))
-                   .replace(TEST_LABELS, " ".join(shlex.quote(django_label(p)) for p in python_files)).strip())
+        command = recipe_test_command(recipe, [path for path in test_files if path.endswith(".py")])
     runner = recipe.runner or RUNNER_OF_LOG_PARSER.get(str(record.get("log_parser")), "pytest")
     meta = {"source": "swe-bench", "repo": record["repo"], "recipe": "built-in or --recipes" if found else "none (default)"}
     for name in ("version", "environment_setup_commit", "created_at", "log_parser", "eval_type", "image"):
         if record.get(name) is not None:
             meta[name] = str(record[name])
-    environment: dict[str, Any] = {
-        "apt_packages": recipe.apt_packages,
-        "pip_packages": recipe.pip_packages,
-        "requirements": recipe.requirements,
-        "pip_uploaded_prior_to": recipe.pip_uploaded_prior_to,
-        "install": [command.replace(VERSION, version or "0") for command in [*recipe.pre_install, *recipe.install]],
-        "env": recipe.env,
-        "env_setup": recipe.env_setup,
-        "services": [service.model_dump() for service in recipe.services],
-    }
+    environment = recipe_environment(recipe, version, record.get("environment_setup_commit"))
     if record.get("image"):  # the benchmark's own instance image, used when the engine has it (`--images`)
         environment["image"] = str(record["image"])
         environment["activate"] = eval_script_activation(record.get("eval_script"))
-    if record.get("environment_setup_commit") and recipe.requirements:
-        environment["requirements_commit"] = str(record["environment_setup_commit"])
-    if recipe.base_image is not None:
-        environment["base_image"] = recipe.base_image
-    else:
-        environment["python"] = recipe.python
+    if recipe.base_image is None:
         meta["python_requested"], meta["python_used"] = recipe.python, nearest_python(recipe.python)
     data = {
         "id": record["instance_id"],

@@ -1,10 +1,10 @@
 """`synthesize`: tasks from a repository at a commit, each one a validated bug.
 
-1. The repository's image is built (the given environment, or pytest plus `pip install -e .`
-   for a package) and the suite is learned once in a worker's container: two runs (one
-   untraced, one under our tracer, `traces.corpus.suite_reach`) give which tests pass in both
-   (a test that differs is flaky and never decides anything) and which repository functions
-   each passing test enters. Only those functions are mutated.
+1. The repository's image is built (the given environment, the SWE-bench recipe of a repository
+   and version, or pytest plus `pip install -e .` for a package) and the suite is learned once in
+   a worker's container: two runs (one untraced, one under our tracer, `traces.corpus.suite_reach`)
+   give which tests pass in both (a test that differs is flaky and never decides anything) and
+   which repository functions each passing test enters. Only those functions are mutated.
 2. Candidates come from the methods (`procedural`: AST mutations of reached functions;
    `history`: past source changes undone; `model`: a model's rewrite of a reached function,
    asked when the candidate's turn comes), interleaved by method and kind, seeded; `combine`
@@ -46,7 +46,7 @@ from ..build.images import ImageBuilder
 from ..data.task import DEFAULT_TEST_COMMAND, Environment, Task, TestSpec
 from ..grading import rule
 from ..runtime.sandbox import SandboxError
-from . import combine, history, procedural, statement
+from . import combine, history, procedural, recipes, statement
 from . import model as model_method
 from .hiding import hide_patch
 from .refs import default_environment, is_test_path
@@ -80,7 +80,15 @@ class SynthConfig(BaseModel):
     name: str | None = None
     """The repository's short name in task ids and statements (default: the folder's or the bundle's name)."""
     environment: Environment | None = None
-    """How the image is built; default pytest plus `pip install -e .` when the tree is a package."""
+    """How the image is built; default pytest plus `pip install -e .` when the tree is a package (or `recipe`'s)."""
+    recipe: str | None = None
+    """`owner/name@version` (`psf/requests@2.27`): the image is built from the SWE-bench recipe of that repository
+    and version, as `tasks import-swebench` builds that repository's instances (the built-in table
+    `data/recipes/swebench.yaml`, with `recipes` laid over it); its test command is the run's unless
+    `test_command` is given. Not with `environment`; the recipe must run pytest."""
+    recipes: Path | None = None
+    """A YAML/JSON file of recipes (repo -> version or "*" -> recipe) laid over the built-in ones for `recipe`, as
+    the other commands' `--recipes`."""
     test_command: str = DEFAULT_TEST_COMMAND
     """The command that runs the suite (pytest; node ids are appended to run some of it)."""
     out: Path
@@ -314,16 +322,32 @@ class _State:
             handle.write(json.dumps(item) + "\n")
 
 
+def chosen_recipe(config: SynthConfig) -> recipes.RecipeChoice | None:
+    """The recipe the run builds from (None without `recipe`); a one-line error naming the option otherwise."""
+    if config.recipe is None:
+        if config.recipes is not None:
+            raise SynthesisError("--recipes: used only with --recipe REPO@VERSION")
+        return None
+    if config.environment is not None:
+        raise SynthesisError("--environment and --recipe: give one of them (an environment file or a SWE-bench recipe)")
+    return recipes.choose(config.recipe, config.recipes)
+
+
 def base_task(config: SynthConfig) -> tuple[Task, str, str]:
-    """The task whose image every worker's container comes from (the clean tree at `config.commit`), the git dir
-    of the host's mirror of the repository, and the repository's short name."""
+    """The task whose image every worker's container comes from (the clean tree at `config.commit`; its environment
+    and test command are the run's), the git dir of the host's mirror of the repository, and its short name."""
+    recipe = chosen_recipe(config)
     location = str(Path(config.repo).expanduser().resolve()) if Path(config.repo).expanduser().exists() else config.repo
     git_dir = mirrored(location)
     sha = resolve(git_dir, config.commit)
     name = config.name or Path(location.rstrip("/")).name.removesuffix(".git").removesuffix(".bundle") or "repo"
-    environment = config.environment or default_environment(git_dir, sha)
+    command = config.test_command
+    if recipe is not None and "test_command" not in config.model_fields_set:
+        command = recipe.test_command
+    environment = recipe.environment if recipe else config.environment or default_environment(git_dir, sha)
     base = Task(id=f"{name}-synth-{sha[:10]}", repo=location, base_commit=sha, problem_statement="(synthesis base)",
-                environment=environment, tests=TestSpec(fail_to_pass=["(synthesis)"], command=config.test_command))
+                environment=environment, tests=TestSpec(fail_to_pass=["(synthesis)"], command=command),
+                meta={"recipe": recipe.name} if recipe else {})
     return base, git_dir, name
 
 
@@ -351,7 +375,8 @@ class _Run:
     git_dir: str
     sha: str
     name: str
-    environment: Environment
+    base: Task
+    """The clean tree's task: the environment and test command every written task gets."""
     model: model_method.ModelMethod | None
     taken: int
     """Tasks written or being written: a worker claims one before it writes."""
@@ -393,12 +418,13 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
     unknown = [k for k in config.kinds or [] if k not in known_kinds]
     if unknown:
         raise SynthesisError(f"--kinds: unknown kind {unknown[0]!r}; known: {', '.join(known_kinds)}")
+    chosen_recipe(config)  # a wrong --recipe stops the run before anything is made
     started = time.monotonic()
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     asker, model_name = _model(config, methods)
     base, git_dir, name = base_task(config)
-    sha, environment = base.base_commit, base.environment
+    sha = base.base_commit
     state = _State(out)
     summary = Summary(total_tasks=_tasks_in(out), skipped=len(state.decided))
     if summary.total_tasks >= config.max_tasks:  # a finished run again: nothing to build or learn
@@ -417,7 +443,7 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
         if not suite.passing:
             last = [line.strip() for line in suite.output_tail.splitlines() if line.strip()]
             why = next((line for line in reversed(last) if line.startswith("E ")), last[-1] if last else "no output")
-            raise SynthesisError(f"{config.repo}: no test passes at {config.commit} (twice) with `{config.test_command}`; "
+            raise SynthesisError(f"{config.repo}: no test passes at {config.commit} (twice) with `{base.tests.command}`; "
                                  f"nothing to break ({len(suite.runs[0])} test(s) reported; the output says: {why[:200]})")
         summary.flaky_tests, summary.passing_tests = suite.flaky, len(suite.passing)
         wanted = max(0, config.max_tasks - summary.total_tasks)
@@ -426,7 +452,7 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
         summary.planned = candidates.planned
         if on_progress:
             on_progress(summary)
-        run = _Run(config, suite, state, git_dir, sha, name, environment, asker, taken=summary.total_tasks,
+        run = _Run(config, suite, state, git_dir, sha, name, base, asker, taken=summary.total_tasks,
                    pairing=combine.Pairing() if combine.METHOD in methods else None, timings=summary.timings,
                    snapshots=Snapshots(git_dir, sha))
         lock = run.lock
@@ -658,7 +684,8 @@ def _write(run: _Run, candidate: Candidate, task_id: str, fail_to_pass: list[str
         gold, test_patch = _split_undo(undo)
         meta: dict[str, str] = {
             "repo": run.name, "method": candidate.method, "kind": candidate.kind, "file": candidate.path,
-            "function": candidate.function, "source_commit": run.sha, "description": candidate.description}
+            "function": candidate.function, "source_commit": run.sha, "description": candidate.description,
+            "recipe": run.base.meta.get("recipe", "")}
         if candidate.reverted_commit:
             meta["reverted_commit"] = candidate.reverted_commit
         if candidate.method == model_method.METHOD and run.model is not None:
@@ -671,10 +698,10 @@ def _write(run: _Run, candidate: Candidate, task_id: str, fail_to_pass: list[str
                 written = run.model.statement(run.name, fail_to_pass, messages)
         meta["statement"] = "model" if written else "template"
         problem = written or statement.write(run.name, fail_to_pass, messages, hidden=config.hide_tests)
-        task = Task(id=task_id, repo=BUNDLE, base_commit=base_commit, environment=run.environment,
+        task = Task(id=task_id, repo=BUNDLE, base_commit=base_commit, environment=run.base.environment,
                     problem_statement=problem,
                     tests=TestSpec(test_patch=test_patch, fail_to_pass=fail_to_pass, pass_to_pass=pass_to_pass,
-                                   command=config.test_command),
+                                   command=run.base.tests.command),
                     gold_patch=gold, meta={k: v for k, v in meta.items() if v})
         return write_task(staged_task(task, folder), folder)
     finally:
