@@ -43,6 +43,7 @@ Standard C and Linux system calls only; SHA-256 and HMAC are written here (FIPS 
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -245,14 +246,14 @@ static void emit(const char *kind, const char *text, size_t text_size) {
     pid = getpid();
     if (!have_key) {
         strcpy(seq_text, "-");
-    } else if (pid == key_pid) {
-        if (ended)
-            return;
+    } else if (pid == key_pid && !ended) {
         snprintf(seq_text, sizeof seq_text, "%llu", seq);
         seq++;
     } else if (strcmp(kind, "flag") != 0) {
-        return; /* a forked child only ever reports tampering */
+        return; /* after the end record only flags, and a forked child only ever reports tampering */
     } else {
+        /* Outside the chain: a forked child's flag, or a flag after the end, still sealed (the end never silences
+           tamper evidence; rt3, c1: `ended` written through ctypes to silence the hook). */
         snprintf(seq_text, sizeof seq_text, "c%ld", (long)pid);
     }
     seq_size = strlen(seq_text);
@@ -1312,6 +1313,14 @@ static const char *path_of(PyObject *args) {
     return text;
 }
 
+/* Whether a path is this shared object's file (any spelling or link of it: the same device and inode). */
+static unsigned long long own_device, own_inode;
+static int own_file(const char *path) {
+    struct statx info;
+    return path != NULL && own_inode != 0 && statx(AT_FDCWD, path, 0, STATX_INO, &info) == 0 &&
+           makedev(info.stx_dev_major, info.stx_dev_minor) == own_device && info.stx_ino == own_inode;
+}
+
 static void on_event(const char *event, PyObject *args) {
     const char *opened = NULL;
     char why[600];
@@ -1370,6 +1379,17 @@ static void on_event(const char *event, PyObject *args) {
             return;
         opened = path;
         snprintf(why, sizeof why, "links to another process's memory, descriptors or environment (%.400s)", path);
+    } else if (strcmp(event, "ctypes.dlopen") == 0 && own_file(path_of(args))) {
+        /* Loading this shared object again gives its static memory (the key) to whoever holds the handle: flagged
+           whose ever code it is (rt3, c1: code of the patch's laundered so that no frame of it was charged). */
+        PyObject *paused = pause_collector();
+        frame = charged(2);
+        if (frame != NULL) {
+            flag_at("ctypes loads the grader's native seal", frame);
+            Py_DECREF((PyObject *)frame);
+        }
+        resume_collector(paused);
+        return;
     } else if (starts_with(event, "ctypes.")) {
         snprintf(why, sizeof why, "uses ctypes (%.200s)", event);
     } else {
@@ -1644,6 +1664,17 @@ static PyObject *install(PyObject *self, PyObject *args) {
     if (gc_disable == NULL || gc_enable == NULL)
         gc_isenabled = NULL;
     partial_type = attribute_of("functools", "partial");
+    {
+        PyObject *file = PyModule_GetFilenameObject(self);
+        const char *own = file != NULL ? PyUnicode_AsUTF8AndSize(file, NULL) : NULL;
+        struct statx info;
+        if (own != NULL && statx(AT_FDCWD, own, 0, STATX_INO, &info) == 0) {
+            own_device = makedev(info.stx_dev_major, info.stx_dev_minor);
+            own_inode = info.stx_ino;
+        }
+        Py_XDECREF(file);
+        PyErr_Clear();
+    }
     guard_signals();
     if (PySys_AddAuditHook(hook, NULL) < 0)
         return NULL;

@@ -48,6 +48,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     _set, _zip, _compile, _int, _bytes, _range = set, zip, compile, int, bytes, range
     _name_of = type.__dict__["__name__"].__get__
     _getcwd = os.getcwd
+    _normpath, _realpath = os.path.normpath, os.path.realpath
     opcodes = _dict(dis.opmap)
     HAVE_ARGUMENT = dis.HAVE_ARGUMENT
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -80,6 +81,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     annotations_flag = _getattr(_getattr(__future__, "annotations", None), "compiler_flag", 0)
     fresh = {}  # file name -> missing or changed since the patch's code started a process?
     written = _set()  # files the patch's code wrote, renamed, linked or copied to
+    pending_inodes = []  # written names not yet looked up
+    written_inodes = _set()  # (device, inode) of the files written
+    inode_cache = {}  # file name -> (device, inode) or None
     written_folders = []  # folders the patch's code moved, copied or unpacked into (with a trailing "/")
     state = {"outcomes": None, "machinery": {}, "since": None}
     modules = []  # (module, {name: value}, binding rules) of the test modules, as collected
@@ -101,6 +105,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         for folder in written_folders:
             if _startswith(absolute, folder):
                 return True
+        if written and same_file_written(absolute):
+            _mark(absolute)
+            return True
         found = fresh.get(absolute)
         if found is not None:
             return found
@@ -124,6 +131,55 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         if found:
             _mark(absolute)
         return found
+
+    def inode(path):
+        try:
+            info = _stat(path)
+        except (OSError, ValueError):
+            return None
+        return (info.st_dev, info.st_ino)
+
+    def same_file_written(absolute):
+        """Whether this file is one the patch's code wrote under another name (compared by device and inode)."""
+        while pending_inodes:
+            found = inode(pending_inodes.pop())
+            if found is not None:
+                written_inodes.add(found)
+        if absolute not in inode_cache:
+            inode_cache[absolute] = inode(absolute)
+        return inode_cache[absolute] in written_inodes
+
+    def patched_anywhere(frame):
+        """Whether a frame of the patch's code is anywhere on the stack (not only the innermost one outside the stdlib)."""
+        depth = 0
+        while frame is not None and depth < 2000:
+            if code_patched(frame.f_code):
+                return True
+            frame, depth = frame.f_back, depth + 1
+        return False
+
+    def not_its_file(source, filename):
+        """Whether an import's compile of `filename` compiles other text than the file holds (rt3, c1: code laundered
+        through `SourceFileLoader.source_to_code(text, some_unpatched_file)`)."""
+        if _type(source) is _str:
+            source = source.encode("utf-8", "surrogatepass")
+        if _type(source) is not _bytes:
+            return False  # a syntax tree: the import system compiles files' bytes
+        try:
+            handle = _open(filename, os.O_RDONLY)
+        except (OSError, ValueError):
+            return True
+        try:
+            chunks, size = [], 0
+            while size <= _len(source):
+                chunk = _read(handle, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += _len(chunk)
+        finally:
+            _close(handle)
+        return _bytes().join(chunks) != source
 
     def provenance(code):
         """Why code the patch did not change counts as the patch's (for a flag's text), or ""."""
@@ -245,11 +301,15 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         if _type(path) is not _str or not path:
             return  # a descriptor (already open), or a path object the stdlib turned into a string before
         absolute = path if _startswith(path, "/") else _getcwd() + "/" + path
-        written.add(absolute)
-        _mark(absolute)
-        if folder:
-            written_folders.append(absolute.rstrip("/") + "/")
-            _mark(absolute, True)
+        # Every spelling the code under test may later run it by: as given, normalised (`a/./b`, `a//b`, `..`), and
+        # through links (rt3, c2); other spellings (another link, a hard link) are matched by inode in `tainted`.
+        for name in _set((absolute, _normpath(absolute), _realpath(absolute))):
+            written.add(name)
+            pending_inodes.append(name)
+            _mark(name)
+            if folder:
+                written_folders.append(name.rstrip("/") + "/")
+                _mark(name, True)
 
     spawns = ("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork", "os.forkpty",
               "pty.spawn")
@@ -284,7 +344,14 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             if _len(args) < 2 or _type(args[1]) is not _str:
                 return
             if _startswith(caller.f_code.co_filename, "<frozen importlib"):
-                return  # an import compiling a module's own source file: that file's state decides
+                # An import compiling a module's own source file: that file's state decides, unless the text is not
+                # the file's and the patch's code is anywhere on the stack (it called the import machinery itself).
+                if not _startswith(args[1], "<") and patched_anywhere(caller) and not_its_file(args[0], args[1]):
+                    absolute = args[1] if _startswith(args[1], "/") else _getcwd() + "/" + args[1]
+                    compiled.add(absolute)
+                    _mark(absolute)
+                    fresh.pop(args[1], None)
+                return
             if by_patch(caller) is not None:
                 name = args[1]
                 if _startswith(name, "<"):
