@@ -219,13 +219,17 @@ def diff_after(image, task, script: str) -> str:
         return box.diff(task.base_commit)
 
 
-def with_code(image, task, code: str) -> tuple[str, str]:
-    """The diff of `code` appended to the package's __init__.py, alone and with the task's real fix."""
+def with_code(image, task, code: str, files: dict[str, str] | None = None) -> tuple[str, str]:
+    """The diff of `code` appended to the package's __init__.py (and `files` added), alone and with the task's real fix."""
     from swe_env.data.task import Limits
     from swe_env.runtime.sandbox import Sandbox
 
     package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
     with Sandbox(image, Limits(), task.environment.workdir) as box:
+        for path, text in (files or {}).items():
+            box.write_file("/tmp/added", text.encode())
+            assert box.run(f"mkdir -p $(dirname {shlex.quote(path)}) && cp /tmp/added {shlex.quote(path)}",
+                           timeout=60).exit_code == 0
         box.write_file("/tmp/code.py", code.encode())
         assert box.run(f"cat /tmp/code.py >> {shlex.quote(package)}/__init__.py", timeout=60).exit_code == 0
         alone = box.diff(task.base_commit)
@@ -357,12 +361,12 @@ for _finder in getattr(_s, "meta" + "_path"):
 """Attack code's first lines: pytest's live config (`_cfg`), found through the import system's finders (red team rt2)."""
 
 
-def forge_scores_zero(task, image, code: str, flagged: str) -> str:
+def forge_scores_zero(task, image, code: str, flagged: str, files: dict[str, str] | None = None) -> str:
     """Grade `code` (an attack's library code, `attack_code`) appended to the package under reward_policy="strict":
     graded, reward 0 and `flagged` among the tampering flags; the diff of the same code with the real fix."""
     from swe_env.grading.grader import Grader
 
-    alone, with_fix = with_code(image, task, attack_code(task, code))
+    alone, with_fix = with_code(image, task, attack_code(task, code), files)
     report = Grader(reward_policy="strict").grade(task, alone, image=image)
     assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
     assert report.reward == 0.0, (report.test_results, report.error, report.tampering)  # resolved may say what a flagged run's tests said

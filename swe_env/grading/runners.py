@@ -60,6 +60,10 @@ def _native(workspace: str) -> dict[str, bytes]:
     return {f"{workspace}/recorder/{native.FILE_NAME}": data} if data is not None else {}
 
 
+_RUNNER_SOURCE = re.compile(r"(src/)?(_pytest|pytest|pluggy)/(.+/)?[^/]+\.py$")
+"""A patched path that is the runner's own code (pytest's tasks on pytest)."""
+
+
 class ResultsError(ValueError):
     """A results file that cannot be believed (not written, too large, malformed)."""
 
@@ -107,7 +111,9 @@ class Runner:
     def runner_is_repo(self, patched: list[str]) -> bool:
         """Whether the patch changes the runner's own package (pytest's tasks on pytest): then the
         patched code is the runner, and the hook cannot hold it off its own stack."""
-        return any(part in ("_pytest", "pytest", "pluggy") for path in patched for part in path.split("/")[:-1])
+        # Python files of the runner's own packages where pytest's and pluggy's repositories keep them, not any folder
+        # of that name (rt3, c4: a patched `docs/pytest/NOTES.txt` turned the stack checks off).
+        return any(_RUNNER_SOURCE.match(path) for path in patched)
 
     def protected_files(self, command: str) -> list[str]:
         """Files restored whole when changed: the runner's own, and tox.ini when tox runs the tests.

@@ -596,9 +596,48 @@ static PyFrameObject *first_frame(PyFrameObject *frame, int (*wanted)(PyObject *
     return NULL;
 }
 
-/* A new reference to the innermost frame of the patch's code on the stack from `frame` up, or NULL. */
+/* A file of the runner's own packages: when the patch changes the runner (pytest's tasks on pytest), the patched
+   code there is the runner and is on every stack; the rest of the patch's code is judged as always (rt3, c4). */
+static char *runner_dirs[3];
+
+/* The folders pytest, _pytest and pluggy were imported from (when the plugin said hello): where the runner really is. */
+static void find_runner_dirs(void) {
+    static const char *const names[] = {"_pytest", "pytest", "pluggy"};
+    int i;
+    for (i = 0; i < 3; i++) {
+        PyObject *module = PyImport_ImportModule(names[i]), *file;
+        const char *path;
+        char *slash;
+        if (module == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        file = PyObject_GetAttrString(module, "__file__");
+        path = file != NULL && PyUnicode_Check(file) ? PyUnicode_AsUTF8AndSize(file, NULL) : NULL;
+        if (path != NULL && (runner_dirs[i] = strdup(path)) != NULL && (slash = strrchr(runner_dirs[i], '/')) != NULL)
+            slash[1] = '\0'; /* the package's folder, with its slash (a single-module pluggy: that file's folder) */
+        Py_XDECREF(file);
+        Py_DECREF(module);
+        PyErr_Clear();
+    }
+}
+
+static int runner_file(const char *filename) {
+    int i;
+    for (i = 0; filename != NULL && i < 3; i++)
+        if (runner_dirs[i] != NULL && starts_with(filename, runner_dirs[i]))
+            return 1;
+    return 0;
+}
+
+static int foreign_patched(PyObject *code) {
+    return code_patched(code) && !(runner_is_repo && runner_file(code_filename(code)));
+}
+
+/* A new reference to the innermost frame of the patch's code on the stack from `frame` up (the runner's own files
+   excepted when the patch changes the runner), or NULL. */
 static PyFrameObject *patched_on_stack(PyFrameObject *frame) {
-    return first_frame(frame, code_patched, MAX_DEPTH);
+    return first_frame(frame, foreign_patched, MAX_DEPTH);
 }
 
 /* Whether `frame` runs the function `name` of a file whose name ends with `suffix`. */
@@ -876,13 +915,11 @@ static int our_result(PyFrameObject *caller, PyObject *code, PyObject *allowed, 
         flag_at("a result was handed over from another thread than the one that runs the tests", caller);
         return 0;
     }
-    if (!runner_is_repo) {
-        bad = patched_on_stack(caller);
-        if (bad != NULL) {
-            flag_at("a result was handed over with code the patch changed on the stack", bad);
-            Py_DECREF((PyObject *)bad);
-            return 0;
-        }
+    bad = patched_on_stack(caller);
+    if (bad != NULL) {
+        flag_at("a result was handed over with code the patch changed on the stack", bad);
+        Py_DECREF((PyObject *)bad);
+        return 0;
     }
     if (allowed != NULL ? code != allowed : !is_ours(code)) {
         char why[160];
@@ -1042,6 +1079,7 @@ static void on_ours(const char *event, PyObject *args) {
             Py_INCREF(code);
             plugin_module = code;
             collect_codes(code, plugin_code, plugin_name, &plugin_count);
+            find_runner_dirs();
             load_key();
         }
         Py_DECREF(code);
@@ -1148,7 +1186,7 @@ static void on_ours(const char *event, PyObject *args) {
         Py_ssize_t i, n;
         if (!is_pytest || code != plugin_hook("pytest_runtest_makereport") || nargs != 2)
             goto done;
-        if (!runner_is_repo) {
+        {
             PyFrameObject *bad = patched_on_stack(caller);
             if (bad != NULL) {
                 flag_at("a result was handed over with code the patch changed on the stack", bad);

@@ -278,10 +278,16 @@ def _install():
             depth += 1
         return None
 
+    runner_dirs = []  # the folders pytest, _pytest and pluggy were imported from (at the plugin's hello)
+
+    def runner_file(filename):
+        """A file of the runner's own packages (when the patch changes the runner, its code there is on every stack)."""
+        return _type(filename) is _str and any(_startswith(filename, folder) for folder in runner_dirs)
+
     def patched_on_stack(frame):
         depth = 0
         while frame is not None and depth < 2000:
-            if code_patched(frame.f_code):
+            if code_patched(frame.f_code) and not (state["runner_is_repo"] and runner_file(frame.f_code.co_filename)):
                 return frame
             frame = frame.f_back
             depth += 1
@@ -347,7 +353,7 @@ def _install():
         return None
     (tainted, code_patched, provenance, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
      integrity_changed, monkeypatched, reading) = swe_env_integrity.make(
-        stdlib, is_patched, flag, lambda: state["runner_is_repo"], native)
+        stdlib, is_patched, flag, lambda: state["runner_is_repo"], native, runner_file)
     sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
     del swe_env_integrity
 
@@ -436,6 +442,10 @@ def _install():
             for item in found:
                 plugin_codes[item.co_name] = item
             state["plugin"] = code
+            for name in ("_pytest", "pytest", "pluggy"):
+                found = _getattr(sys.modules.get(name), "__file__", None)
+                if _type(found) is _str:
+                    runner_dirs.append(found[:found.rfind("/") + 1])
             load_key()
             return
         if event == "swe_env.outcomes":  # from the plugin's import, before conftest files: pytest's outcome classes
@@ -488,10 +498,9 @@ def _install():
             return
         if event in ("swe_env.test", "swe_env.end") and _ident() != state.get("thread"):
             return flag("a result was handed over from another thread than the one that runs the tests", caller)
-        if not state["runner_is_repo"]:
-            bad = patched_on_stack(caller)
-            if bad is not None:
-                return flag("a result was handed over with code the patch changed on the stack", bad)
+        bad = patched_on_stack(caller)
+        if bad is not None:
+            return flag("a result was handed over with code the patch changed on the stack", bad)
         if event == "swe_env.test" and runner == "pytest":
             if plugin_codes.get("pytest_runtest_logreport") is not code or _len(args) != 3:
                 return flag("a result was handed over by code that is not the grader's plugin", caller)

@@ -30,7 +30,7 @@ class _Probe(object):
         pass
 
 
-def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=None):
+def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=None, runner_file=lambda name: False):
     """The checks; `stdlib` is the standard library's folder ("/.../lib/python3.X/"), `is_patched`
     the hook's own test of a file name, `flag_text(why, frame)` writes a flag; `native` the native seal's
     module, told what this module learns of the patch's code (files it wrote or compiled code under, code it
@@ -688,7 +688,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             for function in funcs:
                 code = _getattr(function, "__code__", None)
                 # When the patch changes the runner itself (pytest's own tasks), its hooks are the patch's code.
-                if problem is None and code is not None and code_patched(code) and not runner_is_repo():
+                runner_own = code is not None and runner_is_repo() and runner_file(code.co_filename)
+                if problem is None and code is not None and code_patched(code) and not runner_own:
                     problem = "pytest hook " + _str(name) + " implemented by code the patch changed (" + _str(code.co_filename) + ")"
         return problem
 
