@@ -702,3 +702,20 @@ def test_the_third_red_teams_forges_score_zero(task, image, code, files, flagged
     with_fix = forge_scores_zero(task, image, code, flagged, files)
     fixed = Grader().grade(task, with_fix, image=image)
     assert fixed.resolved and fixed.reward == 1.0 and fixed.seal == "native", (fixed.error, fixed.test_results)
+
+
+# c3 (host): compiled code of a module the patch did not change, written by a process the patch's code started (no
+# hook there) and then imported by the test process: its code carries the unchanged module's name.
+PYC_WRITTEN_BY_A_CHILD = '''
+import subprocess as _subprocess, sys as _sys
+_subprocess.run([_sys.executable, "-c", "import py_compile; py_compile.compile('helper.py')"], check=True)
+'''
+
+
+def test_compiled_code_a_child_of_the_patch_wrote_is_flagged_when_read(shared_object, tmp_path):
+    test = "import lib\n\ndef test_ok():\n    import helper\n    assert helper.VALUE == 1\n"
+    data, key = _run_pytest_on_host(tmp_path, shared_object, test, ["lib.py"],
+                                    files={"lib.py": PYC_WRITTEN_BY_A_CHILD, "helper.py": "VALUE = 1\n"})
+    sealed = seal.read(data, key, "pytest")
+    assert sealed.results.by_id == {"test_it.py::test_ok": "passed"}, (sealed.error, sealed.flags)
+    assert any("reads compiled code written by another process" in text for text in sealed.flags), sealed.flags

@@ -81,6 +81,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     annotations_flag = _getattr(_getattr(__future__, "annotations", None), "compiler_flag", 0)
     fresh = {}  # file name -> missing or changed since the patch's code started a process?
     written = _set()  # files the patch's code wrote, renamed, linked or copied to
+    own_pycs = _set()  # compiled files this process wrote itself
+    pycs_said = _set()  # compiled files already flagged
     pending_inodes = []  # written names not yet looked up
     written_inodes = _set()  # (device, inode) of the files written
     inode_cache = {}  # file name -> (device, inode) or None
@@ -311,6 +313,32 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 written_folders.append(name.rstrip("/") + "/")
                 _mark(name, True)
 
+    def compiled_by_us(path):
+        """A compiled file (`.pyc`) this process writes itself (the import system's cache, pytest's rewrite cache)."""
+        if _type(path) is _str and (_endswith(path, ".pyc") or ".pyc." in path):
+            own_pycs.add(_normpath(path if _startswith(path, "/") else _getcwd() + "/" + path))
+
+    def pyc_read(path, caller):
+        """A compiled file read (to be run: an import, pytest's rewrite cache) that changed after the patch's code started
+        a process and that this process did not write: code compiled by the patch's process under the name of code it
+        did not change (rt3, c3: test modules' rewrite cache written by a child with their asserts stripped)."""
+        if _type(path) is not _str or not _endswith(path, ".pyc"):
+            return
+        absolute = _normpath(path if _startswith(path, "/") else _getcwd() + "/" + path)
+        if absolute in own_pycs or absolute in pycs_said:
+            return
+        try:
+            info = _stat(absolute)
+        except (OSError, ValueError):
+            return
+        changed = _getattr(info, "st_ctime_ns", None)
+        if changed is None:
+            changed = _int(info.st_ctime * 1e9)
+        if changed >= state["since"]:
+            pycs_said.add(absolute)
+            flag_text("reads compiled code written by another process after the patch's code started one (" + absolute + ")",
+                      caller)
+
     spawns = ("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork", "os.forkpty",
               "pty.spawn")
 
@@ -322,12 +350,17 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             if (_type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (
                     _type(flags) is _int and flags & write_flags):
                 fresh.clear()  # what was read before may be missing no more
+                compiled_by_us(args[0] if args else None)
                 if by_patch(caller) is not None:
                     mark_written(args[0] if args else None, False)
+            elif state["since"] is not None and args:
+                pyc_read(args[0], caller)
             return
         target = writes.get(event)
         if target is not None:
             fresh.clear()
+            if _len(args) > target[0]:
+                compiled_by_us(args[target[0]])
             if _len(args) > target[0] and by_patch(caller) is not None:
                 mark_written(args[target[0]], target[1])
             return
