@@ -744,3 +744,16 @@ def test_compiled_code_a_child_of_the_patch_wrote_is_flagged_when_read(shared_ob
     sealed = seal.read(data, key, "pytest")
     assert sealed.results.by_id == {"test_it.py::test_ok": "passed"}, (sealed.error, sealed.flags)
     assert any("reads compiled code written by another process" in text for text in sealed.flags), sealed.flags
+
+
+# c5: a hunk whose header names other lines than those it changes (`git apply` places it at an offset): the function
+# it changes reads a frame, which was charged to nobody while the changed lines came from the patch's headers.
+HUNK_AT_AN_OFFSET = 'diff --git a/ledger/money.py b/ledger/money.py\n--- a/ledger/money.py\n+++ b/ledger/money.py\n@@ -40,3 +40,5 @@\n     def rounded(self):\n         """Return the amount rounded to the currency\'s minor unit."""\n+        import sys\n+        caller = sys._getframe(1)\n         return Money(round_half_away(self.amount, self.currency.minor_units), self.currency)\n'
+
+
+@pytest.mark.docker
+def test_changed_lines_are_read_from_the_tree_as_applied(tasks):
+    task = next(task for task in tasks if task.id == "ledger-negative-rounding")
+    report = Grader(reward_policy="strict").grade(task, HUNK_AT_AN_OFFSET, image=ImageBuilder().ensure(task))
+    assert report.status == "graded" and report.patch_applied, (report.status, report.error)
+    assert any("takes a frame" in text and "money.py" in text for text in report.tampering), report.tampering
