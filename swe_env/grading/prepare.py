@@ -161,12 +161,14 @@ def restore_and_apply_test_patch(box: Sandbox, task: Task, restore: str, workspa
     return None
 
 
-def changed_lines(box: Sandbox, task: Task, workspace: str, paths: set[str]) -> dict[str, list[tuple[int, int]]]:
+def changed_lines(box: Sandbox, task: Task, workspace: str, patch: diffs.Patch,
+                  paths: set[str]) -> dict[str, list[tuple[int, int]]]:
     """The new side of each hunk (context included) of every file among `paths` as the tree holds it now, after the
     patch was applied and before anything of it ran: git's own diff against base_commit, not the patch's hunk headers,
     since `git apply` and `patch` place a hunk at an offset when its lines moved (red team rt3, c5: a function changed
     at line 87 by a hunk headed `@@ -40` counted as unchanged). A file git's diff leaves out (cut output) is changed as
-    a whole by the sealed hook (`diffs.Patch.changed_lines`)."""
+    a whole by the sealed hook (`diffs.Patch.changed_lines`). Should git's diff not run (no `xargs` in the image),
+    the patch's own headers are the answer, as before."""
     wanted = sorted(path for path in paths if not _unsafe_path(path))
     if not wanted:
         return {}
@@ -176,7 +178,8 @@ def changed_lines(box: Sandbox, task: Task, workspace: str, paths: set[str]) -> 
     # a .gitattributes of the patch's could name.
     found = box.exec(f"xargs -0 -a {shlex.quote(listing)} {_GIT} diff --no-ext-diff --no-textconv --no-color "
                      f"{shlex.quote(task.base_commit)} --", idempotent=True)
-    _checked(found, "reading the applied changes")
+    if found.exit_code != 0:
+        return patch.changed_lines(wanted)
     return diffs.Patch.read(found.stdout).changed_lines(wanted)
 
 
