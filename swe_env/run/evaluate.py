@@ -297,6 +297,9 @@ def instance_report(report: GradingReport) -> dict:
         "patch_exists": not report.patch_is_empty,
         "patch_successfully_applied": report.patch_applied or report.patch_is_empty,
         "resolved": report.resolved,
+        # SWE-bench 5 flags a run whose tests gave no verdict because the environment broke; this file is
+        # written for verdicts only (`VERDICT_STATUSES`), so never here (the run report lists ours).
+        "infra_failure": False,
         "tests_status": {
             "FAIL_TO_PASS": report.tests_status["FAIL_TO_PASS"].model_dump(),
             "PASS_TO_PASS": report.tests_status["PASS_TO_PASS"].model_dump(),
