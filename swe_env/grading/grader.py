@@ -164,7 +164,7 @@ class Grader:
         key = seal.new_key()
         patched = sorted(set([*patch.paths, *written]) - set(report.restored))
         run, elapsed, watch = testrun.run_tests(box, task, runner, workspace, key, patched,
-                                                patch.changed_lines(set(patched) - set(written)))
+                                                patch.changed_lines(set(patched) - set(written)), facts)
         report.test_run_seconds = round(elapsed, 3)
         timeout = task.limits.grading_timeout
         if run.overran:

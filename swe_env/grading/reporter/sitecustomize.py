@@ -605,7 +605,38 @@ def _install():
     codes_of(_getframe(1).f_code, found)
     ours.update(found)
     sys.addaudithook(hook)
+    sys.addaudithook(_cache_guard(_now_ns() - 10**9))  # file times lag the clock by up to a tick
     return load_key, protect
+
+
+def _now_ns():
+    import time
+    return time.time_ns() if hasattr(time, "time_ns") else int(time.time() * 1e9)
+
+
+def _cache_guard(started, _stat=os.stat, _fspath=os.fsdecode, _endswith=str.endswith, _str=str, _type=type):
+    """An audit hook refusing to open for reading a `.pyc` changed after this process started (red team rt3 c3):
+    another process may have written it (a child the patch's code started, with no hook, forging pytest's
+    rewrite cache of a test module compiled without asserts). pytest's `_read_pyc` and importlib's loaders
+    take the OSError as "no cache" and compile the source again; this process's own writes cost one compile."""
+    def guard(event, args):
+        if event != "open" or not args:
+            return
+        try:
+            path = _fspath(args[0])
+        except Exception:
+            return
+        mode, flags = args[1], args[2]
+        if _type(path) is not _str or not _endswith(path, ".pyc") or flags & 3 \
+                or (_type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)):
+            return
+        try:
+            changed = _stat(path).st_ctime_ns
+        except (OSError, ValueError):
+            return
+        if changed >= started:
+            raise PermissionError(13, "swe-env: a .pyc changed during the test run is not read", path)
+    return guard
 
 
 _sealed = _install()

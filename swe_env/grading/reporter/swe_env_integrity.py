@@ -39,6 +39,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     import builtins
     import dis
     import os
+    import sys
     import time
 
     import functools
@@ -48,6 +49,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     _set, _zip, _compile, _int, _bytes, _range = set, zip, compile, int, bytes, range
     _name_of = type.__dict__["__name__"].__get__
     _getcwd = os.getcwd
+    _dirname, _modules = os.path.dirname, sys.modules
     opcodes = _dict(dis.opmap)
     HAVE_ARGUMENT = dis.HAVE_ARGUMENT
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -620,10 +622,22 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             hooks.append((name, caller, impls, funcs))
             for function in funcs:
                 code = _getattr(function, "__code__", None)
-                # When the patch changes the runner itself (pytest's own tasks), its hooks are the patch's code.
-                if problem is None and code is not None and code_patched(code) and not runner_is_repo():
+                # When the patch changes the runner itself (pytest's own tasks), the runner's hooks are the patch's
+                # code; an implementation outside the runner's own files still is not (red team rt3, c4).
+                if problem is None and code is not None and code_patched(code) \
+                        and not (runner_is_repo() and runner_file(code.co_filename)):
                     problem = "pytest hook " + _str(name) + " implemented by code the patch changed (" + _str(code.co_filename) + ")"
         return problem
+
+    def runner_file(filename):
+        """Whether `filename` is a file of the runner's own packages, as this process imported them."""
+        for name in ("_pytest", "pytest", "pluggy"):
+            where = _getattr(_modules.get(name), "__file__", None)
+            if _type(where) is _str and _type(filename) is _str:
+                folder = _dirname(where) + "/" if _endswith(where, "/__init__.py") else where
+                if filename == where or _startswith(filename, folder):
+                    return True
+        return False
 
     def method_shadowed(item, node_dict):
         """A name in the item's own __dict__ that its class defines as a function (`runtest`, `setup`, ...): an
