@@ -149,28 +149,36 @@ def test_a_pyc_changed_after_the_start_is_not_read_and_the_source_is_compiled(tm
     stat = os.stat(tmp_path / "mod.py")
     header = (b"\0\0\0\0" + (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
               + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little"))
-    cached.write_bytes(importlib.util.MAGIC_NUMBER + header + marshal.dumps(compile("VALUE = 'forged'\n", "mod.py", "exec")))
+    forged = importlib.util.MAGIC_NUMBER + header + marshal.dumps(compile("VALUE = 'forged'\n", "mod.py", "exec"))
+    cached.write_bytes(forged)
     script = _guard_script("0") + textwrap.dedent(f"""
         sys.path.insert(0, {str(tmp_path)!r})
-        import mod
-        print(mod.VALUE)
         try:
             open({str(cached)!r}, "rb")
         except PermissionError:
             print("refused")
-        open({str(cached)!r}, "ab").close()  # writing is allowed
+        import mod
+        print(mod.VALUE)
+        open({str(cached)!r}, "rb").close()  # the cache this process wrote (renamed into place) is read
+        print("read")
     """)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWE_ENV_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWE_ENV_") and k != "PYTHONDONTWRITEBYTECODE"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
-    assert done.stdout.split() == ["source", "refused"], done.stderr
+    assert done.stdout.split() == ["refused", "source", "read"], done.stderr
     # A cache older than the process is read as usual.
+    cached.write_bytes(forged)
     later = _guard_script("__import__('time').time_ns() + 10**12") + f"sys.path.insert(0, {str(tmp_path)!r})\nimport mod\nprint(mod.VALUE)\n"
     done = subprocess.run([sys.executable, "-c", later], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.split() == ["forged"], done.stderr
 
 
 @pytest.mark.docker
-def test_a_rewrite_cache_forged_during_the_run_is_not_read(task, image):
+def test_a_rewrite_cache_forged_during_the_run_is_not_read(tasks):
+    from swe_env.build.images import ImageBuilder
+
+    # rt3's task: the F2P tests are in a module pytest imports after the library (the forger's reach).
+    task = next(t for t in tasks if t.id == "ledger-negative-rounding")
+    image = ImageBuilder().ensure(task)
     alone, with_fix = with_code(image, task, CACHE_FORGING_LIBRARY)
     report = Grader(reward_policy="strict").grade(task, alone, image=image)
     assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
