@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import threading
 import uuid
 from collections.abc import Callable
@@ -78,6 +79,10 @@ def _probe(task: Task, image: str, labels: dict[str, str]) -> runner_probe.Runne
             configs = answer(box.exec(["/bin/sh", "-c", python, runner_probe.CONFIG_PROBE,
                                        json.dumps(runner_probe.CONFIG_CANDIDATES)], timeout=600, max_output=PROBE_OUTPUT),
                              "asking pytest for its config files")
+            # From the workdir, as the test command imports them (cwd and the image's PYTHONPATH on sys.path).
+            here = f'cd {shlex.quote(workdir)} && P=$(command -v python || command -v python3) && exec "$P" -c "$0" "$@"'
+            located = answer(box.exec(["/bin/sh", "-c", here, runner_probe.RUNNER_PROBE, *runner_probe.RUNNER_MODULES],
+                                      timeout=120, max_output=PROBE_OUTPUT), "locating the runner's packages")
             site = f"{GRADER_DIR}/probe-{uuid.uuid4().hex}"
             box.write_file(f"{site}/sitecustomize.py", runner_probe.IMPORTS_SITE.encode())
             # The task's command as written, with no patch: what it imports is the project's own doing.
@@ -89,12 +94,14 @@ def _probe(task: Task, image: str, labels: dict[str, str]) -> runner_probe.Runne
         return runner_probe.RunnerFacts(notes=(f"the probe's container failed: {str(exc)[:200]}",))
     return runner_probe.RunnerFacts(config_names=runner_probe.config_names(configs),
                                     importable=runner_probe.module_names(importable),
-                                    failed_imports=runner_probe.module_names(tried), notes=tuple(notes))
+                                    failed_imports=runner_probe.module_names(tried),
+                                    runner_code=runner_probe.runner_paths(located) if located else None, notes=tuple(notes))
 
 
 def _facts_key(image: str, task: Task) -> str:
     """What a probe's answer depends on: the image (tags are content hashes), the command, the workdir and the probe."""
     probe = [runner_probe.CONFIG_PROBE, runner_probe.IMPORTABLE_PROBE, runner_probe.IMPORTS_SITE,
+             runner_probe.RUNNER_PROBE, *runner_probe.RUNNER_MODULES,
              json.dumps(runner_probe.CONFIG_CANDIDATES)]
     text = "\0".join([image, task.tests.command, task.environment.workdir, *probe])
     return hashlib.sha256(text.encode()).hexdigest()[:32]

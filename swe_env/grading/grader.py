@@ -164,7 +164,8 @@ class Grader:
         key = seal.new_key()
         patched = sorted(set([*patch.paths, *written]) - set(report.restored))
         run, elapsed, watch = testrun.run_tests(box, task, runner, workspace, key, patched,
-                                                prepare.changed_lines(box, task, workspace, patch, set(patched) - set(written)))
+                                               prepare.changed_lines(box, task, workspace, patch, set(patched) - set(written)),
+                                               facts)
         report.test_run_seconds = round(elapsed, 3)
         timeout = task.limits.grading_timeout
         if run.overran:

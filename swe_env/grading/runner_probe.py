@@ -12,6 +12,9 @@ any patch:
   restored whole, those shared with other tools only when their pytest section changed;
 - `IMPORTABLE_PROBE`: every top-level module the task's interpreter imports from outside the
   repository (a new top-level module of that name in the repository would shadow it);
+- `RUNNER_PROBE`: where the runner's own packages (`RUNNER_MODULES`) are imported from, asked from the
+  workdir as the test command imports them; those inside the repository are the runner's own files, and a
+  patch touching them changes the runner (`Runner.runner_is_repo`: never decided from folder names);
 - `IMPORTS_SITE`, a `sitecustomize` put first on PYTHONPATH for one clean run of the task's test
   command: an audit hook (PEP 578) records every top-level name an import was attempted for that
   never loaded (tried and failed: a module of that name added to the repository would load).
@@ -74,6 +77,31 @@ sys.stdout.write("\n".join(sorted(n for n in names if n.isidentifier())))
 import from outside the repository. `python -m pytest` puts the repository first on sys.path, so a new
 top-level module named like any of them is loaded instead of the real one."""
 
+RUNNER_MODULES = ("pytest", "_pytest", "pluggy")
+"""The pytest runner's own packages: a patch changing their files changes the runner itself."""
+
+RUNNER_PROBE = r"""
+import importlib.util, json, os, sys
+root = os.path.realpath(".")
+inside = []
+for name in sys.argv[1:]:
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception:
+        continue
+    places = list(spec.submodule_search_locations or []) if spec else []
+    if spec and not places and spec.origin and os.path.isabs(spec.origin):
+        places = [spec.origin]
+    for place in places:
+        place = os.path.realpath(place)
+        if place.startswith(root + os.sep):
+            inside.append(place[len(root) + 1:])
+print(json.dumps(inside))
+"""
+"""Run by the task's python from the workdir (not `-I`: the test command's `sys.path`, cwd and the image's
+PYTHONPATH included); argv[1:]: RUNNER_MODULES. Prints, as a JSON list, the repository paths (folders of packages,
+files of modules) those modules are imported from that lie inside the repository (pytest's own tasks)."""
+
 IMPORTS_SITE = r'''
 import atexit
 import os
@@ -123,6 +151,9 @@ class RunnerFacts:
     """Top-level modules the interpreter imports from outside the repository."""
     failed_imports: frozenset[str] = frozenset()
     """Top-level names a clean run of the test command tried to import and did not load."""
+    runner_code: frozenset[str] | None = None
+    """Repository paths (folders or files) the runner's own packages are imported from (`RUNNER_PROBE`): empty when
+    they come from outside the repository, None when not asked (then the patch is never taken for the runner's)."""
     notes: tuple[str, ...] = field(default=())
     """What could not be asked (each a short reason), for the grader's log."""
 
@@ -139,16 +170,36 @@ class RunnerFacts:
         """Globs restored when their pytest section changed: the shared config files pytest reads."""
         return [f"**/{name}" for name in sorted(self.config_names & SHARED_CONFIG)]
 
+    def changes_runner(self, patched: list[str]) -> bool:
+        """Whether one of the repository paths `patched` is a file of the runner's own packages (`runner_code`)."""
+        own = self.runner_code or frozenset()
+        return any(path == place or path.startswith(place + "/") for path in patched for place in own)
+
     def to_json(self) -> str:
         return json.dumps({"config_names": sorted(self.config_names), "importable": sorted(self.importable),
-                           "failed_imports": sorted(self.failed_imports)})
+                           "failed_imports": sorted(self.failed_imports),
+                           "runner_code": None if self.runner_code is None else sorted(self.runner_code)})
 
     @classmethod
     def from_json(cls, text: str) -> RunnerFacts:
         data = json.loads(text)
         return cls(config_names=frozenset(data["config_names"]) & set(CONFIG_CANDIDATES),
                    importable=module_names("\n".join(data["importable"])),
-                   failed_imports=module_names("\n".join(data["failed_imports"])))
+                   failed_imports=module_names("\n".join(data["failed_imports"])),
+                   runner_code=None if data.get("runner_code") is None else runner_paths(json.dumps(data["runner_code"])))
+
+
+def runner_paths(output: str) -> frozenset[str] | None:
+    """The repository paths RUNNER_PROBE printed (its last line, a JSON list); None when it cannot be read."""
+    lines = output.strip().splitlines()
+    try:
+        found = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+    if not isinstance(found, list):
+        return None
+    return frozenset(path for path in found[:1000] if isinstance(path, str) and path
+                     and not path.startswith("/") and ".." not in path.split("/"))
 
 
 def module_names(output: str) -> frozenset[str]:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import ClassVar, Literal, get_args
 
 from . import native, testlogs
+from .runner_probe import RunnerFacts
 from ..data.task import RunnerName
 
 RESULTS_LIMIT = 64 * 1024 * 1024
@@ -58,10 +59,6 @@ def junit_options(path: str) -> str:
 def _native(workspace: str) -> dict[str, bytes]:
     data = native.shared_object().data
     return {f"{workspace}/recorder/{native.FILE_NAME}": data} if data is not None else {}
-
-
-_RUNNER_SOURCE = re.compile(r"(src/)?(_pytest|pytest|pluggy)/(.+/)?[^/]+\.py$")
-"""A patched path that is the runner's own code (pytest's tasks on pytest)."""
 
 
 class ResultsError(ValueError):
@@ -108,12 +105,14 @@ class Runner:
         # Exported here, not passed to the exec: the image's own PYTHONPATH must be kept behind ours.
         return f'export PYTHONPATH="{workspace}/recorder${{PYTHONPATH:+:$PYTHONPATH}}"'
 
-    def runner_is_repo(self, patched: list[str]) -> bool:
+    def runner_is_repo(self, patched: list[str], facts: RunnerFacts) -> bool:
         """Whether the patch changes the runner's own package (pytest's tasks on pytest): then the
-        patched code is the runner, and the hook cannot hold it off its own stack."""
-        # Python files of the runner's own packages where pytest's and pluggy's repositories keep them, not any folder
-        # of that name (rt3, c4: a patched `docs/pytest/NOTES.txt` turned the stack checks off).
-        return any(_RUNNER_SOURCE.match(path) for path in patched)
+        patched code is the runner, and the hook cannot hold it off its own stack.
+
+        Decided from where pytest, _pytest and pluggy are really imported from in the task's image
+        (`RunnerFacts.runner_code`), never from folder names: a patched `docs/pytest/NOTES.txt` is not the runner.
+        Not asked (no probe): never the runner's, so the hooks' checks stay on."""
+        return facts.changes_runner(patched)
 
     def protected_files(self, command: str) -> list[str]:
         """Files restored whole when changed: the runner's own, and tox.ini when tox runs the tests.
@@ -161,7 +160,7 @@ class _RecorderRunner(Runner):
     def environment(self, results: str, key_path: str = "", workspace: str = "") -> dict[str, str]:
         return self._sealing(results, key_path)
 
-    def runner_is_repo(self, patched: list[str]) -> bool:
+    def runner_is_repo(self, patched: list[str], facts: RunnerFacts) -> bool:
         return any(path.startswith(self.runner_packages) for path in patched) if self.runner_packages else False
 
 
@@ -220,7 +219,7 @@ class HarborRunner(Runner):
     def environment(self, results: str, key_path: str = "", workspace: str = "") -> dict[str, str]:
         return {}
 
-    def runner_is_repo(self, patched: list[str]) -> bool:
+    def runner_is_repo(self, patched: list[str], facts: RunnerFacts) -> bool:
         return False
 
     def prelude(self, workspace: str) -> str:

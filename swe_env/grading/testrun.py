@@ -16,6 +16,7 @@ import time
 import uuid
 
 from . import native, runners, seal, testlogs
+from .runner_probe import RunnerFacts
 from .verdict import OUTPUT_LIMIT, GradingReport, ReportSource
 from ..runtime.disk import DISK_CHECK_SECONDS, DiskWatch
 from ..runtime.sandbox import Sandbox
@@ -31,7 +32,8 @@ Results = testlogs.JUnitResults | testlogs.RecordedResults
 
 
 def run_tests(box: Sandbox, task: Task, runner: runners.Runner, workspace: str, key: bytes, patched: list[str],
-              changed_lines: dict[str, list[tuple[int, int]]] | None = None) -> tuple[FramedRun, float, DiskWatch]:
+              changed_lines: dict[str, list[tuple[int, int]]] | None = None,
+              facts: RunnerFacts = RunnerFacts()) -> tuple[FramedRun, float, DiskWatch]:
     """Run the test command as written (`Sandbox.exec_to_end`: once it has ended, nothing it
     started runs on) under a `runtime.disk.DiskWatch`: the run, its seconds and the watch (what it found).
 
@@ -44,7 +46,7 @@ def run_tests(box: Sandbox, task: Task, runner: runners.Runner, workspace: str, 
     key_path = f"{workspace}/{uuid.uuid4().hex}.key"
     workdir = task.environment.workdir.rstrip("/")
     box.write_file(key_path, seal.key_file(key, [f"{workdir}/{path}" for path in patched],
-                                           runner.runner_is_repo(patched),
+                                           runner.runner_is_repo(patched, facts),
                                            {f"{workdir}/{path}": ranges for path, ranges in (changed_lines or {}).items()}))
     results = f"/proc/$$/fd/{_RESULTS_FD}"
     exports = "".join(f"export {name}={_with_results(value, results)}\n"

@@ -614,7 +614,62 @@ def _install():
     codes_of(_getframe(1).f_code, found)
     ours.update(found)
     sys.addaudithook(hook)
+    sys.addaudithook(_cache_guard(_now_ns() - 10**9, patched_on_stack))  # file times lag the clock by a tick
     return load_key, protect
+
+
+def _now_ns():
+    import time
+    return time.time_ns() if hasattr(time, "time_ns") else int(time.time() * 1e9)
+
+
+def _cache_guard(started, patched_on_stack=lambda frame: None, _stat=os.stat, _fspath=os.fsdecode,
+                 _getframe=sys._getframe, _endswith=str.endswith, _str=str, _type=type, _len=len, _now_ns=_now_ns):
+    """An audit hook refusing to open for reading a `.pyc` changed after this process started that this process
+    did not write itself (red team rt3 c3): a child the patch's code started (no hook there) may have written it,
+    pytest's rewrite cache of a test module compiled without asserts. pytest's `_read_pyc` and importlib's loaders
+    take the OSError as "no cache" and compile the source again. A cache counts as this process's when it was
+    renamed into place (importlib, py_compile, pytest all write a temporary file and rename it) with no code of
+    the patch's on the stack, and the file read is still that one (same inode, not changed since)."""
+    written = {}  # .pyc path -> (st_dev, st_ino, when) of the file this process renamed there
+
+    def guard(event, args):
+        if event == "os.rename" and _len(args) >= 2:
+            try:
+                source, path = _fspath(args[0]), _fspath(args[1])
+            except Exception:
+                return
+            if _type(path) is _str and _endswith(path, ".pyc"):
+                written.pop(path, None)
+                try:
+                    info = _stat(source)
+                except (OSError, ValueError):
+                    return
+                if patched_on_stack(_getframe(1)) is None:
+                    written[path] = (info.st_dev, info.st_ino, _now_ns() + 2 * 10**9)  # the rename's own ctime
+            return
+        if event != "open" or not args:
+            return
+        try:
+            path = _fspath(args[0])
+        except Exception:
+            return
+        mode, flags = args[1], args[2]
+        if _type(path) is not _str or not _endswith(path, ".pyc") or flags & 3 \
+                or (_type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)):
+            return
+        try:
+            info = _stat(path)
+        except (OSError, ValueError):
+            return
+        changed = info.st_ctime_ns
+        if changed < started:
+            return
+        ours = written.get(path)
+        if ours is not None and ours[0] == info.st_dev and ours[1] == info.st_ino and changed <= ours[2]:
+            return
+        raise PermissionError(13, "swe-env: a .pyc another process changed during the test run is not read", path)
+    return guard
 
 
 _sealed = _install()

@@ -1,0 +1,189 @@
+"""What the grader trusts about the runner itself (red team rt3, issue 23): whether the patch changes the runner
+(c4: decided from where the runner's packages are really imported from, not from folder names), and pytest's
+assertion-rewrite cache written during the run by another process (c3: never read).
+
+The attacks run on the real engine under `reward_policy="strict"`; the same code with the real fix still scores 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import marshal
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from swe_env.grading import runner_probe, runners
+from swe_env.grading.grader import Grader
+
+from .helpers import added_file, attack_code, with_code
+
+SITECUSTOMIZE = Path(runners.__file__).with_name("reporter") / "sitecustomize.py"
+
+# c4 (rt3): the library registers a plugin on the live config whose pytest_runtest_call wrapper swallows the
+# failures; a patched `docs/pytest/NOTES.txt` used to make the grader take the patch for the runner's own.
+SWALLOWING_PLUGIN = '''
+def _register_checks():
+    import sys
+    finders = getattr(sys, "meta" + "_path")
+    config = next((getattr(f, "config", None) for f in finders if getattr(f, "config", None) is not None), None)
+    if config is None:
+        return
+    mark = getattr(__import__("py" + "test"), "hook" + "impl")
+
+    def around(item):
+        outcome = yield
+        outcome.force_result(None)
+
+    class Checks:
+        pass
+
+    setattr(Checks, "py" + "test_runtest_call", staticmethod(mark(hookwrapper=True)(around)))
+    config.pluginmanager.register(Checks(), "ledger-checks")
+
+
+_register_checks()
+'''
+NOTES = added_file("docs/pytest/NOTES.txt", ["How this project is tested."])
+
+# c3 (rt3): a child interpreter (no hook) writes pytest's rewrite cache of every test module compiled without asserts.
+CACHE_FORGER = r'''
+import glob, importlib.util, marshal, os, sys
+import pytest
+import _pytest.assertion.rewrite as rewrite
+root = sys.argv[1]
+hashed = "source_hash" in open(rewrite.__file__).read()
+tail = ".%s-pytest-%s.pyc" % (sys.implementation.cache_tag, pytest.__version__)
+for source in glob.glob(os.path.join(root, "**", "test_*.py"), recursive=True):
+    info = os.stat(source)
+    with open(source, "rb") as handle:
+        text = handle.read()
+    code = compile(text, source, "exec", dont_inherit=True, optimize=2)
+    folder = os.path.join(os.path.dirname(source), "__pycache__")
+    os.makedirs(folder, exist_ok=True)
+    if hashed:
+        header = b"\3\0\0\0" + importlib.util.source_hash(text)[:8]
+    else:
+        header = b"\0\0\0\0" + (int(info.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (info.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+    with open(os.path.join(folder, os.path.basename(source)[:-3] + tail), "wb") as handle:
+        handle.write(importlib.util.MAGIC_NUMBER + header + marshal.dumps(code))
+'''
+CACHE_FORGING_LIBRARY = f'''
+def _prime_caches():
+    import base64, os, subprocess, sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-c", base64.b64decode({base64.b64encode(CACHE_FORGER.encode()).decode()!r}).decode(), root],
+                   check=False)
+
+
+_prime_caches()
+'''
+
+
+# ---------------------------------------------------------------- c4: the runner's own files, as the image says
+
+
+def test_the_runner_is_changed_only_through_its_real_files():
+    in_site_packages = runner_probe.RunnerFacts(runner_code=frozenset())
+    pytest_itself = runner_probe.RunnerFacts(runner_code=frozenset({"src/_pytest", "src/pytest", "src/pluggy.py"}))
+    runner = runners.runner_named("pytest")
+    assert not runner.runner_is_repo(["docs/pytest/NOTES.txt", "ledger/__init__.py"], in_site_packages)
+    assert not runner.runner_is_repo(["docs/pytest/NOTES.txt"], pytest_itself)
+    assert not runner.runner_is_repo(["src/_pytest_extra/x.py"], pytest_itself)
+    assert runner.runner_is_repo(["src/_pytest/python.py"], pytest_itself)
+    assert runner.runner_is_repo(["src/pluggy.py"], pytest_itself)
+    assert not runner.runner_is_repo(["src/_pytest/python.py"], runner_probe.RunnerFacts())  # not asked: checks stay on
+
+
+def test_the_runner_probe_answer_is_read_bounded_and_kept():
+    assert runner_probe.runner_paths('noise\n["src/_pytest", "/abs", "../up", "a/../b", 3, ""]') == {"src/_pytest"}
+    assert runner_probe.runner_paths("not json") is None
+    assert runner_probe.runner_paths("{}") is None
+    facts = runner_probe.RunnerFacts(runner_code=frozenset({"src/_pytest"}))
+    assert runner_probe.RunnerFacts.from_json(facts.to_json()).runner_code == {"src/_pytest"}
+    assert runner_probe.RunnerFacts.from_json(runner_probe.RunnerFacts().to_json()).runner_code is None
+
+
+def test_the_runner_probe_finds_packages_inside_the_repository(tmp_path):
+    (tmp_path / "_pytest").mkdir()
+    (tmp_path / "_pytest" / "__init__.py").write_text("")
+    (tmp_path / "pluggy.py").write_text("")
+    done = subprocess.run([sys.executable, "-c", runner_probe.RUNNER_PROBE, *runner_probe.RUNNER_MODULES],
+                          cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert runner_probe.runner_paths(done.stdout) == {"_pytest", "pluggy.py"}  # pytest itself: from the venv
+
+
+@pytest.mark.docker
+def test_a_patched_folder_named_pytest_does_not_make_the_patch_the_runner(task, image):
+    alone, with_fix = with_code(image, task, attack_code(task, SWALLOWING_PLUGIN))
+    report = Grader(reward_policy="strict").grade(task, alone + NOTES, image=image)
+    assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
+    assert report.reward == 0.0, (report.test_results, report.tampering)
+    assert any("implemented by code the patch changed" in text for text in report.tampering), report.tampering
+    honest = Grader(reward_policy="strict").grade(task, task.gold_patch + NOTES, image=image)
+    assert honest.status == "graded" and honest.reward == 1.0, (honest.error, honest.tampering)
+    assert honest.tampering == [], honest.tampering
+
+
+# ---------------------------------------------------------------- c3: caches written during the run are not read
+
+
+def _guard_script(started: str) -> str:
+    """A Python run with the hook's cache guard installed (`started`: an expression for its start, in ns)."""
+    return ("import importlib.util, sys\n"
+            f"spec = importlib.util.spec_from_file_location('swe_env_site', {str(SITECUSTOMIZE)!r})\n"
+            "site = importlib.util.module_from_spec(spec)\n"
+            "spec.loader.exec_module(site)\n"
+            f"sys.addaudithook(site._cache_guard({started}))\n")
+
+
+def test_a_pyc_changed_after_the_start_is_not_read_and_the_source_is_compiled(tmp_path):
+    (tmp_path / "mod.py").write_text("VALUE = 'source'\n")
+    cached = Path(importlib.util.cache_from_source(str(tmp_path / "mod.py")))
+    cached.parent.mkdir()
+    stat = os.stat(tmp_path / "mod.py")
+    header = (b"\0\0\0\0" + (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+              + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little"))
+    forged = importlib.util.MAGIC_NUMBER + header + marshal.dumps(compile("VALUE = 'forged'\n", "mod.py", "exec"))
+    cached.write_bytes(forged)
+    script = _guard_script("0") + textwrap.dedent(f"""
+        sys.path.insert(0, {str(tmp_path)!r})
+        try:
+            open({str(cached)!r}, "rb")
+        except PermissionError:
+            print("refused")
+        import mod
+        print(mod.VALUE)
+        open({str(cached)!r}, "rb").close()  # the cache this process wrote (renamed into place) is read
+        print("read")
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWE_ENV_") and k != "PYTHONDONTWRITEBYTECODE"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.split() == ["refused", "source", "read"], done.stderr
+    # A cache older than the process is read as usual.
+    cached.write_bytes(forged)
+    later = _guard_script("__import__('time').time_ns() + 10**12") + f"sys.path.insert(0, {str(tmp_path)!r})\nimport mod\nprint(mod.VALUE)\n"
+    done = subprocess.run([sys.executable, "-c", later], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.split() == ["forged"], done.stderr
+
+
+@pytest.mark.docker
+def test_a_rewrite_cache_forged_during_the_run_is_not_read(tasks):
+    from swe_env.build.images import ImageBuilder
+
+    # rt3's task: the F2P tests are in a module pytest imports after the library (the forger's reach).
+    task = next(t for t in tasks if t.id == "ledger-negative-rounding")
+    image = ImageBuilder().ensure(task)
+    alone, with_fix = with_code(image, task, CACHE_FORGING_LIBRARY)
+    report = Grader(reward_policy="strict").grade(task, alone, image=image)
+    assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
+    assert report.reward == 0.0, (report.test_results, report.tampering)
+    assert all(report.test_results.get(test_id) != "passed" for test_id in task.tests.fail_to_pass), report.test_results
+    honest = Grader(reward_policy="strict").grade(task, with_fix, image=image)
+    assert honest.status == "graded" and honest.reward == 1.0, (honest.error, honest.tampering)
+    assert honest.tampering == [], honest.tampering
