@@ -27,6 +27,7 @@ overhead's median and p90, and every instance that did not count, with its cause
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import os
 import re
@@ -230,22 +231,30 @@ def _one_line(text: str) -> str:
 # ---------------------------------------------------------------- explaining a flag
 
 
-_FLAG_FUNCTION = """    def flag(why, frame):
-        filename = frame.f_code.co_filename
-        where = (filename if _type(filename) is _str else "?") + ":" + _str(frame.f_lineno)
-"""
+# The diagnostic copy of the sealed hook: before the line of `flag()` that emits, the stack from the charged
+# frame outwards and the audit event being judged are appended to `where` (found by pattern, not by the exact
+# text, so that a change elsewhere in those functions does not break --explain). Flags the C hook raises on
+# its own (the native seal's checks) carry no stack.
+_FLAG_EMIT = re.compile(r"(?m)^(?P<indent>[ ]+)def flag\(why, frame\):\n(?:(?P=indent)[ ]+.*\n)*?(?=(?P=indent)[ ]+emit\(b\"flag\")")
 _STACK = """        outer, depth = frame, 0
         while outer is not None and depth < 40:
             where += " <- " + _str(outer.f_code.co_filename) + ":" + _str(outer.f_lineno) + " " + _str(outer.f_code.co_name)
             outer, depth = outer.f_back, depth + 1
         where += " || event " + _str(state.get("event"))
 """
-_HOOK_ENTRY = """    def on_event(event, args):
-        if _type(event) is not _str:
-            return
-"""
+_HOOK_ENTRY = re.compile(r"(?m)^    def on_event\(event, args\):\n        if _type\(event\) is not _str:\n            return\n")
 _REMEMBER = """        state["event"] = event + _str(args)[:120]
 """
+
+
+def explaining_hook(source: str) -> str:
+    """The sealed hook's source with each flag carrying its stack and event; SystemExit when its shape changed."""
+    flag_body, entry = _FLAG_EMIT.search(source), _HOOK_ENTRY.search(source)
+    if flag_body is None or entry is None:
+        raise SystemExit("--explain: the sealed hook's flag() or on_event() changed shape; update _FLAG_EMIT/_HOOK_ENTRY")
+    for at, text in sorted([(flag_body.end(), _STACK), (entry.end(), _REMEMBER)], reverse=True):
+        source = source[:at] + text + source[at:]
+    return source
 
 
 def explain(task: Task, builder: ImageBuilder) -> None:
@@ -255,13 +264,11 @@ def explain(task: Task, builder: ImageBuilder) -> None:
 
     from swe_env.grading import runners, seal  # noqa: PLC0415
 
-    source = (runners._REPORTER / "sitecustomize.py").read_text()  # noqa: SLF001 - a diagnostic copy of the hook
-    if _FLAG_FUNCTION not in source or _HOOK_ENTRY not in source:
-        raise SystemExit("--explain: the sealed hook's flag() or on_event() changed; update _FLAG_FUNCTION/_HOOK_ENTRY")
+    reporter = runners._REPORTER  # noqa: SLF001 - a diagnostic copy of the hook
     folder = Path(tempfile.mkdtemp(prefix="calibrate-explain-"))
-    (folder / "sitecustomize.py").write_text(source.replace(_FLAG_FUNCTION, _FLAG_FUNCTION + _STACK)
-                                             .replace(_HOOK_ENTRY, _HOOK_ENTRY + _REMEMBER))
-    (folder / "swe_env_seal.py").write_bytes((runners._REPORTER / "swe_env_seal.py").read_bytes())  # noqa: SLF001
+    for name in {*runners._SEALED_FILES, *runners._RECORDER_FILES}:  # noqa: SLF001
+        (folder / name).write_bytes((reporter / name).read_bytes())
+    (folder / "sitecustomize.py").write_text(explaining_hook((reporter / "sitecustomize.py").read_text()))
     runners._REPORTER, seal._FLAG_CHARS = folder, 20_000  # noqa: SLF001
     report = Grader(builder=builder, reward_policy="strict").grade(task, task.gold_patch, image=builder.ensure(task))
     print(f"{task.id}: {report.status}, resolved {report.resolved}, {len(report.tampering)} flag(s) (at most {seal.MAX_FLAGS})")
@@ -273,7 +280,8 @@ def explain(task: Task, builder: ImageBuilder) -> None:
         if key in seen:
             continue
         seen.add(key)
-        print(f"\n{why})\n  event: {event.split(' <- ')[0].rstrip(')')[:300]}\n  stack, from the frame it was charged to outwards:")
+        print(f"\n{why})\n  event: {event.split(' <- ')[0].rstrip(')')[:300] or '(none: a flag of the C hook)'}\n"
+              "  stack, from the frame it was charged to outwards:")
         for frame in stack.split(" <- ")[:14]:
             print(f"    {frame}")
 
@@ -318,7 +326,9 @@ class Progress:
               file=sys.stderr, flush=True)
 
 
-def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remove_built: bool, ahead: int = 1) -> None:
+def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remove_built: bool, ahead: int = 1,
+        deadline: float | None = None) -> None:
+    """Grade `tasks` in order; after `deadline` (epoch seconds) no new build or grading starts, running ones finish."""
     builder = ImageBuilder()
     grader = Grader(builder=builder, reward_policy="strict")
     progress = Progress(len(tasks))
@@ -336,9 +346,15 @@ def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remov
     # Images are built one at a time on their own thread, up to `ahead` instances before the gradings reach
     # them, so a grading does not wait for its build (the builds are not gradings: they do not count in `workers`).
     builds: dict[str, Future] = {}
+
+    def past_deadline() -> bool:
+        return deadline is not None and time.time() >= deadline
+
     build_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build")
 
     def build_ahead(upcoming: list[Task]) -> None:
+        if past_deadline():
+            return
         for task in upcoming[:ahead]:
             if task.id not in builds:
                 builds[task.id] = build_pool.submit(build, task, builder)
@@ -367,6 +383,9 @@ def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remov
         running: set[Future] = set()
         try:
             while queue or running:
+                if queue and past_deadline():
+                    print(f"# deadline passed: {len(queue)} queued instance(s) not started", file=sys.stderr, flush=True)
+                    queue.clear()
                 while queue and len(running) < workers:
                     task = queue.pop(0)
                     build_ahead([task])
@@ -471,6 +490,17 @@ def _p(values: list[float], q: float) -> str:
     return f"{percentile(values, q):.2f}" if values else "-"
 
 
+def deadline_of(text: str | None) -> float | None:
+    """`HH:MM` (UTC, today) as epoch seconds; None for no deadline."""
+    if not text:
+        return None
+    found = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    if not found or int(found.group(1)) > 23 or int(found.group(2)) > 59:
+        raise SystemExit(f"--deadline: {text!r} is not a UTC time HH:MM")
+    day = time.gmtime()
+    return calendar.timegm((day.tm_year, day.tm_mon, day.tm_mday, int(found.group(1)), int(found.group(2)), 0))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", action="append", required=True, help="a SWE-bench file (repeatable)")
@@ -489,6 +519,8 @@ def main() -> int:
                         help="remove each instance image this run built once no queued instance needs it (env images stay)")
     parser.add_argument("--explain", nargs="+", metavar="ID",
                         help="grade these instances' gold patches again with a hook that prints each flag's event and stack")
+    parser.add_argument("--deadline", metavar="HH:MM",
+                        help="start no build or grading after this UTC time today (running ones finish; the rest stays for a re-run)")
     parser.add_argument("--summary-only", action="store_true", help="print the summary of --out and stop")
     parser.add_argument("--include", action="append", default=[],
                         help="another results file (a concurrent run's) counted as done and in the summary (repeatable)")
@@ -528,7 +560,7 @@ def main() -> int:
     print(f"# calibrate_gold: {len(chosen)} to grade now, {len(done)} already in {out}, {len(tasks)} with a mirror, "
           f"{len(skipped)} without; {machine_line()}", flush=True)
     try:
-        run(chosen, notes, out, args.workers, args.remove_built, args.build_ahead)
+        run(chosen, notes, out, args.workers, args.remove_built, args.build_ahead, deadline_of(args.deadline))
     finally:
         check_no_leftovers()
         summarize(list(everything().values()), skipped, names)
