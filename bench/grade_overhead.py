@@ -2,39 +2,97 @@
 
 Per bundled task: the grader's whole run (fresh container, patch, restore, test patch, tests,
 report, removal) against the same test command inside a container that is already running
-with the test patch applied (the baseline). Then `evaluate` of the gold patches of every task
-with 1 worker and with 4 workers. Prints medians and ratios; asserts nothing.
+with the test patch applied (the baseline). The overhead of a round is its grading's seconds
+less its bare run's (mean, p50, p90, p99, max over every round of every task, with the 1-minute
+load average beside it). With `--compare`, the grader's steps before the test run as one
+`docker exec` each (`prepare.STEPS_IN_SHELL` off, the path before 7 December) are measured in
+the same rounds. Then `evaluate` of the gold patches of every task with 1 worker and with 4
+workers. Asserts nothing.
 
-    python bench/grade_overhead.py [--repeat 5] [--warmup 1] [--tasks tasks]
+    python bench/grade_overhead.py [--repeat 5] [--warmup 1] [--tasks tasks] [--task ID ...] [--compare]
+                                   [--warm-pool N] [--dataset FILE --repo-mirror DIR --instances ID ...]
+
+With `--dataset` the tasks are those SWE-bench instances (real repositories) whose instance image is
+already built here (none is built: `swebench_validate.py` or `calibrate_gold.py` build them).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
 import time
 
-from _timing import (check_no_leftovers, cpu_busy_seconds, header, measure_interleaved, median, parse_args,
-                     percentile, resolve_tasks, sigterm_as_exit)
+from _timing import (check_no_leftovers, cpu_busy_seconds, header, load_selected_tasks, median, parse_args,
+                     percentile, sigterm_as_exit, table, time_call)
 
 from swe_env.run.evaluate import evaluate
+from swe_env.grading import prepare
 from swe_env.grading.grader import Grader
 from swe_env.build.images import ImageBuilder
 from swe_env.runtime.sandbox import Sandbox
-from swe_env.data.task import load_tasks
+
+
+def real_instances(args, builder: ImageBuilder) -> tuple[list, dict[str, str]]:
+    """The chosen SWE-bench instances whose instance image is built here, and their images (none is built)."""
+    from pathlib import Path  # noqa: PLC0415 - only with --dataset
+
+    from swe_env.build.images import image_exists  # noqa: PLC0415
+    from swe_env.data import swebench  # noqa: PLC0415
+
+    table = swebench.load_recipes(args.recipes)
+    chosen = set(args.instances)
+    tasks, images = [], {}
+    for record in swebench.read_records(args.dataset):
+        if chosen and record["instance_id"] not in chosen:
+            continue
+        task = swebench.instance_to_task(record, table, repo_mirror=Path(args.repo_mirror) if args.repo_mirror else None)
+        tag = builder.instance_tag(task)
+        if image_exists(tag):
+            tasks.append(task)
+            images[task.id] = tag
+        else:
+            print(f"{task.id}: its instance image is not built here; left out")
+    return tasks, images
 
 
 def main() -> int:
-    args = parse_args(__doc__.splitlines()[0], default_repeat=5, extra=lambda p: p.add_argument(
-        "--eval-repeat", type=int, default=1, help="timed evaluate runs per worker count (default 1; 0: the grading overhead only)"))
+    def extra(parser):
+        parser.add_argument("--eval-repeat", type=int, default=1,
+                            help="timed evaluate runs per worker count (default 1; 0: the grading overhead only)")
+        parser.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
+        parser.add_argument("--compare", action="store_true",
+                            help="also grade with one docker exec per step before the tests (the path before), same rounds")
+        parser.add_argument("--warm-pool", type=int, default=0,
+                            help="also grade with a grader keeping this many containers started ahead, same rounds")
+        parser.add_argument("--dataset", help="a SWE-bench file: grade these real instances instead of --tasks")
+        parser.add_argument("--repo-mirror", help="folder of owner__name mirrors (with --dataset)")
+        parser.add_argument("--recipes", help="a recipe file laid over the built-in ones (with --dataset)")
+        parser.add_argument("--instances", nargs="*", default=[], help="these instance ids (with --dataset)")
+
+    args = parse_args(__doc__.splitlines()[0], default_repeat=5, extra=extra)
     sigterm_as_exit()
     header("grade_overhead: grader vs. the bare test command; evaluate with 1 vs 4 workers", args)
-    tasks = load_tasks(resolve_tasks(args.tasks))
     builder = ImageBuilder()
-    images = {task.id: builder.ensure(task) for task in tasks}
+    if args.dataset:
+        tasks, images = real_instances(args, builder)
+    else:
+        tasks = load_selected_tasks(args)
+        images = {task.id: builder.ensure(task) for task in tasks}
     grader = Grader(builder=builder)
-    overheads, rows = [], []
+    warm = Grader(builder=builder, warm_pool=args.warm_pool) if args.warm_pool else None
+    variants = {"grade": (grader, True)}
+    if warm is not None:
+        variants[f"grade, warm pool of {args.warm_pool}"] = (warm, True)
+    if args.compare:
+        variants["grade, exec per step"] = (grader, False)
+    overheads: dict[str, list[float]] = {name: [] for name in variants}
+    own: dict[str, list[float]] = {name: [] for name in variants}
+    """Each grading's seconds less its own test run's (`test_run_seconds`): the grader's work alone, free of the
+    bare run's own variance (a loaded machine makes the test runs themselves vary by seconds)."""
+    loads: list[float] = []
+    rows = []
     try:
         for task in tasks:
             with Sandbox(images[task.id], task.limits, task.environment.workdir, task.environment.env) as box:
@@ -48,21 +106,41 @@ def main() -> int:
                 def bare(box=box, task=task):
                     box.exec(["bash", "-c", task.tests.command], timeout=task.limits.grading_timeout)
 
-                def graded(task=task):
-                    report = grader.grade(task, task.gold_patch, image=images[task.id])
+                def graded(variant: tuple[Grader, bool], task=task, name: str | None = None):
+                    prepare.STEPS_IN_SHELL = variant[1]
+                    try:
+                        report = variant[0].grade(task, task.gold_patch, image=images[task.id])
+                    finally:
+                        prepare.STEPS_IN_SHELL = True
                     if not report.resolved:
                         raise RuntimeError(f"{task.id}: gold did not resolve ({report.status}: {report.error})")
+                    if name is not None:
+                        own[name].append(report.seconds - (report.test_run_seconds or 0.0))
 
-                samples = measure_interleaved({"bare": bare, "grade": graded}, args.repeat, args.warmup)
-            overhead = median(samples["grade"]) - median(samples["bare"])
-            overheads.append(overhead)
-            rows.append((task.id, median(samples["bare"]), median(samples["grade"]), overhead))
-        width = max(len(row[0]) for row in rows)
-        print(f"  {'task':<{width}}  {'tests p50':>10}  {'grade p50':>10}  {'overhead':>9}")
-        for task_id, bare_p50, grade_p50, overhead in rows:
-            print(f"  {task_id:<{width}}  {bare_p50:>9.3f}s  {grade_p50:>9.3f}s  {overhead:>8.3f}s")
-        print(f"\ngrading overhead over the bare test command: p50 {median(overheads):.3f} s, "
-              f"p90 {percentile(overheads, 90):.3f} s (goal: p50 <= 1.0 s)\n")
+                for _ in range(args.warmup):
+                    bare()
+                    for variant in variants.values():
+                        graded(variant)
+                samples: dict[str, list[float]] = {"bare": [], **{name: [] for name in variants}}
+                for _ in range(args.repeat):  # alternating, so other load on the machine affects each alike
+                    loads.append(os.getloadavg()[0])
+                    samples["bare"].append(time_call(bare))
+                    for name, variant in variants.items():
+                        samples[name].append(time_call(functools.partial(graded, variant, name=name)))
+                        overheads[name].append(samples[name][-1] - samples["bare"][-1])
+            rows.append((task.id, samples))
+        for task_id, samples in rows:
+            table([(name, values) for name, values in samples.items()], f"{task_id}:")
+        table([(f"overhead: {name} - bare (same round)", values) for name, values in overheads.items()],
+              f"grading overhead over the bare test command, every round of {len(rows)} task(s) "
+              f"(goal: p50 and p90 <= 1000 ms); 1-minute load average {min(loads):.1f}-{max(loads):.1f}, "
+              f"median {median(loads):.1f}:")
+        for name, values in overheads.items():
+            print(f"  {name}: overhead p50 {median(values):.3f} s, p90 {percentile(values, 90):.3f} s, "
+                  f"p99 {percentile(values, 99):.3f} s")
+        print()
+        table([(f"grader's own: {name}", values) for name, values in own.items()],
+              "the grader's own time, each grading's seconds less its test run's (report.seconds - test_run_seconds):")
 
         cores = os.cpu_count() or 1
         walls: dict[int, list[float]] = {1: [], 4: []}
@@ -95,6 +173,8 @@ def main() -> int:
                       f"so {cores} cores cannot run it more than {ceiling:.2f}x faster")
             print()
     finally:
+        if warm is not None:
+            warm.close()
         left = check_no_leftovers()
     return 1 if left else 0
 

@@ -36,7 +36,8 @@ from .verdict import MAX_ERROR_CHARS, OUTPUT_LIMIT, GradingReport, bound_report,
 from .rewards import RewardMode, compute_reward, unresolved_reward
 from ..build.images import ImageBuilder
 from .. import endings
-from ..runtime.sandbox import DEADLINE_GRACE, MAX_DIFF_BYTES, Sandbox, SandboxError
+from ..runtime.pool import WarmPool
+from ..runtime.sandbox import DEADLINE_GRACE, MAX_DIFF_BYTES, Sandbox, SandboxError, SandboxSpec
 from ..runtime.streams import FramedRun
 from ..data.task import Task
 
@@ -47,13 +48,16 @@ from .rewards import patch_similarity  # noqa: F401
 
 MAX_PATCH_BYTES = MAX_DIFF_BYTES
 """A patch larger than this is refused unread (patch_failed, the model's): the largest diff an episode can submit."""
+_TTL_MARGIN = 600.0
+"""Seconds of a kept container's time-to-live left over after a grading's longest wait (`Grader.warm_pool`)."""
 
 
 class Grader:
     """Grades patches for tasks, each in a fresh container that is always removed."""
 
     def __init__(self, reward_mode: RewardMode = "binary", builder: ImageBuilder | None = None,
-                 labels: dict[str, str] | None = None, reward_policy: suspicion.RewardPolicy = "lenient"):
+                 labels: dict[str, str] | None = None, reward_policy: suspicion.RewardPolicy = "lenient",
+                 warm_pool: int = 0):
         self.reward_mode = reward_mode
         self.reward_policy: suspicion.RewardPolicy = reward_policy
         """lenient: suspicious patches (`GradingReport.suspicious`) are only reported; strict: they score as unresolved."""
@@ -62,6 +66,19 @@ class Grader:
         """Extra `swe_env.<key>` labels on grader containers (evaluate finds its own by them)."""
         self._facts = RunnerFactsCache()
         """What the installed runner reads (`runner_probe`), asked once per image."""
+        self.warm_pool = warm_pool
+        """Grading containers kept started ahead per instance image (and labels), each with its private shell
+        open (0: every grading starts its own). A grading takes a ready one, so the container's start (~0.3 s on
+        a quiet engine, seconds on a loaded one) is off its path, and hands it back to be removed in the
+        background. A kept container is as fresh as a new one: nothing but its start and that shell ran in it.
+        For loops that grade the same tasks again (RL); `close()` removes what is kept."""
+        self._pool = WarmPool(warm_pool, opener=prepare.open_container) if warm_pool else None
+
+    def close(self) -> None:
+        """Remove the grading containers kept started ahead (`warm_pool`) and wait for those being removed;
+        the grader can be used again."""
+        if self._pool is not None:
+            self._pool.close()
 
     def grade(self, task: Task, patch: str | None, image: str | None = None) -> GradingReport:
         """Grade `patch` (a unified diff; empty or None for no change) against the task's hidden tests.
@@ -96,7 +113,8 @@ class Grader:
             note(report, started, f"image {image}")
             facts = self.runner_facts(task, image, functools.partial(note, report, started))
             # As root, as SWE-bench's harness runs the tests (the agent's user matters only in its episode).
-            with Sandbox.for_task(task, image, "grader", labels=self.labels, user=None) as box:
+            box = self._container(SandboxSpec.for_task(task, image, "grader", labels=self.labels, user=None), task)
+            try:
                 note(report, started, f"container {box.name} started")
                 try:
                     self._grade_in(box, task, patch, report, started, facts)
@@ -111,6 +129,11 @@ class Grader:
                     report.error = ending.cause
                     report.report_source, report.test_exit_code = "none", None
                     record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, None, "")
+            finally:
+                if self._pool is not None:
+                    self._pool.release(box)  # removed in the background
+                else:
+                    box.close()
         except SandboxError as exc:
             report.status, report.infrastructure_failure, report.error = "infra_error", True, str(exc)
         except Exception as exc:  # noqa: BLE001 - an engine fault must become a labelled report, not a crash
@@ -130,6 +153,18 @@ class Grader:
         report.seconds = round(time.monotonic() - started, 3)
         note(report, started, f"status {report.status}, resolved {report.resolved}" + (f": {report.error}" if report.error else ""))
         return report
+
+    def _container(self, spec: SandboxSpec, task: Task) -> Sandbox:
+        """A started grading container of `spec`: a new one, or one the warm pool kept with enough of its
+        time-to-live left for this grading (an older one is removed and a new one started)."""
+        if self._pool is None:
+            return Sandbox.of(spec).start()
+        box = self._pool.acquire(spec)
+        needed = task.limits.grading_timeout + 2 * DEADLINE_GRACE + _TTL_MARGIN
+        if box.life.started_at is None or time.monotonic() - box.life.started_at > spec.ttl_seconds - needed:
+            self._pool.release(box)
+            return prepare.open_container(spec)
+        return box
 
     def _grade_in(self, box: Sandbox, task: Task, patch: diffs.Patch, report: GradingReport, started: float,
                   facts: runner_probe.RunnerFacts = runner_probe.RunnerFacts()) -> None:

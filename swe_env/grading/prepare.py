@@ -6,9 +6,11 @@ test patch applied.
    or it writes inside .git/ or outside the repository (`apply_patch`);
 2. every changed file that could change how tests are collected or reported goes back to base_commit (the pure
    decision is `protection.paths_to_restore`; `restore_plan` gathers what it decides from), and the hidden test
-   patch is applied, in one exec (`restore_and_apply_test_patch`).
+   patch is applied, in one step (`restore_and_apply_test_patch`).
 
-Each step returns what it found; the grader writes the report.
+Every step runs through the container's private shell (`_step`: why that is as sound as a `docker exec`
+each at a fraction of its cost, is in its docstring), started before any step and ended before the tests
+(`close_private_shell`). Each step returns what it found; the grader writes the report.
 """
 
 from __future__ import annotations
@@ -19,11 +21,19 @@ import shlex
 from . import diffs, protection, runner_probe, runners
 from .protection import GIT as _GIT
 from ..errors import clip
-from ..runtime.sandbox import Sandbox, SandboxError
+from ..runtime.sandbox import Sandbox, SandboxError, SandboxSpec
+from ..runtime.shell import ShellError
+from ..runtime.streams import ExecResult
 from ..data.task import Task
 
 GRADER_DIR = "/run/swe-env-grader"
 """Where the grader keeps patches, output and the runner's results: outside the repository."""
+
+STEPS_IN_SHELL = True
+"""Whether the grader's steps before the test run go through the container's private shell (`_step`); off only to
+measure the one-exec-per-step path against it (`bench/grade_overhead.py --compare`)."""
+STEP_TIMEOUT = 900.0
+"""Seconds one of the grader's own steps (git apply, a listing, the restore) may take; then it is a SandboxError."""
 
 _RESTORE_FAILED = 97
 _APPLY_METHODS = [
@@ -52,7 +62,7 @@ def apply_patch(box: Sandbox, patch: diffs.Patch, workspace: str) -> tuple[str |
 
 def _paths_git_reads(box: Sandbox, patch_path: str) -> list[str] | None:
     """Every path git's own reading of the patch names (old and new), or None when git cannot read it."""
-    result = box.exec(f"{_GIT} apply --numstat -z {shlex.quote(patch_path)}", idempotent=True)
+    result = _step(box, f"{_GIT} apply --numstat -z {shlex.quote(patch_path)}", parse=True)
     if result.exit_code != 0:
         return None
     entries, paths = result.stdout.split("\0"), []
@@ -79,14 +89,14 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
     for name, template in _APPLY_METHODS:
         git_method = name.startswith("git")
         if not git_method:  # GNU patch reads names its own way: see afterwards what it wrote
-            _checked(box.exec(f"mkdir -p {shlex.quote(workspace)} && touch {marker} && sleep 0.01"),
+            _checked(_step(box, f"mkdir -p {shlex.quote(workspace)} && touch {marker} && sleep 0.01"),
                      "marking the time before the patch")
-        result = box.exec(template.format(patch=shlex.quote(patch_path)))
+        result = _step(box, template.format(patch=shlex.quote(patch_path)))
         if result.exit_code == 0 and git_method:
             return name, "", []
         if result.exit_code == 0:
-            written = box.exec(f"find . -path ./.git -prune -o \\( -type f -o -type l \\) -newer {marker} -print0; "
-                               f"printf '\\0--\\0'; find .git -newer {marker} -print -quit", idempotent=True)
+            written = _step(box, f"find . -path ./.git -prune -o \\( -type f -o -type l \\) -newer {marker} -print0; "
+                                 f"printf '\\0--\\0'; find .git -newer {marker} -print -quit", parse=True)
             _checked(written, "listing what the patch wrote")
             tree, _, in_git = written.stdout.partition("\0--\0")
             if not in_git.strip():
@@ -96,7 +106,7 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
             failure = clip(result.output, keep="tail")
         errors.append(f"{name}: {failure}")
         # Every method starts from the tree the image had: a half-applied try leaves nothing behind.
-        _checked(box.exec(reset), "resetting the tree after a failed patch method")
+        _checked(_step(box, reset), "resetting the tree after a failed patch method")
     return None, "the patch does not apply: " + " | ".join(errors), []
 
 
@@ -113,8 +123,8 @@ def restore_plan(box: Sandbox, task: Task, runner: runners.Runner, named: list[s
     named_files, named_plugins = runner_probe.named_in_command(task.tests.command, task.environment.workdir)
     if not task.tests.ask_runner:
         named_files, named_plugins = [], frozenset()
-    listing = box.exec(f"{_GIT} status --porcelain=v1 -z --untracked-files=all --no-renames && printf '\\0' && "
-                       "git ls-tree -r --name-only -z HEAD", idempotent=True)
+    listing = _step(box, f"{_GIT} status --porcelain=v1 -z --untracked-files=all --no-renames && printf '\\0' && "
+                         "git ls-tree -r --name-only -z HEAD", parse=True)
     _checked(listing, "listing changed and tracked files")
     entries = listing.stdout.split("\0")
     boundary = entries.index("")
@@ -133,10 +143,10 @@ def restore_plan(box: Sandbox, task: Task, runner: runners.Runner, named: list[s
 
 def _pytest_section_changed(box: Sandbox, task: Task, path: str) -> bool:
     quoted = shlex.quote(path)
-    if box.exec(f"test -L {quoted}").exit_code == 0:
+    if _step(box, f"test -L {quoted}").exit_code == 0:
         return True
-    before = box.exec(["git", "cat-file", "-p", f"{task.base_commit}:{path}"], idempotent=True)
-    now = box.exec(f"cat -- {quoted}", idempotent=True)
+    before = _step(box, shlex.join(["git", "cat-file", "-p", f"{task.base_commit}:{path}"]), parse=True)
+    now = _step(box, f"cat -- {quoted}", parse=True)
     old_text = before.stdout if before.exit_code == 0 else None
     new_text = now.stdout if now.exit_code == 0 else None
     return protection.pytest_section_changed(path, old_text, new_text)
@@ -145,7 +155,7 @@ def _pytest_section_changed(box: Sandbox, task: Task, path: str) -> bool:
 def restore_and_apply_test_patch(box: Sandbox, task: Task, restore: str, workspace: str) -> str | None:
     """Run the restore script, then apply the hidden test patch: None, or why the test patch does not apply.
 
-    Both share one exec (each exec is a round trip to the engine); a restore that fails is a SandboxError.
+    Both share one step (`_step`); a restore that fails is a SandboxError.
     """
     script = [f"{{ {restore}; }} || exit {_RESTORE_FAILED}"] if restore else []
     if task.tests.test_patch.strip():
@@ -153,7 +163,7 @@ def restore_and_apply_test_patch(box: Sandbox, task: Task, restore: str, workspa
         script.append(f"{_GIT} apply --whitespace=nowarn {workspace}/test.patch")
     if not script:
         return None
-    applied = box.exec("\n".join(script))
+    applied = _step(box, "\n".join(script))
     if applied.exit_code == _RESTORE_FAILED:
         raise SandboxError(f"restoring protected files failed: {clip(applied.output, keep='tail')}")
     if applied.exit_code != 0:
@@ -176,11 +186,62 @@ def changed_lines(box: Sandbox, task: Task, workspace: str, patch: diffs.Patch,
     box.write_file(listing, "\0".join(wanted).encode("utf-8", "surrogateescape"))
     # Paths through a file (a patch may name more than one argument can hold); no external diff or text conversion
     # a .gitattributes of the patch's could name.
-    found = box.exec(f"xargs -0 -a {shlex.quote(listing)} {_GIT} diff --no-ext-diff --no-textconv --no-color "
-                     f"{shlex.quote(task.base_commit)} --", idempotent=True)
+    try:
+        found = _step(box, f"xargs -0 -a {shlex.quote(listing)} {_GIT} diff --no-ext-diff --no-textconv --no-color "
+                           f"{shlex.quote(task.base_commit)} --", parse=True)
+    except SandboxError:  # more output than the private shell keeps: the headers, as when git's diff cannot run
+        return patch.changed_lines(wanted)
     if found.exit_code != 0:
         return patch.changed_lines(wanted)
     return diffs.Patch.read(found.stdout).changed_lines(wanted)
+
+
+def open_container(spec: SandboxSpec) -> Sandbox:
+    """A started grading container with its private shell open (`Grader.warm_pool`'s opener; nothing is left
+    behind if that fails)."""
+    box = Sandbox.of(spec)
+    try:
+        box.start()
+        box.files.shell.run(":")
+    except BaseException:
+        box.close()
+        raise
+    return box
+
+
+def close_private_shell(box: Sandbox) -> None:
+    """End the private shell before the test command starts: no bash of ours runs beside the code under test
+    (a later use would start another), and the run's end finds only the container's own processes to stop."""
+    if STEPS_IN_SHELL:
+        box.files.shell.close()
+
+
+def _step(box: Sandbox, command: str, *, parse: bool = False) -> ExecResult:
+    """One of the grader's own steps before the test run (bash, run in the repository as root): its exit code and
+    output. With `parse`, stdout only and whole (stderr dropped; a SandboxError when the output was cut), for what
+    the grader reads; else both streams in order (in `stdout`), for messages.
+
+    Through the container's private shell (`runtime.files.FileShell`, the bash the file writes use): a round
+    trip of a millisecond or two on its socket, where a `docker exec` each costs ~70 ms on a quiet engine and
+    seconds on a loaded one. As sound as an exec: that bash starts in the fresh grading container before any
+    patched code can run (at the first file write or step), only git, GNU patch and coreutils run through it,
+    each reading the patch as data (the grader's git with its own config, `_GIT`), and it is closed before the
+    test command starts (`close_private_shell`), so no code of the patch's ever runs beside it, and nothing after
+    the run is read through it. Its reads are bounded (the file shell's output limit) and waited for at most
+    `STEP_TIMEOUT` (then its processes are killed and the step is a SandboxError, judged as any other)."""
+    if not STEPS_IN_SHELL:
+        return box.exec(command, idempotent=parse)
+    script = f"( cd -- {shlex.quote(box.workdir)} || exit 1\n{command}\n)" + (" 2>/dev/null" if parse else "")
+    try:
+        result = box.files.shell.run(script, timeout=STEP_TIMEOUT)
+    except ShellError as exc:  # no shell could start: the container is gone or broken, judged as any engine failure
+        raise SandboxError(str(exc)) from None
+    if result.exit_code is None:
+        raise SandboxError(f"a step of the grader did not finish: {'; '.join(result.notes) or 'the shell ended'}")
+    if parse and result.cut_chars:
+        raise SandboxError(f"a step of the grader wrote more than the private shell keeps ({result.cut_chars} "
+                           "characters cut)")
+    return ExecResult(result.exit_code, result.output, "")
 
 
 def _unsafe_path(path: str) -> bool:

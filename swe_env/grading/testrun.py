@@ -15,7 +15,7 @@ import shlex
 import time
 import uuid
 
-from . import native, runners, seal, testlogs
+from . import native, prepare, runners, seal, testlogs
 from .runner_probe import RunnerFacts
 from .verdict import OUTPUT_LIMIT, GradingReport, ReportSource
 from ..runtime.disk import DISK_CHECK_SECONDS, DiskWatch
@@ -48,6 +48,7 @@ def run_tests(box: Sandbox, task: Task, runner: runners.Runner, workspace: str, 
     box.write_file(key_path, seal.key_file(key, [f"{workdir}/{path}" for path in patched],
                                            runner.runner_is_repo(patched, facts),
                                            {f"{workdir}/{path}": ranges for path, ranges in (changed_lines or {}).items()}))
+    prepare.close_private_shell(box)
     results = f"/proc/$$/fd/{_RESULTS_FD}"
     exports = "".join(f"export {name}={_with_results(value, results)}\n"
                       for name, value in runner.environment(_RESULTS_MARK, key_path, workspace).items())

@@ -67,7 +67,7 @@ class FileShell:
         self.session: ShellSession | None = None
         self.ids: tuple[int, int] | None = None
 
-    def run(self, script: str) -> CommandResult:
+    def run(self, script: str, timeout: float = _FILE_TIMEOUT) -> CommandResult:
         if self.session is None:
             # Only coreutils run here: the system folders, not the image's PATH (it starts with the venv).
             spec = self.life.spec
@@ -77,7 +77,7 @@ class FileShell:
                 reset_container=self.life.stop_all_processes,
             )
             self.session.start()
-        return self.session.run(script, timeout=_FILE_TIMEOUT)
+        return self.session.run(script, timeout=timeout)
 
     def oom_kills(self, known: int) -> int:
         """How many processes the kernel has killed for memory in the container (its cgroup's count), or

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
@@ -76,10 +77,12 @@ class _Slot:
 class WarmPool:
     """Started sandboxes per spec, `size` of each kept ready; thread-safe."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, opener: Callable[[SandboxSpec], Sandbox] = start):
         if size < 1:
             raise ValueError(f"a warm pool needs a size of at least 1, not {size}")
         self.size = size
+        self.opener = opener
+        """What starts a sandbox of a spec (`start`: the agent's shell attached; the grader's opens its private shell)."""
         self._slots: dict[tuple, _Slot] = {}
         self._lock = threading.Condition()
         self._work: deque = deque()  # ("start", slot) or ("remove", sandbox)
@@ -98,7 +101,7 @@ class WarmPool:
             self.hits += 1
             return sandbox
         self.misses += 1
-        return start(spec)
+        return self.opener(spec)
 
     def release(self, sandbox: Sandbox) -> None:
         """Remove a used sandbox in the background (close() waits for it)."""
@@ -158,7 +161,7 @@ class WarmPool:
                     self._lock.notify_all()
                 continue
             try:
-                sandbox = start(item.spec)
+                sandbox = self.opener(item.spec)
             except Exception:  # noqa: BLE001 - acquire() will start one itself and report the error
                 sandbox = None
             with self._lock:
