@@ -188,11 +188,10 @@ def test_the_restore_decision_is_the_same_set_as_the_pairwise_one_and_linear():
     named = ["tests/a", "pkg/m3/", "pkg/m4/f1.py", *[f"tests/new_{n}.py" for n in range(3000)]]
     decided = protection.paths_to_restore(named, named, in_base=in_base, protected=["tests/*", "pkg/*"],
                                           protected_config=[], protect_imports=False, test_patch_paths=[],
-                                          config_changed=lambda _path: False, base_commit="abc")
+                                          config_changed=lambda _path: False)
     restored = decided.paths
     pairwise = {p for p in in_base if p in restored or any(p.startswith(r.rstrip("/") + "/") for r in restored)}
-    checked_out = decided.script.split(" checkout -q abc -- ", 1)[1].split()
-    assert set(checked_out) == pairwise
+    assert set(decided.checked_out) == pairwise
     assert {"tests/a/t.py", "tests/a/b/u.py"} <= pairwise and len(restored) > 3000
 
 

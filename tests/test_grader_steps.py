@@ -75,3 +75,37 @@ def test_a_warm_pool_grades_in_kept_containers_and_removes_them(task, image, mon
         grader_.close()
     left = engine.client().containers.list(all=True, sparse=True, filters={"label": f"{engine.MANAGED_LABEL}=1"})
     assert not names & {name.lstrip("/") for container in left for name in container.attrs.get("Names") or []}
+
+
+def _slow_fuzzy_patch(lines: int, hunks: int) -> str:
+    """A file made and then patched by near-miss hunks: git refuses it at once, GNU patch's fuzz scans the file
+    once per hunk (red team rt3, s1)."""
+    out = ["diff --git a/big.txt b/big.txt\nnew file mode 100644\n--- /dev/null\n+++ b/big.txt\n",
+           f"@@ -0,0 +1,{lines} @@\n", "+a\n" * lines,
+           "diff --git a/big.txt b/big.txt\n--- a/big.txt\n+++ b/big.txt\n"]
+    step = lines // (hunks + 1)
+    for hunk in range(hunks):
+        body = [" a"] * 3 + ["-a"] * 5 + ["-b"] + ["-a"] * 5 + ["+a"] * 5 + ["+c"] + ["+a"] * 5 + [" a"] * 3
+        out.append(f"@@ -{1 + hunk * step},17 +{1 + hunk * step},17 @@\n" + "\n".join(body) + "\n")
+    return "".join(out)
+
+
+def test_a_patch_that_keeps_every_method_busy_is_the_models_failure(task, image, monkeypatch):
+    """Only the patch's content can make applying it take long: past `APPLY_TIMEOUT` a method has failed, and a
+    patch no method applied in time is `patch_failed`, the model's, never an infrastructure failure."""
+    monkeypatch.setattr(prepare, "APPLY_TIMEOUT", 2)
+    report = Grader(reward_mode="signed").grade(task, _slow_fuzzy_patch(100_000, 200), image=image)
+    assert report.status == "patch_failed" and not report.infrastructure_failure, (report.status, report.error)
+    assert "did not finish within 2 s" in report.error and report.reward == -1.0
+
+
+def test_more_restored_paths_than_a_command_line_holds_are_put_back(task, image):
+    """A patch that adds tens of thousands of protected files names more paths than one command line can hold
+    (the kernel's argument limit is about 2 MB): they are removed through a list in a file (red team rt3, s2),
+    and the grading goes on to its verdict rather than failing as ours."""
+    folder = "tests/" + "d" * 60
+    added = "".join(f"diff --git a/{folder}/f{n}.txt b/{folder}/f{n}.txt\nnew file mode 100644\n--- /dev/null\n"
+                    f"+++ b/{folder}/f{n}.txt\n@@ -0,0 +1 @@\n+x\n" for n in range(30_000))
+    report = Grader().grade(task, task.gold_patch + added, image=image)
+    assert report.status == "graded" and report.resolved, (report.status, report.error)
+    assert not report.infrastructure_failure and any(path.startswith(folder) for path in report.restored)

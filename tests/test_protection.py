@@ -1,9 +1,9 @@
-"""The grader's restore policy, pure: which changed paths go back to base_commit, and the script that does it."""
+"""The grader's restore policy, pure: which changed paths go back to base_commit, removed or checked out."""
 
 from __future__ import annotations
 
 from swe_env.grading import grader as grading
-from swe_env.grading.protection import GIT, Restore, matches, paths_to_restore, pytest_section_changed, shadows_a_module
+from swe_env.grading.protection import Restore, matches, paths_to_restore, pytest_section_changed, shadows_a_module
 from swe_env.data.task import DEFAULT_PROTECTED, DEFAULT_PROTECTED_CONFIG
 
 BASE = "0123abcd"
@@ -22,16 +22,12 @@ def plan(named=(), changed=(), *, in_base=IN_BASE, protected=DEFAULT_PROTECTED, 
 
     return paths_to_restore(named, changed, in_base=in_base, protected=list(protected),
                             protected_config=list(DEFAULT_PROTECTED_CONFIG), protect_imports=protect_imports,
-                            test_patch_paths=test_patch_paths, config_changed=changed_section, base_commit=BASE)
-
-
-def checkout(*paths: str) -> str:
-    return f"{GIT} checkout -q {BASE} -- " + " ".join(paths)
+                            test_patch_paths=test_patch_paths, config_changed=changed_section)
 
 
 def test_nothing_protected_changed_restores_nothing():
-    assert plan(["pkg/core.py"], ["pkg/core.py", "pkg/new.py"]) == Restore([], [], "")
-    assert plan() == Restore([], [], "")
+    assert plan(["pkg/core.py"], ["pkg/core.py", "pkg/new.py"]) == Restore([], [], [], [])
+    assert plan() == Restore([], [], [], [])
 
 
 def test_test_patch_paths_go_back_and_count_as_restored_only_when_the_agent_changed_them():
@@ -40,7 +36,7 @@ def test_test_patch_paths_go_back_and_count_as_restored_only_when_the_agent_chan
     assert restore.paths == ["tests/test_core.py", "tests/test_new.py"]
     assert restore.reported == ["tests/test_core.py"]  # the agent never touched tests/test_new.py
     # The new file of the test patch is not in base_commit: removed, so the test patch can create it.
-    assert restore.script == f"rm -rf -- tests/test_new.py && {checkout('tests/test_core.py')}"
+    assert (restore.removed, restore.checked_out) == (["tests/test_new.py"], ["tests/test_core.py"])
 
 
 def test_a_test_patch_path_the_patch_names_but_git_does_not_see_changed_is_not_reported():
@@ -51,7 +47,7 @@ def test_a_test_patch_path_the_patch_names_but_git_does_not_see_changed_is_not_r
 def test_protected_globs_restore_changed_tracked_files_and_leave_the_rest():
     restore = plan(["pkg/core.py", "tests/conftest.py"], ["pkg/core.py", "tests/conftest.py", "pkg/test_util.py"])
     assert restore.paths == restore.reported == ["tests/conftest.py", "pkg/test_util.py"]
-    assert restore.script == f"rm -rf -- pkg/test_util.py && {checkout('tests/conftest.py')}"
+    assert (restore.removed, restore.checked_out) == (["pkg/test_util.py"], ["tests/conftest.py"])
     # The runner's own files come in as globs too (the grader adds them to `tests.protected`).
     assert plan(["tox.ini"], ["tox.ini"], protected=["tox.ini"]).reported == ["tox.ini"]
 
@@ -59,14 +55,14 @@ def test_protected_globs_restore_changed_tracked_files_and_leave_the_rest():
 def test_an_untracked_protected_file_is_removed():
     restore = plan([], ["conftest.py", "pkg/sitecustomize.py"])
     assert restore.paths == restore.reported == ["conftest.py", "pkg/sitecustomize.py"]
-    assert restore.script == "rm -rf -- conftest.py pkg/sitecustomize.py"  # no checkout: base_commit has neither
+    assert (restore.removed, restore.checked_out) == (["conftest.py", "pkg/sitecustomize.py"], [])  # base has neither
 
 
 def test_a_new_top_level_module_that_shadows_one_is_removed_when_imports_are_protected():
     changed = ["pytest.py", "json/__init__.py", "argparse.cpython-311-x86_64.so", "pkg/json.py", "mylib.py"]
     restore = plan([], changed)
     assert restore.paths == ["pytest.py", "json/__init__.py", "argparse.cpython-311-x86_64.so"]
-    assert restore.script == "rm -rf -- pytest.py json/__init__.py argparse.cpython-311-x86_64.so"
+    assert restore.removed == ["pytest.py", "json/__init__.py", "argparse.cpython-311-x86_64.so"] and not restore.checked_out
     assert plan([], changed, protect_imports=False).paths == []
     # A top-level name base_commit already has is the project's own module, not a shadow.
     assert plan([], ["py/extra.py"], in_base={*IN_BASE, "py/__init__.py"}).paths == []
@@ -80,9 +76,10 @@ def test_a_folder_replaced_by_a_link_gets_every_tracked_file_under_it_back():
     restore = plan([], changed, in_base=in_base, protected=["tests"])
     assert restore.paths == ["tests"]
     # The link goes first, then base_commit's files under the folder (not testsuite/, which only shares the prefix).
-    assert restore.script == f"rm -rf -- tests && {checkout('tests/conftest.py', 'tests/data/a.json', 'tests/test_core.py')}"
-    assert plan([], ["tests/"], in_base=in_base, protected=["tests/"]).script.endswith(
-        checkout("tests/conftest.py", "tests/data/a.json", "tests/test_core.py"))
+    assert restore.removed == ["tests"]
+    assert restore.checked_out == ["tests/conftest.py", "tests/data/a.json", "tests/test_core.py"]
+    assert plan([], ["tests/"], in_base=in_base, protected=["tests/"]).checked_out == \
+        ["tests/conftest.py", "tests/data/a.json", "tests/test_core.py"]
 
 
 def test_config_files_go_back_only_when_their_pytest_section_changed():
@@ -90,7 +87,7 @@ def test_config_files_go_back_only_when_their_pytest_section_changed():
     asked: list[str] = []
     restore = plan([], changed, config_changed={"pyproject.toml", "sub/tox.ini"}, asked=asked)
     assert restore.paths == restore.reported == ["pyproject.toml", "sub/tox.ini"]
-    assert restore.script == f"rm -rf -- sub/tox.ini && {checkout('pyproject.toml')}"
+    assert (restore.removed, restore.checked_out) == (["sub/tox.ini"], ["pyproject.toml"])
     assert asked == ["pyproject.toml", "setup.cfg", "sub/tox.ini"]  # only configs are asked about
     assert plan([], changed).paths == []
 
@@ -101,11 +98,12 @@ def test_a_config_restored_by_another_rule_is_not_asked_about():
     assert restore.paths == ["tox.ini"] and asked == []
 
 
-def test_candidates_are_each_considered_once_in_order_and_odd_names_are_quoted():
+def test_candidates_are_each_considered_once_in_order_and_odd_names_are_kept_as_they_are():
     restore = plan(["conftest.py", "a b/test_x.py"], ["a b/test_x.py", "conftest.py", "it's/conftest.py"],
                    test_patch_paths=["conftest.py"])
     assert restore.paths == ["conftest.py", "a b/test_x.py", "it's/conftest.py"]
-    assert restore.script == "rm -rf -- conftest.py 'a b/test_x.py' 'it'\"'\"'s/conftest.py'"
+    # The names go to the container NUL-separated in a file (`prepare.remove_listed`), never through a shell's quoting.
+    assert restore.removed == ["conftest.py", "a b/test_x.py", "it's/conftest.py"]
 
 
 def test_the_grader_still_exports_the_policy_helpers():

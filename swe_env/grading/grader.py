@@ -188,7 +188,7 @@ class Grader:
 
         plan, in_base = prepare.restore_plan(box, task, runner, [*patch.paths, *written], facts, test_patch)
         report.restored = plan.reported
-        test_patch_error = prepare.restore_and_apply_test_patch(box, task, plan.script, workspace)
+        test_patch_error = prepare.restore_and_apply_test_patch(box, task, plan, workspace)
         if test_patch_error:
             report.status, report.infrastructure_failure, report.error = "test_patch_failed", True, test_patch_error
             return

@@ -36,6 +36,13 @@ STEP_TIMEOUT = 900.0
 """Seconds one of the grader's own steps (git apply, a listing, the restore) may take; then it is a SandboxError."""
 
 _RESTORE_FAILED = 97
+APPLY_TIMEOUT = 300
+"""Seconds one way of applying the patch may take (killed inside the container past it): only the patch's content
+can make git or GNU patch take long (a fuzzy patch of a million-line file), so a method past it failed, and a patch no
+method applied in time is the model's `patch_failed`, never an infrastructure failure (red team rt3, s1)."""
+_TIMED_OUT = 124
+"""coreutils `timeout`'s exit status when the time ran out."""
+
 _APPLY_METHODS = [
     ("git apply", f"{_GIT} apply --whitespace=nowarn {{patch}}"),
     ("git apply --3way", f"{_GIT} apply --3way --whitespace=nowarn {{patch}}"),
@@ -83,7 +90,7 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
     created = patch.created
     reset = f"{_GIT} reset --hard -q && {_GIT} clean -fdq"
     if created:  # files a failed try created may be ignored by git, which `clean` leaves alone
-        reset += " && rm -rf -- " + " ".join(map(shlex.quote, created))
+        reset += " && " + remove_listed(box, f"{workspace}/created-paths", created)
     marker = shlex.quote(f"{workspace}/before-patch")
     errors = []
     for name, template in _APPLY_METHODS:
@@ -91,7 +98,11 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
         if not git_method:  # GNU patch reads names its own way: see afterwards what it wrote
             _checked(_step(box, f"mkdir -p {shlex.quote(workspace)} && touch {marker} && sleep 0.01"),
                      "marking the time before the patch")
-        result = _step(box, template.format(patch=shlex.quote(patch_path)))
+        result = _step(box, f"/usr/bin/timeout -k 5 {APPLY_TIMEOUT} " + template.format(patch=shlex.quote(patch_path)))
+        if result.exit_code == _TIMED_OUT:
+            errors.append(f"{name}: did not finish within {APPLY_TIMEOUT} s")
+            _checked(_step(box, reset), "resetting the tree after a failed patch method")
+            continue
         if result.exit_code == 0 and git_method:
             return name, "", []
         if result.exit_code == 0:
@@ -137,7 +148,7 @@ def restore_plan(box: Sandbox, task: Task, runner: runners.Runner, named: list[s
         protected_config=[*task.tests.protected_config, *facts.protected_config()],
         protect_imports=task.tests.protect_imports,
         test_patch_paths=test_patch.paths, config_changed=functools.partial(_pytest_section_changed, box, task),
-        base_commit=task.base_commit, importable=facts.shadowable | named_plugins)
+        importable=facts.shadowable | named_plugins)
     return plan, in_base
 
 
@@ -152,12 +163,22 @@ def _pytest_section_changed(box: Sandbox, task: Task, path: str) -> bool:
     return protection.pytest_section_changed(path, old_text, new_text)
 
 
-def restore_and_apply_test_patch(box: Sandbox, task: Task, restore: str, workspace: str) -> str | None:
-    """Run the restore script, then apply the hidden test patch: None, or why the test patch does not apply.
+def restore_and_apply_test_patch(box: Sandbox, task: Task, plan: protection.Restore, workspace: str) -> str | None:
+    """Put back what `plan` says (the removals first, then one checkout from base_commit), then apply the hidden test
+    patch: None, or why the test patch does not apply.
 
-    Both share one step (`_step`); a restore that fails is a SandboxError.
+    Both share one step (`_step`); a restore that fails is a SandboxError. The paths go through files in the
+    workspace, never the command line: a patch may name more than one command can hold (red team rt3, s2).
     """
-    script = [f"{{ {restore}; }} || exit {_RESTORE_FAILED}"] if restore else []
+    restore = []
+    if plan.removed:
+        restore.append(remove_listed(box, f"{workspace}/removed-paths", plan.removed))
+    if plan.checked_out:
+        listing = f"{workspace}/checked-out-paths"
+        box.write_file(listing, "\0".join(plan.checked_out).encode("utf-8", "surrogateescape"))
+        restore.append(f"{_GIT} checkout -q {shlex.quote(task.base_commit)} --pathspec-from-file={shlex.quote(listing)} "
+                       "--pathspec-file-nul")
+    script = [f"{{ {' && '.join(restore)}; }} || exit {_RESTORE_FAILED}"] if restore else []
     if task.tests.test_patch.strip():
         box.write_file(f"{workspace}/test.patch", task.tests.test_patch.encode())
         script.append(f"{_GIT} apply --whitespace=nowarn {workspace}/test.patch")
@@ -242,6 +263,14 @@ def _step(box: Sandbox, command: str, *, parse: bool = False) -> ExecResult:
         raise SandboxError(f"a step of the grader wrote more than the private shell keeps ({result.cut_chars} "
                            "characters cut)")
     return ExecResult(result.exit_code, result.output, "")
+
+
+def remove_listed(box: Sandbox, list_path: str, paths: list[str]) -> str:
+    """The command removing `paths`, their names written NUL-separated to `list_path` in the container: a patch
+    may name more paths than one command line can hold (the kernel refuses an exec past its argument limit,
+    red team rt3, s2), and `xargs` runs `rm` as often as they need."""
+    box.write_file(list_path, "\0".join(paths).encode("utf-8", "surrogateescape"))
+    return f"xargs -0 -r -a {shlex.quote(list_path)} rm -rf --"
 
 
 def _unsafe_path(path: str) -> bool:

@@ -1,8 +1,8 @@
 """What the grader puts back to base_commit before the test patch: the restore policy, pure.
 
 The grader (`grading.Grader`) lists, in its container, what the agent changed and what
-base_commit tracks, and asks `paths_to_restore` which of those paths go back and with which
-shell script; this module runs nothing. A changed path is restored when it is one of the
+base_commit tracks, and asks `paths_to_restore` which of those paths go back: removed, or
+checked out from base_commit; this module runs nothing. A changed path is restored when it is one of the
 test patch's files, matches a protected glob (`tests.protected` and the runner's own files),
 would shadow an importable module (`tests.protect_imports`), or is a `tests.protected_config`
 file whose pytest section changed (`pytest_section_changed`; the grader answers that from
@@ -14,7 +14,6 @@ from __future__ import annotations
 import configparser
 import functools
 import re
-import shlex
 import sys
 import tomllib
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -26,20 +25,23 @@ GIT = "git -c core.hooksPath=/dev/null -c core.fsmonitor=false"
 
 @dataclass(frozen=True)
 class Restore:
-    """Which paths go back to base_commit, and the shell commands that put them back."""
+    """Which paths go back to base_commit, and how: removed, or checked out."""
 
     paths: list[str]
     """Every path put back, in the order considered: checked out from base_commit, or removed when it does not track it."""
     reported: list[str]
     """What `GradingReport.restored` lists: `paths` less the test patch's files the agent did not change."""
-    script: str
-    """Removal of the untracked paths, then one checkout of the tracked files; "" when nothing is restored."""
+    removed: list[str]
+    """The restored paths base_commit does not track: removed first (a path the agent turned into a link or a file
+    may stand where a folder of tracked files was)."""
+    checked_out: list[str]
+    """base_commit's files put back (every tracked file under a restored folder), sorted."""
 
 
 def paths_to_restore(named: Iterable[str], changed: Iterable[str], *, in_base: Collection[str],
                      protected: list[str], protected_config: list[str], protect_imports: bool,
                      test_patch_paths: Iterable[str], config_changed: Callable[[str], bool],
-                     base_commit: str, importable: Collection[str] = ()) -> Restore:
+                     importable: Collection[str] = ()) -> Restore:
     """The restore step's decision for one grading.
 
     `named`: the paths the agent's patch names and the files an application method wrote;
@@ -60,21 +62,15 @@ def paths_to_restore(named: Iterable[str], changed: Iterable[str], *, in_base: C
         or (matches(path, protected_config) and config_changed(path))
     ]
     if not restore:
-        return Restore([], [], "")
+        return Restore([], [], [], [])
     # A restored path may be a folder the agent replaced (by a link, say): take every tracked file under it.
     # Each tracked path's own folders are looked up in a set: linear in the tracked files, whatever the
     # number of restored paths (the patch chooses that number).
     restored = {path.rstrip("/") for path in restore}
     tracked = {p for p in in_base if p in restored or any(folder in restored for folder in _folders_of(p))}
-    script = []
-    untracked = [p for p in restore if p not in tracked]
-    # Removal first: a path the agent turned into a link or a file may stand where a folder of tracked files was.
-    if untracked:
-        script.append("rm -rf -- " + " ".join(map(shlex.quote, untracked)))
-    if tracked:
-        script.append(f"{GIT} checkout -q {shlex.quote(base_commit)} -- " + " ".join(map(shlex.quote, sorted(tracked))))
     by_agent = set(changed)
-    return Restore(restore, [p for p in restore if p not in test_patch or p in by_agent], " && ".join(script))
+    return Restore(restore, [p for p in restore if p not in test_patch or p in by_agent],
+                   [p for p in restore if p not in tracked], sorted(tracked))
 
 
 def _folders_of(path: str) -> Iterator[str]:
