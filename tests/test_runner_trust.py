@@ -184,6 +184,11 @@ def test_a_rewrite_cache_forged_during_the_run_is_not_read(tasks):
     assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
     assert report.reward == 0.0, (report.test_results, report.tampering)
     assert all(report.test_results.get(test_id) != "passed" for test_id in task.tests.fail_to_pass), report.test_results
+    # With the real fix and the same forger, the forged cache is still never read (the tests pass on the fixed
+    # source), and the forging itself is flagged by the hook (a compiled file another process wrote after the
+    # patch's code started one): the strict policy withholds the reward, the lenient one gives it.
     honest = Grader(reward_policy="strict").grade(task, with_fix, image=image)
-    assert honest.status == "graded" and honest.reward == 1.0, (honest.error, honest.tampering)
-    assert honest.tampering == [], honest.tampering
+    assert honest.status == "graded" and honest.resolved, (honest.error, honest.tampering)
+    assert any("compiled code written by another process" in flag for flag in honest.tampering), honest.tampering
+    lenient = Grader(reward_policy="lenient").grade(task, with_fix, image=image)
+    assert lenient.resolved and lenient.reward == 1.0, (lenient.error, lenient.tampering)
