@@ -11,6 +11,9 @@ when present and recorded in the task's `meta`.
 
 Files may be JSON (a list of objects), JSONL, or parquet (needs pyarrow: `pip install
 'swe-env[datasets]'`). List fields may be JSON strings, as on the Hugging Face hub.
+
+Why one module of this size (just over 400 lines): reading SWE-bench's files, its recipes and its
+predictions are one format's import; split, each part would carry the id and field rules of the others.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ run that never started the tests has no markers (SWE-bench reads that as "not ap
 the same run id skips exactly those and retries errors. Empty patches are not run. On
 Ctrl-C, no new instance starts, the grader containers of this evaluation are removed, the
 run report is written for what finished, and KeyboardInterrupt propagates.
+
+Why one module of this size (just over 400 lines): the run, its per-instance files and its run report are
+SWE-bench's one layout, read back as a whole by its harness (`tests/test_swebench_harness.py`).
 """
 
 from __future__ import annotations

@@ -31,6 +31,10 @@ Django: every outcome that reaches `unittest.TestResult` under the ids SWE-bench
 outcome its `PyTestReporter` reports, as the function's name and `file:name`. Statuses:
 passed, failed, error, skipped, xfailed, xpassed. Before 3.8 nothing is sealed: one line
 `unsealed python X.Y` says so, and the grader believes nothing.
+
+Why one module of this size: it is copied into the test process's import path and loaded at its start
+before anything else, standard library only; its hooks share closures the code under test must not reach,
+so they cannot be spread over importable modules.
 """
 
 import os

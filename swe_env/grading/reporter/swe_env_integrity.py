@@ -23,6 +23,9 @@ It decides three things the hook then writes as records:
   (`collected`, `changed`); each phase's outcome is read again from the exception pytest caught,
   with references taken before any repository code ran, and a report that reads better than
   that exception is recorded as the exception says and flagged (`reading`).
+
+Why one module of this size: the integrity checks are made by one `make` call into closures that share
+the snapshots and the provenance test; as importable modules they would be within the code under test's reach.
 """
 
 class _Probe(object):
