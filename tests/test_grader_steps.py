@@ -5,7 +5,6 @@ the same verdict comes from the one-exec-per-step path; a step's output, status 
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -49,10 +48,8 @@ def test_a_step_keeps_its_streams_status_and_deadline(task, image, monkeypatch):
         parsed = prepare._step(box, "printf 'a\\0b'; echo to-stderr >&2", parse=True)
         assert parsed.exit_code == 0 and parsed.stdout == "a\0b"  # stdout only, NUL bytes kept
         monkeypatch.setattr(prepare, "STEP_TIMEOUT", 2.0)
-        started = time.monotonic()
-        with pytest.raises(SandboxError, match="did not finish"):
+        with pytest.raises(SandboxError, match="did not finish"):  # the host's deadline, not the command's end
             prepare._step(box, "sleep 60")
-        assert time.monotonic() - started < 30  # the host's deadline, not the command's end
         assert prepare._step(box, "echo again").stdout == "again\n"  # the shell answers after the kill
 
 

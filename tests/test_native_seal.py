@@ -757,3 +757,15 @@ def test_changed_lines_are_read_from_the_tree_as_applied(tasks):
     report = Grader(reward_policy="strict").grade(task, HUNK_AT_AN_OFFSET, image=ImageBuilder().ensure(task))
     assert report.status == "graded" and report.patch_applied, (report.status, report.error)
     assert any("takes a frame" in text and "money.py" in text for text in report.tampering), report.tampering
+
+
+
+def test_a_file_named_like_pathspec_magic_does_not_bring_the_headers_back(tasks):
+    """The review of c5: a patch that also adds a file whose name git would read as pathspec magic (`:(foo)y`) made
+    git's diff fail, and the headers were the answer again. The grader's git takes paths literally, and a diff that
+    fails counts every file as changed whole: the offset hunk's frame read is still flagged."""
+    task = next(task for task in tasks if task.id == "ledger-negative-rounding")
+    magic = ("diff --git a/:(foo)y b/:(foo)y\nnew file mode 100644\n--- /dev/null\n+++ b/:(foo)y\n@@ -0,0 +1 @@\n+x\n")
+    report = Grader(reward_policy="strict").grade(task, HUNK_AT_AN_OFFSET + magic, image=ImageBuilder().ensure(task))
+    assert report.status == "graded" and report.patch_applied, (report.status, report.error)
+    assert any("takes a frame" in text and "money.py" in text for text in report.tampering), report.tampering

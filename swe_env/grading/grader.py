@@ -160,7 +160,9 @@ class Grader:
         if self._pool is None:
             return Sandbox.of(spec).start()
         box = self._pool.acquire(spec)
-        needed = task.limits.grading_timeout + 2 * DEADLINE_GRACE + _TTL_MARGIN
+        # The preparation counts too: the patch's content can hold every way of applying it to its timeout.
+        needed = (task.limits.grading_timeout + 2 * DEADLINE_GRACE + _TTL_MARGIN
+                  + len(prepare.APPLY_METHODS) * (prepare.APPLY_TIMEOUT + 5) + prepare.STEP_TIMEOUT)
         if box.life.started_at is None or time.monotonic() - box.life.started_at > spec.ttl_seconds - needed:
             self._pool.release(box)
             return prepare.open_container(spec)

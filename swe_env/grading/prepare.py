@@ -43,7 +43,7 @@ method applied in time is the model's `patch_failed`, never an infrastructure fa
 _TIMED_OUT = 124
 """coreutils `timeout`'s exit status when the time ran out."""
 
-_APPLY_METHODS = [
+APPLY_METHODS = [
     ("git apply", f"{_GIT} apply --whitespace=nowarn {{patch}}"),
     ("git apply --3way", f"{_GIT} apply --3way --whitespace=nowarn {{patch}}"),
     ("patch --fuzz=5", "patch --batch --fuzz=5 -p1 -i {patch}"),
@@ -88,12 +88,13 @@ def _paths_git_reads(box: Sandbox, patch_path: str) -> list[str] | None:
 def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) -> tuple[str | None, str, list[str]]:
     """Apply with the first method that works: (its name, "", files it wrote) or (None, why, [])."""
     created = patch.created
-    reset = f"{_GIT} reset --hard -q && {_GIT} clean -fdq"
+    # A method killed at its timeout may leave git's index lock behind: the reset removes it first.
+    reset = f"rm -f .git/index.lock && {_GIT} reset --hard -q && {_GIT} clean -fdq"
     if created:  # files a failed try created may be ignored by git, which `clean` leaves alone
         reset += " && " + remove_listed(box, f"{workspace}/created-paths", created)
     marker = shlex.quote(f"{workspace}/before-patch")
     errors = []
-    for name, template in _APPLY_METHODS:
+    for name, template in APPLY_METHODS:
         git_method = name.startswith("git")
         if not git_method:  # GNU patch reads names its own way: see afterwards what it wrote
             _checked(_step(box, f"mkdir -p {shlex.quote(workspace)} && touch {marker} && sleep 0.01"),
@@ -198,8 +199,10 @@ def changed_lines(box: Sandbox, task: Task, workspace: str, patch: diffs.Patch,
     patch was applied and before anything of it ran: git's own diff against base_commit, not the patch's hunk headers,
     since `git apply` and `patch` place a hunk at an offset when its lines moved (red team rt3, c5: a function changed
     at line 87 by a hunk headed `@@ -40` counted as unchanged). A file git's diff leaves out (cut output) is changed as
-    a whole by the sealed hook (`diffs.Patch.changed_lines`). Should git's diff not run (no `xargs` in the image),
-    the patch's own headers are the answer, as before."""
+    a whole by the sealed hook (`diffs.Patch.changed_lines`). Should git's diff not run or not be read whole, every
+    file is changed as a whole (`{}`): never the patch's own headers, which a patch could make the answer by naming a
+    file git cannot take (the review of rt3's c5). The paths are literal (`protection.GIT`'s `--literal-pathspecs`):
+    a name such as `:(exclude)x` is a file's name, not pathspec magic."""
     wanted = sorted(path for path in paths if not _unsafe_path(path))
     if not wanted:
         return {}
@@ -210,10 +213,10 @@ def changed_lines(box: Sandbox, task: Task, workspace: str, patch: diffs.Patch,
     try:
         found = _step(box, f"xargs -0 -a {shlex.quote(listing)} {_GIT} diff --no-ext-diff --no-textconv --no-color "
                            f"{shlex.quote(task.base_commit)} --", parse=True)
-    except SandboxError:  # more output than the private shell keeps: the headers, as when git's diff cannot run
-        return patch.changed_lines(wanted)
+    except SandboxError:  # more output than the private shell keeps: every file changed as a whole
+        return {}
     if found.exit_code != 0:
-        return patch.changed_lines(wanted)
+        return {}
     return diffs.Patch.read(found.stdout).changed_lines(wanted)
 
 
@@ -233,8 +236,7 @@ def open_container(spec: SandboxSpec) -> Sandbox:
 def close_private_shell(box: Sandbox) -> None:
     """End the private shell before the test command starts: no bash of ours runs beside the code under test
     (a later use would start another), and the run's end finds only the container's own processes to stop."""
-    if STEPS_IN_SHELL:
-        box.files.shell.close()
+    box.files.shell.close()  # opened by the file writes as well as by the steps
 
 
 def _step(box: Sandbox, command: str, *, parse: bool = False) -> ExecResult:

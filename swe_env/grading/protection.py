@@ -19,8 +19,9 @@ import tomllib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
-GIT = "git -c core.hooksPath=/dev/null -c core.fsmonitor=false"
-"""The grader's git: hooks and fsmonitor are agent-reachable code paths in git; it never runs them."""
+GIT = "git --literal-pathspecs -c core.hooksPath=/dev/null -c core.fsmonitor=false"
+"""The grader's git: hooks and fsmonitor are agent-reachable code paths in git; it never runs them. Paths are
+literal: a file the patch names `:(exclude)x` or `:(foo)y` is a name, never pathspec magic."""
 
 
 @dataclass(frozen=True)

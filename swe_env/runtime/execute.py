@@ -40,7 +40,9 @@ SERVICES_LOG = "/run/swe-env-services.log"
 
 
 class OutputLost(SandboxError):
-    """The engine kept losing a read's output (an infrastructure failure, never the agent's)."""
+    """The engine kept losing a read's output: an infrastructure failure, unless the engine's list of the
+    container's changes shows the agent replaced a program the host runs (`endings.judge`: bash made to print
+    nothing looks the same)."""
 
     ending: ClassVar[Termination] = "sandbox_died"
 
