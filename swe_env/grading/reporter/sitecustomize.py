@@ -623,16 +623,18 @@ def _install():
 
 
 def _run_started_ns():
-    """When the test command started, as far as this process can tell: this file's ctime (the grader writes it just
-    before the run; code that rewrote it since only makes it later) or, if that is later, this process's start, less
-    a second (file times lag the clock by a tick). So a later Python process of the same command (tox's, a test's
-    own subprocess) refuses a cache written after the run began, not only after its own start (the review of c3)."""
-    started = _now_ns()
+    """When the test command started, as far as this process can tell: this file's ctime (the grader writes it into
+    the container just before the run, after the patch was applied, so a cache the patch itself ships is older), or,
+    when it cannot be read, this process's start less a second (file times lag the clock by a tick). So a later
+    Python process of the same command (tox's, a test's own subprocess) refuses a cache written after the run began,
+    not only after its own start (the review of c3). Code that changes this file's ctime later (a `touch`) can only
+    move that line back to when it did so."""
+    now = _now_ns()
     try:
-        started = min(started, os.stat(__file__).st_ctime_ns)
+        changed = os.stat(__file__).st_ctime_ns
     except (OSError, NameError, AttributeError):
-        pass
-    return started - 10**9
+        return now - 10**9
+    return changed if changed <= now else now - 10**9
 
 
 def _now_ns():
