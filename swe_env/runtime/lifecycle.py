@@ -264,7 +264,8 @@ class Lifecycle:
             deadline = time.monotonic() + STOP_ALL_TIMEOUT
             signalled = -_RESIGNAL_SECONDS
             # The engine's `top` lists the container's processes from outside, needing no pid inside.
-            while len(api.top(self.handle.id).get("Processes") or []) > _RESIDENT_PROCESSES:
+            init = str(api.inspect_container(self.handle.id).get("State", {}).get("Pid") or "")
+            while _others_left(api.top(self.handle.id), init):
                 now = time.monotonic()
                 if now > deadline:
                     raise SandboxError(f"the processes in container {self.name} could not be stopped "
@@ -393,6 +394,31 @@ def _quietly_close(stream: Any) -> None:
         stream.close()
     except Exception:  # noqa: BLE001 - a half-closed socket wrapper; the container's removal ends the stream anyway
         pass
+
+
+def _others_left(top: dict, init: str) -> bool:
+    """Whether the engine's process list (`top`, host pids) shows any process but the container's own: its init
+    (`init`, the engine's `State.Pid`), the main bash (init's first child running `swe-env-main`) and the `sleep`
+    the main bash waits on (its child). Told by pid and parent, not by count: the trap's `kill -9 -1` kills that
+    sleep too, and a count taken before the main bash starts the next one let one leftover (a fork bomb's last
+    child) pass for it; nor by name alone, which a process in the container can take."""
+    processes, titles = top.get("Processes") or [], top.get("Titles") or []
+    try:
+        pid, ppid, cmd = titles.index("PID"), titles.index("PPID"), titles.index("CMD")
+    except ValueError:
+        return len(processes) > _RESIDENT_PROCESSES
+    if not init or not any(row[pid] == init for row in processes):
+        return len(processes) > _RESIDENT_PROCESSES
+    mains = sorted((row for row in processes if row[ppid] == init and "swe-env-main" in row[cmd]),
+                   key=lambda row: int(row[pid]) if row[pid].isdigit() else 1 << 62)
+    main = mains[0][pid] if mains else None
+    for row in processes:
+        if row[pid] in (init, main):
+            continue
+        if row[ppid] == main and row[cmd].split(" ", 1)[0].endswith("sleep"):
+            continue  # the main bash's own sleep
+        return True
+    return False
 
 
 def _action(event: dict) -> Any:
