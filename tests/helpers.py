@@ -7,6 +7,7 @@ in conftest.py.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -509,3 +510,39 @@ def fork_bomb_until_stopped(box, tries: int = 40) -> None:
         raise AssertionError("the bomb never exhausted the pid limit, or it was not noticed")
     after = box.run("echo alive; cat keep.txt", timeout=5)
     assert after.exit_code == 0 and after.output == "alive\nkept\n", after
+
+
+# ---------------------------------------------------------------- red team rt3's c3, one copy for both tests
+
+# c3 (rt3): a child interpreter (no hook) writes pytest's rewrite cache of every test module compiled without asserts.
+CACHE_FORGER = r'''
+import glob, importlib.util, marshal, os, sys
+import pytest
+import _pytest.assertion.rewrite as rewrite
+root = sys.argv[1]
+hashed = "source_hash" in open(rewrite.__file__).read()
+tail = ".%s-pytest-%s.pyc" % (sys.implementation.cache_tag, pytest.__version__)
+for source in glob.glob(os.path.join(root, "**", "test_*.py"), recursive=True):
+    info = os.stat(source)
+    with open(source, "rb") as handle:
+        text = handle.read()
+    code = compile(text, source, "exec", dont_inherit=True, optimize=2)
+    folder = os.path.join(os.path.dirname(source), "__pycache__")
+    os.makedirs(folder, exist_ok=True)
+    if hashed:
+        header = b"\3\0\0\0" + importlib.util.source_hash(text)[:8]
+    else:
+        header = b"\0\0\0\0" + (int(info.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (info.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+    with open(os.path.join(folder, os.path.basename(source)[:-3] + tail), "wb") as handle:
+        handle.write(importlib.util.MAGIC_NUMBER + header + marshal.dumps(code))
+'''
+CACHE_FORGING_LIBRARY = f'''
+def _prime_caches():
+    import base64, os, subprocess, sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-c", base64.b64decode({base64.b64encode(CACHE_FORGER.encode()).decode()!r}).decode(), root],
+                   check=False)
+
+
+_prime_caches()
+'''

@@ -7,7 +7,6 @@ The attacks run on the real engine under `reward_policy="strict"`; the same code
 
 from __future__ import annotations
 
-import base64
 import importlib.util
 import marshal
 import os
@@ -21,7 +20,7 @@ import pytest
 from swe_env.grading import runner_probe, runners
 from swe_env.grading.grader import Grader
 
-from .helpers import added_file, attack_code, with_code
+from .helpers import CACHE_FORGING_LIBRARY, added_file, attack_code, with_code
 
 SITECUSTOMIZE = Path(runners.__file__).with_name("reporter") / "sitecustomize.py"
 
@@ -51,38 +50,7 @@ _register_checks()
 '''
 NOTES = added_file("docs/pytest/NOTES.txt", ["How this project is tested."])
 
-# c3 (rt3): a child interpreter (no hook) writes pytest's rewrite cache of every test module compiled without asserts.
-CACHE_FORGER = r'''
-import glob, importlib.util, marshal, os, sys
-import pytest
-import _pytest.assertion.rewrite as rewrite
-root = sys.argv[1]
-hashed = "source_hash" in open(rewrite.__file__).read()
-tail = ".%s-pytest-%s.pyc" % (sys.implementation.cache_tag, pytest.__version__)
-for source in glob.glob(os.path.join(root, "**", "test_*.py"), recursive=True):
-    info = os.stat(source)
-    with open(source, "rb") as handle:
-        text = handle.read()
-    code = compile(text, source, "exec", dont_inherit=True, optimize=2)
-    folder = os.path.join(os.path.dirname(source), "__pycache__")
-    os.makedirs(folder, exist_ok=True)
-    if hashed:
-        header = b"\3\0\0\0" + importlib.util.source_hash(text)[:8]
-    else:
-        header = b"\0\0\0\0" + (int(info.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (info.st_size & 0xFFFFFFFF).to_bytes(4, "little")
-    with open(os.path.join(folder, os.path.basename(source)[:-3] + tail), "wb") as handle:
-        handle.write(importlib.util.MAGIC_NUMBER + header + marshal.dumps(code))
-'''
-CACHE_FORGING_LIBRARY = f'''
-def _prime_caches():
-    import base64, os, subprocess, sys
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run([sys.executable, "-c", base64.b64decode({base64.b64encode(CACHE_FORGER.encode()).decode()!r}).decode(), root],
-                   check=False)
 
-
-_prime_caches()
-'''
 
 
 # ---------------------------------------------------------------- c4: the runner's own files, as the image says
