@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test unit lint typecheck setup engine bench clean
+.PHONY: demo test unit lint format typecheck setup engine bench clean
 
 demo: setup
 	$(BIN)/swe-env demo
@@ -21,6 +21,12 @@ unit: lint $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+
+# Rewrites the tree: the autofixable rules (import order, the target Python's syntax), then the formatter
+# (pyproject.toml's [tool.ruff]; docs/architecture.md, Conventions).
+format: $(VENV)/.installed
+	$(BIN)/ruff check --fix-only --select I,UP .
+	$(BIN)/ruff format .
 
 typecheck: $(VENV)/.installed
 	$(BIN)/python -m mypy swe_env
