@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import itertools
 import json
 import os
 import re
@@ -218,7 +219,7 @@ def probe_seconds(log: list[str]) -> float | None:
     """How long asking the installed runner what it reads took (`Grader.runner_facts`: once per image, so the
     first grading of each instance image pays it); None when this grading did not ask."""
     times = [(float(m.group("at")), m.group("what")) for m in map(_LOGGED.match, log) if m]
-    for (before, what_before), (after, what) in zip(times, times[1:]):
+    for (before, what_before), (after, what) in itertools.pairwise(times):
         if what.startswith("asked the installed runner") and what_before.startswith("image "):
             return round(after - before, 3)
     return None

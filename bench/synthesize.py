@@ -71,7 +71,7 @@ def main() -> int:
         started = time.monotonic()
         reached: list[tuple[float, int]] = []
 
-        def progress(summary: pipeline.Summary) -> None:
+        def progress(summary: pipeline.Summary, reached: list[tuple[float, int]] = reached, started: float = started) -> None:
             if not reached or reached[-1][1] != summary.validated:
                 reached.append((time.monotonic() - started, summary.validated))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -230,7 +231,7 @@ def select(
 
 def _shingles(trajectory: Trajectory) -> set[str]:
     actions = [json.dumps(step.action or {"raw": _as_text(step.raw)}, sort_keys=True) for step in trajectory.steps]
-    pairs = zip(["<start>", *actions], [*actions, "<end>"])
+    pairs = itertools.pairwise(["<start>", *actions, "<end>"])
     return {hashlib.blake2b("\x00".join(pair).encode(), digest_size=8).hexdigest() for pair in pairs}
 
 

@@ -146,7 +146,7 @@ def stream_into(api, exec_id: str, kept: tuple[HeadTailBytes, HeadTailBytes], fa
     """Read an exec's two streams into `kept` until they end (a thread of `Sandbox.exec_to_end`)."""
     try:
         for chunks in api.exec_start(exec_id, stream=True, demux=True):
-            for keeper, chunk in zip(kept, chunks):
+            for keeper, chunk in zip(kept, chunks, strict=True):  # demux: (stdout, stderr)
                 if chunk:
                     keeper.add(chunk)
     except Exception as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it

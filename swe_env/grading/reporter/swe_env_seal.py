@@ -40,7 +40,7 @@ if _audit is not None:
     import unittest as _unittest
     # `xfail` is a function, or (pytest 8.2+) an object whose `__call__` raises.
     _xfail_code = getattr(pytest.xfail, "__code__", None) or getattr(
-        getattr(type(pytest.xfail), "__call__", None), "__code__", None)
+        getattr(type(pytest.xfail), "__call__", None), "__code__", None)  # noqa: B004 - the method itself, for its code
     _audit("swe_env.outcomes", (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception,
                                 pytest.exit.Exception, _xfail_code, getattr(_unittest, "SkipTest", None)))
 
