@@ -18,6 +18,13 @@ after the container's own create and start). The main process keeps no stdio of 
 as before, and its SIGUSR1 trap kills that bash too; every later shell is an exec (`shell.ShellSession`).
 No sandbox keeps a log: the engine's log driver is `none`, so nothing written to the container's stdout
 (the attached shell's, or `/proc/1/fd/1` by code inside) lands in a file on the host.
+
+Why one module of this size (over 400 lines): the evidence is read from what this life's own acts leave in the
+engine's records, so the acts and their reading change together: our SIGUSR1 and SIGCONT are `kill` events that
+`stopped_from_inside` must not count (`_OUR_SIGNALS`), the main process's exit 0 is the TTL only once the TTL it
+was started with has run out (`started_at`), and the processes `stop_all_processes` leaves are told by the main
+process's own shape (`_others_left`). Split, each half would carry the other's constants. Nothing here runs in
+the container; one-off processes (`execute`), files (`files`) and the disk (`disk`) are modules of their own.
 """
 
 from __future__ import annotations
