@@ -71,7 +71,7 @@ def cwm_system_prompt(names: list[str], reasoning: bool = False) -> str:
 
 
 def _tool_names(trajectory: Trajectory) -> list[str]:
-    return list(dict.fromkeys([*trajectory.config.get("tools", tools.DEFAULT_TOOLS), "submit"]))
+    return tools.offered(trajectory.config.get("tools", tools.DEFAULT_TOOLS))
 
 
 def workdir_of(trajectory: Trajectory) -> str:
@@ -79,7 +79,7 @@ def workdir_of(trajectory: Trajectory) -> str:
     return trajectory.workdir or trajectory.config.get("workdir") or DEFAULT_WORKDIR
 
 
-def _prompt(trajectory: Trajectory, action_format: str) -> str:
+def _prompt(trajectory: Trajectory, action_format: tools.ActionFormat) -> str:
     instructions = tools.instructions(workdir_of(trajectory), action_format, _tool_names(trajectory))
     return f"{trajectory.problem_statement.rstrip()}\n\n{instructions}"
 

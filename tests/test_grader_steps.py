@@ -51,6 +51,10 @@ def test_a_step_keeps_its_streams_status_and_deadline(task, image, monkeypatch):
         with pytest.raises(SandboxError, match="did not finish"):  # the host's deadline, not the command's end
             prepare._step(box, "sleep 60")
         assert prepare._step(box, "echo again").stdout == "again\n"  # the shell answers after the kill
+        prepare.close_private_shell(box)
+        assert prepare._step(box, "echo anew").stdout == "anew\n"  # a later step starts another
+        with pytest.raises(PermissionError, match="runs no script"):  # not through the agent's confined view
+            box.workspace.run_script("echo")
 
 
 def test_a_warm_pool_grades_in_kept_containers_and_removes_them(task, image, monkeypatch):

@@ -226,7 +226,7 @@ def open_container(spec: SandboxSpec) -> Sandbox:
     box = Sandbox.of(spec)
     try:
         box.start()
-        box.files.shell.run(":")
+        box.files.run_script(":")
     except BaseException:
         box.close()
         raise
@@ -236,7 +236,7 @@ def open_container(spec: SandboxSpec) -> Sandbox:
 def close_private_shell(box: Sandbox) -> None:
     """End the private shell before the test command starts: no bash of ours runs beside the code under test
     (a later use would start another), and the run's end finds only the container's own processes to stop."""
-    box.files.shell.close()  # opened by the file writes as well as by the steps
+    box.files.close_shell()  # opened by the file writes as well as by the steps
 
 
 def _step(box: Sandbox, command: str, *, parse: bool = False) -> ExecResult:
@@ -244,7 +244,7 @@ def _step(box: Sandbox, command: str, *, parse: bool = False) -> ExecResult:
     output. With `parse`, stdout only and whole (stderr dropped; a SandboxError when the output was cut), for what
     the grader reads; else both streams in order (in `stdout`), for messages.
 
-    Through the container's private shell (`runtime.files.FileShell`, the bash the file writes use): a round
+    Through the container's private shell (`runtime.files.Files.run_script`, the bash the file writes use): a round
     trip of a millisecond or two on its socket, where a `docker exec` each costs ~70 ms on a quiet engine and
     seconds on a loaded one. As sound as an exec: that bash starts in the fresh grading container before any
     patched code can run (at the first file write or step), only git, GNU patch and coreutils run through it,
@@ -256,7 +256,7 @@ def _step(box: Sandbox, command: str, *, parse: bool = False) -> ExecResult:
         return box.exec(command, idempotent=parse)
     script = f"( cd -- {shlex.quote(box.workdir)} || exit 1\n{command}\n)" + (" 2>/dev/null" if parse else "")
     try:
-        result = box.files.shell.run(script, timeout=STEP_TIMEOUT)
+        result = box.files.run_script(script, timeout=STEP_TIMEOUT)
     except ShellError as exc:  # no shell could start: the container is gone or broken, judged as any engine failure
         raise SandboxError(str(exc)) from None
     if result.exit_code is None:

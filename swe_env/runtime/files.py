@@ -103,7 +103,7 @@ class Files:
     """The files of one container; `root` set (`confined()`): only those inside it, links resolved."""
 
     def __init__(self, shell: FileShell, root: str | None = None):
-        self.shell = shell
+        self._shell = shell
         self.life = shell.life
         self.workdir = shell.life.spec.workdir
         self.root = root
@@ -111,7 +111,19 @@ class Files:
     def confined(self) -> Files:
         """The view that refuses any path outside the workdir (as written, or once its links are resolved
         in the container: PermissionError): what the agent's file tools go through."""
-        return Files(self.shell, self.workdir)
+        return Files(self._shell, self.workdir)
+
+    def run_script(self, script: str, timeout: float = _FILE_TIMEOUT) -> CommandResult:
+        """`script` in the private bash (from /, the system PATH, as the sandbox's user, its output bounded; started
+        on first use), for the host's own steps: the grader's before the tests run (`grading.prepare`). Not
+        through the confined view (PermissionError): the agent's tools run no script."""
+        if self.root is not None:
+            raise PermissionError(f"the view confined to {self.root} runs no script")
+        return self._shell.run(script, timeout=timeout)
+
+    def close_shell(self) -> None:
+        """End the private bash now (its next use starts another)."""
+        self._shell.close()
 
     def resolve(self, path: str) -> str:
         """An absolute, normalised path: relative paths are taken from the workdir."""
@@ -134,7 +146,7 @@ class Files:
                 f"r=$(realpath -m -- {q}) && case \"$r\" in {root}|{root}/*) : ;; "
                 f"*) echo \"__OUTSIDE__ $r\"; false ;; esac && {{ {script}\n}}"
             )
-        result = self.shell.run(script)
+        result = self._shell.run(script)
         if result.output.startswith("__OUTSIDE__ "):
             real = result.output.split(" ", 1)[1].strip()
             raise PermissionError(f"{path} resolves to {real}, outside the repository ({self.workdir})")
@@ -291,7 +303,7 @@ class Files:
         self._run(script, path)
 
     def _user_ids(self) -> tuple[int, int]:
-        if self.shell.ids is None:
-            out = Files(self.shell)._run("id -u; id -g", "id").split()
-            self.shell.ids = (int(out[0]), int(out[1]))
-        return self.shell.ids
+        if self._shell.ids is None:
+            out = Files(self._shell)._run("id -u; id -g", "id").split()
+            self._shell.ids = (int(out[0]), int(out[1]))
+        return self._shell.ids

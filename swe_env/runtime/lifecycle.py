@@ -18,6 +18,13 @@ after the container's own create and start). The main process keeps no stdio of 
 as before, and its SIGUSR1 trap kills that bash too; every later shell is an exec (`shell.ShellSession`).
 No sandbox keeps a log: the engine's log driver is `none`, so nothing written to the container's stdout
 (the attached shell's, or `/proc/1/fd/1` by code inside) lands in a file on the host.
+
+Why one module of this size (over 400 lines): the evidence is read from what this life's own acts leave in the
+engine's records, so the acts and their reading change together: our SIGUSR1 and SIGCONT are `kill` events that
+`stopped_from_inside` must not count (`_OUR_SIGNALS`), the main process's exit 0 is the TTL only once the TTL it
+was started with has run out (`started_at`), and the processes `stop_all_processes` leaves are told by the main
+process's own shape (`_others_left`). Split, each half would carry the other's constants. Nothing here runs in
+the container; one-off processes (`execute`), files (`files`) and the disk (`disk`) are modules of their own.
 """
 
 from __future__ import annotations
@@ -67,7 +74,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ROOT_USERS = (None, "", "root", "0")
 _OUR_SIGNALS = {"10", "SIGUSR1", "USR1", "18", "SIGCONT", "CONT"}
 """How the engine's event log names the signals `stop_all_processes` sends (SIGUSR1, SIGCONT)."""
-_RESIDENT_PROCESSES = 3  # init, the main bash and its sleep: what stop_all_processes leaves
 STOP_ALL_TIMEOUT = 20.0
 _RESIGNAL_SECONDS = 0.5
 """How often `stop_all_processes` signals the main process again while processes remain."""
@@ -265,7 +271,7 @@ class Lifecycle:
             signalled = -_RESIGNAL_SECONDS
             # The engine's `top` lists the container's processes from outside, needing no pid inside.
             init = str(api.inspect_container(self.handle.id).get("State", {}).get("Pid") or "")
-            while _others_left(api.top(self.handle.id), init):
+            while self._any_left(api, init):
                 now = time.monotonic()
                 if now > deadline:
                     raise SandboxError(f"the processes in container {self.name} could not be stopped "
@@ -281,6 +287,12 @@ class Lifecycle:
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise SandboxError(f"the processes in container {self.name} could not be stopped: {exc}") from None
         self._reset_attached()  # the shells' bash is gone; each starts anew on next use
+
+    def _any_left(self, api: Any, init: str) -> bool:
+        try:
+            return _others_left(api.top(self.handle.id), init)
+        except ValueError as exc:
+            raise SandboxError(f"the processes in container {self.name} could not be told apart: {exc}") from None
 
     def kill(self) -> None:
         """SIGKILL the container through the engine (every process in it ends, stopped ones too): the last
@@ -401,14 +413,16 @@ def _others_left(top: dict, init: str) -> bool:
     (`init`, the engine's `State.Pid`), the main bash (init's first child running `swe-env-main`) and the `sleep`
     the main bash waits on (its child). Told by pid and parent, not by count: the trap's `kill -9 -1` kills that
     sleep too, and a count taken before the main bash starts the next one let one leftover (a fork bomb's last
-    child) pass for it; nor by name alone, which a process in the container can take."""
+    child) pass for it; nor by name alone, which a process in the container can take. A list that cannot be read
+    so (no PID, PPID or CMD column, or init not in it: the container is no longer the one started) is a ValueError,
+    never a guess."""
     processes, titles = top.get("Processes") or [], top.get("Titles") or []
     try:
         pid, ppid, cmd = titles.index("PID"), titles.index("PPID"), titles.index("CMD")
     except ValueError:
-        return len(processes) > _RESIDENT_PROCESSES
+        raise ValueError(f"the engine's process list has no PID, PPID or CMD column (titles: {titles})") from None
     if not init or not any(row[pid] == init for row in processes):
-        return len(processes) > _RESIDENT_PROCESSES
+        raise ValueError(f"the container's init (pid {init or 'unknown'}) is not in the engine's process list")
     mains = sorted((row for row in processes if row[ppid] == init and "swe-env-main" in row[cmd]),
                    key=lambda row: int(row[pid]) if row[pid].isdigit() else 1 << 62)
     main = mains[0][pid] if mains else None
