@@ -90,9 +90,11 @@ def _install():
     _write, _read, _open, _close, _unlink, _getpid = os.write, os.read, os.open, os.close, os.unlink, os.getpid
     _getframe, _ident, _audit = sys._getframe, _thread.get_ident, sys.audit
     _sha = None
-    if native is None:  # only this hook's own writer hashes: with the native seal, hashlib stays unimported as in a raw run
+    if native is None:  # only this hook's own writer hashes: with the native seal, hashlib is not imported at all
+        before = set(sys.modules)
         import hashlib
         _sha = hashlib.sha256
+        _forget_imports(before)
     _linestarts = dis.findlinestarts
     _str, _bytes, _int, _tuple, _type, _len, _isinstance, _id = str, bytes, int, tuple, type, len, isinstance, id
     _encode, _hex, _fromhex = str.encode, bytes.hex, bytes.fromhex
@@ -196,6 +198,7 @@ def _install():
         state["pid"] = _getpid()
         state["thread"] = _ident()
         # Other processes (root without CAP_SYS_PTRACE) cannot read this one's memory; no core file holds the key.
+        before = set(sys.modules)
         try:
             import resource
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -206,6 +209,7 @@ def _install():
             ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
         except Exception:
             emit(b"flag", _encode(hexs("the grader could not make the test process undumpable")))
+        _forget_imports(before)
         for name in ("SWE_ENV_RESULTS", "SWE_ENV_RUNNER", "SWE_ENV_KEY"):
             environ.pop(name, None)
         emit(b"begin", _encode(runner + " %d" % state["pid"]))
@@ -666,6 +670,14 @@ def _install():
     sys.addaudithook(hook)
     sys.addaudithook(_cache_guard(_run_started_ns(), patched_on_stack))
     return load_key, protect
+
+
+def _forget_imports(before, _modules=sys.modules):
+    """Take the modules imported since `before` back out of `sys.modules` (the pure-Python seal's `hashlib`, `ctypes`,
+    `resource`): a raw run has not imported them, and a test's own inner pytest run must import them afresh as
+    there (pytester drops what an inner run imported). What the seal took from them stays usable."""
+    for name in [name for name in _modules if name not in before]:
+        _modules.pop(name, None)
 
 
 def _run_started_ns():
