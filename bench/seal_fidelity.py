@@ -87,15 +87,22 @@ def listing_everything(task: Task, ids: set[str]) -> Task:
 
 def compare(raw_log: dict[str, str], sealed_log: dict[str, str], sealed_records: dict[str, str],
             listed: list[str]) -> list[dict[str, str]]:
-    """Every test whose coarse outcome differs between the raw run and the sealed run (its log or its records)."""
+    """Every test whose coarse outcome differs between the raw run and the sealed run: what the sealed run's own
+    `-rA` summary says (behaviour), or what the seal recorded (`sealed_records`), for a test of the run.
+
+    `-rA` names no skipped test, and its lines also come from output the tests print (pytest's own tests print
+    their inner runs' summaries): a record the seal does not have counts only for a test the task lists
+    (`listed`), and a test the raw summary does not name only when the seal says it passed or failed."""
     differences = []
     for test_id in sorted(set(raw_log) | set(sealed_log) | set(listed)):
         raw = coarse(raw_log.get(test_id))
         under_seal = coarse(sealed_log.get(test_id))
         recorded = coarse(sealed_records.get(test_id)) if test_id in sealed_records else None
-        if raw == "missing" and under_seal == "missing" and recorded in (None, "missing"):
-            continue  # skipped tests have no id in `-rA`'s summary; listed ids may name none
-        if raw != under_seal or (recorded is not None and recorded != raw):
+        if raw != "missing":
+            recording = recorded is not None and recorded != raw and (recorded != "missing" or test_id in listed)
+        else:
+            recording = recorded in ("passed", "failed")
+        if raw != under_seal or recording:
             differences.append({"test": test_id, "raw": raw, "sealed_log": under_seal, "sealed_record": recorded or "-"})
     return differences
 
@@ -114,14 +121,15 @@ def measure(task: Task, image: str, tree: str, grader: Grader) -> dict[str, Any]
     graded = listing_everything(task, set(raw_log)) if pytest_run else task
     report: GradingReport = grader.grade(graded, patch, image=image)
     sealed_log = testlogs.parse_pytest_summary(report.output) if pytest_run else {}
-    listed = [*graded.tests.fail_to_pass, *graded.tests.pass_to_pass]
+    listed = [*task.tests.fail_to_pass, *task.tests.pass_to_pass]
     differences = compare(raw_log, sealed_log, report.test_results, listed)
     line.update({"outcome": "measured" if report.status == "graded" else "not_run", "status": report.status,
                  "error": report.error, "seal": report.seal, "report_source": report.report_source,
                  "flags": list(report.tampering), "resolved": report.resolved,
                  "raw_exit": exit_code, "sealed_exit": report.test_exit_code,
                  "raw_seconds": round(seconds, 2), "sealed_seconds": report.test_run_seconds,
-                 "tests_raw": len(raw_log), "tests_sealed": len(sealed_log), "differences": differences})
+                 "tests_raw": len(raw_log), "tests_sealed": len(sealed_log), "differences": differences,
+                 "raw_log": raw_log, "sealed_log": sealed_log, "records": report.test_results, "listed": listed})
     if differences:
         line["raw_tail"], line["sealed_tail"] = output[-2000:], report.output[-2000:]
     return line
@@ -164,6 +172,9 @@ def _remove(tag: str) -> None:
 
 def summarize(lines: list[dict[str, Any]]) -> None:
     measured = [x for x in lines if x["outcome"] == "measured"]
+    for x in measured:  # the current rule, on what each line kept
+        if "raw_log" in x:
+            x["differences"] = compare(x["raw_log"], x["sealed_log"], x["records"], x["listed"])
     print(f"\n# seal_fidelity: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine_line()}; "
           f"load average now {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     loads = [x["load"] for x in lines if "load" in x]
@@ -225,8 +236,8 @@ def main() -> int:
     tasks, _names, _skipped = load_tasks(args.dataset, Path(args.repo_mirror))
     chosen = [t for t in tasks if t.id not in done and (not args.instances or t.id in args.instances)
               and (not args.repo or validation.repo_of(t) in args.repo)]
-    chosen, _notes = reachable_requirements(chosen)
-    chosen = order(chosen, ImageBuilder())
+    chosen, notes = reachable_requirements(chosen)
+    chosen = order(chosen, ImageBuilder(), notes)
     if args.repo:  # the repositories in the order given (pytest's own first), each cheapest group first
         chosen.sort(key=lambda t: args.repo.index(validation.repo_of(t)))
     if args.limit:

@@ -112,10 +112,15 @@ def test_inner_in_process_runs_behave_under_the_seal_as_they_do_raw(tasks, docke
 
 
 def test_compare_names_each_test_whose_outcome_differs(seal_fidelity):
-    raw = {"a": "passed", "b": "failed", "c": "passed", "d": "failed"}
-    log = {"a": "passed", "b": "passed", "c": "error", "d": "error"}
-    records = {"a": "passed", "b": "passed", "c": "failed", "d": "failed", "e": "missing"}
-    assert seal_fidelity.compare(raw, log, records, ["a", "e"]) == [
+    # f: a summary line an inner run printed (no record, not listed); g: a listed test the seal did not record;
+    # h: a listed test -rA does not name (skipped) that the seal says passed.
+    raw = {"a": "passed", "b": "failed", "c": "passed", "d": "failed", "f": "passed", "g": "passed"}
+    log = {"a": "passed", "b": "passed", "c": "error", "d": "error", "f": "passed", "g": "passed"}
+    records = {"a": "passed", "b": "passed", "c": "failed", "d": "failed", "e": "missing", "f": "missing",
+               "g": "missing", "h": "passed", "i": "skipped"}
+    assert seal_fidelity.compare(raw, log, records, ["a", "e", "g", "h", "i"]) == [
         {"test": "b", "raw": "failed", "sealed_log": "passed", "sealed_record": "passed"},
         {"test": "c", "raw": "passed", "sealed_log": "failed", "sealed_record": "failed"},
+        {"test": "g", "raw": "passed", "sealed_log": "passed", "sealed_record": "missing"},
+        {"test": "h", "raw": "missing", "sealed_log": "missing", "sealed_record": "passed"},
     ]
