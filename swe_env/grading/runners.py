@@ -92,7 +92,9 @@ class Runner:
         # tox (4.12+) gives its commands only listed variables, and a tox.ini's own `setenv` may
         # set PYTEST_ADDOPTS (sphinx's does): TOX_OVERRIDE appends ours to setenv (";" separates
         # overrides), so they win. Under tox the image's PYTHONPATH is not passed, as before.
-        addopts = "-p swe_env_seal -p no:cacheprovider"
+        # Only the plugin: any other option changes what the tests do (`-p no:cacheprovider` took the `cache`
+        # fixture away, so pytest's own test_cache_makedir errored under the grader and passed raw).
+        addopts = "-p swe_env_seal"
         ours = {"PYTEST_ADDOPTS": addopts, **self._sealing(results, key_path)}
         overrides = {**ours, "PYTHONPATH": f"{workspace}/recorder"}
         return {**ours, "TOX_OVERRIDE": ";".join(f"testenv.setenv+={name}={value}" for name, value in overrides.items())}

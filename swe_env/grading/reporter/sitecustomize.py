@@ -52,6 +52,7 @@ def _native(fd, results, runner, key_path, plugin_file, stdlib, here):
         spec = importlib.util.spec_from_file_location("_swe_env_native", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        sys.modules.pop("_swe_env_native", None)  # loading registered it: the raw run has no such module
         if not module.install(results, runner, key_path, plugin_file, stdlib):
             return None
     except Exception as exc:  # an interpreter it does not serve: the Python hook seals, and says so
@@ -74,7 +75,6 @@ def _install():
         os.write(fd, ("unsealed python %d.%d\n" % sys.version_info[:2]).encode())
         os.close(fd)
         return None
-    import hashlib
     import _thread
     import dis
 
@@ -88,7 +88,13 @@ def _install():
     native = _native(fd, results, runner, key_path, plugin_file, stdlib, here)
     # Everything the hook calls, captured now: later lookups could reach code of the patch's.
     _write, _read, _open, _close, _unlink, _getpid = os.write, os.read, os.open, os.close, os.unlink, os.getpid
-    _getframe, _sha, _ident, _audit = sys._getframe, hashlib.sha256, _thread.get_ident, sys.audit
+    _getframe, _ident, _audit = sys._getframe, _thread.get_ident, sys.audit
+    _sha = None
+    if native is None:  # only this hook's own writer hashes: with the native seal, hashlib is not imported at all
+        before = set(sys.modules)
+        import hashlib
+        _sha = hashlib.sha256
+        _forget_imports(before)
     _linestarts = dis.findlinestarts
     _str, _bytes, _int, _tuple, _type, _len, _isinstance, _id = str, bytes, int, tuple, type, len, isinstance, id
     _encode, _hex, _fromhex = str.encode, bytes.hex, bytes.fromhex
@@ -101,7 +107,7 @@ def _install():
     O_RDONLY = os.O_RDONLY
 
     state = {"key": None, "tried": False, "pid": None, "seq": 0, "ended": False, "plugin": None,
-             "runner_is_repo": False}
+             "runner_is_repo": False, "protected": False}
     patched = set()
     charged_cache = {}
     # A patched file's changed lines (the new side of each hunk, context included), by absolute path; a
@@ -192,6 +198,7 @@ def _install():
         state["pid"] = _getpid()
         state["thread"] = _ident()
         # Other processes (root without CAP_SYS_PTRACE) cannot read this one's memory; no core file holds the key.
+        before = set(sys.modules)
         try:
             import resource
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -202,6 +209,7 @@ def _install():
             ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
         except Exception:
             emit(b"flag", _encode(hexs("the grader could not make the test process undumpable")))
+        _forget_imports(before)
         for name in ("SWE_ENV_RESULTS", "SWE_ENV_RUNNER", "SWE_ENV_KEY"):
             environ.pop(name, None)
         emit(b"begin", _encode(runner + " %d" % state["pid"]))
@@ -456,10 +464,16 @@ def _install():
             if code is state["plugin"] and _len(args) == 1 and _type(args[0]) is _tuple:
                 integrity_outcomes(args[0])
             return
+        if event == "swe_env.imported":  # unittest, just imported by the test process (`_recorder`'s import hook)
+            if code in ours and _len(args) == 1 and _type(args[0]) is _module_type:
+                imported_unittest(args[0], caller)
+            return
         if state["key"] is None or _getpid() != state["pid"]:
             return
         if event == "swe_env.protect":  # once, from the plugin's import: pytest's machinery as it is now
-            if plugin_codes.get("pytest_configure") is code and not snapshots and _len(args) == 1 and _type(args[0]) is _tuple:
+            if plugin_codes.get("pytest_configure") is code and not state["protected"] and _len(args) == 1 \
+                    and _type(args[0]) is _tuple:
+                state["protected"] = True
                 protect(args[0])
                 integrity_machinery(args[0])
             return
@@ -474,6 +488,11 @@ def _install():
             return
         if event == "swe_env.check":  # after a test's call phase and at the end
             if plugin_codes.get(code.co_name) is code and _len(args) == 1 and _type(args[0]) is _str:
+                package = _modules.get("unittest")
+                if _type(package) is _module_type and _id(package) not in seen_unittest and runner == "pytest":
+                    seen_unittest.add(_id(package))  # said once
+                    flag("unittest was imported past the grader's import hook (a finder or a sys.modules entry of "
+                         "the patch's), seen after " + args[0], caller)
                 what = changed() if snapshots else None
                 if what is not None:
                     del snapshots[:]  # said once
@@ -553,6 +572,37 @@ def _install():
                 state["ended"] = True
 
     snapshots = []  # (object, {name: value}) taken when the recorder hooked them; closures: (function, contents)
+    _modules = sys.modules  # the interpreter's own table (rebinding `sys.modules` does not change it)
+    seen_unittest = set()  # ids of the unittest packages the import hook saw (kept alive in `snapshots`)
+
+    def imported_unittest(package, caller):
+        """unittest's package and submodules, just executed by the standard import (pytest runs): they are
+        checked to be the standard library's (no function of the patch's in them), protected like pytest's
+        machinery from now on, and (the first ones) what the test modules' imports of unittest must have given.
+        The plugin does not import unittest itself: the sealed run's modules are the raw run's."""
+        if _module_dict(package).get("__name__") != "unittest" or _id(package) in seen_unittest:
+            return
+        seen_unittest.add(_id(package))
+        found = [package]
+        for name, module in _tuple(_modules.items()):
+            if _type(name) is _str and _startswith(name, "unittest.") and _type(module) is _module_type:
+                found.append(module)
+        objects = []
+        for module in found:
+            objects.append(module)
+            own = _module_dict(module).get("__name__")
+            for value in _tuple(_module_dict(module).values()):
+                if _type(value) is _type and _class_dict(value).get("__module__") == own:
+                    objects.append(value)
+        for item in objects:
+            contents = _module_dict(item) if _type(item) is _module_type else _class_dict(item)
+            for attribute, value in _tuple(contents.items()):
+                function = _getattr(value, "__func__", value) if _type(value) in (classmethod, staticmethod) else value
+                if _type(function) is _type(imported_unittest) and code_patched(function.__code__):
+                    return flag("unittest's " + _str(attribute) + " was the patch's code when unittest was imported",
+                                caller)
+        protect(objects)
+        integrity_machinery(_tuple(objects))
 
     def protect(objects):
         """Remember what these classes and our hooks hold now; any later change is flagged at each outcome."""
@@ -620,6 +670,14 @@ def _install():
     sys.addaudithook(hook)
     sys.addaudithook(_cache_guard(_run_started_ns(), patched_on_stack))
     return load_key, protect
+
+
+def _forget_imports(before, _modules=sys.modules):
+    """Take the modules imported since `before` back out of `sys.modules` (the pure-Python seal's `hashlib`, `ctypes`,
+    `resource`): a raw run has not imported them, and a test's own inner pytest run must import them afresh as
+    there (pytester drops what an inner run imported). What the seal took from them stays usable."""
+    for name in [name for name in _modules if name not in before]:
+        _modules.pop(name, None)
 
 
 def _run_started_ns():
@@ -810,6 +868,9 @@ def _recorder(load_key, protect, runner, audit):
         hooks["unittest.case"] = snapshot("TestCase", "_Outcome")
         hooks["unittest.suite"] = snapshot("TestSuite", "BaseTestSuite")
         hooks["django.test.runner"] = lambda module: start()
+    elif runner == "pytest":
+        # unittest's machinery is protected from its first import on (the plugin does not import it: `swe_env_seal`).
+        hooks["unittest"] = lambda module: audit("swe_env.imported", module)
     elif runner == "sympy":
         # sympy's `test()` re-runs itself in a child with a fixed hash seed: the process that
         # enters a test first takes the key, not the one that imported the runner.

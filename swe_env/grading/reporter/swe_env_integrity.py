@@ -435,11 +435,18 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             state["outcomes"] = values
 
     def machinery(objects):
+        """The runner's modules, the first time each is handed over (pytest's at configure; unittest's when the test
+        process first imports it, which may be again inside a test's own inner pytest run: the first is the one
+        the collected test modules imported). unittest's SkipTest, when the plugin's import came before unittest's."""
         for item in objects:
             if _type(item) is _module_type:
                 name = _module_dict(item).get("__name__")
-                if _type(name) is _str:
+                if _type(name) is _str and name not in state["machinery"]:
                     state["machinery"][name] = item
+                    found = state["outcomes"]
+                    skip_test = _module_dict(item).get("SkipTest") if name == "unittest.case" else None
+                    if found is not None and found[5] is None and _type(skip_test) is _type:
+                        state["outcomes"] = found[:5] + (skip_test,)
 
     STORE_NAME, STORE_GLOBAL = opcodes.get("STORE_NAME"), opcodes.get("STORE_GLOBAL")
     IMPORT_NAME, IMPORT_FROM = opcodes.get("IMPORT_NAME"), opcodes.get("IMPORT_FROM")
