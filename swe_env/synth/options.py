@@ -82,7 +82,13 @@ class SynthConfig(BaseModel):
     seed: int = 0
     """Seed of the candidates' order."""
     max_minutes: float | None = Field(default=None, gt=0)
-    """Wall time after which no new candidate starts (the run's whole time, image and learning included)."""
+    """Wall time after which no new candidate starts (the run's whole time, image and learning included); learning
+    the suite is stopped at it too (a run that cannot learn its suite in time makes no task)."""
+    learn_timeout: float | None = Field(default=None, gt=0)
+    """Seconds each of the two learning runs of the suite may take. Default: the untraced run the grader's default
+    bound (`Limits.grading_timeout`, 600 s), the traced run `learning.TRACED_FACTOR` (20) times what the untraced
+    run took, and never less than that bound: the tracer's cost grows with the suite and with the machine's load,
+    and the untraced run has just measured both. Given, it bounds both runs as it is."""
 
 
 def chosen_methods(config: SynthConfig) -> list[str]:

@@ -74,11 +74,12 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
     image = builder.ensure(base)
     workers = [Worker(base, image) for _ in range(config.workers)]
     run: Run | None = None
+    deadline = started + config.max_minutes * 60 if config.max_minutes else float("inf")
     try:
         summary.timings["image"] += time.monotonic() - started
         mark = time.monotonic()
         workers[0].__enter__()
-        suite = learn(workers[0])
+        suite = learn(workers[0], config, deadline)
         summary.timings["learn"] += time.monotonic() - mark
         if not suite.passing:
             last = [line.strip() for line in suite.output_tail.splitlines() if line.strip()]
@@ -96,7 +97,6 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
                   pairing=combine.Pairing() if combine.METHOD in methods else None, timings=summary.timings,
                   snapshots=Snapshots(git_dir, sha))
         lock = run.lock
-        deadline = started + config.max_minutes * 60 if config.max_minutes else float("inf")
 
         def work(worker: Worker, index: int) -> None:
             if index:
