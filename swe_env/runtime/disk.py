@@ -185,10 +185,10 @@ class DiskMeter:
             raise DiskLimitExceeded(over)
 
     def _find_layer(self) -> layer.HostLayer | None:
-        """The container's layer as this host can measure it, from one inspect (None: ask the engine)."""
+        """The container's layer as this host can measure it, from the container's one inspect after its start
+        (`Lifecycle.record`, kept for the engine's start time too; None: ask the engine)."""
         try:
-            attrs = engine.client().api.inspect_container(self.life.handle.id)
-            return layer.find(attrs, local_engine=engine.is_local())
+            return layer.find(self.life.record(), local_engine=engine.is_local())
         except Exception:  # noqa: BLE001 - the engine's own figures stand in
             return None
 
