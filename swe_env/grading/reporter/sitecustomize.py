@@ -107,6 +107,7 @@ def _install():
     # A patched file's changed lines (the new side of each hunk, context included), by absolute path; a
     # patched file without an entry (created, or written by other means) is changed as a whole.
     changed_lines = {}
+    runner_places = []  # the key file's `@runner` paths: the runner's own files when the patch changes the runner
     spans = {}
     busy = set()
     ours = set()  # this file's code objects: the recorder's hooks
@@ -212,7 +213,9 @@ def _install():
         for entry in entries:
             if not entry:
                 continue
-            if _startswith(entry, "@lines "):
+            if _startswith(entry, "@runner /"):
+                runner_places.append(entry[8:])
+            elif _startswith(entry, "@lines "):
                 path, _tab, ranges = entry[7:].partition("\t")
                 found = []
                 for part in ranges.split(","):
@@ -282,11 +285,17 @@ def _install():
             depth += 1
         return None
 
-    runner_dirs = []  # the folders pytest, _pytest and pluggy were imported from (at the plugin's hello)
-
     def runner_file(filename):
-        """A file of the runner's own packages (when the patch changes the runner, its code there is on every stack)."""
-        return _type(filename) is _str and any(_startswith(filename, folder) for folder in runner_dirs)
+        """A file of the runner's own packages (when the patch changes the runner, its code there is on every stack):
+        one of the key file's `@runner` paths (the grader's runner probe, asked in the task's image before any patch)
+        or a file under one, never a module's `__file__`, which the patched runner could set before the hello."""
+        if _type(filename) is not _str or _startswith(filename, "<"):
+            return False
+        absolute = filename if _startswith(filename, "/") else cwd + "/" + filename
+        for place in runner_places:
+            if absolute == place or _startswith(absolute, place + "/"):
+                return True
+        return False
 
     def patched_on_stack(frame):
         depth = 0
@@ -446,10 +455,6 @@ def _install():
             for item in found:
                 plugin_codes[item.co_name] = item
             state["plugin"] = code
-            for name in ("_pytest", "pytest", "pluggy"):
-                found = _getattr(sys.modules.get(name), "__file__", None)
-                if _type(found) is _str:
-                    runner_dirs.append(found[:found.rfind("/") + 1])
             load_key()
             return
         if event == "swe_env.outcomes":  # from the plugin's import, before conftest files: pytest's outcome classes
