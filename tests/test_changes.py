@@ -75,3 +75,12 @@ def test_a_needed_path_counts_only_when_deleted():
     moved = _listing([("/testbed", 2), ("/testbed.gone", 1)])
     assert changes.altered_host_programs([moved], 5, frozenset({"/testbed"})) == ["/testbed"]
     assert changes.altered_host_programs([moved], 5) == []
+
+
+def test_the_engines_stat_tells_a_folder_by_gos_mode_bits():
+    from swe_env.runtime.streams import stat_is_folder
+
+    assert stat_is_folder({"name": "testbed", "mode": (1 << 31) | 0o755})
+    assert not stat_is_folder({"name": "testbed", "mode": 0o644})  # a regular file where the folder was
+    assert not stat_is_folder({"name": "testbed", "mode": (1 << 27) | 0o777, "linkTarget": "/etc/passwd"})  # a link
+    assert not stat_is_folder({"name": "testbed"}) and not stat_is_folder({"mode": "2147484141"})

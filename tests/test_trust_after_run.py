@@ -259,3 +259,37 @@ def test_an_agent_that_moves_the_work_directory_away_ends_its_own_episode(task):
         assert workdir in info["error"]
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("replace", ["echo gone > {w}", "ln -s /etc/hostname {w}", "ln -s /nowhere {w}"])
+def test_an_agent_that_replaces_the_work_directory_ends_its_own_episode(task, replace):
+    """b1's other form: the work directory replaced by a file (or a link to no folder). The engine's list of changes
+    shows it only as changed, as a folder whose files changed; its stat through the engine says it is no folder, so
+    the episode is the agent's doing (`sandbox_broken`), never ours."""
+    from swe_env.errors import classify_ending
+
+    env = SWEEnv(tasks=[task])
+    try:
+        env.reset(options={"task_id": task.id})
+        workdir = task.environment.workdir
+        command = f"cd / && rm -rf {workdir} && {replace.format(w=workdir)} && exit"
+        observation, reward, _terminated, truncated, info = env.step({"tool": "bash", "command": command})
+        for _ in range(3):
+            if truncated:
+                break
+            observation, reward, _terminated, truncated, info = env.step({"tool": "bash", "command": "echo still here"})
+        assert truncated and env.trajectory.termination == "sandbox_broken", (observation, env.trajectory.termination)
+        assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
+        assert workdir in info["error"]
+    finally:
+        env.close()
+
+
+def test_a_work_directory_linked_to_a_folder_is_not_evidence(task, image):
+    """A link to a folder still lets every shell start there: the engine's stat follows it, and nothing is charged."""
+    with Sandbox.for_task(task, image, "episode") as box:
+        workdir = task.environment.workdir
+        box.exec(f"cd / && mv {workdir} {workdir}.real && ln -s {workdir}.real {workdir}", timeout=60, user="root")
+        assert workdir not in box.life.altered_programs()
+        box.exec(f"rm {workdir} && echo x > {workdir}", timeout=60, user="root")
+        assert workdir in box.life.altered_programs()

@@ -40,6 +40,7 @@ from ..endings import Evidence
 from ..errors import InfrastructureError, infrastructure_errors
 from .shell import shell_environment
 from .spec import SandboxSpec
+from .streams import path_stat, stat_is_folder
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -393,14 +394,38 @@ class Lifecycle:
     def altered_programs(self, limit: int = 20) -> list[str]:
         """The programs and libraries the host runs in the container (`HOST_PROGRAMS`, the system's
         library folders) that its writable layer has changed or deleted, from the engine's list of
-        changes (nothing in the container can alter it): evidence that a failure of those programs
-        was the agent's doing. At most `limit`; SandboxError when the engine cannot tell."""
+        changes (nothing in the container can alter it), and the work directory every shell starts in when
+        it is no folder now (moved away or deleted, or replaced by a file or a link to no folder: red team rt3,
+        b1; the engine's stat of it, `_is_folder`): evidence
+        that a failure of those programs was the agent's doing. At most `limit`; SandboxError when the engine
+        cannot tell."""
+        workdir = self.spec.workdir.rstrip("/") or "/"
         try:
             with engine.container_changes(self.handle.id, ENGINE_READ_TIMEOUT, CHANGES_CHUNK) as chunks:
-                return changes.altered_host_programs(chunks, limit, frozenset({self.spec.workdir.rstrip("/")}))
+                found = changes.altered_host_programs(chunks, limit, frozenset({workdir}))
+            if workdir not in found and len(found) < limit and not self._is_folder(workdir):
+                found.append(workdir)
+            return found
         except (docker.errors.DockerException, requests.RequestException, ValueError) as exc:
             raise SandboxError(f"the changes in {self.name} could not be listed: {exc}") from None
 
+    def _is_folder(self, path: str) -> bool:
+        """Whether `path` in the container is a folder, or a link to one, by the engine's stat (which gives a link's
+        target fully resolved). The list of changes cannot say: a folder replaced by a file is listed as changed, as
+        a folder whose files changed is."""
+        stat = self._engine_stat(path)
+        if stat is not None and not stat_is_folder(stat) and str(stat.get("linkTarget") or "").startswith("/"):
+            stat = self._engine_stat(str(stat["linkTarget"]))
+        return stat is not None and stat_is_folder(stat)
+
+    def _engine_stat(self, path: str) -> dict | None:
+        answer = engine.stat_path(self.handle.id, path, ENGINE_READ_TIMEOUT)
+        if answer.status_code == 404:
+            return None
+        stat = path_stat(answer)
+        if stat is None:
+            raise SandboxError(f"the engine answered {answer.status_code} for {path} in {self.name}")
+        return stat
 
     def evidence(self, programs: bool = True) -> Evidence | None:
         """What the engine's records say about the container now, for `endings.judge`: running or not and,
