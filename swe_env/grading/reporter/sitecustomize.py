@@ -96,7 +96,8 @@ def _install():
     _mro = type.__dict__["__mro__"].__get__
     _module_type = _type(os)
     _module_dict = _module_type.__dict__["__dict__"].__get__
-    _kept = (_type(lambda: None), _type, classmethod, staticmethod, property, _type(len), _type("".join))
+    _property, _staticmethod, _classmethod = property, staticmethod, classmethod
+    _kept = (_type(lambda: None), _type, _classmethod, _staticmethod, _property, _type(len), _type("".join))
     _startswith, _endswith, _split = str.startswith, str.endswith, str.split
     O_RDONLY = os.O_RDONLY
 
@@ -597,9 +598,26 @@ def _install():
                                 if attribute in _class_dict(base):
                                     return name + "." + attribute
             for attribute, value in held.items():
-                if now.get(attribute, held) is not value:
+                found = now.get(attribute, held)
+                if found is not value and not same_binding(found, value):
                     return name + "." + attribute
         return None
+
+    def same_binding(found, held):
+        """Whether a class's or module's binding, now another object, still binds the very same code: a property with
+        the same getter, setter and deleter, a static or class method of the same function. pytest's legacypath makes
+        such a new property (`Config.invocation_dir`, `rootdir`, `inifile`, `Session.startdir`, `Node.fspath`) at every
+        configure, pytester's inner sessions' included, and puts the outer one back at their unconfigure, which for
+        `getitems` comes at the test's teardown (calibration, pytest-dev__pytest-10081): a new object that runs
+        nothing new is no change."""
+        kind = _type(found)
+        if kind is not _type(held):
+            return False
+        if kind is _property:
+            return found.fget is held.fget and found.fset is held.fset and found.fdel is held.fdel
+        if kind is _staticmethod or kind is _classmethod:
+            return found.__func__ is held.__func__
+        return False
 
     def hook(event, args):
         me = _ident()
