@@ -551,6 +551,21 @@ _prime_caches()
 # ---------------------------------------------------------------- the sealed hooks on the host
 
 
+def sealing_object(sealed_by: str) -> bytes:
+    """The shared object `run_sealed_pytest` ships for a run sealed by `native` (skipped when this machine cannot build
+    it), or nothing for the pure-Python seal (`python`)."""
+    import pytest
+
+    from swe_env.grading import native
+
+    if sealed_by == "python":
+        return b""
+    built = native.build()
+    if built.data is None:
+        pytest.skip(f"no native seal on this machine: {built.reason}")
+    return built.data
+
+
 def run_sealed_pytest(tmp_path: Path, shared_object: bytes, files: dict[str, str], patched: list[str], *,
                       changed_lines: dict[str, list[tuple[int, int]]] | None = None, runner_is_repo: bool = False,
                       runner_places: list[str] = ()) -> tuple[bytes, bytes]:
@@ -570,6 +585,7 @@ def run_sealed_pytest(tmp_path: Path, shared_object: bytes, files: dict[str, str
     project = tmp_path / "project"
     project.mkdir()
     for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text(text)
     key = os.urandom(seal.KEY_BYTES)
     key_path = tmp_path / "run.key"

@@ -18,7 +18,7 @@ import pytest
 
 from swe_env.grading.grader import Grader
 
-from .helpers import LIVE_CONFIG, added_file, forge_scores_zero, run_sealed_pytest
+from .helpers import LIVE_CONFIG, added_file, forge_scores_zero, run_sealed_pytest, sealing_object
 
 # ---------------------------------------------------------------- class 2: frames from stdlib helpers
 
@@ -287,14 +287,9 @@ def test_the_runner_rebinding_its_own_code_is_no_change_of_its_machinery(task, i
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
 def test_a_new_property_of_the_same_getter_is_no_change_on_the_host(tmp_path, sealed_by):
     """The calibration case above on the host, both seals: the same getter is no change, another getter is."""
-    from swe_env.grading import native, seal
+    from swe_env.grading import seal
 
-    data = b""
-    if sealed_by == "native":
-        built = native.build()
-        if built.data is None:
-            pytest.skip(f"no native seal on this machine: {built.reason}")
-        data = built.data
+    data = sealing_object(sealed_by)
     for getter, flagged in [("legacypath.Config_invocation_dir", False), ("lambda self: None", True)]:
         folder = tmp_path / str(flagged)
         source = "\n".join([*_inner_session_test(getter), "", "", "def test_after():", "    pass", ""])

@@ -20,7 +20,7 @@ import pytest
 from swe_env.grading import runner_probe, runners
 from swe_env.grading.grader import Grader
 
-from .helpers import CACHE_FORGING_LIBRARY, added_file, attack_code, run_sealed_pytest, with_code
+from .helpers import CACHE_FORGING_LIBRARY, added_file, attack_code, run_sealed_pytest, sealing_object, with_code
 
 SITECUSTOMIZE = Path(runners.__file__).with_name("reporter") / "sitecustomize.py"
 
@@ -134,14 +134,9 @@ def test_the_runners_own_files_are_the_probes_not_a_modules_file(tmp_path, seale
     key file's `@runner` paths), not the folders of `pytest`'s, `_pytest`'s and `pluggy`'s `__file__`, which the patched
     runner sets before the hello: here a patched `pluggy.py` at the repository's root pointed them at the root, and a
     library's plugin registered on the live config swallowed the failure unflagged."""
-    from swe_env.grading import native, seal
+    from swe_env.grading import seal
 
-    data = b""
-    if sealed_by == "native":
-        built = native.build()
-        if built.data is None:
-            pytest.skip(f"no native seal on this machine: {built.reason}")
-        data = built.data
+    data = sealing_object(sealed_by)
     library = SWALLOWING_PLUGIN + "\n\ndef fixed():\n    return False\n"
     files = {"test_it.py": LIBRARY_TEST, "ledger_lib.py": library, "pluggy.py": PLUGGY_IN_THE_REPOSITORY}
     written, key = run_sealed_pytest(tmp_path, data, files, ["pluggy.py", "ledger_lib.py"], runner_is_repo=True,
