@@ -106,3 +106,51 @@ def test_more_restored_paths_than_a_command_line_holds_are_put_back(task, image)
     report = Grader().grade(task, task.gold_patch + added, image=image)
     assert report.status == "graded" and report.resolved, (report.status, report.error)
     assert not report.infrastructure_failure and any(path.startswith(folder) for path in report.restored)
+
+
+# Run by the test command before the tests: every process of the container that is not this one's ancestor, init,
+# the container's main process (`swe-env-main`) or its `sleep`; any such process fails the command (exit 1).
+_PROCESSES_BESIDE_THE_TESTS = r'''
+import os, sys
+def parent(pid):
+    with open("/proc/%d/stat" % pid) as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[1])
+chain, pid = set(), os.getpid()
+while pid > 1:
+    chain.add(pid)
+    pid = parent(pid)
+rows = []
+for entry in os.listdir("/proc"):
+    if entry.isdigit() and int(entry) not in chain and entry != "1":
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                rows.append((int(entry), parent(int(entry)), handle.read().replace(b"\0", b" ").decode()))
+        except OSError:
+            pass
+mains = {pid for pid, ppid, cmd in rows if ppid == 1 and "swe-env-main" in cmd}
+beside = [row for row in rows if row[0] not in mains and not (row[1] in mains and row[2].startswith("sleep"))]
+if beside:
+    sys.exit("processes beside the test command: %r" % beside)
+'''
+
+
+@pytest.mark.parametrize("warm", [0, 1])
+def test_no_process_of_the_graders_runs_beside_the_test_command(task, image, monkeypatch, warm):
+    """The grader's private shell is gone when the test command starts: the command finds no process in the container
+    but its own ancestors and the container's own (init, the main process, its sleep), so nothing of ours is there
+    for the code under test to talk to. Control: with the shell left open, the same command finds it."""
+    import shlex
+
+    probing = task.model_copy(update={"tests": task.tests.model_copy(update={
+        "command": f"python -c {shlex.quote(_PROCESSES_BESIDE_THE_TESTS)} && {task.tests.command}"})})
+    grader_ = Grader(warm_pool=warm)
+    try:
+        report = grader_.grade(probing, task.gold_patch, image=image)
+        assert report.status == "graded" and report.resolved, (report.error, report.output[-2000:])
+        monkeypatch.setattr(prepare, "close_private_shell", lambda box: None)
+        kept = grader_.grade(probing, task.gold_patch, image=image)
+        assert not kept.resolved and "processes beside the test command" in kept.output, kept.output[-2000:]
+        assert "/bin/bash --noprofile --norc" in kept.output
+    finally:
+        grader_.close()
+

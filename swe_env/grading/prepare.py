@@ -233,10 +233,17 @@ def open_container(spec: SandboxSpec) -> Sandbox:
     return box
 
 
+PRIVATE_SHELL_EXIT_SECONDS = 5.0
+"""How long the engine may take to see the private shell's bash exit once its input closed; then every process in the
+container but its own is stopped (`Lifecycle.stop_all_processes`), so the test command never starts beside it."""
+
+
 def close_private_shell(box: Sandbox) -> None:
     """End the private shell before the test command starts: no bash of ours runs beside the code under test
-    (a later use would start another), and the run's end finds only the container's own processes to stop."""
-    box.files.shell.close()  # opened by the file writes as well as by the steps
+    (a later use would start another), and the run's end finds only the container's own processes to stop. Ended
+    means the engine says its exec has ended, not only that its socket closed (`FileShell.close_and_wait`)."""
+    if not box.files.shell.close_and_wait(PRIVATE_SHELL_EXIT_SECONDS):  # opened by the file writes and the steps
+        box.life.stop_all_processes()
 
 
 def _step(box: Sandbox, command: str, *, parse: bool = False) -> ExecResult:
