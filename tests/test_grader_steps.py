@@ -154,3 +154,24 @@ def test_no_process_of_the_graders_runs_beside_the_test_command(task, image, mon
     finally:
         grader_.close()
 
+
+# Red team rt4, g1 and g2: a traditional patch git cannot read, whose `Index:` line GNU patch (the last method) takes
+# as the name, writes the repository's own .git/config: broken, or with a filter whose smudge never ends.
+_INTO_GIT_CONFIG = {
+    "broken config": "Index: a/.git/config\n--- config\n+++ config\n@@ -1,1 +1,2 @@\n [core]\n+[broken\n",
+    "hanging filter": ("Index: a/.git/config\n--- config\n+++ config\n@@ -1,1 +1,3 @@\n [core]\n+[filter \"swe\"]\n"
+                       "+\tsmudge = sleep 100000\nIndex: a/.git/info/attributes\n--- attributes\n+++ attributes\n"
+                       "@@ -0,0 +1 @@\n+* filter=swe\nIndex: a/README.md\n--- README\n+++ README\n@@ -1,1 +1,2 @@\n"
+                       " # ledger\n+x\n"),
+}
+
+
+@pytest.mark.parametrize("name", list(_INTO_GIT_CONFIG))
+def test_a_patch_that_gnu_patch_writes_into_git_with_is_the_models_failure(task, image, monkeypatch, name):
+    """After the last method nothing resets the tree (the container is discarded): git would read what GNU patch
+    wrote into .git/, and our reset failing (a config git cannot parse) or hanging (a filter's smudge) made the model's
+    `patch_failed` an infrastructure error, after `STEP_TIMEOUT` for the hang (here shortened)."""
+    monkeypatch.setattr(prepare, "STEP_TIMEOUT", 30.0)
+    report = Grader(reward_mode="signed").grade(task, _INTO_GIT_CONFIG[name], image=image)
+    assert report.status == "patch_failed" and not report.infrastructure_failure, (report.status, report.error)
+    assert report.reward == -1.0

@@ -94,15 +94,21 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
         reset += " && " + remove_listed(box, f"{workspace}/created-paths", created)
     marker = shlex.quote(f"{workspace}/before-patch")
     errors = []
-    for name, template in APPLY_METHODS:
+    for index, (name, template) in enumerate(APPLY_METHODS):
         git_method = name.startswith("git")
+        # Only a method that follows needs the tree back; after the last one the patch has failed and the container
+        # is discarded. Nor may it run then: GNU patch may have written into .git/ (a broken `config`, a filter that
+        # hangs git), and git would read that (red team rt4, g1 and g2: our reset failing made the model's
+        # `patch_failed` an infrastructure error, or held the grading for STEP_TIMEOUT).
+        last = index == len(APPLY_METHODS) - 1
         if not git_method:  # GNU patch reads names its own way: see afterwards what it wrote
             _checked(_step(box, f"mkdir -p {shlex.quote(workspace)} && touch {marker} && sleep 0.01"),
                      "marking the time before the patch")
         result = _step(box, f"/usr/bin/timeout -k 5 {APPLY_TIMEOUT} " + template.format(patch=shlex.quote(patch_path)))
         if result.exit_code == _TIMED_OUT:
             errors.append(f"{name}: did not finish within {APPLY_TIMEOUT} s")
-            _checked(_step(box, reset), "resetting the tree after a failed patch method")
+            if not last:
+                _checked(_step(box, reset), "resetting the tree after a failed patch method")
             continue
         if result.exit_code == 0 and git_method:
             return name, "", []
@@ -118,7 +124,8 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
             failure = clip(result.output, keep="tail")
         errors.append(f"{name}: {failure}")
         # Every method starts from the tree the image had: a half-applied try leaves nothing behind.
-        _checked(_step(box, reset), "resetting the tree after a failed patch method")
+        if not last:
+            _checked(_step(box, reset), "resetting the tree after a failed patch method")
     return None, "the patch does not apply: " + " | ".join(errors), []
 
 
