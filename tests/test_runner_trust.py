@@ -201,11 +201,16 @@ def test_a_rewrite_cache_forged_during_the_run_is_not_read(tasks):
     assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
     assert report.reward == 0.0, (report.test_results, report.tampering)
     assert all(report.test_results.get(test_id) != "passed" for test_id in task.tests.fail_to_pass), report.test_results
+    # One forging event is one flag record, however many test modules' caches it forged (four here; one record each
+    # before), naming where the patch's code started the forger.
+    forged = [flag for flag in report.tampering if "compiled code written by another process" in flag]
+    assert len(forged) == 1 and "ledger/" in forged[0].split(" (")[0], report.tampering
     # With the real fix and the same forger, the forged cache is still never read (the tests pass on the fixed
     # source), and the forging itself is flagged by the hook (a compiled file another process wrote after the
     # patch's code started one): the strict policy withholds the reward, the lenient one gives it.
     honest = Grader(reward_policy="strict").grade(task, with_fix, image=image)
     assert honest.status == "graded" and honest.resolved, (honest.error, honest.tampering)
-    assert any("compiled code written by another process" in flag for flag in honest.tampering), honest.tampering
+    assert [bool("compiled code written by another process" in flag) for flag in honest.tampering].count(True) == 1, \
+        honest.tampering
     lenient = Grader(reward_policy="lenient").grade(task, with_fix, image=image)
     assert lenient.resolved and lenient.reward == 1.0, (lenient.error, lenient.tampering)
