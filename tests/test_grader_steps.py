@@ -14,6 +14,8 @@ from swe_env.runtime import engine
 from swe_env.runtime.execute import Executor
 from swe_env.runtime.sandbox import Sandbox, SandboxError
 
+from .helpers import diff_after
+
 pytestmark = pytest.mark.docker
 
 
@@ -175,3 +177,18 @@ def test_a_patch_that_gnu_patch_writes_into_git_with_is_the_models_failure(task,
     report = Grader(reward_mode="signed").grade(task, _INTO_GIT_CONFIG[name], image=image)
     assert report.status == "patch_failed" and not report.infrastructure_failure, (report.status, report.error)
     assert report.reward == -1.0
+
+
+def test_a_shared_config_inflated_past_what_the_shell_keeps_is_restored_not_ours(task, image, monkeypatch):
+    """Red team rt4, g3: a patch made `pyproject.toml` larger than the private shell keeps (92 MiB from a binary
+    literal), and reading it to see whether its pytest section changed failed as our step: infra_error. Now a shared
+    config larger than `CONFIG_READ_LIMIT` counts as changed and is restored whole. Both limits are shortened here
+    (256 KiB kept by the shell, 64 KiB read) so a text patch of a few MB stands for the inflated one."""
+    from swe_env.runtime import files
+
+    padding = diff_after(image, task, "for i in $(seq 1 40000); do echo \"# padding line $i\"; done >> pyproject.toml")
+    monkeypatch.setattr(files, "_FILES_OUTPUT_LIMIT", 256 * 1024)
+    monkeypatch.setattr(prepare, "CONFIG_READ_LIMIT", 64 * 1024)
+    report = Grader(reward_mode="signed").grade(task, task.gold_patch + padding, image=image)
+    assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
+    assert "pyproject.toml" in report.restored and report.resolved, (report.restored, report.error)

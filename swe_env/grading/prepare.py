@@ -160,12 +160,22 @@ def restore_plan(box: Sandbox, task: Task, runner: runners.Runner, named: list[s
     return plan, in_base
 
 
+CONFIG_READ_LIMIT = 4 * 1024 * 1024
+"""Bytes of a shared config file (`pyproject.toml`, `setup.cfg`, `tox.ini`) the grader reads to see whether its pytest
+section changed; a larger one counts as changed and is restored whole: its size is the patch's doing (red team rt4, g3:
+a binary patch inflated `pyproject.toml` past what the private shell keeps, and that step's failure was ours)."""
+_TOO_LARGE = 3
+
+
 def _pytest_section_changed(box: Sandbox, task: Task, path: str) -> bool:
     quoted = shlex.quote(path)
     if _step(box, f"test -L {quoted}").exit_code == 0:
         return True
+    now = _step(box, f"[ \"$(stat -c %s -- {quoted} 2>/dev/null || echo 0)\" -le {CONFIG_READ_LIMIT} ] || exit {_TOO_LARGE}; "
+                     f"cat -- {quoted}", parse=True)
+    if now.exit_code == _TOO_LARGE:
+        return True
     before = _step(box, shlex.join(["git", "cat-file", "-p", f"{task.base_commit}:{path}"]), parse=True)
-    now = _step(box, f"cat -- {quoted}", parse=True)
     old_text = before.stdout if before.exit_code == 0 else None
     new_text = now.stdout if now.exit_code == 0 else None
     return protection.pytest_section_changed(path, old_text, new_text)
