@@ -116,6 +116,12 @@ class Runner:
         Not asked (no probe): never the runner's, so the hooks' checks stay on."""
         return facts.changes_runner(patched)
 
+    def runner_places(self, patched: list[str], facts: RunnerFacts) -> list[str]:
+        """The repository paths (files or folders) of the runner's own code when the patch changes the runner
+        (`runner_is_repo`): the runner probe's answer (`RunnerFacts.runner_code`), which the sealed hooks alone exempt
+        from their stack checks; empty otherwise."""
+        return sorted(facts.runner_code or ()) if self.runner_is_repo(patched, facts) else []
+
     def protected_files(self, command: str) -> list[str]:
         """Files restored whole when changed: the runner's own, and tox.ini when tox runs the tests.
 

@@ -98,6 +98,27 @@ class FileShell:
         if forget:
             self.session = None
 
+    def close_and_wait(self, seconds: float) -> bool:
+        """Close the bash and wait until the engine says its exec has ended (closing its socket ends bash's input, and
+        bash exits a moment later, on a loaded engine a longer one): True once it has, False past `seconds` or when
+        the engine cannot tell."""
+        exec_id = self.session.exec_id if self.session is not None else None
+        self.close()
+        if exec_id is None:
+            return True
+        api, deadline = engine.client().api, time.monotonic() + seconds
+        while True:
+            try:
+                if not api.exec_inspect(exec_id).get("Running"):
+                    return True
+            except docker.errors.NotFound:
+                return True
+            except (docker.errors.DockerException, requests.RequestException):
+                return False
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+
 
 class Files:
     """The files of one container; `root` set (`confined()`): only those inside it, links resolved."""
@@ -121,9 +142,13 @@ class Files:
             raise PermissionError(f"the view confined to {self.root} runs no script")
         return self._shell.run(script, timeout=timeout)
 
-    def close_shell(self) -> None:
-        """End the private bash now (its next use starts another)."""
-        self._shell.close()
+    def close_shell(self, wait: float | None = None) -> bool:
+        """End the private bash now (its next use starts another). With `wait`, wait up to that many seconds until the
+        engine says its exec has ended (`FileShell.close_and_wait`); True once it has (always True without `wait`)."""
+        if wait is None:
+            self._shell.close()
+            return True
+        return self._shell.close_and_wait(wait)
 
     def resolve(self, path: str) -> str:
         """An absolute, normalised path: relative paths are taken from the workdir."""

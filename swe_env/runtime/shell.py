@@ -229,6 +229,9 @@ class ShellSession:
         self._response: Any = None
         self._frames = b""
         self.pid: int | None = None
+        self.exec_id: str | None = None
+        """The engine's exec of the bash started last (None for the container's attached bash): `FileShell.close_and_wait`
+        asks the engine whether it has ended."""
         self.exe = ""
         self._exit_token = ""
 
@@ -267,12 +270,13 @@ class ShellSession:
                     user=self.user,
                 )["Id"]
                 stream = self.api.exec_start(exec_id, socket=True, demux=False)
+                self.exec_id = exec_id
             except docker.errors.DockerException as exc:
                 raise ShellError(f"cannot start a shell in container {self.container_id[:12]}: {exc}") from None
             engine_seconds = self._engine_seconds = time.monotonic() - asked
             self.attached = False
         else:
-            self.attached = True
+            self.attached, self.exec_id = True, None
         self._response = stream
         sock: socket.socket = engine.raw_socket(stream)
         self._sock = sock

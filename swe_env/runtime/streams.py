@@ -117,6 +117,16 @@ def path_stat(response: requests.Response) -> dict | None:
     return stat if isinstance(stat, dict) else None
 
 
+_GO_MODE_DIR = 1 << 31
+"""Go's `os.ModeDir`: the engine's stat gives a path's mode as Go's `FileMode` (type bits high, not POSIX's)."""
+
+
+def stat_is_folder(stat: dict) -> bool:
+    """Whether the engine's stat (`path_stat`) is of a folder (not a file, a link or anything else)."""
+    mode = stat.get("mode")
+    return isinstance(mode, int) and bool(mode & _GO_MODE_DIR)
+
+
 class ChunkReader(io.RawIOBase):
     """A file object over an iterator of byte chunks (the engine's archive stream), read as far as asked."""
 

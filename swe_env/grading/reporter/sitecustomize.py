@@ -102,7 +102,8 @@ def _install():
     _mro = type.__dict__["__mro__"].__get__
     _module_type = _type(os)
     _module_dict = _module_type.__dict__["__dict__"].__get__
-    _kept = (_type(lambda: None), _type, classmethod, staticmethod, property, _type(len), _type("".join))
+    _property, _staticmethod, _classmethod = property, staticmethod, classmethod
+    _kept = (_type(lambda: None), _type, _classmethod, _staticmethod, _property, _type(len), _type("".join))
     _startswith, _endswith, _split = str.startswith, str.endswith, str.split
     O_RDONLY = os.O_RDONLY
 
@@ -113,6 +114,7 @@ def _install():
     # A patched file's changed lines (the new side of each hunk, context included), by absolute path; a
     # patched file without an entry (created, or written by other means) is changed as a whole.
     changed_lines = {}
+    runner_places = []  # the key file's `@runner` paths: the runner's own files when the patch changes the runner
     spans = {}
     busy = set()
     ours = set()  # this file's code objects: the recorder's hooks
@@ -220,7 +222,9 @@ def _install():
         for entry in entries:
             if not entry:
                 continue
-            if _startswith(entry, "@lines "):
+            if _startswith(entry, "@runner /"):
+                runner_places.append(entry[8:])
+            elif _startswith(entry, "@lines "):
                 path, _tab, ranges = entry[7:].partition("\t")
                 found = []
                 for part in ranges.split(","):
@@ -290,11 +294,17 @@ def _install():
             depth += 1
         return None
 
-    runner_dirs = []  # the folders pytest, _pytest and pluggy were imported from (at the plugin's hello)
-
     def runner_file(filename):
-        """A file of the runner's own packages (when the patch changes the runner, its code there is on every stack)."""
-        return _type(filename) is _str and any(_startswith(filename, folder) for folder in runner_dirs)
+        """A file of the runner's own packages (when the patch changes the runner, its code there is on every stack):
+        one of the key file's `@runner` paths (the grader's runner probe, asked in the task's image before any patch)
+        or a file under one, never a module's `__file__`, which the patched runner could set before the hello."""
+        if _type(filename) is not _str or _startswith(filename, "<"):
+            return False
+        absolute = filename if _startswith(filename, "/") else cwd + "/" + filename
+        for place in runner_places:
+            if absolute == place or _startswith(absolute, place + "/"):
+                return True
+        return False
 
     def patched_on_stack(frame):
         depth = 0
@@ -454,10 +464,6 @@ def _install():
             for item in found:
                 plugin_codes[item.co_name] = item
             state["plugin"] = code
-            for name in ("_pytest", "pytest", "pluggy"):
-                found = _getattr(sys.modules.get(name), "__file__", None)
-                if _type(found) is _str:
-                    runner_dirs.append(found[:found.rfind("/") + 1])
             load_key()
             return
         if event == "swe_env.outcomes":  # from the plugin's import, before conftest files: pytest's outcome classes
@@ -642,9 +648,26 @@ def _install():
                                 if attribute in _class_dict(base):
                                     return name + "." + attribute
             for attribute, value in held.items():
-                if now.get(attribute, held) is not value:
+                found = now.get(attribute, held)
+                if found is not value and not same_binding(found, value):
                     return name + "." + attribute
         return None
+
+    def same_binding(found, held):
+        """Whether a class's or module's binding, now another object, still binds the very same code: a property with
+        the same getter, setter and deleter, a static or class method of the same function. pytest's legacypath makes
+        such a new property (`Config.invocation_dir`, `rootdir`, `inifile`, `Session.startdir`, `Node.fspath`) at every
+        configure, pytester's inner sessions' included, and puts the outer one back at their unconfigure, which for
+        `getitems` comes at the test's teardown (calibration, pytest-dev__pytest-10081): a new object that runs
+        nothing new is no change."""
+        kind = _type(found)
+        if kind is not _type(held):
+            return False
+        if kind is _property:
+            return found.fget is held.fget and found.fset is held.fset and found.fdel is held.fdel
+        if kind is _staticmethod or kind is _classmethod:
+            return found.__func__ is held.__func__
+        return False
 
     def hook(event, args):
         me = _ident()
