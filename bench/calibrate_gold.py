@@ -163,7 +163,8 @@ def build(task: Task, builder: ImageBuilder) -> dict[str, Any]:
     started = time.monotonic()
     built: dict[str, Any] = {}
     try:
-        built["env_cached"] = image_exists(builder.env_tag(task.environment, builder.requirements_for(task)))
+        built["env_image"] = builder.env_tag(task.environment, builder.requirements_for(task))
+        built["env_cached"] = image_exists(built["env_image"])
         built["instance_cached"] = image_exists(builder.instance_tag(task))
         built["image"] = builder.ensure(task)
     except (ImageBuildError, RepoError) as exc:
@@ -333,15 +334,25 @@ def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remov
     grader = Grader(builder=builder, reward_policy="strict")
     progress = Progress(len(tasks))
     lock = threading.Lock()
-    # Instance images this run built are removed once no queued instance needs them (--remove-built):
-    # a Django instance image holds the repository's history, ~0.3 GB each.
+    # Images this run built are removed once no queued instance needs them (--remove-built): a Django
+    # instance image holds the repository's history, ~0.3 GB each, and a new env layer 0.4-1.3 GB; on a
+    # shared disk a long run must not keep them. Images that were there before the run stay.
     pending_tags: Counter[str] = Counter()
+    pending_envs: Counter[str] = Counter()
+    envs_built: set[str] = set()
     if remove_built:
         for task in tasks:
             try:
                 pending_tags[builder.instance_tag(task)] += 1
+                pending_envs[builder.env_tag(task.environment, builder.requirements_for(task))] += 1
             except Exception:  # noqa: BLE001 - reported when the instance runs
                 pass
+
+    def remove(image: str) -> None:
+        try:
+            engine.client().images.remove(image, noprune=False)
+        except Exception as exc:  # noqa: BLE001 - an image in use elsewhere (or a kept instance's env) stays
+            print(f"  kept {image}: {type(exc).__name__}", file=sys.stderr)
 
     # Images are built one at a time on their own thread, up to `ahead` instances before the gradings reach
     # them, so a grading does not wait for its build (the builds are not gradings: they do not count in `workers`).
@@ -352,30 +363,51 @@ def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remov
 
     build_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build")
 
+    def cached(task: Task) -> bool:
+        try:
+            return image_exists(builder.instance_tag(task))
+        except Exception:  # noqa: BLE001 - built (and explained) on the build thread
+            return False
+
     def build_ahead(upcoming: list[Task]) -> None:
+        # Instances whose image is already there are not builds: they neither wait in the build queue (behind
+        # a new env layer's minutes) nor count toward `ahead`.
         if past_deadline():
             return
-        for task in upcoming[:ahead]:
-            if task.id not in builds:
+        counted = 0
+        for task in upcoming:
+            if counted >= ahead:
+                break
+            if task.id in builds:
+                counted += 1
+            elif not cached(task):
                 builds[task.id] = build_pool.submit(build, task, builder)
+                counted += 1
 
     def one(task: Task) -> dict[str, Any]:
-        future = builds.get(task.id) or build_pool.submit(build, task, builder)
-        line = calibrate(task, future.result(), grader, notes.get(task.id))
+        future = builds.get(task.id)
+        if future is None and cached(task):
+            built = build(task, builder)
+        else:
+            built = (future or build_pool.submit(build, task, builder)).result()
+        line = calibrate(task, built, grader, notes.get(task.id))
         with lock:
             with out.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(line) + "\n")
             progress.step(line)
-            image = line.get("image")
+            image, env = line.get("image"), line.get("env_image")
+            # A flagged or unresolved instance's image (and so its env layer) stays, for finding the cause.
+            keep = line.get("tampering") or line["outcome"] != "measured"
             if remove_built and image:
                 pending_tags[image] -= 1
-                # A flagged or unresolved instance's image stays, for finding the cause.
-                keep = line.get("tampering") or line["outcome"] != "measured"
                 if pending_tags[image] <= 0 and not line.get("instance_cached") and not keep:
-                    try:
-                        engine.client().images.remove(image, noprune=False)
-                    except Exception as exc:  # noqa: BLE001 - an image in use elsewhere stays
-                        print(f"  kept {image}: {type(exc).__name__}", file=sys.stderr)
+                    remove(image)
+            if remove_built and env:
+                pending_envs[env] -= 1
+                if line.get("env_cached") is False:
+                    envs_built.add(env)
+                if pending_envs[env] <= 0 and env in envs_built and not keep:
+                    remove(env)
         return line
 
     queue = list(tasks)
@@ -514,9 +546,11 @@ def main() -> int:
     parser.add_argument("--exclude", action="append", default=[], help="leave these repositories out (repeatable)")
     parser.add_argument("--instances", nargs="*", help="only these instance ids")
     parser.add_argument("--limit", type=int, default=0, help="at most N instances this run (0: all)")
+    parser.add_argument("--in-order", action="store_true",
+                        help="grade --instances in the order given (suspects first), not cheapest group first")
     parser.add_argument("--retry", action="store_true", help="grade again the instances in --out that did not run")
     parser.add_argument("--remove-built", action="store_true",
-                        help="remove each instance image this run built once no queued instance needs it (env images stay)")
+                        help="remove each image (instance or env layer) this run built once no queued instance needs it")
     parser.add_argument("--explain", nargs="+", metavar="ID",
                         help="grade these instances' gold patches again with a hook that prints each flag's event and stack")
     parser.add_argument("--deadline", metavar="HH:MM",
@@ -554,7 +588,11 @@ def main() -> int:
               and (not args.instances or t.id in args.instances)]
     chosen, notes = reachable_requirements(chosen)
     builder = ImageBuilder()
-    chosen = order(chosen, builder, notes)
+    if args.in_order and args.instances:
+        rank = {name: at for at, name in enumerate(args.instances)}
+        chosen.sort(key=lambda t: rank[t.id])
+    else:
+        chosen = order(chosen, builder, notes)
     if args.limit:
         chosen = chosen[: args.limit]
     print(f"# calibrate_gold: {len(chosen)} to grade now, {len(done)} already in {out}, {len(tasks)} with a mirror, "
