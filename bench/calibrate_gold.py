@@ -31,6 +31,7 @@ import calendar
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
 import threading
@@ -327,9 +328,19 @@ class Progress:
               file=sys.stderr, flush=True)
 
 
+def free_gb() -> float:
+    """Free space on the Docker engine's disk (its root folder when it is on this machine, else `/`), in GiB."""
+    try:
+        root = engine.client().info().get("DockerRootDir") or "/"
+        return shutil.disk_usage(root if os.path.isdir(root) else "/").free / 2**30
+    except Exception:  # noqa: BLE001 - unknown: do not hold the run back for it
+        return float("inf")
+
+
 def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remove_built: bool, ahead: int = 1,
-        deadline: float | None = None) -> None:
-    """Grade `tasks` in order; after `deadline` (epoch seconds) no new build or grading starts, running ones finish."""
+        deadline: float | None = None, min_free: float = 0.0) -> None:
+    """Grade `tasks` in order; after `deadline` (epoch seconds) no new build or grading starts, running ones finish;
+    no build starts while the engine's disk has less than `min_free` GiB free (that instance is left for a re-run)."""
     builder = ImageBuilder()
     grader = Grader(builder=builder, reward_policy="strict")
     progress = Progress(len(tasks))
@@ -380,12 +391,22 @@ def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remov
                 break
             if task.id in builds:
                 counted += 1
-            elif not cached(task):
+            elif not cached(task) and free_gb() >= min_free:
                 builds[task.id] = build_pool.submit(build, task, builder)
                 counted += 1
 
     def one(task: Task) -> dict[str, Any]:
         future = builds.get(task.id)
+        if future is None and not cached(task) and free_gb() < min_free:
+            # A shared disk nearly full: no build; nothing is written, so a re-run grades it.
+            print(f"  {task.id}: not built ({free_gb():.1f} GiB free, --min-free-gb {min_free:g}); left for a re-run",
+                  file=sys.stderr, flush=True)
+            with lock:
+                for counter, tag in ((pending_tags, _tag(builder.instance_tag, task)),
+                                     (pending_envs, _tag(lambda t: builder.env_tag(t.environment, builder.requirements_for(t)), task))):
+                    if tag:
+                        counter[tag] -= 1
+            return {"instance_id": task.id, "outcome": "left"}
         if future is None and cached(task):
             built = build(task, builder)
         else:
@@ -433,6 +454,13 @@ def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remov
             raise
         finally:
             build_pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _tag(of: Any, task: Task) -> str | None:
+    try:
+        return str(of(task))
+    except Exception:  # noqa: BLE001 - a tag that cannot be computed was never counted
+        return None
 
 
 # ---------------------------------------------------------------- the summary
@@ -555,6 +583,8 @@ def main() -> int:
                         help="grade these instances' gold patches again with a hook that prints each flag's event and stack")
     parser.add_argument("--deadline", metavar="HH:MM",
                         help="start no build or grading after this UTC time today (running ones finish; the rest stays for a re-run)")
+    parser.add_argument("--min-free-gb", type=float, default=3.0,
+                        help="start no image build while the Docker engine's disk has less free (GiB); left for a re-run")
     parser.add_argument("--summary-only", action="store_true", help="print the summary of --out and stop")
     parser.add_argument("--include", action="append", default=[],
                         help="another results file (a concurrent run's) counted as done and in the summary (repeatable)")
@@ -598,7 +628,7 @@ def main() -> int:
     print(f"# calibrate_gold: {len(chosen)} to grade now, {len(done)} already in {out}, {len(tasks)} with a mirror, "
           f"{len(skipped)} without; {machine_line()}", flush=True)
     try:
-        run(chosen, notes, out, args.workers, args.remove_built, args.build_ahead, deadline_of(args.deadline))
+        run(chosen, notes, out, args.workers, args.remove_built, args.build_ahead, deadline_of(args.deadline), args.min_free_gb)
     finally:
         check_no_leftovers()
         summarize(list(everything().values()), skipped, names)
