@@ -490,8 +490,7 @@ class ShellSession:
                     if payload:
                         return payload
                     continue
-            ready, _, _ = select.select([sock], [], [], max(timeout, 0))
-            if not ready:
+            if not _readable(sock, timeout):
                 return None
             try:
                 data = sock.recv(1 << 16)
@@ -543,3 +542,17 @@ class ShellSession:
         if self.pid is not None:
             self._exec_quick(["/bin/sh", "-c", _KILL_TREE, "kill-tree", str(self.pid)])
             self._exec_quick(["/bin/sh", "-c", 'kill -KILL "$1"', "kill", str(self.pid)])
+
+
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """Whether `sock` has data (or its end) within `timeout` seconds.
+
+    poll, not select: a driver holding a thousand live episodes has socket numbers past 1023, which
+    `select.select` refuses ("filedescriptor out of range"); poll takes any number (and allocates no
+    descriptor of its own, unlike epoll). select only where the platform has no poll (Windows)."""
+    if not hasattr(select, "poll"):
+        ready, _, _ = select.select([sock], [], [], max(timeout, 0))
+        return bool(ready)
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(max(timeout, 0) * 1000))
