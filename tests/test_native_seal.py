@@ -710,7 +710,7 @@ def test_changed_lines_are_read_from_the_tree_as_applied(tasks):
     assert any("takes a frame" in text and "money.py" in text for text in report.tampering), report.tampering
 
 
-
+@pytest.mark.docker
 def test_a_file_named_like_pathspec_magic_does_not_bring_the_headers_back(tasks):
     """The review of c5: a patch that also adds a file whose name git would read as pathspec magic (`:(foo)y`) made
     git's diff fail, and the headers were the answer again. The grader's git takes paths literally, and a diff that
