@@ -295,7 +295,11 @@ def test_a_work_directory_linked_to_a_folder_is_not_evidence(task, image):
         assert workdir in box.life.altered_programs()
 
 
-def test_an_agent_that_removes_the_folder_of_the_host_programs_ends_its_own_episode(task):
+@pytest.mark.parametrize("command, folder", [
+    ("rm /bin 2>/dev/null || rm -rf /bin; echo removed", "/bin"),
+    ("mv /usr/lib/x86_64-linux-gnu /usr/lib/moved 2>/dev/null || mv /usr/lib/aarch64-linux-gnu /usr/lib/moved", "/usr/lib/"),
+])
+def test_an_agent_that_removes_the_folder_of_the_host_programs_ends_its_own_episode(task, command, folder):
     """Red team rt4, e1: `rm /bin` (the merged-/usr link) breaks every program the host runs by its path without one
     of them changed; the engine's change list shows the folder on their way deleted, so the submission that can no
     longer be taken ends as the agent's doing (`sandbox_broken`), never as ours (`sandbox_died`, retried)."""
@@ -304,10 +308,11 @@ def test_an_agent_that_removes_the_folder_of_the_host_programs_ends_its_own_epis
     env = SWEEnv(tasks=[task])
     try:
         env.reset(options={"task_id": task.id})
-        env.step({"tool": "bash", "command": "rm /bin 2>/dev/null || rm -rf /bin; echo removed"})
-        observation, reward, _terminated, truncated, info = env.step({"tool": "submit"})
+        observation, reward, _terminated, truncated, info = env.step({"tool": "bash", "command": command})
+        if not truncated:  # the shell still ran (rm /bin): the submission's diff is what fails
+            observation, reward, _terminated, truncated, info = env.step({"tool": "submit"})
         assert truncated and env.trajectory.termination == "sandbox_broken", (observation, env.trajectory.termination)
         assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
-        assert "/bin" in info["error"]
+        assert folder in info["error"]
     finally:
         env.close()

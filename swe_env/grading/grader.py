@@ -32,7 +32,7 @@ import uuid
 
 from . import diffs, prepare, runner_probe, runners, seal, suspicion, testlogs, testrun
 from .facts import RunnerFactsCache
-from .verdict import MAX_ERROR_CHARS, OUTPUT_LIMIT, GradingReport, bound_report, note, record_statuses
+from .verdict import MAX_ERROR_CHARS, OUTPUT_LIMIT, GradingReport, bound_report, expected_failures_among, note, record_statuses
 from .rewards import RewardMode, compute_reward, unresolved_reward
 from ..build.images import ImageBuilder
 from .. import endings
@@ -249,6 +249,12 @@ class Grader:
         # The files an id may name: base_commit's and the test patch's (never the agent's tree).
         known_files = testlogs.known_paths([*in_base, *test_patch.paths])
         record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, results, output, known_files)
+        expected = [test_id for test_id in expected_failures_among(task.tests.fail_to_pass, results, known_files)
+                    if report.test_results.get(test_id) == testlogs.PASSED]
+        if expected:
+            report.tampering = [*report.tampering, f"{len(expected)} FAIL_TO_PASS test(s) passed only as expected "
+                                f"failures (xfail), which the patch's code can raise or mark unattributed: "
+                                + ", ".join(expected[:5])[:300]]
         if report.ignored_ids:
             log(f"ignored {len(report.ignored_ids)} listed ids no JUnit report can produce: "
                 + ", ".join(report.ignored_ids[:10]) + (" ..." if len(report.ignored_ids) > 10 else ""))

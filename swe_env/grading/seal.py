@@ -169,6 +169,8 @@ def read(data: bytes, key: bytes, runner: str) -> Sealed:
                     break
                 if isinstance(results, testlogs.JUnitResults):
                     testlogs.add_node_status(results, test_id, status)
+                    if word == b"xfailed":
+                        results.expected_failures.add(test_id)
                 else:
                     testlogs.keep_worst(results.by_id, test_id, status)
                     results.records += 1

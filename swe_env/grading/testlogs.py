@@ -210,6 +210,9 @@ class JUnitResults:
     by_key_alias: dict[Key, str] = field(default_factory=dict)
     """(classname, path alias of the cut name), for testcases without a node id only."""
     cases: int = 0
+    expected_failures: set[str] = field(default_factory=set)
+    """Node ids pytest reported as expected failures (xfailed): passes, as SWE-bench counts them, that
+    `verdict.expected_failures_among` tells apart for the FAIL_TO_PASS tests."""
 
 
 def keep_worst(table: dict, key, status: str) -> None:

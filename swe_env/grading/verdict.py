@@ -179,3 +179,19 @@ def _ids_by_file(reported: dict[str, str]) -> dict[str, list[str]]:
         if len(kept) < _NEAREST_CANDIDATES:
             kept.append(test_id)
     return table
+
+
+def expected_failures_among(test_ids: list[str], results: testlogs.JUnitResults | testlogs.RecordedResults | None,
+                            known_files: frozenset[str] | None = None) -> list[str]:
+    """The ids among `test_ids` (the FAIL_TO_PASS tests) that passed only as expected failures (xfailed), matched as
+    `record_statuses` matches. A fix makes such a test pass; an expected failure the patch's code can bring about
+    through objects no hook attributes to it (a `functools.partial` of `pytest.xfail` put where the library's
+    methods were, an xfail marker set on the tests during collection: red team rt4, x1 and b2), so the grader flags
+    it (`Grader` adds it to `report.tampering`: withheld under `strict`, still a pass under `lenient`, as SWE-bench)."""
+    if not isinstance(results, testlogs.JUnitResults) or not results.expected_failures or not test_ids:
+        return []
+    table = testlogs.JUnitResults()
+    for node_id in results.expected_failures:
+        testlogs.add_node_status(table, node_id, testlogs.PASSED)
+    found = testlogs.statuses_for(test_ids, table, "", allow_all_ignored=True, known_files=known_files)
+    return [test_id for test_id in test_ids if found.get(test_id) == testlogs.PASSED]

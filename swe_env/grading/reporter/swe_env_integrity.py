@@ -60,6 +60,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     _module_type = _type(os)
     _module_dict = _module_type.__dict__["__dict__"].__get__
     _function_type = _type(make)
+    _function_globals = _function_type.__dict__["__globals__"].__get__
+    import sys as _sys_module
+    _loaded = _sys_module.modules  # the dict itself: what `import` fills (held now, not looked up later)
     _code_type = _type(make.__code__)
     _method_type = _type(_Probe().method)
     _startswith, _endswith = str.startswith, str.endswith
@@ -716,6 +719,18 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             found = [*(_getattr(caller, "_nonwrappers", None) or ()), *(_getattr(caller, "_wrappers", None) or ())]
         return _tuple(found)
 
+    def rebuilt(function, code):
+        """Whether a function runs a loaded module's own code (its file is that module's) under globals that are not
+        that module's (red team rt4, a1: `types.FunctionType(pytest_runtest_makereport.__code__, copy)` with
+        `TestReport` replaced in the copy, registered as a plugin: pytest's code object, so not the patch's)."""
+        found = _function_globals(function)
+        name = found.get("__name__") if _type(found) is _dict else None
+        module = _loaded.get(name) if _type(name) is _str else None
+        if module is None:
+            return False
+        home = _module_dict(module)
+        return home is not found and home.get("__file__") == code.co_filename
+
     def hook_state(config):
         """Snapshot every pytest hook's implementations and their functions (red team, 7 December: a plugin
         registered on the live config, or a HookImpl's `function` replaced, decides outcomes before pytest's
@@ -736,6 +751,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 runner_own = code is not None and runner_is_repo() and runner_file(code.co_filename)
                 if problem is None and code is not None and code_patched(code) and not runner_own:
                     problem = "pytest hook " + _str(name) + " implemented by code the patch changed (" + _str(code.co_filename) + ")"
+                if problem is None and code is not None and _type(function) is _function_type and rebuilt(function, code):
+                    problem = ("pytest hook " + _str(name) + " implemented by a module's own code under other globals ("
+                               + _str(code.co_filename) + ")")
         return problem
 
     def method_shadowed(item, node_dict):
