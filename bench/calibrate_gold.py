@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import itertools
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
 import threading
@@ -163,7 +165,8 @@ def build(task: Task, builder: ImageBuilder) -> dict[str, Any]:
     started = time.monotonic()
     built: dict[str, Any] = {}
     try:
-        built["env_cached"] = image_exists(builder.env_tag(task.environment, builder.requirements_for(task)))
+        built["env_image"] = builder.env_tag(task.environment, builder.requirements_for(task))
+        built["env_cached"] = image_exists(built["env_image"])
         built["instance_cached"] = image_exists(builder.instance_tag(task))
         built["image"] = builder.ensure(task)
     except (ImageBuildError, RepoError) as exc:
@@ -218,7 +221,7 @@ def probe_seconds(log: list[str]) -> float | None:
     """How long asking the installed runner what it reads took (`Grader.runner_facts`: once per image, so the
     first grading of each instance image pays it); None when this grading did not ask."""
     times = [(float(m.group("at")), m.group("what")) for m in map(_LOGGED.match, log) if m]
-    for (before, what_before), (after, what) in zip(times, times[1:]):
+    for (before, what_before), (after, what) in itertools.pairwise(times):
         if what.startswith("asked the installed runner") and what_before.startswith("image "):
             return round(after - before, 3)
     return None
@@ -326,22 +329,42 @@ class Progress:
               file=sys.stderr, flush=True)
 
 
+def free_gb() -> float:
+    """Free space on the Docker engine's disk (its root folder when it is on this machine, else `/`), in GiB."""
+    try:
+        root = engine.client().info().get("DockerRootDir") or "/"
+        return shutil.disk_usage(root if os.path.isdir(root) else "/").free / 2**30
+    except Exception:  # noqa: BLE001 - unknown: do not hold the run back for it
+        return float("inf")
+
+
 def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remove_built: bool, ahead: int = 1,
-        deadline: float | None = None) -> None:
-    """Grade `tasks` in order; after `deadline` (epoch seconds) no new build or grading starts, running ones finish."""
+        deadline: float | None = None, min_free: float = 0.0) -> None:
+    """Grade `tasks` in order; after `deadline` (epoch seconds) no new build or grading starts, running ones finish;
+    no build starts while the engine's disk has less than `min_free` GiB free (that instance is left for a re-run)."""
     builder = ImageBuilder()
     grader = Grader(builder=builder, reward_policy="strict")
     progress = Progress(len(tasks))
     lock = threading.Lock()
-    # Instance images this run built are removed once no queued instance needs them (--remove-built):
-    # a Django instance image holds the repository's history, ~0.3 GB each.
+    # Images this run built are removed once no queued instance needs them (--remove-built): a Django
+    # instance image holds the repository's history, ~0.3 GB each, and a new env layer 0.4-1.3 GB; on a
+    # shared disk a long run must not keep them. Images that were there before the run stay.
     pending_tags: Counter[str] = Counter()
+    pending_envs: Counter[str] = Counter()
+    envs_built: set[str] = set()
     if remove_built:
         for task in tasks:
             try:
                 pending_tags[builder.instance_tag(task)] += 1
+                pending_envs[builder.env_tag(task.environment, builder.requirements_for(task))] += 1
             except Exception:  # noqa: BLE001 - reported when the instance runs
                 pass
+
+    def remove(image: str) -> None:
+        try:
+            engine.client().images.remove(image, noprune=False)
+        except Exception as exc:  # noqa: BLE001 - an image in use elsewhere (or a kept instance's env) stays
+            print(f"  kept {image}: {type(exc).__name__}", file=sys.stderr)
 
     # Images are built one at a time on their own thread, up to `ahead` instances before the gradings reach
     # them, so a grading does not wait for its build (the builds are not gradings: they do not count in `workers`).
@@ -352,30 +375,61 @@ def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remov
 
     build_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build")
 
+    def cached(task: Task) -> bool:
+        try:
+            return image_exists(builder.instance_tag(task))
+        except Exception:  # noqa: BLE001 - built (and explained) on the build thread
+            return False
+
     def build_ahead(upcoming: list[Task]) -> None:
+        # Instances whose image is already there are not builds: they neither wait in the build queue (behind
+        # a new env layer's minutes) nor count toward `ahead`.
         if past_deadline():
             return
-        for task in upcoming[:ahead]:
-            if task.id not in builds:
+        counted = 0
+        for task in upcoming:
+            if counted >= ahead:
+                break
+            if task.id in builds:
+                counted += 1
+            elif not cached(task) and free_gb() >= min_free:
                 builds[task.id] = build_pool.submit(build, task, builder)
+                counted += 1
 
     def one(task: Task) -> dict[str, Any]:
-        future = builds.get(task.id) or build_pool.submit(build, task, builder)
-        line = calibrate(task, future.result(), grader, notes.get(task.id))
+        future = builds.get(task.id)
+        if future is None and not cached(task) and free_gb() < min_free:
+            # A shared disk nearly full: no build; nothing is written, so a re-run grades it.
+            print(f"  {task.id}: not built ({free_gb():.1f} GiB free, --min-free-gb {min_free:g}); left for a re-run",
+                  file=sys.stderr, flush=True)
+            with lock:
+                for counter, tag in ((pending_tags, _tag(builder.instance_tag, task)),
+                                     (pending_envs, _tag(lambda t: builder.env_tag(t.environment, builder.requirements_for(t)), task))):
+                    if tag:
+                        counter[tag] -= 1
+            return {"instance_id": task.id, "outcome": "left"}
+        if future is None and cached(task):
+            built = build(task, builder)
+        else:
+            built = (future or build_pool.submit(build, task, builder)).result()
+        line = calibrate(task, built, grader, notes.get(task.id))
         with lock:
             with out.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(line) + "\n")
             progress.step(line)
-            image = line.get("image")
+            image, env = line.get("image"), line.get("env_image")
+            # A flagged or unresolved instance's image (and so its env layer) stays, for finding the cause.
+            keep = line.get("tampering") or line["outcome"] != "measured"
             if remove_built and image:
                 pending_tags[image] -= 1
-                # A flagged or unresolved instance's image stays, for finding the cause.
-                keep = line.get("tampering") or line["outcome"] != "measured"
                 if pending_tags[image] <= 0 and not line.get("instance_cached") and not keep:
-                    try:
-                        engine.client().images.remove(image, noprune=False)
-                    except Exception as exc:  # noqa: BLE001 - an image in use elsewhere stays
-                        print(f"  kept {image}: {type(exc).__name__}", file=sys.stderr)
+                    remove(image)
+            if remove_built and env:
+                pending_envs[env] -= 1
+                if line.get("env_cached") is False:
+                    envs_built.add(env)
+                if pending_envs[env] <= 0 and env in envs_built and not keep:
+                    remove(env)
         return line
 
     queue = list(tasks)
@@ -401,6 +455,13 @@ def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remov
             raise
         finally:
             build_pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _tag(of: Any, task: Task) -> str | None:
+    try:
+        return str(of(task))
+    except Exception:  # noqa: BLE001 - a tag that cannot be computed was never counted
+        return None
 
 
 # ---------------------------------------------------------------- the summary
@@ -514,13 +575,17 @@ def main() -> int:
     parser.add_argument("--exclude", action="append", default=[], help="leave these repositories out (repeatable)")
     parser.add_argument("--instances", nargs="*", help="only these instance ids")
     parser.add_argument("--limit", type=int, default=0, help="at most N instances this run (0: all)")
+    parser.add_argument("--in-order", action="store_true",
+                        help="grade --instances in the order given (suspects first), not cheapest group first")
     parser.add_argument("--retry", action="store_true", help="grade again the instances in --out that did not run")
     parser.add_argument("--remove-built", action="store_true",
-                        help="remove each instance image this run built once no queued instance needs it (env images stay)")
+                        help="remove each image (instance or env layer) this run built once no queued instance needs it")
     parser.add_argument("--explain", nargs="+", metavar="ID",
                         help="grade these instances' gold patches again with a hook that prints each flag's event and stack")
     parser.add_argument("--deadline", metavar="HH:MM",
                         help="start no build or grading after this UTC time today (running ones finish; the rest stays for a re-run)")
+    parser.add_argument("--min-free-gb", type=float, default=3.0,
+                        help="start no image build while the Docker engine's disk has less free (GiB); left for a re-run")
     parser.add_argument("--summary-only", action="store_true", help="print the summary of --out and stop")
     parser.add_argument("--include", action="append", default=[],
                         help="another results file (a concurrent run's) counted as done and in the summary (repeatable)")
@@ -554,13 +619,17 @@ def main() -> int:
               and (not args.instances or t.id in args.instances)]
     chosen, notes = reachable_requirements(chosen)
     builder = ImageBuilder()
-    chosen = order(chosen, builder, notes)
+    if args.in_order and args.instances:
+        rank = {name: at for at, name in enumerate(args.instances)}
+        chosen.sort(key=lambda t: rank[t.id])
+    else:
+        chosen = order(chosen, builder, notes)
     if args.limit:
         chosen = chosen[: args.limit]
     print(f"# calibrate_gold: {len(chosen)} to grade now, {len(done)} already in {out}, {len(tasks)} with a mirror, "
           f"{len(skipped)} without; {machine_line()}", flush=True)
     try:
-        run(chosen, notes, out, args.workers, args.remove_built, args.build_ahead, deadline_of(args.deadline))
+        run(chosen, notes, out, args.workers, args.remove_built, args.build_ahead, deadline_of(args.deadline), args.min_free_gb)
     finally:
         check_no_leftovers()
         summarize(list(everything().values()), skipped, names)

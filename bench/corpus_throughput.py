@@ -63,10 +63,10 @@ def overhead(found, builder, args, backend: str) -> None:
             box.write_file(f"{folder}/swe_env_tracer.py", tracer.runner_source())
             command = f"cd -- {shlex.quote(box.workdir)} && {shlex.join(run.argv)} >/dev/null 2>&1"
 
-            def untraced():
+            def untraced(box=box, command=command):
                 box.run(f"({command})", timeout=600)
 
-            def traced():
+            def traced(box=box, run=run, folder=folder):
                 suite_run.run_suite(box, run, options, folder, True, 600, {}, (0, 1))
 
             samples = T.measure_interleaved({"untraced": untraced, "traced": traced}, args.repeat, args.warmup)

@@ -39,7 +39,7 @@ def real_instances(args, builder: ImageBuilder) -> tuple[list, dict[str, str]]:
     from pathlib import Path  # noqa: PLC0415 - only with --dataset
 
     from swe_env.build.images import image_exists  # noqa: PLC0415
-    from swe_env.data import swebench  # noqa: PLC0415
+    from swe_env.importers import swebench  # noqa: PLC0415
 
     table = swebench.load_recipes(args.recipes)
     chosen = set(args.instances)

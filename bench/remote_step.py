@@ -139,7 +139,7 @@ def start_server(tasks_path: str, run_id: str, sessions: int) -> tuple[subproces
                 return server, url
         except OSError:
             if server.poll() is not None:
-                raise RuntimeError(f"the server exited with {server.returncode}")
+                raise RuntimeError(f"the server exited with {server.returncode}") from None
             time.sleep(0.2)
     server.kill()
     raise RuntimeError("the server did not start within 60 s")

@@ -45,18 +45,18 @@ def main(argv: list[str] | None = None) -> int:
             image = images[task.id]
 
             # Candidate: a reset, then its teardown (timed separately).
-            reset = T.time_call(lambda: env.reset(options={"task_id": task.id}))
+            reset = T.time_call(lambda task=task: env.reset(options={"task_id": task.id}))
             close = T.time_call(env.close)
 
             # Baseline: a bare detached container of the same image, then its removal.
             holder = []
             try:
-                run = T.time_call(lambda: holder.append(client.containers.run(
+                run = T.time_call(lambda holder=holder, image=image: holder.append(client.containers.run(
                     image, ["sleep", "60"], detach=True, auto_remove=True,
                     labels=engine.managed_labels("bench", bench="reset_latency"),
                 )))
             finally:
-                remove = T.time_call(lambda: remove_container(holder[0] if holder else None))
+                remove = T.time_call(lambda holder=holder: remove_container(holder[0] if holder else None))
 
             # The parts of a reset: container start with swe-env's limits, then the shell.
             sandbox = Sandbox(image, env._limits(task), task.environment.workdir, task.environment.env,

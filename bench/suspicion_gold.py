@@ -52,8 +52,8 @@ def measure(path: Path) -> tuple[int, list[tuple[str, list[str]]], list[float], 
         found = suspicion.flags(patch, restored_anyway=restored_anyway)
         if found:
             flagged.append((task.id, found))
-        rules_times.append(_timed(lambda: suspicion.flags(patch, restored_anyway=restored_anyway)))
-        parse_times.append(_timed(lambda: diffs.parse(patch)))
+        rules_times.append(_timed(lambda patch=patch, restored_anyway=restored_anyway: suspicion.flags(patch, restored_anyway=restored_anyway)))
+        parse_times.append(_timed(lambda patch=patch: diffs.parse(patch)))
     return len(records), flagged, rules_times, parse_times
 
 

@@ -2,7 +2,7 @@
 
     python3 bench/synthesize.py [--repo tasks/repos/slugkit.bundle ...] [--max-tasks 100] [--workers 2]
                                 [--environment FILE | --recipe REPO@VERSION [--recipes FILE]] [--validate-sample 5]
-                                [--minutes 30] [--methods M ...]
+                                [--minutes 30] [--methods M ...] [--learn-timeout S]
 
 Each repository is synthesized into a fresh folder under runs/bench/synthesize/ (figures are of a cold run:
 the image's env layer may be cached, the learning and every candidate are not); then a sample of its
@@ -10,7 +10,8 @@ tasks goes through `swe-env validate`'s rule and one oracle rollout each. The ba
 the whole suite in the same image (`Worker.run_tests`), measured in the same run: a candidate costs
 two runs of the tests that reach it plus a git reset. It prints where the time went (seconds per
 phase summed over workers: image, learning, applying, first and second test runs, resets, writing)
-and how many tasks there were after 10, 20 and 30 minutes.
+and how many tasks there were after 10, 20 and 30 minutes. A repository whose run stops with a one-line reason
+(a suite that cannot be learned in time) is printed so, and the others go on; the exit code is then 1.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=None, help="stop starting candidates after this many minutes")
     parser.add_argument("--methods", action="append", help="methods (repeatable; default synthesize's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--learn-timeout", type=float, default=None,
+                        help="seconds each learning run may take (synthesize --learn-timeout; default scaled)")
     args = parser.parse_args()
     environment = load_environment(args.environment) if args.environment else None
     if environment is None and not args.recipe:
@@ -60,6 +63,7 @@ def main() -> int:
     print(f"# task synthesis; {machine_line()}; other swe-env containers at start: {other_managed_containers()}")
     builder = ImageBuilder()
     rows = []
+    failed: list[str] = []
     for repo in args.repo or [str(ROOT / path) for path in BUNDLED]:
         name = args.name or Path(repo).name.removesuffix(".bundle").removesuffix(".git")
         out = args.out / name
@@ -67,15 +71,21 @@ def main() -> int:
         config = pipeline.SynthConfig(repo=repo, commit=args.commit, name=name, environment=environment,
                                       recipe=args.recipe, recipes=args.recipes, out=out,
                                       max_tasks=args.max_tasks, max_candidates=args.max_candidates, workers=args.workers,
-                                      max_minutes=args.minutes, methods=args.methods, seed=args.seed)
+                                      max_minutes=args.minutes, methods=args.methods, seed=args.seed,
+                                      learn_timeout=args.learn_timeout)
         started = time.monotonic()
         reached: list[tuple[float, int]] = []
 
-        def progress(summary: pipeline.Summary) -> None:
+        def progress(summary: pipeline.Summary, reached: list[tuple[float, int]] = reached, started: float = started) -> None:
             if not reached or reached[-1][1] != summary.validated:
                 reached.append((time.monotonic() - started, summary.validated))
 
-        summary = pipeline.synthesize(config, builder=builder, on_progress=progress)
+        try:
+            summary = pipeline.synthesize(config, builder=builder, on_progress=progress)
+        except pipeline.SynthesisError as exc:  # the run's own one-line reason (a suite that cannot be learned in time)
+            print(f"{name}: error after {(time.monotonic() - started) / 60:.1f} min: {exc}")
+            failed.append(name)
+            continue
         minutes = (time.monotonic() - started) / 60
         suite_seconds = _suite_run(config, builder)
         rate = summary.candidates / minutes if minutes else 0.0
@@ -110,7 +120,9 @@ def main() -> int:
     minutes = sum(m for _, _, m in rows)
     print(f"total: {total} tasks in {minutes:.1f} min; median acceptance "
           f"{statistics.median([s.validated / s.candidates for _, s, _ in rows if s.candidates] or [0]):.0%}")
-    return 1 if check_no_leftovers() else 0
+    if failed:
+        print(f"no task from: {', '.join(failed)} (see the error above)")
+    return 1 if check_no_leftovers() or failed else 0
 
 
 def _suite_run(config: pipeline.SynthConfig, builder: ImageBuilder) -> float:

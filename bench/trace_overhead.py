@@ -69,13 +69,13 @@ def main(argv: list[str] | None = None) -> int:
                      labels={"task": task.id}) as box:
             last: dict[str, object] = {}
 
-            def untraced():
+            def untraced(box=box, argv_=argv_, last=last):
                 last["plain"] = box.exec(argv_, timeout=600)
 
-            def traced(backend):
-                def run():
+            def traced(backend, box=box, argv_=argv_, last=last):
+                def call():
                     last[backend] = traces.run_traced(box, argv_, options=TraceOptions(backend=backend), timeout=600)
-                return run
+                return call
 
             # The tracer's process alone: its own copy and config, run by `docker exec` as the untraced suite is.
             folder = tracer_dir(box) + "/bench"
@@ -85,13 +85,13 @@ def main(argv: list[str] | None = None) -> int:
                           "workdir": box.workdir, **TraceOptions(backend=backend).model_dump()}
                 box.write_file(f"{folder}/config-{backend}.json", json.dumps(config).encode())
 
-            def process(backend):
+            def process(backend, box=box, folder=folder):
                 command = ('rm -f -- "$1/traces-$2.jsonl" && exec python "$1/swe_env_tracer.py" '
                            '"$1/config-$2.json"')
 
-                def run():
+                def call():
                     box.exec(["/bin/bash", "-c", command, "bench", folder, backend], timeout=600)
-                return run
+                return call
 
             samples = T.measure_interleaved({"untraced": untraced, **{b: traced(b) for b in backends},
                                              **{f"{b}:process": process(b) for b in backends}},

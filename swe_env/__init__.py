@@ -6,6 +6,8 @@
     env = gym.make("swe_env/SWE-v0", tasks="tasks")
     observation, info = env.reset(seed=0)
     observation, reward, terminated, truncated, info = env.step({"tool": "bash", "command": "ls"})
+
+The README shows the rest; docs/architecture.md maps the package.
 """
 
 from __future__ import annotations

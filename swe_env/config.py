@@ -7,13 +7,14 @@ stay free of docker: a trainer on a machine without an engine imports only these
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import tools
 from .build import budget, registry
 from .build.registry import ImagesMode
+from .tools import ActionFormat
 from .errors import did_you_mean
 from .grading.rewards import RewardMode
 from .grading.suspicion import RewardPolicy
@@ -41,7 +42,7 @@ class EnvConfig(BaseModel):
     """When the step or time budget runs out, grade the work so far (else the reward is 0)."""
     tools: list[str] = Field(default_factory=lambda: list(tools.DEFAULT_TOOLS))
     """Tools the agent may call (names from `swe_env.tools.TOOLS`); `submit` is always available."""
-    action_format: Literal["dict", "cwm", "openai"] = "dict"
+    action_format: ActionFormat = "dict"
     """Format the first observation asks the agent to use (every format is accepted); `reset(options={"action_format": ...})` overrides it per episode."""
     trajectory_path: str | None = None
     """Append every finished episode's trajectory to this JSONL file."""

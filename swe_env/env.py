@@ -74,7 +74,7 @@ class SWEEnv(gym.Env):
                                     published_namespace=self.config.published_namespace)
         store.prune_before_building(self.config.max_disk)
         self.grader = Grader(self.config.reward_mode, self.builder, reward_policy=self.config.reward_policy)
-        self._tool_names = list(dict.fromkeys([*self.config.tools, "submit"]))
+        self._tool_names = tools.offered(self.config.tools)
         self._writer = TrajectoryWriter(self.config.trajectory_path) if self.config.trajectory_path else None
         self._pool = WarmPool(self.config.warm_pool) if self.config.warm_pool else None
         self.sandbox: Sandbox | None = None
@@ -97,8 +97,8 @@ class SWEEnv(gym.Env):
         episode, its container and the random generator as they were; an unknown option is a ValueError."""
         options = check_reset_options(options)
         action_format = options.get("action_format", self.config.action_format)
-        if action_format not in actions.FORMATS:
-            raise ValueError(f"action_format must be one of {', '.join(actions.FORMATS)}, not {action_format!r}")
+        if action_format not in tools.ACTION_FORMATS:
+            raise ValueError(f"action_format must be one of {', '.join(tools.ACTION_FORMATS)}, not {action_format!r}")
         task_id = options.get("task_id")
         if task_id is not None and task_id not in self._by_id:
             raise KeyError(unknown_task_message(task_id, self._by_id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -70,7 +71,7 @@ def cwm_system_prompt(names: list[str], reasoning: bool = False) -> str:
 
 
 def _tool_names(trajectory: Trajectory) -> list[str]:
-    return list(dict.fromkeys([*trajectory.config.get("tools", tools.DEFAULT_TOOLS), "submit"]))
+    return tools.offered(trajectory.config.get("tools", tools.DEFAULT_TOOLS))
 
 
 def workdir_of(trajectory: Trajectory) -> str:
@@ -78,7 +79,7 @@ def workdir_of(trajectory: Trajectory) -> str:
     return trajectory.workdir or trajectory.config.get("workdir") or DEFAULT_WORKDIR
 
 
-def _prompt(trajectory: Trajectory, action_format: str) -> str:
+def _prompt(trajectory: Trajectory, action_format: tools.ActionFormat) -> str:
     instructions = tools.instructions(workdir_of(trajectory), action_format, _tool_names(trajectory))
     return f"{trajectory.problem_statement.rstrip()}\n\n{instructions}"
 
@@ -230,7 +231,7 @@ def select(
 
 def _shingles(trajectory: Trajectory) -> set[str]:
     actions = [json.dumps(step.action or {"raw": _as_text(step.raw)}, sort_keys=True) for step in trajectory.steps]
-    pairs = zip(["<start>", *actions], [*actions, "<end>"])
+    pairs = itertools.pairwise(["<start>", *actions, "<end>"])
     return {hashlib.blake2b("\x00".join(pair).encode(), digest_size=8).hexdigest() for pair in pairs}
 
 

@@ -554,3 +554,63 @@ def _prime_caches():
 
 _prime_caches()
 '''
+
+
+# ---------------------------------------------------------------- the sealed hooks on the host
+
+
+def sealing_object(sealed_by: str) -> bytes:
+    """The shared object `run_sealed_pytest` ships for a run sealed by `native` (skipped when this machine cannot build
+    it), or nothing for the pure-Python seal (`python`)."""
+    import pytest
+
+    from swe_env.grading import native
+
+    if sealed_by == "python":
+        return b""
+    built = native.build()
+    if built.data is None:
+        pytest.skip(f"no native seal on this machine: {built.reason}")
+    return built.data
+
+
+def run_sealed_pytest(tmp_path: Path, shared_object: bytes, files: dict[str, str], patched: list[str], *,
+                      changed_lines: dict[str, list[tuple[int, int]]] | None = None, runner_is_repo: bool = False,
+                      runner_places: list[str] = ()) -> tuple[bytes, bytes]:
+    """Run pytest under this interpreter on `files` (`test_it.py` among them) with the grader's start-up module, plugin
+    and (when `shared_object` is not empty; else the pure-Python seal seals) native seal, as the grader does in its
+    container: what the hooks wrote on the results descriptor, and the key. `patched`, `changed_lines` and
+    `runner_places` are project paths, written into the key file as the grader writes them (`seal.key_file`)."""
+    from swe_env.grading import native, seal
+
+    reporter = Path(native.__file__).with_name("reporter")
+    recorder = tmp_path / "recorder"
+    recorder.mkdir(parents=True)
+    for name in ("sitecustomize.py", "swe_env_integrity.py", "swe_env_seal.py"):
+        shutil.copy(reporter / name, recorder / name)
+    if shared_object:
+        (recorder / native.FILE_NAME).write_bytes(shared_object)
+    project = tmp_path / "project"
+    project.mkdir()
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    key = os.urandom(seal.KEY_BYTES)
+    key_path = tmp_path / "run.key"
+    key_path.write_bytes(seal.key_file(key, [str(project / p) for p in patched], runner_is_repo,
+                                       {str(project / p): lines for p, lines in (changed_lines or {}).items()},
+                                       [str(project / p) for p in runner_places]))
+    read_end, write_end = os.pipe()
+    env = {**os.environ, "PYTHONPATH": str(recorder), "SWE_ENV_RESULTS": f"/dev/fd/{write_end}",
+           "SWE_ENV_RUNNER": "pytest", "SWE_ENV_KEY": str(key_path),
+           "PYTEST_ADDOPTS": "-p swe_env_seal -p no:cacheprovider"}
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "test_it.py"], cwd=project, env=env,
+                               pass_fds=[write_end], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 1 << 16):
+        chunks.append(chunk)
+    os.close(read_end)
+    process.wait(timeout=300)
+    assert not key_path.exists()  # the hook read and unlinked it
+    return b"".join(chunks), key

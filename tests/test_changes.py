@@ -75,3 +75,23 @@ def test_a_needed_path_counts_only_when_deleted():
     moved = _listing([("/testbed", 2), ("/testbed.gone", 1)])
     assert changes.altered_host_programs([moved], 5, frozenset({"/testbed"})) == ["/testbed"]
     assert changes.altered_host_programs([moved], 5) == []
+
+
+def test_the_engines_stat_tells_a_folder_by_gos_mode_bits():
+    from swe_env.runtime.streams import stat_is_folder
+
+    assert stat_is_folder({"name": "testbed", "mode": (1 << 31) | 0o755})
+    assert not stat_is_folder({"name": "testbed", "mode": 0o644})  # a regular file where the folder was
+    assert not stat_is_folder({"name": "testbed", "mode": (1 << 27) | 0o777, "linkTarget": "/etc/passwd"})  # a link
+    assert not stat_is_folder({"name": "testbed"}) and not stat_is_folder({"mode": "2147484141"})
+
+
+def test_the_loaders_files_and_the_folders_on_the_way_count_as_altered():
+    """Red team rt4, e1: every program the host runs broken without one of them changed: a library preloaded through
+    `/etc/ld.so.preload` (added, so any change counts), or the folder on the way deleted (`rm /bin`, merged /usr)."""
+    listing = _listing([("/etc", 0), ("/etc/ld.so.preload", 1), ("/usr/local/lib/quiet.so", 1), ("/bin", 2),
+                        ("/usr/lib/x86_64-linux-gnu", 2), ("/usr/bin", 0), ("/usr/local", 2), ("/etc/ld.so.cache", 0)])
+    assert changes.altered_host_programs([listing], limit=20) == [
+        "/etc/ld.so.preload", "/bin", "/usr/lib/x86_64-linux-gnu", "/etc/ld.so.cache"]
+    # A folder on the way merely changed (a file added under it) is not evidence; nor is a folder off the way.
+    assert changes.altered_host_programs([_listing([("/usr/bin", 0), ("/usr/bin/tool", 1), ("/opt", 2)])], 20) == []

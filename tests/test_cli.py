@@ -94,7 +94,7 @@ COMMANDS = {
     "setup": ["--tasks"],
     "synthesize": ["--repo", "--commit", "--name", "--environment", "--recipe", "--recipes", "--out", "--max-tasks",
                    "--max-candidates", "--methods", "--kinds", "--functions", "--model", "--model-name", "--workers",
-                   "--hide-tests", "--seed", "--max-minutes"],
+                   "--hide-tests", "--seed", "--max-minutes", "--learn-timeout"],
     "build": ["--tasks", "--images", "--registry", "--max-disk"],
     "validate": ["--tasks", "--dataset", "--repo-mirror", "--recipes", "--instances", "--sample", "--seed", "--workers",
                  "--images", "--backend", "--ray-address", "--json", "--quiet"],

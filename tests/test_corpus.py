@@ -95,7 +95,7 @@ def test_cwm_shard_parses_back_record_by_record(whole):
     records = shard_records(out, row)
     lines = [json.loads(line) for line in (out / row.cwm_shard).read_text().splitlines()]
     assert [line["trace_id"] for line in lines] == [r.trace_id for r in records]
-    for line, record in zip(lines, records):
+    for line, record in zip(lines, records, strict=True):
         parsed = traces.parse_cwm(line["text"])
         assert parsed.ended == (line["cut"] is None) and line["level"] == record.level
         assert len(parsed.frames) == len(record.events)

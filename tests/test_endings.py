@@ -80,3 +80,28 @@ def test_an_ending_of_ours_carried_by_the_exception_yields_to_programs_the_agent
     assert judge("step", lost, evidence=None).name == "sandbox_died"
     broken = judge("step", lost, evidence=Evidence(alive=True, altered_programs=("/usr/bin/bash",)))
     assert broken.name == "sandbox_broken" and broken.kind == "agent" and "/usr/bin/bash" in broken.cause
+
+
+def test_the_engines_times_are_read_to_the_nanosecond():
+    from swe_env.runtime.lifecycle import engine_time_ns
+
+    assert engine_time_ns("2026-12-07T13:10:00.123456789Z") == 1796649000_123456789
+    assert engine_time_ns("2026-12-07T13:10:00Z") == 1796649000_000000000
+    assert engine_time_ns("2026-12-07T14:10:00.5+01:00") == 1796649000_500000000
+    assert engine_time_ns("0001-01-01T00:00:00Z") is None  # the engine's zero time: never started
+    assert engine_time_ns("yesterday") is None and engine_time_ns("") is None
+
+
+def test_an_exit_0_before_the_ttl_is_told_by_the_engines_two_records():
+    """Red team rt3, b3, judged from the engine's start record and die event (both its clock): how late the host
+    reads them, or how its clock differs, plays no part."""
+    from swe_env.runtime.lifecycle import _TTL_SLACK_SECONDS, ended_before_ttl, main_process_lived
+
+    start = 1796649000_000000000
+    lived = main_process_lived(start, start + 3 * 10**9)
+    assert lived == 3.0 and ended_before_ttl(lived, 3600)  # a ptrace made it exit 0 three seconds in
+    # The TTL ran out: bash counts whole seconds (up to one early) and the engine records its start a little late.
+    assert not ended_before_ttl(3600 - 1.5, 3600)
+    assert not ended_before_ttl(3600 - _TTL_SLACK_SECONDS, 3600) and ended_before_ttl(3600 - _TTL_SLACK_SECONDS - 1, 3600)
+    assert main_process_lived(None, start) is None and main_process_lived(start, None) is None
+    assert main_process_lived(start, start - 1) is None  # records that disagree decide nothing

@@ -194,7 +194,7 @@ def test_every_exported_tool_call_parses_back(reasoning):
     record = to_cwm(Trajectory(task_id="t", episode_id="e", steps=steps, config={"tools": names}), reasoning=reasoning)
     turns = [m["content"] for m in record["messages"] if m["role"] == "assistant"]
     assert len(turns) == len(steps)
-    for step, turn in zip(steps, turns):
+    for step, turn in zip(steps, turns, strict=True):
         assert actions.parse(turn, allowed=names).to_dict() == step.action, turn
     assert any(turn.startswith("Step.") or turn.startswith("<think>\nStep.") for turn in turns)
     # the blocks the system prompt teaches read as calls of their tools (placeholders as values)

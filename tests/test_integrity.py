@@ -18,7 +18,7 @@ import pytest
 
 from swe_env.grading.grader import Grader
 
-from .helpers import LIVE_CONFIG, forge_scores_zero
+from .helpers import LIVE_CONFIG, added_file, forge_scores_zero, run_sealed_pytest, sealing_object
 
 # ---------------------------------------------------------------- class 2: frames from stdlib helpers
 
@@ -255,3 +255,46 @@ def test_every_bundled_gold_patch_scores_one_with_nothing_flagged(tasks, index):
     report = Grader(reward_policy="strict").grade(task, task.gold_patch, image=ImageBuilder().ensure(task))
     assert report.status == "graded" and report.reward == 1.0, (task.id, report.error, report.tampering)
     assert report.tampering == [], (task.id, report.tampering)
+
+
+# Calibration (calib3, pytest-dev__pytest-10081's suite): pytester's `getitems` configures an inner session whose
+# legacypath plugin puts a new `property` of the same getter on `Config.invocation_dir`, undone only at the test's
+# teardown; the check after the call phase took that for the machinery changed, with no code of the patch's involved.
+def _inner_session_test(getter: str) -> list[str]:
+    return ["import pytest", "from _pytest import legacypath", "from _pytest.config import Config", "", "",
+            "def test_an_inner_session_is_undone_at_teardown(request):",
+            "    patcher = pytest.MonkeyPatch()",
+            "    request.addfinalizer(patcher.undo)",
+            f"    patcher.setattr(Config, 'invocation_dir', property({getter}), raising=False)"]
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("getter, flagged", [("legacypath.Config_invocation_dir", False),
+                                             ("lambda self: legacypath.Config_invocation_dir(self)", True)])
+def test_the_runner_rebinding_its_own_code_is_no_change_of_its_machinery(task, image, getter, flagged):
+    path = "tests/test_inner_session.py"
+    test_id = f"{path}::test_an_inner_session_is_undone_at_teardown"
+    tests = task.tests.model_copy(update={"test_patch": task.tests.test_patch + added_file(path, _inner_session_test(getter)),
+                                          "pass_to_pass": [*task.tests.pass_to_pass, test_id]})
+    report = Grader(reward_policy="strict").grade(task.model_copy(update={"tests": tests}), task.gold_patch, image=image)
+    assert report.status == "graded" and report.test_results.get(test_id) == "passed", (report.error, report.test_results)
+    if flagged:  # a getter of other code is a change, whoever made it
+        assert report.reward == 0.0 and any("Config.invocation_dir" in text for text in report.tampering), report.tampering
+    else:
+        assert report.reward == 1.0 and report.tampering == [], report.tampering
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_new_property_of_the_same_getter_is_no_change_on_the_host(tmp_path, sealed_by):
+    """The calibration case above on the host, both seals: the same getter is no change, another getter is."""
+    from swe_env.grading import seal
+
+    data = sealing_object(sealed_by)
+    for getter, flagged in [("legacypath.Config_invocation_dir", False), ("lambda self: None", True)]:
+        folder = tmp_path / str(flagged)
+        source = "\n".join([*_inner_session_test(getter), "", "", "def test_after():", "    pass", ""])
+        written, key = run_sealed_pytest(folder, data, {"test_it.py": source}, [])
+        sealed = seal.read(written, key, "pytest")
+        assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
+        assert set(sealed.results.by_id.values()) == {"passed"}, sealed.results.by_id
+        assert any("Config.invocation_dir" in text for text in sealed.flags) == flagged, sealed.flags

@@ -94,3 +94,62 @@ def test_the_host_figures_agree_with_the_engines(task, image):
         usage = host.measure()
         assert usage.entries == box.disk.files_created()
         assert usage.bytes == box.disk.used()
+
+
+def test_the_grader_watch_paces_its_walks_by_their_cost_within_the_bound():
+    """`DiskWatch` waits `DISK_CHECK_SECONDS` between checks, and after a walk of the layer `WALK_PACING` times as
+    long as the walk took, never more than `MAX_WALK_WAIT` (15 s): red team rt3, d4. The clock and the wait are the
+    test's own (no wall clock): each walk moves the clock by its cost, each wait by what it waited."""
+    import concurrent.futures
+    from types import SimpleNamespace
+
+    from swe_env.runtime import disk
+
+    now = [1000.0]
+    costs = [0.1, 2.0, 10.0, 100.0, 0.0]  # the walks' seconds, in order
+    walked, waits = [], []
+
+    class Layer:
+        def measure(self, stop_after=None):
+            cost = costs[len(walked)]
+            walked.append(cost)
+            now[0] += cost
+            return layer.Usage(entries=10, bytes=100)
+
+    life = SimpleNamespace(name="paced", spec=SimpleNamespace(limits=Limits(disk="1g")))
+    meter = disk.DiskMeter(life, SimpleNamespace(starting=False), clock=lambda: now[0])  # type: ignore[arg-type]
+    found: concurrent.futures.Future = concurrent.futures.Future()
+    found.set_result(Layer())
+    meter._layer_lookup = found
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        now[0] += seconds
+        return len(waits) > len(costs)  # the run ends after the last walk
+
+    disk.DiskWatch(meter, disk.DISK_CHECK_SECONDS, wait=wait)._watch()
+    assert walked == costs
+    pacing = disk.WALK_PACING
+    assert waits == [disk.DISK_CHECK_SECONDS, disk.DISK_CHECK_SECONDS, pacing * 2.0, disk.MAX_WALK_WAIT,
+                     disk.MAX_WALK_WAIT, disk.DISK_CHECK_SECONDS]
+    assert max(waits) <= disk.MAX_WALK_WAIT == 15.0
+
+
+def test_a_paced_meter_walks_between_steps_only_once_the_pause_is_over():
+    from types import SimpleNamespace
+
+    from swe_env.runtime import disk
+
+    assert disk.walk_pause(0.5) == disk.WALK_PACING * 0.5 and disk.walk_pause(1e6) == disk.MAX_WALK_WAIT
+    assert disk.walk_pause(-1.0) == 0.0  # a clock that went back never paces by a negative
+    assert disk.next_check_in(3.0, next_walk=10.0, now=2.0) == 8.0 and disk.next_check_in(3.0, 0.0, 2.0) == 3.0
+    now = [50.0]
+    meter = disk.DiskMeter(SimpleNamespace(), SimpleNamespace(starting=False), clock=lambda: now[0])  # type: ignore[arg-type]
+    checks = []
+    meter.check = lambda wait=True: checks.append(now[0])  # type: ignore[method-assign]
+    meter.next_walk = 60.0
+    meter.after_step(5.0)  # a long command is due a check, but the pause of the last walk is not over
+    assert checks == []
+    now[0] = 60.0
+    meter.after_step(5.0)
+    assert checks == [60.0]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from swe_env.build.images import ImageBuilder
 from swe_env.grading import native, seal
 from swe_env.grading.grader import Grader
 
-from .helpers import CACHE_FORGING_LIBRARY, LIVE_CONFIG, UNITTEST_SUITE, django_stub, forge_scores_zero
+from .helpers import CACHE_FORGING_LIBRARY, LIVE_CONFIG, UNITTEST_SUITE, django_stub, forge_scores_zero, run_sealed_pytest
 from .helpers import with_code as _with_code
 
 REPORTER = Path(native.__file__).with_name("reporter")
@@ -43,35 +42,8 @@ def _run_pytest_on_host(tmp_path: Path, data: bytes, test_source: str, patched: 
                         files: dict[str, str] | None = None) -> tuple[bytes, bytes]:
     """Run pytest under this interpreter with the grader's start-up module, plugin and shared object, as
     the grader does in its container; what the hooks wrote on the results descriptor."""
-    recorder = tmp_path / "recorder"
-    recorder.mkdir(parents=True)
-    for name in ("sitecustomize.py", "swe_env_integrity.py", "swe_env_seal.py"):
-        shutil.copy(REPORTER / name, recorder / name)
-    if data:  # else the pure-Python seal (the fallback) seals
-        (recorder / native.FILE_NAME).write_bytes(data)
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "test_it.py").write_text(test_source)
-    for name, text in (files or {}).items():
-        (project / name).write_text(text)
-    key = secrets.token_bytes(seal.KEY_BYTES)
-    key_path = tmp_path / "run.key"
-    key_path.write_bytes(seal.key_file(key, [str(project / p) for p in patched], False,
-                                       {str(project / p): lines for p, lines in (changed_lines or {}).items()}))
-    read_end, write_end = os.pipe()
-    env = {**os.environ, "PYTHONPATH": str(recorder), "SWE_ENV_RESULTS": f"/dev/fd/{write_end}",
-           "SWE_ENV_RUNNER": "pytest", "SWE_ENV_KEY": str(key_path),
-           "PYTEST_ADDOPTS": "-p swe_env_seal -p no:cacheprovider"}
-    process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "test_it.py"], cwd=project, env=env,
-                               pass_fds=[write_end], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 1 << 16):
-        chunks.append(chunk)
-    os.close(read_end)
-    process.wait(timeout=300)
-    assert not key_path.exists()  # the C hook read and unlinked it
-    return b"".join(chunks), key
+    return run_sealed_pytest(tmp_path, data, {"test_it.py": test_source, **(files or {})}, patched,
+                             changed_lines=changed_lines)
 
 
 def test_the_shared_object_needs_nothing_newer_than_bullseyes_glibc(shared_object, tmp_path):
@@ -738,7 +710,7 @@ def test_changed_lines_are_read_from_the_tree_as_applied(tasks):
     assert any("takes a frame" in text and "money.py" in text for text in report.tampering), report.tampering
 
 
-
+@pytest.mark.docker
 def test_a_file_named_like_pathspec_magic_does_not_bring_the_headers_back(tasks):
     """The review of c5: a patch that also adds a file whose name git would read as pathspec magic (`:(foo)y`) made
     git's diff fail, and the headers were the answer again. The grader's git takes paths literally, and a diff that

@@ -34,7 +34,7 @@ def test_scrubbed_checkout_has_no_future(tmp_path, tasks):
     assert [ref.name for ref in repo.refs] == ["main"]
     assert not repo.git.rev_list("--all", f"^{sha}")
     for later in _later_commits(task):
-        with pytest.raises(Exception):
+        with pytest.raises((ValueError, git.BadName)):  # GitPython: a full sha it cannot resolve, or a name
             repo.commit(later)
     assert not (tmp_path / "tree" / ".git" / "logs").exists()
 

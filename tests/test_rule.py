@@ -13,7 +13,8 @@ from swe_env.data.task import TaskSpecError, load_task_file
 from swe_env.grading import rule
 from swe_env.synth import procedural
 from swe_env.synth.hiding import _without
-from swe_env.synth.pipeline import _file_chunks, normalised_diff
+from swe_env.synth.judge import normalised_diff
+from swe_env.synth.make_task import file_chunks
 from swe_env.synth.refs import is_test_path
 
 P, F = "passed", "failed"
@@ -141,8 +142,8 @@ def test_paths_diffs_and_chunks():
     assert is_test_path("tests/test_x.py") and is_test_path("pkg/test_y.py") and not is_test_path("pkg/core.py")
     assert is_test_path("spec/a.py", ["spec"]) and not is_test_path("tests/a.py", ["spec"])
     diff = procedural.file_diff("a.py", "x = 1\n", "x = 2\n") + procedural.file_diff("tests/t.py", "y\n", "z\n")
-    assert [path for path, _ in _file_chunks(diff)] == ["a.py", "tests/t.py"]
-    assert "".join(chunk for _, chunk in _file_chunks(diff)) == diff
+    assert [path for path, _ in file_chunks(diff)] == ["a.py", "tests/t.py"]
+    assert "".join(chunk for _, chunk in file_chunks(diff)) == diff
     assert normalised_diff("--- a/x\n+++ b/x\n-x  =  1\n+x = 2\n context\n") == "-x=1\n+x=2"
 
 

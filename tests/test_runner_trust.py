@@ -20,7 +20,7 @@ import pytest
 from swe_env.grading import runner_probe, runners
 from swe_env.grading.grader import Grader
 
-from .helpers import CACHE_FORGING_LIBRARY, added_file, attack_code, with_code
+from .helpers import CACHE_FORGING_LIBRARY, added_file, attack_code, run_sealed_pytest, sealing_object, with_code
 
 SITECUSTOMIZE = Path(runners.__file__).with_name("reporter") / "sitecustomize.py"
 
@@ -98,6 +98,55 @@ def test_a_patched_folder_named_pytest_does_not_make_the_patch_the_runner(task, 
     assert honest.tampering == [], honest.tampering
 
 
+# The repository's own `pluggy.py` (as pytest's own repository holds its runner): the real pluggy loaded in its place,
+# then the module's `__file__` pointed at this file, the repository's root folder. Before, the hooks took the runner's
+# folders from those `__file__`s at the plugin's hello, so every file of the repository was the runner's.
+PLUGGY_IN_THE_REPOSITORY = """
+import os as _os, sys as _sys
+_here = _os.path.dirname(_os.path.abspath(__file__))
+_saved = _sys.path[:]
+_sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or ".") != _here]
+del _sys.modules["pluggy"]
+import pluggy as _real
+_sys.path[:] = _saved
+_real.__file__ = __file__
+_sys.modules["pluggy"] = _real
+"""
+LIBRARY_TEST = "import ledger_lib\n\n\ndef test_fixed():\n    assert ledger_lib.fixed()\n"
+
+
+def test_the_runner_places_go_to_the_hooks_only_when_the_patch_changes_the_runner():
+    from swe_env.grading import seal
+
+    facts = runner_probe.RunnerFacts(runner_code=frozenset({"src/_pytest", "pluggy.py"}))
+    runner = runners.runner_named("pytest")
+    assert runner.runner_places(["pluggy.py", "lib.py"], facts) == ["pluggy.py", "src/_pytest"]
+    assert runner.runner_places(["lib.py"], facts) == []
+    assert runner.runner_places(["pluggy.py"], runner_probe.RunnerFacts()) == []
+    text = seal.key_file(b"k", ["/r/pluggy.py"], True, runner_places=["/r/pluggy.py", "relative", "/r/a\nb"]).decode()
+    assert text.splitlines()[-1] == "@runner /r/pluggy.py" and "relative" not in text and "/r/a" not in text
+    assert "@runner" not in seal.key_file(b"k", ["/r/x.py"], False, runner_places=["/r/pluggy.py"]).decode()
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_the_runners_own_files_are_the_probes_not_a_modules_file(tmp_path, sealed_by):
+    """When the patch changes the runner, only the files the runner probe found are exempt from the hooks' checks (the
+    key file's `@runner` paths), not the folders of `pytest`'s, `_pytest`'s and `pluggy`'s `__file__`, which the patched
+    runner sets before the hello: here a patched `pluggy.py` at the repository's root pointed them at the root, and a
+    library's plugin registered on the live config swallowed the failure unflagged."""
+    from swe_env.grading import seal
+
+    data = sealing_object(sealed_by)
+    library = SWALLOWING_PLUGIN + "\n\ndef fixed():\n    return False\n"
+    files = {"test_it.py": LIBRARY_TEST, "ledger_lib.py": library, "pluggy.py": PLUGGY_IN_THE_REPOSITORY}
+    written, key = run_sealed_pytest(tmp_path, data, files, ["pluggy.py", "ledger_lib.py"], runner_is_repo=True,
+                                     runner_places=["pluggy.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.seal == sealed_by, (sealed.error, sealed.notes)
+    assert any("implemented by code the patch changed" in flag and "ledger_lib.py" in flag for flag in sealed.flags), \
+        sealed.flags
+
+
 # ---------------------------------------------------------------- c3: caches written during the run are not read
 
 
@@ -152,11 +201,16 @@ def test_a_rewrite_cache_forged_during_the_run_is_not_read(tasks):
     assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
     assert report.reward == 0.0, (report.test_results, report.tampering)
     assert all(report.test_results.get(test_id) != "passed" for test_id in task.tests.fail_to_pass), report.test_results
+    # One forging event is one flag record, however many test modules' caches it forged (four here; one record each
+    # before), naming where the patch's code started the forger.
+    forged = [flag for flag in report.tampering if "compiled code written by another process" in flag]
+    assert len(forged) == 1 and "ledger/" in forged[0].split(" (")[0], report.tampering
     # With the real fix and the same forger, the forged cache is still never read (the tests pass on the fixed
     # source), and the forging itself is flagged by the hook (a compiled file another process wrote after the
     # patch's code started one): the strict policy withholds the reward, the lenient one gives it.
     honest = Grader(reward_policy="strict").grade(task, with_fix, image=image)
     assert honest.status == "graded" and honest.resolved, (honest.error, honest.tampering)
-    assert any("compiled code written by another process" in flag for flag in honest.tampering), honest.tampering
+    assert [bool("compiled code written by another process" in flag) for flag in honest.tampering].count(True) == 1, \
+        honest.tampering
     lenient = Grader(reward_policy="lenient").grade(task, with_fix, image=image)
     assert lenient.resolved and lenient.reward == 1.0, (lenient.error, lenient.tampering)

@@ -423,7 +423,7 @@ def test_refused_resets_leave_the_session_as_it_was_on_every_route(server, task,
         assert (record["data"]["episode_index"], record["data"]["model"], len(record["data"]["steps"])) == (5, "m", 1)
         ws.send(json.dumps({"type": "close"}))
     for gone in (container_id, default_container, ws_container):
-        assert wait_until(lambda: not container_exists(docker_client, gone), 30)
+        assert wait_until(lambda gone=gone: not container_exists(docker_client, gone), 30)
 
 
 def test_warm_pool_is_refused_so_a_session_holds_one_container(server, task, docker_client):
@@ -500,7 +500,7 @@ def test_a_reset_that_fails_after_ending_the_episode_says_so(docker_client, task
                 assert caught.value.status == 503
                 state = env.state()
                 assert state["done"] is True and state["container_id"] is None
-                assert wait_until(lambda: not container_exists(docker_client, info["container_id"]), 30)
+                assert wait_until(lambda info=info: not container_exists(docker_client, info["container_id"]), 30)
                 assert env.reset(options={"task_id": task.id})[1]["task_id"] == task.id
                 assert env.state()["done"] is False
             finally:

@@ -245,3 +245,26 @@ def test_a_timeout_at_the_very_end_of_a_command_does_not_skip_the_next(box):
     for _ in range(3):
         box.run("sleep 1", timeout=1.0)
         assert box.run("echo second").output == "second\n"
+
+
+def test_shell_works_when_the_driver_holds_over_a_thousand_descriptors(image, task):
+    # A driver holding a thousand live episodes has socket numbers past 1023, which select() refuses
+    # ("filedescriptor out of range in select()": 4 of 1,000 opens failed in bench/live.py so).
+    import os  # noqa: PLC0415
+    import resource  # noqa: PLC0415
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the descriptor limit here is {hard}, too low to pass 1023")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        probe = os.open(os.devnull, os.O_RDONLY)  # the lowest free number: what the shell's socket gets
+        os.close(probe)
+        assert probe > 1023
+        with Sandbox(image, Limits(command_timeout=20), task.environment.workdir) as sandbox:
+            assert sandbox.run("echo past-1023").output.strip() == "past-1023"
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

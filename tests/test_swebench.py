@@ -38,7 +38,7 @@ def test_instance_becomes_a_task_with_mirror_and_recipe(tmp_path, tasks):
     dataset, mirror, recipes_file = write_swebench_dataset(tmp_path, tasks)
     loaded = swebench.load_instances(dataset, mirror, swebench.load_recipes(recipes_file))
     assert [t.id for t in loaded] == [t.id for t in tasks]
-    for imported, original in zip(loaded, tasks):
+    for imported, original in zip(loaded, tasks, strict=True):
         assert Path(imported.repo).parent == mirror.resolve()
         assert imported.tests.fail_to_pass == original.tests.fail_to_pass
         assert imported.tests.pass_to_pass == original.tests.pass_to_pass

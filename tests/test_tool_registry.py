@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import typing
 
 import pytest
 
 from swe_env import tools
+from swe_env.config import EnvConfig
 from swe_env.tools import actions
 from swe_env.exports import cwm_system_prompt
+
+from .helpers import ROOT
 
 
 @pytest.mark.parametrize("name", list(tools.REGISTRY))
@@ -38,6 +43,28 @@ def test_the_registry_is_the_one_list_of_tools():
     assert tools.DEFAULT_TOOLS == ["bash", "edit", "undo_edit", "view", "create", "submit"]
     assert {name for name, tool in tools.REGISTRY.items() if tool.runs_commands} == {"bash", "trace"}
     assert [schema["function"]["name"] for schema in tools.schemas()] == tools.DEFAULT_TOOLS
+
+
+def test_the_action_formats_are_declared_once():
+    """The env's option, the server's body and the instructions all take `tools.ActionFormat`'s formats."""
+    from swe_env.server.models import ResetBody  # the `server` extra
+
+    assert tools.ACTION_FORMATS == typing.get_args(tools.ActionFormat) == ("dict", "cwm", "openai")
+    assert EnvConfig.model_fields["action_format"].annotation is tools.ActionFormat
+    assert typing.get_args(ResetBody.model_fields["action_format"].annotation) == (tools.ActionFormat, type(None))
+    for action_format in tools.ACTION_FORMATS:
+        assert tools.instructions("/testbed", action_format).startswith("The repository is checked out at /testbed.")
+    assert tools.offered(["bash"]) == ["bash", tools.ALWAYS_OFFERED] and tools.offered(tools.DEFAULT_TOOLS) == tools.DEFAULT_TOOLS
+
+
+@pytest.mark.parametrize(("page", "start", "end"), [
+    ("README.md", "acts through tools (", ");"),
+    ("docs/integrations.md", "its\nmethods ", " are the model's"),
+    ("docs/architecture.md", "tools.run (", ")"),
+])
+def test_the_pages_that_list_the_tools_name_the_registrys_defaults(page, start, end):
+    listed = (ROOT / page).read_text().split(start, 1)[1].split(end, 1)[0]
+    assert {word for word in re.findall(r"[a-z_]+", listed) if word in tools.REGISTRY} == set(tools.DEFAULT_TOOLS)
 
 
 def test_submit_only_asks_the_env_to_grade():

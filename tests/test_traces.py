@@ -457,7 +457,7 @@ def test_cwm_rendering_parses_back(subject):
         assert parsed.ended and parsed.context.startswith(trace.entry.source.split("\n")[0] + traces.START_MARKER)
         assert trace.entry.first_line == trace.entry.line and not trace.entry.source_cut
         assert [(f.kind, f.source) for f in parsed.frames] == [(e.event, e.source) for e in trace.events]
-        for frame, event in zip(parsed.frames, trace.events):
+        for frame, event in zip(parsed.frames, trace.events, strict=True):
             if event.event in ("call", "line"):
                 assert frame.locals == event.locals and frame.value is None
             else:

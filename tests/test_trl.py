@@ -142,8 +142,8 @@ def test_pooled_instances_reused_across_batches_with_a_reward_function(factory, 
     """Two rollouts of one row (a GRPO group), then the same instances reset for the next batch (TRL's pool)."""
     pool = [factory(), factory()]
     rows = swe_trl.task_rows([task]) * 2
-    for batch in range(2):
-        for environment, row in zip(pool, rows):
+    for _batch in range(2):
+        for environment, row in zip(pool, rows, strict=True):
             assert environment.reset(**row).startswith(task.problem_statement.strip()[:40])  # empty prompt: no gap
         containers = {environment.swe_env.sandbox.id for environment in pool}
         assert len(containers) == 2
@@ -281,7 +281,7 @@ def scripted_model(tokenizer, chain: list[str]):
         embed[:, 0] = 1.0
         head.zero_()
         head[tokenizer.eos_token_id, 0] = 20.0
-        for axis, (token, after) in enumerate(zip(ids, following), start=1):
+        for axis, (token, after) in enumerate(zip(ids, following, strict=True), start=1):
             embed[token] = 0.0
             embed[token, axis] = 1.0
             head[after, axis] = 20.0

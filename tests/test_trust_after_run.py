@@ -6,6 +6,7 @@ disk check nor turn the model's failure into an infrastructure one."""
 from __future__ import annotations
 
 import platform
+import time
 
 import pytest
 
@@ -13,6 +14,7 @@ from swe_env import SWEEnv
 from swe_env.grading import testlogs
 from swe_env.grading.grader import Grader
 from swe_env.grading.runners import Runner
+from swe_env.runtime.sandbox import Sandbox
 
 from .helpers import with_code as _with_code
 
@@ -211,6 +213,36 @@ def test_an_agent_that_makes_the_main_process_exit_0_ends_its_own_episode(task):
         env.close()
 
 
+def _until_dead(box, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while box.alive():
+        assert time.monotonic() < deadline, f"the container still runs after {seconds} s"
+        time.sleep(0.2)
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the ptrace register layout written here is x86_64's")
+def test_an_exit_0_before_the_ttl_is_the_agents_however_late_the_host_reads_it(task, image):
+    """b3 judged by the engine's clock: the main process made to exit 0 a second into a TTL of 120 s is the
+    agent's even when the host reads the evidence long after (here: its own count of the container's life says
+    200 s; before, the host's count decided, and past the TTL less 30 s it took the death for the TTL's, ours)."""
+    with Sandbox.for_task(task, image, "episode", ttl_seconds=120) as box:
+        box.write_file("/tmp/end_main.py", _END_MAIN_PROCESS.encode())
+        box.exec("(sleep 1; python /tmp/end_main.py) >/dev/null 2>&1 &", timeout=30)
+        _until_dead(box, 60)
+        box.life.started_at -= 200  # the host's count of the container's life, as a read 200 s late would see it
+        cause = box.life.stopped_from_inside()
+        assert cause is not None and "exit code 0" in cause and "into a time to live of 120 s" in cause, cause
+
+
+def test_a_main_process_that_ends_at_its_ttl_is_ours_whatever_the_hosts_count(task, image):
+    """The other side of b3: the TTL running out (exit 0) is ours, by the engine's records of the start and the
+    death, even when the host's own count says the container lived no time at all."""
+    with Sandbox.for_task(task, image, "episode", ttl_seconds=12) as box:
+        _until_dead(box, 90)
+        box.life.started_at = time.monotonic()
+        assert box.life.stopped_from_inside() is None
+
+
 def test_an_agent_that_moves_the_work_directory_away_ends_its_own_episode(task):
     """Red team rt3, b1: with the work directory moved away no shell can start there again; the engine's list
     of changes shows it deleted, so the episode is the agent's doing (`sandbox_broken`), never ours."""
@@ -225,5 +257,57 @@ def test_an_agent_that_moves_the_work_directory_away_ends_its_own_episode(task):
         assert truncated and env.trajectory.termination == "sandbox_broken", observation
         assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
         assert workdir in info["error"]
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("replace", ["echo gone > {w}", "ln -s /etc/hostname {w}", "ln -s /nowhere {w}"])
+def test_an_agent_that_replaces_the_work_directory_ends_its_own_episode(task, replace):
+    """b1's other form: the work directory replaced by a file (or a link to no folder). The engine's list of changes
+    shows it only as changed, as a folder whose files changed; its stat through the engine says it is no folder, so
+    the episode is the agent's doing (`sandbox_broken`), never ours."""
+    from swe_env.errors import classify_ending
+
+    env = SWEEnv(tasks=[task])
+    try:
+        env.reset(options={"task_id": task.id})
+        workdir = task.environment.workdir
+        command = f"cd / && rm -rf {workdir} && {replace.format(w=workdir)} && exit"
+        observation, reward, _terminated, truncated, info = env.step({"tool": "bash", "command": command})
+        for _ in range(3):
+            if truncated:
+                break
+            observation, reward, _terminated, truncated, info = env.step({"tool": "bash", "command": "echo still here"})
+        assert truncated and env.trajectory.termination == "sandbox_broken", (observation, env.trajectory.termination)
+        assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
+        assert workdir in info["error"]
+    finally:
+        env.close()
+
+
+def test_a_work_directory_linked_to_a_folder_is_not_evidence(task, image):
+    """A link to a folder still lets every shell start there: the engine's stat follows it, and nothing is charged."""
+    with Sandbox.for_task(task, image, "episode") as box:
+        workdir = task.environment.workdir
+        box.exec(f"cd / && mv {workdir} {workdir}.real && ln -s {workdir}.real {workdir}", timeout=60, user="root")
+        assert workdir not in box.life.altered_programs()
+        box.exec(f"rm {workdir} && echo x > {workdir}", timeout=60, user="root")
+        assert workdir in box.life.altered_programs()
+
+
+def test_an_agent_that_removes_the_folder_of_the_host_programs_ends_its_own_episode(task):
+    """Red team rt4, e1: `rm /bin` (the merged-/usr link) breaks every program the host runs by its path without one
+    of them changed; the engine's change list shows the folder on their way deleted, so the submission that can no
+    longer be taken ends as the agent's doing (`sandbox_broken`), never as ours (`sandbox_died`, retried)."""
+    from swe_env.errors import classify_ending
+
+    env = SWEEnv(tasks=[task])
+    try:
+        env.reset(options={"task_id": task.id})
+        env.step({"tool": "bash", "command": "rm /bin 2>/dev/null || rm -rf /bin; echo removed"})
+        observation, reward, _terminated, truncated, info = env.step({"tool": "submit"})
+        assert truncated and env.trajectory.termination == "sandbox_broken", (observation, env.trajectory.termination)
+        assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
+        assert "/bin" in info["error"]
     finally:
         env.close()

@@ -3,7 +3,7 @@
 Agents only use the env's public behaviour (observations and info). The oracle is the
 one privileged agent: it is handed the tasks so that it can replay their gold patches.
 Besides the names below, `make_agent` loads `package.module:Class` (your own agent).
-An agent may set `action_format` ("dict", "cwm" or "openai": the env's instructions follow
+An agent may set `action_format` (one of `tools.ACTION_FORMATS`: the env's instructions follow
 it), `model` (recorded in trajectories) and `check()` (asked once before a rollout starts any
 container: an endpoint that does not answer or a model it does not serve is a one-line error then,
 not a failed episode per task).

@@ -7,7 +7,6 @@ in `common`); this module is the command list, in the order `swe-env --help` sho
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 
@@ -56,7 +55,7 @@ images_app.command("prune")(images.images_prune)
 images_app.command("push")(images.images_push)
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     # SIGTERM unwinds the main thread through every `finally` (containers closed); the atexit
     # hook in sandbox.py then closes what worker threads still hold.
     try:

@@ -13,6 +13,8 @@ from ..build import budget  # pure: sizes, ages and kinds (the images commands' 
 from .common import (ImagesOption, MaxDiskOption, RegistryOption, TasksOption, build_all, console, err, friendly_errors,
                      images_choice, load)
 
+_KINDS = ", ".join(budget.KINDS)
+
 
 def build(tasks: Path = TasksOption, image_mode: str = ImagesOption, registry: Optional[str] = RegistryOption,
           max_disk: Optional[str] = MaxDiskOption) -> None:
@@ -68,7 +70,7 @@ def images_ls(labels: Optional[list[str]] = LabelOption) -> None:
 def images_prune(
     max_disk: Optional[str] = typer.Option(None, "--max-disk", help="Remove least recently used images until swe-env's take at most SIZE (e.g. 50G)."),
     older_than: Optional[str] = typer.Option(None, "--older-than", help="Remove images unused for AGE (e.g. 7d, 12h)."),
-    keep: Optional[list[str]] = typer.Option(None, "--keep", help=f"Never remove this kind (repeatable): {', '.join(budget.KINDS)}."),
+    keep: Optional[list[str]] = typer.Option(None, "--keep", help=f"Never remove this kind (repeatable): {_KINDS}."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would go; remove nothing."),
     labels: Optional[list[str]] = LabelOption,
 ) -> None:

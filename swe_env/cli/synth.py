@@ -37,7 +37,10 @@ def synthesize(
                                     "back through the test patch."),
     seed: int = typer.Option(0, "--seed", help="Seed of the candidates' order."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", min=0.1, help="Start no candidate after this "
-                                                "many minutes (the whole run's time)."),
+                                                "many minutes (the whole run's time; learning the suite stops at it too)."),
+    learn_timeout: Optional[float] = typer.Option(None, "--learn-timeout", min=1, help="Seconds each learning run of the "
+                                                  "suite may take (default: 600 for the untraced run, 20 times what "
+                                                  "it took, at least 600, for the traced run)."),
 ) -> None:
     """Synthesize validated tasks from a repository: bugs that break tests which passed, kept by the validation rule."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -52,7 +55,7 @@ def synthesize(
             recipe=recipe, recipes=recipes, out=out,
             max_tasks=max_tasks, max_candidates=max_candidates, methods=methods or None,
             kinds=kinds or None, functions=functions or None, model=model, model_name=model_name, workers=workers,
-            hide_tests=hide_tests, seed=seed, max_minutes=max_minutes)
+            hide_tests=hide_tests, seed=seed, max_minutes=max_minutes, learn_timeout=learn_timeout)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("validated {task.fields[validated]}, rejected {task.fields[rejected]}"),
                       TimeElapsedColumn(), console=err) as progress:

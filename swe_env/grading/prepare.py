@@ -94,15 +94,21 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
         reset += " && " + remove_listed(box, f"{workspace}/created-paths", created)
     marker = shlex.quote(f"{workspace}/before-patch")
     errors = []
-    for name, template in APPLY_METHODS:
+    for index, (name, template) in enumerate(APPLY_METHODS):
         git_method = name.startswith("git")
+        # Only a method that follows needs the tree back; after the last one the patch has failed and the container
+        # is discarded. Nor may it run then: GNU patch may have written into .git/ (a broken `config`, a filter that
+        # hangs git), and git would read that (red team rt4, g1 and g2: our reset failing made the model's
+        # `patch_failed` an infrastructure error, or held the grading for STEP_TIMEOUT).
+        last = index == len(APPLY_METHODS) - 1
         if not git_method:  # GNU patch reads names its own way: see afterwards what it wrote
             _checked(_step(box, f"mkdir -p {shlex.quote(workspace)} && touch {marker} && sleep 0.01"),
                      "marking the time before the patch")
         result = _step(box, f"/usr/bin/timeout -k 5 {APPLY_TIMEOUT} " + template.format(patch=shlex.quote(patch_path)))
         if result.exit_code == _TIMED_OUT:
             errors.append(f"{name}: did not finish within {APPLY_TIMEOUT} s")
-            _checked(_step(box, reset), "resetting the tree after a failed patch method")
+            if not last:
+                _checked(_step(box, reset), "resetting the tree after a failed patch method")
             continue
         if result.exit_code == 0 and git_method:
             return name, "", []
@@ -118,7 +124,8 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
             failure = clip(result.output, keep="tail")
         errors.append(f"{name}: {failure}")
         # Every method starts from the tree the image had: a half-applied try leaves nothing behind.
-        _checked(_step(box, reset), "resetting the tree after a failed patch method")
+        if not last:
+            _checked(_step(box, reset), "resetting the tree after a failed patch method")
     return None, "the patch does not apply: " + " | ".join(errors), []
 
 
@@ -153,12 +160,22 @@ def restore_plan(box: Sandbox, task: Task, runner: runners.Runner, named: list[s
     return plan, in_base
 
 
+CONFIG_READ_LIMIT = 4 * 1024 * 1024
+"""Bytes of a shared config file (`pyproject.toml`, `setup.cfg`, `tox.ini`) the grader reads to see whether its pytest
+section changed; a larger one counts as changed and is restored whole: its size is the patch's doing (red team rt4, g3:
+a binary patch inflated `pyproject.toml` past what the private shell keeps, and that step's failure was ours)."""
+_TOO_LARGE = 3
+
+
 def _pytest_section_changed(box: Sandbox, task: Task, path: str) -> bool:
     quoted = shlex.quote(path)
     if _step(box, f"test -L {quoted}").exit_code == 0:
         return True
+    now = _step(box, f"[ \"$(stat -c %s -- {quoted} 2>/dev/null || echo 0)\" -le {CONFIG_READ_LIMIT} ] || exit {_TOO_LARGE}; "
+                     f"cat -- {quoted}", parse=True)
+    if now.exit_code == _TOO_LARGE:
+        return True
     before = _step(box, shlex.join(["git", "cat-file", "-p", f"{task.base_commit}:{path}"]), parse=True)
-    now = _step(box, f"cat -- {quoted}", parse=True)
     old_text = before.stdout if before.exit_code == 0 else None
     new_text = now.stdout if now.exit_code == 0 else None
     return protection.pytest_section_changed(path, old_text, new_text)
@@ -226,17 +243,24 @@ def open_container(spec: SandboxSpec) -> Sandbox:
     box = Sandbox.of(spec)
     try:
         box.start()
-        box.files.shell.run(":")
+        box.files.run_script(":")
     except BaseException:
         box.close()
         raise
     return box
 
 
+PRIVATE_SHELL_EXIT_SECONDS = 5.0
+"""How long the engine may take to see the private shell's bash exit once its input closed; then every process in the
+container but its own is stopped (`Lifecycle.stop_all_processes`), so the test command never starts beside it."""
+
+
 def close_private_shell(box: Sandbox) -> None:
     """End the private shell before the test command starts: no bash of ours runs beside the code under test
-    (a later use would start another), and the run's end finds only the container's own processes to stop."""
-    box.files.shell.close()  # opened by the file writes as well as by the steps
+    (a later use would start another), and the run's end finds only the container's own processes to stop. Ended
+    means the engine says its exec has ended, not only that its socket closed (`FileShell.close_and_wait`)."""
+    if not box.files.close_shell(wait=PRIVATE_SHELL_EXIT_SECONDS):  # opened by the file writes and the steps
+        box.life.stop_all_processes()
 
 
 def _step(box: Sandbox, command: str, *, parse: bool = False) -> ExecResult:
@@ -244,7 +268,7 @@ def _step(box: Sandbox, command: str, *, parse: bool = False) -> ExecResult:
     output. With `parse`, stdout only and whole (stderr dropped; a SandboxError when the output was cut), for what
     the grader reads; else both streams in order (in `stdout`), for messages.
 
-    Through the container's private shell (`runtime.files.FileShell`, the bash the file writes use): a round
+    Through the container's private shell (`runtime.files.Files.run_script`, the bash the file writes use): a round
     trip of a millisecond or two on its socket, where a `docker exec` each costs ~70 ms on a quiet engine and
     seconds on a loaded one. As sound as an exec: that bash starts in the fresh grading container before any
     patched code can run (at the first file write or step), only git, GNU patch and coreutils run through it,
@@ -256,7 +280,7 @@ def _step(box: Sandbox, command: str, *, parse: bool = False) -> ExecResult:
         return box.exec(command, idempotent=parse)
     script = f"( cd -- {shlex.quote(box.workdir)} || exit 1\n{command}\n)" + (" 2>/dev/null" if parse else "")
     try:
-        result = box.files.shell.run(script, timeout=STEP_TIMEOUT)
+        result = box.files.run_script(script, timeout=STEP_TIMEOUT)
     except ShellError as exc:  # no shell could start: the container is gone or broken, judged as any engine failure
         raise SandboxError(str(exc)) from None
     if result.exit_code is None:

@@ -92,7 +92,9 @@ class Runner:
         # tox (4.12+) gives its commands only listed variables, and a tox.ini's own `setenv` may
         # set PYTEST_ADDOPTS (sphinx's does): TOX_OVERRIDE appends ours to setenv (";" separates
         # overrides), so they win. Under tox the image's PYTHONPATH is not passed, as before.
-        addopts = "-p swe_env_seal -p no:cacheprovider"
+        # Only the plugin: any other option changes what the tests do (`-p no:cacheprovider` took the `cache`
+        # fixture away, so pytest's own test_cache_makedir errored under the grader and passed raw).
+        addopts = "-p swe_env_seal"
         ours = {"PYTEST_ADDOPTS": addopts, **self._sealing(results, key_path)}
         overrides = {**ours, "PYTHONPATH": f"{workspace}/recorder"}
         return {**ours, "TOX_OVERRIDE": ";".join(f"testenv.setenv+={name}={value}" for name, value in overrides.items())}
@@ -113,6 +115,12 @@ class Runner:
         (`RunnerFacts.runner_code`), never from folder names: a patched `docs/pytest/NOTES.txt` is not the runner.
         Not asked (no probe): never the runner's, so the hooks' checks stay on."""
         return facts.changes_runner(patched)
+
+    def runner_places(self, patched: list[str], facts: RunnerFacts) -> list[str]:
+        """The repository paths (files or folders) of the runner's own code when the patch changes the runner
+        (`runner_is_repo`): the runner probe's answer (`RunnerFacts.runner_code`), which the sealed hooks alone exempt
+        from their stack checks; empty otherwise."""
+        return sorted(facts.runner_code or ()) if self.runner_is_repo(patched, facts) else []
 
     def protected_files(self, command: str) -> list[str]:
         """Files restored whole when changed: the runner's own, and tox.ini when tox runs the tests.

@@ -26,7 +26,7 @@ Pure logic: no I/O. Parsing is one pass over the bounded bytes; flags are capped
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import hashlib
 import hmac
@@ -62,13 +62,18 @@ more is flagged by the grader, since code in the files past it would run unjudge
 
 
 def key_file(key: bytes, patched: list[str], runner_is_repo: bool,
-             changed_lines: dict[str, list[tuple[int, int]]] | None = None) -> bytes:
+             changed_lines: dict[str, list[tuple[int, int]]] | None = None, runner_places: Sequence[str] = ()) -> bytes:
     """What the grader writes for the sealed hook: the key, whether the repository is the runner, the patched files
     (absolute), and for a patched file whose change is known by hunks its changed lines (`@lines PATH<TAB>FIRST-LAST,...`,
     the new side of each hunk with its context: the hook charges a frame read in that file to the patch only from code
     whose lines meet them; a file without an entry is the patch's as a whole). The native hook takes an `@lines` entry
-    for a path no code has, so it stays a per-file judge."""
-    lines = [key.hex(), "runner_is_repo" if runner_is_repo else "-", *patched]
+    for a path no code has, so it stays a per-file judge. With `runner_is_repo`, `runner_places` (absolute) are the
+    runner's own files and folders as the runner probe found them in the image (`@runner PATH`): the only code of the
+    patch's the hooks exempt from their stack checks (`RunnerFacts.runner_code`; never a module's `__file__`)."""
+    places = [f"@runner {place}" for place in runner_places if place.startswith("/") and "\n" not in place]
+    if not runner_is_repo:
+        places = []
+    lines = [key.hex(), "runner_is_repo" if runner_is_repo else "-", *patched, *places]
     for path, ranges in (changed_lines or {}).items():
         if ranges and "\n" not in path and "\t" not in path:
             lines.append("@lines " + path + "\t" + ",".join(f"{first}-{last}" for first, last in ranges))

@@ -47,7 +47,8 @@ def run_tests(box: Sandbox, task: Task, runner: runners.Runner, workspace: str, 
     workdir = task.environment.workdir.rstrip("/")
     box.write_file(key_path, seal.key_file(key, [f"{workdir}/{path}" for path in patched],
                                            runner.runner_is_repo(patched, facts),
-                                           {f"{workdir}/{path}": ranges for path, ranges in (changed_lines or {}).items()}))
+                                           {f"{workdir}/{path}": ranges for path, ranges in (changed_lines or {}).items()},
+                                           [f"{workdir}/{path}" for path in runner.runner_places(patched, facts)]))
     prepare.close_private_shell(box)
     results = f"/proc/$$/fd/{_RESULTS_FD}"
     exports = "".join(f"export {name}={_with_results(value, results)}\n"

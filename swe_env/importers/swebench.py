@@ -426,7 +426,7 @@ def import_instances(path: str | Path, out: str | Path, repo_mirror: str | Path 
     out = Path(out)
     written = [write_task_file(task, out / task.id) for task in load_instances(path, repo_mirror, recipes)]
     # Whatever YAML chose for a patch, it must read back byte for byte.
-    for target, task in zip(written, load_instances(path, repo_mirror, recipes)):
+    for target, task in zip(written, load_instances(path, repo_mirror, recipes), strict=True):
         check_round_trip(target, task)
     return written
 

@@ -316,7 +316,7 @@ class SWEEnvEnvironment:
         values = result.stdout.splitlines()
         if result.exit_code != 0 or len(values) != len(_UNAME_FIELDS):
             return dict.fromkeys(_UNAME_FIELDS, "")
-        return dict(zip(_UNAME_FIELDS, values))
+        return dict(zip(_UNAME_FIELDS, values, strict=True))
 
 
 def _trajectory(env: SWEEnv) -> Trajectory:

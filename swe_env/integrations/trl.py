@@ -20,7 +20,7 @@ to 1.17):
   here returns such a callable; options are `swe_env.EnvConfig` fields.
 - The tools are the class's public functions (names not starting with `_`), bound to the
   instance, other than the reserved `reset` and `get_reward`: here exactly the registry's
-  default tools (`bash`, `edit`, `undo_edit`, `view`, `create`, `submit`), each generated from
+  default tools (`TOOL_NAMES`, `tools.DEFAULT_TOOLS`), each generated from
   `swe_env.tools.registry` with type hints and a Google-style docstring (transformers turns those
   into the JSON schema); `TRL_ARGUMENT_NAMES` renames the one argument whose name would shadow a
   builtin (`view`'s `range` is `view_range`). A tool is called with
@@ -56,11 +56,12 @@ from typing import Any
 
 from ..env import SWEEnv
 from ..data.task import Task, load_tasks
-from ..tools.registry import DEFAULT_TOOLS, REGISTRY
+from ..tools.registry import ALWAYS_OFFERED, DEFAULT_TOOLS, REGISTRY
 
 TOOL_NAMES = tuple(DEFAULT_TOOLS)
 """The methods TRL exposes as tools: the registry's default tools, generated from it below (every other
 public method would become a tool too, so there are none)."""
+_WORKING_TOOLS = ", ".join(name for name in TOOL_NAMES if name != ALWAYS_OFFERED)
 _live: "weakref.WeakSet[SWEEnvTRL]" = weakref.WeakSet()
 
 
@@ -88,7 +89,7 @@ class SWEEnvTRL:
         task = self.swe_env.task
         assert task is not None  # reset() just set it (or raised)
         text = (f"{task.problem_statement.rstrip()}\n\nThe repository is checked out at {task.environment.workdir}. "
-                "Use the tools (bash, view, edit, create, undo_edit) to fix the problem, then call submit.")
+                f"Use the tools ({_WORKING_TOOLS}) to fix the problem, then call {ALWAYS_OFFERED}.")
         prompt = kwargs.get("prompt")
         if isinstance(prompt, list) and prompt and isinstance(prompt[-1], dict):
             prompt = prompt[-1].get("content")

@@ -30,6 +30,21 @@ HOST_PROGRAMS = frozenset(
 """The programs the host runs in a container (by absolute path) for its own work: the shells, exec's
 wrapper, the diff, the file tools' helper shell."""
 _LIBRARY_FOLDERS = ("/lib/", "/lib64/", "/usr/lib/x86_64-linux-gnu/", "/usr/lib/aarch64-linux-gnu/", "/usr/libexec/")
+_LOADER_FILES = frozenset({"/etc/ld.so.preload", "/etc/ld.so.cache"})
+"""What the dynamic loader reads before any program the host runs: a library named in `ld.so.preload` runs in every one
+of them (red team rt4, e1: its constructor ended each at once, with no output), so any change, an added file included."""
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.strip("/").split("/")
+    return ["/" + "/".join(parts[:count]) for count in range(1, len(parts))]
+
+
+_HOST_FOLDERS = frozenset(folder for path in [*HOST_PROGRAMS, *(f.rstrip("/") + "/x" for f in _LIBRARY_FOLDERS)]
+                          for folder in _ancestors(path))
+"""The folders on the way to a host program or a system library folder (`/bin`, `/usr`, `/usr/lib/x86_64-linux-gnu`...):
+one deleted or moved away (`rm /bin`, the merged-/usr link; a library folder moved) breaks every program under it
+(rt4, e1), though no program file is listed as changed."""
 
 
 def count_entries(chunks: Iterable[bytes], stop_after: int | None = None) -> int:
@@ -47,7 +62,8 @@ def count_entries(chunks: Iterable[bytes], stop_after: int | None = None) -> int
 
 def altered_host_programs(chunks: Iterable[bytes], limit: int, needed: frozenset[str] = frozenset()) -> list[str]:
     """The `HOST_PROGRAMS` and files of the system's library folders that the list shows modified
-    or deleted (not added), and the `needed` paths (the work directory every shell starts in) it
+    or deleted (not added), the dynamic loader's own files changed in any way (`ld.so.preload`, `ld.so.cache`), and
+    the folders on the way to them and the `needed` paths (the work directory every shell starts in) it
     shows deleted or moved away, at most `limit`, read until then. ValueError on a path that is not
     valid JSON text."""
     found: list[str] = []
@@ -58,7 +74,8 @@ def altered_host_programs(chunks: Iterable[bytes], limit: int, needed: frozenset
         for match in _ENTRY.finditer(text):
             end = match.end()
             path, kind = json.loads(b'"' + match.group(1) + b'"'), int(match.group(2))
-            if (kind != _ADDED and is_host_program(path)) or (kind == _DELETED and path in needed):
+            if ((kind != _ADDED and is_host_program(path)) or path in _LOADER_FILES
+                    or (kind == _DELETED and (path in needed or path in _HOST_FOLDERS))):
                 found.append(path)
         carry = text[end:][-_CARRY:]
         if len(found) >= limit:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
+from collections.abc import Callable
 from typing import ClassVar
 
 import docker.errors
@@ -67,11 +68,13 @@ class DiskMeter:
     """The disk accounting of the container of `life` (`executor`: its one-off processes, during which
     the container is not frozen for the host's walk)."""
 
-    def __init__(self, life: Lifecycle, executor: Executor):
+    def __init__(self, life: Lifecycle, executor: Executor, clock: Callable[[], float] = time.monotonic):
         self.life, self.executor = life, executor
+        self.clock = clock
+        """The monotonic clock the pacing reads (`time.monotonic`; a test hands in its own)."""
         self.steps_since_check = 0
         self.next_walk = 0.0
-        """`time.monotonic()` before which no paced check walks the layer again (`WALK_PACING`)."""
+        """`clock()` before which no paced check walks the layer again (`WALK_PACING`)."""
         self._engine_check: concurrent.futures.Future | None = None
         """The engine's disk figures being taken in the background (`check(wait=False)` without a host layer)."""
         self._layer_lookup: concurrent.futures.Future | None = None
@@ -87,7 +90,7 @@ class DiskMeter:
         self.steps_since_check += 1
         counted = self._engine_check is not None and self._engine_check.done()
         due = seconds > _DISK_CHECK_AFTER_SECONDS or self.steps_since_check >= _DISK_CHECK_EVERY
-        if counted or (due and time.monotonic() >= self.next_walk):
+        if counted or (due and self.clock() >= self.next_walk):
             self.check(wait=False)
 
     def used(self) -> int:
@@ -157,14 +160,14 @@ class DiskMeter:
         if host is not None and self.executor.starting:
             return  # a process is starting (the engine cannot start one in a frozen container): next check
         if host is not None:
-            walk_started = time.monotonic()
+            walk_started = self.clock()
             try:
                 usage = host.measure(stop_after=limit // _INODE_COST + 1)
             except OSError:
                 usage = None  # not frozen in time, or a file the engine named is gone: the engine decides
             finally:
-                walked = time.monotonic() - walk_started
-                self.next_walk = time.monotonic() + min(WALK_PACING * walked, MAX_WALK_WAIT)
+                ended = self.clock()
+                self.next_walk = ended + walk_pause(ended - walk_started)
             if usage is not None:
                 over = self._over(usage.bytes, usage.entries, limit)
                 if over:
@@ -185,10 +188,10 @@ class DiskMeter:
             raise DiskLimitExceeded(over)
 
     def _find_layer(self) -> layer.HostLayer | None:
-        """The container's layer as this host can measure it, from one inspect (None: ask the engine)."""
+        """The container's layer as this host can measure it, from the container's one inspect after its start
+        (`Lifecycle.record`, kept for the engine's start time too; None: ask the engine)."""
         try:
-            attrs = engine.client().api.inspect_container(self.life.handle.id)
-            return layer.find(attrs, local_engine=engine.is_local())
+            return layer.find(self.life.record(), local_engine=engine.is_local())
         except Exception:  # noqa: BLE001 - the engine's own figures stand in
             return None
 
@@ -224,19 +227,34 @@ class DiskMeter:
                 f"limit of {disk}")
 
 
+def walk_pause(walked: float) -> float:
+    """Seconds no paced check walks the layer again after a walk of `walked` seconds: `WALK_PACING` times the walk,
+    never more than `MAX_WALK_WAIT`."""
+    return min(WALK_PACING * max(walked, 0.0), MAX_WALK_WAIT)
+
+
+def next_check_in(interval: float, next_walk: float, now: float) -> float:
+    """Seconds `DiskWatch` waits before its next check: its `interval`, or longer while the last walk's pause lasts
+    (`DiskMeter.next_walk`, at most `MAX_WALK_WAIT` after that walk ended)."""
+    return max(interval, next_walk - now)
+
+
 class DiskWatch:
     """While untrusted code runs (the grader's tests): `DiskMeter.check` every `interval` seconds on a
-    thread of its own, and past the limit every process in the container stopped
-    (`Lifecycle.stop_all_processes`: the run ends, the files stay) and the watch ends. `over` is why the
-    disk was over the limit; `failure` the first check the engine failed to make (the watch goes on);
-    `stop_failed` why the processes could not be stopped."""
+    thread of its own (longer after a long walk of the layer: `next_check_in`), and past the limit every process in
+    the container stopped (`Lifecycle.stop_all_processes`: the run ends, the files stay) and the watch ends. `over`
+    is why the disk was over the limit; `failure` the first check the engine failed to make (the watch goes on);
+    `stop_failed` why the processes could not be stopped. `wait(seconds)`, True once the watch is to end, is the
+    watch's own event by default (a test hands in its own, with the meter's clock)."""
 
-    def __init__(self, meter: DiskMeter, interval: float = DISK_CHECK_SECONDS):
+    def __init__(self, meter: DiskMeter, interval: float = DISK_CHECK_SECONDS,
+                 wait: Callable[[float], bool] | None = None):
         self.meter, self.interval = meter, interval
         self.over: str | None = None
         self.failure: BaseException | None = None
         self.stop_failed: str | None = None
         self._done = threading.Event()
+        self._wait = wait or self._done.wait
         self._thread = threading.Thread(target=self._watch, name=f"{meter.life.name}-disk", daemon=True)
 
     def __enter__(self) -> DiskWatch:
@@ -248,7 +266,7 @@ class DiskWatch:
         self._thread.join()  # at most one check in flight (the file count is bounded in time)
 
     def _watch(self) -> None:
-        while not self._done.wait(max(self.interval, self.meter.next_walk - time.monotonic())):
+        while not self._wait(next_check_in(self.interval, self.meter.next_walk, self.meter.clock())):
             try:
                 self.meter.check()
             except DiskLimitExceeded as exc:

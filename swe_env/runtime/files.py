@@ -98,12 +98,33 @@ class FileShell:
         if forget:
             self.session = None
 
+    def close_and_wait(self, seconds: float) -> bool:
+        """Close the bash and wait until the engine says its exec has ended (closing its socket ends bash's input, and
+        bash exits a moment later, on a loaded engine a longer one): True once it has, False past `seconds` or when
+        the engine cannot tell."""
+        exec_id = self.session.exec_id if self.session is not None else None
+        self.close()
+        if exec_id is None:
+            return True
+        api, deadline = engine.client().api, time.monotonic() + seconds
+        while True:
+            try:
+                if not api.exec_inspect(exec_id).get("Running"):
+                    return True
+            except docker.errors.NotFound:
+                return True
+            except (docker.errors.DockerException, requests.RequestException):
+                return False
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+
 
 class Files:
     """The files of one container; `root` set (`confined()`): only those inside it, links resolved."""
 
     def __init__(self, shell: FileShell, root: str | None = None):
-        self.shell = shell
+        self._shell = shell
         self.life = shell.life
         self.workdir = shell.life.spec.workdir
         self.root = root
@@ -111,7 +132,23 @@ class Files:
     def confined(self) -> Files:
         """The view that refuses any path outside the workdir (as written, or once its links are resolved
         in the container: PermissionError): what the agent's file tools go through."""
-        return Files(self.shell, self.workdir)
+        return Files(self._shell, self.workdir)
+
+    def run_script(self, script: str, timeout: float = _FILE_TIMEOUT) -> CommandResult:
+        """`script` in the private bash (from /, the system PATH, as the sandbox's user, its output bounded; started
+        on first use), for the host's own steps: the grader's before the tests run (`grading.prepare`). Not
+        through the confined view (PermissionError): the agent's tools run no script."""
+        if self.root is not None:
+            raise PermissionError(f"the view confined to {self.root} runs no script")
+        return self._shell.run(script, timeout=timeout)
+
+    def close_shell(self, wait: float | None = None) -> bool:
+        """End the private bash now (its next use starts another). With `wait`, wait up to that many seconds until the
+        engine says its exec has ended (`FileShell.close_and_wait`); True once it has (always True without `wait`)."""
+        if wait is None:
+            self._shell.close()
+            return True
+        return self._shell.close_and_wait(wait)
 
     def resolve(self, path: str) -> str:
         """An absolute, normalised path: relative paths are taken from the workdir."""
@@ -134,7 +171,7 @@ class Files:
                 f"r=$(realpath -m -- {q}) && case \"$r\" in {root}|{root}/*) : ;; "
                 f"*) echo \"__OUTSIDE__ $r\"; false ;; esac && {{ {script}\n}}"
             )
-        result = self.shell.run(script)
+        result = self._shell.run(script)
         if result.output.startswith("__OUTSIDE__ "):
             real = result.output.split(" ", 1)[1].strip()
             raise PermissionError(f"{path} resolves to {real}, outside the repository ({self.workdir})")
@@ -291,7 +328,7 @@ class Files:
         self._run(script, path)
 
     def _user_ids(self) -> tuple[int, int]:
-        if self.shell.ids is None:
-            out = Files(self.shell)._run("id -u; id -g", "id").split()
-            self.shell.ids = (int(out[0]), int(out[1]))
-        return self.shell.ids
+        if self._shell.ids is None:
+            out = Files(self._shell)._run("id -u; id -g", "id").split()
+            self._shell.ids = (int(out[0]), int(out[1]))
+        return self._shell.ids

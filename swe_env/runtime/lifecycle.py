@@ -18,11 +18,19 @@ after the container's own create and start). The main process keeps no stdio of 
 as before, and its SIGUSR1 trap kills that bash too; every later shell is an exec (`shell.ShellSession`).
 No sandbox keeps a log: the engine's log driver is `none`, so nothing written to the container's stdout
 (the attached shell's, or `/proc/1/fd/1` by code inside) lands in a file on the host.
+
+Why one module of this size (over 400 lines): the evidence is read from what this life's own acts leave in the
+engine's records, so the acts and their reading change together: our SIGUSR1 and SIGCONT are `kill` events that
+`stopped_from_inside` must not count (`_OUR_SIGNALS`), the main process's exit 0 is the TTL only once the TTL it
+was started with has run out (`started_at`), and the processes `stop_all_processes` leaves are told by the main
+process's own shape (`_others_left`). Split, each half would carry the other's constants. Nothing here runs in
+the container; one-off processes (`execute`), files (`files`) and the disk (`disk`) are modules of their own.
 """
 
 from __future__ import annotations
 
 import atexit
+import calendar
 import concurrent.futures
 import re
 import threading
@@ -39,6 +47,7 @@ from ..endings import Evidence
 from ..errors import InfrastructureError, infrastructure_errors
 from .shell import shell_environment
 from .spec import SandboxSpec
+from .streams import path_stat, stat_is_folder
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -67,13 +76,15 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ROOT_USERS = (None, "", "root", "0")
 _OUR_SIGNALS = {"10", "SIGUSR1", "USR1", "18", "SIGCONT", "CONT"}
 """How the engine's event log names the signals `stop_all_processes` sends (SIGUSR1, SIGCONT)."""
-_RESIDENT_PROCESSES = 3  # init, the main bash and its sleep: what stop_all_processes leaves
 STOP_ALL_TIMEOUT = 20.0
 _RESIGNAL_SECONDS = 0.5
 """How often `stop_all_processes` signals the main process again while processes remain."""
-_TTL_SLACK_SECONDS = 30
-"""A main process ending with exit code 0 this long before its TTL was not the TTL (the engine's clock and ours
-may differ by a little; a TTL this short is not used for an episode)."""
+_TTL_SLACK_SECONDS = 5
+"""A main process ending with exit code 0 this long before its TTL was not the TTL. Both ends are the engine's
+records (its `State.StartedAt`, the `die` event's time), so no clock of the host's is in it; the slack covers bash
+counting whole seconds (`SECONDS`, up to 1 s early) and the engine recording the start a little after the process
+started (a loaded engine)."""
+_ENGINE_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
 _CREATE_WAIT_SECONDS = 30.0  # close() waits this long for a create an interrupt cut short
 ENGINE_READ_TIMEOUT = 60
 """Seconds the engine may take to start answering a count or a read (then the count is "too many")."""
@@ -130,6 +141,8 @@ class Lifecycle:
         self._shell_stream: Any = None
         self.engine_seconds = 0.0
         """What the engine took to create and start the container: a new shell's start timeout scales with it."""
+        self._record: dict | None = None
+        self._record_lock = threading.Lock()
 
     def start(self, shell: bool = False) -> None:
         """Start the container; with `shell` (and `ATTACHED_SHELL`), its main process starts the agent's first
@@ -265,7 +278,7 @@ class Lifecycle:
             signalled = -_RESIGNAL_SECONDS
             # The engine's `top` lists the container's processes from outside, needing no pid inside.
             init = str(api.inspect_container(self.handle.id).get("State", {}).get("Pid") or "")
-            while _others_left(api.top(self.handle.id), init):
+            while self._any_left(api, init):
                 now = time.monotonic()
                 if now > deadline:
                     raise SandboxError(f"the processes in container {self.name} could not be stopped "
@@ -281,6 +294,12 @@ class Lifecycle:
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise SandboxError(f"the processes in container {self.name} could not be stopped: {exc}") from None
         self._reset_attached()  # the shells' bash is gone; each starts anew on next use
+
+    def _any_left(self, api: Any, init: str) -> bool:
+        try:
+            return _others_left(api.top(self.handle.id), init)
+        except ValueError as exc:
+            raise SandboxError(f"the processes in container {self.name} could not be told apart: {exc}") from None
 
     def kill(self) -> None:
         """SIGKILL the container through the engine (every process in it ends, stopped ones too): the last
@@ -315,6 +334,21 @@ class Lifecycle:
             return 0
         return sum(1 for row in listed.get("Processes") or [] if len(row) > column and str(row[column]).startswith("T"))
 
+    def record(self) -> dict:
+        """The engine's inspect of the container, taken once after its start and kept (`DiskMeter` finds the layer
+        in it, in the background; `stopped_from_inside` reads the engine's `State.StartedAt` from it). Raises the
+        engine's errors when it cannot be taken."""
+        with self._record_lock:
+            if self._record is None:
+                self._record = engine.client().api.inspect_container(self.handle.id)
+            return self._record
+
+    def _engine_started_ns(self) -> int | None:
+        """When the engine started the container, in its own clock (`State.StartedAt`), if its inspect was taken."""
+        with self._record_lock:
+            record = self._record
+        return engine_time_ns(str(((record or {}).get("State") or {}).get("StartedAt") or ""))
+
     def stopped_from_inside(self) -> str | None:
         """Why a container that is no longer running stopped, when the engine's own record shows
         it was from inside (a process in it killed the main process, or the memory limit took
@@ -327,13 +361,21 @@ class Lifecycle:
         force, `docker stop`, the engine shutting down); a main process that died of a signal
         sent from inside the container, or of the OOM killer, leaves only `die` (exit code
         not 0) and `oom`. The main process ending by itself (exit 0) is the TTL, once the TTL has run out;
-        before that, only a process inside can have made it end so (a ptrace of it: red team rt3, b3).
+        before that, only a process inside can have made it end so (a ptrace of it: red team rt3, b3). How long it
+        lived is the engine's to say: from its `State.StartedAt` (the inspect taken after the start, `record`; else
+        the `start` event) to the `die` event's time, both the engine's clock, so neither a host clock that differs
+        from the engine's nor a host that reads the events late can turn one into the other. Only when the engine
+        holds no record of the start does the host's own count since the start stand in.
         """
         if self.container is None or self.started_at is None:
             return None
-        started = int(time.time() - (time.monotonic() - self.started_at)) - 2
+        engine_started = self._engine_started_ns()
+        # The window starts at the engine's own start record when there is one: a host clock behind the engine's
+        # would otherwise leave the die event out.
+        since = (engine_started // 10**9 - 2 if engine_started is not None
+                 else int(time.time() - (time.monotonic() - self.started_at)) - 2)
         try:
-            events = list(engine.client().events(since=started, until=int(time.time()) + 1, decode=True,
+            events = list(engine.client().events(since=since, until=int(time.time()) + 1, decode=True,
                                                  filters={"container": self.container.id}))
         except (docker.errors.DockerException, requests.RequestException):
             return None
@@ -347,24 +389,55 @@ class Lifecycle:
         code = str(died.get("Actor", {}).get("Attributes", {}).get("exitCode", ""))
         if "oom" in actions:
             return f"the container ran out of memory (limit {self.spec.limits.memory}) and its main process was killed"
-        if code == "0" and time.monotonic() - self.started_at < self.spec.ttl_seconds - _TTL_SLACK_SECONDS:
-            return ("a process inside the container made its main process end (exit code 0) "
-                    f"{time.monotonic() - self.started_at:.0f} s into a time to live of {self.spec.ttl_seconds} s")
-        if code in ("", "0"):
+        if code == "0":
+            if engine_started is None:  # the start event, when the engine still holds it, is its start record too
+                engine_started = next((_event_ns(event) for event in events if _action(event) == "start"), None)
+            lived = main_process_lived(engine_started, _event_ns(died))
+            if lived is None:  # no record of the engine's for one end: the host's own count stands in
+                lived = time.monotonic() - self.started_at
+            if ended_before_ttl(lived, self.spec.ttl_seconds):
+                return ("a process inside the container made its main process end (exit code 0) "
+                        f"{lived:.0f} s into a time to live of {self.spec.ttl_seconds} s")
+            return None
+        if code == "":
             return None
         return f"a process inside the container stopped its main process (exit code {code})"
 
     def altered_programs(self, limit: int = 20) -> list[str]:
         """The programs and libraries the host runs in the container (`HOST_PROGRAMS`, the system's
         library folders) that its writable layer has changed or deleted, from the engine's list of
-        changes (nothing in the container can alter it): evidence that a failure of those programs
-        was the agent's doing. At most `limit`; SandboxError when the engine cannot tell."""
+        changes (nothing in the container can alter it), and the work directory every shell starts in when
+        it is no folder now (moved away or deleted, or replaced by a file or a link to no folder: red team rt3,
+        b1; the engine's stat of it, `_is_folder`): evidence
+        that a failure of those programs was the agent's doing. At most `limit`; SandboxError when the engine
+        cannot tell."""
+        workdir = self.spec.workdir.rstrip("/") or "/"
         try:
             with engine.container_changes(self.handle.id, ENGINE_READ_TIMEOUT, CHANGES_CHUNK) as chunks:
-                return changes.altered_host_programs(chunks, limit, frozenset({self.spec.workdir.rstrip("/")}))
+                found = changes.altered_host_programs(chunks, limit, frozenset({workdir}))
+            if workdir not in found and len(found) < limit and not self._is_folder(workdir):
+                found.append(workdir)
+            return found
         except (docker.errors.DockerException, requests.RequestException, ValueError) as exc:
             raise SandboxError(f"the changes in {self.name} could not be listed: {exc}") from None
 
+    def _is_folder(self, path: str) -> bool:
+        """Whether `path` in the container is a folder, or a link to one, by the engine's stat (which gives a link's
+        target fully resolved). The list of changes cannot say: a folder replaced by a file is listed as changed, as
+        a folder whose files changed is."""
+        stat = self._engine_stat(path)
+        if stat is not None and not stat_is_folder(stat) and str(stat.get("linkTarget") or "").startswith("/"):
+            stat = self._engine_stat(str(stat["linkTarget"]))
+        return stat is not None and stat_is_folder(stat)
+
+    def _engine_stat(self, path: str) -> dict | None:
+        answer = engine.stat_path(self.handle.id, path, ENGINE_READ_TIMEOUT)
+        if answer.status_code == 404:
+            return None
+        stat = path_stat(answer)
+        if stat is None:
+            raise SandboxError(f"the engine answered {answer.status_code} for {path} in {self.name}")
+        return stat
 
     def evidence(self, programs: bool = True) -> Evidence | None:
         """What the engine's records say about the container now, for `endings.judge`: running or not and,
@@ -401,14 +474,16 @@ def _others_left(top: dict, init: str) -> bool:
     (`init`, the engine's `State.Pid`), the main bash (init's first child running `swe-env-main`) and the `sleep`
     the main bash waits on (its child). Told by pid and parent, not by count: the trap's `kill -9 -1` kills that
     sleep too, and a count taken before the main bash starts the next one let one leftover (a fork bomb's last
-    child) pass for it; nor by name alone, which a process in the container can take."""
+    child) pass for it; nor by name alone, which a process in the container can take. A list that cannot be read
+    so (no PID, PPID or CMD column, or init not in it: the container is no longer the one started) is a ValueError,
+    never a guess."""
     processes, titles = top.get("Processes") or [], top.get("Titles") or []
     try:
         pid, ppid, cmd = titles.index("PID"), titles.index("PPID"), titles.index("CMD")
     except ValueError:
-        return len(processes) > _RESIDENT_PROCESSES
+        raise ValueError(f"the engine's process list has no PID, PPID or CMD column (titles: {titles})") from None
     if not init or not any(row[pid] == init for row in processes):
-        return len(processes) > _RESIDENT_PROCESSES
+        raise ValueError(f"the container's init (pid {init or 'unknown'}) is not in the engine's process list")
     mains = sorted((row for row in processes if row[ppid] == init and "swe-env-main" in row[cmd]),
                    key=lambda row: int(row[pid]) if row[pid].isdigit() else 1 << 62)
     main = mains[0][pid] if mains else None
@@ -423,3 +498,42 @@ def _others_left(top: dict, init: str) -> bool:
 
 def _action(event: dict) -> Any:
     return event.get("status") or event.get("Action")
+
+
+def _event_ns(event: dict) -> int | None:
+    """When the engine recorded `event` (its `timeNano`, else its `time` in seconds), in its own clock."""
+    value = event.get("timeNano")
+    if isinstance(value, int) and value > 0:
+        return value
+    value = event.get("time")
+    return value * 10**9 if isinstance(value, int) and value > 0 else None
+
+
+def engine_time_ns(text: str) -> int | None:
+    """Nanoseconds since the epoch of one of the engine's times (`State.StartedAt`: RFC 3339 with up to nine
+    digits of fraction); None for the zero time (`0001-01-01T00:00:00Z`: never started) or text that is not one."""
+    match = _ENGINE_TIME.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    if year < 1970:
+        return None
+    fraction, zone = match.group(7) or "", match.group(8)
+    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return seconds * 10**9 + int(fraction.ljust(9, "0") if fraction else 0)
+
+
+def main_process_lived(started_ns: int | None, died_ns: int | None) -> float | None:
+    """Seconds between the engine's start record and its die event (None when it lacks either, or they disagree)."""
+    if started_ns is None or died_ns is None or died_ns < started_ns:
+        return None
+    return (died_ns - started_ns) / 1e9
+
+
+def ended_before_ttl(lived: float, ttl_seconds: float) -> bool:
+    """Whether a main process that ended with exit code 0 after `lived` seconds ended before its TTL (so a process
+    inside made it: its loop ends only once the TTL has run out), beyond `_TTL_SLACK_SECONDS`."""
+    return lived < ttl_seconds - _TTL_SLACK_SECONDS

@@ -232,6 +232,9 @@ class ShellSession:
         self._response: Any = None
         self._frames = b""
         self.pid: int | None = None
+        self.exec_id: str | None = None
+        """The engine's exec of the bash started last (None for the container's attached bash): `FileShell.close_and_wait`
+        asks the engine whether it has ended."""
         self.exe = ""
         self._exit_token = ""
         self._stops = 0
@@ -272,12 +275,13 @@ class ShellSession:
                     user=self.user,
                 )["Id"]
                 stream = self.api.exec_start(exec_id, socket=True, demux=False)
+                self.exec_id = exec_id
             except docker.errors.DockerException as exc:
                 raise ShellError(f"cannot start a shell in container {self.container_id[:12]}: {exc}") from None
             engine_seconds = self._engine_seconds = time.monotonic() - asked
             self.attached = False
         else:
-            self.attached = True
+            self.attached, self.exec_id = True, None
         self._response = stream
         sock: socket.socket = engine.raw_socket(stream)
         self._sock = sock
@@ -504,8 +508,7 @@ class ShellSession:
                     if payload:
                         return payload
                     continue
-            ready, _, _ = select.select([sock], [], [], max(timeout, 0))
-            if not ready:
+            if not _readable(sock, timeout):
                 return None
             try:
                 data = sock.recv(1 << 16)
@@ -558,3 +561,17 @@ class ShellSession:
         if self.pid is not None:
             self._exec_quick(["/bin/sh", "-c", _KILL_TREE, "kill-tree", str(self.pid)])
             self._exec_quick(["/bin/sh", "-c", 'kill -KILL "$1"', "kill", str(self.pid)])
+
+
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """Whether `sock` has data (or its end) within `timeout` seconds.
+
+    poll, not select: a driver holding a thousand live episodes has socket numbers past 1023, which
+    `select.select` refuses ("filedescriptor out of range"); poll takes any number (and allocates no
+    descriptor of its own, unlike epoll). select only where the platform has no poll (Windows)."""
+    if not hasattr(select, "poll"):
+        ready, _, _ = select.select([sock], [], [], max(timeout, 0))
+        return bool(ready)
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(max(timeout, 0) * 1000))

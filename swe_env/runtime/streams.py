@@ -117,6 +117,16 @@ def path_stat(response: requests.Response) -> dict | None:
     return stat if isinstance(stat, dict) else None
 
 
+_GO_MODE_DIR = 1 << 31
+"""Go's `os.ModeDir`: the engine's stat gives a path's mode as Go's `FileMode` (type bits high, not POSIX's)."""
+
+
+def stat_is_folder(stat: dict) -> bool:
+    """Whether the engine's stat (`path_stat`) is of a folder (not a file, a link or anything else)."""
+    mode = stat.get("mode")
+    return isinstance(mode, int) and bool(mode & _GO_MODE_DIR)
+
+
 class ChunkReader(io.RawIOBase):
     """A file object over an iterator of byte chunks (the engine's archive stream), read as far as asked."""
 
@@ -146,7 +156,7 @@ def stream_into(api, exec_id: str, kept: tuple[HeadTailBytes, HeadTailBytes], fa
     """Read an exec's two streams into `kept` until they end (a thread of `Sandbox.exec_to_end`)."""
     try:
         for chunks in api.exec_start(exec_id, stream=True, demux=True):
-            for keeper, chunk in zip(kept, chunks):
+            for keeper, chunk in zip(kept, chunks, strict=True):  # demux: (stdout, stderr)
                 if chunk:
                     keeper.add(chunk)
     except Exception as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..tools import ActionFormat
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -19,7 +21,7 @@ class ResetBody(_Body):
     """Seeds the env's task choice (as `env.reset(seed=...)`)."""
     task_id: str | None = None
     """The task to run; otherwise one is drawn with the env's random generator."""
-    action_format: Literal["dict", "cwm", "openai"] | None = None
+    action_format: ActionFormat | None = None
     """Format the first observation asks the agent to use (every format is accepted)."""
     episode_id: str | None = Field(default=None, max_length=255)
     """Accepted for OpenEnv compatibility and ignored: the env names its episodes (info["episode_id"])."""
@@ -74,7 +76,8 @@ class StepBody(_Body):
     """`POST /sessions/{id}/step`."""
 
     action: Any = Field(...)
-    """A tool call in any accepted format: a dict, a JSON string, an OpenAI function call, a ```bash block."""
+    """A tool call in any form the env reads (`tools.actions.parse`, `GET /schema`): a dict, a JSON string, an OpenAI
+    function call, a CWM `<tool: NAME>` block, a ```bash block."""
     agent_seconds: float | None = Field(default=None, ge=0)
     """How long the agent took to choose this action (recorded in the trajectory)."""
 

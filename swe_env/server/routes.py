@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import Response
 
-from .. import __version__
+from .. import __version__, tools
 from .api_errors import ApiError
 from .dependencies import Authorized, Manager, require_token
 from .discovery import action_schema, mcp_reply
@@ -39,7 +39,7 @@ async def health() -> dict:
 @router.get("/metadata")
 async def metadata() -> dict:
     return {"name": "swe_env", "version": __version__,
-            "description": "Fix a repository at a commit so that hidden tests pass (bash/edit/view/create/submit).",
+            "description": f"Fix a repository at a commit so that hidden tests pass ({'/'.join(tools.DEFAULT_TOOLS)}).",
             "documentation_url": None, "readme_content": None, "author": None}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..data.task import Task
@@ -52,10 +53,14 @@ class Worker:
     def __exit__(self, *exc_info) -> None:
         self.box.close()
 
-    def learn(self, runs: int = 2) -> SuiteReach:
-        """The suite run `runs - 1` times untraced and once traced: outcomes of each run, what each test reached."""
+    def learn(self, runs: int = 2, timeout: float | None = None,
+              traced_timeout: Callable[[float], float] | None = None) -> SuiteReach:
+        """The suite run `runs - 1` times untraced and once traced: outcomes of each run, what each test reached.
+        Each untraced run is bounded by `timeout` (default the task's `limits.grading_timeout`), the traced one by
+        `traced_timeout` of the slowest untraced run's seconds (default the same bound)."""
         argv = shlex.split(self.task.tests.command)
-        reach = suite_reach(self.box, argv, self.task.limits.grading_timeout, untraced_runs=max(0, runs - 1))
+        reach = suite_reach(self.box, argv, timeout or self.task.limits.grading_timeout, untraced_runs=max(0, runs - 1),
+                            traced_timeout=traced_timeout)
         reach.runs = [{test: normal_outcome(outcome) for test, outcome in run.items()} for run in reach.runs]
         self.reset()
         return reach

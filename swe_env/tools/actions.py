@@ -48,8 +48,6 @@ from . import MAX_ACTION_CHARS, REGISTRY, TOOLS
 _FENCE = re.compile(r"```(?:bash|sh|shell)?[ \t]*\n(.*?)```", re.DOTALL)
 _CWM_CALL = re.compile(r"<tool: ([A-Za-z_]+)>\n(?:(.*?)\n)?</tool>", re.DOTALL)
 _THINK_END = "</think>"
-FORMATS = ("dict", "cwm", "openai")
-"""Action formats the env can ask for in its instructions (all forms are accepted regardless)."""
 
 
 class ActionError(ValueError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .args import (BashArgs, CreateArgs, EditArgs, SubmitArgs, ToolArgs, ToolResult, TraceArgs, UndoEditArgs,
                    ViewArgs, error_result)
@@ -210,11 +210,26 @@ TOOLS: dict[str, type[ToolArgs]] = {tool.name: tool.args for tool in _TOOLS}
 """Each tool's argument model, by name."""
 DEFAULT_TOOLS = [tool.name for tool in _TOOLS if tool.default]
 """The tools an env offers unless told otherwise (optional ones, like `trace`, are opt-in)."""
+ALWAYS_OFFERED = "submit"
+"""The tool offered whatever the env is told (an episode must be able to end)."""
+
+
+def offered(names: list[str]) -> list[str]:
+    """The tools an episode offers when told `names`: those, and `ALWAYS_OFFERED` (each once, in order)."""
+    return list(dict.fromkeys([*names, ALWAYS_OFFERED]))
+
+
+# ------------------------------------------------------------------ the action formats
+
+ActionFormat = Literal["dict", "cwm", "openai"]
+"""How the env's instructions ask the agent to write its actions (every form is accepted whatever the format:
+`actions.parse`): a JSON object, a CWM `<tool: NAME>` block, or OpenAI function calling."""
+ACTION_FORMATS: tuple[ActionFormat, ...] = get_args(ActionFormat)
 
 
 # ------------------------------------------------------------------ what the agent reads about them
 
-_FORMAT_INTRO = {
+_FORMAT_INTRO: dict[ActionFormat, str] = {
     "dict": "Send exactly one action per step as a JSON object:",
     "cwm": "Send exactly one tool call per step as a <tool: NAME> ... </tool> block:",
     "openai": "Call exactly one of these functions per step (function calling):",
@@ -230,7 +245,7 @@ def cwm_call(action: dict[str, Any]) -> str:
     return f"<tool: {name}>\n{body}\n</tool>" if body else f"<tool: {name}>\n</tool>"
 
 
-def example(name: str, action_format: str) -> str | None:
+def example(name: str, action_format: ActionFormat) -> str | None:
     """The tool's example call in an action format (None for openai: its schema is the example)."""
     tool = REGISTRY[name]
     if action_format == "dict":
@@ -259,7 +274,7 @@ def schemas(names: list[str] | None = None) -> list[dict]:
     return result
 
 
-def instructions(workdir: str, action_format: str = "dict", names: list[str] | None = None) -> str:
+def instructions(workdir: str, action_format: ActionFormat = "dict", names: list[str] | None = None) -> str:
     """Plain-text description of the tools in the requested action format, for the first observation."""
     lines = [f"The repository is checked out at {workdir}. {_FORMAT_INTRO[action_format]}"]
     for name in names or DEFAULT_TOOLS:

@@ -259,7 +259,7 @@ def _write_shards(task: Task, raw: Iterator[RawTrace], outcomes: dict[str, str],
         path.parent.mkdir(parents=True, exist_ok=True)
     with open(temporary[0], "wb") as shard, (open(temporary[1], "wb") if options.cwm else open(os.devnull, "wb")) as cwm:
         seen = _write_records(task, raw, corpus, row, shard, cwm)
-    for path, final in zip(temporary, paths):
+    for path, final in zip(temporary, paths, strict=True):
         os.replace(path, final)
     row.untraced_tests = sorted(set(outcomes) - seen)
     row.shard = f"traces/{name}"

@@ -405,7 +405,7 @@ def _render(trace: Trace, max_events: int | None, max_bytes: int | None,
              and last.event in ("return", "exception"))
     parts, size = [prompt], _size(prompt)
     cut: CwmCut | None = None
-    for index, (event, local_values) in enumerate(zip(events, _scoped_locals(events))):
+    for index, (event, local_values) in enumerate(zip(events, _scoped_locals(events), strict=True)):
         frame = _frame(event, local_values)
         need = _size(frame) + (_size(END_OF_TEXT) if ended and index == len(events) - 1 else 0)
         if max_events is not None and index >= max_events:

@@ -140,7 +140,7 @@ def _key(event: TraceEvent) -> tuple:
 def first_divergence(before: Trace, after: Trace) -> Divergence | None:
     """The first event index at which the two traces differ (line numbers and objects' addresses in reprs aside);
     None when they are the same."""
-    for index, (one, two) in enumerate(zip(before.events, after.events)):
+    for index, (one, two) in enumerate(zip(before.events, after.events, strict=False)):  # lengths compared below
         if _key(one) != _key(two):
             return Divergence(index=index, before=one, after=two)
     if len(before.events) == len(after.events):

@@ -72,8 +72,7 @@ def git(repo, *args, env=None):
         ["git", "-c", "core.autocrlf=false", "-c", "commit.gpgsign=false", *args],
         cwd=repo,
         env=env or _git_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
     )
     if proc.returncode != 0:

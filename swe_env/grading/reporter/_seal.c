@@ -597,36 +597,29 @@ static PyFrameObject *first_frame(PyFrameObject *frame, int (*wanted)(PyObject *
 }
 
 /* A file of the runner's own packages: when the patch changes the runner (pytest's tasks on pytest), the patched
-   code there is the runner and is on every stack; the rest of the patch's code is judged as always (rt3, c4). */
-static char *runner_dirs[3];
-
-/* The folders pytest, _pytest and pluggy were imported from (when the plugin said hello): where the runner really is. */
-static void find_runner_dirs(void) {
-    static const char *const names[] = {"_pytest", "pytest", "pluggy"};
-    int i;
-    for (i = 0; i < 3; i++) {
-        PyObject *module = PyImport_ImportModule(names[i]), *file;
-        const char *path;
-        char *slash;
-        if (module == NULL) {
-            PyErr_Clear();
-            continue;
-        }
-        file = PyObject_GetAttrString(module, "__file__");
-        path = file != NULL && PyUnicode_Check(file) ? PyUnicode_AsUTF8AndSize(file, NULL) : NULL;
-        if (path != NULL && (runner_dirs[i] = strdup(path)) != NULL && (slash = strrchr(runner_dirs[i], '/')) != NULL)
-            slash[1] = '\0'; /* the package's folder, with its slash (a single-module pluggy: that file's folder) */
-        Py_XDECREF(file);
-        Py_DECREF(module);
-        PyErr_Clear();
-    }
-}
+   code there is the runner and is on every stack; the rest of the patch's code is judged as always (rt3, c4). Which
+   files those are is the grader's runner probe's answer, asked in the task's image before any patch (the key file's
+   `@runner PATH` entries: a file, or a folder and everything under it), never a module's `__file__`, which the
+   patched runner itself could set before the plugin said hello. */
+#define MAX_RUNNER_PLACES 64
+static char *runner_places[MAX_RUNNER_PLACES];
+static size_t runner_place_count;
 
 static int runner_file(const char *filename) {
-    int i;
-    for (i = 0; filename != NULL && i < 3; i++)
-        if (runner_dirs[i] != NULL && starts_with(filename, runner_dirs[i]))
+    char buffer[PATH_MAX];
+    size_t i;
+    if (filename == NULL)
+        return 0;
+    if (filename[0] != '/') {
+        if (filename[0] == '<' || (size_t)snprintf(buffer, sizeof buffer, "%s/%s", cwd, filename) >= sizeof buffer)
+            return 0;
+        filename = buffer;
+    }
+    for (i = 0; i < runner_place_count; i++) {
+        size_t n = strlen(runner_places[i]);
+        if (strncmp(filename, runner_places[i], n) == 0 && (filename[n] == '\0' || filename[n] == '/'))
             return 1;
+    }
     return 0;
 }
 
@@ -802,7 +795,8 @@ static int unhex(char c) {
     return -1;
 }
 
-/* Read and unlink the key file (`HEXKEY\nrunner_is_repo|-\nPATCHED...`), once per process. */
+/* Read and unlink the key file (`HEXKEY\nrunner_is_repo|-\nPATCHED...`, `@lines` and `@runner` entries among
+   them: `seal.key_file`), once per process. */
 static int load_key(void) {
     char *data;
     size_t size = 0, limit = 1 << 22, i, start;
@@ -856,8 +850,11 @@ static int load_key(void) {
             data[i] = '\0';
             if (line == 1)
                 runner_is_repo = strcmp(data + start, "runner_is_repo") == 0;
-            else if (i > start && patched_count < MAX_PATCHED)
-                patched[patched_count++] = strdup(data + start);
+            else if (i > start && patched_count < MAX_PATCHED) {
+                if (strncmp(data + start, "@runner /", 9) == 0 && runner_place_count < MAX_RUNNER_PLACES)
+                    runner_places[runner_place_count++] = strdup(data + start + 8);
+                patched[patched_count++] = strdup(data + start); /* `@` entries too: the Python hook reads them */
+            }
             line++;
             start = i + 1;
         }
@@ -1079,7 +1076,6 @@ static void on_ours(const char *event, PyObject *args) {
             Py_INCREF(code);
             plugin_module = code;
             collect_codes(code, plugin_code, plugin_name, &plugin_count);
-            find_runner_dirs();
             load_key();
         }
         Py_DECREF(code);
@@ -1092,7 +1088,7 @@ static void on_ours(const char *event, PyObject *args) {
         return;
     }
     if (!have_key || getpid() != key_pid || strcmp(event, "swe_env.protect") == 0 ||
-        strcmp(event, "swe_env.check") == 0) {
+        strcmp(event, "swe_env.check") == 0 || strcmp(event, "swe_env.imported") == 0) {
         Py_DECREF(code);
         return; /* the Python hook's integrity checks: it flags through `flag`, never writes a result */
     }

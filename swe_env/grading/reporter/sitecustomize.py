@@ -52,6 +52,7 @@ def _native(fd, results, runner, key_path, plugin_file, stdlib, here):
         spec = importlib.util.spec_from_file_location("_swe_env_native", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        sys.modules.pop("_swe_env_native", None)  # loading registered it: the raw run has no such module
         if not module.install(results, runner, key_path, plugin_file, stdlib):
             return None
     except Exception as exc:  # an interpreter it does not serve: the Python hook seals, and says so
@@ -74,7 +75,6 @@ def _install():
         os.write(fd, ("unsealed python %d.%d\n" % sys.version_info[:2]).encode())
         os.close(fd)
         return None
-    import hashlib
     import _thread
     import dis
 
@@ -88,7 +88,13 @@ def _install():
     native = _native(fd, results, runner, key_path, plugin_file, stdlib, here)
     # Everything the hook calls, captured now: later lookups could reach code of the patch's.
     _write, _read, _open, _close, _unlink, _getpid = os.write, os.read, os.open, os.close, os.unlink, os.getpid
-    _getframe, _sha, _ident, _audit = sys._getframe, hashlib.sha256, _thread.get_ident, sys.audit
+    _getframe, _ident, _audit = sys._getframe, _thread.get_ident, sys.audit
+    _sha = None
+    if native is None:  # only this hook's own writer hashes: with the native seal, hashlib is not imported at all
+        before = set(sys.modules)
+        import hashlib
+        _sha = hashlib.sha256
+        _forget_imports(before)
     _linestarts = dis.findlinestarts
     _str, _bytes, _int, _tuple, _type, _len, _isinstance, _id = str, bytes, int, tuple, type, len, isinstance, id
     _encode, _hex, _fromhex = str.encode, bytes.hex, bytes.fromhex
@@ -96,17 +102,19 @@ def _install():
     _mro = type.__dict__["__mro__"].__get__
     _module_type = _type(os)
     _module_dict = _module_type.__dict__["__dict__"].__get__
-    _kept = (_type(lambda: None), _type, classmethod, staticmethod, property, _type(len), _type("".join))
+    _property, _staticmethod, _classmethod = property, staticmethod, classmethod
+    _kept = (_type(lambda: None), _type, _classmethod, _staticmethod, _property, _type(len), _type("".join))
     _startswith, _endswith, _split = str.startswith, str.endswith, str.split
     O_RDONLY = os.O_RDONLY
 
     state = {"key": None, "tried": False, "pid": None, "seq": 0, "ended": False, "plugin": None,
-             "runner_is_repo": False}
+             "runner_is_repo": False, "protected": False}
     patched = set()
     charged_cache = {}
     # A patched file's changed lines (the new side of each hunk, context included), by absolute path; a
     # patched file without an entry (created, or written by other means) is changed as a whole.
     changed_lines = {}
+    runner_places = []  # the key file's `@runner` paths: the runner's own files when the patch changes the runner
     spans = {}
     busy = set()
     ours = set()  # this file's code objects: the recorder's hooks
@@ -192,6 +200,7 @@ def _install():
         state["pid"] = _getpid()
         state["thread"] = _ident()
         # Other processes (root without CAP_SYS_PTRACE) cannot read this one's memory; no core file holds the key.
+        before = set(sys.modules)
         try:
             import resource
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -202,6 +211,7 @@ def _install():
             ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
         except Exception:
             emit(b"flag", _encode(hexs("the grader could not make the test process undumpable")))
+        _forget_imports(before)
         for name in ("SWE_ENV_RESULTS", "SWE_ENV_RUNNER", "SWE_ENV_KEY"):
             environ.pop(name, None)
         emit(b"begin", _encode(runner + " %d" % state["pid"]))
@@ -212,7 +222,9 @@ def _install():
         for entry in entries:
             if not entry:
                 continue
-            if _startswith(entry, "@lines "):
+            if _startswith(entry, "@runner /"):
+                runner_places.append(entry[8:])
+            elif _startswith(entry, "@lines "):
                 path, _tab, ranges = entry[7:].partition("\t")
                 found = []
                 for part in ranges.split(","):
@@ -282,11 +294,17 @@ def _install():
             depth += 1
         return None
 
-    runner_dirs = []  # the folders pytest, _pytest and pluggy were imported from (at the plugin's hello)
-
     def runner_file(filename):
-        """A file of the runner's own packages (when the patch changes the runner, its code there is on every stack)."""
-        return _type(filename) is _str and any(_startswith(filename, folder) for folder in runner_dirs)
+        """A file of the runner's own packages (when the patch changes the runner, its code there is on every stack):
+        one of the key file's `@runner` paths (the grader's runner probe, asked in the task's image before any patch)
+        or a file under one, never a module's `__file__`, which the patched runner could set before the hello."""
+        if _type(filename) is not _str or _startswith(filename, "<"):
+            return False
+        absolute = filename if _startswith(filename, "/") else cwd + "/" + filename
+        for place in runner_places:
+            if absolute == place or _startswith(absolute, place + "/"):
+                return True
+        return False
 
     def patched_on_stack(frame):
         depth = 0
@@ -446,20 +464,22 @@ def _install():
             for item in found:
                 plugin_codes[item.co_name] = item
             state["plugin"] = code
-            for name in ("_pytest", "pytest", "pluggy"):
-                found = _getattr(sys.modules.get(name), "__file__", None)
-                if _type(found) is _str:
-                    runner_dirs.append(found[:found.rfind("/") + 1])
             load_key()
             return
         if event == "swe_env.outcomes":  # from the plugin's import, before conftest files: pytest's outcome classes
             if code is state["plugin"] and _len(args) == 1 and _type(args[0]) is _tuple:
                 integrity_outcomes(args[0])
             return
+        if event == "swe_env.imported":  # unittest, just imported by the test process (`_recorder`'s import hook)
+            if code in ours and _len(args) == 1 and _type(args[0]) is _module_type:
+                imported_unittest(args[0], caller)
+            return
         if state["key"] is None or _getpid() != state["pid"]:
             return
         if event == "swe_env.protect":  # once, from the plugin's import: pytest's machinery as it is now
-            if plugin_codes.get("pytest_configure") is code and not snapshots and _len(args) == 1 and _type(args[0]) is _tuple:
+            if plugin_codes.get("pytest_configure") is code and not state["protected"] and _len(args) == 1 \
+                    and _type(args[0]) is _tuple:
+                state["protected"] = True
                 protect(args[0])
                 integrity_machinery(args[0])
             return
@@ -474,6 +494,11 @@ def _install():
             return
         if event == "swe_env.check":  # after a test's call phase and at the end
             if plugin_codes.get(code.co_name) is code and _len(args) == 1 and _type(args[0]) is _str:
+                package = _modules.get("unittest")
+                if _type(package) is _module_type and _id(package) not in seen_unittest and runner == "pytest":
+                    seen_unittest.add(_id(package))  # said once
+                    flag("unittest was imported past the grader's import hook (a finder or a sys.modules entry of "
+                         "the patch's), seen after " + args[0], caller)
                 what = changed() if snapshots else None
                 if what is not None:
                     del snapshots[:]  # said once
@@ -553,6 +578,37 @@ def _install():
                 state["ended"] = True
 
     snapshots = []  # (object, {name: value}) taken when the recorder hooked them; closures: (function, contents)
+    _modules = sys.modules  # the interpreter's own table (rebinding `sys.modules` does not change it)
+    seen_unittest = set()  # ids of the unittest packages the import hook saw (kept alive in `snapshots`)
+
+    def imported_unittest(package, caller):
+        """unittest's package and submodules, just executed by the standard import (pytest runs): they are
+        checked to be the standard library's (no function of the patch's in them), protected like pytest's
+        machinery from now on, and (the first ones) what the test modules' imports of unittest must have given.
+        The plugin does not import unittest itself: the sealed run's modules are the raw run's."""
+        if _module_dict(package).get("__name__") != "unittest" or _id(package) in seen_unittest:
+            return
+        seen_unittest.add(_id(package))
+        found = [package]
+        for name, module in _tuple(_modules.items()):
+            if _type(name) is _str and _startswith(name, "unittest.") and _type(module) is _module_type:
+                found.append(module)
+        objects = []
+        for module in found:
+            objects.append(module)
+            own = _module_dict(module).get("__name__")
+            for value in _tuple(_module_dict(module).values()):
+                if _type(value) is _type and _class_dict(value).get("__module__") == own:
+                    objects.append(value)
+        for item in objects:
+            contents = _module_dict(item) if _type(item) is _module_type else _class_dict(item)
+            for attribute, value in _tuple(contents.items()):
+                function = _getattr(value, "__func__", value) if _type(value) in (classmethod, staticmethod) else value
+                if _type(function) is _type(imported_unittest) and code_patched(function.__code__):
+                    return flag("unittest's " + _str(attribute) + " was the patch's code when unittest was imported",
+                                caller)
+        protect(objects)
+        integrity_machinery(_tuple(objects))
 
     def protect(objects):
         """Remember what these classes and our hooks hold now; any later change is flagged at each outcome."""
@@ -592,9 +648,26 @@ def _install():
                                 if attribute in _class_dict(base):
                                     return name + "." + attribute
             for attribute, value in held.items():
-                if now.get(attribute, held) is not value:
+                found = now.get(attribute, held)
+                if found is not value and not same_binding(found, value):
                     return name + "." + attribute
         return None
+
+    def same_binding(found, held):
+        """Whether a class's or module's binding, now another object, still binds the very same code: a property with
+        the same getter, setter and deleter, a static or class method of the same function. pytest's legacypath makes
+        such a new property (`Config.invocation_dir`, `rootdir`, `inifile`, `Session.startdir`, `Node.fspath`) at every
+        configure, pytester's inner sessions' included, and puts the outer one back at their unconfigure, which for
+        `getitems` comes at the test's teardown (calibration, pytest-dev__pytest-10081): a new object that runs
+        nothing new is no change."""
+        kind = _type(found)
+        if kind is not _type(held):
+            return False
+        if kind is _property:
+            return found.fget is held.fget and found.fset is held.fset and found.fdel is held.fdel
+        if kind is _staticmethod or kind is _classmethod:
+            return found.__func__ is held.__func__
+        return False
 
     def hook(event, args):
         me = _ident()
@@ -620,6 +693,14 @@ def _install():
     sys.addaudithook(hook)
     sys.addaudithook(_cache_guard(_run_started_ns(), patched_on_stack))
     return load_key, protect
+
+
+def _forget_imports(before, _modules=sys.modules):
+    """Take the modules imported since `before` back out of `sys.modules` (the pure-Python seal's `hashlib`, `ctypes`,
+    `resource`): a raw run has not imported them, and a test's own inner pytest run must import them afresh as
+    there (pytester drops what an inner run imported). What the seal took from them stays usable."""
+    for name in [name for name in _modules if name not in before]:
+        _modules.pop(name, None)
 
 
 def _run_started_ns():
@@ -810,6 +891,9 @@ def _recorder(load_key, protect, runner, audit):
         hooks["unittest.case"] = snapshot("TestCase", "_Outcome")
         hooks["unittest.suite"] = snapshot("TestSuite", "BaseTestSuite")
         hooks["django.test.runner"] = lambda module: start()
+    elif runner == "pytest":
+        # unittest's machinery is protected from its first import on (the plugin does not import it: `swe_env_seal`).
+        hooks["unittest"] = lambda module: audit("swe_env.imported", module)
     elif runner == "sympy":
         # sympy's `test()` re-runs itself in a child with a fixed hash seed: the process that
         # enters a test first takes the key, not the one that imported the runner.

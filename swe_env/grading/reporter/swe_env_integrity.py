@@ -85,12 +85,11 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     fresh = {}  # file name -> missing or changed since the patch's code started a process?
     written = _set()  # files the patch's code wrote, renamed, linked or copied to
     own_pycs = _set()  # compiled files this process wrote itself
-    pycs_said = _set()  # compiled files already flagged
     pending_inodes = []  # written names not yet looked up
     written_inodes = _set()  # (device, inode) of the files written
     inode_cache = {}  # file name -> (device, inode) or None
     written_folders = []  # folders the patch's code moved, copied or unpacked into (with a trailing "/")
-    state = {"outcomes": None, "machinery": {}, "since": None}
+    state = {"outcomes": None, "machinery": {}, "since": None, "spawned_at": "?", "pyc_said": False}
     modules = []  # (module, {name: value}, binding rules) of the test modules, as collected
     items = []  # (item, its __dict__, obj, closure contents, markers, node chain) as collected
     functions = {}  # id(item) -> (item, its test function as collected)
@@ -324,11 +323,13 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     def pyc_read(path, caller):
         """A compiled file read (to be run: an import, pytest's rewrite cache) that changed after the patch's code started
         a process and that this process did not write: code compiled by the patch's process under the name of code it
-        did not change (rt3, c3: test modules' rewrite cache written by a child with their asserts stripped)."""
-        if _type(path) is not _str or not _endswith(path, ".pyc"):
+        did not change (rt3, c3: test modules' rewrite cache written by a child with their asserts stripped). One
+        record for the run, however many such files are read (one child forges the cache of every test module): it
+        names the first file read and where the patch's code started the process."""
+        if state["pyc_said"] or _type(path) is not _str or not _endswith(path, ".pyc"):
             return
         absolute = _normpath(path if _startswith(path, "/") else _getcwd() + "/" + path)
-        if absolute in own_pycs or absolute in pycs_said:
+        if absolute in own_pycs:
             return
         try:
             info = _stat(absolute)
@@ -338,9 +339,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         if changed is None:
             changed = _int(info.st_ctime * 1e9)
         if changed >= state["since"]:
-            pycs_said.add(absolute)
-            flag_text("reads compiled code written by another process after the patch's code started one (" + absolute + ")",
-                      caller)
+            state["pyc_said"] = True
+            flag_text("reads compiled code written by another process after the patch's code started one at "
+                      + state["spawned_at"] + " (" + absolute + "; later such reads are not flagged again)", caller)
 
     spawns = ("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork", "os.forkpty",
               "pty.spawn")
@@ -373,6 +374,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             frame = by_patch(caller)
             if state["since"] is None and frame is not None and is_patched(frame.f_code.co_filename):
                 state["since"] = _now()
+                state["spawned_at"] = _str(frame.f_code.co_filename) + ":" + _str(frame.f_lineno)
                 _spawned()
             fresh.clear()
             return
@@ -435,11 +437,18 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             state["outcomes"] = values
 
     def machinery(objects):
+        """The runner's modules, the first time each is handed over (pytest's at configure; unittest's when the test
+        process first imports it, which may be again inside a test's own inner pytest run: the first is the one
+        the collected test modules imported). unittest's SkipTest, when the plugin's import came before unittest's."""
         for item in objects:
             if _type(item) is _module_type:
                 name = _module_dict(item).get("__name__")
-                if _type(name) is _str:
+                if _type(name) is _str and name not in state["machinery"]:
                     state["machinery"][name] = item
+                    found = state["outcomes"]
+                    skip_test = _module_dict(item).get("SkipTest") if name == "unittest.case" else None
+                    if found is not None and found[5] is None and _type(skip_test) is _type:
+                        state["outcomes"] = found[:5] + (skip_test,)
 
     STORE_NAME, STORE_GLOBAL = opcodes.get("STORE_NAME"), opcodes.get("STORE_GLOBAL")
     IMPORT_NAME, IMPORT_FROM = opcodes.get("IMPORT_NAME"), opcodes.get("IMPORT_FROM")

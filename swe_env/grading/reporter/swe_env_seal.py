@@ -36,13 +36,16 @@ def _machinery():
 if _audit is not None:
     _audit("swe_env.hello")
     # pytest's outcome exceptions and xfail()'s code as they are before conftest files and collection:
-    # the hook reads each phase's outcome from the exception pytest caught with these.
-    import unittest as _unittest
+    # the hook reads each phase's outcome from the exception pytest caught with these. unittest is not
+    # imported here: a module the raw run has not imported yet must not be there in the sealed one (a test's
+    # inner pytest run imports it afresh, and pytester's restore drops it again); the hook takes unittest's
+    # machinery when the test process first imports it (`swe_env.imported`), and its SkipTest by name.
     # `xfail` is a function, or (pytest 8.2+) an object whose `__call__` raises.
     _xfail_code = getattr(pytest.xfail, "__code__", None) or getattr(
-        getattr(type(pytest.xfail), "__call__", None), "__code__", None)
+        getattr(type(pytest.xfail), "__call__", None), "__code__", None)  # noqa: B004 - the method itself, for its code
     _audit("swe_env.outcomes", (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception,
-                                pytest.exit.Exception, _xfail_code, getattr(_unittest, "SkipTest", None)))
+                                pytest.exit.Exception, _xfail_code,
+                                getattr(sys.modules.get("unittest"), "SkipTest", None)))
 
 
 # Every name a hook uses is bound as a default argument when the module is imported (pluggy
