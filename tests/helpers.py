@@ -512,6 +512,14 @@ def fork_bomb_until_stopped(box, tries: int = 40) -> None:
     assert after.exit_code == 0 and after.output == "alive\nkept\n", after
 
 
+def shells_of_ours(box) -> dict[str, str]:
+    """Every bash the host started in `box` (the agent's and the private one, `/bin/bash --noprofile --norc`): pid ->
+    parent pid, in the container's pid namespace (parent 0: started by exec; the main process's pid: its attached one)."""
+    listed = box.exec("for p in /proc/[0-9]*; do [ \"$(tr '\\0' ' ' < $p/cmdline)\" = '/bin/bash --noprofile --norc ' ] "
+                      "&& echo ${p#/proc/} $(awk '/^PPid/ {print $2}' $p/status); done").stdout
+    return dict(line.split() for line in listed.splitlines() if line.strip())
+
+
 # ---------------------------------------------------------------- red team rt3's c3, one copy for both tests
 
 # c3 (rt3): a child interpreter (no hook) writes pytest's rewrite cache of every test module compiled without asserts.

@@ -9,7 +9,7 @@ from swe_env.build.images import ImageBuilder
 from swe_env.runtime.sandbox import Sandbox
 from swe_env.data.task import Limits
 
-from .helpers import fork_bomb_until_stopped
+from .helpers import fork_bomb_until_stopped, shells_of_ours
 
 pytestmark = pytest.mark.docker
 
@@ -21,6 +21,7 @@ def test_fork_bomb_is_contained_and_the_session_recovers(image, task):
         # The same container, not a restarted or new one, and its main process waits out the TTL.
         assert box.container.id == container_id and box.alive()
         assert box.exec("grep -lx sleep /proc/[0-9]*/comm | wc -l").stdout.strip() == "1"
+        assert shells_of_ours(box) == {str(box.shell.pid): "0"}  # one shell of ours: the session's new one
 
 
 def test_memory_hog_is_killed_and_said_so(image, task):

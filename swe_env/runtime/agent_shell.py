@@ -1,7 +1,7 @@
 """The agent's persistent shell in a sandbox: its bash, and what a command's end says about the container.
 
 A command that was SIGKILLed gets a note when the kernel killed something for memory (the cgroup's count,
-read through the private file shell); the disk is checked between commands (`DiskMeter.after_step`). Notes
+read on this host when the engine is local, else through the private file shell); the disk is checked between commands (`DiskMeter.after_step`). Notes
 are recorded in `CommandResult.notes` only: the env renders them, once. The pid limit's way out (a fork
 bomb) is the shell's own (`ShellSession`, given the pid limit).
 """
@@ -39,13 +39,21 @@ class AgentShell:
         result = self.start().run(command, timeout=timeout or limits.command_timeout)
         # The OOM counter is read only when something was SIGKILLed (exit 137, or bash's "Killed").
         if result.exit_code in (137, None) or result.restarted or "Killed" in result.output:
-            kills = self.files.oom_kills(self._oom_kills)
+            kills = self._oom_kills_now()
             if kills > self._oom_kills:
                 result.notes.append(f"a process was killed by the kernel for using more than the memory limit "
                                     f"({limits.memory})")
             self._oom_kills = max(kills, self._oom_kills)
         self.disk.after_step(result.seconds)
         return result
+
+    def _oom_kills_now(self) -> int:
+        """The kernel's count of memory kills in the container: read on this host from its cgroup when the layer
+        is measured here (no process of the container runs, and no private shell is started for it, e.g. after
+        the fork bomb's recovery), else through the private shell."""
+        host = self.disk.host_layer()
+        counted = host.oom_kills() if host is not None else None
+        return counted if counted is not None else self.files.oom_kills(self._oom_kills)
 
     def close(self, forget: bool = False) -> None:
         if self.session is not None:

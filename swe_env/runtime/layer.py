@@ -101,7 +101,23 @@ class HostLayer:
     upper: str
     mounted: tuple[str, ...]
     freezer: Freezer
+    oom_file: str = ""
+    """The container's cgroup file whose `oom_kill N` line counts the processes the kernel killed for memory
+    (v1 `memory.oom_control`, v2 `memory.events`); "" when this host has none to read."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def oom_kills(self) -> int | None:
+        """How many processes of the container the kernel has killed for memory, from its cgroup on this host
+        (no program of the container runs); None when the count cannot be read here."""
+        if not self.oom_file:
+            return None
+        try:
+            with open(self.oom_file) as handle:
+                lines = handle.read(65536).splitlines()
+        except OSError:
+            return None
+        counts = [int(line.split()[1]) for line in lines if line.startswith("oom_kill ") and line.split()[1].isdigit()]
+        return counts[0] if counts else None
 
     def measure(self, stop_after: int | None = None) -> Usage:
         """The layer's usage, the container frozen meanwhile (FreezeFailed when it cannot be; OSError
@@ -196,11 +212,12 @@ def find(attrs: dict[str, Any], local_engine: bool) -> HostLayer | None:
                     if isinstance(path := attrs.get(key), str) and path)
     if not all(os.path.isabs(path) and os.path.isfile(path) for path in mounted):
         return None
-    freezer = _freezer(str(attrs.get("Id") or ""), int((attrs.get("State") or {}).get("Pid") or 0))
+    container_id, pid = str(attrs.get("Id") or ""), int((attrs.get("State") or {}).get("Pid") or 0)
+    freezer = _freezer(container_id, pid)
     if freezer is None:
         return None
     assert isinstance(upper, str)
-    return HostLayer(upper, mounted, freezer)
+    return HostLayer(upper, mounted, freezer, _oom_file(container_id, pid, freezer))
 
 
 def _usable_folder(path: Any) -> bool:
@@ -232,6 +249,28 @@ def _freezer(container_id: str, pid: int) -> Freezer | None:
         if os.path.isfile(control) and os.access(control, os.R_OK | os.W_OK) and _holds(folder, pid):
             return Freezer(folder, v2)
     return None
+
+
+def _oom_file(container_id: str, pid: int, freezer: Freezer) -> str:
+    """The file counting the kernel's memory kills in the container's cgroup (`HostLayer.oom_file`), or "":
+    v2 keeps `memory.events` beside the freezer; v1 has a memory hierarchy of its own, found as the freezer's."""
+    if freezer.v2:
+        candidate = os.path.join(freezer.folder, "memory.events")
+    else:
+        try:
+            with open(f"/proc/{pid}/cgroup") as handle:
+                lines = handle.read(65536).splitlines()
+        except OSError:
+            return ""
+        paths = [path for _number, controllers, path in (line.split(":", 2) for line in lines if line.count(":") >= 2)
+                 if "memory" in controllers.split(",") and container_id in path and ".." not in path.split("/")]
+        if not paths:
+            return ""
+        folder = os.path.join(_CGROUP_ROOT, "memory", paths[0].lstrip("/"))
+        if not _holds(folder, pid):
+            return ""
+        candidate = os.path.join(folder, "memory.oom_control")
+    return candidate if os.path.isfile(candidate) and os.access(candidate, os.R_OK) else ""
 
 
 def _holds(folder: str, pid: int) -> bool:

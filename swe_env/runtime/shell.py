@@ -83,8 +83,11 @@ _EXIT_TRAP = "trap '__SWE_ABORT=; printf \"\\n__SWE_ENV_EXITED_{token}__\\n\"' E
 """Sent once to the container's attached bash: the line it prints when it exits (`exit`, stdin's end), since
 its stream, unlike an exec's, does not end with it. Begins with `__SWE_ABORT=` so the DEBUG trap lets it run."""
 _EXITED = "\n__SWE_ENV_EXITED_{token}__\n"
-_GONE = "__SWE_ENV_GONE__"
-"""What the probe prints for a bash pid that no longer runs a program (gone, or a zombie)."""
+_PROBE_SHELL = ('if [ ! -e "/proc/$1/exe" ]; then echo __SWE_ENV_GONE__; elif [ "/proc/$1/exe" -ef "$2" ]; '
+                'then echo __SWE_ENV_SAME__; else echo __SWE_ENV_OTHER__; fi')
+"""Whether bash pid $1 still runs the program $2 (its exe then), another one, or none (gone, or a zombie)."""
+_PROBE_ANSWERS: dict[str, Literal["intact", "replaced", "gone"]] = {
+    "__SWE_ENV_GONE__": "gone", "__SWE_ENV_SAME__": "intact", "__SWE_ENV_OTHER__": "replaced"}
 
 # Kills every descendant of the shell (not the shell): stop them all first so a fork
 # bomb cannot outrun the kill, then SIGKILL. Uses /proc only (no procps in minimal images).
@@ -234,6 +237,8 @@ class ShellSession:
         asks the engine whether it has ended."""
         self.exe = ""
         self._exit_token = ""
+        self._stops = 0
+        """How many times this session had every process stopped (`_stop_all`): `run` stops them at most once per command."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -321,14 +326,20 @@ class ShellSession:
         Never raises for anything the command does (timeouts, `exit`, garbage output);
         raises ShellError only when no shell can be started at all.
         """
+        stops = self._stops
         result = self._run(command, timeout, _internal)
-        if (not _internal and self.pids_limit is not None and self.reset_container is not None
-                and _PIDS_EXHAUSTED in result.output):
+        if not _internal and self._stops == stops and self._out_of_pids(result.output):
             # A fork bomb (or a leak of processes) holds every pid: nothing inside can clean it
-            # up, and every later command would crawl. Stop all processes; the files stay.
+            # up, and every later command would crawl. Stop all processes; the files stay. Not when
+            # this command's recovery stopped them already: that would also kill the new shell it
+            # started, and the next command would start a third.
             why = self._stop_all(f"the container ran out of process ids (limit {self.pids_limit}); ")
             result.notes.append(f"{why} and the shell will start afresh")
         return result
+
+    def _out_of_pids(self, output: str) -> bool:
+        """Whether `output` shows bash could not fork for lack of pids, in a shell given the pid limit's way out."""
+        return self.pids_limit is not None and self.reset_container is not None and _PIDS_EXHAUSTED in output
 
     def _run(self, command: str, timeout: float, _internal: bool) -> CommandResult:
         started = time.monotonic()
@@ -413,9 +424,11 @@ class ShellSession:
         result.exit_code = None
         result.restarted = True
         self.close()
-        if result.timed_out and self.reset_container is not None and not stopped:
-            # A command that outlived its timeout and took the shell down (typically a fork bomb
-            # holding every pid): a new shell would wait for pids too, so stop everything first.
+        if self.reset_container is not None and not stopped and (
+                result.timed_out or self._out_of_pids(collected.text()[0])):
+            # A command that outlived its timeout and took the shell down, or a shell that ended while bash
+            # could not fork (typically a fork bomb holding every pid): a new shell would wait for pids too,
+            # so stop everything first, once (`run` then stops nothing more).
             why = self._stop_all(f"{why}; ")
         try:
             self.start()
@@ -437,6 +450,7 @@ class ShellSession:
         returns `why` with that said. Taken when a command outlived its timeout and could not be
         killed or took the shell down, and when no new shell could start."""
         assert self.reset_container is not None  # its callers come here only when the owner gave one
+        self._stops += 1
         self.reset_container()
         return f"{why}{_STOPPED_ALL}"
 
@@ -528,14 +542,15 @@ class ShellSession:
 
     def _shell_state(self) -> Literal["intact", "replaced", "gone"]:
         """"replaced" when our bash pid now runs another program (`exec sh`, `exec python`), "gone" when
-        it no longer runs (a zombie included), "intact" otherwise and when the probe did not answer."""
+        it no longer runs (a zombie included), "intact" otherwise and when the probe did not answer.
+
+        The probe uses the shell's builtins only (`test -e`, `-ef`): a probe that had to fork (`readlink`) printed
+        sh's "cannot fork" when a fork bomb held every pid, which read as another program, so a stuck shell was
+        taken for one an `exec` replaced. An answer other than the probe's three words is no answer."""
         if self.pid is None or not self.exe:
             return "intact"
-        exe = self._exec_quick(["/bin/sh", "-c", 'readlink "/proc/$1/exe" || echo "$2"', "probe", str(self.pid),
-                                _GONE]).decode(errors="replace").strip()
-        if exe == _GONE:
-            return "gone"
-        return "intact" if exe in ("", self.exe) else "replaced"
+        answer = self._exec_quick(["/bin/sh", "-c", _PROBE_SHELL, "probe", str(self.pid), self.exe])
+        return _PROBE_ANSWERS.get(answer.decode(errors="replace").strip(), "intact")
 
     def _kill_children(self) -> None:
         if self.pid is not None:
