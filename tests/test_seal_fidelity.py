@@ -14,7 +14,6 @@ module the raw one does not, but the start-up module's placeholder and the plugi
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from swe_env.build.images import ImageBuilder
 from swe_env.grading import testlogs
 from swe_env.grading.grader import Grader
 
-from .helpers import added_file
+from .helpers import added_file, bench_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,11 +78,8 @@ OURS = {"sitecustomize", "swe_env_seal"}
 
 @pytest.fixture(scope="module")
 def seal_fidelity():
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        yield importlib.import_module("seal_fidelity")
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    with bench_module("seal_fidelity") as module:
+        yield module
 
 
 def _modules(output: str) -> set[str]:
