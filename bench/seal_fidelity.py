@@ -11,7 +11,8 @@ task's environment, stdin `/dev/null`, stderr into stdout, the same exec path as
 
 Per test it compares the raw run's `-rA` summary with the sealed run's own `-rA` summary (what the tests
 did under the seal) and with the sealed records (what the grader believed), and prints every test whose
-outcome differs. Statuses are compared as passed / failed (failed or error) / skipped (skipped or xfailed);
+outcome differs. Statuses are compared as passed / failed (failed or error) / skipped, an expected failure
+passing (as SWE-bench and the seal count it);
 a test one run reports and the other does not is `missing` there. Only pytest-run instances are compared
 test by test (the `-rA` summary names each test); others get the listed tests' verdicts only.
 
@@ -55,6 +56,13 @@ def coarse(status: str | None) -> str:
     return _COARSE.get(status or "missing", status or "missing")
 
 
+def from_log(status: str | None) -> str:
+    """A `-rA` summary's status, coarse, as SWE-bench and the seal count it: `-rA` names a skipped test by id only
+    as XFAIL (`testlogs.parse_pytest_summary` reads it as skipped), and an expected failure passes."""
+    found = coarse(status)
+    return "passed" if found == "skipped" else found
+
+
 def raw_run(task: Task, image: str, patch: str) -> tuple[int, str, float]:
     """The task's test command on `image` with `patch` and the test patch applied, nothing of the grader's in
     the container: (exit code, output, seconds). Same user (root), environment, stdin and exec path as a grading."""
@@ -95,8 +103,8 @@ def compare(raw_log: dict[str, str], sealed_log: dict[str, str], sealed_records:
     (`listed`), and a test the raw summary does not name only when the seal says it passed or failed."""
     differences = []
     for test_id in sorted(set(raw_log) | set(sealed_log) | set(listed)):
-        raw = coarse(raw_log.get(test_id))
-        under_seal = coarse(sealed_log.get(test_id))
+        raw = from_log(raw_log.get(test_id))
+        under_seal = from_log(sealed_log.get(test_id))
         recorded = coarse(sealed_records.get(test_id)) if test_id in sealed_records else None
         if raw != "missing":
             recording = recorded is not None and recorded != raw and (recorded != "missing" or test_id in listed)

@@ -38,6 +38,18 @@ TASKS_DIR = ROOT / "tasks"
 # ---------------------------------------------------------------- task files and the command line
 
 
+@contextmanager
+def bench_module(name: str) -> Iterator:
+    """A benchmark script of `bench/` imported as a module (its folder on sys.path meanwhile, for its own imports)."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
 def write_task(folder: Path, text: str) -> Path:
     """Write a task.yaml into folder/<name>/ and return its path."""
     folder.mkdir(parents=True, exist_ok=True)

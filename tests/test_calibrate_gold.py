@@ -4,23 +4,20 @@ still fits the hook as it is now (`--explain`), and `--deadline` reads a UTC tim
 from __future__ import annotations
 
 import calendar
-import importlib
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from .helpers import bench_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def calibrate_gold():
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        yield importlib.import_module("calibrate_gold")
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    with bench_module("calibrate_gold") as module:
+        yield module
 
 
 def test_the_explaining_copy_of_the_hook_fits_the_hook_and_compiles(calibrate_gold):

@@ -724,13 +724,16 @@ def _now_ns():
 
 
 def _cache_guard(started, patched_on_stack=lambda frame: None, _stat=os.stat, _fspath=os.fsdecode,
-                 _getframe=sys._getframe, _endswith=str.endswith, _str=str, _type=type, _len=len, _now_ns=_now_ns):
+                 _getframe=sys._getframe, _endswith=str.endswith, _str=str, _type=type, _len=len, _now_ns=_now_ns,
+                 _abspath=os.path.abspath):
     """An audit hook refusing to open for reading a `.pyc` changed after this process started that this process
     did not write itself (red team rt3 c3): a child the patch's code started (no hook there) may have written it,
     pytest's rewrite cache of a test module compiled without asserts. pytest's `_read_pyc` and importlib's loaders
     take the OSError as "no cache" and compile the source again. A cache counts as this process's when it was
     renamed into place (importlib, py_compile, pytest all write a temporary file and rename it) with no code of
-    the patch's on the stack, and the file read is still that one (same inode, not changed since)."""
+    the patch's on the stack, and the file read is still that one (same inode, not changed since). Paths are
+    taken absolute when seen: a cache renamed under a relative name and opened under an absolute one (pytest's own
+    test_orphaned_pyc_file: py_compile, then os.rename to ./orphan.pyc, then an import) is the same file."""
     written = {}  # .pyc path -> (st_dev, st_ino, when) of the file this process renamed there
 
     def guard(event, args):
@@ -740,6 +743,7 @@ def _cache_guard(started, patched_on_stack=lambda frame: None, _stat=os.stat, _f
             except Exception:
                 return
             if _type(path) is _str and _endswith(path, ".pyc"):
+                path = _abspath(path)
                 written.pop(path, None)
                 try:
                     info = _stat(source)
@@ -760,6 +764,7 @@ def _cache_guard(started, patched_on_stack=lambda frame: None, _stat=os.stat, _f
             return
         try:
             info = _stat(path)
+            path = _abspath(path)
         except (OSError, ValueError):
             return
         changed = info.st_ctime_ns
