@@ -374,16 +374,18 @@ for _finder in getattr(_s, "meta" + "_path"):
 """Attack code's first lines: pytest's live config (`_cfg`), found through the import system's finders (red team rt2)."""
 
 
-def forge_scores_zero(task, image, code: str, flagged: str, files: dict[str, str] | None = None) -> str:
+def forge_scores_zero(task, image, code: str, flagged: str | tuple[str, ...], files: dict[str, str] | None = None) -> str:
     """Grade `code` (an attack's library code, `attack_code`) appended to the package under reward_policy="strict":
-    graded, reward 0 and `flagged` among the tampering flags; the diff of the same code with the real fix."""
+    graded, reward 0 and `flagged` (or one of them) among the tampering flags; the diff of the same code with the
+    real fix."""
     from swe_env.grading.grader import Grader
 
     alone, with_fix = with_code(image, task, attack_code(task, code), files)
     report = Grader(reward_policy="strict").grade(task, alone, image=image)
     assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
     assert report.reward == 0.0, (report.test_results, report.error, report.tampering)  # resolved may say what a flagged run's tests said
-    assert any(flagged in text for text in report.tampering), report.tampering
+    texts = (flagged,) if isinstance(flagged, str) else flagged
+    assert any(one in text for one in texts for text in report.tampering), report.tampering
     return with_fix
 
 
