@@ -354,3 +354,34 @@ _audit_trail()
 def test_a_hook_of_the_runners_own_code_under_other_globals_is_flagged(task, image):
     forge_scores_zero(task, image, MAKEREPORT_UNDER_OTHER_GLOBALS, "implemented by a module's own code under other globals")
 
+
+
+# Calibration (calib3, cause K: pytest-dev__pytest-10081, 11143, 11148, 5103): pytest's own suite sets attributes of
+# its runner's modules and classes with the test's `monkeypatch` fixture (`_pytest.timing.perf_counter` by the
+# `mock_timing` fixture, `pytestPDB._init_pdb`, `rewrite._write_pyc`), undone at teardown; the check after the call
+# phase flagged it, with no code of the patch's involved. The same change by a MonkeyPatch of the test's own making
+# (not the fixture, which pytest undoes) is still a change.
+def _runner_patched_by(patcher: str) -> str:
+    return "\n".join(["import pytest", "from _pytest import timing", "", "",
+                      f"def test_a_runner_module_patched({'monkeypatch' if patcher == 'fixture' else ''}):",
+                      "    patcher = monkeypatch" if patcher == "fixture" else "    patcher = pytest.MonkeyPatch()",
+                      "    patcher.setattr(timing, 'perf_counter', lambda: 0.0)", "", "",
+                      "def test_after():", "    pass", ""])
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_what_the_tests_own_monkeypatch_sets_is_no_change_of_the_machinery(tmp_path, sealed_by):
+    from swe_env.grading import native, seal
+
+    data = b""
+    if sealed_by == "native":
+        built = native.build()
+        if built.data is None:
+            pytest.skip(f"no native seal on this machine: {built.reason}")
+        data = built.data
+    for patcher, flagged in [("fixture", False), ("its own", True)]:
+        written, key = run_sealed_pytest(tmp_path / patcher.replace(" ", "_"), data, {"test_it.py": _runner_patched_by(patcher)}, [])
+        sealed = seal.read(written, key, "pytest")
+        assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
+        assert set(sealed.results.by_id.values()) == {"passed"}, sealed.results.by_id
+        assert any("timing.perf_counter" in text for text in sealed.flags) == flagged, (patcher, sealed.flags)

@@ -499,11 +499,13 @@ def _install():
                     seen_unittest.add(_id(package))  # said once
                     flag("unittest was imported past the grader's import hook (a finder or a sys.modules entry of "
                          "the patch's), seen after " + args[0], caller)
-                what = changed() if snapshots else None
+                # What the test's own `monkeypatch` set is the test's (undone at its teardown), in both checks.
+                exempt = monkeypatched(caller)
+                what = changed(exempt) if snapshots else None
                 if what is not None:
                     del snapshots[:]  # said once
                 else:
-                    what = integrity_changed(monkeypatched(caller))
+                    what = integrity_changed(exempt)
                 if what is not None:
                     flag("the test runner's machinery was changed during the run (" + what + "), seen after "
                          + args[0], caller)
@@ -625,7 +627,9 @@ def _install():
                 held = _dict((key, value) for key, value in _class_dict(item).items() if _isinstance(value, _kept))
                 snapshots.append((2, item, (held, _len(_class_dict(item))), name))
 
-    def changed():
+    def changed(exempt=()):
+        """The first protected binding that changed, or None; (id(object), name) pairs in `exempt` (what the running
+        test's `monkeypatch` fixture set: pytest's own suite patches its runner's modules so) do not count."""
         for kind, item, held, name in snapshots:
             if kind == 0:
                 now = item.__closure__
@@ -643,13 +647,14 @@ def _install():
                 if _len(now) != size:
                     # Added: only a method or descriptor that hides a base class's changes behaviour.
                     for attribute, value in now.items():
-                        if attribute not in held and _type(attribute) is _str and _type(value) in _kept:
+                        if attribute not in held and _type(attribute) is _str and _type(value) in _kept \
+                                and (_id(item), attribute) not in exempt:
                             for base in _mro(item)[1:]:
                                 if attribute in _class_dict(base):
                                     return name + "." + attribute
             for attribute, value in held.items():
                 found = now.get(attribute, held)
-                if found is not value and not same_binding(found, value):
+                if found is not value and not same_binding(found, value) and (_id(item), attribute) not in exempt:
                     return name + "." + attribute
         return None
 
