@@ -480,11 +480,14 @@ def _install():
             return
         if event == "swe_env.check":  # after a test's call phase and at the end
             if plugin_codes.get(code.co_name) is code and _len(args) == 1 and _type(args[0]) is _str:
-                what = changed() if snapshots else None
+                # What the test's own `monkeypatch` set is put back at its teardown: no change of the machinery, in
+                # either comparison (calibration, pytest's `mock_timing` fixture and `_write_pyc` spies).
+                exempt = monkeypatched(caller)
+                what = changed(exempt) if snapshots else None
                 if what is not None:
                     del snapshots[:]  # said once
                 else:
-                    what = integrity_changed(monkeypatched(caller))
+                    what = integrity_changed(exempt)
                 if what is not None:
                     flag("the test runner's machinery was changed during the run (" + what + "), seen after "
                          + args[0], caller)
@@ -575,7 +578,8 @@ def _install():
                 held = _dict((key, value) for key, value in _class_dict(item).items() if _isinstance(value, _kept))
                 snapshots.append((2, item, (held, _len(_class_dict(item))), name))
 
-    def changed():
+    def changed(exempt=()):
+        """The first snapshot binding that changed (but the (id(object), name) pairs in `exempt`), or None."""
         for kind, item, held, name in snapshots:
             if kind == 0:
                 now = item.__closure__
@@ -593,13 +597,14 @@ def _install():
                 if _len(now) != size:
                     # Added: only a method or descriptor that hides a base class's changes behaviour.
                     for attribute, value in now.items():
-                        if attribute not in held and _type(attribute) is _str and _type(value) in _kept:
+                        if (attribute not in held and _type(attribute) is _str and _type(value) in _kept
+                                and (_id(item), attribute) not in exempt):
                             for base in _mro(item)[1:]:
                                 if attribute in _class_dict(base):
                                     return name + "." + attribute
             for attribute, value in held.items():
                 found = now.get(attribute, held)
-                if found is not value and not same_binding(found, value):
+                if found is not value and not same_binding(found, value) and (_id(item), attribute) not in exempt:
                     return name + "." + attribute
         return None
 
