@@ -385,3 +385,54 @@ def test_what_the_tests_own_monkeypatch_sets_is_no_change_of_the_machinery(tmp_p
         assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
         assert set(sealed.results.by_id.values()) == {"passed"}, sealed.results.by_id
         assert any("timing.perf_counter" in text for text in sealed.flags) == flagged, (patcher, sealed.flags)
+# Calibration (calib3, cause K: pytest-dev__pytest-11148's `mock_timing`, 5103's `_write_pyc` spy): the test's own
+# `monkeypatch` fixture sets a function of pytest's module during setup and puts it back at teardown.
+_MONKEYPATCHED_TIMING = ["import pytest", "from _pytest import timing", "", "",
+                         "@pytest.fixture", "def mock_timing(monkeypatch):",
+                         "    monkeypatch.setattr(timing, 'perf_counter', lambda: 0.0)", "", "",
+                         "def test_timing_is_mocked(mock_timing):", "    assert timing.perf_counter() == 0.0"]
+
+
+@pytest.mark.docker
+def test_what_the_tests_own_monkeypatch_sets_on_the_runner_is_no_tampering(task, image):
+    path = "tests/test_mock_timing.py"
+    test_id = f"{path}::test_timing_is_mocked"
+    tests = task.tests.model_copy(update={"test_patch": task.tests.test_patch + added_file(path, _MONKEYPATCHED_TIMING),
+                                          "pass_to_pass": [*task.tests.pass_to_pass, test_id]})
+    report = Grader(reward_policy="strict").grade(task.model_copy(update={"tests": tests}), task.gold_patch, image=image)
+    assert report.status == "graded" and report.test_results.get(test_id) == "passed", (report.error, report.test_results)
+    assert report.reward == 1.0 and report.tampering == [], report.tampering
+
+
+# Calibration (calib3, cause T: pytest-dev__pytest-11143, 5103): the patch changes the runner, and the patched runner
+# (pytest's assertion rewriter) compiles each test module from its own source file; that made every test module
+# "code the patch compiled", so its frame reads were flagged and the `.pyc` files its tests wrote were refused.
+_RUNNER_THAT_COMPILES = '''
+import sys, types
+
+
+def load(path, name):
+    with open(path) as handle:
+        code = compile(handle.read(), path, "exec")
+    module = types.ModuleType(name)
+    module.__file__ = path
+    exec(code, module.__dict__)
+    sys.modules[name] = module
+    return module
+'''
+_COMPILED_BY_THE_RUNNER = "import sys\n\n\ndef caller_name():\n    return sys._getframe(1).f_code.co_name\n"
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_module_the_patched_runner_compiles_from_its_own_file_is_not_the_patchs(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    test = ("import os, runner_own\n\n\ndef test_it():\n"
+            "    helper = runner_own.load(os.path.abspath('helper.py'), 'helper')\n"
+            "    assert helper.caller_name() == 'test_it'\n")
+    files = {"test_it.py": test, "runner_own.py": _RUNNER_THAT_COMPILES, "helper.py": _COMPILED_BY_THE_RUNNER}
+    written, key = run_sealed_pytest(tmp_path, sealing_object(sealed_by), files, ["runner_own.py"],
+                                     runner_is_repo=True, runner_places=["runner_own.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.results is not None and sealed.results.by_id == {"test_it.py::test_it": "passed"}, sealed.error
+    assert sealed.flags == [], sealed.flags

@@ -393,7 +393,15 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                     _mark(absolute)
                     fresh.pop(args[1], None)
                 return
-            if by_patch(caller) is not None:
+            frame = by_patch(caller)
+            if frame is not None and not _startswith(args[1], "<") and runner_is_repo() \
+                    and runner_file(frame.f_code.co_filename):
+                # The patched runner compiling a module's own source file (pytest's assertion rewriter is an importer
+                # too): that file's state decides, as for importlib's own compile. When the patch changes the runner
+                # its files are trusted this far already (their hook implementations); marking here made every test
+                # module the patch's (calibration, pytest-dev__pytest-11143 and 5103).
+                return
+            if frame is not None:
                 name = args[1]
                 if _startswith(name, "<"):
                     remember_pseudo(args[0], name)
