@@ -33,7 +33,7 @@ if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null
     apt_install docker-compose || echo "swe-env setup: warning: could not install docker-compose (needed only by docker-compose.yml)"
 fi
 
-# The registry tests (tests/test_registry.py) push to and pull from a real registry on loopback.
+# The registry tests (tests/build/test_registry.py) push to and pull from a real registry on loopback.
 if ! command -v docker-registry >/dev/null && can_install; then
     apt_install docker-registry || echo "swe-env setup: warning: could not install docker-registry (needed only by the registry tests)"
 fi

@@ -5,7 +5,7 @@ Checked in README.md, docs/ (decisions included), bench/README.md and tasks/READ
 - dotted names under `swe_env` (`swe_env.tools.schemas()`, `swe_env.grading.grader.compute_reward`): the module
   imports and each attribute after it exists (a pydantic field counts); a one-part name that is not a module
   (`swe_env.managed`) must be a container label the package writes;
-- paths (`swe_env/grading/rule.py`, `tests/test_layer.py`, `bench/soak.py`, and in the architecture map the package's
+- paths (`swe_env/grading/rule.py`, `tests/runtime/test_layer.py`, `bench/soak.py`, and in the architecture map the package's
   own `runtime/sandbox.py`): the file or folder exists;
 - `Class.attr` and `module.attr` where the class or module is the package's own (`Sandbox.diff`,
   `errors.GRADING_KINDS`): the attribute exists;

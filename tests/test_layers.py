@@ -118,7 +118,7 @@ def test_no_test_module_imports_another():
     """Shared helpers live in tests/helpers.py (fixtures in conftest.py): a test module imports neither another
     test module nor conftest, so each can move, split or go without breaking the others."""
     found = []
-    for path in sorted((ROOT / "tests").glob("*.py")):
+    for path in sorted((ROOT / "tests").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             names = [alias.name for alias in node.names if alias.name.startswith("tests.")] \
                 if isinstance(node, ast.Import) else []
@@ -126,7 +126,7 @@ def test_no_test_module_imports_another():
                 names = [node.module] if node.module and node.module != "tests" else [alias.name for alias in node.names]
             for name in names:
                 if name.rpartition(".")[2].startswith("test_") or name.rpartition(".")[2] == "conftest":
-                    found.append(f"tests/{path.name}:{node.lineno}: imports {name}")
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports {name}")
     assert not found, "\n".join(found)
 
 

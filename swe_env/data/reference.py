@@ -60,7 +60,7 @@ def render() -> str:
     """The reference page as Markdown: one table per section, a row per field (name, type, default, meaning)."""
     lines = ["# Task file reference", "",
              "Generated from `swe_env/data/task.py` by `python -m swe_env.data.reference` (do not edit by hand;",
-             "`tests/test_task.py` checks this page is current). A task file is `tasks/<id>/task.yaml`.", ""]
+             "`tests/data/test_task.py` checks this page is current). A task file is `tasks/<id>/task.yaml`.", ""]
     for title, model in SECTIONS:
         lines += [f"## {title}", "", _cell(model.__doc__), "", "| field | type | default | meaning |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():

@@ -11,7 +11,7 @@
     )
 
 Tested with the real TRL (the `trl` extra: trl 1.16.0, transformers 5.25.0, torch 2.13.0 CPU):
-`tests/test_trl.py` runs `GRPOTrainer` for one step on the CPU with a tiny scripted model against
+`tests/integrations/test_trl.py` runs `GRPOTrainer` for one step on the CPU with a tiny scripted model against
 this class and the real engine. What TRL does with it (its `environment_factory` contract, TRL 1.8
 to 1.17):
 

@@ -16,7 +16,7 @@ Ctrl-C, no new instance starts, the grader containers of this evaluation are rem
 run report is written for what finished, and KeyboardInterrupt propagates.
 
 Why one module of this size (just over 400 lines): the run, its per-instance files and its run report are
-SWE-bench's one layout, read back as a whole by its harness (`tests/test_swebench_harness.py`).
+SWE-bench's one layout, read back as a whole by its harness (`tests/run/test_swebench_harness.py`).
 """
 
 from __future__ import annotations

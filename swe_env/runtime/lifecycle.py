@@ -67,7 +67,7 @@ _MAIN_PROCESS_WITH_SHELL = (
 """`_MAIN_PROCESS` that first starts the agent's bash on the container's stdio, with the shell's environment
 ($2...: NAME=value, as an exec would get it). Job control on for that one child only: without it bash ignores
 SIGINT and SIGQUIT in a background child, and whether its `exec` restores them depends on bash's version (an
-exec'd shell ignores nothing; `tests/test_open_path.py` compares the two). Then the main process lets go of the
+exec'd shell ignores nothing; `tests/runtime/test_open_path.py` compares the two). Then the main process lets go of the
 container's stdio."""
 ATTACHED_SHELL = True
 """Whether `start(shell=True)` gives the sandbox its first shell through its main process (see above); off

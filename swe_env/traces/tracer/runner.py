@@ -666,7 +666,7 @@ class _Monitor:
     # Keep each callback's frame layout as it is: `_traced` finds the monitored frame at a fixed
     # depth (sys._getframe(2)), and an extra Python frame between the callback and the tracer's
     # work (a shared helper for on_return and on_unwind, say) changed the records once. Re-run
-    # tests/test_tracer_monitoring.py after touching them.
+    # tests/traces/test_tracer_monitoring.py after touching them.
     def on_return(self, code, offset, value):
         try:
             found = self._traced()

@@ -1,0 +1,438 @@
+"""The sealed run's integrity checks (issue 23, principles 1 and 2; `reporter/swe_env_integrity.py`), on the
+real engine with a bundled task: each class of forge the red team found, and variants of it, scores 0
+under `reward_policy="strict"` (most score 0 under any policy: the recorded outcome is read from the
+exception pytest caught), while the real fix scores 1 with nothing flagged (`test_seal.py`).
+
+- class 2, frames handed out by the standard library (`logging.currentframe`, `inspect.stack`,
+  `traceback.walk_stack`, code compiled under the standard library's file name, code the patch
+  writes during the run) reach pytest's items and replace their test functions;
+- class 3, state of the test run the snapshots did not hold: a test module's globals (its
+  `AssertionError`, its `pytest`, pytest's rewrite helper), the items' test functions;
+- class 4, objects an outcome decision depends on (`builtins.isinstance`), replaced for good or
+  only while pytest decides.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from swe_env.grading.grader import Grader
+
+from ..helpers import LIVE_CONFIG, added_file, forge_scores_zero, run_sealed_pytest, sealing_object
+
+# ---------------------------------------------------------------- class 2: frames from stdlib helpers
+
+# Walks from a frame to pytest's items and replaces every test function (FRAME: how it gets the frame).
+_SWAP = """
+_done = []
+def _swap():
+    if _done:
+        return
+    f = FRAME
+    while f is not None:
+        it = f.f_locals.get("item")
+        ses = getattr(it, "session", None)
+        if ses is not None and getattr(ses, "items", None):
+            for other in ses.items:
+                other.obj = lambda *a, **k: None
+            _done.append(1)
+            return
+        f = f.f_back
+"""
+
+# The red team's a5: a frame from logging.currentframe(), then f_back/f_locals to pytest's items.
+ITEMS_THROUGH_LOGGING = "import logging as _lg\n" + _SWAP.replace("FRAME", "_lg.currentframe()") + '''
+_orig_init = Money.__init__
+def _init(self, *a, **k):
+    _swap()
+    return _orig_init(self, *a, **k)
+Money.__init__ = _init
+'''
+
+ITEMS_THROUGH_INSPECT = ITEMS_THROUGH_LOGGING.replace(
+    "f = _lg.currentframe()", "import inspect as _inspect\n    f = _inspect.stack()[0].frame")
+
+ITEMS_THROUGH_WALK_STACK = ITEMS_THROUGH_LOGGING.replace(
+    "f = _lg.currentframe()", "import traceback as _tb\n    f = next(_tb.walk_stack(None))[0]")
+
+# The same code compiled under the logging module's own file name, so that its frames look like the stdlib's.
+ITEMS_UNDER_A_STDLIB_NAME = '''
+import logging as _logging
+exec(compile(%r, _logging.__file__, "exec"), globals())
+''' % ITEMS_THROUGH_LOGGING.replace("_lg.currentframe()", "__import__('sys')._getframe()")
+
+# The same code run by `exec` from a string: its functions' file name is "<string>", as namedtuple's and
+# dataclasses' generated code (and `python -c`) have.
+ITEMS_FROM_A_STRING = '''
+exec(%r, globals())
+''' % ITEMS_THROUGH_LOGGING.replace("_lg.currentframe()", "__import__('sys')._getframe()")
+
+# The same code written to a new file during the run and imported from there (not a file the patch changed).
+_HELPER = "import sys\n" + _SWAP.replace("FRAME", "sys._getframe()") + """
+def install(Money):
+    original = Money.__init__
+    def _init(self, *a, **k):
+        _swap()
+        return original(self, *a, **k)
+    Money.__init__ = _init
+"""
+ITEMS_FROM_A_NEW_FILE = '''
+import importlib as _importlib, sys as _sys, tempfile as _tempfile
+_folder = _tempfile.mkdtemp()
+with open(_folder + "/_helper_module.py", "w") as _out:
+    _out.write(%r)
+_sys.path.insert(0, _folder)
+_importlib.import_module("_helper_module").install(Money)
+''' % _HELPER
+
+# ---------------------------------------------------------------- class 3: state the snapshots did not hold
+
+# The red team's a1: the test modules' global AssertionError is pytest's xfail exception.
+ASSERTION_ERROR_IS_XFAIL = '''
+def _w():
+    import sys as _s
+    _x = getattr(__import__("py" + "test"), "x" + "fail").Exception
+    for _m in list(_s.modules.values()):
+        _f = getattr(_m, "__file__", None) or ""
+        if "/tests/" in _f:
+            setattr(_m, "Assertion" + "Error", _x)
+_w()
+_orig_init = Money.__init__
+def _init(self, *a, **k):
+    _w()
+    return _orig_init(self, *a, **k)
+Money.__init__ = _init
+'''
+
+# The test modules' rewritten asserts fail through `@pytest_ar`: one that makes every failure a skip.
+REWRITE_HELPER_REPLACED = '''
+import sys as _s, types as _types
+def _rewire():
+    for _m in list(_s.modules.values()):
+        if "/tests/" in (getattr(_m, "__file__", None) or "") and "@pytest_ar" in vars(_m):
+            _fake = _types.ModuleType("rewrite")
+            _fake.__dict__.update(vars(_m)["@pytest_ar"].__dict__)
+            def _explain(text):
+                raise getattr(__import__("py" + "test"), "sk" + "ip").Exception("quiet")
+            _fake._format_explanation = _explain
+            vars(_m)["@pytest_ar"] = _fake
+_orig_init = Money.__init__
+def _init(self, *a, **k):
+    _rewire()
+    return _orig_init(self, *a, **k)
+Money.__init__ = _init
+'''
+
+# ---------------------------------------------------------------- class 4: what an outcome decision depends on
+
+# The red team's a10: builtins.isinstance replaced so pytest's skipping plugin reads a failure as an xfail.
+ISINSTANCE_REPLACED = '''
+import builtins as _b
+_real = _b.isinstance
+_X = getattr(__import__("py" + "test"), "x" + "fail").Exception
+def _isi(o, t):
+    if t is _X and type(o) is AssertionError:
+        o.msg = "x"
+        return True
+    return _real(o, t)
+_b.isinstance = _isi
+'''
+
+# The same, but only while pytest decides: pytest calls a module's `__tracebackhide__` when it formats a
+# failure's traceback (after the call phase, before its skipping plugin reads the outcome); it puts the
+# real one back after one use, so no snapshot sees it.
+ISINSTANCE_REPLACED_WHILE_DECIDING = '''
+import builtins as _b, sys as _sys
+_real = _b.isinstance
+_X = getattr(__import__("py" + "test"), "x" + "fail").Exception
+def _isi(o, t):
+    if t is _X and _real(o, Exception) and not _real(o, _X):
+        o.msg = "x"
+        _b.isinstance = _real
+        return True
+    return _real(o, t)
+def _hide(excinfo):
+    _b.isinstance = _isi
+    return False
+for _name, _module in list(_sys.modules.items()):
+    if _name == __name__ or _name.startswith(__name__ + "."):
+        _module.__tracebackhide__ = _hide
+'''
+
+# A plugin registered on the live config (found through the import system's finders) whose makereport, called
+# before pytest's own, clears the call's exception; and pytest's own HookImpl given a new function (red team rt2).
+_LIVE_CONFIG = LIVE_CONFIG + '''
+def _clear(item, call):
+    if call.when == "call" and call.excinfo is not None:
+        call.excinfo = None
+'''
+PLUGIN_ON_THE_LIVE_CONFIG = _LIVE_CONFIG + '''
+class _P:
+    pass
+_plugin = _P()
+setattr(_plugin, "pytest" + "_runtest_makereport", _clear)
+if _cfg is not None:
+    _cfg.pluginmanager.register(_plugin, "live-plugin")
+'''
+HOOKIMPL_FUNCTION_REPLACED = _LIVE_CONFIG + '''
+if _cfg is not None:
+    for _impl in getattr(_cfg.hook, "pytest" + "_runtest_makereport").get_hookimpls():
+        if _impl.plugin_name == "runner":
+            _original = _impl.function
+            def _make(item, call, _original=_original):
+                _clear(item, call)
+                return _original(item, call)
+            _impl.function = _make
+'''
+
+# The red team's b8c (first form): during the setup of each failing test, the test module's own imports of the
+# package are rebound to a class of the patch's whose instances equal anything; its teardown puts them back.
+IMPORTS_REBOUND_DURING_SETUP = _LIVE_CONFIG + '''
+_SAVED = []
+class _Anything:
+    def __init__(self, *a, **k):
+        pass
+    def __getattr__(self, name):
+        return _Anything()
+    def __call__(self, *a, **k):
+        return _Anything()
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    __hash__ = object.__hash__
+def _setup(item):
+    if item.nodeid in F2P:
+        found = item.module.__dict__
+        for name, value in list(found.items()):
+            if not name.startswith("_") and str(getattr(value, "__module__", "")).split(".")[0] == __name__:
+                _SAVED.append((found, name, value))
+                found[name] = _Anything
+def _teardown(item):
+    while _SAVED:
+        found, name, value = _SAVED.pop()
+        found[name] = value
+class _Q:
+    pass
+_plugin = _Q()
+setattr(_plugin, "pytest" + "_runtest_setup", _setup)
+setattr(_plugin, "pytest" + "_runtest_teardown", _teardown)
+if _cfg is not None:
+    _cfg.pluginmanager.register(_plugin, "rt-b8c")
+'''
+
+ATTACKS = {
+    "class 2: items through logging.currentframe (a5)": (ITEMS_THROUGH_LOGGING, "takes a frame"),
+    "class 2: items through inspect.stack": (ITEMS_THROUGH_INSPECT, "takes a frame"),
+    "class 2: items through traceback.walk_stack": (ITEMS_THROUGH_WALK_STACK, "takes a frame"),
+    "class 2: code compiled under the stdlib's file name": (ITEMS_UNDER_A_STDLIB_NAME, "takes a frame"),
+    "class 2: code written to a new file during the run": (ITEMS_FROM_A_NEW_FILE, "takes a frame"),
+    "class 2: code run by exec from a string": (ITEMS_FROM_A_STRING, "takes a frame"),
+    "class 3: the test modules' AssertionError (a1)": (ASSERTION_ERROR_IS_XFAIL, "AssertionError"),
+    "class 3: the test modules' rewrite helper": (REWRITE_HELPER_REPLACED, "@pytest_ar"),
+    "class 4: builtins.isinstance (a10)": (ISINSTANCE_REPLACED, "isinstance"),
+    "class 4: builtins.isinstance only while pytest decides": (ISINSTANCE_REPLACED_WHILE_DECIDING, "phase raised"),
+    "hooks: a plugin registered on the live config": (PLUGIN_ON_THE_LIVE_CONFIG, "pytest hook pytest_runtest_makereport"),
+    "hooks: pytest's own HookImpl given a new function": (HOOKIMPL_FUNCTION_REPLACED, "pytest hook pytest_runtest_makereport"),
+    "class 3: a test module's imports rebound during setup (b8c)": (IMPORTS_REBOUND_DURING_SETUP, "rebound to the patch's code"),
+}
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_a_forge_scores_zero_under_the_strict_policy(task, image, name):
+    code, flagged = ATTACKS[name]
+    forge_scores_zero(task, image, code, flagged)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("index", range(9))
+def test_every_bundled_gold_patch_scores_one_with_nothing_flagged(tasks, index):
+    from swe_env.build.images import ImageBuilder
+
+    assert len(tasks) == 9
+    task = tasks[index]
+    report = Grader(reward_policy="strict").grade(task, task.gold_patch, image=ImageBuilder().ensure(task))
+    assert report.status == "graded" and report.reward == 1.0, (task.id, report.error, report.tampering)
+    assert report.tampering == [], (task.id, report.tampering)
+
+
+# Calibration (calib3, pytest-dev__pytest-10081's suite): pytester's `getitems` configures an inner session whose
+# legacypath plugin puts a new `property` of the same getter on `Config.invocation_dir`, undone only at the test's
+# teardown; the check after the call phase took that for the machinery changed, with no code of the patch's involved.
+def _inner_session_test(getter: str) -> list[str]:
+    return ["import pytest", "from _pytest import legacypath", "from _pytest.config import Config", "", "",
+            "def test_an_inner_session_is_undone_at_teardown(request):",
+            "    patcher = pytest.MonkeyPatch()",
+            "    request.addfinalizer(patcher.undo)",
+            f"    patcher.setattr(Config, 'invocation_dir', property({getter}), raising=False)"]
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("getter, flagged", [("legacypath.Config_invocation_dir", False),
+                                             ("lambda self: legacypath.Config_invocation_dir(self)", True)])
+def test_the_runner_rebinding_its_own_code_is_no_change_of_its_machinery(task, image, getter, flagged):
+    path = "tests/test_inner_session.py"
+    test_id = f"{path}::test_an_inner_session_is_undone_at_teardown"
+    tests = task.tests.model_copy(update={"test_patch": task.tests.test_patch + added_file(path, _inner_session_test(getter)),
+                                          "pass_to_pass": [*task.tests.pass_to_pass, test_id]})
+    report = Grader(reward_policy="strict").grade(task.model_copy(update={"tests": tests}), task.gold_patch, image=image)
+    assert report.status == "graded" and report.test_results.get(test_id) == "passed", (report.error, report.test_results)
+    if flagged:  # a getter of other code is a change, whoever made it
+        assert report.reward == 0.0 and any("Config.invocation_dir" in text for text in report.tampering), report.tampering
+    else:
+        assert report.reward == 1.0 and report.tampering == [], report.tampering
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_new_property_of_the_same_getter_is_no_change_on_the_host(tmp_path, sealed_by):
+    """The calibration case above on the host, both seals: the same getter is no change, another getter is."""
+    from swe_env.grading import seal
+
+    data = sealing_object(sealed_by)
+    for getter, flagged in [("legacypath.Config_invocation_dir", False), ("lambda self: None", True)]:
+        folder = tmp_path / str(flagged)
+        source = "\n".join([*_inner_session_test(getter), "", "", "def test_after():", "    pass", ""])
+        written, key = run_sealed_pytest(folder, data, {"test_it.py": source}, [])
+        sealed = seal.read(written, key, "pytest")
+        assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
+        assert set(sealed.results.by_id.values()) == {"passed"}, sealed.results.by_id
+        assert any("Config.invocation_dir" in text for text in sealed.flags) == flagged, sealed.flags
+
+
+# Red team rt4, x1: `Money`'s methods become partials of pytest.xfail (a partial is no descriptor: called without
+# `self`; no frame of the patch's on any stack: the partial is C, the raise is pytest's own xfail()), so every test
+# calling them ends as an expected failure, which counts as a pass.
+XFAIL_THROUGH_A_PARTIAL = '''
+def _pending():
+    import importlib
+    from .money import Money
+    xfail = getattr(importlib.import_module("py" + "test"), "x" + "fail")
+    for name in ("rounded", "format", "__neg__"):
+        setattr(Money, name, _functools_partial(xfail, "pending upstream"))
+_pending()
+'''
+
+
+@pytest.mark.docker
+def test_fail_to_pass_tests_that_pass_only_as_expected_failures_are_flagged(tasks):
+    from swe_env.build.images import ImageBuilder
+
+    task = next(t for t in tasks if t.id == "ledger-negative-rounding")
+    forge_scores_zero(task, ImageBuilder().ensure(task), XFAIL_THROUGH_A_PARTIAL, "passed only as expected failures (xfail)")
+
+
+# Red team rt4, a1: pytest's own makereport rebuilt from its code object under a copy of its module's globals whose
+# `TestReport` drops the call phase's exception, registered first on the live config: pytest's code, not the patch's.
+MAKEREPORT_UNDER_OTHER_GLOBALS = LIVE_CONFIG + '''
+def _audit_trail():
+    import sys, types
+    if _cfg is None:
+        return
+    home = sys.modules["_" + "pytest.runner"]
+    name = "pytest" + "_runtest_make" + "report"
+    original, real = getattr(home, name), home.TestReport
+
+    class _Report:
+        @staticmethod
+        def from_item_and_call(item, call):
+            if call.when == "call":
+                call.excinfo = None
+            return real.from_item_and_call(item, call)
+
+    scope = dict(vars(home))
+    scope["TestReport"] = _Report
+    clone = types.FunctionType(original.__code__, scope, original.__name__, original.__defaults__, original.__closure__)
+    setattr(clone, "pytest" + "_impl", {"wrapper": False, "hookwrapper": False, "optionalhook": False,
+                                        "tryfirst": True, "trylast": False, "specname": None})
+    _cfg.pluginmanager.register(type("_Audit", (), {name: staticmethod(clone)})(), "ledger-audit")
+_audit_trail()
+'''
+
+
+@pytest.mark.docker
+def test_a_hook_of_the_runners_own_code_under_other_globals_is_flagged(task, image):
+    forge_scores_zero(task, image, MAKEREPORT_UNDER_OTHER_GLOBALS, "implemented by a module's own code under other globals")
+
+
+
+# Calibration (calib3, cause K: pytest-dev__pytest-10081, 11143, 11148, 5103): pytest's own suite sets attributes of
+# its runner's modules and classes with the test's `monkeypatch` fixture (`_pytest.timing.perf_counter` by the
+# `mock_timing` fixture, `pytestPDB._init_pdb`, `rewrite._write_pyc`), undone at teardown; the check after the call
+# phase flagged it, with no code of the patch's involved. The same change by a MonkeyPatch of the test's own making
+# (not the fixture, which pytest undoes) is still a change.
+def _runner_patched_by(patcher: str) -> str:
+    return "\n".join(["import pytest", "from _pytest import timing", "", "",
+                      f"def test_a_runner_module_patched({'monkeypatch' if patcher == 'fixture' else ''}):",
+                      "    patcher = monkeypatch" if patcher == "fixture" else "    patcher = pytest.MonkeyPatch()",
+                      "    patcher.setattr(timing, 'perf_counter', lambda: 0.0)", "", "",
+                      "def test_after():", "    pass", ""])
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_what_the_tests_own_monkeypatch_sets_is_no_change_of_the_machinery(tmp_path, sealed_by):
+    from swe_env.grading import native, seal
+
+    data = b""
+    if sealed_by == "native":
+        built = native.build()
+        if built.data is None:
+            pytest.skip(f"no native seal on this machine: {built.reason}")
+        data = built.data
+    for patcher, flagged in [("fixture", False), ("its own", True)]:
+        written, key = run_sealed_pytest(tmp_path / patcher.replace(" ", "_"), data, {"test_it.py": _runner_patched_by(patcher)}, [])
+        sealed = seal.read(written, key, "pytest")
+        assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
+        assert set(sealed.results.by_id.values()) == {"passed"}, sealed.results.by_id
+        assert any("timing.perf_counter" in text for text in sealed.flags) == flagged, (patcher, sealed.flags)
+# Calibration (calib3, cause K: pytest-dev__pytest-11148's `mock_timing`, 5103's `_write_pyc` spy): the test's own
+# `monkeypatch` fixture sets a function of pytest's module during setup and puts it back at teardown.
+_MONKEYPATCHED_TIMING = ["import pytest", "from _pytest import timing", "", "",
+                         "@pytest.fixture", "def mock_timing(monkeypatch):",
+                         "    monkeypatch.setattr(timing, 'perf_counter', lambda: 0.0)", "", "",
+                         "def test_timing_is_mocked(mock_timing):", "    assert timing.perf_counter() == 0.0"]
+
+
+@pytest.mark.docker
+def test_what_the_tests_own_monkeypatch_sets_on_the_runner_is_no_tampering(task, image):
+    path = "tests/test_mock_timing.py"
+    test_id = f"{path}::test_timing_is_mocked"
+    tests = task.tests.model_copy(update={"test_patch": task.tests.test_patch + added_file(path, _MONKEYPATCHED_TIMING),
+                                          "pass_to_pass": [*task.tests.pass_to_pass, test_id]})
+    report = Grader(reward_policy="strict").grade(task.model_copy(update={"tests": tests}), task.gold_patch, image=image)
+    assert report.status == "graded" and report.test_results.get(test_id) == "passed", (report.error, report.test_results)
+    assert report.reward == 1.0 and report.tampering == [], report.tampering
+
+
+# Calibration (calib3, cause T: pytest-dev__pytest-11143, 5103): the patch changes the runner, and the patched runner
+# (pytest's assertion rewriter) compiles each test module from its own source file; that made every test module
+# "code the patch compiled", so its frame reads were flagged and the `.pyc` files its tests wrote were refused.
+_RUNNER_THAT_COMPILES = '''
+import sys, types
+
+
+def load(path, name):
+    with open(path) as handle:
+        code = compile(handle.read(), path, "exec")
+    module = types.ModuleType(name)
+    module.__file__ = path
+    exec(code, module.__dict__)
+    sys.modules[name] = module
+    return module
+'''
+_COMPILED_BY_THE_RUNNER = "import sys\n\n\ndef caller_name():\n    return sys._getframe(1).f_code.co_name\n"
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_module_the_patched_runner_compiles_from_its_own_file_is_not_the_patchs(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    test = ("import os, runner_own\n\n\ndef test_it():\n"
+            "    helper = runner_own.load(os.path.abspath('helper.py'), 'helper')\n"
+            "    assert helper.caller_name() == 'test_it'\n")
+    files = {"test_it.py": test, "runner_own.py": _RUNNER_THAT_COMPILES, "helper.py": _COMPILED_BY_THE_RUNNER}
+    written, key = run_sealed_pytest(tmp_path, sealing_object(sealed_by), files, ["runner_own.py"],
+                                     runner_is_repo=True, runner_places=["runner_own.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.results is not None and sealed.results.by_id == {"test_it.py::test_it": "passed"}, sealed.error
+    assert sealed.flags == [], sealed.flags

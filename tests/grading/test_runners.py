@@ -1,0 +1,254 @@
+"""Runners other than pytest: Django's runtests.py and sympy's bin/test, graded from the grader's recorder.
+
+The recorder is tested on the host's own unittest; the samples run the real Django and sympy
+from PyPI on the real engine, validated through the CLI and attacked as an agent would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from swe_env.grading import runners, seal
+from swe_env.importers import swebench
+
+from ..runner_samples import write_sample
+from ..helpers import run_cli as cli
+from ..helpers import UNITTEST_SUITE, django_stub, subprocess_diff
+
+RECORDER_DIR = os.path.join(os.path.dirname(runners.__file__), "reporter")
+
+
+# ---------------------------------------------------------------- reading results (no engine)
+
+
+def _sealed_run(tmp_path, runner: str, argv: list[str], patched: list[str] = ()) -> tuple[subprocess.CompletedProcess, seal.Sealed]:
+    """Run `argv` in `tmp_path` with the grader's start-up module and a key, as the grader does (results to a file)."""
+    key = seal.new_key()
+    (tmp_path / "run.key").write_bytes(seal.key_file(key, [str(tmp_path / p) for p in patched], False))
+    results = tmp_path / "results"
+    results.write_bytes(b"")
+    env = {**os.environ, "PYTHONPATH": f"{RECORDER_DIR}:{tmp_path}", "SWE_ENV_RESULTS": str(results),
+           "SWE_ENV_RUNNER": runner, "SWE_ENV_KEY": str(tmp_path / "run.key")}
+    run = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
+    return run, seal.read(results.read_bytes(), key, runner)
+
+
+def test_each_runner_owns_its_files():
+    assert runners.runner_named("pytest").protected_files("tox -e py39") == ["tox.ini"]
+    assert runners.runner_named("pytest").protected_files("pytest tests") == []
+    assert "tests/runtests.py" in runners.runner_named("django").protected_files("./tests/runtests.py")
+    assert {"bin/test", "sympy/testing/runtests.py", "sympy/utilities/runtests.py"} <= set(
+        runners.runner_named("sympy").protected_files("bin/test -C"))
+
+
+def test_swebench_instances_get_their_runner_from_the_log_parser(tmp_path):
+    record = {"instance_id": "o__r-1", "repo": "o/r", "base_commit": "a" * 40, "patch": "",
+              "test_patch": "diff --git a/tests/forms/test_x.py b/tests/forms/test_x.py\n--- a/tests/forms/test_x.py\n"
+                            "+++ b/tests/forms/test_x.py\n@@ -1 +1 @@\n-a\n+b\n",
+              "FAIL_TO_PASS": ["test_a (forms.test_x.T)"], "PASS_TO_PASS": [], "log_parser": "parse_log_django"}
+    recipes = swebench.parse_recipes({"o/r": {"*": {"test_command": "./tests/runtests.py --parallel 1 {test_labels}"}}}, "r")
+    task = swebench.instance_to_task(record, recipes)
+    assert task.tests.runner == "django"
+    assert task.tests.command == "./tests/runtests.py --parallel 1 forms.test_x"
+    assert swebench.instance_to_task({**record, "log_parser": "parse_log_sympy"}, recipes).tests.runner == "sympy"
+    assert swebench.instance_to_task({**record, "log_parser": "parse_log_pytest"}, recipes).tests.runner == "pytest"
+    assert swebench.django_label("tests/a/b.py") == "a.b" and swebench.django_label("x/t.py") == "x.t"
+
+
+# ---------------------------------------------------------------- the recorder under a real unittest
+
+
+def test_the_recorder_writes_every_id_form_and_status_of_unittest_outcomes(tmp_path):
+    (tmp_path / "t_suite.py").write_text("import django.test.runner\n" + UNITTEST_SUITE)
+    django_stub(tmp_path)
+    run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "-v", "t_suite"])
+    assert "FAILED" in run.stderr  # the recorder changes no outcome
+    assert sealed.error is None and sealed.flags == [], (sealed.error, sealed.flags)
+    by_id = sealed.results.by_id
+    assert by_id["test_ok (t_suite.T)"] == by_id["test_ok (t_suite.T.test_ok)"] == "passed"
+    assert by_id["First line of the docstring."] == "passed"
+    assert by_id["test_fail (t_suite.T)"] == "failed" and by_id["test_error (t_suite.T)"] == "error"
+    assert by_id["test_skip (t_suite.T)"] == "skipped"
+    assert by_id["test_expected (t_suite.T)"] == "failed"  # as SWE-bench's Django parser: not a pass
+    assert by_id["test_subtests (t_suite.T)"] == "failed"  # one failing subtest fails its test
+
+
+SWAPS_THE_RESULTS = """
+import unittest.result as _result
+_result.TestResult.addFailure = _result.TestResult.addSuccess
+_result.TestResult.addError = _result.TestResult.addSuccess
+"""
+
+
+def test_code_that_rewires_the_recorders_hooks_is_not_believed(tmp_path):
+    """A patched module that makes unittest report failures as successes through the recorder's own
+    hooks: each such record is refused and flagged."""
+    (tmp_path / "t_suite.py").write_text("import django.test.runner\nimport swapper\n" + UNITTEST_SUITE)
+    (tmp_path / "swapper.py").write_text(SWAPS_THE_RESULTS)
+    django_stub(tmp_path)
+    _run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "t_suite"], patched=["swapper.py"])
+    assert "test_fail (t_suite.T)" not in (sealed.results.by_id if sealed.results else {})
+    assert any("TestResult.add" in flag for flag in sealed.flags), sealed.flags
+
+
+def test_a_second_process_finds_no_key(tmp_path):
+    (tmp_path / "t_suite.py").write_text("import django.test.runner\n" + UNITTEST_SUITE)
+    django_stub(tmp_path)
+    run, sealed = _sealed_run(tmp_path, "django", ["/bin/sh", "-c", f"{sys.executable} -m unittest t_suite; "
+                                                   f"{sys.executable} -m unittest t_suite"])
+    assert run.stderr.count("Ran 7 tests") == 2
+    assert sealed.error is None and sealed.results.by_id["test_ok (t_suite.T)"] == "passed"
+
+
+def test_the_recorder_is_inert_without_its_variables(tmp_path):
+    (tmp_path / "t_suite.py").write_text(UNITTEST_SUITE)
+    env = {**os.environ, "PYTHONPATH": RECORDER_DIR}
+    for name in ("SWE_ENV_RESULTS", "SWE_ENV_KEY"):
+        env.pop(name, None)
+    run = subprocess.run([sys.executable, "-m", "unittest", "t_suite"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "Ran 7 tests" in run.stderr and list(tmp_path.iterdir()) == [tmp_path / "t_suite.py"]
+
+
+# ---------------------------------------------------------------- the samples on the real engine
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    found = {}
+    for name in ("shelfkit", "polykit"):
+        folder = tmp_path_factory.mktemp(name)
+        dataset, mirror, recipes = write_sample(folder, name)
+        found[name] = (dataset, mirror, recipes,
+                       swebench.load_instances(dataset, mirror, swebench.load_recipes(recipes))[0])
+    return found
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", ["shelfkit", "polykit"])
+def test_the_sample_validates_through_the_cli(samples, name):
+    dataset, mirror, recipes, _ = samples[name]
+    result = cli("validate", "--dataset", str(dataset), "--repo-mirror", str(mirror), "--recipes", str(recipes))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all 1 tasks valid" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def grader():
+    from swe_env.grading.grader import Grader
+
+    return Grader()
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", ["shelfkit", "polykit"])
+def test_before_the_fix_one_listed_test_fails_and_one_errors(samples, grader, name):
+    task = samples[name][3]
+    report = grader.grade(task, "")
+    assert report.status == "graded" and report.report_source == "recorder" and not report.resolved
+    assert [report.test_results[t] for t in task.tests.fail_to_pass] == ["failed", "error"]
+    assert all(report.test_results[t] == "passed" for t in task.tests.pass_to_pass)
+
+
+PRINTS_FAKE_RESULTS = {
+    "shelfkit": ("shelfkit/__init__.py", "print('test_x_check_digit (shelf.tests.IsbnCheckDigitTests) ... ok')\n"
+                 "print(\"The shelf mark is made from the author's surname. ... ok\")\n"),
+    "polykit": ("polykit/__init__.py", "print('test_bivariate ok')\nprint('test_generators_inferred ok')\n"),
+}
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", ["shelfkit", "polykit"])
+def test_printed_results_count_for_nothing(samples, grader, name):
+    from ..runner_samples import SAMPLES
+
+    task = samples[name][3]
+    path, printing = PRINTS_FAKE_RESULTS[name]
+    files = SAMPLES[name][0]
+    report = grader.grade(task, subprocess_diff(task, {path: files[path] + printing}))
+    assert report.status == "graded" and not report.resolved
+
+
+FAKE_BIN_TEST = textwrap.dedent('''\
+    #!/usr/bin/env python
+    import json, os
+    with open(os.environ["SWE_ENV_RESULTS"], "a") as out:
+        for name in ["test_bivariate", "test_generators_inferred", "test_univariate", "test_not_a_polynomial"]:
+            out.write(json.dumps({"ids": [name], "status": "passed"}) + "\\n")
+    ''')
+
+
+@pytest.mark.docker
+def test_an_agent_cannot_replace_sympys_runner(samples, grader, monkeypatch):
+    task = samples["polykit"][3]
+    hack = subprocess_diff(task, {"bin/test": FAKE_BIN_TEST})
+    with monkeypatch.context() as patched:  # where nothing restores the runner, its lines are still not sealed
+        patched.setattr(runners.SympyRunner, "owned_files", ())
+        unprotected = grader.grade(task, hack)
+        assert not unprotected.resolved and unprotected.report_source == "none", unprotected.error
+    alone = grader.grade(task, hack)
+    assert alone.status == "graded" and not alone.resolved and "bin/test" in alone.restored
+    with_fix = grader.grade(task, _combined(task, {"bin/test": FAKE_BIN_TEST}))
+    assert with_fix.resolved and "bin/test" in with_fix.restored
+
+
+GREEN_RUNNER = textwrap.dedent('''\
+    import unittest
+
+    from django.test.runner import DiscoverRunner
+
+
+    def _flat(suite):
+        for test in suite:
+            if isinstance(test, unittest.TestSuite):
+                yield from _flat(test)
+            else:
+                yield test
+
+
+    class AllGreen(DiscoverRunner):
+        """Reports every collected test as a success without running it."""
+
+        def run_suite(self, suite, **kwargs):
+            result = unittest.TestResult()
+            for test in _flat(suite):
+                result.addSuccess(test)
+            return result
+    ''')
+
+
+@pytest.mark.docker
+def test_an_agent_cannot_point_djangos_settings_at_its_own_runner(samples, grader, monkeypatch):
+    from ..runner_samples import TEST_SQLITE
+
+    task = samples["shelfkit"][3]
+    files = {"tests/test_sqlite.py": TEST_SQLITE + 'TEST_RUNNER = "shelfkit.green.AllGreen"\n', "shelfkit/green.py": GREEN_RUNNER}
+    with monkeypatch.context() as patched:  # where nothing restores the settings, the sealed hook refuses
+        patched.setattr(runners.DjangoRunner, "owned_files", ())  # outcomes handed over by the agent's runner
+        hidden = task.model_copy(update={"tests": task.tests.model_copy(update={"protected": []})})
+        unprotected = grader.grade(hidden, subprocess_diff(task, files))
+        assert not unprotected.resolved and any("patch changed on the stack" in f for f in unprotected.tampering), (
+            unprotected.error, unprotected.tampering)
+    alone = grader.grade(task, subprocess_diff(task, files))
+    assert alone.status == "graded" and not alone.resolved and "tests/test_sqlite.py" in alone.restored
+    with_fix = grader.grade(task, _combined(task, files))
+    assert with_fix.resolved and "tests/test_sqlite.py" in with_fix.restored
+
+
+def _combined(task, files: dict[str, str]) -> str:
+    """The hack's files plus the gold fix, as one diff."""
+    from ..runner_samples import SAMPLES
+
+    name = task.id.removeprefix("swe-env__").rsplit("-", 1)[0]
+    _, source, fixed, *_ = SAMPLES[name]
+    return subprocess_diff(task, {**files, source: fixed})
+
+
+def test_the_builtin_django_recipes_use_the_django_runner():
+    recipes = swebench.builtin_recipes()["django/django"]
+    assert {recipe.runner for recipe in recipes.values()} == {"django"}
+    assert recipes["4.2"].python == "3.9" and recipes["5.0"].python == "3.11"
