@@ -250,11 +250,25 @@ def _register_checks():
 
 _register_checks()
 '''
-OUTCOME_FORGERIES = {"shelfkit": (REBINDS_FROM_A_CHECK, "was changed after the suite was built")}
+ALIASES_THE_REPORTER = '''
+
+def _quiet_progress():
+    import sys
+    session = getattr(sys.modules.get("__main__"), "reporter", None)
+    done = getattr(session, "test" + "_pass", None)
+    if done is not None:
+        for name in ("fail", "exception"):
+            setattr(session, "test_" + name, done)
+
+
+_quiet_progress()
+'''
+OUTCOME_FORGERIES = {"shelfkit": (REBINDS_FROM_A_CHECK, "was changed after the suite was built"),
+                     "polykit": (ALIASES_THE_REPORTER, "test_fail was set on the reporter itself")}
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("name", ["shelfkit"])
+@pytest.mark.parametrize("name", ["shelfkit", "polykit"])
 def test_tests_replaced_or_outcomes_redirected_by_the_library_fail_and_are_flagged(samples, grader, name):
     from .runner_samples import SAMPLES
 

@@ -29,8 +29,8 @@ variables `os.environ`.
 Django: every outcome that reaches `unittest.TestResult` under the ids SWE-bench's datasets use
 (`name (module.Class)`, `name (module.Class.name)`, the docstring's first line), "failed" for a test whose
 class changed after it joined a suite or whose method is not its test file's code (`_recorder`'s `closed`);
-sympy: every outcome its `PyTestReporter` reports, as the function's name and `file:name`. The former is
-also flagged (`swe_env.tampered`). Statuses:
+sympy: every outcome its `PyTestReporter` reports, as the function's name and `file:name`, "failed" when
+the reporter's outcome methods were redirected (`redirected`). Either is also flagged (`swe_env.tampered`). Statuses:
 passed, failed, error, skipped, xfailed, xpassed. Before 3.8 nothing is sealed: one line
 `unsealed python X.Y` says so, and the grader believes nothing.
 
@@ -978,13 +978,36 @@ def _recorder(load_key, protect, runner, audit):
             def hooked(self, *args, **kwargs):
                 # A doctest's outcomes come with no active test function: they are not recorded.
                 if getattr(self, "_swe_env_in_test", False):
-                    audit("swe_env.test", current(self), status)
+                    why = redirected(self)
+                    if why is not None:
+                        audit("swe_env.tampered", why + " (" + method_name + " called for " + current(self)[-1] + ")")
+                    audit("swe_env.test", current(self), status if why is None else "failed")
                     self._swe_env_in_test = False
                 return original(self, *args, **kwargs)
 
             hooked.__name__ = original.__name__
             setattr(reporter, method_name, hooked)
             wrapped.append(hooked)
+
+        outcomes = ("test_pass", "test_fail", "test_exception", "test_skip", "test_xfail", "test_xpass", "entering_test")
+
+        def redirected(self):
+            """Why sympy's call may not have reached the method it named, or None: the reporter's outcome methods are
+            the hooked class's, not an attribute of the instance or of a subclass (an alias of `test_pass`)."""
+            try:
+                own = _instance_dict(self, "__dict__")
+            except AttributeError:
+                own = {}
+            for name in outcomes:
+                if name in own:
+                    return "the test reporter's " + name + " was set on the reporter itself"
+            for klass in type(self).__mro__:
+                if klass is reporter:
+                    return None
+                for name in outcomes:
+                    if name in _class_dict(klass):
+                        return "the test reporter's " + name + " is " + klass.__qualname__ + "'s, not sympy's"
+            return "the test reporter is not sympy's PyTestReporter"
 
         original_entering = reporter.entering_test
 
