@@ -101,11 +101,10 @@ class ServerConfig(BaseModel):
             raise ServerConfigError("an operator token needs a client token too (--token): without one every "
                                     "request is let in and the operator's is not needed")
         try:
-            EnvConfig(**self.env_options)
+            limit = EnvConfig(**self.env_options).output_limit
         except ValidationError as exc:
             raise ServerConfigError(f"invalid env options: {validation_text(exc)}") from None
-        limit = self.env_options.get("output_limit")
-        if isinstance(limit, int) and limit > self.max_output_limit:
+        if limit > self.max_output_limit:
             raise ServerConfigError(f"env option output_limit {limit} is over max_output_limit "
                                     f"{self.max_output_limit} (--max-output-limit)")
         pooled = [key for key in ONE_CONTAINER_OPTIONS if self.env_options.get(key)]
