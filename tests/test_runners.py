@@ -141,6 +141,53 @@ def test_a_test_method_that_is_not_its_files_code_fails_and_is_flagged(tmp_path)
     assert any("test_ok about to run is not code of its test file" in flag for flag in sealed.flags), sealed.flags
 
 
+CONVERTS_ASYNC_TESTS = """
+import asyncio
+import unittest
+
+from asgiref.sync import AsyncToSync
+
+
+class AsyncCase(unittest.TestCase):
+    def __call__(self, result=None):  # as Django's SimpleTestCase._setup_and_call, before unittest's run
+        method = getattr(self, self._testMethodName)
+        if asyncio.iscoroutinefunction(method):
+            setattr(self, self._testMethodName, AsyncToSync(method))
+        return super().__call__(result)
+
+
+class T(AsyncCase):
+    async def test_async(self):
+        pass
+
+    async def test_async_fails(self):
+        self.assertEqual(1, 2)
+"""
+FAKE_ASGIREF = """
+import asyncio
+
+
+class AsyncToSync:
+    def __init__(self, awaitable):
+        self.awaitable = awaitable
+
+    def __call__(self, *args):
+        return asyncio.run(self.awaitable(*args))
+"""
+
+
+def test_djangos_conversion_of_async_tests_is_not_tampering(tmp_path):
+    (tmp_path / "t_async.py").write_text("import django.test.runner\n" + CONVERTS_ASYNC_TESTS)
+    (tmp_path / "asgiref").mkdir()
+    (tmp_path / "asgiref" / "__init__.py").write_text("")
+    (tmp_path / "asgiref" / "sync.py").write_text(FAKE_ASGIREF)
+    django_stub(tmp_path)
+    _run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "t_async"])
+    assert sealed.flags == [], sealed.flags
+    assert sealed.results.by_id["test_async (t_async.T)"] == "passed"
+    assert sealed.results.by_id["test_async_fails (t_async.T)"] == "failed"
+
+
 def test_a_second_process_finds_no_key(tmp_path):
     (tmp_path / "t_suite.py").write_text("import django.test.runner\n" + UNITTEST_SUITE)
     django_stub(tmp_path)

@@ -822,6 +822,14 @@ def _recorder(load_key, protect, runner, audit):
         path = getattr(module, "__file__", None)
         return os.path.abspath(path) if isinstance(path, str) else None
 
+    def converted(test, name, value):
+        """The method Django runs for an async test: `SimpleTestCase._setup_and_call` sets asgiref's
+        `async_to_sync(method)` on the test object before unittest's `run`. The bound method it wraps when
+        `value` is exactly asgiref's AsyncToSync of this test, else None."""
+        sync = getattr(sys.modules.get("asgiref.sync"), "AsyncToSync", None)
+        inner = getattr(value, "awaitable", None) if sync is not None and type(value) is sync else None
+        return inner if getattr(inner, "__self__", None) is test else None
+
     def runs_its_own_code(test, name):
         """Why the method about to run is not the test file's own, or None: it must be a function whose code (or,
         through decorators' `__wrapped__`, a function it wraps) comes from the file of the class that defines it."""
@@ -831,6 +839,7 @@ def _recorder(load_key, protect, runner, audit):
             return "the test method " + name + " is not its class's"
         expected = method_file(owner)
         function = getattr(test, name)
+        function = converted(test, name, function) or function
         function = getattr(function, "__func__", function)
         for _depth in range(20):
             if type(function) is not _function:
@@ -868,7 +877,9 @@ def _recorder(load_key, protect, runner, audit):
         except AttributeError:
             own = {}
         if isinstance(name, str) and name in own:
-            return "the test's " + name + " was set on the test object itself"
+            inner = converted(test, name, own[name])
+            if inner is None or getattr(inner, "__func__", None) is not getattr(type(test), name, None):
+                return "the test's " + name + " was set on the test object itself"
         if not isinstance(name, str) or not name.startswith("test"):
             return None
         return runs_its_own_code(test, name)
