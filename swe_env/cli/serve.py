@@ -31,6 +31,8 @@ def serve(
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: warning, info, debug, ..."),
     max_request_bytes: int = typer.Option(16 * 1024 * 1024, "--max-request-bytes", min=64 * 1024,
                                           help="Largest request body or WebSocket message read (larger: HTTP 413)."),
+    max_output_limit: int = typer.Option(1_000_000, "--max-output-limit", min=200,
+                                         help="Largest output_limit a client may ask for (more: HTTP 422)."),
 ) -> None:
     """Serve the env over HTTP and WebSocket (sessions, OpenEnv routes); needs the `server` extra."""
     try:
@@ -46,7 +48,7 @@ def serve(
                                          max_sessions=max_sessions,
                                          max_sessions_per_client=max_sessions_per_client, idle_timeout=idle_timeout,
                                          env_options=options, log_level=log_level,
-                                         max_request_bytes=max_request_bytes))
+                                         max_request_bytes=max_request_bytes, max_output_limit=max_output_limit))
 
 
 def _client_tokens(path: Path) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..env import EnvConfig
+from ..spaces import OBSERVATION_MAX_LENGTH
 from .api_errors import validation_text
 from .request_bounds import MAX_REQUEST_BYTES
 
@@ -62,6 +63,11 @@ class ServerConfig(BaseModel):
     """Seconds without a request after which a session is closed and its container removed."""
     env_options: dict[str, Any] = Field(default_factory=dict)
     """Defaults for every session's EnvConfig (clients may override all but trajectory_path)."""
+    max_output_limit: int = Field(default=OBSERVATION_MAX_LENGTH, ge=200)
+    """Largest `output_limit` (characters of command output a session keeps per observation, in the server's
+    memory and the session's trajectory) a client may ask for, or `env_options` may set; a client asking more gets
+    HTTP 422. Each session's steps keep up to this much each until the session closes, so it bounds what one
+    client's command output costs the server. By default: as much as a reply carries (`OBSERVATION_MAX_LENGTH`)."""
     max_request_bytes: int = Field(default=MAX_REQUEST_BYTES, ge=64 * 1024)
     """Largest request body (HTTP) and message (WebSocket) the server reads; a larger one gets HTTP 413 (or the
     WebSocket is closed with code 1009) before it is parsed, so one client cannot exhaust the server's memory."""
@@ -95,9 +101,12 @@ class ServerConfig(BaseModel):
             raise ServerConfigError("an operator token needs a client token too (--token): without one every "
                                     "request is let in and the operator's is not needed")
         try:
-            EnvConfig(**self.env_options)
+            limit = EnvConfig(**self.env_options).output_limit
         except ValidationError as exc:
             raise ServerConfigError(f"invalid env options: {validation_text(exc)}") from None
+        if limit > self.max_output_limit:
+            raise ServerConfigError(f"env option output_limit {limit} is over max_output_limit "
+                                    f"{self.max_output_limit} (--max-output-limit)")
         pooled = [key for key in ONE_CONTAINER_OPTIONS if self.env_options.get(key)]
         if pooled:
             raise ServerConfigError(f"env option {pooled[0]} is not offered by the server: {ONE_CONTAINER_WHY}")

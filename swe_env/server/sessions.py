@@ -139,9 +139,12 @@ class SessionManager:
                            f"config.{pooled[0]} is not offered by the server: {ONE_CONTAINER_WHY}")
         options = {**self.config.env_options, **config}
         try:
-            EnvConfig(**options)
+            checked = EnvConfig(**options)
         except ValidationError as exc:
             raise ApiError(422, "invalid_request", f"config: {validation_text(exc)}") from None
+        if checked.output_limit > self.config.max_output_limit:  # the server's memory: each step keeps this much
+            raise ApiError(422, "invalid_request", f"config.output_limit {checked.output_limit} is over this server's "
+                                                   f"most, {self.config.max_output_limit} (swe-env serve --max-output-limit)")
         return options
 
     def check_task(self, task_id: str | None, running: bool = False) -> None:

@@ -96,6 +96,98 @@ def test_code_that_rewires_the_recorders_hooks_is_not_believed(tmp_path):
     assert any("TestResult.add" in flag for flag in sealed.flags), sealed.flags
 
 
+REBINDS_THE_TESTS = """
+import importlib
+import sys
+
+
+def rebind():
+    for value in list(vars(sys.modules["t_suite"]).values()):
+        if isinstance(value, type) and value.__name__ == "T":
+            for key in list(vars(value)):
+                if key.startswith("test"):
+                    setattr(value, key, staticmethod(importlib.invalidate_caches))
+"""
+
+
+def test_a_test_whose_method_was_replaced_after_the_suite_was_built_fails_and_is_flagged(tmp_path):
+    """rt4-C1's class on the host's unittest: the patch's code (run by an earlier test here, by a Django system
+    check there) replaces every test method of a class with a standard-library function once the suite is built;
+    unittest's own `run` then reports successes, with no frame of the patch's on the stack."""
+    (tmp_path / "t_suite.py").write_text("import django.test.runner\nimport rebinder\n" + UNITTEST_SUITE + '''
+
+class A(unittest.TestCase):
+    def test_first(self):
+        rebinder.rebind()
+''')
+    (tmp_path / "rebinder.py").write_text(REBINDS_THE_TESTS)
+    django_stub(tmp_path)
+    run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "-v", "t_suite.A", "t_suite.T"],
+                              patched=["rebinder.py"])
+    assert "test_fail (t_suite.T" in run.stderr and "ok" in run.stderr  # unittest itself saw successes
+    by_id = sealed.results.by_id
+    assert by_id["test_first (t_suite.A)"] == "passed"
+    assert by_id["test_ok (t_suite.T)"] == by_id["test_fail (t_suite.T)"] == by_id["test_error (t_suite.T)"] == "failed"
+    assert any("T.test_fail was changed after the suite was built" in flag for flag in sealed.flags), sealed.flags
+
+
+def test_a_test_method_that_is_not_its_files_code_fails_and_is_flagged(tmp_path):
+    """Bound before the suite was built (by the patch's code at import): the method is still not the test file's."""
+    (tmp_path / "t_suite.py").write_text("import django.test.runner\n" + UNITTEST_SUITE + "\nimport rebinder\nrebinder.rebind()\n")
+    (tmp_path / "rebinder.py").write_text(REBINDS_THE_TESTS)
+    django_stub(tmp_path)
+    _run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "t_suite"], patched=["rebinder.py"])
+    assert sealed.results.by_id["test_ok (t_suite.T)"] == "failed"
+    assert any("test_ok about to run is not code of its test file" in flag for flag in sealed.flags), sealed.flags
+
+
+CONVERTS_ASYNC_TESTS = """
+import asyncio
+import unittest
+
+from asgiref.sync import AsyncToSync
+
+
+class AsyncCase(unittest.TestCase):
+    def __call__(self, result=None):  # as Django's SimpleTestCase._setup_and_call, before unittest's run
+        method = getattr(self, self._testMethodName)
+        if asyncio.iscoroutinefunction(method):
+            setattr(self, self._testMethodName, AsyncToSync(method))
+        return super().__call__(result)
+
+
+class T(AsyncCase):
+    async def test_async(self):
+        pass
+
+    async def test_async_fails(self):
+        self.assertEqual(1, 2)
+"""
+FAKE_ASGIREF = """
+import asyncio
+
+
+class AsyncToSync:
+    def __init__(self, awaitable):
+        self.awaitable = awaitable
+
+    def __call__(self, *args):
+        return asyncio.run(self.awaitable(*args))
+"""
+
+
+def test_djangos_conversion_of_async_tests_is_not_tampering(tmp_path):
+    (tmp_path / "t_async.py").write_text("import django.test.runner\n" + CONVERTS_ASYNC_TESTS)
+    (tmp_path / "asgiref").mkdir()
+    (tmp_path / "asgiref" / "__init__.py").write_text("")
+    (tmp_path / "asgiref" / "sync.py").write_text(FAKE_ASGIREF)
+    django_stub(tmp_path)
+    _run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "t_async"])
+    assert sealed.flags == [], sealed.flags
+    assert sealed.results.by_id["test_async (t_async.T)"] == "passed"
+    assert sealed.results.by_id["test_async_fails (t_async.T)"] == "failed"
+
+
 def test_a_second_process_finds_no_key(tmp_path):
     (tmp_path / "t_suite.py").write_text("import django.test.runner\n" + UNITTEST_SUITE)
     django_stub(tmp_path)
@@ -171,6 +263,71 @@ def test_printed_results_count_for_nothing(samples, grader, name):
     files = SAMPLES[name][0]
     report = grader.grade(task, subprocess_diff(task, {path: files[path] + printing}))
     assert report.status == "graded" and not report.resolved
+
+
+# rt4-C1: a Django system check (ordinary code of the library's, run by DiscoverRunner.run_tests after the suite is
+# built and before it runs) turns every test method into a standard-library no-op. rt4-S1: the library aliases the
+# running sympy reporter's failure methods to its (hooked) test_pass. Neither knows the hidden tests' names.
+REBINDS_FROM_A_CHECK = '''
+
+def _register_checks():
+    try:
+        from django.core import checks
+    except ImportError:
+        return
+
+    @checks.register
+    def _catalogue_check(app_configs=None, **kwargs):
+        import importlib
+        import os
+        import sys
+        here = os.getcwd() + os.sep
+        base = sys.modules["unittest"].TestCase
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None) or ""
+            if not path.startswith(here) or not os.path.basename(path).startswith("test"):
+                continue
+            for value in list(vars(module).values()):
+                if isinstance(value, type) and issubclass(value, base):
+                    for key in list(vars(value)):
+                        if key.startswith("test"):
+                            setattr(value, key, staticmethod(importlib.invalidate_caches))
+        return []
+
+
+_register_checks()
+'''
+ALIASES_THE_REPORTER = '''
+
+def _quiet_progress():
+    import sys
+    session = getattr(sys.modules.get("__main__"), "reporter", None)
+    done = getattr(session, "test" + "_pass", None)
+    if done is not None:
+        for name in ("fail", "exception"):
+            setattr(session, "test_" + name, done)
+
+
+_quiet_progress()
+'''
+OUTCOME_FORGERIES = {"shelfkit": (REBINDS_FROM_A_CHECK, "was changed after the suite was built"),
+                     "polykit": (ALIASES_THE_REPORTER, "test_fail was set on the reporter itself")}
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", ["shelfkit", "polykit"])
+def test_tests_replaced_or_outcomes_redirected_by_the_library_fail_and_are_flagged(samples, grader, name):
+    from .runner_samples import SAMPLES
+
+    task = samples[name][3]
+    files, source = SAMPLES[name][0], SAMPLES[name][1]
+    code, why = OUTCOME_FORGERIES[name]
+    alone = grader.grade(task, subprocess_diff(task, {source: files[source] + code}))
+    assert alone.status == "graded" and not alone.resolved, alone.test_results
+    assert all(alone.test_results[t] == "failed" for t in task.tests.fail_to_pass), alone.test_results
+    assert any(why in flag for flag in alone.tampering), alone.tampering
+    gold = grader.grade(task, task.gold_patch or "")  # the real fix: resolved, nothing flagged
+    assert gold.resolved and gold.tampering == [], (gold.test_results, gold.tampering)
 
 
 FAKE_BIN_TEST = textwrap.dedent('''\

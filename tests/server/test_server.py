@@ -196,6 +196,9 @@ def test_settings_that_would_expose_the_engine_are_refused():
     with pytest.raises(ServerConfigError, match="needs a bearer token"):
         ServerConfig(host="0.0.0.0").check()
     ServerConfig(host="0.0.0.0", token="long-enough-token").check()
+    with pytest.raises(ServerConfigError, match="output_limit 2000000 is over max_output_limit 1000000"):
+        ServerConfig(env_options={"output_limit": 2_000_000}).check()
+    ServerConfig(env_options={"output_limit": 2_000_000}, max_output_limit=2_000_000).check()
     result = subprocess.run([sys.executable, "-m", "swe_env.cli", "serve", "--host", "0.0.0.0"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120, env={**os.environ, "SWE_ENV_TOKEN": ""})
     assert result.returncode == 2 and "needs a bearer token" in result.stderr and "Traceback" not in result.stderr
@@ -215,6 +218,8 @@ def test_bad_requests_are_4xx_with_a_message_and_leave_nothing(server, task, doc
         ("POST", "/sessions", json.dumps({"config": {"trajectory_path": "/etc/passwd"}}), 422, "server setting"),
         ("POST", "/sessions", json.dumps({"config": {"registry": "10.0.0.1:5000"}}), 422, "config.registry is a server setting"),
         ("POST", "/sessions", json.dumps({"config": {"max_disk": "1G"}}), 422, "config.max_disk is a server setting"),
+        ("POST", "/sessions", json.dumps({"config": {"output_limit": 400_000_000}}), 422,
+         "config.output_limit 400000000 is over this server's most, 1000000"),
         ("POST", "/sessions", json.dumps({"task_id": task.id, "config": {"warm_pool": 4}}), 422, "not offered"),
         ("POST", "/reset", json.dumps({"task_id": task.id, "config": {"warm_pool": 1}}), 422, "not offered"),
         ("POST", "/sessions", json.dumps({"task_id": task.id, "episode_index": -1}), 422, "episode_index"),

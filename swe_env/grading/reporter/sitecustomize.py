@@ -27,8 +27,10 @@ dumps are turned off, and this module leaves `sys.modules` (an empty module take
 variables `os.environ`.
 
 Django: every outcome that reaches `unittest.TestResult` under the ids SWE-bench's datasets use
-(`name (module.Class)`, `name (module.Class.name)`, the docstring's first line); sympy: every
-outcome its `PyTestReporter` reports, as the function's name and `file:name`. Statuses:
+(`name (module.Class)`, `name (module.Class.name)`, the docstring's first line), "failed" for a test whose
+class changed after it joined a suite or whose method is not its test file's code (`_recorder`'s `closed`);
+sympy: every outcome its `PyTestReporter` reports, as the function's name and `file:name`, "failed" when
+the reporter's outcome methods were redirected (`redirected`). Either is also flagged (`swe_env.tampered`). Statuses:
 passed, failed, error, skipped, xfailed, xpassed. Before 3.8 nothing is sealed: one line
 `unsealed python X.Y` says so, and the grader believes nothing.
 
@@ -470,6 +472,10 @@ def _install():
             if code is state["plugin"] and _len(args) == 1 and _type(args[0]) is _tuple:
                 integrity_outcomes(args[0])
             return
+        if event == "swe_env.tampered":  # the recorder found a test or the runner's reporter changed (`_recorder`)
+            if code in ours and _len(args) == 1 and _type(args[0]) is _str:
+                flag(args[0], caller)
+            return
         if event == "swe_env.imported":  # unittest, just imported by the test process (`_recorder`'s import hook)
             if code in ours and _len(args) == 1 and _type(args[0]) is _module_type:
                 imported_unittest(args[0], caller)
@@ -789,6 +795,105 @@ _sealed = _install()
 # The hooks below hand outcomes to the sealed hook (`sys.audit`); what they hold is not secret.
 
 def _recorder(load_key, protect, runner, audit):
+    import types
+    _class_dict = type.__dict__["__dict__"].__get__
+    _instance_dict = object.__getattribute__
+    _function = types.FunctionType
+    _bindings = (_function, staticmethod, classmethod, property, types.BuiltinFunctionType)
+    classes = {}  # a test class -> (its MRO, {class: its bindings}) as when its first test joined a suite
+    tampered = {}  # id(test) -> test (kept alive) whose method or class changed: its outcome is "failed"
+
+    def tampered_with(value, why):
+        """Tell the sealed hook (it flags: `swe_env.tampered`); the caller records the test as failed."""
+        audit("swe_env.tampered", why)
+        tampered[id(value)] = value
+
+    def bindings(cls, names):
+        """What a class holds that running a test calls: its methods and descriptors, and any value under
+        a test method's name (a class or a callable object there is called too)."""
+        held = {}
+        for key, value in _class_dict(cls).items():
+            if key in names or (isinstance(value, _bindings) or (callable(value) and not isinstance(value, type))):
+                held[key] = value
+        return held
+
+    def remember(test):
+        """The test's class as it is when the suite is built: the test file's classes are closed from here on."""
+        cls = type(test)
+        if cls in classes:
+            return
+        mro = cls.__mro__
+        names = set(name for klass in mro for name in _class_dict(klass) if isinstance(name, str)
+                    and name.startswith("test"))
+        classes[cls] = (mro, names, dict((klass, bindings(klass, names)) for klass in mro if klass is not object))
+
+    def method_file(owner):
+        module = sys.modules.get(getattr(owner, "__module__", None) or "")
+        path = getattr(module, "__file__", None)
+        return os.path.abspath(path) if isinstance(path, str) else None
+
+    def converted(test, name, value):
+        """The method Django runs for an async test: `SimpleTestCase._setup_and_call` sets asgiref's
+        `async_to_sync(method)` on the test object before unittest's `run`. The bound method it wraps when
+        `value` is exactly asgiref's AsyncToSync of this test, else None."""
+        sync = getattr(sys.modules.get("asgiref.sync"), "AsyncToSync", None)
+        inner = getattr(value, "awaitable", None) if sync is not None and type(value) is sync else None
+        return inner if getattr(inner, "__self__", None) is test else None
+
+    def runs_its_own_code(test, name):
+        """Why the method about to run is not the test file's own, or None: it must be a function whose code (or,
+        through decorators' `__wrapped__`, a function it wraps) comes from the file of the class that defines it."""
+        mro = type(test).__mro__
+        owner = next((klass for klass in mro if name in _class_dict(klass)), None)
+        if owner is None:
+            return "the test method " + name + " is not its class's"
+        expected = method_file(owner)
+        function = getattr(test, name)
+        function = converted(test, name, function) or function
+        function = getattr(function, "__func__", function)
+        for _depth in range(20):
+            if type(function) is not _function:
+                break
+            code = function.__code__
+            if expected is None or os.path.abspath(code.co_filename) == expected:
+                return None
+            function = getattr(function, "__wrapped__", None)
+        return "the test method " + name + " about to run is not code of its test file"
+
+    def closed(test):
+        """Why the test about to run is not the one its test file defined when the suite was built, or None."""
+        cls = type(test)
+        name = getattr(test, "_testMethodName", None)
+        if cls not in classes:
+            remember(test)
+        mro, names, held = classes[cls]
+        if cls.__mro__ != mro:
+            return "the test class's bases were changed after the suite was built"
+        for klass, was in held.items():
+            now = _class_dict(klass)
+            if name in was and now.get(name, was) is not was[name]:  # the test's own method, named first
+                return "%s.%s was changed after the suite was built" % (klass.__qualname__, name)
+            for key, value in was.items():
+                if now.get(key, was) is not value:
+                    return "%s.%s was changed after the suite was built" % (klass.__qualname__, key)
+            if len(now) != len(was):
+                for key, value in now.items():
+                    if key not in was and (key in names or key == name or isinstance(value, _bindings)
+                                            or (callable(value) and not isinstance(value, type))):
+                        if any(key in _class_dict(base) for base in klass.__mro__[1:]) or key == name:
+                            return "%s.%s was added after the suite was built" % (klass.__qualname__, key)
+        try:
+            own = _instance_dict(test, "__dict__")
+        except AttributeError:
+            own = {}
+        if isinstance(name, str) and name in own:
+            inner = converted(test, name, own[name])
+            if inner is None or getattr(inner, "__func__", None) is not getattr(type(test), name, None):
+                return "the test's " + name + " was set on the test object itself"
+        if not isinstance(name, str) or not name.startswith("test"):
+            return None
+        return runs_its_own_code(test, name)
+
     def unittest_ids(test):
         test = getattr(test, "test_case", test)  # a subtest: the test it belongs to
         cls = type(test)
@@ -820,6 +925,8 @@ def _recorder(load_key, protect, runner, audit):
             def hooked(self, test, *args):
                 status = status_of(*args)
                 if status is not None:
+                    if id(getattr(test, "test_case", test)) in tampered:
+                        status = "failed"  # what ran was not the test file's own test
                     audit("swe_env.test", unittest_ids(test), status)
                 return original(self, test, *args)
 
@@ -827,6 +934,20 @@ def _recorder(load_key, protect, runner, audit):
             setattr(result_class, method_name, hooked)
             wrapped.append(hooked)
 
+        original_start = result_class.startTest
+
+        def start_test(self, test):
+            # unittest's `run` takes the method right after this: it must be what the test file defined.
+            try:
+                why = closed(test)
+            except Exception as exc:
+                why = "the test could not be checked (%s)" % type(exc).__name__
+            if why is not None:
+                tampered_with(test, why + " in " + unittest_ids(test)[0])
+            return original_start(self, test)
+
+        result_class.startTest = start_test
+        wrapped.append(start_test)
         wrap("addSuccess", lambda: "passed")
         wrap("addFailure", lambda err: "failed")
         wrap("addError", lambda err: "error")
@@ -837,6 +958,23 @@ def _recorder(load_key, protect, runner, audit):
         wrap("addSubTest", lambda subtest, err: None if err is None else (
             "failed" if issubclass(err[0], subtest.failureException) else "error"))
         protect([result_class] + wrapped)
+
+    def hook_suite(module):
+        """A test joining a suite: its class is remembered as it is (`closed` compares at its start)."""
+        suite = module.BaseTestSuite
+        original_add = suite.addTest
+
+        def add_test(self, test):
+            if not isinstance(test, suite) and isinstance(getattr(test, "_testMethodName", None), str):
+                try:
+                    remember(test)
+                except Exception:
+                    pass
+            return original_add(self, test)
+
+        suite.addTest = add_test
+        protect([getattr(module, name) for name in ("TestSuite", "BaseTestSuite") if hasattr(module, name)]
+                + [add_test])
 
     def hook_sympy(module):
         reporter = getattr(module, "PyTestReporter", None)
@@ -861,13 +999,36 @@ def _recorder(load_key, protect, runner, audit):
             def hooked(self, *args, **kwargs):
                 # A doctest's outcomes come with no active test function: they are not recorded.
                 if getattr(self, "_swe_env_in_test", False):
-                    audit("swe_env.test", current(self), status)
+                    why = redirected(self)
+                    if why is not None:
+                        audit("swe_env.tampered", why + " (" + method_name + " called for " + current(self)[-1] + ")")
+                    audit("swe_env.test", current(self), status if why is None else "failed")
                     self._swe_env_in_test = False
                 return original(self, *args, **kwargs)
 
             hooked.__name__ = original.__name__
             setattr(reporter, method_name, hooked)
             wrapped.append(hooked)
+
+        outcomes = ("test_pass", "test_fail", "test_exception", "test_skip", "test_xfail", "test_xpass", "entering_test")
+
+        def redirected(self):
+            """Why sympy's call may not have reached the method it named, or None: the reporter's outcome methods are
+            the hooked class's, not an attribute of the instance or of a subclass (an alias of `test_pass`)."""
+            try:
+                own = _instance_dict(self, "__dict__")
+            except AttributeError:
+                own = {}
+            for name in outcomes:
+                if name in own:
+                    return "the test reporter's " + name + " was set on the reporter itself"
+            for klass in type(self).__mro__:
+                if klass is reporter:
+                    return None
+                for name in outcomes:
+                    if name in _class_dict(klass):
+                        return "the test reporter's " + name + " is " + klass.__qualname__ + "'s, not sympy's"
+            return "the test reporter is not sympy's PyTestReporter"
 
         original_entering = reporter.entering_test
 
@@ -899,7 +1060,7 @@ def _recorder(load_key, protect, runner, audit):
     if runner == "django":
         hooks["unittest.result"] = hook_unittest
         hooks["unittest.case"] = snapshot("TestCase", "_Outcome")
-        hooks["unittest.suite"] = snapshot("TestSuite", "BaseTestSuite")
+        hooks["unittest.suite"] = hook_suite
         hooks["django.test.runner"] = lambda module: start()
     elif runner == "pytest":
         # unittest's machinery is protected from its first import on (the plugin does not import it: `swe_env_seal`).
