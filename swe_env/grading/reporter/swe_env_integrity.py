@@ -49,6 +49,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     _type, _len, _str, _tuple, _dict, _getattr, _id = type, len, str, tuple, dict, getattr, id
     _bool, _float, _enumerate, _partial = bool, float, enumerate, functools.partial
     _set, _zip, _compile, _int, _bytes, _range = set, zip, compile, int, bytes, range
+    _list = list
     _name_of = type.__dict__["__name__"].__get__
     _getcwd = os.getcwd
     _normpath, _realpath = os.path.normpath, os.path.realpath
@@ -97,6 +98,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     items = []  # (item, its __dict__, obj, closure contents, markers, node chain) as collected
     functions = {}  # id(item) -> (item, its test function as collected)
     fixtures = []  # (definitions dict, {name: (defs tuple, funcs tuple)})
+    module_codes = {}  # file name -> the module code objects imports ran from it (at most 8)
+    code_trees = {}  # file name -> ids of every code object within those
+    codes = {}  # id(item) -> its test function's code as collected
     hooks = []  # (hook name, its caller, its implementations, their functions) as collected
 
     # ------------------------------------------------------------------ whose code is it
@@ -405,6 +409,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return
         if event == "exec":  # exec() or eval() of a code object: the patch's, when the patch's code runs it
             code = args[0] if args else None
+            if code is not None and _type(code) is _code_type and code.co_name == "<module>" \
+                    and _type(code.co_filename) is _str and not _startswith(code.co_filename, "<"):
+                module_run(code)
             if code is not None and _type(code) is _code_type and _type(code.co_filename) is _str \
                     and _startswith(code.co_filename, "<") and by_patch(caller) is not None:
                 marks = pseudo.get(code.co_filename)
@@ -431,6 +438,70 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             frame = by_patch(caller)
             if frame is not None:
                 flag_text("code the patch changed loads code objects (" + event + ")", frame)
+
+    def module_run(code):
+        """A module's own code about to run (an import: the assertion rewriter's or importlib's `exec`): its code
+        objects are the only ones its functions can hold (red team rt4, b1: test functions rebound from pytest's
+        probe of a patched class's metaclass, after the import and before the items are made)."""
+        held = module_codes.get(code.co_filename)
+        if held is None:
+            held = module_codes[code.co_filename] = []
+        if code not in held and _len(held) < 8:  # kept alive: their ids stay theirs
+            held.append(code)
+            code_trees.pop(code.co_filename, None)
+
+    def own_code(code):
+        """Whether a code object was compiled from its file's module code as run by an import in this process."""
+        filename = code.co_filename
+        tree = code_trees.get(filename)
+        if tree is None:
+            tree = _set()
+            todo = _list(module_codes.get(filename, ()))
+            while todo and _len(tree) < 100000:
+                inner = todo.pop()
+                tree.add(_id(inner))
+                todo.extend(const for const in inner.co_consts if _type(const) is _code_type)
+            code_trees[filename] = tree
+        return _id(code) in tree
+
+    def not_defined(item, obj):
+        """A test function that is not one its module's own code defined, or None (red team rt4, b1). Through
+        wrappers (`__wrapped__`: `mock.patch`, `functools.wraps`) to a function of a test module's own code under
+        that module's globals; a wrapper that is not itself such code must hold what it wraps in its closure (not
+        `functools.wraps(test)(any_function)`)."""
+        if obj is None:
+            return None  # unittest's items hold none after teardown; their class's method is read below
+        nodeid = _str(_getattr(item, "nodeid", "?"))
+        depth = 0
+        while depth < 20:
+            if _type(obj) is not _function_type:
+                return "the test function of " + nodeid + " is not a function its module defined (" + _str(
+                    _name_of(_type(obj))) + ")"
+            code = obj.__code__
+            if own_code(code) and not rebuilt(obj, code):
+                return None
+            inner = (obj.__dict__ or {}).get("__wrapped__")
+            if inner is None or not holds(closure_of(obj), inner):
+                name = code.co_filename if _type(code.co_filename) is _str else "?"
+                return ("a test function was replaced after its module was imported (" + nodeid + ": runs "
+                        + _str(code.co_name) + " of " + name + ")")
+            obj = inner
+            depth += 1
+        return "the test function of " + nodeid + " wraps too deep"
+
+    def holds(values, target):
+        for value in values:
+            if value is target:
+                return True
+        return False
+
+    def has_module(chain):
+        """Whether a node of the item's chain is a module (pytest's `Module`): its test functions are checked."""
+        for node in chain:
+            module = (_getattr(node, "__dict__", None) or {}).get("_obj")
+            if module is not None and _module_type in _mro(_type(module)):
+                return True
+        return False
 
     # ------------------------------------------------------------------ what decided the outcome
 
@@ -685,8 +756,12 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             obj = function_of(node_dict.get("_obj", node_dict.get("obj")))
             items.append((item, node_dict, obj, closure_of(obj), markers_of(chain), chain))
             functions[_id(item)] = (item, obj)
+            if _type(obj) is _function_type:
+                codes[_id(item)] = obj.__code__
             if problem is None:
                 problem = foreign_function(item, obj)
+            if problem is None and has_module(chain):
+                problem = not_defined(item, obj)
             for node in chain:
                 module = (_getattr(node, "__dict__", None) or {}).get("_obj")
                 if module is None or _module_type not in _mro(_type(module)) or _id(module) in seen:
@@ -813,6 +888,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             now = function_of(node_dict.get("_obj", node_dict.get("obj")))
             if obj is not None and now is not None and now is not obj:  # None: unittest's items drop it at teardown
                 return "the test function of " + nodeid
+            if _type(obj) is _function_type and obj.__code__ is not codes.get(_id(item), obj.__code__):
+                return "the code of the test function of " + nodeid
             if contents and not same(closure_of(obj), contents):
                 return "the test function's closure of " + nodeid
             shadowed = method_shadowed(item, node_dict)
