@@ -426,14 +426,29 @@ _LEGIT_HELPER = '''
 def test_imported_from_elsewhere():
     assert True
 '''
+# A decorator of another module whose wrapper holds the test only through another wrapper's closure (as hypothesis's
+# `given` does) and names it in `__wrapped__`.
+_LEGIT_DECORATOR = '''
+import functools
+
+
+def given(test):
+    def inner(*args, **kwargs):
+        return test(*args, **kwargs)
+
+    def outer(*args, **kwargs):
+        return inner(*args, **kwargs)
+    return functools.wraps(test)(outer)
+'''
 _LEGIT_TESTS = '''
+from deco import given
 import functools
 import unittest
 from unittest import mock
 
 import pytest
 
-from helper_tests import test_imported_from_elsewhere
+from test_helper_defs import test_imported_from_elsewhere
 
 
 def _logged(function):
@@ -465,6 +480,11 @@ def test_wrapped():
     assert True
 
 
+@given
+def test_given():
+    assert True
+
+
 class TestGroup:
     def test_method(self, value):
         assert value == 3
@@ -486,11 +506,11 @@ def test_what_a_test_module_defines_is_its_own_test_function(tmp_path, sealed_by
         if built.data is None:
             pytest.skip(f"no native seal on this machine: {built.reason}")
         data = built.data
-    files = {"test_it.py": _LEGIT_TESTS, "helper_tests.py": _LEGIT_HELPER}
+    files = {"test_it.py": _LEGIT_TESTS, "test_helper_defs.py": _LEGIT_HELPER, "deco.py": _LEGIT_DECORATOR}
     written, key = run_sealed_pytest(tmp_path, data, files, [])
     sealed = seal.read(written, key, "pytest")
     assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
-    assert set(sealed.results.by_id.values()) == {"passed"} and len(sealed.results.by_id) == 7, sealed.results.by_id
+    assert set(sealed.results.by_id.values()) == {"passed"} and len(sealed.results.by_id) == 8, sealed.results.by_id
     assert not sealed.flags, sealed.flags
     attack = {"lib.py": "class Money:\n    pass\n" + REBOUND_WHILE_COLLECTING,
               "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n"}

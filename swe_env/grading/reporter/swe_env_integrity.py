@@ -101,6 +101,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     module_codes = {}  # file name -> the module code objects imports ran from it (at most 8)
     code_trees = {}  # file name -> ids of every code object within those
     codes = {}  # id(item) -> its test function's code as collected
+    test_files = _set()  # the collected test modules' files
     hooks = []  # (hook name, its caller, its implementations, their functions) as collected
 
     # ------------------------------------------------------------------ whose code is it
@@ -465,43 +466,59 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         return _id(code) in tree
 
     def not_defined(item, obj):
-        """A test function that is not one its module's own code defined, or None (red team rt4, b1). Through
-        wrappers (`__wrapped__`: `mock.patch`, `functools.wraps`) to a function of a test module's own code under
-        that module's globals; a wrapper that is not itself such code must hold what it wraps in its closure (not
-        `functools.wraps(test)(any_function)`)."""
+        """A test function that is not one its module's own code defined, or None (red team rt4, b1): a function of
+        a test module's own code under that module's globals, or a wrapper holding one in its closure, directly or
+        through other wrappers' closures (`mock.patch`, `functools.wraps` decorators, hypothesis's `given`); a
+        `__wrapped__` attribute alone proves nothing (`functools.wraps(test)(any_function)` sets it)."""
         if obj is None:
             return None  # unittest's items hold none after teardown; their class's method is read below
         nodeid = _str(_getattr(item, "nodeid", "?"))
-        depth = 0
-        while depth < 20:
-            if _type(obj) is not _function_type:
-                return "the test function of " + nodeid + " is not a function its module defined (" + _str(
-                    _name_of(_type(obj))) + ")"
-            code = obj.__code__
-            if own_code(code) and not rebuilt(obj, code):
+        if _type(obj) is not _function_type:
+            return "the test function of " + nodeid + " is not a function its module defined (" + _str(
+                _name_of(_type(obj))) + ")"
+        todo, seen = [(obj, 0)], _set()
+        while todo and _len(seen) < 64:
+            function, depth = todo.pop()
+            if _id(function) in seen:
+                continue
+            seen.add(_id(function))
+            code = function.__code__
+            if test_file(code.co_filename) and own_code(code) and not rebuilt(function, code):
                 return None
-            inner = (obj.__dict__ or {}).get("__wrapped__")
-            if inner is None or not holds(closure_of(obj), inner):
-                name = code.co_filename if _type(code.co_filename) is _str else "?"
-                return ("a test function was replaced after its module was imported (" + nodeid + ": runs "
-                        + _str(code.co_name) + " of " + name + ")")
-            obj = inner
-            depth += 1
-        return "the test function of " + nodeid + " wraps too deep"
+            if depth < 4:
+                for value in closure_of(function):
+                    value = function_of(value)
+                    if _type(value) is _function_type:
+                        todo.append((value, depth + 1))
+        code = obj.__code__
+        name = code.co_filename if _type(code.co_filename) is _str else "?"
+        return ("a test function was replaced after its module was imported (" + nodeid + ": runs "
+                + _str(code.co_name) + " of " + name + ")")
 
-    def holds(values, target):
-        for value in values:
-            if value is target:
-                return True
-        return False
+    def test_file(filename):
+        """A collected test module's file, or one named as test code outside the standard library and the installed
+        packages (a base module the tests import theirs from): not a library's function that does nothing."""
+        if _type(filename) is not _str or _startswith(filename, "<") or in_stdlib(filename) or "-packages/" in filename:
+            return False
+        if filename in test_files:
+            return True
+        parts = filename.split("/")
+        base = parts[-1]
+        return (_startswith(base, "test") or _endswith(base, "_test.py") or _endswith(base, "tests.py")
+                or "test" in parts[:-1] or "tests" in parts[:-1] or "testing" in parts[:-1])
 
     def has_module(chain):
-        """Whether a node of the item's chain is a module (pytest's `Module`): its test functions are checked."""
+        """Whether a node of the item's chain is a module (pytest's `Module`): its test functions are checked, and its
+        file is a test module's."""
+        found = False
         for node in chain:
             module = (_getattr(node, "__dict__", None) or {}).get("_obj")
             if module is not None and _module_type in _mro(_type(module)):
-                return True
-        return False
+                filename = _module_dict(module).get("__file__")
+                if _type(filename) is _str:
+                    test_files.add(filename)
+                found = True
+        return found
 
     # ------------------------------------------------------------------ what decided the outcome
 
