@@ -498,14 +498,9 @@ class Case(unittest.TestCase):
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
 def test_what_a_test_module_defines_is_its_own_test_function(tmp_path, sealed_by):
-    from swe_env.grading import native, seal
+    from swe_env.grading import seal
 
-    data = b""
-    if sealed_by == "native":
-        built = native.build()
-        if built.data is None:
-            pytest.skip(f"no native seal on this machine: {built.reason}")
-        data = built.data
+    data = sealing_object(sealed_by)
     files = {"test_it.py": _LEGIT_TESTS, "test_helper_defs.py": _LEGIT_HELPER, "deco.py": _LEGIT_DECORATOR}
     written, key = run_sealed_pytest(tmp_path, data, files, [])
     sealed = seal.read(written, key, "pytest")

@@ -19,6 +19,7 @@ It decides three things the hook then writes as records:
 - **What decided the outcome.** Test modules' bindings the tests resolve at run time (pytest's
   rewrite helpers, names bound to pytest's or unittest's objects, names that shadow the builtins
   the outcome depends on, names the module's own code never binds), each item's test function
+  (which must be code of a test file's own module code as its import ran it: `not_defined`)
   and markers, fixture definitions, and those builtins are compared with what they were
   (`collected`, `changed`); each phase's outcome is read again from the exception pytest caught,
   with references taken before any repository code ran, and a report that reads better than
