@@ -385,6 +385,8 @@ def test_what_the_tests_own_monkeypatch_sets_is_no_change_of_the_machinery(tmp_p
         assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
         assert set(sealed.results.by_id.values()) == {"passed"}, sealed.results.by_id
         assert any("timing.perf_counter" in text for text in sealed.flags) == flagged, (patcher, sealed.flags)
+
+
 # Calibration (calib3, cause K: pytest-dev__pytest-11148's `mock_timing`, 5103's `_write_pyc` spy): the test's own
 # `monkeypatch` fixture sets a function of pytest's module during setup and puts it back at teardown.
 _MONKEYPATCHED_TIMING = ["import pytest", "from _pytest import timing", "", "",
@@ -436,3 +438,130 @@ def test_a_module_the_patched_runner_compiles_from_its_own_file_is_not_the_patch
     sealed = seal.read(written, key, "pytest")
     assert sealed.results is not None and sealed.results.by_id == {"test_it.py::test_it": "passed"}, sealed.error
     assert sealed.flags == [], sealed.flags
+
+
+# Red team rt4, b1: a library class's metaclass `__getattr__` runs when pytest probes the test module's objects
+# (`parsefactories`, right after the import and before the items are made) and rebinds every test function of the
+# freshly imported test modules to a standard-library no-op. The snapshots are taken after collection; the test
+# function must be one its module's own code defined.
+REBOUND_WHILE_COLLECTING = '''
+class _Registry(type):
+    _seen = set()
+
+    def __getattr__(cls, name):
+        import importlib, os, sys
+        here = os.getcwd() + os.sep
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None) or ""
+            if not path.startswith(here) or not os.path.basename(path).startswith("test") or id(module) in _Registry._seen:
+                continue
+            _Registry._seen.add(id(module))
+            space = vars(module)
+            for key, value in list(space.items()):
+                if key.startswith("test") and callable(value) and not isinstance(value, type):
+                    space[key] = importlib.invalidate_caches
+        raise AttributeError(name)
+
+
+class Money(Money, metaclass=_Registry):
+    pass
+'''
+
+
+@pytest.mark.docker
+def test_a_test_function_rebound_while_collecting_is_flagged(task, image):
+    forge_scores_zero(task, image, REBOUND_WHILE_COLLECTING, "a test function was replaced after its module was imported")
+
+
+# What a test module legitimately gives pytest: decorated, parametrized, imported from another test module,
+# unittest methods, classes' methods, fixtures. None of it is flagged, under both seals.
+_LEGIT_HELPER = '''
+def test_imported_from_elsewhere():
+    assert True
+'''
+# A decorator of another module whose wrapper holds the test only through another wrapper's closure (as hypothesis's
+# `given` does) and names it in `__wrapped__`.
+_LEGIT_DECORATOR = '''
+import functools
+
+
+def given(test):
+    def inner(*args, **kwargs):
+        return test(*args, **kwargs)
+
+    def outer(*args, **kwargs):
+        return inner(*args, **kwargs)
+    return functools.wraps(test)(outer)
+'''
+_LEGIT_TESTS = '''
+from deco import given
+import functools
+import unittest
+from unittest import mock
+
+import pytest
+
+from test_helper_defs import test_imported_from_elsewhere
+
+
+def _logged(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return function(*args, **kwargs)
+    return wrapper
+
+
+@pytest.fixture
+def value():
+    return 3
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_parametrized(n, value):
+    assert n < value
+
+
+@mock.patch("os.getcwd", return_value="/nowhere")
+def test_mock_patched(getcwd):
+    import os
+    assert os.getcwd() == "/nowhere"
+
+
+@_logged
+@pytest.mark.slow
+def test_wrapped():
+    assert True
+
+
+@given
+def test_given():
+    assert True
+
+
+class TestGroup:
+    def test_method(self, value):
+        assert value == 3
+
+
+class Case(unittest.TestCase):
+    def test_unittest(self):
+        self.assertTrue(True)
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_what_a_test_module_defines_is_its_own_test_function(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    data = sealing_object(sealed_by)
+    files = {"test_it.py": _LEGIT_TESTS, "test_helper_defs.py": _LEGIT_HELPER, "deco.py": _LEGIT_DECORATOR}
+    written, key = run_sealed_pytest(tmp_path, data, files, [])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
+    assert set(sealed.results.by_id.values()) == {"passed"} and len(sealed.results.by_id) == 8, sealed.results.by_id
+    assert not sealed.flags, sealed.flags
+    attack = {"lib.py": "class Money:\n    pass\n" + REBOUND_WHILE_COLLECTING,
+              "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n"}
+    written, key = run_sealed_pytest(tmp_path / "attack", data, attack, ["lib.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert any("a test function was replaced after its module was imported" in text for text in sealed.flags), sealed.flags

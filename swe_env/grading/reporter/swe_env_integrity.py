@@ -19,6 +19,7 @@ It decides three things the hook then writes as records:
 - **What decided the outcome.** Test modules' bindings the tests resolve at run time (pytest's
   rewrite helpers, names bound to pytest's or unittest's objects, names that shadow the builtins
   the outcome depends on, names the module's own code never binds), each item's test function
+  (which must be code of a test file's own module code as its import ran it: `not_defined`)
   and markers, fixture definitions, and those builtins are compared with what they were
   (`collected`, `changed`); each phase's outcome is read again from the exception pytest caught,
   with references taken before any repository code ran, and a report that reads better than
@@ -49,6 +50,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     _type, _len, _str, _tuple, _dict, _getattr, _id = type, len, str, tuple, dict, getattr, id
     _bool, _float, _enumerate, _partial = bool, float, enumerate, functools.partial
     _set, _zip, _compile, _int, _bytes, _range = set, zip, compile, int, bytes, range
+    _list = list
     _name_of = type.__dict__["__name__"].__get__
     _getcwd = os.getcwd
     _normpath, _realpath = os.path.normpath, os.path.realpath
@@ -97,6 +99,10 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     items = []  # (item, its __dict__, obj, closure contents, markers, node chain) as collected
     functions = {}  # id(item) -> (item, its test function as collected)
     fixtures = []  # (definitions dict, {name: (defs tuple, funcs tuple)})
+    module_codes = {}  # file name -> the module code objects imports ran from it (at most 8)
+    code_trees = {}  # file name -> ids of every code object within those
+    codes = {}  # id(item) -> its test function's code as collected
+    test_files = _set()  # the collected test modules' files
     hooks = []  # (hook name, its caller, its implementations, their functions) as collected
 
     # ------------------------------------------------------------------ whose code is it
@@ -413,6 +419,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return
         if event == "exec":  # exec() or eval() of a code object: the patch's, when the patch's code runs it
             code = args[0] if args else None
+            if code is not None and _type(code) is _code_type and code.co_name == "<module>" \
+                    and _type(code.co_filename) is _str and not _startswith(code.co_filename, "<"):
+                module_run(code)
             if code is not None and _type(code) is _code_type and _type(code.co_filename) is _str \
                     and _startswith(code.co_filename, "<") and by_patch(caller) is not None:
                 marks = pseudo.get(code.co_filename)
@@ -439,6 +448,86 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             frame = by_patch(caller)
             if frame is not None:
                 flag_text("code the patch changed loads code objects (" + event + ")", frame)
+
+    def module_run(code):
+        """A module's own code about to run (an import: the assertion rewriter's or importlib's `exec`): its code
+        objects are the only ones its functions can hold (red team rt4, b1: test functions rebound from pytest's
+        probe of a patched class's metaclass, after the import and before the items are made)."""
+        held = module_codes.get(code.co_filename)
+        if held is None:
+            held = module_codes[code.co_filename] = []
+        if code not in held and _len(held) < 8:  # kept alive: their ids stay theirs
+            held.append(code)
+            code_trees.pop(code.co_filename, None)
+
+    def own_code(code):
+        """Whether a code object was compiled from its file's module code as run by an import in this process."""
+        filename = code.co_filename
+        tree = code_trees.get(filename)
+        if tree is None:
+            tree = _set()
+            todo = _list(module_codes.get(filename, ()))
+            while todo and _len(tree) < 100000:
+                inner = todo.pop()
+                tree.add(_id(inner))
+                todo.extend(const for const in inner.co_consts if _type(const) is _code_type)
+            code_trees[filename] = tree
+        return _id(code) in tree
+
+    def not_defined(item, obj):
+        """A test function that is not one its module's own code defined, or None (red team rt4, b1): a function of
+        a test module's own code under that module's globals, or a wrapper holding one in its closure, directly or
+        through other wrappers' closures (`mock.patch`, `functools.wraps` decorators, hypothesis's `given`); a
+        `__wrapped__` attribute alone proves nothing (`functools.wraps(test)(any_function)` sets it)."""
+        if obj is None:
+            return None  # unittest's items hold none after teardown; their class's method is read below
+        nodeid = _str(_getattr(item, "nodeid", "?"))
+        if _type(obj) is not _function_type:
+            return "the test function of " + nodeid + " is not a function its module defined (" + _str(
+                _name_of(_type(obj))) + ")"
+        todo, seen = [(obj, 0)], _set()
+        while todo and _len(seen) < 64:
+            function, depth = todo.pop()
+            if _id(function) in seen:
+                continue
+            seen.add(_id(function))
+            code = function.__code__
+            if test_file(code.co_filename) and own_code(code) and not rebuilt(function, code):
+                return None
+            if depth < 4:
+                for value in closure_of(function):
+                    value = function_of(value)
+                    if _type(value) is _function_type:
+                        todo.append((value, depth + 1))
+        code = obj.__code__
+        name = code.co_filename if _type(code.co_filename) is _str else "?"
+        return ("a test function was replaced after its module was imported (" + nodeid + ": runs "
+                + _str(code.co_name) + " of " + name + ")")
+
+    def test_file(filename):
+        """A collected test module's file, or one named as test code outside the standard library and the installed
+        packages (a base module the tests import theirs from): not a library's function that does nothing."""
+        if _type(filename) is not _str or _startswith(filename, "<") or in_stdlib(filename) or "-packages/" in filename:
+            return False
+        if filename in test_files:
+            return True
+        parts = filename.split("/")
+        base = parts[-1]
+        return (_startswith(base, "test") or _endswith(base, "_test.py") or _endswith(base, "tests.py")
+                or "test" in parts[:-1] or "tests" in parts[:-1] or "testing" in parts[:-1])
+
+    def has_module(chain):
+        """Whether a node of the item's chain is a module (pytest's `Module`): its test functions are checked, and its
+        file is a test module's."""
+        found = False
+        for node in chain:
+            module = (_getattr(node, "__dict__", None) or {}).get("_obj")
+            if module is not None and _module_type in _mro(_type(module)):
+                filename = _module_dict(module).get("__file__")
+                if _type(filename) is _str:
+                    test_files.add(filename)
+                found = True
+        return found
 
     # ------------------------------------------------------------------ what decided the outcome
 
@@ -693,8 +782,12 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             obj = function_of(node_dict.get("_obj", node_dict.get("obj")))
             items.append((item, node_dict, obj, closure_of(obj), markers_of(chain), chain))
             functions[_id(item)] = (item, obj)
+            if _type(obj) is _function_type:
+                codes[_id(item)] = obj.__code__
             if problem is None:
                 problem = foreign_function(item, obj)
+            if problem is None and has_module(chain):
+                problem = not_defined(item, obj)
             for node in chain:
                 module = (_getattr(node, "__dict__", None) or {}).get("_obj")
                 if module is None or _module_type not in _mro(_type(module)) or _id(module) in seen:
@@ -821,6 +914,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             now = function_of(node_dict.get("_obj", node_dict.get("obj")))
             if obj is not None and now is not None and now is not obj:  # None: unittest's items drop it at teardown
                 return "the test function of " + nodeid
+            if _type(obj) is _function_type and obj.__code__ is not codes.get(_id(item), obj.__code__):
+                return "the code of the test function of " + nodeid
             if contents and not same(closure_of(obj), contents):
                 return "the test function's closure of " + nodeid
             shadowed = method_shadowed(item, node_dict)
