@@ -46,6 +46,7 @@ PHASES = {
     "private shell start": (shell.ShellSession, "start"),
     "steps through the private shell": (prepare, "_step"),
     "file writes": (files.Files, "write"),
+    "file writes in one archive": (files.Files, "write_many"),
     "changed lines (git diff)": (prepare, "changed_lines"),
     "test run (exec to its end)": (execute.Executor, "exec_to_end"),
     "private shell's end (closed, exec ended)": (files.Files, "close_shell"),
