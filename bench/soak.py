@@ -1,6 +1,6 @@
 """Soak: many episodes of a mixed, misbehaving scripted agent on worker threads.
 
-    python3 bench/soak.py [--episodes 200] [--workers 8] [--tasks tasks] [--memory N [--tracemalloc]]
+    python3 bench/soak.py [--episodes 200] [--workers 8] [--tasks tasks] [--memory N [--tracemalloc]] [--minutes M]
 
 Each episode plays one of twenty-two scripts, in turn: normal work then submit (graded), a
 command past its timeout, a command printing 20 MB, an agent that crashes mid-episode
@@ -28,7 +28,8 @@ accumulates). Printed: episodes completed, failures by kind, host RSS growth of 
 driver and its curve (RSS every twentieth of the run), and what is left: containers, images
 labelled with this run, and child processes of this driver (all must be 0). It never asserts on times.
 
-`--memory N` looks into the driver's memory every N episodes and once the envs are closed: RSS
+`--minutes M` starts no episode after M minutes (those running end as usual), then reports as a whole run
+does: a soak on a shared machine can be given a window. `--memory N` looks into the driver's memory every N episodes and once the envs are closed: RSS
 and its peak, what glibc's malloc has handed out and holds free (`mallinfo2`), live threads,
 open descriptors and objects the garbage collector tracks; `--tracemalloc` adds what Python's
 allocators hold (tracemalloc's traced bytes, and their peak) and the allocations that grew most
@@ -412,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default="tasks")
     parser.add_argument("--memory", type=int, default=0, metavar="N",
                         help="look into the driver's memory every N episodes (see the docstring)")
+    parser.add_argument("--minutes", type=float, default=0.0, metavar="M",
+                        help="start no episode after M minutes, then report (0: no limit)")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="with --memory: trace Python's allocations and print what grew (much slower)")
     args = parser.parse_args(argv)
@@ -434,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     echo: list[tuple[int, float]] = []
     looks = MemoryLook(args.tracemalloc) if args.memory > 0 else None
     done = [0]
+    skipped = [0]
     curve: list[tuple[int, float]] = [(0, rss_mb())]
     curve_every = max(1, args.episodes // 20)
 
@@ -446,6 +450,10 @@ def main(argv: list[str] | None = None) -> int:
         return local.env
 
     def one(index: int) -> None:
+        if args.minutes and time.monotonic() - started > args.minutes * 60:
+            with lock:
+                skipped[0] += 1  # past the window: not started
+            return
         try:
             play_one(index)
         finally:
@@ -493,7 +501,8 @@ def main(argv: list[str] | None = None) -> int:
     rss_after = rss_mb()
 
     print(f"episodes completed: {sum(completed.values())} of {args.episodes} in {elapsed:.0f} s "
-          f"({sum(completed.values()) / elapsed * 60:.0f} per minute)")
+          f"({sum(completed.values()) / elapsed * 60:.0f} per minute)"
+          + (f"; {skipped[0]} not started (past --minutes {args.minutes:g})" if skipped[0] else ""))
     print("  by kind: " + ", ".join(f"{kind} {completed[kind]}" for kind in KINDS))
     print(f"failures: {sum(failures.values())}")
     for what, count in failures.most_common():

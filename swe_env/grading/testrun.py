@@ -41,14 +41,13 @@ def run_tests(box: Sandbox, task: Task, runner: runners.Runner, workspace: str, 
     to the second, through `/proc/<this shell>/fd/3`: a path, so it reaches pytest under tox
     too, which closes inherited descriptors; the command itself does not inherit the descriptor.
     The key waits at an unguessable path in the workspace; the hook reads and unlinks it."""
-    for path, data in runner.files(workspace).items():
-        box.write_file(path, data)
     key_path = f"{workspace}/{uuid.uuid4().hex}.key"
     workdir = task.environment.workdir.rstrip("/")
-    box.write_file(key_path, seal.key_file(key, [f"{workdir}/{path}" for path in patched],
-                                           runner.runner_is_repo(patched, facts),
-                                           {f"{workdir}/{path}": ranges for path, ranges in (changed_lines or {}).items()},
-                                           [f"{workdir}/{path}" for path in runner.runner_places(patched, facts)]))
+    key_file = seal.key_file(key, [f"{workdir}/{path}" for path in patched], runner.runner_is_repo(patched, facts),
+                             {f"{workdir}/{path}": ranges for path, ranges in (changed_lines or {}).items()},
+                             [f"{workdir}/{path}" for path in runner.runner_places(patched, facts)])
+    # One archive and one step for the start-up module, the plugin, the native seal and the key (`Files.write_many`).
+    box.files.write_many({**runner.files(workspace), key_path: key_file})
     prepare.close_private_shell(box)
     results = f"/proc/$$/fd/{_RESULTS_FD}"
     exports = "".join(f"export {name}={_with_results(value, results)}\n"

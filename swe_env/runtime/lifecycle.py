@@ -276,8 +276,12 @@ class Lifecycle:
         try:
             deadline = time.monotonic() + STOP_ALL_TIMEOUT
             signalled = -_RESIGNAL_SECONDS
-            # The engine's `top` lists the container's processes from outside, needing no pid inside.
-            init = str(api.inspect_container(self.handle.id).get("State", {}).get("Pid") or "")
+            # The engine's `top` lists the container's processes from outside, needing no pid inside. The init's host
+            # pid is the container's first process for its whole life: read from the inspect kept after the start
+            # (`record`, taken in the background by the disk meter), not asked again at every stop.
+            init = str(((self.record().get("State") or {}).get("Pid")) or "")
+            if init in ("", "0"):
+                init = str(api.inspect_container(self.handle.id).get("State", {}).get("Pid") or "")
             while self._any_left(api, init):
                 now = time.monotonic()
                 if now > deadline:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from docker.models.containers import Container
 
 from swe_env.grading import grader, prepare
 from swe_env.grading.grader import Grader
@@ -22,18 +23,28 @@ pytestmark = pytest.mark.docker
 def test_a_grading_runs_no_one_off_process_before_the_tests(task, image, monkeypatch):
     calls: list[str] = []
     real_exec = Executor.exec
+    archives: list[int] = []
+    real_put = Container.put_archive
 
     def counted(self, argv, *args, **kwargs):
         calls.append(argv if isinstance(argv, str) else " ".join(argv))
         return real_exec(self, argv, *args, **kwargs)
 
+    def put(self, path, data):
+        archives.append(len(data))
+        return real_put(self, path, data)
+
     grader_ = Grader()
     grader_.runner_facts(task, image)  # the probe runs once per image, in a container of its own
     monkeypatch.setattr(Executor, "exec", counted)
+    monkeypatch.setattr(Container, "put_archive", put)
     report = grader_.grade(task, task.gold_patch, image=image)
     assert report.status == "graded" and report.resolved, (report.status, report.error)
     assert report.patch_method == "git apply"
     assert calls == []  # the numstat, the apply, the listings and the restore all went through the shell
+    # The recorder's files and the key went in as one archive (the start-up module, the hook's module and the native
+    # seal are each past the inline limit: an archive each before).
+    assert len(archives) == 1
     # The path it replaced (one exec per step) gives the same verdict.
     monkeypatch.setattr(prepare, "STEPS_IN_SHELL", False)
     before = grader_.grade(task, task.gold_patch, image=image)
