@@ -6,7 +6,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Literal, Optional, cast
+from typing import Any, Optional, cast
 
 import typer
 from rich.markup import escape as _e
@@ -38,7 +38,7 @@ def trace(
         from ..data.task import load_tasks
         from ..traces import host as tracing
 
-        trace_format: Literal["jsonl", "cwm"] = one_of(fmt, ("jsonl", "cwm"), f"--format must be jsonl or cwm, not {fmt!r}")
+        trace_format = one_of(fmt, tracing.TRACE_FORMATS, f"--format must be one of {', '.join(tracing.TRACE_FORMATS)}, not {fmt!r}")
         found = {task.id: task for task in load_tasks(tasks)}
         if task_id not in found:
             raise KeyError(f"unknown task {task_id!r}; known: {', '.join(sorted(found))}")
@@ -108,8 +108,7 @@ def trace_corpus(
         from ..traces import corpus as corpora
         from ..traces import host as tracing
 
-        if fmt not in ("jsonl", "cwm"):
-            raise ValueError(f"--format must be jsonl or cwm, not {fmt!r}")
+        one_of(fmt, tracing.TRACE_FORMATS, f"--format must be one of {', '.join(tracing.TRACE_FORMATS)}, not {fmt!r}")
         if suite not in ("whole", "task"):
             raise ValueError(f"--suite must be whole or task, not {suite!r}")
         if levels not in ("function", "repository", "both"):

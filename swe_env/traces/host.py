@@ -42,7 +42,7 @@ import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -273,7 +273,12 @@ def parse_jsonl(text: str, task_id: str | None = None) -> list[Trace]:
     return traces
 
 
-def write_jsonl(traces: list[Trace], path: str | Path, fmt: Literal["jsonl", "cwm"] = "jsonl",
+TraceFormat = Literal["jsonl", "cwm"]
+"""How traces are written: `jsonl` (the trace records) or `cwm` (CWM's prompt format, one JSON line per trace)."""
+TRACE_FORMATS: tuple[TraceFormat, ...] = get_args(TraceFormat)
+
+
+def write_jsonl(traces: list[Trace], path: str | Path, fmt: TraceFormat = "jsonl",
                 max_events: int | None = None, max_bytes: int | None = None) -> Path:
     """Write traces to a file (replacing it): one trace per line, as JSON or as `cwm_record`s.
 

@@ -8,6 +8,10 @@ Standard library only; it runs inside a task's container with the task's Python:
 
     python swe_env_tracer.py CONFIG.json
 
+Why one module of this size: it is copied into the task's container as one file and run by the task's
+own Python (3.9 to 3.13) with nothing of swe_env importable there, so the repr cap, the per-thread
+chains, both backends, the program and function runners and the corpus plugin travel together.
+
 CONFIG is a JSON object:
     argv          the program, as `python script.py ...`, `python -m mod ...`,
                   `python -c CODE ...` or a Python console script (`pytest ...`); or
