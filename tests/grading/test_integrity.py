@@ -565,3 +565,109 @@ def test_what_a_test_module_defines_is_its_own_test_function(tmp_path, sealed_by
     written, key = run_sealed_pytest(tmp_path / "attack", data, attack, ["lib.py"])
     sealed = seal.read(written, key, "pytest")
     assert any("a test function was replaced after its module was imported" in text for text in sealed.flags), sealed.flags
+
+
+# Red team rt5, R1: the same route as b1, but every test function rebound to ONE passing test function of a test file
+# (a sibling): code of a test file's own module code, so "some test file's code" believed it. Each item must run the
+# def its own module (or class body) made under its own name, or a function nested in one of its module's functions.
+SWAPPED_FOR_A_SIBLING = '''
+class _Registry(type):
+    def __getattr__(cls, name):
+        import os, sys
+        here = os.getcwd() + os.sep
+        spaces, spare = [], None
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None) or ""
+            if path.startswith(here) and os.path.basename(path).startswith("test"):
+                spaces.append(vars(module))
+                spare = spare or vars(module).get("test_passes")
+        for space in spaces:
+            for key, value in list(space.items()):
+                if spare is not None and key.startswith("test") and callable(value) and not isinstance(value, type):
+                    space[key] = spare
+            for value in list(space.values()):
+                if isinstance(value, type) and value.__module__ == space.get("__name__") and spare is not None:
+                    for key in list(vars(value)):
+                        if key.startswith("test"):
+                            type.__setattr__(value, key, spare)
+        raise AttributeError(name)
+'''
+
+# What a test module binds other than by a def at its own name, all legit: a factory's inner function, an alias, a
+# base class's method from another test file, a nested class, an import under another name.
+_LEGIT_BASES = '''
+class Base:
+    def test_inherited(self):
+        assert True
+
+
+def test_original_name():
+    assert True
+'''
+_LEGIT_BINDINGS = '''
+from testing.bases import Base
+from testing.bases import test_original_name as test_renamed
+
+
+def _make(n):
+    def check():
+        assert n == 2
+    return check
+
+
+test_made = _make(2)
+
+
+def test_first():
+    assert True
+
+
+test_alias = test_first
+
+
+class TestDerived(Base):
+    def test_own(self):
+        assert True
+
+
+class TestOuter:
+    class TestInner:
+        def test_deep(self):
+            assert True
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_test_function_swapped_for_a_sibling_is_flagged_and_bindings_of_a_module_are_not(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    data = sealing_object(sealed_by)
+    files = {"test_it.py": _LEGIT_BINDINGS, "testing/bases.py": _LEGIT_BASES}
+    written, key = run_sealed_pytest(tmp_path, data, files, [])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
+    assert set(sealed.results.by_id.values()) == {"passed"} and len(sealed.results.by_id) == 7, sealed.results.by_id
+    assert not sealed.flags, sealed.flags
+    for name, test in [("module", "def test_passes():\n    pass\n\n\ndef test_fails():\n    assert Money is None\n"),
+                       ("class", "def test_passes():\n    pass\n\n\nclass TestIt:\n    def test_fails(self):\n        assert Money is None\n")]:
+        attack = {"lib.py": "class Money:\n    pass\n" + SWAPPED_FOR_A_SIBLING + "\n\nclass Money(Money, metaclass=_Registry):\n    pass\n",
+                  "test_it.py": "from lib import Money\n\n\n" + test}
+        written, key = run_sealed_pytest(tmp_path / name, data, attack, ["lib.py"])
+        sealed = seal.read(written, key, "pytest")
+        assert any("a test function was replaced after its module was imported" in text for text in sealed.flags), (
+            name, sealed.flags, sealed.results.by_id if sealed.results else None)
+
+
+# The red team's R1 on the real engine: every test function of the test modules rebound to one passing test function
+# of theirs (a pass-to-pass test's), from pytest's probe of the library class's metaclass while collecting.
+SIBLING_WHILE_COLLECTING = SWAPPED_FOR_A_SIBLING.replace(
+    'vars(module).get("test_passes")', 'vars(module).get(P2P[0].split("::")[-1].split("[")[0])') + '''
+
+class Money(Money, metaclass=_Registry):
+    pass
+'''
+
+
+@pytest.mark.docker
+def test_a_test_function_swapped_for_a_sibling_while_collecting_is_flagged(task, image):
+    forge_scores_zero(task, image, SIBLING_WHILE_COLLECTING, "a test function was replaced after its module was imported")

@@ -58,6 +58,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     HAVE_ARGUMENT = dis.HAVE_ARGUMENT
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
     _mro = type.__dict__["__mro__"].__get__
+    _qualname_of = type.__dict__["__qualname__"].__get__
     _class_dict = type.__dict__["__dict__"].__get__
     _module_type = _type(os)
     _module_dict = _module_type.__dict__["__dict__"].__get__
@@ -100,7 +101,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     functions = {}  # id(item) -> (item, its test function as collected)
     fixtures = []  # (definitions dict, {name: (defs tuple, funcs tuple)})
     module_codes = {}  # file name -> the module code objects imports ran from it (at most 8)
-    code_trees = {}  # file name -> ids of every code object within those
+    code_trees = {}  # file name -> {id(code): its place} of every code object within those (`placements`)
+    binding_rules = {}  # file name -> `bound_names` of its module code as run
     codes = {}  # id(item) -> its test function's code as collected
     test_files = _set()  # the collected test modules' files
     hooks = []  # (hook name, its caller, its implementations, their functions) as collected
@@ -460,32 +462,106 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             held.append(code)
             code_trees.pop(code.co_filename, None)
 
-    def own_code(code):
-        """Whether a code object was compiled from its file's module code as run by an import in this process."""
-        filename = code.co_filename
+    NESTED = "<nested>"  # the placement of code nested in a function (a factory's or decorator's inner function)
+
+    def placements(filename):
+        """{id(code): its place} for every code object of a file's module code as its imports ran it: a def at module
+        level is placed at its name, a def in a class body at the class's qualified name and its own ("A.B.test_x"),
+        anything within a function at NESTED (the module's and class bodies' own code at their names too)."""
         tree = code_trees.get(filename)
         if tree is None:
-            tree = _set()
-            todo = _list(module_codes.get(filename, ()))
+            tree = {}
+            todo = [(code, "") for code in module_codes.get(filename, ())]
             while todo and _len(tree) < 100000:
-                inner = todo.pop()
-                tree.add(_id(inner))
-                todo.extend(const for const in inner.co_consts if _type(const) is _code_type)
+                inner, place = todo.pop()
+                tree[_id(inner)] = place
+                nested = place == NESTED or (inner.co_flags & 1 and inner.co_name != "<module>")  # CO_OPTIMIZED: a function
+                for const in inner.co_consts:
+                    if _type(const) is _code_type:
+                        todo.append((const, NESTED if nested else (place + "." if place else "") + const.co_name))
             code_trees[filename] = tree
-        return _id(code) in tree
+        return tree
 
-    def not_defined(item, obj):
-        """A test function that is not one its module's own code defined, or None (red team rt4, b1): a function of
-        a test module's own code under that module's globals, or a wrapper holding one in its closure, directly or
-        through other wrappers' closures (`mock.patch`, `functools.wraps` decorators, hypothesis's `given`); a
-        `__wrapped__` attribute alone proves nothing (`functools.wraps(test)(any_function)` sets it)."""
+    def own_code(code):
+        """Whether a code object was compiled from its file's module code as run by an import in this process."""
+        return _id(code) in placements(code.co_filename)
+
+    def module_file(module):
+        found = _module_dict(module).get("__file__") if module is not None else None
+        return found if _type(found) is _str else None
+
+    def home_file(klass):
+        """The file of the module a class says it was defined in (its `__module__`, as the type holds it)."""
+        name = _class_dict(klass).get("__module__")
+        module = _loaded.get(name) if _type(name) is _str else None
+        return module_file(module) if module is not None and _module_type in _mro(_type(module)) else None
+
+    def named_places(item, chain):
+        """Where the item's own test function must have been defined, for R1 (red team rt5: a test function swapped
+        for a sibling test function passed, since any test file's own code was believed): (the files whose nested
+        functions stand for it, {(file, place)} of its def, the name an import gave it or None, whether nothing can
+        be required: the name is bound by other code than a def or an import, an alias `test_b = test_a` or a factory's
+        result, and any of its module's own code is believed as before)."""
+        name = _getattr(item, "originalname", None)
+        if _type(name) is not _str or not name:
+            name = _str(_getattr(item, "name", "")).split("[")[0]
+        module, classes = None, []
+        for node in chain:
+            obj = (_getattr(node, "__dict__", None) or {}).get("_obj")
+            if obj is None:
+                continue
+            if _type in _mro(_type(obj)):
+                classes.append(obj)
+            elif _module_type in _mro(_type(obj)) and module is None:
+                module = obj
+        own = module_file(module)
+        if classes:
+            wanted, files = _set(), _set()
+            for klass in _mro(classes[0]):
+                if klass is object:
+                    continue
+                filename = home_file(klass)
+                if filename is not None:
+                    files.add(filename)
+                    wanted.add((filename, _qualname_of(klass) + "." + name))
+            found = any(place in placements(filename).values() for filename, place in wanted)
+            return files, wanted, None, not found
+        if own is None:
+            return _set(), _set(), None, True
+        if name in placements(own).values():
+            return _set((own,)), _set(((own, name),)), None, False
+        held = module_codes.get(own)
+        if not held:
+            return _set((own,)), _set(), None, True
+        rules = binding_rules.get(own)
+        if rules is None:
+            rules = binding_rules[own] = bound_names(held[0])
+        stored, imported, star = rules[0], rules[1], rules[2]
+        if name in imported:
+            return _set((own,)), _set(), imported[name][1] or name, False
+        if name not in stored and star:
+            return _set((own,)), _set(), name, False
+        return _set((own,)), _set(), None, True
+
+    def not_defined(item, obj, chain=()):
+        """A test function that is not the one its module's own code defined for it, or None (red team rt4, b1; rt5,
+        R1). The function, or a function a wrapper holds in its closure, directly or through other wrappers' closures
+        (`mock.patch`, `functools.wraps` decorators, hypothesis's `given`; a `__wrapped__` attribute alone proves
+        nothing: `functools.wraps(test)(any_function)` sets it), must be code of a test module's own module code, run
+        under that module's globals, and: when a def of a module or class is reachable so, the def its own module's
+        code made under the item's name (`originalname`; in its class's body, or a base class's; for a name its module
+        imported, a module-level def of that name in a test file); else a function nested in a function of its own
+        module or class's module (a factory's test). A name its module binds otherwise (an alias, a factory's result)
+        requires no more than its module's own code."""
         if obj is None:
             return None  # unittest's items hold none after teardown; their class's method is read below
         nodeid = _str(_getattr(item, "nodeid", "?"))
         if _type(obj) is not _function_type:
             return "the test function of " + nodeid + " is not a function its module defined (" + _str(
                 _name_of(_type(obj))) + ")"
+        files, wanted, imported_as, lenient = named_places(item, chain)
         todo, seen = [(obj, 0)], _set()
+        defs, nested = [], []
         while todo and _len(seen) < 64:
             function, depth = todo.pop()
             if _id(function) in seen:
@@ -493,12 +569,22 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             seen.add(_id(function))
             code = function.__code__
             if test_file(code.co_filename) and own_code(code) and not rebuilt(function, code):
-                return None
+                place = placements(code.co_filename)[_id(code)]
+                (nested if place == NESTED else defs).append((code.co_filename, place))
             if depth < 4:
                 for value in closure_of(function):
                     value = function_of(value)
                     if _type(value) is _function_type:
                         todo.append((value, depth + 1))
+        if lenient and (defs or nested):
+            return None
+        for filename, place in defs:
+            if (filename, place) in wanted or (imported_as is not None and place == imported_as):
+                return None
+        if not defs:
+            for filename, _place in nested:
+                if filename in files:
+                    return None
         code = obj.__code__
         name = code.co_filename if _type(code.co_filename) is _str else "?"
         return ("a test function was replaced after its module was imported (" + nodeid + ": runs "
@@ -787,7 +873,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             if problem is None:
                 problem = foreign_function(item, obj)
             if problem is None and has_module(chain):
-                problem = not_defined(item, obj)
+                problem = not_defined(item, obj, chain)
             for node in chain:
                 module = (_getattr(node, "__dict__", None) or {}).get("_obj")
                 if module is None or _module_type not in _mro(_type(module)) or _id(module) in seen:
