@@ -671,3 +671,51 @@ class Money(Money, metaclass=_Registry):
 @pytest.mark.docker
 def test_a_test_function_swapped_for_a_sibling_while_collecting_is_flagged(task, image):
     forge_scores_zero(task, image, SIBLING_WHILE_COLLECTING, "a test function was replaced after its module was imported")
+
+
+# Red team rt5, R2: pytest's `Function.runtest` replaced between the check before the call phase and the call (from an
+# `os.environ` subclass's `__setitem__`: pytest writes PYTEST_CURRENT_TEST "(call)" there) by a function that puts the
+# original back and returns: the test never runs and every check point finds the class as it was. A passing call phase
+# must have reached the test function through pytest's own runtest of that phase (`swe_env.started`).
+TRANSIENT_RUNTEST = '''
+def _track_context():
+    import os
+    import sys
+
+    class _Env(type(os.environ)):
+        def __setitem__(self, key, value):
+            if key == "PYTEST_CURRENT_TEST" and value.endswith(" (call)"):
+                kind = sys.modules["py" + "test"].Function
+                before = kind.__dict__["runtest"]
+
+                def runtest(self):
+                    kind.runtest = before
+
+                kind.runtest = runtest
+            super().__setitem__(key, value)
+
+    os.environ.__class__ = _Env
+
+
+_track_context()
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_call_phase_that_never_called_its_test_function_is_flagged(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    data = sealing_object(sealed_by)
+    attack = {"lib.py": "class Money:\n    pass\n" + TRANSIENT_RUNTEST,
+              "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n"}
+    written, key = run_sealed_pytest(tmp_path, data, attack, ["lib.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.results is not None, sealed.error
+    assert any("never called the test function" in text for text in sealed.flags), sealed.flags
+    if sealed_by == "python":  # the pure-Python seal writes the records itself: the test is recorded as failed
+        assert sealed.results.by_id == {"test_it.py::test_fails": "failed"}, sealed.results.by_id
+
+
+@pytest.mark.docker
+def test_a_runtest_replaced_between_the_checks_and_put_back_is_flagged(task, image):
+    forge_scores_zero(task, image, TRANSIENT_RUNTEST, "never called the test function")

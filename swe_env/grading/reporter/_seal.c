@@ -1088,7 +1088,8 @@ static void on_ours(const char *event, PyObject *args) {
         return;
     }
     if (!have_key || getpid() != key_pid || strcmp(event, "swe_env.protect") == 0 ||
-        strcmp(event, "swe_env.check") == 0 || strcmp(event, "swe_env.imported") == 0) {
+        strcmp(event, "swe_env.check") == 0 || strcmp(event, "swe_env.imported") == 0 ||
+        strcmp(event, "swe_env.started") == 0) {
         Py_DECREF(code);
         return; /* the Python hook's integrity checks: it flags through `flag`, never writes a result */
     }

@@ -1029,6 +1029,50 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                     return "the function of fixture " + _str(name)
         return None
 
+    def item_changed(item, exempt):
+        """What changed of one item since collection, right before pytest calls its test function (red team rt5, R2):
+        its test function (or a wrapper an outer `pytest_pyfunc_call` wrapper made of it, pytest-asyncio's, that holds
+        it in its closure), that function's code and closure, a method of its class shadowed on it, its test module's
+        bindings; or None."""
+        for entry in items:
+            if entry[0] is item:
+                break
+        else:
+            return None
+        item, node_dict, obj, contents, markers, chain = entry
+        nodeid = _str(_getattr(item, "nodeid", "?"))
+        now = function_of(node_dict.get("_obj", node_dict.get("obj")))
+        if obj is not None and now is not obj and not holds(now, obj):
+            return "the test function of " + nodeid
+        if _type(obj) is _function_type and obj.__code__ is not codes.get(_id(item), obj.__code__):
+            return "the code of the test function of " + nodeid
+        if contents and not same(closure_of(obj), contents):
+            return "the test function's closure of " + nodeid
+        shadowed = method_shadowed(item, node_dict)
+        if shadowed is not None:
+            return "the item " + nodeid + " got its own " + shadowed + ", hiding its class's method"
+        for node in chain:
+            own = (_getattr(node, "__dict__", None) or {}).get("_obj")
+            for module, held, rules in modules:
+                if module is own:
+                    found = module_problem(module, held, rules, exempt)
+                    if found is not None:
+                        return name_of(module) + "." + found
+        return None
+
+    def holds(wrapper, function):
+        """Whether a function holds `function` in its closure, directly or through other functions' closures."""
+        todo, seen = [(wrapper, 0)], _set()
+        while todo and _len(seen) < 64:
+            found, depth = todo.pop()
+            if found is function:
+                return True
+            if _type(found) is not _function_type or _id(found) in seen or depth > 4:
+                continue
+            seen.add(_id(found))
+            todo.extend((function_of(value), depth + 1) for value in closure_of(found))
+        return False
+
     def monkeypatched(frame):
         """(id(object), name) a test's `monkeypatch` fixture has set (it restores them at teardown)."""
         found = _set()
@@ -1106,5 +1150,6 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return False
         return False
 
-    return tainted, code_patched, provenance, frame_receiver, on_event, outcomes, machinery, collected, changed, monkeypatched, reading
+    return (tainted, code_patched, provenance, frame_receiver, on_event, outcomes, machinery, collected, changed, monkeypatched,
+            reading, item_changed)
 

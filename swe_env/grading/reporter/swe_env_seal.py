@@ -7,7 +7,8 @@ objects and reads the grading key) and hands over pytest's outcome exceptions (`
 after collection the items (`swe_env.collected`: the hook snapshots the test modules, the items'
 functions and markers, the fixture definitions); once pytest is configured (before collection) it hands over
 pytest's, pluggy's and unittest's modules and classes as they are then (`swe_env.protect`); before and after each test's call
-phase and at the end the hook compares them again (`swe_env.check`) and flags a change. Each report pytest logs becomes one
+phase and at the end the hook compares them again (`swe_env.check`) and flags a change, and once more right before pytest calls
+the test function (`swe_env.started`: a passing call phase that never got there did not run its test). Each report pytest logs becomes one
 record (`swe_env.test`: the hook checks that pytest's own `call_and_report` holds this report); a
 skip, xfail or exit raised from a file the patch changed fails its test (`swe_env.raised`); the
 session's end writes the end record (`swe_env.end`), without which nothing is believed.
@@ -74,6 +75,17 @@ def pytest_runtest_call(item, _audit=_audit, _str=str):
     yield
     if _audit is not None:
         _audit("swe_env.check", _str(item.nodeid))
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_pyfunc_call(pyfuncitem, _audit=_audit):
+    # The innermost wrapper, right before pytest's own implementation calls the test function (red team rt5, R2):
+    # the hook checks that pytest's runtest of this item's call phase got here and compares the machinery again;
+    # a passing call phase that never got here did not run its test.
+    item = pyfuncitem  # noqa: F841 - read by the hook (the running test's monkeypatch fixture)
+    if _audit is not None:
+        _audit("swe_env.started", pyfuncitem)
+    yield
 
 
 @pytest.hookimpl(hookwrapper=True)
