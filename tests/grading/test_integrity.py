@@ -712,6 +712,8 @@ def test_a_call_phase_that_never_called_its_test_function_is_flagged(tmp_path, s
     sealed = seal.read(written, key, "pytest")
     assert sealed.results is not None, sealed.error
     assert any("never called the test function" in text for text in sealed.flags), sealed.flags
+    # Its route, `os.environ` re-classed by the patch's code, is flagged when it happens (`__class__` is audited).
+    assert any("re-classes an object of os._Environ" in text for text in sealed.flags), sealed.flags
     if sealed_by == "python":  # the pure-Python seal writes the records itself: the test is recorded as failed
         assert sealed.results.by_id == {"test_it.py::test_fails": "failed"}, sealed.results.by_id
 
@@ -719,3 +721,77 @@ def test_a_call_phase_that_never_called_its_test_function_is_flagged(tmp_path, s
 @pytest.mark.docker
 def test_a_runtest_replaced_between_the_checks_and_put_back_is_flagged(task, image):
     forge_scores_zero(task, image, TRANSIENT_RUNTEST, "never called the test function")
+
+
+# What a library legitimately re-classes: its own module (a module-level `__getattr__` of old), objects of its own
+# classes, and a module the standard library's LazyLoader loads for it (it switches the module's class twice).
+_OWN_RECLASSING = '''
+import importlib.util
+import sys
+import types
+
+
+class _Module(types.ModuleType):
+    pass
+
+
+sys.modules[__name__].__class__ = _Module
+
+
+class Plain:
+    pass
+
+
+class Fancy(Plain):
+    pass
+
+
+def lazy(name):
+    spec = importlib.util.find_spec(name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def fancy():
+    value = Plain()
+    value.__class__ = Fancy
+    return value, lazy("colorsys").rgb_to_hsv(0.0, 0.0, 0.0)
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_library_re_classing_its_own_objects_is_not_flagged(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    files = {"lib.py": _OWN_RECLASSING,
+             "test_it.py": "import lib\n\n\ndef test_it():\n    assert type(lib.fancy()[0]) is lib.Fancy\n"}
+    written, key = run_sealed_pytest(tmp_path, sealing_object(sealed_by), files, ["lib.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.results is not None and sealed.results.by_id == {"test_it.py::test_it": "passed"}, sealed.error
+    assert sealed.flags == [], sealed.flags
+
+
+# pytest's own suite runs inner sessions in the test process (pytester, `runpytest_inprocess`): their items' call
+# phases run inside the outer test's, which alone is judged (and reached its test function).
+_INNER_SESSIONS = '''
+pytest_plugins = ["pytester"]
+
+
+def test_outer(pytester):
+    pytester.makepyfile("def test_inner():\\n    pass\\n")
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(passed=1)
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_inner_sessions_items_are_not_the_outer_tests_call(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    written, key = run_sealed_pytest(tmp_path, sealing_object(sealed_by), {"test_it.py": _INNER_SESSIONS}, [])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.results is not None and sealed.results.by_id == {"test_it.py::test_outer": "passed"}, sealed.error
+    assert sealed.flags == [], sealed.flags

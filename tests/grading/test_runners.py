@@ -18,7 +18,7 @@ from swe_env.importers import swebench
 
 from ..runner_samples import write_sample
 from ..helpers import run_cli as cli
-from ..helpers import UNITTEST_SUITE, django_stub, subprocess_diff
+from ..helpers import UNITTEST_SUITE, django_stub, sealing_object, subprocess_diff
 
 RECORDER_DIR = os.path.join(os.path.dirname(runners.__file__), "reporter")
 
@@ -139,6 +139,121 @@ def test_a_test_method_that_is_not_its_files_code_fails_and_is_flagged(tmp_path)
     _run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "t_suite"], patched=["rebinder.py"])
     assert sealed.results.by_id["test_ok (t_suite.T)"] == "failed"
     assert any("test_ok about to run is not code of its test file" in flag for flag in sealed.flags), sealed.flags
+
+
+# Red team rt5, D1: the library wraps sys.stderr at import (the runner's stream, made later); when unittest's verbose
+# result writes "test_x (module.Class...)" right after `startTest`'s check, the wrapper sets Class.test_x to a function
+# that puts the original back and returns: unittest's `run` takes that method, the next check finds the class as it was.
+WRITES_THE_METHOD_AWAY = """
+import re
+import sys
+
+
+class _Progress(object):
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def write(self, text):
+        found = re.match(r"^(test\\w*) \\(([\\w.]+)\\)", text)
+        if found:
+            name, where = found.groups()
+            parts = where.split(".")
+            if parts[-1] == name:
+                parts.pop()
+            cls = getattr(sys.modules.get(".".join(parts[:-1])), parts[-1], None)
+            if cls is not None and name in vars(cls):
+                before = vars(cls)[name]
+
+                def quick(self, *args, **kwargs):
+                    setattr(cls, name, before)
+
+                setattr(cls, name, quick)
+        return self._stream.write(text)
+
+
+sys.stderr = _Progress(sys.stderr)
+"""
+
+# The same route, once a test's "ok" is written (after its outcome was recorded): unittest's `TestCase.run` replaced
+# for the next test by one that puts it back and reports a success without calling the test's method.
+RUNS_NOTHING_NEXT = """
+import sys
+import unittest
+
+
+class _Progress(object):
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def write(self, text):
+        if text == "ok":
+            case = unittest.TestCase
+            before = vars(case)["run"]
+
+            def run(self, result=None):
+                case.run = before
+                result.startTest(self)
+                result.addSuccess(self)
+                result.stopTest(self)
+
+            case.run = run
+        return self._stream.write(text)
+
+
+sys.stderr = _Progress(sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_test_method_replaced_after_the_check_and_put_back_fails_and_is_flagged(tmp_path, sealed_by):
+    """unittest's call of the test's method (`TestCase._callTestMethod`, hooked) must get the function the class held
+    when the suite was built, and a pass needs that call; the same suite without the library is unchanged."""
+    from swe_env.grading import native
+
+    recorder = tmp_path / "recorder"
+    recorder.mkdir()
+    for name in ("sitecustomize.py", "swe_env_integrity.py", "swe_env_seal.py"):
+        (recorder / name).write_bytes(open(os.path.join(RECORDER_DIR, name), "rb").read())
+    data = sealing_object(sealed_by)
+    if data:
+        (recorder / native.FILE_NAME).write_bytes(data)
+    for case, prelude, patched in [("legit", "", []), ("attack", "import progress\n", ["progress.py"]),
+                                   ("nothing run", "import progress\n", ["progress.py"])]:
+        folder = tmp_path / case.replace(" ", "_")
+        folder.mkdir()
+        (folder / "t_suite.py").write_text("import django.test.runner\n" + prelude + UNITTEST_SUITE)
+        (folder / "progress.py").write_text(RUNS_NOTHING_NEXT if case == "nothing run" else WRITES_THE_METHOD_AWAY)
+        django_stub(folder)
+        key = seal.new_key()
+        (folder / "run.key").write_bytes(seal.key_file(key, [str(folder / p) for p in patched], False))
+        results = folder / "results"
+        results.write_bytes(b"")
+        env = {**os.environ, "PYTHONPATH": f"{recorder}:{folder}", "SWE_ENV_RESULTS": str(results),
+               "SWE_ENV_RUNNER": "django", "SWE_ENV_KEY": str(folder / "run.key")}
+        run = subprocess.run([sys.executable, "-m", "unittest", "-v", "t_suite"], cwd=folder, env=env,
+                             capture_output=True, text=True)
+        sealed = seal.read(results.read_bytes(), key, "django")
+        assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
+        by_id = sealed.results.by_id
+        if case == "legit":
+            assert sealed.flags == [], sealed.flags
+            assert by_id["test_ok (t_suite.T)"] == "passed" and by_id["test_fail (t_suite.T)"] == "failed"
+            continue
+        if case == "nothing run":  # every test after the first: a success reported by other code than unittest's run
+            assert by_id.get("test_fail (t_suite.T)") != "passed" or sealed_by == "native", by_id  # failed or missing
+            assert any("never called through unittest's _callTestMethod in test_fail (t_suite.T)" in flag
+                       for flag in sealed.flags), sealed.flags
+            continue
+        assert "test_fail (t_suite.T.test_fail) ... ok" in run.stderr, run.stderr  # unittest itself saw a success
+        if sealed_by == "python":  # the pure-Python seal writes the records itself
+            assert by_id["test_fail (t_suite.T)"] == by_id["test_error (t_suite.T)"] == "failed", by_id
+        assert any("T.test_fail was changed after the suite was built in test_fail (t_suite.T)" in flag for flag in sealed.flags), sealed.flags
 
 
 CONVERTS_ASYNC_TESTS = """
@@ -317,7 +432,7 @@ OUTCOME_FORGERIES = {"shelfkit": (REBINDS_FROM_A_CHECK, "was changed after the s
 @pytest.mark.docker
 @pytest.mark.parametrize("name", ["shelfkit", "polykit"])
 def test_tests_replaced_or_outcomes_redirected_by_the_library_fail_and_are_flagged(samples, grader, name):
-    from .runner_samples import SAMPLES
+    from ..runner_samples import SAMPLES
 
     task = samples[name][3]
     files, source = SAMPLES[name][0], SAMPLES[name][1]
@@ -409,3 +524,19 @@ def test_the_builtin_django_recipes_use_the_django_runner():
     recipes = swebench.builtin_recipes()["django/django"]
     assert {recipe.runner for recipe in recipes.values()} == {"django"}
     assert recipes["4.2"].python == "3.9" and recipes["5.0"].python == "3.11"
+
+
+@pytest.mark.docker
+def test_a_test_method_replaced_after_the_check_fails_and_is_flagged_on_django(samples):
+    """rt5's D1 on the real Django sample: the library's stderr wrapper replaces each test method when the runner writes
+    its name (after `startTest`'s check) and the method puts itself back; unittest's call of it is checked."""
+    from swe_env.grading.grader import Grader
+
+    from ..runner_samples import SAMPLES
+
+    task = samples["shelfkit"][3]
+    files, source = SAMPLES["shelfkit"][0], SAMPLES["shelfkit"][1]
+    report = Grader(reward_policy="strict").grade(task, subprocess_diff(task, {source: files[source] + WRITES_THE_METHOD_AWAY}))
+    assert report.status == "graded" and report.reward == 0.0, (report.test_results, report.tampering)
+    assert all(report.test_results[t] == "failed" for t in task.tests.fail_to_pass), report.test_results
+    assert any("was changed after the suite was built" in flag for flag in report.tampering), report.tampering

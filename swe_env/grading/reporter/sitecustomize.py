@@ -42,6 +42,10 @@ so they cannot be spread over importable modules.
 import os
 import sys
 
+# unittest leaves frames of modules that define this out of the tracebacks it prints: the recorder's hook of
+# `TestCase._callTestMethod` stands between unittest's `run` and the test's method.
+__unittest = True
+
 
 def _native(fd, results, runner, key_path, plugin_file, stdlib, here):
     """The native seal's module, installed (its C audit hook added), or None: then this file's hook is the
@@ -426,6 +430,8 @@ def _install():
                 if _len(args) < 2 or _type(args[1]) is not _str:
                     return
                 if event == "object.__setattr__":
+                    if args[1] == "__class__":
+                        return reclassed(args[0], _getframe(2))
                     if args[1] not in ("__code__", "__defaults__", "__kwdefaults__"):
                         return
                     why, skip_stdlib = "replaces a function's " + args[1], True
@@ -455,6 +461,43 @@ def _install():
         frame = _getframe(2) if event == "code.__new__" else charged(_getframe(2), skip_stdlib)
         if frame is not None and code_patched(frame.f_code) and (skip_stdlib or code_changed(frame.f_code)):
             flag("code the patch changed " + why, frame)
+
+    machinery_names = ("pytest", "_pytest", "pluggy", "unittest", "django.test")
+
+    def reclassed(target, caller):
+        """`obj.__class__ = ...` (audited, unlike any other attribute set on a class or module): flagged when code the
+        patch changed re-classes an object it does not own, one of the standard library's or the test machinery's (red
+        team rt5, R2's route: `os.environ` given a subclass whose `__setitem__` runs when pytest writes
+        PYTEST_CURRENT_TEST between the check before the call phase and the call), or a module other than its own
+        files' (a module's class decides what reading its attributes runs)."""
+        if caller.f_code.co_filename in ("<frozen importlib.util>",) or _endswith(caller.f_code.co_filename, "importlib/util.py"):
+            return  # LazyLoader's own switch of a module it loads to and from _LazyModule
+        frame = charged(caller, True)
+        if frame is None or not code_patched(frame.f_code):
+            return
+        if state["runner_is_repo"] and runner_file(frame.f_code.co_filename):
+            return
+        if _module_type in _mro(_type(target)):
+            filename = _module_dict(target).get("__file__")
+            if _type(filename) is _str and is_patched(filename):
+                return
+            what = "the module " + _str(_module_dict(target).get("__name__"))
+        else:
+            owner = _class_dict(_type(target)).get("__module__")
+            module = _modules.get(owner) if _type(owner) is _str else None
+            filename = _module_dict(module).get("__file__") if _type(module) is _module_type else None
+            theirs = _type(owner) is _str and (owner in ("builtins", "os", "sys") or any_prefix(owner, machinery_names))
+            if not theirs and not (_type(filename) is _str and _startswith(filename, stdlib)
+                                   and "-packages/" not in filename):
+                return
+            what = "an object of " + _str(owner) + "." + _str(_getattr(_type(target), "__qualname__", "?"))
+        flag("code the patch changed re-classes " + what + " (__class__ assignment)", frame)
+
+    def any_prefix(name, prefixes):
+        for prefix in prefixes:
+            if name == prefix or _startswith(name, prefix + "."):
+                return True
+        return False
 
     def on_ours(event, args, caller):
         code = caller.f_code
@@ -509,8 +552,6 @@ def _install():
             return
         if event == "swe_env.check":  # after a test's call phase and at the end
             if plugin_codes.get(code.co_name) is code and _len(args) == 1 and _type(args[0]) is _str:
-                if _startswith(args[0], "the setup of "):
-                    state["started"] = None  # each call phase must reach the test function itself (`test_started`)
                 package = _modules.get("unittest")
                 if _type(package) is _module_type and _id(package) not in seen_unittest and runner == "pytest":
                     seen_unittest.add(_id(package))  # said once
@@ -605,7 +646,7 @@ def _install():
 
     must_start = set()  # ids of the collected items whose call phase runs pytest's Function.runtest
     state["function_class"] = None
-    state["started"] = None  # (id(item), id(its call_and_report frame)) when pytest's runtest reached the test function
+    state["started"] = None  # (id(item), its call_and_report frame) when pytest's runtest reached the test function
 
     def calls_its_function(item):
         """Whether an item's call phase is pytest's `Function.runtest`, which calls the test function through the
@@ -646,13 +687,13 @@ def _install():
         check before the call phase and put back by itself): remember that pytest's own runtest of this call phase got
         here, and compare the machinery and the items again at this last point before the test function runs (from
         here to its call only pytest's `pytest_pyfunc_call` runs, which reads what was just compared)."""
-        state["started"] = None
         if _id(item) not in must_start:
-            return
+            return  # an inner session's item (pytester): the outer test's call phase is the one judged
+        state["started"] = None
         found = pytests_call(item, caller)
         if _type(found) is _str:
             return flag(found + " (" + _str(_getattr(item, "nodeid", "?")) + ")", caller)
-        state["started"] = (_id(item), _id(found))
+        state["started"] = (_id(item), found)  # the frame is kept alive: no later call phase's frame can be it
         exempt = monkeypatched(caller)
         what = changed(exempt) if snapshots else None
         if what is not None:
@@ -675,7 +716,8 @@ def _install():
             return None
         if when != "call" or _id(item) not in must_start:
             return None
-        if state["started"] == (_id(item), _id(held)):
+        started = state["started"]
+        if started is not None and started[0] == _id(item) and started[1] is held:
             return None
         return "pytest's report says " + status + " but its call phase never called the test function"
 
@@ -890,6 +932,7 @@ _sealed = _install()
 
 def _recorder(load_key, protect, runner, audit):
     import types
+    _getframe = sys._getframe
     _class_dict = type.__dict__["__dict__"].__get__
     _instance_dict = object.__getattribute__
     _function = types.FunctionType
@@ -988,6 +1031,84 @@ def _recorder(load_key, protect, runner, audit):
             return None
         return runs_its_own_code(test, name)
 
+    called = {}  # id(test) -> test whose method unittest called through `_callTestMethod` as its class held it
+
+    def held_binding(test, name):
+        """What the test's class (or the first class of its MRO that has `name`) held under `name` when the suite was
+        built, or None."""
+        cls = type(test)
+        if cls not in classes:
+            remember(test)
+        mro, names, held = classes[cls]
+        for klass in mro:
+            if klass is not object and name in held.get(klass, {}):
+                return held[klass][name]
+            if name in _class_dict(klass):
+                return None
+        return None
+
+    def method_called(test, method):
+        """Why the method unittest is about to call (`_callTestMethod`'s argument) is not the one the test's class
+        held under the test's name when the suite was built, or None (red team rt5, D1: the method replaced after
+        `startTest`'s check, by code that ran when the runner wrote the test's name, and put back by itself)."""
+        why = closed(test)  # the class as remembered, once more right before the call
+        if why is not None:
+            return why
+        name = getattr(test, "_testMethodName", None)
+        expected = held_binding(test, name) if isinstance(name, str) else None
+        if isinstance(expected, (staticmethod, classmethod)):
+            expected = expected.__func__
+        function = converted(test, name, method) or method
+        function = getattr(function, "__func__", function)
+        if expected is None or function is not expected:
+            return "unittest was about to call another function than the test's class held for " + str(name)
+        return None
+
+    def ran_its_method(test):
+        """Whether unittest called this test's own method (`method_called`), or this process does not run the tests
+        itself: Django's parallel suite replays outcomes its workers sent (each worker checks its own calls), and a
+        class whose `_callTestMethod` is not unittest's (hooked) one calls its method some other way."""
+        if called.get(id(test)) is test:
+            return True
+        if not isinstance(held_binding(test, "_callTestMethod"), _function) or \
+                held_binding(test, "_callTestMethod") not in ours_call:
+            return True
+        frame = _getframe(1)
+        for _depth in range(60):
+            if frame is None:
+                break
+            code = frame.f_code
+            if code.co_name == "run" and code.co_filename.endswith("django/test/runner.py") \
+                    and type(frame.f_locals.get("self")).__name__ == "ParallelTestSuite":
+                return True
+            frame = frame.f_back
+        return False
+
+    ours_call = []  # the hook of `TestCase._callTestMethod`
+
+    def hook_case(module):
+        """unittest's `TestCase._callTestMethod(method)` (3.8+: what `run` calls the test's method through) checks the
+        method unittest took against the class as remembered, right before calling it; then TestCase and _Outcome are
+        snapshotted as they are (with the hook)."""
+        case = getattr(module, "TestCase", None)
+        original = _class_dict(case).get("_callTestMethod") if isinstance(case, type) else None
+        if isinstance(original, _function):
+            def _callTestMethod(self, method):  # noqa: N802 - unittest's name
+                try:
+                    why = method_called(self, method)
+                except Exception as exc:
+                    why = "the test could not be checked (%s)" % type(exc).__name__
+                if why is not None:
+                    tampered_with(self, why + " in " + unittest_ids(self)[0])
+                else:
+                    called[id(self)] = self
+                return original(self, method)
+
+            case._callTestMethod = _callTestMethod
+            ours_call.append(_callTestMethod)
+            protect([_callTestMethod])
+        snapshot("TestCase", "_Outcome")(module)
+
     def unittest_ids(test):
         test = getattr(test, "test_case", test)  # a subtest: the test it belongs to
         cls = type(test)
@@ -1019,8 +1140,14 @@ def _recorder(load_key, protect, runner, audit):
             def hooked(self, test, *args):
                 status = status_of(*args)
                 if status is not None:
-                    if id(getattr(test, "test_case", test)) in tampered:
+                    case = getattr(test, "test_case", test)
+                    if id(case) in tampered:
                         status = "failed"  # what ran was not the test file's own test
+                    elif status in ("passed", "xpassed") and not ran_its_method(case):
+                        audit("swe_env.tampered", "unittest's report says " + status + " but the test's method was "
+                              "never called through unittest's _callTestMethod in " + unittest_ids(case)[0])
+                        status = "failed"
+                    called.pop(id(case), None)
                     audit("swe_env.test", unittest_ids(test), status)
                 return original(self, test, *args)
 
@@ -1153,7 +1280,7 @@ def _recorder(load_key, protect, runner, audit):
     hooks = {}
     if runner == "django":
         hooks["unittest.result"] = hook_unittest
-        hooks["unittest.case"] = snapshot("TestCase", "_Outcome")
+        hooks["unittest.case"] = hook_case
         hooks["unittest.suite"] = hook_suite
         hooks["django.test.runner"] = lambda module: start()
     elif runner == "pytest":
