@@ -458,7 +458,10 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         held = module_codes.get(code.co_filename)
         if held is None:
             held = module_codes[code.co_filename] = []
-        if code not in held and _len(held) < 8:  # kept alive: their ids stay theirs
+        for kept in held:
+            if kept is code:  # by identity: a module run again from its .pyc runs an equal but other code object
+                return
+        if _len(held) < 8:  # kept alive: their ids stay theirs
             held.append(code)
             code_trees.pop(code.co_filename, None)
 
@@ -571,7 +574,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             if test_file(code.co_filename) and own_code(code) and not rebuilt(function, code):
                 place = placements(code.co_filename)[_id(code)]
                 (nested if place == NESTED else defs).append((code.co_filename, place))
-            if depth < 4:
+            if depth < 4 and decorates(function, code):
                 for value in closure_of(function):
                     value = function_of(value)
                     if _type(value) is _function_type:
@@ -589,6 +592,25 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         name = code.co_filename if _type(code.co_filename) is _str else "?"
         return ("a test function was replaced after its module was imported (" + nodeid + ": runs "
                 + _str(code.co_name) + " of " + name + ")")
+
+    # The standard library's modules whose functions wrap a test (mock.patch, a ContextDecorator, unittest's skips).
+    decorating = ("unittest/mock.py", "contextlib.py", "unittest/case.py", "unittest/async_case.py", "functools.py",
+                  "asyncio/coroutines.py", "typing.py", "warnings.py")
+
+    def decorates(function, code):
+        """Whether a wrapper's closure may stand for the test it holds (red team rt5, R1b: `types.FunctionType(<a
+        standard-library closure's code that never calls its cell>, vars(types), name, None, (cell(test),))`): its
+        code runs under its own module's globals (not rebuilt), and a standard-library wrapper is one of the modules
+        that decorate tests."""
+        if rebuilt(function, code):
+            return False
+        filename = code.co_filename
+        if _type(filename) is not _str or not in_stdlib(filename):
+            return True
+        for suffix in decorating:
+            if _endswith(filename, "/" + suffix):
+                return True
+        return False
 
     def test_file(filename):
         """A collected test module's file, or one named as test code outside the standard library and the installed
