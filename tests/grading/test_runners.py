@@ -317,7 +317,7 @@ OUTCOME_FORGERIES = {"shelfkit": (REBINDS_FROM_A_CHECK, "was changed after the s
 @pytest.mark.docker
 @pytest.mark.parametrize("name", ["shelfkit", "polykit"])
 def test_tests_replaced_or_outcomes_redirected_by_the_library_fail_and_are_flagged(samples, grader, name):
-    from .runner_samples import SAMPLES
+    from ..runner_samples import SAMPLES
 
     task = samples[name][3]
     files, source = SAMPLES[name][0], SAMPLES[name][1]
