@@ -190,7 +190,7 @@ class Grader:
         test_patch = diffs.Patch.read(task.tests.test_patch)  # read once: the restore step and the ids' files
         written: list[str] = []  # files an application method wrote that the patch text may not show
         if not report.patch_is_empty:
-            method, error, written = prepare.apply_patch(box, patch, workspace)
+            method, error, written = prepare.apply_patch(box, patch, workspace, task.limits.disk)
             if method is None:
                 report.status, report.error = "patch_failed", error
                 return

@@ -31,6 +31,8 @@ MAX_INFLATED_BYTES = 1024**3
 """The most a patch's binary hunks may write, whatever the task's disk limit: no fix ships a gigabyte of binaries."""
 
 _BINARY_START = "GIT binary patch"
+_DATALESS = re.compile(r"^(?:Binary files |Files )", re.MULTILINE)
+"""git's headers of a binary change without data (apply.c's `binhdr`: a line starting so, whatever follows)."""
 _HUNK_HEADER = re.compile(r"(literal|delta) (\d{1,20})")
 _DELTA_HEADER_BYTES = 20
 """A delta starts with two sizes of at most 10 bytes each (7 bits a byte, 64-bit values): no more is inflated."""
@@ -46,6 +48,13 @@ class Inflation:
     """The largest forward hunk's size and the file it writes (for the refusal's reason)."""
     unreadable: list[str] = field(default_factory=list)
     """Why a binary hunk's size could not be read (the first few)."""
+    copies: int = 0
+    """Files the patch makes as copies of others (`copy from` headers): each as large as its source, which is the
+    repository's, not the patch's (see `copies_refusal`)."""
+    dataless: int = 0
+    """Binary entries without data (`Binary files ... differ`): git writes the blob their full index line names when
+    the repository has it, so each is as large as a blob already there."""
+    text_bytes: int = 0
 
     def add(self, size: int, path: str) -> None:
         self.written += size
@@ -57,7 +66,11 @@ class Inflation:
 def measure(text: str) -> Inflation:
     """The bytes the forward binary hunks of `text` (a git patch) make git write, each `delta` sized by its own
     header (at most `_DELTA_HEADER_BYTES` inflated)."""
-    found = Inflation()
+    found = Inflation(text_bytes=len(text))
+    found.copies = text.count("\ncopy from ") + text.startswith("copy from ")
+    found.dataless = len(_DATALESS.findall(text))
+    if _BINARY_START not in text:  # the common case: scans in C only
+        return found
     path = ""
     state = "text"  # "text" | "forward" (the next header is the forward hunk's) | "data" | "reverse"
     delta: _DeltaHeader | None = None
@@ -98,7 +111,7 @@ def refusal(text: str, disk: str | None) -> str | None:
     """Why the grader refuses `text` before applying it (the model's `patch_failed`), or None: its binary hunks
     would write more than the task's disk limit `disk` (Docker-style, "4g") or `MAX_INFLATED_BYTES`, or a hunk's
     size cannot be read."""
-    if "GIT binary patch" not in text:  # the common case costs one scan in C
+    if _BINARY_START not in text:  # the common case costs one scan in C
         return None
     found = measure(text)
     if found.unreadable:
@@ -110,6 +123,25 @@ def refusal(text: str, disk: str | None) -> str | None:
                 f"largest {size} bytes for {path}), more than the {budget} bytes the grader allows "
                 f"(the task's disk limit, at most {MAX_INFLATED_BYTES}); it is refused before it is applied")
     return None
+
+
+def copies_refusal(found: Inflation, largest_source: int, disk: str | None) -> str | None:
+    """Why the grader refuses a patch whose copies and data-less binary entries (`Inflation.copies`,
+    `Inflation.dataless`) could write more than the budget, each taken as large as the largest file the repository's
+    work tree or object store holds (`largest_source`, measured in the grading container) plus everything the patch
+    itself adds (its text and its binary hunks: a copy of a file the patch grew first), or None. A sound bound, not
+    the exact size: a file the patch writes is some file already there, changed by the patch's own bytes."""
+    entries = found.copies + found.dataless
+    if not entries:
+        return None
+    each = largest_source + found.text_bytes + found.written
+    budget = budget_bytes(disk)
+    if found.written + entries * each <= budget:
+        return None
+    return (f"the patch makes {found.copies} file(s) as copies of others and {found.dataless} from blobs named by "
+            f"their id, each up to {each} bytes (the repository's largest file, {largest_source} bytes, and what the "
+            f"patch adds), more than the {budget} bytes the grader allows (the task's disk limit, at most "
+            f"{MAX_INFLATED_BYTES}); it is refused before it is applied")
 
 
 def budget_bytes(disk: str | None) -> int:

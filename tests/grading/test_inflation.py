@@ -126,3 +126,33 @@ def test_the_work_is_bounded_for_a_delta_as_large_as_a_patch_may_be():
         tracemalloc.stop()
     assert found.written == 5 * MiB and found.unreadable == []
     assert peak < MiB
+
+
+def _copies(source: str, count: int) -> str:
+    return "".join(f"diff --git a/{source} b/copy{i}.txt\nsimilarity index 100%\ncopy from {source}\ncopy to copy{i}.txt\n"
+                   for i in range(count))
+
+
+def test_copies_and_data_less_binaries_are_counted_and_bounded_by_the_largest_source(tmp_path):
+    # GNU patch copies a file the patch itself created: 1 MiB of text, then 20 copies of ~90 bytes each.
+    grown = added_file("grown.txt", ["x" * 1023] * 1024)
+    chained = grown + _copies("grown.txt", 20)
+    repo = _repo(tmp_path, {"README": b"x\n"})
+    subprocess.run(["patch", "-p1", "--batch", "--quiet"], input=chained.encode(), cwd=repo, check=True)
+    assert (repo / "copy19.txt").stat().st_size == MiB  # what it really writes: 21 MiB from a 1 MiB patch
+    found = inflation.measure(chained)
+    assert (found.copies, found.dataless, found.written) == (20, 0, 0)
+    # Each copy is taken as large as the repository's largest file and everything the patch adds.
+    why = inflation.copies_refusal(found, 4096, "16m")
+    assert why is not None and "20 file(s) as copies" in why and f"up to {4096 + len(chained)} bytes" in why
+    assert inflation.copies_refusal(found, 4096, "4g") is None
+    # A data-less binary entry (`Binary files ... differ`, git's `Files ...` too) makes a blob already there.
+    dataless = ("diff --git a/d.bin b/d.bin\nnew file mode 100644\nindex " + "0" * 40 + ".." + "1" * 40 + "\n"
+                "Binary files /dev/null and b/d.bin differ\n")
+    found = inflation.measure(dataless * 3 + dataless.replace("Binary files", "Files"))
+    assert (found.copies, found.dataless) == (0, 4)
+    assert inflation.copies_refusal(found, 8 * MiB, "16m") is not None
+    assert inflation.copies_refusal(found, 1024, "16m") is None
+    # One copy of a small file, as a refactoring's patch holds, is never refused; a patch with none never asks.
+    assert inflation.copies_refusal(inflation.measure(_copies("README", 1)), 4096, "16m") is None
+    assert inflation.copies_refusal(inflation.measure(grown), 10**12, "16m") is None
