@@ -210,6 +210,26 @@ sys.stderr = _Progress(sys.stderr)
 """
 
 
+# Legit: a setUp that patches a method of its own class (undone by its cleanup), between `startTest` and the call.
+SETUP_PATCHES_ITS_CLASS = """
+
+from unittest import mock
+
+
+class P(unittest.TestCase):
+    def helper(self):
+        return 1
+
+    def setUp(self):
+        patcher = mock.patch.object(P, "helper", return_value=2)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def test_patched(self):
+        self.assertEqual(self.helper(), 2)
+"""
+
+
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
 def test_a_test_method_replaced_after_the_check_and_put_back_fails_and_is_flagged(tmp_path, sealed_by):
     """unittest's call of the test's method (`TestCase._callTestMethod`, hooked) must get the function the class held
@@ -227,7 +247,8 @@ def test_a_test_method_replaced_after_the_check_and_put_back_fails_and_is_flagge
                                    ("nothing run", "import progress\n", ["progress.py"])]:
         folder = tmp_path / case.replace(" ", "_")
         folder.mkdir()
-        (folder / "t_suite.py").write_text("import django.test.runner\n" + prelude + UNITTEST_SUITE)
+        (folder / "t_suite.py").write_text("import django.test.runner\n" + prelude + UNITTEST_SUITE
+                                           + (SETUP_PATCHES_ITS_CLASS if case == "legit" else ""))
         (folder / "progress.py").write_text(RUNS_NOTHING_NEXT if case == "nothing run" else WRITES_THE_METHOD_AWAY)
         django_stub(folder)
         key = seal.new_key()
@@ -244,6 +265,7 @@ def test_a_test_method_replaced_after_the_check_and_put_back_fails_and_is_flagge
         if case == "legit":
             assert sealed.flags == [], sealed.flags
             assert by_id["test_ok (t_suite.T)"] == "passed" and by_id["test_fail (t_suite.T)"] == "failed"
+            assert by_id["test_patched (t_suite.P)"] == "passed", by_id
             continue
         if case == "nothing run":  # every test after the first: a success reported by other code than unittest's run
             assert by_id.get("test_fail (t_suite.T)") != "passed" or sealed_by == "native", by_id  # failed or missing
@@ -253,7 +275,8 @@ def test_a_test_method_replaced_after_the_check_and_put_back_fails_and_is_flagge
         assert "test_fail (t_suite.T.test_fail) ... ok" in run.stderr, run.stderr  # unittest itself saw a success
         if sealed_by == "python":  # the pure-Python seal writes the records itself
             assert by_id["test_fail (t_suite.T)"] == by_id["test_error (t_suite.T)"] == "failed", by_id
-        assert any("T.test_fail was changed after the suite was built in test_fail (t_suite.T)" in flag for flag in sealed.flags), sealed.flags
+        assert any("another function than the test's class held for test_fail in test_fail (t_suite.T)" in flag
+                   for flag in sealed.flags), sealed.flags
 
 
 CONVERTS_ASYNC_TESTS = """
@@ -539,4 +562,4 @@ def test_a_test_method_replaced_after_the_check_fails_and_is_flagged_on_django(s
     report = Grader(reward_policy="strict").grade(task, subprocess_diff(task, {source: files[source] + WRITES_THE_METHOD_AWAY}))
     assert report.status == "graded" and report.reward == 0.0, (report.test_results, report.tampering)
     assert all(report.test_results[t] == "failed" for t in task.tests.fail_to_pass), report.test_results
-    assert any("was changed after the suite was built" in flag for flag in report.tampering), report.tampering
+    assert any("another function than the test's class held" in flag for flag in report.tampering), report.tampering
