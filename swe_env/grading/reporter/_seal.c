@@ -1818,6 +1818,24 @@ static PyObject *flag(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(failed_doc, "failed(nodeid): write a failed result for a pytest test (sealed once this process has the key): "
+                         "the Python hook's finding that a pass pytest reported is not what the test did (rt4 a3). "
+                         "Anyone may call it: the host keeps a test's worst result, so it only ever withholds a pass.");
+
+static PyObject *failed(PyObject *self, PyObject *args) {
+    PyObject *nodeid;
+    char *out = NULL;
+    size_t size = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O", &nodeid))
+        return NULL;
+    if (have_key && is_pytest && PyUnicode_CheckExact(nodeid) && append(&out, &size, "failed ", 7, 0) &&
+        append_str_hex(&out, &size, nodeid))
+        emit("test", out, size);
+    free(out);
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(ready_doc, "ready() -> bool: whether this process holds the run's key (the runner announced itself).");
 
 static PyObject *ready(PyObject *self, PyObject *unused) {
@@ -1916,6 +1934,7 @@ static PyMethodDef methods[] = {
     {"spawned", spawned, METH_NOARGS, spawned_doc},
     {"install", install, METH_VARARGS, install_doc},
     {"flag", flag, METH_VARARGS, flag_doc},
+    {"failed", failed, METH_VARARGS, failed_doc},
     {"ready", ready, METH_NOARGS, ready_doc},
     {"patched", patched_files, METH_NOARGS, patched_doc},
     {NULL, NULL, 0, NULL}};

@@ -532,10 +532,13 @@ def _install():
                         status, why = reading(held, status)
                         if why is not None:
                             flag(why + " in " + nodeid, caller)
-                        # The C hook wrote the result under the report's id; the identity checks can only flag.
-                        why = reported(held, nodeid, status)[2]
+                        # The C hook wrote the result, under the id the item had when collected; what the seal saw
+                        # of a unittest test's run can add a failed result (the host keeps a test's worst) and a flag.
+                        recorded, found, why = reported(held, nodeid, status)
                         if why is not None:
                             flag(why + " in " + nodeid, caller)
+                            if found == "failed" and recorded == nodeid:
+                                native.failed(recorded)
             elif event == "swe_env.test" and code in ours:
                 what = changed() or integrity_changed(())
                 if what is not None:
