@@ -494,6 +494,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             code = function.__code__
             if test_file(code.co_filename) and own_code(code) and not rebuilt(function, code):
                 return None
+            if code is skip_wrapper():
+                return None  # `unittest.skip` put its wrapper in the method's place: it only raises SkipTest
             if depth < 4:
                 for value in closure_of(function):
                     value = function_of(value)
@@ -503,6 +505,20 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         name = code.co_filename if _type(code.co_filename) is _str else "?"
         return ("a test function was replaced after its module was imported (" + nodeid + ": runs "
                 + _str(code.co_name) + " of " + name + ")")
+
+    def skip_wrapper():
+        """The code of the function `unittest.skip` puts in place of a test it skips (nested in `skip`'s code), from
+        unittest as the test process first imported it, or None. Such a test is skipped, never passed, so it is no
+        forge (calibration: `@unittest.skip` on a TestCase method was flagged as a replaced test function)."""
+        case = state["machinery"].get("unittest.case")
+        skip = _module_dict(case).get("skip") if case is not None else None
+        todo = [skip.__code__] if _type(skip) is _function_type else []
+        while todo:
+            code = todo.pop()
+            if code.co_name == "skip_wrapper":
+                return code
+            todo.extend(const for const in code.co_consts if _type(const) is _code_type)
+        return None
 
     def test_file(filename):
         """A collected test module's file, or one named as test code outside the standard library and the installed
