@@ -645,7 +645,9 @@ def _install():
                     if cell.cell_contents is not value:
                         return "the grader's recorder hook " + name
                 continue
-            if kind == 1:
+            if kind == 3 and state["runner_is_repo"]:
+                continue  # Django's django/test/ changed by the patch: that runner's code is the patch's anyway
+            if kind == 1 or kind == 3:
                 now = _module_dict(item)
             else:
                 now = _class_dict(item)
@@ -662,6 +664,33 @@ def _install():
                 found = now.get(attribute, held)
                 if found is not value and not same_binding(found, value) and (_id(item), attribute) not in exempt:
                     return name + "." + attribute
+        return runner_module_replaced()
+
+    runner_modules = {}  # name -> the Django or sympy runner module its recorder snapshotted when it was imported
+    expected_modules = []  # the names of those whose module must be the one snapshotted
+
+    def protect_namespace(module, expected, runner_own=False):
+        """Class D (red team rt5, D3 and S3): remember a runner module's namespace (its functions and classes, as
+        `protect` does for a module) the moment the import hook saw it executed, before any code could rebind what
+        the runner looks up there at call time (`unittest.case._Outcome`, `sympy.testing.runtests.raise_on_deprecated`;
+        a module-dict write raises no audit event). `expected` names every module that must then be the one
+        snapshotted (one imported past the import hook, or swapped in `sys.modules`, is a change too). A module of
+        the runner's own package (`runner_own`: django.test) is not compared when the patch changes that package."""
+        for name in expected:
+            if name not in expected_modules:
+                expected_modules.append(name)
+        own = _module_dict(module).get("__name__")
+        if _type(own) is _str and not runner_own:
+            runner_modules[own] = module
+        held = _dict((key, value) for key, value in _module_dict(module).items() if _isinstance(value, _kept))
+        snapshots.append((3 if runner_own else 1, module, held, _str(own)))
+
+    def runner_module_replaced():
+        """The first expected runner module that is not the one its recorder snapshotted, or None."""
+        for name in expected_modules:
+            found = _modules.get(name)
+            if found is not None and runner_modules.get(name) is not found:
+                return "sys.modules[" + name + "] (not the module the grader's import hook saw)"
         return None
 
     def same_binding(found, held):
@@ -703,7 +732,7 @@ def _install():
     ours.update(found)
     sys.addaudithook(hook)
     sys.addaudithook(_cache_guard(_run_started_ns(), patched_on_stack))
-    return load_key, protect
+    return load_key, protect, protect_namespace
 
 
 def _forget_imports(before, _modules=sys.modules):
@@ -794,7 +823,7 @@ _sealed = _install()
 # ------------------------------------------------------------------ Django's and sympy's runners
 # The hooks below hand outcomes to the sealed hook (`sys.audit`); what they hold is not secret.
 
-def _recorder(load_key, protect, runner, audit):
+def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module, expected, runner_own=False: None):
     import types
     _class_dict = type.__dict__["__dict__"].__get__
     _instance_dict = object.__getattribute__
@@ -1056,20 +1085,34 @@ def _recorder(load_key, protect, runner, audit):
     def snapshot(*names):
         return lambda module: protect([getattr(module, name) for name in names if hasattr(module, name)])
 
+    def namespace(then, expected=(), runner_own=False):
+        """Class D (rt5 D3, S3): the module's namespace snapshotted as soon as it is executed, then `then`."""
+        def hook(module):
+            protect_namespace(module, expected, runner_own)
+            return then(module) if then is not None else None
+        return hook
+
+    unittest_modules = ("unittest", "unittest.case", "unittest.result", "unittest.suite", "unittest.loader",
+                        "unittest.runner")
     hooks = {}
     if runner == "django":
-        hooks["unittest.result"] = hook_unittest
-        hooks["unittest.case"] = snapshot("TestCase", "_Outcome")
-        hooks["unittest.suite"] = hook_suite
-        hooks["django.test.runner"] = lambda module: start()
+        for name in unittest_modules:
+            hooks[name] = namespace(None, unittest_modules)
+        hooks["unittest.result"] = namespace(hook_unittest, unittest_modules)
+        hooks["unittest.case"] = namespace(snapshot("TestCase", "_Outcome"), unittest_modules)
+        hooks["unittest.suite"] = namespace(hook_suite, unittest_modules)
+        hooks["django.test.utils"] = hooks["django.test.testcases"] = namespace(None, runner_own=True)
+        hooks["django.test.runner"] = namespace(lambda module: start(), runner_own=True)
     elif runner == "pytest":
         # unittest's machinery is protected from its first import on (the plugin does not import it: `swe_env_seal`).
         hooks["unittest"] = lambda module: audit("swe_env.imported", module)
     elif runner == "sympy":
         # sympy's `test()` re-runs itself in a child with a fixed hash seed: the process that
         # enters a test first takes the key, not the one that imported the runner.
-        hooks["sympy.testing.runtests"] = hook_sympy
-        hooks["sympy.utilities.runtests"] = hook_sympy
+        sympy_modules = ("sympy.testing.runtests", "sympy.utilities.runtests", "sympy.testing.pytest",
+                         "sympy.utilities.pytest")
+        for name in sympy_modules:
+            hooks[name] = namespace(hook_sympy if name.endswith(".runtests") else None, sympy_modules)
 
     class AfterImport(object):
         """A meta path entry that finds nothing itself: it wraps the loader of a hooked module."""
@@ -1103,7 +1146,7 @@ def _recorder(load_key, protect, runner, audit):
 
 
 if _sealed is not None:
-    _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit)
+    _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit, _sealed[2])
 del _install, _sealed, _recorder
 # An empty module takes this one's place: before 3.11 the import that runs sitecustomize reads its
 # entry back afterwards, and without one every interpreter started under the tests (a test's own
