@@ -376,7 +376,7 @@ def _install():
         emit(b"flag", _encode(hexs("the grader's integrity checks (swe_env_integrity) could not be loaded")))
         return None
     (tainted, code_patched, provenance, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
-     integrity_changed, monkeypatched, reading) = swe_env_integrity.make(
+     integrity_changed, reading) = swe_env_integrity.make(
         stdlib, is_patched, flag, lambda: state["runner_is_repo"], native, runner_file)
     sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
     del swe_env_integrity
@@ -467,6 +467,11 @@ def _install():
                 plugin_codes[item.co_name] = item
             state["plugin"] = code
             load_key()
+            witness_monkeypatch()
+            return
+        if event == "swe_env.monkeypatched":  # pytest's own MonkeyPatch set or put back something (`witness_monkeypatch`)
+            if code in ours and _len(args) == 2:
+                witnessed(args[0], args[1], caller)
             return
         if event == "swe_env.outcomes":  # from the plugin's import, before conftest files: pytest's outcome classes
             if code is state["plugin"] and _len(args) == 1 and _type(args[0]) is _tuple:
@@ -506,7 +511,7 @@ def _install():
                     flag("unittest was imported past the grader's import hook (a finder or a sys.modules entry of "
                          "the patch's), seen after " + args[0], caller)
                 # What the test's own `monkeypatch` set is the test's (undone at its teardown), in both checks.
-                exempt = monkeypatched(caller)
+                exempt = monkeypatch_exemptions()
                 what = changed(exempt) if snapshots else None
                 if what is not None:
                     del snapshots[:]  # said once
@@ -584,6 +589,86 @@ def _install():
             if (code is allowed or (runner != "pytest" and code in ours)) and _len(args) == 1 and _type(args[0]) is _int:
                 emit(b"end", b"%d" % args[0])
                 state["ended"] = True
+
+    monkeypatches = {}  # id(a MonkeyPatch pytest's fixture made) -> (it, {(id(object), name)} it set for test code)
+
+    def witness_monkeypatch():
+        """Class C (red team rt5, R3): what a test's monkeypatch set is the test's (undone at its teardown) only when
+        pytest's own `MonkeyPatch` methods were seen setting it, called by code that is not the patch's: wrapped here,
+        when the plugin is imported (before conftest files and any test code; pytest imported the class with its
+        default plugins), with references to the originals taken now. Never read from the item's `funcargs` or a
+        patcher's `_setattr` afterwards, which the code under test can write."""
+        module = _modules.get("_pytest.monkeypatch")
+        klass = _module_dict(module).get("MonkeyPatch") if _type(module) is _module_type else None
+        home = _module_dict(module).get("__file__") if klass is not None else None
+        if _type(klass) is not _type or _type(home) is not _str:
+            return
+        held = _class_dict(klass)
+        state["monkeypatch_home"] = home
+        for name, entries in (("__init__", None), ("setattr", "_setattr"), ("delattr", "_setattr"),
+                              ("setitem", "_setitem"), ("delitem", "_setitem"), ("undo", None)):
+            original = held.get(name)
+            if _type(original) is not _type(witness_monkeypatch) or original.__code__.co_filename != home:
+                continue
+            if code_patched(original.__code__) and not (state["runner_is_repo"] and runner_file(home)):
+                continue
+            _type.__setattr__(klass, name, witnessing(original, entries, name))
+
+    _instance_dict, _list = object.__getattribute__, list
+
+    def witnessing(original, entries, name):
+        said = {"__init__": "created", "undo": "undone"}.get(name, ())
+
+        def witness(self, *args, **kwargs):
+            try:
+                held = _instance_dict(self, "__dict__").get(entries) if entries else None
+            except Exception:
+                held = None
+            before = _len(held) if _type(held) is _list else 0
+            result = original(self, *args, **kwargs)
+            _audit("swe_env.monkeypatched", self, _tuple(held[before:]) if _type(held) is _list else said)
+            return result
+
+        witness.__name__, witness.__qualname__ = original.__name__, original.__qualname__
+        witness.__doc__, witness.__wrapped__ = original.__doc__, original
+        return witness
+
+    def witnessed(patcher, entries, caller):
+        """Note a MonkeyPatch that pytest's own `monkeypatch` fixture made (`entries` "created": the caller of its
+        `__init__` is that fixture's code), record what such a one set (`entries`: its own records of the call just
+        made), or forget it when it undid its changes (`entries` "undone"; pytest undoes the fixture's at the test's
+        teardown). Not recorded: a call with code the patch changed anywhere on the stack, or one made by the standard
+        library (a finalizer, a callback) rather than by a test's or pytest's own code. A MonkeyPatch of a test's own
+        making (`pytest.MonkeyPatch()`, which nothing undoes) exempts nothing, as before."""
+        outer = caller.f_back
+        if entries == "undone":
+            monkeypatches.pop(_id(patcher), None)
+            return
+        if entries == "created":
+            if outer is not None and outer.f_code.co_name == "monkeypatch" \
+                    and outer.f_code.co_filename == state.get("monkeypatch_home"):
+                monkeypatches[_id(patcher)] = (patcher, set())
+            return
+        found = monkeypatches.get(_id(patcher))
+        if _type(entries) is not _tuple or found is None or found[0] is not patcher:
+            return
+        if outer is None or patched_on_stack(caller) is not None:
+            return
+        filename = outer.f_code.co_filename
+        if _type(filename) is not _str or _startswith(filename, "<") or (
+                _startswith(filename, stdlib) and "-packages/" not in filename):
+            return
+        seen = found[1]
+        for entry in entries:
+            if _type(entry) is _tuple and _len(entry) >= 2 and _type(entry[1]) is _str:
+                seen.add((_id(entry[0]), entry[1]))
+
+    def monkeypatch_exemptions():
+        """(id(object), name) that pytest's MonkeyPatch set for a test and has not yet undone."""
+        found = set()
+        for _patcher, seen in monkeypatches.values():
+            found |= seen
+        return found
 
     snapshots = []  # (object, {name: value}) taken when the recorder hooked them; closures: (function, contents)
     _modules = sys.modules  # the interpreter's own table (rebinding `sys.modules` does not change it)
