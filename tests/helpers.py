@@ -628,3 +628,41 @@ def run_sealed_pytest(tmp_path: Path, shared_object: bytes, files: dict[str, str
     process.wait(timeout=300)
     assert not key_path.exists()  # the hook read and unlinked it
     return b"".join(chunks), key
+
+
+def git_binary_patch(path: str, data: bytes, old: bytes | None = None, delta: bytes | None = None) -> str:
+    """A `GIT binary patch` as git writes one: `path` made to hold `data`, new (`old` None) or from `old`, by a
+    `literal` hunk, or by the `delta` given (git's delta format: its source and result sizes, then its
+    copy and insert commands), whose result must be `data` for git to take it."""
+    import hashlib
+    import zlib
+
+    def blob_id(content: bytes) -> str:
+        return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+    def hunk(kind: str, raw: bytes) -> str:
+        deflated = zlib.compress(raw, 9)
+        lines = []
+        for start in range(0, len(deflated), 52):
+            chunk = deflated[start:start + 52]
+            size = chr(ord("A") + len(chunk) - 1) if len(chunk) <= 26 else chr(ord("a") + len(chunk) - 27)
+            lines.append(size + base64.b85encode(chunk, pad=True).decode() + "\n")
+        return f"{kind} {len(raw)}\n" + "".join(lines) + "\n"
+
+    header = (f"new file mode 100644\nindex {'0' * 40}..{blob_id(data)}\n" if old is None
+              else f"index {blob_id(old)}..{blob_id(data)} 100644\n")
+    forward = hunk("literal", data) if delta is None else hunk("delta", delta)
+    return f"diff --git a/{path} b/{path}\n{header}GIT binary patch\n{forward}{hunk('literal', old or b'')}"
+
+
+def git_delta(source_size: int, result_size: int, commands: bytes) -> bytes:
+    """A git delta: its two sizes (7 bits a byte, lowest first) and `commands` (0x80 alone: copy 64 KiB of the
+    source from its start; 1-127: insert that many bytes that follow)."""
+    def size(value: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, value = value & 0x7F, value >> 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                return bytes(out)
+    return size(source_size) + size(result_size) + commands

@@ -33,6 +33,12 @@ def serve(
                                           help="Largest request body or WebSocket message read (larger: HTTP 413)."),
     max_output_limit: int = typer.Option(1_000_000, "--max-output-limit", min=200,
                                          help="Largest output_limit a client may ask for (more: HTTP 422)."),
+    max_command_timeout: float = typer.Option(3600.0, "--max-command-timeout", min=0.1,
+                                              help="Largest command_timeout (seconds) a client may ask for (more: HTTP 422)."),
+    max_episode_timeout: float = typer.Option(4 * 3600.0, "--max-episode-timeout", min=0.1,
+                                              help="Largest episode_timeout (seconds) a client may ask for (more: HTTP 422)."),
+    max_episode_steps: int = typer.Option(1000, "--max-episode-steps", min=1,
+                                          help="Largest max_steps a client may ask for (more: HTTP 422)."),
 ) -> None:
     """Serve the env over HTTP and WebSocket (sessions, OpenEnv routes); needs the `server` extra."""
     try:
@@ -48,7 +54,9 @@ def serve(
                                          max_sessions=max_sessions,
                                          max_sessions_per_client=max_sessions_per_client, idle_timeout=idle_timeout,
                                          env_options=options, log_level=log_level,
-                                         max_request_bytes=max_request_bytes, max_output_limit=max_output_limit))
+                                         max_request_bytes=max_request_bytes, max_output_limit=max_output_limit,
+                                         max_command_timeout=max_command_timeout, max_episode_timeout=max_episode_timeout,
+                                         max_episode_steps=max_episode_steps))
 
 
 def _client_tokens(path: Path) -> list[str]:

@@ -30,7 +30,7 @@ import functools
 import time
 import uuid
 
-from . import diffs, prepare, runner_probe, runners, seal, suspicion, testlogs, testrun
+from . import diffs, inflation, prepare, runner_probe, runners, seal, suspicion, testlogs, testrun
 from .facts import RunnerFactsCache
 from .verdict import MAX_ERROR_CHARS, OUTPUT_LIMIT, GradingReport, bound_report, expected_failures_among, note, record_statuses
 from .rewards import RewardMode, compute_reward, unresolved_reward
@@ -50,6 +50,16 @@ MAX_PATCH_BYTES = MAX_DIFF_BYTES
 """A patch larger than this is refused unread (patch_failed, the model's): the largest diff an episode can submit."""
 _TTL_MARGIN = 600.0
 """Seconds of a kept container's time-to-live left over after a grading's longest wait (`Grader.warm_pool`)."""
+
+
+def refusal(task: Task, patch: str) -> str | None:
+    """Why a patch is refused unapplied (the model's `patch_failed`), or None: it is larger than `MAX_PATCH_BYTES`,
+    or its binary hunks would write more than the task's disk limit allows (`inflation.refusal`). Decided on the
+    host before any container starts, for every patch `Grader.grade` takes (the env's submit among them)."""
+    # Characters first: a string longer than the limit is too large in bytes without encoding it.
+    if len(patch) > MAX_PATCH_BYTES or len(patch.encode("utf-8", errors="surrogateescape")) > MAX_PATCH_BYTES:
+        return f"the patch is larger than {MAX_PATCH_BYTES} bytes, more than the grader takes"
+    return inflation.refusal(patch, task.limits.disk)
 
 
 class Grader:
@@ -83,15 +93,14 @@ class Grader:
     def grade(self, task: Task, patch: str | None, image: str | None = None) -> GradingReport:
         """Grade `patch` (a unified diff; empty or None for no change) against the task's hidden tests.
 
-        Never raises (MemoryError included): a patch larger than MAX_PATCH_BYTES is the model's
-        failure (patch_failed), any other failure of the grader itself an infra_error; every field
+        Never raises (MemoryError included): a patch refused unapplied (`refusal`: larger than MAX_PATCH_BYTES,
+        or inflating past the disk limit) is the model's failure (patch_failed), any other failure of the grader itself an infra_error; every field
         derived from the patch or the run is bounded (`bound_report`)."""
         started = time.monotonic()
         patch = patch or ""
         try:
-            # Characters first: a string longer than the limit is too large in bytes without encoding it.
-            if len(patch) > MAX_PATCH_BYTES or len(patch.encode("utf-8", errors="surrogateescape")) > MAX_PATCH_BYTES:
-                why = f"the patch is larger than {MAX_PATCH_BYTES} bytes, more than the grader takes"
+            why = refusal(task, patch)
+            if why is not None:
                 report = GradingReport(task_id=task.id, status="patch_failed", error=why)
                 report.reward = unresolved_reward(self.reward_mode)
                 note(report, started, "patch refused: " + why)
@@ -181,7 +190,7 @@ class Grader:
         test_patch = diffs.Patch.read(task.tests.test_patch)  # read once: the restore step and the ids' files
         written: list[str] = []  # files an application method wrote that the patch text may not show
         if not report.patch_is_empty:
-            method, error, written = prepare.apply_patch(box, patch, workspace)
+            method, error, written = prepare.apply_patch(box, patch, workspace, task.limits.disk)
             if method is None:
                 report.status, report.error = "patch_failed", error
                 return

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..env import EnvConfig
+from ..runtime.engine import DEFAULT_TTL_SECONDS
 from ..spaces import OBSERVATION_MAX_LENGTH
 from .api_errors import validation_text
 from .request_bounds import MAX_REQUEST_BYTES
@@ -22,6 +23,10 @@ ONE_CONTAINER_OPTIONS = ("warm_pool",)
 `max_sessions` bounds), and a per-session warm pool would keep more, one set per task it resets to."""
 ONE_CONTAINER_WHY = ("each session holds one container at a time, which is what max_sessions bounds; "
                      "a warm pool would keep more per session (one per task it resets to)")
+CLIENT_BOUNDS = (("output_limit", "max_output_limit"), ("command_timeout", "max_command_timeout"),
+                 ("episode_timeout", "max_episode_timeout"), ("max_steps", "max_episode_steps"))
+"""EnvConfig fields a client may set that size the server's memory or its waits, each with the `ServerConfig` field
+that is its most: a client asking more gets HTTP 422, and `env_options` setting more stops the start."""
 DEFAULT_REPLY_WITHIN = 45.0
 """Seconds within which /ws answers a message; OpenEnv's clients wait 60 s (`message_timeout_s`) by default."""
 
@@ -68,6 +73,18 @@ class ServerConfig(BaseModel):
     memory and the session's trajectory) a client may ask for, or `env_options` may set; a client asking more gets
     HTTP 422. Each session's steps keep up to this much each until the session closes, so it bounds what one
     client's command output costs the server. By default: as much as a reply carries (`OBSERVATION_MAX_LENGTH`)."""
+    max_command_timeout: float = Field(default=3600.0, gt=0)
+    """Largest `command_timeout` (seconds one bash or trace command may run, a worker thread of the server waiting on
+    it) a client may ask for, or `env_options` may set; more gets HTTP 422. By default an hour, the most a `bash`
+    call's own `timeout` may ask. Unset, a session takes its task's `limits.command_timeout` (the operator's)."""
+    max_episode_timeout: float = Field(default=float(DEFAULT_TTL_SECONDS), gt=0)
+    """Largest `episode_timeout` (seconds an episode may run, which bounds every wait of its steps) a client may ask
+    for, or `env_options` may set; more gets HTTP 422. By default the containers' time-to-live (4 hours), past which
+    the container is gone anyway."""
+    max_episode_steps: int = Field(default=1000, ge=1)
+    """Largest `max_steps` (steps before an episode is truncated, each kept in the server's memory with up to
+    `output_limit` characters until the session closes) a client may ask for, or `env_options` may set; more gets
+    HTTP 422."""
     max_request_bytes: int = Field(default=MAX_REQUEST_BYTES, ge=64 * 1024)
     """Largest request body (HTTP) and message (WebSocket) the server reads; a larger one gets HTTP 413 (or the
     WebSocket is closed with code 1009) before it is parsed, so one client cannot exhaust the server's memory."""
@@ -101,16 +118,45 @@ class ServerConfig(BaseModel):
             raise ServerConfigError("an operator token needs a client token too (--token): without one every "
                                     "request is let in and the operator's is not needed")
         try:
-            limit = EnvConfig(**self.env_options).output_limit
+            options = EnvConfig(**self.env_options)
         except ValidationError as exc:
             raise ServerConfigError(f"invalid env options: {validation_text(exc)}") from None
-        if limit > self.max_output_limit:
-            raise ServerConfigError(f"env option output_limit {limit} is over max_output_limit "
-                                    f"{self.max_output_limit} (--max-output-limit)")
+        over = self.over_bound(options)
+        if over is not None:
+            option, value, bound = over
+            raise ServerConfigError(f"env option {option} {_number(value)} is over {bound} "
+                                    f"{_number(getattr(self, bound))} ({_flag(bound)})")
         pooled = [key for key in ONE_CONTAINER_OPTIONS if self.env_options.get(key)]
         if pooled:
             raise ServerConfigError(f"env option {pooled[0]} is not offered by the server: {ONE_CONTAINER_WHY}")
         return self
+
+
+    def over_bound(self, options: EnvConfig) -> tuple[str, float, str] | None:
+        """The first option of `options` over its most (`CLIENT_BOUNDS`): (the option, its value, the bound's field)."""
+        for option, bound in CLIENT_BOUNDS:
+            value = getattr(options, option)
+            if value is not None and value > getattr(self, bound):
+                return option, value, bound
+        return None
+
+    def refusal(self, options: EnvConfig) -> str | None:
+        """A client's options over one of this server's maxima, in one line naming the field and the flag, or None."""
+        over = self.over_bound(options)
+        if over is None:
+            return None
+        option, value, bound = over
+        return (f"config.{option} {_number(value)} is over this server's most, {_number(getattr(self, bound))} "
+                f"(swe-env serve {_flag(bound)})")
+
+
+def _number(value: float) -> str:
+    """1000000 for 1e6 and 1000000.0 alike; 2.5 as it is."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
 
 
 def is_loopback(host: str) -> bool:

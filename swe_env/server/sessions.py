@@ -142,9 +142,9 @@ class SessionManager:
             checked = EnvConfig(**options)
         except ValidationError as exc:
             raise ApiError(422, "invalid_request", f"config: {validation_text(exc)}") from None
-        if checked.output_limit > self.config.max_output_limit:  # the server's memory: each step keeps this much
-            raise ApiError(422, "invalid_request", f"config.output_limit {checked.output_limit} is over this server's "
-                                                   f"most, {self.config.max_output_limit} (swe-env serve --max-output-limit)")
+        over = self.config.refusal(checked)  # the server's memory and its waits (`CLIENT_BOUNDS`)
+        if over is not None:
+            raise ApiError(422, "invalid_request", over)
         return options
 
     def check_task(self, task_id: str | None, running: bool = False) -> None:

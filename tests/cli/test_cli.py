@@ -115,7 +115,7 @@ COMMANDS = {
                      "--max-seconds", "--timeout", "--format", "--workers", "--restart", "--images"],
     "serve": ["--tasks", "--host", "--port", "--token", "--operator-token", "--client-tokens-file", "--max-sessions",
               "--max-sessions-per-client", "--idle-timeout", "--trajectory-path", "--log-level", "--max-request-bytes",
-              "--max-output-limit"],
+              "--max-output-limit", "--max-command-timeout", "--max-episode-timeout", "--max-episode-steps"],
     "tasks": [],
     "tasks list": ["--tasks", "--json", "--quiet"],
     "tasks new": ["--repo", "--base", "--fix", "--tests", "--out", "--id", "--environment"],

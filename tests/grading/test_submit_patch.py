@@ -10,6 +10,8 @@ from swe_env import tools
 from swe_env.grading import diffs
 from swe_env.tools.actions import parse
 
+from ..helpers import git_binary_patch, git_delta
+
 pytestmark = pytest.mark.docker
 
 
@@ -63,3 +65,14 @@ def test_a_patch_that_does_not_apply_is_the_agents_failure(env, task):
     _, reward, terminated, _, info = env.step({"tool": "submit", "patch": "this is not a diff\n"})
     assert terminated and reward == 0.0 and info["report"]["status"] == "patch_failed"
     assert not info["report"].get("infrastructure_failure")
+
+
+def test_a_submitted_patch_inflating_past_the_disk_limit_is_refused_as_the_agents(env, task):
+    # rt4 g4 through the episode: the rule the grader applies holds for what the agent submits.
+    env.reset(options={"task_id": task.id})
+    bomb = task.gold_patch + git_binary_patch("ledger/seed.bin", b"", old=b"s" * 64,
+                                              delta=git_delta(64, 2 * 1024**3, b"\x80"))
+    observation, reward, terminated, _, info = env.step({"tool": "submit", "patch": bomb})
+    report = info["report"]
+    assert terminated and reward == 0.0 and report["status"] == "patch_failed" and not report["infrastructure_failure"]
+    assert "binary hunks would write" in report["error"] and "binary hunks would write" in observation

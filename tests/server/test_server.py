@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -199,6 +200,14 @@ def test_settings_that_would_expose_the_engine_are_refused():
     with pytest.raises(ServerConfigError, match="output_limit 2000000 is over max_output_limit 1000000"):
         ServerConfig(env_options={"output_limit": 2_000_000}).check()
     ServerConfig(env_options={"output_limit": 2_000_000}, max_output_limit=2_000_000).check()
+    # Every option that sizes the server's waits or memory has its most (CLIENT_BOUNDS), at start-up too.
+    for option, value, words in (("command_timeout", 86_400, "command_timeout 86400 is over max_command_timeout 3600 "
+                                                              "(--max-command-timeout)"),
+                                 ("episode_timeout", 1e9, "episode_timeout 1000000000 is over max_episode_timeout 14400"),
+                                 ("max_steps", 10**6, "max_steps 1000000 is over max_episode_steps 1000")):
+        with pytest.raises(ServerConfigError, match=re.escape(words)):
+            ServerConfig(env_options={option: value}).check()
+    ServerConfig(env_options={"command_timeout": 86_400}, max_command_timeout=86_400).check()
     result = subprocess.run([sys.executable, "-m", "swe_env.cli", "serve", "--host", "0.0.0.0"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120, env={**os.environ, "SWE_ENV_TOKEN": ""})
     assert result.returncode == 2 and "needs a bearer token" in result.stderr and "Traceback" not in result.stderr
@@ -220,6 +229,12 @@ def test_bad_requests_are_4xx_with_a_message_and_leave_nothing(server, task, doc
         ("POST", "/sessions", json.dumps({"config": {"max_disk": "1G"}}), 422, "config.max_disk is a server setting"),
         ("POST", "/sessions", json.dumps({"config": {"output_limit": 400_000_000}}), 422,
          "config.output_limit 400000000 is over this server's most, 1000000"),
+        ("POST", "/sessions", json.dumps({"config": {"command_timeout": 1e12}}), 422,
+         "config.command_timeout 1000000000000 is over this server's most, 3600 (swe-env serve --max-command-timeout)"),
+        ("POST", "/reset", json.dumps({"task_id": task.id, "config": {"episode_timeout": 86_400.5}}), 422,
+         "config.episode_timeout 86400.5 is over this server's most, 14400 (swe-env serve --max-episode-timeout)"),
+        ("POST", "/sessions", json.dumps({"config": {"max_steps": 10**9}}), 422,
+         "config.max_steps 1000000000 is over this server's most, 1000 (swe-env serve --max-episode-steps)"),
         ("POST", "/sessions", json.dumps({"task_id": task.id, "config": {"warm_pool": 4}}), 422, "not offered"),
         ("POST", "/reset", json.dumps({"task_id": task.id, "config": {"warm_pool": 1}}), 422, "not offered"),
         ("POST", "/sessions", json.dumps({"task_id": task.id, "episode_index": -1}), 422, "episode_index"),
