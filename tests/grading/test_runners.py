@@ -547,3 +547,70 @@ def test_a_runner_module_global_rebound_by_the_library_scores_zero_under_the_str
     assert any(why in flag for flag in report.tampering), report.tampering
     gold = Grader(reward_policy="strict").grade(task, task.gold_patch or "")  # the runner's namespaces left alone
     assert gold.reward == 1.0 and gold.tampering == [], (gold.test_results, gold.tampering)
+
+
+# The same rebinding made only between two tests: armed by the runner's own progress output (after each outcome is
+# recorded), put back when the test ends (before its outcome): only a comparison right before each test sees it.
+REBINDS_SYMPYS_RUNNER_GLOBAL_BETWEEN_TESTS = '''
+
+def _quiet_between_tests():
+    import contextlib
+    import sys
+
+    runner = sys.modules.get("sympy.testing.runtests")
+    if runner is None:
+        return
+    strict = vars(runner)["raise_on_deprecated"]
+
+    @contextlib.contextmanager
+    def relaxed():
+        try:
+            yield
+        except Exception:
+            pass
+        finally:
+            vars(runner)["raise_on_deprecated"] = strict
+
+    class Stream:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def write(self, text):
+            vars(runner)["raise_on_deprecated"] = relaxed
+            return self.inner.write(text)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    sys.stdout = Stream(sys.stdout)
+    vars(runner)["raise_on_deprecated"] = relaxed
+
+
+_quiet_between_tests()
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_sympy_runner_global_rebound_only_between_tests_is_flagged_on_the_host(tmp_path, sealed_by):
+    pytest.importorskip("sympy")
+    from ..runner_samples import SAMPLES
+
+    files, source = SAMPLES["polykit"][0], SAMPLES["polykit"][1]
+    _write_files(tmp_path, {**files, source: files[source] + REBINDS_SYMPYS_RUNNER_GLOBAL_BETWEEN_TESTS})
+    sealed = _sealed_run_by(tmp_path, sealed_by, "sympy", [sys.executable, "bin/test", "polykit/tests/test_degree.py"],
+                            [source])
+    assert any("raise_on_deprecated" in flag and "seen at the start of" in flag for flag in sealed.flags), sealed.flags
+
+
+@pytest.mark.docker
+def test_a_sympy_runner_global_rebound_only_between_tests_scores_zero_under_the_strict_policy(samples):
+    from swe_env.grading.grader import Grader
+
+    from ..runner_samples import SAMPLES
+
+    task = samples["polykit"][3]
+    files, source = SAMPLES["polykit"][0], SAMPLES["polykit"][1]
+    code = REBINDS_SYMPYS_RUNNER_GLOBAL_BETWEEN_TESTS
+    report = Grader(reward_policy="strict").grade(task, subprocess_diff(task, {source: files[source] + code}))
+    assert report.status == "graded" and report.reward == 0.0, (report.test_results, report.error, report.tampering)
+    assert any("raise_on_deprecated" in flag and "seen at the start of" in flag for flag in report.tampering), report.tampering

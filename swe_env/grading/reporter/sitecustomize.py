@@ -481,6 +481,14 @@ def _install():
             if code in ours and _len(args) == 1 and _type(args[0]) is _str:
                 flag(args[0], caller)
             return
+        if event == "swe_env.checkpoint":  # a recorder's comparison right before a test runs (sympy's entering_test)
+            if code in ours and _len(args) == 1 and _type(args[0]) is _str and state["key"] is not None \
+                    and _getpid() == state["pid"]:
+                what = changed() or integrity_changed(())
+                if what is not None:
+                    flag("the test runner's machinery was changed during the run (" + what + "), seen at " + args[0],
+                         caller)
+            return
         if event == "swe_env.imported":  # unittest, just imported by the test process (`_recorder`'s import hook)
             if code in ours and _len(args) == 1 and _type(args[0]) is _module_type:
                 imported_unittest(args[0], caller)
@@ -1149,7 +1157,12 @@ def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module,
         def entering_test(self, f):
             start()
             self._swe_env_in_test = True
-            return original_entering(self, f)
+            entered = original_entering(self, f)
+            # Class D: the runner's namespaces once more after sympy's own `entering_test`, right before its loop looks
+            # up `raise_on_deprecated` and calls the test (nothing of anyone else's runs in between): a rebinding must
+            # already be there, and is seen, however soon after the test it is put back.
+            audit("swe_env.checkpoint", ("the start of " + current(self)[-1]) if current(self) else "a test's start")
+            return entered
 
         reporter.entering_test = entering_test
         for method_name, status in (("test_pass", "passed"), ("test_fail", "failed"), ("test_exception", "error"),
