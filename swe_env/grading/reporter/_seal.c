@@ -18,7 +18,9 @@ caller is legitimate:
   repository code runs): the recorder's runner announced itself; the key is read;
 - `swe_env.test` / `swe_env.raised` / `swe_env.end` from the plugin's registered hook (pytest:
   and pytest's own `call_and_report` holds the report) or the start-up module's code
-  (Django, sympy), with no frame of a patched file on the stack.
+  (Django, sympy), with no frame of a patched file on the stack. A pytest result is written under
+  the node id its item had at collection (`swe_env.collected` hands the ids over with the items),
+  as failed when the report's id differs or the item's phase was already recorded.
 
 It flags (sealed, the moment it happens) the dangerous events charged to code from a patched
 file: frames taken, frame and code attributes read, `gc` walks, tracers, another audit hook,
@@ -196,6 +198,10 @@ static int busy;
 static pthread_t runner_thread;
 static int have_runner_thread;
 static PyObject *collected_items; /* pytest's items as collected (a tuple, from the plugin's collection_finish) */
+/* Each collected item's node id as collected (red team rt4, a4: every item's `_nodeid` relabelled during the run and
+   one passing item re-run under each listed id): id(item) -> that id, and the (id(item), phase) already recorded.
+   A result is written under the collected id, and as failed when the report's id differs or the phase repeats. */
+static PyObject *collected_names, *recorded_phases;
 /* Signal handlers: the original `_signal.signal`, and per signal the handler last installed through our
    wrapper with the code object that installed it (red team rt2, b10: a handler is handed frames unaudited). */
 static PyObject *signal_original, *signal_default_int;
@@ -718,6 +724,53 @@ static const char *pytest_refuses(PyFrameObject *frame, PyObject *report) {
     return "a report pytest's call_and_report does not hold was handed over";
 }
 
+/* The id to write a pytest result under: the node id its item had when collected (a new reference, or NULL when
+   unknown: then the report's own), and whether the result must be written as failed: the report's id is not that
+   one, or this phase of the item was already recorded (an item run again). `frame` is above the plugin's hook, below
+   pytest's `call_and_report`, which `pytest_refuses` found holding the report. */
+static PyObject *collected_name(PyFrameObject *frame, PyObject *nodeid, int *forged, int *in_call) {
+    int depth = 0;
+    *forged = *in_call = 0;
+    if (collected_names == NULL || recorded_phases == NULL)
+        return NULL;
+    Py_XINCREF((PyObject *)frame);
+    while (frame != NULL && depth < 50) {
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        if (frame_runs(frame, "call_and_report", "_pytest/runner.py")) {
+            PyObject *item = local_of(frame, "item"), *when = local_of(frame, "when");
+            PyObject *key = item != NULL ? PyLong_FromVoidPtr(item) : NULL, *name = NULL, *phase;
+            PyObject *found = key != NULL ? PyDict_GetItem(collected_names, key) : NULL; /* borrowed */
+            if (found != NULL) {
+                name = found;
+                Py_INCREF(name);
+                *forged = PyUnicode_Compare(name, nodeid) != 0;
+                /* An exact str only: hashing a subclass could run Python code during the decision. */
+                *in_call = when != NULL && PyUnicode_CheckExact(when) && PyUnicode_CompareWithASCIIString(when, "call") == 0;
+                phase = when != NULL && PyUnicode_CheckExact(when) ? PyTuple_Pack(2, key, when) : NULL;
+                if (phase != NULL) {
+                    if (PySet_Contains(recorded_phases, phase) == 1)
+                        *forged = 1;
+                    else
+                        PySet_Add(recorded_phases, phase);
+                    Py_DECREF(phase);
+                }
+            }
+            PyErr_Clear();
+            Py_XDECREF(key);
+            Py_XDECREF(item);
+            Py_XDECREF(when);
+            Py_XDECREF((PyObject *)back);
+            Py_DECREF((PyObject *)frame);
+            return name;
+        }
+        Py_DECREF((PyObject *)frame);
+        frame = back;
+        depth++;
+    }
+    Py_XDECREF((PyObject *)frame);
+    return NULL;
+}
+
 static int on_runner_thread(void) {
     return have_runner_thread && pthread_equal(pthread_self(), runner_thread);
 }
@@ -1093,7 +1146,8 @@ static void on_ours(const char *event, PyObject *args) {
         return; /* the Python hook's integrity checks: it flags through `flag`, never writes a result */
     }
     if (strcmp(event, "swe_env.collected") == 0) { /* once, from the plugin's collection_finish: pytest's items */
-        PyObject *items = nargs == 1 ? PyTuple_GetItem(args, 0) : NULL;
+        PyObject *items = nargs >= 1 ? PyTuple_GetItem(args, 0) : NULL;
+        PyObject *names = nargs == 2 ? PyTuple_GetItem(args, 1) : NULL;
         if (is_pytest && collected_items == NULL && code == plugin_hook("pytest_collection_finish") && items != NULL &&
             PyTuple_CheckExact(items) && on_runner_thread()) {
             Py_ssize_t i;
@@ -1102,6 +1156,19 @@ static void on_ours(const char *event, PyObject *args) {
             for (i = 0; i < PyTuple_Size(items); i++)
                 if (!object_set_add(&collected_set, PyTuple_GetItem(items, i)))
                     break;
+            if (names != NULL && PyTuple_CheckExact(names) && PyTuple_Size(names) == PyTuple_Size(items) &&
+                (collected_names = PyDict_New()) != NULL && (recorded_phases = PySet_New(NULL)) != NULL) {
+                for (i = 0; i < PyTuple_Size(items); i++) {
+                    PyObject *name = PyTuple_GetItem(names, i), *key = PyLong_FromVoidPtr(PyTuple_GetItem(items, i));
+                    if (key == NULL || !PyUnicode_CheckExact(name) || PyDict_SetItem(collected_names, key, name) < 0) {
+                        Py_XDECREF(key);
+                        Py_CLEAR(collected_names); /* then results keep the reports' ids (the Python hook still flags) */
+                        break;
+                    }
+                    Py_DECREF(key);
+                }
+            }
+            PyErr_Clear();
         }
         Py_DECREF(code);
         return;
@@ -1131,13 +1198,21 @@ static void on_ours(const char *event, PyObject *args) {
         }
         {
             const char *word = PyUnicode_AsUTF8AndSize(status, NULL);
+            PyFrameObject *back = PyFrame_GetBack(caller);
+            int forged = 0, in_call = 0;
+            PyObject *name = collected_name(back, nodeid, &forged, &in_call);
+            Py_XDECREF((PyObject *)back);
             if (word == NULL) {
                 PyErr_Clear();
+                Py_XDECREF(name);
                 goto done;
             }
+            if (forged) /* the Python hook's `reported` says why (a flag); the record is the collected test's, failed */
+                word = in_call ? "failed" : "error";
             if (append(&text, &size, word, strlen(word), 0) && append(&text, &size, " ", 1, 0) &&
-                append_str_hex(&text, &size, nodeid))
+                append_str_hex(&text, &size, name != NULL ? name : nodeid))
                 emit("test", text, size);
+            Py_XDECREF(name);
             free(text);
         }
     } else if (strcmp(event, "swe_env.test") == 0) {
@@ -1743,6 +1818,24 @@ static PyObject *flag(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(failed_doc, "failed(nodeid): write a failed result for a pytest test (sealed once this process has the key): "
+                         "the Python hook's finding that a pass pytest reported is not what the test did (rt4 a3). "
+                         "Anyone may call it: the host keeps a test's worst result, so it only ever withholds a pass.");
+
+static PyObject *failed(PyObject *self, PyObject *args) {
+    PyObject *nodeid;
+    char *out = NULL;
+    size_t size = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O", &nodeid))
+        return NULL;
+    if (have_key && is_pytest && PyUnicode_CheckExact(nodeid) && append(&out, &size, "failed ", 7, 0) &&
+        append_str_hex(&out, &size, nodeid))
+        emit("test", out, size);
+    free(out);
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(ready_doc, "ready() -> bool: whether this process holds the run's key (the runner announced itself).");
 
 static PyObject *ready(PyObject *self, PyObject *unused) {
@@ -1841,6 +1934,7 @@ static PyMethodDef methods[] = {
     {"spawned", spawned, METH_NOARGS, spawned_doc},
     {"install", install, METH_VARARGS, install_doc},
     {"flag", flag, METH_VARARGS, flag_doc},
+    {"failed", failed, METH_VARARGS, failed_doc},
     {"ready", ready, METH_NOARGS, ready_doc},
     {"patched", patched_files, METH_NOARGS, patched_doc},
     {NULL, NULL, 0, NULL}};

@@ -376,7 +376,7 @@ def _install():
         emit(b"flag", _encode(hexs("the grader's integrity checks (swe_env_integrity) could not be loaded")))
         return None
     (tainted, code_patched, provenance, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
-     integrity_changed, reading) = swe_env_integrity.make(
+     integrity_changed, reading, reported, unittest_seen) = swe_env_integrity.make(
         stdlib, is_patched, flag, lambda: state["runner_is_repo"], native, runner_file)
     sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
     del swe_env_integrity
@@ -495,6 +495,10 @@ def _install():
             return
         if state["key"] is None or _getpid() != state["pid"]:
             return
+        if event == "swe_env.unittest":  # a part of a unittest test's run, from the recorder's wrappers (`_recorder`)
+            if code in ours and _len(args) == 5:
+                unittest_seen(*args)
+            return
         if event == "swe_env.protect":  # once, from the plugin's import: pytest's machinery as it is now
             if plugin_codes.get("pytest_configure") is code and not state["protected"] and _len(args) == 1 \
                     and _type(args[0]) is _tuple:
@@ -503,7 +507,7 @@ def _install():
                 integrity_machinery(args[0])
             return
         if event == "swe_env.collected":  # once, after collection: the test modules, items and fixtures
-            if plugin_codes.get("pytest_collection_finish") is code and _len(args) == 1 and _type(args[0]) is _tuple:
+            if plugin_codes.get("pytest_collection_finish") is code and _len(args) in (1, 2) and _type(args[0]) is _tuple:
                 if not collected_items and _ident() == state.get("thread"):
                     collected_items.append(args[0])  # kept alive: their ids stay theirs
                     collected_ids.update(_id(item) for item in args[0])
@@ -538,9 +542,16 @@ def _install():
                     report, nodeid, status = args
                     held = held_by_pytest(caller.f_back, report) if _type(nodeid) is _str and _type(status) is _str else None
                     if held is not None:
-                        why = reading(held, status)[1]
+                        status, why = reading(held, status)
                         if why is not None:
                             flag(why + " in " + nodeid, caller)
+                        # The C hook wrote the result, under the id the item had when collected; what the seal saw
+                        # of a unittest test's run can add a failed result (the host keeps a test's worst) and a flag.
+                        recorded, found, why = reported(held, nodeid, status)
+                        if why is not None:
+                            flag(why + " in " + nodeid, caller)
+                            if found == "failed" and recorded == nodeid:
+                                native.failed(recorded)
             elif event == "swe_env.test" and code in ours:
                 what = changed() or integrity_changed(())
                 if what is not None:
@@ -566,7 +577,11 @@ def _install():
             status, why = reading(held, status)  # the outcome as the exception pytest caught says it
             if why is not None:
                 flag(why + " in " + nodeid, caller)
-            emit(b"test", _encode(status + " " + hexs(nodeid)))
+            # Under the id the item had when collected, once per phase; a unittest test's pass as unittest gave it.
+            recorded, status, why = reported(held, nodeid, status)
+            if why is not None:
+                flag(why + " in " + recorded, caller)
+            emit(b"test", _encode(status + " " + hexs(recorded)))
         elif event == "swe_env.test":
             if code not in ours or _len(args) != 2 or _type(args[1]) is not _str or _type(args[0]) is not _tuple:
                 return flag("a result was handed over by code that is not the grader's recorder", caller)
@@ -917,6 +932,7 @@ _sealed = _install()
 # The hooks below hand outcomes to the sealed hook (`sys.audit`); what they hold is not secret.
 
 def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module, expected, runner_own=False: None):
+    import builtins
     import types
     _class_dict = type.__dict__["__dict__"].__get__
     _instance_dict = object.__getattribute__
@@ -924,6 +940,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module,
     _bindings = (_function, staticmethod, classmethod, property, types.BuiltinFunctionType)
     classes = {}  # a test class -> (its MRO, {class: its bindings}) as when its first test joined a suite
     tampered = {}  # id(test) -> test (kept alive) whose method or class changed: its outcome is "failed"
+    observed = []  # unittest's TestCase classes whose runs tell the seal what they raised (`observe_unittest`)
 
     def tampered_with(value, why):
         """Tell the sealed hook (it flags: `swe_env.tampered`); the caller records the test as failed."""
@@ -1180,6 +1197,53 @@ def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module,
 
             atexit.register(end)
 
+    def observe_unittest(module):
+        """pytest runs a unittest test by calling its TestCase with the item as the result; unittest catches what the
+        test's parts raise and tells the item, which keeps it as data (`_excinfo`) that code under test can rewrite
+        before pytest reads it (red team rt4, a3). So the seal sees the exceptions themselves: each TestCase class of
+        `module` (unittest's, or the asyncio one's overrides) gets wrappers of `run` and of the parts it calls, which
+        hand the sealed hook the run's result and each part's exception as it propagates (`swe_env.unittest`).
+        The wrappers run under globals holding `__unittest`, so unittest's and pytest's tracebacks leave them out
+        as they leave out unittest's own frames."""
+        for cls in (getattr(module, "TestCase", None), getattr(module, "IsolatedAsyncioTestCase", None)):
+            if not isinstance(cls, type) or any(seen is cls for seen in observed):
+                continue
+            observed.append(cls)
+            running = []  # (test case, result) of the runs in progress, innermost last
+            for name in ("run", "_callSetUp", "_callTestMethod", "_callTearDown", "_callCleanup"):
+                original = _class_dict(cls).get(name)
+                if isinstance(original, _function):
+                    wrapper = observed_run(original, running) if name == "run" else observed_part(original, name, running)
+                    setattr(cls, name, _function(wrapper.__code__, {"__unittest": True, "__builtins__": builtins}, name,
+                                                 wrapper.__defaults__, wrapper.__closure__))
+
+    def observed_run(original, running, _audit=audit):
+        def run(self, result=None):
+            running.append((self, result))
+            _audit("swe_env.unittest", result, "run", self, None, None)
+            try:
+                return original(self, result)
+            finally:
+                running.pop()
+        return run
+
+    def observed_part(original, name, running, _audit=audit, _base=BaseException):
+        def part(self, *args, **kwargs):
+            try:
+                value = original(self, *args, **kwargs)
+            except _base as exc:
+                tell(self, args, exc)
+                raise
+            tell(self, args, None)
+            return value
+
+        def tell(self, args, raised):
+            for case, result in running[::-1]:
+                if case is self:
+                    _audit("swe_env.unittest", result, name, self, args[0] if args else None, raised)
+                    return
+        return part
+
     def snapshot(*names):
         return lambda module: protect([getattr(module, name) for name in names if hasattr(module, name)])
 
@@ -1202,8 +1266,15 @@ def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module,
         hooks["django.test.utils"] = hooks["django.test.testcases"] = namespace(None, runner_own=True)
         hooks["django.test.runner"] = namespace(lambda module: start(), runner_own=True)
     elif runner == "pytest":
-        # unittest's machinery is protected from its first import on (the plugin does not import it: `swe_env_seal`).
-        hooks["unittest"] = lambda module: audit("swe_env.imported", module)
+        # unittest's machinery is protected from its first import on (the plugin does not import it: `swe_env_seal`),
+        # with the wrappers that tell the seal what a unittest test's run raised.
+        def imported(module):
+            observe_unittest(sys.modules.get("unittest.case"))
+            observe_unittest(sys.modules.get("unittest.async_case"))
+            audit("swe_env.imported", module)
+
+        hooks["unittest"] = imported
+        hooks["unittest.async_case"] = observe_unittest
     elif runner == "sympy":
         # sympy's `test()` re-runs itself in a child with a fixed hash seed: the process that
         # enters a test first takes the key, not the one that imported the runner.

@@ -494,6 +494,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             code = function.__code__
             if test_file(code.co_filename) and own_code(code) and not rebuilt(function, code):
                 return None
+            if code is skip_wrapper():
+                return None  # `unittest.skip` put its wrapper in the method's place: it only raises SkipTest
             if depth < 4:
                 for value in closure_of(function):
                     value = function_of(value)
@@ -503,6 +505,20 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         name = code.co_filename if _type(code.co_filename) is _str else "?"
         return ("a test function was replaced after its module was imported (" + nodeid + ": runs "
                 + _str(code.co_name) + " of " + name + ")")
+
+    def skip_wrapper():
+        """The code of the function `unittest.skip` puts in place of a test it skips (nested in `skip`'s code), from
+        unittest as the test process first imported it, or None. Such a test is skipped, never passed, so it is no
+        forge (calibration: `@unittest.skip` on a TestCase method was flagged as a replaced test function)."""
+        case = state["machinery"].get("unittest.case")
+        skip = _module_dict(case).get("skip") if case is not None else None
+        todo = [skip.__code__] if _type(skip) is _function_type else []
+        while todo:
+            code = todo.pop()
+            if code.co_name == "skip_wrapper":
+                return code
+            todo.extend(const for const in code.co_consts if _type(const) is _code_type)
+        return None
 
     def test_file(filename):
         """A collected test module's file, or one named as test code outside the standard library and the installed
@@ -780,6 +796,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 chain.append(node)
                 node = _getattr(node, "parent", None)
             obj = function_of(node_dict.get("_obj", node_dict.get("obj")))
+            remember_item(item)
             items.append((item, node_dict, obj, closure_of(obj), markers_of(chain), chain))
             functions[_id(item)] = (item, obj)
             if _type(obj) is _function_type:
@@ -999,6 +1016,111 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return "skipped", "pytest's report says " + status + " but the " + _str(when) + " phase raised a skip"
         return status, None
 
+    # ------------------------------------------------------------------ whose report it is (red team rt4, a3 and a4)
+
+    # What each item was when collected: its node id and, for a unittest test, its TestCase class and method name.
+    # Records are written under that id (rt4 a4: every item's `_nodeid` relabelled during the run and one passing
+    # item re-run under each listed id), and each phase of an item is reported once.
+    collected_as = {}  # id(item) -> (item, node id as collected, (TestCase class, method name) or None)
+    phases = _set()  # (id(item), phase) already reported
+    # What the seal saw of each collected unittest test's run (rt4 a3: pytest takes the call's exception from the
+    # item's `_excinfo` list, which the code under test can prime with `None`): the exceptions out of the test's
+    # parts as they propagated, through the recorder's wrappers of unittest's TestCase (`sitecustomize`).
+    unittest_runs = {}  # id(item) -> {"raised": first exception's class name, "ran": bool, "why": str or None}
+    run_parts = ("_callSetUp", "_callTestMethod", "_callTearDown", "_callCleanup")
+
+    def unittest_case(item):
+        """(the TestCase class, the test method's name) of a pytest unittest item as collected, or None."""
+        for klass in _mro(_type(item)):
+            if _name_of(klass) == "TestCaseFunction" and _class_dict(klass).get("__module__") == "_pytest.unittest":
+                cls, name = _getattr(_getattr(item, "parent", None), "obj", None), _getattr(item, "name", None)
+                return (cls, name) if _type(cls) is _type and _type(name) is _str else None
+        return None
+
+    def remember_item(item):
+        nodeid = _getattr(item, "nodeid", None)
+        if _type(nodeid) is _str and _id(item) not in collected_as:
+            collected_as[_id(item)] = (item, nodeid, unittest_case(item))
+
+    def unittest_seen(result, part, case, method, raised):
+        """A part of a unittest test's run, told by the recorder's wrapper of unittest's TestCase: `run` entered
+        with `result` (pytest's item for a test it runs), or a part (setUp, the test method, tearDown, a cleanup)
+        done, with the exception it raised or None."""
+        held = collected_as.get(_id(result))
+        if held is None or held[0] is not result or held[2] is None:
+            return  # a TestCase run by a test itself, or inside a test's own inner pytest session
+        run = unittest_runs.get(_id(result))
+        if part == "run":
+            if run is None:
+                unittest_runs[_id(result)] = {"raised": None, "ran": False, "why": not_its_test(case, held[2], None)}
+            return
+        if run is None or part not in run_parts:
+            return
+        if raised is not None and run["raised"] is None:
+            run["raised"] = _name_of(_type(raised))
+        if run["why"] is None:
+            run["why"] = not_its_test(case, held[2], method if part == "_callTestMethod" else None)
+        if part == "_callTestMethod" and raised is None and run["why"] is None:
+            run["ran"] = True
+
+    def not_its_test(case, collected, method):
+        """Why the TestCase unittest runs for an item is not the one collected, or None: an instance of the
+        collected class running the collected method (the very function its class defines), with none of the
+        run's parts set on the instance itself."""
+        cls, name = collected
+        if _type(case) is not cls:
+            return "unittest ran another TestCase than the collected " + _name_of(cls)
+        own = _getattr(case, "__dict__", None) or {}
+        if own.get("_testMethodName") != name:
+            return "unittest ran another test method than the collected " + name
+        for part in run_parts:
+            if part in own:
+                return "the test case's " + part + " was set on the test case itself"
+        if method is not None:
+            function = None
+            for klass in _mro(cls):
+                if name in _class_dict(klass):
+                    function = _class_dict(klass)[name]
+                    break
+            if _type(method) is not _method_type or method.__self__ is not case or method.__func__ is not function:
+                return "unittest called another function than the collected " + name
+        return None
+
+    def reported(frame, nodeid, status):
+        """(node id to record, status to record, why that is not pytest's report as it stands or None), from pytest's
+        `call_and_report` frame: the id the item had when collected, failed when the item's id changed since, the
+        item was already reported for this phase, or (a unittest test) pytest reports a pass the run did not give."""
+        try:
+            local = frame.f_locals
+            item, when = local.get("item"), local.get("when")
+        except Exception:
+            return nodeid, status, None
+        held = collected_as.get(_id(item))
+        if held is None or held[0] is not item:
+            return nodeid, status, None  # not collected: refused before this
+        failing = "failed" if when == "call" else "error"
+        if held[1] != nodeid:
+            return held[1], failing, ("a report's node id (" + nodeid + ") is not the one its item was collected with ("
+                                      + held[1] + ")")
+        key = (_id(item), _str(when))
+        if key in phases:
+            return nodeid, failing, "the item was run again: its " + _str(when) + " phase was already reported"
+        phases.add(key)
+        if when != "call" or held[2] is None or status not in ("passed", "xpassed"):
+            return nodeid, status, None
+        run = unittest_runs.pop(_id(item), None)
+        if run is None:
+            why = "unittest never ran the test with its item as the result"
+        elif run["why"] is not None:
+            why = run["why"]
+        elif run["raised"] is not None:
+            why = "the test raised " + run["raised"] + " as unittest ran it"
+        elif not run["ran"]:
+            why = "the test method did not complete through unittest's TestCase"
+        else:
+            return nodeid, status, None
+        return nodeid, "failed", "pytest's report says " + status + " but " + why
+
     def xfail_marked(item):
         try:
             for _mark in item.iter_markers(name="xfail"):
@@ -1007,5 +1129,6 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return False
         return False
 
-    return tainted, code_patched, provenance, frame_receiver, on_event, outcomes, machinery, collected, changed, reading
+    return (tainted, code_patched, provenance, frame_receiver, on_event, outcomes, machinery, collected, changed,
+            reading, reported, unittest_seen)
 

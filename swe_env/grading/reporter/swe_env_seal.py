@@ -4,8 +4,8 @@ files and collection), it hands each outcome to the sealed audit hook that the g
 
 Importing it announces it to the hook (`swe_env.hello`: the hook captures this module's code
 objects and reads the grading key) and hands over pytest's outcome exceptions (`swe_env.outcomes`);
-after collection the items (`swe_env.collected`: the hook snapshots the test modules, the items'
-functions and markers, the fixture definitions); once pytest is configured (before collection) it hands over
+after collection the items and their node ids (`swe_env.collected`: the hook snapshots the test modules, the items'
+functions and markers, the fixture definitions; results are written under those ids); once pytest is configured (before collection) it hands over
 pytest's, pluggy's and unittest's modules and classes as they are then (`swe_env.protect`); before and after each test's call
 phase and at the end the hook compares them again (`swe_env.check`) and flags a change. Each report pytest logs becomes one
 record (`swe_env.test`: the hook checks that pytest's own `call_and_report` holds this report); a
@@ -60,10 +60,12 @@ def pytest_configure(config, _audit=_audit, _machinery=_machinery):
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session, _audit=_audit, _tuple=tuple):
-    # The test modules, items and fixture definitions as collected: the hook compares them after each test.
+def pytest_collection_finish(session, _audit=_audit, _tuple=tuple, _str=str):
+    # The test modules, items and fixture definitions as collected: the hook compares them after each test. With
+    # each item's node id as collected: results are written under it, whatever the item's id is later (rt4 a4).
     if _audit is not None:
-        _audit("swe_env.collected", _tuple(session.items))
+        items = _tuple(session.items)
+        _audit("swe_env.collected", items, _tuple([_str(item.nodeid) for item in items]))
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)
