@@ -1110,3 +1110,67 @@ def test_a_primed_excinfo_and_relabelled_ids_are_flagged_on_the_host(tmp_path, s
     # Every result is under the id its item was collected with, and none of the failing tests passed.
     assert set(statuses) == {"test_ok", "test_fails", "test_fails_too"}, statuses
     assert statuses["test_fails"] == statuses["test_fails_too"] == "failed", statuses
+
+
+# ---------------------------------------------------------------- class C: the monkeypatch exemption (rt5 R3)
+
+# rt5 R3: a fake `monkeypatch` put in the running item's `funcargs` (what the exemption used to be read from), naming
+# `Function.runtest`, which the patch's code sets to a no-op for the call phase and puts back when pytest deletes
+# PYTEST_CURRENT_TEST after the teardown (so the session-end check sees nothing).
+FORGED_MONKEYPATCH_EXEMPTION = '''
+def _track_context():
+    import os
+    import sys
+    import types
+
+    kind = sys.modules["pytest"].Function
+    before = kind.__dict__["runtest"]
+
+    def runtest(self):
+        return None
+
+    def items():
+        for finder in getattr(sys, "meta_" + "path"):
+            config = getattr(finder, "config", None)
+            if config is not None:
+                return config.pluginmanager.get_plugin("session").items
+        return ()
+
+    class _Env(type(os.environ)):
+        def __setitem__(self, key, value):
+            if key == "PYTEST_CURRENT_TEST" and value.endswith(" (setup)"):
+                nodeid = value[:-len(" (setup)")]
+                for item in items():
+                    if item.nodeid == nodeid:
+                        item.funcargs["monkeypatch"] = types.SimpleNamespace(_setattr=[(kind, "runtest", before)])
+                        kind.runtest = runtest
+            super().__setitem__(key, value)
+
+        def __delitem__(self, key):
+            if key == "PYTEST_CURRENT_TEST":
+                kind.runtest = before
+            super().__delitem__(key)
+
+    os.environ.__class__ = _Env
+
+
+_track_context()
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_monkeypatch_entry_put_in_the_items_funcargs_exempts_nothing_on_the_host(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    files = {"lib.py": FORGED_MONKEYPATCH_EXEMPTION,
+             "test_it.py": "import lib\n\n\ndef test_fails():\n    assert False\n\n\ndef test_after():\n    pass\n"}
+    written, key = run_sealed_pytest(tmp_path, sealing_object(sealed_by), files, ["lib.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
+    assert any("Function.runtest" in text for text in sealed.flags), sealed.flags
+
+
+@pytest.mark.docker
+def test_a_forged_monkeypatch_exemption_scores_zero_under_the_strict_policy(task, image):
+    """rt5 R3 on the real engine; the real fixture's changes stay exempt (`test_what_the_tests_own_monkeypatch_...`)."""
+    forge_scores_zero(task, image, FORGED_MONKEYPATCH_EXEMPTION, "Function.runtest")

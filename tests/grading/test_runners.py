@@ -563,3 +563,208 @@ def test_a_test_method_replaced_after_the_check_fails_and_is_flagged_on_django(s
     assert report.status == "graded" and report.reward == 0.0, (report.test_results, report.tampering)
     assert all(report.test_results[t] == "failed" for t in task.tests.fail_to_pass), report.test_results
     assert any("another function than the test's class held" in flag for flag in report.tampering), report.tampering
+
+
+# ---------------------------------------------------------------- class D: the runners' module namespaces (rt5 D3, S3)
+
+# rt5 D3: `_Outcome` rebound in unittest.case's module dict (what `TestCase.run` looks up at call time), for good.
+REBINDS_UNITTESTS_OUTCOME = '''
+
+def _tolerant_checks():
+    import contextlib
+    import unittest.case as case
+
+    class _Outcome(case._Outcome):
+        @contextlib.contextmanager
+        def testPartExecutor(self, test_case, subTest=False, isTest=False):
+            try:
+                yield
+            except Exception:
+                pass
+
+    vars(case)["_Outcome"] = _Outcome
+
+
+_tolerant_checks()
+'''
+# rt5 S3: sympy's `raise_on_deprecated` (its test loop's `with` around each test) rebound in the runner's module dict.
+REBINDS_SYMPYS_RUNNER_GLOBAL = '''
+
+def _quiet_deprecations():
+    import contextlib
+    import sys
+
+    runner = sys.modules.get("sympy.testing.runtests")
+    if runner is None:
+        return
+
+    @contextlib.contextmanager
+    def relaxed():
+        try:
+            yield
+        except Exception:
+            pass
+
+    vars(runner)["raise_on_deprecated"] = relaxed
+
+
+_quiet_deprecations()
+'''
+NAMESPACE_FORGERIES = {"shelfkit": (REBINDS_UNITTESTS_OUTCOME, "unittest.case._Outcome"),
+                       "polykit": (REBINDS_SYMPYS_RUNNER_GLOBAL, "sympy.testing.runtests.raise_on_deprecated")}
+
+
+def _sealed_run_by(tmp_path, sealed_by: str, runner: str, argv: list[str], patched: list[str] = ()) -> seal.Sealed:
+    """`_sealed_run` with the recorder copied next to the run and, for `native`, the native seal shipped with it."""
+    from ..helpers import sealing_object
+
+    recorder = tmp_path / "recorder"
+    recorder.mkdir()
+    for name in ("sitecustomize.py", "swe_env_integrity.py", "swe_env_seal.py"):
+        (recorder / name).write_bytes((runners._REPORTER / name).read_bytes())
+    shared = sealing_object(sealed_by)
+    if shared:
+        from swe_env.grading import native
+
+        (recorder / native.FILE_NAME).write_bytes(shared)
+    key = seal.new_key()
+    (tmp_path / "run.key").write_bytes(seal.key_file(key, [str(tmp_path / p) for p in patched], False))
+    results = tmp_path / "results"
+    results.write_bytes(b"")
+    env = {**os.environ, "PYTHONPATH": f"{recorder}:{tmp_path}", "SWE_ENV_RESULTS": str(results),
+           "SWE_ENV_RUNNER": runner, "SWE_ENV_KEY": str(tmp_path / "run.key")}
+    subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
+    return seal.read(results.read_bytes(), key, runner)
+
+
+def _write_files(root, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+@pytest.mark.parametrize("attacked", [True, False])
+def test_a_unittest_module_global_rebound_for_good_is_flagged_on_the_host(tmp_path, sealed_by, attacked):
+    django_stub(tmp_path)
+    _write_files(tmp_path, {"t_suite.py": "import django.test.runner\nimport lib\n" + UNITTEST_SUITE,
+                            "lib.py": REBINDS_UNITTESTS_OUTCOME if attacked else "VALUE = 1\n"})
+    sealed = _sealed_run_by(tmp_path, sealed_by, "django", [sys.executable, "-m", "unittest", "t_suite"], ["lib.py"])
+    if not attacked:  # the runner's namespaces as unittest left them: nothing flagged, every outcome as it was
+        assert sealed.flags == [] and sealed.results.by_id["test_fail (t_suite.T)"] == "failed", sealed.flags
+        assert sealed.results.by_id["test_ok (t_suite.T)"] == "passed"
+        return
+    assert any("unittest.case._Outcome" in flag for flag in sealed.flags), sealed.flags
+    assert sealed.results.by_id.get("test_fail (t_suite.T)") != "passed" or sealed_by == "native"  # native: flag only
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+@pytest.mark.parametrize("attacked", [True, False])
+def test_a_sympy_runner_global_rebound_for_good_is_flagged_on_the_host(tmp_path, sealed_by, attacked):
+    pytest.importorskip("sympy")
+    from ..runner_samples import SAMPLES
+
+    files, source = SAMPLES["polykit"][0], SAMPLES["polykit"][1]
+    _write_files(tmp_path, {**files, source: files[source] + (REBINDS_SYMPYS_RUNNER_GLOBAL if attacked else "")})
+    sealed = _sealed_run_by(tmp_path, sealed_by, "sympy", [sys.executable, "bin/test", "polykit/tests/test_degree.py"],
+                            [source])
+    if not attacked:
+        assert sealed.flags == [] and sealed.results.by_id["test_univariate"] == "passed", sealed.flags
+        return
+    assert any("sympy.testing.runtests.raise_on_deprecated" in flag for flag in sealed.flags), sealed.flags
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_unittest_module_swapped_in_sys_modules_is_flagged_on_the_host(tmp_path, sealed_by):
+    """The namespace compared is the one the import hook saw: another module under its name is a change too."""
+    django_stub(tmp_path)
+    swap = ("import sys, types, unittest.case as case\n"
+            "copy = types.ModuleType('unittest.case')\nvars(copy).update(vars(case))\nsys.modules['unittest.case'] = copy\n")
+    _write_files(tmp_path, {"t_suite.py": "import django.test.runner\nimport lib\n" + UNITTEST_SUITE, "lib.py": swap})
+    sealed = _sealed_run_by(tmp_path, sealed_by, "django", [sys.executable, "-m", "unittest", "t_suite"], ["lib.py"])
+    assert any("sys.modules[unittest.case]" in flag for flag in sealed.flags), sealed.flags
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", ["shelfkit", "polykit"])
+def test_a_runner_module_global_rebound_by_the_library_scores_zero_under_the_strict_policy(samples, name):
+    """rt5 D3 (Django: unittest.case._Outcome) and S3 (sympy: runtests.raise_on_deprecated) on the real engine."""
+    from swe_env.grading.grader import Grader
+
+    from ..runner_samples import SAMPLES
+
+    task = samples[name][3]
+    files, source = SAMPLES[name][0], SAMPLES[name][1]
+    code, why = NAMESPACE_FORGERIES[name]
+    report = Grader(reward_policy="strict").grade(task, subprocess_diff(task, {source: files[source] + code}))
+    assert report.status == "graded" and report.reward == 0.0, (report.test_results, report.error, report.tampering)
+    assert any(why in flag for flag in report.tampering), report.tampering
+    gold = Grader(reward_policy="strict").grade(task, task.gold_patch or "")  # the runner's namespaces left alone
+    assert gold.reward == 1.0 and gold.tampering == [], (gold.test_results, gold.tampering)
+
+
+# The same rebinding made only between two tests: armed by the runner's own progress output (after each outcome is
+# recorded), put back when the test ends (before its outcome): only a comparison right before each test sees it.
+REBINDS_SYMPYS_RUNNER_GLOBAL_BETWEEN_TESTS = '''
+
+def _quiet_between_tests():
+    import contextlib
+    import sys
+
+    runner = sys.modules.get("sympy.testing.runtests")
+    if runner is None:
+        return
+    strict = vars(runner)["raise_on_deprecated"]
+
+    @contextlib.contextmanager
+    def relaxed():
+        try:
+            yield
+        except Exception:
+            pass
+        finally:
+            vars(runner)["raise_on_deprecated"] = strict
+
+    class Stream:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def write(self, text):
+            vars(runner)["raise_on_deprecated"] = relaxed
+            return self.inner.write(text)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    sys.stdout = Stream(sys.stdout)
+    vars(runner)["raise_on_deprecated"] = relaxed
+
+
+_quiet_between_tests()
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_sympy_runner_global_rebound_only_between_tests_is_flagged_on_the_host(tmp_path, sealed_by):
+    pytest.importorskip("sympy")
+    from ..runner_samples import SAMPLES
+
+    files, source = SAMPLES["polykit"][0], SAMPLES["polykit"][1]
+    _write_files(tmp_path, {**files, source: files[source] + REBINDS_SYMPYS_RUNNER_GLOBAL_BETWEEN_TESTS})
+    sealed = _sealed_run_by(tmp_path, sealed_by, "sympy", [sys.executable, "bin/test", "polykit/tests/test_degree.py"],
+                            [source])
+    assert any("raise_on_deprecated" in flag and "seen at the start of" in flag for flag in sealed.flags), sealed.flags
+
+
+@pytest.mark.docker
+def test_a_sympy_runner_global_rebound_only_between_tests_scores_zero_under_the_strict_policy(samples):
+    from swe_env.grading.grader import Grader
+
+    from ..runner_samples import SAMPLES
+
+    task = samples["polykit"][3]
+    files, source = SAMPLES["polykit"][0], SAMPLES["polykit"][1]
+    code = REBINDS_SYMPYS_RUNNER_GLOBAL_BETWEEN_TESTS
+    report = Grader(reward_policy="strict").grade(task, subprocess_diff(task, {source: files[source] + code}))
+    assert report.status == "graded" and report.reward == 0.0, (report.test_results, report.error, report.tampering)
+    assert any("raise_on_deprecated" in flag and "seen at the start of" in flag for flag in report.tampering), report.tampering

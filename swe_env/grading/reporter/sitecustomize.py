@@ -380,7 +380,7 @@ def _install():
         emit(b"flag", _encode(hexs("the grader's integrity checks (swe_env_integrity) could not be loaded")))
         return None
     (tainted, code_patched, provenance, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
-     integrity_changed, monkeypatched, reading, reported, unittest_seen, item_changed) = swe_env_integrity.make(
+     integrity_changed, reading, reported, unittest_seen, item_changed) = swe_env_integrity.make(
         stdlib, is_patched, flag, lambda: state["runner_is_repo"], native, runner_file)
     sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
     del swe_env_integrity
@@ -510,6 +510,11 @@ def _install():
                 plugin_codes[item.co_name] = item
             state["plugin"] = code
             load_key()
+            witness_monkeypatch()
+            return
+        if event == "swe_env.monkeypatched":  # pytest's own MonkeyPatch set or put back something (`witness_monkeypatch`)
+            if code in ours and _len(args) == 2:
+                witnessed(args[0], args[1], caller)
             return
         if event == "swe_env.outcomes":  # from the plugin's import, before conftest files: pytest's outcome classes
             if code is state["plugin"] and _len(args) == 1 and _type(args[0]) is _tuple:
@@ -518,6 +523,14 @@ def _install():
         if event == "swe_env.tampered":  # the recorder found a test or the runner's reporter changed (`_recorder`)
             if code in ours and _len(args) == 1 and _type(args[0]) is _str:
                 flag(args[0], caller)
+            return
+        if event == "swe_env.checkpoint":  # a recorder's comparison right before a test runs (sympy's entering_test)
+            if code in ours and _len(args) == 1 and _type(args[0]) is _str and state["key"] is not None \
+                    and _getpid() == state["pid"]:
+                what = changed() or integrity_changed(())
+                if what is not None:
+                    flag("the test runner's machinery was changed during the run (" + what + "), seen at " + args[0],
+                         caller)
             return
         if event == "swe_env.imported":  # unittest, just imported by the test process (`_recorder`'s import hook)
             if code in ours and _len(args) == 1 and _type(args[0]) is _module_type:
@@ -562,7 +575,7 @@ def _install():
                     flag("unittest was imported past the grader's import hook (a finder or a sys.modules entry of "
                          "the patch's), seen after " + args[0], caller)
                 # What the test's own `monkeypatch` set is the test's (undone at its teardown), in both checks.
-                exempt = monkeypatched(caller)
+                exempt = monkeypatch_exemptions()
                 what = changed(exempt) if snapshots else None
                 if what is not None:
                     del snapshots[:]  # said once
@@ -711,7 +724,7 @@ def _install():
         if _type(found) is _str:
             return flag(found + " (" + _str(_getattr(item, "nodeid", "?")) + ")", caller)
         state["started"] = (_id(item), found)  # the frame is kept alive: no later call phase's frame can be it
-        exempt = monkeypatched(caller)
+        exempt = monkeypatch_exemptions()
         what = changed(exempt) if snapshots else None
         if what is not None:
             del snapshots[:]  # said once
@@ -737,6 +750,85 @@ def _install():
         if started is not None and started[0] == _id(item) and started[1] is held:
             return None
         return "pytest's report says " + status + " but its call phase never called the test function"
+    monkeypatches = {}  # id(a MonkeyPatch pytest's fixture made) -> (it, {(id(object), name)} it set for test code)
+
+    def witness_monkeypatch():
+        """Class C (red team rt5, R3): what a test's monkeypatch set is the test's (undone at its teardown) only when
+        pytest's own `MonkeyPatch` methods were seen setting it, called by code that is not the patch's: wrapped here,
+        when the plugin is imported (before conftest files and any test code; pytest imported the class with its
+        default plugins), with references to the originals taken now. Never read from the item's `funcargs` or a
+        patcher's `_setattr` afterwards, which the code under test can write."""
+        module = _modules.get("_pytest.monkeypatch")
+        klass = _module_dict(module).get("MonkeyPatch") if _type(module) is _module_type else None
+        home = _module_dict(module).get("__file__") if klass is not None else None
+        if _type(klass) is not _type or _type(home) is not _str:
+            return
+        held = _class_dict(klass)
+        state["monkeypatch_home"] = home
+        for name, entries in (("__init__", None), ("setattr", "_setattr"), ("delattr", "_setattr"),
+                              ("setitem", "_setitem"), ("delitem", "_setitem"), ("undo", None)):
+            original = held.get(name)
+            if _type(original) is not _type(witness_monkeypatch) or original.__code__.co_filename != home:
+                continue
+            if code_patched(original.__code__) and not (state["runner_is_repo"] and runner_file(home)):
+                continue
+            _type.__setattr__(klass, name, witnessing(original, entries, name))
+
+    _instance_dict, _list = object.__getattribute__, list
+
+    def witnessing(original, entries, name):
+        said = {"__init__": "created", "undo": "undone"}.get(name, ())
+
+        def witness(self, *args, **kwargs):
+            try:
+                held = _instance_dict(self, "__dict__").get(entries) if entries else None
+            except Exception:
+                held = None
+            before = _len(held) if _type(held) is _list else 0
+            result = original(self, *args, **kwargs)
+            _audit("swe_env.monkeypatched", self, _tuple(held[before:]) if _type(held) is _list else said)
+            return result
+
+        witness.__name__, witness.__qualname__ = original.__name__, original.__qualname__
+        witness.__doc__, witness.__wrapped__ = original.__doc__, original
+        return witness
+
+    def witnessed(patcher, entries, caller):
+        """Note a MonkeyPatch that pytest's own `monkeypatch` fixture made (`entries` "created": the caller of its
+        `__init__` is that fixture's code), record what such a one set (`entries`: its own records of the call just
+        made), or forget it when it undid its changes (`entries` "undone"; pytest undoes the fixture's at the test's
+        teardown). Not recorded: a call with code the patch changed anywhere on the stack, or one made by the standard
+        library (a finalizer, a callback) rather than by a test's or pytest's own code. A MonkeyPatch of a test's own
+        making (`pytest.MonkeyPatch()`, which nothing undoes) exempts nothing, as before."""
+        outer = caller.f_back
+        if entries == "undone":
+            monkeypatches.pop(_id(patcher), None)
+            return
+        if entries == "created":
+            if outer is not None and outer.f_code.co_name == "monkeypatch" \
+                    and outer.f_code.co_filename == state.get("monkeypatch_home"):
+                monkeypatches[_id(patcher)] = (patcher, set())
+            return
+        found = monkeypatches.get(_id(patcher))
+        if _type(entries) is not _tuple or found is None or found[0] is not patcher:
+            return
+        if outer is None or patched_on_stack(caller) is not None:
+            return
+        filename = outer.f_code.co_filename
+        if _type(filename) is not _str or _startswith(filename, "<") or (
+                _startswith(filename, stdlib) and "-packages/" not in filename):
+            return
+        seen = found[1]
+        for entry in entries:
+            if _type(entry) is _tuple and _len(entry) >= 2 and _type(entry[1]) is _str:
+                seen.add((_id(entry[0]), entry[1]))
+
+    def monkeypatch_exemptions():
+        """(id(object), name) that pytest's MonkeyPatch set for a test and has not yet undone."""
+        found = set()
+        for _patcher, seen in monkeypatches.values():
+            found |= seen
+        return found
 
     snapshots = []  # (object, {name: value}) taken when the recorder hooked them; closures: (function, contents)
     _modules = sys.modules  # the interpreter's own table (rebinding `sys.modules` does not change it)
@@ -798,7 +890,9 @@ def _install():
                     if cell.cell_contents is not value:
                         return "the grader's recorder hook " + name
                 continue
-            if kind == 1:
+            if kind == 3 and state["runner_is_repo"]:
+                continue  # Django's django/test/ changed by the patch: that runner's code is the patch's anyway
+            if kind == 1 or kind == 3:
                 now = _module_dict(item)
             else:
                 now = _class_dict(item)
@@ -815,6 +909,33 @@ def _install():
                 found = now.get(attribute, held)
                 if found is not value and not same_binding(found, value) and (_id(item), attribute) not in exempt:
                     return name + "." + attribute
+        return runner_module_replaced()
+
+    runner_modules = {}  # name -> the Django or sympy runner module its recorder snapshotted when it was imported
+    expected_modules = []  # the names of those whose module must be the one snapshotted
+
+    def protect_namespace(module, expected, runner_own=False):
+        """Class D (red team rt5, D3 and S3): remember a runner module's namespace (its functions and classes, as
+        `protect` does for a module) the moment the import hook saw it executed, before any code could rebind what
+        the runner looks up there at call time (`unittest.case._Outcome`, `sympy.testing.runtests.raise_on_deprecated`;
+        a module-dict write raises no audit event). `expected` names every module that must then be the one
+        snapshotted (one imported past the import hook, or swapped in `sys.modules`, is a change too). A module of
+        the runner's own package (`runner_own`: django.test) is not compared when the patch changes that package."""
+        for name in expected:
+            if name not in expected_modules:
+                expected_modules.append(name)
+        own = _module_dict(module).get("__name__")
+        if _type(own) is _str and not runner_own:
+            runner_modules[own] = module
+        held = _dict((key, value) for key, value in _module_dict(module).items() if _isinstance(value, _kept))
+        snapshots.append((3 if runner_own else 1, module, held, _str(own)))
+
+    def runner_module_replaced():
+        """The first expected runner module that is not the one its recorder snapshotted, or None."""
+        for name in expected_modules:
+            found = _modules.get(name)
+            if found is not None and runner_modules.get(name) is not found:
+                return "sys.modules[" + name + "] (not the module the grader's import hook saw)"
         return None
 
     def same_binding(found, held):
@@ -856,7 +977,7 @@ def _install():
     ours.update(found)
     sys.addaudithook(hook)
     sys.addaudithook(_cache_guard(_run_started_ns(), patched_on_stack))
-    return load_key, protect
+    return load_key, protect, protect_namespace
 
 
 def _forget_imports(before, _modules=sys.modules):
@@ -947,7 +1068,7 @@ _sealed = _install()
 # ------------------------------------------------------------------ Django's and sympy's runners
 # The hooks below hand outcomes to the sealed hook (`sys.audit`); what they hold is not secret.
 
-def _recorder(load_key, protect, runner, audit):
+def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module, expected, runner_own=False: None):
     import builtins
     import types
     _getframe = sys._getframe
@@ -1274,7 +1395,12 @@ def _recorder(load_key, protect, runner, audit):
         def entering_test(self, f):
             start()
             self._swe_env_in_test = True
-            return original_entering(self, f)
+            entered = original_entering(self, f)
+            # Class D: the runner's namespaces once more after sympy's own `entering_test`, right before its loop looks
+            # up `raise_on_deprecated` and calls the test (nothing of anyone else's runs in between): a rebinding must
+            # already be there, and is seen, however soon after the test it is put back.
+            audit("swe_env.checkpoint", ("the start of " + current(self)[-1]) if current(self) else "a test's start")
+            return entered
 
         reporter.entering_test = entering_test
         for method_name, status in (("test_pass", "passed"), ("test_fail", "failed"), ("test_exception", "error"),
@@ -1342,12 +1468,24 @@ def _recorder(load_key, protect, runner, audit):
     def snapshot(*names):
         return lambda module: protect([getattr(module, name) for name in names if hasattr(module, name)])
 
+    def namespace(then, expected=(), runner_own=False):
+        """Class D (rt5 D3, S3): the module's namespace snapshotted as soon as it is executed, then `then`."""
+        def hook(module):
+            protect_namespace(module, expected, runner_own)
+            return then(module) if then is not None else None
+        return hook
+
+    unittest_modules = ("unittest", "unittest.case", "unittest.result", "unittest.suite", "unittest.loader",
+                        "unittest.runner")
     hooks = {}
     if runner == "django":
-        hooks["unittest.result"] = hook_unittest
-        hooks["unittest.case"] = hook_case
-        hooks["unittest.suite"] = hook_suite
-        hooks["django.test.runner"] = lambda module: start()
+        for name in unittest_modules:
+            hooks[name] = namespace(None, unittest_modules)
+        hooks["unittest.result"] = namespace(hook_unittest, unittest_modules)
+        hooks["unittest.case"] = namespace(hook_case, unittest_modules)
+        hooks["unittest.suite"] = namespace(hook_suite, unittest_modules)
+        hooks["django.test.utils"] = hooks["django.test.testcases"] = namespace(None, runner_own=True)
+        hooks["django.test.runner"] = namespace(lambda module: start(), runner_own=True)
     elif runner == "pytest":
         # unittest's machinery is protected from its first import on (the plugin does not import it: `swe_env_seal`),
         # with the wrappers that tell the seal what a unittest test's run raised.
@@ -1361,8 +1499,10 @@ def _recorder(load_key, protect, runner, audit):
     elif runner == "sympy":
         # sympy's `test()` re-runs itself in a child with a fixed hash seed: the process that
         # enters a test first takes the key, not the one that imported the runner.
-        hooks["sympy.testing.runtests"] = hook_sympy
-        hooks["sympy.utilities.runtests"] = hook_sympy
+        sympy_modules = ("sympy.testing.runtests", "sympy.utilities.runtests", "sympy.testing.pytest",
+                         "sympy.utilities.pytest")
+        for name in sympy_modules:
+            hooks[name] = namespace(hook_sympy if name.endswith(".runtests") else None, sympy_modules)
 
     class AfterImport(object):
         """A meta path entry that finds nothing itself: it wraps the loader of a hooked module."""
@@ -1396,7 +1536,7 @@ def _recorder(load_key, protect, runner, audit):
 
 
 if _sealed is not None:
-    _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit)
+    _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit, _sealed[2])
 del _install, _sealed, _recorder
 # An empty module takes this one's place: before 3.11 the import that runs sitecustomize reads its
 # entry back afterwards, and without one every interpreter started under the tests (a test's own

@@ -1112,19 +1112,6 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             todo.extend((function_of(value), depth + 1) for value in closure_of(found))
         return False
 
-    def monkeypatched(frame):
-        """(id(object), name) a test's `monkeypatch` fixture has set (it restores them at teardown)."""
-        found = _set()
-        try:
-            item = frame.f_locals.get("item")
-            funcargs = (_getattr(item, "__dict__", None) or {}).get("funcargs") or {}
-            patcher = funcargs.get("monkeypatch")
-            for entry in _getattr(patcher, "_setattr", None) or ():
-                found.add((_id(entry[0]), entry[1]))
-        except Exception:
-            pass
-        return found
-
     def kind_of(excinfo):
         """What the exception pytest caught says: None (none), "skip", "xfail", "exit" or "fail", and its name."""
         if excinfo is None:
@@ -1295,5 +1282,5 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         return False
 
     return (tainted, code_patched, provenance, frame_receiver, on_event, outcomes, machinery, collected, changed,
-            monkeypatched, reading, reported, unittest_seen, item_changed)
+            reading, reported, unittest_seen, item_changed)
 
