@@ -565,3 +565,59 @@ def test_what_a_test_module_defines_is_its_own_test_function(tmp_path, sealed_by
     written, key = run_sealed_pytest(tmp_path / "attack", data, attack, ["lib.py"])
     sealed = seal.read(written, key, "pytest")
     assert any("a test function was replaced after its module was imported" in text for text in sealed.flags), sealed.flags
+
+
+# `@unittest.skip`, a true `skipIf` or a false `skipUnless` puts unittest's own `skip_wrapper` in the test function's
+# place, holding the reason and not the test (a host probe of test styles; pylint's `tests/checkers/base/unittest_base.py` has one): it only
+# raises SkipTest, so it is no replacement; another function of unittest's module in a test's place still is.
+_SKIPPED_TESTS = '''
+import unittest
+
+
+@unittest.skip("not here")
+def test_skipped_function():
+    assert False
+
+
+class Case(unittest.TestCase):
+    @unittest.skipIf(True, "no")
+    def test_skipped_if(self):
+        self.fail()
+
+    @unittest.skipUnless(False, "no")
+    def test_skipped_unless(self):
+        self.fail()
+
+    def test_runs(self):
+        self.assertTrue(True)
+'''
+_REBOUND_TO_UNITTEST = '''
+class _Registry(type):
+    def __getattr__(cls, name):
+        import sys, unittest.case
+        module = sys.modules.get("test_it")
+        if module is not None and getattr(module, "test_fails", None) is not unittest.case._id:
+            module.test_fails = unittest.case._id
+        raise AttributeError(name)
+
+
+class Money(metaclass=_Registry):
+    pass
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_unittests_skip_wrapper_in_a_tests_place_is_no_replacement(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    data = sealing_object(sealed_by)
+    written, key = run_sealed_pytest(tmp_path, data, {"test_it.py": _SKIPPED_TESTS}, [])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
+    assert sorted(sealed.results.by_id.values()) == ["passed", "skipped", "skipped", "skipped"], sealed.results.by_id
+    assert not sealed.flags, sealed.flags
+    attack = {"lib.py": _REBOUND_TO_UNITTEST,
+              "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n"}
+    written, key = run_sealed_pytest(tmp_path / "attack", data, attack, ["lib.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert any("a test function was replaced after its module was imported" in text for text in sealed.flags), sealed.flags

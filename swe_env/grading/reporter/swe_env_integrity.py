@@ -494,6 +494,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             code = function.__code__
             if test_file(code.co_filename) and own_code(code) and not rebuilt(function, code):
                 return None
+            if depth == 0 and skips(code):
+                return None
             if depth < 4:
                 for value in closure_of(function):
                     value = function_of(value)
@@ -503,6 +505,15 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         name = code.co_filename if _type(code.co_filename) is _str else "?"
         return ("a test function was replaced after its module was imported (" + nodeid + ": runs "
                 + _str(code.co_name) + " of " + name + ")")
+
+    def skips(code):
+        """Whether a test function is unittest's own `skip_wrapper`, as unittest's module code defined it: what
+        `@unittest.skip`, a true `skipIf` or a false `skipUnless` puts in a test function's place (holding only the
+        reason, not the test: a host probe of test styles, as in pylint's `unittest_base.py`). It only raises `SkipTest`, so the test it
+        stands for is skipped, never passed; unittest's machinery is protected from its first import on."""
+        filename = code.co_filename
+        return (code.co_name == "skip_wrapper" and _type(filename) is _str and _endswith(filename, "/unittest/case.py")
+                and in_stdlib(filename) and own_code(code))
 
     def test_file(filename):
         """A collected test module's file, or one named as test code outside the standard library and the installed
