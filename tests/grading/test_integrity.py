@@ -621,3 +621,58 @@ def test_unittests_skip_wrapper_in_a_tests_place_is_no_replacement(tmp_path, sea
     written, key = run_sealed_pytest(tmp_path / "attack", data, attack, ["lib.py"])
     sealed = seal.read(written, key, "pytest")
     assert any("a test function was replaced after its module was imported" in text for text in sealed.flags), sealed.flags
+
+
+# Calibration (calib4: pytest-dev__pytest-8399 patches `_pytest/python.py`, through which pytest calls every setup and
+# test): a skip the test's own code raised (`setup_module` calling `pytest.importorskip`) had the patched runner on its
+# traceback, outside the test's frame, and failed the test with a flag. The runner calling the test is not the raise;
+# the patched runner raising it itself, or the patch's library code the test calls, still is.
+_RUNNER_THAT_CALLS_TESTS = '''
+import pytest
+
+
+def pytest_pyfunc_call(pyfuncitem):
+    if pyfuncitem.name == "test_forged_by_the_runner":
+        pytest.xfail("the runner says so")
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    pyfuncitem.obj(**arguments)
+    return True
+'''
+_SKIPS_OF_ITS_OWN = '''
+import pytest
+
+import library
+
+pytest_plugins = ["runner_own"]
+
+
+def test_skips_itself():
+    pytest.importorskip("no_such_module_here")
+
+
+def test_forged_by_the_runner():
+    assert False
+
+
+def test_skipped_by_the_library():
+    library.check()
+    assert False
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_skip_the_tests_own_code_raised_through_the_patched_runner_is_not_the_patchs(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    files = {"test_it.py": _SKIPS_OF_ITS_OWN, "runner_own.py": _RUNNER_THAT_CALLS_TESTS,
+             "library.py": "import pytest\n\n\ndef check():\n    pytest.skip('the library says so')\n"}
+    written, key = run_sealed_pytest(tmp_path, sealing_object(sealed_by), files, ["runner_own.py", "library.py"],
+                                     runner_is_repo=True, runner_places=["runner_own.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.results is not None, (sealed.error, sealed.notes)
+    assert sealed.results.by_id == {"test_it.py::test_skips_itself": "skipped",
+                                    "test_it.py::test_forged_by_the_runner": "failed",
+                                    "test_it.py::test_skipped_by_the_library": "failed"}, sealed.results.by_id
+    raised = sorted(text for text in sealed.flags if "a skip, xfail or exit was raised" in text)
+    assert len(raised) == 2 and "runner_own.py) in test_it.py::test_forged_by_the_runner" in raised[1], sealed.flags
+    assert "library.py) in test_it.py::test_skipped_by_the_library" in raised[0], sealed.flags

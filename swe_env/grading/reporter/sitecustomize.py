@@ -308,6 +308,20 @@ def _install():
                 return True
         return False
 
+    def own_test_frame(nodeid, filenames):
+        """The innermost traceback entry (outermost first) that is the test's own code, its module's or a conftest's
+        not changed by the patch, or -1. When the patch changes the runner, its frames outside that entry are only the
+        runner calling the test (pytest-dev__pytest-8399 patches `_pytest/python.py`, through which every setup and
+        call reaches the test: a `setup_module` calling `pytest.importorskip` was charged to it)."""
+        own = "/" + _split(nodeid, "::")[0]
+        at = _len(filenames) - 1
+        while at >= 0:
+            name = filenames[at]
+            if _type(name) is _str and (_endswith(name, own) or _endswith(name, "/conftest.py")) and not is_patched(name):
+                return at
+            at -= 1
+        return -1
+
     def patched_on_stack(frame):
         depth = 0
         while frame is not None and depth < 2000:
@@ -569,7 +583,12 @@ def _install():
             nodeid, filenames = args
             if _type(nodeid) is not _str or _type(filenames) is not _tuple:
                 return
+            tests_code = own_test_frame(nodeid, filenames)
+            at = -1
             for filename in filenames:
+                at += 1
+                if at < tests_code and state["runner_is_repo"] and runner_file(filename):
+                    continue  # the patched runner calling the test's own code, which raised (pytest's own suite)
                 if is_patched(filename):
                     emit(b"test", _encode("failed " + hexs(nodeid)))
                     emit(b"flag", _encode(hexs("a skip, xfail or exit was raised from code the patch changed ("
