@@ -676,3 +676,57 @@ def test_a_skip_the_tests_own_code_raised_through_the_patched_runner_is_not_the_
     raised = sorted(text for text in sealed.flags if "a skip, xfail or exit was raised" in text)
     assert len(raised) == 2 and "runner_own.py) in test_it.py::test_forged_by_the_runner" in raised[1], sealed.flags
     assert "library.py) in test_it.py::test_skipped_by_the_library" in raised[0], sealed.flags
+
+
+# Calibration (calib4): what a test module's own setup binds on it is the module's code. pytest before 8 binds its xunit
+# fixture of a module's `setup_module` on the module (`_Module__pytest_setup_module`: pytest-dev__pytest-5103's
+# `test_assertrewrite`, 8399's `test_nose`), and a nose-style `setup_module(mod)` binds `mod.x` (5103's
+# `_old_reprcompare`); neither is a name "the module's code never binds". The conftest stands in for pytest 7's
+# `Module._inject_setup_module_fixture`, a function compiled under `_pytest/python.py`'s name.
+_AS_PYTEST_7_BINDS = '''
+import _pytest.python
+
+_space = {}
+exec(compile("def xunit_setup_module_fixture(request):\\n    pass\\n", _pytest.python.__file__, "exec"), _space)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        vars(item.module)["_Module__pytest_setup_module"] = _space["xunit_setup_module_fixture"]
+'''
+_SETS_UP_ITS_MODULE = '''
+def setup_module(mod):
+    mod.thing = 3
+
+
+def test_uses_what_setup_bound():
+    assert thing == 3  # noqa: F821
+'''
+_BINDS_AS_PYTEST_WOULD = '''
+import sys
+
+
+def _forged(request):
+    pass
+
+
+vars(sys.modules["test_it"])["_Module__pytest_setup_module"] = _forged
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_what_a_test_modules_setup_binds_on_it_is_its_own(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    data = sealing_object(sealed_by)
+    files = {"test_it.py": _SETS_UP_ITS_MODULE, "conftest.py": _AS_PYTEST_7_BINDS}
+    written, key = run_sealed_pytest(tmp_path, data, files, [])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.results is not None, (sealed.error, sealed.notes)
+    assert sealed.results.by_id == {"test_it.py::test_uses_what_setup_bound": "passed"}, sealed.results.by_id
+    assert not sealed.flags, sealed.flags
+    attack = {"library.py": _BINDS_AS_PYTEST_WOULD, "test_it.py": "import library\n\n\ndef test_x():\n    assert True\n"}
+    written, key = run_sealed_pytest(tmp_path / "attack", data, attack, ["library.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert any("_Module__pytest_setup_module (the module's code never binds it)" in text for text in sealed.flags), \
+        sealed.flags
