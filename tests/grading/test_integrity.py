@@ -730,3 +730,37 @@ def test_what_a_test_modules_setup_binds_on_it_is_its_own(tmp_path, sealed_by):
     sealed = seal.read(written, key, "pytest")
     assert any("_Module__pytest_setup_module (the module's code never binds it)" in text for text in sealed.flags), \
         sealed.flags
+
+
+# Calibration (calib4, pytest-dev__pytest-11143, whose gold patch changes the assertion rewriter): the patched runner
+# reading its own `.pyc` caches (`_read_pyc`'s `marshal.load`; on 3.8-3.10 a `code.__new__` for each code object) was
+# "code the patch changed makes a code object". When the patch changes the runner, the runner's own files making or
+# loading code objects are its job; a patched library doing it is still flagged.
+_LOADS_CODE = '''
+import marshal
+
+
+def load():
+    code = compile("VALUE = 1\\n", "cached.py", "exec")
+    return marshal.loads(marshal.dumps(code.replace(co_name="<module>")))
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_the_patched_runner_loading_its_caches_is_not_making_code(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    data = sealing_object(sealed_by)
+    test = "import runner_own\n\n\ndef test_it():\n    assert runner_own.load() is not None\n"
+    files = {"test_it.py": test, "runner_own.py": _LOADS_CODE}
+    written, key = run_sealed_pytest(tmp_path, data, files, ["runner_own.py"], runner_is_repo=True,
+                                     runner_places=["runner_own.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.results is not None and sealed.results.by_id == {"test_it.py::test_it": "passed"}, sealed.error
+    assert sealed.flags == [], sealed.flags
+    files = {"test_it.py": test.replace("runner_own", "library"), "library.py": _LOADS_CODE}
+    written, key = run_sealed_pytest(tmp_path / "library", data, files, ["library.py"], runner_is_repo=True,
+                                     runner_places=["runner_own.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert any("code the patch changed makes a code object" in text for text in sealed.flags), sealed.flags
+    assert any("code the patch changed loads code objects" in text for text in sealed.flags), sealed.flags

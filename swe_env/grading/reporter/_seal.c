@@ -1485,7 +1485,9 @@ static void on_event(const char *event, PyObject *args) {
         frame = charged(skip_stdlib);
         if (frame != NULL) {
             PyObject *code = frame_code(frame);
-            if (code_patched(code) && (opened == NULL || proc_path(opened))) {
+            /* the patched runner's own marshal of its caches (3.9: pytest's `_read_pyc`, pytest-dev__pytest-11143) */
+            int runners = strcmp(event, "code.__new__") == 0 && runner_is_repo && runner_file(code_filename(code));
+            if (!runners && code_patched(code) && (opened == NULL || proc_path(opened))) {
                 char text[700];
                 snprintf(text, sizeof text, "code the patch changed %s", why);
                 flag_at(text, frame);

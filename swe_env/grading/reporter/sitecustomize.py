@@ -467,6 +467,9 @@ def _install():
         # A code object is charged to the code that made it: 3.9 raises code.__new__ for each one its
         # importer's marshal loads, under the frame of whoever imports.
         frame = _getframe(2) if event == "code.__new__" else charged(_getframe(2), skip_stdlib)
+        if frame is not None and event == "code.__new__" and state["runner_is_repo"] \
+                and runner_file(frame.f_code.co_filename):
+            return  # the patched runner's own marshal of its caches (3.9: pytest's `_read_pyc`, pytest-dev__pytest-11143)
         if frame is not None and code_patched(frame.f_code) and (skip_stdlib or code_changed(frame.f_code)):
             flag("code the patch changed " + why, frame)
 
@@ -761,10 +764,11 @@ def _cache_guard(started, patched_on_stack=lambda frame: None, _stat=os.stat, _f
     pytest's rewrite cache of a test module compiled without asserts. pytest's `_read_pyc` and importlib's loaders
     take the OSError as "no cache" and compile the source again. A cache counts as this process's when it was
     renamed into place (importlib, py_compile, pytest all write a temporary file and rename it) with no code of
-    the patch's on the stack, and the file read is still that one (same inode, not changed since). Paths are
+    the patch's on the stack, or this process opened it for writing with none on the stack (a test writing `.pyc`
+    bytes itself), and the file read is still that one (same inode, not changed since). Paths are
     taken absolute when seen: a cache renamed under a relative name and opened under an absolute one (pytest's own
     test_orphaned_pyc_file: py_compile, then os.rename to ./orphan.pyc, then an import) is the same file."""
-    written = {}  # .pyc path -> (st_dev, st_ino, when) of the file this process renamed there
+    written = {}  # .pyc path -> (st_dev, st_ino, when) of the file this process renamed there or wrote in place
 
     def guard(event, args):
         if event == "os.rename" and _len(args) >= 2:
@@ -789,8 +793,19 @@ def _cache_guard(started, patched_on_stack=lambda frame: None, _stat=os.stat, _f
         except Exception:
             return
         mode, flags = args[1], args[2]
-        if _type(path) is not _str or not _endswith(path, ".pyc") or flags & 3 \
-                or (_type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)):
+        if _type(path) is not _str or not _endswith(path, ".pyc"):
+            return
+        if flags & 3 or (_type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)):
+            # This process writing a cache in place (pytest's own test_read_pyc_more_invalid writes `.pyc` bytes
+            # with `write_bytes` and reads them back: pytest-dev__pytest-11143, calib4): its own, as a rename is.
+            if patched_on_stack(_getframe(1)) is None:
+                path = _abspath(path)
+                try:
+                    info = _stat(path)
+                    where = (info.st_dev, info.st_ino)  # an open for writing keeps the file's inode
+                except (OSError, ValueError):
+                    where = (None, None)  # created by this open
+                written[path] = where + (_now_ns() + 2 * 10**9,)
             return
         try:
             info = _stat(path)
@@ -801,7 +816,8 @@ def _cache_guard(started, patched_on_stack=lambda frame: None, _stat=os.stat, _f
         if changed < started:
             return
         ours = written.get(path)
-        if ours is not None and ours[0] == info.st_dev and ours[1] == info.st_ino and changed <= ours[2]:
+        if ours is not None and (ours[0] is None or (ours[0] == info.st_dev and ours[1] == info.st_ino)) \
+                and changed <= ours[2]:
             return
         raise PermissionError(13, "swe-env: a .pyc another process changed during the test run is not read", path)
     return guard

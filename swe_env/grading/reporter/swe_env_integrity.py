@@ -446,6 +446,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                     flag_text("imports compiled code written during the run (" + bytecode + ")", caller)
                 return
             frame = by_patch(caller)
+            if frame is not None and runner_is_repo() and runner_file(frame.f_code.co_filename):
+                return  # the patched runner reading its own caches (pytest's `_read_pyc`: pytest-dev__pytest-11143)
             if frame is not None:
                 flag_text("code the patch changed loads code objects (" + event + ")", frame)
 
