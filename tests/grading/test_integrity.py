@@ -684,15 +684,26 @@ def test_a_skip_the_tests_own_code_raised_through_the_patched_runner_is_not_the_
 # `_old_reprcompare`); neither is a name "the module's code never binds". The conftest stands in for pytest 7's
 # `Module._inject_setup_module_fixture`, a function compiled under `_pytest/python.py`'s name.
 _AS_PYTEST_7_BINDS = '''
-import _pytest.python
+import _pytest.compat, _pytest.fixtures, _pytest.python
 
+
+class _PytestWrapper:  # pytest 4-7's, absent from pytest 8 on
+    def __init__(self, obj):
+        self.obj = obj
+
+
+_pytest.compat._PytestWrapper = _PytestWrapper
 _space = {}
 exec(compile("def xunit_setup_module_fixture(request):\\n    pass\\n", _pytest.python.__file__, "exec"), _space)
+exec(compile("def wrap(function):\\n    def result(*args, **kwargs):\\n        raise RuntimeError\\n    return result\\n",
+             _pytest.fixtures.__file__, "exec"), _space)
+_fixture = _space["wrap"](_space["xunit_setup_module_fixture"])  # as pytest 4-7's `fixture()` wraps it
+_fixture.__pytest_wrapped__ = _PytestWrapper(_space["xunit_setup_module_fixture"])
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        vars(item.module)["_Module__pytest_setup_module"] = _space["xunit_setup_module_fixture"]
+        vars(item.module)["_Module__pytest_setup_module"] = _fixture
 '''
 _SETS_UP_ITS_MODULE = '''
 def setup_module(mod):

@@ -753,7 +753,17 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         python_file, fixtures_file = _module_dict(python).get("__file__"), _module_dict(fixtures).get("__file__")
         if _type(value) is not _function_type or _type(python_file) is not _str:
             return False
-        inner = (value,) + (closure_of(value) if value.__code__.co_filename == fixtures_file else ())
+        inner = [value]
+        if value.__code__.co_filename == fixtures_file:
+            # `fixture()`'s wrapper holds the function in its closure, or (pytest 4-7) as `__pytest_wrapped__.obj`.
+            inner.extend(closure_of(value))
+            wrapped = (_getattr(value, "__dict__", None) or {}).get("__pytest_wrapped__")
+            compat = found.get("_pytest.compat")
+            kind = _module_dict(compat).get("_PytestWrapper") if compat is not None else None
+            if kind is not None and _type(wrapped) is kind:
+                held = _getattr(wrapped, "__dict__", None)
+                if _type(held) is _dict:
+                    inner.append(held.get("obj"))
         for function in inner:
             if _type(function) is _function_type and function.__code__.co_filename == python_file \
                     and _startswith(function.__code__.co_name, "xunit_setup_"):
