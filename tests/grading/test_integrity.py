@@ -1174,3 +1174,213 @@ def test_a_monkeypatch_entry_put_in_the_items_funcargs_exempts_nothing_on_the_ho
 def test_a_forged_monkeypatch_exemption_scores_zero_under_the_strict_policy(task, image):
     """rt5 R3 on the real engine; the real fixture's changes stay exempt (`test_what_the_tests_own_monkeypatch_...`)."""
     forge_scores_zero(task, image, FORGED_MONKEYPATCH_EXEMPTION, "Function.runtest")
+
+
+# `@unittest.skip`, a true `skipIf` or a false `skipUnless` puts unittest's own `skip_wrapper` in the test function's
+# place, holding the reason and not the test (a host probe of test styles; pylint's `tests/checkers/base/unittest_base.py` has one): it only
+# raises SkipTest, so it is no replacement; another function of unittest's module in a test's place still is.
+_SKIPPED_TESTS = '''
+import unittest
+
+
+@unittest.skip("not here")
+def test_skipped_function():
+    assert False
+
+
+class Case(unittest.TestCase):
+    @unittest.skipIf(True, "no")
+    def test_skipped_if(self):
+        self.fail()
+
+    @unittest.skipUnless(False, "no")
+    def test_skipped_unless(self):
+        self.fail()
+
+    def test_runs(self):
+        self.assertTrue(True)
+'''
+_REBOUND_TO_UNITTEST = '''
+class _Registry(type):
+    def __getattr__(cls, name):
+        import sys, unittest.case
+        module = sys.modules.get("test_it")
+        if module is not None and getattr(module, "test_fails", None) is not unittest.case._id:
+            module.test_fails = unittest.case._id
+        raise AttributeError(name)
+
+
+class Money(metaclass=_Registry):
+    pass
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_unittests_skip_wrapper_in_a_tests_place_is_no_replacement(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    data = sealing_object(sealed_by)
+    written, key = run_sealed_pytest(tmp_path, data, {"test_it.py": _SKIPPED_TESTS}, [])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
+    assert sorted(sealed.results.by_id.values()) == ["passed", "skipped", "skipped", "skipped"], sealed.results.by_id
+    assert not sealed.flags, sealed.flags
+    attack = {"lib.py": _REBOUND_TO_UNITTEST,
+              "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n"}
+    written, key = run_sealed_pytest(tmp_path / "attack", data, attack, ["lib.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert any("a test function was replaced after its module was imported" in text for text in sealed.flags), sealed.flags
+
+
+# Calibration (calib4: pytest-dev__pytest-8399 patches `_pytest/python.py`, through which pytest calls every setup and
+# test): a skip the test's own code raised (`setup_module` calling `pytest.importorskip`) had the patched runner on its
+# traceback, outside the test's frame, and failed the test with a flag. The runner calling the test is not the raise;
+# the patched runner raising it itself, or the patch's library code the test calls, still is.
+_RUNNER_THAT_CALLS_TESTS = '''
+import pytest
+
+
+def pytest_pyfunc_call(pyfuncitem):
+    if pyfuncitem.name == "test_forged_by_the_runner":
+        pytest.xfail("the runner says so")
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    pyfuncitem.obj(**arguments)
+    return True
+'''
+_SKIPS_OF_ITS_OWN = '''
+import pytest
+
+import library
+
+pytest_plugins = ["runner_own"]
+
+
+def test_skips_itself():
+    pytest.importorskip("no_such_module_here")
+
+
+def test_forged_by_the_runner():
+    assert False
+
+
+def test_skipped_by_the_library():
+    library.check()
+    assert False
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_a_skip_the_tests_own_code_raised_through_the_patched_runner_is_not_the_patchs(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    files = {"test_it.py": _SKIPS_OF_ITS_OWN, "runner_own.py": _RUNNER_THAT_CALLS_TESTS,
+             "library.py": "import pytest\n\n\ndef check():\n    pytest.skip('the library says so')\n"}
+    written, key = run_sealed_pytest(tmp_path, sealing_object(sealed_by), files, ["runner_own.py", "library.py"],
+                                     runner_is_repo=True, runner_places=["runner_own.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.results is not None, (sealed.error, sealed.notes)
+    assert sealed.results.by_id == {"test_it.py::test_skips_itself": "skipped",
+                                    "test_it.py::test_forged_by_the_runner": "failed",
+                                    "test_it.py::test_skipped_by_the_library": "failed"}, sealed.results.by_id
+    raised = sorted(text for text in sealed.flags if "a skip, xfail or exit was raised" in text)
+    assert len(raised) == 2 and "runner_own.py) in test_it.py::test_forged_by_the_runner" in raised[1], sealed.flags
+    assert "library.py) in test_it.py::test_skipped_by_the_library" in raised[0], sealed.flags
+
+
+# Calibration (calib4): what a test module's own setup binds on it is the module's code. pytest before 8 binds its xunit
+# fixture of a module's `setup_module` on the module (`_Module__pytest_setup_module`: pytest-dev__pytest-5103's
+# `test_assertrewrite`, 8399's `test_nose`), and a nose-style `setup_module(mod)` binds `mod.x` (5103's
+# `_old_reprcompare`); neither is a name "the module's code never binds". The conftest stands in for pytest 7's
+# `Module._inject_setup_module_fixture`, a function compiled under `_pytest/python.py`'s name.
+_AS_PYTEST_7_BINDS = '''
+import _pytest.compat, _pytest.fixtures, _pytest.python
+
+
+class _PytestWrapper:  # pytest 4-7's, absent from pytest 8 on
+    def __init__(self, obj):
+        self.obj = obj
+
+
+_pytest.compat._PytestWrapper = _PytestWrapper
+_space = {}
+exec(compile("def xunit_setup_module_fixture(request):\\n    pass\\n", _pytest.python.__file__, "exec"), _space)
+exec(compile("def wrap(function):\\n    def result(*args, **kwargs):\\n        raise RuntimeError\\n    return result\\n",
+             _pytest.fixtures.__file__, "exec"), _space)
+_fixture = _space["wrap"](_space["xunit_setup_module_fixture"])  # as pytest 4-7's `fixture()` wraps it
+_fixture.__pytest_wrapped__ = _PytestWrapper(_space["xunit_setup_module_fixture"])
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        vars(item.module)["_Module__pytest_setup_module"] = _fixture
+'''
+_SETS_UP_ITS_MODULE = '''
+def setup_module(mod):
+    mod.thing = 3
+
+
+def test_uses_what_setup_bound():
+    assert thing == 3  # noqa: F821
+'''
+_BINDS_AS_PYTEST_WOULD = '''
+import sys
+
+
+def _forged(request):
+    pass
+
+
+vars(sys.modules["test_it"])["_Module__pytest_setup_module"] = _forged
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_what_a_test_modules_setup_binds_on_it_is_its_own(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    data = sealing_object(sealed_by)
+    files = {"test_it.py": _SETS_UP_ITS_MODULE, "conftest.py": _AS_PYTEST_7_BINDS}
+    written, key = run_sealed_pytest(tmp_path, data, files, [])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.results is not None, (sealed.error, sealed.notes)
+    assert sealed.results.by_id == {"test_it.py::test_uses_what_setup_bound": "passed"}, sealed.results.by_id
+    assert not sealed.flags, sealed.flags
+    attack = {"library.py": _BINDS_AS_PYTEST_WOULD, "test_it.py": "import library\n\n\ndef test_x():\n    assert True\n"}
+    written, key = run_sealed_pytest(tmp_path / "attack", data, attack, ["library.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert any("_Module__pytest_setup_module (the module's code never binds it)" in text for text in sealed.flags), \
+        sealed.flags
+
+
+# Calibration (calib4, pytest-dev__pytest-11143, whose gold patch changes the assertion rewriter): the patched runner
+# reading its own `.pyc` caches (`_read_pyc`'s `marshal.load`; on 3.8-3.10 a `code.__new__` for each code object) was
+# "code the patch changed makes a code object". When the patch changes the runner, the runner's own files making or
+# loading code objects are its job; a patched library doing it is still flagged.
+_LOADS_CODE = '''
+import marshal
+
+
+def load():
+    code = compile("VALUE = 1\\n", "cached.py", "exec")
+    return marshal.loads(marshal.dumps(code.replace(co_name="<module>")))
+'''
+
+
+@pytest.mark.parametrize("sealed_by", ["native", "python"])
+def test_the_patched_runner_loading_its_caches_is_not_making_code(tmp_path, sealed_by):
+    from swe_env.grading import seal
+
+    data = sealing_object(sealed_by)
+    test = "import runner_own\n\n\ndef test_it():\n    assert runner_own.load() is not None\n"
+    files = {"test_it.py": test, "runner_own.py": _LOADS_CODE}
+    written, key = run_sealed_pytest(tmp_path, data, files, ["runner_own.py"], runner_is_repo=True,
+                                     runner_places=["runner_own.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert sealed.results is not None and sealed.results.by_id == {"test_it.py::test_it": "passed"}, sealed.error
+    assert sealed.flags == [], sealed.flags
+    files = {"test_it.py": test.replace("runner_own", "library"), "library.py": _LOADS_CODE}
+    written, key = run_sealed_pytest(tmp_path / "library", data, files, ["library.py"], runner_is_repo=True,
+                                     runner_places=["runner_own.py"])
+    sealed = seal.read(written, key, "pytest")
+    assert any("code the patch changed makes a code object" in text for text in sealed.flags), sealed.flags
+    assert any("code the patch changed loads code objects" in text for text in sealed.flags), sealed.flags

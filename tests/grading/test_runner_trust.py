@@ -189,6 +189,30 @@ def test_a_pyc_changed_after_the_start_is_not_read_and_the_source_is_compiled(tm
     assert done.stdout.split() == ["forged"], done.stderr
 
 
+def test_a_pyc_this_process_wrote_in_place_is_read(tmp_path):
+    """Calibration (calib4, pytest-dev__pytest-11143: pytest's own test_read_pyc_more_invalid writes `.pyc` bytes with
+    `write_bytes` and reads them back with `_read_pyc`): a cache the process itself wrote is its own, created or
+    rewritten in place; one another process changed after that is still refused."""
+    cached = tmp_path / "source.pyc"
+    script = _guard_script("0") + textwrap.dedent(f"""
+        import pathlib, subprocess
+        cached = pathlib.Path({str(cached)!r})
+        for _ in range(2):  # created, then rewritten in place
+            cached.write_bytes(b"written by this process")
+            print(cached.read_bytes().decode())
+        subprocess.run([sys.executable, "-c", "import pathlib; pathlib.Path({str(cached)!r}).write_bytes(b'x')"], check=True)
+        __import__("time").sleep(2.5)
+        subprocess.run([sys.executable, "-c", "import pathlib; pathlib.Path({str(cached)!r}).write_bytes(b'x')"], check=True)
+        try:
+            cached.read_bytes()
+        except PermissionError:
+            print("refused")
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWE_ENV_")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.splitlines() == ["written by this process"] * 2 + ["refused"], done.stderr
+
+
 @pytest.mark.docker
 def test_a_rewrite_cache_forged_during_the_run_is_not_read(tasks):
     from swe_env.build.images import ImageBuilder

@@ -629,6 +629,40 @@ static int runner_file(const char *filename) {
     return 0;
 }
 
+/* The innermost traceback entry (outermost first) that is the test's own code, its module's (the node id up to its
+   first "::", after a "/") or a conftest's, not changed by the patch; or -1. When the patch changes the runner, its
+   frames outside that entry are only the runner calling the test (pytest-dev__pytest-8399 patches
+   `_pytest/python.py`, through which every setup and call reaches the test: a `setup_module` calling
+   `pytest.importorskip` was charged to it). */
+static Py_ssize_t own_test_frame(PyObject *nodeid, PyObject *filenames) {
+    char own[PATH_MAX];
+    const char *id = PyUnicode_AsUTF8AndSize(nodeid, NULL), *end;
+    size_t own_size;
+    Py_ssize_t at;
+    if (id == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    end = strstr(id, "::");
+    own_size = end != NULL ? (size_t)(end - id) : strlen(id);
+    if (own_size + 2 > sizeof own)
+        return -1;
+    own[0] = '/';
+    memcpy(own + 1, id, own_size);
+    own[own_size + 1] = '\0';
+    for (at = PyTuple_Size(filenames) - 1; at >= 0; at--) {
+        PyObject *item = PyTuple_GetItem(filenames, at);
+        const char *name = PyUnicode_CheckExact(item) ? PyUnicode_AsUTF8AndSize(item, NULL) : NULL;
+        if (name == NULL) {
+            PyErr_Clear();
+            continue;
+        }
+        if ((ends_with(name, own) || ends_with(name, "/conftest.py")) && !is_patched(name))
+            return at;
+    }
+    return -1;
+}
+
 static int foreign_patched(PyObject *code) {
     return code_patched(code) && !(runner_is_repo && runner_file(code_filename(code)));
 }
@@ -1255,7 +1289,7 @@ static void on_ours(const char *event, PyObject *args) {
         free(text);
     } else if (strcmp(event, "swe_env.raised") == 0) { /* a skip, xfail or exit raised from patched code fails its test */
         PyObject *nodeid, *filenames;
-        Py_ssize_t i, n;
+        Py_ssize_t i, n, tests_code;
         if (!is_pytest || code != plugin_hook("pytest_runtest_makereport") || nargs != 2)
             goto done;
         {
@@ -1271,6 +1305,7 @@ static void on_ours(const char *event, PyObject *args) {
         if (!PyUnicode_CheckExact(nodeid) || !PyTuple_CheckExact(filenames))
             goto done;
         n = PyTuple_Size(filenames);
+        tests_code = own_test_frame(nodeid, filenames);
         for (i = 0; i < n; i++) {
             PyObject *item = PyTuple_GetItem(filenames, i);
             const char *filename = PyUnicode_CheckExact(item) ? PyUnicode_AsUTF8AndSize(item, NULL) : NULL;
@@ -1278,6 +1313,8 @@ static void on_ours(const char *event, PyObject *args) {
                 PyErr_Clear();
                 continue;
             }
+            if (i < tests_code && runner_is_repo && runner_file(filename))
+                continue; /* the patched runner calling the test's own code, which raised (pytest's own suite) */
             if (is_patched(filename)) {
                 char *text = NULL, *why;
                 size_t size = 0;
@@ -1524,7 +1561,9 @@ static void on_event(const char *event, PyObject *args) {
         frame = charged(skip_stdlib);
         if (frame != NULL) {
             PyObject *code = frame_code(frame);
-            if (code_patched(code) && (opened == NULL || proc_path(opened))) {
+            /* the patched runner's own marshal of its caches (3.9: pytest's `_read_pyc`, pytest-dev__pytest-11143) */
+            int runners = strcmp(event, "code.__new__") == 0 && runner_is_repo && runner_file(code_filename(code));
+            if (!runners && code_patched(code) && (opened == NULL || proc_path(opened))) {
                 char text[700];
                 snprintf(text, sizeof text, "code the patch changed %s", why);
                 flag_at(text, frame);

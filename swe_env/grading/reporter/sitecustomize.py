@@ -312,6 +312,20 @@ def _install():
                 return True
         return False
 
+    def own_test_frame(nodeid, filenames):
+        """The innermost traceback entry (outermost first) that is the test's own code, its module's or a conftest's
+        not changed by the patch, or -1. When the patch changes the runner, its frames outside that entry are only the
+        runner calling the test (pytest-dev__pytest-8399 patches `_pytest/python.py`, through which every setup and
+        call reaches the test: a `setup_module` calling `pytest.importorskip` was charged to it)."""
+        own = "/" + _split(nodeid, "::")[0]
+        at = _len(filenames) - 1
+        while at >= 0:
+            name = filenames[at]
+            if _type(name) is _str and (_endswith(name, own) or _endswith(name, "/conftest.py")) and not is_patched(name):
+                return at
+            at -= 1
+        return -1
+
     def patched_on_stack(frame):
         depth = 0
         while frame is not None and depth < 2000:
@@ -459,6 +473,9 @@ def _install():
         # A code object is charged to the code that made it: 3.9 raises code.__new__ for each one its
         # importer's marshal loads, under the frame of whoever imports.
         frame = _getframe(2) if event == "code.__new__" else charged(_getframe(2), skip_stdlib)
+        if frame is not None and event == "code.__new__" and state["runner_is_repo"] \
+                and runner_file(frame.f_code.co_filename):
+            return  # the patched runner's own marshal of its caches (3.9: pytest's `_read_pyc`, pytest-dev__pytest-11143)
         if frame is not None and code_patched(frame.f_code) and (skip_stdlib or code_changed(frame.f_code)):
             flag("code the patch changed " + why, frame)
 
@@ -658,7 +675,12 @@ def _install():
             nodeid, filenames = args
             if _type(nodeid) is not _str or _type(filenames) is not _tuple:
                 return
+            tests_code = own_test_frame(nodeid, filenames)
+            at = -1
             for filename in filenames:
+                at += 1
+                if at < tests_code and state["runner_is_repo"] and runner_file(filename):
+                    continue  # the patched runner calling the test's own code, which raised (pytest's own suite)
                 if is_patched(filename):
                     emit(b"test", _encode("failed " + hexs(nodeid)))
                     emit(b"flag", _encode(hexs("a skip, xfail or exit was raised from code the patch changed ("
@@ -1016,10 +1038,11 @@ def _cache_guard(started, patched_on_stack=lambda frame: None, _stat=os.stat, _f
     pytest's rewrite cache of a test module compiled without asserts. pytest's `_read_pyc` and importlib's loaders
     take the OSError as "no cache" and compile the source again. A cache counts as this process's when it was
     renamed into place (importlib, py_compile, pytest all write a temporary file and rename it) with no code of
-    the patch's on the stack, and the file read is still that one (same inode, not changed since). Paths are
+    the patch's on the stack, or this process opened it for writing with none on the stack (a test writing `.pyc`
+    bytes itself), and the file read is still that one (same inode, not changed since). Paths are
     taken absolute when seen: a cache renamed under a relative name and opened under an absolute one (pytest's own
     test_orphaned_pyc_file: py_compile, then os.rename to ./orphan.pyc, then an import) is the same file."""
-    written = {}  # .pyc path -> (st_dev, st_ino, when) of the file this process renamed there
+    written = {}  # .pyc path -> (st_dev, st_ino, when) of the file this process renamed there or wrote in place
 
     def guard(event, args):
         if event == "os.rename" and _len(args) >= 2:
@@ -1044,8 +1067,19 @@ def _cache_guard(started, patched_on_stack=lambda frame: None, _stat=os.stat, _f
         except Exception:
             return
         mode, flags = args[1], args[2]
-        if _type(path) is not _str or not _endswith(path, ".pyc") or flags & 3 \
-                or (_type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)):
+        if _type(path) is not _str or not _endswith(path, ".pyc"):
+            return
+        if flags & 3 or (_type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)):
+            # This process writing a cache in place (pytest's own test_read_pyc_more_invalid writes `.pyc` bytes
+            # with `write_bytes` and reads them back: pytest-dev__pytest-11143, calib4): its own, as a rename is.
+            if patched_on_stack(_getframe(1)) is None:
+                path = _abspath(path)
+                try:
+                    info = _stat(path)
+                    where = (info.st_dev, info.st_ino)  # an open for writing keeps the file's inode
+                except (OSError, ValueError):
+                    where = (None, None)  # created by this open
+                written[path] = where + (_now_ns() + 2 * 10**9,)
             return
         try:
             info = _stat(path)
@@ -1056,7 +1090,8 @@ def _cache_guard(started, patched_on_stack=lambda frame: None, _stat=os.stat, _f
         if changed < started:
             return
         ours = written.get(path)
-        if ours is not None and ours[0] == info.st_dev and ours[1] == info.st_ino and changed <= ours[2]:
+        if ours is not None and (ours[0] is None or (ours[0] == info.st_dev and ours[1] == info.st_ino)) \
+                and changed <= ours[2]:
             return
         raise PermissionError(13, "swe-env: a .pyc another process changed during the test run is not read", path)
     return guard

@@ -448,6 +448,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                     flag_text("imports compiled code written during the run (" + bytecode + ")", caller)
                 return
             frame = by_patch(caller)
+            if frame is not None and runner_is_repo() and runner_file(frame.f_code.co_filename):
+                return  # the patched runner reading its own caches (pytest's `_read_pyc`: pytest-dev__pytest-11143)
             if frame is not None:
                 flag_text("code the patch changed loads code objects (" + event + ")", frame)
 
@@ -678,6 +680,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     IMPORT_NAME, IMPORT_FROM = opcodes.get("IMPORT_NAME"), opcodes.get("IMPORT_FROM")
     IMPORT_STAR, INTRINSIC_1 = opcodes.get("IMPORT_STAR"), opcodes.get("CALL_INTRINSIC_1")
     EXTENDED_ARG = opcodes.get("EXTENDED_ARG")
+    STORE_ATTR, LOAD_FAST, CACHE = opcodes.get("STORE_ATTR"), opcodes.get("LOAD_FAST"), opcodes.get("CACHE")
     # Between an import and the store of its name only these come (a `from` import's names, its cleanup).
     passing_ops = _set(opcodes.get(name) for name in ("IMPORT_FROM", "POP_TOP", "LOAD_CONST", "EXTENDED_ARG",
                                                          "CACHE", "SWAP", "COPY", "ROT_TWO", "NOP"))
@@ -726,7 +729,27 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         for name in ("globals", "vars", "setattr", "exec"):
             if name in code.co_names:
                 dynamic = True
+        for inner in code.co_consts:
+            if _type(inner) is _type(code) and inner.co_name in xunit_module_functions:
+                stored.update(names_set_on_argument(inner))
         return stored, imported, star, dynamic, rebound
+
+    # A test module's own module-level setup and teardown, which pytest (and nose before it) hands the module object.
+    xunit_module_functions = ("setup_module", "teardown_module", "setUpModule", "tearDownModule")
+
+    def names_set_on_argument(code):
+        """The names a function binds on its first argument (`def setup_module(mod): mod.x = ...`: names the test
+        module's own code binds, through the module object pytest hands it; calib3's cause G, pytest-dev__pytest-5103's
+        `test_assertrewrite._old_reprcompare`)."""
+        found, previous = _set(), None
+        if code.co_argcount < 1:
+            return found
+        for op, arg in instructions(code):
+            if op == STORE_ATTR and previous == (LOAD_FAST, 0):
+                found.add(code.co_names[arg])
+            if op != CACHE:
+                previous = (op, arg)
+        return found
 
     def module_code(module):
         path = _module_dict(module).get("__file__")
@@ -809,7 +832,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 continue
             if name in watched and value is not watched[name] and name not in stored:
                 return name + " (it shadows the builtin)"
-            if name not in stored and not star and not dynamic and name not in held:
+            if name not in stored and not star and not dynamic and name not in held and not pytests_xunit(name, value):
                 return name + " (the module's code never binds it)"
             # A binding of the module's own (an import, a definition) now holding the patch's code, that the
             # module's functions never rebind (`global`) and the test's monkeypatch did not set (red team rt2, b8c:
@@ -828,6 +851,37 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             if name in held and name not in now:
                 return name
         return None
+
+    def pytests_xunit(name, value):
+        """Whether a test module's name is the one pytest before 8 binds on it at collection for its `setup_module` or
+        `setup_function` (`self.obj.__pytest_setup_module = ...` in class `Module`, so name-mangled), holding pytest's
+        own xunit fixture: `_pytest/python.py`'s function, or `_pytest/fixtures.py`'s wrapper of it (calib4:
+        pytest-dev__pytest-5103's `test_assertrewrite`, 8399's `test_nose`). Nothing else under that name is."""
+        if name not in ("_Module__pytest_setup_module", "_Module__pytest_setup_function"):
+            return False
+        found = state["machinery"]
+        python, fixtures = found.get("_pytest.python"), found.get("_pytest.fixtures")
+        if python is None or fixtures is None:
+            return False
+        python_file, fixtures_file = _module_dict(python).get("__file__"), _module_dict(fixtures).get("__file__")
+        if _type(value) is not _function_type or _type(python_file) is not _str:
+            return False
+        inner = [value]
+        if value.__code__.co_filename == fixtures_file:
+            # `fixture()`'s wrapper holds the function in its closure, or (pytest 4-7) as `__pytest_wrapped__.obj`.
+            inner.extend(closure_of(value))
+            wrapped = (_getattr(value, "__dict__", None) or {}).get("__pytest_wrapped__")
+            compat = found.get("_pytest.compat")
+            kind = _module_dict(compat).get("_PytestWrapper") if compat is not None else None
+            if kind is not None and _type(wrapped) is kind:
+                held = _getattr(wrapped, "__dict__", None)
+                if _type(held) is _dict:
+                    inner.append(held.get("obj"))
+        for function in inner:
+            if _type(function) is _function_type and function.__code__.co_filename == python_file \
+                    and _startswith(function.__code__.co_name, "xunit_setup_"):
+                return True
+        return False
 
     def the_patchs(value, depth=0):
         """Whether a value is the patch's code: a function, method or code object of its, a partial of one, a class
