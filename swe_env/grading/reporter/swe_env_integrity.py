@@ -1090,16 +1090,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 return name_of(module) + "." + found
         for item, node_dict, obj, contents, markers, chain in items:
             nodeid = _str(_getattr(item, "nodeid", "?"))
-            now = function_of(node_dict.get("_obj", node_dict.get("obj")))
-            if obj is not None and now is not None and now is not obj:  # None: unittest's items drop it at teardown
-                return "the test function of " + nodeid
-            if _type(obj) is _function_type and obj.__code__ is not codes.get(_id(item), obj.__code__):
-                return "the code of the test function of " + nodeid
-            if contents and not same(closure_of(obj), contents):
-                return "the test function's closure of " + nodeid
-            shadowed = method_shadowed(item, node_dict)
-            if shadowed is not None:
-                return "the item " + nodeid + " got its own " + shadowed + ", hiding its class's method"
+            found = function_changed(item, node_dict, obj, contents, nodeid, False)
+            if found is not None:
+                return found
             now = markers_of(chain)
             if _len(now) != _len(markers):
                 return "the markers of " + nodeid
@@ -1122,6 +1115,27 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                     return "the function of fixture " + _str(name)
         return None
 
+    def function_changed(item, node_dict, obj, contents, nodeid, right_before_call):
+        """What changed of an item's test function since collection (the function in its place, its code, its
+        closure, a method of its class shadowed on the item), or None. Between phases an item may hold no function
+        (unittest's drop it at teardown); right before the call it must hold the collected one, or a wrapper an outer
+        `pytest_pyfunc_call` wrapper made of it that holds it (pytest-asyncio's)."""
+        now = function_of(node_dict.get("_obj", node_dict.get("obj")))
+        if right_before_call:
+            replaced = obj is not None and now is not obj and not holds(now, obj)
+        else:
+            replaced = obj is not None and now is not None and now is not obj
+        if replaced:
+            return "the test function of " + nodeid
+        if _type(obj) is _function_type and obj.__code__ is not codes.get(_id(item), obj.__code__):
+            return "the code of the test function of " + nodeid
+        if contents and not same(closure_of(obj), contents):
+            return "the test function's closure of " + nodeid
+        shadowed = method_shadowed(item, node_dict)
+        if shadowed is not None:
+            return "the item " + nodeid + " got its own " + shadowed + ", hiding its class's method"
+        return None
+
     def item_changed(item, exempt):
         """What changed of one item since collection, right before pytest calls its test function (red team rt5, R2):
         its test function (or a wrapper an outer `pytest_pyfunc_call` wrapper made of it, pytest-asyncio's, that holds
@@ -1134,16 +1148,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return None
         item, node_dict, obj, contents, markers, chain = entry
         nodeid = _str(_getattr(item, "nodeid", "?"))
-        now = function_of(node_dict.get("_obj", node_dict.get("obj")))
-        if obj is not None and now is not obj and not holds(now, obj):
-            return "the test function of " + nodeid
-        if _type(obj) is _function_type and obj.__code__ is not codes.get(_id(item), obj.__code__):
-            return "the code of the test function of " + nodeid
-        if contents and not same(closure_of(obj), contents):
-            return "the test function's closure of " + nodeid
-        shadowed = method_shadowed(item, node_dict)
-        if shadowed is not None:
-            return "the item " + nodeid + " got its own " + shadowed + ", hiding its class's method"
+        found = function_changed(item, node_dict, obj, contents, nodeid, True)
+        if found is not None:
+            return found
         for node in chain:
             own = (_getattr(node, "__dict__", None) or {}).get("_obj")
             for module, held, rules in modules:
