@@ -102,6 +102,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     fixtures = []  # (definitions dict, {name: (defs tuple, funcs tuple)})
     module_codes = {}  # file name -> the module code objects imports ran from it (at most 8)
     code_trees = {}  # file name -> {id(code): its place} of every code object within those (`placements`)
+    run_homes = {}  # id(module code held) -> the dict its import ran it in (`run_globals`), or None
+    code_homes = {}  # file name -> {id(code): the dict its module code ran in, or None} (`placements`)
+    files_homes = {}  # file name -> the dicts of the loaded modules of that file, as last looked up (`rebuilt`)
     binding_rules = {}  # file name -> `bound_names` of its module code as run
     codes = {}  # id(item) -> its test function's code as collected
     test_files = _set()  # the collected test modules' files
@@ -423,7 +426,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             code = args[0] if args else None
             if code is not None and _type(code) is _code_type and code.co_name == "<module>" \
                     and _type(code.co_filename) is _str and not _startswith(code.co_filename, "<"):
-                module_run(code)
+                module_run(code, run_globals(caller, code))
             if code is not None and _type(code) is _code_type and _type(code.co_filename) is _str \
                     and _startswith(code.co_filename, "<") and by_patch(caller) is not None:
                 marks = pseudo.get(code.co_filename)
@@ -451,10 +454,11 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             if frame is not None:
                 flag_text("code the patch changed loads code objects (" + event + ")", frame)
 
-    def module_run(code):
+    def module_run(code, home):
         """A module's own code about to run (an import: the assertion rewriter's or importlib's `exec`): its code
         objects are the only ones its functions can hold (red team rt4, b1: test functions rebound from pytest's
-        probe of a patched class's metaclass, after the import and before the items are made)."""
+        probe of a patched class's metaclass, after the import and before the items are made). `home` is the dict it
+        runs in (`run_globals`), or None: the only globals its functions have as its import made them."""
         held = module_codes.get(code.co_filename)
         if held is None:
             held = module_codes[code.co_filename] = []
@@ -463,7 +467,34 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 return
         if _len(held) < 8:  # kept alive: their ids stay theirs
             held.append(code)
+            run_homes[_id(code)] = home
             code_trees.pop(code.co_filename, None)
+
+    def run_globals(caller, code):
+        """The module dict an import is about to run a module's code in, read from the frame that called `exec`
+        (importlib's `_call_with_frames_removed(exec, code, module.__dict__)`, the assertion rewriter's
+        `exec(co, module.__dict__)`, runpy's `exec(code, run_globals)`): the one dict or module among its locals
+        whose `__file__` is the code's file. None when the patch's code called `exec` itself, or when not one such
+        dict is found (then `rebuilt` looks among the loaded modules by file)."""
+        if caller is None or code_patched(caller.f_code):
+            return None
+        try:
+            local = caller.f_locals
+            values = _tuple(local.values())
+        except Exception:
+            return None
+        found = []
+        for value in values:
+            for one in (value if _type(value) is _tuple else (value,)):
+                if _type(one) is _dict:
+                    candidate = one
+                elif _module_type in _mro(_type(one)):
+                    candidate = _module_dict(one)
+                else:
+                    continue
+                if candidate.get("__file__") == code.co_filename and not any(seen is candidate for seen in found):
+                    found.append(candidate)
+        return found[0] if _len(found) == 1 else None
 
     NESTED = "<nested>"  # the placement of code nested in a function (a factory's or decorator's inner function)
 
@@ -473,16 +504,18 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         anything within a function at NESTED (the module's and class bodies' own code at their names too)."""
         tree = code_trees.get(filename)
         if tree is None:
-            tree = {}
-            todo = [(code, "") for code in module_codes.get(filename, ())]
+            tree, homes = {}, {}
+            todo = [(code, "", run_homes.get(_id(code))) for code in module_codes.get(filename, ())]
             while todo and _len(tree) < 100000:
-                inner, place = todo.pop()
+                inner, place, home = todo.pop()
                 tree[_id(inner)] = place
+                homes[_id(inner)] = home
                 nested = place == NESTED or (inner.co_flags & 1 and inner.co_name != "<module>")  # CO_OPTIMIZED: a function
                 for const in inner.co_consts:
                     if _type(const) is _code_type:
-                        todo.append((const, NESTED if nested else (place + "." if place else "") + const.co_name))
+                        todo.append((const, NESTED if nested else (place + "." if place else "") + const.co_name, home))
             code_trees[filename] = tree
+            code_homes[filename] = homes
         return tree
 
     def own_code(code):
@@ -946,16 +979,26 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         return _tuple(found)
 
     def rebuilt(function, code):
-        """Whether a function runs a loaded module's own code (its file is that module's) under globals that are not
-        that module's (red team rt4, a1: `types.FunctionType(pytest_runtest_makereport.__code__, copy)` with
-        `TestReport` replaced in the copy, registered as a plugin: pytest's code object, so not the patch's)."""
+        """Whether a function runs a module's own code under globals that are not that module's own dict (red team
+        rt4, a1: `types.FunctionType(pytest_runtest_makereport.__code__, copy)` with `TestReport` replaced in the
+        copy, registered as a plugin: pytest's code object, so not the patch's; rt5, A1b: the same with the copy's
+        `__name__` renamed, which the globals' own name decided before). The module is found from the code, never
+        from the globals: the dict its import ran that code in (`module_run`), else, for a module imported before
+        the hook (or in a way `run_globals` cannot read), the dicts of the loaded modules whose file is the code's."""
         found = _function_globals(function)
-        name = found.get("__name__") if _type(found) is _dict else None
-        module = _loaded.get(name) if _type(name) is _str else None
-        if module is None:
+        filename = code.co_filename
+        if _type(filename) is not _str or _startswith(filename, "<"):
             return False
-        home = _module_dict(module)
-        return home is not found and home.get("__file__") == code.co_filename
+        if _id(code) in placements(filename):
+            home = code_homes[filename].get(_id(code))
+            if home is not None:
+                return home is not found
+        homes = files_homes.get(filename)
+        if homes is None or not any(home is found for home in homes):
+            homes = files_homes[filename] = _list(
+                _module_dict(module) for module in _tuple(_loaded.values())
+                if _module_type in _mro(_type(module)) and module_file(module) == filename)
+        return _len(homes) > 0 and not any(home is found for home in homes)
 
     def hook_state(config):
         """Snapshot every pytest hook's implementations and their functions (red team, 7 December: a plugin
