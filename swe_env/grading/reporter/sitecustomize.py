@@ -380,7 +380,7 @@ def _install():
         emit(b"flag", _encode(hexs("the grader's integrity checks (swe_env_integrity) could not be loaded")))
         return None
     (tainted, code_patched, provenance, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
-     integrity_changed, monkeypatched, reading, reported, unittest_seen, item_changed) = swe_env_integrity.make(
+     integrity_changed, monkeypatched, reading, reported, unittest_seen, item_changed, import_made) = swe_env_integrity.make(
         stdlib, is_patched, flag, lambda: state["runner_is_repo"], native, runner_file)
     sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
     del swe_env_integrity
@@ -856,7 +856,7 @@ def _install():
     ours.update(found)
     sys.addaudithook(hook)
     sys.addaudithook(_cache_guard(_run_started_ns(), patched_on_stack))
-    return load_key, protect
+    return load_key, protect, import_made
 
 
 def _forget_imports(before, _modules=sys.modules):
@@ -947,7 +947,7 @@ _sealed = _install()
 # ------------------------------------------------------------------ Django's and sympy's runners
 # The hooks below hand outcomes to the sealed hook (`sys.audit`); what they hold is not secret.
 
-def _recorder(load_key, protect, runner, audit):
+def _recorder(load_key, protect, runner, audit, import_made):
     import builtins
     import types
     _getframe = sys._getframe
@@ -998,7 +998,10 @@ def _recorder(load_key, protect, runner, audit):
 
     def runs_its_own_code(test, name):
         """Why the method about to run is not the test file's own, or None: it must be a function whose code (or,
-        through decorators' `__wrapped__`, a function it wraps) comes from the file of the class that defines it."""
+        through decorators' `__wrapped__`, a function it wraps) comes from the file of the class that defines it,
+        and is a def that file's module code made as an import ran it (`import_made`; red team rt5, D2: methods
+        replaced by code compiled under the test file's own name, in a second run of the module, before the suite
+        was built). A file name is the code's own choice (`compile`), the code object an import ran is not."""
         mro = type(test).__mro__
         owner = next((klass for klass in mro if name in _class_dict(klass)), None)
         if owner is None:
@@ -1012,7 +1015,10 @@ def _recorder(load_key, protect, runner, audit):
                 break
             code = function.__code__
             if expected is None or os.path.abspath(code.co_filename) == expected:
-                return None
+                if import_made(function):
+                    return None
+                return ("the test method " + name + " about to run is not a def its test file's code made as the"
+                        " module was imported")
             function = getattr(function, "__wrapped__", None)
         return "the test method " + name + " about to run is not code of its test file"
 
@@ -1396,7 +1402,7 @@ def _recorder(load_key, protect, runner, audit):
 
 
 if _sealed is not None:
-    _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit)
+    _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit, _sealed[2])
 del _install, _sealed, _recorder
 # An empty module takes this one's place: before 3.11 the import that runs sitecustomize reads its
 # entry back afterwards, and without one every interpreter started under the tests (a test's own

@@ -522,6 +522,18 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         """Whether a code object was compiled from its file's module code as run by an import in this process."""
         return _id(code) in placements(code.co_filename)
 
+    def import_made(function):
+        """Whether a function is a def a module's own code made as an import ran it (red team rt5, D2: a Django test
+        method replaced, before the suite was built, by code compiled under its test file's own name, in a copy of
+        the module run again): its code object is one of those an import's run of its file's module code holds (by
+        identity: `module_run`), the patch neither changed its file nor compiled code under its name, and it runs
+        under the dict that import ran its module in (`rebuilt`)."""
+        if _type(function) is not _function_type:
+            return False
+        code = function.__code__
+        return (_type(code.co_filename) is _str and own_code(code) and not code_patched(code)
+                and not rebuilt(function, code))
+
     def module_file(module):
         found = _module_dict(module).get("__file__") if module is not None else None
         return found if _type(found) is _str else None
@@ -1338,5 +1350,5 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         return False
 
     return (tainted, code_patched, provenance, frame_receiver, on_event, outcomes, machinery, collected, changed,
-            monkeypatched, reading, reported, unittest_seen, item_changed)
+            monkeypatched, reading, reported, unittest_seen, item_changed, import_made)
 
