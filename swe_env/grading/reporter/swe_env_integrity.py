@@ -534,6 +534,32 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         return (_type(code.co_filename) is _str and own_code(code) and not code_patched(code)
                 and not rebuilt(function, code))
 
+    def made_as(function, place):
+        """Whether a test function is, or wraps, the def its file's module code made at `place` (a module-level
+        def's place is its name) as that code was run by an import or a runner's own `exec` (`import_made`): red team
+        rt5, S2, sympy's gathered tests rebound to `FunctionType(<another test's code>, <the file's namespace>,
+        <the new test's name>)`. A wrapper is looked into through its closure (what it can call), not `__wrapped__`,
+        and only one that is not the patch's code and that `decorates` (sympy's `XFAIL`, a test file's own
+        decorator; of the standard library's, only the decorating modules')."""
+        todo, seen = [(function, 0)], _set()
+        while todo and _len(seen) < 64:
+            inner, depth = todo.pop()
+            inner = function_of(inner)
+            if _type(inner) is not _function_type or _id(inner) in seen:
+                continue
+            seen.add(_id(inner))
+            code = inner.__code__
+            filename = code.co_filename
+            if _type(filename) is not _str:
+                continue
+            if import_made(inner) and placements(filename).get(_id(code)) == place:
+                return True
+            if depth >= 4 or code_patched(code) or not decorates(inner, code):
+                continue
+            for value in closure_of(inner):
+                todo.append((value, depth + 1))
+        return False
+
     def module_file(module):
         found = _module_dict(module).get("__file__") if module is not None else None
         return found if _type(found) is _str else None
@@ -1350,5 +1376,5 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         return False
 
     return (tainted, code_patched, provenance, frame_receiver, on_event, outcomes, machinery, collected, changed,
-            monkeypatched, reading, reported, unittest_seen, item_changed, import_made)
+            monkeypatched, reading, reported, unittest_seen, item_changed, import_made, made_as)
 
