@@ -326,14 +326,17 @@ def test_test_methods_compiled_under_the_test_files_name_in_a_second_run_fail_an
     data = sealing_object(sealed_by)
     if data:
         (recorder / native.FILE_NAME).write_bytes(data)
-    for case, library in [("run again", RUNS_IT_AGAIN_ONLY), ("attack", RUNS_THE_TEST_MODULE_AGAIN)]:
+    into_its_dict = RUNS_THE_TEST_MODULE_AGAIN.replace("space = {}", "space = vars(fresh)")  # the module's own globals
+    for case, library in [("run again", RUNS_IT_AGAIN_ONLY), ("test file in the diff", ""),
+                          ("attack", RUNS_THE_TEST_MODULE_AGAIN), ("attack in its dict", into_its_dict)]:
         folder = tmp_path / case.replace(" ", "_")
         folder.mkdir()
         (folder / "t_suite.py").write_text("import django.test.runner\nimport settler\n" + UNITTEST_SUITE)
         (folder / "settler.py").write_text(library)
         django_stub(folder)
         key = seal.new_key()
-        (folder / "run.key").write_bytes(seal.key_file(key, [str(folder / "settler.py")], False))
+        patched = ["settler.py"] + (["t_suite.py"] if case == "test file in the diff" else [])
+        (folder / "run.key").write_bytes(seal.key_file(key, [str(folder / name) for name in patched], False))
         results = folder / "results"
         results.write_bytes(b"")
         env = {**os.environ, "PYTHONPATH": f"{recorder}:{folder}", "SWE_ENV_RESULTS": str(results),
@@ -343,7 +346,8 @@ def test_test_methods_compiled_under_the_test_files_name_in_a_second_run_fail_an
         sealed = seal.read(results.read_bytes(), key, "django")
         assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
         by_id = sealed.results.by_id
-        if case == "run again":  # a module run twice by the import system: its own code, each copy's
+        if case in ("run again", "test file in the diff"):  # a module run twice by the import system: its own code
+            # (each copy's); a test file the agent's diff changed (not replaced by the hidden tests): its own still
             assert not any("test method" in flag for flag in sealed.flags), sealed.flags
             assert by_id["test_ok (t_suite.T)"] == "passed" and by_id["test_fail (t_suite.T)"] == "failed", by_id
             continue

@@ -426,7 +426,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             code = args[0] if args else None
             if code is not None and _type(code) is _code_type and code.co_name == "<module>" \
                     and _type(code.co_filename) is _str and not _startswith(code.co_filename, "<"):
-                module_run(code, run_globals(caller, code))
+                if not exec_by_patch(caller):  # an import's run, not the patch's own `exec` of code under a file's name
+                    module_run(code, run_globals(caller, code))
             if code is not None and _type(code) is _code_type and _type(code.co_filename) is _str \
                     and _startswith(code.co_filename, "<") and by_patch(caller) is not None:
                 marks = pseudo.get(code.co_filename)
@@ -470,13 +471,21 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             run_homes[_id(code)] = home
             code_trees.pop(code.co_filename, None)
 
+    def exec_by_patch(caller):
+        """Whether the frame that called `exec` is the patch's code (red team rt5, D2: `exec(compile(<a def>, <the test
+        file's name>, "exec"), <a dict>)`): what it runs is not a module's code as an import ran it. The patched runner
+        itself (its assertion rewriter) when the patch changes the runner is an importer still."""
+        if caller is None or not code_patched(caller.f_code):
+            return False
+        return not (runner_is_repo() and runner_file(caller.f_code.co_filename))
+
     def run_globals(caller, code):
         """The module dict an import is about to run a module's code in, read from the frame that called `exec`
         (importlib's `_call_with_frames_removed(exec, code, module.__dict__)`, the assertion rewriter's
         `exec(co, module.__dict__)`, runpy's `exec(code, run_globals)`): the one dict or module among its locals
         whose `__file__` is the code's file. None when the patch's code called `exec` itself, or when not one such
         dict is found (then `rebuilt` looks among the loaded modules by file)."""
-        if caller is None or code_patched(caller.f_code):
+        if caller is None or exec_by_patch(caller):
             return None
         try:
             local = caller.f_locals
@@ -526,12 +535,15 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         """Whether a function is a def a module's own code made as an import ran it (red team rt5, D2: a Django test
         method replaced, before the suite was built, by code compiled under its test file's own name, in a copy of
         the module run again): its code object is one of those an import's run of its file's module code holds (by
-        identity: `module_run`), the patch neither changed its file nor compiled code under its name, and it runs
-        under the dict that import ran its module in (`rebuilt`)."""
+        identity: `module_run`, which holds no module code the patch's code ran with `exec` itself), the patch's code
+        neither compiled code under its file's name nor wrote that file during the run, and it runs under the dict that
+        import ran its module in (`rebuilt`). A test file the patch's diff changed is its test file still (an agent
+        adding a test to a file the hidden tests do not replace): its code is judged as the import ran it."""
         if _type(function) is not _function_type:
             return False
         code = function.__code__
-        return (_type(code.co_filename) is _str and own_code(code) and not code_patched(code)
+        filename = code.co_filename
+        return (_type(filename) is _str and own_code(code) and not (_startswith(filename, "/") and tainted(filename))
                 and not rebuilt(function, code))
 
     def made_as(function, place):
