@@ -394,7 +394,7 @@ def _install():
         emit(b"flag", _encode(hexs("the grader's integrity checks (swe_env_integrity) could not be loaded")))
         return None
     (tainted, code_patched, provenance, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
-     integrity_changed, reading, reported, unittest_seen, item_changed) = swe_env_integrity.make(
+     integrity_changed, reading, reported, unittest_seen, item_changed, import_made, made_as) = swe_env_integrity.make(
         stdlib, is_patched, flag, lambda: state["runner_is_repo"], native, runner_file)
     sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
     del swe_env_integrity
@@ -999,7 +999,7 @@ def _install():
     ours.update(found)
     sys.addaudithook(hook)
     sys.addaudithook(_cache_guard(_run_started_ns(), patched_on_stack))
-    return load_key, protect, protect_namespace
+    return load_key, protect, protect_namespace, import_made, made_as
 
 
 def _forget_imports(before, _modules=sys.modules):
@@ -1103,7 +1103,7 @@ _sealed = _install()
 # ------------------------------------------------------------------ Django's and sympy's runners
 # The hooks below hand outcomes to the sealed hook (`sys.audit`); what they hold is not secret.
 
-def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module, expected, runner_own=False: None):
+def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, made_as):
     import builtins
     import types
     _getframe = sys._getframe
@@ -1154,7 +1154,10 @@ def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module,
 
     def runs_its_own_code(test, name):
         """Why the method about to run is not the test file's own, or None: it must be a function whose code (or,
-        through decorators' `__wrapped__`, a function it wraps) comes from the file of the class that defines it."""
+        through decorators' `__wrapped__`, a function it wraps) comes from the file of the class that defines it,
+        and is a def that file's module code made as an import ran it (`import_made`; red team rt5, D2: methods
+        replaced by code compiled under the test file's own name, in a second run of the module, before the suite
+        was built). A file name is the code's own choice (`compile`), the code object an import ran is not."""
         mro = type(test).__mro__
         owner = next((klass for klass in mro if name in _class_dict(klass)), None)
         if owner is None:
@@ -1168,7 +1171,10 @@ def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module,
                 break
             code = function.__code__
             if expected is None or os.path.abspath(code.co_filename) == expected:
-                return None
+                if import_made(function):
+                    return None
+                return ("the test method " + name + " about to run is not a def its test file's code made as the"
+                        " module was imported")
             function = getattr(function, "__wrapped__", None)
         return "the test method " + name + " about to run is not code of its test file"
 
@@ -1394,7 +1400,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module,
             def hooked(self, *args, **kwargs):
                 # A doctest's outcomes come with no active test function: they are not recorded.
                 if getattr(self, "_swe_env_in_test", False):
-                    why = redirected(self)
+                    why = redirected(self) or refused.get(id(self))
                     if why is not None:
                         audit("swe_env.tampered", why + " (" + method_name + " called for " + current(self)[-1] + ")")
                     audit("swe_env.test", current(self), status if why is None else "failed")
@@ -1426,10 +1432,30 @@ def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module,
             return "the test reporter is not sympy's PyTestReporter"
 
         original_entering = reporter.entering_test
+        refused = {}  # id(reporter) -> why the test it entered last is not the test file's own def of its name
+
+        def not_its_own(f, path):
+            """Why the function sympy is about to run is not the def its test file's code made under the name sympy
+            reports (`f.__name__`), or None (red team rt5, S2: the namespace sympy gathers tests from, which it exec'd
+            the file in, rebound through a replaced `inspect.isfunction` to `FunctionType(<a passing test's code>,
+            <that namespace>, <a new test's name>)`: same file, same globals, another def). sympy's own decorators
+            (`XFAIL`, `SKIP`, ...) and a test file's own are looked into through their closures."""
+            name = getattr(f, "__name__", None)
+            try:
+                if isinstance(name, str) and made_as(f, name):
+                    return None
+            except Exception as exc:
+                return "the test function could not be checked (%s) in %s:%s" % (type(exc).__name__, path, name)
+            return "the test function sympy is about to run as %s:%s is not the def its test file made under that name" % (
+                path, name)
 
         def entering_test(self, f):
             start()
             self._swe_env_in_test = True
+            why = not_its_own(f, (getattr(self, "_active_file", "") or "").replace(os.sep, "/"))
+            refused[id(self)] = why
+            if why is not None:
+                audit("swe_env.tampered", why)
             entered = original_entering(self, f)
             # Class D: the runner's namespaces once more after sympy's own `entering_test`, right before its loop looks
             # up `raise_on_deprecated` and calls the test (nothing of anyone else's runs in between): a rebinding must
@@ -1571,7 +1597,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace=lambda module,
 
 
 if _sealed is not None:
-    _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit, _sealed[2])
+    _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit, _sealed[2], _sealed[3], _sealed[4])
 del _install, _sealed, _recorder
 # An empty module takes this one's place: before 3.11 the import that runs sitecustomize reads its
 # entry back afterwards, and without one every interpreter started under the tests (a test's own

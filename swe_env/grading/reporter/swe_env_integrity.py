@@ -102,6 +102,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     fixtures = []  # (definitions dict, {name: (defs tuple, funcs tuple)})
     module_codes = {}  # file name -> the module code objects imports ran from it (at most 8)
     code_trees = {}  # file name -> {id(code): its place} of every code object within those (`placements`)
+    run_homes = {}  # id(module code held) -> the dict its import ran it in (`run_globals`), or None
+    code_homes = {}  # file name -> {id(code): the dict its module code ran in, or None} (`placements`)
+    files_homes = {}  # file name -> the dicts of the loaded modules of that file, as last looked up (`rebuilt`)
     binding_rules = {}  # file name -> `bound_names` of its module code as run
     codes = {}  # id(item) -> its test function's code as collected
     test_files = _set()  # the collected test modules' files
@@ -423,7 +426,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             code = args[0] if args else None
             if code is not None and _type(code) is _code_type and code.co_name == "<module>" \
                     and _type(code.co_filename) is _str and not _startswith(code.co_filename, "<"):
-                module_run(code)
+                if not exec_by_patch(caller):  # an import's run, not the patch's own `exec` of code under a file's name
+                    module_run(code, run_globals(caller, code))
             if code is not None and _type(code) is _code_type and _type(code.co_filename) is _str \
                     and _startswith(code.co_filename, "<") and by_patch(caller) is not None:
                 marks = pseudo.get(code.co_filename)
@@ -453,10 +457,11 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             if frame is not None:
                 flag_text("code the patch changed loads code objects (" + event + ")", frame)
 
-    def module_run(code):
+    def module_run(code, home):
         """A module's own code about to run (an import: the assertion rewriter's or importlib's `exec`): its code
         objects are the only ones its functions can hold (red team rt4, b1: test functions rebound from pytest's
-        probe of a patched class's metaclass, after the import and before the items are made)."""
+        probe of a patched class's metaclass, after the import and before the items are made). `home` is the dict it
+        runs in (`run_globals`), or None: the only globals its functions have as its import made them."""
         held = module_codes.get(code.co_filename)
         if held is None:
             held = module_codes[code.co_filename] = []
@@ -465,7 +470,42 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 return
         if _len(held) < 8:  # kept alive: their ids stay theirs
             held.append(code)
+            run_homes[_id(code)] = home
             code_trees.pop(code.co_filename, None)
+
+    def exec_by_patch(caller):
+        """Whether the frame that called `exec` is the patch's code (red team rt5, D2: `exec(compile(<a def>, <the test
+        file's name>, "exec"), <a dict>)`): what it runs is not a module's code as an import ran it. The patched runner
+        itself (its assertion rewriter) when the patch changes the runner is an importer still."""
+        if caller is None or not code_patched(caller.f_code):
+            return False
+        return not (runner_is_repo() and runner_file(caller.f_code.co_filename))
+
+    def run_globals(caller, code):
+        """The module dict an import is about to run a module's code in, read from the frame that called `exec`
+        (importlib's `_call_with_frames_removed(exec, code, module.__dict__)`, the assertion rewriter's
+        `exec(co, module.__dict__)`, runpy's `exec(code, run_globals)`): the one dict or module among its locals
+        whose `__file__` is the code's file. None when the patch's code called `exec` itself, or when not one such
+        dict is found (then `rebuilt` looks among the loaded modules by file)."""
+        if caller is None or exec_by_patch(caller):
+            return None
+        try:
+            local = caller.f_locals
+            values = _tuple(local.values())
+        except Exception:
+            return None
+        found = []
+        for value in values:
+            for one in (value if _type(value) is _tuple else (value,)):
+                if _type(one) is _dict:
+                    candidate = one
+                elif _module_type in _mro(_type(one)):
+                    candidate = _module_dict(one)
+                else:
+                    continue
+                if candidate.get("__file__") == code.co_filename and not any(seen is candidate for seen in found):
+                    found.append(candidate)
+        return found[0] if _len(found) == 1 else None
 
     NESTED = "<nested>"  # the placement of code nested in a function (a factory's or decorator's inner function)
 
@@ -475,21 +515,64 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         anything within a function at NESTED (the module's and class bodies' own code at their names too)."""
         tree = code_trees.get(filename)
         if tree is None:
-            tree = {}
-            todo = [(code, "") for code in module_codes.get(filename, ())]
+            tree, homes = {}, {}
+            todo = [(code, "", run_homes.get(_id(code))) for code in module_codes.get(filename, ())]
             while todo and _len(tree) < 100000:
-                inner, place = todo.pop()
+                inner, place, home = todo.pop()
                 tree[_id(inner)] = place
+                homes[_id(inner)] = home
                 nested = place == NESTED or (inner.co_flags & 1 and inner.co_name != "<module>")  # CO_OPTIMIZED: a function
                 for const in inner.co_consts:
                     if _type(const) is _code_type:
-                        todo.append((const, NESTED if nested else (place + "." if place else "") + const.co_name))
+                        todo.append((const, NESTED if nested else (place + "." if place else "") + const.co_name, home))
             code_trees[filename] = tree
+            code_homes[filename] = homes
         return tree
 
     def own_code(code):
         """Whether a code object was compiled from its file's module code as run by an import in this process."""
         return _id(code) in placements(code.co_filename)
+
+    def import_made(function):
+        """Whether a function is a def a module's own code made as an import ran it (red team rt5, D2: a Django test
+        method replaced, before the suite was built, by code compiled under its test file's own name, in a copy of
+        the module run again): its code object is one of those an import's run of its file's module code holds (by
+        identity: `module_run`, which holds no module code the patch's code ran with `exec` itself), the patch's code
+        neither compiled code under its file's name nor wrote that file during the run, and it runs under the dict that
+        import ran its module in (`rebuilt`). A test file the patch's diff changed is its test file still (an agent
+        adding a test to a file the hidden tests do not replace): its code is judged as the import ran it."""
+        if _type(function) is not _function_type:
+            return False
+        code = function.__code__
+        filename = code.co_filename
+        return (_type(filename) is _str and own_code(code) and not (_startswith(filename, "/") and tainted(filename))
+                and not rebuilt(function, code))
+
+    def made_as(function, place):
+        """Whether a test function is, or wraps, the def its file's module code made at `place` (a module-level
+        def's place is its name) as that code was run by an import or a runner's own `exec` (`import_made`): red team
+        rt5, S2, sympy's gathered tests rebound to `FunctionType(<another test's code>, <the file's namespace>,
+        <the new test's name>)`. A wrapper is looked into through its closure (what it can call), not `__wrapped__`,
+        and only one that is not the patch's code and that `decorates` (sympy's `XFAIL`, a test file's own
+        decorator; of the standard library's, only the decorating modules')."""
+        todo, seen = [(function, 0)], _set()
+        while todo and _len(seen) < 64:
+            inner, depth = todo.pop()
+            inner = function_of(inner)
+            if _type(inner) is not _function_type or _id(inner) in seen:
+                continue
+            seen.add(_id(inner))
+            code = inner.__code__
+            filename = code.co_filename
+            if _type(filename) is not _str:
+                continue
+            if import_made(inner) and placements(filename).get(_id(code)) == place:
+                return True
+            if depth >= 4 or code_patched(code) or not decorates(inner, code):
+                continue
+            for value in closure_of(inner):
+                todo.append((value, depth + 1))
+        return False
 
     def module_file(module):
         found = _module_dict(module).get("__file__") if module is not None else None
@@ -1000,16 +1083,26 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         return _tuple(found)
 
     def rebuilt(function, code):
-        """Whether a function runs a loaded module's own code (its file is that module's) under globals that are not
-        that module's (red team rt4, a1: `types.FunctionType(pytest_runtest_makereport.__code__, copy)` with
-        `TestReport` replaced in the copy, registered as a plugin: pytest's code object, so not the patch's)."""
+        """Whether a function runs a module's own code under globals that are not that module's own dict (red team
+        rt4, a1: `types.FunctionType(pytest_runtest_makereport.__code__, copy)` with `TestReport` replaced in the
+        copy, registered as a plugin: pytest's code object, so not the patch's; rt5, A1b: the same with the copy's
+        `__name__` renamed, which the globals' own name decided before). The module is found from the code, never
+        from the globals: the dict its import ran that code in (`module_run`), else, for a module imported before
+        the hook (or in a way `run_globals` cannot read), the dicts of the loaded modules whose file is the code's."""
         found = _function_globals(function)
-        name = found.get("__name__") if _type(found) is _dict else None
-        module = _loaded.get(name) if _type(name) is _str else None
-        if module is None:
+        filename = code.co_filename
+        if _type(filename) is not _str or _startswith(filename, "<"):
             return False
-        home = _module_dict(module)
-        return home is not found and home.get("__file__") == code.co_filename
+        if _id(code) in placements(filename):
+            home = code_homes[filename].get(_id(code))
+            if home is not None:
+                return home is not found
+        homes = files_homes.get(filename)
+        if homes is None or not any(home is found for home in homes):
+            homes = files_homes[filename] = _list(
+                _module_dict(module) for module in _tuple(_loaded.values())
+                if _module_type in _mro(_type(module)) and module_file(module) == filename)
+        return _len(homes) > 0 and not any(home is found for home in homes)
 
     def hook_state(config):
         """Snapshot every pytest hook's implementations and their functions (red team, 7 December: a plugin
@@ -1343,5 +1436,5 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         return False
 
     return (tainted, code_patched, provenance, frame_receiver, on_event, outcomes, machinery, collected, changed,
-            reading, reported, unittest_seen, item_changed)
+            reading, reported, unittest_seen, item_changed, import_made, made_as)
 
