@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 demo: setup
 	$(BIN)/swe-env demo
 
-# Lint and type-check first: a finding stops the run before any image is built.
+# Lint (rules and formatting) and type-check first: a finding stops the run before any image is built.
 test: lint typecheck setup
 	$(BIN)/python -m pytest
 
@@ -21,6 +21,7 @@ unit: lint $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Rewrites the tree: the safe fixes of pyproject.toml's rules (in practice import order (I), the target Python's
 # syntax (UP) and an import UP leaves unused), then the formatter (docs/architecture.md, Conventions). The rules are
