@@ -31,14 +31,17 @@ OWNER = f"{socket.gethostname()}:{os.getpid()}"
 # ---------------------------------------------------------------- arguments and setup
 
 
-def parse_args(description: str, default_repeat: int, argv: list[str] | None = None, default_warmup: int = 2,
-               extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+def parse_args(
+    description: str,
+    default_repeat: int,
+    argv: list[str] | None = None,
+    default_warmup: int = 2,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--repeat", type=int, default=default_repeat,
-                        help=f"timed repetitions per measurement (default {default_repeat})")
+    parser.add_argument("--repeat", type=int, default=default_repeat, help=f"timed repetitions per measurement (default {default_repeat})")
     parser.add_argument("--tasks", default="tasks", help="task file or folder (default: tasks)")
-    parser.add_argument("--warmup", type=int, default=default_warmup,
-                        help=f"untimed repetitions first (default {default_warmup})")
+    parser.add_argument("--warmup", type=int, default=default_warmup, help=f"untimed repetitions first (default {default_warmup})")
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
@@ -64,6 +67,7 @@ def load_selected_tasks(args: argparse.Namespace) -> list:
     found = load_tasks(resolve_tasks(args.tasks))
     return [task for task in found if task.id in args.task] if getattr(args, "task", None) else found
 
+
 def sigterm_as_exit() -> None:
     """Turn SIGTERM into SystemExit so `finally` blocks remove containers on `kill` too."""
 
@@ -78,8 +82,7 @@ def machine_line() -> str:
         server = engine.client().version().get("Version", "?")
     except Exception:  # noqa: BLE001 - informational only
         server = "?"
-    return (f"machine: {os.cpu_count()} cpus, Python {platform.python_version()}, "
-            f"Docker engine {server}, {platform.system()} {platform.release()}")
+    return f"machine: {os.cpu_count()} cpus, Python {platform.python_version()}, Docker engine {server}, {platform.system()} {platform.release()}"
 
 
 def other_managed_containers() -> int:
@@ -176,8 +179,10 @@ def mean(samples: Iterable[float]) -> float:
 
 def summary(samples: list[float]) -> str:
     """'mean 1.2 ms, p50 1.0 ms, p90 1.5 ms, p99 3.0 ms, max 9.0 ms' (the tail shows, not only the median)."""
-    return (f"mean {ms(mean(samples))}, p50 {ms(median(samples))}, p90 {ms(percentile(samples, 90))}, "
-            f"p99 {ms(percentile(samples, 99))}, max {ms(max(samples))}")
+    return (
+        f"mean {ms(mean(samples))}, p50 {ms(median(samples))}, p90 {ms(percentile(samples, 90))}, "
+        f"p99 {ms(percentile(samples, 99))}, max {ms(max(samples))}"
+    )
 
 
 def table(rows: list[tuple[str, list[float]]], title: str = "") -> None:

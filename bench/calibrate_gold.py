@@ -47,16 +47,27 @@ from _timing import check_no_leftovers, machine_line, percentile, sigterm_as_exi
 from swe_env.build import repos
 from swe_env.build.images import ImageBuilder, ImageBuildError, image_exists
 from swe_env.build.repos import RepoError
-from swe_env.importers import swebench
 from swe_env.data.task import Task
 from swe_env.grading.grader import Grader, GradingReport
+from swe_env.importers import swebench
 from swe_env.run import validation
 from swe_env.runtime import engine
 
-REPO_COST = {"pallets/flask": 0, "psf/requests": 1, "marshmallow-code/marshmallow": 1, "pytest-dev/pytest": 2,
-             "pylint-dev/pylint": 3, "django/django": 3, "sphinx-doc/sphinx": 4, "sympy/sympy": 4,
-             "mwaskom/seaborn": 5, "pydata/xarray": 6, "astropy/astropy": 8, "scikit-learn/scikit-learn": 8,
-             "matplotlib/matplotlib": 9}
+REPO_COST = {
+    "pallets/flask": 0,
+    "psf/requests": 1,
+    "marshmallow-code/marshmallow": 1,
+    "pytest-dev/pytest": 2,
+    "pylint-dev/pylint": 3,
+    "django/django": 3,
+    "sphinx-doc/sphinx": 4,
+    "sympy/sympy": 4,
+    "mwaskom/seaborn": 5,
+    "pydata/xarray": 6,
+    "astropy/astropy": 8,
+    "scikit-learn/scikit-learn": 8,
+    "matplotlib/matplotlib": 9,
+}
 """Rough build-and-run cost by repository (C extensions and large suites last); unknown ones get 5."""
 
 _FLAG_WHERE = re.compile(r"^(?P<rule>.*) \((?P<file>[^()]*):(?P<line>\d+|\?)\)$", re.DOTALL)
@@ -80,8 +91,7 @@ def rule_of(flag_rule: str) -> str:
 # ---------------------------------------------------------------- choosing and ordering instances
 
 
-def load_tasks(datasets: list[str], mirror: Path,
-               recipes: str | None = None) -> tuple[list[Task], dict[str, list[str]], dict[str, str]]:
+def load_tasks(datasets: list[str], mirror: Path, recipes: str | None = None) -> tuple[list[Task], dict[str, list[str]], dict[str, str]]:
     """(tasks with a mirror, dataset names per instance id, not-runnable instance id -> cause)."""
     records: dict[str, dict] = {}
     names: dict[str, list[str]] = defaultdict(list)
@@ -179,9 +189,15 @@ def build(task: Task, builder: ImageBuilder) -> dict[str, Any]:
 
 def calibrate(task: Task, built: dict[str, Any], grader: Grader, note: str | None) -> dict[str, Any]:
     """Grade the gold patch on the built image under the strict policy; one JSON-able record, never raises."""
-    line: dict[str, Any] = {"instance_id": task.id, "repo": validation.repo_of(task), "version": task.meta.get("version"),
-                            "python": task.meta.get("python_used"), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                            "load": round(os.getloadavg()[0], 1), **built}
+    line: dict[str, Any] = {
+        "instance_id": task.id,
+        "repo": validation.repo_of(task),
+        "version": task.meta.get("version"),
+        "python": task.meta.get("python_used"),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load": round(os.getloadavg()[0], 1),
+        **built,
+    }
     if note:
         line["note"] = note
     if "image" not in built:
@@ -194,13 +210,19 @@ def calibrate(task: Task, built: dict[str, Any], grader: Grader, note: str | Non
 def _from_report(report: GradingReport) -> dict[str, Any]:
     ran = report.test_run_seconds
     fields: dict[str, Any] = {
-        "status": report.status, "resolved": report.resolved, "reward": report.reward,
-        "report_source": report.report_source, "test_exit_code": report.test_exit_code,
+        "status": report.status,
+        "resolved": report.resolved,
+        "reward": report.reward,
+        "report_source": report.report_source,
+        "test_exit_code": report.test_exit_code,
         "tampering": [{**split_flag(flag), "text": flag} for flag in report.tampering],
-        "suspicious": list(report.suspicious), "restored": list(report.restored),
-        "grading_seconds": report.seconds, "test_run_seconds": ran,
+        "suspicious": list(report.suspicious),
+        "restored": list(report.restored),
+        "grading_seconds": report.seconds,
+        "test_run_seconds": ran,
         "overhead_seconds": None if ran is None else round(report.seconds - ran, 3),
-        "probe_seconds": probe_seconds(report.log), "log": report.log,
+        "probe_seconds": probe_seconds(report.log),
+        "log": report.log,
     }
     if report.status != "graded" or report.infrastructure_failure:
         fields["outcome"], fields["cause"] = "not_run", validation.gold_failure_cause(report)
@@ -283,8 +305,10 @@ def explain(task: Task, builder: ImageBuilder) -> None:
         if key in seen:
             continue
         seen.add(key)
-        print(f"\n{why})\n  event: {event.split(' <- ')[0].rstrip(')')[:300] or '(none: a flag of the C hook)'}\n"
-              "  stack, from the frame it was charged to outwards:")
+        print(
+            f"\n{why})\n  event: {event.split(' <- ')[0].rstrip(')')[:300] or '(none: a flag of the C hook)'}\n"
+            "  stack, from the frame it was charged to outwards:"
+        )
         for frame in stack.split(" <- ")[:14]:
             print(f"    {frame}")
 
@@ -322,11 +346,14 @@ class Progress:
         width = 30
         filled = width * self.done // max(self.total, 1)
         what = line["outcome"] + (f" ({len(line['tampering'])} flag(s))" if line.get("tampering") else "")
-        print(f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-              f"measured {self.counts['measured']} flagged {self.counts['flagged']} "
-              f"unresolved {self.counts['gold_unresolved']} not run {self.counts['not_run']} | "
-              f"{elapsed / 60:.0f} min, ~{left / 60:.0f} min left | {line['instance_id']}: {what}",
-              file=sys.stderr, flush=True)
+        print(
+            f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+            f"measured {self.counts['measured']} flagged {self.counts['flagged']} "
+            f"unresolved {self.counts['gold_unresolved']} not run {self.counts['not_run']} | "
+            f"{elapsed / 60:.0f} min, ~{left / 60:.0f} min left | {line['instance_id']}: {what}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def free_gb() -> float:
@@ -338,8 +365,16 @@ def free_gb() -> float:
         return float("inf")
 
 
-def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remove_built: bool, ahead: int = 1,
-        deadline: float | None = None, min_free: float = 0.0) -> None:
+def run(
+    tasks: list[Task],
+    notes: dict[str, str],
+    out: Path,
+    workers: int,
+    remove_built: bool,
+    ahead: int = 1,
+    deadline: float | None = None,
+    min_free: float = 0.0,
+) -> None:
     """Grade `tasks` in order; after `deadline` (epoch seconds) no new build or grading starts, running ones finish;
     no build starts while the engine's disk has less than `min_free` GiB free (that instance is left for a re-run)."""
     builder = ImageBuilder()
@@ -400,11 +435,12 @@ def run(tasks: list[Task], notes: dict[str, str], out: Path, workers: int, remov
         future = builds.get(task.id)
         if future is None and not cached(task) and free_gb() < min_free:
             # A shared disk nearly full: no build; nothing is written, so a re-run grades it.
-            print(f"  {task.id}: not built ({free_gb():.1f} GiB free, --min-free-gb {min_free:g}); left for a re-run",
-                  file=sys.stderr, flush=True)
+            print(f"  {task.id}: not built ({free_gb():.1f} GiB free, --min-free-gb {min_free:g}); left for a re-run", file=sys.stderr, flush=True)
             with lock:
-                for counter, tag in ((pending_tags, _tag(builder.instance_tag, task)),
-                                     (pending_envs, _tag(lambda t: builder.env_tag(t.environment, builder.requirements_for(t)), task))):
+                for counter, tag in (
+                    (pending_tags, _tag(builder.instance_tag, task)),
+                    (pending_envs, _tag(lambda t: builder.env_tag(t.environment, builder.requirements_for(t)), task)),
+                ):
                     if tag:
                         counter[tag] -= 1
             return {"instance_id": task.id, "outcome": "left"}
@@ -475,20 +511,26 @@ def summarize(lines: list[dict[str, Any]], skipped: dict[str, str], names: dict[
     advised = [x for x in measured if x["suspicious"]]
     in_sets = Counter(label for x in measured for label in names.get(x["instance_id"], []))
     total = len(names)
-    print(f"\n# calibrate_gold: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine_line()}; "
-          f"load average now {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(
+        f"\n# calibrate_gold: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine_line()}; "
+        f"load average now {' '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
     loads = [x["load"] for x in lines if "load" in x]
     if loads:
-        print(f"load average (1 min) while measured: median {statistics.median(loads):.1f}, "
-              f"range {min(loads):.1f}-{max(loads):.1f}")
+        print(f"load average (1 min) while measured: median {statistics.median(loads):.1f}, range {min(loads):.1f}-{max(loads):.1f}")
     sizes = Counter(label for labels in names.values() for label in labels)
-    print(f"\ngold patches of the {total} instances (deduplicated; " + ", ".join(f"{k} {v}" for k, v in sorted(sizes.items()))
-          + f"): {len(lines)} attempted, {len(measured)} measured (graded, resolved; "
-          + ", ".join(f"{k} {v}" for k, v in sorted(in_sets.items()))
-          + f"), {len(unresolved)} gold not resolving, {len(not_run)} not run, {len(skipped)} not attempted (no mirror)")
-    print(f"tamper flags: {len(flagged)} of {len(measured)} resolved gold patches flagged "
-          f"({sum(len(x['tampering']) for x in flagged)} flags); reward withheld: "
-          f"{sum(1 for x in measured if x['reward'] <= 0)}")
+    print(
+        f"\ngold patches of the {total} instances (deduplicated; "
+        + ", ".join(f"{k} {v}" for k, v in sorted(sizes.items()))
+        + f"): {len(lines)} attempted, {len(measured)} measured (graded, resolved; "
+        + ", ".join(f"{k} {v}" for k, v in sorted(in_sets.items()))
+        + f"), {len(unresolved)} gold not resolving, {len(not_run)} not run, {len(skipped)} not attempted (no mirror)"
+    )
+    print(
+        f"tamper flags: {len(flagged)} of {len(measured)} resolved gold patches flagged "
+        f"({sum(len(x['tampering']) for x in flagged)} flags); reward withheld: "
+        f"{sum(1 for x in measured if x['reward'] <= 0)}"
+    )
     rules = Counter(rule_of(f["rule"]) for x in measured for f in x["tampering"])
     for rule, count in rules.most_common():
         print(f"  {count:4d}  {rule}")
@@ -498,8 +540,7 @@ def summarize(lines: list[dict[str, Any]], skipped: dict[str, str], names: dict[
     flagged_unresolved = [x for x in unresolved if x.get("tampering")]
     if flagged_unresolved:
         print(f"  (also flagged, gold not resolving: {', '.join(x['instance_id'] for x in flagged_unresolved)})")
-    print(f"advice (report.suspicious): {len(advised)} of {len(measured)} resolved gold patches, "
-          f"{sum(len(x['suspicious']) for x in advised)} lines")
+    print(f"advice (report.suspicious): {len(advised)} of {len(measured)} resolved gold patches, {sum(len(x['suspicious']) for x in advised)} lines")
     for x in advised:
         for text in x["suspicious"]:
             print(f"    {x['instance_id']}: {text}")
@@ -515,29 +556,34 @@ def summarize(lines: list[dict[str, Any]], skipped: dict[str, str], names: dict[
         over = [x["overhead_seconds"] for x in good if x.get("overhead_seconds") is not None]
         ran = [x["test_run_seconds"] for x in good if x.get("test_run_seconds") is not None]
         bare = [b for b in map(_without_probe, good) if b is not None]
-        print(f"| {repo} | {len(good)} | {sum(1 for x in good if x['tampering'])} | "
-              f"{sum(1 for x in rows if x['outcome'] == 'gold_unresolved')} | {sum(1 for x in rows if x['outcome'] == 'not_run')} | "
-              f"{_p(over, 50)} | {_p(over, 90)} | {_p(bare, 50)} | {_p(bare, 90)} | {_p(ran, 50)} |")
+        print(
+            f"| {repo} | {len(good)} | {sum(1 for x in good if x['tampering'])} | "
+            f"{sum(1 for x in rows if x['outcome'] == 'gold_unresolved')} | {sum(1 for x in rows if x['outcome'] == 'not_run')} | "
+            f"{_p(over, 50)} | {_p(over, 90)} | {_p(bare, 50)} | {_p(bare, 90)} | {_p(ran, 50)} |"
+        )
     over = [x["overhead_seconds"] for x in measured if x.get("overhead_seconds") is not None]
     ran = [x["test_run_seconds"] for x in measured if x.get("test_run_seconds") is not None]
     bare = [b for b in map(_without_probe, measured) if b is not None]
     probes = [x["probe_seconds"] for x in measured if x.get("probe_seconds") is not None]
     if over:
-        print(f"\ngrading overhead over the raw test run (same gradings, {len(over)} gold patches, up to 2 at a time): "
-              f"median {_p(over, 50)} s, p90 {_p(over, 90)} s, max {max(over):.2f} s; the test runs themselves: "
-              f"median {_p(ran, 50)} s, p90 {_p(ran, 90)} s")
+        print(
+            f"\ngrading overhead over the raw test run (same gradings, {len(over)} gold patches, up to 2 at a time): "
+            f"median {_p(over, 50)} s, p90 {_p(over, 90)} s, max {max(over):.2f} s; the test runs themselves: "
+            f"median {_p(ran, 50)} s, p90 {_p(ran, 90)} s"
+        )
     if bare:
-        print(f"of which asking the installed runner what it reads (once per image, `Grader.runner_facts`): median "
-              f"{_p(probes, 50)} s, p90 {_p(probes, 90)} s over {len(probes)}; the overhead without it: median "
-              f"{_p(bare, 50)} s, p90 {_p(bare, 90)} s over {len(bare)}")
+        print(
+            f"of which asking the installed runner what it reads (once per image, `Grader.runner_facts`): median "
+            f"{_p(probes, 50)} s, p90 {_p(probes, 90)} s over {len(probes)}; the overhead without it: median "
+            f"{_p(bare, 50)} s, p90 {_p(bare, 90)} s over {len(bare)}"
+        )
     if unresolved or not_run:
         print("\ndid not count (cause):")
         for x in sorted(unresolved + not_run, key=lambda x: x["instance_id"]):
             net = " [network]" if x.get("network") else ""
             print(f"- {x['instance_id']} ({x['repo']} {x['version']}): {x['outcome']}{net}: {x.get('cause')}")
     if skipped:
-        print("\nnot attempted: " + ", ".join(f"{count} {repo}" for repo, count in Counter(
-            cause for cause in skipped.values()).most_common()))
+        print("\nnot attempted: " + ", ".join(f"{count} {repo}" for repo, count in Counter(cause for cause in skipped.values()).most_common()))
 
 
 def _without_probe(line: dict[str, Any]) -> float | None:
@@ -569,26 +615,31 @@ def main() -> int:
     parser.add_argument("--recipes", help="a recipe file laid over the built-in ones (bench/environments/swebench-django.yaml)")
     parser.add_argument("--out", default="runs/bench/calibrate_gold.jsonl", help="results, one JSON line per instance")
     parser.add_argument("--workers", type=int, default=2, help="gradings (and builds) at a time")
-    parser.add_argument("--build-ahead", type=int, default=1,
-                        help="build the images of up to N queued instances while gradings run (one build at a time; 0: none)")
+    parser.add_argument(
+        "--build-ahead", type=int, default=1, help="build the images of up to N queued instances while gradings run (one build at a time; 0: none)"
+    )
     parser.add_argument("--repo", action="append", default=[], help="only these repositories (repeatable)")
     parser.add_argument("--exclude", action="append", default=[], help="leave these repositories out (repeatable)")
     parser.add_argument("--instances", nargs="*", help="only these instance ids")
     parser.add_argument("--limit", type=int, default=0, help="at most N instances this run (0: all)")
-    parser.add_argument("--in-order", action="store_true",
-                        help="grade --instances in the order given (suspects first), not cheapest group first")
+    parser.add_argument("--in-order", action="store_true", help="grade --instances in the order given (suspects first), not cheapest group first")
     parser.add_argument("--retry", action="store_true", help="grade again the instances in --out that did not run")
-    parser.add_argument("--remove-built", action="store_true",
-                        help="remove each image (instance or env layer) this run built once no queued instance needs it")
-    parser.add_argument("--explain", nargs="+", metavar="ID",
-                        help="grade these instances' gold patches again with a hook that prints each flag's event and stack")
-    parser.add_argument("--deadline", metavar="HH:MM",
-                        help="start no build or grading after this UTC time today (running ones finish; the rest stays for a re-run)")
-    parser.add_argument("--min-free-gb", type=float, default=3.0,
-                        help="start no image build while the Docker engine's disk has less free (GiB); left for a re-run")
+    parser.add_argument(
+        "--remove-built", action="store_true", help="remove each image (instance or env layer) this run built once no queued instance needs it"
+    )
+    parser.add_argument(
+        "--explain", nargs="+", metavar="ID", help="grade these instances' gold patches again with a hook that prints each flag's event and stack"
+    )
+    parser.add_argument(
+        "--deadline", metavar="HH:MM", help="start no build or grading after this UTC time today (running ones finish; the rest stays for a re-run)"
+    )
+    parser.add_argument(
+        "--min-free-gb", type=float, default=3.0, help="start no image build while the Docker engine's disk has less free (GiB); left for a re-run"
+    )
     parser.add_argument("--summary-only", action="store_true", help="print the summary of --out and stop")
-    parser.add_argument("--include", action="append", default=[],
-                        help="another results file (a concurrent run's) counted as done and in the summary (repeatable)")
+    parser.add_argument(
+        "--include", action="append", default=[], help="another results file (a concurrent run's) counted as done and in the summary (repeatable)"
+    )
     args = parser.parse_args()
     sigterm_as_exit()
 
@@ -596,6 +647,7 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tasks, names, skipped = load_tasks(args.dataset, mirror, args.recipes)
+
     def everything() -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for path in [*map(Path, args.include), out]:
@@ -614,9 +666,14 @@ def main() -> int:
         summarize(list(done.values()), skipped, names)
         return 0
     again = {i for i, x in done.items() if x["outcome"] == "not_run"} if args.retry else set()
-    chosen = [t for t in tasks if (t.id not in done or t.id in again)
-              and (not args.repo or validation.repo_of(t) in args.repo) and validation.repo_of(t) not in args.exclude
-              and (not args.instances or t.id in args.instances)]
+    chosen = [
+        t
+        for t in tasks
+        if (t.id not in done or t.id in again)
+        and (not args.repo or validation.repo_of(t) in args.repo)
+        and validation.repo_of(t) not in args.exclude
+        and (not args.instances or t.id in args.instances)
+    ]
     chosen, notes = reachable_requirements(chosen)
     builder = ImageBuilder()
     if args.in_order and args.instances:
@@ -626,8 +683,11 @@ def main() -> int:
         chosen = order(chosen, builder, notes)
     if args.limit:
         chosen = chosen[: args.limit]
-    print(f"# calibrate_gold: {len(chosen)} to grade now, {len(done)} already in {out}, {len(tasks)} with a mirror, "
-          f"{len(skipped)} without; {machine_line()}", flush=True)
+    print(
+        f"# calibrate_gold: {len(chosen)} to grade now, {len(done)} already in {out}, {len(tasks)} with a mirror, "
+        f"{len(skipped)} without; {machine_line()}",
+        flush=True,
+    )
     try:
         run(chosen, notes, out, args.workers, args.remove_built, args.build_ahead, deadline_of(args.deadline), args.min_free_gb)
     finally:

@@ -24,7 +24,9 @@ from swe_env.run.rollout import rollout
 
 def main(argv: list[str] | None = None) -> int:
     args = T.parse_args(
-        "concurrency: episodes per minute at 1, 4, 16 concurrent episodes", default_repeat=1, argv=argv,
+        "concurrency: episodes per minute at 1, 4, 16 concurrent episodes",
+        default_repeat=1,
+        argv=argv,
         default_warmup=0,
         extra=lambda p: p.add_argument("--levels", default="1,4,16", help="comma-separated concurrency levels"),
     )
@@ -58,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {level:>10}  {counts[level]:>8}  {rate:>12.1f}  {rate / base:>13.2f}x  {failures[level]:>8}")
     print()
     top = levels[-1]
-    print(f"throughput at {top}: {T.median(rates[top]) / base:.2f}x that at {levels[0]}; "
-          f"failures: {sum(failures.values())} of {sum(counts.values()) * args.repeat} episodes")
+    print(
+        f"throughput at {top}: {T.median(rates[top]) / base:.2f}x that at {levels[0]}; "
+        f"failures: {sum(failures.values())} of {sum(counts.values()) * args.repeat} episodes"
+    )
     return 1 if T.check_no_leftovers() or sum(failures.values()) else 0
 
 

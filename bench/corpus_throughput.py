@@ -40,13 +40,13 @@ import time
 from pathlib import Path
 
 import _timing as T
+from trace_overhead import add_trace_selection, with_python
 
-from swe_env.traces import corpus, suite_run, tracer
-from swe_env.traces.corpus import CorpusOptions
 from swe_env.build.images import ImageBuilder
 from swe_env.runtime.sandbox import Sandbox
+from swe_env.traces import corpus, suite_run, tracer
+from swe_env.traces.corpus import CorpusOptions
 from swe_env.traces.host import TraceOptions, tracer_dir
-from trace_overhead import add_trace_selection, with_python
 
 
 def overhead(found, builder, args, backend: str) -> None:
@@ -57,8 +57,9 @@ def overhead(found, builder, args, backend: str) -> None:
     for task in found:
         image = builder.ensure(task)
         run = corpus.corpus_command(task, options)
-        with Sandbox(image, task.limits, task.environment.workdir, task.environment.env, kind="bench",
-                     labels={"task": task.id}, user=task.environment.user) as box:
+        with Sandbox(
+            image, task.limits, task.environment.workdir, task.environment.env, kind="bench", labels={"task": task.id}, user=task.environment.user
+        ) as box:
             folder = tracer_dir(box)
             box.write_file(f"{folder}/swe_env_tracer.py", tracer.runner_source())
             command = f"cd -- {shlex.quote(box.workdir)} && {shlex.join(run.argv)} >/dev/null 2>&1"
@@ -82,8 +83,7 @@ def throughput(found, builder, args, dedupe: bool, backend: str) -> None:
     with tempfile.TemporaryDirectory(prefix="corpus-bench-") as out:
         started = time.perf_counter()
         options = CorpusOptions(dedupe=dedupe, cwm=True, trace=TraceOptions(backend=backend))
-        manifest = corpus.trace_corpus(found, out, options, workers=args.workers,
-                                       builder=builder, restart=True)
+        manifest = corpus.trace_corpus(found, out, options, workers=args.workers, builder=builder, restart=True)
         wall = time.perf_counter() - started
         records = corpus.read_corpus(out)
         sizes = [len(r.model_dump_json()) + 1 for r in records]
@@ -94,17 +94,25 @@ def throughput(found, builder, args, dedupe: bool, backend: str) -> None:
     traced = sum(r.traced_seconds or 0 for r in rows)
     n = len(records)
     changed = totals["outcome_changes"]
-    print(f"  {backend}, dedupe {'on ' if dedupe else 'off'}: {len(rows)} task(s), {args.workers} worker(s), wall {wall:.1f} s; "
-          f"{totals['tests']} tests, {totals['test_traces']} test-level + {totals['function_traces']} function-level "
-          f"traces ({totals['duplicates']} duplicates dropped)")
-    print(f"    {n / wall:.1f} traces/s, {totals['function_traces'] / wall * 60:.0f} function-level traces/min, "
-          f"{totals['test_traces'] / wall * 60:.0f} test traces/min")
+    print(
+        f"  {backend}, dedupe {'on ' if dedupe else 'off'}: {len(rows)} task(s), {args.workers} worker(s), wall {wall:.1f} s; "
+        f"{totals['tests']} tests, {totals['test_traces']} test-level + {totals['function_traces']} function-level "
+        f"traces ({totals['duplicates']} duplicates dropped)"
+    )
+    print(
+        f"    {n / wall:.1f} traces/s, {totals['function_traces'] / wall * 60:.0f} function-level traces/min, "
+        f"{totals['test_traces'] / wall * 60:.0f} test traces/min"
+    )
     if sizes:
-        print(f"    bytes per record: median {statistics.median(sizes):.0f}, mean {statistics.mean(sizes):.0f}; "
-              f"CWM text {cwm_bytes / n:.0f} bytes per record")
-    print(f"    baseline: untraced suite runs {untraced:.1f} s in total, traced runs {traced:.1f} s "
-          f"({T.times(traced, untraced)}); outcomes changed by tracing: {changed}; "
-          f"cut: {', '.join(f'{k}={v}' for k, v in totals.items() if k.startswith('cut_')) or 'none'}")
+        print(
+            f"    bytes per record: median {statistics.median(sizes):.0f}, mean {statistics.mean(sizes):.0f}; "
+            f"CWM text {cwm_bytes / n:.0f} bytes per record"
+        )
+    print(
+        f"    baseline: untraced suite runs {untraced:.1f} s in total, traced runs {traced:.1f} s "
+        f"({T.times(traced, untraced)}); outcomes changed by tracing: {changed}; "
+        f"cut: {', '.join(f'{k}={v}' for k, v in totals.items() if k.startswith('cut_')) or 'none'}"
+    )
     print()
 
 
@@ -130,38 +138,58 @@ def real_instances(args) -> int:
     found = [task for task in found if task.id in built]
     if args.levels:
         return by_level(found, builder, args)
-    options = CorpusOptions(suite=args.suite, timeout=args.timeout, max_seconds=args.max_seconds, cwm=True,
-                            shards=args.shards, max_function_traces_per_test=args.max_function_traces)
+    options = CorpusOptions(
+        suite=args.suite,
+        timeout=args.timeout,
+        max_seconds=args.max_seconds,
+        cwm=True,
+        shards=args.shards,
+        max_function_traces_per_test=args.max_function_traces,
+    )
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="corpus-bench-"))
-    print(f"throughput: trace_corpus over {len(found)} real instance(s), suite {args.suite}, "
-          f"{args.workers} worker(s), shards {args.shards}; out {out}", flush=True)
+    print(
+        f"throughput: trace_corpus over {len(found)} real instance(s), suite {args.suite}, {args.workers} worker(s), shards {args.shards}; out {out}",
+        flush=True,
+    )
     started = time.perf_counter()
-    manifest = corpus.trace_corpus(found, out, options, workers=args.workers, builder=builder, restart=True,
-                                   on_task=lambda row: print(f"    finished {row.key}: {row.status} "
-                                                             f"{row.error or ''}", flush=True))
+    manifest = corpus.trace_corpus(
+        found,
+        out,
+        options,
+        workers=args.workers,
+        builder=builder,
+        restart=True,
+        on_task=lambda row: print(f"    finished {row.key}: {row.status} {row.error or ''}", flush=True),
+    )
     wall = time.perf_counter() - started
-    print(f"  {'instance':<36} {'status':<8} {'runner':<7} {'tests':>6} {'tests/min':>9} {'fn tr/min':>9} "
-          f"{'Mtok/min':>8} {'MB/image':>8} {'Mtok':>6} {'traced/untraced':>15} {'outcomes':>9}")
+    print(
+        f"  {'instance':<36} {'status':<8} {'runner':<7} {'tests':>6} {'tests/min':>9} {'fn tr/min':>9} "
+        f"{'Mtok/min':>8} {'MB/image':>8} {'Mtok':>6} {'traced/untraced':>15} {'outcomes':>9}"
+    )
     for row in manifest.tasks.values():
         seconds = row.seconds or 1.0
-        ratio = (f"{row.traced_seconds:.0f}/{row.untraced_seconds:.0f} s" if row.traced_seconds
-                 and row.untraced_seconds else "-")
-        same = "-" if not row.outcomes_checked or row.status == "failed" else (
-            "same" if row.outcomes_unchanged else f"{len(row.outcome_changes)} chg")
-        print(f"  {row.key:<36} {row.status:<8} {row.runner:<7} {row.tests:>6} {row.tests / seconds * 60:>9.0f} "
-              f"{row.function_traces / seconds * 60:>9.0f} {row.tokens / seconds * 60 / 1e6:>8.2f} "
-              f"{row.bytes / 1e6:>8.1f} {row.tokens / 1e6:>6.2f} {ratio:>15} {same:>9}")
+        ratio = f"{row.traced_seconds:.0f}/{row.untraced_seconds:.0f} s" if row.traced_seconds and row.untraced_seconds else "-"
+        same = (
+            "-" if not row.outcomes_checked or row.status == "failed" else ("same" if row.outcomes_unchanged else f"{len(row.outcome_changes)} chg")
+        )
+        print(
+            f"  {row.key:<36} {row.status:<8} {row.runner:<7} {row.tests:>6} {row.tests / seconds * 60:>9.0f} "
+            f"{row.function_traces / seconds * 60:>9.0f} {row.tokens / seconds * 60 / 1e6:>8.2f} "
+            f"{row.bytes / 1e6:>8.1f} {row.tokens / 1e6:>6.2f} {ratio:>15} {same:>9}"
+        )
         if row.error:
             print(f"      error: {row.error}")
         if row.stopped_by:
             print(f"      stopped by {row.stopped_by}")
     totals = manifest.totals
-    print(f"  total: wall {wall:.0f} s; {totals['tests']} tests, {totals['test_traces']} test + "
-          f"{totals['function_traces']} function traces, {totals['tokens'] / 1e6:.2f}M tokens (byte-level), "
-          f"{totals['bytes'] / 1e6:.1f} MB; {totals['tests'] / wall * 60:.0f} tests/min, "
-          f"{totals['function_traces'] / wall * 60:.0f} function traces/min, "
-          f"{totals['tokens'] / wall * 60 / 1e6:.2f}M tokens/min; outcome changes {totals['outcome_changes']}, "
-          f"failed tasks {totals['failed_tasks']}")
+    print(
+        f"  total: wall {wall:.0f} s; {totals['tests']} tests, {totals['test_traces']} test + "
+        f"{totals['function_traces']} function traces, {totals['tokens'] / 1e6:.2f}M tokens (byte-level), "
+        f"{totals['bytes'] / 1e6:.1f} MB; {totals['tests'] / wall * 60:.0f} tests/min, "
+        f"{totals['function_traces'] / wall * 60:.0f} function traces/min, "
+        f"{totals['tokens'] / wall * 60 / 1e6:.2f}M tokens/min; outcome changes {totals['outcome_changes']}, "
+        f"failed tasks {totals['failed_tasks']}"
+    )
     return 1 if T.check_no_leftovers() else 0
 
 
@@ -169,15 +197,24 @@ def by_level(found, builder, args) -> int:
     """Each image traced once per level (`--levels`), instances `--workers` at once; rows side by side."""
     selections = dict(item.split("=", 1) for item in args.select_for)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="corpus-bench-"))
-    print(f"levels {', '.join(args.levels)}: {len(found)} instance(s), {args.workers} at once, outcome check "
-          f"{'off' if args.no_check else 'on'}, timeout {args.timeout} s per suite run; out {out}", flush=True)
+    print(
+        f"levels {', '.join(args.levels)}: {len(found)} instance(s), {args.workers} at once, outcome check "
+        f"{'off' if args.no_check else 'on'}, timeout {args.timeout} s per suite run; out {out}",
+        flush=True,
+    )
 
     def one(task):
         rows = {}
         for level in args.levels:
-            options = CorpusOptions(suite=args.suite, timeout=args.timeout, cwm=False, check_outcomes=not args.no_check,
-                                    select=shlex.split(selections.get(task.id, "")), levels=level,
-                                    max_function_traces_per_test=args.max_function_traces)
+            options = CorpusOptions(
+                suite=args.suite,
+                timeout=args.timeout,
+                cwm=False,
+                check_outcomes=not args.no_check,
+                select=shlex.split(selections.get(task.id, "")),
+                levels=level,
+                max_function_traces_per_test=args.max_function_traces,
+            )
             folder = out / f"{task.id}.{level}"
             started = time.perf_counter()
             manifest = corpus.trace_corpus([task], folder, options, builder=builder, restart=True)
@@ -188,18 +225,25 @@ def by_level(found, builder, args) -> int:
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
         results = dict(pool.map(one, found))
-    print(f"  {'instance':<40} {'level':<10} {'status':<8} {'tests':>6} {'records':>8} {'tests/min':>9} "
-          f"{'records/min':>11} {'Mtok/min':>8} {'Mtok':>7} {'MB/image':>8} {'B/record':>9} {'seconds':>7}")
+    print(
+        f"  {'instance':<40} {'level':<10} {'status':<8} {'tests':>6} {'records':>8} {'tests/min':>9} "
+        f"{'records/min':>11} {'Mtok/min':>8} {'Mtok':>7} {'MB/image':>8} {'B/record':>9} {'seconds':>7}"
+    )
     totals: dict[str, list[float]] = {}
     for task_id, rows in results.items():
         for level, (row, seconds) in rows.items():
             records = row.test_traces + row.function_traces + row.repository_traces
             minutes = seconds / 60
-            extra = (f"  (test {row.test_traces} + function {row.function_traces})" if level != "repository" else
-                     f"  (context cut {row.context_cut}, functions left out {row.context_dropped})")
-            print(f"  {task_id:<40} {level:<10} {row.status:<8} {row.tests:>6} {records:>8} {row.tests / minutes:>9.1f} "
-                  f"{records / minutes:>11.0f} {row.tokens / 1e6 / minutes:>8.2f} {row.tokens / 1e6:>7.2f} "
-                  f"{row.bytes / 1e6:>8.1f} {row.bytes / max(1, records):>9.0f} {seconds:>7.0f}{extra}")
+            extra = (
+                f"  (test {row.test_traces} + function {row.function_traces})"
+                if level != "repository"
+                else f"  (context cut {row.context_cut}, functions left out {row.context_dropped})"
+            )
+            print(
+                f"  {task_id:<40} {level:<10} {row.status:<8} {row.tests:>6} {records:>8} {row.tests / minutes:>9.1f} "
+                f"{records / minutes:>11.0f} {row.tokens / 1e6 / minutes:>8.2f} {row.tokens / 1e6:>7.2f} "
+                f"{row.bytes / 1e6:>8.1f} {row.bytes / max(1, records):>9.0f} {seconds:>7.0f}{extra}"
+            )
             if row.error or row.stopped_by:
                 print(f"      {row.stopped_by or ''} {row.error or ''}")
             if row.cut:
@@ -208,9 +252,11 @@ def by_level(found, builder, args) -> int:
             for index, value in enumerate((row.tests, records, row.tokens, row.bytes, seconds, 1)):
                 sums[index] += value
     for level, (tests, records, tokens, size, seconds, images) in totals.items():
-        print(f"  {level}: {images:.0f} image(s), {tests:.0f} tests, {records:.0f} records, {tokens / 1e6:.1f}M tokens, "
-              f"{size / 1e6:.0f} MB in {seconds:.0f} s of rows; per image {seconds / images:.0f} s, "
-              f"{tokens / images / 1e6:.1f}M tokens, {size / images / 1e6:.1f} MB")
+        print(
+            f"  {level}: {images:.0f} image(s), {tests:.0f} tests, {records:.0f} records, {tokens / 1e6:.1f}M tokens, "
+            f"{size / 1e6:.0f} MB in {seconds:.0f} s of rows; per image {seconds / images:.0f} s, "
+            f"{tokens / images / 1e6:.1f}M tokens, {size / images / 1e6:.1f} MB"
+        )
     return 1 if T.check_no_leftovers() else 0
 
 
@@ -228,14 +274,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--timeout", type=float, default=None, help="seconds per suite run")
         parser.add_argument("--max-seconds", type=float, default=None, help="wall time of the corpus run")
         parser.add_argument("--out", default=None, help="keep the corpus here (default: a temporary folder)")
-        parser.add_argument("--levels", action="append", default=[], choices=["function", "repository", "both"],
-                            help="with --swebench: trace each image once per level (repeatable), rows side by side")
-        parser.add_argument("--select-for", action="append", default=[], metavar="ID=ARGS",
-                            help="with --levels: a pytest selection for one instance")
+        parser.add_argument(
+            "--levels",
+            action="append",
+            default=[],
+            choices=["function", "repository", "both"],
+            help="with --swebench: trace each image once per level (repeatable), rows side by side",
+        )
+        parser.add_argument("--select-for", action="append", default=[], metavar="ID=ARGS", help="with --levels: a pytest selection for one instance")
         parser.add_argument("--no-check", action="store_true", help="with --levels: no untraced run")
 
-    args = T.parse_args("trace corpora: corpus-tracer overhead and corpus throughput", default_repeat=3,
-                        default_warmup=1, argv=argv, extra=extra)
+    args = T.parse_args("trace corpora: corpus-tracer overhead and corpus throughput", default_repeat=3, default_warmup=1, argv=argv, extra=extra)
     T.sigterm_as_exit()
     if args.swebench:
         # Not T.header: it inspects every managed container, and one stuck in the shared engine hangs it.

@@ -30,13 +30,25 @@ import tempfile
 import threading
 import time
 
-from _timing import (check_no_leftovers, cpu_busy_seconds, header, load_selected_tasks, mean, median, parse_args,
-                     percentile, sigterm_as_exit, table, time_call)
+from _timing import (
+    check_no_leftovers,
+    cpu_busy_seconds,
+    header,
+    load_selected_tasks,
+    mean,
+    median,
+    parse_args,
+    percentile,
+    sigterm_as_exit,
+    table,
+    time_call,
+)
 
-from swe_env.run.evaluate import evaluate
-from swe_env.grading import grader as grader_module, prepare, testrun
-from swe_env.grading.grader import Grader
 from swe_env.build.images import ImageBuilder
+from swe_env.grading import grader as grader_module
+from swe_env.grading import prepare, testrun
+from swe_env.grading.grader import Grader
+from swe_env.run.evaluate import evaluate
 from swe_env.runtime import disk, execute, files, lifecycle, shell
 from swe_env.runtime.sandbox import Sandbox
 
@@ -135,11 +147,12 @@ class Phases:
             sums = [sum(phases.get(name, [])) for phases in gradings]
             calls = sum(len(phases.get(name, [])) for phases in gradings) / len(gradings)
             if calls:
-                print(f"  {name:<40} {calls:>6.1f} {mean(sums) * 1000:>9.1f} {median(sums) * 1000:>9.1f} "
-                      f"{percentile(sums, 90) * 1000:>9.1f}")
+                print(f"  {name:<40} {calls:>6.1f} {mean(sums) * 1000:>9.1f} {median(sums) * 1000:>9.1f} {percentile(sums, 90) * 1000:>9.1f}")
         if own:
-            print(f"  {'own time (seconds less the test run)':<40} {'':>6} {mean(own) * 1000:>9.1f} "
-                  f"{median(own) * 1000:>9.1f} {percentile(own, 90) * 1000:>9.1f}")
+            print(
+                f"  {'own time (seconds less the test run)':<40} {'':>6} {mean(own) * 1000:>9.1f} "
+                f"{median(own) * 1000:>9.1f} {percentile(own, 90) * 1000:>9.1f}"
+            )
         print()
 
 
@@ -184,8 +197,7 @@ def evaluate_with_warm_pool(tasks: list, builder: ImageBuilder, size: int, repea
                 rows[name].append((wall, (cpu_busy_seconds() or 0.0) - (cpu_before or 0.0)))
                 pool = grader._pool
                 hits = f", pool hits {pool.hits}, misses {pool.misses}" if pool is not None else ""
-                print(f"  evaluate gold, {len(tasks)} tasks, 1 worker, {name}: {wall:.2f} s, machine busy "
-                      f"{rows[name][-1][1]:.1f} core-s{hits}")
+                print(f"  evaluate gold, {len(tasks)} tasks, 1 worker, {name}: {wall:.2f} s, machine busy {rows[name][-1][1]:.1f} core-s{hits}")
             finally:
                 grader.close()
                 shutil.rmtree(folder, ignore_errors=True)
@@ -196,21 +208,30 @@ def evaluate_with_warm_pool(tasks: list, builder: ImageBuilder, size: int, repea
 
 def main() -> int:
     def extra(parser):
-        parser.add_argument("--eval-repeat", type=int, default=1,
-                            help="timed evaluate runs per worker count (default 1; 0: the grading overhead only)")
+        parser.add_argument(
+            "--eval-repeat", type=int, default=1, help="timed evaluate runs per worker count (default 1; 0: the grading overhead only)"
+        )
         parser.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
-        parser.add_argument("--compare", action="store_true",
-                            help="also grade with one docker exec per step before the tests (the path before), same rounds")
-        parser.add_argument("--warm-pool", type=int, default=0,
-                            help="also grade with a grader keeping this many containers started ahead, same rounds")
-        parser.add_argument("--eval-warm-pool", type=int, default=0, metavar="N",
-                            help="also evaluate the gold patches (1 worker) by a grader with a warm pool of N against "
-                                 "the default grader, in turn (--eval-repeat rounds)")
-        parser.add_argument("--compare-setup", action="store_true",
-                            help="also grade with the recorder's files and key written one by one (the setup before "
-                                 "7 December, afternoon), same rounds")
-        parser.add_argument("--profile", action="store_true",
-                            help="print where each grading's time goes, phase by phase (the timed rounds only)")
+        parser.add_argument(
+            "--compare", action="store_true", help="also grade with one docker exec per step before the tests (the path before), same rounds"
+        )
+        parser.add_argument(
+            "--warm-pool", type=int, default=0, help="also grade with a grader keeping this many containers started ahead, same rounds"
+        )
+        parser.add_argument(
+            "--eval-warm-pool",
+            type=int,
+            default=0,
+            metavar="N",
+            help="also evaluate the gold patches (1 worker) by a grader with a warm pool of N against "
+            "the default grader, in turn (--eval-repeat rounds)",
+        )
+        parser.add_argument(
+            "--compare-setup",
+            action="store_true",
+            help="also grade with the recorder's files and key written one by one (the setup before 7 December, afternoon), same rounds",
+        )
+        parser.add_argument("--profile", action="store_true", help="print where each grading's time goes, phase by phase (the timed rounds only)")
         parser.add_argument("--dataset", help="a SWE-bench file: grade these real instances instead of --tasks")
         parser.add_argument("--repo-mirror", help="folder of owner__name mirrors (with --dataset)")
         parser.add_argument("--recipes", help="a recipe file laid over the built-in ones (with --dataset)")
@@ -261,7 +282,7 @@ def main() -> int:
                         phases.grading(name or "warm-up")  # a warm-up's phases are kept apart (not printed)
                     prepare.STEPS_IN_SHELL = variant[1]
                     try:
-                        with (contextlib.nullcontext() if variant[2] else setup_before()):
+                        with contextlib.nullcontext() if variant[2] else setup_before():
                             report = variant[0].grade(task, task.gold_patch, image=images[task.id])
                     finally:
                         prepare.STEPS_IN_SHELL = True
@@ -284,16 +305,19 @@ def main() -> int:
             rows.append((task.id, samples))
         for task_id, samples in rows:
             table([(name, values) for name, values in samples.items()], f"{task_id}:")
-        table([(f"overhead: {name} - bare (same round)", values) for name, values in overheads.items()],
-              f"grading overhead over the bare test command, every round of {len(rows)} task(s) "
-              f"(goal: p50 and p90 <= 1000 ms); 1-minute load average {min(loads):.1f}-{max(loads):.1f}, "
-              f"median {median(loads):.1f}:")
+        table(
+            [(f"overhead: {name} - bare (same round)", values) for name, values in overheads.items()],
+            f"grading overhead over the bare test command, every round of {len(rows)} task(s) "
+            f"(goal: p50 and p90 <= 1000 ms); 1-minute load average {min(loads):.1f}-{max(loads):.1f}, "
+            f"median {median(loads):.1f}:",
+        )
         for name, values in overheads.items():
-            print(f"  {name}: overhead p50 {median(values):.3f} s, p90 {percentile(values, 90):.3f} s, "
-                  f"p99 {percentile(values, 99):.3f} s")
+            print(f"  {name}: overhead p50 {median(values):.3f} s, p90 {percentile(values, 90):.3f} s, p99 {percentile(values, 99):.3f} s")
         print()
-        table([(f"grader's own: {name}", values) for name, values in own.items()],
-              "the grader's own time, each grading's seconds less its test run's (report.seconds - test_run_seconds):")
+        table(
+            [(f"grader's own: {name}", values) for name, values in own.items()],
+            "the grader's own time, each grading's seconds less its test run's (report.seconds - test_run_seconds):",
+        )
         if phases is not None:
             profile, phases = phases, None
             profile.__exit__(None, None, None)
@@ -308,8 +332,7 @@ def main() -> int:
                 folder = tempfile.mkdtemp(prefix="swe-env-bench-eval-")
                 try:
                     cpu_before, started = cpu_busy_seconds(), time.perf_counter()
-                    result = evaluate(tasks, "gold", f"bench-{workers}", max_workers=workers, report_dir=folder,
-                                      grader=Grader(builder=builder))
+                    result = evaluate(tasks, "gold", f"bench-{workers}", max_workers=workers, report_dir=folder, grader=Grader(builder=builder))
                     walls[workers].append(time.perf_counter() - started)
                     cpu_after = cpu_busy_seconds()
                     if cpu_before is not None and cpu_after is not None:
@@ -317,10 +340,12 @@ def main() -> int:
                     resolved = result.reports["gold"]["resolved_instances"]
                 finally:
                     shutil.rmtree(folder, ignore_errors=True)
-                cpu = (f", machine busy {busy[workers][-1]:.1f} core-s = "
-                       f"{busy[workers][-1] / walls[workers][-1] / cores:.0%} of {cores} cores" if busy[workers] else "")
-                print(f"  evaluate gold, {len(tasks)} tasks, --max-workers {workers}: "
-                      f"{walls[workers][-1]:.2f} s ({resolved} resolved){cpu}")
+                cpu = (
+                    f", machine busy {busy[workers][-1]:.1f} core-s = {busy[workers][-1] / walls[workers][-1] / cores:.0%} of {cores} cores"
+                    if busy[workers]
+                    else ""
+                )
+                print(f"  evaluate gold, {len(tasks)} tasks, --max-workers {workers}: {walls[workers][-1]:.2f} s ({resolved} resolved){cpu}")
         if args.eval_warm_pool:
             evaluate_with_warm_pool(tasks, builder, args.eval_warm_pool, args.eval_repeat)
         if walls[1]:  # --eval-repeat 0: the overhead only
@@ -329,8 +354,10 @@ def main() -> int:
             if busy[1]:
                 # However the work is spread, it cannot finish before the machine has done it.
                 ceiling = one / (median(busy[1]) / cores)
-                print(f"ceiling set by CPU: the 1-worker run needs {median(busy[1]):.1f} core-s of work, "
-                      f"so {cores} cores cannot run it more than {ceiling:.2f}x faster")
+                print(
+                    f"ceiling set by CPU: the 1-worker run needs {median(busy[1]):.1f} core-s of work, "
+                    f"so {cores} cores cannot run it more than {ceiling:.2f}x faster"
+                )
             print()
     finally:
         if phases is not None:

@@ -39,17 +39,16 @@ def main(argv: list[str] | None = None) -> int:
         return lambda: ImageBuilder().ensure(task)
 
     def start_and_close():
-        sandbox = Sandbox(images[first.id], first.limits, first.environment.workdir, first.environment.env,
-                          kind="bench", labels={"bench": "image_cache"})
+        sandbox = Sandbox(
+            images[first.id], first.limits, first.environment.workdir, first.environment.env, kind="bench", labels={"bench": "image_cache"}
+        )
         try:
             sandbox.start()
         finally:
             sandbox.close()
 
     # start_and_close removes its container even when interrupted; checked at the end.
-    samples = T.measure_interleaved(
-        {**{task.id: ensure(task) for task in tasks}, "sandbox": start_and_close}, args.repeat, args.warmup
-    )
+    samples = T.measure_interleaved({**{task.id: ensure(task) for task in tasks}, "sandbox": start_and_close}, args.repeat, args.warmup)
 
     every = [value for task in tasks for value in samples[task.id]]
     T.table(
@@ -60,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     hit, start = T.median(every), T.median(samples["sandbox"])
-    print(f"ensure p50 (cache hit, {len(tasks)} tasks): {T.ms(hit)} vs {T.ms(start)} (container start + close): "
-          f"{T.times(hit, start)} of a container start ({T.ratio(hit, start)})")
+    print(
+        f"ensure p50 (cache hit, {len(tasks)} tasks): {T.ms(hit)} vs {T.ms(start)} (container start + close): "
+        f"{T.times(hit, start)} of a container start ({T.ratio(hit, start)})"
+    )
     return 1 if T.check_no_leftovers() else 0
 
 

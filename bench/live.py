@@ -43,7 +43,8 @@ import _timing as T
 
 from swe_env import SWEEnv
 from swe_env.build.images import ImageBuilder
-from swe_env.runtime import engine, lifecycle, pool as sandbox_pool
+from swe_env.runtime import engine, lifecycle
+from swe_env.runtime import pool as sandbox_pool
 from swe_env.runtime.agent_shell import AgentShell
 from swe_env.runtime.lifecycle import Lifecycle
 
@@ -111,6 +112,7 @@ class Stopwatch:
                 if first:
                     with self._lock:
                         self.seconds[name].append(time.perf_counter() - started)
+
         return timed
 
     def take(self) -> dict[str, list[float]]:
@@ -145,8 +147,8 @@ def process_cpu() -> dict[int, tuple[str, float, str | None]]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
         if name in ("dockerd", "containerd") or name.startswith("containerd-shim"):
             key = "containerd-shim" if name.startswith("containerd-shim") else name
             container = _shim_container(int(entry.name)) if key == "containerd-shim" else None
@@ -154,8 +156,9 @@ def process_cpu() -> dict[int, tuple[str, float, str | None]]:
     return found
 
 
-def cpu_spent(before: dict[int, tuple[str, float, str | None]], after: dict[int, tuple[str, float, str | None]],
-              containers: set[str]) -> dict[str, float]:
+def cpu_spent(
+    before: dict[int, tuple[str, float, str | None]], after: dict[int, tuple[str, float, str | None]], containers: set[str]
+) -> dict[str, float]:
     """CPU seconds each kind of engine process spent between two looks: dockerd and containerd whole (the
     engine is shared: other users' work is in it), the shims only of `containers` (ours)."""
     spent: dict[str, float] = collections.defaultdict(float)
@@ -219,15 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--episodes", type=int, default=64, help="episodes held open at once (default 64)")
         parser.add_argument("--openers", type=int, default=16, help="threads opening (and stepping) at once (default 16)")
         parser.add_argument("--steps", type=int, default=5, help="`echo hi` steps per episode while all are open (default 5)")
-        parser.add_argument("--no-baseline", dest="baseline", action="store_false",
-                            help="skip the bare-container baseline")
-        parser.add_argument("--compare", action="store_true",
-                            help="the first shell by exec (as before) and through the attached stdio, in turn")
+        parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the bare-container baseline")
+        parser.add_argument("--compare", action="store_true", help="the first shell by exec (as before) and through the attached stdio, in turn")
         parser.add_argument("--rounds", type=int, default=1, help="with --compare: rounds of the two (default 1)")
         parser.add_argument("--task", action="append", help="only this task id (repeatable; default: all bundled tasks)")
 
-    args = T.parse_args("live: N episodes held open at once, each stepping", default_repeat=1, default_warmup=0,
-                        argv=argv, extra=extra)
+    args = T.parse_args("live: N episodes held open at once, each stepping", default_repeat=1, default_warmup=0, argv=argv, extra=extra)
     T.sigterm_as_exit()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a socket or two per open episode
@@ -236,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     builder = ImageBuilder()
     for task in tasks:
         builder.ensure(task)  # builds missing images, untimed
-    print(f"episodes={args.episodes} openers={args.openers} steps={args.steps} tasks={len(tasks)}; "
-          f"load average at start {os.getloadavg()[0]:.1f}")
+    print(f"episodes={args.episodes} openers={args.openers} steps={args.steps} tasks={len(tasks)}; load average at start {os.getloadavg()[0]:.1f}")
     calls = EngineCalls()
     stopwatch = Stopwatch()
     pool = ThreadPoolExecutor(max_workers=max(1, args.openers), thread_name_prefix="live")
@@ -255,12 +254,24 @@ def main(argv: list[str] | None = None) -> int:
     def bare_one(n: int, started: list) -> None:
         task = tasks[n % len(tasks)]
         try:
-            started.append(engine.run_container(
-                builder.ensure(task), ["sleep", "600"], engine.managed_labels("live-baseline"), auto_remove=True,
-                init=True, network_mode="none", mem_limit=task.limits.memory, memswap_limit=task.limits.memory,
-                nano_cpus=int(task.limits.cpus * 1e9), pids_limit=task.limits.pids, cap_drop=["NET_RAW", "MKNOD", "AUDIT_WRITE", "SYS_CHROOT", "SETFCAP"],
-                security_opt=["no-new-privileges"], working_dir=task.environment.workdir,
-                log_config={"type": "none"}).id)
+            started.append(
+                engine.run_container(
+                    builder.ensure(task),
+                    ["sleep", "600"],
+                    engine.managed_labels("live-baseline"),
+                    auto_remove=True,
+                    init=True,
+                    network_mode="none",
+                    mem_limit=task.limits.memory,
+                    memswap_limit=task.limits.memory,
+                    nano_cpus=int(task.limits.cpus * 1e9),
+                    pids_limit=task.limits.pids,
+                    cap_drop=["NET_RAW", "MKNOD", "AUDIT_WRITE", "SYS_CHROOT", "SETFCAP"],
+                    security_opt=["no-new-privileges"],
+                    working_dir=task.environment.workdir,
+                    log_config={"type": "none"},
+                ).id
+            )
         except Exception as exc:  # noqa: BLE001 - counted
             failed("baseline start", exc)
 
@@ -272,12 +283,17 @@ def main(argv: list[str] | None = None) -> int:
             list(pool.map(lambda n: bare_one(n, bare), range(args.episodes)))
             bare_seconds = time.perf_counter() - started
             list(pool.map(engine.remove_container, bare))
-            print(f"baseline: {len(bare)} bare containers (the sandbox's options, no shell) started in "
-                  f"{bare_seconds:.1f} s: {len(bare) / bare_seconds:.2f}/s ({args.openers} at a time)")
+            print(
+                f"baseline: {len(bare)} bare containers (the sandbox's options, no shell) started in "
+                f"{bare_seconds:.1f} s: {len(bare) / bare_seconds:.2f}/s ({args.openers} at a time)"
+            )
             bare.clear()
             calls.take()
-        phases = [("exec", False), ("attached", True)] * max(1, args.rounds) if args.compare else \
-            [("attached" if lifecycle.ATTACHED_SHELL else "exec", lifecycle.ATTACHED_SHELL)]
+        phases = (
+            [("exec", False), ("attached", True)] * max(1, args.rounds)
+            if args.compare
+            else [("attached" if lifecycle.ATTACHED_SHELL else "exec", lifecycle.ATTACHED_SHELL)]
+        )
         for label, attached in phases:
             lifecycle.ATTACHED_SHELL = attached
             print(f"\n== first shell: {label} ==")
@@ -285,12 +301,13 @@ def main(argv: list[str] | None = None) -> int:
         lifecycle.ATTACHED_SHELL = True
         if len(results) > 1:
             print("\n== side by side ==")
-            print("  first shell  opened   open/s  open p50 s  open p99 s  engine calls/open  engine CPU ms/open  "
-                  "load avg  retried")
+            print("  first shell  opened   open/s  open p50 s  open p99 s  engine calls/open  engine CPU ms/open  load avg  retried")
             for result in results:
-                print(f"  {result['label']:<11}  {result['opened']:>6}  {result['rate']:>7.2f}  {result['p50']:>10.2f}  "
-                      f"{result['p99']:>10.2f}  {result['calls']:>17.1f}  {result['engine_ms']:>18.0f}  "
-                      f"{result['load']:>8.1f}  {result['retried']:>7}")
+                print(
+                    f"  {result['label']:<11}  {result['opened']:>6}  {result['rate']:>7.2f}  {result['p50']:>10.2f}  "
+                    f"{result['p99']:>10.2f}  {result['calls']:>17.1f}  {result['engine_ms']:>18.0f}  "
+                    f"{result['load']:>8.1f}  {result['retried']:>7}"
+                )
         if failures:
             exit_code = 1
             for key, count in failures.most_common():
@@ -302,8 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if T.check_no_leftovers(wait=60) else exit_code
 
 
-def run_phase(label: str, args, tasks: list, pool: ThreadPoolExecutor, calls: EngineCalls, stopwatch: Stopwatch,
-              failed) -> dict:
+def run_phase(label: str, args, tasks: list, pool: ThreadPoolExecutor, calls: EngineCalls, stopwatch: Stopwatch, failed) -> dict:
     """Open `--episodes` envs, step each while all are open, close them all; print what was measured."""
     envs: list[SWEEnv | None] = [None] * args.episodes
     lock = threading.Lock()
@@ -395,55 +411,81 @@ def run_phase(label: str, args, tasks: list, pool: ThreadPoolExecutor, calls: En
         rss2 = rss_bytes()
 
         opened = len(opens)
-        print(f"opened {opened} of {args.episodes} in {open_seconds:.1f} s: {opened / open_seconds:.2f} opens/s "
-              f"({args.openers} at a time); held {len(live)} live at once; load average {load0:.1f} -> {load1:.1f} "
-              f"while opening; {retried} opens tried a second time")
-        T.table([("open (SWEEnv + reset)", opens), ("step echo hi, all open", steps)] if opens and steps else
-                [("open (SWEEnv + reset)", opens)] if opens else [], "latency under load")
+        print(
+            f"opened {opened} of {args.episodes} in {open_seconds:.1f} s: {opened / open_seconds:.2f} opens/s "
+            f"({args.openers} at a time); held {len(live)} live at once; load average {load0:.1f} -> {load1:.1f} "
+            f"while opening; {retried} opens tried a second time"
+        )
+        T.table(
+            [("open (SWEEnv + reset)", opens), ("step echo hi, all open", steps)]
+            if opens and steps
+            else [("open (SWEEnv + reset)", opens)]
+            if opens
+            else [],
+            "latency under load",
+        )
         if parts:
             T.table(sorted(parts.items(), key=lambda item: -sum(item[1])), "where an open's time goes")
-        print(f"steps: {len(steps)} in {step_seconds:.1f} s ({len(steps) / max(step_seconds, 1e-9):.0f}/s); "
-              f"load average while stepping {load:.1f}")
+        print(f"steps: {len(steps)} in {step_seconds:.1f} s ({len(steps) / max(step_seconds, 1e-9):.0f}/s); load average while stepping {load:.1f}")
         known = [value for value in held if value is not None]
         if known:
-            print(f"memory per live episode: container {T.median(known) / 2**20:.2f} MB (median of its cgroup's "
-                  f"rss + shmem), driver {(rss1 - rss0) / max(1, opened) / 2**20:.2f} MB (RSS {rss0 / 2**20:.0f} -> "
-                  f"{rss1 / 2**20:.0f} MB), machine {(available0 - available1) / max(1, opened) / 2**20:.2f} MB "
-                  "(MemAvailable's fall: containers, shims, engine, kernel)")
-        print(f"machine processes and threads per live episode: {(tasks1 - tasks0) / max(1, opened):.1f} "
-              f"({tasks0} -> {tasks1}, peak {headroom['seen']}, pid_max {limit}: the shim's threads, init, main "
-              "process and shell count against it)")
-        print(f"driver RSS after closing: {rss2 / 2**20:.0f} MB; closed in {close_seconds:.1f} s "
-              f"({opened / close_seconds:.1f}/s)")
+            print(
+                f"memory per live episode: container {T.median(known) / 2**20:.2f} MB (median of its cgroup's "
+                f"rss + shmem), driver {(rss1 - rss0) / max(1, opened) / 2**20:.2f} MB (RSS {rss0 / 2**20:.0f} -> "
+                f"{rss1 / 2**20:.0f} MB), machine {(available0 - available1) / max(1, opened) / 2**20:.2f} MB "
+                "(MemAvailable's fall: containers, shims, engine, kernel)"
+            )
+        print(
+            f"machine processes and threads per live episode: {(tasks1 - tasks0) / max(1, opened):.1f} "
+            f"({tasks0} -> {tasks1}, peak {headroom['seen']}, pid_max {limit}: the shim's threads, init, main "
+            "process and shell count against it)"
+        )
+        print(f"driver RSS after closing: {rss2 / 2**20:.0f} MB; closed in {close_seconds:.1f} s ({opened / close_seconds:.1f}/s)")
         per_open = sum(open_calls.values()) / max(1, opened)
-        print(f"engine calls per open: {per_open:.1f} ("
-              + ", ".join(f"{name} {count / max(1, opened):.1f}" for name, count in open_calls.most_common()) + ")")
+        print(
+            f"engine calls per open: {per_open:.1f} ("
+            + ", ".join(f"{name} {count / max(1, opened):.1f}" for name, count in open_calls.most_common())
+            + ")"
+        )
         if call_seconds:
-            T.table(sorted(call_seconds.items(), key=lambda item: -sum(item[1])),
-                    "engine calls while opening, each timed to the engine's answer")
+            T.table(sorted(call_seconds.items(), key=lambda item: -sum(item[1])), "engine calls while opening, each timed to the engine's answer")
         print(f"engine calls per step: {sum(step_calls.values()) / max(1, len(steps)):.2f}")
         busy = cpu1 - cpu0
         spent = cpu_spent(engine0, engine1, ids)
         driver = self1 - self0
         rest = busy - driver - sum(spent.values())
         shares = {"driver (this process)": driver, **spent, "rest (containers, kernel, others' work)": rest}
-        print(f"CPU while opening: {busy:.1f} core-s over {open_seconds:.1f} s ({busy / open_seconds:.2f} of "
-              f"{os.cpu_count()} cores busy); per open: "
-              + ", ".join(f"{name} {value / max(1, opened) * 1000:.0f} ms" for name, value in shares.items()))
+        print(
+            f"CPU while opening: {busy:.1f} core-s over {open_seconds:.1f} s ({busy / open_seconds:.2f} of "
+            f"{os.cpu_count()} cores busy); per open: "
+            + ", ".join(f"{name} {value / max(1, opened) * 1000:.0f} ms" for name, value in shares.items())
+        )
         cores = os.cpu_count() or 1
         engine_cpu = sum(spent.values()) / max(1, opened)
         if busy / open_seconds > 0.85 * cores:
-            print(f"limiting resource: the CPU (all {cores} cores busy while opening); the engine's share "
-                  f"(dockerd and containerd whole, so other users' engine work is in it; the shims and runc of our "
-                  f"containers) is {engine_cpu * 1000:.0f} ms per open: at that cost the engine alone caps opens near "
-                  f"{cores / max(engine_cpu, 1e-9):.1f}/s on {cores} cores; this driver's share is "
-                  f"{driver / max(1, opened) * 1000:.0f} ms")
+            print(
+                f"limiting resource: the CPU (all {cores} cores busy while opening); the engine's share "
+                f"(dockerd and containerd whole, so other users' engine work is in it; the shims and runc of our "
+                f"containers) is {engine_cpu * 1000:.0f} ms per open: at that cost the engine alone caps opens near "
+                f"{cores / max(engine_cpu, 1e-9):.1f}/s on {cores} cores; this driver's share is "
+                f"{driver / max(1, opened) * 1000:.0f} ms"
+            )
         else:
-            print(f"limiting resource: not the CPU (cores idle part of the time): waits in the engine "
-                  f"({engine_cpu * 1000:.0f} ms of engine CPU per open) or in this driver")
-        return {"label": label, "opened": opened, "rate": opened / open_seconds,
-                "p50": T.median(opens) if opens else 0.0, "p99": T.percentile(opens, 99) if opens else 0.0,
-                "calls": per_open, "engine_ms": engine_cpu * 1000, "load": (load0 + load1) / 2, "retried": retried}
+            print(
+                f"limiting resource: not the CPU (cores idle part of the time): waits in the engine "
+                f"({engine_cpu * 1000:.0f} ms of engine CPU per open) or in this driver"
+            )
+        return {
+            "label": label,
+            "opened": opened,
+            "rate": opened / open_seconds,
+            "p50": T.median(opens) if opens else 0.0,
+            "p99": T.percentile(opens, 99) if opens else 0.0,
+            "calls": per_open,
+            "engine_ms": engine_cpu * 1000,
+            "load": (load0 + load1) / 2,
+            "retried": retried,
+        }
     finally:
         stop_watching.set()
         list(pool.map(close_one, range(args.episodes)))

@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 import _timing as T
 
 from swe_env import SWEEnv
-from swe_env.runtime import engine
 from swe_env.client import RemoteSWEEnv
+from swe_env.runtime import engine
 
 ACTION = {"tool": "bash", "command": "echo hi"}
 
@@ -35,16 +35,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--task", default=None, help="task id (default: the first task)")
         parser.add_argument("--sessions", type=int, default=64, help="sessions held open at once (default 64)")
 
-    args = T.parse_args("remote step latency: HTTP and WebSocket vs in-process", default_repeat=200, argv=argv,
-                        default_warmup=10, extra=extra)
+    args = T.parse_args("remote step latency: HTTP and WebSocket vs in-process", default_repeat=200, argv=argv, default_warmup=10, extra=extra)
     T.sigterm_as_exit()
     tasks_path = T.resolve_tasks(args.tasks)
     T.header("bench/remote_step.py", args)
     run_id = f"bench-remote-{uuid.uuid4().hex[:8]}"
     server, url = start_server(tasks_path, run_id, args.sessions)
     local = SWEEnv(tasks=tasks_path, max_steps=1_000_000, grade_on_truncation=False)
-    remotes = {transport: RemoteSWEEnv(url, transport=transport, max_steps=1_000_000, grade_on_truncation=False)
-               for transport in ("http", "ws")}
+    remotes = {transport: RemoteSWEEnv(url, transport=transport, max_steps=1_000_000, grade_on_truncation=False) for transport in ("http", "ws")}
     held: list[RemoteSWEEnv] = []
     try:
         task_id = args.task or local.tasks[0].id
@@ -55,16 +53,15 @@ def main(argv: list[str] | None = None) -> int:
             if not observation.startswith("hi\n"):
                 raise RuntimeError(f"{type(env).__name__} said {observation!r}")
         samples = T.measure_interleaved(
-            {"local": lambda: local.step(ACTION), "http": lambda: remotes["http"].step(ACTION),
-             "ws": lambda: remotes["ws"].step(ACTION)},
-            args.repeat, args.warmup,
+            {"local": lambda: local.step(ACTION), "http": lambda: remotes["http"].step(ACTION), "ws": lambda: remotes["ws"].step(ACTION)},
+            args.repeat,
+            args.warmup,
         )
         for env in (local, *remotes.values()):
             env.close()
 
         # Many sessions at once: open them all (a few at a time), then every one steps while all are open.
-        held = [RemoteSWEEnv(url, transport="ws", max_steps=1_000_000, grade_on_truncation=False)
-                for _ in range(args.sessions)]
+        held = [RemoteSWEEnv(url, transport="ws", max_steps=1_000_000, grade_on_truncation=False) for _ in range(args.sessions)]
         errors: list[str] = []
 
         def open_one(env: RemoteSWEEnv) -> None:
@@ -99,25 +96,27 @@ def main(argv: list[str] | None = None) -> int:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)
 
-    T.table([
-        ("SWEEnv.step 'echo hi' (in process, baseline)", samples["local"]),
-        ("RemoteSWEEnv.step over HTTP", samples["http"]),
-        ("RemoteSWEEnv.step over WebSocket", samples["ws"]),
-        (f"{args.sessions} WebSocket sessions stepping at once", concurrent_steps),
-    ])
+    T.table(
+        [
+            ("SWEEnv.step 'echo hi' (in process, baseline)", samples["local"]),
+            ("RemoteSWEEnv.step over HTTP", samples["http"]),
+            ("RemoteSWEEnv.step over WebSocket", samples["ws"]),
+            (f"{args.sessions} WebSocket sessions stepping at once", concurrent_steps),
+        ]
+    )
     base = T.median(samples["local"])
     for name in ("http", "ws"):
         candidate = T.median(samples[name])
-        print(f"{name:>4} p50: {T.ms(candidate)} vs {T.ms(base)} in process: overhead {T.ms(candidate - base)} "
-              f"({T.ratio(candidate, base)}); {T.summary(samples[name])}")
+        print(
+            f"{name:>4} p50: {T.ms(candidate)} vs {T.ms(base)} in process: overhead {T.ms(candidate - base)} "
+            f"({T.ratio(candidate, base)}); {T.summary(samples[name])}"
+        )
     print(f"in process: {T.summary(samples['local'])}")
-    print(f"sessions: {args.sessions} opened in {opened:.1f} s, {open_now} containers running at once, "
-          f"{len(errors)} error(s)")
+    print(f"sessions: {args.sessions} opened in {opened:.1f} s, {open_now} containers running at once, {len(errors)} error(s)")
     for error in errors[:10]:
         print(f"  error: {error}")
     left = wait_for_no_containers(run_id)
-    print("cleanup: no container of the server's run is left" if not left else
-          f"cleanup: {left} container(s) of the server's run are still present")
+    print("cleanup: no container of the server's run is left" if not left else f"cleanup: {left} container(s) of the server's run are still present")
     return 1 if (left or T.check_no_leftovers()) else 0
 
 
@@ -127,9 +126,23 @@ def start_server(tasks_path: str, run_id: str, sessions: int) -> tuple[subproces
         port = probe.getsockname()[1]
     env = {**os.environ, "SWE_ENV_RUN_ID": run_id, "SWE_ENV_TOKEN": ""}
     server = subprocess.Popen(
-        [sys.executable, "-m", "swe_env.cli", "serve", "--tasks", tasks_path, "--port", str(port),
-         "--max-sessions", str(sessions), "--log-level", "warning"],
-        cwd=T.ROOT, env=env, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "swe_env.cli",
+            "serve",
+            "--tasks",
+            tasks_path,
+            "--port",
+            str(port),
+            "--max-sessions",
+            str(sessions),
+            "--log-level",
+            "warning",
+        ],
+        cwd=T.ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -148,8 +161,7 @@ def start_server(tasks_path: str, run_id: str, sessions: int) -> tuple[subproces
 def wait_for_no_containers(run_id: str, wait: float = 30.0) -> int:
     deadline = time.monotonic() + wait
     while True:
-        left = [c for c in engine.client().containers.list(all=True, filters={"label": f"swe_env.run={run_id}"})
-                if c.status != "removing"]
+        left = [c for c in engine.client().containers.list(all=True, filters={"label": f"swe_env.run={run_id}"}) if c.status != "removing"]
         if not left or time.monotonic() > deadline:
             return len(left)
         time.sleep(0.2)

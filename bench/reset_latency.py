@@ -30,9 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks_path = T.resolve_tasks(args.tasks)
     T.header("bench/reset_latency.py", args)
     client = engine.client()
-    samples: dict[str, list[float]] = {
-        name: [] for name in ("reset", "close", "run", "remove", "start", "shell", "sandbox_close")
-    }
+    samples: dict[str, list[float]] = {name: [] for name in ("reset", "close", "run", "remove", "start", "shell", "sandbox_close")}
 
     env = SWEEnv(tasks=tasks_path)
     try:
@@ -51,16 +49,24 @@ def main(argv: list[str] | None = None) -> int:
             # Baseline: a bare detached container of the same image, then its removal.
             holder = []
             try:
-                run = T.time_call(lambda holder=holder, image=image: holder.append(client.containers.run(
-                    image, ["sleep", "60"], detach=True, auto_remove=True,
-                    labels=engine.managed_labels("bench", bench="reset_latency"),
-                )))
+                run = T.time_call(
+                    lambda holder=holder, image=image: holder.append(
+                        client.containers.run(
+                            image,
+                            ["sleep", "60"],
+                            detach=True,
+                            auto_remove=True,
+                            labels=engine.managed_labels("bench", bench="reset_latency"),
+                        )
+                    )
+                )
             finally:
                 remove = T.time_call(lambda holder=holder: remove_container(holder[0] if holder else None))
 
             # The parts of a reset: container start with swe-env's limits, then the shell.
-            sandbox = Sandbox(image, env._limits(task), task.environment.workdir, task.environment.env,
-                              kind="bench", labels={"bench": "reset_latency"})
+            sandbox = Sandbox(
+                image, env._limits(task), task.environment.workdir, task.environment.env, kind="bench", labels={"bench": "reset_latency"}
+            )
             try:
                 start = T.time_call(sandbox.start)
                 shell = T.time_call(sandbox.start_shell)
@@ -68,8 +74,15 @@ def main(argv: list[str] | None = None) -> int:
                 sandbox_close = T.time_call(sandbox.close)
 
             if timed:
-                for name, value in (("reset", reset), ("close", close), ("run", run), ("remove", remove),
-                                    ("start", start), ("shell", shell), ("sandbox_close", sandbox_close)):
+                for name, value in (
+                    ("reset", reset),
+                    ("close", close),
+                    ("run", run),
+                    ("remove", remove),
+                    ("start", start),
+                    ("shell", shell),
+                    ("sandbox_close", sandbox_close),
+                ):
                     samples[name].append(value)
     finally:
         env.close()
@@ -103,13 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     reset, run = T.median(samples["reset"]), T.median(samples["run"])
-    print(f"reset p50: {T.ms(reset)} (env.reset) vs {T.ms(run)} (docker run -d): {T.ratio(reset, run)} "
-          f"({T.ms(reset - run)} of swe-env overhead)")
-    print(f"reset p90: {T.ms(T.percentile(samples['reset'], 90))} (env.reset) vs "
-          f"{T.ms(T.percentile(samples['run'], 90))} (docker run -d)")
+    print(f"reset p50: {T.ms(reset)} (env.reset) vs {T.ms(run)} (docker run -d): {T.ratio(reset, run)} ({T.ms(reset - run)} of swe-env overhead)")
+    print(f"reset p90: {T.ms(T.percentile(samples['reset'], 90))} (env.reset) vs {T.ms(T.percentile(samples['run'], 90))} (docker run -d)")
     warm = T.median(samples["warm"])
-    print(f"warm-pool reset p50: {T.ms(warm)}, p90: {T.ms(T.percentile(samples['warm'], 90))} "
-          f"vs cold p50 {T.ms(reset)}: {T.ratio(warm, reset)} (pool hits {hits}, misses {misses})")
+    print(
+        f"warm-pool reset p50: {T.ms(warm)}, p90: {T.ms(T.percentile(samples['warm'], 90))} "
+        f"vs cold p50 {T.ms(reset)}: {T.ratio(warm, reset)} (pool hits {hits}, misses {misses})"
+    )
     return 1 if T.check_no_leftovers() else 0
 
 

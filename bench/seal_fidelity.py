@@ -47,8 +47,16 @@ from swe_env.run import validation
 from swe_env.runtime import engine
 from swe_env.runtime.sandbox import Sandbox
 
-_COARSE = {"passed": "passed", "xpassed": "passed", "failed": "failed", "error": "failed",
-           "skipped": "skipped", "xfailed": "skipped", "missing": "missing", "ignored": "missing"}
+_COARSE = {
+    "passed": "passed",
+    "xpassed": "passed",
+    "failed": "failed",
+    "error": "failed",
+    "skipped": "skipped",
+    "xfailed": "skipped",
+    "missing": "missing",
+    "ignored": "missing",
+}
 _APPLY_TIMEOUT = 300
 
 
@@ -72,14 +80,19 @@ def raw_run(task: Task, image: str, patch: str) -> tuple[int, str, float]:
             if not text.strip():
                 continue
             box.write_file(f"/tmp/fidelity/{name}", text.encode("utf-8", errors="surrogateescape"))
-            applied = box.run(f"git apply --whitespace=nowarn /tmp/fidelity/{name} || "
-                              f"patch --batch --fuzz=5 -p1 -i /tmp/fidelity/{name}", timeout=_APPLY_TIMEOUT)
+            applied = box.run(
+                f"git apply --whitespace=nowarn /tmp/fidelity/{name} || patch --batch --fuzz=5 -p1 -i /tmp/fidelity/{name}", timeout=_APPLY_TIMEOUT
+            )
             if applied.exit_code != 0:
                 raise RuntimeError(f"{name} does not apply: {applied.output[-300:]}")
         box.run("rm -rf /tmp/fidelity", timeout=60)
         started = time.monotonic()
-        run = box.exec_to_end(["/bin/bash", "-c", "exec 2>&1 </dev/null\n" + task.tests.command],
-                              timeout=task.limits.grading_timeout, max_stdout=OUTPUT_LIMIT, max_stderr=1 << 16)
+        run = box.exec_to_end(
+            ["/bin/bash", "-c", "exec 2>&1 </dev/null\n" + task.tests.command],
+            timeout=task.limits.grading_timeout,
+            max_stdout=OUTPUT_LIMIT,
+            max_stderr=1 << 16,
+        )
         seconds = time.monotonic() - started
         return run.exit_code, run.stdout.data.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:], seconds
     finally:
@@ -93,8 +106,7 @@ def listing_everything(task: Task, ids: set[str]) -> Task:
     return task.model_copy(update={"tests": task.tests.model_copy(update={"pass_to_pass": [*task.tests.pass_to_pass, *extra]})})
 
 
-def compare(raw_log: dict[str, str], sealed_log: dict[str, str], sealed_records: dict[str, str],
-            listed: list[str]) -> list[dict[str, str]]:
+def compare(raw_log: dict[str, str], sealed_log: dict[str, str], sealed_records: dict[str, str], listed: list[str]) -> list[dict[str, str]]:
     """Every test whose coarse outcome differs between the raw run and the sealed run: what the sealed run's own
     `-rA` summary says (behaviour), or what the seal recorded (`sealed_records`), for a test of the run.
 
@@ -117,9 +129,14 @@ def compare(raw_log: dict[str, str], sealed_log: dict[str, str], sealed_records:
 
 def measure(task: Task, image: str, tree: str, grader: Grader) -> dict[str, Any]:
     patch = task.gold_patch if tree == "gold" else ""
-    line: dict[str, Any] = {"instance_id": task.id, "tree": tree, "repo": validation.repo_of(task),
-                            "runner": task.tests.runner, "load": round(os.getloadavg()[0], 1),
-                            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    line: dict[str, Any] = {
+        "instance_id": task.id,
+        "tree": tree,
+        "repo": validation.repo_of(task),
+        "runner": task.tests.runner,
+        "load": round(os.getloadavg()[0], 1),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     try:
         exit_code, output, seconds = raw_run(task, image, patch)
     except Exception as exc:  # noqa: BLE001 - one instance's failure must not end the run
@@ -131,13 +148,28 @@ def measure(task: Task, image: str, tree: str, grader: Grader) -> dict[str, Any]
     sealed_log = testlogs.parse_pytest_summary(report.output) if pytest_run else {}
     listed = [*task.tests.fail_to_pass, *task.tests.pass_to_pass]
     differences = compare(raw_log, sealed_log, report.test_results, listed)
-    line.update({"outcome": "measured" if report.status == "graded" else "not_run", "status": report.status,
-                 "error": report.error, "seal": report.seal, "report_source": report.report_source,
-                 "flags": list(report.tampering), "resolved": report.resolved,
-                 "raw_exit": exit_code, "sealed_exit": report.test_exit_code,
-                 "raw_seconds": round(seconds, 2), "sealed_seconds": report.test_run_seconds,
-                 "tests_raw": len(raw_log), "tests_sealed": len(sealed_log), "differences": differences,
-                 "raw_log": raw_log, "sealed_log": sealed_log, "records": report.test_results, "listed": listed})
+    line.update(
+        {
+            "outcome": "measured" if report.status == "graded" else "not_run",
+            "status": report.status,
+            "error": report.error,
+            "seal": report.seal,
+            "report_source": report.report_source,
+            "flags": list(report.tampering),
+            "resolved": report.resolved,
+            "raw_exit": exit_code,
+            "sealed_exit": report.test_exit_code,
+            "raw_seconds": round(seconds, 2),
+            "sealed_seconds": report.test_run_seconds,
+            "tests_raw": len(raw_log),
+            "tests_sealed": len(sealed_log),
+            "differences": differences,
+            "raw_log": raw_log,
+            "sealed_log": sealed_log,
+            "records": report.test_results,
+            "listed": listed,
+        }
+    )
     if differences:
         line["raw_tail"], line["sealed_tail"] = output[-2000:], report.output[-2000:]
     return line
@@ -157,8 +189,11 @@ def run(tasks: list[Task], out: Path, trees: list[str], deadline: float | None) 
                 built_envs.add(builder.env_tag(task.environment, builder.requirements_for(task)))
             lines = []
             for tree in trees:
-                line = ({"instance_id": task.id, "tree": tree, "repo": validation.repo_of(task), "outcome": "not_run",
-                         "cause": made["cause"]} if "image" not in made else measure(task, made["image"], tree, grader))
+                line = (
+                    {"instance_id": task.id, "tree": tree, "repo": validation.repo_of(task), "outcome": "not_run", "cause": made["cause"]}
+                    if "image" not in made
+                    else measure(task, made["image"], tree, grader)
+                )
                 lines.append(line)
                 with out.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(line) + "\n")
@@ -183,26 +218,29 @@ def summarize(lines: list[dict[str, Any]]) -> None:
     for x in measured:  # the current rule, on what each line kept
         if "raw_log" in x:
             x["differences"] = compare(x["raw_log"], x["sealed_log"], x["records"], x["listed"])
-    print(f"\n# seal_fidelity: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine_line()}; "
-          f"load average now {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(
+        f"\n# seal_fidelity: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine_line()}; "
+        f"load average now {' '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
     loads = [x["load"] for x in lines if "load" in x]
     if loads:
         print(f"load average (1 min) while measured: {min(loads):.1f}-{max(loads):.1f}")
     instances = {x["instance_id"] for x in measured}
     tests = sum(x["tests_raw"] for x in measured)
     differing = [x for x in measured if x["differences"]]
-    print(f"{len(instances)} instance(s), {len(measured)} tree(s) measured ({tests} test outcomes of raw runs compared), "
-          f"{len(differing)} tree(s) with a difference, "
-          f"{sum(len(x['differences']) for x in measured)} differing test outcome(s); "
-          f"{sum(1 for x in lines if x['outcome'] != 'measured')} not run")
+    print(
+        f"{len(instances)} instance(s), {len(measured)} tree(s) measured ({tests} test outcomes of raw runs compared), "
+        f"{len(differing)} tree(s) with a difference, "
+        f"{sum(len(x['differences']) for x in measured)} differing test outcome(s); "
+        f"{sum(1 for x in lines if x['outcome'] != 'measured')} not run"
+    )
     by_repo = Counter(x["repo"] for x in measured)
     print("by repository: " + ", ".join(f"{repo} {count}" for repo, count in sorted(by_repo.items())))
     seals = Counter(x.get("seal") for x in measured)
     print("seal: " + ", ".join(f"{k} {v}" for k, v in seals.items()) + f"; flagged trees: {sum(1 for x in measured if x['flags'])}")
     for x in differing:
         for d in x["differences"]:
-            print(f"  {x['instance_id']} [{x['tree']}] {d['test']}: raw {d['raw']}, under the seal {d['sealed_log']}, "
-                  f"recorded {d['sealed_record']}")
+            print(f"  {x['instance_id']} [{x['tree']}] {d['test']}: raw {d['raw']}, under the seal {d['sealed_log']}, recorded {d['sealed_record']}")
     for x in lines:
         if x["outcome"] != "measured":
             print(f"  not run: {x['instance_id']} [{x['tree']}]: {x.get('cause') or x.get('error')}")
@@ -242,8 +280,11 @@ def main() -> int:
         return 0
     done = read_done(out)
     tasks, _names, _skipped = load_tasks(args.dataset, Path(args.repo_mirror))
-    chosen = [t for t in tasks if t.id not in done and (not args.instances or t.id in args.instances)
-              and (not args.repo or validation.repo_of(t) in args.repo)]
+    chosen = [
+        t
+        for t in tasks
+        if t.id not in done and (not args.instances or t.id in args.instances) and (not args.repo or validation.repo_of(t) in args.repo)
+    ]
     chosen, notes = reachable_requirements(chosen)
     chosen = order(chosen, ImageBuilder(), notes)
     if args.repo:  # the repositories in the order given (pytest's own first), each cheapest group first

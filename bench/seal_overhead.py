@@ -25,7 +25,8 @@ from swe_env.grading import native, seal
 
 REPORTER = Path(native.__file__).with_name("reporter")
 MODULE = "import json, re\n" + "".join(
-    f"def test_{i}():\n    assert json.loads(json.dumps({{'a': {i}}}))['a'] == {i} and re.match('a', 'a')\n" for i in range(400))
+    f"def test_{i}():\n    assert json.loads(json.dumps({{'a': {i}}}))['a'] == {i} and re.match('a', 'a')\n" for i in range(400)
+)
 
 
 def run(work: Path, shared_object: bytes | None) -> tuple[float, str | None]:
@@ -40,11 +41,18 @@ def run(work: Path, shared_object: bytes | None) -> tuple[float, str | None]:
     (work / "run.key").write_bytes(seal.key_file(key, [str(work / "proj" / "test_m0.py")], False))
     results = work / "results"
     results.write_bytes(b"")
-    env = {**os.environ, "PYTHONPATH": str(recorder), "SWE_ENV_RESULTS": str(results), "SWE_ENV_RUNNER": "pytest",
-           "SWE_ENV_KEY": str(work / "run.key"), "PYTEST_ADDOPTS": "-p swe_env_seal -p no:cacheprovider"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(recorder),
+        "SWE_ENV_RESULTS": str(results),
+        "SWE_ENV_RUNNER": "pytest",
+        "SWE_ENV_KEY": str(work / "run.key"),
+        "PYTEST_ADDOPTS": "-p swe_env_seal -p no:cacheprovider",
+    }
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "proj"], cwd=work, env=env,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "proj"], cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     sealed = seal.read(results.read_bytes(), key, "pytest")
     assert sealed.error is None, sealed.error
@@ -69,8 +77,10 @@ def main() -> None:
                 spent, which = run(work, data)
                 seconds[str(which)].append(spent)
         for which, values in seconds.items():
-            print(f"{which}: median {statistics.median(values):.2f} s CPU "
-                  f"(min {min(values):.2f}, max {max(values):.2f}, {len(values)} runs of 2000 tests)")
+            print(
+                f"{which}: median {statistics.median(values):.2f} s CPU "
+                f"(min {min(values):.2f}, max {max(values):.2f}, {len(values)} runs of 2000 tests)"
+            )
         print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

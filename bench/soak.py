@@ -53,13 +53,33 @@ from concurrent.futures import ThreadPoolExecutor
 import _timing as T
 
 from swe_env import SWEEnv
-from swe_env.runtime import engine
 from swe_env.data.task import Task, load_tasks
+from swe_env.runtime import engine
 
-KINDS = ["normal", "timeout", "huge_output", "agent_crash", "garbage", "fork_bomb",
-         "conftest_hack", "fake_results", "runtime_hack", "git_filter", "sparse_file", "kill_container",
-         "left_behind", "broken_programs", "delete_bash", "stop_self", "stop_everything", "spray_diff", "stop_tests",
-         "forge_frames", "forge_test_globals", "forge_builtins"]
+KINDS = [
+    "normal",
+    "timeout",
+    "huge_output",
+    "agent_crash",
+    "garbage",
+    "fork_bomb",
+    "conftest_hack",
+    "fake_results",
+    "runtime_hack",
+    "git_filter",
+    "sparse_file",
+    "kill_container",
+    "left_behind",
+    "broken_programs",
+    "delete_bash",
+    "stop_self",
+    "stop_everything",
+    "spray_diff",
+    "stop_tests",
+    "forge_frames",
+    "forge_test_globals",
+    "forge_builtins",
+]
 
 CONFTEST_HACK = """import pytest
 
@@ -113,7 +133,8 @@ def _on_use(_trigger, _package=__name__):
 
 FORGES = {
     # class 2: a frame from a stdlib helper (charged to logging, once), then pytest's items' test functions replaced.
-    "forge_frames": _ON_USE + """
+    "forge_frames": _ON_USE
+    + """
 import logging as _lg
 _done = []
 def _swap():
@@ -128,7 +149,8 @@ def _swap():
 _on_use(_swap)
 """,
     # class 3: the test modules' AssertionError is pytest's xfail exception (every failed assert an xfail).
-    "forge_test_globals": _ON_USE + """
+    "forge_test_globals": _ON_USE
+    + """
 def _rebind():
     _x = getattr(__import__("py" + "test"), "x" + "fail").Exception
     for _m in list(_sys.modules.values()):
@@ -151,8 +173,9 @@ _b.isinstance = _isi
 """,
 }
 
-KILL_MAIN_PROCESS = ("for p in /proc/[0-9]*; do case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in "
-                     "*swe-env-main*) kill -9 ${p#/proc/};; esac; done; sleep 5")
+KILL_MAIN_PROCESS = (
+    "for p in /proc/[0-9]*; do case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in *swe-env-main*) kill -9 ${p#/proc/};; esac; done; sleep 5"
+)
 
 
 # A detached grandchild forked during collection, which writes a passing report wherever the
@@ -185,17 +208,19 @@ import os as _os, sys as _sys
 if "pytest" in _sys.modules:
     _os.system("kill -STOP -1")
 """
-SPRAY = ("(while :; do for f in /proc/[0-9]*/fd/1 /proc/[0-9]*/fd/2; do echo sprayed > $f; done; done) "
-         ">/dev/null 2>&1 &")
+SPRAY = "(while :; do for f in /proc/[0-9]*/fd/1 /proc/[0-9]*/fd/2; do echo sprayed > $f; done; done) >/dev/null 2>&1 &"
 SOAK_GRADING_TIMEOUT = 60.0
 """The soak's tasks grade within this (their suites take seconds), so `stop_tests` ends at 60 s + grace."""
-BREAK_PROGRAMS = ("rm -f /usr/bin/wc && printf '#!/bin/sh\\necho 0\\n' > /usr/bin/find && "
-                  "mv /usr/bin/base64 /usr/bin/.b64 && mv /usr/bin/stat /usr/bin/.stat")
+BREAK_PROGRAMS = (
+    "rm -f /usr/bin/wc && printf '#!/bin/sh\\necho 0\\n' > /usr/bin/find && mv /usr/bin/base64 /usr/bin/.b64 && mv /usr/bin/stat /usr/bin/.stat"
+)
 
 
 def _passing_report(test_ids: list[str]) -> str:
-    cases = "".join('<testcase classname="%s" name="%s" file="%s"/>' % (path[:-3].replace("/", "."), name, path)
-                    for path, _, name in (test_id.partition("::") for test_id in test_ids))
+    cases = "".join(
+        '<testcase classname="%s" name="%s" file="%s"/>' % (path[:-3].replace("/", "."), name, path)
+        for path, _, name in (test_id.partition("::") for test_id in test_ids)
+    )
     return f'<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">{cases}</testsuite></testsuites>'
 
 
@@ -212,8 +237,10 @@ def rss_mb(field: str = "VmRSS:") -> float:
 
 
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in
-                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
+    ]
 
 
 def malloc_mb() -> tuple[float, float, float]:
@@ -252,10 +279,13 @@ class MemoryLook:
             if self.trace:
                 now, peak = tracemalloc.get_traced_memory()
                 traced = f"traced by Python {now / 2**20:.1f} MB (peak {peak / 2**20:.0f} MB); "
-            print(f"[memory after {done} episodes] RSS {rss_mb():.0f} MB (peak {rss_mb('VmHWM:'):.0f} MB); {traced}"
-                  f"malloc in use {used:.0f} MB, free in its arenas {free:.0f} MB, mmapped {mapped:.0f} MB; "
-                  f"threads {threading.active_count()}, fds {len(os.listdir('/proc/self/fd'))}, "
-                  f"gc objects {len(gc.get_objects())}", flush=True)
+            print(
+                f"[memory after {done} episodes] RSS {rss_mb():.0f} MB (peak {rss_mb('VmHWM:'):.0f} MB); {traced}"
+                f"malloc in use {used:.0f} MB, free in its arenas {free:.0f} MB, mmapped {mapped:.0f} MB; "
+                f"threads {threading.active_count()}, fds {len(os.listdir('/proc/self/fd'))}, "
+                f"gc objects {len(gc.get_objects())}",
+                flush=True,
+            )
             if trim and _malloc_trim():
                 print(f"  RSS after malloc_trim(0), which hands glibc's free memory back: {rss_mb():.0f} MB", flush=True)
             if not self.trace:
@@ -279,8 +309,7 @@ def _heredoc(path: str, text: str) -> str:
     return f"mkdir -p $(dirname {path}) && cat > {path} <<'SWE_SOAK'\n{text}SWE_SOAK\n"
 
 
-def _submit_scores_zero(env: SWEEnv, kind: str, flagged: bool = False, statuses: tuple[str, ...] = ("graded",),
-                        tampered: bool = False) -> None:
+def _submit_scores_zero(env: SWEEnv, kind: str, flagged: bool = False, statuses: tuple[str, ...] = ("graded",), tampered: bool = False) -> None:
     *_, terminated, _truncated, info = env.step({"tool": "submit"})
     report = info.get("report", {})
     if not terminated or report.get("status") not in statuses or report.get("reward") != 0.0:
@@ -336,12 +365,22 @@ def play(env: SWEEnv, task: Task, kind: str) -> float:
         _submit_scores_zero(env, kind)
     elif kind == "runtime_hack":
         package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
-        env.step({"tool": "bash", "command": _heredoc(f"{package}/_compat_fix.py", REPORT_REWRITE)
-                  + f"echo 'from . import _compat_fix  # noqa' >> {package}/__init__.py"})
+        env.step(
+            {
+                "tool": "bash",
+                "command": _heredoc(f"{package}/_compat_fix.py", REPORT_REWRITE)
+                + f"echo 'from . import _compat_fix  # noqa' >> {package}/__init__.py",
+            }
+        )
         _submit_scores_zero(env, kind, flagged=True)
     elif kind == "git_filter":
-        env.step({"tool": "bash", "command": "git config filter.own.clean 'touch /tmp/ran-as-root; cat' && "
-                  "echo '* filter=own' > .gitattributes && echo x >> README.md 2>/dev/null; true"})
+        env.step(
+            {
+                "tool": "bash",
+                "command": "git config filter.own.clean 'touch /tmp/ran-as-root; cat' && "
+                "echo '* filter=own' > .gitattributes && echo x >> README.md 2>/dev/null; true",
+            }
+        )
         _submit_scores_zero(env, kind)
     elif kind == "sparse_file":
         env.step({"tool": "bash", "command": "truncate -s 100G big.bin"})
@@ -356,8 +395,7 @@ def play(env: SWEEnv, task: Task, kind: str) -> float:
     elif kind == "left_behind":
         package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
         code = f"FAKE = {_passing_report(task.tests.fail_to_pass)!r}\n" + LEFT_BEHIND
-        env.step({"tool": "bash", "command": _heredoc("/tmp/left_behind.py", code)
-                  + f"cat /tmp/left_behind.py >> {package}/__init__.py"})
+        env.step({"tool": "bash", "command": _heredoc("/tmp/left_behind.py", code) + f"cat /tmp/left_behind.py >> {package}/__init__.py"})
         _submit_scores_zero(env, kind, flagged=True)
     elif kind == "broken_programs":
         env.step({"tool": "bash", "command": BREAK_PROGRAMS})
@@ -383,13 +421,11 @@ def play(env: SWEEnv, task: Task, kind: str) -> float:
         _submit_scores_zero(env, kind, statuses=("graded", "patch_failed"))
     elif kind == "stop_tests":
         package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
-        env.step({"tool": "bash", "command": _heredoc("/tmp/stop_tests.py", STOP_TESTS)
-                  + f"cat /tmp/stop_tests.py >> {package}/__init__.py"})
+        env.step({"tool": "bash", "command": _heredoc("/tmp/stop_tests.py", STOP_TESTS) + f"cat /tmp/stop_tests.py >> {package}/__init__.py"})
         _submit_scores_zero(env, kind, statuses=("timeout",))
     elif kind in FORGES:
         package = task.gold_patch.split("diff --git a/", 1)[1].split("/", 1)[0]
-        env.step({"tool": "bash", "command": _heredoc("/tmp/forge.py", FORGES[kind])
-                  + f"cat /tmp/forge.py >> {package}/__init__.py"})
+        env.step({"tool": "bash", "command": _heredoc("/tmp/forge.py", FORGES[kind]) + f"cat /tmp/forge.py >> {package}/__init__.py"})
         _submit_scores_zero(env, kind, tampered=True)
     else:
         for junk in ("{not json", b"\xff\xfe", {"tool": "edit"}, "<tool: nope>\nx\n</tool>", 42):
@@ -411,12 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--tasks", default="tasks")
-    parser.add_argument("--memory", type=int, default=0, metavar="N",
-                        help="look into the driver's memory every N episodes (see the docstring)")
-    parser.add_argument("--minutes", type=float, default=0.0, metavar="M",
-                        help="start no episode after M minutes, then report (0: no limit)")
-    parser.add_argument("--tracemalloc", action="store_true",
-                        help="with --memory: trace Python's allocations and print what grew (much slower)")
+    parser.add_argument("--memory", type=int, default=0, metavar="N", help="look into the driver's memory every N episodes (see the docstring)")
+    parser.add_argument("--minutes", type=float, default=0.0, metavar="M", help="start no episode after M minutes, then report (0: no limit)")
+    parser.add_argument("--tracemalloc", action="store_true", help="with --memory: trace Python's allocations and print what grew (much slower)")
     args = parser.parse_args(argv)
     if args.tracemalloc and args.memory <= 0:
         parser.error("--tracemalloc needs --memory N")
@@ -443,8 +476,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def worker_env() -> SWEEnv:
         if not hasattr(local, "env"):
-            local.env = SWEEnv(tasks=tasks, max_steps=50, grade_on_truncation=False, output_limit=10_000,
-                               reward_policy="strict")
+            local.env = SWEEnv(tasks=tasks, max_steps=50, grade_on_truncation=False, output_limit=10_000, reward_policy="strict")
             with lock:
                 envs.append(local.env)
         return local.env
@@ -500,9 +532,11 @@ def main(argv: list[str] | None = None) -> int:
         looks.look(f"{done[0]} (envs closed)", trim=True)
     rss_after = rss_mb()
 
-    print(f"episodes completed: {sum(completed.values())} of {args.episodes} in {elapsed:.0f} s "
-          f"({sum(completed.values()) / elapsed * 60:.0f} per minute)"
-          + (f"; {skipped[0]} not started (past --minutes {args.minutes:g})" if skipped[0] else ""))
+    print(
+        f"episodes completed: {sum(completed.values())} of {args.episodes} in {elapsed:.0f} s "
+        f"({sum(completed.values()) / elapsed * 60:.0f} per minute)"
+        + (f"; {skipped[0]} not started (past --minutes {args.minutes:g})" if skipped[0] else "")
+    )
     print("  by kind: " + ", ".join(f"{kind} {completed[kind]}" for kind in KINDS))
     print(f"failures: {sum(failures.values())}")
     for what, count in failures.most_common():
@@ -513,17 +547,20 @@ def main(argv: list[str] | None = None) -> int:
     tenth = max(1, len(echo) // 10)
     if echo:
         first, last = [s for _, s in echo[:tenth]], [s for _, s in echo[-tenth:]]
-        print(f"echo hi step, first tenth: p50 {T.ms(T.median(first))} p99 {T.ms(T.percentile(first, 99))}; "
-              f"last tenth: p50 {T.ms(T.median(last))} p99 {T.ms(T.percentile(last, 99))}; "
-              f"drift {T.median(last) / T.median(first):.2f}x")
+        print(
+            f"echo hi step, first tenth: p50 {T.ms(T.median(first))} p99 {T.ms(T.percentile(first, 99))}; "
+            f"last tenth: p50 {T.ms(T.median(last))} p99 {T.ms(T.percentile(last, 99))}; "
+            f"drift {T.median(last) / T.median(first):.2f}x"
+        )
     print(f"driver RSS: {rss_before:.0f} MB -> {rss_after:.0f} MB (growth {rss_after - rss_before:+.0f} MB)")
     curve.append((done[0], rss_after))
     print("driver RSS curve (episodes: MB): " + ", ".join(f"{n}: {mb:.0f}" for n, mb in curve))
     left = T.check_no_leftovers()
     images = engine.client().images.list(filters={"label": f"swe_env.run={engine.RUN_ID}"})
     children = child_processes()
-    print(f"images of this run left: {len(images)}; processes of this driver left: {len(children)}"
-          + (f" ({', '.join(children)})" if children else ""))
+    print(
+        f"images of this run left: {len(images)}; processes of this driver left: {len(children)}" + (f" ({', '.join(children)})" if children else "")
+    )
     return 1 if left or failures or images or children else 0
 
 
@@ -538,7 +575,7 @@ def child_processes() -> list[str]:
                 text = stat.read()
         except OSError:
             continue
-        name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
         if int(fields[1]) == os.getpid():
             found.append(f"{entry} {name} ({fields[0]})")
     return found

@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
         bash = T.measure_interleaved(
             {"step": step_counted, "shell": shell_only, "exec": docker_exec, "mini": mini_execute},
-            args.repeat, args.warmup,
+            args.repeat,
+            args.warmup,
         )
         calls_per_step = calls["n"] / max(len(bash["step"]) + args.warmup, 1)
 
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         sandbox = env.sandbox
         checks = T.measure_interleaved({"host": sandbox.check_disk}, args.repeat, args.warmup)
         engine_checks = T.measure_interleaved(
-            {"engine": lambda: (sandbox.disk.used(), sandbox.disk.files_created())}, max(3, min(args.repeat, 300) // 30), 1)
+            {"engine": lambda: (sandbox.disk.used(), sandbox.disk.files_created())}, max(3, min(args.repeat, 300) // 30), 1
+        )
 
         # File tools on a small file (40 lines); the edit flips one word back and forth.
         env.step({"tool": "create", "path": SMALL_FILE, "content": SMALL_TEXT})
@@ -159,20 +161,23 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     step_mean, mini_mean = T.mean(bash["step"]), T.mean(bash["mini"])
-    print(f"step mean: {T.ms(step_mean)} vs mini-swe-agent {T.ms(mini_mean)}: {T.ratio(step_mean, mini_mean)} "
-          f"(goal: 20x); vs docker exec {T.ms(T.mean(bash['exec']))}: {T.ratio(step_mean, T.mean(bash['exec']))}")
-    print(f"step p99: {T.ms(T.percentile(bash['step'], 99))} (goal: 20 ms), max {T.ms(max(bash['step']))}; "
-          f"mini-swe-agent p99 {T.ms(T.percentile(bash['mini'], 99))}; engine calls per step: {calls_per_step:.3f}")
+    print(
+        f"step mean: {T.ms(step_mean)} vs mini-swe-agent {T.ms(mini_mean)}: {T.ratio(step_mean, mini_mean)} "
+        f"(goal: 20x); vs docker exec {T.ms(T.mean(bash['exec']))}: {T.ratio(step_mean, T.mean(bash['exec']))}"
+    )
+    print(
+        f"step p99: {T.ms(T.percentile(bash['step'], 99))} (goal: 20 ms), max {T.ms(max(bash['step']))}; "
+        f"mini-swe-agent p99 {T.ms(T.percentile(bash['mini'], 99))}; engine calls per step: {calls_per_step:.3f}"
+    )
     step, execd = T.median(bash["step"]), T.median(bash["exec"])
-    print(f"step p50: {T.ms(step)} (persistent shell) vs {T.ms(execd)} (docker exec per command): "
-          f"{T.ratio(step, execd)}")
-    print(f"step p90: {T.ms(T.percentile(bash['step'], 90))} (persistent shell) vs "
-          f"{T.ms(T.percentile(bash['exec'], 90))} (docker exec per command)")
+    print(f"step p50: {T.ms(step)} (persistent shell) vs {T.ms(execd)} (docker exec per command): {T.ratio(step, execd)}")
+    print(f"step p90: {T.ms(T.percentile(bash['step'], 90))} (persistent shell) vs {T.ms(T.percentile(bash['exec'], 90))} (docker exec per command)")
     view, edit = T.median(files["view"]), T.median(files["edit"])
-    print(f"view p50: {T.ms(view)} ({T.times(view, execd)} a docker exec), "
-          f"edit p50: {T.ms(edit)} ({T.times(edit, execd)} a docker exec)")
-    print(f"10 MB output p50: {T.ms(T.median(big['big']))}, peak Python allocations while reading it: "
-          f"{max(peaks) / 1e6:.1f} MB (tracemalloc; the observation keeps 10,000 characters)")
+    print(f"view p50: {T.ms(view)} ({T.times(view, execd)} a docker exec), edit p50: {T.ms(edit)} ({T.times(edit, execd)} a docker exec)")
+    print(
+        f"10 MB output p50: {T.ms(T.median(big['big']))}, peak Python allocations while reading it: "
+        f"{max(peaks) / 1e6:.1f} MB (tracemalloc; the observation keeps 10,000 characters)"
+    )
     return 1 if T.check_no_leftovers() else 0
 
 

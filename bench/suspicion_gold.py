@@ -21,8 +21,8 @@ from pathlib import Path
 
 from _timing import machine_line
 
-from swe_env.importers import swebench
 from swe_env.grading import diffs, protection, suspicion
+from swe_env.importers import swebench
 
 
 def _timed(call, repeats: int = 3) -> float:
@@ -78,8 +78,7 @@ def main() -> int:
         for instance_id, found in flagged:
             for flag in found:
                 print(f"    {instance_id}  {flag}")
-        print(f"  median per patch: flags {rules_ms:.3f} ms, diffs.parse alone {parse_ms:.3f} ms "
-              f"(ratio {rules_ms / parse_ms:.2f}x)")
+        print(f"  median per patch: flags {rules_ms:.3f} ms, diffs.parse alone {parse_ms:.3f} ms (ratio {rules_ms / parse_ms:.2f}x)")
     return 0
 
 

@@ -37,11 +37,14 @@ def main() -> int:
     parser.add_argument("--exclude", action="append", default=[], help="repositories to leave out (repeatable)")
     parser.add_argument("--instances", nargs="*", help="these instance ids instead of a sample")
     parser.add_argument("--out", default="runs/bench/swebench_validate.jsonl")
-    parser.add_argument("--overhead", type=int, default=8,
-                        help="afterwards, grade the gold patch of up to N valid instances again, one at a time with "
-                             "nothing else running, for the grading overhead (0: skip)")
-    parser.add_argument("--overhead-only", action="store_true",
-                        help="only the overhead phase, on --instances (their images must build or exist)")
+    parser.add_argument(
+        "--overhead",
+        type=int,
+        default=8,
+        help="afterwards, grade the gold patch of up to N valid instances again, one at a time with "
+        "nothing else running, for the grading overhead (0: skip)",
+    )
+    parser.add_argument("--overhead-only", action="store_true", help="only the overhead phase, on --instances (their images must build or exist)")
     args = parser.parse_args()
     sigterm_as_exit()
 
@@ -61,8 +64,10 @@ def main() -> int:
             parser.error(f"--instances: not in the mirrored instances of the datasets: {', '.join(unknown)}")
     else:
         chosen = validation.sample_tasks(tasks, args.sample, args.seed)
-    print(f"# swebench_validate: {len(chosen)} instances of {len(tasks)} over {len(mirrored)} mirrored repositories "
-          f"(seed {args.seed}); {time.strftime('%Y-%m-%d')}; {machine_line()}")
+    print(
+        f"# swebench_validate: {len(chosen)} instances of {len(tasks)} over {len(mirrored)} mirrored repositories "
+        f"(seed {args.seed}); {time.strftime('%Y-%m-%d')}; {machine_line()}"
+    )
     print(f"# repositories left out (no mirror or --exclude): {', '.join(left_out) or 'none'}")
 
     out = Path(args.out)
@@ -72,22 +77,29 @@ def main() -> int:
 
     def record(result: validation.InstanceValidation) -> None:
         ran = _raw_seconds(result.gold)
-        line = {"instance_id": result.task_id, "repo": result.repo, "version": result.version,
-                "verdict": result.verdict, "cause": result.cause, "python_requested": result.python_requested,
-                "python_used": result.python_used, "build_seconds": result.build_seconds,
-                "env_cached": result.env_cached,
-                "gold_seconds": result.gold_seconds, "gold_test_run_seconds": ran,
-                "gold_status": result.gold.status if result.gold else None,
-                "empty_status": result.empty.status if result.empty else None,
-                "empty_resolved": bool(result.empty and result.empty.resolved)}
+        line = {
+            "instance_id": result.task_id,
+            "repo": result.repo,
+            "version": result.version,
+            "verdict": result.verdict,
+            "cause": result.cause,
+            "python_requested": result.python_requested,
+            "python_used": result.python_used,
+            "build_seconds": result.build_seconds,
+            "env_cached": result.env_cached,
+            "gold_seconds": result.gold_seconds,
+            "gold_test_run_seconds": ran,
+            "gold_status": result.gold.status if result.gold else None,
+            "empty_status": result.empty.status if result.empty else None,
+            "empty_resolved": bool(result.empty and result.empty.resolved),
+        }
         with out.open("a") as handle:
             handle.write(json.dumps(line) + "\n")
         if result.gold is not None and not result.gold.resolved:  # kept for reading the cause later
             logs = out.with_suffix("")
             logs.mkdir(exist_ok=True)
             (logs / f"{result.task_id}.gold.txt").write_text("\n".join(result.gold.log) + "\n\n" + result.gold.output[-200_000:])
-        print(f"[{time.monotonic() - started:7.0f} s] {result.task_id}: {result.verdict}"
-              + (f": {result.cause}" if result.cause else ""), flush=True)
+        print(f"[{time.monotonic() - started:7.0f} s] {result.task_id}: {result.verdict}" + (f": {result.cause}" if result.cause else ""), flush=True)
 
     try:
         if args.overhead_only:
@@ -123,8 +135,10 @@ def _overhead(tasks, builder: ImageBuilder, count: int) -> None:
         print(f"| {task_id} | {total:.2f} | {ran:.2f} | {total - ran:.2f} |")
     if rows:
         overheads = sorted(total - ran for _, total, ran in rows)
-        print(f"\ngrading overhead, one grading at a time: median {statistics.median(overheads):.2f} s, "
-              f"max {overheads[-1]:.2f} s over {len(rows)} instances (the baseline is the raw test run inside the same grading)")
+        print(
+            f"\ngrading overhead, one grading at a time: median {statistics.median(overheads):.2f} s, "
+            f"max {overheads[-1]:.2f} s over {len(rows)} instances (the baseline is the raw test run inside the same grading)"
+        )
 
 
 def _raw_seconds(report) -> float | None:
@@ -135,22 +149,30 @@ def _print_tables(results: list[validation.InstanceValidation]) -> None:
     print("\n| repository | instances | gold resolved | empty unresolved | env errors | other Python | build s (median) | gold grading s (median) |")
     print("|---|---|---|---|---|---|---|---|")
     for row in validation.summarize(results):
-        print(f"| {row.repo} | {row.instances} | {row.gold_resolved} | {row.empty_unresolved} | {row.env_errors} | "
-              f"{row.other_python} | {_median(row.build_seconds)} | {_median(row.test_seconds)} |")
+        print(
+            f"| {row.repo} | {row.instances} | {row.gold_resolved} | {row.empty_unresolved} | {row.env_errors} | "
+            f"{row.other_python} | {_median(row.build_seconds)} | {_median(row.test_seconds)} |"
+        )
     total = len(results)
     gold = sum(bool(r.gold and r.gold.resolved) for r in results)
     empty_resolved = sum(bool(r.empty and r.empty.resolved) for r in results)
-    print(f"| **all** | {total} | {gold} ({100 * gold / max(total, 1):.0f}%) | {total - empty_resolved} | "
-          f"{sum(r.verdict == 'env_error' for r in results)} | {sum(r.python_differs for r in results)} | | |")
+    print(
+        f"| **all** | {total} | {gold} ({100 * gold / max(total, 1):.0f}%) | {total - empty_resolved} | "
+        f"{sum(r.verdict == 'env_error' for r in results)} | {sum(r.python_differs for r in results)} | | |"
+    )
     later = [r.build_seconds for r in results if r.env_cached]
     first = [r.build_seconds for r in results if not r.env_cached and r.gold]
-    print(f"\nimage build: {_median(first)} s median with a new env layer ({len(first)}), "
-          f"{_median(later)} s median when the repository/version's env layer was already built ({len(later)}, max "
-          f"{max(later) if later else '-'} s)")
+    print(
+        f"\nimage build: {_median(first)} s median with a new env layer ({len(first)}), "
+        f"{_median(later)} s median when the repository/version's env layer was already built ({len(later)}, max "
+        f"{max(later) if later else '-'} s)"
+    )
     overheads = [r.gold.seconds - ran for r in results if r.gold and (ran := _raw_seconds(r.gold)) is not None]
     if overheads:
-        print(f"\ngrading overhead over the raw test run (same gradings): median {statistics.median(overheads):.2f} s, "
-              f"max {max(overheads):.2f} s over {len(overheads)} gold gradings")
+        print(
+            f"\ngrading overhead over the raw test run (same gradings): median {statistics.median(overheads):.2f} s, "
+            f"max {max(overheads):.2f} s over {len(overheads)} gold gradings"
+        )
     failures = [r for r in results if r.verdict != "valid"]
     if failures:
         print("\nnot valid:")

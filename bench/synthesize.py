@@ -54,8 +54,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=None, help="stop starting candidates after this many minutes")
     parser.add_argument("--methods", action="append", help="methods (repeatable; default synthesize's)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--learn-timeout", type=float, default=None,
-                        help="seconds each learning run may take (synthesize --learn-timeout; default scaled)")
+    parser.add_argument(
+        "--learn-timeout", type=float, default=None, help="seconds each learning run may take (synthesize --learn-timeout; default scaled)"
+    )
     args = parser.parse_args()
     environment = load_environment(args.environment) if args.environment else None
     if environment is None and not args.recipe:
@@ -68,11 +69,22 @@ def main() -> int:
         name = args.name or Path(repo).name.removesuffix(".bundle").removesuffix(".git")
         out = args.out / name
         shutil.rmtree(out, ignore_errors=True)
-        config = pipeline.SynthConfig(repo=repo, commit=args.commit, name=name, environment=environment,
-                                      recipe=args.recipe, recipes=args.recipes, out=out,
-                                      max_tasks=args.max_tasks, max_candidates=args.max_candidates, workers=args.workers,
-                                      max_minutes=args.minutes, methods=args.methods, seed=args.seed,
-                                      learn_timeout=args.learn_timeout)
+        config = pipeline.SynthConfig(
+            repo=repo,
+            commit=args.commit,
+            name=name,
+            environment=environment,
+            recipe=args.recipe,
+            recipes=args.recipes,
+            out=out,
+            max_tasks=args.max_tasks,
+            max_candidates=args.max_candidates,
+            workers=args.workers,
+            max_minutes=args.minutes,
+            methods=args.methods,
+            seed=args.seed,
+            learn_timeout=args.learn_timeout,
+        )
         started = time.monotonic()
         reached: list[tuple[float, int]] = []
 
@@ -89,22 +101,28 @@ def main() -> int:
         minutes = (time.monotonic() - started) / 60
         suite_seconds = _suite_run(config, builder)
         rate = summary.candidates / minutes if minutes else 0.0
-        print(f"{name}: {summary.validated} tasks from {summary.candidates} candidates in {minutes:.1f} min "
-              f"({rate:.1f} candidates/min, {summary.validated / minutes:.1f} tasks/min); "
-              f"{summary.passing_tests} passing tests learned, flaky {len(summary.flaky_tests)}; "
-              f"one suite run {suite_seconds:.2f} s (median of 3)")
+        print(
+            f"{name}: {summary.validated} tasks from {summary.candidates} candidates in {minutes:.1f} min "
+            f"({rate:.1f} candidates/min, {summary.validated / minutes:.1f} tasks/min); "
+            f"{summary.passing_tests} passing tests learned, flaky {len(summary.flaky_tests)}; "
+            f"one suite run {suite_seconds:.2f} s (median of 3)"
+        )
         for method, counts in sorted(summary.per_method.items()):
             share = counts["validated"] / counts["candidates"] if counts["candidates"] else 0.0
             why = ", ".join(f"{r} {n}" for r, n in counts.most_common() if r not in ("candidates", "validated"))
-            print(f"  {method}: {counts['candidates']} candidates, {counts['validated']} validated ({share:.0%})"
-                  + (f"; rejected: {why}" if why else ""))
+            print(
+                f"  {method}: {counts['candidates']} candidates, {counts['validated']} validated ({share:.0%})"
+                + (f"; rejected: {why}" if why else "")
+            )
         print("  rejected: " + (", ".join(f"{r} {n}" for r, n in summary.rejected.most_common()) or "none"))
         spent = sum(summary.timings.values()) or 1.0
-        print("  time by phase (s, summed over workers): " + ", ".join(
-            f"{phase} {seconds:.0f} ({seconds / spent:.0%})" for phase, seconds in
-            sorted(summary.timings.items(), key=lambda item: -item[1])))
-        print("  tasks after " + ", ".join(
-            f"{mark} min: {max([n for at, n in reached if at <= mark * 60] or [0])}" for mark in (5, 10, 20, 30)))
+        print(
+            "  time by phase (s, summed over workers): "
+            + ", ".join(
+                f"{phase} {seconds:.0f} ({seconds / spent:.0%})" for phase, seconds in sorted(summary.timings.items(), key=lambda item: -item[1])
+            )
+        )
+        print("  tasks after " + ", ".join(f"{mark} min: {max([n for at, n in reached if at <= mark * 60] or [0])}" for mark in (5, 10, 20, 30)))
         if args.validate_sample and summary.total_tasks:
             sample = validation.sample_tasks(load_tasks(out), args.validate_sample, seed=0)
             results = validation.validate_tasks(sample, workers=args.workers, builder=builder, grader=Grader(builder=builder))
@@ -118,8 +136,10 @@ def main() -> int:
         rows.append((name, summary, minutes))
     total = sum(s.validated for _, s, _ in rows)
     minutes = sum(m for _, _, m in rows)
-    print(f"total: {total} tasks in {minutes:.1f} min; median acceptance "
-          f"{statistics.median([s.validated / s.candidates for _, s, _ in rows if s.candidates] or [0]):.0%}")
+    print(
+        f"total: {total} tasks in {minutes:.1f} min; median acceptance "
+        f"{statistics.median([s.validated / s.candidates for _, s, _ in rows if s.candidates] or [0]):.0%}"
+    )
     if failed:
         print(f"no task from: {', '.join(failed)} (see the error above)")
     return 1 if check_no_leftovers() or failed else 0

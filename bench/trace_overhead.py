@@ -17,34 +17,38 @@ measures each backend against the same untraced runs, interleaved. Never asserts
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 
 import _timing as T
 
-import json
-
-from swe_env.traces import host as traces, tracer
-from swe_env.traces.host import TraceOptions, tracer_dir
 from swe_env.build.images import ImageBuilder
-from swe_env.runtime.sandbox import Sandbox
 from swe_env.grading.testlogs import parse_pytest_summary
+from swe_env.runtime.sandbox import Sandbox
+from swe_env.traces import host as traces
+from swe_env.traces import tracer
+from swe_env.traces.host import TraceOptions, tracer_dir
 
 
 def add_trace_selection(parser) -> None:
     """--task, --python and --backend (shared with bench/corpus_throughput.py)."""
     parser.add_argument("--task", action="append", default=None, help="task id (repeatable; default all)")
     parser.add_argument("--python", default=None, help="run the tasks with this Python (3.9, 3.11, 3.13: its base image)")
-    parser.add_argument("--backend", action="append", choices=["auto", "settrace", "monitoring"], default=None,
-                        help="tracer backend (repeatable; default auto: monitoring on 3.12+, else settrace)")
+    parser.add_argument(
+        "--backend",
+        action="append",
+        choices=["auto", "settrace", "monitoring"],
+        default=None,
+        help="tracer backend (repeatable; default auto: monitoring on 3.12+, else settrace)",
+    )
 
 
 def with_python(tasks: list, python: str | None) -> list:
     """The tasks, each with `environment.python` set to `python` (and no fixed base image) when given."""
     if python is None:
         return tasks
-    return [task.model_copy(update={"environment": task.environment.model_copy(
-        update={"python": python, "base_image": None})}) for task in tasks]
+    return [task.model_copy(update={"environment": task.environment.model_copy(update={"python": python, "base_image": None})}) for task in tasks]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,13 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     T.header("bench/trace_overhead.py", args)
     builder = ImageBuilder()
     rows: dict[str, list] = {b: [] for b in backends}
-    print(f"  {'task':<34} {'backend':<10} {'untraced p50':>13} {'run_traced p50':>15} {'ratio':>7} "
-          f"{'tracer p50':>11} {'ratio':>7} {'traces':>7} {'events':>7} {'events/s':>9}  same outcome")
+    print(
+        f"  {'task':<34} {'backend':<10} {'untraced p50':>13} {'run_traced p50':>15} {'ratio':>7} "
+        f"{'tracer p50':>11} {'ratio':>7} {'traces':>7} {'events':>7} {'events/s':>9}  same outcome"
+    )
     for task in found:
         image = builder.ensure(task)
         argv_ = shlex.split(task.tests.command)
-        with Sandbox(image, task.limits, task.environment.workdir, task.environment.env, kind="bench",
-                     labels={"task": task.id}) as box:
+        with Sandbox(image, task.limits, task.environment.workdir, task.environment.env, kind="bench", labels={"task": task.id}) as box:
             last: dict[str, object] = {}
 
             def untraced(box=box, argv_=argv_, last=last):
@@ -75,46 +80,56 @@ def main(argv: list[str] | None = None) -> int:
             def traced(backend, box=box, argv_=argv_, last=last):
                 def call():
                     last[backend] = traces.run_traced(box, argv_, options=TraceOptions(backend=backend), timeout=600)
+
                 return call
 
             # The tracer's process alone: its own copy and config, run by `docker exec` as the untraced suite is.
             folder = tracer_dir(box) + "/bench"
             box.write_file(f"{folder}/swe_env_tracer.py", tracer.runner_source())
             for backend in backends:
-                config = {"argv": argv_, "function": None, "args": None, "out": f"{folder}/traces-{backend}.jsonl",
-                          "workdir": box.workdir, **TraceOptions(backend=backend).model_dump()}
+                config = {
+                    "argv": argv_,
+                    "function": None,
+                    "args": None,
+                    "out": f"{folder}/traces-{backend}.jsonl",
+                    "workdir": box.workdir,
+                    **TraceOptions(backend=backend).model_dump(),
+                }
                 box.write_file(f"{folder}/config-{backend}.json", json.dumps(config).encode())
 
             def process(backend, box=box, folder=folder):
-                command = ('rm -f -- "$1/traces-$2.jsonl" && exec python "$1/swe_env_tracer.py" '
-                           '"$1/config-$2.json"')
+                command = 'rm -f -- "$1/traces-$2.jsonl" && exec python "$1/swe_env_tracer.py" "$1/config-$2.json"'
 
                 def call():
                     box.exec(["/bin/bash", "-c", command, "bench", folder, backend], timeout=600)
+
                 return call
 
-            samples = T.measure_interleaved({"untraced": untraced, **{b: traced(b) for b in backends},
-                                             **{f"{b}:process": process(b) for b in backends}},
-                                            args.repeat, args.warmup)
+            samples = T.measure_interleaved(
+                {"untraced": untraced, **{b: traced(b) for b in backends}, **{f"{b}:process": process(b) for b in backends}}, args.repeat, args.warmup
+            )
         plain = last["plain"]
         base = T.median(samples["untraced"])
         for backend in backends:
             run, cand = last[backend], T.median(samples[backend])
             alone = T.median(samples[f"{backend}:process"])
-            same = (plain.exit_code == run.exit_code
-                    and parse_pytest_summary(plain.output) == parse_pytest_summary(run.output))
+            same = plain.exit_code == run.exit_code and parse_pytest_summary(plain.output) == parse_pytest_summary(run.output)
             rate = run.event_count / alone if alone > 0 else 0.0
             rows[backend].append((task.id, base, cand, alone))
-            print(f"  {task.id:<34} {backend:<10} {T.ms(base):>13} {T.ms(cand):>15} {cand / base:>6.2f}x "
-                  f"{T.ms(alone):>11} {alone / base:>6.2f}x {len(run.traces):>7} {run.event_count:>7} {rate:>9.0f}  "
-                  f"{'yes' if same else 'NO'}")
+            print(
+                f"  {task.id:<34} {backend:<10} {T.ms(base):>13} {T.ms(cand):>15} {cand / base:>6.2f}x "
+                f"{T.ms(alone):>11} {alone / base:>6.2f}x {len(run.traces):>7} {run.event_count:>7} {rate:>9.0f}  "
+                f"{'yes' if same else 'NO'}"
+            )
     print()
     for backend, found_rows in rows.items():
         if found_rows:
             for label, column in (("run_traced", 2), ("tracer process", 3)):
                 ratios = sorted(row[column] / row[1] for row in found_rows)
-                print(f"{backend}, {label}: median ratio over {len(found_rows)} task(s): {T.median(ratios):.2f}x "
-                      f"(best {ratios[0]:.2f}x, worst {ratios[-1]:.2f}x; goal <= 2x with monitoring)")
+                print(
+                    f"{backend}, {label}: median ratio over {len(found_rows)} task(s): {T.median(ratios):.2f}x "
+                    f"(best {ratios[0]:.2f}x, worst {ratios[-1]:.2f}x; goal <= 2x with monitoring)"
+                )
     return 1 if T.check_no_leftovers() else 0
 
 

@@ -25,20 +25,27 @@ if "swe_env/SWE-v0" not in registry:
 # The public names load on first use (PEP 562), so `import swe_env.client` on a trainer's machine
 # loads the client and the env's options, not the engine's SDK, the grader or the image builder.
 _PUBLIC = {
-    "EnvConfig": "config", "SWEEnv": "env", "evaluate": "run.evaluate", "Grader": "grading.grader", "GradingReport": "grading.grader",
-    "rollout": "run.rollout", "run_episode": "run.rollout", "Task": "data.task", "load_tasks": "data.task", "RemoteSWEEnv": "client",
+    "EnvConfig": "config",
+    "SWEEnv": "env",
+    "evaluate": "run.evaluate",
+    "Grader": "grading.grader",
+    "GradingReport": "grading.grader",
+    "rollout": "run.rollout",
+    "run_episode": "run.rollout",
+    "Task": "data.task",
+    "load_tasks": "data.task",
+    "RemoteSWEEnv": "client",
 }
-__all__ = ["EnvConfig", "Grader", "GradingReport", "RemoteSWEEnv", "SWEEnv", "Task", "evaluate", "load_tasks", "rollout",
-           "run_episode"]
+__all__ = ["EnvConfig", "Grader", "GradingReport", "RemoteSWEEnv", "SWEEnv", "Task", "evaluate", "load_tasks", "rollout", "run_episode"]
 
 if TYPE_CHECKING:
     from .client import RemoteSWEEnv
     from .config import EnvConfig
-    from .env import SWEEnv
-    from .run.evaluate import evaluate
-    from .grading.grader import Grader, GradingReport
-    from .run.rollout import rollout, run_episode
     from .data.task import Task, load_tasks
+    from .env import SWEEnv
+    from .grading.grader import Grader, GradingReport
+    from .run.evaluate import evaluate
+    from .run.rollout import rollout, run_episode
 
 
 _SUBMODULES = ("tools", "agents", "spaces", "errors", "config")

@@ -40,8 +40,9 @@ class ModelError(OSError):
 class ChatClient:
     """Requests to one endpoint (`base_url`, up to and including /v1); `usage` counts requests and retries."""
 
-    def __init__(self, base_url: str, api_key_env: str = "OPENAI_API_KEY", request_timeout: float = 600.0,
-                 max_retries: int = 3, backoff_seconds: float = 1.0):
+    def __init__(
+        self, base_url: str, api_key_env: str = "OPENAI_API_KEY", request_timeout: float = 600.0, max_retries: int = 3, backoff_seconds: float = 1.0
+    ):
         self.base_url = base_url
         self.api_key_env = api_key_env
         self.request_timeout = request_timeout
@@ -83,7 +84,7 @@ class ChatClient:
                 failure = f"HTTP {exc.code}: {_body_of(exc)}"
                 kind = "rate_limited" if exc.code == 429 else "http_error"
                 retry_after = _seconds(exc.headers.get("Retry-After") if exc.headers else None)
-            except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
                 failure = connection_cause(exc)
                 kind = "timeout" if failure == _NO_ANSWER else "connection"
             except ValueError as exc:
@@ -92,8 +93,7 @@ class ChatClient:
                 raise ModelError(f"{url}: {failure} (after {attempt + 1} attempts)", kind)
             delay = min(60.0, self.backoff_seconds * 2**attempt) * (0.5 + random.random() / 2)
             delay = min(retry_after, 60.0) if retry_after is not None else delay
-            _log.warning("model endpoint %s: %s; retry %d of %d in %.1f s", url, failure, attempt + 1, self.max_retries,
-                         delay)
+            _log.warning("model endpoint %s: %s; retry %d of %d in %.1f s", url, failure, attempt + 1, self.max_retries, delay)
             time.sleep(delay)
             attempt += 1
             self.usage["retries"] += 1
@@ -106,8 +106,7 @@ class ChatClient:
             if not isinstance(message, dict):
                 raise TypeError
         except (KeyError, IndexError, TypeError):
-            raise ModelError(f"{self.base_url}: a reply without choices[0].message: {str(reply)[:300]}",
-                             "bad_reply") from None
+            raise ModelError(f"{self.base_url}: a reply without choices[0].message: {str(reply)[:300]}", "bad_reply") from None
         usage = reply.get("usage") or {}
         for key in ("prompt_tokens", "completion_tokens"):
             try:

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import gymnasium as gym
 
 from .config import EnvConfig, check_reset_options
+from .data.trajectory import Trajectory
 from .errors import InfrastructureError
 from .spaces import CodeText, render_text
-from .data.trajectory import Trajectory
 
 # Optional packages: each name below exists only when its flag is True.
 try:
@@ -95,8 +95,9 @@ class _HttpTransport:
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
-        self._client = httpx.Client(base_url=self.base_url, headers=self.headers,
-                                    timeout=httpx.Timeout(timeout, connect=10.0)) if HAVE_HTTPX else None
+        self._client = (
+            httpx.Client(base_url=self.base_url, headers=self.headers, timeout=httpx.Timeout(timeout, connect=10.0)) if HAVE_HTTPX else None
+        )
         self._conn: http.client.HTTPConnection | None = None
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
@@ -176,8 +177,9 @@ class _WsTransport:
         try:
             for attempt in range(3):
                 try:
-                    self._socket = stack.enter_context(ws_connect(self.url, additional_headers=self.headers,
-                                                                  open_timeout=10, max_size=None, close_timeout=5))
+                    self._socket = stack.enter_context(
+                        ws_connect(self.url, additional_headers=self.headers, open_timeout=10, max_size=None, close_timeout=5)
+                    )
                     break
                 except InvalidMessage:
                     # The connection dropped during the handshake (seen through docker's port proxy under
@@ -210,8 +212,10 @@ class _WsTransport:
         except TimeoutError:
             # The server ends a WebSocket's session with its connection: closing it here loses the session too.
             self.close()
-            raise SessionLost(f"no answer from the swe-env server within {self.timeout:g} s; the connection was "
-                              "closed and its session with it (reset() starts a new one)") from None
+            raise SessionLost(
+                f"no answer from the swe-env server within {self.timeout:g} s; the connection was "
+                "closed and its session with it (reset() starts a new one)"
+            ) from None
         if reply.get("type") == "error":
             error = reply.get("data") or {}
             if error.get("status") in (401, 403, 429):
@@ -248,13 +252,21 @@ class RemoteSWEEnv(gym.Env):
 
     metadata = {"render_modes": ["ansi", "human"]}
 
-    def __init__(self, base_url: str, token: str | None = None, render_mode: str | None = None,
-                 transport: Literal["auto", "ws", "http"] = "auto", timeout: float = DEFAULT_TIMEOUT,
-                 **env_options: Any):
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        render_mode: str | None = None,
+        transport: Literal["auto", "ws", "http"] = "auto",
+        timeout: float = DEFAULT_TIMEOUT,
+        **env_options: Any,
+    ):
         EnvConfig(**env_options)  # the same errors as SWEEnv, before any request
         if env_options.get("warm_pool"):
-            raise ValueError("warm_pool is not offered by a swe-env server: each session holds one container at a "
-                             "time (the server's max_sessions bounds them); use SWEEnv(warm_pool=...) in-process")
+            raise ValueError(
+                "warm_pool is not offered by a swe-env server: each session holds one container at a "
+                "time (the server's max_sessions bounds them); use SWEEnv(warm_pool=...) in-process"
+            )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, not {render_mode!r}")
         if transport == "auto":
@@ -353,8 +365,7 @@ class RemoteSWEEnv(gym.Env):
         None before the first reset. Raises SessionLost when the episode's session is gone (reaped,
         server restarted), RemoteEnvError while a call of this env is still running on the server."""
         if self._lost is not None:
-            raise SessionLost(f"the episode's record went with its session: {self._lost}", self._lost.status,
-                              self._lost.code)
+            raise SessionLost(f"the episode's record went with its session: {self._lost}", self._lost.status, self._lost.code)
         if self.session_id is None:
             return None
         if self._ws is not None:

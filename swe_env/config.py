@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from . import tools
 from .build import budget, registry
 from .build.registry import ImagesMode
-from .tools import ActionFormat
 from .errors import did_you_mean
 from .grading.rewards import RewardMode
 from .grading.suspicion import RewardPolicy
+from .tools import ActionFormat
 
 
 class EnvConfig(BaseModel):
@@ -102,6 +102,5 @@ def check_reset_options(options: Any) -> dict[str, Any]:
         raise ValueError(f"reset options must be a dict, not {type(options).__name__}")
     for key in options:
         if key not in RESET_OPTIONS:
-            raise ValueError(f"unknown reset option {key!r}{did_you_mean(str(key), RESET_OPTIONS)}; "
-                             f"reset options are {', '.join(RESET_OPTIONS)}")
+            raise ValueError(f"unknown reset option {key!r}{did_you_mean(str(key), RESET_OPTIONS)}; reset options are {', '.join(RESET_OPTIONS)}")
     return options

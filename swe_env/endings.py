@@ -60,8 +60,9 @@ class Ending:
         return self.name in ("sandbox_killed", "sandbox_broken")
 
 
-def judge(where: Where, exc: BaseException | None = None, *,
-          evidence: Evidence | Callable[[], Evidence | None] | None = None, status: str | None = None) -> Ending:
+def judge(
+    where: Where, exc: BaseException | None = None, *, evidence: Evidence | Callable[[], Evidence | None] | None = None, status: str | None = None
+) -> Ending:
     """The ending of what `exc` (or a grading that ended with `status`) ended, and whose it is.
 
     - `step`: an exception out of a tool call. One that carries its ending (`ending` on its class) ends so,
@@ -110,17 +111,21 @@ def judge(where: Where, exc: BaseException | None = None, *,
             return _episode("sandbox_killed", f"the agent's commands stopped the container: {seen.stopped_from_inside}")
         return _episode("sandbox_died", str(exc))
     if seen.stopped_processes:
-        return _episode("sandbox_killed", f"the agent's commands stopped the container's processes "
-                                          f"({seen.stopped_processes} of them stopped by a signal, as the engine "
-                                          f"lists them): {str(exc)[:300]}")
+        return _episode(
+            "sandbox_killed",
+            f"the agent's commands stopped the container's processes "
+            f"({seen.stopped_processes} of them stopped by a signal, as the engine "
+            f"lists them): {str(exc)[:300]}",
+        )
     if seen.altered_programs:
         return _broken(seen, exc)
     return _episode("sandbox_died", str(exc))
 
 
 def _broken(seen: Evidence, exc: BaseException) -> Ending:
-    return _episode("sandbox_broken", f"the environment's programs failed after the agent changed them "
-                                      f"({', '.join(seen.altered_programs[:5])}): {str(exc)[:300]}")
+    return _episode(
+        "sandbox_broken", f"the environment's programs failed after the agent changed them ({', '.join(seen.altered_programs[:5])}): {str(exc)[:300]}"
+    )
 
 
 def _grading(exc: BaseException | None, seen: Evidence | None, status: str | None) -> Ending:

@@ -15,22 +15,21 @@ from typing import Any, NamedTuple
 
 import gymnasium as gym
 
-from . import tools
-from .tools import actions
-from .config import EnvConfig, check_reset_options
-from .grading.grader import Grader, GradingReport
-from .grading.rewards import compute_reward
+from . import endings, tools
 from .build import store
 from .build.images import ImageBuilder
-from .runtime import pool
-from .runtime.pool import WarmPool
-from .runtime.spec import SandboxSpec
-from . import endings
-from .errors import Termination
-from .runtime.sandbox import Sandbox, SandboxError
-from .spaces import OBSERVATION_MAX_LENGTH, CodeText, render_text  # noqa: F401  (re-exported)
+from .config import EnvConfig, check_reset_options
 from .data.task import Limits, Task, load_tasks
 from .data.trajectory import Step, Trajectory, TrajectoryWriter
+from .errors import Termination
+from .grading.grader import Grader, GradingReport
+from .grading.rewards import compute_reward
+from .runtime import pool
+from .runtime.pool import WarmPool
+from .runtime.sandbox import Sandbox, SandboxError
+from .runtime.spec import SandboxSpec
+from .spaces import OBSERVATION_MAX_LENGTH, CodeText, render_text  # noqa: F401  (re-exported)
+from .tools import actions
 
 
 class _Episode(NamedTuple):
@@ -70,8 +69,7 @@ class SWEEnv(gym.Env):
         self.render_mode = render_mode
         self.observation_space = CodeText()
         self.action_space = CodeText(tools.MAX_ACTION_CHARS)
-        self.builder = ImageBuilder(images=self.config.images, registry=self.config.registry,
-                                    published_namespace=self.config.published_namespace)
+        self.builder = ImageBuilder(images=self.config.images, registry=self.config.registry, published_namespace=self.config.published_namespace)
         store.prune_before_building(self.config.max_disk)
         self.grader = Grader(self.config.reward_mode, self.builder, reward_policy=self.config.reward_policy)
         self._tool_names = tools.offered(self.config.tools)
@@ -103,8 +101,7 @@ class SWEEnv(gym.Env):
         if task_id is not None and task_id not in self._by_id:
             raise KeyError(unknown_task_message(task_id, self._by_id))
         episode_index, model = options.get("episode_index"), options.get("model")
-        if episode_index is not None and (isinstance(episode_index, bool) or not isinstance(episode_index, int)
-                                          or episode_index < 0):
+        if episode_index is not None and (isinstance(episode_index, bool) or not isinstance(episode_index, int) or episode_index < 0):
             raise ValueError(f"episode_index must be an integer >= 0, not {episode_index!r}")
         if model is not None and not isinstance(model, str):
             raise ValueError(f"model must be a string, not {model!r}")
@@ -191,8 +188,7 @@ class SWEEnv(gym.Env):
                 self._finish_episode(reason, report=final)
         except Exception as exc:  # noqa: BLE001 - step never raises: the judge says how the episode ends and whose it is
             truncated, terminated = True, False
-            reward = self._end_with(episode, record, info, exc, endings.judge(
-                "step", exc, evidence=episode.sandbox.life.evidence))
+            reward = self._end_with(episode, record, info, exc, endings.judge("step", exc, evidence=episode.sandbox.life.evidence))
         record.env_seconds = round(time.monotonic() - started, 4)
         episode.trajectory.steps.append(record)
         if self._done:
@@ -242,15 +238,13 @@ class SWEEnv(gym.Env):
     def _episode(self) -> _Episode:
         """The running episode's parts; RuntimeError when none is running (before reset(), or once it ended:
         `_finish_episode` lets go of the sandbox)."""
-        if (self._done or self.task is None or self.sandbox is None or self._files is None or self.trajectory is None
-                or self._episode_limits is None):
+        if self._done or self.task is None or self.sandbox is None or self._files is None or self.trajectory is None or self._episode_limits is None:
             raise RuntimeError("call reset() first")
         return _Episode(self.task, self.sandbox, self._files, self.trajectory, self._episode_limits)
 
     def _tool_context(self, episode: _Episode) -> tools.ToolContext:
         remaining = max(episode.limits.episode_timeout - (time.monotonic() - self._started), 1.0)
-        return tools.ToolContext(episode.sandbox, episode.files, episode.limits.command_timeout, remaining,
-                                 self.config.output_limit)
+        return tools.ToolContext(episode.sandbox, episode.files, episode.limits.command_timeout, remaining, self.config.output_limit)
 
     def _budget_spent(self, limits: Limits) -> Termination | None:
         if self._steps >= limits.max_steps:
@@ -289,15 +283,15 @@ class SWEEnv(gym.Env):
             # The container is fine (or the engine answered but the diff did not end: the agent's
             # processes stopped it) but git is not (the agent removed or broke .git, wrote into the
             # diff's output, stopped it): its work cannot be read, the agent's doing, not ours.
-            report = GradingReport(task_id=task.id, status="patch_failed",
-                                   error=f"the agent's work could not be read, so no diff could be taken: {exc}")
+            report = GradingReport(
+                task_id=task.id, status="patch_failed", error=f"the agent's work could not be read, so no diff could be taken: {exc}"
+            )
             report.reward = compute_reward(report, self.config.reward_mode, None, task.gold_patch)
             return report
         episode.trajectory.diff = diff
         return self.grader.grade(task, diff, image=sandbox.image)
 
-    def _finish_episode(self, reason: Termination, report: GradingReport | None = None, error: str | None = None,
-                        write: bool = False) -> None:
+    def _finish_episode(self, reason: Termination, report: GradingReport | None = None, error: str | None = None, write: bool = False) -> None:
         if self._done:
             return
         self._done = True

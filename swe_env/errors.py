@@ -37,12 +37,16 @@ def is_infrastructure(exc: BaseException) -> bool:
 
 
 Termination = Literal[
-    "submitted", "max_steps", "time_limit", "disk_limit",
+    "submitted",
+    "max_steps",
+    "time_limit",
+    "disk_limit",
     "sandbox_killed",  # the agent's commands stopped its container, as the engine's record shows
     "sandbox_broken",  # the agent changed system programs the environment runs, which then failed
     "sandbox_died",  # the container or the engine failed under a running episode (stopped from outside: ours)
     "internal_error",  # a bug of ours ended the step
-    "closed", "abandoned",  # the env was closed, or reset to another episode, before this one ended
+    "closed",
+    "abandoned",  # the env was closed, or reset to another episode, before this one ended
     "agent_error",  # the agent raised (in a rollout)
     "infra_error",  # our machinery raised outside a step (reset, a lost server session or Ray worker)
 ]
@@ -143,4 +147,4 @@ def clip(text: str, limit: int = 300, keep: Literal["head", "tail"] = "head") ->
         return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + " …"
     cut = line[-limit:]
     space = cut.find(" ")
-    return "… " + (cut[space + 1:] if 0 <= space < limit // 2 else cut)
+    return "… " + (cut[space + 1 :] if 0 <= space < limit // 2 else cut)

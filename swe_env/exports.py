@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from . import tools
-from .tools import cwm_call  # noqa: F401 - public here too, as it was in data.trajectory
 from .data.trajectory import Trajectory, episode_key, iter_trajectories
 from .errors import RETRYABLE_ENDINGS
+from .tools import cwm_call  # noqa: F401 - public here too, as it was in data.trajectory
 
 SYSTEM_PROMPT = (
     "You are a software engineer working in a repository inside a sandbox. Fix the issue described by "
@@ -41,6 +41,8 @@ CWM_REASONING_PROMPT = (
 THINK_START = "<think>\n"
 """What an assistant turn starts with in reasoning mode; the reasoning ends at THINK_END."""
 THINK_END = "</think>"
+
+
 def cwm_system_prompt(names: list[str], reasoning: bool = False) -> str:
     """The system prompt of a CWM export: the tools announced as CWM's guide shows, one block each.
 
@@ -101,9 +103,14 @@ def _as_text(raw: Any) -> str:
 
 def _metadata(trajectory: Trajectory) -> dict[str, Any]:
     return {
-        "task_id": trajectory.task_id, "episode_id": trajectory.episode_id, "agent": trajectory.agent,
-        "model": trajectory.model, "reward": trajectory.reward, "resolved": trajectory.resolved,
-        "termination": trajectory.termination, "steps": len(trajectory.steps),
+        "task_id": trajectory.task_id,
+        "episode_id": trajectory.episode_id,
+        "agent": trajectory.agent,
+        "model": trajectory.model,
+        "reward": trajectory.reward,
+        "resolved": trajectory.resolved,
+        "termination": trajectory.termination,
+        "steps": len(trajectory.steps),
     }
 
 
@@ -125,12 +132,19 @@ def to_chat(trajectory: Trajectory) -> dict[str, Any]:
             continue
         call_id = f"call_{step.index}"
         arguments = {key: value for key, value in step.action.items() if key != "tool"}
-        messages.append({
-            "role": "assistant",
-            "content": _reasoning(step.raw),
-            "tool_calls": [{"id": call_id, "type": "function",
-                            "function": {"name": step.action["tool"], "arguments": json.dumps(arguments, ensure_ascii=False)}}],
-        })
+        messages.append(
+            {
+                "role": "assistant",
+                "content": _reasoning(step.raw),
+                "tool_calls": [
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": step.action["tool"], "arguments": json.dumps(arguments, ensure_ascii=False)},
+                    }
+                ],
+            }
+        )
         if step.action["tool"] != "submit":
             messages.append({"role": "tool", "tool_call_id": call_id, "content": step.observation})
     return {"messages": messages, "tools": tools.schemas(_tool_names(trajectory)), "metadata": _metadata(trajectory)}
@@ -182,9 +196,7 @@ def to_cwm(trajectory: Trajectory, reasoning: bool = False) -> dict[str, Any]:
             messages.append({"role": "user", "content": step.observation.strip()})
         elif step.action["tool"] != "submit":
             messages.append({"role": "tool", "tool": step.action["tool"], "content": step.observation})
-    text = "<|begin_of_text|>" + "".join(
-        f"<|start_header_id|>{_cwm_role(m)}<|end_header_id|>\n\n{m['content']}<|eot_id|>" for m in messages
-    )
+    text = "<|begin_of_text|>" + "".join(f"<|start_header_id|>{_cwm_role(m)}<|end_header_id|>\n\n{m['content']}<|eot_id|>" for m in messages)
     return {"messages": messages, "text": text, "metadata": {**_metadata(trajectory), "reasoning": reasoning}}
 
 

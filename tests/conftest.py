@@ -7,9 +7,9 @@ import os
 import pytest
 
 from swe_env import SWEEnv
-from swe_env.runtime import engine
 from swe_env.build.images import ImageBuilder
 from swe_env.data.task import Task, load_tasks
+from swe_env.runtime import engine
 
 from .helpers import TASKS_DIR
 
@@ -62,9 +62,7 @@ def no_leaked_containers():
     yield
     if engine._client is None:  # no test reached the engine
         return
-    left = engine.client().containers.list(
-        all=True, filters={"label": [f"{engine.MANAGED_LABEL}=1", f"swe_env.run={engine.RUN_ID}"]}
-    )
+    left = engine.client().containers.list(all=True, filters={"label": [f"{engine.MANAGED_LABEL}=1", f"swe_env.run={engine.RUN_ID}"]})
     names = [c.name for c in left if c.status != "removing"]
     assert not names, f"containers leaked by the test suite: {names}"
 

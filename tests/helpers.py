@@ -58,15 +58,15 @@ def write_task(folder: Path, text: str) -> Path:
     return path
 
 
-def run_cli(*args: str, cwd: Path | str = ROOT, run_id: str | None = None, extra_env: dict[str, str] | None = None,
-            drop_env: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | str = ROOT, run_id: str | None = None, extra_env: dict[str, str] | None = None, drop_env: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     """`swe-env ARGS` as a user runs it, in a process of its own (under `run_id`'s container labels when given;
     `extra_env` added to the environment and `drop_env` taken out of it)."""
     env = {**os.environ, **({"SWE_ENV_RUN_ID": run_id} if run_id else {}), **(extra_env or {})}
     for name in drop_env:
         env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "swe_env.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900, env=env)
+    return subprocess.run([sys.executable, "-m", "swe_env.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
 
 
 # ---------------------------------------------------------------- waiting and ports
@@ -144,8 +144,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        assert wait_until(lambda: not containers_of(docker_client, self.run_id), 30), \
+        assert wait_until(lambda: not containers_of(docker_client, self.run_id), 30), (
             f"server left containers: {[c.name for c in containers_of(docker_client, self.run_id)]}"
+        )
 
 
 def start_server(*args: str, token: str | None = TOKEN) -> Server:
@@ -154,9 +155,12 @@ def start_server(*args: str, token: str | None = TOKEN) -> Server:
     run_id = f"srv-{uuid.uuid4().hex[:10]}"
     env = {**os.environ, "SWE_ENV_RUN_ID": run_id, "SWE_ENV_TOKEN": token or ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "swe_env.cli", "serve", "--tasks", str(TASKS_DIR), "--port", str(port),
-         "--log-level", "warning", *args],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "swe_env.cli", "serve", "--tasks", str(TASKS_DIR), "--port", str(port), "--log-level", "warning", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -241,8 +245,7 @@ def with_code(image, task, code: str, files: dict[str, str] | None = None) -> tu
     with Sandbox(image, Limits(), task.environment.workdir) as box:
         for path, text in (files or {}).items():
             box.write_file("/tmp/added", text.encode())
-            assert box.run(f"mkdir -p $(dirname {shlex.quote(path)}) && cp /tmp/added {shlex.quote(path)}",
-                           timeout=60).exit_code == 0
+            assert box.run(f"mkdir -p $(dirname {shlex.quote(path)}) && cp /tmp/added {shlex.quote(path)}", timeout=60).exit_code == 0
         box.write_file("/tmp/code.py", code.encode())
         assert box.run(f"cat /tmp/code.py >> {shlex.quote(package)}/__init__.py", timeout=60).exit_code == 0
         alone = box.diff(task.base_commit)
@@ -260,8 +263,7 @@ def subprocess_diff(task, files: dict[str, str]) -> str:
         for path, text in files.items():
             (tree / path).write_text(text)
         subprocess.run(["git", "-C", str(tree), "add", "-A"], check=True)
-        return subprocess.run(["git", "-C", str(tree), "diff", "--cached"], check=True, capture_output=True,
-                              text=True).stdout
+        return subprocess.run(["git", "-C", str(tree), "diff", "--cached"], check=True, capture_output=True, text=True).stdout
 
 
 # ---------------------------------------------------------------- SWE-bench datasets of the bundled tasks
@@ -353,24 +355,27 @@ def corpus_containers() -> list[str]:
     from swe_env.runtime import engine
 
     left = engine.client().containers.list(
-        all=True, filters={"label": [f"{engine.MANAGED_LABEL}=1", f"swe_env.run={engine.RUN_ID}", "swe_env.kind=corpus"]})
+        all=True, filters={"label": [f"{engine.MANAGED_LABEL}=1", f"swe_env.run={engine.RUN_ID}", "swe_env.kind=corpus"]}
+    )
     return [c.name for c in left if c.status != "removing"]
 
 
 def attack_code(task, body: str) -> str:
     """An attack's library code with the task's test ids bound (F2P, P2P), as the seal and integrity tests append it."""
-    return (f"F2P = {list(task.tests.fail_to_pass)!r}\nP2P = {list(task.tests.pass_to_pass)!r}\n"
-            "from functools import partial as _functools_partial\n" + body)
+    return (
+        f"F2P = {list(task.tests.fail_to_pass)!r}\nP2P = {list(task.tests.pass_to_pass)!r}\n"
+        "from functools import partial as _functools_partial\n" + body
+    )
 
 
-LIVE_CONFIG = '''
+LIVE_CONFIG = """
 import sys as _s
 _cfg = None
 for _finder in getattr(_s, "meta" + "_path"):
     _cfg = getattr(_finder, "config", None)
     if _cfg is not None:
         break
-'''
+"""
 """Attack code's first lines: pytest's live config (`_cfg`), found through the import system's finders (red team rt2)."""
 
 
@@ -436,8 +441,7 @@ class ScriptedModel:
     `replies` answers when it is a function of the request body (then (status, body, seconds to wait first));
     GET .../models lists `models`."""
 
-    def __init__(self, replies: list[tuple[int, dict]] | Callable[[dict], tuple[int, dict, float]],
-                 models: tuple[str, ...] = ()):
+    def __init__(self, replies: list[tuple[int, dict]] | Callable[[dict], tuple[int, dict, float]], models: tuple[str, ...] = ()):
         self.replies = replies if callable(replies) else list(replies)
         self.requests: list[dict] = []
         model = self
@@ -445,8 +449,10 @@ class ScriptedModel:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - the http.server API
                 found = self.path.rstrip("/").endswith("/models") and models
-                self._send(200 if found else 404, {"object": "list", "data": [{"id": m, "object": "model"} for m in models]}
-                           if found else {"error": "no such route"})
+                self._send(
+                    200 if found else 404,
+                    {"object": "list", "data": [{"id": m, "object": "model"} for m in models]} if found else {"error": "no such route"},
+                )
 
             def do_POST(self):  # noqa: N802 - the http.server API
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -529,15 +535,17 @@ def fork_bomb_until_stopped(box, tries: int = 40) -> None:
 def shells_of_ours(box) -> dict[str, str]:
     """Every bash the host started in `box` (the agent's and the private one, `/bin/bash --noprofile --norc`): pid ->
     parent pid, in the container's pid namespace (parent 0: started by exec; the main process's pid: its attached one)."""
-    listed = box.exec("for p in /proc/[0-9]*; do [ \"$(tr '\\0' ' ' < $p/cmdline)\" = '/bin/bash --noprofile --norc ' ] "
-                      "&& echo ${p#/proc/} $(awk '/^PPid/ {print $2}' $p/status); done").stdout
+    listed = box.exec(
+        "for p in /proc/[0-9]*; do [ \"$(tr '\\0' ' ' < $p/cmdline)\" = '/bin/bash --noprofile --norc ' ] "
+        "&& echo ${p#/proc/} $(awk '/^PPid/ {print $2}' $p/status); done"
+    ).stdout
     return dict(line.split() for line in listed.splitlines() if line.strip())
 
 
 # ---------------------------------------------------------------- red team rt3's c3, one copy for both tests
 
 # c3 (rt3): a child interpreter (no hook) writes pytest's rewrite cache of every test module compiled without asserts.
-CACHE_FORGER = r'''
+CACHE_FORGER = r"""
 import glob, importlib.util, marshal, os, sys
 import pytest
 import _pytest.assertion.rewrite as rewrite
@@ -557,8 +565,8 @@ for source in glob.glob(os.path.join(root, "**", "test_*.py"), recursive=True):
         header = b"\0\0\0\0" + (int(info.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (info.st_size & 0xFFFFFFFF).to_bytes(4, "little")
     with open(os.path.join(folder, os.path.basename(source)[:-3] + tail), "wb") as handle:
         handle.write(importlib.util.MAGIC_NUMBER + header + marshal.dumps(code))
-'''
-CACHE_FORGING_LIBRARY = f'''
+"""
+CACHE_FORGING_LIBRARY = f"""
 def _prime_caches():
     import base64, os, subprocess, sys
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -567,7 +575,7 @@ def _prime_caches():
 
 
 _prime_caches()
-'''
+"""
 
 
 # ---------------------------------------------------------------- the sealed hooks on the host
@@ -588,9 +596,16 @@ def sealing_object(sealed_by: str) -> bytes:
     return built.data
 
 
-def run_sealed_pytest(tmp_path: Path, shared_object: bytes, files: dict[str, str], patched: list[str], *,
-                      changed_lines: dict[str, list[tuple[int, int]]] | None = None, runner_is_repo: bool = False,
-                      runner_places: list[str] = ()) -> tuple[bytes, bytes]:
+def run_sealed_pytest(
+    tmp_path: Path,
+    shared_object: bytes,
+    files: dict[str, str],
+    patched: list[str],
+    *,
+    changed_lines: dict[str, list[tuple[int, int]]] | None = None,
+    runner_is_repo: bool = False,
+    runner_places: list[str] = (),
+) -> tuple[bytes, bytes]:
     """Run pytest under this interpreter on `files` (`test_it.py` among them) with the grader's start-up module, plugin
     and (when `shared_object` is not empty; else the pure-Python seal seals) native seal, as the grader does in its
     container: what the hooks wrote on the results descriptor, and the key. `patched`, `changed_lines` and
@@ -611,15 +626,32 @@ def run_sealed_pytest(tmp_path: Path, shared_object: bytes, files: dict[str, str
         (project / name).write_text(text)
     key = os.urandom(seal.KEY_BYTES)
     key_path = tmp_path / "run.key"
-    key_path.write_bytes(seal.key_file(key, [str(project / p) for p in patched], runner_is_repo,
-                                       {str(project / p): lines for p, lines in (changed_lines or {}).items()},
-                                       [str(project / p) for p in runner_places]))
+    key_path.write_bytes(
+        seal.key_file(
+            key,
+            [str(project / p) for p in patched],
+            runner_is_repo,
+            {str(project / p): lines for p, lines in (changed_lines or {}).items()},
+            [str(project / p) for p in runner_places],
+        )
+    )
     read_end, write_end = os.pipe()
-    env = {**os.environ, "PYTHONPATH": str(recorder), "SWE_ENV_RESULTS": f"/dev/fd/{write_end}",
-           "SWE_ENV_RUNNER": "pytest", "SWE_ENV_KEY": str(key_path),
-           "PYTEST_ADDOPTS": "-p swe_env_seal -p no:cacheprovider"}
-    process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "test_it.py"], cwd=project, env=env,
-                               pass_fds=[write_end], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(recorder),
+        "SWE_ENV_RESULTS": f"/dev/fd/{write_end}",
+        "SWE_ENV_RUNNER": "pytest",
+        "SWE_ENV_KEY": str(key_path),
+        "PYTEST_ADDOPTS": "-p swe_env_seal -p no:cacheprovider",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "test_it.py"],
+        cwd=project,
+        env=env,
+        pass_fds=[write_end],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write_end)
     chunks = []
     while chunk := os.read(read_end, 1 << 16):
@@ -644,13 +676,12 @@ def git_binary_patch(path: str, data: bytes, old: bytes | None = None, delta: by
         deflated = zlib.compress(raw, 9)
         lines = []
         for start in range(0, len(deflated), 52):
-            chunk = deflated[start:start + 52]
+            chunk = deflated[start : start + 52]
             size = chr(ord("A") + len(chunk) - 1) if len(chunk) <= 26 else chr(ord("a") + len(chunk) - 27)
             lines.append(size + base64.b85encode(chunk, pad=True).decode() + "\n")
         return f"{kind} {len(raw)}\n" + "".join(lines) + "\n"
 
-    header = (f"new file mode 100644\nindex {'0' * 40}..{blob_id(data)}\n" if old is None
-              else f"index {blob_id(old)}..{blob_id(data)} 100644\n")
+    header = f"new file mode 100644\nindex {'0' * 40}..{blob_id(data)}\n" if old is None else f"index {blob_id(old)}..{blob_id(data)} 100644\n"
     forward = hunk("literal", data) if delta is None else hunk("delta", delta)
     return f"diff --git a/{path} b/{path}\n{header}GIT binary patch\n{forward}{hunk('literal', old or b'')}"
 
@@ -658,6 +689,7 @@ def git_binary_patch(path: str, data: bytes, old: bytes | None = None, delta: by
 def git_delta(source_size: int, result_size: int, commands: bytes) -> bytes:
     """A git delta: its two sizes (7 bits a byte, lowest first) and `commands` (0x80 alone: copy 64 KiB of the
     source from its start; 1-127: insert that many bytes that follow)."""
+
     def size(value: int) -> bytes:
         out = bytearray()
         while True:
@@ -665,4 +697,5 @@ def git_delta(source_size: int, result_size: int, commands: bytes) -> bytes:
             out.append(byte | (0x80 if value else 0))
             if not value:
                 return bytes(out)
+
     return size(source_size) + size(result_size) + commands

@@ -36,7 +36,8 @@ def isbn_digits(text):
 '''
 
 SHELFKIT_FIXED = SHELFKIT.replace("author.split()[0]", "author.split()[-1]").replace(
-    '[int(c) for c in text.replace("-", "")]', '[10 if c in "xX" else int(c) for c in text.replace("-", "")]')
+    '[int(c) for c in text.replace("-", "")]', '[10 if c in "xX" else int(c) for c in text.replace("-", "")]'
+)
 
 RUNTESTS = '''\
 #!/usr/bin/env python
@@ -68,13 +69,13 @@ if __name__ == "__main__":
     main()
 '''
 
-TEST_SQLITE = '''\
+TEST_SQLITE = """\
 SECRET_KEY = "shelfkit-tests"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3"}}
 INSTALLED_APPS = ["django.contrib.contenttypes", "shelf"]
 USE_TZ = False
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
-'''
+"""
 
 SHELF_TESTS = '''\
 from django.contrib.contenttypes.models import ContentType
@@ -122,14 +123,14 @@ DJANGO_FILES = {
     "tests/shelf/__init__.py": "",
     "tests/shelf/tests.py": SHELF_TESTS,
     "pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
-                      '[project]\nname = "shelfkit"\nversion = "1.0"\n\n[tool.setuptools]\npackages = ["shelfkit"]\n',
+    '[project]\nname = "shelfkit"\nversion = "1.0"\n\n[tool.setuptools]\npackages = ["shelfkit"]\n',
 }
 DJANGO_FAIL_TO_PASS = [
-    "The shelf mark is made from the author's surname.",          # a docstring line: fails before the fix
-    "test_x_check_digit (shelf.tests.IsbnCheckDigitTests)",       # before Python 3.11: errors before the fix
+    "The shelf mark is made from the author's surname.",  # a docstring line: fails before the fix
+    "test_x_check_digit (shelf.tests.IsbnCheckDigitTests)",  # before Python 3.11: errors before the fix
 ]
 DJANGO_PASS_TO_PASS = [
-    "test_year (shelf.tests.ShelfMarkTests.test_year)",           # Python 3.11's form
+    "test_year (shelf.tests.ShelfMarkTests.test_year)",  # Python 3.11's form
     "A one-word author name is its own surname.",
     "test_plain_digits (shelf.tests.IsbnTests)",
     "test_content_types_exist (shelf.tests.CatalogueDatabaseTests)",
@@ -169,7 +170,7 @@ tests._testfiles.extend(os.path.join(root, arg) for arg in sys.argv[1:] if not a
 sys.exit(0 if tests.test(sort=True) else 1)
 '''
 
-POLY_TESTS = '''\
+POLY_TESTS = """\
 from sympy import symbols
 from sympy.testing.pytest import XFAIL, raises
 
@@ -189,9 +190,9 @@ def test_not_a_polynomial():
 @XFAIL
 def test_negative_powers():
     assert total_degree(x**-1, x) == -1
-'''
+"""
 
-POLY_NEW_TESTS = '''
+POLY_NEW_TESTS = """
 
 def test_bivariate():
     assert total_degree(x**2 * y**3 + x, x, y) == 5
@@ -199,7 +200,7 @@ def test_bivariate():
 
 def test_generators_inferred():
     assert total_degree(x * y**2) == 3
-'''
+"""
 
 SYMPY_FILES = {
     "polykit/__init__.py": POLYKIT,
@@ -207,7 +208,7 @@ SYMPY_FILES = {
     "polykit/tests/test_degree.py": POLY_TESTS,
     "bin/test": BIN_TEST,
     "pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
-                      '[project]\nname = "polykit"\nversion = "0.2"\n\n[tool.setuptools]\npackages = ["polykit"]\n',
+    '[project]\nname = "polykit"\nversion = "0.2"\n\n[tool.setuptools]\npackages = ["polykit"]\n',
 }
 SYMPY_FAIL_TO_PASS = ["test_bivariate", "test_generators_inferred"]  # fails, errors (IndexError) before the fix
 SYMPY_PASS_TO_PASS = ["test_univariate", "test_not_a_polynomial"]
@@ -228,12 +229,30 @@ defaults: {pip_uploaded_prior_to: "2024-10-15"}
 """
 
 SAMPLES = {
-    "shelfkit": (DJANGO_FILES, "shelfkit/__init__.py", SHELFKIT_FIXED, "tests/shelf/tests.py", SHELF_NEW_TESTS,
-                 DJANGO_FAIL_TO_PASS, DJANGO_PASS_TO_PASS, "1.0", "parse_log_django",
-                 "shelf_mark('Ada Lovelace', 1843) gives 'ADA-1843'; isbn_digits fails on an X check digit."),
-    "polykit": (SYMPY_FILES, "polykit/__init__.py", POLYKIT_FIXED, "polykit/tests/test_degree.py", POLY_NEW_TESTS,
-                SYMPY_FAIL_TO_PASS, SYMPY_PASS_TO_PASS, "0.2", "parse_log_sympy",
-                "total_degree(x**2*y**3 + x, x, y) gives 2, and total_degree(x*y**2) raises IndexError."),
+    "shelfkit": (
+        DJANGO_FILES,
+        "shelfkit/__init__.py",
+        SHELFKIT_FIXED,
+        "tests/shelf/tests.py",
+        SHELF_NEW_TESTS,
+        DJANGO_FAIL_TO_PASS,
+        DJANGO_PASS_TO_PASS,
+        "1.0",
+        "parse_log_django",
+        "shelf_mark('Ada Lovelace', 1843) gives 'ADA-1843'; isbn_digits fails on an X check digit.",
+    ),
+    "polykit": (
+        SYMPY_FILES,
+        "polykit/__init__.py",
+        POLYKIT_FIXED,
+        "polykit/tests/test_degree.py",
+        POLY_NEW_TESTS,
+        SYMPY_FAIL_TO_PASS,
+        SYMPY_PASS_TO_PASS,
+        "0.2",
+        "parse_log_sympy",
+        "total_degree(x**2*y**3 + x, x, y) gives 2, and total_degree(x*y**2) raises IndexError.",
+    ),
 }
 EXECUTABLE = {"tests/runtests.py", "bin/test"}
 
@@ -259,9 +278,16 @@ def write_sample(folder: Path, name: str) -> tuple[Path, Path, Path]:
     test_patch = _git(repo, "diff", "--", test_file)
     _git(repo, "commit", "-qam", "the fix")  # in the history, after base_commit
     record = {
-        "instance_id": f"swe-env__{name}-1", "repo": f"swe-env/{name}", "base_commit": base, "patch": gold,
-        "test_patch": test_patch, "problem_statement": problem, "FAIL_TO_PASS": json.dumps(fail_to_pass),
-        "PASS_TO_PASS": json.dumps(pass_to_pass), "version": version, "environment_setup_commit": base,
+        "instance_id": f"swe-env__{name}-1",
+        "repo": f"swe-env/{name}",
+        "base_commit": base,
+        "patch": gold,
+        "test_patch": test_patch,
+        "problem_statement": problem,
+        "FAIL_TO_PASS": json.dumps(fail_to_pass),
+        "PASS_TO_PASS": json.dumps(pass_to_pass),
+        "version": version,
+        "environment_setup_commit": base,
         "log_parser": parser,
     }
     dataset = folder / f"{name}.jsonl"

@@ -53,7 +53,7 @@ def host_of(url):
     return netloc.split(":")[0]
 '''
 
-TESTS = '''\
+TESTS = """\
 import pytest
 
 from urlkit import basename, host_of, join, merge
@@ -89,9 +89,9 @@ def test_idna_host():
 @pytest.mark.skip(reason="never runs")
 def test_skipped():
     pass
-'''
+"""
 
-NEW_TESTS = '''
+NEW_TESTS = """
 
 @pytest.mark.parametrize("url, host", [
     ("http://[fe80::1]:80/", "fe80::1"),
@@ -99,13 +99,13 @@ NEW_TESTS = '''
 ])
 def test_host_of_ipv6(url, host):
     assert host_of(url) == host
-'''
+"""
 
 FILES = {
     "urlkit/__init__.py": INIT,
     "tests/test_urls.py": TESTS,
     "pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
-                      '[project]\nname = "urlkit"\nversion = "0.3"\n\n[tool.setuptools]\npackages = ["urlkit"]\n',
+    '[project]\nname = "urlkit"\nversion = "0.3"\n\n[tool.setuptools]\npackages = ["urlkit"]\n',
     # No passenv for PYTEST_ADDOPTS and a setenv that replaces it, as in sphinx's tox.ini: the grader must get its report anyway.
     "tox.ini": "[tox]\nenvlist = py39\n\n[testenv]\nsetenv =\n    PYTEST_ADDOPTS = --color yes\ncommands = pytest -rA {posargs}\n",
 }
@@ -113,16 +113,16 @@ FILES = {
 TEST_FILE = "tests/test_urls.py"
 FAIL_TO_PASS = [
     f"{TEST_FILE}::test_host_of_ipv6[http://[fe80::1]:80/-fe80::1]",  # `::` inside a parameter
-    f"{TEST_FILE}::test_host_of_ipv6[http://[::1]",                    # cut at its first space
+    f"{TEST_FILE}::test_host_of_ipv6[http://[::1]",  # cut at its first space
 ]
 PASS_TO_PASS = [
-    f"{TEST_FILE}::test_host_of[http://example.com/a",   # cut at the space
+    f"{TEST_FILE}::test_host_of[http://example.com/a",  # cut at the space
     f"{TEST_FILE}::test_host_of[https://example.org:8080/x-example.org]",
-    f"{TEST_FILE}::test_join[a",                         # "a - b": cut at the first space
+    f"{TEST_FILE}::test_join[a",  # "a - b": cut at the first space
     f"{TEST_FILE}::test_join[c]",
-    f"{TEST_FILE}::test_basename[/file.txt]",            # a path parameter as requests' parser rewrites it
+    f"{TEST_FILE}::test_basename[/file.txt]",  # a path parameter as requests' parser rewrites it
     f"{TEST_FILE}::test_merge",
-    f"{TEST_FILE}::test_idna_host",                      # XFAIL counts as a pass
+    f"{TEST_FILE}::test_idna_host",  # XFAIL counts as a pass
 ]
 RECIPES = """\
 defaults: {pip_uploaded_prior_to: "2024-10-15"}
@@ -138,10 +138,16 @@ defaults: {pip_uploaded_prior_to: "2024-10-15"}
 
 def _git(repo: Path, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_AUTHOR_NAME="swe-env sample",
-               GIT_AUTHOR_EMAIL="samples@swe-env.invalid", GIT_COMMITTER_NAME="swe-env sample",
-               GIT_COMMITTER_EMAIL="samples@swe-env.invalid", GIT_AUTHOR_DATE="2024-05-01T09:00:00Z",
-               GIT_COMMITTER_DATE="2024-05-01T09:00:00Z")
+    env.update(
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_AUTHOR_NAME="swe-env sample",
+        GIT_AUTHOR_EMAIL="samples@swe-env.invalid",
+        GIT_COMMITTER_NAME="swe-env sample",
+        GIT_COMMITTER_EMAIL="samples@swe-env.invalid",
+        GIT_AUTHOR_DATE="2024-05-01T09:00:00Z",
+        GIT_COMMITTER_DATE="2024-05-01T09:00:00Z",
+    )
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
 
 
@@ -169,14 +175,22 @@ def write_sample(folder: Path, python: str | None = None) -> tuple[Path, Path, P
     test_patch = _git(repo, "diff", "--", "tests")
     _git(repo, "commit", "-qam", "IPv6 hosts")  # the fix is in the history, after base_commit
     record = {
-        "instance_id": "swe-env__urlkit-1", "repo": REPO, "base_commit": base, "patch": gold,
-        "test_patch": test_patch, "problem_statement": "host_of('http://[fe80::1]:80/') returns '[fe80'.",
-        "FAIL_TO_PASS": json.dumps(FAIL_TO_PASS), "PASS_TO_PASS": json.dumps(PASS_TO_PASS), "version": "0.3",
-        "environment_setup_commit": base, "log_parser": "parse_log_requests",
+        "instance_id": "swe-env__urlkit-1",
+        "repo": REPO,
+        "base_commit": base,
+        "patch": gold,
+        "test_patch": test_patch,
+        "problem_statement": "host_of('http://[fe80::1]:80/') returns '[fe80'.",
+        "FAIL_TO_PASS": json.dumps(FAIL_TO_PASS),
+        "PASS_TO_PASS": json.dumps(PASS_TO_PASS),
+        "version": "0.3",
+        "environment_setup_commit": base,
+        "log_parser": "parse_log_requests",
     }
     dataset = folder / "urlkit.jsonl"
     dataset.write_text(json.dumps(record) + "\n")
     recipes = folder / "recipes.yaml"
-    recipes.write_text(RECIPES if python is None else RECIPES.replace('python: "3.9"', f'python: "{python}"')
-                       .replace("-epy39", f"-epy{python.replace('.', '')}"))
+    recipes.write_text(
+        RECIPES if python is None else RECIPES.replace('python: "3.9"', f'python: "{python}"').replace("-epy39", f"-epy{python.replace('.', '')}")
+    )
     return dataset, mirror, recipes

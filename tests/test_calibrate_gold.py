@@ -24,7 +24,7 @@ def test_the_explaining_copy_of_the_hook_fits_the_hook_and_compiles(calibrate_go
     source = (ROOT / "swe_env" / "grading" / "reporter" / "sitecustomize.py").read_text()
     explained = calibrate_gold.explaining_hook(source)
     compile(explained, "sitecustomize.py", "exec")
-    flag = explained[explained.index("    def flag(why, frame):"):]
+    flag = explained[explained.index("    def flag(why, frame):") :]
     # the stack is added to `where` before the flag is emitted, and the hook remembers each event
     assert flag.index('where += " || event "') < flag.index('emit(b"flag"')
     assert 'state["event"] = event' in explained

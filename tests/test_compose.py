@@ -57,12 +57,18 @@ def test_compose_stack_serves_an_episode(docker_client, task, image):
     run_id = f"compose-{uuid.uuid4().hex[:10]}"
     token = uuid.uuid4().hex
     port = free_port()
-    env = {**os.environ, "SWE_ENV_TOKEN": token, "SWE_ENV_PORT": str(port), "SWE_ENV_RUN_ID": run_id,
-           "SWE_ENV_SERVER_TAG": image_tag(), "SWE_ENV_TASKS": str(TASKS_DIR), "SWE_ENV_IDLE_TIMEOUT": "120"}
+    env = {
+        **os.environ,
+        "SWE_ENV_TOKEN": token,
+        "SWE_ENV_PORT": str(port),
+        "SWE_ENV_RUN_ID": run_id,
+        "SWE_ENV_SERVER_TAG": image_tag(),
+        "SWE_ENV_TASKS": str(TASKS_DIR),
+        "SWE_ENV_IDLE_TIMEOUT": "120",
+    }
 
     def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-        return subprocess.run([*compose, "-p", project, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run([*compose, "-p", project, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
     try:
         # `up` builds only when the tag is missing: the first run builds, later runs start at once.

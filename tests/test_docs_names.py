@@ -34,9 +34,7 @@ from swe_env.cli import app
 
 from .helpers import ROOT
 
-PAGES = sorted(
-    [ROOT / "README.md", ROOT / "bench" / "README.md", ROOT / "tasks" / "README.md", *(ROOT / "docs").rglob("*.md")]
-)
+PAGES = sorted([ROOT / "README.md", ROOT / "bench" / "README.md", ROOT / "tasks" / "README.md", *(ROOT / "docs").rglob("*.md")])
 
 _SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _DOTTED = re.compile(r"\bswe_env(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
@@ -74,9 +72,18 @@ VARIABLES |= {"core", "diff", "filter", "include", "merge", "user", "http", "rem
 # repositories, a Harbor task's test script, CWM's debugger demo, the CA bundle a user copies in before building the
 # server's image, and files of real repositories that benchmark figures name (sphinx's and pytest's tests, Django's
 # and flask's sources where a calibration flag was charged).
-NOT_OURS = {"tests/runtests.py", "tests/test_sqlite.py", "tests/test_config.py", "tests/test.sh", "demos/cwmdbg.py",
-            "images/server/host-ca.crt", "tests/test_util_inspect.py", "tests/test_decorators.py",
-            "django/db/migrations/loader.py", "src/flask/cli.py"}
+NOT_OURS = {
+    "tests/runtests.py",
+    "tests/test_sqlite.py",
+    "tests/test_config.py",
+    "tests/test.sh",
+    "demos/cwmdbg.py",
+    "images/server/host-ca.crt",
+    "tests/test_util_inspect.py",
+    "tests/test_decorators.py",
+    "django/db/migrations/loader.py",
+    "src/flask/cli.py",
+}
 
 
 def _is_label(key: str) -> bool:
@@ -164,8 +171,7 @@ def _problems_in_name(page: str, number: int, span: str) -> list[str]:
     qualified = _QUALIFIED.match(text)
     if qualified and not text.startswith("swe_env."):
         owner, attribute = qualified.groups()
-        owners = [] if attribute in EXTENSIONS else CLASSES.get(owner) or (
-            [] if owner in VARIABLES else SHORT_MODULES.get(owner, []))
+        owners = [] if attribute in EXTENSIONS else CLASSES.get(owner) or ([] if owner in VARIABLES else SHORT_MODULES.get(owner, []))
         if owners and not any(_has(candidate, attribute) for candidate in owners):
             problems.append(f"{where}: `{span}`: {owner} has no {attribute}")
     return problems
@@ -231,12 +237,20 @@ def test_every_backticked_name_still_exists():
     assert not problems, f"{len(problems)} names in the docs point at nothing:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("span, exists", [
-    ("swe_env.tools.schemas()", True), ("swe_env.tools.no_such_thing", False), ("swe_env.managed", True),
-    ("swe_env/grading/rule.py", True), ("swe_env/grading/nothing.py", False), ("Sandbox.no_such_method", False),
-    ("swe-env images prune --max-disk 200G", True), ("swe-env images prune --no-such-flag", False),
-    ("swe-env no-such-command", False),
-])
+@pytest.mark.parametrize(
+    "span, exists",
+    [
+        ("swe_env.tools.schemas()", True),
+        ("swe_env.tools.no_such_thing", False),
+        ("swe_env.managed", True),
+        ("swe_env/grading/rule.py", True),
+        ("swe_env/grading/nothing.py", False),
+        ("Sandbox.no_such_method", False),
+        ("swe-env images prune --max-disk 200G", True),
+        ("swe-env images prune --no-such-flag", False),
+        ("swe-env no-such-command", False),
+    ],
+)
 def test_the_checker_tells_a_missing_name(span: str, exists: bool):
     problems = _problems_in_name("docs/x.md", 1, span)
     if span.startswith("swe-env "):

@@ -9,28 +9,48 @@ import docker.errors
 import pytest
 
 from swe_env import errors
-from swe_env.client import RemoteEnvError, SessionLost
-from swe_env.runtime.engine import EngineUnavailable
-from swe_env.errors import (FAILED_ENDINGS, INFRASTRUCTURE_ENDINGS, KINDS, RETRYABLE_ENDINGS, InfrastructureError,
-                            Termination, classify_ending, classify_exception, is_infrastructure)
 from swe_env.build.images import ImageBuildError
 from swe_env.build.repos import RepoError
+from swe_env.client import RemoteEnvError, SessionLost
+from swe_env.data.trajectory import Trajectory
+from swe_env.errors import (
+    FAILED_ENDINGS,
+    INFRASTRUCTURE_ENDINGS,
+    KINDS,
+    RETRYABLE_ENDINGS,
+    InfrastructureError,
+    Termination,
+    classify_ending,
+    classify_exception,
+    is_infrastructure,
+)
+from swe_env.runtime.engine import EngineUnavailable
 from swe_env.runtime.sandbox import DiskLimitExceeded, OutputLost, SandboxError
 from swe_env.runtime.shell import ShellError
-from swe_env.data.trajectory import Trajectory
 
 
-@pytest.mark.parametrize("exc", [
-    InfrastructureError("x"), EngineUnavailable("x"), ImageBuildError("x"), RepoError("x"), SandboxError("x"),
-    OutputLost("x"), ShellError("x"), docker.errors.APIError("x"), OSError("x"), ConnectionResetError("x"),
-    RemoteEnvError("x"), SessionLost("x"),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        InfrastructureError("x"),
+        EngineUnavailable("x"),
+        ImageBuildError("x"),
+        RepoError("x"),
+        SandboxError("x"),
+        OutputLost("x"),
+        ShellError("x"),
+        docker.errors.APIError("x"),
+        OSError("x"),
+        ConnectionResetError("x"),
+        RemoteEnvError("x"),
+        SessionLost("x"),
+    ],
+)
 def test_infrastructure_failures_are_ours(exc):
     assert is_infrastructure(exc) and classify_exception(exc) == "infra_error"
 
 
-@pytest.mark.parametrize("exc", [RuntimeError("x"), ValueError("x"), KeyError("x"), DiskLimitExceeded("x"),
-                                 ZeroDivisionError()])
+@pytest.mark.parametrize("exc", [RuntimeError("x"), ValueError("x"), KeyError("x"), DiskLimitExceeded("x"), ZeroDivisionError()])
 def test_everything_else_is_not(exc):
     assert not is_infrastructure(exc) and classify_exception(exc) == "agent_error"
 
@@ -38,9 +58,19 @@ def test_everything_else_is_not(exc):
 def test_every_ending_has_one_kind_and_the_sets_are_todays():
     assert set(KINDS) == set(get_args(Termination))
     assert set(KINDS) == {
-        "submitted", "max_steps", "time_limit", "disk_limit", "sandbox_killed", "sandbox_broken", "sandbox_died",
+        "submitted",
+        "max_steps",
+        "time_limit",
+        "disk_limit",
+        "sandbox_killed",
+        "sandbox_broken",
+        "sandbox_died",
         "internal_error",
-        "closed", "abandoned", "agent_error", "infra_error"}
+        "closed",
+        "abandoned",
+        "agent_error",
+        "infra_error",
+    }
     assert INFRASTRUCTURE_ENDINGS == {"infra_error", "sandbox_died", "internal_error"}
     assert RETRYABLE_ENDINGS == {"infra_error", "sandbox_died", "internal_error", "closed", "abandoned"}
     assert FAILED_ENDINGS == {"agent_error", "infra_error", "sandbox_died", "internal_error"}
@@ -87,7 +117,6 @@ def test_one_rule_says_whose_a_grading_status_is():
 
     assert set(GRADING_KINDS) == set(GradingReport.model_fields["status"].annotation.__args__)
     assert not grading_is_infrastructure("timeout") and not grading_is_infrastructure("patch_failed")
-    assert set(INFRA_STATUSES) == {s for s in GRADING_KINDS if grading_is_infrastructure(s)} == {
-        "infra_error", "test_patch_failed"}
+    assert set(INFRA_STATUSES) == {s for s in GRADING_KINDS if grading_is_infrastructure(s)} == {"infra_error", "test_patch_failed"}
     with pytest.raises(ValueError):
         grading_is_infrastructure("resolved")

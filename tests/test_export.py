@@ -8,14 +8,12 @@ import re
 import pytest
 
 from swe_env import tools
-from swe_env.tools import actions
 from swe_env.data.trajectory import Step, Trajectory, TrajectoryWriter, finished_keys
-from swe_env.exports import (CWM_REASONING_PROMPT, SYSTEM_PROMPT, cwm_call, drop_near_duplicates, export, to_chat,
-                             to_cwm)
+from swe_env.exports import CWM_REASONING_PROMPT, SYSTEM_PROMPT, cwm_call, drop_near_duplicates, export, to_chat, to_cwm
+from swe_env.tools import actions
 
 from .helpers import check_openai_chat
 from .helpers import run_cli as swe_env
-
 
 ACTIONS = [
     {"tool": "bash", "command": "ls -la\npwd"},
@@ -34,17 +32,37 @@ def test_cwm_call_reads_back_as_the_same_action(action):
 
 
 def trajectory(task_id="t1", resolved=True, commands=("ls", "pytest"), index=0, termination="submitted") -> Trajectory:
-    steps = [Step(index=1, raw="I will look.\n<tool: bash>\nls\n</tool>", action={"tool": "bash", "command": "ls"},
-                  observation="a\nb\n[exit code 0]", exit_code=0),
-             Step(index=2, raw="no idea", action=None, observation="Error: no action found", error=True)]
-    steps += [Step(index=3 + n, raw={"role": "assistant", "content": "run", "tool_calls": []},
-                   action={"tool": "bash", "command": c}, observation=f"out {c}") for n, c in enumerate(commands)]
-    steps.append(Step(index=len(steps) + 1, raw={"tool": "submit"}, action={"tool": "submit"},
-                      observation="Submitted. The task is resolved (reward 1)."))
-    return Trajectory(task_id=task_id, episode_id=f"{task_id}-{index}-{len(commands)}", episode_index=index,
-                      agent="oracle", problem_statement="Fix the bug.", steps=steps, resolved=resolved,
-                      reward=1.0 if resolved else 0.0, termination=termination,
-                      config={"tools": ["bash", "edit", "view"]})
+    steps = [
+        Step(
+            index=1,
+            raw="I will look.\n<tool: bash>\nls\n</tool>",
+            action={"tool": "bash", "command": "ls"},
+            observation="a\nb\n[exit code 0]",
+            exit_code=0,
+        ),
+        Step(index=2, raw="no idea", action=None, observation="Error: no action found", error=True),
+    ]
+    steps += [
+        Step(
+            index=3 + n, raw={"role": "assistant", "content": "run", "tool_calls": []}, action={"tool": "bash", "command": c}, observation=f"out {c}"
+        )
+        for n, c in enumerate(commands)
+    ]
+    steps.append(
+        Step(index=len(steps) + 1, raw={"tool": "submit"}, action={"tool": "submit"}, observation="Submitted. The task is resolved (reward 1).")
+    )
+    return Trajectory(
+        task_id=task_id,
+        episode_id=f"{task_id}-{index}-{len(commands)}",
+        episode_index=index,
+        agent="oracle",
+        problem_statement="Fix the bug.",
+        steps=steps,
+        resolved=resolved,
+        reward=1.0 if resolved else 0.0,
+        termination=termination,
+        config={"tools": ["bash", "edit", "view"]},
+    )
 
 
 def test_chat_export_follows_the_openai_schema():
@@ -73,15 +91,24 @@ def test_cwm_export_keeps_model_text_and_renders_other_actions():
 
 
 GOLDEN_STEPS = [
-    Step(index=1, raw="Let me look.\n<tool: bash>\nls\n</tool>\n", action={"tool": "bash", "command": "ls"},
-         observation="a.py\n[exit code 0]\n"),
+    Step(index=1, raw="Let me look.\n<tool: bash>\nls\n</tool>\n", action={"tool": "bash", "command": "ls"}, observation="a.py\n[exit code 0]\n"),
     Step(index=2, raw="hmm", action=None, observation="Error: no action found", error=True),
-    Step(index=3, raw={"role": "assistant", "content": "Fix it.", "tool_calls": []},
-         action={"tool": "edit", "path": "a.py", "old": "x = 1", "new": "x = 2"}, observation="Edited a.py."),
+    Step(
+        index=3,
+        raw={"role": "assistant", "content": "Fix it.", "tool_calls": []},
+        action={"tool": "edit", "path": "a.py", "old": "x = 1", "new": "x = 2"},
+        observation="Edited a.py.",
+    ),
     Step(index=4, raw={"tool": "submit"}, action={"tool": "submit"}, observation="Submitted. The task is resolved."),
 ]
-GOLDEN_TRAJECTORY = Trajectory(task_id="t", episode_id="t-0", agent="openai", problem_statement="Fix x.\n",
-                               steps=GOLDEN_STEPS, config={"tools": ["bash", "edit"], "workdir": "/repo"})
+GOLDEN_TRAJECTORY = Trajectory(
+    task_id="t",
+    episode_id="t-0",
+    agent="openai",
+    problem_statement="Fix x.\n",
+    steps=GOLDEN_STEPS,
+    config={"tools": ["bash", "edit"], "workdir": "/repo"},
+)
 GOLDEN_TOOLS = (
     "You have access to the following tools:\n"
     "\n"
@@ -139,35 +166,46 @@ def golden_text(system: str, turns: list[str]) -> str:
 
 def test_cwm_export_golden():
     record = to_cwm(GOLDEN_TRAJECTORY)
-    assert record["text"] == golden_text(GOLDEN_SYSTEM, [
-        "Let me look.\n<tool: bash>\nls\n</tool>",
-        "hmm",
-        "Fix it.\n\n<tool: edit>\na.py\n<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n</tool>",
-        "<tool: submit>\n</tool>",
-    ])
+    assert record["text"] == golden_text(
+        GOLDEN_SYSTEM,
+        [
+            "Let me look.\n<tool: bash>\nls\n</tool>",
+            "hmm",
+            "Fix it.\n\n<tool: edit>\na.py\n<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n</tool>",
+            "<tool: submit>\n</tool>",
+        ],
+    )
     assert record["messages"][3] == {"role": "tool", "tool": "bash", "content": "a.py\n[exit code 0]\n"}
     assert record["metadata"]["reasoning"] is False
 
 
 def test_cwm_export_golden_in_reasoning_mode():
     record = to_cwm(GOLDEN_TRAJECTORY, reasoning=True)
-    assert record["text"] == golden_text(GOLDEN_REASONING + GOLDEN_SYSTEM, [
-        "<think>\nLet me look.\n</think>\n<tool: bash>\nls\n</tool>",
-        "<think>\n\n</think>\nhmm",
-        "<think>\nFix it.\n</think>\n<tool: edit>\na.py\n<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n</tool>",
-        "<think>\n\n</think>\n<tool: submit>\n</tool>",
-    ])
+    assert record["text"] == golden_text(
+        GOLDEN_REASONING + GOLDEN_SYSTEM,
+        [
+            "<think>\nLet me look.\n</think>\n<tool: bash>\nls\n</tool>",
+            "<think>\n\n</think>\nhmm",
+            "<think>\nFix it.\n</think>\n<tool: edit>\na.py\n<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n</tool>",
+            "<think>\n\n</think>\n<tool: submit>\n</tool>",
+        ],
+    )
     # a model that wrote its own reasoning keeps it: after the <think>\n prompt, or with the tag itself
-    steps = [Step(index=1, raw="I look with <tool: bash> first.\n</think>\n<tool: bash>\nls\n</tool>",
-                  action={"tool": "bash", "command": "ls"}, observation="a.py"),
-             Step(index=2, raw="<think>\nnow\n</think>\n<tool: bash>\npwd\n</tool>", action={"tool": "bash", "command": "pwd"},
-                  observation="/repo")]
+    steps = [
+        Step(
+            index=1,
+            raw="I look with <tool: bash> first.\n</think>\n<tool: bash>\nls\n</tool>",
+            action={"tool": "bash", "command": "ls"},
+            observation="a.py",
+        ),
+        Step(index=2, raw="<think>\nnow\n</think>\n<tool: bash>\npwd\n</tool>", action={"tool": "bash", "command": "pwd"}, observation="/repo"),
+    ]
     own = to_cwm(GOLDEN_TRAJECTORY.model_copy(update={"steps": steps}), reasoning=True)
     assert [m["content"] for m in own["messages"] if m["role"] == "assistant"] == [
         "<think>\nI look with <tool: bash> first.\n</think>\n<tool: bash>\nls\n</tool>",
-        "<think>\nnow\n</think>\n<tool: bash>\npwd\n</tool>"]
-    assert CWM_REASONING_PROMPT + "\n\n" + SYSTEM_PROMPT == own["messages"][0]["content"][:len(
-        CWM_REASONING_PROMPT + SYSTEM_PROMPT) + 2]
+        "<think>\nnow\n</think>\n<tool: bash>\npwd\n</tool>",
+    ]
+    assert CWM_REASONING_PROMPT + "\n\n" + SYSTEM_PROMPT == own["messages"][0]["content"][: len(CWM_REASONING_PROMPT + SYSTEM_PROMPT) + 2]
 
 
 ROUND_TRIP_ACTIONS = [
@@ -187,10 +225,18 @@ ROUND_TRIP_ACTIONS = [
 def test_every_exported_tool_call_parses_back(reasoning):
     names = ["bash", "edit", "undo_edit", "view", "create", "trace", "submit"]
     words = ["Step.", "I call <tool: x>?", "no </think> here"]  # the last two are left out: they hold tags
-    steps = [Step(index=n, raw=action if n % 2 else {"role": "assistant", "content": words[n % 3]},
-                  action=action, observation=f"out {n}") for n, action in enumerate(ROUND_TRIP_ACTIONS, start=1)]
-    steps.append(Step(index=len(steps) + 1, raw="Looking.\n<tool: view>\na.py\n1 2\n</tool>",
-                      action={"tool": "view", "path": "a.py", "range": [1, 2]}, observation="1 a"))
+    steps = [
+        Step(index=n, raw=action if n % 2 else {"role": "assistant", "content": words[n % 3]}, action=action, observation=f"out {n}")
+        for n, action in enumerate(ROUND_TRIP_ACTIONS, start=1)
+    ]
+    steps.append(
+        Step(
+            index=len(steps) + 1,
+            raw="Looking.\n<tool: view>\na.py\n1 2\n</tool>",
+            action={"tool": "view", "path": "a.py", "range": [1, 2]},
+            observation="1 a",
+        )
+    )
     record = to_cwm(Trajectory(task_id="t", episode_id="e", steps=steps, config={"tools": names}), reasoning=reasoning)
     turns = [m["content"] for m in record["messages"] if m["role"] == "assistant"]
     assert len(turns) == len(steps)
@@ -203,13 +249,16 @@ def test_every_exported_tool_call_parses_back(reasoning):
     assert [b.split(">")[0][7:] for b in blocks] == names
     for block in blocks:
         call = actions.parse(block.replace("[first] [last]", "1 -1"), allowed=names).to_dict()
-        assert call["tool"] in names and all(v.startswith("[") for v in call.values() if isinstance(v, str)
-                                             and v != call["tool"])
+        assert call["tool"] in names and all(v.startswith("[") for v in call.values() if isinstance(v, str) and v != call["tool"])
 
 
 def test_near_duplicates_are_dropped_per_task():
-    runs = [trajectory("t1", commands=("ls", "pytest")), trajectory("t1", commands=("ls", "pytest")),
-            trajectory("t1", commands=("cat x", "make", "pytest -x")), trajectory("t2", commands=("ls", "pytest"))]
+    runs = [
+        trajectory("t1", commands=("ls", "pytest")),
+        trajectory("t1", commands=("ls", "pytest")),
+        trajectory("t1", commands=("cat x", "make", "pytest -x")),
+        trajectory("t2", commands=("ls", "pytest")),
+    ]
     kept = list(drop_near_duplicates(runs, threshold=0.9))
     assert [(t.task_id, len(t.steps)) for t in kept] == [("t1", 5), ("t1", 6), ("t2", 5)]
 
@@ -262,8 +311,9 @@ def test_exports_say_where_the_repository_was(task, docker_client, tmp_path):
     from swe_env import SWEEnv
     from swe_env.agents import OracleAgent
 
-    elsewhere = task.model_copy(update={"id": f"{task.id}-elsewhere",
-                                        "environment": task.environment.model_copy(update={"workdir": "/work/project"})})
+    elsewhere = task.model_copy(
+        update={"id": f"{task.id}-elsewhere", "environment": task.environment.model_copy(update={"workdir": "/work/project"})}
+    )
     elsewhere._source = task.source
     out = tmp_path / "t.jsonl"
     env = SWEEnv(tasks=[elsewhere], agent_name="oracle", trajectory_path=str(out))

@@ -12,8 +12,7 @@ import uuid
 
 import pytest
 
-from .helpers import ROOT, TASKS_DIR
-from .helpers import ctrl_c_reaches_it
+from .helpers import ROOT, TASKS_DIR, ctrl_c_reaches_it
 
 pytestmark = pytest.mark.docker
 
@@ -53,8 +52,14 @@ SCRIPT = textwrap.dedent(
 
 def _start(phase: str, run_id: str) -> subprocess.Popen:
     env = {**os.environ, "SWE_ENV_RUN_ID": run_id, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, phase, str(TASKS_DIR)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, phase, str(TASKS_DIR)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
+    )
     line = proc.stdout.readline()
     assert line.startswith("READY"), (line, proc.stderr.read() if proc.poll() is not None else "")
     return proc
@@ -97,8 +102,7 @@ def test_sigkilled_host_leaves_nothing_past_the_ttl(docker_client, image):
 
 def test_gc_removes_containers_of_dead_owners(docker_client, image):
     run_id = _sigkilled_in("step", docker_client)
-    result = subprocess.run([sys.executable, "-m", "swe_env.cli", "gc"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run([sys.executable, "-m", "swe_env.cli", "gc"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert _left(docker_client, run_id) == []
 
@@ -127,9 +131,14 @@ BUILD_SCRIPT = textwrap.dedent(
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_image_build_leaves_no_container_and_no_tag(docker_client, image, signum):
     marker = f"interrupted-build-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.Popen([sys.executable, "-c", BUILD_SCRIPT, marker, str(TASKS_DIR)],
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BUILD_SCRIPT, marker, str(TASKS_DIR)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
+    )
     line = proc.stdout.readline()
     assert line.startswith("READY"), proc.stderr.read() if proc.poll() is not None else line
     tag = line.split()[1]
@@ -160,8 +169,9 @@ def test_an_agent_that_stops_its_own_container_fails_its_episode(task, image):
     env = SWEEnv(tasks=[task], reward_mode="signed")
     try:
         env.reset(options={"task_id": task.id})
-        kill = ("for p in /proc/[0-9]*; do case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in "
-                "*swe-env-main*) kill -9 ${p#/proc/};; esac; done; sleep 5")
+        kill = (
+            "for p in /proc/[0-9]*; do case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in *swe-env-main*) kill -9 ${p#/proc/};; esac; done; sleep 5"
+        )
         _, reward, terminated, truncated, info = env.step({"tool": "bash", "command": kill})
         assert truncated and not terminated and reward == -1.0, info
         assert env.trajectory.termination == "sandbox_killed" and "sandbox_killed" not in RETRYABLE_ENDINGS

@@ -16,8 +16,8 @@ from swe_env.data.task import TaskSpecError, load_task_file
 from swe_env.errors import clip
 from swe_env.tools import MAX_ACTION_CHARS, actions
 
-from .helpers import write_task
 from .helpers import run_cli as swe_env
+from .helpers import write_task
 
 
 def lines_of(text: str) -> list[str]:
@@ -34,8 +34,11 @@ def test_unknown_reset_option_and_oversized_command_are_refused_and_the_shell_ke
         env.reset(options={"task_id": task.id})
         env.step({"tool": "bash", "command": "export KEPT=42; mkdir -p /tmp/here && cd /tmp/here"})
         container = env.sandbox.id if env.sandbox else None
-        with pytest.raises(ValueError, match=r"^unknown reset option 'task-id' \(did you mean 'task_id'\?\); "
-                                             r"reset options are task_id, action_format, episode_index, model$"):
+        with pytest.raises(
+            ValueError,
+            match=r"^unknown reset option 'task-id' \(did you mean 'task_id'\?\); "
+            r"reset options are task_id, action_format, episode_index, model$",
+        ):
             env.reset(options={"task-id": task.id})
         with pytest.raises(ValueError, match=r"^unknown reset option 'bogus';"):
             env.reset(options={"bogus": 1})
@@ -43,8 +46,10 @@ def test_unknown_reset_option_and_oversized_command_are_refused_and_the_shell_ke
         assert env.action_space.max_length == MAX_ACTION_CHARS == 1_000_000
         huge = "x" * 20_000_000
         observation, reward, terminated, truncated, info = env.step({"tool": "bash", "command": huge})
-        assert observation == ("Error: bash: argument 'command' is 20,000,000 characters, over the action space's "
-                               "limit of 1,000,000; nothing was run (write large content in parts)")
+        assert observation == (
+            "Error: bash: argument 'command' is 20,000,000 characters, over the action space's "
+            "limit of 1,000,000; nothing was run (write large content in parts)"
+        )
         assert not (terminated or truncated) and reward == 0
         observation, *_ = env.step("y" * (MAX_ACTION_CHARS + 1))  # a raw text action past the limit
         assert observation.startswith("Error: the action is 1,000,001 characters, over the action space's limit")
@@ -55,8 +60,11 @@ def test_unknown_reset_option_and_oversized_command_are_refused_and_the_shell_ke
 
 
 def test_tool_argument_typos_get_the_nearest_name():
-    with pytest.raises(actions.ActionError, match=r"^view: unexpected argument 'view_range' \(did you mean 'range'\?\); "
-                                                  r"view takes path, range$"):
+    with pytest.raises(
+        actions.ActionError,
+        match=r"^view: unexpected argument 'view_range' \(did you mean 'range'\?\); "
+        r"view takes path, range$",
+    ):
         actions.parse({"tool": "view", "path": "a.py", "view_range": [1, 5]})
 
 
@@ -70,8 +78,9 @@ def test_readme_tools_schemas_after_a_bare_import():
 
 
 def test_a_task_file_shows_every_problem_unknown_fields_first(tmp_path):
-    path = write_task(tmp_path / "t", "id: t\nrepo: r.bundle\nbase_comit: abc1234\nproblem_statement: p\n"
-                                      "tests:\n  fail_to_pas: [a]\nlimits: {max_step: 3}\n")
+    path = write_task(
+        tmp_path / "t", "id: t\nrepo: r.bundle\nbase_comit: abc1234\nproblem_statement: p\ntests:\n  fail_to_pas: [a]\nlimits: {max_step: 3}\n"
+    )
     with pytest.raises(TaskSpecError) as info:
         load_task_file(path)
     message = str(info.value)
@@ -95,7 +104,7 @@ def test_cut_messages_end_between_words():
 
 
 def test_a_wrong_repository_path_is_the_task_files_error(tmp_path, task):
-    text = (task.source.read_text().replace("repo: ../repos/", "repo: ../nowhere/"))
+    text = task.source.read_text().replace("repo: ../repos/", "repo: ../nowhere/")
     path = write_task(tmp_path / "moved", text)
     moved = load_task_file(path)
     expected = f"{path.resolve()}: task '{task.id}': field 'repo': no such file or directory: ../nowhere/"
@@ -104,7 +113,8 @@ def test_a_wrong_repository_path_is_the_task_files_error(tmp_path, task):
     result = swe_env("tasks", "list", "--tasks", str(tmp_path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert [" ".join(line.split()) for line in lines_of(result.stderr)] == [
-        f"error: {expected}{moved.repo.removeprefix('../nowhere/')} (relative to {path.resolve().parent})"]
+        f"error: {expected}{moved.repo.removeprefix('../nowhere/')} (relative to {path.resolve().parent})"
+    ]
 
 
 # ---------------------------------------------------------------- scripts
@@ -127,8 +137,10 @@ def test_version_json_and_quiet(tasks):
 
 
 def test_help_loads_no_engine_sdk():
-    code = ("import sys; from swe_env.cli import app; import typer.main; "
-            "print(sorted(m for m in ('docker', 'git', 'swe_env.build.images', 'swe_env.runtime.sandbox') if m in sys.modules))")
+    code = (
+        "import sys; from swe_env.cli import app; import typer.main; "
+        "print(sorted(m for m in ('docker', 'git', 'swe_env.build.images', 'swe_env.runtime.sandbox') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "[]", result.stderr
 
@@ -162,5 +174,4 @@ def test_validate_names_the_nearest_reported_id_of_a_misspelt_one(task, tmp_path
     result = swe_env("validate", "--tasks", str(tmp_path), "--json")
     assert result.returncode == 1, result.stderr
     [row] = json.loads(result.stdout)
-    assert row["verdict"] == "gold_failed" and row["cause"].endswith(
-        f"(missing): FAIL_TO_PASS {listed[:-1]} (did you mean {listed!r}?)")
+    assert row["verdict"] == "gold_failed" and row["cause"].endswith(f"(missing): FAIL_TO_PASS {listed[:-1]} (did you mean {listed!r}?)")

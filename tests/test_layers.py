@@ -96,8 +96,11 @@ def _breaks() -> dict[tuple[str, str], list[str]]:
 
 
 def test_every_room_has_a_layer():
-    rooms = {path.stem if path.is_file() else path.name for path in PACKAGE.iterdir()
-             if (path.suffix == ".py" and path.name != "__init__.py") or (path / "__init__.py").exists()}
+    rooms = {
+        path.stem if path.is_file() else path.name
+        for path in PACKAGE.iterdir()
+        if (path.suffix == ".py" and path.name != "__init__.py") or (path / "__init__.py").exists()
+    }
     placed = set().union(*LAYERS)
     assert rooms == placed, f"rooms without a layer: {sorted(rooms - placed)}; layers naming no room: {sorted(placed - rooms)}"
 
@@ -105,8 +108,9 @@ def test_every_room_has_a_layer():
 def test_imports_follow_the_layers():
     found = _breaks()
     new = {pair: where for pair, where in found.items() if pair not in KNOWN_BREAKS}
-    assert not new, "imports against the layer order (docs/architecture.md, \"Layers\"):\n" + "\n".join(
-        f"{', '.join(where)}: {importer} imports {target}" for (importer, target), where in sorted(new.items()))
+    assert not new, 'imports against the layer order (docs/architecture.md, "Layers"):\n' + "\n".join(
+        f"{', '.join(where)}: {importer} imports {target}" for (importer, target), where in sorted(new.items())
+    )
 
 
 def test_every_known_break_still_occurs():
@@ -120,8 +124,7 @@ def test_no_test_module_imports_another():
     found = []
     for path in sorted((ROOT / "tests").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = [alias.name for alias in node.names if alias.name.startswith("tests.")] \
-                if isinstance(node, ast.Import) else []
+            names = [alias.name for alias in node.names if alias.name.startswith("tests.")] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("tests")):
                 names = [node.module] if node.module and node.module != "tests" else [alias.name for alias in node.names]
             for name in names:

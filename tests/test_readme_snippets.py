@@ -51,7 +51,7 @@ def page_snippets(page: str) -> list[Snippet]:
         if fence == "```python":
             indent = len(lines[index]) - len(lines[index].lstrip())
             end = next(i for i in range(index + 1, len(lines)) if lines[i].strip() == "```")
-            code = "\n".join(line[indent:] for line in lines[index + 1:end])
+            code = "\n".join(line[indent:] for line in lines[index + 1 : end])
             previous = next((lines[i] for i in range(index - 1, -1, -1) if lines[i].strip()), "")
             mark = _MARK.search(previous)
             found.append(Snippet(page, index + 1, code, mark.group(1) if mark else None, mark.group(2) if mark else None))
@@ -75,8 +75,9 @@ def _run(code: str) -> subprocess.CompletedProcess:
     """Run a snippet under a run id of its own; a container it leaves behind fails the test (and is removed)."""
     run_id = f"snippet-{uuid.uuid4().hex[:8]}"
     try:
-        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900,
-                                env={**os.environ, "SWE_ENV_RUN_ID": run_id})
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900, env={**os.environ, "SWE_ENV_RUN_ID": run_id}
+        )
     finally:
         left = engine.collect_garbage(everything=True, labels={"run": run_id})
     assert not left, f"the snippet left containers behind (it should close what it opens): {left}"
@@ -95,9 +96,14 @@ def test_docs_snippet_runs(snippet: Snippet):
     address = re.search(r"127\.0\.0\.1:(\d+)", snippet.code)
     assert address, f"{snippet.where}: a server snippet names 127.0.0.1:PORT"
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "swe_env.cli", "serve", "--port", str(port), "--log-level", "warning"],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "SWE_ENV_TOKEN": ""})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "swe_env.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "SWE_ENV_TOKEN": ""},
+    )
     try:
         assert wait_until_answers(f"http://127.0.0.1:{port}/health", server, 120), server.stderr.read() if server.stderr else ""
         result = _run(snippet.code.replace(address.group(0), f"127.0.0.1:{port}"))

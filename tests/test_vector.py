@@ -100,8 +100,9 @@ def test_make_vec_async_with_gymnasium_defaults(task, image, docker_client, monk
 def test_async_vector_env_defaults_spawn_same_step_autoreset(task, image, docker_client, monkeypatch):
     # Spawned workers import swe_env afresh: the run id makes their containers this run's.
     monkeypatch.setenv("SWE_ENV_RUN_ID", engine.RUN_ID)
-    vector = AsyncVectorEnv([lambda: SWEEnv(tasks=[task]) for _ in range(2)], context="spawn",
-                            autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP)
+    vector = AsyncVectorEnv(
+        [lambda: SWEEnv(tasks=[task]) for _ in range(2)], context="spawn", autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
+    )
     containers = []
     try:
         observations, info = vector.reset(seed=[0, 1])

@@ -89,8 +89,9 @@ class OpenAIAgent:
             field = ".".join(str(part) for part in error["loc"]) or "options"
             raise ValueError(f"openai agent: option {field!r}: {error['msg']}") from None
         if not self.config.base_url:
-            raise ValueError("the openai agent needs an endpoint: --base-url URL (e.g. http://localhost:8000/v1) "
-                             "or $OPENAI_BASE_URL; there is no default")
+            raise ValueError(
+                "the openai agent needs an endpoint: --base-url URL (e.g. http://localhost:8000/v1) or $OPENAI_BASE_URL; there is no default"
+            )
         if not self.config.base_url.startswith(("http://", "https://")):
             raise ValueError(f"openai agent: base_url must start with http:// or https://, not {self.config.base_url!r}")
         if not self.config.model:
@@ -98,8 +99,9 @@ class OpenAIAgent:
         self.model = self.config.model
         self.action_format = "openai" if self.config.tool_format == "native" else "cwm"
         self.messages: list[dict[str, Any]] = []
-        self.client = ChatClient(self.config.base_url, self.config.api_key_env, self.config.request_timeout,
-                                 self.config.max_retries, self.config.backoff_seconds)
+        self.client = ChatClient(
+            self.config.base_url, self.config.api_key_env, self.config.request_timeout, self.config.max_retries, self.config.backoff_seconds
+        )
         self.usage = self.client.usage
         self._tools: list[dict] = []
         self._turns = 0
@@ -121,8 +123,7 @@ class OpenAIAgent:
                 return
             raise EndpointCheckError(f"model endpoint {url}: {http_cause(exc, self.config.api_key_env)}") from None
         except (urllib.error.URLError, OSError) as exc:
-            raise EndpointCheckError(f"model endpoint {url}: {connection_cause(exc)}; is the server running, "
-                                     "and is --base-url right?") from None
+            raise EndpointCheckError(f"model endpoint {url}: {connection_cause(exc)}; is the server running, and is --base-url right?") from None
         except ValueError as exc:
             raise EndpointCheckError(f"model endpoint {url}: {exc}; is --base-url the API root (…/v1)?") from None
         served = served_models(listing)
@@ -130,8 +131,9 @@ class OpenAIAgent:
             from ..errors import did_you_mean
 
             shown = ", ".join(served[:10]) + (f" ... ({len(served) - 10} more)" if len(served) > 10 else "")
-            raise EndpointCheckError(f"model endpoint {self.config.base_url}: no model {self.model!r}"
-                                     f"{did_you_mean(self.model, served)}; it serves: {shown}")
+            raise EndpointCheckError(
+                f"model endpoint {self.config.base_url}: no model {self.model!r}{did_you_mean(self.model, served)}; it serves: {shown}"
+            )
 
     def _check_by_completion(self) -> None:
         url = self._url("/chat/completions")

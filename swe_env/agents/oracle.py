@@ -10,8 +10,8 @@ import shlex
 from collections import deque
 from typing import Any
 
-from ..grading import diffs
 from ..data.task import Task
+from ..grading import diffs
 
 
 class OracleAgent:

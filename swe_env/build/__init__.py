@@ -1,2 +1,1 @@
-"""Host-side git mirrors and scrubbed checkouts; the layered images (os, base, env, instance).
-"""
+"""Host-side git mirrors and scrubbed checkouts; the layered images (os, base, env, instance)."""

@@ -22,8 +22,7 @@ from a published instance image, a Harbor task's environment, and what a failed 
 PARTIAL_MIN_AGE = 3600.0
 """Seconds an untagged leftover must be old before a prune takes it: a build under way has untagged steps too."""
 
-_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
-          "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -85,7 +84,7 @@ class StoredImage:
 
     def extends(self, other: StoredImage) -> bool:
         """Whether `other`'s layers are a proper beginning of this image's (`other` is an ancestor)."""
-        return len(other.layers) < len(self.layers) and self.layers[:len(other.layers)] == other.layers
+        return len(other.layers) < len(self.layers) and self.layers[: len(other.layers)] == other.layers
 
 
 def disk_used(images: list[StoredImage]) -> int:
@@ -127,8 +126,14 @@ class PrunePlan:
     """swe-env's images kept although the criteria named them, and why (in use, an ancestor of a kept image, ...)."""
 
 
-def plan_prune(images: list[StoredImage], now: float, max_disk: int | None = None, older_than: float | None = None,
-               keep: tuple[str, ...] = (), grace: float = 0.0) -> PrunePlan:
+def plan_prune(
+    images: list[StoredImage],
+    now: float,
+    max_disk: int | None = None,
+    older_than: float | None = None,
+    keep: tuple[str, ...] = (),
+    grace: float = 0.0,
+) -> PrunePlan:
     """Which of swe-env's images to remove, least recently used first: those unused for `older_than` seconds,
     then more until swe-env's images take at most `max_disk` bytes.
 

@@ -29,14 +29,13 @@ from pathlib import Path
 
 import docker.errors
 
+from ..data.task import Environment, Task
+from ..errors import InfrastructureError
 from ..runtime import engine
 from ..runtime.diff import INSTALLED_TREE
 from . import registry as registries
-from . import repos
-from . import store
-from ..errors import InfrastructureError
+from . import repos, store
 from .registry import ImagesMode
-from ..data.task import Environment, Task
 
 VENV = "/opt/swe-env/venv"
 BASE_PACKAGES = ["python3", "python3-venv", "git", "patch", "ca-certificates"]
@@ -115,10 +114,7 @@ def _debian_suite(name: str) -> str | None:
 def bootstrap_debian(name: str, suite: str, mirror: str = "http://deb.debian.org/debian") -> None:
     """Build a minimal Debian root with debootstrap and `docker import` it as `name`."""
     if shutil.which("debootstrap") is None:
-        raise ImageBuildError(
-            f"cannot bootstrap {name}: debootstrap is not installed (apt-get install debootstrap), "
-            "and no registry answered"
-        )
+        raise ImageBuildError(f"cannot bootstrap {name}: debootstrap is not installed (apt-get install debootstrap), and no registry answered")
     log = log_dir() / f"bootstrap-{suite}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="swe-env-debootstrap-") as tmp:
@@ -172,16 +168,15 @@ def env_dockerfile(base_tag: str, environment: Environment, requirements: tuple[
     lines.append("ARG PIP_CERT")
     if environment.apt_packages:
         packages = " ".join(shlex.quote(p) for p in environment.apt_packages)
-        lines.append(
-            f"RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends {packages} "
-            "&& rm -rf /var/lib/apt/lists/*"
-        )
+        lines.append(f"RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends {packages} && rm -rf /var/lib/apt/lists/*")
     # The base interpreter sees the venv's packages too: tools that run it through a link of
     # their own (tox-current-env's `.tox/<env>/bin/python`, as sphinx's suite does) find no
     # pyvenv.cfg beside that link and would otherwise get a Python without pytest. A conda
     # prefix, which SWE-bench's images use, has no such split.
-    lines.append(f"RUN python3 -m venv {VENV} && mkdir -p /usr/lib/python3/dist-packages && {VENV}/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])' "
-                 "> /usr/lib/python3/dist-packages/swe-env-venv.pth")
+    lines.append(
+        f"RUN python3 -m venv {VENV} && mkdir -p /usr/lib/python3/dist-packages && {VENV}/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])' "
+        "> /usr/lib/python3/dist-packages/swe-env-venv.pth"
+    )
     lines.append(f"ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     lines.append("ENV PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1")
     if environment.pip_uploaded_prior_to:
@@ -225,8 +220,7 @@ def tree_record_lines() -> list[str]:
 
 def _user_line(user: str, workdir: str) -> str:
     # root (the grader, the diff) works in a tree it does not own: tell git that is fine.
-    return (f"RUN useradd --create-home --shell /bin/bash {user} && chown -R {user}: {workdir} "
-            "&& git config --system --add safe.directory '*'")
+    return f"RUN useradd --create-home --shell /bin/bash {user} && chown -R {user}: {workdir} && git config --system --add safe.directory '*'"
 
 
 # An image someone else built may hold the repository's whole history (SWE-bench's clone it, then
@@ -265,15 +259,16 @@ def probe_published(image: str, activate: str | None, workdir: str) -> tuple[dic
 
     Runs one short container (no network, removed after) that writes the commit and the
     environment before and after the activation to a file, read once it has stopped."""
-    probe = (f"{{ git -C {shlex.quote(workdir)} rev-parse HEAD 2>/dev/null; printf '\\0'; "
-             "env -0; printf '\\0--swe-env--\\0'; "
-             + (f"{activate}" if activate else f"if [ -f /opt/miniconda3/bin/activate ]; then {SWEBENCH_ACTIVATE}; fi")
-             + f" >/dev/null 2>&1 </dev/null && env -0 && printf -- '--swe-env-end--'; }} >{_PROBE_ANSWER}")
+    probe = (
+        f"{{ git -C {shlex.quote(workdir)} rev-parse HEAD 2>/dev/null; printf '\\0'; "
+        "env -0; printf '\\0--swe-env--\\0'; "
+        + (f"{activate}" if activate else f"if [ -f /opt/miniconda3/bin/activate ]; then {SWEBENCH_ACTIVATE}; fi")
+        + f" >/dev/null 2>&1 </dev/null && env -0 && printf -- '--swe-env-end--'; }} >{_PROBE_ANSWER}"
+    )
     # The answer goes to a file read from the stopped container, not to its log: Docker 20.10
     # now and then hands back an empty log of a container that ended quickly, even thrice in
     # a row under load. The end marker still tells a whole answer from a cut one.
-    container = engine.create_container(image, ["timeout", "120", "bash", "-c", probe], "image-probe",
-                                        network_mode="none", user="root")
+    container = engine.create_container(image, ["timeout", "120", "bash", "-c", probe], "image-probe", network_mode="none", user="root")
     try:
         container.start()
         exit_code = container.wait(timeout=180).get("StatusCode", -1)
@@ -281,16 +276,14 @@ def probe_published(image: str, activate: str | None, workdir: str) -> tuple[dic
     finally:
         engine.remove_quietly(container.id)
     if exit_code != 0:
-        raise ImageBuildError(f"activating the environment of {image} failed (exit {exit_code}): "
-                              f"{activate or SWEBENCH_ACTIVATE}")
+        raise ImageBuildError(f"activating the environment of {image} failed (exit {exit_code}): {activate or SWEBENCH_ACTIVATE}")
     before_text, marker, after_text = output.partition("\0--swe-env--\0")
     if not (marker and after_text.endswith("--swe-env-end--")):
         raise ImageBuildError(f"could not read the environment of {image} (the probe's answer was cut short)")
     after_text = after_text.removesuffix("--swe-env-end--")
     head, _, before_text = before_text.partition("\0")
     before, after = _env_table(before_text), _env_table(after_text)
-    return {name: value for name, value in after.items()
-            if before.get(name) != value and name not in _UNBAKED and "\n" not in value}, head.strip()
+    return {name: value for name, value in after.items() if before.get(name) != value and name not in _UNBAKED and "\n" not in value}, head.strip()
 
 
 _PROBE_ANSWER = "/tmp/swe-env-probe-answer"
@@ -323,8 +316,9 @@ def _digest(*parts: str) -> str:
 class ImageBuilder:
     """Builds and caches the three layers of a task's image."""
 
-    def __init__(self, progress: Progress | None = None, images: ImagesMode = "auto", registry: str | None = None,
-                 published_namespace: str | None = None):
+    def __init__(
+        self, progress: Progress | None = None, images: ImagesMode = "auto", registry: str | None = None, published_namespace: str | None = None
+    ):
         self.progress = progress or (lambda _msg: None)
         self.images: ImagesMode = images
         """Where tasks with `environment.image` get their image (see `ImagesMode`)."""
@@ -390,17 +384,17 @@ class ImageBuilder:
             if found:
                 return self._derive(task, published)
             if self.images == "published":
-                raise ImageBuildError(f"task '{task.id}': published image {published} is not on the engine "
-                                      f"and cannot be pulled ({why}); use --images build or auto to build it")
+                raise ImageBuildError(
+                    f"task '{task.id}': published image {published} is not on the engine "
+                    f"and cannot be pulled ({why}); use --images build or auto to build it"
+                )
             self.progress(f"{task.id}: {published} is not available ({why}); building from the recipe")
         tag = self.instance_tag(task)
         if image_exists(tag) or self._pulled(tag, "instance"):
             return tag
         environment = task.environment
         ensure_os_image(environment.os_image, self.progress)
-        base = self._build(
-            self.base_tag(environment), base_dockerfile(environment.os_image), task, kind="base"
-        )
+        base = self._build(self.base_tag(environment), base_dockerfile(environment.os_image), task, kind="base")
         ca = ca_bundle()
         build_args = {"PIP_CERT": HOST_CA} if ca else {}
         requirements = self.requirements_for(task)
@@ -441,19 +435,25 @@ class ImageBuilder:
     def _derive(self, task: Task, published: str) -> str:
         source_id = engine.client().images.get(published).id
         scrub = _SCRUB.replace("__BASE__", task.base_commit)
-        key = _digest(source_id, scrub, task.environment.workdir, task.environment.user or "",
-                      task.environment.activate or "")
+        key = _digest(source_id, scrub, task.environment.workdir, task.environment.user or "", task.environment.activate or "")
         tag = f"swe-env/published:{key}"  # by content, as instance images are
         if image_exists(tag) or self._pulled(tag, "published"):
             return tag
         activated, head = probe_published(published, task.environment.activate, task.environment.workdir)
         if not head.startswith(task.base_commit):
             found = f"is at {head[:12]}" if head else "is not a git repository"
-            raise ImageBuildError(f"task '{task.id}': {task.environment.workdir} in published image {published} "
-                                  f"{found}, not the task's base_commit {task.base_commit[:12]}")
-        return self._build(tag, published_dockerfile(published, task, activated), task, kind="published",
-                           files={"scrub.sh": scrub.encode()},
-                           labels={"swe_env.commit": task.base_commit, "swe_env.published": published})
+            raise ImageBuildError(
+                f"task '{task.id}': {task.environment.workdir} in published image {published} "
+                f"{found}, not the task's base_commit {task.base_commit[:12]}"
+            )
+        return self._build(
+            tag,
+            published_dockerfile(published, task, activated),
+            task,
+            kind="published",
+            files={"scrub.sh": scrub.encode()},
+            labels={"swe_env.commit": task.base_commit, "swe_env.published": published},
+        )
 
     def _build(
         self,
@@ -470,8 +470,9 @@ class ImageBuilder:
                 return tag
             self.progress(f"{task.id}: building {kind} layer {tag}")
             all_labels = {engine.MANAGED_LABEL: "1", "swe_env.kind": f"image-{kind}", **(labels or {})}
-            error, log_path = build_image(tag, all_labels, dockerfile + "\n----\n", fileobj=_context(dockerfile, files or {}),
-                                          custom_context=True, buildargs=build_args or {})
+            error, log_path = build_image(
+                tag, all_labels, dockerfile + "\n----\n", fileobj=_context(dockerfile, files or {}), custom_context=True, buildargs=build_args or {}
+            )
             if error is not None:
                 raise ImageBuildError(f"task '{task.id}': building the {kind} layer failed: {error}; log: {log_path}")
             return tag

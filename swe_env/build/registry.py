@@ -38,8 +38,10 @@ def check_registry(value: str) -> str:
     host = text.split("/")[0]
     # Docker reads a first component without a dot or a port as a Docker Hub user, not a registry.
     if "://" in text or not _REGISTRY.fullmatch(text) or not ("." in host or ":" in host or host == "localhost"):
-        raise ValueError(f"registry {value!r}: expected HOST[:PORT][/NAMESPACE] (e.g. 127.0.0.1:5000/team), "
-                         "a host with a dot or a port, no scheme, lowercase namespace")
+        raise ValueError(
+            f"registry {value!r}: expected HOST[:PORT][/NAMESPACE] (e.g. 127.0.0.1:5000/team), "
+            "a host with a dot or a port, no scheme, lowercase namespace"
+        )
     return text
 
 
@@ -47,8 +49,7 @@ def check_namespace(value: str) -> str:
     """`value` as `[HOST[:PORT]/]NAMESPACE` (a Docker Hub user, or a path in a registry), or a ValueError."""
     text = value.strip().rstrip("/")
     if "://" in text or not text or not _REGISTRY.fullmatch(text):
-        raise ValueError(f"published namespace {value!r}: expected [HOST[:PORT]/]NAMESPACE (e.g. swebench, "
-                         "or 127.0.0.1:5000/mirror), no scheme")
+        raise ValueError(f"published namespace {value!r}: expected [HOST[:PORT]/]NAMESPACE (e.g. swebench, or 127.0.0.1:5000/mirror), no scheme")
     return text
 
 
@@ -80,7 +81,9 @@ def _first_error(chunks) -> str | None:
 def push(tag: str, registry: str, progress: Progress | None = None) -> str:
     """Push the local image `tag` to `registry`; returns the remote name. Raises RegistryError."""
     import docker.errors
+
     from ..runtime import engine
+
     say = progress or (lambda _message: None)
     remote = remote_name(tag, registry)
     api = engine.client().api
@@ -104,7 +107,9 @@ def pull(tag: str, registry: str, kind: str, progress: Progress | None = None) -
 
     Returns None when it now exists, else the one-line reason it could not be pulled (nothing is left behind)."""
     import docker.errors
+
     from ..runtime import engine
+
     say = progress or (lambda _message: None)
     remote = remote_name(tag, registry)
     repository, version = _split(remote)
@@ -128,7 +133,9 @@ def pull(tag: str, registry: str, kind: str, progress: Progress | None = None) -
 def _untag(name: str) -> None:
     """Drop the registry-qualified name (the image stays under its own name, or goes if it has none)."""
     import docker.errors
+
     from ..runtime import engine
+
     try:
         engine.client().api.remove_image(name, noprune=False)
     except docker.errors.DockerException:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import git
 
-from ..errors import InfrastructureError
 from ..data.task import Task
+from ..errors import InfrastructureError
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -75,9 +75,7 @@ def resolve_commit(task: Task) -> str:
             return repo.git.rev_parse("--verify", "--quiet", spec)
         except git.GitCommandError:
             where = f"{task.source}: " if task.source else ""
-            raise RepoError(
-                f"{where}task '{task.id}': field 'base_commit': commit {task.base_commit} not found in {task.repo}"
-            ) from None
+            raise RepoError(f"{where}task '{task.id}': field 'base_commit': commit {task.base_commit} not found in {task.repo}") from None
 
 
 def read_requirements(location: str, commit: str, paths: list[str]) -> list[str]:
@@ -140,8 +138,9 @@ def scrubbed_checkout(task: Task, dest: Path) -> str:
         repo.git.reset("--hard", "--quiet", "main")
     except git.GitCommandError as exc:
         missing = _missing_files(source, sha)
-        reason = (f"the mirror lacks {len(missing)} file(s) of that commit ({', '.join(missing[:3])}): an incomplete copy"
-                  if missing else _git_message(exc))
+        reason = (
+            f"the mirror lacks {len(missing)} file(s) of that commit ({', '.join(missing[:3])}): an incomplete copy" if missing else _git_message(exc)
+        )
         raise RepoError(f"task '{task.id}': cannot check out {sha[:12]} of {task.repo}: {reason}") from None
     with repo.config_writer() as config:
         config.set_value("user", "name", "swe-env agent")
@@ -167,8 +166,9 @@ def _missing_files(repo: git.Repo, sha: str) -> list[str]:
     blobs = {meta.split()[2]: path for meta, path in entries if meta.split()[1] == "blob"}
     if not blobs:
         return []
-    answer = subprocess.run(["git", "-C", repo.git_dir, "cat-file", "--batch-check"], input="\n".join(blobs) + "\n",
-                            capture_output=True, text=True).stdout
+    answer = subprocess.run(
+        ["git", "-C", repo.git_dir, "cat-file", "--batch-check"], input="\n".join(blobs) + "\n", capture_output=True, text=True
+    ).stdout
     return sorted(blobs[line.split()[0]] for line in answer.splitlines() if line.endswith(" missing"))
 
 

@@ -31,8 +31,13 @@ from ..runtime import engine
 from . import budget, repos
 from .budget import StoredImage
 
-REPOSITORIES = {"swe-env/base": "base", "swe-env/env": "env", "swe-env/instance": "instance",
-                "swe-env/published": "published", "swe-env/harbor": "harbor"}
+REPOSITORIES = {
+    "swe-env/base": "base",
+    "swe-env/env": "env",
+    "swe-env/instance": "instance",
+    "swe-env/published": "published",
+    "swe-env/harbor": "harbor",
+}
 """swe-env's image repositories and the kind of image each holds."""
 RECORD_EVERY = 60.0
 """Seconds within which another use of the same image is not written again (a training loop resets often)."""
@@ -104,8 +109,9 @@ def _compact(uses: dict[str, Use], present: set[str]) -> None:
         if path.stat().st_size < _COMPACT_ABOVE:
             return
         aside = path.with_suffix(f".{os.getpid()}.tmp")
-        aside.write_text("".join(json.dumps({"tag": tag, "at": use.at, "task": use.task, "repo": use.repo}) + "\n"
-                                 for tag, use in uses.items() if tag in present))
+        aside.write_text(
+            "".join(json.dumps({"tag": tag, "at": use.at, "task": use.task, "repo": use.repo}) + "\n" for tag, use in uses.items() if tag in present)
+        )
         os.replace(aside, path)
     except OSError:
         pass
@@ -163,30 +169,48 @@ def inventory() -> list[StoredImage]:
         version = labels.get("swe_env.commit", "")[:12] or (tags[0].rpartition(":")[2] if tags else "")
         if kind == "published":
             version = labels.get("swe_env.published", version)
-        found.append(StoredImage(id=entry["Id"], tags=tags, kind=kind, layers=layers, created=float(entry.get("Created") or 0),
-                                 last_used=last, in_use=using.get(entry["Id"], 0), task=task, version=version, labels=labels))
+        found.append(
+            StoredImage(
+                id=entry["Id"],
+                tags=tags,
+                kind=kind,
+                layers=layers,
+                created=float(entry.get("Created") or 0),
+                last_used=last,
+                in_use=using.get(entry["Id"], 0),
+                task=task,
+                version=version,
+                labels=labels,
+            )
+        )
     # Shared layers serve the repositories of the instances built over them.
     children = budget.descendants(found)
     for image in found:
         if image.kind in ("os", "base", "env"):
-            repos_over = sorted({use.repo for other in children[image.id] for tag in other.tags
-                                 if (use := uses.get(tag)) and use.repo} - {""})
+            repos_over = sorted({use.repo for other in children[image.id] for tag in other.tags if (use := uses.get(tag)) and use.repo} - {""})
             served = [other for other in children[image.id] if other.kind in ("instance", "published")]
-            image.task = (", ".join(repos_over[:3]) + (" ..." if len(repos_over) > 3 else "")) if repos_over else \
-                (f"{len(served)} instance(s)" if served else "")
+            image.task = (
+                (", ".join(repos_over[:3]) + (" ..." if len(repos_over) > 3 else ""))
+                if repos_over
+                else (f"{len(served)} instance(s)" if served else "")
+            )
     _compact(uses, {tag for image in found for tag in image.tags})
     return found
 
 
 def ours(images: list[StoredImage], labels: dict[str, str] | None = None) -> list[StoredImage]:
     """swe-env's own images, optionally only those carrying every one of `labels`."""
-    return [image for image in images if image.kind is not None
-            and all(image.labels.get(key) == value for key, value in (labels or {}).items())]
+    return [image for image in images if image.kind is not None and all(image.labels.get(key) == value for key, value in (labels or {}).items())]
 
 
-def prune(max_disk: int | str | None = None, older_than: float | str | None = None, keep: tuple[str, ...] = (),
-          dry_run: bool = False, grace: float = GRACE, labels: dict[str, str] | None = None,
-          ) -> tuple[budget.PrunePlan, list[tuple[StoredImage, str]]]:
+def prune(
+    max_disk: int | str | None = None,
+    older_than: float | str | None = None,
+    keep: tuple[str, ...] = (),
+    dry_run: bool = False,
+    grace: float = GRACE,
+    labels: dict[str, str] | None = None,
+) -> tuple[budget.PrunePlan, list[tuple[StoredImage, str]]]:
     """Remove swe-env's images least recently used first (see `budget.plan_prune`); with `labels`, only images
     carrying all of them are candidates. Returns the plan and the planned images the engine would not remove
     (a container took one meanwhile), with the engine's reason."""

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -34,17 +34,34 @@ TasksOption = typer.Option(Path("tasks"), "--tasks", "-t", help="A task file, a 
 _USER_ERRORS = (ValueError, KeyError, InfrastructureError)  # TaskSpecError and the endpoint check are ValueErrors
 JsonOption = typer.Option(False, "--json", help="Print the result as one JSON document on stdout (no table, no progress).")
 QuietOption = typer.Option(False, "--quiet", "-q", help="Print nothing but errors; the exit code tells the outcome.")
-ImagesOption = typer.Option("auto", "--images", help="Tasks with a published image (SWE-bench's `image`): auto (use it when the "
-                            "engine has it or can pull it, else build), published (that image or an error), build (always build).")
-RegistryOption = typer.Option(None, "--registry", help="HOST, HOST:PORT or HOST:PORT/NAMESPACE: pull swe-env's layers from this registry "
-                              "before building them (`swe-env images push` fills it); a failed pull is a note, then a build.")
+ImagesOption = typer.Option(
+    "auto",
+    "--images",
+    help="Tasks with a published image (SWE-bench's `image`): auto (use it when the "
+    "engine has it or can pull it, else build), published (that image or an error), build (always build).",
+)
+RegistryOption = typer.Option(
+    None,
+    "--registry",
+    help="HOST, HOST:PORT or HOST:PORT/NAMESPACE: pull swe-env's layers from this registry "
+    "before building them (`swe-env images push` fills it); a failed pull is a note, then a build.",
+)
 BackendOption = typer.Option("thread", "--backend", help="thread (this machine) or ray (a Ray cluster).")
 RayAddressOption = typer.Option(None, "--ray-address", help="Ray cluster address (auto, ray://host:10001); default: a local Ray.")
-MaxDiskOption = typer.Option(None, "--max-disk", help="Disk budget of swe-env's images (e.g. 50G): the least recently "
-                             "used ones no container uses are removed before building (`swe-env images prune`).")
-EnvironmentOption = typer.Option(None, "--environment", help="YAML file of environment fields (a task's `environment:`); "
-                                  "default pytest, plus `pip install -e .` when the tree is a package.")
-DatasetOption = typer.Option(None, "--dataset", "-d", help="A SWE-bench instances file (JSON, JSONL, parquet) or a folder of task files; instead of --tasks.")
+MaxDiskOption = typer.Option(
+    None,
+    "--max-disk",
+    help="Disk budget of swe-env's images (e.g. 50G): the least recently "
+    "used ones no container uses are removed before building (`swe-env images prune`).",
+)
+EnvironmentOption = typer.Option(
+    None,
+    "--environment",
+    help="YAML file of environment fields (a task's `environment:`); default pytest, plus `pip install -e .` when the tree is a package.",
+)
+DatasetOption = typer.Option(
+    None, "--dataset", "-d", help="A SWE-bench instances file (JSON, JSONL, parquet) or a folder of task files; instead of --tasks."
+)
 RepoMirrorOption = typer.Option(None, "--repo-mirror", help="Folder with owner__name clones or bundles, for machines without GitHub.")
 RecipesOption = typer.Option(None, "--recipes", help="YAML/JSON file of environment recipes: repo -> version (or *) -> recipe.")
 
@@ -81,20 +98,26 @@ def progress_bar(quiet: bool = False) -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     return Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=False, disable=quiet,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=quiet,
     )
 
 
-def build_all(tasks: list[Task], mode: images.ImagesMode = "auto", quiet: bool = False, registry: str | None = None,
-              max_disk: str | None = None) -> dict[str, str]:
+def build_all(
+    tasks: list[Task], mode: images.ImagesMode = "auto", quiet: bool = False, registry: str | None = None, max_disk: str | None = None
+) -> dict[str, str]:
     from ..build import images, store
 
     store.prune_before_building(max_disk)
     with progress_bar(quiet) as progress:
         bar = progress.add_task("building images", total=len(tasks))
-        builder = images.ImageBuilder(progress=lambda message: progress.update(bar, description=_e(message)), images=mode,
-                                      registry=registry)
+        builder = images.ImageBuilder(progress=lambda message: progress.update(bar, description=_e(message)), images=mode, registry=registry)
         tags = {}
         for task in tasks:
             tags[task.id] = builder.ensure(task)
@@ -103,7 +126,7 @@ def build_all(tasks: list[Task], mode: images.ImagesMode = "auto", quiet: bool =
     return tags
 
 
-def dataset_tasks(tasks: Path, dataset: Optional[Path], repo_mirror: Optional[Path], recipes: Optional[Path]) -> list[Task]:
+def dataset_tasks(tasks: Path, dataset: Path | None, repo_mirror: Path | None, recipes: Path | None) -> list[Task]:
     if dataset is None:
         return load(tasks)
     from ..importers import swebench

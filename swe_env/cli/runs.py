@@ -4,14 +4,32 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape as _e
 
-from .common import (BackendOption, ImagesOption, JsonOption, MaxDiskOption, QuietOption, RayAddressOption, RecipesOption,
-                     RegistryOption, RepoMirrorOption, TasksOption, backend_choice, build_all, console, emit_json, err,
-                     friendly_errors, images_choice, load, one_of)
+from .common import (
+    BackendOption,
+    ImagesOption,
+    JsonOption,
+    MaxDiskOption,
+    QuietOption,
+    RayAddressOption,
+    RecipesOption,
+    RegistryOption,
+    RepoMirrorOption,
+    TasksOption,
+    backend_choice,
+    build_all,
+    console,
+    emit_json,
+    err,
+    friendly_errors,
+    images_choice,
+    load,
+    one_of,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -20,18 +38,25 @@ if TYPE_CHECKING:
     from ..data.trajectory import Trajectory
 
 
-def _run_agents(found: list[Task], agents: list[str], out: Path, episodes: int, workers: int, quiet: bool = False,
-                **options) -> list[Trajectory]:
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+def _run_agents(found: list[Task], agents: list[str], out: Path, episodes: int, workers: int, quiet: bool = False, **options) -> list[Trajectory]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ..run.rollout import rollout as run_rollout
 
     results: list[Trajectory] = []
     # "errors": episodes ended by the agent's crash, or by a failure of ours or of the model's endpoint.
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("resolved {task.fields[resolved]}, errors {task.fields[failed]}"), TimeElapsedColumn(),
-                  TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=quiet) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("resolved {task.fields[resolved]}, errors {task.fields[failed]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+    ) as progress:
         planned = len(found) * episodes * len(agents)
         bar = progress.add_task("episodes", total=planned, resolved=0, failed=0)
         counts = {"skipped": 0, "done": 0, "resolved": 0, "failed": 0}
@@ -40,17 +65,20 @@ def _run_agents(found: list[Task], agents: list[str], out: Path, episodes: int, 
             before = dict(counts)
 
             def show(p, before=before) -> None:
-                counts.update(skipped=before["skipped"] + p.skipped, done=before["done"] + p.done,
-                              resolved=before["resolved"] + p.resolved, failed=before["failed"] + p.failed)
+                counts.update(
+                    skipped=before["skipped"] + p.skipped,
+                    done=before["done"] + p.done,
+                    resolved=before["resolved"] + p.resolved,
+                    failed=before["failed"] + p.failed,
+                )
                 # Episodes skipped on resume leave the bar, so the ETA is that of the work left.
-                progress.update(bar, total=planned - counts["skipped"], completed=counts["done"],
-                                resolved=counts["resolved"], failed=counts["failed"])
+                progress.update(
+                    bar, total=planned - counts["skipped"], completed=counts["done"], resolved=counts["resolved"], failed=counts["failed"]
+                )
 
-            results += run_rollout(found, agent, episodes_per_task=episodes, workers=workers, out=out,
-                                   on_progress=show, **options)
+            results += run_rollout(found, agent, episodes_per_task=episodes, workers=workers, out=out, on_progress=show, **options)
         if counts["skipped"] and not quiet:
-            err.print(f"{counts['skipped']} episode(s) already in {out} were skipped (--restart runs them again)",
-                      markup=False, highlight=False)
+            err.print(f"{counts['skipped']} episode(s) already in {out} were skipped (--restart runs them again)", markup=False, highlight=False)
     return results
 
 
@@ -76,8 +104,18 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 def _trajectory_row(t: Trajectory) -> dict[str, Any]:
-    return {"task": t.task_id, "agent": t.agent, "model": t.model, "episode_index": t.episode_index, "steps": len(t.steps),
-            "reward": t.reward, "resolved": t.resolved, "seconds": t.seconds, "termination": t.termination, "error": t.error}
+    return {
+        "task": t.task_id,
+        "agent": t.agent,
+        "model": t.model,
+        "episode_index": t.episode_index,
+        "steps": len(t.steps),
+        "reward": t.reward,
+        "resolved": t.resolved,
+        "seconds": t.seconds,
+        "termination": t.termination,
+        "error": t.error,
+    }
 
 
 def _all_ended_on_our_side(results: list[Trajectory]) -> bool:
@@ -95,14 +133,14 @@ def rollout(
     out: Path = typer.Option(Path("runs/rollout/trajectories.jsonl"), "--out", "-o", help="JSONL file trajectories are appended to."),
     restart: bool = typer.Option(False, "--restart", help="Run every episode, even those --out already holds (default: resume)."),
     backend: str = BackendOption,
-    ray_address: Optional[str] = RayAddressOption,
+    ray_address: str | None = RayAddressOption,
     warm_pool: int = typer.Option(0, "--warm-pool", min=0, help="Containers kept started ahead per task image."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="openai agent: API root, e.g. http://host:8000/v1 ($OPENAI_BASE_URL)."),
-    model: Optional[str] = typer.Option(None, "--model", help="openai agent: model name ($OPENAI_MODEL); key from $OPENAI_API_KEY."),
-    tool_format: Optional[str] = typer.Option(None, "--tool-format", help="openai agent: native (function calling) or cwm (<tool: NAME> text)."),
-    max_turns: Optional[int] = typer.Option(None, "--max-turns", min=1, help="openai agent: model calls per episode."),
-    registry: Optional[str] = RegistryOption,
-    max_disk: Optional[str] = MaxDiskOption,
+    base_url: str | None = typer.Option(None, "--base-url", help="openai agent: API root, e.g. http://host:8000/v1 ($OPENAI_BASE_URL)."),
+    model: str | None = typer.Option(None, "--model", help="openai agent: model name ($OPENAI_MODEL); key from $OPENAI_API_KEY."),
+    tool_format: str | None = typer.Option(None, "--tool-format", help="openai agent: native (function calling) or cwm (<tool: NAME> text)."),
+    max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="openai agent: model calls per episode."),
+    registry: str | None = RegistryOption,
+    max_disk: str | None = MaxDiskOption,
     as_json: bool = JsonOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -114,16 +152,29 @@ def rollout(
 
         found = load(tasks)
         backend_choice(backend)
-        agent_options = {key: value for key, value in (("base_url", base_url), ("model", model),
-                         ("tool_format", tool_format), ("max_turns", max_turns)) if value is not None}
+        agent_options = {
+            key: value
+            for key, value in (("base_url", base_url), ("model", model), ("tool_format", tool_format), ("max_turns", max_turns))
+            if value is not None
+        }
         # A bad agent, option, endpoint or model name fails in one line before any build or container.
         checked_agent(agent, found, **agent_options)
         if backend == "thread":
             build_all(found, quiet=quiet or as_json, registry=registry, max_disk=max_disk)  # on Ray, each node builds (or pulls, or finds) its own
         shared = {key: value for key, value in (("warm_pool", warm_pool), ("registry", registry), ("max_disk", max_disk)) if value}
-        results = _run_agents(found, [agent], out, episodes_per_task, workers, quiet=quiet or as_json,
-                              resume=not restart, backend=backend, ray_address=ray_address, agent_options=agent_options,
-                              **shared)
+        results = _run_agents(
+            found,
+            [agent],
+            out,
+            episodes_per_task,
+            workers,
+            quiet=quiet or as_json,
+            resume=not restart,
+            backend=backend,
+            ray_address=ray_address,
+            agent_options=agent_options,
+            **shared,
+        )
     if as_json:
         emit_json([_trajectory_row(t) for t in results])
     elif not quiet:
@@ -131,8 +182,11 @@ def rollout(
         console.print(f"trajectories appended to {out}", markup=False, highlight=False)
     if _all_ended_on_our_side(results):
         causes = sorted({_short(t.error or t.termination or "", 200) for t in results})
-        err.print(f"[bold red]error:[/] every episode ended by a failure of ours or of the model's endpoint, not the agent's: "
-                  f"{_e('; '.join(causes[:3]))}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[bold red]error:[/] every episode ended by a failure of ours or of the model's endpoint, not the agent's: {_e('; '.join(causes[:3]))}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
 
 
@@ -140,9 +194,15 @@ def export(
     trajectories: list[Path] = typer.Argument(..., help="Trajectory JSONL files (from rollout or demo)."),
     fmt: str = typer.Option("chat", "--format", "-f", help="chat (OpenAI messages with tool calls) or cwm (CWM tool-call text)."),
     out: Path = typer.Option(..., "--out", "-o", help="JSONL file to write (replaced)."),
-    min_reward: Optional[float] = typer.Option(None, "--min-reward", help="Keep episodes with at least this reward."),
+    min_reward: float | None = typer.Option(None, "--min-reward", help="Keep episodes with at least this reward."),
     resolved_only: bool = typer.Option(False, "--resolved", help="Keep resolved episodes only."),
-    dedupe: Optional[float] = typer.Option(None, "--dedupe", min=0.0, max=1.0, help="Drop near-duplicates: action-sequence similarity at or above this (0-1) to a kept episode of the same task."),
+    dedupe: float | None = typer.Option(
+        None,
+        "--dedupe",
+        min=0.0,
+        max=1.0,
+        help="Drop near-duplicates: action-sequence similarity at or above this (0-1) to a kept episode of the same task.",
+    ),
 ) -> None:
     """Turn trajectories into training data: chat-message JSONL for fine-tuning, or CWM's format."""
     with friendly_errors():
@@ -185,37 +245,44 @@ def evaluate(
     run_id: str = typer.Option(..., "--run-id", help="Names the run; a re-run with the same id skips finished instances."),
     max_workers: int = typer.Option(4, "--max-workers", "-w", min=1),
     report_dir: Path = typer.Option(Path("."), "--report-dir", help="Where logs/run_evaluation/ and the run report go."),
-    repo_mirror: Optional[Path] = RepoMirrorOption,
-    recipes: Optional[Path] = RecipesOption,
-    instance_ids: Optional[str] = typer.Option(None, "--instance-ids", help="Comma-separated ids to evaluate (default: all)."),
+    repo_mirror: Path | None = RepoMirrorOption,
+    recipes: Path | None = RecipesOption,
+    instance_ids: str | None = typer.Option(None, "--instance-ids", help="Comma-separated ids to evaluate (default: all)."),
     image_mode: str = ImagesOption,
-    registry: Optional[str] = RegistryOption,
-    max_disk: Optional[str] = MaxDiskOption,
+    registry: str | None = RegistryOption,
+    max_disk: str | None = MaxDiskOption,
     backend: str = BackendOption,
-    ray_address: Optional[str] = RayAddressOption,
+    ray_address: str | None = RayAddressOption,
     as_json: bool = JsonOption,
     quiet: bool = QuietOption,
 ) -> None:
     """Grade a model's predictions like SWE-bench's harness: per-instance logs and a run report."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     with friendly_errors():
         from ..build import images, store
-        from ..importers import swebench
         from ..grading.grader import Grader
+        from ..importers import swebench
         from ..run.evaluate import evaluate as run_evaluation
 
         store.prune_before_building(max_disk)
-        grader = Grader(labels={"evaluation": run_id},
-                        builder=images.ImageBuilder(images=images_choice(image_mode), registry=registry))
+        grader = Grader(labels={"evaluation": run_id}, builder=images.ImageBuilder(images=images_choice(image_mode), registry=registry))
         found = swebench.load_dataset(dataset, repo_mirror, swebench.load_recipes(recipes))
         chosen = [i.strip() for i in (instance_ids or "").split(",") if i.strip()] or None
         preds = swebench.load_predictions(predictions, found)
         resolved = 0
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("resolved {task.fields[resolved]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                      TimeRemainingColumn(), console=err, disable=quiet or as_json) as progress:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("resolved {task.fields[resolved]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=quiet or as_json,
+        ) as progress:
             total = sum(1 for p in preds if chosen is None or p.instance_id in chosen)
             bar = progress.add_task(f"evaluating {run_id}", total=total, resolved=0)
 
@@ -224,18 +291,28 @@ def evaluate(
                 resolved += result.outcome == "resolved"
                 progress.update(bar, advance=1, resolved=resolved)
 
-            outcome = run_evaluation(found, preds, run_id, max_workers=max_workers, report_dir=report_dir,
-                                     instance_ids=chosen, on_result=advance, grader=grader,
-                                     backend=backend_choice(backend), ray_address=ray_address)
+            outcome = run_evaluation(
+                found,
+                preds,
+                run_id,
+                max_workers=max_workers,
+                report_dir=report_dir,
+                instance_ids=chosen,
+                on_result=advance,
+                grader=grader,
+                backend=backend_choice(backend),
+                ray_address=ray_address,
+            )
     if as_json:
-        emit_json({model: {**report, "report_path": str(outcome.report_paths[model])}
-                    for model, report in outcome.reports.items()})
+        emit_json({model: {**report, "report_path": str(outcome.report_paths[model])} for model, report in outcome.reports.items()})
         return
     for model, report in outcome.reports.items():
         if quiet:
             continue
-        console.print(f"[bold]{_e(model)}[/]: {report['resolved_instances']} resolved, {report['unresolved_instances']} unresolved, "
-                      f"{report['empty_patch_instances']} empty, {report['error_instances']} error(s) "
-                      f"of {report['total_instances']}; report: {_e(str(outcome.report_paths[model]))}")
+        console.print(
+            f"[bold]{_e(model)}[/]: {report['resolved_instances']} resolved, {report['unresolved_instances']} unresolved, "
+            f"{report['empty_patch_instances']} empty, {report['error_instances']} error(s) "
+            f"of {report['total_instances']}; report: {_e(str(outcome.report_paths[model]))}"
+        )
         for instance_id, detail in report["error_details"].items():
             err.print(f"  {instance_id}: {detail}", highlight=False, markup=False)

@@ -26,8 +26,7 @@ def setup(tasks: Path = TasksOption) -> None:
 
         built = native.build()  # here, so parallel gradings (and tests) find it built
         if built.data is None:
-            err.print(f"[yellow]setup:[/] the native seal is not built ({_e(built.reason)}): gradings use the weaker "
-                      "pure-Python seal")
+            err.print(f"[yellow]setup:[/] the native seal is not built ({_e(built.reason)}): gradings use the weaker pure-Python seal")
         else:
             console.print(f"native seal [bold]{_e(str(native.target()))}[/] is ready")
 
@@ -38,5 +37,4 @@ def gc(everything: bool = typer.Option(False, "--all", help="Remove every swe-en
         from ..runtime import engine
 
         removed = engine.collect_garbage(everything=everything)
-    console.print(f"removed {len(removed)} container(s)" + (f": {', '.join(removed)}" if removed else ""),
-                  markup=False, highlight=False)
+    console.print(f"removed {len(removed)} container(s)" + (f": {', '.join(removed)}" if removed else ""), markup=False, highlight=False)

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape as _e
 
-from .common import (BackendOption, DatasetOption, EnvironmentOption, ImagesOption, JsonOption, QuietOption,
-                     RayAddressOption, RecipesOption, RepoMirrorOption, TasksOption, backend_choice, console, dataset_tasks,
-                     emit_json, err, friendly_errors, images_choice, only, progress_bar)
+from .common import (
+    BackendOption,
+    DatasetOption,
+    EnvironmentOption,
+    ImagesOption,
+    JsonOption,
+    QuietOption,
+    RayAddressOption,
+    RecipesOption,
+    RepoMirrorOption,
+    TasksOption,
+    backend_choice,
+    console,
+    dataset_tasks,
+    emit_json,
+    err,
+    friendly_errors,
+    images_choice,
+    only,
+    progress_bar,
+)
 
 
 def tasks_list(tasks: Path = TasksOption, as_json: bool = JsonOption, quiet: bool = QuietOption) -> None:
@@ -28,17 +45,35 @@ def tasks_list(tasks: Path = TasksOption, as_json: bool = JsonOption, quiet: boo
         except TaskSpecError as exc:
             problems[task.id] = str(exc)
     if as_json:
-        emit_json([{"id": task.id, "repo": task.repo, "base_commit": task.base_commit, "source": str(task.source),
-                     "fail_to_pass": len(task.tests.fail_to_pass), "pass_to_pass": len(task.tests.pass_to_pass),
-                     "gold_patch": bool(task.gold_patch), "error": problems.get(task.id)} for task in found])
+        emit_json(
+            [
+                {
+                    "id": task.id,
+                    "repo": task.repo,
+                    "base_commit": task.base_commit,
+                    "source": str(task.source),
+                    "fail_to_pass": len(task.tests.fail_to_pass),
+                    "pass_to_pass": len(task.tests.pass_to_pass),
+                    "gold_patch": bool(task.gold_patch),
+                    "error": problems.get(task.id),
+                }
+                for task in found
+            ]
+        )
     elif not quiet:
         table = Table(title=_e(f"{len(found)} tasks in {tasks}"))
         for column in ("task", "repo", "commit", "fail→pass", "pass→pass", "gold"):
             table.add_column(column)
         for task in found:
             repo = f"[red]{_e(task.repo)}[/]" if task.id in problems else _e(task.repo)
-            table.add_row(_e(task.id), repo, _e(task.base_commit[:12]), str(len(task.tests.fail_to_pass)),
-                          str(len(task.tests.pass_to_pass)), "yes" if task.gold_patch else "no")
+            table.add_row(
+                _e(task.id),
+                repo,
+                _e(task.base_commit[:12]),
+                str(len(task.tests.fail_to_pass)),
+                str(len(task.tests.pass_to_pass)),
+                "yes" if task.gold_patch else "no",
+            )
         console.print(table)
     for problem in problems.values():
         err.print(f"[bold red]error:[/] {_e(problem)}", highlight=False, soft_wrap=True)
@@ -50,31 +85,34 @@ def tasks_new(
     repo: Path = typer.Option(..., "--repo", help="The git repository (a folder, a bare repository or a bundle)."),
     base: str = typer.Option(..., "--base", help="The ref the agent starts from (before the fix)."),
     fix: str = typer.Option(..., "--fix", help="The ref with the fix and its tests."),
-    tests: Optional[list[str]] = typer.Option(None, "--tests", help="Paths (folders or files) that are tests "
-                                              "(repeatable; default test folders and test_*.py files)."),
+    tests: list[str] | None = typer.Option(
+        None, "--tests", help="Paths (folders or files) that are tests (repeatable; default test folders and test_*.py files)."
+    ),
     out: Path = typer.Option(Path("tasks"), "--out", "-o", help="Folder the task folder is written into."),
-    task_id: Optional[str] = typer.Option(None, "--id", help="The task's id (default <repo>-<fix sha>)."),
-    environment: Optional[Path] = EnvironmentOption,
+    task_id: str | None = typer.Option(None, "--id", help="The task's id (default <repo>-<fix sha>)."),
+    environment: Path | None = EnvironmentOption,
 ) -> None:
     """Write a task from two refs: gold patch = the non-test diff, test patch = the test diff, FAIL_TO_PASS /
     PASS_TO_PASS from running both sides (twice each) in the container."""
-    from ..synth import refs
     from ..data.task import load_environment, load_tasks
+    from ..synth import refs
 
     with friendly_errors():
         env_spec = load_environment(environment) if environment else None
         err.print(f"[cyan]tasks new:[/] building the image and running both sides of {_e(base)}..{_e(fix)}")
         path = refs.task_from_refs(repo, base, fix, out, task_id=task_id, tests=tests, environment=env_spec)
         task = load_tasks(path)[0]
-    console.print(f"wrote {_e(str(path))}: {len(task.tests.fail_to_pass)} FAIL_TO_PASS, "
-                  f"{len(task.tests.pass_to_pass)} PASS_TO_PASS; check it with `swe-env validate --tasks {_e(str(path.parent))}`")
+    console.print(
+        f"wrote {_e(str(path))}: {len(task.tests.fail_to_pass)} FAIL_TO_PASS, "
+        f"{len(task.tests.pass_to_pass)} PASS_TO_PASS; check it with `swe-env validate --tasks {_e(str(path.parent))}`"
+    )
 
 
 def tasks_import_swebench(
     file: Path = typer.Argument(..., help="SWE-bench instances: JSON, JSONL or parquet."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for <instance_id>/task.yaml."),
-    repo_mirror: Optional[Path] = RepoMirrorOption,
-    recipes: Optional[Path] = RecipesOption,
+    repo_mirror: Path | None = RepoMirrorOption,
+    recipes: Path | None = RecipesOption,
 ) -> None:
     """Turn SWE-bench instances into task files."""
     with friendly_errors():
@@ -85,12 +123,14 @@ def tasks_import_swebench(
 
 
 def tasks_import_harbor(
-    folder: Path = typer.Argument(..., help="A Harbor task folder (task.toml, instruction.md, environment/, tests/, solution/), or a folder of them."),
+    folder: Path = typer.Argument(
+        ..., help="A Harbor task folder (task.toml, instruction.md, environment/, tests/, solution/), or a folder of them."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for <id>/task.yaml and <id>/<id>.bundle."),
 ) -> None:
     """Turn Harbor tasks into task files: builds each environment, snapshots its working folder, runs solve.sh for the gold patch."""
-    from ..importers import harbor
     from ..data.task import load_tasks
+    from ..importers import harbor
 
     with friendly_errors():
         harbor.check_tasks(folder)  # a bad task file is one line, before any progress bar
@@ -106,16 +146,16 @@ def tasks_import_harbor(
 
 def validate(
     tasks: Path = TasksOption,
-    dataset: Optional[Path] = DatasetOption,
-    repo_mirror: Optional[Path] = RepoMirrorOption,
-    recipes: Optional[Path] = RecipesOption,
-    instances: Optional[list[str]] = typer.Option(None, "--instances", help="Only these task / instance ids (repeatable)."),
-    sample: Optional[int] = typer.Option(None, "--sample", min=1, help="A sample of N tasks, stratified by repository."),
+    dataset: Path | None = DatasetOption,
+    repo_mirror: Path | None = RepoMirrorOption,
+    recipes: Path | None = RecipesOption,
+    instances: list[str] | None = typer.Option(None, "--instances", help="Only these task / instance ids (repeatable)."),
+    sample: int | None = typer.Option(None, "--sample", min=1, help="A sample of N tasks, stratified by repository."),
     seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Tasks validated at once."),
     image_mode: str = ImagesOption,
     backend: str = BackendOption,
-    ray_address: Optional[str] = RayAddressOption,
+    ray_address: str | None = RayAddressOption,
     as_json: bool = JsonOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -141,16 +181,32 @@ def validate(
                 counts["ok" if result.verdict == "valid" else "bad"] += 1
                 progress.update(bar, advance=1, description=f"valid {counts['ok']}, not {counts['bad']}; last {_e(result.task_id)}")
 
-            results = validation.validate_tasks(found, workers=workers, builder=builder,
-                                                grader=Grader(builder=builder), on_result=advance,
-                                                backend=backend_choice(backend), ray_address=ray_address)
+            results = validation.validate_tasks(
+                found,
+                workers=workers,
+                builder=builder,
+                grader=Grader(builder=builder),
+                on_result=advance,
+                backend=backend_choice(backend),
+                ray_address=ray_address,
+            )
     failures = [result for result in results if result.verdict != "valid"]
     if as_json:
-        emit_json([{"task": r.task_id, "verdict": r.verdict, "cause": r.cause, "violations": r.violations,
-                     "warnings": r.warnings, "python": r.python_used,
-                     "gold": r.gold.model_dump(include={"status", "resolved", "reward", "error"}) if r.gold else None,
-                     "empty": r.empty.model_dump(include={"status", "resolved", "reward", "error"}) if r.empty else None}
-                    for r in results])
+        emit_json(
+            [
+                {
+                    "task": r.task_id,
+                    "verdict": r.verdict,
+                    "cause": r.cause,
+                    "violations": r.violations,
+                    "warnings": r.warnings,
+                    "python": r.python_used,
+                    "gold": r.gold.model_dump(include={"status", "resolved", "reward", "error"}) if r.gold else None,
+                    "empty": r.empty.model_dump(include={"status", "resolved", "reward", "error"}) if r.empty else None,
+                }
+                for r in results
+            ]
+        )
     if as_json or quiet:
         for result in failures:
             err.print(f"{result.task_id}: {result.verdict}: {result.cause}", highlight=False, markup=False, soft_wrap=True)
@@ -159,8 +215,7 @@ def validate(
     for column in ("task", "python", "gold", "empty", "ignored ids", "verdict"):
         table.add_column(column)
     for result in results:
-        python = _e(f"{result.python_used} (asked {result.python_requested})" if result.python_differs
-                    else result.python_used or "")
+        python = _e(f"{result.python_used} (asked {result.python_requested})" if result.python_differs else result.python_used or "")
         verdict = "[green]ok[/]" if result.verdict == "valid" else f"[red]{_e(result.verdict)}[/]"
         # Listed ids the verdict dropped (fragments no report can produce): worth a look when many.
         ignored = str(len(result.gold.ignored_ids)) if result.gold else "-"
@@ -170,8 +225,7 @@ def validate(
     for column in ("repository", "instances", "gold resolved", "empty unresolved", "env errors", "other python"):
         summary.add_column(column)
     for row in validation.summarize(results):
-        summary.add_row(_e(row.repo), *(str(n) for n in (row.instances, row.gold_resolved, row.empty_unresolved,
-                                                      row.env_errors, row.other_python)))
+        summary.add_row(_e(row.repo), *(str(n) for n in (row.instances, row.gold_resolved, row.empty_unresolved, row.env_errors, row.other_python)))
     console.print(summary)
     for result in failures:
         # A gold patch that fails is the environment's fault (recipe, Python, network, flakiness), never a model's.

@@ -58,14 +58,17 @@ def _cell(text: str | None) -> str:
 
 def render() -> str:
     """The reference page as Markdown: one table per section, a row per field (name, type, default, meaning)."""
-    lines = ["# Task file reference", "",
-             "Generated from `swe_env/data/task.py` by `python -m swe_env.data.reference` (do not edit by hand;",
-             "`tests/data/test_task.py` checks this page is current). A task file is `tasks/<id>/task.yaml`.", ""]
+    lines = [
+        "# Task file reference",
+        "",
+        "Generated from `swe_env/data/task.py` by `python -m swe_env.data.reference` (do not edit by hand;",
+        "`tests/data/test_task.py` checks this page is current). A task file is `tasks/<id>/task.yaml`.",
+        "",
+    ]
     for title, model in SECTIONS:
         lines += [f"## {title}", "", _cell(model.__doc__), "", "| field | type | default | meaning |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():
-            lines.append(f"| `{name}` | {_cell(_type_name(field.annotation))} | {_cell(_default(field))} | "
-                         f"{_cell(field.description)} |")
+            lines.append(f"| `{name}` | {_cell(_type_name(field.annotation))} | {_cell(_default(field))} | {_cell(field.description)} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -32,12 +32,24 @@ bootstrapped offline when no registry answers."""
 RunnerName = Literal["pytest", "django", "sympy", "harbor"]
 """The test runners the grader can read results from (`swe_env.grading.runners`)."""
 DEFAULT_PROTECTED = (
-    "**/conftest.py", "**/sitecustomize.py", "**/usercustomize.py", "**/pytest.ini", "**/.pytest.ini",
-    "**/test_*.py", "**/*_test.py", "**/tests/**",
+    "**/conftest.py",
+    "**/sitecustomize.py",
+    "**/usercustomize.py",
+    "**/pytest.ini",
+    "**/.pytest.ini",
+    "**/test_*.py",
+    "**/*_test.py",
+    "**/tests/**",
     # Code that loads without any import of the tests': package metadata (a `*.dist-info` on
     # sys.path registers pytest plugins through entry points), path hooks, shipped bytecode
     # (an unchecked-hash .pyc is run instead of its source).
-    "**/*.dist-info/**", "**/*.egg-info/**", "**/*.egg-link", "**/*.pth", "**/__pycache__/**", "**/*.pyc", "**/*.pyo",
+    "**/*.dist-info/**",
+    "**/*.egg-info/**",
+    "**/*.egg-link",
+    "**/*.pth",
+    "**/__pycache__/**",
+    "**/*.pyc",
+    "**/*.pyo",
 )
 """What the grader restores by default: pytest hooks, interpreter start-up hooks, pytest config, test files,
 package metadata, path hooks and bytecode."""
@@ -432,8 +444,7 @@ def _fields_at(loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-_WRITTEN_FIELDS = ("id", "repo", "base_commit", "problem_statement", "environment", "tests", "gold_patch", "gold_patch_file",
-                  "limits", "meta")
+_WRITTEN_FIELDS = ("id", "repo", "base_commit", "problem_statement", "environment", "tests", "gold_patch", "gold_patch_file", "limits", "meta")
 
 
 def write_task_file(task: Task, folder: str | Path) -> Path:

@@ -88,8 +88,7 @@ class Patch:
         for file in self.files:
             if file.old_path is None or not file.new_path or file.binary or not file.hunks or file.new_path not in keep:
                 continue
-            found[file.new_path] = [(hunk.new_start, hunk.new_start + max(1, len(hunk.new.splitlines())) - 1)
-                                    for hunk in file.hunks]
+            found[file.new_path] = [(hunk.new_start, hunk.new_start + max(1, len(hunk.new.splitlines())) - 1) for hunk in file.hunks]
         return found
 
     def derived(self, name: str, compute: Callable[[Patch], T]) -> T:
@@ -178,7 +177,7 @@ def _lines(diff: str):
         if end < 0:
             yield diff[start:]
             return
-        yield diff[start:end + 1]
+        yield diff[start : end + 1]
         start = end + 1
 
 
@@ -224,7 +223,7 @@ def _unquote(name: str) -> str:
     body, out, i = name[1:-1], bytearray(), 0
     while i < len(body):
         if body[i] == "\\" and i + 1 < len(body):
-            octal = body[i + 1:i + 4]
+            octal = body[i + 1 : i + 4]
             if len(octal) == 3 and all(c in "01234567" for c in octal):
                 out.append(int(octal, 8) & 0xFF)
                 i += 4

@@ -15,11 +15,11 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from ..build.repos import cache_dir
+from ..data.task import Task
+from ..runtime.sandbox import Sandbox, SandboxError
 from . import runner_probe
 from .prepare import GRADER_DIR
-from ..build.repos import cache_dir
-from ..runtime.sandbox import Sandbox, SandboxError
-from ..data.task import Task
 
 PROBE_OUTPUT = 8 * 1024 * 1024
 """Bytes of each answer of the runner probe kept (`Grader.runner_facts`); a longer answer is not used."""
@@ -34,8 +34,7 @@ class RunnerFactsCache:
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def ask(self, task: Task, image: str, labels: dict[str, str],
-            note: Callable[[str], None] = lambda _message: None) -> runner_probe.RunnerFacts:
+    def ask(self, task: Task, image: str, labels: dict[str, str], note: Callable[[str], None] = lambda _message: None) -> runner_probe.RunnerFacts:
         """What the installed runner reads, asked once per image, command and workdir in a fresh container
         from `image` (no patch, carrying `labels`), then kept in memory and in a file of the host cache.
 
@@ -52,8 +51,7 @@ class RunnerFactsCache:
                 known = _read_facts(key)
             if known is None:
                 known = _probe(task, image, labels)
-                note("asked the installed runner what it reads"
-                     + (f" (not all of it: {'; '.join(known.notes)})" if known.notes else ""))
+                note("asked the installed runner what it reads" + (f" (not all of it: {'; '.join(known.notes)})" if known.notes else ""))
                 if not known.notes:
                     _write_facts(key, known)
             if not known.notes:
@@ -74,35 +72,55 @@ def _probe(task: Task, image: str, labels: dict[str, str]) -> runner_probe.Runne
 
     try:
         with Sandbox.for_task(task, image, "probe", labels=labels, user=None) as box:
-            importable = answer(box.exec(["/bin/sh", "-c", python, runner_probe.IMPORTABLE_PROBE, workdir],
-                                         timeout=120, max_output=PROBE_OUTPUT), "listing importable modules")
-            configs = answer(box.exec(["/bin/sh", "-c", python, runner_probe.CONFIG_PROBE,
-                                       json.dumps(runner_probe.CONFIG_CANDIDATES)], timeout=600, max_output=PROBE_OUTPUT),
-                             "asking pytest for its config files")
+            importable = answer(
+                box.exec(["/bin/sh", "-c", python, runner_probe.IMPORTABLE_PROBE, workdir], timeout=120, max_output=PROBE_OUTPUT),
+                "listing importable modules",
+            )
+            configs = answer(
+                box.exec(
+                    ["/bin/sh", "-c", python, runner_probe.CONFIG_PROBE, json.dumps(runner_probe.CONFIG_CANDIDATES)],
+                    timeout=600,
+                    max_output=PROBE_OUTPUT,
+                ),
+                "asking pytest for its config files",
+            )
             # From the workdir, as the test command imports them (cwd and the image's PYTHONPATH on sys.path).
             here = f'cd {shlex.quote(workdir)} && P=$(command -v python || command -v python3) && exec "$P" -c "$0" "$@"'
-            located = answer(box.exec(["/bin/sh", "-c", here, runner_probe.RUNNER_PROBE, *runner_probe.RUNNER_MODULES],
-                                      timeout=120, max_output=PROBE_OUTPUT), "locating the runner's packages")
+            located = answer(
+                box.exec(["/bin/sh", "-c", here, runner_probe.RUNNER_PROBE, *runner_probe.RUNNER_MODULES], timeout=120, max_output=PROBE_OUTPUT),
+                "locating the runner's packages",
+            )
             site = f"{GRADER_DIR}/probe-{uuid.uuid4().hex}"
             box.write_file(f"{site}/sitecustomize.py", runner_probe.IMPORTS_SITE.encode())
             # The task's command as written, with no patch: what it imports is the project's own doing.
-            script = (f'export PYTHONPATH="{site}${{PYTHONPATH:+:$PYTHONPATH}}" SWE_ENV_PROBE_OUT={site}/tried\n'
-                      f"( {task.tests.command}\n) >/dev/null 2>&1 </dev/null\ncat {site}/tried")
-            tried = answer(box.exec(["/bin/bash", "-c", script], timeout=task.limits.grading_timeout,
-                                    max_output=PROBE_OUTPUT), "a clean run of the test command")
+            script = (
+                f'export PYTHONPATH="{site}${{PYTHONPATH:+:$PYTHONPATH}}" SWE_ENV_PROBE_OUT={site}/tried\n'
+                f"( {task.tests.command}\n) >/dev/null 2>&1 </dev/null\ncat {site}/tried"
+            )
+            tried = answer(
+                box.exec(["/bin/bash", "-c", script], timeout=task.limits.grading_timeout, max_output=PROBE_OUTPUT), "a clean run of the test command"
+            )
     except SandboxError as exc:
         return runner_probe.RunnerFacts(notes=(f"the probe's container failed: {str(exc)[:200]}",))
-    return runner_probe.RunnerFacts(config_names=runner_probe.config_names(configs),
-                                    importable=runner_probe.module_names(importable),
-                                    failed_imports=runner_probe.module_names(tried),
-                                    runner_code=runner_probe.runner_paths(located) if located else None, notes=tuple(notes))
+    return runner_probe.RunnerFacts(
+        config_names=runner_probe.config_names(configs),
+        importable=runner_probe.module_names(importable),
+        failed_imports=runner_probe.module_names(tried),
+        runner_code=runner_probe.runner_paths(located) if located else None,
+        notes=tuple(notes),
+    )
 
 
 def _facts_key(image: str, task: Task) -> str:
     """What a probe's answer depends on: the image (tags are content hashes), the command, the workdir and the probe."""
-    probe = [runner_probe.CONFIG_PROBE, runner_probe.IMPORTABLE_PROBE, runner_probe.IMPORTS_SITE,
-             runner_probe.RUNNER_PROBE, *runner_probe.RUNNER_MODULES,
-             json.dumps(runner_probe.CONFIG_CANDIDATES)]
+    probe = [
+        runner_probe.CONFIG_PROBE,
+        runner_probe.IMPORTABLE_PROBE,
+        runner_probe.IMPORTS_SITE,
+        runner_probe.RUNNER_PROBE,
+        *runner_probe.RUNNER_MODULES,
+        json.dumps(runner_probe.CONFIG_CANDIDATES),
+    ]
     text = "\0".join([image, task.tests.command, task.environment.workdir, *probe])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

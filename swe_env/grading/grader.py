@@ -30,21 +30,35 @@ import functools
 import time
 import uuid
 
-from . import diffs, inflation, prepare, runner_probe, runners, seal, suspicion, testlogs, testrun
-from .facts import RunnerFactsCache
-from .verdict import MAX_ERROR_CHARS, OUTPUT_LIMIT, GradingReport, bound_report, expected_failures_among, note, record_statuses
-from .rewards import RewardMode, compute_reward, unresolved_reward
-from ..build.images import ImageBuilder
 from .. import endings
+from ..build.images import ImageBuilder
+from ..data.task import Task
 from ..runtime.pool import WarmPool
 from ..runtime.sandbox import DEADLINE_GRACE, MAX_DIFF_BYTES, Sandbox, SandboxError, SandboxSpec
 from ..runtime.streams import FramedRun
-from ..data.task import Task
+from . import diffs, inflation, prepare, runner_probe, runners, seal, suspicion, testlogs, testrun
+from .facts import RunnerFactsCache
 
 # The names code imported from this module before it was split (the public surface is `Grader` and `GradingReport`).
 from .protection import matches, pytest_section_changed  # noqa: F401
-from .verdict import ReportSource, Status, TestGroup  # noqa: F401
-from .rewards import patch_similarity  # noqa: F401
+from .rewards import (
+    RewardMode,
+    compute_reward,
+    patch_similarity,  # noqa: F401
+    unresolved_reward,
+)
+from .verdict import (  # noqa: F401
+    MAX_ERROR_CHARS,
+    OUTPUT_LIMIT,
+    GradingReport,
+    ReportSource,
+    Status,
+    TestGroup,
+    bound_report,
+    expected_failures_among,
+    note,
+    record_statuses,
+)
 
 MAX_PATCH_BYTES = MAX_DIFF_BYTES
 """A patch larger than this is refused unread (patch_failed, the model's): the largest diff an episode can submit."""
@@ -65,9 +79,14 @@ def refusal(task: Task, patch: str) -> str | None:
 class Grader:
     """Grades patches for tasks, each in a fresh container that is always removed."""
 
-    def __init__(self, reward_mode: RewardMode = "binary", builder: ImageBuilder | None = None,
-                 labels: dict[str, str] | None = None, reward_policy: suspicion.RewardPolicy = "lenient",
-                 warm_pool: int = 0):
+    def __init__(
+        self,
+        reward_mode: RewardMode = "binary",
+        builder: ImageBuilder | None = None,
+        labels: dict[str, str] | None = None,
+        reward_policy: suspicion.RewardPolicy = "lenient",
+        warm_pool: int = 0,
+    ):
         self.reward_mode = reward_mode
         self.reward_policy: suspicion.RewardPolicy = reward_policy
         """lenient: suspicious patches (`GradingReport.suspicious`) are only reported; strict: they score as unresolved."""
@@ -108,8 +127,12 @@ class Grader:
                 report = self._grade(task, patch, image, started)
         except Exception as exc:  # noqa: BLE001 - MemoryError too: past the size check, the grader's own failure
             del patch  # what may have exhausted memory; the report below needs little
-            report = GradingReport(task_id=task.id, status="infra_error", infrastructure_failure=True,
-                                   error=f"the grader failed: {type(exc).__name__}: {str(exc)[:MAX_ERROR_CHARS]}")
+            report = GradingReport(
+                task_id=task.id,
+                status="infra_error",
+                infrastructure_failure=True,
+                error=f"the grader failed: {type(exc).__name__}: {str(exc)[:MAX_ERROR_CHARS]}",
+            )
             note(report, started, report.error or "")
         report.seconds = round(time.monotonic() - started, 3)
         return bound_report(report)
@@ -157,8 +180,11 @@ class Grader:
         report.reward = compute_reward(report, self.reward_mode, patch, task.gold_patch) if decided else 0.0
         if decided and (report.suspicious or report.tampering) and self.reward_policy == "strict":
             report.reward = unresolved_reward(self.reward_mode)
-            note(report, started, f"reward withheld (strict policy): {len(report.suspicious)} suspicious line(s), "
-                                  f"{len(report.tampering)} tampering flag(s)")
+            note(
+                report,
+                started,
+                f"reward withheld (strict policy): {len(report.suspicious)} suspicious line(s), {len(report.tampering)} tampering flag(s)",
+            )
         report.seconds = round(time.monotonic() - started, 3)
         note(report, started, f"status {report.status}, resolved {report.resolved}" + (f": {report.error}" if report.error else ""))
         return report
@@ -170,15 +196,27 @@ class Grader:
             return Sandbox.of(spec).start()
         box = self._pool.acquire(spec)
         # The preparation counts too: the patch's content can hold every way of applying it to its timeout.
-        needed = (task.limits.grading_timeout + 2 * DEADLINE_GRACE + _TTL_MARGIN
-                  + len(prepare.APPLY_METHODS) * (prepare.APPLY_TIMEOUT + 5) + prepare.STEP_TIMEOUT)
+        needed = (
+            task.limits.grading_timeout
+            + 2 * DEADLINE_GRACE
+            + _TTL_MARGIN
+            + len(prepare.APPLY_METHODS) * (prepare.APPLY_TIMEOUT + 5)
+            + prepare.STEP_TIMEOUT
+        )
         if box.life.started_at is None or time.monotonic() - box.life.started_at > spec.ttl_seconds - needed:
             self._pool.release(box)
             return prepare.open_container(spec)
         return box
 
-    def _grade_in(self, box: Sandbox, task: Task, patch: diffs.Patch, report: GradingReport, started: float,
-                  facts: runner_probe.RunnerFacts = runner_probe.RunnerFacts()) -> None:
+    def _grade_in(
+        self,
+        box: Sandbox,
+        task: Task,
+        patch: diffs.Patch,
+        report: GradingReport,
+        started: float,
+        facts: runner_probe.RunnerFacts = runner_probe.RunnerFacts(),
+    ) -> None:
         """Apply the patch; restore protected files and apply the test patch; run the tests; read the results.
 
         Each step returns what it found (and adds to the log); the report is written here only.
@@ -209,18 +247,26 @@ class Grader:
 
         key = seal.new_key()
         patched = sorted(set([*patch.paths, *written]) - set(report.restored))
-        run, elapsed, watch = testrun.run_tests(box, task, runner, workspace, key, patched,
-                                               prepare.changed_lines(box, task, workspace, patch, set(patched) - set(written)),
-                                               facts)
+        run, elapsed, watch = testrun.run_tests(
+            box, task, runner, workspace, key, patched, prepare.changed_lines(box, task, workspace, patch, set(patched) - set(written)), facts
+        )
         report.test_run_seconds = round(elapsed, 3)
         timeout = task.limits.grading_timeout
         if run.overran:
             # Still running at the host's deadline although the engine answered: the code under test
             # stopped its own processes (`kill -STOP -1` stops the in-container `timeout` too) or hung.
-            log(f"test command still running at the host's deadline after {elapsed:.2f} s; "
-                "every process in the container was stopped through the engine")
-            self._timed_out(report, task, run, timeout, "it was still running at the host's deadline "
-                            f"({timeout:g} s plus {DEADLINE_GRACE:g} s), so the host stopped every process in the container")
+            log(
+                f"test command still running at the host's deadline after {elapsed:.2f} s; "
+                "every process in the container was stopped through the engine"
+            )
+            self._timed_out(
+                report,
+                task,
+                run,
+                timeout,
+                "it was still running at the host's deadline "
+                f"({timeout:g} s plus {DEADLINE_GRACE:g} s), so the host stopped every process in the container",
+            )
             return
         log(f"test command exited {run.exit_code} after {elapsed:.2f} s")
         late = run.stdout.late + run.stderr.late
@@ -239,8 +285,7 @@ class Grader:
             # and nothing the run wrote is believed, as when it stops the container.
             stopped = "the run was stopped" if watch.over else "seen after the run"
             log(f"disk over the limit ({stopped}): {over}")
-            report.error = (f"the code under test went over the disk limit during the test run ({over}); "
-                            f"{stopped}, and nothing it wrote is believed")
+            report.error = f"the code under test went over the disk limit during the test run ({over}); {stopped}, and nothing it wrote is believed"
             report.report_source = "none"
             record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, None, "")
             return
@@ -248,33 +293,45 @@ class Grader:
             self._timed_out(report, task, run, timeout, "its timeout stopped it")
             return
 
-        results, report.report_source, results_error = testrun.read_results(box, task, runner, workspace, run.stderr,
-                                                                            key, report, run.exit_code)
+        results, report.report_source, results_error = testrun.read_results(box, task, runner, workspace, run.stderr, key, report, run.exit_code)
         report.error = report.error or results_error
         if len(patched) > seal.MAX_WATCHED_FILES:  # the hooks watch that many; code in the others would go unjudged
-            report.tampering = [*report.tampering, f"the patch changes {len(patched)} files, more than the sealed hook "
-                                f"watches ({seal.MAX_WATCHED_FILES}): what code in the others does is not judged"]
+            report.tampering = [
+                *report.tampering,
+                f"the patch changes {len(patched)} files, more than the sealed hook "
+                f"watches ({seal.MAX_WATCHED_FILES}): what code in the others does is not judged",
+            ]
         output = report.output if report.report_source == "log" else ""
         # The files an id may name: base_commit's and the test patch's (never the agent's tree).
         known_files = testlogs.known_paths([*in_base, *test_patch.paths])
         record_statuses(report, task.tests.fail_to_pass, task.tests.pass_to_pass, results, output, known_files)
-        expected = [test_id for test_id in expected_failures_among(task.tests.fail_to_pass, results, known_files)
-                    if report.test_results.get(test_id) == testlogs.PASSED]
+        expected = [
+            test_id
+            for test_id in expected_failures_among(task.tests.fail_to_pass, results, known_files)
+            if report.test_results.get(test_id) == testlogs.PASSED
+        ]
         if expected:
-            report.tampering = [*report.tampering, f"{len(expected)} FAIL_TO_PASS test(s) passed only as expected "
-                                f"failures (xfail), which the patch's code can raise or mark unattributed: "
-                                + ", ".join(expected[:5])[:300]]
+            report.tampering = [
+                *report.tampering,
+                f"{len(expected)} FAIL_TO_PASS test(s) passed only as expected "
+                f"failures (xfail), which the patch's code can raise or mark unattributed: " + ", ".join(expected[:5])[:300],
+            ]
         if report.ignored_ids:
-            log(f"ignored {len(report.ignored_ids)} listed ids no JUnit report can produce: "
-                + ", ".join(report.ignored_ids[:10]) + (" ..." if len(report.ignored_ids) > 10 else ""))
+            log(
+                f"ignored {len(report.ignored_ids)} listed ids no JUnit report can produce: "
+                + ", ".join(report.ignored_ids[:10])
+                + (" ..." if len(report.ignored_ids) > 10 else "")
+            )
 
     def _timed_out(self, report: GradingReport, task: Task, run: FramedRun, timeout: float, how: str) -> None:
         """The test run did not end within the grading timeout: the code under test hung or ran too long,
         which the patch can cause (`errors.GRADING_KINDS`: the model's failure, not ours). Nothing an
         unfinished run wrote is believed: every listed test is missing."""
         report.status = "timeout"
-        report.error = (f"the test run exceeded the grading timeout of {timeout:g} s ({how}): the code under test "
-                        "hung or ran too long, which counts as a failure, and nothing it wrote is believed")
+        report.error = (
+            f"the test run exceeded the grading timeout of {timeout:g} s ({how}): the code under test "
+            "hung or ran too long, which counts as a failure, and nothing it wrote is believed"
+        )
         report.test_exit_code = None  # the harness's kill, not the tests' own status
         report.report_source = "none"
         report.output = run.stdout.data.decode("utf-8", errors="replace")[-OUTPUT_LIMIT:]

@@ -119,9 +119,11 @@ def refusal(text: str, disk: str | None) -> str | None:
     budget = budget_bytes(disk)
     if found.written > budget:
         size, path = found.largest
-        return (f"the patch's binary hunks would write {found.written} bytes when applied ({found.hunks} hunk(s), the "
-                f"largest {size} bytes for {path}), more than the {budget} bytes the grader allows "
-                f"(the task's disk limit, at most {MAX_INFLATED_BYTES}); it is refused before it is applied")
+        return (
+            f"the patch's binary hunks would write {found.written} bytes when applied ({found.hunks} hunk(s), the "
+            f"largest {size} bytes for {path}), more than the {budget} bytes the grader allows "
+            f"(the task's disk limit, at most {MAX_INFLATED_BYTES}); it is refused before it is applied"
+        )
     return None
 
 
@@ -138,10 +140,12 @@ def copies_refusal(found: Inflation, largest_source: int, disk: str | None) -> s
     budget = budget_bytes(disk)
     if found.written + entries * each <= budget:
         return None
-    return (f"the patch makes {found.copies} file(s) as copies of others and {found.dataless} from blobs named by "
-            f"their id, each up to {each} bytes (the repository's largest file, {largest_source} bytes, and what the "
-            f"patch adds), more than the {budget} bytes the grader allows (the task's disk limit, at most "
-            f"{MAX_INFLATED_BYTES}); it is refused before it is applied")
+    return (
+        f"the patch makes {found.copies} file(s) as copies of others and {found.dataless} from blobs named by "
+        f"their id, each up to {each} bytes (the repository's largest file, {largest_source} bytes, and what the "
+        f"patch adds), more than the {budget} bytes the grader allows (the task's disk limit, at most "
+        f"{MAX_INFLATED_BYTES}); it is refused before it is applied"
+    )
 
 
 def budget_bytes(disk: str | None) -> int:
@@ -232,5 +236,5 @@ def _lines(text: str):
         if end < 0:
             yield text[start:]
             return
-        yield text[start:end + 1]
+        yield text[start : end + 1]
         start = end + 1

@@ -72,8 +72,9 @@ def build() -> Build:
     handle, temporary = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=path.parent)
     os.close(handle)
     try:
-        done = subprocess.run([compiler, *_FLAGS, f"-I{include}", str(SOURCE), "-o", temporary],
-                              capture_output=True, text=True, timeout=_BUILD_TIMEOUT, check=False)
+        done = subprocess.run(
+            [compiler, *_FLAGS, f"-I{include}", str(SOURCE), "-o", temporary], capture_output=True, text=True, timeout=_BUILD_TIMEOUT, check=False
+        )
         if done.returncode != 0:
             return Build(None, f"{compiler} failed: {(done.stderr or done.stdout).strip()[-300:]}")
         os.replace(temporary, path)  # atomic: a parallel build wrote the same bytes

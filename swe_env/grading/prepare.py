@@ -18,13 +18,13 @@ from __future__ import annotations
 import functools
 import shlex
 
-from . import diffs, inflation, protection, runner_probe, runners
-from .protection import GIT as _GIT
+from ..data.task import Task
 from ..errors import clip
 from ..runtime.sandbox import Sandbox, SandboxError, SandboxSpec
 from ..runtime.shell import ShellError
 from ..runtime.streams import ExecResult
-from ..data.task import Task
+from . import diffs, inflation, protection, runner_probe, runners
+from .protection import GIT as _GIT
 
 GRADER_DIR = "/run/swe-env-grader"
 """Where the grader keeps patches, output and the runner's results: outside the repository."""
@@ -50,8 +50,7 @@ APPLY_METHODS = [
 ]
 
 
-def apply_patch(box: Sandbox, patch: diffs.Patch, workspace: str,
-                disk: str | None = None) -> tuple[str | None, str, list[str]]:
+def apply_patch(box: Sandbox, patch: diffs.Patch, workspace: str, disk: str | None = None) -> tuple[str | None, str, list[str]]:
     """Write the patch into the workspace and apply it (`_apply`'s answer), unless it is refused: (None, why, []);
     `disk` is the task's disk limit, which what the patch's copies could write must fit (`_copies_refusal`)."""
     patch_path = f"{workspace}/model.patch"
@@ -61,8 +60,14 @@ def apply_patch(box: Sandbox, patch: diffs.Patch, workspace: str,
     ours = patch.paths
     git_paths = _paths_git_reads(box, patch_path)
     if git_paths is not None and set(git_paths) - set(ours):
-        return None, ("git and swe-env read this patch differently (git: "
-                      f"{', '.join(sorted(git_paths))[:300]}; swe-env: {', '.join(sorted(ours))[:300]}); it is refused"), []
+        return (
+            None,
+            (
+                "git and swe-env read this patch differently (git: "
+                f"{', '.join(sorted(git_paths))[:300]}; swe-env: {', '.join(sorted(ours))[:300]}); it is refused"
+            ),
+            [],
+        )
     unsafe = [path for path in [*ours, *(git_paths or [])] if _unsafe_path(path)]
     if unsafe:
         return None, f"the patch writes inside .git/ or outside the repository ({unsafe[0]}), which is not allowed", []
@@ -72,9 +77,11 @@ def apply_patch(box: Sandbox, patch: diffs.Patch, workspace: str,
     return _apply(box, patch_path, patch, workspace)
 
 
-_LARGEST_SOURCE = (f"{{ find . -path ./.git -prune -o \\( -type f -o -type l \\) -printf '%s\\n'; "
-                   f"{_GIT} cat-file --batch-all-objects --batch-check='%(objectsize)'; }} 2>/dev/null "
-                   "| awk 'BEGIN { m = 0 } $1 > m { m = $1 } END { print m }'")
+_LARGEST_SOURCE = (
+    f"{{ find . -path ./.git -prune -o \\( -type f -o -type l \\) -printf '%s\\n'; "
+    f"{_GIT} cat-file --batch-all-objects --batch-check='%(objectsize)'; }} 2>/dev/null "
+    "| awk 'BEGIN { m = 0 } $1 > m { m = $1 } END { print m }'"
+)
 """The largest file of the work tree (ignored and untracked ones too; links as links) and of git's object store:
 the most one copy, or one data-less binary entry naming a blob, can take from the repository."""
 
@@ -106,7 +113,7 @@ def _paths_git_reads(box: Sandbox, patch_path: str) -> list[str] | None:
         if len(fields) == 3 and fields[2]:
             paths.append(fields[2])
         elif len(fields) == 3:  # a rename or copy: the old and new names follow as entries of their own
-            paths.extend(entries[index + 1:index + 3])
+            paths.extend(entries[index + 1 : index + 3])
             index += 2
         index += 1
     return [path for path in dict.fromkeys(paths) if path]
@@ -129,8 +136,7 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
         # `patch_failed` an infrastructure error, or held the grading for STEP_TIMEOUT).
         last = index == len(APPLY_METHODS) - 1
         if not git_method:  # GNU patch reads names its own way: see afterwards what it wrote
-            _checked(_step(box, f"mkdir -p {shlex.quote(workspace)} && touch {marker} && sleep 0.01"),
-                     "marking the time before the patch")
+            _checked(_step(box, f"mkdir -p {shlex.quote(workspace)} && touch {marker} && sleep 0.01"), "marking the time before the patch")
         result = _step(box, f"/usr/bin/timeout -k 5 {APPLY_TIMEOUT} " + template.format(patch=shlex.quote(patch_path)))
         if result.exit_code == _TIMED_OUT:
             errors.append(f"{name}: did not finish within {APPLY_TIMEOUT} s")
@@ -140,8 +146,12 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
         if result.exit_code == 0 and git_method:
             return name, "", []
         if result.exit_code == 0:
-            written = _step(box, f"find . -path ./.git -prune -o \\( -type f -o -type l \\) -newer {marker} -print0; "
-                                 f"printf '\\0--\\0'; find .git -newer {marker} -print -quit", parse=True)
+            written = _step(
+                box,
+                f"find . -path ./.git -prune -o \\( -type f -o -type l \\) -newer {marker} -print0; "
+                f"printf '\\0--\\0'; find .git -newer {marker} -print -quit",
+                parse=True,
+            )
             _checked(written, "listing what the patch wrote")
             tree, _, in_git = written.stdout.partition("\0--\0")
             if not in_git.strip():
@@ -156,8 +166,9 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
     return None, "the patch does not apply: " + " | ".join(errors), []
 
 
-def restore_plan(box: Sandbox, task: Task, runner: runners.Runner, named: list[str], facts: runner_probe.RunnerFacts,
-                 test_patch: diffs.Patch) -> tuple[protection.Restore, set[str]]:
+def restore_plan(
+    box: Sandbox, task: Task, runner: runners.Runner, named: list[str], facts: runner_probe.RunnerFacts, test_patch: diffs.Patch
+) -> tuple[protection.Restore, set[str]]:
     """What goes back to base_commit (`protection.paths_to_restore`) and base_commit's files.
 
     Changed files are the ones the patch names (git reads the same ones, or the patch was
@@ -169,21 +180,30 @@ def restore_plan(box: Sandbox, task: Task, runner: runners.Runner, named: list[s
     named_files, named_plugins = runner_probe.named_in_command(task.tests.command, task.environment.workdir)
     if not task.tests.ask_runner:
         named_files, named_plugins = [], frozenset()
-    listing = _step(box, f"{_GIT} status --porcelain=v1 -z --untracked-files=all --no-renames && printf '\\0' && "
-                         "git ls-tree -r --name-only -z HEAD", parse=True)
+    listing = _step(
+        box, f"{_GIT} status --porcelain=v1 -z --untracked-files=all --no-renames && printf '\\0' && git ls-tree -r --name-only -z HEAD", parse=True
+    )
     _checked(listing, "listing changed and tracked files")
     entries = listing.stdout.split("\0")
     boundary = entries.index("")
     changed = [entry[3:] for entry in entries[:boundary] if len(entry) > 3]
-    in_base = {entry for entry in entries[boundary + 1:] if entry}
+    in_base = {entry for entry in entries[boundary + 1 :] if entry}
     plan = protection.paths_to_restore(
-        named, changed, in_base=in_base,
-        protected=[*task.tests.protected, *runner.protected_files(task.tests.command), *facts.protected(),
-                   *(path for path in named_files if "*" not in path and "?" not in path)],  # globs otherwise
+        named,
+        changed,
+        in_base=in_base,
+        protected=[
+            *task.tests.protected,
+            *runner.protected_files(task.tests.command),
+            *facts.protected(),
+            *(path for path in named_files if "*" not in path and "?" not in path),
+        ],  # globs otherwise
         protected_config=[*task.tests.protected_config, *facts.protected_config()],
         protect_imports=task.tests.protect_imports,
-        test_patch_paths=test_patch.paths, config_changed=functools.partial(_pytest_section_changed, box, task),
-        importable=facts.shadowable | named_plugins)
+        test_patch_paths=test_patch.paths,
+        config_changed=functools.partial(_pytest_section_changed, box, task),
+        importable=facts.shadowable | named_plugins,
+    )
     return plan, in_base
 
 
@@ -198,8 +218,9 @@ def _pytest_section_changed(box: Sandbox, task: Task, path: str) -> bool:
     quoted = shlex.quote(path)
     if _step(box, f"test -L {quoted}").exit_code == 0:
         return True
-    now = _step(box, f"[ \"$(stat -c %s -- {quoted} 2>/dev/null || echo 0)\" -le {CONFIG_READ_LIMIT} ] || exit {_TOO_LARGE}; "
-                     f"cat -- {quoted}", parse=True)
+    now = _step(
+        box, f'[ "$(stat -c %s -- {quoted} 2>/dev/null || echo 0)" -le {CONFIG_READ_LIMIT} ] || exit {_TOO_LARGE}; cat -- {quoted}', parse=True
+    )
     if now.exit_code == _TOO_LARGE:
         return True
     before = _step(box, shlex.join(["git", "cat-file", "-p", f"{task.base_commit}:{path}"]), parse=True)
@@ -221,8 +242,7 @@ def restore_and_apply_test_patch(box: Sandbox, task: Task, plan: protection.Rest
     if plan.checked_out:
         listing = f"{workspace}/checked-out-paths"
         box.write_file(listing, "\0".join(plan.checked_out).encode("utf-8", "surrogateescape"))
-        restore.append(f"{_GIT} checkout -q {shlex.quote(task.base_commit)} --pathspec-from-file={shlex.quote(listing)} "
-                       "--pathspec-file-nul")
+        restore.append(f"{_GIT} checkout -q {shlex.quote(task.base_commit)} --pathspec-from-file={shlex.quote(listing)} --pathspec-file-nul")
     script = [f"{{ {' && '.join(restore)}; }} || exit {_RESTORE_FAILED}"] if restore else []
     if task.tests.test_patch.strip():
         box.write_file(f"{workspace}/test.patch", task.tests.test_patch.encode())
@@ -237,8 +257,7 @@ def restore_and_apply_test_patch(box: Sandbox, task: Task, plan: protection.Rest
     return None
 
 
-def changed_lines(box: Sandbox, task: Task, workspace: str, patch: diffs.Patch,
-                  paths: set[str]) -> dict[str, list[tuple[int, int]]]:
+def changed_lines(box: Sandbox, task: Task, workspace: str, patch: diffs.Patch, paths: set[str]) -> dict[str, list[tuple[int, int]]]:
     """The new side of each hunk (context included) of every file among `paths` as the tree holds it now, after the
     patch was applied and before anything of it ran: git's own diff against base_commit, not the patch's hunk headers,
     since `git apply` and `patch` place a hunk at an offset when its lines moved (red team rt3, c5: a function changed
@@ -255,8 +274,11 @@ def changed_lines(box: Sandbox, task: Task, workspace: str, patch: diffs.Patch,
     # Paths through a file (a patch may name more than one argument can hold); no external diff or text conversion
     # a .gitattributes of the patch's could name.
     try:
-        found = _step(box, f"xargs -0 -a {shlex.quote(listing)} {_GIT} diff --no-ext-diff --no-textconv --no-color "
-                           f"{shlex.quote(task.base_commit)} --", parse=True)
+        found = _step(
+            box,
+            f"xargs -0 -a {shlex.quote(listing)} {_GIT} diff --no-ext-diff --no-textconv --no-color {shlex.quote(task.base_commit)} --",
+            parse=True,
+        )
     except SandboxError:  # more output than the private shell keeps: every file changed as a whole
         return {}
     if found.exit_code != 0:
@@ -313,8 +335,7 @@ def _step(box: Sandbox, command: str, *, parse: bool = False) -> ExecResult:
     if result.exit_code is None:
         raise SandboxError(f"a step of the grader did not finish: {'; '.join(result.notes) or 'the shell ended'}")
     if parse and result.cut_chars:
-        raise SandboxError(f"a step of the grader wrote more than the private shell keeps ({result.cut_chars} "
-                           "characters cut)")
+        raise SandboxError(f"a step of the grader wrote more than the private shell keeps ({result.cut_chars} characters cut)")
     return ExecResult(result.exit_code, result.output, "")
 
 

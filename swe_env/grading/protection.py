@@ -39,10 +39,18 @@ class Restore:
     """base_commit's files put back (every tracked file under a restored folder), sorted."""
 
 
-def paths_to_restore(named: Iterable[str], changed: Iterable[str], *, in_base: Collection[str],
-                     protected: list[str], protected_config: list[str], protect_imports: bool,
-                     test_patch_paths: Iterable[str], config_changed: Callable[[str], bool],
-                     importable: Collection[str] = ()) -> Restore:
+def paths_to_restore(
+    named: Iterable[str],
+    changed: Iterable[str],
+    *,
+    in_base: Collection[str],
+    protected: list[str],
+    protected_config: list[str],
+    protect_imports: bool,
+    test_patch_paths: Iterable[str],
+    config_changed: Callable[[str], bool],
+    importable: Collection[str] = (),
+) -> Restore:
     """The restore step's decision for one grading.
 
     `named`: the paths the agent's patch names and the files an application method wrote;
@@ -58,8 +66,11 @@ def paths_to_restore(named: Iterable[str], changed: Iterable[str], *, in_base: C
     changed, test_patch_paths = list(changed), list(test_patch_paths)
     test_patch = set(test_patch_paths)
     restore = [
-        path for path in dict.fromkeys([*named, *changed, *test_patch_paths])
-        if path in test_patch or matches(path, protected) or (protect_imports and shadows_a_module(path, in_base, importable))
+        path
+        for path in dict.fromkeys([*named, *changed, *test_patch_paths])
+        if path in test_patch
+        or matches(path, protected)
+        or (protect_imports and shadows_a_module(path, in_base, importable))
         or (matches(path, protected_config) and config_changed(path))
     ]
     if not restore:
@@ -70,8 +81,7 @@ def paths_to_restore(named: Iterable[str], changed: Iterable[str], *, in_base: C
     restored = {path.rstrip("/") for path in restore}
     tracked = {p for p in in_base if p in restored or any(folder in restored for folder in _folders_of(p))}
     by_agent = set(changed)
-    return Restore(restore, [p for p in restore if p not in test_patch or p in by_agent],
-                   [p for p in restore if p not in tracked], sorted(tracked))
+    return Restore(restore, [p for p in restore if p not in test_patch or p in by_agent], [p for p in restore if p not in tracked], sorted(tracked))
 
 
 def _folders_of(path: str) -> Iterator[str]:
@@ -140,7 +150,16 @@ def _glob(pattern: str) -> re.Pattern[str]:
 # pytest, one of its dependencies or a standard-library module would be imported instead of
 # the real one, before any test runs, and could rewrite the results.
 _SHADOWABLE = frozenset(sys.stdlib_module_names) | {
-    "pytest", "_pytest", "pluggy", "iniconfig", "packaging", "py", "exceptiongroup", "tomli", "xdist", "pytest_timeout",
+    "pytest",
+    "_pytest",
+    "pluggy",
+    "iniconfig",
+    "packaging",
+    "py",
+    "exceptiongroup",
+    "tomli",
+    "xdist",
+    "pytest_timeout",
 }
 
 
@@ -152,4 +171,3 @@ def shadows_a_module(path: str, in_base: Collection[str], importable: Collection
     if name not in _SHADOWABLE and name not in importable:
         return False
     return not any(p == top or p.startswith(top + "/") for p in in_base)
-

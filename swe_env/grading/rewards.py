@@ -23,8 +23,7 @@ def unresolved_reward(mode: RewardMode) -> float:
     return -1.0 if mode == "signed" else 0.0
 
 
-def compute_reward(report: GradingReport, mode: RewardMode, patch: str | diffs.Patch | None = None,
-                   gold_patch: str | None = None) -> float:
+def compute_reward(report: GradingReport, mode: RewardMode, patch: str | diffs.Patch | None = None, gold_patch: str | None = None) -> float:
     """Reward for RL from a report (and, for the similarity modes, the agent's and the gold patch).
 
     - `binary` (default): 1.0 if resolved, else 0.0.
@@ -83,8 +82,7 @@ def patch_similarity(patch: str | diffs.Patch | None, gold_patch: str | None) ->
     character ratio. The budget counts comparisons, not time, so the reward of a patch pair
     never depends on the machine's load.
     """
-    agent = patch.derived("similarity", lambda read: _file_changes(read.text)) if isinstance(patch, diffs.Patch) \
-        else _file_changes(patch or "")
+    agent = patch.derived("similarity", lambda read: _file_changes(read.text)) if isinstance(patch, diffs.Patch) else _file_changes(patch or "")
     gold = _file_changes(gold_patch or "")
     paths = agent.keys() | gold.keys()
     if not paths:

@@ -52,8 +52,13 @@ def flaky_tests(runs: Sequence[Outcomes], tests: Iterable[str]) -> list[str]:
     return sorted(test for test in tests if len({status_in(run, test) for run in runs}) > 1)
 
 
-def check(fail_to_pass: Sequence[str], pass_to_pass: Sequence[str], without_fix: Sequence[Outcomes],
-          with_fix: Sequence[Outcomes], gold_method: str | None = CLEAN_APPLY) -> RuleResult:
+def check(
+    fail_to_pass: Sequence[str],
+    pass_to_pass: Sequence[str],
+    without_fix: Sequence[Outcomes],
+    with_fix: Sequence[Outcomes],
+    gold_method: str | None = CLEAN_APPLY,
+) -> RuleResult:
     """Judge a task's lists against runs of its tests without the fix and with it (each side at least once).
 
     `gold_method` is how the gold patch applied (None: it did not). A test is called flaky only
@@ -90,8 +95,9 @@ def check(fail_to_pass: Sequence[str], pass_to_pass: Sequence[str], without_fix:
     return result
 
 
-def derive(without_fix: Sequence[Outcomes], with_fix: Sequence[Outcomes],
-           among: Iterable[str] | None = None) -> tuple[list[str], list[str], list[str]]:
+def derive(
+    without_fix: Sequence[Outcomes], with_fix: Sequence[Outcomes], among: Iterable[str] | None = None
+) -> tuple[list[str], list[str], list[str]]:
     """FAIL_TO_PASS, PASS_TO_PASS and flaky tests from runs of both sides (the lists `check` then accepts).
 
     FAIL_TO_PASS: not passing in any run without the fix, passing in every run with it;

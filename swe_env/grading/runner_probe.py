@@ -102,7 +102,7 @@ print(json.dumps(inside))
 PYTHONPATH included); argv[1:]: RUNNER_MODULES. Prints, as a JSON list, the repository paths (folders of packages,
 files of modules) those modules are imported from that lie inside the repository (pytest's own tasks)."""
 
-IMPORTS_SITE = r'''
+IMPORTS_SITE = r"""
 import atexit
 import os
 import sys
@@ -133,7 +133,7 @@ try:
 except ImportError:
     pass
 sys.path.insert(0, _here)
-'''
+"""
 """The `sitecustomize` of the probe's clean run (`SWE_ENV_PROBE_OUT`: where it writes, at exit, every top-level
 name an import was attempted for that is not loaded then)."""
 
@@ -176,17 +176,24 @@ class RunnerFacts:
         return any(path == place or path.startswith(place + "/") for path in patched for place in own)
 
     def to_json(self) -> str:
-        return json.dumps({"config_names": sorted(self.config_names), "importable": sorted(self.importable),
-                           "failed_imports": sorted(self.failed_imports),
-                           "runner_code": None if self.runner_code is None else sorted(self.runner_code)})
+        return json.dumps(
+            {
+                "config_names": sorted(self.config_names),
+                "importable": sorted(self.importable),
+                "failed_imports": sorted(self.failed_imports),
+                "runner_code": None if self.runner_code is None else sorted(self.runner_code),
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> RunnerFacts:
         data = json.loads(text)
-        return cls(config_names=frozenset(data["config_names"]) & set(CONFIG_CANDIDATES),
-                   importable=module_names("\n".join(data["importable"])),
-                   failed_imports=module_names("\n".join(data["failed_imports"])),
-                   runner_code=None if data.get("runner_code") is None else runner_paths(json.dumps(data["runner_code"])))
+        return cls(
+            config_names=frozenset(data["config_names"]) & set(CONFIG_CANDIDATES),
+            importable=module_names("\n".join(data["importable"])),
+            failed_imports=module_names("\n".join(data["failed_imports"])),
+            runner_code=None if data.get("runner_code") is None else runner_paths(json.dumps(data["runner_code"])),
+        )
 
 
 def runner_paths(output: str) -> frozenset[str] | None:
@@ -198,8 +205,7 @@ def runner_paths(output: str) -> frozenset[str] | None:
         return None
     if not isinstance(found, list):
         return None
-    return frozenset(path for path in found[:1000] if isinstance(path, str) and path
-                     and not path.startswith("/") and ".." not in path.split("/"))
+    return frozenset(path for path in found[:1000] if isinstance(path, str) and path and not path.startswith("/") and ".." not in path.split("/"))
 
 
 def module_names(output: str) -> frozenset[str]:
@@ -241,7 +247,7 @@ def named_in_command(command: str, workdir: str) -> tuple[list[str], frozenset[s
     root = workdir.rstrip("/") + "/"
     paths = []
     for path in files:
-        path = path[len(root):] if path.startswith(root) else path
+        path = path[len(root) :] if path.startswith(root) else path
         if path and not path.startswith("/") and ".." not in path.split("/"):
             paths.append(path.removeprefix("./"))
     return paths, frozenset(name for name in plugins if name.isidentifier())

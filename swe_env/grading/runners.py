@@ -38,9 +38,9 @@ import re
 from pathlib import Path
 from typing import ClassVar, Literal, get_args
 
+from ..data.task import RunnerName
 from . import native, testlogs
 from .runner_probe import RunnerFacts
-from ..data.task import RunnerName
 
 RESULTS_LIMIT = 64 * 1024 * 1024
 """Bytes of a results file (sealed records, a reward file) that are read; a larger one is not believed."""
@@ -186,8 +186,11 @@ class SympyRunner(_RecorderRunner):
     name: ClassVar[str] = "sympy"
     # The runner, its entry script and the helpers tests use to declare XFAIL / skip / raises.
     owned_files: ClassVar[tuple[str, ...]] = (
-        "bin/test", "sympy/testing/runtests.py", "sympy/utilities/runtests.py",
-        "sympy/testing/pytest.py", "sympy/utilities/pytest.py",
+        "bin/test",
+        "sympy/testing/runtests.py",
+        "sympy/utilities/runtests.py",
+        "sympy/testing/pytest.py",
+        "sympy/utilities/pytest.py",
     )
 
 
@@ -232,9 +235,11 @@ class HarborRunner(Runner):
 
     def prelude(self, workspace: str) -> str:
         tests, verifier, laid = HARBOR_TESTS_DIR, HARBOR_VERIFIER_DIR, HARBOR_TESTS_IN_PATCH
-        return (f"{{ rm -rf {tests} {verifier} && mkdir -p {verifier} && mv {laid} {tests} "
-                f"&& rm -rf {laid.split('/')[0]} && chmod -R a+rX {tests} && chmod -R a+rwX {verifier} "
-                f"&& chmod +x {tests}/test.sh; }} || {{ echo 'swe-env: could not lay out {tests}' >&2; exit 98; }}")
+        return (
+            f"{{ rm -rf {tests} {verifier} && mkdir -p {verifier} && mv {laid} {tests} "
+            f"&& rm -rf {laid.split('/')[0]} && chmod -R a+rX {tests} && chmod -R a+rwX {verifier} "
+            f"&& chmod +x {tests}/test.sh; }} || {{ echo 'swe-env: could not lay out {tests}' >&2; exit 98; }}"
+        )
 
     def results_paths(self, workspace: str) -> list[str]:
         return [f"{HARBOR_VERIFIER_DIR}/reward.json", f"{HARBOR_VERIFIER_DIR}/reward.txt"]

@@ -26,11 +26,10 @@ Pure logic: no I/O. Parsing is one pass over the bounded bytes; flags are capped
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -41,15 +40,23 @@ MAX_FLAGS = 50
 """Tamper flags kept in a report (the rest are counted in the last one)."""
 _FLAG_CHARS = 400
 
-PYTEST_STATUS = {"passed": testlogs.PASSED, "failed": testlogs.FAILED, "error": testlogs.ERROR,
-                 "skipped": testlogs.SKIPPED,
-                 # As SWE-bench's pytest parser (and pytest's JUnit report): an expected failure passes,
-                 # and a non-strict unexpected pass is a pass (a strict one is reported as failed).
-                 "xfailed": testlogs.PASSED, "xpassed": testlogs.PASSED}
-RECORDER_STATUS = {**PYTEST_STATUS,
-                   # SWE-bench's Django and sympy parsers record no expected failure or unexpected
-                   # success, so a listed test that ends so is missing, i.e. failed, there; here too.
-                   "xfailed": testlogs.FAILED, "xpassed": testlogs.FAILED}
+PYTEST_STATUS = {
+    "passed": testlogs.PASSED,
+    "failed": testlogs.FAILED,
+    "error": testlogs.ERROR,
+    "skipped": testlogs.SKIPPED,
+    # As SWE-bench's pytest parser (and pytest's JUnit report): an expected failure passes,
+    # and a non-strict unexpected pass is a pass (a strict one is reported as failed).
+    "xfailed": testlogs.PASSED,
+    "xpassed": testlogs.PASSED,
+}
+RECORDER_STATUS = {
+    **PYTEST_STATUS,
+    # SWE-bench's Django and sympy parsers record no expected failure or unexpected
+    # success, so a listed test that ends so is missing, i.e. failed, there; here too.
+    "xfailed": testlogs.FAILED,
+    "xpassed": testlogs.FAILED,
+}
 
 
 def new_key() -> bytes:
@@ -61,8 +68,13 @@ MAX_WATCHED_FILES = 8192
 more is flagged by the grader, since code in the files past it would run unjudged (red team, 7 December)."""
 
 
-def key_file(key: bytes, patched: list[str], runner_is_repo: bool,
-             changed_lines: dict[str, list[tuple[int, int]]] | None = None, runner_places: Sequence[str] = ()) -> bytes:
+def key_file(
+    key: bytes,
+    patched: list[str],
+    runner_is_repo: bool,
+    changed_lines: dict[str, list[tuple[int, int]]] | None = None,
+    runner_places: Sequence[str] = (),
+) -> bytes:
     """What the grader writes for the sealed hook: the key, whether the repository is the runner, the patched files
     (absolute), and for a patched file whose change is known by hunks its changed lines (`@lines PATH<TAB>FIRST-LAST,...`,
     the new side of each hunk with its context: the hook charges a frame read in that file to the patch only from code
@@ -100,8 +112,7 @@ def read(data: bytes, key: bytes, runner: str) -> Sealed:
     """Verify and read a results stream (see the module's doc). Never raises."""
     sealed = Sealed()
     statuses = PYTEST_STATUS if runner == "pytest" else RECORDER_STATUS
-    results: testlogs.JUnitResults | testlogs.RecordedResults = (
-        testlogs.JUnitResults() if runner == "pytest" else testlogs.RecordedResults())
+    results: testlogs.JUnitResults | testlogs.RecordedResults = testlogs.JUnitResults() if runner == "pytest" else testlogs.RecordedResults()
     expected, ended, broken, foreign, unsealed = 0, False, None, 0, None
     extra_flags, recorded = 0, 0
 

@@ -67,7 +67,7 @@ def path_alias(test_id: str) -> str:
     start, end = test_id.find("["), test_id.rfind("]")
     if start < 0 or end < start:
         return test_id
-    option = test_id[start + 1:end]
+    option = test_id[start + 1 : end]
     if option.startswith("/") and not option.startswith("//") and "*" not in option:
         option = "/" + option.split("/")[-1]
     return f"{test_id[:start]}[{option}]"
@@ -176,7 +176,7 @@ def node_id_of(classname: str, name: str, file: str | None) -> str | None:
     if classname == module:
         candidate = f"{file}::{name}"
     elif classname.startswith(module + "."):
-        pieces = classname[len(module) + 1:].split(".")
+        pieces = classname[len(module) + 1 :].split(".")
         params_from = next((i for i, piece in enumerate(pieces) if "[" in piece), len(pieces))
         parts = [*pieces[:params_from]] + ([".".join(pieces[params_from:])] if params_from < len(pieces) else [])
         candidate = "::".join([file, *parts, name])
@@ -319,8 +319,7 @@ class JUnitStream:
     def _start(self, tag: str, attributes: dict[str, str]) -> None:
         self._depth += 1
         if self._case is None and tag == "testcase":
-            self._case = (self._depth, attributes.get("classname", ""), attributes.get("name", ""),
-                          attributes.get("file"))
+            self._case = (self._depth, attributes.get("classname", ""), attributes.get("name", ""), attributes.get("file"))
             self._status = PASSED
         elif self._case is not None and self._depth == self._case[0] + 1:
             self._status = _with_child(self._status, tag, attributes.get("type"))
@@ -337,7 +336,7 @@ class JUnitStream:
     def feed(self, text: str, final: bool = False) -> None:
         try:
             for start in range(0, len(text), FEED_CHARS):
-                self._expat.Parse(text[start:start + FEED_CHARS], False)
+                self._expat.Parse(text[start : start + FEED_CHARS], False)
             if final:
                 self._expat.Parse("", True)
         except expat.ExpatError as exc:
@@ -397,13 +396,12 @@ def decoded_pieces(data: str | bytes, size: int | None = None) -> Iterator[str]:
     split between two pieces decoded whole; FEED_CHARS by default): a large stream is never decoded at once."""
     size = size or FEED_CHARS
     if isinstance(data, str):
-        yield from (data[i:i + size] for i in range(0, len(data), size))
+        yield from (data[i : i + size] for i in range(0, len(data), size))
         return
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     view = memoryview(data)
     for i in range(0, len(data), size):
-        yield decoder.decode(view[i:i + size], final=i + size >= len(data))
-
+        yield decoder.decode(view[i : i + size], final=i + size >= len(data))
 
 
 def parse_pytest_summary(log: str) -> dict[str, str]:
@@ -433,16 +431,21 @@ def junit_status(test_id: str, junit: JUnitResults) -> str | None:
     testcase, the old matching; at the others only those whose node id is unknown).
     """
     keys = _junit_keys(test_id)
-    for by_id, by_key in ((junit.by_id, junit.by_key), (junit.by_cut, junit.by_key_cut),
-                          (junit.by_alias, junit.by_key_alias)):
+    for by_id, by_key in ((junit.by_id, junit.by_key), (junit.by_cut, junit.by_key_cut), (junit.by_alias, junit.by_key_alias)):
         status = _worst([by_id.get(test_id), *(by_key.get(key) for key in keys)])
         if status is not None:
             return status
     return None
 
 
-def statuses_for(test_ids: list[str], junit: JUnitResults | RecordedResults | None, log: str, *,
-                 allow_all_ignored: bool = True, known_files: frozenset[str] | None = None) -> dict[str, str]:
+def statuses_for(
+    test_ids: list[str],
+    junit: JUnitResults | RecordedResults | None,
+    log: str,
+    *,
+    allow_all_ignored: bool = True,
+    known_files: frozenset[str] | None = None,
+) -> dict[str, str]:
     """The status of each listed test id: from the JUnit report when there is one, else the log.
 
     With a report, an id found in no form is `ignored` when `unproducible`, else `missing`;
@@ -457,8 +460,7 @@ def statuses_for(test_ids: list[str], junit: JUnitResults | RecordedResults | No
         statuses = {}
         for test_id in test_ids:
             status = junit_status(test_id, junit)
-            statuses[test_id] = status if status is not None else (
-                IGNORED if unproducible(test_id, known_files) else MISSING)
+            statuses[test_id] = status if status is not None else (IGNORED if unproducible(test_id, known_files) else MISSING)
         if not allow_all_ignored and statuses and all(s == IGNORED for s in statuses.values()):
             statuses = dict.fromkeys(statuses, MISSING)
         return statuses

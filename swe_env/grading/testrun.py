@@ -15,13 +15,13 @@ import shlex
 import time
 import uuid
 
-from . import native, prepare, runners, seal, testlogs
-from .runner_probe import RunnerFacts
-from .verdict import OUTPUT_LIMIT, GradingReport, ReportSource
+from ..data.task import Task
 from ..runtime.disk import DISK_CHECK_SECONDS, DiskWatch
 from ..runtime.sandbox import Sandbox
 from ..runtime.streams import Framed, FramedRun
-from ..data.task import Task
+from . import native, prepare, runners, seal, testlogs
+from .runner_probe import RunnerFacts
+from .verdict import OUTPUT_LIMIT, GradingReport, ReportSource
 
 _RESULTS_FD = 3
 """The test run's descriptor for its results stream (the exec's stderr; the output goes to its stdout)."""
@@ -31,9 +31,16 @@ _RESULTS_MARK = "\0results\0"
 Results = testlogs.JUnitResults | testlogs.RecordedResults
 
 
-def run_tests(box: Sandbox, task: Task, runner: runners.Runner, workspace: str, key: bytes, patched: list[str],
-              changed_lines: dict[str, list[tuple[int, int]]] | None = None,
-              facts: RunnerFacts = RunnerFacts()) -> tuple[FramedRun, float, DiskWatch]:
+def run_tests(
+    box: Sandbox,
+    task: Task,
+    runner: runners.Runner,
+    workspace: str,
+    key: bytes,
+    patched: list[str],
+    changed_lines: dict[str, list[tuple[int, int]]] | None = None,
+    facts: RunnerFacts = RunnerFacts(),
+) -> tuple[FramedRun, float, DiskWatch]:
     """Run the test command as written (`Sandbox.exec_to_end`: once it has ended, nothing it
     started runs on) under a `runtime.disk.DiskWatch`: the run, its seconds and the watch (what it found).
 
@@ -43,28 +50,41 @@ def run_tests(box: Sandbox, task: Task, runner: runners.Runner, workspace: str, 
     The key waits at an unguessable path in the workspace; the hook reads and unlinks it."""
     key_path = f"{workspace}/{uuid.uuid4().hex}.key"
     workdir = task.environment.workdir.rstrip("/")
-    key_file = seal.key_file(key, [f"{workdir}/{path}" for path in patched], runner.runner_is_repo(patched, facts),
-                             {f"{workdir}/{path}": ranges for path, ranges in (changed_lines or {}).items()},
-                             [f"{workdir}/{path}" for path in runner.runner_places(patched, facts)])
+    key_file = seal.key_file(
+        key,
+        [f"{workdir}/{path}" for path in patched],
+        runner.runner_is_repo(patched, facts),
+        {f"{workdir}/{path}": ranges for path, ranges in (changed_lines or {}).items()},
+        [f"{workdir}/{path}" for path in runner.runner_places(patched, facts)],
+    )
     # One archive and one step for the start-up module, the plugin, the native seal and the key (`Files.write_many`).
     box.files.write_many({**runner.files(workspace), key_path: key_file})
     prepare.close_private_shell(box)
     results = f"/proc/$$/fd/{_RESULTS_FD}"
-    exports = "".join(f"export {name}={_with_results(value, results)}\n"
-                      for name, value in runner.environment(_RESULTS_MARK, key_path, workspace).items())
+    exports = "".join(
+        f"export {name}={_with_results(value, results)}\n" for name, value in runner.environment(_RESULTS_MARK, key_path, workspace).items()
+    )
     prelude = runner.prelude(workspace)
     # The runner's settings go through the environment so the task's command stays as written.
-    script = (f"mkdir -p {shlex.quote(workspace)} && exec {_RESULTS_FD}>&2 2>&1 </dev/null\n" + exports
-              + (prelude + "\n" if prelude else "") + "(\n" + task.tests.command + f"\n) {_RESULTS_FD}>&-")
+    script = (
+        f"mkdir -p {shlex.quote(workspace)} && exec {_RESULTS_FD}>&2 2>&1 </dev/null\n"
+        + exports
+        + (prelude + "\n" if prelude else "")
+        + "(\n"
+        + task.tests.command
+        + f"\n) {_RESULTS_FD}>&-"
+    )
     run_started = time.monotonic()
     with DiskWatch(box.disk, DISK_CHECK_SECONDS) as watch:
-        run = box.exec_to_end(["/bin/bash", "-c", script], timeout=task.limits.grading_timeout,
-                              max_stdout=OUTPUT_LIMIT, max_stderr=runners.RESULTS_LIMIT)
+        run = box.exec_to_end(
+            ["/bin/bash", "-c", script], timeout=task.limits.grading_timeout, max_stdout=OUTPUT_LIMIT, max_stderr=runners.RESULTS_LIMIT
+        )
     return run, time.monotonic() - run_started, watch
 
 
-def read_results(box: Sandbox, task: Task, runner: runners.Runner, workspace: str, stream: Framed, key: bytes,
-                 report: GradingReport, exit_code: int) -> tuple[Results | None, ReportSource, str | None]:
+def read_results(
+    box: Sandbox, task: Task, runner: runners.Runner, workspace: str, stream: Framed, key: bytes, report: GradingReport, exit_code: int
+) -> tuple[Results | None, ReportSource, str | None]:
     """The runner's results (from the run's sealed results stream, or the files of a runner that
     writes its own, read through the engine), where the statuses come from
     (`GradingReport.report_source`), and why none were read; the stream's tamper flags go to
@@ -72,8 +92,9 @@ def read_results(box: Sandbox, task: Task, runner: runners.Runner, workspace: st
     try:
         if runner.streams_results:
             if not stream.complete or stream.cut:  # a cut stream is not believed (nor parsed)
-                raise runners.ResultsError(f"the results were larger than {runners.RESULTS_LIMIT} bytes"
-                                           if stream.cut else "the results stream did not end with the run")
+                raise runners.ResultsError(
+                    f"the results were larger than {runners.RESULTS_LIMIT} bytes" if stream.cut else "the results stream did not end with the run"
+                )
             sealed = seal.read(stream.data, key, runner.name)
             report.tampering, report.seal = sealed.flags, sealed.seal
             if sealed.seal == "python":  # never silently: the log says why the native seal was not used

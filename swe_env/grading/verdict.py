@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from . import suspicion, testlogs
 from ..errors import GradingStatus
+from . import suspicion, testlogs
 
 OUTPUT_LIMIT = 2_000_000
 """Characters of test output kept (the tail) for `GradingReport.output`."""
@@ -128,8 +128,14 @@ def _bounded_list(items: list[str], limit: int) -> list[str]:
     return [*items[:limit], f"... and {len(items) - limit} more"]
 
 
-def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass: list[str],
-                    junit: testlogs.JUnitResults | testlogs.RecordedResults | None, log: str, known_files: frozenset[str] | None = None) -> None:
+def record_statuses(
+    report: GradingReport,
+    fail_to_pass: list[str],
+    pass_to_pass: list[str],
+    junit: testlogs.JUnitResults | testlogs.RecordedResults | None,
+    log: str,
+    known_files: frozenset[str] | None = None,
+) -> None:
     """Decide every listed test from the JUnit report (or the log): test_results, tests_status, ignored_ids, resolved.
 
     Matching is `testlogs.statuses_for`'s (exact node id, then SWE-bench's cut id, then its
@@ -139,8 +145,7 @@ def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass
     report.test_results, report.ignored_ids = {}, []
     by_file: dict[str, list[str]] | None = None
     for group, ids in (("FAIL_TO_PASS", fail_to_pass), ("PASS_TO_PASS", pass_to_pass)):
-        statuses = testlogs.statuses_for(ids, junit, log, allow_all_ignored=group != "FAIL_TO_PASS",
-                                         known_files=known_files)
+        statuses = testlogs.statuses_for(ids, junit, log, allow_all_ignored=group != "FAIL_TO_PASS", known_files=known_files)
         for test_id in ids:
             status = statuses[test_id]
             if status == testlogs.IGNORED:
@@ -157,9 +162,7 @@ def record_statuses(report: GradingReport, fail_to_pass: list[str], pass_to_pass
                     report.nearest_ids[test_id] = near[0]
             passed = status == testlogs.PASSED
             (report.tests_status[group].success if passed else report.tests_status[group].failure).append(test_id)
-    report.resolved = report.status == "graded" and all(
-        status == testlogs.PASSED for status in report.test_results.values()
-    )
+    report.resolved = report.status == "graded" and all(status == testlogs.PASSED for status in report.test_results.values())
 
 
 def note(report: GradingReport, started: float, message: str) -> None:
@@ -181,8 +184,9 @@ def _ids_by_file(reported: dict[str, str]) -> dict[str, list[str]]:
     return table
 
 
-def expected_failures_among(test_ids: list[str], results: testlogs.JUnitResults | testlogs.RecordedResults | None,
-                            known_files: frozenset[str] | None = None) -> list[str]:
+def expected_failures_among(
+    test_ids: list[str], results: testlogs.JUnitResults | testlogs.RecordedResults | None, known_files: frozenset[str] | None = None
+) -> list[str]:
     """The ids among `test_ids` (the FAIL_TO_PASS tests) that passed only as expected failures (xfailed), matched as
     `record_statuses` matches. A fix makes such a test pass; an expected failure the patch's code can bring about
     through objects no hook attributes to it (a `functools.partial` of `pytest.xfail` put where the library's

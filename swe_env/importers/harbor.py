@@ -59,13 +59,12 @@ from typing import Any
 import docker.errors
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..runtime import engine
 from ..build import images
-from ..grading import runners
 from ..build.images import ImageBuildError
+from ..data.task import Environment, Limits, Task, TaskSpecError, TestSpec, check_round_trip, load_task_file, write_task_file
+from ..grading import runners
+from ..runtime import engine
 from ..runtime.sandbox import Sandbox, SandboxError
-from ..data.task import (Environment, Limits, Task, TaskSpecError, TestSpec, check_round_trip, load_task_file,
-                        write_task_file)
 
 CONFIG_FILE = "task.toml"
 INSTRUCTION_FILE = "instruction.md"
@@ -74,9 +73,14 @@ SNAPSHOT_LIMIT = 512 * 1024 * 1024
 TESTS_LIMIT = 16 * 1024 * 1024
 """Bytes of the tests folder (it travels in task.yaml as the test patch)."""
 COMMIT_DATE = "2000-01-01T00:00:00+00:00"
-_IDENTITY = {"GIT_AUTHOR_NAME": "swe-env", "GIT_AUTHOR_EMAIL": "swe-env@localhost", "GIT_AUTHOR_DATE": COMMIT_DATE,
-             "GIT_COMMITTER_NAME": "swe-env", "GIT_COMMITTER_EMAIL": "swe-env@localhost",
-             "GIT_COMMITTER_DATE": COMMIT_DATE}
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "swe-env",
+    "GIT_AUTHOR_EMAIL": "swe-env@localhost",
+    "GIT_AUTHOR_DATE": COMMIT_DATE,
+    "GIT_COMMITTER_NAME": "swe-env",
+    "GIT_COMMITTER_EMAIL": "swe-env@localhost",
+    "GIT_COMMITTER_DATE": COMMIT_DATE,
+}
 
 Progress = Callable[[str], None]
 
@@ -250,20 +254,23 @@ def _check_supported(path: Path, config: HarborConfig) -> None:
     if environment.tpu:
         refuse("environment.tpu", "TPUs are not supported")
     if verifier.environment is not None or verifier.environment_mode not in (None, "shared"):
-        refuse("verifier.environment_mode", "a separate verifier environment is not supported "
-                                            "(the tests run in a fresh container from the task's image)")
+        refuse(
+            "verifier.environment_mode", "a separate verifier environment is not supported (the tests run in a fresh container from the task's image)"
+        )
     for where, user in (("verifier.user", verifier.user), ("agent.user", config.agent.user)):
         if user not in (None, "root", 0):
             refuse(where, f"running as {user!r} is not supported (the agent's tools and the grader run as root)")
-    for section, values in (("environment.env", environment.env), ("verifier.env", verifier.env),
-                            ("solution.env", config.solution.env)):
+    for section, values in (("environment.env", environment.env), ("verifier.env", verifier.env), ("solution.env", config.solution.env)):
         for name, value in values.items():
             if "${" in value:
                 refuse(f"{section}.{name}", "values resolved from the host (${VAR}) are not supported; write the value")
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 refuse(f"{section}.{name}", "not a variable name")
-    for where, number in (("verifier.timeout_sec", verifier.timeout_sec), ("agent.timeout_sec", config.agent.timeout_sec),
-                          ("environment.cpus", environment.cpus)):
+    for where, number in (
+        ("verifier.timeout_sec", verifier.timeout_sec),
+        ("agent.timeout_sec", config.agent.timeout_sec),
+        ("environment.cpus", environment.cpus),
+    ):
         if number is not None and (not math.isfinite(number) or number <= 0):
             refuse(where, "must be a positive number")
     for where, size in (("environment.memory", environment.memory), ("environment.storage", environment.storage)):
@@ -297,7 +304,11 @@ def read_task(folder: str | Path) -> HarborTask:
         raise HarborTaskError(f"{dockerfile}: no such file, and task.toml sets no 'environment.docker_image'")
     solution = folder / "solution"
     return HarborTask(
-        folder=folder, config=config, id=task_id(folder, config), instruction=instruction, tests=tests,
+        folder=folder,
+        config=config,
+        id=task_id(folder, config),
+        instruction=instruction,
+        tests=tests,
         solution=solution if (solution / "solve.sh").is_file() else None,
         dockerfile=dockerfile if config.environment.docker_image is None else None,
     )
@@ -342,6 +353,7 @@ def referenced_images(text: str) -> list[tuple[str, str]]:
             if name not in arguments:
                 raise ValueError(f"{where}: {value}: build argument '{name}' has no default")
             return arguments[name]
+
         return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|\$([A-Za-z_][A-Za-z0-9_]*)", replace, value)
 
     for line in lines:
@@ -405,8 +417,9 @@ def environment_image(harbor: HarborTask, progress: Progress | None = None) -> s
     if images.image_exists(tag):
         return tag
     say(f"{harbor.id}: building the environment {tag}")
-    error, log_path = images.build_image(tag, {engine.MANAGED_LABEL: "1", "swe_env.kind": "image-harbor",
-                                               "swe_env.task": harbor.id}, path=str(context), dockerfile="Dockerfile")
+    error, log_path = images.build_image(
+        tag, {engine.MANAGED_LABEL: "1", "swe_env.kind": "image-harbor", "swe_env.task": harbor.id}, path=str(context), dockerfile="Dockerfile"
+    )
     if error is not None:
         raise ImageBuildError(f"{dockerfile}: building the environment failed: {error}; log: {log_path}")
     return tag
@@ -448,8 +461,9 @@ def snapshot_workdir(image: str, workdir: str, bundle: Path, source: str) -> str
                 for chunk in stream:
                     size += len(chunk)
                     if size > SNAPSHOT_LIMIT:
-                        raise HarborTaskError(f"{source}: field 'WORKDIR': {workdir} holds more than "
-                                              f"{SNAPSHOT_LIMIT >> 20} MB; the working folder becomes a repository")
+                        raise HarborTaskError(
+                            f"{source}: field 'WORKDIR': {workdir} holds more than {SNAPSHOT_LIMIT >> 20} MB; the working folder becomes a repository"
+                        )
                     out.write(chunk)
         finally:
             engine.remove_quietly(container.id)
@@ -460,11 +474,13 @@ def snapshot_workdir(image: str, workdir: str, bundle: Path, source: str) -> str
         roots = list(tree.iterdir())
         root = roots[0] if len(roots) == 1 and roots[0].is_dir() else tree
         if (root / ".git").exists():
-            raise HarborTaskError(f"{source}: field 'WORKDIR': {workdir} is already a git repository, "
-                                  "which is not supported (its history would reach the agent)")
+            raise HarborTaskError(
+                f"{source}: field 'WORKDIR': {workdir} is already a git repository, which is not supported (its history would reach the agent)"
+            )
         if (root / runners.HARBOR_TESTS_IN_PATCH.split("/")[0]).exists():
-            raise HarborTaskError(f"{source}: field 'WORKDIR': {workdir} holds "
-                                  f"{runners.HARBOR_TESTS_IN_PATCH.split('/')[0]}, where the grader lays the tests")
+            raise HarborTaskError(
+                f"{source}: field 'WORKDIR': {workdir} holds {runners.HARBOR_TESTS_IN_PATCH.split('/')[0]}, where the grader lays the tests"
+            )
         _git(root, "init", "-q", "-b", "main")
         _git(root, "add", "-A")
         _git(root, "commit", "-q", "--allow-empty", "--no-verify", "-m", f"{workdir} of the Harbor environment")
@@ -490,10 +506,20 @@ def tests_patch(tests: Path) -> str:
 
 
 def _git(cwd: Path, *args: str) -> str:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_CONFIG_GLOBAL": os.devnull, "LANG": "C.UTF-8", **_IDENTITY}
-    result = subprocess.run(["git", "-c", "core.autocrlf=false", "-c", "core.fileMode=true", "-c", "core.symlinks=true",
-                             "-c", "commit.gpgSign=false", *args], cwd=cwd, env=env, capture_output=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(cwd),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "LANG": "C.UTF-8",
+        **_IDENTITY,
+    }
+    result = subprocess.run(
+        ["git", "-c", "core.autocrlf=false", "-c", "core.fileMode=true", "-c", "core.symlinks=true", "-c", "commit.gpgSign=false", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+    )
     if result.returncode != 0:
         raise HarborTaskError(f"git {args[0]} failed in {cwd}: {result.stderr.decode(errors='replace').strip()[-300:]}")
     return result.stdout.decode("utf-8", errors="surrogateescape")
@@ -524,8 +550,7 @@ def to_task(harbor: HarborTask, image: str, workdir: str, path: str, base_commit
     if storage:
         limits["disk"] = f"{storage}m"
     exports = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in verifier.env.items())
-    network = environment.network_mode or (None if environment.allow_internet is None
-                                           else "public" if environment.allow_internet else "no-network")
+    network = environment.network_mode or (None if environment.allow_internet is None else "public" if environment.allow_internet else "no-network")
     meta = {
         "source": "harbor",
         "harbor_task": str(harbor.folder.resolve()),
@@ -539,10 +564,10 @@ def to_task(harbor: HarborTask, image: str, workdir: str, path: str, base_commit
         repo=f"{harbor.id}.bundle",
         base_commit=base_commit,
         problem_statement=harbor.instruction,
-        environment=Environment(base_image=image, workdir=workdir,
-                                env={**({"PATH": path} if path else {}), **environment.env}),
-        tests=TestSpec(test_patch=test_patch, fail_to_pass=[runners.HARBOR_REWARD_ID],
-                       command=f"{exports}{runners.HARBOR_TESTS_DIR}/test.sh", runner="harbor"),
+        environment=Environment(base_image=image, workdir=workdir, env={**({"PATH": path} if path else {}), **environment.env}),
+        tests=TestSpec(
+            test_patch=test_patch, fail_to_pass=[runners.HARBOR_REWARD_ID], command=f"{exports}{runners.HARBOR_TESTS_DIR}/test.sh", runner="harbor"
+        ),
         limits=Limits.model_validate(limits),
         meta=meta,
     )
@@ -561,8 +586,7 @@ def gold_from_solution(task: Task, harbor: HarborTask, builder: images.ImageBuil
             if path.is_file() and not path.is_symlink():
                 relative = path.relative_to(harbor.solution).as_posix()
                 box.write_file(f"/solution/{relative}", path.read_bytes(), mode=path.stat().st_mode & 0o777)
-        run = box.exec(["bash", "-c", f"{exports}chmod +x /solution/solve.sh && exec /solution/solve.sh </dev/null"],
-                       timeout=timeout, user="root")
+        run = box.exec(["bash", "-c", f"{exports}chmod +x /solution/solve.sh && exec /solution/solve.sh </dev/null"], timeout=timeout, user="root")
         if run.exit_code != 0:
             tail = " ".join(run.output.strip().splitlines()[-3:])[-300:]
             return None, f"solution/solve.sh exited {run.exit_code}: {tail}"
@@ -572,8 +596,7 @@ def gold_from_solution(task: Task, harbor: HarborTask, builder: images.ImageBuil
     return patch, "the diff solution/solve.sh leaves in the working folder"
 
 
-def import_task(folder: str | Path, out: str | Path, progress: Progress | None = None,
-                builder: images.ImageBuilder | None = None) -> Path:
+def import_task(folder: str | Path, out: str | Path, progress: Progress | None = None, builder: images.ImageBuilder | None = None) -> Path:
     """Import one Harbor task folder into `<out>/<id>/` (task.yaml and `<id>.bundle`); returns the task file."""
     harbor = read_task(folder)
     config_path = harbor.folder / CONFIG_FILE
@@ -584,8 +607,9 @@ def import_task(folder: str | Path, out: str | Path, progress: Progress | None =
         raise HarborTaskError(f"{where}: field 'USER': the image runs as {user!r}; only root images are supported")
     workdir = (harbor.config.environment.workdir or image_workdir).rstrip("/")
     if not workdir:
-        raise HarborTaskError(f"{where}: field 'WORKDIR': not set; set WORKDIR in the Dockerfile "
-                              "or 'environment.workdir' in task.toml (the agent's working folder)")
+        raise HarborTaskError(
+            f"{where}: field 'WORKDIR': not set; set WORKDIR in the Dockerfile or 'environment.workdir' in task.toml (the agent's working folder)"
+        )
     folder_out = Path(out) / harbor.id
     base_commit = snapshot_workdir(image, workdir, folder_out / f"{harbor.id}.bundle", str(where))
     task = to_task(harbor, image, workdir, path, base_commit, tests_patch(harbor.tests))

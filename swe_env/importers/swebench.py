@@ -29,12 +29,21 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..grading import diffs
 from ..data.task import RunnerName, Service, Task, check_round_trip, load_tasks, nearest_python, write_task_file
+from ..grading import diffs
 
 REQUIRED_FIELDS = ("instance_id", "repo", "base_commit", "patch", "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS")
-OPTIONAL_FIELDS = ("problem_statement", "version", "environment_setup_commit", "hints_text", "created_at",
-                   "eval_script", "log_parser", "eval_type", "image")
+OPTIONAL_FIELDS = (
+    "problem_statement",
+    "version",
+    "environment_setup_commit",
+    "hints_text",
+    "created_at",
+    "eval_script",
+    "log_parser",
+    "eval_type",
+    "image",
+)
 START_TEST_OUTPUT = ">>>>> Start Test Output"
 END_TEST_OUTPUT = ">>>>> End Test Output"
 """SWE-bench's markers around the test command's output (in its eval scripts and logs)."""
@@ -120,9 +129,11 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
         if isinstance(data, list):
             records = data
         elif isinstance(data, dict):
-            records = [data] if "instance_id" in data else [
-                {"instance_id": key, **value} if isinstance(value, dict) else value for key, value in data.items()
-            ]
+            records = (
+                [data]
+                if "instance_id" in data
+                else [{"instance_id": key, **value} if isinstance(value, dict) else value for key, value in data.items()]
+            )
         else:
             records = _read_jsonl(path, text)
     else:
@@ -244,8 +255,11 @@ def recipe_environment(recipe: Recipe, version: str | None, requirements_commit:
 
 def recipe_test_command(recipe: Recipe, python_files: list[str]) -> str:
     """A recipe's test command for these test files (`{test_files}`, `{test_labels}`); none: the command alone."""
-    return (recipe.test_command.replace(TEST_FILES, " ".join(shlex.quote(p) for p in python_files))
-            .replace(TEST_LABELS, " ".join(shlex.quote(django_label(p)) for p in python_files)).strip())
+    return (
+        recipe.test_command.replace(TEST_FILES, " ".join(shlex.quote(p) for p in python_files))
+        .replace(TEST_LABELS, " ".join(shlex.quote(django_label(p)) for p in python_files))
+        .strip()
+    )
 
 
 def parse_recipe_name(text: str) -> tuple[str, str]:
@@ -320,8 +334,9 @@ def resolve_repo(repo: str, mirror: str | Path | None = None) -> str:
     raise DatasetError(f"{folder}: no mirror of {repo} (expected {stem}, {stem}.git or {stem}.bundle in it)")
 
 
-def instance_to_task(record: dict[str, Any], recipes: dict[str, dict[str, Recipe]] | None = None,
-                     repo_mirror: str | Path | None = None, where: str = "instance") -> Task:
+def instance_to_task(
+    record: dict[str, Any], recipes: dict[str, dict[str, Recipe]] | None = None, repo_mirror: str | Path | None = None, where: str = "instance"
+) -> Task:
     """One SWE-bench instance as a task; DatasetError names `where` and the field on a problem."""
     instance_id = record.get("instance_id")
     label = f"{where} ('{instance_id}')" if isinstance(instance_id, str) else where
@@ -365,8 +380,13 @@ def instance_to_task(record: dict[str, Any], recipes: dict[str, dict[str, Recipe
         "base_commit": record["base_commit"],
         "problem_statement": record.get("problem_statement") or f"(no problem statement for {instance_id})",
         "environment": environment,
-        "tests": {"test_patch": record["test_patch"], "fail_to_pass": fail_to_pass, "pass_to_pass": pass_to_pass,
-                  "command": command, "runner": runner},
+        "tests": {
+            "test_patch": record["test_patch"],
+            "fail_to_pass": fail_to_pass,
+            "pass_to_pass": pass_to_pass,
+            "command": command,
+            "runner": runner,
+        },
         "gold_patch": record["patch"],
         "meta": meta,
     }
@@ -397,8 +417,7 @@ def _id_list(value: Any, label: str, name: str) -> list[str]:
     return value
 
 
-def load_instances(path: str | Path, repo_mirror: str | Path | None = None,
-                   recipes: dict[str, dict[str, Recipe]] | None = None) -> list[Task]:
+def load_instances(path: str | Path, repo_mirror: str | Path | None = None, recipes: dict[str, dict[str, Recipe]] | None = None) -> list[Task]:
     """Tasks for every instance of a SWE-bench file, sorted by id; duplicate ids are an error."""
     tasks: dict[str, Task] = {}
     for index, record in enumerate(read_records(path), 1):
@@ -411,8 +430,7 @@ def load_instances(path: str | Path, repo_mirror: str | Path | None = None,
     return [tasks[key] for key in sorted(tasks)]
 
 
-def load_dataset(path: str | Path, repo_mirror: str | Path | None = None,
-                 recipes: dict[str, dict[str, Recipe]] | None = None) -> list[Task]:
+def load_dataset(path: str | Path, repo_mirror: str | Path | None = None, recipes: dict[str, dict[str, Recipe]] | None = None) -> list[Task]:
     """Tasks from task files (a folder, or a .yaml file) or from a SWE-bench instances file."""
     path = Path(path)
     if path.is_dir() or path.suffix in (".yaml", ".yml"):
@@ -420,8 +438,9 @@ def load_dataset(path: str | Path, repo_mirror: str | Path | None = None,
     return load_instances(path, repo_mirror, recipes)
 
 
-def import_instances(path: str | Path, out: str | Path, repo_mirror: str | Path | None = None,
-                     recipes: dict[str, dict[str, Recipe]] | None = None) -> list[Path]:
+def import_instances(
+    path: str | Path, out: str | Path, repo_mirror: str | Path | None = None, recipes: dict[str, dict[str, Recipe]] | None = None
+) -> list[Path]:
     """Write `<out>/<instance_id>/task.yaml` for every instance; returns the files written."""
     out = Path(out)
     written = [write_task_file(task, out / task.id) for task in load_instances(path, repo_mirror, recipes)]
@@ -448,8 +467,7 @@ class Prediction(BaseModel):
 def load_predictions(spec: str | Path, tasks: list[Task]) -> list[Prediction]:
     """Predictions from a file (JSON list, JSON object keyed by id, JSONL), or `gold` / `empty` for every task."""
     if str(spec) in ("gold", "empty"):
-        return [Prediction(instance_id=t.id, model_name_or_path=str(spec),
-                           model_patch=(t.gold_patch or "") if spec == "gold" else "") for t in tasks]
+        return [Prediction(instance_id=t.id, model_name_or_path=str(spec), model_patch=(t.gold_patch or "") if spec == "gold" else "") for t in tasks]
     path = Path(spec)
     known = {t.id for t in tasks}
     predictions: dict[tuple[str, str], Prediction] = {}
@@ -464,8 +482,7 @@ def load_predictions(spec: str | Path, tasks: list[Task]) -> list[Prediction]:
             raise DatasetError(f"{label}: field 'model_patch': required field is missing")
         if record["model_patch"] is not None and not isinstance(record["model_patch"], str):
             raise DatasetError(f"{label}: field 'model_patch': must be a string or null")
-        prediction = Prediction(instance_id=record["instance_id"], model_name_or_path=record["model_name_or_path"],
-                                model_patch=record["model_patch"])
+        prediction = Prediction(instance_id=record["instance_id"], model_name_or_path=record["model_name_or_path"], model_patch=record["model_patch"])
         if prediction.instance_id not in known:
             raise DatasetError(f"{label}: field 'instance_id': '{prediction.instance_id}' is not in the dataset")
         key = (prediction.model_name_or_path, prediction.instance_id)

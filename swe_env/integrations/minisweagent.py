@@ -85,12 +85,12 @@ try:
 except ImportError as exc:  # pragma: no cover - only without the extra
     raise ImportError("swe_env.integrations.minisweagent needs mini-swe-agent: pip install 'swe-env[minisweagent]'") from exc
 
-from ..grading import diffs
-from ..env import SWEEnv
-from ..runtime.sandbox import Sandbox
-from ..runtime.shell import ansi_c_quote
 from ..data.task import Task, load_tasks
 from ..data.trajectory import Trajectory
+from ..env import SWEEnv
+from ..grading import diffs
+from ..runtime.sandbox import Sandbox
+from ..runtime.shell import ansi_c_quote
 
 SUBMIT_MARKER = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
 """The first output line by which every mini-swe-agent environment recognises a submission."""
@@ -138,8 +138,7 @@ class SWEEnvEnvironmentConfig(BaseModel):
 class SWEEnvEnvironment:
     """A mini-swe-agent Environment backed by one `SWEEnv` episode (see the module's docstring)."""
 
-    def __init__(self, *, config_class: type = SWEEnvEnvironmentConfig, logger: logging.Logger | None = None,
-                 **kwargs: Any):
+    def __init__(self, *, config_class: type = SWEEnvEnvironmentConfig, logger: logging.Logger | None = None, **kwargs: Any):
         self.logger = logger or logging.getLogger("minisweagent.environment")
         self.config = config_class(**kwargs)
         self.swe_env: SWEEnv | None = None
@@ -165,14 +164,16 @@ class SWEEnvEnvironment:
         """Run `action["command"]` in a fresh subshell in `cwd`; raise `Submitted` on a submission."""
         env = self.swe_env
         if self.result is not None or env is None or env.sandbox is None:
-            return {"output": "", "returncode": -1,
-                    "exception_info": "The episode is over (submitted, out of budget or closed); nothing was run.",
-                    "extra": {"exception_type": "EpisodeOver", "exception": "episode over"}}
+            return {
+                "output": "",
+                "returncode": -1,
+                "exception_info": "The episode is over (submitted, out of budget or closed); nothing was run.",
+                "extra": {"exception_type": "EpisodeOver", "exception": "episode over"},
+            }
         command = action.get("command", "")
         cwd = cwd or self.config.cwd or self.task.environment.workdir
         seconds = min(max(float(timeout or self.config.timeout), 1.0), 3600.0)
-        observation, _, terminated, truncated, info = env.step(
-            {"tool": "bash", "command": self._wrap(command, cwd), "timeout": seconds})
+        observation, _, terminated, truncated, info = env.step({"tool": "bash", "command": self._wrap(command, cwd), "timeout": seconds})
         output = self._output(observation, info, command, seconds)
         if terminated or truncated:
             self._end(env, info, output)
@@ -192,12 +193,19 @@ class SWEEnvEnvironment:
 
     def serialize(self) -> dict:
         trajectory = self.swe_env.trajectory if self.swe_env is not None else None
-        swe_env_info: dict[str, Any] = {"task_id": self.task.id, "container_id": self.reset_info.get("container_id"),
-                                        "image": self.reset_info.get("image")}
+        swe_env_info: dict[str, Any] = {
+            "task_id": self.task.id,
+            "container_id": self.reset_info.get("container_id"),
+            "image": self.reset_info.get("image"),
+        }
         if trajectory is not None:
-            swe_env_info |= {"episode_id": trajectory.episode_id, "termination": trajectory.termination,
-                             "reward": trajectory.reward, "resolved": trajectory.resolved,
-                             "report": trajectory.report}
+            swe_env_info |= {
+                "episode_id": trajectory.episode_id,
+                "termination": trajectory.termination,
+                "reward": trajectory.reward,
+                "resolved": trajectory.resolved,
+                "report": trajectory.report,
+            }
         return {
             "info": {
                 "config": {
@@ -216,7 +224,7 @@ class SWEEnvEnvironment:
 
     close = cleanup
 
-    def __enter__(self) -> "SWEEnvEnvironment":
+    def __enter__(self) -> SWEEnvEnvironment:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -238,8 +246,7 @@ class SWEEnvEnvironment:
         # `cd`, exports and even a `kill -9 $BASHPID` end there; the persistent shell around it is
         # untouched. The subshell's stderr is the real one (fd 3); the outer shell's own stderr is
         # /dev/null, so its job report of a killed subshell ("Killed ( cd ... )") is not output.
-        return (f"{{ ( exec 2>&3 3>&-; cd -- {shlex.quote(cwd)} && {exports}eval {ansi_c_quote(command)} ); }} "
-                "3>&2 2>/dev/null")
+        return f"{{ ( exec 2>&3 3>&-; cd -- {shlex.quote(cwd)} && {exports}eval {ansi_c_quote(command)} ); }} 3>&2 2>/dev/null"
 
     def _output(self, observation: str, info: dict, command: str, seconds: float) -> dict[str, Any]:
         exit_code, timed_out = info.get("exit_code"), info.get("timed_out", False)
@@ -253,9 +260,12 @@ class SWEEnvEnvironment:
         else:
             why = info.get("error") or "the shell ended under the command and a new one was started"
             kind = "ShellRestarted"
-        return {"output": text, "returncode": -1,
-                "exception_info": f"An error occurred while executing the command: {why}",
-                "extra": {"exception_type": kind, "exception": why}}
+        return {
+            "output": text,
+            "returncode": -1,
+            "exception_info": f"An error occurred while executing the command: {why}",
+            "extra": {"exception_type": kind, "exception": why},
+        }
 
     def _is_submission(self, output: dict) -> bool:
         lines = output["output"].lstrip().splitlines(keepends=True)
@@ -265,12 +275,14 @@ class SWEEnvEnvironment:
         step = _trajectory(env).steps[-1]
         if any("characters; " in note and "cut from the middle" in note for note in step.notes):
             # The submitted patch lost its middle to the output limit: grading it would grade garbage.
-            raise InterruptAgentFlow({
-                "role": "user",
-                "content": f"The submission was longer than the output limit ({env.config.output_limit} "
-                           "characters) and was cut, so it was not submitted. Submit a smaller patch.",
-                "extra": {"interrupt_type": "SubmissionCut"},
-            })
+            raise InterruptAgentFlow(
+                {
+                    "role": "user",
+                    "content": f"The submission was longer than the output limit ({env.config.output_limit} "
+                    "characters) and was cut, so it was not submitted. Submit a smaller patch.",
+                    "extra": {"interrupt_type": "SubmissionCut"},
+                }
+            )
         mode = self.config.submission
         as_patch = mode == "patch" or (mode == "auto" and bool(text.strip()) and bool(diffs.touched_paths(text)))
         _, _, _, _, info = env.step({"tool": "submit", "patch": text} if as_patch else {"tool": "submit"})
@@ -311,8 +323,7 @@ class SWEEnvEnvironment:
         raise error({"role": "exit", "content": content, "extra": dict(self.result)})
 
     def _read_uname(self, sandbox: Sandbox) -> dict[str, str]:
-        result = sandbox.exec("uname -s; uname -n; uname -r; uname -v; uname -m", timeout=30,
-                             idempotent=True)
+        result = sandbox.exec("uname -s; uname -n; uname -r; uname -v; uname -m", timeout=30, idempotent=True)
         values = result.stdout.splitlines()
         if result.exit_code != 0 or len(values) != len(_UNAME_FIELDS):
             return dict.fromkeys(_UNAME_FIELDS, "")
@@ -379,8 +390,7 @@ def run_batch(
         traj_path = output / task.id / f"{task.id}.traj.json"
         traj_path.unlink(missing_ok=True)
         model = model_factory(task) if model_factory is not None else get_model(config=copy.deepcopy(config.get("model", {})))
-        env_config = {**config.get("environment", {}), "environment_class": environment_class,
-                      "tasks": str(tasks), "task_id": task.id}
+        env_config = {**config.get("environment", {}), "environment_class": environment_class, "tasks": str(tasks), "task_id": task.id}
         env = agent = None
         result: dict[str, Any] = {"exit_status": None, "submission": ""}
         try:
@@ -392,9 +402,10 @@ def run_batch(
             result = {"exit_status": type(exc).__name__, "submission": "", "error": str(exc)}
         finally:
             if agent is not None:
-                agent.save(traj_path, {"info": {"exit_status": result.get("exit_status"),
-                                                "submission": result.get("submission") or ""},
-                                       "instance_id": task.id})
+                agent.save(
+                    traj_path,
+                    {"info": {"exit_status": result.get("exit_status"), "submission": result.get("submission") or ""}, "instance_id": task.id},
+                )
             if env is not None and hasattr(env, "cleanup"):
                 env.cleanup()
         update_preds_file(preds, task.id, model.config.model_name, result.get("submission") or "")

@@ -54,15 +54,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..env import SWEEnv
 from ..data.task import Task, load_tasks
+from ..env import SWEEnv
 from ..tools.registry import ALWAYS_OFFERED, DEFAULT_TOOLS, REGISTRY
 
 TOOL_NAMES = tuple(DEFAULT_TOOLS)
 """The methods TRL exposes as tools: the registry's default tools, generated from it below (every other
 public method would become a tool too, so there are none)."""
 _WORKING_TOOLS = ", ".join(name for name in TOOL_NAMES if name != ALWAYS_OFFERED)
-_live: "weakref.WeakSet[SWEEnvTRL]" = weakref.WeakSet()
+_live: weakref.WeakSet[SWEEnvTRL] = weakref.WeakSet()
 
 
 class SWEEnvTRL:
@@ -88,8 +88,10 @@ class SWEEnvTRL:
         self.task_id, self.report, self.reward = info["task_id"], None, 0.0
         task = self.swe_env.task
         assert task is not None  # reset() just set it (or raised)
-        text = (f"{task.problem_statement.rstrip()}\n\nThe repository is checked out at {task.environment.workdir}. "
-                f"Use the tools ({_WORKING_TOOLS}) to fix the problem, then call {ALWAYS_OFFERED}.")
+        text = (
+            f"{task.problem_statement.rstrip()}\n\nThe repository is checked out at {task.environment.workdir}. "
+            f"Use the tools ({_WORKING_TOOLS}) to fix the problem, then call {ALWAYS_OFFERED}."
+        )
         prompt = kwargs.get("prompt")
         if isinstance(prompt, list) and prompt and isinstance(prompt[-1], dict):
             prompt = prompt[-1].get("content")
@@ -161,8 +163,7 @@ def _tool_method(name: str) -> Callable[..., str]:
         registry_names[keyword] = field_name
         annotations[keyword] = _plain(field.annotation)
         default = inspect.Parameter.empty if field.is_required() else field.default
-        parameters.append(inspect.Parameter(keyword, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                            default=default, annotation=annotations[keyword]))
+        parameters.append(inspect.Parameter(keyword, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotations[keyword]))
         described.append(f"    {keyword}: {' '.join((field.description or '').split())}")
     annotations["return"] = str
     signature = inspect.Signature(parameters, return_annotation=str)

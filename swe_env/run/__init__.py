@@ -1,2 +1,1 @@
-"""Many episodes, predictions or validations in parallel: rollout, evaluate, validation.
-"""
+"""Many episodes, predictions or validations in parallel: rollout, evaluate, validation."""

@@ -33,15 +33,15 @@ from typing import Literal
 import docker.errors
 import requests
 
-from . import ray_jobs
-from .ray_jobs import RAY_RETRIES, Backend
-from ..build import store
 from .. import endings
+from ..build import store
+from ..data.task import Task
 from ..errors import GRADING_KINDS
-from ..runtime import engine
 from ..grading.grader import Grader, GradingReport
 from ..importers.swebench import Prediction, Recipe, load_dataset, load_predictions
-from ..data.task import Task
+from ..runtime import engine
+from . import ray_jobs
+from .ray_jobs import RAY_RETRIES, Backend
 
 SCHEMA_VERSION = 2
 """The `schema_version` SWE-bench writes into its run reports."""
@@ -151,8 +151,9 @@ def evaluate(
         try:
             result = _evaluate_one(grader, by_id[prediction.instance_id], prediction, run_id, Path(report_dir))
         except Exception as exc:  # noqa: BLE001 - one instance's failure (e.g. a full disk) must not end the run
-            result = InstanceResult(prediction.instance_id, prediction.model_name_or_path, "error", "infra_error",
-                                    error=f"{type(exc).__name__}: {exc}")
+            result = InstanceResult(
+                prediction.instance_id, prediction.model_name_or_path, "error", "infra_error", error=f"{type(exc).__name__}: {exc}"
+            )
         if stop.is_set() and result.outcome == "error":
             # Its container was removed because of Ctrl-C: not a verdict, so a re-run tries it again.
             result = InstanceResult(result.instance_id, result.model, "skipped", "interrupted", result.seconds)
@@ -164,8 +165,7 @@ def evaluate(
 
     if backend == "ray":
         try:
-            _ray_evaluate(grader, by_id, preds, run_id, Path(report_dir), max_workers, ray_address, ray_retries,
-                          results, on_result)
+            _ray_evaluate(grader, by_id, preds, run_id, Path(report_dir), max_workers, ray_address, ray_retries, results, on_result)
         except BaseException:
             _write_run_reports(tasks, preds, results, run_id, Path(report_dir))
             raise
@@ -193,17 +193,28 @@ def evaluate(
     return _evaluation(tasks, preds, results, run_id, Path(report_dir))
 
 
-def _evaluation(tasks: list[Task], preds: list[Prediction], results: dict[tuple[str, str], InstanceResult],
-                run_id: str, report_dir: Path) -> Evaluation:
+def _evaluation(
+    tasks: list[Task], preds: list[Prediction], results: dict[tuple[str, str], InstanceResult], run_id: str, report_dir: Path
+) -> Evaluation:
     reports, paths = _write_run_reports(tasks, preds, results, run_id, report_dir)
     ordered = [results[(p.model_name_or_path, p.instance_id)] for p in preds if (p.model_name_or_path, p.instance_id) in results]
     return Evaluation(results=ordered, reports=reports, report_paths=paths)
 
 
-def _ray_evaluate(grader: Grader, by_id: dict[str, Task], preds: list[Prediction], run_id: str, report_dir: Path,
-                  workers: int, ray_address: str | None, retries: int,
-                  results: dict[tuple[str, str], InstanceResult], on_result: Callable[[InstanceResult], None] | None) -> None:
+def _ray_evaluate(
+    grader: Grader,
+    by_id: dict[str, Task],
+    preds: list[Prediction],
+    run_id: str,
+    report_dir: Path,
+    workers: int,
+    ray_address: str | None,
+    retries: int,
+    results: dict[tuple[str, str], InstanceResult],
+    on_result: Callable[[InstanceResult], None] | None,
+) -> None:
     """Grade on Ray what needs grading; every result (and every file) is made here, on the driver."""
+
     def settle(result: InstanceResult) -> None:
         if (result.model, result.instance_id) in results:
             return  # each instance once, whatever the cluster hands back
@@ -219,8 +230,14 @@ def _ray_evaluate(grader: Grader, by_id: dict[str, Task], preds: list[Prediction
             settle(settled)
         else:
             by_key[(prediction.model_name_or_path, task.id)] = prediction
-            jobs.append(ray_jobs.Job((prediction.model_name_or_path, task.id), task.id, (ray_jobs.portable_grader(grader), task.id, prediction.model_patch),
-                                     cpus=task.limits.cpus))
+            jobs.append(
+                ray_jobs.Job(
+                    (prediction.model_name_or_path, task.id),
+                    task.id,
+                    (ray_jobs.portable_grader(grader), task.id, prediction.model_patch),
+                    cpus=task.limits.cpus,
+                )
+            )
 
     def done(job: ray_jobs.Job, report: GradingReport, _node: str) -> None:
         model, instance_id = job.key
@@ -231,8 +248,17 @@ def _ray_evaluate(grader: Grader, by_id: dict[str, Task], preds: list[Prediction
         model, instance_id = job.key
         settle(InstanceResult(instance_id, model, "error", "infra_error", error=f"{type(cause).__name__}: {cause}"))
 
-    ray_jobs.run_jobs(ray_jobs.grade_on_node, list(by_id.values()), jobs, done, lost, workers=workers,
-                      ray_address=ray_address, images_mode=grader.builder.images, retries=retries)
+    ray_jobs.run_jobs(
+        ray_jobs.grade_on_node,
+        list(by_id.values()),
+        jobs,
+        done,
+        lost,
+        workers=workers,
+        ray_address=ray_address,
+        images_mode=grader.builder.images,
+        retries=retries,
+    )
 
 
 def _evaluate_one(grader: Grader, task: Task, prediction: Prediction, run_id: str, report_dir: Path) -> InstanceResult:
@@ -273,8 +299,7 @@ def _record(task: Task, prediction: Prediction, report: GradingReport, run_id: s
         report_file.unlink(missing_ok=True)
         return InstanceResult(task.id, model, "error", report.status, report.seconds, report.error)
     _write_json(report_file, {task.id: instance_report(report)})
-    return InstanceResult(task.id, model, "resolved" if report.resolved else "unresolved", report.status, report.seconds,
-                          report.error)
+    return InstanceResult(task.id, model, "resolved" if report.resolved else "unresolved", report.status, report.seconds, report.error)
 
 
 def render_test_output(report: GradingReport, timeout: float) -> str:
@@ -332,8 +357,7 @@ def _read_instance_report(path: Path, instance_id: str) -> dict | None:
     return entry if isinstance(entry, dict) and "resolved" in entry else None
 
 
-def run_report(tasks: list[Task], predictions: list[Prediction], results: dict[tuple[str, str], InstanceResult],
-               model: str) -> dict:
+def run_report(tasks: list[Task], predictions: list[Prediction], results: dict[tuple[str, str], InstanceResult], model: str) -> dict:
     """The run report of one model, with SWE-bench's keys and meanings.
 
     incomplete: no prediction, or not attempted (interrupted); empty_patch: not run;
@@ -400,7 +424,7 @@ def run_report(tasks: list[Task], predictions: list[Prediction], results: dict[t
 
 def _one_line(text: str, limit: int = 300) -> str:
     line = " ".join(text.split())
-    return line if len(line) <= limit else line[:limit - 3] + "..."
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _write_run_reports(tasks, predictions, results, run_id: str, report_dir: Path) -> tuple[dict[str, dict], dict[str, Path]]:

@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .. import endings
 from ..build.images import ImageBuilder, image_exists
-from ..grading.grader import Grader, GradingReport
 from ..build.registry import ImagesMode
 from ..data.task import Task
-from .. import endings
 from ..errors import RETRYABLE_ENDINGS, InfrastructureError
+from ..grading.grader import Grader, GradingReport
 from ..runtime import engine
 
 Backend = Literal["thread", "ray"]
@@ -114,7 +114,8 @@ def run_jobs(
                 attempt = queue.popleft()
                 # A job reserves the CPUs its container may use on the node that runs it.
                 ref = remote.options(num_cpus=attempt.job.cpus, **placement.take(attempt)).remote(
-                    function, tasks_ref, attempt.job.args, attempt.label)
+                    function, tasks_ref, attempt.job.args, attempt.label
+                )
                 pending[ref] = attempt
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             placement.collect()
@@ -181,16 +182,20 @@ def portable_grader(grader: Grader, builder: ImageBuilder | None = None) -> dict
     """What a node needs to make a grader like `grader`, building with `builder`'s settings (default: the
     grader's own builder); a grader holds locks and caches, which do not travel."""
     builder = builder or grader.builder
-    return {"reward_mode": grader.reward_mode, "reward_policy": grader.reward_policy, "labels": dict(grader.labels),
-            "images": builder.images, "registry": builder.registry, "published_namespace": builder.published_namespace}
+    return {
+        "reward_mode": grader.reward_mode,
+        "reward_policy": grader.reward_policy,
+        "labels": dict(grader.labels),
+        "images": builder.images,
+        "registry": builder.registry,
+        "published_namespace": builder.published_namespace,
+    }
 
 
 def grader_from(portable: dict[str, Any]) -> Grader:
     """The grader `portable_grader` described, made on this node."""
-    builder = ImageBuilder(images=portable["images"], registry=portable["registry"],
-                           published_namespace=portable["published_namespace"])
-    return Grader(reward_mode=portable["reward_mode"], builder=builder, labels=portable["labels"],
-                  reward_policy=portable["reward_policy"])
+    builder = ImageBuilder(images=portable["images"], registry=portable["registry"], published_namespace=portable["published_namespace"])
+    return Grader(reward_mode=portable["reward_mode"], builder=builder, labels=portable["labels"], reward_policy=portable["reward_policy"])
 
 
 def grade_on_node(tasks: list[Task], grader: dict[str, Any], task_id: str, patch: str | None) -> GradingReport:
@@ -233,8 +238,11 @@ class _Placement:
         """Follow nodes joining and leaving; ask new ones which images they have (waiting up to `wait`)."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        alive = {node["NodeID"]: node["Resources"].get("CPU", 0.0) for node in self.ray.nodes()
-                 if node.get("Alive") and node["Resources"].get("CPU", 0.0) > 0}
+        alive = {
+            node["NodeID"]: node["Resources"].get("CPU", 0.0)
+            for node in self.ray.nodes()
+            if node.get("Alive") and node["Resources"].get("CPU", 0.0) > 0
+        }
         for node in set(self.cpus) - set(alive):
             for table in (self.cpus, self.images, self.used):
                 table.pop(node, None)

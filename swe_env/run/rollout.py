@@ -27,14 +27,14 @@ from typing import Any
 
 import gymnasium as gym
 
-from . import ray_jobs
-from .ray_jobs import RAY_RETRIES, Backend
-from ..agents import Agent, checked_agent, make_agent
-from ..env import SWEEnv
 from .. import endings
-from ..errors import FAILED_ENDINGS
+from ..agents import Agent, checked_agent, make_agent
 from ..data.task import Task
 from ..data.trajectory import Trajectory, TrajectoryWriter, finished_keys
+from ..env import SWEEnv
+from ..errors import FAILED_ENDINGS
+from . import ray_jobs
+from .ray_jobs import RAY_RETRIES, Backend
 
 
 class Interrupted(Exception):
@@ -56,8 +56,9 @@ class RolloutProgress:
     """Ray episodes run again because their worker or node was lost (each is written once)."""
 
 
-def run_episode(env: gym.Env, agent: Agent, task_id: str, episode_index: int | None = None,
-                should_stop: Callable[[], bool] | None = None) -> Trajectory:
+def run_episode(
+    env: gym.Env, agent: Agent, task_id: str, episode_index: int | None = None, should_stop: Callable[[], bool] | None = None
+) -> Trajectory:
     """Play one episode of `agent` on `task_id` to its end and return its trajectory.
 
     `env` is a `SWEEnv`, a `RemoteSWEEnv`, or either under gymnasium's wrappers (`gymnasium.make`):
@@ -96,8 +97,9 @@ def trajectory_of(env: gym.Env) -> Trajectory | None:
     TypeError for an env without `get_trajectory()`."""
     get_trajectory = _env_method(env, "get_trajectory")
     if get_trajectory is None:
-        raise TypeError(f"{type(env).__name__} has no get_trajectory(): run_episode needs a SWEEnv or RemoteSWEEnv "
-                        "(or one of them under gymnasium wrappers)")
+        raise TypeError(
+            f"{type(env).__name__} has no get_trajectory(): run_episode needs a SWEEnv or RemoteSWEEnv (or one of them under gymnasium wrappers)"
+        )
     return get_trajectory()
 
 
@@ -109,8 +111,7 @@ def _env_method(env: Any, name: str) -> Callable | None:
         return getattr(getattr(env, "unwrapped", None), name, None)
 
 
-def play(env: gym.Env, agent: Agent, agent_name: str, task_id: str, episode_index: int,
-         should_stop: Callable[[], bool] | None = None) -> Trajectory:
+def play(env: gym.Env, agent: Agent, agent_name: str, task_id: str, episode_index: int, should_stop: Callable[[], bool] | None = None) -> Trajectory:
     """`run_episode`, with an exception turned into a labelled trajectory (keeping the steps so far)."""
     started = time.monotonic()
     try:
@@ -124,8 +125,7 @@ def play(env: gym.Env, agent: Agent, agent_name: str, task_id: str, episode_inde
             partial = None
         if partial is None or partial.task_id != task_id or partial.episode_index != episode_index:
             partial = None
-        return _failed(task_id, agent_name, getattr(agent, "model", None), episode_index, exc,
-                       time.monotonic() - started, partial)
+        return _failed(task_id, agent_name, getattr(agent, "model", None), episode_index, exc, time.monotonic() - started, partial)
 
 
 def rollout(
@@ -160,10 +160,8 @@ def rollout(
     # Also checks the name, the options and the agent's endpoint, before any container starts.
     model = getattr(checked_agent(agent, tasks, **agent_options), "model", None)
     done_before = finished_keys(out) if (out and resume) else set()
-    jobs = [(task.id, index) for task in tasks for index in range(episodes_per_task)
-            if (agent, model, task.id, index) not in done_before]
-    progress = RolloutProgress(total=len(tasks) * episodes_per_task,
-                               skipped=len(tasks) * episodes_per_task - len(jobs))
+    jobs = [(task.id, index) for task in tasks for index in range(episodes_per_task) if (agent, model, task.id, index) not in done_before]
+    progress = RolloutProgress(total=len(tasks) * episodes_per_task, skipped=len(tasks) * episodes_per_task - len(jobs))
     writer = TrajectoryWriter(out) if out else None
     results: dict[tuple[str, int | None], Trajectory] = {}  # by (task, episode index): the record's own fields
     lock = threading.Lock()
@@ -192,10 +190,11 @@ def rollout(
     if on_progress is not None:
         on_progress(progress)
     if jobs:
-        run = _thread_rollout if backend == "thread" else functools.partial(
-            _ray_rollout, retries=ray_retries, on_retry=retried)
+        run = _thread_rollout if backend == "thread" else functools.partial(_ray_rollout, retries=ray_retries, on_retry=retried)
         run(tasks, agent, agent_options, env_options, jobs, workers, emit, ray_address)
-    order: dict[tuple[str, int | None], int] = {(task.id, index): n for n, (task, index) in enumerate((t, i) for t in tasks for i in range(episodes_per_task))}
+    order: dict[tuple[str, int | None], int] = {
+        (task.id, index): n for n, (task, index) in enumerate((t, i) for t in tasks for i in range(episodes_per_task))
+    }
     return [results[job] for job in sorted(results, key=order.__getitem__)]
 
 
@@ -283,8 +282,7 @@ def _close_all(envs: list[SWEEnv], lock: threading.Lock) -> None:
 # ---------------------------------------------------------------- Ray
 
 
-def _ray_episode(tasks: list[Task], agent: str, agent_options: dict, env_options: dict, task_id: str,
-                 episode_index: int) -> str:
+def _ray_episode(tasks: list[Task], agent: str, agent_options: dict, env_options: dict, task_id: str, episode_index: int) -> str:
     """One episode as a Ray job (`ray_jobs.run_jobs`) on whichever node runs it; the trajectory goes back as JSON."""
     env = SWEEnv(tasks, agent_name=agent, **env_options)
     try:
@@ -295,8 +293,9 @@ def _ray_episode(tasks: list[Task], agent: str, agent_options: dict, env_options
     return trajectory.model_dump_json()
 
 
-def _ray_rollout(tasks, agent, agent_options, env_options, jobs, workers, emit, ray_address,
-                 retries: int = RAY_RETRIES, on_retry: Callable[[], None] | None = None) -> None:
+def _ray_rollout(
+    tasks, agent, agent_options, env_options, jobs, workers, emit, ray_address, retries: int = RAY_RETRIES, on_retry: Callable[[], None] | None = None
+) -> None:
     by_id = {task.id: task for task in tasks}
 
     def done(job: ray_jobs.Job, value: str, node: str) -> None:
@@ -309,24 +308,35 @@ def _ray_rollout(tasks, agent, agent_options, env_options, jobs, workers, emit, 
         emit(_failed(task_id, agent, None, index, cause, 0.0))
 
     ray_jobs.run_jobs(
-        _ray_episode, tasks,
-        [ray_jobs.Job((task_id, index), task_id, (agent, agent_options, env_options, task_id, index),
-                      cpus=by_id[task_id].limits.cpus) for task_id, index in jobs],
-        done, lost, workers=workers, ray_address=ray_address, images_mode=env_options.get("images", "auto"),
-        retries=retries, on_retry=None if on_retry is None else (lambda _job: on_retry()))
+        _ray_episode,
+        tasks,
+        [
+            ray_jobs.Job((task_id, index), task_id, (agent, agent_options, env_options, task_id, index), cpus=by_id[task_id].limits.cpus)
+            for task_id, index in jobs
+        ],
+        done,
+        lost,
+        workers=workers,
+        ray_address=ray_address,
+        images_mode=env_options.get("images", "auto"),
+        retries=retries,
+        on_retry=None if on_retry is None else (lambda _job: on_retry()),
+    )
 
 
 # ---------------------------------------------------------------- failures
 
 
-def _failed(task_id: str, agent: str, model: str | None, episode_index: int | None, exc: Exception,
-            seconds: float, partial: Trajectory | None = None) -> Trajectory:
-    base = partial.model_copy(deep=True) if partial is not None else Trajectory(
-        task_id=task_id, agent=agent, episode_id=uuid.uuid4().hex[:16])
-    return base.model_copy(update={
-        "model": model if model is not None else base.model,
-        "episode_index": episode_index,
-        "termination": endings.judge("outside", exc).name,
-        "error": f"{type(exc).__name__}: {exc}",
-        "seconds": round(seconds, 3),
-    })
+def _failed(
+    task_id: str, agent: str, model: str | None, episode_index: int | None, exc: Exception, seconds: float, partial: Trajectory | None = None
+) -> Trajectory:
+    base = partial.model_copy(deep=True) if partial is not None else Trajectory(task_id=task_id, agent=agent, episode_id=uuid.uuid4().hex[:16])
+    return base.model_copy(
+        update={
+            "model": model if model is not None else base.model,
+            "episode_index": episode_index,
+            "termination": endings.judge("outside", exc).name,
+            "error": f"{type(exc).__name__}: {exc}",
+            "seconds": round(seconds, 3),
+        }
+    )

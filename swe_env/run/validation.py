@@ -19,13 +19,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Literal
 
-from . import ray_jobs
-from ..grading import rule
-from ..grading.grader import Grader, GradingReport
 from ..build.images import ImageBuilder, ImageBuildError, image_exists
 from ..build.repos import RepoError
 from ..data.task import Task
 from ..errors import clip
+from ..grading import rule
+from ..grading.grader import Grader, GradingReport
+from . import ray_jobs
 
 Verdict = Literal["valid", "gold_failed", "empty_resolved", "invalid", "flaky", "env_error"]
 """`invalid`: the task breaks `rule.check` otherwise (a FAIL_TO_PASS test that passes before the fix, an id in
@@ -112,8 +112,12 @@ def validate_task(task: Task, builder: ImageBuilder, grader: Grader) -> Instance
     Each side runs once; when the rule finds a violation both run again, so a test whose status differs
     between the runs is called flaky (and only then)."""
     result = InstanceValidation(
-        task_id=task.id, repo=repo_of(task), version=task.meta.get("version"), verdict="valid",
-        python_requested=task.meta.get("python_requested"), python_used=task.meta.get("python_used"),
+        task_id=task.id,
+        repo=repo_of(task),
+        version=task.meta.get("version"),
+        verdict="valid",
+        python_requested=task.meta.get("python_requested"),
+        python_used=task.meta.get("python_used"),
     )
     if not task.gold_patch:
         result.verdict, result.cause = "env_error", "the task has no gold patch"
@@ -152,14 +156,16 @@ def _judge(task: Task, golds: list[GradingReport], empties: list[GradingReport])
         return rule.check([], [], [], [], gold_method=None)
     # Ids no report can produce (SWE-bench's fragments) were dropped from the verdicts; the rule drops them too.
     ignored = set(golds[0].ignored_ids) | set(empties[0].ignored_ids)
-    return rule.check([t for t in task.tests.fail_to_pass if t not in ignored],
-                      [t for t in task.tests.pass_to_pass if t not in ignored],
-                      [report.test_results for report in empties], [report.test_results for report in golds],
-                      gold_method=golds[0].patch_method)
+    return rule.check(
+        [t for t in task.tests.fail_to_pass if t not in ignored],
+        [t for t in task.tests.pass_to_pass if t not in ignored],
+        [report.test_results for report in empties],
+        [report.test_results for report in golds],
+        gold_method=golds[0].patch_method,
+    )
 
 
-def _verdict(result: InstanceValidation, golds: list[GradingReport], empties: list[GradingReport],
-             judged: rule.RuleResult | None) -> None:
+def _verdict(result: InstanceValidation, golds: list[GradingReport], empties: list[GradingReport], judged: rule.RuleResult | None) -> None:
     """The verdict and its one-line cause, from the first runs (and the rule's finding over all of them)."""
     gold, empty = golds[0], empties[0]
     if not gold.resolved and gold.status != "graded":
@@ -191,8 +197,10 @@ def gold_failure_cause(report: GradingReport) -> str:
         return f"{report.status}: {_one_line(report.error or 'no detail')}"
     if report.report_source == "none":
         return f"no test report: {_one_line(report.error or '')}; output ends: {_one_line(report.log_tail[-200:])}"
-    failed = {**{t: "FAIL_TO_PASS" for t in report.tests_status["FAIL_TO_PASS"].failure},
-              **{t: "PASS_TO_PASS" for t in report.tests_status["PASS_TO_PASS"].failure}}
+    failed = {
+        **{t: "FAIL_TO_PASS" for t in report.tests_status["FAIL_TO_PASS"].failure},
+        **{t: "PASS_TO_PASS" for t in report.tests_status["PASS_TO_PASS"].failure},
+    }
     if not failed:
         return "unresolved with no failing listed test"
     network = " (the output shows a network error: a test that needs the network?)" if _NETWORK_SIGNS.search(report.output) else ""
@@ -211,11 +219,17 @@ def gold_failure_cause(report: GradingReport) -> str:
     return f"{len(failed)} listed test(s) not passing ({'/'.join(sorted(statuses))}): {failed[first]} {first}{hint}{more}{network}"
 
 
-def validate_tasks(tasks: list[Task], workers: int = 1, builder: ImageBuilder | None = None,
-                   grader: Grader | None = None,
-                   on_result: Callable[[InstanceValidation], None] | None = None, *,
-                   backend: ray_jobs.Backend = "thread", ray_address: str | None = None,
-                   ray_retries: int = ray_jobs.RAY_RETRIES) -> list[InstanceValidation]:
+def validate_tasks(
+    tasks: list[Task],
+    workers: int = 1,
+    builder: ImageBuilder | None = None,
+    grader: Grader | None = None,
+    on_result: Callable[[InstanceValidation], None] | None = None,
+    *,
+    backend: ray_jobs.Backend = "thread",
+    ray_address: str | None = None,
+    ray_retries: int = ray_jobs.RAY_RETRIES,
+) -> list[InstanceValidation]:
     """Validate every task, `workers` at a time; results in the order of `tasks`.
 
     `backend="ray"` validates each task as a Ray task on the cluster at `ray_address` (a local Ray when None);
@@ -241,14 +255,27 @@ def validate_tasks(tasks: list[Task], workers: int = 1, builder: ImageBuilder | 
 
         def lost(job: ray_jobs.Job, cause: Exception) -> None:
             task = next(task for task in tasks if task.id == job.key)
-            settle(InstanceValidation(task_id=task.id, repo=repo_of(task), version=task.meta.get("version"),
-                                      verdict="env_error",
-                                      cause=f"infrastructure failure: {_one_line(f'{type(cause).__name__}: {cause}')}"))
+            settle(
+                InstanceValidation(
+                    task_id=task.id,
+                    repo=repo_of(task),
+                    version=task.meta.get("version"),
+                    verdict="env_error",
+                    cause=f"infrastructure failure: {_one_line(f'{type(cause).__name__}: {cause}')}",
+                )
+            )
 
-        ray_jobs.run_jobs(validate_on_node, tasks,
-                          [ray_jobs.Job(task.id, task.id, (portable, task.id), cpus=task.limits.cpus) for task in tasks],
-                          lambda _job, outcome, _node: settle(outcome), lost, workers=workers, ray_address=ray_address,
-                          images_mode=builder.images, retries=ray_retries)
+        ray_jobs.run_jobs(
+            validate_on_node,
+            tasks,
+            [ray_jobs.Job(task.id, task.id, (portable, task.id), cpus=task.limits.cpus) for task in tasks],
+            lambda _job, outcome, _node: settle(outcome),
+            lost,
+            workers=workers,
+            ray_address=ray_address,
+            images_mode=builder.images,
+            retries=ray_retries,
+        )
         return [results[task.id] for task in tasks]
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="validate") as pool:
         futures = {pool.submit(validate_task, task, builder, grader): task for task in tasks}

@@ -26,10 +26,18 @@ class AgentShell:
     def start(self) -> ShellSession:
         if self.session is None:
             spec = self.life.spec
-            self.session = ShellSession(engine.client().api, self.life.handle.id, spec.workdir, dict(spec.env),
-                                        output_limit=spec.output_limit, user=spec.user or "",
-                                        reset_container=self.life.stop_all_processes, pids_limit=spec.limits.pids,
-                                        stream=self.life.take_shell_stream(), engine_seconds=self.life.engine_seconds)
+            self.session = ShellSession(
+                engine.client().api,
+                self.life.handle.id,
+                spec.workdir,
+                dict(spec.env),
+                output_limit=spec.output_limit,
+                user=spec.user or "",
+                reset_container=self.life.stop_all_processes,
+                pids_limit=spec.limits.pids,
+                stream=self.life.take_shell_stream(),
+                engine_seconds=self.life.engine_seconds,
+            )
             self.session.start()
         return self.session
 
@@ -41,8 +49,7 @@ class AgentShell:
         if result.exit_code in (137, None) or result.restarted or "Killed" in result.output:
             kills = self._oom_kills_now()
             if kills > self._oom_kills:
-                result.notes.append(f"a process was killed by the kernel for using more than the memory limit "
-                                    f"({limits.memory})")
+                result.notes.append(f"a process was killed by the kernel for using more than the memory limit ({limits.memory})")
             self._oom_kills = max(kills, self._oom_kills)
         self.disk.after_step(result.seconds)
         return result

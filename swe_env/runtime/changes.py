@@ -23,10 +23,37 @@ _CARRY = 64 * 1024
 """Bytes of an unfinished entry kept from one chunk to the next (a path is at most 4 KiB)."""
 
 HOST_PROGRAMS = frozenset(
-    f"{folder}/{name}" for folder in ("/bin", "/usr/bin") for name in (
-        "bash", "sh", "env", "timeout", "git", "cat", "head", "tail", "stat", "base64", "mkdir", "rm",
-        "realpath", "find", "mktemp", "dirname", "id", "sleep", "kill", "printf", "chmod", "readlink", "xargs",
-        "awk", "mawk", "patch"))
+    f"{folder}/{name}"
+    for folder in ("/bin", "/usr/bin")
+    for name in (
+        "bash",
+        "sh",
+        "env",
+        "timeout",
+        "git",
+        "cat",
+        "head",
+        "tail",
+        "stat",
+        "base64",
+        "mkdir",
+        "rm",
+        "realpath",
+        "find",
+        "mktemp",
+        "dirname",
+        "id",
+        "sleep",
+        "kill",
+        "printf",
+        "chmod",
+        "readlink",
+        "xargs",
+        "awk",
+        "mawk",
+        "patch",
+    )
+)
 """The programs the host runs in a container (by absolute path) for its own work: the shells, exec's
 wrapper, the diff, the file tools' helper shell."""
 _LIBRARY_FOLDERS = ("/lib/", "/lib64/", "/usr/lib/x86_64-linux-gnu/", "/usr/lib/aarch64-linux-gnu/", "/usr/libexec/")
@@ -40,8 +67,7 @@ def _ancestors(path: str) -> list[str]:
     return ["/" + "/".join(parts[:count]) for count in range(1, len(parts))]
 
 
-_HOST_FOLDERS = frozenset(folder for path in [*HOST_PROGRAMS, *(f.rstrip("/") + "/x" for f in _LIBRARY_FOLDERS)]
-                          for folder in _ancestors(path))
+_HOST_FOLDERS = frozenset(folder for path in [*HOST_PROGRAMS, *(f.rstrip("/") + "/x" for f in _LIBRARY_FOLDERS)] for folder in _ancestors(path))
 """The folders on the way to a host program or a system library folder (`/bin`, `/usr`, `/usr/lib/x86_64-linux-gnu`...):
 one deleted or moved away (`rm /bin`, the merged-/usr link; a library folder moved) breaks every program under it
 (rt4, e1), though no program file is listed as changed."""
@@ -54,7 +80,7 @@ def count_entries(chunks: Iterable[bytes], stop_after: int | None = None) -> int
         # Every entry is {"Path": ..., "Kind": N}; a name cannot hold the key's quotes unescaped.
         joined = carry + chunk
         count += joined.count(_KEY) - carry.count(_KEY)
-        carry = joined[-(len(_KEY) - 1):]
+        carry = joined[-(len(_KEY) - 1) :]
         if stop_after is not None and count > stop_after:
             break
     return count
@@ -74,8 +100,11 @@ def altered_host_programs(chunks: Iterable[bytes], limit: int, needed: frozenset
         for match in _ENTRY.finditer(text):
             end = match.end()
             path, kind = json.loads(b'"' + match.group(1) + b'"'), int(match.group(2))
-            if ((kind != _ADDED and is_host_program(path)) or path in _LOADER_FILES
-                    or (kind == _DELETED and (path in needed or path in _HOST_FOLDERS))):
+            if (
+                (kind != _ADDED and is_host_program(path))
+                or path in _LOADER_FILES
+                or (kind == _DELETED and (path in needed or path in _HOST_FOLDERS))
+            ):
                 found.append(path)
         carry = text[end:][-_CARRY:]
         if len(found) >= limit:

@@ -70,8 +70,7 @@ def take_diff(executor: Executor, base_commit: str) -> str:
     anyway. A diff over `MAX_DIFF_BYTES` is refused (SandboxError).
     """
     life = executor.life
-    argv = [*_CLEAN_ENV, "/bin/bash", "-c", _DIFF_SCRIPT, "swe-env-diff", life.spec.workdir, base_commit,
-            str(MAX_DIFF_BYTES)]
+    argv = [*_CLEAN_ENV, "/bin/bash", "-c", _DIFF_SCRIPT, "swe-env-diff", life.spec.workdir, base_commit, str(MAX_DIFF_BYTES)]
     result = executor.exec(argv, timeout=120, idempotent=True, max_output=MAX_DIFF_BYTES + 64 * 1024)
     if result.exit_code != 0 or result.cut:
         raise SandboxError(f"git diff failed in {life.name} (exit {result.exit_code}): {result.output[-300:]}")

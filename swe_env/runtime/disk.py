@@ -18,8 +18,8 @@ from typing import ClassVar
 import docker.errors
 import requests
 
-from . import changes, engine, layer
 from ..errors import Termination
+from . import changes, engine, layer
 from .execute import Executor
 from .lifecycle import CHANGES_CHUNK, ENGINE_READ_TIMEOUT, Lifecycle, SandboxError
 from .streams import path_stat
@@ -139,8 +139,7 @@ class DiskMeter:
                 continue
             stat = path_stat(answer)
             if stat is None:
-                raise SandboxError(f"container {self.life.name} cannot be inspected: the engine answered "
-                                   f"{answer.status_code} for {path}")
+                raise SandboxError(f"container {self.life.name} cannot be inspected: the engine answered {answer.status_code} for {path}")
             total += max(int(stat.get("size") or 0), 0)
         return total
 
@@ -220,11 +219,15 @@ class DiskMeter:
         if used + files * _INODE_COST <= limit:
             return None
         if files >= _UNCOUNTABLE:
-            return (f"the container made more files and folders than can be counted (or nested them deeper "
-                    f"than its host can name), over the task's disk limit of {disk}")
-        return (f"the container wrote {used / 1e9:.2f} GB and made {'more than ' if files > (limit - used) // _INODE_COST else ''}"
-                f"{files} files and folders (each counted as {_INODE_COST // 1024} KiB), over the task's disk "
-                f"limit of {disk}")
+            return (
+                f"the container made more files and folders than can be counted (or nested them deeper "
+                f"than its host can name), over the task's disk limit of {disk}"
+            )
+        return (
+            f"the container wrote {used / 1e9:.2f} GB and made {'more than ' if files > (limit - used) // _INODE_COST else ''}"
+            f"{files} files and folders (each counted as {_INODE_COST // 1024} KiB), over the task's disk "
+            f"limit of {disk}"
+        )
 
 
 def walk_pause(walked: float) -> float:
@@ -247,8 +250,7 @@ class DiskWatch:
     `stop_failed` why the processes could not be stopped. `wait(seconds)`, True once the watch is to end, is the
     watch's own event by default (a test hands in its own, with the meter's clock)."""
 
-    def __init__(self, meter: DiskMeter, interval: float = DISK_CHECK_SECONDS,
-                 wait: Callable[[float], bool] | None = None):
+    def __init__(self, meter: DiskMeter, interval: float = DISK_CHECK_SECONDS, wait: Callable[[float], bool] | None = None):
         self.meter, self.interval = meter, interval
         self.over: str | None = None
         self.failure: BaseException | None = None

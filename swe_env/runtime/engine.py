@@ -19,8 +19,8 @@ import docker
 import docker.errors
 import requests
 
-from . import allocator
 from ..errors import InfrastructureError
+from . import allocator
 
 MANAGED_LABEL = "swe_env.managed"
 """Every container and image swe-env creates carries this label (value "1")."""
@@ -98,6 +98,7 @@ def labelled(**extra: str):
 # left; all removal is `remove_container` (the sandbox's close, close-all at exit, the pool, gc,
 # evaluate's stop, a lost Ray attempt's clean-up).
 
+
 def run_container(image: str, command: list[str], labels: dict[str, str], **options: Any) -> Any:
     """Start a detached container of ours: `labels` are the `managed_labels` the caller made (a sandbox
     keeps them to find its container again); `options` are the SDK's `containers.run` keywords (name,
@@ -129,8 +130,9 @@ def _created(image: str, command: list[str], labels: dict[str, str], options: di
     from docker.models.containers import _create_container_args  # the SDK's own mapping of run's keywords
 
     engine = client()
-    created = engine.api.create_container(**_create_container_args(
-        {**options, "image": image, "command": command, "labels": labels, "version": engine.api._version}))
+    created = engine.api.create_container(
+        **_create_container_args({**options, "image": image, "command": command, "labels": labels, "version": engine.api._version})
+    )
     return engine.containers.prepare_model({"Id": created["Id"]})
 
 
@@ -186,6 +188,7 @@ def remove_quietly(container: str) -> None:
 
 # ---------------------------------------------------------------- what docker-py has no public call for
 # The SDK's private helpers, wrapped once here (a new SDK version breaks this block, nowhere else).
+
 
 @contextlib.contextmanager
 def container_changes(container_id: str, timeout: float, chunk: int) -> Iterator[Iterator[bytes]]:

@@ -18,11 +18,11 @@ from typing import ClassVar
 import docker.errors
 import requests
 
-from . import engine
+from ..data.task import Service
 from ..errors import Termination
+from . import engine
 from .lifecycle import STOP_ALL_TIMEOUT, Lifecycle, SandboxError
 from .streams import FRAME_BOTH_STREAMS, ExecResult, Framed, FramedRun, HeadTailBytes, stream_into
-from ..data.task import Service
 
 _LOST_OUTPUT_RETRIES = 2
 _EXEC_POLL_SECONDS = 0.25
@@ -65,9 +65,17 @@ class Executor:
         """One-off processes being started: the engine refuses to start one in a frozen container, so the
         host's walk of the layer waits for a later check meanwhile (the grader's watch runs beside `exec_to_end`)."""
 
-    def exec(self, argv: list[str] | str, timeout: float | None = None, workdir: str | None = None,
-             env: dict[str, str] | None = None, *, idempotent: bool = False, user: str | None = None,
-             max_output: int = MAX_EXEC_OUTPUT) -> ExecResult:
+    def exec(
+        self,
+        argv: list[str] | str,
+        timeout: float | None = None,
+        workdir: str | None = None,
+        env: dict[str, str] | None = None,
+        *,
+        idempotent: bool = False,
+        user: str | None = None,
+        max_output: int = MAX_EXEC_OUTPUT,
+    ) -> ExecResult:
         """Run a one-off process (not in the agent's shell) and wait for it.
 
         It runs as `user`, by default the sandbox's user (root when the task names none); pass
@@ -105,8 +113,13 @@ class Executor:
         for _attempt in range(1 + (_LOST_OUTPUT_RETRIES if idempotent else 0)):
             try:
                 exit_code, kept = self._exec_bounded(
-                    command, workdir or spec.workdir, {**dict(spec.env), **(env or {})},
-                    (spec.user or "") if user is None else user, limit, deadline, argv[0],
+                    command,
+                    workdir or spec.workdir,
+                    {**dict(spec.env), **(env or {})},
+                    (spec.user or "") if user is None else user,
+                    limit,
+                    deadline,
+                    argv[0],
                 )
             except (docker.errors.DockerException, requests.RequestException) as exc:
                 raise SandboxError(f"container {name} failed to run {argv[0]}: {exc}") from None
@@ -117,16 +130,16 @@ class Executor:
             if not lost:
                 break
         if lost and idempotent:
-            raise OutputLost(f"the engine lost the output of {argv[0]} in {name} "
-                             f"{1 + _LOST_OUTPUT_RETRIES} times in a row")
+            raise OutputLost(f"the engine lost the output of {argv[0]} in {name} {1 + _LOST_OUTPUT_RETRIES} times in a row")
         if lost:
             return ExecResult(exit_code, "", "", output_lost=True)
         framed = [keeper.framed(mark) for keeper in kept]
         if framed[0] is None or framed[1] is None or not (framed[0].complete and framed[1].complete):
             # The engine delivered bytes, but not as the wrapper wrote them: something in the container
             # wrote into the streams or stopped the wrapper. Never the engine's loss (`OutputLost`).
-            raise SandboxError(f"the output of {argv[0]} in {name} was not what its wrapper wrote: "
-                               "a process in the container wrote into it or stopped it")
+            raise SandboxError(
+                f"the output of {argv[0]} in {name} was not what its wrapper wrote: a process in the container wrote into it or stopped it"
+            )
         return ExecResult(
             exit_code,
             framed[0].data.decode("utf-8", errors="replace"),
@@ -134,8 +147,9 @@ class Executor:
             cut=framed[0].cut + framed[1].cut,
         )
 
-    def _exec_bounded(self, command: list[str], workdir: str, environment: dict[str, str], user: str,
-                      limit: int, deadline: float, what: str) -> tuple[int, tuple[HeadTailBytes, HeadTailBytes]]:
+    def _exec_bounded(
+        self, command: list[str], workdir: str, environment: dict[str, str], user: str, limit: int, deadline: float, what: str
+    ) -> tuple[int, tuple[HeadTailBytes, HeadTailBytes]]:
         """Run `command` and stream its output, keeping the head and tail of each stream, for at most
         `deadline` seconds: then every process in the container is stopped through the engine and
         `DeadlineExceeded` raised."""
@@ -144,19 +158,21 @@ class Executor:
         failure: list[BaseException] = []
         self.starting += 1  # a disk check does not freeze the container while this one-off runs
         try:
-            exec_id = api.exec_create(self.life.handle.id, command, stdout=True, stderr=True, workdir=workdir,
-                                      environment=environment, user=user)["Id"]
-            streaming = threading.Thread(target=stream_into, args=(api, exec_id, kept, failure),
-                                         name=f"{self.life.name}-exec", daemon=True)
+            exec_id = api.exec_create(self.life.handle.id, command, stdout=True, stderr=True, workdir=workdir, environment=environment, user=user)[
+                "Id"
+            ]
+            streaming = threading.Thread(target=stream_into, args=(api, exec_id, kept, failure), name=f"{self.life.name}-exec", daemon=True)
             streaming.start()
             streaming.join(deadline)
         finally:
             self.starting -= 1
         if streaming.is_alive():
             self._stop_overrun(streaming)
-            raise DeadlineExceeded(f"{what} in {self.life.name} did not end within its deadline of {deadline:g} s "
-                                   "(something in the container stopped it or kept its output open); "
-                                   "every process in the container was stopped")
+            raise DeadlineExceeded(
+                f"{what} in {self.life.name} did not end within its deadline of {deadline:g} s "
+                "(something in the container stopped it or kept its output open); "
+                "every process in the container was stopped"
+            )
         if failure:
             raise failure[0]
         exit_code = api.exec_inspect(exec_id).get("ExitCode")
@@ -171,8 +187,7 @@ class Executor:
             self.life.kill()
         streaming.join(STOP_ALL_TIMEOUT)
 
-    def exec_to_end(self, argv: list[str], timeout: float, env: dict[str, str] | None = None, *,
-                    max_stdout: int, max_stderr: int) -> FramedRun:
+    def exec_to_end(self, argv: list[str], timeout: float, env: dict[str, str] | None = None, *, max_stdout: int, max_stderr: int) -> FramedRun:
         """Run code the host does not trust (the tests, with the agent's patch) and, once its
         process has ended, stop every process left in the container (`stop_all_processes`), so
         nothing of it runs on. What it writes to its two streams reaches the host as it is
@@ -193,18 +208,23 @@ class Executor:
         spec, name = self.life.spec, self.life.name
         token = f"__SWE_EXEC_{uuid.uuid4().hex}"
         mark = token.encode()
-        command = ["/bin/bash", "-c", FRAME_BOTH_STREAMS, "swe-env-exec", token,
-                   "/usr/bin/timeout", "-k", "5", str(int(max(timeout, 1))), *argv]
+        command = ["/bin/bash", "-c", FRAME_BOTH_STREAMS, "swe-env-exec", token, "/usr/bin/timeout", "-k", "5", str(int(max(timeout, 1))), *argv]
         kept = (HeadTailBytes(max_stdout + 4 * len(mark)), HeadTailBytes(max_stderr + 4 * len(mark)))
         api = engine.client().api
         failure: list[BaseException] = []
         self.starting += 1  # until the engine says the process runs (or it has ended)
         starting = True
         try:
-            exec_id = api.exec_create(self.life.handle.id, command, stdout=True, stderr=True, workdir=spec.workdir,
-                                      environment={**dict(spec.env), **(env or {})}, user=spec.user or "")["Id"]
-            streaming = threading.Thread(target=stream_into, args=(api, exec_id, kept, failure),
-                                         name=f"{name}-streams", daemon=True)
+            exec_id = api.exec_create(
+                self.life.handle.id,
+                command,
+                stdout=True,
+                stderr=True,
+                workdir=spec.workdir,
+                environment={**dict(spec.env), **(env or {})},
+                user=spec.user or "",
+            )["Id"]
+            streaming = threading.Thread(target=stream_into, args=(api, exec_id, kept, failure), name=f"{name}-streams", daemon=True)
             streaming.start()
             # The streams end when every process holding them has closed them; the command's own
             # end is the exec's. Whichever comes first, what is left behind is stopped next. The
@@ -247,8 +267,9 @@ class Executor:
         """Start the task's services as root in the background, each waited for until its `ready` command
         succeeds (SandboxError with the end of its log when it does not within `ready_timeout`)."""
         for service in services:
-            launched = self.exec(["/bin/bash", "-c", f"nohup /bin/bash -c {shlex.quote(service.run)} "
-                                  f">>{SERVICES_LOG} 2>&1 </dev/null &"], user="root")
+            launched = self.exec(
+                ["/bin/bash", "-c", f"nohup /bin/bash -c {shlex.quote(service.run)} >>{SERVICES_LOG} 2>&1 </dev/null &"], user="root"
+            )
             if launched.exit_code != 0:
                 raise SandboxError(f"service `{service.run}` could not be started: {launched.output.strip()[-300:]}")
             if not service.ready:
@@ -257,8 +278,10 @@ class Executor:
             while self.exec(["/bin/bash", "-c", service.ready], user="root", timeout=service.ready_timeout).exit_code != 0:
                 if time.monotonic() > deadline:
                     log = self.exec(["/usr/bin/tail", "-c", "300", SERVICES_LOG], user="root").output.strip()
-                    raise SandboxError(f"service `{service.run}` was not ready after {service.ready_timeout:g} s "
-                                       f"(`{service.ready}` kept failing); its log ends: {log}")
+                    raise SandboxError(
+                        f"service `{service.run}` was not ready after {service.ready_timeout:g} s "
+                        f"(`{service.ready}` kept failing); its log ends: {log}"
+                    )
                 time.sleep(0.2)
 
 

@@ -72,8 +72,13 @@ class FileShell:
             # Only coreutils run here: the system folders, not the image's PATH (it starts with the venv).
             spec = self.life.spec
             self.session = ShellSession(
-                engine.client().api, self.life.handle.id, "/", {**dict(spec.env), "PATH": SYSTEM_PATH},
-                output_limit=_FILES_OUTPUT_LIMIT, strip_ansi=False, user=spec.user or "",
+                engine.client().api,
+                self.life.handle.id,
+                "/",
+                {**dict(spec.env), "PATH": SYSTEM_PATH},
+                output_limit=_FILES_OUTPUT_LIMIT,
+                strip_ansi=False,
+                user=spec.user or "",
                 reset_container=self.life.stop_all_processes,
             )
             self.session.start()
@@ -83,8 +88,7 @@ class FileShell:
         """How many processes the kernel has killed for memory in the container (its cgroup's count), or
         `known` when it cannot be read."""
         # cgroup v1 (memory.oom_control) or v2 (memory.events): "oom_kill N".
-        script = ("cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null "
-                  "| head -c 65536; true")
+        script = "cat /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null | head -c 65536; true"
         try:
             text = self.run(script).output
         except Exception:  # noqa: BLE001 - only a note depends on it
@@ -167,10 +171,7 @@ class Files:
                 raise PermissionError(f"{path} is outside the repository ({self.root})")
             # Resolve links inside the container: a link pointing out of the workdir is refused.
             q, root = shlex.quote(path), shlex.quote(self.root)
-            script = (
-                f"r=$(realpath -m -- {q}) && case \"$r\" in {root}|{root}/*) : ;; "
-                f"*) echo \"__OUTSIDE__ $r\"; false ;; esac && {{ {script}\n}}"
-            )
+            script = f'r=$(realpath -m -- {q}) && case "$r" in {root}|{root}/*) : ;; *) echo "__OUTSIDE__ $r"; false ;; esac && {{ {script}\n}}'
         result = self._shell.run(script)
         if result.output.startswith("__OUTSIDE__ "):
             real = result.output.split(" ", 1)[1].strip()
@@ -250,8 +251,7 @@ class Files:
         path = self.resolve(path)
         q = shlex.quote(path)
         limit = max(int(max_entries), 1)
-        script = (f"find {q} -maxdepth {int(depth)} -not -path '*/.git' -not -path '*/.git/*' "
-                  f"| head -n {limit + 1} | head -c {limit * 4096}")
+        script = f"find {q} -maxdepth {int(depth)} -not -path '*/.git' -not -path '*/.git/*' | head -n {limit + 1} | head -c {limit * 4096}"
         entries = self._run(script, path).splitlines()
         more = len(entries) > limit
         entries = sorted(entries[:limit])
@@ -284,16 +284,15 @@ class Files:
         if len(data) > _INLINE_LIMIT:
             content = self.read(path)
             if content.truncated:
-                raise OSError(f"{path}: the file is {content.size} bytes, too large to edit in place "
-                              f"(at most {MAX_READ_BYTES})")
+                raise OSError(f"{path}: the file is {content.size} bytes, too large to edit in place (at most {MAX_READ_BYTES})")
             self._write_large(path, content.data[:start] + data + content.data[end:], None)
             return
         q = shlex.quote(path)
         encoded = base64.b64encode(data).decode()
         script = (
             f"t=$(mktemp) && {{ head -c {int(start)} -- {q} && printf %s '{encoded}' | base64 -d "
-            f"&& tail -c +{int(end) + 1} -- {q}; }} > \"$t\" && cat -- \"$t\" > {q}; "
-            "rc=$?; rm -f -- \"$t\"; [ $rc = 0 ]"
+            f'&& tail -c +{int(end) + 1} -- {q}; }} > "$t" && cat -- "$t" > {q}; '
+            'rc=$?; rm -f -- "$t"; [ $rc = 0 ]'
         )
         self._run(script, path)
 
@@ -347,8 +346,8 @@ class Files:
         for index, (path, _data, mode) in enumerate(files):
             q = shlex.quote(path)
             # An existing file keeps its mode (cat > file); a new one gets `mode` or 644.
-            chmod = f" && chmod {mode & 0o7777:o} {q}" if mode is not None else f" && {{ [ -n \"$existed\" ] || chmod 644 {q}; }}"
-            copies.append(f"existed=$([ -e {q} ] && echo 1); mkdir -p -- \"$(dirname -- {q})\" && cat -- {s}/{index} > {q}{chmod}")
+            chmod = f" && chmod {mode & 0o7777:o} {q}" if mode is not None else f' && {{ [ -n "$existed" ] || chmod 644 {q}; }}'
+            copies.append(f'existed=$([ -e {q} ] && echo 1); mkdir -p -- "$(dirname -- {q})" && cat -- {s}/{index} > {q}{chmod}')
         script = "{ " + " && ".join(copies) + f"; }}; rc=$?; rm -rf -- {s}; [ $rc = 0 ]"
         self._run(script, first)
 

@@ -208,8 +208,7 @@ def find(attrs: dict[str, Any], local_engine: bool) -> HostLayer | None:
     upper = data.get("UpperDir") if isinstance(data, dict) else None
     if driver.get("Name") not in ("overlay2", "overlay") or not _usable_folder(upper):
         return None
-    mounted = tuple(path for key in ("HostsPath", "HostnamePath", "ResolvConfPath")
-                    if isinstance(path := attrs.get(key), str) and path)
+    mounted = tuple(path for key in ("HostsPath", "HostnamePath", "ResolvConfPath") if isinstance(path := attrs.get(key), str) and path)
     if not all(os.path.isabs(path) and os.path.isfile(path) for path in mounted):
         return None
     container_id, pid = str(attrs.get("Id") or ""), int((attrs.get("State") or {}).get("Pid") or 0)
@@ -221,8 +220,7 @@ def find(attrs: dict[str, Any], local_engine: bool) -> HostLayer | None:
 
 
 def _usable_folder(path: Any) -> bool:
-    return (isinstance(path, str) and os.path.isabs(path) and os.path.isdir(path)
-            and os.access(path, os.R_OK | os.X_OK))
+    return isinstance(path, str) and os.path.isabs(path) and os.path.isdir(path) and os.access(path, os.R_OK | os.X_OK)
 
 
 def _freezer(container_id: str, pid: int) -> Freezer | None:
@@ -262,8 +260,11 @@ def _oom_file(container_id: str, pid: int, freezer: Freezer) -> str:
                 lines = handle.read(65536).splitlines()
         except OSError:
             return ""
-        paths = [path for _number, controllers, path in (line.split(":", 2) for line in lines if line.count(":") >= 2)
-                 if "memory" in controllers.split(",") and container_id in path and ".." not in path.split("/")]
+        paths = [
+            path
+            for _number, controllers, path in (line.split(":", 2) for line in lines if line.count(":") >= 2)
+            if "memory" in controllers.split(",") and container_id in path and ".." not in path.split("/")
+        ]
         if not paths:
             return ""
         folder = os.path.join(_CGROUP_ROOT, "memory", paths[0].lstrip("/"))

@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 import docker.errors
 import requests
 
-from . import changes, engine
 from ..endings import Evidence
 from ..errors import InfrastructureError, infrastructure_errors
+from . import changes, engine
 from .shell import shell_environment
 from .spec import SandboxSpec
 from .streams import path_stat, stat_is_folder
@@ -52,16 +52,13 @@ from .streams import path_stat, stat_is_folder
 if TYPE_CHECKING:
     from docker.models.containers import Container
 
-_MAIN_PROCESS = (
-    'trap "kill -9 -1" USR1; end=$((SECONDS + $1)); '
-    'while [ "$SECONDS" -lt "$end" ]; do sleep "$((end - SECONDS))" & wait "$!"; done'
-)
+_MAIN_PROCESS = 'trap "kill -9 -1" USR1; end=$((SECONDS + $1)); while [ "$SECONDS" -lt "$end" ]; do sleep "$((end - SECONDS))" & wait "$!"; done'
 """The container's main process: waits out the TTL ($1 seconds); on SIGUSR1 kills every other process.
 `wait` returns as soon as a trapped signal arrives, and the loop starts a new `sleep` for the rest."""
 _MAIN_PROCESS_WITH_SHELL = (
     'trap "kill -9 -1" USR1; end=$((SECONDS + $1)); shift; '
     'set -m; (for pair in "$@"; do export "$pair"; done; export SHLVL=0; exec /bin/bash --noprofile --norc) <&0 & '
-    'set +m; exec </dev/null >/dev/null 2>&1; '
+    "set +m; exec </dev/null >/dev/null 2>&1; "
     'while [ "$SECONDS" -lt "$end" ]; do sleep "$((end - SECONDS))" & wait "$!"; done'
 )
 """`_MAIN_PROCESS` that first starts the agent's bash on the container's stdio, with the shell's environment
@@ -156,8 +153,7 @@ class Lifecycle:
         # a moment later, owned by nobody. close() waits for this future before it removes.
         attach = shell and ATTACHED_SHELL and self._shell_can_attach()
         self._creating = concurrent.futures.Future()
-        threading.Thread(target=self._create, args=(self._creating, attach), name=f"{self.name}-create",
-                         daemon=True).start()
+        threading.Thread(target=self._create, args=(self._creating, attach), name=f"{self.name}-create", daemon=True).start()
         asked = time.monotonic()
         try:
             self.container, self._shell_stream = self._creating.result()
@@ -170,8 +166,7 @@ class Lifecycle:
             raise SandboxError(f"cannot start a container from {self.spec.image}: {exc}", transient) from None
         except requests.RequestException as exc:
             self._close_after_failure()
-            raise SandboxError(f"cannot start a container from {self.spec.image}: the engine did not answer: "
-                               f"{exc}", transient=True) from None
+            raise SandboxError(f"cannot start a container from {self.spec.image}: the engine did not answer: {exc}", transient=True) from None
         except BaseException:
             self.owner.close()  # an interrupt, or no engine at all: nothing may stay behind, or registered
             raise
@@ -198,22 +193,40 @@ class Lifecycle:
     def _create(self, result: concurrent.futures.Future, attach: bool) -> None:
         spec, limits = self.spec, self.spec.limits
         options: dict[str, Any] = dict(
-            name=self.name, auto_remove=True, init=True, working_dir=spec.workdir, environment=dict(spec.env),
+            name=self.name,
+            auto_remove=True,
+            init=True,
+            working_dir=spec.workdir,
+            environment=dict(spec.env),
             network_mode="bridge" if limits.network else "none",
-            mem_limit=limits.memory, memswap_limit=limits.memory, nano_cpus=int(limits.cpus * 1e9),
-            pids_limit=limits.pids, cap_drop=_DROPPED_CAPS, security_opt=["no-new-privileges"],
+            mem_limit=limits.memory,
+            memswap_limit=limits.memory,
+            nano_cpus=int(limits.cpus * 1e9),
+            pids_limit=limits.pids,
+            cap_drop=_DROPPED_CAPS,
+            security_opt=["no-new-privileges"],
             log_config={"type": "none"},  # what reaches the container's stdout is never written on the host
         )
         try:
             if attach:
                 environment = [f"{name}={value}" for name, value in shell_environment(dict(spec.env)).items()]
-                result.set_result(engine.run_attached(
-                    spec.image, ["bash", "-c", _MAIN_PROCESS_WITH_SHELL, "swe-env-main", str(spec.ttl_seconds),
-                                 *environment], self.labels, **options))
+                result.set_result(
+                    engine.run_attached(
+                        spec.image,
+                        ["bash", "-c", _MAIN_PROCESS_WITH_SHELL, "swe-env-main", str(spec.ttl_seconds), *environment],
+                        self.labels,
+                        **options,
+                    )
+                )
             else:
-                result.set_result((engine.run_container(
-                    spec.image, ["bash", "-c", _MAIN_PROCESS, "swe-env-main", str(spec.ttl_seconds)], self.labels,
-                    **options), None))
+                result.set_result(
+                    (
+                        engine.run_container(
+                            spec.image, ["bash", "-c", _MAIN_PROCESS, "swe-env-main", str(spec.ttl_seconds)], self.labels, **options
+                        ),
+                        None,
+                    )
+                )
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
             result.set_exception(exc)
 
@@ -285,8 +298,7 @@ class Lifecycle:
             while self._any_left(api, init):
                 now = time.monotonic()
                 if now > deadline:
-                    raise SandboxError(f"the processes in container {self.name} could not be stopped "
-                                       f"within {STOP_ALL_TIMEOUT:g} s")
+                    raise SandboxError(f"the processes in container {self.name} could not be stopped within {STOP_ALL_TIMEOUT:g} s")
                 if now - signalled >= _RESIGNAL_SECONDS:
                     # SIGCONT too, and again until it worked: code in the container may have stopped every
                     # process (`kill -STOP -1`), the main bash included, and a stopped bash runs no trap
@@ -376,16 +388,17 @@ class Lifecycle:
         engine_started = self._engine_started_ns()
         # The window starts at the engine's own start record when there is one: a host clock behind the engine's
         # would otherwise leave the die event out.
-        since = (engine_started // 10**9 - 2 if engine_started is not None
-                 else int(time.time() - (time.monotonic() - self.started_at)) - 2)
+        since = engine_started // 10**9 - 2 if engine_started is not None else int(time.time() - (time.monotonic() - self.started_at)) - 2
         try:
-            events = list(engine.client().events(since=since, until=int(time.time()) + 1, decode=True,
-                                                 filters={"container": self.container.id}))
+            events = list(engine.client().events(since=since, until=int(time.time()) + 1, decode=True, filters={"container": self.container.id}))
         except (docker.errors.DockerException, requests.RequestException):
             return None
         # Our own SIGUSR1 (`stop_all_processes`) is a kill event too, but never a stop: the main process traps it.
-        events = [event for event in events if not (_action(event) == "kill" and str(
-            event.get("Actor", {}).get("Attributes", {}).get("signal")) in _OUR_SIGNALS)]
+        events = [
+            event
+            for event in events
+            if not (_action(event) == "kill" and str(event.get("Actor", {}).get("Attributes", {}).get("signal")) in _OUR_SIGNALS)
+        ]
         actions = [_action(event) for event in events]
         if "kill" in actions or "die" not in actions:
             return None
@@ -400,8 +413,10 @@ class Lifecycle:
             if lived is None:  # no record of the engine's for one end: the host's own count stands in
                 lived = time.monotonic() - self.started_at
             if ended_before_ttl(lived, self.spec.ttl_seconds):
-                return ("a process inside the container made its main process end (exit code 0) "
-                        f"{lived:.0f} s into a time to live of {self.spec.ttl_seconds} s")
+                return (
+                    "a process inside the container made its main process end (exit code 0) "
+                    f"{lived:.0f} s into a time to live of {self.spec.ttl_seconds} s"
+                )
             return None
         if code == "":
             return None
@@ -488,8 +503,10 @@ def _others_left(top: dict, init: str) -> bool:
         raise ValueError(f"the engine's process list has no PID, PPID or CMD column (titles: {titles})") from None
     if not init or not any(row[pid] == init for row in processes):
         raise ValueError(f"the container's init (pid {init or 'unknown'}) is not in the engine's process list")
-    mains = sorted((row for row in processes if row[ppid] == init and "swe-env-main" in row[cmd]),
-                   key=lambda row: int(row[pid]) if row[pid].isdigit() else 1 << 62)
+    mains = sorted(
+        (row for row in processes if row[ppid] == init and "swe-env-main" in row[cmd]),
+        key=lambda row: int(row[pid]) if row[pid].isdigit() else 1 << 62,
+    )
     main = mains[0][pid] if mains else None
     for row in processes:
         if row[pid] in (init, main):

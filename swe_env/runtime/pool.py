@@ -22,7 +22,6 @@ from .sandbox import Sandbox
 from .shell import ShellError
 from .spec import SandboxSpec
 
-
 OPEN_ATTEMPTS = 2
 """Tries of an open (`start`) that the engine failed transiently: a loaded engine sometimes answers a create or
 start with an error of its own, or times out, or a new shell does not answer; a new container then usually works."""
@@ -58,8 +57,7 @@ def transient(exc: BaseException) -> bool:
     """Whether a failed open is the engine's passing trouble, worth one more try: the engine's own error or
     timeout while starting the container (`SandboxError.transient`, a timeout of its client) or a shell that
     could not start. Not a missing image, a refused option, an interrupt or a bug of ours."""
-    return (isinstance(exc, ShellError) or (isinstance(exc, SandboxError) and exc.transient)
-            or isinstance(exc, requests.RequestException))
+    return isinstance(exc, ShellError) or (isinstance(exc, SandboxError) and exc.transient) or isinstance(exc, requests.RequestException)
 
 
 def retried() -> int:

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import engine
+from ..data.task import Limits, Service, Task
+from . import (
+    engine,
+    handle_termination_signals,  # noqa: F401 - public here too, as before
+)
 from .agent_shell import AgentShell
-from . import handle_termination_signals  # noqa: F401 - public here too, as before
 from .diff import MAX_DIFF_BYTES, take_diff
 from .disk import DiskLimitExceeded, DiskMeter, parse_size
 from .execute import DEADLINE_GRACE, MAX_EXEC_OUTPUT, SERVICES_LOG, DeadlineExceeded, Executor, OutputLost
@@ -23,20 +26,42 @@ from .lifecycle import Lifecycle, SandboxError, close_all
 from .shell import CommandResult, ShellSession
 from .spec import SandboxSpec
 from .streams import ExecResult, FramedRun
-from ..data.task import Limits, Service, Task
 
-__all__ = ["DEADLINE_GRACE", "MAX_DIFF_BYTES", "MAX_EXEC_OUTPUT", "MAX_READ_BYTES", "SERVICES_LOG", "SYSTEM_PATH",
-           "DeadlineExceeded", "DiskLimitExceeded", "FileContent", "OutputLost", "Sandbox", "SandboxError",
-           "SandboxSpec", "close_all", "parse_size"]
+__all__ = [
+    "DEADLINE_GRACE",
+    "MAX_DIFF_BYTES",
+    "MAX_EXEC_OUTPUT",
+    "MAX_READ_BYTES",
+    "SERVICES_LOG",
+    "SYSTEM_PATH",
+    "DeadlineExceeded",
+    "DiskLimitExceeded",
+    "FileContent",
+    "OutputLost",
+    "Sandbox",
+    "SandboxError",
+    "SandboxSpec",
+    "close_all",
+    "parse_size",
+]
 
 
 class Sandbox:
     """A running container for one episode (or one grading run); removed on close (also a context manager)."""
 
-    def __init__(self, image: str, limits: Limits, workdir: str = "/testbed", env: dict[str, str] | None = None,
-                 kind: str = "episode", labels: dict[str, str] | None = None, output_limit: int = 10_000,
-                 ttl_seconds: int = engine.DEFAULT_TTL_SECONDS, user: str | None = None,
-                 services: tuple[Service, ...] | list[Service] = ()):
+    def __init__(
+        self,
+        image: str,
+        limits: Limits,
+        workdir: str = "/testbed",
+        env: dict[str, str] | None = None,
+        kind: str = "episode",
+        labels: dict[str, str] | None = None,
+        output_limit: int = 10_000,
+        ttl_seconds: int = engine.DEFAULT_TTL_SECONDS,
+        user: str | None = None,
+        services: tuple[Service, ...] | list[Service] = (),
+    ):
         self._build(SandboxSpec.of(image, limits, workdir, env, kind, labels, output_limit, ttl_seconds, user, services))
 
     @classmethod
@@ -47,8 +72,7 @@ class Sandbox:
         return sandbox
 
     @classmethod
-    def for_task(cls, task: Task, image: str, kind: str, labels: dict[str, str] | None = None,
-                 **options: Any) -> Sandbox:
+    def for_task(cls, task: Task, image: str, kind: str, labels: dict[str, str] | None = None, **options: Any) -> Sandbox:
         """A sandbox for `task` from `image` (`SandboxSpec.for_task`; `options` override, e.g. `user=None`)."""
         return cls.of(SandboxSpec.for_task(task, image, kind, labels, **options))
 
@@ -127,13 +151,20 @@ class Sandbox:
     def stopped_processes(self) -> int:
         return self.life.stopped_processes()
 
-    def exec(self, argv: list[str] | str, timeout: float | None = None, workdir: str | None = None,
-             env: dict[str, str] | None = None, *, idempotent: bool = False, user: str | None = None,
-             max_output: int = MAX_EXEC_OUTPUT) -> ExecResult:
+    def exec(
+        self,
+        argv: list[str] | str,
+        timeout: float | None = None,
+        workdir: str | None = None,
+        env: dict[str, str] | None = None,
+        *,
+        idempotent: bool = False,
+        user: str | None = None,
+        max_output: int = MAX_EXEC_OUTPUT,
+    ) -> ExecResult:
         return self.executor.exec(argv, timeout, workdir, env, idempotent=idempotent, user=user, max_output=max_output)
 
-    def exec_to_end(self, argv: list[str], timeout: float, env: dict[str, str] | None = None, *,
-                    max_stdout: int, max_stderr: int) -> FramedRun:
+    def exec_to_end(self, argv: list[str], timeout: float, env: dict[str, str] | None = None, *, max_stdout: int, max_stderr: int) -> FramedRun:
         return self.executor.exec_to_end(argv, timeout, env, max_stdout=max_stdout, max_stderr=max_stderr)
 
     def check_disk(self, wait: bool = True) -> None:

@@ -74,20 +74,22 @@ _HELPER_DEADLINE = 10.0
 # command's processes; the USR1 trap raises a flag and, with extdebug, a DEBUG trap that
 # returns non-zero skips every further command of that input line (like Ctrl-C in a
 # terminal), except the __SWE_* bookkeeping that reports the end.
-_SESSION_INIT = (
-    "__SWE_ABORT=; trap '__SWE_ABORT=1' USR1; shopt -s extdebug; "
-    "trap '[[ -z $__SWE_ABORT || $BASH_COMMAND == __SWE_* ]]' DEBUG\n"
-)
+_SESSION_INIT = "__SWE_ABORT=; trap '__SWE_ABORT=1' USR1; shopt -s extdebug; trap '[[ -z $__SWE_ABORT || $BASH_COMMAND == __SWE_* ]]' DEBUG\n"
 
 _EXIT_TRAP = "trap '__SWE_ABORT=; printf \"\\n__SWE_ENV_EXITED_{token}__\\n\"' EXIT\n"
 """Sent once to the container's attached bash: the line it prints when it exits (`exit`, stdin's end), since
 its stream, unlike an exec's, does not end with it. Begins with `__SWE_ABORT=` so the DEBUG trap lets it run."""
 _EXITED = "\n__SWE_ENV_EXITED_{token}__\n"
-_PROBE_SHELL = ('if [ ! -e "/proc/$1/exe" ]; then echo __SWE_ENV_GONE__; elif [ "/proc/$1/exe" -ef "$2" ]; '
-                'then echo __SWE_ENV_SAME__; else echo __SWE_ENV_OTHER__; fi')
+_PROBE_SHELL = (
+    'if [ ! -e "/proc/$1/exe" ]; then echo __SWE_ENV_GONE__; elif [ "/proc/$1/exe" -ef "$2" ]; '
+    "then echo __SWE_ENV_SAME__; else echo __SWE_ENV_OTHER__; fi"
+)
 """Whether bash pid $1 still runs the program $2 (its exe then), another one, or none (gone, or a zombie)."""
 _PROBE_ANSWERS: dict[str, Literal["intact", "replaced", "gone"]] = {
-    "__SWE_ENV_GONE__": "gone", "__SWE_ENV_SAME__": "intact", "__SWE_ENV_OTHER__": "replaced"}
+    "__SWE_ENV_GONE__": "gone",
+    "__SWE_ENV_SAME__": "intact",
+    "__SWE_ENV_OTHER__": "replaced",
+}
 
 # Kills every descendant of the shell (not the shell): stop them all first so a fork
 # bomb cannot outrun the kill, then SIGKILL. Uses /proc only (no procps in minimal images).
@@ -363,7 +365,7 @@ class ShellSession:
             # fills the socket's buffers.
             sock.settimeout(max(timeout, 1.0))
             sock.sendall(line.encode())
-        except socket.timeout:
+        except TimeoutError:
             self.close()
             result.timed_out = True
             result.notes.append(f"the shell did not take the command within {timeout:g} s")
@@ -418,14 +420,12 @@ class ShellSession:
         result.seconds = time.monotonic() - started
         return result
 
-    def _after_death(self, result: CommandResult, collected: HeadTail, started: float, why: str,
-                     stopped: bool = False) -> CommandResult:
+    def _after_death(self, result: CommandResult, collected: HeadTail, started: float, why: str, stopped: bool = False) -> CommandResult:
         """Start a new shell after this one died; `stopped`: every process was stopped already."""
         result.exit_code = None
         result.restarted = True
         self.close()
-        if self.reset_container is not None and not stopped and (
-                result.timed_out or self._out_of_pids(collected.text()[0])):
+        if self.reset_container is not None and not stopped and (result.timed_out or self._out_of_pids(collected.text()[0])):
             # A command that outlived its timeout and took the shell down, or a shell that ended while bash
             # could not fork (typically a fork bomb holding every pid): a new shell would wait for pids too,
             # so stop everything first, once (`run` then stops nothing more).
@@ -456,8 +456,7 @@ class ShellSession:
 
     # ------------------------------------------------------------ socket reading
 
-    def _read_until(self, sock: socket.socket, token: str, collected: HeadTail,
-                    deadline: float) -> int | Literal["timeout", "eof", "replaced"]:
+    def _read_until(self, sock: socket.socket, token: str, collected: HeadTail, deadline: float) -> int | Literal["timeout", "eof", "replaced"]:
         """Read `sock` (the session's) until this command's marker: returns the exit code, or "timeout",
         "eof" or "replaced"."""
         keep = _MARKER_MAX
@@ -529,8 +528,9 @@ class ShellSession:
 
         def run() -> None:
             try:
-                exec_id = self.api.exec_create(self.container_id, command, stdout=True, stderr=True, user="root",
-                                               environment={"PATH": _SYSTEM_PATH})["Id"]
+                exec_id = self.api.exec_create(self.container_id, command, stdout=True, stderr=True, user="root", environment={"PATH": _SYSTEM_PATH})[
+                    "Id"
+                ]
                 answer.append((self.api.exec_start(exec_id) or b"")[:65536])
             except (docker.errors.DockerException, requests.RequestException):
                 pass
@@ -541,7 +541,7 @@ class ShellSession:
         return answer[0] if answer else b""
 
     def _shell_state(self) -> Literal["intact", "replaced", "gone"]:
-        """"replaced" when our bash pid now runs another program (`exec sh`, `exec python`), "gone" when
+        """ "replaced" when our bash pid now runs another program (`exec sh`, `exec python`), "gone" when
         it no longer runs (a zombie included), "intact" otherwise and when the probe did not answer.
 
         The probe uses the shell's builtins only (`test -e`, `-ef`): a probe that had to fork (`readlink`) printed

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import engine
 from ..data.task import Limits, Service, Task
+from . import engine
 
 DEFAULT_OUTPUT_LIMIT = 10_000
 """Characters of a command's output the agent's shell keeps by default (`EnvConfig.output_limit`)."""
@@ -38,25 +38,39 @@ class SandboxSpec:
     """Processes started in the background, as root, right after the container (`task.Service`)."""
 
     @classmethod
-    def for_task(cls, task: Task, image: str, kind: str, labels: dict[str, str] | None = None,
-                 **overrides: Any) -> SandboxSpec:
+    def for_task(cls, task: Task, image: str, kind: str, labels: dict[str, str] | None = None, **overrides: Any) -> SandboxSpec:
         """The spec of a sandbox for `task` from `image`: the task's limits, workdir, environment, user and
         services, labelled with the task's id; `overrides` replace fields (`limits=` an episode's limits,
         `user=None` for root as the grader runs, `output_limit=`, `ttl_seconds=`)."""
         environment = task.environment
-        spec = cls(image, task.limits, environment.workdir, _pairs(environment.env), kind,
-                   _pairs({"task": task.id, **(labels or {})}), user=environment.user,
-                   services=tuple(environment.services))
+        spec = cls(
+            image,
+            task.limits,
+            environment.workdir,
+            _pairs(environment.env),
+            kind,
+            _pairs({"task": task.id, **(labels or {})}),
+            user=environment.user,
+            services=tuple(environment.services),
+        )
         return spec.but(**overrides) if overrides else spec
 
     @classmethod
-    def of(cls, image: str, limits: Limits, workdir: str = "/testbed", env: dict[str, str] | None = None,
-           kind: str = "episode", labels: dict[str, str] | None = None, output_limit: int = DEFAULT_OUTPUT_LIMIT,
-           ttl_seconds: int = engine.DEFAULT_TTL_SECONDS, user: str | None = None,
-           services: tuple[Service, ...] | list[Service] = ()) -> SandboxSpec:
+    def of(
+        cls,
+        image: str,
+        limits: Limits,
+        workdir: str = "/testbed",
+        env: dict[str, str] | None = None,
+        kind: str = "episode",
+        labels: dict[str, str] | None = None,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
+        ttl_seconds: int = engine.DEFAULT_TTL_SECONDS,
+        user: str | None = None,
+        services: tuple[Service, ...] | list[Service] = (),
+    ) -> SandboxSpec:
         """A spec from plain arguments, for what has no task (`Sandbox(image, limits, ...)`, the tests)."""
-        return cls(image, limits, workdir, _pairs(env), kind, _pairs(labels), output_limit, ttl_seconds, user,
-                   tuple(services))
+        return cls(image, limits, workdir, _pairs(env), kind, _pairs(labels), output_limit, ttl_seconds, user, tuple(services))
 
     def but(self, **changes: Any) -> SandboxSpec:
         """This spec with some fields replaced (`env` and `labels` may be given as dicts)."""
@@ -71,9 +85,18 @@ class SandboxSpec:
     def key(self) -> tuple:
         """What the warm pool keys sandboxes by (Limits and Service are pydantic models, not hashable:
         their JSON stands for them)."""
-        return (self.image, self.limits.model_dump_json(), self.workdir, self.env, self.kind, self.labels,
-                self.output_limit, self.ttl_seconds, self.user,
-                tuple(service.model_dump_json() for service in self.services))
+        return (
+            self.image,
+            self.limits.model_dump_json(),
+            self.workdir,
+            self.env,
+            self.kind,
+            self.labels,
+            self.output_limit,
+            self.ttl_seconds,
+            self.user,
+            tuple(service.model_dump_json() for service in self.services),
+        )
 
 
 def _pairs(mapping: dict[str, str] | None) -> tuple[tuple[str, str], ...]:

@@ -65,10 +65,10 @@ class HeadTailBytes:
                 del self.tail[: len(self.tail) - self.tail_limit]
 
     def value(self) -> tuple[bytes, int]:
-        tail = bytes(self.tail[-self.tail_limit:]) if self.tail_limit else b""
+        tail = bytes(self.tail[-self.tail_limit :]) if self.tail_limit else b""
         return bytes(self.head) + tail, self.total - len(self.head) - len(tail)
 
-    def framed(self, mark: bytes) -> "Framed | None":
+    def framed(self, mark: bytes) -> Framed | None:
         """What lies between the first two copies of `mark` (see `Framed`), or None when the
         stream does not start with one. The bytes dropped lie right after the head."""
         stream, cut = self.value()
@@ -76,9 +76,9 @@ class HeadTailBytes:
             return None
         end = stream.find(mark, len(mark))
         if end < 0:
-            return Framed(stream[len(mark):], complete=False, cut=cut)
+            return Framed(stream[len(mark) :], complete=False, cut=cut)
         inside = cut if end >= len(self.head) else 0
-        return Framed(stream[len(mark):end], complete=True, cut=inside, late=len(stream) - end - len(mark) + cut - inside)
+        return Framed(stream[len(mark) : end], complete=True, cut=inside, late=len(stream) - end - len(mark) + cut - inside)
 
 
 @dataclass

@@ -36,27 +36,45 @@ dispatch table), `app` (`create_app`, `serve`).
 from __future__ import annotations
 
 try:
-    import uvicorn  # noqa: F401
     import fastapi  # noqa: F401
+    import uvicorn  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the install
-    raise ImportError(
-        f"the swe-env server needs the `server` extra ({exc.name} is missing): pip install 'swe-env[server]'"
-    ) from None
+    raise ImportError(f"the swe-env server needs the `server` extra ({exc.name} is missing): pip install 'swe-env[server]'") from None
 
 from .api_errors import ApiError, as_api_error
 from .app import create_app, serve
-from .config import (DEFAULT_REPLY_WITHIN, LOOPBACK_NAMES, ONE_CONTAINER_OPTIONS, SERVER_ONLY_OPTIONS, ServerConfig,
-                     ServerConfigError, is_loopback)
+from .config import DEFAULT_REPLY_WITHIN, LOOPBACK_NAMES, ONE_CONTAINER_OPTIONS, SERVER_ONLY_OPTIONS, ServerConfig, ServerConfigError, is_loopback
 from .discovery import MCP_PROTOCOL_VERSION, action_schema
-from .models import (CreateSessionBody, Observation, OpenEnvResetBody, OpenEnvStepBody, ResetBody, SessionState,
-                     StepBody, WsResetBody)
+from .models import CreateSessionBody, Observation, OpenEnvResetBody, OpenEnvStepBody, ResetBody, SessionState, StepBody, WsResetBody
 from .routes import SESSION_COOKIE
 from .sessions import ENDED_MEMORY, Session, SessionManager
 from .websocket import WAIT_TOOL
 
 __all__ = [
-    "ApiError", "CreateSessionBody", "DEFAULT_REPLY_WITHIN", "ENDED_MEMORY", "LOOPBACK_NAMES", "MCP_PROTOCOL_VERSION",
-    "ONE_CONTAINER_OPTIONS", "Observation", "OpenEnvResetBody", "OpenEnvStepBody", "ResetBody", "SERVER_ONLY_OPTIONS",
-    "SESSION_COOKIE", "ServerConfig", "ServerConfigError", "Session", "SessionManager", "SessionState", "StepBody",
-    "WAIT_TOOL", "WsResetBody", "action_schema", "as_api_error", "create_app", "is_loopback", "serve",
+    "ApiError",
+    "CreateSessionBody",
+    "DEFAULT_REPLY_WITHIN",
+    "ENDED_MEMORY",
+    "LOOPBACK_NAMES",
+    "MCP_PROTOCOL_VERSION",
+    "ONE_CONTAINER_OPTIONS",
+    "Observation",
+    "OpenEnvResetBody",
+    "OpenEnvStepBody",
+    "ResetBody",
+    "SERVER_ONLY_OPTIONS",
+    "SESSION_COOKIE",
+    "ServerConfig",
+    "ServerConfigError",
+    "Session",
+    "SessionManager",
+    "SessionState",
+    "StepBody",
+    "WAIT_TOOL",
+    "WsResetBody",
+    "action_schema",
+    "as_api_error",
+    "create_app",
+    "is_loopback",
+    "serve",
 ]

@@ -12,13 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from .. import __version__
-from ..runtime import engine
 from ..data.task import load_tasks
+from ..runtime import engine
 from . import routes, websocket
 from .api_errors import ApiError, request_validation_text
 from .config import ServerConfig
-from .request_bounds import BodyLimit
 from .replies import json_response
+from .request_bounds import BodyLimit
 from .sessions import SessionManager
 
 
@@ -54,11 +54,16 @@ def create_app(config: ServerConfig) -> FastAPI:
     config.check()
     tasks = load_tasks(config.tasks)
     # The docs and the schema are routes of their own, behind the token (`routes.router`).
-    app = FastAPI(title="swe-env", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None,
-                  description="A Dockerized gym environment for software-engineering agents, as a service.",
-                  exception_handlers={ApiError: api_error_reply, RequestValidationError: bad_request_reply,
-                                      RecursionError: too_deep_reply})
+    app = FastAPI(
+        title="swe-env",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        description="A Dockerized gym environment for software-engineering agents, as a service.",
+        exception_handlers={ApiError: api_error_reply, RequestValidationError: bad_request_reply, RecursionError: too_deep_reply},
+    )
     app.add_middleware(BodyLimit, limit=config.max_request_bytes)
     app.state.manager = SessionManager(config, tasks)
     app.include_router(routes.public)
@@ -73,8 +78,11 @@ def serve(config: ServerConfig) -> None:
     engine.client()  # fail now, with the engine's message, rather than on the first reset
     app = create_app(config)
     where = f"http://{config.host}:{config.port}"
-    print(f"swe-env server on {where} ({len(app.state.manager.tasks)} tasks, max {config.max_sessions} sessions, "
-          f"idle timeout {config.idle_timeout:g} s, token {'required' if config.token else 'not required'})",
-          flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level,
-                ws_max_size=config.max_request_bytes, timeout_graceful_shutdown=60)
+    print(
+        f"swe-env server on {where} ({len(app.state.manager.tasks)} tasks, max {config.max_sessions} sessions, "
+        f"idle timeout {config.idle_timeout:g} s, token {'required' if config.token else 'not required'})",
+        flush=True,
+    )
+    uvicorn.run(
+        app, host=config.host, port=config.port, log_level=config.log_level, ws_max_size=config.max_request_bytes, timeout_graceful_shutdown=60
+    )

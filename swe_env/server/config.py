@@ -21,10 +21,16 @@ from, or how much of its images it removes."""
 ONE_CONTAINER_OPTIONS = ("warm_pool",)
 """EnvConfig fields nobody may set above 0 on a server: a session holds one container at a time (what
 `max_sessions` bounds), and a per-session warm pool would keep more, one set per task it resets to."""
-ONE_CONTAINER_WHY = ("each session holds one container at a time, which is what max_sessions bounds; "
-                     "a warm pool would keep more per session (one per task it resets to)")
-CLIENT_BOUNDS = (("output_limit", "max_output_limit"), ("command_timeout", "max_command_timeout"),
-                 ("episode_timeout", "max_episode_timeout"), ("max_steps", "max_episode_steps"))
+ONE_CONTAINER_WHY = (
+    "each session holds one container at a time, which is what max_sessions bounds; "
+    "a warm pool would keep more per session (one per task it resets to)"
+)
+CLIENT_BOUNDS = (
+    ("output_limit", "max_output_limit"),
+    ("command_timeout", "max_command_timeout"),
+    ("episode_timeout", "max_episode_timeout"),
+    ("max_steps", "max_episode_steps"),
+)
 """EnvConfig fields a client may set that size the server's memory or its waits, each with the `ServerConfig` field
 that is its most: a client asking more gets HTTP 422, and `env_options` setting more stops the start."""
 DEFAULT_REPLY_WITHIN = 45.0
@@ -95,11 +101,10 @@ class ServerConfig(BaseModel):
     reply is a `pending` observation, and the next step message collects the result. None: no limit.
     A connection sets its own with the reset field `reply_within_s` (below its client's message timeout)."""
 
-    def check(self) -> "ServerConfig":
+    def check(self) -> ServerConfig:
         """Refuse settings that would expose the Docker engine; raises ServerConfigError."""
         if self.client_tokens and not self.token:
-            raise ServerConfigError("client tokens need the server's token too (--token): without one every "
-                                    "request is let in")
+            raise ServerConfigError("client tokens need the server's token too (--token): without one every request is let in")
         if any(len(token) < 8 for token in self.client_tokens):
             raise ServerConfigError("every client token must be at least 8 characters long")
         distinct = set(self.client_tokens)
@@ -115,8 +120,9 @@ class ServerConfig(BaseModel):
         if self.operator_token is not None and (len(self.operator_token) < 8 or self.operator_token == self.token):
             raise ServerConfigError("the operator token must be at least 8 characters long and differ from the token")
         if self.operator_token is not None and not self.token:
-            raise ServerConfigError("an operator token needs a client token too (--token): without one every "
-                                    "request is let in and the operator's is not needed")
+            raise ServerConfigError(
+                "an operator token needs a client token too (--token): without one every request is let in and the operator's is not needed"
+            )
         try:
             options = EnvConfig(**self.env_options)
         except ValidationError as exc:
@@ -124,13 +130,11 @@ class ServerConfig(BaseModel):
         over = self.over_bound(options)
         if over is not None:
             option, value, bound = over
-            raise ServerConfigError(f"env option {option} {_number(value)} is over {bound} "
-                                    f"{_number(getattr(self, bound))} ({_flag(bound)})")
+            raise ServerConfigError(f"env option {option} {_number(value)} is over {bound} {_number(getattr(self, bound))} ({_flag(bound)})")
         pooled = [key for key in ONE_CONTAINER_OPTIONS if self.env_options.get(key)]
         if pooled:
             raise ServerConfigError(f"env option {pooled[0]} is not offered by the server: {ONE_CONTAINER_WHY}")
         return self
-
 
     def over_bound(self, options: EnvConfig) -> tuple[str, float, str] | None:
         """The first option of `options` over its most (`CLIENT_BOUNDS`): (the option, its value, the bound's field)."""
@@ -146,8 +150,7 @@ class ServerConfig(BaseModel):
         if over is None:
             return None
         option, value, bound = over
-        return (f"config.{option} {_number(value)} is over this server's most, {_number(getattr(self, bound))} "
-                f"(swe-env serve {_flag(bound)})")
+        return f"config.{option} {_number(value)} is over this server's most, {_number(getattr(self, bound))} (swe-env serve {_flag(bound)})"
 
 
 def _number(value: float) -> str:

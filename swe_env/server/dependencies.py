@@ -50,8 +50,11 @@ def authorize(request_headers: Any, config: ServerConfig) -> Caller:
         return Caller(owner="anonymous")
     value = presented_token(request_headers)
     if not value:
-        raise ApiError(401, "unauthorized", "missing bearer token: send the header 'Authorization: Bearer <token>' "
-                                            "(or put it in the URL as the password: http://user:<token>@host)")
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing bearer token: send the header 'Authorization: Bearer <token>' (or put it in the URL as the password: http://user:<token>@host)",
+        )
     if config.operator_token and hmac.compare_digest(value.encode(), config.operator_token.encode()):
         return Caller(owner=fingerprint(value), operator=True)
     # Every token is compared (no early exit), so the time taken says nothing about which one nearly matched.

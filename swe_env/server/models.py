@@ -31,8 +31,7 @@ class ResetBody(_Body):
     """Recorded in the episode's trajectory (the model the agent runs)."""
 
     def reset_kwargs(self) -> dict[str, Any]:
-        fields = (("task_id", self.task_id), ("action_format", self.action_format),
-                  ("episode_index", self.episode_index), ("model", self.model))
+        fields = (("task_id", self.task_id), ("action_format", self.action_format), ("episode_index", self.episode_index), ("model", self.model))
         return {"seed": self.seed, "options": {key: value for key, value in fields if value is not None}}
 
 

@@ -19,13 +19,25 @@ def json_response(content: Any, status: int = 200) -> Response:
     return Response(json.dumps(content, default=str), status_code=status, media_type="application/json")
 
 
-def openenv_result(session: Session | None, observation: str, reward: float | None, terminated: bool,
-                   truncated: bool, info: dict, warnings: list[str] | None = None,
-                   pending: bool = False) -> dict[str, Any]:
+def openenv_result(
+    session: Session | None,
+    observation: str,
+    reward: float | None,
+    terminated: bool,
+    truncated: bool,
+    info: dict,
+    warnings: list[str] | None = None,
+    pending: bool = False,
+) -> dict[str, Any]:
     """OpenEnv's result: exactly `observation`, `reward`, `done` (OpenEnv 0.3's models forbid more)."""
-    shown = Observation(text=observation, terminated=terminated, truncated=truncated,
-                        session_id=session.id if session is not None else None, pending=pending,
-                        warnings=warnings or []).model_dump()
+    shown = Observation(
+        text=observation,
+        terminated=terminated,
+        truncated=truncated,
+        session_id=session.id if session is not None else None,
+        pending=pending,
+        warnings=warnings or [],
+    ).model_dump()
     shown["info"] = info  # as it is (written out with default=str, like every reply)
     return {
         "observation": shown,

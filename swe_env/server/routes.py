@@ -38,21 +38,27 @@ async def health() -> dict:
 
 @router.get("/metadata")
 async def metadata() -> dict:
-    return {"name": "swe_env", "version": __version__,
-            "description": f"Fix a repository at a commit so that hidden tests pass ({'/'.join(tools.DEFAULT_TOOLS)}).",
-            "documentation_url": None, "readme_content": None, "author": None}
+    return {
+        "name": "swe_env",
+        "version": __version__,
+        "description": f"Fix a repository at a commit so that hidden tests pass ({'/'.join(tools.DEFAULT_TOOLS)}).",
+        "documentation_url": None,
+        "readme_content": None,
+        "author": None,
+    }
 
 
 @router.get("/tasks")
 async def list_tasks(manager: Manager) -> list[dict]:
-    return [{"id": task.id, "repo": task.repo, "base_commit": task.base_commit,
-             "workdir": task.environment.workdir, "max_steps": task.limits.max_steps} for task in manager.tasks]
+    return [
+        {"id": task.id, "repo": task.repo, "base_commit": task.base_commit, "workdir": task.environment.workdir, "max_steps": task.limits.max_steps}
+        for task in manager.tasks
+    ]
 
 
 @router.get("/schema")
 async def schema() -> dict:
-    return {"action": action_schema(), "observation": Observation.model_json_schema(),
-            "state": SessionState.model_json_schema()}
+    return {"action": action_schema(), "observation": Observation.model_json_schema(), "state": SessionState.model_json_schema()}
 
 
 # -- sessions (the gym-shaped API)
@@ -68,8 +74,12 @@ async def create_session(body: CreateSessionBody, manager: Manager, caller: Auth
 async def list_sessions(request: Request, manager: Manager, caller: Authorized) -> dict:
     """Capacity, how many sessions are open, and the sessions the caller may see (`SessionManager.visible`)."""
     shown = manager.visible(caller, caller_of(request), request.cookies.get(SESSION_COOKIE))
-    return {"max_sessions": manager.config.max_sessions, "idle_timeout": manager.config.idle_timeout,
-            "open": len(manager.sessions), "sessions": [session.state().model_dump() for session in shown]}
+    return {
+        "max_sessions": manager.config.max_sessions,
+        "idle_timeout": manager.config.idle_timeout,
+        "open": len(manager.sessions),
+        "sessions": [session.state().model_dump() for session in shown],
+    }
 
 
 @router.get("/sessions/{session_id}")
@@ -87,8 +97,7 @@ async def reset_session(session_id: str, body: ResetBody, manager: Manager, call
 @router.post("/sessions/{session_id}/step")
 async def step_session(session_id: str, body: StepBody, manager: Manager, caller: Authorized) -> Response:
     observation, reward, terminated, truncated, info = await manager.step(manager.get(session_id, caller), body)
-    return json_response({"observation": observation, "reward": reward, "terminated": terminated,
-                          "truncated": truncated, "info": info})
+    return json_response({"observation": observation, "reward": reward, "terminated": terminated, "truncated": truncated, "info": info})
 
 
 @router.get("/sessions/{session_id}/trajectory")
@@ -114,13 +123,11 @@ def caller_of(request: Request) -> str:
 
 
 @router.post("/reset")
-async def openenv_reset(request: Request, manager: Manager, caller: Authorized,
-                        body: OpenEnvResetBody | None = None) -> Response:
+async def openenv_reset(request: Request, manager: Manager, caller: Authorized, body: OpenEnvResetBody | None = None) -> Response:
     body = body or OpenEnvResetBody()
     warnings = ignored(body, "reset")
     default_of = caller_of(request)
-    session = manager.resolve(default_of, body.session_id, request.cookies.get(SESSION_COOKIE), for_reset=True,
-                              caller=caller)
+    session = manager.resolve(default_of, body.session_id, request.cookies.get(SESSION_COOKIE), for_reset=True, caller=caller)
     # Refused requests leave the caller's session as it was: checked before it is reset or replaced.
     manager.check_task(body.task_id, running=session is not None and session.episode_id is not None)
     if session is not None and body.config:
@@ -146,8 +153,7 @@ async def openenv_step(request: Request, body: OpenEnvStepBody, manager: Manager
     if session is None:
         raise ApiError(409, "no_episode", "no session for this client: POST /reset first (or pass session_id)")
     observation, reward, terminated, truncated, info = await manager.step(session, body)
-    return json_response(openenv_result(session, observation, reward, terminated, truncated, info,
-                                        ignored(body, "step")))
+    return json_response(openenv_result(session, observation, reward, terminated, truncated, info, ignored(body, "step")))
 
 
 @router.get("/state")

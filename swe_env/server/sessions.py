@@ -20,8 +20,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
-from ..env import EnvConfig, SWEEnv, unknown_task_message
 from ..data.task import Task
+from ..env import EnvConfig, SWEEnv, unknown_task_message
 from .api_errors import ApiError, as_api_error, validation_text
 from .config import ONE_CONTAINER_OPTIONS, ONE_CONTAINER_WHY, SERVER_ONLY_OPTIONS, ServerConfig
 from .models import CreateSessionBody, ResetBody, SessionState, StepBody
@@ -99,9 +99,15 @@ class Session:
 
     def state(self) -> SessionState:
         return SessionState(
-            session_id=self.id, episode_id=self.episode_id, step_count=self.steps, task_id=self.task_id,
-            container_id=self.container_id, done=self.done, elapsed=round(time.monotonic() - self.started, 3),
-            idle=round(0.0 if self.in_flight else time.monotonic() - self.last_used, 3), transport=self.transport,
+            session_id=self.id,
+            episode_id=self.episode_id,
+            step_count=self.steps,
+            task_id=self.task_id,
+            container_id=self.container_id,
+            done=self.done,
+            elapsed=round(time.monotonic() - self.started, 3),
+            idle=round(0.0 if self.in_flight else time.monotonic() - self.last_used, 3),
+            transport=self.transport,
             busy=self.in_flight > 0,
         )
 
@@ -135,8 +141,7 @@ class SessionManager:
             raise ApiError(422, "invalid_request", f"config.{bad[0]} is a server setting{flag}, not a client option")
         pooled = [key for key in ONE_CONTAINER_OPTIONS if config.get(key)]
         if pooled:
-            raise ApiError(422, "invalid_request",
-                           f"config.{pooled[0]} is not offered by the server: {ONE_CONTAINER_WHY}")
+            raise ApiError(422, "invalid_request", f"config.{pooled[0]} is not offered by the server: {ONE_CONTAINER_WHY}")
         options = {**self.config.env_options, **config}
         try:
             checked = EnvConfig(**options)
@@ -157,14 +162,17 @@ class SessionManager:
         """Reserve a slot for a new session of `caller` (no container yet); raises ApiError 422 / 429."""
         options = self.options(config)
         if len(self.sessions) >= self.config.max_sessions:
-            raise ApiError(429, "capacity", f"the server is full: {len(self.sessions)} of {self.config.max_sessions} "
-                                            "sessions are open; close one (DELETE /sessions/{id}) or try later")
+            raise ApiError(
+                429,
+                "capacity",
+                f"the server is full: {len(self.sessions)} of {self.config.max_sessions} "
+                "sessions are open; close one (DELETE /sessions/{id}) or try later",
+            )
         quota = self.config.max_sessions_per_client
         if quota is not None and not caller.operator:
             held = sum(1 for open_session in self.sessions.values() if open_session.owner == caller.owner)
             if held >= quota:
-                raise ApiError(429, "client_quota", f"this client holds {held} sessions, its most "
-                                                    f"(max_sessions_per_client {quota}); close one first")
+                raise ApiError(429, "client_quota", f"this client holds {held} sessions, its most (max_sessions_per_client {quota}); close one first")
         session = Session(new_session_id(), transport, options, owner=caller.owner)
         self.sessions[session.id] = session
         return session
@@ -192,8 +200,9 @@ class SessionManager:
         default = self.sessions.get(self.defaults.get(default_of, ""))
         return default if default is not None and not default.claimed and caller.may_use(default) else None
 
-    def resolve(self, default_of: str, session_id: str | None, cookie: str | None,
-                for_reset: bool = False, caller: Caller = OPERATOR) -> Session | None:
+    def resolve(
+        self, default_of: str, session_id: str | None, cookie: str | None, for_reset: bool = False, caller: Caller = OPERATOR
+    ) -> Session | None:
         """The session an OpenEnv HTTP request means: named by id (404 if unknown or not the
         caller's), else by the cookie (when it names one of the caller's sessions), else the
         default session of `default_of` (the caller's address and credentials); None when there is none.
@@ -224,8 +233,7 @@ class SessionManager:
         return True
 
     async def close_all(self, why: str) -> None:
-        await asyncio.gather(*(self.close(session_id, why) for session_id in list(self.sessions)),
-                             return_exceptions=True)
+        await asyncio.gather(*(self.close(session_id, why) for session_id in list(self.sessions)), return_exceptions=True)
 
     def _remember(self, session_id: str, why: str) -> None:
         self._ended[session_id] = why
@@ -244,8 +252,7 @@ class SessionManager:
     async def reap(self) -> list[str]:
         """Close sessions idle for longer than idle_timeout (never one with a call in flight)."""
         now = time.monotonic()
-        idle = [session.id for session in self.sessions.values()
-                if session.in_flight == 0 and now - session.last_used > self.config.idle_timeout]
+        idle = [session.id for session in self.sessions.values() if session.in_flight == 0 and now - session.last_used > self.config.idle_timeout]
         why = f"closed after {self.config.idle_timeout:g} s without a request"
         await asyncio.gather(*(self.close(session_id, why) for session_id in idle), return_exceptions=True)
         return idle
@@ -295,8 +302,7 @@ class SessionManager:
         info["session_id"] = session.id
         return observation, info
 
-    async def create(self, transport: Literal["http", "ws"], body: CreateSessionBody,
-                     caller: Caller = OPERATOR) -> tuple[Session, str, dict]:
+    async def create(self, transport: Literal["http", "ws"], body: CreateSessionBody, caller: Caller = OPERATOR) -> tuple[Session, str, dict]:
         """Open a session of `caller` and reset its first episode; a failed reset leaves no session and no container."""
         self.check_task(body.task_id)
         session = self.open(transport, body.config, caller)
@@ -329,4 +335,3 @@ class SessionManager:
         if record is None:
             raise ApiError(409, "no_episode", "no episode yet: reset first")
         return record.model_dump(mode="json")
-

@@ -27,13 +27,23 @@ WAIT_TOOL = "wait"
 
 router = APIRouter()
 
-_WS_CODES_BY_ERROR = {"unknown_session": "SESSION_ERROR", "no_episode": "SESSION_ERROR",
-                      "capacity": "CAPACITY_REACHED", "unknown_task": "VALIDATION_ERROR"}
-_WS_CODES_BY_STATUS = {400: "VALIDATION_ERROR", 401: "SESSION_ERROR", 403: "SESSION_ERROR", 404: "VALIDATION_ERROR",
-                       409: "SESSION_ERROR", 422: "VALIDATION_ERROR", 429: "CAPACITY_REACHED"}
+_WS_CODES_BY_ERROR = {
+    "unknown_session": "SESSION_ERROR",
+    "no_episode": "SESSION_ERROR",
+    "capacity": "CAPACITY_REACHED",
+    "unknown_task": "VALIDATION_ERROR",
+}
+_WS_CODES_BY_STATUS = {
+    400: "VALIDATION_ERROR",
+    401: "SESSION_ERROR",
+    403: "SESSION_ERROR",
+    404: "VALIDATION_ERROR",
+    409: "SESSION_ERROR",
+    422: "VALIDATION_ERROR",
+    429: "CAPACITY_REACHED",
+}
 """OpenEnv's WSErrorCode values (anything else: EXECUTION_ERROR); our own code travels as `error`."""
-_WS_OWN_CODES = ("INVALID_JSON", "UNKNOWN_TYPE", "VALIDATION_ERROR", "EXECUTION_ERROR", "CAPACITY_REACHED",
-                 "FACTORY_ERROR", "SESSION_ERROR")
+_WS_OWN_CODES = ("INVALID_JSON", "UNKNOWN_TYPE", "VALIDATION_ERROR", "EXECUTION_ERROR", "CAPACITY_REACHED", "FACTORY_ERROR", "SESSION_ERROR")
 
 
 @router.websocket("/ws")
@@ -69,8 +79,7 @@ async def ws_send(socket: WebSocket, kind: str, data: dict[str, Any]) -> None:
 
 
 def ws_error_data(error: ApiError) -> dict[str, Any]:
-    code = error.code if error.code in _WS_OWN_CODES else _WS_CODES_BY_ERROR.get(
-        error.code, _WS_CODES_BY_STATUS.get(error.status, "EXECUTION_ERROR"))
+    code = error.code if error.code in _WS_OWN_CODES else _WS_CODES_BY_ERROR.get(error.code, _WS_CODES_BY_STATUS.get(error.status, "EXECUTION_ERROR"))
     return {"code": code, "error": error.code, "status": error.status, "message": error.message}
 
 
@@ -89,8 +98,7 @@ class WsConnection:
     which gives up on a reply after its message timeout, never gets out of step with the server.
     """
 
-    def __init__(self, socket: WebSocket, manager: SessionManager, reply_within: float | None,
-                 caller: Caller = OPERATOR):
+    def __init__(self, socket: WebSocket, manager: SessionManager, reply_within: float | None, caller: Caller = OPERATOR):
         self.socket, self.manager, self.reply_within = socket, manager, reply_within
         self.caller = caller
         """Who opened the connection: its session belongs to them."""
@@ -108,8 +116,9 @@ class WsConnection:
                 raw = received.get("text")
                 message = json.loads(raw if raw is not None else received.get("bytes") or b"")
             except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-                await ws_send(self.socket, "error", {"code": "INVALID_JSON", "error": "invalid_json", "status": 400,
-                                                     "message": f"invalid JSON: {exc}"})
+                await ws_send(
+                    self.socket, "error", {"code": "INVALID_JSON", "error": "invalid_json", "status": 400, "message": f"invalid JSON: {exc}"}
+                )
                 continue
             kind = message.get("type") if isinstance(message, dict) else None
             if kind == "close":
@@ -119,8 +128,7 @@ class WsConnection:
                     self.manager.get(self.session.id)  # raises, saying why the session ended (e.g. reaped)
                 handler = HANDLERS.get(kind) if isinstance(kind, str) else None  # a type may be any JSON value
                 if handler is None:
-                    raise ApiError(400, "UNKNOWN_TYPE",
-                                   f"unknown message type {kind!r}; expected {', '.join(HANDLERS)} or close")
+                    raise ApiError(400, "UNKNOWN_TYPE", f"unknown message type {kind!r}; expected {', '.join(HANDLERS)} or close")
                 await handler(self, message)
             except ValidationError as exc:
                 await ws_error(self.socket, ApiError(422, "invalid_request", validation_text(exc)))
@@ -158,9 +166,13 @@ class WsConnection:
         data = message.get("data")
         if self.running is not None:
             # A call is still running: this message waits for it; its own action is not run.
-            not_run = [] if isinstance(data, dict) and _is_wait(data.get("action", data)) else [
-                "this action was not run: it arrived while the previous call was still running "
-                f"(send {{\"tool\": \"{WAIT_TOOL}\"}} to wait for it)"]
+            not_run = (
+                []
+                if isinstance(data, dict) and _is_wait(data.get("action", data))
+                else [
+                    f'this action was not run: it arrived while the previous call was still running (send {{"tool": "{WAIT_TOOL}"}} to wait for it)'
+                ]
+            )
             await self._answer(self.running, self.running_kind, not_run)
             return
         if self.session is None:
@@ -168,9 +180,19 @@ class WsConnection:
         body = _ws_step_body(data)
         session = self.session
         if _is_wait(body.action):
-            await ws_send(self.socket, "observation", openenv_result(
-                session, "Nothing to wait for: no call is running.", 0.0, False, False, {},
-                ["wait is only for a call still running; it is not a step of the episode"]))
+            await ws_send(
+                self.socket,
+                "observation",
+                openenv_result(
+                    session,
+                    "Nothing to wait for: no call is running.",
+                    0.0,
+                    False,
+                    False,
+                    {},
+                    ["wait is only for a call still running; it is not a step of the episode"],
+                ),
+            )
             return
 
         async def step() -> tuple[str, dict[str, Any]]:
@@ -193,8 +215,9 @@ class WsConnection:
         if self.session is None:
             raise ApiError(409, "no_episode", "send a reset message first")
         if self.running is not None:
-            raise ApiError(409, "busy", f"the {self.running_kind} is still running: send {{\"tool\": \"{WAIT_TOOL}\"}} "
-                                        "steps until its result comes, then ask again")
+            raise ApiError(
+                409, "busy", f'the {self.running_kind} is still running: send {{"tool": "{WAIT_TOOL}"}} steps until its result comes, then ask again'
+            )
         await ws_send(self.socket, "trajectory", await self.manager.trajectory(self.session))
 
     async def _answer(self, call: asyncio.Future, kind: str, warnings: list[str] | None = None) -> None:
@@ -205,11 +228,15 @@ class WsConnection:
         done, _ = await asyncio.wait({call}, timeout=self.reply_within)
         if not done:
             waited = time.monotonic() - self.running_since
-            text = (f"[the {kind} is still running on the server ({waited:.0f} s so far). Send the step "
-                    f"{{\"tool\": \"{WAIT_TOOL}\"}} to wait for its result; any other action is not run until it ends.]")
-            await ws_send(self.socket, "observation", openenv_result(
-                self.session, text, 0.0 if kind == "step" else None, False, False, {"pending": kind},
-                warnings, pending=True))
+            text = (
+                f"[the {kind} is still running on the server ({waited:.0f} s so far). Send the step "
+                f'{{"tool": "{WAIT_TOOL}"}} to wait for its result; any other action is not run until it ends.]'
+            )
+            await ws_send(
+                self.socket,
+                "observation",
+                openenv_result(self.session, text, 0.0 if kind == "step" else None, False, False, {"pending": kind}, warnings, pending=True),
+            )
             return
         self.running = None
         kind_sent, data = call.result()  # an ApiError or ValidationError is sent as an error by serve()
@@ -247,7 +274,7 @@ def _is_wait(action: Any) -> bool:
 def _ws_step_body(data: Any) -> StepBody:
     """A step message's data: `{"action": ...}`, or (OpenEnv style) the action object itself."""
     if not isinstance(data, dict):
-        raise ApiError(422, "invalid_request", "a step message needs data: {\"action\": ...} or an action object")
+        raise ApiError(422, "invalid_request", 'a step message needs data: {"action": ...} or an action object')
     if "action" in data:
         return StepBody.model_validate(data)
     # OpenEnv's Action models always carry a `metadata` field; it is not a tool argument.

@@ -73,17 +73,38 @@ def plan(config: SynthConfig, git_dir: str, sha: str, suite: Suite, model_name: 
         for file, source in sources.items():
             for mutation in procedural.mutations(file, source, by_file[file], procedural_kinds):
                 tests = sorted(suite.reaching[(file, mutation.function)])
-                by_kind.setdefault(mutation.kind, []).append(Candidate(
-                    candidate_id(procedural.METHOD, mutation.patch), procedural.METHOD, mutation.kind, file,
-                    mutation.function, mutation.description, mutation.patch, tests, clean_text=source,
-                    new_text=mutation.source))
+                by_kind.setdefault(mutation.kind, []).append(
+                    Candidate(
+                        candidate_id(procedural.METHOD, mutation.patch),
+                        procedural.METHOD,
+                        mutation.kind,
+                        file,
+                        mutation.function,
+                        mutation.description,
+                        mutation.patch,
+                        tests,
+                        clean_text=source,
+                        new_text=mutation.source,
+                    )
+                )
         for kind in sorted(by_kind):
             rng.shuffle(by_kind[kind])
         streams.append(_interleave([by_kind[k] for k in sorted(by_kind)]))
     if history.METHOD in methods:
-        found = [Candidate(candidate_id(history.METHOD, r.patch), history.METHOD, "revert_commit", ",".join(r.paths),
-                           "", f"undoes {r.commit[:12]}: {r.subject}", r.patch, None, reverted_commit=r.commit)
-                 for r in history.reversals(git_dir, sha)]
+        found = [
+            Candidate(
+                candidate_id(history.METHOD, r.patch),
+                history.METHOD,
+                "revert_commit",
+                ",".join(r.paths),
+                "",
+                f"undoes {r.commit[:12]}: {r.subject}",
+                r.patch,
+                None,
+                reverted_commit=r.commit,
+            )
+            for r in history.reversals(git_dir, sha)
+        ]
         streams.append(found)
     model_kinds = _kinds_of(config, model_method.KINDS)
     if model_method.METHOD in methods and model_kinds != []:
@@ -92,11 +113,20 @@ def plan(config: SynthConfig, git_dir: str, sha: str, suite: Suite, model_name: 
             for function in sorted(by_file[file]):
                 for kind in model_kinds or model_method.KINDS:
                     key = f"{kind}\0{file}\0{function}\0{config.model}\0{model_name}\0{config.seed}"
-                    asked.setdefault(kind, []).append(Candidate(
-                        candidate_id(model_method.METHOD, key), model_method.METHOD, kind, file, function,
-                        f"{model_name or 'the model'}: {kind.replace('_', ' ')} of {function}", "",
-                        sorted(suite.reaching[(file, function)]), clean_text=source,
-                        request=model_method.Request(kind, file, function, source)))
+                    asked.setdefault(kind, []).append(
+                        Candidate(
+                            candidate_id(model_method.METHOD, key),
+                            model_method.METHOD,
+                            kind,
+                            file,
+                            function,
+                            f"{model_name or 'the model'}: {kind.replace('_', ' ')} of {function}",
+                            "",
+                            sorted(suite.reaching[(file, function)]),
+                            clean_text=source,
+                            request=model_method.Request(kind, file, function, source),
+                        )
+                    )
         for kind in sorted(asked):
             rng.shuffle(asked[kind])
         streams.append(_interleave([asked[k] for k in sorted(asked)]))
@@ -114,8 +144,7 @@ def candidate_id(method: str, patch: str) -> str:
     return hashlib.sha256(f"{method}\0{patch}".encode()).hexdigest()[:16]
 
 
-def pair(pairing: combine.Pairing[tuple[Candidate, list[str]]] | None, candidate: Candidate,
-         fail_to_pass: list[str]) -> Candidate | None:
+def pair(pairing: combine.Pairing[tuple[Candidate, list[str]]] | None, candidate: Candidate, fail_to_pass: list[str]) -> Candidate | None:
     """A combined candidate of `candidate` (just validated, breaking `fail_to_pass`) and a waiting bug of its file or
     folder in `pairing`, or None."""
     if pairing is None or candidate.parts or candidate.clean_text is None or candidate.new_text is None:
@@ -133,7 +162,17 @@ def pair(pairing: combine.Pairing[tuple[Candidate, list[str]]] | None, candidate
     else:
         patch, path, text = first.patch + candidate.patch, f"{first.path},{candidate.path}", None
     tests = None if first.tests is None or candidate.tests is None else sorted({*first.tests, *candidate.tests})
-    return Candidate(candidate_id(combine.METHOD, first.id + candidate.id), combine.METHOD,
-                     f"{first.kind}+{candidate.kind}", path, f"{first.function},{candidate.function}",
-                     f"{first.description}; {candidate.description}", patch, tests, parts=(first, candidate),
-                     parts_fail=(tuple(first_fail), tuple(fail_to_pass)), clean_text=None, new_text=text)
+    return Candidate(
+        candidate_id(combine.METHOD, first.id + candidate.id),
+        combine.METHOD,
+        f"{first.kind}+{candidate.kind}",
+        path,
+        f"{first.function},{candidate.function}",
+        f"{first.description}; {candidate.description}",
+        patch,
+        tests,
+        parts=(first, candidate),
+        parts_fail=(tuple(first_fail), tuple(fail_to_pass)),
+        clean_text=None,
+        new_text=text,
+    )

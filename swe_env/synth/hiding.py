@@ -39,8 +39,7 @@ def _without(source: str, wanted: set[tuple[str, ...]]) -> str | None:
     spans: list[tuple[int, int, str | None]] = []
 
     def visit(body: list[ast.stmt], prefix: tuple[str, ...], indent_if_empty: str | None) -> None:
-        chosen = [node for node in body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                  and prefix + (node.name,) in wanted]
+        chosen = [node for node in body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and prefix + (node.name,) in wanted]
         for function in chosen:
             first = min([function.lineno, *(d.lineno for d in function.decorator_list)])
             spans.append((first, function.end_lineno or function.lineno, None))

@@ -15,8 +15,7 @@ from .suite import Worker
 
 def normalised_diff(patch: str) -> str:
     """A diff's changed lines without whitespace or headers: two candidates with the same one are the same bug."""
-    return "\n".join("".join(line.split()) for line in patch.splitlines()
-                     if line[:1] in "+-" and not line.startswith(("+++", "---")))
+    return "\n".join("".join(line.split()) for line in patch.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---")))
 
 
 def evaluate(run: Run, worker: Worker, candidate: Candidate) -> tuple[str, dict]:
@@ -79,5 +78,4 @@ def evaluate(run: Run, worker: Worker, candidate: Candidate) -> tuple[str, dict]
             run.state.keys.discard(key)
             run.release()
         raise
-    return "validated", {"task": task_id, "key": key, "fail_to_pass": len(fail_to_pass),
-                         "fail_to_pass_ids": fail_to_pass}
+    return "validated", {"task": task_id, "key": key, "fail_to_pass": len(fail_to_pass), "fail_to_pass_ids": fail_to_pass}

@@ -23,8 +23,7 @@ def task_id_of(name: str, candidate: Candidate) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", f"{name}.{candidate.method}.{candidate.kind}.{candidate.id[:10]}")
 
 
-def write(run: Run, candidate: Candidate, task_id: str, fail_to_pass: list[str], pass_to_pass: list[str],
-          messages: dict[str, str]) -> Path:
+def write(run: Run, candidate: Candidate, task_id: str, fail_to_pass: list[str], pass_to_pass: list[str], messages: dict[str, str]) -> Path:
     """Write `candidate` (validated: `fail_to_pass` broke, `pass_to_pass` held) as the task folder `task_id` under the
     run's out folder; `messages` are the failing tests' first lines, for the problem statement."""
     config = run.config
@@ -37,9 +36,15 @@ def write(run: Run, candidate: Candidate, task_id: str, fail_to_pass: list[str],
         # The undo is one diff of the buggy commit against the clean tree: its test part is the hidden tests.
         gold, test_patch = split_undo(undo)
         meta: dict[str, str] = {
-            "repo": run.name, "method": candidate.method, "kind": candidate.kind, "file": candidate.path,
-            "function": candidate.function, "source_commit": run.sha, "description": candidate.description,
-            "recipe": run.base.meta.get("recipe", "")}
+            "repo": run.name,
+            "method": candidate.method,
+            "kind": candidate.kind,
+            "file": candidate.path,
+            "function": candidate.function,
+            "source_commit": run.sha,
+            "description": candidate.description,
+            "recipe": run.base.meta.get("recipe", ""),
+        }
         if candidate.reverted_commit:
             meta["reverted_commit"] = candidate.reverted_commit
         if candidate.method == model_method.METHOD and run.model is not None:
@@ -52,11 +57,16 @@ def write(run: Run, candidate: Candidate, task_id: str, fail_to_pass: list[str],
                 written = run.model.statement(run.name, fail_to_pass, messages)
         meta["statement"] = "model" if written else "template"
         problem = written or statement.write(run.name, fail_to_pass, messages, hidden=config.hide_tests)
-        task = Task(id=task_id, repo=BUNDLE, base_commit=base_commit, environment=run.base.environment,
-                    problem_statement=problem,
-                    tests=TestSpec(test_patch=test_patch, fail_to_pass=fail_to_pass, pass_to_pass=pass_to_pass,
-                                   command=run.base.tests.command),
-                    gold_patch=gold, meta={k: v for k, v in meta.items() if v})
+        task = Task(
+            id=task_id,
+            repo=BUNDLE,
+            base_commit=base_commit,
+            environment=run.base.environment,
+            problem_statement=problem,
+            tests=TestSpec(test_patch=test_patch, fail_to_pass=fail_to_pass, pass_to_pass=pass_to_pass, command=run.base.tests.command),
+            gold_patch=gold,
+            meta={k: v for k, v in meta.items() if v},
+        )
         return write_task(staged_task(task, folder), folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -57,8 +57,7 @@ MAX_CONTEXT_CHARS = 6_000
 """The file's text shown around the function, at most."""
 MAX_STATEMENT_CHARS = 6_000
 
-SYSTEM = ("You help build training tasks for software-engineering agents. You answer with code only, "
-          "in one ```python block, unless asked otherwise.")
+SYSTEM = "You help build training tasks for software-engineering agents. You answer with code only, in one ```python block, unless asked otherwise."
 REWRITE = """\
 Repository file: {path}
 Function: {function}
@@ -129,8 +128,16 @@ class Answer:
 class ModelMethod:
     """The endpoint and the model: asks for bugs and statements (never raises for an answer's or a request's failure)."""
 
-    def __init__(self, base_url: str, model: str | None = None, timeout: float = 120.0, retries: int = 2,
-                 temperature: float = 0.7, api_key_env: str = "OPENAI_API_KEY", backoff_seconds: float = 1.0):
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        timeout: float = 120.0,
+        retries: int = 2,
+        temperature: float = 0.7,
+        api_key_env: str = "OPENAI_API_KEY",
+        backoff_seconds: float = 1.0,
+    ):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"--model: the endpoint must start with http:// or https://, not {base_url!r}")
         self.client = ChatClient(base_url, api_key_env, timeout, retries, backoff_seconds)
@@ -151,8 +158,7 @@ class ModelMethod:
                 return self.model  # a server without the listing route: the name given is taken as is
             raise ValueError(f"--model {url}: {http_cause(exc, self.client.api_key_env)}") from None
         except OSError as exc:
-            raise ValueError(f"--model {url}: {connection_cause(exc)}; is the server running, and is the URL its "
-                             "API root (…/v1)?") from None
+            raise ValueError(f"--model {url}: {connection_cause(exc)}; is the server running, and is the URL its API root (…/v1)?") from None
         except ValueError as exc:
             raise ValueError(f"--model {url}: {exc}") from None
         served = served_models(listing)
@@ -166,8 +172,11 @@ class ModelMethod:
 
     def ask(self, prompt: str, system: str = SYSTEM) -> tuple[str, str]:
         """(the answer's text, '') or ('', a rejection reason) for one user prompt."""
-        body: dict[str, Any] = {"model": self.model, "temperature": self.temperature,
-                                "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}]}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "temperature": self.temperature,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+        }
         try:
             return message_text(self.client.complete(body))[:MAX_ANSWER_CHARS], ""
         except ModelError as exc:
@@ -187,8 +196,7 @@ class ModelMethod:
     def statement(self, repository: str, failing: list[str], messages: dict[str, str]) -> str | None:
         """The model's problem statement for these failing tests, or None when the call or the answer failed."""
         failures = "\n".join(f"- {test}" + (f": {messages[test]}" if messages.get(test) else "") for test in failing[:10])
-        text, failure = self.ask(STATEMENT.format(repository=repository, failures=failures),
-                                 system="You write clear, factual bug reports.")
+        text, failure = self.ask(STATEMENT.format(repository=repository, failures=failures), system="You write clear, factual bug reports.")
         text = _unfenced(text).strip()
         return None if failure or not text else text[:MAX_STATEMENT_CHARS]
 
@@ -201,12 +209,16 @@ def prompt_for(request: Request) -> str | None:
     lines = request.source.splitlines(keepends=True)
     name = request.function.rsplit(".", 1)[-1]
     if request.kind == "mask_body":
-        return MASK.format(path=request.path, function=request.function, name=name,
-                           context=_around(masked(request.source, node), node.lineno))
-    code = textwrap.dedent("".join(lines[node.lineno - 1:node.end_lineno]))
+        return MASK.format(path=request.path, function=request.function, name=name, context=_around(masked(request.source, node), node.lineno))
+    code = textwrap.dedent("".join(lines[node.lineno - 1 : node.end_lineno]))
     top = "".join(lines[: max(0, min(node.lineno - 1, 60))])
-    return REWRITE.format(path=request.path, function=request.function, name=name, code=code,
-                          context=top[:MAX_CONTEXT_CHARS] or "# (the function is at the top of the file)")
+    return REWRITE.format(
+        path=request.path,
+        function=request.function,
+        name=name,
+        code=code,
+        context=top[:MAX_CONTEXT_CHARS] or "# (the function is at the top of the file)",
+    )
 
 
 def masked(source: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
@@ -287,7 +299,7 @@ def extract_function(answer: str, name: str) -> tuple[str | None, str, str]:
             match = next((node for node in functions if node.name == name), None)
             if match is not None:
                 lines = code.splitlines(keepends=True)
-                return textwrap.dedent("".join(lines[match.lineno - 1:match.end_lineno])), "", ""
+                return textwrap.dedent("".join(lines[match.lineno - 1 : match.end_lineno])), "", ""
             other_names += [node.name for node in functions]
     if other_names:
         return None, "model_wrong_function", f"defines {', '.join(dict.fromkeys(other_names))} instead of {name}"
@@ -305,10 +317,14 @@ def _from_def(block: str) -> str:
         if stripped.startswith(("def ", "async def ", "@")):
             indent = len(line) - len(stripped)
             kept = [line]
-            for follow in lines[index + 1:]:
+            for follow in lines[index + 1 :]:
                 body = follow.strip()
-                if body and len(follow) - len(follow.lstrip()) <= indent and not kept[-1].lstrip().startswith("@") \
-                        and not body.startswith((")", "]", "}")):
+                if (
+                    body
+                    and len(follow) - len(follow.lstrip()) <= indent
+                    and not kept[-1].lstrip().startswith("@")
+                    and not body.startswith((")", "]", "}"))
+                ):
                     break
                 kept.append(follow)
             return textwrap.dedent("".join(kept))
@@ -328,15 +344,15 @@ def splice(source: str, qualname: str, function: str) -> tuple[str | None, str]:
     new_node = next((n for n in new_tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
     if new_node is None:
         return None, "model_no_code"
-    new_lines = function.splitlines(keepends=True)[new_node.lineno - 1:new_node.end_lineno]
+    new_lines = function.splitlines(keepends=True)[new_node.lineno - 1 : new_node.end_lineno]
     lines = source.splitlines(keepends=True)
-    original = "".join(lines[node.lineno - 1:node.end_lineno])
+    original = "".join(lines[node.lineno - 1 : node.end_lineno])
     code = _without_new_comments(textwrap.dedent("".join(new_lines)), _comments(textwrap.dedent(original)))
     indent = re.match(r"[ \t]*", lines[node.lineno - 1]).group(0)  # type: ignore[union-attr]
     code = "".join(indent + line if line.strip() else line for line in code.splitlines(keepends=True))
     if not code.endswith("\n"):
         code += "\n"
-    new_source = "".join(lines[: node.lineno - 1]) + code + "".join(lines[node.end_lineno:])
+    new_source = "".join(lines[: node.lineno - 1]) + code + "".join(lines[node.end_lineno :])
     new_node_in_file = _find(new_source, qualname)
     if new_node_in_file is None:
         return None, "model_bad_splice"
@@ -347,8 +363,7 @@ def splice(source: str, qualname: str, function: str) -> tuple[str | None, str]:
 
 def _comments(code: str) -> set[str]:
     try:
-        return {tok.string.strip() for tok in tokenize.generate_tokens(io.StringIO(code).readline)
-                if tok.type == tokenize.COMMENT}
+        return {tok.string.strip() for tok in tokenize.generate_tokens(io.StringIO(code).readline) if tok.type == tokenize.COMMENT}
     except (tokenize.TokenError, SyntaxError):
         return set()
 
@@ -356,8 +371,9 @@ def _comments(code: str) -> set[str]:
 def _without_new_comments(code: str, known: set[str]) -> str:
     """`code` without the comments that are not among `known` (a line left empty by one goes too)."""
     try:
-        tokens = [tok for tok in tokenize.generate_tokens(io.StringIO(code).readline) if tok.type == tokenize.COMMENT
-                  and tok.string.strip() not in known]
+        tokens = [
+            tok for tok in tokenize.generate_tokens(io.StringIO(code).readline) if tok.type == tokenize.COMMENT and tok.string.strip() not in known
+        ]
     except (tokenize.TokenError, SyntaxError):
         return code
     lines = code.splitlines(keepends=True)
@@ -385,5 +401,4 @@ def _find(source: str, qualname: str) -> ast.FunctionDef | ast.AsyncFunctionDef 
 
 
 def _is_docstring(statement: ast.stmt) -> bool:
-    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and isinstance(
-        statement.value.value, str)
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)

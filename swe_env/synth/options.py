@@ -14,10 +14,12 @@ from . import model as model_method
 from .refs import default_environment
 from .writer import mirrored, resolve
 
-METHODS = {procedural.METHOD: "AST mutations of functions the passing tests reach",
-           history.METHOD: "past commits' source changes undone on the chosen tree",
-           model_method.METHOD: "a model rewrites a reached function with a bug, or writes its masked body (--model)",
-           combine.METHOD: "two validated bugs of one file or folder in one task"}
+METHODS = {
+    procedural.METHOD: "AST mutations of functions the passing tests reach",
+    history.METHOD: "past commits' source changes undone on the chosen tree",
+    model_method.METHOD: "a model rewrites a reached function with a bug, or writes its masked body (--model)",
+    combine.METHOD: "two validated bugs of one file or folder in one task",
+}
 DEFAULT_METHODS = [procedural.METHOD, history.METHOD, combine.METHOD]
 """Methods used when none are named (and `model` too when an endpoint is given)."""
 
@@ -133,9 +135,15 @@ def base_task(config: SynthConfig) -> tuple[Task, str, str]:
     if recipe is not None and "test_command" not in config.model_fields_set:
         command = recipe.test_command
     environment = recipe.environment if recipe else config.environment or default_environment(git_dir, sha)
-    base = Task(id=f"{name}-synth-{sha[:10]}", repo=location, base_commit=sha, problem_statement="(synthesis base)",
-                environment=environment, tests=TestSpec(fail_to_pass=["(synthesis)"], command=command),
-                meta={"recipe": recipe.name} if recipe else {})
+    base = Task(
+        id=f"{name}-synth-{sha[:10]}",
+        repo=location,
+        base_commit=sha,
+        problem_statement="(synthesis base)",
+        environment=environment,
+        tests=TestSpec(fail_to_pass=["(synthesis)"], command=command),
+        meta={"recipe": recipe.name} if recipe else {},
+    )
     return base, git_dir, name
 
 
@@ -146,8 +154,9 @@ def connect_model(config: SynthConfig, methods: list[str]) -> tuple[model_method
             raise SynthesisError("--methods model needs an endpoint: --model URL (an OpenAI-compatible API root, …/v1)")
         return None, ""
     try:
-        asker = model_method.ModelMethod(config.model, config.model_name, timeout=config.model_timeout,
-                                         retries=config.model_retries, temperature=config.model_temperature)
+        asker = model_method.ModelMethod(
+            config.model, config.model_name, timeout=config.model_timeout, retries=config.model_retries, temperature=config.model_temperature
+        )
         return asker, asker.check()
     except ValueError as exc:
         raise SynthesisError(str(exc)) from None

@@ -42,20 +42,17 @@ from .candidates import pair, plan
 from .context import Run
 from .judge import evaluate
 from .learning import learn
-from .options import (DEFAULT_METHODS, METHODS, SynthConfig, SynthesisError, base_task, check_names, chosen_methods,
-                      connect_model)
+from .options import DEFAULT_METHODS, METHODS, SynthConfig, SynthesisError, base_task, check_names, chosen_methods, connect_model
 from .ordering import CandidateQueue
 from .record import STATE_FILE, State, Summary, tasks_in
 from .suite import Worker
 from .writer import Snapshots
 
-__all__ = ["DEFAULT_METHODS", "METHODS", "STATE_FILE", "Summary", "SynthConfig", "SynthesisError", "base_task",
-           "synthesize"]
+__all__ = ["DEFAULT_METHODS", "METHODS", "STATE_FILE", "Summary", "SynthConfig", "SynthesisError", "base_task", "synthesize"]
 _log = logging.getLogger(__name__)
 
 
-def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
-               on_progress: Callable[[Summary], None] | None = None) -> Summary:
+def synthesize(config: SynthConfig, builder: ImageBuilder | None = None, on_progress: Callable[[Summary], None] | None = None) -> Summary:
     """Synthesize tasks into `config.out` (see the module's docstring); the summary of this run."""
     methods = chosen_methods(config)
     check_names(config, methods)  # a wrong name stops the run before anything is made
@@ -84,18 +81,34 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
         if not suite.passing:
             last = [line.strip() for line in suite.output_tail.splitlines() if line.strip()]
             why = next((line for line in reversed(last) if line.startswith("E ")), last[-1] if last else "no output")
-            raise SynthesisError(f"{config.repo}: no test passes at {config.commit} (twice) with `{base.tests.command}`; "
-                                 f"nothing to break ({len(suite.runs[0])} test(s) reported; the output says: {why[:200]})")
+            raise SynthesisError(
+                f"{config.repo}: no test passes at {config.commit} (twice) with `{base.tests.command}`; "
+                f"nothing to break ({len(suite.runs[0])} test(s) reported; the output says: {why[:200]})"
+            )
         summary.flaky_tests, summary.passing_tests = suite.flaky, len(suite.passing)
         wanted = max(0, config.max_tasks - summary.total_tasks)
-        candidates = CandidateQueue([c for c in plan(config, git_dir, sha, suite, model_name) if c.id not in state.decided],
-                                    limit=config.max_candidates or 5 * wanted, seed=config.seed)
+        candidates = CandidateQueue(
+            [c for c in plan(config, git_dir, sha, suite, model_name) if c.id not in state.decided],
+            limit=config.max_candidates or 5 * wanted,
+            seed=config.seed,
+        )
         summary.planned = candidates.planned
         if on_progress:
             on_progress(summary)
-        run = Run(config, suite, state, git_dir, sha, name, base, asker, taken=summary.total_tasks,
-                  pairing=combine.Pairing() if combine.METHOD in methods else None, timings=summary.timings,
-                  snapshots=Snapshots(git_dir, sha))
+        run = Run(
+            config,
+            suite,
+            state,
+            git_dir,
+            sha,
+            name,
+            base,
+            asker,
+            taken=summary.total_tasks,
+            pairing=combine.Pairing() if combine.METHOD in methods else None,
+            timings=summary.timings,
+            snapshots=Snapshots(git_dir, sha),
+        )
         lock = run.lock
 
         def work(worker: Worker, index: int) -> None:
@@ -114,8 +127,7 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
                     outcome, item = "infra_error", {"error": f"{type(exc).__name__}: {exc}"[:300]}
                 except Exception as exc:  # noqa: BLE001 - a fault of ours with this one candidate: counted, and the next one goes on
                     outcome, item = "internal_error", {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                    _log.warning("synthesis: candidate %s (%s/%s): %s", candidate.id, candidate.method, candidate.kind,
-                                 item["error"])
+                    _log.warning("synthesis: candidate %s (%s/%s): %s", candidate.id, candidate.method, candidate.kind, item["error"])
                 with lock:
                     candidates.done(candidate, outcome == "validated", time.monotonic() - began)
                     summary.candidates += 1
@@ -137,15 +149,22 @@ def synthesize(config: SynthConfig, builder: ImageBuilder | None = None,
                     summary.last = f"{candidate.method}/{candidate.kind}: {outcome}"
                     # infra errors, enough_tasks and an endpoint's passing failures can go otherwise another time
                     if outcome not in ("infra_error", "internal_error", "enough_tasks") and outcome not in model_method.TRANSIENT:
-                        state.record({"id": candidate.id, "method": candidate.method, "kind": candidate.kind,
-                                      "function": candidate.function, "outcome": outcome, **{k: v for k, v in item.items() if k != "fail_to_pass_ids"}})
+                        state.record(
+                            {
+                                "id": candidate.id,
+                                "method": candidate.method,
+                                "kind": candidate.kind,
+                                "function": candidate.function,
+                                "outcome": outcome,
+                                **{k: v for k, v in item.items() if k != "fail_to_pass_ids"},
+                            }
+                        )
                     if on_progress:
                         on_progress(summary)
                 if outcome == "infra_error":
                     return
 
-        threads = [threading.Thread(target=work, args=(worker, index), name=f"synth-{index}", daemon=True)
-                   for index, worker in enumerate(workers)]
+        threads = [threading.Thread(target=work, args=(worker, index), name=f"synth-{index}", daemon=True) for index, worker in enumerate(workers)]
         for thread in threads:
             thread.start()
         for thread in threads:

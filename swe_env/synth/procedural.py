@@ -57,6 +57,7 @@ def kind(name: str) -> Callable[[Kind], Kind]:
     def register(function: Kind) -> Kind:
         KINDS[name] = function
         return function
+
     return register
 
 
@@ -87,7 +88,7 @@ class _Text:
         return (self.data[:start] + edit.text.encode("utf-8") + self.data[end:]).decode("utf-8")
 
     def indentation(self, line: int) -> str:
-        text = self.data[self.starts[line - 1]:].split(b"\n", 1)[0].decode("utf-8")
+        text = self.data[self.starts[line - 1] :].split(b"\n", 1)[0].decode("utf-8")
         return text[: len(text) - len(text.lstrip())]
 
 
@@ -144,7 +145,7 @@ def _remove_statement(text: _Text, owner: ast.AST, block: list[ast.stmt], index:
         return None
     if getattr(owner, "lineno", 0) == first:  # `if x: return` on one line
         return None
-    before = text.data[text.line_start(first):text.offset(statement.lineno, statement.col_offset)]
+    before = text.data[text.line_start(first) : text.offset(statement.lineno, statement.col_offset)]
     if before.strip():
         return None
     end_line = last + 1
@@ -155,11 +156,31 @@ def _remove_statement(text: _Text, owner: ast.AST, block: list[ast.stmt], index:
 
 # ---------------------------------------------------------------- the kinds
 
-_FLIPPED = {ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
-            ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
+_FLIPPED = {
+    ast.Lt: ast.GtE,
+    ast.GtE: ast.Lt,
+    ast.Gt: ast.LtE,
+    ast.LtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+}
 _BOUNDARY = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
-_SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=", ast.In: "in",
-           ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not"}
+_SYMBOL = {
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.In: "in",
+    ast.NotIn: "not in",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+}
 
 
 def _compare_edits(function: ast.AST, text: _Text, table: dict, what: str) -> Iterator[Edit]:
@@ -190,13 +211,21 @@ def swap_bool_operator(function: ast.AST, text: _Text) -> Iterator[Edit]:
         if isinstance(node, ast.BoolOp):
             new = " or " if isinstance(node.op, ast.And) else " and "
             # Only what binds more loosely than `and`/`or` needs parentheses to keep its meaning.
-            rewritten = new.join(f"({text.segment(value)})" if isinstance(value, (ast.BoolOp, ast.IfExp, ast.Lambda,
-                                 ast.NamedExpr)) else text.segment(value) for value in node.values)
+            rewritten = new.join(
+                f"({text.segment(value)})" if isinstance(value, (ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr)) else text.segment(value)
+                for value in node.values
+            )
             yield _replace(node, rewritten, f"boolean operator became `{new.strip()}`")
 
 
-_ARITHMETIC = {ast.Add: (ast.Sub, "-"), ast.Sub: (ast.Add, "+"), ast.Mult: (ast.FloorDiv, "//"),
-               ast.FloorDiv: (ast.Mult, "*"), ast.Div: (ast.Mult, "*"), ast.Mod: (ast.FloorDiv, "//")}
+_ARITHMETIC = {
+    ast.Add: (ast.Sub, "-"),
+    ast.Sub: (ast.Add, "+"),
+    ast.Mult: (ast.FloorDiv, "//"),
+    ast.FloorDiv: (ast.Mult, "*"),
+    ast.Div: (ast.Mult, "*"),
+    ast.Mod: (ast.FloorDiv, "//"),
+}
 
 
 @kind("swap_arithmetic")
@@ -251,11 +280,17 @@ def swap_arguments(function: ast.AST, text: _Text) -> Iterator[Edit]:
             if text.segment(first) == text.segment(second):
                 continue
             # Two edits in one: the text from the first argument to the end of the second, rewritten.
-            between = text.data[text.offset(first.end_lineno, first.end_col_offset):  # type: ignore[arg-type]
-                                text.offset(second.lineno, second.col_offset)].decode("utf-8")
+            between = text.data[
+                text.offset(first.end_lineno, first.end_col_offset) :   # type: ignore[arg-type]
+                text.offset(second.lineno, second.col_offset)
+            ].decode("utf-8")
             rewritten = text.segment(second) + between + text.segment(first)
-            yield Edit((first.lineno, first.col_offset), (second.end_lineno, second.end_col_offset),  # type: ignore[arg-type]
-                       rewritten, f"arguments `{text.segment(first)}` and `{text.segment(second)}` swapped")
+            yield Edit(
+                (first.lineno, first.col_offset),
+                (second.end_lineno, second.end_col_offset),  # type: ignore[arg-type]
+                rewritten,
+                f"arguments `{text.segment(first)}` and `{text.segment(second)}` swapped",
+            )
 
 
 @kind("remove_branch")
@@ -343,8 +378,14 @@ def invert_condition(function: ast.AST, text: _Text) -> Iterator[Edit]:
             yield _replace(test, f"not ({text.segment(test)})" if loose else f"not {text.segment(test)}", "a condition inverted")
 
 
-_EXCEPTIONS = {"ValueError": "TypeError", "TypeError": "ValueError", "KeyError": "IndexError", "IndexError": "KeyError",
-               "RuntimeError": "ValueError", "LookupError": "ValueError"}
+_EXCEPTIONS = {
+    "ValueError": "TypeError",
+    "TypeError": "ValueError",
+    "KeyError": "IndexError",
+    "IndexError": "KeyError",
+    "RuntimeError": "ValueError",
+    "LookupError": "ValueError",
+}
 
 
 @kind("wrong_exception")
@@ -397,6 +438,7 @@ def remove_loop_control(function: ast.AST, text: _Text) -> Iterator[Edit]:
 
 def functions_of(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
     """(qualified name, node) of every function in a module, as CPython writes `__qualname__`."""
+
     def walk(node: ast.AST, prefix: str) -> Iterator[tuple[str, ast.AST]]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -407,6 +449,7 @@ def functions_of(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
                 yield from walk(child, prefix + child.name + ".")
             else:
                 yield from walk(child, prefix)
+
     yield from walk(tree, "")
 
 

@@ -45,10 +45,19 @@ def default_environment(repo: str | Path, rev: str) -> Environment:
     return Environment(pip_packages=["pytest"], install=["pip install -e ."] if package else [])
 
 
-def task_from_refs(repo: str | Path, base: str, fix: str, out: str | Path, *, task_id: str | None = None,
-                   tests: list[str] | None = None, environment: Environment | None = None,
-                   problem_statement: str | None = None, builder: ImageBuilder | None = None,
-                   command: str | None = None) -> Path:
+def task_from_refs(
+    repo: str | Path,
+    base: str,
+    fix: str,
+    out: str | Path,
+    *,
+    task_id: str | None = None,
+    tests: list[str] | None = None,
+    environment: Environment | None = None,
+    problem_statement: str | None = None,
+    builder: ImageBuilder | None = None,
+    command: str | None = None,
+) -> Path:
     """Write a task folder under `out` from `base` (the tree the agent gets) and `fix`; returns its task file.
 
     Both sides run twice in one container (the test patch applied, then the gold patch too):
@@ -70,9 +79,19 @@ def task_from_refs(repo: str | Path, base: str, fix: str, out: str | Path, *, ta
     try:
         sha, _ = snapshot(repo, base_sha, staging / BUNDLE)
         spec = TestSpec(test_patch=test_patch, fail_to_pass=["(to be found)"], command=command or DEFAULT_TEST_COMMAND)
-        task = staged_task(Task(id=name, repo=BUNDLE, base_commit=sha, problem_statement=statement,
-                                environment=environment, tests=spec, gold_patch=gold,
-                                meta={"method": "refs", "source_commit": fix_sha, "base_ref": base_sha}), folder)
+        task = staged_task(
+            Task(
+                id=name,
+                repo=BUNDLE,
+                base_commit=sha,
+                problem_statement=statement,
+                environment=environment,
+                tests=spec,
+                gold_patch=gold,
+                meta={"method": "refs", "source_commit": fix_sha, "base_ref": base_sha},
+            ),
+            folder,
+        )
         builder = builder or ImageBuilder()
         image = builder.ensure(task)
         without: list[dict[str, str]] = []
@@ -88,13 +107,14 @@ def task_from_refs(repo: str | Path, base: str, fix: str, out: str | Path, *, ta
                 worker.reset()
         fail_to_pass, pass_to_pass, flaky = rule.derive(without, with_fix)
         if not fail_to_pass:
-            raise WriterError(f"{source}: no test fails at {base} and passes at {fix} (with the test changes on both "
-                              f"sides){'; flaky: ' + ', '.join(flaky[:5]) if flaky else ''}")
+            raise WriterError(
+                f"{source}: no test fails at {base} and passes at {fix} (with the test changes on both "
+                f"sides){'; flaky: ' + ', '.join(flaky[:5]) if flaky else ''}"
+            )
         judged = rule.check(fail_to_pass, pass_to_pass, without, with_fix)
         if not judged.valid:
             raise WriterError(f"{source}: the task breaks the validation rule: {judged.violations[0]}")
-        task = task.model_copy(update={"tests": spec.model_copy(update={"fail_to_pass": fail_to_pass,
-                                                                         "pass_to_pass": pass_to_pass})})
+        task = task.model_copy(update={"tests": spec.model_copy(update={"fail_to_pass": fail_to_pass, "pass_to_pass": pass_to_pass})})
         return write_task(task, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -24,6 +24,5 @@ def write(repository: str, failing: list[str], messages: dict[str, str], hidden:
         lines.append(f"- `{test}`" + (f": {message}" if message else ""))
     if len(failing) > MAX_LISTED:
         lines.append(f"- and {len(failing) - MAX_LISTED} more")
-    failures = ("Failing checks (the tests are not in your copy of the repository):\n" if hidden
-                else "Failing tests:\n") + "\n".join(lines)
+    failures = ("Failing checks (the tests are not in your copy of the repository):\n" if hidden else "Failing tests:\n") + "\n".join(lines)
     return TEMPLATE.format(count=len(failing), repository=repository, failures=failures)

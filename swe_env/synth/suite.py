@@ -53,14 +53,14 @@ class Worker:
     def __exit__(self, *exc_info) -> None:
         self.box.close()
 
-    def learn(self, runs: int = 2, timeout: float | None = None,
-              traced_timeout: Callable[[float], float] | None = None) -> SuiteReach:
+    def learn(self, runs: int = 2, timeout: float | None = None, traced_timeout: Callable[[float], float] | None = None) -> SuiteReach:
         """The suite run `runs - 1` times untraced and once traced: outcomes of each run, what each test reached.
         Each untraced run is bounded by `timeout` (default the task's `limits.grading_timeout`), the traced one by
         `traced_timeout` of the slowest untraced run's seconds (default the same bound)."""
         argv = shlex.split(self.task.tests.command)
-        reach = suite_reach(self.box, argv, timeout or self.task.limits.grading_timeout, untraced_runs=max(0, runs - 1),
-                            traced_timeout=traced_timeout)
+        reach = suite_reach(
+            self.box, argv, timeout or self.task.limits.grading_timeout, untraced_runs=max(0, runs - 1), traced_timeout=traced_timeout
+        )
         reach.runs = [{test: normal_outcome(outcome) for test, outcome in run.items()} for run in reach.runs]
         self.reset()
         return reach
@@ -84,8 +84,9 @@ class Worker:
         report = f"{WORKSPACE}/{uuid.uuid4().hex}.xml"
         command = self.task.tests.command + (f" --maxfail={int(max_failures)}" if max_failures else "")
         command += "".join(" " + shlex.quote(test) for test in tests) if tests else ""
-        run = self.box.exec(["/bin/bash", "-c", command], timeout=self.task.limits.grading_timeout,
-                            env={"PYTEST_ADDOPTS": runners.junit_options(report)}, user="root")
+        run = self.box.exec(
+            ["/bin/bash", "-c", command], timeout=self.task.limits.grading_timeout, env={"PYTEST_ADDOPTS": runners.junit_options(report)}, user="root"
+        )
         result = TestRun(output_tail=run.output[-2000:])
         try:
             data = self.box.read(report, max_bytes=runners.RESULTS_LIMIT).data.decode("utf-8", errors="replace")

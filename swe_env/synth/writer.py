@@ -27,22 +27,38 @@ from ..data.task import Task, check_round_trip, write_task_file
 BUNDLE = "repo.bundle"
 GOLD = "gold.patch"
 TESTS = "test.patch"
-_IDENTITY = {"GIT_AUTHOR_NAME": "swe-env", "GIT_AUTHOR_EMAIL": "swe-env@swe-env.invalid",
-             "GIT_COMMITTER_NAME": "swe-env", "GIT_COMMITTER_EMAIL": "swe-env@swe-env.invalid",
-             "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"}
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "swe-env",
+    "GIT_AUTHOR_EMAIL": "swe-env@swe-env.invalid",
+    "GIT_COMMITTER_NAME": "swe-env",
+    "GIT_COMMITTER_EMAIL": "swe-env@swe-env.invalid",
+    "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z",
+    "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z",
+}
 
 
 class WriterError(ValueError):
     """A task cannot be written from what was given (a rev git does not know, a patch that does not apply)."""
 
 
-def git(cwd: str | Path, *args: str, input: str | None = None, check: bool = True,
-        extra_env: dict[str, str] | None = None) -> str:
+def git(cwd: str | Path, *args: str, input: str | None = None, check: bool = True, extra_env: dict[str, str] | None = None) -> str:
     """Run host git in `cwd` with no user or system config, a fixed identity and date; its stdout."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_CONFIG_GLOBAL": os.devnull, "LANG": "C.UTF-8", **_IDENTITY, **(extra_env or {})}
-    result = subprocess.run(["git", "-c", "core.autocrlf=false", "-c", "commit.gpgSign=false", *args], cwd=cwd,
-                            env=env, capture_output=True, input=None if input is None else input.encode())
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(cwd),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "LANG": "C.UTF-8",
+        **_IDENTITY,
+        **(extra_env or {}),
+    }
+    result = subprocess.run(
+        ["git", "-c", "core.autocrlf=false", "-c", "commit.gpgSign=false", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        input=None if input is None else input.encode(),
+    )
     if check and result.returncode != 0:
         raise WriterError(f"git {args[0]} failed in {cwd}: {result.stderr.decode(errors='replace').strip()[-300:]}")
     return result.stdout.decode("utf-8", errors="surrogateescape")
@@ -106,11 +122,9 @@ class Snapshots:
         work = self._work = Path(self._tmp.name) / "tree"
         work.mkdir()
         git(work, "init", "-q", "-b", "main")
-        archive = subprocess.run(["git", "-C", str(self.repo), "archive", "--format=tar", resolve(self.repo, self.rev)],
-                                 capture_output=True)
+        archive = subprocess.run(["git", "-C", str(self.repo), "archive", "--format=tar", resolve(self.repo, self.rev)], capture_output=True)
         if archive.returncode != 0:
-            raise WriterError(f"{self.repo}: cannot archive {self.rev}: "
-                              f"{archive.stderr.decode(errors='replace').strip()[-200:]}")
+            raise WriterError(f"{self.repo}: cannot archive {self.rev}: {archive.stderr.decode(errors='replace').strip()[-200:]}")
         subprocess.run(["tar", "-x", "-C", str(work)], input=archive.stdout, check=True)
         git(work, "add", "-A", "-f")
         self._clean = git(work, "write-tree").strip()
@@ -131,8 +145,7 @@ class Snapshots:
             if change.strip():
                 (work / ".git" / "change.patch").write_text(change)
                 try:
-                    git(work, "apply", "--cached", "--whitespace=nowarn", str(work / ".git" / "change.patch"),
-                        extra_env=env)
+                    git(work, "apply", "--cached", "--whitespace=nowarn", str(work / ".git" / "change.patch"), extra_env=env)
                 except WriterError as exc:
                     raise WriterError(f"the change does not apply to {self.rev}: {exc}") from None
             buggy = git(work, "write-tree", extra_env=env).strip()

@@ -72,8 +72,10 @@ def parse(action: Any, allowed: list[str] | None = None) -> ToolCall:
         action = action.decode("utf-8", errors="replace")
     if isinstance(action, str):
         if len(action) > MAX_ACTION_CHARS:
-            raise ActionError(f"the action is {len(action):,} characters, over the action space's limit of "
-                              f"{MAX_ACTION_CHARS:,}; nothing was run (write large content in parts)")
+            raise ActionError(
+                f"the action is {len(action):,} characters, over the action space's limit of "
+                f"{MAX_ACTION_CHARS:,}; nothing was run (write large content in parts)"
+            )
         action = _from_text(action)
     if not isinstance(action, dict):
         raise ActionError(f"an action must be a JSON object or a dict, not {type(action).__name__}")
@@ -102,8 +104,10 @@ def parse(action: Any, allowed: list[str] | None = None) -> ToolCall:
     for field, value in arguments.items():
         # Before anything runs: a command past the limit would take the shell tens of seconds to read.
         if isinstance(value, str) and len(value) > MAX_ACTION_CHARS:
-            raise ActionError(f"{name}: argument {field!r} is {len(value):,} characters, over the action space's "
-                              f"limit of {MAX_ACTION_CHARS:,}; nothing was run (write large content in parts)")
+            raise ActionError(
+                f"{name}: argument {field!r} is {len(value):,} characters, over the action space's "
+                f"limit of {MAX_ACTION_CHARS:,}; nothing was run (write large content in parts)"
+            )
     try:
         args = TOOLS[name].model_validate(arguments)
     except ValidationError as exc:
@@ -137,9 +141,7 @@ def _from_cwm(text: str) -> dict:
         text = text.split(_THINK_END, 1)[1]
     opened, closed = text.count("<tool:"), text.count("</tool>")
     if opened != 1 or closed != 1:
-        raise ActionError(
-            f"expected exactly one <tool: NAME> ... </tool> block, found {opened} opening and {closed} closing tags"
-        )
+        raise ActionError(f"expected exactly one <tool: NAME> ... </tool> block, found {opened} opening and {closed} closing tags")
     calls = _CWM_CALL.findall(text)
     if len(calls) != 1:
         raise ActionError(
@@ -171,8 +173,7 @@ def _from_text(text: str) -> Any:
     if len(blocks) > 1:
         raise ActionError(f"found {len(blocks)} ```bash blocks; send exactly one command per step")
     raise ActionError(
-        'no action found: send a JSON object such as {"tool": "bash", "command": "ls"}, '
-        "a <tool: bash> ... </tool> block, or one ```bash fenced block"
+        'no action found: send a JSON object such as {"tool": "bash", "command": "ls"}, a <tool: bash> ... </tool> block, or one ```bash fenced block'
     )
 
 
@@ -184,8 +185,7 @@ def _validation_message(exc: ValidationError, model: type, name: str) -> str:
             parts.append(f"missing argument '{field}'")
         elif error["type"] == "extra_forbidden":
             known = list(getattr(model, "model_fields", {}))
-            parts.append(f"unexpected argument '{field}'{did_you_mean(field, known)}; {name} takes "
-                         f"{', '.join(known) or 'no arguments'}")
+            parts.append(f"unexpected argument '{field}'{did_you_mean(field, known)}; {name} takes {', '.join(known) or 'no arguments'}")
         else:
             parts.append(f"argument '{field}': {error['msg']}")
     return "; ".join(parts)

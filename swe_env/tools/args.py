@@ -8,7 +8,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
 MAX_ACTION_CHARS = 1_000_000
 """The action space's limit (`SWEEnv.action_space.max_length`): an action, or any one of its arguments,
 longer than this is refused before anything runs, as an observation giving the limit."""
@@ -47,9 +46,7 @@ class ViewArgs(ToolArgs):
     """Show a file with line numbers, or list a directory two levels deep."""
 
     path: str = Field(description="File or directory path, relative to the repository root or absolute inside it.")
-    range: list[int] | None = Field(
-        default=None, min_length=2, max_length=2, description="[first, last] line numbers to show; last may be -1."
-    )
+    range: list[int] | None = Field(default=None, min_length=2, max_length=2, description="[first, last] line numbers to show; last may be -1.")
 
 
 class CreateArgs(ToolArgs):
@@ -65,7 +62,7 @@ class SubmitArgs(ToolArgs):
     patch: str | None = Field(
         default=None,
         description="Optional unified diff to grade instead of the working tree's diff (e.g. only the files "
-                    "that make the fix, without scratch files); an empty string grades no change.",
+        "that make the fix, without scratch files); an empty string grades no change.",
     )
 
 

@@ -63,8 +63,14 @@ class FileTools:
             data = data[: data.rfind(b"\n") + 1] or data  # whole lines only
         text = escape_control(data.decode("utf-8", errors="replace"))
         lines = text.splitlines()
-        note = (f"\n[the file is {content.size} bytes; only its first {len(data)} bytes ({len(lines)} lines) "
-                "can be viewed; use bash (e.g. sed -n) for the rest]") if partial else ""
+        note = (
+            (
+                f"\n[the file is {content.size} bytes; only its first {len(data)} bytes ({len(lines)} lines) "
+                "can be viewed; use bash (e.g. sed -n) for the rest]"
+            )
+            if partial
+            else ""
+        )
         first, last = 1, len(lines)
         if args.range is not None:
             first, last = args.range
@@ -114,8 +120,9 @@ class FileTools:
         except IsADirectoryError:
             return _error(f"{args.path} is a directory")
         if content.truncated:
-            return _error(f"{args.path} is {content.size} bytes, more than the edit tool handles "
-                          f"({MAX_EDIT_BYTES}); use bash to change it. No change made.")
+            return _error(
+                f"{args.path} is {content.size} bytes, more than the edit tool handles ({MAX_EDIT_BYTES}); use bash to change it. No change made."
+            )
         data, mode = content.data, content.mode
         text = data.decode("utf-8", errors="surrogateescape")
         old, new = args.old, args.new
@@ -128,8 +135,7 @@ class FileTools:
             lines = _occurrence_lines(text, old, SHOWN_OCCURRENCES)
             shown = ", ".join(map(str, lines)) + (f", ... ({count - len(lines)} more)" if count > len(lines) else "")
             return _error(
-                f"{args.path}: `old` text occurs {count} times (lines {shown}); "
-                "include more surrounding lines so it occurs once. No change made."
+                f"{args.path}: `old` text occurs {count} times (lines {shown}); include more surrounding lines so it occurs once. No change made."
             )
         start = text.index(old)
         updated = text[:start] + new + text[start + len(old) :]
@@ -156,7 +162,7 @@ class FileTools:
         return ToolResult(f"restored {args.path} to its state before the last edit")
 
 
-_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x00, 0x09), *range(0x0e, 0x20), *range(0x7f, 0xa0))}
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x00, 0x09), *range(0x0E, 0x20), *range(0x7F, 0xA0))}
 
 
 def escape_control(text: str) -> str:

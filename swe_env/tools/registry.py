@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from .args import (BashArgs, CreateArgs, EditArgs, SubmitArgs, ToolArgs, ToolResult, TraceArgs, UndoEditArgs,
-                   ViewArgs, error_result)
+from .args import BashArgs, CreateArgs, EditArgs, SubmitArgs, ToolArgs, ToolResult, TraceArgs, UndoEditArgs, ViewArgs, error_result
 from .files import FileTools
 
 if TYPE_CHECKING:  # only for annotations: the tools' names and models load without the engine's SDK
@@ -66,18 +65,19 @@ def run(name: str, args: ToolArgs, context: ToolContext) -> ToolResult:
 
 # ------------------------------------------------------------------ what each tool does
 
+
 def _bash(context: ToolContext, args: BashArgs) -> ToolResult:
     timeout = min(args.timeout or context.command_timeout, context.remaining)
     result = context.sandbox.run(args.command, timeout=timeout)
-    return ToolResult(result.output, result.exit_code, error=result.timed_out, notes=result.notes,
-                      timed_out=result.timed_out)
+    return ToolResult(result.output, result.exit_code, error=result.timed_out, notes=result.notes, timed_out=result.timed_out)
 
 
 def _trace(context: ToolContext, args: TraceArgs) -> ToolResult:
     from ..traces import host as traces  # here: the tracer's host side needs the engine, the registry's names do not
 
     text, exit_code, error, timed_out = traces.tool_observation(
-        context.sandbox, args.command, min(context.command_timeout, context.remaining), context.output_limit)
+        context.sandbox, args.command, min(context.command_timeout, context.remaining), context.output_limit
+    )
     return ToolResult(text, exit_code, error=error, timed_out=timed_out)
 
 
@@ -91,6 +91,7 @@ def _file_tool(method: Callable[[FileTools, Any], ToolResult]) -> Callable[[Tool
             return method(context.files, args)
         except OSError as exc:  # permissions, odd file types: the agent's to read, not an exception
             return error_result(str(exc) or type(exc).__name__)
+
     return run_file_tool
 
 
@@ -132,16 +133,14 @@ def _edit_from(body: str) -> dict[str, Any]:
     tail = rest.rstrip()
     divider = rest.find(_DIVIDER)
     if not rest.startswith(_SEARCH) or not tail.endswith(_REPLACE) or divider < len(_SEARCH):
-        raise ValueError("edit: expected the path on the first line, then <<<<<<< SEARCH, the old lines, =======, "
-                         "the new lines and >>>>>>> REPLACE")
+        raise ValueError("edit: expected the path on the first line, then <<<<<<< SEARCH, the old lines, =======, the new lines and >>>>>>> REPLACE")
     old_end = divider - 1 if divider > len(_SEARCH) and rest[divider - 1] == "\n" else divider
     new_start, new_end = divider + len(_DIVIDER), len(tail) - len(_REPLACE)
     if new_end > new_start and rest[new_end - 1] == "\n":
         new_end -= 1
     if new_end < new_start:
-        raise ValueError("edit: expected the path on the first line, then <<<<<<< SEARCH, the old lines, =======, "
-                         "the new lines and >>>>>>> REPLACE")
-    return {"path": path.strip(), "old": rest[len(_SEARCH):old_end], "new": rest[new_start:new_end]}
+        raise ValueError("edit: expected the path on the first line, then <<<<<<< SEARCH, the old lines, =======, the new lines and >>>>>>> REPLACE")
+    return {"path": path.strip(), "old": rest[len(_SEARCH) : old_end], "new": rest[new_start:new_end]}
 
 
 def _create_body(arguments: dict[str, Any]) -> str:
@@ -176,34 +175,92 @@ def _nothing_from(_body: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ the tools
 
 _TOOLS = [
-    Tool("bash", BashArgs, _bash, {"command": "python -m pytest -q tests/test_x.py"},
-         "[command(s)]", "Runs [command(s)] in a persistent bash shell in the repository: the working directory "
-         "and exported variables are kept between calls. [command(s)] can be any non-interactive bash command(s), "
-         "single or multi-line.", _command_body, _command_from, runs_commands=True,
-         returns="The command's combined output, then its exit code."),
-    Tool("edit", EditArgs, _file_tool(FileTools.edit), {"path": "pkg/mod.py", "old": "exact old lines", "new": "new lines"},
-         "[path]\n<<<<<<< SEARCH\n[search_lines]\n=======\n[replacement_lines]\n>>>>>>> REPLACE",
-         "Replaces [search_lines] in the file at [path] with [replacement_lines]; [search_lines] must match the "
-         "file's text exactly, indentation included, and occur in it exactly once.", _edit_body, _edit_from,
-         returns="The edited region of the file, or why nothing was changed."),
-    Tool("undo_edit", UndoEditArgs, _file_tool(FileTools.undo_edit), {"path": "pkg/mod.py"},
-         "[path]", "Undoes the last edit or create made to the file at [path] with the edit tools.",
-         _path_body, _path_from, returns="What was restored."),
-    Tool("view", ViewArgs, _file_tool(FileTools.view), {"path": "pkg/mod.py", "range": [1, 40]},
-         "[path]\n[first] [last]", "Shows the file at [path] with line numbers, or lists the directory at [path] "
-         "two levels deep. The second line is optional: lines [first] to [last] of a file ([last] may be -1 for "
-         "the end).", _view_body, _view_from, returns="The numbered lines, or the directory listing."),
-    Tool("create", CreateArgs, _file_tool(FileTools.create), {"path": "pkg/new.py", "content": "file content..."},
-         "[path]\n[content]", "Creates a new file at [path] with [content] (missing parent folders are made); it "
-         "is an error if [path] exists.", _create_body, _create_from, returns="What was created."),
-    Tool("submit", SubmitArgs, _submit, {},
-         "", "Finishes the episode: the repository as it is now is graded by hidden tests. Takes no arguments.",
-         _no_body, _nothing_from, returns="The verdict."),
-    Tool("trace", TraceArgs, _trace, {"command": "python -m pytest tests/test_x.py::test_y"},
-         "[command]", "Runs the Python program [command] (python ..., pytest ...) under a line tracer and shows "
-         "each executed line of the repository with the local variables it changed.",
-         _command_body, _command_from, runs_commands=True, default=False,
-         returns="Each executed line of the repository with the locals it changed, then the exit code."),
+    Tool(
+        "bash",
+        BashArgs,
+        _bash,
+        {"command": "python -m pytest -q tests/test_x.py"},
+        "[command(s)]",
+        "Runs [command(s)] in a persistent bash shell in the repository: the working directory "
+        "and exported variables are kept between calls. [command(s)] can be any non-interactive bash command(s), "
+        "single or multi-line.",
+        _command_body,
+        _command_from,
+        runs_commands=True,
+        returns="The command's combined output, then its exit code.",
+    ),
+    Tool(
+        "edit",
+        EditArgs,
+        _file_tool(FileTools.edit),
+        {"path": "pkg/mod.py", "old": "exact old lines", "new": "new lines"},
+        "[path]\n<<<<<<< SEARCH\n[search_lines]\n=======\n[replacement_lines]\n>>>>>>> REPLACE",
+        "Replaces [search_lines] in the file at [path] with [replacement_lines]; [search_lines] must match the "
+        "file's text exactly, indentation included, and occur in it exactly once.",
+        _edit_body,
+        _edit_from,
+        returns="The edited region of the file, or why nothing was changed.",
+    ),
+    Tool(
+        "undo_edit",
+        UndoEditArgs,
+        _file_tool(FileTools.undo_edit),
+        {"path": "pkg/mod.py"},
+        "[path]",
+        "Undoes the last edit or create made to the file at [path] with the edit tools.",
+        _path_body,
+        _path_from,
+        returns="What was restored.",
+    ),
+    Tool(
+        "view",
+        ViewArgs,
+        _file_tool(FileTools.view),
+        {"path": "pkg/mod.py", "range": [1, 40]},
+        "[path]\n[first] [last]",
+        "Shows the file at [path] with line numbers, or lists the directory at [path] "
+        "two levels deep. The second line is optional: lines [first] to [last] of a file ([last] may be -1 for "
+        "the end).",
+        _view_body,
+        _view_from,
+        returns="The numbered lines, or the directory listing.",
+    ),
+    Tool(
+        "create",
+        CreateArgs,
+        _file_tool(FileTools.create),
+        {"path": "pkg/new.py", "content": "file content..."},
+        "[path]\n[content]",
+        "Creates a new file at [path] with [content] (missing parent folders are made); it is an error if [path] exists.",
+        _create_body,
+        _create_from,
+        returns="What was created.",
+    ),
+    Tool(
+        "submit",
+        SubmitArgs,
+        _submit,
+        {},
+        "",
+        "Finishes the episode: the repository as it is now is graded by hidden tests. Takes no arguments.",
+        _no_body,
+        _nothing_from,
+        returns="The verdict.",
+    ),
+    Tool(
+        "trace",
+        TraceArgs,
+        _trace,
+        {"command": "python -m pytest tests/test_x.py::test_y"},
+        "[command]",
+        "Runs the Python program [command] (python ..., pytest ...) under a line tracer and shows "
+        "each executed line of the repository with the local variables it changed.",
+        _command_body,
+        _command_from,
+        runs_commands=True,
+        default=False,
+        returns="Each executed line of the repository with the locals it changed, then the exit code.",
+    ),
 ]
 REGISTRY: dict[str, Tool] = {tool.name: tool for tool in _TOOLS}
 TOOLS: dict[str, type[ToolArgs]] = {tool.name: tool.args for tool in _TOOLS}

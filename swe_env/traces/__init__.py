@@ -1,2 +1,1 @@
-"""Execution traces: the in-container tracer (`tracer/`), its host side (`host`), trace corpora.
-"""
+"""Execution traces: the in-container tracer (`tracer/`), its host side (`host`), trace corpora."""

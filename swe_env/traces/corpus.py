@@ -45,23 +45,40 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
-from . import tracer
 from ..build.images import ImageBuilder
+from ..data.task import Task
 from ..runtime.sandbox import Sandbox
 from ..runtime.shell import CommandResult
-from ..data.task import Task
-from .corpus_schema import (ContextBlock, CorpusManifest, CorpusOptions, CorpusTrace, Level, OutcomeChange, RawTrace,
-                            Stop, TaskCorpus)
+from . import tracer
+from .corpus_schema import ContextBlock, CorpusManifest, CorpusOptions, CorpusTrace, Level, OutcomeChange, RawTrace, Stop, TaskCorpus
 from .host import Trace, TraceError, apply_patch, tracer_dir
-from .records import (content_hash, context_blocks, cut_reason, function_traces, iter_function_traces, render_record,
-                      repository_context, token_counter)
-from .suite_run import (CorpusRun, SuiteReach, corpus_command, iter_traces, last_lines, read_outcomes, read_status,
-                        run_suite, suite_reach)
+from .records import content_hash, context_blocks, cut_reason, function_traces, iter_function_traces, render_record, repository_context, token_counter
+from .suite_run import CorpusRun, SuiteReach, corpus_command, iter_traces, last_lines, read_outcomes, read_status, run_suite, suite_reach
 
-__all__ = ["ContextBlock", "CorpusManifest", "CorpusOptions", "CorpusRun", "CorpusTrace", "OutcomeChange", "TaskCorpus",
-           "content_hash", "context_blocks", "corpus_command", "render_record", "repository_context", "corpus_of_task",
-           "function_traces", "iter_function_traces", "load_manifest", "read_corpus", "suite_reach", "SuiteReach",
-           "task_container", "token_counter", "trace_corpus"]
+__all__ = [
+    "ContextBlock",
+    "CorpusManifest",
+    "CorpusOptions",
+    "CorpusRun",
+    "CorpusTrace",
+    "OutcomeChange",
+    "TaskCorpus",
+    "content_hash",
+    "context_blocks",
+    "corpus_command",
+    "render_record",
+    "repository_context",
+    "corpus_of_task",
+    "function_traces",
+    "iter_function_traces",
+    "load_manifest",
+    "read_corpus",
+    "suite_reach",
+    "SuiteReach",
+    "task_container",
+    "token_counter",
+    "trace_corpus",
+]
 """The corpus's public names, wherever they are defined (code imports them from here)."""
 
 
@@ -104,14 +121,12 @@ class _Corpus:
             return "wall_time"
         return None
 
-    def admit(self, trace: CorpusTrace,
-              line_bytes: int) -> Literal["ok", "duplicate", "max_traces", "max_bytes", "max_repository_traces"]:
+    def admit(self, trace: CorpusTrace, line_bytes: int) -> Literal["ok", "duplicate", "max_traces", "max_bytes", "max_repository_traces"]:
         """Under the lock: take a record into the corpus, or say why not."""
         if self.options.dedupe and trace.content_hash in self.seen:
             return "duplicate"
         repository = trace.level == "repository"
-        if repository and self.options.max_repository_traces is not None \
-                and self.repository_traces >= self.options.max_repository_traces:
+        if repository and self.options.max_repository_traces is not None and self.repository_traces >= self.options.max_repository_traces:
             return "max_repository_traces"
         if self.remaining_traces() == 0:
             return "max_traces"
@@ -154,18 +169,18 @@ def _nothing_recorded(row: TaskCorpus, result: CommandResult, status: dict, writ
     if row.tests == 0:
         return f"no test ran {where}"
     if written == 0 and not status.get("dropped"):
-        return (f"the tracer recorded no trace for the {row.tests} test(s) that ran (tests in other processes, "
-                f"e.g. pytest-xdist's, are not traced) {where}")
+        return (
+            f"the tracer recorded no trace for the {row.tests} test(s) that ran (tests in other processes, "
+            f"e.g. pytest-xdist's, are not traced) {where}"
+        )
     return None
 
 
-def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None = None,
-                   shard: tuple[int, int] = (0, 1)) -> TaskCorpus:
+def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None = None, shard: tuple[int, int] = (0, 1)) -> TaskCorpus:
     """Trace one task's suite (or one shard of it) into its shard file; the manifest row says what happened."""
     options = corpus.options
     started = time.monotonic()
-    row = TaskCorpus(task_id=task.id, shard_index=shard[0], shards=shard[1], status="done",
-                     with_test_patch=options.with_test_patch)
+    row = TaskCorpus(task_id=task.id, shard_index=shard[0], shards=shard[1], status="done", with_test_patch=options.with_test_patch)
     timeout = options.timeout or task.limits.grading_timeout
     sandbox = Sandbox.for_task(task, image, "corpus")
     with task_container(row, sandbox, active, started):
@@ -181,8 +196,7 @@ def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None =
         untraced: dict[str, str] = {}
         if options.check_outcomes:
             left = corpus.remaining_seconds()
-            result, row.untraced_seconds = run_suite(sandbox, run, options, folder, False,
-                                                      timeout if left is None else min(timeout, left), {}, shard)
+            result, row.untraced_seconds = run_suite(sandbox, run, options, folder, False, timeout if left is None else min(timeout, left), {}, shard)
             row.notes += result.notes
             untraced = read_outcomes(sandbox, folder)
             row.untraced_count = len(untraced)
@@ -213,9 +227,11 @@ def corpus_of_task(task: Task, image: str, corpus: _Corpus, active: set | None =
         row.failed_tests = sorted(test for test, outcome in traced.items() if outcome in ("failed", "error"))
         if options.check_outcomes and not result.timed_out:
             row.outcomes_checked = True
-            row.outcome_changes = [OutcomeChange(test_id=test, untraced=untraced.get(test), traced=traced.get(test))
-                                   for test in sorted(set(untraced) | set(traced))
-                                   if untraced.get(test) != traced.get(test)]
+            row.outcome_changes = [
+                OutcomeChange(test_id=test, untraced=untraced.get(test), traced=traced.get(test))
+                for test in sorted(set(untraced) | set(traced))
+                if untraced.get(test) != traced.get(test)
+            ]
             row.outcomes_unchanged = not row.outcome_changes
         written = _write_shards(task, iter_traces(sandbox, folder, row.notes), traced, corpus, row)
         empty = _nothing_recorded(row, result, status, written)
@@ -248,8 +264,7 @@ def task_container(row, sandbox: Sandbox, active: set | None, started: float) ->
         row.seconds = round(time.monotonic() - started, 3)
 
 
-def _write_shards(task: Task, raw: Iterator[RawTrace], outcomes: dict[str, str], corpus: _Corpus,
-                  row: TaskCorpus) -> int:
+def _write_shards(task: Task, raw: Iterator[RawTrace], outcomes: dict[str, str], corpus: _Corpus, row: TaskCorpus) -> int:
     """Write the task's records as they come (each shard file replaced whole at the end); returns the test traces read."""
     options = corpus.options
     name = _shard_name(row.key)
@@ -257,7 +272,7 @@ def _write_shards(task: Task, raw: Iterator[RawTrace], outcomes: dict[str, str],
     temporary = [path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp") for path in paths]
     for path in temporary:
         path.parent.mkdir(parents=True, exist_ok=True)
-    with open(temporary[0], "wb") as shard, (open(temporary[1], "wb") if options.cwm else open(os.devnull, "wb")) as cwm:
+    with open(temporary[0], "wb") as shard, open(temporary[1], "wb") if options.cwm else open(os.devnull, "wb") as cwm:
         seen = _write_records(task, raw, corpus, row, shard, cwm)
     for path, final in zip(temporary, paths, strict=True):
         os.replace(path, final)
@@ -290,12 +305,16 @@ def _write_records(task: Task, raw: Iterator[RawTrace], corpus: _Corpus, row: Ta
         for level, trace in candidates:  # function-level traces are made only until enough are kept
             if level == "function" and kept_functions >= options.max_function_traces_per_test:
                 break
-            blocks, dropped = (context_blocks(trace, item.sources, options.repository_context_bytes)
-                               if level == "repository" else (None, 0))
-            record = CorpusTrace(**{name: getattr(trace, name) for name in Trace.model_fields}, level=level,
-                                 test_id=item.test_id, parent_trace_id=base.trace_id if level == "function" else None,
-                                 content_hash=content_hash(trace.entry, trace.events, blocks),
-                                 context=blocks, context_dropped=dropped)
+            blocks, dropped = context_blocks(trace, item.sources, options.repository_context_bytes) if level == "repository" else (None, 0)
+            record = CorpusTrace(
+                **{name: getattr(trace, name) for name in Trace.model_fields},
+                level=level,
+                test_id=item.test_id,
+                parent_trace_id=base.trace_id if level == "function" else None,
+                content_hash=content_hash(trace.entry, trace.events, blocks),
+                context=blocks,
+                context_dropped=dropped,
+            )
             if level == "repository":
                 record.trace_id = f"{base.trace_id}.r"
             rendered = render_record(record)
@@ -329,8 +348,9 @@ def _write_records(task: Task, raw: Iterator[RawTrace], corpus: _Corpus, row: Ta
             if reason:
                 cut[reason] += 1
             if options.cwm:
-                cwm.write((json.dumps({**rendered, "level": level, "test_id": item.test_id,
-                                       "tokens": record.tokens}, ensure_ascii=False) + "\n").encode())
+                cwm.write(
+                    (json.dumps({**rendered, "level": level, "test_id": item.test_id, "tokens": record.tokens}, ensure_ascii=False) + "\n").encode()
+                )
     row.cut = dict(cut)
     return traced_tests
 
@@ -359,10 +379,17 @@ def read_corpus(out: str | Path, task_id: str | None = None) -> list[CorpusTrace
     return records
 
 
-def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | None = None, *, workers: int = 1,
-                 builder: ImageBuilder | None = None, restart: bool = False,
-                 on_start: Callable[[Task], None] | None = None,
-                 on_task: Callable[[TaskCorpus], None] | None = None) -> CorpusManifest:
+def trace_corpus(
+    tasks: list[Task],
+    out: str | Path,
+    options: CorpusOptions | None = None,
+    *,
+    workers: int = 1,
+    builder: ImageBuilder | None = None,
+    restart: bool = False,
+    on_start: Callable[[Task], None] | None = None,
+    on_task: Callable[[TaskCorpus], None] | None = None,
+) -> CorpusManifest:
     """Trace the test suites of `tasks` into a corpus under `out` (see the module's docstring).
 
     `workers` tasks (or shards of their suites) run at once, each in its own container. Resumes unless `restart`: tasks
@@ -389,6 +416,7 @@ def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | No
             for line in (out / row.shard).read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     corpus.seen.add(json.loads(line)["content_hash"])
+
     def key_of(task: Task, index: int) -> str:
         return task.id if options.shards == 1 else f"{task.id}#{index}"
 
@@ -406,8 +434,9 @@ def trace_corpus(tasks: list[Task], out: str | Path, options: CorpusOptions | No
         try:
             image = builder.ensure(task)
         except Exception as exc:  # noqa: BLE001 - an image that does not build fails this task only
-            row = TaskCorpus(task_id=task.id, shard_index=index, shards=options.shards, status="failed",
-                             error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+            row = TaskCorpus(
+                task_id=task.id, shard_index=index, shards=options.shards, status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0]
+            )
         else:
             row = corpus_of_task(task, image, corpus, active, (index, options.shards))
         corpus.record(row)

@@ -126,6 +126,7 @@ class TaskCorpus(BaseModel):
     def key(self) -> str:
         """The row's key in the manifest: the task id, with `#shard` when the suite is sharded."""
         return self.task_id if self.shards == 1 else f"{self.task_id}#{self.shard_index}"
+
     status: Literal["done", "stopped", "failed"]
     """`stopped`: a corpus cap, the wall time or the run's timeout ended it early (`stopped_by`); `failed`: `error`
     (also a run that recorded nothing: no test ran, or tests ran and no trace came of them)."""
@@ -194,14 +195,19 @@ class CorpusManifest(BaseModel):
         for row in rows:
             cut.update(row.cut)
         self.totals = {
-            "tasks": len(rows), "failed_tasks": sum(r.status == "failed" for r in rows),
-            "test_traces": sum(r.test_traces for r in rows), "function_traces": sum(r.function_traces for r in rows),
+            "tasks": len(rows),
+            "failed_tasks": sum(r.status == "failed" for r in rows),
+            "test_traces": sum(r.test_traces for r in rows),
+            "function_traces": sum(r.function_traces for r in rows),
             "repository_traces": sum(r.repository_traces for r in rows),
             "repository_dropped": sum(r.repository_dropped for r in rows),
-            "context_cut": sum(r.context_cut for r in rows), "context_dropped": sum(r.context_dropped for r in rows),
-            "duplicates": sum(r.duplicates for r in rows), "bytes": sum(r.bytes for r in rows),
+            "context_cut": sum(r.context_cut for r in rows),
+            "context_dropped": sum(r.context_dropped for r in rows),
+            "duplicates": sum(r.duplicates for r in rows),
+            "bytes": sum(r.bytes for r in rows),
             "tokens": sum(r.tokens for r in rows),
-            "tests": sum(r.tests for r in rows), "failed_tests": sum(len(r.failed_tests) for r in rows),
+            "tests": sum(r.tests for r in rows),
+            "failed_tests": sum(len(r.failed_tests) for r in rows),
             "outcome_changes": sum(len(r.outcome_changes) for r in rows),
             **{f"cut_{reason}": count for reason, count in sorted(cut.items())},
         }

@@ -46,10 +46,10 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import tracer
 from ..build.images import ImageBuilder
-from ..runtime.sandbox import Sandbox
 from ..data.task import Task
+from ..runtime.sandbox import Sandbox
+from . import tracer
 
 TRACER_DIR = "/run/swe-env-tracer"
 TRACER_PATH = f"{TRACER_DIR}/swe_env_tracer.py"
@@ -180,9 +180,16 @@ def tracer_dir(sandbox: Sandbox) -> str:
     return TRACER_DIR if not sandbox.user or sandbox.user == "root" else f"/tmp/swe-env-tracer-{sandbox.name}"
 
 
-def run_traced(sandbox: Sandbox, argv: list[str] | None = None, function: str | None = None, args: Any = None,
-               options: TraceOptions | None = None, timeout: float | None = None,
-               task_id: str | None = None, max_bytes: int = MAX_TRACE_FILE_BYTES) -> TraceRun:
+def run_traced(
+    sandbox: Sandbox,
+    argv: list[str] | None = None,
+    function: str | None = None,
+    args: Any = None,
+    options: TraceOptions | None = None,
+    timeout: float | None = None,
+    task_id: str | None = None,
+    max_bytes: int = MAX_TRACE_FILE_BYTES,
+) -> TraceRun:
     """Run a program (argv) or call a function ("module:qualname" with JSON-able args) traced.
 
     The program runs in the sandbox's shell (`Sandbox.run`: the sandbox's user, the timeout
@@ -197,13 +204,11 @@ def run_traced(sandbox: Sandbox, argv: list[str] | None = None, function: str | 
     options = options or TraceOptions()
     folder = tracer_dir(sandbox)
     runner, config_path, out = f"{folder}/swe_env_tracer.py", f"{folder}/config.json", f"{folder}/traces.jsonl"
-    config = {"argv": argv, "function": function, "args": args, "out": out, "workdir": sandbox.workdir,
-              **options.model_dump()}
+    config = {"argv": argv, "function": function, "args": args, "out": out, "workdir": sandbox.workdir, **options.model_dump()}
     sandbox.write_file(runner, tracer.runner_source())
     sandbox.write_file(config_path, json.dumps(config).encode())
     sandbox.remove_file(out)
-    command = (f"(cd -- {shlex.quote(sandbox.workdir)} && exec python {shlex.quote(runner)} "
-               f"{shlex.quote(config_path)})")
+    command = f"(cd -- {shlex.quote(sandbox.workdir)} && exec python {shlex.quote(runner)} {shlex.quote(config_path)})"
     result = sandbox.run(command, timeout=timeout or sandbox.limits.command_timeout)
     notes = list(result.notes)
     try:
@@ -219,7 +224,7 @@ def run_traced(sandbox: Sandbox, argv: list[str] | None = None, function: str | 
         notes.append(f"{dropped} line(s) of the traces file were not traces and were dropped")
     usage = next((line for line in result.output.splitlines() if line.startswith(USAGE_PREFIX)), None)
     if result.exit_code == 2 and not traces and usage is not None:
-        raise TraceError(usage[len(USAGE_PREFIX):].strip())
+        raise TraceError(usage[len(USAGE_PREFIX) :].strip())
     return TraceRun(result.exit_code, result.output, traces, notes, result.timed_out)
 
 
@@ -247,9 +252,16 @@ def apply_patch(sandbox: Sandbox, patch: str) -> None:
         raise TraceError(f"the patch does not apply: {reason}")
 
 
-def trace_task(task: Task, argv: list[str] | None = None, function: str | None = None, args: Any = None,
-               patch: str | None = None, options: TraceOptions | None = None, timeout: float | None = None,
-               builder: ImageBuilder | None = None) -> TraceRun:
+def trace_task(
+    task: Task,
+    argv: list[str] | None = None,
+    function: str | None = None,
+    args: Any = None,
+    patch: str | None = None,
+    options: TraceOptions | None = None,
+    timeout: float | None = None,
+    builder: ImageBuilder | None = None,
+) -> TraceRun:
     """Start the task's container, apply the patch, run the program traced, remove the container."""
     image = (builder or ImageBuilder()).ensure(task)
     with Sandbox.for_task(task, image, "trace") as sandbox:
@@ -278,8 +290,9 @@ TraceFormat = Literal["jsonl", "cwm"]
 TRACE_FORMATS: tuple[TraceFormat, ...] = get_args(TraceFormat)
 
 
-def write_jsonl(traces: list[Trace], path: str | Path, fmt: TraceFormat = "jsonl",
-                max_events: int | None = None, max_bytes: int | None = None) -> Path:
+def write_jsonl(
+    traces: list[Trace], path: str | Path, fmt: TraceFormat = "jsonl", max_events: int | None = None, max_bytes: int | None = None
+) -> Path:
     """Write traces to a file (replacing it): one trace per line, as JSON or as `cwm_record`s.
 
     `max_events` and `max_bytes` cap each CWM text (see `render_cwm`); the JSONL is written whole.
@@ -339,8 +352,7 @@ class CwmTrace:
     """The text ends with <|end_of_text|>: the entry's scope was left. False for a cut or incomplete trace."""
 
 
-def render_cwm(trace: Trace, max_events: int | None = None, max_bytes: int | None = None,
-               context: str | None = None) -> str:
+def render_cwm(trace: Trace, max_events: int | None = None, max_bytes: int | None = None, context: str | None = None) -> str:
     """A trace in Code World Model's trace format (its PROMPTING_GUIDE.md, "Trace Prediction").
 
     Grammar (tokens are literal strings):
@@ -377,8 +389,7 @@ def render_cwm(trace: Trace, max_events: int | None = None, max_bytes: int | Non
     return _render(trace, max_events, max_bytes, context)[0]
 
 
-def cwm_record(trace: Trace, max_events: int | None = None, max_bytes: int | None = None,
-               context: str | None = None) -> dict[str, Any]:
+def cwm_record(trace: Trace, max_events: int | None = None, max_bytes: int | None = None, context: str | None = None) -> dict[str, Any]:
     """One line of a `--format cwm` file: trace_id, task_id, cut and text.
 
     `cut` is None when the text ends with <|end_of_text|>; else why it stops early:
@@ -401,13 +412,11 @@ def cwm_context(trace: Trace) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def _render(trace: Trace, max_events: int | None, max_bytes: int | None,
-            context: str | None = None) -> tuple[str, CwmCut | None]:
+def _render(trace: Trace, max_events: int | None, max_bytes: int | None, context: str | None = None) -> tuple[str, CwmCut | None]:
     prompt = f"{_PROMPT_START}{cwm_context(trace) if context is None else context}{FRAME_SEP}"
     events = trace.events
     last = events[-1] if events else None
-    ended = (trace.complete and trace.cut is None and last is not None and last.depth == 0
-             and last.event in ("return", "exception"))
+    ended = trace.complete and trace.cut is None and last is not None and last.depth == 0 and last.event in ("return", "exception")
     parts, size = [prompt], _size(prompt)
     cut: CwmCut | None = None
     for index, (event, local_values) in enumerate(zip(events, _scoped_locals(events), strict=True)):
@@ -435,8 +444,7 @@ def _scoped_locals(events: list[TraceEvent]) -> list[dict[str, str] | None]:
             result.append(None)
             continue
         previous = known.get(event.frame, {}) if event.event == "line" else {}
-        values = {name: previous.get(name, value) if value == UNCHANGED else value
-                  for name, value in (event.locals or {}).items()}
+        values = {name: previous.get(name, value) if value == UNCHANGED else value for name, value in (event.locals or {}).items()}
         result.append({name: UNCHANGED if previous.get(name) == value else value for name, value in values.items()})
         known[event.frame] = values
     return result
@@ -462,7 +470,7 @@ def parse_cwm(text: str) -> CwmTrace:
     """
     if not text.startswith(_PROMPT_START):
         raise ValueError(f"a CWM trace starts with {_PROMPT_START}")
-    context, sep, body = text[len(_PROMPT_START):].partition(FRAME_SEP)
+    context, sep, body = text[len(_PROMPT_START) :].partition(FRAME_SEP)
     if not sep:
         raise ValueError(f"the context is not followed by {FRAME_SEP}")
     marked = [n for n, line in enumerate(context.split("\n"), start=1) if line.rstrip().endswith(START_MARKER.strip())]
@@ -480,7 +488,7 @@ def parse_cwm(text: str) -> CwmTrace:
         if token is None:
             raise ValueError(f"frame {number}: does not start with an event token")
         kind = _TOKEN_KIND[token]
-        head, sep, rest = chunk[len(token):].partition(ACTION_SEP)
+        head, sep, rest = chunk[len(token) :].partition(ACTION_SEP)
         if not sep:
             raise ValueError(f"frame {number}: no {ACTION_SEP}")
         if kind in ("call", "line"):
@@ -572,8 +580,7 @@ def _changed(local_values: dict[str, str] | None) -> str:
     return ", ".join(f"{name}={value}" for name, value in (local_values or {}).items() if value != UNCHANGED)
 
 
-def tool_observation(sandbox: Sandbox, command: str, timeout: float,
-                     limit: int) -> tuple[str, int | None, bool, bool]:
+def tool_observation(sandbox: Sandbox, command: str, timeout: float, limit: int) -> tuple[str, int | None, bool, bool]:
     """The agent's `trace` tool: (text, exit code, error?, timed out?) for a command like
     `pytest tests/x.py::t`. It runs through `Sandbox.run`, like `bash`: DiskLimitExceeded and
     ShellError come through."""
@@ -582,8 +589,7 @@ def tool_observation(sandbox: Sandbox, command: str, timeout: float,
     except ValueError as exc:
         return f"Error: cannot parse the command: {exc}", None, True, False
     try:
-        run = run_traced(sandbox, argv, options=TraceOptions(max_events=2_000, repr_cap=80), timeout=timeout,
-                         max_bytes=TOOL_TRACE_FILE_BYTES)
+        run = run_traced(sandbox, argv, options=TraceOptions(max_events=2_000, repr_cap=80), timeout=timeout, max_bytes=TOOL_TRACE_FILE_BYTES)
     except TraceError as exc:
         return f"Error: {exc}", None, True, False
     return render_compact(run, limit), run.exit_code, run.exit_code is None, run.timed_out
@@ -596,7 +602,24 @@ def default_out(task_id: str, fmt: str) -> Path:
 
 
 __all__ = [
-    "CwmFrame", "CwmTrace", "Trace", "TraceEntry", "TraceError", "TraceEvent", "TraceOptions", "TraceRun",
-    "apply_patch", "cwm_context", "cwm_record", "default_out", "parse_cwm", "parse_jsonl", "render_compact",
-    "render_cwm", "run_traced", "tool_observation", "trace_task", "write_jsonl",
+    "CwmFrame",
+    "CwmTrace",
+    "Trace",
+    "TraceEntry",
+    "TraceError",
+    "TraceEvent",
+    "TraceOptions",
+    "TraceRun",
+    "apply_patch",
+    "cwm_context",
+    "cwm_record",
+    "default_out",
+    "parse_cwm",
+    "parse_jsonl",
+    "render_compact",
+    "render_cwm",
+    "run_traced",
+    "tool_observation",
+    "trace_task",
+    "write_jsonl",
 ]

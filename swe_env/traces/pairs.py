@@ -30,15 +30,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from . import tracer
 from ..build.images import ImageBuilder
 from ..data.task import Task
 from ..runtime.sandbox import Sandbox
-from .corpus import write_atomic, task_container
+from . import tracer
+from .corpus import task_container, write_atomic
 from .corpus_schema import CorpusOptions, CorpusTrace
+from .host import Trace, TraceError, TraceEvent, apply_patch, tracer_dir
 from .records import content_hash, context_blocks, render_record, token_counter
 from .suite_run import DEFAULT_SELECT_COMMAND, CorpusRun, iter_traces, read_outcomes, run_suite
-from .host import Trace, TraceError, TraceEvent, apply_patch, tracer_dir
 
 Side = Literal["before", "after"]
 
@@ -111,10 +111,15 @@ class PairManifest(BaseModel):
 
     def summarize(self) -> None:
         rows = list(self.tasks.values())
-        self.totals = {"tasks": len(rows), "failed_tasks": sum(r.status == "failed" for r in rows),
-                       "tests": sum(len(r.tests) for r in rows), "pairs": sum(r.pairs for r in rows),
-                       "diverged": sum(r.diverged for r in rows), "tokens": sum(r.tokens for r in rows),
-                       "bytes": sum(r.bytes for r in rows)}
+        self.totals = {
+            "tasks": len(rows),
+            "failed_tasks": sum(r.status == "failed" for r in rows),
+            "tests": sum(len(r.tests) for r in rows),
+            "pairs": sum(r.pairs for r in rows),
+            "diverged": sum(r.diverged for r in rows),
+            "tokens": sum(r.tokens for r in rows),
+            "bytes": sum(r.bytes for r in rows),
+        }
 
 
 # ---------------------------------------------------------------- comparing two traces
@@ -132,9 +137,16 @@ def _key(event: TraceEvent) -> tuple:
     """What an event says as CWM's layout writes it (kind, function, source line, locals, value), without its frame
     number (numbered per trace) and line number (a bug that adds or removes lines moves every line below it in its file:
     not a change in execution), and with objects' addresses in reprs made equal (two runs never place objects alike)."""
-    return (event.event, event.file, event.function, event.depth, event.source,
-            tuple(sorted((name, _same_run(value)) for name, value in (event.locals or {}).items())),
-            _same_run(event.value), _same_run(event.exception))
+    return (
+        event.event,
+        event.file,
+        event.function,
+        event.depth,
+        event.source,
+        tuple(sorted((name, _same_run(value)) for name, value in (event.locals or {}).items())),
+        _same_run(event.value),
+        _same_run(event.exception),
+    )
 
 
 def first_divergence(before: Trace, after: Trace) -> Divergence | None:
@@ -146,8 +158,11 @@ def first_divergence(before: Trace, after: Trace) -> Divergence | None:
     if len(before.events) == len(after.events):
         return None
     index = min(len(before.events), len(after.events))
-    return Divergence(index=index, before=before.events[index] if index < len(before.events) else None,
-                      after=after.events[index] if index < len(after.events) else None)
+    return Divergence(
+        index=index,
+        before=before.events[index] if index < len(before.events) else None,
+        after=after.events[index] if index < len(after.events) else None,
+    )
 
 
 def _calls(trace: Trace) -> dict[tuple[str, str], list[tuple]]:
@@ -158,8 +173,7 @@ def _calls(trace: Trace) -> dict[tuple[str, str], list[tuple]]:
     found: dict[tuple[str, str], list[tuple]] = {}
     for events in frames.values():
         base = events[0].depth
-        found.setdefault((events[0].file, events[0].function), []).append(
-            tuple(_key(e.model_copy(update={"depth": e.depth - base})) for e in events))
+        found.setdefault((events[0].file, events[0].function), []).append(tuple(_key(e.model_copy(update={"depth": e.depth - base})) for e in events))
     return found
 
 
@@ -170,19 +184,33 @@ def functions_changed(before: Trace, after: Trace) -> list[FunctionChange]:
     for key in [*one, *(k for k in two if k not in one)]:
         if one.get(key) == two.get(key):
             continue
-        change: Literal["changed", "only_before", "only_after"] = (
-            "only_after" if key not in one else "only_before" if key not in two else "changed")
-        changes.append(FunctionChange(file=key[0], function=key[1], change=change,
-                                      before_events=sum(map(len, one.get(key, []))),
-                                      after_events=sum(map(len, two.get(key, [])))))
+        change: Literal["changed", "only_before", "only_after"] = "only_after" if key not in one else "only_before" if key not in two else "changed"
+        changes.append(
+            FunctionChange(
+                file=key[0],
+                function=key[1],
+                change=change,
+                before_events=sum(map(len, one.get(key, []))),
+                after_events=sum(map(len, two.get(key, []))),
+            )
+        )
     return changes
 
 
 # ---------------------------------------------------------------- one task
 
 
-def _traced(sandbox: Sandbox, task: Task, tests: list[str], options: CorpusOptions, folder: str, timeout: float,
-            side: Side, notes: list[str], count: Callable[[str], int]) -> tuple[dict[str, str], dict[str, CorpusTrace]]:
+def _traced(
+    sandbox: Sandbox,
+    task: Task,
+    tests: list[str],
+    options: CorpusOptions,
+    folder: str,
+    timeout: float,
+    side: Side,
+    notes: list[str],
+    count: Callable[[str], int],
+) -> tuple[dict[str, str], dict[str, CorpusTrace]]:
     """Run the tests once under the corpus tracer: outcomes, and each test's repository-level record."""
     # One hash seed for both sides: a set's order (and so its repr) would otherwise differ between the runs.
     run = CorpusRun(argv=[*shlex.split(DEFAULT_SELECT_COMMAND), *tests], env={"PYTHONHASHSEED": "0"})
@@ -199,17 +227,23 @@ def _traced(sandbox: Sandbox, task: Task, tests: list[str], options: CorpusOptio
             continue
         base = Trace(**{name: getattr(raw, name) for name in Trace.model_fields})
         blocks, dropped = context_blocks(base, raw.sources, options.repository_context_bytes)
-        record = CorpusTrace(**{name: getattr(base, name) for name in Trace.model_fields}, level="repository",
-                             test_id=raw.test_id, content_hash=content_hash(base.entry, base.events, blocks),
-                             context=blocks, context_dropped=dropped)
+        record = CorpusTrace(
+            **{name: getattr(base, name) for name in Trace.model_fields},
+            level="repository",
+            test_id=raw.test_id,
+            content_hash=content_hash(base.entry, base.events, blocks),
+            context=blocks,
+            context_dropped=dropped,
+        )
         record.trace_id, record.task_id = f"{task.id}:{side}:{number}", task.id
         record.tokens = count(render_record(record)["text"])
         records[raw.test_id] = record
     return outcomes, records
 
 
-def pairs_of_task(task: Task, image: str, options: CorpusOptions, count: Callable[[str], int],
-                  active: set | None = None) -> tuple[PairTask, list[TracePair]]:
+def pairs_of_task(
+    task: Task, image: str, options: CorpusOptions, count: Callable[[str], int], active: set | None = None
+) -> tuple[PairTask, list[TracePair]]:
     """Trace the task's deciding tests before and after its gold patch, in one container of its own."""
     started = time.monotonic()
     tests = list(task.tests.fail_to_pass)
@@ -218,8 +252,10 @@ def pairs_of_task(task: Task, image: str, options: CorpusOptions, count: Callabl
         row.status, row.error = "failed", "the task has no gold patch (nothing to trace after)"
         return row, []
     if task.tests.runner != "pytest" or not tests:
-        row.status, row.error = "failed", (f"its tests run with {task.tests.runner}; before/after traces need pytest"
-                                           if tests else "the task names no FAIL_TO_PASS test")
+        row.status, row.error = (
+            "failed",
+            (f"its tests run with {task.tests.runner}; before/after traces need pytest" if tests else "the task names no FAIL_TO_PASS test"),
+        )
         return row, []
     timeout = options.timeout or task.limits.grading_timeout
     sandbox = Sandbox.for_task(task, image, "corpus")
@@ -234,26 +270,40 @@ def pairs_of_task(task: Task, image: str, options: CorpusOptions, count: Callabl
         row.outcomes_after, after = _traced(sandbox, task, tests, options, folder, timeout, "after", row.notes, count)
         for test in tests:
             one, two = before.get(test), after.get(test)
-            pair = TracePair(task_id=task.id, test_id=test, meta={k: str(v) for k, v in task.meta.items()},
-                             outcome_before=row.outcomes_before.get(test), outcome_after=row.outcomes_after.get(test),
-                             before=one, after=two,
-                             first_divergence=first_divergence(one, two) if one and two else None,
-                             functions_changed=functions_changed(one, two) if one and two else [],
-                             tokens=(one.tokens if one else 0) + (two.tokens if two else 0))
+            pair = TracePair(
+                task_id=task.id,
+                test_id=test,
+                meta={k: str(v) for k, v in task.meta.items()},
+                outcome_before=row.outcomes_before.get(test),
+                outcome_after=row.outcomes_after.get(test),
+                before=one,
+                after=two,
+                first_divergence=first_divergence(one, two) if one and two else None,
+                functions_changed=functions_changed(one, two) if one and two else [],
+                tokens=(one.tokens if one else 0) + (two.tokens if two else 0),
+            )
             pairs.append(pair)
         row.pairs = sum(p.before is not None and p.after is not None for p in pairs)
         row.diverged = sum(p.first_divergence is not None for p in pairs)
         row.tokens = sum(p.tokens for p in pairs)
         if row.pairs == 0:  # never silently empty
             row.status = "failed"
-            row.error = (f"no deciding test left a trace on both sides (before: {len(before)} traced, "
-                         f"{len(row.outcomes_before)} ran; after: {len(after)} traced, {len(row.outcomes_after)} ran)")
+            row.error = (
+                f"no deciding test left a trace on both sides (before: {len(before)} traced, "
+                f"{len(row.outcomes_before)} ran; after: {len(after)} traced, {len(row.outcomes_after)} ran)"
+            )
     return row, pairs
 
 
-def trace_before_after(tasks: Iterable[Task], out: str | Path, options: CorpusOptions | None = None, *,
-                       workers: int = 1, builder: ImageBuilder | None = None,
-                       on_task: Callable[[PairTask], None] | None = None) -> PairManifest:
+def trace_before_after(
+    tasks: Iterable[Task],
+    out: str | Path,
+    options: CorpusOptions | None = None,
+    *,
+    workers: int = 1,
+    builder: ImageBuilder | None = None,
+    on_task: Callable[[PairTask], None] | None = None,
+) -> PairManifest:
     """Trace each task's deciding tests before and after its fix into `out` (see the module's docstring).
 
     Uses of `options`: the tracer's caps (`trace`), `tokenizer`, `repository_context_bytes` and `timeout`.
@@ -311,5 +361,15 @@ def read_pairs(out: str | Path, task_id: str) -> list[TracePair]:
     return [TracePair.model_validate(json.loads(line)) for line in (Path(out) / row.shard).read_text().splitlines() if line]
 
 
-__all__ = ["Divergence", "FunctionChange", "PairManifest", "PairTask", "TracePair", "first_divergence",
-           "functions_changed", "pairs_of_task", "read_pairs", "trace_before_after"]
+__all__ = [
+    "Divergence",
+    "FunctionChange",
+    "PairManifest",
+    "PairTask",
+    "TracePair",
+    "first_divergence",
+    "functions_changed",
+    "pairs_of_task",
+    "read_pairs",
+    "trace_before_after",
+]

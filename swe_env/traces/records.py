@@ -15,7 +15,6 @@ from pydantic import TypeAdapter
 from .corpus_schema import ContextBlock, CorpusTrace
 from .host import Trace, TraceEntry, TraceEvent, cwm_context, cwm_record
 
-
 _EVENTS = TypeAdapter(list[TraceEvent])
 _HASH_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
@@ -24,8 +23,7 @@ def content_hash(entry: TraceEntry, events: list, context: list[ContextBlock] | 
     """sha256 of `json.dumps({"entry": [file, function, line, source], "events": [each event's model_dump()]},
     sort_keys=True, ensure_ascii=False)`; a repository-level record's `context` (a list of its blocks' dumps) is
     a key of it too, so it never counts as a duplicate of its test-level twin."""
-    payload: dict = {"entry": [entry.file, entry.function, entry.line, entry.source],
-                     "events": _EVENTS.dump_python(events)}
+    payload: dict = {"entry": [entry.file, entry.function, entry.line, entry.source], "events": _EVENTS.dump_python(events)}
     if context is not None:
         payload["context"] = [block.model_dump() for block in context]
     return hashlib.sha256(_HASH_JSON(payload).encode()).hexdigest()
@@ -54,9 +52,9 @@ def iter_function_traces(trace: Trace, sources: dict[str, dict]) -> Iterator[Tra
             end += 1
         segment = events[start:end]
         numbers: dict[int, int] = {}
-        rebased = [event.model_copy(update={"depth": event.depth - first.depth,
-                                            "frame": numbers.setdefault(event.frame, len(numbers))})
-                   for event in segment]
+        rebased = [
+            event.model_copy(update={"depth": event.depth - first.depth, "frame": numbers.setdefault(event.frame, len(numbers))}) for event in segment
+        ]
         last = segment[-1]
         returned = last.frame == first.frame and last.event == "return"
         left = last.frame == first.frame and last.event in ("return", "exception")
@@ -65,10 +63,19 @@ def iter_function_traces(trace: Trace, sources: dict[str, dict]) -> Iterator[Tra
         source = sources.get(f"{first.file}:{first.line}:{first.function}") or {}
         entry = TraceEntry(file=first.file, function=first.function, line=first.line, **source)
         found += 1
-        yield Trace(trace_id=f"{trace.trace_id}.{found}", task_id=trace.task_id, thread=trace.thread,
-                    entry=entry, repr_cap=trace.repr_cap, full_locals=trace.full_locals,
-                    cut=None if whole else trace.cut, complete=whole or trace.complete,
-                    event_count=len(rebased), tracer_errors=[], events=rebased)
+        yield Trace(
+            trace_id=f"{trace.trace_id}.{found}",
+            task_id=trace.task_id,
+            thread=trace.thread,
+            entry=entry,
+            repr_cap=trace.repr_cap,
+            full_locals=trace.full_locals,
+            cut=None if whole else trace.cut,
+            complete=whole or trace.complete,
+            event_count=len(rebased),
+            tracer_errors=[],
+            events=rebased,
+        )
 
 
 def context_blocks(trace: Trace, sources: dict[str, dict], max_bytes: int) -> tuple[list[ContextBlock], int]:
@@ -76,8 +83,7 @@ def context_blocks(trace: Trace, sources: dict[str, dict], max_bytes: int) -> tu
     (in the order first entered; one block per function, whatever line it was entered at), while the rendered
     context stays within `max_bytes` (the entry's block always). Returns (blocks, functions left out)."""
     entry = trace.entry
-    blocks = [ContextBlock(file=entry.file, first_line=entry.first_line, source=entry.source or "",
-                           source_cut=entry.source_cut)]
+    blocks = [ContextBlock(file=entry.file, first_line=entry.first_line, source=entry.source or "", source_cut=entry.source_cut)]
     seen = {(entry.file, entry.first_line)}
     size, dropped = _size(repository_context(trace, blocks)), 0
     for event in trace.events:
@@ -86,8 +92,7 @@ def context_blocks(trace: Trace, sources: dict[str, dict], max_bytes: int) -> tu
         found = sources.get(f"{event.file}:{event.line}:{event.function}")
         if not found or not found.get("source"):
             continue
-        block = ContextBlock(file=event.file, first_line=found.get("first_line"), source=found["source"],
-                             source_cut=bool(found.get("source_cut")))
+        block = ContextBlock(file=event.file, first_line=found.get("first_line"), source=found["source"], source_cut=bool(found.get("source_cut")))
         if (block.file, block.first_line) in seen:
             continue
         seen.add((block.file, block.first_line))
@@ -146,8 +151,9 @@ def token_counter(tokenizer: str) -> Callable[[str], int]:
     try:
         from tokenizers import Tokenizer  # optional: only for a named tokenizer
     except ImportError:
-        raise ValueError(f"--tokenizer: {tokenizer}: counting with a tokenizer file needs the `tokenizers` "
-                         "package (pip install tokenizers)") from None
+        raise ValueError(
+            f"--tokenizer: {tokenizer}: counting with a tokenizer file needs the `tokenizers` package (pip install tokenizers)"
+        ) from None
     try:
         loaded = Tokenizer.from_file(tokenizer)
     except Exception as exc:  # noqa: BLE001 - the library's own errors, as one line

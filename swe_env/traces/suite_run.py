@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 
 from pydantic import BaseModel, Field
 
-from . import tracer
 from ..data.task import RunnerName, Task
 from ..grading import runners, seal
 from ..runtime.sandbox import MAX_READ_BYTES, Sandbox
 from ..runtime.shell import CommandResult
+from . import tracer
 from .corpus_schema import CorpusOptions, RawTrace
 from .host import USAGE_PREFIX, TraceError, TraceOptions, tracer_dir
 
@@ -34,10 +34,26 @@ _TOX = re.compile(r"(^|/)tox$")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*")
 _VALUE_OPTIONS = {
     # Options of the runners whose value is the next argument (not a test selection to drop).
-    "pytest": {"-p", "-k", "-m", "-c", "-o", "-W", "-n", "--rootdir", "--junitxml", "--deselect", "--ignore",
-               "--durations", "--maxfail", "--tb", "--confcutdir", "--basetemp", "--import-mode"},
-    "django": {"-v", "--verbosity", "--parallel", "--settings", "-k", "--tag", "--exclude-tag", "--start-at",
-               "--start-after"},
+    "pytest": {
+        "-p",
+        "-k",
+        "-m",
+        "-c",
+        "-o",
+        "-W",
+        "-n",
+        "--rootdir",
+        "--junitxml",
+        "--deselect",
+        "--ignore",
+        "--durations",
+        "--maxfail",
+        "--tb",
+        "--confcutdir",
+        "--basetemp",
+        "--import-mode",
+    },
+    "django": {"-v", "--verbosity", "--parallel", "--settings", "-k", "--tag", "--exclude-tag", "--start-at", "--start-after"},
     "sympy": {"--seed", "-k", "--split", "--timeout", "--durations"},
 }
 
@@ -83,18 +99,16 @@ def corpus_command(task: Task, options: CorpusOptions) -> CorpusRun:
         name, _, value = words.pop(0).partition("=")
         env[name] = value
     if not words or any(word in ("&&", "||", ";", "|") for word in words):
-        raise TraceError(f"task {task.id}: its test command is not one program ({task.tests.command!r}); "
-                         "give a pytest selection (--select)")
+        raise TraceError(f"task {task.id}: its test command is not one program ({task.tests.command!r}); give a pytest selection (--select)")
     runner: RunnerName = task.tests.runner
     whole = options.suite == "whole"
     note = None
     if _TOX.search(words[0]):
-        rest = words[words.index("--") + 1:] if "--" in words else []
+        rest = words[words.index("--") + 1 :] if "--" in words else []
         words, runner = ["python", "-m", "pytest", "-rA", *rest], "pytest"
         note = "a tox run, traced as python -m pytest in the task's environment"
     if runner not in ("pytest", "django", "sympy"):
-        raise TraceError(f"task {task.id}: its tests run with {runner}, which the tracer cannot follow; "
-                         "give a pytest selection (--select)")
+        raise TraceError(f"task {task.id}: its tests run with {runner}, which the tracer cannot follow; give a pytest selection (--select)")
     if whole:
         program = 3 if words[:3] in (["python", "-m", "pytest"], ["python3", "-m", "pytest"]) else 1
         if words[0] in ("python", "python3") and program == 1:
@@ -114,8 +128,9 @@ def corpus_command(task: Task, options: CorpusOptions) -> CorpusRun:
     return CorpusRun(argv=words, runner=runner, env=env, note=note)
 
 
-def run_suite(sandbox: Sandbox, run: CorpusRun, options: CorpusOptions, folder: str, traced: bool,
-              timeout: float, budget: dict, shard: tuple[int, int]) -> tuple[CommandResult, float]:
+def run_suite(
+    sandbox: Sandbox, run: CorpusRun, options: CorpusOptions, folder: str, traced: bool, timeout: float, budget: dict, shard: tuple[int, int]
+) -> tuple[CommandResult, float]:
     """One run of the suite in `folder` of a started sandbox, untraced or under the tracer's corpus mode (the corpus
     caps left in `budget`; `shard`: (index, count)): its result and seconds. A usage error of the tracer is a TraceError."""
     out, outcomes, status = f"{folder}/traces.jsonl", f"{folder}/outcomes.jsonl", f"{folder}/status.json"
@@ -123,10 +138,17 @@ def run_suite(sandbox: Sandbox, run: CorpusRun, options: CorpusOptions, folder: 
     if shard[1] > 1 and run.runner == "sympy":
         argv = [*argv, f"--split={shard[0] + 1}/{shard[1]}"]
     sources = options.function_traces or options.levels != "function"
-    corpus = {"trace": traced, "outcomes": outcomes, "status": status, "sources": sources,
-              "part_bytes": PART_BYTES, "runner": run.runner, "shard": list(shard), **budget}
-    config = {"argv": argv, "function": None, "args": None, "out": out, "workdir": sandbox.workdir,
-              "corpus": corpus, **options.trace.model_dump()}
+    corpus = {
+        "trace": traced,
+        "outcomes": outcomes,
+        "status": status,
+        "sources": sources,
+        "part_bytes": PART_BYTES,
+        "runner": run.runner,
+        "shard": list(shard),
+        **budget,
+    }
+    config = {"argv": argv, "function": None, "args": None, "out": out, "workdir": sandbox.workdir, "corpus": corpus, **options.trace.model_dump()}
     sandbox.write_file(f"{folder}/config.json", json.dumps(config).encode())
     sandbox.exec(["/bin/bash", "-c", 'rm -f -- "$1" "$1".* "$2" "$3"', "rm", out, outcomes, status])
     variables = dict(run.env)
@@ -144,14 +166,16 @@ def run_suite(sandbox: Sandbox, run: CorpusRun, options: CorpusOptions, folder: 
         prelude = recorder.prelude(folder) + " && "
     if variables:
         prelude += "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items()) + " && "
-    command = (f"({prelude}cd -- {shlex.quote(sandbox.workdir)} && exec python "
-               f"{shlex.quote(folder + '/swe_env_tracer.py')} {shlex.quote(folder + '/config.json')})")
+    command = (
+        f"({prelude}cd -- {shlex.quote(sandbox.workdir)} && exec python "
+        f"{shlex.quote(folder + '/swe_env_tracer.py')} {shlex.quote(folder + '/config.json')})"
+    )
     started = time.monotonic()
     result = sandbox.run(command, timeout=max(1.0, timeout))
     seconds = time.monotonic() - started
     usage = next((line for line in result.output.splitlines() if line.startswith(USAGE_PREFIX)), None)
     if result.exit_code == 2 and usage is not None:
-        raise TraceError(usage[len(USAGE_PREFIX):].strip())
+        raise TraceError(usage[len(USAGE_PREFIX) :].strip())
     return result, seconds
 
 
@@ -267,8 +291,14 @@ REACH_TRACE = TraceOptions(max_events=2_000, max_bytes=1_000_000, repr_cap=8)
 (test, function) pairs, and half the records to read back."""
 
 
-def suite_reach(sandbox: Sandbox, argv: list[str], timeout: float, untraced_runs: int = 1,
-                traced_timeout: Callable[[float], float] | None = None, trace: TraceOptions = REACH_TRACE) -> SuiteReach:
+def suite_reach(
+    sandbox: Sandbox,
+    argv: list[str],
+    timeout: float,
+    untraced_runs: int = 1,
+    traced_timeout: Callable[[float], float] | None = None,
+    trace: TraceOptions = REACH_TRACE,
+) -> SuiteReach:
     """Run a pytest suite `untraced_runs` times untraced, then once under the tracer's corpus mode, in a started
     sandbox; what each test reached comes from the functions its trace entered (its call events and sources).
     `timeout` bounds each untraced run; `traced_timeout`, given the slowest untraced run's seconds, gives the traced

@@ -53,6 +53,7 @@ COMMAND = "python -m pytest -rA -p no:cacheprovider"
 # --------------------------------------------------------------------------
 # git helpers
 
+
 def _git_env():
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(
@@ -82,13 +83,24 @@ def git(repo, *args, env=None):
 
 def git_diff(repo, base, head, *pathspec):
     return git(
-        repo, "diff", "--no-color", "--no-ext-diff", "--no-renames", "--full-index",
-        "--src-prefix=a/", "--dst-prefix=b/", base, head, "--", *pathspec,
+        repo,
+        "diff",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-renames",
+        "--full-index",
+        "--src-prefix=a/",
+        "--dst-prefix=b/",
+        base,
+        head,
+        "--",
+        *pathspec,
     )
 
 
 # --------------------------------------------------------------------------
 # history replay
+
 
 def load_repo_module(name):
     path = SRC_DIR / f"{name}_repo.py"
@@ -173,16 +185,18 @@ def build_repo(name, day, scratch):
             missing = [t for t in before if t not in after]
             if missing:
                 raise RuntimeError(f"{task_id}: fix commit removes tests {missing}")
-            tasks.append({
-                "id": task_id,
-                "repo": f"../repos/{name}.bundle",
-                "base_commit": base,
-                "problem_statement": spec["problem_statement"],
-                "test_patch": test_patch,
-                "gold_patch": gold_patch,
-                "fail_to_pass": [t for t in after if t not in before],
-                "pass_to_pass": before,
-            })
+            tasks.append(
+                {
+                    "id": task_id,
+                    "repo": f"../repos/{name}.bundle",
+                    "base_commit": base,
+                    "problem_statement": spec["problem_statement"],
+                    "test_patch": test_patch,
+                    "gold_patch": gold_patch,
+                    "fail_to_pass": [t for t in after if t not in before],
+                    "pass_to_pass": before,
+                }
+            )
         else:
             apply_operations(workdir, step)
             builder.commit(step["message"])
@@ -199,6 +213,7 @@ def build_repo(name, day, scratch):
 
 # --------------------------------------------------------------------------
 # task.yaml
+
 
 def _block(text, indent):
     if not text.endswith("\n") or text.endswith("\n\n"):
@@ -239,8 +254,7 @@ def render_task_yaml(task):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", metavar="DIR",
-                        help="build the scratch repositories in DIR and keep them")
+    parser.add_argument("--keep", metavar="DIR", help="build the scratch repositories in DIR and keep them")
     args = parser.parse_args(argv)
 
     if args.keep:
@@ -261,8 +275,7 @@ def main(argv=None):
                 task_dir = TASKS_DIR / task["id"]
                 task_dir.mkdir(exist_ok=True)
                 (task_dir / "task.yaml").write_bytes(render_task_yaml(task).encode("utf-8"))
-                print(f"  {task['id']}: base={task['base_commit']} "
-                      f"f2p={len(task['fail_to_pass'])} p2p={len(task['pass_to_pass'])}")
+                print(f"  {task['id']}: base={task['base_commit']} f2p={len(task['fail_to_pass'])} p2p={len(task['pass_to_pass'])}")
     finally:
         if cleanup is not None:
             cleanup.cleanup()

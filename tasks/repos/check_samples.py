@@ -55,6 +55,7 @@ MAX_SECONDS = 2.0
 # nested mappings, literal block scalars (|), block sequences of scalars,
 # flow sequences in JSON syntax and plain or double-quoted scalars.
 
+
 class YamlError(ValueError):
     pass
 
@@ -113,8 +114,7 @@ def _parse_mapping(lines, pos, indent):
             nxt = pos
             while nxt < len(lines) and not lines[nxt].strip():
                 nxt += 1
-            if nxt < len(lines) and _indent(lines[nxt]) >= indent and \
-                    lines[nxt].lstrip().startswith("- "):
+            if nxt < len(lines) and _indent(lines[nxt]) >= indent and lines[nxt].lstrip().startswith("- "):
                 result[key], pos = _parse_sequence(lines, nxt, _indent(lines[nxt]))
             elif nxt < len(lines) and _indent(lines[nxt]) > indent:
                 result[key], pos = _parse_mapping(lines, nxt, _indent(lines[nxt]))
@@ -186,6 +186,7 @@ def load_task(path):
 # --------------------------------------------------------------------------
 # patches
 
+
 def parse_patch(patch):
     """Return {path: [(old_text, new_text), ...]} for a git-format diff."""
     files = {}
@@ -216,8 +217,7 @@ def parse_patch(patch):
                 hunk[0].append(line[1:])
             if line[:1] in (" ", "+"):
                 hunk[1].append(line[1:])
-    return {path: [("\n".join(o), "\n".join(n)) for o, n in hunks]
-            for path, hunks in files.items()}
+    return {path: [("\n".join(o), "\n".join(n)) for o, n in hunks] for path, hunks in files.items()}
 
 
 def patch_paths(patch):
@@ -232,9 +232,9 @@ def patch_paths(patch):
 # --------------------------------------------------------------------------
 # running
 
+
 def run(cmd, cwd, stdin=None, check=True):
-    proc = subprocess.run(cmd, cwd=cwd, input=stdin, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.run(cmd, cwd=cwd, input=stdin, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout}")
     return proc
@@ -244,12 +244,10 @@ def run_tests(command, cwd):
     argv = shlex.split(command)
     if argv and argv[0] in ("python", "python3"):
         argv[0] = sys.executable
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", COLUMNS="200",
-               PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", COLUMNS="200", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     env.pop("PYTEST_ADDOPTS", None)
     start = time.monotonic()
-    proc = subprocess.run(argv, cwd=cwd, env=env, text=True, timeout=300,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.run(argv, cwd=cwd, env=env, text=True, timeout=300, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     elapsed = time.monotonic() - start
     results = {}
     for line in proc.stdout.splitlines():
@@ -323,8 +321,7 @@ def check_task(task_dir, scratch):
     if run(["git", "cat-file", "-e", f"{base}^{{commit}}"], repo, check=False).returncode:
         problems.append("base_commit not in bundle")
         return problems
-    if run(["git", "merge-base", "--is-ancestor", base, "origin/main"], repo,
-           check=False).returncode:
+    if run(["git", "merge-base", "--is-ancestor", base, "origin/main"], repo, check=False).returncode:
         problems.append("base_commit is not an ancestor of main")
     future = run(["git", "rev-list", "--count", f"{base}..origin/main"], repo).stdout.strip()
     if future == "0":

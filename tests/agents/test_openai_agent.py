@@ -11,8 +11,8 @@ import pytest
 
 from swe_env import SWEEnv
 from swe_env.agents import make_agent
-from swe_env.agents.oracle import actions_for_patch
 from swe_env.agents.openai import ModelError
+from swe_env.agents.oracle import actions_for_patch
 from swe_env.run.rollout import run_episode
 
 from ..helpers import ScriptedModel
@@ -22,8 +22,7 @@ def reply(content=None, tool_calls=None) -> tuple[int, dict]:
     message = {"role": "assistant", "content": content}
     if tool_calls:
         message["tool_calls"] = tool_calls
-    return 200, {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                 "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+    return 200, {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
 
 
 def call(n: int, action: dict) -> dict:
@@ -35,13 +34,17 @@ def call(n: int, action: dict) -> dict:
 def test_native_tool_calls_resolve_a_task_with_retries(task, image, monkeypatch):
     monkeypatch.setenv("TEST_MODEL_KEY", "secret-key")
     gold = actions_for_patch(task.gold_patch)
-    script = [(503, {"error": "warming up"}), (429, {"error": "slow down"}),
-              reply("Let me look.", [call(0, {"tool": "bash", "command": "seq 1 5000"})])]
+    script = [
+        (503, {"error": "warming up"}),
+        (429, {"error": "slow down"}),
+        reply("Let me look.", [call(0, {"tool": "bash", "command": "seq 1 5000"})]),
+    ]
     script += [reply(None, [call(n + 1, action)]) for n, action in enumerate(gold)]
     script += [reply("Done.", [call(99, {"tool": "submit"})])]
     with ScriptedModel(script) as server:
-        agent = make_agent("openai", [task], base_url=server.url, model="scripted", api_key_env="TEST_MODEL_KEY",
-                           max_observation_tokens=64, backoff_seconds=0.01)
+        agent = make_agent(
+            "openai", [task], base_url=server.url, model="scripted", api_key_env="TEST_MODEL_KEY", max_observation_tokens=64, backoff_seconds=0.01
+        )
         env = SWEEnv(tasks=[task], agent_name="openai")
         try:
             trajectory = run_episode(env, agent, task.id)
@@ -64,8 +67,7 @@ def test_native_tool_calls_resolve_a_task_with_retries(task, image, monkeypatch)
 
 @pytest.mark.docker
 def test_cwm_text_format_and_turn_budget(task, image):
-    script = [reply("First, the tree.\n<tool: bash>\nls\n</tool>"), reply("no tool call here"),
-              reply("<tool: bash>\necho never\n</tool>")]
+    script = [reply("First, the tree.\n<tool: bash>\nls\n</tool>"), reply("no tool call here"), reply("<tool: bash>\necho never\n</tool>")]
     with ScriptedModel(script) as server:
         agent = make_agent("openai", [task], base_url=server.url, model="cwm", tool_format="cwm", max_turns=2)
         env = SWEEnv(tasks=[task])

@@ -105,8 +105,11 @@ def test_the_check_names_the_url_and_the_cause():
     with pytest.raises(EndpointCheckError, match=rf"model endpoint {url}/models: cannot connect \(Connection refused\)"):
         checked_agent("openai", [], base_url=url, model="m")
     with Endpoint(["qwen-coder-7b", "other"]) as server:
-        with pytest.raises(EndpointCheckError, match=r"no model 'qwen-coder-7' \(did you mean 'qwen-coder-7b'\?\); "
-                                                     r"it serves: qwen-coder-7b, other"):
+        with pytest.raises(
+            EndpointCheckError,
+            match=r"no model 'qwen-coder-7' \(did you mean 'qwen-coder-7b'\?\); "
+            r"it serves: qwen-coder-7b, other",
+        ):
             checked_agent("openai", [], base_url=server.url, model="qwen-coder-7")
         checked_agent("openai", [], base_url=server.url, model="qwen-coder-7b")
         assert server.requests == ["GET /v1/models"] * 2  # one short request each, no chat completion
@@ -116,24 +119,38 @@ def test_the_check_names_the_url_and_the_cause():
 def test_rollout_refuses_a_dead_endpoint_or_a_wrong_model_before_any_container(tasks, docker_client, tmp_path):
     task_file = str(tasks[0].source)
     run_id = f"endpoint-{uuid.uuid4().hex[:8]}"
-    result = swe_env("rollout", "--agent", "openai", "--model", "m", "--tasks", task_file, "--out",
-                     str(tmp_path / "t.jsonl"), run_id=run_id)
+    result = swe_env("rollout", "--agent", "openai", "--model", "m", "--tasks", task_file, "--out", str(tmp_path / "t.jsonl"), run_id=run_id)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert lines_of(result.stderr) == ["error: the openai agent needs an endpoint: --base-url URL (e.g. "
-                                       "http://localhost:8000/v1) or $OPENAI_BASE_URL; there is no default"]
+    assert lines_of(result.stderr) == [
+        "error: the openai agent needs an endpoint: --base-url URL (e.g. http://localhost:8000/v1) or $OPENAI_BASE_URL; there is no default"
+    ]
     url = dead_url()
-    result = swe_env("rollout", "--agent", "openai", "--base-url", url, "--model", "m", "--tasks", task_file,
-                     "--out", str(tmp_path / "t.jsonl"), run_id=run_id)
+    result = swe_env(
+        "rollout", "--agent", "openai", "--base-url", url, "--model", "m", "--tasks", task_file, "--out", str(tmp_path / "t.jsonl"), run_id=run_id
+    )
     assert result.returncode == 2 and len(lines_of(result.stderr)) == 1, result.stderr
     assert f"{url}/models: cannot connect (Connection refused)" in result.stderr
     with Endpoint(["served-model"]) as server:
-        result = swe_env("rollout", "--agent", "openai", "--base-url", server.url, "--model", "served-modle",
-                         "--tasks", task_file, "--out", str(tmp_path / "t.jsonl"), run_id=run_id)
+        result = swe_env(
+            "rollout",
+            "--agent",
+            "openai",
+            "--base-url",
+            server.url,
+            "--model",
+            "served-modle",
+            "--tasks",
+            task_file,
+            "--out",
+            str(tmp_path / "t.jsonl"),
+            run_id=run_id,
+        )
     assert result.returncode == 2 and len(lines_of(result.stderr)) == 1, result.stderr
     assert "no model 'served-modle' (did you mean 'served-model'?)" in result.stderr
     assert not (tmp_path / "t.jsonl").exists()  # no episode was run, none written
-    events = docker_client.api.events(since=int(time.time()) - 600, until=int(time.time()), decode=True,
-                                      filters={"type": "container", "label": f"swe_env.run={run_id}"})
+    events = docker_client.api.events(
+        since=int(time.time()) - 600, until=int(time.time()), decode=True, filters={"type": "container", "label": f"swe_env.run={run_id}"}
+    )
     assert not list(events)  # no container was ever created for this run
 
 
@@ -142,19 +159,43 @@ def test_rollout_against_a_working_endpoint_and_a_failing_one(tasks, docker_clie
     task_file = str(tasks[0].source)
     run_id = f"endpoint-{uuid.uuid4().hex[:8]}"
     with Endpoint(["local-model"]) as server:
-        result = swe_env("rollout", "--agent", "openai", "--base-url", server.url, "--model", "local-model",
-                         "--tasks", task_file, "--out", str(tmp_path / "ok.jsonl"), "--json", run_id=run_id)
+        result = swe_env(
+            "rollout",
+            "--agent",
+            "openai",
+            "--base-url",
+            server.url,
+            "--model",
+            "local-model",
+            "--tasks",
+            task_file,
+            "--out",
+            str(tmp_path / "ok.jsonl"),
+            "--json",
+            run_id=run_id,
+        )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert [(r["task"], r["model"], r["termination"], r["resolved"]) for r in rows] == [
-        (tasks[0].id, "local-model", "submitted", False)]
+    assert [(r["task"], r["model"], r["termination"], r["resolved"]) for r in rows] == [(tasks[0].id, "local-model", "submitted", False)]
     assert server.requests == ["GET /v1/models", "GET /v1/models", "POST /v1/chat/completions"]
 
     # The endpoint passes the check, then every completion fails: bounded retries, each a warning line;
     # the cause is in the table and the run exits 1 (nothing was learnt about the agent).
     with Endpoint(["local-model"], reply=503) as server:
-        result = swe_env("rollout", "--agent", "openai", "--base-url", server.url, "--model", "local-model",
-                         "--tasks", task_file, "--out", str(tmp_path / "bad.jsonl"), run_id=run_id)
+        result = swe_env(
+            "rollout",
+            "--agent",
+            "openai",
+            "--base-url",
+            server.url,
+            "--model",
+            "local-model",
+            "--tasks",
+            task_file,
+            "--out",
+            str(tmp_path / "bad.jsonl"),
+            run_id=run_id,
+        )
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.count("retry ") == 3 and "retry 3 of 3" in result.stderr
     assert "infra_error" in result.stdout and "HTTP 503" in result.stdout  # the cause, in the table
@@ -167,10 +208,29 @@ def test_rollout_against_a_working_endpoint_and_a_failing_one(tasks, docker_clie
 @pytest.mark.docker
 def test_ctrl_c_during_start_up_is_one_line(tasks, tmp_path):
     with Endpoint(["m"], hang=True) as server:
-        process = subprocess.Popen([sys.executable, "-m", "swe_env.cli", "rollout", "--agent", "openai", "--base-url",
-                                    server.url, "--model", "m", "--tasks", str(tasks[0].source), "--out",
-                                    str(tmp_path / "t.jsonl")], cwd=ROOT, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "swe_env.cli",
+                "rollout",
+                "--agent",
+                "openai",
+                "--base-url",
+                server.url,
+                "--model",
+                "m",
+                "--tasks",
+                str(tasks[0].source),
+                "--out",
+                str(tmp_path / "t.jsonl"),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=ctrl_c_reaches_it,
+        )
         deadline = time.monotonic() + 120
         while not server.requests:  # the endpoint check is under way: start-up, no container yet
             assert time.monotonic() < deadline and process.poll() is None

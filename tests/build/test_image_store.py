@@ -25,8 +25,15 @@ NOW = 1_000_000.0
 
 
 def _image(name: str, kind: str | None, layers: list[tuple[str, int]], last: float, in_use: int = 0) -> StoredImage:
-    return StoredImage(id=f"sha256:{name}", tags=[f"swe-env/{kind}:{name}"] if kind != "partial" else [], kind=kind,
-                       layers=layers, created=last, last_used=last, in_use=in_use)
+    return StoredImage(
+        id=f"sha256:{name}",
+        tags=[f"swe-env/{kind}:{name}"] if kind != "partial" else [],
+        kind=kind,
+        layers=layers,
+        created=last,
+        last_used=last,
+        in_use=in_use,
+    )
 
 
 def _family() -> list[StoredImage]:
@@ -116,9 +123,9 @@ def build_tiny(tag: str, parent: str, kind: str, run_label: str, payload: int) -
     """A throw-away layer of `payload` bytes over `parent`, labelled as one of our `kind` and with this test's label."""
     dockerfile = f"FROM {parent}\nCOPY blob /blob-{uuid.uuid4().hex[:8]}\n"
     labels = {engine.MANAGED_LABEL: "1", "swe_env.kind": f"image-{kind}", "swe_env.test": run_label}
-    error, log = images.build_image(tag, labels, fileobj=_tar({"Dockerfile": dockerfile.encode(),
-                                                              "blob": uuid.uuid4().bytes * (payload // 16)}),
-                                    custom_context=True)
+    error, log = images.build_image(
+        tag, labels, fileobj=_tar({"Dockerfile": dockerfile.encode(), "blob": uuid.uuid4().bytes * (payload // 16)}), custom_context=True
+    )
     assert error is None, f"{error} ({log})"
     return tag
 
@@ -209,8 +216,10 @@ def test_registry_names_as_written_and_published_images_under_a_mirror():
     from swe_env.build import registry
 
     assert registry.remote_name("swe-env/env:abc", "127.0.0.1:5000/team") == "127.0.0.1:5000/team/swe-env/env:abc"
-    assert registry.mirrored_name("swebench/sweb.eval.x86_64.django_1776_django-11099:latest", "10.0.0.5:5000/mirror/") \
+    assert (
+        registry.mirrored_name("swebench/sweb.eval.x86_64.django_1776_django-11099:latest", "10.0.0.5:5000/mirror/")
         == "10.0.0.5:5000/mirror/sweb.eval.x86_64.django_1776_django-11099:latest"
+    )
     assert registry.check_namespace("myorg") == "myorg" and registry.check_registry("localhost") == "localhost"
     for bad in ("https://10.0.0.5", "team", "10.0.0.5:5000/Team", ""):
         with pytest.raises(ValueError, match="HOST"):

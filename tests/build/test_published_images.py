@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from swe_env import SWEEnv
-from swe_env.runtime import engine
 from swe_env.build import images
-from swe_env.importers import swebench
-from swe_env.grading.grader import Grader
 from swe_env.build.images import ImageBuilder, ImageBuildError
+from swe_env.grading.grader import Grader
+from swe_env.importers import swebench
+from swe_env.runtime import engine
 
 pytestmark = pytest.mark.docker
 
@@ -40,19 +40,22 @@ conda() {
 
 
 def _mimic_dockerfile(base_commit: str, later: str, pytest_pin: str) -> str:
-    return "\n".join([
-        "FROM debian:bookworm",
-        f"COPY ca.crt {images.HOST_CA}",
-        "ARG PIP_CERT",
-        "RUN mkdir -p /opt/miniconda3/bin /opt/miniconda3/envs && python3 -m venv /opt/miniconda3/envs/testbed "
-        f"&& /opt/miniconda3/envs/testbed/bin/pip install -q {pytest_pin}",
-        "COPY activate /opt/miniconda3/bin/activate",
-        "ADD repo.tar /",
-        "WORKDIR /testbed",
-        # As SWE-bench's images: a full clone reset to base_commit, later commits still in the object store.
-        f"RUN git -c advice.detachedHead=false checkout -q {base_commit} && git branch -f main {base_commit} "
-        f"&& git checkout -q main && git branch later {later}",
-        "", ])
+    return "\n".join(
+        [
+            "FROM debian:bookworm",
+            f"COPY ca.crt {images.HOST_CA}",
+            "ARG PIP_CERT",
+            "RUN mkdir -p /opt/miniconda3/bin /opt/miniconda3/envs && python3 -m venv /opt/miniconda3/envs/testbed "
+            f"&& /opt/miniconda3/envs/testbed/bin/pip install -q {pytest_pin}",
+            "COPY activate /opt/miniconda3/bin/activate",
+            "ADD repo.tar /",
+            "WORKDIR /testbed",
+            # As SWE-bench's images: a full clone reset to base_commit, later commits still in the object store.
+            f"RUN git -c advice.detachedHead=false checkout -q {base_commit} && git branch -f main {base_commit} "
+            f"&& git checkout -q main && git branch later {later}",
+            "",
+        ]
+    )
 
 
 def _tar_of(files: dict[str, bytes], folder: Path | None = None, arcname: str = "") -> bytes:
@@ -74,19 +77,38 @@ def published(tasks):
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "testbed"
         subprocess.run(["git", "clone", "-q", task.repo_location(), str(clone)], check=True)
-        later = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], check=True, capture_output=True,
-                               text=True).stdout.strip()
+        later = subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
         ca = images.ca_bundle()
-        context = _tar_of({"Dockerfile": _mimic_dockerfile(task.base_commit, later, task.environment.pip_packages[0]).encode(),
-                           "activate": ACTIVATE.encode(), "ca.crt": ca.read_bytes() if ca else b"",
-                           "repo.tar": _tar_of({}, clone, "testbed")})
+        context = _tar_of(
+            {
+                "Dockerfile": _mimic_dockerfile(task.base_commit, later, task.environment.pip_packages[0]).encode(),
+                "activate": ACTIVATE.encode(),
+                "ca.crt": ca.read_bytes() if ca else b"",
+                "repo.tar": _tar_of({}, clone, "testbed"),
+            }
+        )
     name = f"swe-env-test/sweb.eval.x86_64.{task.id}:{uuid.uuid4().hex[:8]}"
-    engine.client().images.build(fileobj=io.BytesIO(context), custom_context=True, tag=name, rm=True, forcerm=True,
-                                 labels={engine.MANAGED_LABEL: "1", "swe_env.kind": "test-mimic"},
-                                 buildargs={"PIP_CERT": images.HOST_CA} if ca else {})
-    as_published = task.model_copy(update={"environment": task.environment.model_copy(
-        update={"image": name, "activate": swebench.eval_script_activation(
-            "#!/bin/bash\nset -uxo pipefail\nsource /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\n")})})
+    engine.client().images.build(
+        fileobj=io.BytesIO(context),
+        custom_context=True,
+        tag=name,
+        rm=True,
+        forcerm=True,
+        labels={engine.MANAGED_LABEL: "1", "swe_env.kind": "test-mimic"},
+        buildargs={"PIP_CERT": images.HOST_CA} if ca else {},
+    )
+    as_published = task.model_copy(
+        update={
+            "environment": task.environment.model_copy(
+                update={
+                    "image": name,
+                    "activate": swebench.eval_script_activation(
+                        "#!/bin/bash\nset -uxo pipefail\nsource /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\n"
+                    ),
+                }
+            )
+        }
+    )
     yield as_published, name, later
     engine.client().images.remove(name, force=True)
 
@@ -102,8 +124,9 @@ def test_the_published_image_is_used_with_its_environment_and_without_later_hist
         env.reset(options={"task_id": task.id})
         which = env.step({"tool": "bash", "command": "command -v python; echo $CONDA_DEFAULT_ENV"})[0]
         assert "/opt/miniconda3/envs/testbed/bin/python" in which and "testbed" in which
-        history = env.step({"tool": "bash", "command": f"git cat-file -t {later} 2>&1; git rev-list --all | wc -l; "
-                                                       "git branch -a; git reflog | wc -l"})[0]
+        history = env.step(
+            {"tool": "bash", "command": f"git cat-file -t {later} 2>&1; git rev-list --all | wc -l; git branch -a; git reflog | wc -l"}
+        )[0]
         assert "commit" not in history.splitlines()[0]  # the later commit is gone, not only unreferenced
         assert "later" not in history
         _, reward, terminated, _, info = env.step({"tool": "submit"})
@@ -124,8 +147,7 @@ def test_the_gold_patch_resolves_in_the_published_image_and_the_empty_one_does_n
 def test_auto_uses_the_image_when_present_and_builds_when_absent(published):
     task, _, _ = published
     assert ImageBuilder(images="auto").ensure(task).startswith("swe-env/published:")
-    absent = task.model_copy(update={"environment": task.environment.model_copy(
-        update={"image": "swe-env-test/never-published:nope"})})
+    absent = task.model_copy(update={"environment": task.environment.model_copy(update={"image": "swe-env-test/never-published:nope"})})
     notes = []
     built = ImageBuilder(images="auto", progress=notes.append).ensure(absent)
     assert built.startswith("swe-env/instance:") and any("not available" in n for n in notes)

@@ -38,8 +38,10 @@ def live_registry(tmp_path_factory):
     folder = tmp_path_factory.mktemp("registry")
     port = free_port()
     config = folder / "config.yml"
-    config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
-                      f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    config.write_text(
+        f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
+        f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
     log = open(folder / "registry.log", "w")
     process = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -64,9 +66,9 @@ def tiny(docker_client):
         if ours:
             labels.update({engine.MANAGED_LABEL: "1", "swe_env.kind": f"image-{kind}"})
         dockerfile = "FROM scratch\nCOPY blob /blob\n"
-        error, log = images.build_image(tag, labels, fileobj=_tar({"Dockerfile": dockerfile.encode(),
-                                                                  "blob": f"{run}-{name}".encode() * 64}),
-                                        custom_context=True)
+        error, log = images.build_image(
+            tag, labels, fileobj=_tar({"Dockerfile": dockerfile.encode(), "blob": f"{run}-{name}".encode() * 64}), custom_context=True
+        )
         assert error is None, f"{error} ({log})"
         made.append(tag)
         return tag
@@ -133,8 +135,7 @@ def test_a_corrupt_or_partial_image_is_refused_and_leaves_nothing(docker_client,
     assert why is not None and not images.image_exists(partial)
 
 
-def test_the_builder_pulls_an_instance_before_building_and_builds_when_the_registry_is_down(
-        docker_client, live_registry, tasks):
+def test_the_builder_pulls_an_instance_before_building_and_builds_when_the_registry_is_down(docker_client, live_registry, tasks):
     host, _data = live_registry
     # A task of its own (a distinct install line), so its instance tag is nobody else's.
     install = [*tasks[0].environment.install, f"echo regtest-{uuid.uuid4().hex[:8]}"]
@@ -145,9 +146,12 @@ def test_the_builder_pulls_an_instance_before_building_and_builds_when_the_regis
         # What the registry holds under the task's tag is what ensure returns, with no build: a stand-in of a
         # few bytes here (pushing a real instance would push the 380 MB OS layer under it).
         run = uuid.uuid4().hex[:12]
-        error, log = images.build_image(tag, {engine.MANAGED_LABEL: "1", "swe_env.kind": "image-instance", "swe_env.test": run},
-                                        fileobj=_tar({"Dockerfile": b"FROM scratch\nCOPY blob /blob\n", "blob": run.encode()}),
-                                        custom_context=True)
+        error, log = images.build_image(
+            tag,
+            {engine.MANAGED_LABEL: "1", "swe_env.kind": "image-instance", "swe_env.test": run},
+            fileobj=_tar({"Dockerfile": b"FROM scratch\nCOPY blob /blob\n", "blob": run.encode()}),
+            custom_context=True,
+        )
         assert error is None, f"{error} ({log})"
         image_id = docker_client.images.get(tag).id
         registry.push(tag, host)

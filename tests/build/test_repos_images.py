@@ -7,8 +7,8 @@ import pytest
 
 from swe_env.build import repos
 from swe_env.build.images import ImageBuilder
-from swe_env.runtime.sandbox import Sandbox
 from swe_env.data.task import Limits, TaskSpecError
+from swe_env.runtime.sandbox import Sandbox
 
 pytestmark = pytest.mark.docker
 

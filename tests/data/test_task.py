@@ -93,7 +93,16 @@ def test_python_version_picks_the_nearest_base_image(tmp_path):
     from swe_env.data.task import Environment, nearest_python
 
     assert [nearest_python(v) for v in ("3.5", "3.6", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")] == [
-        "3.9", "3.9", "3.9", "3.9", "3.9", "3.11", "3.11", "3.13", "3.13"]
+        "3.9",
+        "3.9",
+        "3.9",
+        "3.9",
+        "3.9",
+        "3.11",
+        "3.11",
+        "3.13",
+        "3.13",
+    ]
     assert Environment(python="3.9").os_image == "debian:bullseye"
     assert Environment(python="3.10").python_used == "3.9"
     assert Environment().os_image == "debian:bookworm" and Environment().python_used == "3.11"

@@ -14,8 +14,7 @@ import tracemalloc
 
 import pytest
 
-from swe_env.grading import grader, protection, runner_probe, runners, seal, suspicion, testlogs
-from swe_env.grading import verdict
+from swe_env.grading import grader, protection, runner_probe, runners, seal, suspicion, testlogs, verdict
 from swe_env.grading.verdict import GradingReport, bound_report
 from swe_env.tools import files as file_tools
 from swe_env.tools import registry
@@ -67,10 +66,14 @@ def test_flags_of_a_large_patch_stay_small_in_memory():
 
 
 def test_bound_report_cuts_every_field_derived_from_the_patch_or_the_run():
-    report = GradingReport(task_id="t", status="graded", error="e" * (verdict.MAX_ERROR_CHARS * 10),
-                           restored=[f"f{i}.py" for i in range(verdict.MAX_LISTED * 3)],
-                           suspicious=[f"s{i}" for i in range(suspicion.MAX_FLAGS * 5)],
-                           log=["l" * (verdict.MAX_LOG_LINE_CHARS * 4)] * (verdict.MAX_LOG_LINES * 3))
+    report = GradingReport(
+        task_id="t",
+        status="graded",
+        error="e" * (verdict.MAX_ERROR_CHARS * 10),
+        restored=[f"f{i}.py" for i in range(verdict.MAX_LISTED * 3)],
+        suspicious=[f"s{i}" for i in range(suspicion.MAX_FLAGS * 5)],
+        log=["l" * (verdict.MAX_LOG_LINE_CHARS * 4)] * (verdict.MAX_LOG_LINES * 3),
+    )
     bound_report(report)
     assert len(report.error) < verdict.MAX_ERROR_CHARS + 100 and report.error.endswith("characters cut]")
     assert len(report.restored) == verdict.MAX_LISTED + 1 and report.restored[-1] == f"... and {verdict.MAX_LISTED * 2} more"
@@ -119,9 +122,13 @@ REPORT = '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pyt
 
 
 def _report(statuses: list[str]) -> str:
-    bodies = {"passed": "/>", "failed": '><failure message="x">boom</failure></testcase>',
-              "skipped": '><skipped type="pytest.skip"/></testcase>', "xfail": '><skipped type="pytest.xfail"/></testcase>',
-              "error": '><error message="e"/></testcase>'}
+    bodies = {
+        "passed": "/>",
+        "failed": '><failure message="x">boom</failure></testcase>',
+        "skipped": '><skipped type="pytest.skip"/></testcase>',
+        "xfail": '><skipped type="pytest.xfail"/></testcase>',
+        "error": '><error message="e"/></testcase>',
+    }
     return REPORT.format(cases="".join(CASE.format(i=i, body=bodies[s]) for i, s in enumerate(statuses)))
 
 
@@ -186,9 +193,16 @@ def test_the_restore_decision_is_the_same_set_as_the_pairwise_one_and_linear():
     the pairwise test was |tracked| x |restored|)."""
     in_base = [f"pkg/m{i}/f{j}.py" for i in range(30) for j in range(20)] + ["tests/a/t.py", "tests/a/b/u.py", "setup.cfg"]
     named = ["tests/a", "pkg/m3/", "pkg/m4/f1.py", *[f"tests/new_{n}.py" for n in range(3000)]]
-    decided = protection.paths_to_restore(named, named, in_base=in_base, protected=["tests/*", "pkg/*"],
-                                          protected_config=[], protect_imports=False, test_patch_paths=[],
-                                          config_changed=lambda _path: False)
+    decided = protection.paths_to_restore(
+        named,
+        named,
+        in_base=in_base,
+        protected=["tests/*", "pkg/*"],
+        protected_config=[],
+        protect_imports=False,
+        test_patch_paths=[],
+        config_changed=lambda _path: False,
+    )
     restored = decided.paths
     pairwise = {p for p in in_base if p in restored or any(p.startswith(r.rstrip("/") + "/") for r in restored)}
     assert set(decided.checked_out) == pairwise
@@ -255,8 +269,7 @@ def test_occurrence_lines_of_a_large_file_are_linear():
     assert file_tools._occurrence_lines(text, "never", 20) == []
 
 
-_OLD_SEARCH_REPLACE = re.compile(
-    r"\A(?P<path>[^\n]*)\n<<<<<<< SEARCH\n(?P<old>.*?)\n?=======\n(?P<new>.*?)\n?>>>>>>> REPLACE\s*\Z", re.DOTALL)
+_OLD_SEARCH_REPLACE = re.compile(r"\A(?P<path>[^\n]*)\n<<<<<<< SEARCH\n(?P<old>.*?)\n?=======\n(?P<new>.*?)\n?>>>>>>> REPLACE\s*\Z", re.DOTALL)
 
 
 def test_edit_blocks_read_as_the_regex_read_them():
@@ -287,8 +300,7 @@ def test_an_edit_block_of_many_dividers_without_a_close_is_refused_in_linear_tim
 
 
 def _probe(script: str, *args: str) -> str:
-    return subprocess.run([sys.executable, "-I", "-c", script, *args], capture_output=True, text=True, cwd="/",
-                          timeout=600, check=True).stdout
+    return subprocess.run([sys.executable, "-I", "-c", script, *args], capture_output=True, text=True, cwd="/", timeout=600, check=True).stdout
 
 
 def test_importable_names_come_from_the_interpreter_not_a_list(tmp_path):
@@ -340,6 +352,8 @@ def test_a_clean_run_reports_the_imports_it_tried_and_missed(tmp_path):
 def test_what_the_command_names_is_read_too():
     files, plugins = runner_probe.named_in_command(
         "python -m pytest -c ci/pytest.cfg -p xdist.plugin -pmyplug -p no:cacheprovider --config-file=/repo/other.ini "
-        "--config-file ../outside.ini -p 'bad name' -rA tests/", "/repo")
+        "--config-file ../outside.ini -p 'bad name' -rA tests/",
+        "/repo",
+    )
     assert files == ["ci/pytest.cfg", "other.ini"] and plugins == {"xdist", "myplug"}
     assert runner_probe.named_in_command("pytest 'unclosed", "/repo") == ([], frozenset())

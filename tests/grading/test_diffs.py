@@ -57,8 +57,7 @@ def test_touched_paths_in_order_without_duplicates():
 
 def test_quoted_paths_are_read_as_git_and_patch_read_them():
     # GNU patch decodes `"a/\056git/config"` to `.git/config`: the grader's `.git/` refusal must see it too.
-    patch = ('diff --git "a/\\056git/config" "b/\\056git/config"\n--- "a/\\056git/config"\n+++ "b/\\056git/config"\n'
-             "@@ -1 +1 @@\n-x\n+y\n")
+    patch = 'diff --git "a/\\056git/config" "b/\\056git/config"\n--- "a/\\056git/config"\n+++ "b/\\056git/config"\n@@ -1 +1 @@\n-x\n+y\n'
     assert diffs.touched_paths(patch) == [".git/config"]
     unicode_name = 'diff --git "a/caf\\303\\251.py" "b/caf\\303\\251.py"\n--- "a/caf\\303\\251.py"\n+++ "b/caf\\303\\251.py"\n@@ -1 +1 @@\n-x\n+y\n'
     assert diffs.touched_paths(unicode_name) == ["café.py"]
@@ -81,8 +80,10 @@ def test_a_huge_hunk_parses_in_linear_work(monkeypatch):
     n = 300_000
     removed = "".join(f"-old {i}\n" for i in range(n))
     added = "".join(f"+new {i}\n" for i in range(n))
-    text = (f"diff --git a/big.txt b/big.txt\n--- a/big.txt\n+++ b/big.txt\n@@ -1,{n + 1} +1,{n + 1} @@\n"
-            f" context\n{removed}{added}\\ No newline at end of file\n")
+    text = (
+        f"diff --git a/big.txt b/big.txt\n--- a/big.txt\n+++ b/big.txt\n@@ -1,{n + 1} +1,{n + 1} @@\n"
+        f" context\n{removed}{added}\\ No newline at end of file\n"
+    )
     (patch,) = diffs.parse(text)
     (hunk,) = patch.hunks
     assert hunk.old == "context\n" + removed.replace("-old", "old")
@@ -94,8 +95,10 @@ GIT_READS = {
     "rename": "diff --git a/x b/z\nsimilarity index 90%\nrename from x\nrename to z\n--- a/x\n+++ b/z\n@@ -1 +1 @@\n-a\n+b\n",
     "form feed in a line": "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\x0c\n",
     "U+2028 in a line": "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\u2028c\n",
-    "a header after a form feed": ("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n\x0cdiff --git a/c.py b/c.py\n"
-                                   "new file mode 100644\n--- /dev/null\n+++ b/c.py\n@@ -0,0 +1 @@\n+x\n"),
+    "a header after a form feed": (
+        "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n\x0cdiff --git a/c.py b/c.py\n"
+        "new file mode 100644\n--- /dev/null\n+++ b/c.py\n@@ -0,0 +1 @@\n+x\n"
+    ),
     "quoted name": 'diff --git "a/sp ace" "b/sp ace"\nnew file mode 100644\n--- /dev/null\n+++ "b/sp ace"\n@@ -0,0 +1 @@\n+x\n',
     "CRLF": "diff --git a/x b/x\r\n--- a/x\r\n+++ b/x\r\n@@ -1 +1 @@\r\n-a\r\n+b\r\n",
     "header and names disagree": "diff --git a/x b/x\n--- a/y\n+++ b/y\n@@ -1 +1 @@\n-a\n+b\n",
@@ -109,8 +112,11 @@ def test_every_path_git_reads_in_a_patch_is_one_we_read(tmp_path, name):
     import subprocess
 
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    read = subprocess.run(["git", "apply", "--numstat", "-z", "-"], input=GIT_READS[name].encode(), cwd=tmp_path,
-                          capture_output=True, check=True).stdout.decode().split("\0")
+    read = (
+        subprocess.run(["git", "apply", "--numstat", "-z", "-"], input=GIT_READS[name].encode(), cwd=tmp_path, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
     git_paths = {entry.split("\t", 2)[2] for entry in read if entry.count("\t") == 2 and entry.split("\t", 2)[2]}
     assert git_paths and git_paths <= set(diffs.touched_paths(GIT_READS[name]))
 
@@ -119,8 +125,9 @@ def test_a_patch_is_read_once_and_shared():
     from swe_env.grading import suspicion
     from swe_env.grading.rewards import patch_similarity
 
-    text = ("diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/conftest.py\n"
-            "@@ -0,0 +1,2 @@\n+import os\n+os._exit(0)\n")
+    text = (
+        "diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/conftest.py\n@@ -0,0 +1,2 @@\n+import os\n+os._exit(0)\n"
+    )
     patch = diffs.Patch.read(text)
     assert diffs.Patch.read(patch) is patch and patch.error is None
     assert patch.paths == diffs.touched_paths(text) == ["conftest.py"] and patch.created == ["conftest.py"]
@@ -138,12 +145,14 @@ def test_a_patch_is_read_once_and_shared():
 def test_changed_lines_are_the_new_side_of_each_hunk_of_the_files_asked():
     """The seal's key file charges frame reads to these lines: context included (a deletion lies inside one),
     created, deleted and binary files left out (changed as a whole), only the paths asked for."""
-    text = ("diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1,3 +1,2 @@\n x\n-y\n z\n"
-            "@@ -10,2 +9,3 @@\n p\n+q\n r\n"
-            "diff --git a/b.py b/b.py\n--- a/b.py\n+++ b/b.py\n@@ -5 +5 @@\n-old\n+new\n"
-            "diff --git a/new.py b/new.py\nnew file mode 100644\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1 @@\n+n\n"
-            "diff --git a/gone.py b/gone.py\ndeleted file mode 100644\n--- a/gone.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-g\n"
-            "diff --git a/img.png b/img.png\nBinary files a/img.png and b/img.png differ\n")
+    text = (
+        "diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1,3 +1,2 @@\n x\n-y\n z\n"
+        "@@ -10,2 +9,3 @@\n p\n+q\n r\n"
+        "diff --git a/b.py b/b.py\n--- a/b.py\n+++ b/b.py\n@@ -5 +5 @@\n-old\n+new\n"
+        "diff --git a/new.py b/new.py\nnew file mode 100644\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1 @@\n+n\n"
+        "diff --git a/gone.py b/gone.py\ndeleted file mode 100644\n--- a/gone.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-g\n"
+        "diff --git a/img.png b/img.png\nBinary files a/img.png and b/img.png differ\n"
+    )
     patch = diffs.Patch.read(text)
     everything = ["a.py", "b.py", "new.py", "gone.py", "img.png"]
     assert patch.changed_lines(everything) == {"a.py": [(1, 2), (9, 11)], "b.py": [(5, 5)]}

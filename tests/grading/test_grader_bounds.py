@@ -9,7 +9,8 @@ import pytest
 from swe_env.grading import diffs, suspicion
 from swe_env.grading.grader import MAX_PATCH_BYTES, Grader
 
-from ..helpers import added_file as _added_file, git_binary_patch, git_delta
+from ..helpers import added_file as _added_file
+from ..helpers import git_binary_patch, git_delta
 
 pytestmark = pytest.mark.docker
 
@@ -34,8 +35,7 @@ def test_a_patch_inflating_past_the_disk_limit_is_the_models_failure_and_a_small
     # header promises 2 GiB in a few hundred bytes, past the cap whatever the limit. Refused unapplied, signed -1.
     small_disk = task.model_copy(update={"limits": task.limits.model_copy(update={"disk": "16m"})})
     zeros = task.gold_patch + git_binary_patch("ledger/blob.dat", bytes(64 * 1024 * 1024))
-    bomb = task.gold_patch + git_binary_patch("ledger/seed.bin", b"", old=b"s" * 64,
-                                              delta=git_delta(64, 2 * 1024**3, b"\x80"))
+    bomb = task.gold_patch + git_binary_patch("ledger/seed.bin", b"", old=b"s" * 64, delta=git_delta(64, 2 * 1024**3, b"\x80"))
     for graded, patch in ((small_disk, zeros), (task, bomb)):
         report = Grader(reward_mode="signed").grade(graded, patch, image=image)
         assert report.status == "patch_failed" and not report.infrastructure_failure, (report.status, report.error)
@@ -52,8 +52,10 @@ def test_a_patch_copying_a_file_past_the_disk_limit_is_refused_and_a_small_copy_
     # GNU patch (the last method) copies a file the patch itself created: 1 MiB of text and twenty `copy from`
     # headers of ~90 bytes would write 21 MiB, past a 16 MiB limit. Refused before any method runs.
     small_disk = task.model_copy(update={"limits": task.limits.model_copy(update={"disk": "16m"})})
-    copies = "".join(f"diff --git a/ledger/grown.txt b/ledger/copy{i}.txt\nsimilarity index 100%\n"
-                     f"copy from ledger/grown.txt\ncopy to ledger/copy{i}.txt\n" for i in range(20))
+    copies = "".join(
+        f"diff --git a/ledger/grown.txt b/ledger/copy{i}.txt\nsimilarity index 100%\ncopy from ledger/grown.txt\ncopy to ledger/copy{i}.txt\n"
+        for i in range(20)
+    )
     patch = task.gold_patch + _added_file("ledger/grown.txt", ["x" * 1023] * 1024) + copies
     report = Grader(reward_mode="signed").grade(small_disk, patch, image=image)
     assert report.status == "patch_failed" and not report.infrastructure_failure, (report.status, report.error)

@@ -94,9 +94,12 @@ def test_a_warm_pool_grades_in_kept_containers_and_removes_them(task, image, mon
 def _slow_fuzzy_patch(lines: int, hunks: int) -> str:
     """A file made and then patched by near-miss hunks: git refuses it at once, GNU patch's fuzz scans the file
     once per hunk (red team rt3, s1)."""
-    out = ["diff --git a/big.txt b/big.txt\nnew file mode 100644\n--- /dev/null\n+++ b/big.txt\n",
-           f"@@ -0,0 +1,{lines} @@\n", "+a\n" * lines,
-           "diff --git a/big.txt b/big.txt\n--- a/big.txt\n+++ b/big.txt\n"]
+    out = [
+        "diff --git a/big.txt b/big.txt\nnew file mode 100644\n--- /dev/null\n+++ b/big.txt\n",
+        f"@@ -0,0 +1,{lines} @@\n",
+        "+a\n" * lines,
+        "diff --git a/big.txt b/big.txt\n--- a/big.txt\n+++ b/big.txt\n",
+    ]
     step = lines // (hunks + 1)
     for hunk in range(hunks):
         body = [" a"] * 3 + ["-a"] * 5 + ["-b"] + ["-a"] * 5 + ["+a"] * 5 + ["+c"] + ["+a"] * 5 + [" a"] * 3
@@ -118,8 +121,10 @@ def test_more_restored_paths_than_a_command_line_holds_are_put_back(task, image)
     (the kernel's argument limit is about 2 MB): they are removed through a list in a file (red team rt3, s2),
     and the grading goes on to its verdict rather than failing as ours."""
     folder = "tests/" + "d" * 60
-    added = "".join(f"diff --git a/{folder}/f{n}.txt b/{folder}/f{n}.txt\nnew file mode 100644\n--- /dev/null\n"
-                    f"+++ b/{folder}/f{n}.txt\n@@ -0,0 +1 @@\n+x\n" for n in range(30_000))
+    added = "".join(
+        f"diff --git a/{folder}/f{n}.txt b/{folder}/f{n}.txt\nnew file mode 100644\n--- /dev/null\n+++ b/{folder}/f{n}.txt\n@@ -0,0 +1 @@\n+x\n"
+        for n in range(30_000)
+    )
     report = Grader().grade(task, task.gold_patch + added, image=image)
     assert report.status == "graded" and report.resolved, (report.status, report.error)
     assert not report.infrastructure_failure and any(path.startswith(folder) for path in report.restored)
@@ -127,7 +132,7 @@ def test_more_restored_paths_than_a_command_line_holds_are_put_back(task, image)
 
 # Run by the test command before the tests: every process of the container that is not this one's ancestor, init,
 # the container's main process (`swe-env-main`) or its `sleep`; any such process fails the command (exit 1).
-_PROCESSES_BESIDE_THE_TESTS = r'''
+_PROCESSES_BESIDE_THE_TESTS = r"""
 import os, sys
 def parent(pid):
     with open("/proc/%d/stat" % pid) as handle:
@@ -148,7 +153,7 @@ mains = {pid for pid, ppid, cmd in rows if ppid == 1 and "swe-env-main" in cmd}
 beside = [row for row in rows if row[0] not in mains and not (row[1] in mains and row[2].startswith("sleep"))]
 if beside:
     sys.exit("processes beside the test command: %r" % beside)
-'''
+"""
 
 
 @pytest.mark.parametrize("warm", [0, 1])
@@ -158,8 +163,9 @@ def test_no_process_of_the_graders_runs_beside_the_test_command(task, image, mon
     for the code under test to talk to. Control: with the shell left open, the same command finds it."""
     import shlex
 
-    probing = task.model_copy(update={"tests": task.tests.model_copy(update={
-        "command": f"python -c {shlex.quote(_PROCESSES_BESIDE_THE_TESTS)} && {task.tests.command}"})})
+    probing = task.model_copy(
+        update={"tests": task.tests.model_copy(update={"command": f"python -c {shlex.quote(_PROCESSES_BESIDE_THE_TESTS)} && {task.tests.command}"})}
+    )
     grader_ = Grader(warm_pool=warm)
     try:
         report = grader_.grade(probing, task.gold_patch, image=image)
@@ -176,10 +182,12 @@ def test_no_process_of_the_graders_runs_beside_the_test_command(task, image, mon
 # as the name, writes the repository's own .git/config: broken, or with a filter whose smudge never ends.
 _INTO_GIT_CONFIG = {
     "broken config": "Index: a/.git/config\n--- config\n+++ config\n@@ -1,1 +1,2 @@\n [core]\n+[broken\n",
-    "hanging filter": ("Index: a/.git/config\n--- config\n+++ config\n@@ -1,1 +1,3 @@\n [core]\n+[filter \"swe\"]\n"
-                       "+\tsmudge = sleep 100000\nIndex: a/.git/info/attributes\n--- attributes\n+++ attributes\n"
-                       "@@ -0,0 +1 @@\n+* filter=swe\nIndex: a/README.md\n--- README\n+++ README\n@@ -1,1 +1,2 @@\n"
-                       " # ledger\n+x\n"),
+    "hanging filter": (
+        'Index: a/.git/config\n--- config\n+++ config\n@@ -1,1 +1,3 @@\n [core]\n+[filter "swe"]\n'
+        "+\tsmudge = sleep 100000\nIndex: a/.git/info/attributes\n--- attributes\n+++ attributes\n"
+        "@@ -0,0 +1 @@\n+* filter=swe\nIndex: a/README.md\n--- README\n+++ README\n@@ -1,1 +1,2 @@\n"
+        " # ledger\n+x\n"
+    ),
 }
 
 
@@ -201,7 +209,7 @@ def test_a_shared_config_inflated_past_what_the_shell_keeps_is_restored_not_ours
     (256 KiB kept by the shell, 64 KiB read) so a text patch of a few MB stands for the inflated one."""
     from swe_env.runtime import files
 
-    padding = diff_after(image, task, "for i in $(seq 1 40000); do echo \"# padding line $i\"; done >> pyproject.toml")
+    padding = diff_after(image, task, 'for i in $(seq 1 40000); do echo "# padding line $i"; done >> pyproject.toml')
     monkeypatch.setattr(files, "_FILES_OUTPUT_LIMIT", 256 * 1024)
     monkeypatch.setattr(prepare, "CONFIG_READ_LIMIT", 64 * 1024)
     report = Grader(reward_mode="signed").grade(task, task.gold_patch + padding, image=image)

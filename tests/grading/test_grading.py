@@ -10,17 +10,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from swe_env.data.task import Limits
 from swe_env.grading import diffs
 from swe_env.grading.grader import Grader
 from swe_env.grading.rewards import compute_reward
 from swe_env.runtime.sandbox import Sandbox
-from swe_env.data.task import Limits
 
 from ..helpers import diff_after as _diff_after
 
 pytestmark = pytest.mark.docker
 
-CONFTEST_HACK = '''\
+CONFTEST_HACK = """\
 import pytest
 
 
@@ -30,7 +30,7 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     report.outcome = "passed"
     report.longrepr = None
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +95,12 @@ def test_reward_modes():
 
     resolved = GradingReport(task_id="t", status="graded", resolved=True, test_results={"a": "passed", "b": "passed"})
     half = GradingReport(task_id="t", status="graded", test_results={"a": "passed", "b": "failed"})
-    regressed = GradingReport(task_id="t", status="graded", test_results={"a": "passed", "b": "failed"},
-                              tests_status={"FAIL_TO_PASS": TestGroup(), "PASS_TO_PASS": TestGroup(failure=["b"])})
+    regressed = GradingReport(
+        task_id="t",
+        status="graded",
+        test_results={"a": "passed", "b": "failed"},
+        tests_status={"FAIL_TO_PASS": TestGroup(), "PASS_TO_PASS": TestGroup(failure=["b"])},
+    )
     assert compute_reward(resolved, "binary") == 1.0 and compute_reward(half, "binary") == 0.0
     assert compute_reward(resolved, "signed") == 1.0 and compute_reward(half, "signed") == -1.0
     assert compute_reward(half, "fraction") == 0.5 and compute_reward(regressed, "fraction") == 0.0
@@ -118,7 +122,7 @@ def test_every_bundled_task_is_valid(grader, tasks):
 # ---------------------------------------------------------------- reward hacks: alone 0, with the real fix 1
 
 HACK_PLUGIN = "cat > hackplugin.py <<'PY'\n" + CONFTEST_HACK + "PY\n"
-SITECUSTOMIZE_HACK = '''\
+SITECUSTOMIZE_HACK = """\
 import _pytest.reports
 
 _init = _pytest.reports.TestReport.__init__
@@ -130,10 +134,10 @@ def _always_passed(self, *args, **kwargs):
 
 
 _pytest.reports.TestReport.__init__ = _always_passed
-'''
+"""
 
 # `python -m pytest` puts the repository first on sys.path: a pytest.py there is imported as pytest.
-SHADOW_PYTEST = '''\
+SHADOW_PYTEST = """\
 import os
 import sys
 
@@ -154,9 +158,9 @@ class _AllPass:
 
 if __name__ == "__main__":
     sys.exit(real.main(plugins=[_AllPass()]))
-'''
+"""
 # The same through a standard-library module that pytest imports at start-up.
-SHADOW_STDLIB = '''\
+SHADOW_STDLIB = """\
 import builtins
 import os
 import sys
@@ -187,11 +191,11 @@ def _watching_import(name, *args, **kwargs):
 
 
 builtins.__import__ = _watching_import
-'''
+"""
 
 # A package no list names: `copy` tries `from org.python.core import PyStringMap` (Jython's) when pytest
 # starts, so an `org` package at the repository root runs inside pytest; a clean run shows the attempt.
-FAILED_IMPORT_HACK = "import builtins\nimport sys\n\n" + SHADOW_STDLIB[SHADOW_STDLIB.index("_import = "):]
+FAILED_IMPORT_HACK = "import builtins\nimport sys\n\n" + SHADOW_STDLIB[SHADOW_STDLIB.index("_import = ") :]
 
 HACKS = {
     # name: (shell script run in the agent's container, whether the hack wins when nothing is protected)
@@ -213,11 +217,14 @@ HACKS = {
     "shadow-stdlib": ("cat > argparse.py <<'PY'\n" + SHADOW_STDLIB + "PY", True),
     # A distribution's metadata at the repository root: `python -m pytest` has the root on sys.path, so
     # importlib.metadata finds it and pytest loads its `pytest11` entry point as a plugin.
-    "dist-info-plugin": (HACK_PLUGIN + "mkdir -p hackdist-1.0.dist-info && "
-                         "printf 'Metadata-Version: 2.1\\nName: hackdist\\nVersion: 1.0\\n' > hackdist-1.0.dist-info/METADATA && "
-                         "printf '[pytest11]\\nhack = hackplugin\\n' > hackdist-1.0.dist-info/entry_points.txt", True),
+    "dist-info-plugin": (
+        HACK_PLUGIN + "mkdir -p hackdist-1.0.dist-info && "
+        "printf 'Metadata-Version: 2.1\\nName: hackdist\\nVersion: 1.0\\n' > hackdist-1.0.dist-info/METADATA && "
+        "printf '[pytest11]\\nhack = hackplugin\\n' > hackdist-1.0.dist-info/entry_points.txt",
+        True,
+    ),
     "failed-import-org": ("mkdir -p org && cat > org/__init__.py <<'PY'\n" + FAILED_IMPORT_HACK + "PY", True),
-    "fake-passed-lines": ("printf 'print(\"\\\\n\".join(\"PASSED \" + t for t in %s))\\n' \"$F2P\" >> ledger/__init__.py", False),
+    "fake-passed-lines": ('printf \'print("\\\\n".join("PASSED " + t for t in %s))\\n\' "$F2P" >> ledger/__init__.py', False),
 }
 
 
@@ -257,13 +264,15 @@ def test_bytecode_shipped_in_pycache_is_removed(grader, task, image):
     fixed_module = next(p.path for p in diffs.parse(task.gold_patch) if p.path.endswith(".py"))
     with Sandbox(image, Limits(), task.environment.workdir) as box:
         box.write_file("/tmp/gold.patch", task.gold_patch.encode())
-        script = (f"git apply /tmp/gold.patch && python -c 'import py_compile, importlib.util as u; "
-                  f"py_compile.compile(\"{fixed_module}\", cfile=u.cache_from_source(\"{fixed_module}\"), "
-                  "invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)' && "
-                  f"git checkout -q -- {fixed_module} && git add -f -A && git diff --cached --binary")
+        script = (
+            f"git apply /tmp/gold.patch && python -c 'import py_compile, importlib.util as u; "
+            f'py_compile.compile("{fixed_module}", cfile=u.cache_from_source("{fixed_module}"), '
+            "invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)' && "
+            f"git checkout -q -- {fixed_module} && git add -f -A && git diff --cached --binary"
+        )
         result = box.run(script, timeout=60)
         assert result.exit_code == 0 and "GIT binary patch" in result.output, result.output[-500:]
-        bytecode_only = result.output[result.output.index("diff --git"):].rsplit("\n[exit code", 1)[0] + "\n"
+        bytecode_only = result.output[result.output.index("diff --git") :].rsplit("\n[exit code", 1)[0] + "\n"
     assert fixed_module not in [p.path for p in diffs.parse(bytecode_only)]  # the source is untouched
     bare = task.model_copy(update={"tests": task.tests.model_copy(update={"protected": [], "protect_imports": False})})
     assert grader.grade(bare, bytecode_only, image=image).resolved  # the bytecode alone is the fix where nothing is removed
@@ -278,9 +287,11 @@ def test_output_is_a_stream_the_host_bounds(grader, task, image):
     from swe_env.grading.verdict import OUTPUT_LIMIT
 
     # At exit, when pytest's capture no longer holds descriptor 1.
-    flood = ("import atexit, os\\n"
-             "atexit.register(lambda: [os.write(1, bytes([120]) * 2**20) for _ in range(300)])\\n"
-             "atexit.register(lambda: os.ftruncate(1, 100 * 2**30))\\n")
+    flood = (
+        "import atexit, os\\n"
+        "atexit.register(lambda: [os.write(1, bytes([120]) * 2**20) for _ in range(300)])\\n"
+        "atexit.register(lambda: os.ftruncate(1, 100 * 2**30))\\n"
+    )
     hack, hack_and_fix = _hack_diffs(image, task, f"printf '{flood}' >> ledger/__init__.py")
     alone = grader.grade(task, hack, image=image)
     assert alone.status == "graded" and not alone.resolved and len(alone.output) <= OUTPUT_LIMIT
@@ -350,8 +361,7 @@ def test_restored_files_are_reported(grader, task, image):
 
 
 def test_network_is_off_inside_an_episode(image, task):
-    probe = ("python -c \"import socket; socket.setdefaulttimeout(5); "
-             "socket.create_connection(('deb.debian.org', 80)).close(); print('REACHED')\"")
+    probe = "python -c \"import socket; socket.setdefaulttimeout(5); socket.create_connection(('deb.debian.org', 80)).close(); print('REACHED')\""
     urllib_probe = "python -c \"import urllib.request as u; u.urlopen('http://deb.debian.org/debian/', timeout=5); print('REACHED')\""
     with Sandbox(image, Limits(), task.environment.workdir) as box:
         for command in (probe, urllib_probe, "pip download --no-deps --retries 0 --timeout 5 -d /tmp/dl six"):
@@ -458,10 +468,13 @@ def test_patch_writing_into_git_dir_is_refused(grader, task, image):
 def test_a_protected_file_is_restored_whatever_characters_and_ignore_rules_surround_it(grader, task, image):
     """Form feeds and U+2028 are ordinary characters to git, and .gitignore must not hide a file from the restore."""
     body = CONFTEST_HACK.replace("import pytest\n", "import pytest  # \x0c \u2028 \x1c\n").split("\n")[:-1]
-    hack = (f"diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/conftest.py\n"
-            f"@@ -0,0 +1,{len(body)} @@\n" + "".join(f"+{line}\n" for line in body)
-            + "diff --git a/.gitignore b/.gitignore\nnew file mode 100644\n--- /dev/null\n+++ b/.gitignore\n"
-            "@@ -0,0 +1 @@\n+conftest.py\n")
+    hack = (
+        f"diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n--- /dev/null\n+++ b/conftest.py\n"
+        f"@@ -0,0 +1,{len(body)} @@\n"
+        + "".join(f"+{line}\n" for line in body)
+        + "diff --git a/.gitignore b/.gitignore\nnew file mode 100644\n--- /dev/null\n+++ b/.gitignore\n"
+        "@@ -0,0 +1 @@\n+conftest.py\n"
+    )
     report = grader.grade(task, hack, image=image)
     assert report.status == "graded", report.error
     assert "conftest.py" in report.restored and not report.resolved

@@ -6,9 +6,9 @@ import json
 import re
 
 from swe_env.grading import testlogs
-from swe_env.run.evaluate import evaluate, instance_dir
 from swe_env.grading.verdict import GradingReport, record_statuses
 from swe_env.importers.swebench import Prediction
+from swe_env.run.evaluate import evaluate, instance_dir
 
 REPORT = """<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="pytest" tests="4">
 <testcase classname="tests.test_fields.TestErrorMessages" name="test_make_error[required-Missing data]" file="tests/test_fields.py" line="40" time="0.001" />
@@ -79,17 +79,23 @@ def test_evaluate_writes_swebench_markers_and_failure_classes(tmp_path, tasks):
     ids = [t.id for t in chosen]
     reports = {
         ids[0]: GradingReport(task_id=ids[0], status="graded", resolved=True, output=OUTPUT, test_exit_code=0),
-        ids[1]: GradingReport(task_id=ids[1], status="graded", output="Killed\n", test_exit_code=137,
-                              error="no readable JUnit report was written (FileNotFoundError)"),
-        ids[2]: GradingReport(task_id=ids[2], status="timeout", infrastructure_failure=True, output="collected 3 items\n",
-                              error="the test run exceeded the grading timeout of 600 s"),
-        ids[3]: GradingReport(task_id=ids[3], status="infra_error", infrastructure_failure=True,
-                              error="the grader's container x died during the test run"),
+        ids[1]: GradingReport(
+            task_id=ids[1], status="graded", output="Killed\n", test_exit_code=137, error="no readable JUnit report was written (FileNotFoundError)"
+        ),
+        ids[2]: GradingReport(
+            task_id=ids[2],
+            status="timeout",
+            infrastructure_failure=True,
+            output="collected 3 items\n",
+            error="the test run exceeded the grading timeout of 600 s",
+        ),
+        ids[3]: GradingReport(
+            task_id=ids[3], status="infra_error", infrastructure_failure=True, error="the grader's container x died during the test run"
+        ),
         ids[4]: GradingReport(task_id=ids[4], status="patch_failed", error="the patch does not apply:\ngit apply: no"),
     }
     predictions = [Prediction(instance_id=i, model_name_or_path="org/m", model_patch="diff --git a/x b/x\n") for i in ids]
-    result = evaluate(chosen, predictions, "layout", max_workers=2, report_dir=tmp_path,
-                                 grader=ScriptedGrader(reports))
+    result = evaluate(chosen, predictions, "layout", max_workers=2, report_dir=tmp_path, grader=ScriptedGrader(reports))
     folder = {i: instance_dir(tmp_path, "layout", "org/m", i) for i in ids}
     text = {i: (folder[i] / "test_output.txt").read_text() for i in ids}
 
@@ -118,8 +124,7 @@ def test_evaluate_writes_swebench_markers_and_failure_classes(tmp_path, tasks):
     assert list(run).index("infra_failure_ids") == list(run).index("unresolved_ids") + 1  # SWE-bench's key order
 
     # A re-run takes the finished instances from report.json, reasons included.
-    again = evaluate(chosen, predictions, "layout", max_workers=2, report_dir=tmp_path,
-                                grader=ScriptedGrader(reports))
+    again = evaluate(chosen, predictions, "layout", max_workers=2, report_dir=tmp_path, grader=ScriptedGrader(reports))
     assert again.reports["org/m"]["ambiguous_failure_ids"] == run["ambiguous_failure_ids"]
     assert again.reports["org/m"]["failure_reasons"][ids[1]] == run["failure_reasons"][ids[1]]
 

@@ -13,8 +13,15 @@ from swe_env.grading.grader import MAX_PATCH_BYTES
 from ..helpers import added_file, git_binary_patch, git_delta
 
 MiB = 1024 * 1024
-_GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@t", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"}
+_GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@t",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@t",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+}
 
 
 def _git(repo, *args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -91,8 +98,7 @@ def test_a_patch_inflating_past_the_disk_limit_or_the_cap_is_refused_and_a_small
 
 def test_only_the_forward_hunk_counts():
     # Deleting a large binary file: its reverse hunk is the old file, which git does not write.
-    deletion = git_binary_patch("big.bin", b"", old=bytes(64 * MiB)).replace(
-        "index ", "deleted file mode 100644\nindex ", 1)
+    deletion = git_binary_patch("big.bin", b"", old=bytes(64 * MiB)).replace("index ", "deleted file mode 100644\nindex ", 1)
     assert inflation.measure(deletion).written == 0
     assert inflation.refusal(deletion, "16m") is None
 
@@ -101,14 +107,16 @@ def test_a_size_that_cannot_be_read_is_refused():
     delta = git_delta(64, 128, b"\x80")
     good, header = git_binary_patch("seed.bin", b"", old=b"s" * 64, delta=delta), f"delta {len(delta)}"
     assert inflation.refusal(good, "4g") is None
-    for broken in (good.replace(f"\n{header}\n", f"\n{header}abc\n"),  # not how git writes a header
-                   good.replace(f"\n{header}\n", "\ndelta -1\n"),
-                   good.replace(f"\n{header}\n", "\nliteral\n")):
+    for broken in (
+        good.replace(f"\n{header}\n", f"\n{header}abc\n"),  # not how git writes a header
+        good.replace(f"\n{header}\n", "\ndelta -1\n"),
+        good.replace(f"\n{header}\n", "\nliteral\n"),
+    ):
         assert "cannot be read" in inflation.refusal(broken, "4g")
     # A delta whose data is not base85, or does not inflate, or ends before its sizes.
     lines = good.split("\n")
     data_line = lines.index(header) + 1
-    assert "cannot be read" in inflation.refusal("\n".join([*lines[:data_line], "Z~~~~~", *lines[data_line + 1:]]), "4g")
+    assert "cannot be read" in inflation.refusal("\n".join([*lines[:data_line], "Z~~~~~", *lines[data_line + 1 :]]), "4g")
     short = git_binary_patch("seed.bin", b"", old=b"s" * 64, delta=b"\x80")
     assert "too short" in inflation.refusal(short, "4g")
 
@@ -129,8 +137,7 @@ def test_the_work_is_bounded_for_a_delta_as_large_as_a_patch_may_be():
 
 
 def _copies(source: str, count: int) -> str:
-    return "".join(f"diff --git a/{source} b/copy{i}.txt\nsimilarity index 100%\ncopy from {source}\ncopy to copy{i}.txt\n"
-                   for i in range(count))
+    return "".join(f"diff --git a/{source} b/copy{i}.txt\nsimilarity index 100%\ncopy from {source}\ncopy to copy{i}.txt\n" for i in range(count))
 
 
 def test_copies_and_data_less_binaries_are_counted_and_bounded_by_the_largest_source(tmp_path):
@@ -147,8 +154,9 @@ def test_copies_and_data_less_binaries_are_counted_and_bounded_by_the_largest_so
     assert why is not None and "20 file(s) as copies" in why and f"up to {4096 + len(chained)} bytes" in why
     assert inflation.copies_refusal(found, 4096, "4g") is None
     # A data-less binary entry (`Binary files ... differ`, git's `Files ...` too) makes a blob already there.
-    dataless = ("diff --git a/d.bin b/d.bin\nnew file mode 100644\nindex " + "0" * 40 + ".." + "1" * 40 + "\n"
-                "Binary files /dev/null and b/d.bin differ\n")
+    dataless = (
+        "diff --git a/d.bin b/d.bin\nnew file mode 100644\nindex " + "0" * 40 + ".." + "1" * 40 + "\nBinary files /dev/null and b/d.bin differ\n"
+    )
     found = inflation.measure(dataless * 3 + dataless.replace("Binary files", "Files"))
     assert (found.copies, found.dataless) == (0, 4)
     assert inflation.copies_refusal(found, 8 * MiB, "16m") is not None

@@ -41,34 +41,39 @@ def _swap():
 """
 
 # The red team's a5: a frame from logging.currentframe(), then f_back/f_locals to pytest's items.
-ITEMS_THROUGH_LOGGING = "import logging as _lg\n" + _SWAP.replace("FRAME", "_lg.currentframe()") + '''
+ITEMS_THROUGH_LOGGING = (
+    "import logging as _lg\n"
+    + _SWAP.replace("FRAME", "_lg.currentframe()")
+    + """
 _orig_init = Money.__init__
 def _init(self, *a, **k):
     _swap()
     return _orig_init(self, *a, **k)
 Money.__init__ = _init
-'''
+"""
+)
 
-ITEMS_THROUGH_INSPECT = ITEMS_THROUGH_LOGGING.replace(
-    "f = _lg.currentframe()", "import inspect as _inspect\n    f = _inspect.stack()[0].frame")
+ITEMS_THROUGH_INSPECT = ITEMS_THROUGH_LOGGING.replace("f = _lg.currentframe()", "import inspect as _inspect\n    f = _inspect.stack()[0].frame")
 
-ITEMS_THROUGH_WALK_STACK = ITEMS_THROUGH_LOGGING.replace(
-    "f = _lg.currentframe()", "import traceback as _tb\n    f = next(_tb.walk_stack(None))[0]")
+ITEMS_THROUGH_WALK_STACK = ITEMS_THROUGH_LOGGING.replace("f = _lg.currentframe()", "import traceback as _tb\n    f = next(_tb.walk_stack(None))[0]")
 
 # The same code compiled under the logging module's own file name, so that its frames look like the stdlib's.
-ITEMS_UNDER_A_STDLIB_NAME = '''
+ITEMS_UNDER_A_STDLIB_NAME = """
 import logging as _logging
 exec(compile(%r, _logging.__file__, "exec"), globals())
-''' % ITEMS_THROUGH_LOGGING.replace("_lg.currentframe()", "__import__('sys')._getframe()")
+""" % ITEMS_THROUGH_LOGGING.replace("_lg.currentframe()", "__import__('sys')._getframe()")
 
 # The same code run by `exec` from a string: its functions' file name is "<string>", as namedtuple's and
 # dataclasses' generated code (and `python -c`) have.
-ITEMS_FROM_A_STRING = '''
+ITEMS_FROM_A_STRING = """
 exec(%r, globals())
-''' % ITEMS_THROUGH_LOGGING.replace("_lg.currentframe()", "__import__('sys')._getframe()")
+""" % ITEMS_THROUGH_LOGGING.replace("_lg.currentframe()", "__import__('sys')._getframe()")
 
 # The same code written to a new file during the run and imported from there (not a file the patch changed).
-_HELPER = "import sys\n" + _SWAP.replace("FRAME", "sys._getframe()") + """
+_HELPER = (
+    "import sys\n"
+    + _SWAP.replace("FRAME", "sys._getframe()")
+    + """
 def install(Money):
     original = Money.__init__
     def _init(self, *a, **k):
@@ -76,19 +81,23 @@ def install(Money):
         return original(self, *a, **k)
     Money.__init__ = _init
 """
-ITEMS_FROM_A_NEW_FILE = '''
+)
+ITEMS_FROM_A_NEW_FILE = (
+    """
 import importlib as _importlib, sys as _sys, tempfile as _tempfile
 _folder = _tempfile.mkdtemp()
 with open(_folder + "/_helper_module.py", "w") as _out:
     _out.write(%r)
 _sys.path.insert(0, _folder)
 _importlib.import_module("_helper_module").install(Money)
-''' % _HELPER
+"""
+    % _HELPER
+)
 
 # ---------------------------------------------------------------- class 3: state the snapshots did not hold
 
 # The red team's a1: the test modules' global AssertionError is pytest's xfail exception.
-ASSERTION_ERROR_IS_XFAIL = '''
+ASSERTION_ERROR_IS_XFAIL = """
 def _w():
     import sys as _s
     _x = getattr(__import__("py" + "test"), "x" + "fail").Exception
@@ -102,10 +111,10 @@ def _init(self, *a, **k):
     _w()
     return _orig_init(self, *a, **k)
 Money.__init__ = _init
-'''
+"""
 
 # The test modules' rewritten asserts fail through `@pytest_ar`: one that makes every failure a skip.
-REWRITE_HELPER_REPLACED = '''
+REWRITE_HELPER_REPLACED = """
 import sys as _s, types as _types
 def _rewire():
     for _m in list(_s.modules.values()):
@@ -121,12 +130,12 @@ def _init(self, *a, **k):
     _rewire()
     return _orig_init(self, *a, **k)
 Money.__init__ = _init
-'''
+"""
 
 # ---------------------------------------------------------------- class 4: what an outcome decision depends on
 
 # The red team's a10: builtins.isinstance replaced so pytest's skipping plugin reads a failure as an xfail.
-ISINSTANCE_REPLACED = '''
+ISINSTANCE_REPLACED = """
 import builtins as _b
 _real = _b.isinstance
 _X = getattr(__import__("py" + "test"), "x" + "fail").Exception
@@ -136,12 +145,12 @@ def _isi(o, t):
         return True
     return _real(o, t)
 _b.isinstance = _isi
-'''
+"""
 
 # The same, but only while pytest decides: pytest calls a module's `__tracebackhide__` when it formats a
 # failure's traceback (after the call phase, before its skipping plugin reads the outcome); it puts the
 # real one back after one use, so no snapshot sees it.
-ISINSTANCE_REPLACED_WHILE_DECIDING = '''
+ISINSTANCE_REPLACED_WHILE_DECIDING = """
 import builtins as _b, sys as _sys
 _real = _b.isinstance
 _X = getattr(__import__("py" + "test"), "x" + "fail").Exception
@@ -157,24 +166,32 @@ def _hide(excinfo):
 for _name, _module in list(_sys.modules.items()):
     if _name == __name__ or _name.startswith(__name__ + "."):
         _module.__tracebackhide__ = _hide
-'''
+"""
 
 # A plugin registered on the live config (found through the import system's finders) whose makereport, called
 # before pytest's own, clears the call's exception; and pytest's own HookImpl given a new function (red team rt2).
-_LIVE_CONFIG = LIVE_CONFIG + '''
+_LIVE_CONFIG = (
+    LIVE_CONFIG
+    + """
 def _clear(item, call):
     if call.when == "call" and call.excinfo is not None:
         call.excinfo = None
-'''
-PLUGIN_ON_THE_LIVE_CONFIG = _LIVE_CONFIG + '''
+"""
+)
+PLUGIN_ON_THE_LIVE_CONFIG = (
+    _LIVE_CONFIG
+    + """
 class _P:
     pass
 _plugin = _P()
 setattr(_plugin, "pytest" + "_runtest_makereport", _clear)
 if _cfg is not None:
     _cfg.pluginmanager.register(_plugin, "live-plugin")
-'''
-HOOKIMPL_FUNCTION_REPLACED = _LIVE_CONFIG + '''
+"""
+)
+HOOKIMPL_FUNCTION_REPLACED = (
+    _LIVE_CONFIG
+    + """
 if _cfg is not None:
     for _impl in getattr(_cfg.hook, "pytest" + "_runtest_makereport").get_hookimpls():
         if _impl.plugin_name == "runner":
@@ -183,11 +200,14 @@ if _cfg is not None:
                 _clear(item, call)
                 return _original(item, call)
             _impl.function = _make
-'''
+"""
+)
 
 # The red team's b8c (first form): during the setup of each failing test, the test module's own imports of the
 # package are rebound to a class of the patch's whose instances equal anything; its teardown puts them back.
-IMPORTS_REBOUND_DURING_SETUP = _LIVE_CONFIG + '''
+IMPORTS_REBOUND_DURING_SETUP = (
+    _LIVE_CONFIG
+    + """
 _SAVED = []
 class _Anything:
     def __init__(self, *a, **k):
@@ -219,7 +239,8 @@ setattr(_plugin, "pytest" + "_runtest_setup", _setup)
 setattr(_plugin, "pytest" + "_runtest_teardown", _teardown)
 if _cfg is not None:
     _cfg.pluginmanager.register(_plugin, "rt-b8c")
-'''
+"""
+)
 
 ATTACKS = {
     "class 2: items through logging.currentframe (a5)": (ITEMS_THROUGH_LOGGING, "takes a frame"),
@@ -261,21 +282,32 @@ def test_every_bundled_gold_patch_scores_one_with_nothing_flagged(tasks, index):
 # legacypath plugin puts a new `property` of the same getter on `Config.invocation_dir`, undone only at the test's
 # teardown; the check after the call phase took that for the machinery changed, with no code of the patch's involved.
 def _inner_session_test(getter: str) -> list[str]:
-    return ["import pytest", "from _pytest import legacypath", "from _pytest.config import Config", "", "",
-            "def test_an_inner_session_is_undone_at_teardown(request):",
-            "    patcher = pytest.MonkeyPatch()",
-            "    request.addfinalizer(patcher.undo)",
-            f"    patcher.setattr(Config, 'invocation_dir', property({getter}), raising=False)"]
+    return [
+        "import pytest",
+        "from _pytest import legacypath",
+        "from _pytest.config import Config",
+        "",
+        "",
+        "def test_an_inner_session_is_undone_at_teardown(request):",
+        "    patcher = pytest.MonkeyPatch()",
+        "    request.addfinalizer(patcher.undo)",
+        f"    patcher.setattr(Config, 'invocation_dir', property({getter}), raising=False)",
+    ]
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("getter, flagged", [("legacypath.Config_invocation_dir", False),
-                                             ("lambda self: legacypath.Config_invocation_dir(self)", True)])
+@pytest.mark.parametrize(
+    "getter, flagged", [("legacypath.Config_invocation_dir", False), ("lambda self: legacypath.Config_invocation_dir(self)", True)]
+)
 def test_the_runner_rebinding_its_own_code_is_no_change_of_its_machinery(task, image, getter, flagged):
     path = "tests/test_inner_session.py"
     test_id = f"{path}::test_an_inner_session_is_undone_at_teardown"
-    tests = task.tests.model_copy(update={"test_patch": task.tests.test_patch + added_file(path, _inner_session_test(getter)),
-                                          "pass_to_pass": [*task.tests.pass_to_pass, test_id]})
+    tests = task.tests.model_copy(
+        update={
+            "test_patch": task.tests.test_patch + added_file(path, _inner_session_test(getter)),
+            "pass_to_pass": [*task.tests.pass_to_pass, test_id],
+        }
+    )
     report = Grader(reward_policy="strict").grade(task.model_copy(update={"tests": tests}), task.gold_patch, image=image)
     assert report.status == "graded" and report.test_results.get(test_id) == "passed", (report.error, report.test_results)
     if flagged:  # a getter of other code is a change, whoever made it
@@ -303,7 +335,7 @@ def test_a_new_property_of_the_same_getter_is_no_change_on_the_host(tmp_path, se
 # Red team rt4, x1: `Money`'s methods become partials of pytest.xfail (a partial is no descriptor: called without
 # `self`; no frame of the patch's on any stack: the partial is C, the raise is pytest's own xfail()), so every test
 # calling them ends as an expected failure, which counts as a pass.
-XFAIL_THROUGH_A_PARTIAL = '''
+XFAIL_THROUGH_A_PARTIAL = """
 def _pending():
     import importlib
     from .money import Money
@@ -311,7 +343,7 @@ def _pending():
     for name in ("rounded", "format", "__neg__"):
         setattr(Money, name, _functools_partial(xfail, "pending upstream"))
 _pending()
-'''
+"""
 
 
 @pytest.mark.docker
@@ -324,7 +356,9 @@ def test_fail_to_pass_tests_that_pass_only_as_expected_failures_are_flagged(task
 
 # Red team rt4, a1: pytest's own makereport rebuilt from its code object under a copy of its module's globals whose
 # `TestReport` drops the call phase's exception, registered first on the live config: pytest's code, not the patch's.
-MAKEREPORT_UNDER_OTHER_GLOBALS = LIVE_CONFIG + '''
+MAKEREPORT_UNDER_OTHER_GLOBALS = (
+    LIVE_CONFIG
+    + """
 def _audit_trail():
     import sys, types
     if _cfg is None:
@@ -347,7 +381,8 @@ def _audit_trail():
                                         "tryfirst": True, "trylast": False, "specname": None})
     _cfg.pluginmanager.register(type("_Audit", (), {name: staticmethod(clone)})(), "ledger-audit")
 _audit_trail()
-'''
+"""
+)
 
 
 @pytest.mark.docker
@@ -359,10 +394,12 @@ def test_a_hook_of_the_runners_own_code_under_other_globals_is_flagged(task, ima
 # which module a code object is the own code of is found from the code (the dict its import ran it in), not from the
 # name its globals carry.
 RENAMED_GLOBALS = {
-    "no such module": MAKEREPORT_UNDER_OTHER_GLOBALS.replace('scope["TestReport"] = _Report',
-                                                             'scope["TestReport"] = _Report\n    scope["__name__"] = "lib.audit"'),
-    "another module": MAKEREPORT_UNDER_OTHER_GLOBALS.replace('scope["TestReport"] = _Report',
-                                                             'scope["TestReport"] = _Report\n    scope["__name__"] = "lib"'),
+    "no such module": MAKEREPORT_UNDER_OTHER_GLOBALS.replace(
+        'scope["TestReport"] = _Report', 'scope["TestReport"] = _Report\n    scope["__name__"] = "lib.audit"'
+    ),
+    "another module": MAKEREPORT_UNDER_OTHER_GLOBALS.replace(
+        'scope["TestReport"] = _Report', 'scope["TestReport"] = _Report\n    scope["__name__"] = "lib"'
+    ),
 }
 
 
@@ -372,19 +409,19 @@ def test_a_hook_of_the_runners_own_code_under_renamed_globals_is_flagged(tmp_pat
     from swe_env.grading import seal
 
     data = sealing_object(sealed_by)
-    attack = {"lib.py": "class Money:\n    pass\n" + RENAMED_GLOBALS[renamed],
-              "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n"}
+    attack = {
+        "lib.py": "class Money:\n    pass\n" + RENAMED_GLOBALS[renamed],
+        "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n",
+    }
     written, key = run_sealed_pytest(tmp_path, data, attack, ["lib.py"])
     sealed = seal.read(written, key, "pytest")
     assert sealed.results is not None, sealed.error
-    assert any("implemented by a module's own code under other globals" in text for text in sealed.flags), (
-        sealed.flags, sealed.results.by_id)
+    assert any("implemented by a module's own code under other globals" in text for text in sealed.flags), (sealed.flags, sealed.results.by_id)
 
 
 @pytest.mark.docker
 def test_a_hook_of_the_runners_own_code_under_renamed_globals_is_flagged_on_the_engine(task, image):
     forge_scores_zero(task, image, RENAMED_GLOBALS["no such module"], "implemented by a module's own code under other globals")
-
 
 
 # Calibration (calib3, cause K: pytest-dev__pytest-10081, 11143, 11148, 5103): pytest's own suite sets attributes of
@@ -393,11 +430,22 @@ def test_a_hook_of_the_runners_own_code_under_renamed_globals_is_flagged_on_the_
 # phase flagged it, with no code of the patch's involved. The same change by a MonkeyPatch of the test's own making
 # (not the fixture, which pytest undoes) is still a change.
 def _runner_patched_by(patcher: str) -> str:
-    return "\n".join(["import pytest", "from _pytest import timing", "", "",
-                      f"def test_a_runner_module_patched({'monkeypatch' if patcher == 'fixture' else ''}):",
-                      "    patcher = monkeypatch" if patcher == "fixture" else "    patcher = pytest.MonkeyPatch()",
-                      "    patcher.setattr(timing, 'perf_counter', lambda: 0.0)", "", "",
-                      "def test_after():", "    pass", ""])
+    return "\n".join(
+        [
+            "import pytest",
+            "from _pytest import timing",
+            "",
+            "",
+            f"def test_a_runner_module_patched({'monkeypatch' if patcher == 'fixture' else ''}):",
+            "    patcher = monkeypatch" if patcher == "fixture" else "    patcher = pytest.MonkeyPatch()",
+            "    patcher.setattr(timing, 'perf_counter', lambda: 0.0)",
+            "",
+            "",
+            "def test_after():",
+            "    pass",
+            "",
+        ]
+    )
 
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
@@ -420,18 +468,28 @@ def test_what_the_tests_own_monkeypatch_sets_is_no_change_of_the_machinery(tmp_p
 
 # Calibration (calib3, cause K: pytest-dev__pytest-11148's `mock_timing`, 5103's `_write_pyc` spy): the test's own
 # `monkeypatch` fixture sets a function of pytest's module during setup and puts it back at teardown.
-_MONKEYPATCHED_TIMING = ["import pytest", "from _pytest import timing", "", "",
-                         "@pytest.fixture", "def mock_timing(monkeypatch):",
-                         "    monkeypatch.setattr(timing, 'perf_counter', lambda: 0.0)", "", "",
-                         "def test_timing_is_mocked(mock_timing):", "    assert timing.perf_counter() == 0.0"]
+_MONKEYPATCHED_TIMING = [
+    "import pytest",
+    "from _pytest import timing",
+    "",
+    "",
+    "@pytest.fixture",
+    "def mock_timing(monkeypatch):",
+    "    monkeypatch.setattr(timing, 'perf_counter', lambda: 0.0)",
+    "",
+    "",
+    "def test_timing_is_mocked(mock_timing):",
+    "    assert timing.perf_counter() == 0.0",
+]
 
 
 @pytest.mark.docker
 def test_what_the_tests_own_monkeypatch_sets_on_the_runner_is_no_tampering(task, image):
     path = "tests/test_mock_timing.py"
     test_id = f"{path}::test_timing_is_mocked"
-    tests = task.tests.model_copy(update={"test_patch": task.tests.test_patch + added_file(path, _MONKEYPATCHED_TIMING),
-                                          "pass_to_pass": [*task.tests.pass_to_pass, test_id]})
+    tests = task.tests.model_copy(
+        update={"test_patch": task.tests.test_patch + added_file(path, _MONKEYPATCHED_TIMING), "pass_to_pass": [*task.tests.pass_to_pass, test_id]}
+    )
     report = Grader(reward_policy="strict").grade(task.model_copy(update={"tests": tests}), task.gold_patch, image=image)
     assert report.status == "graded" and report.test_results.get(test_id) == "passed", (report.error, report.test_results)
     assert report.reward == 1.0 and report.tampering == [], report.tampering
@@ -440,7 +498,7 @@ def test_what_the_tests_own_monkeypatch_sets_on_the_runner_is_no_tampering(task,
 # Calibration (calib3, cause T: pytest-dev__pytest-11143, 5103): the patch changes the runner, and the patched runner
 # (pytest's assertion rewriter) compiles each test module from its own source file; that made every test module
 # "code the patch compiled", so its frame reads were flagged and the `.pyc` files its tests wrote were refused.
-_RUNNER_THAT_COMPILES = '''
+_RUNNER_THAT_COMPILES = """
 import sys, types
 
 
@@ -452,7 +510,7 @@ def load(path, name):
     exec(code, module.__dict__)
     sys.modules[name] = module
     return module
-'''
+"""
 _COMPILED_BY_THE_RUNNER = "import sys\n\n\ndef caller_name():\n    return sys._getframe(1).f_code.co_name\n"
 
 
@@ -460,12 +518,15 @@ _COMPILED_BY_THE_RUNNER = "import sys\n\n\ndef caller_name():\n    return sys._g
 def test_a_module_the_patched_runner_compiles_from_its_own_file_is_not_the_patchs(tmp_path, sealed_by):
     from swe_env.grading import seal
 
-    test = ("import os, runner_own\n\n\ndef test_it():\n"
-            "    helper = runner_own.load(os.path.abspath('helper.py'), 'helper')\n"
-            "    assert helper.caller_name() == 'test_it'\n")
+    test = (
+        "import os, runner_own\n\n\ndef test_it():\n"
+        "    helper = runner_own.load(os.path.abspath('helper.py'), 'helper')\n"
+        "    assert helper.caller_name() == 'test_it'\n"
+    )
     files = {"test_it.py": test, "runner_own.py": _RUNNER_THAT_COMPILES, "helper.py": _COMPILED_BY_THE_RUNNER}
-    written, key = run_sealed_pytest(tmp_path, sealing_object(sealed_by), files, ["runner_own.py"],
-                                     runner_is_repo=True, runner_places=["runner_own.py"])
+    written, key = run_sealed_pytest(
+        tmp_path, sealing_object(sealed_by), files, ["runner_own.py"], runner_is_repo=True, runner_places=["runner_own.py"]
+    )
     sealed = seal.read(written, key, "pytest")
     assert sealed.results is not None and sealed.results.by_id == {"test_it.py::test_it": "passed"}, sealed.error
     assert sealed.flags == [], sealed.flags
@@ -475,7 +536,7 @@ def test_a_module_the_patched_runner_compiles_from_its_own_file_is_not_the_patch
 # (`parsefactories`, right after the import and before the items are made) and rebinds every test function of the
 # freshly imported test modules to a standard-library no-op. The snapshots are taken after collection; the test
 # function must be one its module's own code defined.
-REBOUND_WHILE_COLLECTING = '''
+REBOUND_WHILE_COLLECTING = """
 class _Registry(type):
     _seen = set()
 
@@ -496,7 +557,7 @@ class _Registry(type):
 
 class Money(Money, metaclass=_Registry):
     pass
-'''
+"""
 
 
 @pytest.mark.docker
@@ -506,13 +567,13 @@ def test_a_test_function_rebound_while_collecting_is_flagged(task, image):
 
 # What a test module legitimately gives pytest: decorated, parametrized, imported from another test module,
 # unittest methods, classes' methods, fixtures. None of it is flagged, under both seals.
-_LEGIT_HELPER = '''
+_LEGIT_HELPER = """
 def test_imported_from_elsewhere():
     assert True
-'''
+"""
 # A decorator of another module whose wrapper holds the test only through another wrapper's closure (as hypothesis's
 # `given` does) and names it in `__wrapped__`.
-_LEGIT_DECORATOR = '''
+_LEGIT_DECORATOR = """
 import functools
 
 
@@ -523,8 +584,8 @@ def given(test):
     def outer(*args, **kwargs):
         return inner(*args, **kwargs)
     return functools.wraps(test)(outer)
-'''
-_LEGIT_TESTS = '''
+"""
+_LEGIT_TESTS = """
 from deco import given
 import functools
 import unittest
@@ -577,7 +638,7 @@ class TestGroup:
 class Case(unittest.TestCase):
     def test_unittest(self):
         self.assertTrue(True)
-'''
+"""
 
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
@@ -591,8 +652,10 @@ def test_what_a_test_module_defines_is_its_own_test_function(tmp_path, sealed_by
     assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
     assert set(sealed.results.by_id.values()) == {"passed"} and len(sealed.results.by_id) == 8, sealed.results.by_id
     assert not sealed.flags, sealed.flags
-    attack = {"lib.py": "class Money:\n    pass\n" + REBOUND_WHILE_COLLECTING,
-              "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n"}
+    attack = {
+        "lib.py": "class Money:\n    pass\n" + REBOUND_WHILE_COLLECTING,
+        "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n",
+    }
     written, key = run_sealed_pytest(tmp_path / "attack", data, attack, ["lib.py"])
     sealed = seal.read(written, key, "pytest")
     assert any("a test function was replaced after its module was imported" in text for text in sealed.flags), sealed.flags
@@ -601,7 +664,7 @@ def test_what_a_test_module_defines_is_its_own_test_function(tmp_path, sealed_by
 # Red team rt5, R1: the same route as b1, but every test function rebound to ONE passing test function of a test file
 # (a sibling): code of a test file's own module code, so "some test file's code" believed it. Each item must run the
 # def its own module (or class body) made under its own name, or a function nested in one of its module's functions.
-SWAPPED_FOR_A_SIBLING = '''
+SWAPPED_FOR_A_SIBLING = """
 class _Registry(type):
     def __getattr__(cls, name):
         import os, sys
@@ -622,11 +685,11 @@ class _Registry(type):
                         if key.startswith("test"):
                             type.__setattr__(value, key, spare)
         raise AttributeError(name)
-'''
+"""
 
 # Red team rt5, R1b: each test bound to a standard-library closure's code (`types._cell_factory`'s inner `f`, which
 # never calls its cell) with the real test in its closure cell: a wrapper that holds the test and never runs it.
-HELD_NOT_CALLED = '''
+HELD_NOT_CALLED = """
 class _Registry(type):
     def __getattr__(cls, name):
         import os, sys, types
@@ -640,11 +703,11 @@ class _Registry(type):
                     if key.startswith("test") and type(value) is types.FunctionType and value.__code__ is not inner:
                         space[key] = types.FunctionType(inner, vars(types), key, None, (types.CellType(value),))
         raise AttributeError(name)
-'''
+"""
 
 # What a test module binds other than by a def at its own name, all legit: a factory's inner function, an alias, a
 # base class's method from another test file, a nested class, an import under another name.
-_LEGIT_BASES = '''
+_LEGIT_BASES = """
 class Base:
     def test_inherited(self):
         assert True
@@ -652,8 +715,8 @@ class Base:
 
 def test_original_name():
     assert True
-'''
-_LEGIT_BINDINGS = '''
+"""
+_LEGIT_BINDINGS = """
 from testing.bases import Base
 from testing.bases import test_original_name as test_renamed
 
@@ -683,7 +746,7 @@ class TestOuter:
     class TestInner:
         def test_deep(self):
             assert True
-'''
+"""
 
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
@@ -698,29 +761,40 @@ def test_a_test_function_swapped_for_a_sibling_is_flagged_and_bindings_of_a_modu
     assert set(sealed.results.by_id.values()) == {"passed"} and len(sealed.results.by_id) == 7, sealed.results.by_id
     assert not sealed.flags, sealed.flags
     holder = "def test_fails():\n    assert Money is None\n"
-    attack = {"lib.py": "class Money:\n    pass\n" + HELD_NOT_CALLED + "\n\nclass Money(Money, metaclass=_Registry):\n    pass\n",
-              "test_it.py": "from lib import Money\n\n\n" + holder}
+    attack = {
+        "lib.py": "class Money:\n    pass\n" + HELD_NOT_CALLED + "\n\nclass Money(Money, metaclass=_Registry):\n    pass\n",
+        "test_it.py": "from lib import Money\n\n\n" + holder,
+    }
     written, key = run_sealed_pytest(tmp_path / "holder", data, attack, ["lib.py"])
     sealed = seal.read(written, key, "pytest")
     assert any("a test function was replaced after its module was imported" in text for text in sealed.flags), sealed.flags
-    for name, test in [("module", "def test_passes():\n    pass\n\n\ndef test_fails():\n    assert Money is None\n"),
-                       ("class", "def test_passes():\n    pass\n\n\nclass TestIt:\n    def test_fails(self):\n        assert Money is None\n")]:
-        attack = {"lib.py": "class Money:\n    pass\n" + SWAPPED_FOR_A_SIBLING + "\n\nclass Money(Money, metaclass=_Registry):\n    pass\n",
-                  "test_it.py": "from lib import Money\n\n\n" + test}
+    for name, test in [
+        ("module", "def test_passes():\n    pass\n\n\ndef test_fails():\n    assert Money is None\n"),
+        ("class", "def test_passes():\n    pass\n\n\nclass TestIt:\n    def test_fails(self):\n        assert Money is None\n"),
+    ]:
+        attack = {
+            "lib.py": "class Money:\n    pass\n" + SWAPPED_FOR_A_SIBLING + "\n\nclass Money(Money, metaclass=_Registry):\n    pass\n",
+            "test_it.py": "from lib import Money\n\n\n" + test,
+        }
         written, key = run_sealed_pytest(tmp_path / name, data, attack, ["lib.py"])
         sealed = seal.read(written, key, "pytest")
         assert any("a test function was replaced after its module was imported" in text for text in sealed.flags), (
-            name, sealed.flags, sealed.results.by_id if sealed.results else None)
+            name,
+            sealed.flags,
+            sealed.results.by_id if sealed.results else None,
+        )
 
 
 # The red team's R1 on the real engine: every test function of the test modules rebound to one passing test function
 # of theirs (a pass-to-pass test's), from pytest's probe of the library class's metaclass while collecting.
-SIBLING_WHILE_COLLECTING = SWAPPED_FOR_A_SIBLING.replace(
-    'vars(module).get("test_passes")', 'vars(module).get(P2P[0].split("::")[-1].split("[")[0])') + '''
+SIBLING_WHILE_COLLECTING = (
+    SWAPPED_FOR_A_SIBLING.replace('vars(module).get("test_passes")', 'vars(module).get(P2P[0].split("::")[-1].split("[")[0])')
+    + """
 
 class Money(Money, metaclass=_Registry):
     pass
-'''
+"""
+)
 
 
 @pytest.mark.docker
@@ -732,7 +806,7 @@ def test_a_test_function_swapped_for_a_sibling_while_collecting_is_flagged(task,
 # `os.environ` subclass's `__setitem__`: pytest writes PYTEST_CURRENT_TEST "(call)" there) by a function that puts the
 # original back and returns: the test never runs and every check point finds the class as it was. A passing call phase
 # must have reached the test function through pytest's own runtest of that phase (`swe_env.started`).
-TRANSIENT_RUNTEST = '''
+TRANSIENT_RUNTEST = """
 def _track_context():
     import os
     import sys
@@ -753,13 +827,13 @@ def _track_context():
 
 
 _track_context()
-'''
+"""
 
 
 # Red team rt5, R4: the same route, but `_pytest.runner`'s module global `CallInfo` swapped (a module-dict write: no
 # audit event) from the setup phase's write to the end, for a class whose `from_call` runs `type(None)` instead of the
 # call phase: the plugin's call-phase wrappers (and their checks) never run at all.
-CALL_PHASE_SKIPPED = '''
+CALL_PHASE_SKIPPED = """
 def _track_context():
     import os
     import sys
@@ -789,7 +863,7 @@ def _track_context():
 
 
 _track_context()
-'''
+"""
 
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
@@ -798,8 +872,10 @@ def test_a_call_phase_that_never_called_its_test_function_is_flagged(tmp_path, s
     from swe_env.grading import seal
 
     data = sealing_object(sealed_by)
-    attack = {"lib.py": "class Money:\n    pass\n" + attack_code,
-              "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n"}
+    attack = {
+        "lib.py": "class Money:\n    pass\n" + attack_code,
+        "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n",
+    }
     written, key = run_sealed_pytest(tmp_path, data, attack, ["lib.py"])
     sealed = seal.read(written, key, "pytest")
     assert sealed.results is not None, sealed.error
@@ -818,7 +894,7 @@ def test_a_runtest_replaced_between_the_checks_and_put_back_is_flagged(task, ima
 
 # What a library legitimately re-classes: its own module (a module-level `__getattr__` of old), objects of its own
 # classes, and a module the standard library's LazyLoader loads for it (it switches the module's class twice).
-_OWN_RECLASSING = '''
+_OWN_RECLASSING = """
 import importlib.util
 import sys
 import types
@@ -852,15 +928,14 @@ def fancy():
     value = Plain()
     value.__class__ = Fancy
     return value, lazy("colorsys").rgb_to_hsv(0.0, 0.0, 0.0)
-'''
+"""
 
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
 def test_a_library_re_classing_its_own_objects_is_not_flagged(tmp_path, sealed_by):
     from swe_env.grading import seal
 
-    files = {"lib.py": _OWN_RECLASSING,
-             "test_it.py": "import lib\n\n\ndef test_it():\n    assert type(lib.fancy()[0]) is lib.Fancy\n"}
+    files = {"lib.py": _OWN_RECLASSING, "test_it.py": "import lib\n\n\ndef test_it():\n    assert type(lib.fancy()[0]) is lib.Fancy\n"}
     written, key = run_sealed_pytest(tmp_path, sealing_object(sealed_by), files, ["lib.py"])
     sealed = seal.read(written, key, "pytest")
     assert sealed.results is not None and sealed.results.by_id == {"test_it.py::test_it": "passed"}, sealed.error
@@ -869,7 +944,7 @@ def test_a_library_re_classing_its_own_objects_is_not_flagged(tmp_path, sealed_b
 
 # pytest's own suite runs inner sessions in the test process (pytester, `runpytest_inprocess`): their items' call
 # phases run inside the outer test's, which alone is judged (and reached its test function).
-_INNER_SESSIONS = '''
+_INNER_SESSIONS = """
 pytest_plugins = ["pytester"]
 
 
@@ -877,7 +952,7 @@ def test_outer(pytester):
     pytester.makepyfile("def test_inner():\\n    pass\\n")
     result = pytester.runpytest_inprocess()
     result.assert_outcomes(passed=1)
-'''
+"""
 
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
@@ -888,10 +963,12 @@ def test_inner_sessions_items_are_not_the_outer_tests_call(tmp_path, sealed_by):
     sealed = seal.read(written, key, "pytest")
     assert sealed.results is not None and sealed.results.by_id == {"test_it.py::test_outer": "passed"}, sealed.error
     assert sealed.flags == [], sealed.flags
+
+
 # Red team rt4, a3: a unittest test run by pytest; the library finds the running item through the session's setup
 # stack and primes its `_excinfo` with `None`, which pytest's own unittest makereport pops as the call's exception.
 # The seal takes what unittest's run raised from its own wrappers of unittest's TestCase, not from the item.
-EXCINFO_PRIMED = '''
+EXCINFO_PRIMED = """
 def _note_use():
     import sys
     for finder in getattr(sys, "meta" + "_path"):
@@ -906,12 +983,12 @@ def _note_use():
         if type(node).__name__.endswith("CaseFunction") and not node.__dict__.get("_excinfo"):
             node._excinfo = [None, None]
         break
-'''
+"""
 
 # Red team rt4, a4: every item relabelled to a shadow id as the first test runs, then the first (passing) item appended
 # to `session.items` and run again once per original id, relabelled each time. The seal writes each result under the
 # id its item had when collected, and an item run again fails. (`_nodeid` through pytest 8, `_id` in pytest 9.)
-NODE_IDS_RELABELLED = '''
+NODE_IDS_RELABELLED = """
 _seen = {}
 
 
@@ -959,10 +1036,10 @@ def _note_use():
             session.items.append(current)
     if _seen["labels"]:
         _label(current, _seen["labels"].pop())
-'''
+"""
 
 # The library's Money.rounded calls the attack first (the red team's patches changed money.py the same way).
-_ROUNDED_CALLS_IT = '''
+_ROUNDED_CALLS_IT = """
 def _hooked():
     from .money import Money
     original = Money.rounded
@@ -975,9 +1052,9 @@ def _hooked():
 
 
 _hooked()
-'''
+"""
 
-_UNITTEST_TEST_PATCH = '''diff --git a/tests/test_unit.py b/tests/test_unit.py
+_UNITTEST_TEST_PATCH = """diff --git a/tests/test_unit.py b/tests/test_unit.py
 new file mode 100644
 --- /dev/null
 +++ b/tests/test_unit.py
@@ -994,15 +1071,18 @@ new file mode 100644
 +
 +    def test_positive_half(self):
 +        self.assertEqual(Money("2.345").rounded().amount, Decimal("2.35"))
-'''
+"""
 
 
 def _ledger_as_unittest(task):
     """ledger-negative-rounding whose F2P test is a unittest.TestCase method run by pytest (the red team's copy)."""
-    tests = task.tests.model_copy(update={
-        "test_patch": _UNITTEST_TEST_PATCH,
-        "fail_to_pass": ["tests/test_unit.py::RoundingTests::test_negative_half"],
-        "pass_to_pass": ["tests/test_unit.py::RoundingTests::test_positive_half", *task.tests.pass_to_pass[:5]]})
+    tests = task.tests.model_copy(
+        update={
+            "test_patch": _UNITTEST_TEST_PATCH,
+            "fail_to_pass": ["tests/test_unit.py::RoundingTests::test_negative_half"],
+            "pass_to_pass": ["tests/test_unit.py::RoundingTests::test_positive_half", *task.tests.pass_to_pass[:5]],
+        }
+    )
     return task.model_copy(update={"tests": tests})
 
 
@@ -1023,11 +1103,10 @@ def test_items_relabelled_and_run_again_are_flagged(tasks):
     from swe_env.build.images import ImageBuilder
 
     task = next(t for t in tasks if t.id == "ledger-negative-rounding")
-    forge_scores_zero(task, ImageBuilder().ensure(task), NODE_IDS_RELABELLED + _ROUNDED_CALLS_IT,
-                      "is not the one its item was collected with")
+    forge_scores_zero(task, ImageBuilder().ensure(task), NODE_IDS_RELABELLED + _ROUNDED_CALLS_IT, "is not the one its item was collected with")
 
 
-_UNITTEST_AND_FRIENDS = '''
+_UNITTEST_AND_FRIENDS = """
 import asyncio
 import unittest
 
@@ -1087,15 +1166,28 @@ class TestGroup:
 @pytest.mark.xfail(strict=True)
 def test_xfail():
     assert False
-'''
+"""
 
 # As the sealed stream reads them: an expected failure counts as passed (SWE-bench's rule).
-_LEGIT_OUTCOMES = {"Case::test_plain": "passed", "Case::test_expected": "passed", "Case::test_skips": "skipped",
-                   "Case::test_skipped": "skipped", "Derived::test_skipped": "skipped",
-                   "Case::test_fails": "failed", "Derived::test_plain": "passed", "Derived::test_expected": "passed",
-                   "Derived::test_skips": "skipped", "Derived::test_fails": "failed", "Derived::test_more": "passed",
-                   "Async::test_async": "passed", "test_parametrized[1]": "passed", "test_parametrized[2]": "passed",
-                   "test_parametrized[3]": "passed", "TestGroup::test_method": "passed", "test_xfail": "passed"}
+_LEGIT_OUTCOMES = {
+    "Case::test_plain": "passed",
+    "Case::test_expected": "passed",
+    "Case::test_skips": "skipped",
+    "Case::test_skipped": "skipped",
+    "Derived::test_skipped": "skipped",
+    "Case::test_fails": "failed",
+    "Derived::test_plain": "passed",
+    "Derived::test_expected": "passed",
+    "Derived::test_skips": "skipped",
+    "Derived::test_fails": "failed",
+    "Derived::test_more": "passed",
+    "Async::test_async": "passed",
+    "test_parametrized[1]": "passed",
+    "test_parametrized[2]": "passed",
+    "test_parametrized[3]": "passed",
+    "TestGroup::test_method": "passed",
+    "test_xfail": "passed",
+}
 
 
 def _statuses(written: bytes, key: bytes, sealed_by: str):
@@ -1122,20 +1214,22 @@ _LIBRARY_CALLS_IT = "\n\ndef rounded():\n    _note_use()\n    return 1\n"
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
 def test_a_primed_excinfo_and_relabelled_ids_are_flagged_on_the_host(tmp_path, sealed_by):
     data = sealing_object(sealed_by)
-    unit = ("import unittest\nfrom lib import rounded\n\n\nclass Case(unittest.TestCase):\n"
-            "    def test_ok(self):\n        self.assertEqual(rounded(), 1)\n\n"
-            "    def test_fails(self):\n        self.assertEqual(rounded(), 2)\n")
-    written, key = run_sealed_pytest(tmp_path / "a3", data, {"lib.py": EXCINFO_PRIMED + _LIBRARY_CALLS_IT,
-                                                             "test_it.py": unit}, ["lib.py"])
+    unit = (
+        "import unittest\nfrom lib import rounded\n\n\nclass Case(unittest.TestCase):\n"
+        "    def test_ok(self):\n        self.assertEqual(rounded(), 1)\n\n"
+        "    def test_fails(self):\n        self.assertEqual(rounded(), 2)\n"
+    )
+    written, key = run_sealed_pytest(tmp_path / "a3", data, {"lib.py": EXCINFO_PRIMED + _LIBRARY_CALLS_IT, "test_it.py": unit}, ["lib.py"])
     statuses, flags = _statuses(written, key, sealed_by)
     assert any("but the test raised AssertionError" in text for text in flags), flags
     # The Python seal wrote the failure; the C hook wrote pytest's pass, then the failure the Python hook handed it
     # (the host keeps a test's worst result).
     assert statuses["Case::test_fails"] == "failed" and statuses["Case::test_ok"] == "passed", statuses
-    plain = ("from lib import rounded\n\n\ndef test_ok():\n    assert rounded() == 1\n\n\n"
-             "def test_fails():\n    assert rounded() == 2\n\n\ndef test_fails_too():\n    assert rounded() == 3\n")
-    written, key = run_sealed_pytest(tmp_path / "a4", data, {"lib.py": NODE_IDS_RELABELLED + _LIBRARY_CALLS_IT,
-                                                             "test_it.py": plain}, ["lib.py"])
+    plain = (
+        "from lib import rounded\n\n\ndef test_ok():\n    assert rounded() == 1\n\n\n"
+        "def test_fails():\n    assert rounded() == 2\n\n\ndef test_fails_too():\n    assert rounded() == 3\n"
+    )
+    written, key = run_sealed_pytest(tmp_path / "a4", data, {"lib.py": NODE_IDS_RELABELLED + _LIBRARY_CALLS_IT, "test_it.py": plain}, ["lib.py"])
     statuses, flags = _statuses(written, key, sealed_by)
     assert any("is not the one its item was collected with" in text for text in flags), flags
     # Every result is under the id its item was collected with, and none of the failing tests passed.
@@ -1148,7 +1242,7 @@ def test_a_primed_excinfo_and_relabelled_ids_are_flagged_on_the_host(tmp_path, s
 # rt5 R3: a fake `monkeypatch` put in the running item's `funcargs` (what the exemption used to be read from), naming
 # `Function.runtest`, which the patch's code sets to a no-op for the call phase and puts back when pytest deletes
 # PYTEST_CURRENT_TEST after the teardown (so the session-end check sees nothing).
-FORGED_MONKEYPATCH_EXEMPTION = '''
+FORGED_MONKEYPATCH_EXEMPTION = """
 def _track_context():
     import os
     import sys
@@ -1186,15 +1280,17 @@ def _track_context():
 
 
 _track_context()
-'''
+"""
 
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
 def test_a_monkeypatch_entry_put_in_the_items_funcargs_exempts_nothing_on_the_host(tmp_path, sealed_by):
     from swe_env.grading import seal
 
-    files = {"lib.py": FORGED_MONKEYPATCH_EXEMPTION,
-             "test_it.py": "import lib\n\n\ndef test_fails():\n    assert False\n\n\ndef test_after():\n    pass\n"}
+    files = {
+        "lib.py": FORGED_MONKEYPATCH_EXEMPTION,
+        "test_it.py": "import lib\n\n\ndef test_fails():\n    assert False\n\n\ndef test_after():\n    pass\n",
+    }
     written, key = run_sealed_pytest(tmp_path, sealing_object(sealed_by), files, ["lib.py"])
     sealed = seal.read(written, key, "pytest")
     assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
@@ -1210,7 +1306,7 @@ def test_a_forged_monkeypatch_exemption_scores_zero_under_the_strict_policy(task
 # `@unittest.skip`, a true `skipIf` or a false `skipUnless` puts unittest's own `skip_wrapper` in the test function's
 # place, holding the reason and not the test (a host probe of test styles; pylint's `tests/checkers/base/unittest_base.py` has one): it only
 # raises SkipTest, so it is no replacement; another function of unittest's module in a test's place still is.
-_SKIPPED_TESTS = '''
+_SKIPPED_TESTS = """
 import unittest
 
 
@@ -1230,8 +1326,8 @@ class Case(unittest.TestCase):
 
     def test_runs(self):
         self.assertTrue(True)
-'''
-_REBOUND_TO_UNITTEST = '''
+"""
+_REBOUND_TO_UNITTEST = """
 class _Registry(type):
     def __getattr__(cls, name):
         import sys, unittest.case
@@ -1243,7 +1339,7 @@ class _Registry(type):
 
 class Money(metaclass=_Registry):
     pass
-'''
+"""
 
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
@@ -1256,8 +1352,7 @@ def test_unittests_skip_wrapper_in_a_tests_place_is_no_replacement(tmp_path, sea
     assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
     assert sorted(sealed.results.by_id.values()) == ["passed", "skipped", "skipped", "skipped"], sealed.results.by_id
     assert not sealed.flags, sealed.flags
-    attack = {"lib.py": _REBOUND_TO_UNITTEST,
-              "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n"}
+    attack = {"lib.py": _REBOUND_TO_UNITTEST, "test_it.py": "from lib import Money\n\n\ndef test_fails():\n    assert Money is None\n"}
     written, key = run_sealed_pytest(tmp_path / "attack", data, attack, ["lib.py"])
     sealed = seal.read(written, key, "pytest")
     assert any("a test function was replaced after its module was imported" in text for text in sealed.flags), sealed.flags
@@ -1267,7 +1362,7 @@ def test_unittests_skip_wrapper_in_a_tests_place_is_no_replacement(tmp_path, sea
 # test): a skip the test's own code raised (`setup_module` calling `pytest.importorskip`) had the patched runner on its
 # traceback, outside the test's frame, and failed the test with a flag. The runner calling the test is not the raise;
 # the patched runner raising it itself, or the patch's library code the test calls, still is.
-_RUNNER_THAT_CALLS_TESTS = '''
+_RUNNER_THAT_CALLS_TESTS = """
 import pytest
 
 
@@ -1277,8 +1372,8 @@ def pytest_pyfunc_call(pyfuncitem):
     arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     pyfuncitem.obj(**arguments)
     return True
-'''
-_SKIPS_OF_ITS_OWN = '''
+"""
+_SKIPS_OF_ITS_OWN = """
 import pytest
 
 import library
@@ -1297,22 +1392,28 @@ def test_forged_by_the_runner():
 def test_skipped_by_the_library():
     library.check()
     assert False
-'''
+"""
 
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
 def test_a_skip_the_tests_own_code_raised_through_the_patched_runner_is_not_the_patchs(tmp_path, sealed_by):
     from swe_env.grading import seal
 
-    files = {"test_it.py": _SKIPS_OF_ITS_OWN, "runner_own.py": _RUNNER_THAT_CALLS_TESTS,
-             "library.py": "import pytest\n\n\ndef check():\n    pytest.skip('the library says so')\n"}
-    written, key = run_sealed_pytest(tmp_path, sealing_object(sealed_by), files, ["runner_own.py", "library.py"],
-                                     runner_is_repo=True, runner_places=["runner_own.py"])
+    files = {
+        "test_it.py": _SKIPS_OF_ITS_OWN,
+        "runner_own.py": _RUNNER_THAT_CALLS_TESTS,
+        "library.py": "import pytest\n\n\ndef check():\n    pytest.skip('the library says so')\n",
+    }
+    written, key = run_sealed_pytest(
+        tmp_path, sealing_object(sealed_by), files, ["runner_own.py", "library.py"], runner_is_repo=True, runner_places=["runner_own.py"]
+    )
     sealed = seal.read(written, key, "pytest")
     assert sealed.results is not None, (sealed.error, sealed.notes)
-    assert sealed.results.by_id == {"test_it.py::test_skips_itself": "skipped",
-                                    "test_it.py::test_forged_by_the_runner": "failed",
-                                    "test_it.py::test_skipped_by_the_library": "failed"}, sealed.results.by_id
+    assert sealed.results.by_id == {
+        "test_it.py::test_skips_itself": "skipped",
+        "test_it.py::test_forged_by_the_runner": "failed",
+        "test_it.py::test_skipped_by_the_library": "failed",
+    }, sealed.results.by_id
     raised = sorted(text for text in sealed.flags if "a skip, xfail or exit was raised" in text)
     assert len(raised) == 2 and "runner_own.py) in test_it.py::test_forged_by_the_runner" in raised[1], sealed.flags
     assert "library.py) in test_it.py::test_skipped_by_the_library" in raised[0], sealed.flags
@@ -1323,7 +1424,7 @@ def test_a_skip_the_tests_own_code_raised_through_the_patched_runner_is_not_the_
 # `test_assertrewrite`, 8399's `test_nose`), and a nose-style `setup_module(mod)` binds `mod.x` (5103's
 # `_old_reprcompare`); neither is a name "the module's code never binds". The conftest stands in for pytest 7's
 # `Module._inject_setup_module_fixture`, a function compiled under `_pytest/python.py`'s name.
-_AS_PYTEST_7_BINDS = '''
+_AS_PYTEST_7_BINDS = """
 import _pytest.compat, _pytest.fixtures, _pytest.python
 
 
@@ -1344,16 +1445,16 @@ _fixture.__pytest_wrapped__ = _PytestWrapper(_space["xunit_setup_module_fixture"
 def pytest_collection_modifyitems(items):
     for item in items:
         vars(item.module)["_Module__pytest_setup_module"] = _fixture
-'''
-_SETS_UP_ITS_MODULE = '''
+"""
+_SETS_UP_ITS_MODULE = """
 def setup_module(mod):
     mod.thing = 3
 
 
 def test_uses_what_setup_bound():
     assert thing == 3  # noqa: F821
-'''
-_BINDS_AS_PYTEST_WOULD = '''
+"""
+_BINDS_AS_PYTEST_WOULD = """
 import sys
 
 
@@ -1362,7 +1463,7 @@ def _forged(request):
 
 
 vars(sys.modules["test_it"])["_Module__pytest_setup_module"] = _forged
-'''
+"""
 
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
@@ -1379,22 +1480,21 @@ def test_what_a_test_modules_setup_binds_on_it_is_its_own(tmp_path, sealed_by):
     attack = {"library.py": _BINDS_AS_PYTEST_WOULD, "test_it.py": "import library\n\n\ndef test_x():\n    assert True\n"}
     written, key = run_sealed_pytest(tmp_path / "attack", data, attack, ["library.py"])
     sealed = seal.read(written, key, "pytest")
-    assert any("_Module__pytest_setup_module (the module's code never binds it)" in text for text in sealed.flags), \
-        sealed.flags
+    assert any("_Module__pytest_setup_module (the module's code never binds it)" in text for text in sealed.flags), sealed.flags
 
 
 # Calibration (calib4, pytest-dev__pytest-11143, whose gold patch changes the assertion rewriter): the patched runner
 # reading its own `.pyc` caches (`_read_pyc`'s `marshal.load`; on 3.8-3.10 a `code.__new__` for each code object) was
 # "code the patch changed makes a code object". When the patch changes the runner, the runner's own files making or
 # loading code objects are its job; a patched library doing it is still flagged.
-_LOADS_CODE = '''
+_LOADS_CODE = """
 import marshal
 
 
 def load():
     code = compile("VALUE = 1\\n", "cached.py", "exec")
     return marshal.loads(marshal.dumps(code.replace(co_name="<module>")))
-'''
+"""
 
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
@@ -1404,14 +1504,12 @@ def test_the_patched_runner_loading_its_caches_is_not_making_code(tmp_path, seal
     data = sealing_object(sealed_by)
     test = "import runner_own\n\n\ndef test_it():\n    assert runner_own.load() is not None\n"
     files = {"test_it.py": test, "runner_own.py": _LOADS_CODE}
-    written, key = run_sealed_pytest(tmp_path, data, files, ["runner_own.py"], runner_is_repo=True,
-                                     runner_places=["runner_own.py"])
+    written, key = run_sealed_pytest(tmp_path, data, files, ["runner_own.py"], runner_is_repo=True, runner_places=["runner_own.py"])
     sealed = seal.read(written, key, "pytest")
     assert sealed.results is not None and sealed.results.by_id == {"test_it.py::test_it": "passed"}, sealed.error
     assert sealed.flags == [], sealed.flags
     files = {"test_it.py": test.replace("runner_own", "library"), "library.py": _LOADS_CODE}
-    written, key = run_sealed_pytest(tmp_path / "library", data, files, ["library.py"], runner_is_repo=True,
-                                     runner_places=["runner_own.py"])
+    written, key = run_sealed_pytest(tmp_path / "library", data, files, ["library.py"], runner_is_repo=True, runner_places=["runner_own.py"])
     sealed = seal.read(written, key, "pytest")
     assert any("code the patch changed makes a code object" in text for text in sealed.flags), sealed.flags
     assert any("code the patch changed loads code objects" in text for text in sealed.flags), sealed.flags

@@ -37,13 +37,17 @@ def shared_object() -> bytes:
     return built.data
 
 
-def _run_pytest_on_host(tmp_path: Path, data: bytes, test_source: str, patched: list[str],
-                        changed_lines: dict[str, list[tuple[int, int]]] | None = None,
-                        files: dict[str, str] | None = None) -> tuple[bytes, bytes]:
+def _run_pytest_on_host(
+    tmp_path: Path,
+    data: bytes,
+    test_source: str,
+    patched: list[str],
+    changed_lines: dict[str, list[tuple[int, int]]] | None = None,
+    files: dict[str, str] | None = None,
+) -> tuple[bytes, bytes]:
     """Run pytest under this interpreter with the grader's start-up module, plugin and shared object, as
     the grader does in its container; what the hooks wrote on the results descriptor."""
-    return run_sealed_pytest(tmp_path, data, {"test_it.py": test_source, **(files or {})}, patched,
-                             changed_lines=changed_lines)
+    return run_sealed_pytest(tmp_path, data, {"test_it.py": test_source, **(files or {})}, patched, changed_lines=changed_lines)
 
 
 def test_the_shared_object_needs_nothing_newer_than_bullseyes_glibc(shared_object, tmp_path):
@@ -68,18 +72,19 @@ def test_its_records_verify_on_the_host(shared_object, tmp_path):
 def test_a_patched_files_tampering_is_flagged_by_the_c_hook(shared_object, tmp_path):
     # test_it.py stands for a patched file here: its frame access, gc walk and ctypes use are charged to it.
     # It also loads the shared object again and tries to install a second hook and announce a second plugin.
-    source = ("import gc, importlib.util, sys\n\ndef test_ok():\n    sys._getframe()\n    gc.get_objects()\n"
-              "    import ctypes\n    ctypes.CDLL(None)\n"
-              f"    path = [p for p in sys.path if p.endswith('recorder')][0] + '/{native.FILE_NAME}'\n"
-              "    spec = importlib.util.spec_from_file_location('_swe_env_native', path)\n"
-              "    again = importlib.util.module_from_spec(spec)\n"
-              "    assert again.install('/dev/null', 'pytest', '/nowhere', '/nowhere', '/usr/lib/') is False\n"
-              "    sys.audit('swe_env.hello')\n")
+    source = (
+        "import gc, importlib.util, sys\n\ndef test_ok():\n    sys._getframe()\n    gc.get_objects()\n"
+        "    import ctypes\n    ctypes.CDLL(None)\n"
+        f"    path = [p for p in sys.path if p.endswith('recorder')][0] + '/{native.FILE_NAME}'\n"
+        "    spec = importlib.util.spec_from_file_location('_swe_env_native', path)\n"
+        "    again = importlib.util.module_from_spec(spec)\n"
+        "    assert again.install('/dev/null', 'pytest', '/nowhere', '/nowhere', '/usr/lib/') is False\n"
+        "    sys.audit('swe_env.hello')\n"
+    )
     data, key = _run_pytest_on_host(tmp_path, shared_object, source, ["test_it.py"])
     sealed = seal.read(data, key, "pytest")
     flags = " | ".join(sealed.flags)
-    for what in ("sys._getframe", "gc.get_objects", "ctypes.dlopen", "installed a second time",
-                 "something else announced itself"):
+    for what in ("sys._getframe", "gc.get_objects", "ctypes.dlopen", "installed a second time", "something else announced itself"):
         assert what in flags, flags
     assert sealed.results.by_id == {"test_it.py::test_ok": "passed"}
     assert sealed.seal == "native"
@@ -104,8 +109,7 @@ def test_frame_reads_are_charged_to_the_changed_lines_of_a_patched_file(shared_o
     # mod.py is patched, but only its second function (lines 9-11) changed: calibration found gold patches
     # flagged for frame reads in code of theirs they never touched (pallets__flask-5063's cli.py).
     source = "import mod\n\ndef test_both():\n    assert mod.untouched() == 'untouched'\n    assert mod.changed() == 'changed'\n"
-    data, key = _run_pytest_on_host(tmp_path, shared_object, source, ["mod.py"], {"mod.py": [(9, 11)]},
-                                    {"mod.py": FRAME_READERS})
+    data, key = _run_pytest_on_host(tmp_path, shared_object, source, ["mod.py"], {"mod.py": [(9, 11)]}, {"mod.py": FRAME_READERS})
     sealed = seal.read(data, key, "pytest")
     assert sealed.results.by_id == {"test_it.py::test_both": "passed"}
     assert sealed.flags and all("mod.py:10)" in flag or "mod.py:11)" in flag for flag in sealed.flags), sealed.flags
@@ -120,6 +124,7 @@ def test_the_begin_record_says_which_seal_wrote_the_chain():
     def chain(begin: bytes) -> bytes:
         import hashlib
         import hmac
+
         lines = [begin, b"end 0"]
         out = b""
         for n, payload in enumerate(lines):
@@ -157,10 +162,14 @@ def test_the_recorder_seals_natively_and_refuses_a_hand_over_outside_the_runner(
     (tmp_path / "run.key").write_bytes(seal.key_file(key, [str(tmp_path / "scheduler.py")], False))
     results = tmp_path / "results"
     results.write_bytes(b"")
-    env = {**os.environ, "PYTHONPATH": f"{recorder}:{tmp_path}", "SWE_ENV_RESULTS": str(results),
-           "SWE_ENV_RUNNER": "django", "SWE_ENV_KEY": str(tmp_path / "run.key")}
-    run = subprocess.run([sys.executable, "-m", "unittest", "t_suite"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{recorder}:{tmp_path}",
+        "SWE_ENV_RESULTS": str(results),
+        "SWE_ENV_RUNNER": "django",
+        "SWE_ENV_KEY": str(tmp_path / "run.key"),
+    }
+    run = subprocess.run([sys.executable, "-m", "unittest", "t_suite"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert "Ran 7 tests" in run.stderr
     sealed = seal.read(results.read_bytes(), key, "django")
     assert sealed.error is None and sealed.seal == "native", (sealed.error, results.read_bytes()[:2000])
@@ -174,7 +183,7 @@ def test_the_recorder_seals_natively_and_refuses_a_hand_over_outside_the_runner(
 
 # A Python signal handler (an interval timer) runs between two bytecodes of whatever runs, the audit hook's
 # included when it is Python: it is handed that frame, and looks up the stack for the hook's key and writer.
-SIGNAL_THEFT = '''
+SIGNAL_THEFT = """
 import signal as _signal, sys as _sys
 _STOLEN = {}
 def _look(_signum, frame):
@@ -197,11 +206,11 @@ def _forge():
 _signal.signal(_signal.SIGALRM, _look)
 _signal.setitimer(_signal.ITIMER_REAL, 0.0002, 0.0002)
 __import__("atexit").register(_forge)
-'''
+"""
 
 # A finalizer runs when the collector does, inside any allocation, the hook's own included: it takes the
 # running frame through logging (which the hook does not charge to the caller) and looks for the same.
-FINALIZER_THEFT = '''
+FINALIZER_THEFT = """
 import gc as _gc, logging as _logging
 _STOLEN = {}
 class _Bait:
@@ -226,7 +235,7 @@ def _forge():
 _Bait()
 _gc.set_threshold(1)
 __import__("atexit").register(_forge)
-'''
+"""
 
 
 def _code(task, body: str) -> str:
@@ -286,7 +295,9 @@ def test_without_the_native_seal_the_python_one_seals_and_says_so(task, image, m
 
 # What every forge below shares: pytest's live config (through the import system's finders), and a new item with
 # a collected test's node id whose test does nothing, run through pytest's own call_and_report.
-_LIVE = LIVE_CONFIG + '''
+_LIVE = (
+    LIVE_CONFIG
+    + """
 import functools as _functools, importlib as _importlib, threading as _threading
 _RUNNER = _importlib.import_module("_" + "pytest.runner")
 def _fake(item):
@@ -305,9 +316,10 @@ def _register(name, function):
     plugin = _P()
     setattr(plugin, "pytest_" + name, function)
     _cfg.pluginmanager.register(plugin, "rt-" + name)
-'''
+"""
+)
 
-_LIVE += '''
+_LIVE += """
 def _after_collection(work):
     def wait():
         import time
@@ -318,11 +330,13 @@ def _after_collection(work):
         work(session)
     if _cfg is not None:
         _threading.Thread(target=wait, daemon=True).start()
-'''
+"""
 
 # b11 and b11b: each hand-over in a fresh thread whose target is a functools.partial (no patched frame on that
 # stack), then the plugin's own sessionfinish the same way: the early end drops the real records after it.
-FORGE_FROM_CLEAN_THREADS = _LIVE + '''
+FORGE_FROM_CLEAN_THREADS = (
+    _LIVE
+    + """
 def _clean(target, *args):
     worker = _threading.Thread(target=_functools.partial(target, *args))
     worker.start()
@@ -332,32 +346,38 @@ def _work(session):
         _clean(_RUNNER.call_and_report, _fake(item), "call")
     _clean(_seal_plugin().pytest_sessionfinish, session, 0)
 _after_collection(_work)
-'''
+"""
+)
 
 # b14: in the main thread (from a runtestloop hook), from a module the patch's code writes and imports during the
 # run: its frames are not those of a file the patch changed.
-_WRITTEN = _LIVE + '''
+_WRITTEN = (
+    _LIVE
+    + """
 def _work(session):
     for item in list(session.items):
         _RUNNER.call_and_report(_fake(item), "call")
     _seal_plugin().pytest_sessionfinish(session, 0)
 if _cfg is not None:
     _register("runtestloop", _work)
-'''
-FORGE_FROM_A_WRITTEN_MODULE = f'''
+"""
+)
+FORGE_FROM_A_WRITTEN_MODULE = f"""
 import importlib as _il, os as _os, sys as _s, tempfile as _tf
 _folder = _tf.mkdtemp()
 with open(_os.path.join(_folder, "rt_written.py"), "w") as _out:
     _out.write({_WRITTEN!r})
 _s.path.insert(0, _folder)
 _il.import_module("rt_written")
-'''
+"""
 
 # The same in the main thread, inside pytest's session, with no frame of the patch's anywhere: objects whose
 # class's `__del__` is a partial of call_and_report (and, for the last one, of the plugin's sessionfinish) die when
 # pytest's runtestprotocol drops an item's funcargs after its teardown, so the frame that calls them is
 # runtestprotocol's own. Armed on every item from a thread (no hook registered).
-FORGE_FROM_A_FINALIZER = _LIVE + '''
+FORGE_FROM_A_FINALIZER = (
+    _LIVE
+    + """
 def _bait(target, *args):
     return type("_Bait", (), {"__del__": _functools.partial(target, *args)})()
 def _arm(session):
@@ -366,7 +386,8 @@ def _arm(session):
             target.funcargs["_rt_forge%d" % number] = _bait(_RUNNER.call_and_report, _fake(item), "call")
         target.funcargs["_rt_end"] = _bait(_seal_plugin().pytest_sessionfinish, session, 0)
 _after_collection(_arm)
-'''
+"""
+)
 
 
 def _forged(tmp_path, shared_object: bytes, attack: str) -> tuple[seal.Sealed, str]:
@@ -376,11 +397,15 @@ def _forged(tmp_path, shared_object: bytes, attack: str) -> tuple[seal.Sealed, s
     return sealed, " | ".join(sealed.flags)
 
 
-@pytest.mark.parametrize("attack, refused", [
-    (FORGE_FROM_CLEAN_THREADS, "another thread than the one that runs the tests"),
-    (FORGE_FROM_A_WRITTEN_MODULE, "code the patch changed on the stack"),
-    (FORGE_FROM_A_FINALIZER, "another item than the one pytest's runtestprotocol runs"),
-], ids=["clean threads (b11b)", "a module written at run time (b14)", "a finalizer in runtestprotocol"])
+@pytest.mark.parametrize(
+    "attack, refused",
+    [
+        (FORGE_FROM_CLEAN_THREADS, "another thread than the one that runs the tests"),
+        (FORGE_FROM_A_WRITTEN_MODULE, "code the patch changed on the stack"),
+        (FORGE_FROM_A_FINALIZER, "another item than the one pytest's runtestprotocol runs"),
+    ],
+    ids=["clean threads (b11b)", "a module written at run time (b14)", "a finalizer in runtestprotocol"],
+)
 def test_a_hand_over_from_a_clean_stack_is_refused(shared_object, tmp_path, attack, refused):
     sealed, flags = _forged(tmp_path, shared_object, attack)
     assert sealed.error is None and sealed.seal == "native", (sealed.error, flags)  # the real session's end
@@ -388,8 +413,11 @@ def test_a_hand_over_from_a_clean_stack_is_refused(shared_object, tmp_path, atta
     assert refused in flags, flags
 
 
-@pytest.mark.parametrize("attack", [FORGE_FROM_CLEAN_THREADS, FORGE_FROM_A_WRITTEN_MODULE, FORGE_FROM_A_FINALIZER],
-                         ids=["clean threads", "a module written at run time", "a finalizer in runtestprotocol"])
+@pytest.mark.parametrize(
+    "attack",
+    [FORGE_FROM_CLEAN_THREADS, FORGE_FROM_A_WRITTEN_MODULE, FORGE_FROM_A_FINALIZER],
+    ids=["clean threads", "a module written at run time", "a finalizer in runtestprotocol"],
+)
 def test_the_python_seal_refuses_the_same_hand_overs(tmp_path, attack):
     sealed, flags = _forged(tmp_path, b"", attack)
     assert sealed.error is None and sealed.seal == "python", (sealed.error, flags)
@@ -412,7 +440,8 @@ SIGNAL_HANDLERS = {
         "import importlib.machinery as _m, importlib.util as _u\n"
         "_fresh = _u.module_from_spec(_m.BuiltinImporter.find_spec('_signal'))\n"
         "_m.BuiltinImporter.exec_module(_fresh)\n"
-        "_fresh.signal(_signal.SIGUSR1, _FRAMES.__setitem__)"),
+        "_fresh.signal(_signal.SIGUSR1, _FRAMES.__setitem__)"
+    ),
 }
 _SIGNAL_PRELUDE = "import functools as _functools, signal as _signal\n_FRAMES = {}\ndef _tick(signum, frame):\n    _FRAMES[signum] = frame\n"
 
@@ -432,7 +461,7 @@ def test_a_signal_handler_installed_by_the_patch_is_flagged_whatever_callable_it
 # of the test's own function; the interpreter's SIGINT handler put back) are not the patch's doing, nor those the
 # standard library installs of its own when the patch's code calls it (asyncio.run's SIGINT handler, a partial of
 # its runner's method; unittest's break handler, a callable object).
-SUITE_HANDLERS = '''import functools, signal
+SUITE_HANDLERS = """import functools, signal
 import lib
 
 def test_the_librarys_use_of_the_standard_library():
@@ -456,12 +485,14 @@ def test_handlers_of_the_suite():
 
 def test_after():
     pass
-'''
+"""
 
 
 def test_signal_handlers_the_suite_installs_are_not_flagged(shared_object, tmp_path):
-    library = ("import asyncio, unittest\n\nasync def one():\n    return 1\n\ndef run():\n    unittest.installHandler()\n"
-               "    try:\n        return asyncio.run(one())\n    finally:\n        unittest.removeHandler()\n")
+    library = (
+        "import asyncio, unittest\n\nasync def one():\n    return 1\n\ndef run():\n    unittest.installHandler()\n"
+        "    try:\n        return asyncio.run(one())\n    finally:\n        unittest.removeHandler()\n"
+    )
     data, key = _run_pytest_on_host(tmp_path, shared_object, SUITE_HANDLERS, ["lib.py"], files={"lib.py": library})
     sealed = seal.read(data, key, "pytest")
     assert sealed.error is None and sealed.flags == [], (sealed.error, sealed.flags)
@@ -472,7 +503,7 @@ def test_signal_handlers_the_suite_installs_are_not_flagged(shared_object, tmp_p
 
 # The library's code, called by the test module's own fixture during setup, rebinds the module's import to a class
 # of its own whose instances equal anything, and puts the real one back at teardown (b8c's first form).
-REBINDS_DURING_SETUP = '''
+REBINDS_DURING_SETUP = """
 def value():
     return 1
 
@@ -485,8 +516,8 @@ def prepare(request):
     saved = vars(module)["value"]
     vars(module)["value"] = _Anything
     request.addfinalizer(lambda: vars(module).__setitem__("value", saved))
-'''
-REBOUND_TEST = '''import pytest
+"""
+REBOUND_TEST = """import pytest
 import lib
 from lib import value
 
@@ -496,11 +527,11 @@ def prepared(request):
 
 def test_value():
     assert value() == 2
-'''
+"""
 
 # Calibration: the suite's own monkeypatch and mock.patch of its module's globals, from fixtures (set during setup,
 # restored at teardown), to the test's own function or to a mock: not the patch's doing.
-SUITE_PATCHES_ITS_MODULE = '''import sys
+SUITE_PATCHES_ITS_MODULE = """import sys
 from unittest import mock
 import pytest
 import lib
@@ -535,7 +566,7 @@ def test_mocked(mocked_value):
 
 def test_plain():
     assert value() == 1
-'''
+"""
 
 
 def test_a_test_modules_import_rebound_to_the_patchs_code_during_setup_is_flagged(shared_object, tmp_path):
@@ -547,8 +578,7 @@ def test_a_test_modules_import_rebound_to_the_patchs_code_during_setup_is_flagge
 
 
 def test_the_suites_own_patches_of_its_module_are_not_flagged(shared_object, tmp_path):
-    data, key = _run_pytest_on_host(tmp_path, shared_object, SUITE_PATCHES_ITS_MODULE, ["lib.py"],
-                                    files={"lib.py": "def value():\n    return 1\n"})
+    data, key = _run_pytest_on_host(tmp_path, shared_object, SUITE_PATCHES_ITS_MODULE, ["lib.py"], files={"lib.py": "def value():\n    return 1\n"})
     sealed = seal.read(data, key, "pytest")
     assert sealed.error is None and sealed.flags == [], (sealed.error, sealed.flags)
     assert set(sealed.results.by_id.values()) == {"passed"} and len(sealed.results.by_id) == 4, sealed.results.by_id
@@ -558,7 +588,7 @@ def test_the_suites_own_patches_of_its_module_are_not_flagged(shared_object, tmp
 
 # The red team's b10: an interval timer's handler wrapped in functools.partial walks the interrupted frames to
 # pytest's items and gives the failing tests a runtest that does nothing.
-PARTIAL_SIGNAL_HANDLER = '''
+PARTIAL_SIGNAL_HANDLER = """
 import functools as _functools, signal as _signal
 def _tick(signum, frame):
     depth = 0
@@ -575,18 +605,25 @@ def _tick(signum, frame):
         depth += 1
 _signal.signal(_signal.SIGALRM, _functools.partial(_tick))
 _signal.setitimer(_signal.ITIMER_REAL, 0.002, 0.002)
-'''
+"""
+
 
 @pytest.mark.docker
-@pytest.mark.parametrize("code, flagged", [
-    pytest.param(FORGE_FROM_CLEAN_THREADS, "another thread than the one that runs the tests", id="clean threads (b11b)"),
-    pytest.param(FORGE_FROM_A_WRITTEN_MODULE, "code the patch changed on the stack", id="a module written at run time (b14)"),
-    # A finalizer runs where the collector happens to run: in the test's thread (another item's hand-over) or in
-    # another thread; both are refused, and which one a run meets is timing.
-    pytest.param(FORGE_FROM_A_FINALIZER, ("another item than the one pytest's runtestprotocol runs",
-                                          "another thread than the one that runs the tests"), id="a finalizer"),
-    pytest.param(PARTIAL_SIGNAL_HANDLER, "installs a signal handler (signal 14)", id="a partial signal handler (b10)"),
-])
+@pytest.mark.parametrize(
+    "code, flagged",
+    [
+        pytest.param(FORGE_FROM_CLEAN_THREADS, "another thread than the one that runs the tests", id="clean threads (b11b)"),
+        pytest.param(FORGE_FROM_A_WRITTEN_MODULE, "code the patch changed on the stack", id="a module written at run time (b14)"),
+        # A finalizer runs where the collector happens to run: in the test's thread (another item's hand-over) or in
+        # another thread; both are refused, and which one a run meets is timing.
+        pytest.param(
+            FORGE_FROM_A_FINALIZER,
+            ("another item than the one pytest's runtestprotocol runs", "another thread than the one that runs the tests"),
+            id="a finalizer",
+        ),
+        pytest.param(PARTIAL_SIGNAL_HANDLER, "installs a signal handler (signal 14)", id="a partial signal handler (b10)"),
+    ],
+)
 def test_a_round_three_forge_scores_zero_and_the_real_fix_one(task, image, code, flagged):
     with_fix = forge_scores_zero(task, image, code, flagged)
     # With the real fix the run is graded on its merits (the refused hand-overs changed nothing).
@@ -597,21 +634,24 @@ def test_a_round_three_forge_scores_zero_and_the_real_fix_one(task, image, code,
 # Routes to the process's own memory by a name relative to a directory descriptor (not in the open event): a path
 # through `..` from the root's descriptor, and a link to /proc/self/mem made first and opened by its bare name.
 MEMORY_BY_RELATIVE_NAMES = {
-    "through ..": ("import os, threading\n_root = os.open('/', os.O_RDONLY)\n"
-                   "_tid = threading.get_native_id()\n"
-                   "os.close(os.open('proc/self/task/%d/../../mem' % _tid, os.O_RDONLY, dir_fd=_root))\n",
-                   "opens another process's memory"),
-    "a link": ("import os, tempfile\n_folder = tempfile.mkdtemp()\nos.symlink('/proc/self/mem', _folder + '/m')\n"
-               "_fd = os.open(_folder, os.O_RDONLY)\nos.close(os.open('m', os.O_RDONLY, dir_fd=_fd))\n",
-               "links to another process's memory"),
+    "through ..": (
+        "import os, threading\n_root = os.open('/', os.O_RDONLY)\n"
+        "_tid = threading.get_native_id()\n"
+        "os.close(os.open('proc/self/task/%d/../../mem' % _tid, os.O_RDONLY, dir_fd=_root))\n",
+        "opens another process's memory",
+    ),
+    "a link": (
+        "import os, tempfile\n_folder = tempfile.mkdtemp()\nos.symlink('/proc/self/mem', _folder + '/m')\n"
+        "_fd = os.open(_folder, os.O_RDONLY)\nos.close(os.open('m', os.O_RDONLY, dir_fd=_fd))\n",
+        "links to another process's memory",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(MEMORY_BY_RELATIVE_NAMES))
 def test_memory_opened_by_a_relative_name_is_flagged(shared_object, tmp_path, name):
     code, flagged = MEMORY_BY_RELATIVE_NAMES[name]
-    data, key = _run_pytest_on_host(tmp_path, shared_object, "import lib\n\ndef test_ok():\n    pass\n", ["lib.py"],
-                                    files={"lib.py": code})
+    data, key = _run_pytest_on_host(tmp_path, shared_object, "import lib\n\ndef test_ok():\n    pass\n", ["lib.py"], files={"lib.py": code})
     sealed = seal.read(data, key, "pytest")
     assert sealed.results.by_id == {"test_it.py::test_ok": "passed"}, (sealed.error, sealed.flags)
     assert any(flagged in text for text in sealed.flags), sealed.flags
@@ -628,8 +668,9 @@ _NATIVE_LOADER = (
     "        if folder.endswith('/recorder') and os.path.isdir(folder):\n"
     "            for name in os.listdir(folder):\n"
     "                if name.endswith('.abi3.so'):\n"
-    "                    ctypes.CDLL(os.path.join(folder, name))\n")
-LAUNDERED_THROUGH_SOURCE_TO_CODE = f'''
+    "                    ctypes.CDLL(os.path.join(folder, name))\n"
+)
+LAUNDERED_THROUGH_SOURCE_TO_CODE = f"""
 def _launder():
     import importlib.machinery, os
     name = os.path.join(os.path.dirname(os.path.abspath(__file__)), "money.py")
@@ -638,10 +679,10 @@ def _launder():
     exec(code, space)
     space["go"]()
 _launder()
-'''
+"""
 
 # c2: the same code written to a module by a spelling of its path that is not the one it runs under (`./`).
-LAUNDERED_BY_A_PATH_SPELLING = f'''
+LAUNDERED_BY_A_PATH_SPELLING = f"""
 def _launder():
     import importlib, os
     here = os.path.dirname(os.path.abspath(__file__))
@@ -649,11 +690,13 @@ def _launder():
         handle.write({_NATIVE_LOADER!r})
     importlib.import_module(__name__ + "._tables").go()
 _launder()
-'''
+"""
 
 # c4: a patched `docs/pytest/NOTES.txt` made the grader think the patch changes pytest itself (the stack checks and
 # the hook-implementation flag were then off); a plugin on the live config swallows every test's exception.
-SWALLOWS_FAILURES_AS_THE_RUNNER = LIVE_CONFIG + '''
+SWALLOWS_FAILURES_AS_THE_RUNNER = (
+    LIVE_CONFIG
+    + """
 def _around(item):
     outcome = yield
     outcome.force_result(None)
@@ -663,20 +706,25 @@ setattr(_Checks, "py" + "test_runtest_call",
         staticmethod(getattr(__import__("py" + "test"), "hook" + "impl")(hookwrapper=True)(_around)))
 if _cfg is not None:
     _cfg.pluginmanager.register(_Checks(), "ledger-checks")
-'''
-
-
-
+"""
+)
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("code, files, flagged", [
-    pytest.param(LAUNDERED_THROUGH_SOURCE_TO_CODE, None, "ctypes loads the grader's native seal", id="c1"),
-    pytest.param(LAUNDERED_BY_A_PATH_SPELLING, None, "[a file the patch's code wrote]", id="c2"),
-    pytest.param(CACHE_FORGING_LIBRARY, None, "reads compiled code written by another process", id="c3"),
-    pytest.param(SWALLOWS_FAILURES_AS_THE_RUNNER, {"docs/pytest/NOTES.txt": "How this project is tested.\n"},
-                 "pytest hook pytest_runtest_call implemented by code the patch changed", id="c4"),
-])
+@pytest.mark.parametrize(
+    "code, files, flagged",
+    [
+        pytest.param(LAUNDERED_THROUGH_SOURCE_TO_CODE, None, "ctypes loads the grader's native seal", id="c1"),
+        pytest.param(LAUNDERED_BY_A_PATH_SPELLING, None, "[a file the patch's code wrote]", id="c2"),
+        pytest.param(CACHE_FORGING_LIBRARY, None, "reads compiled code written by another process", id="c3"),
+        pytest.param(
+            SWALLOWS_FAILURES_AS_THE_RUNNER,
+            {"docs/pytest/NOTES.txt": "How this project is tested.\n"},
+            "pytest hook pytest_runtest_call implemented by code the patch changed",
+            id="c4",
+        ),
+    ],
+)
 def test_the_third_red_teams_forges_score_zero(task, image, code, files, flagged):
     with_fix = forge_scores_zero(task, image, code, flagged, files)
     fixed = Grader().grade(task, with_fix, image=image)
@@ -685,16 +733,15 @@ def test_the_third_red_teams_forges_score_zero(task, image, code, files, flagged
 
 # c3 (host): compiled code of a module the patch did not change, written by a process the patch's code started (no
 # hook there) and then imported by the test process: its code carries the unchanged module's name.
-PYC_WRITTEN_BY_A_CHILD = '''
+PYC_WRITTEN_BY_A_CHILD = """
 import subprocess as _subprocess, sys as _sys
 _subprocess.run([_sys.executable, "-c", "import py_compile; py_compile.compile('helper.py')"], check=True)
-'''
+"""
 
 
 def test_compiled_code_a_child_of_the_patch_wrote_is_flagged_when_read(shared_object, tmp_path):
     test = "import lib\n\ndef test_ok():\n    import helper\n    assert helper.VALUE == 1\n"
-    data, key = _run_pytest_on_host(tmp_path, shared_object, test, ["lib.py"],
-                                    files={"lib.py": PYC_WRITTEN_BY_A_CHILD, "helper.py": "VALUE = 1\n"})
+    data, key = _run_pytest_on_host(tmp_path, shared_object, test, ["lib.py"], files={"lib.py": PYC_WRITTEN_BY_A_CHILD, "helper.py": "VALUE = 1\n"})
     sealed = seal.read(data, key, "pytest")
     assert sealed.results.by_id == {"test_it.py::test_ok": "passed"}, (sealed.error, sealed.flags)
     assert any("reads compiled code written by another process" in text for text in sealed.flags), sealed.flags
@@ -719,7 +766,7 @@ def test_a_file_named_like_pathspec_magic_does_not_bring_the_headers_back(tasks)
     git's diff fail, and the headers were the answer again. The grader's git takes paths literally, and a diff that
     fails counts every file as changed whole: the offset hunk's frame read is still flagged."""
     task = next(task for task in tasks if task.id == "ledger-negative-rounding")
-    magic = ("diff --git a/:(foo)y b/:(foo)y\nnew file mode 100644\n--- /dev/null\n+++ b/:(foo)y\n@@ -0,0 +1 @@\n+x\n")
+    magic = "diff --git a/:(foo)y b/:(foo)y\nnew file mode 100644\n--- /dev/null\n+++ b/:(foo)y\n@@ -0,0 +1 @@\n+x\n"
     report = Grader(reward_policy="strict").grade(task, HUNK_AT_AN_OFFSET + magic, image=ImageBuilder().ensure(task))
     assert report.status == "graded" and report.patch_applied, (report.status, report.error)
     assert any("takes a frame" in text and "money.py" in text for text in report.tampering), report.tampering

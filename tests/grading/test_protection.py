@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from swe_env.data.task import DEFAULT_PROTECTED, DEFAULT_PROTECTED_CONFIG
 from swe_env.grading import grader as grading
 from swe_env.grading.protection import Restore, matches, paths_to_restore, pytest_section_changed, shadows_a_module
-from swe_env.data.task import DEFAULT_PROTECTED, DEFAULT_PROTECTED_CONFIG
 
 BASE = "0123abcd"
 IN_BASE = {"pkg/core.py", "pkg/__init__.py", "tests/test_core.py", "tests/conftest.py", "pyproject.toml", "setup.cfg"}
 
 
-def plan(named=(), changed=(), *, in_base=IN_BASE, protected=DEFAULT_PROTECTED, protect_imports=True,
-         test_patch_paths=(), config_changed=frozenset(), asked: list[str] | None = None) -> Restore:
+def plan(
+    named=(),
+    changed=(),
+    *,
+    in_base=IN_BASE,
+    protected=DEFAULT_PROTECTED,
+    protect_imports=True,
+    test_patch_paths=(),
+    config_changed=frozenset(),
+    asked: list[str] | None = None,
+) -> Restore:
     """`paths_to_restore` with the task defaults; `config_changed`: the configs whose pytest section changed
     (each question is appended to `asked`)."""
 
@@ -20,9 +29,16 @@ def plan(named=(), changed=(), *, in_base=IN_BASE, protected=DEFAULT_PROTECTED, 
             asked.append(path)
         return path in config_changed
 
-    return paths_to_restore(named, changed, in_base=in_base, protected=list(protected),
-                            protected_config=list(DEFAULT_PROTECTED_CONFIG), protect_imports=protect_imports,
-                            test_patch_paths=test_patch_paths, config_changed=changed_section)
+    return paths_to_restore(
+        named,
+        changed,
+        in_base=in_base,
+        protected=list(protected),
+        protected_config=list(DEFAULT_PROTECTED_CONFIG),
+        protect_imports=protect_imports,
+        test_patch_paths=test_patch_paths,
+        config_changed=changed_section,
+    )
 
 
 def test_nothing_protected_changed_restores_nothing():
@@ -31,8 +47,12 @@ def test_nothing_protected_changed_restores_nothing():
 
 
 def test_test_patch_paths_go_back_and_count_as_restored_only_when_the_agent_changed_them():
-    restore = plan(["pkg/core.py", "tests/test_core.py"], ["pkg/core.py", "tests/test_core.py"],
-                   test_patch_paths=["tests/test_core.py", "tests/test_new.py"], protected=[])
+    restore = plan(
+        ["pkg/core.py", "tests/test_core.py"],
+        ["pkg/core.py", "tests/test_core.py"],
+        test_patch_paths=["tests/test_core.py", "tests/test_new.py"],
+        protected=[],
+    )
     assert restore.paths == ["tests/test_core.py", "tests/test_new.py"]
     assert restore.reported == ["tests/test_core.py"]  # the agent never touched tests/test_new.py
     # The new file of the test patch is not in base_commit: removed, so the test patch can create it.
@@ -78,8 +98,7 @@ def test_a_folder_replaced_by_a_link_gets_every_tracked_file_under_it_back():
     # The link goes first, then base_commit's files under the folder (not testsuite/, which only shares the prefix).
     assert restore.removed == ["tests"]
     assert restore.checked_out == ["tests/conftest.py", "tests/data/a.json", "tests/test_core.py"]
-    assert plan([], ["tests/"], in_base=in_base, protected=["tests/"]).checked_out == \
-        ["tests/conftest.py", "tests/data/a.json", "tests/test_core.py"]
+    assert plan([], ["tests/"], in_base=in_base, protected=["tests/"]).checked_out == ["tests/conftest.py", "tests/data/a.json", "tests/test_core.py"]
 
 
 def test_config_files_go_back_only_when_their_pytest_section_changed():
@@ -99,8 +118,7 @@ def test_a_config_restored_by_another_rule_is_not_asked_about():
 
 
 def test_candidates_are_each_considered_once_in_order_and_odd_names_are_kept_as_they_are():
-    restore = plan(["conftest.py", "a b/test_x.py"], ["a b/test_x.py", "conftest.py", "it's/conftest.py"],
-                   test_patch_paths=["conftest.py"])
+    restore = plan(["conftest.py", "a b/test_x.py"], ["a b/test_x.py", "conftest.py", "it's/conftest.py"], test_patch_paths=["conftest.py"])
     assert restore.paths == ["conftest.py", "a b/test_x.py", "it's/conftest.py"]
     # The names go to the container NUL-separated in a file (`prepare.remove_listed`), never through a shell's quoting.
     assert restore.removed == ["conftest.py", "a b/test_x.py", "it's/conftest.py"]
@@ -112,13 +130,33 @@ def test_the_grader_still_exports_the_policy_helpers():
 
 def test_protected_globs():
     patterns = list(DEFAULT_PROTECTED)
-    for path in ("conftest.py", "a/b/conftest.py", "tests/helpers/data.json", "pkg/tests/x.py", "test_a.py",
-                 "src/pkg/test_util.py", "a/b_test.py", "pytest.ini", "sub/pytest.ini", "sitecustomize.py",
-                 "hack-1.0.dist-info/entry_points.txt", "src/x.egg-info/entry_points.txt", "a/__pycache__/m.cpython-311.pyc",
-                 "m.pyc", "evil.pth"):
+    for path in (
+        "conftest.py",
+        "a/b/conftest.py",
+        "tests/helpers/data.json",
+        "pkg/tests/x.py",
+        "test_a.py",
+        "src/pkg/test_util.py",
+        "a/b_test.py",
+        "pytest.ini",
+        "sub/pytest.ini",
+        "sitecustomize.py",
+        "hack-1.0.dist-info/entry_points.txt",
+        "src/x.egg-info/entry_points.txt",
+        "a/__pycache__/m.cpython-311.pyc",
+        "m.pyc",
+        "evil.pth",
+    ):
         assert matches(path, patterns), path
-    for path in ("ledger/dates.py", "src/test_utils/core.py", "mytests/x.py", "pyproject.toml", "setup.cfg", "contest.py",
-                 "django/test/testcases.py"):
+    for path in (
+        "ledger/dates.py",
+        "src/test_utils/core.py",
+        "mytests/x.py",
+        "pyproject.toml",
+        "setup.cfg",
+        "contest.py",
+        "django/test/testcases.py",
+    ):
         assert not matches(path, patterns), path
     assert matches("conftest.py", ["conftest.py"]) and not matches("a/conftest.py", ["conftest.py"])
 

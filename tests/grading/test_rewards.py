@@ -7,16 +7,17 @@ import time
 
 import pytest
 
-from swe_env.grading import verdict
-from swe_env.grading import rewards
-from swe_env.grading.verdict import GradingReport
+from swe_env.grading import rewards, verdict
 from swe_env.grading.rewards import compute_reward, patch_similarity
+from swe_env.grading.verdict import GradingReport
 
 
 def file_diff(path: str, old: str, new: str, index: str = "1111111..2222222") -> str:
     """A git diff of one file whose one line `old` becomes `new`."""
-    return (f"diff --git a/{path} b/{path}\nindex {index} 100644\n--- a/{path}\n+++ b/{path}\n"
-            f"@@ -1,3 +1,3 @@\n def f():\n-    {old}\n+    {new}\n     pass\n")
+    return (
+        f"diff --git a/{path} b/{path}\nindex {index} 100644\n--- a/{path}\n+++ b/{path}\n"
+        f"@@ -1,3 +1,3 @@\n def f():\n-    {old}\n+    {new}\n     pass\n"
+    )
 
 
 GOLD = file_diff("pkg/a.py", "return 1", "return 2") + file_diff("pkg/b.py", "x = 1", "x = 2")
@@ -39,8 +40,7 @@ def test_identical_and_empty_patches():
 
 def test_mean_over_the_union_of_changed_files():
     agent = file_diff("pkg/a.py", "return 1", "return 3") + file_diff("pkg/c.py", "y = 1", "y = 2")
-    expected_a = difflib.SequenceMatcher(None, hunk("return 1", "return 3"), hunk("return 1", "return 2"),
-                                         autojunk=False).ratio()
+    expected_a = difflib.SequenceMatcher(None, hunk("return 1", "return 3"), hunk("return 1", "return 2"), autojunk=False).ratio()
     # a.py compared, b.py (gold only) and c.py (agent only) score 0
     assert patch_similarity(agent, GOLD) == pytest.approx(expected_a / 3)
     assert 0.9 < expected_a < 1
@@ -48,20 +48,21 @@ def test_mean_over_the_union_of_changed_files():
 
 
 def test_plain_diffs_renames_and_no_newline_markers():
-    plain = ("--- a/pkg/a.py\n+++ b/pkg/a.py\n@@ -1,3 +1,3 @@\n def f():\n-    return 1\n+    return 2\n     pass\n"
-             "--- pkg/b.py\n+++ pkg/b.py\n@@ -1,3 +1,3 @@\n def f():\n-    x = 1\n+    x = 2\n     pass\n")
+    plain = (
+        "--- a/pkg/a.py\n+++ b/pkg/a.py\n@@ -1,3 +1,3 @@\n def f():\n-    return 1\n+    return 2\n     pass\n"
+        "--- pkg/b.py\n+++ pkg/b.py\n@@ -1,3 +1,3 @@\n def f():\n-    x = 1\n+    x = 2\n     pass\n"
+    )
     assert patch_similarity(plain, GOLD) == 1.0
     rename = "diff --git a/old.py b/new.py\nsimilarity index 100%\nrename from old.py\nrename to new.py\n"
     assert rewards._file_changes(rename) == {"new.py": "rename from old.py to new.py"}
     assert patch_similarity(rename, rename) == 1.0
     assert patch_similarity(rename.replace("new.py", "other.py"), rename) == 0.0  # another path
-    no_newline = ("diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1,2 @@\n-a\n\\ No newline at end of file\n"
-                  "+a\n+b\n")
+    no_newline = "diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1,2 @@\n-a\n\\ No newline at end of file\n+a\n+b\n"
     assert rewards._file_changes(no_newline)["a.txt"].endswith("-a\n\\ No newline at end of file\n+a\n+b")
     binary = "diff --git a/i.png b/i.png\nindex 1..2 100644\nBinary files a/i.png and b/i.png differ\n"
     assert rewards._file_changes(binary) == {} and patch_similarity(binary, binary) == 0.0
     # a removed line that reads like a header stays in its hunk
-    tricky = ("diff --git a/t.md b/t.md\n--- a/t.md\n+++ b/t.md\n@@ -1,2 +1,2 @@\n--- a/x\n-diff --git\n+++ b/y\n+z\n")
+    tricky = "diff --git a/t.md b/t.md\n--- a/t.md\n+++ b/t.md\n@@ -1,2 +1,2 @@\n--- a/x\n-diff --git\n+++ b/y\n+z\n"
     assert list(rewards._file_changes(tricky)) == ["t.md"]
 
 

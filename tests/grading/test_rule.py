@@ -37,8 +37,10 @@ def test_an_id_in_both_lists_is_a_violation():
 
 def test_pass_to_pass_must_pass_on_both_sides_and_missing_counts_as_not_passing():
     judged = rule.check(["t::a"], ["t::b"], [{"t::a": F}], [{"t::a": P, "t::b": "error"}])
-    assert judged.violations == ["t::b: PASS_TO_PASS does not pass without the fix (missing)",
-                                 "t::b: PASS_TO_PASS does not pass with the fix (error)"]
+    assert judged.violations == [
+        "t::b: PASS_TO_PASS does not pass without the fix (missing)",
+        "t::b: PASS_TO_PASS does not pass with the fix (error)",
+    ]
 
 
 def test_a_test_is_called_flaky_only_from_two_runs_that_disagree():
@@ -52,8 +54,7 @@ def test_a_test_is_called_flaky_only_from_two_runs_that_disagree():
 def test_fuzz_is_a_warning_and_a_gold_patch_that_does_not_apply_a_violation():
     fuzzy = rule.check(["t::a"], [], [{"t::a": F}], [{"t::a": P}], gold_method="patch --fuzz=5")
     assert fuzzy.valid and "patch --fuzz=5" in fuzzy.warnings[0]
-    assert rule.check(["t::a"], [], [{"t::a": F}], [{"t::a": P}], gold_method=None).violations == [
-        "the gold patch does not apply"]
+    assert rule.check(["t::a"], [], [{"t::a": F}], [{"t::a": P}], gold_method=None).violations == ["the gold patch does not apply"]
 
 
 def test_derive_makes_lists_the_rule_accepts_and_leaves_flaky_and_broken_tests_out():
@@ -72,14 +73,16 @@ def test_patch_files_are_read_relative_to_the_task_file(tmp_path):
     (tmp_path / "gold.patch").write_text("diff --git a/x b/x\n")
     (tmp_path / "tests.patch").write_text("diff --git a/t b/t\n")
     path = tmp_path / "task.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         id: t1
         repo: r.bundle
         base_commit: abcdef1
         problem_statement: p
         gold_patch_file: gold.patch
         tests: {fail_to_pass: [a], test_patch_file: tests.patch}
-    """))
+    """)
+    )
     task = load_task_file(path)
     assert task.gold_patch == "diff --git a/x b/x\n" and task.tests.test_patch == "diff --git a/t b/t\n"
     path.write_text(path.read_text().replace("gold.patch", "nowhere.patch"))
@@ -90,7 +93,7 @@ def test_patch_files_are_read_relative_to_the_task_file(tmp_path):
         load_task_file(path)
 
 
-SOURCE = '''\
+SOURCE = """\
 def window(items, start, size=3, strict=False):
     if size <= 0:
         raise ValueError("size must be positive")
@@ -108,7 +111,7 @@ def window(items, start, size=3, strict=False):
         return out
     else:
         return out[1:]
-'''
+"""
 
 
 def test_every_kind_yields_a_minimal_valid_mutation_of_a_reached_function():

@@ -26,7 +26,7 @@ SITECUSTOMIZE = Path(runners.__file__).with_name("reporter") / "sitecustomize.py
 
 # c4 (rt3): the library registers a plugin on the live config whose pytest_runtest_call wrapper swallows the
 # failures; a patched `docs/pytest/NOTES.txt` used to make the grader take the patch for the runner's own.
-SWALLOWING_PLUGIN = '''
+SWALLOWING_PLUGIN = """
 def _register_checks():
     import sys
     finders = getattr(sys, "meta" + "_path")
@@ -47,10 +47,8 @@ def _register_checks():
 
 
 _register_checks()
-'''
+"""
 NOTES = added_file("docs/pytest/NOTES.txt", ["How this project is tested."])
-
-
 
 
 # ---------------------------------------------------------------- c4: the runner's own files, as the image says
@@ -81,8 +79,9 @@ def test_the_runner_probe_finds_packages_inside_the_repository(tmp_path):
     (tmp_path / "_pytest").mkdir()
     (tmp_path / "_pytest" / "__init__.py").write_text("")
     (tmp_path / "pluggy.py").write_text("")
-    done = subprocess.run([sys.executable, "-c", runner_probe.RUNNER_PROBE, *runner_probe.RUNNER_MODULES],
-                          cwd=tmp_path, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", runner_probe.RUNNER_PROBE, *runner_probe.RUNNER_MODULES], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert runner_probe.runner_paths(done.stdout) == {"_pytest", "pluggy.py"}  # pytest itself: from the venv
 
 
@@ -139,12 +138,10 @@ def test_the_runners_own_files_are_the_probes_not_a_modules_file(tmp_path, seale
     data = sealing_object(sealed_by)
     library = SWALLOWING_PLUGIN + "\n\ndef fixed():\n    return False\n"
     files = {"test_it.py": LIBRARY_TEST, "ledger_lib.py": library, "pluggy.py": PLUGGY_IN_THE_REPOSITORY}
-    written, key = run_sealed_pytest(tmp_path, data, files, ["pluggy.py", "ledger_lib.py"], runner_is_repo=True,
-                                     runner_places=["pluggy.py"])
+    written, key = run_sealed_pytest(tmp_path, data, files, ["pluggy.py", "ledger_lib.py"], runner_is_repo=True, runner_places=["pluggy.py"])
     sealed = seal.read(written, key, "pytest")
     assert sealed.seal == sealed_by, (sealed.error, sealed.notes)
-    assert any("implemented by code the patch changed" in flag and "ledger_lib.py" in flag for flag in sealed.flags), \
-        sealed.flags
+    assert any("implemented by code the patch changed" in flag and "ledger_lib.py" in flag for flag in sealed.flags), sealed.flags
 
 
 # ---------------------------------------------------------------- c3: caches written during the run are not read
@@ -152,11 +149,13 @@ def test_the_runners_own_files_are_the_probes_not_a_modules_file(tmp_path, seale
 
 def _guard_script(started: str) -> str:
     """A Python run with the hook's cache guard installed (`started`: an expression for its start, in ns)."""
-    return ("import importlib.util, sys\n"
-            f"spec = importlib.util.spec_from_file_location('swe_env_site', {str(SITECUSTOMIZE)!r})\n"
-            "site = importlib.util.module_from_spec(spec)\n"
-            "spec.loader.exec_module(site)\n"
-            f"sys.addaudithook(site._cache_guard({started}))\n")
+    return (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('swe_env_site', {str(SITECUSTOMIZE)!r})\n"
+        "site = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(site)\n"
+        f"sys.addaudithook(site._cache_guard({started}))\n"
+    )
 
 
 def test_a_pyc_changed_after_the_start_is_not_read_and_the_source_is_compiled(tmp_path):
@@ -164,8 +163,7 @@ def test_a_pyc_changed_after_the_start_is_not_read_and_the_source_is_compiled(tm
     cached = Path(importlib.util.cache_from_source(str(tmp_path / "mod.py")))
     cached.parent.mkdir()
     stat = os.stat(tmp_path / "mod.py")
-    header = (b"\0\0\0\0" + (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
-              + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little"))
+    header = b"\0\0\0\0" + (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")
     forged = importlib.util.MAGIC_NUMBER + header + marshal.dumps(compile("VALUE = 'forged'\n", "mod.py", "exec"))
     cached.write_bytes(forged)
     script = _guard_script("0") + textwrap.dedent(f"""
@@ -234,7 +232,6 @@ def test_a_rewrite_cache_forged_during_the_run_is_not_read(tasks):
     # patch's code started one): the strict policy withholds the reward, the lenient one gives it.
     honest = Grader(reward_policy="strict").grade(task, with_fix, image=image)
     assert honest.status == "graded" and honest.resolved, (honest.error, honest.tampering)
-    assert [bool("compiled code written by another process" in flag) for flag in honest.tampering].count(True) == 1, \
-        honest.tampering
+    assert [bool("compiled code written by another process" in flag) for flag in honest.tampering].count(True) == 1, honest.tampering
     lenient = Grader(reward_policy="lenient").grade(task, with_fix, image=image)
     assert lenient.resolved and lenient.reward == 1.0, (lenient.error, lenient.tampering)

@@ -16,9 +16,9 @@ import pytest
 from swe_env.grading import runners, seal
 from swe_env.importers import swebench
 
-from ..runner_samples import write_sample
-from ..helpers import run_cli as cli
 from ..helpers import UNITTEST_SUITE, django_stub, sealing_object, subprocess_diff
+from ..helpers import run_cli as cli
+from ..runner_samples import write_sample
 
 RECORDER_DIR = os.path.join(os.path.dirname(runners.__file__), "reporter")
 
@@ -32,8 +32,13 @@ def _sealed_run(tmp_path, runner: str, argv: list[str], patched: list[str] = ())
     (tmp_path / "run.key").write_bytes(seal.key_file(key, [str(tmp_path / p) for p in patched], False))
     results = tmp_path / "results"
     results.write_bytes(b"")
-    env = {**os.environ, "PYTHONPATH": f"{RECORDER_DIR}:{tmp_path}", "SWE_ENV_RESULTS": str(results),
-           "SWE_ENV_RUNNER": runner, "SWE_ENV_KEY": str(tmp_path / "run.key")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{RECORDER_DIR}:{tmp_path}",
+        "SWE_ENV_RESULTS": str(results),
+        "SWE_ENV_RUNNER": runner,
+        "SWE_ENV_KEY": str(tmp_path / "run.key"),
+    }
     run = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
     return run, seal.read(results.read_bytes(), key, runner)
 
@@ -43,14 +48,22 @@ def test_each_runner_owns_its_files():
     assert runners.runner_named("pytest").protected_files("pytest tests") == []
     assert "tests/runtests.py" in runners.runner_named("django").protected_files("./tests/runtests.py")
     assert {"bin/test", "sympy/testing/runtests.py", "sympy/utilities/runtests.py"} <= set(
-        runners.runner_named("sympy").protected_files("bin/test -C"))
+        runners.runner_named("sympy").protected_files("bin/test -C")
+    )
 
 
 def test_swebench_instances_get_their_runner_from_the_log_parser(tmp_path):
-    record = {"instance_id": "o__r-1", "repo": "o/r", "base_commit": "a" * 40, "patch": "",
-              "test_patch": "diff --git a/tests/forms/test_x.py b/tests/forms/test_x.py\n--- a/tests/forms/test_x.py\n"
-                            "+++ b/tests/forms/test_x.py\n@@ -1 +1 @@\n-a\n+b\n",
-              "FAIL_TO_PASS": ["test_a (forms.test_x.T)"], "PASS_TO_PASS": [], "log_parser": "parse_log_django"}
+    record = {
+        "instance_id": "o__r-1",
+        "repo": "o/r",
+        "base_commit": "a" * 40,
+        "patch": "",
+        "test_patch": "diff --git a/tests/forms/test_x.py b/tests/forms/test_x.py\n--- a/tests/forms/test_x.py\n"
+        "+++ b/tests/forms/test_x.py\n@@ -1 +1 @@\n-a\n+b\n",
+        "FAIL_TO_PASS": ["test_a (forms.test_x.T)"],
+        "PASS_TO_PASS": [],
+        "log_parser": "parse_log_django",
+    }
     recipes = swebench.parse_recipes({"o/r": {"*": {"test_command": "./tests/runtests.py --parallel 1 {test_labels}"}}}, "r")
     task = swebench.instance_to_task(record, recipes)
     assert task.tests.runner == "django"
@@ -114,16 +127,19 @@ def test_a_test_whose_method_was_replaced_after_the_suite_was_built_fails_and_is
     """rt4-C1's class on the host's unittest: the patch's code (run by an earlier test here, by a Django system
     check there) replaces every test method of a class with a standard-library function once the suite is built;
     unittest's own `run` then reports successes, with no frame of the patch's on the stack."""
-    (tmp_path / "t_suite.py").write_text("import django.test.runner\nimport rebinder\n" + UNITTEST_SUITE + '''
+    (tmp_path / "t_suite.py").write_text(
+        "import django.test.runner\nimport rebinder\n"
+        + UNITTEST_SUITE
+        + """
 
 class A(unittest.TestCase):
     def test_first(self):
         rebinder.rebind()
-''')
+"""
+    )
     (tmp_path / "rebinder.py").write_text(REBINDS_THE_TESTS)
     django_stub(tmp_path)
-    run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "-v", "t_suite.A", "t_suite.T"],
-                              patched=["rebinder.py"])
+    run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "-v", "t_suite.A", "t_suite.T"], patched=["rebinder.py"])
     assert "test_fail (t_suite.T" in run.stderr and "ok" in run.stderr  # unittest itself saw successes
     by_id = sealed.results.by_id
     assert by_id["test_first (t_suite.A)"] == "passed"
@@ -243,22 +259,30 @@ def test_a_test_method_replaced_after_the_check_and_put_back_fails_and_is_flagge
     data = sealing_object(sealed_by)
     if data:
         (recorder / native.FILE_NAME).write_bytes(data)
-    for case, prelude, patched in [("legit", "", []), ("attack", "import progress\n", ["progress.py"]),
-                                   ("nothing run", "import progress\n", ["progress.py"])]:
+    for case, prelude, patched in [
+        ("legit", "", []),
+        ("attack", "import progress\n", ["progress.py"]),
+        ("nothing run", "import progress\n", ["progress.py"]),
+    ]:
         folder = tmp_path / case.replace(" ", "_")
         folder.mkdir()
-        (folder / "t_suite.py").write_text("import django.test.runner\n" + prelude + UNITTEST_SUITE
-                                           + (SETUP_PATCHES_ITS_CLASS if case == "legit" else ""))
+        (folder / "t_suite.py").write_text(
+            "import django.test.runner\n" + prelude + UNITTEST_SUITE + (SETUP_PATCHES_ITS_CLASS if case == "legit" else "")
+        )
         (folder / "progress.py").write_text(RUNS_NOTHING_NEXT if case == "nothing run" else WRITES_THE_METHOD_AWAY)
         django_stub(folder)
         key = seal.new_key()
         (folder / "run.key").write_bytes(seal.key_file(key, [str(folder / p) for p in patched], False))
         results = folder / "results"
         results.write_bytes(b"")
-        env = {**os.environ, "PYTHONPATH": f"{recorder}:{folder}", "SWE_ENV_RESULTS": str(results),
-               "SWE_ENV_RUNNER": "django", "SWE_ENV_KEY": str(folder / "run.key")}
-        run = subprocess.run([sys.executable, "-m", "unittest", "-v", "t_suite"], cwd=folder, env=env,
-                             capture_output=True, text=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{recorder}:{folder}",
+            "SWE_ENV_RESULTS": str(results),
+            "SWE_ENV_RUNNER": "django",
+            "SWE_ENV_KEY": str(folder / "run.key"),
+        }
+        run = subprocess.run([sys.executable, "-m", "unittest", "-v", "t_suite"], cwd=folder, env=env, capture_output=True, text=True)
         sealed = seal.read(results.read_bytes(), key, "django")
         assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
         by_id = sealed.results.by_id
@@ -269,14 +293,14 @@ def test_a_test_method_replaced_after_the_check_and_put_back_fails_and_is_flagge
             continue
         if case == "nothing run":  # every test after the first: a success reported by other code than unittest's run
             assert by_id.get("test_fail (t_suite.T)") != "passed" or sealed_by == "native", by_id  # failed or missing
-            assert any("never called through unittest's _callTestMethod in test_fail (t_suite.T)" in flag
-                       for flag in sealed.flags), sealed.flags
+            assert any("never called through unittest's _callTestMethod in test_fail (t_suite.T)" in flag for flag in sealed.flags), sealed.flags
             continue
         assert "test_fail (t_suite.T.test_fail) ... ok" in run.stderr, run.stderr  # unittest itself saw a success
         if sealed_by == "python":  # the pure-Python seal writes the records itself
             assert by_id["test_fail (t_suite.T)"] == by_id["test_error (t_suite.T)"] == "failed", by_id
-        assert any("another function than the test's class held for test_fail in test_fail (t_suite.T)" in flag
-                   for flag in sealed.flags), sealed.flags
+        assert any("another function than the test's class held for test_fail in test_fail (t_suite.T)" in flag for flag in sealed.flags), (
+            sealed.flags
+        )
 
 
 # Red team rt5, D2: imported from the top of the test module (half-imported), the library runs a fresh copy of it
@@ -327,8 +351,12 @@ def test_test_methods_compiled_under_the_test_files_name_in_a_second_run_fail_an
     if data:
         (recorder / native.FILE_NAME).write_bytes(data)
     into_its_dict = RUNS_THE_TEST_MODULE_AGAIN.replace("space = {}", "space = vars(fresh)")  # the module's own globals
-    for case, library in [("run again", RUNS_IT_AGAIN_ONLY), ("test file in the diff", ""),
-                          ("attack", RUNS_THE_TEST_MODULE_AGAIN), ("attack in its dict", into_its_dict)]:
+    for case, library in [
+        ("run again", RUNS_IT_AGAIN_ONLY),
+        ("test file in the diff", ""),
+        ("attack", RUNS_THE_TEST_MODULE_AGAIN),
+        ("attack in its dict", into_its_dict),
+    ]:
         folder = tmp_path / case.replace(" ", "_")
         folder.mkdir()
         (folder / "t_suite.py").write_text("import django.test.runner\nimport settler\n" + UNITTEST_SUITE)
@@ -339,10 +367,14 @@ def test_test_methods_compiled_under_the_test_files_name_in_a_second_run_fail_an
         (folder / "run.key").write_bytes(seal.key_file(key, [str(folder / name) for name in patched], False))
         results = folder / "results"
         results.write_bytes(b"")
-        env = {**os.environ, "PYTHONPATH": f"{recorder}:{folder}", "SWE_ENV_RESULTS": str(results),
-               "SWE_ENV_RUNNER": "django", "SWE_ENV_KEY": str(folder / "run.key")}
-        run = subprocess.run([sys.executable, "-m", "unittest", "-v", "t_suite"], cwd=folder, env=env,
-                             capture_output=True, text=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{recorder}:{folder}",
+            "SWE_ENV_RESULTS": str(results),
+            "SWE_ENV_RUNNER": "django",
+            "SWE_ENV_KEY": str(folder / "run.key"),
+        }
+        run = subprocess.run([sys.executable, "-m", "unittest", "-v", "t_suite"], cwd=folder, env=env, capture_output=True, text=True)
         sealed = seal.read(results.read_bytes(), key, "django")
         assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
         by_id = sealed.results.by_id
@@ -353,8 +385,7 @@ def test_test_methods_compiled_under_the_test_files_name_in_a_second_run_fail_an
             continue
         assert "test_fail (t_suite.T.test_fail) ... ok" in run.stderr or "test_fail (t_suite.T) ... ok" in run.stderr, run.stderr
         assert by_id["test_fail (t_suite.T)"] == by_id["test_error (t_suite.T)"] == "failed", by_id
-        assert any("test_fail about to run is not a def its test file's code made" in flag
-                   for flag in sealed.flags), sealed.flags
+        assert any("test_fail about to run is not a def its test file's code made" in flag for flag in sealed.flags), sealed.flags
 
 
 # Red team rt5, S2: the library replaces `inspect.isfunction`; sympy's runner calls it on each `test_*` value of the
@@ -436,11 +467,17 @@ def test_sympy_tests_rebound_to_another_tests_code_fail_and_are_flagged(tmp_path
         (folder / "run.key").write_bytes(seal.key_file(key, [str(folder / "polykit/__init__.py")], False))
         results = folder / "results"
         results.write_bytes(b"")
-        env = {**os.environ, "PYTHONPATH": f"{recorder}:{folder}", "SWE_ENV_RESULTS": str(results),
-               "SWE_ENV_RUNNER": "sympy", "SWE_ENV_KEY": str(folder / "run.key"),
-               "PYTHONWARNINGS": "ignore::UserWarning,ignore::SyntaxWarning"}
-        run = subprocess.run([sys.executable, "bin/test", "-C", "--verbose", "polykit/tests/test_degree.py"], cwd=folder,
-                             env=env, capture_output=True, text=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{recorder}:{folder}",
+            "SWE_ENV_RESULTS": str(results),
+            "SWE_ENV_RUNNER": "sympy",
+            "SWE_ENV_KEY": str(folder / "run.key"),
+            "PYTHONWARNINGS": "ignore::UserWarning,ignore::SyntaxWarning",
+        }
+        run = subprocess.run(
+            [sys.executable, "bin/test", "-C", "--verbose", "polykit/tests/test_degree.py"], cwd=folder, env=env, capture_output=True, text=True
+        )
         sealed = seal.read(results.read_bytes(), key, "sympy")
         assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes, run.stdout, run.stderr)
         by_id = sealed.results.by_id
@@ -451,8 +488,7 @@ def test_sympy_tests_rebound_to_another_tests_code_fail_and_are_flagged(tmp_path
         assert "test_bivariate ok" in run.stdout or "[OK]" in run.stdout, run.stdout  # sympy itself saw passes
         assert by_id["test_bivariate"] == by_id["test_generators_inferred"] == "failed", by_id
         assert by_id["test_univariate"] == "passed", by_id
-        assert any("is not the def its test file made under that name" in flag and "test_bivariate" in flag
-                   for flag in sealed.flags), sealed.flags
+        assert any("is not the def its test file made under that name" in flag and "test_bivariate" in flag for flag in sealed.flags), sealed.flags
 
 
 CONVERTS_ASYNC_TESTS = """
@@ -505,8 +541,7 @@ def test_djangos_conversion_of_async_tests_is_not_tampering(tmp_path):
 def test_a_second_process_finds_no_key(tmp_path):
     (tmp_path / "t_suite.py").write_text("import django.test.runner\n" + UNITTEST_SUITE)
     django_stub(tmp_path)
-    run, sealed = _sealed_run(tmp_path, "django", ["/bin/sh", "-c", f"{sys.executable} -m unittest t_suite; "
-                                                   f"{sys.executable} -m unittest t_suite"])
+    run, sealed = _sealed_run(tmp_path, "django", ["/bin/sh", "-c", f"{sys.executable} -m unittest t_suite; {sys.executable} -m unittest t_suite"])
     assert run.stderr.count("Ran 7 tests") == 2
     assert sealed.error is None and sealed.results.by_id["test_ok (t_suite.T)"] == "passed"
 
@@ -529,8 +564,7 @@ def samples(tmp_path_factory):
     for name in ("shelfkit", "polykit"):
         folder = tmp_path_factory.mktemp(name)
         dataset, mirror, recipes = write_sample(folder, name)
-        found[name] = (dataset, mirror, recipes,
-                       swebench.load_instances(dataset, mirror, swebench.load_recipes(recipes))[0])
+        found[name] = (dataset, mirror, recipes, swebench.load_instances(dataset, mirror, swebench.load_recipes(recipes))[0])
     return found
 
 
@@ -561,8 +595,10 @@ def test_before_the_fix_one_listed_test_fails_and_one_errors(samples, grader, na
 
 
 PRINTS_FAKE_RESULTS = {
-    "shelfkit": ("shelfkit/__init__.py", "print('test_x_check_digit (shelf.tests.IsbnCheckDigitTests) ... ok')\n"
-                 "print(\"The shelf mark is made from the author's surname. ... ok\")\n"),
+    "shelfkit": (
+        "shelfkit/__init__.py",
+        "print('test_x_check_digit (shelf.tests.IsbnCheckDigitTests) ... ok')\nprint(\"The shelf mark is made from the author's surname. ... ok\")\n",
+    ),
     "polykit": ("polykit/__init__.py", "print('test_bivariate ok')\nprint('test_generators_inferred ok')\n"),
 }
 
@@ -582,7 +618,7 @@ def test_printed_results_count_for_nothing(samples, grader, name):
 # rt4-C1: a Django system check (ordinary code of the library's, run by DiscoverRunner.run_tests after the suite is
 # built and before it runs) turns every test method into a standard-library no-op. rt4-S1: the library aliases the
 # running sympy reporter's failure methods to its (hooked) test_pass. Neither knows the hidden tests' names.
-REBINDS_FROM_A_CHECK = '''
+REBINDS_FROM_A_CHECK = """
 
 def _register_checks():
     try:
@@ -610,8 +646,8 @@ def _register_checks():
 
 
 _register_checks()
-'''
-ALIASES_THE_REPORTER = '''
+"""
+ALIASES_THE_REPORTER = """
 
 def _quiet_progress():
     import sys
@@ -623,9 +659,11 @@ def _quiet_progress():
 
 
 _quiet_progress()
-'''
-OUTCOME_FORGERIES = {"shelfkit": (REBINDS_FROM_A_CHECK, "was changed after the suite was built"),
-                     "polykit": (ALIASES_THE_REPORTER, "test_fail was set on the reporter itself")}
+"""
+OUTCOME_FORGERIES = {
+    "shelfkit": (REBINDS_FROM_A_CHECK, "was changed after the suite was built"),
+    "polykit": (ALIASES_THE_REPORTER, "test_fail was set on the reporter itself"),
+}
 
 
 @pytest.mark.docker
@@ -644,13 +682,13 @@ def test_tests_replaced_or_outcomes_redirected_by_the_library_fail_and_are_flagg
     assert gold.resolved and gold.tampering == [], (gold.test_results, gold.tampering)
 
 
-FAKE_BIN_TEST = textwrap.dedent('''\
+FAKE_BIN_TEST = textwrap.dedent("""\
     #!/usr/bin/env python
     import json, os
     with open(os.environ["SWE_ENV_RESULTS"], "a") as out:
         for name in ["test_bivariate", "test_generators_inferred", "test_univariate", "test_not_a_polynomial"]:
             out.write(json.dumps({"ids": [name], "status": "passed"}) + "\\n")
-    ''')
+    """)
 
 
 @pytest.mark.docker
@@ -703,7 +741,9 @@ def test_an_agent_cannot_point_djangos_settings_at_its_own_runner(samples, grade
         hidden = task.model_copy(update={"tests": task.tests.model_copy(update={"protected": []})})
         unprotected = grader.grade(hidden, subprocess_diff(task, files))
         assert not unprotected.resolved and any("patch changed on the stack" in f for f in unprotected.tampering), (
-            unprotected.error, unprotected.tampering)
+            unprotected.error,
+            unprotected.tampering,
+        )
     alone = grader.grade(task, subprocess_diff(task, files))
     assert alone.status == "graded" and not alone.resolved and "tests/test_sqlite.py" in alone.restored
     with_fix = grader.grade(task, _combined(task, files))
@@ -744,7 +784,7 @@ def test_a_test_method_replaced_after_the_check_fails_and_is_flagged_on_django(s
 # ---------------------------------------------------------------- class D: the runners' module namespaces (rt5 D3, S3)
 
 # rt5 D3: `_Outcome` rebound in unittest.case's module dict (what `TestCase.run` looks up at call time), for good.
-REBINDS_UNITTESTS_OUTCOME = '''
+REBINDS_UNITTESTS_OUTCOME = """
 
 def _tolerant_checks():
     import contextlib
@@ -762,9 +802,9 @@ def _tolerant_checks():
 
 
 _tolerant_checks()
-'''
+"""
 # rt5 S3: sympy's `raise_on_deprecated` (its test loop's `with` around each test) rebound in the runner's module dict.
-REBINDS_SYMPYS_RUNNER_GLOBAL = '''
+REBINDS_SYMPYS_RUNNER_GLOBAL = """
 
 def _quiet_deprecations():
     import contextlib
@@ -785,9 +825,11 @@ def _quiet_deprecations():
 
 
 _quiet_deprecations()
-'''
-NAMESPACE_FORGERIES = {"shelfkit": (REBINDS_UNITTESTS_OUTCOME, "unittest.case._Outcome"),
-                       "polykit": (REBINDS_SYMPYS_RUNNER_GLOBAL, "sympy.testing.runtests.raise_on_deprecated")}
+"""
+NAMESPACE_FORGERIES = {
+    "shelfkit": (REBINDS_UNITTESTS_OUTCOME, "unittest.case._Outcome"),
+    "polykit": (REBINDS_SYMPYS_RUNNER_GLOBAL, "sympy.testing.runtests.raise_on_deprecated"),
+}
 
 
 def _sealed_run_by(tmp_path, sealed_by: str, runner: str, argv: list[str], patched: list[str] = ()) -> seal.Sealed:
@@ -807,8 +849,13 @@ def _sealed_run_by(tmp_path, sealed_by: str, runner: str, argv: list[str], patch
     (tmp_path / "run.key").write_bytes(seal.key_file(key, [str(tmp_path / p) for p in patched], False))
     results = tmp_path / "results"
     results.write_bytes(b"")
-    env = {**os.environ, "PYTHONPATH": f"{recorder}:{tmp_path}", "SWE_ENV_RESULTS": str(results),
-           "SWE_ENV_RUNNER": runner, "SWE_ENV_KEY": str(tmp_path / "run.key")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{recorder}:{tmp_path}",
+        "SWE_ENV_RESULTS": str(results),
+        "SWE_ENV_RUNNER": runner,
+        "SWE_ENV_KEY": str(tmp_path / "run.key"),
+    }
     subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
     return seal.read(results.read_bytes(), key, runner)
 
@@ -823,8 +870,13 @@ def _write_files(root, files: dict[str, str]) -> None:
 @pytest.mark.parametrize("attacked", [True, False])
 def test_a_unittest_module_global_rebound_for_good_is_flagged_on_the_host(tmp_path, sealed_by, attacked):
     django_stub(tmp_path)
-    _write_files(tmp_path, {"t_suite.py": "import django.test.runner\nimport lib\n" + UNITTEST_SUITE,
-                            "lib.py": REBINDS_UNITTESTS_OUTCOME if attacked else "VALUE = 1\n"})
+    _write_files(
+        tmp_path,
+        {
+            "t_suite.py": "import django.test.runner\nimport lib\n" + UNITTEST_SUITE,
+            "lib.py": REBINDS_UNITTESTS_OUTCOME if attacked else "VALUE = 1\n",
+        },
+    )
     sealed = _sealed_run_by(tmp_path, sealed_by, "django", [sys.executable, "-m", "unittest", "t_suite"], ["lib.py"])
     if not attacked:  # the runner's namespaces as unittest left them: nothing flagged, every outcome as it was
         assert sealed.flags == [] and sealed.results.by_id["test_fail (t_suite.T)"] == "failed", sealed.flags
@@ -842,8 +894,7 @@ def test_a_sympy_runner_global_rebound_for_good_is_flagged_on_the_host(tmp_path,
 
     files, source = SAMPLES["polykit"][0], SAMPLES["polykit"][1]
     _write_files(tmp_path, {**files, source: files[source] + (REBINDS_SYMPYS_RUNNER_GLOBAL if attacked else "")})
-    sealed = _sealed_run_by(tmp_path, sealed_by, "sympy", [sys.executable, "bin/test", "polykit/tests/test_degree.py"],
-                            [source])
+    sealed = _sealed_run_by(tmp_path, sealed_by, "sympy", [sys.executable, "bin/test", "polykit/tests/test_degree.py"], [source])
     if not attacked:
         assert sealed.flags == [] and sealed.results.by_id["test_univariate"] == "passed", sealed.flags
         return
@@ -854,8 +905,10 @@ def test_a_sympy_runner_global_rebound_for_good_is_flagged_on_the_host(tmp_path,
 def test_a_unittest_module_swapped_in_sys_modules_is_flagged_on_the_host(tmp_path, sealed_by):
     """The namespace compared is the one the import hook saw: another module under its name is a change too."""
     django_stub(tmp_path)
-    swap = ("import sys, types, unittest.case as case\n"
-            "copy = types.ModuleType('unittest.case')\nvars(copy).update(vars(case))\nsys.modules['unittest.case'] = copy\n")
+    swap = (
+        "import sys, types, unittest.case as case\n"
+        "copy = types.ModuleType('unittest.case')\nvars(copy).update(vars(case))\nsys.modules['unittest.case'] = copy\n"
+    )
     _write_files(tmp_path, {"t_suite.py": "import django.test.runner\nimport lib\n" + UNITTEST_SUITE, "lib.py": swap})
     sealed = _sealed_run_by(tmp_path, sealed_by, "django", [sys.executable, "-m", "unittest", "t_suite"], ["lib.py"])
     assert any("sys.modules[unittest.case]" in flag for flag in sealed.flags), sealed.flags
@@ -881,7 +934,7 @@ def test_a_runner_module_global_rebound_by_the_library_scores_zero_under_the_str
 
 # The same rebinding made only between two tests: armed by the runner's own progress output (after each outcome is
 # recorded), put back when the test ends (before its outcome): only a comparison right before each test sees it.
-REBINDS_SYMPYS_RUNNER_GLOBAL_BETWEEN_TESTS = '''
+REBINDS_SYMPYS_RUNNER_GLOBAL_BETWEEN_TESTS = """
 
 def _quiet_between_tests():
     import contextlib
@@ -917,7 +970,7 @@ def _quiet_between_tests():
 
 
 _quiet_between_tests()
-'''
+"""
 
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
@@ -927,8 +980,7 @@ def test_a_sympy_runner_global_rebound_only_between_tests_is_flagged_on_the_host
 
     files, source = SAMPLES["polykit"][0], SAMPLES["polykit"][1]
     _write_files(tmp_path, {**files, source: files[source] + REBINDS_SYMPYS_RUNNER_GLOBAL_BETWEEN_TESTS})
-    sealed = _sealed_run_by(tmp_path, sealed_by, "sympy", [sys.executable, "bin/test", "polykit/tests/test_degree.py"],
-                            [source])
+    sealed = _sealed_run_by(tmp_path, sealed_by, "sympy", [sys.executable, "bin/test", "polykit/tests/test_degree.py"], [source])
     assert any("raise_on_deprecated" in flag and "seen at the start of" in flag for flag in sealed.flags), sealed.flags
 
 

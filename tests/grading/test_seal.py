@@ -34,8 +34,7 @@ def _chain(*payloads: bytes, end: int | None = 0, key: bytes = KEY) -> bytes:
 
 
 def test_a_whole_chain_is_believed():
-    sealed = seal.read(_chain(_test("passed", "t.py::a"), _test("xfailed", "t.py::b"), _test("failed", "t.py::c"),
-                              end=1), KEY, "pytest")
+    sealed = seal.read(_chain(_test("passed", "t.py::a"), _test("xfailed", "t.py::b"), _test("failed", "t.py::c"), end=1), KEY, "pytest")
     assert sealed.error is None and sealed.flags == [] and sealed.exit_status == 1
     statuses = testlogs.statuses_for(["t.py::a", "t.py::b", "t.py::c"], sealed.results, "")
     assert statuses == {"t.py::a": "passed", "t.py::b": "passed", "t.py::c": "failed"}
@@ -46,14 +45,17 @@ def test_the_recorders_expected_failures_fail():
     assert sealed.results.by_id == {"a (m.T)": "failed", "b (m.T)": "passed"}
 
 
-@pytest.mark.parametrize("data, why", [
-    (_chain(_test("passed", "t.py::a"), end=None), "without its end record"),
-    (_chain(_test("passed", "t.py::a"), key=b"x" * 32), "no sealed record"),
-    (_record("0", b"begin pytest 1") + _record("2", _test("passed", "t.py::a")) + _record("3", b"end 0"), "not whole"),
-    (_record("0", _test("passed", "t.py::a")) + _record("1", b"end 0"), "not whole"),
-    (b"unsealed python 3.7\n", "no audit hooks"),
-    (b"", "no sealed record"),
-])
+@pytest.mark.parametrize(
+    "data, why",
+    [
+        (_chain(_test("passed", "t.py::a"), end=None), "without its end record"),
+        (_chain(_test("passed", "t.py::a"), key=b"x" * 32), "no sealed record"),
+        (_record("0", b"begin pytest 1") + _record("2", _test("passed", "t.py::a")) + _record("3", b"end 0"), "not whole"),
+        (_record("0", _test("passed", "t.py::a")) + _record("1", b"end 0"), "not whole"),
+        (b"unsealed python 3.7\n", "no audit hooks"),
+        (b"", "no sealed record"),
+    ],
+)
 def test_a_chain_that_is_not_whole_is_not_believed(data, why):
     sealed = seal.read(data, KEY, "pytest")
     assert sealed.results is None and why in sealed.error, sealed.error
@@ -71,8 +73,7 @@ def test_more_sealed_results_than_any_suite_runs_are_not_believed(monkeypatch):
 def test_foreign_bytes_and_flags_are_tamper_evidence_and_bounded():
     forged = b'<testsuite><testcase classname="t" name="a"/></testsuite>\n' + _record("1", _test("passed", "t.py::a"), b"y" * 32)
     flags = b"".join(_record("c9", b"flag " + f"f{n}".encode().hex().encode()) for n in range(seal.MAX_FLAGS + 5))
-    sealed = seal.read(forged + _chain(_test("failed", "t.py::a")) + flags + b"- flag " + b"early".hex().encode() + b" -\n",
-                       KEY, "pytest")
+    sealed = seal.read(forged + _chain(_test("failed", "t.py::a")) + flags + b"- flag " + b"early".hex().encode() + b" -\n", KEY, "pytest")
     assert sealed.results is not None and sealed.results.by_id["t.py::a"] == "failed"
     assert len(sealed.flags) == seal.MAX_FLAGS + 2 and sealed.flags[-2] == "... and 6 more"
     assert "2 line(s) on the results stream were not written" in sealed.flags[-1]
@@ -81,7 +82,7 @@ def test_foreign_bytes_and_flags_are_tamper_evidence_and_bounded():
 # ---------------------------------------------------------------- attacks on the real engine
 
 
-ABORT_WITH_FAKE_REPORT = '''
+ABORT_WITH_FAKE_REPORT = """
 import os as _os, glob as _glob
 def _fake(ids):
     cases = "".join('<testcase classname="%s" name="%s" file="%s"/>' % (i.split("::")[0][:-3].replace("/", "."),
@@ -94,9 +95,9 @@ for _path in ["/proc/self/fd/3"] + _glob.glob("/proc/[0-9]*/fd/3"):
     except OSError:
         pass
 _os.abort()
-'''
+"""
 
-TOKEN_FROM_CMDLINE = '''
+TOKEN_FROM_CMDLINE = """
 import os as _os, glob as _glob
 for _cmd in _glob.glob("/proc/[0-9]*/cmdline"):
     try:
@@ -111,9 +112,9 @@ for _cmd in _glob.glob("/proc/[0-9]*/cmdline"):
                     _os.write(_fd, b"0 begin pytest 1 " + b"0" * 64 + b"\\n" + _word)
                 except OSError:
                     pass
-'''
+"""
 
-XFAIL_FROM_LIBRARY = '''
+XFAIL_FROM_LIBRARY = """
 import functools as _functools
 from . import dates as _dates
 def _xfailing(function):
@@ -125,14 +126,14 @@ def _xfailing(function):
 for _name in ("add_months", "months_between"):
     setattr(_dates, _name, _xfailing(getattr(_dates, _name)))
     globals()[_name] = getattr(_dates, _name)
-'''
+"""
 
-GC_WALK = '''
+GC_WALK = """
 import gc as _gc
 _found = [o for o in _gc.get_objects() if type(o).__name__ == "cell"][:1]
-'''
+"""
 
-PATCH_PYTEST_INTERNALS = '''
+PATCH_PYTEST_INTERNALS = """
 import sys as _sys
 if "_pytest.runner" in _sys.modules:
     _runner = _sys.modules["_pytest.runner"]
@@ -142,9 +143,9 @@ if "_pytest.runner" in _sys.modules:
         info.excinfo = None
         return info
     _runner.CallInfo.from_call = classmethod(_swallowing)
-'''
+"""
 
-FAKE_LOGREPORT = '''
+FAKE_LOGREPORT = """
 import sys as _sys, weakref as _weakref
 class _Report:
     when, outcome = "call", "passed"
@@ -158,18 +159,21 @@ if _plugin is not None:
         _anchor = _Anchor()
         _weakref.finalize(_anchor, _functools_partial(_plugin.pytest_runtest_logreport, _Report(_id)))
         del _anchor
-'''
+"""
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("name, code, strict_only, flagged", [
-    ("fake report on the inherited descriptor, then abort", ABORT_WITH_FAKE_REPORT, False, None),
-    ("forged through the framing token from /proc/*/cmdline", TOKEN_FROM_CMDLINE, False, None),
-    ("pytest.xfail() from library code", XFAIL_FROM_LIBRARY, False, "xfail"),
-    ("a weakref finalizer hands the plugin a fake report", FAKE_LOGREPORT, False, "handed over"),
-    ("library code patches _pytest internals", PATCH_PYTEST_INTERNALS, True, "CallInfo"),
-    ("a gc walk", GC_WALK, True, "gc.get_objects"),
-])
+@pytest.mark.parametrize(
+    "name, code, strict_only, flagged",
+    [
+        ("fake report on the inherited descriptor, then abort", ABORT_WITH_FAKE_REPORT, False, None),
+        ("forged through the framing token from /proc/*/cmdline", TOKEN_FROM_CMDLINE, False, None),
+        ("pytest.xfail() from library code", XFAIL_FROM_LIBRARY, False, "xfail"),
+        ("a weakref finalizer hands the plugin a fake report", FAKE_LOGREPORT, False, "handed over"),
+        ("library code patches _pytest internals", PATCH_PYTEST_INTERNALS, True, "CallInfo"),
+        ("a gc walk", GC_WALK, True, "gc.get_objects"),
+    ],
+)
 def test_an_attack_scores_zero(task, image, name, code, strict_only, flagged):
     alone, with_fix = _with_code(image, task, attack_code(task, code))
     lenient, strict = Grader(), Grader(reward_policy="strict")

@@ -27,24 +27,24 @@ from ..helpers import with_code as _with_code
 
 pytestmark = pytest.mark.docker
 
-LAZY_IMPORT = '''
+LAZY_IMPORT = """
 def _later():
     import colorsys  # not imported by pytest; the image's stdlib has its .pyc
     return colorsys
 _later()
-'''
+"""
 
-QUIET_SUBPROCESS = '''
+QUIET_SUBPROCESS = """
 import subprocess as _subprocess, sys as _sys
 _said = _subprocess.run([_sys.executable, "-c", "pass"], capture_output=True).stderr
 if _said:
     raise RuntimeError("a subprocess wrote on stderr: %r" % _said)
-'''
+"""
 
-UNMARSHALS_CODE = '''
+UNMARSHALS_CODE = """
 import marshal as _marshal
 _code = _marshal.loads(_marshal.dumps(compile("x = 1", "elsewhere.py", "exec")))
-'''
+"""
 
 
 @pytest.fixture(scope="module")

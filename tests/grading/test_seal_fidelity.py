@@ -90,9 +90,13 @@ def _modules(output: str) -> set[str]:
 
 def test_inner_in_process_runs_behave_under_the_seal_as_they_do_raw(tasks, docker_client, seal_fidelity):
     base = next(t for t in tasks if t.id == "slugkit-pluralize-vowel-y")
-    task = base.model_copy(update={"tests": base.tests.model_copy(update={
-        "test_patch": added_file(_TEST_FILE, INNER_RUNS.splitlines()),
-        "fail_to_pass": [CARRIED], "pass_to_pass": [FRESH, MODULES]})})
+    task = base.model_copy(
+        update={
+            "tests": base.tests.model_copy(
+                update={"test_patch": added_file(_TEST_FILE, INNER_RUNS.splitlines()), "fail_to_pass": [CARRIED], "pass_to_pass": [FRESH, MODULES]}
+            )
+        }
+    )
     image = ImageBuilder().ensure(task)
 
     exit_code, output, _seconds = seal_fidelity.raw_run(task, image, "")
@@ -116,8 +120,18 @@ def test_compare_names_each_test_whose_outcome_differs(seal_fidelity):
     # recorded passed as SWE-bench counts it.
     raw = {"a": "passed", "b": "failed", "c": "passed", "d": "failed", "f": "passed", "g": "passed", "j": "skipped"}
     log = {"a": "passed", "b": "passed", "c": "error", "d": "error", "f": "passed", "g": "passed", "j": "skipped"}
-    records = {"a": "passed", "b": "passed", "c": "failed", "d": "failed", "e": "missing", "f": "missing",
-               "g": "missing", "h": "passed", "i": "skipped", "j": "passed"}
+    records = {
+        "a": "passed",
+        "b": "passed",
+        "c": "failed",
+        "d": "failed",
+        "e": "missing",
+        "f": "missing",
+        "g": "missing",
+        "h": "passed",
+        "i": "skipped",
+        "j": "passed",
+    }
     assert seal_fidelity.compare(raw, log, records, ["a", "e", "g", "h", "i"]) == [
         {"test": "b", "raw": "failed", "sealed_log": "passed", "sealed_record": "passed"},
         {"test": "c", "raw": "passed", "sealed_log": "failed", "sealed_record": "failed"},

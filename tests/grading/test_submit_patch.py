@@ -70,8 +70,7 @@ def test_a_patch_that_does_not_apply_is_the_agents_failure(env, task):
 def test_a_submitted_patch_inflating_past_the_disk_limit_is_refused_as_the_agents(env, task):
     # rt4 g4 through the episode: the rule the grader applies holds for what the agent submits.
     env.reset(options={"task_id": task.id})
-    bomb = task.gold_patch + git_binary_patch("ledger/seed.bin", b"", old=b"s" * 64,
-                                              delta=git_delta(64, 2 * 1024**3, b"\x80"))
+    bomb = task.gold_patch + git_binary_patch("ledger/seed.bin", b"", old=b"s" * 64, delta=git_delta(64, 2 * 1024**3, b"\x80"))
     observation, reward, terminated, _, info = env.step({"tool": "submit", "patch": bomb})
     report = info["report"]
     assert terminated and reward == 0.0 and report["status"] == "patch_failed" and not report["infrastructure_failure"]

@@ -59,9 +59,11 @@ def test_invalid_xml_is_a_report_error():
 
 def xunit1(*cases: str) -> str:
     body = "\n".join(cases)
-    return ('<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">'
-            f'<testsuite name="pytest" errors="0" failures="0" skipped="0" tests="{len(cases)}" time="0.1" '
-            f'timestamp="2026-01-01T00:00:00.000000+00:00" hostname="grader">\n{body}\n</testsuite></testsuites>')
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">'
+        f'<testsuite name="pytest" errors="0" failures="0" skipped="0" tests="{len(cases)}" time="0.1" '
+        f'timestamp="2026-01-01T00:00:00.000000+00:00" hostname="grader">\n{body}\n</testsuite></testsuites>'
+    )
 
 
 def case(classname: str, name: str, file: str | None = "tests/test_fields.py", line: int = 10, child: str = "") -> str:
@@ -73,7 +75,7 @@ def case(classname: str, name: str, file: str | None = "tests/test_fields.py", l
 
 FAILURE = '<failure message="AssertionError: assert 1 == 2">def test(): ...\nE   AssertionError</failure>'
 TEARDOWN_ERROR = '<error message="failed on teardown with &quot;RuntimeError: boom&quot;">RuntimeError: boom</error>'
-SETUP_ERROR = '<error message="failed on setup with &quot;fixture \'db\' not found&quot;">fixture \'db\' not found</error>'
+SETUP_ERROR = "<error message=\"failed on setup with &quot;fixture 'db' not found&quot;\">fixture 'db' not found</error>"
 SKIP = '<skipped type="pytest.skip" message="no network">/repo/tests/test_fields.py:31: no network</skipped>'
 XFAIL = '<skipped type="pytest.xfail" message="known bug" />'
 
@@ -87,12 +89,13 @@ def test_rule1_an_id_cut_at_the_first_whitespace_matches_its_test():
         case("tests.test_fields.TestErrorMessages", "test_make_error[required-Missing data]"),
         case("tests.test_fields", "test_message[x - y]", child=FAILURE),
     )
-    assert statuses(report,
-                    "tests/test_fields.py::TestErrorMessages::test_make_error[required-Missing",
-                    "tests/test_fields.py::TestErrorMessages::test_make_error[required-Missing data]",
-                    # `FAILED tests/test_fields.py::test_message[x - y] - AssertionError...`: " - " -> " ", then the cut.
-                    "tests/test_fields.py::test_message[x",
-                    ) == {
+    assert statuses(
+        report,
+        "tests/test_fields.py::TestErrorMessages::test_make_error[required-Missing",
+        "tests/test_fields.py::TestErrorMessages::test_make_error[required-Missing data]",
+        # `FAILED tests/test_fields.py::test_message[x - y] - AssertionError...`: " - " -> " ", then the cut.
+        "tests/test_fields.py::test_message[x",
+    ) == {
         "tests/test_fields.py::TestErrorMessages::test_make_error[required-Missing": "passed",
         "tests/test_fields.py::TestErrorMessages::test_make_error[required-Missing data]": "passed",
         "tests/test_fields.py::test_message[x": "failed",
@@ -108,25 +111,24 @@ def test_rule2_the_node_id_comes_from_file_classname_and_name_never_from_splitti
         case("tests.test_sub.TestSub", "test_base[with space]", file="tests/base.py", child=FAILURE),
         case("", "tests.test_broken", file="tests/test_broken.py", child='<error message="collection failure">E</error>'),
     )
-    assert statuses(report,
-                    "tests/test_x.py::test_errors[http://fe80::1]",
-                    "tests/test_x.py::TestOuter::TestInner::test_deep[a::b",
-                    "tests/test_sub.py::TestSub::test_base[with space]",
-                    "tests/test_sub.py::TestSub::test_base[with",
-                    "tests/test_broken.py",
-                    ) == {
+    assert statuses(
+        report,
+        "tests/test_x.py::test_errors[http://fe80::1]",
+        "tests/test_x.py::TestOuter::TestInner::test_deep[a::b",
+        "tests/test_sub.py::TestSub::test_base[with space]",
+        "tests/test_sub.py::TestSub::test_base[with",
+        "tests/test_broken.py",
+    ) == {
         "tests/test_x.py::test_errors[http://fe80::1]": "passed",
         "tests/test_x.py::TestOuter::TestInner::test_deep[a::b": "failed",
         "tests/test_sub.py::TestSub::test_base[with space]": "failed",
         "tests/test_sub.py::TestSub::test_base[with": "failed",
         "tests/test_broken.py": "error",
     }
-    assert testlogs.node_id_of("tests.test_x", "test_errors[http://fe80::1]", "tests/test_x.py") == \
-        "tests/test_x.py::test_errors[http://fe80::1]"
+    assert testlogs.node_id_of("tests.test_x", "test_errors[http://fe80::1]", "tests/test_x.py") == "tests/test_x.py::test_errors[http://fe80::1]"
     assert testlogs.node_id_of("tests.test_sub.TestSub", "test_base", "tests/base.py") is None
     # A writer that split parameters on "::" too is read back; the one ambiguity left is documented.
-    assert testlogs.node_id_of("tests.test_x.test_errors[http://fe80", "1]", "tests/test_x.py") == \
-        "tests/test_x.py::test_errors[http://fe80::1]"
+    assert testlogs.node_id_of("tests.test_x.test_errors[http://fe80", "1]", "tests/test_x.py") == "tests/test_x.py::test_errors[http://fe80::1]"
     assert testlogs.node_id_of("m.t[a.b.c", "d]", "m.py") == "m.py::t[a.b.c::d]"  # was m.py::t[a::b.c::d]
 
 
@@ -135,8 +137,9 @@ def test_rule2_without_file_the_classname_and_name_decide():
         case("tests.test_x.TestG", "test_p[a b]", file=None, child=FAILURE),
         case("tests.test_x", "test_errors[http://fe80::1]", file=None),
     )
-    assert statuses(report, "tests/test_x.py::TestG::test_p[a b]", "tests/test_x.py::TestG::test_p[a",
-                    "tests/test_x.py::test_errors[http://fe80::1]") == {
+    assert statuses(
+        report, "tests/test_x.py::TestG::test_p[a b]", "tests/test_x.py::TestG::test_p[a", "tests/test_x.py::test_errors[http://fe80::1]"
+    ) == {
         "tests/test_x.py::TestG::test_p[a b]": "failed",
         "tests/test_x.py::TestG::test_p[a": "failed",
         "tests/test_x.py::test_errors[http://fe80::1]": "passed",
@@ -168,8 +171,13 @@ def test_rule4_cases_that_cut_to_one_id_give_the_worst_status():
         case("tests.test_fields", "test_q[x y]", child=SKIP),
         case("tests.test_fields", "test_q[x z]"),
     )
-    assert statuses(report, "tests/test_fields.py::test_p[same", "tests/test_fields.py::test_t",
-                    "tests/test_fields.py::test_q[x", "tests/test_fields.py::test_p[same a]") == {
+    assert statuses(
+        report,
+        "tests/test_fields.py::test_p[same",
+        "tests/test_fields.py::test_t",
+        "tests/test_fields.py::test_q[x",
+        "tests/test_fields.py::test_p[same a]",
+    ) == {
         "tests/test_fields.py::test_p[same": "failed",
         "tests/test_fields.py::test_t": "error",
         "tests/test_fields.py::test_q[x": "skipped",
@@ -184,9 +192,14 @@ def test_rule5_a_path_parameter_also_matches_as_swebench_options_parser_shortens
         case("tests.test_x", "test_glob[/tmp/*/f.txt]", file="tests/test_x.py"),
         case("tests.test_sub", "test_open[/var/tmp/abc/data.bin]", file="tests/base.py", child=FAILURE),
     )
-    got = statuses(report, "tests/test_x.py::test_open[/file.txt]", "tests/test_x.py::test_open[/tmp/abc/file.txt]",
-                   "tests/test_x.py::test_url[/f.txt]", "tests/test_x.py::test_glob[/f.txt]",
-                   "tests/test_sub.py::test_open[/data.bin]")
+    got = statuses(
+        report,
+        "tests/test_x.py::test_open[/file.txt]",
+        "tests/test_x.py::test_open[/tmp/abc/file.txt]",
+        "tests/test_x.py::test_url[/f.txt]",
+        "tests/test_x.py::test_glob[/f.txt]",
+        "tests/test_sub.py::test_open[/data.bin]",
+    )
     assert got == {
         "tests/test_x.py::test_open[/file.txt]": "passed",
         "tests/test_x.py::test_open[/tmp/abc/file.txt]": "passed",
@@ -204,11 +217,14 @@ def test_rule6_ids_no_report_can_produce_are_ignored_and_odd_but_possible_ones_a
         case("tests.test_fields", "test_ok"),
     )
     ignored = ["[100%]", "[", "[2]", "root:conftest.py:12", "tests/test_fields.py -k ok", "", "test_ok"]
-    missing = ["tests/test_fields.py::test_gone", "tests/test_gone.py", "tests/test_fields.py::test_x[a b]",
-               "tests/test_fields.py::"]
+    missing = ["tests/test_fields.py::test_gone", "tests/test_gone.py", "tests/test_fields.py::test_x[a b]", "tests/test_fields.py::"]
     got = statuses(report, *ignored, *missing, "tests/my", "tests/test_fields.py::test_ok")
-    assert got == {**dict.fromkeys(ignored, "ignored"), **dict.fromkeys(missing, "missing"),
-                   "tests/my": "passed", "tests/test_fields.py::test_ok": "passed"}
+    assert got == {
+        **dict.fromkeys(ignored, "ignored"),
+        **dict.fromkeys(missing, "missing"),
+        "tests/my": "passed",
+        "tests/test_fields.py::test_ok": "passed",
+    }
     # A list that would lose every id keeps them, as missing, when told to (the grader's FAIL_TO_PASS).
     assert statuses(report, "[100%]", "[2]", allow_all_ignored=False) == {"[100%]": "missing", "[2]": "missing"}
     # Without a report nothing is ignored: the log is read as it is.
@@ -224,8 +240,13 @@ def test_rule7_exact_id_first_then_the_cut_id_then_the_path_alias():
         case("tests.test_fields", "test_g[/x/a b]", child=FAILURE),
         case("tests.test_fields", "test_g[/a]"),
     )
-    assert statuses(report, "tests/test_fields.py::test_p[a", "tests/test_fields.py::test_p[a b]",
-                    "tests/test_fields.py::test_f[/file.txt]", "tests/test_fields.py::test_g[/x/a") == {
+    assert statuses(
+        report,
+        "tests/test_fields.py::test_p[a",
+        "tests/test_fields.py::test_p[a b]",
+        "tests/test_fields.py::test_f[/file.txt]",
+        "tests/test_fields.py::test_g[/x/a",
+    ) == {
         "tests/test_fields.py::test_p[a": "passed",  # exact, not the worst with test_p[a b]
         "tests/test_fields.py::test_p[a b]": "failed",
         "tests/test_fields.py::test_f[/file.txt]": "passed",  # exact, not the alias of test_f[/tmp/file.txt]
@@ -233,7 +254,7 @@ def test_rule7_exact_id_first_then_the_cut_id_then_the_path_alias():
     }
 
 
-REAL_TESTS = '''\
+REAL_TESTS = """\
 import pytest
 
 
@@ -279,7 +300,7 @@ class TestGroup:
     @pytest.mark.skip(reason="not here")
     def test_skip(self):
         pass
-'''
+"""
 VERDICT = {"PASSED": "passed", "XFAIL": "passed", "FAILED": "failed", "ERROR": "error"}
 
 
@@ -292,9 +313,27 @@ def test_a_real_pytest_report_gives_swebench_verdicts_for_its_own_summary(tmp_pa
     (tmp_path / "tests" / "test_real.py").write_text(REAL_TESTS)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    run = subprocess.run([sys.executable, "-m", "pytest", f"--junitxml={tmp_path / 'junit.xml'}", "-o", "junit_family=xunit1",
-                          "-rA", "-p", "no:cacheprovider", "-p", "no:randomly", "tests"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            f"--junitxml={tmp_path / 'junit.xml'}",
+            "-o",
+            "junit_family=xunit1",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "tests",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     junit = testlogs.parse_junit((tmp_path / "junit.xml").read_text())
 

@@ -28,15 +28,17 @@ def _passing_report(test_ids: list[str]) -> str:
         path, _, name = test_id.partition("::")
         classname = path.removesuffix(".py").replace("/", ".")
         cases.append(f'<testcase classname="{classname}" name="{name}" file="{path}" time="0.01"/>')
-    return ('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" tests="%d">%s'
-            "</testsuite></testsuites>" % (len(cases), "".join(cases)))
+    return '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" tests="%d">%s</testsuite></testsuites>' % (
+        len(cases),
+        "".join(cases),
+    )
 
 
 # Forked during collection: a detached grandchild (its own session, so no kill of pytest's group
 # reaches it) that waits for pytest to exit, then writes a passing report wherever the grader's
 # report could be: the results path pytest was given (opened while pytest still ran), and any
 # junit.xml in the grader's folder, as the old report file was.
-LEFT_BEHIND = '''
+LEFT_BEHIND = """
 import os as _os, sys as _sys, time as _time
 if "pytest" in _sys.modules and not _os.environ.get("SWE_ENV_TEST_CHILD"):
     _os.environ["SWE_ENV_TEST_CHILD"] = "1"
@@ -64,7 +66,7 @@ if "pytest" in _sys.modules and not _os.environ.get("SWE_ENV_TEST_CHILD"):
                     if _name.endswith(".xml"):
                         open(_os.path.join(_root, _name), "w").write(FAKE)
         _os._exit(0)
-'''
+"""
 
 
 def test_a_process_the_tests_leave_behind_cannot_rewrite_the_results(task, image):
@@ -81,7 +83,7 @@ def test_a_process_the_tests_leave_behind_cannot_rewrite_the_results(task, image
 
 
 # At pytest's exit, as root in the grader's container: break what a host-side check might run.
-BREAK_PROGRAMS = '''
+BREAK_PROGRAMS = """
 import atexit as _atexit, os as _os
 def _break():
     for _name in ("wc", "base64", "stat", "head", "tail"):
@@ -95,7 +97,7 @@ def _break():
     for _i in range(FILES):
         open("/tmp/swe-env-many/%d" % _i, "w").close()
 _atexit.register(_break)
-'''
+"""
 
 
 @pytest.mark.parametrize("files", [0, 6000])
@@ -119,8 +121,10 @@ def test_an_agent_that_breaks_the_system_programs_is_still_measured(task):
     env = SWEEnv(tasks=[tight])
     try:
         env.reset(options={"task_id": task.id})
-        script = ("rm -f /usr/bin/wc && printf '#!/bin/sh\\necho 0\\n' > /usr/bin/find && mv /usr/bin/base64 /usr/bin/b64 "
-                  "&& mkdir -p /tmp/many && cd /tmp/many && seq 40000 | xargs touch && sleep 1.2")
+        script = (
+            "rm -f /usr/bin/wc && printf '#!/bin/sh\\necho 0\\n' > /usr/bin/find && mv /usr/bin/base64 /usr/bin/b64 "
+            "&& mkdir -p /tmp/many && cd /tmp/many && seq 40000 | xargs touch && sleep 1.2"
+        )
         observation, _reward, _terminated, truncated, _info = env.step({"tool": "bash", "command": script})
         for _ in range(12):
             if truncated:
@@ -139,8 +143,7 @@ def test_an_agent_that_deletes_bash_ends_its_own_episode(task):
     env = SWEEnv(tasks=[task])
     try:
         env.reset(options={"task_id": task.id})
-        observation, reward, _terminated, truncated, info = env.step(
-            {"tool": "bash", "command": "rm -f /usr/bin/bash /bin/bash; exit"})
+        observation, reward, _terminated, truncated, info = env.step({"tool": "bash", "command": "rm -f /usr/bin/bash /bin/bash; exit"})
         assert truncated and env.trajectory.termination == "sandbox_broken", observation
         assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
         assert "/usr/bin/bash" in info["error"] and info["report"]["status"] == "graded"
@@ -252,8 +255,7 @@ def test_an_agent_that_moves_the_work_directory_away_ends_its_own_episode(task):
     try:
         env.reset(options={"task_id": task.id})
         workdir = task.environment.workdir
-        observation, reward, _terminated, truncated, info = env.step(
-            {"tool": "bash", "command": f"cd / && mv {workdir} {workdir}.gone && exit"})
+        observation, reward, _terminated, truncated, info = env.step({"tool": "bash", "command": f"cd / && mv {workdir} {workdir}.gone && exit"})
         assert truncated and env.trajectory.termination == "sandbox_broken", observation
         assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
         assert workdir in info["error"]
@@ -295,10 +297,13 @@ def test_a_work_directory_linked_to_a_folder_is_not_evidence(task, image):
         assert workdir in box.life.altered_programs()
 
 
-@pytest.mark.parametrize("command, folder", [
-    ("rm /bin 2>/dev/null || rm -rf /bin; echo removed", "/bin"),
-    ("mv /usr/lib/x86_64-linux-gnu /usr/lib/moved 2>/dev/null || mv /usr/lib/aarch64-linux-gnu /usr/lib/moved", "/usr/lib/"),
-])
+@pytest.mark.parametrize(
+    "command, folder",
+    [
+        ("rm /bin 2>/dev/null || rm -rf /bin; echo removed", "/bin"),
+        ("mv /usr/lib/x86_64-linux-gnu /usr/lib/moved 2>/dev/null || mv /usr/lib/aarch64-linux-gnu /usr/lib/moved", "/usr/lib/"),
+    ],
+)
 def test_an_agent_that_removes_the_folder_of_the_host_programs_ends_its_own_episode(task, command, folder):
     """Red team rt4, e1: `rm /bin` (the merged-/usr link) breaks every program the host runs by its path without one
     of them changed; the engine's change list shows the folder on their way deleted, so the submission that can no

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from swe_env.importers import harbor
+from swe_env.data.task import load_tasks
 from swe_env.grading import runners
 from swe_env.grading.grader import Grader
 from swe_env.grading.runners import ResultsError
-from swe_env.data.task import load_tasks
+from swe_env.importers import harbor
 
 from ..helpers import run_cli as cli
 
@@ -48,16 +48,19 @@ def test_the_example_reads_as_harbor_writes_it():
     assert harbor.referenced_images(task.dockerfile.read_text()) == [("FROM", "debian:bookworm")]
 
 
-@pytest.mark.parametrize("toml, field", [
-    ("[verifier]\ntimeout_sec = 'soon'\n", "verifier.timeout_sec"),
-    ("[verifier\ntimeout_sec = 1\n", "not valid TOML"),
-    ("[environment]\nos = 'windows'\n", "environment.os"),
-    ("[[steps]]\nname = 'one'\n", "steps"),
-    ("[environment]\ngpus = 1\n", "environment.gpus"),
-    ("[verifier]\nenvironment_mode = 'separate'\n", "verifier.environment_mode"),
-    ("[verifier.env]\nKEY = '${OPENAI_API_KEY}'\n", "verifier.env.KEY"),
-    ("[task]\ndescription = 'no name'\n", "task.name"),
-])
+@pytest.mark.parametrize(
+    "toml, field",
+    [
+        ("[verifier]\ntimeout_sec = 'soon'\n", "verifier.timeout_sec"),
+        ("[verifier\ntimeout_sec = 1\n", "not valid TOML"),
+        ("[environment]\nos = 'windows'\n", "environment.os"),
+        ("[[steps]]\nname = 'one'\n", "steps"),
+        ("[environment]\ngpus = 1\n", "environment.gpus"),
+        ("[verifier]\nenvironment_mode = 'separate'\n", "verifier.environment_mode"),
+        ("[verifier.env]\nKEY = '${OPENAI_API_KEY}'\n", "verifier.env.KEY"),
+        ("[task]\ndescription = 'no name'\n", "task.name"),
+    ],
+)
 def test_a_bad_task_toml_is_one_line_naming_file_and_field(tmp_path, toml, field):
     folder = _copy_example(tmp_path, toml=toml)
     result = cli("tasks", "import-harbor", str(folder), "--out", str(tmp_path / "out"))
@@ -83,23 +86,34 @@ def test_dockerfile_images_and_their_build_arguments():
         COPY --from=build /x /y
         FROM scratch
         """
-    assert harbor.referenced_images(textwrap.dedent(text)) == [
-        ("FROM", "python:3.12-slim"), ("COPY --from", "ghcr.io/astral-sh/uv:0.9.7")]
+    assert harbor.referenced_images(textwrap.dedent(text)) == [("FROM", "python:3.12-slim"), ("COPY --from", "ghcr.io/astral-sh/uv:0.9.7")]
     with pytest.raises(ValueError, match="'TAG' has no default"):
         harbor.referenced_images("ARG TAG\nFROM debian:$TAG\n")
 
 
-@pytest.mark.parametrize("path, data, reward", [
-    ("reward.txt", b"1\n", 1.0), ("reward.txt", b" 0.0 ", 0.0), ("reward.json", b'{"reward": 1, "x": 0}', 1.0),
-])
+@pytest.mark.parametrize(
+    "path, data, reward",
+    [
+        ("reward.txt", b"1\n", 1.0),
+        ("reward.txt", b" 0.0 ", 0.0),
+        ("reward.json", b'{"reward": 1, "x": 0}', 1.0),
+    ],
+)
 def test_reward_files_as_harbor_reads_them(path, data, reward):
     assert runners.parse_reward(data, json_file=path.endswith(".json")) == reward
 
 
-@pytest.mark.parametrize("path, data", [
-    ("reward.txt", b""), ("reward.txt", b"nan"), ("reward.txt", b"yes"), ("reward.json", b'{"score": 1}'),
-    ("reward.json", b'{"reward": true}'), ("reward.json", b"[1]"),
-])
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("reward.txt", b""),
+        ("reward.txt", b"nan"),
+        ("reward.txt", b"yes"),
+        ("reward.json", b'{"score": 1}'),
+        ("reward.json", b'{"reward": true}'),
+        ("reward.json", b"[1]"),
+    ],
+)
 def test_a_reward_file_that_says_nothing_is_not_believed(path, data):
     with pytest.raises(ResultsError):
         runners.parse_reward(data, json_file=path.endswith(".json"))
@@ -107,8 +121,7 @@ def test_a_reward_file_that_says_nothing_is_not_believed(path, data):
 
 def test_two_reward_files_that_disagree_are_not_believed():
     runner = runners.runner_named("harbor")
-    assert runner.read_results([("/logs/verifier/reward.json", b'{"reward": 1}'),
-                                ("/logs/verifier/reward.txt", b"1")]).by_id == {"reward": "passed"}
+    assert runner.read_results([("/logs/verifier/reward.json", b'{"reward": 1}'), ("/logs/verifier/reward.txt", b"1")]).by_id == {"reward": "passed"}
     with pytest.raises(ResultsError, match="disagree"):
         runner.read_results([("/logs/verifier/reward.json", b'{"reward": 1}'), ("/logs/verifier/reward.txt", b"0")])
 
@@ -162,8 +175,9 @@ def test_the_reward_file_decides(task):
 
 def _new_file(path: str, text: str) -> str:
     lines = text.splitlines()
-    return (f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
-            f"@@ -0,0 +1,{len(lines)} @@\n" + "".join(f"+{line}\n" for line in lines))
+    return f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n" + "".join(
+        f"+{line}\n" for line in lines
+    )
 
 
 _WRITES_JSON_REWARD = """\
@@ -200,12 +214,15 @@ def test_an_agent_cannot_write_its_own_reward(task):
 
 
 def test_a_reward_left_in_the_image_is_not_believed(tmp_path, docker_client):
-    folder = _copy_example(tmp_path, dockerfile="""\
+    folder = _copy_example(
+        tmp_path,
+        dockerfile="""\
         FROM debian:bookworm
         WORKDIR /app
         COPY app/ /app/
         RUN mkdir -p /logs/verifier && echo 1 > /logs/verifier/reward.txt
-        """)
+        """,
+    )
     (folder / "tests" / "test.sh").write_text("#!/bin/bash\ntrue\n")  # writes no reward of its own
     (folder / "task.toml").write_text('schema_version = "1.4"\n[task]\nname = "swe-env/left-reward"\n')
     task = load_tasks(harbor.import_tasks(folder, tmp_path / "out")[0])[0]

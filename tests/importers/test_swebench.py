@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from swe_env.data.task import load_tasks
 from swe_env.importers import swebench
 from swe_env.importers.swebench import DatasetError
-from swe_env.data.task import load_tasks
 
 from ..helpers import run_cli as swe_env
 from ..helpers import swebench_records, write_swebench_dataset
@@ -92,8 +92,14 @@ def test_eval_script_gives_the_test_command_and_python_is_recorded(tasks):
     assert swebench.eval_script_test_command(EVAL_SCRIPT) == "pytest -rA tests/test_x.py"
     assert swebench.eval_script_test_command("echo no markers") is None
     record = swebench_records(tasks[:1])[0]
-    record.update(repo="psf/requests", version="2.27", eval_script=EVAL_SCRIPT, log_parser="parse_log_requests",
-                  image="swebench/sweb.eval.x86_64.psf_1776_requests-1:latest", eval_type="pass_and_fail")
+    record.update(
+        repo="psf/requests",
+        version="2.27",
+        eval_script=EVAL_SCRIPT,
+        log_parser="parse_log_requests",
+        image="swebench/sweb.eval.x86_64.psf_1776_requests-1:latest",
+        eval_type="pass_and_fail",
+    )
     task = swebench.instance_to_task(record)
     assert task.tests.command == "pytest -rA tests/test_x.py"
     assert task.environment.python == "3.9" and task.environment.os_image == "debian:bullseye"
@@ -134,13 +140,16 @@ def test_import_writes_task_files_that_round_trip(tmp_path, tasks):
         assert again[task.id].problem_statement == task.problem_statement
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    (lambda r: r.pop("base_commit"), "field 'base_commit': required field is missing"),
-    (lambda r: r.update(FAIL_TO_PASS="[not json"), "field 'FAIL_TO_PASS': a string that is not a JSON list"),
-    (lambda r: r.update(PASS_TO_PASS=[1, 2]), "field 'PASS_TO_PASS': must be a list of test ids"),
-    (lambda r: r.update(base_commit="xyz"), "field 'base_commit': must be a hexadecimal commit sha"),
-    (lambda r: r.update(instance_id="bad id!"), "field 'id': must contain only"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda r: r.pop("base_commit"), "field 'base_commit': required field is missing"),
+        (lambda r: r.update(FAIL_TO_PASS="[not json"), "field 'FAIL_TO_PASS': a string that is not a JSON list"),
+        (lambda r: r.update(PASS_TO_PASS=[1, 2]), "field 'PASS_TO_PASS': must be a list of test ids"),
+        (lambda r: r.update(base_commit="xyz"), "field 'base_commit': must be a hexadecimal commit sha"),
+        (lambda r: r.update(instance_id="bad id!"), "field 'id': must contain only"),
+    ],
+)
 def test_bad_instance_names_file_record_and_field(tmp_path, tasks, change, expected):
     records = swebench_records(tasks[:2])
     change(records[1])
@@ -152,7 +161,7 @@ def test_bad_instance_names_file_record_and_field(tmp_path, tasks, change, expec
 
 
 def test_unreadable_files_are_clear_errors(tmp_path):
-    (tmp_path / "broken.json").write_text("[{\"instance_id\": ")
+    (tmp_path / "broken.json").write_text('[{"instance_id": ')
     (tmp_path / "broken.jsonl").write_text('{"a": 1}\n{"a": \n')
     with pytest.raises(DatasetError, match=r"broken.json: not valid JSON \(line 1\)"):
         swebench.read_records(tmp_path / "broken.json")
@@ -188,16 +197,19 @@ def test_predictions_forms_and_errors(tmp_path, tasks):
 
 def test_cli_import_and_user_mistakes_are_one_line(tmp_path, tasks):
     dataset, mirror, recipes = write_swebench_dataset(tmp_path, tasks[:2])
-    result = swe_env("tasks", "import-swebench", str(dataset), "--out", str(tmp_path / "out"),
-                     "--repo-mirror", str(mirror), "--recipes", str(recipes))
+    result = swe_env(
+        "tasks", "import-swebench", str(dataset), "--out", str(tmp_path / "out"), "--repo-mirror", str(mirror), "--recipes", str(recipes)
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(t.id for t in tasks[:2])
     (tmp_path / "bad.jsonl").write_text('{"instance_id": "x"}\n')
     (tmp_path / "preds.json").write_text('[{"instance_id": "x"}]')
     for args, expected in [
         (("tasks", "import-swebench", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "o2")), "field 'repo'"),
-        (("evaluate", "--dataset", str(tmp_path / "out"), "--predictions", str(tmp_path / "preds.json"), "--run-id", "r"),
-         "preds.json: prediction 1 ('x'): field 'model_name_or_path'"),
+        (
+            ("evaluate", "--dataset", str(tmp_path / "out"), "--predictions", str(tmp_path / "preds.json"), "--run-id", "r"),
+            "preds.json: prediction 1 ('x'): field 'model_name_or_path'",
+        ),
     ]:
         result = swe_env(*args)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -208,8 +220,7 @@ def test_cli_import_and_user_mistakes_are_one_line(tmp_path, tasks):
 def test_sample_is_stratified_by_repository_and_repeatable(tasks):
     from swe_env.run import validation
 
-    many = [task.model_copy(update={"id": f"{task.id}-{n}", "meta": {"repo": f"org/r{n % 3}"}})
-            for task in tasks for n in range(6)]
+    many = [task.model_copy(update={"id": f"{task.id}-{n}", "meta": {"repo": f"org/r{n % 3}"}}) for task in tasks for n in range(6)]
     chosen = validation.sample_tasks(many, 9, seed=1)
     assert len(chosen) == 9 and len({t.id for t in chosen}) == 9
     assert sorted(validation.repo_of(t) for t in chosen) == ["org/r0"] * 3 + ["org/r1"] * 3 + ["org/r2"] * 3
@@ -224,9 +235,14 @@ def test_gold_failure_causes_are_one_line():
     from swe_env.grading.verdict import GradingReport, TestGroup
     from swe_env.run.validation import gold_failure_cause
 
-    report = GradingReport(task_id="t", status="graded", report_source="sealed", test_results={"a::x": "failed", "a::y": "missing"},
-                           tests_status={"FAIL_TO_PASS": TestGroup(failure=["a::x"]), "PASS_TO_PASS": TestGroup(failure=["a::y"])},
-                           output="requests.exceptions.ConnectionError: Failed to establish a new connection")
+    report = GradingReport(
+        task_id="t",
+        status="graded",
+        report_source="sealed",
+        test_results={"a::x": "failed", "a::y": "missing"},
+        tests_status={"FAIL_TO_PASS": TestGroup(failure=["a::x"]), "PASS_TO_PASS": TestGroup(failure=["a::y"])},
+        output="requests.exceptions.ConnectionError: Failed to establish a new connection",
+    )
     cause = gold_failure_cause(report)
     assert "\n" not in cause and "2 listed test(s) not passing (failed/missing): FAIL_TO_PASS a::x and 1 more" in cause
     assert "network" in cause
@@ -246,11 +262,21 @@ def test_install_commands_get_the_instance_version(tmp_path, tasks):
 def test_an_instance_with_an_image_keeps_it_and_the_eval_scripts_activation():
     from swe_env.importers import swebench as sb
 
-    script = ("#!/bin/bash\nset -uxo pipefail\nsource /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\n"
-              ": '>>>>> Start Test Output'\npytest -rA t.py\n: '>>>>> End Test Output'\n")
-    record = {"instance_id": "o__r-1", "repo": "o/r", "base_commit": "a" * 40, "patch": "", "test_patch": "",
-              "FAIL_TO_PASS": ["t.py::a"], "PASS_TO_PASS": [], "image": "swebench/sweb.eval.x86_64.o_1776_r-1:latest",
-              "eval_script": script}
+    script = (
+        "#!/bin/bash\nset -uxo pipefail\nsource /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\n"
+        ": '>>>>> Start Test Output'\npytest -rA t.py\n: '>>>>> End Test Output'\n"
+    )
+    record = {
+        "instance_id": "o__r-1",
+        "repo": "o/r",
+        "base_commit": "a" * 40,
+        "patch": "",
+        "test_patch": "",
+        "FAIL_TO_PASS": ["t.py::a"],
+        "PASS_TO_PASS": [],
+        "image": "swebench/sweb.eval.x86_64.o_1776_r-1:latest",
+        "eval_script": script,
+    }
     task = sb.instance_to_task(record)
     assert task.environment.image == "swebench/sweb.eval.x86_64.o_1776_r-1:latest"
     assert task.environment.activate == "source /opt/miniconda3/bin/activate && conda activate testbed"

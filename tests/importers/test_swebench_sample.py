@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ..swebench_sample import write_sample
 from ..helpers import run_cli as cli
 from ..helpers import subprocess_diff
+from ..swebench_sample import write_sample
 
 pytestmark = pytest.mark.docker
 
@@ -64,8 +64,9 @@ def test_an_agent_cannot_rewrite_the_tox_commands_that_run_the_tests(sample_task
     # Where the grader does not know tox runs the tests (a command that never says "tox"), the forged
     # commands run after pytest: the report they would rewrite is no file but the stream pytest wrote it
     # to, and a report they add merges in, each test keeping its worst outcome.
-    hidden = sample_task.model_copy(update={"tests": sample_task.tests.model_copy(
-        update={"command": "t=to; ${t}x --current-env -epy39 -v -- tests/test_urls.py"})})
+    hidden = sample_task.model_copy(
+        update={"tests": sample_task.tests.model_copy(update={"command": "t=to; ${t}x --current-env -epy39 -v -- tests/test_urls.py"})}
+    )
     forged = grader.grade(hidden, hack)
     assert forged.status == "graded" and not forged.resolved and forged.report_source == "sealed", forged.error
     alone = grader.grade(sample_task, hack)
@@ -81,14 +82,16 @@ def test_the_agents_diff_leaves_out_what_install_changed(sample_task):
     env = swe_env.SWEEnv(tasks=[sample_task])
     try:
         env.reset(options={"task_id": sample_task.id})
-        env.step({"tool": "edit", "path": "urlkit/__init__.py",
-                  "old": '    return netloc.split(":")[0]\n\n\ndef join',
-                  "new": '    if netloc.startswith("["):\n        return netloc[1:].split("]", 1)[0]\n'
-                         '    return netloc.split(":")[0]\n\n\ndef join'})
+        env.step(
+            {
+                "tool": "edit",
+                "path": "urlkit/__init__.py",
+                "old": '    return netloc.split(":")[0]\n\n\ndef join',
+                "new": '    if netloc.startswith("["):\n        return netloc[1:].split("]", 1)[0]\n    return netloc.split(":")[0]\n\n\ndef join',
+            }
+        )
         _, reward, terminated, _, info = env.step({"tool": "submit"})
     finally:
         env.close()
     assert terminated and reward == 1.0, info
     assert info["report"]["patch_method"] == "git apply"
-
-

@@ -48,19 +48,22 @@ def apply_gold(task) -> str:
 def gold_commands(task) -> list[str]:
     """swebench.yaml's workflow: fix, a reproduction script, `git diff -- FILES > patch.txt`, submit."""
     files = " ".join(diffs.touched_paths(task.gold_patch))
-    return [apply_gold(task), "printf 'print(1)\\n' > reproduce_issue.py && python reproduce_issue.py",
-            f"git diff -- {files} > patch.txt", "cat patch.txt", SUBMIT]
+    return [
+        apply_gold(task),
+        "printf 'print(1)\\n' > reproduce_issue.py && python reproduce_issue.py",
+        f"git diff -- {files} > patch.txt",
+        "cat patch.txt",
+        SUBMIT,
+    ]
 
 
 def environment(task, **config):
     """Our class, resolved by mini-swe-agent's own get_environment from the dotted path."""
-    return get_environment({**SWEBENCH["environment"], "environment_class": CLASS_PATH, "tasks": str(TASKS_DIR),
-                            "task_id": task.id, **config})
+    return get_environment({**SWEBENCH["environment"], "environment_class": CLASS_PATH, "tasks": str(TASKS_DIR), "task_id": task.id, **config})
 
 
 def _gone(docker_client, container_id: str) -> bool:
-    return not [c for c in docker_client.containers.list(all=True, filters={"id": container_id})
-                if c.status != "removing"]
+    return not [c for c in docker_client.containers.list(all=True, filters={"id": container_id}) if c.status != "removing"]
 
 
 def test_default_agent_submits_the_gold_patch_and_gets_reward_1(task, image, docker_client):
@@ -94,14 +97,12 @@ def test_default_agent_submits_the_gold_patch_and_gets_reward_1(task, image, doc
 
 def test_each_action_is_a_fresh_subshell_in_cwd(task, image):
     with environment(task, env={"GREETING": "hello world"}, timeout=30) as env:
-        assert env.execute({"command": "cd /tmp && export FOO=bar && pwd"}) == {
-            "output": "/tmp\n", "returncode": 0, "exception_info": ""}
+        assert env.execute({"command": "cd /tmp && export FOO=bar && pwd"}) == {"output": "/tmp\n", "returncode": 0, "exception_info": ""}
         out = env.execute({"command": 'echo "[$FOO] [$GREETING]"; pwd'})
         assert out["output"] == "[] [hello world]\n/testbed\n" and out["returncode"] == 0
         assert env.execute({"command": "pwd"}, cwd="/tmp")["output"] == "/tmp\n"
         # exit, a failing command, a syntax error and even killing itself end only that action's subshell.
-        assert env.execute({"command": "echo out; echo err >&2; exit 3"}) == {
-            "output": "out\nerr\n", "returncode": 3, "exception_info": ""}
+        assert env.execute({"command": "echo out; echo err >&2; exit 3"}) == {"output": "out\nerr\n", "returncode": 3, "exception_info": ""}
         assert env.execute({"command": "false"})["returncode"] == 1
         assert env.execute({"command": 'echo "unbalanced'})["returncode"] == 2
         killed = env.execute({"command": "kill -9 $BASHPID"})
@@ -127,9 +128,14 @@ def test_each_action_is_a_fresh_subshell_in_cwd(task, image):
 def test_what_is_graded_is_what_was_submitted(task, image, case):
     """The patch text when one is submitted (whatever the tree holds), the tree when the text is no diff."""
     if case == "unapplied_patch":  # the fix only in a file, the tree untouched: the submitted patch resolves
-        commands, config = [f"cat > /tmp/fix.diff <<'SWE_ENV_EOF'\n{task.gold_patch}SWE_ENV_EOF",
-                            "git status --porcelain | wc -l",
-                            "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && cat /tmp/fix.diff"], {}
+        commands, config = (
+            [
+                f"cat > /tmp/fix.diff <<'SWE_ENV_EOF'\n{task.gold_patch}SWE_ENV_EOF",
+                "git status --porcelain | wc -l",
+                "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && cat /tmp/fix.diff",
+            ],
+            {},
+        )
         expected = (1.0, "patch")
     elif case == "empty_patch_mode":  # the tree fixed, nothing submitted, submission: patch -> no change graded
         commands, config = [apply_gold(task), "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"], {"submission": "patch"}
@@ -169,9 +175,28 @@ def test_the_envs_step_budget_ends_the_agent_with_a_graded_tree(task, image):
 
 
 def _evaluate(preds, run_id: str, reports) -> dict:
-    result = subprocess.run([sys.executable, "-m", "swe_env.cli", "evaluate", "--dataset", str(TASKS_DIR),
-                             "--predictions", str(preds), "--run-id", run_id, "--max-workers", "3",
-                             "--report-dir", str(reports)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "swe_env.cli",
+            "evaluate",
+            "--dataset",
+            str(TASKS_DIR),
+            "--predictions",
+            str(preds),
+            "--run-id",
+            run_id,
+            "--max-workers",
+            "3",
+            "--report-dir",
+            str(reports),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads((reports / f"deterministic.{run_id}.json").read_text())
 
@@ -200,12 +225,10 @@ def test_batch_of_every_task_writes_preds_json_that_evaluate_grades_the_same(tas
 
     # Nothing submitted on every task: reward 0 in the env, empty patches in preds.json, none resolved by evaluate.
     empty = tmp_path / "empty"
-    results = run_batch(TASKS_DIR, SWEBENCH, empty, workers=3,
-                        model_factory=lambda task: model(["echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"]))
+    results = run_batch(TASKS_DIR, SWEBENCH, empty, workers=3, model_factory=lambda task: model(["echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"]))
     assert sorted(results) == ids and all(r["reward"] == 0.0 for r in results.values())
     assert all(entry["model_patch"] == "" for entry in json.loads((empty / "preds.json").read_text()).values())
     report = _evaluate(empty / "preds.json", "msa-empty", tmp_path / "reports")
     assert report["empty_patch_ids"] == ids and report["resolved_ids"] == []
     left = docker_client.containers.list(all=True, filters={"label": "swe_env.managed=1"})
-    assert not [c for c in left if c.labels.get("swe_env.owner", "").endswith(f":{os.getpid()}")
-                and c.status != "removing"]
+    assert not [c for c in left if c.labels.get("swe_env.owner", "").endswith(f":{os.getpid()}") and c.status != "removing"]

@@ -40,8 +40,11 @@ RESERVED = ("reset", "get_reward")
 
 def trl_tools(instance) -> dict:
     """Step 2, as GRPOTrainer builds its per-rollout tool dict."""
-    return {name: getattr(instance, name) for name, _ in inspect.getmembers(type(instance), predicate=inspect.isfunction)
-            if name not in RESERVED and not name.startswith("_")}
+    return {
+        name: getattr(instance, name)
+        for name, _ in inspect.getmembers(type(instance), predicate=inspect.isfunction)
+        if name not in RESERVED and not name.startswith("_")
+    }
 
 
 def trl_call(tools: dict, name: str, arguments: dict):
@@ -88,8 +91,17 @@ def test_the_class_has_exactly_the_tools_and_the_reserved_methods(factory, image
             assert doc and doc.split("\n")[0].strip(), f"{name}: a description first"
             assert set(docstring_args(doc)) == set(parameters), f"{name}: each argument described under Args:"
             required = [p for p, v in parameters.items() if v.default is inspect.Parameter.empty]
-            assert required == {"bash": ["command"], "view": ["path"], "edit": ["path", "old", "new"],
-                                "create": ["path", "content"], "undo_edit": ["path"], "submit": []}[name]
+            assert (
+                required
+                == {
+                    "bash": ["command"],
+                    "view": ["path"],
+                    "edit": ["path", "old", "new"],
+                    "create": ["path", "content"],
+                    "undo_edit": ["path"],
+                    "submit": [],
+                }[name]
+            )
     finally:
         swe_trl.close_all()
 
@@ -218,9 +230,15 @@ def expected_schema(name: str) -> dict:
     fields = {swe_trl.TRL_ARGUMENT_NAMES.get((name, field), field): info for field, info in tool.args.model_fields.items()}
     properties = {arg: {**spec, "description": fields[arg].description} for arg, spec in shape.items()}
     parameters = {"type": "object", "properties": properties, **({"required": required} if required else {})}
-    return {"type": "function", "function": {"name": name, "description": tool.args.__doc__.strip(),
-                                             "parameters": parameters,
-                                             "return": {"type": "string", "description": tool.returns}}}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": tool.args.__doc__.strip(),
+            "parameters": parameters,
+            "return": {"type": "string", "description": tool.returns},
+        },
+    }
 
 
 def need_trl() -> None:
@@ -250,8 +268,7 @@ def tiny_tokenizer(tool_calls: list[str]):
     core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     core.decoder = decoders.Fuse()
     core.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in specials])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                        unk_token="[UNK]")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="[UNK]")
     tokenizer.add_tokens([AddedToken(call, special=False, normalized=False) for call in tool_calls])
     tokenizer.chat_template = qwen3_chat_template
     return tokenizer
@@ -268,10 +285,19 @@ def scripted_model(tokenizer, chain: list[str]):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=32768,
-                         tie_word_embeddings=False, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, bos_token_id=None)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=32768,
+        tie_word_embeddings=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
     model = Qwen2ForCausalLM(config)
     ids = [tokenizer.convert_tokens_to_ids(token) for token in ["\n", *chain]]
     following = [tokenizer.convert_tokens_to_ids(token) for token in chain] + [tokenizer.eos_token_id]
@@ -303,8 +329,7 @@ def test_grpo_trainer_trains_a_step_on_our_environment(task, tmp_path, docker_cl
     calls: list[dict] = [{"name": "bash", "arguments": {"command": "git status --short"}}]
     for patch in diffs.parse(task.gold_patch):
         if patch.old_path is None:
-            calls.append({"name": "create", "arguments": {"path": patch.new_path,
-                                                           "content": "".join(h.new for h in patch.hunks)}})
+            calls.append({"name": "create", "arguments": {"path": patch.new_path, "content": "".join(h.new for h in patch.hunks)}})
             continue
         calls.append({"name": "view", "arguments": {"path": patch.path, "view_range": [1, 3]}})
         calls += [{"name": "edit", "arguments": {"path": patch.path, "old": h.old, "new": h.new}} for h in patch.hunks]
@@ -334,13 +359,25 @@ def test_grpo_trainer_trains_a_step_on_our_environment(task, tmp_path, docker_cl
         environment.reset, environment.get_reward = recorded_reset, recorded_get_reward
         return environment
 
-    args = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, max_steps=1, per_device_train_batch_size=2,
-                      num_generations=2, max_completion_length=8192, max_tool_calling_iterations=1,
-                      logging_steps=1, save_strategy="no", report_to="none", seed=0, bf16=False)
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        use_cpu=True,
+        max_steps=1,
+        per_device_train_batch_size=2,
+        num_generations=2,
+        max_completion_length=8192,
+        max_tool_calling_iterations=1,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=0,
+        bf16=False,
+    )
     before = set(run_containers(docker_client))
     try:
-        trainer = GRPOTrainer(model=model, processing_class=tokenizer, args=args, train_dataset=swe_trl.task_dataset([task]),
-                              environment_factory=factory)
+        trainer = GRPOTrainer(
+            model=model, processing_class=tokenizer, args=args, train_dataset=swe_trl.task_dataset([task]), environment_factory=factory
+        )
         # What TRL extracted from our class: exactly the registry's tools, as bound methods of an instance we made.
         extracted = trainer._env_tools[None]
         assert sorted(tool.__name__ for tool in extracted) == sorted(swe_trl.TOOL_NAMES)

@@ -69,15 +69,26 @@ def _restart_engine() -> None:
         except ProcessLookupError:
             break
         time.sleep(0.2)
-    subprocess.run(["bash", str(ROOT / "scripts" / "ensure-engine.sh")], check=True, timeout=120,
-                   env={**os.environ, "PYTHON": sys.executable})
+    subprocess.run(["bash", str(ROOT / "scripts" / "ensure-engine.sh")], check=True, timeout=120, env={**os.environ, "PYTHON": sys.executable})
 
 
 def test_engine_restart_mid_rollout(tmp_path, docker_client, image):
     out = tmp_path / "trajectories.jsonl"
     run_id = f"engine-restart-{uuid.uuid4().hex[:8]}"
-    command = [sys.executable, "-m", "swe_env.cli", "rollout", "--agent", "tests.test_engine_restart:SlowAgent",
-               "--tasks", str(TASKS_DIR), "--workers", "2", "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "swe_env.cli",
+        "rollout",
+        "--agent",
+        "tests.test_engine_restart:SlowAgent",
+        "--tasks",
+        str(TASKS_DIR),
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "SWE_ENV_RUN_ID": run_id}
     rollout = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -15,17 +15,27 @@ import pytest
 from swe_env import evaluate
 from swe_env.importers.swebench import Prediction
 
-from ..helpers import ROOT
-from ..helpers import ctrl_c_reaches_it
+from ..helpers import ROOT, ctrl_c_reaches_it, swebench_records, write_swebench_dataset
 from ..helpers import run_cli as cli
-from ..helpers import swebench_records, write_swebench_dataset
 
 pytestmark = pytest.mark.docker
 
 RUN_REPORT_KEYS = {
-    "total_instances", "submitted_instances", "completed_instances", "resolved_instances", "unresolved_instances",
-    "empty_patch_instances", "error_instances", "resolved_ids", "unresolved_ids", "error_ids", "empty_patch_ids",
-    "completed_ids", "incomplete_ids", "submitted_ids", "schema_version",
+    "total_instances",
+    "submitted_instances",
+    "completed_instances",
+    "resolved_instances",
+    "unresolved_instances",
+    "empty_patch_instances",
+    "error_instances",
+    "resolved_ids",
+    "unresolved_ids",
+    "error_ids",
+    "empty_patch_ids",
+    "completed_ids",
+    "incomplete_ids",
+    "submitted_ids",
+    "schema_version",
 }
 INSTANCE_FILES = {"report.json", "patch.diff", "test_output.txt", "run_instance.log"}
 
@@ -35,8 +45,7 @@ def imported(tmp_path_factory, tasks):
     """The bundled tasks written as a SWE-bench JSONL file and imported through the CLI."""
     folder = tmp_path_factory.mktemp("swebench")
     dataset, mirror, recipes = write_swebench_dataset(folder, tasks)
-    result = cli("tasks", "import-swebench", str(dataset), "--out", str(folder / "tasks"),
-                 "--repo-mirror", str(mirror), "--recipes", str(recipes))
+    result = cli("tasks", "import-swebench", str(dataset), "--out", str(folder / "tasks"), "--repo-mirror", str(mirror), "--recipes", str(recipes))
     assert result.returncode == 0, result.stderr
     return folder
 
@@ -44,8 +53,19 @@ def imported(tmp_path_factory, tasks):
 def test_gold_resolves_all_and_empty_is_all_empty(imported, tasks):
     reports = imported / "reports"
     ids = sorted(t.id for t in tasks)
-    gold = cli("evaluate", "--dataset", str(imported / "tasks"), "--predictions", "gold", "--run-id", "gold-run",
-               "--max-workers", "4", "--report-dir", str(reports))
+    gold = cli(
+        "evaluate",
+        "--dataset",
+        str(imported / "tasks"),
+        "--predictions",
+        "gold",
+        "--run-id",
+        "gold-run",
+        "--max-workers",
+        "4",
+        "--report-dir",
+        str(reports),
+    )
     assert gold.returncode == 0, gold.stdout + gold.stderr
     report = json.loads((reports / "gold.gold-run.json").read_text())
     assert RUN_REPORT_KEYS <= set(report) and report["schema_version"] == 2
@@ -62,9 +82,21 @@ def test_gold_resolves_all_and_empty_is_all_empty(imported, tasks):
         assert "passed" in (folder / "test_output.txt").read_text()
 
     # The SWE-bench file itself works as --dataset too (with the mirror and recipes).
-    empty = cli("evaluate", "--dataset", str(imported / "instances.jsonl"), "--repo-mirror", str(imported / "mirror"),
-                "--recipes", str(imported / "recipes.yaml"), "--predictions", "empty", "--run-id", "empty-run",
-                "--report-dir", str(reports))
+    empty = cli(
+        "evaluate",
+        "--dataset",
+        str(imported / "instances.jsonl"),
+        "--repo-mirror",
+        str(imported / "mirror"),
+        "--recipes",
+        str(imported / "recipes.yaml"),
+        "--predictions",
+        "empty",
+        "--run-id",
+        "empty-run",
+        "--report-dir",
+        str(reports),
+    )
     assert empty.returncode == 0, empty.stdout + empty.stderr
     report = json.loads((reports / "empty.empty-run.json").read_text())
     assert RUN_REPORT_KEYS <= set(report)
@@ -90,8 +122,11 @@ def test_mixed_predictions_are_classified_like_swebench(imported, tasks):
     predictions = [
         Prediction(instance_id=gold_task.id, model_name_or_path="org/model", model_patch=gold_task.gold_patch),
         Prediction(instance_id=empty_task.id, model_name_or_path="org/model", model_patch=None),
-        Prediction(instance_id=broken_task.id, model_name_or_path="org/model",
-                   model_patch="diff --git a/nope.py b/nope.py\n--- a/nope.py\n+++ b/nope.py\n@@ -1 +1 @@\n-a\n+b\n"),
+        Prediction(
+            instance_id=broken_task.id,
+            model_name_or_path="org/model",
+            model_patch="diff --git a/nope.py b/nope.py\n--- a/nope.py\n+++ b/nope.py\n@@ -1 +1 @@\n-a\n+b\n",
+        ),
     ]
     seen = []
     outcome = evaluate(tasks[:4], predictions, "mixed", max_workers=3, report_dir=imported / "mixed", on_result=seen.append)
@@ -118,10 +153,29 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_container(imported, tasks, docker_cl
     run_id = f"ctrlc-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "SWE_ENV_RUN_ID": run_id}
     process = subprocess.Popen(
-        [sys.executable, "-m", "swe_env.cli", "evaluate", "--dataset", str(imported / "tasks"), "--predictions",
-         str(predictions), "--run-id", run_id, "--max-workers", "2", "--report-dir", str(imported / "ctrlc"),
-         "--instance-ids", ",".join(t.id for t in chosen)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "swe_env.cli",
+            "evaluate",
+            "--dataset",
+            str(imported / "tasks"),
+            "--predictions",
+            str(predictions),
+            "--run-id",
+            run_id,
+            "--max-workers",
+            "2",
+            "--report-dir",
+            str(imported / "ctrlc"),
+            "--instance-ids",
+            ",".join(t.id for t in chosen),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         preexec_fn=ctrl_c_reaches_it,
     )
     try:

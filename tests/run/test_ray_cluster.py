@@ -15,18 +15,19 @@ from collections import Counter
 import pytest
 
 from swe_env import evaluate
+from swe_env.data.trajectory import read_trajectories
 from swe_env.importers.swebench import Prediction
-from swe_env.runtime import engine
 from swe_env.run.evaluate import instance_dir
 from swe_env.run.ray_jobs import _Placement
 from swe_env.run.rollout import RolloutProgress, rollout
 from swe_env.run.validation import validate_tasks
-from swe_env.data.trajectory import read_trajectories
+from swe_env.runtime import engine
 
 from ..helpers import run_containers
 
 cluster_utils = pytest.importorskip("ray.cluster_utils", reason="ray is not installed (pip install -e '.[ray]')")
 import ray  # noqa: E402 - after the skip
+
 pytestmark = pytest.mark.docker
 
 NODE = {"num_cpus": 1, "object_store_memory": 80 * 1024 * 1024}
@@ -57,15 +58,21 @@ def cluster():
 
 
 def outcome(trajectory):
-    return (trajectory.task_id, trajectory.episode_index, trajectory.termination, trajectory.resolved,
-            trajectory.reward, trajectory.diff, [step.action for step in trajectory.steps])
+    return (
+        trajectory.task_id,
+        trajectory.episode_index,
+        trajectory.termination,
+        trajectory.resolved,
+        trajectory.reward,
+        trajectory.diff,
+        [step.action for step in trajectory.steps],
+    )
 
 
 def test_cluster_rollout_matches_threads_and_uses_every_node(cluster, tasks, docker_client, tmp_path):
     chosen = tasks[:3]
     threads = rollout(chosen, "oracle", workers=2, out=tmp_path / "threads.jsonl")
-    on_ray = rollout(chosen, "oracle", workers=2, out=tmp_path / "ray.jsonl", backend="ray",
-                     ray_address=cluster.address)
+    on_ray = rollout(chosen, "oracle", workers=2, out=tmp_path / "ray.jsonl", backend="ray", ray_address=cluster.address)
     assert [outcome(t) for t in on_ray] == [outcome(t) for t in threads]
     assert all(t.resolved for t in on_ray) and {t.node for t in threads} == {None}
     # Both worker nodes found the images (content-hash tags) and got episodes; the head got none.
@@ -104,8 +111,7 @@ def test_a_node_lost_mid_run_loses_only_its_episodes(cluster, tasks, docker_clie
         # on each node: the victim's is in flight.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            episodes = docker_client.containers.list(
-                filters={"label": [f"swe_env.run={engine.RUN_ID}", "swe_env.kind=episode"]})
+            episodes = docker_client.containers.list(filters={"label": [f"swe_env.run={engine.RUN_ID}", "swe_env.kind=episode"]})
             if len(episodes) >= 3:
                 cluster.remove_node(victim, allow_graceful=False)
                 removed.set()
@@ -115,8 +121,15 @@ def test_a_node_lost_mid_run_loses_only_its_episodes(cluster, tasks, docker_clie
     killer = threading.Thread(target=lose_the_node_under_an_episode, daemon=True)
     killer.start()
     progress: list[RolloutProgress] = []
-    results = rollout(tasks[:4], "tests.test_ray_cluster:SleepyAgent", workers=3, out=out, backend="ray",
-                      ray_address=cluster.address, on_progress=lambda p: progress.append(RolloutProgress(**vars(p))))
+    results = rollout(
+        tasks[:4],
+        "tests.test_ray_cluster:SleepyAgent",
+        workers=3,
+        out=out,
+        backend="ray",
+        ray_address=cluster.address,
+        on_progress=lambda p: progress.append(RolloutProgress(**vars(p))),
+    )
     killer.join()
     assert removed.is_set(), "the episodes never ran on three nodes at once"
     written = read_trajectories(out)
@@ -152,8 +165,16 @@ def test_cluster_evaluate_matches_threads_and_writes_each_instance_once(cluster,
     predictions.append(Prediction(instance_id=tasks[3].id, model_name_or_path="m", model_patch=""))
     threads = evaluate(chosen + tasks[3:4], predictions, "threads", max_workers=2, report_dir=tmp_path / "threads")
     seen = []
-    on_ray = evaluate(chosen + tasks[3:4], predictions, "ray", max_workers=2, report_dir=tmp_path / "ray",
-                      backend="ray", ray_address=cluster.address, on_result=seen.append)
+    on_ray = evaluate(
+        chosen + tasks[3:4],
+        predictions,
+        "ray",
+        max_workers=2,
+        report_dir=tmp_path / "ray",
+        backend="ray",
+        ray_address=cluster.address,
+        on_result=seen.append,
+    )
     assert [(r.instance_id, r.outcome) for r in on_ray.results] == [(r.instance_id, r.outcome) for r in threads.results]
     assert [r.outcome for r in on_ray.results] == ["resolved"] * 3 + ["empty_patch"]
     assert sorted(r.instance_id for r in seen) == sorted(t.id for t in chosen + tasks[3:4])
@@ -165,8 +186,7 @@ def test_cluster_evaluate_matches_threads_and_writes_each_instance_once(cluster,
         assert (folder / "patch.diff").read_text() == task.gold_patch
         assert ">>>>> End Test Output" in (folder / "test_output.txt").read_text()
     # A re-run on the cluster grades nothing: every instance is cached from its report.json.
-    again = evaluate(chosen, predictions[:3], "ray", max_workers=2, report_dir=tmp_path / "ray", backend="ray",
-                     ray_address=cluster.address)
+    again = evaluate(chosen, predictions[:3], "ray", max_workers=2, report_dir=tmp_path / "ray", backend="ray", ray_address=cluster.address)
     assert {r.status for r in again.results} == {"cached"}
     assert not run_containers(docker_client)
 
@@ -175,12 +195,16 @@ def test_cluster_evaluate_regrades_what_a_killed_worker_was_grading(cluster, tas
     chosen = [slow(task) for task in tasks[:3]]
     predictions = [Prediction(instance_id=t.id, model_name_or_path="m", model_patch=t.gold_patch) for t in chosen]
     killed: list[int] = []
-    killer = threading.Thread(target=kill_a_worker_under, daemon=True, args=(
-        docker_client, [f"swe_env.run={engine.RUN_ID}", "swe_env.kind=grader", "swe_env.evaluation=lost"], killed))
+    killer = threading.Thread(
+        target=kill_a_worker_under,
+        daemon=True,
+        args=(docker_client, [f"swe_env.run={engine.RUN_ID}", "swe_env.kind=grader", "swe_env.evaluation=lost"], killed),
+    )
     killer.start()
     seen = []
-    result = evaluate(chosen, predictions, "lost", max_workers=2, report_dir=tmp_path, backend="ray",
-                      ray_address=cluster.address, on_result=seen.append)
+    result = evaluate(
+        chosen, predictions, "lost", max_workers=2, report_dir=tmp_path, backend="ray", ray_address=cluster.address, on_result=seen.append
+    )
     killer.join()
     assert killed, "no grading was seen in flight"
     # The killed worker's instance was graded again elsewhere: every instance once, all resolved.
@@ -194,14 +218,16 @@ def test_cluster_validate_matches_threads_and_survives_a_killed_worker(cluster, 
     chosen = tasks[:2]
     threads = validate_tasks(chosen, workers=2)
     on_ray = validate_tasks(chosen, workers=2, backend="ray", ray_address=cluster.address)
-    assert [(v.task_id, v.verdict, v.gold.resolved, v.empty.resolved) for v in on_ray] == \
-        [(v.task_id, v.verdict, v.gold.resolved, v.empty.resolved) for v in threads]
+    assert [(v.task_id, v.verdict, v.gold.resolved, v.empty.resolved) for v in on_ray] == [
+        (v.task_id, v.verdict, v.gold.resolved, v.empty.resolved) for v in threads
+    ]
     assert {v.verdict for v in on_ray} == {"valid"}
 
     slowed = [slow(task, 3) for task in chosen]
     killed: list[int] = []
-    killer = threading.Thread(target=kill_a_worker_under, daemon=True, args=(
-        docker_client, [f"swe_env.run={engine.RUN_ID}", "swe_env.kind=grader"], killed))
+    killer = threading.Thread(
+        target=kill_a_worker_under, daemon=True, args=(docker_client, [f"swe_env.run={engine.RUN_ID}", "swe_env.kind=grader"], killed)
+    )
     killer.start()
     seen = []
     lost = validate_tasks(slowed, workers=2, backend="ray", ray_address=cluster.address, on_result=seen.append)

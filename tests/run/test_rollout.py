@@ -11,11 +11,10 @@ import pytest
 
 from swe_env import SWEEnv
 from swe_env.agents import OracleAgent
-from swe_env.run.rollout import play, rollout, run_episode
 from swe_env.data.trajectory import TrajectoryWriter, read_trajectories
+from swe_env.run.rollout import play, rollout, run_episode
 
-from ..helpers import ctrl_c_handled
-from ..helpers import check_openai_chat, run_containers
+from ..helpers import check_openai_chat, ctrl_c_handled, run_containers
 
 pytestmark = pytest.mark.docker
 
@@ -37,10 +36,18 @@ class SlowAgent:
 def test_rollout_resumes_reports_progress_and_exports(tasks, docker_client, tmp_path):
     chosen, out = tasks[:2], tmp_path / "t.jsonl"
     seen = []
-    results = rollout(chosen, "oracle", episodes_per_task=2, workers=4, out=out, warm_pool=1,
-                      on_progress=lambda p: seen.append((p.done, p.resolved, p.failed, p.skipped)))
+    results = rollout(
+        chosen,
+        "oracle",
+        episodes_per_task=2,
+        workers=4,
+        out=out,
+        warm_pool=1,
+        on_progress=lambda p: seen.append((p.done, p.resolved, p.failed, p.skipped)),
+    )
     assert [(t.task_id, t.episode_index, t.resolved, t.reward) for t in results] == [
-        (task.id, index, True, 1.0) for task in chosen for index in (0, 1)]
+        (task.id, index, True, 1.0) for task in chosen for index in (0, 1)
+    ]
     assert seen[0] == (0, 0, 0, 0) and seen[-1] == (4, 4, 0, 0)
     assert len(read_trajectories(out)) == 4 and all(t.steps and t.diff for t in read_trajectories(out))
 
@@ -48,12 +55,12 @@ def test_rollout_resumes_reports_progress_and_exports(tasks, docker_client, tmp_
     broken = results[0].model_copy(update={"episode_index": 2, "termination": "infra_error", "resolved": False})
     TrajectoryWriter(out).write(broken)
     seen.clear()
-    again = rollout(chosen, "oracle", episodes_per_task=3, workers=2, out=out,
-                    on_progress=lambda p: seen.append((p.done, p.skipped)))
+    again = rollout(chosen, "oracle", episodes_per_task=3, workers=2, out=out, on_progress=lambda p: seen.append((p.done, p.skipped)))
     assert sorted((t.task_id, t.episode_index) for t in again) == [(task.id, 2) for task in chosen]
     assert seen[-1] == (2, 4)
 
     from swe_env.exports import export
+
     chat = tmp_path / "chat.jsonl"
     assert export([out], chat, "chat") == (6, 6)
     for line in chat.read_text().splitlines():
@@ -95,8 +102,7 @@ def test_run_episode_and_play_under_gymnasium_make(task, image, docker_client, t
     finally:
         env.close()
     written = read_trajectories(out)
-    assert [(t.episode_index, t.model, t.termination) for t in written] == [
-        (7, "oracle-model", "submitted"), (8, "crash-model", "closed")]
+    assert [(t.episode_index, t.model, t.termination) for t in written] == [(7, "oracle-model", "submitted"), (8, "crash-model", "closed")]
     assert not run_containers(docker_client)
 
 
@@ -110,8 +116,7 @@ def test_ctrl_c_leaves_no_container_and_only_finished_episodes(tasks, docker_cli
             _thread.interrupt_main()  # what Ctrl-C does
 
     with ctrl_c_handled(), pytest.raises(KeyboardInterrupt):
-        rollout(tasks[:3], "tests.test_rollout:SlowAgent", episodes_per_task=2, workers=2, out=out,
-                on_episode=interrupt, agent_options={"steps": 4})
+        rollout(tasks[:3], "tests.test_rollout:SlowAgent", episodes_per_task=2, workers=2, out=out, on_episode=interrupt, agent_options={"steps": 4})
     assert not run_containers(docker_client)
     written = read_trajectories(out)
     assert 1 <= len(written) < 6 and all(t.termination == "submitted" for t in written)
@@ -139,6 +144,7 @@ def test_ray_backend_gives_the_same_results(tasks, docker_client, tmp_path):
     out = tmp_path / "ray.jsonl"
     results = rollout(tasks[:2], "oracle", episodes_per_task=1, workers=2, out=out, backend="ray")
     assert [(t.task_id, t.episode_index, t.resolved, t.reward, t.termination) for t in results] == [
-        (task.id, 0, True, 1.0, "submitted") for task in tasks[:2]]
+        (task.id, 0, True, 1.0, "submitted") for task in tasks[:2]
+    ]
     assert [t.episode_id for t in read_trajectories(out)] and len(read_trajectories(out)) == 2
     assert not run_containers(docker_client)

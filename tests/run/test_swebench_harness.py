@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from swebench.harness.constants import EvalType, ResolvedStatus
 from swebench.harness.grading import get_eval_report, get_logs_eval, get_resolution_status
 from swebench.harness.reporting import make_run_report
@@ -41,18 +40,24 @@ def _instance(record: dict, task) -> dict:
     """A SWE-bench 5 dataset row for one bundled task: the hub's fields plus the ones `make_test_spec` reads
     (its pytest parser, pass-and-fail grading, an eval script with its markers around our test command;
     `image` is not read by grading, ours is built by swe-env)."""
-    script = "\n".join(["#!/bin/bash", "set -uxo pipefail", f"echo '{START_TEST_OUTPUT}'", task.tests.command,
-                        f"echo '{END_TEST_OUTPUT}'"])
-    return {**record, "image": f"swe-env/{task.id}", "log_parser": "parse_log_pytest",
-            "eval_type": EvalType.PASS_AND_FAIL.value, "eval_script": script}
+    script = "\n".join(["#!/bin/bash", "set -uxo pipefail", f"echo '{START_TEST_OUTPUT}'", task.tests.command, f"echo '{END_TEST_OUTPUT}'"])
+    return {
+        **record,
+        "image": f"swe-env/{task.id}",
+        "log_parser": "parse_log_pytest",
+        "eval_type": EvalType.PASS_AND_FAIL.value,
+        "eval_script": script,
+    }
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tasks):
     chosen = tasks[:4]  # gold, no fix, empty patch, no prediction
-    predictions = [Prediction(instance_id=chosen[0].id, model_name_or_path=MODEL, model_patch=chosen[0].gold_patch),
-                   Prediction(instance_id=chosen[1].id, model_name_or_path=MODEL, model_patch=NO_FIX),
-                   Prediction(instance_id=chosen[2].id, model_name_or_path=MODEL, model_patch="")]
+    predictions = [
+        Prediction(instance_id=chosen[0].id, model_name_or_path=MODEL, model_patch=chosen[0].gold_patch),
+        Prediction(instance_id=chosen[1].id, model_name_or_path=MODEL, model_patch=NO_FIX),
+        Prediction(instance_id=chosen[2].id, model_name_or_path=MODEL, model_patch=""),
+    ]
     report_dir = tmp_path_factory.mktemp("swebench-harness")
     outcome = evaluate(chosen, predictions, RUN_ID, max_workers=2, report_dir=report_dir)
     instances = [_instance(record, task) for record, task in zip(swebench_records(chosen), chosen, strict=True)]
@@ -87,8 +92,7 @@ def test_swebench_grades_our_test_output_as_we_did(run):
 def test_swebench_make_run_report_over_our_logs_writes_our_run_report(run, monkeypatch):
     outcome, predictions, instances, report_dir = run
     monkeypatch.chdir(report_dir)  # its log root (`logs/run_evaluation`) is relative to the working directory
-    theirs_path = make_run_report({p.instance_id: p.model_dump() for p in predictions}, instances, RUN_ID,
-                                  report_dir=str(report_dir / "theirs"))
+    theirs_path = make_run_report({p.instance_id: p.model_dump() for p in predictions}, instances, RUN_ID, report_dir=str(report_dir / "theirs"))
     theirs = json.loads(Path(theirs_path).read_text())
     ours = json.loads(outcome.report_paths[MODEL].read_text())
     assert Path(theirs_path).name == outcome.report_paths[MODEL].name
@@ -113,5 +117,4 @@ def test_predictions_files_swebench_reads_load_the_same_here(tmp_path, tasks, na
         path.write_text(json.dumps(rows))
     theirs = get_predictions_from_file(str(path), "unused", "test")
     ours = load_predictions(path, tasks)
-    assert [p.model_dump() for p in ours] == [
-        {key: row[key] for key in ("instance_id", "model_name_or_path", "model_patch")} for row in theirs]
+    assert [p.model_dump() for p in ours] == [{key: row[key] for key in ("instance_id", "model_name_or_path", "model_patch")} for row in theirs]

@@ -33,8 +33,7 @@ PROBE = textwrap.dedent("""
 
 
 def mapped_bytes_of_a_2mb_buffer(mode: str) -> int:
-    result = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, timeout=60,
-                            env={"PATH": "/usr/bin:/bin"})
+    result = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     return int(result.stdout)
 

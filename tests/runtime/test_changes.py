@@ -15,7 +15,7 @@ def _listing(entries: list[tuple[str, int]]) -> bytes:
 
 
 def _chunks(data: bytes, size: int) -> list[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 @pytest.mark.parametrize("size", [1, 5, 7, 64, 10_000])
@@ -44,17 +44,18 @@ def test_an_empty_layer_has_no_entries():
 
 @pytest.mark.parametrize("size", [1, 3, 16, 10_000])
 def test_changed_or_deleted_host_programs_are_found_across_chunks(size):
-    listing = _listing([
-        ("/usr/bin/wc", 0),           # not a program the host runs
-        ("/usr/bin/find", 0),         # modified
-        ("/bin/bash", 2),             # deleted
-        ("/usr/bin/git", 1),          # added (an overlay whiteout would be Kind 2): not altered
-        ("/usr/lib/x86_64-linux-gnu/libc.so.6", 0),
-        ("/usr/lib/x86_64-linux-gnu", 0),   # the folder itself changed when a file in it did
-        ('/tmp/"quoted"\\name', 0),
-    ])
-    assert changes.altered_host_programs(_chunks(listing, size), limit=20) == [
-        "/usr/bin/find", "/bin/bash", "/usr/lib/x86_64-linux-gnu/libc.so.6"]
+    listing = _listing(
+        [
+            ("/usr/bin/wc", 0),  # not a program the host runs
+            ("/usr/bin/find", 0),  # modified
+            ("/bin/bash", 2),  # deleted
+            ("/usr/bin/git", 1),  # added (an overlay whiteout would be Kind 2): not altered
+            ("/usr/lib/x86_64-linux-gnu/libc.so.6", 0),
+            ("/usr/lib/x86_64-linux-gnu", 0),  # the folder itself changed when a file in it did
+            ('/tmp/"quoted"\\name', 0),
+        ]
+    )
+    assert changes.altered_host_programs(_chunks(listing, size), limit=20) == ["/usr/bin/find", "/bin/bash", "/usr/lib/x86_64-linux-gnu/libc.so.6"]
 
 
 def test_the_altered_list_is_bounded():
@@ -89,9 +90,18 @@ def test_the_engines_stat_tells_a_folder_by_gos_mode_bits():
 def test_the_loaders_files_and_the_folders_on_the_way_count_as_altered():
     """Red team rt4, e1: every program the host runs broken without one of them changed: a library preloaded through
     `/etc/ld.so.preload` (added, so any change counts), or the folder on the way deleted (`rm /bin`, merged /usr)."""
-    listing = _listing([("/etc", 0), ("/etc/ld.so.preload", 1), ("/usr/local/lib/quiet.so", 1), ("/bin", 2),
-                        ("/usr/lib/x86_64-linux-gnu", 2), ("/usr/bin", 0), ("/usr/local", 2), ("/etc/ld.so.cache", 0)])
-    assert changes.altered_host_programs([listing], limit=20) == [
-        "/etc/ld.so.preload", "/bin", "/usr/lib/x86_64-linux-gnu", "/etc/ld.so.cache"]
+    listing = _listing(
+        [
+            ("/etc", 0),
+            ("/etc/ld.so.preload", 1),
+            ("/usr/local/lib/quiet.so", 1),
+            ("/bin", 2),
+            ("/usr/lib/x86_64-linux-gnu", 2),
+            ("/usr/bin", 0),
+            ("/usr/local", 2),
+            ("/etc/ld.so.cache", 0),
+        ]
+    )
+    assert changes.altered_host_programs([listing], limit=20) == ["/etc/ld.so.preload", "/bin", "/usr/lib/x86_64-linux-gnu", "/etc/ld.so.cache"]
     # A folder on the way merely changed (a file added under it) is not evidence; nor is a folder off the way.
     assert changes.altered_host_programs([_listing([("/usr/bin", 0), ("/usr/bin/tool", 1), ("/opt", 2)])], 20) == []

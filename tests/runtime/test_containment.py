@@ -6,8 +6,8 @@ import pytest
 
 from swe_env import SWEEnv
 from swe_env.build.images import ImageBuilder
-from swe_env.runtime.sandbox import Sandbox
 from swe_env.data.task import Limits
+from swe_env.runtime.sandbox import Sandbox
 
 from ..helpers import fork_bomb_until_stopped, shells_of_ours
 
@@ -76,9 +76,7 @@ def test_no_network_no_dns_no_privileges_no_host_mounts(image, task, docker_clie
 
 
 def test_agent_runs_as_non_root_when_the_task_says_so(task, docker_client):
-    as_agent = task.model_copy(
-        update={"id": f"{task.id}-as-agent", "environment": task.environment.model_copy(update={"user": "agent"})}
-    )
+    as_agent = task.model_copy(update={"id": f"{task.id}-as-agent", "environment": task.environment.model_copy(update={"user": "agent"})})
     as_agent._source = task.source
     env = SWEEnv(tasks=[as_agent])
     try:
@@ -102,8 +100,9 @@ def test_hidden_tests_never_reach_the_agent_container(task, image):
     try:
         env.reset(options={"task_id": task.id})
         names = [t.split("::")[-1] for t in task.tests.fail_to_pass]
-        hidden_line = next(line[1:] for line in task.tests.test_patch.splitlines()
-                           if line.startswith("+") and not line.startswith("+++") and "def test_" in line)
+        hidden_line = next(
+            line[1:] for line in task.tests.test_patch.splitlines() if line.startswith("+") and not line.startswith("+++") and "def test_" in line
+        )
         for needle in [*names, hidden_line.strip()]:
             places = "/testbed /tmp /root /home /opt /run /srv /var /etc /usr/local"
             found, *_ = env.step({"tool": "bash", "command": f"grep -rlsF -- {needle!r} {places} | head -3"})

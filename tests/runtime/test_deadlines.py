@@ -25,11 +25,11 @@ pytestmark = pytest.mark.docker
 # Run during pytest's collection in the grader's container: a shell stops every process in the
 # container but itself (the kill builtin's caller), pytest, the in-container `timeout`, the wrapper and
 # the container's main process (its time-to-live loop) included, then exits.
-STOP_EVERYTHING = '''
+STOP_EVERYTHING = """
 import os as _os, sys as _sys
 if "pytest" in _sys.modules:
     _os.system("kill -STOP -1")
-'''
+"""
 HANG = "import time as _time\n_time.sleep(3600)\n"
 
 
@@ -99,8 +99,7 @@ def test_an_agent_that_stops_processes_keeps_its_episode(task, stop):
         env.close()
 
 
-SPRAY = ("(while :; do for f in /proc/[0-9]*/fd/1 /proc/[0-9]*/fd/2; do echo sprayed > $f; done; done) "
-         ">/dev/null 2>&1 &")
+SPRAY = "(while :; do for f in /proc/[0-9]*/fd/1 /proc/[0-9]*/fd/2; do echo sprayed > $f; done; done) >/dev/null 2>&1 &"
 
 
 def test_a_process_spraying_into_the_diffs_output_is_the_agents_doing(task):

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
+from swe_env.data.task import Limits
 from swe_env.runtime import layer
 from swe_env.runtime.sandbox import Sandbox
-from swe_env.data.task import Limits
 
 
 def test_walk_counts_every_entry_and_apparent_bytes(tmp_path):
@@ -51,11 +51,9 @@ def test_walk_refuses_a_path_longer_than_the_host_can_name(tmp_path):
 
 
 def test_no_host_layer_for_a_remote_engine_or_missing_parts(tmp_path):
-    attrs = {"Id": "f" * 64, "State": {"Pid": os.getpid()},
-             "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": str(tmp_path)}}}
+    attrs = {"Id": "f" * 64, "State": {"Pid": os.getpid()}, "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": str(tmp_path)}}}
     assert layer.find(attrs, local_engine=False) is None
-    assert layer.find({**attrs, "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": str(tmp_path / "gone")}}},
-                      local_engine=True) is None
+    assert layer.find({**attrs, "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": str(tmp_path / "gone")}}}, local_engine=True) is None
     # This process's cgroup does not name the id: no freezer, so no host layer.
     assert layer.find(attrs, local_engine=True) is None
 
@@ -70,8 +68,7 @@ def test_a_racing_process_cannot_hide_files_from_the_frozen_walk(task, image):
         setup = "mkdir -p /tmp/race/a/x /tmp/race/b && cd /tmp/race/a/x && seq 3000 | xargs touch"
         assert box.exec(["/bin/bash", "-c", setup]).exit_code == 0
         baseline = host.measure().entries
-        racer = ("nohup /bin/bash -c 'while :; do mv /tmp/race/a/x /tmp/race/b/x; mv /tmp/race/b/x /tmp/race/a/x; "
-                 "done' >/dev/null 2>&1 &")
+        racer = "nohup /bin/bash -c 'while :; do mv /tmp/race/a/x /tmp/race/b/x; mv /tmp/race/b/x /tmp/race/a/x; done' >/dev/null 2>&1 &"
         assert box.exec(["/bin/bash", "-c", racer]).exit_code == 0
         counts = {host.measure().entries for _ in range(30)}
         # Where the racer happened to be frozen moves at most /tmp/race/a or b's copy-up by one entry.
@@ -88,8 +85,10 @@ def test_the_host_figures_agree_with_the_engines(task, image):
     with Sandbox(image, Limits(), task.environment.workdir) as box:
         host = box.disk.host_layer()
         assert host is not None
-        write = ("mkdir -p /tmp/w/sub && head -c 123456 /dev/zero > /tmp/w/sub/f && touch /tmp/w/e{1..40} "
-                 "&& ln -s /usr /tmp/w/l && rm -f /etc/issue && truncate -s 3G /tmp/w/sparse")
+        write = (
+            "mkdir -p /tmp/w/sub && head -c 123456 /dev/zero > /tmp/w/sub/f && touch /tmp/w/e{1..40} "
+            "&& ln -s /usr /tmp/w/l && rm -f /etc/issue && truncate -s 3G /tmp/w/sparse"
+        )
         assert box.exec(["/bin/bash", "-c", write], user="root").exit_code == 0
         usage = host.measure()
         assert usage.entries == box.disk.files_created()
@@ -130,8 +129,7 @@ def test_the_grader_watch_paces_its_walks_by_their_cost_within_the_bound():
     disk.DiskWatch(meter, disk.DISK_CHECK_SECONDS, wait=wait)._watch()
     assert walked == costs
     pacing = disk.WALK_PACING
-    assert waits == [disk.DISK_CHECK_SECONDS, disk.DISK_CHECK_SECONDS, pacing * 2.0, disk.MAX_WALK_WAIT,
-                     disk.MAX_WALK_WAIT, disk.DISK_CHECK_SECONDS]
+    assert waits == [disk.DISK_CHECK_SECONDS, disk.DISK_CHECK_SECONDS, pacing * 2.0, disk.MAX_WALK_WAIT, disk.MAX_WALK_WAIT, disk.DISK_CHECK_SECONDS]
     assert max(waits) <= disk.MAX_WALK_WAIT == 15.0
 
 

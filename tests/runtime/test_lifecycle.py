@@ -9,12 +9,11 @@ import pytest
 from swe_env.runtime.lifecycle import _others_left
 
 _TITLES = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
-_MAIN = "bash -c trap \"kill -9 -1\" USR1; ... swe-env-main 3600"
+_MAIN = 'bash -c trap "kill -9 -1" USR1; ... swe-env-main 3600'
 
 
 def _top(*rows: tuple[str, str, str]) -> dict:
-    return {"Titles": _TITLES, "Processes": [["root", pid, ppid, "0", "12:00", "?", "00:00:00", cmd]
-                                             for pid, ppid, cmd in rows]}
+    return {"Titles": _TITLES, "Processes": [["root", pid, ppid, "0", "12:00", "?", "00:00:00", cmd] for pid, ppid, cmd in rows]}
 
 
 _OWN = (("100", "90", f"/sbin/docker-init -- {_MAIN}"), ("120", "100", _MAIN), ("130", "120", "sleep 3599"))

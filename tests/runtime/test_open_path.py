@@ -23,15 +23,16 @@ _PER_PROCESS = ("_=", "OLDPWD=")
 # The shell's environment, credentials, limits, options and the signals it ignores or blocks, and those a
 # command it runs starts with. (The signals the attached bash catches differ: with its EXIT trap bash
 # catches the fatal ones to run the trap, then dies of them as before; a command it runs catches none.)
-_DESCRIBE = ("env | sort; grep -E '^(Sig(Ign|Blk)|Uid|Gid|Groups|Cap(Inh|Prm|Eff|Bnd)|NoNewPrivs):' /proc/$$/status; "
-             "grep -E '^Sig(Ign|Blk|Cgt):' /proc/self/status; "
-             "ulimit -a; umask; pwd; echo \"shlvl=$SHLVL opts=$- $SHELLOPTS\"; trap -p | grep -v SWE")
+_DESCRIBE = (
+    "env | sort; grep -E '^(Sig(Ign|Blk)|Uid|Gid|Groups|Cap(Inh|Prm|Eff|Bnd)|NoNewPrivs):' /proc/$$/status; "
+    "grep -E '^Sig(Ign|Blk|Cgt):' /proc/self/status; "
+    'ulimit -a; umask; pwd; echo "shlvl=$SHLVL opts=$- $SHELLOPTS"; trap -p | grep -v SWE'
+)
 
 
 def _spec(image, task, probe: str, **changes) -> SandboxSpec:
     limits = Limits(command_timeout=20).model_copy(update=changes.pop("limits", {}))
-    return SandboxSpec.of(image, limits, task.environment.workdir, labels={"probe": probe}, env={"TASK_VAR": "x y"},
-                          **changes)
+    return SandboxSpec.of(image, limits, task.environment.workdir, labels={"probe": probe}, env={"TASK_VAR": "x y"}, **changes)
 
 
 def _left(docker_client, probe: str) -> list[str]:
@@ -106,8 +107,9 @@ def test_every_end_of_the_attached_shell_leads_to_a_new_shell(image, task, docke
     box = pool.start(_spec(image, task, probe))
     try:
         box.run("echo kept > /tmp/keep.txt; cd /tmp")
-        command, timeout = {"exit": ("exit 7", 20), "kill": ("kill -9 $$", 20), "exec": ("exec sleep 60", 20),
-                            "stuck": ("while :; do :; done", 1)}[ending]
+        command, timeout = {"exit": ("exit 7", 20), "kill": ("kill -9 $$", 20), "exec": ("exec sleep 60", 20), "stuck": ("while :; do :; done", 1)}[
+            ending
+        ]
         result = box.run(command, timeout=timeout)
         assert result.restarted and result.exit_code is None, result
         assert any("new shell" in note for note in result.notes), result.notes
@@ -192,8 +194,10 @@ def test_an_open_the_engine_fails_transiently_is_tried_in_a_new_container(image,
     box = pool.start(_spec(image, task, probe))
     try:
         assert pool.retried() == before + 1 and failing and box.id != failing[0]
-        assert not docker_client.api.containers(all=True, filters={"id": failing[0]}) or \
-            docker_client.api.inspect_container(failing[0])["State"]["Status"] == "removing"
+        assert (
+            not docker_client.api.containers(all=True, filters={"id": failing[0]})
+            or docker_client.api.inspect_container(failing[0])["State"]["Status"] == "removing"
+        )
         assert box.run("echo second").output == "second\n"
     finally:
         box.close()

@@ -5,21 +5,24 @@ from __future__ import annotations
 import pytest
 
 from swe_env import SWEEnv
+from swe_env.data.task import Service
 from swe_env.grading.grader import Grader
 from swe_env.runtime.sandbox import SandboxError
-from swe_env.data.task import Service
 
 pytestmark = pytest.mark.docker
 
 PORT = 8099
-FETCH = ("python3 -c 'import urllib.request, sys; "
-         f"sys.exit(0 if b\"hello service\" in urllib.request.urlopen(\"http://127.0.0.1:{PORT}/\", timeout=5).read() else 1)'")
+FETCH = (
+    "python3 -c 'import urllib.request, sys; "
+    f'sys.exit(0 if b"hello service" in urllib.request.urlopen("http://127.0.0.1:{PORT}/", timeout=5).read() else 1)\''
+)
 SERVICE = Service(run=f"python3 -m http.server {PORT} --bind 127.0.0.1 --directory /srv/site", ready=FETCH)
 
 
 def _with_service(task, services, command_prefix=""):
-    environment = task.environment.model_copy(update={
-        "env_setup": ["mkdir -p /srv/site && echo 'hello service' > /srv/site/index.html"], "services": services})
+    environment = task.environment.model_copy(
+        update={"env_setup": ["mkdir -p /srv/site && echo 'hello service' > /srv/site/index.html"], "services": services}
+    )
     tests = task.tests.model_copy(update={"command": command_prefix + task.tests.command})
     return task.model_copy(update={"environment": environment, "tests": tests})
 

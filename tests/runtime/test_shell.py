@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from swe_env.data.task import Limits
 from swe_env.runtime.sandbox import OutputLost, Sandbox, SandboxError
 from swe_env.runtime.streams import HeadTailBytes
-from swe_env.data.task import Limits
 
 pytestmark = pytest.mark.docker
 
@@ -252,8 +252,12 @@ def test_several_files_go_in_one_archive_and_one_step(box, monkeypatch):
         return original(container, path, data)
 
     monkeypatch.setattr(type(box.container), "put_archive", counted)
-    files = {"/tmp/many/a/big.bin": bytes(range(256)) * 400, "/tmp/many/b/c/small.txt": b"small\n",
-             "/tmp/many/kept.sh": b"new", "/tmp/many/empty": b""}
+    files = {
+        "/tmp/many/a/big.bin": bytes(range(256)) * 400,
+        "/tmp/many/b/c/small.txt": b"small\n",
+        "/tmp/many/kept.sh": b"new",
+        "/tmp/many/empty": b"",
+    }
     box.files.write_many(files)
     assert len(puts) == 1
     for path, data in files.items():

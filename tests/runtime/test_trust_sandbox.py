@@ -52,9 +52,7 @@ for tool in git bash env; do cp /tmp/evil/pathgit /opt/swe-env/venv/bin/$tool; d
 
 
 def _as_agent(task):
-    as_agent = task.model_copy(
-        update={"id": f"{task.id}-as-agent", "environment": task.environment.model_copy(update={"user": "agent"})}
-    )
+    as_agent = task.model_copy(update={"id": f"{task.id}-as-agent", "environment": task.environment.model_copy(update={"user": "agent"})})
     as_agent._source = task.source
     return as_agent
 
@@ -98,8 +96,7 @@ def test_agent_configured_git_programs_never_run_when_the_diff_is_taken_as_non_r
 
 def test_agent_configured_git_programs_never_run_when_the_diff_is_taken_as_root(task, image):
     with Sandbox(image, task.limits, task.environment.workdir) as box:
-        setup = box.run(HOSTILE_SETUP + ROOT_ONLY_SETUP
-                        + "\necho 'ADDED_BY_AGENT = 1' >> ledger/__init__.py; echo 'plain text' > notes.txt")
+        setup = box.run(HOSTILE_SETUP + ROOT_ONLY_SETUP + "\necho 'ADDED_BY_AGENT = 1' >> ledger/__init__.py; echo 'plain text' > notes.txt")
         assert setup.exit_code == 0, setup.output
         # A git, bash and env planted first on the image's PATH: the host's commands use absolute paths.
         assert box.run("hash -r; command -v git").output.strip() == "/opt/swe-env/venv/bin/git"
@@ -115,13 +112,14 @@ def test_agent_environment_and_staging_do_not_reach_the_diff(task, image):
         diff = box.diff(task.base_commit)
         assert "+y = 2\n" in diff and "+++ b/staged.txt" in diff
         # The agent's staging is untouched.
-        assert box.run("env -u GIT_DIR -u GIT_WORK_TREE -u GIT_INDEX_FILE git diff --cached --name-only"
-                       ).output.split() == ["ledger/__init__.py", "staged.txt"]
+        assert box.run("env -u GIT_DIR -u GIT_WORK_TREE -u GIT_INDEX_FILE git diff --cached --name-only").output.split() == [
+            "ledger/__init__.py",
+            "staged.txt",
+        ]
 
 
 def test_trace_tool_runs_as_the_agent_and_through_the_shells_checks(agent_task, agent_image):
-    tight = agent_task.model_copy(update={"limits": agent_task.limits.model_copy(
-        update={"disk": "50m", "command_timeout": 5, "memory": "256m"})})
+    tight = agent_task.model_copy(update={"limits": agent_task.limits.model_copy(update={"disk": "50m", "command_timeout": 5, "memory": "256m"})})
     tight._source = agent_task.source
     env = SWEEnv(tasks=[tight], tools=["bash", "create", "trace"])
     try:
@@ -140,8 +138,7 @@ def test_trace_tool_runs_as_the_agent_and_through_the_shells_checks(agent_task, 
         observation, *_rest, info = env.step({"tool": "trace", "command": "python hog.py"})
         assert "memory limit (256m)" in observation and info["exit_code"] == 137, observation
         # Disk: a traced program that fills the disk ends the episode like one run by bash.
-        env.step({"tool": "create", "path": "fill.py", "content":
-                  "import time\nopen('/tmp/fill', 'wb').write(b'x' * 80_000_000)\ntime.sleep(1.5)\n"})
+        env.step({"tool": "create", "path": "fill.py", "content": "import time\nopen('/tmp/fill', 'wb').write(b'x' * 80_000_000)\ntime.sleep(1.5)\n"})
         observation, reward, terminated, truncated, info = env.step({"tool": "trace", "command": "python fill.py"})
         assert truncated and reward == 0.0 and env.trajectory.termination == "disk_limit", observation
     finally:
@@ -188,7 +185,8 @@ def test_many_empty_files_count_against_the_disk_limit(task, image):
         env.reset(options={"task_id": task.id})
         # 40,000 empty files: no bytes in the writable layer, 40,000 inodes of the host.
         observation, reward, terminated, truncated, info = env.step(
-            {"tool": "bash", "command": "mkdir -p /tmp/many && cd /tmp/many && seq 40000 | xargs touch && sleep 1.2"})
+            {"tool": "bash", "command": "mkdir -p /tmp/many && cd /tmp/many && seq 40000 | xargs touch && sleep 1.2"}
+        )
         # The count runs in the background (the engine takes about half a second): a later step ends the episode.
         for _ in range(12):
             if truncated:

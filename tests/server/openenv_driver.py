@@ -23,8 +23,7 @@ def main() -> None:
     spec = json.loads(open(sys.argv[1]).read())
     from openenv.core import GenericEnvClient
 
-    version = next((f"{name} {metadata.version(name)}" for name in ("openenv", "openenv-core")
-                    if _installed(name)), "unknown")
+    version = next((f"{name} {metadata.version(name)}" for name in ("openenv", "openenv-core") if _installed(name)), "unknown")
     kwargs = {"message_timeout_s": spec["message_timeout_s"]}
     url = spec["url"]
     if "headers" in inspect.signature(GenericEnvClient.__init__).parameters:
@@ -47,9 +46,14 @@ def main() -> None:
     with client:
         first = client.reset(task_id=spec["task_id"], reply_within_s=spec["reply_within_s"], made_up_field=1)
         first = until_done(first)
-        out["reset"] = {"text": first.observation["text"][:200], "done": first.done, "reward": first.reward,
-                        "warnings": first.observation["warnings"], "session_id": first.observation["session_id"],
-                        "container_id": first.observation["info"].get("container_id")}
+        out["reset"] = {
+            "text": first.observation["text"][:200],
+            "done": first.done,
+            "reward": first.reward,
+            "warnings": first.observation["warnings"],
+            "session_id": first.observation["session_id"],
+            "container_id": first.observation["info"].get("container_id"),
+        }
         slow = client.step({"tool": "bash", "command": f"sleep {spec['slow_seconds']}; echo slow-done café"})
         out["slow_first_reply_pending"] = bool(slow.observation.get("pending"))
         slow = until_done(slow)
@@ -60,8 +64,12 @@ def main() -> None:
             result = until_done(client.step(action))
             out["steps"].append(result.observation["text"][:120])
         done = until_done(client.step({"tool": "submit"}))
-        out["submit"] = {"text": done.observation["text"], "reward": done.reward, "done": done.done,
-                         "resolved": (done.observation["info"].get("report") or {}).get("resolved")}
+        out["submit"] = {
+            "text": done.observation["text"],
+            "reward": done.reward,
+            "done": done.done,
+            "resolved": (done.observation["info"].get("report") or {}).get("resolved"),
+        }
         state = client.state()
         out["state"] = {key: state.get(key) for key in ("session_id", "episode_id", "step_count", "done")}
     out["http_models"] = _http_replies_fit_openenv_models(spec)
@@ -69,8 +77,7 @@ def main() -> None:
         from openenv.cli._validation import validate_running_environment
 
         report = validate_running_environment(spec["validate_url"])
-        out["validate"] = {"passed": report["passed"],
-                           "failed": [c["id"] for c in report["criteria"] if not c["passed"]]}
+        out["validate"] = {"passed": report["passed"], "failed": [c["id"] for c in report["criteria"] if not c["passed"]]}
     print(json.dumps(out))
 
 
@@ -82,10 +89,12 @@ def _http_replies_fit_openenv_models(spec: dict) -> list[str]:
     from openenv.core.env_server.types import ResetResponse, State, StepResponse
 
     def call(method: str, path: str, body: dict | None = None) -> dict:
-        request = urllib.request.Request(spec["url"] + path, method=method,
-                                         data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Authorization": f"Bearer {spec['token']}",
-                                                  "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            spec["url"] + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {spec['token']}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=300) as response:
             return json.loads(response.read())
 

@@ -46,9 +46,17 @@ def open_server(docker_client, image):
 
 
 def _drive(python: str, server, open_server, task, tmp_path) -> dict:
-    spec = {"url": server.url, "token": server.token, "task_id": task.id, "actions": actions_for_patch(task.gold_patch),
-            # The step sleeps well past the client's message timeout; the server answers within 1 s.
-            "message_timeout_s": 3, "reply_within_s": 1, "slow_seconds": 8, "validate_url": open_server.url}
+    spec = {
+        "url": server.url,
+        "token": server.token,
+        "task_id": task.id,
+        "actions": actions_for_patch(task.gold_patch),
+        # The step sleeps well past the client's message timeout; the server answers within 1 s.
+        "message_timeout_s": 3,
+        "reply_within_s": 1,
+        "slow_seconds": 8,
+        "validate_url": open_server.url,
+    }
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
     done = subprocess.run([python, str(DRIVER), str(path)], capture_output=True, text=True, timeout=900)
@@ -87,19 +95,16 @@ def openenv_010_python() -> str:
     venv = cache_dir() / "venvs" / "openenv-0.10.0"
     python = venv / "bin" / "python"
     marker = venv / ".installed"
-    usable = marker.exists() and subprocess.run([str(python), "-c", "import openenv.core"], capture_output=True,
-                                                timeout=120).returncode == 0
+    usable = marker.exists() and subprocess.run([str(python), "-c", "import openenv.core"], capture_output=True, timeout=120).returncode == 0
     if not usable:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
-        done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", OPENENV_010],
-                              capture_output=True, text=True, timeout=1200)
+        done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", OPENENV_010], capture_output=True, text=True, timeout=1200)
         assert done.returncode == 0, f"pip install {OPENENV_010} failed: {done.stderr[-2000:]}"
         marker.write_text(OPENENV_010 + "\n")
     return str(python)
 
 
-def test_openenv_010_stock_client_in_its_own_venv(server, open_server, task, docker_client, tmp_path,
-                                                    openenv_010_python):
+def test_openenv_010_stock_client_in_its_own_venv(server, open_server, task, docker_client, tmp_path, openenv_010_python):
     out = _drive(openenv_010_python, server, open_server, task, tmp_path)
     assert out["version"] == "openenv 0.10.0" and out["auth"] == "bearer header"
     _check_episode(out, task, docker_client)
@@ -110,13 +115,11 @@ def test_stateless_http_routes_as_openenv_scripts_call_them(server, task, docker
 
     bare = {"Authorization": f"Bearer {TOKEN}"}
     # Bare requests (no cookie jar, no session id), the way OpenEnv's own examples call its HTTP routes.
-    first = requests.post(f"{server.url}/reset", json={"task_id": task.id, "episode_id": "e-1", "extra": 1},
-                          headers=bare, timeout=300).json()
+    first = requests.post(f"{server.url}/reset", json={"task_id": task.id, "episode_id": "e-1", "extra": 1}, headers=bare, timeout=300).json()
     ResetResponse(**first)  # OpenEnv 0.3's models forbid unknown fields
     assert first["observation"]["warnings"] == ["unknown reset field ignored: extra"]
     session_id = first["observation"]["session_id"]
-    step = requests.post(f"{server.url}/step", json={"action": {"tool": "bash", "command": "echo één"}},
-                         headers=bare, timeout=300).json()
+    step = requests.post(f"{server.url}/step", json={"action": {"tool": "bash", "command": "echo één"}}, headers=bare, timeout=300).json()
     StepResponse(**step)
     assert step["observation"]["text"].startswith("één") and step["observation"]["session_id"] == session_id
     state = requests.get(f"{server.url}/state", headers=bare, timeout=60).json()
@@ -136,8 +139,7 @@ def test_stateless_http_routes_as_openenv_scripts_call_them(server, task, docker
         jar.post(f"{server.url}/step", json={"action": {"tool": "bash", "command": "echo mine > /tmp/who"}}, timeout=300)
         other = requests.post(f"{server.url}/reset", json={"task_id": task.id}, headers=bare, timeout=300).json()
         assert other["observation"]["session_id"] != mine["session_id"]
-        who = jar.post(f"{server.url}/step", json={"action": {"tool": "bash", "command": "cat /tmp/who"}},
-                       timeout=300).json()
+        who = jar.post(f"{server.url}/step", json={"action": {"tool": "bash", "command": "cat /tmp/who"}}, timeout=300).json()
         assert who["observation"]["session_id"] == mine["session_id"] and who["observation"]["text"].startswith("mine")
         for opened in (mine, other["observation"]):
             requests.delete(f"{server.url}/sessions/{opened['session_id']}", headers=bare, timeout=120)
@@ -184,6 +186,7 @@ def test_mcp_answers_json_rpc(open_server):
 def test_pending_calls_on_the_websocket(server, task, docker_client):
     url = server.url.replace("http://", "ws://") + "/ws"
     with ws_connect(url, additional_headers=server.headers(), max_size=None) as ws:
+
         def send(kind, data=None):
             ws.send(json.dumps({"type": kind, **({} if data is None else {"data": data})}))
             return json.loads(ws.recv(timeout=300))

@@ -177,8 +177,7 @@ def test_run_episode_through_gymnasium_wrappers(make_env, task, docker_client):
     env = make_env(agent_name="oracle")
     wrapped = OrderEnforcing(PassiveEnvChecker(env))  # what gymnasium.make puts around an env
     trajectory = run_episode(wrapped, ModelOracle([task]), task.id, episode_index=3)
-    assert (trajectory.task_id, trajectory.agent, trajectory.model, trajectory.episode_index) == (
-        task.id, "oracle", "oracle-model-1", 3)
+    assert (trajectory.task_id, trajectory.agent, trajectory.model, trajectory.episode_index) == (task.id, "oracle", "oracle-model-1", 3)
     assert trajectory.resolved and trajectory.reward == 1.0 and trajectory.termination == "submitted"
     assert trajectory.steps[-1].action == {"tool": "submit"} and "+++ b/" in trajectory.diff
     assert trajectory.workdir == task.environment.workdir
@@ -201,15 +200,22 @@ def test_settings_that_would_expose_the_engine_are_refused():
         ServerConfig(env_options={"output_limit": 2_000_000}).check()
     ServerConfig(env_options={"output_limit": 2_000_000}, max_output_limit=2_000_000).check()
     # Every option that sizes the server's waits or memory has its most (CLIENT_BOUNDS), at start-up too.
-    for option, value, words in (("command_timeout", 86_400, "command_timeout 86400 is over max_command_timeout 3600 "
-                                                              "(--max-command-timeout)"),
-                                 ("episode_timeout", 1e9, "episode_timeout 1000000000 is over max_episode_timeout 14400"),
-                                 ("max_steps", 10**6, "max_steps 1000000 is over max_episode_steps 1000")):
+    for option, value, words in (
+        ("command_timeout", 86_400, "command_timeout 86400 is over max_command_timeout 3600 (--max-command-timeout)"),
+        ("episode_timeout", 1e9, "episode_timeout 1000000000 is over max_episode_timeout 14400"),
+        ("max_steps", 10**6, "max_steps 1000000 is over max_episode_steps 1000"),
+    ):
         with pytest.raises(ServerConfigError, match=re.escape(words)):
             ServerConfig(env_options={option: value}).check()
     ServerConfig(env_options={"command_timeout": 86_400}, max_command_timeout=86_400).check()
-    result = subprocess.run([sys.executable, "-m", "swe_env.cli", "serve", "--host", "0.0.0.0"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "SWE_ENV_TOKEN": ""})
+    result = subprocess.run(
+        [sys.executable, "-m", "swe_env.cli", "serve", "--host", "0.0.0.0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SWE_ENV_TOKEN": ""},
+    )
     assert result.returncode == 2 and "needs a bearer token" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -227,14 +233,34 @@ def test_bad_requests_are_4xx_with_a_message_and_leave_nothing(server, task, doc
         ("POST", "/sessions", json.dumps({"config": {"trajectory_path": "/etc/passwd"}}), 422, "server setting"),
         ("POST", "/sessions", json.dumps({"config": {"registry": "10.0.0.1:5000"}}), 422, "config.registry is a server setting"),
         ("POST", "/sessions", json.dumps({"config": {"max_disk": "1G"}}), 422, "config.max_disk is a server setting"),
-        ("POST", "/sessions", json.dumps({"config": {"output_limit": 400_000_000}}), 422,
-         "config.output_limit 400000000 is over this server's most, 1000000"),
-        ("POST", "/sessions", json.dumps({"config": {"command_timeout": 1e12}}), 422,
-         "config.command_timeout 1000000000000 is over this server's most, 3600 (swe-env serve --max-command-timeout)"),
-        ("POST", "/reset", json.dumps({"task_id": task.id, "config": {"episode_timeout": 86_400.5}}), 422,
-         "config.episode_timeout 86400.5 is over this server's most, 14400 (swe-env serve --max-episode-timeout)"),
-        ("POST", "/sessions", json.dumps({"config": {"max_steps": 10**9}}), 422,
-         "config.max_steps 1000000000 is over this server's most, 1000 (swe-env serve --max-episode-steps)"),
+        (
+            "POST",
+            "/sessions",
+            json.dumps({"config": {"output_limit": 400_000_000}}),
+            422,
+            "config.output_limit 400000000 is over this server's most, 1000000",
+        ),
+        (
+            "POST",
+            "/sessions",
+            json.dumps({"config": {"command_timeout": 1e12}}),
+            422,
+            "config.command_timeout 1000000000000 is over this server's most, 3600 (swe-env serve --max-command-timeout)",
+        ),
+        (
+            "POST",
+            "/reset",
+            json.dumps({"task_id": task.id, "config": {"episode_timeout": 86_400.5}}),
+            422,
+            "config.episode_timeout 86400.5 is over this server's most, 14400 (swe-env serve --max-episode-timeout)",
+        ),
+        (
+            "POST",
+            "/sessions",
+            json.dumps({"config": {"max_steps": 10**9}}),
+            422,
+            "config.max_steps 1000000000 is over this server's most, 1000 (swe-env serve --max-episode-steps)",
+        ),
         ("POST", "/sessions", json.dumps({"task_id": task.id, "config": {"warm_pool": 4}}), 422, "not offered"),
         ("POST", "/reset", json.dumps({"task_id": task.id, "config": {"warm_pool": 1}}), 422, "not offered"),
         ("POST", "/sessions", json.dumps({"task_id": task.id, "episode_index": -1}), 422, "episode_index"),
@@ -287,8 +313,7 @@ def test_openenv_http_routes(server, task, docker_client):
         assert first["reward"] is None and first["done"] is False and "submit" in first["observation"]["text"]
         session_id = first["observation"]["session_id"]
         container_id = first["observation"]["info"]["container_id"]
-        step = client.post("/step", json={"session_id": session_id, "timeout_s": 30,
-                                          "action": {"tool": "bash", "command": "echo openenv"}}).json()
+        step = client.post("/step", json={"session_id": session_id, "timeout_s": 30, "action": {"tool": "bash", "command": "echo openenv"}}).json()
         assert step["observation"]["text"].startswith("openenv") and step["done"] is False and step["reward"] == 0.0
         state = client.get("/state", params={"session_id": session_id}).json()
         assert state["step_count"] == 1 and state["episode_id"] == first["observation"]["info"]["episode_id"]
@@ -303,6 +328,7 @@ def test_openenv_http_routes(server, task, docker_client):
 def test_openenv_websocket_messages(server, task, docker_client):
     url = server.url.replace("http://", "ws://") + "/ws"
     with ws_connect(url, additional_headers=server.headers(), max_size=None) as ws:
+
         def send(message):
             ws.send(message if isinstance(message, str) else json.dumps(message))
             return json.loads(ws.recv(timeout=300))
@@ -367,8 +393,13 @@ sys.stdin.read()  # hold the episode open until killed
 
 @pytest.mark.parametrize("transport", ["ws", "http"])
 def test_a_client_that_vanishes_mid_episode_loses_its_container(short_server, task, docker_client, transport):
-    client = subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, short_server.url, short_server.token, transport,
-                               task.id], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    client = subprocess.Popen(
+        [sys.executable, "-c", CLIENT_SCRIPT, short_server.url, short_server.token, transport, task.id],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         container_id = client.stdout.readline().strip()
         assert container_id and container_exists(docker_client, container_id)
@@ -410,13 +441,16 @@ def test_refused_resets_leave_the_session_as_it_was_on_every_route(server, task,
 
         first = client.post("/reset", json={"task_id": task.id}).json()["observation"]
         default_container = first["info"]["container_id"]
-        refusals = (({"task_id": "no-such-task"}, 404), ({"config": {"max_steps": 0}}, 422),
-                    ({"config": {"warm_pool": 2}}, 422), ({"task_id": "no-such-task", "config": {"max_steps": 3}}, 404))
+        refusals = (
+            ({"task_id": "no-such-task"}, 404),
+            ({"config": {"max_steps": 0}}, 422),
+            ({"config": {"warm_pool": 2}}, 422),
+            ({"task_id": "no-such-task", "config": {"max_steps": 3}}, 404),
+        )
         for body, status in refusals:
             assert client.post("/reset", json=body).status_code == status, body
         state = client.get("/state").json()
-        assert (state["session_id"], state["container_id"], state["done"]) == (
-            first["session_id"], default_container, False)
+        assert (state["session_id"], state["container_id"], state["done"]) == (first["session_id"], default_container, False)
         assert state["episode_id"] == first["info"]["episode_id"] and container_exists(docker_client, default_container)
         step = client.post("/step", json={"action": {"tool": "bash", "command": "echo default"}}).json()
         assert step["observation"]["text"].startswith("default")
@@ -424,6 +458,7 @@ def test_refused_resets_leave_the_session_as_it_was_on_every_route(server, task,
 
     url = server.url.replace("http://", "ws://") + "/ws"
     with ws_connect(url, additional_headers=server.headers(), max_size=None) as ws:
+
         def send(message):
             ws.send(json.dumps(message))
             return json.loads(ws.recv(timeout=300))
@@ -435,11 +470,9 @@ def test_refused_resets_leave_the_session_as_it_was_on_every_route(server, task,
         assert refused["data"]["code"] == "VALIDATION_ERROR" and refused["data"]["status"] == 404
         state = send({"type": "state"})["data"]
         assert state["done"] is False and state["container_id"] == ws_container
-        assert send({"type": "step", "data": {"tool": "bash", "command": "echo ws-kept"}})["data"]["observation"][
-            "text"].startswith("ws-kept")
+        assert send({"type": "step", "data": {"tool": "bash", "command": "echo ws-kept"}})["data"]["observation"]["text"].startswith("ws-kept")
         record = send({"type": "trajectory"})
-        assert record["type"] == "trajectory" and record["data"]["episode_id"] == reset["data"]["observation"]["info"][
-            "episode_id"]
+        assert record["type"] == "trajectory" and record["data"]["episode_id"] == reset["data"]["observation"]["info"]["episode_id"]
         assert (record["data"]["episode_index"], record["data"]["model"], len(record["data"]["steps"])) == (5, "m", 1)
         ws.send(json.dumps({"type": "close"}))
     for gone in (container_id, default_container, ws_container):
@@ -503,9 +536,16 @@ def test_a_reset_that_fails_after_ending_the_episode_says_so(docker_client, task
     # exist is the task file's mistake, refused before the running episode is touched).
     # (Another commit too: an instance image is keyed by content, so the task's own commit would find
     # the bundled task's image and never read the repository.)
-    broken = "\n".join("id: broken-repo" if line.startswith("id:") else "repo: ./not-a.bundle"
-                       if line.startswith("repo:") else f"base_commit: '{'0' * 40}'" if line.startswith("base_commit:")
-                       else line for line in broken.splitlines())
+    broken = "\n".join(
+        "id: broken-repo"
+        if line.startswith("id:")
+        else "repo: ./not-a.bundle"
+        if line.startswith("repo:")
+        else f"base_commit: '{'0' * 40}'"
+        if line.startswith("base_commit:")
+        else line
+        for line in broken.splitlines()
+    )
     (tasks_dir / "broken").mkdir()
     (tasks_dir / "broken" / "task.yaml").write_text(broken + "\n")
     (tasks_dir / "broken" / "not-a.bundle").write_text("not a git bundle\n")
@@ -563,8 +603,10 @@ def operated_server(docker_client, image):
 
 def test_a_client_cannot_list_or_reach_another_clients_session(operated_server, task, docker_client):
     url, operator = operated_server.url, {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-    with httpx.Client(base_url=url, headers=operated_server.headers(), timeout=300) as alice, \
-            httpx.Client(base_url=url, headers=operated_server.headers(), timeout=300) as mallory:
+    with (
+        httpx.Client(base_url=url, headers=operated_server.headers(), timeout=300) as alice,
+        httpx.Client(base_url=url, headers=operated_server.headers(), timeout=300) as mallory,
+    ):
         opened = alice.post("/sessions", json={"task_id": task.id}).json()
         session_id, container_id = opened["session_id"], opened["info"]["container_id"]
         assert len(session_id) >= 40  # 256 random bits: the id is the key to the session
@@ -585,8 +627,12 @@ def test_a_client_cannot_list_or_reach_another_clients_session(operated_server, 
         assert [s["session_id"] for s in alice.get("/sessions").json()["sessions"]] == [mine["session_id"]]
         everything = httpx.get(f"{url}/sessions", headers=operator).json()
         assert {s["session_id"] for s in everything["sessions"]} == {session_id, mine["session_id"]}
-        who = httpx.post(f"{url}/step", headers=operator, timeout=300,
-                         json={"session_id": mine["session_id"], "action": {"tool": "bash", "command": "cat /tmp/who"}})
+        who = httpx.post(
+            f"{url}/step",
+            headers=operator,
+            timeout=300,
+            json={"session_id": mine["session_id"], "action": {"tool": "bash", "command": "cat /tmp/who"}},
+        )
         assert who.json()["observation"]["text"].startswith("alice")
         # A session the operator opened is not a client's to reach, even by its id.
         ops = httpx.post(f"{url}/sessions", headers=operator, json={"task_id": task.id}, timeout=300).json()
@@ -615,43 +661,42 @@ def test_bodies_over_the_limit_are_refused_unread_and_deep_json_is_the_clients_e
     def chunks():  # no Content-Length: the count of what arrives decides
         yield big[:1000]
         for start in range(1000, len(big), 64 * 1024):
-            yield big[start:start + 64 * 1024]
+            yield big[start : start + 64 * 1024]
 
     streamed = httpx.post(f"{url}/mcp", content=chunks(), headers=headers, timeout=60)
     assert streamed.status_code == 413
     assert httpx.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers).json()["result"] == {}
     deep = httpx.post(f"{url}/mcp", content=b"[" * 200_000, headers=headers, timeout=60)
     assert deep.status_code == 200 and deep.json()["error"]["code"] == -32700
-    deep_step = httpx.post(f"{url}/step", content=b'{"action": ' + b"[" * 200_000, timeout=60,
-                           headers={**headers, "content-type": "application/json"})
+    deep_step = httpx.post(
+        f"{url}/step", content=b'{"action": ' + b"[" * 200_000, timeout=60, headers={**headers, "content-type": "application/json"}
+    )
     assert 400 <= deep_step.status_code < 500
     assert httpx.get(f"{url}/health").status_code == 200
 
 
-def test_clients_with_their_own_tokens_on_one_address_never_see_each_others_default_session(
-        docker_client, image, task, tmp_path):
+def test_clients_with_their_own_tokens_on_one_address_never_see_each_others_default_session(docker_client, image, task, tmp_path):
     """Red team rt3, e1: clients sharing the token on one address are one client to the server (they share the
     default session of cookie-less OpenEnv calls); given tokens of their own, each is a client of its own."""
     alice_token, bob_token = "alice-" + uuid.uuid4().hex[:12], "bob-" + uuid.uuid4().hex[:12]
     tokens_file = tmp_path / "clients.txt"
     tokens_file.write_text(f"# one per client\n{alice_token}\n\n{bob_token}\n")
-    running = start_server("--max-sessions", "3", "--max-sessions-per-client", "1", "--client-tokens-file",
-                           str(tokens_file))
+    running = start_server("--max-sessions", "3", "--max-sessions-per-client", "1", "--client-tokens-file", str(tokens_file))
     try:
         alice = {"Authorization": f"Bearer {alice_token}"}
         bob = {"Authorization": f"Bearer {bob_token}"}
         # Cookie-less OpenEnv calls (a bare client that keeps no cookie) from one address.
         opened = httpx.post(f"{running.url}/reset", headers=alice, json={"task_id": task.id}, timeout=300).json()
         session_id = opened["observation"]["session_id"]
-        httpx.post(f"{running.url}/step", headers=alice, timeout=300,
-                   json={"action": {"tool": "bash", "command": "echo alice > /tmp/who"}})
+        httpx.post(f"{running.url}/step", headers=alice, timeout=300, json={"action": {"tool": "bash", "command": "echo alice > /tmp/who"}})
         assert httpx.get(f"{running.url}/sessions", headers=bob).json()["sessions"] == []
         assert httpx.get(f"{running.url}/state", headers=bob).json()["session_id"] is None
-        assert httpx.post(f"{running.url}/step", headers=bob, timeout=60,
-                          json={"action": {"tool": "bash", "command": "cat /tmp/who"}}).status_code == 409
+        assert (
+            httpx.post(f"{running.url}/step", headers=bob, timeout=60, json={"action": {"tool": "bash", "command": "cat /tmp/who"}}).status_code
+            == 409
+        )
         assert httpx.get(f"{running.url}/sessions/{session_id}", headers=bob).status_code == 404
-        assert [s["session_id"] for s in httpx.get(f"{running.url}/sessions", headers=alice).json()["sessions"]] \
-            == [session_id]
+        assert [s["session_id"] for s in httpx.get(f"{running.url}/sessions", headers=alice).json()["sessions"]] == [session_id]
         assert httpx.get(f"{running.url}/health").status_code == 200
         assert httpx.get(f"{running.url}/sessions", headers={"Authorization": "Bearer wrong-token-x"}).status_code == 403
         # One session each at most: Alice cannot take the slots the others need.

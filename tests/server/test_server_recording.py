@@ -48,21 +48,21 @@ SCRIPT: list[tuple[str, str, str, Any, str]] = [
     ("mcp tools/list", "POST", "/mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, "token"),
     ("open", "POST", "/sessions", {"task_id": TASK, "episode_index": 0, "model": "scripted"}, "token"),
     ("bash", "POST", f"{_S}/step", {"action": {"tool": "bash", "command": "cd /tmp && export A=1"}}, "token"),
-    ("bash keeps state", "POST", f"{_S}/step", {"action": {"tool": "bash", "command": "pwd; echo $A; cd /testbed"}},
-     "token"),
-    ("bash exit code", "POST", f"{_S}/step", {"action": {"tool": "bash", "command": "echo out; echo err >&2; (exit 3)"}},
-     "token"),
-    ("create", "POST", f"{_S}/step",
-     {"action": '{"tool": "create", "path": "notes.txt", "content": "one\\ntwo\\n"}'}, "token"),
+    ("bash keeps state", "POST", f"{_S}/step", {"action": {"tool": "bash", "command": "pwd; echo $A; cd /testbed"}}, "token"),
+    ("bash exit code", "POST", f"{_S}/step", {"action": {"tool": "bash", "command": "echo out; echo err >&2; (exit 3)"}}, "token"),
+    ("create", "POST", f"{_S}/step", {"action": '{"tool": "create", "path": "notes.txt", "content": "one\\ntwo\\n"}'}, "token"),
     ("view file", "POST", f"{_S}/step", {"action": {"tool": "view", "path": "notes.txt"}}, "token"),
-    ("edit", "POST", f"{_S}/step", {"action": {"tool": "edit", "path": "notes.txt", "old": "two", "new": "three"}},
-     "token"),
+    ("edit", "POST", f"{_S}/step", {"action": {"tool": "edit", "path": "notes.txt", "old": "two", "new": "three"}}, "token"),
     ("view range", "POST", f"{_S}/step", {"action": {"tool": "view", "path": "notes.txt", "range": [2, 2]}}, "token"),
     ("undo_edit", "POST", f"{_S}/step", {"action": {"tool": "undo_edit", "path": "notes.txt"}}, "token"),
     ("view folder", "POST", f"{_S}/step", {"action": {"tool": "view", "path": "."}}, "token"),
-    ("openai call", "POST", f"{_S}/step",
-     {"action": {"type": "function", "function": {"name": "bash", "arguments": "{\"command\": \"echo openai\"}"}}},
-     "token"),
+    (
+        "openai call",
+        "POST",
+        f"{_S}/step",
+        {"action": {"type": "function", "function": {"name": "bash", "arguments": '{"command": "echo openai"}'}}},
+        "token",
+    ),
     ("cwm block", "POST", f"{_S}/step", {"action": "<tool: bash>\necho cwm\n</tool>"}, "token"),
     ("fenced bash", "POST", f"{_S}/step", {"action": "```bash\necho fenced\n```"}, "token"),
     ("unknown tool", "POST", f"{_S}/step", {"action": {"tool": "teleport"}}, "token"),
@@ -96,8 +96,7 @@ def _play(url: str) -> list[dict[str, Any]]:
     session = None
     with httpx.Client(base_url=url, timeout=600) as client:
         for name, method, path, body, auth in SCRIPT:
-            headers = {"Authorization": f"Bearer {TOKEN}"} if auth == "token" else \
-                {"Authorization": "Bearer wrong-token"} if auth == "wrong" else {}
+            headers = {"Authorization": f"Bearer {TOKEN}"} if auth == "token" else {"Authorization": "Bearer wrong-token"} if auth == "wrong" else {}
             content = body if isinstance(body, str) else None if body is None else json.dumps(body)
             if content is not None:
                 headers["Content-Type"] = "application/json"
@@ -106,16 +105,14 @@ def _play(url: str) -> list[dict[str, Any]]:
             answer = response.json() if kind.startswith("application/json") else response.text
             if name == "open":
                 session = answer["session_id"]
-            answers.append({"name": name, "request": f"{method} {path}", "status": response.status_code,
-                            "content_type": kind, "body": answer})
+            answers.append({"name": name, "request": f"{method} {path}", "status": response.status_code, "content_type": kind, "body": answer})
         opened = [answer["body"]["observation"]["session_id"] for answer in answers if answer["name"] == "openenv reset"]
         for session_id in opened:  # the OpenEnv session's container goes now, not when the server stops
             client.delete(f"/sessions/{session_id}", headers={"Authorization": f"Bearer {TOKEN}"})
     return answers
 
 
-_TIME_KEYS = {"elapsed", "idle", "duration", "started", "finished", "started_at", "finished_at", "created_at",
-              "timestamp", "time"}
+_TIME_KEYS = {"elapsed", "idle", "duration", "started", "finished", "started_at", "finished_at", "created_at", "timestamp", "time"}
 """Keys whose values are times or durations, with every key ending in `seconds`: `<time>` in the recording (any value
 but null)."""
 _HEX_ID = re.compile(r"\b[0-9a-f]{12,64}\b")
@@ -177,6 +174,6 @@ def test_the_servers_answers_to_the_session_script_are_the_recorded_ones(docker_
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(shown, encoding="utf-8")
     recorded = GOLDEN.read_text(encoding="utf-8")
-    assert shown == recorded, "the server's answers differ from the recording (if meant, record again: see the " \
-        "module's docstring):\n" + "".join(difflib.unified_diff(
-            recorded.splitlines(keepends=True), shown.splitlines(keepends=True), "recorded", "now", n=2))
+    assert shown == recorded, "the server's answers differ from the recording (if meant, record again: see the module's docstring):\n" + "".join(
+        difflib.unified_diff(recorded.splitlines(keepends=True), shown.splitlines(keepends=True), "recorded", "now", n=2)
+    )

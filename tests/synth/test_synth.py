@@ -30,8 +30,9 @@ SAMPLE_ENV = Environment(pip_packages=SAMPLE_PIP_PACKAGES)
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory, docker_client):
     out = tmp_path_factory.mktemp("synth") / "tasks"
-    config = pipeline.SynthConfig(repo=str(ROOT / "tasks/repos/slugkit.bundle"), environment=SAMPLE_ENV, out=out,
-                                  max_tasks=10, max_candidates=40, workers=2, hide_tests=False)
+    config = pipeline.SynthConfig(
+        repo=str(ROOT / "tasks/repos/slugkit.bundle"), environment=SAMPLE_ENV, out=out, max_tasks=10, max_candidates=40, workers=2, hide_tests=False
+    )
     summary = pipeline.synthesize(config)
     return out, config, summary
 
@@ -73,8 +74,7 @@ def test_each_synthesized_task_passes_the_validation_rule_and_the_oracle_resolve
     assert [(r.task_id, r.verdict, r.violations) for r in results if r.verdict != "valid"] == []
     assert all(r.gold and r.gold.resolved and r.empty and not r.empty.resolved for r in results)
     trajectories = rollout(found, "oracle", workers=2, out=tmp_path / "oracle.jsonl")
-    unresolved = [(t.task_id, t.termination, t.error, (t.report or {}).get("status"), t.diff[:300])
-                  for t in trajectories if not t.resolved]
+    unresolved = [(t.task_id, t.termination, t.error, (t.report or {}).get("status"), t.diff[:300]) for t in trajectories if not t.resolved]
     assert sorted(t.task_id for t in trajectories if t.resolved) == sorted(task.id for task in found), unresolved
 
 
@@ -85,8 +85,7 @@ def test_a_rerun_resumes_and_skips_what_is_decided(synthesized):
     assert again.skipped == first.candidates - first.not_needed
     printed = cli("synthesize", "--repo", config.repo, "--out", str(out), "--max-tasks", "10")
     assert printed.returncode == 0, printed.stdout + printed.stderr
-    assert f"0 candidate(s), 0 validated, rejected: none; {again.skipped} decided by an earlier run; 10 task(s)" in " ".join(
-        printed.stdout.split())
+    assert f"0 candidate(s), 0 validated, rejected: none; {again.skipped} decided by an earlier run; 10 task(s)" in " ".join(printed.stdout.split())
     unknown = cli("synthesize", "--repo", config.repo, "--out", str(out), "--methods", "mutate")
     assert unknown.returncode == 2 and "--methods: unknown method 'mutate'" in unknown.stderr
     no_endpoint = cli("synthesize", "--repo", config.repo, "--out", str(out), "--methods", "model")
@@ -95,7 +94,7 @@ def test_a_rerun_resumes_and_skips_what_is_decided(synthesized):
 
 FLAKY_REPO = {
     "calc/__init__.py": "",
-    "calc/ops.py": textwrap.dedent('''\
+    "calc/ops.py": textwrap.dedent("""\
         def add(a, b):
             return a + b
 
@@ -106,8 +105,8 @@ FLAKY_REPO = {
             if value > high:
                 return high
             return value
-    '''),
-    "tests/test_ops.py": textwrap.dedent('''\
+    """),
+    "tests/test_ops.py": textwrap.dedent("""\
         import os
 
         from calc.ops import add, clamp
@@ -132,13 +131,14 @@ FLAKY_REPO = {
                 handle.write(str(runs + 1))
             assert add(1, 1) == 2
             assert runs % 2 == 0
-    '''),
+    """),
 }
 
 
 def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(cwd), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True,
-                          capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", "-C", str(cwd), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True, capture_output=True, text=True
+    ).stdout
 
 
 def test_a_flaky_test_never_becomes_fail_to_pass(tmp_path, docker_client):
@@ -150,9 +150,17 @@ def test_a_flaky_test_never_becomes_fail_to_pass(tmp_path, docker_client):
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "calc")
     out = tmp_path / "tasks"
-    summary = pipeline.synthesize(pipeline.SynthConfig(
-        repo=str(repo), environment=SAMPLE_ENV, out=out, max_tasks=2, methods=["procedural"], hide_tests=True,
-        kinds=["swap_arithmetic", "comparison_boundary", "flip_comparison"]))
+    summary = pipeline.synthesize(
+        pipeline.SynthConfig(
+            repo=str(repo),
+            environment=SAMPLE_ENV,
+            out=out,
+            max_tasks=2,
+            methods=["procedural"],
+            hide_tests=True,
+            kinds=["swap_arithmetic", "comparison_boundary", "flip_comparison"],
+        )
+    )
     assert summary.flaky_tests == ["tests/test_ops.py::test_flaky_add"]
     found = load_tasks(out)
     assert found and summary.validated == len(found)
@@ -161,8 +169,9 @@ def test_a_flaky_test_never_becomes_fail_to_pass(tmp_path, docker_client):
     # --hide-tests: the failing tests are not in the agent's tree; the test patch brings them back.
     task = found[0]
     hidden = task.tests.fail_to_pass[0].split("::")[-1]
-    tree = subprocess.run(["git", "--git-dir", str(task.source.parent / "repo.bundle"), "show",
-                           f"{task.base_commit}:tests/test_ops.py"], capture_output=True, text=True)
+    tree = subprocess.run(
+        ["git", "--git-dir", str(task.source.parent / "repo.bundle"), "show", f"{task.base_commit}:tests/test_ops.py"], capture_output=True, text=True
+    )
     if tree.returncode:  # git reads a bundle only through a clone
         clone = tmp_path / "clone"
         subprocess.run(["git", "clone", "-q", str(task.source.parent / "repo.bundle"), str(clone)], check=True)
@@ -176,8 +185,22 @@ def test_a_flaky_test_never_becomes_fail_to_pass(tmp_path, docker_client):
 
 def test_tasks_new_writes_a_task_from_two_refs_that_validates(tmp_path, docker_client):
     bundle = ROOT / "tasks/repos/slugkit.bundle"
-    result = cli("tasks", "new", "--repo", str(bundle), "--base", "main~2", "--fix", "main~1", "--out", str(tmp_path),
-                 "--id", "slugkit-unknown-filter", "--environment", str(_env_file(tmp_path)))
+    result = cli(
+        "tasks",
+        "new",
+        "--repo",
+        str(bundle),
+        "--base",
+        "main~2",
+        "--fix",
+        "main~1",
+        "--out",
+        str(tmp_path),
+        "--id",
+        "slugkit-unknown-filter",
+        "--environment",
+        str(_env_file(tmp_path)),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     task = load_task_file(tmp_path / "slugkit-unknown-filter" / "task.yaml")
     assert "slugkit/template.py" in task.gold_patch and "tests/test_template.py" not in task.gold_patch
@@ -203,8 +226,11 @@ def _sample(task_id: str):
 def test_validate_rejects_a_fail_to_pass_test_that_already_passes(tmp_path, docker_client):
     task = _sample("ledger-range-overlap-boundary")
     already = task.tests.pass_to_pass[0]
-    broken = task.model_copy(update={"tests": task.tests.model_copy(update={
-        "fail_to_pass": [*task.tests.fail_to_pass, already], "pass_to_pass": task.tests.pass_to_pass[1:]})})
+    broken = task.model_copy(
+        update={
+            "tests": task.tests.model_copy(update={"fail_to_pass": [*task.tests.fail_to_pass, already], "pass_to_pass": task.tests.pass_to_pass[1:]})
+        }
+    )
     builder = ImageBuilder()
     result = validation.validate_task(broken, builder, Grader(builder=builder))
     assert result.verdict == "invalid", (result.verdict, result.cause)
@@ -213,7 +239,7 @@ def test_validate_rejects_a_fail_to_pass_test_that_already_passes(tmp_path, dock
 
 def test_validate_rejects_an_id_in_both_lists_and_says_so_in_one_line(tmp_path, docker_client):
     task = _sample("ledger-range-overlap-boundary")
-    text = task.source.read_text().replace("  pass_to_pass:\n", f"  pass_to_pass:\n    - \"{task.tests.fail_to_pass[0]}\"\n")
+    text = task.source.read_text().replace("  pass_to_pass:\n", f'  pass_to_pass:\n    - "{task.tests.fail_to_pass[0]}"\n')
     (tmp_path / "repos").symlink_to(TASKS_DIR / "repos")  # the same `repo` as the bundled task: its image is reused
     folder = tmp_path / task.id
     folder.mkdir()

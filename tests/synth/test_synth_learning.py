@@ -67,11 +67,11 @@ def test_a_suite_that_cannot_be_learned_in_time_is_one_line_from_the_cli(tmp_pat
         subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True)
     environment = tmp_path / "environment.yaml"
     environment.write_text(f"pip_packages: {list(SAMPLE_PIP_PACKAGES)!r}\n")
-    result = cli("synthesize", "--repo", str(repo), "--environment", str(environment), "--out", str(tmp_path / "out"),
-                 "--learn-timeout", "3")
+    result = cli("synthesize", "--repo", str(repo), "--environment", str(environment), "--out", str(tmp_path / "out"), "--learn-timeout", "3")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.count("error:") == 1, result.stderr
-    assert ("learning the suite: the suite's untraced run did not finish within 3 s (the bound: --learn-timeout); "
-            "give a longer --learn-timeout SECONDS") in result.stderr
+    assert (
+        "learning the suite: the suite's untraced run did not finish within 3 s (the bound: --learn-timeout); give a longer --learn-timeout SECONDS"
+    ) in result.stderr
     assert not list((tmp_path / "out").glob("*/task.yaml"))

@@ -29,7 +29,7 @@ from ..helpers import ROOT, ScriptedModel, free_port
 SAMPLE_ENV = Environment(pip_packages=["pytest==8.3.5"])
 STATEMENT = "Converting identifiers and counting words gives wrong text: `snake_case('getHTTPResponse')` is not what I expect."
 
-SNAKE_BUG = '''Sure. Here is the rewritten function:
+SNAKE_BUG = """Sure. Here is the rewritten function:
 
 ```python
 def snake_case(text):
@@ -37,24 +37,24 @@ def snake_case(text):
     return "-".join(word.lower() for word in split_words(text))
 ```
 
-The bug is subtle.'''
-KEBAB_BUG = '''def kebab_case(text):
+The bug is subtle."""
+KEBAB_BUG = """def kebab_case(text):
     return "_".join(word.lower() for word in split_words(text))
 
-This joins with the wrong separator.'''
+This joins with the wrong separator."""
 QUANTIFY_BUG = '''```py
 def quantify(count, word, plural=None):
     """'1 file', '3 files', '0 files'."""
     return f"{count} {pluralize(word, plural=plural)}"
 ```'''
-CAMEL_RIGHT = '''```python
+CAMEL_RIGHT = """```python
 def camel_case(text):
     parts = split_words(text)
     if not parts:
         return ""
     head, *rest = parts
     return head.lower() + "".join(part.capitalize() for part in rest)
-```'''
+```"""
 
 # (task, function) -> (HTTP status, answer text, seconds to wait first)
 ANSWERS = {
@@ -91,13 +91,20 @@ def fixed_rewrites(body: dict) -> tuple[int, dict, float]:
     else:
         task = re.search(r"^Task: (\w+)", prompt, re.M)
         function = re.search(r"^Function: (\S+)", prompt, re.M)
-        status, text, delay = ANSWERS.get((task.group(1) if task else "", function.group(1) if function else ""),
-                                          (200, "", 0.0))
+        status, text, delay = ANSWERS.get((task.group(1) if task else "", function.group(1) if function else ""), (200, "", 0.0))
     if status != 200:
         return status, {"error": {"message": "rate limited" if status == 429 else "server error"}}, delay
-    return 200, {"id": "x", "object": "chat.completion", "model": "fixed-rewrites",
-                 "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                 "usage": {"prompt_tokens": 1, "completion_tokens": 1}}, delay
+    return (
+        200,
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "model": "fixed-rewrites",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+        },
+        delay,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +113,18 @@ def synthesized(tmp_path_factory, docker_client):
     ANSWERS[("rewrite", "shorten")] = (200, f"```python\n{_function_of('slugkit/wrap.py', 'shorten')}```", 0.0)
     with ScriptedModel(fixed_rewrites, models=("fixed-rewrites",)) as endpoint:
         config = pipeline.SynthConfig(
-            repo=str(ROOT / "tasks/repos/slugkit.bundle"), environment=SAMPLE_ENV, out=out, max_tasks=10,
-            max_candidates=60, workers=1, methods=["model", "combine"], functions=FUNCTIONS, model=endpoint.url,
-            model_timeout=1.0, model_retries=1)
+            repo=str(ROOT / "tasks/repos/slugkit.bundle"),
+            environment=SAMPLE_ENV,
+            out=out,
+            max_tasks=10,
+            max_candidates=60,
+            workers=1,
+            methods=["model", "combine"],
+            functions=FUNCTIONS,
+            model=endpoint.url,
+            model_timeout=1.0,
+            model_retries=1,
+        )
         summary = pipeline.synthesize(config)
     records = [json.loads(line) for line in (out / pipeline.STATE_FILE).read_text().splitlines()]
     statements = sum("Task: problem statement" in r["messages"][-1]["content"] for r in endpoint.requests)
@@ -120,7 +136,7 @@ def _function_of(path: str, name: str) -> str:
     git_dir = writer.mirrored(str(ROOT / "tasks/repos/slugkit.bundle"))
     source = writer.git(git_dir, "show", f"HEAD:{path}")
     node = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == name)
-    return "".join(source.splitlines(keepends=True)[node.lineno - 1:node.end_lineno])
+    return "".join(source.splitlines(keepends=True)[node.lineno - 1 : node.end_lineno])
 
 
 @pytest.mark.docker
@@ -155,7 +171,8 @@ def test_invalid_answers_are_rejected_with_their_reason(synthesized):
     outcome = {(r["kind"], r["function"]): r["outcome"] for r in records if r["method"] == "model"}
     assert {key: outcome.get(key) for key in EXPECTED} == EXPECTED
     assert "defines to_pascal instead of pascal_case" in next(
-        r["detail"] for r in records if r.get("function") == "pascal_case" and r["kind"] == "rewrite_bug")
+        r["detail"] for r in records if r.get("function") == "pascal_case" and r["kind"] == "rewrite_bug"
+    )
     # The endpoint's failures are counted by cause, and not recorded as decided.
     assert summary.rejected["model_rate_limited"] == 1 and summary.rejected["model_http_error"] == 1
     assert summary.rejected["model_timeout"] == 1
@@ -175,11 +192,9 @@ def test_the_model_tasks_pass_validate(synthesized):
 def test_a_dead_endpoint_stops_synthesis_before_anything_is_built(tmp_path):
     url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(pipeline.SynthesisError, match=r"--model .*cannot connect"):
-        pipeline.synthesize(pipeline.SynthConfig(repo=str(ROOT / "tasks/repos/slugkit.bundle"), out=tmp_path / "o",
-                                                 model=url, model_retries=0))
+        pipeline.synthesize(pipeline.SynthConfig(repo=str(ROOT / "tasks/repos/slugkit.bundle"), out=tmp_path / "o", model=url, model_retries=0))
     with pytest.raises(pipeline.SynthesisError, match="--methods model needs an endpoint"):
-        pipeline.synthesize(pipeline.SynthConfig(repo=str(ROOT / "tasks/repos/slugkit.bundle"), out=tmp_path / "o",
-                                                 methods=["model"]))
+        pipeline.synthesize(pipeline.SynthConfig(repo=str(ROOT / "tasks/repos/slugkit.bundle"), out=tmp_path / "o", methods=["model"]))
 
 
 SOURCE = '''import os
@@ -198,13 +213,16 @@ def helper(x):
 '''
 
 
-@pytest.mark.parametrize("answer, reason", [
-    ("", "model_empty"),
-    ("No.", "model_no_code"),
-    ("```python\ndef size(self):\n    return (\n```", "model_syntax_error"),
-    ("```python\ndef volume(self):\n    return 1\n```", "model_wrong_function"),
-    ("def size(self):\n    \"\"\"How big.\"\"\"\n    return self._size * 2\n", "model_unchanged"),
-])
+@pytest.mark.parametrize(
+    "answer, reason",
+    [
+        ("", "model_empty"),
+        ("No.", "model_no_code"),
+        ("```python\ndef size(self):\n    return (\n```", "model_syntax_error"),
+        ("```python\ndef volume(self):\n    return 1\n```", "model_wrong_function"),
+        ('def size(self):\n    """How big."""\n    return self._size * 2\n', "model_unchanged"),
+    ],
+)
 def test_answers_that_are_no_bug_are_rejected(answer, reason):
     request = model_method.Request("rewrite_bug", "pkg/box.py", "Box.size", SOURCE)
     assert model_method.answer_to_patch(request, answer).reason == reason
@@ -213,8 +231,10 @@ def test_answers_that_are_no_bug_are_rejected(answer, reason):
 def test_an_answer_is_spliced_in_place_of_the_method():
     request = model_method.Request("rewrite_bug", "pkg/box.py", "Box.size", SOURCE)
     # The whole class back, the decorator repeated, prose after it and a new comment: only the method is taken.
-    answer = ('Here:\n```python\nclass Box:\n    @property\n    def size(self):\n        """How big."""\n'
-              '        # measured in litres\n        return self._size * 3  # wrong factor\n```\nDone.')
+    answer = (
+        'Here:\n```python\nclass Box:\n    @property\n    def size(self):\n        """How big."""\n'
+        "        # measured in litres\n        return self._size * 3  # wrong factor\n```\nDone."
+    )
     found = model_method.answer_to_patch(request, answer)
     assert not found.reason, found
     assert found.new_source == SOURCE.replace("* 2", "* 3")

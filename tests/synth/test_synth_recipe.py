@@ -47,11 +47,24 @@ def test_the_named_recipe_is_exact_or_the_repositorys_star():
 
 
 def test_a_recipe_becomes_environment_fields_in_one_place():
-    table = swebench.parse_recipes({"o/r": {
-        "1.2": {"python": "3.9", "apt_packages": ["gcc"], "pip_packages": ["pytest==7.4.4"], "requirements": ["dev.txt"],
-                "pre_install": ["pip install setuptools==70.0.0"], "install": ["V={version} pip install -e ."],
-                "env": {"A": "1"}, "pip_uploaded_prior_to": "2024-10-25"},
-        "2.0": {"base_image": "debian:trixie"}}}, "r.yaml")
+    table = swebench.parse_recipes(
+        {
+            "o/r": {
+                "1.2": {
+                    "python": "3.9",
+                    "apt_packages": ["gcc"],
+                    "pip_packages": ["pytest==7.4.4"],
+                    "requirements": ["dev.txt"],
+                    "pre_install": ["pip install setuptools==70.0.0"],
+                    "install": ["V={version} pip install -e ."],
+                    "env": {"A": "1"},
+                    "pip_uploaded_prior_to": "2024-10-25",
+                },
+                "2.0": {"base_image": "debian:trixie"},
+            }
+        },
+        "r.yaml",
+    )
     fields = swebench.recipe_environment(table["o/r"]["1.2"], "1.2")
     environment = Environment.model_validate(fields)
     assert environment.python == "3.9" and environment.os_image == "debian:bullseye"
@@ -85,10 +98,22 @@ def test_a_synthesis_recipe_gives_the_environment_and_the_pytest_command():
             recipes.choose(name)
 
 
-@pytest.mark.parametrize(("command", "pytest_"), [
-    ("pytest -rA", True), ("/opt/venv/bin/py.test", True), ("python -m pytest -rA", True), ("python3.9 -u -m pytest", True),
-    ("./tests/runtests.py --verbosity 2", False), ("bin/test -C", False), ("tox -e py39 -- x", False), ("", False),
-    ("python setup.py test", False), ("PYTHONWARNINGS=x pytest", False), ("pytest 'unclosed", False)])
+@pytest.mark.parametrize(
+    ("command", "pytest_"),
+    [
+        ("pytest -rA", True),
+        ("/opt/venv/bin/py.test", True),
+        ("python -m pytest -rA", True),
+        ("python3.9 -u -m pytest", True),
+        ("./tests/runtests.py --verbosity 2", False),
+        ("bin/test -C", False),
+        ("tox -e py39 -- x", False),
+        ("", False),
+        ("python setup.py test", False),
+        ("PYTHONWARNINGS=x pytest", False),
+        ("pytest 'unclosed", False),
+    ],
+)
 def test_which_commands_run_pytest(command, pytest_):
     assert recipes.runs_pytest(command) is pytest_
 
@@ -113,18 +138,24 @@ def test_the_base_task_takes_the_recipes_environment_and_command(tmp_path):
     assert pipeline.base_task(given)[0].tests.command == "python -m pytest -x"
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    (["--recipe", "pallets/flask"], "--recipe: 'pallets/flask': expected REPO@VERSION, e.g. psf/requests@2.27"),
-    (["--recipe", "someone/else@1.0"], "--recipe: unknown repository 'someone/else' (no recipe for it; known:"),
-    (["--recipe", "pallets/flask@9.9"], "--recipe: unknown version '9.9' of pallets/flask; known: 2.0, 2.1, 2.2, 2.3, 3.0, 3.1"),
-    (["--recipe", "psf/requests@2.27", "--environment", "ENV"], "--environment and --recipe: give one of them"),
-    (["--recipes", "RECIPES"], "--recipes: used only with --recipe REPO@VERSION"),
-    (["--recipe", "psf/requests@2.27", "--recipes", "MISSING"], "--recipes: "),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--recipe", "pallets/flask"], "--recipe: 'pallets/flask': expected REPO@VERSION, e.g. psf/requests@2.27"),
+        (["--recipe", "someone/else@1.0"], "--recipe: unknown repository 'someone/else' (no recipe for it; known:"),
+        (["--recipe", "pallets/flask@9.9"], "--recipe: unknown version '9.9' of pallets/flask; known: 2.0, 2.1, 2.2, 2.3, 3.0, 3.1"),
+        (["--recipe", "psf/requests@2.27", "--environment", "ENV"], "--environment and --recipe: give one of them"),
+        (["--recipes", "RECIPES"], "--recipes: used only with --recipe REPO@VERSION"),
+        (["--recipe", "psf/requests@2.27", "--recipes", "MISSING"], "--recipes: "),
+    ],
+)
 def test_the_commands_mistakes_are_one_line(tmp_path, options, message):
     (tmp_path / "env.yaml").write_text("environment:\n  pip_packages: [pytest]\n")
-    places = {"ENV": str(tmp_path / "env.yaml"), "RECIPES": str(write_sample_recipe(tmp_path / "r.yaml", "a/b", "1")),
-              "MISSING": str(tmp_path / "missing.yaml")}
+    places = {
+        "ENV": str(tmp_path / "env.yaml"),
+        "RECIPES": str(write_sample_recipe(tmp_path / "r.yaml", "a/b", "1")),
+        "MISSING": str(tmp_path / "missing.yaml"),
+    }
     out = tmp_path / "out"
     printed = cli("synthesize", "--repo", SLUGKIT, "--out", str(out), *[places.get(o, o) for o in options])
     errors = [line for line in printed.stderr.splitlines() if line.startswith("error: ")]
@@ -136,11 +167,34 @@ def test_the_commands_mistakes_are_one_line(tmp_path, options, message):
 def test_synthesis_from_a_recipe_on_the_real_engine(tmp_path, docker_client):
     """slugkit's recipe in a `--recipes` file: its environment, `{version}` and test command reach every task, and
     a task made so passes `validate`."""
-    mine = write_sample_recipe(tmp_path / "recipes.yaml", "swe-env/slugkit", "0.1", install=["echo slugkit {version}"],
-                               env={"SLUGKIT_FROM": "recipe"}, test_command="python -m pytest -p no:cacheprovider -rA {test_files}")
+    mine = write_sample_recipe(
+        tmp_path / "recipes.yaml",
+        "swe-env/slugkit",
+        "0.1",
+        install=["echo slugkit {version}"],
+        env={"SLUGKIT_FROM": "recipe"},
+        test_command="python -m pytest -p no:cacheprovider -rA {test_files}",
+    )
     out = tmp_path / "tasks"
-    printed = cli("synthesize", "--repo", SLUGKIT, "--recipe", "swe-env/slugkit@0.1", "--recipes", str(mine), "--out",
-                  str(out), "--max-tasks", "3", "--max-candidates", "20", "--methods", "procedural", "--workers", "1")
+    printed = cli(
+        "synthesize",
+        "--repo",
+        SLUGKIT,
+        "--recipe",
+        "swe-env/slugkit@0.1",
+        "--recipes",
+        str(mine),
+        "--out",
+        str(out),
+        "--max-tasks",
+        "3",
+        "--max-candidates",
+        "20",
+        "--methods",
+        "procedural",
+        "--workers",
+        "1",
+    )
     assert printed.returncode == 0, printed.stdout + printed.stderr
     found = load_tasks(out)
     assert len(found) == 3, printed.stdout

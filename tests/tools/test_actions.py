@@ -54,8 +54,7 @@ def test_cwm_tool_format():
     assert parse("Let me look.\n<tool: bash>\nls -la\n</tool>").to_dict() == {"tool": "bash", "command": "ls -la"}
     edit = parse("<tool: edit>\npkg/a.py\n<<<<<<< SEARCH\n    x = 1\n=======\n    x = 2\n>>>>>>> REPLACE\n</tool>")
     assert edit.to_dict() == {"tool": "edit", "path": "pkg/a.py", "old": "    x = 1", "new": "    x = 2"}
-    assert parse("<tool: create>\nnew.py\nA = 1\nB = 2\n</tool>").to_dict() == {
-        "tool": "create", "path": "new.py", "content": "A = 1\nB = 2"}
+    assert parse("<tool: create>\nnew.py\nA = 1\nB = 2\n</tool>").to_dict() == {"tool": "create", "path": "new.py", "content": "A = 1\nB = 2"}
     assert parse("<tool: view>\nnew.py\n3 9\n</tool>").to_dict() == {"tool": "view", "path": "new.py", "range": [3, 9]}
     assert parse("<tool: undo_edit>\nnew.py\n</tool>").to_dict() == {"tool": "undo_edit", "path": "new.py"}
     assert parse("<tool: submit>\n</tool>").tool == "submit"

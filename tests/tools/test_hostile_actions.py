@@ -66,9 +66,11 @@ def test_huge_nul_and_invalid_utf8_arguments(env):
 
 
 def test_lone_surrogates_are_an_error_observation(env):
-    for action in ({"tool": "bash", "command": "echo \ud800"},
-                   {"tool": "create", "path": "s.txt", "content": "\udfff"},
-                   {"tool": "edit", "path": "s.txt", "old": "x", "new": "\ud800"}):
+    for action in (
+        {"tool": "bash", "command": "echo \ud800"},
+        {"tool": "create", "path": "s.txt", "content": "\udfff"},
+        {"tool": "edit", "path": "s.txt", "old": "x", "new": "\ud800"},
+    ):
         observation = _ok(env.step(action))
         assert observation.startswith("Error:") and "invalid Unicode" in observation
 
@@ -100,9 +102,15 @@ payloads = st.one_of(
     json_values,
     st.fixed_dictionaries(
         {"tool": st.sampled_from(["bash", "edit", "view", "create", "undo_edit", "nope", ""])},
-        optional={"path": st.text(max_size=30), "old": st.text(max_size=20), "new": st.text(max_size=20),
-                  "content": st.text(max_size=30), "range": json_values, "timeout": json_values,
-                  "command": st.sampled_from(["true", "echo hi", "exit 3", "cat", "printf '\\x1b[31m'"])},
+        optional={
+            "path": st.text(max_size=30),
+            "old": st.text(max_size=20),
+            "new": st.text(max_size=20),
+            "content": st.text(max_size=30),
+            "range": json_values,
+            "timeout": json_values,
+            "command": st.sampled_from(["true", "echo hi", "exit 3", "cat", "printf '\\x1b[31m'"]),
+        },
     ),
 )
 

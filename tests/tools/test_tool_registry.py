@@ -12,8 +12,8 @@ import pytest
 
 from swe_env import tools
 from swe_env.config import EnvConfig
-from swe_env.tools import actions
 from swe_env.exports import cwm_system_prompt
+from swe_env.tools import actions
 
 from ..helpers import ROOT
 
@@ -57,11 +57,14 @@ def test_the_action_formats_are_declared_once():
     assert tools.offered(["bash"]) == ["bash", tools.ALWAYS_OFFERED] and tools.offered(tools.DEFAULT_TOOLS) == tools.DEFAULT_TOOLS
 
 
-@pytest.mark.parametrize(("page", "start", "end"), [
-    ("README.md", "acts through tools (", ");"),
-    ("docs/integrations.md", "its\nmethods ", " are the model's"),
-    ("docs/architecture.md", "tools.run (", ")"),
-])
+@pytest.mark.parametrize(
+    ("page", "start", "end"),
+    [
+        ("README.md", "acts through tools (", ");"),
+        ("docs/integrations.md", "its\nmethods ", " are the model's"),
+        ("docs/architecture.md", "tools.run (", ")"),
+    ],
+)
 def test_the_pages_that_list_the_tools_name_the_registrys_defaults(page, start, end):
     listed = (ROOT / page).read_text().split(start, 1)[1].split(end, 1)[0]
     assert {word for word in re.findall(r"[a-z_]+", listed) if word in tools.REGISTRY} == set(tools.DEFAULT_TOOLS)
@@ -87,7 +90,8 @@ def _fresh_python(code: str) -> str:
 def test_the_client_and_the_options_load_without_the_engines_sdk():
     printed = _fresh_python(
         "import sys, swe_env, swe_env.client, swe_env.config; swe_env.client.RemoteSWEEnv; swe_env.EnvConfig(max_steps=3); "
-        "print(sorted(m for m in ('docker', 'swe_env.runtime.sandbox', 'swe_env.grading.grader', 'swe_env.build.images') if m in sys.modules))")
+        "print(sorted(m for m in ('docker', 'swe_env.runtime.sandbox', 'swe_env.grading.grader', 'swe_env.build.images') if m in sys.modules))"
+    )
     assert printed.strip() == "[]"
 
 
@@ -96,5 +100,6 @@ def test_public_names_load_on_first_use_and_stay_the_functions():
         "import importlib, types, swe_env; importlib.import_module('swe_env.run.rollout'); "
         "importlib.import_module('swe_env.run.evaluate'); "
         "print(*(callable(f) and not isinstance(f, types.ModuleType) for f in (swe_env.rollout, swe_env.evaluate)), "
-        "swe_env.SWEEnv.__name__)")
+        "swe_env.SWEEnv.__name__)"
+    )
     assert printed.split() == ["True", "True", "SWEEnv"]

@@ -13,8 +13,9 @@ import pytest
 
 from swe_env.grading import runners as grading_runners
 from swe_env.grading import seal
-from swe_env.traces import corpus, host as traces
 from swe_env.runtime.shell import CommandResult
+from swe_env.traces import corpus
+from swe_env.traces import host as traces
 from swe_env.traces.corpus import CorpusOptions, CorpusTrace
 from swe_env.traces.corpus_schema import RawTrace
 from swe_env.traces.host import Trace, TraceEntry, TraceEvent, TraceOptions
@@ -31,8 +32,7 @@ def shard_records(out: Path, row: corpus.TaskCorpus) -> list[CorpusTrace]:
 def is_test_entry(record: CorpusTrace) -> bool:
     """The entry is the test function the node id names (class methods as Class.method, parameters cut)."""
     node = record.test_id.split("[")[0]
-    return (node == f"{record.entry.file}::{record.entry.function.replace('.', '::')}"
-            and record.entry.function.split(".")[-1].startswith("test"))
+    return node == f"{record.entry.file}::{record.entry.function.replace('.', '::')}" and record.entry.function.split(".")[-1].startswith("test")
 
 
 # ---------------------------------------------------------------- a whole bundled suite
@@ -125,8 +125,7 @@ def test_resume_skips_finished_tasks_and_refuses_other_options(whole, task):
 def test_corpus_of_every_bundled_repository_keeps_every_outcome(tmp_path, tasks):
     one_per_repo = list({task.repo: task for task in tasks}.values())
     assert len(one_per_repo) >= 3
-    manifest = corpus.trace_corpus(one_per_repo, tmp_path, CorpusOptions(cwm=True, max_function_traces_per_test=5),
-                                   workers=2)
+    manifest = corpus.trace_corpus(one_per_repo, tmp_path, CorpusOptions(cwm=True, max_function_traces_per_test=5), workers=2)
     assert set(manifest.tasks) == {task.id for task in one_per_repo} and not manifest.not_reached
     for row in manifest.tasks.values():
         assert row.status == "done" and row.outcomes_checked and row.outcomes_unchanged, row
@@ -185,8 +184,10 @@ def test_nothing_traced_for_tests_that_ran_is_an_error():
     ran = corpus.TaskCorpus(task_id="t", status="done", tests=4, untraced_count=4, collected=4)
     result = CommandResult(exit_code=0, output="4 passed in 0.1s\n")
     why = corpus._nothing_recorded(ran, result, {"written": 0, "dropped": 0}, written=0)
-    assert why == ("the tracer recorded no trace for the 4 test(s) that ran (tests in other processes, e.g. "
-                   "pytest-xdist's, are not traced) (exit code 0; untraced run: 4 test(s); collected: 4): 4 passed in 0.1s")
+    assert why == (
+        "the tracer recorded no trace for the 4 test(s) that ran (tests in other processes, e.g. "
+        "pytest-xdist's, are not traced) (exit code 0; untraced run: 4 test(s); collected: 4): 4 passed in 0.1s"
+    )
     assert corpus._nothing_recorded(ran, result, {"written": 3}, written=3) is None
     capped = ran.model_copy(update={"stopped_by": "max_traces"})
     assert corpus._nothing_recorded(capped, result, {}, written=0) is None
@@ -194,8 +195,7 @@ def test_nothing_traced_for_tests_that_ran_is_an_error():
 
 def test_shards_split_a_suite_by_file_and_count_tokens(tmp_path, task, image):
     whole = corpus.trace_corpus([task], tmp_path / "whole", CorpusOptions(function_traces=False, check_outcomes=False))
-    sharded = corpus.trace_corpus([task], tmp_path / "shards",
-                                  CorpusOptions(function_traces=False, check_outcomes=False, shards=2), workers=2)
+    sharded = corpus.trace_corpus([task], tmp_path / "shards", CorpusOptions(function_traces=False, check_outcomes=False, shards=2), workers=2)
     rows = [sharded.tasks[f"{task.id}#{index}"] for index in (0, 1)]
     assert all(row.status == "done" and row.tests > 0 for row in rows), rows
     tests = [{r.test_id for r in shard_records(tmp_path / "shards", row)} for row in rows]
@@ -216,7 +216,7 @@ def test_hidden_tests_only_when_asked_with_failures_reported(tmp_path, task, ima
     options = CorpusOptions(with_test_patch=True, select=selection, function_traces=False)
     row = corpus.trace_corpus([task], tmp_path, options).tasks[task.id]
     assert row.status == "done" and row.with_test_patch
-    assert row.command.split()[-len(selection):] == selection
+    assert row.command.split()[-len(selection) :] == selection
     assert set(row.failed_tests) == set(task.tests.fail_to_pass)
     assert row.outcomes_checked and row.outcomes_unchanged
     records = shard_records(tmp_path, row)
@@ -234,17 +234,20 @@ def test_whole_suites_from_each_runners_command(task):
     whole, named = CorpusOptions(), CorpusOptions(suite="task")
     cases = [
         # (command, runner) -> the whole suite's argv, and the runner that names the tests
-        (("pytest -rA -p no:cacheprovider tests/test_config.py tests/a.py::test_b", "pytest"),
-         ["pytest", "-rA", "-p", "no:cacheprovider"], "pytest"),
-        (("python -m pytest --tb=short -k 'a or b' testing/test_x.py", "pytest"),
-         ["python", "-m", "pytest", "--tb=short", "-k", "a or b"], "pytest"),
+        (("pytest -rA -p no:cacheprovider tests/test_config.py tests/a.py::test_b", "pytest"), ["pytest", "-rA", "-p", "no:cacheprovider"], "pytest"),
+        (("python -m pytest --tb=short -k 'a or b' testing/test_x.py", "pytest"), ["python", "-m", "pytest", "--tb=short", "-k", "a or b"], "pytest"),
         (("tox --current-env -epy39 -v -- tests/test_build.py", "pytest"), ["python", "-m", "pytest", "-rA"], "pytest"),
-        (("./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1 admin_views.tests", "django"),
-         ["./tests/runtests.py", "--verbosity", "2", "--settings=test_sqlite", "--parallel", "1"], "django"),
-        (("./tests/runtests.py --verbosity 2 admin_views", "django"),
-         ["./tests/runtests.py", "--verbosity", "2", "--parallel", "1"], "django"),
-        (("PYTHONWARNINGS=ignore bin/test -C --verbose sympy/core/tests/test_basic.py", "sympy"),
-         ["bin/test", "-C", "--verbose", "--no-subprocess"], "sympy"),
+        (
+            ("./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1 admin_views.tests", "django"),
+            ["./tests/runtests.py", "--verbosity", "2", "--settings=test_sqlite", "--parallel", "1"],
+            "django",
+        ),
+        (("./tests/runtests.py --verbosity 2 admin_views", "django"), ["./tests/runtests.py", "--verbosity", "2", "--parallel", "1"], "django"),
+        (
+            ("PYTHONWARNINGS=ignore bin/test -C --verbose sympy/core/tests/test_basic.py", "sympy"),
+            ["bin/test", "-C", "--verbose", "--no-subprocess"],
+            "sympy",
+        ),
     ]
     for (command, runner_name), argv, expected_runner in cases:
         run = corpus.corpus_command(with_command(task, command, runner_name), whole)
@@ -267,15 +270,13 @@ def test_commands_the_tracer_cannot_follow_are_refused_in_one_line(task):
         corpus.trace_corpus([django], "/nonexistent/never-written", CorpusOptions(shards=2))
     with pytest.raises(runner.UsageError, match="pytest run"):
         runner.with_corpus_plugin(["python", "script.py"])
-    assert runner.with_corpus_plugin(["python", "-m", "pytest", "-q"]) == [
-        "python", "-m", "pytest", "-p", runner.CORPUS_PLUGIN, "-q"]
+    assert runner.with_corpus_plugin(["python", "-m", "pytest", "-q"]) == ["python", "-m", "pytest", "-p", runner.CORPUS_PLUGIN, "-q"]
 
 
 @pytest.mark.docker  # starts containers through the CLI or the corpus, without the engine's fixture
 def test_cli_trace_corpus(tmp_path, task):
     out = tmp_path / "cli"
-    result = swe_env("trace-corpus", "--task", task.id, "--out", str(out), "--format", "cwm", "--max-traces", "20",
-                     "--select", "tests/")
+    result = swe_env("trace-corpus", "--task", task.id, "--out", str(out), "--format", "cwm", "--max-traces", "20", "--select", "tests/")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "trace corpus in" in result.stdout and "function trace(s)" in result.stdout
     manifest = corpus.load_manifest(out)
@@ -288,8 +289,20 @@ def test_cli_trace_corpus(tmp_path, task):
     levels = swe_env("trace-corpus", "--task", task.id, "--out", str(out), "--levels", "module")
     assert levels.returncode == 2 and "--levels must be function, repository or both" in levels.stderr
     assert len(levels.stderr.strip().splitlines()) == 1
-    repository = swe_env("trace-corpus", "--task", task.id, "--out", str(tmp_path / "repo"), "--select", "tests/",
-                         "--levels", "repository", "--no-check", "--max-repository-traces", "3")
+    repository = swe_env(
+        "trace-corpus",
+        "--task",
+        task.id,
+        "--out",
+        str(tmp_path / "repo"),
+        "--select",
+        "tests/",
+        "--levels",
+        "repository",
+        "--no-check",
+        "--max-repository-traces",
+        "3",
+    )
     assert repository.returncode == 0, repository.stdout + repository.stderr
     assert "3 repository-level trace(s)" in repository.stdout
     assert {r.level for r in corpus.read_corpus(tmp_path / "repo")} == {"repository"}
@@ -299,7 +312,7 @@ def test_cli_trace_corpus(tmp_path, task):
 
 SUITE = {
     "pkg/__init__.py": "def add(a, b):\n    c = a + b\n    return c\n\n\ndef twice(x):\n    return add(x, x)\n",
-    "tests/test_a.py": '''\
+    "tests/test_a.py": """\
 import functools
 
 import pytest
@@ -359,7 +372,7 @@ def test_decorated():
 class TestClass:
     def test_method(self):
         assert add(0, 0) == 0
-''',
+""",
 }
 
 
@@ -367,43 +380,75 @@ def test_corpus_mode_traces_test_functions_only_and_records_outcomes(tmp_path):
     for name, text in SUITE.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    config = {"argv": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], "out": str(tmp_path / "t.jsonl"),
-              "workdir": str(tmp_path),
-              "corpus": {"outcomes": str(tmp_path / "o.jsonl"), "status": str(tmp_path / "s.json"), "sources": True}}
+    config = {
+        "argv": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        "out": str(tmp_path / "t.jsonl"),
+        "workdir": str(tmp_path),
+        "corpus": {"outcomes": str(tmp_path / "o.jsonl"), "status": str(tmp_path / "s.json"), "sources": True},
+    }
     (tmp_path / "c.json").write_text(json.dumps(config))
-    done = subprocess.run([sys.executable, str(runner.__file__), str(tmp_path / "c.json")], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, str(runner.__file__), str(tmp_path / "c.json")], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr  # pytest's own exit code: a test failed
-    outcomes = {json.loads(line)["test_id"].split("::", 1)[1]: json.loads(line)["outcome"]
-                for line in (tmp_path / "o.jsonl").read_text().splitlines()}
-    assert outcomes == {"test_add": "passed", "test_param[1]": "passed", "test_param[2]": "passed",
-                        "test_fail": "failed", "test_xfail": "xfailed", "test_skipped": "skipped",
-                        "test_setup_error": "error", "test_decorated": "passed", "TestClass::test_method": "passed"}
+    outcomes = {
+        json.loads(line)["test_id"].split("::", 1)[1]: json.loads(line)["outcome"] for line in (tmp_path / "o.jsonl").read_text().splitlines()
+    }
+    assert outcomes == {
+        "test_add": "passed",
+        "test_param[1]": "passed",
+        "test_param[2]": "passed",
+        "test_fail": "failed",
+        "test_xfail": "xfailed",
+        "test_skipped": "skipped",
+        "test_setup_error": "error",
+        "test_decorated": "passed",
+        "TestClass::test_method": "passed",
+    }
     raw = [RawTrace.model_validate_json(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert [r.test_id.split("::", 1)[1] for r in raw] == [
-        "test_add", "test_param[1]", "test_param[2]", "test_fail", "test_xfail", "test_decorated", "TestClass::test_method"]
-    assert [r.entry.function for r in raw] == ["test_add", "test_param", "test_param", "test_fail", "test_xfail",
-                                               "test_decorated", "TestClass.test_method"]
+        "test_add",
+        "test_param[1]",
+        "test_param[2]",
+        "test_fail",
+        "test_xfail",
+        "test_decorated",
+        "TestClass::test_method",
+    ]
+    assert [r.entry.function for r in raw] == [
+        "test_add",
+        "test_param",
+        "test_param",
+        "test_fail",
+        "test_xfail",
+        "test_decorated",
+        "TestClass.test_method",
+    ]
     # The fixture `two` called add() before the test: not traced. The test's calls are, with their sources.
     first = raw[0]
     assert [(e.event, e.function, e.depth) for e in first.events if e.event == "call"] == [
-        ("call", "test_add", 0), ("call", "twice", 1), ("call", "add", 2)]
+        ("call", "test_add", 0),
+        ("call", "twice", 1),
+        ("call", "add", 2),
+    ]
     assert set(first.sources) == {"pkg/__init__.py:6:twice", "pkg/__init__.py:1:add"}
     assert first.sources["pkg/__init__.py:1:add"]["source"] == "def add(a, b):\n    c = a + b\n    return c\n"
     status = json.loads((tmp_path / "s.json").read_text())
     assert status["written"] == 7 and status["stopped"] is None and status["errors"] == 0
     functions = corpus.function_traces(Trace.model_validate(first.model_dump()), first.sources)
-    assert [(t.entry.function, [e.depth for e in t.events][0], t.entry.first_line) for t in functions] == [
-        ("twice", 0, 6), ("add", 0, 1)]
+    assert [(t.entry.function, [e.depth for e in t.events][0], t.entry.first_line) for t in functions] == [("twice", 0, 6), ("add", 0, 1)]
     assert traces.parse_cwm(traces.render_cwm(functions[1])).ended
 
 
 def run_tracer(folder: Path, argv: list[str], env: dict | None = None, **corpus_config) -> subprocess.CompletedProcess:
-    config = {"argv": argv, "out": str(folder / "t.jsonl"), "workdir": str(folder),
-              "corpus": {"outcomes": str(folder / "o.jsonl"), "status": str(folder / "s.json"), **corpus_config}}
+    config = {
+        "argv": argv,
+        "out": str(folder / "t.jsonl"),
+        "workdir": str(folder),
+        "corpus": {"outcomes": str(folder / "o.jsonl"), "status": str(folder / "s.json"), **corpus_config},
+    }
     (folder / "c.json").write_text(json.dumps(config))
-    return subprocess.run([sys.executable, str(runner.__file__), str(folder / "c.json")], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(runner.__file__), str(folder / "c.json")], cwd=folder, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_corpus_mode_runs_suites_that_make_warnings_errors(tmp_path):
@@ -417,7 +462,8 @@ def test_corpus_mode_runs_suites_that_make_warnings_errors(tmp_path):
     done = run_tracer(tmp_path, [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"], sources=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()] == [
-        {"test_id": "tests/test_w.py::test_add", "outcome": "passed"}]
+        {"test_id": "tests/test_w.py::test_add", "outcome": "passed"}
+    ]
     status = json.loads((tmp_path / "s.json").read_text())
     assert status["written"] == 1 and status["collected"] == 1 and status["exitstatus"] == 0
 
@@ -425,11 +471,13 @@ def test_corpus_mode_runs_suites_that_make_warnings_errors(tmp_path):
 UNITTEST_SUITE = {
     "pkg/__init__.py": "def add(a, b):\n    return a + b\n",
     # Stands for Django's runner module: the grader's recorder takes its key when it is imported.
-    "django/__init__.py": "", "django/test/__init__.py": "", "django/test/runner.py": "",
+    "django/__init__.py": "",
+    "django/test/__init__.py": "",
+    "django/test/runner.py": "",
     "tests/runtests.py": "import sys, unittest\nsys.path.insert(0, '.')\nimport django.test.runner\n"
-                         "unittest.main(module=None, argv=['runtests', 'discover', '-s', 'tests', '-t', 'tests'])\n",
+    "unittest.main(module=None, argv=['runtests', 'discover', '-s', 'tests', '-t', 'tests'])\n",
     "tests/app/__init__.py": "",
-    "tests/app/tests.py": '''\
+    "tests/app/tests.py": """\
 import unittest
 
 from pkg import add
@@ -452,7 +500,7 @@ class AddTests(unittest.TestCase):
 
 class MoreAddTests(AddTests):
     pass
-''',
+""",
 }
 
 
@@ -470,35 +518,70 @@ def test_corpus_mode_under_djangos_runner_names_tests_as_the_recorder_does(tmp_p
     key = seal.new_key()
     (tmp_path / "recorder.key").write_bytes(seal.key_file(key, [], runner_is_repo=False))
     (tmp_path / "o.jsonl").write_bytes(b"")
-    env = {**os.environ, "PYTHONPATH": str(recorder),
-           **grading_runners.runner_named("django").environment(str(tmp_path / "o.jsonl"), str(tmp_path / "recorder.key"))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(recorder),
+        **grading_runners.runner_named("django").environment(str(tmp_path / "o.jsonl"), str(tmp_path / "recorder.key")),
+    }
     done = run_tracer(tmp_path, [sys.executable, "tests/runtests.py"], env=env, runner="django", sources=True)
     assert done.returncode == 1, done.stdout + done.stderr  # unittest.main exits 1: a test failed
     outcomes = {ids[0]: status for status, ids in seal.test_records((tmp_path / "o.jsonl").read_bytes(), key)}
-    assert outcomes == {f"{name} (app.tests.{cls})": status for cls in ("AddTests", "MoreAddTests")
-                        for name, status in (("test_add", "passed"), ("test_fails", "failed"), ("test_skipped", "skipped"))}
+    assert outcomes == {
+        f"{name} (app.tests.{cls})": status
+        for cls in ("AddTests", "MoreAddTests")
+        for name, status in (("test_add", "passed"), ("test_fails", "failed"), ("test_skipped", "skipped"))
+    }
     raw = [RawTrace.model_validate_json(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     # Each test that ran is one trace under the recorder's id; setUp (not a test) is not one.
-    assert sorted(r.test_id for r in raw) == sorted(f"{name} (app.tests.{cls})" for cls in ("AddTests", "MoreAddTests")
-                                                  for name in ("test_add", "test_fails"))
+    assert sorted(r.test_id for r in raw) == sorted(
+        f"{name} (app.tests.{cls})" for cls in ("AddTests", "MoreAddTests") for name in ("test_add", "test_fails")
+    )
     assert all(r.entry.function.startswith("AddTests.test_") and r.entry.file == "tests/app/tests.py" for r in raw)
     assert all([e.function for e in r.events if e.event == "call"] == [r.entry.function, "add"] for r in raw)
 
 
 def event(kind, frame, depth, function="f", line=1, **more) -> TraceEvent:
-    return TraceEvent(event=kind, file="m.py", line=line, function=function, frame=frame, depth=depth, source="x",
-                      locals={} if kind in ("call", "line") else None, **more)
+    return TraceEvent(
+        event=kind,
+        file="m.py",
+        line=line,
+        function=function,
+        frame=frame,
+        depth=depth,
+        source="x",
+        locals={} if kind in ("call", "line") else None,
+        **more,
+    )
 
 
 def test_function_traces_of_a_cut_trace():
-    events = [event("call", 0, 0, "t"), event("call", 1, 1, "g", 5), event("line", 1, 1, "g", 6),
-              event("return", 1, 1, "g", 6, value="1"), event("line", 0, 0, "t", 2), event("call", 2, 1, "h", 9),
-              event("call", 3, 2, "k", 12), event("return", 3, 2, "k", 12, value="2"), event("line", 2, 1, "h", 10)]
-    trace = Trace(trace_id="x:1", thread="MainThread", entry=TraceEntry(file="m.py", function="t", line=1),
-                  repr_cap=200, full_locals=False, cut="max_events", event_count=len(events), events=events)
+    events = [
+        event("call", 0, 0, "t"),
+        event("call", 1, 1, "g", 5),
+        event("line", 1, 1, "g", 6),
+        event("return", 1, 1, "g", 6, value="1"),
+        event("line", 0, 0, "t", 2),
+        event("call", 2, 1, "h", 9),
+        event("call", 3, 2, "k", 12),
+        event("return", 3, 2, "k", 12, value="2"),
+        event("line", 2, 1, "h", 10),
+    ]
+    trace = Trace(
+        trace_id="x:1",
+        thread="MainThread",
+        entry=TraceEntry(file="m.py", function="t", line=1),
+        repr_cap=200,
+        full_locals=False,
+        cut="max_events",
+        event_count=len(events),
+        events=events,
+    )
     found = corpus.function_traces(trace, {"m.py:5:g": {"source": "def g():\n    pass\n", "first_line": 5}})
     assert [(t.entry.function, len(t.events), t.cut, t.complete) for t in found] == [
-        ("g", 3, None, True), ("h", 4, "max_events", True), ("k", 2, None, True)]
+        ("g", 3, None, True),
+        ("h", 4, "max_events", True),
+        ("k", 2, None, True),
+    ]
     assert [(e.frame, e.depth) for e in found[1].events] == [(0, 0), (1, 1), (1, 1), (0, 0)]
     assert found[0].entry.source.startswith("def g") and found[1].entry.source == ""
     assert traces.cwm_record(found[1])["cut"] == "max_events"
@@ -512,8 +595,12 @@ def _word_tokenizer(path: Path) -> Path:
     """A small tokenizer.json made here (a word-level vocabulary over CWM's tokens and a few words; no download)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    words = ["<unk>", *(getattr(traces, name) for name in ("FRAME_SEP", "CALL_SEP", "LINE_SEP", "RETURN_SEP",
-                                                          "ACTION_SEP", "ARG_SEP", "EXCEPTION_SEP")), "def", "return"]
+    words = [
+        "<unk>",
+        *(getattr(traces, name) for name in ("FRAME_SEP", "CALL_SEP", "LINE_SEP", "RETURN_SEP", "ACTION_SEP", "ARG_SEP", "EXCEPTION_SEP")),
+        "def",
+        "return",
+    ]
     tokenizer = Tokenizer(models.WordLevel({word: index for index, word in enumerate(words)}, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.save(str(path))
@@ -533,6 +620,7 @@ def test_repository_level_traces_carry_the_sources_a_test_reached_bounded_and_co
     assert manifest.totals["repository_traces"] == len(repository) and row.function_traces > 0
     lines = {line["trace_id"]: line for line in map(json.loads, (tmp_path / "both" / row.cwm_shard).read_text().splitlines())}
     from tokenizers import Tokenizer
+
     loaded = Tokenizer.from_file(str(tokenizer))
     reached_other_files = 0
     for record in repository:
@@ -561,8 +649,7 @@ def test_repository_level_traces_carry_the_sources_a_test_reached_bounded_and_co
 
     # Bounds: a context cap per record (the test's own source always kept; what was left out counted) and a cap on
     # repository-level records in the whole corpus (counted; the task is done, not stopped).
-    small = CorpusOptions(levels="repository", check_outcomes=False, dedupe=False, repository_context_bytes=1_000,
-                          max_repository_traces=2)
+    small = CorpusOptions(levels="repository", check_outcomes=False, dedupe=False, repository_context_bytes=1_000, max_repository_traces=2)
     capped = corpus.trace_corpus([task], tmp_path / "capped", small).tasks[task.id]
     assert capped.status == "done" and capped.repository_traces == 2 and capped.repository_dropped == row.tests - 2
     kept = shard_records(tmp_path / "capped", capped)

@@ -22,18 +22,37 @@ def _event(kind, line, function="f", frame=0, depth=0, source="x", **extra) -> T
 
 
 def _trace(events: list[TraceEvent]) -> Trace:
-    return Trace(trace_id="t", thread="MainThread", entry=TraceEntry(file="m.py", function="f", line=1), repr_cap=200,
-                 full_locals=False, event_count=len(events), events=events)
+    return Trace(
+        trace_id="t",
+        thread="MainThread",
+        entry=TraceEntry(file="m.py", function="f", line=1),
+        repr_cap=200,
+        full_locals=False,
+        event_count=len(events),
+        events=events,
+    )
 
 
 def test_first_divergence_and_the_functions_whose_events_differ():
     common = [_event("call", 1, locals={"a": "1"}), _event("call", 10, "g", frame=1, depth=1, locals={"b": "2"})]
-    buggy = _trace([*common, _event("line", 11, "g", frame=1, depth=1, source="if b < 2:"),
-                    _event("return", 11, "g", frame=1, depth=1, value="False"), _event("return", 2, value="None")])
-    fixed = _trace([*common, _event("line", 11, "g", frame=1, depth=1, source="if b <= 2:"),
-                    _event("return", 11, "g", frame=1, depth=1, value="True"),
-                    _event("call", 20, "h", frame=2, depth=1), _event("return", 20, "h", frame=2, depth=1, value="0"),
-                    _event("return", 2, value="None")])
+    buggy = _trace(
+        [
+            *common,
+            _event("line", 11, "g", frame=1, depth=1, source="if b < 2:"),
+            _event("return", 11, "g", frame=1, depth=1, value="False"),
+            _event("return", 2, value="None"),
+        ]
+    )
+    fixed = _trace(
+        [
+            *common,
+            _event("line", 11, "g", frame=1, depth=1, source="if b <= 2:"),
+            _event("return", 11, "g", frame=1, depth=1, value="True"),
+            _event("call", 20, "h", frame=2, depth=1),
+            _event("return", 20, "h", frame=2, depth=1, value="0"),
+            _event("return", 2, value="None"),
+        ]
+    )
     found = pairs.first_divergence(buggy, fixed)
     assert found is not None and found.index == 2
     assert found.before.source == "if b < 2:" and found.after.source == "if b <= 2:"
@@ -41,23 +60,27 @@ def test_first_divergence_and_the_functions_whose_events_differ():
     assert changes == {("g", "changed"), ("h", "only_after")}  # f's own events are the same
     assert pairs.first_divergence(buggy, buggy) is None and pairs.functions_changed(buggy, buggy) == []
     # Objects' addresses in reprs differ between any two runs: they are not a divergence.
-    moved = _trace([event.model_copy(update={"locals": {"a": "<object at 0x7fc982bb0860>"}}) if event.locals else event
-                    for event in buggy.events])
-    placed = _trace([event.model_copy(update={"locals": {"a": "<object at 0x7f6aacfe0900>"}}) if event.locals else event
-                     for event in buggy.events])
+    moved = _trace([event.model_copy(update={"locals": {"a": "<object at 0x7fc982bb0860>"}}) if event.locals else event for event in buggy.events])
+    placed = _trace([event.model_copy(update={"locals": {"a": "<object at 0x7f6aacfe0900>"}}) if event.locals else event for event in buggy.events])
     assert pairs.first_divergence(moved, placed) is None and pairs.functions_changed(moved, placed) == []
     shorter = _trace(buggy.events[:3])
-    assert pairs.first_divergence(shorter, buggy).model_dump(include={"index", "after"}) == {
-        "index": 3, "after": buggy.events[3].model_dump()}
+    assert pairs.first_divergence(shorter, buggy).model_dump(include={"index", "after"}) == {"index": 3, "after": buggy.events[3].model_dump()}
 
 
 @pytest.fixture(scope="module")
 def synthesized_task(tmp_path_factory, docker_client):
     out = tmp_path_factory.mktemp("synth") / "tasks"
-    pipeline.synthesize(pipeline.SynthConfig(
-        repo=str(ROOT / "tasks/repos/slugkit.bundle"), environment=SAMPLE_ENV, out=out, max_tasks=1,
-        max_candidates=8, methods=["procedural"], kinds=["flip_comparison", "comparison_boundary", "swap_bool_operator",
-                                                         "remove_guard", "remove_early_return", "change_constant"]))
+    pipeline.synthesize(
+        pipeline.SynthConfig(
+            repo=str(ROOT / "tasks/repos/slugkit.bundle"),
+            environment=SAMPLE_ENV,
+            out=out,
+            max_tasks=1,
+            max_candidates=8,
+            methods=["procedural"],
+            kinds=["flip_comparison", "comparison_boundary", "swap_bool_operator", "remove_guard", "remove_early_return", "change_constant"],
+        )
+    )
     found = load_tasks(out)
     assert len(found) == 1
     return found[0]
@@ -82,7 +105,7 @@ def test_a_synthesized_task_is_traced_before_and_after_its_bug(synthesized_task,
         # The two executions share a prefix, then differ; the mutated function is among those whose events differ.
         divergence = pair.first_divergence
         assert divergence is not None and divergence.index > 0
-        prefixes = [side.model_copy(update={"events": side.events[:divergence.index]}) for side in (pair.before, pair.after)]
+        prefixes = [side.model_copy(update={"events": side.events[: divergence.index]}) for side in (pair.before, pair.after)]
         assert pairs.first_divergence(*prefixes) is None and divergence.before != divergence.after
         assert any(change.function.split(".")[-1] == mutated for change in pair.functions_changed), pair.functions_changed
         # Each side carries its own tree's source of what the test reached, in CWM's layout, with tokens counted.

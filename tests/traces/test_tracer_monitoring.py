@@ -20,7 +20,7 @@ from swe_env.data.task import Limits
 from swe_env.runtime.sandbox import Sandbox
 from swe_env.traces.tracer import runner, runner_source
 
-PROGRAM = textwrap.dedent('''
+PROGRAM = textwrap.dedent("""
     import sys
     import threading
 
@@ -138,7 +138,7 @@ PROGRAM = textwrap.dedent('''
     print("tools:", [monitoring.get_tool(i) for i in range(6)] if monitoring else None)
     if __name__ == "__main__":
         main()
-''')
+""")
 
 CONFIGS = {
     "default": {},
@@ -180,8 +180,8 @@ def test_same_line_backward_jump():
     for offset, line in sorted(table.items()):
         by_line.setdefault(line, []).append(offset)
     first2, last2 = by_line[2][0], by_line[2][-1]
-    assert runner._same_line_backward_jump(table, last2, first2)        # the one-line loop's back edge
-    assert not runner._same_line_backward_jump(table, first2, last2)    # forward
+    assert runner._same_line_backward_jump(table, last2, first2)  # the one-line loop's back edge
+    assert not runner._same_line_backward_jump(table, first2, last2)  # forward
     assert not runner._same_line_backward_jump(table, by_line[4][-1], by_line[3][0])  # back to another line
     assert not runner._same_line_backward_jump({0: None, 2: None}, 2, 0)  # no line: no event
 
@@ -194,11 +194,11 @@ def test_never_traced(tmp_path):
     outside = compile("def g():\n    return 1\n", "/usr/lib/python3/x.py", "exec")
     tracer = runner.Tracer({"out": str(tmp_path / "t.jsonl"), "workdir": str(repo)})
     assert not tracer.never_traced(function)
-    assert tracer.never_traced(inside)              # a module body, without trace_modules
+    assert tracer.never_traced(inside)  # a module body, without trace_modules
     assert tracer.never_traced(outside)
     assert tracer.never_traced(compile("1", "<string>", "exec"))
     following = runner.Tracer({"out": str(tmp_path / "t.jsonl"), "workdir": str(repo), "follow_depth": 1})
-    assert not following.never_traced(outside)      # may be followed from a traced frame
+    assert not following.never_traced(outside)  # may be followed from a traced frame
     modules = runner.Tracer({"out": str(tmp_path / "t.jsonl"), "workdir": str(repo), "trace_modules": True})
     assert not modules.never_traced(inside)
 
@@ -230,8 +230,7 @@ def _run(box, backend: str, extra: dict) -> tuple[list[dict], str]:
     config = {"argv": ["python3", "progs.py"], "out": out, "workdir": "/prog", "backend": backend, **extra}
     box.write_file("/tmp/config.json", json.dumps(config).encode())
     box.exec(["rm", "-f", out])
-    result = box.exec(["python3", "/opt/swe-env-tracer/swe_env_tracer.py", "/tmp/config.json"], timeout=120,
-                      workdir="/prog")
+    result = box.exec(["python3", "/opt/swe-env-tracer/swe_env_tracer.py", "/tmp/config.json"], timeout=120, workdir="/prog")
     assert result.exit_code == 1 and "KeyError: 'missing'" in result.output  # the program's own uncaught error
     return _normalized(box.read(out).data), result.output
 

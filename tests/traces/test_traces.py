@@ -10,16 +10,16 @@ import sys
 import pytest
 
 from swe_env import SWEEnv, tools
-from swe_env.traces import host as traces
-from swe_env.runtime.sandbox import Sandbox
 from swe_env.grading.testlogs import parse_pytest_summary
-from swe_env.traces.tracer import runner
+from swe_env.runtime.sandbox import Sandbox
+from swe_env.traces import host as traces
 from swe_env.traces.host import Trace, TraceError, TraceOptions
+from swe_env.traces.tracer import runner
 
 from ..helpers import run_cli as swe_env
 
 SCRIPT_PATH = "/tmp/trace_subject.py"
-SCRIPT = '''\
+SCRIPT = """\
 def total(items):
     acc = 0
     for x in items:
@@ -71,10 +71,10 @@ if __name__ == "__main__":
         print(exc)
     print(fact(3))
     print(consume())
-'''
+"""
 
 BEHAVIOUR_PATH = "/tmp/trace_behaviour.py"
-BEHAVIOUR = '''\
+BEHAVIOUR = """\
 import asyncio
 import sys
 import threading
@@ -112,7 +112,7 @@ try:
 except KeyError as exc:
     print("caught", repr(exc))
 sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
-'''
+"""
 
 
 def line_of(text: str) -> int:
@@ -126,8 +126,7 @@ def steps(trace: Trace) -> list[tuple]:
     """(event, line, depth, payload): locals for call/line, the value or exception otherwise."""
     result = []
     for event in trace.events:
-        payload = event.locals if event.event in ("call", "line") else event.value if event.event == "return" \
-            else event.exception
+        payload = event.locals if event.event in ("call", "line") else event.value if event.event == "return" else event.exception
         result.append((event.event, event.line, event.depth, payload))
     return result
 
@@ -202,10 +201,18 @@ def test_uncaught_exception_unwinds_without_return(subject):
 def test_recursion(subject):
     d, i, b, r = line_of("def fact(n):"), line_of("if n <= 1:"), line_of("return 1"), line_of("return n * fact(n - 1)")
     assert steps(subject["fact"]) == [
-        ("call", d, 0, {"n": "3"}), ("line", i, 0, {"n": ".."}), ("line", r, 0, {"n": ".."}),
-        ("call", d, 1, {"n": "2"}), ("line", i, 1, {"n": ".."}), ("line", r, 1, {"n": ".."}),
-        ("call", d, 2, {"n": "1"}), ("line", i, 2, {"n": ".."}), ("line", b, 2, {"n": ".."}),
-        ("return", b, 2, "1"), ("return", r, 1, "2"), ("return", r, 0, "6"),
+        ("call", d, 0, {"n": "3"}),
+        ("line", i, 0, {"n": ".."}),
+        ("line", r, 0, {"n": ".."}),
+        ("call", d, 1, {"n": "2"}),
+        ("line", i, 1, {"n": ".."}),
+        ("line", r, 1, {"n": ".."}),
+        ("call", d, 2, {"n": "1"}),
+        ("line", i, 2, {"n": ".."}),
+        ("line", b, 2, {"n": ".."}),
+        ("return", b, 2, "1"),
+        ("return", r, 1, "2"),
+        ("return", r, 0, "6"),
     ]
     frames = [e.frame for e in subject["fact"].events]
     assert frames == [0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 1, 0]
@@ -252,8 +259,7 @@ def test_follow_depth_enters_the_standard_library(sandbox):
     script = "import json\n\ndef dump(x):\n    return json.dumps(x)\n\ndump([1])\n"
     sandbox.write_file("/tmp/trace_follow.py", script.encode())
     shallow = traces.run_traced(sandbox, ["python", "/tmp/trace_follow.py"], options=TraceOptions(include=["/tmp"]))
-    deep = traces.run_traced(sandbox, ["python", "/tmp/trace_follow.py"],
-                             options=TraceOptions(include=["/tmp"], follow_depth=1))
+    deep = traces.run_traced(sandbox, ["python", "/tmp/trace_follow.py"], options=TraceOptions(include=["/tmp"], follow_depth=1))
     assert {e.function for t in shallow.traces for e in t.events} == {"dump"}
     deep_events = [e for t in deep.traces for e in t.events]
     assert {"dump", "dumps"} <= {e.function for e in deep_events}
@@ -334,8 +340,7 @@ def test_event_cap_cuts_and_marks(sandbox):
 def test_byte_cap_cuts_and_marks(sandbox):
     script = "def grow():\n    s = ''\n    for i in range(300):\n        s += 'x' * 50\n    return len(s)\n\nprint(grow())\n"
     sandbox.write_file("/tmp/trace_grow.py", script.encode())
-    run = traces.run_traced(sandbox, ["python", "/tmp/trace_grow.py"],
-                            options=TraceOptions(include=["/tmp"], max_bytes=20_000, repr_cap=300))
+    run = traces.run_traced(sandbox, ["python", "/tmp/trace_grow.py"], options=TraceOptions(include=["/tmp"], max_bytes=20_000, repr_cap=300))
     assert run.exit_code == 0 and run.output.strip() == "15000"
     (trace,) = run.traces
     assert trace.cut == "max_bytes" and trace.events[-1].event == "line"
@@ -379,11 +384,39 @@ def _cyclic_values() -> list:
     deep: list = [1]
     for level in range(30):
         deep = [deep, {"k": (deep,)}] if level < 6 else [deep]
-    return [[], (), {}, set(), frozenset(), [1], (1,), (1, 2), {1: 2}, {1}, frozenset({1, 2}), itself, mapping,
-            wrapped, inner, ring, deep, [Empty(), Empty(), 1], {Empty(): Empty()}, [Long()] * 10,
-            {n: Long() for n in range(30)}, {n: [n, (n,), {n}] for n in range(50)}, frozenset(range(500)),
-            list(range(1000)), {"k" * 300: 1}, ["é" * 100, "\ud800"], [b"x" * 300], [()], ([],),
-            [{}, set(), frozenset()], (1.5, 2j, None, True, "a'b\"")]
+    return [
+        [],
+        (),
+        {},
+        set(),
+        frozenset(),
+        [1],
+        (1,),
+        (1, 2),
+        {1: 2},
+        {1},
+        frozenset({1, 2}),
+        itself,
+        mapping,
+        wrapped,
+        inner,
+        ring,
+        deep,
+        [Empty(), Empty(), 1],
+        {Empty(): Empty()},
+        [Long()] * 10,
+        {n: Long() for n in range(30)},
+        {n: [n, (n,), {n}] for n in range(50)},
+        frozenset(range(500)),
+        list(range(1000)),
+        {"k" * 300: 1},
+        ["é" * 100, "\ud800"],
+        [b"x" * 300],
+        [()],
+        ([],),
+        [{}, set(), frozenset()],
+        (1.5, 2j, None, True, "a'b\""),
+    ]
 
 
 def test_capped_repr_of_containers_is_repr_cut():
@@ -441,8 +474,7 @@ def test_event_json_is_what_json_dumps_writes(tmp_path):
         trace = json.loads(line)
         events = trace.pop("events")
         assert {e["event"] for e in events} == {"call", "line", "return", "exception"}
-        expected = (json.dumps(trace, ensure_ascii=False)[:-1] + ', "events": ['
-                    + ",".join(json.dumps(e, ensure_ascii=False) for e in events) + "]}")
+        expected = json.dumps(trace, ensure_ascii=False)[:-1] + ', "events": [' + ",".join(json.dumps(e, ensure_ascii=False) for e in events) + "]}"
         assert line == expected
 
 
@@ -480,15 +512,15 @@ def entry(word):
 """
 
 GOLDEN_CWM = (
-    '<|begin_of_text|><|trace_context_start|>'
-    'def entry(word):  # << START_OF_TRACE\n'
-    '    n = double(len(word))\n'
-    '    try:\n'
-    '        v = {}[word]\n'
-    '    except KeyError:\n'
-    '        v = n + 1\n'
-    '    return word + str(v)\n'
-    '<|frame_sep|>'
+    "<|begin_of_text|><|trace_context_start|>"
+    "def entry(word):  # << START_OF_TRACE\n"
+    "    n = double(len(word))\n"
+    "    try:\n"
+    "        v = {}[word]\n"
+    "    except KeyError:\n"
+    "        v = n + 1\n"
+    "    return word + str(v)\n"
+    "<|frame_sep|>"
     '<|call_sep|>{"word": "\'\\u00e9\'"}<|action_sep|>def entry(word):\n<|frame_sep|>'
     '<|line_sep|>{"word": ".."}<|action_sep|>    n = double(len(word))\n<|frame_sep|>'
     '<|call_sep|>{"x": "1"}<|action_sep|>def double(x):\n<|frame_sep|>'
@@ -496,21 +528,21 @@ GOLDEN_CWM = (
     '<|return_sep|><|action_sep|>    return x * 2\n<|arg_sep|>"2"<|frame_sep|>'
     '<|line_sep|>{"word": "..", "n": "2"}<|action_sep|>    try:\n<|frame_sep|>'
     '<|line_sep|>{"word": "..", "n": ".."}<|action_sep|>        v = {}[word]\n<|frame_sep|>'
-    '<|exception_sep|><|action_sep|>        v = {}[word]\n<|arg_sep|>"KeyError(\'\\u00e9\')"<|frame_sep|>'
+    "<|exception_sep|><|action_sep|>        v = {}[word]\n<|arg_sep|>\"KeyError('\\u00e9')\"<|frame_sep|>"
     '<|line_sep|>{"word": "..", "n": ".."}<|action_sep|>    except KeyError:\n<|frame_sep|>'
     '<|line_sep|>{"word": "..", "n": ".."}<|action_sep|>        v = n + 1\n<|frame_sep|>'
     '<|line_sep|>{"word": "..", "n": "..", "v": "3"}<|action_sep|>    return word + str(v)\n<|frame_sep|>'
-    '<|return_sep|><|action_sep|>    return word + str(v)\n<|arg_sep|>"\'\\u00e93\'"<|frame_sep|>'
-    '<|end_of_text|>'
+    "<|return_sep|><|action_sep|>    return word + str(v)\n<|arg_sep|>\"'\\u00e93'\"<|frame_sep|>"
+    "<|end_of_text|>"
 )
 
 
 def run_tracer_here(tmp_path, config: dict) -> subprocess.CompletedProcess:
     """The tracer run by this interpreter, outside any container (it is standard library only)."""
-    (tmp_path / "config.json").write_text(json.dumps({"out": str(tmp_path / "out.jsonl"), "workdir": str(tmp_path),
-                                                      **config}))
-    return subprocess.run([sys.executable, str(runner.__file__), str(tmp_path / "config.json")], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    (tmp_path / "config.json").write_text(json.dumps({"out": str(tmp_path / "out.jsonl"), "workdir": str(tmp_path), **config}))
+    return subprocess.run(
+        [sys.executable, str(runner.__file__), str(tmp_path / "config.json")], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the expected frames are CPython 3.11's line events")
@@ -519,8 +551,14 @@ def test_cwm_golden_trace_of_a_function(tmp_path):
     done = run_tracer_here(tmp_path, {"function": "golden:entry", "args": ["é"]})
     assert done.returncode == 0 and done.stdout == "'é3'\n", done.stderr
     (trace,) = traces.parse_jsonl((tmp_path / "out.jsonl").read_text(encoding="utf-8"))
-    assert trace.entry.model_dump() == {"file": "golden.py", "function": "entry", "line": 5, "first_line": 5,
-                                        "source": "".join(GOLDEN_MODULE.splitlines(True)[4:]), "source_cut": False}
+    assert trace.entry.model_dump() == {
+        "file": "golden.py",
+        "function": "entry",
+        "line": 5,
+        "first_line": 5,
+        "source": "".join(GOLDEN_MODULE.splitlines(True)[4:]),
+        "source_cut": False,
+    }
     assert traces.render_cwm(trace) == GOLDEN_CWM
     assert traces.cwm_record(trace)["cut"] is None
     parsed = traces.parse_cwm(GOLDEN_CWM)
@@ -530,10 +568,19 @@ def test_cwm_golden_trace_of_a_function(tmp_path):
 
 def hand_trace(events: list[dict], **fields) -> Trace:
     where = dict(file="m.py", function="C.f", frame=0, depth=0)
-    entry = {"file": "m.py", "function": "C.f", "line": 2, "first_line": 2,
-             "source": "    def f(self, x):\n        y = x + 1\n        return y\n"}
-    return Trace(**{"trace_id": "1-1", "thread": "MainThread", "entry": entry, "repr_cap": 200, "full_locals": False,
-                    "event_count": len(events), "events": [{**where, **e} for e in events], **fields})
+    entry = {"file": "m.py", "function": "C.f", "line": 2, "first_line": 2, "source": "    def f(self, x):\n        y = x + 1\n        return y\n"}
+    return Trace(
+        **{
+            "trace_id": "1-1",
+            "thread": "MainThread",
+            "entry": entry,
+            "repr_cap": 200,
+            "full_locals": False,
+            "event_count": len(events),
+            "events": [{**where, **e} for e in events],
+            **fields,
+        }
+    )
 
 
 HAND_EVENTS = [
@@ -543,14 +590,13 @@ HAND_EVENTS = [
     dict(event="line", line=4, source="        return y", locals={"self": "<C>", "x": "1", "y": "'a<|b'"}),
     dict(event="return", line=4, source="        return y", value="'a<|b'"),
 ]
-HAND_PROMPT = ('<|begin_of_text|><|trace_context_start|>    def f(self, x):  # << START_OF_TRACE\n'
-               '        y = x + 1\n        return y\n<|frame_sep|>')
+HAND_PROMPT = "<|begin_of_text|><|trace_context_start|>    def f(self, x):  # << START_OF_TRACE\n        y = x + 1\n        return y\n<|frame_sep|>"
 HAND_FRAMES = [
     '<|call_sep|>{"self": "<C>", "x": "1"}<|action_sep|>    def f(self, x):\n<|frame_sep|>',
     '<|line_sep|>{"self": "..", "x": ".."}<|action_sep|>        y = x + 1\n<|frame_sep|>',
-    '<|exception_sep|><|action_sep|>        y = x + 1\n<|arg_sep|>"KeyError(\'\\u00e9\')"<|frame_sep|>',
+    "<|exception_sep|><|action_sep|>        y = x + 1\n<|arg_sep|>\"KeyError('\\u00e9')\"<|frame_sep|>",
     '<|line_sep|>{"self": "..", "x": "..", "y": "\'a<|b\'"}<|action_sep|>        return y\n<|frame_sep|>',
-    '<|return_sep|><|action_sep|>        return y\n<|arg_sep|>"\'a<|b\'"<|frame_sep|>',
+    "<|return_sep|><|action_sep|>        return y\n<|arg_sep|>\"'a<|b'\"<|frame_sep|>",
 ]
 
 
@@ -558,8 +604,12 @@ def test_cwm_grammar_by_hand():
     # full locals are written with ".." all the same: the format's rule, not the tracer's option
     trace = hand_trace(HAND_EVENTS, full_locals=True)
     assert traces.render_cwm(trace) == HAND_PROMPT + "".join(HAND_FRAMES) + "<|end_of_text|>"
-    diffed = hand_trace([{**e, "locals": {k: ".." if n and k != "y" else v for k, v in e["locals"].items()}}
-                         if "locals" in e else e for n, e in enumerate(HAND_EVENTS)])
+    diffed = hand_trace(
+        [
+            {**e, "locals": {k: ".." if n and k != "y" else v for k, v in e["locals"].items()}} if "locals" in e else e
+            for n, e in enumerate(HAND_EVENTS)
+        ]
+    )
     assert traces.render_cwm(diffed) == traces.render_cwm(trace)
     parsed = traces.parse_cwm(traces.render_cwm(trace))
     assert parsed.ended and parsed.entry_line == 1 and parsed.context == HAND_PROMPT[40:-13]
@@ -578,8 +628,7 @@ def test_cwm_cuts_stop_at_a_frame_boundary_without_the_end_token():
     assert traces.cwm_record(trace, max_bytes=10)["text"] == HAND_PROMPT  # the prompt is always whole
     # cut by the tracer (the events are a prefix), or the program ended inside the chain
     tracer_cut = hand_trace(HAND_EVENTS[:3], cut="max_bytes")
-    assert traces.cwm_record(tracer_cut) == {"trace_id": "1-1", "task_id": None, "cut": "max_bytes",
-                                             "text": HAND_PROMPT + "".join(HAND_FRAMES[:3])}
+    assert traces.cwm_record(tracer_cut) == {"trace_id": "1-1", "task_id": None, "cut": "max_bytes", "text": HAND_PROMPT + "".join(HAND_FRAMES[:3])}
     assert traces.cwm_record(hand_trace(HAND_EVENTS, complete=False))["cut"] == "incomplete"
     for text in (traces.render_cwm(tracer_cut), traces.render_cwm(trace, max_events=2)):
         parsed = traces.parse_cwm(text)
@@ -597,18 +646,21 @@ def test_cwm_context_without_a_recorded_source():
 MARKED = "<|begin_of_text|><|trace_context_start|>f  # << START_OF_TRACE\n<|frame_sep|>"
 
 
-@pytest.mark.parametrize("bad", [
-    "<|frame_sep|><|call_sep|>{}<|action_sep|>x\n<|frame_sep|>",  # no prompt
-    "<|begin_of_text|><|trace_context_start|>def f():\n",  # no <|frame_sep|> after the context
-    "<|begin_of_text|><|trace_context_start|>def f():\n<|frame_sep|>",  # no marked line
-    "<|begin_of_text|><|trace_context_start|>a  # << START_OF_TRACE\nb  # << START_OF_TRACE\n<|frame_sep|>",
-    MARKED + "<|line_sep|>[1]<|action_sep|>x\n<|frame_sep|>",
-    MARKED + "<|return_sep|><|action_sep|>x\n<|arg_sep|>3<|frame_sep|>",
-    MARKED + "<|line_sep|>{}<|action_sep|>x<|frame_sep|>",
-    MARKED + "<|jump_sep|>{}<|frame_sep|>",
-    MARKED + "<|line_sep|>{}<|action_sep|>x\n",
-    MARKED + "<|end_of_text|><|end_of_text|>",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "<|frame_sep|><|call_sep|>{}<|action_sep|>x\n<|frame_sep|>",  # no prompt
+        "<|begin_of_text|><|trace_context_start|>def f():\n",  # no <|frame_sep|> after the context
+        "<|begin_of_text|><|trace_context_start|>def f():\n<|frame_sep|>",  # no marked line
+        "<|begin_of_text|><|trace_context_start|>a  # << START_OF_TRACE\nb  # << START_OF_TRACE\n<|frame_sep|>",
+        MARKED + "<|line_sep|>[1]<|action_sep|>x\n<|frame_sep|>",
+        MARKED + "<|return_sep|><|action_sep|>x\n<|arg_sep|>3<|frame_sep|>",
+        MARKED + "<|line_sep|>{}<|action_sep|>x<|frame_sep|>",
+        MARKED + "<|jump_sep|>{}<|frame_sep|>",
+        MARKED + "<|line_sep|>{}<|action_sep|>x\n",
+        MARKED + "<|end_of_text|><|end_of_text|>",
+    ],
+)
 def test_cwm_parse_errors(bad):
     with pytest.raises(ValueError):
         traces.parse_cwm(bad)
@@ -645,8 +697,9 @@ def test_entry_source_is_bounded():
 def test_cli_trace_writes_cwm_lines(tmp_path, task):
     out = tmp_path / "traces.cwm.jsonl"
     node = task.tests.pass_to_pass[0]
-    result = swe_env("trace", "--task", task.id, "--format", "cwm", "--out", str(out), "--", "python", "-m", "pytest",
-                     "-q", "-p", "no:cacheprovider", node)
+    result = swe_env(
+        "trace", "--task", task.id, "--format", "cwm", "--out", str(out), "--", "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", node
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "program exit code 0" in result.stdout and "1 passed" in result.stdout
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -684,14 +737,16 @@ def test_a_program_flooding_the_trace_tools_file_costs_the_host_a_bounded_read(t
     file; the tool reads `TOOL_TRACE_FILE_BYTES` of it, says so, and the step is an observation."""
     from swe_env.traces import host
 
-    flood = ("import glob, json\n"
-             "head = {'version': 1, 'trace_id': '1', 'thread': 'T', 'entry': {'file': 'f', 'function': 'g', 'line': 1},"
-             " 'repr_cap': 8, 'full_locals': False, 'event_count': 1}\n"
-             "ev = json.dumps({'event': 'line', 'file': '', 'line': 0, 'function': '', 'frame': 0, 'depth': 0, 'source': ''})\n"
-             "line = json.dumps({**head, 'events': []})[:-3] + '[' + ','.join([ev] * 20000) + ']}\\n'\n"
-             "for out in glob.glob('/run/swe-env-tracer/traces.jsonl') + glob.glob('/tmp/swe-env-tracer-*/traces.jsonl'):\n"
-             "    with open(out, 'a') as handle:\n"
-             "        handle.write(line * 5)\n")
+    flood = (
+        "import glob, json\n"
+        "head = {'version': 1, 'trace_id': '1', 'thread': 'T', 'entry': {'file': 'f', 'function': 'g', 'line': 1},"
+        " 'repr_cap': 8, 'full_locals': False, 'event_count': 1}\n"
+        "ev = json.dumps({'event': 'line', 'file': '', 'line': 0, 'function': '', 'frame': 0, 'depth': 0, 'source': ''})\n"
+        "line = json.dumps({**head, 'events': []})[:-3] + '[' + ','.join([ev] * 20000) + ']}\\n'\n"
+        "for out in glob.glob('/run/swe-env-tracer/traces.jsonl') + glob.glob('/tmp/swe-env-tracer-*/traces.jsonl'):\n"
+        "    with open(out, 'a') as handle:\n"
+        "        handle.write(line * 5)\n"
+    )
     env = SWEEnv(tasks=[task], tools=[*tools.DEFAULT_TOOLS, "trace"])
     try:
         env.reset(options={"task_id": task.id})
@@ -706,8 +761,7 @@ def test_a_program_flooding_the_trace_tools_file_costs_the_host_a_bounded_read(t
 
 
 def test_recursion_limit_keeps_behaviour_and_marks_the_trace(sandbox):
-    script = ("def down(n):\n    return down(n + 1)\n\ntry:\n    down(0)\nexcept RecursionError:\n"
-              "    print('caught')\n")
+    script = "def down(n):\n    return down(n + 1)\n\ntry:\n    down(0)\nexcept RecursionError:\n    print('caught')\n"
     sandbox.write_file("/tmp/trace_deep.py", script.encode())
     plain = sandbox.exec(["python", "/tmp/trace_deep.py"])
     run = traces.run_traced(sandbox, ["python", "/tmp/trace_deep.py"], options=TraceOptions(include=["/tmp"]))

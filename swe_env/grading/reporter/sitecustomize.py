@@ -55,6 +55,7 @@ def _native(fd, results, runner, key_path, plugin_file, stdlib, here):
         return None
     try:
         import importlib.util
+
         spec = importlib.util.spec_from_file_location("_swe_env_native", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -62,8 +63,12 @@ def _native(fd, results, runner, key_path, plugin_file, stdlib, here):
         if not module.install(results, runner, key_path, plugin_file, stdlib):
             return None
     except Exception as exc:  # an interpreter it does not serve: the Python hook seals, and says so
-        os.write(fd, ("- note " + ("the native seal did not load: %s: %s" % (type(exc).__name__, exc))[:300]
-                      .encode("utf-8", "replace").hex() + " -\n").encode())
+        os.write(
+            fd,
+            (
+                "- note " + ("the native seal did not load: %s: %s" % (type(exc).__name__, exc))[:300].encode("utf-8", "replace").hex() + " -\n"
+            ).encode(),
+        )
         return None
     return module
 
@@ -99,6 +104,7 @@ def _install():
     if native is None:  # only this hook's own writer hashes: with the native seal, hashlib is not imported at all
         before = set(sys.modules)
         import hashlib
+
         _sha = hashlib.sha256
         _forget_imports(before)
     _linestarts = dis.findlinestarts
@@ -113,8 +119,7 @@ def _install():
     _startswith, _endswith, _split = str.startswith, str.endswith, str.split
     O_RDONLY = os.O_RDONLY
 
-    state = {"key": None, "tried": False, "pid": None, "seq": 0, "ended": False, "plugin": None,
-             "runner_is_repo": False, "protected": False}
+    state = {"key": None, "tried": False, "pid": None, "seq": 0, "ended": False, "plugin": None, "runner_is_repo": False, "protected": False}
     patched = set()
     charged_cache = {}
     # A patched file's changed lines (the new side of each hunk, context included), by absolute path; a
@@ -162,7 +167,7 @@ def _install():
             line = body + b" " + _encode(_sha(outer + _sha(inner + body).digest()).hexdigest()) + b"\n"
         try:
             while line:
-                line = line[_write(fd, line):]
+                line = line[_write(fd, line) :]
         except OSError:
             pass
 
@@ -209,11 +214,13 @@ def _install():
         before = set(sys.modules)
         try:
             import resource
+
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         except Exception:
             pass
         try:
             import ctypes
+
             ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
         except Exception:
             emit(b"flag", _encode(hexs("the grader could not make the test process undumpable")))
@@ -279,8 +286,9 @@ def _install():
             return False
         absolute = charged_cache.get(filename)
         if absolute is None:
-            absolute = charged_cache[filename] = filename if _startswith(filename, "/") else (
-                filename if _startswith(filename, "<") else cwd + "/" + filename)
+            absolute = charged_cache[filename] = (
+                filename if _startswith(filename, "/") else (filename if _startswith(filename, "<") else cwd + "/" + filename)
+            )
         return absolute in patched or tainted(absolute)
 
     def charged(frame, skip_stdlib):
@@ -393,15 +401,28 @@ def _install():
     except ImportError:
         emit(b"flag", _encode(hexs("the grader's integrity checks (swe_env_integrity) could not be loaded")))
         return None
-    (tainted, code_patched, provenance, frame_receiver, integrity_event, integrity_outcomes, integrity_machinery, integrity_collected,
-     integrity_changed, reading, reported, unittest_seen, item_changed, import_made, made_as) = swe_env_integrity.make(
-        stdlib, is_patched, flag, lambda: state["runner_is_repo"], native, runner_file)
+    (
+        tainted,
+        code_patched,
+        provenance,
+        frame_receiver,
+        integrity_event,
+        integrity_outcomes,
+        integrity_machinery,
+        integrity_collected,
+        integrity_changed,
+        reading,
+        reported,
+        unittest_seen,
+        item_changed,
+        import_made,
+        made_as,
+    ) = swe_env_integrity.make(stdlib, is_patched, flag, lambda: state["runner_is_repo"], native, runner_file)
     sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
     del swe_env_integrity
 
     # Events charged to the code that caused them: (why, charged to innermost non-stdlib frame?).
-    frame_events = {"sys._getframe": "takes a frame (sys._getframe)",
-                    "sys._current_frames": "takes every thread's frame (sys._current_frames)"}
+    frame_events = {"sys._getframe": "takes a frame (sys._getframe)", "sys._current_frames": "takes every thread's frame (sys._current_frames)"}
     other_events = {
         "gc.get_objects": "walks every object (gc.get_objects)",
         "gc.get_referrers": "walks objects' referrers (gc.get_referrers)",
@@ -417,8 +438,7 @@ def _install():
         "signal.pthread_kill": "signals a thread (signal.pthread_kill)",
         "code.__new__": "makes a code object",
     }
-    frame_attributes = {"f_code": 1, "tb_frame": 1, "gi_frame": 1, "gi_code": 1, "cr_frame": 1, "cr_code": 1,
-                        "ag_frame": 1, "ag_code": 1}
+    frame_attributes = {"f_code": 1, "tb_frame": 1, "gi_frame": 1, "gi_code": 1, "cr_frame": 1, "cr_code": 1, "ag_frame": 1, "ag_code": 1}
     proc_names = ("/mem", "/environ", "/fd", "/fd/", "/maps", "/pagemap")
 
     def proc_path(path):
@@ -459,8 +479,10 @@ def _install():
                     return flag("opens the grader's key before the runner read it", _getframe(2))
                 if not proc_path(path):
                     return
-                why, skip_stdlib = "opens another process's memory, descriptors or environment (" + (
-                    path if _type(path) is _str else "/proc/...") + ")", True
+                why, skip_stdlib = (
+                    "opens another process's memory, descriptors or environment (" + (path if _type(path) is _str else "/proc/...") + ")",
+                    True,
+                )
             elif _startswith(event, "ctypes."):
                 why, skip_stdlib = "uses ctypes (" + event + ")", True
             else:
@@ -473,8 +495,7 @@ def _install():
         # A code object is charged to the code that made it: 3.9 raises code.__new__ for each one its
         # importer's marshal loads, under the frame of whoever imports.
         frame = _getframe(2) if event == "code.__new__" else charged(_getframe(2), skip_stdlib)
-        if frame is not None and event == "code.__new__" and state["runner_is_repo"] \
-                and runner_file(frame.f_code.co_filename):
+        if frame is not None and event == "code.__new__" and state["runner_is_repo"] and runner_file(frame.f_code.co_filename):
             return  # the patched runner's own marshal of its caches (3.9: pytest's `_read_pyc`, pytest-dev__pytest-11143)
         if frame is not None and code_patched(frame.f_code) and (skip_stdlib or code_changed(frame.f_code)):
             flag("code the patch changed " + why, frame)
@@ -504,8 +525,7 @@ def _install():
             module = _modules.get(owner) if _type(owner) is _str else None
             filename = _module_dict(module).get("__file__") if _type(module) is _module_type else None
             theirs = _type(owner) is _str and (owner in ("builtins", "os", "sys") or any_prefix(owner, machinery_names))
-            if not theirs and not (_type(filename) is _str and _startswith(filename, stdlib)
-                                   and "-packages/" not in filename):
+            if not theirs and not (_type(filename) is _str and _startswith(filename, stdlib) and "-packages/" not in filename):
                 return
             what = "an object of " + _str(owner) + "." + _str(_getattr(_type(target), "__qualname__", "?"))
         flag("code the patch changed re-classes " + what + " (__class__ assignment)", frame)
@@ -542,12 +562,10 @@ def _install():
                 flag(args[0], caller)
             return
         if event == "swe_env.checkpoint":  # a recorder's comparison right before a test runs (sympy's entering_test)
-            if code in ours and _len(args) == 1 and _type(args[0]) is _str and state["key"] is not None \
-                    and _getpid() == state["pid"]:
+            if code in ours and _len(args) == 1 and _type(args[0]) is _str and state["key"] is not None and _getpid() == state["pid"]:
                 what = changed() or integrity_changed(())
                 if what is not None:
-                    flag("the test runner's machinery was changed during the run (" + what + "), seen at " + args[0],
-                         caller)
+                    flag("the test runner's machinery was changed during the run (" + what + "), seen at " + args[0], caller)
             return
         if event == "swe_env.imported":  # unittest, just imported by the test process (`_recorder`'s import hook)
             if code in ours and _len(args) == 1 and _type(args[0]) is _module_type:
@@ -560,13 +578,15 @@ def _install():
                 unittest_seen(*args)
             return
         if event == "swe_env.protect":  # once, from the plugin's import: pytest's machinery as it is now
-            if plugin_codes.get("pytest_configure") is code and not state["protected"] and _len(args) == 1 \
-                    and _type(args[0]) is _tuple:
+            if plugin_codes.get("pytest_configure") is code and not state["protected"] and _len(args) == 1 and _type(args[0]) is _tuple:
                 state["protected"] = True
                 protect(args[0])
                 for value in args[0]:
-                    if _type in _mro(_type(value)) and _class_dict(value).get("__module__") == "_pytest.python" \
-                            and _class_dict(value).get("__qualname__", _getattr(value, "__qualname__", None)) == "Function":
+                    if (
+                        _type in _mro(_type(value))
+                        and _class_dict(value).get("__module__") == "_pytest.python"
+                        and _class_dict(value).get("__qualname__", _getattr(value, "__qualname__", None)) == "Function"
+                    ):
                         state["function_class"] = value
                 integrity_machinery(args[0])
             return
@@ -589,8 +609,10 @@ def _install():
                 package = _modules.get("unittest")
                 if _type(package) is _module_type and _id(package) not in seen_unittest and runner == "pytest":
                     seen_unittest.add(_id(package))  # said once
-                    flag("unittest was imported past the grader's import hook (a finder or a sys.modules entry of "
-                         "the patch's), seen after " + args[0], caller)
+                    flag(
+                        "unittest was imported past the grader's import hook (a finder or a sys.modules entry of the patch's), seen after " + args[0],
+                        caller,
+                    )
                 # What the test's own `monkeypatch` set is the test's (undone at its teardown), in both checks.
                 exempt = monkeypatch_exemptions()
                 what = changed(exempt) if snapshots else None
@@ -599,8 +621,7 @@ def _install():
                 else:
                     what = integrity_changed(exempt)
                 if what is not None:
-                    flag("the test runner's machinery was changed during the run (" + what + "), seen after "
-                         + args[0], caller)
+                    flag("the test runner's machinery was changed during the run (" + what + "), seen after " + args[0], caller)
             return
         if native is not None:
             # The C hook alone decides on hand-overs (and flags the refused ones) and has already written
@@ -683,8 +704,7 @@ def _install():
                     continue  # the patched runner calling the test's own code, which raised (pytest's own suite)
                 if is_patched(filename):
                     emit(b"test", _encode("failed " + hexs(nodeid)))
-                    emit(b"flag", _encode(hexs("a skip, xfail or exit was raised from code the patch changed ("
-                                               + filename + ") in " + nodeid)))
+                    emit(b"flag", _encode(hexs("a skip, xfail or exit was raised from code the patch changed (" + filename + ") in " + nodeid)))
                     return
         elif event == "swe_env.end":
             allowed = plugin_codes.get("pytest_sessionfinish") if runner == "pytest" else None
@@ -753,8 +773,11 @@ def _install():
         else:
             what = item_changed(item, exempt)
         if what is not None:
-            flag("the test runner's machinery was changed during the run (" + what + "), seen right before the test "
-                 "function of " + _str(_getattr(item, "nodeid", "?")) + " was called", caller)
+            flag(
+                "the test runner's machinery was changed during the run (" + what + "), seen right before the test "
+                "function of " + _str(_getattr(item, "nodeid", "?")) + " was called",
+                caller,
+            )
 
     def not_started(held, status):
         """Why a passing call phase did not run its test (pytest's runtest of that call phase never reached the test
@@ -772,6 +795,7 @@ def _install():
         if started is not None and started[0] == _id(item) and started[1] is held:
             return None
         return "pytest's report says " + status + " but its call phase never called the test function"
+
     monkeypatches = {}  # id(a MonkeyPatch pytest's fixture made) -> (it, {(id(object), name)} it set for test code)
 
     def witness_monkeypatch():
@@ -787,8 +811,14 @@ def _install():
             return
         held = _class_dict(klass)
         state["monkeypatch_home"] = home
-        for name, entries in (("__init__", None), ("setattr", "_setattr"), ("delattr", "_setattr"),
-                              ("setitem", "_setitem"), ("delitem", "_setitem"), ("undo", None)):
+        for name, entries in (
+            ("__init__", None),
+            ("setattr", "_setattr"),
+            ("delattr", "_setattr"),
+            ("setitem", "_setitem"),
+            ("delitem", "_setitem"),
+            ("undo", None),
+        ):
             original = held.get(name)
             if _type(original) is not _type(witness_monkeypatch) or original.__code__.co_filename != home:
                 continue
@@ -827,8 +857,7 @@ def _install():
             monkeypatches.pop(_id(patcher), None)
             return
         if entries == "created":
-            if outer is not None and outer.f_code.co_name == "monkeypatch" \
-                    and outer.f_code.co_filename == state.get("monkeypatch_home"):
+            if outer is not None and outer.f_code.co_name == "monkeypatch" and outer.f_code.co_filename == state.get("monkeypatch_home"):
                 monkeypatches[_id(patcher)] = (patcher, set())
             return
         found = monkeypatches.get(_id(patcher))
@@ -837,8 +866,7 @@ def _install():
         if outer is None or patched_on_stack(caller) is not None:
             return
         filename = outer.f_code.co_filename
-        if _type(filename) is not _str or _startswith(filename, "<") or (
-                _startswith(filename, stdlib) and "-packages/" not in filename):
+        if _type(filename) is not _str or _startswith(filename, "<") or (_startswith(filename, stdlib) and "-packages/" not in filename):
             return
         seen = found[1]
         for entry in entries:
@@ -880,8 +908,7 @@ def _install():
             for attribute, value in _tuple(contents.items()):
                 function = _getattr(value, "__func__", value) if _type(value) in (classmethod, staticmethod) else value
                 if _type(function) is _type(imported_unittest) and code_patched(function.__code__):
-                    return flag("unittest's " + _str(attribute) + " was the patch's code when unittest was imported",
-                                caller)
+                    return flag("unittest's " + _str(attribute) + " was the patch's code when unittest was imported", caller)
         protect(objects)
         integrity_machinery(_tuple(objects))
 
@@ -922,8 +949,7 @@ def _install():
                 if _len(now) != size:
                     # Added: only a method or descriptor that hides a base class's changes behaviour.
                     for attribute, value in now.items():
-                        if attribute not in held and _type(attribute) is _str and _type(value) in _kept \
-                                and (_id(item), attribute) not in exempt:
+                        if attribute not in held and _type(attribute) is _str and _type(value) in _kept and (_id(item), attribute) not in exempt:
                             for base in _mro(item)[1:]:
                                 if attribute in _class_dict(base):
                                     return name + "." + attribute
@@ -1027,12 +1053,23 @@ def _run_started_ns():
 
 def _now_ns():
     import time
+
     return time.time_ns() if hasattr(time, "time_ns") else int(time.time() * 1e9)
 
 
-def _cache_guard(started, patched_on_stack=lambda frame: None, _stat=os.stat, _fspath=os.fsdecode,
-                 _getframe=sys._getframe, _endswith=str.endswith, _str=str, _type=type, _len=len, _now_ns=_now_ns,
-                 _abspath=os.path.abspath):
+def _cache_guard(
+    started,
+    patched_on_stack=lambda frame: None,
+    _stat=os.stat,
+    _fspath=os.fsdecode,
+    _getframe=sys._getframe,
+    _endswith=str.endswith,
+    _str=str,
+    _type=type,
+    _len=len,
+    _now_ns=_now_ns,
+    _abspath=os.path.abspath,
+):
     """An audit hook refusing to open for reading a `.pyc` changed after this process started that this process
     did not write itself (red team rt3 c3): a child the patch's code started (no hook there) may have written it,
     pytest's rewrite cache of a test module compiled without asserts. pytest's `_read_pyc` and importlib's loaders
@@ -1090,10 +1127,10 @@ def _cache_guard(started, patched_on_stack=lambda frame: None, _stat=os.stat, _f
         if changed < started:
             return
         ours = written.get(path)
-        if ours is not None and (ours[0] is None or (ours[0] == info.st_dev and ours[1] == info.st_ino)) \
-                and changed <= ours[2]:
+        if ours is not None and (ours[0] is None or (ours[0] == info.st_dev and ours[1] == info.st_ino)) and changed <= ours[2]:
             return
         raise PermissionError(13, "swe-env: a .pyc another process changed during the test run is not read", path)
+
     return guard
 
 
@@ -1103,9 +1140,11 @@ _sealed = _install()
 # ------------------------------------------------------------------ Django's and sympy's runners
 # The hooks below hand outcomes to the sealed hook (`sys.audit`); what they hold is not secret.
 
+
 def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, made_as):
     import builtins
     import types
+
     _getframe = sys._getframe
     _class_dict = type.__dict__["__dict__"].__get__
     _instance_dict = object.__getattribute__
@@ -1135,8 +1174,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         if cls in classes:
             return
         mro = cls.__mro__
-        names = set(name for klass in mro for name in _class_dict(klass) if isinstance(name, str)
-                    and name.startswith("test"))
+        names = set(name for klass in mro for name in _class_dict(klass) if isinstance(name, str) and name.startswith("test"))
         classes[cls] = (mro, names, dict((klass, bindings(klass, names)) for klass in mro if klass is not object))
 
     def method_file(owner):
@@ -1173,8 +1211,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             if expected is None or os.path.abspath(code.co_filename) == expected:
                 if import_made(function):
                     return None
-                return ("the test method " + name + " about to run is not a def its test file's code made as the"
-                        " module was imported")
+                return "the test method " + name + " about to run is not a def its test file's code made as the module was imported"
             function = getattr(function, "__wrapped__", None)
         return "the test method " + name + " about to run is not code of its test file"
 
@@ -1196,8 +1233,9 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                     return "%s.%s was changed after the suite was built" % (klass.__qualname__, key)
             if len(now) != len(was):
                 for key, value in now.items():
-                    if key not in was and (key in names or key == name or isinstance(value, _bindings)
-                                            or (callable(value) and not isinstance(value, type))):
+                    if key not in was and (
+                        key in names or key == name or isinstance(value, _bindings) or (callable(value) and not isinstance(value, type))
+                    ):
                         if any(key in _class_dict(base) for base in klass.__mro__[1:]) or key == name:
                             return "%s.%s was added after the suite was built" % (klass.__qualname__, key)
         try:
@@ -1250,16 +1288,18 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         class whose `_callTestMethod` is not unittest's (hooked) one calls its method some other way."""
         if called.get(id(test)) is test:
             return True
-        if not isinstance(held_binding(test, "_callTestMethod"), _function) or \
-                held_binding(test, "_callTestMethod") not in ours_call:
+        if not isinstance(held_binding(test, "_callTestMethod"), _function) or held_binding(test, "_callTestMethod") not in ours_call:
             return True
         frame = _getframe(1)
         for _depth in range(60):
             if frame is None:
                 break
             code = frame.f_code
-            if code.co_name == "run" and code.co_filename.endswith("django/test/runner.py") \
-                    and type(frame.f_locals.get("self")).__name__ == "ParallelTestSuite":
+            if (
+                code.co_name == "run"
+                and code.co_filename.endswith("django/test/runner.py")
+                and type(frame.f_locals.get("self")).__name__ == "ParallelTestSuite"
+            ):
                 return True
             frame = frame.f_back
         return False
@@ -1273,6 +1313,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         case = getattr(module, "TestCase", None)
         original = _class_dict(case).get("_callTestMethod") if isinstance(case, type) else None
         if isinstance(original, _function):
+
             def _callTestMethod(self, method):  # noqa: N802 - unittest's name
                 try:
                     why = method_called(self, method)
@@ -1324,8 +1365,11 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                     if id(case) in tampered:
                         status = "failed"  # what ran was not the test file's own test
                     elif status in ("passed", "xpassed") and not ran_its_method(case):
-                        audit("swe_env.tampered", "unittest's report says " + status + " but the test's method was "
-                              "never called through unittest's _callTestMethod in " + unittest_ids(case)[0])
+                        audit(
+                            "swe_env.tampered",
+                            "unittest's report says " + status + " but the test's method was "
+                            "never called through unittest's _callTestMethod in " + unittest_ids(case)[0],
+                        )
                         status = "failed"
                     called.pop(id(case), None)
                     audit("swe_env.test", unittest_ids(test), status)
@@ -1356,8 +1400,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         wrap("addExpectedFailure", lambda err: "xfailed")
         wrap("addUnexpectedSuccess", lambda: "xpassed")
         # A failing subtest fails its test (recorded under the test's ids); a passing one says nothing.
-        wrap("addSubTest", lambda subtest, err: None if err is None else (
-            "failed" if issubclass(err[0], subtest.failureException) else "error"))
+        wrap("addSubTest", lambda subtest, err: None if err is None else ("failed" if issubclass(err[0], subtest.failureException) else "error"))
         protect([result_class] + wrapped)
 
     def hook_suite(module):
@@ -1374,8 +1417,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             return original_add(self, test)
 
         suite.addTest = add_test
-        protect([getattr(module, name) for name in ("TestSuite", "BaseTestSuite") if hasattr(module, name)]
-                + [add_test])
+        protect([getattr(module, name) for name in ("TestSuite", "BaseTestSuite") if hasattr(module, name)] + [add_test])
 
     def hook_sympy(module):
         reporter = getattr(module, "PyTestReporter", None)
@@ -1446,8 +1488,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                     return None
             except Exception as exc:
                 return "the test function could not be checked (%s) in %s:%s" % (type(exc).__name__, path, name)
-            return "the test function sympy is about to run as %s:%s is not the def its test file made under that name" % (
-                path, name)
+            return "the test function sympy is about to run as %s:%s is not the def its test file made under that name" % (path, name)
 
         def entering_test(self, f):
             start()
@@ -1464,8 +1505,14 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             return entered
 
         reporter.entering_test = entering_test
-        for method_name, status in (("test_pass", "passed"), ("test_fail", "failed"), ("test_exception", "error"),
-                                    ("test_skip", "skipped"), ("test_xfail", "xfailed"), ("test_xpass", "xpassed")):
+        for method_name, status in (
+            ("test_pass", "passed"),
+            ("test_fail", "failed"),
+            ("test_exception", "error"),
+            ("test_skip", "skipped"),
+            ("test_xfail", "xfailed"),
+            ("test_xpass", "xpassed"),
+        ):
             wrap(method_name, status)
         protect([reporter, entering_test] + wrapped)
 
@@ -1496,8 +1543,11 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                 original = _class_dict(cls).get(name)
                 if isinstance(original, _function):
                     wrapper = observed_run(original, running) if name == "run" else observed_part(original, name, running)
-                    setattr(cls, name, _function(wrapper.__code__, {"__unittest": True, "__builtins__": builtins}, name,
-                                                 wrapper.__defaults__, wrapper.__closure__))
+                    setattr(
+                        cls,
+                        name,
+                        _function(wrapper.__code__, {"__unittest": True, "__builtins__": builtins}, name, wrapper.__defaults__, wrapper.__closure__),
+                    )
 
     def observed_run(original, running, _audit=audit):
         def run(self, result=None):
@@ -1507,6 +1557,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                 return original(self, result)
             finally:
                 running.pop()
+
         return run
 
     def observed_part(original, name, running, _audit=audit, _base=BaseException):
@@ -1524,6 +1575,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                 if case is self:
                     _audit("swe_env.unittest", result, name, self, args[0] if args else None, raised)
                     return
+
         return part
 
     def snapshot(*names):
@@ -1531,13 +1583,14 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
 
     def namespace(then, expected=(), runner_own=False):
         """Class D (rt5 D3, S3): the module's namespace snapshotted as soon as it is executed, then `then`."""
+
         def hook(module):
             protect_namespace(module, expected, runner_own)
             return then(module) if then is not None else None
+
         return hook
 
-    unittest_modules = ("unittest", "unittest.case", "unittest.result", "unittest.suite", "unittest.loader",
-                        "unittest.runner")
+    unittest_modules = ("unittest", "unittest.case", "unittest.result", "unittest.suite", "unittest.loader", "unittest.runner")
     hooks = {}
     if runner == "django":
         for name in unittest_modules:
@@ -1560,8 +1613,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
     elif runner == "sympy":
         # sympy's `test()` re-runs itself in a child with a fixed hash seed: the process that
         # enters a test first takes the key, not the one that imported the runner.
-        sympy_modules = ("sympy.testing.runtests", "sympy.utilities.runtests", "sympy.testing.pytest",
-                         "sympy.utilities.pytest")
+        sympy_modules = ("sympy.testing.runtests", "sympy.utilities.runtests", "sympy.testing.pytest", "sympy.utilities.pytest")
         for name in sympy_modules:
             hooks[name] = namespace(hook_sympy if name.endswith(".runtests") else None, sympy_modules)
 
@@ -1573,6 +1625,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             if hook is None:
                 return None
             import importlib.machinery
+
             spec = importlib.machinery.PathFinder.find_spec(name, path)
             if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
                 return spec

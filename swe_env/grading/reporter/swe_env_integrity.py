@@ -29,6 +29,7 @@ Why one module of this size: the integrity checks are made by one `make` call in
 the snapshots and the provenance test; as importable modules they would be within the code under test's reach.
 """
 
+
 class _Probe(object):
     def method(self):
         pass
@@ -40,12 +41,12 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     module, told what this module learns of the patch's code (files it wrote or compiled code under, code it
     ran from a string, processes it started) so that the C hook's acceptance counts that code as the patch's."""
     import __future__
+
     import builtins
     import dis
+    import functools
     import os
     import time
-
-    import functools
 
     _type, _len, _str, _tuple, _dict, _getattr, _id = type, len, str, tuple, dict, getattr, id
     _bool, _float, _enumerate, _partial = bool, float, enumerate, functools.partial
@@ -65,6 +66,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     _function_type = _type(make)
     _function_globals = _function_type.__dict__["__globals__"].__get__
     import sys as _sys_module
+
     _loaded = _sys_module.modules  # the dict itself: what `import` fills (held now, not looked up later)
     _code_type = _type(make.__code__)
     _method_type = _type(_Probe().method)
@@ -78,10 +80,12 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     builtins_dict = _module_dict(builtins)
     # The builtins an outcome depends on (pytest's own decisions and the tests' `raises`, `isinstance`):
     # every exception class, and the functions that classify objects.
-    watched = _dict((name, value) for name, value in builtins_dict.items()
-                    if (_type(value) is _type and BaseException in _mro(value))
-                    or name in ("isinstance", "issubclass", "type", "hasattr", "getattr", "callable", "super",
-                                "object", "bool", "id", "len", "iter", "next"))
+    watched = _dict(
+        (name, value)
+        for name, value in builtins_dict.items()
+        if (_type(value) is _type and BaseException in _mro(value))
+        or name in ("isinstance", "issubclass", "type", "hasattr", "getattr", "callable", "super", "object", "bool", "id", "len", "iter", "next")
+    )
 
     compiled = _set()  # file names (real paths) code of the patch's compiled code under
     pseudo = {}  # pseudo file name ("<string>") -> {(co_name, co_firstlineno, co_code)} of code the patch compiled under it
@@ -267,8 +271,16 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     # The standard library's functions that hand a frame, or objects holding frames, to their caller.
     providers = {
         "logging/__init__.py": ("currentframe", "<lambda>"),
-        "inspect.py": ("currentframe", "stack", "trace", "getouterframes", "getinnerframes", "getgeneratorlocals",
-                       "getcoroutinelocals", "getasyncgenlocals"),
+        "inspect.py": (
+            "currentframe",
+            "stack",
+            "trace",
+            "getouterframes",
+            "getinnerframes",
+            "getgeneratorlocals",
+            "getcoroutinelocals",
+            "getasyncgenlocals",
+        ),
         "traceback.py": ("walk_stack", "walk_tb"),
         "asyncio/base_tasks.py": ("_task_get_stack",),
         "asyncio/tasks.py": ("get_stack",),
@@ -286,7 +298,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 if entry is None:
                     return frame
                 code = entry.f_code
-                if code.co_name in providers.get(code.co_filename[_len(stdlib):], ()):
+                if code.co_name in providers.get(code.co_filename[_len(stdlib) :], ()):
                     return frame
                 return None
             entry = frame
@@ -309,9 +321,16 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         return frame if frame is not None and code_patched(frame.f_code) else None
 
     # Events that put content at a path: (index of the destination argument, whether it may be a folder).
-    writes = {"os.rename": (1, True), "os.link": (1, False), "os.symlink": (1, True), "os.truncate": (0, False),
-              "shutil.copyfile": (1, False), "shutil.move": (1, True), "shutil.copytree": (1, True),
-              "shutil.unpack_archive": (1, True)}
+    writes = {
+        "os.rename": (1, True),
+        "os.link": (1, False),
+        "os.symlink": (1, True),
+        "os.truncate": (0, False),
+        "shutil.copyfile": (1, False),
+        "shutil.move": (1, True),
+        "shutil.copytree": (1, True),
+        "shutil.unpack_archive": (1, True),
+    }
 
     def mark_written(path, folder):
         if _type(path) is _bytes:
@@ -354,19 +373,23 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             changed = _int(info.st_ctime * 1e9)
         if changed >= state["since"]:
             state["pyc_said"] = True
-            flag_text("reads compiled code written by another process after the patch's code started one at "
-                      + state["spawned_at"] + " (" + absolute + "; later such reads are not flagged again)", caller)
+            flag_text(
+                "reads compiled code written by another process after the patch's code started one at "
+                + state["spawned_at"]
+                + " ("
+                + absolute
+                + "; later such reads are not flagged again)",
+                caller,
+            )
 
-    spawns = ("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork", "os.forkpty",
-              "pty.spawn")
+    spawns = ("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork", "os.forkpty", "pty.spawn")
 
     def on_event(event, args, caller):
         """Events this module judges (the hook passes every event; most return at once)."""
         if event == "open":
             mode = args[1] if _len(args) > 1 else None
             flags = args[2] if _len(args) > 2 else 0
-            if (_type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (
-                    _type(flags) is _int and flags & write_flags):
+            if (_type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)) or (_type(flags) is _int and flags & write_flags):
                 fresh.clear()  # what was read before may be missing no more
                 compiled_by_us(args[0] if args else None)
                 if by_patch(caller) is not None:
@@ -405,8 +428,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                     fresh.pop(args[1], None)
                 return
             frame = by_patch(caller)
-            if frame is not None and not _startswith(args[1], "<") and runner_is_repo() \
-                    and runner_file(frame.f_code.co_filename):
+            if frame is not None and not _startswith(args[1], "<") and runner_is_repo() and runner_file(frame.f_code.co_filename):
                 # The patched runner compiling a module's own source file (pytest's assertion rewriter is an importer
                 # too): that file's state decides, as for importlib's own compile. When the patch changes the runner
                 # its files are trusted this far already (their hook implementations); marking here made every test
@@ -424,12 +446,22 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return
         if event == "exec":  # exec() or eval() of a code object: the patch's, when the patch's code runs it
             code = args[0] if args else None
-            if code is not None and _type(code) is _code_type and code.co_name == "<module>" \
-                    and _type(code.co_filename) is _str and not _startswith(code.co_filename, "<"):
+            if (
+                code is not None
+                and _type(code) is _code_type
+                and code.co_name == "<module>"
+                and _type(code.co_filename) is _str
+                and not _startswith(code.co_filename, "<")
+            ):
                 if not exec_by_patch(caller):  # an import's run, not the patch's own `exec` of code under a file's name
                     module_run(code, run_globals(caller, code))
-            if code is not None and _type(code) is _code_type and _type(code.co_filename) is _str \
-                    and _startswith(code.co_filename, "<") and by_patch(caller) is not None:
+            if (
+                code is not None
+                and _type(code) is _code_type
+                and _type(code.co_filename) is _str
+                and _startswith(code.co_filename, "<")
+                and by_patch(caller) is not None
+            ):
                 marks = pseudo.get(code.co_filename)
                 if marks is None:
                     marks = pseudo[code.co_filename] = _set()
@@ -496,7 +528,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return None
         found = []
         for value in values:
-            for one in (value if _type(value) is _tuple else (value,)):
+            for one in value if _type(value) is _tuple else (value,):
                 if _type(one) is _dict:
                     candidate = one
                 elif _module_type in _mro(_type(one)):
@@ -545,8 +577,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return False
         code = function.__code__
         filename = code.co_filename
-        return (_type(filename) is _str and own_code(code) and not (_startswith(filename, "/") and tainted(filename))
-                and not rebuilt(function, code))
+        return _type(filename) is _str and own_code(code) and not (_startswith(filename, "/") and tainted(filename)) and not rebuilt(function, code)
 
     def made_as(function, place):
         """Whether a test function is, or wraps, the def its file's module code made at `place` (a module-level
@@ -645,8 +676,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return None  # unittest's items hold none after teardown; their class's method is read below
         nodeid = _str(_getattr(item, "nodeid", "?"))
         if _type(obj) is not _function_type:
-            return "the test function of " + nodeid + " is not a function its module defined (" + _str(
-                _name_of(_type(obj))) + ")"
+            return "the test function of " + nodeid + " is not a function its module defined (" + _str(_name_of(_type(obj))) + ")"
         files, wanted, imported_as, lenient = named_places(item, chain)
         todo, seen = [(obj, 0)], _set()
         defs, nested = [], []
@@ -677,12 +707,19 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                     return None
         code = obj.__code__
         name = code.co_filename if _type(code.co_filename) is _str else "?"
-        return ("a test function was replaced after its module was imported (" + nodeid + ": runs "
-                + _str(code.co_name) + " of " + name + ")")
+        return "a test function was replaced after its module was imported (" + nodeid + ": runs " + _str(code.co_name) + " of " + name + ")"
 
     # The standard library's modules whose functions wrap a test (mock.patch, a ContextDecorator, unittest's skips).
-    decorating = ("unittest/mock.py", "contextlib.py", "unittest/case.py", "unittest/async_case.py", "functools.py",
-                  "asyncio/coroutines.py", "typing.py", "warnings.py")
+    decorating = (
+        "unittest/mock.py",
+        "contextlib.py",
+        "unittest/case.py",
+        "unittest/async_case.py",
+        "functools.py",
+        "asyncio/coroutines.py",
+        "typing.py",
+        "warnings.py",
+    )
 
     def decorates(function, code):
         """Whether a wrapper's closure may stand for the test it holds (red team rt5, R1b: `types.FunctionType(<a
@@ -722,8 +759,14 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return True
         parts = filename.split("/")
         base = parts[-1]
-        return (_startswith(base, "test") or _endswith(base, "_test.py") or _endswith(base, "tests.py")
-                or "test" in parts[:-1] or "tests" in parts[:-1] or "testing" in parts[:-1])
+        return (
+            _startswith(base, "test")
+            or _endswith(base, "_test.py")
+            or _endswith(base, "tests.py")
+            or "test" in parts[:-1]
+            or "tests" in parts[:-1]
+            or "testing" in parts[:-1]
+        )
 
     def has_module(chain):
         """Whether a node of the item's chain is a module (pytest's `Module`): its test functions are checked, and its
@@ -765,8 +808,9 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     EXTENDED_ARG = opcodes.get("EXTENDED_ARG")
     STORE_ATTR, LOAD_FAST, CACHE = opcodes.get("STORE_ATTR"), opcodes.get("LOAD_FAST"), opcodes.get("CACHE")
     # Between an import and the store of its name only these come (a `from` import's names, its cleanup).
-    passing_ops = _set(opcodes.get(name) for name in ("IMPORT_FROM", "POP_TOP", "LOAD_CONST", "EXTENDED_ARG",
-                                                         "CACHE", "SWAP", "COPY", "ROT_TWO", "NOP"))
+    passing_ops = _set(
+        opcodes.get(name) for name in ("IMPORT_FROM", "POP_TOP", "LOAD_CONST", "EXTENDED_ARG", "CACHE", "SWAP", "COPY", "ROT_TWO", "NOP")
+    )
 
     def instructions(code):
         """(opcode, argument) of a code object, read from its bytes (not `dis`: Python code an import could replace)."""
@@ -882,8 +926,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         if module is None:
             return None
         # `from a import b` gives a's attribute b or the submodule a.b; `import a.b as c` (3.7+) the submodule.
-        options = (_module_dict(module).get(attribute), found.get(source + "." + attribute),
-                   module if _endswith(source, "." + attribute) else None)
+        options = (_module_dict(module).get(attribute), found.get(source + "." + attribute), module if _endswith(source, "." + attribute) else None)
         for option in options:
             if option is not None:
                 return options
@@ -961,8 +1004,11 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 if _type(held) is _dict:
                     inner.append(held.get("obj"))
         for function in inner:
-            if _type(function) is _function_type and function.__code__.co_filename == python_file \
-                    and _startswith(function.__code__.co_name, "xunit_setup_"):
+            if (
+                _type(function) is _function_type
+                and function.__code__.co_filename == python_file
+                and _startswith(function.__code__.co_name, "xunit_setup_")
+            ):
                 return True
         return False
 
@@ -1100,8 +1146,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         homes = files_homes.get(filename)
         if homes is None or not any(home is found for home in homes):
             homes = files_homes[filename] = _list(
-                _module_dict(module) for module in _tuple(_loaded.values())
-                if _module_type in _mro(_type(module)) and module_file(module) == filename)
+                _module_dict(module) for module in _tuple(_loaded.values()) if _module_type in _mro(_type(module)) and module_file(module) == filename
+            )
         return _len(homes) > 0 and not any(home is found for home in homes)
 
     def hook_state(config):
@@ -1125,8 +1171,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 if problem is None and code is not None and code_patched(code) and not runner_own:
                     problem = "pytest hook " + _str(name) + " implemented by code the patch changed (" + _str(code.co_filename) + ")"
                 if problem is None and code is not None and _type(function) is _function_type and rebuilt(function, code):
-                    problem = ("pytest hook " + _str(name) + " implemented by a module's own code under other globals ("
-                               + _str(code.co_filename) + ")")
+                    problem = "pytest hook " + _str(name) + " implemented by a module's own code under other globals (" + _str(code.co_filename) + ")"
         return problem
 
     def method_shadowed(item, node_dict):
@@ -1149,8 +1194,13 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         while _type(obj) is _function_type and depth < 20:
             filename = obj.__code__.co_filename
             if code_patched(obj.__code__):
-                return "the test function of " + _str(_getattr(item, "nodeid", "?")) + " is code the patch changed (" + (
-                    filename if _type(filename) is _str else "?") + ")"
+                return (
+                    "the test function of "
+                    + _str(_getattr(item, "nodeid", "?"))
+                    + " is code the patch changed ("
+                    + (filename if _type(filename) is _str else "?")
+                    + ")"
+                )
             obj = (obj.__dict__ or {}).get("__wrapped__")
             depth += 1
         return None
@@ -1285,8 +1335,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 last, tb = tb, tb.tb_next
                 depth += 1
             code = last.tb_frame.f_code if last is not None else None
-            if code is not None and (code is xfail_code or (
-                    xfail_code is None and _endswith(_str(code.co_filename), "_pytest/outcomes.py"))):
+            if code is not None and (code is xfail_code or (xfail_code is None and _endswith(_str(code.co_filename), "_pytest/outcomes.py"))):
                 return "xfail", name
             return "forged", name + " raised by other code than pytest.xfail()"
         if skipped in classes or (skip_test is not None and skip_test in classes):
@@ -1313,8 +1362,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             if now is not None and now is not held[1]:
                 return failing, "the test function was replaced after collection"
         kind, what = kind_of(_getattr(call, "excinfo", None))
-        if kind == "forged" or (kind == "fail" and status in passing + ("skipped",)
-                                and not (status == "xfailed" and xfail_marked(item))):
+        if kind == "forged" or (kind == "fail" and status in passing + ("skipped",) and not (status == "xfailed" and xfail_marked(item))):
             if status in ("failed", "error"):
                 return status, None
             return failing, "pytest's report says " + status + " but the " + _str(when) + " phase raised " + _str(what)
@@ -1406,8 +1454,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return nodeid, status, None  # not collected: refused before this
         failing = "failed" if when == "call" else "error"
         if held[1] != nodeid:
-            return held[1], failing, ("a report's node id (" + nodeid + ") is not the one its item was collected with ("
-                                      + held[1] + ")")
+            return held[1], failing, ("a report's node id (" + nodeid + ") is not the one its item was collected with (" + held[1] + ")")
         key = (_id(item), _str(when))
         if key in phases:
             return nodeid, failing, "the item was run again: its " + _str(when) + " phase was already reported"
@@ -1435,6 +1482,20 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             return False
         return False
 
-    return (tainted, code_patched, provenance, frame_receiver, on_event, outcomes, machinery, collected, changed,
-            reading, reported, unittest_seen, item_changed, import_made, made_as)
-
+    return (
+        tainted,
+        code_patched,
+        provenance,
+        frame_receiver,
+        on_event,
+        outcomes,
+        machinery,
+        collected,
+        changed,
+        reading,
+        reported,
+        unittest_seen,
+        item_changed,
+        import_made,
+        made_as,
+    )

@@ -24,8 +24,7 @@ _audit = getattr(sys, "audit", None)
 def _machinery():
     found = []
     for name, module in list(sys.modules.items()):
-        if module is None or not (name in ("pytest", "_pytest", "pluggy", "unittest")
-                                  or name.startswith(("_pytest.", "pluggy.", "unittest."))):
+        if module is None or not (name in ("pytest", "_pytest", "pluggy", "unittest") or name.startswith(("_pytest.", "pluggy.", "unittest."))):
             continue
         found.append(module)
         for value in list(vars(module).values()):
@@ -42,16 +41,24 @@ if _audit is not None:
     # inner pytest run imports it afresh, and pytester's restore drops it again); the hook takes unittest's
     # machinery when the test process first imports it (`swe_env.imported`), and its SkipTest by name.
     # `xfail` is a function, or (pytest 8.2+) an object whose `__call__` raises.
-    _xfail_code = getattr(pytest.xfail, "__code__", None) or getattr(
-        getattr(type(pytest.xfail), "__call__", None), "__code__", None)  # noqa: B004 - the method itself, for its code
-    _audit("swe_env.outcomes", (pytest.skip.Exception, pytest.xfail.Exception, pytest.fail.Exception,
-                                pytest.exit.Exception, _xfail_code,
-                                getattr(sys.modules.get("unittest"), "SkipTest", None)))
+    _xfail_code = getattr(pytest.xfail, "__code__", None) or getattr(getattr(type(pytest.xfail), "__call__", None), "__code__", None)  # noqa: B004 - the method itself, for its code
+    _audit(
+        "swe_env.outcomes",
+        (
+            pytest.skip.Exception,
+            pytest.xfail.Exception,
+            pytest.fail.Exception,
+            pytest.exit.Exception,
+            _xfail_code,
+            getattr(sys.modules.get("unittest"), "SkipTest", None),
+        ),
+    )
 
 
 # Every name a hook uses is bound as a default argument when the module is imported (pluggy
 # passes only the hook's own arguments), so replacing this module's globals later changes nothing;
 # setting a function's defaults or code is itself flagged by the sealed hook.
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config, _audit=_audit, _machinery=_machinery):
@@ -91,8 +98,15 @@ def pytest_pyfunc_call(pyfuncitem, _audit=_audit):
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call, _audit=_audit, _str=str, _tuple=tuple, _isinstance=isinstance,
-                              _outcomes=(pytest.skip.Exception, pytest.xfail.Exception, pytest.exit.Exception)):
+def pytest_runtest_makereport(
+    item,
+    call,
+    _audit=_audit,
+    _str=str,
+    _tuple=tuple,
+    _isinstance=isinstance,
+    _outcomes=(pytest.skip.Exception, pytest.xfail.Exception, pytest.exit.Exception),
+):
     yield
     excinfo = call.excinfo
     if _audit is None or excinfo is None or not _isinstance(excinfo.value, _outcomes):

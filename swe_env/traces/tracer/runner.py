@@ -97,9 +97,22 @@ _IMMUTABLE = frozenset({int, float, complex, str, bytes, bool, type(None)})
 _NO_OBJECT = object()
 _RETURN_OPS = frozenset(dis.opmap[name] for name in ("RETURN_VALUE", "RETURN_CONST") if name in dis.opmap)
 _YIELD_OP = dis.opmap["YIELD_VALUE"]
-_HIDDEN_LOCALS = frozenset({".0", "__builtins__", "__loader__", "__spec__", "__cached__", "__file__",
-                            "__doc__", "__package__", "__annotations__", "__name__", "__module__",
-                            "__qualname__"})
+_HIDDEN_LOCALS = frozenset(
+    {
+        ".0",
+        "__builtins__",
+        "__loader__",
+        "__spec__",
+        "__cached__",
+        "__file__",
+        "__doc__",
+        "__package__",
+        "__annotations__",
+        "__name__",
+        "__module__",
+        "__qualname__",
+    }
+)
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)*)?")
 _MAX_ERRORS_KEPT = 5
 _MAX_SOURCES = 500
@@ -222,23 +235,21 @@ def _repr_prefix(value, cap: int, active: set, nesting: int) -> str:
 class _FrameState:
     """What the tracer remembers about one traced frame while it runs."""
 
-    __slots__ = ("index", "depth", "level", "file", "function", "module_body", "values", "last", "exception",
-                 "file_json", "middle_json")
+    __slots__ = ("index", "depth", "level", "file", "function", "module_body", "values", "last", "exception", "file_json", "middle_json")
 
     def __init__(self, index, depth, level, file, function, module_body):
-        self.index = index          # the frame's number within its trace
-        self.depth = depth          # nesting within the trace (0: the entry frame)
-        self.level = level          # calls out of scope between this frame and a frame in scope
+        self.index = index  # the frame's number within its trace
+        self.depth = depth  # nesting within the trace (0: the entry frame)
+        self.level = level  # calls out of scope between this frame and a frame in scope
         self.file = file
         self.function = function
         self.module_body = module_body
-        self.values = {}            # name -> (object if immutable else _NO_OBJECT, repr, repr as JSON)
-        self.last = None            # the kind of this frame's previous event
-        self.exception = None       # repr of the last exception seen in this frame
+        self.values = {}  # name -> (object if immutable else _NO_OBJECT, repr, repr as JSON)
+        self.last = None  # the kind of this frame's previous event
+        self.exception = None  # repr of the last exception seen in this frame
         # The constant parts of this frame's events as JSON (see `_ThreadTracer.record`).
         self.file_json = _json_string(file)
-        self.middle_json = (f', "function": {_json_string(function)}, "frame": {index!r}, "depth": {depth!r}, '
-                            f'"source": ')
+        self.middle_json = f', "function": {_json_string(function)}, "frame": {index!r}, "depth": {depth!r}, "source": '
 
 
 class _Chain:
@@ -254,8 +265,8 @@ class _Chain:
         self.open = 0
         self.frames = 0
         self.errors: list[str] = []
-        self.test_id = None         # corpus mode: the pytest node id of the test this chain traces
-        self.sources = None         # corpus mode: "file:line:function" -> entry source of frames below
+        self.test_id = None  # corpus mode: the pytest node id of the test this chain traces
+        self.sources = None  # corpus mode: "file:line:function" -> entry source of frames below
 
     def add(self, text: str) -> None:
         """Add one event, as its JSON text (`json.dumps(event, ensure_ascii=False)`), unless a cap cuts the trace."""
@@ -303,13 +314,16 @@ class _ThreadTracer:
         chain = self.chain
         code = frame.f_code
         if chain is None:
-            entry = {"file": tracer.display(code.co_filename), "function": tracer.qualname(frame, code),
-                     "line": frame.f_lineno, **tracer.entry_source(code, frame.f_lineno)}
+            entry = {
+                "file": tracer.display(code.co_filename),
+                "function": tracer.qualname(frame, code),
+                "line": frame.f_lineno,
+                **tracer.entry_source(code, frame.f_lineno),
+            }
             chain = self.chain = _Chain(tracer, threading.current_thread().name, entry)
             tracer.open_chains.add(chain)
         module_body = not code.co_flags & _CO_NEWLOCALS
-        state = _FrameState(chain.frames, chain.open, level, tracer.display(code.co_filename),
-                            tracer.qualname(frame, code), module_body)
+        state = _FrameState(chain.frames, chain.open, level, tracer.display(code.co_filename), tracer.qualname(frame, code), module_body)
         chain.frames += 1
         chain.open += 1
         self.frames[frame] = state
@@ -378,8 +392,10 @@ class _ThreadTracer:
                 return
             if lineno is None:
                 lineno = frame.f_lineno
-            text = (f'{{"event": "{kind}", "file": {state.file_json}, "line": {_json_int(lineno)}'
-                    f'{state.middle_json}{tracer.source_json(frame.f_code.co_filename, lineno)}')
+            text = (
+                f'{{"event": "{kind}", "file": {state.file_json}, "line": {_json_int(lineno)}'
+                f"{state.middle_json}{tracer.source_json(frame.f_code.co_filename, lineno)}"
+            )
             if kind == "call" or kind == "line":
                 text = f'{text}, "locals": {self.local_json(frame, state)}}}'
             elif exception is not None:
@@ -449,12 +465,13 @@ def _code_span(code) -> tuple[int, int]:
     pending = [code]
     while pending:
         current = pending.pop()
-        lines = current.co_lines() if hasattr(current, "co_lines") else (
-            (None, None, line) for _offset, line in dis.findlinestarts(current))  # Python < 3.10
+        lines = (
+            current.co_lines() if hasattr(current, "co_lines") else ((None, None, line) for _offset, line in dis.findlinestarts(current))
+        )  # Python < 3.10
         for _start, _end, line in lines:
             if line is not None and line > last:
                 last = line
-        for _line, end_line, _col, _end_col in (current.co_positions() if hasattr(current, "co_positions") else ()):
+        for _line, end_line, _col, _end_col in current.co_positions() if hasattr(current, "co_positions") else ():
             if end_line is not None and end_line > last:
                 last = end_line
         pending.extend(const for const in current.co_consts if isinstance(const, type(code)))
@@ -569,8 +586,8 @@ class _Monitor:
     def __init__(self, tracer):
         self.tracer = tracer
         self.tool = None
-        self.watched: set = set()   # code objects with our local events set
-        self.tables: dict = {}      # code -> line table (codes with a backward same-line jump)
+        self.watched: set = set()  # code objects with our local events set
+        self.tables: dict = {}  # code -> line table (codes with a backward same-line jump)
 
     def start(self) -> bool:
         monitoring = sys.monitoring  # type: ignore[attr-defined]  # 3.12+, and mypy reads this as 3.11
@@ -583,18 +600,22 @@ class _Monitor:
             return False
         events = monitoring.events
         self.disable = monitoring.DISABLE
-        self.local_events = (events.LINE | events.JUMP | events.PY_RETURN | events.PY_YIELD
-                             | events.STOP_ITERATION)
+        self.local_events = events.LINE | events.JUMP | events.PY_RETURN | events.PY_YIELD | events.STOP_ITERATION
         self.callbacks = {
-            events.PY_START: self.on_start, events.PY_RESUME: self.on_start, events.PY_THROW: self.on_throw,
-            events.LINE: self.on_line, events.JUMP: self.on_jump, events.PY_RETURN: self.on_return,
-            events.PY_YIELD: self.on_return, events.PY_UNWIND: self.on_unwind, events.RAISE: self.on_raise,
+            events.PY_START: self.on_start,
+            events.PY_RESUME: self.on_start,
+            events.PY_THROW: self.on_throw,
+            events.LINE: self.on_line,
+            events.JUMP: self.on_jump,
+            events.PY_RETURN: self.on_return,
+            events.PY_YIELD: self.on_return,
+            events.PY_UNWIND: self.on_unwind,
+            events.RAISE: self.on_raise,
             events.STOP_ITERATION: self.on_raise,
         }
         for event, callback in self.callbacks.items():
             monitoring.register_callback(tool, event, callback)
-        monitoring.set_events(tool, events.PY_START | events.PY_RESUME | events.PY_THROW | events.RAISE
-                              | events.PY_UNWIND)
+        monitoring.set_events(tool, events.PY_START | events.PY_RESUME | events.PY_THROW | events.RAISE | events.PY_UNWIND)
         return True
 
     def stop(self) -> None:
@@ -742,8 +763,8 @@ class Tracer:
         self.status_path = corpus.get("status")
         self.runner = corpus.get("runner") or "pytest"  # pytest: the plugin names each test; django, sympy: by name
         self.shard = tuple(corpus.get("shard") or (0, 1))  # corpus mode under pytest: (index, count) of test files
-        self.session: dict = {}     # corpus mode under pytest: {"collected", "exitstatus"} from the plugin
-        self.pending_code = None    # corpus mode: the code of the test function about to run
+        self.session: dict = {}  # corpus mode under pytest: {"collected", "exitstatus"} from the plugin
+        self.pending_code = None  # corpus mode: the code of the test function about to run
         self.pending_test = None
         self.stopped: str | None = None  # corpus mode: "max_traces" / "max_bytes" once a corpus cap is reached
         self.written = self.dropped = self.total_bytes = self.part_size = 0
@@ -769,8 +790,10 @@ class Tracer:
                 result = False
             else:
                 parts = path.split(os.sep)
-                result = "site-packages" not in parts and "dist-packages" not in parts and not any(
-                    path.startswith(p + os.sep) for p in self.prefixes if p != self.workdir
+                result = (
+                    "site-packages" not in parts
+                    and "dist-packages" not in parts
+                    and not any(path.startswith(p + os.sep) for p in self.prefixes if p != self.workdir)
                 )
         self.scope[filename] = result
         return result
@@ -800,7 +823,7 @@ class Tracer:
     def display(self, filename: str) -> str:
         path = os.path.normpath(os.path.join(self.workdir, filename))
         if path.startswith(self.workdir + os.sep):
-            return path[len(self.workdir) + 1:]
+            return path[len(self.workdir) + 1 :]
         return filename
 
     def file_lines(self, filename: str) -> list[str]:
@@ -996,16 +1019,25 @@ class Tracer:
         """At exit: write chains still open (daemon threads, os-level exits) as incomplete."""
         self.stop()
         for chain in list(self.open_chains):
-            chain.errors.append("still open at exit: the program ended inside it, or CPython turned tracing off "
-                                "(the trace function hit the recursion limit, or the program called sys.settrace)")
+            chain.errors.append(
+                "still open at exit: the program ended inside it, or CPython turned tracing off "
+                "(the trace function hit the recursion limit, or the program called sys.settrace)"
+            )
             self.finish(chain, complete=False)
         with self.lock:
             self.closed = True
             os.close(self.fd)
         if self.status_path:
-            status = {"written": self.written, "dropped": self.dropped, "stopped": self.stopped,
-                      "bytes": self.total_bytes, "parts": self.parts + 1, "errors": self.errors,
-                      "backend": self.backend, **self.session}
+            status = {
+                "written": self.written,
+                "dropped": self.dropped,
+                "stopped": self.stopped,
+                "bytes": self.total_bytes,
+                "parts": self.parts + 1,
+                "errors": self.errors,
+                "backend": self.backend,
+                **self.session,
+            }
             with open(self.status_path, "w", encoding="utf-8") as handle:
                 json.dump(status, handle)
 
@@ -1119,8 +1151,7 @@ def corpus_plugin(tracer: Tracer, outcomes_path: str):
             function = inspect.unwrap(getattr(obj, "__func__", obj))
             tracer.pending_code = getattr(function, "__code__", None)
             tracer.pending_test = item.nodeid
-            if tracer.monitor is not None and tracer.pending_code is not None and tracer.never_traced(
-                    tracer.pending_code):
+            if tracer.monitor is not None and tracer.pending_code is not None and tracer.never_traced(tracer.pending_code):
                 sys.monitoring.restart_events()  # a test out of scope: its PY_START may have been disabled
         except Exception as exc:  # an odd item (a doctest, a plugin's own): it runs untraced
             tracer.internal_error(None, exc)
@@ -1171,9 +1202,16 @@ def corpus_plugin(tracer: Tracer, outcomes_path: str):
     def pytest_sessionfinish(session, exitstatus):
         tracer.session["exitstatus"] = int(exitstatus)
 
-    for hook in (pytest_runtest_setup, pytest_runtest_call, pytest_runtest_teardown, pytest_runtest_logreport,
-                 pytest_runtest_logfinish, pytest_collection_modifyitems, pytest_collection_finish,
-                 pytest_sessionfinish):
+    for hook in (
+        pytest_runtest_setup,
+        pytest_runtest_call,
+        pytest_runtest_teardown,
+        pytest_runtest_logreport,
+        pytest_runtest_logfinish,
+        pytest_collection_modifyitems,
+        pytest_collection_finish,
+        pytest_sessionfinish,
+    ):
         setattr(module, hook.__name__, hook)
     return module
 
@@ -1184,12 +1222,11 @@ def with_corpus_plugin(argv: list[str]) -> list[str]:
         index = 1
         while index < len(argv) and argv[index] in ("-u", "-B", "-E", "-s", "-q"):
             index += 1
-        if argv[index:index + 2] in (["-m", "pytest"], ["-m", "py.test"]):
-            return [*argv[:index + 2], "-p", CORPUS_PLUGIN, *argv[index + 2:]]
+        if argv[index : index + 2] in (["-m", "pytest"], ["-m", "py.test"]):
+            return [*argv[: index + 2], "-p", CORPUS_PLUGIN, *argv[index + 2 :]]
     elif argv and os.path.basename(argv[0]) in ("pytest", "py.test"):
         return [argv[0], "-p", CORPUS_PLUGIN, *argv[1:]]
-    raise UsageError("a corpus is traced from a pytest run (`python -m pytest ...` or `pytest ...`), not "
-                     + " ".join(argv[:3]))
+    raise UsageError("a corpus is traced from a pytest run (`python -m pytest ...` or `pytest ...`), not " + " ".join(argv[:3]))
 
 
 def main(argv: list[str]) -> int:

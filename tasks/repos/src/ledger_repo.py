@@ -17,7 +17,7 @@ def _t(text):
     return "\n\n" + text.lstrip("\n")
 
 
-PYPROJECT = _s(r'''
+PYPROJECT = _s(r"""
 [project]
 name = "ledger"
 version = "0.2.0"
@@ -26,9 +26,9 @@ requires-python = ">=3.9"
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
-''')
+""")
 
-README = _s(r'''
+README = _s(r"""
 # ledger
 
 Money amounts, date ranges and interest for small bookkeeping tools.
@@ -51,7 +51,7 @@ for row in amortize(Money("1000.00"), "0.05", 12, date(2024, 2, 1)):
 Amounts are exact `Decimal` values; `Money.rounded()` rounds to the minor
 unit of the currency, halves away from zero.  Run the tests with
 `python -m pytest`.
-''')
+""")
 
 INIT_V1 = _s(r'''
 """ledger - money amounts, date ranges and interest for small bookkeeping tools."""
@@ -347,7 +347,7 @@ class Money:
         return [Money(Decimal(share) * step, self.currency) for share in shares]
 ''')
 
-TEST_CURRENCY = _s(r'''
+TEST_CURRENCY = _s(r"""
 from decimal import Decimal
 
 import pytest
@@ -384,9 +384,9 @@ def test_register_rejects_bad_codes():
         register_currency("us", 2)
     with pytest.raises(CurrencyError):
         register_currency("ABC", 7)
-''')
+""")
 
-TEST_MONEY = _s(r'''
+TEST_MONEY = _s(r"""
 from decimal import Decimal
 
 import pytest
@@ -501,7 +501,7 @@ def test_allocate_rejects_bad_ratios():
         Money("1").allocate([0, 0])
     with pytest.raises(ValueError):
         Money("1").allocate([1, -1])
-''')
+""")
 
 DATES = _s(r'''
 """Calendar helpers and inclusive date ranges."""
@@ -618,7 +618,7 @@ INIT_V2 = INIT_V1.replace(
     ")\n",
 )
 
-TEST_DATES = _s(r'''
+TEST_DATES = _s(r"""
 from datetime import date
 
 import pytest
@@ -694,7 +694,7 @@ def test_split_by_month():
 
 def test_shift_and_year():
     assert DateRange.year(2023).shift(1) == DateRange(date(2023, 1, 2), date(2024, 1, 1))
-''')
+""")
 
 INTEREST = _s(r'''
 """Interest calculations and amortization schedules."""
@@ -792,7 +792,7 @@ INIT_V3 = INIT_V2.replace(
     "from .interest import Installment, amortize, compound, simple_interest, year_fraction\n",
 )
 
-TEST_INTEREST = _s(r'''
+TEST_INTEREST = _s(r"""
 from datetime import date
 from decimal import Decimal
 
@@ -842,7 +842,7 @@ def test_amortize_due_dates():
     schedule = amortize(Money("300.00"), 0, 3, date(2024, 11, 15))
     assert [row.due for row in schedule] == [date(2024, 11, 15), date(2024, 12, 15), date(2025, 1, 15)]
     assert [row.payment for row in schedule] == [Money("100.00")] * 3
-''')
+""")
 
 JOURNAL = _s(r'''
 """A journal of dated money entries in one currency."""
@@ -918,7 +918,7 @@ class Journal:
         return totals
 ''')
 
-TEST_JOURNAL = _s(r'''
+TEST_JOURNAL = _s(r"""
 from datetime import date
 
 import pytest
@@ -961,12 +961,11 @@ def test_monthly_totals():
 def test_currency_must_match():
     with pytest.raises(CurrencyMismatchError):
         Journal("EUR").add(date(2024, 1, 1), Money("1", "USD"))
-''')
+""")
 
 INIT_V4 = INIT_V3.replace(
     "from .interest import Installment, amortize, compound, simple_interest, year_fraction\n",
-    "from .interest import Installment, amortize, compound, simple_interest, year_fraction\n"
-    "from .journal import Entry, Journal\n",
+    "from .interest import Installment, amortize, compound, simple_interest, year_fraction\nfrom .journal import Entry, Journal\n",
 )
 
 HISTORY = [
@@ -1017,7 +1016,7 @@ HISTORY = [
             ("pyproject.toml", 'version = "0.2.0"', 'version = "0.3.0"'),
         ],
         "write": {
-            "CHANGELOG.md": _s(r'''
+            "CHANGELOG.md": _s(r"""
 # Changelog
 
 ## 0.3.0
@@ -1030,7 +1029,7 @@ HISTORY = [
 ## 0.2.0
 
 - Dates, interest and amortization schedules.
-'''),
+"""),
         },
     },
 ]
@@ -1039,15 +1038,16 @@ TASKS = {
     "ledger-month-end-clamp": {
         "fix_message": "Clamp add_months() to the last day of shorter months",
         "edit": [
-            ("ledger/dates.py",
-             "    year, month0 = divmod(index, 12)\n"
-             "    return day.replace(year=year, month=month0 + 1)\n",
-             "    year, month0 = divmod(index, 12)\n"
-             "    month = month0 + 1\n"
-             "    return date(year, month, min(day.day, days_in_month(year, month)))\n"),
+            (
+                "ledger/dates.py",
+                "    year, month0 = divmod(index, 12)\n    return day.replace(year=year, month=month0 + 1)\n",
+                "    year, month0 = divmod(index, 12)\n"
+                "    month = month0 + 1\n"
+                "    return date(year, month, min(day.day, days_in_month(year, month)))\n",
+            ),
         ],
         "append": {
-            "tests/test_dates.py": _t(r'''
+            "tests/test_dates.py": _t(r"""
 def test_add_months_clamps_to_end_of_shorter_month():
     assert add_months(date(2023, 1, 31), 1) == date(2023, 2, 28)
     assert add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
@@ -1061,8 +1061,8 @@ def test_add_months_clamps_going_backwards():
 
 def test_months_between_from_month_end():
     assert months_between(date(2024, 1, 31), date(2024, 2, 29)) == 1
-'''),
-            "tests/test_interest.py": _t(r'''
+"""),
+            "tests/test_interest.py": _t(r"""
 def test_amortize_starting_on_the_31st():
     schedule = amortize(Money("400.00"), 0, 4, date(2024, 1, 31))
     assert [row.due for row in schedule] == [
@@ -1071,9 +1071,9 @@ def test_amortize_starting_on_the_31st():
         date(2024, 3, 31),
         date(2024, 4, 30),
     ]
-'''),
+"""),
         },
-        "problem_statement": _s(r'''
+        "problem_statement": _s(r"""
 amortize() crashes for loans whose first payment is on the 31st
 
 Building a repayment schedule for a loan whose first installment is due on
@@ -1099,17 +1099,19 @@ last day of shorter months, so I expected due dates of 2024-01-31,
 there), and when going backwards, e.g. from March 31st by -1 month.
 `months_between(date(2024, 1, 31), date(2024, 2, 29))` also blows up instead
 of returning 1.
-'''),
+"""),
     },
     "ledger-range-overlap-boundary": {
         "fix_message": "DateRange.overlaps: ranges sharing one day overlap",
         "edit": [
-            ("ledger/dates.py",
-             "        return self.start < other.end and other.start < self.end\n",
-             "        return self.start <= other.end and other.start <= self.end\n"),
+            (
+                "ledger/dates.py",
+                "        return self.start < other.end and other.start < self.end\n",
+                "        return self.start <= other.end and other.start <= self.end\n",
+            ),
         ],
         "append": {
-            "tests/test_dates.py": _t(r'''
+            "tests/test_dates.py": _t(r"""
 def test_ranges_sharing_a_single_day_overlap():
     january = DateRange(date(2024, 1, 1), date(2024, 1, 31))
     rollover = DateRange(date(2024, 1, 31), date(2024, 2, 15))
@@ -1122,9 +1124,9 @@ def test_single_day_range_overlaps():
     assert day.overlaps(day)
     assert day.overlaps(DateRange(date(2024, 5, 1), date(2024, 5, 5)))
     assert DateRange.month(2024, 5).overlaps(day)
-'''),
+"""),
         },
-        "problem_statement": _s(r'''
+        "problem_statement": _s(r"""
 DateRange.overlaps() misses ranges that share their first/last day
 
 We use `DateRange.overlaps()` to reject billing periods that overlap an
@@ -1146,20 +1148,24 @@ So `intersection()` finds a common day but `overlaps()` says there is none.
 Single-day ranges are affected too: `r = DateRange(d, d)` gives
 `r.overlaps(r) == False`. Ranges that are merely adjacent (January and
 February) should of course still not overlap.
-'''),
+"""),
     },
     "ledger-negative-rounding": {
         "fix_message": "Round negative halves away from zero",
         "edit": [
-            ("ledger/money.py",
-             "from decimal import ROUND_FLOOR, Decimal, InvalidOperation\n",
-             "from decimal import ROUND_HALF_UP, Decimal, InvalidOperation\n"),
-            ("ledger/money.py",
-             "    return (amount + step / 2).quantize(step, rounding=ROUND_FLOOR)\n",
-             "    return amount.quantize(step, rounding=ROUND_HALF_UP)\n"),
+            (
+                "ledger/money.py",
+                "from decimal import ROUND_FLOOR, Decimal, InvalidOperation\n",
+                "from decimal import ROUND_HALF_UP, Decimal, InvalidOperation\n",
+            ),
+            (
+                "ledger/money.py",
+                "    return (amount + step / 2).quantize(step, rounding=ROUND_FLOOR)\n",
+                "    return amount.quantize(step, rounding=ROUND_HALF_UP)\n",
+            ),
         ],
         "append": {
-            "tests/test_money.py": _t(r'''
+            "tests/test_money.py": _t(r"""
 def test_rounding_negative_half_goes_away_from_zero():
     assert Money("-2.345").rounded() == Money("-2.35")
     assert Money("-0.005", "EUR").rounded() == Money("-0.01", "EUR")
@@ -1177,9 +1183,9 @@ def test_refund_formats_like_the_charge():
     assert charge.format() == "$10.13"
     assert refund.format() == "-$10.13"
     assert str(refund) == "-10.13 USD"
-'''),
+"""),
         },
-        "problem_statement": _s(r'''
+        "problem_statement": _s(r"""
 Refunds round differently from charges
 
 `Money.rounded()` is documented to round halves away from zero (2.345 ->
@@ -1198,6 +1204,6 @@ This bites us when we refund a charge: the charge of 10.125 is shown as
 `$10.13` but the refund (the negated amount) is shown as `-$10.12`, so the
 customer's statement doesn't net to zero. Amounts that are not exactly on
 the half (like -2.346 or -2.344) round correctly.
-'''),
+"""),
     },
 }

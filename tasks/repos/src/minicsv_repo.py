@@ -18,7 +18,7 @@ def _t(text):
     return "\n\n" + text.lstrip("\n")
 
 
-PYPROJECT = _s(r'''
+PYPROJECT = _s(r"""
 [project]
 name = "minicsv"
 version = "0.1.0"
@@ -27,9 +27,9 @@ requires-python = ">=3.9"
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
-''')
+""")
 
-README = _s(r'''
+README = _s(r"""
 # minicsv
 
 A small, dependency-free CSV reader and writer.
@@ -49,7 +49,7 @@ print(minicsv.to_string([["a", "b,c"]]), end="")
 
 Dialects control the delimiter, quoting and escaping rules; see
 `minicsv.dialect.Dialect`.  Run the tests with `python -m pytest`.
-''')
+""")
 
 INIT_V1 = _s(r'''
 """minicsv - a small, dependency-free CSV reader and writer."""
@@ -197,7 +197,7 @@ def list_dialects():
     return sorted(_REGISTRY)
 ''')
 
-TEST_DIALECT = _s(r'''
+TEST_DIALECT = _s(r"""
 import pytest
 
 import minicsv
@@ -250,7 +250,7 @@ def test_register_dialect():
 
 def test_dialect_error_is_value_error():
     assert issubclass(minicsv.DialectError, ValueError)
-''')
+""")
 
 READER = _s(r'''
 """Parsing of delimited text into rows of fields."""
@@ -527,10 +527,10 @@ __all__ = ["QUOTE_MINIMAL", "Writer", "format_field", "format_row", "to_string",
 ''')
 
 INIT_V2 = INIT_V1.replace(
-    'from .errors import CsvError, DialectError, HeaderError, ParseError\n',
-    'from .errors import CsvError, DialectError, HeaderError, ParseError\n'
-    'from .reader import Reader, parse, reader\n'
-    'from .writer import Writer, format_field, format_row, to_string, writer\n',
+    "from .errors import CsvError, DialectError, HeaderError, ParseError\n",
+    "from .errors import CsvError, DialectError, HeaderError, ParseError\n"
+    "from .reader import Reader, parse, reader\n"
+    "from .writer import Writer, format_field, format_row, to_string, writer\n",
 )
 
 TEST_READER = _s(r'''
@@ -725,12 +725,11 @@ def read_dicts(text, **kwargs):
 ''')
 
 INIT_V3 = INIT_V2.replace(
-    'from .writer import Writer, format_field, format_row, to_string, writer\n',
-    'from .writer import Writer, format_field, format_row, to_string, writer\n'
-    'from .dictreader import DictReader, read_dicts\n',
+    "from .writer import Writer, format_field, format_row, to_string, writer\n",
+    "from .writer import Writer, format_field, format_row, to_string, writer\nfrom .dictreader import DictReader, read_dicts\n",
 )
 
-TEST_DICTREADER = _s(r'''
+TEST_DICTREADER = _s(r"""
 import pytest
 
 import minicsv
@@ -771,7 +770,7 @@ def test_empty_input_has_no_fieldnames():
     reader = minicsv.DictReader("")
     assert reader.fieldnames == []
     assert list(reader) == []
-''')
+""")
 
 SNIFFER = _s(r'''
 """Guessing the delimiter of a sample of CSV text."""
@@ -817,7 +816,7 @@ def _count_unquoted(line, char):
     return count
 ''')
 
-TEST_SNIFFER = _s(r'''
+TEST_SNIFFER = _s(r"""
 import pytest
 
 import minicsv
@@ -839,7 +838,7 @@ def test_sniff_tab():
 def test_sniff_failure():
     with pytest.raises(minicsv.CsvError):
         minicsv.sniff_delimiter("just one column\nand another\n")
-''')
+""")
 
 HISTORY = [
     {
@@ -875,10 +874,11 @@ HISTORY = [
     {
         "message": "Add sniff_delimiter",
         "edit": [
-            ("minicsv/__init__.py",
-             "from .reader import Reader, parse, reader\n",
-             "from .reader import Reader, parse, reader\n"
-             "from .sniffer import sniff_delimiter\n"),
+            (
+                "minicsv/__init__.py",
+                "from .reader import Reader, parse, reader\n",
+                "from .reader import Reader, parse, reader\nfrom .sniffer import sniff_delimiter\n",
+            ),
         ],
         "write": {
             "minicsv/sniffer.py": SNIFFER,
@@ -894,7 +894,7 @@ HISTORY = [
             ("pyproject.toml", 'version = "0.1.0"', 'version = "0.2.0"'),
         ],
         "write": {
-            "CHANGELOG.md": _s(r'''
+            "CHANGELOG.md": _s(r"""
 # Changelog
 
 ## 0.2.0
@@ -907,7 +907,7 @@ HISTORY = [
 ## 0.1.0
 
 - First release: dialects, reader, writer, DictReader.
-'''),
+"""),
         },
     },
 ]
@@ -916,16 +916,17 @@ TASKS = {
     "minicsv-quoted-newline": {
         "fix_message": "Keep line breaks inside quoted fields",
         "edit": [
-            ("minicsv/reader.py",
-             "                # The quoted field continues on the next line.\n"
-             "                continue\n",
-             "                # The quoted field continues on the next line; the line\n"
-             "                # break is part of the value.\n"
-             "                field.append(ending)\n"
-             "                continue\n"),
+            (
+                "minicsv/reader.py",
+                "                # The quoted field continues on the next line.\n                continue\n",
+                "                # The quoted field continues on the next line; the line\n"
+                "                # break is part of the value.\n"
+                "                field.append(ending)\n"
+                "                continue\n",
+            ),
         ],
         "append": {
-            "tests/test_reader.py": _t(r'''
+            "tests/test_reader.py": _t(r"""
 def test_quoted_field_spanning_lines():
     rows = minicsv.parse('id,note\n1,"first line\nsecond line",x\n2,plain,y\n')
     assert rows == [
@@ -944,9 +945,9 @@ def test_line_num_counts_physical_lines_of_multiline_record():
     reader = minicsv.reader('"one\ntwo\nthree",4\nlast,5\n')
     assert next(reader) == ["one\ntwo\nthree", "4"]
     assert reader.line_num == 3
-'''),
+"""),
         },
-        "problem_statement": _s(r'''
+        "problem_statement": _s(r"""
 Line breaks inside quoted fields are lost
 
 I'm reading a CSV export from our ticketing system where the "note" column
@@ -976,17 +977,15 @@ Expected output (this is what Python's `csv` module gives too):
 The record itself is correctly recognised as one row spanning two physical
 lines, only the newline character in the value goes missing. Blank lines
 inside a quoted value vanish as well.
-'''),
+"""),
     },
     "minicsv-trailing-delimiter": {
         "fix_message": "Keep the trailing empty field after a final delimiter",
         "edit": [
-            ("minicsv/reader.py",
-             "            if field or state != _START_FIELD:\n",
-             "            if field or fields or state != _START_FIELD:\n"),
+            ("minicsv/reader.py", "            if field or state != _START_FIELD:\n", "            if field or fields or state != _START_FIELD:\n"),
         ],
         "append": {
-            "tests/test_reader.py": _t(r'''
+            "tests/test_reader.py": _t(r"""
 def test_trailing_delimiter_gives_empty_last_field():
     assert minicsv.parse("a,b,\n1,2,\n") == [["a", "b", ""], ["1", "2", ""]]
 
@@ -997,9 +996,9 @@ def test_row_made_only_of_delimiters():
 
 def test_single_delimiter_line_is_not_blank():
     assert minicsv.parse("a\n,\nb\n") == [["a"], ["", ""], ["b"]]
-'''),
+"""),
         },
-        "problem_statement": _s(r'''
+        "problem_statement": _s(r"""
 Last column is dropped when it is empty
 
 When the last field of a row is empty (the line ends with the delimiter),
@@ -1019,17 +1018,15 @@ It gets worse for rows consisting only of delimiters: `",,"` gives two
 fields instead of three, and a line containing just `","` is returned as a
 single-field row instead of two empty fields. This breaks our column count
 validation for exports where optional trailing columns are often empty.
-'''),
+"""),
     },
     "minicsv-dictreader-short-row": {
         "fix_message": "DictReader: pad short rows with restval even when it is None",
         "edit": [
-            ("minicsv/dictreader.py",
-             "        elif extra < 0 and self.restval is not None:\n",
-             "        elif extra < 0:\n"),
+            ("minicsv/dictreader.py", "        elif extra < 0 and self.restval is not None:\n", "        elif extra < 0:\n"),
         ],
         "append": {
-            "tests/test_dictreader.py": _t(r'''
+            "tests/test_dictreader.py": _t(r"""
 def test_short_row_gets_none_by_default():
     rows = minicsv.read_dicts("name,email,phone\nJo\n")
     assert rows == [{"name": "Jo", "email": None, "phone": None}]
@@ -1040,9 +1037,9 @@ def test_short_row_keeps_header_order():
     record = next(reader)
     assert list(record) == ["a", "b", "c"]
     assert record["c"] is None
-'''),
+"""),
         },
-        "problem_statement": _s(r'''
+        "problem_statement": _s(r"""
 DictReader: KeyError for missing trailing columns
 
 The DictReader docstring says rows with fewer fields than the header are
@@ -1071,6 +1068,6 @@ KeyError: 'email'
 Expected: `{'name': 'Jo', 'email': None, 'phone': None}` - every record
 should have all the header names as keys, in header order, like
 `csv.DictReader` does.
-'''),
+"""),
     },
 }

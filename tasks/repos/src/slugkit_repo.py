@@ -17,7 +17,7 @@ def _t(text):
     return "\n\n" + text.lstrip("\n")
 
 
-PYPROJECT = _s(r'''
+PYPROJECT = _s(r"""
 [project]
 name = "slugkit"
 version = "1.3.0"
@@ -26,9 +26,9 @@ requires-python = ">=3.9"
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
-''')
+""")
 
-README = _s(r'''
+README = _s(r"""
 # slugkit
 
 Small string utilities without dependencies.
@@ -46,7 +46,7 @@ Small string utilities without dependencies.
 ```
 
 Run the tests with `python -m pytest`.
-''')
+""")
 
 INIT_V1 = _s(r'''
 """slugkit - slugs, case conversion, plurals, wrapping and tiny templates."""
@@ -177,7 +177,7 @@ def camel_case(text):
     return words[0].lower() + "".join(word.capitalize() for word in words[1:])
 ''')
 
-TEST_SLUGIFY = _s(r'''
+TEST_SLUGIFY = _s(r"""
 import pytest
 
 from slugkit import slugify, transliterate, unique_slug
@@ -225,9 +225,9 @@ def test_unique_slug():
     taken = {"report", "report-2"}
     assert unique_slug("Report", taken) == "report-3"
     assert unique_slug("Other", taken) == "other"
-''')
+""")
 
-TEST_CASE = _s(r'''
+TEST_CASE = _s(r"""
 from slugkit import camel_case, kebab_case, pascal_case, snake_case, split_words
 
 
@@ -243,7 +243,7 @@ def test_conversions():
     assert pascal_case("user_id") == "UserId"
     assert camel_case("user-account-id") == "userAccountId"
     assert camel_case("") == ""
-''')
+""")
 
 PLURAL = _s(r'''
 """English plurals."""
@@ -384,7 +384,7 @@ INIT_V2 = INIT_V1.replace(
     "from .wrap import fill, indent, shorten, wrap\n",
 )
 
-TEST_PLURAL = _s(r'''
+TEST_PLURAL = _s(r"""
 from slugkit import pluralize, quantify
 
 
@@ -431,9 +431,9 @@ def test_count_and_override():
 def test_quantify():
     assert quantify(1, "file") == "1 file"
     assert quantify(3, "mouse") == "3 mice"
-''')
+""")
 
-TEST_WRAP = _s(r'''
+TEST_WRAP = _s(r"""
 import pytest
 
 from slugkit import fill, indent, shorten, wrap
@@ -467,7 +467,7 @@ def test_shorten():
     assert shorten("Hello   world, how are you?", 100) == "Hello world, how are you?"
     assert shorten("Hello world, how are you?", 16) == "Hello world, ..."
     assert shorten("Supercalifragilistic", 8) == "..."
-''')
+""")
 
 TEMPLATE = _s(r'''
 r"""A tiny template language.
@@ -689,11 +689,10 @@ def render(template, context=None, **values):
 
 INIT_V3 = INIT_V2.replace(
     "from .slugify import slugify, transliterate, unique_slug\n",
-    "from .slugify import slugify, transliterate, unique_slug\n"
-    "from .template import Template, TemplateError, TemplateSyntaxError, render\n",
+    "from .slugify import slugify, transliterate, unique_slug\nfrom .template import Template, TemplateError, TemplateSyntaxError, render\n",
 )
 
-TEST_TEMPLATE = _s(r'''
+TEST_TEMPLATE = _s(r"""
 from types import SimpleNamespace
 
 import pytest
@@ -750,7 +749,7 @@ def test_syntax_errors():
     with pytest.raises(TemplateSyntaxError) as info:
         Template("ok {{ name")
     assert info.value.position == 3
-''')
+""")
 
 HISTORY = [
     {
@@ -793,7 +792,7 @@ HISTORY = [
             ("pyproject.toml", 'version = "1.3.0"', 'version = "1.4.0"'),
         ],
         "write": {
-            "CHANGELOG.md": _s(r'''
+            "CHANGELOG.md": _s(r"""
 # Changelog
 
 ## 1.4.0
@@ -806,7 +805,7 @@ HISTORY = [
 ## 1.3.0
 
 - `pluralize()`, `quantify()` and text wrapping helpers.
-'''),
+"""),
         },
     },
 ]
@@ -815,17 +814,18 @@ TASKS = {
     "slugkit-truncate-word-boundary": {
         "fix_message": "slugify: keep the last word when it ends exactly at max_length",
         "edit": [
-            ("slugkit/slugify.py",
-             "    cut = slug[:max_length]\n"
-             "    if separator and separator in cut:\n",
-             "    cut = slug[:max_length]\n"
-             "    if separator and slug.startswith(separator, max_length):\n"
-             "        # The cut falls exactly between two words.\n"
-             "        return cut\n"
-             "    if separator and separator in cut:\n"),
+            (
+                "slugkit/slugify.py",
+                "    cut = slug[:max_length]\n    if separator and separator in cut:\n",
+                "    cut = slug[:max_length]\n"
+                "    if separator and slug.startswith(separator, max_length):\n"
+                "        # The cut falls exactly between two words.\n"
+                "        return cut\n"
+                "    if separator and separator in cut:\n",
+            ),
         ],
         "append": {
-            "tests/test_slugify.py": _t(r'''
+            "tests/test_slugify.py": _t(r"""
 def test_max_length_ending_exactly_at_word_end():
     assert slugify("Hello World Again", max_length=11) == "hello-world"
     assert slugify("one two three", separator="_", max_length=7) == "one_two"
@@ -834,9 +834,9 @@ def test_max_length_ending_exactly_at_word_end():
 def test_unique_slug_respects_max_length_boundary():
     taken = {"annual"}
     assert unique_slug("Annual Report 2024", taken, max_length=13) == "annual-report"
-'''),
+"""),
         },
-        "problem_statement": _s(r'''
+        "problem_statement": _s(r"""
 slugify(max_length=...) drops a word that fits exactly
 
 `slugify()` with `max_length` is supposed to shorten the slug without
@@ -858,17 +858,19 @@ We generate URL slugs with a fixed limit and this produces needlessly short
 (and then clashing) slugs: with `taken = {"annual"}`,
 `unique_slug("Annual Report 2024", taken, max_length=13)` yields `'annual-2'`
 although `'annual-report'` fits in 13 characters.
-'''),
+"""),
     },
     "slugkit-pluralize-vowel-y": {
         "fix_message": "pluralize: vowel + y just takes an s",
         "edit": [
-            ("slugkit/plural.py",
-             '    elif lower.endswith("y"):\n',
-             '    elif lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):\n'),
+            (
+                "slugkit/plural.py",
+                '    elif lower.endswith("y"):\n',
+                '    elif lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):\n',
+            ),
         ],
         "append": {
-            "tests/test_plural.py": _t(r'''
+            "tests/test_plural.py": _t(r"""
 def test_vowel_before_y_just_adds_s():
     assert pluralize("day") == "days"
     assert pluralize("key") == "keys"
@@ -883,13 +885,13 @@ def test_vowel_y_keeps_case():
 
 def test_quantify_vowel_y():
     assert quantify(3, "essay") == "3 essays"
-'''),
-            "tests/test_template.py": _t(r'''
+"""),
+            "tests/test_template.py": _t(r"""
 def test_plural_filter_with_vowel_y():
     assert render("{{ n }} {{ 'day'|plural:n }} left", n=2) == "2 days left"
-'''),
+"""),
         },
-        "problem_statement": _s(r'''
+        "problem_statement": _s(r"""
 pluralize() turns "day" into "daies"
 
 Our reminder e-mails are rendered with the `plural` filter and currently say
@@ -908,19 +910,21 @@ Our reminder e-mails are rendered with the `plural` filter and currently say
 Words ending in a consonant followed by "y" are fine (`city` -> `cities`,
 `party` -> `parties`), but when the "y" follows a vowel the plural should
 simply add an "s": `days`, `keys`, `toys`, `guys`, `Monkeys`, `DAYS`.
-'''),
+"""),
     },
     "slugkit-template-unknown-filter": {
         "fix_message": "Template: report unknown filters as TemplateError",
         "edit": [
-            ("slugkit/template.py",
-             "            func = self.filters[name]\n",
-             "            func = self.filters.get(name)\n"
-             "            if func is None:\n"
-             "                raise TemplateError(f\"unknown filter {name!r} in {{{{ {expr.source} }}}}\")\n"),
+            (
+                "slugkit/template.py",
+                "            func = self.filters[name]\n",
+                "            func = self.filters.get(name)\n"
+                "            if func is None:\n"
+                '                raise TemplateError(f"unknown filter {name!r} in {{{{ {expr.source} }}}}")\n',
+            ),
         ],
         "append": {
-            "tests/test_template.py": _t(r'''
+            "tests/test_template.py": _t(r"""
 def test_unknown_filter_raises_template_error():
     with pytest.raises(TemplateError) as info:
         Template("Hi {{ name|shout }}").render(name="Jo")
@@ -930,9 +934,9 @@ def test_unknown_filter_raises_template_error():
 def test_unknown_filter_on_undefined_value_when_lenient():
     with pytest.raises(TemplateError):
         Template("{{ missing|shout }}", strict=False).render()
-'''),
+"""),
         },
-        "problem_statement": _s(r'''
+        "problem_statement": _s(r"""
 Unknown filter raises a bare KeyError instead of TemplateError
 
 The module docs say that problems found while rendering (undefined
@@ -959,6 +963,6 @@ KeyError: 'shout'
 Expected: a `TemplateError` whose message names the unknown filter
 (`shout`). This should also be the case for lenient templates
 (`strict=False`) and when the filtered variable is undefined.
-'''),
+"""),
     },
 }

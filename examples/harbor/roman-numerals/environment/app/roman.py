@@ -28,7 +28,7 @@ def from_roman(text):
     for value, letters in _NUMERALS:
         while rest.startswith(letters):
             total += value
-            rest = rest[len(letters):]
+            rest = rest[len(letters) :]
     if rest or not total:
         raise ValueError(f"not a Roman numeral: {text!r}")
     return total
