@@ -626,8 +626,16 @@ _signal.setitimer(_signal.ITIMER_REAL, 0.002, 0.002)
 )
 def test_a_round_three_forge_scores_zero_and_the_real_fix_one(task, image, code, flagged):
     with_fix = forge_scores_zero(task, image, code, flagged)
-    # With the real fix the run is graded on its merits (the refused hand-overs changed nothing).
     fixed = Grader().grade(task, with_fix, image=image)
+    if code is PARTIAL_SIGNAL_HANDLER:
+        # The handler sets each failing-to-passing item's `runtest` to a no-op (once the items exist: a timer's
+        # timing), so even with the real fix a test it reached never runs, and its pass is recorded failed under any
+        # policy (red team rt5, R2: a passing call phase must have reached the test function through pytest's own
+        # runtest): resolved exactly when no such pass was refused.
+        never_ran = any("never called the test function" in text for text in fixed.tampering)
+        assert fixed.seal == "native" and fixed.resolved != never_ran, (fixed.test_results, fixed.tampering)
+        return
+    # With the real fix the run is graded on its merits (the refused hand-overs changed nothing).
     assert fixed.resolved and fixed.reward == 1.0 and fixed.seal == "native", (fixed.error, fixed.test_results)
 
 

@@ -81,7 +81,7 @@ def test_engine_restart_mid_rollout(tmp_path, docker_client, image):
         "swe_env.cli",
         "rollout",
         "--agent",
-        "tests.test_engine_restart:SlowAgent",
+        f"{__name__}:SlowAgent",
         "--tasks",
         str(TASKS_DIR),
         "--workers",

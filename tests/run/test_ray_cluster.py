@@ -123,7 +123,7 @@ def test_a_node_lost_mid_run_loses_only_its_episodes(cluster, tasks, docker_clie
     progress: list[RolloutProgress] = []
     results = rollout(
         tasks[:4],
-        "tests.test_ray_cluster:SleepyAgent",
+        f"{__name__}:SleepyAgent",
         workers=3,
         out=out,
         backend="ray",

@@ -116,7 +116,7 @@ def test_ctrl_c_leaves_no_container_and_only_finished_episodes(tasks, docker_cli
             _thread.interrupt_main()  # what Ctrl-C does
 
     with ctrl_c_handled(), pytest.raises(KeyboardInterrupt):
-        rollout(tasks[:3], "tests.test_rollout:SlowAgent", episodes_per_task=2, workers=2, out=out, on_episode=interrupt, agent_options={"steps": 4})
+        rollout(tasks[:3], f"{__name__}:SlowAgent", episodes_per_task=2, workers=2, out=out, on_episode=interrupt, agent_options={"steps": 4})
     assert not run_containers(docker_client)
     written = read_trajectories(out)
     assert 1 <= len(written) < 6 and all(t.termination == "submitted" for t in written)
