@@ -26,18 +26,22 @@ RECORDER_DIR = os.path.join(os.path.dirname(runners.__file__), "reporter")
 # ---------------------------------------------------------------- reading results (no engine)
 
 
-def _sealed_run(tmp_path, runner: str, argv: list[str], patched: list[str] = ()) -> tuple[subprocess.CompletedProcess, seal.Sealed]:
-    """Run `argv` in `tmp_path` with the grader's start-up module and a key, as the grader does (results to a file)."""
+def _sealed_run(
+    tmp_path, runner: str, argv: list[str], patched: list[str] = (), recorder=RECORDER_DIR, **more_env: str
+) -> tuple[subprocess.CompletedProcess, seal.Sealed]:
+    """Run `argv` in `tmp_path` with the grader's start-up module (from `recorder`) and a key, as the grader does
+    (results to a file); `more_env` is added to the run's environment."""
     key = seal.new_key()
     (tmp_path / "run.key").write_bytes(seal.key_file(key, [str(tmp_path / p) for p in patched], False))
     results = tmp_path / "results"
     results.write_bytes(b"")
     env = {
         **os.environ,
-        "PYTHONPATH": f"{RECORDER_DIR}:{tmp_path}",
+        "PYTHONPATH": f"{recorder}:{tmp_path}",
         "SWE_ENV_RESULTS": str(results),
         "SWE_ENV_RUNNER": runner,
         "SWE_ENV_KEY": str(tmp_path / "run.key"),
+        **more_env,
     }
     run = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
     return run, seal.read(results.read_bytes(), key, runner)
@@ -271,19 +275,7 @@ def test_a_test_method_replaced_after_the_check_and_put_back_fails_and_is_flagge
         )
         (folder / "progress.py").write_text(RUNS_NOTHING_NEXT if case == "nothing run" else WRITES_THE_METHOD_AWAY)
         django_stub(folder)
-        key = seal.new_key()
-        (folder / "run.key").write_bytes(seal.key_file(key, [str(folder / p) for p in patched], False))
-        results = folder / "results"
-        results.write_bytes(b"")
-        env = {
-            **os.environ,
-            "PYTHONPATH": f"{recorder}:{folder}",
-            "SWE_ENV_RESULTS": str(results),
-            "SWE_ENV_RUNNER": "django",
-            "SWE_ENV_KEY": str(folder / "run.key"),
-        }
-        run = subprocess.run([sys.executable, "-m", "unittest", "-v", "t_suite"], cwd=folder, env=env, capture_output=True, text=True)
-        sealed = seal.read(results.read_bytes(), key, "django")
+        run, sealed = _sealed_run(folder, "django", [sys.executable, "-m", "unittest", "-v", "t_suite"], patched, recorder)
         assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
         by_id = sealed.results.by_id
         if case == "legit":
@@ -362,20 +354,8 @@ def test_test_methods_compiled_under_the_test_files_name_in_a_second_run_fail_an
         (folder / "t_suite.py").write_text("import django.test.runner\nimport settler\n" + UNITTEST_SUITE)
         (folder / "settler.py").write_text(library)
         django_stub(folder)
-        key = seal.new_key()
         patched = ["settler.py"] + (["t_suite.py"] if case == "test file in the diff" else [])
-        (folder / "run.key").write_bytes(seal.key_file(key, [str(folder / name) for name in patched], False))
-        results = folder / "results"
-        results.write_bytes(b"")
-        env = {
-            **os.environ,
-            "PYTHONPATH": f"{recorder}:{folder}",
-            "SWE_ENV_RESULTS": str(results),
-            "SWE_ENV_RUNNER": "django",
-            "SWE_ENV_KEY": str(folder / "run.key"),
-        }
-        run = subprocess.run([sys.executable, "-m", "unittest", "-v", "t_suite"], cwd=folder, env=env, capture_output=True, text=True)
-        sealed = seal.read(results.read_bytes(), key, "django")
+        run, sealed = _sealed_run(folder, "django", [sys.executable, "-m", "unittest", "-v", "t_suite"], patched, recorder)
         assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes)
         by_id = sealed.results.by_id
         if case in ("run again", "test file in the diff"):  # a module run twice by the import system: its own code
@@ -463,22 +443,14 @@ def test_sympy_tests_rebound_to_another_tests_code_fail_and_are_flagged(tmp_path
         (folder / "polykit/__init__.py").write_text(library)
         with open(folder / "polykit/tests/test_degree.py", "a") as tests:
             tests.write(POLY_NEW_TESTS + (OWN_DECORATOR_AND_ALIAS if case == "fixed" else ""))
-        key = seal.new_key()
-        (folder / "run.key").write_bytes(seal.key_file(key, [str(folder / "polykit/__init__.py")], False))
-        results = folder / "results"
-        results.write_bytes(b"")
-        env = {
-            **os.environ,
-            "PYTHONPATH": f"{recorder}:{folder}",
-            "SWE_ENV_RESULTS": str(results),
-            "SWE_ENV_RUNNER": "sympy",
-            "SWE_ENV_KEY": str(folder / "run.key"),
-            "PYTHONWARNINGS": "ignore::UserWarning,ignore::SyntaxWarning",
-        }
-        run = subprocess.run(
-            [sys.executable, "bin/test", "-C", "--verbose", "polykit/tests/test_degree.py"], cwd=folder, env=env, capture_output=True, text=True
+        run, sealed = _sealed_run(
+            folder,
+            "sympy",
+            [sys.executable, "bin/test", "-C", "--verbose", "polykit/tests/test_degree.py"],
+            ["polykit/__init__.py"],
+            recorder,
+            PYTHONWARNINGS="ignore::UserWarning,ignore::SyntaxWarning",
         )
-        sealed = seal.read(results.read_bytes(), key, "sympy")
         assert sealed.seal == sealed_by and sealed.results is not None, (sealed.error, sealed.notes, run.stdout, run.stderr)
         by_id = sealed.results.by_id
         if case == "fixed":  # sympy's XFAIL wrapper holds its test in its closure: looked into, believed
@@ -845,19 +817,7 @@ def _sealed_run_by(tmp_path, sealed_by: str, runner: str, argv: list[str], patch
         from swe_env.grading import native
 
         (recorder / native.FILE_NAME).write_bytes(shared)
-    key = seal.new_key()
-    (tmp_path / "run.key").write_bytes(seal.key_file(key, [str(tmp_path / p) for p in patched], False))
-    results = tmp_path / "results"
-    results.write_bytes(b"")
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{recorder}:{tmp_path}",
-        "SWE_ENV_RESULTS": str(results),
-        "SWE_ENV_RUNNER": runner,
-        "SWE_ENV_KEY": str(tmp_path / "run.key"),
-    }
-    subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
-    return seal.read(results.read_bytes(), key, runner)
+    return _sealed_run(tmp_path, runner, argv, patched, recorder)[1]
 
 
 def _write_files(root, files: dict[str, str]) -> None:
