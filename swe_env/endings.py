@@ -34,9 +34,21 @@ class Evidence:
     stopped_from_inside: str | None = None
     """Not running: why, when the event log shows its main process stopped from inside (`Lifecycle.stopped_from_inside`)."""
     stopped_processes: int = 0
-    """Running: processes in state T (stopped by a signal; the host never leaves one so)."""
+    """Running: processes in state T or t (stopped by a signal or a tracer; the host never leaves one so)."""
     altered_programs: tuple[str, ...] = ()
     """Running: programs or libraries the host runs in it that the writable layer changed (`changes.HOST_PROGRAMS`)."""
+    shell_refused: str | None = None
+    """Running, after the agent's commands: the engine's answer when it cannot start the shell in the container while
+    it starts it in a fresh container of the same image, asked then (`Lifecycle.shell_refused`): the container's own
+    state stops it, the agent's doing (red team rt6b, A4: `/etc/passwd` made a folder)."""
+    clean_base: bool | None = None
+    """After one of the grader's own steps ran and failed on the patched tree: whether a fresh container of the same
+    image, asked then, does the grader's git steps and takes the task's test patch (`prepare.clean_base_takes_test_patch`).
+    True: the patch is what differs, so the failure is the model's (red team rt6b, A3)."""
+    unstopped: str | None = None
+    """After code the host does not trust ran: processes outlived every stop through the engine while the engine
+    answered, so a process inside kept the main process from ending them, and the container was killed
+    (`Lifecycle.unstopped`, the engine's listing of what was left): the code's doing, whatever else is found."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,9 @@ def judge(
       unless that ending is ours and the evidence shows the agent changed a program the host runs
       (`sandbox_broken`: bash made to print nothing looks like the engine losing the output);
       our machinery's failure is the agent's when the evidence shows its commands stopped the container or
-      its processes (`sandbox_killed`) or changed a program the host runs there (`sandbox_broken`), else
+      its processes (`sandbox_killed`; also when its processes outlived every stop the host made through the engine
+      while the engine answered, `Evidence.unstopped`) or changed a program the host runs there (`sandbox_broken`;
+      also when the engine cannot start a shell there but can in a fresh container of the image, `Evidence.shell_refused`), else
       ours (`sandbox_died`; no evidence, or an engine that cannot tell, is ours); any other exception is a
       bug of ours (`internal_error`).
     - `diff`: the agent's diff could not be taken. The agent's (`patch_failed`) when the exception carries
@@ -77,7 +91,9 @@ def judge(
       agent broke `.git` or stopped the diff); else ours (the exception's ending, or `sandbox_died`).
     - `grading`: with `status`, that status and its kind (`errors.GRADING_KINDS`); with `exc`, a failure of
       the grader's container is the code under test's (`graded`, `cause` saying so) when the evidence shows
-      it stopped the container or left processes stopped, else ours (`infra_error`). The exception's type
+      it stopped the container, left processes stopped or traced, or kept them from being stopped
+      (`Evidence.unstopped`), else ours (`infra_error`); a grader's own step that failed on the patched tree is
+      the model's (`patch_failed`) when the task's clean base does those steps (`Evidence.clean_base`). The exception's type
       decides nothing here: in the grader's container every process is the code under test's.
     - `outside`: `agent_error` or `infra_error` by the exception's type (`errors.is_infrastructure`).
     """
@@ -98,6 +114,8 @@ def judge(
             # An ending of ours (`OutputLost`: no byte came back) is what replacing the program the host runs
             # looks like too (bash made to print nothing): the engine's list of the agent's changes decides.
             seen = _read(evidence)
+            if seen is not None and seen.unstopped:
+                return _unstopped(seen)
             if seen is not None and seen.alive and seen.altered_programs:
                 return _broken(seen, exc)
         return _episode(carried, _carried_cause(carried, exc))
@@ -106,6 +124,8 @@ def judge(
     seen = _read(evidence)
     if seen is None:
         return _episode("sandbox_died", str(exc))
+    if seen.unstopped:
+        return _unstopped(seen)
     if not seen.alive:
         if seen.stopped_from_inside:
             return _episode("sandbox_killed", f"the agent's commands stopped the container: {seen.stopped_from_inside}")
@@ -114,12 +134,22 @@ def judge(
         return _episode(
             "sandbox_killed",
             f"the agent's commands stopped the container's processes "
-            f"({seen.stopped_processes} of them stopped by a signal, as the engine "
+            f"({seen.stopped_processes} of them stopped by a signal or a tracer, as the engine "
             f"lists them): {str(exc)[:300]}",
         )
     if seen.altered_programs:
         return _broken(seen, exc)
+    if seen.shell_refused:
+        return _episode(
+            "sandbox_broken",
+            f"the engine cannot start a shell in the agent's container, while it starts one in a fresh container of the same "
+            f"image ({seen.shell_refused}): the agent's commands broke it: {str(exc)[:300]}",
+        )
     return _episode("sandbox_died", str(exc))
+
+
+def _unstopped(seen: Evidence) -> Ending:
+    return _episode("sandbox_killed", f"the agent's processes could not be stopped: {seen.unstopped}")
 
 
 def _broken(seen: Evidence, exc: BaseException) -> Ending:
@@ -133,11 +163,19 @@ def _grading(exc: BaseException | None, seen: Evidence | None, status: str | Non
         if status is None:
             raise ValueError("judging a grading needs its status or the exception that ended it")
         return _grading_of(status)
+    if seen is not None and seen.clean_base:
+        return _grading_of(
+            "patch_failed",
+            "the grader's steps work on the task's clean base (a fresh container of the same image, asked now) "
+            f"but failed after the patch reached the tree: {exc}",
+        )
     cause = None
-    if seen is not None and not seen.alive:
+    if seen is not None and seen.unstopped:
+        cause = f"its processes could not be stopped: {seen.unstopped}"
+    elif seen is not None and not seen.alive:
         cause = seen.stopped_from_inside
     elif seen is not None and seen.stopped_processes:
-        cause = f"{seen.stopped_processes} of its processes were left stopped by a signal (SIGSTOP)"
+        cause = f"{seen.stopped_processes} of its processes were left stopped by a signal (SIGSTOP) or by a tracer (ptrace)"
     if cause is None:  # stopped from outside, or no record says otherwise: ours
         return _grading_of("infra_error", str(exc))
     return _grading_of("graded", f"the code under test stopped the grader's container: {cause}")

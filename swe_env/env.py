@@ -24,7 +24,7 @@ from .data.trajectory import Step, Trajectory, TrajectoryWriter
 from .errors import Termination
 from .grading.grader import Grader, GradingReport
 from .grading.rewards import compute_reward
-from .runtime import pool
+from .runtime import engine, pool
 from .runtime.pool import WarmPool
 from .runtime.sandbox import Sandbox, SandboxError
 from .runtime.spec import SandboxSpec
@@ -113,8 +113,11 @@ class SWEEnv(gym.Env):
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
         image = self.builder.ensure(task)
         limits = self._episode_limits = self._limits(task)
-        spec = SandboxSpec.for_task(task, image, "episode", limits=limits, output_limit=self.config.output_limit)
+        spec = SandboxSpec.for_task(task, image, "episode", limits=limits, output_limit=self.config.output_limit, ttl_seconds=episode_ttl(limits))
         sandbox = self._pool.acquire(spec) if self._pool is not None else pool.start(spec)
+        if self._pool is not None and not _outlives_the_episode(sandbox, limits):
+            self._pool.release(sandbox)  # kept too long: its time to live would end before the episode's own deadline
+            sandbox = pool.start(spec)
         self.task, self.sandbox, self._files = task, sandbox, tools.FileTools(sandbox)
         self._done, self._steps, self._started = False, 0, time.monotonic()
         self.trajectory = Trajectory(
@@ -320,6 +323,24 @@ def unknown_task_message(task_id: Any, known: Any, listed: int = 20) -> str:
     names = sorted(known)
     shown = ", ".join(names[:listed]) + (f", ... ({len(names) - listed} more)" if len(names) > listed else "")
     return f"unknown task_id {task_id!r}; known: {shown}"
+
+
+EPISODE_TTL_MARGIN = 1800
+"""Seconds an episode's container lives past the episode's own deadline (`episode_timeout`): the last command's host
+deadline, the diff on submit and a loaded engine fit in it, so the container's time to live never ends an episode its
+own time limit should have ended (red team rt6b, T1: a TTL end is judged ours, and with an `episode_timeout` of the TTL
+or more an agent that ran to its time limit had its container ended by the TTL)."""
+
+
+def episode_ttl(limits: Limits) -> int:
+    """The time to live of an episode's container: the engine's default, or more when the episode may run longer."""
+    return max(engine.DEFAULT_TTL_SECONDS, int(limits.episode_timeout) + EPISODE_TTL_MARGIN)
+
+
+def _outlives_the_episode(sandbox: Sandbox, limits: Limits) -> bool:
+    """Whether a sandbox taken from the warm pool has its time to live left for a whole episode (and the margin)."""
+    started = sandbox.life.started_at
+    return started is not None and sandbox.life.spec.ttl_seconds - (time.monotonic() - started) >= limits.episode_timeout + EPISODE_TTL_MARGIN
 
 
 _ENDED = {

@@ -57,9 +57,37 @@ def test_a_grading_is_judged_by_the_table_and_by_the_records_only():
     code = judge("grading", failed, evidence=Evidence(alive=False, stopped_from_inside="exit code 137"))
     assert code == endings.Ending("graded", "model", "the code under test stopped the grader's container: exit code 137")
     left = judge("grading", DeadlineExceeded("x"), evidence=Evidence(alive=True, stopped_processes=2))
-    assert left.cause.endswith("2 of its processes were left stopped by a signal (SIGSTOP)")
+    assert left.cause.endswith("2 of its processes were left stopped by a signal (SIGSTOP) or by a tracer (ptrace)")
     # In the grader's container the exception's type decides nothing: no records, ours.
     assert judge("grading", DeadlineExceeded("x"), evidence=Evidence(alive=True)).ours
+
+
+def test_processes_that_outlived_every_stop_are_the_codes_doing_whatever_else_is_found():
+    """Red team rt6b, A1 and A2: a ptrace of the container's main process drops the host's signals, so the stop fails
+    and the container, killed by the host, is no longer running: the host's record that the engine answered while
+    the processes outlived every stop (`Evidence.unstopped`) decides, before the engine's other records."""
+    left = "3 processes listed, 1 of them stopped or traced"
+    failed = SandboxError("the processes in container x could not be stopped")
+    for seen in (Evidence(alive=False, unstopped=left), Evidence(alive=True, unstopped=left)):
+        episode = judge("step", failed, evidence=seen)
+        assert (episode.name, episode.kind, episode.scored) == ("sandbox_killed", "agent", True) and left in episode.cause
+        graded = judge("grading", failed, evidence=seen)
+        assert (graded.name, graded.kind) == ("graded", "model") and left in graded.cause
+        # An ending of ours the exception carries yields to it too (the output lost after the kill).
+        assert judge("step", OutputLost("lost"), evidence=seen).name == "sandbox_killed"
+    # Without that record a container stopped from outside stays ours.
+    assert judge("step", failed, evidence=Evidence(alive=False)).ours
+    assert judge("grading", failed, evidence=Evidence(alive=False)).ours
+
+
+def test_a_grader_step_that_fails_after_the_patch_is_judged_by_the_clean_base():
+    """Red team rt6b, A3: a step of the grader's own (the test patch, the restore) that fails on the patched tree is the
+    model's when a fresh container of the same image does the steps (`Evidence.clean_base`), else ours."""
+    failed = SandboxError("the task's test patch does not apply: fatal: true/false are no valid working-tree-encodings")
+    model = judge("grading", failed, evidence=Evidence(alive=True, clean_base=True))
+    assert (model.name, model.kind) == ("patch_failed", "model") and "clean base" in model.cause and "working-tree" in model.cause
+    assert judge("grading", failed, evidence=Evidence(alive=True, clean_base=False)).ours  # the task's own test patch is broken
+    assert judge("grading", failed, evidence=Evidence(alive=True, clean_base=None)).ours  # the engine could not tell
 
 
 def test_outside_a_step_and_the_table():
@@ -105,3 +133,19 @@ def test_an_exit_0_before_the_ttl_is_told_by_the_engines_two_records():
     assert not ended_before_ttl(3600 - _TTL_SLACK_SECONDS, 3600) and ended_before_ttl(3600 - _TTL_SLACK_SECONDS - 1, 3600)
     assert main_process_lived(None, start) is None and main_process_lived(start, None) is None
     assert main_process_lived(start, start - 1) is None  # records that disagree decide nothing
+
+
+def test_a_containers_time_to_live_outlasts_the_deadlines_of_the_work_in_it(task):
+    """Red team rt6b, T1: a TTL end is judged ours, so the TTL must never end an episode or a grading before the host's
+    own deadlines do: an episode's container lives `EPISODE_TTL_MARGIN` past its `episode_timeout` at least, a
+    grading's past its longest grading, however long the task's limits."""
+    from swe_env.data.task import Limits
+    from swe_env.env import EPISODE_TTL_MARGIN, episode_ttl
+    from swe_env.grading.grader import _longest_grading, grading_ttl
+    from swe_env.runtime.engine import DEFAULT_TTL_SECONDS
+
+    assert episode_ttl(Limits()) == DEFAULT_TTL_SECONDS
+    for hours in (4, 10):
+        assert episode_ttl(Limits(episode_timeout=hours * 3600)) >= hours * 3600 + EPISODE_TTL_MARGIN
+        slow = task.model_copy(update={"limits": task.limits.model_copy(update={"grading_timeout": hours * 3600})})
+        assert grading_ttl(slow) > _longest_grading(slow) > hours * 3600

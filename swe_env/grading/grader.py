@@ -29,10 +29,12 @@ from __future__ import annotations
 import functools
 import time
 import uuid
+from typing import cast
 
 from .. import endings
 from ..build.images import ImageBuilder
 from ..data.task import Task
+from ..runtime import engine
 from ..runtime.pool import WarmPool
 from ..runtime.sandbox import DEADLINE_GRACE, MAX_DIFF_BYTES, Sandbox, SandboxError, SandboxSpec
 from ..runtime.streams import FramedRun
@@ -74,6 +76,24 @@ def refusal(task: Task, patch: str) -> str | None:
     if len(patch) > MAX_PATCH_BYTES or len(patch.encode("utf-8", errors="surrogateescape")) > MAX_PATCH_BYTES:
         return f"the patch is larger than {MAX_PATCH_BYTES} bytes, more than the grader takes"
     return inflation.refusal(patch, task.limits.disk)
+
+
+def _longest_grading(task: Task) -> float:
+    """The longest a grading's container is needed, and a margin: the preparation counts too (the patch's content can
+    hold every way of applying it to its timeout), then the test run and its deadlines."""
+    return (
+        task.limits.grading_timeout
+        + 2 * DEADLINE_GRACE
+        + _TTL_MARGIN
+        + len(prepare.APPLY_METHODS) * (prepare.APPLY_TIMEOUT + 5)
+        + prepare.STEP_TIMEOUT
+    )
+
+
+def grading_ttl(task: Task) -> int:
+    """The time to live of a grading's container: the engine's default, or more when the grading may take longer (its
+    TTL ending mid-grading would be judged ours: red team rt6b, T1)."""
+    return max(engine.DEFAULT_TTL_SECONDS, int(_longest_grading(task)) + 1)
 
 
 class Grader:
@@ -145,11 +165,14 @@ class Grader:
             note(report, started, f"image {image}")
             facts = self.runner_facts(task, image, functools.partial(note, report, started))
             # As root, as SWE-bench's harness runs the tests (the agent's user matters only in its episode).
-            box = self._container(SandboxSpec.for_task(task, image, "grader", labels=self.labels, user=None), task)
+            spec = SandboxSpec.for_task(task, image, "grader", labels=self.labels, user=None, ttl_seconds=grading_ttl(task))
+            box = self._container(spec, task)
             try:
                 note(report, started, f"container {box.name} started")
                 try:
                     self._grade_in(box, task, patch, report, started, facts)
+                except prepare.StepFailed as exc:
+                    self._step_failed(exc, spec, task, report, started)
                 except SandboxError as exc:
                     ending = endings.judge("grading", exc, evidence=functools.partial(box.life.evidence, programs=False))
                     if ending.ours:  # stopped from outside, or no record says otherwise
@@ -195,15 +218,7 @@ class Grader:
         if self._pool is None:
             return Sandbox.of(spec).start()
         box = self._pool.acquire(spec)
-        # The preparation counts too: the patch's content can hold every way of applying it to its timeout.
-        needed = (
-            task.limits.grading_timeout
-            + 2 * DEADLINE_GRACE
-            + _TTL_MARGIN
-            + len(prepare.APPLY_METHODS) * (prepare.APPLY_TIMEOUT + 5)
-            + prepare.STEP_TIMEOUT
-        )
-        if box.life.started_at is None or time.monotonic() - box.life.started_at > spec.ttl_seconds - needed:
+        if box.life.started_at is None or time.monotonic() - box.life.started_at > spec.ttl_seconds - _longest_grading(task):
             self._pool.release(box)
             return prepare.open_container(spec)
         return box
@@ -239,8 +254,7 @@ class Grader:
         report.restored = plan.reported
         test_patch_error = prepare.restore_and_apply_test_patch(box, task, plan, workspace)
         if test_patch_error:
-            report.status, report.infrastructure_failure, report.error = "test_patch_failed", True, test_patch_error
-            return
+            raise prepare.StepFailed(test_patch_error, test_patch=True)
         if report.restored:
             log(f"restored to base_commit: {', '.join(report.restored)}")
         log("test patch applied" if task.tests.test_patch.strip() else "no test patch")
@@ -322,6 +336,24 @@ class Grader:
                 + ", ".join(report.ignored_ids[:10])
                 + (" ..." if len(report.ignored_ids) > 10 else "")
             )
+
+    def _step_failed(self, exc: prepare.StepFailed, spec: SandboxSpec, task: Task, report: GradingReport, started: float) -> None:
+        """One of the grader's own steps before the tests ran and failed (the test patch did not apply, the restore
+        or a listing failed): whose failure it is, by whether a fresh container of the same image does the task's
+        steps now (asked only when a patch reached the tree; red team rt6b, A3). Ours: `test_patch_failed` for the
+        test patch, else the SandboxError goes on (`infra_error`)."""
+        clean = None
+        if not report.patch_is_empty:
+            clean = prepare.clean_base_takes_test_patch(spec, task)
+            answer = {True: "works", False: "fails too", None: "no answer"}[clean]
+            note(report, started, f"{exc}; the task's clean base, asked in a fresh container: {answer}")
+        ending = endings.judge("grading", exc, evidence=endings.Evidence(alive=True, clean_base=clean))
+        if not ending.ours:
+            report.status, report.error = cast(Status, ending.name), ending.cause
+        elif exc.test_patch:
+            report.status, report.error = "test_patch_failed", str(exc)
+        else:
+            raise exc
 
     def _timed_out(self, report: GradingReport, task: Task, run: FramedRun, timeout: float, how: str) -> None:
         """The test run did not end within the grading timeout: the code under test hung or ran too long,

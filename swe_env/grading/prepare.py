@@ -36,6 +36,29 @@ STEP_TIMEOUT = 900.0
 """Seconds one of the grader's own steps (git apply, a listing, the restore) may take; then it is a SandboxError."""
 
 _RESTORE_FAILED = 97
+
+
+class StepFailed(SandboxError):
+    """One of the grader's own steps ran and failed (the engine answered: an exit code, or more output than the
+    private shell keeps) after the patch reached the tree, or on the patch's own text: the grader asks a clean
+    container of the same image whether the task's steps work there (`clean_base_takes_test_patch`) before it judges
+    whose failure it is (`endings.judge`). `test_patch`: the task's hidden test patch did not apply."""
+
+    def __init__(self, message: str, test_patch: bool = False):
+        super().__init__(message)
+        self.test_patch = test_patch
+
+
+DROP_PATCH_ATTRIBUTES = (
+    "find . -path ./.git -prune -o -name .gitattributes -print0 | while IFS= read -r -d '' found; do "
+    f'if [ -f "$found" ] && [ ! -L "$found" ] && {_GIT} cat-file blob "HEAD:${{found#./}}" 2>/dev/null | cmp -s - "$found"; '
+    'then continue; fi; rm -rf -- "$found" || exit 1; done'
+)
+"""Removes every `.gitattributes` of the work tree that is not base_commit's own, byte for byte (added, changed, a link
+or a folder): git reads them from the tree in the grader's own steps (`git status`, `git checkout`, `git apply` of the
+test patch), and an attribute such as `working-tree-encoding` without a value makes each of those die (red team
+rt6b, A3). Run before any git step reads the patched tree; the restore then puts base_commit's back (they are always
+restored: `protection.GIT_READS_FROM_TREE`). findutils, `cmp` and `git cat-file blob` only: nothing here converts."""
 APPLY_TIMEOUT = 300
 """Seconds one way of applying the patch may take (killed inside the container past it): only the patch's content
 can make git or GNU patch take long (a fuzzy patch of a million-line file), so a method past it failed, and a patch no
@@ -93,7 +116,7 @@ def _copies_refusal(box: Sandbox, patch: diffs.Patch, disk: str | None) -> str |
     found = patch.derived("inflation", lambda read: inflation.measure(read.text))
     if not (found.copies or found.dataless):
         return None
-    largest = _checked(_step(box, _LARGEST_SOURCE, parse=True), "measuring the repository's largest file")
+    largest = _checked(_step(box, _LARGEST_SOURCE, parse=True), "measuring the repository's largest file", patched=False)
     try:
         size = int(largest.stdout.strip() or 0)
     except ValueError:
@@ -123,7 +146,7 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
     """Apply with the first method that works: (its name, "", files it wrote) or (None, why, [])."""
     created = patch.created
     # A method killed at its timeout may leave git's index lock behind: the reset removes it first.
-    reset = f"rm -f .git/index.lock && {_GIT} reset --hard -q && {_GIT} clean -fdq"
+    reset = f"rm -f .git/index.lock && {{ {DROP_PATCH_ATTRIBUTES}; }} && {_GIT} reset --hard -q && {_GIT} clean -fdq"
     if created:  # files a failed try created may be ignored by git, which `clean` leaves alone
         reset += " && " + remove_listed(box, f"{workspace}/created-paths", created)
     marker = shlex.quote(f"{workspace}/before-patch")
@@ -136,7 +159,9 @@ def _apply(box: Sandbox, patch_path: str, patch: diffs.Patch, workspace: str) ->
         # `patch_failed` an infrastructure error, or held the grading for STEP_TIMEOUT).
         last = index == len(APPLY_METHODS) - 1
         if not git_method:  # GNU patch reads names its own way: see afterwards what it wrote
-            _checked(_step(box, f"mkdir -p {shlex.quote(workspace)} && touch {marker} && sleep 0.01"), "marking the time before the patch")
+            _checked(
+                _step(box, f"mkdir -p {shlex.quote(workspace)} && touch {marker} && sleep 0.01"), "marking the time before the patch", patched=False
+            )
         result = _step(box, f"/usr/bin/timeout -k 5 {APPLY_TIMEOUT} " + template.format(patch=shlex.quote(patch_path)))
         if result.exit_code == _TIMED_OUT:
             errors.append(f"{name}: did not finish within {APPLY_TIMEOUT} s")
@@ -180,6 +205,7 @@ def restore_plan(
     named_files, named_plugins = runner_probe.named_in_command(task.tests.command, task.environment.workdir)
     if not task.tests.ask_runner:
         named_files, named_plugins = [], frozenset()
+    _checked(_step(box, DROP_PATCH_ATTRIBUTES), "removing the patch's .gitattributes")
     listing = _step(
         box, f"{_GIT} status --porcelain=v1 -z --untracked-files=all --no-renames && printf '\\0' && git ls-tree -r --name-only -z HEAD", parse=True
     )
@@ -197,6 +223,7 @@ def restore_plan(
             *runner.protected_files(task.tests.command),
             *facts.protected(),
             *(path for path in named_files if "*" not in path and "?" not in path),
+            *protection.GIT_READS_FROM_TREE,
         ],  # globs otherwise
         protected_config=[*task.tests.protected_config, *facts.protected_config()],
         protect_imports=task.tests.protect_imports,
@@ -251,10 +278,31 @@ def restore_and_apply_test_patch(box: Sandbox, task: Task, plan: protection.Rest
         return None
     applied = _step(box, "\n".join(script))
     if applied.exit_code == _RESTORE_FAILED:
-        raise SandboxError(f"restoring protected files failed: {clip(applied.output, keep='tail')}")
+        raise StepFailed(f"restoring protected files failed: {clip(applied.output, keep='tail')}")
     if applied.exit_code != 0:
         return f"the task's test patch does not apply: {clip(applied.output, keep='tail')}"
     return None
+
+
+def clean_base_takes_test_patch(spec: SandboxSpec, task: Task) -> bool | None:
+    """Whether the grader's git steps work on the task's clean base now: in a fresh container of `spec` (the same
+    image, nothing of the patch in it), `git status` runs and the hidden test patch applies (`--check`). Asked only
+    when a step failed after the patch reached the tree (`StepFailed`): True makes that failure the patch's doing; None
+    when the engine could not tell (then it stays ours)."""
+    try:
+        box = open_container(spec)
+    except SandboxError:
+        return None
+    try:
+        script = f"{_GIT} status --porcelain >/dev/null"
+        if task.tests.test_patch.strip():
+            box.write_file(f"{GRADER_DIR}/clean-check/test.patch", task.tests.test_patch.encode())
+            script += f" && {_GIT} apply --check --whitespace=nowarn {GRADER_DIR}/clean-check/test.patch"
+        return _step(box, script).exit_code == 0
+    except SandboxError:
+        return None
+    finally:
+        box.close()
 
 
 def changed_lines(box: Sandbox, task: Task, workspace: str, patch: diffs.Patch, paths: set[str]) -> dict[str, list[tuple[int, int]]]:
@@ -335,7 +383,7 @@ def _step(box: Sandbox, command: str, *, parse: bool = False) -> ExecResult:
     if result.exit_code is None:
         raise SandboxError(f"a step of the grader did not finish: {'; '.join(result.notes) or 'the shell ended'}")
     if parse and result.cut_chars:
-        raise SandboxError(f"a step of the grader wrote more than the private shell keeps ({result.cut_chars} characters cut)")
+        raise StepFailed(f"a step of the grader wrote more than the private shell keeps ({result.cut_chars} characters cut)")
     return ExecResult(result.exit_code, result.output, "")
 
 
@@ -353,8 +401,10 @@ def _unsafe_path(path: str) -> bool:
     return path.startswith("/") or ".git" in parts or ".." in parts
 
 
-def _checked(result, what: str):
-    """`result` of an exec, or a SandboxError saying `what` failed and how (the grader's own step failed)."""
+def _checked(result, what: str, *, patched: bool = True):
+    """`result` of an exec, or an error saying `what` failed and how (the grader's own step failed): a `StepFailed`
+    when the step read the patched tree (`patched`), else a SandboxError (a step on base_commit's tree alone)."""
     if result.exit_code != 0:
-        raise SandboxError(f"{what} failed (exit {result.exit_code}): {clip(result.output, keep='tail')}")
+        error = StepFailed if patched else SandboxError
+        raise error(f"{what} failed (exit {result.exit_code}): {clip(result.output, keep='tail')}")
     return result

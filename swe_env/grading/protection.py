@@ -24,6 +24,12 @@ GIT = "git --literal-pathspecs -c core.hooksPath=/dev/null -c core.fsmonitor=fal
 literal: a file the patch names `:(exclude)x` or `:(foo)y` is a name, never pathspec magic."""
 
 
+GIT_READS_FROM_TREE = ["**/.gitattributes"]
+"""Files of the work tree the grader's own git steps read (attributes: conversions, encodings): always restored, so the
+test patch applies, and the tests run, under base_commit's (the patch's are removed before any of those steps:
+`prepare.DROP_PATCH_ATTRIBUTES`; red team rt6b, A3)."""
+
+
 @dataclass(frozen=True)
 class Restore:
     """Which paths go back to base_commit, and how: removed, or checked out."""

@@ -44,6 +44,7 @@ class AgentShell:
     def run(self, command: str, timeout: float | None = None) -> CommandResult:
         """Run a command (cwd and exports survive); DiskLimitExceeded when the container wrote more than allowed."""
         limits = self.life.spec.limits
+        self.life.code_ran = True  # the agent's: processes a stop cannot end from now on are its doing
         result = self.start().run(command, timeout=timeout or limits.command_timeout)
         # The OOM counter is read only when something was SIGKILLed (exit 137, or bash's "Killed").
         if result.exit_code in (137, None) or result.restarted or "Killed" in result.output:

@@ -212,6 +212,7 @@ class Executor:
         kept = (HeadTailBytes(max_stdout + 4 * len(mark)), HeadTailBytes(max_stderr + 4 * len(mark)))
         api = engine.client().api
         failure: list[BaseException] = []
+        self.life.code_ran = True  # from now on, processes a stop cannot end are this code's doing
         self.starting += 1  # until the engine says the process runs (or it has ended)
         starting = True
         try:

@@ -71,6 +71,8 @@ ATTACHED_SHELL = True
 only to measure the exec path against it (`bench/live.py --compare`)."""
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ROOT_USERS = (None, "", "root", "0")
+_STOPPED_STATES = ("T", "t")
+"""ps's states of a process stopped by a signal (`T`) or in a tracer's stop (`t`)."""
 _OUR_SIGNALS = {"10", "SIGUSR1", "USR1", "18", "SIGCONT", "CONT"}
 """How the engine's event log names the signals `stop_all_processes` sends (SIGUSR1, SIGCONT)."""
 STOP_ALL_TIMEOUT = 20.0
@@ -83,6 +85,10 @@ counting whole seconds (`SECONDS`, up to 1 s early) and the engine recording the
 started (a loaded engine)."""
 _ENGINE_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
 _CREATE_WAIT_SECONDS = 30.0  # close() waits this long for a create an interrupt cut short
+_PROBE_SECONDS = 30.0
+"""The longest `shell_refused` waits for one exec of the shell to answer."""
+_PROBE_TTL_SECONDS = 600
+"""The time to live of the fresh container `shell_refused` compares with (removed at once after its one exec)."""
 ENGINE_READ_TIMEOUT = 60
 """Seconds the engine may take to start answering a count or a read (then the count is "too many")."""
 CHANGES_CHUNK = 64 * 1024
@@ -126,6 +132,14 @@ class Lifecycle:
     `owner` is what `close_all` closes at exit (the `Sandbox`, so its shells close too); `on_reset`
     runs after every process was stopped and at close (the shells, whose bash is then gone)."""
 
+    code_ran: bool = False
+    """Whether code the host does not trust has run in the container: the agent's commands (`AgentShell.run`) or
+    the tests with the patch (`Executor.exec_to_end`). Processes a stop cannot end after that are its doing."""
+    unstopped: str | None = None
+    """Set when processes outlived every stop of `stop_all_processes` after code the host does not trust ran,
+    while the engine answered every call (its listing, the signals, the kill that ended them): what was left, the
+    cause `endings.judge` names (red team rt6b, A1 and A2)."""
+
     def __init__(self, spec: SandboxSpec, owner: Any = None):
         self.spec = spec
         self.owner = owner if owner is not None else self
@@ -140,6 +154,8 @@ class Lifecycle:
         """What the engine took to create and start the container: a new shell's start timeout scales with it."""
         self._record: dict | None = None
         self._record_lock = threading.Lock()
+        self.code_ran = False
+        self.unstopped: str | None = None
 
     def start(self, shell: bool = False) -> None:
         """Start the container; with `shell` (and `ATTACHED_SHELL`), its main process starts the agent's first
@@ -284,6 +300,13 @@ class Lifecycle:
         SIGUSR1 to the main bash, whose trap runs `kill -9 -1`: a builtin, so no fork is
         needed, and the kernel spares only the caller and init. Not a container restart:
         with auto-remove, the engine under load sometimes removes a container it restarts.
+
+        When processes are still listed `STOP_ALL_TIMEOUT` later although the engine answered every call, a process
+        inside kept the trap from running (a ptrace of the main bash drops its signals: red team rt6b, A1 and A2): the
+        container is then killed through the engine (SIGKILL to its init ends every process, traced or stopped ones
+        too, with nothing inside cooperating) and, once code the host does not trust ran (`code_ran`), that is recorded
+        as its doing (`unstopped`, read by `evidence`); a SandboxError is raised either way. An engine that fails to
+        answer is ours: nothing is recorded.
         """
         api = engine.client().api
         try:
@@ -298,7 +321,7 @@ class Lifecycle:
             while self._any_left(api, init):
                 now = time.monotonic()
                 if now > deadline:
-                    raise SandboxError(f"the processes in container {self.name} could not be stopped within {STOP_ALL_TIMEOUT:g} s")
+                    raise self._kill_unstopped(api)
                 if now - signalled >= _RESIGNAL_SECONDS:
                     # SIGCONT too, and again until it worked: code in the container may have stopped every
                     # process (`kill -STOP -1`), the main bash included, and a stopped bash runs no trap
@@ -310,6 +333,21 @@ class Lifecycle:
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise SandboxError(f"the processes in container {self.name} could not be stopped: {exc}") from None
         self._reset_attached()  # the shells' bash is gone; each starts anew on next use
+
+    def _kill_unstopped(self, api: Any) -> SandboxError:
+        """Past the stop's deadline with the engine answering: kill the container through the engine and record
+        what was left as the doing of the code that ran (`unstopped`); the error to raise. The engine's own errors
+        propagate (ours: `stop_all_processes` turns them into a SandboxError and records nothing)."""
+        left = _describe_left(api.top(self.handle.id, ps_args="-o pid,ppid,stat,args"))
+        api.kill(self.handle.id, signal="SIGKILL")
+        what = (
+            f"processes in the container outlived every stop through the engine for {STOP_ALL_TIMEOUT:g} s while the engine "
+            f"answered ({left}): a process inside kept the container's main process from ending them (a ptrace of it "
+            "drops its signals), so the container was killed"
+        )
+        if self.code_ran:
+            self.unstopped = what
+        return SandboxError(f"the processes in container {self.name} could not be stopped: {what}")
 
     def _any_left(self, api: Any, init: str) -> bool:
         try:
@@ -337,9 +375,9 @@ class Lifecycle:
         return self.container.status == "running"
 
     def stopped_processes(self) -> int:
-        """How many of the container's processes the engine lists as stopped by a signal (state `T`):
-        evidence that code in the container stopped them (SIGSTOP), since the host never leaves a
-        process so. SandboxError when the engine cannot tell."""
+        """How many of the container's processes the engine lists as stopped by a signal (state `T`) or by a tracer
+        (`t`): evidence that code in the container stopped them (SIGSTOP) or traces them (ptrace), since the host
+        never leaves a process so. SandboxError when the engine cannot tell."""
         try:
             listed = engine.client().api.top(self.handle.id, ps_args="-o pid,stat")
         except (docker.errors.DockerException, requests.RequestException) as exc:
@@ -348,7 +386,7 @@ class Lifecycle:
         column = titles.index("STAT") if "STAT" in titles else None
         if column is None:
             return 0
-        return sum(1 for row in listed.get("Processes") or [] if len(row) > column and str(row[column]).startswith("T"))
+        return sum(1 for row in listed.get("Processes") or [] if len(row) > column and str(row[column])[:1] in _STOPPED_STATES)
 
     def record(self) -> dict:
         """The engine's inspect of the container, taken once after its start and kept (`DiskMeter` finds the layer
@@ -458,19 +496,81 @@ class Lifecycle:
             raise SandboxError(f"the engine answered {answer.status_code} for {path} in {self.name}")
         return stat
 
+    def shell_refused(self) -> str | None:
+        """Why the engine cannot start the spec's shell in this container now (as the spec's user, in its workdir)
+        while it starts it in a fresh container of the same image (same spec, nothing run in it): the engine's own
+        answer, None when both start, neither does or the engine does not answer in time. With the engine and the image
+        proven sound at that moment, only the container's own state stops it: after the agent's commands, their doing
+        (red team rt6b, A4: `/etc/passwd` made a folder, which runc reads for every exec's user). Costs one exec, and a
+        container start only when that exec fails."""
+        here = _shell_answer(self.handle.id, self.spec)
+        if not here:  # it starts, or no answer
+            return None
+        fresh = Lifecycle(self.spec.but(kind="probe", services=(), ttl_seconds=_PROBE_TTL_SECONDS))
+        try:
+            fresh.start()
+            there = _shell_answer(fresh.handle.id, fresh.spec)
+        except infrastructure_errors():
+            return None
+        finally:
+            _quietly(fresh.close)
+        return here if there == "" else None
+
     def evidence(self, programs: bool = True) -> Evidence | None:
         """What the engine's records say about the container now, for `endings.judge`: running or not and,
         not running, whether it was stopped from inside; running, its processes stopped by a signal and (with
         `programs`, when none are) the programs the host runs that it changed. None when the engine cannot
         tell (then the failure is judged ours)."""
+        if self.unstopped:  # the host's own record of the engine's answers: the rest cannot outweigh it
+            return Evidence(alive=False, unstopped=self.unstopped)  # killed when it was recorded
         try:
             if not self.alive():
                 return Evidence(alive=False, stopped_from_inside=self.stopped_from_inside())
             stopped = self.stopped_processes()
             altered = self.altered_programs() if programs and not stopped else []
+            refused = self.shell_refused() if programs and self.code_ran and not stopped and not altered else None
         except infrastructure_errors():
             return None
-        return Evidence(alive=True, stopped_processes=stopped, altered_programs=tuple(altered))
+        return Evidence(alive=True, stopped_processes=stopped, altered_programs=tuple(altered), shell_refused=refused)
+
+
+def _shell_answer(container_id: str, spec: SandboxSpec) -> str | None:
+    """ "" when the engine runs the spec's shell (`/bin/bash`, as its user, in its workdir, with the shells' environment)
+    in the container to a clean exit within `_PROBE_SECONDS`; else what the engine said (its error, or the exit code);
+    None when it did not answer in time (a frozen exec: nothing can be told)."""
+    answer: list[str] = []
+
+    def ask() -> None:
+        api = engine.client().api
+        try:
+            exec_id = api.exec_create(
+                container_id,
+                ["/bin/bash", "--noprofile", "--norc", "-c", "exit 0"],
+                stdout=True,
+                stderr=True,
+                workdir=spec.workdir,
+                environment=shell_environment(dict(spec.env)),
+                user=spec.user or "",
+            )["Id"]
+            api.exec_start(exec_id)
+            code = api.exec_inspect(exec_id).get("ExitCode")
+            answer.append("" if code == 0 else f"the shell exited {code}")
+        except docker.errors.APIError as exc:
+            answer.append(f"the engine refused the shell: {str(exc)[:500]}")
+        except (docker.errors.DockerException, requests.RequestException):
+            pass  # no answer: nothing can be told
+
+    asking = threading.Thread(target=ask, name=f"shell-probe-{container_id[:12]}", daemon=True)
+    asking.start()
+    asking.join(_PROBE_SECONDS)
+    return answer[0] if answer else None
+
+
+def _quietly(close: Callable[[], None]) -> None:
+    try:
+        close()
+    except (docker.errors.DockerException, requests.RequestException):
+        pass  # left to atexit, the TTL and gc
 
 
 def _close_stream(creating: concurrent.futures.Future) -> None:
@@ -515,6 +615,14 @@ def _others_left(top: dict, init: str) -> bool:
             continue  # the main bash's own sleep
         return True
     return False
+
+
+def _describe_left(top: dict) -> str:
+    """What the engine lists left in a container, in a few words: how many processes, how many stopped or traced."""
+    processes, titles = top.get("Processes") or [], [str(title).upper() for title in top.get("Titles") or []]
+    column = titles.index("STAT") if "STAT" in titles else None
+    held = sum(1 for row in processes if column is not None and len(row) > column and str(row[column])[:1] in _STOPPED_STATES)
+    return f"{len(processes)} processes listed, {held} of them stopped or traced"
 
 
 def _action(event: dict) -> Any:

@@ -215,3 +215,50 @@ def test_a_shared_config_inflated_past_what_the_shell_keeps_is_restored_not_ours
     report = Grader(reward_mode="signed").grade(task, task.gold_patch + padding, image=image)
     assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
     assert "pyproject.toml" in report.restored and report.resolved, (report.restored, report.error)
+
+
+# A `.gitattributes` whose attribute has no value (red team rt6b, A3): every git step that converts a file of the tree
+# dies ("true/false are no valid working-tree-encodings"): `git status` on a file changed at the same size, the
+# restore's `git checkout`, `git apply` of the hidden test patch. README.md changed at its size so `git status` reads it.
+_HOSTILE_ATTRIBUTES = "printf '* working-tree-encoding\\n' > .gitattributes && sed -i '1s/^./X/' README.md"
+
+
+def test_attributes_a_patch_adds_do_not_reach_the_graders_git(task, image):
+    """Red team rt6b, A3: the patch's `.gitattributes` made the test patch "not apply" (`test_patch_failed`, ours:
+    the reward withheld) and the restore fail (`infra_error`). The grader removes every `.gitattributes` that is not
+    base_commit's before its git steps read the tree and restores base_commit's: the real fix beside it resolves,
+    the attack alone is the model's failure."""
+    attributes = diff_after(image, task, _HOSTILE_ATTRIBUTES)
+    fixed = Grader(reward_mode="signed").grade(task, task.gold_patch + attributes, image=image)
+    assert fixed.status == "graded" and fixed.resolved and fixed.reward == 1.0, (fixed.status, fixed.error)
+    assert ".gitattributes" in fixed.restored
+    alone = Grader(reward_mode="signed").grade(task, attributes, image=image)
+    assert alone.status == "graded" and not alone.infrastructure_failure and alone.reward == -1.0, (alone.status, alone.error)
+
+
+def test_a_grader_step_that_fails_only_after_the_patch_is_the_models(task, image, monkeypatch):
+    """The evidence on its own (the removal of the patch's attributes turned off here): a grader's step that ran and
+    failed after the patch reached the tree, while a fresh container of the same image does the steps and takes the
+    test patch, is the model's `patch_failed` (-1 signed), the cause named; not `infra_error`."""
+    attributes = diff_after(image, task, _HOSTILE_ATTRIBUTES)
+    monkeypatch.setattr(prepare, "DROP_PATCH_ATTRIBUTES", ":")
+    report = Grader(reward_mode="signed").grade(task, attributes, image=image)
+    assert report.status == "patch_failed" and not report.infrastructure_failure, (report.status, report.error)
+    assert report.reward == -1.0 and "clean base" in (report.error or ""), report.error
+
+
+def _broken_test_patch(task):
+    """The task with a test patch whose first context line is not base_commit's: it applies nowhere."""
+    lines = task.tests.test_patch.splitlines(keepends=True)
+    first = next(index for index, line in enumerate(lines) if line.startswith(" ") and index > 0 and lines[index - 1].startswith("@@"))
+    lines[first] = " # not in base_commit" + lines[first][1:]
+    return task.model_copy(update={"tests": task.tests.model_copy(update={"test_patch": "".join(lines)})})
+
+
+def test_a_test_patch_that_applies_nowhere_stays_ours(task, image):
+    """The other side: when the task's test patch does not apply to the clean base either, the task is broken, not
+    the patch: `test_patch_failed`, ours (withheld), with a patch or without."""
+    broken = _broken_test_patch(task)
+    for patch in (task.gold_patch, ""):
+        report = Grader(reward_mode="signed").grade(broken, patch, image=image)
+        assert report.status == "test_patch_failed" and report.infrastructure_failure and report.reward == 0.0, (report.status, report.error)

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from swe_env import SWEEnv
+from swe_env.errors import classify_ending
 from swe_env.grading import testlogs
 from swe_env.grading.grader import Grader
 from swe_env.grading.runners import Runner
@@ -319,5 +320,95 @@ def test_an_agent_that_removes_the_folder_of_the_host_programs_ends_its_own_epis
         assert truncated and env.trajectory.termination == "sandbox_broken", (observation, env.trajectory.termination)
         assert classify_ending(env.trajectory.termination) == "agent" and reward == 0.0
         assert folder in info["error"]
+    finally:
+        env.close()
+
+
+# A detached process that seizes the container's main bash with ptrace and lets it run on with every signal dropped:
+# the SIGUSR1 the host's stop sends never reaches its trap (red team rt6b, A1 and A2).
+_HOLD_MAIN_PROCESS = r"""
+import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+def command(pid):
+    return open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
+target = next(int(pid) for pid in os.listdir("/proc") if pid.isdigit() and int(pid) != os.getpid()
+              and command(pid)[0].endswith(b"bash") and b"swe-env-main" in command(pid))
+if libc.ptrace(0x4206, target, None, None) == 0:  # PTRACE_SEIZE: the main process goes on running
+    status = ctypes.c_int()
+    while True:
+        if libc.waitpid(target, ctypes.byref(status), 0x40000000) < 0:
+            time.sleep(0.2)
+        elif status.value & 0xFF == 0x7F:
+            libc.ptrace(7, target, None, None)  # PTRACE_CONT: the signal that stopped it dropped
+"""
+
+# Imported by the tests: starts the holder above, detached, once per container, and waits until it holds.
+_HOLD_ON_IMPORT = f"""
+def _hold_main_process():
+    import os, subprocess, sys, time
+    if not os.path.exists("/tmp/held"):
+        open("/tmp/held", "w").close()
+        subprocess.Popen([sys.executable, "-I", "-S", "-c", {_HOLD_MAIN_PROCESS!r}], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env={{}})
+        for _ in range(100):
+            if any(pid.isdigit() and pid != "1" and b"swe-env-main" in open("/proc/%s/cmdline" % pid, "rb").read()
+                   and "TracerPid:\\t0\\n" not in open("/proc/%s/status" % pid).read() for pid in os.listdir("/proc")):
+                break
+            time.sleep(0.1)
+
+
+_hold_main_process()
+"""
+
+
+def test_code_under_test_that_keeps_its_processes_from_being_stopped_is_graded_as_the_models(task, image):
+    """Red team rt6b, A1: the patch's code holds the main bash with a ptrace, so the stop after the run cannot end
+    anything. With the real fix too: not an infrastructure failure (withheld) but the model's, graded with every
+    listed test missing (-1 signed), the cause named; the container is killed through the engine."""
+    _alone, with_fix = _with_code(image, task, _HOLD_ON_IMPORT)
+    report = Grader(reward_mode="signed").grade(task, with_fix, image=image)
+    assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
+    assert report.reward == -1.0 and not report.resolved
+    assert "could not be stopped" in (report.error or "") and "outlived every stop" in (report.error or ""), report.error
+    assert set(report.test_results.values()) == {"missing"}
+
+
+def test_an_agent_that_keeps_its_processes_from_being_stopped_ends_its_own_episode(task):
+    """Red team rt6b, A2: the agent holds the main bash with a ptrace, then prints bash's pid-limit message so the
+    shell takes its fork bomb's way out; the stop fails, and the episode ends as the agent's (`sandbox_killed`,
+    scored: -1 signed), not `sandbox_died` (ours: retried, dropped from exports)."""
+    env = SWEEnv(tasks=[task], reward_mode="signed")
+    try:
+        env.reset(options={"task_id": task.id})
+        env.step({"tool": "create", "path": "hold.py", "content": _HOLD_MAIN_PROCESS})
+        env.step({"tool": "bash", "command": "(setsid python hold.py </dev/null >/dev/null 2>&1 &); sleep 3"})
+        observation, reward, terminated, truncated, info = env.step(
+            {"tool": "bash", "command": "echo 'bash: fork: retry: Resource temporarily unavailable'"}
+        )
+        assert (terminated or truncated) and env.trajectory.termination == "sandbox_killed", (observation, env.trajectory.termination)
+        assert classify_ending(env.trajectory.termination) == "agent" and reward == -1.0
+        assert "could not be stopped" in info["error"], info["error"]
+    finally:
+        env.close()
+
+
+def test_an_agent_that_breaks_what_the_engine_reads_for_an_exec_ends_its_own_episode(task):
+    """Red team rt6b, A4: `/etc/passwd` made a folder, which runc reads for every exec's user, so no shell can start
+    again; no listed program changed. The engine starts the same shell in a fresh container of the image at that
+    moment, so the container's own state, the agent's doing, stops it: `sandbox_broken` (scored, -1 signed), not
+    `sandbox_died` (ours)."""
+    env = SWEEnv(tasks=[task], reward_mode="signed")
+    try:
+        env.reset(options={"task_id": task.id})
+        env.step({"tool": "bash", "command": "mv /etc/passwd /etc/passwd.saved && mkdir /etc/passwd"})
+        observation, reward, terminated, truncated, info = env.step({"tool": "bash", "command": "exit"})
+        for _ in range(3):
+            if terminated or truncated:
+                break
+            observation, reward, terminated, truncated, info = env.step({"tool": "bash", "command": "echo still here"})
+        assert env.trajectory.termination == "sandbox_broken", (observation, env.trajectory.termination, info.get("error"))
+        assert classify_ending(env.trajectory.termination) == "agent" and reward == -1.0
+        assert "fresh container" in info["error"], info["error"]
     finally:
         env.close()
