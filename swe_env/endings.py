@@ -169,10 +169,10 @@ def _grading(exc: BaseException | None, seen: Evidence | None, status: str | Non
             "the grader's steps work on the task's clean base (a fresh container of the same image, asked now) "
             f"but failed after the patch reached the tree: {exc}",
         )
-    cause = None
     if seen is not None and seen.unstopped:
-        cause = f"its processes could not be stopped: {seen.unstopped}"
-    elif seen is not None and not seen.alive:
+        return _grading_of("graded", f"the code under test kept its processes from being stopped: {seen.unstopped}")
+    cause = None
+    if seen is not None and not seen.alive:
         cause = seen.stopped_from_inside
     elif seen is not None and seen.stopped_processes:
         cause = f"{seen.stopped_processes} of its processes were left stopped by a signal (SIGSTOP) or by a tracer (ptrace)"

@@ -3,7 +3,8 @@
 `Lifecycle` starts the container (limits, no network, dropped capabilities, a main process that waits
 out the TTL), removes it on close whatever happened, stops every process in it from outside, and reads
 the engine's evidence of what code inside did (`stopped_processes`, `stopped_from_inside`,
-`altered_programs`): the facts `endings` judges by. Nothing here runs a program of the container.
+`altered_programs`, `unstopped`, `shell_refused`): the facts `endings` judges by. Nothing here runs a program of the container
+but the engine's own test of whether a shell starts there (`shell_refused`: `bash -c 'exit 0'`, its exit code alone read).
 
 The container's main process is a small bash that waits out the TTL, so a container whose owner was
 SIGKILLed ends by itself and, started with auto-remove, disappears; code that stops it (`kill -STOP -1`)
@@ -23,8 +24,8 @@ Why one module of this size (over 400 lines): the evidence is read from what thi
 engine's records, so the acts and their reading change together: our SIGUSR1 and SIGCONT are `kill` events that
 `stopped_from_inside` must not count (`_OUR_SIGNALS`), the main process's exit 0 is the TTL only once the TTL it
 was started with has run out (`started_at`), and the processes `stop_all_processes` leaves are told by the main
-process's own shape (`_others_left`). Split, each half would carry the other's constants. Nothing here runs in
-the container; one-off processes (`execute`), files (`files`) and the disk (`disk`) are modules of their own.
+process's own shape (`_others_left`). Split, each half would carry the other's constants. Nothing else here runs
+in the container; one-off processes (`execute`), files (`files`) and the disk (`disk`) are modules of their own.
 """
 
 from __future__ import annotations
@@ -519,7 +520,9 @@ class Lifecycle:
     def evidence(self, programs: bool = True) -> Evidence | None:
         """What the engine's records say about the container now, for `endings.judge`: running or not and,
         not running, whether it was stopped from inside; running, its processes stopped by a signal and (with
-        `programs`, when none are) the programs the host runs that it changed. None when the engine cannot
+        `programs`, when none are) the programs the host runs that it changed and, when none did and the agent's
+        commands ran, whether the engine refuses a shell here that it starts in a fresh container (`shell_refused`).
+        A stop that could not end its processes (`unstopped`) is said whatever else. None when the engine cannot
         tell (then the failure is judged ours)."""
         if self.unstopped:  # the host's own record of the engine's answers: the rest cannot outweigh it
             return Evidence(alive=False, unstopped=self.unstopped)  # killed when it was recorded

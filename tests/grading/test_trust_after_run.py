@@ -370,7 +370,7 @@ def test_code_under_test_that_keeps_its_processes_from_being_stopped_is_graded_a
     report = Grader(reward_mode="signed").grade(task, with_fix, image=image)
     assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
     assert report.reward == -1.0 and not report.resolved
-    assert "could not be stopped" in (report.error or "") and "outlived every stop" in (report.error or ""), report.error
+    assert "kept its processes from being stopped" in (report.error or "") and "outlived every stop" in (report.error or ""), report.error
     assert set(report.test_results.values()) == {"missing"}
 
 
