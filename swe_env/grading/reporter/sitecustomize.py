@@ -10,9 +10,10 @@ through `gc` or frames (both audited), holds:
   of `SEQ PAYLOAD` under the key, computed with C functions captured here (nothing looked up
   in a module or in builtins at call time, so code under test cannot run inside the hook);
 - the key, read once and unlinked when the runner announces itself: pytest's plugin
-  (`swe_env_seal`, loaded with `-p` before conftest and collection) when it is imported, or
-  this recorder when Django's or sympy's runner module is imported. A second pytest session
-  in the same run finds no key and writes nothing: its tests are missing;
+  (`swe_env_seal`, loaded with `-p` before conftest and collection) when it is imported, or,
+  for Django and sympy, this module itself at start-up in the test command's first process
+  (`take_key_at_start_up`). A second pytest session in the same run finds no key and writes
+  nothing: its tests are missing;
 - tamper evidence: events charged to code from a file the patch changed (frame access, `gc`
   walks, `ctypes`, tracers, another audit hook, `/proc` memory, descriptors and environments,
   signals, replacing a function's code, forging code objects) are written as `flag` records
@@ -1002,6 +1003,37 @@ def _install():
             return found.__func__ is held.__func__
         return False
 
+    # The standard library's modules whose code Django's (unittest's) and sympy's runners call at run time to decide an
+    # outcome, with the names in them that honest code rebinds and no outcome depends on (`catch_warnings(record=True)`
+    # and `logging.captureWarnings` rebind how warnings are shown).
+    stdlib_outcome_modules = (
+        ("contextlib", ()),
+        ("functools", ()),
+        ("warnings", ("showwarning", "_showwarnmsg", "_showwarnmsg_impl", "formatwarning", "_formatwarnmsg", "_formatwarnmsg_impl")),
+    )
+
+    def protect_stdlib():
+        """Red team rt6b, D3 and S2: unittest's `_Outcome.testPartExecutor` and sympy's `raise_on_deprecated` are
+        `contextlib.contextmanager`s, so whether a test's exception is recorded or swallowed is decided by
+        `contextlib._GeneratorContextManager.__exit__` (and, inside `raise_on_deprecated`, `warnings.catch_warnings`'s):
+        standard-library class dicts the runner-module snapshots never held, set by library code with no audit event.
+        Here, at start-up, before any repository code runs, each such module's namespace (its functions and classes) and
+        the class dict of every class it defines are snapshotted with `protect`, and each module must stay the one in
+        `sys.modules` (`runner_module_replaced`); every outcome compares them (`changed`), as the runner modules'."""
+        for name, rebound in stdlib_outcome_modules:
+            module = _modules.get(name)
+            if module is None:
+                __import__(name)  # before the hook is added: the runner imports it anyway
+                module = _modules.get(name)
+            if _type(module) is not _module_type:
+                continue
+            runner_modules[name] = module
+            if name not in expected_modules:
+                expected_modules.append(name)
+            held = _dict((key, value) for key, value in _module_dict(module).items() if _isinstance(value, _kept) and key not in rebound)
+            snapshots.append((1, module, held, name))
+            protect([value for value in held.values() if _type in _mro(_type(value)) and _class_dict(value).get("__module__") == name])
+
     def hook(event, args):
         me = _ident()
         if me in busy:
@@ -1020,6 +1052,8 @@ def _install():
         finally:
             busy.discard(me)
 
+    if runner in ("django", "sympy"):
+        protect_stdlib()
     found = []
     codes_of(_getframe(1).f_code, found)
     ours.update(found)
@@ -1517,7 +1551,9 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         protect([reporter, entering_test] + wrapped)
 
     def start():
-        """Take the key (the first time, in this process) and write the end record at a normal exit."""
+        """Take the key (the first time, in this process) and write the end record at a normal exit; whether it was
+        taken now. Django's and sympy's recorders take it at start-up (`take_key_at_start_up`): a later call is the
+        runner announcing itself, flagged in a process that found no key at its start."""
         if load_key():
             import atexit
 
@@ -1525,6 +1561,32 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                 audit("swe_env.end", 0)
 
             atexit.register(end)
+            return True
+        if unclaimed and not unclaimed[0]:
+            unclaimed[0] = True  # said once
+            audit(
+                "swe_env.tampered",
+                "a second process announced itself as the grader's %s recorder (pid %d; the key is the test command's "
+                "first process's, taken at its start)" % (runner, os.getpid()),
+            )
+        return False
+
+    unclaimed = []  # [said]: this process had the grader's variables but no key at its start
+
+    def take_key_at_start_up():
+        """Red team rt6b, S3: the key of a Django or sympy run is taken here, at the interpreter's start-up in the first
+        process of the test command that has the grader's variables, before any repository code runs, and the variables
+        leave the environment at once (the key file is unlinked as it is read): no process the code under test starts
+        can take it, and only this process writes results. (It was taken when Django's runner was imported or sympy's
+        runner entered its first test, so a child the library started before that took it first and ran a suite of its
+        making.) sympy's `test()` re-runs the tests in a child for a random hash seed unless PYTHONHASHSEED is set: the
+        grader sets one (`runners.SympyRunner`), so the tests run here. A process that still has the variables and finds
+        no key (one the code under test gave them) records nothing and is flagged when its runner announces itself."""
+        if start():
+            return
+        unclaimed.append(False)
+        for name in ("SWE_ENV_RESULTS", "SWE_ENV_RUNNER", "SWE_ENV_KEY"):
+            os.environ.pop(name, None)
 
     def observe_unittest(module):
         """pytest runs a unittest test by calling its TestCase with the item as the result; unittest catches what the
@@ -1611,8 +1673,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         hooks["unittest"] = imported
         hooks["unittest.async_case"] = observe_unittest
     elif runner == "sympy":
-        # sympy's `test()` re-runs itself in a child with a fixed hash seed: the process that
-        # enters a test first takes the key, not the one that imported the runner.
+        # The key was taken at start-up (`take_key_at_start_up`); entering a test only announces the runner.
         sympy_modules = ("sympy.testing.runtests", "sympy.utilities.runtests", "sympy.testing.pytest", "sympy.utilities.pytest")
         for name in sympy_modules:
             hooks[name] = namespace(hook_sympy if name.endswith(".runtests") else None, sympy_modules)
@@ -1647,6 +1708,8 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             hook(sys.modules[name])
     if hooks:
         sys.meta_path.insert(0, AfterImport())
+    if runner in ("django", "sympy"):
+        take_key_at_start_up()
 
 
 if _sealed is not None:
