@@ -1640,6 +1640,107 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
 
         return part
 
+    def observed_first(then, observe=None):
+        """`observe` (`observe_raise_on_deprecated` unless given), then `then` (which snapshots the module's namespace
+        and classes with the observer in them)."""
+
+        def hook(module):
+            try:
+                (observe or observe_raise_on_deprecated)(module)
+            finally:
+                then(module)
+
+        return hook
+
+    def observe_part_executor(module):
+        """Red team rt6b, D3: unittest runs each part of a test as `with outcome.testPartExecutor(self): ...`, a
+        `contextmanager` whose generator records the exception (`success` False, the failure handed to the result) when
+        `__exit__` throws it in; a `__exit__` of the standard library's replaced inside the test (and put back as it
+        swallows, so no comparison sees it) can swallow it unrecorded. So `_Outcome.testPartExecutor` is wrapped, before
+        unittest.case's classes are snapshotted, in the recorder's own context manager, whose `__exit__` the interpreter
+        calls first with the part's exception: when what runs inside says "handled" but the outcome recorded nothing
+        (not failed, not an expected failure), the test is flagged and recorded as failed (`tampered_with`)."""
+        outcome_class = _instance_dict(module, "__dict__").get("_Outcome")
+        original = _class_dict(outcome_class).get("testPartExecutor") if isinstance(outcome_class, type) else None
+        if not isinstance(original, _function):
+            return
+
+        class ObservedPart(object):
+            __slots__ = ("inner", "outcome", "test")
+
+            def __init__(self, inner, outcome, test):
+                self.inner, self.outcome, self.test = inner, outcome, test
+
+            def __enter__(self):
+                return self.inner.__enter__()
+
+            def __exit__(self, kind, value, traceback):
+                handled = self.inner.__exit__(kind, value, traceback)
+                if kind is None or not handled:
+                    return handled
+                outcome = self.outcome
+                if getattr(outcome, "success", True) is False:
+                    return handled
+                if getattr(outcome, "expecting_failure", False) and getattr(outcome, "expectedFailure", None) is not None:
+                    return handled
+                case = getattr(self.test, "test_case", self.test)
+                tampered_with(
+                    case,
+                    "unittest's testPartExecutor swallowed the exception the test raised (%s) and recorded nothing in %s"
+                    % (getattr(kind, "__name__", "?"), unittest_ids(case)[0]),
+                )
+                return handled
+
+        def testPartExecutor(self, test_case, *args, **kwargs):  # noqa: N802 - unittest's name
+            return ObservedPart(original(self, test_case, *args, **kwargs), self, test_case)
+
+        testPartExecutor.__wrapped__ = original
+        testPartExecutor.__doc__ = original.__doc__
+        type.__setattr__(outcome_class, "testPartExecutor", testPartExecutor)
+        protect([ObservedPart, testPartExecutor])
+
+    def observe_raise_on_deprecated(module):
+        """Red team rt6b, S2: sympy's loop runs each test as `with raise_on_deprecated(): f()` and reports a pass when
+        nothing leaves that block, so whatever decides the block's `__exit__` decides the outcome (the standard library's
+        `_GeneratorContextManager.__exit__`, `warnings.catch_warnings.__exit__`; snapshots compare those at each outcome,
+        but not a replacement made inside the test and put back as it swallows). So the module's `raise_on_deprecated`
+        is wrapped in this file's own context manager, before the namespace is snapshotted: the interpreter calls its
+        `__exit__` first, bound when the block is entered (the checkpoint right after `entering_test` compares it just
+        before), with the test's exception itself. sympy's `raise_on_deprecated` never swallows one: when what it runs
+        says "swallowed", that is flagged and the exception goes on to sympy's runner, which reports the failure."""
+        contents = _instance_dict(module, "__dict__")
+        original = contents.get("raise_on_deprecated")
+        if not isinstance(original, _function):
+            return
+
+        class ObservedBlock(object):
+            __slots__ = ("inner",)
+
+            def __init__(self, inner):
+                self.inner = inner
+
+            def __enter__(self):
+                return self.inner.__enter__()
+
+            def __exit__(self, kind, value, traceback):
+                swallowed = self.inner.__exit__(kind, value, traceback)
+                if kind is None or not swallowed:
+                    return swallowed
+                audit(
+                    "swe_env.tampered",
+                    "sympy's raise_on_deprecated swallowed the exception its test raised (%s); it was passed on to "
+                    "sympy's runner" % getattr(kind, "__name__", "?"),
+                )
+                return False
+
+        def raise_on_deprecated(*args, **kwargs):
+            return ObservedBlock(original(*args, **kwargs))
+
+        raise_on_deprecated.__wrapped__ = original
+        raise_on_deprecated.__doc__ = original.__doc__
+        contents["raise_on_deprecated"] = raise_on_deprecated
+        protect([ObservedBlock, raise_on_deprecated])
+
     def snapshot(*names):
         return lambda module: protect([getattr(module, name) for name in names if hasattr(module, name)])
 
@@ -1658,7 +1759,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         for name in unittest_modules:
             hooks[name] = namespace(None, unittest_modules)
         hooks["unittest.result"] = namespace(hook_unittest, unittest_modules)
-        hooks["unittest.case"] = namespace(hook_case, unittest_modules)
+        hooks["unittest.case"] = observed_first(namespace(hook_case, unittest_modules), observe_part_executor)
         hooks["unittest.suite"] = namespace(hook_suite, unittest_modules)
         hooks["django.test.utils"] = hooks["django.test.testcases"] = namespace(None, runner_own=True)
         hooks["django.test.runner"] = namespace(lambda module: start(), runner_own=True)
@@ -1677,6 +1778,8 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         sympy_modules = ("sympy.testing.runtests", "sympy.utilities.runtests", "sympy.testing.pytest", "sympy.utilities.pytest")
         for name in sympy_modules:
             hooks[name] = namespace(hook_sympy if name.endswith(".runtests") else None, sympy_modules)
+            if name.endswith(".runtests"):
+                hooks[name] = observed_first(hooks[name])
 
     class AfterImport(object):
         """A meta path entry that finds nothing itself: it wraps the loader of a hooked module."""
