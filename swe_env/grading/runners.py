@@ -18,9 +18,10 @@ fake report, a killed or aborted run, or bytes someone else wrote are not.
   it only from pytest's own `call_and_report`; a second pytest session in the same command
   finds no key (the first took it), so its tests are missing.
 - `django` and `sympy`: the same start-up module hooks unittest's `TestResult` (Django's
-  runner is unittest's) or sympy's `PyTestReporter` once their module is imported, and takes
-  the key when Django's or sympy's runner module is imported. The test output is never
-  parsed: what the tests print is the agent's code talking.
+  runner is unittest's) or sympy's `PyTestReporter` once their module is imported; the key is
+  taken at start-up in the test command's first Python process (sympy's runs its tests in that
+  process: PYTHONHASHSEED is set, so `test()` starts no child for a hash seed). The test output
+  is never parsed: what the tests print is the agent's code talking.
 - `harbor`: a Harbor task's verifier (`swe_env.importers.harbor`): the tests folder, carried by the test
   patch under `HARBOR_TESTS_IN_PATCH`, is moved to `/tests`, `/logs/verifier` is made anew
   after the patch is applied, and the reward file the verifier writes there
@@ -35,6 +36,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import secrets
 from pathlib import Path
 from typing import ClassVar, Literal, get_args
 
@@ -192,6 +194,12 @@ class SympyRunner(_RecorderRunner):
         "sympy/testing/pytest.py",
         "sympy/utilities/pytest.py",
     )
+
+    def environment(self, results: str, key_path: str = "", workspace: str = "") -> dict[str, str]:
+        # sympy's `test()` re-runs the tests in a child Python with a random hash seed unless PYTHONHASHSEED is set; the
+        # key is the test command's first process's, taken at its start (red team rt6b, S3), so the tests must run in
+        # that process: a random seed given here keeps the run as random as sympy's own child would be.
+        return {**super().environment(results, key_path, workspace), "PYTHONHASHSEED": str(secrets.randbelow(2**32))}
 
 
 HARBOR_TESTS_IN_PATCH = ".swe-env-harbor/tests"

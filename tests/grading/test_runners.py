@@ -670,7 +670,9 @@ def test_an_agent_cannot_replace_sympys_runner(samples, grader, monkeypatch):
     with monkeypatch.context() as patched:  # where nothing restores the runner, its lines are still not sealed
         patched.setattr(runners.SympyRunner, "owned_files", ())
         unprotected = grader.grade(task, hack)
-        assert not unprotected.resolved and unprotected.report_source == "none", unprotected.error
+        # The key is taken at start-up (rt6b S3): the fake runner's process writes its begin and end, and no result.
+        assert not unprotected.resolved and unprotected.report_source in ("none", "recorder"), unprotected.error
+        assert not any(status == "passed" for status in unprotected.test_results.values()), unprotected.test_results
     alone = grader.grade(task, hack)
     assert alone.status == "graded" and not alone.resolved and "bin/test" in alone.restored
     with_fix = grader.grade(task, _combined(task, {"bin/test": FAKE_BIN_TEST}))

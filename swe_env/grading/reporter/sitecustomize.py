@@ -10,9 +10,10 @@ through `gc` or frames (both audited), holds:
   of `SEQ PAYLOAD` under the key, computed with C functions captured here (nothing looked up
   in a module or in builtins at call time, so code under test cannot run inside the hook);
 - the key, read once and unlinked when the runner announces itself: pytest's plugin
-  (`swe_env_seal`, loaded with `-p` before conftest and collection) when it is imported, or
-  this recorder when Django's or sympy's runner module is imported. A second pytest session
-  in the same run finds no key and writes nothing: its tests are missing;
+  (`swe_env_seal`, loaded with `-p` before conftest and collection) when it is imported, or,
+  for Django and sympy, this module itself at start-up in the test command's first process
+  (`take_key_at_start_up`). A second pytest session in the same run finds no key and writes
+  nothing: its tests are missing;
 - tamper evidence: events charged to code from a file the patch changed (frame access, `gc`
   walks, `ctypes`, tracers, another audit hook, `/proc` memory, descriptors and environments,
   signals, replacing a function's code, forging code objects) are written as `flag` records
@@ -1002,6 +1003,37 @@ def _install():
             return found.__func__ is held.__func__
         return False
 
+    # The standard library's modules whose code Django's (unittest's) and sympy's runners call at run time to decide an
+    # outcome, with the names in them that honest code rebinds and no outcome depends on (`catch_warnings(record=True)`
+    # and `logging.captureWarnings` rebind how warnings are shown).
+    stdlib_outcome_modules = (
+        ("contextlib", ()),
+        ("functools", ()),
+        ("warnings", ("showwarning", "_showwarnmsg", "_showwarnmsg_impl", "formatwarning", "_formatwarnmsg", "_formatwarnmsg_impl")),
+    )
+
+    def protect_stdlib():
+        """Red team rt6b, D3 and S2: unittest's `_Outcome.testPartExecutor` and sympy's `raise_on_deprecated` are
+        `contextlib.contextmanager`s, so whether a test's exception is recorded or swallowed is decided by
+        `contextlib._GeneratorContextManager.__exit__` (and, inside `raise_on_deprecated`, `warnings.catch_warnings`'s):
+        standard-library class dicts the runner-module snapshots never held, set by library code with no audit event.
+        Here, at start-up, before any repository code runs, each such module's namespace (its functions and classes) and
+        the class dict of every class it defines are snapshotted with `protect`, and each module must stay the one in
+        `sys.modules` (`runner_module_replaced`); every outcome compares them (`changed`), as the runner modules'."""
+        for name, rebound in stdlib_outcome_modules:
+            module = _modules.get(name)
+            if module is None:
+                __import__(name)  # before the hook is added: the runner imports it anyway
+                module = _modules.get(name)
+            if _type(module) is not _module_type:
+                continue
+            runner_modules[name] = module
+            if name not in expected_modules:
+                expected_modules.append(name)
+            held = _dict((key, value) for key, value in _module_dict(module).items() if _isinstance(value, _kept) and key not in rebound)
+            snapshots.append((1, module, held, name))
+            protect([value for value in held.values() if _type in _mro(_type(value)) and _class_dict(value).get("__module__") == name])
+
     def hook(event, args):
         me = _ident()
         if me in busy:
@@ -1020,6 +1052,8 @@ def _install():
         finally:
             busy.discard(me)
 
+    if runner in ("django", "sympy"):
+        protect_stdlib()
     found = []
     codes_of(_getframe(1).f_code, found)
     ours.update(found)
@@ -1517,7 +1551,9 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         protect([reporter, entering_test] + wrapped)
 
     def start():
-        """Take the key (the first time, in this process) and write the end record at a normal exit."""
+        """Take the key (the first time, in this process) and write the end record at a normal exit; whether it was
+        taken now. Django's and sympy's recorders take it at start-up (`take_key_at_start_up`): a later call is the
+        runner announcing itself, flagged in a process that found no key at its start."""
         if load_key():
             import atexit
 
@@ -1525,6 +1561,32 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                 audit("swe_env.end", 0)
 
             atexit.register(end)
+            return True
+        if unclaimed and not unclaimed[0]:
+            unclaimed[0] = True  # said once
+            audit(
+                "swe_env.tampered",
+                "a second process announced itself as the grader's %s recorder (pid %d; the key is the test command's "
+                "first process's, taken at its start)" % (runner, os.getpid()),
+            )
+        return False
+
+    unclaimed = []  # [said]: this process had the grader's variables but no key at its start
+
+    def take_key_at_start_up():
+        """Red team rt6b, S3: the key of a Django or sympy run is taken here, at the interpreter's start-up in the first
+        process of the test command that has the grader's variables, before any repository code runs, and the variables
+        leave the environment at once (the key file is unlinked as it is read): no process the code under test starts
+        can take it, and only this process writes results. (It was taken when Django's runner was imported or sympy's
+        runner entered its first test, so a child the library started before that took it first and ran a suite of its
+        making.) sympy's `test()` re-runs the tests in a child for a random hash seed unless PYTHONHASHSEED is set: the
+        grader sets one (`runners.SympyRunner`), so the tests run here. A process that still has the variables and finds
+        no key (one the code under test gave them) records nothing and is flagged when its runner announces itself."""
+        if start():
+            return
+        unclaimed.append(False)
+        for name in ("SWE_ENV_RESULTS", "SWE_ENV_RUNNER", "SWE_ENV_KEY"):
+            os.environ.pop(name, None)
 
     def observe_unittest(module):
         """pytest runs a unittest test by calling its TestCase with the item as the result; unittest catches what the
@@ -1578,6 +1640,107 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
 
         return part
 
+    def observed_first(then, observe=None):
+        """`observe` (`observe_raise_on_deprecated` unless given), then `then` (which snapshots the module's namespace
+        and classes with the observer in them)."""
+
+        def hook(module):
+            try:
+                (observe or observe_raise_on_deprecated)(module)
+            finally:
+                then(module)
+
+        return hook
+
+    def observe_part_executor(module):
+        """Red team rt6b, D3: unittest runs each part of a test as `with outcome.testPartExecutor(self): ...`, a
+        `contextmanager` whose generator records the exception (`success` False, the failure handed to the result) when
+        `__exit__` throws it in; a `__exit__` of the standard library's replaced inside the test (and put back as it
+        swallows, so no comparison sees it) can swallow it unrecorded. So `_Outcome.testPartExecutor` is wrapped, before
+        unittest.case's classes are snapshotted, in the recorder's own context manager, whose `__exit__` the interpreter
+        calls first with the part's exception: when what runs inside says "handled" but the outcome recorded nothing
+        (not failed, not an expected failure), the test is flagged and recorded as failed (`tampered_with`)."""
+        outcome_class = _instance_dict(module, "__dict__").get("_Outcome")
+        original = _class_dict(outcome_class).get("testPartExecutor") if isinstance(outcome_class, type) else None
+        if not isinstance(original, _function):
+            return
+
+        class ObservedPart(object):
+            __slots__ = ("inner", "outcome", "test")
+
+            def __init__(self, inner, outcome, test):
+                self.inner, self.outcome, self.test = inner, outcome, test
+
+            def __enter__(self):
+                return self.inner.__enter__()
+
+            def __exit__(self, kind, value, traceback):
+                handled = self.inner.__exit__(kind, value, traceback)
+                if kind is None or not handled:
+                    return handled
+                outcome = self.outcome
+                if getattr(outcome, "success", True) is False:
+                    return handled
+                if getattr(outcome, "expecting_failure", False) and getattr(outcome, "expectedFailure", None) is not None:
+                    return handled
+                case = getattr(self.test, "test_case", self.test)
+                tampered_with(
+                    case,
+                    "unittest's testPartExecutor swallowed the exception the test raised (%s) and recorded nothing in %s"
+                    % (getattr(kind, "__name__", "?"), unittest_ids(case)[0]),
+                )
+                return handled
+
+        def testPartExecutor(self, test_case, *args, **kwargs):  # noqa: N802 - unittest's name
+            return ObservedPart(original(self, test_case, *args, **kwargs), self, test_case)
+
+        testPartExecutor.__wrapped__ = original
+        testPartExecutor.__doc__ = original.__doc__
+        type.__setattr__(outcome_class, "testPartExecutor", testPartExecutor)
+        protect([ObservedPart, testPartExecutor])
+
+    def observe_raise_on_deprecated(module):
+        """Red team rt6b, S2: sympy's loop runs each test as `with raise_on_deprecated(): f()` and reports a pass when
+        nothing leaves that block, so whatever decides the block's `__exit__` decides the outcome (the standard library's
+        `_GeneratorContextManager.__exit__`, `warnings.catch_warnings.__exit__`; snapshots compare those at each outcome,
+        but not a replacement made inside the test and put back as it swallows). So the module's `raise_on_deprecated`
+        is wrapped in this file's own context manager, before the namespace is snapshotted: the interpreter calls its
+        `__exit__` first, bound when the block is entered (the checkpoint right after `entering_test` compares it just
+        before), with the test's exception itself. sympy's `raise_on_deprecated` never swallows one: when what it runs
+        says "swallowed", that is flagged and the exception goes on to sympy's runner, which reports the failure."""
+        contents = _instance_dict(module, "__dict__")
+        original = contents.get("raise_on_deprecated")
+        if not isinstance(original, _function):
+            return
+
+        class ObservedBlock(object):
+            __slots__ = ("inner",)
+
+            def __init__(self, inner):
+                self.inner = inner
+
+            def __enter__(self):
+                return self.inner.__enter__()
+
+            def __exit__(self, kind, value, traceback):
+                swallowed = self.inner.__exit__(kind, value, traceback)
+                if kind is None or not swallowed:
+                    return swallowed
+                audit(
+                    "swe_env.tampered",
+                    "sympy's raise_on_deprecated swallowed the exception its test raised (%s); it was passed on to "
+                    "sympy's runner" % getattr(kind, "__name__", "?"),
+                )
+                return False
+
+        def raise_on_deprecated(*args, **kwargs):
+            return ObservedBlock(original(*args, **kwargs))
+
+        raise_on_deprecated.__wrapped__ = original
+        raise_on_deprecated.__doc__ = original.__doc__
+        contents["raise_on_deprecated"] = raise_on_deprecated
+        protect([ObservedBlock, raise_on_deprecated])
+
     def snapshot(*names):
         return lambda module: protect([getattr(module, name) for name in names if hasattr(module, name)])
 
@@ -1596,7 +1759,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         for name in unittest_modules:
             hooks[name] = namespace(None, unittest_modules)
         hooks["unittest.result"] = namespace(hook_unittest, unittest_modules)
-        hooks["unittest.case"] = namespace(hook_case, unittest_modules)
+        hooks["unittest.case"] = observed_first(namespace(hook_case, unittest_modules), observe_part_executor)
         hooks["unittest.suite"] = namespace(hook_suite, unittest_modules)
         hooks["django.test.utils"] = hooks["django.test.testcases"] = namespace(None, runner_own=True)
         hooks["django.test.runner"] = namespace(lambda module: start(), runner_own=True)
@@ -1611,11 +1774,12 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         hooks["unittest"] = imported
         hooks["unittest.async_case"] = observe_unittest
     elif runner == "sympy":
-        # sympy's `test()` re-runs itself in a child with a fixed hash seed: the process that
-        # enters a test first takes the key, not the one that imported the runner.
+        # The key was taken at start-up (`take_key_at_start_up`); entering a test only announces the runner.
         sympy_modules = ("sympy.testing.runtests", "sympy.utilities.runtests", "sympy.testing.pytest", "sympy.utilities.pytest")
         for name in sympy_modules:
             hooks[name] = namespace(hook_sympy if name.endswith(".runtests") else None, sympy_modules)
+            if name.endswith(".runtests"):
+                hooks[name] = observed_first(hooks[name])
 
     class AfterImport(object):
         """A meta path entry that finds nothing itself: it wraps the loader of a hooked module."""
@@ -1647,6 +1811,8 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             hook(sys.modules[name])
     if hooks:
         sys.meta_path.insert(0, AfterImport())
+    if runner in ("django", "sympy"):
+        take_key_at_start_up()
 
 
 if _sealed is not None:
