@@ -119,7 +119,7 @@ def pytest_runtest_makereport(
     _audit("swe_env.raised", _str(item.nodeid), _tuple(files))
 
 
-def pytest_runtest_logreport(report, _audit=_audit, _str=str, _hasattr=hasattr):
+def pytest_runtest_logreport(report, _audit=_audit, _str=str, _hasattr=hasattr, _name_of=type.__dict__["__name__"].__get__, _type=type):
     outcome, when = report.outcome, report.when
     if _audit is None or outcome not in ("passed", "failed", "skipped"):
         return  # another plugin's outcome (a rerun, say): the final report decides
@@ -135,6 +135,11 @@ def pytest_runtest_logreport(report, _audit=_audit, _str=str, _hasattr=hasattr):
         status = "xfailed" if xfail else "skipped"
     else:
         return  # a passing setup or teardown says nothing
+    if _name_of(_type(report)) in ("SubtestReport", "SubTestReport"):
+        # pytest 9's subtests (and pytest-subtests) report each subtest from inside its test's call phase: a failed
+        # one fails that test (the worst wins), none is a result of its own.
+        _audit("swe_env.subtest", report, _str(report.nodeid), status)
+        return
     _audit("swe_env.test", report, _str(report.nodeid), status)
 
 
