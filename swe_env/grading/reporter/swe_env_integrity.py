@@ -1559,6 +1559,8 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         if part == "subTest":
             if not_failing(raised) is None and _id(result) not in subtest_failures:
                 subtest_failures[_id(result)] = "a subtest raised " + _name_of(_type(raised)) + " (unittest's subTest caught it)"
+            if run["why"] is None:
+                run["why"] = outcome_redirected(case, result)
             return
         if part == "awaited":  # the seal's awaiting coroutine of an async test method: did the await return?
             if raised is not True and run["why"] is None:
@@ -1589,6 +1591,19 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         return None
 
     subtest_failures = {}  # id(item) -> why its call phase failed by a subtest the runner caught (worst wins)
+
+    def outcome_redirected(case, result):
+        """Why the outcome unittest's subTest reported to is not unittest's own, for this run's result, or None
+        (read from the instances' own dicts: no attribute lookup that could run code of the patch's)."""
+        outcome = (_getattr(case, "__dict__", None) or {}).get("_outcome")
+        module = state["machinery"].get("unittest.case")
+        expected = _module_dict(module).get("_Outcome") if _type(module) is _module_type else None
+        if expected is None or _type(outcome) is not expected:
+            return None if expected is None else "the test case's _outcome is not unittest's"
+        own = _getattr(outcome, "__dict__", None) or {}
+        if own.get("result") is not result:
+            return "unittest's subtests reported to another result than the item"
+        return None
 
     def not_failing(raised):
         """None when an exception a subtest's runner caught fails the test; else what it is (a skip, an expected

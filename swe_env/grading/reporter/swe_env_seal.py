@@ -9,7 +9,8 @@ functions and markers, the fixture definitions; results are written under those 
 pytest's, pluggy's and unittest's modules and classes as they are then (`swe_env.protect`); before and after each test's call
 phase and at the end the hook compares them again (`swe_env.check`) and flags a change, and once more right before pytest calls
 the test function (`swe_env.started`: a passing call phase that never got there did not run its test). Each report pytest logs becomes one
-record (`swe_env.test`: the hook checks that pytest's own `call_and_report` holds this report); a
+record (`swe_env.test`: the hook checks that pytest's own `call_and_report` holds this report; a subtest's report,
+pytest 9's, is `swe_env.subtest`: part of its test's call phase, whose pass a failed one withholds); a
 skip, xfail or exit raised from a file the patch changed fails its test (`swe_env.raised`); the
 session's end writes the end record (`swe_env.end`), without which nothing is believed.
 """
