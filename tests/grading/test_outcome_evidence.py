@@ -380,6 +380,60 @@ def test_pytest_9_subtest_reports_are_part_of_their_tests_call_phase(tmp_path, s
     assert sealed.flags == [], sealed.flags
 
 
+# The `subtests` fixture's hook relay, reached through the items' funcargs, replaced by one that drops the subtests'
+# reports: pytest's context manager still swallows the failure, and no report of it reaches anyone.
+SUBTEST_REPORTS_DROPPED = """
+import sys
+
+
+class _Quiet:
+    def __init__(self, relay, config):
+        self.relay, self.config = relay, config
+
+    def __getattr__(self, name):
+        if name == "pytest_runtest_logreport":
+            return self.drop
+        return getattr(self.relay, name)
+
+    def drop(self, report):  # and pytest's count of the test's failed subtests forgotten
+        from _pytest.subtests import failed_subtests_key
+
+        self.config.stash[failed_subtests_key].clear()
+
+
+def helper(value):
+    for finder in getattr(sys, "meta" + "_path"):
+        config = getattr(finder, "con" + "fig", None)
+        if config is not None:
+            for item in config.pluginmanager.get_plugin("session").items:
+                fixture = getattr(item, "funcargs", {}).get("subtests")
+                if fixture is not None and not isinstance(fixture._ihook, _Quiet):
+                    fixture._ihook = _Quiet(fixture._ihook, config)
+            break
+    return value
+"""
+
+FIXTURE_SUBTESTS_WITH_LIBRARY = """
+from lib import helper
+
+
+def test_one_fails(subtests):
+    helper(0)
+    for value in (1, 2):
+        with subtests.test(value=value):
+            assert helper(value) == 1
+"""
+
+
+@pytest.mark.parametrize("sealed_by", SEALS)
+def test_a_subtest_failure_whose_report_was_dropped_still_fails_its_test(tmp_path, sealed_by):
+    if _pytest_major() < 9:
+        pytest.skip("pytest < 9 has no subtests of its own")
+    files = {"lib.py": SUBTEST_REPORTS_DROPPED, "test_it.py": FIXTURE_SUBTESTS_WITH_LIBRARY}
+    sealed = _sealed(tmp_path, sealed_by, files, ["lib.py"])
+    assert sealed.results.by_id == {"test_it.py::test_one_fails": "failed"}, sealed.results.by_id
+
+
 # ---------------------------------------------------------------- on the engine: sample tasks of the ledger repository
 
 

@@ -588,6 +588,10 @@ def _install():
             if plugin_codes.get("pytest_runtest_logreport") is code and _len(args) == 3 and _type(args[2]) is _str:
                 subtest_seen(caller.f_back, args[2])
             return
+        if event == "swe_env.swallowed":  # what pytest's subtests context manager caught (`observe_pytest_subtests`)
+            if code in ours and _len(args) == 1:
+                subtest_seen(caller.f_back, args[0])
+            return
         if event == "swe_env.protect":  # once, from the plugin's import: pytest's machinery as it is now
             if plugin_codes.get("pytest_configure") is code and not state["protected"] and _len(args) == 1 and _type(args[0]) is _tuple:
                 state["protected"] = True
@@ -1696,6 +1700,30 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             home = {"__unittest": True, "__builtins__": builtins}
             cls.run = _function(wrapper.__code__, home, "run", wrapper.__defaults__, wrapper.__closure__)
 
+    def observe_pytest_subtests(module):
+        """pytest 9's `subtests` fixture (and pytest-subtests') catches a failing subtest in its context manager and
+        reports it through the hook relay the fixture object holds, which the code under test can reach (the item's
+        funcargs) and replace: the seal takes the exception the context manager swallowed from its own wrapper of
+        `__exit__` (`swe_env.swallowed`), whatever becomes of the report."""
+        cls = getattr(module, "_SubTestContextManager", None)
+        if not isinstance(cls, type) or any(seen is cls for seen in observed):
+            return
+        observed.append(cls)
+        original = _class_dict(cls).get("__exit__")
+        if isinstance(original, _function):
+            wrapper = observed_swallow(original)
+            home = {"__unittest": True, "__builtins__": builtins}
+            cls.__exit__ = _function(wrapper.__code__, home, "__exit__", wrapper.__defaults__, wrapper.__closure__)
+
+    def observed_swallow(original, _audit=audit):
+        def __exit__(self, kind, value, tb):
+            swallowed = original(self, kind, value, tb)
+            if value is not None and swallowed:
+                _audit("swe_env.swallowed", value)
+            return swallowed
+
+        return __exit__
+
     def observed_doctest(original, _audit=audit, _base=BaseException):
         def run(self, test, *args, **kwargs):
             try:
@@ -1741,6 +1769,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         hooks["unittest"] = imported
         hooks["unittest.async_case"] = observe_unittest
         hooks["doctest"] = observe_doctest
+        hooks["_pytest.subtests"] = hooks["pytest_subtests.plugin"] = observe_pytest_subtests
     elif runner == "sympy":
         # sympy's `test()` re-runs itself in a child with a fixed hash seed: the process that
         # enters a test first takes the key, not the one that imported the runner.

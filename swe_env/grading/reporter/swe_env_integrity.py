@@ -1494,8 +1494,11 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         run["ran"] = True
 
     def subtest_seen(frame, status):
-        """A subtest's report (pytest 9's subtests, unittest's subTest under pytest 9, pytest-subtests): a failed one
-        fails the test whose call phase it is part of (`withheld`); it is never a result of its own."""
+        """A subtest's report (pytest 9's subtests, unittest's subTest under pytest 9, pytest-subtests), or the
+        exception pytest's subtests context manager swallowed: a failed one fails the test whose call phase it is
+        part of (`withheld`); it is never a result of its own."""
+        if _type(status) is not _str:
+            status = "failed" if not_failing(status) is None else "not a failure"
         depth = 0
         while frame is not None and depth < 100:
             code = frame.f_code
