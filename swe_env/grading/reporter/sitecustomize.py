@@ -418,6 +418,9 @@ def _install():
         item_changed,
         import_made,
         made_as,
+        doctest_seen,
+        subtest_seen,
+        withheld,
     ) = swe_env_integrity.make(stdlib, is_patched, flag, lambda: state["runner_is_repo"], native, runner_file)
     sys.modules.pop("swe_env_integrity", None)  # a later import gets a fresh module that holds nothing of ours
     del swe_env_integrity
@@ -578,6 +581,18 @@ def _install():
             if code in ours and _len(args) == 5:
                 unittest_seen(*args)
             return
+        if event == "swe_env.doctest":  # a doctest run's end, from the recorder's wrapper of DocTestRunner.run
+            if code in ours and _len(args) == 4:
+                doctest_seen(*args)
+            return
+        if event == "swe_env.subtest":  # a subtest's report (pytest 9): part of its test's call phase, never a result
+            if plugin_codes.get("pytest_runtest_logreport") is code and _len(args) == 3 and _type(args[2]) is _str:
+                subtest_seen(caller.f_back, args[2])
+            return
+        if event == "swe_env.swallowed":  # what pytest's subtests context manager caught (`observe_pytest_subtests`)
+            if code in ours and _len(args) == 1:
+                subtest_seen(caller.f_back, args[0])
+            return
         if event == "swe_env.protect":  # once, from the plugin's import: pytest's machinery as it is now
             if plugin_codes.get("pytest_configure") is code and not state["protected"] and _len(args) == 1 and _type(args[0]) is _tuple:
                 state["protected"] = True
@@ -648,6 +663,11 @@ def _install():
                             flag(why + " in " + nodeid, caller)
                             if recorded == nodeid:
                                 native.failed(recorded)
+                        hold, why = withheld(held, found)
+                        if why is not None:
+                            flag(why + " in " + nodeid, caller)
+                        if hold and recorded == nodeid:
+                            native.failed(recorded)
             elif event == "swe_env.test" and code in ours:
                 what = changed() or integrity_changed(())
                 if what is not None:
@@ -681,6 +701,11 @@ def _install():
             recorded, status, why = reported(held, nodeid, status)
             if why is not None:
                 flag(why + " in " + recorded, caller)
+            hold, why = withheld(held, status)  # a failed subtest, a doctest's own count, an item of no known kind
+            if why is not None:
+                flag(why + " in " + recorded, caller)
+            if hold:
+                status = "failed"
             emit(b"test", _encode(status + " " + hexs(recorded)))
         elif event == "swe_env.test":
             if code not in ours or _len(args) != 2 or _type(args[1]) is not _str or _type(args[0]) is not _tuple:
@@ -1601,10 +1626,15 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                 continue
             observed.append(cls)
             running = []  # (test case, result) of the runs in progress, innermost last
-            for name in ("run", "_callSetUp", "_callTestMethod", "_callTearDown", "_callCleanup"):
+            for name in ("run", "_callSetUp", "_callTestMethod", "_callTearDown", "_callCleanup", "subTest"):
                 original = _class_dict(cls).get(name)
                 if isinstance(original, _function):
-                    wrapper = observed_run(original, running) if name == "run" else observed_part(original, name, running)
+                    if name == "subTest":
+                        wrapper = observed_subtest(original, running)
+                    elif name == "_callTestMethod" and cls is getattr(module, "IsolatedAsyncioTestCase", None):
+                        wrapper = observed_awaited(original, running, getattr(sys.modules.get("inspect"), "iscoroutinefunction", None))
+                    else:
+                        wrapper = observed_run(original, running) if name == "run" else observed_part(original, name, running)
                     setattr(
                         cls,
                         name,
@@ -1741,6 +1771,134 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         contents["raise_on_deprecated"] = raise_on_deprecated
         protect([ObservedBlock, raise_on_deprecated])
 
+    def observed_awaited(original, running, iscoroutinefunction, _audit=audit, _base=BaseException, _callable=callable):
+        """An async test's method (red team rt6a, F2): that unittest's asyncio runner returned says only that the
+        Task it ran is done, and the code under test can mark the Task done (`Future.set_result` on the running
+        Task) while the test goes on to fail. So the seal hands unittest its own coroutine function, which awaits
+        the test's coroutine and notes that the await returned: the coroutine's own end is the evidence."""
+
+        def _callTestMethod(self, method):  # noqa: N802 - unittest's name
+            if not _callable(iscoroutinefunction) or not iscoroutinefunction(method):
+                returned = None
+                given = method
+            else:
+                returned = []
+
+                async def given(*args, **kwargs):
+                    value = await method(*args, **kwargs)
+                    returned.append(True)
+                    return value
+
+            try:
+                value = original(self, given)
+            except _base as exc:
+                tell(self, method, exc)
+                raise
+            if returned is not None:
+                tell(self, method, None, "awaited", not not returned)
+            tell(self, method, None)
+            return value
+
+        def tell(self, method, raised, name="_callTestMethod", finished=None):
+            for case, result in running[::-1]:
+                if case is self:
+                    _audit("swe_env.unittest", result, name, self, method, raised if finished is None else finished)
+                    return
+
+        return _callTestMethod
+
+    def observed_subtest(original, running, _audit=audit, _base=BaseException):
+        """unittest's `subTest` (red team rt6a, F5): when the result has `addSubTest` (pytest 9's item, or one the
+        code under test gave it), unittest catches a failing subtest inside the test's method and tells only the
+        result, so the method returns normally. The seal's context manager stands between the test's `with` and
+        unittest's, and tells the sealed hook the exception unittest's swallowed (or turned into another)."""
+
+        class Watched(object):
+            __slots__ = ("inner", "case")
+
+        def enter(watched):
+            return watched.inner.__enter__()
+
+        def exit_(watched, kind, value, tb):
+            try:
+                swallowed = watched.inner.__exit__(kind, value, tb)
+            except _base as other:
+                if value is not None and other is not value:
+                    tell(watched.case, value)
+                raise
+            if value is not None and swallowed:
+                tell(watched.case, value)
+            return swallowed
+
+        def tell(self, raised):
+            for case, result in running[::-1]:
+                if case is self:
+                    _audit("swe_env.unittest", result, "subTest", self, None, raised)
+                    return
+
+        home = {"__unittest": True, "__builtins__": builtins}
+        Watched.__enter__ = _function(enter.__code__, home, "__enter__", None, enter.__closure__)
+        Watched.__exit__ = _function(exit_.__code__, home, "__exit__", None, exit_.__closure__)
+
+        def subTest(self, *args, **kwargs):  # noqa: N802 - unittest's name
+            watched = Watched()
+            watched.inner, watched.case = original(self, *args, **kwargs), self
+            return watched
+
+        return subTest
+
+    def observe_doctest(module):
+        """pytest runs a doctest (`--doctest-modules`, `test*.txt`) through the standard library's DocTestRunner, whose
+        instance the code under test reaches while its examples run (`linecache.getlines.__self__`) and can make
+        report nothing (red team rt6a, F3). The seal takes the runner's own count instead: `DocTestRunner.run` gets a
+        wrapper that hands the sealed hook what it returned (`TestResults(failed, attempted)`, counted in its own
+        locals) or raised (`swe_env.doctest`)."""
+        cls = getattr(module, "DocTestRunner", None)
+        if not isinstance(cls, type) or any(seen is cls for seen in observed):
+            return
+        observed.append(cls)
+        original = _class_dict(cls).get("run")
+        if isinstance(original, _function):
+            wrapper = observed_doctest(original)
+            home = {"__unittest": True, "__builtins__": builtins}
+            cls.run = _function(wrapper.__code__, home, "run", wrapper.__defaults__, wrapper.__closure__)
+
+    def observe_pytest_subtests(module):
+        """pytest 9's `subtests` fixture (and pytest-subtests') catches a failing subtest in its context manager and
+        reports it through the hook relay the fixture object holds, which the code under test can reach (the item's
+        funcargs) and replace: the seal takes the exception the context manager swallowed from its own wrapper of
+        `__exit__` (`swe_env.swallowed`), whatever becomes of the report."""
+        cls = getattr(module, "_SubTestContextManager", None)
+        if not isinstance(cls, type) or any(seen is cls for seen in observed):
+            return
+        observed.append(cls)
+        original = _class_dict(cls).get("__exit__")
+        if isinstance(original, _function):
+            wrapper = observed_swallow(original)
+            home = {"__unittest": True, "__builtins__": builtins}
+            cls.__exit__ = _function(wrapper.__code__, home, "__exit__", wrapper.__defaults__, wrapper.__closure__)
+
+    def observed_swallow(original, _audit=audit):
+        def __exit__(self, kind, value, tb):
+            swallowed = original(self, kind, value, tb)
+            if value is not None and swallowed:
+                _audit("swe_env.swallowed", value)
+            return swallowed
+
+        return __exit__
+
+    def observed_doctest(original, _audit=audit, _base=BaseException):
+        def run(self, test, *args, **kwargs):
+            try:
+                value = original(self, test, *args, **kwargs)
+            except _base as exc:
+                _audit("swe_env.doctest", self, test, None, exc)
+                raise
+            _audit("swe_env.doctest", self, test, value, None)
+            return value
+
+        return run
+
     def snapshot(*names):
         return lambda module: protect([getattr(module, name) for name in names if hasattr(module, name)])
 
@@ -1773,6 +1931,8 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
 
         hooks["unittest"] = imported
         hooks["unittest.async_case"] = observe_unittest
+        hooks["doctest"] = observe_doctest
+        hooks["_pytest.subtests"] = hooks["pytest_subtests.plugin"] = observe_pytest_subtests
     elif runner == "sympy":
         # The key was taken at start-up (`take_key_at_start_up`); entering a test only announces the runner.
         sympy_modules = ("sympy.testing.runtests", "sympy.utilities.runtests", "sympy.testing.pytest", "sympy.utilities.pytest")

@@ -1395,6 +1395,153 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         nodeid = _getattr(item, "nodeid", None)
         if _type(nodeid) is _str and _id(item) not in collected_as:
             collected_as[_id(item)] = (item, nodeid, unittest_case(item))
+            remember_kind(item)
+
+    # ------------------------------------------------------------------ what ran, by item kind (red team rt6a, F3)
+
+    # The item kinds the seal has evidence for: pytest's Function (its test function's call, `test_started`; a
+    # unittest test also unittest's run, `unittest_seen`) and pytest's DoctestItem (the standard library's doctest
+    # runner's own count, `doctest_seen`). Any other item's pass is not believed (`withheld`).
+    item_kinds = {}  # id(item) -> "function", "doctest" or None
+    _object = object
+    doctest_items = {}  # id(its DocTest) -> (item, the DocTest, its examples as collected)
+    doctest_runs = {}  # id(item) -> {"failed": examples failed or runs raised, "ran": bool, "why": str or None}
+
+    def remember_kind(item):
+        """A pytest Function (its subclasses too: their runtest is judged on the Function path) or a DoctestItem
+        whose runtest is pytest's own (pytest-doctestplus's old text-file items run `doctest.testfile` their own
+        way: no evidence), else None."""
+        kind, overridden = None, False
+        for klass in _mro(_type(item)):
+            module, name = _class_dict(klass).get("__module__"), _name_of(klass)
+            if module == "_pytest.python" and name == "Function":
+                kind = "function"
+                break
+            if module == "_pytest.doctest" and name == "DoctestItem":
+                kind = None if overridden else "doctest"
+                break
+            overridden = overridden or "runtest" in _class_dict(klass)
+        item_kinds[_id(item)] = kind
+        dtest = (_getattr(item, "__dict__", None) or {}).get("dtest") if kind == "doctest" else None
+        if dtest is not None:
+            doctest_items[_id(dtest)] = (item, dtest, examples_of(dtest))
+
+    def examples_of(dtest):
+        """What a doctest's examples say (source, expected output and exception, options, line), to compare later:
+        the code under test reaches them while they run (the runner's `test`)."""
+        found = []
+        for example in _tuple(_getattr(dtest, "examples", None) or ()):
+            options = _getattr(example, "options", None)
+            found.append(
+                (
+                    plain(_getattr(example, "source", None)),
+                    plain(_getattr(example, "want", None)),
+                    plain(_getattr(example, "exc_msg", None)),
+                    _tuple((plain(key), plain(on)) for key, on in _tuple(_dict.items(options))) if _type(options) is _dict else None,
+                    plain(_getattr(example, "lineno", None)),
+                )
+            )
+        return _tuple(found)
+
+    def plain(value):
+        """A value compared by the seal: a str, int, bool or None as it is; anything else by its identity (a
+        subclass's `__eq__` decides nothing)."""
+        kind = _type(value)
+        return value if any(kind is known for known in plain_types) else ("object", _id(value))
+
+    plain_types = (_str, _int, _bool, _type(None))
+
+    def own_shadowing(obj):
+        """A name set on the object itself that a class of its (not `object`) defines: an instance attribute that
+        replaces how it works (rt6a F3: the doctest runner's `report_failure` set to `print`), or None."""
+        own = _getattr(obj, "__dict__", None)
+        if _type(own) is not _dict:
+            return None
+        for name in _tuple(own):
+            if _type(name) is not _str or name[:2] == "__":
+                continue
+            for klass in _mro(_type(obj)):
+                if klass is not _object and name in _class_dict(klass):
+                    return name
+        return None
+
+    def doctest_seen(runner, test, value, raised):
+        """The standard library's `DocTestRunner.run` ended for a collected doctest (the recorder's wrapper): with
+        what it counted (`TestResults(failed, attempted)`, kept in its own locals while it ran) or what it raised."""
+        held = doctest_items.get(_id(test))
+        if held is None or held[1] is not test:
+            return  # a doctest a test runs itself
+        run = doctest_runs.get(_id(held[0]))
+        if run is None:
+            run = doctest_runs[_id(held[0])] = {"failed": 0, "ran": False, "why": None}
+        if run["why"] is None:
+            for what, obj in (
+                ("runner", runner),
+                ("output checker", _getattr(runner, "_checker", None)),
+                ("output", _getattr(runner, "_fakeout", None)),
+            ):
+                name = own_shadowing(obj) if obj is not None else None
+                if name is not None:
+                    run["why"] = "the doctest " + what + " got its own " + name + ", hiding its class's"
+                    break
+        if run["why"] is None and examples_of(test) != held[2]:
+            run["why"] = "the doctest's examples were changed after collection"
+        failed = value[0] if raised is None and _tuple in _mro(_type(value)) and _len(value) >= 2 else None
+        if raised is not None or _type(failed) is not _int:
+            run["failed"] += 1
+        else:
+            run["failed"] += failed if failed > 0 else 0
+        run["ran"] = True
+
+    def subtest_seen(frame, status):
+        """A subtest's report (pytest 9's subtests, unittest's subTest under pytest 9, pytest-subtests), or the
+        exception pytest's subtests context manager swallowed: a failed one fails the test whose call phase it is
+        part of (`withheld`); it is never a result of its own."""
+        if _type(status) is not _str:
+            status = "failed" if not_failing(status) is None else "not a failure"
+        depth = 0
+        while frame is not None and depth < 100:
+            code = frame.f_code
+            if code.co_name == "call_and_report" and _endswith(code.co_filename, "_pytest/runner.py"):
+                local = frame.f_locals
+                item = local.get("item")
+                held = collected_as.get(_id(item))
+                if status == "failed" and held is not None and held[0] is item and local.get("when") == "call":
+                    if _id(item) not in subtest_failures:
+                        subtest_failures[_id(item)] = "a subtest's report says failed"
+                return
+            frame, depth = frame.f_back, depth + 1
+
+    def withheld(frame, status):
+        """(whether a call phase's pass is recorded as failed, why that is tampering or None), from pytest's
+        `call_and_report` frame: a subtest of the test failed (the worst wins); a doctest's pass that its runner's
+        own count, its examples or its runner's methods do not bear out; an item of a kind the seal has no
+        evidence for (neither pytest's Function nor its DoctestItem: plugins' items) is not believed."""
+        try:
+            local = frame.f_locals
+            item, when = local.get("item"), local.get("when")
+        except Exception:
+            return False, None
+        held = collected_as.get(_id(item))
+        if held is None or held[0] is not item or when != "call":
+            return False, None
+        failure = subtest_failures.pop(_id(item), None)
+        run = doctest_runs.pop(_id(item), None)
+        if status not in ("passed", "xpassed"):
+            return False, None
+        if failure is not None:
+            return True, None
+        kind = item_kinds.get(_id(item))
+        if kind == "doctest":
+            said = "pytest's report says " + status + " but "
+            if run is None or not run["ran"]:
+                return True, said + "the doctest runner never ran its examples"
+            if run["why"] is not None:
+                return True, said + run["why"]
+            if run["failed"]:
+                return True, said + _str(run["failed"]) + " of its examples failed as doctest's runner ran them"
+            return False, None
+        return kind is None, None
 
     def unittest_seen(result, part, case, method, raised):
         """A part of a unittest test's run, told by the recorder's wrapper of unittest's TestCase: `run` entered
@@ -1408,7 +1555,21 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             if run is None:
                 unittest_runs[_id(result)] = {"raised": None, "ran": False, "why": not_its_test(case, held[2], None)}
             return
-        if run is None or part not in run_parts:
+        if run is None:
+            return
+        if run["why"] is None:
+            run["why"] = result_probe_shadowed(result)
+        if part == "subTest":
+            if not_failing(raised) is None and _id(result) not in subtest_failures:
+                subtest_failures[_id(result)] = "a subtest raised " + _name_of(_type(raised)) + " (unittest's subTest caught it)"
+            if run["why"] is None:
+                run["why"] = outcome_redirected(case, result)
+            return
+        if part == "awaited":  # the seal's awaiting coroutine of an async test method: did the await return?
+            if raised is not True and run["why"] is None:
+                run["why"] = "the test's coroutine never returned, yet unittest's asyncio runner did (its Task was ended by other code)"
+            return
+        if part not in run_parts:
             return
         if raised is not None and run["raised"] is None:
             run["raised"] = _name_of(_type(raised))
@@ -1416,6 +1577,51 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             run["why"] = not_its_test(case, held[2], method if part == "_callTestMethod" else None)
         if part == "_callTestMethod" and raised is None and run["why"] is None:
             run["ran"] = True
+
+    # What pytest's result object (the item) is asked by unittest while it runs a test (`failfast`, `addSubTest`, ...):
+    # pytest defines these on its class or not at all; an instance attribute of such a name on an item is the code
+    # under test's (red team rt6a, F5: `item.addSubTest = print` made unittest hand every failing subtest to print).
+    result_probes = _set(("failfast", "shouldStop", "buffer", "tb_locals", "startTest", "stopTest", "startTestRun", "stopTestRun"))
+
+    def result_probe_shadowed(result):
+        """Why the result unittest reports to has an attribute of its own that unittest probes, or None."""
+        own = _getattr(result, "__dict__", None)
+        if _type(own) is not _dict:
+            return None
+        for name in _tuple(own):
+            if _type(name) is _str and (name in result_probes or (_startswith(name, "add") and name[3:4].isupper())):
+                return "the item unittest reports to got its own " + name + " (unittest asks its result for it)"
+        return None
+
+    subtest_failures = {}  # id(item) -> why its call phase failed by a subtest the runner caught (worst wins)
+
+    def outcome_redirected(case, result):
+        """Why the outcome unittest's subTest reported to is not unittest's own, for this run's result, or None
+        (read from the instances' own dicts: no attribute lookup that could run code of the patch's)."""
+        outcome = (_getattr(case, "__dict__", None) or {}).get("_outcome")
+        module = state["machinery"].get("unittest.case")
+        expected = _module_dict(module).get("_Outcome") if _type(module) is _module_type else None
+        if expected is None or _type(outcome) is not expected:
+            return None if expected is None else "the test case's _outcome is not unittest's"
+        own = _getattr(outcome, "__dict__", None) or {}
+        if own.get("result") is not result:
+            return "unittest's subtests reported to another result than the item"
+        return None
+
+    def not_failing(raised):
+        """None when an exception a subtest's runner caught fails the test; else what it is (a skip, an expected
+        failure of pytest's, unittest's own stop signal)."""
+        found = state["outcomes"]
+        classes = _mro(_type(raised))
+        case = state["machinery"].get("unittest.case")
+        own = _module_dict(case) if _type(case) is _module_type else {}
+        for klass in classes:  # by identity: a metaclass's `__eq__` decides nothing here
+            for name in ("SkipTest", "_ShouldStop"):
+                if own.get(name) is klass:
+                    return "unittest's"
+            if found is not None and (klass is found[0] or klass is found[1]):
+                return "pytest's"
+        return None
 
     def not_its_test(case, collected, method):
         """Why the TestCase unittest runs for an item is not the one collected, or None: an instance of the
@@ -1427,7 +1633,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         own = _getattr(case, "__dict__", None) or {}
         if own.get("_testMethodName") != name:
             return "unittest ran another test method than the collected " + name
-        for part in run_parts:
+        for part in run_parts + ("subTest",):
             if part in own:
                 return "the test case's " + part + " was set on the test case itself"
         if method is not None:
@@ -1498,4 +1704,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         item_changed,
         import_made,
         made_as,
+        doctest_seen,
+        subtest_seen,
+        withheld,
     )

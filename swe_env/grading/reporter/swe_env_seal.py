@@ -9,7 +9,8 @@ functions and markers, the fixture definitions; results are written under those 
 pytest's, pluggy's and unittest's modules and classes as they are then (`swe_env.protect`); before and after each test's call
 phase and at the end the hook compares them again (`swe_env.check`) and flags a change, and once more right before pytest calls
 the test function (`swe_env.started`: a passing call phase that never got there did not run its test). Each report pytest logs becomes one
-record (`swe_env.test`: the hook checks that pytest's own `call_and_report` holds this report); a
+record (`swe_env.test`: the hook checks that pytest's own `call_and_report` holds this report; a subtest's report,
+pytest 9's, is `swe_env.subtest`: part of its test's call phase, whose pass a failed one withholds); a
 skip, xfail or exit raised from a file the patch changed fails its test (`swe_env.raised`); the
 session's end writes the end record (`swe_env.end`), without which nothing is believed.
 """
@@ -119,7 +120,7 @@ def pytest_runtest_makereport(
     _audit("swe_env.raised", _str(item.nodeid), _tuple(files))
 
 
-def pytest_runtest_logreport(report, _audit=_audit, _str=str, _hasattr=hasattr):
+def pytest_runtest_logreport(report, _audit=_audit, _str=str, _hasattr=hasattr, _name_of=type.__dict__["__name__"].__get__, _type=type):
     outcome, when = report.outcome, report.when
     if _audit is None or outcome not in ("passed", "failed", "skipped"):
         return  # another plugin's outcome (a rerun, say): the final report decides
@@ -135,6 +136,11 @@ def pytest_runtest_logreport(report, _audit=_audit, _str=str, _hasattr=hasattr):
         status = "xfailed" if xfail else "skipped"
     else:
         return  # a passing setup or teardown says nothing
+    if _name_of(_type(report)) in ("SubtestReport", "SubTestReport"):
+        # pytest 9's subtests (and pytest-subtests) report each subtest from inside its test's call phase: a failed
+        # one fails that test (the worst wins), none is a result of its own.
+        _audit("swe_env.subtest", report, _str(report.nodeid), status)
+        return
     _audit("swe_env.test", report, _str(report.nodeid), status)
 
 
