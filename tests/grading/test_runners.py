@@ -1138,6 +1138,47 @@ vars(dressed).update({"__getattr__": dressed_as, "__dir__": lambda: list(vars(re
 sys.modules["t_shelf"] = dressed
 """
 )
+# The class statement run by a wrapper of the library's set on builtins (and put back when the test module is done):
+# the test file's class body run again under a base of the library's whose assertEqual passes everything.
+REBUILT_WITH_A_LENIENT_BASE = """
+import builtins
+
+from django.test import testcases
+
+
+class Lenient(testcases.SimpleTestCase):
+    def assertEqual(self, *args, **kwargs):
+        return None
+
+
+grader_build = builtins.__build_class__
+
+
+def rebuild(func, name, *bases, **kwds):
+    if name == "T":
+        builtins.__build_class__ = grader_build
+        return grader_build(func, name, Lenient, **kwds)
+    return grader_build(func, name, *bases, **kwds)
+
+
+builtins.__build_class__ = rebuild
+"""
+# Inside `startTest`, after the recorder's check: the test object renamed to a passing sibling (unittest runs the
+# method of the name it reads next; the ids were fixed under the old name), through the verbose result's description.
+RENAMED_IN_START_TEST = """
+import unittest.runner
+
+plain = unittest.runner.TextTestResult.getDescription
+
+
+def getDescription(self, test):
+    if getattr(test, "_testMethodName", "") in ("test_fail", "test_doc"):
+        test._testMethodName = "test_ok"
+    return plain(self, test)
+
+
+unittest.runner.TextTestResult.getDescription = getDescription
+"""
 HIDDEN = ("test_fail (t_shelf.T)", "test_fail (t_shelf.T.test_fail)", "test_doc (t_shelf.T)", "The hidden docstring id.")
 
 
@@ -1151,6 +1192,9 @@ HIDDEN = ("test_fail (t_shelf.T)", "test_fail (t_shelf.T.test_fail)", "test_doc 
         (LENIENT_ASSERTIONS, "django.test.testcases.SimpleTestCase.assert"),
         (LENIENT_ASSERTIONS, "is the patch's code, set on a class it did not write"),
         (LENIENT_ON_THE_TEST_CLASS, "T.assertEqual is the patch's code, set on a class it did not write"),
+        (REBUILT_WITH_A_LENIENT_BASE, "the test class t_shelf.T was not made by a class statement"),
+        (RENAMED_IN_START_TEST, "unittest.runner.TextTestResult.getDescription"),
+        (RENAMED_IN_START_TEST, "the test's class or name was changed after its ids were fixed"),
     ],
 )
 def test_a_hidden_tests_id_is_earned_only_by_the_test_its_file_wrote(tmp_path, sealed_by, attack, why):
@@ -1171,6 +1215,17 @@ class SharedChecks:
         """A shared check."""
         self.assertTrue(True)
 '''
+# A library's class decorator that wraps the class's setUp in a closure of its own (as Django's `isolate_apps`).
+HONEST_DECORATOR = """
+def isolated(cls):
+    plain = cls.setUp
+
+    def setUp(self):
+        plain(self)
+
+    cls.setUp = setUp
+    return cls
+"""
 HONEST_SUITE = '''
 import functools
 import unittest
@@ -1179,6 +1234,7 @@ from unittest import mock
 import django.test.runner
 from django.test.testcases import SimpleTestCase, TestCase
 from t_base import SharedChecks
+from t_deco import isolated
 
 
 def noted(func):
@@ -1224,6 +1280,7 @@ class T(SharedChecks, SimpleTestCase):
         unittest.TextTestRunner(stream=open(os.devnull, "w")).run(unittest.defaultTestLoader.loadTestsFromTestCase(Inner))
 
 
+@isolated
 class Later(TestCase):
     def test_later(self):
         pass
@@ -1235,7 +1292,7 @@ import os  # noqa: E402 - used by test_inner_suite
 
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
 def test_honest_test_classes_are_recorded_under_their_ids_unflagged(tmp_path, sealed_by):
-    _django_stand_in(tmp_path, "VALUE = 1\n", HONEST_SUITE, {"t_base.py": HONEST_BASE})
+    _django_stand_in(tmp_path, "VALUE = 1\n", HONEST_SUITE, {"t_base.py": HONEST_BASE, "t_deco.py": HONEST_DECORATOR})
     sealed = _sealed_run_by(tmp_path, sealed_by, "django", [sys.executable, "-m", "unittest", "-v", "t_shelf"], ["lib.py"])
     assert sealed.flags == [], sealed.flags
     by_id = sealed.results.by_id

@@ -1004,8 +1004,12 @@ def _install():
 
     def the_patchs_code(code):
         """Whether a code object is the patch's: its file's (or a pseudo file's) and, where the change is known by
-        hunks, its lines meet them (the recorders' test classes and defs: rt6b, D1)."""
-        return _type(code) is _type(the_patchs_code.__code__) and code_patched(code) and code_changed(code)
+        hunks, its lines meet them (the recorders' test classes and defs: rt6b, D1). When the patch changes Django's
+        runner (`django/test/`), that package's code is the runner's (its class decorators set a test class's `setUp`
+        to a closure of django/test/utils.py), as for the namespaces' comparison."""
+        if _type(code) is not _type(the_patchs_code.__code__) or not (code_patched(code) and code_changed(code)):
+            return False
+        return not (state["runner_is_repo"] and runner == "django" and "/django/test/" in _str(code.co_filename))
 
     def runner_module_replaced():
         """The first expected runner module that is not the one its recorder snapshotted, or None."""
@@ -1188,7 +1192,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
     _mro = type.__dict__["__mro__"].__get__
     _code = types.CodeType
     made_by = {}  # id(class) -> (a weak reference to it, its body's code, its bases, its dict): what class statements made
-    fixed = {}  # id(test) -> (a weak reference to it, its ids, why it is not its test file's or None): `fixed_ids`
+    fixed = {}  # id(test) -> (a weak reference to it, its ids, why not its test file's, its class, its name): `fixed_ids`
     subtests = []  # unittest's `_SubTest`: its outcomes are its test's
     builders = []  # the grader's `builtins.__build_class__` (`record_class_statements`)
     test_cases = []  # unittest's `TestCase`, as its module defined it
@@ -1205,9 +1209,12 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         def __build_class__(func, name, *bases, **kwds):  # noqa: N807 - the builtin's own name
             cls = original(func, name, *bases, **kwds)
             try:
-                if type(func) is _function and type in _mro(type(cls)):
+                # Only a class statement's own call: the body's code is a constant of the code that called (not a
+                # wrapper of the patch's, set on builtins, running a test class's body again with other bases).
+                caller = _getframe(1).f_code
+                if type(func) is _function and type in _mro(type(cls)) and any(const is func.__code__ for const in caller.co_consts):
                     made_by[id(cls)] = (ref(cls), func.__code__, _bases(cls), dict(_class_dict(cls)))
-            except TypeError:
+            except (TypeError, ValueError):
                 pass
             return cls
 
@@ -1356,7 +1363,8 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         except Exception as exc:
             ids, why = unittest_ids(test), "the test could not be judged (%s)" % type(exc).__name__
         try:
-            fixed[id(test)] = (_weakref.ref(test), ids, why)
+            own = _instance_dict(test, "__dict__")
+            fixed[id(test)] = (_weakref.ref(test), ids, why, type(test), own.get("_testMethodName"))
         except TypeError:
             pass
         return ids, why
@@ -1372,7 +1380,21 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             named = False
         if not (test_cases and isinstance(test, test_cases[0]) and named):
             return None
-        return fixed_ids(test)[1]
+        return fixed_ids(test)[1] or as_fixed(test)
+
+    def as_fixed(test):
+        """Why the test is no longer the one whose ids were fixed (its class or its `_testMethodName` changed since:
+        unittest runs the method of the name it reads then, which the ids would no longer name), or None."""
+        entry = fixed.get(id(test))
+        if entry is None or entry[0]() is not test:
+            return None
+        try:
+            name = _instance_dict(test, "__dict__").get("_testMethodName")
+        except AttributeError:
+            name = None
+        if type(test) is not entry[3] or type(name) is not str or name != entry[4]:
+            return "the test's class or name was changed after its ids were fixed"
+        return None
 
     def outcome_of(test):
         """The test an outcome is for: a subtest's (unittest's own `_SubTest` only) its test's."""
@@ -1507,6 +1529,9 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         # Only the method itself: the class's other bindings were compared at `startTest`, and the test's setUp (run
         # since) may patch its own class; unittest took the method before setUp.
         name = getattr(test, "_testMethodName", None)
+        changed_since = as_fixed(test)  # rt6b D1: the name or class changed after the ids were fixed
+        if changed_since is not None:
+            return changed_since
         expected = held_binding(test, name) if isinstance(name, str) else None
         if isinstance(expected, (staticmethod, classmethod)):
             expected = expected.__func__
@@ -1843,6 +1868,18 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         if protect_runner_classes is not None:
             protect_runner_classes(module, runner_own=False)
 
+    def with_classes(then):
+        """rt6b S2/D2: `then` (the recorder's own hooks), and after it every class the module defines snapshotted as it
+        is then (unittest.runner's `TextTestResult`, whose `getDescription` is handed each test inside `startTest`,
+        after the recorder's check; the loader's and the suite's classes)."""
+
+        def hook(module):
+            if then is not None:
+                then(module)
+            stdlib_classes(module)
+
+        return hook
+
     def namespace(then, expected=(), runner_own=False):
         """Class D (rt5 D3, S3): the module's namespace snapshotted as soon as it is executed, then `then`."""
 
@@ -1857,10 +1894,10 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
     if runner == "django":
         record_class_statements()
         for name in unittest_modules:
-            hooks[name] = namespace(None, unittest_modules)
-        hooks["unittest.result"] = namespace(hook_unittest, unittest_modules)
-        hooks["unittest.case"] = namespace(hook_case, unittest_modules)
-        hooks["unittest.suite"] = namespace(hook_suite, unittest_modules)
+            hooks[name] = namespace(with_classes(None), unittest_modules)
+        hooks["unittest.result"] = namespace(with_classes(hook_unittest), unittest_modules)
+        hooks["unittest.case"] = namespace(with_classes(hook_case), unittest_modules)
+        hooks["unittest.suite"] = namespace(with_classes(hook_suite), unittest_modules)
         hooks["django.test.utils"] = hooks["django.test.testcases"] = namespace(classes_of, runner_own=True)
         hooks["django.test.runner"] = namespace(lambda module: (classes_of(module), start()), runner_own=True)
     elif runner == "pytest":
