@@ -1245,6 +1245,13 @@ def noted(func):
     return inner
 
 
+def plainly(func):  # a wrapper without functools.wraps (Django's auth_tests `mock_inputs`)
+    def wrapper(*args):
+        return func(*args)
+
+    return wrapper
+
+
 def tagged(cls):
     cls.tags = {"slow"}
     return cls
@@ -1266,6 +1273,10 @@ class T(SharedChecks, SimpleTestCase):
         self.assertEqual(1, 2)
 
     test_alias = test_fails
+
+    @plainly
+    def test_plainly_wrapped(self):
+        pass
 
     def test_parts(self):
         for i in range(2):
@@ -1300,6 +1311,7 @@ def test_honest_test_classes_are_recorded_under_their_ids_unflagged(tmp_path, se
     assert by_id["Wrapped, with a docstring."] == by_id["test_mocked (t_shelf.T)"] == by_id["test_parts (t_shelf.T)"] == "passed", by_id
     assert by_id["test_fails (t_shelf.T)"] == by_id["test_alias (t_shelf.T)"] == "failed", by_id
     assert by_id["test_later (t_shelf.Later)"] == by_id["test_inner_suite (t_shelf.T)"] == "passed", by_id
+    assert by_id["test_plainly_wrapped (t_shelf.T)"] == "passed", by_id
     assert by_id["test_inner (t_shelf.T.test_inner_suite.<locals>.Inner)"] == "passed", by_id
 
 
@@ -1431,5 +1443,6 @@ def test_rt6bs_relabelled_and_shadowed_tests_score_minus_one_under_the_strict_po
     files, source = SAMPLES[name][0], SAMPLES[name][1]
     report = Grader(reward_mode="signed", reward_policy="strict").grade(task, subprocess_diff(task, {source: files[source] + code}))
     assert report.status == "graded" and report.reward == -1.0, (report.test_results, report.error, report.tampering)
-    assert all(report.test_results[t] != "passed" for t in task.tests.fail_to_pass), report.test_results
+    if forge not in ("s2", "d3"):  # a changed runner class is flagged only (the native seal has written the outcome)
+        assert all(report.test_results[t] != "passed" for t in task.tests.fail_to_pass), report.test_results
     assert any(why in flag for flag in report.tampering), report.tampering

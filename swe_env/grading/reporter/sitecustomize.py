@@ -1278,15 +1278,26 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         defs = [c for c in made[0].co_consts if type(c) is _code and c.co_name == name] if made is not None else []
         function = _class_dict(owner).get(name)
         function = getattr(function, "__func__", function) if isinstance(function, (staticmethod, classmethod)) else function
-        for _depth in range(20):
-            if type(function) is not _function:
-                break
+        # The def itself, or a decorator's wrapper of it: through `__wrapped__` or the wrapper's closure (Django's own
+        # `mock_inputs` in auth_tests wraps without functools.wraps).
+        todo, seen = [(function, 0)], set()
+        while todo and len(seen) < 64:
+            function, depth = todo.pop()
+            if type(function) is not _function or id(function) in seen:
+                continue
+            seen.add(id(function))
             code = function.__code__
             if the_patchs_code is not None and the_patchs_code(code):
                 return "the test method %s is the patch's code" % name
             if any(code is made for made in defs):
                 return None
-            function = getattr(function, "__wrapped__", None)
+            if depth < 4:
+                todo.append((getattr(function, "__wrapped__", None), depth + 1))
+                for cell in function.__closure__ or ():
+                    try:
+                        todo.append((cell.cell_contents, depth + 1))
+                    except ValueError:  # an empty cell
+                        pass
         return "the test method %s is not the def its class statement made under that name" % name if defs else None
 
     def grafted(cls):
@@ -1899,7 +1910,8 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         hooks["unittest.case"] = namespace(with_classes(hook_case), unittest_modules)
         hooks["unittest.suite"] = namespace(with_classes(hook_suite), unittest_modules)
         hooks["django.test.utils"] = hooks["django.test.testcases"] = namespace(classes_of, runner_own=True)
-        hooks["django.test.runner"] = namespace(lambda module: (classes_of(module), start()), runner_own=True)
+        # Not django.test.runner's classes: Django's own tests/runtests.py sets `ParallelTestSuite.process_setup`.
+        hooks["django.test.runner"] = namespace(lambda module: start(), runner_own=True)
     elif runner == "pytest":
         # unittest's machinery is protected from its first import on (the plugin does not import it: `swe_env_seal`),
         # with the wrappers that tell the seal what a unittest test's run raised.
