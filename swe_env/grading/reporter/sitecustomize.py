@@ -1718,6 +1718,10 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                 # A doctest's outcomes come with no active test function: they are not recorded.
                 if getattr(self, "_swe_env_in_test", False):
                     why = redirected(self) or refused.get(id(self))
+                    if why is not None and status == "skipped" and redirected(self) is None:
+                        # A test that is not its file's def under its name but only skips earns nothing: sympy's own
+                        # `@tooslow` returns a wrapper that skips and does not hold the test (calibration, sympy 1.14).
+                        why = None
                     if why is not None:
                         audit("swe_env.tampered", why + " (" + method_name + " called for " + (current(self) or ("a test",))[-1] + ")")
                     audit("swe_env.test", current(self), status if why is None else "failed")
@@ -1779,9 +1783,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             why = not_its_own(f, path, exact)
             if why is None and type(name) is not str:
                 why = "the test function sympy is about to run as %s:%s is named by a %s, not a str" % (path, exact, type(name).__name__)
-            refused[id(self)] = why
-            if why is not None:
-                audit("swe_env.tampered", why)
+            refused[id(self)] = why  # flagged with the outcome: a skip (sympy's `@tooslow` wrapper only skips) is none
             entered = original_entering(self, f)
             # Class D: the runner's namespaces once more after sympy's own `entering_test`, right before its loop looks
             # up `raise_on_deprecated` and calls the test (nothing of anyone else's runs in between): a rebinding must
