@@ -965,7 +965,7 @@ def _install():
                     if cell.cell_contents is not value:
                         return "the grader's recorder hook " + name
                 continue
-            if kind == 3 and state["runner_is_repo"]:
+            if (kind == 3 or kind == 4) and state["runner_is_repo"]:
                 continue  # Django's django/test/ changed by the patch: that runner's code is the patch's anyway
             if kind == 1 or kind == 3:
                 now = _module_dict(item)
@@ -1001,8 +1001,41 @@ def _install():
         own = _module_dict(module).get("__name__")
         if _type(own) is _str and not runner_own:
             runner_modules[own] = module
-        held = _dict((key, value) for key, value in _module_dict(module).items() if _isinstance(value, _kept))
+        held = _dict((key, value) for key, value in _module_dict(module).items() if kept_kind(value))
         snapshots.append((3 if runner_own else 1, module, held, _str(own)))
+
+    def kept_kind(value):
+        """`isinstance(value, _kept)` from the value's own type: `isinstance` reads `__class__`, which a lazy object
+        (Django's `settings` in django.test.utils and .testcases) answers by setting itself up, and raised there
+        (ImproperlyConfigured, before the runner configured the settings): those modules went unsnapshotted."""
+        mro = _mro(_type(value))
+        for kind in _kept:
+            if kind in mro:
+                return True
+        return False
+
+    def protect_runner_classes(module, runner_own=True):
+        """Red team rt6b, D2: the classes a runner module defines (Django's `SimpleTestCase` and its kin), each class's
+        dict remembered as `protect` remembers a class, the moment the import hook saw the module executed: before
+        the code under test could import it and set `assert*`, `__init_subclass__`, `_pre_setup` or `__call__` there
+        (an attribute set on a class raises no audit event; a test class's bases were remembered only when its first
+        test joined a suite, after the library's import). Compared at each outcome as the module's namespace is; a
+        module of the runner's own package (`runner_own`: django.test) not when the patch changes that package."""
+        own = _module_dict(module).get("__name__")
+        for value in _tuple(_module_dict(module).values()):
+            if _type in _mro(_type(value)) and _class_dict(value).get("__module__") == own:
+                held = _dict((key, item) for key, item in _class_dict(value).items() if kept_kind(item))
+                name = _str(own) + "." + _str(_class_dict(_type).get("__qualname__").__get__(value))
+                snapshots.append((4 if runner_own else 2, value, (held, _len(_class_dict(value))), name))
+
+    def the_patchs_code(code):
+        """Whether a code object is the patch's: its file's (or a pseudo file's) and, where the change is known by
+        hunks, its lines meet them (the recorders' test classes and defs: rt6b, D1). When the patch changes Django's
+        runner (`django/test/`), that package's code is the runner's (its class decorators set a test class's `setUp`
+        to a closure of django/test/utils.py), as for the namespaces' comparison."""
+        if _type(code) is not _type(the_patchs_code.__code__) or not (code_patched(code) and code_changed(code)):
+            return False
+        return not (state["runner_is_repo"] and runner == "django" and "/django/test/" in _str(code.co_filename))
 
     def runner_module_replaced():
         """The first expected runner module that is not the one its recorder snapshotted, or None."""
@@ -1084,7 +1117,7 @@ def _install():
     ours.update(found)
     sys.addaudithook(hook)
     sys.addaudithook(_cache_guard(_run_started_ns(), patched_on_stack))
-    return load_key, protect, protect_namespace, import_made, made_as
+    return load_key, protect, protect_namespace, import_made, made_as, protect_runner_classes, the_patchs_code
 
 
 def _forget_imports(before, _modules=sys.modules):
@@ -1200,7 +1233,8 @@ _sealed = _install()
 # The hooks below hand outcomes to the sealed hook (`sys.audit`); what they hold is not secret.
 
 
-def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, made_as):
+def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, made_as, protect_runner_classes=None, the_patchs_code=None):
+    import _weakref
     import builtins
     import types
 
@@ -1212,6 +1246,239 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
     classes = {}  # a test class -> (its MRO, {class: its bindings}) as when its first test joined a suite
     tampered = {}  # id(test) -> test (kept alive) whose method or class changed: its outcome is "failed"
     observed = []  # unittest's TestCase classes whose runs tell the seal what they raised (`observe_unittest`)
+    _qualname = type.__dict__["__qualname__"].__get__
+    _bases = type.__dict__["__bases__"].__get__
+    _mro = type.__dict__["__mro__"].__get__
+    _code = types.CodeType
+    made_by = {}  # id(class) -> (a weak reference to it, its body's code, its bases, its dict): what class statements made
+    fixed = {}  # id(test) -> (a weak reference to it, its ids, why not its test file's, its class, its name): `fixed_ids`
+    subtests = []  # unittest's `_SubTest`: its outcomes are its test's
+    builders = []  # the grader's `builtins.__build_class__` (`record_class_statements`)
+    test_cases = []  # unittest's `TestCase`, as its module defined it
+
+    def record_class_statements():
+        """Red team rt6b, D1: which class statement made each class. Every class statement calls
+        `builtins.__build_class__` with its body as a function; the body's code object, held by identity, tells the
+        file and the place (the qualified name) the class was written at, which nothing the code under test sets
+        afterwards changes (`__module__`, `__qualname__`, a name in the test module's namespace are data; a class made
+        by `type()`, or by a library's code, has no such body in a test file)."""
+        original = builtins.__build_class__
+        ref = _weakref.ref
+
+        def __build_class__(func, name, *bases, **kwds):  # noqa: N807 - the builtin's own name
+            cls = original(func, name, *bases, **kwds)
+            try:
+                # Only a class statement's own call: the body's code is a constant of the code that called (not a
+                # wrapper of the patch's, set on builtins, running a test class's body again with other bases).
+                caller = _getframe(1).f_code
+                if type(func) is _function and type in _mro(type(cls)) and any(const is func.__code__ for const in caller.co_consts):
+                    made_by[id(cls)] = (ref(cls), func.__code__, _bases(cls), dict(_class_dict(cls)))
+            except (TypeError, ValueError):
+                pass
+            return cls
+
+        builtins.__build_class__ = __build_class__
+        builders.append(__build_class__)
+        protect([__build_class__])
+
+    def docstring(code):
+        """A def's docstring as its code holds it (the first constant; 3.14 marks it), not the function's `__doc__`."""
+        consts = code.co_consts
+        if not consts or type(consts[0]) is not str or code.co_name == "<lambda>":
+            return None
+        if sys.version_info >= (3, 14) and not code.co_flags & 0x4000000:  # CO_HAS_DOCSTRING
+            return None
+        return consts[0]
+
+    def statement_of(cls):
+        """The body code, bases and dict of the class statement that made `cls` (as it made it), or None."""
+        entry = made_by.get(id(cls))
+        return entry[1:] if entry is not None and entry[0]() is cls else None
+
+    def written_at(cls):
+        """Why `cls` is not a class a test file's class statement made, at the place its `__qualname__` says, in the
+        module its `__module__` names (the module of that file, as its import ran it), with its bases as made; or
+        None. A class written inside a function (a test's own inner suite) must say so (`<locals>`): its ids then
+        name no test of a module's."""
+        made = statement_of(cls)
+        qualname = _qualname(cls)
+        module = _class_dict(cls).get("__module__")
+        where = "%s.%s" % (module, qualname)
+        if made is None:
+            return "the test class %s was not made by a class statement" % where
+        code, bases, _dict = made
+        if the_patchs_code is not None and the_patchs_code(code):
+            return "the test class %s is the patch's code, not a test file's" % where
+        if _bases(cls) != bases or any(now is not then for now, then in zip(_bases(cls), bases)):
+            return "the test class %s's bases were changed after its class statement" % where
+        if type(module) is not str or type(qualname) is not str:
+            return "the test class %s names itself with something else than a str" % where
+        stem = code.co_filename[:-3] if code.co_filename.endswith(".py") else code.co_filename
+        path = "/" + module.replace(".", "/")
+        if not (stem.endswith(path) or stem.endswith(path + "/__init__")):
+            return "the test class %s was written in %s, not in that module" % (where, code.co_filename)
+        home = getattr(sys.modules.get(module), "__dict__", None)
+        if type(home) is not dict:
+            return "the test class %s's module is not loaded" % where
+        cells = tuple(types.CellType() for _name in code.co_freevars) if code.co_freevars else None
+        probe = _function(code, home, qualname, None, cells)  # its body under its module's dict: never called
+        if "<locals>" in qualname:
+            made_here = import_made(probe)
+        else:
+            made_here = made_as(probe, qualname)
+        if not made_here:
+            return "the test class %s is not the class its file's code wrote under that name" % where
+        return None
+
+    def def_under(owner, name):
+        """Why the function `owner` holds under the test's name is not the def its class statement made under that
+        name (when it made one: an alias or a generated test is judged by `runs_its_own_code` only), or None."""
+        made = statement_of(owner)
+        defs = [c for c in made[0].co_consts if type(c) is _code and c.co_name == name] if made is not None else []
+        function = _class_dict(owner).get(name)
+        function = getattr(function, "__func__", function) if isinstance(function, (staticmethod, classmethod)) else function
+        # The def itself, or a decorator's wrapper of it: through `__wrapped__` or the wrapper's closure (Django's own
+        # `mock_inputs` in auth_tests wraps without functools.wraps).
+        todo, seen = [(function, 0)], set()
+        while todo and len(seen) < 64:
+            function, depth = todo.pop()
+            if type(function) is not _function or id(function) in seen:
+                continue
+            seen.add(id(function))
+            code = function.__code__
+            if the_patchs_code is not None and the_patchs_code(code):
+                return "the test method %s is the patch's code" % name
+            if any(code is made for made in defs):
+                return None
+            if depth < 4:
+                todo.append((getattr(function, "__wrapped__", None), depth + 1))
+                for cell in function.__closure__ or ():
+                    try:
+                        todo.append((cell.cell_contents, depth + 1))
+                    except ValueError:  # an empty cell
+                        pass
+        return "the test method %s is not the def its class statement made under that name" % name if defs else None
+
+    def grafted(cls):
+        """Why a class of the test's MRO binds code of the patch's that its class statement did not bind (red team
+        rt6b, D2: every `assert*` of `django.test.SimpleTestCase` set to a function of the library's before the suite
+        was built; the same set on the test's own class), or None. The patch's own classes (a library's base test class
+        it changed) hold their own code, and what a class's body bound (`helper = staticmethod(a_library_function)`)
+        is its own; a class no class statement made (`type()`) is not judged here."""
+        for klass in _mro(cls):
+            made = statement_of(klass)
+            if made is None or the_patchs_code(made[0]):
+                continue
+            for key, value in list(_class_dict(klass).items()):
+                if made[2].get(key, made) is value:
+                    continue
+                if isinstance(value, (staticmethod, classmethod)):
+                    value = value.__func__
+                elif isinstance(value, property):
+                    value = value.fget
+                code = getattr(value, "__code__", None) if type(value) is _function else None
+                if code is not None and the_patchs_code(code):
+                    return "%s.%s is the patch's code, set on a class it did not write" % (_qualname(klass), key)
+        return None
+
+    def judged_ids(test):
+        """The ids of a test as its test file wrote it, and why it is not that file's own test (or None)."""
+        cls = type(test)
+        try:
+            own = _instance_dict(test, "__dict__")
+        except AttributeError:
+            own = {}
+        name, doc = own.get("_testMethodName"), own.get("_testMethodDoc")
+        module, qualname = _class_dict(cls).get("__module__"), _qualname(cls)
+        plain, where = text(name), "%s.%s" % (text(module), text(qualname))
+        ids = ("%s (%s)" % (plain, where), "%s (%s.%s)" % (plain, where, plain))
+        if type(name) is not str:
+            return ids, "the test's name is not a str in " + ids[0]
+        owner = next((klass for klass in _mro(cls) if name in _class_dict(klass)), None)
+        why = written_at(cls) or (owner is not None and owner is not cls and written_at(owner)) or None
+        why = why or (def_under(owner, name) if owner is not None else None)
+        why = why or (grafted(cls) if the_patchs_code is not None else None)
+        if why is None and type(doc) is str and doc:
+            function = _class_dict(owner).get(name) if owner is not None else None
+            for _depth in range(20):  # the def the decorators wrap: its code's docstring is the one believed
+                if type(function) is not _function:
+                    break
+                if docstring(function.__code__) == doc:
+                    ids += (doc.strip().split("\n")[0].strip(),)
+                    break
+                function = getattr(function, "__wrapped__", None)
+        elif why is not None and owner is not None:
+            # Refused (so recorded failed): also under the docstring of the def its class statement wrote, if any.
+            made = statement_of(owner)
+            for code in made[0].co_consts if made is not None else ():
+                if type(code) is _code and code.co_name == name and docstring(code):
+                    ids += (docstring(code).strip().split("\n")[0].strip(),)
+                    break
+        return ids, why
+
+    def text(value):
+        """A str's own characters (a subclass's `__str__` is not called), or what the object is."""
+        return str.__str__(value) if str in _mro(type(value)) else object.__repr__(value)
+
+    def fixed_ids(test):
+        """(ids, why not its test file's) of a test, fixed the first time it is judged: when it joins a suite, else
+        at its start (red team rt6b, D1: ids built at the outcome from the class's `__module__` and `__qualname__`,
+        the method's name and the docstring (`_testMethodDoc`, which a `setUp` could set to a hidden test's id) let a
+        library's do-nothing tests pass under every hidden test's id). Held for as long as the test lives."""
+        entry = fixed.get(id(test))
+        if entry is not None and entry[0]() is test:
+            return entry[1], entry[2]
+        try:
+            ids, why = judged_ids(test)
+        except Exception as exc:
+            ids, why = unittest_ids(test), "the test could not be judged (%s)" % type(exc).__name__
+        try:
+            own = _instance_dict(test, "__dict__")
+            fixed[id(test)] = (_weakref.ref(test), ids, why, type(test), own.get("_testMethodName"))
+        except TypeError:
+            pass
+        return ids, why
+
+    def judged_wrong(test):
+        """Why a test (not a subtest or a class's set-up) is not its test file's own as it joined a suite (`fixed_ids`),
+        or why class statements may no longer be told (`builtins.__build_class__` replaced), or None."""
+        if not builders or builtins.__dict__.get("__build_class__") is not builders[0]:
+            return "builtins.__build_class__ is not the grader's (class statements can no longer be told)"
+        try:
+            named = "_testMethodName" in _instance_dict(test, "__dict__")
+        except AttributeError:
+            named = False
+        if not (test_cases and isinstance(test, test_cases[0]) and named):
+            return None
+        return fixed_ids(test)[1] or as_fixed(test)
+
+    def as_fixed(test):
+        """Why the test is no longer the one whose ids were fixed (its class or its `_testMethodName` changed since:
+        unittest runs the method of the name it reads then, which the ids would no longer name), or None."""
+        entry = fixed.get(id(test))
+        if entry is None or entry[0]() is not test:
+            return None
+        try:
+            name = _instance_dict(test, "__dict__").get("_testMethodName")
+        except AttributeError:
+            name = None
+        if type(test) is not entry[3] or type(name) is not str or name != entry[4]:
+            return "the test's class or name was changed after its ids were fixed"
+        return None
+
+    def outcome_of(test):
+        """The test an outcome is for: a subtest's (unittest's own `_SubTest` only) its test's."""
+        if subtests and type(test) is subtests[0]:
+            return _instance_dict(test, "__dict__").get("test_case", test)
+        return test
+
+    def recorded_ids(test):
+        """The ids an outcome is recorded under: a test's fixed ids; something else (a class's set-up failing) its
+        string, as unittest prints it."""
+        case = outcome_of(test)
+        if test_cases and isinstance(case, test_cases[0]) and "_testMethodName" in _instance_dict(case, "__dict__"):
+            return fixed_ids(case)[0]
+        return unittest_ids(case)
 
     def tampered_with(value, why):
         """Tell the sealed hook (it flags: `swe_env.tampered`); the caller records the test as failed."""
@@ -1332,6 +1599,9 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         # Only the method itself: the class's other bindings were compared at `startTest`, and the test's setUp (run
         # since) may patch its own class; unittest took the method before setUp.
         name = getattr(test, "_testMethodName", None)
+        changed_since = as_fixed(test)  # rt6b D1: the name or class changed after the ids were fixed
+        if changed_since is not None:
+            return changed_since
         expected = held_binding(test, name) if isinstance(name, str) else None
         if isinstance(expected, (staticmethod, classmethod)):
             expected = expected.__func__
@@ -1387,6 +1657,9 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             case._callTestMethod = _callTestMethod
             ours_call.append(_callTestMethod)
             protect([_callTestMethod])
+        if isinstance(case, type) and not test_cases:
+            test_cases.append(case)
+            subtests.extend(value for value in (getattr(module, "_SubTest", None),) if isinstance(value, type))
         snapshot("TestCase", "_Outcome")(module)
 
     def unittest_ids(test):
@@ -1420,8 +1693,9 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             def hooked(self, test, *args):
                 status = status_of(*args)
                 if status is not None:
-                    case = getattr(test, "test_case", test)
-                    if id(case) in tampered:
+                    case = outcome_of(test)
+                    ids = recorded_ids(test)
+                    if id(case) in tampered or (ids is not None and judged_wrong(case)):
                         status = "failed"  # what ran was not the test file's own test
                     elif status in ("passed", "xpassed") and not ran_its_method(case):
                         audit(
@@ -1431,7 +1705,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                         )
                         status = "failed"
                     called.pop(id(case), None)
-                    audit("swe_env.test", unittest_ids(test), status)
+                    audit("swe_env.test", ids, status)
                 return original(self, test, *args)
 
             hooked.__name__ = original.__name__
@@ -1443,11 +1717,11 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         def start_test(self, test):
             # unittest's `run` takes the method right after this: it must be what the test file defined.
             try:
-                why = closed(test)
+                why = closed(test) or judged_wrong(test)
             except Exception as exc:
                 why = "the test could not be checked (%s)" % type(exc).__name__
             if why is not None:
-                tampered_with(test, why + " in " + unittest_ids(test)[0])
+                tampered_with(test, why + " in " + recorded_ids(test)[0])
             return original_start(self, test)
 
         result_class.startTest = start_test
@@ -1471,6 +1745,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             if not isinstance(test, suite) and isinstance(getattr(test, "_testMethodName", None), str):
                 try:
                     remember(test)
+                    recorded_ids(test)  # its ids fixed now, as its test file wrote it
                 except Exception:
                     pass
             return original_add(self, test)
@@ -1485,13 +1760,13 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         reporter._swe_env_hooked = True
         wrapped = []
 
+        entered_ids = {}  # id(reporter) -> the ids of the test it entered last, fixed then (`entering_test`)
+
         def current(self):
-            function = getattr(self, "_active_f", None)
-            name = getattr(function, "__name__", None)
-            if not name:
-                return ()
-            path = getattr(self, "_active_file", "") or ""
-            return (str(name), "%s:%s" % (path.replace(os.sep, "/"), name))
+            """The ids of the test being run: fixed when sympy entered it, from the def its file made (red team rt6b,
+            S1: built at the outcome from `f.__name__`, a str subclass whose `__str__` named a failing test the
+            second time a passing one ran)."""
+            return entered_ids.get(id(self), ())
 
         def wrap(method_name, status):
             original = getattr(reporter, method_name, None)
@@ -1502,8 +1777,12 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                 # A doctest's outcomes come with no active test function: they are not recorded.
                 if getattr(self, "_swe_env_in_test", False):
                     why = redirected(self) or refused.get(id(self))
+                    if why is not None and status == "skipped" and redirected(self) is None:
+                        # A test that is not its file's def under its name but only skips earns nothing: sympy's own
+                        # `@tooslow` returns a wrapper that skips and does not hold the test (calibration, sympy 1.14).
+                        why = None
                     if why is not None:
-                        audit("swe_env.tampered", why + " (" + method_name + " called for " + current(self)[-1] + ")")
+                        audit("swe_env.tampered", why + " (" + method_name + " called for " + (current(self) or ("a test",))[-1] + ")")
                     audit("swe_env.test", current(self), status if why is None else "failed")
                     self._swe_env_in_test = False
                 return original(self, *args, **kwargs)
@@ -1535,27 +1814,35 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         original_entering = reporter.entering_test
         refused = {}  # id(reporter) -> why the test it entered last is not the test file's own def of its name
 
-        def not_its_own(f, path):
+        def not_its_own(f, path, name):
             """Why the function sympy is about to run is not the def its test file's code made under the name sympy
             reports (`f.__name__`), or None (red team rt5, S2: the namespace sympy gathers tests from, which it exec'd
             the file in, rebound through a replaced `inspect.isfunction` to `FunctionType(<a passing test's code>,
             <that namespace>, <a new test's name>)`: same file, same globals, another def). sympy's own decorators
-            (`XFAIL`, `SKIP`, ...) and a test file's own are looked into through their closures."""
-            name = getattr(f, "__name__", None)
+            (`XFAIL`, `SKIP`, ...) and a test file's own are looked into through their closures. `name` is the exact
+            str of the name sympy reports, or None when that is not a str."""
             try:
-                if isinstance(name, str) and made_as(f, name):
+                if name is not None and made_as(f, name):
                     return None
             except Exception as exc:
                 return "the test function could not be checked (%s) in %s:%s" % (type(exc).__name__, path, name)
             return "the test function sympy is about to run as %s:%s is not the def its test file made under that name" % (path, name)
 
+        def plain(value):
+            """A str's own characters (a subclass's `__str__` and `__eq__` are not called), else None."""
+            return str.__str__(value) if str in type.__dict__["__mro__"].__get__(type(value)) else None
+
         def entering_test(self, f):
             start()
             self._swe_env_in_test = True
-            why = not_its_own(f, (getattr(self, "_active_file", "") or "").replace(os.sep, "/"))
-            refused[id(self)] = why
-            if why is not None:
-                audit("swe_env.tampered", why)
+            name, path = getattr(f, "__name__", None), plain(getattr(self, "_active_file", "")) or ""
+            path = path.replace(os.sep, "/")
+            exact = plain(name)
+            entered_ids[id(self)] = (exact, "%s:%s" % (path, exact)) if exact else ()
+            why = not_its_own(f, path, exact)
+            if why is None and type(name) is not str:
+                why = "the test function sympy is about to run as %s:%s is named by a %s, not a str" % (path, exact, type(name).__name__)
+            refused[id(self)] = why  # flagged with the outcome: a skip (sympy's `@tooslow` wrapper only skips) is none
             entered = original_entering(self, f)
             # Class D: the runner's namespaces once more after sympy's own `entering_test`, right before its loop looks
             # up `raise_on_deprecated` and calls the test (nothing of anyone else's runs in between): a rebinding must
@@ -1902,6 +2189,29 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
     def snapshot(*names):
         return lambda module: protect([getattr(module, name) for name in names if hasattr(module, name)])
 
+    def classes_of(module):
+        """rt6b D2: django.test's classes (`SimpleTestCase`, `TestCase`, ...), as its module made them."""
+        if protect_runner_classes is not None:
+            protect_runner_classes(module)
+
+    def stdlib_classes(module):
+        """Every class `module` defines, snapshotted as it is now (unittest's modules, through `with_classes`; the
+        standard library's `contextlib`, `functools` and `warnings` are snapshotted at start-up: `protect_stdlib`)."""
+        if protect_runner_classes is not None:
+            protect_runner_classes(module, runner_own=False)
+
+    def with_classes(then):
+        """rt6b S2/D2: `then` (the recorder's own hooks), and after it every class the module defines snapshotted as it
+        is then (unittest.runner's `TextTestResult`, whose `getDescription` is handed each test inside `startTest`,
+        after the recorder's check; the loader's and the suite's classes)."""
+
+        def hook(module):
+            if then is not None:
+                then(module)
+            stdlib_classes(module)
+
+        return hook
+
     def namespace(then, expected=(), runner_own=False):
         """Class D (rt5 D3, S3): the module's namespace snapshotted as soon as it is executed, then `then`."""
 
@@ -1914,12 +2224,14 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
     unittest_modules = ("unittest", "unittest.case", "unittest.result", "unittest.suite", "unittest.loader", "unittest.runner")
     hooks = {}
     if runner == "django":
+        record_class_statements()
         for name in unittest_modules:
-            hooks[name] = namespace(None, unittest_modules)
-        hooks["unittest.result"] = namespace(hook_unittest, unittest_modules)
-        hooks["unittest.case"] = observed_first(namespace(hook_case, unittest_modules), observe_part_executor)
-        hooks["unittest.suite"] = namespace(hook_suite, unittest_modules)
-        hooks["django.test.utils"] = hooks["django.test.testcases"] = namespace(None, runner_own=True)
+            hooks[name] = namespace(with_classes(None), unittest_modules)
+        hooks["unittest.result"] = namespace(with_classes(hook_unittest), unittest_modules)
+        hooks["unittest.case"] = observed_first(namespace(with_classes(hook_case), unittest_modules), observe_part_executor)
+        hooks["unittest.suite"] = namespace(with_classes(hook_suite), unittest_modules)
+        hooks["django.test.utils"] = hooks["django.test.testcases"] = namespace(classes_of, runner_own=True)
+        # Not django.test.runner's classes: Django's own tests/runtests.py sets `ParallelTestSuite.process_setup`.
         hooks["django.test.runner"] = namespace(lambda module: start(), runner_own=True)
     elif runner == "pytest":
         # unittest's machinery is protected from its first import on (the plugin does not import it: `swe_env_seal`),
@@ -1976,7 +2288,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
 
 
 if _sealed is not None:
-    _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit, _sealed[2], _sealed[3], _sealed[4])
+    _recorder(_sealed[0], _sealed[1], os.environ.get("SWE_ENV_RUNNER"), sys.audit, _sealed[2], _sealed[3], _sealed[4], *_sealed[5:])
 del _install, _sealed, _recorder
 # An empty module takes this one's place: before 3.11 the import that runs sitecustomize reads its
 # entry back afterwards, and without one every interpreter started under the tests (a test's own
