@@ -1404,7 +1404,7 @@ _quiet_parts()
 @pytest.mark.parametrize("sealed_by", ["native", "python"])
 @pytest.mark.parametrize("runner", ["django", "sympy"])
 def test_the_standard_librarys_context_manager_class_changed_is_flagged_on_the_host(tmp_path, sealed_by, runner):
-    """rt6b S2 and D3: `contextlib._GeneratorContextManager`'s dict is snapshotted as contextlib is executed."""
+    """rt6b S2 and D3: `contextlib._GeneratorContextManager`'s dict is snapshotted at start-up (`protect_stdlib`)."""
     if runner == "sympy":
         pytest.importorskip("sympy")
         from ..runner_samples import SAMPLES
@@ -1418,7 +1418,7 @@ def test_the_standard_librarys_context_manager_class_changed_is_flagged_on_the_h
         _write_files(tmp_path, {"t_suite.py": "import django.test.runner\nimport lib\n" + UNITTEST_SUITE, "lib.py": SWALLOWING_EXITS})
         source, argv, failing = "lib.py", [sys.executable, "-m", "unittest", "t_suite"], "test_fail (t_suite.T)"
     sealed = _sealed_run_by(tmp_path, sealed_by, runner, argv, [source])
-    assert any("contextlib._GeneratorContextManager.__exit__" in flag for flag in sealed.flags), sealed.flags
+    assert any("_GeneratorContextManager.__exit__" in flag for flag in sealed.flags), sealed.flags
     assert sealed.results.by_id.get(failing) != "passed" or sealed_by == "native", sealed.results.by_id  # native: flag only
 
 
@@ -1426,8 +1426,8 @@ RT6B_FORGES = {
     "d1": ("shelfkit", RELABELS_DONORS, "CatalogueChecks is the patch's code, not a test file's"),
     "d2": ("shelfkit", LENIENT_ASSERTIONS, "SimpleTestCase.assert"),
     "s1": ("polykit", RENAMES_A_SIBLING, "test_univariate is named by a Name, not a str"),
-    "s2": ("polykit", SWALLOWING_EXITS, "contextlib._GeneratorContextManager.__exit__"),
-    "d3": ("shelfkit", SWALLOWING_EXITS, "contextlib._GeneratorContextManager.__exit__"),
+    "s2": ("polykit", SWALLOWING_EXITS, "_GeneratorContextManager.__exit__"),
+    "d3": ("shelfkit", SWALLOWING_EXITS, "_GeneratorContextManager.__exit__"),
 }
 
 
