@@ -789,14 +789,19 @@ def _install():
     def test_entered(item, what, name, caller):
         """The plugin wrapped the item's test function for its call (`wrapped`), or that wrapper was called (`entered`)
         or the test function raised out of it (`raised`), in the call phase `test_started` saw reach the plugin's
-        `pytest_pyfunc_call` wrapper: remembered for `not_started`. Only pytest's runtest of that same call phase
-        counts (its call_and_report frame on the stack). Evidence from the test function's own start, not from reaching
-        a hook wrapper that other implementations of that firstresult hook come after."""
+        `pytest_pyfunc_call` wrapper: remembered for `not_started`. The wrapping counts from pytest's runtest of that
+        same call phase (its call_and_report frame on the stack); the start from the runner's thread with no code the
+        patch changed on the stack (a plugin may run the test in its event loop's task or a greenlet, whose frames do
+        not lead back to pytest's); a raise from anywhere. Evidence from the test function's own start, not from
+        reaching a hook wrapper that other implementations of that firstresult hook come after."""
         started = state["started"]
         if what not in entered or entered_by[what] != name[: _len(entered_by[what])] or started is None or started[0] != _id(item):
             return
-        if pytests_call(item, caller) is started[1]:
-            entered[what] = started
+        if what == "wrapped" and pytests_call(item, caller) is not started[1]:
+            return
+        if what == "entered" and (_ident() != state.get("thread") or patched_on_stack(caller) is not None):
+            return
+        entered[what] = started
 
     def not_started(held, status):
         """Why a passing call phase did not run its test (pytest's runtest of that call phase never reached the test
