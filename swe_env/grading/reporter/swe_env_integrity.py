@@ -1149,6 +1149,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
     _node_dict = _class_dict(_ast_base)["__dict__"].__get__
     del _probe
     RAISE_VARARGS = opcodes.get("RAISE_VARARGS")
+    _linestarts = dis.findlinestarts
 
     def protect_rewrite_path():
         """What pytest's assertion rewriter runs besides its own module, as it is at the plugin's import (before conftest
@@ -1203,15 +1204,28 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         """A code object's place in its file: its name and first line (a module's code: line 0, whatever the version)."""
         return (code.co_name, 0 if code.co_name == "<module>" else code.co_firstlineno)
 
+    def raise_lines(code):
+        """The lines of a code object's `raise` instructions (a line once: 3.12+ compilers copy a small raising block
+        into each jump to it, so one assert can give several raises on its line)."""
+        starts = _dict(_linestarts(code))
+        raw, line, found = code.co_code, None, _set()
+        for offset in _range(0, _len(raw) - 1, 2):
+            line = starts.get(offset, line)
+            if raw[offset] == RAISE_VARARGS:
+                found.add(line)
+        return found
+
     def raise_counts(code):
-        """{code_key: the number of `raise` instructions} over a module's code and every code object within it."""
-        counts, todo = {}, [code]
-        while todo and _len(counts) < 100000:
+        """{code_key: the number of lines with a `raise` instruction} over a module's code and every code object in it."""
+        lines, todo = {}, [code]
+        while todo and _len(lines) < 100000:
             inner = todo.pop()
-            key = code_key(inner)
-            counts[key] = counts.get(key, 0) + _len([op for op, _arg in instructions(inner) if op == RAISE_VARARGS])
+            held = lines.get(code_key(inner))
+            if held is None:
+                held = lines[code_key(inner)] = _set()
+            held.update(raise_lines(inner))
             todo.extend(const for const in inner.co_consts if _type(const) is _code_type)
-        return counts
+        return _dict((key, _len(found)) for key, found in lines.items())
 
     def constant_asserts(tree):
         """{code_key: the number of asserts whose test is a constant or a tuple} of a module's syntax tree: a compiler
@@ -1248,9 +1262,10 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         return _bytes().join(chunks)
 
     def asserts_dropped(module):
-        """Whether the code an import ran for a test module has fewer `raise` paths in one of its functions than the
-        same file compiled here (builtin `compile`, captured at start-up) has, less the asserts a compiler may drop:
-        every assert of the file's gives a raise in both, whatever pytest's rewriter made of its test. The name of
+        """Whether the code an import ran for a test module has `raise` instructions on fewer lines in one of its
+        functions than the same file compiled here (builtin `compile`, captured at start-up) has, less the asserts a
+        compiler may drop: every assert of the file's gives a raise on its line in both, whatever pytest's rewriter
+        made of its test. The name of
         that function, or None (also when nothing ran is known for the file)."""
         contents = _module_dict(module)
         path = contents.get("__file__")
