@@ -619,6 +619,8 @@ def _install():
         if event == "swe_env.started":  # right before pytest calls a test function (the plugin's pytest_pyfunc_call)
             if plugin_codes.get("pytest_pyfunc_call") is code and _len(args) == 1:
                 test_started(args[0], caller)
+            elif _len(args) == 2 and _type(args[1]) is _str and plugin_codes.get(code.co_name) is code:
+                test_entered(args[0], args[1], code.co_name, caller)
             return
         if event == "swe_env.check":  # after a test's call phase and at the end
             if plugin_codes.get(code.co_name) is code and _len(args) == 1 and _type(args[0]) is _str:
@@ -805,6 +807,28 @@ def _install():
                 caller,
             )
 
+    # What the plugin's wrapper of the test function saw (red team rt6a, F1, F1b, F1c): the `started` entry of the call
+    # phase it was set up (wrapped), called (entered) or raised out of (raised) in.
+    entered = {"wrapped": None, "entered": None, "raised": None}
+    entered_by = {"wrapped": "pytest_pyfunc_call", "entered": "swe_env_entered", "raised": "swe_env_entered"}
+
+    def test_entered(item, what, name, caller):
+        """The plugin wrapped the item's test function for its call (`wrapped`), or that wrapper was called (`entered`)
+        or the test function raised out of it (`raised`), in the call phase `test_started` saw reach the plugin's
+        `pytest_pyfunc_call` wrapper: remembered for `not_started`. The wrapping counts from pytest's runtest of that
+        same call phase (its call_and_report frame on the stack); the start from the runner's thread with no code the
+        patch changed on the stack (a plugin may run the test in its event loop's task or a greenlet, whose frames do
+        not lead back to pytest's); a raise from anywhere. Evidence from the test function's own start, not from
+        reaching a hook wrapper that other implementations of that firstresult hook come after."""
+        started = state["started"]
+        if what not in entered or entered_by[what] != name[: _len(entered_by[what])] or started is None or started[0] != _id(item):
+            return
+        if what == "wrapped" and pytests_call(item, caller) is not started[1]:
+            return
+        if what == "entered" and (_ident() != state.get("thread") or patched_on_stack(caller) is not None):
+            return
+        entered[what] = started
+
     def not_started(held, status):
         """Why a passing call phase did not run its test (pytest's runtest of that call phase never reached the test
         function: `test_started`), or None. Judged from what ran, not from the machinery's state at check points."""
@@ -819,8 +843,18 @@ def _install():
             return None
         started = state["started"]
         if started is not None and started[0] == _id(item) and started[1] is held:
-            return None
+            return entered_problem(started, status)
         return "pytest's report says " + status + " but its call phase never called the test function"
+
+    def entered_problem(started, status):
+        """Why a passing call phase whose test function the plugin wrapped did not run or pass it: the wrapper was never
+        called (an implementation of `pytest_pyfunc_call` returned first), or the test function raised; or None."""
+        if entered["wrapped"] is started and entered["entered"] is not started:
+            why = " but the test function never started (a pytest_pyfunc_call implementation returned without calling it)"
+            return "pytest's report says " + status + why
+        if entered["raised"] is started:
+            return "pytest's report says " + status + " but the test function raised"
+        return None
 
     monkeypatches = {}  # id(a MonkeyPatch pytest's fixture made) -> (it, {(id(object), name)} it set for test code)
 

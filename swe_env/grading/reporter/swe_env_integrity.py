@@ -418,6 +418,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         if event == "compile":
             if _len(args) < 2 or _type(args[1]) is not _str:
                 return
+            rewrite_compiles(args[1], caller)
             if _startswith(caller.f_code.co_filename, "<frozen importlib"):
                 # An import compiling a module's own source file: that file's state decides, unless the text is not
                 # the file's and the patch's code is anywhere on the stack (it called the import machinery itself).
@@ -455,6 +456,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             ):
                 if not exec_by_patch(caller):  # an import's run, not the patch's own `exec` of code under a file's name
                     module_run(code, run_globals(caller, code))
+                rewrite_compiles(code.co_filename, caller)
             if (
                 code is not None
                 and _type(code) is _code_type
@@ -787,6 +789,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         """pytest's outcome exceptions and `xfail`'s code, from the plugin's import (before conftest files)."""
         if state["outcomes"] is None and _len(values) == 6:
             state["outcomes"] = values
+            protect_rewrite_path()
 
     def machinery(objects):
         """The runner's modules, the first time each is handed over (pytest's at configure; unittest's when the test
@@ -1109,6 +1112,13 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 found = module_problem(module, {}, rules, ())
                 if found is not None and problem is None:
                     problem = name_of(module) + "." + found
+                dropped = asserts_dropped(module)
+                if dropped is not None and problem is None:
+                    problem = "the code run for test module " + name_of(module) + " has fewer raise paths than its file in " + dropped
+            if problem is None and not hooks:
+                found = rewrite_path_changed()
+                if found is not None:
+                    problem = "what pytest's assertion rewriter runs (" + found + ")"
             if not hooks:
                 found = hook_state(_getattr(_getattr(item, "session", None), "config", None))
                 if found and problem is None:
@@ -1119,6 +1129,164 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                 if _type(definitions) is _dict:
                     fixtures.append((definitions, fixture_state(definitions)))
         return problem
+
+    # ------------------------------------------------------------------ class S: what pytest compiled of a test file
+    # (red team rt6a, F4: `ast.iter_fields` rebound by library code during collection, so that pytest's assertion
+    # rewriter compiled every later test module with its asserts turned into `pass`; nothing of the patch's on the
+    # stack at the compile, and the tampering undone again before any test ran.)
+
+    rewrite_path = []  # (name, its live namespace, {key: value} held, its size or None for a module)
+    _probe = _compile("async def f():\n    assert (x, 1)\n", "<swe-env probe>", "exec", 0x400, True)  # PyCF_ONLY_AST
+    _async_def = _type(_probe.body[0])
+    _assert = _type(_probe.body[0].body[0])
+    _tuple_node = _type(_probe.body[0].body[0].test)
+    _constant = _type(_probe.body[0].body[0].test.elts[1])
+    _probe = _compile("@d\nclass C:\n    def f(self):\n        return lambda: 0\n", "<swe-env probe>", "exec", 0x400, True)
+    _class_def = _type(_probe.body[0])
+    _def = _type(_probe.body[0].body[0])
+    _lambda = _type(_probe.body[0].body[0].body[0].value)
+    _ast_base = _mro(_def)[-2]
+    _node_dict = _class_dict(_ast_base)["__dict__"].__get__
+    del _probe
+    RAISE_VARARGS = opcodes.get("RAISE_VARARGS")
+    _linestarts = dis.findlinestarts
+
+    def protect_rewrite_path():
+        """What pytest's assertion rewriter runs besides its own module, as it is at the plugin's import (before conftest
+        files and collection, so before any of the repository's code): `ast`'s functions and every class it defines
+        (the node classes' `_fields` included), and the rewriter's own module and classes (unless the patch changes
+        the runner: then they are the patch's anyway). Compared each time the rewriter compiles a test module."""
+        names = ["ast", "_ast"] + ([] if runner_is_repo() else ["_pytest.assertion.rewrite"])
+        for name in names:
+            module = _loaded.get(name)
+            if module is None or _module_type not in _mro(_type(module)):
+                continue
+            contents = _module_dict(module)
+            rewrite_path.append((name, contents, _dict(contents), None))
+            for key, value in _tuple(contents.items()):
+                if _type(key) is _str and _type in _mro(_type(value)) and _class_dict(value).get("__module__") in ("ast", "_ast", name):
+                    inner = _class_dict(value)
+                    rewrite_path.append((name + "." + key, inner, _dict(inner), _len(inner)))
+
+    def rewrite_path_changed():
+        """The first binding of the rewriter's path that is not what it was at the plugin's import, or None."""
+        for name, now, held, size in rewrite_path:
+            if size is not None and _len(now) != size:
+                return name + " (an attribute added or removed)"
+            for key, value in held.items():
+                if now.get(key, rewrite_path) is not value:
+                    return name + "." + _str(key)
+        return None
+
+    def by_rewriter(frame):
+        """Whether a frame is pytest's assertion rewriter reading a test file (`_rewrite_test`) or running its code
+        (`exec_module`), or `ast.parse` called by the former."""
+        code = _getattr(frame, "f_code", None)
+        if code is not None and code.co_name == "parse" and _endswith(code.co_filename, "/ast.py"):
+            frame = frame.f_back
+            code = _getattr(frame, "f_code", None)
+            if code is None or code.co_name != "_rewrite_test":
+                return False
+        return code is not None and code.co_name in ("_rewrite_test", "exec_module") and _endswith(code.co_filename, "_pytest/assertion/rewrite.py")
+
+    def rewrite_compiles(filename, caller):
+        """pytest's assertion rewriter parses a test file (its `compile` of the syntax tree it made raises no audit
+        event) or runs the code it made of it: that code must be what its own path makes of the file, so that path
+        must be as it was before any repository code ran."""
+        if not by_rewriter(caller):
+            return
+        what = rewrite_path_changed()
+        if what is not None and not state.get("rewrite_said"):
+            state["rewrite_said"] = True  # said once
+            flag_text("what pytest's assertion rewriter runs was changed (" + what + ") when it compiled " + filename, caller)
+
+    def code_key(code):
+        """A code object's place in its file: its name and first line (a module's code: line 0, whatever the version)."""
+        return (code.co_name, 0 if code.co_name == "<module>" else code.co_firstlineno)
+
+    def raise_lines(code):
+        """The lines of a code object's `raise` instructions (a line once: 3.12+ compilers copy a small raising block
+        into each jump to it, so one assert can give several raises on its line)."""
+        starts = _dict(_linestarts(code))
+        raw, line, found = code.co_code, None, _set()
+        for offset in _range(0, _len(raw) - 1, 2):
+            line = starts.get(offset, line)
+            if raw[offset] == RAISE_VARARGS:
+                found.add(line)
+        return found
+
+    def raise_counts(code):
+        """{code_key: the number of lines with a `raise` instruction} over a module's code and every code object in it."""
+        lines, todo = {}, [code]
+        while todo and _len(lines) < 100000:
+            inner = todo.pop()
+            held = lines.get(code_key(inner))
+            if held is None:
+                held = lines[code_key(inner)] = _set()
+            held.update(raise_lines(inner))
+            todo.extend(const for const in inner.co_consts if _type(const) is _code_type)
+        return _dict((key, _len(found)) for key, found in lines.items())
+
+    def constant_asserts(tree):
+        """{code_key: the number of asserts whose test is a constant or a tuple} of a module's syntax tree: a compiler
+        may drop those (always true) from the plain code and from the rewritten code alike, or not, by version."""
+        found, todo = {}, [(tree, ("<module>", 0))]
+        while todo and _len(todo) < 1000000:
+            node, key = todo.pop()
+            kind = _type(node)
+            fields = _node_dict(node)
+            if kind is _def or kind is _async_def or kind is _class_def:
+                lines = [fields.get("lineno", 0)] + [_getattr(d, "lineno", 0) for d in fields.get("decorator_list", ())]
+                key = (fields.get("name"), min(lines))
+            elif kind is _lambda:
+                key = ("<lambda>", fields.get("lineno", 0))
+            elif kind is _assert and _type(fields.get("test")) in (_constant, _tuple_node):
+                found[key] = found.get(key, 0) + 1
+            for value in fields.values():
+                for one in value if _type(value) is _list else (value,):
+                    if _ast_base in _mro(_type(one)):
+                        todo.append((one, key))
+        return found
+
+    def read_source(path):
+        handle = _open(path, os.O_RDONLY)
+        try:
+            chunks = []
+            while True:
+                chunk = _read(handle, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            _close(handle)
+        return _bytes().join(chunks)
+
+    def asserts_dropped(module):
+        """Whether the code an import ran for a test module has `raise` instructions on fewer lines in one of its
+        functions than the same file compiled here (builtin `compile`, captured at start-up) has, less the asserts a
+        compiler may drop: every assert of the file's gives a raise on its line in both, whatever pytest's rewriter
+        made of its test. The name of
+        that function, or None (also when nothing ran is known for the file)."""
+        contents = _module_dict(module)
+        path = contents.get("__file__")
+        if _type(path) is not _str or not _endswith(path, ".py"):
+            return None
+        held = module_codes.get(path) or ()
+        ran = [code for code in held if run_homes.get(_id(code)) is contents] or _list(held)
+        if not ran:
+            return None
+        try:
+            source = read_source(path)
+            expected = raise_counts(_compile(source, path, "exec", 0, True))
+            tolerated = constant_asserts(_compile(source, path, "exec", 0x400, True))
+        except Exception:
+            return None
+        for code in ran:
+            found = raise_counts(code)
+            for key, count in expected.items():
+                if found.get(key, 0) < count - tolerated.get(key, 0):
+                    return _str(key[0]) + " (line " + _str(key[1]) + ")"
+        return None
 
     def implementations(caller):
         """A pluggy hook caller's implementations (pluggy 1.x `_hookimpls`, 0.13 `_nonwrappers` + `_wrappers`;

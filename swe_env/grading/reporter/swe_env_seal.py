@@ -8,7 +8,9 @@ after collection the items and their node ids (`swe_env.collected`: the hook sna
 functions and markers, the fixture definitions; results are written under those ids); once pytest is configured (before collection) it hands over
 pytest's, pluggy's and unittest's modules and classes as they are then (`swe_env.protect`); before and after each test's call
 phase and at the end the hook compares them again (`swe_env.check`) and flags a change, and once more right before pytest calls
-the test function (`swe_env.started`: a passing call phase that never got there did not run its test). Each report pytest logs becomes one
+the test function (`swe_env.started`: a passing call phase that never got there did not run its test), and from its own wrapper
+of the test function when that starts and when it raises (a passing call phase whose test never started, or raised, did not
+pass). Each report pytest logs becomes one
 record (`swe_env.test`: the hook checks that pytest's own `call_and_report` holds this report; a subtest's report,
 pytest 9's, is `swe_env.subtest`: part of its test's call phase, whose pass a failed one withholds); a
 skip, xfail or exit raised from a file the patch changed fails its test (`swe_env.raised`); the
@@ -87,15 +89,77 @@ def pytest_runtest_call(item, _audit=_audit, _str=str):
         _audit("swe_env.check", _str(item.nodeid))
 
 
+_FUNCTION = type(_machinery)
+
+
+def _entering(
+    item,
+    _audit=_audit,
+    _getattr=getattr,
+    _setattr=setattr,
+    _type=type,
+    _function=_FUNCTION,
+    _base_exception=BaseException,
+):
+    """The item's test function wrapped so that its own start (and a raise out of it) reaches the hook (red team
+    rt6a, F1: a `pytest_pyfunc_call` implementation that returns a value without calling the test function, or
+    pytest's own with its function replaced, ends the hook's dispatch after this plugin's wrapper); the function
+    itself and the wrapper, or None for a test function that is neither a function nor a coroutine function (an
+    async generator: pytest does not run those). A coroutine function gets a coroutine function: plugins (anyio,
+    pytest-asyncio) and pytest pick how to run a test by that."""
+    function = item.obj
+    code = _getattr(function, "__code__", None)
+    if _type(_getattr(function, "__func__", function)) is not _function or code is None or code.co_flags & 0x200:
+        return None
+    if code.co_flags & 0x180:  # CO_COROUTINE, CO_ITERABLE_COROUTINE
+
+        async def swe_env_entered_async(*args, **kwargs):
+            _audit("swe_env.started", item, "entered")
+            try:
+                return await function(*args, **kwargs)
+            except _base_exception:
+                _audit("swe_env.started", item, "raised")
+                raise
+
+        wrapper = swe_env_entered_async
+    else:
+
+        def swe_env_entered(*args, **kwargs):
+            _audit("swe_env.started", item, "entered")
+            try:
+                return function(*args, **kwargs)
+            except _base_exception:
+                _audit("swe_env.started", item, "raised")
+                raise
+
+        wrapper = swe_env_entered
+    # What plugins and pytest read of the test function (its name, its markers, hypothesis's handle) stays readable.
+    for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+        _setattr(wrapper, name, _getattr(function, name, None))
+    wrapper.__dict__.update(_getattr(function, "__dict__", {}))
+    wrapper.__wrapped__ = function
+    return function, wrapper
+
+
 @pytest.hookimpl(hookwrapper=True, trylast=True)
-def pytest_pyfunc_call(pyfuncitem, _audit=_audit):
+def pytest_pyfunc_call(pyfuncitem, _audit=_audit, _entering=_entering):
     # The innermost wrapper, right before pytest's own implementation calls the test function (red team rt5, R2):
     # the hook checks that pytest's runtest of this item's call phase got here and compares the machinery again;
-    # a passing call phase that never got here did not run its test.
+    # a passing call phase that never got here did not run its test. Then the test function is wrapped for the
+    # call: a passing call phase whose test function never started (or raised) did not run (pass) its test.
     item = pyfuncitem  # noqa: F841 - read by the hook (the running test's monkeypatch fixture)
+    wrapped = None
     if _audit is not None:
         _audit("swe_env.started", pyfuncitem)
-    yield
+        wrapped = _entering(pyfuncitem)
+        if wrapped is not None:
+            pyfuncitem.obj = wrapped[1]
+            _audit("swe_env.started", pyfuncitem, "wrapped")
+    try:
+        yield
+    finally:
+        if wrapped is not None and pyfuncitem.__dict__.get("_obj") is wrapped[1]:
+            pyfuncitem.obj = wrapped[0]
 
 
 @pytest.hookimpl(hookwrapper=True)
