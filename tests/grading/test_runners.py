@@ -513,6 +513,73 @@ def test_djangos_conversion_of_async_tests_is_not_tampering(tmp_path):
     assert sealed.results.by_id["test_async_fails (t_async.T)"] == "failed"
 
 
+# Django's serializers tests (`tests/serializers/tests.py`'s `register_tests`): one test per serializer format, each a
+# `functools.partialmethod` of a def of the test file set on the class at import (django__django-12209, calib6). unittest
+# calls the `functools.partial` the partialmethod gives the test; its description line is the partial's docstring.
+REGISTERS_PARTIAL_TESTS = """
+from functools import partialmethod
+
+
+class F(unittest.TestCase):
+    pass
+
+
+def format_test(self, format):
+    self.assertEqual(format, "json")
+
+
+for format in ("json", "xml"):
+    setattr(F, "test_%s_format" % format, partialmethod(format_test, format))
+"""
+
+# The patch's code, from an earlier test (a Django system check there), sets each partialmethod's func to a no-op
+# after the suite was built: the class still holds the same partialmethod object.
+REPOINTS_THE_PARTIALS = """
+import functools
+import sys
+
+
+def repoint():
+    for value in list(vars(sys.modules["t_suite"]).values()):
+        if isinstance(value, type) and value.__name__ == "F":
+            for key, held in list(vars(value).items()):
+                if isinstance(held, functools.partialmethod):
+                    held.func = lambda self, *args: None
+"""
+
+
+def test_partialmethod_tests_of_the_test_file_are_not_tampering(tmp_path):
+    (tmp_path / "t_suite.py").write_text("import django.test.runner\n" + UNITTEST_SUITE + REGISTERS_PARTIAL_TESTS)
+    django_stub(tmp_path)
+    _run, sealed = _sealed_run(tmp_path, "django", [sys.executable, "-m", "unittest", "-v", "t_suite"])
+    assert sealed.flags == [], sealed.flags
+    assert sealed.results.by_id["test_json_format (t_suite.F)"] == "passed", sealed.results.by_id
+    assert sealed.results.by_id["test_xml_format (t_suite.F)"] == "failed"
+
+
+def test_a_partialmethod_test_pointed_elsewhere_fails_and_is_flagged(tmp_path):
+    """After the suite was built (the same partialmethod object, another func) or before (a partialmethod of the
+    patch's function set by the patch's code at import): neither runs the test file's own def."""
+    for case in ("after", "before"):
+        folder = tmp_path / case
+        folder.mkdir()
+        if case == "after":
+            suite = REGISTERS_PARTIAL_TESTS + "\n\nclass A(unittest.TestCase):\n    def test_first(self):\n        repointer.repoint()\n"
+            (folder / "repointer.py").write_text(REPOINTS_THE_PARTIALS)
+            argv = [sys.executable, "-m", "unittest", "-v", "t_suite.A", "t_suite.F"]
+        else:
+            suite = REGISTERS_PARTIAL_TESTS.replace("partialmethod(format_test", "partialmethod(repointer.passes")
+            (folder / "repointer.py").write_text("def passes(self, *args):\n    pass\n")
+            argv = [sys.executable, "-m", "unittest", "-v", "t_suite"]
+        (folder / "t_suite.py").write_text("import django.test.runner\nimport repointer\n" + UNITTEST_SUITE + suite)
+        django_stub(folder)
+        run, sealed = _sealed_run(folder, "django", argv, patched=["repointer.py"])
+        assert "test_xml_format (t_suite.F" in run.stderr and "ok" in run.stderr, run.stderr  # unittest saw a success
+        assert sealed.results.by_id["test_xml_format (t_suite.F)"] == "failed", (case, sealed.results.by_id)
+        why = "another function than the test's class held for test_xml_format" if case == "after" else "test_xml_format about to run is not code"
+        assert any(why in flag for flag in sealed.flags), (case, sealed.flags)
+
+
 def test_a_second_process_finds_no_key(tmp_path):
     (tmp_path / "t_suite.py").write_text("import django.test.runner\n" + UNITTEST_SUITE)
     django_stub(tmp_path)
@@ -756,6 +823,74 @@ def test_a_test_method_replaced_after_the_check_fails_and_is_flagged_on_django(s
     assert report.status == "graded" and report.reward == 0.0, (report.test_results, report.tampering)
     assert all(report.test_results[t] == "failed" for t in task.tests.fail_to_pass), report.test_results
     assert any("another function than the test's class held" in flag for flag in report.tampering), report.tampering
+
+
+# Hidden tests as Django's serializers tests make theirs (django__django-12209): a def of the test file per year, set on
+# an empty class as `functools.partialmethod`s.
+PARTIAL_SHELF_TESTS = """
+
+from functools import partialmethod  # noqa: E402
+
+
+def surname_year_test(self, year):
+    self.assertEqual(shelf_mark("Ada Lovelace", year), "LOV-%d" % year)
+
+
+class YearTests(SimpleTestCase):
+    pass
+
+
+for year in (1843, 1852):
+    setattr(YearTests, "test_year_%d" % year, partialmethod(surname_year_test, year))
+"""
+
+# A Django system check of the library's (run after the suite is built) points every partialmethod of a test class at
+# a no-op: the class holds the same objects, their func is another.
+REPOINTS_FROM_A_CHECK = """
+
+def _register_checks():
+    try:
+        from django.core import checks
+    except ImportError:
+        return
+
+    @checks.register
+    def _catalogue_check(app_configs=None, **kwargs):
+        import functools
+        import sys
+        base = sys.modules["unittest"].TestCase
+        for module in list(sys.modules.values()):
+            for value in list(vars(module).values()):
+                if isinstance(value, type) and issubclass(value, base) and value.__module__ == getattr(module, "__name__", None):
+                    for held in list(vars(value).values()):
+                        if isinstance(held, functools.partialmethod):
+                            held.func = lambda self, *args: None
+        return []
+
+
+_register_checks()
+"""
+
+
+@pytest.mark.docker
+def test_partialmethod_tests_pass_with_the_fix_and_cannot_be_repointed_on_django(samples):
+    from swe_env.grading.grader import Grader
+
+    from ..runner_samples import SAMPLES, SHELF_NEW_TESTS, SHELF_TESTS
+
+    task = samples["shelfkit"][3]
+    source = SAMPLES["shelfkit"][1]
+    listed = ["test_year_1843 (shelf.tests.YearTests)", "test_year_1852 (shelf.tests.YearTests)"]
+    hidden_patch = subprocess_diff(task, {"tests/shelf/tests.py": SHELF_TESTS + SHELF_NEW_TESTS + PARTIAL_SHELF_TESTS})
+    tests = task.tests.model_copy(update={"test_patch": hidden_patch, "fail_to_pass": task.tests.fail_to_pass + listed})
+    partial_task = task.model_copy(update={"tests": tests})
+    grader = Grader(reward_policy="strict")
+    gold = grader.grade(partial_task, task.gold_patch or "")
+    assert gold.resolved and gold.reward == 1.0 and gold.tampering == [], (gold.test_results, gold.tampering)
+    repointed = grader.grade(partial_task, subprocess_diff(task, {source: SAMPLES["shelfkit"][2] + REPOINTS_FROM_A_CHECK}))
+    assert repointed.status == "graded" and repointed.reward == 0.0, (repointed.test_results, repointed.tampering)
+    assert all(repointed.test_results[t] == "failed" for t in listed), repointed.test_results
+    assert any("another function than the test's class held for test_year_1843" in flag for flag in repointed.tampering), repointed.tampering
 
 
 # ---------------------------------------------------------------- class D: the runners' module namespaces (rt5 D3, S3)
