@@ -6,6 +6,7 @@ from PyPI on the real engine, validated through the CLI and attacked as an agent
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -555,6 +556,9 @@ def test_partialmethod_tests_of_the_test_file_are_not_tampering(tmp_path):
     assert sealed.flags == [], sealed.flags
     assert sealed.results.by_id["test_json_format (t_suite.F)"] == "passed", sealed.results.by_id
     assert sealed.results.by_id["test_xml_format (t_suite.F)"] == "failed"
+    # The id SWE-bench lists for such a test: its description line, functools.partial's docstring (the worst of both).
+    description = functools.partial.__doc__.strip().split("\n")[0].strip()
+    assert sealed.results.by_id[description] == "failed", sealed.results.by_id
 
 
 def test_a_partialmethod_test_pointed_elsewhere_fails_and_is_flagged(tmp_path):

@@ -1434,6 +1434,10 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         why = why or (grafted(cls) if the_patchs_code is not None else None)
         if why is None and type(doc) is str and doc:
             function = _class_dict(owner).get(name) if owner is not None else None
+            if partial_method(function) is not None and doc == getattr(getattr(sys.modules.get("functools"), "partial", None), "__doc__", None):
+                # A `functools.partialmethod` test (Django's serializers tests): unittest describes it by
+                # `functools.partial`'s own docstring, which SWE-bench lists (django__django-12209); no code chooses it.
+                ids += (doc.strip().split("\n")[0].strip(),)
             for _depth in range(20):  # the def the decorators wrap: its code's docstring is the one believed
                 if type(function) is not _function:
                     break
