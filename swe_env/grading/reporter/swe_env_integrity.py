@@ -1162,7 +1162,10 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
             if module is None or _module_type not in _mro(_type(module)):
                 continue
             contents = _module_dict(module)
-            rewrite_path.append((name, contents, _dict(contents), None))
+            # `__warningregistry__` is the warnings machinery's cache, dropped and remade by honest suites (astropy's
+            # `treat_deprecations_as_exceptions` deletes every module's; astropy-7166's gold patch was flagged, calib8).
+            held = _dict((key, value) for key, value in contents.items() if key != "__warningregistry__")
+            rewrite_path.append((name, contents, held, None))
             for key, value in _tuple(contents.items()):
                 if _type(key) is _str and _type in _mro(_type(value)) and _class_dict(value).get("__module__") in ("ast", "_ast", name):
                     inner = _class_dict(value)
