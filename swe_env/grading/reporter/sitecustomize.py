@@ -2221,30 +2221,26 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         report nothing (red team rt6a, F3). The seal takes the runner's own count instead: `DocTestRunner.run` gets a
         wrapper that hands the sealed hook what it returned (`TestResults(failed, attempted)`, counted in its own
         locals) or raised (`swe_env.doctest`)."""
-        cls = getattr(module, "DocTestRunner", None)
-        if not isinstance(cls, type) or any(seen is cls for seen in observed):
-            return
-        observed.append(cls)
-        original = _class_dict(cls).get("run")
-        if isinstance(original, _function):
-            wrapper = observed_doctest(original)
-            home = {"__unittest": True, "__builtins__": builtins}
-            cls.run = _function(wrapper.__code__, home, "run", wrapper.__defaults__, wrapper.__closure__)
+        observe_method(getattr(module, "DocTestRunner", None), "run", observed_doctest)
 
     def observe_pytest_subtests(module):
         """pytest 9's `subtests` fixture (and pytest-subtests') catches a failing subtest in its context manager and
         reports it through the hook relay the fixture object holds, which the code under test can reach (the item's
         funcargs) and replace: the seal takes the exception the context manager swallowed from its own wrapper of
         `__exit__` (`swe_env.swallowed`), whatever becomes of the report."""
-        cls = getattr(module, "_SubTestContextManager", None)
+        observe_method(getattr(module, "_SubTestContextManager", None), "__exit__", observed_swallow)
+
+    def observe_method(cls, name, make_wrapper):
+        """`cls.<name>` replaced, once per class, by `make_wrapper(original)` run under globals of its own (unittest's
+        `__unittest` mark, so a traceback leaves the wrapper's frames out)."""
         if not isinstance(cls, type) or any(seen is cls for seen in observed):
             return
         observed.append(cls)
-        original = _class_dict(cls).get("__exit__")
+        original = _class_dict(cls).get(name)
         if isinstance(original, _function):
-            wrapper = observed_swallow(original)
+            wrapper = make_wrapper(original)
             home = {"__unittest": True, "__builtins__": builtins}
-            cls.__exit__ = _function(wrapper.__code__, home, "__exit__", wrapper.__defaults__, wrapper.__closure__)
+            setattr(cls, name, _function(wrapper.__code__, home, name, wrapper.__defaults__, wrapper.__closure__))
 
     def observed_swallow(original, _audit=audit):
         def __exit__(self, kind, value, tb):

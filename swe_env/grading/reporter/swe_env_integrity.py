@@ -886,17 +886,7 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
         if _type(path) is not _str or not _endswith(path, ".py"):
             return None
         try:
-            handle = _open(path, os.O_RDONLY)
-            try:
-                chunks = []
-                while True:
-                    chunk = _read(handle, 1 << 20)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-            finally:
-                _close(handle)
-            return _compile(_bytes().join(chunks), path, "exec", 0, True)
+            return _compile(read_source(path), path, "exec", 0, True)
         except Exception:
             return None
 
