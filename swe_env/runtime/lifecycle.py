@@ -86,6 +86,8 @@ counting whole seconds (`SECONDS`, up to 1 s early) and the engine recording the
 started (a loaded engine)."""
 _ENGINE_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
 _CREATE_WAIT_SECONDS = 30.0  # close() waits this long for a create an interrupt cut short
+_ENDING_WAIT_SECONDS = 10.0
+"""How long a stop waits for the engine to report a container stopped once its init left the engine's process list."""
 _PROBE_SECONDS = 30.0
 """The longest `shell_refused` waits for one exec of the shell to answer."""
 _PROBE_TTL_SECONDS = 600
@@ -354,6 +356,13 @@ class Lifecycle:
         try:
             return _others_left(api.top(self.handle.id), init)
         except ValueError as exc:
+            # Init gone from the list: the container's first process ended (code inside killed the main process) and
+            # the container is ending. The engine may still call it running for a moment, and the evidence read next
+            # (`evidence`) must see the end and its cause, not a running container with nothing stopped (which would
+            # make the code's doing ours), so wait for the engine to say it stopped.
+            deadline = time.monotonic() + _ENDING_WAIT_SECONDS
+            while time.monotonic() < deadline and self.alive():
+                time.sleep(0.1)
             raise SandboxError(f"the processes in container {self.name} could not be told apart: {exc}") from None
 
     def kill(self) -> None:
