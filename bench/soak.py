@@ -2,7 +2,7 @@
 
     python3 bench/soak.py [--episodes 200] [--workers 8] [--tasks tasks] [--memory N [--tracemalloc]] [--minutes M]
 
-Each episode plays one of twenty-two scripts, in turn: normal work then submit (graded), a
+Each episode plays one of twenty-five scripts, in turn: normal work then submit (graded), a
 command past its timeout, a command printing 20 MB, an agent that crashes mid-episode
 (the env is reset under it), garbage actions, a fork bomb (steps go on until the
 container's processes are stopped, then the shell must answer again), and the red team's
@@ -19,8 +19,9 @@ a background process spraying into every process's output during the diff (grade
 patch_failed, reward 0, never ours), and a fix whose tests stop every process in the grader's
 container (a `timeout`, the model's failure, reward 0; the soak's tasks grade within 60 s), and
 issue 23's forges of the sealed run (`FORGES`: pytest's items reached through a frame a stdlib helper
-handed out, the test modules' `AssertionError` rebound, `builtins.isinstance` replaced: reward 0 and
-tamper evidence in the report).
+handed out, the test modules' `AssertionError` rebound, `builtins.isinstance` replaced, and the sixth review's
+pytest's own `pytest_pyfunc_call` implementation made to skip the test and `ast.iter_fields` rebound so the rewriter
+drops asserts: reward 0 and tamper evidence in the report), and a `.gitattributes` git dies on (the model's, reward 0).
 Each attack must score 0 and be graded (or end as its kind says). Every episode also steps `echo hi`
 once, whose latency is compared between the first and the last tenth of the run (the
 baseline is the start of the same run: drift beyond 2x would mean something

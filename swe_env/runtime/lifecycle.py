@@ -361,7 +361,7 @@ class Lifecycle:
             # (`evidence`) must see the end and its cause, not a running container with nothing stopped (which would
             # make the code's doing ours), so wait for the engine to say it stopped.
             deadline = time.monotonic() + _ENDING_WAIT_SECONDS
-            while time.monotonic() < deadline and self.alive():
+            while isinstance(exc, InitGone) and time.monotonic() < deadline and self.alive():
                 time.sleep(0.1)
             raise SandboxError(f"the processes in container {self.name} could not be told apart: {exc}") from None
 
@@ -600,6 +600,10 @@ def _quietly_close(stream: Any) -> None:
         pass
 
 
+class InitGone(ValueError):
+    """The engine's process list lacks the container's init: its first process ended, so the container is ending."""
+
+
 def _others_left(top: dict, init: str) -> bool:
     """Whether the engine's process list (`top`, host pids) shows any process but the container's own: its init
     (`init`, the engine's `State.Pid`), the main bash (init's first child running `swe-env-main`) and the `sleep`
@@ -614,7 +618,7 @@ def _others_left(top: dict, init: str) -> bool:
     except ValueError:
         raise ValueError(f"the engine's process list has no PID, PPID or CMD column (titles: {titles})") from None
     if not init or not any(row[pid] == init for row in processes):
-        raise ValueError(f"the container's init (pid {init or 'unknown'}) is not in the engine's process list")
+        raise InitGone(f"the container's init (pid {init or 'unknown'}) is not in the engine's process list")
     mains = sorted(
         (row for row in processes if row[ppid] == init and "swe-env-main" in row[cmd]),
         key=lambda row: int(row[pid]) if row[pid].isdigit() else 1 << 62,

@@ -1268,10 +1268,14 @@ _sealed = _install()
 
 
 def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, made_as, protect_runner_classes=None, the_patchs_code=None):
+    import _functools  # type: ignore[import-not-found]  # CPython's C module behind functools.partial
     import _weakref
     import builtins
     import types
 
+    # `functools.partial`'s own docstring, from the C type (whose `__doc__` cannot be set), taken before any repository
+    # code runs: a `partial` the patch's code put in `functools` would otherwise choose the id below.
+    partial_doc = _functools.partial.__doc__
     _getframe = sys._getframe
     _class_dict = type.__dict__["__dict__"].__get__
     _instance_dict = object.__getattribute__
@@ -1434,7 +1438,7 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
         why = why or (grafted(cls) if the_patchs_code is not None else None)
         if why is None and type(doc) is str and doc:
             function = _class_dict(owner).get(name) if owner is not None else None
-            if partial_method(function) is not None and doc == getattr(getattr(sys.modules.get("functools"), "partial", None), "__doc__", None):
+            if partial_method(function) is not None and doc == partial_doc:
                 # A `functools.partialmethod` test (Django's serializers tests): unittest describes it by
                 # `functools.partial`'s own docstring, which SWE-bench lists (django__django-12209); no code chooses it.
                 ids += (doc.strip().split("\n")[0].strip(),)
