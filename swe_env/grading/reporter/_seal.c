@@ -27,6 +27,8 @@ file: frames taken, frame and code attributes read, `gc` walks, tracers, another
 `ctypes`, `/proc` memory and descriptors, signals, replacing a function's code, forging code.
 A Python handler for a signal, defined in a patched file, is flagged when the plugin or the
 recorder hands over a result (a signal handler is handed the interrupted frame unaudited).
+Reads of the seal's own functions' `__closure__` and `__globals__` by any other code (no audit
+event exists for them) are flagged through descriptors of its own (`guard`).
 
 Standard C and Linux system calls only; SHA-256 and HMAC are written here (FIPS 180-4, RFC 2104).
 */
@@ -1968,6 +1970,177 @@ static PyObject *spawned(PyObject *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------ the seal's own closures */
+
+/* Reading a function's `__closure__` or `__globals__` raises no audit event, and a cell read that way can be rebound
+   (`cell_contents`): the plugin's wrapper of the test function, the recorders' observers and the integrity checks
+   keep what they decide with in closure cells and call helpers through their module's globals (rt7: a cell swapped
+   so that a raise went unreported, a flag function swapped for one that put the snapshots back). `guard` puts
+   descriptors of its own in the function type's place for both attributes: a read of a guarded function's (the
+   seal's own code: the start-up module's, the plugin's, the integrity checks') by any code that is not the seal's
+   is flagged the moment it happens, then answered as the original descriptor answers. Code cannot take the
+   originals back without a `gc` walk or `ctypes`, both flagged. */
+#define GUARDED_COUNT 2
+static const char *const GUARDED_ATTRIBUTES[GUARDED_COUNT] = {"__closure__", "__globals__"};
+static const char *const GUARDED_WHY[GUARDED_COUNT] = {
+    "reads the closure of the grader's own code (a __closure__ of the seal's functions)",
+    "reads the globals of the grader's own code (a __globals__ of the seal's functions)"};
+static PyObject *guarded_original[GUARDED_COUNT];
+static object_set guarded_codes;
+static int guards_installed;
+
+typedef struct {
+    PyObject_HEAD int which;
+} guard_object;
+
+static int plugin_has(PyObject *code) {
+    size_t i;
+    for (i = 0; i < plugin_count; i++)
+        if (plugin_code[i] == code)
+            return 1;
+    return 0;
+}
+
+static int seals_code(PyObject *code) {
+    return is_ours(code) || plugin_has(code) || object_set_has(&guarded_codes, code);
+}
+
+static PyObject *guard_get(PyObject *self, PyObject *obj, PyObject *type) {
+    int which = ((guard_object *)self)->which;
+    if (which < 0 || which >= GUARDED_COUNT || guarded_original[which] == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "not a function attribute");
+        return NULL;
+    }
+    if (obj == NULL) {
+        Py_INCREF(self);
+        return self;
+    }
+    if (Py_TYPE(obj) == &PyFunction_Type) {
+        PyObject *code = PyFunction_GetCode(obj); /* borrowed; no audit event, no Python code */
+        if (code != NULL && seals_code(code)) {
+            PyFrameObject *caller = PyEval_GetFrame(); /* borrowed: the code that asked (a C caller adds no frame) */
+            PyObject *caller_code = caller != NULL ? frame_code(caller) : NULL;
+            if (caller_code == NULL)
+                flag_text(GUARDED_WHY[which]);
+            else if (!seals_code(caller_code))
+                flag_at(GUARDED_WHY[which], caller);
+            Py_XDECREF(caller_code);
+        }
+    }
+    return PyObject_CallMethod(guarded_original[which], "__get__", "OO", obj, type != NULL ? type : Py_None);
+}
+
+static int guard_set(PyObject *self, PyObject *obj, PyObject *value) {
+    int which = ((guard_object *)self)->which;
+    PyObject *result;
+    if (which < 0 || which >= GUARDED_COUNT || guarded_original[which] == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "not a function attribute");
+        return -1;
+    }
+    result = value == NULL ? PyObject_CallMethod(guarded_original[which], "__delete__", "O", obj)
+                           : PyObject_CallMethod(guarded_original[which], "__set__", "OO", obj, value);
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+static PyType_Slot guard_slots[] = {{Py_tp_descr_get, (void *)guard_get},
+                                    {Py_tp_descr_set, (void *)guard_set},
+                                    {Py_tp_doc, (void *)"An attribute of functions that the grader's seal watches."},
+                                    {0, NULL}};
+static PyType_Spec guard_spec = {"_swe_env_native.guarded_attribute", sizeof(guard_object), 0, Py_TPFLAGS_DEFAULT,
+                                 guard_slots};
+
+/* The function type's own dict: its `__dict__` is a read-only proxy, whose only referent is that dict. */
+static int install_guards(void) {
+    PyObject *type, *proxy, *get_referents, *referents = NULL, *dict;
+    int i;
+    type = PyType_FromSpec(&guard_spec);
+    proxy = PyObject_GetAttrString((PyObject *)&PyFunction_Type, "__dict__");
+    get_referents = attribute_of("gc", "get_referents");
+    if (type != NULL && proxy != NULL && get_referents != NULL)
+        referents = PyObject_CallFunctionObjArgs(get_referents, proxy, NULL);
+    Py_XDECREF(proxy);
+    Py_XDECREF(get_referents);
+    dict = referents != NULL && PyList_Check(referents) && PyList_Size(referents) == 1 ? PyList_GetItem(referents, 0) : NULL;
+    if (dict == NULL || !PyDict_Check(dict)) {
+        Py_XDECREF(type);
+        Py_XDECREF(referents);
+        PyErr_Clear();
+        return 0;
+    }
+    for (i = 0; i < GUARDED_COUNT; i++) {
+        PyObject *original = PyDict_GetItemString(dict, GUARDED_ATTRIBUTES[i]), *guard;
+        if (original == NULL) {
+            Py_DECREF(type);
+            Py_DECREF(referents);
+            PyErr_Clear();
+            return 0;
+        }
+        guard = PyType_GenericAlloc((PyTypeObject *)type, 0);
+        if (guard == NULL) {
+            Py_DECREF(type);
+            Py_DECREF(referents);
+            PyErr_Clear();
+            return 0;
+        }
+        ((guard_object *)guard)->which = i;
+        Py_INCREF(original);
+        guarded_original[i] = original;
+        if (PyDict_SetItemString(dict, GUARDED_ATTRIBUTES[i], guard) < 0) {
+            Py_DECREF(guard);
+            Py_DECREF(type);
+            Py_DECREF(referents);
+            PyErr_Clear();
+            return 0;
+        }
+        Py_DECREF(guard);
+    }
+    PyType_Modified(&PyFunction_Type);
+    Py_DECREF(type);
+    Py_DECREF(referents);
+    return 1;
+}
+
+PyDoc_STRVAR(guard_doc, "guard(*functions): these functions' code (and the code nested in it) is the seal's own, like the "
+                        "start-up module's and the plugin's; the first call puts the watched descriptors of "
+                        "function.__closure__ and function.__globals__ in place. True when they are. Only the start-up "
+                        "module's code may call it.");
+
+static PyObject *guard(PyObject *self, PyObject *args) {
+    PyFrameObject *caller = PyEval_GetFrame();
+    PyObject *caller_code = caller != NULL ? frame_code(caller) : NULL;
+    Py_ssize_t i, n = PyTuple_Size(args);
+    int allowed = caller_code != NULL && is_ours(caller_code);
+    (void)self;
+    Py_XDECREF(caller_code);
+    if (!allowed) {
+        flag_text("something other than the grader's start-up module asked the native seal to guard functions");
+        Py_RETURN_FALSE;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *function = PyTuple_GetItem(args, i), *found[MAX_CODES], *code;
+        size_t count = 0, j;
+        if (function == NULL || Py_TYPE(function) != &PyFunction_Type)
+            continue;
+        code = PyFunction_GetCode(function);
+        if (code == NULL)
+            continue;
+        collect_codes(code, found, NULL, &count);
+        for (j = 0; j < count; j++) {
+            if (!object_set_add(&guarded_codes, found[j]))
+                flag_text("the grader's native seal could not guard all of its own code");
+            Py_DECREF(found[j]);
+        }
+    }
+    if (!guards_installed)
+        guards_installed = install_guards();
+    if (!guards_installed)
+        flag_text("the grader's native seal could not watch function closures");
+    return PyBool_FromLong(guards_installed);
+}
+
 static PyMethodDef methods[] = {
     {"mark", mark, METH_VARARGS, mark_doc},
     {"mark_code", mark_code, METH_VARARGS, mark_code_doc},
@@ -1977,6 +2150,7 @@ static PyMethodDef methods[] = {
     {"failed", failed, METH_VARARGS, failed_doc},
     {"ready", ready, METH_NOARGS, ready_doc},
     {"patched", patched_files, METH_NOARGS, patched_doc},
+    {"guard", guard, METH_VARARGS, guard_doc},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_swe_env_native",

@@ -402,6 +402,10 @@ def _install():
     except ImportError:
         emit(b"flag", _encode(hexs("the grader's integrity checks (swe_env_integrity) could not be loaded")))
         return None
+    if native is not None:
+        # The seal's own functions' closures and globals (this module's, the plugin's, the integrity checks') are
+        # watched from now on: a read by any other code is flagged (rt7: cells swapped through `__closure__`).
+        native.guard(swe_env_integrity.make)
     (
         tainted,
         code_patched,
