@@ -1977,8 +1977,9 @@ static PyObject *spawned(PyObject *self, PyObject *unused) {
    keep what they decide with in closure cells and call helpers through their module's globals (rt7: a cell swapped
    so that a raise went unreported, a flag function swapped for one that put the snapshots back). `guard` puts
    descriptors of its own in the function type's place for both attributes: a read of a guarded function's (the
-   seal's own code: the start-up module's, the plugin's, the integrity checks') by any code that is not the seal's
-   is flagged the moment it happens, then answered as the original descriptor answers. Code cannot take the
+   seal's own code: the start-up module's, the plugin's, the integrity checks') closure by any code that is not the
+   seal's, or of its globals charged to the patch's code (any signature asked for reads them), is flagged the moment
+   it happens, then answered as the original descriptor answers. Code cannot take the
    originals back without a `gc` walk or `ctypes`, both flagged. */
 #define GUARDED_COUNT 2
 static const char *const GUARDED_ATTRIBUTES[GUARDED_COUNT] = {"__closure__", "__globals__"};
@@ -2020,10 +2021,24 @@ static PyObject *guard_get(PyObject *self, PyObject *obj, PyObject *type) {
         if (code != NULL && seals_code(code)) {
             PyFrameObject *caller = PyEval_GetFrame(); /* borrowed: the code that asked (a C caller adds no frame) */
             PyObject *caller_code = caller != NULL ? frame_code(caller) : NULL;
-            if (caller_code == NULL)
-                flag_text(GUARDED_WHY[which]);
-            else if (!seals_code(caller_code))
-                flag_at(GUARDED_WHY[which], caller);
+            if (caller_code == NULL || !seals_code(caller_code)) {
+                if (which == 0) { /* no reader but the seal's own has a reason to read its closures */
+                    if (caller_code == NULL)
+                        flag_text(GUARDED_WHY[which]);
+                    else
+                        flag_at(GUARDED_WHY[which], caller);
+                } else {
+                    /* Globals are read by anyone who asks for a signature (`inspect.get_annotations`: pluggy and
+                       pytest do, of the plugin's hooks): a read is flagged when it is charged to the patch's code,
+                       directly or through the standard library. */
+                    PyFrameObject *charged_to = charged(1);
+                    PyObject *charged_code = charged_to != NULL ? frame_code(charged_to) : NULL;
+                    if (charged_code != NULL && code_patched(charged_code))
+                        flag_at(GUARDED_WHY[which], charged_to);
+                    Py_XDECREF(charged_code);
+                    Py_XDECREF((PyObject *)charged_to);
+                }
+            }
             Py_XDECREF(caller_code);
         }
     }
