@@ -179,7 +179,7 @@ static void hmac_sha256(const unsigned char key[64], const unsigned char *data, 
 #define MAX_DEPTH 2000
 
 static int installed, have_key, tried, ended, runner_is_repo, is_pytest;
-static int results_fd = -1;
+static int channel_open; /* the results channel answered at install (each record opens it again) */
 static unsigned char key_block[64];
 static unsigned long long seq;
 static pid_t key_pid;
@@ -228,17 +228,50 @@ static long long spawned_ns; /* 0: no process started by the patch's code */
 
 /* ------------------------------------------------------------------ writing records */
 
+/* Each record opens the channel afresh (`/proc/<the grader's shell>/fd/3`) and checks it is the stream it was at
+   install: a descriptor kept open would be a number the code under test can `dup2` its own pipe onto, or close and
+   reuse, with no audit event (red team rt8a, F3: flags went to the patch's pipe while it re-signed every record
+   with a key read from /proc/self/mem). */
+static char *results_path;
+static unsigned long long results_device, results_inode;
+
+/* The stream's identity (statx, glibc 2.28: `fstat` is a glibc 2.33 symbol, newer than bullseye's). */
+static int stream_identity(int fd, unsigned long long *device, unsigned long long *inode) {
+    struct statx info;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_INO, &info) != 0)
+        return 0;
+    *device = ((unsigned long long)info.stx_dev_major << 32) | info.stx_dev_minor;
+    *inode = info.stx_ino;
+    return 1;
+}
+
+static int open_results(void) {
+    unsigned long long device, inode;
+    int fd = open(results_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (!stream_identity(fd, &device, &inode) || device != results_device || inode != results_inode) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static void write_all(const char *data, size_t size) {
+    int fd = open_results();
+    if (fd < 0)
+        return;
     while (size > 0) {
-        ssize_t done = write(results_fd, data, size);
+        ssize_t done = write(fd, data, size);
         if (done < 0) {
             if (errno == EINTR)
                 continue;
-            return;
+            break;
         }
         data += done;
         size -= (size_t)done;
     }
+    close(fd);
 }
 
 static const char HEX[] = "0123456789abcdef";
@@ -249,7 +282,7 @@ static void emit(const char *kind, const char *text, size_t text_size) {
     pid_t pid;
     size_t kind_size = strlen(kind), seq_size, body_size, i;
     char *line;
-    if (results_fd < 0)
+    if (!channel_open)
         return;
     pid = getpid();
     if (!have_key) {
@@ -1762,7 +1795,7 @@ static PyObject *install(PyObject *self, PyObject *args) {
     PyObject *results, *runner, *key, *plugin, *stdlib;
     PyFrameObject *frame;
     char here[4096];
-    const char *results_path;
+    const char *results_path_given;
     (void)self;
     if (!PyArg_ParseTuple(args, "UUUUU", &results, &runner, &key, &plugin, &stdlib))
         return NULL;
@@ -1771,12 +1804,21 @@ static PyObject *install(PyObject *self, PyObject *args) {
         Py_RETURN_FALSE;
     }
     installed = 1;
-    results_path = PyUnicode_AsUTF8AndSize(results, NULL);
-    if (results_path == NULL)
+    results_path_given = PyUnicode_AsUTF8AndSize(results, NULL);
+    if (results_path_given == NULL)
         return NULL;
-    results_fd = open(results_path, O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (results_fd < 0)
-        Py_RETURN_FALSE;
+    {
+        int fd = open(results_path_given, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (fd < 0)
+            Py_RETURN_FALSE;
+        results_path = strdup(results_path_given);
+        if (results_path == NULL || !stream_identity(fd, &results_device, &results_inode)) {
+            close(fd);
+            Py_RETURN_FALSE;
+        }
+        close(fd);
+        channel_open = 1;
+    }
     runner_name = copy_str(runner);
     key_path = copy_str(key);
     plugin_file = copy_str(plugin);

@@ -1362,8 +1362,39 @@ def make(stdlib, is_patched, flag_text, runner_is_repo=lambda: False, native=Non
                     + (filename if _type(filename) is _str else "?")
                     + ")"
                 )
+            manager = patched_manager(obj)
+            if manager is not None:
+                return (
+                    "the test function of "
+                    + _str(_getattr(item, "nodeid", "?"))
+                    + " runs inside a context manager whose "
+                    + manager
+                    + " is code the patch changed"
+                )
             obj = (obj.__dict__ or {}).get("__wrapped__")
             depth += 1
+        return None
+
+    def patched_manager(wrapper):
+        """For a standard-library wrapper of the test (`contextlib.ContextDecorator`'s `inner`), the method of the
+        context manager in its closure that is code the patch changed, as "Class.__exit__", or None (red team rt8a,
+        F1b: a library test decorator made from `ContextDecorator` whose `__exit__` swallowed the test's raise; the
+        same decorator written as a plain function of the patched file is the patch's code by its own code)."""
+        filename = wrapper.__code__.co_filename
+        if _type(filename) is not _str or not _startswith(filename, stdlib):
+            return None
+        for cell in wrapper.__closure__ or ():
+            try:
+                held = cell.cell_contents
+            except ValueError:
+                continue
+            for klass in _mro(_type(held)):
+                if klass is object:
+                    break
+                for name in ("__enter__", "__exit__", "__aenter__", "__aexit__"):
+                    method = _class_dict(klass).get(name)
+                    if _type(method) is _function_type and code_patched(method.__code__):
+                        return _str(_qualname_of(klass)) + "." + name
         return None
 
     def fixture_state(definitions):
