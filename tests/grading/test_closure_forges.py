@@ -39,10 +39,9 @@ import pytest
 
 from swe_env.build.images import ImageBuilder
 from swe_env.grading.grader import Grader
-from swe_env.importers import swebench
 
-from ..helpers import subprocess_diff, with_code
-from ..runner_samples import SAMPLES, write_sample
+from ..helpers import ROUNDED_CALLS_IT, ledger_as_unittest, subprocess_diff, with_code
+from ..runner_samples import SAMPLES
 
 # ---------------------------------------------------------------- the attacks' library code
 
@@ -250,57 +249,9 @@ _hooked()
 PYTEST_CONTROL = "\n\ndef _note_use():\n    pass\n"
 DJANGO_CONTROL = "\n\ndef _arm():\n    pass\n"
 
-# ledger's Money.rounded (the function the problem statement names) arms the attack first.
-_ROUNDED_CALLS_IT = """
-
-def _hooked():
-    from .money import Money
-    original = Money.rounded
-
-    def rounded(self):
-        _note_use()
-        return original(self)
-
-    Money.rounded = rounded
-
-
-_hooked()
-"""
-
-_UNITTEST_TEST_PATCH = """diff --git a/tests/test_unit.py b/tests/test_unit.py
-new file mode 100644
---- /dev/null
-+++ b/tests/test_unit.py
-@@ -0,0 +1,12 @@
-+import unittest
-+from decimal import Decimal
-+
-+from ledger import Money
-+
-+
-+class RoundingTests(unittest.TestCase):
-+    def test_negative_half(self):
-+        self.assertEqual(Money("-2.345").rounded(), Money("-2.35"))
-+
-+    def test_positive_half(self):
-+        self.assertEqual(Money("2.345").rounded().amount, Decimal("2.35"))
-"""
-
 
 def _ledger(tasks):
     return next(task for task in tasks if task.id == "ledger-negative-rounding")
-
-
-def _ledger_as_unittest(task):
-    """ledger-negative-rounding whose failing test is a unittest.TestCase method run by pytest (as test_integrity's)."""
-    tests = task.tests.model_copy(
-        update={
-            "test_patch": _UNITTEST_TEST_PATCH,
-            "fail_to_pass": ["tests/test_unit.py::RoundingTests::test_negative_half"],
-            "pass_to_pass": ["tests/test_unit.py::RoundingTests::test_positive_half", *task.tests.pass_to_pass[:5]],
-        }
-    )
-    return task.model_copy(update={"tests": tests})
 
 
 def _strict(task, patch, image=None):
@@ -337,9 +288,9 @@ def test_rt7_3_the_pytest_wrappers_exception_cell_swapped_does_not_score(tasks):
     """RT7-3: plain pytest test functions (ledger-negative-rounding, pytest 8.3.5)."""
     task = _ledger(tasks)
     image = ImageBuilder().ensure(task)
-    control, _ = with_code(image, task, PYTEST_WRAPPER_CELL + PYTEST_CONTROL + _ROUNDED_CALLS_IT)
+    control, _ = with_code(image, task, PYTEST_WRAPPER_CELL + PYTEST_CONTROL + ROUNDED_CALLS_IT)
     _control_fails(task, _strict(task, control, image))
-    attack, _ = with_code(image, task, PYTEST_WRAPPER_CELL + _ROUNDED_CALLS_IT)
+    attack, _ = with_code(image, task, PYTEST_WRAPPER_CELL + ROUNDED_CALLS_IT)
     _not_forged(task, _strict(task, attack, image))
 
 
@@ -348,18 +299,11 @@ def test_rt7_2_the_unittest_observers_cell_swapped_and_its_tell_called_does_not_
     """RT7-2: a unittest TestCase test run by pytest (ledger-negative-rounding's failing test as a TestCase method)."""
     task = _ledger(tasks)
     image = ImageBuilder().ensure(task)
-    copy = _ledger_as_unittest(task)
-    control, _ = with_code(image, copy, UNITTEST_OBSERVER_CELL + PYTEST_CONTROL + _ROUNDED_CALLS_IT)
+    copy = ledger_as_unittest(task)
+    control, _ = with_code(image, copy, UNITTEST_OBSERVER_CELL + PYTEST_CONTROL + ROUNDED_CALLS_IT)
     _control_fails(copy, _strict(copy, control, image))
-    attack, _ = with_code(image, copy, UNITTEST_OBSERVER_CELL + _ROUNDED_CALLS_IT)
+    attack, _ = with_code(image, copy, UNITTEST_OBSERVER_CELL + ROUNDED_CALLS_IT)
     _not_forged(copy, _strict(copy, attack, image))
-
-
-@pytest.fixture(scope="module")
-def shelfkit(tmp_path_factory):
-    """The Django sample (tests/runner_samples.py): its runtests.py on the real Django 4.2."""
-    dataset, mirror, recipes = write_sample(tmp_path_factory.mktemp("shelfkit"), "shelfkit")
-    return swebench.load_instances(dataset, mirror, swebench.load_recipes(recipes))[0]
 
 
 @pytest.mark.docker
@@ -379,7 +323,7 @@ def test_rt7_3_is_flagged_on_the_oldest_and_newest_python(tasks, version):
     task = _ledger(tasks)
     task = task.model_copy(update={"environment": task.environment.model_copy(update={"python": version})})
     image = ImageBuilder().ensure(task)
-    attack, _ = with_code(image, task, PYTEST_WRAPPER_CELL + _ROUNDED_CALLS_IT)
+    attack, _ = with_code(image, task, PYTEST_WRAPPER_CELL + ROUNDED_CALLS_IT)
     _not_forged(task, _strict(task, attack, image))
 
 
@@ -404,7 +348,7 @@ def _note_use():
 def test_the_patchs_code_reading_the_seals_globals_is_flagged(tasks):
     task = _ledger(tasks)
     image = ImageBuilder().ensure(task)
-    alone, with_fix = with_code(image, task, GLOBALS_READ + _ROUNDED_CALLS_IT)
+    alone, with_fix = with_code(image, task, GLOBALS_READ + ROUNDED_CALLS_IT)
     for patch in (alone, with_fix):
         report = _strict(task, patch, image)
         assert report.reward != 1.0 and report.seal == "native", (report.reward, report.seal)

@@ -18,7 +18,7 @@ import pytest
 
 from swe_env.grading.grader import Grader
 
-from ..helpers import LIVE_CONFIG, added_file, forge_scores_zero, run_sealed_pytest, sealing_object
+from ..helpers import LIVE_CONFIG, ROUNDED_CALLS_IT, added_file, forge_scores_zero, ledger_as_unittest, run_sealed_pytest, sealing_object
 
 # ---------------------------------------------------------------- class 2: frames from stdlib helpers
 
@@ -1038,53 +1038,6 @@ def _note_use():
         _label(current, _seen["labels"].pop())
 """
 
-# The library's Money.rounded calls the attack first (the red team's patches changed money.py the same way).
-_ROUNDED_CALLS_IT = """
-def _hooked():
-    from .money import Money
-    original = Money.rounded
-
-    def rounded(self):
-        _note_use()
-        return original(self)
-
-    Money.rounded = rounded
-
-
-_hooked()
-"""
-
-_UNITTEST_TEST_PATCH = """diff --git a/tests/test_unit.py b/tests/test_unit.py
-new file mode 100644
---- /dev/null
-+++ b/tests/test_unit.py
-@@ -0,0 +1,12 @@
-+import unittest
-+from decimal import Decimal
-+
-+from ledger import Money
-+
-+
-+class RoundingTests(unittest.TestCase):
-+    def test_negative_half(self):
-+        self.assertEqual(Money("-2.345").rounded(), Money("-2.35"))
-+
-+    def test_positive_half(self):
-+        self.assertEqual(Money("2.345").rounded().amount, Decimal("2.35"))
-"""
-
-
-def _ledger_as_unittest(task):
-    """ledger-negative-rounding whose F2P test is a unittest.TestCase method run by pytest (the red team's copy)."""
-    tests = task.tests.model_copy(
-        update={
-            "test_patch": _UNITTEST_TEST_PATCH,
-            "fail_to_pass": ["tests/test_unit.py::RoundingTests::test_negative_half"],
-            "pass_to_pass": ["tests/test_unit.py::RoundingTests::test_positive_half", *task.tests.pass_to_pass[:5]],
-        }
-    )
-    return task.model_copy(update={"tests": tests})
-
 
 @pytest.mark.docker
 def test_a_unittest_items_primed_excinfo_is_flagged(tasks):
@@ -1092,8 +1045,8 @@ def test_a_unittest_items_primed_excinfo_is_flagged(tasks):
 
     task = next(t for t in tasks if t.id == "ledger-negative-rounding")
     image = ImageBuilder().ensure(task)
-    copy = _ledger_as_unittest(task)
-    with_fix = forge_scores_zero(copy, image, EXCINFO_PRIMED + _ROUNDED_CALLS_IT, "but the test raised AssertionError")
+    copy = ledger_as_unittest(task)
+    with_fix = forge_scores_zero(copy, image, EXCINFO_PRIMED + ROUNDED_CALLS_IT, "but the test raised AssertionError")
     report = Grader(reward_policy="strict").grade(copy, with_fix, image=image)
     assert report.reward == 1.0 and report.tampering == [], (report.test_results, report.tampering)
 
@@ -1103,7 +1056,7 @@ def test_items_relabelled_and_run_again_are_flagged(tasks):
     from swe_env.build.images import ImageBuilder
 
     task = next(t for t in tasks if t.id == "ledger-negative-rounding")
-    forge_scores_zero(task, ImageBuilder().ensure(task), NODE_IDS_RELABELLED + _ROUNDED_CALLS_IT, "is not the one its item was collected with")
+    forge_scores_zero(task, ImageBuilder().ensure(task), NODE_IDS_RELABELLED + ROUNDED_CALLS_IT, "is not the one its item was collected with")
 
 
 _UNITTEST_AND_FRIENDS = """

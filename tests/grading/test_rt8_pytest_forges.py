@@ -556,16 +556,6 @@ NOTES = []""",
 )
 
 
-@pytest.fixture(scope="module")
-def shelfkit(tmp_path_factory):
-    from swe_env.importers import swebench
-
-    from ..runner_samples import write_sample
-
-    dataset, mirror, recipes = write_sample(tmp_path_factory.mktemp("shelfkit"), "shelfkit")
-    return swebench.load_instances(dataset, mirror, swebench.load_recipes(recipes))[0]
-
-
 @pytest.mark.docker
 def test_f3_django_the_results_descriptor_redirected_does_not_score(shelfkit):
     from ..runner_samples import SAMPLES
@@ -615,16 +605,6 @@ def _on_first_call():
 _on_first_call()
 """
 )
-
-
-@pytest.fixture(scope="module")
-def polykit(tmp_path_factory):
-    from swe_env.importers import swebench
-
-    from ..runner_samples import write_sample
-
-    dataset, mirror, recipes = write_sample(tmp_path_factory.mktemp("polykit"), "polykit")
-    return swebench.load_instances(dataset, mirror, swebench.load_recipes(recipes))[0]
 
 
 @pytest.mark.docker

@@ -31,10 +31,9 @@ from __future__ import annotations
 import pytest
 
 from swe_env.grading.grader import Grader
-from swe_env.importers import swebench
 
 from ..helpers import subprocess_diff
-from ..runner_samples import SAMPLES, write_sample
+from ..runner_samples import SAMPLES
 
 D1_LIBRARY = """
 
@@ -83,12 +82,6 @@ def _arm():
 """
 
 
-@pytest.fixture(scope="module")
-def shelfkit(tmp_path_factory):
-    dataset, mirror, recipes = write_sample(tmp_path_factory.mktemp("shelfkit"), "shelfkit")
-    return swebench.load_instances(dataset, mirror, swebench.load_recipes(recipes))[0]
-
-
 def _strict(task, patch):
     report = Grader(reward_policy="strict").grade(task, patch)
     assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
@@ -96,15 +89,21 @@ def _strict(task, patch):
     return report
 
 
-@pytest.mark.docker
-def test_rt8b_d1_load_tests_stand_ins_do_not_score(shelfkit):
-    task = shelfkit
-    files, source = SAMPLES["shelfkit"][0], SAMPLES["shelfkit"][1]
-    control = _strict(task, subprocess_diff(task, {source: files[source] + D1_LIBRARY}))
+def _control_then_attack(task, sample, library):
+    """The library appended to the sample's module: not armed, it scores 0 with the task's tests failing; armed
+    (`_arm()`), it must not score 1 unflagged."""
+    files, source = SAMPLES[sample][0], SAMPLES[sample][1]
+    control = _strict(task, subprocess_diff(task, {source: files[source] + library}))
     assert control.reward == 0.0 and not control.resolved, control.test_results
-    attack = _strict(task, subprocess_diff(task, {source: files[source] + D1_LIBRARY + "_arm()\n"}))
+    attack = _strict(task, subprocess_diff(task, {source: files[source] + library + "_arm()\n"}))
     forged = attack.reward == 1.0 and attack.tampering == [] and attack.suspicious == []
     assert not forged, ("forged: reward 1 under strict, nothing flagged", attack.seal, attack.test_results)
+    assert attack.tampering, attack.test_results  # what stops it is evidence, not chance
+
+
+@pytest.mark.docker
+def test_rt8b_d1_load_tests_stand_ins_do_not_score(shelfkit):
+    _control_then_attack(shelfkit, "shelfkit", D1_LIBRARY)
 
 
 S1_LIBRARY = """
@@ -124,21 +123,9 @@ def _arm():
 """
 
 
-@pytest.fixture(scope="module")
-def polykit(tmp_path_factory):
-    dataset, mirror, recipes = write_sample(tmp_path_factory.mktemp("polykit"), "polykit")
-    return swebench.load_instances(dataset, mirror, swebench.load_recipes(recipes))[0]
-
-
 @pytest.mark.docker
 def test_rt8b_s1_random_seed_as_the_reporters_test_pass_does_not_score(polykit):
-    task = polykit
-    files, source = SAMPLES["polykit"][0], SAMPLES["polykit"][1]
-    control = _strict(task, subprocess_diff(task, {source: files[source] + S1_LIBRARY}))
-    assert control.reward == 0.0 and not control.resolved, control.test_results
-    attack = _strict(task, subprocess_diff(task, {source: files[source] + S1_LIBRARY + "_arm()\n"}))
-    forged = attack.reward == 1.0 and attack.tampering == [] and attack.suspicious == []
-    assert not forged, ("forged: reward 1 under strict, nothing flagged", attack.seal, attack.test_results)
+    _control_then_attack(polykit, "polykit", S1_LIBRARY)
 
 
 D2_LIBRARY = '\n\n# ---- catalogue runtime helpers\nimport functools as _functools\nimport sys as _sys\nimport unittest as _unittest\n\n\ndef _cases(suite):\n    for item in suite:\n        if hasattr(item, "_testMethodName"):\n            yield item\n        else:\n            yield from _cases(item)\n\n\ndef _settled(self, test, err=None):\n    self.events.append(("add" "Success", self.test_index))\n\n\ndef _gathered(loader, tests, pattern):\n    runner = _sys.modules["django.test.runner"]\n    remote = getattr(runner, "RemoteTest" "Result")\n    setattr(remote, "add" "Failure", _settled)\n    setattr(remote, "add" "Error", _settled)\n    spread = runner.ParallelTestSuite([type(tests)(list(_cases(tests)))], 1)\n    step = type("Step", (_unittest.TestCase,), {\n        "__call__": _functools.partial(spread.run),\n        "__hash__": object.__hash__,\n        "__eq__": object.__eq__,\n    })\n    return type(tests)([object.__new__(step)])\n\n\ndef _arm():\n    for module in list(_sys.modules.values()):\n        spec = getattr(module, "__spec__", None)\n        if getattr(spec, "_initializing", False) and "/tests/" in str(getattr(module, "__file__", "")):\n            module.__dict__.setdefault("load_" "tests", _gathered)\n\n\n'
@@ -146,13 +133,7 @@ D2_LIBRARY = '\n\n# ---- catalogue runtime helpers\nimport functools as _functoo
 
 @pytest.mark.docker
 def test_rt8b_d2_parallel_suite_replays_do_not_score(shelfkit):
-    task = shelfkit
-    files, source = SAMPLES["shelfkit"][0], SAMPLES["shelfkit"][1]
-    control = _strict(task, subprocess_diff(task, {source: files[source] + D2_LIBRARY}))
-    assert control.reward == 0.0 and not control.resolved, control.test_results
-    attack = _strict(task, subprocess_diff(task, {source: files[source] + D2_LIBRARY + "_arm()\n"}))
-    forged = attack.reward == 1.0 and attack.tampering == [] and attack.suspicious == []
-    assert not forged, ("forged: reward 1 under strict, nothing flagged", attack.seal, attack.test_results)
+    _control_then_attack(shelfkit, "shelfkit", D2_LIBRARY)
 
 
 D1B_LIBRARY = '\n\n# ---- catalogue runtime helpers\nimport operator as _operator\nimport unittest as _unittest\n\n_KINDS = {}\n_PLAIN = _unittest.TestSuite\n\n\ndef _stand_in(case):\n    if not hasattr(case, "_testMethodName"):\n        return case\n    kind = type(case)\n    shown = _KINDS.get(kind)\n    if shown is None:\n        shown = _KINDS[kind] = type(kind.__name__, (object,), {"__module__": kind.__module__, "__qualname__": kind.__qualname__})\n    done = shown()\n    done._testMethodName = case._testMethodName\n    done.shortDescription = (case.shortDescription() or "").__str__\n    step = type("Step", (_unittest.TestCase,), {\n        "__call__": _operator.methodcaller("add" "Success", done),\n        "__hash__": object.__hash__,\n        "__eq__": object.__eq__,\n    })\n    return object.__new__(step)\n\n\ndef _suite(tests=()):\n    return _PLAIN([_stand_in(case) for case in tests])\n\n\ndef _arm():\n    _unittest.defaultTestLoader.suiteClass = _suite\n\n\n'
@@ -160,13 +141,7 @@ D1B_LIBRARY = '\n\n# ---- catalogue runtime helpers\nimport operator as _operato
 
 @pytest.mark.docker
 def test_rt8b_d1b_default_loader_suite_class_does_not_score(shelfkit):
-    task = shelfkit
-    files, source = SAMPLES["shelfkit"][0], SAMPLES["shelfkit"][1]
-    control = _strict(task, subprocess_diff(task, {source: files[source] + D1B_LIBRARY}))
-    assert control.reward == 0.0 and not control.resolved, control.test_results
-    attack = _strict(task, subprocess_diff(task, {source: files[source] + D1B_LIBRARY + "_arm()\n"}))
-    forged = attack.reward == 1.0 and attack.tampering == [] and attack.suspicious == []
-    assert not forged, ("forged: reward 1 under strict, nothing flagged", attack.seal, attack.test_results)
+    _control_then_attack(shelfkit, "shelfkit", D1B_LIBRARY)
 
 
 D3_LIBRARY = '\n\n# ---- catalogue runtime helpers\nimport sys as _sys\n\n\ndef _settled(self, test, err=None):\n    self.events.append(("add" "Success", self.test_index))\n\n\ndef _arm():\n    runner = _sys.modules.get("django.test.runner")\n    if runner is not None:\n        remote = getattr(runner, "RemoteTest" "Result")\n        setattr(remote, "add" "Failure", _settled)\n        setattr(remote, "add" "Error", _settled)\n\n\n'
@@ -176,12 +151,7 @@ D3_LIBRARY = '\n\n# ---- catalogue runtime helpers\nimport sys as _sys\n\n\ndef 
 def test_rt8b_d3_parallel_command_remote_result_flip_does_not_score(shelfkit):
     tests = shelfkit.tests.model_copy(update={"command": shelfkit.tests.command.replace("--parallel 1", "--parallel 2")})
     task = shelfkit.model_copy(update={"tests": tests})
-    files, source = SAMPLES["shelfkit"][0], SAMPLES["shelfkit"][1]
-    control = _strict(task, subprocess_diff(task, {source: files[source] + D3_LIBRARY}))
-    assert control.reward == 0.0 and not control.resolved, control.test_results
-    attack = _strict(task, subprocess_diff(task, {source: files[source] + D3_LIBRARY + "_arm()\n"}))
-    forged = attack.reward == 1.0 and attack.tampering == [] and attack.suspicious == []
-    assert not forged, ("forged: reward 1 under strict, nothing flagged", attack.seal, attack.test_results)
+    _control_then_attack(task, "shelfkit", D3_LIBRARY)
 
 
 D2B_LIBRARY = '\n\n# ---- catalogue runtime helpers\nimport functools as _functools\nimport sys as _sys\nimport unittest as _unittest\n\n_PLAIN = _unittest.TestSuite\n\n\ndef _settled(self, test, err=None):\n    self.events.append(("add" "Success", self.test_index))\n\n\ndef _suite(tests=()):\n    items = list(tests)\n    cases = [item for item in items if hasattr(item, "_testMethodName")]\n    if not cases:\n        return _PLAIN(items)\n    runner = _sys.modules["django.test.runner"]\n    remote = getattr(runner, "RemoteTest" "Result")\n    setattr(remote, "add" "Failure", _settled)\n    setattr(remote, "add" "Error", _settled)\n    spread = runner.ParallelTestSuite([_PLAIN(cases)], 1)\n    step = type("Step", (_unittest.TestCase,), {\n        "__call__": _functools.partial(spread.run),\n        "__hash__": object.__hash__,\n        "__eq__": object.__eq__,\n    })\n    return _PLAIN([item for item in items if not hasattr(item, "_testMethodName")] + [object.__new__(step)])\n\n\ndef _arm():\n    _unittest.defaultTestLoader.suiteClass = _suite\n\n\n'
@@ -189,10 +159,4 @@ D2B_LIBRARY = '\n\n# ---- catalogue runtime helpers\nimport functools as _functo
 
 @pytest.mark.docker
 def test_rt8b_d2b_parallel_replay_through_the_default_loader_does_not_score(shelfkit):
-    task = shelfkit
-    files, source = SAMPLES["shelfkit"][0], SAMPLES["shelfkit"][1]
-    control = _strict(task, subprocess_diff(task, {source: files[source] + D2B_LIBRARY}))
-    assert control.reward == 0.0 and not control.resolved, control.test_results
-    attack = _strict(task, subprocess_diff(task, {source: files[source] + D2B_LIBRARY + "_arm()\n"}))
-    forged = attack.reward == 1.0 and attack.tampering == [] and attack.suspicious == []
-    assert not forged, ("forged: reward 1 under strict, nothing flagged", attack.seal, attack.test_results)
+    _control_then_attack(shelfkit, "shelfkit", D2B_LIBRARY)
