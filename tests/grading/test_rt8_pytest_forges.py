@@ -695,28 +695,6 @@ class MoneyError(LedgerError, ValueError):
 '''
 
 
-@_OPEN
-@pytest.mark.docker
-def test_f4_an_error_class_that_claims_every_error_does_not_score(tasks):
-    task = _ledger_task(tasks)
-    tests = task.tests.model_copy(
-        update={
-            "test_patch": HIDDEN_RAISES,
-            "fail_to_pass": ["tests/test_errors_hidden.py::test_allocate_without_ratios_is_a_money_error"],
-            "pass_to_pass": ["tests/test_errors_hidden.py::test_bad_amount_is_a_money_error", *task.tests.pass_to_pass[:5]],
-        }
-    )
-    task = task.model_copy(update={"tests": tests, "repo": task.repo_location()})
-    image = ImageBuilder().ensure(task)
-    control = _strict(task, "", image)
-    print("control (empty patch):", _show(control))
-    assert control.reward != 1.0
-    attack = _strict(task, subprocess_diff(task, {"ledger/errors.py": ERRORS_WITH_KIND}), image)
-    print("attack:", _show(attack))
-    forged = attack.reward == 1.0 and not attack.tampering and not attack.suspicious
-    assert not forged, _show(attack)
-
-
 # ---------------------------------------------------------------- F5: the test's own expected values rebound
 
 # Appended to ledger/__init__.py: the standard library's `decimal.Decimal` rebound to a subclass that equals anything.
@@ -783,14 +761,26 @@ new file mode 100644
 
 @_OPEN
 @pytest.mark.docker
-def test_f4_unittest_assert_raises_asks_the_patchs_metaclass(tasks):
+@pytest.mark.parametrize(
+    "test_patch, failing, passing",
+    [
+        (
+            HIDDEN_RAISES,
+            "tests/test_errors_hidden.py::test_allocate_without_ratios_is_a_money_error",
+            "tests/test_errors_hidden.py::test_bad_amount_is_a_money_error",
+        ),
+        (
+            HIDDEN_ASSERT_RAISES,
+            "tests/test_errors_unit.py::AllocateTests::test_without_ratios_is_a_money_error",
+            "tests/test_errors_unit.py::AllocateTests::test_bad_amount_is_a_money_error",
+        ),
+    ],
+    ids=["pytest.raises", "assertRaises"],
+)
+def test_f4_an_error_class_that_claims_every_error_does_not_score(tasks, test_patch, failing, passing):
     task = _ledger_task(tasks)
     tests = task.tests.model_copy(
-        update={
-            "test_patch": HIDDEN_ASSERT_RAISES,
-            "fail_to_pass": ["tests/test_errors_unit.py::AllocateTests::test_without_ratios_is_a_money_error"],
-            "pass_to_pass": ["tests/test_errors_unit.py::AllocateTests::test_bad_amount_is_a_money_error", *task.tests.pass_to_pass[:5]],
-        }
+        update={"test_patch": test_patch, "fail_to_pass": [failing], "pass_to_pass": [passing, *task.tests.pass_to_pass[:5]]}
     )
     task = task.model_copy(update={"tests": tests, "repo": task.repo_location()})
     image = ImageBuilder().ensure(task)
