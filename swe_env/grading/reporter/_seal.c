@@ -257,10 +257,13 @@ static int open_results(void) {
     return fd;
 }
 
+/* A record that cannot be written ends the process: a record dropped after its sequence number was taken would let
+   code that cut the channel off for a while (`setegid`, no audit event: red team rt9a, G1) do unseen what the dropped
+   flags said, then write the counter back. With no end record nothing of the run is believed. */
 static void write_all(const char *data, size_t size) {
     int fd = open_results();
     if (fd < 0)
-        return;
+        _exit(121);
     while (size > 0) {
         ssize_t done = write(fd, data, size);
         if (done < 0) {
@@ -272,6 +275,8 @@ static void write_all(const char *data, size_t size) {
         size -= (size_t)done;
     }
     close(fd);
+    if (size > 0)
+        _exit(121);
 }
 
 static const char HEX[] = "0123456789abcdef";
@@ -1479,6 +1484,20 @@ static int proc_path(const char *given) {
     return 0;
 }
 
+/* A process's memory (`mem`, `pagemap`, `map_files/`), whoever opens it: no test reads its own process's memory, and
+   one that writes it can rewrite the seal's counter, key and method table (red team rt9a, G1/G2: opened from a worker
+   thread or through an installed package, where no frame of the patch's is charged). The hook refuses the open. */
+static int memory_path(const char *given) {
+    char resolved[PATH_MAX];
+    const char *path = realpath(given, resolved) != NULL ? resolved : given;
+    if (given[0] != '/' && (strcmp(given, "mem") == 0 || strcmp(given, "pagemap") == 0 || strcmp(given, "map_files") == 0 ||
+                              starts_with(given, "map_files/")))
+        return 1;
+    return starts_with(path, "/proc/") &&
+           (ends_with(path, "/mem") || ends_with(path, "/pagemap") || ends_with(path, "/map_files") ||
+            strstr(path, "/map_files/") != NULL);
+}
+
 /* A path argument as UTF-8 (str or bytes), or NULL. */
 static const char *path_of(PyObject *args) {
     PyObject *path;
@@ -1631,6 +1650,14 @@ static int hook(const char *event, PyObject *args, void *data) {
     (void)data;
     if (event == NULL || !interesting(event) || busy > 4 || args == NULL || !PyTuple_Check(args))
         return 0;
+    if (strcmp(event, "open") == 0) {
+        const char *opened = path_of(args);
+        if (opened != NULL && memory_path(opened)) {
+            flag_text("opens a process's memory (refused by the grader's seal)");
+            PyErr_SetString(PyExc_PermissionError, "the grader's seal refuses opening a process's memory");
+            return -1;
+        }
+    }
     if (!starts_with(event, "swe_env.") && !anything_patched() &&
         !(strcmp(event, "open") == 0 && !have_key))
         return 0;

@@ -1718,6 +1718,11 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             named = False
         if not (test_cases and isinstance(test, test_cases[0]) and named):
             return "unittest's report says passed for something that is not a test case (%s)" % type(test).__name__
+        outcome = _instance_dict(test, "__dict__").get("_outcome")
+        if outcome is not None and getattr(outcome, "expectedFailure", None) is not None:
+            # unittest reports an expected failure for a test it expects to fail; a pass with one held means the
+            # outcome's `expecting_failure` was switched on during the test (red team rt9b, D1).
+            return "unittest's report says passed for a test whose failure was recorded as expected in " + unittest_ids(test)[0]
         if called.get(id(test)) is test:
             return None
         frame = _getframe(1)
@@ -1736,7 +1741,14 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
                 )
             frame = frame.f_back
         held = held_binding(test, "_callTestMethod")
-        if started.get(id(test)) is test and (not isinstance(held, _function) or held not in ours_call):
+        if (
+            started.get(id(test)) is test
+            and isinstance(held, _function)
+            and held not in ours_call
+            and not (the_patchs_code is not None and the_patchs_code(held.__code__))
+        ):
+            # A class's own def of `_callTestMethod` (unittest's `IsolatedAsyncioTestCase`) calls its method some other
+            # way; a builtin or the patch's function put there does not run it (red team rt9b, D4: `staticmethod(bool)`).
             return None
         return "unittest's report says passed but the test's method was never called through unittest's _callTestMethod in " + unittest_ids(test)[0]
 
