@@ -337,8 +337,7 @@ def test_g2_memory_opened_from_a_worker_thread_does_not_score(tasks):
 
 # ---------------------------------------------------------------- G3: F1b's fix (`patched_manager`) bypassed
 
-from ..helpers import subprocess_diff  # noqa: E402
-from .test_rt8_pytest_forges import CONTEXT_DECORATOR_HELPERS, decorated_task  # noqa: E402
+from ..helpers import CONTEXT_DECORATOR_HELPERS, decorated_task, subprocess_diff  # noqa: E402
 
 # G3a: the same ContextDecorator, its __exit__ held in the class as a staticmethod (not a plain function in the
 # class's dict, which is all `patched_manager` looks at).

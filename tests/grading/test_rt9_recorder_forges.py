@@ -153,14 +153,13 @@ def _note_use():
 def test_rt9b_p1_pytest_unittest_type_equality_funcs_do_not_score(tasks):
     from swe_env.build.images import ImageBuilder
 
-    from ..helpers import attack_code, with_code
-    from .test_integrity import _ROUNDED_CALLS_IT, _ledger_as_unittest
+    from ..helpers import ROUNDED_CALLS_IT, attack_code, ledger_as_unittest, with_code
 
     task = next(t for t in tasks if t.id == "ledger-negative-rounding")
     image = ImageBuilder().ensure(task)
-    copy = _ledger_as_unittest(task)
-    alone, _with_fix = with_code(image, copy, attack_code(copy, TYPE_TABLE_PYTEST + _ROUNDED_CALLS_IT))
-    control, _ = with_code(image, copy, attack_code(copy, TYPE_TABLE_PYTEST.replace("table[Money] = _same", "pass") + _ROUNDED_CALLS_IT))
+    copy = ledger_as_unittest(task)
+    alone, _with_fix = with_code(image, copy, attack_code(copy, TYPE_TABLE_PYTEST + ROUNDED_CALLS_IT))
+    control, _ = with_code(image, copy, attack_code(copy, TYPE_TABLE_PYTEST.replace("table[Money] = _same", "pass") + ROUNDED_CALLS_IT))
     report = Grader(reward_policy="strict").grade(copy, control, image=image)
     assert report.reward == 0.0, (report.test_results, report.tampering)
     attack = Grader(reward_policy="strict").grade(copy, alone, image=image)
