@@ -1718,8 +1718,11 @@ def _recorder(load_key, protect, runner, audit, protect_namespace, import_made, 
             named = False
         if not (test_cases and isinstance(test, test_cases[0]) and named):
             return "unittest's report says passed for something that is not a test case (%s)" % type(test).__name__
-        outcome = _instance_dict(test, "__dict__").get("_outcome")
-        if outcome is not None and getattr(outcome, "expectedFailure", None) is not None:
+        try:  # read from the instances' own dicts: no code of anyone's runs in the check (a getattr could run some)
+            held_failure = _instance_dict(_instance_dict(test, "__dict__").get("_outcome"), "__dict__").get("expectedFailure")
+        except (AttributeError, TypeError):
+            held_failure = None
+        if held_failure is not None:
             # unittest reports an expected failure for a test it expects to fail; a pass with one held means the
             # outcome's `expecting_failure` was switched on during the test (red team rt9b, D1).
             return "unittest's report says passed for a test whose failure was recorded as expected in " + unittest_ids(test)[0]
