@@ -869,3 +869,26 @@ def quiet(func):
     """Run `func` with ledger's deprecation warnings silenced."""
     return _Quiet()(func)
 '''
+
+
+def sample_control_then_attack(task, sample: str, library: str):
+    """Red-team probes on a runner sample (tests/runner_samples.py): `library` appended to the sample's module, graded
+    under `strict` on the native seal. Not armed, it must score 0 with the task's tests failing; armed (`_arm()`), it
+    must not score 1 unflagged. Returns the armed run's report."""
+    from swe_env.grading.grader import Grader
+
+    from .runner_samples import SAMPLES
+
+    def strict(patch):
+        report = Grader(reward_policy="strict").grade(task, patch)
+        assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
+        assert report.seal == "native", report.log  # the attacks are on the native seal: a fallback would prove nothing
+        return report
+
+    files, source = SAMPLES[sample][0], SAMPLES[sample][1]
+    control = strict(subprocess_diff(task, {source: files[source] + library}))
+    assert control.reward == 0.0 and not control.resolved, control.test_results
+    attack = strict(subprocess_diff(task, {source: files[source] + library + "_arm()\n"}))
+    forged = attack.reward == 1.0 and attack.tampering == [] and attack.suspicious == []
+    assert not forged, ("forged: reward 1 under strict, nothing flagged", attack.seal, attack.test_results)
+    return attack

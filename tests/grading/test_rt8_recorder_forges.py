@@ -30,10 +30,7 @@ from __future__ import annotations
 
 import pytest
 
-from swe_env.grading.grader import Grader
-
-from ..helpers import subprocess_diff
-from ..runner_samples import SAMPLES
+from ..helpers import sample_control_then_attack
 
 D1_LIBRARY = """
 
@@ -82,22 +79,8 @@ def _arm():
 """
 
 
-def _strict(task, patch):
-    report = Grader(reward_policy="strict").grade(task, patch)
-    assert report.status == "graded" and not report.infrastructure_failure, (report.status, report.error)
-    assert report.seal == "native", report.log  # the attacks are on the native seal: a fallback would prove nothing
-    return report
-
-
 def _control_then_attack(task, sample, library):
-    """The library appended to the sample's module: not armed, it scores 0 with the task's tests failing; armed
-    (`_arm()`), it must not score 1 unflagged."""
-    files, source = SAMPLES[sample][0], SAMPLES[sample][1]
-    control = _strict(task, subprocess_diff(task, {source: files[source] + library}))
-    assert control.reward == 0.0 and not control.resolved, control.test_results
-    attack = _strict(task, subprocess_diff(task, {source: files[source] + library + "_arm()\n"}))
-    forged = attack.reward == 1.0 and attack.tampering == [] and attack.suspicious == []
-    assert not forged, ("forged: reward 1 under strict, nothing flagged", attack.seal, attack.test_results)
+    attack = sample_control_then_attack(task, sample, library)
     assert attack.tampering, attack.test_results  # what stops it is evidence, not chance
 
 
